@@ -1,0 +1,358 @@
+package migratebench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"maps"
+	"os"
+	"os/exec"
+	"slices"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/dayops/dayops/internal/activities/redisadmin"
+	"github.com/dayops/dayops/internal/testutil/redistest"
+	"github.com/dayops/dayops/internal/topology"
+)
+
+// Dataset is a number of keys of one value size.
+type Dataset struct {
+	Keys      int
+	ValueSize int
+}
+
+func (d Dataset) String() string { return fmt.Sprintf("%dx%dB", d.Keys, d.ValueSize) }
+
+// ParseDatasets parses "1000000x100,100000x10240".
+func ParseDatasets(s string) ([]Dataset, error) {
+	var out []Dataset
+	for _, f := range strings.Split(s, ",") {
+		k, v, ok := strings.Cut(strings.TrimSpace(f), "x")
+		if !ok {
+			return nil, fmt.Errorf("dataset %q: want KEYSxBYTES", f)
+		}
+		keys, err1 := strconv.Atoi(k)
+		size, err2 := strconv.Atoi(v)
+		if err := errors.Join(err1, err2); err != nil || keys <= 0 || size <= 0 {
+			return nil, fmt.Errorf("dataset %q: want KEYSxBYTES with positive numbers", f)
+		}
+		out = append(out, Dataset{Keys: keys, ValueSize: size})
+	}
+	return out, nil
+}
+
+// Config of a benchmark run.
+type Config struct {
+	Datasets []Dataset
+	// Out runs 3 -> 4, In runs 4 -> 3 (after Out).
+	Out, In bool
+	// Tools to run: "dayops", "redis-cli".
+	Tools []string
+	// Primaries before scale-out (default 3).
+	Primaries int
+	// Replicas per primary (default 0, as in the measurement).
+	Replicas int
+	// WriterWorkers and WriterKeys shape the writing client.
+	WriterWorkers int
+	WriterKeys    int
+	// Baseline is how long the idle latency is measured.
+	Baseline time.Duration
+	Limits   redisadmin.Limits
+	Log      *slog.Logger
+	// Dir is where the nodes keep nodes.conf (default $TMPDIR: a real disk,
+	// whose fsync of nodes.conf after each slot change both tools pay).
+	Dir string
+}
+
+// Result is one measured migration.
+type Result struct {
+	Dataset   Dataset
+	Direction string
+	Tool      string
+	Keys      int64
+	Duration  time.Duration
+	Idle      redistest.Latency
+	During    redistest.Latency
+	Lost      error
+	Err       error
+}
+
+// KeysPerSec is the rate of the migration.
+func (r Result) KeysPerSec() float64 { return float64(r.Keys) / r.Duration.Seconds() }
+
+// MBPerSec counts value bytes moved.
+func (r Result) MBPerSec() float64 {
+	return float64(r.Keys) * float64(r.Dataset.ValueSize) / 1e6 / r.Duration.Seconds()
+}
+
+// Run runs every dataset with every tool and prints the table to out.
+func Run(ctx context.Context, cfg Config, out io.Writer) ([]Result, error) {
+	if cfg.Primaries <= 0 {
+		cfg.Primaries = 3
+	}
+	if cfg.WriterWorkers <= 0 {
+		cfg.WriterWorkers = 2
+	}
+	if cfg.WriterKeys <= 0 {
+		cfg.WriterKeys = 10000
+	}
+	if cfg.Baseline <= 0 {
+		cfg.Baseline = 2 * time.Second
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	var results []Result
+	for _, ds := range cfg.Datasets {
+		for _, tool := range cfg.Tools {
+			rs, err := runOne(ctx, cfg, ds, tool)
+			results = append(results, rs...)
+			if err != nil {
+				return results, err
+			}
+		}
+	}
+	Print(out, results)
+	fmt.Fprintf(out, "load average at the end: %s\n", loadAvg())
+	return results, nil
+}
+
+// loadAvg is the first three fields of /proc/loadavg: the figures above
+// depend on how busy the machine was.
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "unknown"
+	}
+	return strings.Join(f[:3], " ")
+}
+
+func runOne(ctx context.Context, cfg Config, ds Dataset, tool string) ([]Result, error) {
+	log := cfg.Log.With("dataset", ds.String(), "tool", tool)
+	dir, err := os.MkdirTemp(cfg.Dir, "dayops-bench-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	c, err := redistest.Start(ctx, redistest.Options{Primaries: cfg.Primaries, ReplicasPerPrimary: cfg.Replicas, Log: cfg.Log, Limits: cfg.Limits, Dir: dir})
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	cc := c.ClusterClient()
+	defer cc.Close()
+	log.Info("filling", "keys", ds.Keys, "value_size", ds.ValueSize)
+	if err := redistest.Fill(ctx, cc, "bench:", ds.Keys, ds.ValueSize, 8); err != nil {
+		return nil, err
+	}
+	w := redistest.StartWriter(ctx, cc, redistest.WriterOptions{Keys: cfg.WriterKeys, Workers: cfg.WriterWorkers, Prefix: "writer:", ValueSize: 32})
+	defer w.Stop()
+	var results []Result
+	idle := func() (redistest.Latency, error) {
+		w.TakeLatency()
+		t := time.NewTimer(cfg.Baseline)
+		defer t.Stop()
+		select {
+		case <-ctx.Done():
+			return redistest.Latency{}, ctx.Err()
+		case <-t.C:
+		}
+		return w.TakeLatency(), nil
+	}
+	base, err := idle()
+	if err != nil {
+		return nil, err
+	}
+	n4, err := c.AddPrimary(ctx)
+	if err != nil {
+		return nil, err
+	}
+	id4, err := c.NodeID(ctx, n4.Addr)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Out {
+		log.Info("scale out 3 -> 4")
+		r := Result{Dataset: ds, Direction: fmt.Sprintf("%d->%d", cfg.Primaries, cfg.Primaries+1), Tool: tool, Idle: base}
+		w.TakeLatency()
+		cpu0 := cpuTimes(c)
+		start := time.Now()
+		r.Err = scaleOut(ctx, c, tool, id4, n4.Addr)
+		r.Duration = time.Since(start)
+		log.Info("redis-server CPU during the migration", "cpu", cpuDelta(cpu0, cpuTimes(c)))
+		r.During = w.TakeLatency()
+		if r.Err == nil {
+			r.Err = c.Check(ctx)
+		}
+		r.Keys, _ = c.Pool.Client(n4.Addr).DBSize(ctx).Result()
+		_, r.Lost = w.Verify(ctx, cc)
+		results = append(results, r)
+		log.Info("scale out done", "keys", r.Keys, "duration", r.Duration, "err", r.Err)
+		if r.Err != nil {
+			return results, nil
+		}
+	}
+	if cfg.In {
+		if !cfg.Out {
+			// Give the new primary its share first, with dayops (not measured).
+			if err := scaleOut(ctx, c, "dayops", id4, n4.Addr); err != nil {
+				return results, err
+			}
+		}
+		if base, err = idle(); err != nil {
+			return results, err
+		}
+		log.Info("scale in 4 -> 3")
+		r := Result{Dataset: ds, Direction: fmt.Sprintf("%d->%d", cfg.Primaries+1, cfg.Primaries), Tool: tool, Idle: base}
+		r.Keys, _ = c.Pool.Client(n4.Addr).DBSize(ctx).Result()
+		w.TakeLatency()
+		cpu0 := cpuTimes(c)
+		start := time.Now()
+		r.Err = scaleIn(ctx, c, tool, id4, n4.Addr)
+		r.Duration = time.Since(start)
+		log.Info("redis-server CPU during the migration", "cpu", cpuDelta(cpu0, cpuTimes(c)))
+		r.During = w.TakeLatency()
+		if r.Err == nil {
+			r.Err = c.Check(ctx)
+		}
+		_, r.Lost = w.Verify(ctx, cc)
+		results = append(results, r)
+		log.Info("scale in done", "keys", r.Keys, "duration", r.Duration, "err", r.Err)
+	}
+	w.Stop()
+	if _, err := w.Verify(ctx, cc); err != nil && len(results) > 0 {
+		results[len(results)-1].Lost = err
+	}
+	return results, nil
+}
+
+func cpuTimes(c *redistest.Cluster) map[string]time.Duration {
+	out := map[string]time.Duration{}
+	for _, n := range c.Nodes() {
+		out[n.Addr] = n.CPUTime()
+	}
+	return out
+}
+
+// cpuDelta renders each node's CPU time used between two readings.
+func cpuDelta(before, after map[string]time.Duration) string {
+	var parts []string
+	for _, n := range slices.Sorted(maps.Keys(after)) {
+		parts = append(parts, fmt.Sprintf("%s=%s", n, after[n]-before[n]))
+	}
+	return strings.Join(parts, " ")
+}
+
+func scaleOut(ctx context.Context, c *redistest.Cluster, tool, id4, addr4 string) error {
+	if tool == "redis-cli" {
+		return redisCLI(ctx, "--cluster", "rebalance", addr4, "--cluster-use-empty-masters")
+	}
+	view, err := c.View(ctx)
+	if err != nil {
+		return err
+	}
+	plan, err := topology.Rebalance(view.Layout(), map[string]float64{id4: 1})
+	if err != nil {
+		return err
+	}
+	_, err = c.Admin.MigrateSlots(ctx, redisadmin.MigrateInput{Moves: plan.Moves, Seeds: c.Addrs()})
+	return err
+}
+
+func scaleIn(ctx context.Context, c *redistest.Cluster, tool, id4, addr4 string) error {
+	if tool == "redis-cli" {
+		return redisCLI(ctx, "--cluster", "rebalance", addr4, "--cluster-weight", id4+"=0")
+	}
+	view, err := c.View(ctx)
+	if err != nil {
+		return err
+	}
+	free := map[string]int64{}
+	for id, n := range view.Nodes {
+		if !n.IsPrimary() || id == id4 {
+			continue
+		}
+		text, err := c.Pool.Client(n.Addr).Info(ctx, "memory").Result()
+		if err != nil {
+			return err
+		}
+		free[id] = freeBytes(text)
+	}
+	plan, err := topology.Drain(view.Layout(), []string{id4}, free)
+	if err != nil {
+		return err
+	}
+	_, err = c.Admin.MigrateSlots(ctx, redisadmin.MigrateInput{Moves: plan.Moves, Seeds: c.Addrs()})
+	return err
+}
+
+// freeBytes is maxmemory - used_memory, or total_system_memory - used_memory
+// when maxmemory is not set.
+func freeBytes(info string) int64 {
+	v := map[string]int64{}
+	for _, line := range strings.Split(info, "\n") {
+		if k, val, ok := strings.Cut(strings.TrimSpace(line), ":"); ok {
+			n, _ := strconv.ParseInt(val, 10, 64)
+			v[k] = n
+		}
+	}
+	limit := v["maxmemory"]
+	if limit == 0 {
+		limit = v["total_system_memory"]
+	}
+	return max(0, limit-v["used_memory"])
+}
+
+func redisCLI(ctx context.Context, args ...string) error {
+	out, err := exec.CommandContext(ctx, "redis-cli", args...).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("redis-cli %s: %w: %s", strings.Join(args, " "), err, tail(string(out), 400))
+	}
+	return nil
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return "..." + s[len(s)-n:]
+	}
+	return s
+}
+
+// Print writes the table of results, with dayops/redis-cli ratios.
+func Print(out io.Writer, results []Result) {
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "dataset\tmove\ttool\tkeys\tseconds\tkeys/s\tMB/s\tx redis-cli\tidle p50\tidle p99\tduring p50\tduring p99\tlost acked writes\t")
+	for _, r := range results {
+		ratio := "-"
+		if r.Tool == "dayops" {
+			for _, o := range results {
+				if o.Tool == "redis-cli" && o.Dataset == r.Dataset && o.Direction == r.Direction && o.Err == nil && r.Err == nil {
+					ratio = fmt.Sprintf("%.1fx", r.KeysPerSec()/o.KeysPerSec())
+				}
+			}
+		}
+		lost := "0"
+		if r.Lost != nil {
+			lost = r.Lost.Error()
+		}
+		if r.Err != nil {
+			fmt.Fprintf(tw, "%s\t%s\t%s\tFAILED: %v\t\t\t\t\t\t\t\t\t%s\t\n", r.Dataset, r.Direction, r.Tool, r.Err, lost)
+			continue
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%.2f\t%.0f\t%.1f\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.Dataset, r.Direction, r.Tool, r.Keys,
+			r.Duration.Seconds(), r.KeysPerSec(), r.MBPerSec(), ratio,
+			ms(r.Idle.P50), ms(r.Idle.P99), ms(r.During.P50), ms(r.During.P99), lost)
+	}
+	tw.Flush()
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.2fms", float64(d.Microseconds())/1000) }

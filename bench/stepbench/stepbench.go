@@ -1,0 +1,149 @@
+// Package stepbench measures what one operation step costs in dayops'
+// machinery: a Temporal activity scheduled by a workflow, with and without the
+// audit interceptor that writes StepStarted/StepCompleted to PostgreSQL. The
+// step itself does nothing, so the figures are pure overhead.
+package stepbench
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+	"time"
+
+	"github.com/dayops/dayops/internal/activities/auditlog"
+	"github.com/dayops/dayops/internal/audit"
+	"github.com/dayops/dayops/internal/eventstore"
+	"github.com/dayops/dayops/internal/operation"
+	"github.com/dayops/dayops/internal/testutil/pgtest"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/interceptor"
+	sdklog "go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+)
+
+// Config of a run.
+type Config struct {
+	TemporalAddress string
+	DatabaseURL     string // a server URL; the bench creates and drops its own database
+	Steps           int
+	Out             io.Writer
+}
+
+// NoopStep is the step: it does nothing.
+func NoopStep(ctx context.Context, i int) (int, error) { return i, nil }
+
+// StepsWorkflow runs n steps one after the other and returns each step's
+// latency as the workflow saw it (schedule to completion), in microseconds.
+func StepsWorkflow(ctx workflow.Context, m operation.Meta, n int) ([]int64, error) {
+	ctx = operation.WithMeta(ctx, m)
+	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{StartToCloseTimeout: time.Minute,
+		RetryPolicy: &temporal.RetryPolicy{MaximumAttempts: 3}})
+	out := make([]int64, 0, n)
+	for i := range n {
+		start := workflow.Now(ctx)
+		if err := workflow.ExecuteActivity(ctx, NoopStep, i).Get(ctx, nil); err != nil {
+			return nil, err
+		}
+		out = append(out, workflow.Now(ctx).Sub(start).Microseconds())
+	}
+	return out, nil
+}
+
+// Run prints the per-step figures with and without audit.
+func Run(ctx context.Context, cfg Config) error {
+	log := slog.New(slog.DiscardHandler)
+	db, err := pgtest.Create(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer db.Drop(context.WithoutCancel(ctx))
+	pool, err := pgxpool.New(ctx, db.URL)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	store, err := eventstore.Open(ctx, pool, eventstore.Options{Upcasters: audit.Upcasters(), Logger: log})
+	if err != nil {
+		return err
+	}
+	c, err := client.DialContext(ctx, client.Options{HostPort: cfg.TemporalAddress, Logger: sdklog.NewStructuredLogger(log),
+		ContextPropagators: []workflow.ContextPropagator{operation.MetaPropagator{}}})
+	if err != nil {
+		return fmt.Errorf("connect to Temporal at %s: %w", cfg.TemporalAddress, err)
+	}
+	defer c.Close()
+	fmt.Fprintf(cfg.Out, "per-step overhead, %d sequential no-op steps, Temporal %s, PostgreSQL (own database)\n", cfg.Steps, cfg.TemporalAddress)
+	fmt.Fprintf(cfg.Out, "%-30s %10s %10s %10s %10s\n", "mode", "mean", "p50", "p99", "steps/s")
+	var base time.Duration
+	for _, withAudit := range []bool{false, true} {
+		lat, wall, err := runOnce(ctx, c, store, cfg.Steps, withAudit, log)
+		if err != nil {
+			return err
+		}
+		mode := "workflow + activity"
+		if withAudit {
+			mode = "workflow + activity + audit"
+		}
+		mean := wall / time.Duration(cfg.Steps)
+		fmt.Fprintf(cfg.Out, "%-30s %10s %10s %10s %10.0f\n", mode, mean.Round(time.Microsecond),
+			pct(lat, 0.5), pct(lat, 0.99), float64(cfg.Steps)/wall.Seconds())
+		if !withAudit {
+			base = mean
+		} else {
+			fmt.Fprintf(cfg.Out, "audit adds %s per step (goal for workflow + audit: <= 50ms per step)\n", (mean - base).Round(time.Microsecond))
+		}
+	}
+	return nil
+}
+
+func runOnce(ctx context.Context, c client.Client, store *eventstore.Store, n int, withAudit bool, log *slog.Logger) ([]time.Duration, time.Duration, error) {
+	queue := "dayops-bench-" + suffix()
+	opts := worker.Options{}
+	if withAudit {
+		opts.Interceptors = []interceptor.WorkerInterceptor{&auditlog.StepInterceptor{Recorder: &auditlog.Recorder{Store: store, Log: log}}}
+	}
+	w := worker.New(c, queue, opts)
+	w.RegisterWorkflow(StepsWorkflow)
+	w.RegisterActivity(NoopStep)
+	if err := w.Start(); err != nil {
+		return nil, 0, err
+	}
+	defer w.Stop()
+	m := operation.Meta{OperationID: "bench-" + suffix(), Type: "bench", Namespace: "bench", Cluster: "steps", Actor: "bench"}
+	start := time.Now()
+	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "bench-steps-" + suffix(), TaskQueue: queue}, StepsWorkflow, m, n)
+	if err != nil {
+		return nil, 0, err
+	}
+	var us []int64
+	if err := run.Get(ctx, &us); err != nil {
+		return nil, 0, err
+	}
+	wall := time.Since(start)
+	lat := make([]time.Duration, len(us))
+	for i, u := range us {
+		lat[i] = time.Duration(u) * time.Microsecond
+	}
+	slices.Sort(lat)
+	return lat, wall, nil
+}
+
+func pct(sorted []time.Duration, p float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	return sorted[min(len(sorted)-1, int(p*float64(len(sorted))))].Round(time.Microsecond)
+}
+
+func suffix() string {
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}

@@ -1,0 +1,135 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/dayops/dayops/internal/audit"
+	"github.com/dayops/dayops/internal/eventstore"
+	"github.com/dayops/dayops/internal/testutil/pgtest"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// runAudit runs `dayops audit <args>` in-process and returns its output.
+func runAudit(t *testing.T, url string, args ...string) (string, error) {
+	t.Helper()
+	cmd := newAuditCmd()
+	var out bytes.Buffer
+	cmd.SetOut(&out)
+	cmd.SetErr(&out)
+	cmd.SetArgs(append([]string{"--database-url", url}, args...))
+	err := cmd.ExecuteContext(t.Context())
+	return out.String(), err
+}
+
+func seedAuditLog(t *testing.T, url string) *pgxpool.Pool {
+	t.Helper()
+	ctx := t.Context()
+	pool, err := pgxpool.New(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	s, err := eventstore.Open(ctx, pool, eventstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	payloads := []audit.Payload{
+		audit.OperationRequested{OperationID: "op-1", Cluster: "orders", Kind: "create"},
+		audit.OperationStarted{OperationID: "op-1", Cluster: "orders"},
+		audit.ClusterCreated{Cluster: "orders", RedisVersion: "7.0.15", Image: "redis:7.0.15", Shards: 1},
+		audit.ShardAdded{Cluster: "orders", Shard: 0},
+		audit.InstanceCreated{Cluster: "orders", Shard: 0, Ordinal: 0, Pod: "orders-0", Zone: "a", Role: audit.RolePrimary, RedisVersion: "7.0.15"},
+		audit.SlotsAssigned{Cluster: "orders", Shard: 0, Slots: []audit.SlotRange{{Start: 0, End: 16383}}},
+		audit.OperationCompleted{OperationID: "op-1", Cluster: "orders"},
+	}
+	for i, p := range payloads {
+		e, err := audit.NewEvent(eventstore.StepEventID("wf", "act", i), p, eventstore.Metadata{Actor: "alice", Reason: "new cluster", CorrelationID: "op-1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Append(ctx, audit.Stream(p), eventstore.Any(), e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return pool
+}
+
+func TestAuditCommands(t *testing.T) {
+	url := pgtest.New(t)
+	pool := seedAuditLog(t, url)
+
+	out, err := runAudit(t, url, "verify")
+	if err != nil || !strings.Contains(out, "chain intact: 7 events") {
+		t.Fatalf("verify: %v\n%s", err, out)
+	}
+
+	out, err = runAudit(t, url, "log", "--cluster", "orders", "--output", "json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var types []string
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		var l struct {
+			Type     string `json:"type"`
+			Position int64  `json:"position"`
+			Actor    string `json:"actor"`
+		}
+		if err := json.Unmarshal([]byte(line), &l); err != nil {
+			t.Fatalf("line %q: %v", line, err)
+		}
+		types = append(types, fmt.Sprintf("%d:%s", l.Position, l.Type))
+	}
+	if got := strings.Join(types, " "); got != "1:OperationRequested 2:OperationStarted 3:ClusterCreated 4:ShardAdded 5:InstanceCreated 6:SlotsAssigned 7:OperationCompleted" {
+		t.Errorf("log json: %s", got)
+	}
+	out, err = runAudit(t, url, "log", "--type", "ShardAdded,SlotsAssigned", "--since", "1h", "--limit", "1")
+	if err != nil || !strings.Contains(out, "ShardAdded") || strings.Contains(out, "SlotsAssigned") || !strings.Contains(out, "--after 4") {
+		t.Errorf("log table paged: %v\n%s", err, out)
+	}
+
+	out, err = runAudit(t, url, "state", "--cluster", "orders", "--as-of", "4")
+	if err != nil || !strings.Contains(out, "0 slots assigned") || !strings.Contains(out, "op-1") {
+		t.Errorf("state as of 4: %v\n%s", err, out)
+	}
+	out, err = runAudit(t, url, "state", "--cluster", "orders")
+	if err != nil || !strings.Contains(out, "16384 slots assigned") || !strings.Contains(out, "orders-0") {
+		t.Errorf("state now: %v\n%s", err, out)
+	}
+	if _, err := runAudit(t, url, "state", "--cluster", "nope"); !errors.Is(err, audit.ErrClusterNotFound) {
+		t.Errorf("state of unknown cluster: %v", err)
+	}
+
+	if out, err := runAudit(t, url, "project"); err != nil || !strings.Contains(out, "projections at position 7") {
+		t.Errorf("project: %v\n%s", err, out)
+	}
+
+	// Signed checkpoint through the CLI, then verify with the public key.
+	prefix := filepath.Join(t.TempDir(), "k")
+	if _, err := runAudit(t, url, "keygen", "--out", prefix); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := runAudit(t, url, "checkpoint", "--signing-key", prefix+".key"); err != nil || !strings.Contains(out, "position 7") {
+		t.Fatalf("checkpoint: %v\n%s", err, out)
+	}
+	if out, err := runAudit(t, url, "verify", "--public-key", prefix+".pub"); err != nil || !strings.Contains(out, "all signed") {
+		t.Fatalf("verify signed: %v\n%s", err, out)
+	}
+
+	// Tamper: verify must fail with a non-zero exit code naming position 5.
+	if _, err := pool.Exec(context.Background(), `UPDATE events SET payload = '{"cluster":"orders","ordinal":0,"role":"replica"}' WHERE position = 5`); err != nil {
+		t.Fatal(err)
+	}
+	_, err = runAudit(t, url, "verify", "--public-key", prefix+".pub")
+	var ec interface{ ExitCode() int }
+	if !errors.As(err, &ec) || ec.ExitCode() == 0 || !strings.Contains(err.Error(), "position 5") {
+		t.Fatalf("verify of a tampered log: %v, want a non-zero exit code naming position 5", err)
+	}
+	t.Log(err)
+}

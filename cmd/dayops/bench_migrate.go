@@ -1,0 +1,84 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/dayops/dayops/bench/migratebench"
+	"github.com/dayops/dayops/internal/activities/redisadmin"
+)
+
+// newBenchMigrateCmd is `dayops bench migrate`: dayops slot migration against
+// redis-cli --cluster rebalance on the same data, printed as a table.
+func newBenchMigrateCmd() *cobra.Command {
+	var (
+		data, scenarios, tools string
+		keys, valueSize        int
+		cfg                    migratebench.Config
+	)
+	lim := redisadmin.DefaultLimits()
+	cmd := &cobra.Command{
+		Use:   "migrate",
+		Short: "Compare dayops slot migration with redis-cli --cluster rebalance (3->4, 4->3)",
+		Long: `Starts local redis-server clusters (127.0.0.1, free ports), fills them, and
+measures scale-out 3->4 (redis-cli: rebalance --cluster-use-empty-masters) and
+scale-in 4->3 (redis-cli: rebalance --cluster-weight <leaving>=0) with both
+tools, while a client writes; prints keys/s, MB/s, the ratio, the writer's
+p50/p99 latency during each migration against an idle baseline, and the
+number of lost acknowledged writes.`,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var err error
+			if cmd.Flags().Changed("keys") || cmd.Flags().Changed("value-size") {
+				data = fmt.Sprintf("%dx%d", keys, valueSize)
+			}
+			if cfg.Datasets, err = migratebench.ParseDatasets(data); err != nil {
+				return err
+			}
+			for _, s := range strings.Split(scenarios, ",") {
+				switch strings.TrimSpace(s) {
+				case "out":
+					cfg.Out = true
+				case "in":
+					cfg.In = true
+				default:
+					return fmt.Errorf("--scenarios: unknown %q (want out, in)", s)
+				}
+			}
+			for _, t := range strings.Split(tools, ",") {
+				t = strings.TrimSpace(t)
+				if t != "dayops" && t != "redis-cli" {
+					return fmt.Errorf("--tools: unknown %q (want dayops, redis-cli)", t)
+				}
+				cfg.Tools = append(cfg.Tools, t)
+			}
+			cfg.Limits = lim
+			cfg.Log = slog.Default()
+			_, err = migratebench.Run(cmd.Context(), cfg, cmd.OutOrStdout())
+			return err
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&data, "data", "1000000x100,100000x10240", "datasets as KEYSxVALUE_BYTES, comma separated")
+	f.IntVar(&keys, "keys", 1000000, "shortcut: one dataset of this many keys (with --value-size)")
+	f.IntVar(&valueSize, "value-size", 100, "shortcut: value size of the --keys dataset")
+	f.StringVar(&scenarios, "scenarios", "out,in", "out (3->4), in (4->3)")
+	f.StringVar(&tools, "tools", "redis-cli,dayops", "tools to measure")
+	f.IntVar(&cfg.Primaries, "primaries", 3, "primaries before scale-out")
+	f.StringVar(&cfg.Dir, "dir", "", "parent directory of the nodes' directories (default $TMPDIR; /dev/shm avoids disk fsync stalls)")
+	f.IntVar(&cfg.Replicas, "replicas", 0, "replicas per primary")
+	f.IntVar(&cfg.WriterWorkers, "writer-workers", 2, "writing client goroutines")
+	f.IntVar(&cfg.WriterKeys, "writer-keys", 10000, "keys the writing client cycles over")
+	f.DurationVar(&cfg.Baseline, "baseline", 2*time.Second, "idle latency measurement time")
+	f.IntVar(&lim.SlotsPerWave, "slots-per-wave", lim.SlotsPerWave, "dayops: slots opened and moved together per pipeline")
+	f.IntVar(&lim.Sources, "sources", lim.Sources, "dayops: source primaries migrated from at once")
+	f.IntVar(&lim.WavesPerSource, "waves-per-source", lim.WavesPerSource, "dayops: waves in flight per source")
+	f.IntVar(&lim.MigratesPerPipeline, "migrates-per-pipeline", lim.MigratesPerPipeline, "dayops: MIGRATE commands per pipeline, 0: a whole wave (lower: better client latency, fewer keys/s)")
+	f.IntVar(&lim.BatchKeys, "batch-keys", lim.BatchKeys, "dayops: keys per MIGRATE")
+	f.Int64Var(&lim.BatchBytes, "batch-bytes", lim.BatchBytes, "dayops: bytes per MIGRATE")
+	f.BoolVar(&lim.SizeSamplingOff, "no-size-sampling", false, "dayops: skip MEMORY USAGE (no byte batches, no big-key check)")
+	return cmd
+}

@@ -1,0 +1,102 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/dayops/dayops/internal/cli"
+	"github.com/dayops/dayops/internal/devcluster"
+	"github.com/dayops/dayops/internal/httpapi"
+	"github.com/dayops/dayops/internal/server"
+	"github.com/dayops/dayops/internal/workflows"
+)
+
+func newRunCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "run",
+		Short: "All-in-one local run: `dev up` (unless up), then the dayops API and worker in the foreground, and a demo cluster (DAYOPS_DEMO=0 skips it); Ctrl-C stops everything",
+		Args:  cobra.NoArgs,
+	}
+	f := addDevFlags(cmd.Flags())
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		ctx := cmd.Context()
+		cfg := f.config()
+		start := time.Now()
+		st, err := devcluster.Up(ctx, cfg)
+		if err != nil {
+			return err
+		}
+		if !st.AlreadyRunning() {
+			slog.Info("local stack ready", "after", time.Since(start).Round(100*time.Millisecond))
+			// This run started the stack: stop it again on the way out,
+			// even though ctx is cancelled by then.
+			defer func() {
+				dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 3*time.Minute)
+				defer cancel()
+				if err := devcluster.Down(dctx, cfg, devcluster.DownOptions{}); err != nil {
+					slog.Error("dev down", "err", err)
+				}
+			}()
+		}
+		tok, err := devcluster.APITokens(cfg)
+		if err != nil {
+			return err
+		}
+		scfg := server.Config{
+			Roles: []string{"api", "worker"}, APIURL: st.APIURL, TaskQueue: workflows.TaskQueue,
+			TemporalAddress: st.TemporalAddress, TemporalNamespace: "default", TemporalUI: st.TemporalUI,
+			Kubeconfig: st.Kubeconfig, DatabaseURL: st.DatabaseURL, Tokens: tok.APITokensSpec(),
+		}
+		out := cmd.OutOrStdout()
+		return server.Run(ctx, scfg, slog.Default(), func(addr string) {
+			fmt.Fprint(out, st)
+			fmt.Fprintf(out, "dayops API:       http://%s (OpenAPI /openapi.json, metrics /metrics)\n", addr)
+			fmt.Fprintf(out, "Tokens:           DAYOPS_TOKEN (operator) and DAYOPS_AUDITOR_TOKEN in %s\n", st.EnvFile)
+			fmt.Fprintf(out, "Try:              source %s && bin/dayops cluster list\n", st.EnvFile)
+			fmt.Fprintln(out, "dayops API and worker running; Ctrl-C stops them"+map[bool]string{true: "", false: " and the local stack"}[st.AlreadyRunning()])
+			if os.Getenv("DAYOPS_DEMO") != "0" {
+				go demo(ctx, out, "http://"+addr, tok.Operator)
+			}
+		})
+	}
+	return cmd
+}
+
+// demo creates a small cluster so that a new user sees a real operation in
+// the Temporal UI and the CLI right away.
+func demo(ctx context.Context, out io.Writer, api, token string) {
+	c := &cli.Client{Base: api, Token: token, HTTP: &http.Client{Timeout: time.Minute}}
+	q := url.Values{"namespace": {"default"}}
+	var existing httpapi.ClusterDetail
+	err := c.Do(ctx, http.MethodGet, "/v1/clusters/demo", q, nil, &existing)
+	var apiErr *cli.APIError
+	switch {
+	case err == nil:
+		fmt.Fprintln(out, "Demo cluster:     default/demo exists: bin/dayops cluster get demo")
+		return
+	case !errors.As(err, &apiErr) || apiErr.Status != http.StatusNotFound:
+		slog.Warn("demo cluster: cannot look it up", "err", err)
+		return
+	}
+	var acc httpapi.OperationAccepted
+	body := map[string]any{"name": "demo", "namespace": "default", "shards": 3, "replicasPerShard": 1,
+		"reason": "demo cluster created by `make run` (DAYOPS_DEMO=0 skips it)"}
+	if err := c.Do(ctx, http.MethodPost, "/v1/clusters", nil, body, &acc); err != nil {
+		slog.Warn("demo cluster: not created", "err", err)
+		return
+	}
+	fmt.Fprintf(out, "Demo cluster:     creating default/demo (3 shards x 1 replica), operation %s\n", acc.OperationID)
+	fmt.Fprintf(out, "                  follow it: bin/dayops op watch %s\n", acc.OperationID)
+	if acc.TemporalURL != "" {
+		fmt.Fprintf(out, "                  Temporal UI: %s\n", acc.TemporalURL)
+	}
+}

@@ -1,0 +1,190 @@
+package auditlog
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/dayops/dayops/internal/audit"
+	"github.com/dayops/dayops/internal/eventstore"
+	"github.com/dayops/dayops/internal/operation"
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/interceptor"
+	"go.temporal.io/sdk/temporal"
+)
+
+// ErrTypeNoOperation is the error of an audit write outside an operation.
+const ErrTypeNoOperation = "NoOperation"
+
+// Recorder appends events for the activity running in ctx.
+type Recorder struct {
+	Store *eventstore.Store
+	Log   *slog.Logger
+}
+
+// Record appends payload as the seq-th event of the current activity.
+func (r *Recorder) Record(ctx context.Context, seq int, causation string, p audit.Payload) (eventstore.AppendResult, error) {
+	m, ok := operation.MetaFromContext(ctx)
+	if !ok {
+		return eventstore.AppendResult{}, temporal.NewNonRetryableApplicationError(
+			"audit event outside an operation: no operation metadata in the context", ErrTypeNoOperation, nil)
+	}
+	info := activity.GetInfo(ctx)
+	id := eventstore.StepEventID(info.WorkflowExecution.ID+"/"+m.OperationID, info.ActivityID, seq)
+	ev, err := audit.NewEvent(id, p, eventstore.Metadata{
+		Actor: m.Actor, Reason: m.Reason, CorrelationID: m.OperationID, CausationID: causation, Cluster: m.ClusterKey(),
+	})
+	if err != nil {
+		return eventstore.AppendResult{}, temporal.NewNonRetryableApplicationError(err.Error(), "BadEvent", err)
+	}
+	res, err := r.Store.Append(ctx, audit.Stream(p), eventstore.Any(), ev)
+	if err != nil {
+		var invalid *eventstore.InvalidEventError
+		if errors.As(err, &invalid) {
+			return res, temporal.NewNonRetryableApplicationError(err.Error(), "BadEvent", err)
+		}
+		return res, fmt.Errorf("append %s: %w", p.EventType(), err)
+	}
+	return res, nil
+}
+
+// Event is a typed payload in transit from a workflow to RecordEvents.
+type Event struct {
+	Type          string          `json:"type"`
+	SchemaVersion int             `json:"schemaVersion"`
+	Payload       json.RawMessage `json:"payload"`
+}
+
+// NewEvent wraps a typed payload for RecordEvents (deterministic: safe in a
+// workflow).
+func NewEvent(p audit.Payload) Event {
+	b, _ := json.Marshal(p)
+	return Event{Type: p.EventType(), SchemaVersion: p.SchemaVersion(), Payload: b}
+}
+
+// RecordInput carries domain events in order.
+type RecordInput struct {
+	Events []Event `json:"events"`
+}
+
+// RecordResult holds the global position of each event.
+type RecordResult struct {
+	Positions []int64 `json:"positions"`
+}
+
+// Activities is the audit activity.
+type Activities struct {
+	Recorder *Recorder
+}
+
+// RecordEvents appends the events, each exactly once.
+func (a *Activities) RecordEvents(ctx context.Context, in RecordInput) (RecordResult, error) {
+	var out RecordResult
+	for i, e := range in.Events {
+		p, err := audit.Decode(e.Type, e.SchemaVersion, e.Payload)
+		if err != nil {
+			return out, temporal.NewNonRetryableApplicationError(fmt.Sprintf("event %d: %v", i, err), "BadEvent", err)
+		}
+		res, err := a.Recorder.Record(ctx, i, "", p)
+		if err != nil {
+			return out, err
+		}
+		out.Positions = append(out.Positions, res.Positions...)
+	}
+	return out, nil
+}
+
+// StepTarget is implemented by activity inputs that can say, in a few words,
+// what the step acts on ("shard-2", "slots 0-1364 shard-0 -> shard-3").
+type StepTarget interface{ StepTarget() string }
+
+// StepInterceptor records every activity of an operation as a step.
+type StepInterceptor struct {
+	interceptor.WorkerInterceptorBase
+	Recorder *Recorder
+}
+
+// InterceptActivity wraps activity execution.
+func (s *StepInterceptor) InterceptActivity(ctx context.Context, next interceptor.ActivityInboundInterceptor) interceptor.ActivityInboundInterceptor {
+	i := &stepInbound{rec: s.Recorder}
+	i.Next = next
+	return i
+}
+
+type stepInbound struct {
+	interceptor.ActivityInboundInterceptorBase
+	rec *Recorder
+}
+
+func (i *stepInbound) ExecuteActivity(ctx context.Context, in *interceptor.ExecuteActivityInput) (any, error) {
+	m, ok := operation.MetaFromContext(ctx)
+	info := activity.GetInfo(ctx)
+	if !ok || info.ActivityType.Name == "RecordEvents" {
+		return i.Next.ExecuteActivity(ctx, in)
+	}
+	target := ""
+	if len(in.Args) > 0 {
+		if t, ok := in.Args[0].(StepTarget); ok {
+			target = t.StepTarget()
+		}
+	}
+	stepID := info.ActivityID
+	started, err := i.rec.Record(ctx, 0, "", &audit.StepStarted{
+		OperationID: m.OperationID, Cluster: m.ClusterKey(), StepID: stepID, Name: info.ActivityType.Name, Target: target,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("record step start: %w", err)
+	}
+	causation := ""
+	if len(started.Positions) > 0 {
+		causation = fmt.Sprintf("position:%d", started.Positions[0])
+	}
+	res, runErr := i.Next.ExecuteActivity(ctx, in)
+	switch {
+	case runErr == nil:
+		if _, err := i.rec.Record(ctx, 1, causation, &audit.StepCompleted{
+			OperationID: m.OperationID, Cluster: m.ClusterKey(), StepID: stepID, Detail: target,
+		}); err != nil {
+			return nil, fmt.Errorf("record step completion: %w", err)
+		}
+	case endsStep(info, runErr):
+		var app *temporal.ApplicationError
+		typ := ""
+		if errors.As(runErr, &app) {
+			typ = app.Type()
+		}
+		// The step's failure is recorded on a fresh context: a cancelled
+		// activity context must not lose the record of the cancellation.
+		rctx := context.WithoutCancel(ctx)
+		if _, err := i.rec.Record(rctx, 1, causation, &audit.StepFailed{
+			OperationID: m.OperationID, Cluster: m.ClusterKey(), StepID: stepID, Error: runErr.Error(), ErrorType: typ,
+		}); err != nil {
+			i.rec.Log.WarnContext(ctx, "could not record a failed step", "step", stepID, "err", err)
+		}
+	}
+	return res, runErr
+}
+
+// endsStep reports whether this attempt's error is the step's last word.
+func endsStep(info activity.Info, err error) bool {
+	var app *temporal.ApplicationError
+	if errors.As(err, &app) && app.NonRetryable() {
+		return true
+	}
+	if errors.Is(err, context.Canceled) || temporal.IsCanceledError(err) {
+		return true
+	}
+	if rp := info.RetryPolicy; rp != nil && rp.MaximumAttempts > 0 && info.Attempt >= rp.MaximumAttempts {
+		return true
+	}
+	if rp := info.RetryPolicy; rp != nil && errors.As(err, &app) {
+		for _, t := range rp.NonRetryableErrorTypes {
+			if t == app.Type() {
+				return true
+			}
+		}
+	}
+	return false
+}

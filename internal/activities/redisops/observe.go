@@ -1,0 +1,272 @@
+package redisops
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/dayops/dayops/internal/activities/redisadmin"
+	"github.com/dayops/dayops/internal/topology"
+	"github.com/redis/go-redis/v9"
+	"go.temporal.io/sdk/temporal"
+)
+
+// NodeState is what one node says of itself.
+type NodeState struct {
+	Addr      string          `json:"addr"`
+	Reachable bool            `json:"reachable"`
+	Error     string          `json:"error,omitempty"`
+	NodeID    string          `json:"nodeId,omitempty"`
+	Role      topology.Role   `json:"role,omitempty"`
+	PrimaryID string          `json:"primaryId,omitempty"`
+	Slots     topology.Ranges `json:"slots,omitempty"`
+	// StateOK is cluster_state:ok.
+	StateOK bool `json:"stateOk"`
+	// SeesProblems lists node IDs this node flags fail/pfail/handshake/noaddr
+	// or whose link is down.
+	SeesProblems []string `json:"seesProblems,omitempty"`
+	OpenSlots    []int    `json:"openSlots,omitempty"`
+	// KnownNodes is the number of nodes in this node's view.
+	KnownNodes int   `json:"knownNodes"`
+	UsedMemory int64 `json:"usedMemory"`
+	// MaxMemory is maxmemory, or total_system_memory when maxmemory is 0.
+	MaxMemory int64 `json:"maxMemory"`
+	Keys      int64 `json:"keys"`
+	// Offset is the replication offset; LinkUp is a replica's link state.
+	Offset int64  `json:"offset"`
+	LinkUp bool   `json:"linkUp"`
+	RunID  string `json:"runId,omitempty"`
+	// BiggestKey and BiggestKeyBytes are set when big keys were scanned.
+	BiggestKey      string `json:"biggestKey,omitempty"`
+	BiggestKeyBytes int64  `json:"biggestKeyBytes,omitempty"`
+	// ScannedKeys is how many keys the big-key scan measured.
+	ScannedKeys int64 `json:"scannedKeys,omitempty"`
+}
+
+// ObserveInput names the nodes to look at.
+type ObserveInput struct {
+	Auth  Auth     `json:"auth"`
+	Addrs []string `json:"addrs"`
+	// ScanBigKeysOn lists addresses whose keys are all measured with MEMORY
+	// USAGE (scale-in checks that no departing key is over the limit).
+	ScanBigKeysOn []string `json:"scanBigKeysOn,omitempty"`
+	// MaxLagBytes a replica may be behind its primary to count as in sync
+	// (default DefaultMaxLagBytes: a replica of a primary under writes is
+	// always a little behind at the instant both offsets are read).
+	MaxLagBytes int64 `json:"maxLagBytes,omitempty"`
+}
+
+// DefaultMaxLagBytes is how far behind its primary an up-linked replica may
+// be and still count as in sync.
+const DefaultMaxLagBytes = 1 << 20
+
+// ObserveResult is the cluster as its nodes describe it.
+type ObserveResult struct {
+	Nodes []NodeState `json:"nodes"`
+	// Health summarises the nodes' views.
+	StateOK      bool     `json:"stateOk"`
+	AllConnected bool     `json:"allConnected"`
+	OpenSlots    []int    `json:"openSlots,omitempty"`
+	Problems     []string `json:"problems,omitempty"`
+	// InSync lists the addresses of replicas whose link is up and whose
+	// offset is within MaxLagBytes of their primary's.
+	InSync []string `json:"inSync,omitempty"`
+}
+
+// ObserveRedis reads CLUSTER NODES, CLUSTER INFO, INFO and DBSIZE of every
+// node and summarises health: cluster_state everywhere, every node connected
+// to every other, no open slot, which replicas are in sync. An unreachable
+// node is reported, not an error.
+func (a *Activities) ObserveRedis(ctx context.Context, in ObserveInput) (ObserveResult, error) {
+	_, pool, err := a.admin(ctx, in.Auth)
+	if err != nil {
+		return ObserveResult{}, err
+	}
+	if in.MaxLagBytes <= 0 {
+		in.MaxLagBytes = DefaultMaxLagBytes
+	}
+	out := ObserveResult{StateOK: true, AllConnected: true}
+	open := map[int]bool{}
+	for _, addr := range in.Addrs {
+		n := a.observeNode(ctx, pool, addr)
+		if n.Reachable && slices.Contains(in.ScanBigKeysOn, addr) {
+			if err := scanBigKeys(ctx, pool, &n); err != nil {
+				return out, classify(fmt.Errorf("scan keys of %s: %w", addr, err))
+			}
+		}
+		switch {
+		case !n.Reachable:
+			out.StateOK, out.AllConnected = false, false
+			out.Problems = append(out.Problems, fmt.Sprintf("%s is unreachable: %s", addr, n.Error))
+		default:
+			if !n.StateOK {
+				out.StateOK = false
+				out.Problems = append(out.Problems, fmt.Sprintf("%s reports cluster_state other than ok", addr))
+			}
+			if len(n.SeesProblems) > 0 {
+				out.AllConnected = false
+				out.Problems = append(out.Problems, fmt.Sprintf("%s sees trouble with nodes %s", addr, strings.Join(n.SeesProblems, ", ")))
+			}
+			if n.KnownNodes != len(in.Addrs) {
+				out.AllConnected = false
+				out.Problems = append(out.Problems, fmt.Sprintf("%s knows %d nodes, the cluster has %d instances", addr, n.KnownNodes, len(in.Addrs)))
+			}
+			for _, s := range n.OpenSlots {
+				open[s] = true
+			}
+		}
+		out.Nodes = append(out.Nodes, n)
+	}
+	for s := range open {
+		out.OpenSlots = append(out.OpenSlots, s)
+	}
+	slices.Sort(out.OpenSlots)
+	primaryOffset := map[string]int64{}
+	for _, n := range out.Nodes {
+		if n.Role == topology.RolePrimary {
+			primaryOffset[n.NodeID] = n.Offset
+		}
+	}
+	for _, n := range out.Nodes {
+		if n.Role != topology.RoleReplica || !n.LinkUp {
+			continue
+		}
+		if po, ok := primaryOffset[n.PrimaryID]; ok && po-n.Offset <= in.MaxLagBytes {
+			out.InSync = append(out.InSync, n.Addr)
+		}
+	}
+	return out, nil
+}
+
+func (a *Activities) observeNode(ctx context.Context, pool *redisadmin.ClientPool, addr string) NodeState {
+	n := NodeState{Addr: addr}
+	c := pool.Client(addr)
+	fail := func(err error) NodeState {
+		n.Reachable = false
+		n.Error = err.Error()
+		return n
+	}
+	text, err := c.ClusterNodes(ctx).Result()
+	if err != nil {
+		return fail(err)
+	}
+	n.Reachable = true
+	v, err := redisadmin.ParseClusterNodes(text)
+	if err != nil {
+		return fail(err)
+	}
+	n.NodeID, n.PrimaryID, n.Slots = v.Myself.ID, v.Myself.PrimaryID, v.Myself.Slots
+	n.KnownNodes = len(v.Nodes)
+	if v.Myself.IsPrimary() {
+		n.Role = topology.RolePrimary
+	} else {
+		n.Role = topology.RoleReplica
+	}
+	for s := range v.Myself.Migrating {
+		n.OpenSlots = append(n.OpenSlots, s)
+	}
+	for s := range v.Myself.Importing {
+		n.OpenSlots = append(n.OpenSlots, s)
+	}
+	slices.Sort(n.OpenSlots)
+	for _, id := range slices.Sorted(maps.Keys(v.Nodes)) {
+		o := v.Nodes[id]
+		if o.Has("fail") || o.Has("fail?") || o.Has("handshake") || o.Has("noaddr") || (id != n.NodeID && !o.Connected) {
+			n.SeesProblems = append(n.SeesProblems, id)
+		}
+	}
+	ci, err := c.ClusterInfo(ctx).Result()
+	if err != nil {
+		return fail(err)
+	}
+	n.StateOK = redisadmin.ParseInfo(ci)["cluster_state"] == "ok"
+	all, err := c.Info(ctx, "memory", "replication", "server").Result()
+	if err != nil {
+		return fail(err)
+	}
+	kv := redisadmin.ParseInfo(all)
+	n.UsedMemory = atoi(kv["used_memory"])
+	n.MaxMemory = atoi(kv["maxmemory"])
+	if n.MaxMemory == 0 {
+		n.MaxMemory = atoi(kv["total_system_memory"])
+	}
+	n.RunID = kv["run_id"]
+	if n.Role == topology.RolePrimary {
+		n.Offset = atoi(kv["master_repl_offset"])
+	} else {
+		n.Offset = atoi(kv["slave_repl_offset"])
+		n.LinkUp = kv["master_link_status"] == "up"
+	}
+	if n.Keys, err = c.DBSize(ctx).Result(); err != nil {
+		return fail(err)
+	}
+	return n
+}
+
+// scanBigKeys measures every key of a node with MEMORY USAGE, pipelined.
+func scanBigKeys(ctx context.Context, pool *redisadmin.ClientPool, n *NodeState) error {
+	c := pool.Client(n.Addr)
+	var cursor uint64
+	for {
+		keys, next, err := c.Scan(ctx, cursor, "", 1000).Result()
+		if err != nil {
+			return err
+		}
+		pipe := c.Pipeline()
+		cmds := make([]interface{ Val() int64 }, len(keys))
+		for i, k := range keys {
+			cmds[i] = pipe.MemoryUsage(ctx, k, 0)
+		}
+		if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+			return err
+		}
+		for i, k := range keys {
+			if b := cmds[i].Val(); b > n.BiggestKeyBytes {
+				n.BiggestKey, n.BiggestKeyBytes = k, b
+			}
+		}
+		n.ScannedKeys += int64(len(keys))
+		cursor = next
+		if cursor == 0 {
+			return nil
+		}
+	}
+}
+
+// ErrTypeNotDrained is the error type of VerifyDrained's refusal.
+const ErrTypeNotDrained = "NotDrained"
+
+// VerifyDrainedInput names nodes that must own nothing.
+type VerifyDrainedInput struct {
+	Auth  Auth     `json:"auth"`
+	Addrs []string `json:"addrs"`
+}
+
+// VerifyDrained fails (non-retryably) unless every listed node owns zero
+// slots and holds zero keys: scale-in deletes nothing that holds data.
+func (a *Activities) VerifyDrained(ctx context.Context, in VerifyDrainedInput) error {
+	_, pool, err := a.admin(ctx, in.Auth)
+	if err != nil {
+		return err
+	}
+	for _, addr := range in.Addrs {
+		n := a.observeNode(ctx, pool, addr)
+		if !n.Reachable {
+			return classify(fmt.Errorf("verify drained: %s unreachable: %s", addr, n.Error))
+		}
+		if n.Slots.Count() > 0 || n.Keys > 0 {
+			return temporal.NewNonRetryableApplicationError(fmt.Sprintf(
+				"%s still owns %d slots and holds %d keys: not removing it", addr, n.Slots.Count(), n.Keys), ErrTypeNotDrained, nil)
+		}
+	}
+	return nil
+}
+
+func atoi(s string) int64 {
+	n, _ := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
+	return n
+}

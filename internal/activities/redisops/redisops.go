@@ -1,0 +1,371 @@
+package redisops
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/dayops/dayops/internal/activities/redisadmin"
+	"github.com/dayops/dayops/internal/topology"
+	"github.com/redis/go-redis/v9"
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
+)
+
+// Passwords reads a password from a Secret.
+type Passwords interface {
+	Password(ctx context.Context, namespace, secret string) (string, error)
+}
+
+// Auth names the Secret holding a cluster's password. An empty Secret means
+// the nodes need no password.
+type Auth struct {
+	Namespace string `json:"namespace"`
+	Secret    string `json:"secret"`
+}
+
+// Conns caches one authenticated connection pool per cluster. It is shared
+// by the activities and closed by whoever built it (not an activity).
+type Conns struct {
+	Passwords Passwords
+	Log       *slog.Logger
+	Limits    redisadmin.Limits
+
+	mu    sync.Mutex
+	pools map[Auth]*authPool
+}
+
+type authPool struct {
+	password string
+	pool     *redisadmin.ClientPool
+	admin    *redisadmin.Admin
+}
+
+// admin returns a redisadmin.Admin authenticated for auth; a changed password
+// gets fresh connections.
+func (c *Conns) admin(ctx context.Context, auth Auth) (*redisadmin.Admin, *redisadmin.ClientPool, error) {
+	pw := ""
+	if auth.Secret != "" {
+		var err error
+		if pw, err = c.Passwords.Password(ctx, auth.Namespace, auth.Secret); err != nil {
+			return nil, nil, err
+		}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.pools == nil {
+		c.pools = map[Auth]*authPool{}
+	}
+	p, ok := c.pools[auth]
+	if !ok || p.password != pw {
+		if ok {
+			p.pool.Close()
+		}
+		pool := redisadmin.NewClientPool(redis.Options{Password: pw})
+		adm := redisadmin.New(pool, c.Log, c.Limits)
+		adm.MigratePassword = pw // MIGRATE authenticates to the target itself
+		p = &authPool{password: pw, pool: pool, admin: adm}
+		c.pools[auth] = p
+	}
+	return p.admin, p.pool, nil
+}
+
+// Close closes every connection.
+func (c *Conns) Close() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for k, p := range c.pools {
+		p.pool.Close()
+		delete(c.pools, k)
+	}
+}
+
+// Activities are the Redis activities of dayops. Every exported method is an
+// activity.
+type Activities struct {
+	Conns *Conns
+	Log   *slog.Logger
+}
+
+// New returns the activities over conns.
+func New(conns *Conns) *Activities { return &Activities{Conns: conns, Log: conns.Log} }
+
+func (a *Activities) admin(ctx context.Context, auth Auth) (*redisadmin.Admin, *redisadmin.ClientPool, error) {
+	return a.Conns.admin(ctx, auth)
+}
+
+// classify turns an error into a Temporal application error once.
+func classify(err error) error {
+	if err == nil {
+		return nil
+	}
+	var app *temporal.ApplicationError
+	if errors.As(err, &app) {
+		return err
+	}
+	typ, retry := redisadmin.Classify(err)
+	return temporal.NewApplicationErrorWithOptions(err.Error(), typ, temporal.ApplicationErrorOptions{NonRetryable: !retry, Cause: err})
+}
+
+// MeetInput introduces nodes to each other.
+type MeetInput struct {
+	Auth  Auth     `json:"auth"`
+	Addrs []string `json:"addrs"`
+	// RequireStateOK also waits for cluster_state:ok on every node: set it when
+	// the cluster already serves slots, so new nodes know the slot map before
+	// anything migrates to them (a new node answers CLUSTERDOWN until then).
+	RequireStateOK bool `json:"requireStateOk,omitempty"`
+}
+
+// MeetResult maps addresses to node IDs.
+type MeetResult struct {
+	NodeIDs map[string]string `json:"nodeIds"`
+}
+
+// Meet runs CLUSTER MEET where needed and waits until every node knows every
+// other.
+func (a *Activities) Meet(ctx context.Context, in MeetInput) (MeetResult, error) {
+	adm, _, err := a.admin(ctx, in.Auth)
+	if err != nil {
+		return MeetResult{}, err
+	}
+	stop := heartbeatEvery(ctx, 5*time.Second)
+	defer stop()
+	r, err := adm.Meet(ctx, redisadmin.MeetInput{Addrs: in.Addrs, RequireStateOK: in.RequireStateOK})
+	return MeetResult{NodeIDs: r.NodeIDs}, classify(err)
+}
+
+// SlotAssignment gives a node its slots.
+type SlotAssignment struct {
+	Addr   string          `json:"addr"`
+	Ranges topology.Ranges `json:"ranges"`
+}
+
+// AssignSlotsInput assigns slots to several nodes.
+type AssignSlotsInput struct {
+	Auth    Auth             `json:"auth"`
+	Assign  []SlotAssignment `json:"assign"`
+	WaitFor []string         `json:"waitFor"` // nodes that must then agree, with cluster_state ok
+}
+
+// AssignSlotsResult counts the slots added now.
+type AssignSlotsResult struct {
+	Added int `json:"added"`
+}
+
+// AssignSlots adds each node's slots it does not own yet, then waits until
+// every node in WaitFor agrees and reports cluster_state:ok.
+func (a *Activities) AssignSlots(ctx context.Context, in AssignSlotsInput) (AssignSlotsResult, error) {
+	adm, _, err := a.admin(ctx, in.Auth)
+	if err != nil {
+		return AssignSlotsResult{}, err
+	}
+	var out AssignSlotsResult
+	for _, as := range in.Assign {
+		r, err := adm.AssignSlots(ctx, redisadmin.AssignSlotsInput{Addr: as.Addr, Ranges: as.Ranges})
+		if err != nil {
+			return out, classify(err)
+		}
+		out.Added += r.Added
+	}
+	stop := heartbeatEvery(ctx, 5*time.Second)
+	defer stop()
+	_, err = adm.WaitConverged(ctx, redisadmin.WaitConvergedInput{Addrs: in.WaitFor, RequireStateOK: true})
+	return out, classify(err)
+}
+
+// ReplicaPair attaches a replica to a primary.
+type ReplicaPair struct {
+	Replica string `json:"replica"`
+	Primary string `json:"primary"`
+}
+
+// AttachReplicasInput attaches replicas and waits for them to sync.
+type AttachReplicasInput struct {
+	Auth  Auth          `json:"auth"`
+	Pairs []ReplicaPair `json:"pairs"`
+	// MaxLagBytes a replica may be behind to count as in sync (default 0).
+	MaxLagBytes int64 `json:"maxLagBytes,omitempty"`
+}
+
+// AttachReplicasResult lists what changed.
+type AttachReplicasResult struct {
+	Changed []string `json:"changed,omitempty"`
+}
+
+// AttachReplicas makes every replica follow its primary (already following is
+// success), then waits until each is in sync.
+func (a *Activities) AttachReplicas(ctx context.Context, in AttachReplicasInput) (AttachReplicasResult, error) {
+	adm, _, err := a.admin(ctx, in.Auth)
+	if err != nil {
+		return AttachReplicasResult{}, err
+	}
+	stop := heartbeatEvery(ctx, 5*time.Second)
+	defer stop()
+	var out AttachReplicasResult
+	for _, p := range in.Pairs {
+		r, err := adm.Replicate(ctx, redisadmin.ReplicateInput{ReplicaAddr: p.Replica, PrimaryAddr: p.Primary})
+		if err != nil {
+			return out, classify(err)
+		}
+		if r.Changed {
+			out.Changed = append(out.Changed, p.Replica)
+		}
+	}
+	for _, p := range in.Pairs {
+		if _, err := adm.WaitInSync(ctx, redisadmin.WaitInSyncInput{ReplicaAddr: p.Replica, MaxLagBytes: in.MaxLagBytes}); err != nil {
+			return out, classify(err)
+		}
+	}
+	return out, nil
+}
+
+// RolesInput names nodes.
+type RolesInput struct {
+	Auth  Auth     `json:"auth"`
+	Addrs []string `json:"addrs"`
+}
+
+// RolesResult is each node's own view of its role.
+type RolesResult struct {
+	Nodes []redisadmin.NodeRole `json:"nodes"`
+}
+
+// RedisRoles reports each node's role (CLUSTER NODES, ROLE and INFO agree).
+func (a *Activities) RedisRoles(ctx context.Context, in RolesInput) (RolesResult, error) {
+	adm, _, err := a.admin(ctx, in.Auth)
+	if err != nil {
+		return RolesResult{}, err
+	}
+	r, err := adm.Roles(ctx, redisadmin.RolesInput{Addrs: in.Addrs})
+	return RolesResult{Nodes: r.Nodes}, classify(err)
+}
+
+// MigrateInput moves slots between primaries by node ID.
+type MigrateInput struct {
+	Auth  Auth            `json:"auth"`
+	Moves []topology.Move `json:"moves"`
+	Seeds []string        `json:"seeds"`
+	// Label says what moves in shard terms, for audit step events.
+	Label string `json:"label,omitempty"`
+}
+
+// StepTarget names the moves in audit step events.
+func (in MigrateInput) StepTarget() string { return in.Label }
+
+// MigrateResult is the final progress.
+type MigrateResult struct {
+	Progress redisadmin.Progress `json:"progress"`
+	Method   string              `json:"method"`
+}
+
+// MigrateSlots moves the slots, heartbeating redisadmin.Progress every second.
+// A retried attempt resumes from the last heartbeat: redisadmin observes the
+// cluster, skips finished slots and closes half-open ones first.
+func (a *Activities) MigrateSlots(ctx context.Context, in MigrateInput) (MigrateResult, error) {
+	adm, _, err := a.admin(ctx, in.Auth)
+	if err != nil {
+		return MigrateResult{}, err
+	}
+	var resume *redisadmin.Progress
+	if activity.HasHeartbeatDetails(ctx) {
+		var p redisadmin.Progress
+		if err := activity.GetHeartbeatDetails(ctx, &p); err == nil {
+			resume = &p
+			a.Log.InfoContext(ctx, "resuming slot migration", "slots_done", p.SlotsDone, "slots_total", p.SlotsTotal, "keys_moved", p.KeysMoved)
+		}
+	}
+	r, err := adm.MigrateSlots(ctx, redisadmin.MigrateInput{
+		Moves: in.Moves, Seeds: in.Seeds, Resume: resume,
+		OnProgress: func(p redisadmin.Progress) { activity.RecordHeartbeat(ctx, p) },
+	})
+	return MigrateResult{Progress: r.Progress, Method: r.Method}, classify(err)
+}
+
+// CloseOpenSlotsInput names a cluster whose open slots must be closed.
+type CloseOpenSlotsInput struct {
+	Auth  Auth     `json:"auth"`
+	Seeds []string `json:"seeds"`
+}
+
+// CloseOpenSlots closes every MIGRATING/IMPORTING slot in the direction that
+// loses no key (used by cancellation and recovery).
+func (a *Activities) CloseOpenSlots(ctx context.Context, in CloseOpenSlotsInput) (redisadmin.CloseOpenSlotsResult, error) {
+	adm, _, err := a.admin(ctx, in.Auth)
+	if err != nil {
+		return redisadmin.CloseOpenSlotsResult{}, err
+	}
+	r, err := adm.CloseOpenSlots(ctx, redisadmin.CloseOpenSlotsInput{Seeds: in.Seeds})
+	return r, classify(err)
+}
+
+// ForgetInput removes nodes from the cluster.
+type ForgetInput struct {
+	Auth    Auth     `json:"auth"`
+	NodeIDs []string `json:"nodeIds"`
+	// Addrs are the nodes that stay; they must all forget.
+	Addrs []string `json:"addrs"`
+}
+
+// ForgetNodes sends CLUSTER FORGET for every node ID to every remaining node,
+// back to back (within the 60 s before gossip would bring it back).
+func (a *Activities) ForgetNodes(ctx context.Context, in ForgetInput) error {
+	adm, _, err := a.admin(ctx, in.Auth)
+	if err != nil {
+		return err
+	}
+	for _, id := range in.NodeIDs {
+		if _, err := adm.Forget(ctx, redisadmin.ForgetInput{NodeID: id, Addrs: in.Addrs}); err != nil {
+			return classify(err)
+		}
+	}
+	return nil
+}
+
+// heartbeatEvery heartbeats in the background while a long call runs, so a
+// wait that makes no progress report still proves the worker is alive.
+func heartbeatEvery(ctx context.Context, d time.Duration) (stop func()) {
+	if !activity.IsActivity(ctx) {
+		return func() {}
+	}
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(d)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				activity.RecordHeartbeat(ctx)
+			}
+		}
+	}()
+	return func() { close(done) }
+}
+
+// ResetInput names nodes leaving the cluster.
+type ResetInput struct {
+	Auth  Auth     `json:"auth"`
+	Addrs []string `json:"addrs"`
+}
+
+// ResetNodes hard-resets nodes that are leaving (they must hold no key), so
+// they stop gossiping about the cluster before the others FORGET them;
+// otherwise gossip would bring them back after FORGET's 60 second ban.
+func (a *Activities) ResetNodes(ctx context.Context, in ResetInput) error {
+	adm, _, err := a.admin(ctx, in.Auth)
+	if err != nil {
+		return err
+	}
+	for _, addr := range in.Addrs {
+		if _, err := adm.Reset(ctx, redisadmin.ResetInput{Addr: addr, Hard: true}); err != nil {
+			return classify(err)
+		}
+	}
+	return nil
+}

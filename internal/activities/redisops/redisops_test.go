@@ -1,0 +1,102 @@
+package redisops
+
+import (
+	"errors"
+	"log/slog"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/dayops/dayops/internal/testutil/redistest"
+	"github.com/dayops/dayops/internal/topology"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
+)
+
+// TestActivitiesOnRealRedis drives the wrappers against real redis-server
+// processes: observe a healthy cluster, add a primary, drain another onto it
+// with MigrateSlots, verify the drained node is empty, and forget it.
+func TestActivitiesOnRealRedis(t *testing.T) {
+	ctx := t.Context()
+	c := redistest.New(t, redistest.Options{Primaries: 2, ReplicasPerPrimary: 1})
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestActivityEnvironment()
+	conns := &Conns{Log: slog.New(slog.DiscardHandler), Limits: c.Admin.Limits}
+	defer conns.Close()
+	acts := New(conns)
+	env.RegisterActivity(acts)
+
+	addrs := c.Addrs()
+	cc := c.ClusterClient()
+	defer cc.Close()
+	if err := redistest.Fill(ctx, cc, "k:", 5000, 64, 4); err != nil {
+		t.Fatal(err)
+	}
+
+	obs := observe(t, env, acts, ObserveInput{Addrs: addrs, ScanBigKeysOn: addrs[:1]})
+	if !obs.StateOK || !obs.AllConnected || len(obs.OpenSlots) > 0 || len(obs.Problems) > 0 {
+		t.Fatalf("healthy cluster observed as %+v", obs)
+	}
+	if len(obs.InSync) != 2 {
+		t.Errorf("in-sync replicas = %v, want 2 (within the default lag)", obs.InSync)
+	}
+	if obs.Nodes[0].BiggestKeyBytes <= 0 || obs.Nodes[0].ScannedKeys == 0 {
+		t.Errorf("big-key scan found nothing: %+v", obs.Nodes[0])
+	}
+
+	// A third node joins; everything of the first primary moves to it.
+	n, err := c.StartNode(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	all := append(slices.Clone(addrs), n.Addr)
+	var meet MeetResult
+	get(t, env, acts.Meet, MeetInput{Addrs: all, RequireStateOK: true}, &meet)
+	src, dst := meet.NodeIDs[addrs[0]], meet.NodeIDs[n.Addr]
+	view, err := c.View(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var moves []topology.Move
+	for _, r := range view.Nodes[src].Slots {
+		moves = append(moves, topology.Move{From: src, To: dst, Range: r})
+	}
+	var mr MigrateResult
+	get(t, env, acts.MigrateSlots, MigrateInput{Moves: moves, Seeds: all}, &mr)
+	if mr.Progress.SlotsDone != mr.Progress.SlotsTotal || mr.Progress.KeysMoved == 0 {
+		t.Fatalf("migration progress = %+v", mr.Progress)
+	}
+
+	if _, err := env.ExecuteActivity(acts.VerifyDrained, VerifyDrainedInput{Addrs: []string{n.Addr}}); err == nil {
+		t.Fatal("VerifyDrained must refuse a node that owns slots")
+	} else {
+		var app *temporal.ApplicationError
+		if !errors.As(err, &app) || app.Type() != ErrTypeNotDrained || !app.NonRetryable() || !strings.Contains(err.Error(), "still owns") {
+			t.Fatalf("want a Precondition application error, got %v", err)
+		}
+	}
+	if _, err := env.ExecuteActivity(acts.VerifyDrained, VerifyDrainedInput{Addrs: addrs[:1]}); err != nil {
+		t.Fatalf("drained primary: %v", err)
+	}
+	if err := c.Check(ctx); err != nil {
+		t.Fatalf("cluster check after migration: %v", err)
+	}
+}
+
+func observe(t *testing.T, env *testsuite.TestActivityEnvironment, acts *Activities, in ObserveInput) ObserveResult {
+	t.Helper()
+	var out ObserveResult
+	get(t, env, acts.ObserveRedis, in, &out)
+	return out
+}
+
+func get(t *testing.T, env *testsuite.TestActivityEnvironment, fn any, in any, out any) {
+	t.Helper()
+	v, err := env.ExecuteActivity(fn, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := v.Get(out); err != nil {
+		t.Fatal(err)
+	}
+}

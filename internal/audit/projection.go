@@ -1,0 +1,322 @@
+package audit
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/dayops/dayops/internal/eventstore"
+)
+
+// ClusterState is the current topology of one Redis cluster as the log tells it.
+type ClusterState struct {
+	Name          string                 `json:"name"`
+	Deleted       bool                   `json:"deleted,omitempty"`
+	RedisVersion  string                 `json:"redis_version,omitempty"`
+	Image         string                 `json:"image,omitempty"`
+	CreatedAt     time.Time              `json:"created_at,omitzero"`
+	UpdatedAt     time.Time              `json:"updated_at,omitzero"`
+	Shards        map[int]*ShardState    `json:"shards,omitempty"`
+	Instances     map[int]*InstanceState `json:"instances,omitempty"` // by ordinal
+	LastOperation *OperationSummary      `json:"last_operation,omitempty"`
+	Position      int64                  `json:"position"` // last event applied
+}
+
+// ShardState is one shard: its slots; members are the instances with that Shard.
+type ShardState struct {
+	ID    int         `json:"id"`
+	Slots []SlotRange `json:"slots,omitempty"`
+}
+
+// InstanceState is one instance (pod + volume) by its stable ordinal.
+type InstanceState struct {
+	Ordinal      int       `json:"ordinal"`
+	Shard        int       `json:"shard"`
+	Pod          string    `json:"pod,omitempty"`
+	Zone         string    `json:"zone,omitempty"`
+	Role         string    `json:"role,omitempty"`
+	Image        string    `json:"image,omitempty"`
+	RedisVersion string    `json:"redis_version,omitempty"`
+	CreatedAt    time.Time `json:"created_at,omitzero"`
+}
+
+// OperationSummary is the last operation on a cluster and how it ended.
+type OperationSummary struct {
+	ID     string    `json:"id"`
+	Kind   string    `json:"kind,omitempty"`
+	Status string    `json:"status"`
+	Error  string    `json:"error,omitempty"`
+	Actor  string    `json:"actor,omitempty"`
+	At     time.Time `json:"at"`
+}
+
+// Operation statuses and step outcomes.
+const (
+	StatusRequested = "requested"
+	StatusRunning   = "running"
+	StatusCompleted = "completed"
+	StatusFailed    = "failed"
+	StatusCancelled = "cancelled"
+)
+
+// Timeline is one operation with each step's start, end and outcome.
+type Timeline struct {
+	OperationID string      `json:"operation_id"`
+	Cluster     string      `json:"cluster"`
+	Kind        string      `json:"kind,omitempty"`
+	Status      string      `json:"status"`
+	Actor       string      `json:"actor,omitempty"`
+	Reason      string      `json:"reason,omitempty"`
+	RequestedAt time.Time   `json:"requested_at,omitzero"`
+	StartedAt   time.Time   `json:"started_at,omitzero"`
+	EndedAt     time.Time   `json:"ended_at,omitzero"`
+	Error       string      `json:"error,omitempty"`
+	Steps       []StepState `json:"steps,omitempty"`
+	Hooks       []HookState `json:"hooks,omitempty"`
+	Position    int64       `json:"position"`
+}
+
+// StepState is one step of a timeline.
+type StepState struct {
+	ID      string    `json:"id"`
+	Name    string    `json:"name,omitempty"`
+	Target  string    `json:"target,omitempty"`
+	Start   time.Time `json:"start,omitzero"`
+	End     time.Time `json:"end,omitzero"`
+	Outcome string    `json:"outcome"` // running, completed, failed
+	Detail  string    `json:"detail,omitempty"`
+	Error   string    `json:"error,omitempty"`
+}
+
+// HookState is one hook run of a timeline.
+type HookState struct {
+	Hook       string    `json:"hook"`
+	Point      string    `json:"point"`
+	Target     string    `json:"target,omitempty"`
+	Outcome    string    `json:"outcome"`
+	Error      string    `json:"error,omitempty"`
+	DurationMS int64     `json:"duration_ms,omitempty"`
+	At         time.Time `json:"at"`
+}
+
+// Projection holds the cluster states and operation timelines built from a
+// prefix of the log. It is a pure fold: Apply in position order; the same
+// events give the same Projection.
+type Projection struct {
+	Clusters   map[string]*ClusterState `json:"clusters"`
+	Operations map[string]*Timeline     `json:"operations"`
+	Position   int64                    `json:"position"`
+}
+
+// NewProjection returns an empty projection.
+func NewProjection() *Projection {
+	return &Projection{Clusters: map[string]*ClusterState{}, Operations: map[string]*Timeline{}}
+}
+
+// Apply decodes one event and folds it in. Events of types outside the
+// vocabulary are skipped (a newer writer may add types); a known type with a
+// bad payload or an unknown schema version is an error.
+func (p *Projection) Apply(e eventstore.Event) error {
+	pl, err := Decode(e.Type, e.SchemaVersion, e.Payload)
+	if errors.Is(err, ErrUnknownEventType) {
+		p.Position = e.Position
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("event at position %d: %w", e.Position, err)
+	}
+	p.ApplyPayload(e, pl)
+	return nil
+}
+
+func (p *Projection) cluster(name string, at time.Time) *ClusterState {
+	c := p.Clusters[name]
+	if c == nil {
+		c = &ClusterState{Name: name, Shards: map[int]*ShardState{}, Instances: map[int]*InstanceState{}}
+		p.Clusters[name] = c
+	}
+	if c.Shards == nil {
+		c.Shards = map[int]*ShardState{}
+	}
+	if c.Instances == nil {
+		c.Instances = map[int]*InstanceState{}
+	}
+	c.UpdatedAt = at
+	return c
+}
+
+func (p *Projection) operation(id, cluster string) *Timeline {
+	t := p.Operations[id]
+	if t == nil {
+		t = &Timeline{OperationID: id, Cluster: cluster, Status: StatusRequested}
+		p.Operations[id] = t
+	}
+	return t
+}
+
+func (t *Timeline) step(id string) *StepState {
+	for i := len(t.Steps) - 1; i >= 0; i-- {
+		if t.Steps[i].ID == id {
+			return &t.Steps[i]
+		}
+	}
+	t.Steps = append(t.Steps, StepState{ID: id, Outcome: StatusRunning})
+	return &t.Steps[len(t.Steps)-1]
+}
+
+func (c *ClusterState) shard(id int) *ShardState {
+	s := c.Shards[id]
+	if s == nil {
+		s = &ShardState{ID: id}
+		c.Shards[id] = s
+	}
+	return s
+}
+
+func (c *ClusterState) instance(ordinal int) *InstanceState {
+	in := c.Instances[ordinal]
+	if in == nil {
+		in = &InstanceState{Ordinal: ordinal}
+		c.Instances[ordinal] = in
+	}
+	return in
+}
+
+// setLast records the operation's state as the cluster's last operation.
+func (p *Projection) setLast(t *Timeline, e eventstore.Event) {
+	if t.Cluster == "" {
+		return
+	}
+	c := p.cluster(t.Cluster, e.RecordedAt)
+	c.LastOperation = &OperationSummary{ID: t.OperationID, Kind: t.Kind, Status: t.Status, Error: t.Error, Actor: t.Actor, At: e.RecordedAt}
+	c.Position = e.Position
+}
+
+// ApplyPayload folds an already decoded payload of e.
+func (p *Projection) ApplyPayload(e eventstore.Event, pl Payload) {
+	at := e.RecordedAt
+	p.Position = e.Position
+	switch v := pl.(type) {
+	case *OperationRequested:
+		t := p.operation(v.OperationID, v.Cluster)
+		t.Kind, t.Status, t.RequestedAt = v.Kind, StatusRequested, at
+		t.Actor, t.Reason = e.Metadata.Actor, e.Metadata.Reason
+		t.Position = e.Position
+		p.setLast(t, e)
+	case *OperationStarted:
+		t := p.operation(v.OperationID, v.Cluster)
+		t.Status, t.StartedAt, t.Position = StatusRunning, at, e.Position
+		p.setLast(t, e)
+	case *StepStarted:
+		t := p.operation(v.OperationID, v.Cluster)
+		s := t.step(v.StepID)
+		s.Name, s.Target, s.Start, s.Outcome = v.Name, v.Target, at, StatusRunning
+		t.Position = e.Position
+	case *StepCompleted:
+		t := p.operation(v.OperationID, v.Cluster)
+		s := t.step(v.StepID)
+		s.End, s.Outcome, s.Detail, s.Error = at, StatusCompleted, v.Detail, ""
+		t.Position = e.Position
+	case *StepFailed:
+		t := p.operation(v.OperationID, v.Cluster)
+		s := t.step(v.StepID)
+		s.End, s.Outcome, s.Error = at, StatusFailed, v.Error
+		t.Position = e.Position
+	case *OperationCompleted:
+		t := p.operation(v.OperationID, v.Cluster)
+		t.Status, t.EndedAt, t.Error, t.Position = StatusCompleted, at, "", e.Position
+		p.setLast(t, e)
+	case *OperationFailed:
+		t := p.operation(v.OperationID, v.Cluster)
+		t.Status, t.EndedAt, t.Error, t.Position = StatusFailed, at, v.Error, e.Position
+		p.setLast(t, e)
+	case *OperationCancelled:
+		t := p.operation(v.OperationID, v.Cluster)
+		t.Status, t.EndedAt, t.Error, t.Position = StatusCancelled, at, v.Reason, e.Position
+		p.setLast(t, e)
+	case *HookRan:
+		t := p.operation(v.OperationID, v.Cluster)
+		t.Hooks = append(t.Hooks, HookState{Hook: v.Hook, Point: v.Point, Target: v.Target, Outcome: v.Outcome,
+			Error: v.Error, DurationMS: v.DurationMS, At: at})
+		t.Position = e.Position
+	case *ClusterCreated:
+		c := p.cluster(v.Cluster, at)
+		c.Deleted, c.RedisVersion, c.Image, c.CreatedAt = false, v.RedisVersion, v.Image, at
+		c.Position = e.Position
+	case *ShardAdded:
+		c := p.cluster(v.Cluster, at)
+		c.shard(v.Shard)
+		c.Position = e.Position
+	case *ShardRemoved:
+		c := p.cluster(v.Cluster, at)
+		delete(c.Shards, v.Shard)
+		c.Position = e.Position
+	case *InstanceCreated:
+		c := p.cluster(v.Cluster, at)
+		c.shard(v.Shard)
+		c.Instances[v.Ordinal] = &InstanceState{Ordinal: v.Ordinal, Shard: v.Shard, Pod: v.Pod, Zone: v.Zone,
+			Role: v.Role, Image: v.Image, RedisVersion: v.RedisVersion, CreatedAt: at}
+		c.Position = e.Position
+	case *InstanceDeleted:
+		c := p.cluster(v.Cluster, at)
+		delete(c.Instances, v.Ordinal)
+		c.Position = e.Position
+	case *RoleChanged:
+		c := p.cluster(v.Cluster, at)
+		c.instance(v.Ordinal).Role = v.Role
+		c.Position = e.Position
+	case *SlotsAssigned:
+		c := p.cluster(v.Cluster, at)
+		c.giveSlots(v.Shard, v.Slots)
+		c.Position = e.Position
+	case *SlotsMigrated:
+		c := p.cluster(v.Cluster, at)
+		c.shard(v.FromShard)
+		c.giveSlots(v.ToShard, v.Slots)
+		c.Position = e.Position
+	case *ReplicaAdded:
+		c := p.cluster(v.Cluster, at)
+		in := c.instance(v.Ordinal)
+		in.Shard, in.Role = v.Shard, RoleReplica
+		c.Position = e.Position
+	case *ReplicaRemoved:
+		c := p.cluster(v.Cluster, at)
+		if in := c.Instances[v.Ordinal]; in != nil && in.Shard == v.Shard {
+			in.Role = ""
+		}
+		c.Position = e.Position
+	case *ImageChanged:
+		c := p.cluster(v.Cluster, at)
+		in := c.instance(v.Ordinal)
+		in.Image, in.RedisVersion = v.Image, v.RedisVersion
+		c.Position = e.Position
+	case *ClusterDeleted:
+		c := p.cluster(v.Cluster, at)
+		c.Deleted = true
+		c.Shards, c.Instances = map[int]*ShardState{}, map[int]*InstanceState{}
+		c.Position = e.Position
+	}
+}
+
+// giveSlots makes shard the owner of slots: a slot belongs to exactly one
+// shard, so they leave whichever shard had them (the migration's source,
+// normally).
+func (c *ClusterState) giveSlots(shard int, slots []SlotRange) {
+	for id, s := range c.Shards {
+		if id != shard && len(s.Slots) > 0 {
+			s.Slots = removeSlots(s.Slots, slots)
+		}
+	}
+	to := c.shard(shard)
+	to.Slots = addSlots(to.Slots, slots)
+}
+
+// SlotCount is the number of slots the cluster's shards cover (16384 when
+// the cluster is fully assigned).
+func (c *ClusterState) SlotCount() int {
+	n := 0
+	for _, s := range c.Shards {
+		n += countSlots(s.Slots)
+	}
+	return n
+}

@@ -1,0 +1,381 @@
+package devcluster
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	sdkclient "go.temporal.io/sdk/client"
+	sdklog "go.temporal.io/sdk/log"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// Component names, as in logs/NAME.log, stack.json and `dev status`.
+const (
+	Temporal          = "temporal"
+	Etcd              = "etcd"
+	APIServer         = "apiserver"
+	ControllerManager = "controller-manager"
+	Scheduler         = "scheduler"
+	Agent             = "agent"
+)
+
+// SearchAttributes are the Keyword search attributes dayops' workflows set;
+// the dev server registers them at start.
+var SearchAttributes = []string{"DayopsCluster", "DayopsOperation", "DayopsOperationID", "DayopsShard", "DayopsRequester"}
+
+// component is one process of the stack.
+type component struct {
+	name string
+	// needs must be healthy before this component starts.
+	needs []string
+	// group: stop by signalling the whole process group. The agent is
+	// signalled alone so that it can stop its pods gracefully itself.
+	group bool
+	// port is checked to be free before a start (0: none).
+	port  func(Config) int
+	url   func(Config) string
+	args  func(Config) []string
+	probe func(context.Context, Config, procRecord) error
+}
+
+// startOrder is the order of `up`; `down` stops in stopOrder: the agent
+// first (it stops its pods), the API server before etcd (it hangs on
+// SIGTERM once etcd is gone), etcd last.
+var (
+	startOrder = []string{Temporal, Etcd, APIServer, ControllerManager, Scheduler, Agent}
+	stopOrder  = []string{Agent, Scheduler, ControllerManager, APIServer, Temporal, Etcd}
+)
+
+func components() map[string]component {
+	return map[string]component{
+		Temporal: {
+			name:  Temporal,
+			group: true,
+			port:  func(c Config) int { return c.TemporalPort },
+			url:   func(c Config) string { return c.temporalUI() + " (gRPC " + c.temporalAddr() + ")" },
+			args: func(c Config) []string {
+				a := []string{filepath.Join(c.BinDir, "temporal"), "server", "start-dev",
+					"--ip", "127.0.0.1",
+					"--port", strconv.Itoa(c.TemporalPort),
+					"--ui-port", strconv.Itoa(c.TemporalUIPort),
+					"--db-filename", c.path("temporal.db"),
+					"--log-level", "warn",
+				}
+				for _, sa := range SearchAttributes {
+					a = append(a, "--search-attribute", sa+"=Keyword")
+				}
+				// One partition per task queue, so that a task meets the
+				// single local poller at once instead of being forwarded
+				// between partitions; and eager activities, handed to the
+				// worker with the workflow task that schedules them. Together
+				// they halve a step's latency (dayops bench steps: ~100ms ->
+				// ~50ms per step).
+				for _, dc := range []string{"matching.numTaskqueueReadPartitions=1", "matching.numTaskqueueWritePartitions=1",
+					"system.enableActivityEagerExecution=true"} {
+					a = append(a, "--dynamic-config-value", dc)
+				}
+				return a
+			},
+			probe: probeTemporal,
+		},
+		Etcd: {
+			name:  Etcd,
+			group: true,
+			port:  func(c Config) int { return c.EtcdPort },
+			url:   func(c Config) string { return c.etcdURL() },
+			args: func(c Config) []string {
+				peer := fmt.Sprintf("http://127.0.0.1:%d", c.EtcdPeerPort)
+				return []string{filepath.Join(c.BinDir, "kube"), "etcd",
+					"--name", "dayops",
+					"--data-dir", c.path("etcd"),
+					"--listen-client-urls", c.etcdURL(),
+					"--advertise-client-urls", c.etcdURL(),
+					"--listen-peer-urls", peer,
+					"--initial-advertise-peer-urls", peer,
+					"--initial-cluster", "dayops=" + peer,
+					"--unsafe-no-fsync",
+					"--log-level", "warn",
+				}
+			},
+			probe: probeEtcd,
+		},
+		APIServer: {
+			name:  APIServer,
+			needs: []string{Etcd},
+			group: true,
+			port:  func(c Config) int { return c.APIServerPort },
+			url:   func(c Config) string { return c.apiServerURL() },
+			args: func(c Config) []string {
+				pki := func(f string) string { return filepath.Join(c.pkiDir(), f) }
+				return []string{filepath.Join(c.BinDir, "kube"), "apiserver",
+					"--etcd-servers", c.etcdURL(),
+					"--bind-address", "127.0.0.1",
+					"--advertise-address", "127.0.0.1",
+					"--secure-port", strconv.Itoa(c.APIServerPort),
+					"--cert-dir", c.path("apiserver"),
+					"--tls-cert-file", pki(apiserverCert),
+					"--tls-private-key-file", pki(apiserverKey),
+					"--client-ca-file", pki(caCert),
+					"--service-account-issuer", "https://kubernetes.default.svc.cluster.local",
+					"--service-account-key-file", pki(saPub),
+					"--service-account-signing-key-file", pki(saKey),
+					"--authorization-mode", "Node,RBAC",
+					"--service-cluster-ip-range", c.ServiceCIDR,
+					"--allow-privileged=true",
+					// The advertise address is loopback, which the
+					// `kubernetes` Service's endpoints may not hold.
+					"--endpoint-reconciler-type", "none",
+					// No node-lifecycle controller runs to lift the
+					// not-ready taint this plugin puts on new Nodes.
+					"--disable-admission-plugins", "TaintNodesByCondition",
+					"--kubelet-client-certificate", pki(kubeletClientCert),
+					"--kubelet-client-key", pki(kubeletClientKey),
+					"--kubelet-certificate-authority", pki(caCert),
+					"--kubelet-preferred-address-types", "InternalIP",
+					"--requestheader-client-ca-file", pki(caCert),
+					"--requestheader-allowed-names", frontProxyID.cn,
+					"--requestheader-username-headers", "X-Remote-User",
+					"--requestheader-group-headers", "X-Remote-Group",
+					"--requestheader-extra-headers-prefix", "X-Remote-Extra-",
+					"--proxy-client-cert-file", pki(frontProxyID.file + ".crt"),
+					"--proxy-client-key-file", pki(frontProxyID.file + ".key"),
+					"--profiling=false",
+				}
+			},
+			probe: probeAPIServer,
+		},
+		ControllerManager: {
+			name:  ControllerManager,
+			needs: []string{APIServer},
+			group: true,
+			port:  func(c Config) int { return c.ControllerManagerPort },
+			url:   func(c Config) string { return fmt.Sprintf("https://127.0.0.1:%d/healthz", c.ControllerManagerPort) },
+			args: func(c Config) []string {
+				pki := func(f string) string { return filepath.Join(c.pkiDir(), f) }
+				kc := c.kubeconfigFor(controllerManagerID)
+				return []string{filepath.Join(c.BinDir, "kube"), "controller-manager",
+					"--kubeconfig", kc,
+					"--authentication-kubeconfig", kc,
+					"--authorization-kubeconfig", kc,
+					"--leader-elect=false",
+					"--bind-address", "127.0.0.1",
+					"--secure-port", strconv.Itoa(c.ControllerManagerPort),
+					"--tls-cert-file", pki("controller-manager-serving.crt"),
+					"--tls-private-key-file", pki("controller-manager-serving.key"),
+					"--controllers", "*,-nodeipam,-nodelifecycle,-cloud-node-lifecycle,-service-lb-controller,-route",
+					"--use-service-account-credentials=true",
+					"--service-account-private-key-file", pki(saKey),
+					"--root-ca-file", pki(caCert),
+					"--cluster-signing-cert-file", pki(caCert),
+					"--cluster-signing-key-file", pki(caKey),
+					"--profiling=false",
+				}
+			},
+			probe: func(ctx context.Context, c Config, _ procRecord) error {
+				return probeHealthz(ctx, c, c.ControllerManagerPort)
+			},
+		},
+		Scheduler: {
+			name:  Scheduler,
+			needs: []string{APIServer},
+			group: true,
+			port:  func(c Config) int { return c.SchedulerPort },
+			url:   func(c Config) string { return fmt.Sprintf("https://127.0.0.1:%d/healthz", c.SchedulerPort) },
+			args: func(c Config) []string {
+				pki := func(f string) string { return filepath.Join(c.pkiDir(), f) }
+				kc := c.kubeconfigFor(schedulerID)
+				return []string{filepath.Join(c.BinDir, "kube"), "scheduler",
+					"--kubeconfig", kc,
+					"--authentication-kubeconfig", kc,
+					"--authorization-kubeconfig", kc,
+					"--leader-elect=false",
+					"--bind-address", "127.0.0.1",
+					"--secure-port", strconv.Itoa(c.SchedulerPort),
+					"--tls-cert-file", pki("scheduler-serving.crt"),
+					"--tls-private-key-file", pki("scheduler-serving.key"),
+					"--profiling=false",
+				}
+			},
+			probe: func(ctx context.Context, c Config, _ procRecord) error {
+				return probeHealthz(ctx, c, c.SchedulerPort)
+			},
+		},
+		Agent: {
+			name:  Agent,
+			needs: []string{APIServer},
+			group: false,
+			url: func(c Config) string {
+				return fmt.Sprintf("%d nodes in %d zones", c.Zones*c.NodesPerZone, c.Zones)
+			},
+			args: func(c Config) []string {
+				return append([]string{c.DayopsBin, "dev", "agent",
+					"--kubeconfig", c.kubeconfigFor(agentID),
+					"--state-dir", c.path("agent"),
+					"--pki-dir", c.pkiDir(),
+					"--zones", strconv.Itoa(c.Zones),
+					"--nodes-per-zone", strconv.Itoa(c.NodesPerZone),
+				}, c.AgentArgs...)
+			},
+			probe: probeNodes,
+		},
+	}
+}
+
+// probeTimeout bounds one health probe.
+const probeTimeout = 3 * time.Second
+
+func probeTemporal(ctx context.Context, c Config, _ procRecord) error {
+	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
+	defer cancel()
+	cl, err := sdkclient.DialContext(ctx, sdkclient.Options{
+		HostPort: c.temporalAddr(),
+		Logger:   sdklog.NewStructuredLogger(slog.New(slog.DiscardHandler)),
+	})
+	if err != nil {
+		return fmt.Errorf("dial temporal: %w", err)
+	}
+	defer cl.Close()
+	if _, err := cl.CheckHealth(ctx, &sdkclient.CheckHealthRequest{}); err != nil {
+		return fmt.Errorf("temporal health: %w", err)
+	}
+	return httpGet(ctx, http.DefaultClient, c.temporalUI()+"/", nil)
+}
+
+func probeEtcd(ctx context.Context, c Config, _ procRecord) error {
+	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
+	defer cancel()
+	return httpGet(ctx, http.DefaultClient, c.etcdURL()+"/health", func(body []byte) error {
+		var h struct {
+			Health string `json:"health"`
+		}
+		if err := json.Unmarshal(body, &h); err != nil {
+			return fmt.Errorf("decode etcd health: %w", err)
+		}
+		if h.Health != "true" {
+			return fmt.Errorf("etcd health is %q", h.Health)
+		}
+		return nil
+	})
+}
+
+func probeAPIServer(ctx context.Context, c Config, _ procRecord) error {
+	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
+	defer cancel()
+	hc, err := tlsClient(c, &adminID)
+	if err != nil {
+		return err
+	}
+	return httpGet(ctx, hc, c.apiServerURL()+"/readyz", nil)
+}
+
+func probeHealthz(ctx context.Context, c Config, port int) error {
+	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
+	defer cancel()
+	hc, err := tlsClient(c, nil)
+	if err != nil {
+		return err
+	}
+	return httpGet(ctx, hc, fmt.Sprintf("https://127.0.0.1:%d/healthz", port), nil)
+}
+
+// probeNodes succeeds when the agent's Nodes are all registered and Ready,
+// as reported by this agent process: a Ready condition whose heartbeat
+// predates the agent's start is left over from an earlier run.
+func probeNodes(ctx context.Context, c Config, agent procRecord) error {
+	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
+	defer cancel()
+	cs, err := Clientset(c.KubeconfigPath())
+	if err != nil {
+		return err
+	}
+	nodes, err := cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return fmt.Errorf("list nodes: %w", err)
+	}
+	ready := 0
+	for _, n := range nodes.Items {
+		for _, cond := range n.Status.Conditions {
+			if cond.Type != corev1.NodeReady || cond.Status != corev1.ConditionTrue {
+				continue
+			}
+			// Condition times have a resolution of one second.
+			if !agent.StartedAt.IsZero() && cond.LastHeartbeatTime.Time.Before(agent.StartedAt.Truncate(time.Second)) {
+				continue
+			}
+			ready++
+		}
+	}
+	if want := c.Zones * c.NodesPerZone; ready < want {
+		return fmt.Errorf("%d of %d nodes ready", ready, want)
+	}
+	return nil
+}
+
+// tlsClient trusts the cluster CA and presents id's client certificate
+// (none when id is nil).
+func tlsClient(c Config, id *clientIdentity) (*http.Client, error) {
+	caPEM, err := os.ReadFile(filepath.Join(c.pkiDir(), caCert))
+	if err != nil {
+		return nil, fmt.Errorf("read cluster CA: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(caPEM) {
+		return nil, fmt.Errorf("no certificate in %s", caCert)
+	}
+	tc := &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	if id != nil {
+		pair, err := tls.LoadX509KeyPair(filepath.Join(c.pkiDir(), id.file+".crt"), filepath.Join(c.pkiDir(), id.file+".key"))
+		if err != nil {
+			return nil, fmt.Errorf("load client certificate %s: %w", id.file, err)
+		}
+		tc.Certificates = []tls.Certificate{pair}
+	}
+	return &http.Client{Transport: &http.Transport{TLSClientConfig: tc, DisableKeepAlives: true}}, nil
+}
+
+// httpGet expects 200 and hands the body to check (if any).
+func httpGet(ctx context.Context, hc *http.Client, url string, check func([]byte) error) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return fmt.Errorf("GET %s: %w", url, err)
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("GET %s: %w", url, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return fmt.Errorf("GET %s: %w", url, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s: %s", url, resp.Status, strings.TrimSpace(string(body)))
+	}
+	if check != nil {
+		return check(body)
+	}
+	return nil
+}
+
+// portFree reports whether nothing listens on 127.0.0.1:port.
+func portFree(port int) bool {
+	l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+	if err != nil {
+		return false
+	}
+	l.Close()
+	return true
+}

@@ -1,0 +1,185 @@
+package devcluster
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// ensureRoute makes every address of cidr local (routed to the loopback
+// device), so that each pod can bind an address of its own. It reports
+// whether it added the route (false when it was already there).
+func ensureRoute(ctx context.Context, cidr string) (bool, error) {
+	out, err := exec.CommandContext(ctx, "ip", "route", "show", "table", "local", cidr).CombinedOutput()
+	if err != nil {
+		return false, fmt.Errorf("ip route show table local %s: %w: %s (is iproute2 installed? scripts/ensure-deps.sh installs it)", cidr, err, strings.TrimSpace(string(out)))
+	}
+	if strings.Contains(string(out), cidr) {
+		return false, nil
+	}
+	out, err = exec.CommandContext(ctx, "ip", "route", "add", "local", cidr, "dev", "lo", "table", "local").CombinedOutput()
+	if err != nil {
+		return false, fmt.Errorf("ip route add local %s dev lo table local: %w: %s (needs root or CAP_NET_ADMIN)", cidr, err, strings.TrimSpace(string(out)))
+	}
+	return true, nil
+}
+
+func removeRoute(ctx context.Context, cidr string) error {
+	if cidr == "" {
+		return nil
+	}
+	out, err := exec.CommandContext(ctx, "ip", "route", "del", "local", cidr, "dev", "lo", "table", "local").CombinedOutput()
+	if err != nil && !strings.Contains(string(out), "No such process") {
+		return fmt.Errorf("ip route del local %s: %w: %s", cidr, err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}
+
+// ensureDatabase creates the database named in url if it does not exist,
+// connecting to the server's `postgres` database to do so.
+func ensureDatabase(ctx context.Context, url string) error {
+	cc, err := pgx.ParseConfig(url)
+	if err != nil {
+		return fmt.Errorf("parse database URL: %w", err)
+	}
+	name := cc.Database
+	cc.Database = "postgres"
+	conn, err := pgx.ConnectConfig(ctx, cc)
+	if err != nil {
+		return fmt.Errorf("connect to PostgreSQL at %s:%d (scripts/ensure-deps.sh installs and starts it): %w", cc.Host, cc.Port, err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	var found bool
+	if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)", name).Scan(&found); err != nil {
+		return fmt.Errorf("look up database %s: %w", name, err)
+	}
+	if found {
+		return nil
+	}
+	_, err = conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize())
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "42P04" { // duplicate_database: created meanwhile
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("create database %s: %w", name, err)
+	}
+	return nil
+}
+
+// Variables of dev.env.
+const (
+	EnvKubeconfig      = "KUBECONFIG"
+	EnvTemporalAddress = "TEMPORAL_ADDRESS"
+	EnvTemporalUI      = "TEMPORAL_UI"
+	EnvDatabaseURL     = "DATABASE_URL"
+	EnvAPI             = "DAYOPS_API"
+	EnvStateDir        = "DAYOPS_STATE_DIR"
+	// EnvToken and EnvAuditorToken are the local API's operator and auditor
+	// bearer tokens (the CLI reads DAYOPS_TOKEN).
+	EnvToken        = "DAYOPS_TOKEN"
+	EnvAuditorToken = "DAYOPS_AUDITOR_TOKEN"
+)
+
+// Tokens are the local API's bearer tokens.
+type Tokens struct {
+	Operator string
+	Auditor  string
+}
+
+// APITokens returns the stack's API tokens, generating them on first use and
+// keeping them (mode 0600) in the state directory, so a restarted stack keeps
+// the tokens a user has already sourced.
+func APITokens(c Config) (Tokens, error) {
+	path := filepath.Join(c.StateDir, "api-tokens")
+	if b, err := os.ReadFile(path); err == nil {
+		op, au, ok := strings.Cut(strings.TrimSpace(string(b)), "\n")
+		if ok && len(op) >= 32 && len(au) >= 32 {
+			return Tokens{Operator: op, Auditor: au}, nil
+		}
+	}
+	gen := func() (string, error) {
+		b := make([]byte, 24)
+		if _, err := rand.Read(b); err != nil {
+			return "", err
+		}
+		return hex.EncodeToString(b), nil
+	}
+	op, err := gen()
+	if err != nil {
+		return Tokens{}, err
+	}
+	au, err := gen()
+	if err != nil {
+		return Tokens{}, err
+	}
+	if err := writeFileAtomic(path, []byte(op+"\n"+au+"\n"), 0o600); err != nil {
+		return Tokens{}, err
+	}
+	return Tokens{Operator: op, Auditor: au}, nil
+}
+
+// APITokensSpec is the DAYOPS_API_TOKENS value of the local API: the operator
+// token for the local user, the auditor token read-only.
+func (t Tokens) APITokensSpec() string {
+	return t.Operator + "=local-operator:operator," + t.Auditor + "=local-auditor:auditor"
+}
+
+// writeEnvFile writes dev.env as `export KEY='value'` lines: a shell can
+// source it and ReadEnvFile parses it.
+func writeEnvFile(c Config) error {
+	tok, err := APITokens(c)
+	if err != nil {
+		return fmt.Errorf("API tokens: %w", err)
+	}
+	vars := [][2]string{
+		{EnvKubeconfig, c.KubeconfigPath()},
+		{EnvTemporalAddress, c.temporalAddr()},
+		{EnvTemporalUI, c.temporalUI()},
+		{EnvDatabaseURL, c.DatabaseURL},
+		{EnvAPI, c.APIURL},
+		{EnvStateDir, c.StateDir},
+		{EnvToken, tok.Operator},
+		{EnvAuditorToken, tok.Auditor},
+	}
+	var b strings.Builder
+	b.WriteString("# Written by `dayops dev up`; removed by `dayops dev down`. Use: source this file.\n")
+	for _, kv := range vars {
+		fmt.Fprintf(&b, "export %s='%s'\n", kv[0], strings.ReplaceAll(kv[1], "'", `'\''`))
+	}
+	return writeFileAtomic(c.EnvPath(), []byte(b.String()), 0o644)
+}
+
+// ReadEnvFile parses a dev.env file into a map.
+func ReadEnvFile(path string) (map[string]string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	out := map[string]string{}
+	for _, line := range strings.Split(string(b), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		line = strings.TrimPrefix(line, "export ")
+		k, v, ok := strings.Cut(line, "=")
+		if !ok {
+			continue
+		}
+		if len(v) >= 2 && v[0] == '\'' && v[len(v)-1] == '\'' {
+			v = strings.ReplaceAll(v[1:len(v)-1], `'\''`, "'")
+		}
+		out[strings.TrimSpace(k)] = v
+	}
+	return out, nil
+}

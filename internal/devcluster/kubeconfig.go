@@ -1,0 +1,68 @@
+package devcluster
+
+import (
+	"fmt"
+	"path/filepath"
+
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+)
+
+// kubeconfigFor is the kubeconfig file of an identity.
+func (c Config) kubeconfigFor(id clientIdentity) string {
+	if id.file == adminID.file {
+		return c.KubeconfigPath()
+	}
+	return c.path(id.file + ".kubeconfig")
+}
+
+// writeKubeconfigs writes one kubeconfig per client identity. Certificates
+// are referenced by absolute path, not embedded, so the files stay short and
+// readable.
+func writeKubeconfigs(c Config) error {
+	for _, id := range []clientIdentity{adminID, agentID, controllerManagerID, schedulerID} {
+		kc := clientcmdapi.NewConfig()
+		kc.Clusters["dayops-dev"] = &clientcmdapi.Cluster{
+			Server:               c.apiServerURL(),
+			CertificateAuthority: filepath.Join(c.pkiDir(), caCert),
+		}
+		kc.AuthInfos[id.file] = &clientcmdapi.AuthInfo{
+			ClientCertificate: filepath.Join(c.pkiDir(), id.file+".crt"),
+			ClientKey:         filepath.Join(c.pkiDir(), id.file+".key"),
+		}
+		kc.Contexts["dayops-dev"] = &clientcmdapi.Context{Cluster: "dayops-dev", AuthInfo: id.file, Namespace: "default"}
+		kc.CurrentContext = "dayops-dev"
+		b, err := clientcmd.Write(*kc)
+		if err != nil {
+			return fmt.Errorf("encode kubeconfig for %s: %w", id.cn, err)
+		}
+		if err := writeFileAtomic(c.kubeconfigFor(id), b, 0o600); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// RESTConfig loads a kubeconfig file.
+func RESTConfig(kubeconfig string) (*rest.Config, error) {
+	rc, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	if err != nil {
+		return nil, fmt.Errorf("load kubeconfig %s: %w", kubeconfig, err)
+	}
+	return rc, nil
+}
+
+// Clientset builds a client-go clientset from a kubeconfig file.
+func Clientset(kubeconfig string) (*kubernetes.Clientset, error) {
+	rc, err := RESTConfig(kubeconfig)
+	if err != nil {
+		return nil, err
+	}
+	cs, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes client: %w", err)
+	}
+	return cs, nil
+}

@@ -1,0 +1,206 @@
+package nodeagent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+)
+
+// objectGetter reads the ConfigMaps and Secrets a container's environment
+// and volumes refer to.
+type objectGetter interface {
+	ConfigMap(ctx context.Context, namespace, name string) (map[string]string, error)
+	Secret(ctx context.Context, namespace, name string) (map[string][]byte, error)
+}
+
+// errNotFound is returned by an objectGetter for a missing object.
+type errNotFound struct{ kind, namespace, name string }
+
+func (e errNotFound) Error() string {
+	return fmt.Sprintf("%s %s/%s not found", e.kind, e.namespace, e.name)
+}
+
+// basePath is the PATH of every pod process.
+const basePath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+// buildEnv resolves a container's environment in the kubelet's order: the
+// agent's base variables (PATH, HOSTNAME, HOME and POD_IP, which is always
+// set), then envFrom sources, then env entries, each value $(VAR)-expanded
+// against what was defined before it.
+func buildEnv(ctx context.Context, get objectGetter, pod *corev1.Pod, c *corev1.Container, podIP, hostIP string) ([]envVar, error) {
+	env := []envVar{
+		{Name: "PATH", Value: basePath},
+		{Name: "HOSTNAME", Value: podHostname(pod)},
+		{Name: "HOME", Value: "/root"},
+		{Name: "POD_IP", Value: podIP},
+	}
+	for _, src := range c.EnvFrom {
+		switch {
+		case src.ConfigMapRef != nil:
+			data, err := get.ConfigMap(ctx, pod.Namespace, src.ConfigMapRef.Name)
+			if err != nil {
+				if isNotFound(err) && optional(src.ConfigMapRef.Optional) {
+					continue
+				}
+				return nil, fmt.Errorf("envFrom configMap %s: %w", src.ConfigMapRef.Name, err)
+			}
+			for _, k := range sortedKeys(data) {
+				env = setEnv(env, src.Prefix+k, data[k])
+			}
+		case src.SecretRef != nil:
+			data, err := get.Secret(ctx, pod.Namespace, src.SecretRef.Name)
+			if err != nil {
+				if isNotFound(err) && optional(src.SecretRef.Optional) {
+					continue
+				}
+				return nil, fmt.Errorf("envFrom secret %s: %w", src.SecretRef.Name, err)
+			}
+			for _, k := range sortedKeys(data) {
+				env = setEnv(env, src.Prefix+k, string(data[k]))
+			}
+		}
+	}
+	for _, e := range c.Env {
+		if e.ValueFrom == nil {
+			env = setEnv(env, e.Name, expand(e.Value, envLookup(env)))
+			continue
+		}
+		v, ok, err := valueFrom(ctx, get, pod, c, e.ValueFrom, podIP, hostIP)
+		if err != nil {
+			return nil, fmt.Errorf("env %s: %w", e.Name, err)
+		}
+		if ok {
+			env = setEnv(env, e.Name, v)
+		}
+	}
+	return env, nil
+}
+
+func valueFrom(ctx context.Context, get objectGetter, pod *corev1.Pod, c *corev1.Container, src *corev1.EnvVarSource, podIP, hostIP string) (string, bool, error) {
+	switch {
+	case src.FieldRef != nil:
+		v, err := podField(pod, src.FieldRef.FieldPath, podIP, hostIP)
+		return v, err == nil, err
+	case src.ResourceFieldRef != nil:
+		v, err := resourceField(c, src.ResourceFieldRef)
+		return v, err == nil, err
+	case src.ConfigMapKeyRef != nil:
+		r := src.ConfigMapKeyRef
+		data, err := get.ConfigMap(ctx, pod.Namespace, r.Name)
+		if err != nil {
+			if isNotFound(err) && optional(r.Optional) {
+				return "", false, nil
+			}
+			return "", false, fmt.Errorf("configMap %s: %w", r.Name, err)
+		}
+		v, ok := data[r.Key]
+		if !ok && !optional(r.Optional) {
+			return "", false, fmt.Errorf("configMap %s has no key %q", r.Name, r.Key)
+		}
+		return v, ok, nil
+	case src.SecretKeyRef != nil:
+		r := src.SecretKeyRef
+		data, err := get.Secret(ctx, pod.Namespace, r.Name)
+		if err != nil {
+			if isNotFound(err) && optional(r.Optional) {
+				return "", false, nil
+			}
+			return "", false, fmt.Errorf("secret %s: %w", r.Name, err)
+		}
+		v, ok := data[r.Key]
+		if !ok && !optional(r.Optional) {
+			return "", false, fmt.Errorf("secret %s has no key %q", r.Name, r.Key)
+		}
+		return string(v), ok, nil
+	}
+	return "", false, fmt.Errorf("unsupported valueFrom source")
+}
+
+// podField resolves a downward API field path.
+func podField(pod *corev1.Pod, fieldPath, podIP, hostIP string) (string, error) {
+	switch fieldPath {
+	case "metadata.name":
+		return pod.Name, nil
+	case "metadata.namespace":
+		return pod.Namespace, nil
+	case "metadata.uid":
+		return string(pod.UID), nil
+	case "spec.nodeName":
+		return pod.Spec.NodeName, nil
+	case "spec.serviceAccountName":
+		return pod.Spec.ServiceAccountName, nil
+	case "status.podIP", "status.podIPs":
+		return podIP, nil
+	case "status.hostIP", "status.hostIPs":
+		return hostIP, nil
+	}
+	for prefix, m := range map[string]map[string]string{
+		"metadata.labels":      pod.Labels,
+		"metadata.annotations": pod.Annotations,
+	} {
+		if fieldPath == prefix {
+			var lines []string
+			for _, k := range sortedKeys(m) {
+				lines = append(lines, fmt.Sprintf("%s=%q", k, m[k]))
+			}
+			return strings.Join(lines, "\n"), nil
+		}
+		if rest, ok := strings.CutPrefix(fieldPath, prefix+"['"); ok {
+			key, ok := strings.CutSuffix(rest, "']")
+			if ok {
+				return m[key], nil
+			}
+		}
+	}
+	return "", fmt.Errorf("unsupported fieldRef %q", fieldPath)
+}
+
+// resourceField resolves a resourceFieldRef from the container's own
+// requests and limits (an unset limit reads as 0, which the agent does not
+// enforce anyway).
+func resourceField(c *corev1.Container, r *corev1.ResourceFieldSelector) (string, error) {
+	var q resource.Quantity
+	kind, name, ok := strings.Cut(r.Resource, ".")
+	if !ok {
+		return "", fmt.Errorf("unsupported resourceFieldRef %q", r.Resource)
+	}
+	switch kind {
+	case "limits":
+		q = c.Resources.Limits[corev1.ResourceName(name)]
+	case "requests":
+		q = c.Resources.Requests[corev1.ResourceName(name)]
+	default:
+		return "", fmt.Errorf("unsupported resourceFieldRef %q", r.Resource)
+	}
+	div := r.Divisor
+	if div.IsZero() {
+		return q.String(), nil
+	}
+	// Round up, as the kubelet does.
+	v := (q.MilliValue() + div.MilliValue() - 1) / div.MilliValue()
+	return fmt.Sprint(v), nil
+}
+
+func podHostname(pod *corev1.Pod) string {
+	if pod.Spec.Hostname != "" {
+		return pod.Spec.Hostname
+	}
+	return pod.Name
+}
+
+func optional(b *bool) bool { return b != nil && *b }
+
+func isNotFound(err error) bool {
+	var nf errNotFound
+	return errors.As(err, &nf)
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	return slices.Sorted(maps.Keys(m))
+}

@@ -1,0 +1,279 @@
+package nodeagent
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"sigs.k8s.io/yaml"
+)
+
+// ImageMap is the one place that says how a container image becomes a local
+// process. The agent has no container runtime: an image names a rule, and the
+// rule names the host binary to run and the arguments the agent adds so that
+// the process behaves as it would inside its own pod (bound to the pod IP).
+//
+// The built-in default (DefaultImageMap) maps every redis image to the host's
+// redis-server; a YAML or JSON file given with --image-map replaces it. Rules
+// are tried in order and the first match wins. An image that matches no rule
+// leaves its container waiting with reason ErrImagePull.
+type ImageMap struct {
+	// Images are the image rules, tried in order.
+	Images []ImageRule `json:"images"`
+	// Binaries maps a command name used in a pod spec (command[0], or an
+	// exec/probe command) to a host path. Names not listed are looked up in
+	// the agent's PATH.
+	Binaries map[string]string `json:"binaries,omitempty"`
+	// Exec rules rewrite commands run inside a pod (kubectl exec, exec
+	// probes) so that tools that default to 127.0.0.1 reach the pod's own
+	// process instead of the machine's.
+	Exec []ExecRule `json:"exec,omitempty"`
+}
+
+// ImageRule maps a set of images to a local command.
+type ImageRule struct {
+	// Images are patterns (path.Match syntax) over the normalised reference
+	// "name:tag": docker.io/ and library/ are stripped, a missing tag is
+	// "latest" and a digest is ignored. Example: "redis:*".
+	Images []string `json:"images"`
+	// Entrypoint is the image's ENTRYPOINT: the command run when the
+	// container sets no command. Empty means the container's command (or
+	// Cmd) is run as is.
+	Entrypoint []string `json:"entrypoint,omitempty"`
+	// Cmd is the image's CMD: the arguments used when the container sets
+	// neither command nor args.
+	Cmd []string `json:"cmd,omitempty"`
+	// ExtraArgs are appended to the arguments whenever the process is the
+	// rule's entrypoint binary (for example to cripple a test image).
+	ExtraArgs []string `json:"extraArgs,omitempty"`
+	// BindFlag and BindArgs: when the process is the entrypoint binary and
+	// its arguments do not contain BindFlag, BindArgs (after $(VAR)
+	// expansion against the container environment) are appended. This is how
+	// a redis-server listens on its pod IP: "--bind $(POD_IP)".
+	BindFlag string   `json:"bindFlag,omitempty"`
+	BindArgs []string `json:"bindArgs,omitempty"`
+}
+
+// ExecRule inserts arguments into a command run in a pod.
+type ExecRule struct {
+	// Command is the base name the rule applies to, e.g. "redis-cli".
+	Command string `json:"command"`
+	// UnlessArgs: the rule does nothing when any argument equals or starts
+	// with one of these (e.g. "-h", "-u", "-s").
+	UnlessArgs []string `json:"unlessArgs,omitempty"`
+	// InsertArgs are inserted right after the command name, after $(VAR)
+	// expansion against the container environment (POD_IP is always set).
+	InsertArgs []string `json:"insertArgs"`
+}
+
+// DefaultImageMap is the built-in mapping. redis:7.0 and redis:7.0-next run
+// the same binary (for upgrade tests); redis:7.0-bad starts and answers
+// reads but rejects writes (maxmemory of 1 byte with noeviction: every write is
+// refused with OOM). busybox and alpine run the container's command with the
+// host's tools. redis-cli run in a pod without -h, -u or -s talks to
+// $(POD_IP), as it would reach its own redis inside a real pod.
+func DefaultImageMap() ImageMap {
+	redisBind := []string{"--bind", "$(POD_IP)", "--protected-mode", "no"}
+	return ImageMap{
+		Images: []ImageRule{
+			{
+				Images:     []string{"redis:7.0-bad"},
+				Entrypoint: []string{"redis-server"},
+				ExtraArgs:  []string{"--maxmemory", "1", "--maxmemory-policy", "noeviction"},
+				BindFlag:   "--bind",
+				BindArgs:   redisBind,
+			},
+			{
+				Images:     []string{"redis:*"},
+				Entrypoint: []string{"redis-server"},
+				BindFlag:   "--bind",
+				BindArgs:   redisBind,
+			},
+			{
+				Images: []string{"busybox:*", "alpine:*", "debian:*", "ubuntu:*"},
+				Cmd:    []string{"sh"},
+			},
+		},
+		Binaries: map[string]string{
+			"redis-server":    "/usr/bin/redis-server",
+			"redis-cli":       "/usr/bin/redis-cli",
+			"redis-benchmark": "/usr/bin/redis-benchmark",
+			"redis-check-aof": "/usr/bin/redis-check-aof",
+			"redis-check-rdb": "/usr/bin/redis-check-rdb",
+		},
+		Exec: []ExecRule{{
+			Command:    "redis-cli",
+			UnlessArgs: []string{"-h", "-u", "-s", "--help", "--version"},
+			InsertArgs: []string{"-h", "$(POD_IP)"},
+		}},
+	}
+}
+
+// LoadImageMap reads a YAML or JSON image map from file; an empty file name
+// gives DefaultImageMap.
+func LoadImageMap(file string) (ImageMap, error) {
+	if file == "" {
+		return DefaultImageMap(), nil
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return ImageMap{}, fmt.Errorf("read image map: %w", err)
+	}
+	var m ImageMap
+	if err := yaml.UnmarshalStrict(b, &m); err != nil {
+		return ImageMap{}, fmt.Errorf("decode image map %s: %w", file, err)
+	}
+	if err := m.Validate(); err != nil {
+		return ImageMap{}, fmt.Errorf("image map %s: %w", file, err)
+	}
+	return m, nil
+}
+
+// Validate reports malformed patterns and empty rules.
+func (m ImageMap) Validate() error {
+	var problems []string
+	for i, r := range m.Images {
+		if len(r.Images) == 0 {
+			problems = append(problems, fmt.Sprintf("images[%d]: no image patterns", i))
+		}
+		for _, p := range r.Images {
+			if _, err := path.Match(p, ""); err != nil {
+				problems = append(problems, fmt.Sprintf("images[%d]: pattern %q: %v", i, p, err))
+			}
+		}
+	}
+	for i, r := range m.Exec {
+		if r.Command == "" {
+			problems = append(problems, fmt.Sprintf("exec[%d]: no command", i))
+		}
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("%s", strings.Join(problems, "; "))
+	}
+	return nil
+}
+
+// NormalizeImage reduces an image reference to "name:tag": the docker.io
+// registry and library/ namespace are dropped, a digest is ignored and a
+// missing tag is "latest".
+func NormalizeImage(ref string) string {
+	name, _, _ := strings.Cut(ref, "@")
+	tag := "latest"
+	if i := strings.LastIndexByte(name, ':'); i > strings.LastIndexByte(name, '/') {
+		name, tag = name[:i], name[i+1:]
+	}
+	for _, p := range []string{"docker.io/", "index.docker.io/", "registry-1.docker.io/"} {
+		name = strings.TrimPrefix(name, p)
+	}
+	name = strings.TrimPrefix(name, "library/")
+	return name + ":" + tag
+}
+
+// Match returns the first rule matching image.
+func (m ImageMap) Match(image string) (ImageRule, bool) {
+	ref := NormalizeImage(image)
+	for _, r := range m.Images {
+		for _, p := range r.Images {
+			if ok, _ := path.Match(p, ref); ok {
+				return r, true
+			}
+		}
+	}
+	return ImageRule{}, false
+}
+
+// ErrImageNotMapped says an image has no rule in the image map.
+type ErrImageNotMapped struct{ Image string }
+
+func (e ErrImageNotMapped) Error() string {
+	return fmt.Sprintf("image %q is not mapped to a local command (normalised %q; see the node agent's image map)", e.Image, NormalizeImage(e.Image))
+}
+
+// processSpec is what the agent runs for a container.
+type processSpec struct {
+	Path string   // resolved host binary
+	Args []string // argv, Args[0] is the command as written
+}
+
+// Resolve computes the process for a container of image with the pod spec's
+// command and args (already $(VAR)-expanded) and the container environment
+// lookup (for the bind arguments).
+func (m ImageMap) Resolve(image string, command, args []string, lookup func(string) (string, bool)) (processSpec, error) {
+	rule, ok := m.Match(image)
+	if !ok {
+		return processSpec{}, ErrImageNotMapped{Image: image}
+	}
+	var argv []string
+	switch {
+	case len(command) > 0:
+		argv = append(slices.Clone(command), args...)
+	case len(args) > 0:
+		argv = append(slices.Clone(rule.Entrypoint), args...)
+	default:
+		argv = append(slices.Clone(rule.Entrypoint), rule.Cmd...)
+	}
+	if len(argv) == 0 {
+		return processSpec{}, fmt.Errorf("image %q: no command: the container sets none and the image map gives no entrypoint or cmd", image)
+	}
+	if len(rule.Entrypoint) > 0 && filepath.Base(argv[0]) == filepath.Base(rule.Entrypoint[0]) {
+		argv = append(argv, rule.ExtraArgs...)
+		if rule.BindFlag != "" && !slices.Contains(argv[1:], rule.BindFlag) {
+			for _, a := range rule.BindArgs {
+				argv = append(argv, expand(a, lookup))
+			}
+		}
+	}
+	p, err := m.LookPath(argv[0])
+	if err != nil {
+		return processSpec{}, err
+	}
+	return processSpec{Path: p, Args: argv}, nil
+}
+
+// LookPath resolves a command name to a host path: the Binaries table
+// first, then an absolute path as is, then the agent's PATH.
+func (m ImageMap) LookPath(name string) (string, error) {
+	if p, ok := m.Binaries[filepath.Base(name)]; ok {
+		return p, nil
+	}
+	p, err := exec.LookPath(name)
+	if err != nil {
+		return "", fmt.Errorf("command %q: %w", name, err)
+	}
+	return p, nil
+}
+
+// RewriteExec applies the exec rules to a command run inside a pod.
+func (m ImageMap) RewriteExec(cmd []string, lookup func(string) (string, bool)) []string {
+	if len(cmd) == 0 {
+		return cmd
+	}
+	for _, r := range m.Exec {
+		if filepath.Base(cmd[0]) != r.Command {
+			continue
+		}
+		skip := false
+		for _, a := range cmd[1:] {
+			for _, u := range r.UnlessArgs {
+				// "-h" also matches the glued form "-h10.0.0.1".
+				short := len(u) == 2 && u[0] == '-'
+				if a == u || short && strings.HasPrefix(a, u) {
+					skip = true
+				}
+			}
+		}
+		if skip {
+			continue
+		}
+		out := []string{cmd[0]}
+		for _, a := range r.InsertArgs {
+			out = append(out, expand(a, lookup))
+		}
+		return append(out, cmd[1:]...)
+	}
+	return cmd
+}

@@ -1,0 +1,958 @@
+package nodeagent
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/retry"
+)
+
+// podWorker runs one pod: a goroutine that owns the pod's processes and
+// reconciles them against the latest pod object, level-triggered (on every
+// pod update, process exit, probe result, and once a second).
+type podWorker struct {
+	a         *Agent
+	node      nodeInfo
+	uid       types.UID
+	namespace string
+	name      string
+	dir       string
+
+	kick chan struct{}
+	done chan struct{}
+
+	mu         sync.Mutex
+	pod        *corev1.Pod
+	removed    bool
+	ip         netip.Addr
+	vols       map[string]string
+	sandboxErr string
+	volsAt     time.Time
+	initDone   bool
+	terminal   bool
+	// finalAtStart: the pod was already Succeeded or Failed when this
+	// worker was created (an agent restart): its status is final, never
+	// rewritten.
+	finalAtStart bool
+	startTime    metav1.Time
+	ctrs         map[string]*ctrState
+	lastStatus   *corev1.PodStatus
+}
+
+// ctrState is one container (init or main) of a pod.
+type ctrState struct {
+	spec         corev1.Container
+	init         bool
+	restartCount int32
+	hadRun       bool // a previous agent run ran it: the first start counts as a restart
+	specChanged  bool // the image changed in place: restart now, whatever the policy
+
+	p           *proc
+	running     bool
+	term        *corev1.ContainerStateTerminated // the run that ended, not restarted yet
+	lastTerm    *corev1.ContainerStateTerminated
+	waitReason  string
+	waitMsg     string
+	nextStart   time.Time
+	started     bool
+	ready       bool
+	killReason  string
+	probeCancel context.CancelFunc
+	log         *containerLog
+	logPath     string
+	prevLogPath string
+	env         []envVar
+	mounts      []bindMount
+	imageID     string
+	containerID string
+}
+
+func newPodWorker(a *Agent, node nodeInfo, pod *corev1.Pod) *podWorker {
+	w := &podWorker{
+		a:         a,
+		node:      node,
+		uid:       pod.UID,
+		namespace: pod.Namespace,
+		name:      pod.Name,
+		dir:       filepath.Join(a.podsDir, string(pod.UID)),
+		kick:      make(chan struct{}, 1),
+		done:      make(chan struct{}),
+		pod:       pod,
+		ctrs:      map[string]*ctrState{},
+	}
+	prev := map[string]corev1.ContainerStatus{}
+	for _, s := range append(append([]corev1.ContainerStatus{}, pod.Status.InitContainerStatuses...), pod.Status.ContainerStatuses...) {
+		prev[s.Name] = s
+	}
+	add := func(c corev1.Container, init bool) {
+		cs := &ctrState{spec: c, init: init, waitReason: "ContainerCreating"}
+		if s, ok := prev[c.Name]; ok {
+			cs.restartCount = s.RestartCount
+			cs.hadRun = s.State.Running != nil || s.State.Terminated != nil || s.LastTerminationState.Terminated != nil
+			if s.State.Terminated != nil && init && s.State.Terminated.ExitCode == 0 {
+				cs.term = s.State.Terminated.DeepCopy()
+				cs.hadRun = false
+			}
+		}
+		w.ctrs[c.Name] = cs
+	}
+	for _, c := range pod.Spec.InitContainers {
+		add(c, true)
+	}
+	for _, c := range pod.Spec.Containers {
+		add(c, false)
+	}
+	if pod.Status.StartTime != nil {
+		w.startTime = *pod.Status.StartTime
+	}
+	for _, c := range pod.Status.Conditions {
+		if c.Type == corev1.PodInitialized && c.Status == corev1.ConditionTrue {
+			w.initDone = true
+		}
+	}
+	if len(pod.Spec.InitContainers) == 0 {
+		w.initDone = true
+	}
+	if pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed {
+		w.terminal, w.finalAtStart = true, true
+	}
+	return w
+}
+
+func (w *podWorker) update(pod *corev1.Pod) {
+	w.mu.Lock()
+	w.pod = pod
+	w.mu.Unlock()
+	w.poke()
+}
+
+func (w *podWorker) markRemoved() {
+	w.mu.Lock()
+	w.removed = true
+	w.mu.Unlock()
+	w.poke()
+}
+
+func (w *podWorker) poke() {
+	select {
+	case w.kick <- struct{}{}:
+	default:
+	}
+}
+
+func (w *podWorker) event(eventType, reason, format string, args ...any) {
+	if r := w.a.recorders[w.node.Name]; r != nil {
+		w.mu.Lock()
+		pod := w.pod
+		w.mu.Unlock()
+		r.Eventf(pod, eventType, reason, format, args...)
+	}
+}
+
+func (w *podWorker) logger() *slog.Logger {
+	return w.a.log.With("pod", w.namespace+"/"+w.name, "node", w.node.Name)
+}
+
+func (w *podWorker) run(ctx context.Context) {
+	defer close(w.done)
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		if finished := w.sync(ctx); finished {
+			w.a.forget(w)
+			return
+		}
+		select {
+		case <-ctx.Done():
+			w.stopAll(w.graceFor(nil, shutdownGraceMax))
+			w.a.forget(w)
+			return
+		case <-w.kick:
+		case <-tick.C:
+		}
+	}
+}
+
+// shutdownGraceMax caps each pod's grace period when the agent itself
+// stops, so that the agent exits within the 15 s `dayops dev down` gives it
+// before SIGKILL.
+const shutdownGraceMax = 10 * time.Second
+
+// graceFor is the termination grace period of the pod (or of a probe).
+func (w *podWorker) graceFor(probe *corev1.Probe, max time.Duration) time.Duration {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	d := w.graceLocked(probe)
+	if max > 0 && d > max {
+		d = max
+	}
+	return d
+}
+
+func (w *podWorker) graceLocked(probe *corev1.Probe) time.Duration {
+	pod := w.pod
+	g := int64(30)
+	if pod.Spec.TerminationGracePeriodSeconds != nil {
+		g = *pod.Spec.TerminationGracePeriodSeconds
+	}
+	if probe != nil && probe.TerminationGracePeriodSeconds != nil {
+		g = *probe.TerminationGracePeriodSeconds
+	}
+	if pod.DeletionGracePeriodSeconds != nil && *pod.DeletionGracePeriodSeconds < g {
+		g = *pod.DeletionGracePeriodSeconds
+	}
+	d := time.Duration(g) * time.Second
+	if d < 0 {
+		d = 0
+	}
+	return d
+}
+
+// sync reconciles once; it returns true when the worker is done (the pod
+// was deleted and finalised).
+func (w *podWorker) sync(ctx context.Context) bool {
+	w.mu.Lock()
+	pod, removed := w.pod, w.removed
+	w.mu.Unlock()
+	if removed || pod.DeletionTimestamp != nil {
+		w.terminate(ctx, pod, removed)
+		return true
+	}
+	if ctx.Err() != nil {
+		return false
+	}
+	w.mu.Lock()
+	w.collectExitsLocked()
+	terminal, final := w.terminal, w.finalAtStart
+	w.mu.Unlock()
+	if terminal {
+		if !final {
+			w.pushStatus(ctx)
+		}
+		return false
+	}
+
+	if err := w.ensureSandbox(ctx, pod); err != nil {
+		w.mu.Lock()
+		w.sandboxErr = err.Error()
+		w.mu.Unlock()
+		if !errors.Is(err, errVolumeNotReady) {
+			w.event(corev1.EventTypeWarning, "FailedMount", "%v", err)
+		}
+		w.pushStatus(ctx)
+		return false
+	}
+
+	w.mu.Lock()
+	if !w.initDone {
+		w.syncInitLocked(ctx, pod)
+	}
+	if w.initDone {
+		w.syncMainLocked(ctx, pod)
+	}
+	w.mu.Unlock()
+	w.pushStatus(ctx)
+	return false
+}
+
+// ensureSandbox gives the pod its IP and volumes (the "sandbox"), and
+// refreshes projected volumes every VolumeRefresh.
+func (w *podWorker) ensureSandbox(ctx context.Context, pod *corev1.Pod) error {
+	w.mu.Lock()
+	haveIP, vols, volsAt := w.ip.IsValid(), w.vols, w.volsAt
+	w.mu.Unlock()
+	if !haveIP {
+		ip, err := w.a.ipam.Allocate(w.node.Name, string(w.uid))
+		if err != nil {
+			return err
+		}
+		w.mu.Lock()
+		w.ip = ip
+		if w.startTime.IsZero() {
+			w.startTime = metav1.Now()
+		}
+		w.mu.Unlock()
+		if err := w.saveRecord(); err != nil {
+			return err
+		}
+	}
+	if vols != nil && time.Since(volsAt) < w.a.cfg.VolumeRefresh {
+		return nil
+	}
+	vols, err := w.setupVolumes(ctx, pod)
+	if err != nil {
+		return err
+	}
+	w.mu.Lock()
+	w.vols, w.volsAt, w.sandboxErr = vols, time.Now(), ""
+	w.mu.Unlock()
+	return nil
+}
+
+// collectExitsLocked turns exited processes into terminated states and
+// schedules their restart.
+func (w *podWorker) collectExitsLocked() {
+	for _, c := range w.ctrs {
+		if !c.running || c.p == nil || !c.p.exited() {
+			continue
+		}
+		c.running, c.started, c.ready = false, false, false
+		if c.probeCancel != nil {
+			c.probeCancel()
+			c.probeCancel = nil
+		}
+		reason := "Completed"
+		if c.p.exitCode != 0 {
+			reason = "Error"
+		}
+		msg := ""
+		if c.killReason != "" {
+			msg = c.killReason
+		}
+		c.term = &corev1.ContainerStateTerminated{
+			ExitCode:    int32(c.p.exitCode),
+			Reason:      reason,
+			Message:     msg,
+			StartedAt:   metav1.NewTime(c.p.startedAt),
+			FinishedAt:  metav1.NewTime(c.p.endedAt),
+			ContainerID: c.containerID,
+		}
+		c.killReason = ""
+		delay := time.Duration(0)
+		if !c.specChanged && c.p.endedAt.Sub(c.p.startedAt) < 10*time.Minute && c.restartCount > 0 {
+			delay = w.a.cfg.BackoffBase << min(c.restartCount-1, 20)
+			if delay > w.a.cfg.BackoffMax || delay <= 0 {
+				delay = w.a.cfg.BackoffMax
+			}
+		}
+		c.nextStart = c.p.endedAt.Add(delay)
+		w.saveRecordLocked()
+	}
+}
+
+// shouldRestart applies the restart policy to a terminated container.
+func shouldRestart(policy corev1.RestartPolicy, init bool, exit int32) bool {
+	if init {
+		return exit != 0 && policy != corev1.RestartPolicyNever
+	}
+	switch policy {
+	case corev1.RestartPolicyNever:
+		return false
+	case corev1.RestartPolicyOnFailure:
+		return exit != 0
+	default:
+		return true
+	}
+}
+
+func (w *podWorker) syncInitLocked(ctx context.Context, pod *corev1.Pod) {
+	for _, spec := range pod.Spec.InitContainers {
+		c := w.ctrs[spec.Name]
+		if c == nil {
+			continue
+		}
+		if c.running {
+			return
+		}
+		if c.term != nil && c.term.ExitCode == 0 {
+			continue
+		}
+		if c.term != nil && !shouldRestart(pod.Spec.RestartPolicy, true, c.term.ExitCode) {
+			w.terminal = true
+			return
+		}
+		w.maybeStartLocked(ctx, pod, c)
+		return
+	}
+	w.initDone = true
+}
+
+func (w *podWorker) syncMainLocked(ctx context.Context, pod *corev1.Pod) {
+	allDone := true
+	for _, spec := range pod.Spec.Containers {
+		c := w.ctrs[spec.Name]
+		if c == nil {
+			continue
+		}
+		if c.spec.Image != spec.Image {
+			// The image is the one mutable field of a running container:
+			// stop it and start the new image, as the kubelet does.
+			old := c.spec.Image
+			c.spec.Image = spec.Image
+			c.specChanged = true
+			if c.running {
+				p, grace := c.p, w.graceLocked(nil)
+				c.killReason = fmt.Sprintf("image changed from %s to %s", old, spec.Image)
+				go w.event(corev1.EventTypeNormal, "Killing", "Container %s definition changed (image %s -> %s), will be restarted", spec.Name, old, spec.Image)
+				go func() { p.stop(grace); w.poke() }()
+			}
+		}
+		if c.running {
+			allDone = false
+			continue
+		}
+		if c.term != nil && !c.specChanged && !shouldRestart(pod.Spec.RestartPolicy, false, c.term.ExitCode) {
+			continue
+		}
+		allDone = false
+		w.maybeStartLocked(ctx, pod, c)
+	}
+	if allDone {
+		w.terminal = true
+	}
+}
+
+// maybeStartLocked starts c now, or marks it waiting (back-off, image not
+// mapped, configuration error).
+func (w *podWorker) maybeStartLocked(ctx context.Context, pod *corev1.Pod, c *ctrState) {
+	now := time.Now()
+	if c.term != nil && now.Before(c.nextStart) {
+		c.waitReason = "CrashLoopBackOff"
+		c.waitMsg = fmt.Sprintf("back-off %s restarting failed container=%s pod=%s_%s(%s)",
+			c.nextStart.Sub(c.term.FinishedAt.Time).Round(time.Second), c.spec.Name, pod.Name, pod.Namespace, pod.UID)
+		return
+	}
+	env, err := buildEnv(ctx, w.a.getter, pod, &c.spec, w.ip.String(), w.node.IP.String())
+	if err != nil {
+		w.setWaitingLocked(c, "CreateContainerConfigError", err.Error())
+		return
+	}
+	lookup := envLookup(env)
+	command := expandAll(c.spec.Command, lookup)
+	args := expandAll(c.spec.Args, lookup)
+	ps, err := w.a.images.Resolve(c.spec.Image, command, args, lookup)
+	if err != nil {
+		var nm ErrImageNotMapped
+		if errors.As(err, &nm) {
+			w.setWaitingLocked(c, "ErrImagePull", err.Error())
+		} else {
+			w.setWaitingLocked(c, "CreateContainerError", err.Error())
+		}
+		return
+	}
+	mounts, err := containerMounts(&c.spec, w.vols)
+	if err != nil {
+		w.setWaitingLocked(c, "CreateContainerConfigError", err.Error())
+		return
+	}
+	c.specChanged = false
+	restarting := c.term != nil || c.hadRun
+	if restarting {
+		c.restartCount++
+		if c.term != nil {
+			c.lastTerm = c.term
+		} else {
+			c.lastTerm = &corev1.ContainerStateTerminated{ExitCode: 137, Reason: "AgentRestart", Message: "the node agent restarted and restarted this container"}
+		}
+		c.term = nil
+		c.hadRun = false
+	}
+	cdir := filepath.Join(w.dir, "containers", c.spec.Name)
+	if err := os.MkdirAll(cdir, 0o755); err != nil {
+		w.setWaitingLocked(c, "CreateContainerError", err.Error())
+		return
+	}
+	logPath := filepath.Join(cdir, fmt.Sprintf("%d.log", c.restartCount))
+	prev := ""
+	if c.restartCount > 0 {
+		prev = filepath.Join(cdir, fmt.Sprintf("%d.log", c.restartCount-1))
+	}
+	pruneLogs(cdir, logPath, prev)
+	log, err := openContainerLog(logPath, w.a.cfg.MaxLogBytes)
+	if err != nil {
+		w.setWaitingLocked(c, "CreateContainerError", err.Error())
+		return
+	}
+	p, err := w.a.startProc(helperSpec{Path: ps.Path, Args: ps.Args, Env: environ(env), Dir: c.spec.WorkingDir, Mounts: mounts}, log)
+	if err != nil {
+		log.Close()
+		w.setWaitingLocked(c, "RunContainerError", err.Error())
+		w.event(corev1.EventTypeWarning, "Failed", "Error: %v", err)
+		return
+	}
+	c.p, c.running = p, true
+	go func() { <-p.done; w.poke() }() // react to the exit at once
+	c.waitReason, c.waitMsg = "", ""
+	c.log, c.logPath, c.prevLogPath = log, logPath, prev
+	c.env, c.mounts = env, mounts
+	c.containerID = fmt.Sprintf("process://%d", p.pid)
+	c.imageID = imageID(ps.Path, c.spec.Image)
+	c.started = c.spec.StartupProbe == nil
+	c.ready = false
+	pctx, cancel := context.WithCancel(ctx)
+	c.probeCancel = cancel
+	go w.probe(pctx, c, p)
+	w.saveRecordLocked()
+	w.logger().Info("container started", "container", c.spec.Name, "pid", p.pid, "path", ps.Path, "restart_count", c.restartCount)
+	go w.event(corev1.EventTypeNormal, "Started", "Started container %s (pid %d: %s)", c.spec.Name, p.pid, strings.Join(ps.Args, " "))
+}
+
+func (w *podWorker) setWaitingLocked(c *ctrState, reason, msg string) {
+	if c.waitReason != reason || c.waitMsg != msg {
+		go w.event(corev1.EventTypeWarning, "Failed", "%s: %s", reason, msg)
+	}
+	c.waitReason, c.waitMsg = reason, msg
+}
+
+func expandAll(in []string, lookup func(string) (string, bool)) []string {
+	if in == nil {
+		return nil
+	}
+	out := make([]string, len(in))
+	for i, s := range in {
+		out[i] = expand(s, lookup)
+	}
+	return out
+}
+
+// pruneLogs removes the log files of runs older than the previous one.
+func pruneLogs(dir string, keep ...string) {
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		p := filepath.Join(dir, e.Name())
+		base := strings.TrimSuffix(p, ".1")
+		if !containsStr(keep, base) {
+			_ = os.Remove(p)
+		}
+	}
+}
+
+func containsStr(list []string, s string) bool {
+	for _, x := range list {
+		if x == s && x != "" {
+			return true
+		}
+	}
+	return false
+}
+
+var (
+	imageIDMu    sync.Mutex
+	imageIDCache = map[string]string{}
+)
+
+// imageID names the local binary that an image runs: a digest of the file.
+func imageID(path, image string) string {
+	imageIDMu.Lock()
+	defer imageIDMu.Unlock()
+	sum, ok := imageIDCache[path]
+	if !ok {
+		h := sha256.New()
+		if f, err := os.Open(path); err == nil {
+			_, _ = io.Copy(h, f)
+			f.Close()
+		}
+		sum = hex.EncodeToString(h.Sum(nil))
+		imageIDCache[path] = sum
+	}
+	name, _, _ := strings.Cut(NormalizeImage(image), ":")
+	return "process://" + name + "@sha256:" + sum
+}
+
+// stopAll stops every running container with the given grace (used when
+// the agent stops: the pod keeps its IP and volumes for the next run).
+func (w *podWorker) stopAll(grace time.Duration) {
+	w.mu.Lock()
+	var procs []*proc
+	for _, c := range w.ctrs {
+		if c.probeCancel != nil {
+			c.probeCancel()
+			c.probeCancel = nil
+		}
+		if c.running && c.p != nil {
+			procs = append(procs, c.p)
+		}
+	}
+	w.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, p := range procs {
+		wg.Add(1)
+		go func() { defer wg.Done(); p.stop(grace) }()
+	}
+	wg.Wait()
+	w.mu.Lock()
+	w.collectExitsLocked()
+	w.mu.Unlock()
+}
+
+// terminate runs a deleted pod's graceful termination: SIGTERM, the grace
+// period, SIGKILL; then frees its IP and directory and, unless the object is
+// already gone, deletes it for good (grace 0, UID precondition), as the
+// kubelet does.
+func (w *podWorker) terminate(ctx context.Context, pod *corev1.Pod, removed bool) {
+	grace := w.graceFor(nil, 0)
+	if removed && grace > 2*time.Second {
+		grace = 2 * time.Second
+	}
+	w.mu.Lock()
+	running := 0
+	for _, c := range w.ctrs {
+		if c.running {
+			running++
+		}
+	}
+	w.mu.Unlock()
+	if running > 0 {
+		w.event(corev1.EventTypeNormal, "Killing", "Stopping pod (grace period %s)", grace)
+	}
+	w.stopAll(grace)
+	if err := w.a.ipam.Release(string(w.uid)); err != nil {
+		w.logger().Warn("release pod IP", "err", err)
+	}
+	_ = os.RemoveAll(w.dir)
+	if removed {
+		return
+	}
+	apiCtx := ctx
+	if ctx.Err() != nil {
+		var cancel context.CancelFunc
+		apiCtx, cancel = context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+	}
+	zero := int64(0)
+	uid := w.uid
+	err := w.a.cs.CoreV1().Pods(w.namespace).Delete(apiCtx, w.name, metav1.DeleteOptions{
+		GracePeriodSeconds: &zero,
+		Preconditions:      &metav1.Preconditions{UID: &uid},
+	})
+	if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
+		w.logger().Warn("final pod delete failed", "err", err)
+	}
+	w.logger().Info("pod terminated")
+}
+
+// saveRecord writes pod.json (identity and live PIDs) for reapPrevious.
+func (w *podWorker) saveRecord() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.saveRecordLocked()
+}
+
+func (w *podWorker) saveRecordLocked() error {
+	rec := podRecord{Namespace: w.namespace, Name: w.name, UID: w.uid, Procs: map[string]procEntry{}}
+	for name, c := range w.ctrs {
+		if c.running && c.p != nil {
+			st, err := procStartTime(c.p.pid)
+			if err == nil {
+				rec.Procs[name] = procEntry{PID: c.p.pid, Start: st}
+			}
+		}
+	}
+	b, err := json.Marshal(rec)
+	if err != nil {
+		return err
+	}
+	if err := writeFileAtomic(filepath.Join(w.dir, "pod.json"), b, 0o644); err != nil {
+		return fmt.Errorf("save pod record: %w", err)
+	}
+	return nil
+}
+
+// ---- status ----
+
+func (w *podWorker) containerStatusLocked(c *ctrState) corev1.ContainerStatus {
+	s := corev1.ContainerStatus{
+		Name:         c.spec.Name,
+		Image:        c.spec.Image,
+		ImageID:      c.imageID,
+		ContainerID:  c.containerID,
+		RestartCount: c.restartCount,
+		Ready:        c.running && c.started && c.ready,
+	}
+	started := c.running && c.started
+	s.Started = &started
+	switch {
+	case c.running:
+		s.State.Running = &corev1.ContainerStateRunning{StartedAt: metav1.NewTime(c.p.startedAt)}
+	case c.term != nil && (c.waitReason == "" || c.waitReason == "ContainerCreating"):
+		s.State.Terminated = c.term.DeepCopy()
+	default:
+		reason, msg := c.waitReason, c.waitMsg
+		if reason == "" {
+			reason = "ContainerCreating"
+		}
+		if c.term != nil && reason == "CrashLoopBackOff" {
+			s.LastTerminationState.Terminated = c.term.DeepCopy()
+		}
+		if reason == "PodInitializing" || (c.init == false && !w.initDone) {
+			reason = "PodInitializing"
+		}
+		s.State.Waiting = &corev1.ContainerStateWaiting{Reason: reason, Message: msg}
+	}
+	if s.LastTerminationState.Terminated == nil && c.lastTerm != nil {
+		s.LastTerminationState.Terminated = c.lastTerm.DeepCopy()
+	}
+	if s.ImageID == "" {
+		s.ImageID = ""
+	}
+	return s
+}
+
+// buildStatusLocked computes the pod status from the worker's state.
+func (w *podWorker) buildStatusLocked(pod *corev1.Pod) corev1.PodStatus {
+	st := corev1.PodStatus{QOSClass: pod.Status.QOSClass}
+	if st.QOSClass == "" {
+		st.QOSClass = corev1.PodQOSBestEffort
+	}
+	st.HostIP = w.node.IP.String()
+	st.HostIPs = []corev1.HostIP{{IP: st.HostIP}}
+	if !w.startTime.IsZero() {
+		t := w.startTime
+		st.StartTime = &t
+	}
+	sandboxReady := w.ip.IsValid() && w.vols != nil
+	if w.ip.IsValid() {
+		st.PodIP = w.ip.String()
+		st.PodIPs = []corev1.PodIP{{IP: st.PodIP}}
+	}
+	for _, c := range pod.Spec.InitContainers {
+		if cs := w.ctrs[c.Name]; cs != nil {
+			st.InitContainerStatuses = append(st.InitContainerStatuses, w.containerStatusLocked(cs))
+		}
+	}
+	allReady := true
+	var notReady []string
+	anyRunning, allTerminated, anyFailed, anyWaitingNew := false, true, false, false
+	for _, c := range pod.Spec.Containers {
+		cs := w.ctrs[c.Name]
+		if cs == nil {
+			continue
+		}
+		s := w.containerStatusLocked(cs)
+		if w.sandboxErr != "" && s.State.Waiting != nil && s.State.Waiting.Reason == "ContainerCreating" {
+			s.State.Waiting.Message = w.sandboxErr
+		}
+		st.ContainerStatuses = append(st.ContainerStatuses, s)
+		if !s.Ready {
+			allReady = false
+			notReady = append(notReady, c.Name)
+		}
+		switch {
+		case s.State.Running != nil:
+			anyRunning = true
+			allTerminated = false
+		case s.State.Terminated != nil:
+			if s.State.Terminated.ExitCode != 0 {
+				anyFailed = true
+			}
+		default:
+			allTerminated = false
+			if cs.p == nil {
+				anyWaitingNew = true
+			} else {
+				anyRunning = true // restarting (back-off) counts as running
+			}
+		}
+	}
+	initFailed := false
+	for _, s := range st.InitContainerStatuses {
+		if s.State.Terminated != nil && s.State.Terminated.ExitCode != 0 && pod.Spec.RestartPolicy == corev1.RestartPolicyNever {
+			initFailed = true
+		}
+	}
+	switch {
+	case initFailed:
+		st.Phase = corev1.PodFailed
+	case !w.initDone:
+		st.Phase = corev1.PodPending
+	case len(pod.Spec.Containers) > 0 && allTerminated:
+		if anyFailed {
+			st.Phase = corev1.PodFailed
+		} else {
+			st.Phase = corev1.PodSucceeded
+		}
+	case anyWaitingNew:
+		st.Phase = corev1.PodPending
+	case anyRunning:
+		st.Phase = corev1.PodRunning
+	default:
+		st.Phase = corev1.PodPending
+	}
+
+	cond := func(t corev1.PodConditionType, ok bool, reason, msg string) corev1.PodCondition {
+		c := corev1.PodCondition{Type: t, Status: corev1.ConditionFalse, Reason: reason, Message: msg}
+		if ok {
+			c.Status, c.Reason, c.Message = corev1.ConditionTrue, "", ""
+		}
+		return c
+	}
+	readyMsg := ""
+	if len(notReady) > 0 {
+		readyMsg = fmt.Sprintf("containers with unready status: [%s]", strings.Join(notReady, " "))
+	}
+	if st.Phase == corev1.PodSucceeded {
+		readyMsg = ""
+	}
+	podReady := allReady && readinessGatesTrue(pod)
+	st.Conditions = []corev1.PodCondition{
+		cond(corev1.PodReadyToStartContainers, sandboxReady, "", ""),
+		cond(corev1.PodInitialized, w.initDone, "ContainersNotInitialized", "containers with incomplete status: init containers"),
+		cond(corev1.ContainersReady, allReady, "ContainersNotReady", readyMsg),
+		cond(corev1.PodReady, podReady, "ContainersNotReady", readyMsg),
+	}
+	if st.Phase == corev1.PodSucceeded {
+		st.Conditions[2].Reason, st.Conditions[3].Reason = "PodCompleted", "PodCompleted"
+	}
+	// Keep conditions owned by others (PodScheduled, readiness gates, ...).
+	for _, c := range pod.Status.Conditions {
+		switch c.Type {
+		case corev1.PodReadyToStartContainers, corev1.PodInitialized, corev1.ContainersReady, corev1.PodReady:
+		default:
+			st.Conditions = append(st.Conditions, c)
+		}
+	}
+	// Transition times carry over while a condition's status is unchanged.
+	now := metav1.Now()
+	for i := range st.Conditions {
+		c := &st.Conditions[i]
+		if !c.LastTransitionTime.IsZero() {
+			continue
+		}
+		c.LastTransitionTime = now
+		for _, old := range pod.Status.Conditions {
+			if old.Type == c.Type && old.Status == c.Status {
+				c.LastTransitionTime = old.LastTransitionTime
+			}
+		}
+	}
+	return st
+}
+
+func readinessGatesTrue(pod *corev1.Pod) bool {
+	for _, g := range pod.Spec.ReadinessGates {
+		ok := false
+		for _, c := range pod.Status.Conditions {
+			if c.Type == g.ConditionType && c.Status == corev1.ConditionTrue {
+				ok = true
+			}
+		}
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// pushStatus writes the pod status when it changed.
+func (w *podWorker) pushStatus(ctx context.Context) {
+	w.mu.Lock()
+	pod := w.pod
+	st := w.buildStatusLocked(pod)
+	last := w.lastStatus
+	w.mu.Unlock()
+	if last != nil && apiequality.Semantic.DeepEqual(*last, st) {
+		return
+	}
+	// Compare without transition times too, so that a mere clock tick does
+	// not cause a write.
+	if last != nil && equalIgnoringTimes(*last, st) {
+		return
+	}
+	pods := w.a.cs.CoreV1().Pods(w.namespace)
+	err := retry.RetryOnConflict(retry.DefaultBackoff, func() error {
+		cur, err := pods.Get(ctx, w.name, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		if cur.UID != w.uid {
+			return apierrors.NewNotFound(corev1.Resource("pods"), w.name)
+		}
+		w.mu.Lock()
+		w.pod = cur
+		st = w.buildStatusLocked(cur)
+		w.mu.Unlock()
+		cur.Status = st
+		_, err = pods.UpdateStatus(ctx, cur, metav1.UpdateOptions{})
+		return err
+	})
+	if err != nil {
+		if ctx.Err() == nil && !apierrors.IsNotFound(err) {
+			w.logger().Warn("pod status update failed", "err", err)
+		}
+		return
+	}
+	w.mu.Lock()
+	w.lastStatus = &st
+	w.mu.Unlock()
+}
+
+func equalIgnoringTimes(a, b corev1.PodStatus) bool {
+	strip := func(s corev1.PodStatus) corev1.PodStatus {
+		s = *s.DeepCopy()
+		for i := range s.Conditions {
+			s.Conditions[i].LastTransitionTime = metav1.Time{}
+			s.Conditions[i].LastProbeTime = metav1.Time{}
+		}
+		return s
+	}
+	return apiequality.Semantic.DeepEqual(strip(a), strip(b))
+}
+
+// ---- helpers for the kubelet server ----
+
+// execTarget is what exec and probes need from a running container.
+type execTarget struct {
+	env    []envVar
+	mounts []bindMount
+	podIP  string
+	dir    string
+}
+
+func (w *podWorker) target(container string) (execTarget, string, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if container == "" && len(w.pod.Spec.Containers) > 0 {
+		container = w.pod.Spec.Containers[0].Name
+	}
+	c := w.ctrs[container]
+	if c == nil {
+		return execTarget{}, container, fmt.Errorf("container %q not found in pod %s/%s", container, w.namespace, w.name)
+	}
+	if !c.running {
+		return execTarget{}, container, fmt.Errorf("container %q of pod %s/%s is not running", container, w.namespace, w.name)
+	}
+	return execTarget{env: c.env, mounts: c.mounts, podIP: w.ip.String(), dir: c.spec.WorkingDir}, container, nil
+}
+
+// logFile returns the current (or previous) log file of a container and a
+// channel closed when that run's log is complete.
+func (w *podWorker) logFile(container string, previous bool) (string, <-chan struct{}, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if container == "" && len(w.pod.Spec.Containers) > 0 {
+		container = w.pod.Spec.Containers[0].Name
+	}
+	c := w.ctrs[container]
+	if c == nil {
+		return "", nil, fmt.Errorf("container %q not found in pod %s/%s", container, w.namespace, w.name)
+	}
+	closed := make(chan struct{})
+	close(closed)
+	if previous {
+		if c.prevLogPath == "" {
+			return "", nil, fmt.Errorf("previous terminated container %q in pod %q not found", container, w.name)
+		}
+		return c.prevLogPath, closed, nil
+	}
+	if c.logPath == "" {
+		return "", nil, fmt.Errorf("container %q in pod %q is waiting to start: %s", container, w.name, c.waitReason)
+	}
+	return c.logPath, c.log.closeCh, nil
+}

@@ -1,0 +1,201 @@
+package nodeagent
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// proc is one running container process. Its PID is the helper's, which
+// becomes the real binary through execve; the process leads its own process
+// group so that signals reach anything it forks.
+type proc struct {
+	pid       int
+	startedAt time.Time
+	done      chan struct{} // closed when the process has exited
+	exitCode  int
+	signal    string
+	endedAt   time.Time
+}
+
+// helperCmd builds the command that runs spec through the pod-exec helper in
+// a private mount namespace.
+func (a *Agent) helperCmd(ctx context.Context, spec helperSpec) (*exec.Cmd, error) {
+	raw, err := json.Marshal(spec)
+	if err != nil {
+		return nil, fmt.Errorf("encode helper spec: %w", err)
+	}
+	var cmd *exec.Cmd
+	if ctx != nil {
+		cmd = exec.CommandContext(ctx, a.cfg.Helper[0], a.cfg.Helper[1:]...)
+	} else {
+		cmd = exec.Command(a.cfg.Helper[0], a.cfg.Helper[1:]...)
+	}
+	cmd.Env = []string{HelperEnv + "=" + string(raw)}
+	cmd.SysProcAttr = &syscall.SysProcAttr{
+		Setpgid:      true,
+		Unshareflags: syscall.CLONE_NEWNS,
+	}
+	return cmd, nil
+}
+
+// startProc starts a container process whose stdout and stderr go to log.
+// The container ends when its process ends, as with a real runtime: the rest
+// of its process group is killed then, and the log is closed once drained
+// (a straggler that escaped the group cannot hold the exit back).
+func (a *Agent) startProc(spec helperSpec, log *containerLog) (*proc, error) {
+	cmd, err := a.helperCmd(nil, spec)
+	if err != nil {
+		return nil, err
+	}
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	errR, errW, err := os.Pipe()
+	if err != nil {
+		outR.Close()
+		outW.Close()
+		return nil, err
+	}
+	cmd.Stdout, cmd.Stderr = outW, errW
+	err = cmd.Start()
+	outW.Close()
+	errW.Close()
+	if err != nil {
+		outR.Close()
+		errR.Close()
+		return nil, fmt.Errorf("start %s: %w", spec.Path, err)
+	}
+	p := &proc{pid: cmd.Process.Pid, startedAt: time.Now(), done: make(chan struct{})}
+	copied := make(chan struct{}, 2)
+	go func() { log.copyFrom("stdout", outR); copied <- struct{}{} }()
+	go func() { log.copyFrom("stderr", errR); copied <- struct{}{} }()
+	go func() {
+		err := cmd.Wait()
+		p.endedAt = time.Now()
+		p.exitCode = 0
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+				p.signal = ws.Signal().String()
+				p.exitCode = 128 + int(ws.Signal())
+			} else {
+				p.exitCode = ee.ExitCode()
+			}
+		} else if err != nil {
+			p.exitCode = 255
+		}
+		// Kill what is left of the container's process group.
+		_ = syscall.Kill(-p.pid, syscall.SIGKILL)
+		drain := time.NewTimer(2 * time.Second)
+		for n := 0; n < 2; {
+			select {
+			case <-copied:
+				n++
+			case <-drain.C:
+				outR.Close() // unblocks the copies
+				errR.Close()
+			}
+		}
+		drain.Stop()
+		outR.Close()
+		errR.Close()
+		log.Close()
+		close(p.done)
+	}()
+	return p, nil
+}
+
+// stop sends SIGTERM to the process group, waits up to grace, then sends
+// SIGKILL and waits for the exit.
+func (p *proc) stop(grace time.Duration) {
+	select {
+	case <-p.done:
+		return
+	default:
+	}
+	_ = syscall.Kill(-p.pid, syscall.SIGTERM)
+	t := time.NewTimer(grace)
+	defer t.Stop()
+	select {
+	case <-p.done:
+		return
+	case <-t.C:
+	}
+	_ = syscall.Kill(-p.pid, syscall.SIGKILL)
+	<-p.done
+}
+
+func (p *proc) exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// procStartTime reads a process's start time (clock ticks since boot) from
+// /proc, which together with the PID identifies a process across agent
+// restarts.
+func procStartTime(pid int) (uint64, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, err
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return 0, errors.New("malformed stat")
+	}
+	fields := strings.Fields(s[i+1:])
+	// fields[0] is state (field 3); starttime is field 22.
+	if len(fields) < 20 {
+		return 0, errors.New("short stat")
+	}
+	return strconv.ParseUint(fields[19], 10, 64)
+}
+
+// killRecorded stops a process recorded by a previous agent run if it is
+// still the same process (same PID and start time), gracefully then by
+// force. It returns whether something was killed.
+func killRecorded(pid int, start uint64, grace time.Duration) bool {
+	if pid <= 0 {
+		return false
+	}
+	got, err := procStartTime(pid)
+	if err != nil || got != start {
+		return false
+	}
+	_ = syscall.Kill(-pid, syscall.SIGTERM)
+	_ = syscall.Kill(pid, syscall.SIGTERM)
+	deadline := time.Now().Add(grace)
+	for time.Now().Before(deadline) {
+		if got, err := procStartTime(pid); err != nil || got != start || isZombie(pid) {
+			return true
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	_ = syscall.Kill(-pid, syscall.SIGKILL)
+	_ = syscall.Kill(pid, syscall.SIGKILL)
+	return true
+}
+
+func isZombie(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return true
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	return i >= 0 && len(s) > i+2 && s[i+2] == 'Z'
+}

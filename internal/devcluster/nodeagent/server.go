@@ -1,0 +1,487 @@
+package nodeagent
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/creack/pty"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/cri-streaming/pkg/streaming/portforward"
+	"k8s.io/cri-streaming/pkg/streaming/remotecommand"
+	utilexec "k8s.io/utils/exec"
+)
+
+const (
+	streamIdleTimeout     = 4 * time.Hour
+	streamCreationTimeout = remotecommand.DefaultStreamCreationTimeout
+)
+
+// startServers serves the kubelet API of every node on <node IP>:<kubelet
+// port> over TLS, with a serving certificate signed by the cluster CA and
+// client certificates required from that CA (the apiserver's kubelet
+// client certificate).
+func (a *Agent) startServers() ([]*http.Server, error) {
+	var servers []*http.Server
+	for _, n := range a.nodes {
+		cert, err := a.ca.servingCert(n)
+		if err != nil {
+			a.stopServers(servers)
+			return nil, err
+		}
+		addr := net.JoinHostPort(n.IP.String(), strconv.Itoa(a.cfg.KubeletPort))
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			a.stopServers(servers)
+			return nil, fmt.Errorf("kubelet API of node %s: listen on %s (is 10.244.0.0/16 routed to lo? `ip route add local 10.244.0.0/16 dev lo table local`): %w", n.Name, addr, err)
+		}
+		srv := &http.Server{
+			Handler:           a.kubeletMux(n),
+			TLSConfig:         a.ca.tlsConfig(cert),
+			ReadHeaderTimeout: 30 * time.Second,
+		}
+		go func() {
+			if err := srv.ServeTLS(ln, "", ""); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				a.log.Error("kubelet API server failed", "node", n.Name, "err", err)
+			}
+		}()
+		servers = append(servers, srv)
+	}
+	return servers, nil
+}
+
+// stopServers closes the kubelet API servers at once (open log follows and
+// exec sessions end with them), all in parallel, so that the agent's stop
+// stays well inside the grace `dayops dev down` gives it.
+func (a *Agent) stopServers(servers []*http.Server) {
+	var wg sync.WaitGroup
+	for _, s := range servers {
+		wg.Add(1)
+		go func() { defer wg.Done(); _ = s.Close() }()
+	}
+	wg.Wait()
+}
+
+// kubeletMux routes the subset of the kubelet API the apiserver uses for
+// pods/log, pods/exec and pods/portforward, plus /healthz and /pods.
+func (a *Agent) kubeletMux(n nodeInfo) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = io.WriteString(w, "ok")
+	})
+	mux.HandleFunc("GET /pods", func(w http.ResponseWriter, r *http.Request) { a.servePods(w, r, n) })
+	mux.HandleFunc("GET /containerLogs/{ns}/{pod}/{container}", a.serveLogs)
+	for _, p := range []string{"/exec/{ns}/{pod}/{container}", "/exec/{ns}/{pod}/{uid}/{container}"} {
+		mux.HandleFunc(p, a.serveExec)
+	}
+	for _, p := range []string{"/attach/{ns}/{pod}/{container}", "/attach/{ns}/{pod}/{uid}/{container}"} {
+		mux.HandleFunc(p, a.serveAttach)
+	}
+	for _, p := range []string{"POST /run/{ns}/{pod}/{container}", "POST /run/{ns}/{pod}/{uid}/{container}"} {
+		mux.HandleFunc(p, a.serveRun)
+	}
+	for _, p := range []string{"/portForward/{ns}/{pod}", "/portForward/{ns}/{pod}/{uid}"} {
+		mux.HandleFunc(p, a.servePortForward)
+	}
+	return mux
+}
+
+func (a *Agent) servePods(w http.ResponseWriter, r *http.Request, n nodeInfo) {
+	a.mu.Lock()
+	list := &corev1.PodList{TypeMeta: metav1.TypeMeta{Kind: "PodList", APIVersion: "v1"}}
+	for _, pw := range a.workers {
+		if pw.node.Name != n.Name {
+			continue
+		}
+		pw.mu.Lock()
+		list.Items = append(list.Items, *pw.pod.DeepCopy())
+		pw.mu.Unlock()
+	}
+	a.mu.Unlock()
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(list)
+}
+
+func (a *Agent) lookupWorker(w http.ResponseWriter, r *http.Request) *podWorker {
+	ns, name := r.PathValue("ns"), r.PathValue("pod")
+	pw := a.workerByName(ns, name)
+	if pw == nil || (r.PathValue("uid") != "" && string(pw.uid) != r.PathValue("uid")) {
+		http.Error(w, fmt.Sprintf("pod %s/%s not found on this node", ns, name), http.StatusNotFound)
+		return nil
+	}
+	return pw
+}
+
+func (a *Agent) serveLogs(w http.ResponseWriter, r *http.Request) {
+	pw := a.lookupWorker(w, r)
+	if pw == nil {
+		return
+	}
+	q := r.URL.Query()
+	opts := logOptions{TailLines: -1}
+	opts.Follow, _ = strconv.ParseBool(q.Get("follow"))
+	opts.Timestamps, _ = strconv.ParseBool(q.Get("timestamps"))
+	previous, _ := strconv.ParseBool(q.Get("previous"))
+	if v := q.Get("tailLines"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			http.Error(w, "bad tailLines", http.StatusBadRequest)
+			return
+		}
+		opts.TailLines = n
+	}
+	if v := q.Get("limitBytes"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			http.Error(w, "bad limitBytes", http.StatusBadRequest)
+			return
+		}
+		opts.LimitBytes = n
+	}
+	if v := q.Get("sinceSeconds"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			http.Error(w, "bad sinceSeconds", http.StatusBadRequest)
+			return
+		}
+		opts.Since = time.Now().Add(-time.Duration(n) * time.Second)
+	}
+	if v := q.Get("sinceTime"); v != "" {
+		t, err := time.Parse(time.RFC3339, v)
+		if err != nil {
+			http.Error(w, "bad sinceTime", http.StatusBadRequest)
+			return
+		}
+		opts.Since = t
+	}
+	path, done, err := pw.logFile(r.PathValue("container"), previous)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain")
+	w.Header().Set("Transfer-Encoding", "chunked")
+	var flush func()
+	if f, ok := w.(http.Flusher); ok {
+		flush = f.Flush
+	}
+	if err := serveLog(r.Context(), path, done, opts, w, flush); err != nil {
+		a.log.Debug("serve logs", "err", err)
+	}
+}
+
+// execCommand builds the exec command from the query (command=...).
+func execCommand(r *http.Request) []string {
+	_ = r.ParseForm()
+	return r.Form["command"]
+}
+
+func (a *Agent) serveExec(w http.ResponseWriter, r *http.Request) {
+	pw := a.lookupWorker(w, r)
+	if pw == nil {
+		return
+	}
+	opts, err := remotecommand.NewOptions(r)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	remotecommand.ServeExec(w, r, execAdapter{a: a}, pw.namespace+"/"+pw.name, string(pw.uid),
+		r.PathValue("container"), execCommand(r), opts, streamIdleTimeout, streamCreationTimeout,
+		remotecommand.SupportedStreamingProtocols)
+}
+
+func (a *Agent) serveRun(w http.ResponseWriter, r *http.Request) {
+	pw := a.lookupWorker(w, r)
+	if pw == nil {
+		return
+	}
+	cmd := r.URL.Query()["cmd"]
+	if len(cmd) == 1 {
+		cmd = strings.Fields(cmd[0])
+	}
+	t, _, err := pw.target(r.PathValue("container"))
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	var out strings.Builder
+	code, err := a.execIn(r.Context(), t, cmd, nil, &out, &out)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	if code != 0 {
+		w.WriteHeader(http.StatusInternalServerError)
+	}
+	_, _ = io.WriteString(w, out.String())
+}
+
+func (a *Agent) servePortForward(w http.ResponseWriter, r *http.Request) {
+	pw := a.lookupWorker(w, r)
+	if pw == nil {
+		return
+	}
+	opts, err := portforward.NewV4Options(r)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	portforward.ServePortForward(w, r, forwardAdapter{a: a}, pw.namespace+"/"+pw.name, string(pw.uid), opts,
+		streamIdleTimeout, streamCreationTimeout, portforward.SupportedProtocols)
+}
+
+func (a *Agent) serveAttach(w http.ResponseWriter, r *http.Request) {
+	pw := a.lookupWorker(w, r)
+	if pw == nil {
+		return
+	}
+	opts, err := remotecommand.NewOptions(r)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	remotecommand.ServeAttach(w, r, execAdapter{a: a}, pw.namespace+"/"+pw.name, string(pw.uid),
+		r.PathValue("container"), opts, streamIdleTimeout, streamCreationTimeout,
+		remotecommand.SupportedStreamingProtocols)
+}
+
+// AttachContainer streams the container's output from now on until its run
+// ends. The process's stdin is not connected (processes start with none),
+// so input is read and dropped.
+func (e execAdapter) AttachContainer(ctx context.Context, name, uid, container string, in io.Reader, out, errw io.WriteCloser, tty bool, resize <-chan remotecommand.TerminalSize) error {
+	ns, pod, _ := strings.Cut(name, "/")
+	pw := e.a.workerByName(ns, pod)
+	if pw == nil || string(pw.uid) != uid {
+		return fmt.Errorf("pod %s not found", name)
+	}
+	path, done, err := pw.logFile(container, false)
+	if err != nil {
+		return err
+	}
+	go func() {
+		for range resize {
+		}
+	}()
+	if in != nil {
+		go func() { _, _ = io.Copy(io.Discard, in) }()
+	}
+	var w io.Writer = io.Discard
+	switch {
+	case out != nil:
+		w = out
+	case errw != nil:
+		w = errw
+	}
+	return serveLog(ctx, path, done, logOptions{TailLines: 0, Follow: true}, w, nil)
+}
+
+// execAdapter runs exec requests from the streaming server.
+type execAdapter struct{ a *Agent }
+
+func (e execAdapter) ExecInContainer(ctx context.Context, name, uid, container string, cmd []string, in io.Reader, out, errw io.WriteCloser, tty bool, resize <-chan remotecommand.TerminalSize, timeout time.Duration) error {
+	ns, pod, _ := strings.Cut(name, "/")
+	pw := e.a.workerByName(ns, pod)
+	if pw == nil || string(pw.uid) != uid {
+		return fmt.Errorf("pod %s not found", name)
+	}
+	t, _, err := pw.target(container)
+	if err != nil {
+		return err
+	}
+	if timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
+	}
+	var code int
+	if tty {
+		code, err = e.a.execInTTY(ctx, t, cmd, in, out, resize)
+	} else {
+		go func() {
+			for range resize { // no terminal: nothing to resize
+			}
+		}()
+		var stderr io.Writer = errw
+		if errw == nil {
+			stderr = out
+		}
+		var stdout io.Writer = out
+		if out == nil {
+			stdout = io.Discard
+		}
+		code, err = e.a.execIn(ctx, t, cmd, in, stdout, stderr)
+	}
+	if err != nil {
+		return err
+	}
+	if code != 0 {
+		return utilexec.CodeExitError{Err: fmt.Errorf("command terminated with exit code %d", code), Code: code}
+	}
+	return nil
+}
+
+// forwardAdapter connects port-forward streams to the pod IP.
+type forwardAdapter struct{ a *Agent }
+
+func (f forwardAdapter) PortForward(ctx context.Context, name, uid string, port int32, stream io.ReadWriteCloser) error {
+	defer stream.Close()
+	ns, pod, _ := strings.Cut(name, "/")
+	pw := f.a.workerByName(ns, pod)
+	if pw == nil || string(pw.uid) != uid {
+		return fmt.Errorf("pod %s not found", name)
+	}
+	pw.mu.Lock()
+	ip := pw.ip
+	pw.mu.Unlock()
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "tcp", net.JoinHostPort(ip.String(), strconv.Itoa(int(port))))
+	if err != nil {
+		return fmt.Errorf("port-forward to %s:%d: %w", ip, port, err)
+	}
+	defer conn.Close()
+	done := make(chan struct{}, 2)
+	go func() { _, _ = io.Copy(conn, stream); done <- struct{}{} }()
+	go func() { _, _ = io.Copy(stream, conn); done <- struct{}{} }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+	}
+	return nil
+}
+
+// execIn runs cmd in a pod's context: the container's environment, the
+// same volume mounts (a new private mount namespace with the same bind
+// mounts, which is the container's view of the file system) and the exec
+// rules of the image map (redis-cli without -h talks to the pod IP). It
+// returns the exit code.
+func (a *Agent) execIn(ctx context.Context, t execTarget, cmd []string, in io.Reader, out, errw io.Writer) (int, error) {
+	if len(cmd) == 0 {
+		return 0, errors.New("no command")
+	}
+	lookup := envLookup(t.env)
+	cmd = a.images.RewriteExec(cmd, lookup)
+	path, err := a.images.LookPath(cmd[0])
+	if err != nil {
+		return 0, fmt.Errorf("exec in pod: %w", err)
+	}
+	c, err := a.helperCmd(ctx, helperSpec{Path: path, Args: cmd, Env: environ(t.env), Dir: t.dir, Mounts: t.mounts})
+	if err != nil {
+		return 0, err
+	}
+	c.Stdout, c.Stderr = out, errw
+	c.Cancel = func() error { return syscall.Kill(-c.Process.Pid, syscall.SIGKILL) }
+	c.WaitDelay = 2 * time.Second
+	// Stdin through our own pipe: exec.Cmd would otherwise wait for the
+	// client's stdin to close even after the command exited (a command that
+	// does not read stdin, under `kubectl exec -i`).
+	var stdinW *os.File
+	if in != nil {
+		r, w, err := os.Pipe()
+		if err != nil {
+			return 0, fmt.Errorf("exec in pod: %w", err)
+		}
+		c.Stdin, stdinW = r, w
+		defer r.Close()
+		defer w.Close()
+	}
+	if err := c.Start(); err != nil {
+		return 0, fmt.Errorf("exec in pod: %w", err)
+	}
+	if stdinW != nil {
+		c.Stdin.(*os.File).Close()
+		go func() {
+			_, _ = io.Copy(stdinW, in)
+			stdinW.Close()
+		}()
+	}
+	err = c.Wait()
+	if errors.Is(err, exec.ErrWaitDelay) {
+		// The command exited 0; something it started kept its output open.
+		err = nil
+	}
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		if ctx.Err() != nil {
+			return 0, fmt.Errorf("exec in pod: %w", ctx.Err())
+		}
+		return ee.ExitCode(), nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("exec in pod: %w", err)
+	}
+	return 0, nil
+}
+
+// execInTTY is execIn with a pseudo-terminal (kubectl exec -t): the command
+// leads a new session with the terminal as its controlling tty; window
+// resizes from the client are applied to it.
+func (a *Agent) execInTTY(ctx context.Context, t execTarget, cmd []string, in io.Reader, out io.Writer, resize <-chan remotecommand.TerminalSize) (int, error) {
+	if len(cmd) == 0 {
+		return 0, errors.New("no command")
+	}
+	cmd = a.images.RewriteExec(cmd, envLookup(t.env))
+	path, err := a.images.LookPath(cmd[0])
+	if err != nil {
+		return 0, fmt.Errorf("exec in pod: %w", err)
+	}
+	env := t.env
+	if _, ok := envLookup(env)("TERM"); !ok {
+		env = append(append([]envVar{}, env...), envVar{Name: "TERM", Value: "xterm"})
+	}
+	c, err := a.helperCmd(ctx, helperSpec{Path: path, Args: cmd, Env: environ(env), Dir: t.dir, Mounts: t.mounts})
+	if err != nil {
+		return 0, err
+	}
+	c.Cancel = func() error { return syscall.Kill(-c.Process.Pid, syscall.SIGKILL) }
+	ptmx, err := pty.StartWithAttrs(c, nil, &syscall.SysProcAttr{Setsid: true, Setctty: true, Unshareflags: syscall.CLONE_NEWNS})
+	if err != nil {
+		return 0, fmt.Errorf("exec in pod with a terminal: %w", err)
+	}
+	defer ptmx.Close()
+	go func() {
+		for sz := range resize {
+			_ = pty.Setsize(ptmx, &pty.Winsize{Rows: sz.Height, Cols: sz.Width})
+		}
+	}()
+	if in != nil {
+		go func() { _, _ = io.Copy(ptmx, in) }()
+	}
+	copied := make(chan struct{})
+	go func() {
+		defer close(copied)
+		if out != nil {
+			_, _ = io.Copy(out, ptmx) // ends with EIO once the command is gone
+		} else {
+			_, _ = io.Copy(io.Discard, ptmx)
+		}
+	}()
+	err = c.Wait()
+	select {
+	case <-copied:
+	case <-time.After(2 * time.Second):
+	}
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		if ctx.Err() != nil {
+			return 0, fmt.Errorf("exec in pod: %w", ctx.Err())
+		}
+		return ee.ExitCode(), nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("exec in pod: %w", err)
+	}
+	return 0, nil
+}

@@ -1,0 +1,288 @@
+package devcluster
+
+import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math/big"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// The PKI under STATE/pki. Every key is ECDSA P-256 in PKCS#8 PEM
+// ("PRIVATE KEY"); every certificate is signed by ca.crt. Files are made
+// once and reused by later `up`s, so kubeconfigs stay valid across restarts.
+const (
+	caCert            = "ca.crt"
+	caKey             = "ca.key"
+	saKey             = "sa.key" // service-account token signing key
+	saPub             = "sa.pub"
+	apiserverCert     = "apiserver.crt"
+	apiserverKey      = "apiserver.key"
+	kubeletClientCert = "apiserver-kubelet-client.crt"
+	kubeletClientKey  = "apiserver-kubelet-client.key"
+)
+
+// clientIdentity is a client certificate the stack issues: one per
+// kubeconfig.
+type clientIdentity struct {
+	file   string // base name of .crt/.key in the PKI dir
+	cn     string
+	groups []string
+}
+
+var (
+	// adminID is for humans and tests (.dayops/kubeconfig).
+	adminID = clientIdentity{file: "admin", cn: "dayops-admin", groups: []string{"system:masters"}}
+	// agentID is the node agent's: system:masters is acceptable for a local
+	// dev stack (it creates Nodes, Leases, PVs and pod status for many nodes).
+	agentID = clientIdentity{file: "agent", cn: "dayops-node-agent", groups: []string{"system:masters"}}
+	// controllerManagerID and schedulerID are the identities the
+	// bootstrap RBAC policy grants their roles to.
+	controllerManagerID = clientIdentity{file: "controller-manager", cn: "system:kube-controller-manager"}
+	schedulerID         = clientIdentity{file: "scheduler", cn: "system:kube-scheduler"}
+	kubeletClientID     = clientIdentity{file: "apiserver-kubelet-client", cn: "kube-apiserver-kubelet-client", groups: []string{"system:masters"}}
+	// frontProxyID is the apiserver's client certificate towards
+	// aggregated API servers; its CA also fills the requestheader bundle
+	// that the controller-manager and scheduler read.
+	frontProxyID = clientIdentity{file: "front-proxy-client", cn: "front-proxy-client"}
+)
+
+// ensurePKI creates whatever part of the PKI is missing. serviceIP is the
+// first address of the Service range (the `kubernetes` Service).
+func ensurePKI(dir string, serviceIP netip.Addr) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("create pki dir: %w", err)
+	}
+	ca, err := ensureCA(dir)
+	if err != nil {
+		return err
+	}
+	if !exists(filepath.Join(dir, saKey)) || !exists(filepath.Join(dir, saPub)) {
+		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			return fmt.Errorf("generate service-account key: %w", err)
+		}
+		pub, err := x509.MarshalPKIXPublicKey(&key.PublicKey)
+		if err != nil {
+			return fmt.Errorf("marshal service-account public key: %w", err)
+		}
+		if err := writeKey(filepath.Join(dir, saKey), key); err != nil {
+			return err
+		}
+		if err := writePEM(filepath.Join(dir, saPub), "PUBLIC KEY", pub, 0o644); err != nil {
+			return err
+		}
+	}
+	if !exists(filepath.Join(dir, apiserverCert)) || !exists(filepath.Join(dir, apiserverKey)) {
+		tmpl := &x509.Certificate{
+			Subject:     pkix.Name{CommonName: "kube-apiserver"},
+			ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+			DNSNames: []string{"localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc",
+				"kubernetes.default.svc.cluster.local"},
+			IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1), net.IP(serviceIP.AsSlice())},
+		}
+		if err := ca.issue(dir, "apiserver", tmpl); err != nil {
+			return err
+		}
+	}
+	// The controller-manager and scheduler serve /healthz over TLS; their
+	// certificates come from the cluster CA so that `status` can verify them.
+	for _, name := range []string{"controller-manager-serving", "scheduler-serving"} {
+		if exists(filepath.Join(dir, name+".crt")) && exists(filepath.Join(dir, name+".key")) {
+			continue
+		}
+		tmpl := &x509.Certificate{
+			Subject:     pkix.Name{CommonName: name},
+			ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+			DNSNames:    []string{"localhost"},
+			IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
+		}
+		if err := ca.issue(dir, name, tmpl); err != nil {
+			return err
+		}
+	}
+	for _, id := range []clientIdentity{adminID, agentID, controllerManagerID, schedulerID, kubeletClientID, frontProxyID} {
+		if exists(filepath.Join(dir, id.file+".crt")) && exists(filepath.Join(dir, id.file+".key")) {
+			continue
+		}
+		tmpl := &x509.Certificate{
+			Subject:     pkix.Name{CommonName: id.cn, Organization: id.groups},
+			ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+		}
+		if err := ca.issue(dir, id.file, tmpl); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+type authority struct {
+	cert *x509.Certificate
+	key  crypto.Signer
+}
+
+// LoadCA reads the cluster CA (ca.crt and ca.key) from the PKI directory dir.
+// The node agent signs its kubelet serving certificates with it.
+func LoadCA(dir string) (*x509.Certificate, crypto.Signer, error) {
+	pair, err := tls.LoadX509KeyPair(filepath.Join(dir, caCert), filepath.Join(dir, caKey))
+	if err != nil {
+		return nil, nil, fmt.Errorf("load cluster CA: %w", err)
+	}
+	cert, err := x509.ParseCertificate(pair.Certificate[0])
+	if err != nil {
+		return nil, nil, fmt.Errorf("parse cluster CA: %w", err)
+	}
+	signer, ok := pair.PrivateKey.(crypto.Signer)
+	if !ok {
+		return nil, nil, errors.New("cluster CA key cannot sign")
+	}
+	return cert, signer, nil
+}
+
+func ensureCA(dir string) (*authority, error) {
+	certPath, keyPath := filepath.Join(dir, caCert), filepath.Join(dir, caKey)
+	if exists(certPath) && exists(keyPath) {
+		cert, signer, err := LoadCA(dir)
+		if err != nil {
+			return nil, err
+		}
+		return &authority{cert: cert, key: signer}, nil
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, fmt.Errorf("generate CA key: %w", err)
+	}
+	serial, err := newSerial()
+	if err != nil {
+		return nil, err
+	}
+	now := time.Now()
+	tmpl := &x509.Certificate{
+		SerialNumber:          serial,
+		Subject:               pkix.Name{CommonName: "dayops-dev-ca"},
+		NotBefore:             now.Add(-time.Hour),
+		NotAfter:              now.Add(10 * 365 * 24 * time.Hour),
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return nil, fmt.Errorf("self-sign CA: %w", err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil, fmt.Errorf("parse CA: %w", err)
+	}
+	// Any previously issued certificate belongs to another CA: drop it.
+	if err := removeIssued(dir); err != nil {
+		return nil, err
+	}
+	if err := writeKey(keyPath, key); err != nil {
+		return nil, err
+	}
+	if err := writePEM(certPath, "CERTIFICATE", der, 0o644); err != nil {
+		return nil, err
+	}
+	return &authority{cert: cert, key: key}, nil
+}
+
+// issue signs tmpl with a fresh key and writes NAME.crt and NAME.key.
+func (a *authority) issue(dir, name string, tmpl *x509.Certificate) error {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return fmt.Errorf("generate key for %s: %w", name, err)
+	}
+	serial, err := newSerial()
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	tmpl.SerialNumber = serial
+	tmpl.NotBefore = now.Add(-time.Hour)
+	tmpl.NotAfter = now.Add(5 * 365 * 24 * time.Hour)
+	tmpl.KeyUsage = x509.KeyUsageDigitalSignature
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, a.cert, &key.PublicKey, a.key)
+	if err != nil {
+		return fmt.Errorf("sign certificate for %s: %w", name, err)
+	}
+	if err := writeKey(filepath.Join(dir, name+".key"), key); err != nil {
+		return err
+	}
+	return writePEM(filepath.Join(dir, name+".crt"), "CERTIFICATE", der, 0o644)
+}
+
+func removeIssued(dir string) error {
+	matches, err := filepath.Glob(filepath.Join(dir, "*.crt"))
+	if err != nil {
+		return fmt.Errorf("list issued certificates: %w", err)
+	}
+	for _, m := range matches {
+		if err := os.Remove(m); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("remove stale certificate: %w", err)
+		}
+	}
+	return nil
+}
+
+func newSerial() (*big.Int, error) {
+	s, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 62))
+	if err != nil {
+		return nil, fmt.Errorf("certificate serial: %w", err)
+	}
+	return s, nil
+}
+
+func writeKey(path string, key *ecdsa.PrivateKey) error {
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return fmt.Errorf("marshal key %s: %w", filepath.Base(path), err)
+	}
+	return writePEM(path, "PRIVATE KEY", der, 0o600)
+}
+
+// writePEM writes atomically (temp file + rename) so that a killed `up`
+// never leaves half a key behind.
+func writePEM(path, typ string, der []byte, mode os.FileMode) error {
+	return writeFileAtomic(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), mode)
+}
+
+func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := tmp.Chmod(mode); err != nil {
+		tmp.Close()
+		return fmt.Errorf("chmod %s: %w", path, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}
+
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}

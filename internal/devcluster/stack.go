@@ -1,0 +1,410 @@
+package devcluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Stack describes a running local stack.
+type Stack struct {
+	// Kubeconfig is the admin kubeconfig (system:masters).
+	Kubeconfig      string
+	TemporalAddress string
+	TemporalUI      string
+	DatabaseURL     string
+	APIURL          string
+	// EnvFile is the dev.env that records the fields above.
+	EnvFile string
+	// Started lists the components this Up started; empty when the whole
+	// stack was already running.
+	Started []string
+}
+
+// AlreadyRunning reports whether Up found everything running.
+func (s *Stack) AlreadyRunning() bool { return len(s.Started) == 0 }
+
+func (c Config) stack(started []string) *Stack {
+	return &Stack{
+		Kubeconfig:      c.KubeconfigPath(),
+		TemporalAddress: c.temporalAddr(),
+		TemporalUI:      c.temporalUI(),
+		DatabaseURL:     c.DatabaseURL,
+		APIURL:          c.APIURL,
+		EnvFile:         c.EnvPath(),
+		Started:         started,
+	}
+}
+
+// enabled lists the components of this configuration in start order.
+func (c Config) enabled() []string {
+	var out []string
+	for _, n := range startOrder {
+		if n == Agent && c.NoAgent {
+			continue
+		}
+		out = append(out, n)
+	}
+	return out
+}
+
+// Up starts whatever part of the stack is not running and waits until every
+// component is healthy. Components a previous `up` started and that still run
+// are kept; dead ones (a killed run) are started again. If a component fails
+// to become healthy, Up stops what it started itself and returns an error
+// holding the tail of that component's log.
+func Up(ctx context.Context, cfg Config) (*Stack, error) {
+	c := cfg.withDefaults()
+	if err := c.Validate(); err != nil {
+		return nil, fmt.Errorf("invalid dev stack config: %w", err)
+	}
+	log := c.Logger
+	for _, d := range []string{c.StateDir, c.path("logs"), c.path("agent"), c.path("apiserver")} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return nil, fmt.Errorf("create %s: %w", d, err)
+		}
+	}
+	if err := c.checkBinaries(); err != nil {
+		return nil, err
+	}
+	unlock, err := lockFile(ctx, c.lockFile(), true)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+
+	svcPrefix, err := netip.ParsePrefix(c.ServiceCIDR)
+	if err != nil {
+		return nil, fmt.Errorf("service CIDR %q: %w", c.ServiceCIDR, err)
+	}
+	if err := ensurePKI(c.pkiDir(), svcPrefix.Masked().Addr().Next()); err != nil {
+		return nil, err
+	}
+	if err := writeKubeconfigs(c); err != nil {
+		return nil, err
+	}
+	if err := ensureDatabase(ctx, c.DatabaseURL); err != nil {
+		return nil, err
+	}
+
+	st, err := readState(c.stateFile())
+	if err != nil {
+		return nil, err
+	}
+	if !c.NoAgent {
+		added, err := ensureRoute(ctx, c.PodCIDR)
+		if err != nil {
+			return nil, err
+		}
+		if added {
+			st.RouteAdded, st.RouteCIDR = true, c.PodCIDR
+			log.Info("added local route", "cidr", c.PodCIDR)
+			if err := writeState(c.stateFile(), st); err != nil {
+				return nil, err
+			}
+		}
+	}
+
+	comps := components()
+	var started []string
+	wctx, wcancel := context.WithCancel(ctx)
+	defer wcancel()
+	w := newWaiter(wctx, c)
+	fail := func(err error) (*Stack, error) {
+		// Stop what this call started, newest first, and keep the rest.
+		stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
+		defer cancel()
+		for i := len(started) - 1; i >= 0; i-- {
+			name := started[i]
+			if serr := stopProcess(stopCtx, st.Procs[name], comps[name].group, c.StopGrace); serr != nil {
+				log.Warn("stop after failed start", "component", name, "err", serr)
+			}
+			delete(st.Procs, name)
+		}
+		if werr := writeState(c.stateFile(), st); werr != nil {
+			log.Warn("write stack state", "err", werr)
+		}
+		return nil, err
+	}
+	for _, name := range c.enabled() {
+		comp := comps[name]
+		if rec, ok := st.Procs[name]; ok && rec.alive() {
+			log.Info("already running", "component", name, "pid", rec.PID)
+			w.watch(comp, rec)
+			continue
+		}
+		for _, need := range comp.needs {
+			if err := w.wait(need); err != nil {
+				return fail(err)
+			}
+		}
+		if comp.port != nil && !portFree(comp.port(c)) {
+			return fail(fmt.Errorf("%s: port 127.0.0.1:%d is in use by a process this stack did not start; stop it or choose another port", name, comp.port(c)))
+		}
+		rec, err := startProcess(c.Root, c.LogPath(name), os.Environ(), comp.args(c))
+		if err != nil {
+			return fail(fmt.Errorf("%s: %w", name, err))
+		}
+		log.Info("started", "component", name, "pid", rec.PID, "log", rec.Log)
+		st.Procs[name] = rec
+		started = append(started, name)
+		if err := writeState(c.stateFile(), st); err != nil {
+			return fail(err)
+		}
+		w.watch(comp, rec)
+	}
+	for _, name := range c.enabled() {
+		if err := w.wait(name); err != nil {
+			return fail(err)
+		}
+	}
+	if err := writeEnvFile(c); err != nil {
+		return fail(err)
+	}
+	return c.stack(started), nil
+}
+
+func (c Config) checkBinaries() error {
+	var errs []error
+	for _, b := range []string{c.BinDir + "/temporal", c.BinDir + "/kube"} {
+		if _, err := os.Stat(b); err != nil {
+			errs = append(errs, fmt.Errorf("%s missing: run scripts/build-tools.sh (make tools)", b))
+		}
+	}
+	if !c.NoAgent {
+		if _, err := os.Stat(c.DayopsBin); err != nil {
+			errs = append(errs, fmt.Errorf("%s missing: run `go build -o bin/dayops ./cmd/dayops` (make build)", c.DayopsBin))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// waiter polls each watched component's probe concurrently, so that slow
+// starters (Temporal, the agent) overlap with the rest.
+type waiter struct {
+	ctx  context.Context
+	cfg  Config
+	mu   sync.Mutex
+	done map[string]chan struct{}
+	errs map[string]error
+}
+
+func newWaiter(ctx context.Context, c Config) *waiter {
+	return &waiter{ctx: ctx, cfg: c, done: map[string]chan struct{}{}, errs: map[string]error{}}
+}
+
+func (w *waiter) watch(comp component, rec procRecord) {
+	ch := make(chan struct{})
+	w.mu.Lock()
+	w.done[comp.name] = ch
+	w.mu.Unlock()
+	go func() {
+		err := waitHealthy(w.ctx, w.cfg, comp, rec)
+		w.mu.Lock()
+		w.errs[comp.name] = err
+		w.mu.Unlock()
+		close(ch)
+	}()
+}
+
+func (w *waiter) wait(name string) error {
+	w.mu.Lock()
+	ch, ok := w.done[name]
+	w.mu.Unlock()
+	if !ok {
+		return fmt.Errorf("%s is not part of this stack", name)
+	}
+	<-ch
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.errs[name]
+}
+
+// waitHealthy polls comp's probe until it succeeds, the process dies, or
+// StartTimeout passes.
+func waitHealthy(ctx context.Context, c Config, comp component, rec procRecord) error {
+	start := time.Now()
+	deadline := start.Add(c.StartTimeout)
+	var last error
+	for {
+		if !rec.alive() {
+			return fmt.Errorf("%s (pid %d) exited while starting; last lines of %s:\n%s", comp.name, rec.PID, rec.Log, tail(rec.Log, 30))
+		}
+		last = comp.probe(ctx, c, rec)
+		if last == nil {
+			c.Logger.Info("healthy", "component", comp.name, "after", time.Since(start).Round(10*time.Millisecond))
+			return nil
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("%s: %w", comp.name, ctx.Err())
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s not healthy after %s: %w; last lines of %s:\n%s", comp.name, c.StartTimeout, last, rec.Log, tail(rec.Log, 30))
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// DownOptions tunes Down.
+type DownOptions struct {
+	// Purge removes the state dir's data (etcd, Temporal database, agent
+	// state, PKI, kubeconfigs) after stopping; logs are kept.
+	Purge bool
+}
+
+// Down stops every process Up recorded, in stopOrder (the agent alone first
+// so it stops its pods, the API server before etcd), each with SIGTERM then
+// SIGKILL after the grace period, and removes the pod route if Up added it.
+// Nothing running is not an error.
+func Down(ctx context.Context, cfg Config, opts DownOptions) error {
+	c := cfg.withDefaults()
+	if _, err := os.Stat(c.StateDir); errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	unlock, err := lockFile(ctx, c.lockFile(), true)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	st, err := readState(c.stateFile())
+	if err != nil {
+		return err
+	}
+	comps := components()
+	var errs []error
+	for _, name := range stopOrder {
+		rec, ok := st.Procs[name]
+		if !ok {
+			continue
+		}
+		grace := c.StopGrace
+		if name == Agent {
+			// The agent stops its pods within their own grace periods.
+			grace = max(grace, 45*time.Second)
+		}
+		if rec.alive() {
+			c.Logger.Info("stopping", "component", name, "pid", rec.PID)
+		}
+		if err := stopProcess(ctx, rec, comps[name].group, grace); err != nil {
+			errs = append(errs, fmt.Errorf("stop %s: %w", name, err))
+			continue
+		}
+		delete(st.Procs, name)
+		if err := writeState(c.stateFile(), st); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if st.RouteAdded {
+		if err := removeRoute(ctx, st.RouteCIDR); err != nil {
+			errs = append(errs, err)
+		} else {
+			c.Logger.Info("removed local route", "cidr", st.RouteCIDR)
+			st.RouteAdded, st.RouteCIDR = false, ""
+			if err := writeState(c.stateFile(), st); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	if err := os.Remove(c.EnvPath()); err != nil && !errors.Is(err, os.ErrNotExist) {
+		errs = append(errs, fmt.Errorf("remove dev.env: %w", err))
+	}
+	if len(errs) == 0 && opts.Purge {
+		entries, err := os.ReadDir(c.StateDir)
+		if err != nil {
+			return fmt.Errorf("purge: %w", err)
+		}
+		for _, e := range entries {
+			if e.Name() == "logs" || e.Name() == "stack.lock" {
+				continue
+			}
+			if err := os.RemoveAll(c.path(e.Name())); err != nil {
+				errs = append(errs, fmt.Errorf("purge: %w", err))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// ComponentStatus is one line of `dayops dev status`.
+type ComponentStatus struct {
+	Name    string
+	PID     int // 0 when not running
+	Running bool
+	// Health is "ok" or the probe's error.
+	Health string
+	URL    string
+	Log    string
+}
+
+// Healthy reports whether the component runs and answers its probe.
+func (s ComponentStatus) Healthy() bool { return s.Running && s.Health == "ok" }
+
+// Status probes every component of the configuration once.
+func Status(ctx context.Context, cfg Config) ([]ComponentStatus, error) {
+	c := cfg.withDefaults()
+	st, err := readState(c.stateFile())
+	if err != nil {
+		return nil, err
+	}
+	comps := components()
+	out := make([]ComponentStatus, 0, len(startOrder))
+	for _, name := range c.enabled() {
+		comp := comps[name]
+		s := ComponentStatus{Name: name, URL: comp.url(c), Log: c.LogPath(name), Health: "not running"}
+		if rec, ok := st.Procs[name]; ok && rec.alive() {
+			s.PID, s.Running = rec.PID, true
+			if err := comp.probe(ctx, c, rec); err != nil {
+				s.Health = err.Error()
+			} else {
+				s.Health = "ok"
+			}
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+// Running reports whether every component of the configuration is running
+// and healthy.
+func Running(ctx context.Context, cfg Config) bool {
+	sts, err := Status(ctx, cfg)
+	if err != nil {
+		return false
+	}
+	for _, s := range sts {
+		if !s.Healthy() {
+			return false
+		}
+	}
+	return len(sts) > 0
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// String formats a stack for humans.
+func (s *Stack) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "Temporal UI:      %s\n", s.TemporalUI)
+	fmt.Fprintf(&b, "Temporal gRPC:    %s\n", s.TemporalAddress)
+	fmt.Fprintf(&b, "Kubeconfig:       %s   (use bin/kubectl --kubeconfig %s)\n", s.Kubeconfig, s.Kubeconfig)
+	fmt.Fprintf(&b, "PostgreSQL:       %s\n", s.DatabaseURL)
+	fmt.Fprintf(&b, "dayops API:       %s   (served by `dayops run`)\n", s.APIURL)
+	fmt.Fprintf(&b, "Environment:      source %s\n", s.EnvFile)
+	return b.String()
+}

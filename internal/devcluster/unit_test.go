@@ -1,0 +1,286 @@
+package devcluster
+
+import (
+	"crypto/x509"
+	"encoding/pem"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestValidate(t *testing.T) {
+	tests := map[string]struct {
+		change func(*Config)
+		want   []string // substrings of the error, in order; none: valid
+	}{
+		"defaults": {change: func(*Config) {}},
+		"every problem at once": {
+			change: func(c *Config) {
+				c.StateDir = ""
+				c.APIServerPort = 0
+				c.Zones = 0
+				c.DatabaseURL = "postgres://127.0.0.1:5432"
+				c.APIURL = "nohost"
+			},
+			want: []string{"state dir is required", "apiserver port 0 out of range", "zones must be 1..26", "database URL", "API URL"},
+		},
+		"duplicate ports": {
+			change: func(c *Config) { c.SchedulerPort = c.APIServerPort },
+			want:   []string{"apiserver port and scheduler port are both 6443"},
+		},
+		"too many nodes": {
+			change: func(c *Config) { c.Zones, c.NodesPerZone = 26, 10 },
+			want:   []string{"zones x nodes at most 254"},
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			c := DefaultConfig("/repo")
+			tc.change(&c)
+			err := c.Validate()
+			if len(tc.want) == 0 {
+				if err != nil {
+					t.Fatalf("Validate: %v", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("Validate: nil, want %q", tc.want)
+			}
+			rest := err.Error()
+			for _, w := range tc.want {
+				i := strings.Index(rest, w)
+				if i < 0 {
+					t.Fatalf("Validate error %q lacks %q (in order)", err, w)
+				}
+				rest = rest[i+len(w):]
+			}
+		})
+	}
+}
+
+func TestEnvFileRoundTrip(t *testing.T) {
+	c := DefaultConfig("/repo")
+	c.StateDir = t.TempDir()
+	c.DatabaseURL = "postgres://postgres@127.0.0.1:5432/it's?sslmode=disable&x=1"
+	if err := writeEnvFile(c); err != nil {
+		t.Fatal(err)
+	}
+	got, err := ReadEnvFile(c.EnvPath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := APITokens(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tok.Operator) < 32 || len(tok.Auditor) < 32 || tok.Operator == tok.Auditor {
+		t.Errorf("API tokens = %+v", tok)
+	}
+	again, err := APITokens(c)
+	if err != nil || again != tok {
+		t.Errorf("API tokens must be kept across calls: %+v then %+v (%v)", tok, again, err)
+	}
+	want := map[string]string{
+		EnvToken:           tok.Operator,
+		EnvAuditorToken:    tok.Auditor,
+		EnvKubeconfig:      filepath.Join(c.StateDir, "kubeconfig"),
+		EnvTemporalAddress: "127.0.0.1:7233",
+		EnvTemporalUI:      "http://127.0.0.1:8233",
+		EnvDatabaseURL:     c.DatabaseURL,
+		EnvAPI:             "http://127.0.0.1:8080",
+		EnvStateDir:        c.StateDir,
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("dev.env (-want +got):\n%s", diff)
+	}
+}
+
+func TestFindRoot(t *testing.T) {
+	dir := t.TempDir()
+	root := filepath.Join(dir, "checkout")
+	deep := filepath.Join(root, "tools", "kube", "sub")
+	if err := os.MkdirAll(deep, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	write := func(path, text string) {
+		if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(filepath.Join(root, "go.mod"), "module "+ModulePath+"\n\ngo 1.26.0\n")
+	// A nested module (a tools module) is not the root.
+	write(filepath.Join(root, "tools", "kube", "go.mod"), "module "+ModulePath+"/tools/kube\n")
+	tests := map[string]struct{ from, want string }{
+		"from the root":        {root, root},
+		"from a nested module": {deep, root},
+		"outside a checkout":   {dir, dir},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			if got := FindRoot(tc.from); got != tc.want {
+				t.Errorf("FindRoot(%s) = %s, want %s", tc.from, got, tc.want)
+			}
+		})
+	}
+}
+
+func TestPKI(t *testing.T) {
+	dir := t.TempDir()
+	svcIP := netip.MustParseAddr("10.96.0.1")
+	if err := ensurePKI(dir, svcIP); err != nil {
+		t.Fatal(err)
+	}
+	ca := readCert(t, filepath.Join(dir, caCert))
+	pool := x509.NewCertPool()
+	pool.AddCert(ca)
+	type ident struct {
+		CN     string
+		O      []string
+		IPs    []string
+		Server bool
+	}
+	tests := map[string]ident{
+		"apiserver":                  {CN: "kube-apiserver", IPs: []string{"127.0.0.1", "10.96.0.1"}, Server: true},
+		"apiserver-kubelet-client":   {CN: "kube-apiserver-kubelet-client", O: []string{"system:masters"}},
+		"admin":                      {CN: "dayops-admin", O: []string{"system:masters"}},
+		"agent":                      {CN: "dayops-node-agent", O: []string{"system:masters"}},
+		"controller-manager":         {CN: "system:kube-controller-manager"},
+		"scheduler":                  {CN: "system:kube-scheduler"},
+		"front-proxy-client":         {CN: "front-proxy-client"},
+		"controller-manager-serving": {CN: "controller-manager-serving", IPs: []string{"127.0.0.1"}, Server: true},
+		"scheduler-serving":          {CN: "scheduler-serving", IPs: []string{"127.0.0.1"}, Server: true},
+	}
+	for name, want := range tests {
+		t.Run(name, func(t *testing.T) {
+			c := readCert(t, filepath.Join(dir, name+".crt"))
+			usage := x509.ExtKeyUsageClientAuth
+			if want.Server {
+				usage = x509.ExtKeyUsageServerAuth
+			}
+			if _, err := c.Verify(x509.VerifyOptions{Roots: pool, KeyUsages: []x509.ExtKeyUsage{usage}, CurrentTime: time.Now()}); err != nil {
+				t.Fatalf("verify against the CA: %v", err)
+			}
+			got := ident{CN: c.Subject.CommonName, O: c.Subject.Organization, Server: want.Server}
+			for _, ip := range c.IPAddresses {
+				got.IPs = append(got.IPs, ip.String())
+			}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("certificate (-want +got):\n%s", diff)
+			}
+			if _, err := os.Stat(filepath.Join(dir, name+".key")); err != nil {
+				t.Errorf("key: %v", err)
+			}
+		})
+	}
+
+	// A second run reuses everything (kubeconfigs stay valid).
+	before, err := os.ReadFile(filepath.Join(dir, "admin.crt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ensurePKI(dir, svcIP); err != nil {
+		t.Fatal(err)
+	}
+	after, err := os.ReadFile(filepath.Join(dir, "admin.crt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(before) != string(after) {
+		t.Error("second ensurePKI reissued admin.crt")
+	}
+}
+
+func readCert(t *testing.T, path string) *x509.Certificate {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	blk, _ := pem.Decode(b)
+	if blk == nil {
+		t.Fatalf("%s: no PEM", path)
+	}
+	c, err := x509.ParseCertificate(blk.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func TestProcRecordAlive(t *testing.T) {
+	_, ticks, err := procStat(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := map[string]struct {
+		rec  procRecord
+		want bool
+	}{
+		"this process":               {procRecord{PID: os.Getpid(), StartTicks: ticks}, true},
+		"same pid, other start time": {procRecord{PID: os.Getpid(), StartTicks: ticks + 1}, false},
+		"no pid":                     {procRecord{}, false},
+		"pid of nothing":             {procRecord{PID: 1 << 30}, false},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			if got := tc.rec.alive(); got != tc.want {
+				t.Errorf("alive() = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestRouteAddRemove checks ensureRoute and removeRoute with the real `ip`
+// tool inside a private network namespace (the machine's routes, which the
+// shared stack uses, are never touched): the test re-runs itself under
+// `unshare -n`.
+func TestRouteAddRemove(t *testing.T) {
+	const cidr = "10.244.0.0/16"
+	if os.Getenv("DAYOPS_ROUTE_TEST_NETNS") == "" {
+		cmd := exec.CommandContext(t.Context(), "unshare", "-n", os.Args[0], "-test.run=^TestRouteAddRemove$", "-test.v")
+		cmd.Env = append(os.Environ(), "DAYOPS_ROUTE_TEST_NETNS=1")
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("in a private network namespace (unshare -n needs root): %v\n%s", err, out)
+		}
+		if !strings.Contains(string(out), "--- PASS: TestRouteAddRemove") {
+			t.Fatalf("the test did not pass in the namespace:\n%s", out)
+		}
+		return
+	}
+	ctx := t.Context()
+	if out, err := exec.CommandContext(ctx, "ip", "link", "set", "lo", "up").CombinedOutput(); err != nil {
+		t.Fatalf("ip link set lo up: %v\n%s", err, out)
+	}
+	added, err := ensureRoute(ctx, cidr)
+	if err != nil || !added {
+		t.Fatalf("first ensureRoute = %v, %v; want true, nil", added, err)
+	}
+	// An address of the range is now local: a listener can bind it.
+	ln, err := net.Listen("tcp", "10.244.7.9:0")
+	if err != nil {
+		t.Fatalf("bind a pod address: %v", err)
+	}
+	ln.Close()
+	added, err = ensureRoute(ctx, cidr)
+	if err != nil || added {
+		t.Fatalf("second ensureRoute = %v, %v; want false, nil", added, err)
+	}
+	if err := removeRoute(ctx, cidr); err != nil {
+		t.Fatal(err)
+	}
+	if err := removeRoute(ctx, cidr); err != nil {
+		t.Errorf("removing an absent route: %v", err)
+	}
+	if _, err := net.Listen("tcp", "10.244.7.9:0"); err == nil {
+		t.Error("a pod address is still bindable after removeRoute")
+	}
+}

@@ -1,0 +1,197 @@
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/danielgtaylor/huma/v2"
+	"github.com/danielgtaylor/huma/v2/adapters/humago"
+	"github.com/dayops/dayops/internal/activities/clusterstate"
+	"github.com/dayops/dayops/internal/activities/kube"
+	"github.com/dayops/dayops/internal/eventstore"
+	"github.com/dayops/dayops/internal/planner"
+	"github.com/dayops/dayops/internal/topology"
+	"github.com/dayops/dayops/internal/workflows"
+	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.temporal.io/sdk/client"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+)
+
+// Deps are what the API works with.
+type Deps struct {
+	Temporal client.Client
+	// TemporalNamespace and TemporalUI build links to operations.
+	TemporalNamespace string
+	TemporalUI        string
+	// TaskQueue is where workflows start (default workflows.TaskQueue).
+	TaskQueue string
+	Kube      *kube.Activities
+	State     *clusterstate.Activities
+	Store     *eventstore.Store
+	Tokens    Tokens
+	Limits    planner.Limits
+	Log       *slog.Logger
+	// Ready reports whether dependencies answer (for /readyz).
+	Ready func(context.Context) error
+	// Registry receives the API's metrics (default: a new registry).
+	Registry *prometheus.Registry
+}
+
+// Server is the REST API.
+type Server struct {
+	d       Deps
+	api     huma.API
+	mux     *http.ServeMux
+	metrics metrics
+}
+
+type metrics struct {
+	requests   *prometheus.CounterVec
+	operations *prometheus.CounterVec
+	rejected   *prometheus.CounterVec
+	latency    *prometheus.HistogramVec
+}
+
+// New builds the API.
+func New(d Deps) *Server {
+	if d.TemporalNamespace == "" {
+		d.TemporalNamespace = "default"
+	}
+	if d.TaskQueue == "" {
+		d.TaskQueue = workflows.TaskQueue
+	}
+	if d.Limits.Spec.MaxShards == 0 {
+		d.Limits = planner.DefaultLimits
+	}
+	if d.Registry == nil {
+		d.Registry = prometheus.NewRegistry()
+	}
+	s := &Server{d: d, mux: http.NewServeMux()}
+	s.metrics = metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "dayops_api_requests_total",
+			Help: "API requests by operation and HTTP status."}, []string{"operation", "status"}),
+		operations: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "dayops_operations_started_total",
+			Help: "Operations started, by type."}, []string{"type"}),
+		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "dayops_operations_rejected_total",
+			Help: "Operation requests refused by admission, by type and HTTP status."}, []string{"type", "status"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "dayops_api_request_seconds",
+			Help: "API request latency.", Buckets: prometheus.DefBuckets}, []string{"operation"}),
+	}
+	d.Registry.MustRegister(s.metrics.requests, s.metrics.operations, s.metrics.rejected, s.metrics.latency)
+
+	cfg := huma.DefaultConfig("dayops API", "1.0.0")
+	cfg.Info.Description = "Day-2 operations for Redis Cluster on Kubernetes. Every mutating call starts a durable Temporal workflow and is recorded in the audit log."
+	cfg.OpenAPIPath = "/openapi"
+	cfg.DocsPath = ""
+	cfg.Components.SecuritySchemes = map[string]*huma.SecurityScheme{
+		"bearer": {Type: "http", Scheme: "bearer", Description: "an operator or auditor token"},
+	}
+	api := humago.New(s.mux, cfg)
+	api.UseMiddleware(s.observe, authMiddleware(api, d.Tokens))
+	s.api = api
+	s.routes()
+	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+	s.mux.HandleFunc("GET /readyz", s.readyz)
+	s.mux.Handle("GET /metrics", promhttp.HandlerFor(d.Registry, promhttp.HandlerOpts{}))
+	return s
+}
+
+// Handler serves the API.
+func (s *Server) Handler() http.Handler { return s.mux }
+
+// OpenAPI returns the generated document.
+func (s *Server) OpenAPI() *huma.OpenAPI { return s.api.OpenAPI() }
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	if s.d.Ready != nil {
+		ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
+		defer cancel()
+		if err := s.d.Ready(ctx); err != nil {
+			http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+	}
+	fmt.Fprintln(w, "ok")
+}
+
+func (s *Server) observe(ctx huma.Context, next func(huma.Context)) {
+	start := time.Now()
+	next(ctx)
+	op := ctx.Operation().OperationID
+	s.metrics.requests.WithLabelValues(op, fmt.Sprint(ctx.Status())).Inc()
+	s.metrics.latency.WithLabelValues(op).Observe(time.Since(start).Seconds())
+}
+
+func secured(role Role, op huma.Operation) huma.Operation {
+	op.Security = []map[string][]string{{"bearer": {}}}
+	if op.Metadata == nil {
+		op.Metadata = map[string]any{}
+	}
+	op.Metadata[metaRole] = role
+	op.Errors = append(op.Errors, http.StatusUnauthorized, http.StatusForbidden)
+	return op
+}
+
+// rejection turns a planner or validation rejection into a 4xx naming every
+// field and reason.
+func rejection(errs field.ErrorList, conflict bool, prefix string) error {
+	details := make([]error, 0, len(errs))
+	for _, e := range errs {
+		d := &huma.ErrorDetail{Location: prefix + e.Field, Message: e.ErrorBody()}
+		if e.Type != field.ErrorTypeRequired && e.Type != field.ErrorTypeForbidden && e.Type != field.ErrorTypeInternal {
+			d.Value = e.BadValue
+		}
+		details = append(details, d)
+	}
+	if conflict {
+		return huma.Error409Conflict("the cluster's current state does not allow this operation", details...)
+	}
+	return huma.Error422UnprocessableEntity("validation failed", details...)
+}
+
+func planError(err error, prefix string) error {
+	var rej *planner.Rejection
+	if errors.As(err, &rej) {
+		return rejection(rej.Errs, rej.Conflict, prefix)
+	}
+	return err
+}
+
+func (s *Server) temporalURL(workflowID, runID string) string {
+	if s.d.TemporalUI == "" {
+		return ""
+	}
+	return fmt.Sprintf("%s/namespaces/%s/workflows/%s/%s/history", strings.TrimRight(s.d.TemporalUI, "/"),
+		url.PathEscape(s.d.TemporalNamespace), url.PathEscape(workflowID), url.PathEscape(runID))
+}
+
+// newOperationID returns a time-ordered UUID (v7).
+func newOperationID() string {
+	id, err := uuid.NewV7()
+	if err != nil {
+		return uuid.NewString()
+	}
+	return id.String()
+}
+
+func sortedKeys[V any](m map[int]V) []int {
+	out := make([]int, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
+
+func topologyInstance(p kube.InstanceStatus) topology.Instance {
+	return topology.Instance{Ordinal: p.Ordinal, Shard: p.Shard, Role: p.Role, Addr: p.Addr(), Zone: p.Zone, NodeID: p.NodeID}
+}

@@ -1,0 +1,108 @@
+package httpapi
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/danielgtaylor/huma/v2"
+)
+
+// Role says what a token may do.
+type Role string
+
+// Roles.
+const (
+	RoleOperator Role = "operator"
+	RoleAuditor  Role = "auditor"
+)
+
+// Principal is who a token belongs to.
+type Principal struct {
+	Subject string
+	Role    Role
+}
+
+// Tokens maps bearer tokens to principals.
+type Tokens map[string]Principal
+
+// ParseTokens reads "token=subject:role" entries separated by commas, as in
+// DAYOPS_API_TOKENS. Every problem is reported at once.
+func ParseTokens(s string) (Tokens, error) {
+	out := Tokens{}
+	var errs []error
+	for i, e := range strings.Split(s, ",") {
+		e = strings.TrimSpace(e)
+		if e == "" {
+			continue
+		}
+		tok, rest, ok1 := strings.Cut(e, "=")
+		sub, role, ok2 := strings.Cut(rest, ":")
+		switch {
+		case !ok1 || !ok2 || tok == "" || sub == "":
+			errs = append(errs, fmt.Errorf("token entry %d: want token=subject:role", i+1))
+		case Role(role) != RoleOperator && Role(role) != RoleAuditor:
+			errs = append(errs, fmt.Errorf("token entry %d: role %q is not operator or auditor", i+1, role))
+		case len(tok) < 16:
+			errs = append(errs, fmt.Errorf("token entry %d: token is shorter than 16 characters", i+1))
+		default:
+			out[tok] = Principal{Subject: sub, Role: Role(role)}
+		}
+	}
+	if len(out) == 0 && len(errs) == 0 {
+		errs = append(errs, errors.New("no API token configured"))
+	}
+	return out, errors.Join(errs...)
+}
+
+func (t Tokens) lookup(token string) (Principal, bool) {
+	for k, p := range t {
+		if subtle.ConstantTimeCompare([]byte(k), []byte(token)) == 1 {
+			return p, true
+		}
+	}
+	return Principal{}, false
+}
+
+type principalKey struct{}
+
+// principal returns the authenticated caller.
+func principal(ctx context.Context) Principal {
+	p, _ := ctx.Value(principalKey{}).(Principal)
+	return p
+}
+
+// metaRole is the Operation.Metadata key naming the role an operation needs.
+const metaRole = "dayops-role"
+
+// authMiddleware authenticates every operation that declares a role.
+func authMiddleware(api huma.API, tokens Tokens) func(huma.Context, func(huma.Context)) {
+	return func(ctx huma.Context, next func(huma.Context)) {
+		need, ok := ctx.Operation().Metadata[metaRole].(Role)
+		if !ok {
+			next(ctx)
+			return
+		}
+		h := ctx.Header("Authorization")
+		tok, found := strings.CutPrefix(h, "Bearer ")
+		if !found || tok == "" {
+			ctx.SetHeader("WWW-Authenticate", `Bearer realm="dayops"`)
+			huma.WriteErr(api, ctx, http.StatusUnauthorized, "missing bearer token: send Authorization: Bearer <token>")
+			return
+		}
+		p, ok := tokens.lookup(tok)
+		if !ok {
+			ctx.SetHeader("WWW-Authenticate", `Bearer realm="dayops", error="invalid_token"`)
+			huma.WriteErr(api, ctx, http.StatusUnauthorized, "unknown bearer token")
+			return
+		}
+		if need == RoleOperator && p.Role != RoleOperator {
+			huma.WriteErr(api, ctx, http.StatusForbidden, fmt.Sprintf("%s has role %s; this call needs role operator", p.Subject, p.Role))
+			return
+		}
+		next(huma.WithValue(ctx, principalKey{}, p))
+	}
+}

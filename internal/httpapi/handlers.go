@@ -1,0 +1,453 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/danielgtaylor/huma/v2"
+	"github.com/dayops/dayops/internal/activities/clusterstate"
+	"github.com/dayops/dayops/internal/activities/kube"
+	"github.com/dayops/dayops/internal/audit"
+	"github.com/dayops/dayops/internal/eventstore"
+	"github.com/dayops/dayops/internal/operation"
+	"github.com/dayops/dayops/internal/planner"
+	"github.com/dayops/dayops/internal/spec"
+	"github.com/dayops/dayops/internal/workflows"
+	"github.com/google/uuid"
+	workflowpb "go.temporal.io/api/workflow/v1"
+	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/temporal"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+)
+
+// ClusterPath names a cluster in a request path and query.
+type ClusterPath struct {
+	Name      string `path:"name" doc:"cluster name"`
+	Namespace string `query:"namespace" default:"default" doc:"Kubernetes namespace of the cluster"`
+}
+
+type accepted struct {
+	Status int
+	Body   OperationAccepted
+}
+
+func (s *Server) routes() {
+	api := s.api
+	huma.Register(api, secured(RoleOperator, huma.Operation{
+		OperationID: "create-cluster", Method: http.MethodPost, Path: "/v1/clusters", Tags: []string{"clusters"},
+		Summary:     "Create a cluster",
+		Description: "Validates the spec, checks it against the live state (name free, enough zones), and starts the CreateCluster workflow. With dryRun=true it only returns the plan.",
+		Errors:      []int{http.StatusConflict, http.StatusUnprocessableEntity},
+	}), s.createCluster)
+	huma.Register(api, secured(RoleAuditor, huma.Operation{
+		OperationID: "list-clusters", Method: http.MethodGet, Path: "/v1/clusters", Tags: []string{"clusters"},
+		Summary: "List clusters",
+	}), s.listClusters)
+	huma.Register(api, secured(RoleAuditor, huma.Operation{
+		OperationID: "get-cluster", Method: http.MethodGet, Path: "/v1/clusters/{name}", Tags: []string{"clusters"},
+		Summary: "Get a cluster: spec, instances with role, shard, ordinal, zone and address, live health, last operation",
+		Errors:  []int{http.StatusNotFound},
+	}), s.getCluster)
+	huma.Register(api, secured(RoleOperator, huma.Operation{
+		OperationID: "delete-cluster", Method: http.MethodDelete, Path: "/v1/clusters/{name}", Tags: []string{"clusters"},
+		Summary: "Delete a cluster (its volumes only with deleteVolumes=true)",
+		Errors:  []int{http.StatusNotFound, http.StatusConflict, http.StatusUnprocessableEntity},
+	}), s.deleteCluster)
+	huma.Register(api, secured(RoleOperator, huma.Operation{
+		OperationID: "start-operation", Method: http.MethodPost, Path: "/v1/clusters/{name}/operations", Tags: []string{"operations"},
+		Summary: "Start an operation on a cluster (scale-shards, scale-replicas)",
+		Errors:  []int{http.StatusNotFound, http.StatusConflict, http.StatusUnprocessableEntity},
+	}), s.startOperation)
+	huma.Register(api, secured(RoleAuditor, huma.Operation{
+		OperationID: "get-operation", Method: http.MethodGet, Path: "/v1/operations/{id}", Tags: []string{"operations"},
+		Summary: "Get an operation's status and progress",
+		Errors:  []int{http.StatusNotFound, http.StatusUnprocessableEntity},
+	}), s.getOperation)
+	huma.Register(api, secured(RoleOperator, huma.Operation{
+		OperationID: "cancel-operation", Method: http.MethodPost, Path: "/v1/operations/{id}/cancel", Tags: []string{"operations"},
+		Summary: "Cancel a running operation; it leaves the cluster consistent (no slot left open)",
+		Errors:  []int{http.StatusNotFound, http.StatusConflict, http.StatusUnprocessableEntity},
+	}), s.cancelOperation)
+	huma.Register(api, secured(RoleOperator, huma.Operation{
+		OperationID: "get-credentials", Method: http.MethodGet, Path: "/v1/clusters/{name}/credentials", Tags: []string{"clusters"},
+		Summary: "The cluster's password and primary addresses (operators only)",
+		Errors:  []int{http.StatusNotFound},
+	}), s.credentials)
+	huma.Register(api, secured(RoleAuditor, huma.Operation{
+		OperationID: "list-events", Method: http.MethodGet, Path: "/v1/clusters/{name}/events", Tags: []string{"audit"},
+		Summary: "A cluster's audit events, oldest first, paged",
+	}), s.listEvents)
+}
+
+func (s *Server) meta(ctx context.Context, typ operation.Type, namespace, cluster, reason string) operation.Meta {
+	return operation.Meta{
+		OperationID: newOperationID(), Type: typ, Namespace: namespace, Cluster: cluster,
+		Actor: principal(ctx).Subject, Reason: reason, RequestedAt: time.Now().UTC(),
+	}
+}
+
+func (s *Server) createCluster(ctx context.Context, in *struct {
+	DryRun bool `query:"dryRun" doc:"return the plan without starting anything"`
+	Body   CreateClusterBody
+}) (*accepted, error) {
+	c := in.Body.Cluster
+	c.Default()
+	if errs := c.Validate(s.d.Limits.Spec); len(errs) > 0 {
+		s.metrics.rejected.WithLabelValues(string(operation.Create), "422").Inc()
+		return nil, rejection(errs, false, "body.")
+	}
+	obs, err := s.d.Kube.Observe(ctx, kube.ObserveInput{Namespace: c.Namespace, Cluster: c.Name})
+	if err != nil {
+		return nil, huma.Error503ServiceUnavailable("cannot read Kubernetes: " + err.Error())
+	}
+	if obs.Spec != nil || len(obs.Instances) > 0 {
+		s.metrics.rejected.WithLabelValues(string(operation.Create), "409").Inc()
+		return nil, rejection(field.ErrorList{field.Duplicate(field.NewPath("name"), c.Name)}, true, "body.")
+	}
+	zones, err := s.d.Kube.ListZones(ctx, kube.ListZonesInput{ZoneKey: c.Zones.Key})
+	if err != nil {
+		return nil, huma.Error503ServiceUnavailable("cannot list nodes: " + err.Error())
+	}
+	plan, err := planner.PlanCreate(planner.CreateRequest{Spec: c, Zones: zones.Zones}, s.d.Limits)
+	if err != nil {
+		s.metrics.rejected.WithLabelValues(string(operation.Create), "422").Inc()
+		return nil, planError(err, "body.")
+	}
+	if in.DryRun {
+		return &accepted{Status: http.StatusOK, Body: OperationAccepted{Type: string(operation.Create), Namespace: c.Namespace, Cluster: c.Name, DryRun: true, Plan: plan}}, nil
+	}
+	m := s.meta(ctx, operation.Create, c.Namespace, c.Name, in.Body.Reason)
+	res, err := s.start(ctx, m, plan, workflows.CreateCluster, workflows.CreateClusterInput{Meta: m, Spec: c, Plan: plan})
+	if err != nil {
+		return nil, err
+	}
+	return &accepted{Status: http.StatusAccepted, Body: *res}, nil
+}
+
+func (s *Server) observeCluster(ctx context.Context, namespace, name string, scan []int) (clusterstate.ObserveResult, error) {
+	if errs := spec.ValidateName(field.NewPath("name"), name); len(errs) > 0 {
+		return clusterstate.ObserveResult{}, rejection(errs, false, "path.")
+	}
+	obs, err := s.d.State.ObserveCluster(ctx, clusterstate.ObserveInput{Namespace: namespace, Cluster: name, ScanBigKeysOfShards: scan})
+	var app *temporal.ApplicationError
+	if errors.As(err, &app) && app.Type() == clusterstate.ErrTypeNotFound {
+		return obs, huma.Error404NotFound(fmt.Sprintf("cluster %s/%s does not exist", namespace, name))
+	}
+	if err != nil {
+		return obs, huma.Error503ServiceUnavailable("cannot observe the cluster: " + err.Error())
+	}
+	return obs, nil
+}
+
+func (s *Server) startOperation(ctx context.Context, in *struct {
+	ClusterPath
+	DryRun bool `query:"dryRun" doc:"return the plan without starting anything"`
+	Body   OperationBody
+}) (*accepted, error) {
+	b := in.Body
+	for i := range b.Hooks {
+		b.Hooks[i].Default()
+	}
+	var errs field.ErrorList
+	switch b.Type {
+	case operation.ScaleShards:
+		if b.Shards == 0 {
+			errs = append(errs, field.Required(field.NewPath("shards"), "scale-shards needs the target number of shards"))
+		}
+	case operation.ScaleReplicas:
+		if b.ReplicasPerShard == nil {
+			errs = append(errs, field.Required(field.NewPath("replicasPerShard"), "scale-replicas needs the target replicas per shard"))
+		}
+	default:
+		errs = append(errs, field.NotSupported(field.NewPath("type"), b.Type, []string{string(operation.ScaleShards), string(operation.ScaleReplicas)}))
+	}
+	if len(errs) > 0 {
+		s.metrics.rejected.WithLabelValues(string(b.Type), "422").Inc()
+		return nil, rejection(errs, false, "body.")
+	}
+	obs, err := s.observeCluster(ctx, in.Namespace, in.Name, nil)
+	if err != nil {
+		return nil, err
+	}
+	m := s.meta(ctx, b.Type, in.Namespace, in.Name, b.Reason)
+	var plan planner.Plan
+	var wf, input any
+	switch b.Type {
+	case operation.ScaleShards:
+		if cur := obs.State.Shards(); b.Shards > 0 && b.Shards < len(cur) {
+			if obs, err = s.observeCluster(ctx, in.Namespace, in.Name, cur[b.Shards:]); err != nil {
+				return nil, err
+			}
+		}
+		plan, err = planner.PlanScaleShards(planner.ScaleShardsRequest{State: obs.State, Shards: b.Shards, Hooks: b.Hooks, AllowSharedZones: b.AllowSharedZones}, s.d.Limits)
+		wf, input = workflows.ScaleShards, workflows.ScaleShardsInput{Meta: m, Shards: b.Shards, Hooks: b.Hooks, AllowSharedZones: b.AllowSharedZones}
+	case operation.ScaleReplicas:
+		plan, err = planner.PlanScaleReplicas(planner.ScaleReplicasRequest{State: obs.State, ReplicasPerShard: *b.ReplicasPerShard, Hooks: b.Hooks, AllowSharedZones: b.AllowSharedZones}, s.d.Limits)
+		wf, input = workflows.ScaleReplicas, workflows.ScaleReplicasInput{Meta: m, ReplicasPerShard: *b.ReplicasPerShard, Hooks: b.Hooks, AllowSharedZones: b.AllowSharedZones}
+	}
+	if err != nil {
+		var rej *planner.Rejection
+		status := "422"
+		if errors.As(err, &rej) && rej.Conflict {
+			status = "409"
+		}
+		s.metrics.rejected.WithLabelValues(string(b.Type), status).Inc()
+		return nil, planError(err, "body.")
+	}
+	if in.DryRun {
+		return &accepted{Status: http.StatusOK, Body: OperationAccepted{Type: string(b.Type), Namespace: in.Namespace, Cluster: in.Name, DryRun: true, Plan: plan}}, nil
+	}
+	res, err := s.start(ctx, m, plan, wf, input)
+	if err != nil {
+		return nil, err
+	}
+	return &accepted{Status: http.StatusAccepted, Body: *res}, nil
+}
+
+func (s *Server) deleteCluster(ctx context.Context, in *struct {
+	ClusterPath
+	DeleteVolumes bool   `query:"deleteVolumes" doc:"also delete the instances' PersistentVolumeClaims"`
+	DryRun        bool   `query:"dryRun" doc:"return the plan without starting anything"`
+	Reason        string `query:"reason" doc:"why: recorded with every audit event"`
+}) (*accepted, error) {
+	if errs := spec.ValidateName(field.NewPath("name"), in.Name); len(errs) > 0 {
+		return nil, rejection(errs, false, "path.")
+	}
+	obs, err := s.d.Kube.Observe(ctx, kube.ObserveInput{Namespace: in.Namespace, Cluster: in.Name})
+	if err != nil {
+		return nil, huma.Error503ServiceUnavailable("cannot read Kubernetes: " + err.Error())
+	}
+	if obs.Spec == nil {
+		return nil, huma.Error404NotFound(fmt.Sprintf("cluster %s/%s does not exist", in.Namespace, in.Name))
+	}
+	st := planner.State{Spec: *obs.Spec, NextOrdinal: obs.NextOrdinal}
+	for _, p := range obs.Instances {
+		st.Instances = append(st.Instances, planner.Instance{Pod: p.Pod, Instance: topologyInstance(p)})
+	}
+	plan, err := planner.PlanDelete(planner.DeleteRequest{State: st, DeleteVolumes: in.DeleteVolumes}, s.d.Limits)
+	if err != nil {
+		return nil, planError(err, "query.")
+	}
+	if in.DryRun {
+		return &accepted{Status: http.StatusOK, Body: OperationAccepted{Type: string(operation.Delete), Namespace: in.Namespace, Cluster: in.Name, DryRun: true, Plan: plan}}, nil
+	}
+	m := s.meta(ctx, operation.Delete, in.Namespace, in.Name, in.Reason)
+	res, err := s.start(ctx, m, plan, workflows.DeleteCluster, workflows.DeleteClusterInput{Meta: m, DeleteVolumes: in.DeleteVolumes})
+	if err != nil {
+		return nil, err
+	}
+	return &accepted{Status: http.StatusAccepted, Body: *res}, nil
+}
+
+func (s *Server) listClusters(ctx context.Context, in *struct {
+	Namespace string `query:"namespace" doc:"only this namespace (default: all)"`
+}) (*struct{ Body []ClusterSummary }, error) {
+	res, err := s.d.Kube.ListClusters(ctx, kube.ListClustersInput{Namespace: in.Namespace})
+	if err != nil {
+		return nil, huma.Error503ServiceUnavailable("cannot read Kubernetes: " + err.Error())
+	}
+	out := &struct{ Body []ClusterSummary }{Body: []ClusterSummary{}}
+	for _, c := range res.Clusters {
+		sum := ClusterSummary{Name: c.Spec.Name, Namespace: c.Spec.Namespace, Shards: c.Spec.Shards,
+			ReplicasPerShard: c.Spec.ReplicasPerShard, Image: c.Spec.Image, Instances: len(c.Instances)}
+		for _, i := range c.Instances {
+			if i.Ready {
+				sum.Ready++
+			}
+		}
+		out.Body = append(out.Body, sum)
+	}
+	return out, nil
+}
+
+func (s *Server) getCluster(ctx context.Context, in *ClusterPath) (*struct{ Body ClusterDetail }, error) {
+	obs, err := s.observeCluster(ctx, in.Namespace, in.Name, nil)
+	if err != nil {
+		return nil, err
+	}
+	st := obs.State
+	out := ClusterDetail{Name: in.Name, Namespace: in.Namespace, Spec: st.Spec, Health: st.Health, Healthy: st.Health.Healthy(),
+		Slots: map[string]string{}, Instances: []ClusterInstance{}}
+	kubeBy := map[int]kube.InstanceStatus{}
+	for _, k := range obs.Kube {
+		kubeBy[k.Ordinal] = k
+	}
+	for _, i := range st.Instances {
+		out.Instances = append(out.Instances, ClusterInstance{Ordinal: i.Ordinal, Shard: i.Shard, Pod: i.Pod, Address: i.Addr,
+			Role: string(i.Role), Zone: i.Zone, Node: kubeBy[i.Ordinal].Node, Ready: i.Ready, NodeID: i.NodeID,
+			InSync: i.InSync, Keys: i.Keys, Image: i.Image, UsedMemory: i.UsedMemory})
+	}
+	for _, sh := range sortedKeys(st.Slots) {
+		out.Slots[fmt.Sprintf("shard-%d", sh)] = st.Slots[sh].String()
+	}
+	if s.d.Store != nil {
+		cs, _, err := audit.ClusterAsOf(ctx, s.d.Store, operation.ClusterKey(in.Namespace, in.Name), audit.Bound{})
+		if err == nil && cs.LastOperation != nil {
+			lo := cs.LastOperation
+			out.LastOperation = &LastOperation{ID: lo.ID, Type: lo.Kind, Status: lo.Status, Error: lo.Error, Actor: lo.Actor, At: lo.At}
+		}
+	}
+	return &struct{ Body ClusterDetail }{Body: out}, nil
+}
+
+// findOperation resolves an operation ID to its workflow execution. Visibility
+// is eventually consistent, so a just-started operation is looked up again
+// for a few seconds.
+func (s *Server) findOperation(ctx context.Context, id string) (*workflowpb.WorkflowExecutionInfo, error) {
+	if _, err := uuid.Parse(id); err != nil {
+		return nil, huma.Error422UnprocessableEntity("invalid operation ID",
+			&huma.ErrorDetail{Location: "path.id", Message: "must be a UUID", Value: id})
+	}
+	q := fmt.Sprintf("%s = '%s'", workflows.SearchAttrOperationID, id)
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		res, err := s.d.Temporal.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Namespace: s.d.TemporalNamespace, Query: q, PageSize: 1})
+		if err != nil {
+			return nil, huma.Error503ServiceUnavailable("cannot query Temporal: " + err.Error())
+		}
+		if len(res.Executions) > 0 {
+			return res.Executions[0], nil
+		}
+		if time.Now().After(deadline) {
+			return nil, huma.Error404NotFound(fmt.Sprintf("operation %s does not exist", id))
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+func statusName(info *workflowpb.WorkflowExecutionInfo) string {
+	n := info.GetStatus().String()
+	n = strings.TrimPrefix(n, "WORKFLOW_EXECUTION_STATUS_")
+	if n == "" {
+		return "Unknown"
+	}
+	return strings.ToUpper(n[:1]) + strings.ToLower(n[1:])
+}
+
+func (s *Server) getOperation(ctx context.Context, in *struct {
+	ID string `path:"id" doc:"operation ID"`
+}) (*struct{ Body Operation }, error) {
+	info, err := s.findOperation(ctx, in.ID)
+	if err != nil {
+		return nil, err
+	}
+	sa := info.GetSearchAttributes().GetIndexedFields()
+	wid, rid := info.GetExecution().GetWorkflowId(), info.GetExecution().GetRunId()
+	ns, name, _ := strings.Cut(keyword(sa[workflows.SearchAttrCluster]), "/")
+	op := Operation{OperationID: in.ID, Type: keyword(sa[workflows.SearchAttrOperation]), Namespace: ns, Cluster: name,
+		Requester: keyword(sa[workflows.SearchAttrRequester]), Status: statusName(info), WorkflowID: wid, RunID: rid,
+		TemporalURL: s.temporalURL(wid, rid)}
+	if t := info.GetStartTime(); t != nil {
+		op.StartedAt = t.AsTime()
+	}
+	if t := info.GetCloseTime(); t != nil {
+		op.ClosedAt = t.AsTime()
+	}
+	if v, err := s.d.Temporal.QueryWorkflow(ctx, wid, rid, workflows.QueryProgress); err == nil {
+		_ = v.Get(&op.Progress)
+	}
+	if op.Status != "Running" {
+		var res workflows.Result
+		if err := s.d.Temporal.GetWorkflow(ctx, wid, rid).Get(ctx, &res); err != nil {
+			op.Error = err.Error()
+		} else if op.Progress.OperationID == "" {
+			op.Progress = res.Progress
+		}
+	}
+	return &struct{ Body Operation }{Body: op}, nil
+}
+
+func (s *Server) cancelOperation(ctx context.Context, in *struct {
+	ID string `path:"id" doc:"operation ID"`
+}) (*struct {
+	Status int
+	Body   Operation
+}, error) {
+	info, err := s.findOperation(ctx, in.ID)
+	if err != nil {
+		return nil, err
+	}
+	if st := statusName(info); st != "Running" {
+		return nil, huma.Error409Conflict(fmt.Sprintf("operation %s already ended (%s)", in.ID, st))
+	}
+	wid, rid := info.GetExecution().GetWorkflowId(), info.GetExecution().GetRunId()
+	if err := s.d.Temporal.CancelWorkflow(ctx, wid, rid); err != nil {
+		return nil, huma.Error503ServiceUnavailable("cannot cancel: " + err.Error())
+	}
+	s.d.Log.InfoContext(ctx, "operation cancel requested", "operation_id", in.ID, "actor", principal(ctx).Subject)
+	return &struct {
+		Status int
+		Body   Operation
+	}{Status: http.StatusAccepted, Body: Operation{OperationID: in.ID, Status: "CancelRequested", WorkflowID: wid, RunID: rid, TemporalURL: s.temporalURL(wid, rid)}}, nil
+}
+
+func (s *Server) listEvents(ctx context.Context, in *struct {
+	ClusterPath
+	After int64    `query:"after" minimum:"0" doc:"return events after this global position"`
+	Limit int      `query:"limit" minimum:"1" maximum:"1000" default:"100"`
+	Type  []string `query:"type" doc:"only these event types"`
+}) (*struct{ Body EventPage }, error) {
+	if errs := spec.ValidateName(field.NewPath("name"), in.Name); len(errs) > 0 {
+		return nil, rejection(errs, false, "path.")
+	}
+	events, err := s.d.Store.Query(ctx, eventstore.Filter{Cluster: operation.ClusterKey(in.Namespace, in.Name), After: in.After, Limit: in.Limit, Types: in.Type})
+	if err != nil {
+		return nil, huma.Error503ServiceUnavailable("cannot read the audit log: " + err.Error())
+	}
+	page := EventPage{Events: []Event{}}
+	for _, e := range events {
+		var payload any
+		_ = json.Unmarshal(e.Payload, &payload)
+		page.Events = append(page.Events, Event{Position: e.Position, ID: e.ID.String(), Stream: e.Stream, Type: e.Type,
+			SchemaVersion: e.SchemaVersion, Payload: payload, Actor: e.Metadata.Actor, Reason: e.Metadata.Reason,
+			CorrelationID: e.Metadata.CorrelationID, CausationID: e.Metadata.CausationID, RecordedAt: e.RecordedAt})
+	}
+	if len(events) == in.Limit {
+		page.Next = events[len(events)-1].Position
+	}
+	return &struct{ Body EventPage }{Body: page}, nil
+}
+
+// Credentials are what a client needs to connect to a cluster.
+type Credentials struct {
+	Namespace string   `json:"namespace"`
+	Cluster   string   `json:"cluster"`
+	Password  string   `json:"password"`
+	Secret    string   `json:"secret" doc:"the Secret the password is read from"`
+	Addresses []string `json:"addresses" doc:"host:port of every primary, seeds for a cluster client"`
+}
+
+func (s *Server) credentials(ctx context.Context, in *ClusterPath) (*struct{ Body Credentials }, error) {
+	if errs := spec.ValidateName(field.NewPath("name"), in.Name); len(errs) > 0 {
+		return nil, rejection(errs, false, "path.")
+	}
+	obs, err := s.d.Kube.Observe(ctx, kube.ObserveInput{Namespace: in.Namespace, Cluster: in.Name})
+	if err != nil {
+		return nil, huma.Error503ServiceUnavailable("cannot read Kubernetes: " + err.Error())
+	}
+	if obs.Spec == nil {
+		return nil, huma.Error404NotFound(fmt.Sprintf("cluster %s/%s does not exist", in.Namespace, in.Name))
+	}
+	secret := kube.PasswordSecretName(*obs.Spec)
+	pw, err := kube.Passwords{Client: s.d.Kube.Client}.Password(ctx, in.Namespace, secret)
+	if err != nil {
+		return nil, huma.Error503ServiceUnavailable("cannot read the password: " + err.Error())
+	}
+	c := Credentials{Namespace: in.Namespace, Cluster: in.Name, Password: pw, Secret: secret, Addresses: []string{}}
+	for _, i := range obs.Instances {
+		if i.Role == "primary" && i.Addr() != "" {
+			c.Addresses = append(c.Addresses, i.Addr())
+		}
+	}
+	s.d.Log.InfoContext(ctx, "credentials read", "cluster", operation.ClusterKey(in.Namespace, in.Name), "actor", principal(ctx).Subject)
+	return &struct{ Body Credentials }{Body: c}, nil
+}

@@ -1,0 +1,44 @@
+// Package operation identifies one lifecycle operation of a Redis cluster
+// (its ID, type, cluster, actor and reason) and carries that identity from a
+// workflow to every activity it runs, through a Temporal context propagator,
+// so that activities and the audit interceptor know whom they act for without
+// repeating it in every input.
+//
+// Contract: Meta is set once by the API when the operation is requested and
+// never changes during the operation; it is part of workflow history (in the
+// workflow input and activity headers), so it must not hold secrets.
+package operation
+
+import "time"
+
+// Type names a lifecycle operation.
+type Type string
+
+// Operation types.
+const (
+	Create        Type = "create"
+	ScaleShards   Type = "scale-shards"
+	ScaleReplicas Type = "scale-replicas"
+	Delete        Type = "delete"
+)
+
+// Meta is what every operation carries: who asked, why, and its identity.
+type Meta struct {
+	// OperationID is assigned by the API (a UUID) and is the correlation ID
+	// of every audit event of the operation.
+	OperationID string `json:"operationId"`
+	Type        Type   `json:"type"`
+	Namespace   string `json:"namespace"`
+	Cluster     string `json:"cluster"`
+	// Actor is the authenticated subject that requested the operation.
+	Actor string `json:"actor"`
+	// Reason is the free text the requester gave.
+	Reason      string    `json:"reason,omitempty"`
+	RequestedAt time.Time `json:"requestedAt"`
+}
+
+// ClusterKey names the cluster in the audit log: "<namespace>/<name>".
+func (m Meta) ClusterKey() string { return ClusterKey(m.Namespace, m.Cluster) }
+
+// ClusterKey names a cluster in the audit log: "<namespace>/<name>".
+func ClusterKey(namespace, name string) string { return namespace + "/" + name }

@@ -1,0 +1,121 @@
+// Package server wires dayops' processes: the Temporal worker (workflows,
+// activities, the audit step interceptor, the operation propagator), the REST
+// API and the audit projector, from one typed Config.
+//
+// Contract: Config.Validate reports every problem at once; Run builds every
+// client from the Config, runs what Config.Roles asks for until ctx ends, then
+// stops the API (draining for up to 10 s) and the worker, and returns.
+package server
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"slices"
+	"strings"
+)
+
+// Config of a dayops server process. Each field's doc names its variable.
+type Config struct {
+	// Roles to run: "api", "worker" or both (DAYOPS_ROLES, default "api,worker").
+	Roles []string
+	// APIURL is where the API listens, http://HOST:PORT (DAYOPS_API,
+	// default http://127.0.0.1:8080).
+	APIURL string
+	// TemporalAddress is the Temporal frontend host:port (TEMPORAL_ADDRESS,
+	// default 127.0.0.1:7233).
+	TemporalAddress string
+	// TemporalNamespace (TEMPORAL_NAMESPACE, default "default").
+	TemporalNamespace string
+	// TaskQueue the worker polls and the API starts workflows on
+	// (DAYOPS_TASK_QUEUE, default "dayops").
+	TaskQueue string
+	// TemporalUI is the Web UI's base URL, for links (TEMPORAL_UI).
+	TemporalUI string
+	// Kubeconfig is the kubeconfig file (KUBECONFIG); empty means in-cluster
+	// configuration.
+	Kubeconfig string
+	// DatabaseURL is the audit log's PostgreSQL (DATABASE_URL, required).
+	DatabaseURL string
+	// Tokens are the API's bearer tokens, "token=subject:role,..."
+	// (DAYOPS_API_TOKENS, required for the api role).
+	Tokens string
+	// AuditSigningKey is the path of the Ed25519 PEM private key that signs
+	// audit checkpoints; when empty, DAYOPS_AUDIT_SIGNING_KEY (a path or the
+	// key itself, as `dayops audit` reads it) is used, and without either the
+	// chain is hashed but not signed. `dayops audit keygen` makes a key.
+	AuditSigningKey string
+}
+
+// FromEnv reads the Config from the environment, with defaults.
+func FromEnv() Config {
+	c := Config{
+		Roles:             splitList(envOr("DAYOPS_ROLES", "api,worker")),
+		APIURL:            envOr("DAYOPS_API", "http://127.0.0.1:8080"),
+		TemporalAddress:   envOr("TEMPORAL_ADDRESS", "127.0.0.1:7233"),
+		TemporalNamespace: envOr("TEMPORAL_NAMESPACE", "default"),
+		TaskQueue:         envOr("DAYOPS_TASK_QUEUE", "dayops"),
+		TemporalUI:        os.Getenv("TEMPORAL_UI"),
+		Kubeconfig:        os.Getenv("KUBECONFIG"),
+		DatabaseURL:       os.Getenv("DATABASE_URL"),
+		Tokens:            os.Getenv("DAYOPS_API_TOKENS"),
+	}
+	return c
+}
+
+// Has reports whether role is to run.
+func (c Config) Has(role string) bool { return slices.Contains(c.Roles, role) }
+
+// Validate reports every problem at once.
+func (c Config) Validate() error {
+	var errs []error
+	if len(c.Roles) == 0 {
+		errs = append(errs, errors.New("DAYOPS_ROLES: name at least one of api, worker"))
+	}
+	for _, r := range c.Roles {
+		if r != "api" && r != "worker" {
+			errs = append(errs, fmt.Errorf("DAYOPS_ROLES: unknown role %q (api, worker)", r))
+		}
+	}
+	if c.Has("api") {
+		if u, err := url.Parse(c.APIURL); err != nil || u.Scheme != "http" || u.Host == "" {
+			errs = append(errs, fmt.Errorf("DAYOPS_API: %q must be http://HOST:PORT", c.APIURL))
+		}
+		if c.Tokens == "" {
+			errs = append(errs, errors.New("DAYOPS_API_TOKENS: the API needs at least one token (token=subject:role)"))
+		}
+	}
+	if c.TaskQueue == "" {
+		errs = append(errs, errors.New("DAYOPS_TASK_QUEUE must not be empty"))
+	}
+	if c.TemporalAddress == "" {
+		errs = append(errs, errors.New("TEMPORAL_ADDRESS is required"))
+	}
+	if c.DatabaseURL == "" {
+		errs = append(errs, errors.New("DATABASE_URL is required (the audit log's PostgreSQL)"))
+	}
+	if c.Kubeconfig != "" {
+		if _, err := os.Stat(c.Kubeconfig); err != nil {
+			errs = append(errs, fmt.Errorf("KUBECONFIG: %w", err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func envOr(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}

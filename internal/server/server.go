@@ -1,0 +1,228 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"sync"
+	"time"
+
+	"github.com/dayops/dayops/internal/activities/auditlog"
+	"github.com/dayops/dayops/internal/activities/clusterstate"
+	"github.com/dayops/dayops/internal/activities/hooks"
+	"github.com/dayops/dayops/internal/activities/kube"
+	"github.com/dayops/dayops/internal/activities/redisops"
+	"github.com/dayops/dayops/internal/audit"
+	"github.com/dayops/dayops/internal/eventstore"
+	"github.com/dayops/dayops/internal/httpapi"
+	"github.com/dayops/dayops/internal/operation"
+	"github.com/dayops/dayops/internal/workflows"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/interceptor"
+	sdklog "go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+)
+
+// Deps are the clients a server process builds from its Config.
+type Deps struct {
+	Temporal   client.Client
+	RESTConfig *rest.Config
+	Kube       kubernetes.Interface
+	Pool       *pgxpool.Pool
+	Store      *eventstore.Store
+	Conns      *redisops.Conns
+	Log        *slog.Logger
+}
+
+// Close releases every client.
+func (d *Deps) Close() {
+	if d.Conns != nil {
+		d.Conns.Close()
+	}
+	if d.Temporal != nil {
+		d.Temporal.Close()
+	}
+	if d.Pool != nil {
+		d.Pool.Close()
+	}
+}
+
+// Connect builds the clients.
+func Connect(ctx context.Context, cfg Config, log *slog.Logger) (*Deps, error) {
+	d := &Deps{Log: log}
+	ok := false
+	defer func() {
+		if !ok {
+			d.Close()
+		}
+	}()
+	var err error
+	if cfg.Kubeconfig != "" {
+		d.RESTConfig, err = clientcmd.BuildConfigFromFlags("", cfg.Kubeconfig)
+	} else {
+		d.RESTConfig, err = rest.InClusterConfig()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes config: %w", err)
+	}
+	if d.Kube, err = kubernetes.NewForConfig(d.RESTConfig); err != nil {
+		return nil, fmt.Errorf("kubernetes client: %w", err)
+	}
+	if d.Pool, err = pgxpool.New(ctx, cfg.DatabaseURL); err != nil {
+		return nil, fmt.Errorf("database: %w", err)
+	}
+	opts := eventstore.Options{Upcasters: audit.Upcasters(), Logger: log}
+	// The key comes from cfg.AuditSigningKey (a path or the key), else from
+	// DAYOPS_AUDIT_SIGNING_KEY, the same variable `dayops audit` reads.
+	if opts.Signer, err = eventstore.LoadSigner(cfg.AuditSigningKey); err != nil {
+		return nil, fmt.Errorf("%s: %w", eventstore.EnvSigningKey, err)
+	}
+	if d.Store, err = eventstore.Open(ctx, d.Pool, opts); err != nil {
+		return nil, fmt.Errorf("audit log: %w", err)
+	}
+	d.Temporal, err = client.DialContext(ctx, client.Options{
+		HostPort:           cfg.TemporalAddress,
+		Namespace:          cfg.TemporalNamespace,
+		Logger:             sdklog.NewStructuredLogger(log),
+		ContextPropagators: []workflow.ContextPropagator{operation.MetaPropagator{}},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("connect to Temporal at %s: %w", cfg.TemporalAddress, err)
+	}
+	if err := EnsureSearchAttributes(ctx, d.Temporal, cfg.TemporalNamespace, log); err != nil {
+		return nil, err
+	}
+	d.Conns = &redisops.Conns{Passwords: kube.Passwords{Client: d.Kube}, Log: log}
+	ok = true
+	return d, nil
+}
+
+// Activities builds the activity structs over deps.
+func (d *Deps) Activities() workflows.Activities {
+	k := &kube.Activities{Client: d.Kube, Log: d.Log}
+	r := redisops.New(d.Conns)
+	return workflows.Activities{
+		Kube: k, Redis: r,
+		Hooks: &hooks.Activities{Kube: d.Kube, RestConfig: d.RESTConfig, HTTP: &http.Client{}, Log: d.Log},
+		Audit: &auditlog.Activities{Recorder: &auditlog.Recorder{Store: d.Store, Log: d.Log}},
+		State: &clusterstate.Activities{Kube: k, Redis: r},
+	}
+}
+
+// NewWorker returns a worker on the task queue with every workflow and
+// activity registered and the audit step interceptor installed.
+func (d *Deps) NewWorker(taskQueue string) worker.Worker {
+	acts := d.Activities()
+	w := worker.New(d.Temporal, taskQueue, worker.Options{
+		// A CPU-starved worker must not mistake slowness for a deadlock in
+		// workflow code (the default is 1s).
+		DeadlockDetectionTimeout: 10 * time.Second,
+		Interceptors:             []interceptor.WorkerInterceptor{&auditlog.StepInterceptor{Recorder: acts.Audit.Recorder}},
+	})
+	workflows.Register(w, acts)
+	return w
+}
+
+// NewAPI returns the REST API over deps.
+func (d *Deps) NewAPI(cfg Config) (*httpapi.Server, error) {
+	tokens, err := httpapi.ParseTokens(cfg.Tokens)
+	if err != nil {
+		return nil, fmt.Errorf("DAYOPS_API_TOKENS: %w", err)
+	}
+	acts := d.Activities()
+	return httpapi.New(httpapi.Deps{
+		Temporal: d.Temporal, TemporalNamespace: cfg.TemporalNamespace, TemporalUI: cfg.TemporalUI, TaskQueue: cfg.TaskQueue,
+		Kube: acts.Kube, State: acts.State, Store: d.Store, Tokens: tokens, Log: d.Log,
+		Ready: func(ctx context.Context) error {
+			if _, err := d.Temporal.CheckHealth(ctx, &client.CheckHealthRequest{}); err != nil {
+				return fmt.Errorf("temporal: %w", err)
+			}
+			if err := d.Pool.Ping(ctx); err != nil {
+				return fmt.Errorf("database: %w", err)
+			}
+			if _, err := d.Kube.Discovery().ServerVersion(); err != nil {
+				return fmt.Errorf("kubernetes: %w", err)
+			}
+			return nil
+		},
+	}), nil
+}
+
+// Run runs the configured roles until ctx ends. ready, when set, is called
+// with the API's bound address (or "" without the api role) once everything
+// runs.
+func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(apiAddr string)) error {
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("invalid configuration:\n%w", err)
+	}
+	d, err := Connect(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	if cfg.Has("worker") {
+		w := d.NewWorker(cfg.TaskQueue)
+		if err := w.Start(); err != nil {
+			return fmt.Errorf("start worker: %w", err)
+		}
+		defer w.Stop()
+		log.Info("worker polling", "task_queue", cfg.TaskQueue, "temporal", cfg.TemporalAddress)
+	}
+	addr := ""
+	errc := make(chan error, 2)
+	if cfg.Has("api") {
+		api, err := d.NewAPI(cfg)
+		if err != nil {
+			return err
+		}
+		proj, err := audit.NewProjector(ctx, d.Store)
+		if err != nil {
+			return fmt.Errorf("audit projector: %w", err)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := proj.Run(ctx, eventstore.SubscribeOptions{}); err != nil && !errors.Is(err, context.Canceled) {
+				log.Error("audit projector stopped", "err", err)
+			}
+		}()
+		u, _ := url.Parse(cfg.APIURL)
+		ln, err := net.Listen("tcp", u.Host)
+		if err != nil {
+			return fmt.Errorf("listen on %s: %w", u.Host, err)
+		}
+		addr = ln.Addr().String()
+		srv := &http.Server{Handler: api.Handler(), ReadHeaderTimeout: 10 * time.Second}
+		go func() { errc <- srv.Serve(ln) }()
+		defer func() {
+			sctx, scancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+			defer scancel()
+			_ = srv.Shutdown(sctx)
+		}()
+		log.Info("API listening", "addr", addr)
+	}
+	if ready != nil {
+		ready(addr)
+	}
+	select {
+	case <-ctx.Done():
+		return nil
+	case err := <-errc:
+		return fmt.Errorf("API server: %w", err)
+	}
+}

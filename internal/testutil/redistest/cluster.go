@@ -1,0 +1,407 @@
+package redistest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/dayops/dayops/internal/activities/redisadmin"
+	"github.com/dayops/dayops/internal/topology"
+)
+
+// Options describe a cluster to start.
+type Options struct {
+	Primaries          int
+	ReplicasPerPrimary int
+	// RedisServer is the redis-server binary (default "redis-server" on PATH).
+	RedisServer string
+	// Dir holds the nodes' directories (default: a new temporary directory
+	// under /dev/shm when it exists, else under $TMPDIR, removed by Close).
+	// Only nodes.conf and the logs are written (no RDB, no AOF); memory
+	// backed storage keeps a busy disk's fsync of nodes.conf from stalling
+	// tests.
+	Dir string
+	// Config is extra redis-server arguments for every node, e.g.
+	// []string{"--maxmemory", "1gb"}.
+	Config []string
+	// Log receives the admin functions' logs (default: discarded).
+	Log *slog.Logger
+	// Limits for the Admin the cluster is built with.
+	Limits redisadmin.Limits
+}
+
+// Node is one redis-server process.
+type Node struct {
+	Addr    string
+	Port    int
+	BusPort int
+	Dir     string
+	cmd     *exec.Cmd
+	exited  chan struct{}
+}
+
+// Cluster is a set of running nodes and an Admin to operate them.
+type Cluster struct {
+	Admin  *redisadmin.Admin
+	Pool   *redisadmin.ClientPool
+	opts   Options
+	dir    string
+	ownDir bool
+
+	mu    sync.Mutex
+	nodes []*Node
+}
+
+// New starts a cluster for a test and stops it at cleanup.
+func New(t testing.TB, opts Options) *Cluster {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	c, err := Start(ctx, opts)
+	if err != nil {
+		t.Fatalf("start redis cluster: %v", err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// Start starts Primaries + Primaries*ReplicasPerPrimary nodes, meets them,
+// splits the slots evenly over the primaries, attaches the replicas and
+// waits for cluster_state:ok everywhere.
+func Start(ctx context.Context, opts Options) (*Cluster, error) {
+	if opts.Primaries <= 0 {
+		return nil, errors.New("redistest: need at least one primary")
+	}
+	if opts.RedisServer == "" {
+		opts.RedisServer = "redis-server"
+	}
+	c := &Cluster{opts: opts, dir: opts.Dir}
+	if c.dir == "" {
+		d, err := os.MkdirTemp(defaultParent(), "redistest-")
+		if err != nil {
+			return nil, fmt.Errorf("redistest: %w", err)
+		}
+		c.dir, c.ownDir = d, true
+	}
+	c.Pool = redisadmin.NewClientPool(redis.Options{})
+	c.Admin = redisadmin.New(c.Pool, opts.Log, opts.Limits)
+	ok := false
+	defer func() {
+		if !ok {
+			_ = c.Close()
+		}
+	}()
+	var primaries, all []string
+	for range opts.Primaries {
+		n, err := c.StartNode(ctx)
+		if err != nil {
+			return nil, err
+		}
+		primaries = append(primaries, n.Addr)
+	}
+	all = append(all, primaries...)
+	replicas := map[string][]string{}
+	for _, p := range primaries {
+		for range opts.ReplicasPerPrimary {
+			n, err := c.StartNode(ctx)
+			if err != nil {
+				return nil, err
+			}
+			replicas[p] = append(replicas[p], n.Addr)
+			all = append(all, n.Addr)
+		}
+	}
+	if _, err := c.Admin.Meet(ctx, redisadmin.MeetInput{Addrs: all}); err != nil {
+		return nil, fmt.Errorf("redistest: %w", err)
+	}
+	for i, r := range topology.EvenSplit(len(primaries)) {
+		if _, err := c.Admin.AssignSlots(ctx, redisadmin.AssignSlotsInput{Addr: primaries[i], Ranges: topology.Ranges{r}}); err != nil {
+			return nil, fmt.Errorf("redistest: %w", err)
+		}
+	}
+	for _, p := range primaries {
+		for _, r := range replicas[p] {
+			if _, err := c.Admin.Replicate(ctx, redisadmin.ReplicateInput{ReplicaAddr: r, PrimaryAddr: p}); err != nil {
+				return nil, fmt.Errorf("redistest: %w", err)
+			}
+		}
+	}
+	if _, err := c.Admin.WaitConverged(ctx, redisadmin.WaitConvergedInput{Addrs: all, RequireStateOK: true}); err != nil {
+		return nil, fmt.Errorf("redistest: %w", err)
+	}
+	for _, p := range primaries {
+		for _, r := range replicas[p] {
+			if _, err := c.Admin.WaitInSync(ctx, redisadmin.WaitInSyncInput{ReplicaAddr: r}); err != nil {
+				return nil, fmt.Errorf("redistest: %w", err)
+			}
+		}
+	}
+	ok = true
+	return c, nil
+}
+
+func defaultParent() string {
+	if st, err := os.Stat("/dev/shm"); err == nil && st.IsDir() {
+		if f, err := os.CreateTemp("/dev/shm", ".redistest-probe-"); err == nil {
+			f.Close()
+			os.Remove(f.Name())
+			return "/dev/shm"
+		}
+	}
+	return ""
+}
+
+// StartNode starts one more empty cluster-mode node (not yet met).
+func (c *Cluster) StartNode(ctx context.Context) (*Node, error) {
+	var lastErr error
+	for range 5 {
+		n, err := c.startNode(ctx)
+		if err == nil {
+			c.mu.Lock()
+			c.nodes = append(c.nodes, n)
+			c.mu.Unlock()
+			return n, nil
+		}
+		lastErr = err
+	}
+	return nil, lastErr
+}
+
+func (c *Cluster) startNode(ctx context.Context) (*Node, error) {
+	port, err := freePort(0)
+	if err != nil {
+		return nil, err
+	}
+	bus, err := freePort(port)
+	if err != nil {
+		return nil, err
+	}
+	dir := filepath.Join(c.dir, strconv.Itoa(port))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("redistest: %w", err)
+	}
+	args := []string{
+		"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--protected-mode", "no",
+		"--cluster-enabled", "yes", "--cluster-port", strconv.Itoa(bus),
+		"--cluster-config-file", filepath.Join(dir, "nodes.conf"), "--cluster-node-timeout", "5000",
+		"--dir", dir, "--save", "", "--appendonly", "no", "--daemonize", "no",
+		"--logfile", filepath.Join(dir, "redis.log"),
+	}
+	args = append(args, c.opts.Config...)
+	cmd := exec.Command(c.opts.RedisServer, args...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("redistest: start %s: %w", c.opts.RedisServer, err)
+	}
+	n := &Node{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), Port: port, BusPort: bus, Dir: dir, cmd: cmd, exited: make(chan struct{})}
+	go func() { _ = cmd.Wait(); close(n.exited) }()
+	cl := redis.NewClient(&redis.Options{Addr: n.Addr, MaxRetries: -1, Protocol: 2, DisableIdentity: true})
+	defer cl.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if err := cl.Ping(ctx).Err(); err == nil {
+			return n, nil
+		}
+		select {
+		case <-n.exited:
+			log, _ := os.ReadFile(filepath.Join(dir, "redis.log"))
+			return nil, fmt.Errorf("redistest: redis-server on port %d exited: %s", port, lastLines(string(log), 5))
+		case <-ctx.Done():
+			n.kill()
+			return nil, ctx.Err()
+		case <-time.After(10 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			n.kill()
+			return nil, fmt.Errorf("redistest: redis-server on port %d did not answer PING", port)
+		}
+	}
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, " | ")
+}
+
+// freePort finds a port in [20000, 30000) free on 127.0.0.1, other than
+// avoid, by binding it.
+func freePort(avoid int) (int, error) {
+	start := 20000 + rand.IntN(10000)
+	for i := range 10000 {
+		p := 20000 + (start-20000+i)%10000
+		if p == avoid {
+			continue
+		}
+		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
+		if err != nil {
+			continue
+		}
+		_ = l.Close()
+		return p, nil
+	}
+	return 0, errors.New("redistest: no free port in [20000,30000)")
+}
+
+func (n *Node) kill() {
+	if n.cmd.Process != nil {
+		_ = n.cmd.Process.Kill()
+		<-n.exited
+	}
+}
+
+// Pid is the process ID of the node's redis-server.
+func (n *Node) Pid() int { return n.cmd.Process.Pid }
+
+// CPUTime is the CPU time (user + system) the node's process has used so
+// far, read from /proc (0 where /proc is not available).
+func (n *Node) CPUTime() time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", n.Pid()))
+	if err != nil {
+		return 0
+	}
+	s := string(b)
+	if i := strings.LastIndexByte(s, ')'); i >= 0 {
+		s = s[i+1:]
+	}
+	f := strings.Fields(s)
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+st) * 10 * time.Millisecond // USER_HZ is 100 on Linux
+}
+
+// Kill stops the node at once (SIGKILL).
+func (n *Node) Kill() { n.kill() }
+
+// Nodes returns every node started, in start order.
+func (c *Cluster) Nodes() []*Node {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]*Node(nil), c.nodes...)
+}
+
+// Addrs returns the address of every running node.
+func (c *Cluster) Addrs() []string {
+	var out []string
+	for _, n := range c.Nodes() {
+		select {
+		case <-n.exited:
+		default:
+			out = append(out, n.Addr)
+		}
+	}
+	return out
+}
+
+// AddPrimary starts a new empty node and meets it with the cluster.
+func (c *Cluster) AddPrimary(ctx context.Context) (*Node, error) {
+	seeds := c.Addrs()
+	n, err := c.StartNode(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := c.Admin.Meet(ctx, redisadmin.MeetInput{Addrs: append(seeds, n.Addr), RequireStateOK: true}); err != nil {
+		return nil, fmt.Errorf("redistest: %w", err)
+	}
+	return n, nil
+}
+
+// View returns the cluster as the first running node sees it.
+func (c *Cluster) View(ctx context.Context) (redisadmin.ClusterView, error) {
+	addrs := c.Addrs()
+	if len(addrs) == 0 {
+		return redisadmin.ClusterView{}, errors.New("redistest: no node running")
+	}
+	text, err := c.Pool.Client(addrs[0]).ClusterNodes(ctx).Result()
+	if err != nil {
+		return redisadmin.ClusterView{}, err
+	}
+	return redisadmin.ParseClusterNodes(text)
+}
+
+// NodeID returns the node ID of addr.
+func (c *Cluster) NodeID(ctx context.Context, addr string) (string, error) {
+	return c.Pool.Client(addr).ClusterMyID(ctx).Result()
+}
+
+// ClusterClient returns a new cluster client for the nodes (the caller
+// closes it). It follows MOVED/ASK as applications do.
+func (c *Cluster) ClusterClient() *redis.ClusterClient {
+	return redis.NewClusterClient(&redis.ClusterOptions{
+		Addrs:           c.Addrs(),
+		MaxRedirects:    16,
+		DisableIdentity: true,
+		Protocol:        2,
+		ReadTimeout:     10 * time.Second,
+		WriteTimeout:    10 * time.Second,
+	})
+}
+
+// Check verifies the cluster is healthy: every running node agrees,
+// cluster_state is ok, all slots are covered, no slot is open anywhere, and
+// redis-cli --cluster check reports OK.
+func (c *Cluster) Check(ctx context.Context) error {
+	addrs := c.Addrs()
+	res, err := c.Admin.WaitConverged(ctx, redisadmin.WaitConvergedInput{Addrs: addrs, RequireStateOK: true, Timeout: 30 * time.Second})
+	if err != nil {
+		return err
+	}
+	if err := res.Layout.Validate(); err != nil {
+		return fmt.Errorf("layout: %w", err)
+	}
+	for _, a := range addrs {
+		text, err := c.Pool.Client(a).ClusterNodes(ctx).Result()
+		if err != nil {
+			return err
+		}
+		v, err := redisadmin.ParseClusterNodes(text)
+		if err != nil {
+			return err
+		}
+		if len(v.Myself.Migrating)+len(v.Myself.Importing) > 0 {
+			return fmt.Errorf("%s has open slots: migrating %v importing %v", a, v.Myself.Migrating, v.Myself.Importing)
+		}
+	}
+	out, err := exec.CommandContext(ctx, "redis-cli", "--cluster", "check", addrs[0]).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("redis-cli --cluster check: %w: %s", err, out)
+	}
+	s := string(out)
+	if !strings.Contains(s, "[OK] All 16384 slots covered.") || strings.Contains(s, "[WARNING]") || strings.Contains(s, "[ERR]") {
+		return fmt.Errorf("redis-cli --cluster check is not OK:\n%s", s)
+	}
+	return nil
+}
+
+// Close kills every node and removes the temporary directory.
+func (c *Cluster) Close() error {
+	for _, n := range c.Nodes() {
+		n.kill()
+	}
+	if c.Pool != nil {
+		_ = c.Pool.Close()
+	}
+	if c.ownDir {
+		return os.RemoveAll(c.dir)
+	}
+	return nil
+}

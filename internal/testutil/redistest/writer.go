@@ -1,0 +1,282 @@
+package redistest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// WriterOptions shape the writing load.
+type WriterOptions struct {
+	// Keys is the size of the key space written (default 10000).
+	Keys int
+	// Workers write in parallel, each on its own share of the keys
+	// (default 4), so the writes to one key are sequential.
+	Workers int
+	// ValueSize pads values to this many bytes (default 16).
+	ValueSize int
+	// Prefix of the keys (default "w:").
+	Prefix string
+	// Interval between two writes of one worker (default 0: as fast as
+	// possible).
+	Interval time.Duration
+}
+
+// Writer writes continuously through a cluster client and records, per key,
+// the last acknowledged value and the values written after it whose outcome
+// is unknown (the command failed, so it may or may not have been applied).
+type Writer struct {
+	opts   WriterOptions
+	client redis.UniversalClient
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu      sync.Mutex
+	keys    []keyState
+	acked   int64
+	failed  int64
+	lastErr error
+	lat     []time.Duration
+	running atomic.Bool
+}
+
+type keyState struct {
+	acked int64   // last acknowledged sequence, 0 = none
+	maybe []int64 // sequences written after acked with an unknown outcome
+}
+
+// StartWriter starts writing until Stop.
+func StartWriter(ctx context.Context, client redis.UniversalClient, opts WriterOptions) *Writer {
+	if opts.Keys <= 0 {
+		opts.Keys = 10000
+	}
+	if opts.Workers <= 0 {
+		opts.Workers = 4
+	}
+	if opts.ValueSize <= 0 {
+		opts.ValueSize = 16
+	}
+	if opts.Prefix == "" {
+		opts.Prefix = "w:"
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	w := &Writer{opts: opts, client: client, cancel: cancel, keys: make([]keyState, opts.Keys)}
+	w.running.Store(true)
+	for id := range opts.Workers {
+		w.wg.Go(func() { w.run(ctx, id) })
+	}
+	return w
+}
+
+// Key returns the name of key i.
+func (w *Writer) Key(i int) string { return w.opts.Prefix + strconv.Itoa(i) }
+
+func (w *Writer) value(seq int64) string {
+	v := strconv.FormatInt(seq, 10) + ":"
+	if len(v) < w.opts.ValueSize {
+		v += strings.Repeat("x", w.opts.ValueSize-len(v))
+	}
+	return v
+}
+
+func (w *Writer) run(ctx context.Context, id int) {
+	seq := int64(0)
+	for ctx.Err() == nil {
+		seq++
+		for k := id; k < w.opts.Keys; k += w.opts.Workers {
+			if ctx.Err() != nil {
+				return
+			}
+			start := time.Now()
+			err := w.client.Set(ctx, w.Key(k), w.value(seq), 0).Err()
+			d := time.Since(start)
+			w.mu.Lock()
+			st := &w.keys[k]
+			if err == nil {
+				st.acked, st.maybe = seq, nil
+				w.acked++
+				w.lat = append(w.lat, d)
+			} else if !errors.Is(err, context.Canceled) {
+				st.maybe = append(st.maybe, seq)
+				w.failed++
+				w.lastErr = err
+			} else {
+				st.maybe = append(st.maybe, seq)
+			}
+			w.mu.Unlock()
+			if w.opts.Interval > 0 {
+				select {
+				case <-ctx.Done():
+					return
+				case <-time.After(w.opts.Interval):
+				}
+			}
+		}
+	}
+}
+
+// WriterStats counts the writes.
+type WriterStats struct {
+	Acked   int64
+	Failed  int64
+	LastErr error
+}
+
+// Stop stops the writers and waits for them.
+func (w *Writer) Stop() WriterStats {
+	w.cancel()
+	w.wg.Wait()
+	w.running.Store(false)
+	return w.Stats()
+}
+
+// Stats returns the counts so far.
+func (w *Writer) Stats() WriterStats {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return WriterStats{Acked: w.acked, Failed: w.failed, LastErr: w.lastErr}
+}
+
+// Latency summarises the acknowledged writes' latencies since the last call
+// (and starts a new period).
+type Latency struct {
+	Count         int
+	P50, P99, Max time.Duration
+}
+
+func (l Latency) String() string {
+	return fmt.Sprintf("p50 %s p99 %s max %s (n=%d)", l.P50.Round(time.Microsecond), l.P99.Round(time.Microsecond), l.Max.Round(time.Microsecond), l.Count)
+}
+
+// TakeLatency returns the latency summary since the previous call.
+func (w *Writer) TakeLatency() Latency {
+	w.mu.Lock()
+	lat := w.lat
+	w.lat = nil
+	w.mu.Unlock()
+	if len(lat) == 0 {
+		return Latency{}
+	}
+	slices.Sort(lat)
+	q := func(p float64) time.Duration { return lat[min(len(lat)-1, int(p*float64(len(lat))))] }
+	return Latency{Count: len(lat), P50: q(0.50), P99: q(0.99), Max: lat[len(lat)-1]}
+}
+
+// Verify reads every key written and checks it holds the last acknowledged
+// value, or a later value whose write had an unknown outcome. It returns the
+// number of keys checked and an error listing the first problems.
+func (w *Writer) Verify(ctx context.Context, client redis.UniversalClient) (int, error) {
+	w.mu.Lock()
+	keys := make([]keyState, len(w.keys))
+	for i, k := range w.keys {
+		keys[i] = keyState{acked: k.acked, maybe: slices.Clone(k.maybe)}
+	}
+	w.mu.Unlock()
+	// While the writer runs, a value newer than the snapshot is a write made
+	// after it; values are increasing per key, so only older ones are lost.
+	running := w.running.Load()
+	var problems []string
+	lost := 0
+	checked := 0
+	const chunk = 1000
+	for start := 0; start < len(keys); start += chunk {
+		end := min(start+chunk, len(keys))
+		cmds := make([]*redis.StringCmd, 0, end-start)
+		_, err := client.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for k := start; k < end; k++ {
+				cmds = append(cmds, p.Get(ctx, w.Key(k)))
+			}
+			return nil
+		})
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return checked, fmt.Errorf("verify: read keys: %w", err)
+		}
+		for i, c := range cmds {
+			k := start + i
+			st := keys[k]
+			if st.acked == 0 && len(st.maybe) == 0 {
+				continue
+			}
+			checked++
+			got, err := c.Result()
+			if err != nil && !errors.Is(err, redis.Nil) {
+				return checked, fmt.Errorf("verify: get %s: %w", w.Key(k), err)
+			}
+			ok := false
+			if errors.Is(err, redis.Nil) {
+				ok = st.acked == 0
+			} else {
+				seq, _, _ := strings.Cut(got, ":")
+				n, _ := strconv.ParseInt(seq, 10, 64)
+				ok = n == st.acked || slices.Contains(st.maybe, n) || (running && n > st.acked)
+			}
+			if !ok {
+				lost++
+				if len(problems) < 10 {
+					problems = append(problems, fmt.Sprintf("%s: got %.20q, last acked seq %d", w.Key(k), got, st.acked))
+				}
+			}
+		}
+	}
+	if lost > 0 {
+		return checked, fmt.Errorf("verify: %d of %d keys lost an acknowledged write: %s", lost, checked, strings.Join(problems, "; "))
+	}
+	return checked, nil
+}
+
+// Fill writes n keys prefix+i (i in [0,n)) with values of size bytes through
+// the cluster client, in pipelines of 1000 from several goroutines.
+func Fill(ctx context.Context, client *redis.ClusterClient, prefix string, n, size, workers int) error {
+	if workers <= 0 {
+		workers = 8
+	}
+	val := strings.Repeat("v", size)
+	const chunk = 1000
+	next := make(chan int)
+	errs := make(chan error, workers)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for start := range next {
+				_, err := client.Pipelined(ctx, func(p redis.Pipeliner) error {
+					for i := start; i < min(start+chunk, n); i++ {
+						p.Set(ctx, prefix+strconv.Itoa(i), val, 0)
+					}
+					return nil
+				})
+				if err != nil {
+					errs <- fmt.Errorf("fill: %w", err)
+					return
+				}
+			}
+		})
+	}
+	var err error
+feed:
+	for start := 0; start < n; start += chunk {
+		select {
+		case next <- start:
+		case err = <-errs:
+			break feed
+		}
+	}
+	close(next)
+	wg.Wait()
+	if err != nil {
+		return err
+	}
+	select {
+	case err = <-errs:
+		return err
+	default:
+		return nil
+	}
+}

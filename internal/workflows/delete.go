@@ -1,0 +1,67 @@
+package workflows
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/dayops/dayops/internal/activities/kube"
+	"github.com/dayops/dayops/internal/audit"
+	"github.com/dayops/dayops/internal/planner"
+	"github.com/dayops/dayops/internal/spec"
+	"github.com/dayops/dayops/internal/topology"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+)
+
+// DeleteCluster runs the pre-delete hooks, then deletes everything the
+// cluster owns; PVCs only when the request says so. It reads Kubernetes only,
+// so a cluster whose Redis nodes are down can still be deleted.
+func DeleteCluster(ctx workflow.Context, in DeleteClusterInput) (Result, error) {
+	r, err := begin(ctx, in.Meta)
+	if err != nil {
+		return Result{}, err
+	}
+	summary, err := deleteCluster(r, in)
+	return r.finish(err, summary)
+}
+
+func deleteCluster(r *run, in DeleteClusterInput) (string, error) {
+	if err := r.started(); err != nil {
+		return "", err
+	}
+	var obs kube.ObserveResult
+	if err := r.exec(quickOptions, "read the cluster from Kubernetes", kubeActs.Observe,
+		kube.ObserveInput{Namespace: r.meta.Namespace, Cluster: r.meta.Cluster}, &obs); err != nil {
+		return "", err
+	}
+	if obs.Spec == nil {
+		return "", temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("cluster %s/%s does not exist", r.meta.Namespace, r.meta.Cluster), kube.ErrTypeNotFound, nil)
+	}
+	st := planner.State{Spec: *obs.Spec, NextOrdinal: obs.NextOrdinal}
+	for _, s := range obs.Instances {
+		st.Instances = append(st.Instances, planner.Instance{Pod: s.Pod, Ready: s.Ready,
+			Instance: topology.Instance{Ordinal: s.Ordinal, Shard: s.Shard, Role: s.Role, Addr: s.Addr(), Zone: s.Zone}})
+	}
+	plan, err := planner.PlanDelete(planner.DeleteRequest{State: st, DeleteVolumes: in.DeleteVolumes, Hooks: in.Hooks}, planner.DefaultLimits)
+	if err != nil {
+		return "", temporal.NewNonRetryableApplicationError(err.Error(), ErrTypePlanRejected, err)
+	}
+	r.hooks = append(slices.Clone(obs.Spec.Hooks), in.Hooks...)
+	r.progress.StepsTotal = r.progress.StepsDone + 3 + len(plan.Hooks)
+	r.phase("pre-delete-hooks", "")
+	if err := r.runHooks(spec.PreDelete, plan.Hooks, instanceTarget(statusByOrdinal(obs.Instances), primaryOrdinals(st))); err != nil {
+		return plan.Summary, err
+	}
+	r.phase("deleting", "")
+	if err := r.exec(longOptions, plan.Summary, kubeActs.DeleteClusterObjects,
+		kube.DeleteClusterObjectsInput{Namespace: r.meta.Namespace, Cluster: r.meta.Cluster, DeleteVolumes: in.DeleteVolumes}, nil); err != nil {
+		return plan.Summary, err
+	}
+	events := []audit.Payload{}
+	for _, in := range plan.DeleteInstances {
+		events = append(events, &audit.InstanceDeleted{Cluster: r.meta.ClusterKey(), Ordinal: in.Ordinal})
+	}
+	events = append(events, &audit.ClusterDeleted{Cluster: r.meta.ClusterKey()})
+	return plan.Summary, r.record(events...)
+}

@@ -1,0 +1,36 @@
+package workflows
+
+import (
+	"github.com/dayops/dayops/internal/activities/auditlog"
+	"github.com/dayops/dayops/internal/activities/clusterstate"
+	"github.com/dayops/dayops/internal/activities/hooks"
+	"github.com/dayops/dayops/internal/activities/kube"
+	"github.com/dayops/dayops/internal/activities/redisops"
+)
+
+// Activities bundles the activity structs a worker serves.
+type Activities struct {
+	Kube  *kube.Activities
+	Redis *redisops.Activities
+	Hooks *hooks.Activities
+	Audit *auditlog.Activities
+	State *clusterstate.Activities
+}
+
+// Registry is what workers and test environments offer for registration.
+type Registry interface {
+	RegisterWorkflow(w any)
+	RegisterActivity(a any)
+}
+
+// Register registers every workflow and activity of dayops. Activity names
+// are the method names, so they must be unique across the structs: a clash
+// panics here (a test registers everything to catch it).
+func Register(r Registry, a Activities) {
+	for _, w := range []any{CreateCluster, ScaleShards, ScaleReplicas, DeleteCluster} {
+		r.RegisterWorkflow(w)
+	}
+	for _, act := range []any{a.Kube, a.Redis, a.Hooks, a.Audit, a.State} {
+		r.RegisterActivity(act)
+	}
+}

@@ -1,0 +1,44 @@
+package workflows
+
+import (
+	"path/filepath"
+	"testing"
+
+	"github.com/dayops/dayops/internal/operation"
+	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+)
+
+// TestReplayRecordedHistories replays one recorded history of every workflow
+// type (recorded from the end-to-end test with DAYOPS_RECORD_HISTORIES=1): a
+// change that breaks determinism for running workflows fails here, and must
+// go behind workflow.GetVersion.
+func TestReplayRecordedHistories(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join("testdata", "histories", "*.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]bool{"create.json": false, "scale-shards.json": false, "scale-replicas.json": false, "delete.json": false}
+	for _, f := range files {
+		want[filepath.Base(f)] = true
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			r, err := worker.NewWorkflowReplayerWithOptions(worker.WorkflowReplayerOptions{
+				ContextPropagators: []workflow.ContextPropagator{operation.MetaPropagator{}},
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, w := range []any{CreateCluster, ScaleShards, ScaleReplicas, DeleteCluster} {
+				r.RegisterWorkflow(w)
+			}
+			if err := r.ReplayWorkflowHistoryFromJSONFile(nil, f); err != nil {
+				t.Fatalf("replay %s: %v", f, err)
+			}
+		})
+	}
+	for f, ok := range want {
+		if !ok {
+			t.Errorf("no recorded history %s in testdata/histories", f)
+		}
+	}
+}

@@ -1,0 +1,101 @@
+package workflows
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/dayops/dayops/internal/activities/kube"
+	"github.com/dayops/dayops/internal/activities/redisops"
+	"github.com/dayops/dayops/internal/planner"
+	"github.com/dayops/dayops/internal/spec"
+	"github.com/dayops/dayops/internal/topology"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+)
+
+// ScaleReplicas adds replicas (each in sync before the operation succeeds) or
+// removes them (out-of-sync first, never a primary, never a shard's last
+// in-sync replica: the planner refuses that).
+func ScaleReplicas(ctx workflow.Context, in ScaleReplicasInput) (Result, error) {
+	r, err := begin(ctx, in.Meta)
+	if err != nil {
+		return Result{}, err
+	}
+	summary, err := scaleReplicas(r, in)
+	return r.finish(err, summary)
+}
+
+func scaleReplicas(r *run, in ScaleReplicasInput) (string, error) {
+	if err := r.started(); err != nil {
+		return "", err
+	}
+	r.phase("planning", "")
+	obs, err := observe(r, nil)
+	if err != nil {
+		return "", err
+	}
+	plan, err := planner.PlanScaleReplicas(planner.ScaleReplicasRequest{
+		State: obs.State, ReplicasPerShard: in.ReplicasPerShard, Hooks: in.Hooks, AllowSharedZones: in.AllowSharedZones,
+	}, planner.DefaultLimits)
+	if err != nil {
+		return "", temporal.NewNonRetryableApplicationError(err.Error(), ErrTypePlanRejected, err)
+	}
+	c := obs.State.Spec
+	c.ReplicasPerShard = in.ReplicasPerShard
+	r.hooks = append(slices.Clone(c.Hooks), in.Hooks...)
+	auth := authOf(c)
+	r.progress.StepsTotal = r.progress.StepsDone + 10 + len(plan.Hooks)
+	instances := statusByOrdinal(obs.Kube)
+	target := instanceTarget(instances, primaryOrdinals(obs.State))
+
+	if len(plan.CreateInstances) > 0 {
+		r.phase("adding-replicas", "")
+		if err := r.runHooks(spec.PreReplicaAdd, plan.Hooks, clusterTarget); err != nil {
+			return plan.Summary, err
+		}
+		if err := addInstances(r, c, auth, plan, obs); err != nil {
+			return plan.Summary, err
+		}
+		if obs, err = observe(r, nil); err != nil {
+			return plan.Summary, err
+		}
+		target = instanceTarget(statusByOrdinal(obs.Kube), primaryOrdinals(obs.State))
+		if err := r.runHooks(spec.PostReplicaAdd, plan.Hooks, target); err != nil {
+			return plan.Summary, err
+		}
+	}
+	if len(plan.DeleteInstances) > 0 {
+		r.phase("removing-replicas", "")
+		if err := r.runHooks(spec.PreReplicaRemove, plan.Hooks, target); err != nil {
+			return plan.Summary, err
+		}
+		// Roles may have changed since planning (a failover): never remove a
+		// node that is a primary now.
+		var addrs []string
+		for _, in := range plan.DeleteInstances {
+			addrs = append(addrs, instances[in.Ordinal].Addr())
+		}
+		var roles redisops.RolesResult
+		if err := r.exec(quickOptions, "check the replicas to remove are still replicas", redisActs.RedisRoles,
+			redisops.RolesInput{Auth: auth, Addrs: addrs}, &roles); err != nil {
+			return plan.Summary, err
+		}
+		for _, n := range roles.Nodes {
+			if n.Role != topology.RoleReplica {
+				return plan.Summary, temporal.NewNonRetryableApplicationError(
+					fmt.Sprintf("%s became a %s since planning: not removing it", n.Addr, n.Role), ErrTypePlanRejected, nil)
+			}
+		}
+		if err := removeInstances(r, c, auth, obs.State, plan.DeleteInstances, true); err != nil {
+			return plan.Summary, err
+		}
+		if err := r.runHooks(spec.PostReplicaRemove, plan.Hooks, clusterTarget); err != nil {
+			return plan.Summary, err
+		}
+	}
+	if err := r.exec(quickOptions, fmt.Sprintf("record %d replicas per shard in the cluster spec", c.ReplicasPerShard), kubeActs.EnsureConfig,
+		kube.EnsureConfigInput{Spec: c, NextOrdinal: plan.NextOrdinal}, nil); err != nil {
+		return plan.Summary, err
+	}
+	return plan.Summary, nil
+}

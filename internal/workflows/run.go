@@ -1,0 +1,241 @@
+package workflows
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/dayops/dayops/internal/activities/auditlog"
+	"github.com/dayops/dayops/internal/activities/clusterstate"
+	"github.com/dayops/dayops/internal/activities/hooks"
+	"github.com/dayops/dayops/internal/activities/kube"
+	"github.com/dayops/dayops/internal/activities/redisops"
+	"github.com/dayops/dayops/internal/audit"
+	"github.com/dayops/dayops/internal/operation"
+	"github.com/dayops/dayops/internal/planner"
+	"github.com/dayops/dayops/internal/spec"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+)
+
+// Activity references: method values on nil pointers name the activities.
+var (
+	kubeActs  *kube.Activities
+	redisActs *redisops.Activities
+	hookActs  *hooks.Activities
+	auditActs *auditlog.Activities
+	stateActs *clusterstate.Activities
+)
+
+// Activity option presets.
+var (
+	// quick steps: API calls and short Redis commands.
+	quickOptions = workflow.ActivityOptions{
+		StartToCloseTimeout: 2 * time.Minute,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: 30 * time.Second, MaximumAttempts: 20,
+		},
+	}
+	// waits and long Redis work: they heartbeat, so a dead worker is noticed
+	// within HeartbeatTimeout and the step resumes on another worker.
+	// WaitForCancellation: a cancelled operation waits until the activity has
+	// stopped (e.g. a migration between two batches) before it closes any
+	// slot left open, so the two never run at once.
+	longOptions = workflow.ActivityOptions{
+		StartToCloseTimeout: 6 * time.Hour,
+		HeartbeatTimeout:    20 * time.Second,
+		WaitForCancellation: true,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: 30 * time.Second, MaximumAttempts: 50,
+		},
+	}
+)
+
+// run is the state every operation workflow shares: its meta, progress and
+// the query that exposes it.
+type run struct {
+	ctx      workflow.Context
+	meta     Meta
+	progress Progress
+	hooks    []spec.Hook
+}
+
+func begin(ctx workflow.Context, m Meta) (*run, error) {
+	r := &run{meta: m}
+	r.ctx = operation.WithMeta(ctx, m)
+	r.progress = Progress{OperationID: m.OperationID, Type: m.Type, Phase: "starting", StartedAt: workflow.Now(ctx), UpdatedAt: workflow.Now(ctx)}
+	if err := workflow.SetQueryHandler(ctx, QueryProgress, func() (Progress, error) { return r.progress, nil }); err != nil {
+		return nil, err
+	}
+	r.publish()
+	return r, nil
+}
+
+// phase sets the phase and the sentence shown for the step under way.
+func (r *run) phase(phase, step string) {
+	r.progress.Phase, r.progress.Step = phase, step
+	r.progress.UpdatedAt = workflow.Now(r.ctx)
+	r.publish()
+}
+
+// publish mirrors progress into the workflow's current details (Temporal UI).
+func (r *run) publish() {
+	p := r.progress
+	var b strings.Builder
+	fmt.Fprintf(&b, "**%s** %s/%s: %s\n\n", p.Type, r.meta.Namespace, r.meta.Cluster, p.Phase)
+	if p.Step != "" {
+		fmt.Fprintf(&b, "Now: %s\n\n", p.Step)
+	}
+	fmt.Fprintf(&b, "Steps: %d/%d\n", p.StepsDone, p.StepsTotal)
+	if p.SlotsTotal > 0 {
+		fmt.Fprintf(&b, "\nSlots: %d/%d moved, %d keys, %.0f keys/s", p.SlotsMoved, p.SlotsTotal, p.KeysMoved, p.KeysPerSecond)
+		if p.ETA > 0 {
+			fmt.Fprintf(&b, ", ETA %s", p.ETA.Round(time.Second))
+		}
+		b.WriteString("\n")
+	}
+	if p.Done {
+		fmt.Fprintf(&b, "\nOutcome: %s %s\n", p.Outcome, p.Message)
+	}
+	workflow.SetCurrentDetails(r.ctx, b.String())
+}
+
+// exec runs one activity as a step, with a summary for the Temporal UI.
+func (r *run) exec(opts workflow.ActivityOptions, summary string, fn, in, out any) error {
+	opts.Summary = summary
+	r.progress.Step = summary
+	r.progress.StepsTotal = max(r.progress.StepsTotal, r.progress.StepsDone+1)
+	r.publish()
+	ctx := workflow.WithActivityOptions(r.ctx, opts)
+	err := workflow.ExecuteActivity(ctx, fn, in).Get(ctx, out)
+	if err == nil {
+		r.progress.StepsDone++
+		r.progress.UpdatedAt = workflow.Now(r.ctx)
+		r.publish()
+	}
+	return err
+}
+
+// record appends domain events (exactly once, see package auditlog).
+func (r *run) record(events ...audit.Payload) error {
+	if len(events) == 0 {
+		return nil
+	}
+	in := auditlog.RecordInput{}
+	names := make([]string, 0, len(events))
+	for _, e := range events {
+		in.Events = append(in.Events, auditlog.NewEvent(e))
+		names = append(names, e.EventType())
+	}
+	return r.exec(quickOptions, "record "+strings.Join(dedupe(names), ", "), auditActs.RecordEvents, in, nil)
+}
+
+// runHooks runs the plan's hook runs at point, in order. A failing hook with
+// the fail policy stops the operation (for a pre-hook, before the step
+// changes anything); with the ignore policy its failure is recorded and the
+// operation goes on. Every run's outcome is a HookRan event.
+func (r *run) runHooks(point spec.HookPoint, runs []planner.HookRun, target func(planner.HookRun) hooks.StepContext) error {
+	for _, hr := range runs {
+		if hr.Point != point {
+			continue
+		}
+		h, ok := r.hook(hr.Point, hr.Hook)
+		if !ok {
+			continue
+		}
+		sc := target(hr)
+		sc.OperationID, sc.OperationType, sc.Namespace, sc.Cluster = r.meta.OperationID, string(r.meta.Type), r.meta.Namespace, r.meta.Cluster
+		sc.Point, sc.Hook, sc.Scope, sc.Actor, sc.Reason = hr.Point, hr.Hook, hr.Scope, r.meta.Actor, r.meta.Reason
+		opts := workflow.ActivityOptions{StartToCloseTimeout: h.Timeout.Duration, RetryPolicy: hooks.RetryPolicy(h)}
+		started := workflow.Now(r.ctx)
+		label := hookTarget(hr)
+		err := r.exec(opts, fmt.Sprintf("hook %s at %s for %s", h.Name, point, label), hookActs.RunHook, hooks.RunInput{Hook: h, Context: sc}, nil)
+		ev := &audit.HookRan{OperationID: r.meta.OperationID, Cluster: r.meta.ClusterKey(), Hook: h.Name, Point: string(point),
+			Target: label, Outcome: "succeeded", DurationMS: workflow.Now(r.ctx).Sub(started).Milliseconds()}
+		if err != nil {
+			ev.Outcome, ev.Error = "failed", err.Error()
+		}
+		if rerr := r.record(ev); rerr != nil {
+			return rerr
+		}
+		if err != nil && h.FailurePolicy == spec.FailOperation {
+			return temporal.NewNonRetryableApplicationError(fmt.Sprintf("hook %s at %s for %s failed: %v", h.Name, point, label, err), "HookFailed", err)
+		}
+	}
+	return nil
+}
+
+func (r *run) hook(p spec.HookPoint, name string) (spec.Hook, bool) {
+	for _, h := range r.hooks {
+		if h.Point == p && h.Name == name {
+			return h, true
+		}
+	}
+	return spec.Hook{}, false
+}
+
+func hookTarget(hr planner.HookRun) string {
+	switch {
+	case hr.Ordinal >= 0:
+		return fmt.Sprintf("shard-%d ordinal %d", hr.Shard, hr.Ordinal)
+	case hr.Shard >= 0:
+		return fmt.Sprintf("shard-%d", hr.Shard)
+	default:
+		return "cluster"
+	}
+}
+
+// finish records how the operation ended, on a disconnected context so the
+// record is written after a cancellation too, and returns the Result.
+func (r *run) finish(err error, summary string) (Result, error) {
+	ctx := r.ctx
+	outcome, msg := OutcomeSucceeded, summary
+	var ev audit.Payload = &audit.OperationCompleted{OperationID: r.meta.OperationID, Cluster: r.meta.ClusterKey(), Summary: summary}
+	switch {
+	case err == nil:
+	case temporal.IsCanceledError(err) || errors.Is(ctx.Err(), workflow.ErrCanceled):
+		outcome, msg = OutcomeCancelled, "cancelled: "+err.Error()
+		ev = &audit.OperationCancelled{OperationID: r.meta.OperationID, Cluster: r.meta.ClusterKey(), Reason: err.Error()}
+	default:
+		outcome, msg = OutcomeFailed, err.Error()
+		ev = &audit.OperationFailed{OperationID: r.meta.OperationID, Cluster: r.meta.ClusterKey(), Error: err.Error()}
+	}
+	dctx, cancel := workflow.NewDisconnectedContext(r.ctx)
+	defer cancel()
+	saved := r.ctx
+	r.ctx = dctx
+	recErr := r.record(ev)
+	r.ctx = saved
+	r.progress.Done, r.progress.Outcome, r.progress.Message = true, outcome, msg
+	r.progress.Phase = string(outcome)
+	r.progress.Step = ""
+	r.progress.UpdatedAt = workflow.Now(dctx)
+	r.publish()
+	res := Result{OperationID: r.meta.OperationID, Outcome: outcome, Message: msg,
+		Duration: workflow.Now(dctx).Sub(r.progress.StartedAt), Progress: r.progress}
+	if err != nil {
+		return res, err
+	}
+	return res, recErr
+}
+
+// started records what was requested (type; actor and reason ride in the
+// metadata) and that the workflow began, in one step.
+func (r *run) started() error {
+	info := workflow.GetInfo(r.ctx)
+	return r.record(
+		&audit.OperationRequested{OperationID: r.meta.OperationID, Cluster: r.meta.ClusterKey(), Kind: string(r.meta.Type)},
+		&audit.OperationStarted{OperationID: r.meta.OperationID, Cluster: r.meta.ClusterKey(),
+			WorkflowID: info.WorkflowExecution.ID, RunID: info.WorkflowExecution.RunID})
+}
+
+func dedupe(xs []string) []string {
+	var out []string
+	for _, x := range xs {
+		if len(out) == 0 || out[len(out)-1] != x {
+			out = append(out, x)
+		}
+	}
+	return out
+}
