@@ -371,6 +371,23 @@ func httpGet(ctx context.Context, hc *http.Client, url string, check func([]byte
 }
 
 // portFree reports whether nothing listens on 127.0.0.1:port.
+// waitPortFree reports whether port is free on 127.0.0.1. When the stack
+// recorded a process for it that is now gone (a killed run), the kernel may
+// still be tearing that process's sockets down, so it waits up to 5 s.
+func waitPortFree(ctx context.Context, port int, stale bool) bool {
+	if portFree(port) || !stale {
+		return portFree(port)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		time.Sleep(100 * time.Millisecond)
+		if portFree(port) {
+			return true
+		}
+	}
+	return false
+}
+
 func portFree(port int) bool {
 	l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
 	if err != nil {

@@ -144,7 +144,8 @@ func Up(ctx context.Context, cfg Config) (*Stack, error) {
 				return fail(err)
 			}
 		}
-		if comp.port != nil && !portFree(comp.port(c)) {
+		_, stale := st.Procs[name]
+		if comp.port != nil && !waitPortFree(ctx, comp.port(c), stale) {
 			return fail(fmt.Errorf("%s: port 127.0.0.1:%d is in use by a process this stack did not start; stop it or choose another port", name, comp.port(c)))
 		}
 		rec, err := startProcess(c.Root, c.LogPath(name), os.Environ(), comp.args(c))

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -507,18 +508,28 @@ func TestDownStopsTheAgentAndItsPods(t *testing.T) {
 // runs beside the shared stack and beside another run of these tests.
 func useFreePorts(t *testing.T, cfg *devcluster.Config) {
 	t.Helper()
+	// Ports come from [10000, 20000): below the kernel's ephemeral range
+	// (32768-60999), so no outgoing connection or ":0" listener of a
+	// package tested beside this one can take a port between the pick and
+	// a restart, and apart from redistest's [20000, 30000).
 	var ports []int
-	var lns []net.Listener
-	for range 7 {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
+	taken := map[int]bool{}
+	start := rand.IntN(10000)
+	for i := 0; len(ports) < 7 && i < 10000; i++ {
+		p := 10000 + (start+i)%10000
+		if taken[p] {
+			continue
 		}
-		lns = append(lns, ln)
-		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
-	}
-	for _, ln := range lns {
+		ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
+		if err != nil {
+			continue
+		}
 		ln.Close()
+		taken[p] = true
+		ports = append(ports, p)
+	}
+	if len(ports) < 7 {
+		t.Fatalf("only %d free ports in [10000, 20000)", len(ports))
 	}
 	cfg.TemporalPort, cfg.TemporalUIPort = ports[0], ports[1]
 	cfg.EtcdPort, cfg.EtcdPeerPort = ports[2], ports[3]
