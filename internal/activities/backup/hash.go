@@ -1,0 +1,13 @@
+package backup
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"hash"
+)
+
+type hashState struct{ h hash.Hash }
+
+func newHashState() *hashState      { return &hashState{h: sha256.New()} }
+func (s *hashState) Write(p []byte) { s.h.Write(p) }
+func (s *hashState) hex() string    { return hex.EncodeToString(s.h.Sum(nil)) }
