@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"hash"
+	"net"
 )
 
 type hashState struct{ h hash.Hash }
@@ -11,3 +12,5 @@ type hashState struct{ h hash.Hash }
 func newHashState() *hashState      { return &hashState{h: sha256.New()} }
 func (s *hashState) Write(p []byte) { s.h.Write(p) }
 func (s *hashState) hex() string    { return hex.EncodeToString(s.h.Sum(nil)) }
+
+func splitHostPort(s string) (string, string, error) { return net.SplitHostPort(s) }
