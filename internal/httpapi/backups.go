@@ -72,7 +72,7 @@ type BackupDetail struct {
 	Operation *Operation            `json:"operation,omitempty"`
 	// Live is the running step's own progress (bytes streamed, keys
 	// replayed), from its last heartbeat.
-	Live *backup.Progress `json:"live,omitempty"`
+	Live *backup.LiveProgress `json:"live,omitempty"`
 }
 
 // RestoreBody asks for a backup to be restored into a new cluster.
@@ -303,8 +303,8 @@ func (s *Server) getBackup(ctx context.Context, in *backupIDPath) (*struct{ Body
 }
 
 // liveProgress decodes the last heartbeat of the workflow's running
-// activity, when it reports backup.Progress.
-func (s *Server) liveProgress(ctx context.Context, wid, rid string) *backup.Progress {
+// activity, when it reports backup.LiveProgress.
+func (s *Server) liveProgress(ctx context.Context, wid, rid string) *backup.LiveProgress {
 	desc, err := s.d.Temporal.DescribeWorkflowExecution(ctx, wid, rid)
 	if err != nil {
 		return nil
@@ -314,7 +314,7 @@ func (s *Server) liveProgress(ctx context.Context, wid, rid string) *backup.Prog
 		if len(payloads) == 0 {
 			continue
 		}
-		var p backup.Progress
+		var p backup.LiveProgress
 		if err := converter.GetDefaultDataConverter().FromPayload(payloads[0], &p); err == nil && p.Phase != "" {
 			return &p
 		}

@@ -135,9 +135,9 @@ func keepAlive(ctx context.Context) (stop func()) {
 	return func() { close(done) }
 }
 
-// Progress is what long activities heartbeat (and the API shows while they
+// LiveProgress is what long activities heartbeat (and the API shows while they
 // run).
-type Progress struct {
+type LiveProgress struct {
 	Phase      string `json:"phase"`
 	BytesDone  int64  `json:"bytesDone"`
 	BytesTotal int64  `json:"bytesTotal,omitempty"`
@@ -174,7 +174,7 @@ func (a *Activities) SnapshotCluster(ctx context.Context, in SnapshotInput) (Sna
 		Targets: in.Targets, Password: pw, PauseBound: in.PauseBound, Store: st, BackupID: in.BackupID,
 		Client: func(addr string) *redis.Client { return a.client(addr, pw) },
 		OnProgress: func(p SnapshotProgress) {
-			heartbeat(ctx, Progress{Phase: "snapshot", BytesDone: p.BytesDone, BytesTotal: p.BytesTotal})
+			heartbeat(ctx, LiveProgress{Phase: "snapshot", BytesDone: p.BytesDone, BytesTotal: p.BytesTotal})
 		},
 	})
 	if err != nil {
@@ -443,7 +443,7 @@ func (a *Activities) LoadTemporary(ctx context.Context, in LoadInput) (LoadResul
 	stop := keepAlive(ctx)
 	defer stop()
 	err = LoadRDB(ctx, LoadRequest{Client: a.client(in.Addr, pw), Store: st, File: in.File, ListenHost: a.ListenHost,
-		OnProgress: func(b int64) { heartbeat(ctx, Progress{Phase: "load", BytesDone: b, BytesTotal: in.File.Size}) }})
+		OnProgress: func(b int64) { heartbeat(ctx, LiveProgress{Phase: "load", BytesDone: b, BytesTotal: in.File.Size}) }})
 	if errors.Is(err, ErrChecksum) {
 		return LoadResult{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("backup %s: %v", in.BackupID, err), ErrTypeCorrupt, err)
 	}
@@ -481,7 +481,7 @@ func (a *Activities) ReplayKeys(ctx context.Context, in ReplayInput) (ReplayResu
 	return Replay(ctx, ReplayRequest{Sources: in.Sources, Target: cc, MaxKeys: in.MaxKeys, Batch: in.Batch,
 		Source: func(addr string) *redis.Client { return a.client(addr, pw) },
 		OnProgress: func(keys, bytes int64, _ []Source) {
-			heartbeat(ctx, Progress{Phase: "replay", KeysDone: keys, BytesDone: bytes})
+			heartbeat(ctx, LiveProgress{Phase: "replay", KeysDone: keys, BytesDone: bytes})
 		}})
 }
 
