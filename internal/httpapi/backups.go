@@ -323,7 +323,7 @@ func (s *Server) liveProgress(ctx context.Context, wid, rid string) *backup.Live
 }
 
 func (s *Server) deleteBackup(ctx context.Context, in *struct {
-	backupIDPath
+	ID     string `path:"id" doc:"the backup's ID"`
 	Reason string `query:"reason" doc:"why: recorded with every audit event"`
 }) (*struct {
 	Status int

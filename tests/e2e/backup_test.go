@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -167,13 +168,27 @@ func TestBackupRestore(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// Incompressible values, so that the snapshot and the load take long
+	// enough for the worker to be killed in the middle of them.
+	rnd := make([]byte, 20_000*1024)
+	_, _ = rand.Read(rnd)
+	for start := 0; start < 20_000; start += 1000 {
+		if _, err := cc.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for i := start; i < start+1000; i++ {
+				p.Set(ctx, "rnd:"+strconv.Itoa(i), rnd[i*1024:(i+1)*1024], 0)
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	writer := startCutWriter(ctx, t, cc)
 	for writer.last.Load() < 50 {
 		time.Sleep(10 * time.Millisecond)
 	}
 
 	// Back up with the CLI (-o json gives the ID in "id"), killing the worker
-	// once the operation runs.
+	// while it streams the snapshots.
 	out, err := runCLI(t, cli.BackupCmd(), "create", src, "-n", ns, "--reason", "e2e consistency", "-o", "json")
 	if err != nil {
 		t.Fatalf("backup create: %v\n%s", err, out)
@@ -188,14 +203,14 @@ func TestBackupRestore(t *testing.T) {
 	killed := ""
 	began := time.Now()
 	bop := h.waitFast(created.OperationID, 5*time.Minute, func(op httpapi.Operation) {
-		if killed == "" && op.Status == "Running" && op.Progress.StepsDone >= 1 {
-			killed = op.Progress.Phase
+		if killed == "" && op.Status == "Running" && strings.HasPrefix(op.Progress.Step, "pause writes") {
+			killed = op.Progress.Step
 			w.kill(syscall.SIGKILL)
 			workers++
 			w = startWorker(t, bin, d, workers)
 		}
 	})
-	t.Logf("backup %s: %s (worker SIGKILLed in phase %q): %s", created.ID, time.Since(began).Round(time.Millisecond), killed, bop.Progress.Message)
+	t.Logf("backup %s: %s (worker SIGKILLed during %q): %s", created.ID, time.Since(began).Round(time.Millisecond), killed, bop.Progress.Message)
 	if killed == "" {
 		t.Error("the worker was never killed mid-backup")
 	}
@@ -215,7 +230,7 @@ func TestBackupRestore(t *testing.T) {
 	if !m.Consistency.ClusterConsistent || m.Consistency.PausedMS <= 0 || len(m.Shards) != 3 || m.Actor != "test-operator" || m.Reason != "e2e consistency" {
 		t.Errorf("manifest: %+v", m)
 	}
-	if want := int64(fill + 1000 + 600 + 6); m.TotalKeys != want {
+	if want := int64(fill + 20_000 + 1000 + 600 + 6); m.TotalKeys != want {
 		t.Errorf("manifest counts %d keys, want %d", m.TotalKeys, want)
 	}
 	out, err = runCLI(t, cli.BackupCmd(), "list", src, "-n", ns)
@@ -249,8 +264,9 @@ func TestBackupRestore(t *testing.T) {
 		var lastKeys int64
 		op := h.waitFast(acc.OperationID, 10*time.Minute, func(op httpapi.Operation) {
 			lastKeys = max(lastKeys, op.Progress.KeysMoved)
-			if tc.kill && killedAt == "" && op.Status == "Running" && slices.Contains([]string{"loading", "creating-instances", "forming-cluster", "replaying"}, op.Progress.Phase) {
-				killedAt = op.Progress.Phase
+			step := op.Progress.Step
+			if tc.kill && killedAt == "" && op.Status == "Running" && (strings.HasPrefix(step, "load ") || strings.HasPrefix(step, "replay round")) {
+				killedAt = step
 				w.kill(syscall.SIGKILL)
 				workers++
 				w = startWorker(t, bin, d, workers)
@@ -258,7 +274,7 @@ func TestBackupRestore(t *testing.T) {
 		})
 		took := time.Since(began)
 		t.Logf("restore 3->%d into %s: %s (%.0f keys/s)%s: %s", tc.shards, tc.name, took.Round(time.Millisecond),
-			float64(m.TotalKeys)/took.Seconds(), map[bool]string{true: " worker SIGKILLed in phase " + killedAt, false: ""}[tc.kill], op.Progress.Message)
+			float64(m.TotalKeys)/took.Seconds(), map[bool]string{true: " worker SIGKILLed during " + killedAt, false: ""}[tc.kill], op.Progress.Message)
 		if tc.kill && killedAt == "" {
 			t.Error("the worker was never killed mid-restore")
 		}
@@ -377,6 +393,9 @@ func checkRestored(t *testing.T, srcCC, dst *redis.ClusterClient, w *cutWriter, 
 	}
 	for i := range 1000 {
 		names = append(names, "ttl:"+strconv.Itoa(i))
+	}
+	for i := range 20_000 {
+		names = append(names, "rnd:"+strconv.Itoa(i))
 	}
 	for i := range 200 {
 		k := "{h" + strconv.Itoa(i) + "}"
