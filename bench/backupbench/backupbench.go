@@ -11,6 +11,7 @@ package backupbench
 
 import (
 	"context"
+	"crypto/rand"
 	"fmt"
 	"io"
 	"log/slog"
@@ -127,7 +128,7 @@ func runOne(ctx context.Context, cfg Config, ds migratebench.Dataset) (res Resul
 	cc := src.ClusterClient()
 	defer cc.Close()
 	log.Info("filling")
-	if err := redistest.Fill(ctx, cc, "k:", ds.Keys, ds.ValueSize, 8); err != nil {
+	if err := fillRandom(ctx, cc, ds.Keys, ds.ValueSize); err != nil {
 		res.Err = err
 		return res
 	}
@@ -310,6 +311,28 @@ func runOne(ctx context.Context, cfg Config, ds migratebench.Dataset) (res Resul
 }
 
 var mu sync.Mutex
+
+// fillRandom writes keys k:<i> with incompressible values (slices of a random
+// pool), so RDB sizes are the data's size.
+func fillRandom(ctx context.Context, cc *redis.ClusterClient, n, size int) error {
+	pool := make([]byte, 8<<20+size)
+	_, _ = rand.Read(pool)
+	var g errgroup.Group
+	g.SetLimit(8)
+	for start := 0; start < n; start += 1000 {
+		g.Go(func() error {
+			_, err := cc.Pipelined(ctx, func(p redis.Pipeliner) error {
+				for i := start; i < min(start+1000, n); i++ {
+					off := (i * 7919) % (len(pool) - size)
+					p.Set(ctx, "k:"+strconv.Itoa(i), pool[off:off+size], 0)
+				}
+				return nil
+			})
+			return err
+		})
+	}
+	return g.Wait()
+}
 
 func lastLines(s string) string {
 	if len(s) > 600 {

@@ -28,6 +28,8 @@ type ReplayRequest struct {
 	Target *redis.ClusterClient
 	// Batch is the keys per SCAN and per pipeline (default 1000).
 	Batch int
+	// Writers is the RESTORE pipelines in flight per source (default 4).
+	Writers int
 	// MaxKeys stops each source after about this many keys (0: run to the end),
 	// so a caller can report progress between calls.
 	MaxKeys int64
@@ -45,8 +47,8 @@ type ReplayResult struct {
 // Replay copies keys from each source into the target cluster: SCAN, then
 // DUMP and PTTL of the batch in one pipeline on the source, then RESTORE
 // ... REPLACE with the remaining TTL in one pipeline on the cluster (the
-// cluster client splits it by node). Sources run in parallel. The next SCAN
-// of a source overlaps the RESTOREs of its previous batch.
+// cluster client splits it by node). Sources run in parallel; per source,
+// Writers RESTORE pipelines are in flight while the next SCAN and DUMP run.
 //
 // Idempotent: RESTORE REPLACE makes a repeated key harmless, and a source
 // resumes from its cursor (SCAN of a data set that does not change returns
@@ -54,6 +56,9 @@ type ReplayResult struct {
 func Replay(ctx context.Context, req ReplayRequest) (ReplayResult, error) {
 	if req.Batch <= 0 {
 		req.Batch = 1000
+	}
+	if req.Writers <= 0 {
+		req.Writers = 4
 	}
 	out := ReplayResult{Sources: append([]Source(nil), req.Sources...)}
 	var keys, bytes atomic.Int64
@@ -86,41 +91,43 @@ func Replay(ctx context.Context, req ReplayRequest) (ReplayResult, error) {
 				names []string
 				cmds  []redis.Cmder
 			}
-			pending := make(chan batch, 1)
+			pending := make(chan batch, req.Writers)
 			wg, wctx := errgroup.WithContext(gctx)
-			wg.Go(func() error {
-				for b := range pending {
-					p := req.Target.Pipeline()
-					n := 0
-					var size int64
-					for j, name := range b.names {
-						dump := b.cmds[2*j].(*redis.StringCmd)
-						ttl := b.cmds[2*j+1].(*redis.DurationCmd)
-						v, err := dump.Result()
-						if err == redis.Nil {
-							continue // expired meanwhile
+			for range req.Writers {
+				wg.Go(func() error {
+					for b := range pending {
+						p := req.Target.Pipeline()
+						n := 0
+						var size int64
+						for j, name := range b.names {
+							dump := b.cmds[2*j].(*redis.StringCmd)
+							ttl := b.cmds[2*j+1].(*redis.DurationCmd)
+							v, err := dump.Result()
+							if err == redis.Nil {
+								continue // expired meanwhile
+							}
+							if err != nil {
+								return fmt.Errorf("shard-%d: dump %q: %w", s.Shard, name, err)
+							}
+							d := ttl.Val()
+							if d < 0 {
+								d = 0 // -1: no expiry
+							}
+							p.RestoreReplace(wctx, name, d, v)
+							n++
+							size += int64(len(v))
 						}
-						if err != nil {
-							return fmt.Errorf("shard-%d: dump %q: %w", s.Shard, name, err)
+						if n > 0 {
+							if _, err := p.Exec(wctx); err != nil {
+								return fmt.Errorf("shard-%d: restore %d keys: %w", s.Shard, n, err)
+							}
 						}
-						d := ttl.Val()
-						if d < 0 {
-							d = 0 // -1: no expiry
-						}
-						p.RestoreReplace(wctx, name, d, v)
-						n++
-						size += int64(len(v))
+						keys.Add(int64(n))
+						bytes.Add(size)
 					}
-					if n > 0 {
-						if _, err := p.Exec(wctx); err != nil {
-							return fmt.Errorf("shard-%d: restore %d keys: %w", s.Shard, n, err)
-						}
-					}
-					keys.Add(int64(n))
-					bytes.Add(size)
-				}
-				return nil
-			})
+					return nil
+				})
+			}
 			err := func() error {
 				defer close(pending)
 				for {
