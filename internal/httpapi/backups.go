@@ -295,6 +295,10 @@ func (s *Server) getBackup(ctx context.Context, in *backupIDPath) (*struct{ Body
 	if op.Body.Type != string(operation.Backup) {
 		return nil, huma.Error404NotFound(fmt.Sprintf("backup %s does not exist (%s is a %s operation)", in.ID, in.ID, op.Body.Type))
 	}
+	if op.Body.Status == "Completed" {
+		// It completed, and its manifest is gone: deleted since.
+		return nil, huma.Error404NotFound(fmt.Sprintf("backup %s does not exist any more (deleted)", in.ID))
+	}
 	d := BackupDetail{ID: in.ID, Status: op.Body.Status, Operation: &op.Body}
 	if op.Body.Status == "Running" {
 		d.Live = s.liveProgress(ctx, op.Body.WorkflowID, op.Body.RunID)

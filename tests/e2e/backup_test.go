@@ -31,6 +31,7 @@ import (
 	"github.com/dayops/dayops/internal/testutil/redistest"
 	"github.com/dayops/dayops/internal/testutil/s3test"
 	"github.com/redis/go-redis/v9"
+	"go.temporal.io/sdk/client"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
@@ -341,7 +342,41 @@ func TestBackupRestore(t *testing.T) {
 	if err := d.Auditor.Do(ctx, http.MethodGet, "/v1/backups/"+created.ID, nil, nil, &bd); err == nil && bd.Status == "Completed" {
 		t.Errorf("backup %s still exists after delete", created.ID)
 	}
-	checkAuditOnce(t, d, operation.ClusterKey(ns, src), 3) // create, backup, delete-backup
+
+	// A schedule (a Temporal schedule) runs Backup under the cluster's
+	// operation ID; triggered now, it makes a scheduled backup.
+	out, err = runCLI(t, cli.BackupCmd(), "schedule", "set", src, "-n", ns, "--every", "1h", "--keep-last", "1", "--reason", "e2e schedule")
+	if err != nil || !strings.Contains(out, "every 1h0m0s") {
+		t.Fatalf("schedule set: %v\n%s", err, out)
+	}
+	if err := d.Deps.Temporal.ScheduleClient().GetHandle(ctx, httpapi.ScheduleID(ns, src)).Trigger(ctx, client.ScheduleTriggerOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	var scheduled []httpapi.BackupSummary
+	for deadline := time.Now().Add(3 * time.Minute); time.Now().Before(deadline); time.Sleep(time.Second) {
+		if err := d.Auditor.Do(ctx, http.MethodGet, "/v1/clusters/"+src+"/backups", url.Values{"namespace": {ns}}, nil, &scheduled); err != nil {
+			t.Fatal(err)
+		}
+		if len(scheduled) > 0 {
+			break
+		}
+	}
+	if len(scheduled) != 1 || !scheduled[0].Scheduled || scheduled[0].Reason != "e2e schedule" || !scheduled[0].ClusterConsistent {
+		t.Errorf("after the scheduled run: %+v", scheduled)
+	} else {
+		t.Logf("scheduled backup %s: %d keys, paused %.2f ms", scheduled[0].ID, scheduled[0].Keys, scheduled[0].PausedMS)
+	}
+	if out, err = runCLI(t, cli.BackupCmd(), "schedule", "delete", src, "-n", ns); err != nil {
+		t.Errorf("schedule delete: %v\n%s", err, out)
+	}
+	// The scheduled run must have ended before the audit is read.
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(500 * time.Millisecond) {
+		var op httpapi.Operation
+		if len(scheduled) == 0 || d.Auditor.Do(ctx, http.MethodGet, "/v1/operations/"+scheduled[0].ID, nil, nil, &op) != nil || op.Status != "Running" {
+			break
+		}
+	}
+	checkAuditOnce(t, d, operation.ClusterKey(ns, src), 4) // create, backup, delete-backup, scheduled backup
 	acc = h.start("/v1/clusters/"+src, url.Values{"namespace": {ns}, "deleteVolumes": {"true"}}, nil)
 	h.wait(acc.OperationID, 5*time.Minute, nil)
 }
