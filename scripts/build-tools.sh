@@ -4,10 +4,12 @@
 #   bin/kube      etcd + kube-apiserver + kube-scheduler  from tools/kube
 #                 + kube-controller-manager + kubectl (multi-call)
 #   bin/kubectl   symlink to bin/kube (dispatches on its name)
+#   bin/versitygw S3-compatible gateway (posix backend)   from tools/versitygw
+#                 the S3 backup store of tests and `make run`
 # Each tools module is rebuilt only when its go.mod, go.sum, Go sources or
 # this script change: the hash of those is kept in bin/.NAME.stamp.
 #
-# Usage: scripts/build-tools.sh [temporal|kube ...]   (default: all)
+# Usage: scripts/build-tools.sh [temporal|kube|versitygw ...]   (default: all)
 #        FORCE=1 scripts/build-tools.sh                (ignore stamps)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -40,10 +42,14 @@ build_kube() {
 	ln -sfn kube "$bin/kubectl"
 }
 
+build_versitygw() {
+	(cd "$root/tools/versitygw" && go build -trimpath -ldflags "-s -w" -o "$bin/versitygw" github.com/versity/versitygw/cmd/versitygw)
+}
+
 want=("$@")
-[ ${#want[@]} -gt 0 ] || want=(temporal kube)
+[ ${#want[@]} -gt 0 ] || want=(temporal kube versitygw)
 for name in "${want[@]}"; do
-	case "$name" in temporal|kube) ;; *) echo "build-tools: unknown tool $name" >&2; exit 2 ;; esac
+	case "$name" in temporal|kube|versitygw) ;; *) echo "build-tools: unknown tool $name" >&2; exit 2 ;; esac
 	stamp="$bin/.$name.stamp"
 	sum=$(stamp_of "$name")
 	if [ -z "${FORCE:-}" ] && [ -x "$bin/$name" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$sum" ]; then

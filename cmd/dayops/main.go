@@ -59,6 +59,8 @@ func newRootCmd() *cobra.Command {
 	root.AddCommand(
 		cli.ClusterCmd(),
 		cli.OpCmd(),
+		cli.BackupCmd(),
+		cli.RestoreCmd(),
 		newServerCmd(),
 		newRunCmd(),
 		newDevCmd(),

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -55,6 +57,8 @@ func newRunCmd() *cobra.Command {
 			Roles: []string{"api", "worker"}, APIURL: st.APIURL, TaskQueue: workflows.TaskQueue,
 			TemporalAddress: st.TemporalAddress, TemporalNamespace: "default", TemporalUI: st.TemporalUI,
 			Kubeconfig: st.Kubeconfig, DatabaseURL: st.DatabaseURL, Tokens: tok.APITokensSpec(),
+			// Backups go where DAYOPS_BACKUP_STORE says, else under the stack's state.
+			BackupStore: cmp.Or(os.Getenv(server.EnvBackupStore), filepath.Join(cfg.StateDir, "backups")),
 		}
 		out := cmd.OutOrStdout()
 		return server.Run(ctx, scfg, slog.Default(), func(addr string) {

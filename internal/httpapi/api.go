@@ -15,6 +15,7 @@ import (
 	"github.com/danielgtaylor/huma/v2/adapters/humago"
 	"github.com/dayops/dayops/internal/activities/clusterstate"
 	"github.com/dayops/dayops/internal/activities/kube"
+	"github.com/dayops/dayops/internal/backupstore"
 	"github.com/dayops/dayops/internal/eventstore"
 	"github.com/dayops/dayops/internal/planner"
 	"github.com/dayops/dayops/internal/topology"
@@ -44,6 +45,8 @@ type Deps struct {
 	Ready func(context.Context) error
 	// Registry receives the API's metrics (default: a new registry).
 	Registry *prometheus.Registry
+	// Backups is the backup store (nil: backup requests are refused).
+	Backups backupstore.Store
 }
 
 // Server is the REST API.

@@ -82,6 +82,7 @@ func (s *Server) routes() {
 		OperationID: "list-events", Method: http.MethodGet, Path: "/v1/clusters/{name}/events", Tags: []string{"audit"},
 		Summary: "A cluster's audit events, oldest first, paged",
 	}), s.listEvents)
+	s.backupRoutes()
 }
 
 func (s *Server) meta(ctx context.Context, typ operation.Type, namespace, cluster, reason string) operation.Meta {

@@ -20,6 +20,9 @@ const (
 	ScaleShards   Type = "scale-shards"
 	ScaleReplicas Type = "scale-replicas"
 	Delete        Type = "delete"
+	Backup        Type = "backup"
+	Restore       Type = "restore"
+	DeleteBackup  Type = "delete-backup"
 )
 
 // Meta is what every operation carries: who asked, why, and its identity.

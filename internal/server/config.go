@@ -46,6 +46,17 @@ type Config struct {
 	// key itself, as `dayops audit` reads it) is used, and without either the
 	// chain is hashed but not signed. `dayops audit keygen` makes a key.
 	AuditSigningKey string
+	// BackupStore is where backups go (DAYOPS_BACKUP_STORE): an absolute
+	// path or file:///path (a directory, e.g. a mounted volume), or
+	// s3://BUCKET/PREFIX?endpoint=HOST:PORT[&insecure=true][&region=R] with
+	// AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY. When empty,
+	// DAYOPS_BACKUP_STORE is read at Connect; without either, backup and
+	// restore requests are refused.
+	BackupStore string
+	// BackupServeHost is the address the worker serves RDB files on to
+	// restore's temporary instances (DAYOPS_BACKUP_SERVE_HOST, default: the
+	// worker's address on the route to each instance).
+	BackupServeHost string
 }
 
 // FromEnv reads the Config from the environment, with defaults.
@@ -60,6 +71,8 @@ func FromEnv() Config {
 		Kubeconfig:        os.Getenv("KUBECONFIG"),
 		DatabaseURL:       os.Getenv("DATABASE_URL"),
 		Tokens:            os.Getenv("DAYOPS_API_TOKENS"),
+		BackupStore:       os.Getenv(EnvBackupStore),
+		BackupServeHost:   os.Getenv("DAYOPS_BACKUP_SERVE_HOST"),
 	}
 	return c
 }
@@ -102,6 +115,9 @@ func (c Config) Validate() error {
 	}
 	return errors.Join(errs...)
 }
+
+// EnvBackupStore is the variable of Config.BackupStore.
+const EnvBackupStore = "DAYOPS_BACKUP_STORE"
 
 func envOr(k, def string) string {
 	if v := os.Getenv(k); v != "" {

@@ -8,15 +8,18 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"sync"
 	"time"
 
 	"github.com/dayops/dayops/internal/activities/auditlog"
+	"github.com/dayops/dayops/internal/activities/backup"
 	"github.com/dayops/dayops/internal/activities/clusterstate"
 	"github.com/dayops/dayops/internal/activities/hooks"
 	"github.com/dayops/dayops/internal/activities/kube"
 	"github.com/dayops/dayops/internal/activities/redisops"
 	"github.com/dayops/dayops/internal/audit"
+	"github.com/dayops/dayops/internal/backupstore"
 	"github.com/dayops/dayops/internal/eventstore"
 	"github.com/dayops/dayops/internal/httpapi"
 	"github.com/dayops/dayops/internal/operation"
@@ -41,12 +44,19 @@ type Deps struct {
 	Store      *eventstore.Store
 	Conns      *redisops.Conns
 	Log        *slog.Logger
+	// Backups is the backup store (nil when none is configured).
+	Backups         backupstore.Store
+	BackupClients   *backup.Clients
+	BackupServeHost string
 }
 
 // Close releases every client.
 func (d *Deps) Close() {
 	if d.Conns != nil {
 		d.Conns.Close()
+	}
+	if d.BackupClients != nil {
+		d.BackupClients.Close()
 	}
 	if d.Temporal != nil {
 		d.Temporal.Close()
@@ -102,6 +112,17 @@ func Connect(ctx context.Context, cfg Config, log *slog.Logger) (*Deps, error) {
 		return nil, err
 	}
 	d.Conns = &redisops.Conns{Passwords: kube.Passwords{Client: d.Kube}, Log: log}
+	storeURL := cfg.BackupStore
+	if storeURL == "" {
+		storeURL = os.Getenv(EnvBackupStore)
+	}
+	if storeURL != "" {
+		if d.Backups, err = backupstore.Open(ctx, storeURL); err != nil {
+			return nil, fmt.Errorf("%s: %w", EnvBackupStore, err)
+		}
+	}
+	d.BackupClients = &backup.Clients{}
+	d.BackupServeHost = cfg.BackupServeHost
 	ok = true
 	return d, nil
 }
@@ -115,6 +136,8 @@ func (d *Deps) Activities() workflows.Activities {
 		Hooks: &hooks.Activities{Kube: d.Kube, RestConfig: d.RESTConfig, HTTP: &http.Client{}, Log: d.Log},
 		Audit: &auditlog.Activities{Recorder: &auditlog.Recorder{Store: d.Store, Log: d.Log}},
 		State: &clusterstate.Activities{Kube: k, Redis: r},
+		Backup: &backup.Activities{Store: d.Backups, Kube: d.Kube, Passwords: kube.Passwords{Client: d.Kube}, Log: d.Log,
+			ListenHost: d.BackupServeHost, Clients: d.BackupClients},
 	}
 }
 
@@ -141,7 +164,7 @@ func (d *Deps) NewAPI(cfg Config) (*httpapi.Server, error) {
 	acts := d.Activities()
 	return httpapi.New(httpapi.Deps{
 		Temporal: d.Temporal, TemporalNamespace: cfg.TemporalNamespace, TemporalUI: cfg.TemporalUI, TaskQueue: cfg.TaskQueue,
-		Kube: acts.Kube, State: acts.State, Store: d.Store, Tokens: tokens, Log: d.Log,
+		Kube: acts.Kube, State: acts.State, Store: d.Store, Tokens: tokens, Log: d.Log, Backups: d.Backups,
 		Ready: func(ctx context.Context) error {
 			if _, err := d.Temporal.CheckHealth(ctx, &client.CheckHealthRequest{}); err != nil {
 				return fmt.Errorf("temporal: %w", err)

@@ -2,6 +2,7 @@ package workflows
 
 import (
 	"github.com/dayops/dayops/internal/activities/auditlog"
+	"github.com/dayops/dayops/internal/activities/backup"
 	"github.com/dayops/dayops/internal/activities/clusterstate"
 	"github.com/dayops/dayops/internal/activities/hooks"
 	"github.com/dayops/dayops/internal/activities/kube"
@@ -15,6 +16,8 @@ type Activities struct {
 	Hooks *hooks.Activities
 	Audit *auditlog.Activities
 	State *clusterstate.Activities
+	// Backup is the backup and restore activities (see backup*.go, restore.go).
+	Backup *backup.Activities
 }
 
 // Registry is what workers and test environments offer for registration.
@@ -32,5 +35,11 @@ func Register(r Registry, a Activities) {
 	}
 	for _, act := range []any{a.Kube, a.Redis, a.Hooks, a.Audit, a.State} {
 		r.RegisterActivity(act)
+	}
+	for _, w := range []any{Backup, Restore, DeleteBackup, ScheduledBackup} {
+		r.RegisterWorkflow(w)
+	}
+	if a.Backup != nil {
+		r.RegisterActivity(a.Backup)
 	}
 }

@@ -1,0 +1,24 @@
+package workflows
+
+import (
+	"testing"
+
+	"github.com/dayops/dayops/internal/activities/auditlog"
+	"github.com/dayops/dayops/internal/activities/backup"
+	"github.com/dayops/dayops/internal/activities/clusterstate"
+	"github.com/dayops/dayops/internal/activities/hooks"
+	"github.com/dayops/dayops/internal/activities/kube"
+	"github.com/dayops/dayops/internal/activities/redisops"
+	"go.temporal.io/sdk/testsuite"
+)
+
+// TestRegisterWithBackup fails (panics) if a backup activity shares a name
+// with another activity.
+func TestRegisterWithBackup(t *testing.T) {
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	Register(env, Activities{
+		Kube: &kube.Activities{}, Redis: &redisops.Activities{}, Hooks: &hooks.Activities{},
+		Audit: &auditlog.Activities{}, State: &clusterstate.Activities{}, Backup: &backup.Activities{},
+	})
+}

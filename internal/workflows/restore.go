@@ -1,0 +1,268 @@
+package workflows
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/dayops/dayops/internal/activities/backup"
+	"github.com/dayops/dayops/internal/activities/kube"
+	"github.com/dayops/dayops/internal/activities/redisops"
+	"github.com/dayops/dayops/internal/audit"
+	"github.com/dayops/dayops/internal/backupstore"
+	"github.com/dayops/dayops/internal/planner"
+	"github.com/dayops/dayops/internal/spec"
+	"github.com/dayops/dayops/internal/topology"
+	"go.temporal.io/sdk/workflow"
+)
+
+// RestoreInput restores a backup into a new cluster. Meta names the new
+// cluster.
+type RestoreInput struct {
+	Meta     Meta   `json:"meta"`
+	BackupID string `json:"backupId"`
+	// Spec is the new cluster's spec (the backup's, renamed, with the
+	// requested shard count), validated and defaulted by the API.
+	Spec spec.Cluster `json:"spec"`
+	// Plan is planner.PlanCreate of Spec; for the backup's shard count its
+	// Assign is the backup's slot ranges.
+	Plan planner.Plan `json:"plan"`
+	// Compare asks for a value comparison after the key counts: "sample" or
+	// "full" ("" or "counts": counts only).
+	Compare string `json:"compare,omitempty"`
+	Sample  int    `json:"sample,omitempty"`
+	// ReplayKeysPerStep bounds the keys each source replays in one step, so
+	// progress shows between steps (default 200,000).
+	ReplayKeysPerStep int64 `json:"replayKeysPerStep,omitempty"`
+}
+
+// Restore creates a new cluster from a backup, with any shard count:
+//
+//  1. check every file's SHA-256 against the manifest before anything is
+//     created (a missing or corrupt file ends the operation, naming it);
+//  2. write the new cluster's ConfigMap and Secret, start one temporary
+//     standalone instance per backup shard and load its RDB (served by the
+//     worker over the replication protocol);
+//  3. same shard count: each new primary copies its shard's RDB from the
+//     temporary instance in an init container and loads it at start; the
+//     slots are those of the backup. Other counts: the cluster starts empty
+//     with an even split, and every key is replayed from the temporary
+//     instances with pipelined RESTORE, TTLs kept;
+//  4. replicas, roles, Services as for a new cluster; key counts per slot
+//     range checked against the manifest (values too on request);
+//  5. the temporary instances are deleted, also when a step failed.
+func Restore(ctx workflow.Context, in RestoreInput) (Result, error) {
+	r, err := begin(ctx, in.Meta)
+	if err != nil {
+		return Result{}, err
+	}
+	r.progress.StepsTotal = 14
+	summary, temps, err := runRestore(r, in)
+	if temps {
+		dctx, cancel := workflow.NewDisconnectedContext(r.ctx)
+		saved := r.ctx
+		r.ctx = dctx
+		if derr := r.exec(longOptions, "delete the temporary instances", backupActs.DeleteTemporaries,
+			backup.DeleteTemporariesInput{Namespace: in.Spec.Namespace, Cluster: in.Spec.Name}, nil); derr != nil && err == nil {
+			err = derr
+		}
+		r.ctx = saved
+		cancel()
+	}
+	return r.finish(err, summary)
+}
+
+func runRestore(r *run, in RestoreInput) (summary string, temps bool, err error) {
+	c, plan := in.Spec, in.Plan
+	if err := r.started(); err != nil {
+		return "", false, err
+	}
+	r.phase("verifying-backup", "")
+	var m backupstore.Manifest
+	if err := r.exec(longOptions, "verify the SHA-256 of every file of backup "+in.BackupID, backupActs.VerifyBackupFiles,
+		backup.VerifyBackupInput{ID: in.BackupID}, &m); err != nil {
+		return "", false, err
+	}
+	same := len(m.Shards) == c.Shards && c.Persistence.Mode != spec.PersistenceAOF
+	mode := "replay"
+	if same {
+		mode = "load at start"
+	}
+	summary = fmt.Sprintf("restore backup %s (%s, %d shards) into %s with %d shards (%s): %d keys",
+		in.BackupID, m.Namespace+"/"+m.Cluster, len(m.Shards), r.meta.ClusterKey(), c.Shards, mode, m.TotalKeys)
+	auth := authOf(c)
+
+	r.phase("loading", "")
+	if err := r.exec(quickOptions, "write redis.conf ConfigMap and password Secret", kubeActs.EnsureConfig,
+		kube.EnsureConfigInput{Spec: c, NextOrdinal: plan.NextOrdinal}, nil); err != nil {
+		return summary, false, err
+	}
+	var shards []int
+	for _, f := range m.Shards {
+		shards = append(shards, f.Shard)
+	}
+	var tmp backup.TemporariesResult
+	temps = true
+	if err := r.exec(longOptions, fmt.Sprintf("start %d temporary standalone instances", len(shards)), backupActs.EnsureTemporaries,
+		backup.TemporariesInput{Spec: c, Shards: shards}, &tmp); err != nil {
+		return summary, temps, err
+	}
+	began := workflow.Now(r.ctx)
+	var futures []workflow.Future
+	for _, f := range m.Shards {
+		opts := longOptions
+		opts.Summary = fmt.Sprintf("load %s (%d bytes, %d keys) into its temporary instance", f.Key, f.Size, f.Keys)
+		futures = append(futures, workflow.ExecuteActivity(workflow.WithActivityOptions(r.ctx, opts), backupActs.LoadTemporary,
+			backup.LoadInput{Auth: auth, Addr: tmp.Addrs[f.Shard], BackupID: in.BackupID, File: f}))
+	}
+	r.progress.Step = fmt.Sprintf("load %d RDBs into temporary instances", len(futures))
+	r.publish()
+	var loadErr error
+	for i, fu := range futures {
+		var lr backup.LoadResult
+		if err := fu.Get(r.ctx, &lr); err != nil {
+			if loadErr == nil {
+				loadErr = err
+			}
+			continue
+		}
+		r.progress.StepsDone++
+		r.progress.BytesMoved += lr.Bytes
+		r.phase("loading", fmt.Sprintf("loaded %d/%d RDBs (%s)", i+1, len(futures), m.Shards[i].Key))
+	}
+	if loadErr != nil {
+		return summary, temps, loadErr
+	}
+	loadTime := workflow.Now(r.ctx).Sub(began)
+
+	r.phase("creating-instances", "")
+	if same {
+		// New shard i takes the i-th backup shard (and its slot ranges, in
+		// the plan the API made).
+		sources := map[int]string{}
+		for i, f := range m.Shards {
+			sources[i] = tmp.Addrs[f.Shard]
+		}
+		if err := r.exec(longOptions, fmt.Sprintf("create %d instances; primaries load their shard's RDB at start", len(plan.CreateInstances)),
+			backupActs.EnsureRestoredInstances, backup.RestoredInstancesInput{Spec: c, Instances: plan.CreateInstances,
+				Placement: kube.Placement{RequireDistinctZones: plan.Placement.RequireDistinctZones}, Sources: sources}, nil); err != nil {
+			return summary, temps, err
+		}
+	} else {
+		if err := r.exec(longOptions, fmt.Sprintf("create %d instances", len(plan.CreateInstances)), kubeActs.EnsureInstances,
+			kube.EnsureInstancesInput{Spec: c, Instances: plan.CreateInstances, Placement: kube.Placement{RequireDistinctZones: plan.Placement.RequireDistinctZones}}, nil); err != nil {
+			return summary, temps, err
+		}
+	}
+	ready, err := waitReady(r, c, plan.CreateInstances)
+	if err != nil {
+		return summary, temps, err
+	}
+	if err := r.record(&audit.ClusterCreated{Cluster: r.meta.ClusterKey(), Image: c.Image, Shards: c.Shards, ReplicasPerShard: c.ReplicasPerShard}); err != nil {
+		return summary, temps, err
+	}
+	if err := r.record(instanceCreatedEvents(r, c, plan.CreateInstances, ready)...); err != nil {
+		return summary, temps, err
+	}
+	r.phase("forming-cluster", "")
+	addrs := addrsOf(ready)
+	if err := r.exec(longOptions, fmt.Sprintf("CLUSTER MEET %d nodes", len(addrs)), redisActs.Meet,
+		redisops.MeetInput{Auth: auth, Addrs: addrs}, nil); err != nil {
+		return summary, temps, err
+	}
+	var assign []redisops.SlotAssignment
+	var slotEvents []audit.Payload
+	var primaries []string
+	for _, inst := range plan.CreateInstances {
+		if inst.Role == topology.RolePrimary {
+			primaries = append(primaries, ready[inst.Ordinal].Addr())
+			assign = append(assign, redisops.SlotAssignment{Addr: ready[inst.Ordinal].Addr(), Ranges: plan.Assign[inst.Shard]})
+			slotEvents = append(slotEvents, &audit.SlotsAssigned{Cluster: r.meta.ClusterKey(), Shard: inst.Shard, Slots: auditRanges(plan.Assign[inst.Shard])})
+		}
+	}
+	if err := r.exec(longOptions, fmt.Sprintf("assign 16384 slots to %d shards", len(assign)), redisActs.AssignSlots,
+		redisops.AssignSlotsInput{Auth: auth, Assign: assign, WaitFor: addrs}, nil); err != nil {
+		return summary, temps, err
+	}
+	if err := r.record(slotEvents...); err != nil {
+		return summary, temps, err
+	}
+	if !same {
+		r.phase("replaying", "")
+		if err := replay(r, in, m, auth, primaries, tmp.Addrs); err != nil {
+			return summary, temps, err
+		}
+	} else {
+		r.progress.KeysMoved = m.TotalKeys
+	}
+	if err := attachReplicas(r, auth, plan.CreateInstances, ready, primariesOf(plan.CreateInstances, ready)); err != nil {
+		return summary, temps, err
+	}
+	r.phase("labelling", "")
+	if err := labelRoles(r, c, auth, ready); err != nil {
+		return summary, temps, err
+	}
+	if err := r.exec(quickOptions, "create the headless and per-shard primary Services", kubeActs.EnsureServices,
+		kube.EnsureServicesInput{Spec: c, Shards: plan.NewShards}, nil); err != nil {
+		return summary, temps, err
+	}
+	r.phase("verifying-keys", "")
+	var ver backup.VerifyResult
+	if err := r.exec(longOptions, "compare key counts per slot range with the backup", backupActs.VerifyRestoredKeys,
+		backup.VerifyInput{Auth: auth, Seeds: primaries, Files: m.Shards, Compare: in.Compare, Sample: in.Sample, Temporaries: tmp.Addrs}, &ver); err != nil {
+		return summary, temps, err
+	}
+	summary += fmt.Sprintf("; loaded %d bytes in %s", r.progress.BytesMoved, loadTime.Round(time.Millisecond))
+	if ver.Compared > 0 {
+		summary += fmt.Sprintf("; %d values compared", ver.Compared)
+	}
+	return summary, temps, nil
+}
+
+// replay writes every key of the temporary instances into the new cluster,
+// round by round (each round a step, so progress and ETA show between them).
+func replay(r *run, in RestoreInput, m backupstore.Manifest, auth redisops.Auth, seeds []string, temps map[int]string) error {
+	per := in.ReplayKeysPerStep
+	if per <= 0 {
+		per = 200_000
+	}
+	var sources []backup.Source
+	for _, f := range m.Shards {
+		sources = append(sources, backup.Source{Shard: f.Shard, Addr: temps[f.Shard]})
+	}
+	total := m.TotalKeys
+	var elapsed time.Duration
+	for round := 1; ; round++ {
+		left := 0
+		for _, s := range sources {
+			if !s.Done {
+				left++
+			}
+		}
+		if left == 0 {
+			break
+		}
+		r.progress.StepsTotal++
+		label := fmt.Sprintf("replay round %d: up to %d keys from each of %d temporary instances", round, per, left)
+		began := workflow.Now(r.ctx)
+		var res backup.ReplayResult
+		if err := r.exec(longOptions, label, backupActs.ReplayKeys,
+			backup.ReplayInput{Auth: auth, Seeds: seeds, Sources: sources, MaxKeys: per, Label: label}, &res); err != nil {
+			return err
+		}
+		sources = res.Sources
+		elapsed += workflow.Now(r.ctx).Sub(began)
+		r.progress.KeysMoved += res.Keys
+		if secs := elapsed.Seconds(); secs > 0 {
+			r.progress.KeysPerSecond = float64(r.progress.KeysMoved) / secs
+			if r.progress.KeysPerSecond > 0 && total > r.progress.KeysMoved {
+				r.progress.ETA = time.Duration(float64(total-r.progress.KeysMoved) / r.progress.KeysPerSecond * float64(time.Second))
+			} else {
+				r.progress.ETA = 0
+			}
+		}
+		r.phase("replaying", fmt.Sprintf("%d/%d keys replayed, %.0f keys/s, ETA %s", r.progress.KeysMoved, total,
+			r.progress.KeysPerSecond, r.progress.ETA.Round(time.Second)))
+	}
+	r.progress.ETA = 0
+	return nil
+}
