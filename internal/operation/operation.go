@@ -20,6 +20,7 @@ const (
 	ScaleShards   Type = "scale-shards"
 	ScaleReplicas Type = "scale-replicas"
 	Delete        Type = "delete"
+	Upgrade       Type = "upgrade"
 )
 
 // Meta is what every operation carries: who asked, why, and its identity.

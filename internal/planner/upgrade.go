@@ -148,7 +148,7 @@ func PlanUpgrade(req UpgradeRequest, lim Limits) (Plan, UpgradePlan, error) {
 
 	hooks := append(slices.Clone(st.Spec.Hooks), req.Hooks...)
 	plan := Plan{Operation: "upgrade", Placement: pl, NextOrdinal: st.nextOrdinal()}
-	plan.Hooks = hookRuns(hooks, spec.UpgradeGate, nil, nil)
+	plan.Hooks = hookRuns(hooks, spec.UpgradeGate, shards, nil)
 	change := describeChange(prev, target)
 	plan.Summary = fmt.Sprintf("upgrade %s/%s: %s; %d of %d instances change; canary %s", prev.Namespace, prev.Name, change,
 		stale, len(st.Instances), shardList(up.Canary))
