@@ -155,6 +155,9 @@ type upgrader struct {
 	plan     planner.Plan
 	up       planner.UpgradePlan
 	auth     redisops.Auth
+	// targetHash and previousHash are the Pod spec hashes of the target and
+	// the previous spec (from an activity, so replay never recomputes them).
+	targetHash, previousHash string
 	baseline map[string]kube.PodRun
 	touched  map[int]bool
 	order    []int
@@ -314,11 +317,17 @@ func (u *upgrader) run() (string, error) {
 	if err != nil {
 		return "", err
 	}
+	var hashes kube.SpecHashesResult
+	if err := r.exec(quickOptions, "compute the instance spec hashes of the target and the current spec", kubeActs.SpecHashes,
+		kube.SpecHashesInput{Specs: []spec.Cluster{u.in.Upgrade.Apply(obs.State.Spec), obs.State.Spec}}, &hashes); err != nil {
+		return "", err
+	}
 	u.plan, u.up, err = planner.PlanUpgrade(planner.UpgradeRequest{State: obs.State, Upgrade: u.in.Upgrade, Hooks: u.in.Hooks,
-		UpToDate: upToDate(obs.Kube, kube.SpecHash(u.in.Upgrade.Apply(obs.State.Spec)))}, planner.DefaultLimits)
+		UpToDate: upToDate(obs.Kube, hashes.Hashes[0])}, planner.DefaultLimits)
 	if err != nil {
 		return "", temporal.NewNonRetryableApplicationError(err.Error(), ErrTypePlanRejected, err)
 	}
+	u.targetHash, u.previousHash = hashes.Hashes[0], hashes.Hashes[1]
 	u.auth = authOf(u.up.Previous)
 	r.hooks = append(slices.Clone(u.up.Previous.Hooks), u.in.Hooks...)
 	u.order = u.up.Shards()
@@ -457,7 +466,10 @@ func (u *upgrader) batch(shards []int) error {
 // observing the live cluster before every step (roles, zones, sync).
 func (u *upgrader) convergeShard(shard int, target spec.Cluster) error {
 	r := u.r
-	hash := kube.SpecHash(target)
+	hash := u.targetHash
+	if u.rollingBack {
+		hash = u.previousHash
+	}
 	if !u.rollingBack {
 		u.touched[shard] = true
 	}

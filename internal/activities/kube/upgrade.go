@@ -333,3 +333,25 @@ func (a *Activities) CheckInstancesSteady(ctx context.Context, in SteadyInput) (
 	}
 	return out, nil
 }
+
+// SpecHashesInput lists specs whose instance hash a workflow needs.
+type SpecHashesInput struct {
+	Specs []spec.Cluster `json:"specs"`
+}
+
+// SpecHashesResult holds SpecHash of each spec, in input order.
+type SpecHashesResult struct {
+	Hashes []string `json:"hashes"`
+}
+
+// SpecHashes computes SpecHash of each spec. It is an activity so that the
+// hashes a workflow compares Pods against are recorded in its history: a
+// later dayops that renders redis.conf differently cannot change them under a
+// running upgrade.
+func (a *Activities) SpecHashes(_ context.Context, in SpecHashesInput) (SpecHashesResult, error) {
+	out := SpecHashesResult{Hashes: make([]string, len(in.Specs))}
+	for i, s := range in.Specs {
+		out.Hashes[i] = SpecHash(s)
+	}
+	return out, nil
+}
