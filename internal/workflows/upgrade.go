@@ -152,15 +152,15 @@ type upgrader struct {
 	in   UpgradeInput
 	prog *UpgradeProgress
 
-	plan     planner.Plan
-	up       planner.UpgradePlan
-	auth     redisops.Auth
+	plan planner.Plan
+	up   planner.UpgradePlan
+	auth redisops.Auth
 	// targetHash and previousHash are the Pod spec hashes of the target and
 	// the previous spec (from an activity, so replay never recomputes them).
 	targetHash, previousHash string
-	baseline map[string]kube.PodRun
-	touched  map[int]bool
-	order    []int
+	baseline                 map[string]kube.PodRun
+	touched                  map[int]bool
+	order                    []int
 
 	approved, aborted, paused, rollingBack, done bool
 	approvedBy, abortedBy                        Decision

@@ -95,10 +95,15 @@ func upgradeEnv(t *testing.T, w *upWorld) *testsuite.TestWorkflowEnvironment {
 	env.SetWorkerOptions(worker.Options{DeadlockDetectionTimeout: time.Minute})
 	Register(env, Activities{Kube: &kube.Activities{}, Redis: &redisops.Activities{}, Audit: &auditlog.Activities{}, State: &clusterstate.Activities{}})
 	env.OnActivity(stateActs.ObserveCluster, mock.Anything, mock.Anything).Return(
-		func(context.Context, clusterstate.ObserveInput) (clusterstate.ObserveResult, error) { return w.observe(), nil })
+		func(context.Context, clusterstate.ObserveInput) (clusterstate.ObserveResult, error) {
+			return w.observe(), nil
+		})
 	env.OnActivity(kubeActs.CheckInstancesSteady, mock.Anything, mock.Anything).Return(kube.SteadyResult{Pods: map[string]kube.PodRun{}}, nil)
 	env.OnActivity(kubeActs.BeginUpgrade, mock.Anything, mock.Anything).Return(
-		func(_ context.Context, in kube.BeginUpgradeInput) error { w.add("begin " + in.Target.Image); return nil })
+		func(_ context.Context, in kube.BeginUpgradeInput) error {
+			w.add("begin " + in.Target.Image)
+			return nil
+		})
 	env.OnActivity(kubeActs.FinishUpgrade, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in kube.FinishUpgradeInput) error {
 			w.add(fmt.Sprintf("finish %s rolledBack=%v", in.Spec.Image, in.RolledBack))
