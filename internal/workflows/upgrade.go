@@ -558,9 +558,32 @@ func (u *upgrader) handover(obs clusterstate.ObserveResult, shard int, st planne
 	if err := labelRoles(r, u.up.Previous, u.auth, pods); err != nil {
 		return err
 	}
-	return r.record(
+	if err := r.record(
 		&audit.RoleChanged{Cluster: r.meta.ClusterKey(), Ordinal: st.To, Role: audit.RolePrimary, PreviousRole: audit.RoleReplica},
-		&audit.RoleChanged{Cluster: r.meta.ClusterKey(), Ordinal: st.Ordinal, Role: audit.RoleReplica, PreviousRole: audit.RolePrimary})
+		&audit.RoleChanged{Cluster: r.meta.ClusterKey(), Ordinal: st.Ordinal, Role: audit.RoleReplica, PreviousRole: audit.RolePrimary}); err != nil {
+		return err
+	}
+	if u.rollingBack {
+		return nil
+	}
+	// The gate's probe client on the new primary at once: an upgraded
+	// primary that refuses writes hands back to the old primary, which
+	// still runs the previous spec, within seconds instead of after the bake.
+	g := u.in.Upgrade.Gate
+	err := r.exec(gateOptions, "probe the new primary of "+label, redisActs.ProbePrimary,
+		redisops.ProbePrimaryInput{Auth: u.auth, Addr: to.Addr(), Shard: shard, Probe: min(g.Probe.Duration, time.Second),
+			MaxErrorRate: *g.MaxErrorRate, Label: label}, nil)
+	if err == nil || temporal.IsCanceledError(err) || errors.Is(r.ctx.Err(), workflow.ErrCanceled) {
+		return err
+	}
+	reason := gateReason(err)
+	u.prog.GateEvaluations++
+	u.prog.Gate = "failed: " + reason
+	u.note("gate", reason, "after the handover of "+label, true)
+	if ferr := u.flush(); ferr != nil {
+		return ferr
+	}
+	return &stopError{reason: "health gate failed (after the handover of " + label + "): " + reason}
 }
 
 // gate evaluates the health gate once; a failure is a stopError.
@@ -616,7 +639,7 @@ func (u *upgrader) gate(label string) error {
 func gateReason(err error) string {
 	var app *temporal.ApplicationError
 	if errors.As(err, &app) {
-		return app.Error()
+		return app.Message()
 	}
 	return err.Error()
 }

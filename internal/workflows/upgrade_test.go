@@ -32,6 +32,9 @@ type upWorld struct {
 	pods   map[int]*upPod
 	calls  []string
 	badImg string // primaries running this image fail the gate
+	// gateFails makes every HealthGate evaluation fail (a problem only the
+	// bake's full gate sees).
+	gateFails bool
 }
 
 type upPod struct {
@@ -142,12 +145,27 @@ func upgradeEnv(t *testing.T, w *upWorld) *testsuite.TestWorkflowEnvironment {
 			w.add(fmt.Sprintf("handover to %d", to))
 			return redisops.HandoverResult{}, nil
 		})
+	env.OnActivity(redisActs.ProbePrimary, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in redisops.ProbePrimaryInput) (redisops.ProbeStats, error) {
+			w.mu.Lock()
+			defer w.mu.Unlock()
+			if w.pods[ordinalOf(in.Addr)].image == w.badImg {
+				w.calls = append(w.calls, "probe failed")
+				return redisops.ProbeStats{}, temporal.NewNonRetryableApplicationError(
+					fmt.Sprintf("shard-%d new primary rejects writes", in.Shard), redisops.ErrTypeGateFailed, nil)
+			}
+			return redisops.ProbeStats{}, nil
+		})
 	env.OnActivity(redisActs.RedisRoles, mock.Anything, mock.Anything).Return(redisops.RolesResult{}, nil)
 	env.OnActivity(kubeActs.SetRoleLabels, mock.Anything, mock.Anything).Return(kube.SetLabelsResult{}, nil)
 	env.OnActivity(redisActs.HealthGate, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in redisops.GateInput) (redisops.GateReport, error) {
 			w.mu.Lock()
 			defer w.mu.Unlock()
+			if w.gateFails {
+				w.calls = append(w.calls, "gate failed")
+				return redisops.GateReport{}, temporal.NewNonRetryableApplicationError("replica lags", redisops.ErrTypeGateFailed, nil)
+			}
 			for _, o := range sortedOrdinals(w.pods) {
 				if p := w.pods[o]; p.role == topology.RolePrimary && p.image == w.badImg {
 					w.calls = append(w.calls, "gate failed")
@@ -231,12 +249,14 @@ func TestUpgradeBadImageRollsBackTheCanaryOnly(t *testing.T) {
 	if err := env.GetWorkflowResult(&res); err != nil {
 		t.Fatal(err)
 	}
-	if res.Outcome != OutcomeRolledBack || !strings.Contains(res.Message, "shard-0 primary rejects writes") {
+	if res.Outcome != OutcomeRolledBack || !strings.Contains(res.Message, "shard-0 new primary rejects writes") {
 		t.Fatalf("outcome %s: %s", res.Outcome, res.Message)
 	}
+	// The probe right after the handover catches it: the old primary, not
+	// upgraded yet, takes over again at once.
 	want := []string{
-		"recreate 1 replica redis:7.0-bad", "handover to 1", "recreate 0 replica redis:7.0-bad", "gate failed",
-		"recreate 0 replica redis:7.0", "handover to 0", "recreate 1 replica redis:7.0",
+		"recreate 1 replica redis:7.0-bad", "handover to 1",
+		"handover to 0", "recreate 1 replica redis:7.0",
 		"finish redis:7.0 rolledBack=true",
 	}
 	if got := w.ops(); !slices.Equal(got, want) {
@@ -326,5 +346,27 @@ func TestUpgradePauseResume(t *testing.T) {
 	}
 	if !w.has("paused by dave") || !w.has("resumed by dave") {
 		t.Error("pause/resume not in the audit log")
+	}
+}
+
+func TestUpgradeGateFailureRollsBackTheWholeCanary(t *testing.T) {
+	w := newUpWorld(2)
+	w.gateFails = true
+	env := upgradeEnv(t, w)
+	env.ExecuteWorkflow(Upgrade, upgradeInput(spec.Upgrade{Image: "redis:7.0-next", AutoApprove: true}))
+	var res Result
+	if err := env.GetWorkflowResult(&res); err != nil {
+		t.Fatal(err)
+	}
+	if res.Outcome != OutcomeRolledBack || !strings.Contains(res.Message, "health gate failed (canary bake): replica lags") {
+		t.Fatalf("outcome %s: %s", res.Outcome, res.Message)
+	}
+	want := []string{
+		"recreate 1 replica redis:7.0-next", "handover to 1", "recreate 0 replica redis:7.0-next", "gate failed",
+		"recreate 0 replica redis:7.0", "handover to 0", "recreate 1 replica redis:7.0",
+		"finish redis:7.0 rolledBack=true",
+	}
+	if got := w.ops(); !slices.Equal(got, want) {
+		t.Errorf("steps:\n got %q\nwant %q", got, want)
 	}
 }

@@ -409,3 +409,46 @@ func keyIn(ctx context.Context, c *redis.Client, slots topology.Ranges) (string,
 	}
 	return "", fmt.Errorf("no probe key found in slots %s", slots)
 }
+
+// ProbePrimaryInput names a primary just promoted by a handover.
+type ProbePrimaryInput struct {
+	Auth         Auth          `json:"auth"`
+	Addr         string        `json:"addr"`
+	Shard        int           `json:"shard"`
+	Probe        time.Duration `json:"probe"`
+	MaxErrorRate float64       `json:"maxErrorRate"`
+	Label        string        `json:"label,omitempty"`
+}
+
+// StepTarget names the primary in audit step events.
+func (in ProbePrimaryInput) StepTarget() string { return in.Label }
+
+// ProbePrimary is the health gate's probe client on one primary right after
+// a handover made it primary: writes and reads on one of its slots for Probe.
+// An upgraded primary that rejects writes is caught here, while the old
+// primary (not upgraded yet) can still take its place back at once; the
+// error is a non-retryable GateFailed.
+func (a *Activities) ProbePrimary(ctx context.Context, in ProbePrimaryInput) (ProbeStats, error) {
+	adm, pool, err := a.admin(ctx, in.Auth)
+	if err != nil {
+		return ProbeStats{}, err
+	}
+	v, err := adm.Roles(ctx, redisadmin.RolesInput{Addrs: []string{in.Addr}})
+	if err != nil {
+		return ProbeStats{}, classify(err)
+	}
+	n := v.Nodes[0]
+	if n.Role != topology.RolePrimary || n.Slots.Count() == 0 {
+		return ProbeStats{}, classify(&redisadmin.PreconditionError{Addr: in.Addr, Reason: "is not a primary owning slots"})
+	}
+	ps, err := probe(ctx, pool.Client(in.Addr), n.Slots, in.Probe)
+	if err != nil {
+		return ps, classify(fmt.Errorf("probe %s: %w", in.Addr, err))
+	}
+	ps.Addr, ps.Shard = in.Addr, in.Shard
+	if rate := float64(ps.Errors) / float64(max(ps.Ops, 1)); rate > in.MaxErrorRate {
+		return ps, temporal.NewNonRetryableApplicationError(fmt.Sprintf("shard-%d new primary %s: %d of %d probe commands failed (%.1f%% > %.1f%%): %s",
+			in.Shard, in.Addr, ps.Errors, ps.Ops, rate*100, in.MaxErrorRate*100, ps.LastError), ErrTypeGateFailed, nil)
+	}
+	return ps, nil
+}
