@@ -252,9 +252,37 @@ func TestUpgrade(t *testing.T) {
 	before := pods(t, env, h.ns, name, creds.Password)
 	t.Setenv("DAYOPS_API", d.URL)
 	t.Setenv("DAYOPS_TOKEN", dayopstest.OperatorToken)
+	// The plan first; bad input names its fields and starts nothing.
+	out, err := runCLI(t, cli.ClusterCmd(), "upgrade", name, "-n", h.ns, "--image", "redis:7.0-next", "--dry-run")
+	if err != nil || !strings.Contains(out, "Dry run") || !strings.Contains(out, "canary shard-0: recreate replica ordinal 1") ||
+		!strings.Contains(out, "hand primary ordinal 0 over (CLUSTER FAILOVER)") || !strings.Contains(out, "wait for approval") {
+		t.Fatalf("upgrade --dry-run: %v\n%s", err, out)
+	}
+	t.Logf("dayops cluster upgrade --dry-run:\n%s", out)
+	for _, bad := range []struct {
+		args  []string
+		field string
+	}{
+		{[]string{"--image", "redis 8"}, "image"},
+		{[]string{"--image", "redis:7.0-next", "--canary-shards", "7"}, "canary.shards[0]"},
+		{[]string{"--image", "redis:7.0-next", "--gate-max-error-rate", "3"}, "gate.maxErrorRate"},
+		{[]string{"--config", "port=7000"}, "config[port]"},
+		{[]string{"--image", "redis:7.0"}, "image"}, // nothing to change
+	} {
+		head := d.Head(t)
+		_, err := runCLI(t, cli.ClusterCmd(), append([]string{"upgrade", name, "-n", h.ns}, bad.args...)...)
+		var apiErr *cli.APIError
+		if !errors.As(err, &apiErr) || apiErr.Status != 422 || !strings.Contains(err.Error(), bad.field+":") {
+			t.Errorf("upgrade %v: want a 422 naming %s, got %v", bad.args, bad.field, err)
+		}
+		if d.Head(t) != head {
+			t.Errorf("upgrade %v wrote audit events", bad.args)
+		}
+	}
+
 	gaps.take()
 	began := time.Now()
-	out, err := runCLI(t, cli.ClusterCmd(), "upgrade", name, "-n", h.ns, "--image", "redis:7.0-next", "--auto-approve",
+	out, err = runCLI(t, cli.ClusterCmd(), "upgrade", name, "-n", h.ns, "--image", "redis:7.0-next", "--auto-approve",
 		"--bake", "10s", "--gate-interval", "5s", "--gate-max-latency", "1s", "--reason", "upgrade e2e", "-o", "json")
 	if err != nil {
 		t.Fatalf("dayops cluster upgrade: %v\n%s", err, out)
