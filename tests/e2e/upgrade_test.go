@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -38,6 +39,7 @@ type gapProbe struct {
 	wg     sync.WaitGroup
 	mu     sync.Mutex
 	last   map[int]time.Time
+	gaps   map[int][]span // every gap over 5ms, to match with handovers
 	gap    map[int]time.Duration
 	at     map[int]time.Time
 	acked  map[int]int64
@@ -47,7 +49,7 @@ type gapProbe struct {
 func startGapProbe(ctx context.Context, t *testing.T, cc *redis.ClusterClient, shardOfSlot func(int) int, shards []int) *gapProbe {
 	t.Helper()
 	ctx, cancel := context.WithCancel(ctx)
-	g := &gapProbe{cancel: cancel, last: map[int]time.Time{}, gap: map[int]time.Duration{}, at: map[int]time.Time{},
+	g := &gapProbe{cancel: cancel, last: map[int]time.Time{}, gaps: map[int][]span{}, gap: map[int]time.Duration{}, at: map[int]time.Time{},
 		acked: map[int]int64{}, failed: map[int]int64{}}
 	for _, s := range shards {
 		key := ""
@@ -71,6 +73,9 @@ func startGapProbe(ctx context.Context, t *testing.T, cc *redis.ClusterClient, s
 					if l, ok := g.last[s]; ok && now.Sub(l) > g.gap[s] {
 						g.gap[s], g.at[s] = now.Sub(l), now
 					}
+					if l, ok := g.last[s]; ok && now.Sub(l) > 5*time.Millisecond {
+						g.gaps[s] = append(g.gaps[s], span{l, now})
+					}
 					g.last[s] = now
 					g.acked[s]++
 				} else if ctx.Err() == nil {
@@ -84,12 +89,59 @@ func startGapProbe(ctx context.Context, t *testing.T, cc *redis.ClusterClient, s
 	return g
 }
 
+type span struct{ from, to time.Time }
+
+// during returns the longest write gap of shard that overlaps [from, to].
+func (g *gapProbe) during(shard int, from, to time.Time) time.Duration {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	var longest time.Duration
+	for _, sp := range g.gaps[shard] {
+		if sp.to.After(from) && sp.from.Before(to) {
+			longest = max(longest, sp.to.Sub(sp.from))
+		}
+	}
+	return longest
+}
+
+// handoverGaps matches the operation's Handover steps (their start and end
+// as the audit log recorded them, plus a second for clients to follow the
+// redirection) with the write gaps of their shard.
+func handoverGaps(t *testing.T, d *dayopstest.Dayops, cluster, opID string, g *gapProbe) string {
+	t.Helper()
+	started := map[string]time.Time{}
+	shardOf := map[string]int{}
+	var parts []string
+	for _, e := range d.Events(t, eventstore.Filter{Cluster: cluster}) {
+		p, err := audit.Decode(e.Type, e.SchemaVersion, e.Payload)
+		if err != nil {
+			continue
+		}
+		switch v := p.(type) {
+		case *audit.StepStarted:
+			if v.OperationID == opID && v.Name == "Handover" {
+				started[v.StepID] = e.RecordedAt
+				var s int
+				fmt.Sscanf(v.Target, "shard-%d:", &s)
+				shardOf[v.StepID] = s
+			}
+		case *audit.StepCompleted:
+			if from, ok := started[v.StepID]; ok && v.OperationID == opID {
+				s := shardOf[v.StepID]
+				parts = append(parts, fmt.Sprintf("shard-%d %s", s, g.during(s, from, e.RecordedAt.Add(time.Second)).Round(time.Millisecond)))
+			}
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
 // take returns the longest gap per shard since the last call and starts anew.
 func (g *gapProbe) take() (gaps map[int]time.Duration, at map[int]time.Time, acked, failed map[int]int64) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	gaps, at, acked, failed = g.gap, g.at, g.acked, g.failed
 	g.gap, g.at, g.acked, g.failed = map[int]time.Duration{}, map[int]time.Time{}, map[int]int64{}, map[int]int64{}
+	g.gaps = map[int][]span{}
 	return
 }
 
@@ -232,6 +284,7 @@ func TestUpgrade(t *testing.T) {
 	gate := map[string]any{"maxLatency": "1s", "interval": "5s"}
 	report := func(label string, began time.Time, op httpapi.Operation) {
 		t.Helper()
+		t.Logf("%s: write gap during each handover: %s", label, handoverGaps(t, d, operation.ClusterKey(h.ns, name), op.OperationID, gaps))
 		g, at, acked, failed := gaps.take()
 		var parts []string
 		for _, s := range slices.Sorted(func(yield func(int) bool) {
@@ -244,7 +297,7 @@ func TestUpgrade(t *testing.T) {
 			parts = append(parts, fmt.Sprintf("shard-%d %s (at %s; %d acked, %d failed)", s, g[s].Round(time.Millisecond),
 				at[s].Format("15:04:05.000"), acked[s], failed[s]))
 		}
-		t.Logf("%s: %s in %s; longest write gap per primary: %s", label, op.Progress.Outcome,
+		t.Logf("%s: %s in %s; longest write gap per shard over the whole operation: %s", label, op.Progress.Outcome,
 			time.Since(began).Round(time.Millisecond), strings.Join(parts, ", "))
 	}
 
@@ -293,6 +346,7 @@ func TestUpgrade(t *testing.T) {
 		t.Fatalf("upgrade to redis:7.0-next ended %s/%s: %s %s", op.Status, op.Progress.Outcome, op.Error, op.Progress.Message)
 	}
 	report("upgrade 3x1 redis:7.0 -> redis:7.0-next (bake 10s)", began, op)
+	recordUpgradeHistory(h, op, "upgrade")
 	after := pods(t, env, h.ns, name, creds.Password)
 	for p, b := range before {
 		a := after[p]
@@ -326,6 +380,7 @@ func TestUpgrade(t *testing.T) {
 		"bake": "10s", "gate": gate, "reason": "bad image"})
 	op = h.follow(acc.OperationID, 15*time.Minute, nil)
 	report("upgrade to redis:7.0-bad (canary fails the gate, rolled back)", began, op)
+	recordUpgradeHistory(h, op, "upgrade-rollback")
 	if op.Progress.Outcome != workflows.OutcomeRolledBack || !strings.Contains(op.Progress.Message, "health gate failed") ||
 		op.Progress.Upgrade == nil || !op.Progress.Upgrade.RolledBack {
 		t.Fatalf("bad image: %s/%s: %s %s", op.Status, op.Progress.Outcome, op.Error, op.Progress.Message)
@@ -381,6 +436,7 @@ func TestUpgrade(t *testing.T) {
 		t.Logf("abort during the bake: %+v", ans)
 	})
 	report("upgrade to redis:7.0 aborted during the bake", began, op)
+	recordUpgradeHistory(h, op, "upgrade-abort")
 	if !aborted || op.Progress.Outcome != workflows.OutcomeRolledBack || op.Progress.Upgrade.AbortedBy != "test-operator" {
 		t.Fatalf("abort: sent %v, %s/%s: %s %+v", aborted, op.Status, op.Progress.Outcome, op.Progress.Message, op.Progress.Upgrade)
 	}
@@ -421,6 +477,7 @@ func TestUpgrade(t *testing.T) {
 		}
 	})
 	report("upgrade to redis:7.0 approved by hand, worker SIGKILLed mid-handover", began, op)
+	recordUpgradeHistory(h, op, "upgrade-approve")
 	if op.Progress.Outcome != workflows.OutcomeSucceeded || op.Progress.Upgrade.ApprovedBy != "test-operator" {
 		t.Fatalf("approve: %s/%s: %s %+v", op.Status, op.Progress.Outcome, op.Progress.Message, op.Progress.Upgrade)
 	}
@@ -507,6 +564,26 @@ func checkUpgradeAudit(t *testing.T, d *dayopstest.Dayops, cluster string) {
 		}
 	}
 	t.Logf("audit: %d events, %d operations, %d step records, each once; decisions: %s", len(events), len(ops), len(seen), joined)
+}
+
+// recordUpgradeHistory saves the operation's history as
+// internal/workflows/testdata/histories/<name>.json when
+// DAYOPS_RECORD_HISTORIES=1 (replayed by the workflows' upgrade replay test).
+func recordUpgradeHistory(h *harness, op httpapi.Operation, name string) {
+	h.t.Helper()
+	if os.Getenv("DAYOPS_RECORD_HISTORIES") == "" {
+		return
+	}
+	out, err := exec.Command(filepath.Join(h.d.Env.BinDir, "temporal"), "workflow", "show", "--address", h.d.Config.TemporalAddress,
+		"--workflow-id", op.WorkflowID, "--run-id", op.RunID, "--output", "json").Output()
+	if err != nil {
+		h.t.Errorf("record history of %s: %v", op.OperationID, err)
+		return
+	}
+	path := filepath.Join(h.d.Env.Root, "internal", "workflows", "testdata", "histories", name+".json")
+	if err := os.WriteFile(path, out, 0o644); err != nil {
+		h.t.Error(err)
+	}
 }
 
 func between(s, from, to string) string {
