@@ -263,19 +263,19 @@ func (u *upgrader) note(kind, detail, target string, failed bool) {
 	u.r.publish()
 }
 
-func (u *upgrader) flush() error {
+func (u *upgrader) flush(r *run) error {
 	if len(u.notes) == 0 {
 		return nil
 	}
 	notes := u.notes
 	u.notes = nil
-	return u.r.record(notes...)
+	return r.record(notes...)
 }
 
 // checkpoint runs between two instance steps: it writes pending decision
 // records, holds while paused, and stops the forward pass on an abort.
-func (u *upgrader) checkpoint() error {
-	if err := u.flush(); err != nil {
+func (u *upgrader) checkpoint(r *run) error {
+	if err := u.flush(r); err != nil {
 		return err
 	}
 	if !u.rollingBack && u.aborted {
@@ -283,12 +283,12 @@ func (u *upgrader) checkpoint() error {
 	}
 	if u.paused {
 		stage := u.prog.Stage
-		u.r.phase("paused", "paused by "+u.prog.PausedBy)
-		if err := workflow.Await(u.r.ctx, func() bool { return !u.paused || (!u.rollingBack && u.aborted) }); err != nil {
+		r.phase("paused", "paused by "+u.prog.PausedBy)
+		if err := workflow.Await(r.ctx, func() bool { return !u.paused || (!u.rollingBack && u.aborted) }); err != nil {
 			return err
 		}
-		u.r.phase(stage, "")
-		if err := u.flush(); err != nil {
+		r.phase(stage, "")
+		if err := u.flush(r); err != nil {
 			return err
 		}
 		if !u.rollingBack && u.aborted {
@@ -377,7 +377,7 @@ func (u *upgrader) forward() error {
 	r := u.r
 	u.stage(StageCanary)
 	for _, s := range u.up.Canary {
-		if err := u.convergeShard(s, u.up.Target); err != nil {
+		if err := u.convergeShard(r, s, u.up.Target); err != nil {
 			return err
 		}
 		u.prog.ShardsDone++
@@ -390,7 +390,7 @@ func (u *upgrader) forward() error {
 		if err := u.gate("canary bake"); err != nil {
 			return err
 		}
-		if err := u.checkpoint(); err != nil {
+		if err := u.checkpoint(r); err != nil {
 			return err
 		}
 		left := end.Sub(workflow.Now(r.ctx))
@@ -401,7 +401,7 @@ func (u *upgrader) forward() error {
 			return err
 		}
 		if u.aborted {
-			return u.checkpoint()
+			return u.checkpoint(r)
 		}
 	}
 	if u.in.Upgrade.AutoApprove {
@@ -417,7 +417,7 @@ func (u *upgrader) forward() error {
 			return err
 		}
 	}
-	if err := u.checkpoint(); err != nil {
+	if err := u.checkpoint(r); err != nil {
 		return err
 	}
 	u.stage(StageRolling)
@@ -429,30 +429,38 @@ func (u *upgrader) forward() error {
 			return err
 		}
 	}
-	return u.flush()
+	return u.flush(r)
 }
 
 // batch upgrades several shards at once, each one instance at a time.
 func (u *upgrader) batch(shards []int) error {
 	if len(shards) == 1 {
-		if err := u.convergeShard(shards[0], u.up.Target); err != nil {
+		if err := u.convergeShard(u.r, shards[0], u.up.Target); err != nil {
 			return err
 		}
 		u.prog.ShardsDone++
 		return nil
 	}
+	// Each shard runs in a coroutine of its own, which must block on its own
+	// context: it gets a copy of the run with that context, and its step
+	// count is added back when it ends.
 	errs := make([]error, len(shards))
 	wg := workflow.NewWaitGroup(u.r.ctx)
+	base := u.r.progress.StepsDone
 	for i, s := range shards {
 		wg.Add(1)
-		workflow.Go(u.r.ctx, func(workflow.Context) {
+		workflow.Go(u.r.ctx, func(ctx workflow.Context) {
 			defer wg.Done()
-			if errs[i] = u.convergeShard(s, u.up.Target); errs[i] == nil {
+			rr := *u.r
+			rr.ctx = ctx
+			if errs[i] = u.convergeShard(&rr, s, u.up.Target); errs[i] == nil {
 				u.prog.ShardsDone++
 			}
+			u.r.progress.StepsDone += rr.progress.StepsDone - base
 		})
 	}
 	wg.Wait(u.r.ctx)
+	u.r.publish()
 	var stop *stopError
 	for _, err := range errs {
 		if errors.As(err, &stop) {
@@ -464,8 +472,7 @@ func (u *upgrader) batch(shards []int) error {
 
 // convergeShard brings one shard to spec target, one step at a time,
 // observing the live cluster before every step (roles, zones, sync).
-func (u *upgrader) convergeShard(shard int, target spec.Cluster) error {
-	r := u.r
+func (u *upgrader) convergeShard(r *run, shard int, target spec.Cluster) error {
 	hash := u.targetHash
 	if u.rollingBack {
 		hash = u.previousHash
@@ -475,7 +482,7 @@ func (u *upgrader) convergeShard(shard int, target spec.Cluster) error {
 	}
 	downtime := slices.Contains(u.up.Downtime, shard)
 	for range 32 {
-		if err := u.checkpoint(); err != nil {
+		if err := u.checkpoint(r); err != nil {
 			return err
 		}
 		obs, err := observe(r, nil)
@@ -492,9 +499,9 @@ func (u *upgrader) convergeShard(shard int, target spec.Cluster) error {
 		}
 		switch st := steps[0]; st.Kind {
 		case planner.StepHandover:
-			err = u.handover(obs, shard, st)
+			err = u.handover(r, obs, shard, st)
 		default:
-			err = u.recreate(obs, shard, st, target)
+			err = u.recreate(r, obs, shard, st, target)
 		}
 		if err != nil {
 			return err
@@ -513,8 +520,7 @@ func upToDate(pods []kube.InstanceStatus, hash string) map[int]bool {
 
 // recreate replaces one instance's Pod with one running target and waits
 // until it is back (a new process, in its role, in sync).
-func (u *upgrader) recreate(obs clusterstate.ObserveResult, shard int, st planner.UpgradeStep, target spec.Cluster) error {
-	r := u.r
+func (u *upgrader) recreate(r *run, obs clusterstate.ObserveResult, shard int, st planner.UpgradeStep, target spec.Cluster) error {
 	pods := statusByOrdinal(obs.Kube)
 	p := pods[st.Ordinal]
 	label := fmt.Sprintf("%s (shard-%d %s)", p.Pod, shard, st.Role)
@@ -545,8 +551,7 @@ func (u *upgrader) recreate(obs clusterstate.ObserveResult, shard int, st planne
 
 // handover promotes an upgraded replica with CLUSTER FAILOVER and moves the
 // role labels (and so the shard's Service) at once.
-func (u *upgrader) handover(obs clusterstate.ObserveResult, shard int, st planner.UpgradeStep) error {
-	r := u.r
+func (u *upgrader) handover(r *run, obs clusterstate.ObserveResult, shard int, st planner.UpgradeStep) error {
 	pods := statusByOrdinal(obs.Kube)
 	from, to := pods[st.Ordinal], pods[st.To]
 	label := fmt.Sprintf("shard-%d: %s -> %s", shard, from.Pod, to.Pod)
@@ -580,7 +585,7 @@ func (u *upgrader) handover(obs clusterstate.ObserveResult, shard int, st planne
 	u.prog.GateEvaluations++
 	u.prog.Gate = "failed: " + reason
 	u.note("gate", reason, "after the handover of "+label, true)
-	if ferr := u.flush(); ferr != nil {
+	if ferr := u.flush(r); ferr != nil {
 		return ferr
 	}
 	return &stopError{reason: "health gate failed (after the handover of " + label + "): " + reason}
@@ -589,7 +594,7 @@ func (u *upgrader) handover(obs clusterstate.ObserveResult, shard int, st planne
 // gate evaluates the health gate once; a failure is a stopError.
 func (u *upgrader) gate(label string) error {
 	r := u.r
-	if err := u.flush(); err != nil {
+	if err := u.flush(r); err != nil {
 		return err
 	}
 	u.prog.GateEvaluations++
@@ -625,14 +630,14 @@ func (u *upgrader) gate(label string) error {
 		reason := gateReason(err)
 		u.prog.Gate = "failed: " + reason
 		u.note("gate", reason, label, true)
-		if ferr := u.flush(); ferr != nil {
+		if ferr := u.flush(r); ferr != nil {
 			return ferr
 		}
 		return &stopError{reason: "health gate failed (" + label + "): " + reason}
 	}
 	u.prog.Gate = rep.Summary
 	u.note("gate", rep.Summary, label, false)
-	return u.flush()
+	return u.flush(r)
 }
 
 // gateReason is the innermost message of a gate failure.
@@ -660,7 +665,7 @@ func (u *upgrader) rollback() error {
 	}
 	slices.Reverse(shards)
 	for _, s := range shards {
-		if err := u.convergeShard(s, u.up.Previous); err != nil {
+		if err := u.convergeShard(r, s, u.up.Previous); err != nil {
 			return fmt.Errorf("rollback of shard-%d failed: %w", s, err)
 		}
 	}
@@ -668,7 +673,7 @@ func (u *upgrader) rollback() error {
 		kube.FinishUpgradeInput{Spec: u.up.Previous, RolledBack: true}, nil); err != nil {
 		return err
 	}
-	return u.flush()
+	return u.flush(r)
 }
 
 // finish ends the operation: a rollback that completed ends rolled back with

@@ -370,3 +370,47 @@ func TestUpgradeGateFailureRollsBackTheWholeCanary(t *testing.T) {
 		t.Errorf("steps:\n got %q\nwant %q", got, want)
 	}
 }
+
+func TestUpgradeConcurrentBatch(t *testing.T) {
+	w := newUpWorld(3)
+	env := upgradeEnv(t, w)
+	env.ExecuteWorkflow(Upgrade, upgradeInput(spec.Upgrade{Image: "redis:7.0-next", AutoApprove: true, Concurrency: 2,
+		Bake: spec.Duration{Duration: time.Second}}))
+	var res Result
+	if err := env.GetWorkflowResult(&res); err != nil {
+		t.Fatal(err)
+	}
+	if res.Outcome != OutcomeSucceeded || res.Progress.Upgrade.ShardsDone != 3 {
+		t.Fatalf("outcome %s, shards %d: %s", res.Outcome, res.Progress.Upgrade.ShardsDone, res.Message)
+	}
+	ops := w.ops()
+	// Per shard the order is replica, handover, old primary; shards 1 and 2
+	// go together after the canary; one gate after the batch.
+	perShard := map[int][]string{}
+	for _, op := range ops {
+		var o int
+		switch {
+		case strings.HasPrefix(op, "recreate "):
+			fmt.Sscanf(op, "recreate %d", &o)
+		case strings.HasPrefix(op, "handover to "):
+			fmt.Sscanf(op, "handover to %d", &o)
+		default:
+			continue
+		}
+		perShard[o/2] = append(perShard[o/2], op)
+	}
+	for s := range 3 {
+		want := []string{fmt.Sprintf("recreate %d replica redis:7.0-next", 2*s+1), fmt.Sprintf("handover to %d", 2*s+1),
+			fmt.Sprintf("recreate %d replica redis:7.0-next", 2*s)}
+		if !slices.Equal(perShard[s], want) {
+			t.Errorf("shard-%d: %q, want %q", s, perShard[s], want)
+		}
+	}
+	// Shard-2 starts before shard-1 has finished: they run together.
+	if slices.Index(ops, "recreate 5 replica redis:7.0-next") > slices.Index(ops, "recreate 2 replica redis:7.0-next") {
+		t.Errorf("shards 1 and 2 did not run together: %q", ops)
+	}
+	if got := ops[len(ops)-2:]; !slices.Equal(got, []string{"gate passed", "finish redis:7.0-next rolledBack=false"}) {
+		t.Errorf("ends with %q", got)
+	}
+}
