@@ -66,7 +66,7 @@ func printJSON(w io.Writer, v any) error {
 // ClusterCmd is `dayops cluster`.
 func ClusterCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "cluster", Short: "Create, inspect, scale and delete Redis clusters (a client of the dayops API)"}
-	cmd.AddCommand(createCmd(), getCmd(), listCmd(), deleteCmd(), scaleCmd(), credentialsCmd())
+	cmd.AddCommand(createCmd(), getCmd(), listCmd(), deleteCmd(), scaleCmd(), credentialsCmd(), upgradeCmd())
 	return cmd
 }
 
@@ -417,6 +417,7 @@ func OpCmd() *cobra.Command {
 		return nil
 	}
 	cmd.AddCommand(get, w, cancel)
+	cmd.AddCommand(decisionCmds()...)
 	return cmd
 }
 
@@ -433,6 +434,9 @@ func printOp(w io.Writer, op httpapi.Operation) {
 	fmt.Fprintf(w, "  steps:    %d/%d %s\n", p.StepsDone, p.StepsTotal, p.Step)
 	if p.SlotsTotal > 0 {
 		fmt.Fprintf(w, "  slots:    %d/%d moved, %d keys, %.0f keys/s\n", p.SlotsMoved, p.SlotsTotal, p.KeysMoved, p.KeysPerSecond)
+	}
+	if p.Upgrade != nil {
+		printUpgrade(w, p.Upgrade)
 	}
 	if op.Error != "" {
 		fmt.Fprintf(w, "  error:    %s\n", op.Error)

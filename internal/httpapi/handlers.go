@@ -60,7 +60,7 @@ func (s *Server) routes() {
 	}), s.deleteCluster)
 	huma.Register(api, secured(RoleOperator, huma.Operation{
 		OperationID: "start-operation", Method: http.MethodPost, Path: "/v1/clusters/{name}/operations", Tags: []string{"operations"},
-		Summary: "Start an operation on a cluster (scale-shards, scale-replicas)",
+		Summary: "Start an operation on a cluster (scale-shards, scale-replicas, upgrade)",
 		Errors:  []int{http.StatusNotFound, http.StatusConflict, http.StatusUnprocessableEntity},
 	}), s.startOperation)
 	huma.Register(api, secured(RoleAuditor, huma.Operation{
@@ -83,6 +83,7 @@ func (s *Server) routes() {
 		Summary: "A cluster's audit events, oldest first, paged",
 	}), s.listEvents)
 	s.backupRoutes()
+	s.upgradeRoutes()
 }
 
 func (s *Server) meta(ctx context.Context, typ operation.Type, namespace, cluster, reason string) operation.Meta {
@@ -164,8 +165,10 @@ func (s *Server) startOperation(ctx context.Context, in *struct {
 		if b.ReplicasPerShard == nil {
 			errs = append(errs, field.Required(field.NewPath("replicasPerShard"), "scale-replicas needs the target replicas per shard"))
 		}
+	case operation.Upgrade:
+		errs = append(errs, validateUpgrade(b)...)
 	default:
-		errs = append(errs, field.NotSupported(field.NewPath("type"), b.Type, []string{string(operation.ScaleShards), string(operation.ScaleReplicas)}))
+		errs = append(errs, field.NotSupported(field.NewPath("type"), b.Type, []string{string(operation.ScaleShards), string(operation.ScaleReplicas), string(operation.Upgrade)}))
 	}
 	if len(errs) > 0 {
 		s.metrics.rejected.WithLabelValues(string(b.Type), "422").Inc()
@@ -190,6 +193,8 @@ func (s *Server) startOperation(ctx context.Context, in *struct {
 	case operation.ScaleReplicas:
 		plan, err = planner.PlanScaleReplicas(planner.ScaleReplicasRequest{State: obs.State, ReplicasPerShard: *b.ReplicasPerShard, Hooks: b.Hooks, AllowSharedZones: b.AllowSharedZones}, s.d.Limits)
 		wf, input = workflows.ScaleReplicas, workflows.ScaleReplicasInput{Meta: m, ReplicasPerShard: *b.ReplicasPerShard, Hooks: b.Hooks, AllowSharedZones: b.AllowSharedZones}
+	case operation.Upgrade:
+		plan, wf, input, err = s.planUpgrade(obs, b, m)
 	}
 	if err != nil {
 		var rej *planner.Rejection

@@ -17,7 +17,7 @@ type CreateClusterBody struct {
 
 // OperationBody starts an operation on an existing cluster.
 type OperationBody struct {
-	Type workflows.OperationType `json:"type" enum:"scale-shards,scale-replicas" doc:"the operation"`
+	Type workflows.OperationType `json:"type" enum:"scale-shards,scale-replicas,upgrade" doc:"the operation"`
 	// Shards is the target shard count (scale-shards).
 	Shards int `json:"shards,omitempty" doc:"target number of shards (scale-shards)"`
 	// ReplicasPerShard is the target replica count (scale-replicas).
@@ -26,6 +26,8 @@ type OperationBody struct {
 	// AllowSharedZones accepts instances of one shard sharing a zone.
 	AllowSharedZones bool   `json:"allowSharedZones,omitempty"`
 	Reason           string `json:"reason,omitempty" doc:"why: recorded with every audit event of the operation"`
+	// Upgrade holds the upgrade's fields (image, config, canary, bake, gate...).
+	spec.Upgrade
 }
 
 // OperationAccepted answers a started (or dry-run) operation.

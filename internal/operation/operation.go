@@ -23,6 +23,7 @@ const (
 	Backup        Type = "backup"
 	Restore       Type = "restore"
 	DeleteBackup  Type = "delete-backup"
+	Upgrade       Type = "upgrade"
 )
 
 // Meta is what every operation carries: who asked, why, and its identity.

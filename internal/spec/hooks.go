@@ -20,13 +20,16 @@ const (
 	PostReplicaRemove HookPoint = "post-replica-remove"
 	PostPromote       HookPoint = "post-promote"
 	PreDelete         HookPoint = "pre-delete"
+	// UpgradeGate hooks are user health gates of an upgrade: an HTTP hook
+	// answering 2xx passes, anything else fails the gate (and rolls back).
+	UpgradeGate HookPoint = "upgrade-gate"
 )
 
 // HookPoints lists every valid point in the order an operation reaches them.
 var HookPoints = []HookPoint{
 	PreCreate, PostCreate, PreShardAdd, PostShardAdd, PreShardRemove, PostShardRemove,
 	PreMigrate, PostMigrate, PreReplicaAdd, PostReplicaAdd, PreReplicaRemove, PostReplicaRemove,
-	PostPromote, PreDelete,
+	PostPromote, PreDelete, UpgradeGate,
 }
 
 // HookScope says how many times a hook runs at its point.

@@ -18,7 +18,7 @@ func TestReplayRecordedHistories(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]bool{"create.json": false, "scale-shards.json": false, "scale-replicas.json": false, "delete.json": false}
+	want := map[string]bool{"create.json": false, "scale-shards.json": false, "scale-replicas.json": false, "delete.json": false, "upgrade.json": false}
 	for _, f := range files {
 		want[filepath.Base(f)] = true
 		t.Run(filepath.Base(f), func(t *testing.T) {
@@ -28,7 +28,7 @@ func TestReplayRecordedHistories(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			for _, w := range []any{CreateCluster, ScaleShards, ScaleReplicas, DeleteCluster} {
+			for _, w := range []any{CreateCluster, ScaleShards, ScaleReplicas, DeleteCluster, Upgrade} {
 				r.RegisterWorkflow(w)
 			}
 			if err := r.ReplayWorkflowHistoryFromJSONFile(nil, f); err != nil {

@@ -40,6 +40,7 @@ const (
 	OpScaleShards   = operation.ScaleShards
 	OpScaleReplicas = operation.ScaleReplicas
 	OpDelete        = operation.Delete
+	OpUpgrade       = operation.Upgrade
 )
 
 // CreateClusterInput creates a new cluster from a validated, defaulted spec.
@@ -124,4 +125,6 @@ type Progress struct {
 	Done    bool    `json:"done"`
 	Outcome Outcome `json:"outcome,omitempty"`
 	Message string  `json:"message,omitempty"`
+	// Upgrade is the state of an upgrade (nil for other operations).
+	Upgrade *UpgradeProgress `json:"upgrade,omitempty"`
 }

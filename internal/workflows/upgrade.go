@@ -1,0 +1,708 @@
+package workflows
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/dayops/dayops/internal/activities/clusterstate"
+	"github.com/dayops/dayops/internal/activities/kube"
+	"github.com/dayops/dayops/internal/activities/redisops"
+	"github.com/dayops/dayops/internal/audit"
+	"github.com/dayops/dayops/internal/planner"
+	"github.com/dayops/dayops/internal/spec"
+	"github.com/dayops/dayops/internal/topology"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+)
+
+// Names of the upgrade's updates and signals.
+const (
+	// UpdateApprove lets an upgrade go on after its canary baked (Decision).
+	UpdateApprove = "approve"
+	// UpdateAbort stops an upgrade and rolls back what it changed (Decision).
+	UpdateAbort = "abort"
+	// SignalPause holds an upgrade before its next instance step (Decision).
+	SignalPause = "pause"
+	// SignalResume lets a paused upgrade go on (Decision).
+	SignalResume = "resume"
+)
+
+// Upgrade stages shown in UpgradeProgress.Stage.
+const (
+	StageCanary           = "canary"
+	StageBaking           = "baking"
+	StageAwaitingApproval = "awaiting-approval"
+	StageRolling          = "rolling"
+	StageRollingBack      = "rolling-back"
+	StageFinishing        = "finishing"
+	StageDone             = "done"
+)
+
+// UpgradeInput starts an upgrade.
+type UpgradeInput struct {
+	Meta Meta `json:"meta"`
+	// Upgrade is the defaulted request.
+	Upgrade spec.Upgrade `json:"upgrade"`
+	// Hooks run in addition to the cluster spec's (user gates are hooks at
+	// point upgrade-gate).
+	Hooks []spec.Hook `json:"hooks,omitempty"`
+}
+
+// Decision is the input of the approve and abort updates and of the pause
+// and resume signals: who decided, and why.
+type Decision struct {
+	Actor  string `json:"actor"`
+	Reason string `json:"reason,omitempty"`
+}
+
+// DecisionResult answers an approve or abort update.
+type DecisionResult struct {
+	Accepted bool   `json:"accepted"`
+	Stage    string `json:"stage"`
+	Message  string `json:"message"`
+}
+
+// UpgradeProgress is the upgrade part of Progress.
+type UpgradeProgress struct {
+	Stage       string `json:"stage"`
+	Image       string `json:"image,omitempty"`
+	FromImage   string `json:"fromImage,omitempty"`
+	ShardsDone  int    `json:"shardsDone"`
+	ShardsTotal int    `json:"shardsTotal"`
+	Canary      []int  `json:"canary,omitempty"`
+	// Instance is the Pod being changed now.
+	Instance string `json:"instance,omitempty"`
+	// Gate is the last gate evaluation's outcome ("passed: ...", "failed:
+	// ...", "evaluating").
+	Gate            string    `json:"gate,omitempty"`
+	GateEvaluations int       `json:"gateEvaluations"`
+	BakeEndsAt      time.Time `json:"bakeEndsAt,omitzero"`
+	Paused          bool      `json:"paused,omitempty"`
+	PausedBy        string    `json:"pausedBy,omitempty"`
+	ApprovedBy      string    `json:"approvedBy,omitempty"`
+	AbortedBy       string    `json:"abortedBy,omitempty"`
+	RolledBack      bool      `json:"rolledBack,omitempty"`
+	// Reason is why the upgrade rolled back.
+	Reason string `json:"reason,omitempty"`
+}
+
+// gateOptions: a gate evaluation is one bounded check; GateFailed is final.
+var gateOptions = workflow.ActivityOptions{
+	StartToCloseTimeout: 15 * time.Minute,
+	HeartbeatTimeout:    20 * time.Second,
+	RetryPolicy: &temporal.RetryPolicy{
+		InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: 10 * time.Second, MaximumAttempts: 5,
+		NonRetryableErrorTypes: []string{redisops.ErrTypeGateFailed},
+	},
+}
+
+// instanceWaitOptions: a recreated instance that does not come back in sync
+// within the timeout fails the step (and the upgrade rolls back).
+var instanceWaitOptions = workflow.ActivityOptions{
+	StartToCloseTimeout: 15 * time.Minute,
+	HeartbeatTimeout:    20 * time.Second,
+	RetryPolicy: &temporal.RetryPolicy{
+		InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: 10 * time.Second, MaximumAttempts: 3,
+	},
+}
+
+// probeOptions: reading a run_id of a node about to be replaced may fail
+// (the node may be down already); that is not worth long retries.
+var probeOptions = workflow.ActivityOptions{
+	StartToCloseTimeout: 30 * time.Second,
+	RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, MaximumAttempts: 3},
+}
+
+// stopError ends the forward pass of an upgrade: the gate failed or someone
+// aborted. The upgrade then rolls back.
+type stopError struct {
+	abort  bool
+	reason string
+}
+
+func (e *stopError) Error() string { return e.reason }
+
+// Upgrade changes the image and/or redis.conf of every instance, shard by
+// shard: replicas first, one at a time (recreated on their volume, back in
+// sync), then a graceful CLUSTER FAILOVER to an upgraded in-sync replica,
+// then the old primary. Canary shards go first and bake under the health
+// gate; after an approval (update approve, or autoApprove) the rest follow
+// in batches. A failing gate, a failing step or an abort (update abort) rolls
+// every changed instance back to the previous spec the same way; the
+// operation then ends rolled back, with the reason.
+func Upgrade(ctx workflow.Context, in UpgradeInput) (Result, error) {
+	r, err := begin(ctx, in.Meta)
+	if err != nil {
+		return Result{}, err
+	}
+	u := &upgrader{r: r, in: in, prog: &UpgradeProgress{Stage: StageCanary}, touched: map[int]bool{}}
+	r.progress.Upgrade = u.prog
+	if err := u.handlers(ctx); err != nil {
+		return Result{}, err
+	}
+	summary, err := u.run()
+	return u.finish(err, summary)
+}
+
+type upgrader struct {
+	r    *run
+	in   UpgradeInput
+	prog *UpgradeProgress
+
+	plan planner.Plan
+	up   planner.UpgradePlan
+	auth redisops.Auth
+	// targetHash and previousHash are the Pod spec hashes of the target and
+	// the previous spec (from an activity, so replay never recomputes them).
+	targetHash, previousHash string
+	baseline                 map[string]kube.PodRun
+	touched                  map[int]bool
+	order                    []int
+
+	approved, aborted, paused, rollingBack, done bool
+	approvedBy, abortedBy                        Decision
+	notes                                        []audit.Payload
+	noteSeq                                      int
+	stop                                         *stopError
+	rollbackErr                                  error
+}
+
+func (u *upgrader) handlers(ctx workflow.Context) error {
+	approveValid := func(_ workflow.Context, d Decision) error {
+		switch {
+		case u.done:
+			return errors.New("the upgrade has ended")
+		case u.aborted || u.rollingBack:
+			return fmt.Errorf("the upgrade is rolling back (%s)", u.prog.Reason)
+		case u.approved:
+			return fmt.Errorf("already approved by %s", u.approvedBy.Actor)
+		case u.prog.Stage == StageRolling || u.prog.Stage == StageFinishing || u.prog.Stage == StageDone:
+			return errors.New("the upgrade is past its approval")
+		case d.Actor == "":
+			return errors.New("an approval names its actor")
+		}
+		return nil
+	}
+	if err := workflow.SetUpdateHandlerWithOptions(ctx, UpdateApprove, func(_ workflow.Context, d Decision) (DecisionResult, error) {
+		u.approved, u.approvedBy = true, d
+		u.prog.ApprovedBy = d.Actor
+		u.note("approve", "approved by "+who(d), "", false)
+		return DecisionResult{Accepted: true, Stage: u.prog.Stage, Message: "approved by " + who(d)}, nil
+	}, workflow.UpdateHandlerOptions{Validator: approveValid, Description: "let the upgrade go on after its canary"}); err != nil {
+		return err
+	}
+	abortValid := func(_ workflow.Context, d Decision) error {
+		switch {
+		case u.done:
+			return errors.New("the upgrade has ended")
+		case u.aborted || u.rollingBack:
+			return fmt.Errorf("the upgrade is already rolling back (%s)", u.prog.Reason)
+		case u.prog.Stage == StageFinishing || u.prog.Stage == StageDone:
+			return errors.New("every shard is upgraded already: nothing left to abort")
+		case d.Actor == "":
+			return errors.New("an abort names its actor")
+		}
+		return nil
+	}
+	if err := workflow.SetUpdateHandlerWithOptions(ctx, UpdateAbort, func(_ workflow.Context, d Decision) (DecisionResult, error) {
+		u.aborted, u.abortedBy = true, d
+		u.prog.AbortedBy = d.Actor
+		u.note("abort", "aborted by "+who(d), "", false)
+		return DecisionResult{Accepted: true, Stage: u.prog.Stage, Message: "aborted by " + who(d) + ": rolling back"}, nil
+	}, workflow.UpdateHandlerOptions{Validator: abortValid, Description: "stop the upgrade and roll back what it changed"}); err != nil {
+		return err
+	}
+	pause, resume := workflow.GetSignalChannel(ctx, SignalPause), workflow.GetSignalChannel(ctx, SignalResume)
+	workflow.Go(ctx, func(ctx workflow.Context) {
+		sel := workflow.NewSelector(ctx)
+		sel.AddReceive(pause, func(c workflow.ReceiveChannel, _ bool) {
+			var d Decision
+			c.Receive(ctx, &d)
+			if !u.paused && !u.done {
+				u.paused, u.prog.Paused, u.prog.PausedBy = true, true, d.Actor
+				u.note("pause", "paused by "+who(d), "", false)
+			}
+		})
+		sel.AddReceive(resume, func(c workflow.ReceiveChannel, _ bool) {
+			var d Decision
+			c.Receive(ctx, &d)
+			if u.paused && !u.done {
+				u.paused, u.prog.Paused, u.prog.PausedBy = false, false, ""
+				u.note("resume", "resumed by "+who(d), "", false)
+			}
+		})
+		for {
+			sel.Select(ctx)
+		}
+	})
+	return nil
+}
+
+func who(d Decision) string {
+	if d.Reason == "" {
+		return d.Actor
+	}
+	return d.Actor + " (" + d.Reason + ")"
+}
+
+// note queues an audit record of a decision or a gate result: a step of its
+// own (started and completed, or failed), written at the next checkpoint.
+func (u *upgrader) note(kind, detail, target string, failed bool) {
+	u.noteSeq++
+	id := fmt.Sprintf("upgrade/%s/%d", kind, u.noteSeq)
+	m := u.r.meta
+	u.notes = append(u.notes, &audit.StepStarted{OperationID: m.OperationID, Cluster: m.ClusterKey(), StepID: id, Name: kind, Target: target})
+	if failed {
+		u.notes = append(u.notes, &audit.StepFailed{OperationID: m.OperationID, Cluster: m.ClusterKey(), StepID: id, Error: detail, ErrorType: redisops.ErrTypeGateFailed})
+	} else {
+		u.notes = append(u.notes, &audit.StepCompleted{OperationID: m.OperationID, Cluster: m.ClusterKey(), StepID: id, Detail: detail})
+	}
+	u.r.publish()
+}
+
+func (u *upgrader) flush(r *run) error {
+	if len(u.notes) == 0 {
+		return nil
+	}
+	notes := u.notes
+	u.notes = nil
+	return r.record(notes...)
+}
+
+// checkpoint runs between two instance steps: it writes pending decision
+// records, holds while paused, and stops the forward pass on an abort.
+func (u *upgrader) checkpoint(r *run) error {
+	if err := u.flush(r); err != nil {
+		return err
+	}
+	if !u.rollingBack && u.aborted {
+		return u.abortError()
+	}
+	if u.paused {
+		stage := u.prog.Stage
+		r.phase("paused", "paused by "+u.prog.PausedBy)
+		if err := workflow.Await(r.ctx, func() bool { return !u.paused || (!u.rollingBack && u.aborted) }); err != nil {
+			return err
+		}
+		r.phase(stage, "")
+		if err := u.flush(r); err != nil {
+			return err
+		}
+		if !u.rollingBack && u.aborted {
+			return u.abortError()
+		}
+	}
+	return nil
+}
+
+func (u *upgrader) abortError() error {
+	return &stopError{abort: true, reason: "aborted by " + who(u.abortedBy)}
+}
+
+func (u *upgrader) stage(s string) {
+	u.prog.Stage = s
+	u.r.phase(s, "")
+}
+
+func (u *upgrader) run() (string, error) {
+	r := u.r
+	if err := r.started(); err != nil {
+		return "", err
+	}
+	r.phase("planning", "")
+	obs, err := observe(r, nil)
+	if err != nil {
+		return "", err
+	}
+	var hashes kube.SpecHashesResult
+	if err := r.exec(quickOptions, "compute the instance spec hashes of the target and the current spec", kubeActs.SpecHashes,
+		kube.SpecHashesInput{Specs: []spec.Cluster{u.in.Upgrade.Apply(obs.State.Spec), obs.State.Spec}}, &hashes); err != nil {
+		return "", err
+	}
+	u.plan, u.up, err = planner.PlanUpgrade(planner.UpgradeRequest{State: obs.State, Upgrade: u.in.Upgrade, Hooks: u.in.Hooks,
+		UpToDate: upToDate(obs.Kube, hashes.Hashes[0])}, planner.DefaultLimits)
+	if err != nil {
+		return "", temporal.NewNonRetryableApplicationError(err.Error(), ErrTypePlanRejected, err)
+	}
+	u.targetHash, u.previousHash = hashes.Hashes[0], hashes.Hashes[1]
+	u.auth = authOf(u.up.Previous)
+	r.hooks = append(slices.Clone(u.up.Previous.Hooks), u.in.Hooks...)
+	u.order = u.up.Shards()
+	u.prog.ShardsTotal, u.prog.Canary = len(u.order), u.up.Canary
+	u.prog.Image, u.prog.FromImage = u.up.Target.Image, u.up.Previous.Image
+	r.progress.StepsTotal = r.progress.StepsDone + 8*u.up.Instances + 6*len(u.order) + 10
+
+	var steady kube.SteadyResult
+	if err := r.exec(quickOptions, "record the Pods' runs before the upgrade (restart baseline)", kubeActs.CheckInstancesSteady,
+		kube.SteadyInput{Namespace: r.meta.Namespace, Cluster: r.meta.Cluster, Label: "baseline"}, &steady); err != nil {
+		return u.plan.Summary, err
+	}
+	u.baseline = steady.Pods
+	if err := r.exec(quickOptions, "record the target and previous spec on the cluster's ConfigMap", kubeActs.BeginUpgrade,
+		kube.BeginUpgradeInput{Target: u.up.Target, Previous: u.up.Previous}, nil); err != nil {
+		return u.plan.Summary, err
+	}
+	err = u.forward()
+	var stop *stopError
+	switch {
+	case err == nil:
+	case errors.As(err, &stop):
+		u.stop = stop
+	case temporal.IsCanceledError(err) || errors.Is(r.ctx.Err(), workflow.ErrCanceled):
+		return u.plan.Summary, err
+	default:
+		// A step failed for good (a Pod that does not come back, a handover
+		// that does not complete): the changed instances go back too.
+		u.stop = &stopError{reason: "a step failed: " + err.Error()}
+	}
+	if u.stop != nil {
+		u.prog.Reason = u.stop.reason
+		u.rollbackErr = u.rollback()
+		return u.plan.Summary, u.rollbackErr
+	}
+	u.stage(StageFinishing)
+	if err := r.exec(quickOptions, "record "+u.up.Target.Image+" as the cluster's spec", kubeActs.FinishUpgrade,
+		kube.FinishUpgradeInput{Spec: u.up.Target, Previous: &u.up.Previous}, nil); err != nil {
+		return u.plan.Summary, err
+	}
+	u.stage(StageDone)
+	return u.plan.Summary, nil
+}
+
+// forward upgrades the canary, bakes it, waits for approval, then the rest.
+func (u *upgrader) forward() error {
+	r := u.r
+	u.stage(StageCanary)
+	for _, s := range u.up.Canary {
+		if err := u.convergeShard(r, s, u.up.Target); err != nil {
+			return err
+		}
+		u.prog.ShardsDone++
+	}
+	u.stage(StageBaking)
+	bake := u.in.Upgrade.Bake.Duration
+	end := workflow.Now(r.ctx).Add(bake)
+	u.prog.BakeEndsAt = end
+	for {
+		if err := u.gate("canary bake"); err != nil {
+			return err
+		}
+		if err := u.checkpoint(r); err != nil {
+			return err
+		}
+		left := end.Sub(workflow.Now(r.ctx))
+		if left <= 0 {
+			break
+		}
+		if _, err := workflow.AwaitWithTimeout(r.ctx, min(left, u.in.Upgrade.Gate.Interval.Duration), func() bool { return u.aborted }); err != nil {
+			return err
+		}
+		if u.aborted {
+			return u.checkpoint(r)
+		}
+	}
+	if u.in.Upgrade.AutoApprove {
+		if !u.approved {
+			u.approved, u.approvedBy = true, Decision{Actor: r.meta.Actor, Reason: "autoApprove"}
+			u.prog.ApprovedBy = r.meta.Actor + " (auto)"
+			u.note("approve", "auto-approved (requested by "+r.meta.Actor+")", "", false)
+		}
+	} else if !u.approved {
+		u.stage(StageAwaitingApproval)
+		r.phase(StageAwaitingApproval, "waiting for approval: dayops op approve "+r.meta.OperationID)
+		if err := workflow.Await(r.ctx, func() bool { return u.approved || u.aborted }); err != nil {
+			return err
+		}
+	}
+	if err := u.checkpoint(r); err != nil {
+		return err
+	}
+	u.stage(StageRolling)
+	for _, batch := range u.up.Batches {
+		if err := u.batch(batch); err != nil {
+			return err
+		}
+		if err := u.gate(fmt.Sprintf("after shards %v", batch)); err != nil {
+			return err
+		}
+	}
+	return u.flush(r)
+}
+
+// batch upgrades several shards at once, each one instance at a time.
+func (u *upgrader) batch(shards []int) error {
+	if len(shards) == 1 {
+		if err := u.convergeShard(u.r, shards[0], u.up.Target); err != nil {
+			return err
+		}
+		u.prog.ShardsDone++
+		return nil
+	}
+	// Each shard runs in a coroutine of its own, which must block on its own
+	// context: it gets a copy of the run with that context, and its step
+	// count is added back when it ends.
+	errs := make([]error, len(shards))
+	wg := workflow.NewWaitGroup(u.r.ctx)
+	base := u.r.progress.StepsDone
+	for i, s := range shards {
+		wg.Add(1)
+		workflow.Go(u.r.ctx, func(ctx workflow.Context) {
+			defer wg.Done()
+			rr := *u.r
+			rr.ctx = ctx
+			if errs[i] = u.convergeShard(&rr, s, u.up.Target); errs[i] == nil {
+				u.prog.ShardsDone++
+			}
+			u.r.progress.StepsDone += rr.progress.StepsDone - base
+		})
+	}
+	wg.Wait(u.r.ctx)
+	u.r.publish()
+	var stop *stopError
+	for _, err := range errs {
+		if errors.As(err, &stop) {
+			return err
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// convergeShard brings one shard to spec target, one step at a time,
+// observing the live cluster before every step (roles, zones, sync).
+func (u *upgrader) convergeShard(r *run, shard int, target spec.Cluster) error {
+	hash := u.targetHash
+	if u.rollingBack {
+		hash = u.previousHash
+	}
+	if !u.rollingBack {
+		u.touched[shard] = true
+	}
+	downtime := slices.Contains(u.up.Downtime, shard)
+	for range 32 {
+		if err := u.checkpoint(r); err != nil {
+			return err
+		}
+		obs, err := observe(r, nil)
+		if err != nil {
+			return err
+		}
+		steps, err := planner.ShardSteps(obs.State.ShardInstances(shard), upToDate(obs.Kube, hash), u.up.Placement.RequireDistinctZones, downtime)
+		if err != nil {
+			return temporal.NewNonRetryableApplicationError(fmt.Sprintf("shard-%d: %v", shard, err), ErrTypePlanRejected, err)
+		}
+		if len(steps) == 0 {
+			u.prog.Instance = ""
+			return nil
+		}
+		switch st := steps[0]; st.Kind {
+		case planner.StepHandover:
+			err = u.handover(r, obs, shard, st)
+		default:
+			err = u.recreate(r, obs, shard, st, target)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return temporal.NewNonRetryableApplicationError(fmt.Sprintf("shard-%d did not converge after 32 steps", shard), ErrTypePlanRejected, nil)
+}
+
+func upToDate(pods []kube.InstanceStatus, hash string) map[int]bool {
+	out := map[int]bool{}
+	for _, p := range pods {
+		out[p.Ordinal] = p.SpecHash == hash && !p.Deleting
+	}
+	return out
+}
+
+// recreate replaces one instance's Pod with one running target and waits
+// until it is back (a new process, in its role, in sync).
+func (u *upgrader) recreate(r *run, obs clusterstate.ObserveResult, shard int, st planner.UpgradeStep, target spec.Cluster) error {
+	pods := statusByOrdinal(obs.Kube)
+	p := pods[st.Ordinal]
+	label := fmt.Sprintf("%s (shard-%d %s)", p.Pod, shard, st.Role)
+	u.prog.Instance = p.Pod
+	var before redisops.RunInfo
+	if p.Ready && p.Addr() != "" {
+		// Best effort: a node that cannot answer is replaced all the same.
+		_ = r.exec(probeOptions, "read run_id of "+label, redisActs.NodeRunInfo,
+			redisops.RunInfoInput{Auth: u.auth, Addr: p.Addr(), Label: label}, &before)
+	}
+	inst := topology.Instance{Ordinal: st.Ordinal, Shard: shard, Role: st.Role, NodeID: p.NodeID}
+	if err := r.exec(longOptions, fmt.Sprintf("recreate %s with %s", label, target.Image), kubeActs.RecreateInstance,
+		kube.RecreateInput{Spec: target, Instance: inst, Placement: kube.Placement{RequireDistinctZones: u.up.Placement.RequireDistinctZones}}, nil); err != nil {
+		return err
+	}
+	ready, err := waitReady(r, target, []topology.Instance{inst})
+	if err != nil {
+		return err
+	}
+	var after redisops.RunInfo
+	if err := r.exec(instanceWaitOptions, fmt.Sprintf("wait until %s runs a new process and is in sync", label), redisActs.WaitInstanceUpgraded,
+		redisops.WaitUpgradedInput{Auth: u.auth, Addr: ready[st.Ordinal].Addr(), PreviousRunID: before.RunID, Role: st.Role,
+			MaxLagBytes: *u.in.Upgrade.Gate.MaxLagBytes, Label: label}, &after); err != nil {
+		return err
+	}
+	return r.record(&audit.ImageChanged{Cluster: r.meta.ClusterKey(), Ordinal: st.Ordinal, Image: target.Image, RedisVersion: after.Version})
+}
+
+// handover promotes an upgraded replica with CLUSTER FAILOVER and moves the
+// role labels (and so the shard's Service) at once.
+func (u *upgrader) handover(r *run, obs clusterstate.ObserveResult, shard int, st planner.UpgradeStep) error {
+	pods := statusByOrdinal(obs.Kube)
+	from, to := pods[st.Ordinal], pods[st.To]
+	label := fmt.Sprintf("shard-%d: %s -> %s", shard, from.Pod, to.Pod)
+	u.prog.Instance = to.Pod
+	if err := r.exec(longOptions, "hand over "+label+" (CLUSTER FAILOVER)", redisActs.Handover,
+		redisops.HandoverInput{Auth: u.auth, ReplicaAddr: to.Addr(), MaxLagBytes: *u.in.Upgrade.Gate.MaxLagBytes, Label: label}, nil); err != nil {
+		return err
+	}
+	if err := labelRoles(r, u.up.Previous, u.auth, pods); err != nil {
+		return err
+	}
+	if err := r.record(
+		&audit.RoleChanged{Cluster: r.meta.ClusterKey(), Ordinal: st.To, Role: audit.RolePrimary, PreviousRole: audit.RoleReplica},
+		&audit.RoleChanged{Cluster: r.meta.ClusterKey(), Ordinal: st.Ordinal, Role: audit.RoleReplica, PreviousRole: audit.RolePrimary}); err != nil {
+		return err
+	}
+	if u.rollingBack {
+		return nil
+	}
+	// The gate's probe client on the new primary at once: an upgraded
+	// primary that refuses writes hands back to the old primary, which
+	// still runs the previous spec, within seconds instead of after the bake.
+	g := u.in.Upgrade.Gate
+	err := r.exec(gateOptions, "probe the new primary of "+label, redisActs.ProbePrimary,
+		redisops.ProbePrimaryInput{Auth: u.auth, Addr: to.Addr(), Shard: shard, Probe: min(g.Probe.Duration, time.Second),
+			MaxErrorRate: *g.MaxErrorRate, Label: label}, nil)
+	if err == nil || temporal.IsCanceledError(err) || errors.Is(r.ctx.Err(), workflow.ErrCanceled) {
+		return err
+	}
+	reason := gateReason(err)
+	u.prog.GateEvaluations++
+	u.prog.Gate = "failed: " + reason
+	u.note("gate", reason, "after the handover of "+label, true)
+	if ferr := u.flush(r); ferr != nil {
+		return ferr
+	}
+	return &stopError{reason: "health gate failed (after the handover of " + label + "): " + reason}
+}
+
+// gate evaluates the health gate once; a failure is a stopError.
+func (u *upgrader) gate(label string) error {
+	r := u.r
+	if err := u.flush(r); err != nil {
+		return err
+	}
+	u.prog.GateEvaluations++
+	u.prog.Gate = "evaluating"
+	r.publish()
+	g := u.in.Upgrade.Gate
+	err := r.exec(gateOptions, "health gate ("+label+"): pods steady", kubeActs.CheckInstancesSteady,
+		kube.SteadyInput{Namespace: r.meta.Namespace, Cluster: r.meta.Cluster, Baseline: u.baseline, Label: label}, nil)
+	var rep redisops.GateReport
+	if err == nil {
+		obs, oerr := observe(r, nil)
+		if oerr != nil {
+			err = oerr
+		} else {
+			in := redisops.GateInput{Auth: u.auth, Shards: map[string]int{}, MaxLagBytes: *g.MaxLagBytes, MaxErrorRate: *g.MaxErrorRate,
+				MaxLatency: g.MaxLatency.Duration, Probe: g.Probe.Duration, Settle: g.Settle.Duration, Label: label}
+			for _, p := range obs.Kube {
+				if p.Addr() != "" {
+					in.Addrs = append(in.Addrs, p.Addr())
+					in.Shards[p.Addr()] = p.Shard
+				}
+			}
+			err = r.exec(gateOptions, "health gate ("+label+"): cluster state, replication, probe client", redisActs.HealthGate, in, &rep)
+		}
+	}
+	if err == nil {
+		err = r.runHooks(spec.UpgradeGate, u.plan.Hooks, clusterTarget)
+	}
+	if err != nil && (temporal.IsCanceledError(err) || errors.Is(r.ctx.Err(), workflow.ErrCanceled)) {
+		return err
+	}
+	if err != nil {
+		reason := gateReason(err)
+		u.prog.Gate = "failed: " + reason
+		u.note("gate", reason, label, true)
+		if ferr := u.flush(r); ferr != nil {
+			return ferr
+		}
+		return &stopError{reason: "health gate failed (" + label + "): " + reason}
+	}
+	u.prog.Gate = rep.Summary
+	u.note("gate", rep.Summary, label, false)
+	return u.flush(r)
+}
+
+// gateReason is the innermost message of a gate failure.
+func gateReason(err error) string {
+	var app *temporal.ApplicationError
+	if errors.As(err, &app) {
+		return app.Message()
+	}
+	return err.Error()
+}
+
+// rollback returns every shard the upgrade touched to the previous spec, the
+// last one first, then restores the cluster's spec.
+func (u *upgrader) rollback() error {
+	r := u.r
+	u.rollingBack = true
+	u.prog.RolledBack = true
+	u.stage(StageRollingBack)
+	u.note("rollback", "rolling back: "+u.stop.reason, "", false)
+	var shards []int
+	for _, s := range u.order {
+		if u.touched[s] {
+			shards = append(shards, s)
+		}
+	}
+	slices.Reverse(shards)
+	for _, s := range shards {
+		if err := u.convergeShard(r, s, u.up.Previous); err != nil {
+			return fmt.Errorf("rollback of shard-%d failed: %w", s, err)
+		}
+	}
+	if err := r.exec(quickOptions, "record "+u.up.Previous.Image+" as the cluster's spec again", kubeActs.FinishUpgrade,
+		kube.FinishUpgradeInput{Spec: u.up.Previous, RolledBack: true}, nil); err != nil {
+		return err
+	}
+	return u.flush(r)
+}
+
+// finish ends the operation: a rollback that completed ends rolled back with
+// the reason (an abort as cancelled, a gate failure as failed with
+// RolledBack); everything else goes through run.finish.
+func (u *upgrader) finish(err error, summary string) (Result, error) {
+	r := u.r
+	u.done = true
+	if err == nil && u.stop != nil {
+		msg := "rolled back: " + u.stop.reason
+		var ev audit.Payload = &audit.OperationFailed{OperationID: r.meta.OperationID, Cluster: r.meta.ClusterKey(), Error: u.stop.reason, RolledBack: true}
+		if u.stop.abort {
+			ev = &audit.OperationCancelled{OperationID: r.meta.OperationID, Cluster: r.meta.ClusterKey(), Reason: u.stop.reason + "; rolled back"}
+		}
+		recErr := r.record(ev)
+		u.prog.Stage = StageDone
+		r.progress.Done, r.progress.Outcome, r.progress.Message = true, OutcomeRolledBack, msg
+		r.progress.Phase, r.progress.Step = string(OutcomeRolledBack), ""
+		r.progress.UpdatedAt = workflow.Now(r.ctx)
+		r.publish()
+		res := Result{OperationID: r.meta.OperationID, Outcome: OutcomeRolledBack, Message: msg,
+			Duration: workflow.Now(r.ctx).Sub(r.progress.StartedAt), Progress: r.progress}
+		return res, recErr
+	}
+	if err != nil && u.stop != nil {
+		err = fmt.Errorf("%w (rolling back because %s)", err, u.stop.reason)
+	}
+	if err == nil {
+		summary = fmt.Sprintf("%s: %d shards upgraded", strings.TrimSuffix(summary, "."), u.prog.ShardsDone)
+	}
+	return r.finish(err, summary)
+}
