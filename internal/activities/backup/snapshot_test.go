@@ -110,3 +110,22 @@ func TestSnapshotFallsBackPastTheBound(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestSnapshotEmptyShard: a primary without keys gives a valid RDB whose key
+// count is 0.
+func TestSnapshotEmptyShard(t *testing.T) {
+	ctx := t.Context()
+	c := redistest.New(t, redistest.Options{Primaries: 1})
+	view, err := c.View(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, _ := backupstore.OpenDir(t.TempDir())
+	res, err := Snapshot(ctx, SnapshotRequest{Targets: []Target{{Shard: 0, Addr: view.Myself.Addr}}, Store: store, BackupID: "e", Client: c.Pool.Client})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := res.Shards[0]; s.Keys != 0 || s.Size == 0 || !res.Consistency.ClusterConsistent {
+		t.Fatalf("empty shard: %+v %+v", s, res.Consistency)
+	}
+}
