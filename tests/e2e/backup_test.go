@@ -243,6 +243,20 @@ func TestBackupRestore(t *testing.T) {
 		t.Errorf("backup get: %v\n%s", err, out)
 	}
 
+	// Bad restores: refused at once, naming the field; nothing started.
+	out, err = runCLI(t, cli.RestoreCmd(), created.ID, "--into", "bkdry", "-n", ns, "--shards", "5", "--dry-run")
+	if err != nil || !strings.Contains(out, "Dry run (nothing started)") || !strings.Contains(out, "pipelined RESTORE") {
+		t.Errorf("restore --dry-run: %v\n%s", err, out)
+	}
+	if err := d.Operator.Do(ctx, http.MethodPost, "/v1/restores", nil, map[string]any{"backup": created.ID, "name": src, "namespace": ns}, nil); err == nil ||
+		!strings.Contains(err.Error(), "409") || !strings.Contains(err.Error(), "name") {
+		t.Errorf("restore over the live cluster: %v, want 409 naming name", err)
+	}
+	if err := d.Operator.Do(ctx, http.MethodPost, "/v1/restores", nil, map[string]any{"backup": "01a1fd3b-0000-7000-8000-000000000000", "name": "bkx", "namespace": ns}, nil); err == nil ||
+		!strings.Contains(err.Error(), "404") || !strings.Contains(err.Error(), "backup") {
+		t.Errorf("restore of a backup that does not exist: %v, want 404 naming backup", err)
+	}
+
 	// Restore into 3 (load at start), 5 and 2 shards (replay); the worker is
 	// killed in the middle of the last.
 	for _, tc := range []struct {

@@ -84,6 +84,10 @@ func LoadRDB(ctx context.Context, req LoadRequest) error {
 	}
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
+	began := time.Now()
+	var sentAt time.Time
+	// Loading takes about as long as sending; allow a generous margin.
+	loadLimit := 2*time.Minute + time.Duration(req.File.Size/(10<<20))*time.Second
 	for {
 		select {
 		case <-ctx.Done():
@@ -95,8 +99,18 @@ func LoadRDB(ctx context.Context, req LoadRequest) error {
 			errc = nil // served; wait for the load to finish
 		case <-tick.C:
 		}
+		if !srv.connected.Load() && time.Since(began) > 2*time.Minute {
+			return fmt.Errorf("%s did not connect to %s:%s within 2m to fetch %s (is this worker reachable from the pod? see DAYOPS_BACKUP_SERVE_HOST)",
+				addr, lhost, lport, req.File.Key)
+		}
 		if !srv.sent.Load() {
 			continue
+		}
+		if sentAt.IsZero() {
+			sentAt = time.Now()
+		}
+		if time.Since(sentAt) > loadLimit {
+			return fmt.Errorf("%s has not finished loading %s %s after it was sent", addr, req.File.Key, loadLimit)
 		}
 		info, err := infoMap(ctx, c, "replication", "persistence")
 		if err != nil {
@@ -151,6 +165,7 @@ type rdbServer struct {
 	file       backupstore.ShardFile
 	token      string
 	onProgress func(int64)
+	connected  atomic.Bool
 	sent       atomic.Bool
 }
 
@@ -166,6 +181,7 @@ func (s *rdbServer) serve(ctx context.Context, ln net.Listener) error {
 			}
 			return fmt.Errorf("serve the RDB: accept: %w", err)
 		}
+		s.connected.Store(true)
 		err = s.handle(ctx, conn)
 		if errors.Is(err, ErrChecksum) {
 			conn.Close()

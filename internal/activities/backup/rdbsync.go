@@ -79,7 +79,7 @@ func (s *syncConn) header(ctx context.Context) (int64, error) {
 	stop := context.AfterFunc(ctx, func() { _ = s.conn.SetReadDeadline(time.Now()) })
 	defer stop()
 	for {
-		_ = s.conn.SetReadDeadline(time.Now().Add(5 * time.Minute))
+		_ = s.conn.SetReadDeadline(time.Now().Add(2 * time.Minute)) // a primary sends a newline every second while it saves
 		line, err := s.rd.ReadString('\n')
 		if err != nil {
 			if ctx.Err() != nil {

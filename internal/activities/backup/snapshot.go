@@ -119,7 +119,7 @@ func Snapshot(ctx context.Context, req SnapshotRequest) (SnapshotResult, error) 
 
 	// The consistency point.
 	res.Shards = make([]ShardSnapshot, n)
-	pauseMS := strconv.FormatInt(req.PauseBound.Milliseconds(), 10)
+	pauseMS := strconv.FormatInt(max(req.PauseBound.Milliseconds(), 1), 10)
 	pausedAt := time.Now()
 	deadline := pausedAt.Add(req.PauseBound)
 	res.Consistency = backupstore.Consistency{At: pausedAt.UTC(), PauseBoundMS: req.PauseBound.Milliseconds()}
@@ -132,6 +132,15 @@ func Snapshot(ctx context.Context, req SnapshotRequest) (SnapshotResult, error) 
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			synced := false
+			defer func() {
+				if !synced {
+					// Whatever failed, the shard is still snapshotted (at its
+					// own point); a connection that cannot even send SYNC
+					// fails the stream below.
+					_ = conns[i].start()
+				}
+			}()
 			c := req.Client(t.Addr)
 			pctx, cancel := context.WithDeadline(ctx, deadline)
 			defer cancel()
@@ -152,10 +161,10 @@ func Snapshot(ctx context.Context, req SnapshotRequest) (SnapshotResult, error) 
 			}
 			if child(before) != "" {
 				note(fmt.Sprintf("shard-%d: a %s was running at the pause", t.Shard, child(before)))
-				_ = conns[i].start()
 				return
 			}
 			forks0, _ := strconv.ParseInt(before["total_forks"], 10, 64)
+			synced = true
 			if err := conns[i].start(); err != nil {
 				note(fmt.Sprintf("shard-%d: SYNC: %v", t.Shard, err))
 				return
@@ -242,7 +251,8 @@ func Snapshot(ctx context.Context, req SnapshotRequest) (SnapshotResult, error) 
 			bytesTotal.Add(size)
 			headers.Add(1)
 			key := backupstore.ShardKey(req.BackupID, t.Shard)
-			obj, err := req.Store.Put(gctx, key, &countingReader{r: conns[i].body(size), n: &bytesDone})
+			head := &prefixCapture{r: conns[i].body(size), max: 1 << 20}
+			obj, err := req.Store.Put(gctx, key, &countingReader{r: head, n: &bytesDone})
 			if err != nil {
 				return fmt.Errorf("shard-%d: store %s: %w", t.Shard, key, err)
 			}
@@ -251,6 +261,19 @@ func Snapshot(ctx context.Context, req SnapshotRequest) (SnapshotResult, error) 
 			}
 			s := &res.Shards[i]
 			s.Shard, s.Addr, s.Key, s.Size, s.SHA256 = t.Shard, t.Addr, key, obj.Size, obj.SHA256
+			// The RDB says how many keys it holds; under the pause it must be
+			// DBSIZE at the pause.
+			n, err := rdbKeyCount(head.buf)
+			switch {
+			case err != nil && !forked[i]:
+				return fmt.Errorf("shard-%d: %s: cannot count its keys: %w", t.Shard, key, err)
+			case err != nil:
+				// keep DBSIZE at the pause
+			case forked[i] && n != s.Keys:
+				return fmt.Errorf("shard-%d: %s holds %d keys, DBSIZE at the pause was %d: the snapshot is not the paused state", t.Shard, key, n, s.Keys)
+			default:
+				s.Keys = n
+			}
 			filesDone.Add(1)
 			return nil
 		})

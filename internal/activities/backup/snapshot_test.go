@@ -1,9 +1,9 @@
 package backup
 
 import (
-	"fmt"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -64,5 +64,68 @@ func TestSnapshotRealCluster(t *testing.T) {
 	if err := cc.Set(ctx, "after", "1", time.Minute).Err(); err != nil {
 		t.Fatal(err)
 	}
-	_ = fmt.Sprint()
+}
+
+// TestSnapshotFallsBackPastTheBound: with a bound too short for any fork,
+// the pause ends at the bound, every shard is still stored (each at its own
+// point), and the result says the backup is not cluster-consistent.
+func TestSnapshotFallsBackPastTheBound(t *testing.T) {
+	ctx := t.Context()
+	c := redistest.New(t, redistest.Options{Primaries: 2})
+	cc := c.ClusterClient()
+	defer cc.Close()
+	if err := redistest.Fill(ctx, cc, "k:", 5_000, 64, 4); err != nil {
+		t.Fatal(err)
+	}
+	view, err := c.View(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var targets []Target
+	for i, id := range view.Layout().Nodes() {
+		targets = append(targets, Target{Shard: i, Addr: view.Nodes[id].Addr})
+	}
+	store, _ := backupstore.OpenDir(t.TempDir())
+	res, err := Snapshot(ctx, SnapshotRequest{Targets: targets, Store: store, BackupID: "b", PauseBound: time.Microsecond,
+		Client: func(addr string) *redis.Client { return c.Pool.Client(addr) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Consistency.ClusterConsistent || !strings.Contains(res.Consistency.Note, "not cluster-consistent") {
+		t.Fatalf("consistency %+v, want a per-shard fallback", res.Consistency)
+	}
+	t.Logf("fallback: %s", res.Consistency.Note)
+	var keys int64
+	for _, s := range res.Shards {
+		keys += s.Keys
+		if s.Size == 0 || s.SHA256 == "" {
+			t.Errorf("shard-%d not stored: %+v", s.Shard, s)
+		}
+	}
+	if keys != 5_000 {
+		t.Errorf("key counts read from the RDBs sum to %d, want 5000", keys)
+	}
+	// Writes are not paused any more.
+	if err := cc.Set(ctx, "after", "1", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestSnapshotEmptyShard: a primary without keys gives a valid RDB whose key
+// count is 0.
+func TestSnapshotEmptyShard(t *testing.T) {
+	ctx := t.Context()
+	c := redistest.New(t, redistest.Options{Primaries: 1})
+	view, err := c.View(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, _ := backupstore.OpenDir(t.TempDir())
+	res, err := Snapshot(ctx, SnapshotRequest{Targets: []Target{{Shard: 0, Addr: view.Myself.Addr}}, Store: store, BackupID: "e", Client: c.Pool.Client})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := res.Shards[0]; s.Keys != 0 || s.Size == 0 || !res.Consistency.ClusterConsistent {
+		t.Fatalf("empty shard: %+v %+v", s, res.Consistency)
+	}
 }
