@@ -11,6 +11,7 @@ import (
 
 	"github.com/dayops/dayops/internal/activities/auditlog"
 	"github.com/dayops/dayops/internal/activities/clusterstate"
+	"github.com/dayops/dayops/internal/activities/hooks"
 	"github.com/dayops/dayops/internal/activities/kube"
 	"github.com/dayops/dayops/internal/activities/redisops"
 	"github.com/dayops/dayops/internal/operation"
@@ -96,7 +97,7 @@ func upgradeEnv(t *testing.T, w *upWorld) *testsuite.TestWorkflowEnvironment {
 	var s testsuite.WorkflowTestSuite
 	env := s.NewTestWorkflowEnvironment()
 	env.SetWorkerOptions(worker.Options{DeadlockDetectionTimeout: time.Minute})
-	Register(env, Activities{Kube: &kube.Activities{}, Redis: &redisops.Activities{}, Audit: &auditlog.Activities{}, State: &clusterstate.Activities{}})
+	Register(env, Activities{Kube: &kube.Activities{}, Redis: &redisops.Activities{}, Hooks: &hooks.Activities{}, Audit: &auditlog.Activities{}, State: &clusterstate.Activities{}})
 	env.OnActivity(stateActs.ObserveCluster, mock.Anything, mock.Anything).Return(
 		func(context.Context, clusterstate.ObserveInput) (clusterstate.ObserveResult, error) {
 			return w.observe(), nil
@@ -412,5 +413,35 @@ func TestUpgradeConcurrentBatch(t *testing.T) {
 	}
 	if got := ops[len(ops)-2:]; !slices.Equal(got, []string{"gate passed", "finish redis:7.0-next rolledBack=false"}) {
 		t.Errorf("ends with %q", got)
+	}
+}
+
+func TestUpgradeUserGateFails(t *testing.T) {
+	w := newUpWorld(2)
+	env := upgradeEnv(t, w)
+	runs := 0
+	env.OnActivity(hookActs.RunHook, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in hooks.RunInput) (hooks.RunResult, error) {
+			runs++
+			w.add(fmt.Sprintf("hook %s shard %d", in.Hook.Name, in.Context.Shard))
+			if runs >= 2 {
+				return hooks.RunResult{}, temporal.NewNonRetryableApplicationError("HTTP 503: error budget burnt", "HookFailed", nil)
+			}
+			return hooks.RunResult{}, nil
+		})
+	gate := spec.Hook{Name: "slo", Point: spec.UpgradeGate, Scope: spec.ScopeCluster, HTTP: &spec.HTTPHook{URL: "http://127.0.0.1:1/slo"}}
+	gate.Default()
+	in := upgradeInput(spec.Upgrade{Image: "redis:7.0-next", AutoApprove: true, Bake: spec.Duration{Duration: 30 * time.Second}})
+	in.Hooks = []spec.Hook{gate}
+	env.ExecuteWorkflow(Upgrade, in)
+	var res Result
+	if err := env.GetWorkflowResult(&res); err != nil {
+		t.Fatal(err)
+	}
+	if res.Outcome != OutcomeRolledBack || !strings.Contains(res.Message, "hook slo at upgrade-gate") || !strings.Contains(res.Message, "error budget burnt") {
+		t.Fatalf("outcome %s: %s", res.Outcome, res.Message)
+	}
+	if runs != 2 || w.has("recreate 3") {
+		t.Errorf("user gate ran %d times; ops %q", runs, w.ops())
 	}
 }
