@@ -22,6 +22,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
 )
 
 // upWorld is a scripted cluster for the upgrade workflow: shards x (primary +
@@ -95,6 +96,7 @@ func ordinalOf(addr string) int {
 func upgradeEnv(t *testing.T, w *upWorld) *testsuite.TestWorkflowEnvironment {
 	t.Helper()
 	var s testsuite.WorkflowTestSuite
+	s.SetContextPropagators([]workflow.ContextPropagator{operation.MetaPropagator{}})
 	env := s.NewTestWorkflowEnvironment()
 	env.SetWorkerOptions(worker.Options{DeadlockDetectionTimeout: time.Minute})
 	Register(env, Activities{Kube: &kube.Activities{}, Redis: &redisops.Activities{}, Hooks: &hooks.Activities{}, Audit: &auditlog.Activities{}, State: &clusterstate.Activities{}})
@@ -178,10 +180,11 @@ func upgradeEnv(t *testing.T, w *upWorld) *testsuite.TestWorkflowEnvironment {
 			return redisops.GateReport{Summary: "passed"}, nil
 		})
 	env.OnActivity(auditActs.RecordEvents, mock.Anything, mock.Anything).Return(
-		func(_ context.Context, in auditlog.RecordInput) (auditlog.RecordResult, error) {
+		func(ctx context.Context, in auditlog.RecordInput) (auditlog.RecordResult, error) {
+			m, _ := operation.MetaFromContext(ctx)
 			for _, e := range in.Events {
 				if e.Type == "StepCompleted" || e.Type == "StepFailed" || e.Type == "OperationFailed" || e.Type == "OperationCancelled" {
-					w.add("event " + e.Type + " " + string(e.Payload))
+					w.add("event by " + m.Actor + " " + e.Type + " " + string(e.Payload))
 				}
 			}
 			return auditlog.RecordResult{}, nil
@@ -320,8 +323,8 @@ func TestUpgradeManualApproval(t *testing.T) {
 	if rejected == nil || !strings.Contains(rejected.Error(), "already approved by carol") {
 		t.Errorf("second approval: %v", rejected)
 	}
-	if !w.has("approved by carol") {
-		t.Error("the approval is not in the audit log")
+	if !w.has(`event by carol StepCompleted {"operation_id":"op-1","cluster":"default/orders","step_id":"upgrade/approve/`) {
+		t.Errorf("the approval is not in the audit log with carol as its actor: %q", w.calls)
 	}
 }
 
@@ -345,7 +348,7 @@ func TestUpgradePauseResume(t *testing.T) {
 	if len(during) != 0 {
 		t.Errorf("steps ran while paused: %q", during)
 	}
-	if !w.has("paused by dave") || !w.has("resumed by dave") {
+	if !w.has("event by dave StepCompleted") || !w.has("paused by dave") || !w.has("resumed by dave") {
 		t.Error("pause/resume not in the audit log")
 	}
 }
