@@ -456,10 +456,32 @@ func TestUpgrade(t *testing.T) {
 	acc = h.start("/v1/clusters/"+name+"/operations", nsq, map[string]any{"type": "upgrade", "image": "redis:7.0", "bake": "5s",
 		"config": map[string]string{"hz": "20"}, "gate": gate, "reason": "approve test"})
 	approved, killed := false, false
+	pause := 0 // 0: not sent, 1: sent, 2: seen paused, 3: resumed
+	var pausedAt time.Time
+	var pausedSteps int
 	op = h.follow(acc.OperationID, 20*time.Minute, func(op httpapi.Operation) {
 		u := op.Progress.Upgrade
 		if u == nil {
 			return
+		}
+		switch {
+		case pause == 0 && u.Stage == workflows.StageCanary:
+			if out, err := runCLI(t, cli.OpCmd(), "pause", acc.OperationID, "--reason", "lunch"); err != nil {
+				t.Fatalf("dayops op pause: %v\n%s", err, out)
+			}
+			pause = 1
+		case pause == 1 && u.Paused && op.Progress.Phase == "paused":
+			pause, pausedAt, pausedSteps = 2, time.Now(), op.Progress.StepsDone
+		case pause == 2 && time.Since(pausedAt) > 3*time.Second:
+			if op.Progress.StepsDone != pausedSteps || !u.Paused {
+				t.Errorf("paused upgrade went on: steps %d -> %d, paused %v", pausedSteps, op.Progress.StepsDone, u.Paused)
+			}
+			out, err := runCLI(t, cli.OpCmd(), "resume", acc.OperationID)
+			if err != nil {
+				t.Fatalf("dayops op resume: %v\n%s", err, out)
+			}
+			pause = 3
+			t.Logf("paused by %s for %s at step %d, then resumed", u.PausedBy, time.Since(pausedAt).Round(time.Millisecond), pausedSteps)
 		}
 		if !approved && u.Stage == workflows.StageAwaitingApproval {
 			out, err := runCLI(t, cli.OpCmd(), "approve", acc.OperationID, "--reason", "canary looks fine")
@@ -483,6 +505,9 @@ func TestUpgrade(t *testing.T) {
 	}
 	if !killed {
 		t.Error("the worker was never killed during a handover (it finished between two polls)")
+	}
+	if pause != 3 {
+		t.Errorf("pause/resume did not go through (state %d)", pause)
 	}
 	for p, r := range pods(t, env, h.ns, name, creds.Password) {
 		if r.image != "redis:7.0" {
@@ -598,7 +623,8 @@ func checkUpgradeAudit(t *testing.T, d *dayopstest.Dayops, cluster string) {
 			seen[v.OperationID+"/"+v.StepID+"/started"]++
 		case *audit.StepCompleted:
 			seen[v.OperationID+"/"+v.StepID+"/ended"]++
-			if strings.HasPrefix(v.StepID, "upgrade/approve") || strings.HasPrefix(v.StepID, "upgrade/abort") {
+			if strings.HasPrefix(v.StepID, "upgrade/approve") || strings.HasPrefix(v.StepID, "upgrade/abort") ||
+				strings.HasPrefix(v.StepID, "upgrade/pause") || strings.HasPrefix(v.StepID, "upgrade/resume") {
 				decisions = append(decisions, v.Detail)
 			}
 		case *audit.StepFailed:
@@ -631,7 +657,8 @@ func checkUpgradeAudit(t *testing.T, d *dayopstest.Dayops, cluster string) {
 		t.Errorf("audit: operations %v, want %v", kinds, want)
 	}
 	joined := strings.Join(decisions, "; ")
-	for _, w := range []string{"auto-approved (requested by test-operator)", "aborted by test-operator (e2e abort)", "approved by test-operator (canary looks fine)"} {
+	for _, w := range []string{"auto-approved (requested by test-operator)", "aborted by test-operator (e2e abort)",
+		"approved by test-operator (canary looks fine)", "paused by test-operator (lunch)", "resumed by test-operator"} {
 		if !strings.Contains(joined, w) {
 			t.Errorf("audit: no decision %q in %q", w, joined)
 		}
