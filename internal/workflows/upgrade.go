@@ -11,6 +11,7 @@ import (
 	"github.com/dayops/dayops/internal/activities/kube"
 	"github.com/dayops/dayops/internal/activities/redisops"
 	"github.com/dayops/dayops/internal/audit"
+	"github.com/dayops/dayops/internal/operation"
 	"github.com/dayops/dayops/internal/planner"
 	"github.com/dayops/dayops/internal/spec"
 	"github.com/dayops/dayops/internal/topology"
@@ -164,7 +165,7 @@ type upgrader struct {
 
 	approved, aborted, paused, rollingBack, done bool
 	approvedBy, abortedBy                        Decision
-	notes                                        []audit.Payload
+	notes                                        []note
 	noteSeq                                      int
 	stop                                         *stopError
 	rollbackErr                                  error
@@ -189,7 +190,7 @@ func (u *upgrader) handlers(ctx workflow.Context) error {
 	if err := workflow.SetUpdateHandlerWithOptions(ctx, UpdateApprove, func(_ workflow.Context, d Decision) (DecisionResult, error) {
 		u.approved, u.approvedBy = true, d
 		u.prog.ApprovedBy = d.Actor
-		u.note("approve", "approved by "+who(d), "", false)
+		u.decided(&d, "approve", "approved by "+who(d), "", false)
 		return DecisionResult{Accepted: true, Stage: u.prog.Stage, Message: "approved by " + who(d)}, nil
 	}, workflow.UpdateHandlerOptions{Validator: approveValid, Description: "let the upgrade go on after its canary"}); err != nil {
 		return err
@@ -210,7 +211,7 @@ func (u *upgrader) handlers(ctx workflow.Context) error {
 	if err := workflow.SetUpdateHandlerWithOptions(ctx, UpdateAbort, func(_ workflow.Context, d Decision) (DecisionResult, error) {
 		u.aborted, u.abortedBy = true, d
 		u.prog.AbortedBy = d.Actor
-		u.note("abort", "aborted by "+who(d), "", false)
+		u.decided(&d, "abort", "aborted by "+who(d), "", false)
 		return DecisionResult{Accepted: true, Stage: u.prog.Stage, Message: "aborted by " + who(d) + ": rolling back"}, nil
 	}, workflow.UpdateHandlerOptions{Validator: abortValid, Description: "stop the upgrade and roll back what it changed"}); err != nil {
 		return err
@@ -223,7 +224,7 @@ func (u *upgrader) handlers(ctx workflow.Context) error {
 			c.Receive(ctx, &d)
 			if !u.paused && !u.done {
 				u.paused, u.prog.Paused, u.prog.PausedBy = true, true, d.Actor
-				u.note("pause", "paused by "+who(d), "", false)
+				u.decided(&d, "pause", "paused by "+who(d), "", false)
 			}
 		})
 		sel.AddReceive(resume, func(c workflow.ReceiveChannel, _ bool) {
@@ -231,7 +232,7 @@ func (u *upgrader) handlers(ctx workflow.Context) error {
 			c.Receive(ctx, &d)
 			if u.paused && !u.done {
 				u.paused, u.prog.Paused, u.prog.PausedBy = false, false, ""
-				u.note("resume", "resumed by "+who(d), "", false)
+				u.decided(&d, "resume", "resumed by "+who(d), "", false)
 			}
 		})
 		for {
@@ -248,28 +249,64 @@ func who(d Decision) string {
 	return d.Actor + " (" + d.Reason + ")"
 }
 
-// note queues an audit record of a decision or a gate result: a step of its
-// own (started and completed, or failed), written at the next checkpoint.
+// note is an audit record waiting for the next checkpoint; a decision's
+// record carries its decider as the event's actor.
+type note struct {
+	by      *Decision
+	payload []audit.Payload
+}
+
+// note queues an audit record of a gate result or an event of the upgrade
+// itself: a step of its own (started and completed, or failed), written at
+// the next checkpoint with the requester as actor.
 func (u *upgrader) note(kind, detail, target string, failed bool) {
+	u.decided(nil, kind, detail, target, failed)
+}
+
+// decided queues the record of a decision (approve, abort, pause, resume)
+// whose audit events name the decider as their actor and carry its reason.
+func (u *upgrader) decided(by *Decision, kind, detail, target string, failed bool) {
 	u.noteSeq++
 	id := fmt.Sprintf("upgrade/%s/%d", kind, u.noteSeq)
 	m := u.r.meta
-	u.notes = append(u.notes, &audit.StepStarted{OperationID: m.OperationID, Cluster: m.ClusterKey(), StepID: id, Name: kind, Target: target})
+	n := note{by: by, payload: []audit.Payload{&audit.StepStarted{OperationID: m.OperationID, Cluster: m.ClusterKey(), StepID: id, Name: kind, Target: target}}}
 	if failed {
-		u.notes = append(u.notes, &audit.StepFailed{OperationID: m.OperationID, Cluster: m.ClusterKey(), StepID: id, Error: detail, ErrorType: redisops.ErrTypeGateFailed})
+		n.payload = append(n.payload, &audit.StepFailed{OperationID: m.OperationID, Cluster: m.ClusterKey(), StepID: id, Error: detail, ErrorType: redisops.ErrTypeGateFailed})
 	} else {
-		u.notes = append(u.notes, &audit.StepCompleted{OperationID: m.OperationID, Cluster: m.ClusterKey(), StepID: id, Detail: detail})
+		n.payload = append(n.payload, &audit.StepCompleted{OperationID: m.OperationID, Cluster: m.ClusterKey(), StepID: id, Detail: detail})
 	}
+	u.notes = append(u.notes, n)
 	u.r.publish()
 }
 
+// flush writes the queued records: consecutive records of one actor in one
+// step.
 func (u *upgrader) flush(r *run) error {
-	if len(u.notes) == 0 {
-		return nil
+	for len(u.notes) > 0 {
+		by := u.notes[0].by
+		var batch []audit.Payload
+		for len(u.notes) > 0 && u.notes[0].by == by {
+			batch = append(batch, u.notes[0].payload...)
+			u.notes = u.notes[1:]
+		}
+		if by == nil {
+			if err := r.record(batch...); err != nil {
+				return err
+			}
+			continue
+		}
+		m := r.meta
+		m.Actor, m.Reason = by.Actor, by.Reason
+		rr := *r
+		rr.ctx = operation.WithMeta(r.ctx, m)
+		before := rr.progress.StepsDone
+		err := rr.record(batch...)
+		r.progress.StepsDone += rr.progress.StepsDone - before
+		if err != nil {
+			return err
+		}
 	}
-	notes := u.notes
-	u.notes = nil
-	return r.record(notes...)
+	return nil
 }
 
 // checkpoint runs between two instance steps: it writes pending decision

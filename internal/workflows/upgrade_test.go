@@ -11,6 +11,7 @@ import (
 
 	"github.com/dayops/dayops/internal/activities/auditlog"
 	"github.com/dayops/dayops/internal/activities/clusterstate"
+	"github.com/dayops/dayops/internal/activities/hooks"
 	"github.com/dayops/dayops/internal/activities/kube"
 	"github.com/dayops/dayops/internal/activities/redisops"
 	"github.com/dayops/dayops/internal/operation"
@@ -21,6 +22,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
 )
 
 // upWorld is a scripted cluster for the upgrade workflow: shards x (primary +
@@ -94,9 +96,10 @@ func ordinalOf(addr string) int {
 func upgradeEnv(t *testing.T, w *upWorld) *testsuite.TestWorkflowEnvironment {
 	t.Helper()
 	var s testsuite.WorkflowTestSuite
+	s.SetContextPropagators([]workflow.ContextPropagator{operation.MetaPropagator{}})
 	env := s.NewTestWorkflowEnvironment()
 	env.SetWorkerOptions(worker.Options{DeadlockDetectionTimeout: time.Minute})
-	Register(env, Activities{Kube: &kube.Activities{}, Redis: &redisops.Activities{}, Audit: &auditlog.Activities{}, State: &clusterstate.Activities{}})
+	Register(env, Activities{Kube: &kube.Activities{}, Redis: &redisops.Activities{}, Hooks: &hooks.Activities{}, Audit: &auditlog.Activities{}, State: &clusterstate.Activities{}})
 	env.OnActivity(stateActs.ObserveCluster, mock.Anything, mock.Anything).Return(
 		func(context.Context, clusterstate.ObserveInput) (clusterstate.ObserveResult, error) {
 			return w.observe(), nil
@@ -177,10 +180,11 @@ func upgradeEnv(t *testing.T, w *upWorld) *testsuite.TestWorkflowEnvironment {
 			return redisops.GateReport{Summary: "passed"}, nil
 		})
 	env.OnActivity(auditActs.RecordEvents, mock.Anything, mock.Anything).Return(
-		func(_ context.Context, in auditlog.RecordInput) (auditlog.RecordResult, error) {
+		func(ctx context.Context, in auditlog.RecordInput) (auditlog.RecordResult, error) {
+			m, _ := operation.MetaFromContext(ctx)
 			for _, e := range in.Events {
 				if e.Type == "StepCompleted" || e.Type == "StepFailed" || e.Type == "OperationFailed" || e.Type == "OperationCancelled" {
-					w.add("event " + e.Type + " " + string(e.Payload))
+					w.add("event by " + m.Actor + " " + e.Type + " " + string(e.Payload))
 				}
 			}
 			return auditlog.RecordResult{}, nil
@@ -319,8 +323,8 @@ func TestUpgradeManualApproval(t *testing.T) {
 	if rejected == nil || !strings.Contains(rejected.Error(), "already approved by carol") {
 		t.Errorf("second approval: %v", rejected)
 	}
-	if !w.has("approved by carol") {
-		t.Error("the approval is not in the audit log")
+	if !w.has(`event by carol StepCompleted {"operation_id":"op-1","cluster":"default/orders","step_id":"upgrade/approve/`) {
+		t.Errorf("the approval is not in the audit log with carol as its actor: %q", w.calls)
 	}
 }
 
@@ -344,7 +348,7 @@ func TestUpgradePauseResume(t *testing.T) {
 	if len(during) != 0 {
 		t.Errorf("steps ran while paused: %q", during)
 	}
-	if !w.has("paused by dave") || !w.has("resumed by dave") {
+	if !w.has("event by dave StepCompleted") || !w.has("paused by dave") || !w.has("resumed by dave") {
 		t.Error("pause/resume not in the audit log")
 	}
 }
@@ -412,5 +416,35 @@ func TestUpgradeConcurrentBatch(t *testing.T) {
 	}
 	if got := ops[len(ops)-2:]; !slices.Equal(got, []string{"gate passed", "finish redis:7.0-next rolledBack=false"}) {
 		t.Errorf("ends with %q", got)
+	}
+}
+
+func TestUpgradeUserGateFails(t *testing.T) {
+	w := newUpWorld(2)
+	env := upgradeEnv(t, w)
+	runs := 0
+	env.OnActivity(hookActs.RunHook, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in hooks.RunInput) (hooks.RunResult, error) {
+			runs++
+			w.add(fmt.Sprintf("hook %s shard %d", in.Hook.Name, in.Context.Shard))
+			if runs >= 2 {
+				return hooks.RunResult{}, temporal.NewNonRetryableApplicationError("HTTP 503: error budget burnt", "HookFailed", nil)
+			}
+			return hooks.RunResult{}, nil
+		})
+	gate := spec.Hook{Name: "slo", Point: spec.UpgradeGate, Scope: spec.ScopeCluster, HTTP: &spec.HTTPHook{URL: "http://127.0.0.1:1/slo"}}
+	gate.Default()
+	in := upgradeInput(spec.Upgrade{Image: "redis:7.0-next", AutoApprove: true, Bake: spec.Duration{Duration: 30 * time.Second}})
+	in.Hooks = []spec.Hook{gate}
+	env.ExecuteWorkflow(Upgrade, in)
+	var res Result
+	if err := env.GetWorkflowResult(&res); err != nil {
+		t.Fatal(err)
+	}
+	if res.Outcome != OutcomeRolledBack || !strings.Contains(res.Message, "hook slo at upgrade-gate") || !strings.Contains(res.Message, "error budget burnt") {
+		t.Fatalf("outcome %s: %s", res.Outcome, res.Message)
+	}
+	if runs != 2 || w.has("recreate 3") {
+		t.Errorf("user gate ran %d times; ops %q", runs, w.ops())
 	}
 }

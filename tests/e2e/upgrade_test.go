@@ -454,12 +454,34 @@ func TestUpgrade(t *testing.T) {
 	gaps.take()
 	began = time.Now()
 	acc = h.start("/v1/clusters/"+name+"/operations", nsq, map[string]any{"type": "upgrade", "image": "redis:7.0", "bake": "5s",
-		"gate": gate, "reason": "approve test"})
+		"config": map[string]string{"hz": "20"}, "gate": gate, "reason": "approve test"})
 	approved, killed := false, false
+	pause := 0 // 0: not sent, 1: sent, 2: seen paused, 3: resumed
+	var pausedAt time.Time
+	var pausedSteps int
 	op = h.follow(acc.OperationID, 20*time.Minute, func(op httpapi.Operation) {
 		u := op.Progress.Upgrade
 		if u == nil {
 			return
+		}
+		switch {
+		case pause == 0 && u.Stage == workflows.StageCanary:
+			if out, err := runCLI(t, cli.OpCmd(), "pause", acc.OperationID, "--reason", "lunch"); err != nil {
+				t.Fatalf("dayops op pause: %v\n%s", err, out)
+			}
+			pause = 1
+		case pause == 1 && u.Paused && op.Progress.Phase == "paused":
+			pause, pausedAt, pausedSteps = 2, time.Now(), op.Progress.StepsDone
+		case pause == 2 && time.Since(pausedAt) > 3*time.Second:
+			if op.Progress.StepsDone != pausedSteps || !u.Paused {
+				t.Errorf("paused upgrade went on: steps %d -> %d, paused %v", pausedSteps, op.Progress.StepsDone, u.Paused)
+			}
+			out, err := runCLI(t, cli.OpCmd(), "resume", acc.OperationID)
+			if err != nil {
+				t.Fatalf("dayops op resume: %v\n%s", err, out)
+			}
+			pause = 3
+			t.Logf("paused by %s for %s at step %d, then resumed", u.PausedBy, time.Since(pausedAt).Round(time.Millisecond), pausedSteps)
 		}
 		if !approved && u.Stage == workflows.StageAwaitingApproval {
 			out, err := runCLI(t, cli.OpCmd(), "approve", acc.OperationID, "--reason", "canary looks fine")
@@ -476,7 +498,7 @@ func TestUpgrade(t *testing.T) {
 			w = startWorker(t, bin, d, 2)
 		}
 	})
-	report("upgrade to redis:7.0 approved by hand, worker SIGKILLed mid-handover", began, op)
+	report("upgrade to redis:7.0 + config hz=20, approved by hand, worker SIGKILLed mid-handover", began, op)
 	recordUpgradeHistory(h, op, "upgrade-approve")
 	if op.Progress.Outcome != workflows.OutcomeSucceeded || op.Progress.Upgrade.ApprovedBy != "test-operator" {
 		t.Fatalf("approve: %s/%s: %s %+v", op.Status, op.Progress.Outcome, op.Progress.Message, op.Progress.Upgrade)
@@ -484,12 +506,29 @@ func TestUpgrade(t *testing.T) {
 	if !killed {
 		t.Error("the worker was never killed during a handover (it finished between two polls)")
 	}
+	if pause != 3 {
+		t.Errorf("pause/resume did not go through (state %d)", pause)
+	}
 	for p, r := range pods(t, env, h.ns, name, creds.Password) {
 		if r.image != "redis:7.0" {
 			t.Errorf("%s runs %s after the approved upgrade", p, r.image)
 		}
 	}
+	// The config change reached every instance (each Pod mounts the
+	// redis.conf revision it was created for) and the cluster's spec.
+	l, _ = env.Clientset.CoreV1().Pods(h.ns).List(ctx, metav1.ListOptions{LabelSelector: "dayops.io/cluster=" + name})
+	for _, p := range l.Items {
+		rc := redis.NewClient(&redis.Options{Addr: p.Status.PodIP + ":6379", Password: creds.Password})
+		hz, err := rc.ConfigGet(ctx, "hz").Result()
+		rc.Close()
+		if err != nil || hz["hz"] != "20" {
+			t.Errorf("%s: CONFIG GET hz = %v (%v), want 20", p.Name, hz, err)
+		}
+	}
 	c = h.cluster(name)
+	if c.Spec.Config["hz"] != "20" || c.Spec.Image != "redis:7.0" {
+		t.Errorf("cluster spec after the approved upgrade: image %s config %v", c.Spec.Image, c.Spec.Config)
+	}
 	checkZones(t, c)
 	onePrimaryPerShard(t, c)
 	checkServices(t, env, h.ns, name, c)
@@ -505,6 +544,65 @@ func TestUpgrade(t *testing.T) {
 	}
 	clusterCheck(t, creds)
 	checkUpgradeAudit(t, d, operation.ClusterKey(h.ns, name))
+
+	// The anchor: shard-0's primary rolled the way a StatefulSet rolls it,
+	// without a handover (Pod deleted and created again on its volume).
+	rollWithoutHandover(t, env, h, name, gaps)
+}
+
+// rollWithoutHandover deletes shard-0's primary Pod and creates it again
+// (same spec, volume and node), measuring shard-0's write gap meanwhile.
+func rollWithoutHandover(t *testing.T, env *devtest.Env, h *harness, name string, gaps *gapProbe) {
+	t.Helper()
+	ctx := t.Context()
+	var pod string
+	for _, i := range h.cluster(name).Instances {
+		if i.Shard == 0 && i.Role == "primary" {
+			pod = i.Pod
+		}
+	}
+	pods := env.Clientset.CoreV1().Pods(h.ns)
+	old, err := pods.Get(ctx, pod, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gaps.take()
+	began := time.Now()
+	if err := pods.Delete(ctx, pod, metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := pods.Get(ctx, pod, metav1.GetOptions{}); err != nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	fresh := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: old.Name, Namespace: old.Namespace, Labels: old.Labels,
+		Annotations: old.Annotations, OwnerReferences: old.OwnerReferences}, Spec: old.Spec}
+	if _, err := pods.Create(ctx, fresh, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(3 * time.Minute)
+	for {
+		c := h.cluster(name)
+		primaries := 0
+		for _, i := range c.Instances {
+			if i.Shard == 0 && i.Role == "primary" {
+				primaries++
+			}
+		}
+		if c.Healthy && primaries == 1 && len(c.Instances) == 6 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("shard-0 did not recover after its primary was rolled without a handover: %v", c.Health.Problems)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	time.Sleep(2 * time.Second)
+	g, _, acked, failed := gaps.take()
+	t.Logf("anchor: shard-0 primary rolled WITHOUT a handover (pod deleted and recreated): longest write gap %s (%d acked, %d failed); healthy again after %s",
+		g[0].Round(time.Millisecond), acked[0], failed[0], time.Since(began).Round(time.Millisecond))
 }
 
 // checkUpgradeAudit: every step is recorded once, every operation starts
@@ -525,7 +623,8 @@ func checkUpgradeAudit(t *testing.T, d *dayopstest.Dayops, cluster string) {
 			seen[v.OperationID+"/"+v.StepID+"/started"]++
 		case *audit.StepCompleted:
 			seen[v.OperationID+"/"+v.StepID+"/ended"]++
-			if strings.HasPrefix(v.StepID, "upgrade/approve") || strings.HasPrefix(v.StepID, "upgrade/abort") {
+			if strings.HasPrefix(v.StepID, "upgrade/approve") || strings.HasPrefix(v.StepID, "upgrade/abort") ||
+				strings.HasPrefix(v.StepID, "upgrade/pause") || strings.HasPrefix(v.StepID, "upgrade/resume") {
 				decisions = append(decisions, v.Detail)
 			}
 		case *audit.StepFailed:
@@ -558,7 +657,8 @@ func checkUpgradeAudit(t *testing.T, d *dayopstest.Dayops, cluster string) {
 		t.Errorf("audit: operations %v, want %v", kinds, want)
 	}
 	joined := strings.Join(decisions, "; ")
-	for _, w := range []string{"auto-approved (requested by test-operator)", "aborted by test-operator (e2e abort)", "approved by test-operator (canary looks fine)"} {
+	for _, w := range []string{"auto-approved (requested by test-operator)", "aborted by test-operator (e2e abort)",
+		"approved by test-operator (canary looks fine)", "paused by test-operator (lunch)", "resumed by test-operator"} {
 		if !strings.Contains(joined, w) {
 			t.Errorf("audit: no decision %q in %q", w, joined)
 		}

@@ -290,7 +290,7 @@ func (a *Activities) HealthGate(ctx context.Context, in GateInput) (GateReport, 
 		if n.Role != topology.RolePrimary || n.Slots.Count() == 0 {
 			continue
 		}
-		ps, err := probe(ctx, pool.Client(n.Addr), n.Slots, in.Probe)
+		ps, err := probe(ctx, pool.Client(n.Addr), n.Slots, in.Probe, in.MaxErrorRate)
 		if err != nil {
 			return GateReport{}, classify(fmt.Errorf("probe %s: %w", n.Addr, err))
 		}
@@ -350,8 +350,11 @@ func healthProblems(obs ObserveResult, maxLag int64) []string {
 }
 
 // probe writes (SET with a short expiry) and reads back one key owned by
-// slots on c, one command at a time, for d.
-func probe(ctx context.Context, c *redis.Client, slots topology.Ranges, d time.Duration) (ProbeStats, error) {
+// slots on c, one command at a time, for d. It stops early once 100
+// commands have failed and failures are over a quarter of the commands and
+// over maxErrorRate: such a primary is failing, not blipping, and one that
+// refuses writes should not keep its clients waiting for the rest of d.
+func probe(ctx context.Context, c *redis.Client, slots topology.Ranges, d time.Duration, maxErrorRate float64) (ProbeStats, error) {
 	key, err := keyIn(ctx, c, slots)
 	if err != nil {
 		return ProbeStats{}, err
@@ -362,6 +365,9 @@ func probe(ctx context.Context, c *redis.Client, slots topology.Ranges, d time.D
 	for i := 0; time.Now().Before(end); i++ {
 		if ctx.Err() != nil {
 			return ps, ctx.Err()
+		}
+		if rate := float64(ps.Errors) / float64(max(ps.Ops, 1)); ps.Errors >= 100 && rate > 0.25 && rate > maxErrorRate {
+			break
 		}
 		for _, write := range []bool{true, false} {
 			cctx, cancel := context.WithTimeout(ctx, time.Second)
@@ -441,7 +447,7 @@ func (a *Activities) ProbePrimary(ctx context.Context, in ProbePrimaryInput) (Pr
 	if n.Role != topology.RolePrimary || n.Slots.Count() == 0 {
 		return ProbeStats{}, classify(&redisadmin.PreconditionError{Addr: in.Addr, Reason: "is not a primary owning slots"})
 	}
-	ps, err := probe(ctx, pool.Client(in.Addr), n.Slots, in.Probe)
+	ps, err := probe(ctx, pool.Client(in.Addr), n.Slots, in.Probe, in.MaxErrorRate)
 	if err != nil {
 		return ps, classify(fmt.Errorf("probe %s: %w", in.Addr, err))
 	}
