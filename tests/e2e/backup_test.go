@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -19,11 +18,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dayops/dayops/internal/audit"
 	"github.com/dayops/dayops/internal/backupstore"
 	"github.com/dayops/dayops/internal/cli"
 	"github.com/dayops/dayops/internal/devcluster/devtest"
-	"github.com/dayops/dayops/internal/eventstore"
 	"github.com/dayops/dayops/internal/httpapi"
 	"github.com/dayops/dayops/internal/operation"
 	"github.com/dayops/dayops/internal/server"
@@ -128,12 +125,7 @@ func TestBackupRestore(t *testing.T) {
 		k, v, _ := strings.Cut(kv, "=")
 		t.Setenv(k, v)
 	}
-	bin := filepath.Join(t.TempDir(), "dayops")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/dayops")
-	build.Dir = env.Root
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build dayops: %v\n%s", err, out)
-	}
+	bin := buildDayops(t, env.Root)
 	d := dayopstest.Start(t, env, dayopstest.Options{NoWorker: true})
 	w := startWorker(t, bin, d, 1)
 	workers := 1
@@ -404,32 +396,6 @@ func credentials(t *testing.T, d *dayopstest.Dayops, ns, name string) httpapi.Cr
 	return c
 }
 
-// waitFast is wait with a short poll, so a callback can act mid-step.
-func (h *harness) waitFast(id string, limit time.Duration, onProgress func(httpapi.Operation)) httpapi.Operation {
-	h.t.Helper()
-	deadline := time.Now().Add(limit)
-	for {
-		var op httpapi.Operation
-		err := h.d.Auditor.Do(h.t.Context(), http.MethodGet, "/v1/operations/"+id, nil, nil, &op)
-		if err == nil {
-			if onProgress != nil {
-				onProgress(op)
-			}
-			if op.Status != "Running" {
-				if op.Status != "Completed" || op.Progress.Outcome != "succeeded" {
-					h.t.Fatalf("operation %s ended %s: %s %s", id, op.Status, op.Error, op.Progress.Message)
-				}
-				h.recordHistory(op)
-				return op
-			}
-		}
-		if time.Now().After(deadline) {
-			h.t.Fatalf("operation %s still running after %s: %+v (last error %v)", id, limit, op.Progress, err)
-		}
-		time.Sleep(30 * time.Millisecond)
-	}
-}
-
 // checkRestored compares every key of the backup with the restored cluster:
 // the static keys by DUMP (value and type) and TTL, the counters as one cut,
 // and the total key count with the manifest.
@@ -513,41 +479,14 @@ func checkRestored(t *testing.T, srcCC, dst *redis.ClusterClient, w *cutWriter, 
 // each operation started and ended once.
 func checkAuditOnce(t *testing.T, d *dayopstest.Dayops, cluster string, wantOps int) {
 	t.Helper()
-	events := d.Events(t, eventstore.Filter{Cluster: cluster})
-	seen := map[string]int{}
-	ops := map[string][]string{}
-	for _, e := range events {
-		p, err := audit.Decode(e.Type, e.SchemaVersion, e.Payload)
-		if err != nil {
-			continue
-		}
-		switch v := p.(type) {
-		case *audit.StepStarted:
-			seen[v.OperationID+"/"+v.StepID+"/started"]++
-		case *audit.StepCompleted:
-			seen[v.OperationID+"/"+v.StepID+"/completed"]++
-		case *audit.OperationStarted:
-			ops[v.OperationID] = append(ops[v.OperationID], "started")
-		case *audit.OperationCompleted:
-			ops[v.OperationID] = append(ops[v.OperationID], "completed")
-		case *audit.OperationFailed:
-			ops[v.OperationID] = append(ops[v.OperationID], "failed")
-		}
-	}
-	for k, n := range seen {
-		if n != 1 {
-			t.Errorf("audit %s: %s recorded %d times", cluster, k, n)
-		}
-	}
-	done := 0
-	for id, kinds := range ops {
+	a := tallyAudit(t, d, cluster)
+	for id, kinds := range a.ops {
 		if !slices.Equal(kinds, []string{"started", "completed"}) {
 			t.Errorf("audit %s: operation %s has %v", cluster, id, kinds)
 		}
-		done++
 	}
-	if done < wantOps {
-		t.Errorf("audit %s: %d operations, want %d", cluster, done, wantOps)
+	if len(a.ops) < wantOps {
+		t.Errorf("audit %s: %d operations, want %d", cluster, len(a.ops), wantOps)
 	}
-	t.Logf("audit %s: %d events, %d operations, %d step records, each once", cluster, len(events), done, len(seen))
+	t.Logf("audit %s: %d events, %d operations, %d step records, each once", cluster, a.events, len(a.ops), len(a.steps))
 }

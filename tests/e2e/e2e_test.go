@@ -81,8 +81,32 @@ func (h *harness) start(path string, q url.Values, body any) httpapi.OperationAc
 	return acc
 }
 
-// wait polls the operation until it ends; onProgress sees every poll.
+// wait polls the operation every 250 ms until it ends, fails the test
+// unless it succeeded, and records its history; onProgress sees every poll.
 func (h *harness) wait(id string, limit time.Duration, onProgress func(httpapi.Operation)) httpapi.Operation {
+	h.t.Helper()
+	return h.waitEvery(id, limit, 250*time.Millisecond, onProgress)
+}
+
+// waitFast is wait with a 30 ms poll, so that a callback can act mid-step.
+func (h *harness) waitFast(id string, limit time.Duration, onProgress func(httpapi.Operation)) httpapi.Operation {
+	h.t.Helper()
+	return h.waitEvery(id, limit, 30*time.Millisecond, onProgress)
+}
+
+func (h *harness) waitEvery(id string, limit, poll time.Duration, onProgress func(httpapi.Operation)) httpapi.Operation {
+	h.t.Helper()
+	op := h.follow(id, limit, poll, onProgress)
+	if op.Status != "Completed" || op.Progress.Outcome != "succeeded" {
+		h.t.Fatalf("operation %s ended %s: %s %s", id, op.Status, op.Error, op.Progress.Message)
+	}
+	h.recordHistory(op)
+	return op
+}
+
+// follow polls the operation every poll until it is no longer running and
+// returns its last state, whatever the outcome; onProgress sees every poll.
+func (h *harness) follow(id string, limit, poll time.Duration, onProgress func(httpapi.Operation)) httpapi.Operation {
 	h.t.Helper()
 	deadline := time.Now().Add(limit)
 	for {
@@ -93,18 +117,27 @@ func (h *harness) wait(id string, limit time.Duration, onProgress func(httpapi.O
 				onProgress(op)
 			}
 			if op.Status != "Running" {
-				if op.Status != "Completed" || op.Progress.Outcome != "succeeded" {
-					h.t.Fatalf("operation %s ended %s: %s %s", id, op.Status, op.Error, op.Progress.Message)
-				}
-				h.recordHistory(op)
 				return op
 			}
 		}
 		if time.Now().After(deadline) {
 			h.t.Fatalf("operation %s still running after %s: %+v (last error %v)", id, limit, op.Progress, err)
 		}
-		time.Sleep(250 * time.Millisecond)
+		time.Sleep(poll)
 	}
+}
+
+// buildDayops builds the dayops binary of this checkout into a temporary
+// directory, for tests that run the worker or the CLI as a process.
+func buildDayops(t *testing.T, root string) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "dayops")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/dayops")
+	build.Dir = root
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build dayops: %v\n%s", err, out)
+	}
+	return bin
 }
 
 // recordHistory saves the operation's Temporal history as
@@ -145,12 +178,7 @@ func (h *harness) cluster(name string) httpapi.ClusterDetail {
 func TestOperationsEndToEnd(t *testing.T) {
 	env := devtest.Get(t)
 	ctx := t.Context()
-	bin := filepath.Join(t.TempDir(), "dayops")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/dayops")
-	build.Dir = env.Root
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build dayops: %v\n%s", err, out)
-	}
+	bin := buildDayops(t, env.Root)
 	d := dayopstest.Start(t, env, dayopstest.Options{NoWorker: true})
 	w := startWorker(t, bin, d, 1)
 	h := &harness{t: t, d: d, ns: env.Namespace}
@@ -164,10 +192,7 @@ func TestOperationsEndToEnd(t *testing.T) {
 	t.Logf("create 3x1: %s", time.Since(began).Round(time.Millisecond))
 	checkZones(t, h.cluster(name))
 
-	var creds httpapi.Credentials
-	if err := d.Operator.Do(ctx, http.MethodGet, "/v1/clusters/"+name+"/credentials", nsq, nil, &creds); err != nil {
-		t.Fatal(err)
-	}
+	creds := credentials(t, d, h.ns, name)
 	cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: creds.Addresses, Password: creds.Password, MaxRedirects: 16})
 	defer cc.Close()
 	if err := redistest.Fill(ctx, cc, "fill:", 100_000, 100, 8); err != nil {
@@ -348,13 +373,22 @@ func checkServices(t *testing.T, env *devtest.Env, ns, name string, c httpapi.Cl
 	}
 }
 
-// checkAuditExactlyOnce: every step of every operation is recorded once, and
-// every operation has a start and an end.
-func checkAuditExactlyOnce(t *testing.T, d *dayopstest.Dayops, cluster string) {
+// auditTally is a cluster's audit log as the exactly-once checks read it.
+type auditTally struct {
+	events int
+	// steps counts "<operation>/<step>/started" and ".../ended" (completed
+	// or failed for good): each must be 1.
+	steps map[string]int
+	// ops lists each operation's lifecycle events in order.
+	ops map[string][]string
+	// completed are the StepCompleted events, oldest first.
+	completed []*audit.StepCompleted
+}
+
+func tallyAudit(t *testing.T, d *dayopstest.Dayops, cluster string) auditTally {
 	t.Helper()
 	events := d.Events(t, eventstore.Filter{Cluster: cluster})
-	seen := map[string]int{}
-	ops := map[string][]string{}
+	a := auditTally{events: len(events), steps: map[string]int{}, ops: map[string][]string{}}
 	for _, e := range events {
 		p, err := audit.Decode(e.Type, e.SchemaVersion, e.Payload)
 		if err != nil {
@@ -362,29 +396,42 @@ func checkAuditExactlyOnce(t *testing.T, d *dayopstest.Dayops, cluster string) {
 		}
 		switch v := p.(type) {
 		case *audit.StepStarted:
-			seen[v.OperationID+"/"+v.StepID+"/started"]++
+			a.steps[v.OperationID+"/"+v.StepID+"/started"]++
 		case *audit.StepCompleted:
-			seen[v.OperationID+"/"+v.StepID+"/completed"]++
+			a.steps[v.OperationID+"/"+v.StepID+"/ended"]++
+			a.completed = append(a.completed, v)
+		case *audit.StepFailed:
+			a.steps[v.OperationID+"/"+v.StepID+"/ended"]++
 		case *audit.OperationStarted:
-			ops[v.OperationID] = append(ops[v.OperationID], "started")
+			a.ops[v.OperationID] = append(a.ops[v.OperationID], "started")
 		case *audit.OperationCompleted:
-			ops[v.OperationID] = append(ops[v.OperationID], "completed")
+			a.ops[v.OperationID] = append(a.ops[v.OperationID], "completed")
+		case *audit.OperationFailed:
+			a.ops[v.OperationID] = append(a.ops[v.OperationID], fmt.Sprintf("failed(rolled back %v)", v.RolledBack))
 		case *audit.OperationCancelled:
-			ops[v.OperationID] = append(ops[v.OperationID], "cancelled")
+			a.ops[v.OperationID] = append(a.ops[v.OperationID], "cancelled")
 		}
 	}
-	for k, n := range seen {
+	for k, n := range a.steps {
 		if n != 1 {
-			t.Errorf("audit: %s recorded %d times", k, n)
+			t.Errorf("audit %s: %s recorded %d times", cluster, k, n)
 		}
 	}
-	for id, kinds := range ops {
+	return a
+}
+
+// checkAuditExactlyOnce: every step of every operation is recorded once, and
+// every operation has a start and an end.
+func checkAuditExactlyOnce(t *testing.T, d *dayopstest.Dayops, cluster string) {
+	t.Helper()
+	a := tallyAudit(t, d, cluster)
+	for id, kinds := range a.ops {
 		if !slices.Equal(kinds, []string{"started", "completed"}) && !slices.Equal(kinds, []string{"started", "cancelled"}) {
 			t.Errorf("audit: operation %s has %v", id, kinds)
 		}
 	}
-	if len(ops) < 5 {
-		t.Errorf("audit: %d operations recorded, want at least 5 completed (create, 2 shard scales, 2 replica scales)", len(ops))
+	if len(a.ops) < 5 {
+		t.Errorf("audit: %d operations recorded, want at least 5 completed (create, 2 shard scales, 2 replica scales)", len(a.ops))
 	}
-	t.Logf("audit: %d events, %d operations, %d step records, each once", len(events), len(ops), len(seen))
+	t.Logf("audit: %d events, %d operations, %d step records, each once", a.events, len(a.ops), len(a.steps))
 }

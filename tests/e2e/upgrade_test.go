@@ -147,28 +147,6 @@ func (g *gapProbe) take() (gaps map[int]time.Duration, at map[int]time.Time, ack
 
 func (g *gapProbe) stop() { g.cancel(); g.wg.Wait() }
 
-// upgradeRun follows one upgrade to its end, returning the last status.
-func (h *harness) follow(id string, limit time.Duration, onProgress func(httpapi.Operation)) httpapi.Operation {
-	h.t.Helper()
-	deadline := time.Now().Add(limit)
-	for {
-		var op httpapi.Operation
-		err := h.d.Auditor.Do(h.t.Context(), http.MethodGet, "/v1/operations/"+id, nil, nil, &op)
-		if err == nil {
-			if onProgress != nil {
-				onProgress(op)
-			}
-			if op.Status != "Running" {
-				return op
-			}
-		}
-		if time.Now().After(deadline) {
-			h.t.Fatalf("operation %s still running after %s: %+v (last error %v)", id, limit, op.Progress, err)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-}
-
 type podRun struct {
 	uid, image, runID string
 }
@@ -236,12 +214,7 @@ func onePrimaryPerShard(t *testing.T, c httpapi.ClusterDetail) {
 func TestUpgrade(t *testing.T) {
 	env := devtest.Get(t)
 	ctx := t.Context()
-	bin := filepath.Join(t.TempDir(), "dayops")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/dayops")
-	build.Dir = env.Root
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build dayops: %v\n%s", err, out)
-	}
+	bin := buildDayops(t, env.Root)
 	d := dayopstest.Start(t, env, dayopstest.Options{NoWorker: true})
 	w := startWorker(t, bin, d, 1)
 	h := &harness{t: t, d: d, ns: env.Namespace}
@@ -250,10 +223,7 @@ func TestUpgrade(t *testing.T) {
 
 	acc := h.start("/v1/clusters", nil, map[string]any{"name": name, "namespace": h.ns, "shards": 3, "replicasPerShard": 1, "reason": "upgrade e2e"})
 	h.wait(acc.OperationID, 5*time.Minute, nil)
-	var creds httpapi.Credentials
-	if err := d.Operator.Do(ctx, http.MethodGet, "/v1/clusters/"+name+"/credentials", nsq, nil, &creds); err != nil {
-		t.Fatal(err)
-	}
+	creds := credentials(t, d, h.ns, name)
 	cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: creds.Addresses, Password: creds.Password, MaxRedirects: 16})
 	defer cc.Close()
 	if err := redistest.Fill(ctx, cc, "fill:", 20_000, 100, 4); err != nil {
@@ -341,7 +311,7 @@ func TestUpgrade(t *testing.T) {
 		t.Fatalf("dayops cluster upgrade: %v\n%s", err, out)
 	}
 	id := between(out, `"operationId": "`, `"`)
-	op := h.follow(id, 15*time.Minute, nil)
+	op := h.follow(id, 15*time.Minute, 200*time.Millisecond, nil)
 	if op.Progress.Outcome != workflows.OutcomeSucceeded {
 		t.Fatalf("upgrade to redis:7.0-next ended %s/%s: %s %s", op.Status, op.Progress.Outcome, op.Error, op.Progress.Message)
 	}
@@ -378,7 +348,7 @@ func TestUpgrade(t *testing.T) {
 	began = time.Now()
 	acc = h.start("/v1/clusters/"+name+"/operations", nsq, map[string]any{"type": "upgrade", "image": "redis:7.0-bad", "autoApprove": true,
 		"bake": "10s", "gate": gate, "reason": "bad image"})
-	op = h.follow(acc.OperationID, 15*time.Minute, nil)
+	op = h.follow(acc.OperationID, 15*time.Minute, 200*time.Millisecond, nil)
 	report("upgrade to redis:7.0-bad (canary fails the gate, rolled back)", began, op)
 	recordUpgradeHistory(h, op, "upgrade-rollback")
 	if op.Progress.Outcome != workflows.OutcomeRolledBack || !strings.Contains(op.Progress.Message, "health gate failed") ||
@@ -424,7 +394,7 @@ func TestUpgrade(t *testing.T) {
 	acc = h.start("/v1/clusters/"+name+"/operations", nsq, map[string]any{"type": "upgrade", "image": "redis:7.0", "bake": "10m",
 		"gate": gate, "reason": "abort test"})
 	aborted := false
-	op = h.follow(acc.OperationID, 15*time.Minute, func(op httpapi.Operation) {
+	op = h.follow(acc.OperationID, 15*time.Minute, 200*time.Millisecond, func(op httpapi.Operation) {
 		if aborted || op.Progress.Upgrade == nil || op.Progress.Upgrade.Stage != workflows.StageBaking || op.Progress.Upgrade.GateEvaluations < 1 {
 			return
 		}
@@ -459,7 +429,7 @@ func TestUpgrade(t *testing.T) {
 	pause := 0 // 0: not sent, 1: sent, 2: seen paused, 3: resumed
 	var pausedAt time.Time
 	var pausedSteps int
-	op = h.follow(acc.OperationID, 20*time.Minute, func(op httpapi.Operation) {
+	op = h.follow(acc.OperationID, 20*time.Minute, 200*time.Millisecond, func(op httpapi.Operation) {
 		u := op.Progress.Upgrade
 		if u == nil {
 			return
@@ -609,43 +579,16 @@ func rollWithoutHandover(t *testing.T, env *devtest.Env, h *harness, name string
 // once and ends once, and the decisions name their actor.
 func checkUpgradeAudit(t *testing.T, d *dayopstest.Dayops, cluster string) {
 	t.Helper()
-	events := d.Events(t, eventstore.Filter{Cluster: cluster})
-	seen := map[string]int{}
-	ops := map[string][]string{}
+	a := tallyAudit(t, d, cluster)
 	var decisions []string
-	for _, e := range events {
-		p, err := audit.Decode(e.Type, e.SchemaVersion, e.Payload)
-		if err != nil {
-			continue
-		}
-		switch v := p.(type) {
-		case *audit.StepStarted:
-			seen[v.OperationID+"/"+v.StepID+"/started"]++
-		case *audit.StepCompleted:
-			seen[v.OperationID+"/"+v.StepID+"/ended"]++
-			if strings.HasPrefix(v.StepID, "upgrade/approve") || strings.HasPrefix(v.StepID, "upgrade/abort") ||
-				strings.HasPrefix(v.StepID, "upgrade/pause") || strings.HasPrefix(v.StepID, "upgrade/resume") {
-				decisions = append(decisions, v.Detail)
-			}
-		case *audit.StepFailed:
-			seen[v.OperationID+"/"+v.StepID+"/ended"]++
-		case *audit.OperationStarted:
-			ops[v.OperationID] = append(ops[v.OperationID], "started")
-		case *audit.OperationCompleted:
-			ops[v.OperationID] = append(ops[v.OperationID], "completed")
-		case *audit.OperationFailed:
-			ops[v.OperationID] = append(ops[v.OperationID], fmt.Sprintf("failed(rolled back %v)", v.RolledBack))
-		case *audit.OperationCancelled:
-			ops[v.OperationID] = append(ops[v.OperationID], "cancelled")
-		}
-	}
-	for k, n := range seen {
-		if n != 1 {
-			t.Errorf("audit: %s recorded %d times", k, n)
+	for _, v := range a.completed {
+		if strings.HasPrefix(v.StepID, "upgrade/approve") || strings.HasPrefix(v.StepID, "upgrade/abort") ||
+			strings.HasPrefix(v.StepID, "upgrade/pause") || strings.HasPrefix(v.StepID, "upgrade/resume") {
+			decisions = append(decisions, v.Detail)
 		}
 	}
 	var kinds []string
-	for _, k := range ops {
+	for _, k := range a.ops {
 		if len(k) != 2 || k[0] != "started" {
 			t.Errorf("audit: an operation has %v", k)
 		}
@@ -663,7 +606,7 @@ func checkUpgradeAudit(t *testing.T, d *dayopstest.Dayops, cluster string) {
 			t.Errorf("audit: no decision %q in %q", w, joined)
 		}
 	}
-	t.Logf("audit: %d events, %d operations, %d step records, each once; decisions: %s", len(events), len(ops), len(seen), joined)
+	t.Logf("audit: %d events, %d operations, %d step records, each once; decisions: %s", a.events, len(a.ops), len(a.steps), joined)
 }
 
 // recordUpgradeHistory saves the operation's history as

@@ -113,28 +113,6 @@ func heartbeat(ctx context.Context, details ...any) {
 	}
 }
 
-func keepAlive(ctx context.Context) (stop func()) {
-	if !activity.IsActivity(ctx) {
-		return func() {}
-	}
-	done := make(chan struct{})
-	go func() {
-		t := time.NewTicker(5 * time.Second)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				activity.RecordHeartbeat(ctx)
-			}
-		}
-	}()
-	return func() { close(done) }
-}
-
 // LiveProgress is what long activities heartbeat (and the API shows while they
 // run).
 type LiveProgress struct {
@@ -168,7 +146,7 @@ func (a *Activities) SnapshotCluster(ctx context.Context, in SnapshotInput) (Sna
 	if err != nil {
 		return SnapshotResult{}, err
 	}
-	stop := keepAlive(ctx)
+	stop := redisops.HeartbeatEvery(ctx, 5*time.Second)
 	defer stop()
 	res, err := Snapshot(ctx, SnapshotRequest{
 		Targets: in.Targets, Password: pw, PauseBound: in.PauseBound, Store: st, BackupID: in.BackupID,
@@ -281,7 +259,7 @@ func (a *Activities) VerifyBackupFiles(ctx context.Context, in VerifyBackupInput
 	if err != nil {
 		return m, err
 	}
-	stop := keepAlive(ctx)
+	stop := redisops.HeartbeatEvery(ctx, 5*time.Second)
 	defer stop()
 	for _, f := range m.Shards {
 		got, err := backupstore.Checksum(ctx, st, f.Key)
@@ -440,7 +418,7 @@ func (a *Activities) LoadTemporary(ctx context.Context, in LoadInput) (LoadResul
 	if err != nil {
 		return LoadResult{}, err
 	}
-	stop := keepAlive(ctx)
+	stop := redisops.HeartbeatEvery(ctx, 5*time.Second)
 	defer stop()
 	err = LoadRDB(ctx, LoadRequest{Client: a.client(in.Addr, pw), Store: st, File: in.File, ListenHost: a.ListenHost,
 		OnProgress: func(b int64) { heartbeat(ctx, LiveProgress{Phase: "load", BytesDone: b, BytesTotal: in.File.Size}) }})
@@ -476,7 +454,7 @@ func (a *Activities) ReplayKeys(ctx context.Context, in ReplayInput) (ReplayResu
 	cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: in.Seeds, Password: pw, Protocol: 2, DisableIdentity: true,
 		MaxRedirects: 16, ReadTimeout: time.Minute, PoolSize: 32})
 	defer cc.Close()
-	stop := keepAlive(ctx)
+	stop := redisops.HeartbeatEvery(ctx, 5*time.Second)
 	defer stop()
 	return Replay(ctx, ReplayRequest{Sources: in.Sources, Target: cc, MaxKeys: in.MaxKeys, Batch: in.Batch,
 		Source: func(addr string) *redis.Client { return a.client(addr, pw) },
@@ -521,7 +499,7 @@ func (a *Activities) VerifyRestoredKeys(ctx context.Context, in VerifyInput) (Ve
 	}
 	cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: in.Seeds, Password: pw, Protocol: 2, DisableIdentity: true, MaxRedirects: 16})
 	defer cc.Close()
-	stop := keepAlive(ctx)
+	stop := redisops.HeartbeatEvery(ctx, 5*time.Second)
 	defer stop()
 	sets := make([]topology.Ranges, len(in.Files))
 	for i, f := range in.Files {

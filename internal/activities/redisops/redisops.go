@@ -131,7 +131,7 @@ func (a *Activities) Meet(ctx context.Context, in MeetInput) (MeetResult, error)
 	if err != nil {
 		return MeetResult{}, err
 	}
-	stop := heartbeatEvery(ctx, 5*time.Second)
+	stop := HeartbeatEvery(ctx, 5*time.Second)
 	defer stop()
 	r, err := adm.Meet(ctx, redisadmin.MeetInput{Addrs: in.Addrs, RequireStateOK: in.RequireStateOK})
 	return MeetResult{NodeIDs: r.NodeIDs}, classify(err)
@@ -170,7 +170,7 @@ func (a *Activities) AssignSlots(ctx context.Context, in AssignSlotsInput) (Assi
 		}
 		out.Added += r.Added
 	}
-	stop := heartbeatEvery(ctx, 5*time.Second)
+	stop := HeartbeatEvery(ctx, 5*time.Second)
 	defer stop()
 	_, err = adm.WaitConverged(ctx, redisadmin.WaitConvergedInput{Addrs: in.WaitFor, RequireStateOK: true})
 	return out, classify(err)
@@ -202,7 +202,7 @@ func (a *Activities) AttachReplicas(ctx context.Context, in AttachReplicasInput)
 	if err != nil {
 		return AttachReplicasResult{}, err
 	}
-	stop := heartbeatEvery(ctx, 5*time.Second)
+	stop := HeartbeatEvery(ctx, 5*time.Second)
 	defer stop()
 	var out AttachReplicasResult
 	for _, p := range in.Pairs {
@@ -324,9 +324,9 @@ func (a *Activities) ForgetNodes(ctx context.Context, in ForgetInput) error {
 	return nil
 }
 
-// heartbeatEvery heartbeats in the background while a long call runs, so a
+// HeartbeatEvery heartbeats in the background while a long call runs, so a
 // wait that makes no progress report still proves the worker is alive.
-func heartbeatEvery(ctx context.Context, d time.Duration) (stop func()) {
+func HeartbeatEvery(ctx context.Context, d time.Duration) (stop func()) {
 	if !activity.IsActivity(ctx) {
 		return func() {}
 	}

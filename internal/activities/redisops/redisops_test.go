@@ -18,13 +18,7 @@ import (
 // with MigrateSlots, verify the drained node is empty, and forget it.
 func TestActivitiesOnRealRedis(t *testing.T) {
 	ctx := t.Context()
-	c := redistest.New(t, redistest.Options{Primaries: 2, ReplicasPerPrimary: 1})
-	var s testsuite.WorkflowTestSuite
-	env := s.NewTestActivityEnvironment()
-	conns := &Conns{Log: slog.New(slog.DiscardHandler), Limits: c.Admin.Limits}
-	defer conns.Close()
-	acts := New(conns)
-	env.RegisterActivity(acts)
+	c, env, acts := activitiesOnRealRedis(t)
 
 	addrs := c.Addrs()
 	cc := c.ClusterClient()
@@ -99,4 +93,18 @@ func get(t *testing.T, env *testsuite.TestActivityEnvironment, fn any, in any, o
 	if err := v.Get(out); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// activitiesOnRealRedis starts 2 primaries with a replica each and an
+// activity environment serving the activities on them.
+func activitiesOnRealRedis(t *testing.T) (*redistest.Cluster, *testsuite.TestActivityEnvironment, *Activities) {
+	t.Helper()
+	c := redistest.New(t, redistest.Options{Primaries: 2, ReplicasPerPrimary: 1})
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestActivityEnvironment()
+	conns := &Conns{Log: slog.New(slog.DiscardHandler), Limits: c.Admin.Limits}
+	t.Cleanup(func() { conns.Close() })
+	acts := New(conns)
+	env.RegisterActivity(acts)
+	return c, env, acts
 }

@@ -108,7 +108,7 @@ func (a *Activities) WaitInstanceUpgraded(ctx context.Context, in WaitUpgradedIn
 	if in.MaxLagBytes <= 0 {
 		in.MaxLagBytes = DefaultMaxLagBytes
 	}
-	stop := heartbeatEvery(ctx, 5*time.Second)
+	stop := HeartbeatEvery(ctx, 5*time.Second)
 	defer stop()
 	c := pool.Client(in.Addr)
 	var ri RunInfo
@@ -207,7 +207,7 @@ func (a *Activities) Handover(ctx context.Context, in HandoverInput) (HandoverRe
 	if in.MaxLagBytes <= 0 {
 		in.MaxLagBytes = DefaultMaxLagBytes
 	}
-	stop := heartbeatEvery(ctx, 5*time.Second)
+	stop := HeartbeatEvery(ctx, 5*time.Second)
 	defer stop()
 	r, err := adm.Failover(ctx, redisadmin.FailoverInput{ReplicaAddr: in.ReplicaAddr, MaxLagBytes: in.MaxLagBytes, Timeout: 2 * time.Minute})
 	return HandoverResult{NewPrimaryID: r.NewPrimaryID, OldPrimaryID: r.OldPrimaryID, AlreadyPrimary: r.AlreadyPrimary}, classify(err)
@@ -262,7 +262,7 @@ func (a *Activities) HealthGate(ctx context.Context, in GateInput) (GateReport, 
 	if err != nil {
 		return GateReport{}, err
 	}
-	stop := heartbeatEvery(ctx, 5*time.Second)
+	stop := HeartbeatEvery(ctx, 5*time.Second)
 	defer stop()
 	deadline := time.Now().Add(in.Settle)
 	var obs ObserveResult

@@ -2,15 +2,12 @@ package redisops
 
 import (
 	"errors"
-	"log/slog"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/dayops/dayops/internal/testutil/redistest"
 	"github.com/dayops/dayops/internal/topology"
 	"go.temporal.io/sdk/temporal"
-	"go.temporal.io/sdk/testsuite"
 )
 
 // TestUpgradeActivitiesOnRealRedis: the gate passes on a healthy cluster; a
@@ -19,13 +16,7 @@ import (
 // handover and the full gate, naming its shard.
 func TestUpgradeActivitiesOnRealRedis(t *testing.T) {
 	ctx := t.Context()
-	c := redistest.New(t, redistest.Options{Primaries: 2, ReplicasPerPrimary: 1})
-	var s testsuite.WorkflowTestSuite
-	env := s.NewTestActivityEnvironment()
-	conns := &Conns{Log: slog.New(slog.DiscardHandler), Limits: c.Admin.Limits}
-	defer conns.Close()
-	acts := New(conns)
-	env.RegisterActivity(acts)
+	c, env, acts := activitiesOnRealRedis(t)
 	addrs := c.Addrs()
 
 	obs := observe(t, env, acts, ObserveInput{Addrs: addrs})
