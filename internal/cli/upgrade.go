@@ -46,8 +46,8 @@ func upgradeCmd() *cobra.Command {
 	f.IntVar(&concurrency, "concurrency", 0, "shards upgraded at once after the canary (default 1)")
 	f.BoolVar(&autoApprove, "auto-approve", false, "go on after a passing bake without waiting for approval")
 	f.BoolVar(&downtime, "accept-downtime", false, "allow upgrading shards that have no replica (their primary restarts in place)")
-	f.Int64Var(&maxLag, "gate-max-lag", -1, "health gate: largest replica lag in bytes (default 1 MiB)")
-	f.Float64Var(&maxErr, "gate-max-error-rate", -1, "health gate: largest share of failed probe commands, 0..1 (default 0.01)")
+	f.Int64Var(&maxLag, "gate-max-lag", 0, "health gate: largest replica lag in bytes (default 1 MiB)")
+	f.Float64Var(&maxErr, "gate-max-error-rate", 0, "health gate: largest share of failed probe commands, 0..1 (default 0.01)")
 	f.DurationVar(&maxLatency, "gate-max-latency", 0, "health gate: largest p99 probe latency (default 250ms)")
 	f.DurationVar(&interval, "gate-interval", 0, "health gate: time between two evaluations during the bake (default 15s)")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
@@ -74,10 +74,10 @@ func upgradeCmd() *cobra.Command {
 		}
 		body.Concurrency = concurrency
 		body.AutoApprove, body.AcceptDowntime = autoApprove, downtime
-		if maxLag >= 0 {
+		if cmd.Flags().Changed("gate-max-lag") {
 			body.Gate.MaxLagBytes = &maxLag
 		}
-		if maxErr >= 0 {
+		if cmd.Flags().Changed("gate-max-error-rate") {
 			body.Gate.MaxErrorRate = &maxErr
 		}
 		body.Gate.MaxLatency = spec.Duration{Duration: maxLatency}
