@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"sync/atomic"
-	"time"
 
 	"github.com/redis/go-redis/v9"
 	"golang.org/x/sync/errgroup"
@@ -62,21 +61,8 @@ func Replay(ctx context.Context, req ReplayRequest) (ReplayResult, error) {
 	}
 	out := ReplayResult{Sources: append([]Source(nil), req.Sources...)}
 	var keys, bytes atomic.Int64
-	stop := make(chan struct{})
-	defer close(stop)
 	if req.OnProgress != nil {
-		go func() {
-			t := time.NewTicker(time.Second)
-			defer t.Stop()
-			for {
-				select {
-				case <-stop:
-					return
-				case <-t.C:
-					req.OnProgress(keys.Load(), bytes.Load(), nil)
-				}
-			}
-		}()
+		defer everySecond(func() { req.OnProgress(keys.Load(), bytes.Load(), nil) })()
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	for i := range out.Sources {

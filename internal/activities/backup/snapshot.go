@@ -218,25 +218,14 @@ func Snapshot(ctx context.Context, req SnapshotRequest) (SnapshotResult, error) 
 	// Stream every file.
 	var bytesDone, bytesTotal atomic.Int64
 	var filesDone, headers atomic.Int32
-	stop := make(chan struct{})
-	defer close(stop)
 	if req.OnProgress != nil {
-		go func() {
-			t := time.NewTicker(time.Second)
-			defer t.Stop()
-			for {
-				select {
-				case <-stop:
-					return
-				case <-t.C:
-					p := SnapshotProgress{BytesDone: bytesDone.Load(), FilesDone: int(filesDone.Load()), Files: n}
-					if int(headers.Load()) == n {
-						p.BytesTotal = bytesTotal.Load()
-					}
-					req.OnProgress(p)
-				}
+		defer everySecond(func() {
+			p := SnapshotProgress{BytesDone: bytesDone.Load(), FilesDone: int(filesDone.Load()), Files: n}
+			if int(headers.Load()) == n {
+				p.BytesTotal = bytesTotal.Load()
 			}
-		}()
+			req.OnProgress(p)
+		})()
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	for i, t := range req.Targets {
@@ -336,4 +325,23 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
 	c.n.Add(int64(n))
 	return n, err
+}
+
+// everySecond calls fn once a second in the background until the returned
+// stop is called.
+func everySecond(fn func()) (stop func()) {
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				fn()
+			}
+		}
+	}()
+	return func() { close(done) }
 }
