@@ -22,7 +22,6 @@ import (
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
-	"go.temporal.io/sdk/temporal"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
@@ -355,34 +354,6 @@ func (s *Server) deleteBackup(ctx context.Context, in *struct {
 		Status int
 		Body   BackupAccepted
 	}{Status: http.StatusAccepted, Body: BackupAccepted{ID: m.OperationID, OperationAccepted: *res}}, nil
-}
-
-// startWithID starts an operation whose workflow ID is not its cluster's.
-func (s *Server) startWithID(ctx context.Context, m operation.Meta, plan planner.Plan, wid string, wf any, input any) (*OperationAccepted, error) {
-	opts := client.StartWorkflowOptions{
-		ID: wid, TaskQueue: s.d.TaskQueue,
-		WorkflowIDConflictPolicy:                 enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
-		WorkflowIDReusePolicy:                    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
-		WorkflowExecutionErrorWhenAlreadyStarted: true,
-		TypedSearchAttributes: temporal.NewSearchAttributes(
-			saCluster.ValueSet(m.ClusterKey()), saOperation.ValueSet(string(m.Type)),
-			saOperationID.ValueSet(m.OperationID), saRequester.ValueSet(m.Actor),
-		),
-		Memo:          map[string]any{"operationId": m.OperationID, "reason": m.Reason},
-		StaticSummary: fmt.Sprintf("%s %s by %s", m.Type, m.ClusterKey(), m.Actor),
-		StaticDetails: "**" + plan.Summary + "**",
-	}
-	run, err := s.d.Temporal.ExecuteWorkflow(ctx, opts, wf, input)
-	var already *serviceerror.WorkflowExecutionAlreadyStarted
-	switch {
-	case errors.As(err, &already):
-		return nil, huma.Error409Conflict(fmt.Sprintf("%s is already running", wid))
-	case err != nil:
-		return nil, huma.Error503ServiceUnavailable("could not start the operation's workflow: " + err.Error())
-	}
-	s.metrics.operations.WithLabelValues(string(m.Type)).Inc()
-	return &OperationAccepted{OperationID: m.OperationID, Type: string(m.Type), Namespace: m.Namespace, Cluster: m.Cluster, Plan: plan,
-		WorkflowID: wid, RunID: run.GetRunID(), TemporalURL: s.temporalURL(wid, run.GetRunID())}, nil
 }
 
 func (s *Server) createRestore(ctx context.Context, in *struct {

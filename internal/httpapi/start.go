@@ -28,7 +28,14 @@ var (
 // start starts the operation's workflow. A cluster that already runs an
 // operation gets a 409 naming it.
 func (s *Server) start(ctx context.Context, m operation.Meta, plan planner.Plan, wf any, input any) (*OperationAccepted, error) {
-	wid := workflows.WorkflowID(m.Namespace, m.Cluster)
+	return s.startWithID(ctx, m, plan, workflows.WorkflowID(m.Namespace, m.Cluster), wf, input)
+}
+
+// startWithID starts the operation's workflow under wid: the cluster's
+// workflow ID for cluster operations, or another one (a backup's) for an
+// operation that may run beside them. A workflow already running under wid
+// gets a 409.
+func (s *Server) startWithID(ctx context.Context, m operation.Meta, plan planner.Plan, wid string, wf any, input any) (*OperationAccepted, error) {
 	var details strings.Builder
 	fmt.Fprintf(&details, "**%s**\n\nRequested by %s", plan.Summary, m.Actor)
 	if m.Reason != "" {
@@ -62,6 +69,9 @@ func (s *Server) start(ctx context.Context, m operation.Meta, plan planner.Plan,
 	switch {
 	case errors.As(err, &already):
 		s.metrics.rejected.WithLabelValues(string(m.Type), "409").Inc()
+		if wid != workflows.WorkflowID(m.Namespace, m.Cluster) {
+			return nil, huma.Error409Conflict(fmt.Sprintf("%s is already running", wid))
+		}
 		return nil, s.conflict(ctx, m, wid)
 	case err != nil:
 		return nil, huma.Error503ServiceUnavailable("could not start the operation's workflow: " + err.Error())

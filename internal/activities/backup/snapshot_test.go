@@ -17,20 +17,7 @@ import (
 // redis-check-rdb.
 func TestSnapshotRealCluster(t *testing.T) {
 	ctx := t.Context()
-	c := redistest.New(t, redistest.Options{Primaries: 3})
-	cc := c.ClusterClient()
-	defer cc.Close()
-	if err := redistest.Fill(ctx, cc, "k:", 30_000, 64, 4); err != nil {
-		t.Fatal(err)
-	}
-	view, err := c.View(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var targets []Target
-	for i, id := range view.Layout().Nodes() {
-		targets = append(targets, Target{Shard: i, Addr: view.Nodes[id].Addr})
-	}
+	c, targets := filledPrimaries(t, 3, 30_000)
 	dir := t.TempDir()
 	store, err := backupstore.OpenDir(dir)
 	if err != nil {
@@ -61,6 +48,8 @@ func TestSnapshotRealCluster(t *testing.T) {
 		t.Errorf("key counts sum to %d, want 30000", keys)
 	}
 	// Writes go on after the pause.
+	cc := c.ClusterClient()
+	defer cc.Close()
 	if err := cc.Set(ctx, "after", "1", time.Minute).Err(); err != nil {
 		t.Fatal(err)
 	}
@@ -71,20 +60,7 @@ func TestSnapshotRealCluster(t *testing.T) {
 // point), and the result says the backup is not cluster-consistent.
 func TestSnapshotFallsBackPastTheBound(t *testing.T) {
 	ctx := t.Context()
-	c := redistest.New(t, redistest.Options{Primaries: 2})
-	cc := c.ClusterClient()
-	defer cc.Close()
-	if err := redistest.Fill(ctx, cc, "k:", 5_000, 64, 4); err != nil {
-		t.Fatal(err)
-	}
-	view, err := c.View(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var targets []Target
-	for i, id := range view.Layout().Nodes() {
-		targets = append(targets, Target{Shard: i, Addr: view.Nodes[id].Addr})
-	}
+	c, targets := filledPrimaries(t, 2, 5_000)
 	store, _ := backupstore.OpenDir(t.TempDir())
 	res, err := Snapshot(ctx, SnapshotRequest{Targets: targets, Store: store, BackupID: "b", PauseBound: time.Microsecond,
 		Client: func(addr string) *redis.Client { return c.Pool.Client(addr) }})
@@ -106,6 +82,8 @@ func TestSnapshotFallsBackPastTheBound(t *testing.T) {
 		t.Errorf("key counts read from the RDBs sum to %d, want 5000", keys)
 	}
 	// Writes are not paused any more.
+	cc := c.ClusterClient()
+	defer cc.Close()
 	if err := cc.Set(ctx, "after", "1", 0).Err(); err != nil {
 		t.Fatal(err)
 	}
@@ -128,4 +106,26 @@ func TestSnapshotEmptyShard(t *testing.T) {
 	if s := res.Shards[0]; s.Keys != 0 || s.Size == 0 || !res.Consistency.ClusterConsistent {
 		t.Fatalf("empty shard: %+v %+v", s, res.Consistency)
 	}
+}
+
+// filledPrimaries starts a cluster of n primaries holding keys keys of 64
+// bytes and returns it with one snapshot target per primary.
+func filledPrimaries(t *testing.T, n, keys int) (*redistest.Cluster, []Target) {
+	t.Helper()
+	ctx := t.Context()
+	c := redistest.New(t, redistest.Options{Primaries: n})
+	cc := c.ClusterClient()
+	defer cc.Close()
+	if err := redistest.Fill(ctx, cc, "k:", keys, 64, 4); err != nil {
+		t.Fatal(err)
+	}
+	view, err := c.View(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var targets []Target
+	for i, id := range view.Layout().Nodes() {
+		targets = append(targets, Target{Shard: i, Addr: view.Nodes[id].Addr})
+	}
+	return c, targets
 }
