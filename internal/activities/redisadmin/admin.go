@@ -47,6 +47,12 @@ type Limits struct {
 	// (needed for byte-sized batches and the big-key limit). Default on;
 	// SizeSamplingOff turns it off.
 	SizeSamplingOff bool
+	// CopyOff turns off the copy path (see copySlots) and moves every key
+	// with MIGRATE.
+	CopyOff bool
+	// CopiesPerWave is how many slots of one wave are copied at once on the
+	// copy path; each holds at most BatchBytes in this process.
+	CopiesPerWave int
 	// BusyKey says what to do when a key exists on the target too.
 	BusyKey BusyKeyPolicy
 	// RetryFor bounds in-activity retries of transient errors.
@@ -79,6 +85,7 @@ func DefaultLimits() Limits {
 		BatchBytes:     8 << 20,
 		SlotsPerWave:   64,
 		WavesPerSource: 2,
+		CopiesPerWave:  8,
 		Sources:        8,
 		MigrateTimeout: 10 * time.Second,
 		RetryFor:       2 * time.Minute,
@@ -103,6 +110,9 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.WavesPerSource <= 0 {
 		l.WavesPerSource = d.WavesPerSource
+	}
+	if l.CopiesPerWave <= 0 {
+		l.CopiesPerWave = d.CopiesPerWave
 	}
 	if l.Sources <= 0 {
 		l.Sources = d.Sources
@@ -132,6 +142,10 @@ type Admin struct {
 	// nodes require authentication.
 	MigrateUser     string
 	MigratePassword string
+
+	// beforeCommit, when set (tests only), runs on the copy path between
+	// the RESTOREs on the target and the EXEC on the source.
+	beforeCommit func(slot, attempt int)
 }
 
 // New returns an Admin with the given dependencies.

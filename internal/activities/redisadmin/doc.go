@@ -24,6 +24,12 @@
 //     stops a migration with KeyTooBigError naming the key and slot; it is
 //     never skipped. A key MIGRATE finds on the target too (BUSYKEY) is
 //     compared with DUMP, never blindly replaced (see BusyKeyPolicy).
+//   - Keys move by the copy path where a slot fits one copy (copySlots:
+//     WATCH and DUMP on the source while it does not migrate the slot yet,
+//     RESTORE ... ABSTTL on the target, then UNLINK and SETSLOT MIGRATING
+//     in one MULTI/EXEC on the source, redone if a client changed a key),
+//     so that several targets restore at once; everything else, and what
+//     clients add during a copy, moves with MIGRATE ... KEYS.
 //   - Atomic slot migration (Redis 8.4 CLUSTER MIGRATION, Valkey 9 CLUSTER
 //     MIGRATESLOTS) is used when every primary answers the COMMAND INFO probe
 //     for it; otherwise the legacy SETSLOT/MIGRATE path runs.

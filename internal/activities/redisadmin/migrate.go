@@ -286,13 +286,21 @@ func (a *Admin) runLegacy(ctx context.Context, m *migration, tr *tracker) error 
 // them for the caller to inspect one by one. A failure of the connection
 // itself is returned as the error.
 func (a *Admin) pipe(ctx context.Context, addr string, build func(p redis.Pipeliner)) ([]redis.Cmder, error) {
-	p := a.client(addr).Pipeline()
+	return execPipe(ctx, a.client(addr).Pipeline(), "pipeline to "+addr, build)
+}
+
+// txPipe is pipe inside MULTI/EXEC.
+func (a *Admin) txPipe(ctx context.Context, addr string, build func(p redis.Pipeliner)) ([]redis.Cmder, error) {
+	return execPipe(ctx, a.client(addr).TxPipeline(), "transaction on "+addr, build)
+}
+
+func execPipe(ctx context.Context, p redis.Pipeliner, what string, build func(p redis.Pipeliner)) ([]redis.Cmder, error) {
 	build(p)
 	cmds, err := p.Exec(ctx)
 	if err != nil {
 		var rerr redis.Error
 		if !errors.As(err, &rerr) && !errors.Is(err, redis.Nil) {
-			return nil, fmt.Errorf("pipeline to %s: %w", addr, err)
+			return nil, fmt.Errorf("%s: %w", what, err)
 		}
 	}
 	return cmds, nil
@@ -311,30 +319,23 @@ func (a *Admin) runWave(ctx context.Context, m *migration, w wave, tr *tracker) 
 	if err != nil {
 		return err
 	}
-	for i, c := range cmds {
-		if err := c.Err(); err != nil && !hasMsg(err, "already the owner") {
-			return fmt.Errorf("setslot %d importing on %s: %w", w.slots[i], tgt, err)
-		}
-	}
-	cmds, err = a.pipe(ctx, src, func(p redis.Pipeliner) {
-		for _, s := range w.slots {
-			p.Do(ctx, "cluster", "setslot", s, "migrating", w.tgt)
-		}
-	})
-	if err != nil {
-		return err
-	}
-	var pending []int
+	var importing []int
 	for i, c := range cmds {
 		switch err := c.Err(); {
 		case err == nil:
-			pending = append(pending, w.slots[i])
-		case hasMsg(err, "not the owner"):
-			// The source gave the slot away already (an earlier run got
-			// past SETSLOT NODE on the source): only the closing remains.
-		default:
-			return fmt.Errorf("setslot %d migrating on %s: %w", w.slots[i], src, err)
+			importing = append(importing, w.slots[i])
+		case !hasMsg(err, "already the owner"):
+			return fmt.Errorf("setslot %d importing on %s: %w", w.slots[i], tgt, err)
 		}
+	}
+	var pending []int
+	if a.limits().CopyOff || a.limits().SizeSamplingOff {
+		pending, err = a.setMigrating(ctx, src, w.tgt, w.slots)
+	} else {
+		pending, err = a.copySlots(ctx, src, tgt, w, importing, tr)
+	}
+	if err != nil {
+		return err
 	}
 	ip, port, err := a.resolve(ctx, tgt)
 	if err != nil {
@@ -345,14 +346,75 @@ func (a *Admin) runWave(ctx context.Context, m *migration, w wave, tr *tracker) 
 			return err
 		}
 	}
-	return a.closeSlots(ctx, m, w, tr)
+	return a.closeSlots(ctx, m, w, importing, tr)
+}
+
+// setMigrating opens slots on the source towards tgtID and returns those it
+// still owns (a slot the source gave away already only needs closing).
+func (a *Admin) setMigrating(ctx context.Context, src, tgtID string, slots []int) ([]int, error) {
+	if len(slots) == 0 {
+		return nil, nil
+	}
+	cmds, err := a.pipe(ctx, src, func(p redis.Pipeliner) {
+		for _, s := range slots {
+			p.Do(ctx, "cluster", "setslot", s, "migrating", tgtID)
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	var open []int
+	for i, c := range cmds {
+		switch err := c.Err(); {
+		case err == nil:
+			open = append(open, slots[i])
+		case hasMsg(err, "not the owner"):
+			// The source gave the slot away already (an earlier run got
+			// past SETSLOT NODE on the source): only the closing remains.
+		default:
+			return nil, fmt.Errorf("setslot %d migrating on %s: %w", slots[i], src, err)
+		}
+	}
+	return open, nil
 }
 
 // closeSlots assigns the wave's slots to the target: target first (it bumps
 // its epoch and owns the slot from then on), then the source (which refuses
 // if it still holds keys), then every other primary so the cluster converges
 // without waiting for gossip.
-func (a *Admin) closeSlots(ctx context.Context, m *migration, w wave, tr *tracker) error {
+//
+// On the target the whole wave is one MULTI/EXEC in which every slot but one
+// is first made STABLE: SETSLOT NODE on a slot the node is importing bumps its
+// config epoch and broadcasts a PONG to every node, which makes each of them
+// walk all 16384 slots; once per wave (on the last slot still importing) is
+// what the cluster needs, once per slot cost 15% of the redis-server CPU of a
+// scale-in. The transaction leaves no moment in which the target neither
+// imports nor owns a slot (clients sent there by ASK would bounce).
+// importing lists the slots this run opened on the target.
+func (a *Admin) closeSlots(ctx context.Context, m *migration, w wave, importing []int, tr *tracker) error {
+	bump := -1
+	if len(importing) > 0 {
+		bump = importing[len(importing)-1]
+	}
+	var slotOf []int // slot of each queued command on the target
+	cmds, err := a.txPipe(ctx, m.addrs[w.tgt], func(p redis.Pipeliner) {
+		for _, s := range w.slots {
+			if s != bump {
+				p.Do(ctx, "cluster", "setslot", s, "stable")
+				slotOf = append(slotOf, s)
+			}
+			p.Do(ctx, "cluster", "setslot", s, "node", w.tgt)
+			slotOf = append(slotOf, s)
+		}
+	})
+	if err != nil {
+		return err
+	}
+	for i, c := range cmds {
+		if err := c.Err(); err != nil {
+			return fmt.Errorf("setslot %d node on %s: %w", slotOf[i], m.addrs[w.tgt], err)
+		}
+	}
 	set := func(addr string) ([]redis.Cmder, error) {
 		return a.pipe(ctx, addr, func(p redis.Pipeliner) {
 			for _, s := range w.slots {
@@ -360,24 +422,22 @@ func (a *Admin) closeSlots(ctx context.Context, m *migration, w wave, tr *tracke
 			}
 		})
 	}
-	for _, id := range []string{w.tgt, w.src} {
-		cmds, err := set(m.addrs[id])
-		if err != nil {
-			return err
-		}
-		for i, c := range cmds {
-			if err := c.Err(); err != nil {
-				if id == w.src && hasMsg(err, "only with masters") {
-					// The source gave its last slot away and, as Redis does
-					// with cluster-allow-replica-migration, turned into a
-					// replica: it owns nothing, which is what we want.
-					break
-				}
-				if hasMsg(err, "still hold keys") {
-					return transientError(fmt.Sprintf("slot %d: source still holds keys, emptying again", w.slots[i]))
-				}
-				return fmt.Errorf("setslot %d node on %s: %w", w.slots[i], m.addrs[id], err)
+	cmds, err = set(m.addrs[w.src])
+	if err != nil {
+		return err
+	}
+	for i, c := range cmds {
+		if err := c.Err(); err != nil {
+			if hasMsg(err, "only with masters") {
+				// The source gave its last slot away and, as Redis does
+				// with cluster-allow-replica-migration, turned into a
+				// replica: it owns nothing, which is what we want.
+				break
 			}
+			if hasMsg(err, "still hold keys") {
+				return transientError(fmt.Sprintf("slot %d: source still holds keys, emptying again", w.slots[i]))
+			}
+			return fmt.Errorf("setslot %d node on %s: %w", w.slots[i], m.addrs[w.src], err)
 		}
 	}
 	var wg sync.WaitGroup
@@ -433,26 +493,9 @@ func (a *Admin) emptyRound(ctx context.Context, src, ip string, port int, tgtID 
 		all = append(all, ks...)
 	}
 	var sizes []int64
-	if !lim.SizeSamplingOff && len(all) > 0 {
-		cmds, err := a.pipe(ctx, src, func(p redis.Pipeliner) {
-			for _, k := range all {
-				p.MemoryUsage(ctx, k)
-			}
-		})
-		if err != nil {
+	if !lim.SizeSamplingOff {
+		if sizes, err = a.memoryUsage(ctx, src, all); err != nil {
 			return nil, err
-		}
-		sizes = make([]int64, len(all))
-		for i, c := range cmds {
-			n, err := c.(*redis.IntCmd).Result()
-			switch {
-			case err == nil:
-				sizes[i] = n
-			case errors.Is(err, redis.Nil) || hasMsg(err, "ASK "):
-				sizes[i] = -1 // deleted meanwhile
-			default:
-				return nil, fmt.Errorf("memory usage %q on %s: %w", all[i], src, err)
-			}
 		}
 	}
 	var batches []batch

@@ -28,7 +28,13 @@ type Progress struct {
 	Batches   int64 `json:"batches"`
 	// BigKeyBatches counts MIGRATE calls that carried one key bigger than
 	// Limits.BatchBytes on its own.
-	BigKeyBatches    int64 `json:"big_key_batches"`
+	BigKeyBatches int64 `json:"big_key_batches"`
+	// SlotsCopied counts slots moved by the copy path (WATCH, DUMP, RESTORE
+	// on the target, then UNLINK and SETSLOT MIGRATING in one transaction).
+	SlotsCopied int64 `json:"slots_copied,omitempty"`
+	// CopyConflicts counts copies undone because a client changed a key of
+	// the slot meanwhile (the slot is copied again, then left to MIGRATE).
+	CopyConflicts    int64 `json:"copy_conflicts,omitempty"`
 	BusyKeysEqual    int64 `json:"busy_keys_equal,omitempty"`
 	BusyKeysReplaced int64 `json:"busy_keys_replaced,omitempty"`
 	// Runs counts how many times the migration was started (1 + resumes).
@@ -78,6 +84,13 @@ func (t *tracker) moved(keys, bytes, batches, big int64) {
 	t.p.Batches += batches
 	t.p.BigKeyBatches += big
 	t.runKeys += keys
+	t.mu.Unlock()
+}
+
+func (t *tracker) copied(slots, conflicts int64) {
+	t.mu.Lock()
+	t.p.SlotsCopied += slots
+	t.p.CopyConflicts += conflicts
 	t.mu.Unlock()
 }
 

@@ -1,0 +1,240 @@
+package redisadmin_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/dayops/dayops/internal/activities/redisadmin"
+	"github.com/dayops/dayops/internal/testutil/redistest"
+	"github.com/dayops/dayops/internal/topology"
+)
+
+// fillSlot writes n keys {tag}k0..k(n-1) = "v" and {tag}ttl with an expiry
+// time; it returns that expiry (PEXPIRETIME).
+func fillSlot(t *testing.T, ctx context.Context, cc *redis.ClusterClient, tag string, n int) int64 {
+	t.Helper()
+	at := time.Now().Add(time.Hour).UnixMilli()
+	_, err := cc.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i := range n {
+			p.Set(ctx, fmt.Sprintf("%sk%d", tag, i), "v", 0)
+		}
+		p.Set(ctx, tag+"ttl", "t", 0)
+		p.PExpireAt(ctx, tag+"ttl", time.UnixMilli(at))
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return at
+}
+
+// wantValue checks one key's value; want "" means the key must not exist.
+func wantValue(t *testing.T, ctx context.Context, cc *redis.ClusterClient, key, want string) {
+	t.Helper()
+	got, err := cc.Get(ctx, key).Result()
+	switch {
+	case want == "" && errors.Is(err, redis.Nil):
+	case want == "":
+		t.Errorf("%s = %q (%v), want no key", key, got, err)
+	case err != nil || got != want:
+		t.Errorf("%s = %q (%v), want %q", key, got, err, want)
+	}
+}
+
+// The copy path under clients that change keys between the copy and the
+// commit: every change survives, a key deleted meanwhile stays deleted (its
+// copy on the target never becomes visible), a slot changed in every attempt
+// goes through MIGRATE, and expiry times are kept exactly.
+func TestCopyConflictsAndExpiry(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	c := redistest.New(t, redistest.Options{Primaries: 3})
+	cc := c.ClusterClient()
+	defer cc.Close()
+	addrs, ids, slots := primaries(t, c)
+	first := slots[0][0].Start
+	const nslots, nkeys = 8, 50
+	tags := make([]string, nslots)
+	expiry := make([]int64, nslots)
+	for i := range nslots {
+		tags[i] = tagFor(t, ctx, c.Pool.Client(addrs[0]), first+i)
+		expiry[i] = fillSlot(t, ctx, cc, tags[i], nkeys)
+	}
+	hot, once := tags[0], tags[1]
+	c.Admin.SetBeforeCommit(func(slot, attempt int) {
+		var err error
+		switch {
+		case slot == first && attempt == 1:
+			// Deleted and written again on the source: the copy's old value
+			// must not come back.
+			err = cc.Del(ctx, hot+"k0").Err()
+			if err == nil {
+				err = cc.Incr(ctx, hot+"k0").Err()
+			}
+		case slot == first && attempt == 2:
+			err = cc.Set(ctx, hot+"k1", "changed", 0).Err()
+		case slot == first && attempt == 3:
+			err = cc.Del(ctx, hot+"k2").Err()
+		case slot == first+1 && attempt == 1:
+			err = cc.Del(ctx, once+"k0").Err()
+		}
+		if err != nil {
+			t.Errorf("write during the copy of slot %d: %v", slot, err)
+		}
+	})
+	res, err := c.Admin.MigrateSlots(ctx, redisadmin.MigrateInput{
+		Moves: []topology.Move{{From: ids[0], To: ids[1], Range: topology.SlotRange{Start: first, End: first + nslots - 1}}},
+		Seeds: c.Addrs(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := res.Progress
+	t.Logf("progress: %+v", p)
+	if p.SlotsCopied != nslots-1 || p.CopyConflicts != 4 {
+		t.Errorf("slots copied %d, conflicts %d; want %d and 4 (slot %d left to MIGRATE after 3 conflicts)",
+			p.SlotsCopied, p.CopyConflicts, nslots-1, first)
+	}
+	if err := c.Check(ctx); err != nil {
+		t.Fatal(err)
+	}
+	wantValue(t, ctx, cc, hot+"k0", "1")
+	wantValue(t, ctx, cc, hot+"k1", "changed")
+	wantValue(t, ctx, cc, hot+"k2", "")
+	wantValue(t, ctx, cc, once+"k0", "")
+	for i, tag := range tags {
+		for k := range nkeys {
+			key := fmt.Sprintf("%sk%d", tag, k)
+			if (tag == hot && k < 3) || (tag == once && k == 0) {
+				continue
+			}
+			wantValue(t, ctx, cc, key, "v")
+		}
+		// The copy keeps the expiry time exactly (RESTORE ... ABSTTL);
+		// MIGRATE sends the time left, so the hot slot's may move by the
+		// transfer time.
+		at, err := cc.PExpireTime(ctx, tag+"ttl").Result()
+		drift := at.Milliseconds() - expiry[i]
+		if err != nil || (tag != hot && drift != 0) || drift < 0 || drift > 1000 {
+			t.Errorf("%sttl expires at %d (%v), want %d", tag, at.Milliseconds(), err, expiry[i])
+		}
+		n, err := c.Pool.Client(addrs[1]).ClusterCountKeysInSlot(ctx, first+i).Result()
+		want := int64(nkeys + 1)
+		if tag == hot {
+			want = nkeys // k2 deleted
+		} else if tag == once {
+			want = nkeys
+		}
+		if err != nil || n != want {
+			t.Errorf("slot %d: %d keys on the target (%v), want %d", first+i, n, err, want)
+		}
+	}
+}
+
+// A copy interrupted before its commit leaves copies on the target that no
+// client can reach (the source still owns the slot and does not migrate it).
+// The next run removes them, so a key deleted on the source since then does
+// not come back and a key changed since then has its new value.
+func TestCopyRemovesUnreachableLeftovers(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	c := redistest.New(t, redistest.Options{Primaries: 3})
+	cc := c.ClusterClient()
+	defer cc.Close()
+	addrs, ids, slots := primaries(t, c)
+	s := slots[0][0].Start
+	src, tgt := c.Pool.Client(addrs[0]), c.Pool.Client(addrs[1])
+	tag := tagFor(t, ctx, src, s)
+	const nkeys = 20
+	fillSlot(t, ctx, cc, tag, nkeys)
+
+	// What an interrupted copy leaves: the target imports the slot and holds
+	// copies of its keys, the source is untouched.
+	if err := tgt.Do(ctx, "cluster", "setslot", s, "importing", ids[0]).Err(); err != nil {
+		t.Fatal(err)
+	}
+	for k := range nkeys {
+		key := fmt.Sprintf("%sk%d", tag, k)
+		payload, err := src.Dump(ctx, key).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tgt.Pipelined(ctx, func(p redis.Pipeliner) error {
+			p.Do(ctx, "asking")
+			p.Do(ctx, "restore", key, 0, payload)
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Clients go on using the source meanwhile.
+	if err := cc.Set(ctx, tag+"k1", "new", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := cc.Del(ctx, tag+"k2").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := tgt.ClusterCountKeysInSlot(ctx, s).Result(); n != nkeys {
+		t.Fatalf("target holds %d keys of slot %d, want %d leftovers", n, s, nkeys)
+	}
+
+	res, err := c.Admin.MigrateSlots(ctx, redisadmin.MigrateInput{
+		Moves: []topology.Move{{From: ids[0], To: ids[1], Range: topology.SlotRange{Start: s, End: s}}},
+		Seeds: c.Addrs(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Progress.SlotsCopied != 1 {
+		t.Errorf("slots copied %d, want 1", res.Progress.SlotsCopied)
+	}
+	if err := c.Check(ctx); err != nil {
+		t.Fatal(err)
+	}
+	wantValue(t, ctx, cc, tag+"k1", "new")
+	wantValue(t, ctx, cc, tag+"k2", "")
+	for k := 3; k < nkeys; k++ {
+		wantValue(t, ctx, cc, fmt.Sprintf("%sk%d", tag, k), "v")
+	}
+	if n, _ := tgt.ClusterCountKeysInSlot(ctx, s).Result(); n != nkeys {
+		t.Errorf("target holds %d keys of slot %d, want %d", n, s, nkeys)
+	}
+}
+
+// The MIGRATE-only path (Limits.CopyOff) still moves slots under writes.
+func TestMigrateOnlyUnderWrites(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	c := redistest.New(t, redistest.Options{Primaries: 3, Limits: redisadmin.Limits{CopyOff: true}})
+	cc := c.ClusterClient()
+	defer cc.Close()
+	if err := redistest.Fill(ctx, cc, "k:", 20000, 32, 8); err != nil {
+		t.Fatal(err)
+	}
+	w := redistest.StartWriter(ctx, cc, redistest.WriterOptions{Keys: 2000, Workers: 2})
+	defer w.Stop()
+	_, ids, slots := primaries(t, c)
+	r := slots[0][0]
+	res, err := c.Admin.MigrateSlots(ctx, redisadmin.MigrateInput{
+		Moves: []topology.Move{{From: ids[0], To: ids[2], Range: topology.SlotRange{Start: r.Start, End: r.Start + 1499}}},
+		Seeds: c.Addrs(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Progress.SlotsCopied != 0 || res.Progress.KeysMoved == 0 {
+		t.Errorf("progress %+v: want keys moved by MIGRATE only", res.Progress)
+	}
+	checkAll(t, ctx, c, w)
+	if st := w.Stop(); st.Acked == 0 {
+		t.Fatalf("writer acknowledged nothing (last error %v)", st.LastErr)
+	}
+	if _, err := w.Verify(ctx, cc); err != nil {
+		t.Fatal(err)
+	}
+}
