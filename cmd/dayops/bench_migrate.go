@@ -80,7 +80,27 @@ number of lost acknowledged writes.`,
 	f.IntVar(&lim.BatchKeys, "batch-keys", lim.BatchKeys, "dayops: keys per MIGRATE")
 	f.Int64Var(&lim.BatchBytes, "batch-bytes", lim.BatchBytes, "dayops: bytes per MIGRATE")
 	f.BoolVar(&lim.SizeSamplingOff, "no-size-sampling", false, "dayops: skip MEMORY USAGE (no byte batches, no big-key check; implies --no-copy)")
-	f.BoolVar(&lim.CopyOff, "no-copy", false, "dayops: move every key with MIGRATE (no WATCH/DUMP/RESTORE copy path)")
+	f.Var(copyModeFlag{&lim.Copy}, "copy", "dayops: copy path (WATCH/DUMP/RESTORE, see bench/README.md): auto, always or never")
 	f.IntVar(&lim.CopiesPerWave, "copies-per-wave", lim.CopiesPerWave, "dayops: slots of one wave copied at once on the copy path")
 	return cmd
 }
+
+// copyModeFlag is --copy.
+type copyModeFlag struct{ m *redisadmin.CopyMode }
+
+func (f copyModeFlag) String() string {
+	if f.m == nil || *f.m == "" {
+		return string(redisadmin.CopyAuto)
+	}
+	return string(*f.m)
+}
+
+func (f copyModeFlag) Set(s string) error {
+	m, err := redisadmin.ParseCopyMode(s)
+	if err == nil {
+		*f.m = m
+	}
+	return err
+}
+
+func (copyModeFlag) Type() string { return "mode" }

@@ -47,9 +47,9 @@ type Limits struct {
 	// (needed for byte-sized batches and the big-key limit). Default on;
 	// SizeSamplingOff turns it off.
 	SizeSamplingOff bool
-	// CopyOff turns off the copy path (see copySlots) and moves every key
-	// with MIGRATE.
-	CopyOff bool
+	// Copy says when keys move by the copy path (see copySlots) rather than
+	// MIGRATE only.
+	Copy CopyMode
 	// CopiesPerWave is how many slots of one wave are copied at once on the
 	// copy path; each holds at most BatchBytes in this process.
 	CopiesPerWave int
@@ -77,6 +77,34 @@ const (
 	BusyKeyFail
 )
 
+// CopyMode chooses between the copy path and MIGRATE.
+type CopyMode string
+
+const (
+	// CopyAuto (default, also ""): the copy path when a migration has no
+	// more sources than targets (a scale-in, one new shard filled from one
+	// old one), where MIGRATE's one synchronous chain per source is the
+	// bound; MIGRATE when several sources feed fewer targets (a scale-out),
+	// where those chains already keep the targets busy and the copy path
+	// costs more CPU per key (it does lower the clients' latency there).
+	CopyAuto CopyMode = "auto"
+	// CopyAlways uses the copy path for every slot that fits one copy.
+	CopyAlways CopyMode = "always"
+	// CopyNever moves every key with MIGRATE.
+	CopyNever CopyMode = "never"
+)
+
+// ParseCopyMode accepts auto, always or never.
+func ParseCopyMode(s string) (CopyMode, error) {
+	switch m := CopyMode(s); m {
+	case "", CopyAuto:
+		return CopyAuto, nil
+	case CopyAlways, CopyNever:
+		return m, nil
+	}
+	return "", fmt.Errorf("copy mode %q: want auto, always or never", s)
+}
+
 // DefaultLimits are the limits used for zero fields.
 func DefaultLimits() Limits {
 	return Limits{
@@ -85,6 +113,7 @@ func DefaultLimits() Limits {
 		BatchBytes:     8 << 20,
 		SlotsPerWave:   64,
 		WavesPerSource: 2,
+		Copy:           CopyAuto,
 		CopiesPerWave:  8,
 		Sources:        8,
 		MigrateTimeout: 10 * time.Second,

@@ -14,6 +14,17 @@ import (
 // because clients kept changing its keys during the copy.
 const copyAttempts = 3
 
+// dumpKeys returns DUMP and PEXPIRETIME of every key (nil, -2 for a missing
+// key) in one call: a slot of small keys costs the source one command
+// instead of two per key.
+var dumpKeys = redis.NewScript(`
+local r = {}
+for i, k in ipairs(KEYS) do
+  r[2*i-1] = redis.call('DUMP', k)
+  r[2*i] = redis.call('PEXPIRETIME', k)
+end
+return r`)
+
 // slotCopy is one slot's keys to copy, with their MEMORY USAGE sum.
 type slotCopy struct {
 	slot  int
@@ -35,7 +46,7 @@ type slotCopy struct {
 //     slot on the source only: nothing can reach the target's copy (a node
 //     redirects a slot it only imports to its owner unless ASK sent the
 //     client, and only a MIGRATING source sends ASK).
-//  2. RESTORE ... REPLACE ABSTTL each key on the target (ASKING): the targets
+//  2. RESTORE-ASKING ... REPLACE ABSTTL each key on the target: the targets
 //     of a wave restore in parallel with each other and with the source.
 //  3. MULTI, UNLINK the keys, CLUSTER SETSLOT MIGRATING, EXEC on the source.
 //     If a client changed or deleted a watched key meanwhile, EXEC does
@@ -49,10 +60,9 @@ type slotCopy struct {
 // slot. A slot the source already migrates (an earlier run or another tool
 // opened it; clients may have written the target by ASK), a slot with too
 // many keys or bytes for one copy, or an empty slot goes through MIGRATE
-// only. A slot the target holds keys of while the source does not migrate
-// it holds copies nobody can read (left by a copy that was interrupted):
-// they are removed first, unless Limits.BusyKey is BusyKeyFail, which sends
-// the slot through MIGRATE and its key comparison.
+// only. Keys the target holds of a slot the source does not migrate yet are
+// leftovers no client can reach (a copy that was interrupted); they are
+// removed first, as setMigrating does for every slot it opens.
 func (a *Admin) copySlots(ctx context.Context, src, tgt string, w wave, importing []int, tr *tracker) ([]int, error) {
 	lim := a.limits()
 	v, err := a.view(ctx, src)
@@ -114,7 +124,7 @@ feed:
 		return nil, err
 	}
 	slices.Sort(legacy)
-	more, err = a.setMigrating(ctx, src, w.tgt, legacy)
+	more, err = a.setMigrating(ctx, src, tgt, w.tgt, legacy)
 	if err != nil {
 		return nil, err
 	}
@@ -123,8 +133,8 @@ feed:
 
 // planCopies lists the keys of the fresh slots on the source and sizes them;
 // slots that fit one copy are returned as copies, the others (empty, too
-// many keys or bytes) as legacy. Copies nobody can read on the target are
-// removed first.
+// many keys or bytes) as legacy. Keys the target holds of them (no client
+// can reach those) are removed first.
 func (a *Admin) planCopies(ctx context.Context, src, tgt string, fresh []int) (copies []slotCopy, legacy []int, err error) {
 	if len(fresh) == 0 {
 		return nil, nil, nil
@@ -190,9 +200,7 @@ func (a *Admin) planCopies(ctx context.Context, src, tgt string, fresh []int) (c
 			fits = false
 		}
 		if slices.Contains(stale, s) {
-			if lim.BusyKey == BusyKeyFail {
-				fits = false
-			} else if err := a.dropUnreachable(ctx, tgt, s); err != nil {
+			if err := a.dropUnreachable(ctx, tgt, s); err != nil {
 				return nil, nil, err
 			}
 		}
@@ -270,7 +278,7 @@ func (a *Admin) dropUnreachable(ctx context.Context, tgt string, s int) error {
 		dropped += len(keys)
 	}
 	if dropped > 0 {
-		a.log().InfoContext(ctx, "removed unreachable copies on the target (the source owns the slot and does not migrate it)",
+		a.log().InfoContext(ctx, "removed keys no client could reach from the target (the source owns the slot and does not migrate it)",
 			"slot", s, "target", tgt, "keys", dropped)
 	}
 	return nil
@@ -284,18 +292,12 @@ func (a *Admin) copySlot(ctx context.Context, src, tgt, tgtID string, c slotCopy
 	for attempt := 1; attempt <= copyAttempts; attempt++ {
 		var moved int
 		err := a.client(src).Watch(ctx, func(tx *redis.Tx) error {
-			cmds, err := tx.Pipelined(ctx, func(p redis.Pipeliner) error {
-				for _, k := range c.keys {
-					p.Do(ctx, "dump", k)
-					p.Do(ctx, "pexpiretime", k)
-				}
-				return nil
-			})
-			if err != nil && !errors.Is(err, redis.Nil) {
-				var rerr redis.Error
-				if !errors.As(err, &rerr) {
-					return fmt.Errorf("dump slot %d on %s: %w", c.slot, src, err)
-				}
+			vals, err := dumpKeys.Run(ctx, tx, c.keys).Slice()
+			if err != nil {
+				return fmt.Errorf("dump slot %d on %s: %w", c.slot, src, err)
+			}
+			if len(vals) != 2*len(c.keys) {
+				return fmt.Errorf("dump slot %d on %s: %d values for %d keys", c.slot, src, len(vals), len(c.keys))
 			}
 			type dumped struct {
 				key     string
@@ -304,29 +306,21 @@ func (a *Admin) copySlot(ctx context.Context, src, tgt, tgtID string, c slotCopy
 			}
 			var ds []dumped
 			for i, k := range c.keys {
-				payload, err := cmds[2*i].(*redis.Cmd).Text()
-				if errors.Is(err, redis.Nil) {
+				payload, ok := vals[2*i].(string)
+				at, _ := vals[2*i+1].(int64)
+				if !ok || at == -2 {
 					continue // deleted: WATCH tells whether before or after
-				}
-				if err != nil {
-					return fmt.Errorf("dump %q (slot %d) on %s: %w", k, c.slot, src, err)
-				}
-				at, err := cmds[2*i+1].(*redis.Cmd).Int64()
-				if err != nil {
-					return fmt.Errorf("pexpiretime %q (slot %d) on %s: %w", k, c.slot, src, err)
-				}
-				if at == -2 {
-					continue
 				}
 				ds = append(ds, dumped{key: k, payload: payload, at: max(at, 0)})
 			}
 			rcmds, err := a.pipe(ctx, tgt, func(p redis.Pipeliner) {
+				// RESTORE-ASKING (what MIGRATE sends) is RESTORE served in
+				// a slot the node imports: one command per key, no ASKING.
 				for _, d := range ds {
-					p.Do(ctx, "asking")
 					if d.at > 0 {
-						p.Do(ctx, "restore", d.key, d.at, d.payload, "replace", "absttl")
+						p.Do(ctx, "restore-asking", d.key, d.at, d.payload, "replace", "absttl")
 					} else {
-						p.Do(ctx, "restore", d.key, 0, d.payload, "replace")
+						p.Do(ctx, "restore-asking", d.key, 0, d.payload, "replace")
 					}
 				}
 			})
@@ -335,7 +329,7 @@ func (a *Admin) copySlot(ctx context.Context, src, tgt, tgtID string, c slotCopy
 			}
 			for i, rc := range rcmds {
 				if err := rc.Err(); err != nil {
-					return fmt.Errorf("restore %q (slot %d) on %s: %w", ds[i/2].key, c.slot, tgt, err)
+					return fmt.Errorf("restore %q (slot %d) on %s: %w", ds[i].key, c.slot, tgt, err)
 				}
 			}
 			if a.beforeCommit != nil {

@@ -138,10 +138,20 @@ func TestCopyConflictsAndExpiry(t *testing.T) {
 
 // A copy interrupted before its commit leaves copies on the target that no
 // client can reach (the source still owns the slot and does not migrate it).
-// The next run removes them, so a key deleted on the source since then does
-// not come back and a key changed since then has its new value.
+// The next run removes them, by either path, so a key deleted on the source
+// since then does not come back and a key changed since then has its new
+// value.
 func TestCopyRemovesUnreachableLeftovers(t *testing.T) {
 	t.Parallel()
+	for _, mode := range []redisadmin.CopyMode{redisadmin.CopyAuto, redisadmin.CopyNever} {
+		t.Run(string(mode), func(t *testing.T) {
+			t.Parallel()
+			removesLeftovers(t, mode)
+		})
+	}
+}
+
+func removesLeftovers(t *testing.T, mode redisadmin.CopyMode) {
 	ctx := t.Context()
 	c := redistest.New(t, redistest.Options{Primaries: 3})
 	cc := c.ClusterClient()
@@ -183,15 +193,16 @@ func TestCopyRemovesUnreachableLeftovers(t *testing.T) {
 		t.Fatalf("target holds %d keys of slot %d, want %d leftovers", n, s, nkeys)
 	}
 
-	res, err := c.Admin.MigrateSlots(ctx, redisadmin.MigrateInput{
+	a := redisadmin.New(c.Pool, nil, redisadmin.Limits{Copy: mode})
+	res, err := a.MigrateSlots(ctx, redisadmin.MigrateInput{
 		Moves: []topology.Move{{From: ids[0], To: ids[1], Range: topology.SlotRange{Start: s, End: s}}},
 		Seeds: c.Addrs(),
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Progress.SlotsCopied != 1 {
-		t.Errorf("slots copied %d, want 1", res.Progress.SlotsCopied)
+	if want := map[redisadmin.CopyMode]int64{redisadmin.CopyAuto: 1}[mode]; res.Progress.SlotsCopied != want {
+		t.Errorf("slots copied %d, want %d", res.Progress.SlotsCopied, want)
 	}
 	if err := c.Check(ctx); err != nil {
 		t.Fatal(err)
@@ -206,11 +217,11 @@ func TestCopyRemovesUnreachableLeftovers(t *testing.T) {
 	}
 }
 
-// The MIGRATE-only path (Limits.CopyOff) still moves slots under writes.
+// The MIGRATE-only path (CopyNever) still moves slots under writes.
 func TestMigrateOnlyUnderWrites(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	c := redistest.New(t, redistest.Options{Primaries: 3, Limits: redisadmin.Limits{CopyOff: true}})
+	c := redistest.New(t, redistest.Options{Primaries: 3, Limits: redisadmin.Limits{Copy: redisadmin.CopyNever}})
 	cc := c.ClusterClient()
 	defer cc.Close()
 	if err := redistest.Fill(ctx, cc, "k:", 20000, 32, 8); err != nil {

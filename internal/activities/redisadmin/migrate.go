@@ -63,6 +63,7 @@ type migration struct {
 	bySource  map[string][]wave
 	total     int
 	done      []int
+	copy      bool // use the copy path (Limits.Copy)
 }
 
 // MigrateSlots moves every slot of in.Moves from its source to its target.
@@ -91,6 +92,7 @@ func (a *Admin) MigrateSlots(ctx context.Context, in MigrateInput) (MigrateResul
 	if err != nil {
 		return MigrateResult{}, fmt.Errorf("migrate slots: %w", err)
 	}
+	m.copy = a.useCopy(m)
 	tr.setTotal(m.total)
 	tr.finished(m.done)
 	method := "legacy"
@@ -130,6 +132,23 @@ func (a *Admin) MigrateSlots(ctx context.Context, in MigrateInput) (MigrateResul
 	a.log().InfoContext(ctx, "slot migration finished", "method", method, "slots", p.SlotsTotal, "keys_moved", p.KeysMoved,
 		"observe_ms", t1.Sub(t0).Milliseconds(), "move_ms", t2.Sub(t1).Milliseconds(), "converge_ms", time.Since(t2).Milliseconds())
 	return MigrateResult{Progress: tr.snapshot(), Method: method}, nil
+}
+
+// useCopy applies Limits.Copy to the migration's waves.
+func (a *Admin) useCopy(m *migration) bool {
+	switch a.limits().Copy {
+	case CopyAlways:
+		return true
+	case CopyNever:
+		return false
+	}
+	targets := map[string]bool{}
+	for _, ws := range m.bySource {
+		for _, w := range ws {
+			targets[w.tgt] = true
+		}
+	}
+	return len(m.bySource) <= len(targets)
 }
 
 // prepare resolves addresses and observes the state of every planned slot.
@@ -329,8 +348,8 @@ func (a *Admin) runWave(ctx context.Context, m *migration, w wave, tr *tracker) 
 		}
 	}
 	var pending []int
-	if a.limits().CopyOff || a.limits().SizeSamplingOff {
-		pending, err = a.setMigrating(ctx, src, w.tgt, w.slots)
+	if !m.copy || a.limits().SizeSamplingOff {
+		pending, err = a.setMigrating(ctx, src, tgt, w.tgt, w.slots)
 	} else {
 		pending, err = a.copySlots(ctx, src, tgt, w, importing, tr)
 	}
@@ -349,11 +368,25 @@ func (a *Admin) runWave(ctx context.Context, m *migration, w wave, tr *tracker) 
 	return a.closeSlots(ctx, m, w, importing, tr)
 }
 
-// setMigrating opens slots on the source towards tgtID and returns those it
-// still owns (a slot the source gave away already only needs closing).
-func (a *Admin) setMigrating(ctx context.Context, src, tgtID string, slots []int) ([]int, error) {
+// setMigrating opens slots on the source towards the target (tgt, tgtID)
+// and returns those it still owns (a slot the source gave away already only
+// needs closing).
+//
+// Before the source starts migrating a slot, the target must hold no key of
+// it: until then no client can reach such a key (the target sends clients to
+// the owner; only a MIGRATING source sends them to the target, by ASK, for a
+// key it does not have), so it is a leftover (a copy an interrupted copy
+// left, a key of an earlier owner), and once the slot migrates it would show
+// for any key a client deletes on the source: a deleted key would come back.
+// Such keys are removed first. A slot the source migrates already keeps the
+// target's keys (clients may have written them); MIGRATE compares those it
+// finds on both sides (Limits.BusyKey).
+func (a *Admin) setMigrating(ctx context.Context, src, tgt, tgtID string, slots []int) ([]int, error) {
 	if len(slots) == 0 {
 		return nil, nil
+	}
+	if err := a.dropBeforeOpen(ctx, src, tgt, slots); err != nil {
+		return nil, err
 	}
 	cmds, err := a.pipe(ctx, src, func(p redis.Pipeliner) {
 		for _, s := range slots {
@@ -376,6 +409,44 @@ func (a *Admin) setMigrating(ctx context.Context, src, tgtID string, slots []int
 		}
 	}
 	return open, nil
+}
+
+// dropBeforeOpen removes the target's keys of every slot the source owns and
+// does not migrate yet (see setMigrating).
+func (a *Admin) dropBeforeOpen(ctx context.Context, src, tgt string, slots []int) error {
+	cmds, err := a.pipe(ctx, tgt, func(p redis.Pipeliner) {
+		for _, s := range slots {
+			p.ClusterCountKeysInSlot(ctx, s)
+		}
+	})
+	if err != nil {
+		return err
+	}
+	var held []int
+	for i, c := range cmds {
+		n, err := c.(*redis.IntCmd).Result()
+		if err != nil {
+			return fmt.Errorf("countkeysinslot %d on %s: %w", slots[i], tgt, err)
+		}
+		if n > 0 {
+			held = append(held, slots[i])
+		}
+	}
+	if len(held) == 0 {
+		return nil
+	}
+	v, err := a.view(ctx, src)
+	if err != nil {
+		return err
+	}
+	for _, s := range held {
+		if v.Myself.Migrating[s] == "" && v.Owner(s) == v.Myself.ID {
+			if err := a.dropUnreachable(ctx, tgt, s); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // closeSlots assigns the wave's slots to the target: target first (it bumps

@@ -20,9 +20,10 @@ const helperEnv = "DAYOPS_REDISADMIN_HELPER"
 
 // helperJob is what the parent hands to the migrating child process.
 type helperJob struct {
-	Moves    []topology.Move `json:"moves"`
-	Seeds    []string        `json:"seeds"`
-	Progress string          `json:"progress"`
+	Moves    []topology.Move     `json:"moves"`
+	Seeds    []string            `json:"seeds"`
+	Progress string              `json:"progress"`
+	Copy     redisadmin.CopyMode `json:"copy"`
 }
 
 // TestHelperMigrateProcess is not a test: it is the separate process the
@@ -40,7 +41,11 @@ func TestHelperMigrateProcess(t *testing.T) {
 	}
 	pool := redisadmin.NewClientPool(redis.Options{})
 	defer pool.Close()
-	a := redisadmin.New(pool, nil, redisadmin.Limits{SlotsPerWave: 8, WavesPerSource: 1, BatchKeys: 3})
+	lim := redisadmin.Limits{SlotsPerWave: 8, WavesPerSource: 1, BatchKeys: 3, Copy: job.Copy}
+	if job.Copy == redisadmin.CopyAlways {
+		lim.BatchKeys, lim.CopiesPerWave = 0, 1
+	}
+	a := redisadmin.New(pool, nil, lim)
 	_, err := a.MigrateSlots(t.Context(), redisadmin.MigrateInput{
 		Moves: job.Moves, Seeds: job.Seeds, ProgressEvery: time.Millisecond,
 		OnProgress: func(p redisadmin.Progress) {
@@ -83,8 +88,19 @@ func openSlots(t *testing.T, c *redistest.Cluster) int {
 	return n
 }
 
+// The migrating process is SIGKILLed mid-range and the migration resumed, by
+// MIGRATE and by the copy path (where the kill may leave copies on a target).
 func TestMigrateKilledMidRangeAndResumed(t *testing.T) {
 	t.Parallel()
+	for _, mode := range []redisadmin.CopyMode{redisadmin.CopyNever, redisadmin.CopyAlways} {
+		t.Run(string(mode), func(t *testing.T) {
+			t.Parallel()
+			killAndResume(t, mode)
+		})
+	}
+}
+
+func killAndResume(t *testing.T, mode redisadmin.CopyMode) {
 	ctx := t.Context()
 	c := redistest.New(t, redistest.Options{Primaries: 3, ReplicasPerPrimary: 1})
 	cc := c.ClusterClient()
@@ -108,7 +124,7 @@ func TestMigrateKilledMidRangeAndResumed(t *testing.T) {
 		t.Fatal(err)
 	}
 	progressFile := filepath.Join(t.TempDir(), "progress.json")
-	job, _ := json.Marshal(helperJob{Moves: plan.Moves, Seeds: c.Addrs(), Progress: progressFile})
+	job, _ := json.Marshal(helperJob{Moves: plan.Moves, Seeds: c.Addrs(), Progress: progressFile, Copy: mode})
 	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperMigrateProcess$", "-test.count=1")
 	cmd.Env = append(os.Environ(), helperEnv+"="+string(job))
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
@@ -143,7 +159,8 @@ func TestMigrateKilledMidRangeAndResumed(t *testing.T) {
 		t.Fatal("the helper finished before it was killed")
 	}
 
-	res, err := c.Admin.MigrateSlots(ctx, redisadmin.MigrateInput{Moves: plan.Moves, Seeds: c.Addrs(), Resume: &last})
+	resumer := redisadmin.New(c.Pool, nil, redisadmin.Limits{Copy: mode})
+	res, err := resumer.MigrateSlots(ctx, redisadmin.MigrateInput{Moves: plan.Moves, Seeds: c.Addrs(), Resume: &last})
 	if err != nil {
 		t.Fatal(err)
 	}
