@@ -80,8 +80,9 @@ number of lost acknowledged writes.`,
 	f.IntVar(&lim.BatchKeys, "batch-keys", lim.BatchKeys, "dayops: keys per MIGRATE")
 	f.Int64Var(&lim.BatchBytes, "batch-bytes", lim.BatchBytes, "dayops: bytes per MIGRATE")
 	f.BoolVar(&lim.SizeSamplingOff, "no-size-sampling", false, "dayops: skip MEMORY USAGE (no byte batches, no big-key check; implies --no-copy)")
-	f.Var(copyModeFlag{&lim.Copy}, "copy", "dayops: copy path (WATCH/DUMP/RESTORE, see bench/README.md): auto, always or never")
+	f.Var(copyModeFlag{&lim.Copy}, "copy", "dayops: always: copy path (WATCH/DUMP/RESTORE, see bench/README.md) where a slot fits one copy; never: MIGRATE only")
 	f.IntVar(&lim.CopiesPerWave, "copies-per-wave", lim.CopiesPerWave, "dayops: slots of one wave copied at once on the copy path")
+	f.IntVar(&lim.CopyWavesPerSource, "copy-waves-per-source", lim.CopyWavesPerSource, "dayops: waves in flight per source on the copy path")
 	return cmd
 }
 
@@ -90,7 +91,7 @@ type copyModeFlag struct{ m *redisadmin.CopyMode }
 
 func (f copyModeFlag) String() string {
 	if f.m == nil || *f.m == "" {
-		return string(redisadmin.CopyAuto)
+		return string(redisadmin.CopyAlways)
 	}
 	return string(*f.m)
 }

@@ -143,7 +143,7 @@ func TestCopyConflictsAndExpiry(t *testing.T) {
 // value.
 func TestCopyRemovesUnreachableLeftovers(t *testing.T) {
 	t.Parallel()
-	for _, mode := range []redisadmin.CopyMode{redisadmin.CopyAuto, redisadmin.CopyNever} {
+	for _, mode := range []redisadmin.CopyMode{redisadmin.CopyAlways, redisadmin.CopyNever} {
 		t.Run(string(mode), func(t *testing.T) {
 			t.Parallel()
 			removesLeftovers(t, mode)
@@ -201,7 +201,7 @@ func removesLeftovers(t *testing.T, mode redisadmin.CopyMode) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := map[redisadmin.CopyMode]int64{redisadmin.CopyAuto: 1}[mode]; res.Progress.SlotsCopied != want {
+	if want := map[redisadmin.CopyMode]int64{redisadmin.CopyAlways: 1}[mode]; res.Progress.SlotsCopied != want {
 		t.Errorf("slots copied %d, want %d", res.Progress.SlotsCopied, want)
 	}
 	if err := c.Check(ctx); err != nil {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"golang.org/x/sync/semaphore"
 
 	"github.com/dayops/dayops/internal/topology"
 )
@@ -63,7 +64,8 @@ type migration struct {
 	bySource  map[string][]wave
 	total     int
 	done      []int
-	copy      bool // use the copy path (Limits.Copy)
+	copy      bool                // use the copy path (Limits.Copy)
+	budget    *semaphore.Weighted // bytes of dumps held by copies
 }
 
 // MigrateSlots moves every slot of in.Moves from its source to its target.
@@ -92,7 +94,8 @@ func (a *Admin) MigrateSlots(ctx context.Context, in MigrateInput) (MigrateResul
 	if err != nil {
 		return MigrateResult{}, fmt.Errorf("migrate slots: %w", err)
 	}
-	m.copy = a.useCopy(m)
+	m.copy = a.limits().Copy != CopyNever
+	m.budget = semaphore.NewWeighted(max(a.limits().CopyBudget, a.limits().BatchBytes))
 	tr.setTotal(m.total)
 	tr.finished(m.done)
 	method := "legacy"
@@ -132,23 +135,6 @@ func (a *Admin) MigrateSlots(ctx context.Context, in MigrateInput) (MigrateResul
 	a.log().InfoContext(ctx, "slot migration finished", "method", method, "slots", p.SlotsTotal, "keys_moved", p.KeysMoved,
 		"observe_ms", t1.Sub(t0).Milliseconds(), "move_ms", t2.Sub(t1).Milliseconds(), "converge_ms", time.Since(t2).Milliseconds())
 	return MigrateResult{Progress: tr.snapshot(), Method: method}, nil
-}
-
-// useCopy applies Limits.Copy to the migration's waves.
-func (a *Admin) useCopy(m *migration) bool {
-	switch a.limits().Copy {
-	case CopyAlways:
-		return true
-	case CopyNever:
-		return false
-	}
-	targets := map[string]bool{}
-	for _, ws := range m.bySource {
-		for _, w := range ws {
-			targets[w.tgt] = true
-		}
-	}
-	return len(m.bySource) <= len(targets)
 }
 
 // prepare resolves addresses and observes the state of every planned slot.
@@ -251,8 +237,8 @@ func isForeignOpen(views map[string]ClusterView, s int, src, tgt string) bool {
 }
 
 // runLegacy runs the waves of every source, Limits.Sources sources and
-// Limits.WavesPerSource waves per source at a time; the first error stops
-// everything.
+// Limits.WavesPerSource (CopyWavesPerSource on the copy path) waves per
+// source at a time; the first error stops everything.
 func (a *Admin) runLegacy(ctx context.Context, m *migration, tr *tracker) error {
 	lim := a.limits()
 	ctx, cancel := context.WithCancelCause(ctx)
@@ -270,7 +256,11 @@ func (a *Admin) runLegacy(ctx context.Context, m *migration, tr *tracker) error 
 			defer func() { <-sem }()
 			next := make(chan wave)
 			var inner sync.WaitGroup
-			for range lim.WavesPerSource {
+			inFlight := lim.WavesPerSource
+			if m.copy {
+				inFlight = lim.CopyWavesPerSource
+			}
+			for range inFlight {
 				inner.Go(func() {
 					for w := range next {
 						err := a.retry(ctx, "migrate wave", func(ctx context.Context) error {
@@ -351,7 +341,7 @@ func (a *Admin) runWave(ctx context.Context, m *migration, w wave, tr *tracker) 
 	if !m.copy || a.limits().SizeSamplingOff {
 		pending, err = a.setMigrating(ctx, src, tgt, w.tgt, w.slots)
 	} else {
-		pending, err = a.copySlots(ctx, src, tgt, w, importing, tr)
+		pending, err = a.copySlots(ctx, m.budget, src, tgt, w, importing, tr)
 	}
 	if err != nil {
 		return err
