@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/redis/go-redis/v9"
@@ -76,6 +77,7 @@ func (a *Admin) copySlots(ctx context.Context, budget *semaphore.Weighted, src, 
 	legacy = append(legacy, more...)
 
 	var mu sync.Mutex
+	var refusals int
 	open := []int{}
 	next := make(chan slotCopy)
 	ctx, cancel := context.WithCancelCause(ctx)
@@ -95,6 +97,9 @@ func (a *Admin) copySlots(ctx context.Context, budget *semaphore.Weighted, src, 
 				} else {
 					legacy = append(legacy, c.slot)
 				}
+				if out == refused {
+					refusals++
+				}
 				mu.Unlock()
 			}
 		})
@@ -111,6 +116,10 @@ feed:
 	wg.Wait()
 	if err := context.Cause(ctx); err != nil {
 		return nil, err
+	}
+	if refusals > 0 {
+		a.log().WarnContext(ctx, "the source refused the copy path's script (ACL or disabled scripting); those slots move with MIGRATE",
+			"source", src, "slots", refusals)
 	}
 	slices.Sort(legacy)
 	more, err = a.setMigrating(ctx, src, tgt, w.tgt, legacy)
@@ -232,6 +241,7 @@ const (
 	copied    copyOutcome = iota // the keys are on the target, the slot is open
 	tooBig                       // more bytes than one copy takes: MIGRATE it
 	contended                    // clients changed keys in every attempt: MIGRATE it
+	refused                      // the source refused the script (ACL, ...): MIGRATE it
 )
 
 // copySlot copies c to the target and, in one transaction on the source,
@@ -254,9 +264,9 @@ func (a *Admin) copySlot(ctx context.Context, budget *semaphore.Weighted, src, t
 			tr.copied(1, 0)
 			tr.emit(false)
 			return copied, nil
-		case tooBig:
+		case tooBig, refused:
 			_ = conn.Do(ctx, "unwatch").Err()
-			return tooBig, nil
+			return res.outcome, nil
 		}
 		a.log().DebugContext(ctx, "keys changed during the copy, copying the slot again", "slot", c.slot, "attempt", attempt)
 		tr.copied(0, 1)
@@ -305,6 +315,12 @@ func (a *Admin) copyOnce(ctx context.Context, conn *redis.Conn, budget *semaphor
 	}
 	defer func() { budget.Release(hold) }()
 	vals, err := a.dump(ctx, conn, src, c, true, lim.MaxKeyBytes, hold)
+	if cannotCopy(err) {
+		// Scripting (or one of the commands the script calls) is not
+		// available to this user or on this server: MIGRATE the slot.
+		a.log().DebugContext(ctx, "copy path refused by the source, moving the slot with MIGRATE", "slot", c.slot, "source", src, "err", err)
+		return copyResult{outcome: refused}, nil
+	}
 	if err != nil {
 		return copyResult{}, err
 	}
@@ -408,6 +424,18 @@ func (a *Admin) copyOnce(ctx context.Context, conn *redis.Conn, budget *semaphor
 		return copyResult{}, fmt.Errorf("commit the copy of slot %d on %s: %w", c.slot, src, err)
 	}
 	return copyResult{outcome: copied, keys: int64(len(ds)), bytes: bytes}, nil
+}
+
+// cannotCopy reports a refusal of the copy path's commands (ACL, disabled
+// or renamed commands) as opposed to a failure worth retrying.
+func cannotCopy(err error) bool {
+	var rerr redis.Error
+	if !errors.As(err, &rerr) {
+		return false
+	}
+	msg := rerr.Error()
+	return strings.HasPrefix(msg, "NOPERM") || strings.HasPrefix(msg, "ERR unknown command") ||
+		strings.Contains(msg, "not allowed from script")
 }
 
 // dump runs dumpSlot on the copy's connection, after WATCH when watch is set

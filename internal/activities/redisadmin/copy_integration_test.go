@@ -249,3 +249,42 @@ func TestMigrateOnlyUnderWrites(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A source that refuses the copy path's script (here: EVAL taken away by
+// ACL) has its slots moved with MIGRATE instead.
+func TestCopyRefusedFallsBackToMigrate(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	c := redistest.New(t, redistest.Options{Primaries: 3})
+	cc := c.ClusterClient()
+	defer cc.Close()
+	addrs, ids, slots := primaries(t, c)
+	first := slots[0][0].Start
+	var tags []string
+	for i := range 4 {
+		tag := tagFor(t, ctx, c.Pool.Client(addrs[0]), first+i)
+		fillSlot(t, ctx, cc, tag, 10)
+		tags = append(tags, tag)
+	}
+	for _, a := range c.Addrs() {
+		if err := c.Pool.Client(a).Do(ctx, "acl", "setuser", "default", "-eval").Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	res, err := c.Admin.MigrateSlots(ctx, redisadmin.MigrateInput{
+		Moves: []topology.Move{{From: ids[0], To: ids[1], Range: topology.SlotRange{Start: first, End: first + 3}}},
+		Seeds: c.Addrs(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Progress.SlotsCopied != 0 || res.Progress.KeysMoved != 4*11 {
+		t.Errorf("progress %+v: want 44 keys moved by MIGRATE", res.Progress)
+	}
+	if err := c.Check(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, tag := range tags {
+		wantValue(t, ctx, cc, tag+"k9", "v")
+	}
+}
