@@ -79,42 +79,24 @@ func (a *Admin) copySlots(ctx context.Context, budget *semaphore.Weighted, src, 
 	var mu sync.Mutex
 	var refusals int
 	open := []int{}
-	next := make(chan slotCopy)
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	var wg sync.WaitGroup
-	for range min(lim.CopiesPerWave, len(copies)) {
-		wg.Go(func() {
-			for c := range next {
-				out, err := a.copySlot(ctx, budget, src, tgt, w.tgt, c, tr)
-				if err != nil {
-					cancel(err)
-					continue
-				}
-				mu.Lock()
-				if out == copied {
-					open = append(open, c.slot)
-				} else {
-					legacy = append(legacy, c.slot)
-				}
-				if out == refused {
-					refusals++
-				}
-				mu.Unlock()
-			}
-		})
-	}
-feed:
-	for _, c := range copies {
-		select {
-		case next <- c:
-		case <-ctx.Done():
-			break feed
+	err = parallel(ctx, lim.CopiesPerWave, copies, func(ctx context.Context, c slotCopy) error {
+		out, err := a.copySlot(ctx, budget, src, tgt, w.tgt, c, tr)
+		if err != nil {
+			return err
 		}
-	}
-	close(next)
-	wg.Wait()
-	if err := context.Cause(ctx); err != nil {
+		mu.Lock()
+		defer mu.Unlock()
+		if out == copied {
+			open = append(open, c.slot)
+		} else {
+			legacy = append(legacy, c.slot)
+		}
+		if out == refused {
+			refusals++
+		}
+		return nil
+	})
+	if err != nil {
 		return nil, err
 	}
 	if refusals > 0 {

@@ -33,6 +33,17 @@ func fillSlot(t *testing.T, ctx context.Context, cc *redis.ClusterClient, tag st
 	return at
 }
 
+// threePrimaries starts a cluster of three primaries and returns it, a
+// cluster client, and the primaries in slot order (see primaries).
+func threePrimaries(t *testing.T) (*redistest.Cluster, *redis.ClusterClient, []string, []string, []topology.Ranges) {
+	t.Helper()
+	c := redistest.New(t, redistest.Options{Primaries: 3})
+	cc := c.ClusterClient()
+	t.Cleanup(func() { _ = cc.Close() })
+	addrs, ids, slots := primaries(t, c)
+	return c, cc, addrs, ids, slots
+}
+
 // wantValue checks one key's value; want "" means the key must not exist.
 func wantValue(t *testing.T, ctx context.Context, cc *redis.ClusterClient, key, want string) {
 	t.Helper()
@@ -53,10 +64,7 @@ func wantValue(t *testing.T, ctx context.Context, cc *redis.ClusterClient, key, 
 func TestCopyConflictsAndExpiry(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	c := redistest.New(t, redistest.Options{Primaries: 3})
-	cc := c.ClusterClient()
-	defer cc.Close()
-	addrs, ids, slots := primaries(t, c)
+	c, cc, addrs, ids, slots := threePrimaries(t)
 	first := slots[0][0].Start
 	const nslots, nkeys = 8, 50
 	tags := make([]string, nslots)
@@ -143,20 +151,22 @@ func TestCopyConflictsAndExpiry(t *testing.T) {
 // value.
 func TestCopyRemovesUnreachableLeftovers(t *testing.T) {
 	t.Parallel()
+	bothModes(t, removesLeftovers)
+}
+
+// bothModes runs f as a parallel subtest with each copy mode.
+func bothModes(t *testing.T, f func(*testing.T, redisadmin.CopyMode)) {
 	for _, mode := range []redisadmin.CopyMode{redisadmin.CopyAlways, redisadmin.CopyNever} {
 		t.Run(string(mode), func(t *testing.T) {
 			t.Parallel()
-			removesLeftovers(t, mode)
+			f(t, mode)
 		})
 	}
 }
 
 func removesLeftovers(t *testing.T, mode redisadmin.CopyMode) {
 	ctx := t.Context()
-	c := redistest.New(t, redistest.Options{Primaries: 3})
-	cc := c.ClusterClient()
-	defer cc.Close()
-	addrs, ids, slots := primaries(t, c)
+	c, cc, addrs, ids, slots := threePrimaries(t)
 	s := slots[0][0].Start
 	src, tgt := c.Pool.Client(addrs[0]), c.Pool.Client(addrs[1])
 	tag := tagFor(t, ctx, src, s)
@@ -255,10 +265,7 @@ func TestMigrateOnlyUnderWrites(t *testing.T) {
 func TestCopyRefusedFallsBackToMigrate(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	c := redistest.New(t, redistest.Options{Primaries: 3})
-	cc := c.ClusterClient()
-	defer cc.Close()
-	addrs, ids, slots := primaries(t, c)
+	c, cc, addrs, ids, slots := threePrimaries(t)
 	first := slots[0][0].Start
 	var tags []string
 	for i := range 4 {

@@ -241,54 +241,50 @@ func isForeignOpen(views map[string]ClusterView, s int, src, tgt string) bool {
 // source at a time; the first error stops everything.
 func (a *Admin) runLegacy(ctx context.Context, m *migration, tr *tracker) error {
 	lim := a.limits()
+	inFlight := lim.WavesPerSource
+	if m.copy {
+		inFlight = lim.CopyWavesPerSource
+	}
+	return parallel(ctx, lim.Sources, slices.Sorted(maps.Keys(m.bySource)), func(ctx context.Context, src string) error {
+		return parallel(ctx, inFlight, m.bySource[src], func(ctx context.Context, w wave) error {
+			err := a.retry(ctx, "migrate wave", func(ctx context.Context) error {
+				return a.runWave(ctx, m, w, tr)
+			})
+			if err != nil {
+				return fmt.Errorf("slots %s from %s to %s: %w", topology.RangesOf(w.slots), m.addrs[w.src], m.addrs[w.tgt], err)
+			}
+			return nil
+		})
+	})
+}
+
+// parallel runs fn on every item, at most n at a time; the first error
+// cancels the others and is returned.
+func parallel[T any](ctx context.Context, n int, items []T, fn func(context.Context, T) error) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	sem := make(chan struct{}, lim.Sources)
+	next := make(chan T)
 	var wg sync.WaitGroup
-	for _, src := range slices.Sorted(maps.Keys(m.bySource)) {
-		waves := m.bySource[src]
+	for range max(1, min(n, len(items))) {
 		wg.Go(func() {
-			select {
-			case sem <- struct{}{}:
-			case <-ctx.Done():
-				return
-			}
-			defer func() { <-sem }()
-			next := make(chan wave)
-			var inner sync.WaitGroup
-			inFlight := lim.WavesPerSource
-			if m.copy {
-				inFlight = lim.CopyWavesPerSource
-			}
-			for range inFlight {
-				inner.Go(func() {
-					for w := range next {
-						err := a.retry(ctx, "migrate wave", func(ctx context.Context) error {
-							return a.runWave(ctx, m, w, tr)
-						})
-						if err != nil {
-							cancel(fmt.Errorf("slots %s from %s to %s: %w", topology.RangesOf(w.slots), m.addrs[w.src], m.addrs[w.tgt], err))
-						}
-					}
-				})
-			}
-		feed:
-			for _, w := range waves {
-				select {
-				case next <- w:
-				case <-ctx.Done():
-					break feed
+			for it := range next {
+				if err := fn(ctx, it); err != nil {
+					cancel(err)
 				}
 			}
-			close(next)
-			inner.Wait()
 		})
 	}
-	wg.Wait()
-	if err := context.Cause(ctx); err != nil {
-		return err
+feed:
+	for _, it := range items {
+		select {
+		case next <- it:
+		case <-ctx.Done():
+			break feed
+		}
 	}
-	return nil
+	close(next)
+	wg.Wait()
+	return context.Cause(ctx)
 }
 
 // pipe runs the commands built by build on addr as one pipeline and returns

@@ -92,12 +92,7 @@ func openSlots(t *testing.T, c *redistest.Cluster) int {
 // MIGRATE and by the copy path (where the kill may leave copies on a target).
 func TestMigrateKilledMidRangeAndResumed(t *testing.T) {
 	t.Parallel()
-	for _, mode := range []redisadmin.CopyMode{redisadmin.CopyNever, redisadmin.CopyAlways} {
-		t.Run(string(mode), func(t *testing.T) {
-			t.Parallel()
-			killAndResume(t, mode)
-		})
-	}
+	bothModes(t, killAndResume)
 }
 
 func killAndResume(t *testing.T, mode redisadmin.CopyMode) {
