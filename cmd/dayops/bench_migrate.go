@@ -79,7 +79,7 @@ number of lost acknowledged writes.`,
 	f.IntVar(&lim.MigratesPerPipeline, "migrates-per-pipeline", lim.MigratesPerPipeline, "dayops: MIGRATE commands per pipeline, 0: a whole wave (lower: better client latency, fewer keys/s)")
 	f.IntVar(&lim.BatchKeys, "batch-keys", lim.BatchKeys, "dayops: keys per MIGRATE")
 	f.Int64Var(&lim.BatchBytes, "batch-bytes", lim.BatchBytes, "dayops: bytes per MIGRATE")
-	f.BoolVar(&lim.SizeSamplingOff, "no-size-sampling", false, "dayops: skip MEMORY USAGE (no byte batches, no big-key check; implies --no-copy)")
+	f.BoolVar(&lim.SizeSamplingOff, "no-size-sampling", false, "dayops: skip MEMORY USAGE (no byte batches, no big-key check; implies --copy never)")
 	f.Var(copyModeFlag{&lim.Copy}, "copy", "dayops: always: copy path (WATCH/DUMP/RESTORE, see bench/README.md) where a slot fits one copy; never: MIGRATE only")
 	f.IntVar(&lim.CopiesPerWave, "copies-per-wave", lim.CopiesPerWave, "dayops: slots of one wave copied at once on the copy path")
 	f.IntVar(&lim.CopyWavesPerSource, "copy-waves-per-source", lim.CopyWavesPerSource, "dayops: waves in flight per source on the copy path")

@@ -250,21 +250,8 @@ func (s *rdbServer) send(ctx context.Context, conn net.Conn, psync bool) error {
 	fmt.Fprintf(w, "$%d\r\n", s.file.Size)
 	var n atomic.Int64
 	hr := &verifyingReader{r: io.LimitReader(r, s.file.Size+1), want: s.file.SHA256, size: s.file.Size, key: s.file.Key}
-	done := make(chan struct{})
-	defer close(done)
 	if s.onProgress != nil {
-		go func() {
-			t := time.NewTicker(time.Second)
-			defer t.Stop()
-			for {
-				select {
-				case <-done:
-					return
-				case <-t.C:
-					s.onProgress(n.Load())
-				}
-			}
-		}()
+		defer everySecond(func() { s.onProgress(n.Load()) })()
 	}
 	_ = conn.SetWriteDeadline(time.Time{})
 	if _, err := io.Copy(w, &countingReader{r: hr, n: &n}); err != nil {

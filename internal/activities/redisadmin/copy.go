@@ -31,14 +31,15 @@ type slotCopy struct {
 // that chain while keeping the move atomic for clients. Per slot, on its own
 // connection to the source:
 //
-//  1. WATCH the slot's keys, DUMP them and read PEXPIRETIME. The source does
+//  1. WATCH the slot's keys and run one script that sizes them and returns
+//     their DUMP and PEXPIRETIME (dumpSlot). The source does
 //     not migrate the slot yet, so every client still reads and writes the
 //     slot on the source only: nothing can reach the target's copy (a node
 //     redirects a slot it only imports to its owner unless ASK sent the
 //     client, and only a MIGRATING source sends ASK).
 //  2. RESTORE-ASKING ... REPLACE ABSTTL each key on the target: the targets
 //     of a wave restore in parallel with each other and with the source.
-//  3. MULTI, UNLINK the keys, CLUSTER SETSLOT MIGRATING, EXEC on the source.
+//  3. MULTI, CLUSTER SETSLOT MIGRATING, UNLINK the keys, EXEC on the source.
 //     If a client changed or deleted a watched key meanwhile, EXEC does
 //     nothing; the target's copies are still unreachable, are removed, and
 //     the slot is copied again (then handed to MIGRATE after copyAttempts).
@@ -143,35 +144,6 @@ func (a *Admin) planCopies(ctx context.Context, src, tgt string, fresh []int) (c
 		copies = append(copies, slotCopy{slot: fresh[i], keys: keys})
 	}
 	return copies, legacy, nil
-}
-
-// memoryUsage returns MEMORY USAGE of each key on addr, -1 for a key that is
-// gone (deleted, expired, or moved by ASK).
-func (a *Admin) memoryUsage(ctx context.Context, addr string, keys []string) ([]int64, error) {
-	if len(keys) == 0 {
-		return nil, nil
-	}
-	cmds, err := a.pipe(ctx, addr, func(p redis.Pipeliner) {
-		for _, k := range keys {
-			p.MemoryUsage(ctx, k)
-		}
-	})
-	if err != nil {
-		return nil, err
-	}
-	sizes := make([]int64, len(keys))
-	for i, c := range cmds {
-		n, err := c.(*redis.IntCmd).Result()
-		switch {
-		case err == nil:
-			sizes[i] = n
-		case errors.Is(err, redis.Nil) || hasMsg(err, "ASK "):
-			sizes[i] = -1
-		default:
-			return nil, fmt.Errorf("memory usage %q on %s: %w", keys[i], addr, err)
-		}
-	}
-	return sizes, nil
 }
 
 // dropUnreachable removes the keys the target holds in slot s while the
@@ -442,8 +414,11 @@ func (a *Admin) dump(ctx context.Context, conn *redis.Conn, src string, c slotCo
 		return nil, fmt.Errorf("watch and dump slot %d on %s: %w", c.slot, src, err)
 	}
 	vals, err := script.Slice()
-	if err != nil || len(vals) == 0 {
-		return nil, fmt.Errorf("dump slot %d on %s: %v values: %w", c.slot, src, len(vals), err)
+	if err != nil {
+		return nil, fmt.Errorf("dump slot %d on %s: %w", c.slot, src, err)
+	}
+	if len(vals) == 0 {
+		return nil, fmt.Errorf("dump slot %d on %s: empty reply", c.slot, src)
 	}
 	return vals, nil
 }

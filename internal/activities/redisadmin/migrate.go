@@ -64,7 +64,7 @@ type migration struct {
 	bySource  map[string][]wave
 	total     int
 	done      []int
-	copy      bool                // use the copy path (Limits.Copy)
+	copy      bool                // use the copy path (Limits.Copy, SizeSamplingOff)
 	budget    *semaphore.Weighted // bytes of dumps held by copies
 }
 
@@ -94,7 +94,8 @@ func (a *Admin) MigrateSlots(ctx context.Context, in MigrateInput) (MigrateResul
 	if err != nil {
 		return MigrateResult{}, fmt.Errorf("migrate slots: %w", err)
 	}
-	m.copy = a.limits().Copy != CopyNever
+	// The copy path sizes keys with MEMORY USAGE; without sampling, MIGRATE.
+	m.copy = a.limits().Copy != CopyNever && !a.limits().SizeSamplingOff
 	m.budget = semaphore.NewWeighted(max(a.limits().CopyBudget, a.limits().BatchBytes))
 	tr.setTotal(m.total)
 	tr.finished(m.done)
@@ -334,7 +335,7 @@ func (a *Admin) runWave(ctx context.Context, m *migration, w wave, tr *tracker) 
 		}
 	}
 	var pending []int
-	if !m.copy || a.limits().SizeSamplingOff {
+	if !m.copy {
 		pending, err = a.setMigrating(ctx, src, tgt, w.tgt, w.slots)
 	} else {
 		pending, err = a.copySlots(ctx, m.budget, src, tgt, w, importing, tr)
@@ -644,6 +645,35 @@ func (a *Admin) emptyRound(ctx context.Context, src, ip string, port int, tgtID 
 		}
 	}
 	return again, nil
+}
+
+// memoryUsage returns MEMORY USAGE of each key on addr, -1 for a key that is
+// gone (deleted, expired, or moved by ASK).
+func (a *Admin) memoryUsage(ctx context.Context, addr string, keys []string) ([]int64, error) {
+	if len(keys) == 0 {
+		return nil, nil
+	}
+	cmds, err := a.pipe(ctx, addr, func(p redis.Pipeliner) {
+		for _, k := range keys {
+			p.MemoryUsage(ctx, k)
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	sizes := make([]int64, len(keys))
+	for i, c := range cmds {
+		n, err := c.(*redis.IntCmd).Result()
+		switch {
+		case err == nil:
+			sizes[i] = n
+		case errors.Is(err, redis.Nil) || hasMsg(err, "ASK "):
+			sizes[i] = -1
+		default:
+			return nil, fmt.Errorf("memory usage %q on %s: %w", keys[i], addr, err)
+		}
+	}
+	return sizes, nil
 }
 
 // migrateArgs builds MIGRATE host port "" 0 timeout [REPLACE] [AUTH2 ...]
