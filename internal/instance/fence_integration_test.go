@@ -29,17 +29,21 @@ func TestFenceSIGKILL(t *testing.T) {
 	}
 	aof := []string{"--appendonly", "yes", "--appendfsync", "everysec", "--aof-use-rdb-preamble", "yes"}
 	tests := map[string]struct {
-		config   []string
-		wipeAOF  bool
-		manager  bool
-		action   instance.Action
-		wantLoss bool
+		config  []string
+		wipeAOF bool
+		// afterFailover restarts the node only once Redis has promoted its
+		// replica (a node that stayed down past cluster-node-timeout).
+		afterFailover bool
+		manager       bool
+		action        instance.Action
+		wantLoss      bool
 	}{
 		"default persistence (AOF everysec)":             {config: aof, manager: true, action: instance.Serve},
 		"persistence none":                               {manager: true, action: instance.Takeover},
 		"persistence none without the manager (control)": {wantLoss: true},
 		"AOF wiped": {config: aof, wipeAOF: true, manager: true, action: instance.Takeover},
-		"AOF wiped without the manager (control)": {config: aof, wipeAOF: true, wantLoss: true},
+		"persistence none, restarted after Redis failed over": {manager: true, afterFailover: true, action: instance.Follow},
+		"AOF wiped without the manager (control)":             {config: aof, wipeAOF: true, wantLoss: true},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -63,6 +67,9 @@ func TestFenceSIGKILL(t *testing.T) {
 				if err := os.RemoveAll(filepath.Join(p.Dir, "appendonlydir")); err != nil {
 					t.Fatal(err)
 				}
+			}
+			if tc.afterFailover {
+				waitFor(t, 30*time.Second, "the replica's promotion", func() bool { return isPrimary(ctx, r.Addr) })
 			}
 			args := nodeArgs(p, tc.config)
 			var served time.Duration
@@ -122,7 +129,7 @@ func TestFenceSIGKILL(t *testing.T) {
 			if err != nil || !ok || m.ID != marker.ID {
 				t.Errorf("marker file: ok=%v err=%v", ok, err)
 			}
-			if tc.action == instance.Takeover && marker.Role != "replica" {
+			if tc.action != instance.Serve && marker.Role != "replica" {
 				t.Errorf("restarted node is %s, want replica", marker.Role)
 			}
 		})
@@ -151,6 +158,13 @@ func nodeArgs(n *redistest.Node, config []string) []string {
 		"--logfile", filepath.Join(n.Dir, "redis.log"),
 	}
 	return append(args, config...)
+}
+
+func isPrimary(ctx context.Context, addr string) bool {
+	cl := redis.NewClient(&redis.Options{Addr: addr, Protocol: 2, DisableIdentity: true})
+	defer cl.Close()
+	s, err := cl.Info(ctx, "replication").Result()
+	return err == nil && strings.Contains(s, "role:master")
 }
 
 func linkUp(ctx context.Context, addr string) bool {
