@@ -43,6 +43,8 @@ are forwarded; the exit status is redis-server's.`,
 			})
 		},
 	}
+	// Everything after the command is redis-server's, with or without "--".
+	run.Flags().SetInterspersed(false)
 	run.Flags().DurationVar(&timeout, "unreachable-timeout", 60*time.Second,
 		"how long a fenced former primary waits for an unreachable replica before it serves anyway")
 	var to string
