@@ -59,8 +59,16 @@ func ReadMarker(dir string) (m Marker, ok bool, err error) {
 	if err != nil {
 		return Marker{}, false, fmt.Errorf("read fence marker: %w", err)
 	}
+	m, err = DecodeMarker(b)
+	return m, err == nil, err
+}
+
+// DecodeMarker reads a marker's JSON (as the worker gets it from the Pod,
+// e.g. by `cat /data/dayops-fence.json` in the redis container).
+func DecodeMarker(b []byte) (Marker, error) {
+	var m Marker
 	if err := json.Unmarshal(b, &m); err != nil {
-		return Marker{}, false, fmt.Errorf("decode fence marker: %w", err)
+		return Marker{}, fmt.Errorf("decode fence marker: %w", err)
 	}
-	return m, true, nil
+	return m, nil
 }
