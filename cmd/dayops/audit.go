@@ -29,6 +29,8 @@ const defaultDatabaseURL = "postgres://postgres@127.0.0.1:5432/dayops?sslmode=di
 const (
 	envDatabaseURL = "DATABASE_URL"
 	envPublicKey   = "DAYOPS_AUDIT_PUBLIC_KEY" // path to (or value of) the checkpoint public key
+	// envSignerBackupStore is where `audit signer` copies checkpoints.
+	envSignerBackupStore = "DAYOPS_AUDIT_BACKUP_STORE"
 )
 
 // newAuditCmd is `dayops audit`: read, verify and replay the audit log.
@@ -315,6 +317,7 @@ compares them with the database.`,
 				return err
 			}
 			defer closeFn()
+			backupURL = cmp.Or(backupURL, os.Getenv(envSignerBackupStore))
 			if backupURL != "" {
 				bs, err := backupstore.Open(ctx, backupURL)
 				if err != nil {
@@ -333,7 +336,7 @@ compares them with the database.`,
 	fl.StringVar(&keyPath, "signing-key", "", "Ed25519 private key (PEM or base64) (env "+eventstore.EnvSigningKey+")")
 	fl.DurationVar(&opts.Interval, "interval", eventstore.DefaultSignInterval, "how often to look at the head and sign it if it moved")
 	fl.DurationVar(&opts.ResignAfter, "resign-after", eventstore.DefaultResignAfter, "re-sign an idle head once its checkpoint is this old (keep below verify's --max-checkpoint-age)")
-	fl.StringVar(&backupURL, "backup-store", "", "copy every checkpoint to this backup store (an absolute path, file:// or s3:// URL, as DAYOPS_BACKUP_STORE)")
+	fl.StringVar(&backupURL, "backup-store", "", "copy every checkpoint to this backup store (an absolute path, file:// or s3:// URL, as DAYOPS_BACKUP_STORE) (env "+envSignerBackupStore+")")
 	return cmd
 }
 
@@ -342,7 +345,12 @@ func newAuditGrantCmd(open storeOpener) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "grant",
 		Short: "Grant database roles the writer's (INSERT, SELECT) or the signer's privileges on the audit log; run as the tables' owner",
-		Args:  cobra.NoArgs,
+		Long: `Run as the role that owns the audit tables (it also applies pending schema migrations,
+which writers and signers cannot). A writer (the API and the worker) gets INSERT and SELECT
+on the event log, SELECT on checkpoints and the projection tables; a signer gets SELECT on
+the events and INSERT, SELECT on checkpoints. Neither may UPDATE, DELETE or TRUNCATE the log.`,
+		Example: `  dayops audit grant --writer dayops --signer dayops_signer`,
+		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if len(writers)+len(signers) == 0 {
 				return errors.New("name at least one --writer or --signer role")
@@ -353,11 +361,20 @@ func newAuditGrantCmd(open storeOpener) *cobra.Command {
 				return err
 			}
 			defer closeFn()
+			if len(writers) > 0 {
+				// The API maintains the projections: make sure their tables exist.
+				if _, err := audit.NewProjector(ctx, s); err != nil {
+					return err
+				}
+			}
 			for _, r := range writers {
 				if err := eventstore.GrantWriter(ctx, s.Pool(), r); err != nil {
 					return err
 				}
-				fmt.Fprintf(cmd.OutOrStdout(), "%s: writer (INSERT, SELECT on events; SELECT on checkpoints)\n", r)
+				if err := audit.GrantProjections(ctx, s.Pool(), r); err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "%s: writer (INSERT, SELECT on events; SELECT on checkpoints; the projection tables)\n", r)
 			}
 			for _, r := range signers {
 				if err := eventstore.GrantSigner(ctx, s.Pool(), r); err != nil {
