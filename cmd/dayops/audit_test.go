@@ -243,3 +243,53 @@ func runAuditCtx(ctx context.Context, url string, args ...string) (string, error
 	err := cmd.ExecuteContext(ctx)
 	return out.String(), err
 }
+
+// `audit grant` run as the owner lets the writer's role append and keep the
+// projections, and nothing more; the signer's role can sign.
+func TestAuditGrant(t *testing.T) {
+	ctx := t.Context()
+	url := pgtest.New(t)
+	owner := seedAuditLog(t, url)
+	suffix := fmt.Sprint(time.Now().UnixNano())
+	writer, signer := "dayops_w_"+suffix, "dayops_s_"+suffix
+	for _, r := range []string{writer, signer} {
+		if _, err := owner.Exec(ctx, "CREATE ROLE "+pgx.Identifier{r}.Sanitize()+" LOGIN"); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			_, _ = owner.Exec(context.Background(), "DROP OWNED BY "+pgx.Identifier{r}.Sanitize())
+			if _, err := owner.Exec(context.Background(), "DROP ROLE "+pgx.Identifier{r}.Sanitize()); err != nil {
+				t.Errorf("drop role %s: %v", r, err)
+			}
+		})
+	}
+	if out, err := runAudit(t, url, "grant", "--writer", writer, "--signer", signer); err != nil {
+		t.Fatalf("grant: %v\n%s", err, out)
+	}
+	as := func(role string) string {
+		return strings.Replace(url, "postgres://postgres@", "postgres://"+role+"@", 1)
+	}
+	if out, err := runAudit(t, as(writer), "project"); err != nil || !strings.Contains(out, "projections at position 7") {
+		t.Fatalf("project as the writer: %v\n%s", err, out)
+	}
+	wp, err := pgxpool.New(ctx, as(writer))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer wp.Close()
+	for _, sql := range []string{"DELETE FROM events", "UPDATE events SET actor = 'x'", "TRUNCATE events", "DELETE FROM checkpoints"} {
+		if _, err := wp.Exec(ctx, sql); err == nil || !strings.Contains(err.Error(), "42501") {
+			t.Errorf("%s as the writer: %v, want permission denied", sql, err)
+		}
+	}
+	prefix := filepath.Join(t.TempDir(), "k")
+	if _, err := runAudit(t, url, "keygen", "--out", prefix); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := runAudit(t, as(signer), "checkpoint", "--signing-key", prefix+".key"); err != nil {
+		t.Fatalf("checkpoint as the signer: %v\n%s", err, out)
+	}
+	if out, err := runAudit(t, as(writer), "verify", "--public-key", prefix+".pub"); err != nil || !strings.Contains(out, "all signed") {
+		t.Fatalf("verify as the writer: %v\n%s", err, out)
+	}
+}
