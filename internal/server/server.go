@@ -209,6 +209,19 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(apiAddr s
 		defer w.Stop()
 		log.Info("worker polling", "task_queue", cfg.TaskQueue, "temporal", cfg.TemporalAddress)
 	}
+	if sg := d.Store.Signer(); sg != nil {
+		// Sign the head periodically (an idle head too), and copy each
+		// checkpoint to the backup store when there is one. A signer
+		// apart from this process (`dayops audit signer`) is stronger.
+		opts := eventstore.SignerOptions{}
+		if d.Backups != nil {
+			opts.AfterSign = func(ctx context.Context) error { _, err := audit.CopyCheckpoints(ctx, d.Store, d.Backups); return err }
+		}
+		wg.Add(1)
+		go func() { defer wg.Done(); _ = d.Store.RunSigner(ctx, sg, opts) }()
+	} else {
+		log.Warn("audit checkpoints are not signed: set " + eventstore.EnvSigningKey + " or run `dayops audit signer`")
+	}
 	addr := ""
 	errc := make(chan error, 2)
 	if cfg.Has("api") {
