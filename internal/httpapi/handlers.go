@@ -423,15 +423,6 @@ func (s *Server) listEvents(ctx context.Context, in *struct {
 	return &struct{ Body EventPage }{Body: page}, nil
 }
 
-// Credentials are what a client needs to connect to a cluster.
-type Credentials struct {
-	Namespace string   `json:"namespace"`
-	Cluster   string   `json:"cluster"`
-	Password  string   `json:"password"`
-	Secret    string   `json:"secret" doc:"the Secret the password is read from"`
-	Addresses []string `json:"addresses" doc:"host:port of every primary, seeds for a cluster client"`
-}
-
 func (s *Server) credentials(ctx context.Context, in *ClusterPath) (*struct{ Body Credentials }, error) {
 	if errs := spec.ValidateName(field.NewPath("name"), in.Name); len(errs) > 0 {
 		return nil, rejection(errs, false, "path.")
