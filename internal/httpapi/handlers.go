@@ -84,6 +84,7 @@ func (s *Server) routes() {
 	}), s.listEvents)
 	s.backupRoutes()
 	s.upgradeRoutes()
+	s.auditRoutes()
 }
 
 func (s *Server) meta(ctx context.Context, typ operation.Type, namespace, cluster, reason string) operation.Meta {
