@@ -11,7 +11,6 @@ import (
 
 	"github.com/dayops/dayops/internal/apiv1"
 	"github.com/dayops/dayops/internal/spec"
-	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 )
 
@@ -102,7 +101,7 @@ func followBackup(cmd *cobra.Command, cl *Client, c *common, acc apiv1.BackupAcc
 // watchKeys follows a backup or restore: bytes streamed or keys replayed,
 // rate and ETA, until it ends.
 func watchKeys(ctx context.Context, cl *Client, id, output string, status io.Writer, isBackup bool) (apiv1.Operation, error) {
-	var bar *progressbar.ProgressBar
+	var prog progress
 	for {
 		op, err := getOp(ctx, cl, id)
 		if err != nil {
@@ -111,36 +110,32 @@ func watchKeys(ctx context.Context, cl *Client, id, output string, status io.Wri
 		if output == "table" {
 			p := op.Progress
 			total, done := int64(max(p.StepsTotal, 1)), int64(p.StepsDone)
-			desc := fmt.Sprintf("%-18s %s", p.Phase, truncate(p.Step, 60))
-			if isBackup && op.Status == "Running" {
+			step, detail := fmt.Sprintf("%-18s %s", p.Phase, truncate(p.Step, 60)), ""
+			if isBackup && op.Status == apiv1.StatusRunning {
 				var d apiv1.BackupDetail
 				if err := cl.Do(ctx, http.MethodGet, "/v1/backups/"+url.PathEscape(id), nil, nil, &d); err == nil && d.Live != nil && d.Live.BytesTotal > 0 {
 					total, done = d.Live.BytesTotal, d.Live.BytesDone
-					desc = fmt.Sprintf("%-18s %d/%d bytes", p.Phase, done, total)
+					step = fmt.Sprintf("%-18s bytes", p.Phase)
 				}
 			}
 			if p.Phase == "replaying" && p.KeysMoved > 0 {
-				desc = fmt.Sprintf("%-18s %d keys, %.0f keys/s, ETA %s", p.Phase, p.KeysMoved, p.KeysPerSecond, p.ETA.Round(time.Second))
+				detail = fmt.Sprintf("%d keys, %.0f keys/s, ETA %s", p.KeysMoved, p.KeysPerSecond, p.ETA.Round(time.Second))
 			}
-			if bar == nil {
-				bar = progressbar.NewOptions64(total, progressbar.OptionSetWriter(status), progressbar.OptionSetWidth(30),
-					progressbar.OptionShowCount(), progressbar.OptionSetPredictTime(false), progressbar.OptionClearOnFinish())
+			if prog == nil {
+				prog = newProgress(status)
 			}
-			bar.ChangeMax64(max(total, 1))
-			bar.Describe(desc)
-			_ = bar.Set64(min(done, max(total, 1)))
+			prog.Update(step, detail, done, total)
 		}
-		if op.Status != "Running" {
-			if bar != nil {
-				_ = bar.Finish()
-				fmt.Fprintln(status)
+		if op.Status != apiv1.StatusRunning {
+			if prog != nil {
+				prog.Finish()
 			}
 			return op, nil
 		}
 		select {
 		case <-ctx.Done():
 			return op, ctx.Err()
-		case <-time.After(time.Second):
+		case <-time.After(pollInterval):
 		}
 	}
 }

@@ -15,7 +15,6 @@ import (
 
 	"github.com/dayops/dayops/internal/apiv1"
 	"github.com/dayops/dayops/internal/spec"
-	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 )
 
@@ -466,7 +465,7 @@ func firstNonEmpty(xs ...string) string {
 
 // watch polls the operation and draws its progress until it ends.
 func watch(ctx context.Context, cl *Client, id, output string, status, out io.Writer) error {
-	var bar *progressbar.ProgressBar
+	var prog progress
 	var last apiv1.Operation
 	for {
 		op, err := getOp(ctx, cl, id)
@@ -477,34 +476,31 @@ func watch(ctx context.Context, cl *Client, id, output string, status, out io.Wr
 		p := op.Progress
 		if output == "table" {
 			total, done := int64(p.StepsTotal), int64(p.StepsDone)
-			desc := fmt.Sprintf("%-18s %s", p.Phase, truncate(p.Step, 48))
+			step, detail := fmt.Sprintf("%-18s %s", p.Phase, truncate(p.Step, 48)), ""
 			if p.SlotsTotal > 0 && p.SlotsMoved < p.SlotsTotal {
 				total, done = int64(p.SlotsTotal), int64(p.SlotsMoved)
-				desc = fmt.Sprintf("%-18s %d keys, %.0f keys/s, ETA %s", p.Phase, p.KeysMoved, p.KeysPerSecond, p.ETA.Round(time.Second))
+				step = fmt.Sprintf("%-18s slots", p.Phase)
+				detail = fmt.Sprintf("%d keys, %.0f keys/s, ETA %s", p.KeysMoved, p.KeysPerSecond, p.ETA.Round(time.Second))
 			}
-			if bar == nil {
-				bar = progressbar.NewOptions64(max(total, 1), progressbar.OptionSetWriter(status), progressbar.OptionSetWidth(30),
-					progressbar.OptionShowCount(), progressbar.OptionSetPredictTime(false), progressbar.OptionClearOnFinish())
+			if prog == nil {
+				prog = newProgress(status)
 				if op.TemporalURL != "" {
 					fmt.Fprintf(status, "Temporal UI: %s\n", op.TemporalURL)
 				}
 			}
-			bar.ChangeMax64(max(total, 1))
-			bar.Describe(desc)
-			_ = bar.Set64(min(done, max(total, 1)))
+			prog.Update(step, detail, done, total)
 		}
-		if op.Status != "Running" {
+		if op.Status != apiv1.StatusRunning {
 			break
 		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(time.Second):
+		case <-time.After(pollInterval):
 		}
 	}
-	if bar != nil {
-		_ = bar.Finish()
-		fmt.Fprintln(status)
+	if prog != nil {
+		prog.Finish()
 	}
 	if output == "json" {
 		if err := printJSON(out, last); err != nil {
@@ -513,11 +509,14 @@ func watch(ctx context.Context, cl *Client, id, output string, status, out io.Wr
 	} else {
 		printOp(out, last)
 	}
-	if last.Status != "Completed" || last.Progress.Outcome != apiv1.OutcomeSucceeded {
+	if last.Status != apiv1.StatusCompleted || last.Progress.Outcome != apiv1.OutcomeSucceeded {
 		return &OperationFailedError{Op: last}
 	}
 	return nil
 }
+
+// pollInterval is how often --wait asks the API for progress.
+var pollInterval = time.Second
 
 func truncate(s string, n int) string {
 	if len(s) <= n {
