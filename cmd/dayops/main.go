@@ -67,6 +67,7 @@ func newRootCmd() *cobra.Command {
 		newDevCmd(),
 		cli.AuditCmd(auditdb.Offline()),
 		newBenchCmd(),
+		newInstanceCmd(),
 	)
 	return root
 }
