@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/dayops/dayops/internal/cli"
+	"github.com/dayops/dayops/internal/cli/auditdb"
 )
 
 func main() {
@@ -64,7 +65,7 @@ func newRootCmd() *cobra.Command {
 		newServerCmd(),
 		newRunCmd(),
 		newDevCmd(),
-		newAuditCmd(),
+		cli.AuditCmd(auditdb.Offline()),
 		newBenchCmd(),
 		newInstanceCmd(),
 	)

@@ -6,75 +6,23 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/dayops/dayops/internal/apiv1"
 	"io"
 	"slices"
 	"strings"
 	"time"
-
-	"github.com/dayops/dayops/internal/spec"
-	"github.com/dayops/dayops/internal/topology"
 )
 
 // ManifestVersion is the manifest schema version written now.
-const ManifestVersion = 1
+const ManifestVersion = apiv1.ManifestVersion
 
-// Manifest describes one complete backup.
-type Manifest struct {
-	Version int `json:"version"`
-	// ID is the backup's ID (the Backup operation's ID).
-	ID        string `json:"id"`
-	Namespace string `json:"namespace"`
-	Cluster   string `json:"cluster"`
-	// Actor and Reason are who asked and why (a schedule's actor for
-	// scheduled backups).
-	Actor     string    `json:"actor"`
-	Reason    string    `json:"reason,omitempty"`
-	Scheduled bool      `json:"scheduled,omitempty"`
-	StartedAt time.Time `json:"startedAt"`
-	// CompletedAt is when the last file was stored.
-	CompletedAt time.Time `json:"completedAt"`
-	// Spec is the cluster's spec at backup time.
-	Spec         spec.Cluster `json:"spec"`
-	RedisVersion string       `json:"redisVersion"`
-	Consistency  Consistency  `json:"consistency"`
-	Shards       []ShardFile  `json:"shards"`
-	TotalBytes   int64        `json:"totalBytes"`
-	TotalKeys    int64        `json:"totalKeys"`
-}
-
-// Consistency says how the shards' snapshots relate in time.
-type Consistency struct {
-	// ClusterConsistent is true when every shard's snapshot was forked while
-	// writes were paused on every primary: the backup is one point in time.
-	ClusterConsistent bool `json:"clusterConsistent"`
-	// At is when writes were paused (the consistency point).
-	At time.Time `json:"at"`
-	// PauseBoundMS is the longest pause allowed.
-	PauseBoundMS int64 `json:"pauseBoundMs"`
-	// PausedMS is how long writes were actually paused: from the first
-	// primary's CLIENT PAUSE reply to the last primary's CLIENT UNPAUSE reply.
-	PausedMS float64 `json:"pausedMs"`
-	// Note explains a fallback to per-shard points.
-	Note string `json:"note,omitempty"`
-}
-
-// ShardFile is one shard's RDB.
-type ShardFile struct {
-	Shard int `json:"shard"`
-	// Slots are the slot ranges the shard's primary owned.
-	Slots         topology.Ranges `json:"slots"`
-	PrimaryNodeID string          `json:"primaryNodeId"`
-	PrimaryAddr   string          `json:"primaryAddr"`
-	ReplicaIDs    []string        `json:"replicaNodeIds,omitempty"`
-	// Key is the file's key in the store.
-	Key    string `json:"key"`
-	Size   int64  `json:"size"`
-	SHA256 string `json:"sha256"`
-	// Keys is DBSIZE of the primary at the consistency point.
-	Keys int64 `json:"keys"`
-	// ForkedAt is when the primary forked for this snapshot.
-	ForkedAt time.Time `json:"forkedAt"`
-}
+// The manifest types are wire types (the API returns manifests as they are
+// stored): they live in package apiv1.
+type (
+	Manifest    = apiv1.Manifest
+	Consistency = apiv1.Consistency
+	ShardFile   = apiv1.ShardFile
+)
 
 // ManifestKey is the key of a backup's manifest.
 func ManifestKey(id string) string { return id + "/manifest.json" }

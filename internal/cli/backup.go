@@ -9,10 +9,8 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/dayops/dayops/internal/httpapi"
+	"github.com/dayops/dayops/internal/apiv1"
 	"github.com/dayops/dayops/internal/spec"
-	"github.com/dayops/dayops/internal/workflows"
-	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 )
 
@@ -45,8 +43,8 @@ func backupCreateCmd() *cobra.Command {
 		if err != nil {
 			return err
 		}
-		body := httpapi.BackupBody{Reason: c.reason, PauseBound: spec.Duration{Duration: bound}, KeepLast: keepLast, KeepWithin: spec.Duration{Duration: keepWithin}}
-		var acc httpapi.BackupAccepted
+		body := apiv1.BackupBody{Reason: c.reason, PauseBound: spec.Duration{Duration: bound}, KeepLast: keepLast, KeepWithin: spec.Duration{Duration: keepWithin}}
+		var acc apiv1.BackupAccepted
 		if err := cl.Do(cmd.Context(), http.MethodPost, "/v1/clusters/"+url.PathEscape(args[0])+"/backups", url.Values{"namespace": {c.namespace}}, body, &acc); err != nil {
 			return err
 		}
@@ -58,7 +56,7 @@ func backupCreateCmd() *cobra.Command {
 // followBackup prints an accepted backup/restore/deletion and, with --wait,
 // follows it with a progress bar. For JSON the object printed always has the
 // ID in `id`.
-func followBackup(cmd *cobra.Command, cl *Client, c *common, acc httpapi.BackupAccepted, isBackup bool) error {
+func followBackup(cmd *cobra.Command, cl *Client, c *common, acc apiv1.BackupAccepted, isBackup bool) error {
 	out, status := cmd.OutOrStdout(), cmd.ErrOrStderr()
 	if !c.wait || acc.DryRun {
 		if c.output == "json" {
@@ -80,7 +78,7 @@ func followBackup(cmd *cobra.Command, cl *Client, c *common, acc httpapi.BackupA
 	if c.output == "json" {
 		v := map[string]any{"id": acc.ID, "operation": op}
 		if isBackup {
-			var d httpapi.BackupDetail
+			var d apiv1.BackupDetail
 			if err := cl.Do(cmd.Context(), http.MethodGet, "/v1/backups/"+url.PathEscape(acc.ID), nil, nil, &d); err == nil {
 				v["backup"] = d
 			}
@@ -94,7 +92,7 @@ func followBackup(cmd *cobra.Command, cl *Client, c *common, acc httpapi.BackupA
 			fmt.Fprintf(out, "Backup ID: %s\n", acc.ID)
 		}
 	}
-	if op.Status != "Completed" || op.Progress.Outcome != workflows.OutcomeSucceeded {
+	if op.Status != "Completed" || op.Progress.Outcome != apiv1.OutcomeSucceeded {
 		return &OperationFailedError{Op: op}
 	}
 	return nil
@@ -102,8 +100,8 @@ func followBackup(cmd *cobra.Command, cl *Client, c *common, acc httpapi.BackupA
 
 // watchKeys follows a backup or restore: bytes streamed or keys replayed,
 // rate and ETA, until it ends.
-func watchKeys(ctx context.Context, cl *Client, id, output string, status io.Writer, isBackup bool) (httpapi.Operation, error) {
-	var bar *progressbar.ProgressBar
+func watchKeys(ctx context.Context, cl *Client, id, output string, status io.Writer, isBackup bool) (apiv1.Operation, error) {
+	var prog progress
 	for {
 		op, err := getOp(ctx, cl, id)
 		if err != nil {
@@ -112,36 +110,32 @@ func watchKeys(ctx context.Context, cl *Client, id, output string, status io.Wri
 		if output == "table" {
 			p := op.Progress
 			total, done := int64(max(p.StepsTotal, 1)), int64(p.StepsDone)
-			desc := fmt.Sprintf("%-18s %s", p.Phase, truncate(p.Step, 60))
-			if isBackup && op.Status == "Running" {
-				var d httpapi.BackupDetail
+			step, detail := fmt.Sprintf("%-18s %s", p.Phase, truncate(p.Step, 60)), ""
+			if isBackup && op.Status == apiv1.StatusRunning {
+				var d apiv1.BackupDetail
 				if err := cl.Do(ctx, http.MethodGet, "/v1/backups/"+url.PathEscape(id), nil, nil, &d); err == nil && d.Live != nil && d.Live.BytesTotal > 0 {
 					total, done = d.Live.BytesTotal, d.Live.BytesDone
-					desc = fmt.Sprintf("%-18s %d/%d bytes", p.Phase, done, total)
+					step = fmt.Sprintf("%-18s bytes", p.Phase)
 				}
 			}
 			if p.Phase == "replaying" && p.KeysMoved > 0 {
-				desc = fmt.Sprintf("%-18s %d keys, %.0f keys/s, ETA %s", p.Phase, p.KeysMoved, p.KeysPerSecond, p.ETA.Round(time.Second))
+				detail = fmt.Sprintf("%d keys, %.0f keys/s, ETA %s", p.KeysMoved, p.KeysPerSecond, p.ETA.Round(time.Second))
 			}
-			if bar == nil {
-				bar = progressbar.NewOptions64(total, progressbar.OptionSetWriter(status), progressbar.OptionSetWidth(30),
-					progressbar.OptionShowCount(), progressbar.OptionSetPredictTime(false), progressbar.OptionClearOnFinish())
+			if prog == nil {
+				prog = newProgress(status)
 			}
-			bar.ChangeMax64(max(total, 1))
-			bar.Describe(desc)
-			_ = bar.Set64(min(done, max(total, 1)))
+			prog.Update(step, detail, done, total)
 		}
-		if op.Status != "Running" {
-			if bar != nil {
-				_ = bar.Finish()
-				fmt.Fprintln(status)
+		if op.Status != apiv1.StatusRunning {
+			if prog != nil {
+				prog.Finish()
 			}
 			return op, nil
 		}
 		select {
 		case <-ctx.Done():
 			return op, ctx.Err()
-		case <-time.After(time.Second):
+		case <-time.After(pollInterval):
 		}
 	}
 }
@@ -165,7 +159,7 @@ func backupListCmd() *cobra.Command {
 		if len(args) == 1 {
 			path, q = "/v1/clusters/"+url.PathEscape(args[0])+"/backups", url.Values{"namespace": {c.namespace}}
 		}
-		var list []httpapi.BackupSummary
+		var list []apiv1.BackupSummary
 		if err := cl.Do(cmd.Context(), http.MethodGet, path, q, nil, &list); err != nil {
 			return err
 		}
@@ -193,7 +187,7 @@ func backupGetCmd() *cobra.Command {
 		if err != nil {
 			return err
 		}
-		var d httpapi.BackupDetail
+		var d apiv1.BackupDetail
 		if err := cl.Do(cmd.Context(), http.MethodGet, "/v1/backups/"+url.PathEscape(args[0]), nil, nil, &d); err != nil {
 			return err
 		}
@@ -244,7 +238,7 @@ func backupDeleteCmd() *cobra.Command {
 		if c.reason != "" {
 			q.Set("reason", c.reason)
 		}
-		var acc httpapi.BackupAccepted
+		var acc apiv1.BackupAccepted
 		if err := cl.Do(cmd.Context(), http.MethodDelete, "/v1/backups/"+url.PathEscape(args[0]), q, nil, &acc); err != nil {
 			return err
 		}
@@ -274,9 +268,9 @@ func backupScheduleCmd() *cobra.Command {
 		if err != nil {
 			return err
 		}
-		body := httpapi.BackupSchedule{Every: spec.Duration{Duration: every}, Cron: cron, KeepLast: keepLast,
+		body := apiv1.BackupSchedule{Every: spec.Duration{Duration: every}, Cron: cron, KeepLast: keepLast,
 			KeepWithin: spec.Duration{Duration: keepWithin}, PauseBound: spec.Duration{Duration: bound}, Reason: c.reason}
-		var s httpapi.BackupSchedule
+		var s apiv1.BackupSchedule
 		if err := cl.Do(cmd.Context(), http.MethodPut, "/v1/clusters/"+url.PathEscape(args[0])+"/backup-schedule", url.Values{"namespace": {c.namespace}}, body, &s); err != nil {
 			return err
 		}
@@ -291,7 +285,7 @@ func backupScheduleCmd() *cobra.Command {
 		if err != nil {
 			return err
 		}
-		var s httpapi.BackupSchedule
+		var s apiv1.BackupSchedule
 		if err := cl.Do(cmd.Context(), http.MethodGet, "/v1/clusters/"+url.PathEscape(args[0])+"/backup-schedule", url.Values{"namespace": {gc.namespace}}, nil, &s); err != nil {
 			return err
 		}
@@ -315,7 +309,7 @@ func backupScheduleCmd() *cobra.Command {
 	return cmd
 }
 
-func printSchedule(w io.Writer, output string, s httpapi.BackupSchedule) error {
+func printSchedule(w io.Writer, output string, s apiv1.BackupSchedule) error {
 	if output == "json" {
 		return printJSON(w, s)
 	}
@@ -357,12 +351,12 @@ func RestoreCmd() *cobra.Command {
 		if into == "" {
 			return fmt.Errorf("--into: the new cluster's name is required")
 		}
-		body := httpapi.RestoreBody{Backup: args[0], Name: into, Namespace: c.namespace, Shards: shards, Compare: compare, Sample: sample, Reason: c.reason}
+		body := apiv1.RestoreBody{Backup: args[0], Name: into, Namespace: c.namespace, Shards: shards, Compare: compare, Sample: sample, Reason: c.reason}
 		q := url.Values{}
 		if c.dryRun {
 			q.Set("dryRun", "true")
 		}
-		var acc httpapi.BackupAccepted
+		var acc apiv1.BackupAccepted
 		if err := cl.Do(cmd.Context(), http.MethodPost, "/v1/restores", q, body, &acc); err != nil {
 			return err
 		}

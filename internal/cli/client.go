@@ -1,7 +1,12 @@
-// Package cli is dayops' command-line client of the REST API: cluster and
-// operation verbs with a live progress bar, --wait and --output json. It finds
-// the API and its token in DAYOPS_API / DAYOPS_TOKEN, else in the local
-// stack's .dayops/dev.env (searched upwards from the working directory).
+// Package cli is dayops' command-line client of the REST API: cluster,
+// operation, backup and audit verbs with --wait progress (a bar on a
+// terminal, plain lines elsewhere) and --output json. It finds the API and
+// its token in DAYOPS_API / DAYOPS_TOKEN, else in the local stack's
+// .dayops/dev.env (searched upwards from the working directory).
+//
+// It shares wire types with the server through package apiv1 only and links
+// no Temporal SDK, client-go or pgx (TestNoServerDependencies); the audit
+// verbs' offline mode, which reads PostgreSQL, is package cli/auditdb.
 package cli
 
 import (

@@ -13,10 +13,8 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/dayops/dayops/internal/httpapi"
+	"github.com/dayops/dayops/internal/apiv1"
 	"github.com/dayops/dayops/internal/spec"
-	"github.com/dayops/dayops/internal/workflows"
-	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 )
 
@@ -96,7 +94,7 @@ func createCmd() *cobra.Command {
 		if err := c.validateOutput(); err != nil {
 			return err
 		}
-		var body httpapi.CreateClusterBody
+		var body apiv1.CreateClusterBody
 		if file != "" {
 			b, err := os.ReadFile(file)
 			if err != nil {
@@ -168,11 +166,11 @@ func scaleCmd() *cobra.Command {
 		if hasS == hasR {
 			return fmt.Errorf("give exactly one of --shards and --replicas")
 		}
-		body := httpapi.OperationBody{AllowSharedZones: shared, Reason: c.reason}
+		body := apiv1.OperationBody{AllowSharedZones: shared, Reason: c.reason}
 		if hasS {
-			body.Type, body.Shards = workflows.OpScaleShards, shards
+			body.Type, body.Shards = apiv1.OpScaleShards, shards
 		} else {
-			body.Type, body.ReplicasPerShard = workflows.OpScaleReplicas, &replicas
+			body.Type, body.ReplicasPerShard = apiv1.OpScaleReplicas, &replicas
 		}
 		q := url.Values{"namespace": {c.namespace}}
 		if c.dryRun {
@@ -218,7 +216,7 @@ func mutate(cmd *cobra.Command, c *common, method, path string, q url.Values, bo
 		return err
 	}
 	ctx := cmd.Context()
-	var acc httpapi.OperationAccepted
+	var acc apiv1.OperationAccepted
 	if err := cl.Do(ctx, method, path, q, body, &acc); err != nil {
 		return err
 	}
@@ -235,7 +233,7 @@ func mutate(cmd *cobra.Command, c *common, method, path string, q url.Values, bo
 	return watch(ctx, cl, acc.OperationID, c.output, cmd.ErrOrStderr(), out)
 }
 
-func printPlan(w io.Writer, a httpapi.OperationAccepted) {
+func printPlan(w io.Writer, a apiv1.OperationAccepted) {
 	if a.DryRun {
 		fmt.Fprintf(w, "Dry run (nothing started): %s\n", a.Plan.Summary)
 	} else {
@@ -268,7 +266,7 @@ func getCmd() *cobra.Command {
 		if err != nil {
 			return err
 		}
-		var cluster httpapi.ClusterDetail
+		var cluster apiv1.ClusterDetail
 		if err := cl.Do(cmd.Context(), http.MethodGet, "/v1/clusters/"+url.PathEscape(args[0]), url.Values{"namespace": {c.namespace}}, nil, &cluster); err != nil {
 			return err
 		}
@@ -317,7 +315,7 @@ func listCmd() *cobra.Command {
 		if c.namespace != "" {
 			q.Set("namespace", c.namespace)
 		}
-		var list []httpapi.ClusterSummary
+		var list []apiv1.ClusterSummary
 		if err := cl.Do(cmd.Context(), http.MethodGet, "/v1/clusters", q, nil, &list); err != nil {
 			return err
 		}
@@ -345,7 +343,7 @@ func credentialsCmd() *cobra.Command {
 		if err != nil {
 			return err
 		}
-		var cr httpapi.Credentials
+		var cr apiv1.Credentials
 		if err := cl.Do(cmd.Context(), http.MethodGet, "/v1/clusters/"+url.PathEscape(args[0])+"/credentials", url.Values{"namespace": {c.namespace}}, nil, &cr); err != nil {
 			return err
 		}
@@ -406,7 +404,7 @@ func OpCmd() *cobra.Command {
 		if err != nil {
 			return err
 		}
-		var op httpapi.Operation
+		var op apiv1.Operation
 		if err := cl.Do(cmd.Context(), http.MethodPost, "/v1/operations/"+url.PathEscape(args[0])+"/cancel", nil, nil, &op); err != nil {
 			return err
 		}
@@ -421,13 +419,13 @@ func OpCmd() *cobra.Command {
 	return cmd
 }
 
-func getOp(ctx context.Context, cl *Client, id string) (httpapi.Operation, error) {
-	var op httpapi.Operation
+func getOp(ctx context.Context, cl *Client, id string) (apiv1.Operation, error) {
+	var op apiv1.Operation
 	err := cl.Do(ctx, http.MethodGet, "/v1/operations/"+url.PathEscape(id), nil, nil, &op)
 	return op, err
 }
 
-func printOp(w io.Writer, op httpapi.Operation) {
+func printOp(w io.Writer, op apiv1.Operation) {
 	p := op.Progress
 	fmt.Fprintf(w, "Operation %s: %s %s/%s by %s\n", op.OperationID, op.Type, op.Namespace, op.Cluster, op.Requester)
 	fmt.Fprintf(w, "  status:   %s (%s)\n", op.Status, p.Phase)
@@ -447,7 +445,7 @@ func printOp(w io.Writer, op httpapi.Operation) {
 }
 
 // OperationFailedError makes a failed operation exit non-zero.
-type OperationFailedError struct{ Op httpapi.Operation }
+type OperationFailedError struct{ Op apiv1.Operation }
 
 func (e *OperationFailedError) Error() string {
 	return fmt.Sprintf("operation %s ended %s: %s", e.Op.OperationID, e.Op.Status, firstNonEmpty(e.Op.Error, e.Op.Progress.Message))
@@ -467,8 +465,8 @@ func firstNonEmpty(xs ...string) string {
 
 // watch polls the operation and draws its progress until it ends.
 func watch(ctx context.Context, cl *Client, id, output string, status, out io.Writer) error {
-	var bar *progressbar.ProgressBar
-	var last httpapi.Operation
+	var prog progress
+	var last apiv1.Operation
 	for {
 		op, err := getOp(ctx, cl, id)
 		if err != nil {
@@ -478,34 +476,31 @@ func watch(ctx context.Context, cl *Client, id, output string, status, out io.Wr
 		p := op.Progress
 		if output == "table" {
 			total, done := int64(p.StepsTotal), int64(p.StepsDone)
-			desc := fmt.Sprintf("%-18s %s", p.Phase, truncate(p.Step, 48))
+			step, detail := fmt.Sprintf("%-18s %s", p.Phase, truncate(p.Step, 48)), ""
 			if p.SlotsTotal > 0 && p.SlotsMoved < p.SlotsTotal {
 				total, done = int64(p.SlotsTotal), int64(p.SlotsMoved)
-				desc = fmt.Sprintf("%-18s %d keys, %.0f keys/s, ETA %s", p.Phase, p.KeysMoved, p.KeysPerSecond, p.ETA.Round(time.Second))
+				step = fmt.Sprintf("%-18s slots", p.Phase)
+				detail = fmt.Sprintf("%d keys, %.0f keys/s, ETA %s", p.KeysMoved, p.KeysPerSecond, p.ETA.Round(time.Second))
 			}
-			if bar == nil {
-				bar = progressbar.NewOptions64(max(total, 1), progressbar.OptionSetWriter(status), progressbar.OptionSetWidth(30),
-					progressbar.OptionShowCount(), progressbar.OptionSetPredictTime(false), progressbar.OptionClearOnFinish())
+			if prog == nil {
+				prog = newProgress(status)
 				if op.TemporalURL != "" {
 					fmt.Fprintf(status, "Temporal UI: %s\n", op.TemporalURL)
 				}
 			}
-			bar.ChangeMax64(max(total, 1))
-			bar.Describe(desc)
-			_ = bar.Set64(min(done, max(total, 1)))
+			prog.Update(step, detail, done, total)
 		}
-		if op.Status != "Running" {
+		if op.Status != apiv1.StatusRunning {
 			break
 		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(time.Second):
+		case <-time.After(pollInterval):
 		}
 	}
-	if bar != nil {
-		_ = bar.Finish()
-		fmt.Fprintln(status)
+	if prog != nil {
+		prog.Finish()
 	}
 	if output == "json" {
 		if err := printJSON(out, last); err != nil {
@@ -514,11 +509,14 @@ func watch(ctx context.Context, cl *Client, id, output string, status, out io.Wr
 	} else {
 		printOp(out, last)
 	}
-	if last.Status != "Completed" || last.Progress.Outcome != workflows.OutcomeSucceeded {
+	if last.Status != apiv1.StatusCompleted || last.Progress.Outcome != apiv1.OutcomeSucceeded {
 		return &OperationFailedError{Op: last}
 	}
 	return nil
 }
+
+// pollInterval is how often --wait asks the API for progress.
+var pollInterval = time.Second
 
 func truncate(s string, n int) string {
 	if len(s) <= n {

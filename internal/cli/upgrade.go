@@ -8,9 +8,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/dayops/dayops/internal/httpapi"
+	"github.com/dayops/dayops/internal/apiv1"
 	"github.com/dayops/dayops/internal/spec"
-	"github.com/dayops/dayops/internal/workflows"
 	"github.com/spf13/cobra"
 )
 
@@ -54,7 +53,7 @@ func upgradeCmd() *cobra.Command {
 		if err := c.validateOutput(); err != nil {
 			return err
 		}
-		body := httpapi.OperationBody{Type: workflows.OpUpgrade, Reason: c.reason}
+		body := apiv1.OperationBody{Type: apiv1.OpUpgrade, Reason: c.reason}
 		body.Image = image
 		for _, kv := range config {
 			k, v, ok := strings.Cut(kv, "=")
@@ -95,10 +94,10 @@ func upgradeCmd() *cobra.Command {
 func decisionCmds() []*cobra.Command {
 	var out []*cobra.Command
 	for _, d := range []struct{ name, short string }{
-		{workflows.UpdateApprove, "Approve an upgrade waiting after its canary bake"},
-		{workflows.UpdateAbort, "Abort an upgrade: it rolls back every changed instance"},
-		{workflows.SignalPause, "Pause an upgrade before its next instance step"},
-		{workflows.SignalResume, "Resume a paused upgrade"},
+		{apiv1.UpdateApprove, "Approve an upgrade waiting after its canary bake"},
+		{apiv1.UpdateAbort, "Abort an upgrade: it rolls back every changed instance"},
+		{apiv1.SignalPause, "Pause an upgrade before its next instance step"},
+		{apiv1.SignalResume, "Resume a paused upgrade"},
 	} {
 		var c common
 		var reason string
@@ -110,9 +109,9 @@ func decisionCmds() []*cobra.Command {
 			if err != nil {
 				return err
 			}
-			var ans httpapi.DecisionAnswer
+			var ans apiv1.DecisionAnswer
 			if err := cl.Do(cmd.Context(), http.MethodPost, "/v1/operations/"+url.PathEscape(args[0])+"/"+d.name, nil,
-				httpapi.DecisionBody{Reason: reason}, &ans); err != nil {
+				apiv1.DecisionBody{Reason: reason}, &ans); err != nil {
 				return err
 			}
 			if c.output == "json" {
@@ -127,7 +126,7 @@ func decisionCmds() []*cobra.Command {
 }
 
 // printUpgrade shows an upgrade's progress.
-func printUpgrade(w io.Writer, u *workflows.UpgradeProgress) {
+func printUpgrade(w io.Writer, u *apiv1.UpgradeProgress) {
 	fmt.Fprintf(w, "  upgrade:  %s -> %s, stage %s, shards %d/%d (canary %v)\n", u.FromImage, u.Image, u.Stage, u.ShardsDone, u.ShardsTotal, u.Canary)
 	if u.Instance != "" {
 		fmt.Fprintf(w, "  instance: %s\n", u.Instance)
@@ -135,7 +134,7 @@ func printUpgrade(w io.Writer, u *workflows.UpgradeProgress) {
 	if u.Gate != "" {
 		fmt.Fprintf(w, "  gate:     %s (%d evaluation(s))\n", u.Gate, u.GateEvaluations)
 	}
-	if !u.BakeEndsAt.IsZero() && u.Stage == workflows.StageBaking {
+	if !u.BakeEndsAt.IsZero() && u.Stage == apiv1.StageBaking {
 		fmt.Fprintf(w, "  bake:     until %s\n", u.BakeEndsAt.Format(time.RFC3339))
 	}
 	if u.Paused {

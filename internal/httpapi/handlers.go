@@ -84,6 +84,7 @@ func (s *Server) routes() {
 	}), s.listEvents)
 	s.backupRoutes()
 	s.upgradeRoutes()
+	s.auditRoutes()
 }
 
 func (s *Server) meta(ctx context.Context, typ operation.Type, namespace, cluster, reason string) operation.Meta {
@@ -422,15 +423,6 @@ func (s *Server) listEvents(ctx context.Context, in *struct {
 		page.Next = events[len(events)-1].Position
 	}
 	return &struct{ Body EventPage }{Body: page}, nil
-}
-
-// Credentials are what a client needs to connect to a cluster.
-type Credentials struct {
-	Namespace string   `json:"namespace"`
-	Cluster   string   `json:"cluster"`
-	Password  string   `json:"password"`
-	Secret    string   `json:"secret" doc:"the Secret the password is read from"`
-	Addresses []string `json:"addresses" doc:"host:port of every primary, seeds for a cluster client"`
 }
 
 func (s *Server) credentials(ctx context.Context, in *ClusterPath) (*struct{ Body Credentials }, error) {

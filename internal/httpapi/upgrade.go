@@ -17,21 +17,6 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
-// DecisionBody is the body of approve, abort, pause and resume.
-type DecisionBody struct {
-	Reason string `json:"reason,omitempty" doc:"why: recorded with the decision in the audit log"`
-}
-
-// DecisionAnswer is what an approve, abort, pause or resume did.
-type DecisionAnswer struct {
-	OperationID string `json:"operationId"`
-	Decision    string `json:"decision"`
-	Actor       string `json:"actor"`
-	Accepted    bool   `json:"accepted"`
-	Stage       string `json:"stage,omitempty"`
-	Message     string `json:"message"`
-}
-
 func (s *Server) upgradeRoutes() {
 	for _, d := range []struct{ name, summary string }{
 		{workflows.UpdateApprove, "Approve an upgrade waiting after its canary bake (Temporal update approve; the actor is recorded)"},

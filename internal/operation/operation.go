@@ -12,21 +12,23 @@ package operation
 import (
 	"encoding/json"
 	"time"
+
+	"github.com/dayops/dayops/internal/apiv1"
 )
 
-// Type names a lifecycle operation.
-type Type string
+// Type names a lifecycle operation (a wire type, defined in apiv1).
+type Type = apiv1.OperationType
 
 // Operation types.
 const (
-	Create        Type = "create"
-	ScaleShards   Type = "scale-shards"
-	ScaleReplicas Type = "scale-replicas"
-	Delete        Type = "delete"
-	Backup        Type = "backup"
-	Restore       Type = "restore"
-	DeleteBackup  Type = "delete-backup"
-	Upgrade       Type = "upgrade"
+	Create        = apiv1.OpCreate
+	ScaleShards   = apiv1.OpScaleShards
+	ScaleReplicas = apiv1.OpScaleReplicas
+	Delete        = apiv1.OpDelete
+	Backup        = apiv1.OpBackup
+	Restore       = apiv1.OpRestore
+	DeleteBackup  = apiv1.OpDeleteBackup
+	Upgrade       = apiv1.OpUpgrade
 )
 
 // Meta is what every operation carries: who asked, why, and its identity.

@@ -3,6 +3,7 @@ package workflows
 import (
 	"time"
 
+	"github.com/dayops/dayops/internal/apiv1"
 	"github.com/dayops/dayops/internal/operation"
 	"github.com/dayops/dayops/internal/planner"
 	"github.com/dayops/dayops/internal/spec"
@@ -79,15 +80,15 @@ type DeleteClusterInput struct {
 	Hooks         []spec.Hook `json:"hooks,omitempty"`
 }
 
-// Outcome is how an operation ended.
-type Outcome string
+// Outcome is how an operation ended (a wire type, defined in apiv1).
+type Outcome = apiv1.Outcome
 
 // Outcomes.
 const (
-	OutcomeSucceeded  Outcome = "succeeded"
-	OutcomeFailed     Outcome = "failed"
-	OutcomeCancelled  Outcome = "cancelled"
-	OutcomeRolledBack Outcome = "rolled-back"
+	OutcomeSucceeded  = apiv1.OutcomeSucceeded
+	OutcomeFailed     = apiv1.OutcomeFailed
+	OutcomeCancelled  = apiv1.OutcomeCancelled
+	OutcomeRolledBack = apiv1.OutcomeRolledBack
 )
 
 // Result is what every operation workflow returns.
@@ -100,31 +101,6 @@ type Result struct {
 }
 
 // Progress is the live state of an operation, answered by QueryProgress and
-// shown by the API, the CLI's progress bar and the Temporal UI.
-type Progress struct {
-	OperationID string        `json:"operationId"`
-	Type        OperationType `json:"type"`
-	// Phase is a short machine-readable stage, e.g. "creating-instances",
-	// "migrating", "draining", "deleting".
-	Phase string `json:"phase"`
-	// Step is a human sentence for the step under way.
-	Step       string `json:"step,omitempty"`
-	StepsDone  int    `json:"stepsDone"`
-	StepsTotal int    `json:"stepsTotal"`
-	// Slot migration figures (zero for operations that move no slot).
-	SlotsMoved    int     `json:"slotsMoved"`
-	SlotsTotal    int     `json:"slotsTotal"`
-	KeysMoved     int64   `json:"keysMoved"`
-	BytesMoved    int64   `json:"bytesMoved"`
-	KeysPerSecond float64 `json:"keysPerSecond"`
-	// ETA is the estimated time left of the current phase; zero when unknown.
-	ETA       time.Duration `json:"eta"`
-	StartedAt time.Time     `json:"startedAt"`
-	UpdatedAt time.Time     `json:"updatedAt"`
-	// Done is true once the operation has ended; Outcome is then set.
-	Done    bool    `json:"done"`
-	Outcome Outcome `json:"outcome,omitempty"`
-	Message string  `json:"message,omitempty"`
-	// Upgrade is the state of an upgrade (nil for other operations).
-	Upgrade *UpgradeProgress `json:"upgrade,omitempty"`
-}
+// shown by the API, the CLI and the Temporal UI. It is a wire type, defined
+// in apiv1; its JSON shape is part of recorded histories.
+type Progress = apiv1.Progress

@@ -3,6 +3,7 @@ package workflows
 import (
 	"errors"
 	"fmt"
+	"github.com/dayops/dayops/internal/apiv1"
 	"slices"
 	"strings"
 	"time"
@@ -19,27 +20,24 @@ import (
 	"go.temporal.io/sdk/workflow"
 )
 
-// Names of the upgrade's updates and signals.
+// Names of the upgrade's updates and signals (wire constants, defined in
+// apiv1: the API and the CLI name them too).
 const (
-	// UpdateApprove lets an upgrade go on after its canary baked (Decision).
-	UpdateApprove = "approve"
-	// UpdateAbort stops an upgrade and rolls back what it changed (Decision).
-	UpdateAbort = "abort"
-	// SignalPause holds an upgrade before its next instance step (Decision).
-	SignalPause = "pause"
-	// SignalResume lets a paused upgrade go on (Decision).
-	SignalResume = "resume"
+	UpdateApprove = apiv1.UpdateApprove
+	UpdateAbort   = apiv1.UpdateAbort
+	SignalPause   = apiv1.SignalPause
+	SignalResume  = apiv1.SignalResume
 )
 
 // Upgrade stages shown in UpgradeProgress.Stage.
 const (
-	StageCanary           = "canary"
-	StageBaking           = "baking"
-	StageAwaitingApproval = "awaiting-approval"
-	StageRolling          = "rolling"
-	StageRollingBack      = "rolling-back"
-	StageFinishing        = "finishing"
-	StageDone             = "done"
+	StageCanary           = apiv1.StageCanary
+	StageBaking           = apiv1.StageBaking
+	StageAwaitingApproval = apiv1.StageAwaitingApproval
+	StageRolling          = apiv1.StageRolling
+	StageRollingBack      = apiv1.StageRollingBack
+	StageFinishing        = apiv1.StageFinishing
+	StageDone             = apiv1.StageDone
 )
 
 // UpgradeInput starts an upgrade.
@@ -53,42 +51,14 @@ type UpgradeInput struct {
 }
 
 // Decision is the input of the approve and abort updates and of the pause
-// and resume signals: who decided, and why.
-type Decision struct {
-	Actor  string `json:"actor"`
-	Reason string `json:"reason,omitempty"`
-}
+// and resume signals (a wire type, defined in apiv1).
+type Decision = apiv1.Decision
 
 // DecisionResult answers an approve or abort update.
-type DecisionResult struct {
-	Accepted bool   `json:"accepted"`
-	Stage    string `json:"stage"`
-	Message  string `json:"message"`
-}
+type DecisionResult = apiv1.DecisionResult
 
 // UpgradeProgress is the upgrade part of Progress.
-type UpgradeProgress struct {
-	Stage       string `json:"stage"`
-	Image       string `json:"image,omitempty"`
-	FromImage   string `json:"fromImage,omitempty"`
-	ShardsDone  int    `json:"shardsDone"`
-	ShardsTotal int    `json:"shardsTotal"`
-	Canary      []int  `json:"canary,omitempty"`
-	// Instance is the Pod being changed now.
-	Instance string `json:"instance,omitempty"`
-	// Gate is the last gate evaluation's outcome ("passed: ...", "failed:
-	// ...", "evaluating").
-	Gate            string    `json:"gate,omitempty"`
-	GateEvaluations int       `json:"gateEvaluations"`
-	BakeEndsAt      time.Time `json:"bakeEndsAt,omitzero"`
-	Paused          bool      `json:"paused,omitempty"`
-	PausedBy        string    `json:"pausedBy,omitempty"`
-	ApprovedBy      string    `json:"approvedBy,omitempty"`
-	AbortedBy       string    `json:"abortedBy,omitempty"`
-	RolledBack      bool      `json:"rolledBack,omitempty"`
-	// Reason is why the upgrade rolled back.
-	Reason string `json:"reason,omitempty"`
-}
+type UpgradeProgress = apiv1.UpgradeProgress
 
 // gateOptions: a gate evaluation is one bounded check; GateFailed is final.
 var gateOptions = workflow.ActivityOptions{

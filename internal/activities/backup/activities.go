@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/dayops/dayops/internal/apiv1"
 	"log/slog"
 	"strconv"
 	"sync"
@@ -116,14 +117,9 @@ func heartbeat(ctx context.Context, details ...any) {
 	}
 }
 
-// LiveProgress is what long activities heartbeat (and the API shows while they
-// run).
-type LiveProgress struct {
-	Phase      string `json:"phase"`
-	BytesDone  int64  `json:"bytesDone"`
-	BytesTotal int64  `json:"bytesTotal,omitempty"`
-	KeysDone   int64  `json:"keysDone,omitempty"`
-}
+// LiveProgress is what long activities heartbeat (a wire type: the API shows
+// it while they run).
+type LiveProgress = apiv1.LiveProgress
 
 // SnapshotInput asks for a backup's files.
 type SnapshotInput struct {

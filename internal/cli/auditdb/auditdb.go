@@ -1,0 +1,108 @@
+// Package auditdb is the offline mode of `dayops audit`: the audit verbs
+// reading (and, for checkpoint and project, writing) the event store in
+// PostgreSQL directly, through the same auditquery code the API serves. It
+// lives apart from package cli so that the REST client links no database
+// driver; cmd/dayops wires it in with Offline.
+package auditdb
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/dayops/dayops/internal/apiv1"
+	"github.com/dayops/dayops/internal/audit"
+	"github.com/dayops/dayops/internal/auditquery"
+	"github.com/dayops/dayops/internal/cli"
+	"github.com/dayops/dayops/internal/eventstore"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// Offline is the offline mode for cli.AuditCmd.
+func Offline() cli.Offline {
+	return cli.Offline{
+		Open: func(ctx context.Context, url string) (cli.AuditDB, error) {
+			db, err := Open(ctx, url)
+			if err != nil {
+				return nil, err
+			}
+			return db, nil
+		},
+		GenerateKey: eventstore.GenerateKey,
+	}
+}
+
+// DB is the event store opened directly.
+type DB struct {
+	pool  *pgxpool.Pool
+	store *eventstore.Store
+	q     auditquery.Service
+}
+
+// Open connects to the event store at url.
+func Open(ctx context.Context, url string) (*DB, error) {
+	pool, err := pgxpool.New(ctx, url)
+	if err != nil {
+		return nil, fmt.Errorf("connect to the event store: %w", err)
+	}
+	s, err := eventstore.Open(ctx, pool, eventstore.Options{Upcasters: audit.Upcasters(), Logger: slog.Default()})
+	if err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("open the event store: %w", err)
+	}
+	return &DB{pool: pool, store: s, q: auditquery.Service{Store: s}}, nil
+}
+
+// Close closes the connections.
+func (d *DB) Close() { d.pool.Close() }
+
+// Events reads a page of events.
+func (d *DB) Events(ctx context.Context, q apiv1.AuditEventQuery) (apiv1.EventPage, error) {
+	return d.q.Events(ctx, q)
+}
+
+// Verify recomputes the chain.
+func (d *DB) Verify(ctx context.Context, req apiv1.AuditVerifyRequest) (apiv1.AuditVerifyReport, error) {
+	return d.q.Verify(ctx, req)
+}
+
+// State replays a cluster as of asOf.
+func (d *DB) State(ctx context.Context, cluster, asOf string) (apiv1.AuditState, error) {
+	return d.q.State(ctx, cluster, asOf, time.Now())
+}
+
+// Checkpoint signs the chain's head with the key at signingKeyPath (or
+// eventstore.EnvSigningKey).
+func (d *DB) Checkpoint(ctx context.Context, signingKeyPath string) (apiv1.AuditCheckpoint, bool, error) {
+	signer, err := eventstore.LoadSigner(signingKeyPath)
+	if err != nil {
+		return apiv1.AuditCheckpoint{}, false, fmt.Errorf("--signing-key: %w", err)
+	}
+	if signer == nil {
+		return apiv1.AuditCheckpoint{}, false, fmt.Errorf("--signing-key or %s is required", eventstore.EnvSigningKey)
+	}
+	c, ok, err := d.store.WithSigner(signer).Checkpoint(ctx)
+	if err != nil || !ok {
+		return apiv1.AuditCheckpoint{}, ok, err
+	}
+	return apiv1.AuditCheckpoint{Position: c.Position, Hash: fmt.Sprintf("%x", c.Hash), KeyID: c.KeyID, SignedAt: c.SignedAt}, true, nil
+}
+
+// Project catches the projection tables up and, with follow, keeps them so
+// until ctx ends.
+func (d *DB) Project(ctx context.Context, follow bool, caughtUp func(position int64)) error {
+	pj, err := audit.NewProjector(ctx, d.store)
+	if err != nil {
+		return err
+	}
+	pos, err := pj.CatchUp(ctx)
+	if err != nil {
+		return err
+	}
+	caughtUp(pos)
+	if !follow {
+		return nil
+	}
+	return pj.Run(ctx, eventstore.SubscribeOptions{})
+}
