@@ -205,3 +205,15 @@ func (r Retention) Expired(ms []Manifest, now time.Time) []Manifest {
 	}
 	return out
 }
+
+// DefaultPauseBound is the longest write pause a backup takes by default.
+const DefaultPauseBound = time.Second
+
+// LiveProgress is what a backup's long activities heartbeat, and what the
+// API shows while they run.
+type LiveProgress struct {
+	Phase      string `json:"phase"`
+	BytesDone  int64  `json:"bytesDone"`
+	BytesTotal int64  `json:"bytesTotal,omitempty"`
+	KeysDone   int64  `json:"keysDone,omitempty"`
+}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/dayops/dayops/internal/activities/backup"
 	"github.com/dayops/dayops/internal/backupstore"
+	"github.com/dayops/dayops/internal/planner"
 	"github.com/dayops/dayops/internal/operation"
 	"github.com/dayops/dayops/internal/topology"
 	"github.com/google/uuid"
@@ -37,6 +38,9 @@ type BackupInput struct {
 	// Retention, when set, deletes the cluster's older backups afterwards.
 	Retention backupstore.Retention `json:"retention,omitzero"`
 	Scheduled bool                  `json:"scheduled,omitempty"`
+	// Plan is the plan the API admitted and showed (nil for scheduled
+	// backups and older inputs).
+	Plan *planner.Plan `json:"plan,omitempty"`
 }
 
 // DeleteBackupInput deletes one backup. Meta names the backup's cluster.

@@ -33,6 +33,8 @@ type RestoreInput struct {
 	// ReplayKeysPerStep bounds the keys each source replays in one step, so
 	// progress shows between steps (default 200,000).
 	ReplayKeysPerStep int64 `json:"replayKeysPerStep,omitempty"`
+	// Limits are the limits Plan was admitted with (nil in older inputs).
+	Limits *planner.Limits `json:"limits,omitempty"`
 }
 
 // Restore creates a new cluster from a backup, with any shard count:

@@ -50,6 +50,9 @@ type UpgradeInput struct {
 	// Hooks run in addition to the cluster spec's (user gates are hooks at
 	// point upgrade-gate).
 	Hooks []spec.Hook `json:"hooks,omitempty"`
+	// Plan and Limits: as in ScaleShardsInput.
+	Plan   *planner.Plan   `json:"plan,omitempty"`
+	Limits *planner.Limits `json:"limits,omitempty"`
 }
 
 // Decision is the input of the approve and abort updates and of the pause

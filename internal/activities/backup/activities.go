@@ -114,13 +114,9 @@ func heartbeat(ctx context.Context, details ...any) {
 }
 
 // LiveProgress is what long activities heartbeat (and the API shows while they
-// run).
-type LiveProgress struct {
-	Phase      string `json:"phase"`
-	BytesDone  int64  `json:"bytesDone"`
-	BytesTotal int64  `json:"bytesTotal,omitempty"`
-	KeysDone   int64  `json:"keysDone,omitempty"`
-}
+// run). It lives in backupstore so the API decodes it without importing the
+// activities.
+type LiveProgress = backupstore.LiveProgress
 
 // SnapshotInput asks for a backup's files.
 type SnapshotInput struct {
