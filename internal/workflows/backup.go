@@ -6,8 +6,8 @@ import (
 
 	"github.com/dayops/dayops/internal/activities/backup"
 	"github.com/dayops/dayops/internal/backupstore"
-	"github.com/dayops/dayops/internal/planner"
 	"github.com/dayops/dayops/internal/operation"
+	"github.com/dayops/dayops/internal/planner"
 	"github.com/dayops/dayops/internal/topology"
 	"github.com/google/uuid"
 	enumspb "go.temporal.io/api/enums/v1"
