@@ -100,9 +100,9 @@ func deleteBackupEntry() Entry {
 		Plan: func(r *Request, l Live, _ planner.Limits) (planner.Plan, error) {
 			return planner.PlanDeleteBackup(r.BackupID, l.Namespace, l.Cluster, len(l.Manifest.Shards)+1), nil
 		},
-		Start: func(r *Request, _ Live, _ planner.Plan, _ planner.Limits, m operation.Meta) Start {
+		Start: func(r *Request, _ Live, p planner.Plan, _ planner.Limits, m operation.Meta) Start {
 			return Start{Workflow: workflows.DeleteBackup, WorkflowID: workflows.BackupWorkflowID(r.BackupID),
-				Input: workflows.DeleteBackupInput{Meta: m, BackupID: r.BackupID}}
+				Input: workflows.DeleteBackupInput{Meta: m, BackupID: r.BackupID, Plan: &p}}
 		},
 	}
 }

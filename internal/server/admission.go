@@ -86,9 +86,9 @@ func kubeObservation(obs kube.ObserveResult) admission.Observation {
 }
 
 func observation(st planner.State, pods []kube.InstanceStatus, exists bool) admission.Observation {
-	o := admission.Observation{Exists: exists, State: st, Nodes: map[int]string{}, SpecHashes: map[int]string{}}
+	o := admission.Observation{Exists: exists, State: st, Nodes: map[int]string{}, SpecHashes: kube.SpecHashes(pods)}
 	for _, p := range pods {
-		o.Nodes[p.Ordinal], o.SpecHashes[p.Ordinal] = p.Node, p.SpecHash
+		o.Nodes[p.Ordinal] = p.Node
 	}
 	return o
 }

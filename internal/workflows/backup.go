@@ -47,6 +47,8 @@ type BackupInput struct {
 type DeleteBackupInput struct {
 	Meta     Meta   `json:"meta"`
 	BackupID string `json:"backupId"`
+	// Plan is the plan the API admitted (nil in older inputs).
+	Plan *planner.Plan `json:"plan,omitempty"`
 }
 
 // BackupWorkflowID is the workflow of an operation on a backup itself (its
@@ -63,6 +65,7 @@ func Backup(ctx workflow.Context, in BackupInput) (Result, error) {
 		return Result{}, err
 	}
 	r.progress.StepsTotal = 5
+	r.plan = in.Plan
 	summary, err := runBackup(r, in)
 	return r.finish(err, summary)
 }
@@ -166,6 +169,7 @@ func DeleteBackup(ctx workflow.Context, in DeleteBackupInput) (Result, error) {
 		return Result{}, err
 	}
 	r.progress.StepsTotal = 3
+	r.plan = in.Plan
 	err = func() error {
 		if err := r.started(); err != nil {
 			return err

@@ -43,9 +43,13 @@ func deleteCluster(r *run, in DeleteClusterInput) (string, error) {
 		st.Instances = append(st.Instances, planner.Instance{Pod: s.Pod, Ready: s.Ready,
 			Instance: topology.Instance{Ordinal: s.Ordinal, Shard: s.Shard, Role: s.Role, Addr: s.Addr(), Zone: s.Zone}})
 	}
-	plan, err := planner.PlanDelete(planner.DeleteRequest{State: st, DeleteVolumes: in.DeleteVolumes, Hooks: in.Hooks}, planner.DefaultLimits)
+	lim, admittedPlan := admitted(r, in.Plan, in.Limits)
+	plan, err := planner.PlanDelete(planner.DeleteRequest{State: st, DeleteVolumes: in.DeleteVolumes, Hooks: in.Hooks}, lim)
 	if err != nil {
 		return "", temporal.NewNonRetryableApplicationError(err.Error(), ErrTypePlanRejected, err)
+	}
+	if plan, err = r.checkPlan("pre-delete hooks", admittedPlan, plan); err != nil {
+		return "", err
 	}
 	r.hooks = append(slices.Clone(obs.Spec.Hooks), in.Hooks...)
 	r.progress.StepsTotal = r.progress.StepsDone + 3 + len(plan.Hooks)

@@ -58,6 +58,7 @@ func Restore(ctx workflow.Context, in RestoreInput) (Result, error) {
 		return Result{}, err
 	}
 	r.progress.StepsTotal = 14
+	r.plan = &in.Plan // the admitted plan: the workflow never plans a restore itself
 	summary, temps, err := runRestore(r, in)
 	if temps {
 		dctx, cancel := workflow.NewDisconnectedContext(r.ctx)
@@ -84,7 +85,7 @@ func runRestore(r *run, in RestoreInput) (summary string, temps bool, err error)
 		backup.VerifyBackupInput{ID: in.BackupID}, &m); err != nil {
 		return "", false, err
 	}
-	same := len(m.Shards) == c.Shards && c.Persistence.Mode != spec.PersistenceAOF
+	same := planner.RestoreLoadsAtStart(c, len(m.Shards))
 	mode := "replay"
 	if same {
 		mode = "load at start"

@@ -59,6 +59,8 @@ type run struct {
 	meta     Meta
 	progress Progress
 	hooks    []spec.Hook
+	// plan is the plan the operation runs, returned in its Result.
+	plan *planner.Plan
 }
 
 func begin(ctx workflow.Context, m Meta) (*run, error) {
@@ -213,7 +215,7 @@ func (r *run) finish(err error, summary string) (Result, error) {
 	r.progress.UpdatedAt = workflow.Now(dctx)
 	r.publish()
 	res := Result{OperationID: r.meta.OperationID, Outcome: outcome, Message: msg,
-		Duration: workflow.Now(dctx).Sub(r.progress.StartedAt), Progress: r.progress}
+		Duration: workflow.Now(dctx).Sub(r.progress.StartedAt), Progress: r.progress, Plan: r.plan}
 	if err != nil {
 		return res, err
 	}

@@ -55,9 +55,13 @@ func scaleShards(r *run, in ScaleShardsInput) (summary string, auth redisops.Aut
 		}
 		req.State = obs.State
 	}
-	plan, err := planner.PlanScaleShards(req, planner.DefaultLimits)
+	lim, admittedPlan := admitted(r, in.Plan, in.Limits)
+	plan, err := planner.PlanScaleShards(req, lim)
 	if err != nil {
 		return "", auth, nil, temporal.NewNonRetryableApplicationError(err.Error(), ErrTypePlanRejected, err)
+	}
+	if plan, err = r.checkPlan("adding or draining shards", admittedPlan, plan); err != nil {
+		return "", auth, nil, err
 	}
 	c := obs.State.Spec
 	c.Shards = in.Shards
