@@ -10,7 +10,6 @@ import (
 	"github.com/dayops/dayops/internal/admission"
 	"github.com/dayops/dayops/internal/planner"
 	"github.com/dayops/dayops/internal/spec"
-	"github.com/dayops/dayops/internal/topology"
 	"go.temporal.io/sdk/temporal"
 )
 
@@ -74,15 +73,7 @@ func (c clusters) Password(ctx context.Context, s spec.Cluster) (secret, passwor
 }
 
 func kubeObservation(obs kube.ObserveResult) admission.Observation {
-	st := planner.State{NextOrdinal: obs.NextOrdinal}
-	if obs.Spec != nil {
-		st.Spec = *obs.Spec
-	}
-	for _, p := range obs.Instances {
-		st.Instances = append(st.Instances, planner.Instance{Pod: p.Pod, Ready: p.Ready,
-			Instance: topology.Instance{Ordinal: p.Ordinal, Shard: p.Shard, Role: p.Role, Addr: p.Addr(), Zone: p.Zone, NodeID: p.NodeID}})
-	}
-	return observation(st, obs.Instances, obs.Spec != nil || len(obs.Instances) > 0)
+	return observation(clusterstate.KubeState(obs), obs.Instances, obs.Spec != nil || len(obs.Instances) > 0)
 }
 
 func observation(st planner.State, pods []kube.InstanceStatus, exists bool) admission.Observation {

@@ -70,6 +70,9 @@ func begin(ctx workflow.Context, m Meta) (*run, error) {
 	if err := workflow.SetQueryHandler(ctx, QueryProgress, func() (Progress, error) { return r.progress, nil }); err != nil {
 		return nil, err
 	}
+	if err := workflow.SetQueryHandler(ctx, QueryPlan, func() (*planner.Plan, error) { return r.plan, nil }); err != nil {
+		return nil, err
+	}
 	r.publish()
 	return r, nil
 }

@@ -24,6 +24,10 @@ const (
 // QueryProgress is the name of the query every operation answers with Progress.
 const QueryProgress = "progress"
 
+// QueryPlan answers the plan the operation runs (the admitted one once it
+// was checked against fresh state; nil before).
+const QueryPlan = "plan"
+
 // WorkflowID is the ID of the one mutating operation a cluster may run at a
 // time. It does not depend on the operation type.
 func WorkflowID(namespace, cluster string) string { return "dayops/" + namespace + "/" + cluster }
