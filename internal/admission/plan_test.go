@@ -106,7 +106,7 @@ var errStop = temporal.NewNonRetryableApplicationError("stop here: the plan is w
 
 // env runs workflows against obs; every step after planning that the test
 // does not script ends the operation (stopAt).
-func env(t *testing.T, obs clusterstate.ObserveResult) *testsuite.TestWorkflowEnvironment {
+func env(t *testing.T, obs clusterstate.ObserveResult, record ...func(auditlog.RecordInput)) *testsuite.TestWorkflowEnvironment {
 	var s testsuite.WorkflowTestSuite
 	e := s.NewTestWorkflowEnvironment()
 	e.SetWorkerOptions(worker.Options{DeadlockDetectionTimeout: time.Minute})
@@ -117,7 +117,13 @@ func env(t *testing.T, obs clusterstate.ObserveResult) *testsuite.TestWorkflowEn
 	var redisActs *redisops.Activities
 	workflows.Register(e, workflows.Activities{Kube: &kube.Activities{}, Redis: &redisops.Activities{}, Audit: &auditlog.Activities{},
 		State: &clusterstate.Activities{}, Backup: &backup.Activities{}})
-	e.OnActivity(auditActs.RecordEvents, mock.Anything, mock.Anything).Return(auditlog.RecordResult{}, nil)
+	e.OnActivity(auditActs.RecordEvents, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in auditlog.RecordInput) (auditlog.RecordResult, error) {
+			for _, f := range record {
+				f(in)
+			}
+			return auditlog.RecordResult{}, nil
+		})
 	e.OnActivity(stateActs.ObserveCluster, mock.Anything, mock.Anything).Return(obs, nil)
 	e.OnActivity(kubeActs.Observe, mock.Anything, mock.Anything).Return(kube.ObserveResult{Spec: &obs.State.Spec, Instances: obs.Kube, NextOrdinal: obs.State.NextOrdinal}, nil)
 	e.OnActivity(kubeActs.SpecHashes, mock.Anything, mock.Anything).Return(
@@ -206,3 +212,52 @@ func TestDryRunPlanIsThePlanThatRuns(t *testing.T) {
 	}
 }
 
+
+// TestPlanDiverged: a fresh plan that differs from the admitted one in
+// structure stops the operation before any change, one that differs in
+// detail runs the admitted plan; both are recorded as PlanDiverged.
+func TestPlanDiverged(t *testing.T) {
+	req := admission.Request{Type: operation.ScaleShards, Namespace: "default", Cluster: "orders", Shards: 4}
+	for _, tc := range []struct {
+		name       string
+		fresh      func() clusterstate.ObserveResult
+		tamper     func(*planner.Plan)
+		wantErr    string
+		wantAction string
+	}{
+		{"structure", func() clusterstate.ObserveResult {
+			w := world(3, "redis:7.0")
+			w.State.NextOrdinal = 9 // ordinals were used since admission
+			return w
+		}, nil, workflows.ErrTypePlanDiverged, "stop"},
+		{"detail", func() clusterstate.ObserveResult { return world(3, "redis:7.0") },
+			func(p *planner.Plan) { p.Steps = append(p.Steps, "a step the user saw") }, "stop here", "continue"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a, err := admission.New(admission.Sources{Cluster: scripted{world(3, "redis:7.0")}}, planner.DefaultLimits).Admit(t.Context(), req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			st := a.Start(operation.Meta{OperationID: "op", Type: a.Type, Namespace: "default", Cluster: "orders"})
+			in := st.Input.(workflows.ScaleShardsInput)
+			if tc.tamper != nil {
+				tc.tamper(in.Plan)
+			}
+			var events []string
+			e := env(t, tc.fresh(), func(in auditlog.RecordInput) {
+				for _, ev := range in.Events {
+					if ev.Type == "PlanDiverged" {
+						events = append(events, string(ev.Payload))
+					}
+				}
+			})
+			e.ExecuteWorkflow(st.Workflow, in)
+			if err := e.GetWorkflowError(); err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Fatalf("want an error with %q, got %v", tc.wantErr, err)
+			}
+			if len(events) != 1 || !strings.Contains(events[0], `"action":"`+tc.wantAction+`"`) {
+				t.Fatalf("want one PlanDiverged with action %s, got %v", tc.wantAction, events)
+			}
+		})
+	}
+}
