@@ -212,7 +212,6 @@ func TestDryRunPlanIsThePlanThatRuns(t *testing.T) {
 	}
 }
 
-
 // TestPlanDiverged: a fresh plan that differs from the admitted one in
 // structure stops the operation before any change, one that differs in
 // detail runs the admitted plan; both are recorded as PlanDiverged.

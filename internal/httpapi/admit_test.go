@@ -53,7 +53,7 @@ func (c oneCluster) Objects(ctx context.Context, ns, name string) (admission.Obs
 }
 
 func (c oneCluster) Zones(context.Context, string) ([]string, error) { return []string{"a", "b"}, nil }
-func (oneCluster) SpecHash(s spec.Cluster) string                   { return s.Image }
+func (oneCluster) SpecHash(s spec.Cluster) string                    { return s.Image }
 func (oneCluster) List(context.Context, string) ([]admission.Observation, error) {
 	return nil, nil
 }
