@@ -3,6 +3,8 @@ package planner
 import (
 	"fmt"
 	"reflect"
+
+	"github.com/dayops/dayops/internal/topology"
 )
 
 // UpToDate tells, by ordinal, which instances already run the target: their
@@ -76,4 +78,21 @@ func isEmpty(v any) bool {
 		return rv.Len() == 0
 	}
 	return false
+}
+
+// MovesFit reports the admitted slot moves that the slot ownership no
+// longer allows: a move fits while every slot of its range is owned by its
+// source shard or already by its target (a resumed migration). The
+// scale-shards workflow checks it again before it migrates.
+func MovesFit(moves []ShardMove, owned map[int]topology.Ranges) []string {
+	var out []string
+	for _, m := range moves {
+		for s := m.Range.Start; s <= m.Range.End; s++ {
+			if !owned[m.From].Contains(s) && !owned[m.To].Contains(s) {
+				out = append(out, fmt.Sprintf("%s: slot %d is owned by neither shard", m, s))
+				break
+			}
+		}
+	}
+	return out
 }

@@ -59,3 +59,20 @@ func TestUpToDate(t *testing.T) {
 		t.Errorf("UpToDate = %v", got)
 	}
 }
+
+func TestMovesFit(t *testing.T) {
+	moves := []ShardMove{{From: 0, To: 3, Range: topology.SlotRange{Start: 0, End: 9}}}
+	for _, tc := range []struct {
+		name  string
+		owned map[int]topology.Ranges
+		fits  bool
+	}{
+		{"source owns it", map[int]topology.Ranges{0: {{Start: 0, End: 99}}}, true},
+		{"half moved", map[int]topology.Ranges{0: {{Start: 5, End: 99}}, 3: {{Start: 0, End: 4}}}, true},
+		{"someone else owns a slot", map[int]topology.Ranges{0: {{Start: 1, End: 99}}, 1: {{Start: 0, End: 0}}}, false},
+	} {
+		if got := len(MovesFit(moves, tc.owned)) == 0; got != tc.fits {
+			t.Errorf("%s: fits = %v, want %v", tc.name, got, tc.fits)
+		}
+	}
+}

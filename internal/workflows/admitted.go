@@ -2,9 +2,11 @@ package workflows
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/dayops/dayops/internal/audit"
 	"github.com/dayops/dayops/internal/planner"
+	"github.com/dayops/dayops/internal/topology"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 )
@@ -67,4 +69,25 @@ func (r *run) checkPlan(step string, admittedPlan *planner.Plan, fresh planner.P
 			fmt.Sprintf("the admitted plan no longer fits the cluster before %s (%s): request the operation again", step, d), ErrTypePlanDiverged, nil)
 	}
 	return *admittedPlan, nil
+}
+
+// checkMoves re-checks the admitted slot moves against the ownership
+// observed just before the migration (after new shards joined): a move
+// whose slots neither its source nor its target owns any more is recorded
+// as PlanDiverged and stops the operation before any slot moves. Only for
+// histories and inputs that carry an admitted plan.
+func (r *run) checkMoves(admittedPlan *planner.Plan, owned map[int]topology.Ranges) error {
+	if admittedPlan == nil {
+		return nil
+	}
+	problems := planner.MovesFit(admittedPlan.Moves, owned)
+	if len(problems) == 0 {
+		return nil
+	}
+	if err := r.record(&audit.PlanDiverged{OperationID: r.meta.OperationID, Cluster: r.meta.ClusterKey(), Step: "migrating",
+		Fields: []string{"moves"}, Structural: true, Admitted: admittedPlan.Summary, Fresh: strings.Join(problems, "; "), Action: "stop"}); err != nil {
+		return err
+	}
+	return temporal.NewNonRetryableApplicationError(
+		fmt.Sprintf("the admitted slot moves no longer fit the cluster before migrating: %s", strings.Join(problems, "; ")), ErrTypePlanDiverged, nil)
 }
