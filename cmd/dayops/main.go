@@ -66,6 +66,7 @@ func newRootCmd() *cobra.Command {
 		newDevCmd(),
 		newAuditCmd(),
 		newBenchCmd(),
+		newInstanceCmd(),
 	)
 	return root
 }

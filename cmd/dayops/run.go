@@ -59,6 +59,8 @@ func newRunCmd() *cobra.Command {
 			Kubeconfig: st.Kubeconfig, DatabaseURL: st.DatabaseURL, Tokens: tok.APITokensSpec(),
 			// Backups go where DAYOPS_BACKUP_STORE says, else under the stack's state.
 			BackupStore: cmp.Or(os.Getenv(server.EnvBackupStore), filepath.Join(cfg.StateDir, "backups")),
+			// The stack's node agent maps dayops:dev to this binary.
+			InstanceImage: cmp.Or(os.Getenv("DAYOPS_INSTANCE_IMAGE"), server.DefaultInstanceImage),
 		}
 		out := cmd.OutOrStdout()
 		return server.Run(ctx, scfg, slog.Default(), func(addr string) {

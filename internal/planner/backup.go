@@ -43,11 +43,13 @@ func PlanDeleteBackup(id, namespace, cluster string, files int) Plan {
 }
 
 // RestoreLoadsAtStart reports whether a restore of a backup of backupShards
-// shards into c loads each shard's RDB at start (same shard count, no AOF)
-// instead of replaying every key. The API's plan and the Restore workflow
-// both decide with it.
+// shards into c loads each shard's RDB at start (same shard count; an AOF
+// cluster too, its init container writes the RDB as appendonly.aof) instead
+// of replaying every key. The API's plan and the Restore workflow both
+// decide with it (the workflow keeps the older AOF rule for histories
+// recorded before).
 func RestoreLoadsAtStart(c spec.Cluster, backupShards int) bool {
-	return c.Shards == backupShards && c.Persistence.Mode != spec.PersistenceAOF
+	return c.Shards == backupShards
 }
 
 // RestoreRequest asks for a backup to be restored into a new cluster.

@@ -46,7 +46,7 @@ func TestRestoreLoadsAtStart(t *testing.T) {
 		c      spec.Cluster
 		shards int
 		want   bool
-	}{{c, 3, true}, {c, 2, false}, {aof, 3, false}} {
+	}{{c, 3, true}, {c, 2, false}, {aof, 3, true}, {aof, 2, false}} {
 		if got := RestoreLoadsAtStart(tc.c, tc.shards); got != tc.want {
 			t.Errorf("RestoreLoadsAtStart(%d shards, %s, backup %d) = %v", tc.c.Shards, tc.c.Persistence.Mode, tc.shards, got)
 		}

@@ -71,6 +71,7 @@ func New(cfg Config) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
+	images = images.WithDayops(dayopsBinary(cfg.DayopsBinary))
 	ca, err := loadCA(cfg.PKIDir)
 	if err != nil {
 		return nil, err
@@ -421,4 +422,23 @@ func (g clientGetter) Secret(ctx context.Context, ns, name string) (map[string][
 		return nil, err
 	}
 	return s.Data, nil
+}
+
+// dayopsBinary is the product binary the dayops command maps to: the
+// configured one, else "dayops" beside the agent's executable (bin/dayops
+// when the agent runs from bin/), else the agent's executable itself.
+func dayopsBinary(configured string) string {
+	if configured != "" {
+		return configured
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return ""
+	}
+	if p := filepath.Join(filepath.Dir(exe), DayopsCommand); p != exe {
+		if fi, err := os.Stat(p); err == nil && !fi.IsDir() {
+			return p
+		}
+	}
+	return exe
 }

@@ -35,6 +35,11 @@ type Config struct {
 	KubeletPort int
 	// ImageMapFile replaces the built-in image map (--image-map).
 	ImageMapFile string
+	// DayopsBinary is the locally built product binary that dayops images
+	// and the instance manager's "dayops" command run (--dayops-binary;
+	// default: "dayops" beside the agent's executable, else the agent's
+	// executable).
+	DayopsBinary string
 	// Capacity of each node (--node-cpu, --node-memory, --node-pods).
 	NodeCPU    string
 	NodeMemory string
