@@ -31,6 +31,7 @@ const (
 	TypeReplicaRemoved     = "ReplicaRemoved"
 	TypeImageChanged       = "ImageChanged"
 	TypeHookRan            = "HookRan"
+	TypePlanDiverged       = "PlanDiverged"
 	TypeClusterDeleted     = "ClusterDeleted"
 )
 
@@ -216,6 +217,21 @@ type HookRan struct {
 	DurationMS  int64  `json:"duration_ms,omitempty"`
 }
 
+// PlanDiverged: before a step, the plan made from fresh state differed from
+// the plan the API admitted (and showed). Structural differences (instances,
+// shards, ordinals, placement, hooks) stop the operation; others (slot
+// moves, wording) are recorded and the admitted plan runs.
+type PlanDiverged struct {
+	OperationID string   `json:"operation_id"`
+	Cluster     string   `json:"cluster"`
+	Step        string   `json:"step"`
+	Fields      []string `json:"fields"`
+	Structural  bool     `json:"structural,omitempty"`
+	Admitted    string   `json:"admitted"` // the admitted plan's summary
+	Fresh       string   `json:"fresh"`    // the fresh plan's summary
+	Action      string   `json:"action"`   // "continue" or "stop"
+}
+
 // ClusterDeleted: the cluster and everything it owned are gone.
 type ClusterDeleted struct {
 	Cluster string `json:"cluster"`
@@ -228,6 +244,7 @@ var schemaVersions = map[string]int{
 	TypeClusterCreated: 1, TypeShardAdded: 1, TypeShardRemoved: 1, TypeInstanceCreated: 1,
 	TypeInstanceDeleted: 1, TypeRoleChanged: 2, TypeSlotsAssigned: 1, TypeSlotsMigrated: 1,
 	TypeReplicaAdded: 1, TypeReplicaRemoved: 1, TypeImageChanged: 1, TypeHookRan: 1, TypeClusterDeleted: 1,
+	TypePlanDiverged: 1,
 }
 
 // Types returns every event type of the vocabulary.
@@ -259,6 +276,7 @@ func (ReplicaAdded) EventType() string       { return TypeReplicaAdded }
 func (ReplicaRemoved) EventType() string     { return TypeReplicaRemoved }
 func (ImageChanged) EventType() string       { return TypeImageChanged }
 func (HookRan) EventType() string            { return TypeHookRan }
+func (PlanDiverged) EventType() string       { return TypePlanDiverged }
 func (ClusterDeleted) EventType() string     { return TypeClusterDeleted }
 
 func (p OperationRequested) SchemaVersion() int { return schemaVersions[p.EventType()] }
@@ -281,6 +299,7 @@ func (p ReplicaAdded) SchemaVersion() int       { return schemaVersions[p.EventT
 func (p ReplicaRemoved) SchemaVersion() int     { return schemaVersions[p.EventType()] }
 func (p ImageChanged) SchemaVersion() int       { return schemaVersions[p.EventType()] }
 func (p HookRan) SchemaVersion() int            { return schemaVersions[p.EventType()] }
+func (p PlanDiverged) SchemaVersion() int       { return schemaVersions[p.EventType()] }
 func (p ClusterDeleted) SchemaVersion() int     { return schemaVersions[p.EventType()] }
 
 func (p OperationRequested) ClusterName() string { return p.Cluster }
@@ -303,6 +322,7 @@ func (p ReplicaAdded) ClusterName() string       { return p.Cluster }
 func (p ReplicaRemoved) ClusterName() string     { return p.Cluster }
 func (p ImageChanged) ClusterName() string       { return p.Cluster }
 func (p HookRan) ClusterName() string            { return p.Cluster }
+func (p PlanDiverged) ClusterName() string       { return p.Cluster }
 func (p ClusterDeleted) ClusterName() string     { return p.Cluster }
 
 func newPayload(eventType string) Payload {
@@ -347,6 +367,8 @@ func newPayload(eventType string) Payload {
 		return &ImageChanged{}
 	case TypeHookRan:
 		return &HookRan{}
+	case TypePlanDiverged:
+		return &PlanDiverged{}
 	case TypeClusterDeleted:
 		return &ClusterDeleted{}
 	}
@@ -410,3 +432,4 @@ func (p OperationCompleted) operation() string { return p.OperationID }
 func (p OperationFailed) operation() string    { return p.OperationID }
 func (p OperationCancelled) operation() string { return p.OperationID }
 func (p HookRan) operation() string            { return p.OperationID }
+func (p PlanDiverged) operation() string       { return p.OperationID }

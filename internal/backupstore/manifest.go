@@ -153,3 +153,10 @@ func (r Retention) Expired(ms []Manifest, now time.Time) []Manifest {
 	}
 	return out
 }
+
+// DefaultPauseBound is the longest write pause a backup takes by default.
+const DefaultPauseBound = time.Second
+
+// LiveProgress is what a backup's long activities heartbeat, and what the
+// API shows while they run (a wire type).
+type LiveProgress = apiv1.LiveProgress

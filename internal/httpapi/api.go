@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -13,12 +12,10 @@ import (
 
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/danielgtaylor/huma/v2/adapters/humago"
-	"github.com/dayops/dayops/internal/activities/clusterstate"
-	"github.com/dayops/dayops/internal/activities/kube"
+	"github.com/dayops/dayops/internal/admission"
 	"github.com/dayops/dayops/internal/backupstore"
 	"github.com/dayops/dayops/internal/eventstore"
 	"github.com/dayops/dayops/internal/planner"
-	"github.com/dayops/dayops/internal/topology"
 	"github.com/dayops/dayops/internal/workflows"
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
@@ -35,26 +32,30 @@ type Deps struct {
 	TemporalUI        string
 	// TaskQueue is where workflows start (default workflows.TaskQueue).
 	TaskQueue string
-	Kube      *kube.Activities
-	State     *clusterstate.Activities
-	Store     *eventstore.Store
-	Tokens    Tokens
-	Limits    planner.Limits
-	Log       *slog.Logger
+	// Clusters reads live clusters (an adapter the server wires).
+	Clusters Clusters
+	Store    *eventstore.Store
+	Tokens   Tokens
+	Limits   planner.Limits
+	Log      *slog.Logger
 	// Ready reports whether dependencies answer (for /readyz).
 	Ready func(context.Context) error
 	// Registry receives the API's metrics (default: a new registry).
 	Registry *prometheus.Registry
 	// Backups is the backup store (nil: backup requests are refused).
 	Backups backupstore.Store
+	// Admission is the registry requests are admitted through (default:
+	// admission.New over Clusters, Backups and Limits).
+	Admission *admission.Registry
 }
 
 // Server is the REST API.
 type Server struct {
-	d       Deps
-	api     huma.API
-	mux     *http.ServeMux
-	metrics metrics
+	d         Deps
+	admission *admission.Registry
+	api       huma.API
+	mux       *http.ServeMux
+	metrics   metrics
 }
 
 type metrics struct {
@@ -78,7 +79,10 @@ func New(d Deps) *Server {
 	if d.Registry == nil {
 		d.Registry = prometheus.NewRegistry()
 	}
-	s := &Server{d: d, mux: http.NewServeMux()}
+	if d.Admission == nil {
+		d.Admission = admission.New(admission.Sources{Cluster: d.Clusters, Backups: d.Backups}, d.Limits)
+	}
+	s := &Server{d: d, admission: d.Admission, mux: http.NewServeMux()}
 	s.metrics = metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "dayops_api_requests_total",
 			Help: "API requests by operation and HTTP status."}, []string{"operation", "status"}),
@@ -161,14 +165,6 @@ func rejection(errs field.ErrorList, conflict bool, prefix string) error {
 	return huma.Error422UnprocessableEntity("validation failed", details...)
 }
 
-func planError(err error, prefix string) error {
-	var rej *planner.Rejection
-	if errors.As(err, &rej) {
-		return rejection(rej.Errs, rej.Conflict, prefix)
-	}
-	return err
-}
-
 func (s *Server) temporalURL(workflowID, runID string) string {
 	if s.d.TemporalUI == "" {
 		return ""
@@ -193,8 +189,4 @@ func sortedKeys[V any](m map[int]V) []int {
 	}
 	slices.Sort(out)
 	return out
-}
-
-func topologyInstance(p kube.InstanceStatus) topology.Instance {
-	return topology.Instance{Ordinal: p.Ordinal, Shard: p.Shard, Role: p.Role, Addr: p.Addr(), Zone: p.Zone, NodeID: p.NodeID}
 }

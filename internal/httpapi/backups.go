@@ -5,18 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"slices"
-	"strings"
 	"time"
 
 	"github.com/danielgtaylor/huma/v2"
-	"github.com/dayops/dayops/internal/activities/backup"
-	"github.com/dayops/dayops/internal/activities/kube"
+	"github.com/dayops/dayops/internal/admission"
 	"github.com/dayops/dayops/internal/backupstore"
 	"github.com/dayops/dayops/internal/operation"
-	"github.com/dayops/dayops/internal/planner"
 	"github.com/dayops/dayops/internal/spec"
-	"github.com/dayops/dayops/internal/topology"
 	"github.com/dayops/dayops/internal/workflows"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
@@ -90,61 +85,25 @@ func (s *Server) createBackup(ctx context.Context, in *struct {
 	Status int
 	Body   BackupAccepted
 }, error) {
-	if _, err := s.backups(); err != nil {
-		return nil, err
-	}
-	var errs field.ErrorList
-	if b := in.Body.PauseBound.Duration; b < 0 || b > time.Minute {
-		errs = append(errs, field.Invalid(field.NewPath("pauseBound"), in.Body.PauseBound.String(), "must be between 0 (default 1s) and 1m"))
-	}
-	if in.Body.KeepWithin.Duration < 0 {
-		errs = append(errs, field.Invalid(field.NewPath("keepWithin"), in.Body.KeepWithin.String(), "must not be negative"))
-	}
-	if len(errs) > 0 {
-		return nil, rejection(errs, false, "body.")
-	}
-	obs, err := s.observeCluster(ctx, in.Namespace, in.Name, nil)
-	if err != nil {
-		return nil, err
-	}
-	covered := 0
-	for _, rs := range obs.State.Slots {
-		covered += rs.Count()
-	}
-	if covered != topology.NumSlots || !obs.State.Health.Healthy() {
-		problems := slices.Clone(obs.State.Health.Problems)
-		if covered != topology.NumSlots {
-			problems = append(problems, fmt.Sprintf("the primaries serve %d of %d slots", covered, topology.NumSlots))
-		}
-		return nil, huma.Error409Conflict(fmt.Sprintf("cluster %s/%s is not healthy enough for a backup: %s", in.Namespace, in.Name, strings.Join(problems, "; ")),
-			&huma.ErrorDetail{Location: "path.name", Message: strings.Join(problems, "; "), Value: in.Name})
-	}
-	m := s.meta(ctx, operation.Backup, in.Namespace, in.Name, in.Body.Reason)
-	bound := in.Body.PauseBound.Duration
-	if bound == 0 {
-		bound = backup.DefaultPauseBound
-	}
-	shards := len(obs.State.Slots)
-	plan := planner.Plan{Operation: string(operation.Backup),
-		Summary: fmt.Sprintf("backup %s/%s: %d shards at one consistency point (write pause bound %s)", in.Namespace, in.Name, shards, bound),
-		Steps: []string{
-			"observe the primaries and their slots",
-			fmt.Sprintf("pause writes on %d primaries (CLIENT PAUSE WRITE, at most %s), SYNC each so it forks at that point, unpause", shards, bound),
-			fmt.Sprintf("stream %d RDBs into the backup store with their SHA-256", shards),
-			"write the manifest (spec, topology, Redis version, consistency point, sizes, checksums, key counts)",
-		}}
-	ret := backupstore.Retention{KeepLast: in.Body.KeepLast, KeepWithin: in.Body.KeepWithin.Duration}
-	if ret.KeepLast > 0 || ret.KeepWithin > 0 {
-		plan.Steps = append(plan.Steps, fmt.Sprintf("delete the cluster's backups beyond the retention (keep last %d / within %s)", ret.KeepLast, ret.KeepWithin))
-	}
-	res, err := s.start(ctx, m, plan, workflows.Backup, workflows.BackupInput{Meta: m, PauseBound: bound, Retention: ret})
+	req := admission.Request{Type: operation.Backup, Namespace: in.Namespace, Cluster: in.Name, Backup: admission.BackupOptions{
+		PauseBound: in.Body.PauseBound.Duration, KeepLast: in.Body.KeepLast, KeepWithin: in.Body.KeepWithin.Duration}}
+	return s.launchBackup(ctx, req, in.Body.Reason, false)
+}
+
+// launchBackup admits and starts a backup, restore or backup deletion; the
+// answer's ID is the operation's (for a backup: the backup's ID).
+func (s *Server) launchBackup(ctx context.Context, req admission.Request, reason string, dryRun bool) (*struct {
+	Status int
+	Body   BackupAccepted
+}, error) {
+	status, res, id, err := s.launch(ctx, req, reason, dryRun)
 	if err != nil {
 		return nil, err
 	}
 	return &struct {
 		Status int
 		Body   BackupAccepted
-	}{Status: http.StatusAccepted, Body: BackupAccepted{ID: m.OperationID, OperationAccepted: *res}}, nil
+	}{Status: status, Body: BackupAccepted{ID: id, OperationAccepted: *res}}, nil
 }
 
 func summaryOf(m backupstore.Manifest) BackupSummary {
@@ -230,8 +189,8 @@ func (s *Server) getBackup(ctx context.Context, in *backupIDPath) (*struct{ Body
 }
 
 // liveProgress decodes the last heartbeat of the workflow's running
-// activity, when it reports backup.LiveProgress.
-func (s *Server) liveProgress(ctx context.Context, wid, rid string) *backup.LiveProgress {
+// activity, when it reports backupstore.LiveProgress.
+func (s *Server) liveProgress(ctx context.Context, wid, rid string) *backupstore.LiveProgress {
 	desc, err := s.d.Temporal.DescribeWorkflowExecution(ctx, wid, rid)
 	if err != nil {
 		return nil
@@ -241,7 +200,7 @@ func (s *Server) liveProgress(ctx context.Context, wid, rid string) *backup.Live
 		if len(payloads) == 0 {
 			continue
 		}
-		var p backup.LiveProgress
+		var p backupstore.LiveProgress
 		if err := converter.GetDefaultDataConverter().FromPayload(payloads[0], &p); err == nil && p.Phase != "" {
 			return &p
 		}
@@ -256,28 +215,7 @@ func (s *Server) deleteBackup(ctx context.Context, in *struct {
 	Status int
 	Body   BackupAccepted
 }, error) {
-	st, err := s.backups()
-	if err != nil {
-		return nil, err
-	}
-	bm, err := backupstore.ReadManifest(ctx, st, in.ID)
-	if errors.Is(err, backupstore.ErrNotFound) {
-		return nil, huma.Error404NotFound(fmt.Sprintf("backup %s does not exist", in.ID))
-	}
-	if err != nil {
-		return nil, huma.Error422UnprocessableEntity("cannot read backup "+in.ID, &huma.ErrorDetail{Location: "path.id", Message: err.Error(), Value: in.ID})
-	}
-	m := s.meta(ctx, operation.DeleteBackup, bm.Namespace, bm.Cluster, in.Reason)
-	plan := planner.Plan{Operation: string(operation.DeleteBackup), Summary: fmt.Sprintf("delete backup %s of %s/%s (%d files)", in.ID, bm.Namespace, bm.Cluster, len(bm.Shards)+1),
-		Steps: []string{"delete the manifest, then every file of the backup"}}
-	res, err := s.startWithID(ctx, m, plan, workflows.BackupWorkflowID(in.ID), workflows.DeleteBackup, workflows.DeleteBackupInput{Meta: m, BackupID: in.ID})
-	if err != nil {
-		return nil, err
-	}
-	return &struct {
-		Status int
-		Body   BackupAccepted
-	}{Status: http.StatusAccepted, Body: BackupAccepted{ID: m.OperationID, OperationAccepted: *res}}, nil
+	return s.launchBackup(ctx, admission.Request{Type: operation.DeleteBackup, BackupID: in.ID}, in.Reason, false)
 }
 
 func (s *Server) createRestore(ctx context.Context, in *struct {
@@ -287,122 +225,10 @@ func (s *Server) createRestore(ctx context.Context, in *struct {
 	Status int
 	Body   BackupAccepted
 }, error) {
-	st, err := s.backups()
-	if err != nil {
-		return nil, err
-	}
 	b := in.Body
-	var errs field.ErrorList
-	if b.Backup == "" {
-		errs = append(errs, field.Required(field.NewPath("backup"), "the ID of the backup to restore"))
-	}
-	errs = append(errs, spec.ValidateName(field.NewPath("name"), b.Name)...)
-	if len(errs) > 0 {
-		return nil, rejection(errs, false, "body.")
-	}
-	bm, err := backupstore.ReadManifest(ctx, st, b.Backup)
-	if errors.Is(err, backupstore.ErrNotFound) {
-		return nil, huma.Error404NotFound(fmt.Sprintf("backup %s does not exist", b.Backup),
-			&huma.ErrorDetail{Location: "body.backup", Message: "no such backup (no manifest in the store)", Value: b.Backup})
-	}
-	if err != nil {
-		return nil, huma.Error422UnprocessableEntity("cannot read backup "+b.Backup,
-			&huma.ErrorDetail{Location: "body.backup", Message: err.Error(), Value: b.Backup})
-	}
-	// Every file must be there with its size; checksums are verified by the
-	// workflow before it creates anything.
-	for _, f := range bm.Shards {
-		o, err := st.Stat(ctx, f.Key)
-		switch {
-		case errors.Is(err, backupstore.ErrNotFound):
-			return nil, huma.Error422UnprocessableEntity(fmt.Sprintf("backup %s: file %s is missing", b.Backup, f.Key),
-				&huma.ErrorDetail{Location: "body.backup", Message: "file " + f.Key + " is missing", Value: b.Backup})
-		case err != nil:
-			return nil, huma.Error503ServiceUnavailable("cannot read the backup store: " + err.Error())
-		case o.Size != f.Size:
-			return nil, huma.Error422UnprocessableEntity(fmt.Sprintf("backup %s: file %s has %d bytes, the manifest says %d", b.Backup, f.Key, o.Size, f.Size),
-				&huma.ErrorDetail{Location: "body.backup", Message: fmt.Sprintf("file %s is truncated or corrupt", f.Key), Value: b.Backup})
-		}
-	}
-	c := bm.Spec
-	c.Name = b.Name
-	if b.Namespace != "" {
-		c.Namespace = b.Namespace
-	} else if c.Namespace == "" {
-		c.Namespace = bm.Namespace
-	}
-	if b.Shards > 0 {
-		c.Shards = b.Shards
-	} else {
-		c.Shards = len(bm.Shards)
-	}
-	if b.ReplicasPerShard != nil {
-		c.ReplicasPerShard = *b.ReplicasPerShard
-	}
-	if c.PasswordSecret != "" && c.Namespace != bm.Namespace {
-		c.PasswordSecret = "" // the source's Secret lives in another namespace
-	}
-	c.Default()
-	if errs := c.Validate(s.d.Limits.Spec); len(errs) > 0 {
-		return nil, rejection(errs, false, "body.")
-	}
-	obs, err := s.d.Kube.Observe(ctx, kube.ObserveInput{Namespace: c.Namespace, Cluster: c.Name})
-	if err != nil {
-		return nil, huma.Error503ServiceUnavailable("cannot read Kubernetes: " + err.Error())
-	}
-	if obs.Spec != nil || len(obs.Instances) > 0 {
-		return nil, rejection(field.ErrorList{field.Duplicate(field.NewPath("name"), c.Name)}, true, "body.")
-	}
-	zones, err := s.d.Kube.ListZones(ctx, kube.ListZonesInput{ZoneKey: c.Zones.Key})
-	if err != nil {
-		return nil, huma.Error503ServiceUnavailable("cannot list nodes: " + err.Error())
-	}
-	noHooks := c
-	noHooks.Hooks = nil // a restore runs no create hooks
-	plan, err := planner.PlanCreate(planner.CreateRequest{Spec: noHooks, Zones: zones.Zones}, s.d.Limits)
-	if err != nil {
-		return nil, planError(err, "body.")
-	}
-	same := c.Shards == len(bm.Shards)
-	plan.Operation = string(operation.Restore)
-	mode := fmt.Sprintf("replay every key from %d temporary instances into %d shards with pipelined RESTORE", len(bm.Shards), c.Shards)
-	if same {
-		for i, f := range bm.Shards {
-			plan.Assign[i] = f.Slots
-		}
-		mode = "each new primary loads its shard's RDB at start (the backup's slot ranges)"
-	}
-	plan.Summary = fmt.Sprintf("restore backup %s (%s/%s, %d shards, %d keys) into %s/%s with %d shards: %s",
-		bm.ID, bm.Namespace, bm.Cluster, len(bm.Shards), bm.TotalKeys, c.Namespace, c.Name, c.Shards, mode)
-	plan.Steps = append([]string{
-		fmt.Sprintf("verify the SHA-256 of the %d files (nothing is created if one is missing or corrupt)", len(bm.Shards)),
-		"write redis.conf ConfigMap and password Secret",
-		fmt.Sprintf("start %d temporary standalone instances and load one RDB into each", len(bm.Shards)),
-	}, plan.Steps[2:]...)
-	if !same {
-		plan.Steps = append(plan.Steps, mode)
-	}
-	plan.Steps = append(plan.Steps, "compare key counts per slot range with the manifest"+map[bool]string{true: " and " + b.Compare + " values", false: ""}[b.Compare == "sample" || b.Compare == "full"],
-		"delete the temporary instances")
-	if in.DryRun {
-		return &struct {
-			Status int
-			Body   BackupAccepted
-		}{Status: http.StatusOK, Body: BackupAccepted{OperationAccepted: OperationAccepted{Type: string(operation.Restore), Namespace: c.Namespace, Cluster: c.Name, DryRun: true, Plan: plan}}}, nil
-	}
-	m := s.meta(ctx, operation.Restore, c.Namespace, c.Name, b.Reason)
-	sample := b.Sample
-	if b.Compare == "sample" && sample == 0 {
-		sample = 1000
-	}
-	res, err := s.start(ctx, m, plan, workflows.Restore, workflows.RestoreInput{Meta: m, BackupID: bm.ID, Spec: c, Plan: plan, Compare: b.Compare, Sample: sample})
-	if err != nil {
-		return nil, err
-	}
-	return &struct {
-		Status int
-		Body   BackupAccepted
-	}{Status: http.StatusAccepted, Body: BackupAccepted{ID: m.OperationID, OperationAccepted: *res}}, nil
+	req := admission.Request{Type: operation.Restore, Restore: admission.RestoreOptions{Backup: b.Backup, Name: b.Name,
+		Namespace: b.Namespace, Shards: b.Shards, ReplicasPerShard: b.ReplicasPerShard, Compare: b.Compare, Sample: b.Sample}}
+	return s.launchBackup(ctx, req, b.Reason, in.DryRun)
 }
 
 // ScheduleID is the Temporal schedule of a cluster's backups.
@@ -426,7 +252,7 @@ func (s *Server) putSchedule(ctx context.Context, in *struct {
 	if len(errs) > 0 {
 		return nil, rejection(errs, false, "body.")
 	}
-	if _, err := s.observeCluster(ctx, in.Namespace, in.Name, nil); err != nil {
+	if _, err := s.observeCluster(ctx, in.Namespace, in.Name); err != nil {
 		return nil, err
 	}
 	sp := client.ScheduleSpec{}
@@ -435,10 +261,7 @@ func (s *Server) putSchedule(ctx context.Context, in *struct {
 	} else {
 		sp.CronExpressions = []string{b.Cron}
 	}
-	bound := b.PauseBound.Duration
-	if bound == 0 {
-		bound = backup.DefaultPauseBound
-	}
+	bound := admission.PauseBound(b.PauseBound.Duration)
 	input := workflows.ScheduledBackupInput{Namespace: in.Namespace, Cluster: in.Name, Actor: principal(ctx).Subject, Reason: b.Reason,
 		PauseBound: bound, Retention: backupstore.Retention{KeepLast: b.KeepLast, KeepWithin: b.KeepWithin.Duration}, TaskQueue: s.d.TaskQueue}
 	id := ScheduleID(in.Namespace, in.Name)

@@ -3,25 +3,21 @@ package httpapi
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"strings"
 	"time"
 
 	"github.com/danielgtaylor/huma/v2"
-	"github.com/dayops/dayops/internal/activities/clusterstate"
-	"github.com/dayops/dayops/internal/activities/kube"
+	"github.com/dayops/dayops/internal/admission"
 	"github.com/dayops/dayops/internal/audit"
 	"github.com/dayops/dayops/internal/eventstore"
 	"github.com/dayops/dayops/internal/operation"
-	"github.com/dayops/dayops/internal/planner"
 	"github.com/dayops/dayops/internal/spec"
 	"github.com/dayops/dayops/internal/workflows"
 	"github.com/google/uuid"
 	workflowpb "go.temporal.io/api/workflow/v1"
 	"go.temporal.io/api/workflowservice/v1"
-	"go.temporal.io/sdk/temporal"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
@@ -99,53 +95,11 @@ func (s *Server) createCluster(ctx context.Context, in *struct {
 	DryRun bool `query:"dryRun" doc:"return the plan without starting anything"`
 	Body   CreateClusterBody
 }) (*accepted, error) {
-	c := in.Body.Cluster
-	c.Default()
-	if errs := c.Validate(s.d.Limits.Spec); len(errs) > 0 {
-		s.metrics.rejected.WithLabelValues(string(operation.Create), "422").Inc()
-		return nil, rejection(errs, false, "body.")
-	}
-	obs, err := s.d.Kube.Observe(ctx, kube.ObserveInput{Namespace: c.Namespace, Cluster: c.Name})
-	if err != nil {
-		return nil, huma.Error503ServiceUnavailable("cannot read Kubernetes: " + err.Error())
-	}
-	if obs.Spec != nil || len(obs.Instances) > 0 {
-		s.metrics.rejected.WithLabelValues(string(operation.Create), "409").Inc()
-		return nil, rejection(field.ErrorList{field.Duplicate(field.NewPath("name"), c.Name)}, true, "body.")
-	}
-	zones, err := s.d.Kube.ListZones(ctx, kube.ListZonesInput{ZoneKey: c.Zones.Key})
-	if err != nil {
-		return nil, huma.Error503ServiceUnavailable("cannot list nodes: " + err.Error())
-	}
-	plan, err := planner.PlanCreate(planner.CreateRequest{Spec: c, Zones: zones.Zones}, s.d.Limits)
-	if err != nil {
-		s.metrics.rejected.WithLabelValues(string(operation.Create), "422").Inc()
-		return nil, planError(err, "body.")
-	}
-	if in.DryRun {
-		return &accepted{Status: http.StatusOK, Body: OperationAccepted{Type: string(operation.Create), Namespace: c.Namespace, Cluster: c.Name, DryRun: true, Plan: plan}}, nil
-	}
-	m := s.meta(ctx, operation.Create, c.Namespace, c.Name, in.Body.Reason)
-	res, err := s.start(ctx, m, plan, workflows.CreateCluster, workflows.CreateClusterInput{Meta: m, Spec: c, Plan: plan})
+	status, res, _, err := s.launch(ctx, admission.Request{Type: operation.Create, Spec: in.Body.Cluster}, in.Body.Reason, in.DryRun)
 	if err != nil {
 		return nil, err
 	}
-	return &accepted{Status: http.StatusAccepted, Body: *res}, nil
-}
-
-func (s *Server) observeCluster(ctx context.Context, namespace, name string, scan []int) (clusterstate.ObserveResult, error) {
-	if errs := spec.ValidateName(field.NewPath("name"), name); len(errs) > 0 {
-		return clusterstate.ObserveResult{}, rejection(errs, false, "path.")
-	}
-	obs, err := s.d.State.ObserveCluster(ctx, clusterstate.ObserveInput{Namespace: namespace, Cluster: name, ScanBigKeysOfShards: scan})
-	var app *temporal.ApplicationError
-	if errors.As(err, &app) && app.Type() == clusterstate.ErrTypeNotFound {
-		return obs, huma.Error404NotFound(fmt.Sprintf("cluster %s/%s does not exist", namespace, name))
-	}
-	if err != nil {
-		return obs, huma.Error503ServiceUnavailable("cannot observe the cluster: " + err.Error())
-	}
-	return obs, nil
+	return &accepted{Status: status, Body: *res}, nil
 }
 
 func (s *Server) startOperation(ctx context.Context, in *struct {
@@ -154,67 +108,21 @@ func (s *Server) startOperation(ctx context.Context, in *struct {
 	Body   OperationBody
 }) (*accepted, error) {
 	b := in.Body
-	for i := range b.Hooks {
-		b.Hooks[i].Default()
-	}
-	var errs field.ErrorList
 	switch b.Type {
-	case operation.ScaleShards:
-		if b.Shards == 0 {
-			errs = append(errs, field.Required(field.NewPath("shards"), "scale-shards needs the target number of shards"))
-		}
-	case operation.ScaleReplicas:
-		if b.ReplicasPerShard == nil {
-			errs = append(errs, field.Required(field.NewPath("replicasPerShard"), "scale-replicas needs the target replicas per shard"))
-		}
-	case operation.Upgrade:
-		errs = append(errs, validateUpgrade(b)...)
+	case operation.ScaleShards, operation.ScaleReplicas, operation.Upgrade:
 	default:
-		errs = append(errs, field.NotSupported(field.NewPath("type"), b.Type, []string{string(operation.ScaleShards), string(operation.ScaleReplicas), string(operation.Upgrade)}))
-	}
-	if len(errs) > 0 {
+		// The other types have their own endpoints.
 		s.metrics.rejected.WithLabelValues(string(b.Type), "422").Inc()
-		return nil, rejection(errs, false, "body.")
+		return nil, rejection(field.ErrorList{field.NotSupported(field.NewPath("type"), b.Type,
+			[]string{string(operation.ScaleShards), string(operation.ScaleReplicas), string(operation.Upgrade)})}, false, "body.")
 	}
-	obs, err := s.observeCluster(ctx, in.Namespace, in.Name, nil)
+	req := admission.Request{Type: b.Type, Namespace: in.Namespace, Cluster: in.Name, Shards: b.Shards,
+		ReplicasPerShard: b.ReplicasPerShard, Hooks: b.Hooks, AllowSharedZones: b.AllowSharedZones, Upgrade: b.Upgrade}
+	status, res, _, err := s.launch(ctx, req, b.Reason, in.DryRun)
 	if err != nil {
 		return nil, err
 	}
-	m := s.meta(ctx, b.Type, in.Namespace, in.Name, b.Reason)
-	var plan planner.Plan
-	var wf, input any
-	switch b.Type {
-	case operation.ScaleShards:
-		if cur := obs.State.Shards(); b.Shards > 0 && b.Shards < len(cur) {
-			if obs, err = s.observeCluster(ctx, in.Namespace, in.Name, cur[b.Shards:]); err != nil {
-				return nil, err
-			}
-		}
-		plan, err = planner.PlanScaleShards(planner.ScaleShardsRequest{State: obs.State, Shards: b.Shards, Hooks: b.Hooks, AllowSharedZones: b.AllowSharedZones}, s.d.Limits)
-		wf, input = workflows.ScaleShards, workflows.ScaleShardsInput{Meta: m, Shards: b.Shards, Hooks: b.Hooks, AllowSharedZones: b.AllowSharedZones}
-	case operation.ScaleReplicas:
-		plan, err = planner.PlanScaleReplicas(planner.ScaleReplicasRequest{State: obs.State, ReplicasPerShard: *b.ReplicasPerShard, Hooks: b.Hooks, AllowSharedZones: b.AllowSharedZones}, s.d.Limits)
-		wf, input = workflows.ScaleReplicas, workflows.ScaleReplicasInput{Meta: m, ReplicasPerShard: *b.ReplicasPerShard, Hooks: b.Hooks, AllowSharedZones: b.AllowSharedZones}
-	case operation.Upgrade:
-		plan, wf, input, err = s.planUpgrade(obs, b, m)
-	}
-	if err != nil {
-		var rej *planner.Rejection
-		status := "422"
-		if errors.As(err, &rej) && rej.Conflict {
-			status = "409"
-		}
-		s.metrics.rejected.WithLabelValues(string(b.Type), status).Inc()
-		return nil, planError(err, "body.")
-	}
-	if in.DryRun {
-		return &accepted{Status: http.StatusOK, Body: OperationAccepted{Type: string(b.Type), Namespace: in.Namespace, Cluster: in.Name, DryRun: true, Plan: plan}}, nil
-	}
-	res, err := s.start(ctx, m, plan, wf, input)
-	if err != nil {
-		return nil, err
-	}
-	return &accepted{Status: http.StatusAccepted, Body: *res}, nil
+	return &accepted{Status: status, Body: *res}, nil
 }
 
 func (s *Server) deleteCluster(ctx context.Context, in *struct {
@@ -223,47 +131,27 @@ func (s *Server) deleteCluster(ctx context.Context, in *struct {
 	DryRun        bool   `query:"dryRun" doc:"return the plan without starting anything"`
 	Reason        string `query:"reason" doc:"why: recorded with every audit event"`
 }) (*accepted, error) {
-	if errs := spec.ValidateName(field.NewPath("name"), in.Name); len(errs) > 0 {
-		return nil, rejection(errs, false, "path.")
-	}
-	obs, err := s.d.Kube.Observe(ctx, kube.ObserveInput{Namespace: in.Namespace, Cluster: in.Name})
-	if err != nil {
-		return nil, huma.Error503ServiceUnavailable("cannot read Kubernetes: " + err.Error())
-	}
-	if obs.Spec == nil {
-		return nil, huma.Error404NotFound(fmt.Sprintf("cluster %s/%s does not exist", in.Namespace, in.Name))
-	}
-	st := planner.State{Spec: *obs.Spec, NextOrdinal: obs.NextOrdinal}
-	for _, p := range obs.Instances {
-		st.Instances = append(st.Instances, planner.Instance{Pod: p.Pod, Instance: topologyInstance(p)})
-	}
-	plan, err := planner.PlanDelete(planner.DeleteRequest{State: st, DeleteVolumes: in.DeleteVolumes}, s.d.Limits)
-	if err != nil {
-		return nil, planError(err, "query.")
-	}
-	if in.DryRun {
-		return &accepted{Status: http.StatusOK, Body: OperationAccepted{Type: string(operation.Delete), Namespace: in.Namespace, Cluster: in.Name, DryRun: true, Plan: plan}}, nil
-	}
-	m := s.meta(ctx, operation.Delete, in.Namespace, in.Name, in.Reason)
-	res, err := s.start(ctx, m, plan, workflows.DeleteCluster, workflows.DeleteClusterInput{Meta: m, DeleteVolumes: in.DeleteVolumes})
+	req := admission.Request{Type: operation.Delete, Namespace: in.Namespace, Cluster: in.Name, DeleteVolumes: in.DeleteVolumes}
+	status, res, _, err := s.launch(ctx, req, in.Reason, in.DryRun)
 	if err != nil {
 		return nil, err
 	}
-	return &accepted{Status: http.StatusAccepted, Body: *res}, nil
+	return &accepted{Status: status, Body: *res}, nil
 }
 
 func (s *Server) listClusters(ctx context.Context, in *struct {
 	Namespace string `query:"namespace" doc:"only this namespace (default: all)"`
 }) (*struct{ Body []ClusterSummary }, error) {
-	res, err := s.d.Kube.ListClusters(ctx, kube.ListClustersInput{Namespace: in.Namespace})
+	list, err := s.d.Clusters.List(ctx, in.Namespace)
 	if err != nil {
 		return nil, huma.Error503ServiceUnavailable("cannot read Kubernetes: " + err.Error())
 	}
 	out := &struct{ Body []ClusterSummary }{Body: []ClusterSummary{}}
-	for _, c := range res.Clusters {
-		sum := ClusterSummary{Name: c.Spec.Name, Namespace: c.Spec.Namespace, Shards: c.Spec.Shards,
-			ReplicasPerShard: c.Spec.ReplicasPerShard, Image: c.Spec.Image, Instances: len(c.Instances)}
-		for _, i := range c.Instances {
+	for _, c := range list {
+		sp := c.State.Spec
+		sum := ClusterSummary{Name: sp.Name, Namespace: sp.Namespace, Shards: sp.Shards,
+			ReplicasPerShard: sp.ReplicasPerShard, Image: sp.Image, Instances: len(c.State.Instances)}
+		for _, i := range c.State.Instances {
 			if i.Ready {
 				sum.Ready++
 			}
@@ -274,20 +162,16 @@ func (s *Server) listClusters(ctx context.Context, in *struct {
 }
 
 func (s *Server) getCluster(ctx context.Context, in *ClusterPath) (*struct{ Body ClusterDetail }, error) {
-	obs, err := s.observeCluster(ctx, in.Namespace, in.Name, nil)
+	obs, err := s.observeCluster(ctx, in.Namespace, in.Name)
 	if err != nil {
 		return nil, err
 	}
 	st := obs.State
 	out := ClusterDetail{Name: in.Name, Namespace: in.Namespace, Spec: st.Spec, Health: st.Health, Healthy: st.Health.Healthy(),
 		Slots: map[string]string{}, Instances: []ClusterInstance{}}
-	kubeBy := map[int]kube.InstanceStatus{}
-	for _, k := range obs.Kube {
-		kubeBy[k.Ordinal] = k
-	}
 	for _, i := range st.Instances {
 		out.Instances = append(out.Instances, ClusterInstance{Ordinal: i.Ordinal, Shard: i.Shard, Pod: i.Pod, Address: i.Addr,
-			Role: string(i.Role), Zone: i.Zone, Node: kubeBy[i.Ordinal].Node, Ready: i.Ready, NodeID: i.NodeID,
+			Role: string(i.Role), Zone: i.Zone, Node: obs.Nodes[i.Ordinal], Ready: i.Ready, NodeID: i.NodeID,
 			InSync: i.InSync, Keys: i.Keys, Image: i.Image, UsedMemory: i.UsedMemory})
 	}
 	for _, sh := range sortedKeys(st.Slots) {
@@ -429,22 +313,21 @@ func (s *Server) credentials(ctx context.Context, in *ClusterPath) (*struct{ Bod
 	if errs := spec.ValidateName(field.NewPath("name"), in.Name); len(errs) > 0 {
 		return nil, rejection(errs, false, "path.")
 	}
-	obs, err := s.d.Kube.Observe(ctx, kube.ObserveInput{Namespace: in.Namespace, Cluster: in.Name})
+	obs, err := s.d.Clusters.Objects(ctx, in.Namespace, in.Name)
 	if err != nil {
 		return nil, huma.Error503ServiceUnavailable("cannot read Kubernetes: " + err.Error())
 	}
-	if obs.Spec == nil {
+	if obs.State.Spec.Name == "" {
 		return nil, huma.Error404NotFound(fmt.Sprintf("cluster %s/%s does not exist", in.Namespace, in.Name))
 	}
-	secret := kube.PasswordSecretName(*obs.Spec)
-	pw, err := kube.Passwords{Client: s.d.Kube.Client}.Password(ctx, in.Namespace, secret)
+	secret, pw, err := s.d.Clusters.Password(ctx, obs.State.Spec)
 	if err != nil {
 		return nil, huma.Error503ServiceUnavailable("cannot read the password: " + err.Error())
 	}
 	c := Credentials{Namespace: in.Namespace, Cluster: in.Name, Password: pw, Secret: secret, Addresses: []string{}}
-	for _, i := range obs.Instances {
-		if i.Role == "primary" && i.Addr() != "" {
-			c.Addresses = append(c.Addresses, i.Addr())
+	for _, i := range obs.State.Instances {
+		if i.Role == "primary" && i.Addr != "" {
+			c.Addresses = append(c.Addresses, i.Addr)
 		}
 	}
 	s.d.Log.InfoContext(ctx, "credentials read", "cluster", operation.ClusterKey(in.Namespace, in.Name), "actor", principal(ctx).Subject)

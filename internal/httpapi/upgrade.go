@@ -7,14 +7,10 @@ import (
 	"net/http"
 
 	"github.com/danielgtaylor/huma/v2"
-	"github.com/dayops/dayops/internal/activities/clusterstate"
-	"github.com/dayops/dayops/internal/activities/kube"
 	"github.com/dayops/dayops/internal/operation"
-	"github.com/dayops/dayops/internal/planner"
 	"github.com/dayops/dayops/internal/workflows"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
-	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
 func (s *Server) upgradeRoutes() {
@@ -85,24 +81,4 @@ func (s *Server) decide(ctx context.Context, id, decision, reason string) (*stru
 	}
 	s.d.Log.InfoContext(ctx, "upgrade decision", "operation_id", id, "decision", decision, "actor", actor, "reason", reason)
 	return &struct{ Body DecisionAnswer }{Body: out}, nil
-}
-
-// planUpgrade admits an upgrade request against the observed cluster.
-func (s *Server) planUpgrade(obs clusterstate.ObserveResult, b OperationBody, m operation.Meta) (planner.Plan, any, any, error) {
-	u := b.Upgrade
-	u.Default()
-	hash := kube.SpecHash(u.Apply(obs.State.Spec))
-	upToDate := map[int]bool{}
-	for _, p := range obs.Kube {
-		upToDate[p.Ordinal] = p.SpecHash == hash
-	}
-	plan, _, err := planner.PlanUpgrade(planner.UpgradeRequest{State: obs.State, Upgrade: u, Hooks: b.Hooks, UpToDate: upToDate}, s.d.Limits)
-	return plan, workflows.Upgrade, workflows.UpgradeInput{Meta: m, Upgrade: u, Hooks: b.Hooks}, err
-}
-
-// validateUpgrade checks the request's own fields before anything is observed.
-func validateUpgrade(b OperationBody) field.ErrorList {
-	u := b.Upgrade
-	u.Default()
-	return u.Validate()
 }

@@ -167,7 +167,7 @@ func (d *Deps) NewAPI(cfg Config) (*httpapi.Server, error) {
 	acts := d.Activities()
 	return httpapi.New(httpapi.Deps{
 		Temporal: d.Temporal, TemporalNamespace: cfg.TemporalNamespace, TemporalUI: cfg.TemporalUI, TaskQueue: cfg.TaskQueue,
-		Kube: acts.Kube, State: acts.State, Store: d.Store, Tokens: tokens, Log: d.Log, Backups: d.Backups,
+		Clusters: clusters{kube: acts.Kube, state: acts.State}, Store: d.Store, Tokens: tokens, Log: d.Log, Backups: d.Backups,
 		Ready: func(ctx context.Context) error {
 			if _, err := d.Temporal.CheckHealth(ctx, &client.CheckHealthRequest{}); err != nil {
 				return fmt.Errorf("temporal: %w", err)

@@ -7,6 +7,7 @@ import (
 	"github.com/dayops/dayops/internal/activities/backup"
 	"github.com/dayops/dayops/internal/backupstore"
 	"github.com/dayops/dayops/internal/operation"
+	"github.com/dayops/dayops/internal/planner"
 	"github.com/dayops/dayops/internal/topology"
 	"github.com/google/uuid"
 	enumspb "go.temporal.io/api/enums/v1"
@@ -37,12 +38,17 @@ type BackupInput struct {
 	// Retention, when set, deletes the cluster's older backups afterwards.
 	Retention backupstore.Retention `json:"retention,omitzero"`
 	Scheduled bool                  `json:"scheduled,omitempty"`
+	// Plan is the plan the API admitted and showed (nil for scheduled
+	// backups and older inputs).
+	Plan *planner.Plan `json:"plan,omitempty"`
 }
 
 // DeleteBackupInput deletes one backup. Meta names the backup's cluster.
 type DeleteBackupInput struct {
 	Meta     Meta   `json:"meta"`
 	BackupID string `json:"backupId"`
+	// Plan is the plan the API admitted (nil in older inputs).
+	Plan *planner.Plan `json:"plan,omitempty"`
 }
 
 // BackupWorkflowID is the workflow of an operation on a backup itself (its
@@ -59,6 +65,7 @@ func Backup(ctx workflow.Context, in BackupInput) (Result, error) {
 		return Result{}, err
 	}
 	r.progress.StepsTotal = 5
+	r.plan = in.Plan
 	summary, err := runBackup(r, in)
 	return r.finish(err, summary)
 }
@@ -162,6 +169,7 @@ func DeleteBackup(ctx workflow.Context, in DeleteBackupInput) (Result, error) {
 		return Result{}, err
 	}
 	r.progress.StepsTotal = 3
+	r.plan = in.Plan
 	err = func() error {
 		if err := r.started(); err != nil {
 			return err

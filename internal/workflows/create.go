@@ -23,6 +23,7 @@ func CreateCluster(ctx workflow.Context, in CreateClusterInput) (Result, error) 
 		return Result{}, err
 	}
 	r.hooks = in.Spec.Hooks
+	r.plan = &in.Plan // the admitted plan: the workflow never plans a create itself
 	r.progress.StepsTotal = 10 + len(in.Plan.Hooks)
 	err = createCluster(r, in)
 	return r.finish(err, in.Plan.Summary)

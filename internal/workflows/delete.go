@@ -4,11 +4,11 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/dayops/dayops/internal/activities/clusterstate"
 	"github.com/dayops/dayops/internal/activities/kube"
 	"github.com/dayops/dayops/internal/audit"
 	"github.com/dayops/dayops/internal/planner"
 	"github.com/dayops/dayops/internal/spec"
-	"github.com/dayops/dayops/internal/topology"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 )
@@ -38,14 +38,14 @@ func deleteCluster(r *run, in DeleteClusterInput) (string, error) {
 		return "", temporal.NewNonRetryableApplicationError(
 			fmt.Sprintf("cluster %s/%s does not exist", r.meta.Namespace, r.meta.Cluster), kube.ErrTypeNotFound, nil)
 	}
-	st := planner.State{Spec: *obs.Spec, NextOrdinal: obs.NextOrdinal}
-	for _, s := range obs.Instances {
-		st.Instances = append(st.Instances, planner.Instance{Pod: s.Pod, Ready: s.Ready,
-			Instance: topology.Instance{Ordinal: s.Ordinal, Shard: s.Shard, Role: s.Role, Addr: s.Addr(), Zone: s.Zone}})
-	}
-	plan, err := planner.PlanDelete(planner.DeleteRequest{State: st, DeleteVolumes: in.DeleteVolumes, Hooks: in.Hooks}, planner.DefaultLimits)
+	st := clusterstate.KubeState(obs)
+	lim, admittedPlan := admitted(r, in.Plan, in.Limits)
+	plan, err := planner.PlanDelete(planner.DeleteRequest{State: st, DeleteVolumes: in.DeleteVolumes, Hooks: in.Hooks}, lim)
 	if err != nil {
 		return "", temporal.NewNonRetryableApplicationError(err.Error(), ErrTypePlanRejected, err)
+	}
+	if plan, err = r.checkPlan("pre-delete hooks", admittedPlan, plan); err != nil {
+		return "", err
 	}
 	r.hooks = append(slices.Clone(obs.Spec.Hooks), in.Hooks...)
 	r.progress.StepsTotal = r.progress.StepsDone + 3 + len(plan.Hooks)

@@ -34,11 +34,15 @@ func scaleReplicas(r *run, in ScaleReplicasInput) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	lim, admittedPlan := admitted(r, in.Plan, in.Limits)
 	plan, err := planner.PlanScaleReplicas(planner.ScaleReplicasRequest{
 		State: obs.State, ReplicasPerShard: in.ReplicasPerShard, Hooks: in.Hooks, AllowSharedZones: in.AllowSharedZones,
-	}, planner.DefaultLimits)
+	}, lim)
 	if err != nil {
 		return "", temporal.NewNonRetryableApplicationError(err.Error(), ErrTypePlanRejected, err)
+	}
+	if plan, err = r.checkPlan("adding or removing replicas", admittedPlan, plan); err != nil {
+		return "", err
 	}
 	c := obs.State.Spec
 	c.ReplicasPerShard = in.ReplicasPerShard

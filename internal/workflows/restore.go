@@ -33,6 +33,8 @@ type RestoreInput struct {
 	// ReplayKeysPerStep bounds the keys each source replays in one step, so
 	// progress shows between steps (default 200,000).
 	ReplayKeysPerStep int64 `json:"replayKeysPerStep,omitempty"`
+	// Limits are the limits Plan was admitted with (nil in older inputs).
+	Limits *planner.Limits `json:"limits,omitempty"`
 }
 
 // Restore creates a new cluster from a backup, with any shard count:
@@ -56,6 +58,7 @@ func Restore(ctx workflow.Context, in RestoreInput) (Result, error) {
 		return Result{}, err
 	}
 	r.progress.StepsTotal = 14
+	r.plan = &in.Plan // the admitted plan: the workflow never plans a restore itself
 	summary, temps, err := runRestore(r, in)
 	if temps {
 		dctx, cancel := workflow.NewDisconnectedContext(r.ctx)
@@ -84,7 +87,7 @@ func runRestore(r *run, in RestoreInput) (summary string, temps bool, err error)
 	}
 	// Version 1: an AOF cluster loads at start too (its init container
 	// writes the RDB as appendonly.aof); before, AOF always replayed.
-	same := len(m.Shards) == c.Shards
+	same := planner.RestoreLoadsAtStart(c, len(m.Shards))
 	if workflow.GetVersion(r.ctx, "restore-aof-loads-at-start", workflow.DefaultVersion, 1) == workflow.DefaultVersion {
 		same = same && c.Persistence.Mode != spec.PersistenceAOF
 	}

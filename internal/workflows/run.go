@@ -59,6 +59,8 @@ type run struct {
 	meta     Meta
 	progress Progress
 	hooks    []spec.Hook
+	// plan is the plan the operation runs, returned in its Result.
+	plan *planner.Plan
 }
 
 func begin(ctx workflow.Context, m Meta) (*run, error) {
@@ -66,6 +68,9 @@ func begin(ctx workflow.Context, m Meta) (*run, error) {
 	r.ctx = operation.WithMeta(ctx, m)
 	r.progress = Progress{OperationID: m.OperationID, Type: m.Type, Phase: "starting", StartedAt: workflow.Now(ctx), UpdatedAt: workflow.Now(ctx)}
 	if err := workflow.SetQueryHandler(ctx, QueryProgress, func() (Progress, error) { return r.progress, nil }); err != nil {
+		return nil, err
+	}
+	if err := workflow.SetQueryHandler(ctx, QueryPlan, func() (*planner.Plan, error) { return r.plan, nil }); err != nil {
 		return nil, err
 	}
 	r.publish()
@@ -213,7 +218,7 @@ func (r *run) finish(err error, summary string) (Result, error) {
 	r.progress.UpdatedAt = workflow.Now(dctx)
 	r.publish()
 	res := Result{OperationID: r.meta.OperationID, Outcome: outcome, Message: msg,
-		Duration: workflow.Now(dctx).Sub(r.progress.StartedAt), Progress: r.progress}
+		Duration: workflow.Now(dctx).Sub(r.progress.StartedAt), Progress: r.progress, Plan: r.plan}
 	if err != nil {
 		return res, err
 	}

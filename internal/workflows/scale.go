@@ -41,23 +41,9 @@ func scaleShards(r *run, in ScaleShardsInput) (summary string, auth redisops.Aut
 	if err := r.started(); err != nil {
 		return "", auth, nil, err
 	}
-	r.phase("planning", "")
-	obs, err := observe(r, nil)
+	obs, plan, admittedPlan, err := planShards(r, in)
 	if err != nil {
 		return "", auth, nil, err
-	}
-	req := planner.ScaleShardsRequest{State: obs.State, Shards: in.Shards, Hooks: in.Hooks, AllowSharedZones: in.AllowSharedZones}
-	if cur := len(obs.State.Shards()); in.Shards < cur {
-		// Scale-in: measure every key of the departing shards first.
-		departing := obs.State.Shards()[in.Shards:]
-		if obs, err = observe(r, departing); err != nil {
-			return "", auth, nil, err
-		}
-		req.State = obs.State
-	}
-	plan, err := planner.PlanScaleShards(req, planner.DefaultLimits)
-	if err != nil {
-		return "", auth, nil, temporal.NewNonRetryableApplicationError(err.Error(), ErrTypePlanRejected, err)
 	}
 	c := obs.State.Spec
 	c.Shards = in.Shards
@@ -105,6 +91,9 @@ func scaleShards(r *run, in ScaleShardsInput) (summary string, auth redisops.Aut
 		}
 	}
 	r.phase("migrating", "")
+	if err := r.checkMoves(admittedPlan, obs.State.Slots); err != nil {
+		return plan.Summary, auth, seeds, err
+	}
 	if err := r.runHooks(spec.PreMigrate, plan.Hooks, target); err != nil {
 		return plan.Summary, auth, seeds, err
 	}
@@ -115,22 +104,7 @@ func scaleShards(r *run, in ScaleShardsInput) (summary string, auth redisops.Aut
 		return plan.Summary, auth, seeds, err
 	}
 	if len(plan.RemoveShards) > 0 {
-		r.phase("removing-shards", "")
-		if err := removeInstances(r, c, auth, obs.State, plan.DeleteInstances, true); err != nil {
-			return plan.Summary, auth, seeds, err
-		}
-		if err := r.exec(quickOptions, "delete the departed shards' Services", kubeActs.EnsureServices,
-			kube.EnsureServicesInput{Spec: c, Shards: remaining(obs.State.Shards(), plan.RemoveShards)}, nil); err != nil {
-			return plan.Summary, auth, seeds, err
-		}
-		var events []audit.Payload
-		for _, s := range plan.RemoveShards {
-			events = append(events, &audit.ShardRemoved{Cluster: r.meta.ClusterKey(), Shard: s})
-		}
-		if err := r.record(events...); err != nil {
-			return plan.Summary, auth, seeds, err
-		}
-		if err := r.runHooks(spec.PostShardRemove, plan.Hooks, clusterTarget); err != nil {
+		if err := removeShards(r, c, auth, obs.State, plan); err != nil {
 			return plan.Summary, auth, seeds, err
 		}
 	}
@@ -139,6 +113,55 @@ func scaleShards(r *run, in ScaleShardsInput) (summary string, auth redisops.Aut
 		return plan.Summary, auth, seeds, err
 	}
 	return plan.Summary, auth, seeds, nil
+}
+
+// removeShards removes the drained shards' instances and Services, records
+// it, and runs the post-shard-remove hooks.
+func removeShards(r *run, c spec.Cluster, auth redisops.Auth, st planner.State, plan planner.Plan) error {
+	r.phase("removing-shards", "")
+	if err := removeInstances(r, c, auth, st, plan.DeleteInstances, true); err != nil {
+		return err
+	}
+	if err := r.exec(quickOptions, "delete the departed shards' Services", kubeActs.EnsureServices,
+		kube.EnsureServicesInput{Spec: c, Shards: remaining(st.Shards(), plan.RemoveShards)}, nil); err != nil {
+		return err
+	}
+	var events []audit.Payload
+	for _, s := range plan.RemoveShards {
+		events = append(events, &audit.ShardRemoved{Cluster: r.meta.ClusterKey(), Shard: s})
+	}
+	if err := r.record(events...); err != nil {
+		return err
+	}
+	return r.runHooks(spec.PostShardRemove, plan.Hooks, clusterTarget)
+}
+
+// planShards observes the cluster (measuring the departing shards' keys
+// for a scale-in), plans, and checks the plan against the admitted one. It
+// returns the observation, the plan to run and the admitted plan (nil for
+// older inputs and histories).
+func planShards(r *run, in ScaleShardsInput) (clusterstate.ObserveResult, planner.Plan, *planner.Plan, error) {
+	r.phase("planning", "")
+	obs, err := observe(r, nil)
+	if err != nil {
+		return obs, planner.Plan{}, nil, err
+	}
+	req := planner.ScaleShardsRequest{State: obs.State, Shards: in.Shards, Hooks: in.Hooks, AllowSharedZones: in.AllowSharedZones}
+	if cur := len(obs.State.Shards()); in.Shards < cur {
+		// Scale-in: measure every key of the departing shards first.
+		departing := obs.State.Shards()[in.Shards:]
+		if obs, err = observe(r, departing); err != nil {
+			return obs, planner.Plan{}, nil, err
+		}
+		req.State = obs.State
+	}
+	lim, admittedPlan := admitted(r, in.Plan, in.Limits)
+	plan, err := planner.PlanScaleShards(req, lim)
+	if err != nil {
+		return obs, plan, nil, temporal.NewNonRetryableApplicationError(err.Error(), ErrTypePlanRejected, err)
+	}
+	plan, err = r.checkPlan("adding or draining shards", admittedPlan, plan)
+	return obs, plan, admittedPlan, err
 }
 
 // addInstances creates the plan's new instances, meets them with the cluster

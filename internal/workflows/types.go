@@ -25,6 +25,10 @@ const (
 // QueryProgress is the name of the query every operation answers with Progress.
 const QueryProgress = "progress"
 
+// QueryPlan answers the plan the operation runs (the admitted one once it
+// was checked against fresh state; nil before).
+const QueryPlan = "plan"
+
 // WorkflowID is the ID of the one mutating operation a cluster may run at a
 // time. It does not depend on the operation type.
 func WorkflowID(namespace, cluster string) string { return "dayops/" + namespace + "/" + cluster }
@@ -50,6 +54,9 @@ type CreateClusterInput struct {
 	Spec spec.Cluster `json:"spec"`
 	// Plan is the plan the API computed and showed (planner.PlanCreate).
 	Plan planner.Plan `json:"plan"`
+	// Limits are the limits the plan was admitted with (nil in inputs
+	// recorded before they travelled).
+	Limits *planner.Limits `json:"limits,omitempty"`
 }
 
 // ScaleShardsInput changes the number of shards, moving slots accordingly.
@@ -61,6 +68,11 @@ type ScaleShardsInput struct {
 	// AllowSharedZones accepts placements where a primary shares a zone with
 	// one of its replicas because there are too few zones.
 	AllowSharedZones bool `json:"allowSharedZones,omitempty"`
+	// Plan is the plan the API admitted and showed, and Limits the limits
+	// it was made with (both nil in inputs recorded before they travelled:
+	// the workflow then plans itself with planner.DefaultLimits).
+	Plan   *planner.Plan   `json:"plan,omitempty"`
+	Limits *planner.Limits `json:"limits,omitempty"`
 }
 
 // ScaleReplicasInput changes the number of replicas of every shard.
@@ -69,6 +81,9 @@ type ScaleReplicasInput struct {
 	ReplicasPerShard int         `json:"replicasPerShard"`
 	Hooks            []spec.Hook `json:"hooks,omitempty"`
 	AllowSharedZones bool        `json:"allowSharedZones,omitempty"`
+	// Plan and Limits: as in ScaleShardsInput.
+	Plan   *planner.Plan   `json:"plan,omitempty"`
+	Limits *planner.Limits `json:"limits,omitempty"`
 }
 
 // DeleteClusterInput deletes a cluster and everything it owns.
@@ -78,6 +93,9 @@ type DeleteClusterInput struct {
 	// default they are kept so the data can still be recovered.
 	DeleteVolumes bool        `json:"deleteVolumes,omitempty"`
 	Hooks         []spec.Hook `json:"hooks,omitempty"`
+	// Plan and Limits: as in ScaleShardsInput.
+	Plan   *planner.Plan   `json:"plan,omitempty"`
+	Limits *planner.Limits `json:"limits,omitempty"`
 }
 
 // Outcome is how an operation ended (a wire type, defined in apiv1).
@@ -98,6 +116,9 @@ type Result struct {
 	Message     string        `json:"message,omitempty"`
 	Duration    time.Duration `json:"duration"`
 	Progress    Progress      `json:"progress"`
+	// Plan is the plan the operation ran (nil for results recorded before
+	// it was returned, and for operations without one).
+	Plan *planner.Plan `json:"plan,omitempty"`
 }
 
 // Progress is the live state of an operation, answered by QueryProgress and

@@ -48,6 +48,9 @@ type UpgradeInput struct {
 	// Hooks run in addition to the cluster spec's (user gates are hooks at
 	// point upgrade-gate).
 	Hooks []spec.Hook `json:"hooks,omitempty"`
+	// Plan and Limits: as in ScaleShardsInput.
+	Plan   *planner.Plan   `json:"plan,omitempty"`
+	Limits *planner.Limits `json:"limits,omitempty"`
 }
 
 // Decision is the input of the approve and abort updates and of the pause
@@ -329,10 +332,14 @@ func (u *upgrader) run() (string, error) {
 		kube.SpecHashesInput{Specs: []spec.Cluster{u.in.Upgrade.Apply(obs.State.Spec), obs.State.Spec}}, &hashes); err != nil {
 		return "", err
 	}
+	lim, admittedPlan := admitted(r, u.in.Plan, u.in.Limits)
 	u.plan, u.up, err = planner.PlanUpgrade(planner.UpgradeRequest{State: obs.State, Upgrade: u.in.Upgrade, Hooks: u.in.Hooks,
-		UpToDate: upToDate(obs.Kube, hashes.Hashes[0])}, planner.DefaultLimits)
+		UpToDate: upToDate(obs.Kube, hashes.Hashes[0])}, lim)
 	if err != nil {
 		return "", temporal.NewNonRetryableApplicationError(err.Error(), ErrTypePlanRejected, err)
+	}
+	if u.plan, err = r.checkPlan("the canary", admittedPlan, u.plan); err != nil {
+		return "", err
 	}
 	u.targetHash, u.previousHash = hashes.Hashes[0], hashes.Hashes[1]
 	u.auth = authOf(u.up.Previous)
@@ -518,11 +525,7 @@ func (u *upgrader) convergeShard(r *run, shard int, target spec.Cluster) error {
 }
 
 func upToDate(pods []kube.InstanceStatus, hash string) map[int]bool {
-	out := map[int]bool{}
-	for _, p := range pods {
-		out[p.Ordinal] = p.SpecHash == hash && !p.Deleting
-	}
-	return out
+	return planner.UpToDate(kube.SpecHashes(pods), hash)
 }
 
 // recreate replaces one instance's Pod with one running target and waits
@@ -702,7 +705,7 @@ func (u *upgrader) finish(err error, summary string) (Result, error) {
 		r.progress.UpdatedAt = workflow.Now(r.ctx)
 		r.publish()
 		res := Result{OperationID: r.meta.OperationID, Outcome: OutcomeRolledBack, Message: msg,
-			Duration: workflow.Now(r.ctx).Sub(r.progress.StartedAt), Progress: r.progress}
+			Duration: workflow.Now(r.ctx).Sub(r.progress.StartedAt), Progress: r.progress, Plan: r.plan}
 		return res, recErr
 	}
 	if err != nil && u.stop != nil {

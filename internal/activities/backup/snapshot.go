@@ -19,7 +19,7 @@ import (
 )
 
 // DefaultPauseBound is the longest write pause a backup takes by default.
-const DefaultPauseBound = time.Second
+const DefaultPauseBound = backupstore.DefaultPauseBound
 
 // Target is one shard's primary.
 type Target struct {

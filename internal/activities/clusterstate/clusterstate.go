@@ -121,3 +121,18 @@ func Join(c spec.Cluster, pods []kube.InstanceStatus, nextOrdinal int, zones []s
 	}
 	return st
 }
+
+// KubeState is the planner's state of a cluster from Kubernetes alone (no
+// Redis: a delete must work on a cluster whose nodes are down). The Delete
+// workflow and the API's admission both plan from it.
+func KubeState(obs kube.ObserveResult) planner.State {
+	st := planner.State{NextOrdinal: obs.NextOrdinal}
+	if obs.Spec != nil {
+		st.Spec = *obs.Spec
+	}
+	for _, p := range obs.Instances {
+		st.Instances = append(st.Instances, planner.Instance{Pod: p.Pod, Ready: p.Ready,
+			Instance: topology.Instance{Ordinal: p.Ordinal, Shard: p.Shard, Role: p.Role, Addr: p.Addr(), Zone: p.Zone, NodeID: p.NodeID}})
+	}
+	return st
+}

@@ -1,0 +1,85 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/dayops/dayops/internal/activities/clusterstate"
+	"github.com/dayops/dayops/internal/activities/kube"
+	"github.com/dayops/dayops/internal/admission"
+	"github.com/dayops/dayops/internal/planner"
+	"github.com/dayops/dayops/internal/spec"
+	"go.temporal.io/sdk/temporal"
+)
+
+// clusters adapts the Kubernetes and cluster-state activity structs to the
+// small interfaces admission and the API declare: the API never calls an
+// activity itself.
+type clusters struct {
+	kube  *kube.Activities
+	state *clusterstate.Activities
+}
+
+// Observe reads Kubernetes and Redis; a missing cluster wraps admission.ErrNotFound.
+func (c clusters) Observe(ctx context.Context, namespace, name string, scan []int) (admission.Observation, error) {
+	obs, err := c.state.ObserveCluster(ctx, clusterstate.ObserveInput{Namespace: namespace, Cluster: name, ScanBigKeysOfShards: scan})
+	var app *temporal.ApplicationError
+	if errors.As(err, &app) && app.Type() == clusterstate.ErrTypeNotFound {
+		return admission.Observation{}, fmt.Errorf("%s/%s: %w", namespace, name, admission.ErrNotFound)
+	}
+	if err != nil {
+		return admission.Observation{}, err
+	}
+	return observation(obs.State, obs.Kube, true), nil
+}
+
+// Objects reads Kubernetes only.
+func (c clusters) Objects(ctx context.Context, namespace, name string) (admission.Observation, error) {
+	obs, err := c.kube.Observe(ctx, kube.ObserveInput{Namespace: namespace, Cluster: name})
+	if err != nil {
+		return admission.Observation{}, err
+	}
+	return kubeObservation(obs), nil
+}
+
+// List reads every cluster of namespace ("" for all) from Kubernetes.
+func (c clusters) List(ctx context.Context, namespace string) ([]admission.Observation, error) {
+	res, err := c.kube.ListClusters(ctx, kube.ListClustersInput{Namespace: namespace})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]admission.Observation, 0, len(res.Clusters))
+	for _, o := range res.Clusters {
+		out = append(out, kubeObservation(o))
+	}
+	return out, nil
+}
+
+// Zones lists the zones with Ready, schedulable nodes.
+func (c clusters) Zones(ctx context.Context, zoneKey string) ([]string, error) {
+	z, err := c.kube.ListZones(ctx, kube.ListZonesInput{ZoneKey: zoneKey})
+	return z.Zones, err
+}
+
+// SpecHash is the instance spec hash the Pods of s carry.
+func (clusters) SpecHash(s spec.Cluster) string { return kube.SpecHash(s) }
+
+// Password reads the cluster's password and names its Secret.
+func (c clusters) Password(ctx context.Context, s spec.Cluster) (secret, password string, err error) {
+	secret = kube.PasswordSecretName(s)
+	password, err = kube.Passwords{Client: c.kube.Client}.Password(ctx, s.Namespace, secret)
+	return secret, password, err
+}
+
+func kubeObservation(obs kube.ObserveResult) admission.Observation {
+	return observation(clusterstate.KubeState(obs), obs.Instances, obs.Spec != nil || len(obs.Instances) > 0)
+}
+
+func observation(st planner.State, pods []kube.InstanceStatus, exists bool) admission.Observation {
+	o := admission.Observation{Exists: exists, State: st, Nodes: map[int]string{}, SpecHashes: kube.SpecHashes(pods)}
+	for _, p := range pods {
+		o.Nodes[p.Ordinal] = p.Node
+	}
+	return o
+}

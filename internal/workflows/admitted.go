@@ -1,0 +1,93 @@
+package workflows
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/dayops/dayops/internal/audit"
+	"github.com/dayops/dayops/internal/planner"
+	"github.com/dayops/dayops/internal/topology"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+)
+
+// ErrTypePlanDiverged is the failure of an operation whose admitted plan no
+// longer fits the cluster in structure (see checkPlan).
+const ErrTypePlanDiverged = "PlanDiverged"
+
+// changeAdmittedPlan marks histories in which the workflow plans with the
+// admitted limits and runs the admitted plan; histories recorded before it
+// replay the old path (planner.DefaultLimits, no comparison).
+const changeAdmittedPlan = "admitted-plan"
+
+// admitted returns the limits to plan with and the plan the API admitted
+// (nil when the input carries none, or the history predates them).
+func admitted(r *run, plan *planner.Plan, lim *planner.Limits) (planner.Limits, *planner.Plan) {
+	if workflow.GetVersion(r.ctx, changeAdmittedPlan, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		return planner.DefaultLimits, nil
+	}
+	out := planner.DefaultLimits
+	if lim != nil {
+		out = *lim
+	}
+	return out, plan
+}
+
+// checkPlan compares the admitted plan with the plan made from fresh state
+// before step, and returns the plan to run. The workflow never silently
+// plans anew:
+//   - equal: the admitted plan runs;
+//   - different in detail only (the slot moves of a scale-in follow free
+//     memory, which live writes change; the wording): a PlanDiverged event
+//     records both summaries and the admitted plan runs, as shown;
+//   - different in structure (instances, shards, ordinals, placement,
+//     hooks): a PlanDiverged event, then the operation stops with
+//     ErrTypePlanDiverged before it changes anything; the user asks again
+//     and sees the new plan.
+//
+// Without an admitted plan (older inputs) the fresh plan runs.
+func (r *run) checkPlan(step string, admittedPlan *planner.Plan, fresh planner.Plan) (planner.Plan, error) {
+	if admittedPlan == nil {
+		r.plan = &fresh
+		return fresh, nil
+	}
+	r.plan = admittedPlan
+	d := planner.Diff(*admittedPlan, fresh)
+	if len(d.Fields) == 0 {
+		return *admittedPlan, nil
+	}
+	ev := &audit.PlanDiverged{OperationID: r.meta.OperationID, Cluster: r.meta.ClusterKey(), Step: step, Fields: d.Fields,
+		Structural: d.Structural, Admitted: admittedPlan.Summary, Fresh: fresh.Summary, Action: "continue"}
+	if d.Structural {
+		ev.Action = "stop"
+	}
+	if err := r.record(ev); err != nil {
+		return planner.Plan{}, err
+	}
+	if d.Structural {
+		return planner.Plan{}, temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("the admitted plan no longer fits the cluster before %s (%s): request the operation again", step, d), ErrTypePlanDiverged, nil)
+	}
+	return *admittedPlan, nil
+}
+
+// checkMoves re-checks the admitted slot moves against the ownership
+// observed just before the migration (after new shards joined): a move
+// whose slots neither its source nor its target owns any more is recorded
+// as PlanDiverged and stops the operation before any slot moves. Only for
+// histories and inputs that carry an admitted plan.
+func (r *run) checkMoves(admittedPlan *planner.Plan, owned map[int]topology.Ranges) error {
+	if admittedPlan == nil {
+		return nil
+	}
+	problems := planner.MovesFit(admittedPlan.Moves, owned)
+	if len(problems) == 0 {
+		return nil
+	}
+	if err := r.record(&audit.PlanDiverged{OperationID: r.meta.OperationID, Cluster: r.meta.ClusterKey(), Step: "migrating",
+		Fields: []string{"moves"}, Structural: true, Admitted: admittedPlan.Summary, Fresh: strings.Join(problems, "; "), Action: "stop"}); err != nil {
+		return err
+	}
+	return temporal.NewNonRetryableApplicationError(
+		fmt.Sprintf("the admitted slot moves no longer fit the cluster before migrating: %s", strings.Join(problems, "; ")), ErrTypePlanDiverged, nil)
+}
