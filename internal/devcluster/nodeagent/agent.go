@@ -67,6 +67,14 @@ func New(cfg Config) (*Agent, error) {
 		}
 		cfg.Helper = []string{exe, "dev", "agent", "pod-exec"}
 	}
+	if cfg.DayopsBinary != "" {
+		// Pods run in directories of their own: pin the path now.
+		abs, err := filepath.Abs(cfg.DayopsBinary)
+		if err != nil {
+			return nil, fmt.Errorf("dayops binary %s: %w", cfg.DayopsBinary, err)
+		}
+		cfg.DayopsBinary = abs
+	}
 	images, err := LoadImageMap(cfg.ImageMapFile)
 	if err != nil {
 		return nil, err
@@ -329,7 +337,7 @@ func (a *Agent) reapPrevious() {
 }
 
 // Reap stops the pod processes recorded in an agent state dir that are
-// still running: for a stack that had to SIGKILL its agent (`dayops dev
+// still running: for a stack that had to SIGKILL its agent (`dayops-dev dev
 // agent reap`), and at every agent start. It returns how many it stopped.
 func Reap(stateDir string, log *slog.Logger) int {
 	podsDir := filepath.Join(stateDir, "pods")

@@ -11,7 +11,7 @@ import (
 )
 
 // Config is the agent's configuration. The flag that sets each field is
-// named in its comment (see cmd/dayops/agent.go).
+// named in its comment (see cmd/dayops-dev/agent.go).
 type Config struct {
 	// Kubeconfig is the agent's credentials (--kubeconfig).
 	Kubeconfig string
@@ -60,14 +60,20 @@ type Config struct {
 	VolumeRefresh time.Duration
 	// MaxLogBytes caps each container log file before rotation (--max-log-bytes).
 	MaxLogBytes int64
+	// DayopsBinary is the product binary (cmd/dayops), for containers whose
+	// image is dayops itself; the agent runs from the development binary
+	// (cmd/dayops-dev), which does not carry the product's verbs
+	// (--dayops-binary; relative to the agent's working directory).
+	DayopsBinary string
 	// Helper is the command that runs the pod-exec helper; HelperEnv is added
-	// to its environment. Default: this executable with "dev agent pod-exec".
+	// to its environment. Default: this executable (dayops-dev) with
+	// "dev agent pod-exec".
 	Helper []string
 	// Logger receives the agent's logs.
 	Logger *slog.Logger
 }
 
-// DefaultConfig returns the defaults used by `dayops dev agent`.
+// DefaultConfig returns the defaults used by `dayops-dev dev agent`.
 func DefaultConfig() Config {
 	return Config{
 		Kubeconfig:          ".dayops/agent.kubeconfig",
@@ -87,6 +93,7 @@ func DefaultConfig() Config {
 		StorageClassDefault: true,
 		MaxLogBytes:         10 << 20,
 		VolumeRefresh:       30 * time.Second,
+		DayopsBinary:        "bin/dayops",
 	}
 }
 

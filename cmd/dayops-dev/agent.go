@@ -8,8 +8,8 @@ import (
 	"github.com/dayops/dayops/internal/devcluster/nodeagent"
 )
 
-// newDevAgentCmd is `dayops dev agent`: the node agent of the local
-// Kubernetes stack (started by `dayops dev up`). It runs until SIGTERM, then
+// newDevAgentCmd is `dayops-dev dev agent`: the node agent of the local
+// Kubernetes stack (started by `dayops-dev dev up`). It runs until SIGTERM, then
 // stops its pods gracefully and exits.
 func newDevAgentCmd() *cobra.Command {
 	cfg := nodeagent.DefaultConfig()
@@ -50,6 +50,7 @@ provisions PersistentVolumes for the default StorageClass. Images map to local c
 	f.StringVar(&cfg.StorageClass, "storage-class", cfg.StorageClass, "default StorageClass served by the agent's provisioner (empty: none)")
 	f.BoolVar(&cfg.StorageClassDefault, "default-storage-class", cfg.StorageClassDefault, "mark --storage-class as the cluster's default StorageClass")
 	f.DurationVar(&cfg.VolumeRefresh, "volume-refresh", cfg.VolumeRefresh, "how often ConfigMap/Secret/projected volumes are rewritten")
+	f.StringVar(&cfg.DayopsBinary, "dayops-binary", cfg.DayopsBinary, "the product binary (cmd/dayops), for containers whose image is dayops")
 	f.Int64Var(&cfg.MaxLogBytes, "max-log-bytes", cfg.MaxLogBytes, "size at which a container log file is rotated")
 
 	cmd.AddCommand(&cobra.Command{
