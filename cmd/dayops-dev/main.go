@@ -6,12 +6,14 @@
 package main
 
 import (
+	"os"
+
 	"github.com/spf13/cobra"
 
 	"github.com/dayops/dayops/internal/cli"
 )
 
-func main() { cli.Main(newRootCmd()) }
+func main() { os.Exit(cli.Execute(newRootCmd())) }
 
 func newRootCmd() *cobra.Command {
 	root := cli.NewRoot("dayops-dev", "dayops development tools: local stack, node agent, local run, benchmarks")

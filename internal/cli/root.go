@@ -46,20 +46,20 @@ func NewRoot(use, short string) *cobra.Command {
 // verify` exits 2 when the chain is broken); other errors exit 1.
 type ExitCoder interface{ ExitCode() int }
 
-// Main runs root under a context cancelled by SIGINT or SIGTERM, prints a
-// failure as "NAME: error" and exits non-zero: the only place a dayops
-// binary exits.
-func Main(root *cobra.Command) {
+// Execute runs root under a context cancelled by SIGINT or SIGTERM, prints
+// a failure as "NAME: error" and returns the process's exit status (0 on
+// success, an ExitCoder's code, else 1), so that only main exits.
+func Execute(root *cobra.Command) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
 	err := root.ExecuteContext(ctx)
-	stop()
 	if err == nil {
-		return
+		return 0
 	}
 	fmt.Fprintf(os.Stderr, "%s: %v\n", root.Name(), err)
 	var ec ExitCoder
 	if errors.As(err, &ec) {
-		os.Exit(ec.ExitCode())
+		return ec.ExitCode()
 	}
-	os.Exit(1)
+	return 1
 }
