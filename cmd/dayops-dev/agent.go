@@ -41,6 +41,7 @@ provisions PersistentVolumes for the default StorageClass. Images map to local c
 	f.IntVar(&cfg.SubnetOffset, "subnet-offset", cfg.SubnetOffset, "node i gets 10.244.(i+1+offset).1")
 	f.IntVar(&cfg.KubeletPort, "kubelet-port", cfg.KubeletPort, "kubelet API port on each node IP")
 	f.StringVar(&cfg.ImageMapFile, "image-map", cfg.ImageMapFile, "YAML/JSON image map replacing the built-in one")
+	f.StringVar(&cfg.DayopsBinary, "dayops-binary", cfg.DayopsBinary, "product binary (cmd/dayops) that dayops:* images and the instance manager run (default: dayops beside this executable)")
 	f.StringVar(&cfg.NodeCPU, "node-cpu", cfg.NodeCPU, "CPU capacity of each node")
 	f.StringVar(&cfg.NodeMemory, "node-memory", cfg.NodeMemory, "memory capacity of each node")
 	f.IntVar(&cfg.NodePods, "node-pods", cfg.NodePods, "pod capacity of each node")
@@ -50,7 +51,6 @@ provisions PersistentVolumes for the default StorageClass. Images map to local c
 	f.StringVar(&cfg.StorageClass, "storage-class", cfg.StorageClass, "default StorageClass served by the agent's provisioner (empty: none)")
 	f.BoolVar(&cfg.StorageClassDefault, "default-storage-class", cfg.StorageClassDefault, "mark --storage-class as the cluster's default StorageClass")
 	f.DurationVar(&cfg.VolumeRefresh, "volume-refresh", cfg.VolumeRefresh, "how often ConfigMap/Secret/projected volumes are rewritten")
-	f.StringVar(&cfg.DayopsBinary, "dayops-binary", cfg.DayopsBinary, "the product binary (cmd/dayops), for containers whose image is dayops")
 	f.Int64Var(&cfg.MaxLogBytes, "max-log-bytes", cfg.MaxLogBytes, "size at which a container log file is rotated")
 
 	cmd.AddCommand(&cobra.Command{

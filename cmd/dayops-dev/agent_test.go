@@ -18,7 +18,7 @@ func TestDevAgentFlags(t *testing.T) {
 		"kubelet-port":   "10250",
 		"storage-class":  "dayops-local",
 		"volume-refresh": "30s",
-		"dayops-binary":  "bin/dayops",
+		"dayops-binary":  "",
 	}
 	got := map[string]string{}
 	for name := range want {

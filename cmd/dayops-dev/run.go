@@ -17,6 +17,7 @@ import (
 
 	"github.com/dayops/dayops/internal/cli"
 	"github.com/dayops/dayops/internal/devcluster"
+	"github.com/dayops/dayops/internal/eventstore"
 	"github.com/dayops/dayops/internal/httpapi"
 	"github.com/dayops/dayops/internal/server"
 	"github.com/dayops/dayops/internal/workflows"
@@ -53,12 +54,21 @@ func newRunCmd() *cobra.Command {
 		if err != nil {
 			return err
 		}
+		// Checkpoints are signed by default: the local stack keeps its key
+		// pair in the state directory (verify with .dayops/audit-signing.pub).
+		auditKey, _, err := eventstore.EnsureKeyPair(cfg.StateDir)
+		if err != nil {
+			return err
+		}
 		scfg := server.Config{
-			Roles: []string{"api", "worker"}, APIURL: st.APIURL, TaskQueue: workflows.TaskQueue,
+			AuditSigningKey: cmp.Or(os.Getenv(eventstore.EnvSigningKey), auditKey),
+			Roles:           []string{"api", "worker"}, APIURL: st.APIURL, TaskQueue: workflows.TaskQueue,
 			TemporalAddress: st.TemporalAddress, TemporalNamespace: "default", TemporalUI: st.TemporalUI,
 			Kubeconfig: st.Kubeconfig, DatabaseURL: st.DatabaseURL, Tokens: tok.APITokensSpec(),
 			// Backups go where DAYOPS_BACKUP_STORE says, else under the stack's state.
 			BackupStore: cmp.Or(os.Getenv(server.EnvBackupStore), filepath.Join(cfg.StateDir, "backups")),
+			// The stack's node agent maps dayops:dev to this binary.
+			InstanceImage: cmp.Or(os.Getenv("DAYOPS_INSTANCE_IMAGE"), server.DefaultInstanceImage),
 		}
 		out := cmd.OutOrStdout()
 		return server.Run(ctx, scfg, slog.Default(), func(addr string) {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/ed25519"
 	"encoding/json"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/dayops/dayops/internal/audit"
+	"github.com/dayops/dayops/internal/backupstore"
 	"github.com/dayops/dayops/internal/eventstore"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/spf13/cobra"
@@ -27,6 +29,8 @@ const defaultDatabaseURL = "postgres://postgres@127.0.0.1:5432/dayops?sslmode=di
 const (
 	envDatabaseURL = "DATABASE_URL"
 	envPublicKey   = "DAYOPS_AUDIT_PUBLIC_KEY" // path to (or value of) the checkpoint public key
+	// envSignerBackupStore is where `audit signer` copies checkpoints.
+	envSignerBackupStore = "DAYOPS_AUDIT_BACKUP_STORE"
 )
 
 // newAuditCmd is `dayops audit`: read, verify and replay the audit log.
@@ -48,7 +52,8 @@ func newAuditCmd() *cobra.Command {
 		return openStore(ctx, u, eventstore.Options{Upcasters: audit.Upcasters(), Logger: slog.Default()})
 	}
 	cmd.AddCommand(newAuditLogCmd(open), newAuditVerifyCmd(open), newAuditStateCmd(open),
-		newAuditCheckpointCmd(open), newAuditKeygenCmd(), newAuditProjectCmd(open))
+		newAuditCheckpointCmd(open), newAuditKeygenCmd(), newAuditProjectCmd(open),
+		newAuditSignerCmd(open), newAuditGrantCmd(open))
 	return cmd
 }
 
@@ -198,11 +203,25 @@ func oneLine(s string, max int) string {
 }
 
 func newAuditVerifyCmd(open storeOpener) *cobra.Command {
-	var pubPath string
+	var (
+		pubPath, backupURL string
+		allowNone          bool
+		maxAge             time.Duration
+	)
 	cmd := &cobra.Command{
 		Use:   "verify",
 		Short: "Recompute the hash chain and check the signed checkpoints; exit 2 naming the first broken event",
-		Args:  cobra.NoArgs,
+		Long: `Recompute the hash chain and check the signed checkpoints; exit 2 naming the first problem.
+
+It fails when an event was edited or removed, when a checkpoint is missing (gap in
+the checkpoints' own sequence), lies beyond the log's end (tail deleted), does not
+match the recomputed chain or is not signed by --public-key, when no checkpoint exists
+(unless --allow-no-checkpoint), when the newest checkpoint is older than
+--max-checkpoint-age, and when a checkpoint copied to --backup-store is not in the
+database unchanged.`,
+		Example: `  dayops audit verify --public-key audit-signing.pub --max-checkpoint-age 15m
+  dayops audit verify --public-key audit-signing.pub --backup-store s3://audit/dayops?endpoint=minio:9000`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var keys []ed25519.PublicKey
 			raw, err := eventstore.LoadKeyFile(pubPath, envPublicKey)
@@ -216,7 +235,21 @@ func newAuditVerifyCmd(open storeOpener) *cobra.Command {
 				}
 				keys = append(keys, k)
 			}
+			if maxAge < 0 {
+				return fmt.Errorf("--max-checkpoint-age %s: want >= 0 (0: no bound)", maxAge)
+			}
 			ctx := cmd.Context()
+			opts := eventstore.VerifyOptions{PublicKeys: keys, AllowNoCheckpoint: allowNone, MaxCheckpointAge: maxAge,
+				Progress: func(p int64) { slog.Default().Debug("verify progress", "position", p) }}
+			if backupURL != "" {
+				bs, err := backupstore.Open(ctx, backupURL)
+				if err != nil {
+					return fmt.Errorf("--backup-store: %w", err)
+				}
+				if opts.External, err = audit.ReadCheckpointCopies(ctx, bs); err != nil {
+					return fmt.Errorf("--backup-store: %w", err)
+				}
+			}
 			s, closeFn, err := open(ctx)
 			if err != nil {
 				return err
@@ -224,27 +257,136 @@ func newAuditVerifyCmd(open storeOpener) *cobra.Command {
 			defer closeFn()
 			out := cmd.OutOrStdout()
 			start := time.Now()
-			rep, err := s.Verify(ctx, eventstore.VerifyOptions{PublicKeys: keys, Progress: func(p int64) {
-				slog.Default().Debug("verify progress", "position", p)
-			}})
+			rep, err := s.Verify(ctx, opts)
 			if err != nil {
 				return err // *eventstore.ChainError exits 2 through main
 			}
 			fmt.Fprintf(out, "chain intact: %d events, head position %d hash %s (%.1fs)\n",
 				rep.Events, rep.HeadPosition, rep.HeadHash, time.Since(start).Seconds())
 			switch {
+			case rep.Checkpoints == 0:
+				fmt.Fprintln(out, "checkpoints: none stored yet: nothing is signed (allowed by --allow-no-checkpoint)")
 			case len(keys) == 0:
 				fmt.Fprintf(out, "checkpoints: %d match the chain; signatures NOT checked (no --public-key): a rewrite of the whole log would go unnoticed\n", rep.Checkpoints)
-			case rep.Checkpoints == 0:
-				fmt.Fprintln(out, "checkpoints: none stored yet: nothing is signed")
 			default:
 				fmt.Fprintf(out, "checkpoints: %d, all signed by key %s and matching the chain; last signed position %d (%d events after it are chained but not yet signed)\n",
 					rep.SignaturesChecked, eventstore.KeyID(keys[0]), rep.LastSignedCheckpoint, rep.HeadPosition-rep.LastSignedCheckpoint)
 			}
+			if rep.Checkpoints > 0 {
+				fmt.Fprintf(out, "newest checkpoint: %d, signed %s ago\n", rep.NewestCheckpoint.Seq, time.Since(rep.NewestCheckpoint.SignedAt).Round(time.Second))
+			}
+			if backupURL != "" {
+				fmt.Fprintf(out, "backup store: %d checkpoint copies, all in the database unchanged\n", rep.ExternalChecked)
+			}
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&pubPath, "public-key", "", "Ed25519 public key (PEM or base64) that signs checkpoints (env "+envPublicKey+")")
+	fl := cmd.Flags()
+	fl.StringVar(&pubPath, "public-key", "", "Ed25519 public key (PEM or base64) that signs checkpoints (env "+envPublicKey+")")
+	fl.BoolVar(&allowNone, "allow-no-checkpoint", false, "pass a log that has no checkpoint at all (a new install); otherwise that fails")
+	fl.DurationVar(&maxAge, "max-checkpoint-age", 0, "fail when the newest checkpoint was signed longer ago than this (0: no bound)")
+	fl.StringVar(&backupURL, "backup-store", "", "backup store holding checkpoint copies (audit/checkpoints/); each must be in the database unchanged")
+	return cmd
+}
+
+func newAuditSignerCmd(open storeOpener) *cobra.Command {
+	var (
+		keyPath, backupURL string
+		opts               eventstore.SignerOptions
+	)
+	cmd := &cobra.Command{
+		Use:   "signer",
+		Short: "Sign the chain's head periodically with the checkpoint key, apart from the writers; copy checkpoints to a backup store",
+		Long: `Run the checkpoint signer until interrupted. Run it with its own key and its own database
+role (granted with ` + "`dayops audit grant --signer ROLE`" + `: SELECT on events, SELECT and INSERT on
+checkpoints), so that the API and the worker never hold the key. With --backup-store every
+checkpoint is also copied to audit/checkpoints/<seq>.json there, where verify --backup-store
+compares them with the database.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			signer, err := eventstore.LoadSigner(keyPath)
+			if err != nil {
+				return fmt.Errorf("--signing-key: %w", err)
+			}
+			if signer == nil {
+				return fmt.Errorf("--signing-key or %s is required", eventstore.EnvSigningKey)
+			}
+			ctx := cmd.Context()
+			s, closeFn, err := open(ctx)
+			if err != nil {
+				return err
+			}
+			defer closeFn()
+			backupURL = cmp.Or(backupURL, os.Getenv(envSignerBackupStore))
+			if backupURL != "" {
+				bs, err := backupstore.Open(ctx, backupURL)
+				if err != nil {
+					return fmt.Errorf("--backup-store: %w", err)
+				}
+				opts.AfterSign = func(ctx context.Context) error {
+					_, err := audit.CopyCheckpoints(ctx, s, bs)
+					return err
+				}
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "audit signer: key %s, every %s\n", eventstore.KeyID(signer.Public()), cmp.Or(opts.Interval, eventstore.DefaultSignInterval))
+			return s.RunSigner(ctx, signer, opts)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&keyPath, "signing-key", "", "Ed25519 private key (PEM or base64) (env "+eventstore.EnvSigningKey+")")
+	fl.DurationVar(&opts.Interval, "interval", eventstore.DefaultSignInterval, "how often to look at the head and sign it if it moved")
+	fl.DurationVar(&opts.ResignAfter, "resign-after", eventstore.DefaultResignAfter, "re-sign an idle head once its checkpoint is this old (keep below verify's --max-checkpoint-age)")
+	fl.StringVar(&backupURL, "backup-store", "", "copy every checkpoint to this backup store (an absolute path, file:// or s3:// URL, as DAYOPS_BACKUP_STORE) (env "+envSignerBackupStore+")")
+	return cmd
+}
+
+func newAuditGrantCmd(open storeOpener) *cobra.Command {
+	var writers, signers []string
+	cmd := &cobra.Command{
+		Use:   "grant",
+		Short: "Grant database roles the writer's (INSERT, SELECT) or the signer's privileges on the audit log; run as the tables' owner",
+		Long: `Run as the role that owns the audit tables (it also applies pending schema migrations,
+which writers and signers cannot). A writer (the API and the worker) gets INSERT and SELECT
+on the event log, SELECT on checkpoints and the projection tables; a signer gets SELECT on
+the events and INSERT, SELECT on checkpoints. Neither may UPDATE, DELETE or TRUNCATE the log.`,
+		Example: `  dayops audit grant --writer dayops --signer dayops_signer`,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if len(writers)+len(signers) == 0 {
+				return errors.New("name at least one --writer or --signer role")
+			}
+			ctx := cmd.Context()
+			s, closeFn, err := open(ctx)
+			if err != nil {
+				return err
+			}
+			defer closeFn()
+			if len(writers) > 0 {
+				// The API maintains the projections: make sure their tables exist.
+				if _, err := audit.NewProjector(ctx, s); err != nil {
+					return err
+				}
+			}
+			for _, r := range writers {
+				if err := eventstore.GrantWriter(ctx, s.Pool(), r); err != nil {
+					return err
+				}
+				if err := audit.GrantProjections(ctx, s.Pool(), r); err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "%s: writer (INSERT, SELECT on events; SELECT on checkpoints; the projection tables)\n", r)
+			}
+			for _, r := range signers {
+				if err := eventstore.GrantSigner(ctx, s.Pool(), r); err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "%s: signer (SELECT on events; INSERT, SELECT on checkpoints)\n", r)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringSliceVar(&writers, "writer", nil, "role of the API and the worker")
+	cmd.Flags().StringSliceVar(&signers, "signer", nil, "role of the checkpoint signer (and of a writer that signs in-process)")
 	return cmd
 }
 

@@ -23,6 +23,7 @@ func newRootCmd() *cobra.Command {
 		cli.RestoreCmd(),
 		newServerCmd(),
 		newAuditCmd(),
+		newInstanceCmd(),
 	)
 	return root
 }

@@ -14,6 +14,19 @@
 // a change of meaning bumps the schema version and registers an upcaster in
 // Upcasters (example: RoleChanged v1 used Redis' "master"/"slave").
 //
+// requests.go adds what was asked of the API beside the operations it
+// started: RequestRefused, CredentialsRead, ScheduleChanged and
+// CancelRequested (the actor in the metadata; parameters redacted by Redact
+// and bounded by MaxParamsBytes); with no operation or cluster named they go
+// to the api-requests stream. The projections skip them.
+//
+// # Checkpoint copies
+//
+// CopyCheckpoints writes each signed checkpoint once to a backup store
+// (audit/checkpoints/<seq>.json, never overwritten) and
+// ReadCheckpointCopies reads them back for eventstore.VerifyOptions.External:
+// a rewrite of the database alone, checkpoints included, is then caught.
+//
 // # Projections
 //
 // Projection is a pure, deterministic fold of events in position order:

@@ -350,7 +350,7 @@ func newPayload(eventType string) Payload {
 	case TypeClusterDeleted:
 		return &ClusterDeleted{}
 	}
-	return nil
+	return newRequestPayload(eventType)
 }
 
 // Errors of Decode.
@@ -392,6 +392,9 @@ func NewEvent(id uuid.UUID, p Payload, md eventstore.Metadata) (eventstore.Event
 // Stream returns the stream a payload belongs to: operation events (those
 // with an operation ID) go to operation-<id>, the rest to cluster-<name>.
 func Stream(p Payload) eventstore.StreamName {
+	if r, ok := p.(interface{ request() APIRequest }); ok {
+		return r.request().stream()
+	}
 	if op, ok := p.(interface{ operation() string }); ok {
 		return eventstore.OperationStream(op.operation())
 	}

@@ -90,7 +90,7 @@ func createCmd() *cobra.Command {
 	cmd.Flags().IntVar(&replicas, "replicas", 1, "replicas per shard")
 	cmd.Flags().StringVar(&image, "image", "", "Redis image (default redis:7.0)")
 	cmd.Flags().StringVar(&memory, "memory", "", "memory per instance, e.g. 1Gi (maxmemory is 75% of it)")
-	cmd.Flags().StringVar(&persistence, "persistence", "", "none, rdb or aof (default rdb)")
+	cmd.Flags().StringVar(&persistence, "persistence", "", "none, rdb or aof (default aof)")
 	cmd.Flags().BoolVar(&shared, "allow-shared-zones", false, "accept a primary sharing a zone with its replica when zones are too few")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		if err := c.validateOutput(); err != nil {

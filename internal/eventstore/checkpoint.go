@@ -20,21 +20,35 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 )
 
-// checkpointDomain separates checkpoint signatures from any other use of the key.
-const checkpointDomain = "dayops.eventstore.checkpoint.v1"
+// Signed-message domains: format 1 (legacy, before checkpoints were
+// chained) and format 2, which also signs the checkpoint's seq.
+const (
+	checkpointDomain   = "dayops.eventstore.checkpoint.v1"
+	checkpointDomainV2 = "dayops.eventstore.checkpoint.v2"
+)
 
-// Checkpoint is a signed statement "the chain's head at Position has Hash".
-// Anyone holding the public key can check it against a recomputed chain, so
-// rewriting the whole events table consistently is still detected.
+// CheckpointFormat is the current format of signed checkpoints.
+const CheckpointFormat = 2
+
+// Checkpoint is a signed statement "the chain's head at Position has Hash,
+// and this is checkpoint number Seq". Anyone holding the public key can
+// check it against a recomputed chain, so rewriting the whole events table
+// consistently is still detected; because Seq is signed and counts 1, 2,
+// 3, ..., a deleted checkpoint leaves a gap.
 type Checkpoint struct {
-	Position  int64
-	Hash      []byte
-	SignedAt  time.Time
-	KeyID     string
-	Signature []byte
+	Seq       int64     `json:"seq"`
+	Position  int64     `json:"position"`
+	Hash      []byte    `json:"hash"`
+	SignedAt  time.Time `json:"signed_at"`
+	KeyID     string    `json:"key_id"`
+	Signature []byte    `json:"signature"`
+	// Format is 1 for checkpoints written before seq was signed (their seq
+	// was numbered by migration 0002 and is not covered by the signature),
+	// 2 since.
+	Format int `json:"format"`
 }
 
-// CheckpointMessage is the byte string a checkpoint signs:
+// CheckpointMessage is the byte string a format-1 checkpoint signs:
 // lp(domain) u64(position) lp(hash) u64(signed_at unix micros), same encoding
 // as EventHash.
 func CheckpointMessage(position int64, hash []byte, signedAt time.Time) []byte {
@@ -44,6 +58,32 @@ func CheckpointMessage(position int64, hash []byte, signedAt time.Time) []byte {
 	writeString(&b, string(hash))
 	b.Write(binary.BigEndian.AppendUint64(nil, uint64(signedAt.UTC().UnixMicro())))
 	return b.Bytes()
+}
+
+// checkpointMessageV2 is what a format-2 checkpoint signs: lp(domain)
+// u64(seq) u64(position) lp(hash) u64(signed_at unix micros).
+func checkpointMessageV2(seq, position int64, hash []byte, signedAt time.Time) []byte {
+	var b bytes.Buffer
+	writeString(&b, checkpointDomainV2)
+	b.Write(binary.BigEndian.AppendUint64(nil, uint64(seq)))
+	b.Write(binary.BigEndian.AppendUint64(nil, uint64(position)))
+	writeString(&b, string(hash))
+	b.Write(binary.BigEndian.AppendUint64(nil, uint64(signedAt.UTC().UnixMicro())))
+	return b.Bytes()
+}
+
+// Message returns the bytes c's signature covers.
+func (c Checkpoint) Message() []byte {
+	if c.Format == 1 {
+		return CheckpointMessage(c.Position, c.Hash, c.SignedAt)
+	}
+	return checkpointMessageV2(c.Seq, c.Position, c.Hash, c.SignedAt)
+}
+
+// Equal reports whether two checkpoints are the same signed statement.
+func (c Checkpoint) Equal(o Checkpoint) bool {
+	return c.Seq == o.Seq && c.Position == o.Position && bytes.Equal(c.Hash, o.Hash) && c.SignedAt.Equal(o.SignedAt) &&
+		c.KeyID == o.KeyID && bytes.Equal(c.Signature, o.Signature) && c.Format == o.Format
 }
 
 // KeyID names a public key: the hex of the first 8 bytes of its SHA-256.
@@ -66,13 +106,12 @@ func NewSigner(key ed25519.PrivateKey) *Signer {
 // Public returns the public key that verifies this signer's checkpoints.
 func (s *Signer) Public() ed25519.PublicKey { return s.key.Public().(ed25519.PublicKey) }
 
-// Sign returns the signed checkpoint of (position, hash) at time at.
-func (s *Signer) Sign(position int64, hash []byte, at time.Time) Checkpoint {
+// Sign returns checkpoint number seq of (position, hash) at time at.
+func (s *Signer) Sign(seq, position int64, hash []byte, at time.Time) Checkpoint {
 	at = at.Truncate(time.Microsecond)
-	return Checkpoint{
-		Position: position, Hash: hash, SignedAt: at, KeyID: s.id,
-		Signature: ed25519.Sign(s.key, CheckpointMessage(position, hash, at)),
-	}
+	c := Checkpoint{Seq: seq, Position: position, Hash: hash, SignedAt: at, KeyID: s.id, Format: CheckpointFormat}
+	c.Signature = ed25519.Sign(s.key, c.Message())
+	return c
 }
 
 // VerifyCheckpoint checks c's signature with one of keys (matched by KeyID).
@@ -81,7 +120,7 @@ func VerifyCheckpoint(c Checkpoint, keys []ed25519.PublicKey) error {
 		if KeyID(k) != c.KeyID {
 			continue
 		}
-		if !ed25519.Verify(k, CheckpointMessage(c.Position, c.Hash, c.SignedAt), c.Signature) {
+		if !ed25519.Verify(k, c.Message(), c.Signature) {
 			return errors.New("signature does not verify")
 		}
 		return nil
@@ -89,13 +128,38 @@ func VerifyCheckpoint(c Checkpoint, keys []ed25519.PublicKey) error {
 	return fmt.Errorf("signed by unknown key %s", c.KeyID)
 }
 
-// Checkpoint signs the current head now (if it is not signed yet) and
-// returns the checkpoint; ok is false when the log is empty. It takes the
-// append lock, so the head cannot move meanwhile.
+const checkpointColumns = "seq, position, hash, signed_at, key_id, signature, format"
+
+func scanCheckpoint(r pgx.Row, c *Checkpoint) error {
+	var format int16
+	if err := r.Scan(&c.Seq, &c.Position, &c.Hash, &c.SignedAt, &c.KeyID, &c.Signature, &format); err != nil {
+		return err
+	}
+	c.Format = int(format)
+	return nil
+}
+
+const insertCheckpoint = "INSERT INTO checkpoints (" + checkpointColumns + ") VALUES ($1, $2, $3, $4, $5, $6, $7)"
+
+func checkpointArgs(c Checkpoint) []any {
+	return []any{c.Seq, c.Position, c.Hash, c.SignedAt, c.KeyID, c.Signature, int16(c.Format)}
+}
+
+// Checkpoint signs the current head now (if it is not signed yet) with
+// Options.Signer and returns the checkpoint; ok is false when the log is
+// empty. It takes the append lock, so the head cannot move meanwhile.
 func (s *Store) Checkpoint(ctx context.Context) (c Checkpoint, ok bool, err error) {
 	if s.opts.Signer == nil {
 		return c, false, errors.New("checkpoint: no signing key configured")
 	}
+	c, ok, _, err = s.checkpoint(ctx, s.opts.Signer, 0)
+	return c, ok, err
+}
+
+// checkpoint signs the head with sg unless the newest checkpoint already
+// covers it and is younger than refresh (refresh <= 0: never re-sign an
+// unchanged head). created says whether a new checkpoint was written.
+func (s *Store) checkpoint(ctx context.Context, sg *Signer, refresh time.Duration) (c Checkpoint, ok, created bool, err error) {
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", appendLockKey); err != nil {
 			return err
@@ -103,41 +167,45 @@ func (s *Store) Checkpoint(ctx context.Context) (c Checkpoint, ok bool, err erro
 		var pos pgtype.Int8
 		var hash []byte
 		var clock time.Time
-		var last pgtype.Int8
 		if err := tx.QueryRow(ctx, `SELECT clock_timestamp(),
 				(SELECT position FROM events ORDER BY position DESC LIMIT 1),
-				(SELECT hash FROM events ORDER BY position DESC LIMIT 1),
-				(SELECT max(position) FROM checkpoints)`).Scan(&clock, &pos, &hash, &last); err != nil {
+				(SELECT hash FROM events ORDER BY position DESC LIMIT 1)`).Scan(&clock, &pos, &hash); err != nil {
 			return err
 		}
 		if !pos.Valid {
 			return nil
 		}
 		ok = true
-		if last.Valid && last.Int64 == pos.Int64 {
-			return tx.QueryRow(ctx, "SELECT position, hash, signed_at, key_id, signature FROM checkpoints WHERE position = $1", pos.Int64).
-				Scan(&c.Position, &c.Hash, &c.SignedAt, &c.KeyID, &c.Signature)
+		var last Checkpoint
+		err := scanCheckpoint(tx.QueryRow(ctx, "SELECT "+checkpointColumns+" FROM checkpoints ORDER BY seq DESC LIMIT 1"), &last)
+		switch {
+		case errors.Is(err, pgx.ErrNoRows):
+		case err != nil:
+			return err
+		case last.Position == pos.Int64 && (refresh <= 0 || clock.Sub(last.SignedAt) < refresh):
+			c = last
+			return nil
 		}
-		c = s.opts.Signer.Sign(pos.Int64, hash, clock)
-		_, err := tx.Exec(ctx, "INSERT INTO checkpoints (position, hash, signed_at, key_id, signature) VALUES ($1, $2, $3, $4, $5)",
-			c.Position, c.Hash, c.SignedAt, c.KeyID, c.Signature)
+		c = sg.Sign(last.Seq+1, pos.Int64, hash, clock)
+		created = true
+		_, err = tx.Exec(ctx, insertCheckpoint, checkpointArgs(c)...)
 		return err
 	})
 	if err != nil {
-		return Checkpoint{}, false, fmt.Errorf("checkpoint: %w", err)
+		return Checkpoint{}, false, false, fmt.Errorf("checkpoint: %w", err)
 	}
-	return c, ok, nil
+	return c, ok, created, nil
 }
 
-// Checkpoints returns all stored checkpoints in position order.
+// Checkpoints returns all stored checkpoints in seq order.
 func (s *Store) Checkpoints(ctx context.Context) ([]Checkpoint, error) {
-	rows, err := s.pool.Query(ctx, "SELECT position, hash, signed_at, key_id, signature FROM checkpoints ORDER BY position")
+	rows, err := s.pool.Query(ctx, "SELECT "+checkpointColumns+" FROM checkpoints ORDER BY seq")
 	if err != nil {
 		return nil, fmt.Errorf("read checkpoints: %w", err)
 	}
 	cs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Checkpoint, error) {
 		var c Checkpoint
-		err := r.Scan(&c.Position, &c.Hash, &c.SignedAt, &c.KeyID, &c.Signature)
+		err := scanCheckpoint(r, &c)
 		return c, err
 	})
 	if err != nil {
@@ -157,12 +225,20 @@ func GenerateKey() (privatePEM, publicPEM []byte, err error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	pk, err := x509.MarshalPKIXPublicKey(pub)
+	pubPEM, err := MarshalPublicKey(pub)
 	if err != nil {
 		return nil, nil, err
 	}
-	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: p8}),
-		pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pk}), nil
+	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: p8}), pubPEM, nil
+}
+
+// MarshalPublicKey returns the PKIX PEM encoding of pub.
+func MarshalPublicKey(pub ed25519.PublicKey) ([]byte, error) {
+	pk, err := x509.MarshalPKIXPublicKey(pub)
+	if err != nil {
+		return nil, err
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pk}), nil
 }
 
 // ParsePrivateKey reads an Ed25519 private key: PEM (PKCS #8), or base64 of

@@ -5,7 +5,8 @@
 // # Streams
 //
 // A stream is named "<category>-<id>". The known categories are "cluster"
-// (one stream per Redis cluster) and "operation" (one per operation);
+// (one stream per Redis cluster), "operation" (one per operation) and "api"
+// (requests that name neither, e.g. "api-requests");
 // appending to any other category is refused with ErrUnknownCategory. A
 // stream's version is its number of events (the first event has version 1).
 // Append takes an ExpectedVersion: Any, NoStream or Exact(n); a mismatch is a
@@ -72,13 +73,26 @@
 // transaction. With Options.Signer set, the append that crosses
 // CheckpointEvery events (or CheckpointInterval) since the last checkpoint
 // also inserts a checkpoint: the head (position, hash) signed with Ed25519.
+// Checkpoints are numbered (seq 1, 2, 3, ..., signed), so they form a chain
+// too; RunSigner signs a moved head periodically and re-signs an idle one,
+// apart from the writers if wanted (its own key and database role).
 // Verify recomputes the chain from the stored content and names the first
 // edited event (hash mismatch), the first missing position (gap), a
-// checkpoint beyond the end (truncation), and a checkpoint whose hash
-// differs from the recomputed chain or whose signature fails: a consistent
-// rewrite of the whole table is caught by anyone holding the public key.
-// Deleting the checkpoints too is caught only by comparing with a checkpoint
-// kept elsewhere (publish them).
+// checkpoint beyond the end (truncation), a missing checkpoint (seq gap), a
+// checkpoint whose hash differs from the recomputed chain or whose
+// signature fails (a consistent rewrite of the whole table is caught by
+// anyone holding the public key), no checkpoint at all (unless allowed), a
+// newest checkpoint older than a bound, and a checkpoint kept elsewhere
+// (VerifyOptions.External, the backup store's copies) that the database
+// lacks: deleting the newest events with their checkpoints is caught there.
+//
+// # Append-only
+//
+// Migration 0002 adds a trigger refusing UPDATE, DELETE and TRUNCATE on
+// events and checkpoints to every role; only a member of the owner role,
+// in a transaction with SET LOCAL dayops.audit_rewrite = 'allow'
+// (OwnerRewrite), may UPDATE or DELETE. GrantWriter and GrantSigner give
+// the API/worker and the signer only INSERT and SELECT where they need it.
 //
 // # Subscriptions
 //

@@ -210,6 +210,7 @@ type headRow struct {
 	position pgtype.Int8
 	hash     []byte
 	recorded pgtype.Timestamptz
+	ckptSeq  pgtype.Int8
 	ckptPos  pgtype.Int8
 	ckptAt   pgtype.Timestamptz
 }
@@ -246,10 +247,10 @@ func (s *Store) commitOnce(ctx context.Context, group []*appendRequest, lookup b
 		b.Queue(`SELECT s.stream, coalesce((SELECT e.stream_version FROM events AS e WHERE e.stream = s.stream
 				ORDER BY e.stream_version DESC LIMIT 1), 0)
 			FROM unnest($1::text[]) AS s(stream)`, streams)
-		b.Queue(`SELECT clock_timestamp(), h.position, h.hash, h.recorded_at, c.position, c.signed_at
+		b.Queue(`SELECT clock_timestamp(), h.position, h.hash, h.recorded_at, c.seq, c.position, c.signed_at
 			FROM (SELECT 1) AS one
 			LEFT JOIN LATERAL (SELECT position, hash, recorded_at FROM events ORDER BY position DESC LIMIT 1) AS h ON true
-			LEFT JOIN LATERAL (SELECT position, signed_at FROM checkpoints ORDER BY position DESC LIMIT 1) AS c ON true`)
+			LEFT JOIN LATERAL (SELECT seq, position, signed_at FROM checkpoints ORDER BY seq DESC LIMIT 1) AS c ON true`)
 		if lookup {
 			b.Queue("SELECT event_id, position, stream, stream_version FROM events WHERE event_id = ANY($1)", ids)
 		}
@@ -266,7 +267,7 @@ func (s *Store) commitOnce(ctx context.Context, group []*appendRequest, lookup b
 			return fmt.Errorf("read stream versions: %w", err)
 		}
 		var head headRow
-		if err := br.QueryRow().Scan(&head.clock, &head.position, &head.hash, &head.recorded, &head.ckptPos, &head.ckptAt); err != nil {
+		if err := br.QueryRow().Scan(&head.clock, &head.position, &head.hash, &head.recorded, &head.ckptSeq, &head.ckptPos, &head.ckptAt); err != nil {
 			return fmt.Errorf("read chain head: %w", err)
 		}
 		stored := map[uuid.UUID]storedID{}
@@ -344,9 +345,8 @@ func (s *Store) commitOnce(ctx context.Context, group []*appendRequest, lookup b
 				since = pos - head.ckptPos.Int64
 			}
 			if since >= s.opts.CheckpointEvery || (head.ckptAt.Valid && recorded.Sub(head.ckptAt.Time) >= s.opts.CheckpointInterval) {
-				c := sg.Sign(pos, prev, recorded)
-				b.Queue("INSERT INTO checkpoints (position, hash, signed_at, key_id, signature) VALUES ($1, $2, $3, $4, $5)",
-					c.Position, c.Hash, c.SignedAt, c.KeyID, c.Signature)
+				c := sg.Sign(head.ckptSeq.Int64+1, pos, prev, recorded)
+				b.Queue(insertCheckpoint, checkpointArgs(c)...)
 			}
 		}
 		if err := tx.SendBatch(ctx, b).Close(); err != nil {

@@ -100,13 +100,22 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, component string, fsys fs.
 		// Unlock with a fresh context: the caller's may be cancelled already.
 		_, _ = conn.Exec(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock($1)", migrationLockKey)
 	}()
-	if _, err := conn.Exec(ctx, `CREATE TABLE IF NOT EXISTS dayops_schema_migrations (
-		component  text        NOT NULL,
-		version    integer     NOT NULL,
-		name       text        NOT NULL,
-		applied_at timestamptz NOT NULL DEFAULT now(),
-		PRIMARY KEY (component, version))`); err != nil {
-		return fmt.Errorf("migrate %s: create version table: %w", component, err)
+	// A role that only writes or signs may not CREATE in the schema (and
+	// PostgreSQL checks that before IF NOT EXISTS): create the version
+	// table only when it is missing.
+	var exists bool
+	if err := conn.QueryRow(ctx, "SELECT to_regclass('dayops_schema_migrations') IS NOT NULL").Scan(&exists); err != nil {
+		return fmt.Errorf("migrate %s: look for version table: %w", component, err)
+	}
+	if !exists {
+		if _, err := conn.Exec(ctx, `CREATE TABLE IF NOT EXISTS dayops_schema_migrations (
+			component  text        NOT NULL,
+			version    integer     NOT NULL,
+			name       text        NOT NULL,
+			applied_at timestamptz NOT NULL DEFAULT now(),
+			PRIMARY KEY (component, version))`); err != nil {
+			return fmt.Errorf("migrate %s: create version table: %w", component, err)
+		}
 	}
 	var current int
 	if err := conn.QueryRow(ctx,

@@ -195,5 +195,8 @@ func (s *Store) WithSigner(sg *Signer) *Store {
 	return &c
 }
 
+// Signer returns Options.Signer (nil when this store does not sign).
+func (s *Store) Signer() *Signer { return s.opts.Signer }
+
 // Logger returns the store's logger (Options.Logger).
 func (s *Store) Logger() *slog.Logger { return s.log }

@@ -13,9 +13,14 @@ type Category string
 const (
 	CategoryCluster   Category = "cluster"
 	CategoryOperation Category = "operation"
+	// CategoryAPI holds what was asked of the API that names neither a
+	// cluster nor an operation (a refused request with a malformed body).
+	CategoryAPI Category = "api"
 )
 
-func (c Category) known() bool { return c == CategoryCluster || c == CategoryOperation }
+func (c Category) known() bool {
+	return c == CategoryCluster || c == CategoryOperation || c == CategoryAPI
+}
 
 // StreamName names one stream: "<category>-<id>", for example
 // "cluster-orders" or "operation-0194f1c2".
@@ -51,7 +56,7 @@ func ParseStream(name string) (StreamName, error) {
 
 func (s StreamName) validate() error {
 	if !s.Category.known() {
-		return fmt.Errorf("%w: %q (known: cluster, operation)", ErrUnknownCategory, s.Category)
+		return fmt.Errorf("%w: %q (known: cluster, operation, api)", ErrUnknownCategory, s.Category)
 	}
 	if s.ID == "" {
 		return fmt.Errorf("%w: stream %q", ErrEmptyStreamID, s.String())

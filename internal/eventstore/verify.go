@@ -6,6 +6,7 @@ import (
 	"crypto/ed25519"
 	"encoding/hex"
 	"fmt"
+	"time"
 
 	"github.com/google/uuid"
 )
@@ -21,6 +22,10 @@ const (
 	ProblemCheckpointMismatch ChainProblem = "checkpoint_mismatch" // a signed checkpoint disagrees with the recomputed chain
 	ProblemBadSignature       ChainProblem = "bad_signature"       // a checkpoint's signature does not verify
 	ProblemTruncated          ChainProblem = "truncated"           // a checkpoint lies beyond the head (tail deleted)
+	ProblemCheckpointGap      ChainProblem = "checkpoint_gap"      // a checkpoint's seq is missing (checkpoint deleted)
+	ProblemCheckpointMissing  ChainProblem = "checkpoint_missing"  // a checkpoint kept elsewhere is not (or not so) in the database
+	ProblemNoCheckpoint       ChainProblem = "no_checkpoint"       // nothing is signed (and that was not allowed)
+	ProblemStaleCheckpoint    ChainProblem = "stale_checkpoint"    // the newest checkpoint is older than allowed
 )
 
 // ChainError is a broken chain: the first problem found, naming the event
@@ -46,12 +51,30 @@ func (e *ChainError) Error() string {
 // ExitCode makes `dayops audit verify` exit 2 on a broken chain.
 func (e *ChainError) ExitCode() int { return 2 }
 
-// VerifyOptions configure Verify.
+// VerifyOptions configure Verify. The zero value checks the chain, requires
+// at least one checkpoint and the checkpoints' seq chain, but no signatures
+// and no age.
 type VerifyOptions struct {
 	// PublicKeys check checkpoint signatures. Without any, checkpoints are
 	// still compared with the recomputed chain, but a rewrite that also
 	// rewrote the checkpoints table goes unnoticed: report says so.
 	PublicKeys []ed25519.PublicKey
+	// AllowNoCheckpoint lets a log without any checkpoint pass (a new
+	// install before its first signature). Otherwise "nothing signed" is
+	// ProblemNoCheckpoint: deleting the log and its checkpoints must not
+	// look like an empty, healthy log.
+	AllowNoCheckpoint bool
+	// MaxCheckpointAge, when > 0, fails verification when the newest
+	// checkpoint was signed longer ago than this (before Now). With a
+	// signer that re-signs at least this often (RunSigner), deleting the
+	// newest events together with their checkpoints is caught this way.
+	MaxCheckpointAge time.Duration
+	// Now is the instant MaxCheckpointAge is measured from; zero: time.Now().
+	Now time.Time
+	// External are copies of checkpoints kept outside the database (the
+	// backup store): each must be in the database unchanged, and is checked
+	// like the stored ones. Rewriting the database alone is caught here.
+	External []Checkpoint
 	// Progress, when set, is called every 100k events.
 	Progress func(position int64)
 }
@@ -64,12 +87,67 @@ type VerifyReport struct {
 	Checkpoints          int
 	SignaturesChecked    int
 	LastSignedCheckpoint int64
+	// NewestCheckpoint is the checkpoint with the highest seq (zero Seq: none).
+	NewestCheckpoint Checkpoint
+	// ExternalChecked counts External checkpoints found in the database.
+	ExternalChecked int
+}
+
+func fmtTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000000Z") }
+
+// checkCheckpoints checks what can be checked without the events: the
+// signatures, the seq chain (1, 2, 3, ...) and the external copies.
+func checkCheckpoints(cps []Checkpoint, opts VerifyOptions, rep *VerifyReport) error {
+	bySeq := make(map[int64]Checkpoint, len(cps))
+	for i, c := range cps {
+		if len(opts.PublicKeys) > 0 {
+			if err := VerifyCheckpoint(c, opts.PublicKeys); err != nil {
+				return &ChainError{Problem: ProblemBadSignature, Position: c.Position,
+					Detail: fmt.Sprintf("checkpoint %d signed at %s: %v", c.Seq, fmtTime(c.SignedAt), err)}
+			}
+			rep.SignaturesChecked++
+			rep.LastSignedCheckpoint = max(rep.LastSignedCheckpoint, c.Position)
+		}
+		if want := int64(i + 1); c.Seq != want {
+			return &ChainError{Problem: ProblemCheckpointGap, Position: c.Position,
+				Detail: fmt.Sprintf("checkpoints %d..%d missing; next stored checkpoint is %d (position %d) (checkpoints deleted)",
+					want, c.Seq-1, c.Seq, c.Position)}
+		}
+		if i > 0 && c.Position < cps[i-1].Position {
+			return &ChainError{Problem: ProblemCheckpointGap, Position: c.Position,
+				Detail: fmt.Sprintf("checkpoint %d covers position %d, below checkpoint %d's position %d", c.Seq, c.Position, cps[i-1].Seq, cps[i-1].Position)}
+		}
+		bySeq[c.Seq] = c
+	}
+	for _, x := range opts.External {
+		if len(opts.PublicKeys) > 0 {
+			if err := VerifyCheckpoint(x, opts.PublicKeys); err != nil {
+				return &ChainError{Problem: ProblemBadSignature, Position: x.Position,
+					Detail: fmt.Sprintf("copy of checkpoint %d kept outside the database: %v", x.Seq, err)}
+			}
+		}
+		c, ok := bySeq[x.Seq]
+		if !ok {
+			return &ChainError{Problem: ProblemCheckpointMissing, Position: x.Position,
+				Detail: fmt.Sprintf("checkpoint %d (position %d, signed at %s) is kept outside the database but not in it (checkpoints deleted)",
+					x.Seq, x.Position, fmtTime(x.SignedAt))}
+		}
+		if !c.Equal(x) {
+			return &ChainError{Problem: ProblemCheckpointMissing, Position: x.Position,
+				Detail: fmt.Sprintf("checkpoint %d in the database (position %d hash %x) differs from its copy outside it (position %d hash %x) (the database was rewritten)",
+					x.Seq, c.Position, c.Hash, x.Position, x.Hash)}
+		}
+		rep.ExternalChecked++
+	}
+	return nil
 }
 
 // Verify walks the whole log in position order, recomputes every hash from
 // the stored content and the previous recomputed hash, and checks each
-// signed checkpoint against the recomputed chain. It returns the report, or
-// *ChainError naming the first problem.
+// checkpoint (stored, or kept elsewhere: opts.External) against the
+// recomputed chain, the checkpoints' own seq chain, and the newest
+// checkpoint's age. It returns the report, or *ChainError naming the first
+// problem.
 func (s *Store) Verify(ctx context.Context, opts VerifyOptions) (VerifyReport, error) {
 	var rep VerifyReport
 	cps, err := s.Checkpoints(ctx)
@@ -77,17 +155,12 @@ func (s *Store) Verify(ctx context.Context, opts VerifyOptions) (VerifyReport, e
 		return rep, err
 	}
 	rep.Checkpoints = len(cps)
-	byPos := make(map[int64]Checkpoint, len(cps))
+	if err := checkCheckpoints(cps, opts, &rep); err != nil {
+		return rep, err
+	}
+	byPos := make(map[int64][]Checkpoint, len(cps))
 	for _, c := range cps {
-		if len(opts.PublicKeys) > 0 {
-			if err := VerifyCheckpoint(c, opts.PublicKeys); err != nil {
-				return rep, &ChainError{Problem: ProblemBadSignature, Position: c.Position,
-					Detail: fmt.Sprintf("checkpoint signed at %s: %v", c.SignedAt.UTC().Format("2006-01-02T15:04:05.000000Z"), err)}
-			}
-			rep.SignaturesChecked++
-			rep.LastSignedCheckpoint = c.Position
-		}
-		byPos[c.Position] = c
+		byPos[c.Position] = append(byPos[c.Position], c)
 	}
 	prev := GenesisPrevHash
 	var expect int64 = 1
@@ -107,10 +180,12 @@ func (s *Store) Verify(ctx context.Context, opts VerifyOptions) (VerifyReport, e
 				Detail: fmt.Sprintf("%s on %s v%d: content hashes to %x, stored hash %x (edited after it was written)",
 					e.Type, e.Stream, e.Version, h, e.Hash)}
 		}
-		if c, ok := byPos[e.Position]; ok && !bytes.Equal(c.Hash, h) {
-			return &ChainError{Problem: ProblemCheckpointMismatch, Position: e.Position, EventID: e.ID,
-				Detail: fmt.Sprintf("checkpoint signed at %s says hash %x, recomputed chain says %x (the log was rewritten)",
-					c.SignedAt.UTC().Format("2006-01-02T15:04:05.000000Z"), c.Hash, h)}
+		for _, c := range byPos[e.Position] {
+			if !bytes.Equal(c.Hash, h) {
+				return &ChainError{Problem: ProblemCheckpointMismatch, Position: e.Position, EventID: e.ID,
+					Detail: fmt.Sprintf("checkpoint %d signed at %s says hash %x, recomputed chain says %x (the log was rewritten)",
+						c.Seq, fmtTime(c.SignedAt), c.Hash, h)}
+			}
 		}
 		prev = h
 		rep.Events++
@@ -130,7 +205,26 @@ func (s *Store) Verify(ctx context.Context, opts VerifyOptions) (VerifyReport, e
 	for _, c := range cps {
 		if c.Position > rep.HeadPosition {
 			return rep, &ChainError{Problem: ProblemTruncated, Position: c.Position,
-				Detail: fmt.Sprintf("a checkpoint covers position %d but the log ends at %d (events deleted from the end)", c.Position, rep.HeadPosition)}
+				Detail: fmt.Sprintf("checkpoint %d covers position %d but the log ends at %d (events deleted from the end)", c.Seq, c.Position, rep.HeadPosition)}
+		}
+	}
+	if len(cps) == 0 {
+		if !opts.AllowNoCheckpoint {
+			return rep, &ChainError{Problem: ProblemNoCheckpoint, Position: rep.HeadPosition,
+				Detail: fmt.Sprintf("no signed checkpoint stored (%d events): a log whose newest events were deleted with their checkpoints would look the same; run a signer, or allow it explicitly", rep.Events)}
+		}
+		return rep, nil
+	}
+	rep.NewestCheckpoint = cps[len(cps)-1]
+	if opts.MaxCheckpointAge > 0 {
+		now := opts.Now
+		if now.IsZero() {
+			now = time.Now()
+		}
+		if age := now.Sub(rep.NewestCheckpoint.SignedAt); age > opts.MaxCheckpointAge {
+			return rep, &ChainError{Problem: ProblemStaleCheckpoint, Position: rep.NewestCheckpoint.Position,
+				Detail: fmt.Sprintf("the newest checkpoint (%d, signed at %s) is %s old, more than the allowed %s: the signer stopped, or newer checkpoints were deleted",
+					rep.NewestCheckpoint.Seq, fmtTime(rep.NewestCheckpoint.SignedAt), age.Round(time.Second), opts.MaxCheckpointAge)}
 		}
 	}
 	return rep, nil

@@ -109,7 +109,7 @@ func New(d Deps) *Server {
 }
 
 // Handler serves the API.
-func (s *Server) Handler() http.Handler { return s.mux }
+func (s *Server) Handler() http.Handler { return s.recordRequests(s.mux) }
 
 // OpenAPI returns the generated document.
 func (s *Server) OpenAPI() *huma.OpenAPI { return s.api.OpenAPI() }

@@ -439,7 +439,7 @@ func (s *Server) createRestore(ctx context.Context, in *struct {
 	if err != nil {
 		return nil, planError(err, "body.")
 	}
-	same := c.Shards == len(bm.Shards) && c.Persistence.Mode != spec.PersistenceAOF
+	same := c.Shards == len(bm.Shards)
 	plan.Operation = string(operation.Restore)
 	mode := fmt.Sprintf("replay every key from %d temporary instances into %d shards with pipelined RESTORE", len(bm.Shards), c.Shards)
 	if same {

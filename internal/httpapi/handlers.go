@@ -90,6 +90,7 @@ func (s *Server) meta(ctx context.Context, typ operation.Type, namespace, cluste
 	return operation.Meta{
 		OperationID: newOperationID(), Type: typ, Namespace: namespace, Cluster: cluster,
 		Actor: principal(ctx).Subject, Reason: reason, RequestedAt: time.Now().UTC(),
+		Params: requestParams(ctx),
 	}
 }
 

@@ -9,7 +9,10 @@
 // workflow input and activity headers), so it must not hold secrets.
 package operation
 
-import "time"
+import (
+	"encoding/json"
+	"time"
+)
 
 // Type names a lifecycle operation.
 type Type string
@@ -39,6 +42,10 @@ type Meta struct {
 	// Reason is the free text the requester gave.
 	Reason      string    `json:"reason,omitempty"`
 	RequestedAt time.Time `json:"requestedAt"`
+	// Params are the request's query and body, secrets redacted
+	// (audit.RequestParams), recorded in OperationRequested. They travel
+	// in the workflow's input only, never in the propagated headers.
+	Params json.RawMessage `json:"params,omitempty"`
 }
 
 // ClusterKey names the cluster in the audit log: "<namespace>/<name>".

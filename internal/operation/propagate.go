@@ -78,6 +78,7 @@ func (MetaPropagator) ExtractToWorkflow(ctx workflow.Context, r workflow.HeaderR
 }
 
 func writeMeta(m Meta, w workflow.HeaderWriter) error {
+	m.Params = nil // in the workflow input already; kept out of every activity's header
 	p, err := converter.GetDefaultDataConverter().ToPayload(m)
 	if err != nil {
 		return err

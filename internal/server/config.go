@@ -57,6 +57,13 @@ type Config struct {
 	// restore's temporary instances (DAYOPS_BACKUP_SERVE_HOST, default: the
 	// worker's address on the route to each instance).
 	BackupServeHost string
+	// InstanceImage is the image of the dayops binary that Redis Pods run
+	// redis-server under: an init container copies the binary from it and
+	// `dayops instance run` fences a restarted former primary whose data is
+	// behind its replicas (DAYOPS_INSTANCE_IMAGE, default "dayops:dev", which
+	// the local stack's node agent maps to bin/dayops; "none" renders Pods
+	// without the instance manager). Only new and recreated Pods change.
+	InstanceImage string
 }
 
 // FromEnv reads the Config from the environment, with defaults.
@@ -73,6 +80,7 @@ func FromEnv() Config {
 		Tokens:            os.Getenv("DAYOPS_API_TOKENS"),
 		BackupStore:       os.Getenv(EnvBackupStore),
 		BackupServeHost:   os.Getenv("DAYOPS_BACKUP_SERVE_HOST"),
+		InstanceImage:     envOr("DAYOPS_INSTANCE_IMAGE", DefaultInstanceImage),
 	}
 	return c
 }
@@ -115,6 +123,9 @@ func (c Config) Validate() error {
 	}
 	return errors.Join(errs...)
 }
+
+// DefaultInstanceImage is Config.InstanceImage's default.
+const DefaultInstanceImage = "dayops:dev"
 
 // EnvBackupStore is the variable of Config.BackupStore.
 const EnvBackupStore = "DAYOPS_BACKUP_STORE"

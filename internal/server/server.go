@@ -48,6 +48,8 @@ type Deps struct {
 	Backups         backupstore.Store
 	BackupClients   *backup.Clients
 	BackupServeHost string
+	// InstanceImage is Config.InstanceImage.
+	InstanceImage string
 }
 
 // Close releases every client.
@@ -123,13 +125,14 @@ func Connect(ctx context.Context, cfg Config, log *slog.Logger) (*Deps, error) {
 	}
 	d.BackupClients = &backup.Clients{}
 	d.BackupServeHost = cfg.BackupServeHost
+	d.InstanceImage = cfg.InstanceImage
 	ok = true
 	return d, nil
 }
 
 // Activities builds the activity structs over deps.
 func (d *Deps) Activities() workflows.Activities {
-	k := &kube.Activities{Client: d.Kube, Log: d.Log}
+	k := &kube.Activities{Client: d.Kube, Log: d.Log, InstanceImage: d.InstanceImage}
 	r := redisops.New(d.Conns)
 	return workflows.Activities{
 		Kube: k, Redis: r,
@@ -137,7 +140,7 @@ func (d *Deps) Activities() workflows.Activities {
 		Audit: &auditlog.Activities{Recorder: &auditlog.Recorder{Store: d.Store, Log: d.Log}},
 		State: &clusterstate.Activities{Kube: k, Redis: r},
 		Backup: &backup.Activities{Store: d.Backups, Kube: d.Kube, Passwords: kube.Passwords{Client: d.Kube}, Log: d.Log,
-			ListenHost: d.BackupServeHost, Clients: d.BackupClients},
+			ListenHost: d.BackupServeHost, Clients: d.BackupClients, InstanceImage: d.InstanceImage},
 	}
 }
 
@@ -205,6 +208,19 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(apiAddr s
 		}
 		defer w.Stop()
 		log.Info("worker polling", "task_queue", cfg.TaskQueue, "temporal", cfg.TemporalAddress)
+	}
+	if sg := d.Store.Signer(); sg != nil {
+		// Sign the head periodically (an idle head too), and copy each
+		// checkpoint to the backup store when there is one. A signer
+		// apart from this process (`dayops audit signer`) is stronger.
+		opts := eventstore.SignerOptions{}
+		if d.Backups != nil {
+			opts.AfterSign = func(ctx context.Context) error { _, err := audit.CopyCheckpoints(ctx, d.Store, d.Backups); return err }
+		}
+		wg.Add(1)
+		go func() { defer wg.Done(); _ = d.Store.RunSigner(ctx, sg, opts) }()
+	} else {
+		log.Warn("audit checkpoints are not signed: set " + eventstore.EnvSigningKey + " or run `dayops audit signer`")
 	}
 	addr := ""
 	errc := make(chan error, 2)

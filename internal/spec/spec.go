@@ -10,10 +10,16 @@ import (
 
 // Defaults applied by Cluster.Default.
 const (
-	DefaultNamespace   = "default"
-	DefaultImage       = "redis:7.0"
-	DefaultZoneKey     = "topology.kubernetes.io/zone"
-	DefaultVolumeSize  = "1Gi"
+	DefaultNamespace  = "default"
+	DefaultImage      = "redis:7.0"
+	DefaultZoneKey    = "topology.kubernetes.io/zone"
+	DefaultVolumeSize = "1Gi"
+	// DefaultPersistence is AOF: with appendfsync everysec Redis write(2)s
+	// each write to the AOF before it replies, so a killed redis-server loses
+	// no acknowledged write (the page cache survives the process); only a
+	// crash of the whole machine can lose up to the last second. RDB alone
+	// loses everything since the last snapshot on any crash.
+	DefaultPersistence = PersistenceAOF
 	DefaultHookTimeout = 30 * time.Second
 	DefaultHookRetries = 2
 )
@@ -68,7 +74,7 @@ const (
 
 // Persistence of each instance's data.
 type Persistence struct {
-	// Mode is none, rdb or aof (default rdb).
+	// Mode is none, rdb or aof (default aof: see DefaultPersistence).
 	Mode PersistenceMode `json:"mode,omitempty"`
 	// Size of each instance's PersistentVolumeClaim (default 1Gi).
 	Size string `json:"size,omitempty"`

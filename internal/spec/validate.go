@@ -43,7 +43,7 @@ func (c *Cluster) Default() {
 		c.Image = DefaultImage
 	}
 	if c.Persistence.Mode == "" {
-		c.Persistence.Mode = PersistenceRDB
+		c.Persistence.Mode = DefaultPersistence
 	}
 	if c.Persistence.Size == "" && c.Persistence.Mode != PersistenceNone {
 		c.Persistence.Size = DefaultVolumeSize

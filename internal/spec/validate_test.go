@@ -25,7 +25,7 @@ func TestDefault(t *testing.T) {
 	two := 2
 	want := Cluster{
 		Name: "orders", Namespace: "default", Shards: 3, ReplicasPerShard: 1, Image: "redis:7.0",
-		Persistence: Persistence{Mode: PersistenceRDB, Size: "1Gi"},
+		Persistence: Persistence{Mode: PersistenceAOF, Size: "1Gi"},
 		Zones:       ZonePolicy{Key: "topology.kubernetes.io/zone"},
 		Hooks: []Hook{{Name: "notify", Point: PreDelete, Scope: ScopeShard, HTTP: &HTTPHook{URL: "http://127.0.0.1:9/x"},
 			Timeout: Duration{30 * time.Second}, Retries: &two, FailurePolicy: FailOperation}},

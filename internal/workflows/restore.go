@@ -82,7 +82,12 @@ func runRestore(r *run, in RestoreInput) (summary string, temps bool, err error)
 		backup.VerifyBackupInput{ID: in.BackupID}, &m); err != nil {
 		return "", false, err
 	}
-	same := len(m.Shards) == c.Shards && c.Persistence.Mode != spec.PersistenceAOF
+	// Version 1: an AOF cluster loads at start too (its init container
+	// writes the RDB as appendonly.aof); before, AOF always replayed.
+	same := len(m.Shards) == c.Shards
+	if workflow.GetVersion(r.ctx, "restore-aof-loads-at-start", workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		same = same && c.Persistence.Mode != spec.PersistenceAOF
+	}
 	mode := "replay"
 	if same {
 		mode = "load at start"

@@ -225,7 +225,8 @@ func (r *run) finish(err error, summary string) (Result, error) {
 func (r *run) started() error {
 	info := workflow.GetInfo(r.ctx)
 	return r.record(
-		&audit.OperationRequested{OperationID: r.meta.OperationID, Cluster: r.meta.ClusterKey(), Kind: string(r.meta.Type)},
+		&audit.OperationRequested{OperationID: r.meta.OperationID, Cluster: r.meta.ClusterKey(), Kind: string(r.meta.Type),
+			Params: r.meta.Params},
 		&audit.OperationStarted{OperationID: r.meta.OperationID, Cluster: r.meta.ClusterKey(),
 			WorkflowID: info.WorkflowExecution.ID, RunID: info.WorkflowExecution.RunID})
 }

@@ -2,6 +2,7 @@ package workflows
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"sync"
@@ -13,6 +14,7 @@ import (
 	"github.com/dayops/dayops/internal/activities/kube"
 	"github.com/dayops/dayops/internal/activities/redisadmin"
 	"github.com/dayops/dayops/internal/activities/redisops"
+	"github.com/dayops/dayops/internal/audit"
 	"github.com/dayops/dayops/internal/operation"
 	"github.com/dayops/dayops/internal/planner"
 	"github.com/dayops/dayops/internal/spec"
@@ -118,6 +120,11 @@ func scaleEnv(t *testing.T, rec *recorder, migrate func(context.Context, redisop
 		func(ctx context.Context, in auditlog.RecordInput) (auditlog.RecordResult, error) {
 			for _, e := range in.Events {
 				rec.add("event-" + e.Type)
+				if e.Type == audit.TypeOperationRequested {
+					var p audit.OperationRequested
+					_ = json.Unmarshal(e.Payload, &p)
+					rec.add("params-" + string(p.Params))
+				}
 			}
 			return auditlog.RecordResult{}, nil
 		})

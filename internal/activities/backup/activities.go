@@ -49,6 +49,9 @@ type Activities struct {
 	ListenHost string
 	// Clients caches node clients (shared; closed by whoever built it).
 	Clients *Clients
+	// InstanceImage: restored instances run under the instance manager
+	// from this image, as kube.Activities' Pods do (empty or "none": not).
+	InstanceImage string
 }
 
 // Clients caches one client per node address and password.

@@ -35,8 +35,9 @@ func (in RestoredInstancesInput) StepTarget() string {
 // lacks them, as kube.EnsureInstances does, with one difference: a primary's
 // Pod has an init container (the cluster's own Redis image, redis-cli)
 // that copies its shard's RDB from the temporary instance onto the data
-// volume as dump.rdb (`redis-cli --rdb`, the replication protocol), so the
-// new primary loads it when it starts. The copy happens only on the first
+// volume as dump.rdb, or appendonly.aof with AOF persistence (`redis-cli
+// --rdb`, the replication protocol), so the new primary loads it when it
+// starts. The copy happens only on the first
 // start (no nodes.conf yet); replicas start empty and sync from their
 // primary.
 func (a *Activities) EnsureRestoredInstances(ctx context.Context, in RestoredInstancesInput) error {
@@ -53,7 +54,7 @@ func (a *Activities) EnsureRestoredInstances(ctx context.Context, in RestoredIns
 				return fmt.Errorf("create pvc %s: %w", kube.PVCName(c.Name, inst.Ordinal), err)
 			}
 		}
-		pod := kube.Pod(c, inst, in.Placement, owner)
+		pod := kube.WithInstanceManager(kube.Pod(c, inst, in.Placement, owner), a.InstanceImage)
 		if inst.Role == topology.RolePrimary {
 			src, ok := in.Sources[inst.Shard]
 			if !ok {
@@ -74,9 +75,20 @@ func restoreInit(c spec.Cluster, src string) corev1.Container {
 	if h, p, err := splitHostPort(src); err == nil {
 		host, port = h, p
 	}
-	script := `test -e ` + kube.DataDir + `/nodes.conf || ` +
-		`{ redis-cli -h "$RESTORE_HOST" -p "$RESTORE_PORT" --rdb ` + kube.DataDir + `/dump.rdb.part && ` +
-		`mv ` + kube.DataDir + `/dump.rdb.part ` + kube.DataDir + `/dump.rdb; }`
+	d := kube.DataDir
+	script := `test -e ` + d + `/nodes.conf || ` +
+		`{ redis-cli -h "$RESTORE_HOST" -p "$RESTORE_PORT" --rdb ` + d + `/dump.rdb.part && ` +
+		`mv ` + d + `/dump.rdb.part ` + d + `/dump.rdb; }`
+	if c.Persistence.Mode == spec.PersistenceAOF {
+		// With appendonly yes Redis ignores dump.rdb. An RDB is a valid AOF
+		// (an RDB preamble with no tail): as appendonly.aof in the data
+		// directory, without an appendonlydir, Redis 7 adopts it as the base
+		// of its multi-part AOF (its upgrade path) and Redis 6 loads it as
+		// is. Only on the first start, like the copy itself.
+		script = `test -e ` + d + `/nodes.conf || ` +
+			`{ redis-cli -h "$RESTORE_HOST" -p "$RESTORE_PORT" --rdb ` + d + `/dump.rdb.part && ` +
+			`rm -rf ` + d + `/appendonlydir && mv ` + d + `/dump.rdb.part ` + d + `/appendonly.aof; }`
+	}
 	return corev1.Container{
 		Name: "restore", Image: c.Image, Command: []string{"sh", "-c", script},
 		Env: []corev1.EnvVar{

@@ -48,6 +48,14 @@ type Activities struct {
 	Log    *slog.Logger
 	// PollInterval is how often waits look again (default 500ms).
 	PollInterval time.Duration
+	// InstanceImage is the image of the dayops binary that Pods run
+	// redis-server under (WithInstanceManager); empty or "none": without.
+	InstanceImage string
+}
+
+// pod renders an instance's Pod, with the instance manager when configured.
+func (a *Activities) pod(c spec.Cluster, in topology.Instance, pl Placement, owner metav1.OwnerReference) *corev1.Pod {
+	return WithInstanceManager(Pod(c, in, pl, owner), a.InstanceImage)
 }
 
 func (a *Activities) poll() time.Duration {
@@ -230,7 +238,7 @@ func (a *Activities) EnsureInstances(ctx context.Context, in EnsureInstancesInpu
 			}
 		}
 		created, err := createIfAbsent(ctx, func(ctx context.Context) error {
-			_, err := a.Client.CoreV1().Pods(c.Namespace).Create(ctx, Pod(c, inst, in.Placement, owner), metav1.CreateOptions{})
+			_, err := a.Client.CoreV1().Pods(c.Namespace).Create(ctx, a.pod(c, inst, in.Placement, owner), metav1.CreateOptions{})
 			return err
 		})
 		if err != nil {

@@ -45,7 +45,12 @@ func RedisConf(c spec.Cluster) string {
 	line("dir", DataDir)
 	switch c.Persistence.Mode {
 	case spec.PersistenceAOF:
+		// everysec: each write reaches the AOF (the page cache) before its
+		// reply, so a process crash loses nothing acknowledged; the RDB
+		// preamble keeps rewrites and restarts fast.
 		line("appendonly", "yes")
+		line("appendfsync", "everysec")
+		line("aof-use-rdb-preamble", "yes")
 		line("save", `""`)
 	case spec.PersistenceRDB:
 		line("appendonly", "no")
@@ -319,4 +324,45 @@ func meta(c spec.Cluster, name string, labels map[string]string, owner *metav1.O
 		m.OwnerReferences = []metav1.OwnerReference{*owner}
 	}
 	return m
+}
+
+// Instance manager: the dayops binary, copied into each Redis Pod by an init
+// container, runs redis-server as `dayops instance run -- redis-server ...`
+// and fences a restarted former primary whose data may be behind its
+// replicas (internal/instance).
+const (
+	// InstanceManagerOff as the instance image renders Pods without it.
+	InstanceManagerOff = "none"
+	// InstanceManagerDir is the emptyDir the init container installs into.
+	InstanceManagerDir    = "/dayops"
+	instanceManagerVolume = "dayops-bin"
+	instanceManagerInit   = "install-dayops"
+)
+
+// WithInstanceManager wraps the Pod's redis container with the instance
+// manager from image (an image of the dayops binary): an init container
+// installs the binary into a shared emptyDir, and redis-server is started by
+// it. An empty image or InstanceManagerOff leaves the Pod as it is. The spec
+// hash is not changed: the manager does not change what Redis runs.
+func WithInstanceManager(pod *corev1.Pod, image string) *corev1.Pod {
+	if image == "" || image == InstanceManagerOff {
+		return pod
+	}
+	mount := corev1.VolumeMount{Name: instanceManagerVolume, MountPath: InstanceManagerDir}
+	pod.Spec.Volumes = append(pod.Spec.Volumes, corev1.Volume{Name: instanceManagerVolume,
+		VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}})
+	pod.Spec.InitContainers = append([]corev1.Container{{
+		Name: instanceManagerInit, Image: image,
+		Command:      []string{"dayops", "instance", "install", "--to", InstanceManagerDir},
+		VolumeMounts: []corev1.VolumeMount{mount},
+	}}, pod.Spec.InitContainers...)
+	for i := range pod.Spec.Containers {
+		ct := &pod.Spec.Containers[i]
+		if ct.Name != "redis" {
+			continue
+		}
+		ct.Command = append([]string{InstanceManagerDir + "/dayops", "instance", "run", "--"}, ct.Command...)
+		ct.VolumeMounts = append(ct.VolumeMounts, mount)
+	}
+	return pod
 }

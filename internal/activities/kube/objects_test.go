@@ -22,13 +22,15 @@ func TestRedisConf(t *testing.T) {
 		has    []string
 		hasNot []string
 	}{
-		"rdb default": {
-			has: []string{"cluster-enabled yes\n", "dir /data\n", "appendonly no\n", `save "3600 1 300 100 60 10000"`,
+		"aof default": {
+			has: []string{"cluster-enabled yes\n", "dir /data\n", "appendonly yes\n", "appendfsync everysec\n",
+				"aof-use-rdb-preamble yes\n", "save \"\"\n",
 				"maxmemory 805306368\n", "cluster-node-timeout 5000\n", "maxmemory-policy allkeys-lru\n"},
 		},
-		"aof": {
-			mutate: func(c *spec.Cluster) { c.Persistence.Mode = spec.PersistenceAOF },
-			has:    []string{"appendonly yes\n", "save \"\"\n"},
+		"rdb": {
+			mutate: func(c *spec.Cluster) { c.Persistence.Mode = spec.PersistenceRDB },
+			has:    []string{"appendonly no\n", `save "3600 1 300 100 60 10000"`},
+			hasNot: []string{"appendfsync"},
 		},
 		"user node timeout wins": {
 			mutate: func(c *spec.Cluster) { c.Config["cluster-node-timeout"] = "15000" },

@@ -257,7 +257,7 @@ func (a *Activities) RecreateInstance(ctx context.Context, in RecreateInput) (Re
 	if !apierrors.IsNotFound(err) {
 		return out, fmt.Errorf("get pod %s: %w", name, err)
 	}
-	if _, err := pods.Create(ctx, UpgradePod(c, inst, in.Placement, owner), metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+	if _, err := pods.Create(ctx, WithInstanceManager(UpgradePod(c, inst, in.Placement, owner), a.InstanceImage), metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 		return out, fmt.Errorf("create pod %s: %w", name, err)
 	}
 	out.Recreated = true

@@ -79,6 +79,7 @@ func New(cfg Config) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
+	images = images.WithDayops(dayopsBinary(cfg.DayopsBinary))
 	ca, err := loadCA(cfg.PKIDir)
 	if err != nil {
 		return nil, err
@@ -429,4 +430,20 @@ func (g clientGetter) Secret(ctx context.Context, ns, name string) (map[string][
 		return nil, err
 	}
 	return s.Data, nil
+}
+
+// dayopsBinary is the product binary the dayops command maps to: the
+// configured one, else "dayops" beside the agent's executable (bin/dayops
+// beside bin/dayops-dev). It is never the agent's own executable: that is
+// the development binary, which has none of the product's verbs, so a
+// missing bin/dayops fails the Pod with a message naming it.
+func dayopsBinary(configured string) string {
+	if configured != "" {
+		return configured
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return ""
+	}
+	return filepath.Join(filepath.Dir(exe), DayopsCommand)
 }

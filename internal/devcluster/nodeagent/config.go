@@ -35,6 +35,11 @@ type Config struct {
 	KubeletPort int
 	// ImageMapFile replaces the built-in image map (--image-map).
 	ImageMapFile string
+	// DayopsBinary is the locally built product binary (cmd/dayops) that
+	// dayops images and the instance manager's "dayops" command run; the
+	// agent itself runs from the development binary (cmd/dayops-dev)
+	// (--dayops-binary; default: "dayops" beside the agent's executable).
+	DayopsBinary string
 	// Capacity of each node (--node-cpu, --node-memory, --node-pods).
 	NodeCPU    string
 	NodeMemory string
@@ -60,11 +65,6 @@ type Config struct {
 	VolumeRefresh time.Duration
 	// MaxLogBytes caps each container log file before rotation (--max-log-bytes).
 	MaxLogBytes int64
-	// DayopsBinary is the product binary (cmd/dayops), for containers whose
-	// image is dayops itself; the agent runs from the development binary
-	// (cmd/dayops-dev), which does not carry the product's verbs
-	// (--dayops-binary; relative to the agent's working directory).
-	DayopsBinary string
 	// Helper is the command that runs the pod-exec helper; HelperEnv is added
 	// to its environment. Default: this executable (dayops-dev) with
 	// "dev agent pod-exec".
@@ -93,7 +93,6 @@ func DefaultConfig() Config {
 		StorageClassDefault: true,
 		MaxLogBytes:         10 << 20,
 		VolumeRefresh:       30 * time.Second,
-		DayopsBinary:        "bin/dayops",
 	}
 }
 

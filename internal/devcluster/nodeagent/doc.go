@@ -28,7 +28,10 @@
 //     default or --image-map). redis images run /usr/bin/redis-server with
 //     "--bind $(POD_IP) --protected-mode no" appended unless the args set
 //     --bind; redis:7.0-bad adds "--maxmemory 1 --maxmemory-policy
-//     noeviction" (reads work, writes fail). An image with no rule leaves its
+//     noeviction" (reads work, writes fail); so does a redis container run
+//     under the instance manager ("dayops instance run -- redis-server ...").
+//     dayops:* images and the dayops command run the locally built product
+//     binary (Config.DayopsBinary). An image with no rule leaves its
 //     container Waiting with reason ErrImagePull and a message naming the
 //     image, and the Pod Pending.
 //   - Environment: PATH, HOSTNAME, HOME and POD_IP (always), then envFrom,

@@ -18,7 +18,8 @@ import (
 // the process behaves as it would inside its own pod (bound to the pod IP).
 //
 // The built-in default (DefaultImageMap) maps every redis image to the host's
-// redis-server; a YAML or JSON file given with --image-map replaces it. Rules
+// redis-server and every dayops image to the locally built dayops binary; a
+// YAML or JSON file given with --image-map replaces it. Rules
 // are tried in order and the first match wins. An image that matches no rule
 // leaves its container waiting with reason ErrImagePull.
 type ImageMap struct {
@@ -92,6 +93,13 @@ func DefaultImageMap() ImageMap {
 				Entrypoint: []string{"redis-server"},
 				BindFlag:   "--bind",
 				BindArgs:   redisBind,
+			},
+			{
+				// The product image: an instance manager init container
+				// runs `dayops instance install`; the agent maps the
+				// command to the local binary (Config.DayopsBinary).
+				Images:     []string{"dayops:*"},
+				Entrypoint: []string{DayopsCommand},
 			},
 			{
 				Images: []string{"busybox:*", "alpine:*", "debian:*", "ubuntu:*"},
@@ -219,7 +227,7 @@ func (m ImageMap) Resolve(image string, command, args []string, lookup func(stri
 	if len(argv) == 0 {
 		return processSpec{}, fmt.Errorf("image %q: no command: the container sets none and the image map gives no entrypoint or cmd", image)
 	}
-	if len(rule.Entrypoint) > 0 && filepath.Base(argv[0]) == filepath.Base(rule.Entrypoint[0]) {
+	if len(rule.Entrypoint) > 0 && runsEntrypoint(argv, filepath.Base(rule.Entrypoint[0])) {
 		argv = append(argv, rule.ExtraArgs...)
 		if rule.BindFlag != "" && !slices.Contains(argv[1:], rule.BindFlag) {
 			for _, a := range rule.BindArgs {
@@ -232,6 +240,43 @@ func (m ImageMap) Resolve(image string, command, args []string, lookup func(stri
 		return processSpec{}, err
 	}
 	return processSpec{Path: p, Args: argv}, nil
+}
+
+// runsEntrypoint reports whether argv runs the image's entrypoint binary:
+// directly, or under the dayops instance manager ("dayops instance run --
+// redis-server ARGS"), whose last arguments are the entrypoint's, so the
+// rule's extra and bind arguments still reach it.
+func runsEntrypoint(argv []string, ep string) bool {
+	if filepath.Base(argv[0]) == ep {
+		return true
+	}
+	if filepath.Base(argv[0]) != DayopsCommand {
+		return false
+	}
+	i := slices.Index(argv, "--")
+	return i >= 0 && i+1 < len(argv) && filepath.Base(argv[i+1]) == ep
+}
+
+// DayopsCommand is the product binary's command name: the dayops:* images'
+// entrypoint and the instance manager a Redis container runs under.
+const DayopsCommand = "dayops"
+
+// WithDayops maps the dayops command to bin, the locally built product
+// binary, unless the map already names a binary for it.
+func (m ImageMap) WithDayops(bin string) ImageMap {
+	if bin == "" {
+		return m
+	}
+	if _, ok := m.Binaries[DayopsCommand]; ok {
+		return m
+	}
+	b := make(map[string]string, len(m.Binaries)+1)
+	for k, v := range m.Binaries {
+		b[k] = v
+	}
+	b[DayopsCommand] = bin
+	m.Binaries = b
+	return m
 }
 
 // LookPath resolves a command name to a host path: the Binaries table

@@ -59,7 +59,7 @@ func TestNormalizeImage(t *testing.T) {
 }
 
 func TestResolve(t *testing.T) {
-	m := DefaultImageMap()
+	m := DefaultImageMap().WithDayops("/opt/bin/dayops")
 	env := envLookup([]envVar{{Name: "POD_IP", Value: "10.244.1.7"}})
 	bind := []string{"--bind", "10.244.1.7", "--protected-mode", "no"}
 	tests := map[string]struct {
@@ -96,6 +96,15 @@ func TestResolve(t *testing.T) {
 		"busybox default cmd": {
 			image: "busybox:1.36",
 			want:  processSpec{Path: mustLookPath(t, "sh"), Args: []string{"sh"}},
+		},
+		"instance manager init container": {
+			image: "dayops:dev", command: []string{"dayops", "instance", "install", "--to", "/dayops"},
+			want: processSpec{Path: "/opt/bin/dayops", Args: []string{"dayops", "instance", "install", "--to", "/dayops"}},
+		},
+		"redis under the instance manager keeps the rule's arguments": {
+			image: "redis:7.0-bad", command: []string{"/dayops/dayops", "instance", "run", "--", "redis-server"}, args: []string{"/etc/redis.conf"},
+			want: processSpec{Path: "/opt/bin/dayops", Args: append([]string{"/dayops/dayops", "instance", "run", "--", "redis-server", "/etc/redis.conf",
+				"--maxmemory", "1", "--maxmemory-policy", "noeviction"}, bind...)},
 		},
 		"unknown image": {image: "nginx:1.27", wantErr: true},
 		"missing binary": {

@@ -61,6 +61,9 @@ func Start(t testing.TB, env *devtest.Env, opts Options) *Dayops {
 		TaskQueue:  "dayops-test-" + randomSuffix(),
 		Kubeconfig: env.Kubeconfig, DatabaseURL: env.NewDatabase(t),
 		Tokens: OperatorToken + "=test-operator:operator," + AuditorToken + "=test-auditor:auditor",
+		// Off unless asked for: the stack's node agent must map dayops:*
+		// images (a stack started from a binary with the instance manager).
+		InstanceImage: os.Getenv("DAYOPS_INSTANCE_IMAGE"),
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()

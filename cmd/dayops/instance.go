@@ -1,0 +1,68 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/dayops/dayops/internal/instance"
+)
+
+// newInstanceCmd is the in-Pod instance manager (see internal/instance).
+func newInstanceCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "instance",
+		Short: "In-Pod instance manager: fence and run redis-server (PID 1 of a Redis container)",
+	}
+	var timeout time.Duration
+	run := &cobra.Command{
+		Use:   "run -- redis-server [ARGS...]",
+		Short: "Start redis-server; a restarted former primary stays fenced until no replica is ahead of it",
+		Long: `Start redis-server with ARGS. When nodes.conf says this node was a primary with replicas, redis-server
+starts fenced (a one-time password: no client and no replica can reach it) until the manager has compared its
+data with its replicas': if a replica is ahead, that replica takes over (CLUSTER FAILOVER TAKEOVER) and this
+node comes back as its replica. The decision is written to dayops-fence.json in the data directory. Signals
+are forwarded; the exit status is redis-server's.`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			// Every signal a container runtime or a person sends is for
+			// redis-server; the manager only exits with it.
+			sigs := make(chan os.Signal, 8)
+			signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGUSR2)
+			defer signal.Stop(sigs)
+			// The root context ends on SIGINT/SIGTERM; those are forwarded
+			// instead, so Run is given a context that does not end on them.
+			return instance.Run(context.WithoutCancel(cmd.Context()), instance.Options{
+				Args: args, Timeout: timeout, Signals: sigs, Log: slog.Default().With("component", "instance"),
+			})
+		},
+	}
+	// Everything after the command is redis-server's, with or without "--".
+	run.Flags().SetInterspersed(false)
+	run.Flags().DurationVar(&timeout, "unreachable-timeout", 60*time.Second,
+		"how long a fenced former primary waits for an unreachable replica before it serves anyway")
+	var to string
+	install := &cobra.Command{
+		Use:   "install --to DIR",
+		Short: "Copy this binary into DIR (the init container of a Redis Pod)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			p, err := instance.Install(to)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), "installed", p)
+			return nil
+		},
+	}
+	install.Flags().StringVar(&to, "to", "", "target directory (an emptyDir shared with the redis container)")
+	_ = install.MarkFlagRequired("to")
+	cmd.AddCommand(run, install)
+	return cmd
+}

@@ -1,0 +1,152 @@
+package instance
+
+import (
+	"os"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestDecide(t *testing.T) {
+	const me, r1, r2, other = "aaaaaaaaaa", "bbbbbbbbbb", "cccccccccc", "dddddddddd"
+	hist := "1111111111111111111111111111111111111111"
+	fresh := Replication{Replid: "2222222222222222222222222222222222222222"} // a restart's new history, offset 0
+	replica := func(id string, off int64) Peer {
+		return Peer{ID: id, Addr: id + ":6379", Reachable: true, MasterID: me, Repl: Replication{Replid: hist, Offset: off}}
+	}
+	primary := func(o Observation) Observation {
+		o.NodesConf, o.SelfID, o.WasPrimary = true, me, true
+		return o
+	}
+	type want struct {
+		action Action
+		target string
+	}
+	tests := map[string]struct {
+		obs  Observation
+		want want
+	}{
+		"new node":   {obs: Observation{}, want: want{Serve, ""}},
+		"replica":    {obs: Observation{NodesConf: true, SelfID: me}, want: want{Serve, ""}},
+		"no replica": {obs: primary(Observation{AOF: AOFOff, Self: fresh}), want: want{Serve, ""}},
+		"persistence none, replica has data": {
+			obs:  primary(Observation{AOF: AOFOff, Self: fresh, Replicas: []Peer{replica(r1, 5000)}}),
+			want: want{Takeover, r1},
+		},
+		"persistence none, empty replica": {
+			obs:  primary(Observation{AOF: AOFOff, Self: fresh, Replicas: []Peer{replica(r1, 0)}}),
+			want: want{Serve, ""},
+		},
+		"AOF loaded wins over the replica": {
+			obs:  primary(Observation{AOF: AOFPresent, Self: fresh, Replicas: []Peer{replica(r1, 5000)}}),
+			want: want{Serve, ""},
+		},
+		"AOF missing": {
+			obs:  primary(Observation{AOF: AOFMissing, Self: fresh, Replicas: []Peer{replica(r1, 5000)}}),
+			want: want{Takeover, r1},
+		},
+		"RDB older than the replica": {
+			obs: primary(Observation{AOF: AOFOff, Self: Replication{Replid: fresh.Replid, Offset: 3000, Replid2: hist, SecondOffset: 3001},
+				Replicas: []Peer{replica(r1, 5000)}}),
+			want: want{Takeover, r1},
+		},
+		"RDB as new as the replica": {
+			obs: primary(Observation{AOF: AOFOff, Self: Replication{Replid: fresh.Replid, Offset: 5000, Replid2: hist, SecondOffset: 5001},
+				Replicas: []Peer{replica(r1, 5000)}}),
+			want: want{Serve, ""},
+		},
+		"same history, not behind": {
+			obs:  primary(Observation{AOF: AOFOff, Self: Replication{Replid: hist, Offset: 6000}, Replicas: []Peer{replica(r1, 5000)}}),
+			want: want{Serve, ""},
+		},
+		"the replica furthest ahead takes over": {
+			obs:  primary(Observation{AOF: AOFOff, Self: fresh, Replicas: []Peer{replica(r1, 4000), replica(r2, 5000)}}),
+			want: want{Takeover, r2},
+		},
+		"equal offsets: lowest ID": {
+			obs:  primary(Observation{AOF: AOFOff, Self: fresh, Replicas: []Peer{replica(r2, 5000), replica(r1, 5000)}}),
+			want: want{Takeover, r1},
+		},
+		"unreachable replica is skipped": {
+			obs:  primary(Observation{AOF: AOFOff, Self: fresh, Replicas: []Peer{{ID: r2, Addr: "x"}, replica(r1, 5000)}}),
+			want: want{Takeover, r1},
+		},
+		"no replica reachable: wait": {
+			obs:  primary(Observation{AOF: AOFOff, Self: fresh, Replicas: []Peer{{ID: r1, Addr: "x"}}}),
+			want: want{Wait, ""},
+		},
+		"promoted replica: follow": {
+			obs: primary(Observation{AOF: AOFPresent, Self: fresh, Replicas: []Peer{replica(r1, 5000),
+				{ID: r2, Reachable: true, Primary: true, Slots: 1, Repl: Replication{Replid: "x", Offset: 9000}}}}),
+			want: want{Follow, r2},
+		},
+		"replica of another primary is not ours": {
+			obs: primary(Observation{AOF: AOFOff, Self: fresh, Replicas: []Peer{{ID: r1, Reachable: true, MasterID: other,
+				Repl: Replication{Replid: hist, Offset: 5000}}}}),
+			want: want{Serve, ""},
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			d := Decide(tc.obs)
+			got := want{action: d.Action}
+			if d.Target != nil {
+				got.target = d.Target.ID
+			}
+			if diff := cmp.Diff(tc.want, got, cmp.AllowUnexported(want{})); diff != "" {
+				t.Errorf("Decide (-want +got):\n%s\nreason: %s", diff, d.Reason)
+			}
+			if d.Reason == "" {
+				t.Error("no reason")
+			}
+		})
+	}
+}
+
+func TestParseRedisArgs(t *testing.T) {
+	dir := t.TempDir()
+	conf := dir + "/redis.conf"
+	if err := writeFile(conf, "port 6379\ndir /data\ncluster-config-file /data/nodes.conf\nappendonly yes\nsave \"\"\n"); err != nil {
+		t.Fatal(err)
+	}
+	got, err := ParseRedisArgs([]string{conf, "--bind", "10.244.1.5", "--requirepass", "pw", "--masterauth", "pw", "--port", "7000"}, "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := RedisConfig{Port: 7000, Bind: "10.244.1.5", Dir: "/data", NodesConf: "/data/nodes.conf", AppendOnly: true,
+		AppendDir: "/data/appendonlydir", AppendFile: "appendonly.aof", Requirepass: "pw", Masterauth: "pw"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("ParseRedisArgs (-want +got):\n%s", diff)
+	}
+	if got.Addr() != "10.244.1.5:7000" {
+		t.Errorf("Addr = %s", got.Addr())
+	}
+}
+
+func TestParseClusterNodes(t *testing.T) {
+	in := `07c3 127.0.0.1:30004@40004 slave e7d1 0 1426238317239 4 connected
+e7d1 127.0.0.1:30001@40001,host myself,master - 0 0 1 connected 0-5460 [5461->-292f]
+292f 127.0.0.1:30002@40002 master,fail - 0 1426238316232 2 connected 5461-10922
+vars currentEpoch 4 lastVoteEpoch 0
+`
+	nodes, err := ParseClusterNodes([]byte(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	self, ok := Self(nodes)
+	if !ok || self.ID != "e7d1" || !self.Primary() || self.Slots != 1 || self.Addr != "127.0.0.1:30001" {
+		t.Fatalf("self = %+v", self)
+	}
+	reps := ReplicasOf(nodes, "e7d1")
+	if len(reps) != 1 || reps[0].ID != "07c3" {
+		t.Fatalf("replicas = %+v", reps)
+	}
+	if !nodes[2].Failed() {
+		t.Error("fail flag not seen")
+	}
+	if !NeedsFence(nodes, true) || NeedsFence(nodes, false) {
+		t.Error("NeedsFence")
+	}
+}
+
+func writeFile(p, s string) error { return os.WriteFile(p, []byte(s), 0o644) }

@@ -1,0 +1,99 @@
+package instance
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+)
+
+// ClusterNode is one line of nodes.conf (or of CLUSTER NODES).
+type ClusterNode struct {
+	ID       string
+	Addr     string // ip:port (the bus port and hostname stripped)
+	Flags    []string
+	MasterID string // "" for a primary
+	Slots    int    // slot-range fields (ranges, not slots: >0 means it owns slots)
+}
+
+// Myself reports the "myself" flag.
+func (n ClusterNode) Myself() bool { return slices.Contains(n.Flags, "myself") }
+
+// Primary reports the "master" flag.
+func (n ClusterNode) Primary() bool { return slices.Contains(n.Flags, "master") }
+
+// Failed reports "fail" or "noaddr".
+func (n ClusterNode) Failed() bool {
+	return slices.Contains(n.Flags, "fail") || slices.Contains(n.Flags, "noaddr")
+}
+
+// ParseClusterNodes reads the node lines of nodes.conf or CLUSTER NODES; the
+// "vars" line and blank lines are skipped.
+func ParseClusterNodes(b []byte) ([]ClusterNode, error) {
+	var out []ClusterNode
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	sc.Buffer(make([]byte, 0, 64<<10), 16<<20)
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) == 0 || f[0] == "vars" {
+			continue
+		}
+		if len(f) < 8 {
+			return nil, fmt.Errorf("nodes.conf: short line %q", sc.Text())
+		}
+		addr, _, _ := strings.Cut(f[1], "@")
+		addr, _, _ = strings.Cut(addr, ",")
+		n := ClusterNode{ID: f[0], Addr: addr, Flags: strings.Split(f[2], ",")}
+		if f[3] != "-" {
+			n.MasterID = f[3]
+		}
+		for _, s := range f[8:] {
+			if !strings.HasPrefix(s, "[") { // [slot->-id] are open migrations
+				n.Slots++
+			}
+		}
+		out = append(out, n)
+	}
+	return out, sc.Err()
+}
+
+// ReadNodesConf reads a node's nodes.conf; ok is false when it does not exist
+// (a node that has never run).
+func ReadNodesConf(path string) (nodes []ClusterNode, ok bool, err error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("read nodes.conf: %w", err)
+	}
+	nodes, err = ParseClusterNodes(b)
+	if err != nil {
+		return nil, false, err
+	}
+	return nodes, true, nil
+}
+
+// Self returns the "myself" line.
+func Self(nodes []ClusterNode) (ClusterNode, bool) {
+	for _, n := range nodes {
+		if n.Myself() {
+			return n, true
+		}
+	}
+	return ClusterNode{}, false
+}
+
+// ReplicasOf lists the nodes that replicate id.
+func ReplicasOf(nodes []ClusterNode, id string) []ClusterNode {
+	var out []ClusterNode
+	for _, n := range nodes {
+		if n.MasterID == id && !n.Myself() {
+			out = append(out, n)
+		}
+	}
+	return out
+}

@@ -1,0 +1,354 @@
+package instance
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Options of Run.
+type Options struct {
+	// Args is redis-server's argv, Args[0] the program.
+	Args []string
+	// Timeout bounds the wait for an unreachable replica before serving
+	// anyway (default 60 s). A replica known to be ahead is never bounded:
+	// the node stays fenced until it has taken over.
+	Timeout time.Duration
+	// Signals are forwarded to redis-server.
+	Signals <-chan os.Signal
+	// Stdout and Stderr of redis-server (default the manager's).
+	Stdout, Stderr io.Writer
+	// OnStart is called with redis-server's PID (tests use it to kill it).
+	OnStart func(pid int)
+	// OnServe is called with the marker when a fenced start is lifted.
+	OnServe func(Marker)
+	Log     *slog.Logger
+}
+
+// ExitError carries redis-server's exit status: the manager exits with it.
+type ExitError struct{ Code int }
+
+func (e ExitError) Error() string { return fmt.Sprintf("redis-server exited with status %d", e.Code) }
+func (e ExitError) ExitCode() int { return e.Code }
+
+// Run starts redis-server, fences it when nodes.conf says this node was a
+// primary with replicas (see the package doc), forwards signals, and returns
+// when redis-server exits: nil for status 0, an ExitError otherwise. When ctx
+// ends redis-server gets SIGTERM and Run waits for it.
+func Run(ctx context.Context, o Options) error {
+	if len(o.Args) == 0 {
+		return errors.New("instance run: no redis-server command")
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = 60 * time.Second
+	}
+	log := o.Log
+	if log == nil {
+		log = slog.Default()
+	}
+	wd, err := os.Getwd()
+	if err != nil {
+		return err
+	}
+	cfg, err := ParseRedisArgs(o.Args[1:], wd)
+	if err != nil {
+		return err
+	}
+	nodes, exists, err := ReadNodesConf(cfg.NodesConf)
+	if err != nil {
+		return err
+	}
+	obs := Observation{NodesConf: exists, AOF: StatAOF(cfg)}
+	if self, ok := Self(nodes); ok {
+		obs.SelfID, obs.WasPrimary = self.ID, self.Primary()
+	}
+	fence := NeedsFence(nodes, exists)
+	argv := o.Args
+	var fencePass string
+	if fence {
+		b := make([]byte, 16)
+		_, _ = rand.Read(b)
+		fencePass = "fence-" + hex.EncodeToString(b)
+		argv = append(append([]string(nil), o.Args...), "--requirepass", fencePass)
+	}
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Stdout, cmd.Stderr = orDefault(o.Stdout, os.Stdout), orDefault(o.Stderr, os.Stderr)
+	started := time.Now()
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start %s: %w", argv[0], err)
+	}
+	log.Info("redis-server started", "pid", cmd.Process.Pid, "fenced", fence, "aof", obs.AOF, "node_id", obs.SelfID)
+	if o.OnStart != nil {
+		o.OnStart(cmd.Process.Pid)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+
+	if fence {
+		fctx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		var m Marker
+		var ferr error
+		go func() {
+			defer close(done)
+			m, ferr = runFence(fctx, log, cfg, fencePass, nodes, obs, o.Timeout, started)
+		}()
+	wait:
+		for {
+			select {
+			case <-done:
+				break wait
+			case s := <-o.Signals:
+				_ = cmd.Process.Signal(s)
+			case err := <-exited:
+				cancel()
+				<-done
+				return exitStatus(err)
+			}
+		}
+		cancel()
+		if ferr != nil && ctx.Err() == nil {
+			log.Error("fence failed; stopping redis-server", "err", ferr)
+			_ = cmd.Process.Signal(syscall.SIGTERM)
+			<-exited
+			return ferr
+		}
+		if ferr == nil {
+			if err := WriteMarker(cfg.Dir, m); err != nil {
+				log.Error("fence marker", "err", err)
+			}
+			log.Info("fence lifted", "action", m.Decision.Action, "reason", m.Decision.Reason,
+				"role", m.Role, "serve_after", m.ServeAfter.Round(time.Millisecond))
+			if o.OnServe != nil {
+				o.OnServe(m)
+			}
+		}
+	}
+	for {
+		select {
+		case s := <-o.Signals:
+			_ = cmd.Process.Signal(s)
+		case <-ctx.Done():
+			_ = cmd.Process.Signal(syscall.SIGTERM)
+			return exitStatus(<-exited)
+		case err := <-exited:
+			return exitStatus(err)
+		}
+	}
+}
+
+func orDefault(w, def io.Writer) io.Writer {
+	if w == nil {
+		return def
+	}
+	return w
+}
+
+func exitStatus(err error) error {
+	if err == nil {
+		return nil
+	}
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			return ExitError{Code: 128 + int(ws.Signal())}
+		}
+		return ExitError{Code: ee.ExitCode()}
+	}
+	return err
+}
+
+// runFence observes, decides and acts until the node may serve, then lifts
+// the fence.
+func runFence(ctx context.Context, log *slog.Logger, cfg RedisConfig, pass string, nodes []ClusterNode,
+	obs Observation, timeout time.Duration, started time.Time) (Marker, error) {
+	m := Marker{ID: strconv.FormatInt(started.UnixNano(), 36) + "-" + strconv.Itoa(os.Getpid()), Started: started.UTC()}
+	self := redis.NewClient(&redis.Options{Addr: cfg.Addr(), Password: pass, Protocol: 2, DisableIdentity: true,
+		MaxRetries: -1, DialTimeout: time.Second, ReadTimeout: 2 * time.Second})
+	defer self.Close()
+	peerPass := cfg.Masterauth
+	if peerPass == "" {
+		peerPass = cfg.Requirepass
+	}
+	// Wait until the data is loaded (PING answers LOADING until then).
+	for {
+		if err := self.Ping(ctx).Err(); err == nil {
+			break
+		} else if ctx.Err() != nil {
+			return m, ctx.Err()
+		}
+		sleep(ctx, 50*time.Millisecond)
+	}
+	me, _ := Self(nodes)
+	deadline := started.Add(timeout)
+	for {
+		if ctx.Err() != nil {
+			return m, ctx.Err()
+		}
+		o := obs
+		var err error
+		if o.Self, err = replication(ctx, self); err != nil {
+			log.Warn("fence: read own replication state", "err", err)
+			sleep(ctx, 200*time.Millisecond)
+			continue
+		}
+		o.Replicas = nil
+		for _, r := range ReplicasOf(nodes, me.ID) {
+			o.Replicas = append(o.Replicas, observePeer(ctx, r, peerPass))
+		}
+		d := Decide(o)
+		m.Observation = o
+		m.Decisions = append(m.Decisions, d)
+		log.Info("fence decision", "action", d.Action, "reason", d.Reason)
+		switch d.Action {
+		case Serve:
+		case Wait:
+			if time.Now().Before(deadline) {
+				sleep(ctx, 500*time.Millisecond)
+				continue
+			}
+			m.Unverified = true
+		case Takeover:
+			peer := peerClient(d.Target.Addr, peerPass)
+			err := peer.Do(ctx, "CLUSTER", "FAILOVER", "TAKEOVER").Err()
+			peer.Close()
+			if err != nil {
+				log.Warn("fence: takeover refused", "replica", d.Target.Addr, "err", err)
+				sleep(ctx, 500*time.Millisecond)
+				continue
+			}
+			fallthrough
+		case Follow:
+			if err := waitReplicaOf(ctx, self, d.Target.ID, 20*time.Second); err != nil {
+				log.Warn("fence: not yet a replica of the new primary", "primary", d.Target.Addr, "err", err)
+				continue
+			}
+		}
+		m.Decision = d
+		break
+	}
+	role := "primary"
+	if n, err := myself(ctx, self); err == nil && !n.Primary() {
+		role = "replica"
+	}
+	m.Role = role
+	// Lift: the configured password (possibly none) replaces the fence's.
+	if err := self.ConfigSet(ctx, "requirepass", cfg.Requirepass).Err(); err != nil {
+		return m, fmt.Errorf("lift the fence: %w", err)
+	}
+	m.Served = time.Now().UTC()
+	m.ServeAfter = m.Served.Sub(started)
+	return m, nil
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	select {
+	case <-ctx.Done():
+	case <-time.After(d):
+	}
+}
+
+func peerClient(addr, pass string) *redis.Client {
+	return redis.NewClient(&redis.Options{Addr: addr, Password: pass, Protocol: 2, DisableIdentity: true,
+		MaxRetries: -1, DialTimeout: time.Second, ReadTimeout: 2 * time.Second, WriteTimeout: 2 * time.Second})
+}
+
+func observePeer(ctx context.Context, n ClusterNode, pass string) Peer {
+	p := Peer{ID: n.ID, Addr: n.Addr}
+	c := peerClient(n.Addr, pass)
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	me, err := myself(ctx, c)
+	if err != nil {
+		p.Error = err.Error()
+		return p
+	}
+	if me.ID != n.ID {
+		p.Error = fmt.Sprintf("%s is node %s now", n.Addr, short(me.ID))
+		return p
+	}
+	repl, err := replication(ctx, c)
+	if err != nil {
+		p.Error = err.Error()
+		return p
+	}
+	p.Reachable, p.Primary, p.MasterID, p.Slots, p.Repl = true, me.Primary(), me.MasterID, me.Slots, repl
+	return p
+}
+
+func myself(ctx context.Context, c *redis.Client) (ClusterNode, error) {
+	s, err := c.ClusterNodes(ctx).Result()
+	if err != nil {
+		return ClusterNode{}, fmt.Errorf("cluster nodes: %w", err)
+	}
+	nodes, err := ParseClusterNodes([]byte(s))
+	if err != nil {
+		return ClusterNode{}, err
+	}
+	me, ok := Self(nodes)
+	if !ok {
+		return ClusterNode{}, errors.New("cluster nodes: no myself line")
+	}
+	return me, nil
+}
+
+func replication(ctx context.Context, c *redis.Client) (Replication, error) {
+	s, err := c.Info(ctx, "replication").Result()
+	if err != nil {
+		return Replication{}, fmt.Errorf("info replication: %w", err)
+	}
+	var r Replication
+	for _, line := range strings.Split(s, "\n") {
+		k, v, ok := strings.Cut(strings.TrimSpace(line), ":")
+		if !ok {
+			continue
+		}
+		switch k {
+		case "master_replid":
+			r.Replid = v
+		case "master_replid2":
+			if strings.Trim(v, "0") != "" {
+				r.Replid2 = v
+			}
+		case "master_repl_offset":
+			r.Offset, _ = strconv.ParseInt(v, 10, 64)
+		case "second_repl_offset":
+			r.SecondOffset, _ = strconv.ParseInt(v, 10, 64)
+		}
+	}
+	return r, nil
+}
+
+// waitReplicaOf waits until the node replicates primary (the new primary's
+// epoch reached it over the cluster bus).
+func waitReplicaOf(ctx context.Context, self *redis.Client, primary string, limit time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
+	for {
+		me, err := myself(ctx, self)
+		if err == nil && !me.Primary() && me.MasterID == primary {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			if err == nil {
+				err = fmt.Errorf("still %s of %q", strings.Join(me.Flags, ","), me.MasterID)
+			}
+			return fmt.Errorf("wait to replicate %s: %w", short(primary), err)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
