@@ -23,16 +23,20 @@ tools: ## Build bin/temporal, bin/kube, bin/kubectl and bin/versitygw from their
 	@scripts/build-tools.sh
 
 .PHONY: build
-build: ## Build bin/dayops
-	$(GO) build -o bin/dayops ./cmd/dayops
+build: ## Build bin/dayops (the product: API, worker, CLI, audit) and bin/dayops-dev (local stack, node agent, run, bench)
+	$(GO) build -o bin/ ./cmd/dayops ./cmd/dayops-dev
 
 .PHONY: run
 run: deps tools build ## Start the local stack and dayops (API + worker) in the foreground; Ctrl-C stops everything
-	bin/dayops run
+	bin/dayops-dev run
 
 .PHONY: test
 test: deps tools build ## Run every test against the real local stack (one shared stack for the whole run)
 	@scripts/test.sh $(TESTFLAGS)
+
+.PHONY: unit
+unit: ## Run only the tests that need no local stack (go test -short: stack tests skip; PostgreSQL and redis-server are used)
+	$(GO) test -short -count=1 $(TESTFLAGS) ./...
 
 .PHONY: check
 check: ## gofmt, go vet and workflowcheck
@@ -43,16 +47,16 @@ check: ## gofmt, go vet and workflowcheck
 
 .PHONY: bench
 bench: deps build ## Benchmarks that print figures: event store throughput/replay, slot migration vs redis-cli
-	bin/dayops bench eventstore
-	bin/dayops bench migrate
+	bin/dayops-dev bench eventstore
+	bin/dayops-dev bench migrate
 
 .PHONY: dev-up dev-down dev-status
 dev-up: deps tools build ## Start only the local stack (Temporal, Kubernetes control plane, node agent)
-	bin/dayops dev up
+	bin/dayops-dev dev up
 dev-down: ## Stop the local stack
-	@if [ -x bin/dayops ]; then bin/dayops dev down; fi
+	@if [ -x bin/dayops-dev ]; then bin/dayops-dev dev down; fi
 dev-status: ## Show the local stack's components and health
-	bin/dayops dev status
+	bin/dayops-dev dev status
 
 .PHONY: clean
 clean: dev-down ## Stop the stack and remove local state (.dayops/); keeps the built tools in bin/

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # test.sh runs every test against ONE shared local stack:
 #   1. installs missing packages and builds the tools (both quiet when done),
-#   2. builds bin/dayops and starts the stack with `bin/dayops dev up`
+#   2. builds bin/dayops and bin/dayops-dev and starts the stack with
+#      `bin/dayops-dev dev up`
 #      (a stack that is already running is used as it is and left running),
 #   3. runs `go test ./...` with this script's arguments passed through
 #      (default -timeout 30m and -count=1 unless given), with DAYOPS_DEV_ENV and
@@ -16,15 +17,15 @@ start=$(date +%s)
 
 scripts/ensure-deps.sh
 scripts/build-tools.sh
-go build -o bin/dayops ./cmd/dayops
+go build -o bin/ ./cmd/dayops ./cmd/dayops-dev
 
 started=
-if bin/dayops dev status >/dev/null 2>&1; then
+if bin/dayops-dev dev status >/dev/null 2>&1; then
 	echo "test.sh: using the local stack that is already running (left running afterwards)"
 else
 	started=1
-	trap 'echo "test.sh: stopping the local stack"; bin/dayops dev down || true' EXIT
-	bin/dayops dev up
+	trap 'echo "test.sh: stopping the local stack"; bin/dayops-dev dev down || true' EXIT
+	bin/dayops-dev dev up
 fi
 
 set -a

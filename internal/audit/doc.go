@@ -45,7 +45,7 @@
 //
 // Rebuild cuts the gap-free position range into pages read on parallel
 // connections and decoded in parallel, and applies them in order (see
-// `dayops bench eventstore` for the 1M-event figure).
+// `dayops-dev bench eventstore` for the 1M-event figure).
 //
 // # As of
 //

@@ -81,7 +81,7 @@ func components() map[string]component {
 				// single local poller at once instead of being forwarded
 				// between partitions; and eager activities, handed to the
 				// worker with the workflow task that schedules them. Together
-				// they halve a step's latency (dayops bench steps: ~100ms ->
+				// they halve a step's latency (dayops-dev bench steps: ~100ms ->
 				// ~50ms per step).
 				for _, dc := range []string{"matching.numTaskqueueReadPartitions=1", "matching.numTaskqueueWritePartitions=1",
 					"system.enableActivityEagerExecution=true"} {
@@ -221,7 +221,8 @@ func components() map[string]component {
 				return fmt.Sprintf("%d nodes in %d zones", c.Zones*c.NodesPerZone, c.Zones)
 			},
 			args: func(c Config) []string {
-				return append([]string{c.DayopsBin, "dev", "agent",
+				return append([]string{c.DevBin, "dev", "agent",
+					"--dayops-binary", c.DayopsBin,
 					"--kubeconfig", c.kubeconfigFor(agentID),
 					"--state-dir", c.path("agent"),
 					"--pki-dir", c.pkiDir(),

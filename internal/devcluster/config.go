@@ -16,7 +16,7 @@ import (
 const ModulePath = "github.com/dayops/dayops"
 
 // Config describes the local stack. DefaultConfig fills every field; the
-// `dayops dev` flag that overrides a field is named in its comment.
+// `dayops-dev dev` flag that overrides a field is named in its comment.
 type Config struct {
 	// Root is the repository root: bin/ and the default state dir live
 	// under it (found by FindRoot).
@@ -28,8 +28,12 @@ type Config struct {
 	// BinDir holds temporal, kube and kubectl as built by
 	// scripts/build-tools.sh (--bin-dir, default ROOT/bin).
 	BinDir string
-	// DayopsBin is the dayops binary that runs the node agent
-	// (`dayops dev agent`). Default: BinDir/dayops.
+	// DevBin is the development binary that runs the node agent
+	// (`dayops-dev dev agent`). Default: BinDir/dayops-dev.
+	DevBin string
+	// DayopsBin is the product binary, handed to the node agent
+	// (--dayops-binary) for Pods whose image is dayops itself. Default:
+	// BinDir/dayops.
 	DayopsBin string
 
 	// TemporalPort is the Temporal frontend gRPC port on 127.0.0.1 and
@@ -56,7 +60,7 @@ type Config struct {
 	// --nodes-per-zone); `up` waits for Zones*NodesPerZone Ready Nodes.
 	Zones        int
 	NodesPerZone int
-	// AgentArgs are extra flags for `dayops dev agent` (--agent-arg,
+	// AgentArgs are extra flags for `dayops-dev dev agent` (--agent-arg,
 	// repeatable), e.g. --node-prefix and --subnet-offset for a second
 	// stack beside the default one.
 	AgentArgs []string
@@ -67,7 +71,7 @@ type Config struct {
 	// DatabaseURL is dayops' PostgreSQL database, created if absent
 	// (--database-url, env DATABASE_URL).
 	DatabaseURL string
-	// APIURL is where `dayops run` serves the dayops API (--api-url,
+	// APIURL is where `dayops-dev run` serves the dayops API (--api-url,
 	// env DAYOPS_API). dev up only records it in dev.env.
 	APIURL string
 
@@ -108,6 +112,9 @@ func DefaultConfig(root string) Config {
 
 // withDefaults fills what depends on other fields.
 func (c Config) withDefaults() Config {
+	if c.DevBin == "" {
+		c.DevBin = filepath.Join(c.BinDir, "dayops-dev")
+	}
 	if c.DayopsBin == "" {
 		c.DayopsBin = filepath.Join(c.BinDir, "dayops")
 	}

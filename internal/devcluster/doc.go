@@ -1,11 +1,11 @@
 // Package devcluster starts, stops and reports the local development stack
-// that dayops is developed and tested against (`dayops dev up|down|status`):
+// that dayops is developed and tested against (`dayops-dev dev up|down|status`):
 //
 //   - the Temporal dev server (bin/temporal, SQLite in STATE/temporal.db,
 //     Web UI; dayops' Keyword search attributes registered at start);
 //   - etcd, kube-apiserver, kube-scheduler and kube-controller-manager
 //     (bin/kube, a multi-call binary built from k8s.io/kubernetes v1.36.3);
-//   - the node agent (`dayops dev agent`, package nodeagent), which
+//   - the node agent (`dayops-dev dev agent`, package nodeagent), which
 //     registers zone-labelled Nodes and runs Pods as local processes on
 //     addresses of PodCIDR, routed to the loopback device by Up;
 //   - a database on the machine's PostgreSQL, created if absent.

@@ -152,7 +152,7 @@ func writeEnvFile(c Config) error {
 		{EnvAuditorToken, tok.Auditor},
 	}
 	var b strings.Builder
-	b.WriteString("# Written by `dayops dev up`; removed by `dayops dev down`. Use: source this file.\n")
+	b.WriteString("# Written by `dayops-dev dev up`; removed by `dayops-dev dev down`. Use: source this file.\n")
 	for _, kv := range vars {
 		fmt.Fprintf(&b, "export %s='%s'\n", kv[0], strings.ReplaceAll(kv[1], "'", `'\''`))
 	}

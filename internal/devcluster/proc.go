@@ -116,7 +116,7 @@ func startProcess(dir, logPath string, env []string, args []string) (procRecord,
 		return procRecord{}, fmt.Errorf("open log: %w", err)
 	}
 	defer logf.Close()
-	fmt.Fprintf(logf, "\n==== %s dayops dev: starting %s\n", time.Now().UTC().Format(time.RFC3339), strings.Join(args, " "))
+	fmt.Fprintf(logf, "\n==== %s dayops-dev: starting %s\n", time.Now().UTC().Format(time.RFC3339), strings.Join(args, " "))
 	cmd := exec.Command(args[0], args[1:]...)
 	cmd.Dir = dir
 	cmd.Env = env

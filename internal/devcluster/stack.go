@@ -179,8 +179,8 @@ func (c Config) checkBinaries() error {
 		}
 	}
 	if !c.NoAgent {
-		if _, err := os.Stat(c.DayopsBin); err != nil {
-			errs = append(errs, fmt.Errorf("%s missing: run `go build -o bin/dayops ./cmd/dayops` (make build)", c.DayopsBin))
+		if _, err := os.Stat(c.DevBin); err != nil {
+			errs = append(errs, fmt.Errorf("%s missing: run `go build -o bin/ ./cmd/dayops ./cmd/dayops-dev` (make build)", c.DevBin))
 		}
 	}
 	return errors.Join(errs...)
@@ -335,7 +335,7 @@ func Down(ctx context.Context, cfg Config, opts DownOptions) error {
 	return errors.Join(errs...)
 }
 
-// ComponentStatus is one line of `dayops dev status`.
+// ComponentStatus is one line of `dayops-dev dev status`.
 type ComponentStatus struct {
 	Name    string
 	PID     int // 0 when not running
@@ -405,7 +405,7 @@ func (s *Stack) String() string {
 	fmt.Fprintf(&b, "Temporal gRPC:    %s\n", s.TemporalAddress)
 	fmt.Fprintf(&b, "Kubeconfig:       %s   (use bin/kubectl --kubeconfig %s)\n", s.Kubeconfig, s.Kubeconfig)
 	fmt.Fprintf(&b, "PostgreSQL:       %s\n", s.DatabaseURL)
-	fmt.Fprintf(&b, "dayops API:       %s   (served by `dayops run`)\n", s.APIURL)
+	fmt.Fprintf(&b, "dayops API:       %s   (served by `dayops-dev run`)\n", s.APIURL)
 	fmt.Fprintf(&b, "Environment:      source %s\n", s.EnvFile)
 	return b.String()
 }

@@ -369,8 +369,8 @@ func TestLifecycle(t *testing.T) {
 	}
 
 	// status through the CLI: exit 0 and every component ok.
-	dayops := filepath.Join(env.BinDir, "dayops")
-	out, err := exec.CommandContext(ctx, dayops, append([]string{"dev", "status"}, flags...)...).CombinedOutput()
+	devBin := filepath.Join(env.BinDir, "dayops-dev")
+	out, err := exec.CommandContext(ctx, devBin, append([]string{"dev", "status"}, flags...)...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("dev status: %v\n%s", err, out)
 	}
@@ -384,7 +384,7 @@ func TestLifecycle(t *testing.T) {
 	pids := pidsOf(t, ctx, cfg)
 	kill(t, pids[devcluster.Scheduler])
 	eventually(t, 10*time.Second, "scheduler reported down", func() error {
-		out, err := exec.CommandContext(ctx, dayops, append([]string{"dev", "status"}, flags...)...).CombinedOutput()
+		out, err := exec.CommandContext(ctx, devBin, append([]string{"dev", "status"}, flags...)...).CombinedOutput()
 		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 {
 			return fmt.Errorf("dev status exit %v, want 1\n%s", err, out)
 		}

@@ -284,3 +284,32 @@ func TestRouteAddRemove(t *testing.T) {
 		t.Error("a pod address is still bindable after removeRoute")
 	}
 }
+
+// TestAgentCommand pins how the stack starts the node agent: from the
+// development binary (the product binary has no `dev agent`), handing it the
+// product binary for Pods of the dayops image.
+func TestAgentCommand(t *testing.T) {
+	tests := map[string]struct {
+		change func(*Config)
+		want   []string // the first five arguments
+	}{
+		"defaults under BinDir": {
+			change: func(*Config) {},
+			want:   []string{"/r/bin/dayops-dev", "dev", "agent", "--dayops-binary", "/r/bin/dayops"},
+		},
+		"explicit binaries": {
+			change: func(c *Config) { c.DevBin, c.DayopsBin = "/x/dayops-dev", "/y/dayops" },
+			want:   []string{"/x/dayops-dev", "dev", "agent", "--dayops-binary", "/y/dayops"},
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			c := DefaultConfig("/r")
+			tc.change(&c)
+			args := components()[Agent].args(c.withDefaults())
+			if diff := cmp.Diff(tc.want, args[:len(tc.want)]); diff != "" {
+				t.Errorf("agent command (-want +got):\n%s", diff)
+			}
+		})
+	}
+}

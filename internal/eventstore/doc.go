@@ -38,7 +38,7 @@
 // idempotency check and result, all-or-nothing per request. A caller whose
 // context ends while queued is dropped from the queue (nothing written);
 // once its request is in a transaction the outcome is that transaction's.
-// Costs and figures: `dayops bench eventstore`.
+// Costs and figures: `dayops-dev bench eventstore`.
 //
 // recorded_at is the database clock read by clock_timestamp() after the lock
 // is taken (now() would be the transaction start, before waiting for the

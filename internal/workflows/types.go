@@ -12,7 +12,7 @@ import (
 // TaskQueue is the task queue of dayops' workers.
 const TaskQueue = "dayops"
 
-// Search attributes registered by `dayops dev up` (and, on a real Temporal,
+// Search attributes registered by `dayops-dev dev up` (and, on a real Temporal,
 // by the operator): keyword attributes that make operations findable in the UI.
 const (
 	SearchAttrCluster     = "DayopsCluster"     // "<namespace>/<cluster>"

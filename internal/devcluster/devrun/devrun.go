@@ -151,7 +151,7 @@ type PingResult struct {
 	TaskQueue string
 }
 
-// PingWorkflow is the stub workflow of `dayops run`: it runs PingActivity
+// PingWorkflow is the stub workflow of `dayops-dev run`: it runs PingActivity
 // once and returns its result, proving the worker, the task queue and the
 // server work end to end.
 func PingWorkflow(ctx workflow.Context, in PingInput) (PingResult, error) {

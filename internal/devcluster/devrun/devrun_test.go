@@ -18,7 +18,7 @@ import (
 
 func TestMain(m *testing.M) { devtest.Main(m) }
 
-// TestServe runs the `dayops run` stub against the shared stack: the API
+// TestServe runs the `dayops-dev run` stub against the shared stack: the API
 // answers /healthz and /readyz, the worker runs PingWorkflow, and cancelling
 // the context stops both.
 func TestServe(t *testing.T) {

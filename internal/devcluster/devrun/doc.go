@@ -1,4 +1,4 @@
-// Package devrun is the stub of `dayops run`: an HTTP API with /healthz and
+// Package devrun is the stub of `dayops-dev run`: an HTTP API with /healthz and
 // /readyz and a Temporal worker on task queue "dayops" with one trivial
 // workflow (PingWorkflow -> PingActivity).
 //

@@ -15,13 +15,15 @@
 //   - The stack is found through $DAYOPS_DEV_ENV or ROOT/.dayops/dev.env
 //     (ROOT: the checkout holding the test's directory). If it is absent or
 //     unhealthy, the first Get starts it (bin/temporal and bin/kube must have
-//     been built by scripts/build-tools.sh; bin/dayops is rebuilt) under a
-//     file lock, so concurrent test binaries never start two stacks.
+//     been built by scripts/build-tools.sh; bin/dayops and bin/dayops-dev,
+//     whose `dev agent` is the node agent, are rebuilt) under a file lock, so
+//     concurrent test binaries never start two stacks.
 //   - A binary stops the stack at exit only if it started it, and only after
 //     every other test binary using it has finished (each user holds a shared
 //     flock on ROOT/.dayops/devtest.users while it runs).
-//   - Nothing is skipped: when the stack cannot be started, Get fails the
-//     test with the reason.
+//   - Under -short (`make unit`) Get skips the test: -short means "only
+//     what needs no stack". Otherwise nothing is skipped: when the stack
+//     cannot be started, Get fails the test with the reason.
 package devtest
 
 import (
@@ -106,9 +108,13 @@ func Main(m *testing.M) {
 }
 
 // Get returns the shared stack and a fresh namespace for t, starting the
-// stack if needed. It fails t (never skips it) when there is no stack.
+// stack if needed. It fails t when there is no stack, and skips t only under
+// -short (`make unit`: the tests that need no stack).
 func Get(t testing.TB) *Env {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("devtest: needs the local stack; skipped under -short")
+	}
 	if !mainCalled {
 		t.Fatal("devtest.Get: call devtest.Main(m) from TestMain first (it stops a stack this binary starts)")
 	}
@@ -276,10 +282,12 @@ func setup() error {
 			return fmt.Errorf("bin/%s is missing: build the tools first with `make tools` (scripts/build-tools.sh, about 10 min cold) or run `make test`", tool)
 		}
 	}
-	build := exec.CommandContext(ctx, "go", "build", "-o", filepath.Join(state.cfg.BinDir, "dayops"), "./cmd/dayops")
+	// bin/dayops-dev runs the node agent; bin/dayops is the product binary
+	// the agent hands to Pods of the dayops image.
+	build := exec.CommandContext(ctx, "go", "build", "-o", state.cfg.BinDir+string(filepath.Separator), "./cmd/dayops", "./cmd/dayops-dev")
 	build.Dir = state.root
 	if out, err := build.CombinedOutput(); err != nil {
-		return fmt.Errorf("build bin/dayops: %w\n%s", err, out)
+		return fmt.Errorf("build bin/dayops and bin/dayops-dev: %w\n%s", err, out)
 	}
 	cfg := state.cfg
 	cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))

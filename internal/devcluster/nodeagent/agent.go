@@ -67,6 +67,14 @@ func New(cfg Config) (*Agent, error) {
 		}
 		cfg.Helper = []string{exe, "dev", "agent", "pod-exec"}
 	}
+	if cfg.DayopsBinary != "" {
+		// Pods run in directories of their own: pin the path now.
+		abs, err := filepath.Abs(cfg.DayopsBinary)
+		if err != nil {
+			return nil, fmt.Errorf("dayops binary %s: %w", cfg.DayopsBinary, err)
+		}
+		cfg.DayopsBinary = abs
+	}
 	images, err := LoadImageMap(cfg.ImageMapFile)
 	if err != nil {
 		return nil, err
@@ -330,7 +338,7 @@ func (a *Agent) reapPrevious() {
 }
 
 // Reap stops the pod processes recorded in an agent state dir that are
-// still running: for a stack that had to SIGKILL its agent (`dayops dev
+// still running: for a stack that had to SIGKILL its agent (`dayops-dev dev
 // agent reap`), and at every agent start. It returns how many it stopped.
 func Reap(stateDir string, log *slog.Logger) int {
 	podsDir := filepath.Join(stateDir, "pods")
@@ -426,7 +434,9 @@ func (g clientGetter) Secret(ctx context.Context, ns, name string) (map[string][
 
 // dayopsBinary is the product binary the dayops command maps to: the
 // configured one, else "dayops" beside the agent's executable (bin/dayops
-// when the agent runs from bin/), else the agent's executable itself.
+// beside bin/dayops-dev). It is never the agent's own executable: that is
+// the development binary, which has none of the product's verbs, so a
+// missing bin/dayops fails the Pod with a message naming it.
 func dayopsBinary(configured string) string {
 	if configured != "" {
 		return configured
@@ -435,10 +445,5 @@ func dayopsBinary(configured string) string {
 	if err != nil {
 		return ""
 	}
-	if p := filepath.Join(filepath.Dir(exe), DayopsCommand); p != exe {
-		if fi, err := os.Stat(p); err == nil && !fi.IsDir() {
-			return p
-		}
-	}
-	return exe
+	return filepath.Join(filepath.Dir(exe), DayopsCommand)
 }

@@ -11,7 +11,7 @@ import (
 )
 
 // Config is the agent's configuration. The flag that sets each field is
-// named in its comment (see cmd/dayops/agent.go).
+// named in its comment (see cmd/dayops-dev/agent.go).
 type Config struct {
 	// Kubeconfig is the agent's credentials (--kubeconfig).
 	Kubeconfig string
@@ -35,10 +35,10 @@ type Config struct {
 	KubeletPort int
 	// ImageMapFile replaces the built-in image map (--image-map).
 	ImageMapFile string
-	// DayopsBinary is the locally built product binary that dayops images
-	// and the instance manager's "dayops" command run (--dayops-binary;
-	// default: "dayops" beside the agent's executable, else the agent's
-	// executable).
+	// DayopsBinary is the locally built product binary (cmd/dayops) that
+	// dayops images and the instance manager's "dayops" command run; the
+	// agent itself runs from the development binary (cmd/dayops-dev)
+	// (--dayops-binary; default: "dayops" beside the agent's executable).
 	DayopsBinary string
 	// Capacity of each node (--node-cpu, --node-memory, --node-pods).
 	NodeCPU    string
@@ -66,13 +66,14 @@ type Config struct {
 	// MaxLogBytes caps each container log file before rotation (--max-log-bytes).
 	MaxLogBytes int64
 	// Helper is the command that runs the pod-exec helper; HelperEnv is added
-	// to its environment. Default: this executable with "dev agent pod-exec".
+	// to its environment. Default: this executable (dayops-dev) with
+	// "dev agent pod-exec".
 	Helper []string
 	// Logger receives the agent's logs.
 	Logger *slog.Logger
 }
 
-// DefaultConfig returns the defaults used by `dayops dev agent`.
+// DefaultConfig returns the defaults used by `dayops-dev dev agent`.
 func DefaultConfig() Config {
 	return Config{
 		Kubeconfig:          ".dayops/agent.kubeconfig",

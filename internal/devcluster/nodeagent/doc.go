@@ -39,7 +39,7 @@
 //     namespace, uid, labels, annotations, spec.nodeName,
 //     spec.serviceAccountName, status.podIP, status.hostIP), resourceFieldRef,
 //     ConfigMap and Secret key refs. command and args are $(VAR)-expanded.
-//   - File system: each process is started through a helper (`dayops dev
+//   - File system: each process is started through a helper (`dayops-dev dev
 //     agent pod-exec`, or the test binary) in its own mount namespace
 //     (CLONE_NEWNS, private propagation) that bind-mounts every volume at its
 //     mountPath, then execve's the real binary (the PID is kept: containerID
@@ -109,6 +109,6 @@
 // AgentRestart. A process is never adopted without being waited for, and
 // none is left behind. On SIGTERM the agent stops every pod process within
 // its grace period (at most 10 s), keeps the pods' IPs, marks the nodes
-// NotReady and exits. A stack that had to SIGKILL the agent runs `dayops dev
+// NotReady and exits. A stack that had to SIGKILL the agent runs `dayops-dev dev
 // agent reap --state-dir DIR` to stop what it left.
 package nodeagent

@@ -191,7 +191,7 @@ func (w *podWorker) run(ctx context.Context) {
 }
 
 // shutdownGraceMax caps each pod's grace period when the agent itself
-// stops, so that the agent exits within the 15 s `dayops dev down` gives it
+// stops, so that the agent exits within the 15 s `dayops-dev dev down` gives it
 // before SIGKILL.
 const shutdownGraceMax = 10 * time.Second
 

@@ -11,7 +11,7 @@ import (
 
 // HelperEnv is the environment variable that carries a helperSpec (JSON) to
 // the pod-exec helper. A process started with it set must call
-// RunPodExecHelper before anything else (the `dayops dev agent pod-exec`
+// RunPodExecHelper before anything else (the `dayops-dev dev agent pod-exec`
 // command does; tests that run the agent in-process do it in TestMain).
 const HelperEnv = "DAYOPS_NODEAGENT_POD_EXEC"
 

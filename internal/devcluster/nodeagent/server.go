@@ -64,7 +64,7 @@ func (a *Agent) startServers() ([]*http.Server, error) {
 
 // stopServers closes the kubelet API servers at once (open log follows and
 // exec sessions end with them), all in parallel, so that the agent's stop
-// stays well inside the grace `dayops dev down` gives it.
+// stays well inside the grace `dayops-dev dev down` gives it.
 func (a *Agent) stopServers(servers []*http.Server) {
 	var wg sync.WaitGroup
 	for _, s := range servers {

@@ -33,7 +33,8 @@ type Server struct {
 	cmd *exec.Cmd
 }
 
-// Binary returns the path of bin/versitygw, building it when missing.
+// Binary returns the path of bin/versitygw, building it when missing; under
+// -short (`make unit`, which builds no tools) a missing binary skips t.
 func Binary(t testing.TB) string {
 	t.Helper()
 	wd, err := os.Getwd()
@@ -43,6 +44,9 @@ func Binary(t testing.TB) string {
 	root := devcluster.FindRoot(wd)
 	bin := filepath.Join(root, "bin", "versitygw")
 	if _, err := os.Stat(bin); err != nil {
+		if testing.Short() {
+			t.Skip("s3test: bin/versitygw is not built (make tools); -short builds no tools")
+		}
 		out, err := exec.Command(filepath.Join(root, "scripts", "build-tools.sh"), "versitygw").CombinedOutput()
 		if err != nil {
 			t.Fatalf("s3test: build versitygw: %v\n%s", err, out)

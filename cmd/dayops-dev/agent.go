@@ -8,8 +8,8 @@ import (
 	"github.com/dayops/dayops/internal/devcluster/nodeagent"
 )
 
-// newDevAgentCmd is `dayops dev agent`: the node agent of the local
-// Kubernetes stack (started by `dayops dev up`). It runs until SIGTERM, then
+// newDevAgentCmd is `dayops-dev dev agent`: the node agent of the local
+// Kubernetes stack (started by `dayops-dev dev up`). It runs until SIGTERM, then
 // stops its pods gracefully and exits.
 func newDevAgentCmd() *cobra.Command {
 	cfg := nodeagent.DefaultConfig()
@@ -41,7 +41,7 @@ provisions PersistentVolumes for the default StorageClass. Images map to local c
 	f.IntVar(&cfg.SubnetOffset, "subnet-offset", cfg.SubnetOffset, "node i gets 10.244.(i+1+offset).1")
 	f.IntVar(&cfg.KubeletPort, "kubelet-port", cfg.KubeletPort, "kubelet API port on each node IP")
 	f.StringVar(&cfg.ImageMapFile, "image-map", cfg.ImageMapFile, "YAML/JSON image map replacing the built-in one")
-	f.StringVar(&cfg.DayopsBinary, "dayops-binary", cfg.DayopsBinary, "product binary that dayops:* images and the instance manager run (default: dayops beside this executable)")
+	f.StringVar(&cfg.DayopsBinary, "dayops-binary", cfg.DayopsBinary, "product binary (cmd/dayops) that dayops:* images and the instance manager run (default: dayops beside this executable)")
 	f.StringVar(&cfg.NodeCPU, "node-cpu", cfg.NodeCPU, "CPU capacity of each node")
 	f.StringVar(&cfg.NodeMemory, "node-memory", cfg.NodeMemory, "memory capacity of each node")
 	f.IntVar(&cfg.NodePods, "node-pods", cfg.NodePods, "pod capacity of each node")

@@ -12,7 +12,7 @@ import (
 	"github.com/dayops/dayops/internal/activities/redisadmin"
 )
 
-// newBenchMigrateCmd is `dayops bench migrate`: dayops slot migration against
+// newBenchMigrateCmd is `dayops-dev bench migrate`: dayops slot migration against
 // redis-cli --cluster rebalance on the same data, printed as a table.
 func newBenchMigrateCmd() *cobra.Command {
 	var (

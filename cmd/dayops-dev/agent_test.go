@@ -6,7 +6,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
-// TestDevAgentFlags pins the flags `dayops dev up` passes to the agent.
+// TestDevAgentFlags pins the flags `dayops-dev dev up` passes to the agent.
 func TestDevAgentFlags(t *testing.T) {
 	cmd := newDevAgentCmd()
 	want := map[string]string{
@@ -18,6 +18,7 @@ func TestDevAgentFlags(t *testing.T) {
 		"kubelet-port":   "10250",
 		"storage-class":  "dayops-local",
 		"volume-refresh": "30s",
+		"dayops-binary":  "",
 	}
 	got := map[string]string{}
 	for name := range want {

@@ -31,10 +31,11 @@ each a process of its own logging to STATE/logs/NAME.log. Tools come from bin/
 // devFlags binds the devcluster.Config fields to flags shared by up, down
 // and status.
 type devFlags struct {
-	root     string
-	stateDir string
-	binDir   string
-	cfg      devcluster.Config
+	root      string
+	stateDir  string
+	binDir    string
+	dayopsBin string
+	cfg       devcluster.Config
 }
 
 func addDevFlags(fs *pflag.FlagSet) *devFlags {
@@ -50,6 +51,7 @@ func addDevFlags(fs *pflag.FlagSet) *devFlags {
 	c := &f.cfg
 	fs.StringVar(&f.stateDir, "state-dir", "", "state directory (default ROOT/.dayops, ROOT = the checkout containing the working directory)")
 	fs.StringVar(&f.binDir, "bin-dir", "", "directory of temporal, kube and kubectl (default ROOT/bin)")
+	fs.StringVar(&f.dayopsBin, "dayops-binary", "", "the product binary the node agent runs for dayops images (default BIN-DIR/dayops)")
 	fs.IntVar(&c.TemporalPort, "temporal-port", c.TemporalPort, "Temporal gRPC port on 127.0.0.1")
 	fs.IntVar(&c.TemporalUIPort, "temporal-ui-port", c.TemporalUIPort, "Temporal Web UI port")
 	fs.IntVar(&c.EtcdPort, "etcd-port", c.EtcdPort, "etcd client port")
@@ -60,13 +62,13 @@ func addDevFlags(fs *pflag.FlagSet) *devFlags {
 	fs.IntVar(&c.Zones, "zones", c.Zones, "zones of the node agent's Nodes")
 	fs.IntVar(&c.NodesPerZone, "nodes-per-zone", c.NodesPerZone, "Nodes per zone")
 	fs.BoolVar(&c.NoAgent, "no-agent", false, "do not run the node agent (Pods stay Pending)")
-	fs.StringArrayVar(&c.AgentArgs, "agent-arg", nil, "extra flag for `dayops dev agent` (repeatable), e.g. --agent-arg=--subnet-offset=100")
+	fs.StringArrayVar(&c.AgentArgs, "agent-arg", nil, "extra flag for `dayops-dev dev agent` (repeatable), e.g. --agent-arg=--subnet-offset=100")
 	// The flags below matter to up and run; down and status accept them so
 	// that one set of flags fits every verb.
 	fs.StringVar(&c.ServiceCIDR, "service-cidr", c.ServiceCIDR, "Service cluster IP range")
 	fs.StringVar(&c.PodCIDR, "pod-cidr", c.PodCIDR, "pod address range, routed to the loopback device")
 	fs.StringVar(&c.DatabaseURL, "database-url", c.DatabaseURL, "dayops' PostgreSQL database, created if absent (env DATABASE_URL)")
-	fs.StringVar(&c.APIURL, "api-url", c.APIURL, "where `dayops run` serves the API (env DAYOPS_API)")
+	fs.StringVar(&c.APIURL, "api-url", c.APIURL, "where `dayops-dev run` serves the API (env DAYOPS_API)")
 	fs.DurationVar(&c.StartTimeout, "start-timeout", c.StartTimeout, "how long to wait for each component to become healthy")
 	fs.DurationVar(&c.StopGrace, "stop-grace", c.StopGrace, "grace period between SIGTERM and SIGKILL")
 	return f
@@ -82,7 +84,10 @@ func (f *devFlags) config() devcluster.Config {
 		c.BinDir, _ = filepath.Abs(f.binDir)
 	}
 	if exe, err := os.Executable(); err == nil {
-		c.DayopsBin = exe // the agent runs from this very binary
+		c.DevBin = exe // the agent runs from this very binary
+	}
+	if f.dayopsBin != "" {
+		c.DayopsBin, _ = filepath.Abs(f.dayopsBin)
 	}
 	c.Logger = slog.Default()
 	return c
@@ -103,9 +108,9 @@ func newDevUpCmd() *cobra.Command {
 		}
 		out := cmd.OutOrStdout()
 		if st.AlreadyRunning() {
-			fmt.Fprintln(out, "dayops dev: the local stack is already running")
+			fmt.Fprintln(out, "dayops-dev: the local stack is already running")
 		} else {
-			fmt.Fprintf(out, "dayops dev: local stack ready in %s (started: %v)\n", time.Since(start).Round(100*time.Millisecond), st.Started)
+			fmt.Fprintf(out, "dayops-dev: local stack ready in %s (started: %v)\n", time.Since(start).Round(100*time.Millisecond), st.Started)
 		}
 		fmt.Fprint(out, st)
 		return nil
@@ -125,7 +130,7 @@ func newDevDownCmd() *cobra.Command {
 		if err := devcluster.Down(cmd.Context(), f.config(), devcluster.DownOptions{Purge: *purge}); err != nil {
 			return err
 		}
-		fmt.Fprintln(cmd.OutOrStdout(), "dayops dev: local stack stopped")
+		fmt.Fprintln(cmd.OutOrStdout(), "dayops-dev: local stack stopped")
 		return nil
 	}
 	return cmd

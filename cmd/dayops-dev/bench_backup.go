@@ -11,7 +11,7 @@ import (
 	"github.com/dayops/dayops/bench/migratebench"
 )
 
-// newBenchBackupCmd is `dayops bench backup`: backup and restore throughput,
+// newBenchBackupCmd is `dayops-dev bench backup`: backup and restore throughput,
 // the write pause, and restore into another shard count against
 // redis-cli --cluster import, printed as a table.
 func newBenchBackupCmd() *cobra.Command {

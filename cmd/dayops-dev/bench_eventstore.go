@@ -22,7 +22,7 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// benchConfig is the configuration of `dayops bench eventstore`.
+// benchConfig is the configuration of `dayops-dev bench eventstore`.
 type benchConfig struct {
 	DatabaseURL   string // server + maintenance database; a scratch database is created on it (DATABASE_URL)
 	Writers       []int  // concurrent writers to try
