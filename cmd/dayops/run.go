@@ -59,6 +59,9 @@ func newRunCmd() *cobra.Command {
 			Kubeconfig: st.Kubeconfig, DatabaseURL: st.DatabaseURL, Tokens: tok.APITokensSpec(),
 			// Backups go where DAYOPS_BACKUP_STORE says, else under the stack's state.
 			BackupStore: cmp.Or(os.Getenv(server.EnvBackupStore), filepath.Join(cfg.StateDir, "backups")),
+			// On the local stack hooks are served on this host; the API
+			// server's endpoint stays refused.
+			HookAllow: cmp.Or(os.Getenv("DAYOPS_HOOK_ALLOW"), "127.0.0.1"),
 		}
 		out := cmd.OutOrStdout()
 		return server.Run(ctx, scfg, slog.Default(), func(addr string) {

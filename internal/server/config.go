@@ -14,6 +14,8 @@ import (
 	"os"
 	"slices"
 	"strings"
+
+	"github.com/dayops/dayops/internal/activities/hooks"
 )
 
 // Config of a dayops server process. Each field's doc names its variable.
@@ -57,6 +59,12 @@ type Config struct {
 	// restore's temporary instances (DAYOPS_BACKUP_SERVE_HOST, default: the
 	// worker's address on the route to each instance).
 	BackupServeHost string
+	// HookAllow names what HTTP hooks may reach although it is loopback,
+	// link-local (cloud metadata) or the Kubernetes API server
+	// (DAYOPS_HOOK_ALLOW): comma-separated IP addresses, CIDR prefixes and
+	// address:port endpoints, e.g. "127.0.0.1" for hooks served on the
+	// worker's host. Empty: none of them.
+	HookAllow string
 }
 
 // FromEnv reads the Config from the environment, with defaults.
@@ -73,6 +81,7 @@ func FromEnv() Config {
 		Tokens:            os.Getenv("DAYOPS_API_TOKENS"),
 		BackupStore:       os.Getenv(EnvBackupStore),
 		BackupServeHost:   os.Getenv("DAYOPS_BACKUP_SERVE_HOST"),
+		HookAllow:         os.Getenv("DAYOPS_HOOK_ALLOW"),
 	}
 	return c
 }
@@ -112,6 +121,9 @@ func (c Config) Validate() error {
 		if _, err := os.Stat(c.Kubeconfig); err != nil {
 			errs = append(errs, fmt.Errorf("KUBECONFIG: %w", err))
 		}
+	}
+	if _, _, err := hooks.ParseAllow(c.HookAllow); err != nil {
+		errs = append(errs, fmt.Errorf("DAYOPS_HOOK_ALLOW: %w", err))
 	}
 	return errors.Join(errs...)
 }

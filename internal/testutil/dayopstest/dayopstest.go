@@ -61,6 +61,8 @@ func Start(t testing.TB, env *devtest.Env, opts Options) *Dayops {
 		TaskQueue:  "dayops-test-" + randomSuffix(),
 		Kubeconfig: env.Kubeconfig, DatabaseURL: env.NewDatabase(t),
 		Tokens: OperatorToken + "=test-operator:operator," + AuditorToken + "=test-auditor:auditor",
+		// Tests serve their HTTP hooks on loopback.
+		HookAllow: "127.0.0.1",
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
