@@ -264,11 +264,7 @@ func (s *Server) listBackups(ctx context.Context, _ *struct{}) (*struct{ Body []
 	return &struct{ Body []BackupSummary }{Body: out}, nil
 }
 
-type backupIDPath struct {
-	ID string `path:"id" doc:"the backup's ID"`
-}
-
-func (s *Server) getBackup(ctx context.Context, in *backupIDPath) (*struct{ Body BackupDetail }, error) {
+func (s *Server) getBackup(ctx context.Context, in *BackupIDPath) (*struct{ Body BackupDetail }, error) {
 	st, err := s.backups()
 	if err != nil {
 		return nil, err
@@ -326,8 +322,8 @@ func (s *Server) liveProgress(ctx context.Context, wid, rid string) *backup.Live
 }
 
 func (s *Server) deleteBackup(ctx context.Context, in *struct {
-	ID     string `path:"id" doc:"the backup's ID"`
-	Reason string `query:"reason" doc:"why: recorded with every audit event"`
+	BackupIDPath
+	ReasonQuery
 }) (*struct {
 	Status int
 	Body   BackupAccepted
@@ -421,6 +417,9 @@ func (s *Server) createRestore(ctx context.Context, in *struct {
 	c.Default()
 	if errs := c.Validate(s.d.Limits.Spec); len(errs) > 0 {
 		return nil, rejection(errs, false, "body.")
+	}
+	if err := s.checkReferences(ctx, c); err != nil {
+		return nil, err
 	}
 	obs, err := s.d.Kube.Observe(ctx, kube.ObserveInput{Namespace: c.Namespace, Cluster: c.Name})
 	if err != nil {

@@ -103,6 +103,12 @@ func (s *Server) createCluster(ctx context.Context, in *struct {
 		s.metrics.rejected.WithLabelValues(string(operation.Create), "422").Inc()
 		return nil, rejection(errs, false, "body.")
 	}
+	if err := s.checkReferences(ctx, c); err != nil {
+		if se, ok := err.(huma.StatusError); ok && se.GetStatus() == http.StatusUnprocessableEntity {
+			s.metrics.rejected.WithLabelValues(string(operation.Create), "422").Inc()
+		}
+		return nil, err
+	}
 	obs, err := s.d.Kube.Observe(ctx, kube.ObserveInput{Namespace: c.Namespace, Cluster: c.Name})
 	if err != nil {
 		return nil, huma.Error503ServiceUnavailable("cannot read Kubernetes: " + err.Error())
@@ -217,9 +223,9 @@ func (s *Server) startOperation(ctx context.Context, in *struct {
 
 func (s *Server) deleteCluster(ctx context.Context, in *struct {
 	ClusterPath
-	DeleteVolumes bool   `query:"deleteVolumes" doc:"also delete the instances' PersistentVolumeClaims"`
-	DryRun        bool   `query:"dryRun" doc:"return the plan without starting anything"`
-	Reason        string `query:"reason" doc:"why: recorded with every audit event"`
+	DeleteVolumes bool `query:"deleteVolumes" doc:"also delete the instances' PersistentVolumeClaims"`
+	DryRun        bool `query:"dryRun" doc:"return the plan without starting anything"`
+	ReasonQuery
 }) (*accepted, error) {
 	if errs := spec.ValidateName(field.NewPath("name"), in.Name); len(errs) > 0 {
 		return nil, rejection(errs, false, "path.")
@@ -253,6 +259,11 @@ func (s *Server) deleteCluster(ctx context.Context, in *struct {
 func (s *Server) listClusters(ctx context.Context, in *struct {
 	Namespace string `query:"namespace" doc:"only this namespace (default: all)"`
 }) (*struct{ Body []ClusterSummary }, error) {
+	if in.Namespace != "" {
+		if errs := spec.ValidateNamespace(field.NewPath("namespace"), in.Namespace); len(errs) > 0 {
+			return nil, rejection(errs, false, "query.")
+		}
+	}
 	res, err := s.d.Kube.ListClusters(ctx, kube.ListClustersInput{Namespace: in.Namespace})
 	if err != nil {
 		return nil, huma.Error503ServiceUnavailable("cannot read Kubernetes: " + err.Error())
