@@ -69,6 +69,9 @@ func newRunCmd() *cobra.Command {
 			BackupStore: cmp.Or(os.Getenv(server.EnvBackupStore), filepath.Join(cfg.StateDir, "backups")),
 			// The stack's node agent maps dayops:dev to this binary.
 			InstanceImage: cmp.Or(os.Getenv("DAYOPS_INSTANCE_IMAGE"), server.DefaultInstanceImage),
+			// On the local stack hooks are served on this host; the API
+			// server's endpoint stays refused.
+			HookAllow: cmp.Or(os.Getenv("DAYOPS_HOOK_ALLOW"), "127.0.0.1"),
 		}
 		out := cmd.OutOrStdout()
 		return server.Run(ctx, scfg, slog.Default(), func(addr string) {

@@ -38,6 +38,9 @@ func createEntry() Entry {
 			return nil
 		},
 		Observe: func(ctx context.Context, src Sources, r *Request) (Live, *Error) {
+			if err := checkReferences(ctx, src.Cluster, r.Spec); err != nil {
+				return Live{}, err
+			}
 			return observeNew(ctx, src.Cluster, r.Spec.Namespace, r.Spec.Name, r.Spec.Zones.Key)
 		},
 		Plan: func(r *Request, l Live, lim planner.Limits) (planner.Plan, error) {
@@ -48,6 +51,24 @@ func createEntry() Entry {
 				Input: workflows.CreateClusterInput{Meta: m, Spec: r.Spec, Plan: p, Limits: limitsPtr(lim)}}
 		},
 	}
+}
+
+// checkReferences refuses a spec whose namespace or passwordSecret does not
+// exist (422 naming the field, before anything starts), when the Cluster
+// source can tell (it implements spec.References).
+func checkReferences(ctx context.Context, c Cluster, s spec.Cluster) *Error {
+	refs, ok := c.(spec.References)
+	if !ok {
+		return nil
+	}
+	errs, err := spec.CheckReferences(ctx, refs, s)
+	if err != nil {
+		return unavailable("cannot read Kubernetes", err)
+	}
+	if len(errs) > 0 {
+		return invalid("body.", errs)
+	}
+	return nil
 }
 
 // observeNew checks that a new cluster's name is free and lists the zones.

@@ -69,6 +69,9 @@ func observeRestore(ctx context.Context, src Sources, r *Request) (Live, *Error)
 	if errs := c.Validate(src.Limits.Spec); len(errs) > 0 {
 		return Live{}, invalid("body.", errs)
 	}
+	if err := checkReferences(ctx, src.Cluster, c); err != nil {
+		return Live{}, err
+	}
 	l, err := observeNew(ctx, src.Cluster, c.Namespace, c.Name, c.Zones.Key)
 	if err != nil {
 		return Live{}, err

@@ -215,6 +215,11 @@ type HookRan struct {
 	Outcome     string `json:"outcome"` // succeeded, failed, timed_out
 	Error       string `json:"error,omitempty"`
 	DurationMS  int64  `json:"duration_ms,omitempty"`
+	// Status, BodyBytes and BodySHA256 describe an HTTP hook's answer; its
+	// body itself is never recorded.
+	Status     int    `json:"status,omitempty"`
+	BodyBytes  int64  `json:"body_bytes,omitempty"`
+	BodySHA256 string `json:"body_sha256,omitempty"`
 }
 
 // PlanDiverged: before a step, the plan made from fresh state differed from

@@ -99,6 +99,10 @@ func TestAPI(t *testing.T) {
 				"config": map[string]string{"port": "7000"},
 				"hooks":  []map[string]any{{"name": "h", "point": "whenever", "http": map[string]string{"url": "http://127.0.0.1:1/"}}}},
 				[]string{"body.config[port]", "body.hooks[0].point"}},
+			"namespace does not exist": {map[string]any{"name": "ok", "namespace": "no-such-namespace-" + ns, "shards": 3, "replicasPerShard": 1},
+				[]string{"body.namespace"}},
+			"passwordSecret does not exist": {map[string]any{"name": "ok", "namespace": ns, "shards": 3, "replicasPerShard": 1, "passwordSecret": "no-such-secret"},
+				[]string{"body.passwordSecret"}},
 			"too many replicas for the zones": {map[string]any{"name": "ok", "namespace": ns, "shards": 3, "replicasPerShard": 3},
 				[]string{"body.zones.allowSharedZones"}},
 		}

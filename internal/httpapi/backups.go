@@ -78,10 +78,7 @@ func (s *Server) backups() (backupstore.Store, error) {
 	return s.d.Backups, nil
 }
 
-func (s *Server) createBackup(ctx context.Context, in *struct {
-	ClusterPath
-	Body BackupBody
-}) (*struct {
+func (s *Server) createBackup(ctx context.Context, in *createBackupInput) (*struct {
 	Status int
 	Body   BackupAccepted
 }, error) {
@@ -147,11 +144,7 @@ func (s *Server) listBackups(ctx context.Context, _ *struct{}) (*struct{ Body []
 	return &struct{ Body []BackupSummary }{Body: out}, nil
 }
 
-type backupIDPath struct {
-	ID string `path:"id" doc:"the backup's ID"`
-}
-
-func (s *Server) getBackup(ctx context.Context, in *backupIDPath) (*struct{ Body BackupDetail }, error) {
+func (s *Server) getBackup(ctx context.Context, in *BackupIDPath) (*struct{ Body BackupDetail }, error) {
 	st, err := s.backups()
 	if err != nil {
 		return nil, err
@@ -209,8 +202,8 @@ func (s *Server) liveProgress(ctx context.Context, wid, rid string) *backupstore
 }
 
 func (s *Server) deleteBackup(ctx context.Context, in *struct {
-	ID     string `path:"id" doc:"the backup's ID"`
-	Reason string `query:"reason" doc:"why: recorded with every audit event"`
+	BackupIDPath
+	ReasonQuery
 }) (*struct {
 	Status int
 	Body   BackupAccepted
@@ -218,10 +211,7 @@ func (s *Server) deleteBackup(ctx context.Context, in *struct {
 	return s.launchBackup(ctx, admission.Request{Type: operation.DeleteBackup, BackupID: in.ID}, in.Reason, false)
 }
 
-func (s *Server) createRestore(ctx context.Context, in *struct {
-	DryRun bool `query:"dryRun" doc:"return the plan without starting anything"`
-	Body   RestoreBody
-}) (*struct {
+func (s *Server) createRestore(ctx context.Context, in *createRestoreInput) (*struct {
 	Status int
 	Body   BackupAccepted
 }, error) {
@@ -234,10 +224,7 @@ func (s *Server) createRestore(ctx context.Context, in *struct {
 // ScheduleID is the Temporal schedule of a cluster's backups.
 func ScheduleID(namespace, name string) string { return "dayops-backup/" + namespace + "/" + name }
 
-func (s *Server) putSchedule(ctx context.Context, in *struct {
-	ClusterPath
-	Body BackupSchedule
-}) (*struct{ Body BackupSchedule }, error) {
+func (s *Server) putSchedule(ctx context.Context, in *putScheduleInput) (*struct{ Body BackupSchedule }, error) {
 	if _, err := s.backups(); err != nil {
 		return nil, err
 	}

@@ -91,10 +91,7 @@ func (s *Server) meta(ctx context.Context, typ operation.Type, namespace, cluste
 	}
 }
 
-func (s *Server) createCluster(ctx context.Context, in *struct {
-	DryRun bool `query:"dryRun" doc:"return the plan without starting anything"`
-	Body   CreateClusterBody
-}) (*accepted, error) {
+func (s *Server) createCluster(ctx context.Context, in *createClusterInput) (*accepted, error) {
 	status, res, _, err := s.launch(ctx, admission.Request{Type: operation.Create, Spec: in.Body.Cluster}, in.Body.Reason, in.DryRun)
 	if err != nil {
 		return nil, err
@@ -102,11 +99,7 @@ func (s *Server) createCluster(ctx context.Context, in *struct {
 	return &accepted{Status: status, Body: *res}, nil
 }
 
-func (s *Server) startOperation(ctx context.Context, in *struct {
-	ClusterPath
-	DryRun bool `query:"dryRun" doc:"return the plan without starting anything"`
-	Body   OperationBody
-}) (*accepted, error) {
+func (s *Server) startOperation(ctx context.Context, in *startOperationInput) (*accepted, error) {
 	b := in.Body
 	switch b.Type {
 	case operation.ScaleShards, operation.ScaleReplicas, operation.Upgrade:
@@ -127,9 +120,9 @@ func (s *Server) startOperation(ctx context.Context, in *struct {
 
 func (s *Server) deleteCluster(ctx context.Context, in *struct {
 	ClusterPath
-	DeleteVolumes bool   `query:"deleteVolumes" doc:"also delete the instances' PersistentVolumeClaims"`
-	DryRun        bool   `query:"dryRun" doc:"return the plan without starting anything"`
-	Reason        string `query:"reason" doc:"why: recorded with every audit event"`
+	DeleteVolumes bool `query:"deleteVolumes" doc:"also delete the instances' PersistentVolumeClaims"`
+	DryRun        bool `query:"dryRun" doc:"return the plan without starting anything"`
+	ReasonQuery
 }) (*accepted, error) {
 	req := admission.Request{Type: operation.Delete, Namespace: in.Namespace, Cluster: in.Name, DeleteVolumes: in.DeleteVolumes}
 	status, res, _, err := s.launch(ctx, req, in.Reason, in.DryRun)
@@ -142,6 +135,11 @@ func (s *Server) deleteCluster(ctx context.Context, in *struct {
 func (s *Server) listClusters(ctx context.Context, in *struct {
 	Namespace string `query:"namespace" doc:"only this namespace (default: all)"`
 }) (*struct{ Body []ClusterSummary }, error) {
+	if in.Namespace != "" {
+		if errs := spec.ValidateNamespace(field.NewPath("namespace"), in.Namespace); len(errs) > 0 {
+			return nil, rejection(errs, false, "query.")
+		}
+	}
 	list, err := s.d.Clusters.List(ctx, in.Namespace)
 	if err != nil {
 		return nil, huma.Error503ServiceUnavailable("cannot read Kubernetes: " + err.Error())

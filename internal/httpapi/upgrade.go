@@ -24,10 +24,7 @@ func (s *Server) upgradeRoutes() {
 			OperationID: d.name + "-operation", Method: http.MethodPost, Path: "/v1/operations/{id}/" + d.name, Tags: []string{"operations"},
 			Summary: d.summary,
 			Errors:  []int{http.StatusNotFound, http.StatusConflict, http.StatusUnprocessableEntity},
-		}), func(ctx context.Context, in *struct {
-			ID   string `path:"id" doc:"operation ID"`
-			Body *DecisionBody
-		}) (*struct{ Body DecisionAnswer }, error) {
+		}), func(ctx context.Context, in *decisionInput) (*struct{ Body DecisionAnswer }, error) {
 			reason := ""
 			if in.Body != nil {
 				reason = in.Body.Reason

@@ -11,6 +11,8 @@ import (
 	"github.com/dayops/dayops/internal/planner"
 	"github.com/dayops/dayops/internal/spec"
 	"go.temporal.io/sdk/temporal"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 // clusters adapts the Kubernetes and cluster-state activity structs to the
@@ -82,4 +84,38 @@ func observation(st planner.State, pods []kube.InstanceStatus, exists bool) admi
 		o.Nodes[p.Ordinal] = p.Node
 	}
 	return o
+}
+
+// NamespaceExists answers spec.References: admission refuses a spec whose
+// namespace does not exist.
+func (c clusters) NamespaceExists(ctx context.Context, name string) (bool, error) {
+	_, err := c.kube.Client.CoreV1().Namespaces().Get(ctx, name, metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+		return false, nil
+	case apierrors.IsForbidden(err):
+		// An install whose role may not read namespaces (deploy/ grants
+		// it) cannot tell; the operation then fails on its first write.
+		return true, nil
+	}
+	return err == nil, err
+}
+
+// SecretKeys answers spec.References with the data keys of a Secret that
+// hold a value; the values themselves are never handed on.
+func (c clusters) SecretKeys(ctx context.Context, namespace, name string) ([]string, bool, error) {
+	s, err := c.kube.Client.CoreV1().Secrets(namespace).Get(ctx, name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	keys := make([]string, 0, len(s.Data))
+	for key, v := range s.Data {
+		if len(v) > 0 {
+			keys = append(keys, key)
+		}
+	}
+	return keys, true, nil
 }

@@ -14,6 +14,8 @@ import (
 	"os"
 	"slices"
 	"strings"
+
+	"github.com/dayops/dayops/internal/activities/hooks"
 )
 
 // Config of a dayops server process. Each field's doc names its variable.
@@ -64,6 +66,12 @@ type Config struct {
 	// the local stack's node agent maps to bin/dayops; "none" renders Pods
 	// without the instance manager). Only new and recreated Pods change.
 	InstanceImage string
+	// HookAllow names what HTTP hooks may reach although it is loopback,
+	// link-local (cloud metadata) or the Kubernetes API server
+	// (DAYOPS_HOOK_ALLOW): comma-separated IP addresses, CIDR prefixes and
+	// address:port endpoints, e.g. "127.0.0.1" for hooks served on the
+	// worker's host. Empty: none of them.
+	HookAllow string
 }
 
 // FromEnv reads the Config from the environment, with defaults.
@@ -81,6 +89,7 @@ func FromEnv() Config {
 		BackupStore:       os.Getenv(EnvBackupStore),
 		BackupServeHost:   os.Getenv("DAYOPS_BACKUP_SERVE_HOST"),
 		InstanceImage:     envOr("DAYOPS_INSTANCE_IMAGE", DefaultInstanceImage),
+		HookAllow:         os.Getenv("DAYOPS_HOOK_ALLOW"),
 	}
 	return c
 }
@@ -120,6 +129,9 @@ func (c Config) Validate() error {
 		if _, err := os.Stat(c.Kubeconfig); err != nil {
 			errs = append(errs, fmt.Errorf("KUBECONFIG: %w", err))
 		}
+	}
+	if _, _, err := hooks.ParseAllow(c.HookAllow); err != nil {
+		errs = append(errs, fmt.Errorf("DAYOPS_HOOK_ALLOW: %w", err))
 	}
 	return errors.Join(errs...)
 }

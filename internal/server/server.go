@@ -50,6 +50,8 @@ type Deps struct {
 	BackupServeHost string
 	// InstanceImage is Config.InstanceImage.
 	InstanceImage string
+	// HookGuard decides which addresses HTTP hooks may connect to.
+	HookGuard *hooks.Guard
 }
 
 // Close releases every client.
@@ -123,6 +125,9 @@ func Connect(ctx context.Context, cfg Config, log *slog.Logger) (*Deps, error) {
 			return nil, fmt.Errorf("%s: %w", EnvBackupStore, err)
 		}
 	}
+	if d.HookGuard, err = hookGuard(ctx, cfg, d.RESTConfig); err != nil {
+		return nil, err
+	}
 	d.BackupClients = &backup.Clients{}
 	d.BackupServeHost = cfg.BackupServeHost
 	d.InstanceImage = cfg.InstanceImage
@@ -136,7 +141,7 @@ func (d *Deps) Activities() workflows.Activities {
 	r := redisops.New(d.Conns)
 	return workflows.Activities{
 		Kube: k, Redis: r,
-		Hooks: &hooks.Activities{Kube: d.Kube, RestConfig: d.RESTConfig, HTTP: &http.Client{}, Log: d.Log},
+		Hooks: &hooks.Activities{Kube: d.Kube, RestConfig: d.RESTConfig, HTTP: d.hookGuard().Client(), Log: d.Log},
 		Audit: &auditlog.Activities{Recorder: &auditlog.Recorder{Store: d.Store, Log: d.Log}},
 		State: &clusterstate.Activities{Kube: k, Redis: r},
 		Backup: &backup.Activities{Store: d.Backups, Kube: d.Kube, Passwords: kube.Passwords{Client: d.Kube}, Log: d.Log,
@@ -264,4 +269,34 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(apiAddr s
 	case err := <-errc:
 		return fmt.Errorf("API server: %w", err)
 	}
+}
+
+// hookGuard builds the Guard of HTTP hooks: the operator's allowlist, and
+// the API server's endpoints as the worker's client and in-cluster Pods see
+// them, which hooks never reach unless the allowlist names them.
+func hookGuard(ctx context.Context, cfg Config, rc *rest.Config) (*hooks.Guard, error) {
+	allow, eps, err := hooks.ParseAllow(cfg.HookAllow)
+	if err != nil {
+		return nil, fmt.Errorf("DAYOPS_HOOK_ALLOW: %w", err)
+	}
+	g := &hooks.Guard{Allow: allow, AllowEndpoints: eps}
+	hosts := []string{rc.Host}
+	if h, p := os.Getenv("KUBERNETES_SERVICE_HOST"), os.Getenv("KUBERNETES_SERVICE_PORT"); h != "" && p != "" {
+		hosts = append(hosts, net.JoinHostPort(h, p))
+	}
+	for _, h := range hosts {
+		api, err := hooks.APIServerEndpoints(ctx, h)
+		if err != nil {
+			return nil, fmt.Errorf("hooks: %w", err)
+		}
+		g.APIServer = append(g.APIServer, api...)
+	}
+	return g, nil
+}
+
+func (d *Deps) hookGuard() *hooks.Guard {
+	if d.HookGuard == nil {
+		return &hooks.Guard{}
+	}
+	return d.HookGuard
 }

@@ -1,5 +1,7 @@
 package spec
 
+import "net/url"
+
 // HookPoint names the moment of an operation at which a hook runs.
 type HookPoint string
 
@@ -82,4 +84,25 @@ type HTTPHook struct {
 // ExecHook runs Command in the instance's pod (via the pods/exec API); exit 0 is success.
 type ExecHook struct {
 	Command []string `json:"command"`
+}
+
+// RedactURL returns u with its credentials hidden, for events, errors and
+// logs: the user information and every query value (tokens often travel
+// there) become "REDACTED". A URL that does not parse is hidden entirely.
+func RedactURL(u string) string {
+	p, err := url.Parse(u)
+	if err != nil {
+		return "(unparseable URL)"
+	}
+	if p.User != nil {
+		p.User = url.User("REDACTED")
+	}
+	if p.RawQuery != "" {
+		q := p.Query()
+		for k := range q {
+			q[k] = []string{"REDACTED"}
+		}
+		p.RawQuery = q.Encode()
+	}
+	return p.String()
 }

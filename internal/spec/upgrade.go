@@ -3,7 +3,6 @@ package spec
 import (
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -119,9 +118,10 @@ func (u *Upgrade) Validate() field.ErrorList {
 	if u.Image == "" && len(u.Config) == 0 {
 		errs = append(errs, field.Required(field.NewPath("image"), "an upgrade needs a new image, a config change, or both"))
 	}
-	if u.Image != "" && strings.ContainsAny(u.Image, " \t\n") {
-		errs = append(errs, field.Invalid(field.NewPath("image"), u.Image, "must be a container image reference without spaces"))
+	if u.Image != "" {
+		errs = append(errs, ValidateImage(field.NewPath("image"), u.Image)...)
 	}
+	errs = append(errs, ValidateConfigChange(field.NewPath("config"), u.Config)...)
 	seen := map[int]bool{}
 	for i, s := range u.Canary.Shards {
 		p := field.NewPath("canary", "shards").Index(i)
@@ -147,14 +147,19 @@ func (u *Upgrade) Validate() field.ErrorList {
 		errs = append(errs, field.Invalid(p.Child("maxErrorRate"), *g.MaxErrorRate, "must be between 0 and 1"))
 	}
 	for _, d := range []struct {
-		name string
-		v    time.Duration
-		max  time.Duration
-	}{{"maxLatency", g.MaxLatency.Duration, maxGateLatency}, {"probe", g.Probe.Duration, maxGateProbe},
-		{"interval", g.Interval.Duration, maxGateInterval}, {"settle", g.Settle.Duration, maxGateSettle}} {
-		if d.v <= 0 || d.v > d.max {
-			errs = append(errs, field.Invalid(p.Child(d.name), d.v.String(), fmt.Sprintf("must be between 0s (exclusive) and %s", d.max)))
+		name     string
+		v        time.Duration
+		min, max time.Duration
+	}{{"maxLatency", g.MaxLatency.Duration, time.Millisecond, maxGateLatency}, {"probe", g.Probe.Duration, 100 * time.Millisecond, maxGateProbe},
+		{"interval", g.Interval.Duration, MinGateInterval, maxGateInterval}, {"settle", g.Settle.Duration, time.Second, maxGateSettle}} {
+		if d.v < d.min || d.v > d.max {
+			errs = append(errs, field.Invalid(p.Child(d.name), d.v.String(), fmt.Sprintf("must be between %s and %s", d.min, d.max)))
 		}
+	}
+	if iv := g.Interval.Duration; iv >= MinGateInterval && u.Bake.Duration/iv > MaxGateEvaluations {
+		errs = append(errs, field.Invalid(p.Child("interval"), iv.String(), fmt.Sprintf(
+			"a %s bake evaluates the gate every %s: %d evaluations, more than the %d an upgrade's history has room for; use an interval of at least %s",
+			u.Bake.Duration, iv, u.Bake.Duration/iv, MaxGateEvaluations, (u.Bake.Duration/MaxGateEvaluations).Round(time.Second)+time.Second)))
 	}
 	return errs
 }

@@ -5,7 +5,6 @@ import (
 	"net/url"
 	"slices"
 	"strings"
-	"time"
 
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/util/validation"
@@ -25,14 +24,6 @@ type Limits struct {
 
 // DefaultLimits are the limits the API enforces unless configured otherwise.
 var DefaultLimits = Limits{MinShards: 1, MaxShards: 128, MaxReplicasPerShard: 5, MaxHooks: 64}
-
-// managedDirectives are redis.conf directives dayops sets itself; a user value
-// would break clustering, persistence or authentication.
-var managedDirectives = []string{
-	"appendonly", "bind", "cluster-announce-ip", "cluster-announce-port", "cluster-config-file",
-	"cluster-enabled", "daemonize", "dir", "dbfilename", "masterauth", "masteruser", "port",
-	"protected-mode", "replicaof", "requirepass", "save", "slaveof", "unixsocket",
-}
 
 // Default fills unset fields with their defaults. It is idempotent.
 func (c *Cluster) Default() {
@@ -88,9 +79,7 @@ func (c *Cluster) Validate(lim Limits) field.ErrorList {
 		errs = append(errs, field.Invalid(field.NewPath("replicasPerShard"), c.ReplicasPerShard,
 			fmt.Sprintf("must be between 0 and %d", lim.MaxReplicasPerShard)))
 	}
-	if strings.TrimSpace(c.Image) == "" || strings.ContainsAny(c.Image, " \t\n") {
-		errs = append(errs, field.Invalid(field.NewPath("image"), c.Image, "must be a container image reference without spaces"))
-	}
+	errs = append(errs, ValidateImage(field.NewPath("image"), c.Image)...)
 	errs = append(errs, c.Resources.validate(field.NewPath("resources"))...)
 	errs = append(errs, c.Persistence.validate(field.NewPath("persistence"))...)
 	if c.PasswordSecret != "" {
@@ -101,17 +90,7 @@ func (c *Cluster) Validate(lim Limits) field.ErrorList {
 	if msgs := validation.IsQualifiedName(c.Zones.Key); len(msgs) > 0 {
 		errs = append(errs, field.Invalid(field.NewPath("zones", "key"), c.Zones.Key, strings.Join(msgs, "; ")))
 	}
-	for _, k := range sortedKeys(c.Config) {
-		p := field.NewPath("config").Key(k)
-		switch {
-		case slices.Contains(managedDirectives, strings.ToLower(k)):
-			errs = append(errs, field.Forbidden(p, "directive is managed by dayops"))
-		case k == "" || strings.ContainsAny(k, " \t\n"):
-			errs = append(errs, field.Invalid(p, k, "must be a single redis.conf directive name"))
-		case strings.ContainsAny(c.Config[k], "\n\r"):
-			errs = append(errs, field.Invalid(p, c.Config[k], "must not contain a line break"))
-		}
-	}
+	errs = append(errs, validateConfig(field.NewPath("config"), c.Config)...)
 	errs = append(errs, ValidateHooks(field.NewPath("hooks"), c.Hooks, lim)...)
 	return errs
 }
@@ -210,22 +189,42 @@ func ValidateHooks(p *field.Path, hooks []Hook, lim Limits) field.ErrorList {
 			errs = append(errs, field.Invalid(hp, "http+exec", "exactly one of http and exec may be set"))
 		case h.HTTP != nil:
 			u, err := url.Parse(h.HTTP.URL)
-			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-				errs = append(errs, field.Invalid(hp.Child("http", "url"), h.HTTP.URL, "must be an absolute http or https URL"))
+			switch {
+			case len(h.HTTP.URL) > MaxHookURLLength:
+				errs = append(errs, field.TooLong(hp.Child("http", "url"), "", MaxHookURLLength))
+			case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
+				errs = append(errs, field.Invalid(hp.Child("http", "url"), RedactURL(h.HTTP.URL), "must be an absolute http or https URL"))
+			}
+			if len(h.HTTP.Headers) > MaxHookHeaders {
+				errs = append(errs, field.TooMany(hp.Child("http", "headers"), len(h.HTTP.Headers), MaxHookHeaders))
+			}
+			for _, k := range sortedKeys(h.HTTP.Headers) {
+				v := h.HTTP.Headers[k]
+				if k == "" || len(k) > MaxHookHeaderBytes || len(v) > MaxHookHeaderBytes || strings.ContainsAny(k, " :\r\n\x00") || strings.ContainsAny(v, "\r\n\x00") {
+					errs = append(errs, field.Invalid(hp.Child("http", "headers").Key(k), "", fmt.Sprintf("must be an HTTP header name and value of at most %d bytes each, without line breaks", MaxHookHeaderBytes)))
+				}
 			}
 		case h.Exec != nil:
 			if len(h.Exec.Command) == 0 || h.Exec.Command[0] == "" {
 				errs = append(errs, field.Required(hp.Child("exec", "command"), "a command is required"))
 			}
+			if len(h.Exec.Command) > MaxExecArgs {
+				errs = append(errs, field.TooMany(hp.Child("exec", "command"), len(h.Exec.Command), MaxExecArgs))
+			}
+			for j, a := range h.Exec.Command {
+				if len(a) > MaxExecArgBytes {
+					errs = append(errs, field.TooLong(hp.Child("exec", "command").Index(j), "", MaxExecArgBytes))
+				}
+			}
 			if h.Scope == ScopeCluster {
 				errs = append(errs, field.Invalid(hp.Child("scope"), h.Scope, "exec hooks run in an instance's pod: use scope shard or replica"))
 			}
 		}
-		if h.Timeout.Duration <= 0 || h.Timeout.Duration > time.Hour {
-			errs = append(errs, field.Invalid(hp.Child("timeout"), h.Timeout.String(), "must be between 0s (exclusive) and 1h"))
+		if h.Timeout.Duration < MinHookTimeout || h.Timeout.Duration > MaxHookTimeout {
+			errs = append(errs, field.Invalid(hp.Child("timeout"), h.Timeout.String(), fmt.Sprintf("must be between %s and %s", MinHookTimeout, MaxHookTimeout)))
 		}
-		if h.Retries != nil && (*h.Retries < 0 || *h.Retries > 10) {
-			errs = append(errs, field.Invalid(hp.Child("retries"), *h.Retries, "must be between 0 and 10"))
+		if h.Retries != nil && (*h.Retries < 0 || *h.Retries > MaxHookRetries) {
+			errs = append(errs, field.Invalid(hp.Child("retries"), *h.Retries, fmt.Sprintf("must be between 0 and %d", MaxHookRetries)))
 		}
 		switch h.FailurePolicy {
 		case FailOperation, IgnoreFailure:

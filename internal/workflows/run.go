@@ -155,9 +155,11 @@ func (r *run) runHooks(point spec.HookPoint, runs []planner.HookRun, target func
 		opts := workflow.ActivityOptions{StartToCloseTimeout: h.Timeout.Duration, RetryPolicy: hooks.RetryPolicy(h)}
 		started := workflow.Now(r.ctx)
 		label := hookTarget(hr)
-		err := r.exec(opts, fmt.Sprintf("hook %s at %s for %s", h.Name, point, label), hookActs.RunHook, hooks.RunInput{Hook: h, Context: sc}, nil)
+		var res hooks.RunResult
+		err := r.exec(opts, fmt.Sprintf("hook %s at %s for %s", h.Name, point, label), hookActs.RunHook, hooks.RunInput{Hook: h, Context: sc}, &res)
 		ev := &audit.HookRan{OperationID: r.meta.OperationID, Cluster: r.meta.ClusterKey(), Hook: h.Name, Point: string(point),
-			Target: label, Outcome: "succeeded", DurationMS: workflow.Now(r.ctx).Sub(started).Milliseconds()}
+			Target: label, Outcome: "succeeded", DurationMS: workflow.Now(r.ctx).Sub(started).Milliseconds(),
+			Status: res.Status, BodyBytes: res.BodyBytes, BodySHA256: res.BodySHA256}
 		if err != nil {
 			ev.Outcome, ev.Error = "failed", err.Error()
 		}

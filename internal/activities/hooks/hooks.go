@@ -3,12 +3,15 @@ package hooks
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/dayops/dayops/internal/spec"
@@ -62,17 +65,31 @@ type RunInput struct {
 	Container string `json:"container,omitempty"`
 }
 
-// RunResult is a successful run.
+// RunResult is a successful run. An HTTP hook's response body is never
+// kept (it goes to audit events auditors read, and to Temporal history):
+// only its size and SHA-256.
 type RunResult struct {
 	// Status is the HTTP status of an HTTP hook.
 	Status int `json:"status,omitempty"`
-	// Output is the first KiB of the response body or the command's output.
-	Output   string        `json:"output,omitempty"`
-	Duration time.Duration `json:"duration"`
+	// Output is the first KiB of an exec hook's output.
+	Output string `json:"output,omitempty"`
+	// BodyBytes and BodySHA256 describe an HTTP hook's response body (its
+	// first maxBody bytes; BodyTruncated when it was longer).
+	BodyBytes     int64         `json:"bodyBytes,omitempty"`
+	BodySHA256    string        `json:"bodySha256,omitempty"`
+	BodyTruncated bool          `json:"bodyTruncated,omitempty"`
+	Duration      time.Duration `json:"duration"`
 }
+
+// maxBody is how much of an HTTP hook's response is read (and hashed).
+const maxBody = 1 << 20
 
 // ErrTypeHookFailed is the error type of a failed attempt.
 const ErrTypeHookFailed = "HookFailed"
+
+// ErrTypeHookRefused is the error type of an HTTP hook whose address the
+// Guard refuses: retrying cannot help.
+const ErrTypeHookRefused = "HookAddressRefused"
 
 // RetryPolicy is the activity retry policy that gives a hook its retries.
 func RetryPolicy(h spec.Hook) *temporal.RetryPolicy {
@@ -106,6 +123,10 @@ func (a *Activities) RunHook(ctx context.Context, in RunInput) (RunResult, error
 			fmt.Sprintf("hook %s has neither http nor exec", in.Hook.Name), ErrTypeHookFailed, nil)
 	}
 	res.Duration = time.Since(start)
+	var app *temporal.ApplicationError
+	if errors.As(err, &app) && app.NonRetryable() {
+		return res, temporal.NewNonRetryableApplicationError(fmt.Sprintf("hook %s at %s: %v", in.Hook.Name, in.Hook.Point, err), app.Type(), nil)
+	}
 	if err != nil {
 		return res, temporal.NewApplicationError(fmt.Sprintf("hook %s at %s: %v", in.Hook.Name, in.Hook.Point, err), ErrTypeHookFailed)
 	}
@@ -113,9 +134,10 @@ func (a *Activities) RunHook(ctx context.Context, in RunInput) (RunResult, error
 }
 
 func (a *Activities) runHTTP(ctx context.Context, h spec.Hook, body []byte) (RunResult, error) {
+	target := spec.RedactURL(h.HTTP.URL)
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, h.HTTP.URL, bytes.NewReader(body))
 	if err != nil {
-		return RunResult{}, err
+		return RunResult{}, fmt.Errorf("POST %s: invalid request", target)
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "dayops-hook")
@@ -124,17 +146,31 @@ func (a *Activities) runHTTP(ctx context.Context, h spec.Hook, body []byte) (Run
 	}
 	client := a.HTTP
 	if client == nil {
-		client = http.DefaultClient
+		client = (&Guard{}).Client()
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		return RunResult{}, fmt.Errorf("POST %s: %w", h.HTTP.URL, err)
+		// *url.Error repeats the URL with its query (tokens): keep only the cause.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		if errors.Is(err, ErrRefusedAddress) {
+			return RunResult{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("POST %s: %v", target, err), ErrTypeHookRefused, nil)
+		}
+		return RunResult{}, fmt.Errorf("POST %s: %w", target, err)
 	}
 	defer resp.Body.Close()
-	out, _ := io.ReadAll(io.LimitReader(resp.Body, maxOutput))
-	res := RunResult{Status: resp.StatusCode, Output: string(out)}
+	sum := sha256.New()
+	n, _ := io.Copy(sum, io.LimitReader(resp.Body, maxBody))
+	extra, _ := io.Copy(io.Discard, io.LimitReader(resp.Body, 1))
+	res := RunResult{Status: resp.StatusCode, BodyBytes: n, BodySHA256: hex.EncodeToString(sum.Sum(nil)), BodyTruncated: extra > 0}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return res, fmt.Errorf("POST %s: status %d: %s", h.HTTP.URL, resp.StatusCode, out)
+		what := fmt.Sprintf("status %d", resp.StatusCode)
+		if resp.StatusCode >= 300 && resp.StatusCode <= 399 {
+			what += " (redirects are not followed)"
+		}
+		return res, fmt.Errorf("POST %s: %s, body %d bytes sha256 %s", target, what, n, res.BodySHA256)
 	}
 	return res, nil
 }

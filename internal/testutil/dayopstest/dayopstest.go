@@ -64,6 +64,8 @@ func Start(t testing.TB, env *devtest.Env, opts Options) *Dayops {
 		// Off unless asked for: the stack's node agent must map dayops:*
 		// images (a stack started from a binary with the instance manager).
 		InstanceImage: os.Getenv("DAYOPS_INSTANCE_IMAGE"),
+		// Tests serve their HTTP hooks on loopback.
+		HookAllow: "127.0.0.1",
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
