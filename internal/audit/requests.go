@@ -22,6 +22,16 @@ const (
 	TypeCancelRequested = "CancelRequested"
 )
 
+// IsRequestRecord says whether typ is one of the API's request records
+// above (not an operation's event).
+func IsRequestRecord(typ string) bool {
+	switch typ {
+	case TypeRequestRefused, TypeCredentialsRead, TypeScheduleChanged, TypeCancelRequested:
+		return true
+	}
+	return false
+}
+
 // APIRequest describes one API request; the request event types share it.
 type APIRequest struct {
 	// Route is the API's route pattern, e.g. "POST /v1/clusters/{name}/operations".

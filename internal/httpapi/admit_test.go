@@ -95,7 +95,7 @@ func TestRefusalStatus(t *testing.T) {
 		{"delete dry run", up, "DELETE", "/v1/clusters/orders?dryRun=true", ``, 200},
 		{"delete missing", up, "DELETE", "/v1/clusters/nope?dryRun=true", ``, 404},
 		{"backup without store", up, "POST", "/v1/clusters/orders/backups", `{}`, 503},
-		{"restore without store", up, "POST", "/v1/restores?dryRun=true", `{"backup":"b1","name":"copy"}`, 503},
+		{"restore without store", up, "POST", "/v1/restores?dryRun=true", `{"backup":"0190f1c2-7a1b-7c3d-8e4f-123456789abc","name":"copy"}`, 503},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -52,9 +52,11 @@ type startOperationInput struct {
 	Body   OperationBody
 }
 
-// Resolve bounds the reason.
-func (in *startOperationInput) Resolve(huma.Context) []error {
-	return reasonErrors("body.", in.Body.Reason)
+// Resolve checks the namespace query and bounds the reason.
+func (in *startOperationInput) Resolve(ctx huma.Context) []error {
+	// Explicit: huma does not call the embedded ClusterPath's Resolve
+	// once the input itself resolves.
+	return append(in.ClusterPath.Resolve(ctx), reasonErrors("body.", in.Body.Reason)...)
 }
 
 type decisionInput struct {
@@ -75,9 +77,11 @@ type createBackupInput struct {
 	Body BackupBody
 }
 
-// Resolve bounds the reason.
-func (in *createBackupInput) Resolve(huma.Context) []error {
-	return reasonErrors("body.", in.Body.Reason)
+// Resolve checks the namespace query and bounds the reason.
+func (in *createBackupInput) Resolve(ctx huma.Context) []error {
+	// Explicit: huma does not call the embedded ClusterPath's Resolve
+	// once the input itself resolves.
+	return append(in.ClusterPath.Resolve(ctx), reasonErrors("body.", in.Body.Reason)...)
 }
 
 type createRestoreInput struct {
@@ -104,9 +108,9 @@ type putScheduleInput struct {
 }
 
 // Resolve bounds the reason, parses the cron expression and bounds the interval.
-func (in *putScheduleInput) Resolve(huma.Context) []error {
+func (in *putScheduleInput) Resolve(ctx huma.Context) []error {
 	b := in.Body
-	errs := reasonErrors("body.", b.Reason)
+	errs := append(in.ClusterPath.Resolve(ctx), reasonErrors("body.", b.Reason)...)
 	if b.Cron != "" {
 		errs = append(errs, details("body.", spec.ValidateCron(field.NewPath("cron"), b.Cron))...)
 	}

@@ -9,6 +9,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"github.com/dayops/dayops/internal/audit"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -134,4 +135,18 @@ func terminateRunning(deps *server.Deps, cfg server.Config) {
 	for _, e := range res.Executions {
 		_ = deps.Temporal.TerminateWorkflow(ctx, e.GetExecution().GetWorkflowId(), e.GetExecution().GetRunId(), "test ended")
 	}
+}
+
+// OperationEventsAfter returns the audit events after position head other
+// than the API's own request records (RequestRefused, CredentialsRead, ...):
+// a refused request must write those and nothing else.
+func (d *Dayops) OperationEventsAfter(t testing.TB, head int64) []eventstore.Event {
+	t.Helper()
+	var out []eventstore.Event
+	for _, e := range d.Events(t, eventstore.Filter{After: head}) {
+		if !audit.IsRequestRecord(e.Type) {
+			out = append(out, e)
+		}
+	}
+	return out
 }
