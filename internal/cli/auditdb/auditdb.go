@@ -1,8 +1,10 @@
 // Package auditdb is the offline mode of `dayops audit`: the audit verbs
-// reading (and, for checkpoint, project, signer and grant, writing) the event store in
-// PostgreSQL directly, through the same auditquery code the API serves. It
-// lives apart from package cli so that the REST client links no database
-// driver; cmd/dayops wires it in with Offline.
+// reading (and, for checkpoint, project, signer and grant, writing) the
+// event store in PostgreSQL directly, through the same auditquery code the
+// API serves, and the reader of the signer's checkpoint copies (verify
+// --backup-store, in either mode). It lives apart from package cli so that
+// the REST client links no database driver; cmd/dayops wires it in with
+// Offline.
 package auditdb
 
 import (
