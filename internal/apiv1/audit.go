@@ -28,6 +28,36 @@ type AuditVerifyRequest struct {
 	// PublicKeys are the Ed25519 checkpoint keys (PEM or base64) the
 	// auditor trusts; without any, signatures are not checked.
 	PublicKeys []string `json:"publicKeys,omitempty" doc:"Ed25519 public keys (PEM or base64) that sign checkpoints; none: signatures are not checked"`
+	// AllowNoCheckpoint lets a log without any checkpoint pass (a new
+	// install). Otherwise "nothing signed" is the problem no_checkpoint:
+	// a log deleted together with its checkpoints must not look healthy.
+	AllowNoCheckpoint bool `json:"allowNoCheckpoint,omitempty" doc:"pass a log that has no checkpoint at all (a new install); otherwise that is the problem no_checkpoint"`
+	// MaxCheckpointAge, a Go duration ("15m"), fails verification when the
+	// newest checkpoint was signed longer ago (stale_checkpoint); empty or
+	// "0": no bound.
+	MaxCheckpointAge string `json:"maxCheckpointAge,omitempty" doc:"Go duration (15m): fail when the newest checkpoint was signed longer ago; empty: no bound"`
+	// CheckpointCopies are checkpoints the auditor read from outside the
+	// database (the backup store the signer copies to, `dayops audit
+	// verify --backup-store`): each must be in the database unchanged. The
+	// auditor reads them, not the server, so that they are evidence the
+	// server's credentials cannot shape.
+	CheckpointCopies []AuditCheckpointCopy `json:"checkpointCopies,omitempty" doc:"checkpoint copies read from the backup store; each must be in the database unchanged"`
+}
+
+// AuditCheckpointCopyPrefix is where the signer copies checkpoints in the
+// backup store: <prefix><seq, 12 digits>.json, one AuditCheckpointCopy each.
+const AuditCheckpointCopyPrefix = "audit/checkpoints/"
+
+// AuditCheckpointCopy is a signed checkpoint as copied out of the database
+// (the JSON of a backup-store copy, passed through verbatim).
+type AuditCheckpointCopy struct {
+	Seq       int64     `json:"seq"`
+	Position  int64     `json:"position"`
+	Hash      []byte    `json:"hash"`
+	SignedAt  time.Time `json:"signed_at"`
+	KeyID     string    `json:"key_id"`
+	Signature []byte    `json:"signature"`
+	Format    int       `json:"format"`
 }
 
 // AuditVerifyReport is the outcome of a verification. A broken chain is an
@@ -43,8 +73,16 @@ type AuditVerifyReport struct {
 	LastSignedCheckpoint int64  `json:"lastSignedCheckpoint"`
 	// KeyIDs name the public keys the signatures were checked with.
 	KeyIDs []string `json:"keyIds,omitempty"`
+	// NewestCheckpoint is the seq of the newest checkpoint (0: none) and
+	// NewestCheckpointSignedAt when it was signed.
+	NewestCheckpoint         int64     `json:"newestCheckpoint,omitempty"`
+	NewestCheckpointSignedAt time.Time `json:"newestCheckpointSignedAt,omitzero"`
+	// CheckpointCopiesChecked counts the request's CheckpointCopies found in
+	// the database unchanged.
+	CheckpointCopiesChecked int `json:"checkpointCopiesChecked,omitempty"`
 	// Problem is the kind of the first inconsistency (gap, hash_mismatch,
-	// prev_hash_mismatch, checkpoint_mismatch, bad_signature, truncated).
+	// prev_hash_mismatch, checkpoint_mismatch, bad_signature, truncated,
+	// no_checkpoint, stale_checkpoint, checkpoint_missing, ...).
 	Problem  string `json:"problem,omitempty"`
 	Position int64  `json:"position,omitempty"`
 	EventID  string `json:"eventId,omitempty"`

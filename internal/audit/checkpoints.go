@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/dayops/dayops/internal/apiv1"
 	"github.com/dayops/dayops/internal/backupstore"
 	"github.com/dayops/dayops/internal/eventstore"
 	"github.com/jackc/pgx/v5"
@@ -19,7 +20,7 @@ import (
 // CheckpointPrefix is where checkpoint copies live in the backup store:
 // audit/checkpoints/<seq, 12 digits>.json, one JSON eventstore.Checkpoint
 // each. Backup IDs never contain "/", so this never looks like a backup.
-const CheckpointPrefix = "audit/checkpoints/"
+const CheckpointPrefix = apiv1.AuditCheckpointCopyPrefix
 
 // CheckpointKey is the backup-store key of checkpoint seq.
 func CheckpointKey(seq int64) string { return fmt.Sprintf("%s%012d.json", CheckpointPrefix, seq) }

@@ -65,11 +65,25 @@ func WireEvent(e eventstore.Event) apiv1.Event {
 }
 
 // Verify recomputes the hash chain and checks the checkpoints against the
-// given public keys. A broken chain is a report with Intact false, not an
-// error; errors are bad keys (ErrInvalid) or an unreadable store.
+// given public keys and the checkpoint copies the caller read from outside
+// the database. As eventstore.VerifyOptions, a log without any checkpoint
+// fails unless req.AllowNoCheckpoint. A broken chain is a report with Intact
+// false, not an error; errors are bad requests (ErrInvalid) or an unreadable
+// store.
 func (s Service) Verify(ctx context.Context, req apiv1.AuditVerifyRequest) (apiv1.AuditVerifyReport, error) {
 	var rep apiv1.AuditVerifyReport
-	opts := eventstore.VerifyOptions{}
+	opts := eventstore.VerifyOptions{AllowNoCheckpoint: req.AllowNoCheckpoint}
+	if req.MaxCheckpointAge != "" {
+		d, err := time.ParseDuration(req.MaxCheckpointAge)
+		if err != nil || d < 0 {
+			return rep, fmt.Errorf("%w: maxCheckpointAge %q: want a duration >= 0 like 15m", ErrInvalid, req.MaxCheckpointAge)
+		}
+		opts.MaxCheckpointAge = d
+	}
+	for _, c := range req.CheckpointCopies {
+		opts.External = append(opts.External, eventstore.Checkpoint{Seq: c.Seq, Position: c.Position, Hash: c.Hash,
+			SignedAt: c.SignedAt, KeyID: c.KeyID, Signature: c.Signature, Format: c.Format})
+	}
 	for i, raw := range req.PublicKeys {
 		k, err := eventstore.ParsePublicKey([]byte(raw))
 		if err != nil {
@@ -95,6 +109,8 @@ func (s Service) Verify(ctx context.Context, req apiv1.AuditVerifyRequest) (apiv
 	rep.Intact = true
 	rep.Events, rep.HeadPosition, rep.HeadHash = r.Events, r.HeadPosition, r.HeadHash
 	rep.Checkpoints, rep.SignaturesChecked, rep.LastSignedCheckpoint = r.Checkpoints, r.SignaturesChecked, r.LastSignedCheckpoint
+	rep.NewestCheckpoint, rep.NewestCheckpointSignedAt = r.NewestCheckpoint.Seq, r.NewestCheckpoint.SignedAt
+	rep.CheckpointCopiesChecked = r.ExternalChecked
 	return rep, nil
 }
 

@@ -22,8 +22,13 @@ import (
 // Environment variables of the audit verbs.
 const (
 	// EnvAuditDB selects the offline mode: the event store's PostgreSQL URL.
-	EnvAuditDB   = "DAYOPS_DB_URL"
+	EnvAuditDB = "DAYOPS_DB_URL"
+	// EnvServerDB is the server's database URL: grant and signer, run
+	// beside the server, fall back to it when offline mode is not chosen.
+	EnvServerDB  = "DATABASE_URL"
 	envPublicKey = "DAYOPS_AUDIT_PUBLIC_KEY" // path to (or value of) the checkpoint public key
+	// EnvSignerBackupStore is where `audit signer` copies checkpoints.
+	EnvSignerBackupStore = "DAYOPS_AUDIT_BACKUP_STORE"
 )
 
 // AuditSource answers the reading audit verbs (log, verify, state): the API
@@ -45,7 +50,25 @@ type AuditDB interface {
 	// Project catches the projections up, calls caughtUp, then with follow
 	// keeps them up to date until ctx ends.
 	Project(ctx context.Context, follow bool, caughtUp func(position int64)) error
+	// Signer signs the chain's head periodically until ctx ends (see
+	// SignerConfig), calling started once the key is loaded.
+	Signer(ctx context.Context, cfg SignerConfig, started func(keyID string, interval time.Duration)) error
+	// Grant gives each writer role the writer's privileges on the audit log
+	// and the projections, and each signer role the signer's; granted names
+	// each role and what it got. It must run as the tables' owner.
+	Grant(ctx context.Context, writers, signers []string, granted func(role, privileges string)) error
 	Close()
+}
+
+// SignerConfig configures `dayops audit signer`.
+type SignerConfig struct {
+	// SigningKeyPath is the Ed25519 private key (else DAYOPS_AUDIT_SIGNING_KEY).
+	SigningKeyPath string
+	// Interval between looks at the head, ResignAfter re-signs an idle head
+	// once its checkpoint is this old; 0: the event store's defaults.
+	Interval, ResignAfter time.Duration
+	// BackupStore, when set, receives a copy of every checkpoint.
+	BackupStore string
 }
 
 // Offline is how the binary reaches the database directly. The CLI itself
@@ -56,6 +79,10 @@ type Offline struct {
 	Open func(ctx context.Context, url string) (AuditDB, error)
 	// GenerateKey returns a new checkpoint key pair (PEM).
 	GenerateKey func() (privatePEM, publicPEM []byte, err error)
+	// CheckpointCopies reads the checkpoint copies the signer wrote to the
+	// backup store at storeURL (verify --backup-store, in either mode: the
+	// auditor reads them, the API or the database only compares).
+	CheckpointCopies func(ctx context.Context, storeURL string) ([]apiv1.AuditCheckpointCopy, error)
 }
 
 // AuditCmd is `dayops audit`: read, verify and replay the audit log through
@@ -72,15 +99,16 @@ By default the verbs ask the API (DAYOPS_API, with an auditor or operator
 token in DAYOPS_TOKEN): an auditor needs no database password.
 
 Offline mode: with --db URL (or ` + EnvAuditDB + `) they read the event store in
-PostgreSQL directly, for when the API is down or not deployed. checkpoint and
-project write to the database and exist only in offline mode.`,
+PostgreSQL directly, for when the API is down or not deployed. checkpoint,
+project, signer and grant work on the database and exist only in offline mode
+(signer and grant, run beside the server, also take its DATABASE_URL).`,
 	}
 	cmd.PersistentFlags().StringVar(&dbURL, "db", "", "offline mode: PostgreSQL URL of the event store (env "+EnvAuditDB+"); default: ask the API")
 	cmd.PersistentFlags().StringVar(&dbURL, "database-url", "", "old name of --db")
 	_ = cmd.PersistentFlags().MarkDeprecated("database-url", "use --db")
 	a := &auditOpener{off: off, url: &dbURL}
 	cmd.AddCommand(auditLogCmd(a), auditVerifyCmd(a), auditStateCmd(a),
-		auditCheckpointCmd(a), auditKeygenCmd(off), auditProjectCmd(a))
+		auditCheckpointCmd(a), auditKeygenCmd(off), auditProjectCmd(a), auditSignerCmd(a), auditGrantCmd(a))
 	return cmd
 }
 
@@ -111,7 +139,23 @@ func (a *auditOpener) source(ctx context.Context) (AuditSource, func(), error) {
 
 // db opens the offline mode; verb names a verb that needs it.
 func (a *auditOpener) db(ctx context.Context, verb string) (AuditDB, func(), error) {
+	return a.open(ctx, verb, a.dbURL())
+}
+
+// serverDB opens the offline mode for the verbs run beside the server
+// (signer, grant): without --db or DAYOPS_DB_URL, the server's DATABASE_URL.
+func (a *auditOpener) serverDB(ctx context.Context, verb string) (AuditDB, func(), error) {
 	u := a.dbURL()
+	if u == "" {
+		u = os.Getenv(EnvServerDB)
+	}
+	if u == "" {
+		return nil, nil, fmt.Errorf("audit %s works on the event store: it needs offline mode (--db URL, %s or the server's %s)", verb, EnvAuditDB, EnvServerDB)
+	}
+	return a.open(ctx, verb, u)
+}
+
+func (a *auditOpener) open(ctx context.Context, verb, u string) (AuditDB, func(), error) {
 	if u == "" {
 		return nil, nil, fmt.Errorf("audit %s writes to the event store: it needs offline mode (--db URL or %s)", verb, EnvAuditDB)
 	}
@@ -379,13 +423,30 @@ func readKey(path, env string) ([]byte, error) {
 }
 
 func auditVerifyCmd(a *auditOpener) *cobra.Command {
-	var pubPath string
+	var (
+		pubPath, backupURL string
+		req                apiv1.AuditVerifyRequest
+		maxAge             time.Duration
+	)
 	cmd := &cobra.Command{
 		Use:   "verify",
 		Short: "Recompute the hash chain and check the signed checkpoints; exit 2 naming the first broken event",
-		Args:  cobra.NoArgs,
+		Long: `Recompute the hash chain and check the signed checkpoints; exit 2 naming the first problem.
+
+It fails when an event was edited or removed, when a checkpoint is missing (gap in
+the checkpoints' own sequence), lies beyond the log's end (tail deleted), does not
+match the recomputed chain or is not signed by --public-key, when no checkpoint exists
+(unless --allow-no-checkpoint), when the newest checkpoint is older than
+--max-checkpoint-age, and when a checkpoint copied to --backup-store is not in the
+database unchanged.
+
+--backup-store is read here, with this command's credentials, in either mode: the
+copies are the auditor's evidence, sent to the API (or compared offline) as read.`,
+		Example: `  dayops audit verify --public-key audit-signing.pub --max-checkpoint-age 15m
+  dayops audit verify --public-key audit-signing.pub --backup-store s3://audit/dayops?endpoint=minio:9000`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			var req apiv1.AuditVerifyRequest
+			req.PublicKeys, req.CheckpointCopies = nil, nil
 			raw, err := readKey(pubPath, envPublicKey)
 			if err != nil {
 				return fmt.Errorf("--public-key: %w", err)
@@ -393,7 +454,22 @@ func auditVerifyCmd(a *auditOpener) *cobra.Command {
 			if raw != nil {
 				req.PublicKeys = append(req.PublicKeys, string(raw))
 			}
+			if maxAge < 0 {
+				return fmt.Errorf("--max-checkpoint-age %s: want >= 0 (0: no bound)", maxAge)
+			}
+			req.MaxCheckpointAge = ""
+			if maxAge > 0 {
+				req.MaxCheckpointAge = maxAge.String()
+			}
 			ctx := cmd.Context()
+			if backupURL != "" {
+				if a.off.CheckpointCopies == nil {
+					return errors.New("--backup-store: this binary cannot read checkpoint copies")
+				}
+				if req.CheckpointCopies, err = a.off.CheckpointCopies(ctx, backupURL); err != nil {
+					return fmt.Errorf("--backup-store: %w", err)
+				}
+			}
 			src, closeFn, err := a.source(ctx)
 			if err != nil {
 				return err
@@ -406,25 +482,35 @@ func auditVerifyCmd(a *auditOpener) *cobra.Command {
 			if !rep.Intact {
 				return &ChainBrokenError{Report: rep}
 			}
-			printVerify(cmd.OutOrStdout(), rep)
+			printVerify(cmd.OutOrStdout(), rep, backupURL != "", time.Now())
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&pubPath, "public-key", "", "Ed25519 public key (PEM or base64) that signs checkpoints (env "+envPublicKey+")")
+	fl := cmd.Flags()
+	fl.StringVar(&pubPath, "public-key", "", "Ed25519 public key (PEM or base64) that signs checkpoints (env "+envPublicKey+")")
+	fl.BoolVar(&req.AllowNoCheckpoint, "allow-no-checkpoint", false, "pass a log that has no checkpoint at all (a new install); otherwise that fails")
+	fl.DurationVar(&maxAge, "max-checkpoint-age", 0, "fail when the newest checkpoint was signed longer ago than this (0: no bound)")
+	fl.StringVar(&backupURL, "backup-store", "", "backup store holding checkpoint copies ("+apiv1.AuditCheckpointCopyPrefix+"); each must be in the database unchanged")
 	return cmd
 }
 
-func printVerify(out io.Writer, rep apiv1.AuditVerifyReport) {
+func printVerify(out io.Writer, rep apiv1.AuditVerifyReport, copies bool, now time.Time) {
 	fmt.Fprintf(out, "chain intact: %d events, head position %d hash %s (%.1fs)\n",
 		rep.Events, rep.HeadPosition, rep.HeadHash, rep.Seconds)
 	switch {
+	case rep.Checkpoints == 0:
+		fmt.Fprintln(out, "checkpoints: none stored yet: nothing is signed (allowed by --allow-no-checkpoint)")
 	case len(rep.KeyIDs) == 0:
 		fmt.Fprintf(out, "checkpoints: %d match the chain; signatures NOT checked (no --public-key): a rewrite of the whole log would go unnoticed\n", rep.Checkpoints)
-	case rep.Checkpoints == 0:
-		fmt.Fprintln(out, "checkpoints: none stored yet: nothing is signed")
 	default:
 		fmt.Fprintf(out, "checkpoints: %d, all signed by key %s and matching the chain; last signed position %d (%d events after it are chained but not yet signed)\n",
 			rep.SignaturesChecked, rep.KeyIDs[0], rep.LastSignedCheckpoint, rep.HeadPosition-rep.LastSignedCheckpoint)
+	}
+	if rep.Checkpoints > 0 {
+		fmt.Fprintf(out, "newest checkpoint: %d, signed %s ago\n", rep.NewestCheckpoint, now.Sub(rep.NewestCheckpointSignedAt).Round(time.Second))
+	}
+	if copies {
+		fmt.Fprintf(out, "backup store: %d checkpoint copies, all in the database unchanged\n", rep.CheckpointCopiesChecked)
 	}
 }
 
@@ -623,5 +709,82 @@ func auditProjectCmd(a *auditOpener) *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVar(&follow, "follow", false, "keep following the log until interrupted")
+	return cmd
+}
+
+func auditSignerCmd(a *auditOpener) *cobra.Command {
+	var cfg SignerConfig
+	cmd := &cobra.Command{
+		Use:   "signer",
+		Short: "Sign the chain's head periodically with the checkpoint key, apart from the writers; copy checkpoints to a backup store (offline mode)",
+		Long: `Run the checkpoint signer until interrupted. Run it with its own key and its own database
+role (granted with ` + "`dayops audit grant --signer ROLE`" + `: SELECT on events, SELECT and INSERT on
+checkpoints), so that the API and the worker never hold the key. With --backup-store every
+checkpoint is also copied to ` + apiv1.AuditCheckpointCopyPrefix + `<seq>.json there, where verify --backup-store
+compares them with the database.
+
+It works on the database: --db URL, ` + EnvAuditDB + `, or the server's ` + EnvServerDB + `.`,
+		Example: `  dayops audit signer --db postgres://dayops_signer@db/dayops --signing-key audit-signing.key --backup-store /backups`,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if cfg.Interval < 0 || cfg.ResignAfter < 0 {
+				return fmt.Errorf("--interval %s, --resign-after %s: want >= 0 (0: default)", cfg.Interval, cfg.ResignAfter)
+			}
+			if cfg.BackupStore == "" {
+				cfg.BackupStore = os.Getenv(EnvSignerBackupStore)
+			}
+			ctx := cmd.Context()
+			db, closeFn, err := a.serverDB(ctx, "signer")
+			if err != nil {
+				return err
+			}
+			defer closeFn()
+			err = db.Signer(ctx, cfg, func(keyID string, interval time.Duration) {
+				fmt.Fprintf(cmd.OutOrStdout(), "audit signer: key %s, every %s\n", keyID, interval)
+			})
+			if errors.Is(err, context.Canceled) {
+				return nil
+			}
+			return err
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&cfg.SigningKeyPath, "signing-key", "", "Ed25519 private key (PEM or base64) (env DAYOPS_AUDIT_SIGNING_KEY)")
+	fl.DurationVar(&cfg.Interval, "interval", 0, "how often to look at the head and sign it if it moved (0: 30s)")
+	fl.DurationVar(&cfg.ResignAfter, "resign-after", 0, "re-sign an idle head once its checkpoint is this old; keep below verify's --max-checkpoint-age (0: 5m)")
+	fl.StringVar(&cfg.BackupStore, "backup-store", "", "copy every checkpoint to this backup store (an absolute path, file:// or s3:// URL, as DAYOPS_BACKUP_STORE) (env "+EnvSignerBackupStore+")")
+	return cmd
+}
+
+func auditGrantCmd(a *auditOpener) *cobra.Command {
+	var writers, signers []string
+	cmd := &cobra.Command{
+		Use:   "grant",
+		Short: "Grant database roles the writer's (INSERT, SELECT) or the signer's privileges on the audit log; run as the tables' owner (offline mode)",
+		Long: `Run as the role that owns the audit tables (it also applies pending schema migrations,
+which writers and signers cannot). A writer (the API and the worker) gets INSERT and SELECT
+on the event log, SELECT on checkpoints and the projection tables; a signer gets SELECT on
+the events and INSERT, SELECT on checkpoints. Neither may UPDATE, DELETE or TRUNCATE the log.
+
+It works on the database: --db URL, ` + EnvAuditDB + `, or the server's ` + EnvServerDB + `.`,
+		Example: `  dayops audit grant --db postgres://owner@db/dayops --writer dayops --signer dayops_signer`,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if len(writers)+len(signers) == 0 {
+				return errors.New("name at least one --writer or --signer role")
+			}
+			ctx := cmd.Context()
+			db, closeFn, err := a.serverDB(ctx, "grant")
+			if err != nil {
+				return err
+			}
+			defer closeFn()
+			return db.Grant(ctx, writers, signers, func(role, privileges string) {
+				fmt.Fprintf(cmd.OutOrStdout(), "%s: %s\n", role, privileges)
+			})
+		},
+	}
+	cmd.Flags().StringSliceVar(&writers, "writer", nil, "role of the API and the worker")
+	cmd.Flags().StringSliceVar(&signers, "signer", nil, "role of the checkpoint signer (and of a writer that signs in-process)")
 	return cmd
 }

@@ -6,7 +6,9 @@
 //
 // It shares wire types with the server through package apiv1 only and links
 // no Temporal SDK, client-go or pgx (TestNoServerDependencies); the audit
-// verbs' offline mode, which reads PostgreSQL, is package cli/auditdb.
+// verbs' offline mode, which reads PostgreSQL, and the database and key
+// verbs (checkpoint, project, signer, grant) are package cli/auditdb, reached
+// through the Offline hooks.
 package cli
 
 import (

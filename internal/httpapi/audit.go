@@ -27,9 +27,12 @@ func (s *Server) auditRoutes() {
 	}), s.listAuditEvents)
 	huma.Register(api, secured(RoleAuditor, huma.Operation{
 		OperationID: "verify-audit-log", Method: http.MethodPost, Path: "/v1/audit/verify", Tags: []string{"audit"},
-		Summary:     "Recompute the hash chain and check the signed checkpoints",
-		Description: "Walks the whole log. A broken chain is a 200 answer with intact=false naming the first broken event; signatures are checked only against the public keys sent.",
-		Errors:      []int{http.StatusUnprocessableEntity, http.StatusServiceUnavailable},
+		Summary: "Recompute the hash chain and check the signed checkpoints",
+		Description: "Walks the whole log. A broken chain is a 200 answer with intact=false naming the first broken event; signatures are checked only against the public keys sent. " +
+			"A log without any checkpoint fails (no_checkpoint) unless allowNoCheckpoint. checkpointCopies are copies the auditor read from the backup store (the server does not read them: they are the auditor's evidence); each must be in the database unchanged.",
+		Errors: []int{http.StatusUnprocessableEntity, http.StatusServiceUnavailable},
+		// A year of checkpoint copies is a few MB of JSON.
+		MaxBodyBytes: 64 << 20,
 	}), s.verifyAuditLog)
 	huma.Register(api, secured(RoleAuditor, huma.Operation{
 		OperationID: "audit-state", Method: http.MethodGet, Path: "/v1/audit/state", Tags: []string{"audit"},

@@ -1,7 +1,6 @@
 package httpapi_test
 
 import (
-	"context"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -9,6 +8,7 @@ import (
 	"os"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/dayops/dayops/internal/apiv1"
 	"github.com/dayops/dayops/internal/audit"
@@ -16,6 +16,7 @@ import (
 	"github.com/dayops/dayops/internal/eventstore"
 	"github.com/dayops/dayops/internal/httpapi"
 	"github.com/dayops/dayops/internal/testutil/pgtest"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -116,21 +117,67 @@ func TestAuditEndpoints(t *testing.T) {
 		apiErr(t, get("/v1/audit/state", url.Values{"cluster": {key}, "asOf": {"soon"}}, nil), http.StatusUnprocessableEntity)
 	})
 	t.Run("verify", func(t *testing.T) {
-		var rep apiv1.AuditVerifyReport
-		if err := c.Do(ctx, http.MethodPost, "/v1/audit/verify", nil, apiv1.AuditVerifyRequest{}, &rep); err != nil {
-			t.Fatal(err)
+		verify := func(req apiv1.AuditVerifyRequest) apiv1.AuditVerifyReport {
+			t.Helper()
+			var rep apiv1.AuditVerifyReport
+			if err := c.Do(ctx, http.MethodPost, "/v1/audit/verify", nil, req, &rep); err != nil {
+				t.Fatal(err)
+			}
+			return rep
 		}
-		if !rep.Intact || rep.Events != 6 || rep.HeadPosition != 6 || len(rep.HeadHash) != 64 {
-			t.Errorf("intact log: %+v", rep)
+		// Nothing is signed yet: that fails unless allowed.
+		if rep := verify(apiv1.AuditVerifyRequest{}); rep.Intact || rep.Problem != string(eventstore.ProblemNoCheckpoint) {
+			t.Errorf("unsigned log: %+v, want %s", rep, eventstore.ProblemNoCheckpoint)
+		}
+		if rep := verify(apiv1.AuditVerifyRequest{AllowNoCheckpoint: true}); !rep.Intact || rep.Events != 6 || rep.HeadPosition != 6 || len(rep.HeadHash) != 64 || rep.NewestCheckpoint != 0 {
+			t.Errorf("intact unsigned log, allowed: %+v", rep)
 		}
 		apiErr(t, c.Do(ctx, http.MethodPost, "/v1/audit/verify", nil, apiv1.AuditVerifyRequest{PublicKeys: []string{"not a key"}}, nil), http.StatusUnprocessableEntity)
-		if _, err := pool.Exec(context.Background(), `UPDATE events SET actor = 'mallory' WHERE position = 4`); err != nil {
+		apiErr(t, c.Do(ctx, http.MethodPost, "/v1/audit/verify", nil, apiv1.AuditVerifyRequest{MaxCheckpointAge: "soon"}, nil), http.StatusUnprocessableEntity)
+
+		// Sign the head; the auditor sends the checkpoint's copy as read
+		// from outside the database.
+		privPEM, pubPEM, err := eventstore.GenerateKey()
+		if err != nil {
 			t.Fatal(err)
 		}
-		if err := c.Do(ctx, http.MethodPost, "/v1/audit/verify", nil, apiv1.AuditVerifyRequest{}, &rep); err != nil {
+		priv, err := eventstore.ParsePrivateKey(privPEM)
+		if err != nil {
 			t.Fatal(err)
 		}
-		if rep.Intact || rep.Position != 4 || rep.Problem != "hash_mismatch" || rep.EventID == "" || rep.Error == "" {
+		if _, _, err := s.WithSigner(eventstore.NewSigner(priv)).Checkpoint(ctx); err != nil {
+			t.Fatal(err)
+		}
+		cps, err := s.Checkpoints(ctx)
+		if err != nil || len(cps) != 1 {
+			t.Fatalf("checkpoints: %v %v", cps, err)
+		}
+		cp := apiv1.AuditCheckpointCopy{Seq: cps[0].Seq, Position: cps[0].Position, Hash: cps[0].Hash, SignedAt: cps[0].SignedAt,
+			KeyID: cps[0].KeyID, Signature: cps[0].Signature, Format: cps[0].Format}
+		req := apiv1.AuditVerifyRequest{PublicKeys: []string{string(pubPEM)}, MaxCheckpointAge: "1h", CheckpointCopies: []apiv1.AuditCheckpointCopy{cp}}
+		if rep := verify(req); !rep.Intact || rep.SignaturesChecked != 1 || rep.NewestCheckpoint != 1 || rep.NewestCheckpointSignedAt.IsZero() || rep.CheckpointCopiesChecked != 1 {
+			t.Errorf("signed log with its copy: %+v", rep)
+		}
+		// A copy the database does not hold (deleted with the events it
+		// signed) is caught.
+		g := eventstore.NewSigner(priv).Sign(2, 7, cps[0].Hash, time.Now())
+		req.CheckpointCopies = append(req.CheckpointCopies, apiv1.AuditCheckpointCopy{Seq: g.Seq, Position: g.Position, Hash: g.Hash,
+			SignedAt: g.SignedAt, KeyID: g.KeyID, Signature: g.Signature, Format: g.Format})
+		if rep := verify(req); rep.Intact || rep.Problem != string(eventstore.ProblemCheckpointMissing) {
+			t.Errorf("copy missing from the database: %+v, want %s", rep, eventstore.ProblemCheckpointMissing)
+		}
+		if rep := verify(apiv1.AuditVerifyRequest{MaxCheckpointAge: "1ns"}); rep.Intact || rep.Problem != string(eventstore.ProblemStaleCheckpoint) {
+			t.Errorf("max age 1ns: %+v, want %s", rep, eventstore.ProblemStaleCheckpoint)
+		}
+
+		// Tamper as the owner, through the append-only trigger's escape hatch.
+		if err := eventstore.OwnerRewrite(ctx, pool, func(tx pgx.Tx) error {
+			_, err := tx.Exec(ctx, `UPDATE events SET actor = 'mallory' WHERE position = 4`)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if rep := verify(apiv1.AuditVerifyRequest{}); rep.Intact || rep.Position != 4 || rep.Problem != "hash_mismatch" || rep.EventID == "" || rep.Error == "" {
 			t.Errorf("tampered log: %+v", rep)
 		}
 	})

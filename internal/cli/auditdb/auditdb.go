@@ -1,11 +1,14 @@
 // Package auditdb is the offline mode of `dayops audit`: the audit verbs
-// reading (and, for checkpoint and project, writing) the event store in
-// PostgreSQL directly, through the same auditquery code the API serves. It
-// lives apart from package cli so that the REST client links no database
-// driver; cmd/dayops wires it in with Offline.
+// reading (and, for checkpoint, project, signer and grant, writing) the
+// event store in PostgreSQL directly, through the same auditquery code the
+// API serves, and the reader of the signer's checkpoint copies (verify
+// --backup-store, in either mode). It lives apart from package cli so that
+// the REST client links no database driver; cmd/dayops wires it in with
+// Offline.
 package auditdb
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -14,6 +17,7 @@ import (
 	"github.com/dayops/dayops/internal/apiv1"
 	"github.com/dayops/dayops/internal/audit"
 	"github.com/dayops/dayops/internal/auditquery"
+	"github.com/dayops/dayops/internal/backupstore"
 	"github.com/dayops/dayops/internal/cli"
 	"github.com/dayops/dayops/internal/eventstore"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -29,8 +33,28 @@ func Offline() cli.Offline {
 			}
 			return db, nil
 		},
-		GenerateKey: eventstore.GenerateKey,
+		GenerateKey:      eventstore.GenerateKey,
+		CheckpointCopies: CheckpointCopies,
 	}
+}
+
+// CheckpointCopies reads the checkpoint copies in the backup store at
+// storeURL, in their wire form.
+func CheckpointCopies(ctx context.Context, storeURL string) ([]apiv1.AuditCheckpointCopy, error) {
+	bs, err := backupstore.Open(ctx, storeURL)
+	if err != nil {
+		return nil, err
+	}
+	cps, err := audit.ReadCheckpointCopies(ctx, bs)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]apiv1.AuditCheckpointCopy, 0, len(cps))
+	for _, c := range cps {
+		out = append(out, apiv1.AuditCheckpointCopy{Seq: c.Seq, Position: c.Position, Hash: c.Hash, SignedAt: c.SignedAt,
+			KeyID: c.KeyID, Signature: c.Signature, Format: c.Format})
+	}
+	return out, nil
 }
 
 // DB is the event store opened directly.
@@ -105,4 +129,57 @@ func (d *DB) Project(ctx context.Context, follow bool, caughtUp func(position in
 		return nil
 	}
 	return pj.Run(ctx, eventstore.SubscribeOptions{})
+}
+
+// Signer runs the checkpoint signer until ctx ends: its own key, and with
+// cfg.BackupStore every checkpoint copied out of the database after each
+// look.
+func (d *DB) Signer(ctx context.Context, cfg cli.SignerConfig, started func(keyID string, interval time.Duration)) error {
+	signer, err := eventstore.LoadSigner(cfg.SigningKeyPath)
+	if err != nil {
+		return fmt.Errorf("--signing-key: %w", err)
+	}
+	if signer == nil {
+		return fmt.Errorf("--signing-key or %s is required", eventstore.EnvSigningKey)
+	}
+	opts := eventstore.SignerOptions{Interval: cfg.Interval, ResignAfter: cfg.ResignAfter}
+	if cfg.BackupStore != "" {
+		bs, err := backupstore.Open(ctx, cfg.BackupStore)
+		if err != nil {
+			return fmt.Errorf("--backup-store: %w", err)
+		}
+		opts.AfterSign = func(ctx context.Context) error {
+			_, err := audit.CopyCheckpoints(ctx, d.store, bs)
+			return err
+		}
+	}
+	started(eventstore.KeyID(signer.Public()), cmp.Or(opts.Interval, eventstore.DefaultSignInterval))
+	return d.store.RunSigner(ctx, signer, opts)
+}
+
+// Grant gives the writers the writer's privileges on the log and the
+// projection tables (which it creates first, as the API maintains them), and
+// the signers the signer's.
+func (d *DB) Grant(ctx context.Context, writers, signers []string, granted func(role, privileges string)) error {
+	if len(writers) > 0 {
+		if _, err := audit.NewProjector(ctx, d.store); err != nil {
+			return err
+		}
+	}
+	for _, r := range writers {
+		if err := eventstore.GrantWriter(ctx, d.pool, r); err != nil {
+			return err
+		}
+		if err := audit.GrantProjections(ctx, d.pool, r); err != nil {
+			return err
+		}
+		granted(r, "writer (INSERT, SELECT on events; SELECT on checkpoints; the projection tables)")
+	}
+	for _, r := range signers {
+		if err := eventstore.GrantSigner(ctx, d.pool, r); err != nil {
+			return err
+		}
+		granted(r, "signer (SELECT on events; INSERT, SELECT on checkpoints)")
+	}
+	return nil
 }
