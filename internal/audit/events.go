@@ -350,7 +350,7 @@ func newPayload(eventType string) Payload {
 	case TypeClusterDeleted:
 		return &ClusterDeleted{}
 	}
-	return nil
+	return newSelfHealPayload(eventType)
 }
 
 // Errors of Decode.

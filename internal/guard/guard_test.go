@@ -46,7 +46,7 @@ func TestAssess(t *testing.T) {
 		want Assessment
 	}{
 		"healthy": {
-			in: func() Input { in := cluster2x1(); in.Known = base; return in },
+			in:   func() Input { in := cluster2x1(); in.Known = base; return in },
 			want: Assessment{State: StateHealthy, Desired: 4, Ready: 4, Primaries: map[int]int{0: 0, 1: 1}},
 		},
 		"primary pod force-deleted, replica promoted": {

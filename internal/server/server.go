@@ -15,6 +15,7 @@ import (
 	"github.com/dayops/dayops/internal/activities/auditlog"
 	"github.com/dayops/dayops/internal/activities/backup"
 	"github.com/dayops/dayops/internal/activities/clusterstate"
+	"github.com/dayops/dayops/internal/activities/guardian"
 	"github.com/dayops/dayops/internal/activities/hooks"
 	"github.com/dayops/dayops/internal/activities/kube"
 	"github.com/dayops/dayops/internal/activities/redisops"
@@ -138,6 +139,8 @@ func (d *Deps) Activities() workflows.Activities {
 		State: &clusterstate.Activities{Kube: k, Redis: r},
 		Backup: &backup.Activities{Store: d.Backups, Kube: d.Kube, Passwords: kube.Passwords{Client: d.Kube}, Log: d.Log,
 			ListenHost: d.BackupServeHost, Clients: d.BackupClients},
+		Guardian: &guardian.Activities{Kube: d.Kube, Passwords: kube.Passwords{Client: d.Kube}, Temporal: d.Temporal,
+			TaskQueue: workflows.TaskQueue, Log: d.Log},
 	}
 }
 
@@ -145,6 +148,7 @@ func (d *Deps) Activities() workflows.Activities {
 // activity registered and the audit step interceptor installed.
 func (d *Deps) NewWorker(taskQueue string) worker.Worker {
 	acts := d.Activities()
+	acts.Guardian.TaskQueue = taskQueue
 	w := worker.New(d.Temporal, taskQueue, worker.Options{
 		// A CPU-starved worker must not mistake slowness for a deadlock in
 		// workflow code (the default is 1s).
@@ -205,6 +209,12 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(apiAddr s
 		}
 		defer w.Stop()
 		log.Info("worker polling", "task_queue", cfg.TaskQueue, "temporal", cfg.TemporalAddress)
+		sup := &Guardians{Temporal: d.Temporal, Kube: d.Kube, TaskQueue: cfg.TaskQueue, Log: log}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sup.Run(ctx)
+		}()
 	}
 	addr := ""
 	errc := make(chan error, 2)
