@@ -39,8 +39,8 @@ type GuardianInput struct {
 	Namespace string `json:"namespace"`
 	Cluster   string `json:"cluster"`
 	// Known is the memory of the cluster's instances (see guard.Member).
-	Known map[int]guard.Member `json:"known,omitempty"`
-	Health GuardianHealth     `json:"health"`
+	Known  map[int]guard.Member `json:"known,omitempty"`
+	Health GuardianHealth       `json:"health"`
 	// Interval between observations (default 500ms); MaxWait bounds one
 	// watch (default 1m); Iterations is how many watches one run makes
 	// before it continues as new (default 100).

@@ -19,8 +19,8 @@ import (
 	"github.com/dayops/dayops/internal/spec"
 	"github.com/dayops/dayops/internal/topology"
 	"github.com/redis/go-redis/v9"
-	"go.temporal.io/api/serviceerror"
 	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -323,7 +323,9 @@ func (a *Activities) relabel(ctx context.Context, namespace, cluster string, as 
 
 // OperationWorkflowID is the workflow ID of a cluster's operation (the same
 // as workflows.WorkflowID, which this package cannot import).
-func OperationWorkflowID(namespace, cluster string) string { return "dayops/" + namespace + "/" + cluster }
+func OperationWorkflowID(namespace, cluster string) string {
+	return "dayops/" + namespace + "/" + cluster
+}
 
 // runningOperation returns the operation ID (or workflow type) of the
 // cluster's running operation, "" when none runs.

@@ -15,8 +15,8 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 // WatchInput is one watch of the guardian.
@@ -170,7 +170,6 @@ func (a *Activities) StartRecover(ctx context.Context, in StartRecoverInput) (St
 	}
 	return StartRecoverResult{Started: true, RunID: run.GetRunID()}, nil
 }
-
 
 // ForceDeleteInput names Pods stuck on a dead node.
 type ForceDeleteInput struct {
