@@ -152,6 +152,9 @@ func (s *Server) startOperation(ctx context.Context, in *struct {
 	Body   OperationBody
 }) (*accepted, error) {
 	b := in.Body
+	if isSelfHeal(b.Type) {
+		return s.startSelfHeal(ctx, in.ClusterPath, in.DryRun, b)
+	}
 	for i := range b.Hooks {
 		b.Hooks[i].Default()
 	}
@@ -266,6 +269,10 @@ func (s *Server) listClusters(ctx context.Context, in *struct {
 				sum.Ready++
 			}
 		}
+		sum.Desired = c.Spec.Shards * (1 + c.Spec.ReplicasPerShard)
+		if h := s.guardianHealth(ctx, c.Spec.Namespace, c.Spec.Name); h != nil {
+			sum.State, sum.Reasons = h.State, h.Reasons
+		}
 		out.Body = append(out.Body, sum)
 	}
 	return out, nil
@@ -287,6 +294,9 @@ func (s *Server) getCluster(ctx context.Context, in *ClusterPath) (*struct{ Body
 		out.Instances = append(out.Instances, ClusterInstance{Ordinal: i.Ordinal, Shard: i.Shard, Pod: i.Pod, Address: i.Addr,
 			Role: string(i.Role), Zone: i.Zone, Node: kubeBy[i.Ordinal].Node, Ready: i.Ready, NodeID: i.NodeID,
 			InSync: i.InSync, Keys: i.Keys, Image: i.Image, UsedMemory: i.UsedMemory})
+	}
+	if h := s.guardianHealth(ctx, in.Namespace, in.Name); h != nil {
+		out.State, out.Reasons, out.Desired, out.ReadyInstances = h.State, h.Reasons, h.Desired, h.Ready
 	}
 	for _, sh := range sortedKeys(st.Slots) {
 		out.Slots[fmt.Sprintf("shard-%d", sh)] = st.Slots[sh].String()
