@@ -36,7 +36,9 @@ func (s *Server) guardianHealth(ctx context.Context, namespace, name string) *wo
 }
 
 // isSelfHeal reports whether the operation type is served by startSelfHeal.
-func isSelfHeal(t operation.Type) bool { return t == workflows.OpRecover || t == workflows.OpSwitchover }
+func isSelfHeal(t operation.Type) bool {
+	return t == workflows.OpRecover || t == workflows.OpSwitchover
+}
 
 // startSelfHeal admits recover and switchover. Both run on a degraded
 // cluster: repairing one is their purpose.

@@ -130,7 +130,7 @@ type guardianRun struct {
 
 func (g *guardianRun) opts(summary string, timeout time.Duration) workflow.Context {
 	return workflow.WithActivityOptions(g.ctx, workflow.ActivityOptions{
-		Summary: summary, StartToCloseTimeout: timeout, HeartbeatTimeout: 30 * time.Second,
+		Summary: summary, StartToCloseTimeout: timeout, HeartbeatTimeout: 10 * time.Second,
 		RetryPolicy: &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: 10 * time.Second},
 	})
 }
