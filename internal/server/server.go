@@ -26,6 +26,7 @@ import (
 	"github.com/dayops/dayops/internal/operation"
 	"github.com/dayops/dayops/internal/workflows"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/interceptor"
 	sdklog "go.temporal.io/sdk/log"
@@ -49,6 +50,10 @@ type Deps struct {
 	Backups         backupstore.Store
 	BackupClients   *backup.Clients
 	BackupServeHost string
+	// Registry holds the process's Prometheus metrics (the API's and the
+	// guardians'); the API serves it on /metrics.
+	Registry        *prometheus.Registry
+	guardianMetrics *guardian.Metrics
 }
 
 // Close releases every client.
@@ -69,7 +74,8 @@ func (d *Deps) Close() {
 
 // Connect builds the clients.
 func Connect(ctx context.Context, cfg Config, log *slog.Logger) (*Deps, error) {
-	d := &Deps{Log: log}
+	d := &Deps{Log: log, Registry: prometheus.NewRegistry()}
+	d.guardianMetrics = guardian.NewMetrics(d.Registry)
 	ok := false
 	defer func() {
 		if !ok {
@@ -140,7 +146,7 @@ func (d *Deps) Activities() workflows.Activities {
 		Backup: &backup.Activities{Store: d.Backups, Kube: d.Kube, Passwords: kube.Passwords{Client: d.Kube}, Log: d.Log,
 			ListenHost: d.BackupServeHost, Clients: d.BackupClients},
 		Guardian: &guardian.Activities{Kube: d.Kube, Passwords: kube.Passwords{Client: d.Kube}, Temporal: d.Temporal,
-			TaskQueue: workflows.TaskQueue, Log: d.Log},
+			TaskQueue: workflows.TaskQueue, Log: d.Log, Metrics: d.guardianMetrics},
 	}
 }
 
@@ -168,7 +174,7 @@ func (d *Deps) NewAPI(cfg Config) (*httpapi.Server, error) {
 	acts := d.Activities()
 	return httpapi.New(httpapi.Deps{
 		Temporal: d.Temporal, TemporalNamespace: cfg.TemporalNamespace, TemporalUI: cfg.TemporalUI, TaskQueue: cfg.TaskQueue,
-		Kube: acts.Kube, State: acts.State, Store: d.Store, Tokens: tokens, Log: d.Log, Backups: d.Backups,
+		Kube: acts.Kube, State: acts.State, Store: d.Store, Tokens: tokens, Log: d.Log, Backups: d.Backups, Registry: d.Registry,
 		Ready: func(ctx context.Context) error {
 			if _, err := d.Temporal.CheckHealth(ctx, &client.CheckHealthRequest{}); err != nil {
 				return fmt.Errorf("temporal: %w", err)

@@ -142,7 +142,7 @@ func (g *guardianRun) tick() (gone bool, err error) {
 	ctx := g.opts("watch pods and redis", in.MaxWait+2*time.Minute)
 	if err := workflow.ExecuteActivity(ctx, guardianActs.Watch, guardian.WatchInput{
 		Namespace: in.Namespace, Cluster: in.Cluster, Known: in.Known, Fingerprint: fingerprint(in.Health),
-		Interval: in.Interval, MaxWait: in.MaxWait, ReturnOnLost: !now.Before(in.RecoverNotBefore),
+		Interval: in.Interval, MaxWait: in.MaxWait, ReturnOnLost: !now.Before(in.RecoverNotBefore), DegradedSince: in.Health.DegradedSince,
 	}).Get(ctx, &res); err != nil {
 		return false, err
 	}

@@ -10,7 +10,6 @@ import (
 	"slices"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/dayops/dayops/internal/activities/kube"
@@ -50,9 +49,8 @@ type Activities struct {
 	mu    sync.Mutex
 	pools map[string]*pool
 
-	// Commands counts Redis commands sent by observations (the guardian's
-	// cost, exported as a metric).
-	Commands atomic.Int64
+	// Metrics receives the guardian's metrics (nil: none).
+	Metrics *Metrics
 }
 
 type pool struct {
@@ -247,7 +245,6 @@ func (a *Activities) observe(ctx context.Context, in ObserveInput) (Observation,
 		})
 	}
 	wg.Wait()
-	a.Commands.Add(int64(out.Commands))
 	out.Input = gi
 	out.Assessment = guard.Assess(gi)
 	if in.Relabel && len(out.Assessment.Relabel) > 0 {

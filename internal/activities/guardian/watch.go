@@ -35,6 +35,9 @@ type WatchInput struct {
 	// ReturnOnLost: return as soon as an instance is lost and no operation
 	// runs (false while the workflow backs off after a failed recovery).
 	ReturnOnLost bool `json:"returnOnLost,omitempty"`
+	// DegradedSince is when the cluster stopped being whole (zero: it is
+	// whole), for the time-to-repair metric.
+	DegradedSince time.Time `json:"degradedSince,omitzero"`
 }
 
 // WatchResult is the observation that ended the watch.
@@ -82,6 +85,13 @@ func (a *Activities) Watch(ctx context.Context, in WatchInput) (WatchResult, err
 			out.Observations++
 			out.Commands += obs.Commands
 			as := obs.Assessment
+			key := in.Namespace + "/" + in.Cluster
+			a.Metrics.observed(key, as, 1, obs.Commands)
+			a.Metrics.failover(key, len(as.Failovers))
+			if as.State == guard.StateHealthy && !in.DegradedSince.IsZero() {
+				a.Metrics.repaired(time.Since(in.DegradedSince))
+				in.DegradedSince = time.Time{}
+			}
 			known = as.Known
 			if len(as.Failovers) > 0 && out.NoticedAt.IsZero() {
 				out.NoticedAt = obs.At
@@ -168,6 +178,7 @@ func (a *Activities) StartRecover(ctx context.Context, in StartRecoverInput) (St
 	if err != nil {
 		return StartRecoverResult{}, fmt.Errorf("start recover: %w", err)
 	}
+	a.Metrics.recovery(m.ClusterKey())
 	return StartRecoverResult{Started: true, RunID: run.GetRunID()}, nil
 }
 
