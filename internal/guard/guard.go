@@ -209,14 +209,25 @@ func Assess(in Input) Assessment {
 		a.Known[o] = m
 	}
 
-	// Failovers Redis made: a shard's remembered primary is not its live one.
+	// Failovers Redis made: a shard's remembered primary is not its live
+	// one. The memory is corrected either way, so a failover is reported
+	// once; one made by a running operation (a switchover, an upgrade's
+	// handover) is that operation's to record.
 	for _, sh := range slices.Sorted(maps.Keys(a.Primaries)) {
 		to := a.Primaries[sh]
+		reported := false
 		for _, o := range slices.Sorted(maps.Keys(in.Known)) {
 			m := in.Known[o]
-			if m.Shard == sh && m.Role == topology.RolePrimary && o != to {
+			if m.Shard != sh || m.Role != topology.RolePrimary || o == to {
+				continue
+			}
+			if in.Operation == "" && !reported {
 				a.Failovers = append(a.Failovers, Failover{Shard: sh, From: o, To: to})
-				break
+				reported = true
+			}
+			if k, ok := a.Known[o]; ok && k.Role == topology.RolePrimary {
+				k.Role = topology.RoleReplica
+				a.Known[o] = k
 			}
 		}
 	}

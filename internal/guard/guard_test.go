@@ -135,8 +135,23 @@ func TestKnownSurvivesLoss(t *testing.T) {
 	if m, ok := a.Known[3]; !ok || m.Shard != 1 || m.NodeID != "D" {
 		t.Fatalf("ordinal 3 forgotten: %+v", a.Known)
 	}
+	// A failover is reported once.
+	in = cluster2x1()
+	in.Known = known(in)
+	in.Pods = in.Pods[1:]
+	delete(in.Nodes, 0)
+	n := in.Nodes[2]
+	n.Role, n.Slots = P, 8192
+	in.Nodes[2] = n
+	first := Assess(in)
+	in.Known = first.Known
+	if again := Assess(in); len(first.Failovers) != 1 || len(again.Failovers) != 0 {
+		t.Fatalf("failovers: first %v, then %v", first.Failovers, again.Failovers)
+	}
 	// An orphan volume is found by a guardian that never saw the Pod.
-	in.Known = nil
+	in = cluster2x1()
+	in.Pods = in.Pods[:3]
+	delete(in.Nodes, 3)
 	in.Orphans = map[int]int{3: 1}
 	if a := Assess(in); len(a.Lost) != 1 || a.Lost[0].Ordinal != 3 {
 		t.Fatalf("orphan not lost: %+v", a.Lost)

@@ -189,6 +189,13 @@ func (h *healHarness) scenario(label string, shard int, followsService bool, fau
 	before := h.writer.Stats()
 	began := time.Now()
 	fault()
+	// The guardian must have seen the fault (a crash repaired between two
+	// of its looks leaves nothing to wait for).
+	for seen := time.Now().Add(15 * time.Second); time.Now().Before(seen); time.Sleep(50 * time.Millisecond) {
+		if gh, err := h.health(); err == nil && gh.ObservedAt.After(began) && (gh.State != "Healthy" || gh.Ready != gh.Desired) {
+			break
+		}
+	}
 	f := figure{scenario: label}
 	if followsService {
 		f.service = h.waitServiceMoves(shard, oldIP, 2*time.Minute).Sub(began)
