@@ -222,6 +222,7 @@ func TestSelfHealing(t *testing.T) {
 		"persistence": map[string]any{"mode": "aof"}, "reason": "self-healing e2e"})
 	h.wait(acc.OperationID, 5*time.Minute, nil)
 	h.waitWhole(time.Minute)
+	h.measureCost(30 * time.Second)
 	creds := credentials(t, d, h.ns, h.name)
 	cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: creds.Addresses, Password: creds.Password, MaxRedirects: 16,
 		DialTimeout: time.Second, ReadTimeout: time.Second, WriteTimeout: time.Second})
@@ -384,6 +385,47 @@ func TestSelfHealing(t *testing.T) {
 
 	acc = h.start("/v1/clusters/"+h.name, url.Values{"namespace": {h.ns}, "deleteVolumes": {"true"}, "reason": {"e2e done"}}, nil)
 	h.wait(acc.OperationID, 5*time.Minute, nil)
+}
+
+// measureCost reports what guarding an idle, healthy cluster costs: the
+// worker's CPU and the Redis commands per guarded instance per minute.
+func (h *healHarness) measureCost(d time.Duration) {
+	h.t.Helper()
+	before, err := h.health()
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	cpu0 := procCPU(h.t, h.w.cmd.Process.Pid)
+	time.Sleep(d)
+	after, err := h.health()
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	cpu := procCPU(h.t, h.w.cmd.Process.Pid) - cpu0
+	// The guardian's counters move when a watch returns (at least every
+	// minute); use the observations' own count to scale.
+	obs := after.Observations - before.Observations
+	cmds := after.RedisCommands - before.RedisCommands
+	perObs := 0.0
+	if obs > 0 {
+		perObs = float64(cmds) / float64(obs)
+	}
+	h.t.Logf("guardian cost (idle %s): worker CPU %.1f%% of one core; %.1f Redis commands per observation = %.0f per guarded instance per minute at 2 observations/s (%d instances)",
+		d, 100*cpu.Seconds()/d.Seconds(), perObs, perObs/float64(max(after.Desired, 1))*120, after.Desired)
+}
+
+// procCPU is the user+system CPU time of a process.
+func procCPU(t *testing.T, pid int) time.Duration {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+st) * time.Second / 100 // USER_HZ
 }
 
 // killRedis SIGKILLs the redis-server serving ip (found by its --bind
