@@ -222,7 +222,7 @@ func TestSelfHealing(t *testing.T) {
 		"persistence": map[string]any{"mode": "aof"}, "reason": "self-healing e2e"})
 	h.wait(acc.OperationID, 5*time.Minute, nil)
 	h.waitWhole(time.Minute)
-	h.measureCost(30 * time.Second)
+	h.measureCost(65 * time.Second)
 	creds := credentials(t, d, h.ns, h.name)
 	cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: creds.Addresses, Password: creds.Password, MaxRedirects: 16,
 		DialTimeout: time.Second, ReadTimeout: time.Second, WriteTimeout: time.Second})
