@@ -227,8 +227,8 @@ func fixZone(r *run, obs guardian.Observation, shard int) (bool, error) {
 			continue
 		}
 		unique := true
-		for other, z := range zones {
-			if other != o && z == zones[o] {
+		for _, other := range slices.Sorted(maps.Keys(zones)) {
+			if other != o && zones[other] == zones[o] {
 				unique = false
 			}
 		}
