@@ -290,6 +290,8 @@ func Assess(in Input) Assessment {
 			if !lostOrdinal(a.Lost, o) {
 				reason("%s is not part of the cluster yet", p.Name)
 			}
+		case !p.Ready:
+			reason("%s is not Ready", p.Name)
 		case n.Role == topology.RoleReplica && !n.LinkUp:
 			reason("replica %s: link to its primary is down", p.Name)
 		case len(n.Failing) > 0:
