@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -184,6 +185,33 @@ func recoverOne(r *run, in RecoverInput, obs guardian.Observation, l guard.Lost)
 		return obs, err
 	}
 	ready, err := waitReady(r, c, []topology.Instance{inst})
+	var app *temporal.ApplicationError
+	if err != nil && volume && errors.As(err, &app) && app.Type() == kube.ErrTypeUnschedulable {
+		// The kept volume pins the Pod to a node it cannot run on (a local
+		// volume on a lost node): start again on a new volume, which means
+		// a new node ID, so the old one is forgotten first.
+		if err := r.exec(longOptions, "delete "+label+" and its volume: the volume cannot be scheduled", kubeActs.DeleteInstances,
+			kube.DeleteInstancesInput{Namespace: c.Namespace, Cluster: c.Name, Ordinals: []int{l.Ordinal}, DeleteVolumes: true}, nil); err != nil {
+			return obs, err
+		}
+		if err := r.exec(longOptions, "wait until the old volume of "+label+" is gone", guardianActs.DropVolume,
+			guardian.DropVolumeInput{Namespace: c.Namespace, Cluster: c.Name, Ordinal: l.Ordinal}, nil); err != nil {
+			return obs, err
+		}
+		volume = false
+		if l.NodeID != "" {
+			if err := r.exec(longOptions, fmt.Sprintf("forget dead node %s", shortID(l.NodeID)), redisActs.ForgetNodes,
+				redisops.ForgetInput{Auth: auth, NodeIDs: []string{l.NodeID}, Addrs: obs.LiveAddrs()}, nil); err != nil {
+				return obs, err
+			}
+			forgotten = l.NodeID
+		}
+		if err := r.exec(longOptions, fmt.Sprintf("create %s again on a new volume", label), kubeActs.EnsureInstances,
+			kube.EnsureInstancesInput{Spec: c, Instances: []topology.Instance{inst}, Placement: placement}, nil); err != nil {
+			return obs, err
+		}
+		ready, err = waitReady(r, c, []topology.Instance{inst})
+	}
 	if err != nil {
 		return obs, err
 	}
