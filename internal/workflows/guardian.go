@@ -47,7 +47,7 @@ type GuardianInput struct {
 	Interval   time.Duration `json:"interval,omitempty"`
 	MaxWait    time.Duration `json:"maxWait,omitempty"`
 	Iterations int           `json:"iterations,omitempty"`
-	// RecoverNotBefore backs off after a recovery: no new one starts before.
+	// RecoverNotBefore backs off after a recovery: no new one starts before (15 s after the last one started); the watch returns as soon as it passes.
 	RecoverNotBefore time.Time `json:"recoverNotBefore,omitzero"`
 	// ReportedLost are the ordinals already recorded as InstanceLost.
 	ReportedLost []int `json:"reportedLost,omitempty"`
@@ -142,7 +142,7 @@ func (g *guardianRun) tick() (gone bool, err error) {
 	ctx := g.opts("watch pods and redis", in.MaxWait+2*time.Minute)
 	if err := workflow.ExecuteActivity(ctx, guardianActs.Watch, guardian.WatchInput{
 		Namespace: in.Namespace, Cluster: in.Cluster, Known: in.Known, Fingerprint: fingerprint(in.Health),
-		Interval: in.Interval, MaxWait: in.MaxWait, ReturnOnLost: !now.Before(in.RecoverNotBefore), DegradedSince: in.Health.DegradedSince,
+		Interval: in.Interval, MaxWait: in.MaxWait, ReturnOnLost: true, RecoverNotBefore: in.RecoverNotBefore, DegradedSince: in.Health.DegradedSince,
 	}).Get(ctx, &res); err != nil {
 		return false, err
 	}
@@ -201,7 +201,7 @@ func (g *guardianRun) tick() (gone bool, err error) {
 		}
 		in.ReadServices = obs.Spec.Shards
 	}
-	if as.NeedsRecovery() && as.State != guard.StateBusy && !now.Before(in.RecoverNotBefore) {
+	if as.NeedsRecovery() && as.State != guard.StateBusy && !workflow.Now(g.ctx).Before(in.RecoverNotBefore) {
 		if err := g.startRecover(as, obs); err != nil {
 			return false, err
 		}
@@ -240,7 +240,7 @@ func (g *guardianRun) startRecover(as guard.Assessment, obs guardian.Observation
 		// The operation holds the cluster while it runs (the guardian sees
 		// it as Busy); after it, a loss that remains waits a little before
 		// the next attempt, so a failing recovery does not loop hot.
-		in.RecoverNotBefore = workflow.Now(g.ctx).Add(30 * time.Second)
+		in.RecoverNotBefore = workflow.Now(g.ctx).Add(15 * time.Second)
 	}
 	return nil
 }

@@ -33,8 +33,10 @@ type WatchInput struct {
 	// the workflow refreshes its health and continues as new (default 1m).
 	MaxWait time.Duration `json:"maxWait,omitempty"`
 	// ReturnOnLost: return as soon as an instance is lost and no operation
-	// runs (false while the workflow backs off after a failed recovery).
-	ReturnOnLost bool `json:"returnOnLost,omitempty"`
+	// runs, once RecoverNotBefore has passed (the workflow's back-off after
+	// a recovery).
+	ReturnOnLost     bool      `json:"returnOnLost,omitempty"`
+	RecoverNotBefore time.Time `json:"recoverNotBefore,omitzero"`
 	// DegradedSince is when the cluster stopped being whole (zero: it is
 	// whole), for the time-to-repair metric.
 	DegradedSince time.Time `json:"degradedSince,omitzero"`
@@ -102,7 +104,7 @@ func (a *Activities) Watch(ctx context.Context, in WatchInput) (WatchResult, err
 				out.LabelledAt = time.Now()
 			}
 			switch {
-			case obs.Gone, len(out.Failovers) > 0, in.ReturnOnLost && as.NeedsRecovery(),
+			case obs.Gone, len(out.Failovers) > 0, in.ReturnOnLost && as.NeedsRecovery() && !time.Now().Before(in.RecoverNotBefore),
 				as.Fingerprint() != in.Fingerprint, time.Now().After(end):
 				return out, nil
 			}
