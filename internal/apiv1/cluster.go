@@ -16,7 +16,7 @@ type CreateClusterBody struct {
 
 // OperationBody starts an operation on an existing cluster.
 type OperationBody struct {
-	Type OperationType `json:"type" enum:"scale-shards,scale-replicas,upgrade" doc:"the operation"`
+	Type OperationType `json:"type" enum:"scale-shards,scale-replicas,upgrade,recover,switchover" doc:"the operation"`
 	// Shards is the target shard count (scale-shards).
 	Shards int `json:"shards,omitempty" doc:"target number of shards (scale-shards)"`
 	// ReplicasPerShard is the target replica count (scale-replicas).
@@ -25,6 +25,10 @@ type OperationBody struct {
 	// AllowSharedZones accepts instances of one shard sharing a zone.
 	AllowSharedZones bool   `json:"allowSharedZones,omitempty"`
 	Reason           string `json:"reason,omitempty" doc:"why: recorded with every audit event of the operation"`
+	// Shard and To are the switchover's shard and, optionally, the ordinal
+	// of the replica to promote.
+	Shard *int `json:"shard,omitempty" doc:"shard to switch over (switchover)"`
+	To    *int `json:"to,omitempty" doc:"ordinal of the replica to promote (switchover; default: an in-sync replica keeping the zone rule)"`
 	// Upgrade holds the upgrade's fields (image, config, canary, bake, gate...).
 	spec.Upgrade
 }
@@ -92,6 +96,12 @@ type ClusterDetail struct {
 	// Slots per shard, as the primaries own them.
 	Slots         map[string]string `json:"slots,omitempty"`
 	LastOperation *LastOperation    `json:"lastOperation,omitempty"`
+	// State, Reasons, Desired and ReadyInstances come from the cluster's
+	// guardian (State is empty when no guardian answered).
+	State          string   `json:"state,omitempty" doc:"Healthy, Degraded or Busy, from the guardian"`
+	Reasons        []string `json:"reasons,omitempty"`
+	Desired        int      `json:"desired,omitempty"`
+	ReadyInstances int      `json:"readyInstances,omitempty"`
 }
 
 // LastOperation is the last operation the audit log knows of.
@@ -113,6 +123,11 @@ type ClusterSummary struct {
 	Image            string `json:"image"`
 	Instances        int    `json:"instances"`
 	Ready            int    `json:"ready"`
+	// Desired is shards x (1 + replicas); State and Reasons come from the
+	// cluster's guardian (empty when none answered).
+	Desired int      `json:"desired"`
+	State   string   `json:"state,omitempty"`
+	Reasons []string `json:"reasons,omitempty"`
 }
 
 // Event is one audit event.

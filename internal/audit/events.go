@@ -377,7 +377,10 @@ func newPayload(eventType string) Payload {
 	case TypeClusterDeleted:
 		return &ClusterDeleted{}
 	}
-	return newRequestPayload(eventType)
+	if p := newRequestPayload(eventType); p != nil {
+		return p
+	}
+	return newSelfHealPayload(eventType)
 }
 
 // Errors of Decode.

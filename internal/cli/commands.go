@@ -64,7 +64,7 @@ func printJSON(w io.Writer, v any) error {
 // ClusterCmd is `dayops cluster`.
 func ClusterCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "cluster", Short: "Create, inspect, scale and delete Redis clusters (a client of the dayops API)"}
-	cmd.AddCommand(createCmd(), getCmd(), listCmd(), deleteCmd(), scaleCmd(), credentialsCmd(), upgradeCmd())
+	cmd.AddCommand(createCmd(), getCmd(), listCmd(), deleteCmd(), scaleCmd(), credentialsCmd(), upgradeCmd(), recoverCmd(), switchoverCmd())
 	return cmd
 }
 
@@ -280,6 +280,12 @@ func getCmd() *cobra.Command {
 		}
 		fmt.Fprintf(out, "Cluster %s/%s: %d shards x %d replicas, %s, %s\n", cluster.Namespace, cluster.Name,
 			cluster.Spec.Shards, cluster.Spec.ReplicasPerShard, cluster.Spec.Image, health)
+		if cluster.State != "" {
+			fmt.Fprintf(out, "Guardian: %s, %d/%d instances ready\n", strings.ToUpper(cluster.State), cluster.ReadyInstances, cluster.Desired)
+			for _, r := range cluster.Reasons {
+				fmt.Fprintf(out, "  - %s\n", r)
+			}
+		}
 		if lo := cluster.LastOperation; lo != nil {
 			fmt.Fprintf(out, "Last operation: %s %s %s by %s at %s %s\n", lo.ID, lo.Type, lo.Status, lo.Actor, lo.At.Format(time.RFC3339), lo.Error)
 		}
@@ -324,9 +330,9 @@ func listCmd() *cobra.Command {
 			return printJSON(out, list)
 		}
 		tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "NAMESPACE\tNAME\tSHARDS\tREPLICAS\tREADY\tIMAGE")
+		fmt.Fprintln(tw, "NAMESPACE\tNAME\tSHARDS\tREPLICAS\tREADY\tIMAGE\tSTATE")
 		for _, s := range list {
-			fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d/%d\t%s\n", s.Namespace, s.Name, s.Shards, s.ReplicasPerShard, s.Ready, s.Instances, s.Image)
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d/%d\t%s\t%s\n", s.Namespace, s.Name, s.Shards, s.ReplicasPerShard, s.Ready, max(s.Desired, s.Instances), s.Image, healthColumn(s))
 		}
 		return tw.Flush()
 	}

@@ -101,6 +101,9 @@ func (s *Server) createCluster(ctx context.Context, in *createClusterInput) (*ac
 
 func (s *Server) startOperation(ctx context.Context, in *startOperationInput) (*accepted, error) {
 	b := in.Body
+	if isSelfHeal(b.Type) {
+		return s.startSelfHeal(ctx, in.ClusterPath, in.DryRun, b)
+	}
 	switch b.Type {
 	case operation.ScaleShards, operation.ScaleReplicas, operation.Upgrade:
 	default:
@@ -154,6 +157,10 @@ func (s *Server) listClusters(ctx context.Context, in *struct {
 				sum.Ready++
 			}
 		}
+		sum.Desired = sp.Shards * (1 + sp.ReplicasPerShard)
+		if h := s.guardianHealth(ctx, sp.Namespace, sp.Name); h != nil {
+			sum.State, sum.Reasons = h.State, h.Reasons
+		}
 		out.Body = append(out.Body, sum)
 	}
 	return out, nil
@@ -171,6 +178,9 @@ func (s *Server) getCluster(ctx context.Context, in *ClusterPath) (*struct{ Body
 		out.Instances = append(out.Instances, ClusterInstance{Ordinal: i.Ordinal, Shard: i.Shard, Pod: i.Pod, Address: i.Addr,
 			Role: string(i.Role), Zone: i.Zone, Node: obs.Nodes[i.Ordinal], Ready: i.Ready, NodeID: i.NodeID,
 			InSync: i.InSync, Keys: i.Keys, Image: i.Image, UsedMemory: i.UsedMemory})
+	}
+	if h := s.guardianHealth(ctx, in.Namespace, in.Name); h != nil {
+		out.State, out.Reasons, out.Desired, out.ReadyInstances = h.State, h.Reasons, h.Desired, h.Ready
 	}
 	for _, sh := range sortedKeys(st.Slots) {
 		out.Slots[fmt.Sprintf("shard-%d", sh)] = st.Slots[sh].String()

@@ -95,7 +95,7 @@ func PlanScaleShards(req ScaleShardsRequest, lim Limits) (Plan, error) {
 	if len(errs) > 0 {
 		return Plan{}, &Rejection{Errs: errs}
 	}
-	if r := healthRejection(st.Health); r != nil {
+	if r := healthRejection(st.Health, st.Spec.Name); r != nil {
 		return Plan{}, r
 	}
 	layout := topology.Layout{}
@@ -238,7 +238,7 @@ func PlanScaleReplicas(req ScaleReplicasRequest, lim Limits) (Plan, error) {
 	if len(errs) > 0 {
 		return Plan{}, &Rejection{Errs: errs}
 	}
-	if r := healthRejection(st.Health); r != nil {
+	if r := healthRejection(st.Health, st.Spec.Name); r != nil {
 		return Plan{}, r
 	}
 	hooks := append(slices.Clone(st.Spec.Hooks), req.Hooks...)

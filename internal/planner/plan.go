@@ -185,7 +185,10 @@ func shardsOf(instances []topology.Instance) []int {
 	return out
 }
 
-func healthRejection(h Health) *Rejection {
+// healthRejection refuses an operation that needs the whole cluster; the
+// last reason names the way out (recover, switchover, backup and delete are
+// admitted on a degraded cluster).
+func healthRejection(h Health, name string) *Rejection {
 	if h.Healthy() {
 		return nil
 	}
@@ -203,6 +206,10 @@ func healthRejection(h Health) *Rejection {
 	}
 	for _, pr := range h.Problems {
 		errs = append(errs, field.Forbidden(p, pr))
+	}
+	if len(errs) > 0 {
+		errs[0].Detail += fmt.Sprintf(": the cluster is degraded; repair it first with `dayops cluster recover %s` "+
+			"(recover, switchover, backup and delete run on a degraded cluster)", name)
 	}
 	return &Rejection{Conflict: true, Errs: errs}
 }

@@ -102,7 +102,7 @@ func PlanUpgrade(req UpgradeRequest, lim Limits) (Plan, UpgradePlan, error) {
 		return Plan{}, UpgradePlan{}, &Rejection{Errs: field.ErrorList{field.Invalid(p, u.Image,
 			fmt.Sprintf("every instance of %s already runs %s with this configuration", prev.Name, prev.Image))}}
 	}
-	if r := healthRejection(st.Health); r != nil {
+	if r := healthRejection(st.Health, st.Spec.Name); r != nil {
 		return Plan{}, UpgradePlan{}, r
 	}
 	maxPerShard := 1

@@ -15,6 +15,7 @@ import (
 	"github.com/dayops/dayops/internal/activities/auditlog"
 	"github.com/dayops/dayops/internal/activities/backup"
 	"github.com/dayops/dayops/internal/activities/clusterstate"
+	"github.com/dayops/dayops/internal/activities/guardian"
 	"github.com/dayops/dayops/internal/activities/hooks"
 	"github.com/dayops/dayops/internal/activities/kube"
 	"github.com/dayops/dayops/internal/activities/redisops"
@@ -25,6 +26,7 @@ import (
 	"github.com/dayops/dayops/internal/operation"
 	"github.com/dayops/dayops/internal/workflows"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/interceptor"
 	sdklog "go.temporal.io/sdk/log"
@@ -52,6 +54,10 @@ type Deps struct {
 	InstanceImage string
 	// HookGuard decides which addresses HTTP hooks may connect to.
 	HookGuard *hooks.Guard
+	// Registry holds the process's Prometheus metrics (the API's and the
+	// guardians'); the API serves it on /metrics.
+	Registry        *prometheus.Registry
+	guardianMetrics *guardian.Metrics
 }
 
 // Close releases every client.
@@ -72,7 +78,8 @@ func (d *Deps) Close() {
 
 // Connect builds the clients.
 func Connect(ctx context.Context, cfg Config, log *slog.Logger) (*Deps, error) {
-	d := &Deps{Log: log}
+	d := &Deps{Log: log, Registry: prometheus.NewRegistry()}
+	d.guardianMetrics = guardian.NewMetrics(d.Registry)
 	ok := false
 	defer func() {
 		if !ok {
@@ -146,6 +153,8 @@ func (d *Deps) Activities() workflows.Activities {
 		State: &clusterstate.Activities{Kube: k, Redis: r},
 		Backup: &backup.Activities{Store: d.Backups, Kube: d.Kube, Passwords: kube.Passwords{Client: d.Kube}, Log: d.Log,
 			ListenHost: d.BackupServeHost, Clients: d.BackupClients, InstanceImage: d.InstanceImage},
+		Guardian: &guardian.Activities{Kube: d.Kube, Passwords: kube.Passwords{Client: d.Kube}, Temporal: d.Temporal,
+			TaskQueue: workflows.TaskQueue, Log: d.Log, Metrics: d.guardianMetrics},
 	}
 }
 
@@ -153,6 +162,7 @@ func (d *Deps) Activities() workflows.Activities {
 // activity registered and the audit step interceptor installed.
 func (d *Deps) NewWorker(taskQueue string) worker.Worker {
 	acts := d.Activities()
+	acts.Guardian.TaskQueue = taskQueue
 	w := worker.New(d.Temporal, taskQueue, worker.Options{
 		// A CPU-starved worker must not mistake slowness for a deadlock in
 		// workflow code (the default is 1s).
@@ -172,7 +182,7 @@ func (d *Deps) NewAPI(cfg Config) (*httpapi.Server, error) {
 	acts := d.Activities()
 	return httpapi.New(httpapi.Deps{
 		Temporal: d.Temporal, TemporalNamespace: cfg.TemporalNamespace, TemporalUI: cfg.TemporalUI, TaskQueue: cfg.TaskQueue,
-		Clusters: clusters{kube: acts.Kube, state: acts.State}, Store: d.Store, Tokens: tokens, Log: d.Log, Backups: d.Backups,
+		Clusters: clusters{kube: acts.Kube, state: acts.State}, Store: d.Store, Tokens: tokens, Log: d.Log, Backups: d.Backups, Registry: d.Registry,
 		Ready: func(ctx context.Context) error {
 			if _, err := d.Temporal.CheckHealth(ctx, &client.CheckHealthRequest{}); err != nil {
 				return fmt.Errorf("temporal: %w", err)
@@ -213,6 +223,12 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(apiAddr s
 		}
 		defer w.Stop()
 		log.Info("worker polling", "task_queue", cfg.TaskQueue, "temporal", cfg.TemporalAddress)
+		sup := &Guardians{Temporal: d.Temporal, Kube: d.Kube, TaskQueue: cfg.TaskQueue, Log: log}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sup.Run(ctx)
+		}()
 	}
 	if sg := d.Store.Signer(); sg != nil {
 		// Sign the head periodically (an idle head too), and copy each

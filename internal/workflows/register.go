@@ -4,6 +4,7 @@ import (
 	"github.com/dayops/dayops/internal/activities/auditlog"
 	"github.com/dayops/dayops/internal/activities/backup"
 	"github.com/dayops/dayops/internal/activities/clusterstate"
+	"github.com/dayops/dayops/internal/activities/guardian"
 	"github.com/dayops/dayops/internal/activities/hooks"
 	"github.com/dayops/dayops/internal/activities/kube"
 	"github.com/dayops/dayops/internal/activities/redisops"
@@ -18,6 +19,8 @@ type Activities struct {
 	State *clusterstate.Activities
 	// Backup is the backup and restore activities (see backup*.go, restore.go).
 	Backup *backup.Activities
+	// Guardian is the guardian's and the self-healing operations' activities.
+	Guardian *guardian.Activities
 }
 
 // Registry is what workers and test environments offer for registration.
@@ -41,5 +44,11 @@ func Register(r Registry, a Activities) {
 	}
 	if a.Backup != nil {
 		r.RegisterActivity(a.Backup)
+	}
+	for _, w := range []any{Guardian, Recover, Switchover} {
+		r.RegisterWorkflow(w)
+	}
+	if a.Guardian != nil {
+		r.RegisterActivity(a.Guardian)
 	}
 }

@@ -5,6 +5,7 @@ import (
 
 	"github.com/dayops/dayops/internal/activities/auditlog"
 	"github.com/dayops/dayops/internal/activities/clusterstate"
+	"github.com/dayops/dayops/internal/activities/guardian"
 	"github.com/dayops/dayops/internal/activities/hooks"
 	"github.com/dayops/dayops/internal/activities/kube"
 	"github.com/dayops/dayops/internal/activities/redisops"
@@ -17,6 +18,6 @@ func TestRegisterEverything(t *testing.T) {
 	env := s.NewTestWorkflowEnvironment()
 	Register(env, Activities{
 		Kube: &kube.Activities{}, Redis: &redisops.Activities{}, Hooks: &hooks.Activities{},
-		Audit: &auditlog.Activities{}, State: &clusterstate.Activities{},
+		Audit: &auditlog.Activities{}, State: &clusterstate.Activities{}, Guardian: &guardian.Activities{},
 	})
 }

@@ -1,0 +1,80 @@
+package guardian
+
+import (
+	"time"
+
+	"github.com/dayops/dayops/internal/guard"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metrics are the guardian's Prometheus metrics. A nil *Metrics records
+// nothing.
+type Metrics struct {
+	state        *prometheus.GaugeVec
+	desired      *prometheus.GaugeVec
+	ready        *prometheus.GaugeVec
+	observations prometheus.Counter
+	commands     prometheus.Counter
+	failovers    *prometheus.CounterVec
+	recoveries   *prometheus.CounterVec
+	repair       prometheus.Histogram
+}
+
+// NewMetrics registers the guardian's metrics on reg.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		state: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "dayops_cluster_state",
+			Help: "1 for the cluster's current guardian state (Healthy, Degraded, Busy), 0 for the others."}, []string{"cluster", "state"}),
+		desired: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "dayops_cluster_instances_desired",
+			Help: "Instances the cluster's spec asks for."}, []string{"cluster"}),
+		ready: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "dayops_cluster_instances_ready",
+			Help: "Instances Ready and in the Redis cluster."}, []string{"cluster"}),
+		observations: prometheus.NewCounter(prometheus.CounterOpts{Name: "dayops_guardian_observations_total",
+			Help: "Observations the guardians made (each: one Pod list, one Node list, two Redis commands per instance)."}),
+		commands: prometheus.NewCounter(prometheus.CounterOpts{Name: "dayops_guardian_redis_commands_total",
+			Help: "Redis commands the guardians sent."}),
+		failovers: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "dayops_failovers_observed_total",
+			Help: "Failovers Redis made on its own that the guardian saw (and followed with labels)."}, []string{"cluster"}),
+		recoveries: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "dayops_recoveries_started_total",
+			Help: "Recover operations the guardian started."}, []string{"cluster"}),
+		repair: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "dayops_time_to_repair_seconds",
+			Help: "How long clusters stayed degraded.", Buckets: []float64{1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1800}}),
+	}
+	reg.MustRegister(m.state, m.desired, m.ready, m.observations, m.commands, m.failovers, m.recoveries, m.repair)
+	return m
+}
+
+func (m *Metrics) observed(cluster string, a guard.Assessment, observations, commands int) {
+	if m == nil {
+		return
+	}
+	for _, s := range []string{guard.StateHealthy, guard.StateDegraded, guard.StateBusy} {
+		v := 0.0
+		if s == a.State {
+			v = 1
+		}
+		m.state.WithLabelValues(cluster, s).Set(v)
+	}
+	m.desired.WithLabelValues(cluster).Set(float64(a.Desired))
+	m.ready.WithLabelValues(cluster).Set(float64(a.Ready))
+	m.observations.Add(float64(observations))
+	m.commands.Add(float64(commands))
+}
+
+func (m *Metrics) failover(cluster string, n int) {
+	if m != nil && n > 0 {
+		m.failovers.WithLabelValues(cluster).Add(float64(n))
+	}
+}
+
+func (m *Metrics) recovery(cluster string) {
+	if m != nil {
+		m.recoveries.WithLabelValues(cluster).Inc()
+	}
+}
+
+func (m *Metrics) repaired(d time.Duration) {
+	if m != nil {
+		m.repair.Observe(d.Seconds())
+	}
+}

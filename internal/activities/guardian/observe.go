@@ -1,0 +1,400 @@
+package guardian
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/dayops/dayops/internal/activities/kube"
+	"github.com/dayops/dayops/internal/activities/redisadmin"
+	"github.com/dayops/dayops/internal/guard"
+	"github.com/dayops/dayops/internal/spec"
+	"github.com/dayops/dayops/internal/topology"
+	"github.com/redis/go-redis/v9"
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/client-go/kubernetes"
+)
+
+// Passwords reads a cluster's password from its Secret.
+type Passwords interface {
+	Password(ctx context.Context, namespace, secret string) (string, error)
+}
+
+// Activities are the guardian's activities.
+type Activities struct {
+	Kube      kubernetes.Interface
+	Passwords Passwords
+	// Temporal tells whether the cluster runs an operation and starts
+	// recover operations (nil: no operation is ever seen running).
+	Temporal client.Client
+	// TaskQueue is where recover operations start.
+	TaskQueue string
+	Log       *slog.Logger
+
+	mu    sync.Mutex
+	pools map[string]*pool
+
+	// Metrics receives the guardian's metrics (nil: none).
+	Metrics *Metrics
+}
+
+type pool struct {
+	password string
+	p        *redisadmin.ClientPool
+}
+
+func (a *Activities) clients(ctx context.Context, namespace, secret string) (*redisadmin.ClientPool, error) {
+	pw, err := a.Passwords.Password(ctx, namespace, secret)
+	if err != nil {
+		return nil, err
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.pools == nil {
+		a.pools = map[string]*pool{}
+	}
+	key := namespace + "/" + secret
+	p, ok := a.pools[key]
+	if !ok || p.password != pw {
+		if ok {
+			p.p.Close()
+		}
+		p = &pool{password: pw, p: redisadmin.NewClientPool(redis.Options{Password: pw,
+			DialTimeout: time.Second, ReadTimeout: time.Second, WriteTimeout: time.Second, PoolSize: 2})}
+		a.pools[key] = p
+	}
+	return p.p, nil
+}
+
+// ObserveInput names a cluster.
+type ObserveInput struct {
+	Namespace string `json:"namespace"`
+	Cluster   string `json:"cluster"`
+	// Known is the guardian's memory (guard.Input.Known).
+	Known map[int]guard.Member `json:"known,omitempty"`
+	// Relabel makes stale role labels true on the spot.
+	Relabel bool `json:"relabel,omitempty"`
+	// IgnoreOperation: the caller is the running operation (recover,
+	// switchover) and wants the assessment without the Busy state.
+	IgnoreOperation bool `json:"ignoreOperation,omitempty"`
+}
+
+// Observation is one look at a cluster.
+type Observation struct {
+	// Gone is true when the cluster no longer exists (its ConfigMap is gone).
+	Gone       bool             `json:"gone,omitempty"`
+	Spec       *spec.Cluster    `json:"spec,omitempty"`
+	Input      guard.Input      `json:"input"`
+	Assessment guard.Assessment `json:"assessment"`
+	// Volumes are the ordinals that have a PVC.
+	Volumes []int `json:"volumes,omitempty"`
+	// Zones are the zones with a Ready, schedulable Kubernetes node.
+	Zones []string `json:"zones,omitempty"`
+	// Relabelled lists the Pods whose role label this observation changed.
+	Relabelled []string  `json:"relabelled,omitempty"`
+	At         time.Time `json:"at"`
+	// Commands is the number of Redis commands this observation sent.
+	Commands int `json:"commands"`
+}
+
+// Addr is the address of ordinal's Pod ("" when it has none).
+func (o Observation) Addr(ordinal int) string {
+	for _, p := range o.Input.Pods {
+		if p.Ordinal == ordinal {
+			return p.Addr
+		}
+	}
+	return ""
+}
+
+// LiveAddrs are the addresses of every reachable node that is in the cluster.
+func (o Observation) LiveAddrs() []string {
+	var out []string
+	for _, p := range o.Input.Pods {
+		if n, ok := o.Input.Nodes[p.Ordinal]; ok && n.Reachable && n.KnownNodes > 1 && p.Addr != "" {
+			out = append(out, p.Addr)
+		}
+	}
+	return out
+}
+
+// ObserveGuard looks at the cluster once.
+func (a *Activities) ObserveGuard(ctx context.Context, in ObserveInput) (Observation, error) {
+	return a.observe(ctx, in)
+}
+
+func (a *Activities) observe(ctx context.Context, in ObserveInput) (Observation, error) {
+	out := Observation{At: time.Now()}
+	core := a.Kube.CoreV1()
+	cm, err := core.ConfigMaps(in.Namespace).Get(ctx, kube.ConfigMapName(in.Cluster), metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		out.Gone = true
+		return out, nil
+	}
+	if err != nil {
+		return out, fmt.Errorf("get configmap: %w", err)
+	}
+	var c spec.Cluster
+	if err := json.Unmarshal([]byte(cm.Annotations[kube.AnnotationSpec]), &c); err != nil {
+		return out, fmt.Errorf("configmap %s: annotation %s: %w", cm.Name, kube.AnnotationSpec, err)
+	}
+	out.Spec = &c
+	zoneKey := c.Zones.Key
+	if zoneKey == "" {
+		zoneKey = spec.DefaultZoneKey
+	}
+	sel := labels.SelectorFromSet(kube.ClusterSelector(in.Cluster)).String()
+	pods, err := core.Pods(in.Namespace).List(ctx, metav1.ListOptions{LabelSelector: sel})
+	if err != nil {
+		return out, fmt.Errorf("list pods: %w", err)
+	}
+	nodes, err := core.Nodes().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return out, fmt.Errorf("list nodes: %w", err)
+	}
+	nodeReady, nodeZone := map[string]bool{}, map[string]string{}
+	for _, n := range nodes.Items {
+		ready := false
+		for _, cond := range n.Status.Conditions {
+			if cond.Type == corev1.NodeReady {
+				ready = cond.Status == corev1.ConditionTrue
+			}
+		}
+		nodeReady[n.Name], nodeZone[n.Name] = ready, n.Labels[zoneKey]
+		if ready && !n.Spec.Unschedulable && n.Labels[zoneKey] != "" && !slices.Contains(out.Zones, n.Labels[zoneKey]) {
+			out.Zones = append(out.Zones, n.Labels[zoneKey])
+		}
+	}
+	slices.Sort(out.Zones)
+	gi := guard.Input{Shards: c.Shards, ReplicasPerShard: c.ReplicasPerShard, Known: in.Known, Nodes: map[int]guard.Node{}}
+	for _, p := range pods.Items {
+		ord, err1 := strconv.Atoi(p.Labels[kube.LabelOrdinal])
+		shard, err2 := strconv.Atoi(p.Labels[kube.LabelShard])
+		if errors.Join(err1, err2) != nil {
+			continue
+		}
+		gp := guard.Pod{Ordinal: ord, Shard: shard, Name: p.Name, Node: p.Spec.NodeName, NodeReady: nodeReady[p.Spec.NodeName],
+			Zone: nodeZone[p.Spec.NodeName], Role: topology.Role(p.Labels[kube.LabelRole]), NodeID: p.Annotations[kube.AnnotationNodeID],
+			Deleting: p.DeletionTimestamp != nil}
+		if p.Status.PodIP != "" {
+			gp.Addr = p.Status.PodIP + ":" + strconv.Itoa(kube.RedisPort)
+		}
+		for _, cond := range p.Status.Conditions {
+			if cond.Type == corev1.PodReady {
+				gp.Ready = cond.Status == corev1.ConditionTrue && p.DeletionTimestamp == nil
+			}
+		}
+		gi.Pods = append(gi.Pods, gp)
+	}
+	slices.SortFunc(gi.Pods, func(x, y guard.Pod) int { return x.Ordinal - y.Ordinal })
+	if c.Persistence.Mode != spec.PersistenceNone {
+		pvcs, err := core.PersistentVolumeClaims(in.Namespace).List(ctx, metav1.ListOptions{LabelSelector: sel})
+		if err != nil {
+			return out, fmt.Errorf("list pvcs: %w", err)
+		}
+		gi.Orphans = map[int]int{}
+		for _, v := range pvcs.Items {
+			ord, err1 := strconv.Atoi(v.Labels[kube.LabelOrdinal])
+			shard, err2 := strconv.Atoi(v.Labels[kube.LabelShard])
+			if errors.Join(err1, err2) != nil || v.DeletionTimestamp != nil {
+				continue
+			}
+			out.Volumes = append(out.Volumes, ord)
+			if !slices.ContainsFunc(gi.Pods, func(p guard.Pod) bool { return p.Ordinal == ord }) {
+				gi.Orphans[ord] = shard
+			}
+		}
+		slices.Sort(out.Volumes)
+	}
+	if !in.IgnoreOperation {
+		if gi.Operation, err = a.runningOperation(ctx, in.Namespace, in.Cluster); err != nil {
+			return out, err
+		}
+	}
+	cl, err := a.clients(ctx, in.Namespace, kube.PasswordSecretName(c))
+	if err != nil {
+		return out, err
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	for _, p := range gi.Pods {
+		if p.Addr == "" {
+			continue
+		}
+		wg.Go(func() {
+			n, cmds := observeNode(ctx, cl.Client(p.Addr))
+			mu.Lock()
+			gi.Nodes[p.Ordinal] = n
+			out.Commands += cmds
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	out.Input = gi
+	out.Assessment = guard.Assess(gi)
+	if in.Relabel && len(out.Assessment.Relabel) > 0 {
+		if out.Relabelled, err = a.relabel(ctx, in.Namespace, in.Cluster, out.Assessment); err != nil {
+			return out, err
+		}
+	}
+	return out, nil
+}
+
+// observeNode asks one redis-server for CLUSTER NODES and INFO replication:
+// two commands, the whole per-instance cost of a guardian tick.
+func observeNode(ctx context.Context, c *redis.Client) (guard.Node, int) {
+	var n guard.Node
+	text, err := c.ClusterNodes(ctx).Result()
+	if err != nil {
+		return n, 1
+	}
+	v, err := redisadmin.ParseClusterNodes(text)
+	if err != nil {
+		return n, 1
+	}
+	info, err := c.Info(ctx, "replication").Result()
+	if err != nil {
+		return n, 2
+	}
+	kv := redisadmin.ParseInfo(info)
+	n.Reachable = true
+	n.NodeID, n.PrimaryID, n.Slots, n.KnownNodes = v.Myself.ID, v.Myself.PrimaryID, v.Myself.Slots.Count(), len(v.Nodes)
+	switch {
+	case kv["role"] == "master" && v.Myself.IsPrimary():
+		n.Role = topology.RolePrimary
+		n.Offset, _ = strconv.ParseInt(kv["master_repl_offset"], 10, 64)
+	case kv["role"] == "slave" && v.Myself.Has("slave"):
+		n.Role = topology.RoleReplica
+		n.Offset, _ = strconv.ParseInt(kv["slave_repl_offset"], 10, 64)
+		n.LinkUp = kv["master_link_status"] == "up"
+	default:
+		// A role change in flight: report the node as not (yet) in the
+		// cluster; the next tick sees it settled.
+		n.KnownNodes = 0
+	}
+	for _, id := range slices.Sorted(maps.Keys(v.Nodes)) {
+		if o := v.Nodes[id]; o.Has("fail") || o.Has("fail?") {
+			n.Failing = append(n.Failing, id)
+		}
+	}
+	return n, 2
+}
+
+// relabel patches the role label (and node ID annotation) of every Pod the
+// assessment found stale.
+func (a *Activities) relabel(ctx context.Context, namespace, cluster string, as guard.Assessment) ([]string, error) {
+	var changed []string
+	pods := a.Kube.CoreV1().Pods(namespace)
+	for _, o := range slices.Sorted(maps.Keys(as.Relabel)) {
+		md := map[string]any{"labels": map[string]string{kube.LabelRole: string(as.Relabel[o])}}
+		if id := as.NodeIDs[o]; id != "" {
+			md["annotations"] = map[string]string{kube.AnnotationNodeID: id}
+		}
+		body, _ := json.Marshal(map[string]any{"metadata": md})
+		name := kube.PodName(cluster, o)
+		if _, err := pods.Patch(ctx, name, types.MergePatchType, body, metav1.PatchOptions{}); err != nil {
+			if apierrors.IsNotFound(err) {
+				continue
+			}
+			return changed, fmt.Errorf("label pod %s role=%s: %w", name, as.Relabel[o], err)
+		}
+		changed = append(changed, name)
+	}
+	return changed, nil
+}
+
+// OperationWorkflowID is the workflow ID of a cluster's operation (the same
+// as workflows.WorkflowID, which this package cannot import).
+func OperationWorkflowID(namespace, cluster string) string {
+	return "dayops/" + namespace + "/" + cluster
+}
+
+// runningOperation returns the operation ID (or workflow type) of the
+// cluster's running operation, "" when none runs.
+func (a *Activities) runningOperation(ctx context.Context, namespace, cluster string) (string, error) {
+	if a.Temporal == nil {
+		return "", nil
+	}
+	d, err := a.Temporal.DescribeWorkflowExecution(ctx, OperationWorkflowID(namespace, cluster), "")
+	var nf *serviceerror.NotFound
+	if errors.As(err, &nf) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("describe the cluster's operation: %w", err)
+	}
+	info := d.GetWorkflowExecutionInfo()
+	if info.GetStatus() != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
+		return "", nil
+	}
+	name := info.GetType().GetName()
+	if f := info.GetMemo().GetFields()["operationId"]; f != nil {
+		var id string
+		if json.Unmarshal(f.GetData(), &id) == nil && id != "" {
+			name += " " + id
+		}
+	}
+	return name, nil
+}
+
+// EnsureReadServicesInput names a cluster.
+type EnsureReadServicesInput struct {
+	Namespace string `json:"namespace"`
+	Cluster   string `json:"cluster"`
+	Shards    int    `json:"shards"`
+}
+
+// ReadServiceName is the Service of a shard's replicas: "<cluster>-shard-N-ro".
+func ReadServiceName(cluster string, shard int) string {
+	return kube.ShardServiceName(cluster, shard) + "-ro"
+}
+
+// EnsureReadServices creates, for every shard, a read-only Service that
+// selects the shard's replicas by role label (so it follows failovers like
+// the primary Service), and deletes those of shards that no longer exist.
+func (a *Activities) EnsureReadServices(ctx context.Context, in EnsureReadServicesInput) error {
+	core := a.Kube.CoreV1()
+	cm, err := core.ConfigMaps(in.Namespace).Get(ctx, kube.ConfigMapName(in.Cluster), metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("get configmap: %w", err)
+	}
+	owner := kube.OwnerReference(cm)
+	svcs := core.Services(in.Namespace)
+	for sh := range in.Shards {
+		sel := kube.ClusterSelector(in.Cluster)
+		sel[kube.LabelShard] = strconv.Itoa(sh)
+		sel[kube.LabelRole] = string(topology.RoleReplica)
+		l := kube.ClusterSelector(in.Cluster)
+		l[kube.LabelName] = kube.AppName
+		l[kube.LabelShard] = strconv.Itoa(sh)
+		l["dayops.io/service"] = "read-only"
+		svc := &corev1.Service{
+			ObjectMeta: metav1.ObjectMeta{Name: ReadServiceName(in.Cluster, sh), Namespace: in.Namespace, Labels: l,
+				OwnerReferences: []metav1.OwnerReference{owner}},
+			Spec: corev1.ServiceSpec{Selector: sel, Ports: []corev1.ServicePort{
+				{Name: "redis", Port: kube.RedisPort, TargetPort: intstr.FromString("redis")}}},
+		}
+		if _, err := svcs.Create(ctx, svc, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+			return fmt.Errorf("create service %s: %w", svc.Name, err)
+		}
+	}
+	return nil
+}

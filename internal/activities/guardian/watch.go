@@ -1,0 +1,256 @@
+package guardian
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/dayops/dayops/internal/activities/kube"
+	"github.com/dayops/dayops/internal/guard"
+	"github.com/dayops/dayops/internal/operation"
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/temporal"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// WatchInput is one watch of the guardian.
+type WatchInput struct {
+	Namespace string               `json:"namespace"`
+	Cluster   string               `json:"cluster"`
+	Known     map[int]guard.Member `json:"known,omitempty"`
+	// Fingerprint is the last assessment's (guard.Assessment.Fingerprint):
+	// the watch returns when it changes.
+	Fingerprint string `json:"fingerprint,omitempty"`
+	// Interval between two observations (default 500ms).
+	Interval time.Duration `json:"interval,omitempty"`
+	// MaxWait: the watch returns after this long even if nothing changed, so
+	// the workflow refreshes its health and continues as new (default 1m).
+	MaxWait time.Duration `json:"maxWait,omitempty"`
+	// ReturnOnLost: return as soon as an instance is lost and no operation
+	// runs, once RecoverNotBefore has passed (the workflow's back-off after
+	// a recovery).
+	ReturnOnLost     bool      `json:"returnOnLost,omitempty"`
+	RecoverNotBefore time.Time `json:"recoverNotBefore,omitzero"`
+	// DegradedSince is when the cluster stopped being whole (zero: it is
+	// whole), for the time-to-repair metric.
+	DegradedSince time.Time `json:"degradedSince,omitzero"`
+}
+
+// WatchResult is the observation that ended the watch.
+type WatchResult struct {
+	Observation Observation `json:"observation"`
+	// Observations is how many looks the watch took; Commands the Redis
+	// commands they sent.
+	Observations int `json:"observations"`
+	Commands     int `json:"commands"`
+	// Relabelled accumulates every Pod relabelled during the watch, with
+	// the failovers seen then (the workflow records them).
+	Relabelled []string         `json:"relabelled,omitempty"`
+	Failovers  []guard.Failover `json:"failovers,omitempty"`
+	// NoticedAt is when the first failover of Failovers was seen, LabelledAt
+	// when the labels were true again.
+	NoticedAt  time.Time `json:"noticedAt,omitzero"`
+	LabelledAt time.Time `json:"labelledAt,omitzero"`
+}
+
+// Watch observes the cluster every Interval, relabelling roles on the spot,
+// and returns when a decision is due: the cluster is gone, a failover was
+// seen, an instance is lost (and no operation runs), the assessment's
+// fingerprint changed, or MaxWait passed. It heartbeats every observation.
+func (a *Activities) Watch(ctx context.Context, in WatchInput) (WatchResult, error) {
+	if in.Interval <= 0 {
+		in.Interval = 500 * time.Millisecond
+	}
+	if in.MaxWait <= 0 {
+		in.MaxWait = time.Minute
+	}
+	end := time.Now().Add(in.MaxWait)
+	known := in.Known
+	var out WatchResult
+	for {
+		obs, err := a.observe(ctx, ObserveInput{Namespace: in.Namespace, Cluster: in.Cluster, Known: known, Relabel: true})
+		if err != nil {
+			// One failed look (an apiserver hiccup) is not worth a workflow
+			// retry: look again until MaxWait.
+			if time.Now().After(end) {
+				return out, err
+			}
+			a.Log.WarnContext(ctx, "guardian observation failed", "cluster", in.Namespace+"/"+in.Cluster, "err", err)
+		} else {
+			out.Observation = obs
+			out.Observations++
+			out.Commands += obs.Commands
+			as := obs.Assessment
+			key := in.Namespace + "/" + in.Cluster
+			a.Metrics.observed(key, as, 1, obs.Commands)
+			a.Metrics.failover(key, len(as.Failovers))
+			if as.State == guard.StateHealthy && !in.DegradedSince.IsZero() {
+				a.Metrics.repaired(time.Since(in.DegradedSince))
+				in.DegradedSince = time.Time{}
+			}
+			known = as.Known
+			if len(as.Failovers) > 0 && out.NoticedAt.IsZero() {
+				out.NoticedAt = obs.At
+			}
+			out.Failovers = append(out.Failovers, as.Failovers...)
+			out.Relabelled = append(out.Relabelled, obs.Relabelled...)
+			if len(obs.Relabelled) > 0 {
+				out.LabelledAt = time.Now()
+			}
+			switch {
+			case obs.Gone, len(out.Failovers) > 0, in.ReturnOnLost && as.NeedsRecovery() && !time.Now().Before(in.RecoverNotBefore),
+				as.Fingerprint() != in.Fingerprint, time.Now().After(end):
+				return out, nil
+			}
+			activity.RecordHeartbeat(ctx, out.Observations)
+		}
+		select {
+		case <-ctx.Done():
+			return out, ctx.Err()
+		case <-time.After(in.Interval):
+		}
+	}
+}
+
+// StartRecoverInput starts a recover operation on behalf of the guardian.
+type StartRecoverInput struct {
+	Meta operation.Meta `json:"meta"`
+	// Input is the recover workflow's input (opaque here: this package
+	// cannot import the workflows).
+	Input any `json:"input"`
+	// Summary is shown in the Temporal UI.
+	Summary string `json:"summary"`
+}
+
+// StartRecoverResult says whether the operation runs.
+type StartRecoverResult struct {
+	Started bool   `json:"started"`
+	RunID   string `json:"runId,omitempty"`
+	// Busy names the other operation that holds the cluster.
+	Busy string `json:"busy,omitempty"`
+}
+
+// Search attribute keys (workflows.SearchAttr*).
+var (
+	saCluster     = temporal.NewSearchAttributeKeyKeyword("DayopsCluster")
+	saOperation   = temporal.NewSearchAttributeKeyKeyword("DayopsOperation")
+	saOperationID = temporal.NewSearchAttributeKeyKeyword("DayopsOperationID")
+	saRequester   = temporal.NewSearchAttributeKeyKeyword("DayopsRequester")
+)
+
+// StartRecover starts the Recover workflow as the cluster's operation. If the
+// cluster already runs this very operation (a retried attempt) it is
+// success; if it runs another, Busy names it.
+func (a *Activities) StartRecover(ctx context.Context, in StartRecoverInput) (StartRecoverResult, error) {
+	m := in.Meta
+	wid := OperationWorkflowID(m.Namespace, m.Cluster)
+	opts := client.StartWorkflowOptions{
+		ID: wid, TaskQueue: a.TaskQueue,
+		WorkflowIDConflictPolicy:                 enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
+		WorkflowIDReusePolicy:                    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
+		WorkflowExecutionErrorWhenAlreadyStarted: true,
+		TypedSearchAttributes: temporal.NewSearchAttributes(saCluster.ValueSet(m.ClusterKey()), saOperation.ValueSet(string(m.Type)),
+			saOperationID.ValueSet(m.OperationID), saRequester.ValueSet(m.Actor)),
+		Memo:          map[string]any{"operationId": m.OperationID, "reason": m.Reason},
+		StaticSummary: fmt.Sprintf("%s %s by %s", m.Type, m.ClusterKey(), m.Actor),
+		StaticDetails: in.Summary,
+	}
+	run, err := a.Temporal.ExecuteWorkflow(ctx, opts, "Recover", in.Input)
+	var already *serviceerror.WorkflowExecutionAlreadyStarted
+	if errors.As(err, &already) {
+		d, derr := a.Temporal.DescribeWorkflowExecution(ctx, wid, "")
+		if derr != nil {
+			return StartRecoverResult{}, fmt.Errorf("describe %s: %w", wid, derr)
+		}
+		var id string
+		if f := d.GetWorkflowExecutionInfo().GetMemo().GetFields()["operationId"]; f != nil {
+			_ = converter.GetDefaultDataConverter().FromPayload(f, &id)
+		}
+		if id == m.OperationID {
+			return StartRecoverResult{Started: true, RunID: d.GetWorkflowExecutionInfo().GetExecution().GetRunId()}, nil
+		}
+		return StartRecoverResult{Busy: d.GetWorkflowExecutionInfo().GetType().GetName() + " " + id}, nil
+	}
+	if err != nil {
+		return StartRecoverResult{}, fmt.Errorf("start recover: %w", err)
+	}
+	a.Metrics.recovery(m.ClusterKey())
+	return StartRecoverResult{Started: true, RunID: run.GetRunID()}, nil
+}
+
+// ForceDeleteInput names Pods stuck on a dead node.
+type ForceDeleteInput struct {
+	Namespace string   `json:"namespace"`
+	Pods      []string `json:"pods"`
+}
+
+// ForceDeletePods deletes the Pods with a zero grace period (the kubelet of a
+// dead node will never confirm a graceful delete) and waits until they are
+// gone. NotFound is success.
+func (a *Activities) ForceDeletePods(ctx context.Context, in ForceDeleteInput) error {
+	pods := a.Kube.CoreV1().Pods(in.Namespace)
+	zero := int64(0)
+	for _, name := range in.Pods {
+		if err := pods.Delete(ctx, name, metav1.DeleteOptions{GracePeriodSeconds: &zero}); err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("force-delete pod %s: %w", name, err)
+		}
+	}
+	for _, name := range in.Pods {
+		for {
+			_, err := pods.Get(ctx, name, metav1.GetOptions{})
+			if apierrors.IsNotFound(err) {
+				break
+			}
+			if err != nil {
+				return fmt.Errorf("get pod %s: %w", name, err)
+			}
+			activity.RecordHeartbeat(ctx, name)
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(250 * time.Millisecond):
+			}
+		}
+	}
+	return nil
+}
+
+// DropVolumeInput names the volume of a lost instance that will not be reused.
+type DropVolumeInput struct {
+	Namespace string `json:"namespace"`
+	Cluster   string `json:"cluster"`
+	Ordinal   int    `json:"ordinal"`
+}
+
+// DropVolume deletes the ordinal's PVC (a volume left on a dead node, or one
+// already being deleted) and waits until it is gone, so the recovered
+// instance gets a fresh one rather than a claim about to vanish under it.
+// NotFound is success.
+func (a *Activities) DropVolume(ctx context.Context, in DropVolumeInput) error {
+	pvcs := a.Kube.CoreV1().PersistentVolumeClaims(in.Namespace)
+	name := kube.PVCName(in.Cluster, in.Ordinal)
+	if err := pvcs.Delete(ctx, name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("delete pvc %s: %w", name, err)
+	}
+	for {
+		_, err := pvcs.Get(ctx, name, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("get pvc %s: %w", name, err)
+		}
+		activity.RecordHeartbeat(ctx, name)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}

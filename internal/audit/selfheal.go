@@ -1,0 +1,140 @@
+package audit
+
+// Self-healing events: what the guardian saw and what recover and switchover
+// did. They are cluster events (no operation ID of a user: the guardian's own
+// records carry the system actor in their metadata); a recover or switchover
+// operation records its steps under its own operation ID as any operation.
+const (
+	TypeInstanceLost      = "InstanceLost"
+	TypeFailoverObserved  = "FailoverObserved"
+	TypeFenced            = "Fenced"
+	TypeInstanceRecovered = "InstanceRecovered"
+	TypeClusterDegraded   = "ClusterDegraded"
+	TypeClusterHealthy    = "ClusterHealthy"
+	TypeSwitchedOver      = "SwitchedOver"
+)
+
+// SystemActor is the actor of every event the guardian records on its own.
+const SystemActor = "system:guardian"
+
+// InstanceLost: an instance will not come back by itself (Pod gone, stuck on
+// a dead node, or back without its identity).
+type InstanceLost struct {
+	Cluster string `json:"cluster"`
+	Shard   int    `json:"shard"`
+	Ordinal int    `json:"ordinal"`
+	NodeID  string `json:"node_id,omitempty"`
+	Reason  string `json:"reason"`
+}
+
+// FailoverObserved: Redis promoted a replica on its own; labels and the
+// shard's Service followed.
+type FailoverObserved struct {
+	Cluster     string `json:"cluster"`
+	Shard       int    `json:"shard"`
+	FromOrdinal int    `json:"from_ordinal"`
+	ToOrdinal   int    `json:"to_ordinal"`
+	// LabelledMS is how long after the guardian noticed the promotion the
+	// role labels were true again.
+	LabelledMS int64 `json:"labelled_ms"`
+}
+
+// Fenced: an instance was kept from serving (or from being a sync source)
+// because its data was behind.
+type Fenced struct {
+	Cluster string `json:"cluster"`
+	Ordinal int    `json:"ordinal"`
+	Reason  string `json:"reason"`
+}
+
+// InstanceRecovered: a lost instance is back with its ordinal, a replica in
+// sync with its shard's primary.
+type InstanceRecovered struct {
+	OperationID string `json:"operation_id"`
+	Cluster     string `json:"cluster"`
+	Shard       int    `json:"shard"`
+	Ordinal     int    `json:"ordinal"`
+	// NewVolume is true when the old volume was gone and a new one was made.
+	NewVolume bool `json:"new_volume"`
+	// ForgottenNodeID is the dead node ID every node forgot ("" when the
+	// instance came back with its own identity).
+	ForgottenNodeID string `json:"forgotten_node_id,omitempty"`
+	Zone            string `json:"zone,omitempty"`
+}
+
+// ClusterDegraded: the guardian found the cluster not whole.
+type ClusterDegraded struct {
+	Cluster string   `json:"cluster"`
+	Reasons []string `json:"reasons"`
+}
+
+// ClusterHealthy: the cluster is whole again.
+type ClusterHealthy struct {
+	Cluster string `json:"cluster"`
+	// DegradedMS is how long it was degraded (time to repair).
+	DegradedMS int64 `json:"degraded_ms"`
+}
+
+// SwitchedOver: a planned switchover made another replica the shard's primary.
+type SwitchedOver struct {
+	OperationID string `json:"operation_id"`
+	Cluster     string `json:"cluster"`
+	Shard       int    `json:"shard"`
+	FromOrdinal int    `json:"from_ordinal"`
+	ToOrdinal   int    `json:"to_ordinal"`
+}
+
+func init() {
+	for _, t := range []string{TypeInstanceLost, TypeFailoverObserved, TypeFenced, TypeInstanceRecovered,
+		TypeClusterDegraded, TypeClusterHealthy, TypeSwitchedOver} {
+		schemaVersions[t] = 1
+	}
+}
+
+func newSelfHealPayload(eventType string) Payload {
+	switch eventType {
+	case TypeInstanceLost:
+		return &InstanceLost{}
+	case TypeFailoverObserved:
+		return &FailoverObserved{}
+	case TypeFenced:
+		return &Fenced{}
+	case TypeInstanceRecovered:
+		return &InstanceRecovered{}
+	case TypeClusterDegraded:
+		return &ClusterDegraded{}
+	case TypeClusterHealthy:
+		return &ClusterHealthy{}
+	case TypeSwitchedOver:
+		return &SwitchedOver{}
+	}
+	return nil
+}
+
+func (InstanceLost) EventType() string      { return TypeInstanceLost }
+func (FailoverObserved) EventType() string  { return TypeFailoverObserved }
+func (Fenced) EventType() string            { return TypeFenced }
+func (InstanceRecovered) EventType() string { return TypeInstanceRecovered }
+func (ClusterDegraded) EventType() string   { return TypeClusterDegraded }
+func (ClusterHealthy) EventType() string    { return TypeClusterHealthy }
+func (SwitchedOver) EventType() string      { return TypeSwitchedOver }
+
+func (p InstanceLost) SchemaVersion() int      { return schemaVersions[p.EventType()] }
+func (p FailoverObserved) SchemaVersion() int  { return schemaVersions[p.EventType()] }
+func (p Fenced) SchemaVersion() int            { return schemaVersions[p.EventType()] }
+func (p InstanceRecovered) SchemaVersion() int { return schemaVersions[p.EventType()] }
+func (p ClusterDegraded) SchemaVersion() int   { return schemaVersions[p.EventType()] }
+func (p ClusterHealthy) SchemaVersion() int    { return schemaVersions[p.EventType()] }
+func (p SwitchedOver) SchemaVersion() int      { return schemaVersions[p.EventType()] }
+
+func (p InstanceLost) ClusterName() string      { return p.Cluster }
+func (p FailoverObserved) ClusterName() string  { return p.Cluster }
+func (p Fenced) ClusterName() string            { return p.Cluster }
+func (p InstanceRecovered) ClusterName() string { return p.Cluster }
+func (p ClusterDegraded) ClusterName() string   { return p.Cluster }
+func (p ClusterHealthy) ClusterName() string    { return p.Cluster }
+func (p SwitchedOver) ClusterName() string      { return p.Cluster }
+
+// Recover and switchover events belong to their operation's stream.
+func (p InstanceRecovered) operation() string { return p.OperationID }
+func (p SwitchedOver) operation() string      { return p.OperationID }

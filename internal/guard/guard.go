@@ -1,0 +1,340 @@
+package guard
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+
+	"github.com/dayops/dayops/internal/topology"
+)
+
+// Health states of a cluster.
+const (
+	StateHealthy  = "Healthy"
+	StateDegraded = "Degraded"
+	// StateBusy: an operation runs; the guardian only keeps labels true.
+	StateBusy = "Busy"
+)
+
+// Pod is what Kubernetes says of one instance.
+type Pod struct {
+	Ordinal int    `json:"ordinal"`
+	Shard   int    `json:"shard"`
+	Name    string `json:"name"`
+	// Addr is ip:port, empty while the Pod has no IP.
+	Addr string `json:"addr,omitempty"`
+	Node string `json:"node,omitempty"`
+	// NodeReady is false when the Kubernetes node hosting the Pod is not
+	// Ready (or gone): its Pods will not come back by themselves.
+	NodeReady bool          `json:"nodeReady"`
+	Zone      string        `json:"zone,omitempty"`
+	Role      topology.Role `json:"role,omitempty"` // the role label
+	NodeID    string        `json:"nodeId,omitempty"`
+	Ready     bool          `json:"ready"`
+	Deleting  bool          `json:"deleting,omitempty"`
+}
+
+// Node is what one instance's redis-server says of itself.
+type Node struct {
+	Reachable bool          `json:"reachable"`
+	NodeID    string        `json:"nodeId,omitempty"`
+	PrimaryID string        `json:"primaryId,omitempty"`
+	Role      topology.Role `json:"role,omitempty"`
+	Slots     int           `json:"slots"`
+	// KnownNodes is the number of nodes in its CLUSTER NODES.
+	KnownNodes int   `json:"knownNodes"`
+	Offset     int64 `json:"offset"`
+	LinkUp     bool  `json:"linkUp"`
+	// Failing are node IDs it flags fail or fail?.
+	Failing []string `json:"failing,omitempty"`
+}
+
+// Member is an instance the guardian has seen in the cluster: it remembers
+// the ordinal's shard, node ID and last role so that a Pod that vanished
+// (a lost node) is still known by ordinal.
+type Member struct {
+	Shard  int           `json:"shard"`
+	NodeID string        `json:"nodeId,omitempty"`
+	Role   topology.Role `json:"role,omitempty"`
+	Zone   string        `json:"zone,omitempty"`
+}
+
+// Input is one observation.
+type Input struct {
+	Shards           int `json:"shards"`
+	ReplicasPerShard int `json:"replicasPerShard"`
+	// Known is the guardian's memory from earlier observations.
+	Known map[int]Member `json:"known,omitempty"`
+	// Orphans are ordinals whose volume exists without a Pod (by ordinal:
+	// shard), so a guardian started after a loss still finds them.
+	Orphans map[int]int `json:"orphans,omitempty"`
+	Pods    []Pod       `json:"pods"`
+	// Nodes is each Pod's redis-server, by ordinal (absent: no address).
+	Nodes map[int]Node `json:"nodes,omitempty"`
+	// Operation is the ID of the cluster operation running, "" when none.
+	Operation string `json:"operation,omitempty"`
+}
+
+// Lost is an instance that will not come back without a recovery.
+type Lost struct {
+	Ordinal int    `json:"ordinal"`
+	Shard   int    `json:"shard"`
+	NodeID  string `json:"nodeId,omitempty"`
+	Pod     string `json:"pod,omitempty"`
+	// PodExists: the Pod is still there (stuck on a dead node, or back
+	// without its identity).
+	PodExists bool `json:"podExists,omitempty"`
+	// ForceDelete: the Pod sits on a node that is not Ready; it must be
+	// force-deleted before it can be recreated.
+	ForceDelete bool   `json:"forceDelete,omitempty"`
+	Reason      string `json:"reason"`
+}
+
+// Failover is a change of a shard's primary that dayops did not make.
+type Failover struct {
+	Shard int `json:"shard"`
+	From  int `json:"from"`
+	To    int `json:"to"`
+}
+
+// Assessment is what the guardian concludes from one observation.
+type Assessment struct {
+	State   string   `json:"state"`
+	Reasons []string `json:"reasons,omitempty"`
+	Desired int      `json:"desired"`
+	Ready   int      `json:"ready"`
+	// Relabel gives the live role of every Pod whose label (or node ID
+	// annotation, in NodeIDs) is stale.
+	Relabel map[int]topology.Role `json:"relabel,omitempty"`
+	NodeIDs map[int]string        `json:"nodeIds,omitempty"`
+	// Primaries maps shard to the ordinal of its live primary.
+	Primaries map[int]int `json:"primaries,omitempty"`
+	Lost      []Lost      `json:"lost,omitempty"`
+	Failovers []Failover  `json:"failovers,omitempty"`
+	// ZoneConflicts are shards whose primary shares a zone with a replica.
+	ZoneConflicts []int `json:"zoneConflicts,omitempty"`
+	// Known is the memory to carry to the next observation.
+	Known map[int]Member `json:"known,omitempty"`
+}
+
+// NeedsRecovery reports whether a recover operation should run.
+func (a Assessment) NeedsRecovery() bool { return len(a.Lost) > 0 }
+
+// Fingerprint is what the guardian compares between two observations to
+// tell whether anything worth a decision changed (state, reasons, lost set,
+// primaries); offsets and the like are left out on purpose.
+func (a Assessment) Fingerprint() string {
+	s := a.State
+	for _, r := range a.Reasons {
+		s += "|" + r
+	}
+	for _, sh := range slices.Sorted(maps.Keys(a.Primaries)) {
+		s += fmt.Sprintf("|p%d=%d", sh, a.Primaries[sh])
+	}
+	return s
+}
+
+// inCluster: the node has joined the cluster (knows another node) and holds
+// a role that means something (a replica, or a primary serving slots); a
+// fresh or reset node is none of these and keeps its planned label.
+func inCluster(n Node) bool {
+	return n.Reachable && n.KnownNodes > 1 && (n.Role == topology.RoleReplica || (n.Role == topology.RolePrimary && n.Slots > 0))
+}
+
+// Assess evaluates one observation.
+func Assess(in Input) Assessment {
+	a := Assessment{State: StateHealthy, Desired: in.Shards * (1 + in.ReplicasPerShard),
+		Relabel: map[int]topology.Role{}, NodeIDs: map[int]string{}, Primaries: map[int]int{}, Known: map[int]Member{}}
+	pods := map[int]Pod{}
+	perShard := map[int]int{}
+	for _, p := range in.Pods {
+		pods[p.Ordinal] = p
+		if !p.Deleting {
+			perShard[p.Shard]++
+		}
+	}
+	reason := func(f string, args ...any) { a.Reasons = append(a.Reasons, fmt.Sprintf(f, args...)) }
+	ords := slices.Sorted(maps.Keys(pods))
+
+	// Live roles and relabels.
+	for _, o := range ords {
+		p := pods[o]
+		n, ok := in.Nodes[o]
+		if !ok || !inCluster(n) {
+			continue
+		}
+		if p.Ready {
+			a.Ready++
+		}
+		if n.Role == topology.RolePrimary {
+			if prev, dup := a.Primaries[p.Shard]; !dup || prev > o {
+				a.Primaries[p.Shard] = o
+			}
+		}
+		if p.Role != n.Role || (n.NodeID != "" && p.NodeID != n.NodeID) {
+			a.Relabel[o] = n.Role
+			a.NodeIDs[o] = n.NodeID
+		}
+	}
+	// A dead Pod still labelled primary of a shard that has a live primary
+	// is labelled replica: when it restarts it rejoins as one.
+	for _, o := range ords {
+		p := pods[o]
+		if n := in.Nodes[o]; inCluster(n) || p.Role != topology.RolePrimary {
+			continue
+		}
+		if live, ok := a.Primaries[p.Shard]; ok && live != o {
+			a.Relabel[o] = topology.RoleReplica
+		}
+	}
+
+	// Memory: every Pod in the cluster, plus known ordinals still wanted.
+	for _, o := range slices.Sorted(maps.Keys(in.Known)) {
+		a.Known[o] = in.Known[o]
+	}
+	for o, sh := range in.Orphans {
+		if _, ok := a.Known[o]; !ok {
+			a.Known[o] = Member{Shard: sh}
+		}
+	}
+	for _, o := range ords {
+		p := pods[o]
+		n := in.Nodes[o]
+		m := a.Known[o]
+		if inCluster(n) {
+			m = Member{Shard: p.Shard, NodeID: n.NodeID, Role: n.Role, Zone: p.Zone}
+		} else if _, ok := a.Known[o]; !ok {
+			m = Member{Shard: p.Shard, NodeID: p.NodeID, Role: p.Role, Zone: p.Zone}
+		}
+		a.Known[o] = m
+	}
+
+	// Failovers Redis made: a shard's remembered primary is not its live
+	// one. The memory is corrected either way, so a failover is reported
+	// once; one made by a running operation (a switchover, an upgrade's
+	// handover) is that operation's to record.
+	for _, sh := range slices.Sorted(maps.Keys(a.Primaries)) {
+		to := a.Primaries[sh]
+		reported := false
+		for _, o := range slices.Sorted(maps.Keys(in.Known)) {
+			m := in.Known[o]
+			if m.Shard != sh || m.Role != topology.RolePrimary || o == to {
+				continue
+			}
+			if in.Operation == "" && !reported {
+				a.Failovers = append(a.Failovers, Failover{Shard: sh, From: o, To: to})
+				reported = true
+			}
+			if k, ok := a.Known[o]; ok && k.Role == topology.RolePrimary {
+				k.Role = topology.RoleReplica
+				a.Known[o] = k
+			}
+		}
+	}
+
+	// Lost instances.
+	want := 1 + in.ReplicasPerShard
+	for _, o := range slices.Sorted(maps.Keys(a.Known)) {
+		m := a.Known[o]
+		p, hasPod := pods[o]
+		n := in.Nodes[o]
+		switch {
+		case m.Shard >= in.Shards:
+			if !hasPod {
+				delete(a.Known, o) // the shard was scaled in
+			}
+		case !hasPod:
+			if perShard[m.Shard] >= want {
+				delete(a.Known, o) // removed by an operation, not lost
+				continue
+			}
+			perShard[m.Shard]++ // one recovery fills one missing place
+			a.Lost = append(a.Lost, Lost{Ordinal: o, Shard: m.Shard, NodeID: m.NodeID, Reason: fmt.Sprintf("pod %d of shard-%d is gone", o, m.Shard)})
+		case !n.Reachable && (!p.NodeReady || p.Deleting) && p.Node != "":
+			a.Lost = append(a.Lost, Lost{Ordinal: o, Shard: m.Shard, NodeID: m.NodeID, Pod: p.Name, PodExists: true, ForceDelete: true,
+				Reason: fmt.Sprintf("pod %s is stuck on node %s, which is not Ready", p.Name, p.Node)})
+		case n.Reachable && n.KnownNodes <= 1 && n.Slots == 0 && m.NodeID != "" && n.NodeID != m.NodeID:
+			a.Lost = append(a.Lost, Lost{Ordinal: o, Shard: m.Shard, NodeID: m.NodeID, Pod: p.Name, PodExists: true,
+				Reason: fmt.Sprintf("pod %s came back as a new, empty node (was %s)", p.Name, short(m.NodeID))})
+		}
+	}
+
+	// Health.
+	if in.Operation != "" {
+		a.State = StateBusy
+		reason("operation %s is running", in.Operation)
+		a.Lost = nil
+		a.ZoneConflicts = nil
+		return a
+	}
+	for _, l := range a.Lost {
+		reason("%s", l.Reason)
+	}
+	for sh := range in.Shards {
+		if _, ok := a.Primaries[sh]; !ok {
+			reason("shard-%d has no reachable primary", sh)
+		}
+		if c := perShardLive(in, pods, sh); c < want {
+			reason("shard-%d has %d of %d instances in the cluster", sh, c, want)
+		}
+	}
+	for _, o := range ords {
+		p := pods[o]
+		n, ok := in.Nodes[o]
+		switch {
+		case !ok || !n.Reachable:
+			if !lostOrdinal(a.Lost, o) {
+				reason("%s does not answer", p.Name)
+			}
+		case !inCluster(n):
+			if !lostOrdinal(a.Lost, o) {
+				reason("%s is not part of the cluster yet", p.Name)
+			}
+		case !p.Ready:
+			reason("%s is not Ready", p.Name)
+		case n.Role == topology.RoleReplica && !n.LinkUp:
+			reason("replica %s: link to its primary is down", p.Name)
+		case len(n.Failing) > 0:
+			reason("%s flags %d node(s) as failing", p.Name, len(n.Failing))
+		}
+	}
+	for sh := range in.Shards {
+		po, ok := a.Primaries[sh]
+		if !ok {
+			continue
+		}
+		for _, o := range ords {
+			p := pods[o]
+			if o != po && p.Shard == sh && p.Zone != "" && p.Zone == pods[po].Zone && inCluster(in.Nodes[o]) {
+				a.ZoneConflicts = append(a.ZoneConflicts, sh)
+				reason("shard-%d: primary %s shares zone %s with replica %s", sh, pods[po].Name, p.Zone, p.Name)
+				break
+			}
+		}
+	}
+	if len(a.Reasons) > 0 {
+		a.State = StateDegraded
+	}
+	return a
+}
+
+func perShardLive(in Input, pods map[int]Pod, shard int) int {
+	c := 0
+	for o, p := range pods {
+		if p.Shard == shard && inCluster(in.Nodes[o]) {
+			c++
+		}
+	}
+	return c
+}
+
+func lostOrdinal(l []Lost, o int) bool {
+	return slices.ContainsFunc(l, func(x Lost) bool { return x.Ordinal == o })
+}
+
+func short(id string) string {
+	if len(id) > 8 {
+		return id[:8]
+	}
+	return id
+}

@@ -1,0 +1,299 @@
+package workflows
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/dayops/dayops/internal/activities/auditlog"
+	"github.com/dayops/dayops/internal/activities/guardian"
+	"github.com/dayops/dayops/internal/audit"
+	"github.com/dayops/dayops/internal/guard"
+	"github.com/dayops/dayops/internal/operation"
+	"github.com/google/uuid"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+)
+
+// guardianActs names the guardian's activities.
+var guardianActs *guardian.Activities
+
+// OpRecover and OpSwitchover are the self-healing operation types.
+const (
+	OpRecover    operation.Type = "recover"
+	OpSwitchover operation.Type = "switchover"
+)
+
+// QueryHealth is the guardian's query: it answers GuardianHealth.
+const QueryHealth = "health"
+
+// GuardianWorkflowID is the ID of a cluster's guardian. It differs from the
+// operation workflow ID on purpose: the guardian runs beside operations.
+func GuardianWorkflowID(namespace, cluster string) string {
+	return "dayops-guardian/" + namespace + "/" + cluster
+}
+
+// GuardianInput is the guardian's state, carried across continue-as-new.
+type GuardianInput struct {
+	Namespace string `json:"namespace"`
+	Cluster   string `json:"cluster"`
+	// Known is the memory of the cluster's instances (see guard.Member).
+	Known  map[int]guard.Member `json:"known,omitempty"`
+	Health GuardianHealth       `json:"health"`
+	// Interval between observations (default 500ms); MaxWait bounds one
+	// watch (default 1m); Iterations is how many watches one run makes
+	// before it continues as new (default 100).
+	Interval   time.Duration `json:"interval,omitempty"`
+	MaxWait    time.Duration `json:"maxWait,omitempty"`
+	Iterations int           `json:"iterations,omitempty"`
+	// RecoverNotBefore backs off after a recovery: no new one starts before (15 s after the last one started); the watch returns as soon as it passes.
+	RecoverNotBefore time.Time `json:"recoverNotBefore,omitzero"`
+	// ReportedLost are the ordinals already recorded as InstanceLost.
+	ReportedLost []int `json:"reportedLost,omitempty"`
+	// ReadServices is the shard count whose read-only Services exist.
+	ReadServices int `json:"readServices,omitempty"`
+}
+
+// GuardianHealth is what the guardian knows of its cluster (QueryHealth).
+type GuardianHealth struct {
+	State      string       `json:"state"`
+	Reasons    []string     `json:"reasons,omitempty"`
+	Desired    int          `json:"desired"`
+	Ready      int          `json:"ready"`
+	Lost       []guard.Lost `json:"lost,omitempty"`
+	Primaries  map[int]int  `json:"primaries,omitempty"`
+	ObservedAt time.Time    `json:"observedAt,omitzero"`
+	// DegradedSince is when the cluster stopped being whole (zero when healthy).
+	DegradedSince time.Time `json:"degradedSince,omitzero"`
+	Failovers     int       `json:"failovers"`
+	Recoveries    int       `json:"recoveries"`
+	// LastRecovery is the operation ID of the last recover it started.
+	LastRecovery string `json:"lastRecovery,omitempty"`
+	// LastRepairSeconds is how long the last degraded period lasted.
+	LastRepairSeconds float64 `json:"lastRepairSeconds,omitempty"`
+	// Observations and RedisCommands count the guardian's work (its cost).
+	Observations  int64 `json:"observations"`
+	RedisCommands int64 `json:"redisCommands"`
+	// Known is the guardian's memory, for a recover started by hand.
+	Known map[int]guard.Member `json:"known,omitempty"`
+}
+
+// Guardian keeps one cluster whole from its creation until its deletion:
+// it watches Pods and Redis (the Watch activity relabels roles on the spot),
+// records failovers, losses and repairs as audit events with the system
+// actor, and starts a recover operation for lost instances when no other
+// operation of the cluster runs. It ends when the cluster is gone and
+// continues as new every Iterations watches.
+func Guardian(ctx workflow.Context, in GuardianInput) error {
+	if in.Interval <= 0 {
+		in.Interval = 500 * time.Millisecond
+	}
+	if in.MaxWait <= 0 {
+		in.MaxWait = time.Minute
+	}
+	if in.Iterations <= 0 {
+		in.Iterations = 100
+	}
+	g := &guardianRun{ctx: ctx, in: in}
+	if err := workflow.SetQueryHandler(ctx, QueryHealth, func() (GuardianHealth, error) {
+		h := g.in.Health
+		h.Known = g.in.Known
+		return h, nil
+	}); err != nil {
+		return err
+	}
+	var runID string
+	_ = workflow.SideEffect(ctx, func(workflow.Context) any { return uuid.NewString() }).Get(&runID)
+	g.meta = operation.Meta{OperationID: runID, Type: "guard", Namespace: in.Namespace, Cluster: in.Cluster,
+		Actor: audit.SystemActor, Reason: "guardian", RequestedAt: workflow.Now(ctx)}
+	g.publish()
+	for range in.Iterations {
+		gone, err := g.tick()
+		if err != nil {
+			return err
+		}
+		if gone {
+			g.in.Health.State = "Deleted"
+			g.publish()
+			return nil
+		}
+	}
+	return workflow.NewContinueAsNewError(ctx, Guardian, g.in)
+}
+
+type guardianRun struct {
+	ctx  workflow.Context
+	in   GuardianInput
+	meta operation.Meta
+}
+
+func (g *guardianRun) opts(summary string, timeout time.Duration) workflow.Context {
+	return workflow.WithActivityOptions(g.ctx, workflow.ActivityOptions{
+		Summary: summary, StartToCloseTimeout: timeout, HeartbeatTimeout: 10 * time.Second,
+		RetryPolicy: &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: 10 * time.Second},
+	})
+}
+
+func (g *guardianRun) tick() (gone bool, err error) {
+	in := &g.in
+	var res guardian.WatchResult
+	now := workflow.Now(g.ctx)
+	ctx := g.opts("watch pods and redis", in.MaxWait+2*time.Minute)
+	if err := workflow.ExecuteActivity(ctx, guardianActs.Watch, guardian.WatchInput{
+		Namespace: in.Namespace, Cluster: in.Cluster, Known: in.Known, Fingerprint: fingerprint(in.Health),
+		Interval: in.Interval, MaxWait: in.MaxWait, ReturnOnLost: true, RecoverNotBefore: in.RecoverNotBefore, DegradedSince: in.Health.DegradedSince,
+	}).Get(ctx, &res); err != nil {
+		return false, err
+	}
+	obs := res.Observation
+	if obs.Gone {
+		return true, nil
+	}
+	as := obs.Assessment
+	now = workflow.Now(g.ctx)
+	in.Known = as.Known
+	h := &in.Health
+	h.Observations += int64(res.Observations)
+	h.RedisCommands += int64(res.Commands)
+	var events []audit.Payload
+	key := operation.ClusterKey(in.Namespace, in.Cluster)
+	for _, f := range res.Failovers {
+		h.Failovers++
+		ms := int64(0)
+		if !res.LabelledAt.IsZero() && !res.NoticedAt.IsZero() {
+			ms = res.LabelledAt.Sub(res.NoticedAt).Milliseconds()
+		}
+		events = append(events, &audit.FailoverObserved{Cluster: key, Shard: f.Shard, FromOrdinal: f.From, ToOrdinal: f.To, LabelledMS: ms},
+			&audit.RoleChanged{Cluster: key, Ordinal: f.To, Role: audit.RolePrimary, PreviousRole: audit.RoleReplica})
+	}
+	var lostNow []int
+	for _, l := range as.Lost {
+		lostNow = append(lostNow, l.Ordinal)
+		if !slices.Contains(in.ReportedLost, l.Ordinal) {
+			events = append(events, &audit.InstanceLost{Cluster: key, Shard: l.Shard, Ordinal: l.Ordinal, NodeID: l.NodeID, Reason: l.Reason})
+		}
+	}
+	if as.State != guard.StateBusy {
+		in.ReportedLost = lostNow
+	} else {
+		in.ReportedLost = append(in.ReportedLost, lostNow...)
+	}
+	switch {
+	case as.State == guard.StateDegraded && h.DegradedSince.IsZero():
+		h.DegradedSince = now
+		events = append(events, &audit.ClusterDegraded{Cluster: key, Reasons: as.Reasons})
+	case as.State == guard.StateHealthy && !h.DegradedSince.IsZero():
+		d := now.Sub(h.DegradedSince)
+		h.LastRepairSeconds = d.Seconds()
+		h.DegradedSince = time.Time{}
+		events = append(events, &audit.ClusterHealthy{Cluster: key, DegradedMS: d.Milliseconds()})
+	}
+	h.State, h.Reasons, h.Desired, h.Ready, h.Lost, h.Primaries, h.ObservedAt = as.State, as.Reasons, as.Desired, as.Ready, as.Lost, as.Primaries, obs.At
+	if err := g.record(events...); err != nil {
+		return false, err
+	}
+	if obs.Spec != nil && obs.Spec.Shards != in.ReadServices && as.State != guard.StateBusy {
+		ctx := g.opts("ensure read-only Services", time.Minute)
+		if err := workflow.ExecuteActivity(ctx, guardianActs.EnsureReadServices, guardian.EnsureReadServicesInput{
+			Namespace: in.Namespace, Cluster: in.Cluster, Shards: obs.Spec.Shards}).Get(ctx, nil); err != nil {
+			return false, err
+		}
+		in.ReadServices = obs.Spec.Shards
+	}
+	if as.NeedsRecovery() && as.State != guard.StateBusy && !workflow.Now(g.ctx).Before(in.RecoverNotBefore) {
+		if err := g.startRecover(as, obs); err != nil {
+			return false, err
+		}
+	}
+	g.publish()
+	return false, nil
+}
+
+func (g *guardianRun) startRecover(as guard.Assessment, obs guardian.Observation) error {
+	in := &g.in
+	var opID string
+	_ = workflow.SideEffect(g.ctx, func(workflow.Context) any {
+		id, err := uuid.NewV7()
+		if err != nil {
+			return uuid.NewString()
+		}
+		return id.String()
+	}).Get(&opID)
+	var reasons []string
+	for _, l := range as.Lost {
+		reasons = append(reasons, l.Reason)
+	}
+	m := operation.Meta{OperationID: opID, Type: OpRecover, Namespace: in.Namespace, Cluster: in.Cluster,
+		Actor: audit.SystemActor, Reason: strings.Join(reasons, "; "), RequestedAt: workflow.Now(g.ctx)}
+	rin := RecoverInput{Meta: m, Lost: as.Lost, Known: as.Known}
+	var res guardian.StartRecoverResult
+	ctx := g.opts("start a recover operation", time.Minute)
+	if err := workflow.ExecuteActivity(ctx, guardianActs.StartRecover, guardian.StartRecoverInput{
+		Meta: m, Input: rin, Summary: "**recover** started by the guardian: " + m.Reason,
+	}).Get(ctx, &res); err != nil {
+		return err
+	}
+	if res.Started {
+		in.Health.Recoveries++
+		in.Health.LastRecovery = opID
+		// The operation holds the cluster while it runs (the guardian sees
+		// it as Busy); after it, a loss that remains waits a little before
+		// the next attempt, so a failing recovery does not loop hot.
+		in.RecoverNotBefore = workflow.Now(g.ctx).Add(15 * time.Second)
+	}
+	return nil
+}
+
+// record appends the guardian's own events with the system actor.
+func (g *guardianRun) record(events ...audit.Payload) error {
+	if len(events) == 0 {
+		return nil
+	}
+	ri := recordInput(events)
+	ctx := operation.WithMeta(g.opts("record "+strings.Join(dedupe(eventNames(events)), ", "), time.Minute), g.meta)
+	return workflow.ExecuteActivity(ctx, auditActs.RecordEvents, ri).Get(ctx, nil)
+}
+
+// publish mirrors the health into the workflow's details (Temporal UI).
+func (g *guardianRun) publish() {
+	h := g.in.Health
+	var b strings.Builder
+	fmt.Fprintf(&b, "**guardian** %s/%s: %s, %d/%d instances ready\n\n", g.in.Namespace, g.in.Cluster, orUnknown(h.State), h.Ready, h.Desired)
+	for _, r := range h.Reasons {
+		fmt.Fprintf(&b, "- %s\n", r)
+	}
+	fmt.Fprintf(&b, "\nFailovers seen: %d, recoveries started: %d", h.Failovers, h.Recoveries)
+	if h.LastRecovery != "" {
+		fmt.Fprintf(&b, " (last %s)", h.LastRecovery)
+	}
+	fmt.Fprintf(&b, "\n\nCost so far: %d observations, %d Redis commands\n", h.Observations, h.RedisCommands)
+	workflow.SetCurrentDetails(g.ctx, b.String())
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "Unknown"
+	}
+	return s
+}
+
+func fingerprint(h GuardianHealth) string {
+	return guard.Assessment{State: h.State, Reasons: h.Reasons, Primaries: h.Primaries}.Fingerprint()
+}
+
+func eventNames(events []audit.Payload) []string {
+	out := make([]string, len(events))
+	for i, e := range events {
+		out[i] = e.EventType()
+	}
+	return out
+}
+
+func recordInput(events []audit.Payload) auditlog.RecordInput {
+	in := auditlog.RecordInput{}
+	for _, e := range events {
+		in.Events = append(in.Events, auditlog.NewEvent(e))
+	}
+	return in
+}

@@ -1,0 +1,290 @@
+package workflows
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/dayops/dayops/internal/activities/guardian"
+	"github.com/dayops/dayops/internal/activities/kube"
+	"github.com/dayops/dayops/internal/activities/redisops"
+	"github.com/dayops/dayops/internal/audit"
+	"github.com/dayops/dayops/internal/guard"
+	"github.com/dayops/dayops/internal/spec"
+	"github.com/dayops/dayops/internal/topology"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+)
+
+// ErrTypeNoPrimary: a shard lost every copy of its data (no primary came
+// back and no replica was promoted); recover cannot invent it.
+const ErrTypeNoPrimary = "ShardHasNoPrimary"
+
+// RecoverInput replaces lost instances.
+type RecoverInput struct {
+	Meta Meta `json:"meta"`
+	// Lost is what the guardian found (informative: the workflow observes
+	// again and recovers what is still lost).
+	Lost []guard.Lost `json:"lost,omitempty"`
+	// Known is the guardian's memory of the cluster's instances, so a Pod
+	// that vanished is still known by ordinal.
+	Known map[int]guard.Member `json:"known,omitempty"`
+	// PrimaryWait bounds the wait for Redis to promote a replica of a shard
+	// whose primary was lost (default 2m).
+	PrimaryWait time.Duration `json:"primaryWait,omitempty"`
+}
+
+// Recover replaces lost instances shard by shard: each comes back with its
+// ordinal, on its volume when the volume still exists (keeping its node ID)
+// or on a new one (its dead node ID is then forgotten on every node first),
+// joins as a replica of the shard's current primary and is in sync before
+// the next; roles are relabelled and a shard whose primary then shares a
+// zone with a replica is switched over to one that keeps the zone rule.
+func Recover(ctx workflow.Context, in RecoverInput) (Result, error) {
+	r, err := begin(ctx, in.Meta)
+	if err != nil {
+		return Result{}, err
+	}
+	summary, err := recoverInstances(r, in)
+	return r.finish(err, summary)
+}
+
+func (r *run) observeGuard(known map[int]guard.Member, summary string) (guardian.Observation, error) {
+	var obs guardian.Observation
+	err := r.exec(quickOptions, summary, guardianActs.ObserveGuard, guardian.ObserveInput{
+		Namespace: r.meta.Namespace, Cluster: r.meta.Cluster, Known: known, Relabel: true, IgnoreOperation: true}, &obs)
+	if err == nil && obs.Gone {
+		err = temporal.NewNonRetryableApplicationError(fmt.Sprintf("cluster %s does not exist", r.meta.ClusterKey()), kube.ErrTypeNotFound, nil)
+	}
+	return obs, err
+}
+
+func recoverInstances(r *run, in RecoverInput) (string, error) {
+	if in.PrimaryWait <= 0 {
+		in.PrimaryWait = 2 * time.Minute
+	}
+	if err := r.started(); err != nil {
+		return "", err
+	}
+	r.phase("observing", "")
+	obs, err := r.observeGuard(in.Known, "observe pods, volumes and redis")
+	if err != nil {
+		return "", err
+	}
+	known := obs.Assessment.Known
+	byShard := map[int][]guard.Lost{}
+	for _, l := range obs.Assessment.Lost {
+		byShard[l.Shard] = append(byShard[l.Shard], l)
+	}
+	if len(byShard) == 0 && len(obs.Assessment.ZoneConflicts) == 0 {
+		return "nothing to recover: every instance is in the cluster", nil
+	}
+	n := 0
+	for _, sh := range slices.Sorted(maps.Keys(byShard)) {
+		for _, l := range byShard[sh] {
+			r.progress.StepsTotal += 6
+			if obs, err = recoverOne(r, in, obs, l); err != nil {
+				return "", err
+			}
+			known = obs.Assessment.Known
+			n++
+		}
+	}
+	r.phase("zone-rule", "")
+	if obs, err = r.observeGuard(known, "relabel roles and check the zone rule"); err != nil {
+		return "", err
+	}
+	moved := 0
+	for _, sh := range obs.Assessment.ZoneConflicts {
+		ok, err := fixZone(r, obs, sh)
+		if err != nil {
+			return "", err
+		}
+		if ok {
+			moved++
+		}
+	}
+	if moved > 0 {
+		if _, err := r.observeGuard(known, "relabel roles after the zone fix"); err != nil {
+			return "", err
+		}
+	}
+	return fmt.Sprintf("recovered %d instance(s), %d switchover(s) for the zone rule", n, moved), nil
+}
+
+// recoverOne brings one lost instance back and returns a fresh observation.
+func recoverOne(r *run, in RecoverInput, obs guardian.Observation, l guard.Lost) (guardian.Observation, error) {
+	c := *obs.Spec
+	label := fmt.Sprintf("shard-%d ordinal %d", l.Shard, l.Ordinal)
+	r.phase("recovering", label)
+	if l.ForceDelete {
+		if err := r.exec(longOptions, "force-delete "+l.Pod+" (stuck on a node that is not Ready)", guardianActs.ForceDeletePods,
+			guardian.ForceDeleteInput{Namespace: c.Namespace, Pods: []string{l.Pod}}, nil); err != nil {
+			return obs, err
+		}
+	}
+	// The shard needs a live primary: Redis promotes a replica of a lost
+	// primary by itself after cluster-node-timeout.
+	deadline := workflow.Now(r.ctx).Add(in.PrimaryWait)
+	for {
+		var err error
+		if obs, err = r.observeGuard(obs.Assessment.Known, fmt.Sprintf("find shard-%d's live primary", l.Shard)); err != nil {
+			return obs, err
+		}
+		if _, ok := obs.Assessment.Primaries[l.Shard]; ok {
+			break
+		}
+		if workflow.Now(r.ctx).After(deadline) {
+			return obs, temporal.NewNonRetryableApplicationError(fmt.Sprintf(
+				"shard-%d has no live primary after %s: no replica could take over, its data must be restored from a backup", l.Shard, in.PrimaryWait), ErrTypeNoPrimary, nil)
+		}
+		if err := workflow.Sleep(r.ctx, time.Second); err != nil {
+			return obs, err
+		}
+	}
+	primaryAddr := obs.Addr(obs.Assessment.Primaries[l.Shard])
+	auth := authOf(c)
+	// A missing Pod whose volume is there comes back on it, with its node
+	// ID (nodes.conf); a Pod stuck on a dead node loses its volume with it;
+	// a Pod that came back empty keeps its (empty) volume but not its ID.
+	persistent := c.Persistence.Mode != spec.PersistenceNone
+	hasVolume := slices.Contains(obs.Volumes, l.Ordinal)
+	volume := persistent && hasVolume && !l.PodExists
+	drop := persistent && (l.ForceDelete || (!l.PodExists && !hasVolume))
+	if drop {
+		// A volume on a dead node (or one being deleted) is not reused: the
+		// instance comes back as a replica and resyncs from its primary, so
+		// its old data is not needed.
+		if err := r.exec(longOptions, "drop the old volume of "+label, guardianActs.DropVolume,
+			guardian.DropVolumeInput{Namespace: c.Namespace, Cluster: c.Name, Ordinal: l.Ordinal}, nil); err != nil {
+			return obs, err
+		}
+	}
+	forgotten := ""
+	if !volume && l.NodeID != "" {
+		// A new volume means a new node ID: the dead one must go from
+		// every node's table before the new node joins.
+		var addrs []string
+		for _, a := range obs.LiveAddrs() {
+			if a != obs.Addr(l.Ordinal) {
+				addrs = append(addrs, a)
+			}
+		}
+		if err := r.exec(longOptions, fmt.Sprintf("forget dead node %s on %d nodes", shortID(l.NodeID), len(addrs)), redisActs.ForgetNodes,
+			redisops.ForgetInput{Auth: auth, NodeIDs: []string{l.NodeID}, Addrs: addrs}, nil); err != nil {
+			return obs, err
+		}
+		forgotten = l.NodeID
+	}
+	inst := topology.Instance{Ordinal: l.Ordinal, Shard: l.Shard, Role: topology.RoleReplica}
+	placement := kube.Placement{RequireDistinctZones: len(obs.Zones) >= 1+c.ReplicasPerShard}
+	if err := r.exec(longOptions, fmt.Sprintf("create %s (pod %s, %s volume)", label, kube.PodName(c.Name, l.Ordinal), volumeWord(volume)),
+		kubeActs.EnsureInstances, kube.EnsureInstancesInput{Spec: c, Instances: []topology.Instance{inst}, Placement: placement}, nil); err != nil {
+		return obs, err
+	}
+	ready, err := waitReady(r, c, []topology.Instance{inst})
+	var app *temporal.ApplicationError
+	if err != nil && volume && errors.As(err, &app) && app.Type() == kube.ErrTypeUnschedulable {
+		// The kept volume pins the Pod to a node it cannot run on (a local
+		// volume on a lost node): start again on a new volume, which means
+		// a new node ID, so the old one is forgotten first.
+		if err := r.exec(longOptions, "delete "+label+" and its volume: the volume cannot be scheduled", kubeActs.DeleteInstances,
+			kube.DeleteInstancesInput{Namespace: c.Namespace, Cluster: c.Name, Ordinals: []int{l.Ordinal}, DeleteVolumes: true}, nil); err != nil {
+			return obs, err
+		}
+		if err := r.exec(longOptions, "wait until the old volume of "+label+" is gone", guardianActs.DropVolume,
+			guardian.DropVolumeInput{Namespace: c.Namespace, Cluster: c.Name, Ordinal: l.Ordinal}, nil); err != nil {
+			return obs, err
+		}
+		volume = false
+		if l.NodeID != "" {
+			if err := r.exec(longOptions, fmt.Sprintf("forget dead node %s", shortID(l.NodeID)), redisActs.ForgetNodes,
+				redisops.ForgetInput{Auth: auth, NodeIDs: []string{l.NodeID}, Addrs: obs.LiveAddrs()}, nil); err != nil {
+				return obs, err
+			}
+			forgotten = l.NodeID
+		}
+		if err := r.exec(longOptions, fmt.Sprintf("create %s again on a new volume", label), kubeActs.EnsureInstances,
+			kube.EnsureInstancesInput{Spec: c, Instances: []topology.Instance{inst}, Placement: placement}, nil); err != nil {
+			return obs, err
+		}
+		ready, err = waitReady(r, c, []topology.Instance{inst})
+	}
+	if err != nil {
+		return obs, err
+	}
+	addr := ready[l.Ordinal].Addr()
+	addrs := append(obs.LiveAddrs(), addr)
+	slices.Sort(addrs)
+	addrs = slices.Compact(addrs)
+	if err := r.exec(longOptions, fmt.Sprintf("CLUSTER MEET %s with the cluster", label), redisActs.Meet,
+		redisops.MeetInput{Auth: auth, Addrs: addrs}, nil); err != nil {
+		return obs, err
+	}
+	if err := r.exec(longOptions, fmt.Sprintf("%s replicates shard-%d's primary; wait until in sync", label, l.Shard), redisActs.AttachReplicas,
+		redisops.AttachReplicasInput{Auth: auth, Pairs: []redisops.ReplicaPair{{Replica: addr, Primary: primaryAddr}}}, nil); err != nil {
+		return obs, err
+	}
+	if err := r.record(&audit.InstanceRecovered{OperationID: r.meta.OperationID, Cluster: r.meta.ClusterKey(), Shard: l.Shard,
+		Ordinal: l.Ordinal, NewVolume: !volume, ForgottenNodeID: forgotten, Zone: ready[l.Ordinal].Zone}); err != nil {
+		return obs, err
+	}
+	r.progress.StepsDone++
+	return r.observeGuard(obs.Assessment.Known, "relabel roles")
+}
+
+// fixZone switches shard over to a replica that keeps the zone rule, when
+// one is in sync; it reports whether it did.
+func fixZone(r *run, obs guardian.Observation, shard int) (bool, error) {
+	po, ok := obs.Assessment.Primaries[shard]
+	if !ok {
+		return false, nil
+	}
+	zones := map[int]string{}
+	for _, p := range obs.Input.Pods {
+		if p.Shard == shard {
+			zones[p.Ordinal] = p.Zone
+		}
+	}
+	primary := obs.Input.Nodes[po]
+	for _, o := range slices.Sorted(maps.Keys(zones)) {
+		n := obs.Input.Nodes[o]
+		if o == po || n.Role != topology.RoleReplica || !n.LinkUp || primary.Offset-n.Offset > redisops.DefaultMaxLagBytes {
+			continue
+		}
+		unique := true
+		for _, other := range slices.Sorted(maps.Keys(zones)) {
+			if other != o && zones[other] == zones[o] {
+				unique = false
+			}
+		}
+		if !unique {
+			continue
+		}
+		label := fmt.Sprintf("shard-%d to ordinal %d (zone %s)", shard, o, zones[o])
+		if err := r.exec(longOptions, "switch over "+label+" to keep the zone rule", redisActs.Handover,
+			redisops.HandoverInput{Auth: authOf(*obs.Spec), ReplicaAddr: obs.Addr(o), Label: label}, nil); err != nil {
+			return false, err
+		}
+		return true, r.record(&audit.SwitchedOver{OperationID: r.meta.OperationID, Cluster: r.meta.ClusterKey(), Shard: shard, FromOrdinal: po, ToOrdinal: o},
+			&audit.RoleChanged{Cluster: r.meta.ClusterKey(), Ordinal: o, Role: audit.RolePrimary, PreviousRole: audit.RoleReplica},
+			&audit.RoleChanged{Cluster: r.meta.ClusterKey(), Ordinal: po, Role: audit.RoleReplica, PreviousRole: audit.RolePrimary})
+	}
+	return false, nil
+}
+
+func volumeWord(kept bool) string {
+	if kept {
+		return "its own"
+	}
+	return "a new"
+}
+
+func shortID(id string) string {
+	if len(id) > 8 {
+		return id[:8]
+	}
+	return id
+}

@@ -1,0 +1,204 @@
+package workflows
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/dayops/dayops/internal/activities/auditlog"
+	"github.com/dayops/dayops/internal/activities/clusterstate"
+	"github.com/dayops/dayops/internal/activities/guardian"
+	"github.com/dayops/dayops/internal/activities/kube"
+	"github.com/dayops/dayops/internal/activities/redisops"
+	"github.com/dayops/dayops/internal/audit"
+	"github.com/dayops/dayops/internal/guard"
+	"github.com/dayops/dayops/internal/operation"
+	"github.com/dayops/dayops/internal/spec"
+	"github.com/dayops/dayops/internal/topology"
+	"github.com/google/go-cmp/cmp"
+	"github.com/stretchr/testify/mock"
+	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+)
+
+// healWorld is a 2 x 1 cluster as the guardian observes it; lose drops
+// ordinal 0 (shard-0's primary) and promotes its replica, ordinal 2.
+func healWorld(lose bool) guardian.Observation {
+	c := spec.Cluster{Name: "orders", Namespace: "default", Shards: 2, ReplicasPerShard: 1}
+	c.Default()
+	in := guard.Input{Shards: 2, ReplicasPerShard: 1, Nodes: map[int]guard.Node{}}
+	for o, d := range []struct {
+		shard int
+		role  topology.Role
+		zone  string
+	}{{0, topology.RolePrimary, "a"}, {1, topology.RolePrimary, "b"}, {0, topology.RoleReplica, "b"}, {1, topology.RoleReplica, "a"}} {
+		role := d.role
+		if lose && o == 0 {
+			continue
+		}
+		if lose && o == 2 {
+			role = topology.RolePrimary
+		}
+		in.Pods = append(in.Pods, guard.Pod{Ordinal: o, Shard: d.shard, Name: fmt.Sprintf("orders-%d", o), Addr: fmt.Sprintf("10.0.0.%d:6379", o+2),
+			NodeReady: true, Zone: d.zone, Role: role, NodeID: fmt.Sprintf("id%d", o), Ready: true})
+		n := guard.Node{Reachable: true, NodeID: fmt.Sprintf("id%d", o), Role: role, KnownNodes: 4, LinkUp: role == topology.RoleReplica}
+		if role == topology.RolePrimary {
+			n.Slots = 8192
+		}
+		in.Nodes[o] = n
+	}
+	return guardian.Observation{Spec: &c, Input: in, Volumes: []int{1, 2, 3}, Zones: []string{"a", "b"}}
+}
+
+func assess(o guardian.Observation, known map[int]guard.Member) guardian.Observation {
+	o.Input.Known = known
+	o.Assessment = guard.Assess(o.Input)
+	return o
+}
+
+func healEnv(t *testing.T) *testsuite.TestWorkflowEnvironment {
+	t.Helper()
+	var s testsuite.WorkflowTestSuite
+	s.SetContextPropagators([]workflow.ContextPropagator{operation.MetaPropagator{}})
+	env := s.NewTestWorkflowEnvironment()
+	env.SetWorkerOptions(worker.Options{DeadlockDetectionTimeout: time.Minute})
+	Register(env, Activities{Kube: &kube.Activities{}, Redis: &redisops.Activities{}, Audit: &auditlog.Activities{},
+		State: &clusterstate.Activities{}, Guardian: &guardian.Activities{}})
+	return env
+}
+
+func TestGuardianSeesFailoverAndStartsRecover(t *testing.T) {
+	env := healEnv(t)
+	healthy := assess(healWorld(false), nil)
+	known := healthy.Assessment.Known
+	watches := 0
+	env.OnActivity(guardianActs.Watch, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in guardian.WatchInput) (guardian.WatchResult, error) {
+			watches++
+			switch watches {
+			case 1:
+				return guardian.WatchResult{Observation: healthy, Observations: 1, Commands: 8}, nil
+			case 2:
+				o := assess(healWorld(true), in.Known)
+				return guardian.WatchResult{Observation: o, Observations: 3, Commands: 24, Failovers: o.Assessment.Failovers,
+					Relabelled: []string{"orders-2"}}, nil
+			default:
+				return guardian.WatchResult{Observation: guardian.Observation{Gone: true}}, nil
+			}
+		})
+	var recorded []string
+	env.OnActivity(auditActs.RecordEvents, mock.Anything, mock.Anything).Return(
+		func(ctx context.Context, in auditlog.RecordInput) (auditlog.RecordResult, error) {
+			m, _ := operation.MetaFromContext(ctx)
+			for _, e := range in.Events {
+				recorded = append(recorded, e.Type+" by "+m.Actor)
+			}
+			return auditlog.RecordResult{}, nil
+		})
+	env.OnActivity(guardianActs.EnsureReadServices, mock.Anything, mock.Anything).Return(nil)
+	var started []StartedRecover
+	env.OnActivity(guardianActs.StartRecover, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in guardian.StartRecoverInput) (guardian.StartRecoverResult, error) {
+			started = append(started, StartedRecover{Type: in.Meta.Type, Actor: in.Meta.Actor})
+			return guardian.StartRecoverResult{Started: true}, nil
+		})
+	env.ExecuteWorkflow(Guardian, GuardianInput{Namespace: "default", Cluster: "orders", Known: known})
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		"FailoverObserved by system:guardian", "RoleChanged by system:guardian", "InstanceLost by system:guardian",
+		"ClusterDegraded by system:guardian",
+	}
+	if diff := cmp.Diff(want, recorded); diff != "" {
+		t.Errorf("events (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]StartedRecover{{Type: OpRecover, Actor: audit.SystemActor}}, started); diff != "" {
+		t.Errorf("recoveries (-want +got):\n%s", diff)
+	}
+}
+
+type StartedRecover struct {
+	Type  operation.Type
+	Actor string
+}
+
+func TestRecoverReplacesALostPrimary(t *testing.T) {
+	env := healEnv(t)
+	known := assess(healWorld(false), nil).Assessment.Known
+	recovered := false
+	var calls []string
+	env.OnActivity(guardianActs.ObserveGuard, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in guardian.ObserveInput) (guardian.Observation, error) {
+			calls = append(calls, "observe")
+			o := healWorld(true)
+			if recovered {
+				o.Input.Pods = append(o.Input.Pods, guard.Pod{Ordinal: 0, Shard: 0, Name: "orders-0", Addr: "10.0.1.0:6379", NodeReady: true, Zone: "a", Role: topology.RoleReplica, Ready: true})
+				o.Input.Nodes[0] = guard.Node{Reachable: true, NodeID: "new0", Role: topology.RoleReplica, KnownNodes: 4, LinkUp: true}
+			}
+			return assess(o, in.Known), nil
+		})
+	env.OnActivity(auditActs.RecordEvents, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in auditlog.RecordInput) (auditlog.RecordResult, error) {
+			for _, e := range in.Events {
+				calls = append(calls, "record "+e.Type)
+			}
+			return auditlog.RecordResult{}, nil
+		})
+	env.OnActivity(redisActs.ForgetNodes, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in redisops.ForgetInput) error {
+			calls = append(calls, fmt.Sprintf("forget %v on %d", in.NodeIDs, len(in.Addrs)))
+			return nil
+		})
+	env.OnActivity(guardianActs.DropVolume, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in guardian.DropVolumeInput) error {
+			calls = append(calls, fmt.Sprintf("drop volume %d", in.Ordinal))
+			return nil
+		})
+	env.OnActivity(kubeActs.EnsureInstances, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in kube.EnsureInstancesInput) (kube.EnsureInstancesResult, error) {
+			calls = append(calls, fmt.Sprintf("create ordinal %d shard %d %s", in.Instances[0].Ordinal, in.Instances[0].Shard, in.Instances[0].Role))
+			return kube.EnsureInstancesResult{}, nil
+		})
+	env.OnActivity(kubeActs.WaitInstancesReady, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in kube.WaitReadyInput) (kube.WaitReadyResult, error) {
+			recovered = true
+			return kube.WaitReadyResult{Instances: []kube.InstanceStatus{{Ordinal: 0, Shard: 0, PodIP: "10.0.1.0", Ready: true, Zone: "a"}}}, nil
+		})
+	env.OnActivity(redisActs.Meet, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in redisops.MeetInput) (redisops.MeetResult, error) {
+			calls = append(calls, fmt.Sprintf("meet %d", len(in.Addrs)))
+			return redisops.MeetResult{}, nil
+		})
+	env.OnActivity(redisActs.AttachReplicas, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in redisops.AttachReplicasInput) (redisops.AttachReplicasResult, error) {
+			calls = append(calls, fmt.Sprintf("attach %s -> %s", in.Pairs[0].Replica, in.Pairs[0].Primary))
+			return redisops.AttachReplicasResult{}, nil
+		})
+	m := Meta{OperationID: "op-1", Type: OpRecover, Namespace: "default", Cluster: "orders", Actor: audit.SystemActor}
+	env.ExecuteWorkflow(Recover, RecoverInput{Meta: m, Known: known})
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatal(err)
+	}
+	var res Result
+	if err := env.GetWorkflowResult(&res); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		"record OperationRequested", "record OperationStarted",
+		"observe", "observe",
+		// ordinal 0 lost its volume with its Pod: a new volume and a new
+		// node ID, so the dead ID is forgotten on the three live nodes.
+		"drop volume 0", "forget [id0] on 3", "create ordinal 0 shard 0 replica",
+		"meet 4", "attach 10.0.1.0:6379 -> 10.0.0.4:6379", "record InstanceRecovered", "observe",
+		"observe", "record OperationCompleted",
+	}
+	if diff := cmp.Diff(want, calls); diff != "" {
+		t.Errorf("steps (-want +got):\n%s", diff)
+	}
+	if res.Outcome != OutcomeSucceeded {
+		t.Errorf("outcome %s: %s", res.Outcome, res.Message)
+	}
+}

@@ -1,0 +1,72 @@
+package workflows
+
+import (
+	"fmt"
+
+	"github.com/dayops/dayops/internal/activities/clusterstate"
+	"github.com/dayops/dayops/internal/activities/redisops"
+	"github.com/dayops/dayops/internal/audit"
+	"github.com/dayops/dayops/internal/guard"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+)
+
+// SwitchoverInput hands a shard's primary role to one of its replicas.
+type SwitchoverInput struct {
+	Meta  Meta `json:"meta"`
+	Shard int  `json:"shard"`
+	// To is the ordinal of the replica to promote; -1 lets the plan pick an
+	// in-sync replica that keeps the zone rule.
+	To               int  `json:"to"`
+	AllowSharedZones bool `json:"allowSharedZones,omitempty"`
+	// Plan is the plan the API showed; the workflow plans again on fresh
+	// state and refuses if the target changed.
+	Plan guard.SwitchoverPlan `json:"plan"`
+}
+
+// Switchover runs a graceful CLUSTER FAILOVER: the primary holds its
+// clients' writes until the chosen in-sync replica has caught up, then the
+// roles swap, so no acknowledged write is lost; labels and Services follow.
+func Switchover(ctx workflow.Context, in SwitchoverInput) (Result, error) {
+	r, err := begin(ctx, in.Meta)
+	if err != nil {
+		return Result{}, err
+	}
+	summary, err := switchover(r, in)
+	return r.finish(err, summary)
+}
+
+func switchover(r *run, in SwitchoverInput) (string, error) {
+	if err := r.started(); err != nil {
+		return "", err
+	}
+	r.progress.StepsTotal = r.progress.StepsDone + 4
+	r.phase("planning", "")
+	var obs clusterstate.ObserveResult
+	if err := r.exec(quickOptions, "observe the cluster in Kubernetes and Redis", stateActs.ObserveCluster,
+		clusterstate.ObserveInput{Namespace: r.meta.Namespace, Cluster: r.meta.Cluster}, &obs); err != nil {
+		return "", err
+	}
+	plan, err := guard.PlanSwitchover(obs.State, in.Shard, in.To, in.AllowSharedZones)
+	if err != nil {
+		return "", temporal.NewNonRetryableApplicationError(err.Error(), ErrTypePlanRejected, err)
+	}
+	if in.Plan.ToOrdinal != plan.ToOrdinal && in.Plan.ToPod != "" {
+		return plan.Summary, temporal.NewNonRetryableApplicationError(fmt.Sprintf(
+			"the cluster changed since planning: %s is no longer the replica to promote (now %s)", in.Plan.ToPod, plan.ToPod), ErrTypePlanRejected, nil)
+	}
+	r.phase("switching-over", plan.Summary)
+	label := fmt.Sprintf("shard-%d to %s", plan.Shard, plan.ToPod)
+	if err := r.exec(longOptions, "hand over "+label+" (CLUSTER FAILOVER)", redisActs.Handover,
+		redisops.HandoverInput{Auth: authOf(obs.State.Spec), ReplicaAddr: plan.ToAddr, Label: label}, nil); err != nil {
+		return plan.Summary, err
+	}
+	r.phase("labelling", "")
+	if _, err := r.observeGuard(nil, "relabel roles: the shard's Services follow"); err != nil {
+		return plan.Summary, err
+	}
+	return plan.Summary, r.record(
+		&audit.SwitchedOver{OperationID: r.meta.OperationID, Cluster: r.meta.ClusterKey(), Shard: plan.Shard, FromOrdinal: plan.FromOrdinal, ToOrdinal: plan.ToOrdinal},
+		&audit.RoleChanged{Cluster: r.meta.ClusterKey(), Ordinal: plan.ToOrdinal, Role: audit.RolePrimary, PreviousRole: audit.RoleReplica},
+		&audit.RoleChanged{Cluster: r.meta.ClusterKey(), Ordinal: plan.FromOrdinal, Role: audit.RoleReplica, PreviousRole: audit.RolePrimary})
+}
