@@ -49,8 +49,13 @@ func RedisConf(c spec.Cluster) string {
 		// reply, so a process crash loses nothing acknowledged; the RDB
 		// preamble keeps rewrites and restarts fast.
 		line("appendonly", "yes")
-		line("appendfsync", "everysec")
-		line("aof-use-rdb-preamble", "yes")
+		// Defaults the spec's config may override (both are allowlisted).
+		if _, ok := c.Config["appendfsync"]; !ok {
+			line("appendfsync", "everysec")
+		}
+		if _, ok := c.Config["aof-use-rdb-preamble"]; !ok {
+			line("aof-use-rdb-preamble", "yes")
+		}
 		line("save", `""`)
 	case spec.PersistenceRDB:
 		line("appendonly", "no")

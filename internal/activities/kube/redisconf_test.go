@@ -20,7 +20,7 @@ import (
 
 // renderedManaged are the directives RedisConf writes itself.
 var renderedManaged = []string{"port", "protected-mode", "cluster-enabled", "cluster-config-file",
-	"cluster-allow-replica-migration", "dir", "appendonly", "save", "maxmemory", "cluster-node-timeout"}
+	"cluster-allow-replica-migration", "dir", "appendonly", "save", "maxmemory", "cluster-node-timeout", "appendfsync", "aof-use-rdb-preamble"}
 
 // checkRendered fails unless every line of conf is a comment, a managed
 // directive, or an allowlisted one written as exactly "<name> <value>" with
