@@ -743,3 +743,18 @@ func (a *Activities) ListClusters(ctx context.Context, in ListClustersInput) (Li
 	})
 	return out, nil
 }
+
+// SpecHashes is the instance spec hash of each Pod, by ordinal; a Pod being
+// deleted has none (it never counts as up to date). Admission and the
+// Upgrade workflow both read up-to-dateness through it.
+func SpecHashes(pods []InstanceStatus) map[int]string {
+	out := make(map[int]string, len(pods))
+	for _, p := range pods {
+		if !p.Deleting {
+			out[p.Ordinal] = p.SpecHash
+		} else {
+			out[p.Ordinal] = ""
+		}
+	}
+	return out
+}

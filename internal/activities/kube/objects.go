@@ -331,21 +331,6 @@ func meta(c spec.Cluster, name string, labels map[string]string, owner *metav1.O
 	return m
 }
 
-// SpecHashes is the instance spec hash of each Pod, by ordinal; a Pod being
-// deleted has none (it never counts as up to date). Admission and the
-// Upgrade workflow both read up-to-dateness through it.
-func SpecHashes(pods []InstanceStatus) map[int]string {
-	out := make(map[int]string, len(pods))
-	for _, p := range pods {
-		if !p.Deleting {
-			out[p.Ordinal] = p.SpecHash
-		} else {
-			out[p.Ordinal] = ""
-		}
-	}
-	return out
-}
-
 // Instance manager: the dayops binary, copied into each Redis Pod by an init
 // container, runs redis-server as `dayops instance run -- redis-server ...`
 // and fences a restarted former primary whose data may be behind its
