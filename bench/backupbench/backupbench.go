@@ -26,8 +26,8 @@ import (
 	"time"
 
 	"github.com/dayops/dayops/bench/migratebench"
-	"github.com/dayops/dayops/internal/activities/backup"
 	"github.com/dayops/dayops/internal/backupstore"
+	"github.com/dayops/dayops/internal/redis/rdb"
 	"github.com/dayops/dayops/internal/testutil/redistest"
 	"github.com/dayops/dayops/internal/topology"
 	"github.com/redis/go-redis/v9"
@@ -138,10 +138,10 @@ func runOne(ctx context.Context, cfg Config, ds migratebench.Dataset) (res Resul
 		return res
 	}
 	layout := view.Layout()
-	var targets []backup.Target
+	var targets []rdb.Target
 	var ranges []topology.Ranges
 	for i, id := range layout.Nodes() {
-		targets = append(targets, backup.Target{Shard: i, Addr: view.Nodes[id].Addr})
+		targets = append(targets, rdb.Target{Shard: i, Addr: view.Nodes[id].Addr})
 		ranges = append(ranges, layout[id])
 	}
 
@@ -150,7 +150,7 @@ func runOne(ctx context.Context, cfg Config, ds migratebench.Dataset) (res Resul
 	writer := redistest.StartWriter(wctx, cc, redistest.WriterOptions{Keys: 10_000, Workers: 2})
 	log.Info("backup")
 	began := time.Now()
-	snap, err := backup.Snapshot(ctx, backup.SnapshotRequest{Targets: targets, Store: store, BackupID: "bench", Client: src.Pool.Client})
+	snap, err := rdb.Snapshot(ctx, rdb.SnapshotRequest{Targets: targets, Store: store, BackupID: "bench", Client: src.Pool.Client})
 	res.Backup = time.Since(began)
 	writer.Stop()
 	stopWriter()
@@ -187,7 +187,7 @@ func runOne(ctx context.Context, cfg Config, ds migratebench.Dataset) (res Resul
 	var g errgroup.Group
 	for i, f := range files {
 		g.Go(func() error {
-			return backup.LoadRDB(ctx, backup.LoadRequest{Client: temps[i].client, Store: store, File: f})
+			return rdb.LoadRDB(ctx, rdb.LoadRequest{Client: temps[i].client, Store: store, File: f})
 		})
 	}
 	if err := g.Wait(); err != nil {
@@ -244,15 +244,15 @@ func runOne(ctx context.Context, cfg Config, ds migratebench.Dataset) (res Resul
 			return res
 		}
 		dcc := dst.ClusterClient()
-		var sources []backup.Source
+		var sources []rdb.Source
 		byAddr := map[string]*redis.Client{}
 		for i, t := range temps {
-			sources = append(sources, backup.Source{Shard: i, Addr: t.addr})
+			sources = append(sources, rdb.Source{Shard: i, Addr: t.addr})
 			byAddr[t.addr] = t.client
 		}
 		log.Info("replay", "into", cfg.Into)
 		began = time.Now()
-		_, res.ReplayErr = backup.Replay(ctx, backup.ReplayRequest{Sources: sources, Target: dcc, Source: func(a string) *redis.Client { return byAddr[a] }})
+		_, res.ReplayErr = rdb.Replay(ctx, rdb.ReplayRequest{Sources: sources, Target: dcc, Source: func(a string) *redis.Client { return byAddr[a] }})
 		res.Replay = time.Since(began)
 		if res.ReplayErr == nil {
 			var got int64

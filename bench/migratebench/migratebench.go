@@ -15,7 +15,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/dayops/dayops/internal/activities/redisadmin"
+	"github.com/dayops/dayops/internal/redis/clusteradmin"
 	"github.com/dayops/dayops/internal/testutil/redistest"
 	"github.com/dayops/dayops/internal/topology"
 )
@@ -62,7 +62,7 @@ type Config struct {
 	WriterKeys    int
 	// Baseline is how long the idle latency is measured.
 	Baseline time.Duration
-	Limits   redisadmin.Limits
+	Limits   clusteradmin.Limits
 	Log      *slog.Logger
 	// Dir is where the nodes keep nodes.conf (default $TMPDIR: a real disk,
 	// whose fsync of nodes.conf after each slot change both tools pay).
@@ -264,7 +264,7 @@ func scaleOut(ctx context.Context, c *redistest.Cluster, tool, id4, addr4 string
 	if err != nil {
 		return err
 	}
-	_, err = c.Admin.MigrateSlots(ctx, redisadmin.MigrateInput{Moves: plan.Moves, Seeds: c.Addrs()})
+	_, err = c.Admin.MigrateSlots(ctx, clusteradmin.MigrateInput{Moves: plan.Moves, Seeds: c.Addrs()})
 	return err
 }
 
@@ -291,7 +291,7 @@ func scaleIn(ctx context.Context, c *redistest.Cluster, tool, id4, addr4 string)
 	if err != nil {
 		return err
 	}
-	_, err = c.Admin.MigrateSlots(ctx, redisadmin.MigrateInput{Moves: plan.Moves, Seeds: c.Addrs()})
+	_, err = c.Admin.MigrateSlots(ctx, clusteradmin.MigrateInput{Moves: plan.Moves, Seeds: c.Addrs()})
 	return err
 }
 

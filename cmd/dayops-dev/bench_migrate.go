@@ -9,7 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/dayops/dayops/bench/migratebench"
-	"github.com/dayops/dayops/internal/activities/redisadmin"
+	"github.com/dayops/dayops/internal/redis/clusteradmin"
 )
 
 // newBenchMigrateCmd is `dayops-dev bench migrate`: dayops slot migration against
@@ -20,7 +20,7 @@ func newBenchMigrateCmd() *cobra.Command {
 		keys, valueSize        int
 		cfg                    migratebench.Config
 	)
-	lim := redisadmin.DefaultLimits()
+	lim := clusteradmin.DefaultLimits()
 	cmd := &cobra.Command{
 		Use:   "migrate",
 		Short: "Compare dayops slot migration with redis-cli --cluster rebalance (3->4, 4->3)",
@@ -87,17 +87,17 @@ number of lost acknowledged writes.`,
 }
 
 // copyModeFlag is --copy.
-type copyModeFlag struct{ m *redisadmin.CopyMode }
+type copyModeFlag struct{ m *clusteradmin.CopyMode }
 
 func (f copyModeFlag) String() string {
 	if f.m == nil || *f.m == "" {
-		return string(redisadmin.CopyAlways)
+		return string(clusteradmin.CopyAlways)
 	}
 	return string(*f.m)
 }
 
 func (f copyModeFlag) Set(s string) error {
-	m, err := redisadmin.ParseCopyMode(s)
+	m, err := clusteradmin.ParseCopyMode(s)
 	if err == nil {
 		*f.m = m
 	}

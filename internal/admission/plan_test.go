@@ -17,6 +17,7 @@ import (
 	"github.com/dayops/dayops/internal/backupstore"
 	"github.com/dayops/dayops/internal/operation"
 	"github.com/dayops/dayops/internal/planner"
+	"github.com/dayops/dayops/internal/redis/rdb"
 	"github.com/dayops/dayops/internal/spec"
 	"github.com/dayops/dayops/internal/topology"
 	"github.com/dayops/dayops/internal/workflows"
@@ -139,7 +140,7 @@ func env(t *testing.T, obs clusterstate.ObserveResult, record ...func(auditlog.R
 	e.OnActivity(kubeActs.DeleteClusterObjects, mock.Anything, mock.Anything).Return(nil).Maybe()
 	e.OnActivity(redisActs.MigrateSlots, mock.Anything, mock.Anything).Return(redisops.MigrateResult{}, errStop).Maybe()
 	e.OnActivity(backupActs.VerifyBackupFiles, mock.Anything, mock.Anything).Return(backupstore.Manifest{}, errStop).Maybe()
-	e.OnActivity(backupActs.SnapshotCluster, mock.Anything, mock.Anything).Return(backup.SnapshotResult{}, errStop).Maybe()
+	e.OnActivity(backupActs.SnapshotCluster, mock.Anything, mock.Anything).Return(rdb.SnapshotResult{}, errStop).Maybe()
 	e.OnActivity(backupActs.DeleteBackupFiles, mock.Anything, mock.Anything).Return(backup.DeleteBackupResult{}, nil).Maybe()
 	return e
 }

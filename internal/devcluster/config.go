@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 )
@@ -139,7 +141,7 @@ func (c Config) Validate() error {
 		"controller-manager port": c.ControllerManagerPort, "scheduler port": c.SchedulerPort,
 	}
 	seen := map[int]string{}
-	for _, name := range sortedKeys(ports) {
+	for _, name := range slices.Sorted(maps.Keys(ports)) {
 		p := ports[name]
 		if p <= 0 || p > 65535 {
 			errs = append(errs, fmt.Errorf("%s %d out of range", name, p))

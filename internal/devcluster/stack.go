@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -387,15 +386,6 @@ func Running(ctx context.Context, cfg Config) bool {
 		}
 	}
 	return len(sts) > 0
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 // String formats a stack for humans.

@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -182,7 +184,7 @@ func (s *Server) getCluster(ctx context.Context, in *ClusterPath) (*struct{ Body
 	if h := s.guardianHealth(ctx, in.Namespace, in.Name); h != nil {
 		out.State, out.Reasons, out.Desired, out.ReadyInstances = h.State, h.Reasons, h.Desired, h.Ready
 	}
-	for _, sh := range sortedKeys(st.Slots) {
+	for _, sh := range slices.Sorted(maps.Keys(st.Slots)) {
 		out.Slots[fmt.Sprintf("shard-%d", sh)] = st.Slots[sh].String()
 	}
 	if s.d.Store != nil {

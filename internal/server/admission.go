@@ -8,6 +8,7 @@ import (
 	"github.com/dayops/dayops/internal/activities/clusterstate"
 	"github.com/dayops/dayops/internal/activities/kube"
 	"github.com/dayops/dayops/internal/admission"
+	"github.com/dayops/dayops/internal/kube/render"
 	"github.com/dayops/dayops/internal/planner"
 	"github.com/dayops/dayops/internal/spec"
 	"go.temporal.io/sdk/temporal"
@@ -65,11 +66,11 @@ func (c clusters) Zones(ctx context.Context, zoneKey string) ([]string, error) {
 }
 
 // SpecHash is the instance spec hash the Pods of s carry.
-func (clusters) SpecHash(s spec.Cluster) string { return kube.SpecHash(s) }
+func (clusters) SpecHash(s spec.Cluster) string { return render.SpecHash(s) }
 
 // Password reads the cluster's password and names its Secret.
 func (c clusters) Password(ctx context.Context, s spec.Cluster) (secret, password string, err error) {
-	secret = kube.PasswordSecretName(s)
+	secret = render.PasswordSecretName(s)
 	password, err = kube.Passwords{Client: c.kube.Client}.Password(ctx, s.Namespace, secret)
 	return secret, password, err
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/dayops/dayops/internal/activities/kube"
+	"github.com/dayops/dayops/internal/kube/render"
 	"github.com/dayops/dayops/internal/operation"
 	"github.com/dayops/dayops/internal/workflows"
 	enumspb "go.temporal.io/api/enums/v1"
@@ -57,14 +58,14 @@ func (g *Guardians) Run(ctx context.Context) {
 // EnsureAll starts the guardian of every cluster of this task queue that has none.
 func (g *Guardians) EnsureAll(ctx context.Context) error {
 	cms, err := g.Kube.CoreV1().ConfigMaps("").List(ctx, metav1.ListOptions{
-		LabelSelector: labels.SelectorFromSet(map[string]string{kube.LabelManagedBy: kube.ManagedBy}).String(),
+		LabelSelector: labels.SelectorFromSet(map[string]string{render.LabelManagedBy: render.ManagedBy}).String(),
 	})
 	if err != nil {
 		return fmt.Errorf("list clusters: %w", err)
 	}
 	var errs []error
 	for _, cm := range cms.Items {
-		name := cm.Labels[kube.LabelCluster]
+		name := cm.Labels[render.LabelCluster]
 		if _, ok := cm.Annotations[kube.AnnotationSpec]; !ok || name == "" {
 			continue
 		}

@@ -2,6 +2,7 @@ package spec
 
 import (
 	"fmt"
+	"maps"
 	"math"
 	"regexp"
 	"slices"
@@ -208,7 +209,7 @@ var managedDirectiveNames = map[string]string{
 var userConfigKey = regexp.MustCompile(`^[a-z][a-z0-9-]{0,63}$`)
 
 // AllowedConfigDirectives lists the directives users may set, sorted.
-func AllowedConfigDirectives() []string { return sortedKeys(allowedDirectives) }
+func AllowedConfigDirectives() []string { return slices.Sorted(maps.Keys(allowedDirectives)) }
 
 // ConfigDirectiveAllowed reports whether users may set the directive name.
 func ConfigDirectiveAllowed(name string) bool {
@@ -427,7 +428,7 @@ func checkPercentiles(v string) string {
 // value of its type.
 func validateConfig(p *field.Path, cfg map[string]string) field.ErrorList {
 	var errs field.ErrorList
-	for _, k := range sortedKeys(cfg) {
+	for _, k := range slices.Sorted(maps.Keys(cfg)) {
 		errs = append(errs, validateConfigEntry(p.Key(k), k, cfg[k], false)...)
 	}
 	return errs
@@ -437,7 +438,7 @@ func validateConfig(p *field.Path, cfg map[string]string) field.ErrorList {
 // removes the directive.
 func ValidateConfigChange(p *field.Path, cfg map[string]string) field.ErrorList {
 	var errs field.ErrorList
-	for _, k := range sortedKeys(cfg) {
+	for _, k := range slices.Sorted(maps.Keys(cfg)) {
 		errs = append(errs, validateConfigEntry(p.Key(k), k, cfg[k], cfg[k] == "")...)
 	}
 	return errs

@@ -2,6 +2,7 @@ package spec
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -175,7 +176,7 @@ func (u *Upgrade) Apply(c Cluster) Cluster {
 		for k, v := range c.Config {
 			out.Config[k] = v
 		}
-		for _, k := range sortedKeys(u.Config) {
+		for _, k := range slices.Sorted(maps.Keys(u.Config)) {
 			if u.Config[k] == "" {
 				delete(out.Config, k)
 			} else {

@@ -2,6 +2,7 @@ package spec
 
 import (
 	"fmt"
+	"maps"
 	"net/url"
 	"slices"
 	"strings"
@@ -198,7 +199,7 @@ func ValidateHooks(p *field.Path, hooks []Hook, lim Limits) field.ErrorList {
 			if len(h.HTTP.Headers) > MaxHookHeaders {
 				errs = append(errs, field.TooMany(hp.Child("http", "headers"), len(h.HTTP.Headers), MaxHookHeaders))
 			}
-			for _, k := range sortedKeys(h.HTTP.Headers) {
+			for _, k := range slices.Sorted(maps.Keys(h.HTTP.Headers)) {
 				v := h.HTTP.Headers[k]
 				if k == "" || len(k) > MaxHookHeaderBytes || len(v) > MaxHookHeaderBytes || strings.ContainsAny(k, " :\r\n\x00") || strings.ContainsAny(v, "\r\n\x00") {
 					errs = append(errs, field.Invalid(hp.Child("http", "headers").Key(k), "", fmt.Sprintf("must be an HTTP header name and value of at most %d bytes each, without line breaks", MaxHookHeaderBytes)))
@@ -233,13 +234,4 @@ func ValidateHooks(p *field.Path, hooks []Hook, lim Limits) field.ErrorList {
 		}
 	}
 	return errs
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }

@@ -3,6 +3,7 @@ package topology
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 )
@@ -46,7 +47,7 @@ func Targets(weights map[string]float64) (map[string]int, error) {
 }
 
 func apportion(total int, weights map[string]float64) (map[string]int, error) {
-	nodes := sortedKeys(weights)
+	nodes := slices.Sorted(maps.Keys(weights))
 	sum := 0.0
 	for _, n := range nodes {
 		w := weights[n]
@@ -123,7 +124,7 @@ func Rebalance(l Layout, weights map[string]float64) (Plan, error) {
 		slots []int // descending
 	}
 	var donors []give
-	for _, n := range sortedKeys(w) {
+	for _, n := range slices.Sorted(maps.Keys(w)) {
 		excess := counts[n] - targets[n]
 		if excess <= 0 {
 			continue
@@ -135,7 +136,7 @@ func Rebalance(l Layout, weights map[string]float64) (Plan, error) {
 	}
 	var p Plan
 	di := 0
-	for _, n := range sortedKeys(w) {
+	for _, n := range slices.Sorted(maps.Keys(w)) {
 		need := targets[n] - counts[n]
 		for need > 0 {
 			d := &donors[di]
@@ -194,7 +195,7 @@ func Drain(l Layout, leaving []string, freeMemory map[string]int64) (Plan, error
 		slot int
 	}
 	var moving []owned
-	for _, n := range sortedKeys(isLeaving) {
+	for _, n := range slices.Sorted(maps.Keys(isLeaving)) {
 		for _, s := range l[n].Slots() {
 			moving = append(moving, owned{n, s})
 		}
@@ -208,7 +209,7 @@ func Drain(l Layout, leaving []string, freeMemory map[string]int64) (Plan, error
 	}
 	var p Plan
 	i := 0
-	for _, to := range sortedKeys(w) {
+	for _, to := range slices.Sorted(maps.Keys(w)) {
 		chunk := moving[i : i+quota[to]]
 		i += quota[to]
 		for len(chunk) > 0 {
@@ -227,13 +228,4 @@ func Drain(l Layout, leaving []string, freeMemory map[string]int64) (Plan, error
 		}
 	}
 	return p, nil
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	slices.Sort(out)
-	return out
 }

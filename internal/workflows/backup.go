@@ -8,6 +8,7 @@ import (
 	"github.com/dayops/dayops/internal/backupstore"
 	"github.com/dayops/dayops/internal/operation"
 	"github.com/dayops/dayops/internal/planner"
+	"github.com/dayops/dayops/internal/redis/rdb"
 	"github.com/dayops/dayops/internal/topology"
 	"github.com/google/uuid"
 	enumspb "go.temporal.io/api/enums/v1"
@@ -81,7 +82,7 @@ func runBackup(r *run, in BackupInput) (string, error) {
 	}
 	st := obs.State
 	c := st.Spec
-	var targets []backup.Target
+	var targets []rdb.Target
 	var files []backupstore.ShardFile
 	covered := 0
 	for _, shard := range st.Shards() {
@@ -91,7 +92,7 @@ func runBackup(r *run, in BackupInput) (string, error) {
 			continue // a shard without slots holds no key
 		}
 		covered += rs.Count()
-		targets = append(targets, backup.Target{Shard: shard, Addr: p.Addr})
+		targets = append(targets, rdb.Target{Shard: shard, Addr: p.Addr})
 		f := backupstore.ShardFile{Shard: shard, Slots: rs, PrimaryNodeID: p.NodeID, PrimaryAddr: p.Addr}
 		for _, in := range st.Instances {
 			if in.Shard == shard && in.Role == topology.RoleReplica {
@@ -106,7 +107,7 @@ func runBackup(r *run, in BackupInput) (string, error) {
 	}
 	id := r.meta.OperationID
 	r.phase("snapshot", "")
-	var snap backup.SnapshotResult
+	var snap rdb.SnapshotResult
 	if err := r.exec(longOptions, fmt.Sprintf("pause writes on %d primaries, fork each at that point, stream %d RDBs to the backup store", len(targets), len(targets)),
 		backupActs.SnapshotCluster, backup.SnapshotInput{Auth: authOf(c), BackupID: id, Targets: targets, PauseBound: in.PauseBound}, &snap); err != nil {
 		return "", err

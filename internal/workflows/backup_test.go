@@ -17,6 +17,7 @@ import (
 	"github.com/dayops/dayops/internal/backupstore"
 	"github.com/dayops/dayops/internal/operation"
 	"github.com/dayops/dayops/internal/planner"
+	"github.com/dayops/dayops/internal/redis/rdb"
 	"github.com/dayops/dayops/internal/spec"
 	"github.com/dayops/dayops/internal/topology"
 	"github.com/stretchr/testify/mock"
@@ -42,11 +43,11 @@ func TestBackupWorkflow(t *testing.T) {
 	env.OnActivity(stateActs.ObserveCluster, mock.Anything, mock.Anything).Return(world(3, 6), nil)
 	env.OnActivity(auditActs.RecordEvents, mock.Anything, mock.Anything).Return(auditlog.RecordResult{}, nil)
 	env.OnActivity(backupActs.SnapshotCluster, mock.Anything, mock.Anything).Return(
-		func(_ context.Context, in backup.SnapshotInput) (backup.SnapshotResult, error) {
+		func(_ context.Context, in backup.SnapshotInput) (rdb.SnapshotResult, error) {
 			rec.add(fmt.Sprintf("snapshot-%d-bound-%s", len(in.Targets), in.PauseBound))
-			out := backup.SnapshotResult{RedisVersion: "7.0.15", Consistency: backupstore.Consistency{ClusterConsistent: true, PausedMS: 3.5, PauseBoundMS: 1000}}
+			out := rdb.SnapshotResult{RedisVersion: "7.0.15", Consistency: backupstore.Consistency{ClusterConsistent: true, PausedMS: 3.5, PauseBoundMS: 1000}}
 			for _, tg := range in.Targets {
-				out.Shards = append(out.Shards, backup.ShardSnapshot{Shard: tg.Shard, Addr: tg.Addr, Key: backupstore.ShardKey(in.BackupID, tg.Shard),
+				out.Shards = append(out.Shards, rdb.ShardSnapshot{Shard: tg.Shard, Addr: tg.Addr, Key: backupstore.ShardKey(in.BackupID, tg.Shard),
 					Size: 100 + int64(tg.Shard), SHA256: fmt.Sprintf("sum%d", tg.Shard), Keys: 10 * int64(tg.Shard+1)})
 			}
 			return out, nil
@@ -156,9 +157,9 @@ func mockRestore(env *testsuite.TestWorkflowEnvironment, rec *recorder, m backup
 			return redisops.AssignSlotsResult{}, nil
 		})
 	env.OnActivity(backupActs.ReplayKeys, mock.Anything, mock.Anything).Return(
-		func(_ context.Context, in backup.ReplayInput) (backup.ReplayResult, error) {
+		func(_ context.Context, in backup.ReplayInput) (rdb.ReplayResult, error) {
 			rec.add("replay")
-			out := backup.ReplayResult{Sources: slices.Clone(in.Sources)}
+			out := rdb.ReplayResult{Sources: slices.Clone(in.Sources)}
 			for i := range out.Sources {
 				s := &out.Sources[i]
 				if s.Done {

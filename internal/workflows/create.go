@@ -2,12 +2,12 @@ package workflows
 
 import (
 	"fmt"
-	"slices"
 
 	"github.com/dayops/dayops/internal/activities/hooks"
 	"github.com/dayops/dayops/internal/activities/kube"
 	"github.com/dayops/dayops/internal/activities/redisops"
 	"github.com/dayops/dayops/internal/audit"
+	"github.com/dayops/dayops/internal/kube/render"
 	"github.com/dayops/dayops/internal/planner"
 	"github.com/dayops/dayops/internal/spec"
 	"github.com/dayops/dayops/internal/topology"
@@ -96,7 +96,7 @@ func createInstances(r *run, c spec.Cluster, plan planner.Plan, configSummary st
 		return nil, err
 	}
 	if err := r.exec(longOptions, fmt.Sprintf("create %d instances", len(plan.CreateInstances)), kubeActs.EnsureInstances,
-		kube.EnsureInstancesInput{Spec: c, Instances: plan.CreateInstances, Placement: kube.Placement{RequireDistinctZones: plan.Placement.RequireDistinctZones}}, nil); err != nil {
+		kube.EnsureInstancesInput{Spec: c, Instances: plan.CreateInstances, Placement: render.Placement{RequireDistinctZones: plan.Placement.RequireDistinctZones}}, nil); err != nil {
 		return nil, err
 	}
 	return waitReady(r, c, plan.CreateInstances)
@@ -145,7 +145,7 @@ func attachReplicas(r *run, auth redisops.Auth, instances []topology.Instance, r
 // labelRoles reads every node's live role and writes it (and the node ID) on
 // the Pods, so Services select the real primaries.
 func labelRoles(r *run, c spec.Cluster, auth redisops.Auth, instances map[int]kube.InstanceStatus) error {
-	ords := sortedOrdinals(instances)
+	ords := workflow.DeterministicKeys(instances)
 	addrs := make([]string, len(ords))
 	for i, o := range ords {
 		addrs[i] = instances[o].Addr()
@@ -173,29 +173,20 @@ func instanceCreatedEvents(r *run, c spec.Cluster, instances []topology.Instance
 	var out []audit.Payload
 	for _, in := range instances {
 		out = append(out, &audit.InstanceCreated{Cluster: r.meta.ClusterKey(), Shard: in.Shard, Ordinal: in.Ordinal,
-			Pod: kube.PodName(c.Name, in.Ordinal), Zone: ready[in.Ordinal].Zone, Role: string(in.Role), Image: c.Image})
+			Pod: render.PodName(c.Name, in.Ordinal), Zone: ready[in.Ordinal].Zone, Role: string(in.Role), Image: c.Image})
 	}
 	return out
 }
 
 func authOf(c spec.Cluster) redisops.Auth {
-	return redisops.Auth{Namespace: c.Namespace, Secret: kube.PasswordSecretName(c)}
+	return redisops.Auth{Namespace: c.Namespace, Secret: render.PasswordSecretName(c)}
 }
 
 func addrsOf(m map[int]kube.InstanceStatus) []string {
 	var out []string
-	for _, o := range sortedOrdinals(m) {
+	for _, o := range workflow.DeterministicKeys(m) {
 		out = append(out, m[o].Addr())
 	}
-	return out
-}
-
-func sortedOrdinals[V any](m map[int]V) []int {
-	out := make([]int, 0, len(m))
-	for o := range m {
-		out = append(out, o)
-	}
-	slices.Sort(out)
 	return out
 }
 

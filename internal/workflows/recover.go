@@ -12,6 +12,7 @@ import (
 	"github.com/dayops/dayops/internal/activities/redisops"
 	"github.com/dayops/dayops/internal/audit"
 	"github.com/dayops/dayops/internal/guard"
+	"github.com/dayops/dayops/internal/kube/render"
 	"github.com/dayops/dayops/internal/spec"
 	"github.com/dayops/dayops/internal/topology"
 	"go.temporal.io/sdk/temporal"
@@ -179,8 +180,8 @@ func recoverOne(r *run, in RecoverInput, obs guardian.Observation, l guard.Lost)
 		forgotten = l.NodeID
 	}
 	inst := topology.Instance{Ordinal: l.Ordinal, Shard: l.Shard, Role: topology.RoleReplica}
-	placement := kube.Placement{RequireDistinctZones: len(obs.Zones) >= 1+c.ReplicasPerShard}
-	if err := r.exec(longOptions, fmt.Sprintf("create %s (pod %s, %s volume)", label, kube.PodName(c.Name, l.Ordinal), volumeWord(volume)),
+	placement := render.Placement{RequireDistinctZones: len(obs.Zones) >= 1+c.ReplicasPerShard}
+	if err := r.exec(longOptions, fmt.Sprintf("create %s (pod %s, %s volume)", label, render.PodName(c.Name, l.Ordinal), volumeWord(volume)),
 		kubeActs.EnsureInstances, kube.EnsureInstancesInput{Spec: c, Instances: []topology.Instance{inst}, Placement: placement}, nil); err != nil {
 		return obs, err
 	}

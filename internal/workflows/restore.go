@@ -9,7 +9,9 @@ import (
 	"github.com/dayops/dayops/internal/activities/redisops"
 	"github.com/dayops/dayops/internal/audit"
 	"github.com/dayops/dayops/internal/backupstore"
+	"github.com/dayops/dayops/internal/kube/render"
 	"github.com/dayops/dayops/internal/planner"
+	"github.com/dayops/dayops/internal/redis/rdb"
 	"github.com/dayops/dayops/internal/spec"
 	"github.com/dayops/dayops/internal/topology"
 	"go.temporal.io/sdk/workflow"
@@ -152,12 +154,12 @@ func runRestore(r *run, in RestoreInput) (summary string, temps bool, err error)
 		}
 		if err := r.exec(longOptions, fmt.Sprintf("create %d instances; primaries load their shard's RDB at start", len(plan.CreateInstances)),
 			backupActs.EnsureRestoredInstances, backup.RestoredInstancesInput{Spec: c, Instances: plan.CreateInstances,
-				Placement: kube.Placement{RequireDistinctZones: plan.Placement.RequireDistinctZones}, Sources: sources}, nil); err != nil {
+				Placement: render.Placement{RequireDistinctZones: plan.Placement.RequireDistinctZones}, Sources: sources}, nil); err != nil {
 			return summary, temps, err
 		}
 	} else {
 		if err := r.exec(longOptions, fmt.Sprintf("create %d instances", len(plan.CreateInstances)), kubeActs.EnsureInstances,
-			kube.EnsureInstancesInput{Spec: c, Instances: plan.CreateInstances, Placement: kube.Placement{RequireDistinctZones: plan.Placement.RequireDistinctZones}}, nil); err != nil {
+			kube.EnsureInstancesInput{Spec: c, Instances: plan.CreateInstances, Placement: render.Placement{RequireDistinctZones: plan.Placement.RequireDistinctZones}}, nil); err != nil {
 			return summary, temps, err
 		}
 	}
@@ -233,9 +235,9 @@ func replay(r *run, in RestoreInput, m backupstore.Manifest, auth redisops.Auth,
 	if per <= 0 {
 		per = 200_000
 	}
-	var sources []backup.Source
+	var sources []rdb.Source
 	for _, f := range m.Shards {
-		sources = append(sources, backup.Source{Shard: f.Shard, Addr: temps[f.Shard]})
+		sources = append(sources, rdb.Source{Shard: f.Shard, Addr: temps[f.Shard]})
 	}
 	total := m.TotalKeys
 	var elapsed time.Duration
@@ -252,7 +254,7 @@ func replay(r *run, in RestoreInput, m backupstore.Manifest, auth redisops.Auth,
 		r.progress.StepsTotal++
 		label := fmt.Sprintf("replay round %d: up to %d keys from each of %d temporary instances", round, per, left)
 		began := workflow.Now(r.ctx)
-		var res backup.ReplayResult
+		var res rdb.ReplayResult
 		if err := r.exec(longOptions, label, backupActs.ReplayKeys,
 			backup.ReplayInput{Auth: auth, Seeds: seeds, Sources: sources, MaxKeys: per, Label: label}, &res); err != nil {
 			return err

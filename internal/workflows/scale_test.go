@@ -12,11 +12,11 @@ import (
 	"github.com/dayops/dayops/internal/activities/auditlog"
 	"github.com/dayops/dayops/internal/activities/clusterstate"
 	"github.com/dayops/dayops/internal/activities/kube"
-	"github.com/dayops/dayops/internal/activities/redisadmin"
 	"github.com/dayops/dayops/internal/activities/redisops"
 	"github.com/dayops/dayops/internal/audit"
 	"github.com/dayops/dayops/internal/operation"
 	"github.com/dayops/dayops/internal/planner"
+	"github.com/dayops/dayops/internal/redis/clusteradmin"
 	"github.com/dayops/dayops/internal/spec"
 	"github.com/dayops/dayops/internal/topology"
 	"github.com/stretchr/testify/mock"
@@ -137,9 +137,9 @@ func scaleEnv(t *testing.T, rec *recorder, migrate func(context.Context, redisop
 			return migrate(ctx, in)
 		})
 	env.OnActivity(redisActs.CloseOpenSlots, mock.Anything, mock.Anything).Return(
-		func(context.Context, redisops.CloseOpenSlotsInput) (redisadmin.CloseOpenSlotsResult, error) {
+		func(context.Context, redisops.CloseOpenSlotsInput) (clusteradmin.CloseOpenSlotsResult, error) {
 			rec.add("close-open-slots")
-			return redisadmin.CloseOpenSlotsResult{}, nil
+			return clusteradmin.CloseOpenSlotsResult{}, nil
 		})
 	return env
 }
@@ -149,7 +149,7 @@ func migrated(in redisops.MigrateInput) (redisops.MigrateResult, error) {
 	for _, m := range in.Moves {
 		n += m.Range.Len()
 	}
-	return redisops.MigrateResult{Progress: redisadmin.Progress{SlotsTotal: n, SlotsDone: n, KeysMoved: int64(n) * 10, ElapsedMS: 100}}, nil
+	return redisops.MigrateResult{Progress: clusteradmin.Progress{SlotsTotal: n, SlotsDone: n, KeysMoved: int64(n) * 10, ElapsedMS: 100}}, nil
 }
 
 func TestScaleOut(t *testing.T) {
@@ -194,7 +194,7 @@ func TestScaleOutCancelClosesOpenSlots(t *testing.T) {
 	rec := &recorder{}
 	env := scaleEnv(t, rec, func(ctx context.Context, in redisops.MigrateInput) (redisops.MigrateResult, error) {
 		for { // a long migration that heartbeats, as the real one does, until cancelled
-			activity.RecordHeartbeat(ctx, redisadmin.Progress{SlotsDone: 1})
+			activity.RecordHeartbeat(ctx, clusteradmin.Progress{SlotsDone: 1})
 			select {
 			case <-ctx.Done():
 				return redisops.MigrateResult{}, ctx.Err()

@@ -12,6 +12,7 @@ import (
 	"github.com/dayops/dayops/internal/activities/kube"
 	"github.com/dayops/dayops/internal/activities/redisops"
 	"github.com/dayops/dayops/internal/audit"
+	"github.com/dayops/dayops/internal/kube/render"
 	"github.com/dayops/dayops/internal/operation"
 	"github.com/dayops/dayops/internal/planner"
 	"github.com/dayops/dayops/internal/spec"
@@ -543,7 +544,7 @@ func (u *upgrader) recreate(r *run, obs clusterstate.ObserveResult, shard int, s
 	}
 	inst := topology.Instance{Ordinal: st.Ordinal, Shard: shard, Role: st.Role, NodeID: p.NodeID}
 	if err := r.exec(longOptions, fmt.Sprintf("recreate %s with %s", label, target.Image), kubeActs.RecreateInstance,
-		kube.RecreateInput{Spec: target, Instance: inst, Placement: kube.Placement{RequireDistinctZones: u.up.Placement.RequireDistinctZones}}, nil); err != nil {
+		kube.RecreateInput{Spec: target, Instance: inst, Placement: render.Placement{RequireDistinctZones: u.up.Placement.RequireDistinctZones}}, nil); err != nil {
 		return err
 	}
 	ready, err := waitReady(r, target, []topology.Instance{inst})

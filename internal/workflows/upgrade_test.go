@@ -14,6 +14,7 @@ import (
 	"github.com/dayops/dayops/internal/activities/hooks"
 	"github.com/dayops/dayops/internal/activities/kube"
 	"github.com/dayops/dayops/internal/activities/redisops"
+	"github.com/dayops/dayops/internal/kube/render"
 	"github.com/dayops/dayops/internal/operation"
 	"github.com/dayops/dayops/internal/planner"
 	"github.com/dayops/dayops/internal/spec"
@@ -55,7 +56,7 @@ func newUpWorld(shards int) *upWorld {
 	for s := range shards {
 		for j, role := range []topology.Role{topology.RolePrimary, topology.RoleReplica} {
 			o := 2*s + j
-			w.pods[o] = &upPod{shard: s, role: role, image: c.Image, hash: kube.SpecHash(c), zone: zones[(s+j)%3]}
+			w.pods[o] = &upPod{shard: s, role: role, image: c.Image, hash: render.SpecHash(c), zone: zones[(s+j)%3]}
 		}
 	}
 	return w
@@ -73,7 +74,7 @@ func (w *upWorld) observe() clusterstate.ObserveResult {
 	st := planner.State{Spec: w.spec, Slots: map[int]topology.Ranges{}, Zones: []string{"zone-a", "zone-b", "zone-c"},
 		NextOrdinal: len(w.pods), Health: planner.Health{ClusterStateOK: true, AllConnected: true}}
 	var ks []kube.InstanceStatus
-	for _, o := range sortedOrdinals(w.pods) {
+	for _, o := range workflow.DeterministicKeys(w.pods) {
 		p := w.pods[o]
 		ip := fmt.Sprintf("10.244.0.%d", o+2)
 		st.Instances = append(st.Instances, planner.Instance{Instance: topology.Instance{Ordinal: o, Shard: p.shard, Role: p.role,
@@ -120,7 +121,7 @@ func upgradeEnv(t *testing.T, w *upWorld) *testsuite.TestWorkflowEnvironment {
 		func(_ context.Context, in kube.RecreateInput) (kube.RecreateResult, error) {
 			w.mu.Lock()
 			p := w.pods[in.Instance.Ordinal]
-			p.image, p.hash = in.Spec.Image, kube.SpecHash(in.Spec)
+			p.image, p.hash = in.Spec.Image, render.SpecHash(in.Spec)
 			w.mu.Unlock()
 			w.add(fmt.Sprintf("recreate %d %s %s", in.Instance.Ordinal, p.role, in.Spec.Image))
 			return kube.RecreateResult{Recreated: true}, nil
@@ -169,7 +170,7 @@ func upgradeEnv(t *testing.T, w *upWorld) *testsuite.TestWorkflowEnvironment {
 				w.calls = append(w.calls, "gate failed")
 				return redisops.GateReport{}, temporal.NewNonRetryableApplicationError("replica lags", redisops.ErrTypeGateFailed, nil)
 			}
-			for _, o := range sortedOrdinals(w.pods) {
+			for _, o := range workflow.DeterministicKeys(w.pods) {
 				if p := w.pods[o]; p.role == topology.RolePrimary && p.image == w.badImg {
 					w.calls = append(w.calls, "gate failed")
 					return redisops.GateReport{}, temporal.NewNonRetryableApplicationError(

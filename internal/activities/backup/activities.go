@@ -13,6 +13,8 @@ import (
 	"github.com/dayops/dayops/internal/activities/kube"
 	"github.com/dayops/dayops/internal/activities/redisops"
 	"github.com/dayops/dayops/internal/backupstore"
+	"github.com/dayops/dayops/internal/kube/render"
+	"github.com/dayops/dayops/internal/redis/rdb"
 	"github.com/dayops/dayops/internal/spec"
 	"github.com/dayops/dayops/internal/topology"
 	"github.com/redis/go-redis/v9"
@@ -125,7 +127,7 @@ type LiveProgress = apiv1.LiveProgress
 type SnapshotInput struct {
 	Auth       redisops.Auth `json:"auth"`
 	BackupID   string        `json:"backupId"`
-	Targets    []Target      `json:"targets"`
+	Targets    []rdb.Target  `json:"targets"`
 	PauseBound time.Duration `json:"pauseBound"`
 }
 
@@ -136,21 +138,21 @@ func (in SnapshotInput) StepTarget() string {
 
 // SnapshotCluster takes the consistency point and stores every shard's RDB
 // (see Snapshot). A retry starts over with a new point.
-func (a *Activities) SnapshotCluster(ctx context.Context, in SnapshotInput) (SnapshotResult, error) {
+func (a *Activities) SnapshotCluster(ctx context.Context, in SnapshotInput) (rdb.SnapshotResult, error) {
 	st, err := a.store()
 	if err != nil {
-		return SnapshotResult{}, err
+		return rdb.SnapshotResult{}, err
 	}
 	pw, err := a.password(ctx, in.Auth)
 	if err != nil {
-		return SnapshotResult{}, err
+		return rdb.SnapshotResult{}, err
 	}
 	stop := redisops.HeartbeatEvery(ctx, 5*time.Second)
 	defer stop()
-	res, err := Snapshot(ctx, SnapshotRequest{
+	res, err := rdb.Snapshot(ctx, rdb.SnapshotRequest{
 		Targets: in.Targets, Password: pw, PauseBound: in.PauseBound, Store: st, BackupID: in.BackupID,
 		Client: func(addr string) *redis.Client { return a.client(addr, pw) },
-		OnProgress: func(p SnapshotProgress) {
+		OnProgress: func(p rdb.SnapshotProgress) {
 			heartbeat(ctx, LiveProgress{Phase: "snapshot", BytesDone: p.BytesDone, BytesTotal: p.BytesTotal})
 		},
 	})
@@ -303,11 +305,11 @@ func TemporaryPodName(cluster string, shard int) string {
 // waits until all are Ready.
 func (a *Activities) EnsureTemporaries(ctx context.Context, in TemporariesInput) (TemporariesResult, error) {
 	c := in.Spec
-	cm, err := a.Kube.CoreV1().ConfigMaps(c.Namespace).Get(ctx, kube.ConfigMapName(c.Name), metav1.GetOptions{})
+	cm, err := a.Kube.CoreV1().ConfigMaps(c.Namespace).Get(ctx, render.ConfigMapName(c.Name), metav1.GetOptions{})
 	if err != nil {
-		return TemporariesResult{}, fmt.Errorf("get configmap %s: %w", kube.ConfigMapName(c.Name), err)
+		return TemporariesResult{}, fmt.Errorf("get configmap %s: %w", render.ConfigMapName(c.Name), err)
 	}
-	owner := kube.OwnerReference(cm)
+	owner := render.OwnerReference(cm)
 	for _, s := range in.Shards {
 		_, err := a.Kube.CoreV1().Pods(c.Namespace).Create(ctx, TemporaryPod(c, s, owner), metav1.CreateOptions{})
 		if err != nil && !apierrors.IsAlreadyExists(err) {
@@ -325,7 +327,7 @@ func (a *Activities) EnsureTemporaries(ctx context.Context, in TemporariesInput)
 				return out, temporal.NewNonRetryableApplicationError(fmt.Sprintf("pod %s failed: %s", p.Name, p.Status.Message), kube.ErrTypePodFailed, nil)
 			}
 			if ready(p) && p.Status.PodIP != "" {
-				out.Addrs[s] = p.Status.PodIP + ":" + strconv.Itoa(kube.RedisPort)
+				out.Addrs[s] = p.Status.PodIP + ":" + strconv.Itoa(render.RedisPort)
 			}
 		}
 		if len(out.Addrs) == len(in.Shards) {
@@ -359,8 +361,8 @@ func TemporaryPod(c spec.Cluster, shard int, owner metav1.OwnerReference) *corev
 	return &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{
 			Name: TemporaryPodName(c.Name, shard), Namespace: c.Namespace,
-			Labels: map[string]string{kube.LabelManagedBy: kube.ManagedBy, kube.LabelName: kube.AppName,
-				LabelRestoreOf: c.Name, kube.LabelShard: strconv.Itoa(shard)},
+			Labels: map[string]string{render.LabelManagedBy: render.ManagedBy, render.LabelName: render.AppName,
+				LabelRestoreOf: c.Name, render.LabelShard: strconv.Itoa(shard)},
 			OwnerReferences: []metav1.OwnerReference{owner},
 		},
 		Spec: corev1.PodSpec{
@@ -368,18 +370,18 @@ func TemporaryPod(c spec.Cluster, shard int, owner metav1.OwnerReference) *corev
 			RestartPolicy:                 corev1.RestartPolicyAlways,
 			Containers: []corev1.Container{{
 				Name: "redis", Image: c.Image, Command: []string{"redis-server"},
-				Args: []string{"--port", strconv.Itoa(kube.RedisPort), "--bind", "$(POD_IP)", "--protected-mode", "no",
-					"--requirepass", "$(REDIS_PASSWORD)", "--save", "", "--appendonly", "no", "--dir", kube.DataDir,
+				Args: []string{"--port", strconv.Itoa(render.RedisPort), "--bind", "$(POD_IP)", "--protected-mode", "no",
+					"--requirepass", "$(REDIS_PASSWORD)", "--save", "", "--appendonly", "no", "--dir", render.DataDir,
 					"--repl-diskless-sync-delay", "0", "--repl-timeout", "300"},
 				Env: []corev1.EnvVar{
 					{Name: "POD_IP", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "status.podIP"}}},
 					{Name: "REDIS_PASSWORD", ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
-						LocalObjectReference: corev1.LocalObjectReference{Name: kube.PasswordSecretName(c)}, Key: kube.PasswordKey}}},
+						LocalObjectReference: corev1.LocalObjectReference{Name: render.PasswordSecretName(c)}, Key: render.PasswordKey}}},
 				},
-				Ports:        []corev1.ContainerPort{{Name: "redis", ContainerPort: kube.RedisPort}},
-				VolumeMounts: []corev1.VolumeMount{{Name: "data", MountPath: kube.DataDir}},
+				Ports:        []corev1.ContainerPort{{Name: "redis", ContainerPort: render.RedisPort}},
+				VolumeMounts: []corev1.VolumeMount{{Name: "data", MountPath: render.DataDir}},
 				ReadinessProbe: &corev1.Probe{
-					ProbeHandler:  corev1.ProbeHandler{TCPSocket: &corev1.TCPSocketAction{Port: intOrString(kube.RedisPort)}},
+					ProbeHandler:  corev1.ProbeHandler{TCPSocket: &corev1.TCPSocketAction{Port: intOrString(render.RedisPort)}},
 					PeriodSeconds: 1, FailureThreshold: 3,
 				},
 			}},
@@ -419,9 +421,9 @@ func (a *Activities) LoadTemporary(ctx context.Context, in LoadInput) (LoadResul
 	}
 	stop := redisops.HeartbeatEvery(ctx, 5*time.Second)
 	defer stop()
-	err = LoadRDB(ctx, LoadRequest{Client: a.client(in.Addr, pw), Store: st, File: in.File, ListenHost: a.ListenHost,
+	err = rdb.LoadRDB(ctx, rdb.LoadRequest{Client: a.client(in.Addr, pw), Store: st, File: in.File, ListenHost: a.ListenHost,
 		OnProgress: func(b int64) { heartbeat(ctx, LiveProgress{Phase: "load", BytesDone: b, BytesTotal: in.File.Size}) }})
-	if errors.Is(err, ErrChecksum) {
+	if errors.Is(err, rdb.ErrChecksum) {
 		return LoadResult{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("backup %s: %v", in.BackupID, err), ErrTypeCorrupt, err)
 	}
 	if err != nil {
@@ -434,7 +436,7 @@ func (a *Activities) LoadTemporary(ctx context.Context, in LoadInput) (LoadResul
 type ReplayInput struct {
 	Auth    redisops.Auth `json:"auth"`
 	Seeds   []string      `json:"seeds"`
-	Sources []Source      `json:"sources"`
+	Sources []rdb.Source  `json:"sources"`
 	// MaxKeys per source in this call (0: to the end).
 	MaxKeys int64  `json:"maxKeys"`
 	Batch   int    `json:"batch,omitempty"`
@@ -445,19 +447,19 @@ type ReplayInput struct {
 func (in ReplayInput) StepTarget() string { return in.Label }
 
 // ReplayKeys runs one round of Replay.
-func (a *Activities) ReplayKeys(ctx context.Context, in ReplayInput) (ReplayResult, error) {
+func (a *Activities) ReplayKeys(ctx context.Context, in ReplayInput) (rdb.ReplayResult, error) {
 	pw, err := a.password(ctx, in.Auth)
 	if err != nil {
-		return ReplayResult{}, err
+		return rdb.ReplayResult{}, err
 	}
 	cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: in.Seeds, Password: pw, Protocol: 2, DisableIdentity: true,
 		MaxRedirects: 16, ReadTimeout: time.Minute, PoolSize: 32})
 	defer cc.Close()
 	stop := redisops.HeartbeatEvery(ctx, 5*time.Second)
 	defer stop()
-	return Replay(ctx, ReplayRequest{Sources: in.Sources, Target: cc, MaxKeys: in.MaxKeys, Batch: in.Batch,
+	return rdb.Replay(ctx, rdb.ReplayRequest{Sources: in.Sources, Target: cc, MaxKeys: in.MaxKeys, Batch: in.Batch,
 		Source: func(addr string) *redis.Client { return a.client(addr, pw) },
-		OnProgress: func(keys, bytes int64, _ []Source) {
+		OnProgress: func(keys, bytes int64, _ []rdb.Source) {
 			heartbeat(ctx, LiveProgress{Phase: "replay", KeysDone: keys, BytesDone: bytes})
 		}})
 }
@@ -504,7 +506,7 @@ func (a *Activities) VerifyRestoredKeys(ctx context.Context, in VerifyInput) (Ve
 	for i, f := range in.Files {
 		sets[i] = f.Slots
 	}
-	counts, err := CountKeys(ctx, cc, func(addr string) *redis.Client { return a.client(addr, pw) }, sets)
+	counts, err := rdb.CountKeys(ctx, cc, func(addr string) *redis.Client { return a.client(addr, pw) }, sets)
 	if err != nil {
 		return VerifyResult{}, err
 	}
@@ -528,7 +530,7 @@ func (a *Activities) VerifyRestoredKeys(ctx context.Context, in VerifyInput) (Ve
 			if !ok {
 				continue
 			}
-			r, err := CompareKeys(ctx, a.client(addr, pw), cc, sample, 10*time.Second)
+			r, err := rdb.CompareKeys(ctx, a.client(addr, pw), cc, sample, 10*time.Second)
 			if err != nil {
 				return out, err
 			}
@@ -553,7 +555,7 @@ func (in DeleteTemporariesInput) StepTarget() string { return in.Namespace + "/"
 // DeleteTemporaries deletes a restore's temporary Pods and waits until they
 // are gone.
 func (a *Activities) DeleteTemporaries(ctx context.Context, in DeleteTemporariesInput) error {
-	sel := labels.SelectorFromSet(map[string]string{kube.LabelManagedBy: kube.ManagedBy, LabelRestoreOf: in.Cluster}).String()
+	sel := labels.SelectorFromSet(map[string]string{render.LabelManagedBy: render.ManagedBy, LabelRestoreOf: in.Cluster}).String()
 	pods := a.Kube.CoreV1().Pods(in.Namespace)
 	if err := pods.DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{LabelSelector: sel}); err != nil {
 		return fmt.Errorf("delete temporary pods: %w", err)

@@ -4,7 +4,8 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/dayops/dayops/internal/activities/kube"
+	"github.com/dayops/dayops/internal/kube/render"
+	"github.com/dayops/dayops/internal/redis/rdb"
 	"github.com/dayops/dayops/internal/spec"
 	"github.com/dayops/dayops/internal/topology"
 	corev1 "k8s.io/api/core/v1"
@@ -20,7 +21,7 @@ func intOrString(p int) intstr.IntOrString { return intstr.FromInt32(int32(p)) }
 type RestoredInstancesInput struct {
 	Spec      spec.Cluster        `json:"spec"`
 	Instances []topology.Instance `json:"instances"`
-	Placement kube.Placement      `json:"placement"`
+	Placement render.Placement    `json:"placement"`
 	// Sources are the temporary instances by shard, which each new primary's
 	// init container copies its dump.rdb from.
 	Sources map[int]string `json:"sources"`
@@ -42,19 +43,19 @@ func (in RestoredInstancesInput) StepTarget() string {
 // primary.
 func (a *Activities) EnsureRestoredInstances(ctx context.Context, in RestoredInstancesInput) error {
 	c := in.Spec
-	cm, err := a.Kube.CoreV1().ConfigMaps(c.Namespace).Get(ctx, kube.ConfigMapName(c.Name), metav1.GetOptions{})
+	cm, err := a.Kube.CoreV1().ConfigMaps(c.Namespace).Get(ctx, render.ConfigMapName(c.Name), metav1.GetOptions{})
 	if err != nil {
-		return fmt.Errorf("get configmap %s: %w", kube.ConfigMapName(c.Name), err)
+		return fmt.Errorf("get configmap %s: %w", render.ConfigMapName(c.Name), err)
 	}
-	owner := kube.OwnerReference(cm)
+	owner := render.OwnerReference(cm)
 	for _, inst := range in.Instances {
 		if c.Persistence.Mode != spec.PersistenceNone {
-			_, err := a.Kube.CoreV1().PersistentVolumeClaims(c.Namespace).Create(ctx, kube.PVC(c, inst), metav1.CreateOptions{})
+			_, err := a.Kube.CoreV1().PersistentVolumeClaims(c.Namespace).Create(ctx, render.PVC(c, inst), metav1.CreateOptions{})
 			if err != nil && !apierrors.IsAlreadyExists(err) {
-				return fmt.Errorf("create pvc %s: %w", kube.PVCName(c.Name, inst.Ordinal), err)
+				return fmt.Errorf("create pvc %s: %w", render.PVCName(c.Name, inst.Ordinal), err)
 			}
 		}
-		pod := kube.WithInstanceManager(kube.Pod(c, inst, in.Placement, owner), a.InstanceImage)
+		pod := render.WithInstanceManager(render.Pod(c, inst, in.Placement, owner), a.InstanceImage)
 		if inst.Role == topology.RolePrimary {
 			src, ok := in.Sources[inst.Shard]
 			if !ok {
@@ -71,11 +72,11 @@ func (a *Activities) EnsureRestoredInstances(ctx context.Context, in RestoredIns
 }
 
 func restoreInit(c spec.Cluster, src string) corev1.Container {
-	host, port := src, fmt.Sprint(kube.RedisPort)
-	if h, p, err := splitHostPort(src); err == nil {
+	host, port := src, fmt.Sprint(render.RedisPort)
+	if h, p, err := rdb.SplitHostPort(src); err == nil {
 		host, port = h, p
 	}
-	d := kube.DataDir
+	d := render.DataDir
 	script := `test -e ` + d + `/nodes.conf || ` +
 		`{ redis-cli -h "$RESTORE_HOST" -p "$RESTORE_PORT" --rdb ` + d + `/dump.rdb.part && ` +
 		`mv ` + d + `/dump.rdb.part ` + d + `/dump.rdb; }`
@@ -94,8 +95,8 @@ func restoreInit(c spec.Cluster, src string) corev1.Container {
 		Env: []corev1.EnvVar{
 			{Name: "RESTORE_HOST", Value: host}, {Name: "RESTORE_PORT", Value: port},
 			{Name: "REDISCLI_AUTH", ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
-				LocalObjectReference: corev1.LocalObjectReference{Name: kube.PasswordSecretName(c)}, Key: kube.PasswordKey}}},
+				LocalObjectReference: corev1.LocalObjectReference{Name: render.PasswordSecretName(c)}, Key: render.PasswordKey}}},
 		},
-		VolumeMounts: []corev1.VolumeMount{{Name: "data", MountPath: kube.DataDir}},
+		VolumeMounts: []corev1.VolumeMount{{Name: "data", MountPath: render.DataDir}},
 	}
 }

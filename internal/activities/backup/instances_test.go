@@ -2,6 +2,7 @@ package backup
 
 import (
 	"fmt"
+	"github.com/dayops/dayops/internal/testutil/redistest"
 	"net"
 	"os"
 	"os/exec"
@@ -12,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dayops/dayops/internal/activities/kube"
+	"github.com/dayops/dayops/internal/kube/render"
 	"github.com/dayops/dayops/internal/spec"
 	"github.com/redis/go-redis/v9"
 )
@@ -27,7 +28,7 @@ func TestRestoreInitLoadsAtStart(t *testing.T) {
 		t.Skip("redis-cli not installed")
 	}
 	ctx := t.Context()
-	src := standalone(t)
+	src := redistest.Standalone(t)
 	const keys = 500
 	for i := range keys {
 		if err := src.Set(ctx, fmt.Sprintf("k%d", i), i, 0).Err(); err != nil {
@@ -41,13 +42,13 @@ func TestRestoreInitLoadsAtStart(t *testing.T) {
 			c.Default()
 			dir := t.TempDir()
 			init := restoreInit(c, src.Options().Addr)
-			script := strings.ReplaceAll(init.Command[2], kube.DataDir, dir)
+			script := strings.ReplaceAll(init.Command[2], render.DataDir, dir)
 			sh := exec.Command("sh", "-c", script)
 			sh.Env = append(os.Environ(), "RESTORE_HOST="+host, "RESTORE_PORT="+port)
 			if out, err := sh.CombinedOutput(); err != nil {
 				t.Fatalf("init script: %v\n%s", err, out)
 			}
-			got := startWithConf(t, dir, kube.RedisConf(c))
+			got := startWithConf(t, dir, render.RedisConf(c))
 			if n, err := got.DBSize(ctx).Result(); err != nil || n != keys {
 				t.Fatalf("restored primary has %d keys (err %v), want %d", n, err, keys)
 			}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/dayops/dayops/internal/activities/kube"
 	"github.com/dayops/dayops/internal/activities/redisops"
+	"github.com/dayops/dayops/internal/kube/render"
 	"github.com/dayops/dayops/internal/planner"
 	"github.com/dayops/dayops/internal/spec"
 	"github.com/dayops/dayops/internal/topology"
@@ -74,7 +75,7 @@ func (a *Activities) ObserveCluster(ctx context.Context, in ObserveInput) (Obser
 		}
 	}
 	r, err := a.Redis.ObserveRedis(ctx, redisops.ObserveInput{
-		Auth:  redisops.Auth{Namespace: in.Namespace, Secret: kube.PasswordSecretName(*k.Spec)},
+		Auth:  redisops.Auth{Namespace: in.Namespace, Secret: render.PasswordSecretName(*k.Spec)},
 		Addrs: addrs, ScanBigKeysOn: scan,
 	})
 	if err != nil {

@@ -13,8 +13,9 @@ import (
 	"time"
 
 	"github.com/dayops/dayops/internal/activities/kube"
-	"github.com/dayops/dayops/internal/activities/redisadmin"
 	"github.com/dayops/dayops/internal/guard"
+	"github.com/dayops/dayops/internal/kube/render"
+	"github.com/dayops/dayops/internal/redis/clusteradmin"
 	"github.com/dayops/dayops/internal/spec"
 	"github.com/dayops/dayops/internal/topology"
 	"github.com/redis/go-redis/v9"
@@ -55,10 +56,10 @@ type Activities struct {
 
 type pool struct {
 	password string
-	p        *redisadmin.ClientPool
+	p        *clusteradmin.ClientPool
 }
 
-func (a *Activities) clients(ctx context.Context, namespace, secret string) (*redisadmin.ClientPool, error) {
+func (a *Activities) clients(ctx context.Context, namespace, secret string) (*clusteradmin.ClientPool, error) {
 	pw, err := a.Passwords.Password(ctx, namespace, secret)
 	if err != nil {
 		return nil, err
@@ -74,7 +75,7 @@ func (a *Activities) clients(ctx context.Context, namespace, secret string) (*re
 		if ok {
 			p.p.Close()
 		}
-		p = &pool{password: pw, p: redisadmin.NewClientPool(redis.Options{Password: pw,
+		p = &pool{password: pw, p: clusteradmin.NewClientPool(redis.Options{Password: pw,
 			DialTimeout: time.Second, ReadTimeout: time.Second, WriteTimeout: time.Second, PoolSize: 2})}
 		a.pools[key] = p
 	}
@@ -141,7 +142,7 @@ func (a *Activities) ObserveGuard(ctx context.Context, in ObserveInput) (Observa
 func (a *Activities) observe(ctx context.Context, in ObserveInput) (Observation, error) {
 	out := Observation{At: time.Now()}
 	core := a.Kube.CoreV1()
-	cm, err := core.ConfigMaps(in.Namespace).Get(ctx, kube.ConfigMapName(in.Cluster), metav1.GetOptions{})
+	cm, err := core.ConfigMaps(in.Namespace).Get(ctx, render.ConfigMapName(in.Cluster), metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
 		out.Gone = true
 		return out, nil
@@ -158,7 +159,7 @@ func (a *Activities) observe(ctx context.Context, in ObserveInput) (Observation,
 	if zoneKey == "" {
 		zoneKey = spec.DefaultZoneKey
 	}
-	sel := labels.SelectorFromSet(kube.ClusterSelector(in.Cluster)).String()
+	sel := labels.SelectorFromSet(render.ClusterSelector(in.Cluster)).String()
 	pods, err := core.Pods(in.Namespace).List(ctx, metav1.ListOptions{LabelSelector: sel})
 	if err != nil {
 		return out, fmt.Errorf("list pods: %w", err)
@@ -183,16 +184,16 @@ func (a *Activities) observe(ctx context.Context, in ObserveInput) (Observation,
 	slices.Sort(out.Zones)
 	gi := guard.Input{Shards: c.Shards, ReplicasPerShard: c.ReplicasPerShard, Known: in.Known, Nodes: map[int]guard.Node{}}
 	for _, p := range pods.Items {
-		ord, err1 := strconv.Atoi(p.Labels[kube.LabelOrdinal])
-		shard, err2 := strconv.Atoi(p.Labels[kube.LabelShard])
+		ord, err1 := strconv.Atoi(p.Labels[render.LabelOrdinal])
+		shard, err2 := strconv.Atoi(p.Labels[render.LabelShard])
 		if errors.Join(err1, err2) != nil {
 			continue
 		}
 		gp := guard.Pod{Ordinal: ord, Shard: shard, Name: p.Name, Node: p.Spec.NodeName, NodeReady: nodeReady[p.Spec.NodeName],
-			Zone: nodeZone[p.Spec.NodeName], Role: topology.Role(p.Labels[kube.LabelRole]), NodeID: p.Annotations[kube.AnnotationNodeID],
+			Zone: nodeZone[p.Spec.NodeName], Role: topology.Role(p.Labels[render.LabelRole]), NodeID: p.Annotations[render.AnnotationNodeID],
 			Deleting: p.DeletionTimestamp != nil}
 		if p.Status.PodIP != "" {
-			gp.Addr = p.Status.PodIP + ":" + strconv.Itoa(kube.RedisPort)
+			gp.Addr = p.Status.PodIP + ":" + strconv.Itoa(render.RedisPort)
 		}
 		for _, cond := range p.Status.Conditions {
 			if cond.Type == corev1.PodReady {
@@ -209,8 +210,8 @@ func (a *Activities) observe(ctx context.Context, in ObserveInput) (Observation,
 		}
 		gi.Orphans = map[int]int{}
 		for _, v := range pvcs.Items {
-			ord, err1 := strconv.Atoi(v.Labels[kube.LabelOrdinal])
-			shard, err2 := strconv.Atoi(v.Labels[kube.LabelShard])
+			ord, err1 := strconv.Atoi(v.Labels[render.LabelOrdinal])
+			shard, err2 := strconv.Atoi(v.Labels[render.LabelShard])
 			if errors.Join(err1, err2) != nil || v.DeletionTimestamp != nil {
 				continue
 			}
@@ -226,7 +227,7 @@ func (a *Activities) observe(ctx context.Context, in ObserveInput) (Observation,
 			return out, err
 		}
 	}
-	cl, err := a.clients(ctx, in.Namespace, kube.PasswordSecretName(c))
+	cl, err := a.clients(ctx, in.Namespace, render.PasswordSecretName(c))
 	if err != nil {
 		return out, err
 	}
@@ -263,7 +264,7 @@ func observeNode(ctx context.Context, c *redis.Client) (guard.Node, int) {
 	if err != nil {
 		return n, 1
 	}
-	v, err := redisadmin.ParseClusterNodes(text)
+	v, err := clusteradmin.ParseClusterNodes(text)
 	if err != nil {
 		return n, 1
 	}
@@ -271,7 +272,7 @@ func observeNode(ctx context.Context, c *redis.Client) (guard.Node, int) {
 	if err != nil {
 		return n, 2
 	}
-	kv := redisadmin.ParseInfo(info)
+	kv := clusteradmin.ParseInfo(info)
 	n.Reachable = true
 	n.NodeID, n.PrimaryID, n.Slots, n.KnownNodes = v.Myself.ID, v.Myself.PrimaryID, v.Myself.Slots.Count(), len(v.Nodes)
 	switch {
@@ -301,12 +302,12 @@ func (a *Activities) relabel(ctx context.Context, namespace, cluster string, as 
 	var changed []string
 	pods := a.Kube.CoreV1().Pods(namespace)
 	for _, o := range slices.Sorted(maps.Keys(as.Relabel)) {
-		md := map[string]any{"labels": map[string]string{kube.LabelRole: string(as.Relabel[o])}}
+		md := map[string]any{"labels": map[string]string{render.LabelRole: string(as.Relabel[o])}}
 		if id := as.NodeIDs[o]; id != "" {
-			md["annotations"] = map[string]string{kube.AnnotationNodeID: id}
+			md["annotations"] = map[string]string{render.AnnotationNodeID: id}
 		}
 		body, _ := json.Marshal(map[string]any{"metadata": md})
-		name := kube.PodName(cluster, o)
+		name := render.PodName(cluster, o)
 		if _, err := pods.Patch(ctx, name, types.MergePatchType, body, metav1.PatchOptions{}); err != nil {
 			if apierrors.IsNotFound(err) {
 				continue
@@ -361,7 +362,7 @@ type EnsureReadServicesInput struct {
 
 // ReadServiceName is the Service of a shard's replicas: "<cluster>-shard-N-ro".
 func ReadServiceName(cluster string, shard int) string {
-	return kube.ShardServiceName(cluster, shard) + "-ro"
+	return render.ShardServiceName(cluster, shard) + "-ro"
 }
 
 // EnsureReadServices creates, for every shard, a read-only Service that
@@ -369,28 +370,28 @@ func ReadServiceName(cluster string, shard int) string {
 // the primary Service), and deletes those of shards that no longer exist.
 func (a *Activities) EnsureReadServices(ctx context.Context, in EnsureReadServicesInput) error {
 	core := a.Kube.CoreV1()
-	cm, err := core.ConfigMaps(in.Namespace).Get(ctx, kube.ConfigMapName(in.Cluster), metav1.GetOptions{})
+	cm, err := core.ConfigMaps(in.Namespace).Get(ctx, render.ConfigMapName(in.Cluster), metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
 		return nil
 	}
 	if err != nil {
 		return fmt.Errorf("get configmap: %w", err)
 	}
-	owner := kube.OwnerReference(cm)
+	owner := render.OwnerReference(cm)
 	svcs := core.Services(in.Namespace)
 	for sh := range in.Shards {
-		sel := kube.ClusterSelector(in.Cluster)
-		sel[kube.LabelShard] = strconv.Itoa(sh)
-		sel[kube.LabelRole] = string(topology.RoleReplica)
-		l := kube.ClusterSelector(in.Cluster)
-		l[kube.LabelName] = kube.AppName
-		l[kube.LabelShard] = strconv.Itoa(sh)
+		sel := render.ClusterSelector(in.Cluster)
+		sel[render.LabelShard] = strconv.Itoa(sh)
+		sel[render.LabelRole] = string(topology.RoleReplica)
+		l := render.ClusterSelector(in.Cluster)
+		l[render.LabelName] = render.AppName
+		l[render.LabelShard] = strconv.Itoa(sh)
 		l["dayops.io/service"] = "read-only"
 		svc := &corev1.Service{
 			ObjectMeta: metav1.ObjectMeta{Name: ReadServiceName(in.Cluster, sh), Namespace: in.Namespace, Labels: l,
 				OwnerReferences: []metav1.OwnerReference{owner}},
 			Spec: corev1.ServiceSpec{Selector: sel, Ports: []corev1.ServicePort{
-				{Name: "redis", Port: kube.RedisPort, TargetPort: intstr.FromString("redis")}}},
+				{Name: "redis", Port: render.RedisPort, TargetPort: intstr.FromString("redis")}}},
 		}
 		if _, err := svcs.Create(ctx, svc, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 			return fmt.Errorf("create service %s: %w", svc.Name, err)

@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/dayops/dayops/internal/activities/kube"
 	"github.com/dayops/dayops/internal/guard"
+	"github.com/dayops/dayops/internal/kube/render"
 	"github.com/dayops/dayops/internal/operation"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
@@ -234,7 +234,7 @@ type DropVolumeInput struct {
 // NotFound is success.
 func (a *Activities) DropVolume(ctx context.Context, in DropVolumeInput) error {
 	pvcs := a.Kube.CoreV1().PersistentVolumeClaims(in.Namespace)
-	name := kube.PVCName(in.Cluster, in.Ordinal)
+	name := render.PVCName(in.Cluster, in.Ordinal)
 	if err := pvcs.Delete(ctx, name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
 		return fmt.Errorf("delete pvc %s: %w", name, err)
 	}

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dayops/dayops/internal/kube/render"
 	"github.com/dayops/dayops/internal/spec"
 	"github.com/dayops/dayops/internal/topology"
 	"go.temporal.io/sdk/activity"
@@ -54,8 +55,8 @@ type Activities struct {
 }
 
 // pod renders an instance's Pod, with the instance manager when configured.
-func (a *Activities) pod(c spec.Cluster, in topology.Instance, pl Placement, owner metav1.OwnerReference) *corev1.Pod {
-	return WithInstanceManager(Pod(c, in, pl, owner), a.InstanceImage)
+func (a *Activities) pod(c spec.Cluster, in topology.Instance, pl render.Placement, owner metav1.OwnerReference) *corev1.Pod {
+	return render.WithInstanceManager(render.Pod(c, in, pl, owner), a.InstanceImage)
 }
 
 func (a *Activities) poll() time.Duration {
@@ -130,7 +131,7 @@ func (a *Activities) EnsureConfig(ctx context.Context, in EnsureConfigInput) (En
 	if err != nil {
 		return EnsureConfigResult{}, temporal.NewNonRetryableApplicationError("marshal spec", ErrTypeBadSpec, err)
 	}
-	want := ConfigMap(c)
+	want := render.ConfigMap(c)
 	want.Annotations = map[string]string{AnnotationSpec: string(specJSON), AnnotationNextOrdinal: strconv.Itoa(in.NextOrdinal)}
 	cms := a.Client.CoreV1().ConfigMaps(c.Namespace)
 	cm, err := cms.Get(ctx, want.Name, metav1.GetOptions{})
@@ -159,7 +160,7 @@ func (a *Activities) EnsureConfig(ctx context.Context, in EnsureConfigInput) (En
 		}
 	}
 	if c.PasswordSecret == "" {
-		if err := a.ensureSecret(ctx, c, OwnerReference(cm)); err != nil {
+		if err := a.ensureSecret(ctx, c, render.OwnerReference(cm)); err != nil {
 			return EnsureConfigResult{}, err
 		}
 	}
@@ -168,18 +169,18 @@ func (a *Activities) EnsureConfig(ctx context.Context, in EnsureConfigInput) (En
 
 func (a *Activities) ensureSecret(ctx context.Context, c spec.Cluster, owner metav1.OwnerReference) error {
 	secrets := a.Client.CoreV1().Secrets(c.Namespace)
-	if _, err := secrets.Get(ctx, SecretName(c.Name), metav1.GetOptions{}); err == nil {
+	if _, err := secrets.Get(ctx, render.SecretName(c.Name), metav1.GetOptions{}); err == nil {
 		return nil
 	} else if !apierrors.IsNotFound(err) {
-		return fmt.Errorf("get secret %s: %w", SecretName(c.Name), err)
+		return fmt.Errorf("get secret %s: %w", render.SecretName(c.Name), err)
 	}
 	buf := make([]byte, 24)
 	if _, err := rand.Read(buf); err != nil {
 		return fmt.Errorf("generate password: %w", err)
 	}
-	_, err := secrets.Create(ctx, Secret(c, base64.RawURLEncoding.EncodeToString(buf), owner), metav1.CreateOptions{})
+	_, err := secrets.Create(ctx, render.Secret(c, base64.RawURLEncoding.EncodeToString(buf), owner), metav1.CreateOptions{})
 	if err != nil && !apierrors.IsAlreadyExists(err) {
-		return fmt.Errorf("create secret %s: %w", SecretName(c.Name), err)
+		return fmt.Errorf("create secret %s: %w", render.SecretName(c.Name), err)
 	}
 	return nil
 }
@@ -191,22 +192,22 @@ func nextOrdinal(cm *corev1.ConfigMap) int {
 
 // owner returns the owner reference of a cluster's objects (its ConfigMap).
 func (a *Activities) owner(ctx context.Context, namespace, cluster string) (metav1.OwnerReference, error) {
-	cm, err := a.Client.CoreV1().ConfigMaps(namespace).Get(ctx, ConfigMapName(cluster), metav1.GetOptions{})
+	cm, err := a.Client.CoreV1().ConfigMaps(namespace).Get(ctx, render.ConfigMapName(cluster), metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
 		return metav1.OwnerReference{}, temporal.NewNonRetryableApplicationError(
-			fmt.Sprintf("cluster %s/%s has no configmap %s", namespace, cluster, ConfigMapName(cluster)), ErrTypeNotFound, err)
+			fmt.Sprintf("cluster %s/%s has no configmap %s", namespace, cluster, render.ConfigMapName(cluster)), ErrTypeNotFound, err)
 	}
 	if err != nil {
-		return metav1.OwnerReference{}, fmt.Errorf("get configmap %s: %w", ConfigMapName(cluster), err)
+		return metav1.OwnerReference{}, fmt.Errorf("get configmap %s: %w", render.ConfigMapName(cluster), err)
 	}
-	return OwnerReference(cm), nil
+	return render.OwnerReference(cm), nil
 }
 
 // EnsureInstancesInput lists the instances that must exist.
 type EnsureInstancesInput struct {
 	Spec      spec.Cluster        `json:"spec"`
 	Instances []topology.Instance `json:"instances"`
-	Placement Placement           `json:"placement"`
+	Placement render.Placement    `json:"placement"`
 }
 
 // EnsureInstancesResult says what was created (the rest already existed).
@@ -227,14 +228,14 @@ func (a *Activities) EnsureInstances(ctx context.Context, in EnsureInstancesInpu
 	for _, inst := range in.Instances {
 		if c.Persistence.Mode != spec.PersistenceNone {
 			created, err := createIfAbsent(ctx, func(ctx context.Context) error {
-				_, err := a.Client.CoreV1().PersistentVolumeClaims(c.Namespace).Create(ctx, PVC(c, inst), metav1.CreateOptions{})
+				_, err := a.Client.CoreV1().PersistentVolumeClaims(c.Namespace).Create(ctx, render.PVC(c, inst), metav1.CreateOptions{})
 				return err
 			})
 			if err != nil {
-				return out, fmt.Errorf("create pvc %s: %w", PVCName(c.Name, inst.Ordinal), err)
+				return out, fmt.Errorf("create pvc %s: %w", render.PVCName(c.Name, inst.Ordinal), err)
 			}
 			if created {
-				out.CreatedPVCs = append(out.CreatedPVCs, PVCName(c.Name, inst.Ordinal))
+				out.CreatedPVCs = append(out.CreatedPVCs, render.PVCName(c.Name, inst.Ordinal))
 			}
 		}
 		created, err := createIfAbsent(ctx, func(ctx context.Context) error {
@@ -242,10 +243,10 @@ func (a *Activities) EnsureInstances(ctx context.Context, in EnsureInstancesInpu
 			return err
 		})
 		if err != nil {
-			return out, fmt.Errorf("create pod %s: %w", PodName(c.Name, inst.Ordinal), err)
+			return out, fmt.Errorf("create pod %s: %w", render.PodName(c.Name, inst.Ordinal), err)
 		}
 		if created {
-			out.CreatedPods = append(out.CreatedPods, PodName(c.Name, inst.Ordinal))
+			out.CreatedPods = append(out.CreatedPods, render.PodName(c.Name, inst.Ordinal))
 		}
 		activity.RecordHeartbeat(ctx, inst.Ordinal)
 	}
@@ -282,7 +283,7 @@ func (s InstanceStatus) Addr() string {
 	if s.PodIP == "" {
 		return ""
 	}
-	return s.PodIP + ":" + strconv.Itoa(RedisPort)
+	return s.PodIP + ":" + strconv.Itoa(render.RedisPort)
 }
 
 // WaitReadyInput names the instances to wait for.
@@ -326,7 +327,7 @@ func (a *Activities) WaitInstancesReady(ctx context.Context, in WaitReadyInput) 
 		for _, o := range in.Ordinals {
 			s, ok := byOrdinal[o]
 			if !ok {
-				return WaitReadyResult{}, fmt.Errorf("pod %s does not exist", PodName(in.Cluster, o))
+				return WaitReadyResult{}, fmt.Errorf("pod %s does not exist", render.PodName(in.Cluster, o))
 			}
 			if err := a.podProblem(ctx, in.Namespace, s.Pod, in.UnschedulableAfter); err != nil {
 				return WaitReadyResult{}, err
@@ -393,11 +394,11 @@ type ObserveResult struct {
 // Observe reads the cluster's spec and instances from Kubernetes.
 func (a *Activities) Observe(ctx context.Context, in ObserveInput) (ObserveResult, error) {
 	var out ObserveResult
-	cm, err := a.Client.CoreV1().ConfigMaps(in.Namespace).Get(ctx, ConfigMapName(in.Cluster), metav1.GetOptions{})
+	cm, err := a.Client.CoreV1().ConfigMaps(in.Namespace).Get(ctx, render.ConfigMapName(in.Cluster), metav1.GetOptions{})
 	switch {
 	case apierrors.IsNotFound(err):
 	case err != nil:
-		return out, fmt.Errorf("get configmap %s: %w", ConfigMapName(in.Cluster), err)
+		return out, fmt.Errorf("get configmap %s: %w", render.ConfigMapName(in.Cluster), err)
 	default:
 		var s spec.Cluster
 		if err := json.Unmarshal([]byte(cm.Annotations[AnnotationSpec]), &s); err != nil {
@@ -420,7 +421,7 @@ func (a *Activities) Observe(ctx context.Context, in ObserveInput) (ObserveResul
 
 func (a *Activities) observe(ctx context.Context, namespace, cluster, zoneKey string) ([]InstanceStatus, error) {
 	pods, err := a.Client.CoreV1().Pods(namespace).List(ctx, metav1.ListOptions{
-		LabelSelector: labels.SelectorFromSet(ClusterSelector(cluster)).String(),
+		LabelSelector: labels.SelectorFromSet(render.ClusterSelector(cluster)).String(),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("list pods of %s: %w", cluster, err)
@@ -428,16 +429,16 @@ func (a *Activities) observe(ctx context.Context, namespace, cluster, zoneKey st
 	zones := map[string]string{}
 	var out []InstanceStatus
 	for _, p := range pods.Items {
-		ord, err1 := strconv.Atoi(p.Labels[LabelOrdinal])
-		shard, err2 := strconv.Atoi(p.Labels[LabelShard])
+		ord, err1 := strconv.Atoi(p.Labels[render.LabelOrdinal])
+		shard, err2 := strconv.Atoi(p.Labels[render.LabelShard])
 		if err := errors.Join(err1, err2); err != nil {
 			a.Log.WarnContext(ctx, "pod with bad dayops labels ignored", "pod", p.Name, "err", err)
 			continue
 		}
 		s := InstanceStatus{
 			Ordinal: ord, Shard: shard, Pod: p.Name, PodIP: p.Status.PodIP, Node: p.Spec.NodeName,
-			Role: topology.Role(p.Labels[LabelRole]), Ready: podReady(&p), Phase: string(p.Status.Phase),
-			SpecHash: p.Annotations[AnnotationSpecHash], NodeID: p.Annotations[AnnotationNodeID],
+			Role: topology.Role(p.Labels[render.LabelRole]), Ready: podReady(&p), Phase: string(p.Status.Phase),
+			SpecHash: p.Annotations[render.AnnotationSpecHash], NodeID: p.Annotations[render.AnnotationNodeID],
 			Deleting: p.DeletionTimestamp != nil,
 		}
 		if len(p.Spec.Containers) > 0 {
@@ -501,7 +502,7 @@ func (a *Activities) SetRoleLabels(ctx context.Context, in SetLabelsInput) (SetL
 	slices.Sort(ordinals)
 	pods := a.Client.CoreV1().Pods(in.Namespace)
 	for _, o := range ordinals {
-		name := PodName(in.Cluster, o)
+		name := render.PodName(in.Cluster, o)
 		p, err := pods.Get(ctx, name, metav1.GetOptions{})
 		if apierrors.IsNotFound(err) {
 			continue
@@ -511,18 +512,18 @@ func (a *Activities) SetRoleLabels(ctx context.Context, in SetLabelsInput) (SetL
 		}
 		role := string(in.Roles[o])
 		nodeID := in.NodeIDs[o]
-		if p.Labels[LabelRole] == role && (nodeID == "" || p.Annotations[AnnotationNodeID] == nodeID) {
+		if p.Labels[render.LabelRole] == role && (nodeID == "" || p.Annotations[render.AnnotationNodeID] == nodeID) {
 			continue
 		}
-		patch := map[string]any{"metadata": map[string]any{"labels": map[string]string{LabelRole: role}}}
+		patch := map[string]any{"metadata": map[string]any{"labels": map[string]string{render.LabelRole: role}}}
 		if nodeID != "" {
-			patch["metadata"].(map[string]any)["annotations"] = map[string]string{AnnotationNodeID: nodeID}
+			patch["metadata"].(map[string]any)["annotations"] = map[string]string{render.AnnotationNodeID: nodeID}
 		}
 		body, _ := json.Marshal(patch)
 		if _, err := pods.Patch(ctx, name, types.MergePatchType, body, metav1.PatchOptions{}); err != nil {
 			return out, fmt.Errorf("label pod %s role=%s: %w", name, role, err)
 		}
-		if p.Labels[LabelRole] != role {
+		if p.Labels[render.LabelRole] != role {
 			out.Changed = append(out.Changed, name)
 		}
 	}
@@ -544,21 +545,21 @@ func (a *Activities) EnsureServices(ctx context.Context, in EnsureServicesInput)
 		return err
 	}
 	svcs := a.Client.CoreV1().Services(c.Namespace)
-	want := []*corev1.Service{HeadlessService(c, owner)}
+	want := []*corev1.Service{render.HeadlessService(c, owner)}
 	for _, s := range in.Shards {
-		want = append(want, ShardService(c, s, owner))
+		want = append(want, render.ShardService(c, s, owner))
 	}
 	for _, svc := range want {
 		if _, err := svcs.Create(ctx, svc, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 			return fmt.Errorf("create service %s: %w", svc.Name, err)
 		}
 	}
-	existing, err := svcs.List(ctx, metav1.ListOptions{LabelSelector: labels.SelectorFromSet(ClusterSelector(c.Name)).String()})
+	existing, err := svcs.List(ctx, metav1.ListOptions{LabelSelector: labels.SelectorFromSet(render.ClusterSelector(c.Name)).String()})
 	if err != nil {
 		return fmt.Errorf("list services: %w", err)
 	}
 	for _, svc := range existing.Items {
-		shard, err := strconv.Atoi(svc.Labels[LabelShard])
+		shard, err := strconv.Atoi(svc.Labels[render.LabelShard])
 		if err != nil || slices.Contains(in.Shards, shard) {
 			continue
 		}
@@ -582,21 +583,21 @@ type DeleteInstancesInput struct {
 func (a *Activities) DeleteInstances(ctx context.Context, in DeleteInstancesInput) error {
 	pods := a.Client.CoreV1().Pods(in.Namespace)
 	for _, o := range in.Ordinals {
-		if err := pods.Delete(ctx, PodName(in.Cluster, o), metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
-			return fmt.Errorf("delete pod %s: %w", PodName(in.Cluster, o), err)
+		if err := pods.Delete(ctx, render.PodName(in.Cluster, o), metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("delete pod %s: %w", render.PodName(in.Cluster, o), err)
 		}
 	}
 	for _, o := range in.Ordinals {
 		if err := a.waitGone(ctx, func(ctx context.Context) error {
-			_, err := pods.Get(ctx, PodName(in.Cluster, o), metav1.GetOptions{})
+			_, err := pods.Get(ctx, render.PodName(in.Cluster, o), metav1.GetOptions{})
 			return err
 		}); err != nil {
-			return fmt.Errorf("wait for pod %s to go: %w", PodName(in.Cluster, o), err)
+			return fmt.Errorf("wait for pod %s to go: %w", render.PodName(in.Cluster, o), err)
 		}
 		if in.DeleteVolumes {
-			err := a.Client.CoreV1().PersistentVolumeClaims(in.Namespace).Delete(ctx, PVCName(in.Cluster, o), metav1.DeleteOptions{})
+			err := a.Client.CoreV1().PersistentVolumeClaims(in.Namespace).Delete(ctx, render.PVCName(in.Cluster, o), metav1.DeleteOptions{})
 			if err != nil && !apierrors.IsNotFound(err) {
-				return fmt.Errorf("delete pvc %s: %w", PVCName(in.Cluster, o), err)
+				return fmt.Errorf("delete pvc %s: %w", render.PVCName(in.Cluster, o), err)
 			}
 		}
 	}
@@ -614,7 +615,7 @@ type DeleteClusterObjectsInput struct {
 // until they are gone), Services, the generated Secret and the ConfigMap, and
 // the PVCs when asked.
 func (a *Activities) DeleteClusterObjects(ctx context.Context, in DeleteClusterObjectsInput) error {
-	sel := labels.SelectorFromSet(ClusterSelector(in.Cluster)).String()
+	sel := labels.SelectorFromSet(render.ClusterSelector(in.Cluster)).String()
 	core := a.Client.CoreV1()
 	if err := core.Pods(in.Namespace).DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{LabelSelector: sel}); err != nil {
 		return fmt.Errorf("delete pods: %w", err)
@@ -650,11 +651,11 @@ func (a *Activities) DeleteClusterObjects(ctx context.Context, in DeleteClusterO
 		what string
 		fn   func() error
 	}{
-		{"secret " + SecretName(in.Cluster), func() error {
-			return core.Secrets(in.Namespace).Delete(ctx, SecretName(in.Cluster), metav1.DeleteOptions{})
+		{"secret " + render.SecretName(in.Cluster), func() error {
+			return core.Secrets(in.Namespace).Delete(ctx, render.SecretName(in.Cluster), metav1.DeleteOptions{})
 		}},
-		{"configmap " + ConfigMapName(in.Cluster), func() error {
-			return core.ConfigMaps(in.Namespace).Delete(ctx, ConfigMapName(in.Cluster), metav1.DeleteOptions{})
+		{"configmap " + render.ConfigMapName(in.Cluster), func() error {
+			return core.ConfigMaps(in.Namespace).Delete(ctx, render.ConfigMapName(in.Cluster), metav1.DeleteOptions{})
 		}},
 	} {
 		if err := del.fn(); err != nil && !apierrors.IsNotFound(err) {
@@ -695,10 +696,10 @@ func (p Passwords) Password(ctx context.Context, namespace, name string) (string
 	if err != nil {
 		return "", fmt.Errorf("get secret %s/%s: %w", namespace, name, err)
 	}
-	pw, ok := s.Data[PasswordKey]
+	pw, ok := s.Data[render.PasswordKey]
 	if !ok || len(pw) == 0 {
 		return "", temporal.NewNonRetryableApplicationError(
-			fmt.Sprintf("secret %s/%s has no %q key", namespace, name, PasswordKey), ErrTypeBadSpec, nil)
+			fmt.Sprintf("secret %s/%s has no %q key", namespace, name, render.PasswordKey), ErrTypeBadSpec, nil)
 	}
 	return string(pw), nil
 }
@@ -717,7 +718,7 @@ type ListClustersResult struct {
 // instances.
 func (a *Activities) ListClusters(ctx context.Context, in ListClustersInput) (ListClustersResult, error) {
 	cms, err := a.Client.CoreV1().ConfigMaps(in.Namespace).List(ctx, metav1.ListOptions{
-		LabelSelector: labels.SelectorFromSet(map[string]string{LabelManagedBy: ManagedBy}).String(),
+		LabelSelector: labels.SelectorFromSet(map[string]string{render.LabelManagedBy: render.ManagedBy}).String(),
 	})
 	if err != nil {
 		return ListClustersResult{}, fmt.Errorf("list configmaps: %w", err)
@@ -727,7 +728,7 @@ func (a *Activities) ListClusters(ctx context.Context, in ListClustersInput) (Li
 		if _, ok := cm.Annotations[AnnotationSpec]; !ok {
 			continue
 		}
-		r, err := a.Observe(ctx, ObserveInput{Namespace: cm.Namespace, Cluster: cm.Labels[LabelCluster]})
+		r, err := a.Observe(ctx, ObserveInput{Namespace: cm.Namespace, Cluster: cm.Labels[render.LabelCluster]})
 		if err != nil {
 			return out, err
 		}

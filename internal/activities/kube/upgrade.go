@@ -2,13 +2,12 @@ package kube
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
 
+	"github.com/dayops/dayops/internal/kube/render"
 	"github.com/dayops/dayops/internal/spec"
 	"github.com/dayops/dayops/internal/topology"
 	"go.temporal.io/sdk/activity"
@@ -30,48 +29,9 @@ const (
 	AnnotationUpgradeTarget   = "dayops.io/upgrade-target"
 	AnnotationUpgradePrevious = "dayops.io/upgrade-previous"
 	AnnotationPreviousSpec    = "dayops.io/previous-spec"
-	// LabelConfigRevision marks the ConfigMaps that hold one revision of
-	// redis.conf (see RevisionConfigMap).
-	LabelConfigRevision = "dayops.io/config-revision"
 	// ErrTypeGateFailed is the error type of a failed health gate.
 	ErrTypeGateFailed = "GateFailed"
 )
-
-// ConfigRevision names one rendering of redis.conf.
-func ConfigRevision(c spec.Cluster) string {
-	h := sha256.Sum256([]byte(RedisConf(c)))
-	return hex.EncodeToString(h[:])[:10]
-}
-
-// RevisionConfigMapName is the ConfigMap holding one revision of the
-// cluster's redis.conf: "<cluster>-config-<revision>".
-func RevisionConfigMapName(cluster, revision string) string {
-	return cluster + "-config-" + revision
-}
-
-// RevisionConfigMap holds the redis.conf of spec c under its revision. Pods an
-// upgrade recreates mount it rather than the cluster's ConfigMap, so that
-// during a rolling config change each Pod reads the config it was created
-// for (a shared ConfigMap would change under the Pods not upgraded yet).
-func RevisionConfigMap(c spec.Cluster, owner metav1.OwnerReference) *corev1.ConfigMap {
-	rev := ConfigRevision(c)
-	return &corev1.ConfigMap{
-		ObjectMeta: meta(c, RevisionConfigMapName(c.Name, rev), map[string]string{LabelConfigRevision: rev}, &owner),
-		Data:       map[string]string{"redis.conf": RedisConf(c)},
-	}
-}
-
-// UpgradePod is the Pod of instance in for spec c as an upgrade recreates it:
-// Pod's, mounting the revision ConfigMap of c.
-func UpgradePod(c spec.Cluster, in topology.Instance, pl Placement, owner metav1.OwnerReference) *corev1.Pod {
-	pod := Pod(c, in, pl, owner)
-	for i, v := range pod.Spec.Volumes {
-		if v.ConfigMap != nil && v.Name == "config" {
-			pod.Spec.Volumes[i].ConfigMap.Name = RevisionConfigMapName(c.Name, ConfigRevision(c))
-		}
-	}
-	return pod
-}
 
 // BeginUpgradeInput records an upgrade on the cluster's ConfigMap.
 type BeginUpgradeInput struct {
@@ -100,15 +60,15 @@ func (a *Activities) BeginUpgrade(ctx context.Context, in BeginUpgradeInput) err
 	patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": map[string]string{
 		AnnotationUpgradeTarget: string(target), AnnotationUpgradePrevious: string(prev),
 	}}})
-	cm, err := a.Client.CoreV1().ConfigMaps(c.Namespace).Patch(ctx, ConfigMapName(c.Name), types.MergePatchType, patch, metav1.PatchOptions{})
+	cm, err := a.Client.CoreV1().ConfigMaps(c.Namespace).Patch(ctx, render.ConfigMapName(c.Name), types.MergePatchType, patch, metav1.PatchOptions{})
 	if apierrors.IsNotFound(err) {
 		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("cluster %s/%s has no configmap", c.Namespace, c.Name), ErrTypeNotFound, err)
 	}
 	if err != nil {
-		return fmt.Errorf("annotate configmap %s: %w", ConfigMapName(c.Name), err)
+		return fmt.Errorf("annotate configmap %s: %w", render.ConfigMapName(c.Name), err)
 	}
 	for _, s := range []spec.Cluster{in.Previous, in.Target} {
-		if err := a.ensureRevision(ctx, s, OwnerReference(cm)); err != nil {
+		if err := a.ensureRevision(ctx, s, render.OwnerReference(cm)); err != nil {
 			return err
 		}
 	}
@@ -116,7 +76,7 @@ func (a *Activities) BeginUpgrade(ctx context.Context, in BeginUpgradeInput) err
 }
 
 func (a *Activities) ensureRevision(ctx context.Context, c spec.Cluster, owner metav1.OwnerReference) error {
-	want := RevisionConfigMap(c, owner)
+	want := render.RevisionConfigMap(c, owner)
 	_, err := a.Client.CoreV1().ConfigMaps(c.Namespace).Create(ctx, want, metav1.CreateOptions{})
 	if err != nil && !apierrors.IsAlreadyExists(err) {
 		return fmt.Errorf("create configmap %s: %w", want.Name, err)
@@ -143,17 +103,17 @@ func (a *Activities) FinishUpgrade(ctx context.Context, in FinishUpgradeInput) e
 		return temporal.NewNonRetryableApplicationError("marshal spec", ErrTypeBadSpec, err)
 	}
 	cms := a.Client.CoreV1().ConfigMaps(c.Namespace)
-	cm, err := cms.Get(ctx, ConfigMapName(c.Name), metav1.GetOptions{})
+	cm, err := cms.Get(ctx, render.ConfigMapName(c.Name), metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
 		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("cluster %s/%s has no configmap", c.Namespace, c.Name), ErrTypeNotFound, err)
 	}
 	if err != nil {
-		return fmt.Errorf("get configmap %s: %w", ConfigMapName(c.Name), err)
+		return fmt.Errorf("get configmap %s: %w", render.ConfigMapName(c.Name), err)
 	}
 	if cm.Annotations == nil {
 		cm.Annotations = map[string]string{}
 	}
-	cm.Data = ConfigMap(c).Data
+	cm.Data = render.ConfigMap(c).Data
 	cm.Annotations[AnnotationSpec] = string(specJSON)
 	delete(cm.Annotations, AnnotationUpgradeTarget)
 	delete(cm.Annotations, AnnotationUpgradePrevious)
@@ -174,12 +134,12 @@ func (a *Activities) FinishUpgrade(ctx context.Context, in FinishUpgradeInput) e
 type RecreateInput struct {
 	Spec      spec.Cluster      `json:"spec"`
 	Instance  topology.Instance `json:"instance"`
-	Placement Placement         `json:"placement"`
+	Placement render.Placement  `json:"placement"`
 }
 
 // StepTarget names the instance in audit step events.
 func (in RecreateInput) StepTarget() string {
-	return fmt.Sprintf("%s (shard-%d) -> %s", PodName(in.Spec.Name, in.Instance.Ordinal), in.Instance.Shard, in.Spec.Image)
+	return fmt.Sprintf("%s (shard-%d) -> %s", render.PodName(in.Spec.Name, in.Instance.Ordinal), in.Instance.Shard, in.Spec.Image)
 }
 
 // RecreateResult says whether the Pod was replaced now.
@@ -199,10 +159,10 @@ type RecreateResult struct {
 // twice.
 func (a *Activities) RecreateInstance(ctx context.Context, in RecreateInput) (RecreateResult, error) {
 	c := in.Spec
-	name := PodName(c.Name, in.Instance.Ordinal)
+	name := render.PodName(c.Name, in.Instance.Ordinal)
 	out := RecreateResult{Pod: name}
 	pods := a.Client.CoreV1().Pods(c.Namespace)
-	want := SpecHash(c)
+	want := render.SpecHash(c)
 	inst := in.Instance
 	old, err := pods.Get(ctx, name, metav1.GetOptions{})
 	switch {
@@ -210,16 +170,16 @@ func (a *Activities) RecreateInstance(ctx context.Context, in RecreateInput) (Re
 	case err != nil:
 		return out, fmt.Errorf("get pod %s: %w", name, err)
 	default:
-		if old.DeletionTimestamp == nil && old.Annotations[AnnotationSpecHash] == want {
+		if old.DeletionTimestamp == nil && old.Annotations[render.AnnotationSpecHash] == want {
 			return out, nil
 		}
 		if len(old.Spec.Containers) > 0 {
 			out.PreviousImage = old.Spec.Containers[0].Image
 		}
-		if r := old.Labels[LabelRole]; r != "" {
+		if r := old.Labels[render.LabelRole]; r != "" {
 			inst.Role = topology.Role(r)
 		}
-		if id := old.Annotations[AnnotationNodeID]; id != "" {
+		if id := old.Annotations[render.AnnotationNodeID]; id != "" {
 			inst.NodeID = id
 		}
 		uid := old.UID
@@ -247,17 +207,17 @@ func (a *Activities) RecreateInstance(ctx context.Context, in RecreateInput) (Re
 		return out, err
 	}
 	cur, err := pods.Get(ctx, name, metav1.GetOptions{})
-	if err == nil && cur.Annotations[AnnotationSpecHash] == want && cur.DeletionTimestamp == nil {
+	if err == nil && cur.Annotations[render.AnnotationSpecHash] == want && cur.DeletionTimestamp == nil {
 		out.Recreated = true
 		return out, nil
 	}
 	if err == nil {
-		return out, fmt.Errorf("pod %s exists with another spec (hash %s, want %s): retrying", name, cur.Annotations[AnnotationSpecHash], want)
+		return out, fmt.Errorf("pod %s exists with another spec (hash %s, want %s): retrying", name, cur.Annotations[render.AnnotationSpecHash], want)
 	}
 	if !apierrors.IsNotFound(err) {
 		return out, fmt.Errorf("get pod %s: %w", name, err)
 	}
-	if _, err := pods.Create(ctx, WithInstanceManager(UpgradePod(c, inst, in.Placement, owner), a.InstanceImage), metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+	if _, err := pods.Create(ctx, render.WithInstanceManager(render.UpgradePod(c, inst, in.Placement, owner), a.InstanceImage), metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 		return out, fmt.Errorf("create pod %s: %w", name, err)
 	}
 	out.Recreated = true
@@ -297,7 +257,7 @@ type SteadyResult struct {
 // A failure is a non-retryable GateFailed error naming every problem.
 func (a *Activities) CheckInstancesSteady(ctx context.Context, in SteadyInput) (SteadyResult, error) {
 	pods, err := a.Client.CoreV1().Pods(in.Namespace).List(ctx, metav1.ListOptions{
-		LabelSelector: labels.SelectorFromSet(ClusterSelector(in.Cluster)).String(),
+		LabelSelector: labels.SelectorFromSet(render.ClusterSelector(in.Cluster)).String(),
 	})
 	if err != nil {
 		return SteadyResult{}, fmt.Errorf("list pods of %s: %w", in.Cluster, err)
@@ -351,7 +311,7 @@ type SpecHashesResult struct {
 func (a *Activities) SpecHashes(_ context.Context, in SpecHashesInput) (SpecHashesResult, error) {
 	out := SpecHashesResult{Hashes: make([]string, len(in.Specs))}
 	for i, s := range in.Specs {
-		out.Hashes[i] = SpecHash(s)
+		out.Hashes[i] = render.SpecHash(s)
 	}
 	return out, nil
 }

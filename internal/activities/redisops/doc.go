@@ -1,12 +1,12 @@
 // Package redisops wraps the Redis administration core (internal/activities/
-// redisadmin) as Temporal activities: it authenticates with the cluster's
+// clusteradmin) as Temporal activities: it authenticates with the cluster's
 // password read from its Secret at run time (a password never enters workflow
-// history), turns redisadmin's progress into heartbeats and resumes a slot
+// history), turns clusteradmin's progress into heartbeats and resumes a slot
 // migration from the last heartbeat after a retry, and classifies errors once
-// into Temporal application errors with redisadmin's stable type names
+// into Temporal application errors with clusteradmin's stable type names
 // (non-retryable for a key over the limit, a busy-key conflict or a plan
 // conflict; retryable for TRYAGAIN, CLUSTERDOWN, LOADING, resets).
 //
-// Every activity is idempotent because the redisadmin operations are: they
+// Every activity is idempotent because the clusteradmin operations are: they
 // observe first and act only when needed.
 package redisops

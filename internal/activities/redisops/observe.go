@@ -9,7 +9,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/dayops/dayops/internal/activities/redisadmin"
+	"github.com/dayops/dayops/internal/redis/clusteradmin"
 	"github.com/dayops/dayops/internal/topology"
 	"github.com/redis/go-redis/v9"
 	"go.temporal.io/sdk/temporal"
@@ -142,7 +142,7 @@ func (a *Activities) ObserveRedis(ctx context.Context, in ObserveInput) (Observe
 	return out, nil
 }
 
-func (a *Activities) observeNode(ctx context.Context, pool *redisadmin.ClientPool, addr string) NodeState {
+func (a *Activities) observeNode(ctx context.Context, pool *clusteradmin.ClientPool, addr string) NodeState {
 	n := NodeState{Addr: addr}
 	c := pool.Client(addr)
 	fail := func(err error) NodeState {
@@ -155,7 +155,7 @@ func (a *Activities) observeNode(ctx context.Context, pool *redisadmin.ClientPoo
 		return fail(err)
 	}
 	n.Reachable = true
-	v, err := redisadmin.ParseClusterNodes(text)
+	v, err := clusteradmin.ParseClusterNodes(text)
 	if err != nil {
 		return fail(err)
 	}
@@ -183,12 +183,12 @@ func (a *Activities) observeNode(ctx context.Context, pool *redisadmin.ClientPoo
 	if err != nil {
 		return fail(err)
 	}
-	n.StateOK = redisadmin.ParseInfo(ci)["cluster_state"] == "ok"
+	n.StateOK = clusteradmin.ParseInfo(ci)["cluster_state"] == "ok"
 	all, err := c.Info(ctx, "memory", "replication", "server").Result()
 	if err != nil {
 		return fail(err)
 	}
-	kv := redisadmin.ParseInfo(all)
+	kv := clusteradmin.ParseInfo(all)
 	n.UsedMemory = atoi(kv["used_memory"])
 	n.MaxMemory = atoi(kv["maxmemory"])
 	if n.MaxMemory == 0 {
@@ -208,7 +208,7 @@ func (a *Activities) observeNode(ctx context.Context, pool *redisadmin.ClientPoo
 }
 
 // scanBigKeys measures every key of a node with MEMORY USAGE, pipelined.
-func scanBigKeys(ctx context.Context, pool *redisadmin.ClientPool, n *NodeState) error {
+func scanBigKeys(ctx context.Context, pool *clusteradmin.ClientPool, n *NodeState) error {
 	c := pool.Client(n.Addr)
 	var cursor uint64
 	for {

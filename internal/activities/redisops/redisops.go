@@ -7,7 +7,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/dayops/dayops/internal/activities/redisadmin"
+	"github.com/dayops/dayops/internal/redis/clusteradmin"
 	"github.com/dayops/dayops/internal/topology"
 	"github.com/redis/go-redis/v9"
 	"go.temporal.io/sdk/activity"
@@ -31,7 +31,7 @@ type Auth struct {
 type Conns struct {
 	Passwords Passwords
 	Log       *slog.Logger
-	Limits    redisadmin.Limits
+	Limits    clusteradmin.Limits
 
 	mu    sync.Mutex
 	pools map[Auth]*authPool
@@ -39,13 +39,13 @@ type Conns struct {
 
 type authPool struct {
 	password string
-	pool     *redisadmin.ClientPool
-	admin    *redisadmin.Admin
+	pool     *clusteradmin.ClientPool
+	admin    *clusteradmin.Admin
 }
 
-// admin returns a redisadmin.Admin authenticated for auth; a changed password
+// admin returns a clusteradmin.Admin authenticated for auth; a changed password
 // gets fresh connections.
-func (c *Conns) admin(ctx context.Context, auth Auth) (*redisadmin.Admin, *redisadmin.ClientPool, error) {
+func (c *Conns) admin(ctx context.Context, auth Auth) (*clusteradmin.Admin, *clusteradmin.ClientPool, error) {
 	pw := ""
 	if auth.Secret != "" {
 		var err error
@@ -63,8 +63,8 @@ func (c *Conns) admin(ctx context.Context, auth Auth) (*redisadmin.Admin, *redis
 		if ok {
 			p.pool.Close()
 		}
-		pool := redisadmin.NewClientPool(redis.Options{Password: pw})
-		adm := redisadmin.New(pool, c.Log, c.Limits)
+		pool := clusteradmin.NewClientPool(redis.Options{Password: pw})
+		adm := clusteradmin.New(pool, c.Log, c.Limits)
 		adm.MigratePassword = pw // MIGRATE authenticates to the target itself
 		p = &authPool{password: pw, pool: pool, admin: adm}
 		c.pools[auth] = p
@@ -92,7 +92,7 @@ type Activities struct {
 // New returns the activities over conns.
 func New(conns *Conns) *Activities { return &Activities{Conns: conns, Log: conns.Log} }
 
-func (a *Activities) admin(ctx context.Context, auth Auth) (*redisadmin.Admin, *redisadmin.ClientPool, error) {
+func (a *Activities) admin(ctx context.Context, auth Auth) (*clusteradmin.Admin, *clusteradmin.ClientPool, error) {
 	return a.Conns.admin(ctx, auth)
 }
 
@@ -105,7 +105,7 @@ func classify(err error) error {
 	if errors.As(err, &app) {
 		return err
 	}
-	typ, retry := redisadmin.Classify(err)
+	typ, retry := clusteradmin.Classify(err)
 	return temporal.NewApplicationErrorWithOptions(err.Error(), typ, temporal.ApplicationErrorOptions{NonRetryable: !retry, Cause: err})
 }
 
@@ -133,7 +133,7 @@ func (a *Activities) Meet(ctx context.Context, in MeetInput) (MeetResult, error)
 	}
 	stop := HeartbeatEvery(ctx, 5*time.Second)
 	defer stop()
-	r, err := adm.Meet(ctx, redisadmin.MeetInput{Addrs: in.Addrs, RequireStateOK: in.RequireStateOK})
+	r, err := adm.Meet(ctx, clusteradmin.MeetInput{Addrs: in.Addrs, RequireStateOK: in.RequireStateOK})
 	return MeetResult{NodeIDs: r.NodeIDs}, classify(err)
 }
 
@@ -164,7 +164,7 @@ func (a *Activities) AssignSlots(ctx context.Context, in AssignSlotsInput) (Assi
 	}
 	var out AssignSlotsResult
 	for _, as := range in.Assign {
-		r, err := adm.AssignSlots(ctx, redisadmin.AssignSlotsInput{Addr: as.Addr, Ranges: as.Ranges})
+		r, err := adm.AssignSlots(ctx, clusteradmin.AssignSlotsInput{Addr: as.Addr, Ranges: as.Ranges})
 		if err != nil {
 			return out, classify(err)
 		}
@@ -172,7 +172,7 @@ func (a *Activities) AssignSlots(ctx context.Context, in AssignSlotsInput) (Assi
 	}
 	stop := HeartbeatEvery(ctx, 5*time.Second)
 	defer stop()
-	_, err = adm.WaitConverged(ctx, redisadmin.WaitConvergedInput{Addrs: in.WaitFor, RequireStateOK: true})
+	_, err = adm.WaitConverged(ctx, clusteradmin.WaitConvergedInput{Addrs: in.WaitFor, RequireStateOK: true})
 	return out, classify(err)
 }
 
@@ -206,7 +206,7 @@ func (a *Activities) AttachReplicas(ctx context.Context, in AttachReplicasInput)
 	defer stop()
 	var out AttachReplicasResult
 	for _, p := range in.Pairs {
-		r, err := adm.Replicate(ctx, redisadmin.ReplicateInput{ReplicaAddr: p.Replica, PrimaryAddr: p.Primary})
+		r, err := adm.Replicate(ctx, clusteradmin.ReplicateInput{ReplicaAddr: p.Replica, PrimaryAddr: p.Primary})
 		if err != nil {
 			return out, classify(err)
 		}
@@ -215,7 +215,7 @@ func (a *Activities) AttachReplicas(ctx context.Context, in AttachReplicasInput)
 		}
 	}
 	for _, p := range in.Pairs {
-		if _, err := adm.WaitInSync(ctx, redisadmin.WaitInSyncInput{ReplicaAddr: p.Replica, MaxLagBytes: in.MaxLagBytes}); err != nil {
+		if _, err := adm.WaitInSync(ctx, clusteradmin.WaitInSyncInput{ReplicaAddr: p.Replica, MaxLagBytes: in.MaxLagBytes}); err != nil {
 			return out, classify(err)
 		}
 	}
@@ -230,7 +230,7 @@ type RolesInput struct {
 
 // RolesResult is each node's own view of its role.
 type RolesResult struct {
-	Nodes []redisadmin.NodeRole `json:"nodes"`
+	Nodes []clusteradmin.NodeRole `json:"nodes"`
 }
 
 // RedisRoles reports each node's role (CLUSTER NODES, ROLE and INFO agree).
@@ -239,7 +239,7 @@ func (a *Activities) RedisRoles(ctx context.Context, in RolesInput) (RolesResult
 	if err != nil {
 		return RolesResult{}, err
 	}
-	r, err := adm.Roles(ctx, redisadmin.RolesInput{Addrs: in.Addrs})
+	r, err := adm.Roles(ctx, clusteradmin.RolesInput{Addrs: in.Addrs})
 	return RolesResult{Nodes: r.Nodes}, classify(err)
 }
 
@@ -257,29 +257,29 @@ func (in MigrateInput) StepTarget() string { return in.Label }
 
 // MigrateResult is the final progress.
 type MigrateResult struct {
-	Progress redisadmin.Progress `json:"progress"`
-	Method   string              `json:"method"`
+	Progress clusteradmin.Progress `json:"progress"`
+	Method   string                `json:"method"`
 }
 
-// MigrateSlots moves the slots, heartbeating redisadmin.Progress every second.
-// A retried attempt resumes from the last heartbeat: redisadmin observes the
+// MigrateSlots moves the slots, heartbeating clusteradmin.Progress every second.
+// A retried attempt resumes from the last heartbeat: clusteradmin observes the
 // cluster, skips finished slots and closes half-open ones first.
 func (a *Activities) MigrateSlots(ctx context.Context, in MigrateInput) (MigrateResult, error) {
 	adm, _, err := a.admin(ctx, in.Auth)
 	if err != nil {
 		return MigrateResult{}, err
 	}
-	var resume *redisadmin.Progress
+	var resume *clusteradmin.Progress
 	if activity.HasHeartbeatDetails(ctx) {
-		var p redisadmin.Progress
+		var p clusteradmin.Progress
 		if err := activity.GetHeartbeatDetails(ctx, &p); err == nil {
 			resume = &p
 			a.Log.InfoContext(ctx, "resuming slot migration", "slots_done", p.SlotsDone, "slots_total", p.SlotsTotal, "keys_moved", p.KeysMoved)
 		}
 	}
-	r, err := adm.MigrateSlots(ctx, redisadmin.MigrateInput{
+	r, err := adm.MigrateSlots(ctx, clusteradmin.MigrateInput{
 		Moves: in.Moves, Seeds: in.Seeds, Resume: resume,
-		OnProgress: func(p redisadmin.Progress) { activity.RecordHeartbeat(ctx, p) },
+		OnProgress: func(p clusteradmin.Progress) { activity.RecordHeartbeat(ctx, p) },
 	})
 	return MigrateResult{Progress: r.Progress, Method: r.Method}, classify(err)
 }
@@ -292,12 +292,12 @@ type CloseOpenSlotsInput struct {
 
 // CloseOpenSlots closes every MIGRATING/IMPORTING slot in the direction that
 // loses no key (used by cancellation and recovery).
-func (a *Activities) CloseOpenSlots(ctx context.Context, in CloseOpenSlotsInput) (redisadmin.CloseOpenSlotsResult, error) {
+func (a *Activities) CloseOpenSlots(ctx context.Context, in CloseOpenSlotsInput) (clusteradmin.CloseOpenSlotsResult, error) {
 	adm, _, err := a.admin(ctx, in.Auth)
 	if err != nil {
-		return redisadmin.CloseOpenSlotsResult{}, err
+		return clusteradmin.CloseOpenSlotsResult{}, err
 	}
-	r, err := adm.CloseOpenSlots(ctx, redisadmin.CloseOpenSlotsInput{Seeds: in.Seeds})
+	r, err := adm.CloseOpenSlots(ctx, clusteradmin.CloseOpenSlotsInput{Seeds: in.Seeds})
 	return r, classify(err)
 }
 
@@ -317,7 +317,7 @@ func (a *Activities) ForgetNodes(ctx context.Context, in ForgetInput) error {
 		return err
 	}
 	for _, id := range in.NodeIDs {
-		if _, err := adm.Forget(ctx, redisadmin.ForgetInput{NodeID: id, Addrs: in.Addrs}); err != nil {
+		if _, err := adm.Forget(ctx, clusteradmin.ForgetInput{NodeID: id, Addrs: in.Addrs}); err != nil {
 			return classify(err)
 		}
 	}
@@ -363,7 +363,7 @@ func (a *Activities) ResetNodes(ctx context.Context, in ResetInput) error {
 		return err
 	}
 	for _, addr := range in.Addrs {
-		if _, err := adm.Reset(ctx, redisadmin.ResetInput{Addr: addr, Hard: true}); err != nil {
+		if _, err := adm.Reset(ctx, clusteradmin.ResetInput{Addr: addr, Hard: true}); err != nil {
 			return classify(err)
 		}
 	}

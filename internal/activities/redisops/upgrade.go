@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/dayops/dayops/internal/activities/redisadmin"
+	"github.com/dayops/dayops/internal/redis/clusteradmin"
 	"github.com/dayops/dayops/internal/topology"
 	"github.com/redis/go-redis/v9"
 	"go.temporal.io/sdk/activity"
@@ -64,7 +64,7 @@ func runInfo(ctx context.Context, c *redis.Client) (RunInfo, error) {
 	if err != nil {
 		return RunInfo{}, fmt.Errorf("info server: %w", err)
 	}
-	kv := redisadmin.ParseInfo(text)
+	kv := clusteradmin.ParseInfo(text)
 	ri := RunInfo{RunID: kv["run_id"], Version: kv["redis_version"]}
 	switch kv["role"] {
 	case "master":
@@ -123,7 +123,7 @@ func (a *Activities) WaitInstanceUpgraded(ctx context.Context, in WaitUpgradedIn
 			if in.PreviousRunID != "" && ri.RunID == in.PreviousRunID {
 				return false, "still the previous process (run_id " + ri.RunID + ")", nil
 			}
-			v, err := adm.Roles(ctx, redisadmin.RolesInput{Addrs: []string{in.Addr}})
+			v, err := adm.Roles(ctx, clusteradmin.RolesInput{Addrs: []string{in.Addr}})
 			if err != nil {
 				return false, err.Error(), nil
 			}
@@ -145,7 +145,7 @@ func (a *Activities) WaitInstanceUpgraded(ctx context.Context, in WaitUpgradedIn
 				if err != nil {
 					return false, err.Error(), nil
 				}
-				if st := redisadmin.ParseInfo(info)["cluster_state"]; st != "ok" {
+				if st := clusteradmin.ParseInfo(info)["cluster_state"]; st != "ok" {
 					return false, "cluster_state " + st, nil
 				}
 				return true, "", nil
@@ -155,7 +155,7 @@ func (a *Activities) WaitInstanceUpgraded(ctx context.Context, in WaitUpgradedIn
 			}
 			wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 			defer cancel()
-			if _, err := adm.WaitInSync(wctx, redisadmin.WaitInSyncInput{ReplicaAddr: in.Addr, MaxLagBytes: in.MaxLagBytes}); err != nil {
+			if _, err := adm.WaitInSync(wctx, clusteradmin.WaitInSyncInput{ReplicaAddr: in.Addr, MaxLagBytes: in.MaxLagBytes}); err != nil {
 				return false, err.Error(), nil
 			}
 			return true, "", nil
@@ -209,7 +209,7 @@ func (a *Activities) Handover(ctx context.Context, in HandoverInput) (HandoverRe
 	}
 	stop := HeartbeatEvery(ctx, 5*time.Second)
 	defer stop()
-	r, err := adm.Failover(ctx, redisadmin.FailoverInput{ReplicaAddr: in.ReplicaAddr, MaxLagBytes: in.MaxLagBytes, Timeout: 2 * time.Minute})
+	r, err := adm.Failover(ctx, clusteradmin.FailoverInput{ReplicaAddr: in.ReplicaAddr, MaxLagBytes: in.MaxLagBytes, Timeout: 2 * time.Minute})
 	return HandoverResult{NewPrimaryID: r.NewPrimaryID, OldPrimaryID: r.OldPrimaryID, AlreadyPrimary: r.AlreadyPrimary}, classify(err)
 }
 
@@ -439,13 +439,13 @@ func (a *Activities) ProbePrimary(ctx context.Context, in ProbePrimaryInput) (Pr
 	if err != nil {
 		return ProbeStats{}, err
 	}
-	v, err := adm.Roles(ctx, redisadmin.RolesInput{Addrs: []string{in.Addr}})
+	v, err := adm.Roles(ctx, clusteradmin.RolesInput{Addrs: []string{in.Addr}})
 	if err != nil {
 		return ProbeStats{}, classify(err)
 	}
 	n := v.Nodes[0]
 	if n.Role != topology.RolePrimary || n.Slots.Count() == 0 {
-		return ProbeStats{}, classify(&redisadmin.PreconditionError{Addr: in.Addr, Reason: "is not a primary owning slots"})
+		return ProbeStats{}, classify(&clusteradmin.PreconditionError{Addr: in.Addr, Reason: "is not a primary owning slots"})
 	}
 	ps, err := probe(ctx, pool.Client(in.Addr), n.Slots, in.Probe, in.MaxErrorRate)
 	if err != nil {

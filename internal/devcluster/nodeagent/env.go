@@ -50,7 +50,7 @@ func buildEnv(ctx context.Context, get objectGetter, pod *corev1.Pod, c *corev1.
 				}
 				return nil, fmt.Errorf("envFrom configMap %s: %w", src.ConfigMapRef.Name, err)
 			}
-			for _, k := range sortedKeys(data) {
+			for _, k := range slices.Sorted(maps.Keys(data)) {
 				env = setEnv(env, src.Prefix+k, data[k])
 			}
 		case src.SecretRef != nil:
@@ -61,7 +61,7 @@ func buildEnv(ctx context.Context, get objectGetter, pod *corev1.Pod, c *corev1.
 				}
 				return nil, fmt.Errorf("envFrom secret %s: %w", src.SecretRef.Name, err)
 			}
-			for _, k := range sortedKeys(data) {
+			for _, k := range slices.Sorted(maps.Keys(data)) {
 				env = setEnv(env, src.Prefix+k, string(data[k]))
 			}
 		}
@@ -146,7 +146,7 @@ func podField(pod *corev1.Pod, fieldPath, podIP, hostIP string) (string, error) 
 	} {
 		if fieldPath == prefix {
 			var lines []string
-			for _, k := range sortedKeys(m) {
+			for _, k := range slices.Sorted(maps.Keys(m)) {
 				lines = append(lines, fmt.Sprintf("%s=%q", k, m[k]))
 			}
 			return strings.Join(lines, "\n"), nil
@@ -199,8 +199,4 @@ func optional(b *bool) bool { return b != nil && *b }
 func isNotFound(err error) bool {
 	var nf errNotFound
 	return errors.As(err, &nf)
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	return slices.Sorted(maps.Keys(m))
 }

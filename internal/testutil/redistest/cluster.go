@@ -19,7 +19,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/dayops/dayops/internal/activities/redisadmin"
+	"github.com/dayops/dayops/internal/redis/clusteradmin"
 	"github.com/dayops/dayops/internal/topology"
 )
 
@@ -41,7 +41,7 @@ type Options struct {
 	// Log receives the admin functions' logs (default: discarded).
 	Log *slog.Logger
 	// Limits for the Admin the cluster is built with.
-	Limits redisadmin.Limits
+	Limits clusteradmin.Limits
 }
 
 // Node is one redis-server process.
@@ -56,8 +56,8 @@ type Node struct {
 
 // Cluster is a set of running nodes and an Admin to operate them.
 type Cluster struct {
-	Admin  *redisadmin.Admin
-	Pool   *redisadmin.ClientPool
+	Admin  *clusteradmin.Admin
+	Pool   *clusteradmin.ClientPool
 	opts   Options
 	dir    string
 	ownDir bool
@@ -97,8 +97,8 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 		}
 		c.dir, c.ownDir = d, true
 	}
-	c.Pool = redisadmin.NewClientPool(redis.Options{})
-	c.Admin = redisadmin.New(c.Pool, opts.Log, opts.Limits)
+	c.Pool = clusteradmin.NewClientPool(redis.Options{})
+	c.Admin = clusteradmin.New(c.Pool, opts.Log, opts.Limits)
 	ok := false
 	defer func() {
 		if !ok {
@@ -125,27 +125,27 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 			all = append(all, n.Addr)
 		}
 	}
-	if _, err := c.Admin.Meet(ctx, redisadmin.MeetInput{Addrs: all}); err != nil {
+	if _, err := c.Admin.Meet(ctx, clusteradmin.MeetInput{Addrs: all}); err != nil {
 		return nil, fmt.Errorf("redistest: %w", err)
 	}
 	for i, r := range topology.EvenSplit(len(primaries)) {
-		if _, err := c.Admin.AssignSlots(ctx, redisadmin.AssignSlotsInput{Addr: primaries[i], Ranges: topology.Ranges{r}}); err != nil {
+		if _, err := c.Admin.AssignSlots(ctx, clusteradmin.AssignSlotsInput{Addr: primaries[i], Ranges: topology.Ranges{r}}); err != nil {
 			return nil, fmt.Errorf("redistest: %w", err)
 		}
 	}
 	for _, p := range primaries {
 		for _, r := range replicas[p] {
-			if _, err := c.Admin.Replicate(ctx, redisadmin.ReplicateInput{ReplicaAddr: r, PrimaryAddr: p}); err != nil {
+			if _, err := c.Admin.Replicate(ctx, clusteradmin.ReplicateInput{ReplicaAddr: r, PrimaryAddr: p}); err != nil {
 				return nil, fmt.Errorf("redistest: %w", err)
 			}
 		}
 	}
-	if _, err := c.Admin.WaitConverged(ctx, redisadmin.WaitConvergedInput{Addrs: all, RequireStateOK: true}); err != nil {
+	if _, err := c.Admin.WaitConverged(ctx, clusteradmin.WaitConvergedInput{Addrs: all, RequireStateOK: true}); err != nil {
 		return nil, fmt.Errorf("redistest: %w", err)
 	}
 	for _, p := range primaries {
 		for _, r := range replicas[p] {
-			if _, err := c.Admin.WaitInSync(ctx, redisadmin.WaitInSyncInput{ReplicaAddr: r}); err != nil {
+			if _, err := c.Admin.WaitInSync(ctx, clusteradmin.WaitInSyncInput{ReplicaAddr: r}); err != nil {
 				return nil, fmt.Errorf("redistest: %w", err)
 			}
 		}
@@ -319,23 +319,23 @@ func (c *Cluster) AddPrimary(ctx context.Context) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := c.Admin.Meet(ctx, redisadmin.MeetInput{Addrs: append(seeds, n.Addr), RequireStateOK: true}); err != nil {
+	if _, err := c.Admin.Meet(ctx, clusteradmin.MeetInput{Addrs: append(seeds, n.Addr), RequireStateOK: true}); err != nil {
 		return nil, fmt.Errorf("redistest: %w", err)
 	}
 	return n, nil
 }
 
 // View returns the cluster as the first running node sees it.
-func (c *Cluster) View(ctx context.Context) (redisadmin.ClusterView, error) {
+func (c *Cluster) View(ctx context.Context) (clusteradmin.ClusterView, error) {
 	addrs := c.Addrs()
 	if len(addrs) == 0 {
-		return redisadmin.ClusterView{}, errors.New("redistest: no node running")
+		return clusteradmin.ClusterView{}, errors.New("redistest: no node running")
 	}
 	text, err := c.Pool.Client(addrs[0]).ClusterNodes(ctx).Result()
 	if err != nil {
-		return redisadmin.ClusterView{}, err
+		return clusteradmin.ClusterView{}, err
 	}
-	return redisadmin.ParseClusterNodes(text)
+	return clusteradmin.ParseClusterNodes(text)
 }
 
 // NodeID returns the node ID of addr.
@@ -361,7 +361,7 @@ func (c *Cluster) ClusterClient() *redis.ClusterClient {
 // redis-cli --cluster check reports OK.
 func (c *Cluster) Check(ctx context.Context) error {
 	addrs := c.Addrs()
-	res, err := c.Admin.WaitConverged(ctx, redisadmin.WaitConvergedInput{Addrs: addrs, RequireStateOK: true, Timeout: 30 * time.Second})
+	res, err := c.Admin.WaitConverged(ctx, clusteradmin.WaitConvergedInput{Addrs: addrs, RequireStateOK: true, Timeout: 30 * time.Second})
 	if err != nil {
 		return err
 	}
@@ -373,7 +373,7 @@ func (c *Cluster) Check(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		v, err := redisadmin.ParseClusterNodes(text)
+		v, err := clusteradmin.ParseClusterNodes(text)
 		if err != nil {
 			return err
 		}

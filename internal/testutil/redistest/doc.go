@@ -1,5 +1,5 @@
 // Package redistest starts real redis-server processes in cluster mode for
-// tests and benchmarks, builds clusters with the project's own redisadmin
+// tests and benchmarks, builds clusters with the project's own clusteradmin
 // functions (never redis-cli), and provides a writer that records every
 // acknowledged write so a test can prove nothing acknowledged was lost.
 //

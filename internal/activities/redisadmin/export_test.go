@@ -1,4 +1,0 @@
-package redisadmin
-
-// SetBeforeCommit sets the copy path's test hook.
-func (a *Admin) SetBeforeCommit(f func(slot, attempt int)) { a.beforeCommit = f }

@@ -1,0 +1,214 @@
+package clusteradmin
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/dayops/dayops/internal/topology"
+)
+
+// AtomicMigration names a server-side atomic slot migration command.
+type AtomicMigration string
+
+const (
+	// AtomicNone: only the legacy SETSLOT/MIGRATE path is available.
+	AtomicNone AtomicMigration = ""
+	// AtomicRedis is Redis 8.4's CLUSTER MIGRATION IMPORT, run on the target.
+	AtomicRedis AtomicMigration = "redis-cluster-migration"
+	// AtomicValkey is Valkey 9's CLUSTER MIGRATESLOTS, run on the source.
+	AtomicValkey AtomicMigration = "valkey-migrateslots"
+)
+
+// ProbeInput names the node to probe.
+type ProbeInput struct {
+	Addr string
+}
+
+// ProbeResult lists what the node can do.
+type ProbeResult struct {
+	Atomic AtomicMigration `json:"atomic"`
+}
+
+// Probe asks the node whether it knows the atomic slot migration commands
+// (COMMAND INFO of the subcommands), never trusting a version string: forks
+// and backports make versions lie.
+func (a *Admin) Probe(ctx context.Context, in ProbeInput) (ProbeResult, error) {
+	reply, err := a.client(in.Addr).Do(ctx, "command", "info", "cluster|migration", "cluster|migrateslots").Slice()
+	if err != nil {
+		return ProbeResult{}, fmt.Errorf("probe %s: %w", in.Addr, err)
+	}
+	return ProbeResult{Atomic: atomicFromCommandInfo(reply)}, nil
+}
+
+// atomicFromCommandInfo reads the reply of
+// COMMAND INFO cluster|migration cluster|migrateslots: one entry per name,
+// nil for an unknown command.
+func atomicFromCommandInfo(reply []any) AtomicMigration {
+	known := func(i int) bool {
+		if i >= len(reply) || reply[i] == nil {
+			return false
+		}
+		if s, ok := reply[i].([]any); ok && len(s) == 0 {
+			return false
+		}
+		return true
+	}
+	switch {
+	case known(0):
+		return AtomicRedis
+	case known(1):
+		return AtomicValkey
+	}
+	return AtomicNone
+}
+
+// pickAtomic returns the atomic method every node offers, or AtomicNone
+// when any node lacks it or nodes differ (a mixed cluster mid-upgrade).
+func pickAtomic(kinds []AtomicMigration) AtomicMigration {
+	if len(kinds) == 0 {
+		return AtomicNone
+	}
+	for _, k := range kinds[1:] {
+		if k != kinds[0] {
+			return AtomicNone
+		}
+	}
+	return kinds[0]
+}
+
+func (a *Admin) commonAtomic(ctx context.Context, m *migration) (AtomicMigration, error) {
+	kinds := make([]AtomicMigration, 0, len(m.primaries))
+	for _, id := range m.primaries {
+		r, err := a.Probe(ctx, ProbeInput{Addr: m.addrs[id]})
+		if err != nil {
+			return AtomicNone, err
+		}
+		kinds = append(kinds, r.Atomic)
+	}
+	return pickAtomic(kinds), nil
+}
+
+// runAtomic starts the server-side migrations and polls until the targets
+// own every slot. Redis: one CLUSTER MIGRATION IMPORT per target; Valkey:
+// one CLUSTER MIGRATESLOTS per source. A start refused because the same
+// migration is already running (a resumed activity) is followed by polling.
+func (a *Admin) runAtomic(ctx context.Context, kind AtomicMigration, m *migration, tr *tracker) error {
+	byTarget := map[string][]int{}
+	bySource := map[string]map[string][]int{}
+	for src, waves := range m.bySource {
+		for _, w := range waves {
+			byTarget[w.tgt] = append(byTarget[w.tgt], w.slots...)
+			if bySource[src] == nil {
+				bySource[src] = map[string][]int{}
+			}
+			bySource[src][w.tgt] = append(bySource[src][w.tgt], w.slots...)
+		}
+	}
+	rangeArgs := func(slots []int) []any {
+		var out []any
+		for _, r := range topology.RangesOf(slots) {
+			out = append(out, r.Start, r.End)
+		}
+		return out
+	}
+	switch kind {
+	case AtomicRedis:
+		for tgt, slots := range byTarget {
+			args := append([]any{"cluster", "migration", "import"}, rangeArgs(slots)...)
+			if err := a.client(m.addrs[tgt]).Do(ctx, args...).Err(); err != nil && !hasMsg(err, "already") {
+				return fmt.Errorf("cluster migration import on %s: %w", m.addrs[tgt], err)
+			}
+		}
+	case AtomicValkey:
+		for src, targets := range bySource {
+			args := []any{"cluster", "migrateslots"}
+			for tgt, slots := range targets {
+				args = append(args, "slotsrange")
+				args = append(args, rangeArgs(slots)...)
+				args = append(args, "node", tgt)
+			}
+			if err := a.client(m.addrs[src]).Do(ctx, args...).Err(); err != nil && !hasMsg(err, "already") {
+				return fmt.Errorf("cluster migrateslots on %s: %w", m.addrs[src], err)
+			}
+		}
+	default:
+		return fmt.Errorf("unknown atomic migration %q", kind)
+	}
+	return a.poll(ctx, 0, "wait for atomic slot migration", func(ctx context.Context) (bool, string, error) {
+		left := 0
+		for tgt, slots := range byTarget {
+			v, err := a.view(ctx, m.addrs[tgt])
+			if err != nil {
+				return false, "", err
+			}
+			var done []int
+			for _, s := range slots {
+				if v.Myself.Slots.Contains(s) {
+					done = append(done, s)
+				} else {
+					left++
+				}
+			}
+			tr.finished(done)
+			if failed, err := a.atomicFailed(ctx, kind, m.addrs[tgt]); err != nil || failed != "" {
+				if err != nil {
+					return false, "", err
+				}
+				return false, "", &PlanConflictError{Slot: slots[0], Reason: "atomic migration failed: " + failed}
+			}
+		}
+		return left == 0, fmt.Sprintf("%d slots not moved yet", left), nil
+	})
+}
+
+// atomicFailed looks for a failed task in the node's migration status.
+func (a *Admin) atomicFailed(ctx context.Context, kind AtomicMigration, addr string) (string, error) {
+	args := []any{"cluster", "migration", "status", "all"}
+	if kind == AtomicValkey {
+		args = []any{"cluster", "getslotmigrations"}
+	}
+	reply, err := a.client(addr).Do(ctx, args...).Result()
+	if err != nil {
+		return "", fmt.Errorf("migration status on %s: %w", addr, err)
+	}
+	return failedState(reply), nil
+}
+
+// failedState walks a status reply (arrays of field/value pairs or maps) and
+// returns the first state value that says the task failed.
+func failedState(reply any) string {
+	switch r := reply.(type) {
+	case []any:
+		for i := 0; i+1 < len(r); i++ {
+			if k, ok := r[i].(string); ok && (k == "state" || k == "status") {
+				if v, ok := r[i+1].(string); ok && isFailedState(v) {
+					return v
+				}
+			}
+		}
+		for _, x := range r {
+			if s := failedState(x); s != "" {
+				return s
+			}
+		}
+	case map[any]any:
+		for k, v := range r {
+			if ks, ok := k.(string); ok && (ks == "state" || ks == "status") {
+				if vs, ok := v.(string); ok && isFailedState(vs) {
+					return vs
+				}
+			}
+			if s := failedState(v); s != "" {
+				return s
+			}
+		}
+	}
+	return ""
+}
+
+func isFailedState(v string) bool {
+	v = strings.ToLower(v)
+	return slices.Contains([]string{"failed", "canceled", "cancelled"}, v)
+}

@@ -1,0 +1,424 @@
+package clusteradmin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/redis/go-redis/v9"
+	"golang.org/x/sync/semaphore"
+)
+
+// copyAttempts is how often a slot is copied before it is handed to MIGRATE
+// because clients kept changing its keys during the copy.
+const copyAttempts = 3
+
+// slotCopy is one slot's keys to copy.
+type slotCopy struct {
+	slot int
+	keys []string
+}
+
+// copySlots opens the wave's slots on the source and returns the slots that
+// are open (MIGRATING) there afterwards, for emptyRound to finish.
+//
+// MIGRATE keeps the source blocked until the target has restored the keys,
+// so with one source (a scale-in) every slot is a chain of synchronous
+// round trips and no two targets ever restore at once. The copy path breaks
+// that chain while keeping the move atomic for clients. Per slot, on its own
+// connection to the source:
+//
+//  1. WATCH the slot's keys and run one script that sizes them and returns
+//     their DUMP and PEXPIRETIME (dumpSlot). The source does
+//     not migrate the slot yet, so every client still reads and writes the
+//     slot on the source only: nothing can reach the target's copy (a node
+//     redirects a slot it only imports to its owner unless ASK sent the
+//     client, and only a MIGRATING source sends ASK).
+//  2. RESTORE-ASKING ... REPLACE ABSTTL each key on the target: the targets
+//     of a wave restore in parallel with each other and with the source.
+//  3. MULTI, CLUSTER SETSLOT MIGRATING, UNLINK the keys, EXEC on the source.
+//     If a client changed or deleted a watched key meanwhile, EXEC does
+//     nothing; the target's copies are still unreachable, are removed, and
+//     the slot is copied again (then handed to MIGRATE after copyAttempts).
+//     If EXEC runs, the keys leave the source and become reachable on the
+//     target (by ASK) in one step, with the values and expiry times they had.
+//
+// Keys created in the slot during the copy are not watched and stay on the
+// source; emptyRound moves them with MIGRATE like any other key of an open
+// slot. A slot the source already migrates (an earlier run or another tool
+// opened it; clients may have written the target by ASK), a slot with too
+// many keys or bytes for one copy, or an empty slot goes through MIGRATE
+// only. Keys the target holds of a slot the source does not migrate yet are
+// leftovers no client can reach (a copy that was interrupted); they are
+// removed first, as setMigrating does for every slot it opens.
+func (a *Admin) copySlots(ctx context.Context, budget *semaphore.Weighted, src, tgt string, w wave, importing []int, tr *tracker) ([]int, error) {
+	lim := a.limits()
+	v, err := a.view(ctx, src)
+	if err != nil {
+		return nil, err
+	}
+	var legacy, fresh []int
+	for _, s := range w.slots {
+		switch {
+		case !slices.Contains(importing, s) || v.Myself.Migrating[s] != "":
+			legacy = append(legacy, s)
+		case v.Owner(s) != v.Myself.ID:
+			// Given away already: only the closing remains.
+		default:
+			fresh = append(fresh, s)
+		}
+	}
+	copies, more, err := a.planCopies(ctx, src, tgt, fresh)
+	if err != nil {
+		return nil, err
+	}
+	legacy = append(legacy, more...)
+
+	var mu sync.Mutex
+	var refusals int
+	open := []int{}
+	err = parallel(ctx, lim.CopiesPerWave, copies, func(ctx context.Context, c slotCopy) error {
+		out, err := a.copySlot(ctx, budget, src, tgt, w.tgt, c, tr)
+		if err != nil {
+			return err
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if out == copied {
+			open = append(open, c.slot)
+		} else {
+			legacy = append(legacy, c.slot)
+		}
+		if out == refused {
+			refusals++
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if refusals > 0 {
+		a.log().WarnContext(ctx, "the source refused the copy path's script (ACL or disabled scripting); those slots move with MIGRATE",
+			"source", src, "slots", refusals)
+	}
+	slices.Sort(legacy)
+	more, err = a.setMigrating(ctx, src, tgt, w.tgt, legacy)
+	if err != nil {
+		return nil, err
+	}
+	return append(open, more...), nil
+}
+
+// planCopies lists the keys of the fresh slots on the source: slots with
+// keys, fewer than Limits.BatchKeys of them, are returned as copies, the
+// others (empty, or too many keys for one copy) as legacy. Keys the target
+// holds of them (no client can reach those) are removed first.
+func (a *Admin) planCopies(ctx context.Context, src, tgt string, fresh []int) (copies []slotCopy, legacy []int, err error) {
+	if len(fresh) == 0 {
+		return nil, nil, nil
+	}
+	if err := a.dropBeforeOpen(ctx, src, tgt, fresh); err != nil {
+		return nil, nil, err
+	}
+	lim := a.limits()
+	cmds, err := a.pipe(ctx, src, func(p redis.Pipeliner) {
+		for _, s := range fresh {
+			p.ClusterGetKeysInSlot(ctx, s, lim.BatchKeys)
+		}
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	for i, c := range cmds {
+		keys, err := c.(*redis.StringSliceCmd).Result()
+		if err != nil {
+			return nil, nil, fmt.Errorf("getkeysinslot %d on %s: %w", fresh[i], src, err)
+		}
+		if len(keys) == 0 || len(keys) >= lim.BatchKeys {
+			legacy = append(legacy, fresh[i])
+			continue
+		}
+		copies = append(copies, slotCopy{slot: fresh[i], keys: keys})
+	}
+	return copies, legacy, nil
+}
+
+// dropUnreachable removes the keys the target holds in slot s while the
+// source still owns s and does not migrate it: no client can read or write
+// them (they are copies an interrupted copy left behind).
+func (a *Admin) dropUnreachable(ctx context.Context, tgt string, s int) error {
+	var dropped int
+	for {
+		cmds, err := a.pipe(ctx, tgt, func(p redis.Pipeliner) {
+			p.ClusterGetKeysInSlot(ctx, s, a.limits().BatchKeys)
+		})
+		if err != nil {
+			return err
+		}
+		keys, err := cmds[0].(*redis.StringSliceCmd).Result()
+		if err != nil {
+			return fmt.Errorf("getkeysinslot %d on %s: %w", s, tgt, err)
+		}
+		if len(keys) == 0 {
+			break
+		}
+		cmds, err = a.pipe(ctx, tgt, func(p redis.Pipeliner) {
+			for _, k := range keys {
+				p.Do(ctx, "asking")
+				p.Unlink(ctx, k)
+			}
+		})
+		if err != nil {
+			return err
+		}
+		for _, c := range cmds {
+			if err := c.Err(); err != nil {
+				return fmt.Errorf("remove unreachable copy in slot %d on %s: %w", s, tgt, err)
+			}
+		}
+		dropped += len(keys)
+	}
+	if dropped > 0 {
+		a.log().InfoContext(ctx, "removed keys no client could reach from the target (the source owns the slot and does not migrate it)",
+			"slot", s, "target", tgt, "keys", dropped)
+	}
+	return nil
+}
+
+// copyOutcome is how one slot's copy ended.
+type copyOutcome int
+
+const (
+	copied    copyOutcome = iota // the keys are on the target, the slot is open
+	tooBig                       // more bytes than one copy takes: MIGRATE it
+	contended                    // clients changed keys in every attempt: MIGRATE it
+	refused                      // the source refused the script (ACL, ...): MIGRATE it
+)
+
+// copySlot copies c to the target and, in one transaction on the source,
+// deletes the keys there and opens the slot. On one connection of its own
+// to the source: WATCH and the dump script in one round trip, the RESTOREs
+// on the target in one more, MULTI/SETSLOT/UNLINK/EXEC in a third.
+func (a *Admin) copySlot(ctx context.Context, budget *semaphore.Weighted, src, tgt, tgtID string, c slotCopy, tr *tracker) (copyOutcome, error) {
+	lim := a.limits()
+	conn := a.client(src).Conn()
+	defer conn.Close()
+	for attempt := 1; attempt <= copyAttempts; attempt++ {
+		res, err := a.copyOnce(ctx, conn, budget, src, tgt, tgtID, c, attempt, lim)
+		if err != nil {
+			_ = conn.Do(ctx, "unwatch").Err()
+			return 0, err
+		}
+		switch res.outcome {
+		case copied:
+			tr.moved(res.keys, res.bytes, 1, 0)
+			tr.copied(1, 0)
+			tr.emit(false)
+			return copied, nil
+		case tooBig, refused:
+			_ = conn.Do(ctx, "unwatch").Err()
+			return res.outcome, nil
+		}
+		a.log().DebugContext(ctx, "keys changed during the copy, copying the slot again", "slot", c.slot, "attempt", attempt)
+		tr.copied(0, 1)
+		if err := a.dropUnreachable(ctx, tgt, c.slot); err != nil {
+			return 0, err
+		}
+	}
+	return contended, nil
+}
+
+type copyResult struct {
+	outcome     copyOutcome
+	keys, bytes int64
+}
+
+// dumpSlot sizes every key (MEMORY USAGE) and, if none is over ARGV[1] and
+// all together are not over ARGV[2], returns {1, DUMP, PEXPIRETIME, ...}
+// (nil and -2 for a key that is gone); otherwise {0, size, ...} (-1 for a
+// key that is gone) and dumps nothing. One call per slot: a slot of small
+// keys costs the source one command, not three per key.
+const dumpSlot = `
+local max_key, max_total = tonumber(ARGV[1]), tonumber(ARGV[2])
+local sizes, total, over = {0}, 0, false
+for i, k in ipairs(KEYS) do
+  local n = redis.call('MEMORY', 'USAGE', k) or -1
+  sizes[i+1] = n
+  total = total + math.max(n, 0)
+  if n > max_key then over = true end
+end
+if over or total > max_total then return sizes end
+local r = {1}
+for i, k in ipairs(KEYS) do
+  r[2*i] = redis.call('DUMP', k)
+  r[2*i+1] = redis.call('PEXPIRETIME', k)
+end
+return r`
+
+// copyHold is what a copy reserves of the budget before it knows its size:
+// a slot that needs more is sized, then dumped again with what it needs.
+const copyHold = 256 << 10
+
+func (a *Admin) copyOnce(ctx context.Context, conn *redis.Conn, budget *semaphore.Weighted, src, tgt, tgtID string, c slotCopy, attempt int, lim Limits) (copyResult, error) {
+	hold := int64(copyHold)
+	if err := budget.Acquire(ctx, hold); err != nil {
+		return copyResult{}, err
+	}
+	defer func() { budget.Release(hold) }()
+	vals, err := a.dump(ctx, conn, src, c, true, lim.MaxKeyBytes, hold)
+	if cannotCopy(err) {
+		// Scripting (or one of the commands the script calls) is not
+		// available to this user or on this server: MIGRATE the slot.
+		a.log().DebugContext(ctx, "copy path refused by the source, moving the slot with MIGRATE", "slot", c.slot, "source", src, "err", err)
+		return copyResult{outcome: refused}, nil
+	}
+	if err != nil {
+		return copyResult{}, err
+	}
+	if ok, _ := vals[0].(int64); ok != 1 {
+		var total int64
+		for i, v := range vals[1:] {
+			n, _ := v.(int64)
+			if n > lim.MaxKeyBytes {
+				return copyResult{}, &KeyTooBigError{Key: c.keys[i], Slot: c.slot, Bytes: n, Limit: lim.MaxKeyBytes}
+			}
+			total += max(n, 0)
+		}
+		if total > lim.BatchBytes {
+			a.log().DebugContext(ctx, "slot too big for one copy, moving it with MIGRATE", "slot", c.slot, "bytes", total)
+			return copyResult{outcome: tooBig}, nil
+		}
+		// Reserve what the slot needs (released first: a copy never waits
+		// for more while it holds some) and dump again; the keys are still
+		// watched.
+		budget.Release(hold)
+		hold = min(total+total/8, lim.BatchBytes)
+		if err := budget.Acquire(ctx, hold); err != nil {
+			hold = 0
+			return copyResult{}, err
+		}
+		if vals, err = a.dump(ctx, conn, src, c, false, lim.MaxKeyBytes, hold); err != nil {
+			return copyResult{}, err
+		}
+		if ok, _ := vals[0].(int64); ok != 1 {
+			return copyResult{outcome: tooBig}, nil // grew meanwhile
+		}
+	}
+	if len(vals) != 1+2*len(c.keys) {
+		return copyResult{}, fmt.Errorf("dump slot %d on %s: %d values for %d keys", c.slot, src, len(vals), len(c.keys))
+	}
+	type dumped struct {
+		key     string
+		payload string
+		at      int64
+	}
+	var ds []dumped
+	var bytes int64
+	for i, k := range c.keys {
+		payload, ok := vals[1+2*i].(string)
+		at, _ := vals[2+2*i].(int64)
+		if !ok || at == -2 {
+			continue // gone: WATCH tells whether before or after
+		}
+		ds = append(ds, dumped{key: k, payload: payload, at: max(at, 0)})
+		bytes += int64(len(payload))
+	}
+	rcmds, err := a.pipe(ctx, tgt, func(p redis.Pipeliner) {
+		// RESTORE-ASKING (what MIGRATE sends) is RESTORE served in a slot
+		// the node imports: one command per key, no ASKING.
+		for _, d := range ds {
+			if d.at > 0 {
+				p.Do(ctx, "restore-asking", d.key, d.at, d.payload, "replace", "absttl")
+			} else {
+				p.Do(ctx, "restore-asking", d.key, 0, d.payload, "replace")
+			}
+		}
+	})
+	if err != nil {
+		return copyResult{}, err
+	}
+	for i, rc := range rcmds {
+		if err := rc.Err(); err != nil {
+			return copyResult{}, fmt.Errorf("restore %q (slot %d) on %s: %w", ds[i].key, c.slot, tgt, err)
+		}
+	}
+	if a.beforeCommit != nil {
+		a.beforeCommit(c.slot, attempt)
+	}
+	// SETSLOT first: the ways it could fail (the source no longer owns the
+	// slot, the target is unknown) make the transaction's keys or node
+	// check fail too, but should it fail alone, the deleted keys are put
+	// back on the source (a key a client created there meanwhile wins)
+	// before anything else happens.
+	tcmds, err := conn.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.Do(ctx, "cluster", "setslot", c.slot, "migrating", tgtID)
+		p.Unlink(ctx, c.keys...)
+		return nil
+	})
+	switch {
+	case errors.Is(err, redis.TxFailedErr):
+		return copyResult{outcome: contended}, nil
+	case err != nil && len(tcmds) == 2 && tcmds[0].Err() != nil && tcmds[1].Err() == nil:
+		serr := tcmds[0].Err()
+		_, perr := a.pipe(ctx, src, func(p redis.Pipeliner) {
+			for _, d := range ds {
+				if d.at > 0 {
+					p.Do(ctx, "restore", d.key, d.at, d.payload, "absttl")
+				} else {
+					p.Do(ctx, "restore", d.key, 0, d.payload)
+				}
+			}
+		})
+		return copyResult{}, fmt.Errorf("slot %d: setslot migrating on %s failed after the copy; keys put back on the source (%v): %w",
+			c.slot, src, perr, serr)
+	case err != nil:
+		return copyResult{}, fmt.Errorf("commit the copy of slot %d on %s: %w", c.slot, src, err)
+	}
+	return copyResult{outcome: copied, keys: int64(len(ds)), bytes: bytes}, nil
+}
+
+// cannotCopy reports a refusal of the copy path's commands (ACL, disabled
+// or renamed commands) as opposed to a failure worth retrying.
+func cannotCopy(err error) bool {
+	var rerr redis.Error
+	if !errors.As(err, &rerr) {
+		return false
+	}
+	msg := rerr.Error()
+	return strings.HasPrefix(msg, "NOPERM") || strings.HasPrefix(msg, "ERR unknown command") ||
+		strings.Contains(msg, "not allowed from script")
+}
+
+// dump runs dumpSlot on the copy's connection, after WATCH when watch is set
+// (one round trip either way).
+func (a *Admin) dump(ctx context.Context, conn *redis.Conn, src string, c slotCopy, watch bool, maxKey, maxTotal int64) ([]any, error) {
+	var script *redis.Cmd
+	_, err := conn.Pipelined(ctx, func(p redis.Pipeliner) error {
+		if watch {
+			args := make([]any, 0, 1+len(c.keys))
+			args = append(args, "watch")
+			for _, k := range c.keys {
+				args = append(args, k)
+			}
+			p.Do(ctx, args...)
+		}
+		// EVAL, not EVALSHA: nothing to load first, and the server caches
+		// the compiled script by its digest anyway.
+		script = p.Eval(ctx, dumpSlot, c.keys, maxKey, maxTotal)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("watch and dump slot %d on %s: %w", c.slot, src, err)
+	}
+	vals, err := script.Slice()
+	if err != nil {
+		return nil, fmt.Errorf("dump slot %d on %s: %w", c.slot, src, err)
+	}
+	if len(vals) == 0 {
+		return nil, fmt.Errorf("dump slot %d on %s: empty reply", c.slot, src)
+	}
+	return vals, nil
+}

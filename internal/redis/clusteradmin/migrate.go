@@ -1,0 +1,763 @@
+package clusteradmin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"net"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"golang.org/x/sync/semaphore"
+
+	"github.com/dayops/dayops/internal/topology"
+)
+
+// MigrateInput moves slot ranges between primaries.
+type MigrateInput struct {
+	// Moves are computed by topology.Rebalance or topology.Drain (node IDs).
+	Moves []topology.Move `json:"moves"`
+	// Seeds are addresses of any cluster nodes, used to find the node
+	// addresses and every primary.
+	Seeds []string `json:"seeds"`
+	// Addrs overrides node ID -> host:port where the cluster's own view is not
+	// reachable from here.
+	Addrs map[string]string `json:"addrs,omitempty"`
+	// Resume is the last progress reported by an earlier run of the same
+	// moves.
+	Resume *Progress `json:"resume,omitempty"`
+	// OnProgress receives progress snapshots (the activity wrapper records
+	// them as heartbeat details); it is never called concurrently.
+	OnProgress func(Progress) `json:"-"`
+	// ProgressEvery throttles OnProgress (default 1s); the last snapshot is
+	// always delivered.
+	ProgressEvery time.Duration `json:"progress_every,omitempty"`
+	// Legacy forces the SETSLOT/MIGRATE path even when every node offers
+	// atomic slot migration.
+	Legacy bool `json:"legacy,omitempty"`
+	// Timeout bounds the final wait for convergence (default 1 minute).
+	Timeout time.Duration `json:"timeout,omitempty"`
+}
+
+// MigrateResult is the final progress and the method used.
+type MigrateResult struct {
+	Progress Progress `json:"progress"`
+	// Method is "legacy", or the atomic migration used.
+	Method string `json:"method"`
+}
+
+// wave is a group of slots moved together from one source to one target.
+type wave struct {
+	src, tgt string
+	slots    []int
+}
+
+type migration struct {
+	addrs     map[string]string // node ID -> addr
+	primaries []string
+	live      []string // every node not failed, replicas included
+	bySource  map[string][]wave
+	total     int
+	done      []int
+	copy      bool                // use the copy path (Limits.Copy, SizeSamplingOff)
+	budget    *semaphore.Weighted // bytes of dumps held by copies
+}
+
+// MigrateSlots moves every slot of in.Moves from its source to its target.
+//
+// Legacy path, per wave of slots of one source and one target, each step one
+// pipeline: SETSLOT IMPORTING on the target, SETSLOT MIGRATING on the source,
+// CLUSTER GETKEYSINSLOT, MEMORY USAGE of every key, MIGRATE ... KEYS batches
+// (by count and bytes, a key bigger than the byte budget alone), repeat until
+// the slots are empty, then SETSLOT NODE on the target, then the source, then
+// every other primary. Sources run in parallel, each with several waves in
+// flight, within Limits.
+//
+// It is idempotent: it observes every slot first; slots already owned by the
+// target are skipped, slots left half-open towards the target by an earlier
+// run are finished, and slots left open towards another node (by another
+// tool) are closed first with CloseOpenSlots. Finally it waits until every
+// node (replicas included) agrees and reports cluster_state:ok.
+func (a *Admin) MigrateSlots(ctx context.Context, in MigrateInput) (MigrateResult, error) {
+	every := in.ProgressEvery
+	if every <= 0 {
+		every = time.Second
+	}
+	tr := newTracker(in.Resume, in.OnProgress, every)
+	t0 := time.Now()
+	m, err := a.prepare(ctx, in, true)
+	if err != nil {
+		return MigrateResult{}, fmt.Errorf("migrate slots: %w", err)
+	}
+	// The copy path sizes keys with MEMORY USAGE; without sampling, MIGRATE.
+	m.copy = a.limits().Copy != CopyNever && !a.limits().SizeSamplingOff
+	m.budget = semaphore.NewWeighted(max(a.limits().CopyBudget, a.limits().BatchBytes))
+	tr.setTotal(m.total)
+	tr.finished(m.done)
+	method := "legacy"
+	if !in.Legacy {
+		kind, err := a.commonAtomic(ctx, m)
+		if err != nil {
+			return MigrateResult{}, fmt.Errorf("migrate slots: %w", err)
+		}
+		if kind != AtomicNone {
+			method = string(kind)
+		}
+	}
+	t1 := time.Now()
+	if method == "legacy" {
+		err = a.runLegacy(ctx, m, tr)
+	} else {
+		err = a.runAtomic(ctx, AtomicMigration(method), m, tr)
+	}
+	if err != nil {
+		tr.emit(true)
+		return MigrateResult{Progress: tr.snapshot(), Method: method}, fmt.Errorf("migrate slots: %w", err)
+	}
+	timeout := in.Timeout
+	if timeout <= 0 {
+		timeout = time.Minute
+	}
+	var all []string
+	for _, id := range m.live {
+		all = append(all, m.addrs[id])
+	}
+	t2 := time.Now()
+	if _, err := a.WaitConverged(ctx, WaitConvergedInput{Addrs: all, RequireStateOK: true, Timeout: timeout}); err != nil {
+		return MigrateResult{Progress: tr.snapshot(), Method: method}, fmt.Errorf("migrate slots: %w", err)
+	}
+	tr.emit(true)
+	p := tr.snapshot()
+	a.log().InfoContext(ctx, "slot migration finished", "method", method, "slots", p.SlotsTotal, "keys_moved", p.KeysMoved,
+		"observe_ms", t1.Sub(t0).Milliseconds(), "move_ms", t2.Sub(t1).Milliseconds(), "converge_ms", time.Since(t2).Milliseconds())
+	return MigrateResult{Progress: tr.snapshot(), Method: method}, nil
+}
+
+// prepare resolves addresses and observes the state of every planned slot.
+func (a *Admin) prepare(ctx context.Context, in MigrateInput, closeForeign bool) (*migration, error) {
+	seeds := slices.Clone(in.Seeds)
+	for _, addr := range in.Addrs {
+		seeds = append(seeds, addr)
+	}
+	m, views, err := a.primaryViews(ctx, seeds)
+	if err != nil {
+		return nil, err
+	}
+	m.bySource = map[string][]wave{}
+	for id, addr := range in.Addrs {
+		m.addrs[id] = addr
+	}
+	for _, mv := range in.Moves {
+		for _, id := range []string{mv.From, mv.To} {
+			if _, ok := views[id]; !ok && m.addrs[id] != "" {
+				// A drained source may have become a replica: its view
+				// still tells whether its slots are gone.
+				if v, err := a.view(ctx, m.addrs[id]); err == nil {
+					views[id] = v
+				}
+			}
+		}
+	}
+	var foreign []int
+	pending := map[[2]string][]int{}
+	seen := map[int]bool{}
+	for _, mv := range in.Moves {
+		sv, ok1 := views[mv.From]
+		tv, ok2 := views[mv.To]
+		if !ok1 || !ok2 {
+			return nil, &PlanConflictError{Slot: mv.Range.Start, Reason: fmt.Sprintf("move %s: source or target is not a live primary", mv)}
+		}
+		for s := mv.Range.Start; s <= mv.Range.End; s++ {
+			if seen[s] {
+				return nil, &PlanConflictError{Slot: s, Reason: "planned twice"}
+			}
+			seen[s] = true
+			m.total++
+			if isForeignOpen(views, s, mv.From, mv.To) {
+				foreign = append(foreign, s)
+				continue
+			}
+			os, ot := sv.Owner(s), tv.Owner(s)
+			open := sv.Myself.Migrating[s] != "" || tv.Myself.Importing[s] != ""
+			switch {
+			case os == mv.To && ot == mv.To && !open:
+				m.done = append(m.done, s)
+			case (os == mv.From || os == mv.To) && (ot == mv.From || ot == mv.To):
+				k := [2]string{mv.From, mv.To}
+				pending[k] = append(pending[k], s)
+			default:
+				return nil, &PlanConflictError{Slot: s, Reason: fmt.Sprintf("owned by %s (source view) / %s (target view), plan moves it %s", os, ot, mv)}
+			}
+		}
+	}
+	if len(foreign) > 0 {
+		if !closeForeign {
+			return nil, &PlanConflictError{Slot: foreign[0], Reason: "still open towards another node"}
+		}
+		a.log().WarnContext(ctx, "slots open towards other nodes, closing them first", "slots", topology.RangesOf(foreign).String())
+		if _, err := a.CloseOpenSlots(ctx, CloseOpenSlotsInput{Seeds: seeds, Slots: topology.RangesOf(foreign)}); err != nil {
+			return nil, err
+		}
+		return a.prepare(ctx, in, false)
+	}
+	size := a.limits().SlotsPerWave
+	for _, k := range slices.SortedFunc(maps.Keys(pending), func(x, y [2]string) int {
+		if c := strings.Compare(x[0], y[0]); c != 0 {
+			return c
+		}
+		return strings.Compare(x[1], y[1])
+	}) {
+		slots := pending[k]
+		slices.Sort(slots)
+		for len(slots) > 0 {
+			n := min(size, len(slots))
+			m.bySource[k[0]] = append(m.bySource[k[0]], wave{src: k[0], tgt: k[1], slots: slots[:n]})
+			slots = slots[n:]
+		}
+	}
+	return m, nil
+}
+
+// isForeignOpen reports whether slot s is open in a way other than
+// src MIGRATING to tgt / tgt IMPORTING from src on any primary.
+func isForeignOpen(views map[string]ClusterView, s int, src, tgt string) bool {
+	for id, v := range views {
+		if to, ok := v.Myself.Migrating[s]; ok && !(id == src && to == tgt) {
+			return true
+		}
+		if from, ok := v.Myself.Importing[s]; ok && !(id == tgt && from == src) {
+			return true
+		}
+	}
+	return false
+}
+
+// runLegacy runs the waves of every source, Limits.Sources sources and
+// Limits.WavesPerSource (CopyWavesPerSource on the copy path) waves per
+// source at a time; the first error stops everything.
+func (a *Admin) runLegacy(ctx context.Context, m *migration, tr *tracker) error {
+	lim := a.limits()
+	inFlight := lim.WavesPerSource
+	if m.copy {
+		inFlight = lim.CopyWavesPerSource
+	}
+	return parallel(ctx, lim.Sources, slices.Sorted(maps.Keys(m.bySource)), func(ctx context.Context, src string) error {
+		return parallel(ctx, inFlight, m.bySource[src], func(ctx context.Context, w wave) error {
+			err := a.retry(ctx, "migrate wave", func(ctx context.Context) error {
+				return a.runWave(ctx, m, w, tr)
+			})
+			if err != nil {
+				return fmt.Errorf("slots %s from %s to %s: %w", topology.RangesOf(w.slots), m.addrs[w.src], m.addrs[w.tgt], err)
+			}
+			return nil
+		})
+	})
+}
+
+// parallel runs fn on every item, at most n at a time; the first error
+// cancels the others and is returned.
+func parallel[T any](ctx context.Context, n int, items []T, fn func(context.Context, T) error) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	next := make(chan T)
+	var wg sync.WaitGroup
+	for range max(1, min(n, len(items))) {
+		wg.Go(func() {
+			for it := range next {
+				if err := fn(ctx, it); err != nil {
+					cancel(err)
+				}
+			}
+		})
+	}
+feed:
+	for _, it := range items {
+		select {
+		case next <- it:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(next)
+	wg.Wait()
+	return context.Cause(ctx)
+}
+
+// pipe runs the commands built by build on addr as one pipeline and returns
+// them for the caller to inspect one by one. A failure of the connection
+// itself is returned as the error.
+func (a *Admin) pipe(ctx context.Context, addr string, build func(p redis.Pipeliner)) ([]redis.Cmder, error) {
+	return execPipe(ctx, a.client(addr).Pipeline(), "pipeline to "+addr, build)
+}
+
+// txPipe is pipe inside MULTI/EXEC.
+func (a *Admin) txPipe(ctx context.Context, addr string, build func(p redis.Pipeliner)) ([]redis.Cmder, error) {
+	return execPipe(ctx, a.client(addr).TxPipeline(), "transaction on "+addr, build)
+}
+
+func execPipe(ctx context.Context, p redis.Pipeliner, what string, build func(p redis.Pipeliner)) ([]redis.Cmder, error) {
+	build(p)
+	cmds, err := p.Exec(ctx)
+	if err != nil {
+		var rerr redis.Error
+		if !errors.As(err, &rerr) && !errors.Is(err, redis.Nil) {
+			return nil, fmt.Errorf("%s: %w", what, err)
+		}
+	}
+	return cmds, nil
+}
+
+// runWave opens, empties and closes the slots of one wave. Every step is
+// idempotent, so a wave that fails with a transient error is simply run
+// again.
+func (a *Admin) runWave(ctx context.Context, m *migration, w wave, tr *tracker) error {
+	src, tgt := m.addrs[w.src], m.addrs[w.tgt]
+	cmds, err := a.pipe(ctx, tgt, func(p redis.Pipeliner) {
+		for _, s := range w.slots {
+			p.Do(ctx, "cluster", "setslot", s, "importing", w.src)
+		}
+	})
+	if err != nil {
+		return err
+	}
+	var importing []int
+	for i, c := range cmds {
+		switch err := c.Err(); {
+		case err == nil:
+			importing = append(importing, w.slots[i])
+		case !hasMsg(err, "already the owner"):
+			return fmt.Errorf("setslot %d importing on %s: %w", w.slots[i], tgt, err)
+		}
+	}
+	var pending []int
+	if !m.copy {
+		pending, err = a.setMigrating(ctx, src, tgt, w.tgt, w.slots)
+	} else {
+		pending, err = a.copySlots(ctx, m.budget, src, tgt, w, importing, tr)
+	}
+	if err != nil {
+		return err
+	}
+	ip, port, err := a.resolve(ctx, tgt)
+	if err != nil {
+		return err
+	}
+	for len(pending) > 0 {
+		if pending, err = a.emptyRound(ctx, src, ip, port, w.tgt, pending, tr); err != nil {
+			return err
+		}
+	}
+	return a.closeSlots(ctx, m, w, importing, tr)
+}
+
+// setMigrating opens slots on the source towards the target (tgt, tgtID)
+// and returns those it still owns (a slot the source gave away already only
+// needs closing).
+//
+// Before the source starts migrating a slot, the target must hold no key of
+// it: until then no client can reach such a key (the target sends clients to
+// the owner; only a MIGRATING source sends them to the target, by ASK, for a
+// key it does not have), so it is a leftover (a copy an interrupted copy
+// left, a key of an earlier owner), and once the slot migrates it would show
+// for any key a client deletes on the source: a deleted key would come back.
+// Such keys are removed first. A slot the source migrates already keeps the
+// target's keys (clients may have written them); MIGRATE compares those it
+// finds on both sides (Limits.BusyKey).
+func (a *Admin) setMigrating(ctx context.Context, src, tgt, tgtID string, slots []int) ([]int, error) {
+	if len(slots) == 0 {
+		return nil, nil
+	}
+	if err := a.dropBeforeOpen(ctx, src, tgt, slots); err != nil {
+		return nil, err
+	}
+	cmds, err := a.pipe(ctx, src, func(p redis.Pipeliner) {
+		for _, s := range slots {
+			p.Do(ctx, "cluster", "setslot", s, "migrating", tgtID)
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	var open []int
+	for i, c := range cmds {
+		switch err := c.Err(); {
+		case err == nil:
+			open = append(open, slots[i])
+		case hasMsg(err, "not the owner"):
+			// The source gave the slot away already (an earlier run got
+			// past SETSLOT NODE on the source): only the closing remains.
+		default:
+			return nil, fmt.Errorf("setslot %d migrating on %s: %w", slots[i], src, err)
+		}
+	}
+	return open, nil
+}
+
+// dropBeforeOpen removes the target's keys of every slot the source owns and
+// does not migrate yet (see setMigrating).
+func (a *Admin) dropBeforeOpen(ctx context.Context, src, tgt string, slots []int) error {
+	cmds, err := a.pipe(ctx, tgt, func(p redis.Pipeliner) {
+		for _, s := range slots {
+			p.ClusterCountKeysInSlot(ctx, s)
+		}
+	})
+	if err != nil {
+		return err
+	}
+	var held []int
+	for i, c := range cmds {
+		n, err := c.(*redis.IntCmd).Result()
+		if err != nil {
+			return fmt.Errorf("countkeysinslot %d on %s: %w", slots[i], tgt, err)
+		}
+		if n > 0 {
+			held = append(held, slots[i])
+		}
+	}
+	if len(held) == 0 {
+		return nil
+	}
+	v, err := a.view(ctx, src)
+	if err != nil {
+		return err
+	}
+	for _, s := range held {
+		if v.Myself.Migrating[s] == "" && v.Owner(s) == v.Myself.ID {
+			if err := a.dropUnreachable(ctx, tgt, s); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// closeSlots assigns the wave's slots to the target: target first (it bumps
+// its epoch and owns the slot from then on), then the source (which refuses
+// if it still holds keys), then every other primary so the cluster converges
+// without waiting for gossip.
+//
+// On the target the whole wave is one MULTI/EXEC in which every slot but one
+// is first made STABLE: SETSLOT NODE on a slot the node is importing bumps its
+// config epoch and broadcasts a PONG to every node, which makes each of them
+// walk all 16384 slots; once per wave (on the last slot still importing) is
+// what the cluster needs, once per slot cost 15% of the redis-server CPU of a
+// scale-in. The transaction leaves no moment in which the target neither
+// imports nor owns a slot (clients sent there by ASK would bounce).
+// importing lists the slots this run opened on the target.
+func (a *Admin) closeSlots(ctx context.Context, m *migration, w wave, importing []int, tr *tracker) error {
+	bump := -1
+	if len(importing) > 0 {
+		bump = importing[len(importing)-1]
+	}
+	var slotOf []int // slot of each queued command on the target
+	cmds, err := a.txPipe(ctx, m.addrs[w.tgt], func(p redis.Pipeliner) {
+		for _, s := range w.slots {
+			if s != bump {
+				p.Do(ctx, "cluster", "setslot", s, "stable")
+				slotOf = append(slotOf, s)
+			}
+			p.Do(ctx, "cluster", "setslot", s, "node", w.tgt)
+			slotOf = append(slotOf, s)
+		}
+	})
+	if err != nil {
+		return err
+	}
+	for i, c := range cmds {
+		if err := c.Err(); err != nil {
+			return fmt.Errorf("setslot %d node on %s: %w", slotOf[i], m.addrs[w.tgt], err)
+		}
+	}
+	set := func(addr string) ([]redis.Cmder, error) {
+		return a.pipe(ctx, addr, func(p redis.Pipeliner) {
+			for _, s := range w.slots {
+				p.Do(ctx, "cluster", "setslot", s, "node", w.tgt)
+			}
+		})
+	}
+	cmds, err = set(m.addrs[w.src])
+	if err != nil {
+		return err
+	}
+	for i, c := range cmds {
+		if err := c.Err(); err != nil {
+			if hasMsg(err, "only with masters") {
+				// The source gave its last slot away and, as Redis does
+				// with cluster-allow-replica-migration, turned into a
+				// replica: it owns nothing, which is what we want.
+				break
+			}
+			if hasMsg(err, "still hold keys") {
+				return transientError(fmt.Sprintf("slot %d: source still holds keys, emptying again", w.slots[i]))
+			}
+			return fmt.Errorf("setslot %d node on %s: %w", w.slots[i], m.addrs[w.src], err)
+		}
+	}
+	var wg sync.WaitGroup
+	for _, id := range m.primaries {
+		if id == w.src || id == w.tgt {
+			continue
+		}
+		wg.Go(func() {
+			cmds, err := set(m.addrs[id])
+			if err != nil {
+				a.log().DebugContext(ctx, "setslot node on another primary failed; gossip will converge", "addr", m.addrs[id], "err", err)
+				return
+			}
+			for i, c := range cmds {
+				if err := c.Err(); err != nil {
+					a.log().DebugContext(ctx, "setslot node on another primary failed; gossip will converge", "addr", m.addrs[id], "slot", w.slots[i], "err", err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	tr.finished(w.slots)
+	return nil
+}
+
+type batch struct {
+	slot  int
+	keys  []string
+	bytes int64
+	big   bool
+}
+
+// emptyRound moves up to Limits.BatchKeys keys of each pending slot and
+// returns the slots that may still hold keys.
+func (a *Admin) emptyRound(ctx context.Context, src, ip string, port int, tgtID string, slots []int, tr *tracker) ([]int, error) {
+	lim := a.limits()
+	cmds, err := a.pipe(ctx, src, func(p redis.Pipeliner) {
+		for _, s := range slots {
+			p.ClusterGetKeysInSlot(ctx, s, lim.BatchKeys)
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	keys := make([][]string, len(slots))
+	var all []string
+	for i, c := range cmds {
+		ks, err := c.(*redis.StringSliceCmd).Result()
+		if err != nil {
+			return nil, fmt.Errorf("getkeysinslot %d on %s: %w", slots[i], src, err)
+		}
+		keys[i] = ks
+		all = append(all, ks...)
+	}
+	var sizes []int64
+	if !lim.SizeSamplingOff {
+		if sizes, err = a.memoryUsage(ctx, src, all); err != nil {
+			return nil, err
+		}
+	}
+	var batches []batch
+	var again []int
+	k := 0
+	for i, s := range slots {
+		if len(keys[i]) >= lim.BatchKeys {
+			again = append(again, s)
+		}
+		cur := batch{slot: s}
+		flush := func() {
+			if len(cur.keys) > 0 {
+				batches = append(batches, cur)
+			}
+			cur = batch{slot: s}
+		}
+		for _, key := range keys[i] {
+			var size int64
+			if sizes != nil {
+				size = sizes[k]
+			}
+			k++
+			if size < 0 {
+				continue
+			}
+			if size > lim.MaxKeyBytes {
+				return nil, &KeyTooBigError{Key: key, Slot: s, Bytes: size, Limit: lim.MaxKeyBytes}
+			}
+			if size > lim.BatchBytes {
+				batches = append(batches, batch{slot: s, keys: []string{key}, bytes: size, big: true})
+				continue
+			}
+			if len(cur.keys) >= lim.BatchKeys || cur.bytes+size > lim.BatchBytes {
+				flush()
+			}
+			cur.keys = append(cur.keys, key)
+			cur.bytes += size
+		}
+		flush()
+	}
+	if len(batches) == 0 {
+		return again, nil
+	}
+	cmds = cmds[:0]
+	per := lim.MigratesPerPipeline
+	if per <= 0 {
+		per = len(batches)
+	}
+	for start := 0; start < len(batches); start += per {
+		chunk := batches[start:min(start+per, len(batches))]
+		got, err := a.pipe(ctx, src, func(p redis.Pipeliner) {
+			for _, b := range chunk {
+				p.Do(ctx, a.migrateArgs(ip, port, b, false)...)
+			}
+		})
+		if err != nil {
+			return nil, err
+		}
+		cmds = append(cmds, got...)
+	}
+	var moved, bytes, n, big int64
+	retry := map[int]bool{}
+	for i, c := range cmds {
+		b := batches[i]
+		switch err := c.Err(); {
+		case err == nil:
+			moved += int64(len(b.keys))
+			bytes += b.bytes
+			n++
+			if b.big {
+				big++
+			}
+		case isBusyKey(err):
+			if err := a.resolveBusy(ctx, src, ip, port, b, tr); err != nil {
+				return nil, err
+			}
+			retry[b.slot] = true
+		case IsTransient(err):
+			return nil, fmt.Errorf("migrate %d keys of slot %d from %s: %w", len(b.keys), b.slot, src, err)
+		default:
+			return nil, fmt.Errorf("migrate %d keys of slot %d from %s to %s:%d: %w", len(b.keys), b.slot, src, ip, port, err)
+		}
+	}
+	tr.moved(moved, bytes, n, big)
+	tr.emit(false)
+	for s := range retry {
+		if !slices.Contains(again, s) {
+			again = append(again, s)
+		}
+	}
+	return again, nil
+}
+
+// memoryUsage returns MEMORY USAGE of each key on addr, -1 for a key that is
+// gone (deleted, expired, or moved by ASK).
+func (a *Admin) memoryUsage(ctx context.Context, addr string, keys []string) ([]int64, error) {
+	if len(keys) == 0 {
+		return nil, nil
+	}
+	cmds, err := a.pipe(ctx, addr, func(p redis.Pipeliner) {
+		for _, k := range keys {
+			p.MemoryUsage(ctx, k)
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	sizes := make([]int64, len(keys))
+	for i, c := range cmds {
+		n, err := c.(*redis.IntCmd).Result()
+		switch {
+		case err == nil:
+			sizes[i] = n
+		case errors.Is(err, redis.Nil) || hasMsg(err, "ASK "):
+			sizes[i] = -1
+		default:
+			return nil, fmt.Errorf("memory usage %q on %s: %w", keys[i], addr, err)
+		}
+	}
+	return sizes, nil
+}
+
+// migrateArgs builds MIGRATE host port "" 0 timeout [REPLACE] [AUTH2 ...]
+// KEYS k... with a timeout that grows with the batch's bytes.
+func (a *Admin) migrateArgs(ip string, port int, b batch, replace bool) []any {
+	lim := a.limits()
+	timeout := lim.MigrateTimeout
+	if b.bytes > lim.BatchBytes {
+		// MIGRATE's timeout bounds each I/O step; give big keys more, but
+		// stay below the client's read timeout.
+		timeout = min(50*time.Second, time.Duration(float64(timeout)*float64(b.bytes)/float64(lim.BatchBytes)))
+	}
+	args := []any{"migrate", ip, strconv.Itoa(port), "", 0, timeout.Milliseconds()}
+	if replace {
+		args = append(args, "replace")
+	}
+	switch {
+	case a.MigrateUser != "":
+		args = append(args, "auth2", a.MigrateUser, a.MigratePassword)
+	case a.MigratePassword != "":
+		args = append(args, "auth", a.MigratePassword)
+	}
+	args = append(args, "keys")
+	for _, k := range b.keys {
+		args = append(args, k)
+	}
+	return args
+}
+
+// compareAndDelete deletes KEYS[1] only if its DUMP still equals ARGV[1],
+// atomically on the source, so a write that lands meanwhile is never lost.
+var compareAndDelete = redis.NewScript(`
+local d = redis.call('DUMP', KEYS[1])
+if d and d == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return -1`)
+
+// resolveBusy handles keys of b that MIGRATE found on the target too. Both
+// copies are compared (DUMP); an equal source copy is deleted (compare and
+// delete, atomically), a different one replaces the target's (the source copy
+// is the one clients write while the slot migrates) unless the policy is
+// BusyKeyFail.
+func (a *Admin) resolveBusy(ctx context.Context, src, ip string, port int, b batch, tr *tracker) error {
+	tgt := net.JoinHostPort(ip, strconv.Itoa(port))
+	var equal, replaced int64
+	for _, key := range b.keys {
+		sd, err := a.client(src).Dump(ctx, key).Result()
+		if errors.Is(err, redis.Nil) || hasMsg(err, "ASK ") {
+			continue // moved already
+		}
+		if err != nil {
+			return fmt.Errorf("busy key %q: dump on source %s: %w", key, src, err)
+		}
+		cmds, err := a.pipe(ctx, tgt, func(p redis.Pipeliner) {
+			p.Do(ctx, "asking")
+			p.Dump(ctx, key)
+		})
+		if err != nil {
+			return err
+		}
+		td, err := cmds[1].(*redis.StringCmd).Result()
+		if errors.Is(err, redis.Nil) {
+			continue // not the busy one; moved on the next round
+		}
+		if err != nil {
+			return fmt.Errorf("busy key %q: dump on target %s: %w", key, tgt, err)
+		}
+		if td == sd {
+			if err := compareAndDelete.Run(ctx, a.client(src), []string{key}, sd).Err(); err != nil {
+				return fmt.Errorf("busy key %q: delete equal source copy on %s: %w", key, src, err)
+			}
+			equal++
+			continue
+		}
+		if a.limits().BusyKey == BusyKeyFail {
+			return &BusyKeyConflictError{Key: key, Slot: b.slot, Source: src, Target: tgt}
+		}
+		a.log().WarnContext(ctx, "key on target differs from the live source copy; replacing the target copy",
+			"key", key, "slot", b.slot, "source", src, "target", tgt)
+		one := batch{slot: b.slot, keys: []string{key}, bytes: b.bytes / int64(len(b.keys))}
+		if err := a.client(src).Do(ctx, a.migrateArgs(ip, port, one, true)...).Err(); err != nil {
+			return fmt.Errorf("busy key %q: migrate replace: %w", key, err)
+		}
+		replaced++
+	}
+	tr.busy(equal, replaced)
+	return nil
+}

@@ -1,0 +1,152 @@
+package clusteradmin_test
+
+import (
+	"context"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dayops/dayops/internal/redis/clusteradmin"
+	"github.com/dayops/dayops/internal/testutil/redistest"
+	"github.com/dayops/dayops/internal/topology"
+)
+
+const testKeys = 100_000
+
+// freeMemory reports the free memory of each primary (maxmemory, or the
+// machine's memory, minus used_memory) for the drain plan.
+func freeMemory(t *testing.T, ctx context.Context, c *redistest.Cluster, view clusteradmin.ClusterView) map[string]int64 {
+	t.Helper()
+	out := map[string]int64{}
+	for id, n := range view.Nodes {
+		if !n.IsPrimary() {
+			continue
+		}
+		text, err := c.Pool.Client(n.Addr).Info(ctx, "memory").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		v := map[string]int64{}
+		for _, line := range strings.Split(text, "\n") {
+			if k, val, ok := strings.Cut(strings.TrimSpace(line), ":"); ok {
+				v[k], _ = strconv.ParseInt(val, 10, 64)
+			}
+		}
+		limit := v["maxmemory"]
+		if limit == 0 {
+			limit = v["total_system_memory"]
+		}
+		out[id] = limit - v["used_memory"]
+	}
+	return out
+}
+
+func TestScaleOutAndInUnderWrites(t *testing.T) {
+	ctx := t.Context()
+	c := redistest.New(t, redistest.Options{Primaries: 3, ReplicasPerPrimary: 1})
+	cc := c.ClusterClient()
+	defer cc.Close()
+	if err := redistest.Fill(ctx, cc, "k:", testKeys, 32, 8); err != nil {
+		t.Fatal(err)
+	}
+	w := redistest.StartWriter(ctx, cc, redistest.WriterOptions{Keys: 20000, Workers: 4})
+	defer w.Stop()
+
+	// Scale out 3 -> 4.
+	n4, err := c.AddPrimary(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id4, err := c.NodeID(ctx, n4.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	view, err := c.View(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err := topology.Rebalance(view.Layout(), map[string]float64{id4: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	res, err := c.Admin.MigrateSlots(ctx, clusteradmin.MigrateInput{Moves: plan.Moves, Seeds: c.Addrs()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("scale-out: %d slots, %d keys in %s (%.0f keys/s, %d batches)", res.Progress.SlotsDone, res.Progress.KeysMoved,
+		time.Since(start).Round(time.Millisecond), res.Progress.KeysPerSecond, res.Progress.Batches)
+	if res.Progress.SlotsDone != plan.Slots() {
+		t.Errorf("slots done %d, planned %d", res.Progress.SlotsDone, plan.Slots())
+	}
+	checkAll(t, ctx, c, w)
+	// Running the same moves again observes that everything is done.
+	again, err := c.Admin.MigrateSlots(ctx, clusteradmin.MigrateInput{Moves: plan.Moves, Seeds: c.Addrs()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.Progress.SlotsDone != plan.Slots() || again.Progress.KeysMoved != 0 || again.Progress.Batches != 0 {
+		t.Errorf("second run of the same moves: %+v", again.Progress)
+	}
+
+	// Scale in 4 -> 3: drain the new primary again.
+	view, err = c.View(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	drain, err := topology.Drain(view.Layout(), []string{id4}, freeMemory(t, ctx, c, view))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err = c.Admin.MigrateSlots(ctx, clusteradmin.MigrateInput{Moves: drain.Moves, Seeds: c.Addrs()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("scale-in: %d slots, %d keys (%.0f keys/s)", res.Progress.SlotsDone, res.Progress.KeysMoved, res.Progress.KeysPerSecond)
+	checkAll(t, ctx, c, w)
+	view, err = c.View(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := view.Layout().Validate(id4); err != nil {
+		t.Errorf("after drain: %v", err)
+	}
+	st := w.Stop()
+	if st.Acked == 0 {
+		t.Fatalf("writer acknowledged nothing (last error %v)", st.LastErr)
+	}
+	if n, err := w.Verify(ctx, cc); err != nil {
+		t.Fatal(err)
+	} else {
+		t.Logf("writer: %d acked, %d failed, %d keys verified", st.Acked, st.Failed, n)
+	}
+	// Every original key is still there.
+	total := int64(0)
+	for _, a := range c.Addrs() {
+		n, err := c.Pool.Client(a).DBSize(ctx).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v, _ := c.Pool.Client(a).Do(ctx, "role").Slice(); len(v) > 0 && v[0] == "master" {
+			total += n
+		}
+	}
+	if want := int64(testKeys + 20000); total != want {
+		t.Errorf("keys in primaries = %d, want %d", total, want)
+	}
+}
+
+// checkAll verifies coverage, no open slot, redis-cli check, and the
+// writer's acknowledged writes so far.
+func checkAll(t *testing.T, ctx context.Context, c *redistest.Cluster, w *redistest.Writer) {
+	t.Helper()
+	if err := c.Check(ctx); err != nil {
+		t.Fatal(err)
+	}
+	cc := c.ClusterClient()
+	defer cc.Close()
+	if _, err := w.Verify(ctx, cc); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,165 @@
+package clusteradmin
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+
+	"github.com/dayops/dayops/internal/topology"
+)
+
+// CloseOpenSlotsInput selects the open slots to close.
+type CloseOpenSlotsInput struct {
+	Seeds []string
+	// Slots limits the work to these slots (empty: every open slot).
+	Slots topology.Ranges
+}
+
+// CloseOpenSlotsResult says which way each slot was closed.
+type CloseOpenSlotsResult struct {
+	// Forward slots were finished towards the importing node.
+	Forward topology.Ranges `json:"forward,omitempty"`
+	// RolledBack slots were returned to their owner (SETSLOT STABLE).
+	RolledBack topology.Ranges `json:"rolled_back,omitempty"`
+}
+
+// CloseOpenSlots closes slots left MIGRATING/IMPORTING (by this package or
+// another tool, e.g. an interrupted redis-cli --cluster reshard) without
+// losing keys. If the importing node holds any key of the slot (keys were
+// moved, or clients were redirected there with ASK), the migration is
+// finished towards it; otherwise the owner keeps the slot: the owner is made
+// STABLE first (no more ASK redirections), the importing node is counted
+// again, and only then made STABLE too.
+func (a *Admin) CloseOpenSlots(ctx context.Context, in CloseOpenSlotsInput) (CloseOpenSlotsResult, error) {
+	var res CloseOpenSlotsResult
+	m, views, err := a.primaryViews(ctx, in.Seeds)
+	if err != nil {
+		return res, fmt.Errorf("close open slots: %w", err)
+	}
+	open := map[int]bool{}
+	for _, v := range views {
+		for s := range v.Myself.Migrating {
+			open[s] = true
+		}
+		for s := range v.Myself.Importing {
+			open[s] = true
+		}
+	}
+	var forward []wave
+	var rolled []int
+	for _, s := range slices.Sorted(maps.Keys(open)) {
+		if len(in.Slots) > 0 && !in.Slots.Contains(s) {
+			continue
+		}
+		owner := ""
+		for id, v := range views {
+			if v.Myself.Slots.Contains(s) {
+				owner = id
+			}
+		}
+		dest := ""
+		if owner != "" {
+			dest = views[owner].Myself.Migrating[s]
+		}
+		if dest == "" {
+			for id, v := range views {
+				if _, ok := v.Myself.Importing[s]; ok && id != owner {
+					dest = id
+				}
+			}
+		}
+		if owner == "" {
+			return res, &PlanConflictError{Slot: s, Reason: "open but owned by no live primary"}
+		}
+		if dest != "" {
+			n, err := a.client(m.addrs[dest]).ClusterCountKeysInSlot(ctx, s).Result()
+			if err != nil {
+				return res, fmt.Errorf("close slot %d: count keys on %s: %w", s, m.addrs[dest], err)
+			}
+			if n > 0 {
+				forward = append(forward, wave{src: owner, tgt: dest, slots: []int{s}})
+				continue
+			}
+		}
+		if err := a.stable(ctx, m.addrs[owner], s); err != nil {
+			return res, err
+		}
+		if dest != "" {
+			n, err := a.client(m.addrs[dest]).ClusterCountKeysInSlot(ctx, s).Result()
+			if err != nil {
+				return res, fmt.Errorf("close slot %d: count keys on %s: %w", s, m.addrs[dest], err)
+			}
+			if n > 0 { // a client was redirected there just before STABLE
+				forward = append(forward, wave{src: owner, tgt: dest, slots: []int{s}})
+				continue
+			}
+		}
+		for id, v := range views {
+			_, mig := v.Myself.Migrating[s]
+			_, imp := v.Myself.Importing[s]
+			if id != owner && (mig || imp) {
+				if err := a.stable(ctx, m.addrs[id], s); err != nil {
+					return res, err
+				}
+			}
+		}
+		rolled = append(rolled, s)
+	}
+	tr := newTracker(nil, nil, 0)
+	for _, w := range forward {
+		a.log().InfoContext(ctx, "finishing open slot towards the importing node", "slot", w.slots[0], "source", m.addrs[w.src], "target", m.addrs[w.tgt])
+		err := a.retry(ctx, "close open slot", func(ctx context.Context) error { return a.runWave(ctx, m, w, tr) })
+		if err != nil {
+			return res, fmt.Errorf("close slot %d forward: %w", w.slots[0], err)
+		}
+		res.Forward = append(res.Forward, topology.SlotRange{Start: w.slots[0], End: w.slots[0]})
+	}
+	res.Forward = res.Forward.Normalize()
+	res.RolledBack = topology.RangesOf(rolled)
+	return res, nil
+}
+
+func (a *Admin) stable(ctx context.Context, addr string, slot int) error {
+	err := a.retry(ctx, "setslot stable", func(ctx context.Context) error {
+		return a.client(addr).Do(ctx, "cluster", "setslot", slot, "stable").Err()
+	})
+	if err != nil {
+		return fmt.Errorf("setslot %d stable on %s: %w", slot, addr, err)
+	}
+	return nil
+}
+
+// primaryViews reads the seed's view and every live primary's own view.
+func (a *Admin) primaryViews(ctx context.Context, seeds []string) (*migration, map[string]ClusterView, error) {
+	var seed ClusterView
+	var err error
+	for _, s := range seeds {
+		if seed, err = a.view(ctx, s); err == nil {
+			break
+		}
+	}
+	if seed.Myself.ID == "" {
+		return nil, nil, fmt.Errorf("no seed reachable: %w", err)
+	}
+	m := &migration{addrs: map[string]string{}}
+	views := map[string]ClusterView{}
+	for id, n := range seed.Nodes {
+		m.addrs[id] = n.Addr
+		if n.Has("fail") || n.Has("noaddr") || n.Has("handshake") {
+			continue
+		}
+		m.live = append(m.live, id)
+		if n.IsPrimary() {
+			m.primaries = append(m.primaries, id)
+		}
+	}
+	slices.Sort(m.primaries)
+	slices.Sort(m.live)
+	for _, id := range m.primaries {
+		if views[id], err = a.view(ctx, m.addrs[id]); err != nil {
+			return nil, nil, err
+		}
+	}
+	return m, views, nil
+}

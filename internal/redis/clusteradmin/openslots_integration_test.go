@@ -1,0 +1,310 @@
+package clusteradmin_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/dayops/dayops/internal/redis/clusteradmin"
+	"github.com/dayops/dayops/internal/testutil/redistest"
+	"github.com/dayops/dayops/internal/topology"
+)
+
+// tagFor returns a hash tag whose keys hash to slot.
+func tagFor(t *testing.T, ctx context.Context, c *redis.Client, slot int) string {
+	t.Helper()
+	for base := 0; base < 1_000_000; base += 4000 {
+		cmds := make([]*redis.IntCmd, 0, 4000)
+		_, err := c.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for i := base; i < base+4000; i++ {
+				cmds = append(cmds, p.ClusterKeySlot(ctx, fmt.Sprintf("t%d", i)))
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, cmd := range cmds {
+			if int(cmd.Val()) == slot {
+				return fmt.Sprintf("{t%d}", base+i)
+			}
+		}
+	}
+	t.Fatalf("no tag for slot %d", slot)
+	return ""
+}
+
+// primaries returns the primaries' addresses and IDs in slot order.
+func primaries(t *testing.T, c *redistest.Cluster) (addrs, ids []string, slots []topology.Ranges) {
+	t.Helper()
+	v, err := c.View(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := v.Layout()
+	for _, s := range []int{0, 8000, 16383} {
+		id := l.Owner(s)
+		addrs = append(addrs, v.Nodes[id].Addr)
+		ids = append(ids, id)
+		slots = append(slots, l[id])
+	}
+	return addrs, ids, slots
+}
+
+func TestCloseSlotsLeftOpenByRedisCLI(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	c := redistest.New(t, redistest.Options{Primaries: 3})
+	cc := c.ClusterClient()
+	defer cc.Close()
+	addrs, ids, slots := primaries(t, c)
+	src, tgt := addrs[0], addrs[1]
+	s1, s2 := slots[0][0].Start, slots[0][0].Start+1 // the first slots redis-cli moves
+	tag := tagFor(t, ctx, c.Pool.Client(src), s1)
+	const n = 30000
+	var keys []string
+	for i := range n {
+		keys = append(keys, fmt.Sprintf("%sk%d", tag, i))
+	}
+	for i := 0; i < n; i += 1000 {
+		if _, err := cc.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for _, k := range keys[i:min(i+1000, n)] {
+				p.Set(ctx, k, "v:"+k, 0)
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A writer whose keys all live in the slot being resharded.
+	w := redistest.StartWriter(ctx, cc, redistest.WriterOptions{Keys: 500, Workers: 2, Prefix: tag + "w:"})
+	defer w.Stop()
+
+	cli := exec.CommandContext(ctx, "redis-cli", "--cluster", "reshard", src, "--cluster-from", ids[0],
+		"--cluster-to", ids[1], "--cluster-slots", "2", "--cluster-yes")
+	if err := cli.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		got, err := c.Pool.Client(tgt).ClusterCountKeysInSlot(ctx, s1).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("redis-cli moved no key")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	_ = cli.Process.Kill()
+	_ = cli.Wait()
+	moved, _ := c.Pool.Client(tgt).ClusterCountKeysInSlot(ctx, s1).Result()
+	if moved >= n {
+		t.Fatalf("redis-cli finished slot %d before it was killed", s1)
+	}
+	t.Logf("redis-cli killed after moving %d of %d keys of slot %d", moved, n, s1)
+	if open := openSlots(t, c); open != 2 {
+		t.Fatalf("want slot %d open on both sides, %d open states", s1, open)
+	}
+	// A second slot opened the way redis-cli starts (IMPORTING, then
+	// MIGRATING) but with no key moved yet: it must go back to its owner.
+	if err := c.Pool.Client(tgt).Do(ctx, "cluster", "setslot", s2, "importing", ids[0]).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Pool.Client(src).Do(ctx, "cluster", "setslot", s2, "migrating", ids[1]).Err(); err != nil {
+		t.Fatal(err)
+	}
+
+	res, err := c.Admin.CloseOpenSlots(ctx, clusteradmin.CloseOpenSlotsInput{Seeds: c.Addrs()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := fmt.Sprint(res.Forward, res.RolledBack), fmt.Sprint(topology.Ranges{{Start: s1, End: s1}}, topology.Ranges{{Start: s2, End: s2}}); got != want {
+		t.Errorf("forward, rolled back = %s, want %s", got, want)
+	}
+	checkAll(t, ctx, c, w)
+	w.Stop()
+	if _, err := w.Verify(ctx, cc); err != nil {
+		t.Fatal(err)
+	}
+	st := w.Stats()
+	t.Logf("writer: %d acked, %d failed (last error %v)", st.Acked, st.Failed, st.LastErr)
+	for i := 0; i < n; i += 1000 {
+		cmds := make([]*redis.StringCmd, 0, 1000)
+		if _, err := cc.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for _, k := range keys[i:min(i+1000, n)] {
+				cmds = append(cmds, p.Get(ctx, k))
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		for j, cmd := range cmds {
+			if v, err := cmd.Result(); err != nil || v != "v:"+keys[i+j] {
+				t.Fatalf("%s = %q, %v", keys[i+j], v, err)
+			}
+		}
+	}
+	if got, _ := c.Pool.Client(tgt).ClusterCountKeysInSlot(ctx, s1).Result(); got < n {
+		t.Errorf("slot %d on target holds %d keys, want at least %d", s1, got, n)
+	}
+	v, _ := c.View(ctx)
+	if v.Owner(s2) != ids[0] {
+		t.Errorf("slot %d owned by %s, want its first owner %s", s2, v.Owner(s2), ids[0])
+	}
+}
+
+func TestBigAndBusyKeys(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	c := redistest.New(t, redistest.Options{Primaries: 3, Limits: clusteradmin.Limits{BatchBytes: 1 << 20}})
+	cc := c.ClusterClient()
+	defer cc.Close()
+	addrs, ids, slots := primaries(t, c)
+	src, tgt := addrs[0], addrs[1]
+	srcC, tgtC := c.Pool.Client(src), c.Pool.Client(tgt)
+	move := func(a *clusteradmin.Admin, s int) (clusteradmin.MigrateResult, error) {
+		return a.MigrateSlots(ctx, clusteradmin.MigrateInput{
+			Moves: []topology.Move{{From: ids[0], To: ids[1], Range: topology.SlotRange{Start: s, End: s}}},
+			Seeds: c.Addrs(),
+		})
+	}
+	big := strings.Repeat("b", 6<<20)
+
+	t.Run("big key goes in its own batch", func(t *testing.T) {
+		s := slots[0][0].Start + 10
+		tag := tagFor(t, ctx, srcC, s)
+		if err := cc.Set(ctx, tag+"big", big, 0).Err(); err != nil {
+			t.Fatal(err)
+		}
+		for i := range 200 {
+			if err := cc.Set(ctx, fmt.Sprintf("%ssmall%d", tag, i), strings.Repeat("s", 10<<10), 0).Err(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		res, err := move(c.Admin, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := res.Progress
+		t.Logf("progress: %+v", p)
+		if p.BigKeyBatches != 1 || p.Batches < 3 || p.KeysMoved != 201 {
+			t.Errorf("want the big key alone and the 2 MB of small keys split in >= 2 batches of <= 1 MiB, got %+v", p)
+		}
+		if got, err := cc.StrLen(ctx, tag+"big").Result(); err != nil || got != int64(len(big)) {
+			t.Errorf("big key after migration: len %d, %v", got, err)
+		}
+	})
+
+	t.Run("key over the limit stops with a typed error", func(t *testing.T) {
+		s := slots[0][0].Start + 20
+		tag := tagFor(t, ctx, srcC, s)
+		if err := cc.Set(ctx, tag+"huge", big, 0).Err(); err != nil {
+			t.Fatal(err)
+		}
+		if err := cc.Set(ctx, tag+"small", "x", 0).Err(); err != nil {
+			t.Fatal(err)
+		}
+		strict := clusteradmin.New(c.Pool, nil, clusteradmin.Limits{MaxKeyBytes: 4 << 20})
+		_, err := move(strict, s)
+		var tooBig *clusteradmin.KeyTooBigError
+		if !errors.As(err, &tooBig) || tooBig.Key != tag+"huge" || tooBig.Slot != s {
+			t.Fatalf("want KeyTooBigError naming %shuge in slot %d, got %v", tag, s, err)
+		}
+		if typ, retry := clusteradmin.Classify(err); typ != clusteradmin.TypeKeyTooBig || retry {
+			t.Errorf("Classify = %s, %v", typ, retry)
+		}
+		// Nothing moved: closing the slot gives it back to its owner.
+		res, err := c.Admin.CloseOpenSlots(ctx, clusteradmin.CloseOpenSlotsInput{Seeds: c.Addrs()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !res.RolledBack.Contains(s) {
+			t.Errorf("slot %d not rolled back: %+v", s, res)
+		}
+		if got, _ := cc.StrLen(ctx, tag+"huge").Result(); got != int64(len(big)) {
+			t.Errorf("huge key lost: len %d", got)
+		}
+	})
+
+	// plant puts a copy of key on the target in a slot that migrates
+	// already (as a leftover of an earlier owner would be found by a
+	// resumed migration).
+	plant := func(t *testing.T, s int, key, val string) {
+		t.Helper()
+		if err := tgtC.Do(ctx, "cluster", "setslot", s, "importing", ids[0]).Err(); err != nil {
+			t.Fatal(err)
+		}
+		if err := srcC.Do(ctx, "cluster", "setslot", s, "migrating", ids[1]).Err(); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tgtC.Pipelined(ctx, func(p redis.Pipeliner) error {
+			p.Do(ctx, "asking")
+			p.Set(ctx, key, val, 0)
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	t.Run("busy keys are compared", func(t *testing.T) {
+		s := slots[0][0].Start + 30
+		tag := tagFor(t, ctx, srcC, s)
+		for k, v := range map[string]string{"live": "source", "same": "equal", "only": "source"} {
+			if err := cc.Set(ctx, tag+k, v, 0).Err(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		plant(t, s, tag+"live", "stale")
+		plant(t, s, tag+"same", "equal")
+		res, err := move(c.Admin, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Progress.BusyKeysEqual != 1 || res.Progress.BusyKeysReplaced != 1 {
+			t.Errorf("busy keys: %+v", res.Progress)
+		}
+		for k, want := range map[string]string{"live": "source", "same": "equal", "only": "source"} {
+			if got, err := cc.Get(ctx, tag+k).Result(); err != nil || got != want {
+				t.Errorf("%s%s = %q, %v; want %q", tag, k, got, err, want)
+			}
+		}
+	})
+
+	t.Run("busy key policy fail", func(t *testing.T) {
+		s := slots[0][0].Start + 40
+		tag := tagFor(t, ctx, srcC, s)
+		if err := cc.Set(ctx, tag+"live", "source", 0).Err(); err != nil {
+			t.Fatal(err)
+		}
+		plant(t, s, tag+"live", "stale")
+		strict := clusteradmin.New(c.Pool, nil, clusteradmin.Limits{BusyKey: clusteradmin.BusyKeyFail})
+		_, err := move(strict, s)
+		var busy *clusteradmin.BusyKeyConflictError
+		if !errors.As(err, &busy) || busy.Key != tag+"live" {
+			t.Fatalf("want BusyKeyConflictError, got %v", err)
+		}
+		if got, _ := srcC.Get(ctx, tag+"live").Result(); got != "source" {
+			t.Errorf("source copy = %q", got)
+		}
+		// The default policy finishes the job.
+		if _, err := move(c.Admin, s); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := cc.Get(ctx, tag+"live").Result(); got != "source" {
+			t.Errorf("after migration = %q", got)
+		}
+	})
+	if err := c.Check(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
