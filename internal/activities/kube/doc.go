@@ -1,7 +1,8 @@
-// Package kube holds the Kubernetes side of dayops: the objects a Redis
-// cluster is made of (rendered by pure functions from the cluster spec and an
-// instance's identity) and the activities that apply, wait for and delete them
-// through client-go.
+// Package kube holds the Kubernetes activities of dayops: they apply, wait
+// for, observe, relabel and delete the objects a Redis cluster is made of
+// through client-go. The objects themselves (names, labels, Pods, PVCs,
+// Services, ConfigMaps, redis.conf, spec hash, config revisions) are rendered
+// by the pure functions of internal/kube/render.
 //
 // Contract: instances are managed one by one, each a Pod plus a
 // PersistentVolumeClaim named from the cluster and a stable ordinal (no

@@ -1,5 +1,7 @@
-// Package redisops wraps the Redis administration core (internal/activities/
-// clusteradmin) as Temporal activities: it authenticates with the cluster's
+// Package redisops is the Temporal activity adapter over the Redis Cluster
+// administration library internal/redis/clusteradmin (which imports no
+// Temporal package; this package is the only Redis code under activities).
+// It authenticates with the cluster's
 // password read from its Secret at run time (a password never enters workflow
 // history), turns clusteradmin's progress into heartbeats and resumes a slot
 // migration from the last heartbeat after a retry, and classifies errors once

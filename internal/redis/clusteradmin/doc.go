@@ -3,6 +3,15 @@
 // sync, planned failover, forget, reset, close slots left open, and fast,
 // lossless, resumable slot migration.
 //
+// It is a library, not an activity package: it imports no go.temporal.io
+// package (TestNoTemporalImport checks it with go list -deps), and its
+// Temporal adapter is internal/activities/redisops. It is kept whole rather
+// than split into an admin part and a slot mover: the migration (migrate.go,
+// copy.go, atomic.go, openslots.go, progress.go, ~1.7k lines) runs on Admin's
+// unexported plumbing (view, poll, retry, pipelines, limits, the client
+// factory) and Classify's error types, so a separate package would need that
+// plumbing exported as API for one caller.
+//
 // Contract, for the activity wrappers of the operations workflows:
 //   - Every operation is a method of Admin (which holds the client factory,
 //     the logger and the limits) taking a context first, one input struct,
