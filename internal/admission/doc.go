@@ -23,7 +23,7 @@
 //
 // # Health and the self-healing operations
 //
-// Scale, upgrade and create need the whole cluster: their plans refuse a
+// Scale and upgrade need the whole cluster: their plans refuse a
 // degraded one (409) and name `dayops cluster recover`. Recover and
 // switchover (selfheal_ops.go) exist to repair a degraded cluster and are
 // admitted there, as are backup (its primaries must serve every slot) and
