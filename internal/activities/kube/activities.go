@@ -591,7 +591,9 @@ func (a *Activities) SetRoleLabels(ctx context.Context, in SetLabelsInput) (_ Se
 			patch["metadata"].(map[string]any)["annotations"] = map[string]string{render.AnnotationNodeID: nodeID}
 		}
 		body, _ := json.Marshal(patch)
-		if _, err := pods.Patch(ctx, name, types.MergePatchType, body, metav1.PatchOptions{}); err != nil {
+		if _, err := pods.Patch(ctx, name, types.MergePatchType, body, metav1.PatchOptions{}); apierrors.IsNotFound(err) {
+			continue // deleted since the Get: nothing to label
+		} else if err != nil {
 			return out, fmt.Errorf("label pod %s role=%s: %w", name, role, err)
 		}
 		if p.Labels[render.LabelRole] != role {
