@@ -134,8 +134,8 @@ func (t Tokens) APITokensSpec() string {
 	return t.Operator + "=local-operator:operator," + t.Auditor + "=local-auditor:auditor"
 }
 
-// writeEnvFile writes dev.env as `export KEY='value'` lines: a shell can
-// source it and ReadEnvFile parses it.
+// writeEnvFile writes dev.env as `export KEY='value'` lines, readable by its
+// owner only: a shell can source it and ReadEnvFile parses it.
 func writeEnvFile(c Config) error {
 	tok, err := APITokens(c)
 	if err != nil {
@@ -156,7 +156,8 @@ func writeEnvFile(c Config) error {
 	for _, kv := range vars {
 		fmt.Fprintf(&b, "export %s='%s'\n", kv[0], strings.ReplaceAll(kv[1], "'", `'\''`))
 	}
-	return writeFileAtomic(c.EnvPath(), []byte(b.String()), 0o644)
+	// 0600: the file holds the operator's bearer token.
+	return writeFileAtomic(c.EnvPath(), []byte(b.String()), 0o600)
 }
 
 // ReadEnvFile parses a dev.env file into a map.

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dayops/dayops/internal/httpapi"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -100,6 +101,21 @@ func TestEnvFileRoundTrip(t *testing.T) {
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("dev.env (-want +got):\n%s", diff)
+	}
+	// dev.env holds the operator token: owner-only, also when it replaces
+	// a file an older version wrote world-readable.
+	if err := os.Chmod(c.EnvPath(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := writeEnvFile(c); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(c.EnvPath()); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("dev.env mode = %v (%v), want 0600", fi.Mode().Perm(), err)
+	}
+	// The generated tokens pass the server's placeholder check.
+	if _, err := httpapi.ParseTokens(tok.APITokensSpec()); err != nil {
+		t.Errorf("generated tokens refused: %v", err)
 	}
 }
 

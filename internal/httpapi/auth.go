@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
 	"fmt"
@@ -48,6 +49,8 @@ func ParseTokens(s string) (Tokens, error) {
 			errs = append(errs, fmt.Errorf("token entry %d: role %q is not operator or auditor", i+1, role))
 		case len(tok) < 16:
 			errs = append(errs, fmt.Errorf("token entry %d: token is shorter than 16 characters", i+1))
+		case placeholderToken(tok) != "":
+			errs = append(errs, fmt.Errorf("token entry %d (%s): %s; generate one, e.g. `openssl rand -hex 24`", i+1, sub, placeholderToken(tok)))
 		default:
 			out[tok] = Principal{Subject: sub, Role: Role(role)}
 		}
@@ -58,13 +61,57 @@ func ParseTokens(s string) (Tokens, error) {
 	return out, errors.Join(errs...)
 }
 
-func (t Tokens) lookup(token string) (Principal, bool) {
-	for k, p := range t {
-		if subtle.ConstantTimeCompare([]byte(k), []byte(token)) == 1 {
-			return p, true
+// placeholderWords are what sample configurations put in a token's place.
+var placeholderWords = []string{"changeme", "replaceme", "placeholder", "example", "dummy", "sample", "default",
+	"secret", "password", "token", "test", "admin", "operator", "auditor", "dayops", "xxx"}
+
+// placeholderToken says why a token looks like a placeholder rather than a
+// generated secret ("" when it does not): it contains "change me" or a like
+// phrase, or what is left once the usual placeholder words, separators and
+// repeats are taken out has fewer than 16 characters or fewer than 8
+// distinct ones. A hex or base64 string of 16 random bytes or more passes.
+func placeholderToken(tok string) string {
+	low := strings.ToLower(tok)
+	squeezed := strings.Map(func(r rune) rune {
+		if r == '-' || r == '_' || r == '.' || r == ' ' {
+			return -1
+		}
+		return r
+	}, low)
+	for _, w := range []string{"changeme", "replaceme", "placeholder", "example"} {
+		if strings.Contains(squeezed, w) {
+			return fmt.Sprintf("the token is a placeholder (contains %q)", w)
 		}
 	}
-	return Principal{}, false
+	rest := squeezed
+	for _, w := range placeholderWords {
+		rest = strings.ReplaceAll(rest, w, "")
+	}
+	distinct := map[rune]bool{}
+	for _, r := range rest {
+		distinct[r] = true
+	}
+	if len(rest) < 16 || len(distinct) < 8 {
+		return "the token looks like a placeholder (too little randomness once common words are removed)"
+	}
+	return ""
+}
+
+// lookup finds the principal of a presented token. It compares SHA-256
+// digests in constant time and always visits every entry, so neither the
+// length of a configured token nor which entry matched shows in the time
+// a request takes.
+func (t Tokens) lookup(token string) (Principal, bool) {
+	got := sha256.Sum256([]byte(token))
+	var found Principal
+	ok := 0
+	for k, p := range t {
+		want := sha256.Sum256([]byte(k))
+		if subtle.ConstantTimeCompare(want[:], got[:]) == 1 {
+			found, ok = p, 1
+		}
+	}
+	return found, ok == 1
 }
 
 type principalKey struct{}

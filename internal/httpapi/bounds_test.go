@@ -14,7 +14,7 @@ import (
 	"github.com/dayops/dayops/internal/httpapi"
 )
 
-const badInputToken = "bad-input-operator-token"
+const badInputToken = "bad-input-5f0c9e27a1d84b36e2c7"
 
 // TestBadInput sends requests admission must refuse by their shape alone.
 // The API has no Temporal client, Kubernetes client or event store: a

@@ -16,6 +16,7 @@ import (
 	"strings"
 
 	"github.com/dayops/dayops/internal/activities/hooks"
+	"github.com/dayops/dayops/internal/httpapi"
 )
 
 // Config of a dayops server process. Each field's doc names its variable.
@@ -114,6 +115,9 @@ func (c Config) Validate() error {
 		}
 		if c.Tokens == "" {
 			errs = append(errs, errors.New("DAYOPS_API_TOKENS: the API needs at least one token (token=subject:role)"))
+		} else if _, err := httpapi.ParseTokens(c.Tokens); err != nil {
+			// Refused at start: short, empty and placeholder tokens.
+			errs = append(errs, fmt.Errorf("DAYOPS_API_TOKENS: %w", err))
 		}
 	}
 	if c.TaskQueue == "" {

@@ -267,7 +267,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(apiAddr s
 			return fmt.Errorf("listen on %s: %w", u.Host, err)
 		}
 		addr = ln.Addr().String()
-		srv := &http.Server{Handler: api.Handler(), ReadHeaderTimeout: 10 * time.Second}
+		srv := newHTTPServer(api.Handler())
 		go func() { errc <- srv.Serve(ln) }()
 		defer func() {
 			sctx, scancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
@@ -315,4 +315,22 @@ func (d *Deps) hookGuard() *hooks.Guard {
 		return &hooks.Guard{}
 	}
 	return d.HookGuard
+}
+
+// Timeouts of the API's HTTP server: a client that trickles its headers or
+// body (slowloris), never reads its response, or idles on a kept-alive
+// connection holds a connection and a goroutine at most this long. The
+// write timeout leaves room for the slowest handler (an audit verify over a
+// long log).
+const (
+	httpReadHeaderTimeout = 10 * time.Second
+	httpReadTimeout       = time.Minute
+	httpWriteTimeout      = 5 * time.Minute
+	httpIdleTimeout       = 2 * time.Minute
+)
+
+// newHTTPServer is the API's http.Server, with every timeout set.
+func newHTTPServer(h http.Handler) *http.Server {
+	return &http.Server{Handler: h, ReadHeaderTimeout: httpReadHeaderTimeout, ReadTimeout: httpReadTimeout,
+		WriteTimeout: httpWriteTimeout, IdleTimeout: httpIdleTimeout}
 }

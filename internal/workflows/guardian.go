@@ -131,7 +131,10 @@ type guardianRun struct {
 func (g *guardianRun) opts(summary string, timeout time.Duration) workflow.Context {
 	return workflow.WithActivityOptions(g.ctx, workflow.ActivityOptions{
 		Summary: summary, StartToCloseTimeout: timeout, HeartbeatTimeout: 10 * time.Second,
-		RetryPolicy: &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: 10 * time.Second},
+		// A bounded budget (about 10 minutes of retries): a guardian whose
+		// step keeps failing ends, and the server's guardian loop
+		// (internal/server Guardians) starts a fresh one within seconds.
+		RetryPolicy: &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: 10 * time.Second, MaximumAttempts: 60},
 	})
 }
 

@@ -42,10 +42,13 @@ var (
 	// WaitForCancellation: a cancelled operation waits until the activity has
 	// stopped (e.g. a migration between two batches) before it closes any
 	// slot left open, so the two never run at once.
+	// ScheduleToCloseTimeout bounds a step with all its retries: 50 attempts
+	// of up to 6 h each would be a step that runs for 12 days.
 	longOptions = workflow.ActivityOptions{
-		StartToCloseTimeout: 6 * time.Hour,
-		HeartbeatTimeout:    20 * time.Second,
-		WaitForCancellation: true,
+		StartToCloseTimeout:    6 * time.Hour,
+		ScheduleToCloseTimeout: 24 * time.Hour,
+		HeartbeatTimeout:       20 * time.Second,
+		WaitForCancellation:    true,
 		RetryPolicy: &temporal.RetryPolicy{
 			InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: 30 * time.Second, MaximumAttempts: 50,
 		},

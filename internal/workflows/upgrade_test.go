@@ -38,6 +38,10 @@ type upWorld struct {
 	// gateFails makes every HealthGate evaluation fail (a problem only the
 	// bake's full gate sees).
 	gateFails bool
+	// crashImg: Pods recreated with this image crash-loop (WaitInstancesReady
+	// fails with the non-retryable PodCrashLoop); waits counts its calls.
+	crashImg string
+	waits    int
 }
 
 type upPod struct {
@@ -129,7 +133,15 @@ func upgradeEnv(t *testing.T, w *upWorld) *testsuite.TestWorkflowEnvironment {
 	env.OnActivity(kubeActs.WaitInstancesReady, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in kube.WaitReadyInput) (kube.WaitReadyResult, error) {
 			var out kube.WaitReadyResult
+			w.mu.Lock()
+			defer w.mu.Unlock()
+			w.waits++
 			for _, o := range in.Ordinals {
+				if p := w.pods[o]; p != nil && w.crashImg != "" && p.image == w.crashImg {
+					w.calls = append(w.calls, fmt.Sprintf("pod %d crash-loops", o))
+					return out, temporal.NewNonRetryableApplicationError(fmt.Sprintf(
+						"pod orders-%d container redis: CrashLoopBackOff after 2 restart(s); last termination: exit code 1, Error", o), kube.ErrTypeCrashLoop, nil)
+				}
 				out.Instances = append(out.Instances, kube.InstanceStatus{Ordinal: o, PodIP: fmt.Sprintf("10.244.0.%d", o+2), Ready: true})
 			}
 			return out, nil
@@ -269,6 +281,30 @@ func TestUpgradeBadImageRollsBackTheCanaryOnly(t *testing.T) {
 	}
 	if !w.has(`"rolled_back":true`) {
 		t.Error("no OperationFailed with rolled_back")
+	}
+}
+
+// TestUpgradeCrashLoopRollsBack: a recreated Pod that crash-loops fails its
+// wait once (non-retryable, no retry) and the upgrade rolls that instance
+// back at once, before any handover.
+func TestUpgradeCrashLoopRollsBack(t *testing.T) {
+	w := newUpWorld(2)
+	w.crashImg = "redis:7.0-crash"
+	env := upgradeEnv(t, w)
+	env.ExecuteWorkflow(Upgrade, upgradeInput(spec.Upgrade{Image: "redis:7.0-crash", AutoApprove: true}))
+	var res Result
+	if err := env.GetWorkflowResult(&res); err != nil {
+		t.Fatal(err)
+	}
+	if res.Outcome != OutcomeRolledBack || !strings.Contains(res.Message, "CrashLoopBackOff") || !strings.Contains(res.Message, "orders-1") {
+		t.Fatalf("outcome %s: %s", res.Outcome, res.Message)
+	}
+	want := []string{"recreate 1 replica redis:7.0-crash", "recreate 1 replica redis:7.0", "finish redis:7.0 rolledBack=true"}
+	if got := w.ops(); !slices.Equal(got, want) {
+		t.Errorf("steps:\n got %q\nwant %q", got, want)
+	}
+	if w.waits != 2 {
+		t.Errorf("WaitInstancesReady ran %d times, want 2 (the failing wait is not retried, then the rollback's)", w.waits)
 	}
 }
 

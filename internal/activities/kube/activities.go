@@ -78,7 +78,8 @@ type ListZonesResult struct {
 }
 
 // ListZones reports the zones with Ready, schedulable nodes.
-func (a *Activities) ListZones(ctx context.Context, in ListZonesInput) (ListZonesResult, error) {
+func (a *Activities) ListZones(ctx context.Context, in ListZonesInput) (_ ListZonesResult, err error) {
+	defer func() { err = classify(err) }()
 	nodes, err := a.Client.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
 	if err != nil {
 		return ListZonesResult{}, fmt.Errorf("list nodes: %w", err)
@@ -125,7 +126,8 @@ type EnsureConfigResult struct {
 // EnsureConfig creates or updates the cluster's ConfigMap (redis.conf and the
 // spec annotation) and, when the spec names no Secret, a generated password
 // Secret that is never rotated by a retry.
-func (a *Activities) EnsureConfig(ctx context.Context, in EnsureConfigInput) (EnsureConfigResult, error) {
+func (a *Activities) EnsureConfig(ctx context.Context, in EnsureConfigInput) (_ EnsureConfigResult, err error) {
+	defer func() { err = classify(err) }()
 	c := in.Spec
 	specJSON, err := json.Marshal(c)
 	if err != nil {
@@ -218,7 +220,8 @@ type EnsureInstancesResult struct {
 
 // EnsureInstances creates the PVC and Pod of every listed instance that lacks
 // them. An existing Pod is left as it is (an upgrade replaces Pods, not this).
-func (a *Activities) EnsureInstances(ctx context.Context, in EnsureInstancesInput) (EnsureInstancesResult, error) {
+func (a *Activities) EnsureInstances(ctx context.Context, in EnsureInstancesInput) (_ EnsureInstancesResult, err error) {
+	defer func() { err = classify(err) }()
 	c := in.Spec
 	owner, err := a.owner(ctx, c.Namespace, c.Name)
 	if err != nil {
@@ -296,6 +299,8 @@ type WaitReadyInput struct {
 	// UnschedulableAfter fails the wait when a Pod has been unschedulable this
 	// long (default 60s): the scheduler's reason is in the error.
 	UnschedulableAfter time.Duration `json:"unschedulableAfter,omitempty"`
+	// Stuck bounds crash loops and container errors (zero: the defaults).
+	Stuck StuckPolicy `json:"stuck,omitempty"`
 }
 
 // WaitReadyResult describes the instances once all are Ready.
@@ -304,9 +309,14 @@ type WaitReadyResult struct {
 }
 
 // WaitInstancesReady polls until every listed Pod is Ready, heartbeating the
-// number that are. A Pod that cannot be scheduled for UnschedulableAfter, or
-// that failed, ends the wait with a non-retryable error that says why.
-func (a *Activities) WaitInstancesReady(ctx context.Context, in WaitReadyInput) (WaitReadyResult, error) {
+// number that are. A Pod that cannot be scheduled for UnschedulableAfter, that
+// failed, or that ClassifyPod finds stuck (crash loop, image pull or
+// container config errors, under Stuck) ends the wait with a non-retryable
+// error that names the Pod, the container, the reason and the last exit: such
+// a Pod does not become Ready by waiting, so the create fails and an upgrade
+// rolls back within seconds instead of hours.
+func (a *Activities) WaitInstancesReady(ctx context.Context, in WaitReadyInput) (_ WaitReadyResult, err error) {
+	defer func() { err = classify(err) }()
 	if in.ZoneKey == "" {
 		in.ZoneKey = spec.DefaultZoneKey
 	}
@@ -314,13 +324,21 @@ func (a *Activities) WaitInstancesReady(ctx context.Context, in WaitReadyInput) 
 		in.UnschedulableAfter = 60 * time.Second
 	}
 	for {
-		all, err := a.observe(ctx, in.Namespace, in.Cluster, in.ZoneKey)
+		pods, err := a.listPods(ctx, in.Namespace, in.Cluster)
+		if err != nil {
+			return WaitReadyResult{}, err
+		}
+		all, err := a.statuses(ctx, pods, in.ZoneKey)
 		if err != nil {
 			return WaitReadyResult{}, err
 		}
 		byOrdinal := map[int]InstanceStatus{}
 		for _, s := range all {
 			byOrdinal[s.Ordinal] = s
+		}
+		podByName := map[string]*corev1.Pod{}
+		for i := range pods {
+			podByName[pods[i].Name] = &pods[i]
 		}
 		var out WaitReadyResult
 		ready := 0
@@ -329,7 +347,7 @@ func (a *Activities) WaitInstancesReady(ctx context.Context, in WaitReadyInput) 
 			if !ok {
 				return WaitReadyResult{}, fmt.Errorf("pod %s does not exist", render.PodName(in.Cluster, o))
 			}
-			if err := a.podProblem(ctx, in.Namespace, s.Pod, in.UnschedulableAfter); err != nil {
+			if err := a.podProblem(ctx, podByName[s.Pod], in.UnschedulableAfter, in.Stuck); err != nil {
 				return WaitReadyResult{}, err
 			}
 			if s.Ready && s.PodIP != "" {
@@ -350,20 +368,23 @@ func (a *Activities) WaitInstancesReady(ctx context.Context, in WaitReadyInput) 
 }
 
 // podProblem returns a non-retryable error when the Pod cannot become Ready.
-func (a *Activities) podProblem(ctx context.Context, namespace, name string, unschedulableAfter time.Duration) error {
-	pod, err := a.Client.CoreV1().Pods(namespace).Get(ctx, name, metav1.GetOptions{})
-	if err != nil {
-		return fmt.Errorf("get pod %s: %w", name, err)
-	}
+func (a *Activities) podProblem(ctx context.Context, pod *corev1.Pod, unschedulableAfter time.Duration, policy StuckPolicy) error {
+	name := pod.Name
 	if pod.Status.Phase == corev1.PodFailed {
 		return temporal.NewNonRetryableApplicationError(
 			fmt.Sprintf("pod %s failed: %s %s", name, pod.Status.Reason, pod.Status.Message), ErrTypePodFailed, nil)
 	}
-	for _, cs := range pod.Status.ContainerStatuses {
-		if w := cs.State.Waiting; w != nil && (w.Reason == "ErrImagePull" || w.Reason == "ImagePullBackOff" || w.Reason == "InvalidImageName") {
-			return temporal.NewNonRetryableApplicationError(
-				fmt.Sprintf("pod %s container %s: %s: %s", name, cs.Name, w.Reason, w.Message), ErrTypePodFailed, nil)
+	if stuck := ClassifyPod(pod, time.Now(), policy); stuck != nil {
+		if stuck.Type == ErrTypeCrashLoop && !strings.Contains(stuck.LastTermination, ": ") {
+			// No termination message: the container's last log lines say
+			// why it exited (as terminationMessagePolicy
+			// FallbackToLogsOnError would).
+			if tail := a.previousLogTail(ctx, pod.Namespace, name, stuck.Container); tail != "" {
+				stuck.LastTermination = strings.TrimPrefix(stuck.LastTermination+"; ", "; ") + "log: " + tail
+			}
 		}
+		a.Log.WarnContext(ctx, "pod will not become ready", "pod", name, "container", stuck.Container, "reason", stuck.Reason, "restarts", stuck.Restarts)
+		return temporal.NewNonRetryableApplicationError(stuck.Error(), stuck.Type, nil)
 	}
 	for _, c := range pod.Status.Conditions {
 		if c.Type == corev1.PodScheduled && c.Status == corev1.ConditionFalse && c.Reason == corev1.PodReasonUnschedulable &&
@@ -373,6 +394,40 @@ func (a *Activities) podProblem(ctx context.Context, namespace, name string, uns
 		}
 	}
 	return nil
+}
+
+// previousLogTail returns the last lines the container's previous run wrote
+// (best effort: "" when the logs cannot be read), with any line that may
+// carry a password left out, since this text lands in workflow history.
+func (a *Activities) previousLogTail(ctx context.Context, namespace, pod, container string) string {
+	lines := int64(8)
+	limit := int64(4096)
+	b, err := a.Client.CoreV1().Pods(namespace).GetLogs(pod, &corev1.PodLogOptions{
+		Container: container, Previous: true, TailLines: &lines, LimitBytes: &limit,
+	}).DoRaw(ctx)
+	if err != nil {
+		return ""
+	}
+	return redactLog(string(b))
+}
+
+// redactLog keeps the non-empty lines of a log tail that do not mention a
+// password directive, joined with " | ", at most 1 KiB.
+func redactLog(s string) string {
+	var keep []string
+	for _, l := range strings.Split(s, "\n") {
+		l = strings.TrimSpace(l)
+		low := strings.ToLower(l)
+		if l == "" || strings.Contains(low, "requirepass") || strings.Contains(low, "masterauth") || strings.Contains(low, "password") {
+			continue
+		}
+		keep = append(keep, l)
+	}
+	out := strings.Join(keep, " | ")
+	if len(out) > 1024 {
+		out = out[len(out)-1024:]
+	}
+	return out
 }
 
 // ObserveInput names a cluster.
@@ -392,7 +447,8 @@ type ObserveResult struct {
 }
 
 // Observe reads the cluster's spec and instances from Kubernetes.
-func (a *Activities) Observe(ctx context.Context, in ObserveInput) (ObserveResult, error) {
+func (a *Activities) Observe(ctx context.Context, in ObserveInput) (_ ObserveResult, err error) {
+	defer func() { err = classify(err) }()
 	var out ObserveResult
 	cm, err := a.Client.CoreV1().ConfigMaps(in.Namespace).Get(ctx, render.ConfigMapName(in.Cluster), metav1.GetOptions{})
 	switch {
@@ -420,15 +476,29 @@ func (a *Activities) Observe(ctx context.Context, in ObserveInput) (ObserveResul
 }
 
 func (a *Activities) observe(ctx context.Context, namespace, cluster, zoneKey string) ([]InstanceStatus, error) {
+	pods, err := a.listPods(ctx, namespace, cluster)
+	if err != nil {
+		return nil, err
+	}
+	return a.statuses(ctx, pods, zoneKey)
+}
+
+// listPods lists the cluster's Pods.
+func (a *Activities) listPods(ctx context.Context, namespace, cluster string) ([]corev1.Pod, error) {
 	pods, err := a.Client.CoreV1().Pods(namespace).List(ctx, metav1.ListOptions{
 		LabelSelector: labels.SelectorFromSet(render.ClusterSelector(cluster)).String(),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("list pods of %s: %w", cluster, err)
 	}
+	return pods.Items, nil
+}
+
+// statuses describes Pods as instances, ordered by ordinal.
+func (a *Activities) statuses(ctx context.Context, pods []corev1.Pod, zoneKey string) ([]InstanceStatus, error) {
 	zones := map[string]string{}
 	var out []InstanceStatus
-	for _, p := range pods.Items {
+	for _, p := range pods {
 		ord, err1 := strconv.Atoi(p.Labels[render.LabelOrdinal])
 		shard, err2 := strconv.Atoi(p.Labels[render.LabelShard])
 		if err := errors.Join(err1, err2); err != nil {
@@ -493,7 +563,8 @@ type SetLabelsResult struct {
 // SetRoleLabels patches the role label (and node-id annotation) of every
 // listed instance whose Pod says otherwise, so per-shard Services follow the
 // primaries at once.
-func (a *Activities) SetRoleLabels(ctx context.Context, in SetLabelsInput) (SetLabelsResult, error) {
+func (a *Activities) SetRoleLabels(ctx context.Context, in SetLabelsInput) (_ SetLabelsResult, err error) {
+	defer func() { err = classify(err) }()
 	var out SetLabelsResult
 	ordinals := make([]int, 0, len(in.Roles))
 	for o := range in.Roles {
@@ -520,7 +591,9 @@ func (a *Activities) SetRoleLabels(ctx context.Context, in SetLabelsInput) (SetL
 			patch["metadata"].(map[string]any)["annotations"] = map[string]string{render.AnnotationNodeID: nodeID}
 		}
 		body, _ := json.Marshal(patch)
-		if _, err := pods.Patch(ctx, name, types.MergePatchType, body, metav1.PatchOptions{}); err != nil {
+		if _, err := pods.Patch(ctx, name, types.MergePatchType, body, metav1.PatchOptions{}); apierrors.IsNotFound(err) {
+			continue // deleted since the Get: nothing to label
+		} else if err != nil {
 			return out, fmt.Errorf("label pod %s role=%s: %w", name, role, err)
 		}
 		if p.Labels[render.LabelRole] != role {
@@ -538,7 +611,8 @@ type EnsureServicesInput struct {
 
 // EnsureServices creates the headless Service and one Service per listed
 // shard, and deletes the Services of shards no longer listed.
-func (a *Activities) EnsureServices(ctx context.Context, in EnsureServicesInput) error {
+func (a *Activities) EnsureServices(ctx context.Context, in EnsureServicesInput) (err error) {
+	defer func() { err = classify(err) }()
 	c := in.Spec
 	owner, err := a.owner(ctx, c.Namespace, c.Name)
 	if err != nil {
@@ -580,7 +654,8 @@ type DeleteInstancesInput struct {
 
 // DeleteInstances deletes the Pods (waiting until they are gone) and, when
 // asked, the PVCs of the listed ordinals. NotFound is success.
-func (a *Activities) DeleteInstances(ctx context.Context, in DeleteInstancesInput) error {
+func (a *Activities) DeleteInstances(ctx context.Context, in DeleteInstancesInput) (err error) {
+	defer func() { err = classify(err) }()
 	pods := a.Client.CoreV1().Pods(in.Namespace)
 	for _, o := range in.Ordinals {
 		if err := pods.Delete(ctx, render.PodName(in.Cluster, o), metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
@@ -614,7 +689,8 @@ type DeleteClusterObjectsInput struct {
 // DeleteClusterObjects deletes every object the cluster owns: Pods (waiting
 // until they are gone), Services, the generated Secret and the ConfigMap, and
 // the PVCs when asked.
-func (a *Activities) DeleteClusterObjects(ctx context.Context, in DeleteClusterObjectsInput) error {
+func (a *Activities) DeleteClusterObjects(ctx context.Context, in DeleteClusterObjectsInput) (err error) {
+	defer func() { err = classify(err) }()
 	sel := labels.SelectorFromSet(render.ClusterSelector(in.Cluster)).String()
 	core := a.Client.CoreV1()
 	if err := core.Pods(in.Namespace).DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{LabelSelector: sel}); err != nil {
@@ -716,7 +792,8 @@ type ListClustersResult struct {
 
 // ListClusters lists every cluster (a dayops ConfigMap with a spec) and its
 // instances.
-func (a *Activities) ListClusters(ctx context.Context, in ListClustersInput) (ListClustersResult, error) {
+func (a *Activities) ListClusters(ctx context.Context, in ListClustersInput) (_ ListClustersResult, err error) {
+	defer func() { err = classify(err) }()
 	cms, err := a.Client.CoreV1().ConfigMaps(in.Namespace).List(ctx, metav1.ListOptions{
 		LabelSelector: labels.SelectorFromSet(map[string]string{render.LabelManagedBy: render.ManagedBy}).String(),
 	})

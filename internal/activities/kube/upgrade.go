@@ -47,7 +47,8 @@ func (in BeginUpgradeInput) StepTarget() string {
 // BeginUpgrade writes the target and previous specs as annotations of the
 // cluster's ConfigMap and creates the revision ConfigMaps of both (so a
 // rollback can recreate Pods with the previous config). Idempotent.
-func (a *Activities) BeginUpgrade(ctx context.Context, in BeginUpgradeInput) error {
+func (a *Activities) BeginUpgrade(ctx context.Context, in BeginUpgradeInput) (err error) {
+	defer func() { err = classify(err) }()
 	c := in.Previous
 	target, err := json.Marshal(in.Target)
 	if err != nil {
@@ -96,7 +97,8 @@ type FinishUpgradeInput struct {
 // FinishUpgrade makes Spec the cluster's spec and redis.conf (for Pods
 // created later, e.g. by a scale operation) and removes the upgrade
 // annotations. Idempotent.
-func (a *Activities) FinishUpgrade(ctx context.Context, in FinishUpgradeInput) error {
+func (a *Activities) FinishUpgrade(ctx context.Context, in FinishUpgradeInput) (err error) {
+	defer func() { err = classify(err) }()
 	c := in.Spec
 	specJSON, err := json.Marshal(c)
 	if err != nil {
@@ -157,7 +159,8 @@ type RecreateResult struct {
 // per-shard Service keeps selecting the primary. A Pod that already runs
 // Spec (spec hash annotation) is left alone: a retried attempt does nothing
 // twice.
-func (a *Activities) RecreateInstance(ctx context.Context, in RecreateInput) (RecreateResult, error) {
+func (a *Activities) RecreateInstance(ctx context.Context, in RecreateInput) (_ RecreateResult, err error) {
+	defer func() { err = classify(err) }()
 	c := in.Spec
 	name := render.PodName(c.Name, in.Instance.Ordinal)
 	out := RecreateResult{Pod: name}
@@ -255,7 +258,8 @@ type SteadyResult struct {
 // every Pod of the cluster is Ready and no container restarted since the
 // baseline (a Pod recreated since, with a new UID, starts a new baseline).
 // A failure is a non-retryable GateFailed error naming every problem.
-func (a *Activities) CheckInstancesSteady(ctx context.Context, in SteadyInput) (SteadyResult, error) {
+func (a *Activities) CheckInstancesSteady(ctx context.Context, in SteadyInput) (_ SteadyResult, err error) {
+	defer func() { err = classify(err) }()
 	pods, err := a.Client.CoreV1().Pods(in.Namespace).List(ctx, metav1.ListOptions{
 		LabelSelector: labels.SelectorFromSet(render.ClusterSelector(in.Cluster)).String(),
 	})
@@ -308,7 +312,8 @@ type SpecHashesResult struct {
 // hashes a workflow compares Pods against are recorded in its history: a
 // later dayops that renders redis.conf differently cannot change them under a
 // running upgrade.
-func (a *Activities) SpecHashes(_ context.Context, in SpecHashesInput) (SpecHashesResult, error) {
+func (a *Activities) SpecHashes(_ context.Context, in SpecHashesInput) (_ SpecHashesResult, err error) {
+	defer func() { err = classify(err) }()
 	out := SpecHashesResult{Hashes: make([]string, len(in.Specs))}
 	for i, s := range in.Specs {
 		out.Hashes[i] = render.SpecHash(s)

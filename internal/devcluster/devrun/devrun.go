@@ -14,6 +14,7 @@ import (
 	"go.temporal.io/sdk/activity"
 	sdkclient "go.temporal.io/sdk/client"
 	sdklog "go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 )
@@ -155,7 +156,8 @@ type PingResult struct {
 // once and returns its result, proving the worker, the task queue and the
 // server work end to end.
 func PingWorkflow(ctx workflow.Context, in PingInput) (PingResult, error) {
-	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{StartToCloseTimeout: 30 * time.Second})
+	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{StartToCloseTimeout: 30 * time.Second,
+		RetryPolicy: &temporal.RetryPolicy{MaximumAttempts: 3}})
 	var out PingResult
 	if err := workflow.ExecuteActivity(ctx, PingActivity, in).Get(ctx, &out); err != nil {
 		return PingResult{}, fmt.Errorf("ping activity: %w", err)

@@ -26,11 +26,18 @@ import (
 	"go.temporal.io/sdk/worker"
 )
 
-// Test tokens.
-const (
-	OperatorToken = "test-operator-token-0123456789"
-	AuditorToken  = "test-auditor-token-0123456789"
+// Test tokens, generated per test binary: the server refuses placeholder
+// tokens at start, as it would a fixed one in a real deployment.
+var (
+	OperatorToken = "op-" + randomToken()
+	AuditorToken  = "au-" + randomToken()
 )
+
+func randomToken() string {
+	b := make([]byte, 24)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
 
 // Dayops is a running API (and optionally worker) for one test.
 type Dayops struct {

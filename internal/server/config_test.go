@@ -1,0 +1,45 @@
+package server
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestValidateRefusesPlaceholderTokens(t *testing.T) {
+	base := Config{Roles: []string{"api"}, APIURL: "http://127.0.0.1:8080", TaskQueue: "q", TemporalAddress: "127.0.0.1:7233",
+		DatabaseURL: "postgres://x"}
+	for spec, wantErr := range map[string]string{
+		"6f1c0a9e2b7d4c83a15e9f0b2d6c7a48e3f1b5a9c0d2e4f6=ops:operator": "",
+		"change-me-operator-token-0001=platform-team:operator":          "DAYOPS_API_TOKENS: token entry 1 (platform-team)",
+		"changeme=ops:operator": "DAYOPS_API_TOKENS: token entry 1: token is shorter than 16",
+		"":                      "DAYOPS_API_TOKENS: the API needs at least one token",
+	} {
+		c := base
+		c.Tokens = spec
+		err := c.Validate()
+		if wantErr == "" {
+			if err != nil && strings.Contains(err.Error(), "DAYOPS_API_TOKENS") {
+				t.Errorf("%q refused: %v", spec, err)
+			}
+			continue
+		}
+		if err == nil || !strings.Contains(err.Error(), wantErr) {
+			t.Errorf("%q: err = %v, want %q", spec, err, wantErr)
+		}
+	}
+}
+
+func TestHTTPServerTimeouts(t *testing.T) {
+	s := newHTTPServer(nil)
+	for name, d := range map[string]int64{
+		"ReadHeaderTimeout": int64(s.ReadHeaderTimeout), "ReadTimeout": int64(s.ReadTimeout),
+		"WriteTimeout": int64(s.WriteTimeout), "IdleTimeout": int64(s.IdleTimeout),
+	} {
+		if d <= 0 {
+			t.Errorf("%s is not set", name)
+		}
+	}
+	if s.ReadHeaderTimeout > s.ReadTimeout {
+		t.Errorf("ReadHeaderTimeout %s > ReadTimeout %s", s.ReadHeaderTimeout, s.ReadTimeout)
+	}
+}
