@@ -137,57 +137,49 @@ type upgrader struct {
 	touched                  map[int]bool
 	order                    []int
 
-	approved, aborted, paused, rollingBack, done bool
-	approvedBy, abortedBy                        Decision
-	notes                                        []note
-	noteSeq                                      int
-	stop                                         *stopError
-	rollbackErr                                  error
+	// g is the approve/abort/pause state; it changes only through fire.
+	g           gate
+	notes       []note
+	noteSeq     int
+	stop        *stopError
+	rollbackErr error
+}
+
+// fire applies e to the gate, or says why it is refused.
+func (u *upgrader) fire(kind gateEventKind, by Decision) error {
+	g, err := next(u.g, gateEvent{kind: kind, by: by})
+	if err != nil {
+		return err
+	}
+	u.g = g
+	return nil
 }
 
 func (u *upgrader) handlers(ctx workflow.Context) error {
-	approveValid := func(_ workflow.Context, d Decision) error {
-		switch {
-		case u.done:
-			return errors.New("the upgrade has ended")
-		case u.aborted || u.rollingBack:
-			return fmt.Errorf("the upgrade is rolling back (%s)", u.prog.Reason)
-		case u.approved:
-			return fmt.Errorf("already approved by %s", u.approvedBy.Actor)
-		case u.prog.Stage == StageRolling || u.prog.Stage == StageFinishing || u.prog.Stage == StageDone:
-			return errors.New("the upgrade is past its approval")
-		case d.Actor == "":
-			return errors.New("an approval names its actor")
+	valid := func(kind gateEventKind) func(workflow.Context, Decision) error {
+		return func(_ workflow.Context, d Decision) error {
+			_, err := next(u.g, gateEvent{kind: kind, by: d})
+			return err
 		}
-		return nil
 	}
 	if err := workflow.SetUpdateHandlerWithOptions(ctx, UpdateApprove, func(_ workflow.Context, d Decision) (DecisionResult, error) {
-		u.approved, u.approvedBy = true, d
+		if err := u.fire(evApprove, d); err != nil {
+			return DecisionResult{}, err
+		}
 		u.prog.ApprovedBy = d.Actor
 		u.decided(&d, "approve", "approved by "+who(d), "", false)
 		return DecisionResult{Accepted: true, Stage: u.prog.Stage, Message: "approved by " + who(d)}, nil
-	}, workflow.UpdateHandlerOptions{Validator: approveValid, Description: "let the upgrade go on after its canary"}); err != nil {
+	}, workflow.UpdateHandlerOptions{Validator: valid(evApprove), Description: "let the upgrade go on after its canary"}); err != nil {
 		return err
 	}
-	abortValid := func(_ workflow.Context, d Decision) error {
-		switch {
-		case u.done:
-			return errors.New("the upgrade has ended")
-		case u.aborted || u.rollingBack:
-			return fmt.Errorf("the upgrade is already rolling back (%s)", u.prog.Reason)
-		case u.prog.Stage == StageFinishing || u.prog.Stage == StageDone:
-			return errors.New("every shard is upgraded already: nothing left to abort")
-		case d.Actor == "":
-			return errors.New("an abort names its actor")
-		}
-		return nil
-	}
 	if err := workflow.SetUpdateHandlerWithOptions(ctx, UpdateAbort, func(_ workflow.Context, d Decision) (DecisionResult, error) {
-		u.aborted, u.abortedBy = true, d
+		if err := u.fire(evAbort, d); err != nil {
+			return DecisionResult{}, err
+		}
 		u.prog.AbortedBy = d.Actor
 		u.decided(&d, "abort", "aborted by "+who(d), "", false)
 		return DecisionResult{Accepted: true, Stage: u.prog.Stage, Message: "aborted by " + who(d) + ": rolling back"}, nil
-	}, workflow.UpdateHandlerOptions{Validator: abortValid, Description: "stop the upgrade and roll back what it changed"}); err != nil {
+	}, workflow.UpdateHandlerOptions{Validator: valid(evAbort), Description: "stop the upgrade and roll back what it changed"}); err != nil {
 		return err
 	}
 	pause, resume := workflow.GetSignalChannel(ctx, SignalPause), workflow.GetSignalChannel(ctx, SignalResume)
@@ -196,16 +188,16 @@ func (u *upgrader) handlers(ctx workflow.Context) error {
 		sel.AddReceive(pause, func(c workflow.ReceiveChannel, _ bool) {
 			var d Decision
 			c.Receive(ctx, &d)
-			if !u.paused && !u.done {
-				u.paused, u.prog.Paused, u.prog.PausedBy = true, true, d.Actor
+			if u.fire(evPause, d) == nil {
+				u.prog.Paused, u.prog.PausedBy = true, d.Actor
 				u.decided(&d, "pause", "paused by "+who(d), "", false)
 			}
 		})
 		sel.AddReceive(resume, func(c workflow.ReceiveChannel, _ bool) {
 			var d Decision
 			c.Receive(ctx, &d)
-			if u.paused && !u.done {
-				u.paused, u.prog.Paused, u.prog.PausedBy = false, false, ""
+			if u.fire(evResume, d) == nil {
+				u.prog.Paused, u.prog.PausedBy = false, ""
 				u.decided(&d, "resume", "resumed by "+who(d), "", false)
 			}
 		})
@@ -289,20 +281,20 @@ func (u *upgrader) checkpoint(r *run) error {
 	if err := u.flush(r); err != nil {
 		return err
 	}
-	if !u.rollingBack && u.aborted {
+	if u.g.aborting() {
 		return u.abortError()
 	}
-	if u.paused {
+	if u.g.paused {
 		stage := u.prog.Stage
 		r.phase("paused", "paused by "+u.prog.PausedBy)
-		if err := workflow.Await(r.ctx, func() bool { return !u.paused || (!u.rollingBack && u.aborted) }); err != nil {
+		if err := workflow.Await(r.ctx, func() bool { return !u.g.paused || u.g.aborting() }); err != nil {
 			return err
 		}
 		r.phase(stage, "")
 		if err := u.flush(r); err != nil {
 			return err
 		}
-		if !u.rollingBack && u.aborted {
+		if u.g.aborting() {
 			return u.abortError()
 		}
 	}
@@ -310,7 +302,7 @@ func (u *upgrader) checkpoint(r *run) error {
 }
 
 func (u *upgrader) abortError() error {
-	return &stopError{abort: true, reason: "aborted by " + who(u.abortedBy)}
+	return &stopError{abort: true, reason: "aborted by " + who(u.g.abortedBy)}
 }
 
 func (u *upgrader) stage(s string) {
@@ -378,6 +370,9 @@ func (u *upgrader) run() (string, error) {
 		u.rollbackErr = u.rollback()
 		return u.plan.Summary, u.rollbackErr
 	}
+	if err := u.fire(evFinish, Decision{}); err != nil {
+		return u.plan.Summary, err
+	}
 	u.stage(StageFinishing)
 	if err := r.exec(quickOptions, "record "+u.up.Target.Image+" as the cluster's spec", kubeActs.FinishUpgrade,
 		kube.FinishUpgradeInput{Spec: u.up.Target, Previous: &u.up.Previous}, nil); err != nil {
@@ -412,27 +407,29 @@ func (u *upgrader) forward() error {
 		if left <= 0 {
 			break
 		}
-		if _, err := workflow.AwaitWithTimeout(r.ctx, min(left, u.in.Upgrade.Gate.Interval.Duration), func() bool { return u.aborted }); err != nil {
+		if _, err := workflow.AwaitWithTimeout(r.ctx, min(left, u.in.Upgrade.Gate.Interval.Duration), func() bool { return u.g.aborting() }); err != nil {
 			return err
 		}
-		if u.aborted {
+		if u.g.aborting() {
 			return u.checkpoint(r)
 		}
 	}
 	if u.in.Upgrade.AutoApprove {
-		if !u.approved {
-			u.approved, u.approvedBy = true, Decision{Actor: r.meta.Actor, Reason: "autoApprove"}
+		if u.fire(evAutoApprove, Decision{Actor: r.meta.Actor, Reason: "autoApprove"}) == nil {
 			u.prog.ApprovedBy = r.meta.Actor + " (auto)"
 			u.note("approve", "auto-approved (requested by "+r.meta.Actor+")", "", false)
 		}
-	} else if !u.approved {
+	} else if !u.g.approved {
 		u.stage(StageAwaitingApproval)
 		r.phase(StageAwaitingApproval, "waiting for approval: dayops op approve "+r.meta.OperationID)
-		if err := workflow.Await(r.ctx, func() bool { return u.approved || u.aborted }); err != nil {
+		if err := workflow.Await(r.ctx, func() bool { return u.g.approved || u.g.aborting() }); err != nil {
 			return err
 		}
 	}
 	if err := u.checkpoint(r); err != nil {
+		return err
+	}
+	if err := u.fire(evRoll, Decision{}); err != nil {
 		return err
 	}
 	u.stage(StageRolling)
@@ -489,10 +486,10 @@ func (u *upgrader) batch(shards []int) error {
 // observing the live cluster before every step (roles, zones, sync).
 func (u *upgrader) convergeShard(r *run, shard int, target spec.Cluster) error {
 	hash := u.targetHash
-	if u.rollingBack {
+	if u.g.rollingBack() {
 		hash = u.previousHash
 	}
-	if !u.rollingBack {
+	if !u.g.rollingBack() {
 		u.touched[shard] = true
 	}
 	downtime := slices.Contains(u.up.Downtime, shard)
@@ -579,7 +576,7 @@ func (u *upgrader) handover(r *run, obs clusterstate.ObserveResult, shard int, s
 		&audit.RoleChanged{Cluster: r.meta.ClusterKey(), Ordinal: st.Ordinal, Role: audit.RoleReplica, PreviousRole: audit.RolePrimary}); err != nil {
 		return err
 	}
-	if u.rollingBack {
+	if u.g.rollingBack() {
 		return nil
 	}
 	// The gate's probe client on the new primary at once: an upgraded
@@ -664,7 +661,9 @@ func gateReason(err error) string {
 // last one first, then restores the cluster's spec.
 func (u *upgrader) rollback() error {
 	r := u.r
-	u.rollingBack = true
+	if err := u.fire(evRollBack, Decision{Reason: u.stop.reason}); err != nil {
+		return err
+	}
 	u.prog.RolledBack = true
 	u.stage(StageRollingBack)
 	u.note("rollback", "rolling back: "+u.stop.reason, "", false)
@@ -692,7 +691,7 @@ func (u *upgrader) rollback() error {
 // RolledBack); everything else goes through run.finish.
 func (u *upgrader) finish(err error, summary string) (Result, error) {
 	r := u.r
-	u.done = true
+	_ = u.fire(evEnd, Decision{}) // the only end: it cannot be refused
 	if err == nil && u.stop != nil {
 		msg := "rolled back: " + u.stop.reason
 		var ev audit.Payload = &audit.OperationFailed{OperationID: r.meta.OperationID, Cluster: r.meta.ClusterKey(), Error: u.stop.reason, RolledBack: true}
