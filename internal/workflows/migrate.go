@@ -92,6 +92,6 @@ func migrate(ctx workflow.Context, r *run, auth redisops.Auth, moves []planner.S
 		}
 	}
 	r.progress.ETA = 0
-	r.publish(ctx)
+	r.progress.publish(ctx)
 	return nil
 }

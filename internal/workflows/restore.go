@@ -124,7 +124,7 @@ func runRestore(ctx workflow.Context, r *run, in RestoreInput) (summary string, 
 			backup.LoadInput{Auth: auth, Addr: tmp.Addrs[f.Shard], BackupID: in.BackupID, File: f}))
 	}
 	r.progress.Step = fmt.Sprintf("load %d RDBs into temporary instances", len(futures))
-	r.publish(ctx)
+	r.progress.publish(ctx)
 	var loadErr error
 	for i, fu := range futures {
 		var lr backup.LoadResult

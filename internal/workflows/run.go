@@ -63,9 +63,10 @@ type run struct {
 	// (exec, record, phase, started, finish, waitReady) and the files that
 	// still call them (switchover.go, recover.go, admitted.go) use it; new
 	// code passes its ctx to the ctx-first forms.
-	ctx      workflow.Context
-	meta     Meta
-	progress Progress
+	ctx  workflow.Context
+	meta Meta
+	// progress is the operation's one progress tracker.
+	progress *tracker
 	hooks    []spec.Hook
 	// plan is the plan the operation runs, returned in its Result.
 	plan *planner.Plan
@@ -75,15 +76,14 @@ type run struct {
 // on (with the operation's meta, see package operation) and the run.
 func open(ctx workflow.Context, m Meta) (workflow.Context, *run, error) {
 	ctx = operation.WithMeta(ctx, m)
-	r := &run{ctx: ctx, meta: m}
-	r.progress = Progress{OperationID: m.OperationID, Type: m.Type, Phase: "starting", StartedAt: workflow.Now(ctx), UpdatedAt: workflow.Now(ctx)}
-	if err := workflow.SetQueryHandler(ctx, QueryProgress, func() (Progress, error) { return r.progress, nil }); err != nil {
+	r := &run{ctx: ctx, meta: m, progress: newTracker(ctx, m)}
+	if err := workflow.SetQueryHandler(ctx, QueryProgress, func() (Progress, error) { return r.progress.snapshot(), nil }); err != nil {
 		return nil, nil, err
 	}
 	if err := workflow.SetQueryHandler(ctx, QueryPlan, func() (*planner.Plan, error) { return r.plan, nil }); err != nil {
 		return nil, nil, err
 	}
-	r.publish(ctx)
+	r.progress.publish(ctx)
 	return ctx, r, nil
 }
 
@@ -115,47 +115,17 @@ func waitReady(r *run, c spec.Cluster, instances []topology.Instance) (map[int]k
 	return waitReadyCtx(r.ctx, r, c, instances)
 }
 
-// phase sets the phase and the sentence shown for the step under way.
-func (r *run) phaseCtx(ctx workflow.Context, phase, step string) {
-	r.progress.Phase, r.progress.Step = phase, step
-	r.progress.UpdatedAt = workflow.Now(ctx)
-	r.publish(ctx)
-}
-
-// publish mirrors progress into the workflow's current details (Temporal UI).
-func (r *run) publish(ctx workflow.Context) {
-	p := r.progress
-	var b strings.Builder
-	fmt.Fprintf(&b, "**%s** %s/%s: %s\n\n", p.Type, r.meta.Namespace, r.meta.Cluster, p.Phase)
-	if p.Step != "" {
-		fmt.Fprintf(&b, "Now: %s\n\n", p.Step)
-	}
-	fmt.Fprintf(&b, "Steps: %d/%d\n", p.StepsDone, p.StepsTotal)
-	if p.SlotsTotal > 0 {
-		fmt.Fprintf(&b, "\nSlots: %d/%d moved, %d keys, %.0f keys/s", p.SlotsMoved, p.SlotsTotal, p.KeysMoved, p.KeysPerSecond)
-		if p.ETA > 0 {
-			fmt.Fprintf(&b, ", ETA %s", p.ETA.Round(time.Second))
-		}
-		b.WriteString("\n")
-	}
-	if p.Done {
-		fmt.Fprintf(&b, "\nOutcome: %s %s\n", p.Outcome, p.Message)
-	}
-	workflow.SetCurrentDetails(ctx, b.String())
-}
+// phaseCtx sets the phase and the sentence shown for the step under way.
+func (r *run) phaseCtx(ctx workflow.Context, phase, step string) { r.progress.phase(ctx, phase, step) }
 
 // exec runs one activity as a step, with a summary for the Temporal UI.
 func (r *run) execCtx(ctx workflow.Context, opts workflow.ActivityOptions, summary string, fn, in, out any) error {
 	opts.Summary = summary
-	r.progress.Step = summary
-	r.progress.StepsTotal = max(r.progress.StepsTotal, r.progress.StepsDone+1)
-	r.publish(ctx)
+	r.progress.stepStarted(ctx, summary)
 	actx := workflow.WithActivityOptions(ctx, opts)
 	err := workflow.ExecuteActivity(actx, fn, in).Get(actx, out)
 	if err == nil {
-		r.progress.StepsDone++
-		r.progress.UpdatedAt = workflow.Now(ctx)
-		r.publish(ctx)
+		r.progress.stepDone(ctx)
 	}
 	return err
 }
@@ -248,17 +218,18 @@ func (r *run) finishCtx(ctx workflow.Context, err error, summary string) (Result
 	dctx, cancel := workflow.NewDisconnectedContext(ctx)
 	defer cancel()
 	recErr := r.recordCtx(dctx, ev)
-	r.progress.Done, r.progress.Outcome, r.progress.Message = true, outcome, msg
-	r.progress.Phase = string(outcome)
-	r.progress.Step = ""
-	r.progress.UpdatedAt = workflow.Now(dctx)
-	r.publish(dctx)
-	res := Result{OperationID: r.meta.OperationID, Outcome: outcome, Message: msg,
-		Duration: workflow.Now(dctx).Sub(r.progress.StartedAt), Progress: r.progress, Plan: r.plan}
+	r.progress.end(dctx, outcome, msg)
+	res := r.result(dctx, outcome, msg)
 	if err != nil {
 		return res, err
 	}
 	return res, recErr
+}
+
+// result is the operation's Result as it ends with outcome.
+func (r *run) result(ctx workflow.Context, outcome Outcome, msg string) Result {
+	return Result{OperationID: r.meta.OperationID, Outcome: outcome, Message: msg,
+		Duration: workflow.Now(ctx).Sub(r.progress.StartedAt), Progress: r.progress.snapshot(), Plan: r.plan}
 }
 
 // started records what was requested (type; actor and reason ride in the

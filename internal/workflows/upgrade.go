@@ -242,7 +242,7 @@ func (u *upgrader) decided(ctx workflow.Context, by *Decision, kind, detail, tar
 		n.payload = append(n.payload, &audit.StepCompleted{OperationID: m.OperationID, Cluster: m.ClusterKey(), StepID: id, Detail: detail})
 	}
 	u.notes = append(u.notes, n)
-	u.r.publish(ctx)
+	u.r.progress.publish(ctx)
 }
 
 // flush writes the queued records: consecutive records of one actor in one
@@ -464,7 +464,7 @@ func (u *upgrader) batch(ctx workflow.Context, shards []int) error {
 		})
 	}
 	wg.Wait(ctx)
-	u.r.publish(ctx)
+	u.r.progress.publish(ctx)
 	var stop *stopError
 	for _, err := range errs {
 		if errors.As(err, &stop) {
@@ -602,7 +602,7 @@ func (u *upgrader) gate(ctx workflow.Context, label string) error {
 	}
 	u.prog.GateEvaluations++
 	u.prog.Gate = "evaluating"
-	r.publish(ctx)
+	r.progress.publish(ctx)
 	g := u.in.Upgrade.Gate
 	err := r.execCtx(ctx, gateOptions, "health gate ("+label+"): pods steady", kubeActs.CheckInstancesSteady,
 		kube.SteadyInput{Namespace: r.meta.Namespace, Cluster: r.meta.Cluster, Baseline: u.baseline, Label: label}, nil)
@@ -695,13 +695,8 @@ func (u *upgrader) finish(ctx workflow.Context, err error, summary string) (Resu
 		}
 		recErr := r.recordCtx(ctx, ev)
 		u.prog.Stage = StageDone
-		r.progress.Done, r.progress.Outcome, r.progress.Message = true, OutcomeRolledBack, msg
-		r.progress.Phase, r.progress.Step = string(OutcomeRolledBack), ""
-		r.progress.UpdatedAt = workflow.Now(ctx)
-		r.publish(ctx)
-		res := Result{OperationID: r.meta.OperationID, Outcome: OutcomeRolledBack, Message: msg,
-			Duration: workflow.Now(ctx).Sub(r.progress.StartedAt), Progress: r.progress, Plan: r.plan}
-		return res, recErr
+		r.progress.end(ctx, OutcomeRolledBack, msg)
+		return r.result(ctx, OutcomeRolledBack, msg), recErr
 	}
 	if err != nil && u.stop != nil {
 		err = fmt.Errorf("%w (rolling back because %s)", err, u.stop.reason)
