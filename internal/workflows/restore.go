@@ -115,34 +115,10 @@ func runRestore(ctx workflow.Context, r *run, in RestoreInput) (summary string, 
 		backup.TemporariesInput{Spec: c, Shards: shards}, &tmp); err != nil {
 		return summary, temps, err
 	}
-	began := workflow.Now(ctx)
-	var futures []workflow.Future
-	for _, f := range m.Shards {
-		opts := longOptions
-		opts.Summary = fmt.Sprintf("load %s (%d bytes, %d keys) into its temporary instance", f.Key, f.Size, f.Keys)
-		futures = append(futures, workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, opts), backupActs.LoadTemporary,
-			backup.LoadInput{Auth: auth, Addr: tmp.Addrs[f.Shard], BackupID: in.BackupID, File: f}))
+	loadTime, err := loadTemporaries(ctx, r, in.BackupID, m, auth, tmp.Addrs)
+	if err != nil {
+		return summary, temps, err
 	}
-	r.progress.Step = fmt.Sprintf("load %d RDBs into temporary instances", len(futures))
-	r.progress.publish(ctx)
-	var loadErr error
-	for i, fu := range futures {
-		var lr backup.LoadResult
-		if err := fu.Get(ctx, &lr); err != nil {
-			if loadErr == nil {
-				loadErr = err
-			}
-			continue
-		}
-		r.progress.StepsDone++
-		r.progress.BytesMoved += lr.Bytes
-		r.phaseCtx(ctx, "loading", fmt.Sprintf("loaded %d/%d RDBs (%s)", i+1, len(futures), m.Shards[i].Key))
-	}
-	if loadErr != nil {
-		return summary, temps, loadErr
-	}
-	loadTime := workflow.Now(ctx).Sub(began)
-
 	r.phaseCtx(ctx, "creating-instances", "")
 	if same {
 		// New shard i takes the i-th backup shard (and its slot ranges, in
@@ -173,26 +149,8 @@ func runRestore(ctx workflow.Context, r *run, in RestoreInput) (summary string, 
 		return summary, temps, err
 	}
 	r.phaseCtx(ctx, "forming-cluster", "")
-	addrs := addrsOf(ready)
-	if err := r.execCtx(ctx, longOptions, fmt.Sprintf("CLUSTER MEET %d nodes", len(addrs)), redisActs.Meet,
-		redisops.MeetInput{Auth: auth, Addrs: addrs}, nil); err != nil {
-		return summary, temps, err
-	}
-	var assign []redisops.SlotAssignment
-	var slotEvents []audit.Payload
-	var primaries []string
-	for _, inst := range plan.CreateInstances {
-		if inst.Role == topology.RolePrimary {
-			primaries = append(primaries, ready[inst.Ordinal].Addr())
-			assign = append(assign, redisops.SlotAssignment{Addr: ready[inst.Ordinal].Addr(), Ranges: plan.Assign[inst.Shard]})
-			slotEvents = append(slotEvents, &audit.SlotsAssigned{Cluster: r.meta.ClusterKey(), Shard: inst.Shard, Slots: auditRanges(plan.Assign[inst.Shard])})
-		}
-	}
-	if err := r.execCtx(ctx, longOptions, fmt.Sprintf("assign 16384 slots to %d shards", len(assign)), redisActs.AssignSlots,
-		redisops.AssignSlotsInput{Auth: auth, Assign: assign, WaitFor: addrs}, nil); err != nil {
-		return summary, temps, err
-	}
-	if err := r.recordCtx(ctx, slotEvents...); err != nil {
+	primaries, err := formRestoredCluster(ctx, r, auth, plan, ready)
+	if err != nil {
 		return summary, temps, err
 	}
 	if !same {
@@ -225,6 +183,66 @@ func runRestore(ctx workflow.Context, r *run, in RestoreInput) (summary string, 
 		summary += fmt.Sprintf("; %d values compared", ver.Compared)
 	}
 	return summary, temps, nil
+}
+
+// loadTemporaries loads every backup shard's RDB into its temporary
+// instance, all at once, and returns how long that took.
+func loadTemporaries(ctx workflow.Context, r *run, backupID string, m backupstore.Manifest, auth redisops.Auth, addrs map[int]string) (time.Duration, error) {
+	began := workflow.Now(ctx)
+	var futures []workflow.Future
+	for _, f := range m.Shards {
+		opts := longOptions
+		opts.Summary = fmt.Sprintf("load %s (%d bytes, %d keys) into its temporary instance", f.Key, f.Size, f.Keys)
+		futures = append(futures, workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, opts), backupActs.LoadTemporary,
+			backup.LoadInput{Auth: auth, Addr: addrs[f.Shard], BackupID: backupID, File: f}))
+	}
+	r.progress.Step = fmt.Sprintf("load %d RDBs into temporary instances", len(futures))
+	r.progress.publish(ctx)
+	var loadErr error
+	for i, fu := range futures {
+		var lr backup.LoadResult
+		if err := fu.Get(ctx, &lr); err != nil {
+			if loadErr == nil {
+				loadErr = err
+			}
+			continue
+		}
+		r.progress.StepsDone++
+		r.progress.BytesMoved += lr.Bytes
+		r.phaseCtx(ctx, "loading", fmt.Sprintf("loaded %d/%d RDBs (%s)", i+1, len(futures), m.Shards[i].Key))
+	}
+	if loadErr != nil {
+		return 0, loadErr
+	}
+	return workflow.Now(ctx).Sub(began), nil
+}
+
+// formRestoredCluster meets the new instances and gives each primary its
+// shard's slots (from the admitted plan); it returns the primaries.
+func formRestoredCluster(ctx workflow.Context, r *run, auth redisops.Auth, plan planner.Plan, ready map[int]kube.InstanceStatus) ([]string, error) {
+	addrs := addrsOf(ready)
+	if err := r.execCtx(ctx, longOptions, fmt.Sprintf("CLUSTER MEET %d nodes", len(addrs)), redisActs.Meet,
+		redisops.MeetInput{Auth: auth, Addrs: addrs}, nil); err != nil {
+		return nil, err
+	}
+	var assign []redisops.SlotAssignment
+	var slotEvents []audit.Payload
+	var primaries []string
+	for _, inst := range plan.CreateInstances {
+		if inst.Role == topology.RolePrimary {
+			primaries = append(primaries, ready[inst.Ordinal].Addr())
+			assign = append(assign, redisops.SlotAssignment{Addr: ready[inst.Ordinal].Addr(), Ranges: plan.Assign[inst.Shard]})
+			slotEvents = append(slotEvents, &audit.SlotsAssigned{Cluster: r.meta.ClusterKey(), Shard: inst.Shard, Slots: auditRanges(plan.Assign[inst.Shard])})
+		}
+	}
+	if err := r.execCtx(ctx, longOptions, fmt.Sprintf("assign 16384 slots to %d shards", len(assign)), redisActs.AssignSlots,
+		redisops.AssignSlotsInput{Auth: auth, Assign: assign, WaitFor: addrs}, nil); err != nil {
+		return nil, err
+	}
+	if err := r.recordCtx(ctx, slotEvents...); err != nil {
+		return nil, err
+	}
+	return primaries, nil
 }
 
 // replay writes every key of the temporary instances into the new cluster,
