@@ -65,6 +65,8 @@ type Request struct {
 	Restore          RestoreOptions
 	// BackupID names the backup of a delete-backup.
 	BackupID string
+	// Switchover is a switchover's shard and target.
+	Switchover SwitchoverOptions
 }
 
 // BackupOptions are a backup request's fields.
@@ -99,6 +101,8 @@ type Live struct {
 	Manifest backupstore.Manifest
 	// TargetHash is the instance spec hash of the upgrade's target.
 	TargetHash string
+	// Guardian is the guardian's view (recover); nil when none answered.
+	Guardian *GuardianView
 }
 
 // Start is what the API starts: a workflow under an ID with its typed input.
@@ -131,6 +135,8 @@ type Sources struct {
 	Cluster Cluster
 	// Backups is nil when no backup store is configured.
 	Backups backupstore.Store
+	// Health is the guardian's view (recover); nil when none is wired.
+	Health Health
 	// Limits are the registry's (set by New).
 	Limits planner.Limits
 }

@@ -58,19 +58,26 @@ func backupEntry() Entry {
 	}
 }
 
-// backupable refuses a backup of a cluster that is unhealthy or whose
-// primaries do not serve every slot.
+// backupable refuses a backup unless reachable primaries serve every slot
+// and no slot is open (being migrated). That is all a backup needs (it
+// snapshots primaries, the rule the workflow applies too): a degraded
+// cluster, e.g. one that lost a replica, is backed up, since the data is
+// most at risk then.
 func backupable(l Live) *Error {
 	covered := 0
 	for _, rs := range l.State.Slots {
 		covered += rs.Count()
 	}
-	if covered == topology.NumSlots && l.State.Health.Healthy() {
+	open := len(l.State.Health.OpenSlots) > 0
+	if covered == topology.NumSlots && !open {
 		return nil
 	}
 	problems := slices.Clone(l.State.Health.Problems)
 	if covered != topology.NumSlots {
 		problems = append(problems, fmt.Sprintf("the primaries serve %d of %d slots", covered, topology.NumSlots))
+	}
+	if open {
+		problems = append(problems, fmt.Sprintf("slots %s are open (migrating or importing)", topology.RangesOf(l.State.Health.OpenSlots)))
 	}
 	msg := strings.Join(problems, "; ")
 	return &Error{Kind: Conflict, Message: fmt.Sprintf("cluster %s/%s is not healthy enough for a backup: %s", l.Namespace, l.Cluster, msg),

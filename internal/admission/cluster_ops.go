@@ -13,7 +13,7 @@ import (
 
 func builtins() []Entry {
 	return []Entry{createEntry(), scaleShardsEntry(), scaleReplicasEntry(), upgradeEntry(), deleteEntry(),
-		backupEntry(), restoreEntry(), deleteBackupEntry()}
+		backupEntry(), restoreEntry(), deleteBackupEntry(), recoverEntry(), switchoverEntry()}
 }
 
 // limitsPtr is how the limits travel in a workflow input: nil in inputs

@@ -11,10 +11,12 @@ import (
 	"github.com/dayops/dayops/internal/activities/auditlog"
 	"github.com/dayops/dayops/internal/activities/backup"
 	"github.com/dayops/dayops/internal/activities/clusterstate"
+	"github.com/dayops/dayops/internal/activities/guardian"
 	"github.com/dayops/dayops/internal/activities/kube"
 	"github.com/dayops/dayops/internal/activities/redisops"
 	"github.com/dayops/dayops/internal/admission"
 	"github.com/dayops/dayops/internal/backupstore"
+	"github.com/dayops/dayops/internal/guard"
 	"github.com/dayops/dayops/internal/operation"
 	"github.com/dayops/dayops/internal/planner"
 	"github.com/dayops/dayops/internal/redis/rdb"
@@ -108,6 +110,13 @@ var errStop = temporal.NewNonRetryableApplicationError("stop here: the plan is w
 // env runs workflows against obs; every step after planning that the test
 // does not script ends the operation (stopAt).
 func env(t *testing.T, obs clusterstate.ObserveResult, record ...func(auditlog.RecordInput)) *testsuite.TestWorkflowEnvironment {
+	return envGuard(t, obs, nil, record...)
+}
+
+// envGuard is env with the guardian's observations scripted: the n-th
+// ObserveGuard (from 0) answers guardObs(n); nil stops at the first.
+func envGuard(t *testing.T, obs clusterstate.ObserveResult, guardObs func(n int) (guardian.Observation, error),
+	record ...func(auditlog.RecordInput)) *testsuite.TestWorkflowEnvironment {
 	var s testsuite.WorkflowTestSuite
 	e := s.NewTestWorkflowEnvironment()
 	e.SetWorkerOptions(worker.Options{DeadlockDetectionTimeout: time.Minute})
@@ -116,8 +125,9 @@ func env(t *testing.T, obs clusterstate.ObserveResult, record ...func(auditlog.R
 	var auditActs *auditlog.Activities
 	var backupActs *backup.Activities
 	var redisActs *redisops.Activities
+	var guardActs *guardian.Activities
 	workflows.Register(e, workflows.Activities{Kube: &kube.Activities{}, Redis: &redisops.Activities{}, Audit: &auditlog.Activities{},
-		State: &clusterstate.Activities{}, Backup: &backup.Activities{}})
+		State: &clusterstate.Activities{}, Backup: &backup.Activities{}, Guardian: &guardian.Activities{}})
 	e.OnActivity(auditActs.RecordEvents, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in auditlog.RecordInput) (auditlog.RecordResult, error) {
 			for _, f := range record {
@@ -142,10 +152,27 @@ func env(t *testing.T, obs clusterstate.ObserveResult, record ...func(auditlog.R
 	e.OnActivity(backupActs.VerifyBackupFiles, mock.Anything, mock.Anything).Return(backupstore.Manifest{}, errStop).Maybe()
 	e.OnActivity(backupActs.SnapshotCluster, mock.Anything, mock.Anything).Return(rdb.SnapshotResult{}, errStop).Maybe()
 	e.OnActivity(backupActs.DeleteBackupFiles, mock.Anything, mock.Anything).Return(backup.DeleteBackupResult{}, nil).Maybe()
+	e.OnActivity(redisActs.Handover, mock.Anything, mock.Anything).Return(redisops.HandoverResult{}, errStop).Maybe()
+	if guardObs == nil {
+		guardObs = func(int) (guardian.Observation, error) { return guardian.Observation{}, errStop }
+	}
+	calls := 0
+	e.OnActivity(guardActs.ObserveGuard, mock.Anything, mock.Anything).Return(
+		func(context.Context, guardian.ObserveInput) (guardian.Observation, error) {
+			calls++
+			return guardObs(calls - 1)
+		}).Maybe()
 	return e
 }
 
 func intp(i int) *int { return &i }
+
+// guardianSees is a guardian that answers with lost instances.
+type guardianSees []guard.Lost
+
+func (g guardianSees) Lost(context.Context, string, string) (admission.GuardianView, bool) {
+	return admission.GuardianView{State: "Degraded", Lost: g, Known: map[int]guard.Member{}}, true
+}
 
 // TestDryRunPlanIsThePlanThatRuns admits each operation type as a dry run,
 // starts the workflow with the input the same admission builds, and checks
@@ -176,10 +203,16 @@ func TestDryRunPlanIsThePlanThatRuns(t *testing.T) {
 		{"restore-replay", world(3, "redis:7.0"), admission.Request{Type: operation.Restore,
 			Restore: admission.RestoreOptions{Backup: "b1", Name: "copy", Shards: 3, Compare: "sample"}}},
 		{"delete-backup", world(3, "redis:7.0"), admission.Request{Type: operation.DeleteBackup, BackupID: "b1"}},
+		{"recover", world(3, "redis:7.0"), admission.Request{Type: operation.Recover, Namespace: "default", Cluster: "orders"}},
+		{"switchover", world(3, "redis:7.0"), admission.Request{Type: operation.Switchover, Namespace: "default", Cluster: "orders",
+			Switchover: admission.SwitchoverOptions{Shard: intp(1)}}},
+		{"switchover-to", world(3, "redis:7.0"), admission.Request{Type: operation.Switchover, Namespace: "default", Cluster: "orders",
+			Switchover: admission.SwitchoverOptions{Shard: intp(2), To: intp(5)}}},
 	}
+	lost := guardianSees{{Ordinal: 3, Shard: 1, Pod: "orders-3", Reason: "Pod orders-3 is gone"}}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			reg := admission.New(admission.Sources{Cluster: scripted{tc.obs}, Backups: store}, lim)
+			reg := admission.New(admission.Sources{Cluster: scripted{tc.obs}, Backups: store, Health: lost}, lim)
 			a, err := reg.Admit(t.Context(), tc.req)
 			if err != nil {
 				t.Fatalf("admit: %v", err)

@@ -15,6 +15,9 @@ const (
 	OpRestore       OperationType = "restore"
 	OpDeleteBackup  OperationType = "delete-backup"
 	OpUpgrade       OperationType = "upgrade"
+	// OpRecover and OpSwitchover are the self-healing operation types.
+	OpRecover    OperationType = "recover"
+	OpSwitchover OperationType = "switchover"
 )
 
 // Outcome is how an operation ended.

@@ -5,8 +5,7 @@ import (
 	"net/http"
 	"net/url"
 
-	"github.com/dayops/dayops/internal/httpapi"
-	"github.com/dayops/dayops/internal/workflows"
+	"github.com/dayops/dayops/internal/apiv1"
 	"github.com/spf13/cobra"
 )
 
@@ -29,7 +28,7 @@ func recoverCmd() *cobra.Command {
 			return err
 		}
 		return mutate(cmd, &c, http.MethodPost, "/v1/clusters/"+url.PathEscape(args[0])+"/operations", c.query(),
-			httpapi.OperationBody{Type: workflows.OpRecover, Reason: c.reason})
+			apiv1.OperationBody{Type: apiv1.OpRecover, Reason: c.reason})
 	}
 	return cmd
 }
@@ -56,7 +55,7 @@ func switchoverCmd() *cobra.Command {
 		if err := c.validateOutput(); err != nil {
 			return err
 		}
-		body := httpapi.OperationBody{Type: workflows.OpSwitchover, Shard: &shard, AllowSharedZones: shared, Reason: c.reason}
+		body := apiv1.OperationBody{Type: apiv1.OpSwitchover, Shard: &shard, AllowSharedZones: shared, Reason: c.reason}
 		if to >= 0 {
 			body.To = &to
 		}
@@ -75,7 +74,7 @@ func (c *common) query() url.Values {
 
 // healthColumn is what `cluster list` shows: the guardian's state, with its
 // first reason when degraded.
-func healthColumn(s httpapi.ClusterSummary) string {
+func healthColumn(s apiv1.ClusterSummary) string {
 	switch {
 	case s.State == "":
 		return "-"

@@ -212,7 +212,9 @@ func Assess(in Input) Assessment {
 	// Failovers Redis made: a shard's remembered primary is not its live
 	// one. The memory is corrected either way, so a failover is reported
 	// once; one made by a running operation (a switchover, an upgrade's
-	// handover) is that operation's to record.
+	// handover: the old primary is still there) is that operation's to
+	// record, but when the old primary is gone Redis made it, whatever runs
+	// (a recover started for the lost Pod before Redis promoted).
 	for _, sh := range slices.Sorted(maps.Keys(a.Primaries)) {
 		to := a.Primaries[sh]
 		reported := false
@@ -221,7 +223,9 @@ func Assess(in Input) Assessment {
 			if m.Shard != sh || m.Role != topology.RolePrimary || o == to {
 				continue
 			}
-			if in.Operation == "" && !reported {
+			_, hasPod := pods[o]
+			gone := !hasPod || !inCluster(in.Nodes[o])
+			if (in.Operation == "" || gone) && !reported {
 				a.Failovers = append(a.Failovers, Failover{Shard: sh, From: o, To: to})
 				reported = true
 			}

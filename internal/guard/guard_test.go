@@ -68,6 +68,24 @@ func TestAssess(t *testing.T) {
 				Reasons: []string{"pod 0 of shard-0 is gone", "shard-0 has 1 of 2 instances in the cluster",
 					"c-2 flags 1 node(s) as failing"}},
 		},
+		"primary lost while a recover runs: Redis's failover is still reported": {
+			in: func() Input {
+				in := cluster2x1()
+				in.Known = base
+				in.Operation = "op-recover"
+				in.Pods = in.Pods[1:]
+				delete(in.Nodes, 0)
+				n := in.Nodes[2]
+				n.Role, n.Slots, n.LinkUp, n.Failing = P, 8192, false, []string{"A"}
+				in.Nodes[2] = n
+				return in
+			},
+			want: Assessment{State: StateBusy, Desired: 4, Ready: 3,
+				Relabel: map[int]topology.Role{2: P}, NodeIDs: map[int]string{2: "C"},
+				Primaries: map[int]int{0: 2, 1: 1},
+				Failovers: []Failover{{Shard: 0, From: 0, To: 2}},
+				Reasons:   []string{"operation op-recover is running"}},
+		},
 		"replica pod stuck on a dead node": {
 			in: func() Input {
 				in := cluster2x1()

@@ -94,3 +94,30 @@ func PlanSwitchover(st planner.State, shard, to int, allowSharedZones bool) (Swi
 	}
 	return p, nil
 }
+
+// Plan is the switchover as the operation plan the API shows and the
+// workflow reports: the same function on both sides, so the dry run's plan
+// is the plan that runs.
+func (p SwitchoverPlan) Plan() planner.Plan {
+	return planner.Plan{Operation: "switchover", Summary: p.Summary, Steps: p.Steps}
+}
+
+// Diverged names the fields in which fresh differs from p, and whether any
+// of them changes what the switchover does (which replica is promoted, from
+// which primary): the wording alone is a detail.
+func (p SwitchoverPlan) Diverged(fresh SwitchoverPlan) (fields []string, structural bool) {
+	check := func(name string, differ, s bool) {
+		if differ {
+			fields = append(fields, name)
+			structural = structural || s
+		}
+	}
+	check("shard", p.Shard != fresh.Shard, true)
+	check("fromOrdinal", p.FromOrdinal != fresh.FromOrdinal, true)
+	check("toOrdinal", p.ToOrdinal != fresh.ToOrdinal, true)
+	check("toAddr", p.ToAddr != fresh.ToAddr, true)
+	check("zoneRuleKept", p.ZoneRuleKept != fresh.ZoneRuleKept, true)
+	check("summary", p.Summary != fresh.Summary, false)
+	check("steps", !slices.Equal(p.Steps, fresh.Steps), false)
+	return fields, structural
+}

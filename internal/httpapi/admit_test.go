@@ -95,6 +95,13 @@ func TestRefusalStatus(t *testing.T) {
 		{"delete dry run", up, "DELETE", "/v1/clusters/orders?dryRun=true", ``, 200},
 		{"delete missing", up, "DELETE", "/v1/clusters/nope?dryRun=true", ``, 404},
 		{"backup without store", up, "POST", "/v1/clusters/orders/backups", `{}`, 503},
+		{"recover dry run", up, "POST", "/v1/clusters/orders/operations?dryRun=true", `{"type":"recover"}`, 200},
+		{"recover missing", up, "POST", "/v1/clusters/nope/operations?dryRun=true", `{"type":"recover"}`, 404},
+		{"recover kubernetes down", down, "POST", "/v1/clusters/orders/operations?dryRun=true", `{"type":"recover"}`, 503},
+		{"switchover dry run", up, "POST", "/v1/clusters/orders/operations?dryRun=true", `{"type":"switchover","shard":0}`, 200},
+		{"switchover without shard", up, "POST", "/v1/clusters/orders/operations?dryRun=true", `{"type":"switchover"}`, 422},
+		{"switchover missing", up, "POST", "/v1/clusters/nope/operations?dryRun=true", `{"type":"switchover","shard":0}`, 404},
+		{"switchover to a primary", up, "POST", "/v1/clusters/orders/operations?dryRun=true", `{"type":"switchover","shard":0,"to":0}`, 409},
 		{"restore without store", up, "POST", "/v1/restores?dryRun=true", `{"backup":"0190f1c2-7a1b-7c3d-8e4f-123456789abc","name":"copy"}`, 503},
 	}
 	for _, tc := range cases {

@@ -79,7 +79,11 @@ func New(d Deps) *Server {
 		d.Registry = prometheus.NewRegistry()
 	}
 	if d.Admission == nil {
-		d.Admission = admission.New(admission.Sources{Cluster: d.Clusters, Backups: d.Backups}, d.Limits)
+		var health admission.Health
+		if d.Temporal != nil {
+			health = guardians{d.Temporal}
+		}
+		d.Admission = admission.New(admission.Sources{Cluster: d.Clusters, Backups: d.Backups, Health: health}, d.Limits)
 	}
 	s := &Server{d: d, admission: d.Admission, mux: http.NewServeMux()}
 	s.metrics = metrics{

@@ -58,7 +58,7 @@ func (s *Server) routes() {
 	}), s.deleteCluster)
 	huma.Register(api, secured(RoleOperator, huma.Operation{
 		OperationID: "start-operation", Method: http.MethodPost, Path: "/v1/clusters/{name}/operations", Tags: []string{"operations"},
-		Summary: "Start an operation on a cluster (scale-shards, scale-replicas, upgrade)",
+		Summary: "Start an operation on a cluster (scale-shards, scale-replicas, upgrade, recover, switchover)",
 		Errors:  []int{http.StatusNotFound, http.StatusConflict, http.StatusUnprocessableEntity},
 	}), s.startOperation)
 	huma.Register(api, secured(RoleAuditor, huma.Operation{
@@ -103,19 +103,18 @@ func (s *Server) createCluster(ctx context.Context, in *createClusterInput) (*ac
 
 func (s *Server) startOperation(ctx context.Context, in *startOperationInput) (*accepted, error) {
 	b := in.Body
-	if isSelfHeal(b.Type) {
-		return s.startSelfHeal(ctx, in.ClusterPath, in.DryRun, b)
-	}
 	switch b.Type {
-	case operation.ScaleShards, operation.ScaleReplicas, operation.Upgrade:
+	case operation.ScaleShards, operation.ScaleReplicas, operation.Upgrade, operation.Recover, operation.Switchover:
 	default:
 		// The other types have their own endpoints.
 		s.metrics.rejected.WithLabelValues(string(b.Type), "422").Inc()
 		return nil, rejection(field.ErrorList{field.NotSupported(field.NewPath("type"), b.Type,
-			[]string{string(operation.ScaleShards), string(operation.ScaleReplicas), string(operation.Upgrade)})}, false, "body.")
+			[]string{string(operation.ScaleShards), string(operation.ScaleReplicas), string(operation.Upgrade),
+				string(operation.Recover), string(operation.Switchover)})}, false, "body.")
 	}
 	req := admission.Request{Type: b.Type, Namespace: in.Namespace, Cluster: in.Name, Shards: b.Shards,
-		ReplicasPerShard: b.ReplicasPerShard, Hooks: b.Hooks, AllowSharedZones: b.AllowSharedZones, Upgrade: b.Upgrade}
+		ReplicasPerShard: b.ReplicasPerShard, Hooks: b.Hooks, AllowSharedZones: b.AllowSharedZones, Upgrade: b.Upgrade,
+		Switchover: admission.SwitchoverOptions{Shard: b.Shard, To: b.To}}
 	status, res, _, err := s.launch(ctx, req, b.Reason, in.DryRun)
 	if err != nil {
 		return nil, err

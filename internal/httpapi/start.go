@@ -25,12 +25,6 @@ var (
 	saRequester   = temporal.NewSearchAttributeKeyKeyword(workflows.SearchAttrRequester)
 )
 
-// start starts the operation's workflow. A cluster that already runs an
-// operation gets a 409 naming it.
-func (s *Server) start(ctx context.Context, m operation.Meta, plan planner.Plan, wf any, input any) (*OperationAccepted, error) {
-	return s.startWithID(ctx, m, plan, workflows.WorkflowID(m.Namespace, m.Cluster), wf, input)
-}
-
 // startWithID starts the operation's workflow under wid: the cluster's
 // workflow ID for cluster operations, or another one (a backup's) for an
 // operation that may run beside them. A workflow already running under wid

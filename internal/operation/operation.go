@@ -29,6 +29,8 @@ const (
 	Restore       = apiv1.OpRestore
 	DeleteBackup  = apiv1.OpDeleteBackup
 	Upgrade       = apiv1.OpUpgrade
+	Recover       = apiv1.OpRecover
+	Switchover    = apiv1.OpSwitchover
 )
 
 // Meta is what every operation carries: who asked, why, and its identity.

@@ -56,19 +56,31 @@ func (r *run) checkPlan(step string, admittedPlan *planner.Plan, fresh planner.P
 	if len(d.Fields) == 0 {
 		return *admittedPlan, nil
 	}
-	ev := &audit.PlanDiverged{OperationID: r.meta.OperationID, Cluster: r.meta.ClusterKey(), Step: step, Fields: d.Fields,
-		Structural: d.Structural, Admitted: admittedPlan.Summary, Fresh: fresh.Summary, Action: "continue"}
-	if d.Structural {
+	if err := r.diverged(step, d.Fields, d.Structural, admittedPlan.Summary, fresh.Summary); err != nil {
+		return planner.Plan{}, err
+	}
+	return *admittedPlan, nil
+}
+
+// diverged records a PlanDiverged event for an admitted plan that differs
+// from the fresh one in fields; a structural difference then stops the
+// operation with ErrTypePlanDiverged before it changes anything, a detail
+// lets the admitted plan run (nil).
+func (r *run) diverged(step string, fields []string, structural bool, admittedSummary, freshSummary string) error {
+	ev := &audit.PlanDiverged{OperationID: r.meta.OperationID, Cluster: r.meta.ClusterKey(), Step: step, Fields: fields,
+		Structural: structural, Admitted: admittedSummary, Fresh: freshSummary, Action: "continue"}
+	if structural {
 		ev.Action = "stop"
 	}
 	if err := r.record(ev); err != nil {
-		return planner.Plan{}, err
+		return err
 	}
-	if d.Structural {
-		return planner.Plan{}, temporal.NewNonRetryableApplicationError(
-			fmt.Sprintf("the admitted plan no longer fits the cluster before %s (%s): request the operation again", step, d), ErrTypePlanDiverged, nil)
+	if structural {
+		return temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("the admitted plan no longer fits the cluster before %s (differs in structure: %v): request the operation again",
+				step, fields), ErrTypePlanDiverged, nil)
 	}
-	return *admittedPlan, nil
+	return nil
 }
 
 // checkMoves re-checks the admitted slot moves against the ownership

@@ -21,8 +21,8 @@ var guardianActs *guardian.Activities
 
 // OpRecover and OpSwitchover are the self-healing operation types.
 const (
-	OpRecover    operation.Type = "recover"
-	OpSwitchover operation.Type = "switchover"
+	OpRecover    = operation.Recover
+	OpSwitchover = operation.Switchover
 )
 
 // QueryHealth is the guardian's query: it answers GuardianHealth.

@@ -13,6 +13,7 @@ import (
 	"github.com/dayops/dayops/internal/audit"
 	"github.com/dayops/dayops/internal/guard"
 	"github.com/dayops/dayops/internal/kube/render"
+	"github.com/dayops/dayops/internal/planner"
 	"github.com/dayops/dayops/internal/spec"
 	"github.com/dayops/dayops/internal/topology"
 	"go.temporal.io/sdk/temporal"
@@ -35,6 +36,10 @@ type RecoverInput struct {
 	// PrimaryWait bounds the wait for Redis to promote a replica of a shard
 	// whose primary was lost (default 2m).
 	PrimaryWait time.Duration `json:"primaryWait,omitempty"`
+	// Plan is the plan the API admitted (nil when the guardian started the
+	// recovery, or in inputs recorded before it was carried): the workflow
+	// reports it, and records PlanDiverged when what is lost changed.
+	Plan *planner.Plan `json:"plan,omitempty"`
 }
 
 // Recover replaces lost instances shard by shard: each comes back with its
@@ -62,6 +67,35 @@ func (r *run) observeGuard(known map[int]guard.Member, summary string) (guardian
 	return obs, err
 }
 
+// changeRecoverPlan marks histories in which recover compares the admitted
+// plan's lost instances with the ones it observes.
+const changeRecoverPlan = "recover-admitted-plan"
+
+// checkRecoverPlan records a PlanDiverged event when the instances lost now
+// are not the ones the admitted plan listed (the guardian's view at
+// admission). Recover repairs what is lost now, so the difference is a
+// detail: the operation goes on. Without the guardian's view at admission
+// (no Lost, no Known) the plan listed nothing to compare.
+func checkRecoverPlan(r *run, in RecoverInput, lostNow []guard.Lost) error {
+	if in.Lost == nil && in.Known == nil {
+		return nil
+	}
+	ordinals := func(ls []guard.Lost) []int {
+		out := make([]int, 0, len(ls))
+		for _, l := range ls {
+			out = append(out, l.Ordinal)
+		}
+		slices.Sort(out)
+		return out
+	}
+	was, now := ordinals(in.Lost), ordinals(lostNow)
+	if slices.Equal(was, now) {
+		return nil
+	}
+	return r.diverged("recovering", []string{"lost"}, false, in.Plan.Summary,
+		fmt.Sprintf("lost now: ordinals %v (admitted: %v); recover repairs what is lost now", now, was))
+}
+
 func recoverInstances(r *run, in RecoverInput) (string, error) {
 	if in.PrimaryWait <= 0 {
 		in.PrimaryWait = 2 * time.Minute
@@ -69,10 +103,18 @@ func recoverInstances(r *run, in RecoverInput) (string, error) {
 	if err := r.started(); err != nil {
 		return "", err
 	}
+	if in.Plan != nil {
+		r.plan = in.Plan
+	}
 	r.phase("observing", "")
 	obs, err := r.observeGuard(in.Known, "observe pods, volumes and redis")
 	if err != nil {
 		return "", err
+	}
+	if in.Plan != nil && workflow.GetVersion(r.ctx, changeRecoverPlan, workflow.DefaultVersion, 1) != workflow.DefaultVersion {
+		if err := checkRecoverPlan(r, in, obs.Assessment.Lost); err != nil {
+			return "", err
+		}
 	}
 	known := obs.Assessment.Known
 	byShard := map[int][]guard.Lost{}

@@ -19,9 +19,38 @@ type SwitchoverInput struct {
 	// in-sync replica that keeps the zone rule.
 	To               int  `json:"to"`
 	AllowSharedZones bool `json:"allowSharedZones,omitempty"`
-	// Plan is the plan the API showed; the workflow plans again on fresh
-	// state and refuses if the target changed.
+	// Plan is the plan the API admitted; the workflow plans again on fresh
+	// state and runs the admitted plan (see runAdmittedSwitchover).
 	Plan guard.SwitchoverPlan `json:"plan"`
+}
+
+// changeSwitchoverPlan marks histories in which the switchover checks the
+// admitted plan like every admitted operation (PlanDiverged, then stop or
+// run the admitted plan); older ones replay the refusal on a new target.
+const changeSwitchoverPlan = "switchover-admitted-plan"
+
+// runAdmittedSwitchover compares the admitted switchover with the one
+// planned on fresh state and returns the one to run: the admitted one, as
+// shown, when they are equal or differ in wording only; a different primary
+// or replica is recorded as PlanDiverged and stops the operation before the
+// handover. An input without an admitted plan (ToPod empty) runs the fresh
+// one.
+func runAdmittedSwitchover(r *run, admittedPlan, fresh guard.SwitchoverPlan) (guard.SwitchoverPlan, error) {
+	if admittedPlan.ToPod == "" {
+		p := fresh.Plan()
+		r.plan = &p
+		return fresh, nil
+	}
+	p := admittedPlan.Plan()
+	r.plan = &p
+	fields, structural := admittedPlan.Diverged(fresh)
+	if len(fields) == 0 {
+		return admittedPlan, nil
+	}
+	if err := r.diverged("switching-over", fields, structural, admittedPlan.Summary, fresh.Summary); err != nil {
+		return fresh, err
+	}
+	return admittedPlan, nil
 }
 
 // Switchover runs a graceful CLUSTER FAILOVER: the primary holds its
@@ -51,9 +80,13 @@ func switchover(r *run, in SwitchoverInput) (string, error) {
 	if err != nil {
 		return "", temporal.NewNonRetryableApplicationError(err.Error(), ErrTypePlanRejected, err)
 	}
-	if in.Plan.ToOrdinal != plan.ToOrdinal && in.Plan.ToPod != "" {
-		return plan.Summary, temporal.NewNonRetryableApplicationError(fmt.Sprintf(
-			"the cluster changed since planning: %s is no longer the replica to promote (now %s)", in.Plan.ToPod, plan.ToPod), ErrTypePlanRejected, nil)
+	if workflow.GetVersion(r.ctx, changeSwitchoverPlan, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		if in.Plan.ToOrdinal != plan.ToOrdinal && in.Plan.ToPod != "" {
+			return plan.Summary, temporal.NewNonRetryableApplicationError(fmt.Sprintf(
+				"the cluster changed since planning: %s is no longer the replica to promote (now %s)", in.Plan.ToPod, plan.ToPod), ErrTypePlanRejected, nil)
+		}
+	} else if plan, err = runAdmittedSwitchover(r, in.Plan, plan); err != nil {
+		return plan.Summary, err
 	}
 	r.phase("switching-over", plan.Summary)
 	label := fmt.Sprintf("shard-%d to %s", plan.Shard, plan.ToPod)

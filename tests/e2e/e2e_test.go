@@ -45,7 +45,9 @@ func startWorker(t *testing.T, bin string, d *dayopstest.Dayops, n int) *worker 
 	}
 	cmd := exec.Command(bin, "server", "--roles", "worker")
 	cmd.Env = append(os.Environ(), "DAYOPS_ROLES=worker", "DAYOPS_TASK_QUEUE="+d.Config.TaskQueue, "TEMPORAL_ADDRESS="+d.Config.TemporalAddress,
-		"KUBECONFIG="+d.Config.Kubeconfig, "DATABASE_URL="+d.Config.DatabaseURL, "DAYOPS_LOG_LEVEL=warn")
+		"KUBECONFIG="+d.Config.Kubeconfig, "DATABASE_URL="+d.Config.DatabaseURL, "DAYOPS_LOG_LEVEL=warn",
+		// Tests serve their HTTP hooks on loopback.
+		"DAYOPS_HOOK_ALLOW=127.0.0.1")
 	cmd.Stdout, cmd.Stderr = f, f
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
