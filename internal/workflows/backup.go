@@ -61,22 +61,22 @@ func BackupWorkflowID(backupID string) string { return "dayops-backup/" + backup
 // enough for each to fork its snapshot, stream every shard's RDB into the
 // backup store, write the manifest, then apply the retention.
 func Backup(ctx workflow.Context, in BackupInput) (Result, error) {
-	r, err := begin(ctx, in.Meta)
+	ctx, r, err := open(ctx, in.Meta)
 	if err != nil {
 		return Result{}, err
 	}
 	r.progress.StepsTotal = 5
 	r.plan = in.Plan
-	summary, err := runBackup(r, in)
-	return r.finish(err, summary)
+	summary, err := runBackup(ctx, r, in)
+	return r.finishCtx(ctx, err, summary)
 }
 
-func runBackup(r *run, in BackupInput) (string, error) {
-	if err := r.started(); err != nil {
+func runBackup(ctx workflow.Context, r *run, in BackupInput) (string, error) {
+	if err := r.startedCtx(ctx); err != nil {
 		return "", err
 	}
-	r.phase("observing", "")
-	obs, err := observe(r, nil)
+	r.phaseCtx(ctx, "observing", "")
+	obs, err := observe(ctx, r, nil)
 	if err != nil {
 		return "", err
 	}
@@ -106,16 +106,16 @@ func runBackup(r *run, in BackupInput) (string, error) {
 			r.meta.ClusterKey(), covered, topology.NumSlots), ErrTypeNotBackupable, nil)
 	}
 	id := r.meta.OperationID
-	r.phase("snapshot", "")
+	r.phaseCtx(ctx, "snapshot", "")
 	var snap rdb.SnapshotResult
-	if err := r.exec(longOptions, fmt.Sprintf("pause writes on %d primaries, fork each at that point, stream %d RDBs to the backup store", len(targets), len(targets)),
+	if err := r.execCtx(ctx, longOptions, fmt.Sprintf("pause writes on %d primaries, fork each at that point, stream %d RDBs to the backup store", len(targets), len(targets)),
 		backupActs.SnapshotCluster, backup.SnapshotInput{Auth: authOf(c), BackupID: id, Targets: targets, PauseBound: in.PauseBound}, &snap); err != nil {
 		return "", err
 	}
 	m := backupstore.Manifest{
 		Version: backupstore.ManifestVersion, ID: id, Namespace: r.meta.Namespace, Cluster: r.meta.Cluster,
 		Actor: r.meta.Actor, Reason: r.meta.Reason, Scheduled: in.Scheduled, StartedAt: r.progress.StartedAt.UTC(),
-		CompletedAt: workflow.Now(r.ctx).UTC(), Spec: c, RedisVersion: snap.RedisVersion, Consistency: snap.Consistency,
+		CompletedAt: workflow.Now(ctx).UTC(), Spec: c, RedisVersion: snap.RedisVersion, Consistency: snap.Consistency,
 	}
 	for i := range files {
 		for _, s := range snap.Shards {
@@ -129,8 +129,8 @@ func runBackup(r *run, in BackupInput) (string, error) {
 	}
 	m.Shards = files
 	r.progress.BytesMoved, r.progress.KeysMoved = m.TotalBytes, m.TotalKeys
-	r.phase("manifest", "")
-	if err := r.exec(quickOptions, "write the manifest of backup "+id, backupActs.WriteBackupManifest, backup.ManifestInput{Manifest: m}, nil); err != nil {
+	r.phaseCtx(ctx, "manifest", "")
+	if err := r.execCtx(ctx, quickOptions, "write the manifest of backup "+id, backupActs.WriteBackupManifest, backup.ManifestInput{Manifest: m}, nil); err != nil {
 		return "", err
 	}
 	consistency := "one consistency point"
@@ -140,10 +140,10 @@ func runBackup(r *run, in BackupInput) (string, error) {
 	summary := fmt.Sprintf("backup %s of %s: %d shards, %d keys, %d bytes; %s; writes paused %.1f ms (bound %d ms)",
 		id, r.meta.ClusterKey(), len(files), m.TotalKeys, m.TotalBytes, consistency, m.Consistency.PausedMS, m.Consistency.PauseBoundMS)
 	if in.Retention.KeepLast > 0 || in.Retention.KeepWithin > 0 {
-		r.phase("retention", "")
+		r.phaseCtx(ctx, "retention", "")
 		var exp backup.ExpiredResult
-		if err := r.exec(quickOptions, "apply the retention", backupActs.ListExpiredBackups,
-			backup.ExpiredInput{Cluster: r.meta.ClusterKey(), Retention: in.Retention, Now: workflow.Now(r.ctx)}, &exp); err != nil {
+		if err := r.execCtx(ctx, quickOptions, "apply the retention", backupActs.ListExpiredBackups,
+			backup.ExpiredInput{Cluster: r.meta.ClusterKey(), Retention: in.Retention, Now: workflow.Now(ctx)}, &exp); err != nil {
 			return summary, err
 		}
 		for _, old := range exp.IDs {
@@ -151,7 +151,7 @@ func runBackup(r *run, in BackupInput) (string, error) {
 				continue
 			}
 			r.progress.StepsTotal++
-			if err := r.exec(quickOptions, "delete expired backup "+old, backupActs.DeleteBackupFiles, backup.DeleteBackupInput{ID: old}, nil); err != nil {
+			if err := r.execCtx(ctx, quickOptions, "delete expired backup "+old, backupActs.DeleteBackupFiles, backup.DeleteBackupInput{ID: old}, nil); err != nil {
 				return summary, err
 			}
 		}
@@ -165,20 +165,20 @@ func runBackup(r *run, in BackupInput) (string, error) {
 // DeleteBackup deletes one backup (its manifest first), as an audited
 // operation of the backup's cluster.
 func DeleteBackup(ctx workflow.Context, in DeleteBackupInput) (Result, error) {
-	r, err := begin(ctx, in.Meta)
+	ctx, r, err := open(ctx, in.Meta)
 	if err != nil {
 		return Result{}, err
 	}
 	r.progress.StepsTotal = 3
 	r.plan = in.Plan
 	err = func() error {
-		if err := r.started(); err != nil {
+		if err := r.startedCtx(ctx); err != nil {
 			return err
 		}
-		r.phase("deleting", "")
-		return r.exec(quickOptions, "delete backup "+in.BackupID, backupActs.DeleteBackupFiles, backup.DeleteBackupInput{ID: in.BackupID}, nil)
+		r.phaseCtx(ctx, "deleting", "")
+		return r.execCtx(ctx, quickOptions, "delete backup "+in.BackupID, backupActs.DeleteBackupFiles, backup.DeleteBackupInput{ID: in.BackupID}, nil)
 	}()
-	return r.finish(err, "deleted backup "+in.BackupID)
+	return r.finishCtx(ctx, err, "deleted backup "+in.BackupID)
 }
 
 // ScheduledBackupInput is the fixed input a Temporal schedule starts

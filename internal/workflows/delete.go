@@ -17,20 +17,20 @@ import (
 // cluster owns; PVCs only when the request says so. It reads Kubernetes only,
 // so a cluster whose Redis nodes are down can still be deleted.
 func DeleteCluster(ctx workflow.Context, in DeleteClusterInput) (Result, error) {
-	r, err := begin(ctx, in.Meta)
+	ctx, r, err := open(ctx, in.Meta)
 	if err != nil {
 		return Result{}, err
 	}
-	summary, err := deleteCluster(r, in)
-	return r.finish(err, summary)
+	summary, err := deleteCluster(ctx, r, in)
+	return r.finishCtx(ctx, err, summary)
 }
 
-func deleteCluster(r *run, in DeleteClusterInput) (string, error) {
-	if err := r.started(); err != nil {
+func deleteCluster(ctx workflow.Context, r *run, in DeleteClusterInput) (string, error) {
+	if err := r.startedCtx(ctx); err != nil {
 		return "", err
 	}
 	var obs kube.ObserveResult
-	if err := r.exec(quickOptions, "read the cluster from Kubernetes", kubeActs.Observe,
+	if err := r.execCtx(ctx, quickOptions, "read the cluster from Kubernetes", kubeActs.Observe,
 		kube.ObserveInput{Namespace: r.meta.Namespace, Cluster: r.meta.Cluster}, &obs); err != nil {
 		return "", err
 	}
@@ -49,12 +49,12 @@ func deleteCluster(r *run, in DeleteClusterInput) (string, error) {
 	}
 	r.hooks = append(slices.Clone(obs.Spec.Hooks), in.Hooks...)
 	r.progress.StepsTotal = r.progress.StepsDone + 3 + len(plan.Hooks)
-	r.phase("pre-delete-hooks", "")
-	if err := r.runHooks(spec.PreDelete, plan.Hooks, instanceTarget(statusByOrdinal(obs.Instances), primaryOrdinals(st))); err != nil {
+	r.phaseCtx(ctx, "pre-delete-hooks", "")
+	if err := r.runHooks(ctx, spec.PreDelete, plan.Hooks, instanceTarget(statusByOrdinal(obs.Instances), primaryOrdinals(st))); err != nil {
 		return plan.Summary, err
 	}
-	r.phase("deleting", "")
-	if err := r.exec(longOptions, plan.Summary, kubeActs.DeleteClusterObjects,
+	r.phaseCtx(ctx, "deleting", "")
+	if err := r.execCtx(ctx, longOptions, plan.Summary, kubeActs.DeleteClusterObjects,
 		kube.DeleteClusterObjectsInput{Namespace: r.meta.Namespace, Cluster: r.meta.Cluster, DeleteVolumes: in.DeleteVolumes}, nil); err != nil {
 		return plan.Summary, err
 	}
@@ -63,5 +63,5 @@ func deleteCluster(r *run, in DeleteClusterInput) (string, error) {
 		events = append(events, &audit.InstanceDeleted{Cluster: r.meta.ClusterKey(), Ordinal: in.Ordinal})
 	}
 	events = append(events, &audit.ClusterDeleted{Cluster: r.meta.ClusterKey()})
-	return plan.Summary, r.record(events...)
+	return plan.Summary, r.recordCtx(ctx, events...)
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/dayops/dayops/internal/audit"
 	"github.com/dayops/dayops/internal/planner"
 	"github.com/dayops/dayops/internal/topology"
+	"go.temporal.io/sdk/workflow"
 )
 
 // migrateChunkSlots bounds the slots of one move in one migration activity.
@@ -44,7 +45,7 @@ func describeMoves(moves []planner.ShardMove) string {
 
 // migrate moves slots between shards, round by round, keeping progress and
 // recording a SlotsMigrated event per move piece.
-func migrate(r *run, auth redisops.Auth, moves []planner.ShardMove, primaries map[int]planner.Instance, seeds []string) error {
+func migrate(ctx workflow.Context, r *run, auth redisops.Auth, moves []planner.ShardMove, primaries map[int]planner.Instance, seeds []string) error {
 	total := 0
 	for _, m := range moves {
 		total += m.Range.Len()
@@ -65,7 +66,7 @@ func migrate(r *run, auth redisops.Auth, moves []planner.ShardMove, primaries ma
 		}
 		label := describeMoves(round)
 		var res redisops.MigrateResult
-		if err := r.exec(longOptions, "migrate slots "+label, redisActs.MigrateSlots,
+		if err := r.execCtx(ctx, longOptions, "migrate slots "+label, redisActs.MigrateSlots,
 			redisops.MigrateInput{Auth: auth, Moves: tm, Seeds: seeds, Label: label}, &res); err != nil {
 			return err
 		}
@@ -86,11 +87,11 @@ func migrate(r *run, auth redisops.Auth, moves []planner.ShardMove, primaries ma
 			events = append(events, &audit.SlotsMigrated{Cluster: r.meta.ClusterKey(), FromShard: m.From, ToShard: m.To,
 				Slots: []audit.SlotRange{{Start: m.Range.Start, End: m.Range.End}}})
 		}
-		if err := r.record(events...); err != nil {
+		if err := r.recordCtx(ctx, events...); err != nil {
 			return err
 		}
 	}
 	r.progress.ETA = 0
-	r.publish()
+	r.progress.publish(ctx)
 	return nil
 }

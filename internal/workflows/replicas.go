@@ -17,20 +17,20 @@ import (
 // removes them (out-of-sync first, never a primary, never a shard's last
 // in-sync replica: the planner refuses that).
 func ScaleReplicas(ctx workflow.Context, in ScaleReplicasInput) (Result, error) {
-	r, err := begin(ctx, in.Meta)
+	ctx, r, err := open(ctx, in.Meta)
 	if err != nil {
 		return Result{}, err
 	}
-	summary, err := scaleReplicas(r, in)
-	return r.finish(err, summary)
+	summary, err := scaleReplicas(ctx, r, in)
+	return r.finishCtx(ctx, err, summary)
 }
 
-func scaleReplicas(r *run, in ScaleReplicasInput) (string, error) {
-	if err := r.started(); err != nil {
+func scaleReplicas(ctx workflow.Context, r *run, in ScaleReplicasInput) (string, error) {
+	if err := r.startedCtx(ctx); err != nil {
 		return "", err
 	}
-	r.phase("planning", "")
-	obs, err := observe(r, nil)
+	r.phaseCtx(ctx, "planning", "")
+	obs, err := observe(ctx, r, nil)
 	if err != nil {
 		return "", err
 	}
@@ -53,24 +53,24 @@ func scaleReplicas(r *run, in ScaleReplicasInput) (string, error) {
 	target := instanceTarget(instances, primaryOrdinals(obs.State))
 
 	if len(plan.CreateInstances) > 0 {
-		r.phase("adding-replicas", "")
-		if err := r.runHooks(spec.PreReplicaAdd, plan.Hooks, clusterTarget); err != nil {
+		r.phaseCtx(ctx, "adding-replicas", "")
+		if err := r.runHooks(ctx, spec.PreReplicaAdd, plan.Hooks, clusterTarget); err != nil {
 			return plan.Summary, err
 		}
-		if err := addInstances(r, c, auth, plan, obs); err != nil {
+		if err := addInstances(ctx, r, c, auth, plan, obs); err != nil {
 			return plan.Summary, err
 		}
-		if obs, err = observe(r, nil); err != nil {
+		if obs, err = observe(ctx, r, nil); err != nil {
 			return plan.Summary, err
 		}
 		target = instanceTarget(statusByOrdinal(obs.Kube), primaryOrdinals(obs.State))
-		if err := r.runHooks(spec.PostReplicaAdd, plan.Hooks, target); err != nil {
+		if err := r.runHooks(ctx, spec.PostReplicaAdd, plan.Hooks, target); err != nil {
 			return plan.Summary, err
 		}
 	}
 	if len(plan.DeleteInstances) > 0 {
-		r.phase("removing-replicas", "")
-		if err := r.runHooks(spec.PreReplicaRemove, plan.Hooks, target); err != nil {
+		r.phaseCtx(ctx, "removing-replicas", "")
+		if err := r.runHooks(ctx, spec.PreReplicaRemove, plan.Hooks, target); err != nil {
 			return plan.Summary, err
 		}
 		// Roles may have changed since planning (a failover): never remove a
@@ -80,7 +80,7 @@ func scaleReplicas(r *run, in ScaleReplicasInput) (string, error) {
 			addrs = append(addrs, instances[in.Ordinal].Addr())
 		}
 		var roles redisops.RolesResult
-		if err := r.exec(quickOptions, "check the replicas to remove are still replicas", redisActs.RedisRoles,
+		if err := r.execCtx(ctx, quickOptions, "check the replicas to remove are still replicas", redisActs.RedisRoles,
 			redisops.RolesInput{Auth: auth, Addrs: addrs}, &roles); err != nil {
 			return plan.Summary, err
 		}
@@ -90,14 +90,14 @@ func scaleReplicas(r *run, in ScaleReplicasInput) (string, error) {
 					fmt.Sprintf("%s became a %s since planning: not removing it", n.Addr, n.Role), ErrTypePlanRejected, nil)
 			}
 		}
-		if err := removeInstances(r, c, auth, obs.State, plan.DeleteInstances, true); err != nil {
+		if err := removeInstances(ctx, r, c, auth, obs.State, plan.DeleteInstances, true); err != nil {
 			return plan.Summary, err
 		}
-		if err := r.runHooks(spec.PostReplicaRemove, plan.Hooks, clusterTarget); err != nil {
+		if err := r.runHooks(ctx, spec.PostReplicaRemove, plan.Hooks, clusterTarget); err != nil {
 			return plan.Summary, err
 		}
 	}
-	if err := r.exec(quickOptions, fmt.Sprintf("record %d replicas per shard in the cluster spec", c.ReplicasPerShard), kubeActs.EnsureConfig,
+	if err := r.execCtx(ctx, quickOptions, fmt.Sprintf("record %d replicas per shard in the cluster spec", c.ReplicasPerShard), kubeActs.EnsureConfig,
 		kube.EnsureConfigInput{Spec: c, NextOrdinal: plan.NextOrdinal}, nil); err != nil {
 		return plan.Summary, err
 	}

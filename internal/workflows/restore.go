@@ -55,42 +55,41 @@ type RestoreInput struct {
 //     range checked against the manifest (values too on request);
 //  5. the temporary instances are deleted, also when a step failed.
 func Restore(ctx workflow.Context, in RestoreInput) (Result, error) {
-	r, err := begin(ctx, in.Meta)
+	ctx, r, err := open(ctx, in.Meta)
 	if err != nil {
 		return Result{}, err
 	}
 	r.progress.StepsTotal = 14
 	r.plan = &in.Plan // the admitted plan: the workflow never plans a restore itself
-	summary, temps, err := runRestore(r, in)
+	summary, temps, err := runRestore(ctx, r, in)
 	if temps {
-		dctx, cancel := workflow.NewDisconnectedContext(r.ctx)
-		saved := r.ctx
-		r.ctx = dctx
-		if derr := r.exec(longOptions, "delete the temporary instances", backupActs.DeleteTemporaries,
+		// On a context a cancellation does not reach: the temporaries go also
+		// when the restore was cancelled.
+		dctx, cancel := workflow.NewDisconnectedContext(ctx)
+		if derr := r.execCtx(dctx, longOptions, "delete the temporary instances", backupActs.DeleteTemporaries,
 			backup.DeleteTemporariesInput{Namespace: in.Spec.Namespace, Cluster: in.Spec.Name}, nil); derr != nil && err == nil {
 			err = derr
 		}
-		r.ctx = saved
 		cancel()
 	}
-	return r.finish(err, summary)
+	return r.finishCtx(ctx, err, summary)
 }
 
-func runRestore(r *run, in RestoreInput) (summary string, temps bool, err error) {
+func runRestore(ctx workflow.Context, r *run, in RestoreInput) (summary string, temps bool, err error) {
 	c, plan := in.Spec, in.Plan
-	if err := r.started(); err != nil {
+	if err := r.startedCtx(ctx); err != nil {
 		return "", false, err
 	}
-	r.phase("verifying-backup", "")
+	r.phaseCtx(ctx, "verifying-backup", "")
 	var m backupstore.Manifest
-	if err := r.exec(longOptions, "verify the SHA-256 of every file of backup "+in.BackupID, backupActs.VerifyBackupFiles,
+	if err := r.execCtx(ctx, longOptions, "verify the SHA-256 of every file of backup "+in.BackupID, backupActs.VerifyBackupFiles,
 		backup.VerifyBackupInput{ID: in.BackupID}, &m); err != nil {
 		return "", false, err
 	}
 	// Version 1: an AOF cluster loads at start too (its init container
 	// writes the RDB as appendonly.aof); before, AOF always replayed.
 	same := planner.RestoreLoadsAtStart(c, len(m.Shards))
-	if workflow.GetVersion(r.ctx, "restore-aof-loads-at-start", workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+	if workflow.GetVersion(ctx, "restore-aof-loads-at-start", workflow.DefaultVersion, 1) == workflow.DefaultVersion {
 		same = same && c.Persistence.Mode != spec.PersistenceAOF
 	}
 	mode := "replay"
@@ -101,8 +100,8 @@ func runRestore(r *run, in RestoreInput) (summary string, temps bool, err error)
 		in.BackupID, m.Namespace+"/"+m.Cluster, len(m.Shards), r.meta.ClusterKey(), c.Shards, mode, m.TotalKeys)
 	auth := authOf(c)
 
-	r.phase("loading", "")
-	if err := r.exec(quickOptions, "write redis.conf ConfigMap and password Secret", kubeActs.EnsureConfig,
+	r.phaseCtx(ctx, "loading", "")
+	if err := r.execCtx(ctx, quickOptions, "write redis.conf ConfigMap and password Secret", kubeActs.EnsureConfig,
 		kube.EnsureConfigInput{Spec: c, NextOrdinal: plan.NextOrdinal}, nil); err != nil {
 		return summary, false, err
 	}
@@ -112,39 +111,15 @@ func runRestore(r *run, in RestoreInput) (summary string, temps bool, err error)
 	}
 	var tmp backup.TemporariesResult
 	temps = true
-	if err := r.exec(longOptions, fmt.Sprintf("start %d temporary standalone instances", len(shards)), backupActs.EnsureTemporaries,
+	if err := r.execCtx(ctx, longOptions, fmt.Sprintf("start %d temporary standalone instances", len(shards)), backupActs.EnsureTemporaries,
 		backup.TemporariesInput{Spec: c, Shards: shards}, &tmp); err != nil {
 		return summary, temps, err
 	}
-	began := workflow.Now(r.ctx)
-	var futures []workflow.Future
-	for _, f := range m.Shards {
-		opts := longOptions
-		opts.Summary = fmt.Sprintf("load %s (%d bytes, %d keys) into its temporary instance", f.Key, f.Size, f.Keys)
-		futures = append(futures, workflow.ExecuteActivity(workflow.WithActivityOptions(r.ctx, opts), backupActs.LoadTemporary,
-			backup.LoadInput{Auth: auth, Addr: tmp.Addrs[f.Shard], BackupID: in.BackupID, File: f}))
+	loadTime, err := loadTemporaries(ctx, r, in.BackupID, m, auth, tmp.Addrs)
+	if err != nil {
+		return summary, temps, err
 	}
-	r.progress.Step = fmt.Sprintf("load %d RDBs into temporary instances", len(futures))
-	r.publish()
-	var loadErr error
-	for i, fu := range futures {
-		var lr backup.LoadResult
-		if err := fu.Get(r.ctx, &lr); err != nil {
-			if loadErr == nil {
-				loadErr = err
-			}
-			continue
-		}
-		r.progress.StepsDone++
-		r.progress.BytesMoved += lr.Bytes
-		r.phase("loading", fmt.Sprintf("loaded %d/%d RDBs (%s)", i+1, len(futures), m.Shards[i].Key))
-	}
-	if loadErr != nil {
-		return summary, temps, loadErr
-	}
-	loadTime := workflow.Now(r.ctx).Sub(began)
-
-	r.phase("creating-instances", "")
+	r.phaseCtx(ctx, "creating-instances", "")
 	if same {
 		// New shard i takes the i-th backup shard (and its slot ranges, in
 		// the plan the API made).
@@ -152,32 +127,103 @@ func runRestore(r *run, in RestoreInput) (summary string, temps bool, err error)
 		for i, f := range m.Shards {
 			sources[i] = tmp.Addrs[f.Shard]
 		}
-		if err := r.exec(longOptions, fmt.Sprintf("create %d instances; primaries load their shard's RDB at start", len(plan.CreateInstances)),
+		if err := r.execCtx(ctx, longOptions, fmt.Sprintf("create %d instances; primaries load their shard's RDB at start", len(plan.CreateInstances)),
 			backupActs.EnsureRestoredInstances, backup.RestoredInstancesInput{Spec: c, Instances: plan.CreateInstances,
 				Placement: render.Placement{RequireDistinctZones: plan.Placement.RequireDistinctZones}, Sources: sources}, nil); err != nil {
 			return summary, temps, err
 		}
 	} else {
-		if err := r.exec(longOptions, fmt.Sprintf("create %d instances", len(plan.CreateInstances)), kubeActs.EnsureInstances,
+		if err := r.execCtx(ctx, longOptions, fmt.Sprintf("create %d instances", len(plan.CreateInstances)), kubeActs.EnsureInstances,
 			kube.EnsureInstancesInput{Spec: c, Instances: plan.CreateInstances, Placement: render.Placement{RequireDistinctZones: plan.Placement.RequireDistinctZones}}, nil); err != nil {
 			return summary, temps, err
 		}
 	}
-	ready, err := waitReady(r, c, plan.CreateInstances)
+	ready, err := waitReadyCtx(ctx, r, c, plan.CreateInstances)
 	if err != nil {
 		return summary, temps, err
 	}
-	if err := r.record(&audit.ClusterCreated{Cluster: r.meta.ClusterKey(), Image: c.Image, Shards: c.Shards, ReplicasPerShard: c.ReplicasPerShard}); err != nil {
+	if err := r.recordCtx(ctx, &audit.ClusterCreated{Cluster: r.meta.ClusterKey(), Image: c.Image, Shards: c.Shards, ReplicasPerShard: c.ReplicasPerShard}); err != nil {
 		return summary, temps, err
 	}
-	if err := r.record(instanceCreatedEvents(r, c, plan.CreateInstances, ready)...); err != nil {
+	if err := r.recordCtx(ctx, instanceCreatedEvents(r, c, plan.CreateInstances, ready)...); err != nil {
 		return summary, temps, err
 	}
-	r.phase("forming-cluster", "")
+	r.phaseCtx(ctx, "forming-cluster", "")
+	primaries, err := formRestoredCluster(ctx, r, auth, plan, ready)
+	if err != nil {
+		return summary, temps, err
+	}
+	if !same {
+		r.phaseCtx(ctx, "replaying", "")
+		if err := replay(ctx, r, in, m, auth, primaries, tmp.Addrs); err != nil {
+			return summary, temps, err
+		}
+	} else {
+		r.progress.KeysMoved = m.TotalKeys
+	}
+	if err := attachReplicas(ctx, r, auth, plan.CreateInstances, ready, primariesOf(plan.CreateInstances, ready)); err != nil {
+		return summary, temps, err
+	}
+	r.phaseCtx(ctx, "labelling", "")
+	if err := labelRoles(ctx, r, c, auth, ready); err != nil {
+		return summary, temps, err
+	}
+	if err := r.execCtx(ctx, quickOptions, "create the headless and per-shard primary Services", kubeActs.EnsureServices,
+		kube.EnsureServicesInput{Spec: c, Shards: plan.NewShards}, nil); err != nil {
+		return summary, temps, err
+	}
+	r.phaseCtx(ctx, "verifying-keys", "")
+	var ver backup.VerifyResult
+	if err := r.execCtx(ctx, longOptions, "compare key counts per slot range with the backup", backupActs.VerifyRestoredKeys,
+		backup.VerifyInput{Auth: auth, Seeds: primaries, Files: m.Shards, Compare: in.Compare, Sample: in.Sample, Temporaries: tmp.Addrs}, &ver); err != nil {
+		return summary, temps, err
+	}
+	summary += fmt.Sprintf("; loaded %d bytes in %s", r.progress.BytesMoved, loadTime.Round(time.Millisecond))
+	if ver.Compared > 0 {
+		summary += fmt.Sprintf("; %d values compared", ver.Compared)
+	}
+	return summary, temps, nil
+}
+
+// loadTemporaries loads every backup shard's RDB into its temporary
+// instance, all at once, and returns how long that took.
+func loadTemporaries(ctx workflow.Context, r *run, backupID string, m backupstore.Manifest, auth redisops.Auth, addrs map[int]string) (time.Duration, error) {
+	began := workflow.Now(ctx)
+	var futures []workflow.Future
+	for _, f := range m.Shards {
+		opts := longOptions
+		opts.Summary = fmt.Sprintf("load %s (%d bytes, %d keys) into its temporary instance", f.Key, f.Size, f.Keys)
+		futures = append(futures, workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, opts), backupActs.LoadTemporary,
+			backup.LoadInput{Auth: auth, Addr: addrs[f.Shard], BackupID: backupID, File: f}))
+	}
+	r.progress.Step = fmt.Sprintf("load %d RDBs into temporary instances", len(futures))
+	r.progress.publish(ctx)
+	var loadErr error
+	for i, fu := range futures {
+		var lr backup.LoadResult
+		if err := fu.Get(ctx, &lr); err != nil {
+			if loadErr == nil {
+				loadErr = err
+			}
+			continue
+		}
+		r.progress.StepsDone++
+		r.progress.BytesMoved += lr.Bytes
+		r.phaseCtx(ctx, "loading", fmt.Sprintf("loaded %d/%d RDBs (%s)", i+1, len(futures), m.Shards[i].Key))
+	}
+	if loadErr != nil {
+		return 0, loadErr
+	}
+	return workflow.Now(ctx).Sub(began), nil
+}
+
+// formRestoredCluster meets the new instances and gives each primary its
+// shard's slots (from the admitted plan); it returns the primaries.
+func formRestoredCluster(ctx workflow.Context, r *run, auth redisops.Auth, plan planner.Plan, ready map[int]kube.InstanceStatus) ([]string, error) {
 	addrs := addrsOf(ready)
-	if err := r.exec(longOptions, fmt.Sprintf("CLUSTER MEET %d nodes", len(addrs)), redisActs.Meet,
+	if err := r.execCtx(ctx, longOptions, fmt.Sprintf("CLUSTER MEET %d nodes", len(addrs)), redisActs.Meet,
 		redisops.MeetInput{Auth: auth, Addrs: addrs}, nil); err != nil {
-		return summary, temps, err
+		return nil, err
 	}
 	var assign []redisops.SlotAssignment
 	var slotEvents []audit.Payload
@@ -189,48 +235,19 @@ func runRestore(r *run, in RestoreInput) (summary string, temps bool, err error)
 			slotEvents = append(slotEvents, &audit.SlotsAssigned{Cluster: r.meta.ClusterKey(), Shard: inst.Shard, Slots: auditRanges(plan.Assign[inst.Shard])})
 		}
 	}
-	if err := r.exec(longOptions, fmt.Sprintf("assign 16384 slots to %d shards", len(assign)), redisActs.AssignSlots,
+	if err := r.execCtx(ctx, longOptions, fmt.Sprintf("assign 16384 slots to %d shards", len(assign)), redisActs.AssignSlots,
 		redisops.AssignSlotsInput{Auth: auth, Assign: assign, WaitFor: addrs}, nil); err != nil {
-		return summary, temps, err
+		return nil, err
 	}
-	if err := r.record(slotEvents...); err != nil {
-		return summary, temps, err
+	if err := r.recordCtx(ctx, slotEvents...); err != nil {
+		return nil, err
 	}
-	if !same {
-		r.phase("replaying", "")
-		if err := replay(r, in, m, auth, primaries, tmp.Addrs); err != nil {
-			return summary, temps, err
-		}
-	} else {
-		r.progress.KeysMoved = m.TotalKeys
-	}
-	if err := attachReplicas(r, auth, plan.CreateInstances, ready, primariesOf(plan.CreateInstances, ready)); err != nil {
-		return summary, temps, err
-	}
-	r.phase("labelling", "")
-	if err := labelRoles(r, c, auth, ready); err != nil {
-		return summary, temps, err
-	}
-	if err := r.exec(quickOptions, "create the headless and per-shard primary Services", kubeActs.EnsureServices,
-		kube.EnsureServicesInput{Spec: c, Shards: plan.NewShards}, nil); err != nil {
-		return summary, temps, err
-	}
-	r.phase("verifying-keys", "")
-	var ver backup.VerifyResult
-	if err := r.exec(longOptions, "compare key counts per slot range with the backup", backupActs.VerifyRestoredKeys,
-		backup.VerifyInput{Auth: auth, Seeds: primaries, Files: m.Shards, Compare: in.Compare, Sample: in.Sample, Temporaries: tmp.Addrs}, &ver); err != nil {
-		return summary, temps, err
-	}
-	summary += fmt.Sprintf("; loaded %d bytes in %s", r.progress.BytesMoved, loadTime.Round(time.Millisecond))
-	if ver.Compared > 0 {
-		summary += fmt.Sprintf("; %d values compared", ver.Compared)
-	}
-	return summary, temps, nil
+	return primaries, nil
 }
 
 // replay writes every key of the temporary instances into the new cluster,
 // round by round (each round a step, so progress and ETA show between them).
-func replay(r *run, in RestoreInput, m backupstore.Manifest, auth redisops.Auth, seeds []string, temps map[int]string) error {
+func replay(ctx workflow.Context, r *run, in RestoreInput, m backupstore.Manifest, auth redisops.Auth, seeds []string, temps map[int]string) error {
 	per := in.ReplayKeysPerStep
 	if per <= 0 {
 		per = 200_000
@@ -253,14 +270,14 @@ func replay(r *run, in RestoreInput, m backupstore.Manifest, auth redisops.Auth,
 		}
 		r.progress.StepsTotal++
 		label := fmt.Sprintf("replay round %d: up to %d keys from each of %d temporary instances", round, per, left)
-		began := workflow.Now(r.ctx)
+		began := workflow.Now(ctx)
 		var res rdb.ReplayResult
-		if err := r.exec(longOptions, label, backupActs.ReplayKeys,
+		if err := r.execCtx(ctx, longOptions, label, backupActs.ReplayKeys,
 			backup.ReplayInput{Auth: auth, Seeds: seeds, Sources: sources, MaxKeys: per, Label: label}, &res); err != nil {
 			return err
 		}
 		sources = res.Sources
-		elapsed += workflow.Now(r.ctx).Sub(began)
+		elapsed += workflow.Now(ctx).Sub(began)
 		r.progress.KeysMoved += res.Keys
 		if secs := elapsed.Seconds(); secs > 0 {
 			r.progress.KeysPerSecond = float64(r.progress.KeysMoved) / secs
@@ -270,7 +287,7 @@ func replay(r *run, in RestoreInput, m backupstore.Manifest, auth redisops.Auth,
 				r.progress.ETA = 0
 			}
 		}
-		r.phase("replaying", fmt.Sprintf("%d/%d keys replayed, %.0f keys/s, ETA %s", r.progress.KeysMoved, total,
+		r.phaseCtx(ctx, "replaying", fmt.Sprintf("%d/%d keys replayed, %.0f keys/s, ETA %s", r.progress.KeysMoved, total,
 			r.progress.KeysPerSecond, r.progress.ETA.Round(time.Second)))
 	}
 	r.progress.ETA = 0

@@ -15,6 +15,7 @@ import (
 	"github.com/dayops/dayops/internal/operation"
 	"github.com/dayops/dayops/internal/planner"
 	"github.com/dayops/dayops/internal/spec"
+	"github.com/dayops/dayops/internal/topology"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 )
@@ -56,77 +57,84 @@ var (
 )
 
 // run is the state every operation workflow shares: its meta, progress and
-// the query that exposes it.
+// the query that exposes it. Its methods take the workflow.Context of the
+// coroutine that calls them (ctx first): coroutines share one run, and so
+// one progress, without swapping a stored context.
 type run struct {
-	ctx      workflow.Context
-	meta     Meta
-	progress Progress
+	// ctx is the workflow's root context with the operation's meta, set once
+	// by open and never reassigned. Only the root-context forms below
+	// (exec, record, phase, started, finish, waitReady) and the files that
+	// still call them (switchover.go, recover.go, admitted.go) use it; new
+	// code passes its ctx to the ctx-first forms.
+	ctx  workflow.Context
+	meta Meta
+	// progress is the operation's one progress tracker.
+	progress *tracker
 	hooks    []spec.Hook
 	// plan is the plan the operation runs, returned in its Result.
 	plan *planner.Plan
 }
 
-func begin(ctx workflow.Context, m Meta) (*run, error) {
-	r := &run{meta: m}
-	r.ctx = operation.WithMeta(ctx, m)
-	r.progress = Progress{OperationID: m.OperationID, Type: m.Type, Phase: "starting", StartedAt: workflow.Now(ctx), UpdatedAt: workflow.Now(ctx)}
-	if err := workflow.SetQueryHandler(ctx, QueryProgress, func() (Progress, error) { return r.progress, nil }); err != nil {
-		return nil, err
+// open starts an operation's run: it returns the context the workflow passes
+// on (with the operation's meta, see package operation) and the run.
+func open(ctx workflow.Context, m Meta) (workflow.Context, *run, error) {
+	ctx = operation.WithMeta(ctx, m)
+	r := &run{ctx: ctx, meta: m, progress: newTracker(ctx, m)}
+	if err := workflow.SetQueryHandler(ctx, QueryProgress, func() (Progress, error) { return r.progress.snapshot(), nil }); err != nil {
+		return nil, nil, err
 	}
 	if err := workflow.SetQueryHandler(ctx, QueryPlan, func() (*planner.Plan, error) { return r.plan, nil }); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	r.publish()
-	return r, nil
+	r.progress.publish(ctx)
+	return ctx, r, nil
 }
 
-// phase sets the phase and the sentence shown for the step under way.
-func (r *run) phase(phase, step string) {
-	r.progress.Phase, r.progress.Step = phase, step
-	r.progress.UpdatedAt = workflow.Now(r.ctx)
-	r.publish()
+// begin is open for workflows that keep to the root-context forms.
+func begin(ctx workflow.Context, m Meta) (*run, error) {
+	_, r, err := open(ctx, m)
+	return r, err
 }
 
-// publish mirrors progress into the workflow's current details (Temporal UI).
-func (r *run) publish() {
-	p := r.progress
-	var b strings.Builder
-	fmt.Fprintf(&b, "**%s** %s/%s: %s\n\n", p.Type, r.meta.Namespace, r.meta.Cluster, p.Phase)
-	if p.Step != "" {
-		fmt.Fprintf(&b, "Now: %s\n\n", p.Step)
-	}
-	fmt.Fprintf(&b, "Steps: %d/%d\n", p.StepsDone, p.StepsTotal)
-	if p.SlotsTotal > 0 {
-		fmt.Fprintf(&b, "\nSlots: %d/%d moved, %d keys, %.0f keys/s", p.SlotsMoved, p.SlotsTotal, p.KeysMoved, p.KeysPerSecond)
-		if p.ETA > 0 {
-			fmt.Fprintf(&b, ", ETA %s", p.ETA.Round(time.Second))
-		}
-		b.WriteString("\n")
-	}
-	if p.Done {
-		fmt.Fprintf(&b, "\nOutcome: %s %s\n", p.Outcome, p.Message)
-	}
-	workflow.SetCurrentDetails(r.ctx, b.String())
+// Root-context forms, for switchover.go, recover.go and admitted.go (edited
+// on another branch) until they pass their ctx: each runs its ctx-first form
+// on the root context.
+
+func (r *run) phase(phase, step string) { r.phaseCtx(r.ctx, phase, step) }
+
+func (r *run) exec(opts workflow.ActivityOptions, summary string, fn, in, out any) error {
+	return r.execCtx(r.ctx, opts, summary, fn, in, out)
 }
+
+func (r *run) record(events ...audit.Payload) error { return r.recordCtx(r.ctx, events...) }
+
+func (r *run) started() error { return r.startedCtx(r.ctx) }
+
+func (r *run) finish(err error, summary string) (Result, error) {
+	return r.finishCtx(r.ctx, err, summary)
+}
+
+func waitReady(r *run, c spec.Cluster, instances []topology.Instance) (map[int]kube.InstanceStatus, error) {
+	return waitReadyCtx(r.ctx, r, c, instances)
+}
+
+// phaseCtx sets the phase and the sentence shown for the step under way.
+func (r *run) phaseCtx(ctx workflow.Context, phase, step string) { r.progress.phase(ctx, phase, step) }
 
 // exec runs one activity as a step, with a summary for the Temporal UI.
-func (r *run) exec(opts workflow.ActivityOptions, summary string, fn, in, out any) error {
+func (r *run) execCtx(ctx workflow.Context, opts workflow.ActivityOptions, summary string, fn, in, out any) error {
 	opts.Summary = summary
-	r.progress.Step = summary
-	r.progress.StepsTotal = max(r.progress.StepsTotal, r.progress.StepsDone+1)
-	r.publish()
-	ctx := workflow.WithActivityOptions(r.ctx, opts)
-	err := workflow.ExecuteActivity(ctx, fn, in).Get(ctx, out)
+	r.progress.stepStarted(ctx, summary)
+	actx := workflow.WithActivityOptions(ctx, opts)
+	err := workflow.ExecuteActivity(actx, fn, in).Get(actx, out)
 	if err == nil {
-		r.progress.StepsDone++
-		r.progress.UpdatedAt = workflow.Now(r.ctx)
-		r.publish()
+		r.progress.stepDone(ctx)
 	}
 	return err
 }
 
 // record appends domain events (exactly once, see package auditlog).
-func (r *run) record(events ...audit.Payload) error {
+func (r *run) recordCtx(ctx workflow.Context, events ...audit.Payload) error {
 	if len(events) == 0 {
 		return nil
 	}
@@ -136,14 +144,14 @@ func (r *run) record(events ...audit.Payload) error {
 		in.Events = append(in.Events, auditlog.NewEvent(e))
 		names = append(names, e.EventType())
 	}
-	return r.exec(quickOptions, "record "+strings.Join(dedupe(names), ", "), auditActs.RecordEvents, in, nil)
+	return r.execCtx(ctx, quickOptions, "record "+strings.Join(dedupe(names), ", "), auditActs.RecordEvents, in, nil)
 }
 
 // runHooks runs the plan's hook runs at point, in order. A failing hook with
 // the fail policy stops the operation (for a pre-hook, before the step
 // changes anything); with the ignore policy its failure is recorded and the
 // operation goes on. Every run's outcome is a HookRan event.
-func (r *run) runHooks(point spec.HookPoint, runs []planner.HookRun, target func(planner.HookRun) hooks.StepContext) error {
+func (r *run) runHooks(ctx workflow.Context, point spec.HookPoint, runs []planner.HookRun, target func(planner.HookRun) hooks.StepContext) error {
 	for _, hr := range runs {
 		if hr.Point != point {
 			continue
@@ -156,17 +164,17 @@ func (r *run) runHooks(point spec.HookPoint, runs []planner.HookRun, target func
 		sc.OperationID, sc.OperationType, sc.Namespace, sc.Cluster = r.meta.OperationID, string(r.meta.Type), r.meta.Namespace, r.meta.Cluster
 		sc.Point, sc.Hook, sc.Scope, sc.Actor, sc.Reason = hr.Point, hr.Hook, hr.Scope, r.meta.Actor, r.meta.Reason
 		opts := workflow.ActivityOptions{StartToCloseTimeout: h.Timeout.Duration, RetryPolicy: hooks.RetryPolicy(h)}
-		started := workflow.Now(r.ctx)
+		started := workflow.Now(ctx)
 		label := hookTarget(hr)
 		var res hooks.RunResult
-		err := r.exec(opts, fmt.Sprintf("hook %s at %s for %s", h.Name, point, label), hookActs.RunHook, hooks.RunInput{Hook: h, Context: sc}, &res)
+		err := r.execCtx(ctx, opts, fmt.Sprintf("hook %s at %s for %s", h.Name, point, label), hookActs.RunHook, hooks.RunInput{Hook: h, Context: sc}, &res)
 		ev := &audit.HookRan{OperationID: r.meta.OperationID, Cluster: r.meta.ClusterKey(), Hook: h.Name, Point: string(point),
-			Target: label, Outcome: "succeeded", DurationMS: workflow.Now(r.ctx).Sub(started).Milliseconds(),
+			Target: label, Outcome: "succeeded", DurationMS: workflow.Now(ctx).Sub(started).Milliseconds(),
 			Status: res.Status, BodyBytes: res.BodyBytes, BodySHA256: res.BodySHA256}
 		if err != nil {
 			ev.Outcome, ev.Error = "failed", err.Error()
 		}
-		if rerr := r.record(ev); rerr != nil {
+		if rerr := r.recordCtx(ctx, ev); rerr != nil {
 			return rerr
 		}
 		if err != nil && h.FailurePolicy == spec.FailOperation {
@@ -198,8 +206,7 @@ func hookTarget(hr planner.HookRun) string {
 
 // finish records how the operation ended, on a disconnected context so the
 // record is written after a cancellation too, and returns the Result.
-func (r *run) finish(err error, summary string) (Result, error) {
-	ctx := r.ctx
+func (r *run) finishCtx(ctx workflow.Context, err error, summary string) (Result, error) {
 	outcome, msg := OutcomeSucceeded, summary
 	var ev audit.Payload = &audit.OperationCompleted{OperationID: r.meta.OperationID, Cluster: r.meta.ClusterKey(), Summary: summary}
 	switch {
@@ -211,30 +218,28 @@ func (r *run) finish(err error, summary string) (Result, error) {
 		outcome, msg = OutcomeFailed, err.Error()
 		ev = &audit.OperationFailed{OperationID: r.meta.OperationID, Cluster: r.meta.ClusterKey(), Error: err.Error()}
 	}
-	dctx, cancel := workflow.NewDisconnectedContext(r.ctx)
+	dctx, cancel := workflow.NewDisconnectedContext(ctx)
 	defer cancel()
-	saved := r.ctx
-	r.ctx = dctx
-	recErr := r.record(ev)
-	r.ctx = saved
-	r.progress.Done, r.progress.Outcome, r.progress.Message = true, outcome, msg
-	r.progress.Phase = string(outcome)
-	r.progress.Step = ""
-	r.progress.UpdatedAt = workflow.Now(dctx)
-	r.publish()
-	res := Result{OperationID: r.meta.OperationID, Outcome: outcome, Message: msg,
-		Duration: workflow.Now(dctx).Sub(r.progress.StartedAt), Progress: r.progress, Plan: r.plan}
+	recErr := r.recordCtx(dctx, ev)
+	r.progress.end(dctx, outcome, msg)
+	res := r.result(dctx, outcome, msg)
 	if err != nil {
 		return res, err
 	}
 	return res, recErr
 }
 
+// result is the operation's Result as it ends with outcome.
+func (r *run) result(ctx workflow.Context, outcome Outcome, msg string) Result {
+	return Result{OperationID: r.meta.OperationID, Outcome: outcome, Message: msg,
+		Duration: workflow.Now(ctx).Sub(r.progress.StartedAt), Progress: r.progress.snapshot(), Plan: r.plan}
+}
+
 // started records what was requested (type; actor and reason ride in the
 // metadata) and that the workflow began, in one step.
-func (r *run) started() error {
-	info := workflow.GetInfo(r.ctx)
-	return r.record(
+func (r *run) startedCtx(ctx workflow.Context) error {
+	info := workflow.GetInfo(ctx)
+	return r.recordCtx(ctx,
 		&audit.OperationRequested{OperationID: r.meta.OperationID, Cluster: r.meta.ClusterKey(), Kind: string(r.meta.Type),
 			Params: r.meta.Params},
 		&audit.OperationStarted{OperationID: r.meta.OperationID, Cluster: r.meta.ClusterKey(),

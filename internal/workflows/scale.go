@@ -26,22 +26,22 @@ const ErrTypePlanRejected = "PlanRejected"
 // and forgets their nodes everywhere, then deletes their Pods and PVCs.
 // Cancelling closes every half-open slot before the operation ends.
 func ScaleShards(ctx workflow.Context, in ScaleShardsInput) (Result, error) {
-	r, err := begin(ctx, in.Meta)
+	ctx, r, err := open(ctx, in.Meta)
 	if err != nil {
 		return Result{}, err
 	}
-	summary, auth, seeds, err := scaleShards(r, in)
-	if err != nil && len(seeds) > 0 && (temporal.IsCanceledError(err) || r.ctx.Err() != nil) {
-		closeOpenSlots(r, auth, seeds)
+	summary, auth, seeds, err := scaleShards(ctx, r, in)
+	if err != nil && len(seeds) > 0 && (temporal.IsCanceledError(err) || ctx.Err() != nil) {
+		closeOpenSlots(ctx, r, auth, seeds)
 	}
-	return r.finish(err, summary)
+	return r.finishCtx(ctx, err, summary)
 }
 
-func scaleShards(r *run, in ScaleShardsInput) (summary string, auth redisops.Auth, seeds []string, err error) {
-	if err := r.started(); err != nil {
+func scaleShards(ctx workflow.Context, r *run, in ScaleShardsInput) (summary string, auth redisops.Auth, seeds []string, err error) {
+	if err := r.startedCtx(ctx); err != nil {
 		return "", auth, nil, err
 	}
-	obs, plan, admittedPlan, err := planShards(r, in)
+	obs, plan, admittedPlan, err := planShards(ctx, r, in)
 	if err != nil {
 		return "", auth, nil, err
 	}
@@ -55,60 +55,60 @@ func scaleShards(r *run, in ScaleShardsInput) (summary string, auth redisops.Aut
 	target := instanceTarget(instances, primaryOrdinals(obs.State))
 
 	if len(plan.NewShards) > 0 {
-		r.phase("adding-shards", "")
-		if err := r.runHooks(spec.PreShardAdd, plan.Hooks, clusterTarget); err != nil {
+		r.phaseCtx(ctx, "adding-shards", "")
+		if err := r.runHooks(ctx, spec.PreShardAdd, plan.Hooks, clusterTarget); err != nil {
 			return plan.Summary, auth, seeds, err
 		}
-		if err := addInstances(r, c, auth, plan, obs); err != nil {
+		if err := addInstances(ctx, r, c, auth, plan, obs); err != nil {
 			return plan.Summary, auth, seeds, err
 		}
 		var events []audit.Payload
 		for _, s := range plan.NewShards {
 			events = append(events, &audit.ShardAdded{Cluster: r.meta.ClusterKey(), Shard: s})
 		}
-		if err := r.record(events...); err != nil {
+		if err := r.recordCtx(ctx, events...); err != nil {
 			return plan.Summary, auth, seeds, err
 		}
-		if err := r.exec(quickOptions, "create the per-shard primary Services", kubeActs.EnsureServices,
+		if err := r.execCtx(ctx, quickOptions, "create the per-shard primary Services", kubeActs.EnsureServices,
 			kube.EnsureServicesInput{Spec: c, Shards: append(obs.State.Shards(), plan.NewShards...)}, nil); err != nil {
 			return plan.Summary, auth, seeds, err
 		}
 		// Observe again: the new primaries' node IDs and addresses.
-		if obs, err = observe(r, nil); err != nil {
+		if obs, err = observe(ctx, r, nil); err != nil {
 			return plan.Summary, auth, seeds, err
 		}
 		seeds = addrsOfState(obs.State)
 		instances = statusByOrdinal(obs.Kube)
 		target = instanceTarget(instances, primaryOrdinals(obs.State))
-		if err := r.runHooks(spec.PostShardAdd, plan.Hooks, target); err != nil {
+		if err := r.runHooks(ctx, spec.PostShardAdd, plan.Hooks, target); err != nil {
 			return plan.Summary, auth, seeds, err
 		}
 	}
 	if len(plan.RemoveShards) > 0 {
-		r.phase("draining", "")
-		if err := r.runHooks(spec.PreShardRemove, plan.Hooks, target); err != nil {
+		r.phaseCtx(ctx, "draining", "")
+		if err := r.runHooks(ctx, spec.PreShardRemove, plan.Hooks, target); err != nil {
 			return plan.Summary, auth, seeds, err
 		}
 	}
-	r.phase("migrating", "")
+	r.phaseCtx(ctx, "migrating", "")
 	if err := r.checkMoves(admittedPlan, obs.State.Slots); err != nil {
 		return plan.Summary, auth, seeds, err
 	}
-	if err := r.runHooks(spec.PreMigrate, plan.Hooks, target); err != nil {
+	if err := r.runHooks(ctx, spec.PreMigrate, plan.Hooks, target); err != nil {
 		return plan.Summary, auth, seeds, err
 	}
-	if err := migrate(r, auth, plan.Moves, primaryInstances(obs.State), seeds); err != nil {
+	if err := migrate(ctx, r, auth, plan.Moves, primaryInstances(obs.State), seeds); err != nil {
 		return plan.Summary, auth, seeds, err
 	}
-	if err := r.runHooks(spec.PostMigrate, plan.Hooks, target); err != nil {
+	if err := r.runHooks(ctx, spec.PostMigrate, plan.Hooks, target); err != nil {
 		return plan.Summary, auth, seeds, err
 	}
 	if len(plan.RemoveShards) > 0 {
-		if err := removeShards(r, c, auth, obs.State, plan); err != nil {
+		if err := removeShards(ctx, r, c, auth, obs.State, plan); err != nil {
 			return plan.Summary, auth, seeds, err
 		}
 	}
-	if err := r.exec(quickOptions, fmt.Sprintf("record %d shards in the cluster spec", c.Shards), kubeActs.EnsureConfig,
+	if err := r.execCtx(ctx, quickOptions, fmt.Sprintf("record %d shards in the cluster spec", c.Shards), kubeActs.EnsureConfig,
 		kube.EnsureConfigInput{Spec: c, NextOrdinal: plan.NextOrdinal}, nil); err != nil {
 		return plan.Summary, auth, seeds, err
 	}
@@ -117,12 +117,12 @@ func scaleShards(r *run, in ScaleShardsInput) (summary string, auth redisops.Aut
 
 // removeShards removes the drained shards' instances and Services, records
 // it, and runs the post-shard-remove hooks.
-func removeShards(r *run, c spec.Cluster, auth redisops.Auth, st planner.State, plan planner.Plan) error {
-	r.phase("removing-shards", "")
-	if err := removeInstances(r, c, auth, st, plan.DeleteInstances, true); err != nil {
+func removeShards(ctx workflow.Context, r *run, c spec.Cluster, auth redisops.Auth, st planner.State, plan planner.Plan) error {
+	r.phaseCtx(ctx, "removing-shards", "")
+	if err := removeInstances(ctx, r, c, auth, st, plan.DeleteInstances, true); err != nil {
 		return err
 	}
-	if err := r.exec(quickOptions, "delete the departed shards' Services", kubeActs.EnsureServices,
+	if err := r.execCtx(ctx, quickOptions, "delete the departed shards' Services", kubeActs.EnsureServices,
 		kube.EnsureServicesInput{Spec: c, Shards: remaining(st.Shards(), plan.RemoveShards)}, nil); err != nil {
 		return err
 	}
@@ -130,19 +130,19 @@ func removeShards(r *run, c spec.Cluster, auth redisops.Auth, st planner.State, 
 	for _, s := range plan.RemoveShards {
 		events = append(events, &audit.ShardRemoved{Cluster: r.meta.ClusterKey(), Shard: s})
 	}
-	if err := r.record(events...); err != nil {
+	if err := r.recordCtx(ctx, events...); err != nil {
 		return err
 	}
-	return r.runHooks(spec.PostShardRemove, plan.Hooks, clusterTarget)
+	return r.runHooks(ctx, spec.PostShardRemove, plan.Hooks, clusterTarget)
 }
 
 // planShards observes the cluster (measuring the departing shards' keys
 // for a scale-in), plans, and checks the plan against the admitted one. It
 // returns the observation, the plan to run and the admitted plan (nil for
 // older inputs and histories).
-func planShards(r *run, in ScaleShardsInput) (clusterstate.ObserveResult, planner.Plan, *planner.Plan, error) {
-	r.phase("planning", "")
-	obs, err := observe(r, nil)
+func planShards(ctx workflow.Context, r *run, in ScaleShardsInput) (clusterstate.ObserveResult, planner.Plan, *planner.Plan, error) {
+	r.phaseCtx(ctx, "planning", "")
+	obs, err := observe(ctx, r, nil)
 	if err != nil {
 		return obs, planner.Plan{}, nil, err
 	}
@@ -150,7 +150,7 @@ func planShards(r *run, in ScaleShardsInput) (clusterstate.ObserveResult, planne
 	if cur := len(obs.State.Shards()); in.Shards < cur {
 		// Scale-in: measure every key of the departing shards first.
 		departing := obs.State.Shards()[in.Shards:]
-		if obs, err = observe(r, departing); err != nil {
+		if obs, err = observe(ctx, r, departing); err != nil {
 			return obs, planner.Plan{}, nil, err
 		}
 		req.State = obs.State
@@ -167,12 +167,12 @@ func planShards(r *run, in ScaleShardsInput) (clusterstate.ObserveResult, planne
 // addInstances creates the plan's new instances, meets them with the cluster
 // (waiting for cluster_state:ok, so they know the slot map), attaches their
 // replicas and labels roles.
-func addInstances(r *run, c spec.Cluster, auth redisops.Auth, plan planner.Plan, obs clusterstate.ObserveResult) error {
-	ready, err := createInstances(r, c, plan, "record the new shape in the ConfigMap")
+func addInstances(ctx workflow.Context, r *run, c spec.Cluster, auth redisops.Auth, plan planner.Plan, obs clusterstate.ObserveResult) error {
+	ready, err := createInstances(ctx, r, c, plan, "record the new shape in the ConfigMap")
 	if err != nil {
 		return err
 	}
-	if err := r.record(instanceCreatedEvents(r, c, plan.CreateInstances, ready)...); err != nil {
+	if err := r.recordCtx(ctx, instanceCreatedEvents(r, c, plan.CreateInstances, ready)...); err != nil {
 		return err
 	}
 	all := statusByOrdinal(obs.Kube)
@@ -181,7 +181,7 @@ func addInstances(r *run, c spec.Cluster, auth redisops.Auth, plan planner.Plan,
 	for o, s := range ready {
 		all[o] = s
 	}
-	if err := r.exec(longOptions, fmt.Sprintf("CLUSTER MEET %d new nodes", len(ready)), redisActs.Meet,
+	if err := r.execCtx(ctx, longOptions, fmt.Sprintf("CLUSTER MEET %d new nodes", len(ready)), redisActs.Meet,
 		redisops.MeetInput{Auth: auth, Addrs: addrsOf(all), RequireStateOK: true}, nil); err != nil {
 		return err
 	}
@@ -196,16 +196,16 @@ func addInstances(r *run, c spec.Cluster, auth redisops.Auth, plan planner.Plan,
 	for s, a := range primariesOf(plan.CreateInstances, ready) {
 		primary[s] = a
 	}
-	if err := attachReplicas(r, auth, plan.CreateInstances, ready, primary); err != nil {
+	if err := attachReplicas(ctx, r, auth, plan.CreateInstances, ready, primary); err != nil {
 		return err
 	}
-	return labelRoles(r, c, auth, all)
+	return labelRoles(ctx, r, c, auth, all)
 }
 
 // removeInstances takes instances out of the cluster: primaries must be
 // drained; every one is reset (so it stops gossiping), forgotten by the nodes
 // that stay, then its Pod (and PVC when deleteVolumes) is deleted.
-func removeInstances(r *run, c spec.Cluster, auth redisops.Auth, st planner.State, gone []topology.Instance, deleteVolumes bool) error {
+func removeInstances(ctx workflow.Context, r *run, c spec.Cluster, auth redisops.Auth, st planner.State, gone []topology.Instance, deleteVolumes bool) error {
 	goneOrd := map[int]bool{}
 	for _, in := range gone {
 		goneOrd[in.Ordinal] = true
@@ -223,20 +223,20 @@ func removeInstances(r *run, c spec.Cluster, auth redisops.Auth, st planner.Stat
 		}
 	}
 	if len(primaries) > 0 {
-		if err := r.exec(quickOptions, fmt.Sprintf("verify %d departing primaries own 0 slots and hold 0 keys", len(primaries)),
+		if err := r.execCtx(ctx, quickOptions, fmt.Sprintf("verify %d departing primaries own 0 slots and hold 0 keys", len(primaries)),
 			redisActs.VerifyDrained, redisops.VerifyDrainedInput{Auth: auth, Addrs: primaries}, nil); err != nil {
 			return err
 		}
 	}
-	if err := r.exec(quickOptions, fmt.Sprintf("reset %d departing nodes", len(goneAddrs)), redisActs.ResetNodes,
+	if err := r.execCtx(ctx, quickOptions, fmt.Sprintf("reset %d departing nodes", len(goneAddrs)), redisActs.ResetNodes,
 		redisops.ResetInput{Auth: auth, Addrs: goneAddrs}, nil); err != nil {
 		return err
 	}
-	if err := r.exec(quickOptions, fmt.Sprintf("forget %d nodes on the %d that stay", len(goneIDs), len(stay)), redisActs.ForgetNodes,
+	if err := r.execCtx(ctx, quickOptions, fmt.Sprintf("forget %d nodes on the %d that stay", len(goneIDs), len(stay)), redisActs.ForgetNodes,
 		redisops.ForgetInput{Auth: auth, NodeIDs: goneIDs, Addrs: stay}, nil); err != nil {
 		return err
 	}
-	if err := r.exec(longOptions, fmt.Sprintf("delete %d instances", len(ords)), kubeActs.DeleteInstances,
+	if err := r.execCtx(ctx, longOptions, fmt.Sprintf("delete %d instances", len(ords)), kubeActs.DeleteInstances,
 		kube.DeleteInstancesInput{Namespace: c.Namespace, Cluster: c.Name, Ordinals: ords, DeleteVolumes: deleteVolumes}, nil); err != nil {
 		return err
 	}
@@ -247,28 +247,25 @@ func removeInstances(r *run, c spec.Cluster, auth redisops.Auth, st planner.Stat
 		}
 		events = append(events, &audit.InstanceDeleted{Cluster: r.meta.ClusterKey(), Ordinal: in.Ordinal})
 	}
-	return r.record(events...)
+	return r.recordCtx(ctx, events...)
 }
 
 // closeOpenSlots finishes or rolls back any slot a cancelled migration left
 // open, on a context the cancellation does not reach.
-func closeOpenSlots(r *run, auth redisops.Auth, seeds []string) {
-	dctx, cancel := workflow.NewDisconnectedContext(r.ctx)
+func closeOpenSlots(ctx workflow.Context, r *run, auth redisops.Auth, seeds []string) {
+	dctx, cancel := workflow.NewDisconnectedContext(ctx)
 	defer cancel()
-	saved := r.ctx
-	r.ctx = dctx
-	defer func() { r.ctx = saved }()
 	var res any
-	if err := r.exec(longOptions, "close slots left open by the cancelled migration", redisActs.CloseOpenSlots,
+	if err := r.execCtx(dctx, longOptions, "close slots left open by the cancelled migration", redisActs.CloseOpenSlots,
 		redisops.CloseOpenSlotsInput{Auth: auth, Seeds: seeds}, &res); err != nil {
 		workflow.GetLogger(dctx).Error("closing open slots after cancel failed", "err", err)
 	}
 }
 
 // observe runs ObserveCluster for the operation's cluster.
-func observe(r *run, scanShards []int) (clusterstate.ObserveResult, error) {
+func observe(ctx workflow.Context, r *run, scanShards []int) (clusterstate.ObserveResult, error) {
 	var out clusterstate.ObserveResult
-	err := r.exec(quickOptions, "observe the cluster in Kubernetes and Redis", stateActs.ObserveCluster,
+	err := r.execCtx(ctx, quickOptions, "observe the cluster in Kubernetes and Redis", stateActs.ObserveCluster,
 		clusterstate.ObserveInput{Namespace: r.meta.Namespace, Cluster: r.meta.Cluster, ScanBigKeysOfShards: scanShards}, &out)
 	return out, err
 }

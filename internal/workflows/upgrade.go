@@ -13,7 +13,6 @@ import (
 	"github.com/dayops/dayops/internal/activities/redisops"
 	"github.com/dayops/dayops/internal/audit"
 	"github.com/dayops/dayops/internal/kube/render"
-	"github.com/dayops/dayops/internal/operation"
 	"github.com/dayops/dayops/internal/planner"
 	"github.com/dayops/dayops/internal/spec"
 	"github.com/dayops/dayops/internal/topology"
@@ -109,7 +108,7 @@ func (e *stopError) Error() string { return e.reason }
 // every changed instance back to the previous spec the same way; the
 // operation then ends rolled back, with the reason.
 func Upgrade(ctx workflow.Context, in UpgradeInput) (Result, error) {
-	r, err := begin(ctx, in.Meta)
+	ctx, r, err := open(ctx, in.Meta)
 	if err != nil {
 		return Result{}, err
 	}
@@ -118,8 +117,8 @@ func Upgrade(ctx workflow.Context, in UpgradeInput) (Result, error) {
 	if err := u.handlers(ctx); err != nil {
 		return Result{}, err
 	}
-	summary, err := u.run()
-	return u.finish(err, summary)
+	summary, err := u.run(ctx)
+	return u.finish(ctx, err, summary)
 }
 
 type upgrader struct {
@@ -135,201 +134,34 @@ type upgrader struct {
 	targetHash, previousHash string
 	baseline                 map[string]kube.PodRun
 	touched                  map[int]bool
-	order                    []int
 
-	approved, aborted, paused, rollingBack, done bool
-	approvedBy, abortedBy                        Decision
-	notes                                        []note
-	noteSeq                                      int
-	stop                                         *stopError
-	rollbackErr                                  error
+	// g is the approve/abort/pause state; it changes only through fire
+	// (upgrade_decisions.go).
+	g gate
+	// notes wait for the next checkpoint (see note).
+	notes   []note
+	noteSeq int
+	// stop is why the forward pass stopped, if it did.
+	stop *stopError
 }
 
-func (u *upgrader) handlers(ctx workflow.Context) error {
-	approveValid := func(_ workflow.Context, d Decision) error {
-		switch {
-		case u.done:
-			return errors.New("the upgrade has ended")
-		case u.aborted || u.rollingBack:
-			return fmt.Errorf("the upgrade is rolling back (%s)", u.prog.Reason)
-		case u.approved:
-			return fmt.Errorf("already approved by %s", u.approvedBy.Actor)
-		case u.prog.Stage == StageRolling || u.prog.Stage == StageFinishing || u.prog.Stage == StageDone:
-			return errors.New("the upgrade is past its approval")
-		case d.Actor == "":
-			return errors.New("an approval names its actor")
-		}
-		return nil
-	}
-	if err := workflow.SetUpdateHandlerWithOptions(ctx, UpdateApprove, func(_ workflow.Context, d Decision) (DecisionResult, error) {
-		u.approved, u.approvedBy = true, d
-		u.prog.ApprovedBy = d.Actor
-		u.decided(&d, "approve", "approved by "+who(d), "", false)
-		return DecisionResult{Accepted: true, Stage: u.prog.Stage, Message: "approved by " + who(d)}, nil
-	}, workflow.UpdateHandlerOptions{Validator: approveValid, Description: "let the upgrade go on after its canary"}); err != nil {
-		return err
-	}
-	abortValid := func(_ workflow.Context, d Decision) error {
-		switch {
-		case u.done:
-			return errors.New("the upgrade has ended")
-		case u.aborted || u.rollingBack:
-			return fmt.Errorf("the upgrade is already rolling back (%s)", u.prog.Reason)
-		case u.prog.Stage == StageFinishing || u.prog.Stage == StageDone:
-			return errors.New("every shard is upgraded already: nothing left to abort")
-		case d.Actor == "":
-			return errors.New("an abort names its actor")
-		}
-		return nil
-	}
-	if err := workflow.SetUpdateHandlerWithOptions(ctx, UpdateAbort, func(_ workflow.Context, d Decision) (DecisionResult, error) {
-		u.aborted, u.abortedBy = true, d
-		u.prog.AbortedBy = d.Actor
-		u.decided(&d, "abort", "aborted by "+who(d), "", false)
-		return DecisionResult{Accepted: true, Stage: u.prog.Stage, Message: "aborted by " + who(d) + ": rolling back"}, nil
-	}, workflow.UpdateHandlerOptions{Validator: abortValid, Description: "stop the upgrade and roll back what it changed"}); err != nil {
-		return err
-	}
-	pause, resume := workflow.GetSignalChannel(ctx, SignalPause), workflow.GetSignalChannel(ctx, SignalResume)
-	workflow.Go(ctx, func(ctx workflow.Context) {
-		sel := workflow.NewSelector(ctx)
-		sel.AddReceive(pause, func(c workflow.ReceiveChannel, _ bool) {
-			var d Decision
-			c.Receive(ctx, &d)
-			if !u.paused && !u.done {
-				u.paused, u.prog.Paused, u.prog.PausedBy = true, true, d.Actor
-				u.decided(&d, "pause", "paused by "+who(d), "", false)
-			}
-		})
-		sel.AddReceive(resume, func(c workflow.ReceiveChannel, _ bool) {
-			var d Decision
-			c.Receive(ctx, &d)
-			if u.paused && !u.done {
-				u.paused, u.prog.Paused, u.prog.PausedBy = false, false, ""
-				u.decided(&d, "resume", "resumed by "+who(d), "", false)
-			}
-		})
-		for {
-			sel.Select(ctx)
-		}
-	})
-	return nil
-}
-
-func who(d Decision) string {
-	if d.Reason == "" {
-		return d.Actor
-	}
-	return d.Actor + " (" + d.Reason + ")"
-}
-
-// note is an audit record waiting for the next checkpoint; a decision's
-// record carries its decider as the event's actor.
-type note struct {
-	by      *Decision
-	payload []audit.Payload
-}
-
-// note queues an audit record of a gate result or an event of the upgrade
-// itself: a step of its own (started and completed, or failed), written at
-// the next checkpoint with the requester as actor.
-func (u *upgrader) note(kind, detail, target string, failed bool) {
-	u.decided(nil, kind, detail, target, failed)
-}
-
-// decided queues the record of a decision (approve, abort, pause, resume)
-// whose audit events name the decider as their actor and carry its reason.
-func (u *upgrader) decided(by *Decision, kind, detail, target string, failed bool) {
-	u.noteSeq++
-	id := fmt.Sprintf("upgrade/%s/%d", kind, u.noteSeq)
-	m := u.r.meta
-	n := note{by: by, payload: []audit.Payload{&audit.StepStarted{OperationID: m.OperationID, Cluster: m.ClusterKey(), StepID: id, Name: kind, Target: target}}}
-	if failed {
-		n.payload = append(n.payload, &audit.StepFailed{OperationID: m.OperationID, Cluster: m.ClusterKey(), StepID: id, Error: detail, ErrorType: redisops.ErrTypeGateFailed})
-	} else {
-		n.payload = append(n.payload, &audit.StepCompleted{OperationID: m.OperationID, Cluster: m.ClusterKey(), StepID: id, Detail: detail})
-	}
-	u.notes = append(u.notes, n)
-	u.r.publish()
-}
-
-// flush writes the queued records: consecutive records of one actor in one
-// step.
-func (u *upgrader) flush(r *run) error {
-	for len(u.notes) > 0 {
-		by := u.notes[0].by
-		var batch []audit.Payload
-		for len(u.notes) > 0 && u.notes[0].by == by {
-			batch = append(batch, u.notes[0].payload...)
-			u.notes = u.notes[1:]
-		}
-		if by == nil {
-			if err := r.record(batch...); err != nil {
-				return err
-			}
-			continue
-		}
-		m := r.meta
-		m.Actor, m.Reason = by.Actor, by.Reason
-		rr := *r
-		rr.ctx = operation.WithMeta(r.ctx, m)
-		before := rr.progress.StepsDone
-		err := rr.record(batch...)
-		r.progress.StepsDone += rr.progress.StepsDone - before
-		if err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// checkpoint runs between two instance steps: it writes pending decision
-// records, holds while paused, and stops the forward pass on an abort.
-func (u *upgrader) checkpoint(r *run) error {
-	if err := u.flush(r); err != nil {
-		return err
-	}
-	if !u.rollingBack && u.aborted {
-		return u.abortError()
-	}
-	if u.paused {
-		stage := u.prog.Stage
-		r.phase("paused", "paused by "+u.prog.PausedBy)
-		if err := workflow.Await(r.ctx, func() bool { return !u.paused || (!u.rollingBack && u.aborted) }); err != nil {
-			return err
-		}
-		r.phase(stage, "")
-		if err := u.flush(r); err != nil {
-			return err
-		}
-		if !u.rollingBack && u.aborted {
-			return u.abortError()
-		}
-	}
-	return nil
-}
-
-func (u *upgrader) abortError() error {
-	return &stopError{abort: true, reason: "aborted by " + who(u.abortedBy)}
-}
-
-func (u *upgrader) stage(s string) {
+func (u *upgrader) stage(ctx workflow.Context, s string) {
 	u.prog.Stage = s
-	u.r.phase(s, "")
+	u.r.phaseCtx(ctx, s, "")
 }
 
-func (u *upgrader) run() (string, error) {
+func (u *upgrader) run(ctx workflow.Context) (string, error) {
 	r := u.r
-	if err := r.started(); err != nil {
+	if err := r.startedCtx(ctx); err != nil {
 		return "", err
 	}
-	r.phase("planning", "")
-	obs, err := observe(r, nil)
+	r.phaseCtx(ctx, "planning", "")
+	obs, err := observe(ctx, r, nil)
 	if err != nil {
 		return "", err
 	}
 	var hashes kube.SpecHashesResult
-	if err := r.exec(quickOptions, "compute the instance spec hashes of the target and the current spec", kubeActs.SpecHashes,
+	if err := r.execCtx(ctx, quickOptions, "compute the instance spec hashes of the target and the current spec", kubeActs.SpecHashes,
 		kube.SpecHashesInput{Specs: []spec.Cluster{u.in.Upgrade.Apply(obs.State.Spec), obs.State.Spec}}, &hashes); err != nil {
 		return "", err
 	}
@@ -345,28 +177,27 @@ func (u *upgrader) run() (string, error) {
 	u.targetHash, u.previousHash = hashes.Hashes[0], hashes.Hashes[1]
 	u.auth = authOf(u.up.Previous)
 	r.hooks = append(slices.Clone(u.up.Previous.Hooks), u.in.Hooks...)
-	u.order = u.up.Shards()
-	u.prog.ShardsTotal, u.prog.Canary = len(u.order), u.up.Canary
+	u.prog.ShardsTotal, u.prog.Canary = len(u.up.Shards()), u.up.Canary
 	u.prog.Image, u.prog.FromImage = u.up.Target.Image, u.up.Previous.Image
-	r.progress.StepsTotal = r.progress.StepsDone + 8*u.up.Instances + 6*len(u.order) + 10
+	r.progress.StepsTotal = r.progress.StepsDone + 8*u.up.Instances + 6*len(u.up.Shards()) + 10
 
 	var steady kube.SteadyResult
-	if err := r.exec(quickOptions, "record the Pods' runs before the upgrade (restart baseline)", kubeActs.CheckInstancesSteady,
+	if err := r.execCtx(ctx, quickOptions, "record the Pods' runs before the upgrade (restart baseline)", kubeActs.CheckInstancesSteady,
 		kube.SteadyInput{Namespace: r.meta.Namespace, Cluster: r.meta.Cluster, Label: "baseline"}, &steady); err != nil {
 		return u.plan.Summary, err
 	}
 	u.baseline = steady.Pods
-	if err := r.exec(quickOptions, "record the target and previous spec on the cluster's ConfigMap", kubeActs.BeginUpgrade,
+	if err := r.execCtx(ctx, quickOptions, "record the target and previous spec on the cluster's ConfigMap", kubeActs.BeginUpgrade,
 		kube.BeginUpgradeInput{Target: u.up.Target, Previous: u.up.Previous}, nil); err != nil {
 		return u.plan.Summary, err
 	}
-	err = u.forward()
+	err = u.forward(ctx)
 	var stop *stopError
 	switch {
 	case err == nil:
 	case errors.As(err, &stop):
 		u.stop = stop
-	case temporal.IsCanceledError(err) || errors.Is(r.ctx.Err(), workflow.ErrCanceled):
+	case temporal.IsCanceledError(err) || errors.Is(ctx.Err(), workflow.ErrCanceled):
 		return u.plan.Summary, err
 	default:
 		// A step failed for good (a Pod that does not come back, a handover
@@ -375,107 +206,106 @@ func (u *upgrader) run() (string, error) {
 	}
 	if u.stop != nil {
 		u.prog.Reason = u.stop.reason
-		u.rollbackErr = u.rollback()
-		return u.plan.Summary, u.rollbackErr
+		return u.plan.Summary, u.rollback(ctx)
 	}
-	u.stage(StageFinishing)
-	if err := r.exec(quickOptions, "record "+u.up.Target.Image+" as the cluster's spec", kubeActs.FinishUpgrade,
+	if err := u.fire(evFinish, Decision{}); err != nil {
+		return u.plan.Summary, err
+	}
+	u.stage(ctx, StageFinishing)
+	if err := r.execCtx(ctx, quickOptions, "record "+u.up.Target.Image+" as the cluster's spec", kubeActs.FinishUpgrade,
 		kube.FinishUpgradeInput{Spec: u.up.Target, Previous: &u.up.Previous}, nil); err != nil {
 		return u.plan.Summary, err
 	}
-	u.stage(StageDone)
+	u.stage(ctx, StageDone)
 	return u.plan.Summary, nil
 }
 
 // forward upgrades the canary, bakes it, waits for approval, then the rest.
-func (u *upgrader) forward() error {
+func (u *upgrader) forward(ctx workflow.Context) error {
 	r := u.r
-	u.stage(StageCanary)
+	u.stage(ctx, StageCanary)
 	for _, s := range u.up.Canary {
-		if err := u.convergeShard(r, s, u.up.Target); err != nil {
+		if err := u.convergeShard(ctx, s, u.up.Target); err != nil {
 			return err
 		}
 		u.prog.ShardsDone++
 	}
-	u.stage(StageBaking)
+	u.stage(ctx, StageBaking)
 	bake := u.in.Upgrade.Bake.Duration
-	end := workflow.Now(r.ctx).Add(bake)
+	end := workflow.Now(ctx).Add(bake)
 	u.prog.BakeEndsAt = end
 	for {
-		if err := u.gate("canary bake"); err != nil {
+		if err := u.gate(ctx, "canary bake"); err != nil {
 			return err
 		}
-		if err := u.checkpoint(r); err != nil {
+		if err := u.checkpoint(ctx); err != nil {
 			return err
 		}
-		left := end.Sub(workflow.Now(r.ctx))
+		left := end.Sub(workflow.Now(ctx))
 		if left <= 0 {
 			break
 		}
-		if _, err := workflow.AwaitWithTimeout(r.ctx, min(left, u.in.Upgrade.Gate.Interval.Duration), func() bool { return u.aborted }); err != nil {
+		if _, err := workflow.AwaitWithTimeout(ctx, min(left, u.in.Upgrade.Gate.Interval.Duration), func() bool { return u.g.aborting() }); err != nil {
 			return err
 		}
-		if u.aborted {
-			return u.checkpoint(r)
+		if u.g.aborting() {
+			return u.checkpoint(ctx)
 		}
 	}
 	if u.in.Upgrade.AutoApprove {
-		if !u.approved {
-			u.approved, u.approvedBy = true, Decision{Actor: r.meta.Actor, Reason: "autoApprove"}
+		if u.fire(evAutoApprove, Decision{Actor: r.meta.Actor, Reason: "autoApprove"}) == nil {
 			u.prog.ApprovedBy = r.meta.Actor + " (auto)"
-			u.note("approve", "auto-approved (requested by "+r.meta.Actor+")", "", false)
+			u.note(ctx, "approve", "auto-approved (requested by "+r.meta.Actor+")", "", false)
 		}
-	} else if !u.approved {
-		u.stage(StageAwaitingApproval)
-		r.phase(StageAwaitingApproval, "waiting for approval: dayops op approve "+r.meta.OperationID)
-		if err := workflow.Await(r.ctx, func() bool { return u.approved || u.aborted }); err != nil {
+	} else if !u.g.approved {
+		u.stage(ctx, StageAwaitingApproval)
+		r.phaseCtx(ctx, StageAwaitingApproval, "waiting for approval: dayops op approve "+r.meta.OperationID)
+		if err := workflow.Await(ctx, func() bool { return u.g.approved || u.g.aborting() }); err != nil {
 			return err
 		}
 	}
-	if err := u.checkpoint(r); err != nil {
+	if err := u.checkpoint(ctx); err != nil {
 		return err
 	}
-	u.stage(StageRolling)
+	if err := u.fire(evRoll, Decision{}); err != nil {
+		return err
+	}
+	u.stage(ctx, StageRolling)
 	for _, batch := range u.up.Batches {
-		if err := u.batch(batch); err != nil {
+		if err := u.batch(ctx, batch); err != nil {
 			return err
 		}
-		if err := u.gate(fmt.Sprintf("after shards %v", batch)); err != nil {
+		if err := u.gate(ctx, fmt.Sprintf("after shards %v", batch)); err != nil {
 			return err
 		}
 	}
-	return u.flush(r)
+	return u.flush(ctx)
 }
 
 // batch upgrades several shards at once, each one instance at a time.
-func (u *upgrader) batch(shards []int) error {
+func (u *upgrader) batch(ctx workflow.Context, shards []int) error {
 	if len(shards) == 1 {
-		if err := u.convergeShard(u.r, shards[0], u.up.Target); err != nil {
+		if err := u.convergeShard(ctx, shards[0], u.up.Target); err != nil {
 			return err
 		}
 		u.prog.ShardsDone++
 		return nil
 	}
-	// Each shard runs in a coroutine of its own, which must block on its own
-	// context: it gets a copy of the run with that context, and its step
-	// count is added back when it ends.
+	// Each shard runs in a coroutine of its own, which blocks on its own
+	// context and counts its steps in the shared progress.
 	errs := make([]error, len(shards))
-	wg := workflow.NewWaitGroup(u.r.ctx)
-	base := u.r.progress.StepsDone
+	wg := workflow.NewWaitGroup(ctx)
 	for i, s := range shards {
 		wg.Add(1)
-		workflow.Go(u.r.ctx, func(ctx workflow.Context) {
+		workflow.Go(ctx, func(ctx workflow.Context) {
 			defer wg.Done()
-			rr := *u.r
-			rr.ctx = ctx
-			if errs[i] = u.convergeShard(&rr, s, u.up.Target); errs[i] == nil {
+			if errs[i] = u.convergeShard(ctx, s, u.up.Target); errs[i] == nil {
 				u.prog.ShardsDone++
 			}
-			u.r.progress.StepsDone += rr.progress.StepsDone - base
 		})
 	}
-	wg.Wait(u.r.ctx)
-	u.r.publish()
+	wg.Wait(ctx)
+	u.r.progress.publish(ctx)
 	var stop *stopError
 	for _, err := range errs {
 		if errors.As(err, &stop) {
@@ -487,20 +317,21 @@ func (u *upgrader) batch(shards []int) error {
 
 // convergeShard brings one shard to spec target, one step at a time,
 // observing the live cluster before every step (roles, zones, sync).
-func (u *upgrader) convergeShard(r *run, shard int, target spec.Cluster) error {
+func (u *upgrader) convergeShard(ctx workflow.Context, shard int, target spec.Cluster) error {
+	r := u.r
 	hash := u.targetHash
-	if u.rollingBack {
+	if u.g.rollingBack() {
 		hash = u.previousHash
 	}
-	if !u.rollingBack {
+	if !u.g.rollingBack() {
 		u.touched[shard] = true
 	}
 	downtime := slices.Contains(u.up.Downtime, shard)
 	for range 32 {
-		if err := u.checkpoint(r); err != nil {
+		if err := u.checkpoint(ctx); err != nil {
 			return err
 		}
-		obs, err := observe(r, nil)
+		obs, err := observe(ctx, r, nil)
 		if err != nil {
 			return err
 		}
@@ -514,9 +345,9 @@ func (u *upgrader) convergeShard(r *run, shard int, target spec.Cluster) error {
 		}
 		switch st := steps[0]; st.Kind {
 		case planner.StepHandover:
-			err = u.handover(r, obs, shard, st)
+			err = u.handover(ctx, obs, shard, st)
 		default:
-			err = u.recreate(r, obs, shard, st, target)
+			err = u.recreate(ctx, obs, shard, st, target)
 		}
 		if err != nil {
 			return err
@@ -531,7 +362,8 @@ func upToDate(pods []kube.InstanceStatus, hash string) map[int]bool {
 
 // recreate replaces one instance's Pod with one running target and waits
 // until it is back (a new process, in its role, in sync).
-func (u *upgrader) recreate(r *run, obs clusterstate.ObserveResult, shard int, st planner.UpgradeStep, target spec.Cluster) error {
+func (u *upgrader) recreate(ctx workflow.Context, obs clusterstate.ObserveResult, shard int, st planner.UpgradeStep, target spec.Cluster) error {
+	r := u.r
 	pods := statusByOrdinal(obs.Kube)
 	p := pods[st.Ordinal]
 	label := fmt.Sprintf("%s (shard-%d %s)", p.Pod, shard, st.Role)
@@ -539,84 +371,85 @@ func (u *upgrader) recreate(r *run, obs clusterstate.ObserveResult, shard int, s
 	var before redisops.RunInfo
 	if p.Ready && p.Addr() != "" {
 		// Best effort: a node that cannot answer is replaced all the same.
-		_ = r.exec(probeOptions, "read run_id of "+label, redisActs.NodeRunInfo,
+		_ = r.execCtx(ctx, probeOptions, "read run_id of "+label, redisActs.NodeRunInfo,
 			redisops.RunInfoInput{Auth: u.auth, Addr: p.Addr(), Label: label}, &before)
 	}
 	inst := topology.Instance{Ordinal: st.Ordinal, Shard: shard, Role: st.Role, NodeID: p.NodeID}
-	if err := r.exec(longOptions, fmt.Sprintf("recreate %s with %s", label, target.Image), kubeActs.RecreateInstance,
+	if err := r.execCtx(ctx, longOptions, fmt.Sprintf("recreate %s with %s", label, target.Image), kubeActs.RecreateInstance,
 		kube.RecreateInput{Spec: target, Instance: inst, Placement: render.Placement{RequireDistinctZones: u.up.Placement.RequireDistinctZones}}, nil); err != nil {
 		return err
 	}
-	ready, err := waitReady(r, target, []topology.Instance{inst})
+	ready, err := waitReadyCtx(ctx, r, target, []topology.Instance{inst})
 	if err != nil {
 		return err
 	}
 	var after redisops.RunInfo
-	if err := r.exec(instanceWaitOptions, fmt.Sprintf("wait until %s runs a new process and is in sync", label), redisActs.WaitInstanceUpgraded,
+	if err := r.execCtx(ctx, instanceWaitOptions, fmt.Sprintf("wait until %s runs a new process and is in sync", label), redisActs.WaitInstanceUpgraded,
 		redisops.WaitUpgradedInput{Auth: u.auth, Addr: ready[st.Ordinal].Addr(), PreviousRunID: before.RunID, Role: st.Role,
 			MaxLagBytes: *u.in.Upgrade.Gate.MaxLagBytes, Label: label}, &after); err != nil {
 		return err
 	}
-	return r.record(&audit.ImageChanged{Cluster: r.meta.ClusterKey(), Ordinal: st.Ordinal, Image: target.Image, RedisVersion: after.Version})
+	return r.recordCtx(ctx, &audit.ImageChanged{Cluster: r.meta.ClusterKey(), Ordinal: st.Ordinal, Image: target.Image, RedisVersion: after.Version})
 }
 
 // handover promotes an upgraded replica with CLUSTER FAILOVER and moves the
 // role labels (and so the shard's Service) at once.
-func (u *upgrader) handover(r *run, obs clusterstate.ObserveResult, shard int, st planner.UpgradeStep) error {
+func (u *upgrader) handover(ctx workflow.Context, obs clusterstate.ObserveResult, shard int, st planner.UpgradeStep) error {
+	r := u.r
 	pods := statusByOrdinal(obs.Kube)
 	from, to := pods[st.Ordinal], pods[st.To]
 	label := fmt.Sprintf("shard-%d: %s -> %s", shard, from.Pod, to.Pod)
 	u.prog.Instance = to.Pod
-	if err := r.exec(longOptions, "hand over "+label+" (CLUSTER FAILOVER)", redisActs.Handover,
+	if err := r.execCtx(ctx, longOptions, "hand over "+label+" (CLUSTER FAILOVER)", redisActs.Handover,
 		redisops.HandoverInput{Auth: u.auth, ReplicaAddr: to.Addr(), MaxLagBytes: *u.in.Upgrade.Gate.MaxLagBytes, Label: label}, nil); err != nil {
 		return err
 	}
-	if err := labelRoles(r, u.up.Previous, u.auth, pods); err != nil {
+	if err := labelRoles(ctx, r, u.up.Previous, u.auth, pods); err != nil {
 		return err
 	}
-	if err := r.record(
+	if err := r.recordCtx(ctx,
 		&audit.RoleChanged{Cluster: r.meta.ClusterKey(), Ordinal: st.To, Role: audit.RolePrimary, PreviousRole: audit.RoleReplica},
 		&audit.RoleChanged{Cluster: r.meta.ClusterKey(), Ordinal: st.Ordinal, Role: audit.RoleReplica, PreviousRole: audit.RolePrimary}); err != nil {
 		return err
 	}
-	if u.rollingBack {
+	if u.g.rollingBack() {
 		return nil
 	}
 	// The gate's probe client on the new primary at once: an upgraded
 	// primary that refuses writes hands back to the old primary, which
 	// still runs the previous spec, within seconds instead of after the bake.
 	g := u.in.Upgrade.Gate
-	err := r.exec(gateOptions, "probe the new primary of "+label, redisActs.ProbePrimary,
+	err := r.execCtx(ctx, gateOptions, "probe the new primary of "+label, redisActs.ProbePrimary,
 		redisops.ProbePrimaryInput{Auth: u.auth, Addr: to.Addr(), Shard: shard, Probe: min(g.Probe.Duration, time.Second),
 			MaxErrorRate: *g.MaxErrorRate, Label: label}, nil)
-	if err == nil || temporal.IsCanceledError(err) || errors.Is(r.ctx.Err(), workflow.ErrCanceled) {
+	if err == nil || temporal.IsCanceledError(err) || errors.Is(ctx.Err(), workflow.ErrCanceled) {
 		return err
 	}
 	reason := gateReason(err)
 	u.prog.GateEvaluations++
 	u.prog.Gate = "failed: " + reason
-	u.note("gate", reason, "after the handover of "+label, true)
-	if ferr := u.flush(r); ferr != nil {
+	u.note(ctx, "gate", reason, "after the handover of "+label, true)
+	if ferr := u.flush(ctx); ferr != nil {
 		return ferr
 	}
 	return &stopError{reason: "health gate failed (after the handover of " + label + "): " + reason}
 }
 
 // gate evaluates the health gate once; a failure is a stopError.
-func (u *upgrader) gate(label string) error {
+func (u *upgrader) gate(ctx workflow.Context, label string) error {
 	r := u.r
-	if err := u.flush(r); err != nil {
+	if err := u.flush(ctx); err != nil {
 		return err
 	}
 	u.prog.GateEvaluations++
 	u.prog.Gate = "evaluating"
-	r.publish()
+	r.progress.publish(ctx)
 	g := u.in.Upgrade.Gate
-	err := r.exec(gateOptions, "health gate ("+label+"): pods steady", kubeActs.CheckInstancesSteady,
+	err := r.execCtx(ctx, gateOptions, "health gate ("+label+"): pods steady", kubeActs.CheckInstancesSteady,
 		kube.SteadyInput{Namespace: r.meta.Namespace, Cluster: r.meta.Cluster, Baseline: u.baseline, Label: label}, nil)
 	var rep redisops.GateReport
 	if err == nil {
-		obs, oerr := observe(r, nil)
+		obs, oerr := observe(ctx, r, nil)
 		if oerr != nil {
 			err = oerr
 		} else {
@@ -628,27 +461,27 @@ func (u *upgrader) gate(label string) error {
 					in.Shards[p.Addr()] = p.Shard
 				}
 			}
-			err = r.exec(gateOptions, "health gate ("+label+"): cluster state, replication, probe client", redisActs.HealthGate, in, &rep)
+			err = r.execCtx(ctx, gateOptions, "health gate ("+label+"): cluster state, replication, probe client", redisActs.HealthGate, in, &rep)
 		}
 	}
 	if err == nil {
-		err = r.runHooks(spec.UpgradeGate, u.plan.Hooks, clusterTarget)
+		err = r.runHooks(ctx, spec.UpgradeGate, u.plan.Hooks, clusterTarget)
 	}
-	if err != nil && (temporal.IsCanceledError(err) || errors.Is(r.ctx.Err(), workflow.ErrCanceled)) {
+	if err != nil && (temporal.IsCanceledError(err) || errors.Is(ctx.Err(), workflow.ErrCanceled)) {
 		return err
 	}
 	if err != nil {
 		reason := gateReason(err)
 		u.prog.Gate = "failed: " + reason
-		u.note("gate", reason, label, true)
-		if ferr := u.flush(r); ferr != nil {
+		u.note(ctx, "gate", reason, label, true)
+		if ferr := u.flush(ctx); ferr != nil {
 			return ferr
 		}
 		return &stopError{reason: "health gate failed (" + label + "): " + reason}
 	}
 	u.prog.Gate = rep.Summary
-	u.note("gate", rep.Summary, label, false)
-	return u.flush(r)
+	u.note(ctx, "gate", rep.Summary, label, false)
+	return u.flush(ctx)
 }
 
 // gateReason is the innermost message of a gate failure.
@@ -662,52 +495,49 @@ func gateReason(err error) string {
 
 // rollback returns every shard the upgrade touched to the previous spec, the
 // last one first, then restores the cluster's spec.
-func (u *upgrader) rollback() error {
+func (u *upgrader) rollback(ctx workflow.Context) error {
 	r := u.r
-	u.rollingBack = true
+	if err := u.fire(evRollBack, Decision{Reason: u.stop.reason}); err != nil {
+		return err
+	}
 	u.prog.RolledBack = true
-	u.stage(StageRollingBack)
-	u.note("rollback", "rolling back: "+u.stop.reason, "", false)
+	u.stage(ctx, StageRollingBack)
+	u.note(ctx, "rollback", "rolling back: "+u.stop.reason, "", false)
 	var shards []int
-	for _, s := range u.order {
+	for _, s := range u.up.Shards() {
 		if u.touched[s] {
 			shards = append(shards, s)
 		}
 	}
 	slices.Reverse(shards)
 	for _, s := range shards {
-		if err := u.convergeShard(r, s, u.up.Previous); err != nil {
+		if err := u.convergeShard(ctx, s, u.up.Previous); err != nil {
 			return fmt.Errorf("rollback of shard-%d failed: %w", s, err)
 		}
 	}
-	if err := r.exec(quickOptions, "record "+u.up.Previous.Image+" as the cluster's spec again", kubeActs.FinishUpgrade,
+	if err := r.execCtx(ctx, quickOptions, "record "+u.up.Previous.Image+" as the cluster's spec again", kubeActs.FinishUpgrade,
 		kube.FinishUpgradeInput{Spec: u.up.Previous, RolledBack: true}, nil); err != nil {
 		return err
 	}
-	return u.flush(r)
+	return u.flush(ctx)
 }
 
 // finish ends the operation: a rollback that completed ends rolled back with
 // the reason (an abort as cancelled, a gate failure as failed with
 // RolledBack); everything else goes through run.finish.
-func (u *upgrader) finish(err error, summary string) (Result, error) {
+func (u *upgrader) finish(ctx workflow.Context, err error, summary string) (Result, error) {
 	r := u.r
-	u.done = true
+	_ = u.fire(evEnd, Decision{}) // the only end: it cannot be refused
 	if err == nil && u.stop != nil {
 		msg := "rolled back: " + u.stop.reason
 		var ev audit.Payload = &audit.OperationFailed{OperationID: r.meta.OperationID, Cluster: r.meta.ClusterKey(), Error: u.stop.reason, RolledBack: true}
 		if u.stop.abort {
 			ev = &audit.OperationCancelled{OperationID: r.meta.OperationID, Cluster: r.meta.ClusterKey(), Reason: u.stop.reason + "; rolled back"}
 		}
-		recErr := r.record(ev)
+		recErr := r.recordCtx(ctx, ev)
 		u.prog.Stage = StageDone
-		r.progress.Done, r.progress.Outcome, r.progress.Message = true, OutcomeRolledBack, msg
-		r.progress.Phase, r.progress.Step = string(OutcomeRolledBack), ""
-		r.progress.UpdatedAt = workflow.Now(r.ctx)
-		r.publish()
-		res := Result{OperationID: r.meta.OperationID, Outcome: OutcomeRolledBack, Message: msg,
-			Duration: workflow.Now(r.ctx).Sub(r.progress.StartedAt), Progress: r.progress, Plan: r.plan}
-		return res, recErr
+		r.progress.end(ctx, OutcomeRolledBack, msg)
+		return r.result(ctx, OutcomeRolledBack, msg), recErr
 	}
 	if err != nil && u.stop != nil {
 		err = fmt.Errorf("%w (rolling back because %s)", err, u.stop.reason)
@@ -715,5 +545,5 @@ func (u *upgrader) finish(err error, summary string) (Result, error) {
 	if err == nil {
 		summary = fmt.Sprintf("%s: %d shards upgraded", strings.TrimSuffix(summary, "."), u.prog.ShardsDone)
 	}
-	return r.finish(err, summary)
+	return r.finishCtx(ctx, err, summary)
 }

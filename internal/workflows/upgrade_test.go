@@ -20,6 +20,8 @@ import (
 	"github.com/dayops/dayops/internal/spec"
 	"github.com/dayops/dayops/internal/topology"
 	"github.com/stretchr/testify/mock"
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/worker"
@@ -415,6 +417,12 @@ func TestUpgradeGateFailureRollsBackTheWholeCanary(t *testing.T) {
 func TestUpgradeConcurrentBatch(t *testing.T) {
 	w := newUpWorld(3)
 	env := upgradeEnv(t, w)
+	completed := 0
+	env.SetOnActivityCompletedListener(func(_ *activity.Info, _ converter.EncodedValue, err error) {
+		if err == nil {
+			completed++
+		}
+	})
 	env.ExecuteWorkflow(Upgrade, upgradeInput(spec.Upgrade{Image: "redis:7.0-next", AutoApprove: true, Concurrency: 2,
 		Bake: spec.Duration{Duration: time.Second}}))
 	var res Result
@@ -423,6 +431,11 @@ func TestUpgradeConcurrentBatch(t *testing.T) {
 	}
 	if res.Outcome != OutcomeSucceeded || res.Progress.Upgrade.ShardsDone != 3 {
 		t.Fatalf("outcome %s, shards %d: %s", res.Outcome, res.Progress.Upgrade.ShardsDone, res.Message)
+	}
+	// One progress for the whole run: the steps of the concurrent shards
+	// count in it as they complete.
+	if res.Progress.StepsDone != completed {
+		t.Errorf("progress counts %d steps done, %d activities completed", res.Progress.StepsDone, completed)
 	}
 	ops := w.ops()
 	// Per shard the order is replica, handover, old primary; shards 1 and 2
