@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
 	"os"
@@ -573,13 +574,13 @@ func printState(out io.Writer, st apiv1.AuditState) error {
 		fmt.Fprintf(tw, "last operation: %s %s by %s: %s %s\n", op.ID, op.Kind, op.Actor, op.Status, op.Error)
 	}
 	fmt.Fprintln(tw, "\nSHARD\tSLOTS\tORDINAL\tROLE\tZONE\tPOD\tVERSION")
-	for _, sh := range sortedIntKeys(c.Shards) {
+	for _, sh := range slices.Sorted(maps.Keys(c.Shards)) {
 		var ranges []string
 		for _, r := range c.Shards[sh].Slots {
 			ranges = append(ranges, fmt.Sprintf("%d-%d", r.Start, r.End))
 		}
 		first := true
-		for _, o := range sortedIntKeys(c.Instances) {
+		for _, o := range slices.Sorted(maps.Keys(c.Instances)) {
 			in := c.Instances[o]
 			if in.Shard != sh {
 				continue
@@ -616,15 +617,6 @@ func fmtTime(t time.Time) string {
 		return "-"
 	}
 	return t.UTC().Format("2006-01-02 15:04:05")
-}
-
-func sortedIntKeys[V any](m map[int]V) []int {
-	ks := make([]int, 0, len(m))
-	for k := range m {
-		ks = append(ks, k)
-	}
-	slices.Sort(ks)
-	return ks
 }
 
 func auditCheckpointCmd(a *auditOpener) *cobra.Command {
