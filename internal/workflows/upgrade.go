@@ -260,7 +260,22 @@ func (u *upgrader) forward(ctx workflow.Context) error {
 	} else if !u.g.approved {
 		u.stage(ctx, StageAwaitingApproval)
 		r.phase(ctx, StageAwaitingApproval, "waiting for approval: dayops op approve "+r.meta.OperationID)
-		if err := workflow.Await(ctx, func() bool { return u.g.approved || u.g.aborting() }); err != nil {
+		decided := func() bool { return u.g.approved || u.g.aborting() }
+		// Inputs from before the deadline existed carry none: they wait as
+		// they did (and replay the same commands).
+		if d := u.in.Upgrade.ApprovalTimeout.Duration; d > 0 {
+			ok, err := workflow.AwaitWithTimeout(ctx, d, decided)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				by := Decision{Actor: "dayops", Reason: fmt.Sprintf("no approval within %s", d)}
+				if u.fire(evAbort, by) == nil {
+					u.prog.AbortedBy = by.Actor
+					u.decided(ctx, &by, "abort", "aborted by "+who(by)+": rolling back", "", false)
+				}
+			}
+		} else if err := workflow.Await(ctx, decided); err != nil {
 			return err
 		}
 	}
