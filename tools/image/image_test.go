@@ -11,7 +11,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -202,6 +204,69 @@ func TestImage(t *testing.T) {
 			}
 		}
 	})
+
+	t.Run("runs in its own root as nonroot", func(t *testing.T) {
+		// No libc, no shell, not root: chrooted into the unpacked layers.
+		out, err := runInRoot(t, img, layers, "version")
+		if err != nil {
+			t.Fatalf("dayops version in the image's root: %v\n%s", err, out)
+		}
+		if want := fmt.Sprintf("dayops %s revision %s ", testVersion, testRevision); !strings.HasPrefix(string(out), want) {
+			t.Errorf("dayops version in the image's root = %q, want it to start with %q", out, want)
+		}
+	})
+}
+
+// runInRoot unpacks the layers into a directory and runs the image's
+// entrypoint there as a container runtime would: chrooted, as the image's
+// user, in its WorkingDir, with its Env. It needs root (chroot, setuid).
+func runInRoot(t *testing.T, img v1.Image, layers [][]entry, args ...string) ([]byte, error) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("running in the image's root needs root (chroot)")
+	}
+	cf, err := img.ConfigFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := t.TempDir()
+	if err := os.Chmod(root, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range layers {
+		for _, e := range l {
+			p := filepath.Join(root, e.name)
+			mode := os.FileMode(e.mode & 0o777)
+			if e.mode&0o1000 != 0 {
+				mode |= os.ModeSticky
+			}
+			if e.typ == tar.TypeDir {
+				err = os.MkdirAll(p, mode)
+			} else {
+				err = os.WriteFile(p, e.data, mode)
+			}
+			if err == nil {
+				err = os.Chmod(p, mode) // not narrowed by the umask
+			}
+			if err == nil {
+				err = os.Lchown(p, e.uid, e.gid)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	uid, gid, _ := strings.Cut(cf.Config.User, ":")
+	u, err1 := strconv.ParseUint(uid, 10, 32)
+	g, err2 := strconv.ParseUint(gid, 10, 32)
+	if err1 != nil || err2 != nil {
+		t.Fatalf("image user %q is not numeric uid:gid", cf.Config.User)
+	}
+	cmd := exec.CommandContext(t.Context(), cf.Config.Entrypoint[0], args...)
+	cmd.Path = cf.Config.Entrypoint[0] // inside the root, not on this machine
+	cmd.Dir, cmd.Env = cf.Config.WorkingDir, cf.Config.Env
+	cmd.SysProcAttr = &syscall.SysProcAttr{Chroot: root, Credential: &syscall.Credential{Uid: uint32(u), Gid: uint32(g)}}
+	return cmd.CombinedOutput()
 }
 
 func TestValidate(t *testing.T) {
