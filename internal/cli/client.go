@@ -34,9 +34,16 @@ type Client struct {
 	HTTP  *http.Client
 }
 
+// RequestTimeout bounds one API request. It matches the API server's write
+// timeout: admitting a scale-in observes the cluster and measures every key
+// of the shards it drains, which takes longer than a minute on a big cluster
+// (or a busy machine), and the CLI must not give up on a request the server
+// is still answering.
+const RequestTimeout = 5 * time.Minute
+
 // FromEnv finds the API and token.
 func FromEnv() (*Client, error) {
-	c := &Client{Base: os.Getenv("DAYOPS_API"), Token: os.Getenv("DAYOPS_TOKEN"), HTTP: &http.Client{Timeout: 60 * time.Second}}
+	c := &Client{Base: os.Getenv("DAYOPS_API"), Token: os.Getenv("DAYOPS_TOKEN"), HTTP: &http.Client{Timeout: RequestTimeout}}
 	if c.Base == "" || c.Token == "" {
 		env, path := devEnv()
 		if c.Base == "" {

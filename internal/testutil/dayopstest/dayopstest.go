@@ -107,8 +107,8 @@ func Start(t testing.TB, env *devtest.Env, opts Options) *Dayops {
 	srv := httptest.NewServer(d.API.Handler())
 	t.Cleanup(srv.Close)
 	d.URL = srv.URL
-	d.Operator = &cli.Client{Base: srv.URL, Token: OperatorToken, HTTP: &http.Client{Timeout: time.Minute}}
-	d.Auditor = &cli.Client{Base: srv.URL, Token: AuditorToken, HTTP: &http.Client{Timeout: time.Minute}}
+	d.Operator = &cli.Client{Base: srv.URL, Token: OperatorToken, HTTP: &http.Client{Timeout: cli.RequestTimeout}}
+	d.Auditor = &cli.Client{Base: srv.URL, Token: AuditorToken, HTTP: &http.Client{Timeout: cli.RequestTimeout}}
 	return d
 }
 
