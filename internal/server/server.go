@@ -110,11 +110,16 @@ func Connect(ctx context.Context, cfg Config, log *slog.Logger) (*Deps, error) {
 	if d.Store, err = eventstore.Open(ctx, d.Pool, opts); err != nil {
 		return nil, fmt.Errorf("audit log: %w", err)
 	}
+	tlsConfig, err := cfg.TemporalTLS.Config()
+	if err != nil {
+		return nil, err
+	}
 	d.Temporal, err = client.DialContext(ctx, client.Options{
 		HostPort:           cfg.TemporalAddress,
 		Namespace:          cfg.TemporalNamespace,
 		Logger:             sdklog.NewStructuredLogger(log),
 		ContextPropagators: []workflow.ContextPropagator{operation.MetaPropagator{}},
+		ConnectionOptions:  client.ConnectionOptions{TLS: tlsConfig},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("connect to Temporal at %s: %w", cfg.TemporalAddress, err)
