@@ -127,7 +127,7 @@ func newDevDownCmd() *cobra.Command {
 		Args:  cobra.NoArgs,
 	}
 	f := addDevFlags(cmd.Flags())
-	purge := cmd.Flags().Bool("purge", false, "also delete the stack's data (etcd, Temporal database, agent state, PKI); logs are kept")
+	purge := cmd.Flags().Bool("purge", false, "also delete the stack's data (etcd, Temporal database(s), agent state, PKI); logs are kept")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		if err := devcluster.Down(cmd.Context(), f.config(), devcluster.DownOptions{Purge: *purge}); err != nil {
 			return err

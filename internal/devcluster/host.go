@@ -78,6 +78,19 @@ func ensureDatabase(ctx context.Context, url string) error {
 	return nil
 }
 
+// dropDatabase drops the database name on the server of url, if it exists.
+func dropDatabase(ctx context.Context, url, name string) error {
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		return fmt.Errorf("connect to PostgreSQL: %w", err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
+		return fmt.Errorf("drop database %s: %w", name, err)
+	}
+	return nil
+}
+
 // Variables of dev.env.
 const (
 	EnvKubeconfig      = "KUBECONFIG"

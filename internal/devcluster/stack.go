@@ -295,7 +295,8 @@ func waitHealthy(ctx context.Context, c Config, comp component, rec procRecord) 
 // DownOptions tunes Down.
 type DownOptions struct {
 	// Purge removes the state dir's data (etcd, Temporal database, agent
-	// state, PKI, kubeconfigs) after stopping; logs are kept.
+	// state, PKI, kubeconfigs) after stopping; logs are kept. In server
+	// mode it drops the Temporal databases too.
 	Purge bool
 }
 
@@ -354,6 +355,14 @@ func Down(ctx context.Context, cfg Config, opts DownOptions) error {
 	}
 	if err := os.Remove(c.EnvPath()); err != nil && !errors.Is(err, os.ErrNotExist) {
 		errs = append(errs, fmt.Errorf("remove dev.env: %w", err))
+	}
+	if len(errs) == 0 && opts.Purge && c.Temporal == TemporalServer {
+		mainDB, visDB := c.TemporalDatabases()
+		for _, db := range []string{mainDB, visDB} {
+			if err := dropDatabase(ctx, c.DatabaseURL, db); err != nil {
+				errs = append(errs, fmt.Errorf("purge: %w", err))
+			}
+		}
 	}
 	if len(errs) == 0 && opts.Purge {
 		entries, err := os.ReadDir(c.StateDir)

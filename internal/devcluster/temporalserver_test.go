@@ -137,6 +137,24 @@ func TestTemporalServerMode(t *testing.T) {
 	}
 	t.Cleanup(cl2.Close)
 	ping(t, cl2, "restarted")
+
+	// down --purge drops the Temporal databases.
+	if err := devcluster.Down(ctx, cfg, devcluster.DownOptions{Purge: true}); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pgx.Connect(ctx, db.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	mainDB, visDB := cfg.TemporalDatabases()
+	var left int
+	if err := conn.QueryRow(ctx, "SELECT count(*) FROM pg_database WHERE datname = ANY($1)", []string{mainDB, visDB}).Scan(&left); err != nil {
+		t.Fatal(err)
+	}
+	if left != 0 {
+		t.Errorf("%d of the Temporal databases %s, %s left after down --purge", left, mainDB, visDB)
+	}
 }
 
 var quiet = sdklog.NewStructuredLogger(slog.New(slog.DiscardHandler))
