@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -119,6 +120,14 @@ func Up(ctx context.Context, cfg Config) (*Stack, error) {
 			if err := writeState(c.stateFile(), st); err != nil {
 				return nil, err
 			}
+		}
+	}
+
+	// The other Temporal mode's process would hold the frontend port.
+	for name, mode := range map[string]string{Temporal: TemporalDev, TemporalServerComponent: TemporalServer} {
+		if rec, ok := st.Procs[name]; ok && rec.alive() && !slices.Contains(c.enabled(), name) {
+			return nil, fmt.Errorf("this stack runs Temporal in %s mode (%s, pid %d): stop it with `dayops-dev dev down --temporal=%s` (same state dir) before `up --temporal=%s`",
+				mode, name, rec.PID, mode, c.Temporal)
 		}
 	}
 
