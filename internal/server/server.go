@@ -98,6 +98,11 @@ func Connect(ctx context.Context, cfg Config, log *slog.Logger) (*Deps, error) {
 	if d.Kube, err = kubernetes.NewForConfig(d.RESTConfig); err != nil {
 		return nil, fmt.Errorf("kubernetes client: %w", err)
 	}
+	// Mutual TLS to Temporal when the files are set (nil: plain TCP).
+	temporalTLS, err := cfg.TemporalTLS.Config()
+	if err != nil {
+		return nil, err
+	}
 	if d.Pool, err = pgxpool.New(ctx, cfg.DatabaseURL); err != nil {
 		return nil, fmt.Errorf("database: %w", err)
 	}
@@ -110,16 +115,12 @@ func Connect(ctx context.Context, cfg Config, log *slog.Logger) (*Deps, error) {
 	if d.Store, err = eventstore.Open(ctx, d.Pool, opts); err != nil {
 		return nil, fmt.Errorf("audit log: %w", err)
 	}
-	tlsConfig, err := cfg.TemporalTLS.Config()
-	if err != nil {
-		return nil, err
-	}
 	d.Temporal, err = client.DialContext(ctx, client.Options{
 		HostPort:           cfg.TemporalAddress,
 		Namespace:          cfg.TemporalNamespace,
+		ConnectionOptions:  client.ConnectionOptions{TLS: temporalTLS},
 		Logger:             sdklog.NewStructuredLogger(log),
 		ContextPropagators: []workflow.ContextPropagator{operation.MetaPropagator{}},
-		ConnectionOptions:  client.ConnectionOptions{TLS: tlsConfig},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("connect to Temporal at %s: %w", cfg.TemporalAddress, err)

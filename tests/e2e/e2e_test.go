@@ -49,11 +49,11 @@ func startWorker(t *testing.T, bin string, d *dayopstest.Dayops, n int) *worker 
 		"KUBECONFIG="+d.Config.Kubeconfig, "DATABASE_URL="+d.Config.DatabaseURL, "DAYOPS_LOG_LEVEL=warn",
 		// Tests serve their HTTP hooks on loopback.
 		"DAYOPS_HOOK_ALLOW=127.0.0.1")
+	cmd.Stdout, cmd.Stderr = f, f
 	if tl := d.Config.TemporalTLS; tl.Enabled() { // a stack whose Temporal requires mutual TLS
 		cmd.Env = append(cmd.Env, temporaltls.EnvCert+"="+tl.Cert, temporaltls.EnvKey+"="+tl.Key,
 			temporaltls.EnvCA+"="+tl.CA, temporaltls.EnvServerName+"="+tl.ServerName)
 	}
-	cmd.Stdout, cmd.Stderr = f, f
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
