@@ -19,7 +19,7 @@ deps: ## Install what the stack needs from Debian (redis-server, redis-tools, ip
 	@scripts/ensure-deps.sh
 
 .PHONY: tools
-tools: ## Build bin/temporal, bin/kube, bin/kubectl and bin/versitygw from their own Go modules (cached; rebuilt when their go.sum changes)
+tools: ## Build bin/temporal, bin/temporal-server (+ temporal-sql-tool), bin/kube, bin/kubectl and bin/versitygw from their own Go modules (cached; rebuilt when their go.sum changes)
 	@scripts/build-tools.sh
 
 .PHONY: build

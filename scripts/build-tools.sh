@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # build-tools.sh builds the local stack's tools into bin/:
 #   bin/temporal  Temporal CLI v1.5.1 (dev server)       from tools/temporal
+#   bin/temporal-server    Temporal server v1.29.1 (the   from tools/temporal-server
+#   bin/temporal-sql-tool  --temporal=server mode) and its SQL schema tool
 #   bin/kube      etcd + kube-apiserver + kube-scheduler  from tools/kube
 #                 + kube-controller-manager + kubectl (multi-call)
 #   bin/kubectl   symlink to bin/kube (dispatches on its name)
@@ -9,7 +11,7 @@
 # Each tools module is rebuilt only when its go.mod, go.sum, Go sources or
 # this script change: the hash of those is kept in bin/.NAME.stamp.
 #
-# Usage: scripts/build-tools.sh [temporal|kube|versitygw ...]   (default: all)
+# Usage: scripts/build-tools.sh [temporal|temporal-server|kube|versitygw ...]   (default: all)
 #        FORCE=1 scripts/build-tools.sh                (ignore stamps)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -32,6 +34,13 @@ build_temporal() {
 		-X github.com/temporalio/cli/temporalcli.Version=${version}" -o "$bin/temporal" github.com/temporalio/cli/cmd/temporal)
 }
 
+# The server version is the one the CLI embeds (tools/temporal-server keeps
+# tools/temporal's go.sum), so the two builds share compiled packages.
+build_temporal-server() {
+	(cd "$root/tools/temporal-server" && go build -trimpath -ldflags "-s -w" -o "$bin/temporal-server" go.temporal.io/server/cmd/server &&
+		go build -trimpath -ldflags "-s -w" -o "$bin/temporal-sql-tool" go.temporal.io/server/cmd/tools/sql)
+}
+
 build_kube() {
 	local minor=${KUBE_VERSION#v1.}; minor=${minor%%.*}
 	(cd "$root/tools/kube" && go build -trimpath -ldflags "-s -w \
@@ -47,12 +56,13 @@ build_versitygw() {
 }
 
 want=("$@")
-[ ${#want[@]} -gt 0 ] || want=(temporal kube versitygw)
+[ ${#want[@]} -gt 0 ] || want=(temporal temporal-server kube versitygw)
 for name in "${want[@]}"; do
-	case "$name" in temporal|kube|versitygw) ;; *) echo "build-tools: unknown tool $name" >&2; exit 2 ;; esac
+	case "$name" in temporal|temporal-server|kube|versitygw) ;; *) echo "build-tools: unknown tool $name" >&2; exit 2 ;; esac
 	stamp="$bin/.$name.stamp"
 	sum=$(stamp_of "$name")
-	if [ -z "${FORCE:-}" ] && [ -x "$bin/$name" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$sum" ]; then
+	if [ -z "${FORCE:-}" ] && [ -x "$bin/$name" ] && { [ "$name" != temporal-server ] || [ -x "$bin/temporal-sql-tool" ]; } &&
+		[ -f "$stamp" ] && [ "$(cat "$stamp")" = "$sum" ]; then
 		continue # up to date: stay quiet
 	fi
 	echo "build-tools: building bin/$name from tools/$name (a cold build takes several minutes)..."

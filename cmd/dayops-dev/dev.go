@@ -19,8 +19,8 @@ func newDevCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "dev",
 		Short: "Start, stop and inspect the local stack (Temporal, Kubernetes control plane, node agent)",
-		Long: `The local stack: the Temporal dev server (SQLite under the state dir, Web UI),
-etcd, kube-apiserver, kube-scheduler, kube-controller-manager and the node agent,
+		Long: `The local stack: the Temporal dev server (SQLite under the state dir, Web UI;
+or with --temporal=server Temporal's own server on PostgreSQL behind mutual TLS), etcd, kube-apiserver, kube-scheduler, kube-controller-manager and the node agent,
 each a process of its own logging to STATE/logs/NAME.log. Tools come from bin/
 (scripts/build-tools.sh). PostgreSQL is the machine's server on 127.0.0.1:5432.`,
 	}
@@ -52,8 +52,10 @@ func addDevFlags(fs *pflag.FlagSet) *devFlags {
 	fs.StringVar(&f.stateDir, "state-dir", "", "state directory (default ROOT/.dayops, ROOT = the checkout containing the working directory)")
 	fs.StringVar(&f.binDir, "bin-dir", "", "directory of temporal, kube and kubectl (default ROOT/bin)")
 	fs.StringVar(&f.dayopsBin, "dayops-binary", "", "the product binary the node agent runs for dayops images (default BIN-DIR/dayops)")
-	fs.IntVar(&c.TemporalPort, "temporal-port", c.TemporalPort, "Temporal gRPC port on 127.0.0.1")
-	fs.IntVar(&c.TemporalUIPort, "temporal-ui-port", c.TemporalUIPort, "Temporal Web UI port")
+	fs.StringVar(&c.Temporal, "temporal", c.Temporal, "Temporal mode: dev (the CLI's dev server, SQLite, Web UI) or server (Temporal's own server on PostgreSQL, mTLS, no Web UI; needs bin/temporal-server)")
+	fs.BoolVar(&c.TemporalOnly, "temporal-only", false, "start only Temporal (no Kubernetes control plane, no node agent)")
+	fs.IntVar(&c.TemporalPort, "temporal-port", c.TemporalPort, "Temporal gRPC port on 127.0.0.1 (server mode also takes the next 7 ports)")
+	fs.IntVar(&c.TemporalUIPort, "temporal-ui-port", c.TemporalUIPort, "Temporal Web UI port (dev mode)")
 	fs.IntVar(&c.EtcdPort, "etcd-port", c.EtcdPort, "etcd client port")
 	fs.IntVar(&c.EtcdPeerPort, "etcd-peer-port", c.EtcdPeerPort, "etcd peer port")
 	fs.IntVar(&c.APIServerPort, "apiserver-port", c.APIServerPort, "kube-apiserver secure port")
@@ -125,7 +127,7 @@ func newDevDownCmd() *cobra.Command {
 		Args:  cobra.NoArgs,
 	}
 	f := addDevFlags(cmd.Flags())
-	purge := cmd.Flags().Bool("purge", false, "also delete the stack's data (etcd, Temporal database, agent state, PKI); logs are kept")
+	purge := cmd.Flags().Bool("purge", false, "also delete the stack's data (etcd, Temporal database(s), agent state, PKI); logs are kept")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		if err := devcluster.Down(cmd.Context(), f.config(), devcluster.DownOptions{Purge: *purge}); err != nil {
 			return err

@@ -66,7 +66,8 @@ func newRunCmd() *cobra.Command {
 			AuditSigningKey: cmp.Or(os.Getenv(eventstore.EnvSigningKey), auditKey),
 			Roles:           []string{"api", "worker"}, APIURL: st.APIURL, TaskQueue: workflows.TaskQueue,
 			TemporalAddress: st.TemporalAddress, TemporalNamespace: "default", TemporalUI: st.TemporalUI,
-			Kubeconfig: st.Kubeconfig, DatabaseURL: st.DatabaseURL, Tokens: tok.APITokensSpec(),
+			TemporalTLS: st.TemporalTLS,
+			Kubeconfig:  st.Kubeconfig, DatabaseURL: st.DatabaseURL, Tokens: tok.APITokensSpec(),
 			// Backups go where DAYOPS_BACKUP_STORE says, else under the stack's state.
 			BackupStore: cmp.Or(os.Getenv(server.EnvBackupStore), filepath.Join(cfg.StateDir, "backups")),
 			// The stack's node agent maps dayops:dev to this binary.

@@ -8,10 +8,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -24,16 +26,17 @@ import (
 
 // Component names, as in logs/NAME.log, stack.json and `dev status`.
 const (
-	Temporal          = "temporal"
-	Etcd              = "etcd"
-	APIServer         = "apiserver"
-	ControllerManager = "controller-manager"
-	Scheduler         = "scheduler"
-	Agent             = "agent"
+	Temporal                = "temporal"
+	TemporalServerComponent = "temporal-server"
+	Etcd                    = "etcd"
+	APIServer               = "apiserver"
+	ControllerManager       = "controller-manager"
+	Scheduler               = "scheduler"
+	Agent                   = "agent"
 )
 
 // SearchAttributes are the Keyword search attributes dayops' workflows set;
-// the dev server registers them at start.
+// the dev server registers them at start, the server mode's setup after.
 var SearchAttributes = []string{"DayopsCluster", "DayopsOperation", "DayopsOperationID", "DayopsShard", "DayopsRequester"}
 
 // component is one process of the stack.
@@ -44,19 +47,29 @@ type component struct {
 	// group: stop by signalling the whole process group. The agent is
 	// signalled alone so that it can stop its pods gracefully itself.
 	group bool
-	// port is checked to be free before a start (0: none).
-	port  func(Config) int
+	// ports are checked to be free before a start (nil: none).
+	ports func(Config) []int
 	url   func(Config) string
 	args  func(Config) []string
 	probe func(context.Context, Config, procRecord) error
+	// prepare runs before each start (nil: nothing to do); setup runs on
+	// every Up once the component is healthy, started or found running.
+	// Both must be idempotent.
+	prepare func(context.Context, Config) error
+	setup   func(context.Context, Config) error
 }
 
-// startOrder is the order of `up`; `down` stops in stopOrder: the agent
-// first (it stops its pods), the API server before etcd (it hangs on
-// SIGTERM once etcd is gone), etcd last.
+func onePort(f func(Config) int) func(Config) []int {
+	return func(c Config) []int { return []int{f(c)} }
+}
+
+// startOrder is the order of `up` (one of the two Temporal components,
+// by mode); `down` stops in stopOrder: the agent first (it stops its pods),
+// the API server before etcd (it hangs on SIGTERM once etcd is gone), etcd
+// last.
 var (
-	startOrder = []string{Temporal, Etcd, APIServer, ControllerManager, Scheduler, Agent}
-	stopOrder  = []string{Agent, Scheduler, ControllerManager, APIServer, Temporal, Etcd}
+	startOrder = []string{Temporal, TemporalServerComponent, Etcd, APIServer, ControllerManager, Scheduler, Agent}
+	stopOrder  = []string{Agent, Scheduler, ControllerManager, APIServer, Temporal, TemporalServerComponent, Etcd}
 )
 
 func components() map[string]component {
@@ -64,7 +77,7 @@ func components() map[string]component {
 		Temporal: {
 			name:  Temporal,
 			group: true,
-			port:  func(c Config) int { return c.TemporalPort },
+			ports: onePort(func(c Config) int { return c.TemporalPort }),
 			url:   func(c Config) string { return c.temporalUI() + " (gRPC " + c.temporalAddr() + ")" },
 			args: func(c Config) []string {
 				a := []string{filepath.Join(c.BinDir, "temporal"), "server", "start-dev",
@@ -91,10 +104,25 @@ func components() map[string]component {
 			},
 			probe: probeTemporal,
 		},
+		TemporalServerComponent: {
+			name:  TemporalServerComponent,
+			group: true,
+			ports: func(c Config) []int {
+				sp := c.TemporalServerPorts()
+				return slices.Sorted(maps.Values(sp))
+			},
+			url: func(c Config) string {
+				return "gRPC " + c.temporalAddr() + " (mTLS; no Web UI)"
+			},
+			args:    func(c Config) []string { return c.temporalServerArgs() },
+			probe:   probeTemporalServer,
+			prepare: prepareTemporalServer,
+			setup:   setupTemporalServer,
+		},
 		Etcd: {
 			name:  Etcd,
 			group: true,
-			port:  func(c Config) int { return c.EtcdPort },
+			ports: onePort(func(c Config) int { return c.EtcdPort }),
 			url:   func(c Config) string { return c.etcdURL() },
 			args: func(c Config) []string {
 				peer := fmt.Sprintf("http://127.0.0.1:%d", c.EtcdPeerPort)
@@ -116,7 +144,7 @@ func components() map[string]component {
 			name:  APIServer,
 			needs: []string{Etcd},
 			group: true,
-			port:  func(c Config) int { return c.APIServerPort },
+			ports: onePort(func(c Config) int { return c.APIServerPort }),
 			url:   func(c Config) string { return c.apiServerURL() },
 			args: func(c Config) []string {
 				pki := func(f string) string { return filepath.Join(c.pkiDir(), f) }
@@ -161,7 +189,7 @@ func components() map[string]component {
 			name:  ControllerManager,
 			needs: []string{APIServer},
 			group: true,
-			port:  func(c Config) int { return c.ControllerManagerPort },
+			ports: onePort(func(c Config) int { return c.ControllerManagerPort }),
 			url:   func(c Config) string { return fmt.Sprintf("https://127.0.0.1:%d/healthz", c.ControllerManagerPort) },
 			args: func(c Config) []string {
 				pki := func(f string) string { return filepath.Join(c.pkiDir(), f) }
@@ -192,7 +220,7 @@ func components() map[string]component {
 			name:  Scheduler,
 			needs: []string{APIServer},
 			group: true,
-			port:  func(c Config) int { return c.SchedulerPort },
+			ports: onePort(func(c Config) int { return c.SchedulerPort }),
 			url:   func(c Config) string { return fmt.Sprintf("https://127.0.0.1:%d/healthz", c.SchedulerPort) },
 			args: func(c Config) []string {
 				pki := func(f string) string { return filepath.Join(c.pkiDir(), f) }

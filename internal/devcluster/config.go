@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -38,8 +39,20 @@ type Config struct {
 	// BinDir/dayops.
 	DayopsBin string
 
+	// Temporal is the Temporal mode (--temporal): TemporalDev (default), the
+	// CLI's dev server on SQLite with its Web UI; or TemporalServer,
+	// Temporal's own server (frontend, history, matching and worker
+	// services) on the machine's PostgreSQL, its frontend requiring mutual
+	// TLS, without a Web UI.
+	Temporal string
+	// TemporalOnly starts Temporal alone (--temporal-only): no Kubernetes
+	// control plane and no node agent.
+	TemporalOnly bool
 	// TemporalPort is the Temporal frontend gRPC port on 127.0.0.1 and
-	// TemporalUIPort its Web UI port (--temporal-port, --temporal-ui-port).
+	// TemporalUIPort the dev server's Web UI port (--temporal-port,
+	// --temporal-ui-port). In server mode the history, matching and worker
+	// services and the four membership ports take the eight ports after
+	// TemporalPort (see TemporalServerPorts).
 	TemporalPort   int
 	TemporalUIPort int
 	// EtcdPort and EtcdPeerPort are etcd's client and peer ports
@@ -92,6 +105,7 @@ type Config struct {
 func DefaultConfig(root string) Config {
 	return Config{
 		Root:                  root,
+		Temporal:              TemporalDev,
 		StateDir:              filepath.Join(root, ".dayops"),
 		BinDir:                filepath.Join(root, "bin"),
 		TemporalPort:          7233,
@@ -140,6 +154,15 @@ func (c Config) Validate() error {
 		"etcd port": c.EtcdPort, "etcd peer port": c.EtcdPeerPort, "apiserver port": c.APIServerPort,
 		"controller-manager port": c.ControllerManagerPort, "scheduler port": c.SchedulerPort,
 	}
+	if c.Temporal == TemporalServer {
+		sp := c.TemporalServerPorts()
+		delete(ports, "temporal UI port") // no Web UI in server mode
+		for _, name := range slices.Sorted(maps.Keys(sp)) {
+			if name != "frontend" {
+				ports["temporal "+name+" port (temporal port+"+strconv.Itoa(sp[name]-c.TemporalPort)+")"] = sp[name]
+			}
+		}
+	}
 	seen := map[int]string{}
 	for _, name := range slices.Sorted(maps.Keys(ports)) {
 		p := ports[name]
@@ -151,6 +174,9 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("%s and %s are both %d", other, name, p))
 		}
 		seen[p] = name
+	}
+	if c.Temporal != TemporalDev && c.Temporal != TemporalServer {
+		errs = append(errs, fmt.Errorf("temporal mode %q: want %q or %q", c.Temporal, TemporalDev, TemporalServer))
 	}
 	if c.Zones < 1 || c.Zones > 26 {
 		errs = append(errs, fmt.Errorf("zones must be 1..26, got %d", c.Zones))
@@ -226,6 +252,11 @@ func (c Config) pkiDir() string       { return c.path("pki") }
 func (c Config) stateFile() string    { return c.path("stack.json") }
 func (c Config) lockFile() string     { return c.path("stack.lock") }
 func (c Config) temporalAddr() string { return fmt.Sprintf("127.0.0.1:%d", c.TemporalPort) }
-func (c Config) temporalUI() string   { return fmt.Sprintf("http://127.0.0.1:%d", c.TemporalUIPort) }
+func (c Config) temporalUI() string {
+	if c.Temporal == TemporalServer {
+		return "" // the server mode runs no Web UI
+	}
+	return fmt.Sprintf("http://127.0.0.1:%d", c.TemporalUIPort)
+}
 func (c Config) apiServerURL() string { return fmt.Sprintf("https://127.0.0.1:%d", c.APIServerPort) }
 func (c Config) etcdURL() string      { return fmt.Sprintf("http://127.0.0.1:%d", c.EtcdPort) }

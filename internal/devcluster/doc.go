@@ -2,7 +2,13 @@
 // that dayops is developed and tested against (`dayops-dev dev up|down|status`):
 //
 //   - the Temporal dev server (bin/temporal, SQLite in STATE/temporal.db,
-//     Web UI; dayops' Keyword search attributes registered at start);
+//     Web UI; dayops' Keyword search attributes registered at start), or in
+//     server mode (--temporal=server) Temporal's own server
+//     (bin/temporal-server: frontend, history, matching and worker services
+//     in one process) on two PostgreSQL databases whose schema
+//     bin/temporal-sql-tool sets up, its frontend requiring client
+//     certificates signed by the stack's CA; `up` then registers the
+//     `default` namespace and the search attributes;
 //   - etcd, kube-apiserver, kube-scheduler and kube-controller-manager
 //     (bin/kube, a multi-call binary built from k8s.io/kubernetes v1.36.3);
 //   - the node agent (`dayops-dev dev agent`, package nodeagent), which
@@ -16,9 +22,12 @@
 //     in STATE/stack.json with its pid and start time, so a recycled pid is
 //     never mistaken for it.
 //   - Up is idempotent: running components are kept, dead ones (a killed
-//     run) are started again, and it returns only once every component
-//     answers its health probe, or with an error holding the tail of the
-//     failing component's log (after stopping what that call started).
+//     run) are started again (after their idempotent preparation: the
+//     server mode's databases, schema and config), and it returns only once
+//     every component answers its health probe and has been set up (the
+//     server mode's namespace and search attributes), or with an error
+//     holding the tail of the failing component's log (after stopping what
+//     that call started).
 //   - Down stops exactly what Up recorded: the agent first with SIGTERM to
 //     it alone (it stops its pods), then the scheduler, controller-manager,
 //     API server and Temporal, and etcd last (the API server hangs on

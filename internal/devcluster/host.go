@@ -13,6 +13,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/dayops/dayops/internal/temporaltls"
 )
 
 // ensureRoute makes every address of cidr local (routed to the loopback
@@ -72,6 +74,19 @@ func ensureDatabase(ctx context.Context, url string) error {
 	}
 	if err != nil {
 		return fmt.Errorf("create database %s: %w", name, err)
+	}
+	return nil
+}
+
+// dropDatabase drops the database name on the server of url, if it exists.
+func dropDatabase(ctx context.Context, url, name string) error {
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		return fmt.Errorf("connect to PostgreSQL: %w", err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
+		return fmt.Errorf("drop database %s: %w", name, err)
 	}
 	return nil
 }
@@ -151,9 +166,16 @@ func writeEnvFile(c Config) error {
 		{EnvToken, tok.Operator},
 		{EnvAuditorToken, tok.Auditor},
 	}
+	if t := c.TemporalTLS(); t.Enabled() {
+		vars = append(vars, [2]string{temporaltls.EnvCert, t.Cert}, [2]string{temporaltls.EnvKey, t.Key},
+			[2]string{temporaltls.EnvCA, t.CA}, [2]string{temporaltls.EnvServerName, t.ServerName})
+	}
 	var b strings.Builder
 	b.WriteString("# Written by `dayops-dev dev up`; removed by `dayops-dev dev down`. Use: source this file.\n")
 	for _, kv := range vars {
+		if kv[1] == "" {
+			continue // TEMPORAL_UI in server mode
+		}
 		fmt.Fprintf(&b, "export %s='%s'\n", kv[0], strings.ReplaceAll(kv[1], "'", `'\''`))
 	}
 	// 0600: the file holds the operator's bearer token.

@@ -113,7 +113,22 @@ func ensurePKI(dir string, serviceIP netip.Addr) error {
 			return err
 		}
 	}
-	for _, id := range []clientIdentity{adminID, agentID, controllerManagerID, schedulerID, kubeletClientID, frontProxyID} {
+	// The Temporal server mode's frontend: its serving certificate, and
+	// client certificates for dayops and for the server's own worker
+	// service (made in dev mode too, where nothing uses them).
+	if !exists(filepath.Join(dir, temporalFrontendFile+".crt")) || !exists(filepath.Join(dir, temporalFrontendFile+".key")) {
+		tmpl := &x509.Certificate{
+			Subject:     pkix.Name{CommonName: "temporal-frontend"},
+			ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+			DNSNames:    []string{temporalServerName},
+			IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
+		}
+		if err := ca.issue(dir, temporalFrontendFile, tmpl); err != nil {
+			return err
+		}
+	}
+	for _, id := range []clientIdentity{adminID, agentID, controllerManagerID, schedulerID, kubeletClientID, frontProxyID,
+		temporalClientID, temporalSystemWorkerID} {
 		if exists(filepath.Join(dir, id.file+".crt")) && exists(filepath.Join(dir, id.file+".key")) {
 			continue
 		}

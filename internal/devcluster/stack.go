@@ -6,9 +6,13 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/dayops/dayops/internal/temporaltls"
 )
 
 // Stack describes a running local stack.
@@ -16,9 +20,13 @@ type Stack struct {
 	// Kubeconfig is the admin kubeconfig (system:masters).
 	Kubeconfig      string
 	TemporalAddress string
-	TemporalUI      string
-	DatabaseURL     string
-	APIURL          string
+	// TemporalUI is the dev server's Web UI; empty in server mode.
+	TemporalUI string
+	// TemporalTLS are dayops' mutual-TLS files in server mode (zero in dev
+	// mode).
+	TemporalTLS temporaltls.Files
+	DatabaseURL string
+	APIURL      string
 	// EnvFile is the dev.env that records the fields above.
 	EnvFile string
 	// Started lists the components this Up started; empty when the whole
@@ -34,6 +42,7 @@ func (c Config) stack(started []string) *Stack {
 		Kubeconfig:      c.KubeconfigPath(),
 		TemporalAddress: c.temporalAddr(),
 		TemporalUI:      c.temporalUI(),
+		TemporalTLS:     c.TemporalTLS(),
 		DatabaseURL:     c.DatabaseURL,
 		APIURL:          c.APIURL,
 		EnvFile:         c.EnvPath(),
@@ -45,7 +54,11 @@ func (c Config) stack(started []string) *Stack {
 func (c Config) enabled() []string {
 	var out []string
 	for _, n := range startOrder {
-		if n == Agent && c.NoAgent {
+		switch {
+		case n == Agent && c.NoAgent,
+			n == Temporal && c.Temporal == TemporalServer,
+			n == TemporalServerComponent && c.Temporal != TemporalServer,
+			c.TemporalOnly && n != Temporal && n != TemporalServerComponent:
 			continue
 		}
 		out = append(out, n)
@@ -96,7 +109,7 @@ func Up(ctx context.Context, cfg Config) (*Stack, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !c.NoAgent {
+	if !c.NoAgent && !c.TemporalOnly {
 		added, err := ensureRoute(ctx, c.PodCIDR)
 		if err != nil {
 			return nil, err
@@ -107,6 +120,14 @@ func Up(ctx context.Context, cfg Config) (*Stack, error) {
 			if err := writeState(c.stateFile(), st); err != nil {
 				return nil, err
 			}
+		}
+	}
+
+	// The other Temporal mode's process would hold the frontend port.
+	for name, mode := range map[string]string{Temporal: TemporalDev, TemporalServerComponent: TemporalServer} {
+		if rec, ok := st.Procs[name]; ok && rec.alive() && !slices.Contains(c.enabled(), name) {
+			return nil, fmt.Errorf("this stack runs Temporal in %s mode (%s, pid %d): stop it with `dayops-dev dev down --temporal=%s` (same state dir) before `up --temporal=%s`",
+				mode, name, rec.PID, mode, c.Temporal)
 		}
 	}
 
@@ -144,8 +165,17 @@ func Up(ctx context.Context, cfg Config) (*Stack, error) {
 			}
 		}
 		_, stale := st.Procs[name]
-		if comp.port != nil && !waitPortFree(ctx, comp.port(c), stale) {
-			return fail(fmt.Errorf("%s: port 127.0.0.1:%d is in use by a process this stack did not start; stop it or choose another port", name, comp.port(c)))
+		if comp.ports != nil {
+			for _, p := range comp.ports(c) {
+				if !waitPortFree(ctx, p, stale) {
+					return fail(fmt.Errorf("%s: port 127.0.0.1:%d is in use by a process this stack did not start; stop it or choose another port", name, p))
+				}
+			}
+		}
+		if comp.prepare != nil {
+			if err := comp.prepare(ctx, c); err != nil {
+				return fail(fmt.Errorf("%s: %w", name, err))
+			}
 		}
 		rec, err := startProcess(c.Root, c.LogPath(name), os.Environ(), comp.args(c))
 		if err != nil {
@@ -163,6 +193,13 @@ func Up(ctx context.Context, cfg Config) (*Stack, error) {
 		if err := w.wait(name); err != nil {
 			return fail(err)
 		}
+		if setup := comps[name].setup; setup != nil {
+			start := time.Now()
+			if err := setup(ctx, c); err != nil {
+				return fail(fmt.Errorf("%s: %w", name, err))
+			}
+			log.Info("set up", "component", name, "after", time.Since(start).Round(10*time.Millisecond))
+		}
 	}
 	if err := writeEnvFile(c); err != nil {
 		return fail(err)
@@ -172,12 +209,22 @@ func Up(ctx context.Context, cfg Config) (*Stack, error) {
 
 func (c Config) checkBinaries() error {
 	var errs []error
-	for _, b := range []string{c.BinDir + "/temporal", c.BinDir + "/kube"} {
+	var bins []string
+	if c.Temporal == TemporalServer {
+		bins = append(bins, "temporal-server", "temporal-sql-tool")
+	} else {
+		bins = append(bins, "temporal")
+	}
+	if !c.TemporalOnly {
+		bins = append(bins, "kube")
+	}
+	for _, name := range bins {
+		b := filepath.Join(c.BinDir, name)
 		if _, err := os.Stat(b); err != nil {
 			errs = append(errs, fmt.Errorf("%s missing: run scripts/build-tools.sh (make tools)", b))
 		}
 	}
-	if !c.NoAgent {
+	if !c.NoAgent && !c.TemporalOnly {
 		if _, err := os.Stat(c.DevBin); err != nil {
 			errs = append(errs, fmt.Errorf("%s missing: run `go build -o bin/ ./cmd/dayops ./cmd/dayops-dev` (make build)", c.DevBin))
 		}
@@ -257,7 +304,8 @@ func waitHealthy(ctx context.Context, c Config, comp component, rec procRecord) 
 // DownOptions tunes Down.
 type DownOptions struct {
 	// Purge removes the state dir's data (etcd, Temporal database, agent
-	// state, PKI, kubeconfigs) after stopping; logs are kept.
+	// state, PKI, kubeconfigs) after stopping; logs are kept. In server
+	// mode it drops the Temporal databases too.
 	Purge bool
 }
 
@@ -316,6 +364,14 @@ func Down(ctx context.Context, cfg Config, opts DownOptions) error {
 	}
 	if err := os.Remove(c.EnvPath()); err != nil && !errors.Is(err, os.ErrNotExist) {
 		errs = append(errs, fmt.Errorf("remove dev.env: %w", err))
+	}
+	if len(errs) == 0 && opts.Purge && c.Temporal == TemporalServer {
+		mainDB, visDB := c.TemporalDatabases()
+		for _, db := range []string{mainDB, visDB} {
+			if err := dropDatabase(ctx, c.DatabaseURL, db); err != nil {
+				errs = append(errs, fmt.Errorf("purge: %w", err))
+			}
+		}
 	}
 	if len(errs) == 0 && opts.Purge {
 		entries, err := os.ReadDir(c.StateDir)
@@ -391,8 +447,15 @@ func Running(ctx context.Context, cfg Config) bool {
 // String formats a stack for humans.
 func (s *Stack) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "Temporal UI:      %s\n", s.TemporalUI)
+	if s.TemporalUI != "" {
+		fmt.Fprintf(&b, "Temporal UI:      %s\n", s.TemporalUI)
+	} else {
+		fmt.Fprintf(&b, "Temporal UI:      none (server mode)\n")
+	}
 	fmt.Fprintf(&b, "Temporal gRPC:    %s\n", s.TemporalAddress)
+	if s.TemporalTLS.Enabled() {
+		fmt.Fprintf(&b, "Temporal mTLS:    client %s, key %s, CA %s\n", s.TemporalTLS.Cert, s.TemporalTLS.Key, s.TemporalTLS.CA)
+	}
 	fmt.Fprintf(&b, "Kubeconfig:       %s   (use bin/kubectl --kubeconfig %s)\n", s.Kubeconfig, s.Kubeconfig)
 	fmt.Fprintf(&b, "PostgreSQL:       %s\n", s.DatabaseURL)
 	fmt.Fprintf(&b, "dayops API:       %s   (served by `dayops-dev run`)\n", s.APIURL)

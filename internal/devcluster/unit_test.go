@@ -36,6 +36,17 @@ func TestValidate(t *testing.T) {
 			change: func(c *Config) { c.SchedulerPort = c.APIServerPort },
 			want:   []string{"apiserver port and scheduler port are both 6443"},
 		},
+		"unknown temporal mode": {
+			change: func(c *Config) { c.Temporal = "cloud" },
+			want:   []string{`temporal mode "cloud": want "dev" or "server"`},
+		},
+		"server mode: the derived ports clash": {
+			change: func(c *Config) { c.Temporal, c.EtcdPort = TemporalServer, c.TemporalPort+2 },
+			want:   []string{"etcd port and temporal matching port (temporal port+2) are both 7235"},
+		},
+		"server mode: the UI port is free to reuse": {
+			change: func(c *Config) { c.Temporal, c.TemporalUIPort = TemporalServer, c.TemporalPort+1 },
+		},
 		"too many nodes": {
 			change: func(c *Config) { c.Zones, c.NodesPerZone = 26, 10 },
 			want:   []string{"zones x nodes at most 254"},
@@ -119,6 +130,40 @@ func TestEnvFileRoundTrip(t *testing.T) {
 	}
 }
 
+func TestServerModeEnvFile(t *testing.T) {
+	c := DefaultConfig("/repo")
+	c.StateDir = t.TempDir()
+	c.Temporal = TemporalServer
+	c.TemporalPort = 7343
+	c.DatabaseURL = "postgres://postgres@127.0.0.1:5432/dayops_ts?sslmode=disable"
+	if err := writeEnvFile(c); err != nil {
+		t.Fatal(err)
+	}
+	got, err := ReadEnvFile(c.EnvPath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	pki := filepath.Join(c.StateDir, "pki")
+	for k, want := range map[string]string{
+		EnvTemporalAddress:                 "127.0.0.1:7343",
+		"TEMPORAL_TLS_CLIENT_CERT_PATH":    filepath.Join(pki, "temporal-client.crt"),
+		"TEMPORAL_TLS_CLIENT_KEY_PATH":     filepath.Join(pki, "temporal-client.key"),
+		"TEMPORAL_TLS_SERVER_CA_CERT_PATH": filepath.Join(pki, "ca.crt"),
+		"TEMPORAL_TLS_SERVER_NAME":         "localhost",
+	} {
+		if got[k] != want {
+			t.Errorf("dev.env %s = %q, want %q", k, got[k], want)
+		}
+	}
+	if ui, ok := got[EnvTemporalUI]; ok {
+		t.Errorf("dev.env has %s=%q in server mode, which runs no Web UI", EnvTemporalUI, ui)
+	}
+	mainDB, visDB := c.TemporalDatabases()
+	if diff := cmp.Diff([]string{"dayops_ts_temporal", "dayops_ts_temporal_visibility"}, []string{mainDB, visDB}); diff != "" {
+		t.Errorf("Temporal databases (-want +got):\n%s", diff)
+	}
+}
+
 func TestFindRoot(t *testing.T) {
 	dir := t.TempDir()
 	root := filepath.Join(dir, "checkout")
@@ -173,6 +218,9 @@ func TestPKI(t *testing.T) {
 		"front-proxy-client":         {CN: "front-proxy-client"},
 		"controller-manager-serving": {CN: "controller-manager-serving", IPs: []string{"127.0.0.1"}, Server: true},
 		"scheduler-serving":          {CN: "scheduler-serving", IPs: []string{"127.0.0.1"}, Server: true},
+		"temporal-frontend":          {CN: "temporal-frontend", IPs: []string{"127.0.0.1"}, Server: true},
+		"temporal-client":            {CN: "dayops"},
+		"temporal-system-worker":     {CN: "temporal-system-worker"},
 	}
 	for name, want := range tests {
 		t.Run(name, func(t *testing.T) {

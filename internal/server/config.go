@@ -18,6 +18,7 @@ import (
 	"github.com/dayops/dayops/internal/activities/hooks"
 	"github.com/dayops/dayops/internal/callauth"
 	"github.com/dayops/dayops/internal/httpapi"
+	"github.com/dayops/dayops/internal/temporaltls"
 )
 
 // Config of a dayops server process. Each field's doc names its variable.
@@ -32,6 +33,12 @@ type Config struct {
 	TemporalAddress string
 	// TemporalNamespace (TEMPORAL_NAMESPACE, default "default").
 	TemporalNamespace string
+	// TemporalTLS are the client certificate, key and CA of a frontend that
+	// requires mutual TLS (TEMPORAL_TLS_CLIENT_CERT_PATH,
+	// TEMPORAL_TLS_CLIENT_KEY_PATH, TEMPORAL_TLS_SERVER_CA_CERT_PATH,
+	// TEMPORAL_TLS_SERVER_NAME: the Temporal CLI's names). None set: plain
+	// TCP.
+	TemporalTLS temporaltls.Files
 	// TaskQueue the worker polls and the API starts workflows on
 	// (DAYOPS_TASK_QUEUE, default "dayops").
 	TaskQueue string
@@ -90,6 +97,7 @@ func FromEnv() Config {
 		APIURL:            envOr("DAYOPS_API", "http://127.0.0.1:8080"),
 		TemporalAddress:   envOr("TEMPORAL_ADDRESS", "127.0.0.1:7233"),
 		TemporalNamespace: envOr("TEMPORAL_NAMESPACE", "default"),
+		TemporalTLS:       temporaltls.FromEnv(),
 		TaskQueue:         envOr("DAYOPS_TASK_QUEUE", "dayops"),
 		TemporalUI:        os.Getenv("TEMPORAL_UI"),
 		Kubeconfig:        os.Getenv("KUBECONFIG"),
@@ -134,6 +142,9 @@ func (c Config) Validate() error {
 	}
 	if c.TemporalAddress == "" {
 		errs = append(errs, errors.New("TEMPORAL_ADDRESS is required"))
+	}
+	if err := c.TemporalTLS.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	if c.DatabaseURL == "" {
 		errs = append(errs, errors.New("DATABASE_URL is required (the audit log's PostgreSQL)"))

@@ -43,3 +43,14 @@ func TestHTTPServerTimeouts(t *testing.T) {
 		t.Errorf("ReadHeaderTimeout %s > ReadTimeout %s", s.ReadHeaderTimeout, s.ReadTimeout)
 	}
 }
+
+func TestValidateTemporalTLS(t *testing.T) {
+	c := Config{Roles: []string{"worker"}, TaskQueue: "q", TemporalAddress: "127.0.0.1:7233", DatabaseURL: "postgres://x"}
+	c.TemporalTLS.Cert = "/nonexistent/client.crt"
+	err := c.Validate()
+	for _, want := range []string{"TEMPORAL_TLS_CLIENT_KEY_PATH: set TEMPORAL_TLS_CLIENT_CERT_PATH too", "TEMPORAL_TLS_CLIENT_CERT_PATH: stat /nonexistent/client.crt"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Validate = %v, want it to name %q", err, want)
+		}
+	}
+}

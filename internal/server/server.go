@@ -102,6 +102,11 @@ func Connect(ctx context.Context, cfg Config, log *slog.Logger) (*Deps, error) {
 	if d.Kube, err = kubernetes.NewForConfig(d.RESTConfig); err != nil {
 		return nil, fmt.Errorf("kubernetes client: %w", err)
 	}
+	// Mutual TLS to Temporal when the files are set (nil: plain TCP).
+	temporalTLS, err := cfg.TemporalTLS.Config()
+	if err != nil {
+		return nil, err
+	}
 	if d.Pool, err = pgxpool.New(ctx, cfg.DatabaseURL); err != nil {
 		return nil, fmt.Errorf("database: %w", err)
 	}
@@ -123,6 +128,7 @@ func Connect(ctx context.Context, cfg Config, log *slog.Logger) (*Deps, error) {
 	d.Temporal, err = client.DialContext(ctx, client.Options{
 		HostPort:           cfg.TemporalAddress,
 		Namespace:          cfg.TemporalNamespace,
+		ConnectionOptions:  client.ConnectionOptions{TLS: temporalTLS},
 		Logger:             sdklog.NewStructuredLogger(log),
 		ContextPropagators: []workflow.ContextPropagator{operation.MetaPropagator{}},
 		// The API's signals and updates carry its MAC (package callauth).

@@ -22,6 +22,7 @@ import (
 	"github.com/dayops/dayops/internal/eventstore"
 	"github.com/dayops/dayops/internal/httpapi"
 	"github.com/dayops/dayops/internal/operation"
+	"github.com/dayops/dayops/internal/temporaltls"
 	"github.com/dayops/dayops/internal/testutil/dayopstest"
 	"github.com/dayops/dayops/internal/testutil/redistest"
 	"github.com/redis/go-redis/v9"
@@ -51,6 +52,10 @@ func startWorker(t *testing.T, bin string, d *dayopstest.Dayops, n int) *worker 
 		// Tests serve their HTTP hooks on loopback.
 		"DAYOPS_HOOK_ALLOW=127.0.0.1", "DAYOPS_CALL_KEYS="+d.Config.CallKeys)
 	cmd.Stdout, cmd.Stderr = f, f
+	if tl := d.Config.TemporalTLS; tl.Enabled() { // a stack whose Temporal requires mutual TLS
+		cmd.Env = append(cmd.Env, temporaltls.EnvCert+"="+tl.Cert, temporaltls.EnvKey+"="+tl.Key,
+			temporaltls.EnvCA+"="+tl.CA, temporaltls.EnvServerName+"="+tl.ServerName)
+	}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

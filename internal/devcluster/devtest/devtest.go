@@ -53,6 +53,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/dayops/dayops/internal/devcluster"
+	"github.com/dayops/dayops/internal/temporaltls"
 	"github.com/dayops/dayops/internal/testutil/pgtest"
 )
 
@@ -72,6 +73,9 @@ type Env struct {
 	// the Web UI's URL.
 	TemporalAddress string
 	TemporalUI      string
+	// TemporalTLS are the client certificate, key and CA of a stack whose
+	// Temporal requires mutual TLS (server mode); zero otherwise.
+	TemporalTLS temporaltls.Files
 	// DatabaseURL is the stack's dayops database. Tests that write should
 	// use NewDatabase instead.
 	DatabaseURL string
@@ -128,7 +132,11 @@ func Get(t testing.TB) *Env {
 		Kubeconfig:      state.env[devcluster.EnvKubeconfig],
 		TemporalAddress: state.env[devcluster.EnvTemporalAddress],
 		TemporalUI:      state.env[devcluster.EnvTemporalUI],
-		DatabaseURL:     state.env[devcluster.EnvDatabaseURL],
+		TemporalTLS: temporaltls.Files{
+			Cert: state.env[temporaltls.EnvCert], Key: state.env[temporaltls.EnvKey],
+			CA: state.env[temporaltls.EnvCA], ServerName: state.env[temporaltls.EnvServerName],
+		},
+		DatabaseURL: state.env[devcluster.EnvDatabaseURL],
 	}
 	rc, err := devcluster.RESTConfig(e.Kubeconfig)
 	if err != nil {
@@ -203,9 +211,14 @@ func (e *Env) NewDatabase(t testing.TB) string {
 // the client is closed at cleanup.
 func (e *Env) TemporalClient(t testing.TB) sdkclient.Client {
 	t.Helper()
+	tc, err := e.TemporalTLS.Config()
+	if err != nil {
+		t.Fatalf("devtest: %v", err)
+	}
 	cl, err := sdkclient.DialContext(t.Context(), sdkclient.Options{
-		HostPort: e.TemporalAddress,
-		Logger:   sdklog.NewStructuredLogger(slog.New(slog.NewTextHandler(io.Discard, nil))),
+		HostPort:          e.TemporalAddress,
+		Logger:            sdklog.NewStructuredLogger(slog.New(slog.NewTextHandler(io.Discard, nil))),
+		ConnectionOptions: sdkclient.ConnectionOptions{TLS: tc},
 	})
 	if err != nil {
 		t.Fatalf("devtest: dial Temporal at %s: %v", e.TemporalAddress, err)

@@ -71,6 +71,7 @@ func Start(t testing.TB, env *devtest.Env, opts Options) *Dayops {
 	cfg := server.Config{
 		Roles: []string{"api", "worker"}, APIURL: "http://127.0.0.1:0",
 		TemporalAddress: env.TemporalAddress, TemporalNamespace: "default", TemporalUI: env.TemporalUI,
+		TemporalTLS: env.TemporalTLS,
 		// A task queue of its own: no other test's (or `dayops-dev run`'s) worker
 		// picks up this test's workflows, nor this worker theirs.
 		TaskQueue:  "dayops-test-" + randomSuffix(),

@@ -1,0 +1,91 @@
+package temporaltls
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// writePair writes a self-signed certificate and its key into dir.
+func writePair(t *testing.T, dir string) (cert, key string) {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "t"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IsCA: true, BasicConstraintsValid: true}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &k.PublicKey, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, err := x509.MarshalPKCS8PrivateKey(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, key = filepath.Join(dir, "c.crt"), filepath.Join(dir, "c.key")
+	if err := os.WriteFile(cert, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(key, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return cert, key
+}
+
+func TestValidate(t *testing.T) {
+	dir := t.TempDir()
+	cert, key := writePair(t, dir)
+	notPEM := filepath.Join(dir, "not.pem")
+	if err := os.WriteFile(notPEM, []byte("hello"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tests := map[string]struct {
+		files Files
+		want  []string // substrings of the error; none: valid
+	}{
+		"none (plain TCP)":           {},
+		"mutual TLS":                 {files: Files{Cert: cert, Key: key, CA: cert, ServerName: "localhost"}},
+		"server TLS only":            {files: Files{CA: cert}},
+		"certificate without key":    {files: Files{Cert: cert}, want: []string{"TEMPORAL_TLS_CLIENT_KEY_PATH: set TEMPORAL_TLS_CLIENT_CERT_PATH too"}},
+		"key without certificate":    {files: Files{Key: key}, want: []string{"TEMPORAL_TLS_CLIENT_CERT_PATH: set TEMPORAL_TLS_CLIENT_KEY_PATH too"}},
+		"missing files, all at once": {files: Files{Cert: "/nope/c", Key: "/nope/k", CA: "/nope/ca"}, want: []string{"TEMPORAL_TLS_CLIENT_CERT_PATH: stat /nope/c", "TEMPORAL_TLS_CLIENT_KEY_PATH: stat /nope/k", "TEMPORAL_TLS_SERVER_CA_CERT_PATH: stat /nope/ca"}},
+		"CA without a certificate":   {files: Files{CA: notPEM}, want: []string{"TEMPORAL_TLS_SERVER_CA_CERT_PATH: no PEM certificate"}},
+		"key of another kind":        {files: Files{Cert: cert, Key: notPEM}, want: []string{"TEMPORAL_TLS_CLIENT_CERT_PATH, TEMPORAL_TLS_CLIENT_KEY_PATH"}},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			err := tc.files.Validate()
+			if len(tc.want) == 0 {
+				if err != nil {
+					t.Fatalf("Validate: %v", err)
+				}
+				tc, err := tc.files.Config()
+				if err != nil {
+					t.Fatalf("Config: %v", err)
+				}
+				if (tc == nil) != (name == "none (plain TCP)") {
+					t.Fatalf("Config = %v", tc)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("Validate: nil, want %q", tc.want)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("Validate error %q lacks %q", err, w)
+				}
+			}
+		})
+	}
+}
