@@ -26,6 +26,10 @@ tools: ## Build bin/temporal, bin/kube, bin/kubectl and bin/versitygw from their
 build: ## Build bin/dayops (the product: API, worker, CLI, audit) and bin/dayops-dev (local stack, node agent, run, bench)
 	$(GO) build -o bin/ ./cmd/dayops ./cmd/dayops-dev
 
+.PHONY: image
+image: ## Build the product image without Docker (tools/image): bin/image/dayops-oci (OCI layout) and bin/dayops-image.tar (docker load); IMAGE=NAME:TAG (default dayops:VERSION, VERSION from git describe)
+	cd tools/image && $(GO) run . -root $(CURDIR) $(if $(IMAGE),-image '$(IMAGE)')
+
 .PHONY: run
 run: deps tools build ## Start the local stack and dayops (API + worker) in the foreground; Ctrl-C stops everything
 	bin/dayops-dev run
@@ -37,11 +41,13 @@ test: deps tools build ## Run every test against the real local stack (one share
 .PHONY: unit
 unit: ## Run only the tests that need no local stack (go test -short: stack tests skip; PostgreSQL and redis-server are used)
 	$(GO) test -short -count=1 $(TESTFLAGS) ./...
+	cd tools/image && $(GO) test -short -count=1 $(TESTFLAGS) ./...
 
 .PHONY: check
 check: ## gofmt, go vet and workflowcheck
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	cd tools/image && $(GO) vet ./...
 	@test -x bin/workflowcheck || GOBIN=$(CURDIR)/bin $(GO) install go.temporal.io/sdk/contrib/tools/workflowcheck@$(WORKFLOWCHECK_VERSION)
 	bin/workflowcheck -config workflowcheck.config.yaml ./internal/workflows/...
 

@@ -7,6 +7,8 @@
 #   3. runs `go test ./...` with this script's arguments passed through
 #      (default -timeout 30m and -count=1 unless given), with DAYOPS_DEV_ENV and
 #      the variables of .dayops/dev.env exported so that devtest finds it,
+#      then the same in tools/image (the image builder's own module: builds
+#      the product image twice and checks it),
 #   4. always stops the stack it started (trap), and exits with go test's
 #      status.
 # Usage: scripts/test.sh [go test flags...]    e.g. scripts/test.sh -run Service -v
@@ -41,5 +43,6 @@ case " ${args[*]-} " in *" -timeout"*) ;; *) args=(-timeout 30m "${args[@]}") ;;
 case " ${args[*]-} " in *" -count"*) ;; *) args=(-count=1 "${args[@]}") ;; esac
 status=0
 go test "${args[@]}" ./... || status=$?
+(cd tools/image && go test "${args[@]}" ./...) || status=$?
 echo "test.sh: go test exited $status after $(( $(date +%s) - start ))s${started:+ (stack started by this run)}"
 exit $status

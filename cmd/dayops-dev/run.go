@@ -3,6 +3,8 @@ package main
 import (
 	"cmp"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -72,6 +74,9 @@ func newRunCmd() *cobra.Command {
 			// On the local stack hooks are served on this host; the API
 			// server's endpoint stays refused.
 			HookAllow: cmp.Or(os.Getenv("DAYOPS_HOOK_ALLOW"), "127.0.0.1"),
+			// API and worker share this process: a key for this run signs
+			// and checks their signals and updates.
+			CallKeys: cmp.Or(os.Getenv(server.EnvCallKeys), callKey()),
 		}
 		out := cmd.OutOrStdout()
 		return server.Run(ctx, scfg, slog.Default(), func(addr string) {
@@ -116,4 +121,11 @@ func demo(ctx context.Context, out io.Writer, api, token string) {
 	if acc.TemporalURL != "" {
 		fmt.Fprintf(out, "                  Temporal UI: %s\n", acc.TemporalURL)
 	}
+}
+
+// callKey returns a random DAYOPS_CALL_KEYS value for one run.
+func callKey() string {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
 }

@@ -25,6 +25,7 @@ func newRootCmd() *cobra.Command {
 		newServerCmd(),
 		cli.AuditCmd(auditdb.Offline()),
 		newInstanceCmd(),
+		newVersionCmd(),
 	)
 	return root
 }

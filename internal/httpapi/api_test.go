@@ -14,9 +14,12 @@ import (
 	"github.com/dayops/dayops/internal/cli"
 	"github.com/dayops/dayops/internal/devcluster/devtest"
 	"github.com/dayops/dayops/internal/httpapi"
+	"github.com/dayops/dayops/internal/spec"
 	"github.com/dayops/dayops/internal/testutil/dayopstest"
 	"github.com/dayops/dayops/internal/workflows"
 	"go.temporal.io/api/workflowservice/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -85,6 +88,20 @@ func TestAPI(t *testing.T) {
 	})
 
 	t.Run("validation", func(t *testing.T) {
+		// A Secret with a password key that its owner did not hand to dayops
+		// (no dayops.io/password-secret=true label) is refused; /credentials
+		// could otherwise reveal any such Secret in the namespace.
+		for name, labels := range map[string]map[string]string{
+			"someone-elses-db": nil,
+			"handed-to-dayops": {spec.LabelPasswordSecret: "true"},
+		} {
+			if _, err := env.Clientset.CoreV1().Secrets(ns).Create(ctx, &corev1.Secret{
+				ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels},
+				StringData: map[string]string{"password": "p-" + name + "-0123456789"},
+			}, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+				t.Fatal(err)
+			}
+		}
 		head := d.Head(t)
 		tests := map[string]struct {
 			body map[string]any
@@ -102,6 +119,8 @@ func TestAPI(t *testing.T) {
 			"namespace does not exist": {map[string]any{"name": "ok", "namespace": "no-such-namespace-" + ns, "shards": 3, "replicasPerShard": 1},
 				[]string{"body.namespace"}},
 			"passwordSecret does not exist": {map[string]any{"name": "ok", "namespace": ns, "shards": 3, "replicasPerShard": 1, "passwordSecret": "no-such-secret"},
+				[]string{"body.passwordSecret"}},
+			"passwordSecret not opted in": {map[string]any{"name": "ok", "namespace": ns, "shards": 3, "replicasPerShard": 1, "passwordSecret": "someone-elses-db"},
 				[]string{"body.passwordSecret"}},
 			"too many replicas for the zones": {map[string]any{"name": "ok", "namespace": ns, "shards": 3, "replicasPerShard": 3},
 				[]string{"body.zones.allowSharedZones"}},
@@ -139,6 +158,10 @@ func TestAPI(t *testing.T) {
 
 	t.Run("dry run starts and writes nothing", func(t *testing.T) {
 		head := d.Head(t)
+		if _, err := create(d.Operator, map[string]any{"name": "dry", "namespace": ns, "shards": 3, "replicasPerShard": 1,
+			"passwordSecret": "handed-to-dayops"}, url.Values{"dryRun": {"true"}}); err != nil {
+			t.Fatalf("a Secret with the opt-in label is refused: %v", err)
+		}
 		acc, err := create(d.Operator, map[string]any{"name": "dry", "namespace": ns, "shards": 3, "replicasPerShard": 1},
 			url.Values{"dryRun": {"true"}})
 		if err != nil {

@@ -112,15 +112,15 @@ func (c clusters) NamespaceExists(ctx context.Context, name string) (bool, error
 	return err == nil, err
 }
 
-// SecretKeys answers spec.References with the data keys of a Secret that
-// hold a value; the values themselves are never handed on.
-func (c clusters) SecretKeys(ctx context.Context, namespace, name string) ([]string, bool, error) {
+// Secret answers spec.References with the labels of a Secret and its data
+// keys that hold a value; the values themselves are never handed on.
+func (c clusters) Secret(ctx context.Context, namespace, name string) (spec.SecretInfo, bool, error) {
 	s, err := c.kube.Client.CoreV1().Secrets(namespace).Get(ctx, name, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
-		return nil, false, nil
+		return spec.SecretInfo{}, false, nil
 	}
 	if err != nil {
-		return nil, false, err
+		return spec.SecretInfo{}, false, err
 	}
 	keys := make([]string, 0, len(s.Data))
 	for key, v := range s.Data {
@@ -128,5 +128,5 @@ func (c clusters) SecretKeys(ctx context.Context, namespace, name string) ([]str
 			keys = append(keys, key)
 		}
 	}
-	return keys, true, nil
+	return spec.SecretInfo{Keys: keys, Labels: s.Labels}, true, nil
 }

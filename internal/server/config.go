@@ -17,6 +17,7 @@ import (
 	"strings"
 
 	"github.com/dayops/dayops/internal/activities/hooks"
+	"github.com/dayops/dayops/internal/callauth"
 	"github.com/dayops/dayops/internal/httpapi"
 	"k8s.io/apimachinery/pkg/util/validation"
 )
@@ -87,6 +88,13 @@ type Config struct {
 	// address:port endpoints, e.g. "127.0.0.1" for hooks served on the
 	// worker's host. Empty: none of them.
 	HookAllow string
+	// CallKeys sign the signals and updates the API sends to running
+	// operations (an upgrade's approve, abort, pause, resume) and let the
+	// worker refuse any that did not come through the API
+	// (DAYOPS_CALL_KEYS): comma-separated, each at least 32 bytes; the first
+	// signs, all verify (rotation). API and workers must share them. Empty:
+	// nothing is signed or checked, and a warning says so at start.
+	CallKeys string
 }
 
 // FromEnv reads the Config from the environment, with defaults.
@@ -107,6 +115,7 @@ func FromEnv() Config {
 		HookAllow:         os.Getenv("DAYOPS_HOOK_ALLOW"),
 		Namespaces:        splitList(os.Getenv("DAYOPS_NAMESPACES")),
 		HealthAddr:        os.Getenv("DAYOPS_HEALTH_ADDR"),
+		CallKeys:          os.Getenv(EnvCallKeys),
 	}
 	return c
 }
@@ -163,11 +172,17 @@ func (c Config) Validate() error {
 	if _, _, err := hooks.ParseAllow(c.HookAllow); err != nil {
 		errs = append(errs, fmt.Errorf("DAYOPS_HOOK_ALLOW: %w", err))
 	}
+	if _, err := callauth.ParseKeys(c.CallKeys); err != nil {
+		errs = append(errs, fmt.Errorf("%s: %w", EnvCallKeys, err))
+	}
 	return errors.Join(errs...)
 }
 
 // DefaultInstanceImage is Config.InstanceImage's default.
 const DefaultInstanceImage = "dayops:dev"
+
+// EnvCallKeys is the variable of Config.CallKeys.
+const EnvCallKeys = "DAYOPS_CALL_KEYS"
 
 // EnvBackupStore is the variable of Config.BackupStore.
 const EnvBackupStore = "DAYOPS_BACKUP_STORE"

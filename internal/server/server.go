@@ -21,6 +21,7 @@ import (
 	"github.com/dayops/dayops/internal/activities/redisops"
 	"github.com/dayops/dayops/internal/audit"
 	"github.com/dayops/dayops/internal/backupstore"
+	"github.com/dayops/dayops/internal/callauth"
 	"github.com/dayops/dayops/internal/eventstore"
 	"github.com/dayops/dayops/internal/httpapi"
 	"github.com/dayops/dayops/internal/operation"
@@ -54,6 +55,9 @@ type Deps struct {
 	InstanceImage string
 	// Namespaces is Config.Namespaces.
 	Namespaces []string
+	// CallKeys sign the client's signals and updates and let the worker
+	// check them (Config.CallKeys).
+	CallKeys callauth.Keys
 	// HookGuard decides which addresses HTTP hooks may connect to.
 	HookGuard *hooks.Guard
 	// Registry holds the process's Prometheus metrics (the API's and the
@@ -112,11 +116,19 @@ func Connect(ctx context.Context, cfg Config, log *slog.Logger) (*Deps, error) {
 	if d.Store, err = eventstore.Open(ctx, d.Pool, opts); err != nil {
 		return nil, fmt.Errorf("audit log: %w", err)
 	}
+	if d.CallKeys, err = callauth.ParseKeys(cfg.CallKeys); err != nil {
+		return nil, fmt.Errorf("%s: %w", EnvCallKeys, err)
+	}
+	if !d.CallKeys.Enabled() {
+		log.Warn("signals and updates to running operations are not signed: anyone who reaches the Temporal frontend can approve, abort or pause an upgrade in any name; set " + EnvCallKeys)
+	}
 	d.Temporal, err = client.DialContext(ctx, client.Options{
 		HostPort:           cfg.TemporalAddress,
 		Namespace:          cfg.TemporalNamespace,
 		Logger:             sdklog.NewStructuredLogger(log),
 		ContextPropagators: []workflow.ContextPropagator{operation.MetaPropagator{}},
+		// The API's signals and updates carry its MAC (package callauth).
+		Interceptors: []interceptor.ClientInterceptor{&callauth.Signer{Keys: d.CallKeys}},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("connect to Temporal at %s: %w", cfg.TemporalAddress, err)
@@ -170,7 +182,11 @@ func (d *Deps) NewWorker(taskQueue string) worker.Worker {
 		// A CPU-starved worker must not mistake slowness for a deadlock in
 		// workflow code (the default is 1s).
 		DeadlockDetectionTimeout: 10 * time.Second,
-		Interceptors:             []interceptor.WorkerInterceptor{&auditlog.StepInterceptor{Recorder: acts.Audit.Recorder}},
+		Interceptors: []interceptor.WorkerInterceptor{
+			&auditlog.StepInterceptor{Recorder: acts.Audit.Recorder},
+			// Signals and updates that did not come through the API are refused.
+			&callauth.Checker{Keys: d.CallKeys},
+		},
 	})
 	workflows.Register(w, acts)
 	return w

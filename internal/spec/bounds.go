@@ -125,9 +125,16 @@ func ValidateBackupID(p *field.Path, id string) field.ErrorList {
 type References interface {
 	// NamespaceExists reports whether the namespace exists.
 	NamespaceExists(ctx context.Context, name string) (bool, error)
-	// SecretKeys returns the data keys of a Secret, and false when the Secret
-	// does not exist.
-	SecretKeys(ctx context.Context, namespace, name string) ([]string, bool, error)
+	// Secret returns the data keys (never the values) and the labels of a
+	// Secret, and false when the Secret does not exist.
+	Secret(ctx context.Context, namespace, name string) (SecretInfo, bool, error)
+}
+
+// SecretInfo is what admission may know of a Secret: which keys hold a value,
+// and its labels. Values never leave the Kubernetes adapter.
+type SecretInfo struct {
+	Keys   []string
+	Labels map[string]string
 }
 
 // ManagedNamespaces is implemented by References of an install that manages
@@ -139,8 +146,22 @@ type ManagedNamespaces interface {
 // PasswordKey is the key of a password Secret.
 const PasswordKey = "password"
 
+// LabelPasswordSecret is the opt-in label a user's Secret must carry
+// (value "true") before dayops reads it as a cluster's password: an operator
+// token may then only reveal (through /credentials) or use Secrets their owner
+// handed to dayops, never any Secret that happens to have a "password" key.
+const LabelPasswordSecret = "dayops.io/password-secret"
+
+// SecretUsable reports whether dayops may read a Secret with these labels as
+// a password: it created the Secret (app.kubernetes.io/managed-by=dayops) or
+// its owner opted it in (LabelPasswordSecret=true).
+func SecretUsable(labels map[string]string) bool {
+	return labels[LabelPasswordSecret] == "true" || labels["app.kubernetes.io/managed-by"] == "dayops"
+}
+
 // CheckReferences checks that what a defaulted, valid spec names exists: its
-// namespace and, when set, its passwordSecret with a "password" key. A
+// namespace and, when set, its passwordSecret with a "password" key and the
+// opt-in label (SecretUsable). A
 // missing object is a field error (the request is refused before anything
 // starts); err is a failure to ask. A refs that implements
 // ManagedNamespaces also refuses a namespace the install does not manage.
@@ -161,14 +182,18 @@ func CheckReferences(ctx context.Context, refs References, c Cluster) (field.Err
 	if c.PasswordSecret == "" {
 		return nil, nil
 	}
-	keys, found, err := refs.SecretKeys(ctx, c.Namespace, c.PasswordSecret)
+	info, found, err := refs.Secret(ctx, c.Namespace, c.PasswordSecret)
 	if err != nil {
 		return nil, fmt.Errorf("look up secret %s/%s: %w", c.Namespace, c.PasswordSecret, err)
 	}
 	switch {
 	case !found:
 		return field.ErrorList{field.NotFound(field.NewPath("passwordSecret"), c.PasswordSecret)}, nil
-	case !slices.Contains(keys, PasswordKey):
+	case !SecretUsable(info.Labels):
+		return field.ErrorList{field.Forbidden(field.NewPath("passwordSecret"),
+			fmt.Sprintf("Secret %s/%s is not opted in: dayops uses only Secrets it created or that carry the label %s=true",
+				c.Namespace, c.PasswordSecret, LabelPasswordSecret))}, nil
+	case !slices.Contains(info.Keys, PasswordKey):
 		return field.ErrorList{field.Invalid(field.NewPath("passwordSecret"), c.PasswordSecret,
 			fmt.Sprintf("the Secret has no %q key", PasswordKey))}, nil
 	}

@@ -10,8 +10,8 @@ import (
 type fakeRefs struct{ managed []string }
 
 func (fakeRefs) NamespaceExists(context.Context, string) (bool, error) { return true, nil }
-func (fakeRefs) SecretKeys(context.Context, string, string) ([]string, bool, error) {
-	return nil, false, nil
+func (fakeRefs) Secret(context.Context, string, string) (SecretInfo, bool, error) {
+	return SecretInfo{}, false, nil
 }
 
 type managedRefs struct{ fakeRefs }

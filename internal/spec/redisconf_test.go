@@ -153,6 +153,24 @@ func TestBounds(t *testing.T) {
 			u.Default()
 			return u.Validate()
 		}(), "at least 2m54s"},
+		"approval timeout 30s": {func() field.ErrorList {
+			u := Upgrade{Image: "redis:7.2", ApprovalTimeout: d("30s")}
+			u.Default()
+			return u.Validate()
+		}(), "approvalTimeout: Invalid value: \"30s\": must be between 1m0s"},
+		"approval timeout 31 days": {func() field.ErrorList {
+			u := Upgrade{Image: "redis:7.2", ApprovalTimeout: d("744h")}
+			u.Default()
+			return u.Validate()
+		}(), "approvalTimeout: Invalid value"},
+		"approval timeout default": {func() field.ErrorList {
+			u := Upgrade{Image: "redis:7.2"}
+			u.Default()
+			if u.ApprovalTimeout.Duration != DefaultApprovalTimeout {
+				return field.ErrorList{field.Invalid(field.NewPath("approvalTimeout"), u.ApprovalTimeout.String(), "not defaulted")}
+			}
+			return u.Validate()
+		}(), ""},
 		"long bake long interval": {func() field.ErrorList {
 			u := Upgrade{Image: "redis:7.2", Bake: d("24h"), Gate: Gate{Interval: d("3m")}}
 			u.Default()

@@ -41,8 +41,10 @@ type Cluster struct {
 	Resources Resources `json:"resources,omitzero"`
 	// Persistence says how each instance keeps its data.
 	Persistence Persistence `json:"persistence,omitzero"`
-	// PasswordSecret names an existing Secret (key "password") holding the
-	// password; when empty, dayops generates one into "<name>-auth".
+	// PasswordSecret names an existing Secret in the cluster's namespace (key
+	// "password") holding the password; it must carry the opt-in label
+	// dayops.io/password-secret=true (LabelPasswordSecret). When empty, dayops
+	// generates one into "<name>-auth".
 	PasswordSecret string `json:"passwordSecret,omitempty"`
 	// Zones is the placement policy across failure zones.
 	Zones ZonePolicy `json:"zones,omitzero"`

@@ -20,6 +20,9 @@ const (
 	DefaultGateSettle         = 60 * time.Second
 	DefaultUpgradeConcurrency = 1
 	MaxUpgradeBake            = 24 * time.Hour
+	DefaultApprovalTimeout    = 72 * time.Hour
+	MinApprovalTimeout        = time.Minute
+	MaxApprovalTimeout        = 30 * 24 * time.Hour
 	maxGateInterval           = time.Hour
 	maxGateProbe              = time.Minute
 	maxGateSettle             = 10 * time.Minute
@@ -46,6 +49,11 @@ type Upgrade struct {
 	// AutoApprove continues after a passing bake without waiting for an
 	// approve update.
 	AutoApprove bool `json:"autoApprove,omitempty"`
+	// ApprovalTimeout is how long the upgrade waits for an approval after a
+	// passing bake; then it rolls the canary back, as an abort by dayops
+	// would (default 72h). An upgrade nobody decides on would otherwise hold
+	// the cluster (no other operation may start) for ever.
+	ApprovalTimeout Duration `json:"approvalTimeout,omitzero" doc:"how long to wait for an approval after the bake before rolling the canary back (default 72h)"`
 	// AcceptDowntime allows upgrading a shard that has no replica: its primary
 	// restarts in place, so its slots are unavailable for the restart.
 	AcceptDowntime bool `json:"acceptDowntime,omitempty"`
@@ -84,6 +92,9 @@ func (u *Upgrade) Default() {
 	}
 	if u.Concurrency == 0 {
 		u.Concurrency = DefaultUpgradeConcurrency
+	}
+	if u.ApprovalTimeout.Duration == 0 {
+		u.ApprovalTimeout.Duration = DefaultApprovalTimeout
 	}
 	u.Gate.Default()
 }
@@ -136,6 +147,11 @@ func (u *Upgrade) Validate() field.ErrorList {
 	}
 	if u.Bake.Duration < 0 || u.Bake.Duration > MaxUpgradeBake {
 		errs = append(errs, field.Invalid(field.NewPath("bake"), u.Bake.String(), fmt.Sprintf("must be between 0s and %s", MaxUpgradeBake)))
+	}
+	// Zero is an input from before the deadline existed (Default sets one).
+	if d := u.ApprovalTimeout.Duration; d != 0 && (d < MinApprovalTimeout || d > MaxApprovalTimeout) {
+		errs = append(errs, field.Invalid(field.NewPath("approvalTimeout"), u.ApprovalTimeout.String(),
+			fmt.Sprintf("must be between %s and %s", MinApprovalTimeout, MaxApprovalTimeout)))
 	}
 	if u.Concurrency < 1 {
 		errs = append(errs, field.Invalid(field.NewPath("concurrency"), u.Concurrency, "must be at least 1"))

@@ -68,14 +68,14 @@ func Backup(ctx workflow.Context, in BackupInput) (Result, error) {
 	r.progress.StepsTotal = 5
 	r.plan = in.Plan
 	summary, err := runBackup(ctx, r, in)
-	return r.finishCtx(ctx, err, summary)
+	return r.finish(ctx, err, summary)
 }
 
 func runBackup(ctx workflow.Context, r *run, in BackupInput) (string, error) {
-	if err := r.startedCtx(ctx); err != nil {
+	if err := r.started(ctx); err != nil {
 		return "", err
 	}
-	r.phaseCtx(ctx, "observing", "")
+	r.phase(ctx, "observing", "")
 	obs, err := observe(ctx, r, nil)
 	if err != nil {
 		return "", err
@@ -106,9 +106,9 @@ func runBackup(ctx workflow.Context, r *run, in BackupInput) (string, error) {
 			r.meta.ClusterKey(), covered, topology.NumSlots), ErrTypeNotBackupable, nil)
 	}
 	id := r.meta.OperationID
-	r.phaseCtx(ctx, "snapshot", "")
+	r.phase(ctx, "snapshot", "")
 	var snap rdb.SnapshotResult
-	if err := r.execCtx(ctx, longOptions, fmt.Sprintf("pause writes on %d primaries, fork each at that point, stream %d RDBs to the backup store", len(targets), len(targets)),
+	if err := r.exec(ctx, longOptions, fmt.Sprintf("pause writes on %d primaries, fork each at that point, stream %d RDBs to the backup store", len(targets), len(targets)),
 		backupActs.SnapshotCluster, backup.SnapshotInput{Auth: authOf(c), BackupID: id, Targets: targets, PauseBound: in.PauseBound}, &snap); err != nil {
 		return "", err
 	}
@@ -129,8 +129,8 @@ func runBackup(ctx workflow.Context, r *run, in BackupInput) (string, error) {
 	}
 	m.Shards = files
 	r.progress.BytesMoved, r.progress.KeysMoved = m.TotalBytes, m.TotalKeys
-	r.phaseCtx(ctx, "manifest", "")
-	if err := r.execCtx(ctx, quickOptions, "write the manifest of backup "+id, backupActs.WriteBackupManifest, backup.ManifestInput{Manifest: m}, nil); err != nil {
+	r.phase(ctx, "manifest", "")
+	if err := r.exec(ctx, quickOptions, "write the manifest of backup "+id, backupActs.WriteBackupManifest, backup.ManifestInput{Manifest: m}, nil); err != nil {
 		return "", err
 	}
 	consistency := "one consistency point"
@@ -140,9 +140,9 @@ func runBackup(ctx workflow.Context, r *run, in BackupInput) (string, error) {
 	summary := fmt.Sprintf("backup %s of %s: %d shards, %d keys, %d bytes; %s; writes paused %.1f ms (bound %d ms)",
 		id, r.meta.ClusterKey(), len(files), m.TotalKeys, m.TotalBytes, consistency, m.Consistency.PausedMS, m.Consistency.PauseBoundMS)
 	if in.Retention.KeepLast > 0 || in.Retention.KeepWithin > 0 {
-		r.phaseCtx(ctx, "retention", "")
+		r.phase(ctx, "retention", "")
 		var exp backup.ExpiredResult
-		if err := r.execCtx(ctx, quickOptions, "apply the retention", backupActs.ListExpiredBackups,
+		if err := r.exec(ctx, quickOptions, "apply the retention", backupActs.ListExpiredBackups,
 			backup.ExpiredInput{Cluster: r.meta.ClusterKey(), Retention: in.Retention, Now: workflow.Now(ctx)}, &exp); err != nil {
 			return summary, err
 		}
@@ -151,7 +151,7 @@ func runBackup(ctx workflow.Context, r *run, in BackupInput) (string, error) {
 				continue
 			}
 			r.progress.StepsTotal++
-			if err := r.execCtx(ctx, quickOptions, "delete expired backup "+old, backupActs.DeleteBackupFiles, backup.DeleteBackupInput{ID: old}, nil); err != nil {
+			if err := r.exec(ctx, quickOptions, "delete expired backup "+old, backupActs.DeleteBackupFiles, backup.DeleteBackupInput{ID: old}, nil); err != nil {
 				return summary, err
 			}
 		}
@@ -172,13 +172,13 @@ func DeleteBackup(ctx workflow.Context, in DeleteBackupInput) (Result, error) {
 	r.progress.StepsTotal = 3
 	r.plan = in.Plan
 	err = func() error {
-		if err := r.startedCtx(ctx); err != nil {
+		if err := r.started(ctx); err != nil {
 			return err
 		}
-		r.phaseCtx(ctx, "deleting", "")
-		return r.execCtx(ctx, quickOptions, "delete backup "+in.BackupID, backupActs.DeleteBackupFiles, backup.DeleteBackupInput{ID: in.BackupID}, nil)
+		r.phase(ctx, "deleting", "")
+		return r.exec(ctx, quickOptions, "delete backup "+in.BackupID, backupActs.DeleteBackupFiles, backup.DeleteBackupInput{ID: in.BackupID}, nil)
 	}()
-	return r.finishCtx(ctx, err, "deleted backup "+in.BackupID)
+	return r.finish(ctx, err, "deleted backup "+in.BackupID)
 }
 
 // ScheduledBackupInput is the fixed input a Temporal schedule starts

@@ -26,34 +26,34 @@ func CreateCluster(ctx workflow.Context, in CreateClusterInput) (Result, error) 
 	r.plan = &in.Plan // the admitted plan: the workflow never plans a create itself
 	r.progress.StepsTotal = 10 + len(in.Plan.Hooks)
 	err = createCluster(ctx, r, in)
-	return r.finishCtx(ctx, err, in.Plan.Summary)
+	return r.finish(ctx, err, in.Plan.Summary)
 }
 
 func createCluster(ctx workflow.Context, r *run, in CreateClusterInput) error {
 	c, plan := in.Spec, in.Plan
-	if err := r.startedCtx(ctx); err != nil {
+	if err := r.started(ctx); err != nil {
 		return err
 	}
-	r.phaseCtx(ctx, "pre-create-hooks", "")
+	r.phase(ctx, "pre-create-hooks", "")
 	if err := r.runHooks(ctx, spec.PreCreate, plan.Hooks, clusterTarget); err != nil {
 		return err
 	}
-	r.phaseCtx(ctx, "creating-instances", "")
+	r.phase(ctx, "creating-instances", "")
 	ready, err := createInstances(ctx, r, c, plan, "write redis.conf ConfigMap and password Secret")
 	if err != nil {
 		return err
 	}
-	if err := r.recordCtx(ctx, &audit.ClusterCreated{Cluster: r.meta.ClusterKey(), Image: c.Image, Shards: c.Shards, ReplicasPerShard: c.ReplicasPerShard}); err != nil {
+	if err := r.record(ctx, &audit.ClusterCreated{Cluster: r.meta.ClusterKey(), Image: c.Image, Shards: c.Shards, ReplicasPerShard: c.ReplicasPerShard}); err != nil {
 		return err
 	}
-	if err := r.recordCtx(ctx, instanceCreatedEvents(r, c, plan.CreateInstances, ready)...); err != nil {
+	if err := r.record(ctx, instanceCreatedEvents(r, c, plan.CreateInstances, ready)...); err != nil {
 		return err
 	}
 	auth := authOf(c)
-	r.phaseCtx(ctx, "forming-cluster", "")
+	r.phase(ctx, "forming-cluster", "")
 	addrs := addrsOf(ready)
 	var meet redisops.MeetResult
-	if err := r.execCtx(ctx, longOptions, fmt.Sprintf("CLUSTER MEET %d nodes", len(addrs)), redisActs.Meet,
+	if err := r.exec(ctx, longOptions, fmt.Sprintf("CLUSTER MEET %d nodes", len(addrs)), redisActs.Meet,
 		redisops.MeetInput{Auth: auth, Addrs: addrs}, &meet); err != nil {
 		return err
 	}
@@ -65,25 +65,25 @@ func createCluster(ctx workflow.Context, r *run, in CreateClusterInput) error {
 			slotEvents = append(slotEvents, &audit.SlotsAssigned{Cluster: r.meta.ClusterKey(), Shard: in.Shard, Slots: auditRanges(plan.Assign[in.Shard])})
 		}
 	}
-	if err := r.execCtx(ctx, longOptions, fmt.Sprintf("assign 16384 slots to %d shards", len(assign)), redisActs.AssignSlots,
+	if err := r.exec(ctx, longOptions, fmt.Sprintf("assign 16384 slots to %d shards", len(assign)), redisActs.AssignSlots,
 		redisops.AssignSlotsInput{Auth: auth, Assign: assign, WaitFor: addrs}, nil); err != nil {
 		return err
 	}
-	if err := r.recordCtx(ctx, slotEvents...); err != nil {
+	if err := r.record(ctx, slotEvents...); err != nil {
 		return err
 	}
 	if err := attachReplicas(ctx, r, auth, plan.CreateInstances, ready, primariesOf(plan.CreateInstances, ready)); err != nil {
 		return err
 	}
-	r.phaseCtx(ctx, "labelling", "")
+	r.phase(ctx, "labelling", "")
 	if err := labelRoles(ctx, r, c, auth, ready); err != nil {
 		return err
 	}
-	if err := r.execCtx(ctx, quickOptions, "create the headless and per-shard primary Services", kubeActs.EnsureServices,
+	if err := r.exec(ctx, quickOptions, "create the headless and per-shard primary Services", kubeActs.EnsureServices,
 		kube.EnsureServicesInput{Spec: c, Shards: plan.NewShards}, nil); err != nil {
 		return err
 	}
-	r.phaseCtx(ctx, "post-create-hooks", "")
+	r.phase(ctx, "post-create-hooks", "")
 	return r.runHooks(ctx, spec.PostCreate, plan.Hooks, instanceTarget(ready, primariesByShard(plan.CreateInstances)))
 }
 
@@ -91,25 +91,25 @@ func createCluster(ctx workflow.Context, r *run, in CreateClusterInput) error {
 // high-water mark), creates the plan's instances and waits until they are
 // Ready; it returns their status by ordinal.
 func createInstances(ctx workflow.Context, r *run, c spec.Cluster, plan planner.Plan, configSummary string) (map[int]kube.InstanceStatus, error) {
-	if err := r.execCtx(ctx, quickOptions, configSummary, kubeActs.EnsureConfig,
+	if err := r.exec(ctx, quickOptions, configSummary, kubeActs.EnsureConfig,
 		kube.EnsureConfigInput{Spec: c, NextOrdinal: plan.NextOrdinal}, nil); err != nil {
 		return nil, err
 	}
-	if err := r.execCtx(ctx, longOptions, fmt.Sprintf("create %d instances", len(plan.CreateInstances)), kubeActs.EnsureInstances,
+	if err := r.exec(ctx, longOptions, fmt.Sprintf("create %d instances", len(plan.CreateInstances)), kubeActs.EnsureInstances,
 		kube.EnsureInstancesInput{Spec: c, Instances: plan.CreateInstances, Placement: render.Placement{RequireDistinctZones: plan.Placement.RequireDistinctZones}}, nil); err != nil {
 		return nil, err
 	}
-	return waitReadyCtx(ctx, r, c, plan.CreateInstances)
+	return waitReady(ctx, r, c, plan.CreateInstances)
 }
 
 // waitReady waits for instances and returns their status by ordinal.
-func waitReadyCtx(ctx workflow.Context, r *run, c spec.Cluster, instances []topology.Instance) (map[int]kube.InstanceStatus, error) {
+func waitReady(ctx workflow.Context, r *run, c spec.Cluster, instances []topology.Instance) (map[int]kube.InstanceStatus, error) {
 	ords := make([]int, len(instances))
 	for i, in := range instances {
 		ords[i] = in.Ordinal
 	}
 	var res kube.WaitReadyResult
-	if err := r.execCtx(ctx, longOptions, fmt.Sprintf("wait until %d instances are Ready", len(ords)), kubeActs.WaitInstancesReady,
+	if err := r.exec(ctx, longOptions, fmt.Sprintf("wait until %d instances are Ready", len(ords)), kubeActs.WaitInstancesReady,
 		kube.WaitReadyInput{Namespace: c.Namespace, Cluster: c.Name, Ordinals: ords, ZoneKey: c.Zones.Key}, &res); err != nil {
 		return nil, err
 	}
@@ -135,11 +135,11 @@ func attachReplicas(ctx workflow.Context, r *run, auth redisops.Auth, instances 
 	if len(pairs) == 0 {
 		return nil
 	}
-	if err := r.execCtx(ctx, longOptions, fmt.Sprintf("attach %d replicas and wait until in sync", len(pairs)), redisActs.AttachReplicas,
+	if err := r.exec(ctx, longOptions, fmt.Sprintf("attach %d replicas and wait until in sync", len(pairs)), redisActs.AttachReplicas,
 		redisops.AttachReplicasInput{Auth: auth, Pairs: pairs}, nil); err != nil {
 		return err
 	}
-	return r.recordCtx(ctx, events...)
+	return r.record(ctx, events...)
 }
 
 // labelRoles reads every node's live role and writes it (and the node ID) on
@@ -151,7 +151,7 @@ func labelRoles(ctx workflow.Context, r *run, c spec.Cluster, auth redisops.Auth
 		addrs[i] = instances[o].Addr()
 	}
 	var roles redisops.RolesResult
-	if err := r.execCtx(ctx, quickOptions, "read live roles", redisActs.RedisRoles, redisops.RolesInput{Auth: auth, Addrs: addrs}, &roles); err != nil {
+	if err := r.exec(ctx, quickOptions, "read live roles", redisActs.RedisRoles, redisops.RolesInput{Auth: auth, Addrs: addrs}, &roles); err != nil {
 		return err
 	}
 	in := kube.SetLabelsInput{Namespace: c.Namespace, Cluster: c.Name, Roles: map[int]topology.Role{}, NodeIDs: map[int]string{}}
@@ -163,7 +163,7 @@ func labelRoles(ctx workflow.Context, r *run, c spec.Cluster, auth redisops.Auth
 		}
 	}
 	var res kube.SetLabelsResult
-	if err := r.execCtx(ctx, quickOptions, "label pods with their live roles", kubeActs.SetRoleLabels, in, &res); err != nil {
+	if err := r.exec(ctx, quickOptions, "label pods with their live roles", kubeActs.SetRoleLabels, in, &res); err != nil {
 		return err
 	}
 	return nil

@@ -22,15 +22,15 @@ func DeleteCluster(ctx workflow.Context, in DeleteClusterInput) (Result, error) 
 		return Result{}, err
 	}
 	summary, err := deleteCluster(ctx, r, in)
-	return r.finishCtx(ctx, err, summary)
+	return r.finish(ctx, err, summary)
 }
 
 func deleteCluster(ctx workflow.Context, r *run, in DeleteClusterInput) (string, error) {
-	if err := r.startedCtx(ctx); err != nil {
+	if err := r.started(ctx); err != nil {
 		return "", err
 	}
 	var obs kube.ObserveResult
-	if err := r.execCtx(ctx, quickOptions, "read the cluster from Kubernetes", kubeActs.Observe,
+	if err := r.exec(ctx, quickOptions, "read the cluster from Kubernetes", kubeActs.Observe,
 		kube.ObserveInput{Namespace: r.meta.Namespace, Cluster: r.meta.Cluster}, &obs); err != nil {
 		return "", err
 	}
@@ -39,22 +39,22 @@ func deleteCluster(ctx workflow.Context, r *run, in DeleteClusterInput) (string,
 			fmt.Sprintf("cluster %s/%s does not exist", r.meta.Namespace, r.meta.Cluster), kube.ErrTypeNotFound, nil)
 	}
 	st := clusterstate.KubeState(obs)
-	lim, admittedPlan := admitted(r, in.Plan, in.Limits)
+	lim, admittedPlan := admitted(ctx, r, in.Plan, in.Limits)
 	plan, err := planner.PlanDelete(planner.DeleteRequest{State: st, DeleteVolumes: in.DeleteVolumes, Hooks: in.Hooks}, lim)
 	if err != nil {
 		return "", temporal.NewNonRetryableApplicationError(err.Error(), ErrTypePlanRejected, err)
 	}
-	if plan, err = r.checkPlan("pre-delete hooks", admittedPlan, plan); err != nil {
+	if plan, err = r.checkPlan(ctx, "pre-delete hooks", admittedPlan, plan); err != nil {
 		return "", err
 	}
 	r.hooks = append(slices.Clone(obs.Spec.Hooks), in.Hooks...)
 	r.progress.StepsTotal = r.progress.StepsDone + 3 + len(plan.Hooks)
-	r.phaseCtx(ctx, "pre-delete-hooks", "")
+	r.phase(ctx, "pre-delete-hooks", "")
 	if err := r.runHooks(ctx, spec.PreDelete, plan.Hooks, instanceTarget(statusByOrdinal(obs.Instances), primaryOrdinals(st))); err != nil {
 		return plan.Summary, err
 	}
-	r.phaseCtx(ctx, "deleting", "")
-	if err := r.execCtx(ctx, longOptions, plan.Summary, kubeActs.DeleteClusterObjects,
+	r.phase(ctx, "deleting", "")
+	if err := r.exec(ctx, longOptions, plan.Summary, kubeActs.DeleteClusterObjects,
 		kube.DeleteClusterObjectsInput{Namespace: r.meta.Namespace, Cluster: r.meta.Cluster, DeleteVolumes: in.DeleteVolumes}, nil); err != nil {
 		return plan.Summary, err
 	}
@@ -63,5 +63,5 @@ func deleteCluster(ctx workflow.Context, r *run, in DeleteClusterInput) (string,
 		events = append(events, &audit.InstanceDeleted{Cluster: r.meta.ClusterKey(), Ordinal: in.Ordinal})
 	}
 	events = append(events, &audit.ClusterDeleted{Cluster: r.meta.ClusterKey()})
-	return plan.Summary, r.recordCtx(ctx, events...)
+	return plan.Summary, r.record(ctx, events...)
 }

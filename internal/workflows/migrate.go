@@ -66,7 +66,7 @@ func migrate(ctx workflow.Context, r *run, auth redisops.Auth, moves []planner.S
 		}
 		label := describeMoves(round)
 		var res redisops.MigrateResult
-		if err := r.execCtx(ctx, longOptions, "migrate slots "+label, redisActs.MigrateSlots,
+		if err := r.exec(ctx, longOptions, "migrate slots "+label, redisActs.MigrateSlots,
 			redisops.MigrateInput{Auth: auth, Moves: tm, Seeds: seeds, Label: label}, &res); err != nil {
 			return err
 		}
@@ -87,7 +87,7 @@ func migrate(ctx workflow.Context, r *run, auth redisops.Auth, moves []planner.S
 			events = append(events, &audit.SlotsMigrated{Cluster: r.meta.ClusterKey(), FromShard: m.From, ToShard: m.To,
 				Slots: []audit.SlotRange{{Start: m.Range.Start, End: m.Range.End}}})
 		}
-		if err := r.recordCtx(ctx, events...); err != nil {
+		if err := r.record(ctx, events...); err != nil {
 			return err
 		}
 	}

@@ -49,17 +49,17 @@ type RecoverInput struct {
 // the next; roles are relabelled and a shard whose primary then shares a
 // zone with a replica is switched over to one that keeps the zone rule.
 func Recover(ctx workflow.Context, in RecoverInput) (Result, error) {
-	r, err := begin(ctx, in.Meta)
+	ctx, r, err := open(ctx, in.Meta)
 	if err != nil {
 		return Result{}, err
 	}
-	summary, err := recoverInstances(r, in)
-	return r.finish(err, summary)
+	summary, err := recoverInstances(ctx, r, in)
+	return r.finish(ctx, err, summary)
 }
 
-func (r *run) observeGuard(known map[int]guard.Member, summary string) (guardian.Observation, error) {
+func (r *run) observeGuard(ctx workflow.Context, known map[int]guard.Member, summary string) (guardian.Observation, error) {
 	var obs guardian.Observation
-	err := r.exec(quickOptions, summary, guardianActs.ObserveGuard, guardian.ObserveInput{
+	err := r.exec(ctx, quickOptions, summary, guardianActs.ObserveGuard, guardian.ObserveInput{
 		Namespace: r.meta.Namespace, Cluster: r.meta.Cluster, Known: known, Relabel: true, IgnoreOperation: true}, &obs)
 	if err == nil && obs.Gone {
 		err = temporal.NewNonRetryableApplicationError(fmt.Sprintf("cluster %s does not exist", r.meta.ClusterKey()), kube.ErrTypeNotFound, nil)
@@ -76,7 +76,7 @@ const changeRecoverPlan = "recover-admitted-plan"
 // admission). Recover repairs what is lost now, so the difference is a
 // detail: the operation goes on. Without the guardian's view at admission
 // (no Lost, no Known) the plan listed nothing to compare.
-func checkRecoverPlan(r *run, in RecoverInput, lostNow []guard.Lost) error {
+func checkRecoverPlan(ctx workflow.Context, r *run, in RecoverInput, lostNow []guard.Lost) error {
 	if in.Lost == nil && in.Known == nil {
 		return nil
 	}
@@ -92,27 +92,27 @@ func checkRecoverPlan(r *run, in RecoverInput, lostNow []guard.Lost) error {
 	if slices.Equal(was, now) {
 		return nil
 	}
-	return r.diverged("recovering", []string{"lost"}, false, in.Plan.Summary,
+	return r.diverged(ctx, "recovering", []string{"lost"}, false, in.Plan.Summary,
 		fmt.Sprintf("lost now: ordinals %v (admitted: %v); recover repairs what is lost now", now, was))
 }
 
-func recoverInstances(r *run, in RecoverInput) (string, error) {
+func recoverInstances(ctx workflow.Context, r *run, in RecoverInput) (string, error) {
 	if in.PrimaryWait <= 0 {
 		in.PrimaryWait = 2 * time.Minute
 	}
-	if err := r.started(); err != nil {
+	if err := r.started(ctx); err != nil {
 		return "", err
 	}
 	if in.Plan != nil {
 		r.plan = in.Plan
 	}
-	r.phase("observing", "")
-	obs, err := r.observeGuard(in.Known, "observe pods, volumes and redis")
+	r.phase(ctx, "observing", "")
+	obs, err := r.observeGuard(ctx, in.Known, "observe pods, volumes and redis")
 	if err != nil {
 		return "", err
 	}
-	if in.Plan != nil && workflow.GetVersion(r.ctx, changeRecoverPlan, workflow.DefaultVersion, 1) != workflow.DefaultVersion {
-		if err := checkRecoverPlan(r, in, obs.Assessment.Lost); err != nil {
+	if in.Plan != nil && workflow.GetVersion(ctx, changeRecoverPlan, workflow.DefaultVersion, 1) != workflow.DefaultVersion {
+		if err := checkRecoverPlan(ctx, r, in, obs.Assessment.Lost); err != nil {
 			return "", err
 		}
 	}
@@ -128,20 +128,20 @@ func recoverInstances(r *run, in RecoverInput) (string, error) {
 	for _, sh := range slices.Sorted(maps.Keys(byShard)) {
 		for _, l := range byShard[sh] {
 			r.progress.StepsTotal += 6
-			if obs, err = recoverOne(r, in, obs, l); err != nil {
+			if obs, err = recoverOne(ctx, r, in, obs, l); err != nil {
 				return "", err
 			}
 			known = obs.Assessment.Known
 			n++
 		}
 	}
-	r.phase("zone-rule", "")
-	if obs, err = r.observeGuard(known, "relabel roles and check the zone rule"); err != nil {
+	r.phase(ctx, "zone-rule", "")
+	if obs, err = r.observeGuard(ctx, known, "relabel roles and check the zone rule"); err != nil {
 		return "", err
 	}
 	moved := 0
 	for _, sh := range obs.Assessment.ZoneConflicts {
-		ok, err := fixZone(r, obs, sh)
+		ok, err := fixZone(ctx, r, obs, sh)
 		if err != nil {
 			return "", err
 		}
@@ -150,7 +150,7 @@ func recoverInstances(r *run, in RecoverInput) (string, error) {
 		}
 	}
 	if moved > 0 {
-		if _, err := r.observeGuard(known, "relabel roles after the zone fix"); err != nil {
+		if _, err := r.observeGuard(ctx, known, "relabel roles after the zone fix"); err != nil {
 			return "", err
 		}
 	}
@@ -158,32 +158,32 @@ func recoverInstances(r *run, in RecoverInput) (string, error) {
 }
 
 // recoverOne brings one lost instance back and returns a fresh observation.
-func recoverOne(r *run, in RecoverInput, obs guardian.Observation, l guard.Lost) (guardian.Observation, error) {
+func recoverOne(ctx workflow.Context, r *run, in RecoverInput, obs guardian.Observation, l guard.Lost) (guardian.Observation, error) {
 	c := *obs.Spec
 	label := fmt.Sprintf("shard-%d ordinal %d", l.Shard, l.Ordinal)
-	r.phase("recovering", label)
+	r.phase(ctx, "recovering", label)
 	if l.ForceDelete {
-		if err := r.exec(longOptions, "force-delete "+l.Pod+" (stuck on a node that is not Ready)", guardianActs.ForceDeletePods,
+		if err := r.exec(ctx, longOptions, "force-delete "+l.Pod+" (stuck on a node that is not Ready)", guardianActs.ForceDeletePods,
 			guardian.ForceDeleteInput{Namespace: c.Namespace, Pods: []string{l.Pod}}, nil); err != nil {
 			return obs, err
 		}
 	}
 	// The shard needs a live primary: Redis promotes a replica of a lost
 	// primary by itself after cluster-node-timeout.
-	deadline := workflow.Now(r.ctx).Add(in.PrimaryWait)
+	deadline := workflow.Now(ctx).Add(in.PrimaryWait)
 	for {
 		var err error
-		if obs, err = r.observeGuard(obs.Assessment.Known, fmt.Sprintf("find shard-%d's live primary", l.Shard)); err != nil {
+		if obs, err = r.observeGuard(ctx, obs.Assessment.Known, fmt.Sprintf("find shard-%d's live primary", l.Shard)); err != nil {
 			return obs, err
 		}
 		if _, ok := obs.Assessment.Primaries[l.Shard]; ok {
 			break
 		}
-		if workflow.Now(r.ctx).After(deadline) {
+		if workflow.Now(ctx).After(deadline) {
 			return obs, temporal.NewNonRetryableApplicationError(fmt.Sprintf(
 				"shard-%d has no live primary after %s: no replica could take over, its data must be restored from a backup", l.Shard, in.PrimaryWait), ErrTypeNoPrimary, nil)
 		}
-		if err := workflow.Sleep(r.ctx, time.Second); err != nil {
+		if err := workflow.Sleep(ctx, time.Second); err != nil {
 			return obs, err
 		}
 	}
@@ -200,7 +200,7 @@ func recoverOne(r *run, in RecoverInput, obs guardian.Observation, l guard.Lost)
 		// A volume on a dead node (or one being deleted) is not reused: the
 		// instance comes back as a replica and resyncs from its primary, so
 		// its old data is not needed.
-		if err := r.exec(longOptions, "drop the old volume of "+label, guardianActs.DropVolume,
+		if err := r.exec(ctx, longOptions, "drop the old volume of "+label, guardianActs.DropVolume,
 			guardian.DropVolumeInput{Namespace: c.Namespace, Cluster: c.Name, Ordinal: l.Ordinal}, nil); err != nil {
 			return obs, err
 		}
@@ -215,7 +215,7 @@ func recoverOne(r *run, in RecoverInput, obs guardian.Observation, l guard.Lost)
 				addrs = append(addrs, a)
 			}
 		}
-		if err := r.exec(longOptions, fmt.Sprintf("forget dead node %s on %d nodes", shortID(l.NodeID), len(addrs)), redisActs.ForgetNodes,
+		if err := r.exec(ctx, longOptions, fmt.Sprintf("forget dead node %s on %d nodes", shortID(l.NodeID), len(addrs)), redisActs.ForgetNodes,
 			redisops.ForgetInput{Auth: auth, NodeIDs: []string{l.NodeID}, Addrs: addrs}, nil); err != nil {
 			return obs, err
 		}
@@ -223,37 +223,37 @@ func recoverOne(r *run, in RecoverInput, obs guardian.Observation, l guard.Lost)
 	}
 	inst := topology.Instance{Ordinal: l.Ordinal, Shard: l.Shard, Role: topology.RoleReplica}
 	placement := render.Placement{RequireDistinctZones: len(obs.Zones) >= 1+c.ReplicasPerShard}
-	if err := r.exec(longOptions, fmt.Sprintf("create %s (pod %s, %s volume)", label, render.PodName(c.Name, l.Ordinal), volumeWord(volume)),
+	if err := r.exec(ctx, longOptions, fmt.Sprintf("create %s (pod %s, %s volume)", label, render.PodName(c.Name, l.Ordinal), volumeWord(volume)),
 		kubeActs.EnsureInstances, kube.EnsureInstancesInput{Spec: c, Instances: []topology.Instance{inst}, Placement: placement}, nil); err != nil {
 		return obs, err
 	}
-	ready, err := waitReady(r, c, []topology.Instance{inst})
+	ready, err := waitReady(ctx, r, c, []topology.Instance{inst})
 	var app *temporal.ApplicationError
 	if err != nil && volume && errors.As(err, &app) && app.Type() == kube.ErrTypeUnschedulable {
 		// The kept volume pins the Pod to a node it cannot run on (a local
 		// volume on a lost node): start again on a new volume, which means
 		// a new node ID, so the old one is forgotten first.
-		if err := r.exec(longOptions, "delete "+label+" and its volume: the volume cannot be scheduled", kubeActs.DeleteInstances,
+		if err := r.exec(ctx, longOptions, "delete "+label+" and its volume: the volume cannot be scheduled", kubeActs.DeleteInstances,
 			kube.DeleteInstancesInput{Namespace: c.Namespace, Cluster: c.Name, Ordinals: []int{l.Ordinal}, DeleteVolumes: true}, nil); err != nil {
 			return obs, err
 		}
-		if err := r.exec(longOptions, "wait until the old volume of "+label+" is gone", guardianActs.DropVolume,
+		if err := r.exec(ctx, longOptions, "wait until the old volume of "+label+" is gone", guardianActs.DropVolume,
 			guardian.DropVolumeInput{Namespace: c.Namespace, Cluster: c.Name, Ordinal: l.Ordinal}, nil); err != nil {
 			return obs, err
 		}
 		volume = false
 		if l.NodeID != "" {
-			if err := r.exec(longOptions, fmt.Sprintf("forget dead node %s", shortID(l.NodeID)), redisActs.ForgetNodes,
+			if err := r.exec(ctx, longOptions, fmt.Sprintf("forget dead node %s", shortID(l.NodeID)), redisActs.ForgetNodes,
 				redisops.ForgetInput{Auth: auth, NodeIDs: []string{l.NodeID}, Addrs: obs.LiveAddrs()}, nil); err != nil {
 				return obs, err
 			}
 			forgotten = l.NodeID
 		}
-		if err := r.exec(longOptions, fmt.Sprintf("create %s again on a new volume", label), kubeActs.EnsureInstances,
+		if err := r.exec(ctx, longOptions, fmt.Sprintf("create %s again on a new volume", label), kubeActs.EnsureInstances,
 			kube.EnsureInstancesInput{Spec: c, Instances: []topology.Instance{inst}, Placement: placement}, nil); err != nil {
 			return obs, err
 		}
-		ready, err = waitReady(r, c, []topology.Instance{inst})
+		ready, err = waitReady(ctx, r, c, []topology.Instance{inst})
 	}
 	if err != nil {
 		return obs, err
@@ -262,25 +262,25 @@ func recoverOne(r *run, in RecoverInput, obs guardian.Observation, l guard.Lost)
 	addrs := append(obs.LiveAddrs(), addr)
 	slices.Sort(addrs)
 	addrs = slices.Compact(addrs)
-	if err := r.exec(longOptions, fmt.Sprintf("CLUSTER MEET %s with the cluster", label), redisActs.Meet,
+	if err := r.exec(ctx, longOptions, fmt.Sprintf("CLUSTER MEET %s with the cluster", label), redisActs.Meet,
 		redisops.MeetInput{Auth: auth, Addrs: addrs}, nil); err != nil {
 		return obs, err
 	}
-	if err := r.exec(longOptions, fmt.Sprintf("%s replicates shard-%d's primary; wait until in sync", label, l.Shard), redisActs.AttachReplicas,
+	if err := r.exec(ctx, longOptions, fmt.Sprintf("%s replicates shard-%d's primary; wait until in sync", label, l.Shard), redisActs.AttachReplicas,
 		redisops.AttachReplicasInput{Auth: auth, Pairs: []redisops.ReplicaPair{{Replica: addr, Primary: primaryAddr}}}, nil); err != nil {
 		return obs, err
 	}
-	if err := r.record(&audit.InstanceRecovered{OperationID: r.meta.OperationID, Cluster: r.meta.ClusterKey(), Shard: l.Shard,
+	if err := r.record(ctx, &audit.InstanceRecovered{OperationID: r.meta.OperationID, Cluster: r.meta.ClusterKey(), Shard: l.Shard,
 		Ordinal: l.Ordinal, NewVolume: !volume, ForgottenNodeID: forgotten, Zone: ready[l.Ordinal].Zone}); err != nil {
 		return obs, err
 	}
 	r.progress.StepsDone++
-	return r.observeGuard(obs.Assessment.Known, "relabel roles")
+	return r.observeGuard(ctx, obs.Assessment.Known, "relabel roles")
 }
 
 // fixZone switches shard over to a replica that keeps the zone rule, when
 // one is in sync; it reports whether it did.
-func fixZone(r *run, obs guardian.Observation, shard int) (bool, error) {
+func fixZone(ctx workflow.Context, r *run, obs guardian.Observation, shard int) (bool, error) {
 	po, ok := obs.Assessment.Primaries[shard]
 	if !ok {
 		return false, nil
@@ -307,11 +307,11 @@ func fixZone(r *run, obs guardian.Observation, shard int) (bool, error) {
 			continue
 		}
 		label := fmt.Sprintf("shard-%d to ordinal %d (zone %s)", shard, o, zones[o])
-		if err := r.exec(longOptions, "switch over "+label+" to keep the zone rule", redisActs.Handover,
+		if err := r.exec(ctx, longOptions, "switch over "+label+" to keep the zone rule", redisActs.Handover,
 			redisops.HandoverInput{Auth: authOf(*obs.Spec), ReplicaAddr: obs.Addr(o), Label: label}, nil); err != nil {
 			return false, err
 		}
-		return true, r.record(&audit.SwitchedOver{OperationID: r.meta.OperationID, Cluster: r.meta.ClusterKey(), Shard: shard, FromOrdinal: po, ToOrdinal: o},
+		return true, r.record(ctx, &audit.SwitchedOver{OperationID: r.meta.OperationID, Cluster: r.meta.ClusterKey(), Shard: shard, FromOrdinal: po, ToOrdinal: o},
 			&audit.RoleChanged{Cluster: r.meta.ClusterKey(), Ordinal: o, Role: audit.RolePrimary, PreviousRole: audit.RoleReplica},
 			&audit.RoleChanged{Cluster: r.meta.ClusterKey(), Ordinal: po, Role: audit.RoleReplica, PreviousRole: audit.RolePrimary})
 	}

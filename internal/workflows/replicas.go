@@ -22,26 +22,26 @@ func ScaleReplicas(ctx workflow.Context, in ScaleReplicasInput) (Result, error) 
 		return Result{}, err
 	}
 	summary, err := scaleReplicas(ctx, r, in)
-	return r.finishCtx(ctx, err, summary)
+	return r.finish(ctx, err, summary)
 }
 
 func scaleReplicas(ctx workflow.Context, r *run, in ScaleReplicasInput) (string, error) {
-	if err := r.startedCtx(ctx); err != nil {
+	if err := r.started(ctx); err != nil {
 		return "", err
 	}
-	r.phaseCtx(ctx, "planning", "")
+	r.phase(ctx, "planning", "")
 	obs, err := observe(ctx, r, nil)
 	if err != nil {
 		return "", err
 	}
-	lim, admittedPlan := admitted(r, in.Plan, in.Limits)
+	lim, admittedPlan := admitted(ctx, r, in.Plan, in.Limits)
 	plan, err := planner.PlanScaleReplicas(planner.ScaleReplicasRequest{
 		State: obs.State, ReplicasPerShard: in.ReplicasPerShard, Hooks: in.Hooks, AllowSharedZones: in.AllowSharedZones,
 	}, lim)
 	if err != nil {
 		return "", temporal.NewNonRetryableApplicationError(err.Error(), ErrTypePlanRejected, err)
 	}
-	if plan, err = r.checkPlan("adding or removing replicas", admittedPlan, plan); err != nil {
+	if plan, err = r.checkPlan(ctx, "adding or removing replicas", admittedPlan, plan); err != nil {
 		return "", err
 	}
 	c := obs.State.Spec
@@ -53,7 +53,7 @@ func scaleReplicas(ctx workflow.Context, r *run, in ScaleReplicasInput) (string,
 	target := instanceTarget(instances, primaryOrdinals(obs.State))
 
 	if len(plan.CreateInstances) > 0 {
-		r.phaseCtx(ctx, "adding-replicas", "")
+		r.phase(ctx, "adding-replicas", "")
 		if err := r.runHooks(ctx, spec.PreReplicaAdd, plan.Hooks, clusterTarget); err != nil {
 			return plan.Summary, err
 		}
@@ -69,7 +69,7 @@ func scaleReplicas(ctx workflow.Context, r *run, in ScaleReplicasInput) (string,
 		}
 	}
 	if len(plan.DeleteInstances) > 0 {
-		r.phaseCtx(ctx, "removing-replicas", "")
+		r.phase(ctx, "removing-replicas", "")
 		if err := r.runHooks(ctx, spec.PreReplicaRemove, plan.Hooks, target); err != nil {
 			return plan.Summary, err
 		}
@@ -80,7 +80,7 @@ func scaleReplicas(ctx workflow.Context, r *run, in ScaleReplicasInput) (string,
 			addrs = append(addrs, instances[in.Ordinal].Addr())
 		}
 		var roles redisops.RolesResult
-		if err := r.execCtx(ctx, quickOptions, "check the replicas to remove are still replicas", redisActs.RedisRoles,
+		if err := r.exec(ctx, quickOptions, "check the replicas to remove are still replicas", redisActs.RedisRoles,
 			redisops.RolesInput{Auth: auth, Addrs: addrs}, &roles); err != nil {
 			return plan.Summary, err
 		}
@@ -97,7 +97,7 @@ func scaleReplicas(ctx workflow.Context, r *run, in ScaleReplicasInput) (string,
 			return plan.Summary, err
 		}
 	}
-	if err := r.execCtx(ctx, quickOptions, fmt.Sprintf("record %d replicas per shard in the cluster spec", c.ReplicasPerShard), kubeActs.EnsureConfig,
+	if err := r.exec(ctx, quickOptions, fmt.Sprintf("record %d replicas per shard in the cluster spec", c.ReplicasPerShard), kubeActs.EnsureConfig,
 		kube.EnsureConfigInput{Spec: c, NextOrdinal: plan.NextOrdinal}, nil); err != nil {
 		return plan.Summary, err
 	}

@@ -66,23 +66,23 @@ func Restore(ctx workflow.Context, in RestoreInput) (Result, error) {
 		// On a context a cancellation does not reach: the temporaries go also
 		// when the restore was cancelled.
 		dctx, cancel := workflow.NewDisconnectedContext(ctx)
-		if derr := r.execCtx(dctx, longOptions, "delete the temporary instances", backupActs.DeleteTemporaries,
+		if derr := r.exec(dctx, longOptions, "delete the temporary instances", backupActs.DeleteTemporaries,
 			backup.DeleteTemporariesInput{Namespace: in.Spec.Namespace, Cluster: in.Spec.Name}, nil); derr != nil && err == nil {
 			err = derr
 		}
 		cancel()
 	}
-	return r.finishCtx(ctx, err, summary)
+	return r.finish(ctx, err, summary)
 }
 
 func runRestore(ctx workflow.Context, r *run, in RestoreInput) (summary string, temps bool, err error) {
 	c, plan := in.Spec, in.Plan
-	if err := r.startedCtx(ctx); err != nil {
+	if err := r.started(ctx); err != nil {
 		return "", false, err
 	}
-	r.phaseCtx(ctx, "verifying-backup", "")
+	r.phase(ctx, "verifying-backup", "")
 	var m backupstore.Manifest
-	if err := r.execCtx(ctx, longOptions, "verify the SHA-256 of every file of backup "+in.BackupID, backupActs.VerifyBackupFiles,
+	if err := r.exec(ctx, longOptions, "verify the SHA-256 of every file of backup "+in.BackupID, backupActs.VerifyBackupFiles,
 		backup.VerifyBackupInput{ID: in.BackupID}, &m); err != nil {
 		return "", false, err
 	}
@@ -100,8 +100,8 @@ func runRestore(ctx workflow.Context, r *run, in RestoreInput) (summary string, 
 		in.BackupID, m.Namespace+"/"+m.Cluster, len(m.Shards), r.meta.ClusterKey(), c.Shards, mode, m.TotalKeys)
 	auth := authOf(c)
 
-	r.phaseCtx(ctx, "loading", "")
-	if err := r.execCtx(ctx, quickOptions, "write redis.conf ConfigMap and password Secret", kubeActs.EnsureConfig,
+	r.phase(ctx, "loading", "")
+	if err := r.exec(ctx, quickOptions, "write redis.conf ConfigMap and password Secret", kubeActs.EnsureConfig,
 		kube.EnsureConfigInput{Spec: c, NextOrdinal: plan.NextOrdinal}, nil); err != nil {
 		return summary, false, err
 	}
@@ -111,7 +111,7 @@ func runRestore(ctx workflow.Context, r *run, in RestoreInput) (summary string, 
 	}
 	var tmp backup.TemporariesResult
 	temps = true
-	if err := r.execCtx(ctx, longOptions, fmt.Sprintf("start %d temporary standalone instances", len(shards)), backupActs.EnsureTemporaries,
+	if err := r.exec(ctx, longOptions, fmt.Sprintf("start %d temporary standalone instances", len(shards)), backupActs.EnsureTemporaries,
 		backup.TemporariesInput{Spec: c, Shards: shards}, &tmp); err != nil {
 		return summary, temps, err
 	}
@@ -119,7 +119,7 @@ func runRestore(ctx workflow.Context, r *run, in RestoreInput) (summary string, 
 	if err != nil {
 		return summary, temps, err
 	}
-	r.phaseCtx(ctx, "creating-instances", "")
+	r.phase(ctx, "creating-instances", "")
 	if same {
 		// New shard i takes the i-th backup shard (and its slot ranges, in
 		// the plan the API made).
@@ -127,34 +127,34 @@ func runRestore(ctx workflow.Context, r *run, in RestoreInput) (summary string, 
 		for i, f := range m.Shards {
 			sources[i] = tmp.Addrs[f.Shard]
 		}
-		if err := r.execCtx(ctx, longOptions, fmt.Sprintf("create %d instances; primaries load their shard's RDB at start", len(plan.CreateInstances)),
+		if err := r.exec(ctx, longOptions, fmt.Sprintf("create %d instances; primaries load their shard's RDB at start", len(plan.CreateInstances)),
 			backupActs.EnsureRestoredInstances, backup.RestoredInstancesInput{Spec: c, Instances: plan.CreateInstances,
 				Placement: render.Placement{RequireDistinctZones: plan.Placement.RequireDistinctZones}, Sources: sources}, nil); err != nil {
 			return summary, temps, err
 		}
 	} else {
-		if err := r.execCtx(ctx, longOptions, fmt.Sprintf("create %d instances", len(plan.CreateInstances)), kubeActs.EnsureInstances,
+		if err := r.exec(ctx, longOptions, fmt.Sprintf("create %d instances", len(plan.CreateInstances)), kubeActs.EnsureInstances,
 			kube.EnsureInstancesInput{Spec: c, Instances: plan.CreateInstances, Placement: render.Placement{RequireDistinctZones: plan.Placement.RequireDistinctZones}}, nil); err != nil {
 			return summary, temps, err
 		}
 	}
-	ready, err := waitReadyCtx(ctx, r, c, plan.CreateInstances)
+	ready, err := waitReady(ctx, r, c, plan.CreateInstances)
 	if err != nil {
 		return summary, temps, err
 	}
-	if err := r.recordCtx(ctx, &audit.ClusterCreated{Cluster: r.meta.ClusterKey(), Image: c.Image, Shards: c.Shards, ReplicasPerShard: c.ReplicasPerShard}); err != nil {
+	if err := r.record(ctx, &audit.ClusterCreated{Cluster: r.meta.ClusterKey(), Image: c.Image, Shards: c.Shards, ReplicasPerShard: c.ReplicasPerShard}); err != nil {
 		return summary, temps, err
 	}
-	if err := r.recordCtx(ctx, instanceCreatedEvents(r, c, plan.CreateInstances, ready)...); err != nil {
+	if err := r.record(ctx, instanceCreatedEvents(r, c, plan.CreateInstances, ready)...); err != nil {
 		return summary, temps, err
 	}
-	r.phaseCtx(ctx, "forming-cluster", "")
+	r.phase(ctx, "forming-cluster", "")
 	primaries, err := formRestoredCluster(ctx, r, auth, plan, ready)
 	if err != nil {
 		return summary, temps, err
 	}
 	if !same {
-		r.phaseCtx(ctx, "replaying", "")
+		r.phase(ctx, "replaying", "")
 		if err := replay(ctx, r, in, m, auth, primaries, tmp.Addrs); err != nil {
 			return summary, temps, err
 		}
@@ -164,17 +164,17 @@ func runRestore(ctx workflow.Context, r *run, in RestoreInput) (summary string, 
 	if err := attachReplicas(ctx, r, auth, plan.CreateInstances, ready, primariesOf(plan.CreateInstances, ready)); err != nil {
 		return summary, temps, err
 	}
-	r.phaseCtx(ctx, "labelling", "")
+	r.phase(ctx, "labelling", "")
 	if err := labelRoles(ctx, r, c, auth, ready); err != nil {
 		return summary, temps, err
 	}
-	if err := r.execCtx(ctx, quickOptions, "create the headless and per-shard primary Services", kubeActs.EnsureServices,
+	if err := r.exec(ctx, quickOptions, "create the headless and per-shard primary Services", kubeActs.EnsureServices,
 		kube.EnsureServicesInput{Spec: c, Shards: plan.NewShards}, nil); err != nil {
 		return summary, temps, err
 	}
-	r.phaseCtx(ctx, "verifying-keys", "")
+	r.phase(ctx, "verifying-keys", "")
 	var ver backup.VerifyResult
-	if err := r.execCtx(ctx, longOptions, "compare key counts per slot range with the backup", backupActs.VerifyRestoredKeys,
+	if err := r.exec(ctx, longOptions, "compare key counts per slot range with the backup", backupActs.VerifyRestoredKeys,
 		backup.VerifyInput{Auth: auth, Seeds: primaries, Files: m.Shards, Compare: in.Compare, Sample: in.Sample, Temporaries: tmp.Addrs}, &ver); err != nil {
 		return summary, temps, err
 	}
@@ -209,7 +209,7 @@ func loadTemporaries(ctx workflow.Context, r *run, backupID string, m backupstor
 		}
 		r.progress.StepsDone++
 		r.progress.BytesMoved += lr.Bytes
-		r.phaseCtx(ctx, "loading", fmt.Sprintf("loaded %d/%d RDBs (%s)", i+1, len(futures), m.Shards[i].Key))
+		r.phase(ctx, "loading", fmt.Sprintf("loaded %d/%d RDBs (%s)", i+1, len(futures), m.Shards[i].Key))
 	}
 	if loadErr != nil {
 		return 0, loadErr
@@ -221,7 +221,7 @@ func loadTemporaries(ctx workflow.Context, r *run, backupID string, m backupstor
 // shard's slots (from the admitted plan); it returns the primaries.
 func formRestoredCluster(ctx workflow.Context, r *run, auth redisops.Auth, plan planner.Plan, ready map[int]kube.InstanceStatus) ([]string, error) {
 	addrs := addrsOf(ready)
-	if err := r.execCtx(ctx, longOptions, fmt.Sprintf("CLUSTER MEET %d nodes", len(addrs)), redisActs.Meet,
+	if err := r.exec(ctx, longOptions, fmt.Sprintf("CLUSTER MEET %d nodes", len(addrs)), redisActs.Meet,
 		redisops.MeetInput{Auth: auth, Addrs: addrs}, nil); err != nil {
 		return nil, err
 	}
@@ -235,11 +235,11 @@ func formRestoredCluster(ctx workflow.Context, r *run, auth redisops.Auth, plan 
 			slotEvents = append(slotEvents, &audit.SlotsAssigned{Cluster: r.meta.ClusterKey(), Shard: inst.Shard, Slots: auditRanges(plan.Assign[inst.Shard])})
 		}
 	}
-	if err := r.execCtx(ctx, longOptions, fmt.Sprintf("assign 16384 slots to %d shards", len(assign)), redisActs.AssignSlots,
+	if err := r.exec(ctx, longOptions, fmt.Sprintf("assign 16384 slots to %d shards", len(assign)), redisActs.AssignSlots,
 		redisops.AssignSlotsInput{Auth: auth, Assign: assign, WaitFor: addrs}, nil); err != nil {
 		return nil, err
 	}
-	if err := r.recordCtx(ctx, slotEvents...); err != nil {
+	if err := r.record(ctx, slotEvents...); err != nil {
 		return nil, err
 	}
 	return primaries, nil
@@ -272,7 +272,7 @@ func replay(ctx workflow.Context, r *run, in RestoreInput, m backupstore.Manifes
 		label := fmt.Sprintf("replay round %d: up to %d keys from each of %d temporary instances", round, per, left)
 		began := workflow.Now(ctx)
 		var res rdb.ReplayResult
-		if err := r.execCtx(ctx, longOptions, label, backupActs.ReplayKeys,
+		if err := r.exec(ctx, longOptions, label, backupActs.ReplayKeys,
 			backup.ReplayInput{Auth: auth, Seeds: seeds, Sources: sources, MaxKeys: per, Label: label}, &res); err != nil {
 			return err
 		}
@@ -287,7 +287,7 @@ func replay(ctx workflow.Context, r *run, in RestoreInput, m backupstore.Manifes
 				r.progress.ETA = 0
 			}
 		}
-		r.phaseCtx(ctx, "replaying", fmt.Sprintf("%d/%d keys replayed, %.0f keys/s, ETA %s", r.progress.KeysMoved, total,
+		r.phase(ctx, "replaying", fmt.Sprintf("%d/%d keys replayed, %.0f keys/s, ETA %s", r.progress.KeysMoved, total,
 			r.progress.KeysPerSecond, r.progress.ETA.Round(time.Second)))
 	}
 	r.progress.ETA = 0

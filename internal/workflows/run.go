@@ -15,7 +15,6 @@ import (
 	"github.com/dayops/dayops/internal/operation"
 	"github.com/dayops/dayops/internal/planner"
 	"github.com/dayops/dayops/internal/spec"
-	"github.com/dayops/dayops/internal/topology"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 )
@@ -61,12 +60,6 @@ var (
 // coroutine that calls them (ctx first): coroutines share one run, and so
 // one progress, without swapping a stored context.
 type run struct {
-	// ctx is the workflow's root context with the operation's meta, set once
-	// by open and never reassigned. Only the root-context forms below
-	// (exec, record, phase, started, finish, waitReady) and the files that
-	// still call them (switchover.go, recover.go, admitted.go) use it; new
-	// code passes its ctx to the ctx-first forms.
-	ctx  workflow.Context
 	meta Meta
 	// progress is the operation's one progress tracker.
 	progress *tracker
@@ -79,7 +72,7 @@ type run struct {
 // on (with the operation's meta, see package operation) and the run.
 func open(ctx workflow.Context, m Meta) (workflow.Context, *run, error) {
 	ctx = operation.WithMeta(ctx, m)
-	r := &run{ctx: ctx, meta: m, progress: newTracker(ctx, m)}
+	r := &run{meta: m, progress: newTracker(ctx, m)}
 	if err := workflow.SetQueryHandler(ctx, QueryProgress, func() (Progress, error) { return r.progress.snapshot(), nil }); err != nil {
 		return nil, nil, err
 	}
@@ -90,39 +83,10 @@ func open(ctx workflow.Context, m Meta) (workflow.Context, *run, error) {
 	return ctx, r, nil
 }
 
-// begin is open for workflows that keep to the root-context forms.
-func begin(ctx workflow.Context, m Meta) (*run, error) {
-	_, r, err := open(ctx, m)
-	return r, err
-}
-
-// Root-context forms, for switchover.go, recover.go and admitted.go (edited
-// on another branch) until they pass their ctx: each runs its ctx-first form
-// on the root context.
-
-func (r *run) phase(phase, step string) { r.phaseCtx(r.ctx, phase, step) }
-
-func (r *run) exec(opts workflow.ActivityOptions, summary string, fn, in, out any) error {
-	return r.execCtx(r.ctx, opts, summary, fn, in, out)
-}
-
-func (r *run) record(events ...audit.Payload) error { return r.recordCtx(r.ctx, events...) }
-
-func (r *run) started() error { return r.startedCtx(r.ctx) }
-
-func (r *run) finish(err error, summary string) (Result, error) {
-	return r.finishCtx(r.ctx, err, summary)
-}
-
-func waitReady(r *run, c spec.Cluster, instances []topology.Instance) (map[int]kube.InstanceStatus, error) {
-	return waitReadyCtx(r.ctx, r, c, instances)
-}
-
-// phaseCtx sets the phase and the sentence shown for the step under way.
-func (r *run) phaseCtx(ctx workflow.Context, phase, step string) { r.progress.phase(ctx, phase, step) }
+func (r *run) phase(ctx workflow.Context, phase, step string) { r.progress.phase(ctx, phase, step) }
 
 // exec runs one activity as a step, with a summary for the Temporal UI.
-func (r *run) execCtx(ctx workflow.Context, opts workflow.ActivityOptions, summary string, fn, in, out any) error {
+func (r *run) exec(ctx workflow.Context, opts workflow.ActivityOptions, summary string, fn, in, out any) error {
 	opts.Summary = summary
 	r.progress.stepStarted(ctx, summary)
 	actx := workflow.WithActivityOptions(ctx, opts)
@@ -134,7 +98,7 @@ func (r *run) execCtx(ctx workflow.Context, opts workflow.ActivityOptions, summa
 }
 
 // record appends domain events (exactly once, see package auditlog).
-func (r *run) recordCtx(ctx workflow.Context, events ...audit.Payload) error {
+func (r *run) record(ctx workflow.Context, events ...audit.Payload) error {
 	if len(events) == 0 {
 		return nil
 	}
@@ -144,7 +108,7 @@ func (r *run) recordCtx(ctx workflow.Context, events ...audit.Payload) error {
 		in.Events = append(in.Events, auditlog.NewEvent(e))
 		names = append(names, e.EventType())
 	}
-	return r.execCtx(ctx, quickOptions, "record "+strings.Join(dedupe(names), ", "), auditActs.RecordEvents, in, nil)
+	return r.exec(ctx, quickOptions, "record "+strings.Join(dedupe(names), ", "), auditActs.RecordEvents, in, nil)
 }
 
 // runHooks runs the plan's hook runs at point, in order. A failing hook with
@@ -167,14 +131,14 @@ func (r *run) runHooks(ctx workflow.Context, point spec.HookPoint, runs []planne
 		started := workflow.Now(ctx)
 		label := hookTarget(hr)
 		var res hooks.RunResult
-		err := r.execCtx(ctx, opts, fmt.Sprintf("hook %s at %s for %s", h.Name, point, label), hookActs.RunHook, hooks.RunInput{Hook: h, Context: sc}, &res)
+		err := r.exec(ctx, opts, fmt.Sprintf("hook %s at %s for %s", h.Name, point, label), hookActs.RunHook, hooks.RunInput{Hook: h, Context: sc}, &res)
 		ev := &audit.HookRan{OperationID: r.meta.OperationID, Cluster: r.meta.ClusterKey(), Hook: h.Name, Point: string(point),
 			Target: label, Outcome: "succeeded", DurationMS: workflow.Now(ctx).Sub(started).Milliseconds(),
 			Status: res.Status, BodyBytes: res.BodyBytes, BodySHA256: res.BodySHA256}
 		if err != nil {
 			ev.Outcome, ev.Error = "failed", err.Error()
 		}
-		if rerr := r.recordCtx(ctx, ev); rerr != nil {
+		if rerr := r.record(ctx, ev); rerr != nil {
 			return rerr
 		}
 		if err != nil && h.FailurePolicy == spec.FailOperation {
@@ -206,7 +170,7 @@ func hookTarget(hr planner.HookRun) string {
 
 // finish records how the operation ended, on a disconnected context so the
 // record is written after a cancellation too, and returns the Result.
-func (r *run) finishCtx(ctx workflow.Context, err error, summary string) (Result, error) {
+func (r *run) finish(ctx workflow.Context, err error, summary string) (Result, error) {
 	outcome, msg := OutcomeSucceeded, summary
 	var ev audit.Payload = &audit.OperationCompleted{OperationID: r.meta.OperationID, Cluster: r.meta.ClusterKey(), Summary: summary}
 	switch {
@@ -220,7 +184,7 @@ func (r *run) finishCtx(ctx workflow.Context, err error, summary string) (Result
 	}
 	dctx, cancel := workflow.NewDisconnectedContext(ctx)
 	defer cancel()
-	recErr := r.recordCtx(dctx, ev)
+	recErr := r.record(dctx, ev)
 	r.progress.end(dctx, outcome, msg)
 	res := r.result(dctx, outcome, msg)
 	if err != nil {
@@ -237,9 +201,9 @@ func (r *run) result(ctx workflow.Context, outcome Outcome, msg string) Result {
 
 // started records what was requested (type; actor and reason ride in the
 // metadata) and that the workflow began, in one step.
-func (r *run) startedCtx(ctx workflow.Context) error {
+func (r *run) started(ctx workflow.Context) error {
 	info := workflow.GetInfo(ctx)
-	return r.recordCtx(ctx,
+	return r.record(ctx,
 		&audit.OperationRequested{OperationID: r.meta.OperationID, Cluster: r.meta.ClusterKey(), Kind: string(r.meta.Type),
 			Params: r.meta.Params},
 		&audit.OperationStarted{OperationID: r.meta.OperationID, Cluster: r.meta.ClusterKey(),

@@ -34,11 +34,11 @@ func ScaleShards(ctx workflow.Context, in ScaleShardsInput) (Result, error) {
 	if err != nil && len(seeds) > 0 && (temporal.IsCanceledError(err) || ctx.Err() != nil) {
 		closeOpenSlots(ctx, r, auth, seeds)
 	}
-	return r.finishCtx(ctx, err, summary)
+	return r.finish(ctx, err, summary)
 }
 
 func scaleShards(ctx workflow.Context, r *run, in ScaleShardsInput) (summary string, auth redisops.Auth, seeds []string, err error) {
-	if err := r.startedCtx(ctx); err != nil {
+	if err := r.started(ctx); err != nil {
 		return "", auth, nil, err
 	}
 	obs, plan, admittedPlan, err := planShards(ctx, r, in)
@@ -55,7 +55,7 @@ func scaleShards(ctx workflow.Context, r *run, in ScaleShardsInput) (summary str
 	target := instanceTarget(instances, primaryOrdinals(obs.State))
 
 	if len(plan.NewShards) > 0 {
-		r.phaseCtx(ctx, "adding-shards", "")
+		r.phase(ctx, "adding-shards", "")
 		if err := r.runHooks(ctx, spec.PreShardAdd, plan.Hooks, clusterTarget); err != nil {
 			return plan.Summary, auth, seeds, err
 		}
@@ -66,10 +66,10 @@ func scaleShards(ctx workflow.Context, r *run, in ScaleShardsInput) (summary str
 		for _, s := range plan.NewShards {
 			events = append(events, &audit.ShardAdded{Cluster: r.meta.ClusterKey(), Shard: s})
 		}
-		if err := r.recordCtx(ctx, events...); err != nil {
+		if err := r.record(ctx, events...); err != nil {
 			return plan.Summary, auth, seeds, err
 		}
-		if err := r.execCtx(ctx, quickOptions, "create the per-shard primary Services", kubeActs.EnsureServices,
+		if err := r.exec(ctx, quickOptions, "create the per-shard primary Services", kubeActs.EnsureServices,
 			kube.EnsureServicesInput{Spec: c, Shards: append(obs.State.Shards(), plan.NewShards...)}, nil); err != nil {
 			return plan.Summary, auth, seeds, err
 		}
@@ -85,13 +85,13 @@ func scaleShards(ctx workflow.Context, r *run, in ScaleShardsInput) (summary str
 		}
 	}
 	if len(plan.RemoveShards) > 0 {
-		r.phaseCtx(ctx, "draining", "")
+		r.phase(ctx, "draining", "")
 		if err := r.runHooks(ctx, spec.PreShardRemove, plan.Hooks, target); err != nil {
 			return plan.Summary, auth, seeds, err
 		}
 	}
-	r.phaseCtx(ctx, "migrating", "")
-	if err := r.checkMoves(admittedPlan, obs.State.Slots); err != nil {
+	r.phase(ctx, "migrating", "")
+	if err := r.checkMoves(ctx, admittedPlan, obs.State.Slots); err != nil {
 		return plan.Summary, auth, seeds, err
 	}
 	if err := r.runHooks(ctx, spec.PreMigrate, plan.Hooks, target); err != nil {
@@ -108,7 +108,7 @@ func scaleShards(ctx workflow.Context, r *run, in ScaleShardsInput) (summary str
 			return plan.Summary, auth, seeds, err
 		}
 	}
-	if err := r.execCtx(ctx, quickOptions, fmt.Sprintf("record %d shards in the cluster spec", c.Shards), kubeActs.EnsureConfig,
+	if err := r.exec(ctx, quickOptions, fmt.Sprintf("record %d shards in the cluster spec", c.Shards), kubeActs.EnsureConfig,
 		kube.EnsureConfigInput{Spec: c, NextOrdinal: plan.NextOrdinal}, nil); err != nil {
 		return plan.Summary, auth, seeds, err
 	}
@@ -118,11 +118,11 @@ func scaleShards(ctx workflow.Context, r *run, in ScaleShardsInput) (summary str
 // removeShards removes the drained shards' instances and Services, records
 // it, and runs the post-shard-remove hooks.
 func removeShards(ctx workflow.Context, r *run, c spec.Cluster, auth redisops.Auth, st planner.State, plan planner.Plan) error {
-	r.phaseCtx(ctx, "removing-shards", "")
+	r.phase(ctx, "removing-shards", "")
 	if err := removeInstances(ctx, r, c, auth, st, plan.DeleteInstances, true); err != nil {
 		return err
 	}
-	if err := r.execCtx(ctx, quickOptions, "delete the departed shards' Services", kubeActs.EnsureServices,
+	if err := r.exec(ctx, quickOptions, "delete the departed shards' Services", kubeActs.EnsureServices,
 		kube.EnsureServicesInput{Spec: c, Shards: remaining(st.Shards(), plan.RemoveShards)}, nil); err != nil {
 		return err
 	}
@@ -130,7 +130,7 @@ func removeShards(ctx workflow.Context, r *run, c spec.Cluster, auth redisops.Au
 	for _, s := range plan.RemoveShards {
 		events = append(events, &audit.ShardRemoved{Cluster: r.meta.ClusterKey(), Shard: s})
 	}
-	if err := r.recordCtx(ctx, events...); err != nil {
+	if err := r.record(ctx, events...); err != nil {
 		return err
 	}
 	return r.runHooks(ctx, spec.PostShardRemove, plan.Hooks, clusterTarget)
@@ -141,7 +141,7 @@ func removeShards(ctx workflow.Context, r *run, c spec.Cluster, auth redisops.Au
 // returns the observation, the plan to run and the admitted plan (nil for
 // older inputs and histories).
 func planShards(ctx workflow.Context, r *run, in ScaleShardsInput) (clusterstate.ObserveResult, planner.Plan, *planner.Plan, error) {
-	r.phaseCtx(ctx, "planning", "")
+	r.phase(ctx, "planning", "")
 	obs, err := observe(ctx, r, nil)
 	if err != nil {
 		return obs, planner.Plan{}, nil, err
@@ -155,12 +155,12 @@ func planShards(ctx workflow.Context, r *run, in ScaleShardsInput) (clusterstate
 		}
 		req.State = obs.State
 	}
-	lim, admittedPlan := admitted(r, in.Plan, in.Limits)
+	lim, admittedPlan := admitted(ctx, r, in.Plan, in.Limits)
 	plan, err := planner.PlanScaleShards(req, lim)
 	if err != nil {
 		return obs, plan, nil, temporal.NewNonRetryableApplicationError(err.Error(), ErrTypePlanRejected, err)
 	}
-	plan, err = r.checkPlan("adding or draining shards", admittedPlan, plan)
+	plan, err = r.checkPlan(ctx, "adding or draining shards", admittedPlan, plan)
 	return obs, plan, admittedPlan, err
 }
 
@@ -172,7 +172,7 @@ func addInstances(ctx workflow.Context, r *run, c spec.Cluster, auth redisops.Au
 	if err != nil {
 		return err
 	}
-	if err := r.recordCtx(ctx, instanceCreatedEvents(r, c, plan.CreateInstances, ready)...); err != nil {
+	if err := r.record(ctx, instanceCreatedEvents(r, c, plan.CreateInstances, ready)...); err != nil {
 		return err
 	}
 	all := statusByOrdinal(obs.Kube)
@@ -181,7 +181,7 @@ func addInstances(ctx workflow.Context, r *run, c spec.Cluster, auth redisops.Au
 	for o, s := range ready {
 		all[o] = s
 	}
-	if err := r.execCtx(ctx, longOptions, fmt.Sprintf("CLUSTER MEET %d new nodes", len(ready)), redisActs.Meet,
+	if err := r.exec(ctx, longOptions, fmt.Sprintf("CLUSTER MEET %d new nodes", len(ready)), redisActs.Meet,
 		redisops.MeetInput{Auth: auth, Addrs: addrsOf(all), RequireStateOK: true}, nil); err != nil {
 		return err
 	}
@@ -223,20 +223,20 @@ func removeInstances(ctx workflow.Context, r *run, c spec.Cluster, auth redisops
 		}
 	}
 	if len(primaries) > 0 {
-		if err := r.execCtx(ctx, quickOptions, fmt.Sprintf("verify %d departing primaries own 0 slots and hold 0 keys", len(primaries)),
+		if err := r.exec(ctx, quickOptions, fmt.Sprintf("verify %d departing primaries own 0 slots and hold 0 keys", len(primaries)),
 			redisActs.VerifyDrained, redisops.VerifyDrainedInput{Auth: auth, Addrs: primaries}, nil); err != nil {
 			return err
 		}
 	}
-	if err := r.execCtx(ctx, quickOptions, fmt.Sprintf("reset %d departing nodes", len(goneAddrs)), redisActs.ResetNodes,
+	if err := r.exec(ctx, quickOptions, fmt.Sprintf("reset %d departing nodes", len(goneAddrs)), redisActs.ResetNodes,
 		redisops.ResetInput{Auth: auth, Addrs: goneAddrs}, nil); err != nil {
 		return err
 	}
-	if err := r.execCtx(ctx, quickOptions, fmt.Sprintf("forget %d nodes on the %d that stay", len(goneIDs), len(stay)), redisActs.ForgetNodes,
+	if err := r.exec(ctx, quickOptions, fmt.Sprintf("forget %d nodes on the %d that stay", len(goneIDs), len(stay)), redisActs.ForgetNodes,
 		redisops.ForgetInput{Auth: auth, NodeIDs: goneIDs, Addrs: stay}, nil); err != nil {
 		return err
 	}
-	if err := r.execCtx(ctx, longOptions, fmt.Sprintf("delete %d instances", len(ords)), kubeActs.DeleteInstances,
+	if err := r.exec(ctx, longOptions, fmt.Sprintf("delete %d instances", len(ords)), kubeActs.DeleteInstances,
 		kube.DeleteInstancesInput{Namespace: c.Namespace, Cluster: c.Name, Ordinals: ords, DeleteVolumes: deleteVolumes}, nil); err != nil {
 		return err
 	}
@@ -247,7 +247,7 @@ func removeInstances(ctx workflow.Context, r *run, c spec.Cluster, auth redisops
 		}
 		events = append(events, &audit.InstanceDeleted{Cluster: r.meta.ClusterKey(), Ordinal: in.Ordinal})
 	}
-	return r.recordCtx(ctx, events...)
+	return r.record(ctx, events...)
 }
 
 // closeOpenSlots finishes or rolls back any slot a cancelled migration left
@@ -256,7 +256,7 @@ func closeOpenSlots(ctx workflow.Context, r *run, auth redisops.Auth, seeds []st
 	dctx, cancel := workflow.NewDisconnectedContext(ctx)
 	defer cancel()
 	var res any
-	if err := r.execCtx(dctx, longOptions, "close slots left open by the cancelled migration", redisActs.CloseOpenSlots,
+	if err := r.exec(dctx, longOptions, "close slots left open by the cancelled migration", redisActs.CloseOpenSlots,
 		redisops.CloseOpenSlotsInput{Auth: auth, Seeds: seeds}, &res); err != nil {
 		workflow.GetLogger(dctx).Error("closing open slots after cancel failed", "err", err)
 	}
@@ -265,7 +265,7 @@ func closeOpenSlots(ctx workflow.Context, r *run, auth redisops.Auth, seeds []st
 // observe runs ObserveCluster for the operation's cluster.
 func observe(ctx workflow.Context, r *run, scanShards []int) (clusterstate.ObserveResult, error) {
 	var out clusterstate.ObserveResult
-	err := r.execCtx(ctx, quickOptions, "observe the cluster in Kubernetes and Redis", stateActs.ObserveCluster,
+	err := r.exec(ctx, quickOptions, "observe the cluster in Kubernetes and Redis", stateActs.ObserveCluster,
 		clusterstate.ObserveInput{Namespace: r.meta.Namespace, Cluster: r.meta.Cluster, ScanBigKeysOfShards: scanShards}, &out)
 	return out, err
 }

@@ -35,7 +35,7 @@ const changeSwitchoverPlan = "switchover-admitted-plan"
 // or replica is recorded as PlanDiverged and stops the operation before the
 // handover. An input without an admitted plan (ToPod empty) runs the fresh
 // one.
-func runAdmittedSwitchover(r *run, admittedPlan, fresh guard.SwitchoverPlan) (guard.SwitchoverPlan, error) {
+func runAdmittedSwitchover(ctx workflow.Context, r *run, admittedPlan, fresh guard.SwitchoverPlan) (guard.SwitchoverPlan, error) {
 	if admittedPlan.ToPod == "" {
 		p := fresh.Plan()
 		r.plan = &p
@@ -47,7 +47,7 @@ func runAdmittedSwitchover(r *run, admittedPlan, fresh guard.SwitchoverPlan) (gu
 	if len(fields) == 0 {
 		return admittedPlan, nil
 	}
-	if err := r.diverged("switching-over", fields, structural, admittedPlan.Summary, fresh.Summary); err != nil {
+	if err := r.diverged(ctx, "switching-over", fields, structural, admittedPlan.Summary, fresh.Summary); err != nil {
 		return fresh, err
 	}
 	return admittedPlan, nil
@@ -57,22 +57,22 @@ func runAdmittedSwitchover(r *run, admittedPlan, fresh guard.SwitchoverPlan) (gu
 // clients' writes until the chosen in-sync replica has caught up, then the
 // roles swap, so no acknowledged write is lost; labels and Services follow.
 func Switchover(ctx workflow.Context, in SwitchoverInput) (Result, error) {
-	r, err := begin(ctx, in.Meta)
+	ctx, r, err := open(ctx, in.Meta)
 	if err != nil {
 		return Result{}, err
 	}
-	summary, err := switchover(r, in)
-	return r.finish(err, summary)
+	summary, err := switchover(ctx, r, in)
+	return r.finish(ctx, err, summary)
 }
 
-func switchover(r *run, in SwitchoverInput) (string, error) {
-	if err := r.started(); err != nil {
+func switchover(ctx workflow.Context, r *run, in SwitchoverInput) (string, error) {
+	if err := r.started(ctx); err != nil {
 		return "", err
 	}
 	r.progress.StepsTotal = r.progress.StepsDone + 4
-	r.phase("planning", "")
+	r.phase(ctx, "planning", "")
 	var obs clusterstate.ObserveResult
-	if err := r.exec(quickOptions, "observe the cluster in Kubernetes and Redis", stateActs.ObserveCluster,
+	if err := r.exec(ctx, quickOptions, "observe the cluster in Kubernetes and Redis", stateActs.ObserveCluster,
 		clusterstate.ObserveInput{Namespace: r.meta.Namespace, Cluster: r.meta.Cluster}, &obs); err != nil {
 		return "", err
 	}
@@ -80,25 +80,25 @@ func switchover(r *run, in SwitchoverInput) (string, error) {
 	if err != nil {
 		return "", temporal.NewNonRetryableApplicationError(err.Error(), ErrTypePlanRejected, err)
 	}
-	if workflow.GetVersion(r.ctx, changeSwitchoverPlan, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+	if workflow.GetVersion(ctx, changeSwitchoverPlan, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
 		if in.Plan.ToOrdinal != plan.ToOrdinal && in.Plan.ToPod != "" {
 			return plan.Summary, temporal.NewNonRetryableApplicationError(fmt.Sprintf(
 				"the cluster changed since planning: %s is no longer the replica to promote (now %s)", in.Plan.ToPod, plan.ToPod), ErrTypePlanRejected, nil)
 		}
-	} else if plan, err = runAdmittedSwitchover(r, in.Plan, plan); err != nil {
+	} else if plan, err = runAdmittedSwitchover(ctx, r, in.Plan, plan); err != nil {
 		return plan.Summary, err
 	}
-	r.phase("switching-over", plan.Summary)
+	r.phase(ctx, "switching-over", plan.Summary)
 	label := fmt.Sprintf("shard-%d to %s", plan.Shard, plan.ToPod)
-	if err := r.exec(longOptions, "hand over "+label+" (CLUSTER FAILOVER)", redisActs.Handover,
+	if err := r.exec(ctx, longOptions, "hand over "+label+" (CLUSTER FAILOVER)", redisActs.Handover,
 		redisops.HandoverInput{Auth: authOf(obs.State.Spec), ReplicaAddr: plan.ToAddr, Label: label}, nil); err != nil {
 		return plan.Summary, err
 	}
-	r.phase("labelling", "")
-	if _, err := r.observeGuard(nil, "relabel roles: the shard's Services follow"); err != nil {
+	r.phase(ctx, "labelling", "")
+	if _, err := r.observeGuard(ctx, nil, "relabel roles: the shard's Services follow"); err != nil {
 		return plan.Summary, err
 	}
-	return plan.Summary, r.record(
+	return plan.Summary, r.record(ctx,
 		&audit.SwitchedOver{OperationID: r.meta.OperationID, Cluster: r.meta.ClusterKey(), Shard: plan.Shard, FromOrdinal: plan.FromOrdinal, ToOrdinal: plan.ToOrdinal},
 		&audit.RoleChanged{Cluster: r.meta.ClusterKey(), Ordinal: plan.ToOrdinal, Role: audit.RolePrimary, PreviousRole: audit.RoleReplica},
 		&audit.RoleChanged{Cluster: r.meta.ClusterKey(), Ordinal: plan.FromOrdinal, Role: audit.RoleReplica, PreviousRole: audit.RolePrimary})

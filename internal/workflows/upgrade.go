@@ -147,31 +147,31 @@ type upgrader struct {
 
 func (u *upgrader) stage(ctx workflow.Context, s string) {
 	u.prog.Stage = s
-	u.r.phaseCtx(ctx, s, "")
+	u.r.phase(ctx, s, "")
 }
 
 func (u *upgrader) run(ctx workflow.Context) (string, error) {
 	r := u.r
-	if err := r.startedCtx(ctx); err != nil {
+	if err := r.started(ctx); err != nil {
 		return "", err
 	}
-	r.phaseCtx(ctx, "planning", "")
+	r.phase(ctx, "planning", "")
 	obs, err := observe(ctx, r, nil)
 	if err != nil {
 		return "", err
 	}
 	var hashes kube.SpecHashesResult
-	if err := r.execCtx(ctx, quickOptions, "compute the instance spec hashes of the target and the current spec", kubeActs.SpecHashes,
+	if err := r.exec(ctx, quickOptions, "compute the instance spec hashes of the target and the current spec", kubeActs.SpecHashes,
 		kube.SpecHashesInput{Specs: []spec.Cluster{u.in.Upgrade.Apply(obs.State.Spec), obs.State.Spec}}, &hashes); err != nil {
 		return "", err
 	}
-	lim, admittedPlan := admitted(r, u.in.Plan, u.in.Limits)
+	lim, admittedPlan := admitted(ctx, r, u.in.Plan, u.in.Limits)
 	u.plan, u.up, err = planner.PlanUpgrade(planner.UpgradeRequest{State: obs.State, Upgrade: u.in.Upgrade, Hooks: u.in.Hooks,
 		UpToDate: upToDate(obs.Kube, hashes.Hashes[0])}, lim)
 	if err != nil {
 		return "", temporal.NewNonRetryableApplicationError(err.Error(), ErrTypePlanRejected, err)
 	}
-	if u.plan, err = r.checkPlan("the canary", admittedPlan, u.plan); err != nil {
+	if u.plan, err = r.checkPlan(ctx, "the canary", admittedPlan, u.plan); err != nil {
 		return "", err
 	}
 	u.targetHash, u.previousHash = hashes.Hashes[0], hashes.Hashes[1]
@@ -182,12 +182,12 @@ func (u *upgrader) run(ctx workflow.Context) (string, error) {
 	r.progress.StepsTotal = r.progress.StepsDone + 8*u.up.Instances + 6*len(u.up.Shards()) + 10
 
 	var steady kube.SteadyResult
-	if err := r.execCtx(ctx, quickOptions, "record the Pods' runs before the upgrade (restart baseline)", kubeActs.CheckInstancesSteady,
+	if err := r.exec(ctx, quickOptions, "record the Pods' runs before the upgrade (restart baseline)", kubeActs.CheckInstancesSteady,
 		kube.SteadyInput{Namespace: r.meta.Namespace, Cluster: r.meta.Cluster, Label: "baseline"}, &steady); err != nil {
 		return u.plan.Summary, err
 	}
 	u.baseline = steady.Pods
-	if err := r.execCtx(ctx, quickOptions, "record the target and previous spec on the cluster's ConfigMap", kubeActs.BeginUpgrade,
+	if err := r.exec(ctx, quickOptions, "record the target and previous spec on the cluster's ConfigMap", kubeActs.BeginUpgrade,
 		kube.BeginUpgradeInput{Target: u.up.Target, Previous: u.up.Previous}, nil); err != nil {
 		return u.plan.Summary, err
 	}
@@ -212,7 +212,7 @@ func (u *upgrader) run(ctx workflow.Context) (string, error) {
 		return u.plan.Summary, err
 	}
 	u.stage(ctx, StageFinishing)
-	if err := r.execCtx(ctx, quickOptions, "record "+u.up.Target.Image+" as the cluster's spec", kubeActs.FinishUpgrade,
+	if err := r.exec(ctx, quickOptions, "record "+u.up.Target.Image+" as the cluster's spec", kubeActs.FinishUpgrade,
 		kube.FinishUpgradeInput{Spec: u.up.Target, Previous: &u.up.Previous}, nil); err != nil {
 		return u.plan.Summary, err
 	}
@@ -259,8 +259,23 @@ func (u *upgrader) forward(ctx workflow.Context) error {
 		}
 	} else if !u.g.approved {
 		u.stage(ctx, StageAwaitingApproval)
-		r.phaseCtx(ctx, StageAwaitingApproval, "waiting for approval: dayops op approve "+r.meta.OperationID)
-		if err := workflow.Await(ctx, func() bool { return u.g.approved || u.g.aborting() }); err != nil {
+		r.phase(ctx, StageAwaitingApproval, "waiting for approval: dayops op approve "+r.meta.OperationID)
+		decided := func() bool { return u.g.approved || u.g.aborting() }
+		// Inputs from before the deadline existed carry none: they wait as
+		// they did (and replay the same commands).
+		if d := u.in.Upgrade.ApprovalTimeout.Duration; d > 0 {
+			ok, err := workflow.AwaitWithTimeout(ctx, d, decided)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				by := Decision{Actor: "dayops", Reason: fmt.Sprintf("no approval within %s", d)}
+				if u.fire(evAbort, by) == nil {
+					u.prog.AbortedBy = by.Actor
+					u.decided(ctx, &by, "abort", "aborted by "+who(by)+": rolling back", "", false)
+				}
+			}
+		} else if err := workflow.Await(ctx, decided); err != nil {
 			return err
 		}
 	}
@@ -371,25 +386,25 @@ func (u *upgrader) recreate(ctx workflow.Context, obs clusterstate.ObserveResult
 	var before redisops.RunInfo
 	if p.Ready && p.Addr() != "" {
 		// Best effort: a node that cannot answer is replaced all the same.
-		_ = r.execCtx(ctx, probeOptions, "read run_id of "+label, redisActs.NodeRunInfo,
+		_ = r.exec(ctx, probeOptions, "read run_id of "+label, redisActs.NodeRunInfo,
 			redisops.RunInfoInput{Auth: u.auth, Addr: p.Addr(), Label: label}, &before)
 	}
 	inst := topology.Instance{Ordinal: st.Ordinal, Shard: shard, Role: st.Role, NodeID: p.NodeID}
-	if err := r.execCtx(ctx, longOptions, fmt.Sprintf("recreate %s with %s", label, target.Image), kubeActs.RecreateInstance,
+	if err := r.exec(ctx, longOptions, fmt.Sprintf("recreate %s with %s", label, target.Image), kubeActs.RecreateInstance,
 		kube.RecreateInput{Spec: target, Instance: inst, Placement: render.Placement{RequireDistinctZones: u.up.Placement.RequireDistinctZones}}, nil); err != nil {
 		return err
 	}
-	ready, err := waitReadyCtx(ctx, r, target, []topology.Instance{inst})
+	ready, err := waitReady(ctx, r, target, []topology.Instance{inst})
 	if err != nil {
 		return err
 	}
 	var after redisops.RunInfo
-	if err := r.execCtx(ctx, instanceWaitOptions, fmt.Sprintf("wait until %s runs a new process and is in sync", label), redisActs.WaitInstanceUpgraded,
+	if err := r.exec(ctx, instanceWaitOptions, fmt.Sprintf("wait until %s runs a new process and is in sync", label), redisActs.WaitInstanceUpgraded,
 		redisops.WaitUpgradedInput{Auth: u.auth, Addr: ready[st.Ordinal].Addr(), PreviousRunID: before.RunID, Role: st.Role,
 			MaxLagBytes: *u.in.Upgrade.Gate.MaxLagBytes, Label: label}, &after); err != nil {
 		return err
 	}
-	return r.recordCtx(ctx, &audit.ImageChanged{Cluster: r.meta.ClusterKey(), Ordinal: st.Ordinal, Image: target.Image, RedisVersion: after.Version})
+	return r.record(ctx, &audit.ImageChanged{Cluster: r.meta.ClusterKey(), Ordinal: st.Ordinal, Image: target.Image, RedisVersion: after.Version})
 }
 
 // handover promotes an upgraded replica with CLUSTER FAILOVER and moves the
@@ -400,14 +415,14 @@ func (u *upgrader) handover(ctx workflow.Context, obs clusterstate.ObserveResult
 	from, to := pods[st.Ordinal], pods[st.To]
 	label := fmt.Sprintf("shard-%d: %s -> %s", shard, from.Pod, to.Pod)
 	u.prog.Instance = to.Pod
-	if err := r.execCtx(ctx, longOptions, "hand over "+label+" (CLUSTER FAILOVER)", redisActs.Handover,
+	if err := r.exec(ctx, longOptions, "hand over "+label+" (CLUSTER FAILOVER)", redisActs.Handover,
 		redisops.HandoverInput{Auth: u.auth, ReplicaAddr: to.Addr(), MaxLagBytes: *u.in.Upgrade.Gate.MaxLagBytes, Label: label}, nil); err != nil {
 		return err
 	}
 	if err := labelRoles(ctx, r, u.up.Previous, u.auth, pods); err != nil {
 		return err
 	}
-	if err := r.recordCtx(ctx,
+	if err := r.record(ctx,
 		&audit.RoleChanged{Cluster: r.meta.ClusterKey(), Ordinal: st.To, Role: audit.RolePrimary, PreviousRole: audit.RoleReplica},
 		&audit.RoleChanged{Cluster: r.meta.ClusterKey(), Ordinal: st.Ordinal, Role: audit.RoleReplica, PreviousRole: audit.RolePrimary}); err != nil {
 		return err
@@ -419,7 +434,7 @@ func (u *upgrader) handover(ctx workflow.Context, obs clusterstate.ObserveResult
 	// primary that refuses writes hands back to the old primary, which
 	// still runs the previous spec, within seconds instead of after the bake.
 	g := u.in.Upgrade.Gate
-	err := r.execCtx(ctx, gateOptions, "probe the new primary of "+label, redisActs.ProbePrimary,
+	err := r.exec(ctx, gateOptions, "probe the new primary of "+label, redisActs.ProbePrimary,
 		redisops.ProbePrimaryInput{Auth: u.auth, Addr: to.Addr(), Shard: shard, Probe: min(g.Probe.Duration, time.Second),
 			MaxErrorRate: *g.MaxErrorRate, Label: label}, nil)
 	if err == nil || temporal.IsCanceledError(err) || errors.Is(ctx.Err(), workflow.ErrCanceled) {
@@ -445,7 +460,7 @@ func (u *upgrader) gate(ctx workflow.Context, label string) error {
 	u.prog.Gate = "evaluating"
 	r.progress.publish(ctx)
 	g := u.in.Upgrade.Gate
-	err := r.execCtx(ctx, gateOptions, "health gate ("+label+"): pods steady", kubeActs.CheckInstancesSteady,
+	err := r.exec(ctx, gateOptions, "health gate ("+label+"): pods steady", kubeActs.CheckInstancesSteady,
 		kube.SteadyInput{Namespace: r.meta.Namespace, Cluster: r.meta.Cluster, Baseline: u.baseline, Label: label}, nil)
 	var rep redisops.GateReport
 	if err == nil {
@@ -461,7 +476,7 @@ func (u *upgrader) gate(ctx workflow.Context, label string) error {
 					in.Shards[p.Addr()] = p.Shard
 				}
 			}
-			err = r.execCtx(ctx, gateOptions, "health gate ("+label+"): cluster state, replication, probe client", redisActs.HealthGate, in, &rep)
+			err = r.exec(ctx, gateOptions, "health gate ("+label+"): cluster state, replication, probe client", redisActs.HealthGate, in, &rep)
 		}
 	}
 	if err == nil {
@@ -515,7 +530,7 @@ func (u *upgrader) rollback(ctx workflow.Context) error {
 			return fmt.Errorf("rollback of shard-%d failed: %w", s, err)
 		}
 	}
-	if err := r.execCtx(ctx, quickOptions, "record "+u.up.Previous.Image+" as the cluster's spec again", kubeActs.FinishUpgrade,
+	if err := r.exec(ctx, quickOptions, "record "+u.up.Previous.Image+" as the cluster's spec again", kubeActs.FinishUpgrade,
 		kube.FinishUpgradeInput{Spec: u.up.Previous, RolledBack: true}, nil); err != nil {
 		return err
 	}
@@ -534,7 +549,7 @@ func (u *upgrader) finish(ctx workflow.Context, err error, summary string) (Resu
 		if u.stop.abort {
 			ev = &audit.OperationCancelled{OperationID: r.meta.OperationID, Cluster: r.meta.ClusterKey(), Reason: u.stop.reason + "; rolled back"}
 		}
-		recErr := r.recordCtx(ctx, ev)
+		recErr := r.record(ctx, ev)
 		u.prog.Stage = StageDone
 		r.progress.end(ctx, OutcomeRolledBack, msg)
 		return r.result(ctx, OutcomeRolledBack, msg), recErr
@@ -545,5 +560,5 @@ func (u *upgrader) finish(ctx workflow.Context, err error, summary string) (Resu
 	if err == nil {
 		summary = fmt.Sprintf("%s: %d shards upgraded", strings.TrimSuffix(summary, "."), u.prog.ShardsDone)
 	}
-	return r.finishCtx(ctx, err, summary)
+	return r.finish(ctx, err, summary)
 }

@@ -126,14 +126,14 @@ func (u *upgrader) flush(ctx workflow.Context) error {
 			u.notes = u.notes[1:]
 		}
 		if by == nil {
-			if err := r.recordCtx(ctx, batch...); err != nil {
+			if err := r.record(ctx, batch...); err != nil {
 				return err
 			}
 			continue
 		}
 		m := r.meta
 		m.Actor, m.Reason = by.Actor, by.Reason
-		if err := r.recordCtx(operation.WithMeta(ctx, m), batch...); err != nil {
+		if err := r.record(operation.WithMeta(ctx, m), batch...); err != nil {
 			return err
 		}
 	}
@@ -152,11 +152,11 @@ func (u *upgrader) checkpoint(ctx workflow.Context) error {
 	}
 	if u.g.paused {
 		stage := u.prog.Stage
-		r.phaseCtx(ctx, "paused", "paused by "+u.prog.PausedBy)
+		r.phase(ctx, "paused", "paused by "+u.prog.PausedBy)
 		if err := workflow.Await(ctx, func() bool { return !u.g.paused || u.g.aborting() }); err != nil {
 			return err
 		}
-		r.phaseCtx(ctx, stage, "")
+		r.phase(ctx, stage, "")
 		if err := u.flush(ctx); err != nil {
 			return err
 		}

@@ -338,6 +338,32 @@ func TestUpgradeAbortDuringBake(t *testing.T) {
 	}
 }
 
+// TestUpgradeApprovalDeadline: nobody approves after the bake; when the
+// approval timeout passes, dayops aborts and rolls the canary back, so the
+// cluster is not held for ever.
+func TestUpgradeApprovalDeadline(t *testing.T) {
+	w := newUpWorld(2)
+	env := upgradeEnv(t, w)
+	env.ExecuteWorkflow(Upgrade, upgradeInput(spec.Upgrade{Image: "redis:7.0-next", Bake: spec.Duration{Duration: time.Minute},
+		ApprovalTimeout: spec.Duration{Duration: time.Hour}}))
+	var res Result
+	if err := env.GetWorkflowResult(&res); err != nil {
+		t.Fatal(err)
+	}
+	if res.Outcome != OutcomeRolledBack || !strings.Contains(res.Message, "aborted by dayops (no approval within 1h0m0s)") {
+		t.Fatalf("outcome %s: %s", res.Outcome, res.Message)
+	}
+	if res.Progress.Upgrade.AbortedBy != "dayops" {
+		t.Errorf("aborted by %q", res.Progress.Upgrade.AbortedBy)
+	}
+	if w.has("recreate 3") || w.has("recreate 2") {
+		t.Errorf("shard-1 was touched: %q", w.ops())
+	}
+	if !w.has("finish redis:7.0 rolledBack=true") {
+		t.Errorf("no rollback finish: %q", w.calls)
+	}
+}
+
 func TestUpgradeManualApproval(t *testing.T) {
 	w := newUpWorld(2)
 	env := upgradeEnv(t, w)

@@ -45,9 +45,11 @@ func startWorker(t *testing.T, bin string, d *dayopstest.Dayops, n int) *worker 
 	}
 	cmd := exec.Command(bin, "server", "--roles", "worker")
 	cmd.Env = append(os.Environ(), "DAYOPS_ROLES=worker", "DAYOPS_TASK_QUEUE="+d.Config.TaskQueue, "TEMPORAL_ADDRESS="+d.Config.TemporalAddress,
-		"KUBECONFIG="+d.Config.Kubeconfig, "DATABASE_URL="+d.Config.DatabaseURL, "DAYOPS_LOG_LEVEL=warn",
+		"KUBECONFIG="+d.Config.Kubeconfig, "DATABASE_URL="+d.Config.DatabaseURL,
+		// info, not warn: TestOperationsEndToEnd greps the log for the password.
+		"DAYOPS_LOG_LEVEL=info",
 		// Tests serve their HTTP hooks on loopback.
-		"DAYOPS_HOOK_ALLOW=127.0.0.1")
+		"DAYOPS_HOOK_ALLOW=127.0.0.1", "DAYOPS_CALL_KEYS="+d.Config.CallKeys)
 	cmd.Stdout, cmd.Stderr = f, f
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -181,8 +183,13 @@ func TestOperationsEndToEnd(t *testing.T) {
 	env := devtest.Get(t)
 	ctx := t.Context()
 	bin := buildDayops(t, env.Root)
-	d := dayopstest.Start(t, env, dayopstest.Options{NoWorker: true})
+	apiLog, err := os.Create(filepath.Join(t.TempDir(), "api.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := dayopstest.Start(t, env, dayopstest.Options{NoWorker: true, Log: apiLog})
 	w := startWorker(t, bin, d, 1)
+	logs := []string{apiLog.Name(), w.log}
 	h := &harness{t: t, d: d, ns: env.Namespace}
 	const name = "e2e"
 	nsq := url.Values{"namespace": {h.ns}}
@@ -226,6 +233,7 @@ func TestOperationsEndToEnd(t *testing.T) {
 			w.kill(syscall.SIGKILL)
 			t.Logf("worker killed at %d/%d slots", op.Progress.SlotsMoved, op.Progress.SlotsTotal)
 			w = startWorker(t, bin, d, 2)
+			logs = append(logs, w.log)
 		}
 	})
 	if !killed {
@@ -313,6 +321,11 @@ func TestOperationsEndToEnd(t *testing.T) {
 	if l, _ := env.Clientset.CoreV1().Pods(h.ns).List(ctx, metav1.ListOptions{LabelSelector: "dayops.io/cluster=" + name}); len(l.Items) > 0 {
 		t.Errorf("%d pods left after delete", len(l.Items))
 	}
+
+	// After the whole scenario (a credential read, five operations, a killed
+	// worker, a cancel, a delete), the password is in no event, no history
+	// and no log line.
+	checkNoSecret(t, d, creds.Password, logs...)
 }
 
 // clusterCheck runs the real `redis-cli --cluster check`: every slot covered,

@@ -27,6 +27,7 @@ import (
 	"github.com/dayops/dayops/internal/testutil/redistest"
 	"github.com/dayops/dayops/internal/workflows"
 	"github.com/redis/go-redis/v9"
+	"go.temporal.io/sdk/client"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
@@ -454,6 +455,16 @@ func TestUpgrade(t *testing.T) {
 			t.Logf("paused by %s for %s at step %d, then resumed", u.PausedBy, time.Since(pausedAt).Round(time.Millisecond), pausedSteps)
 		}
 		if !approved && u.Stage == workflows.StageAwaitingApproval {
+			// Someone who reaches the Temporal frontend but not the API
+			// (no call key) cannot approve in anyone's name.
+			uh, err := env.TemporalClient(t).UpdateWorkflow(ctx, client.UpdateWorkflowOptions{WorkflowID: op.WorkflowID, RunID: op.RunID,
+				UpdateName: workflows.UpdateApprove, Args: []any{workflows.Decision{Actor: "mallory"}}, WaitForStage: client.WorkflowUpdateStageCompleted})
+			if err == nil {
+				err = uh.Get(ctx, nil)
+			}
+			if err == nil || !strings.Contains(err.Error(), "signature") {
+				t.Fatalf("an approve sent straight to Temporal, without the API's signature: %v", err)
+			}
 			out, err := runCLI(t, cli.OpCmd(), "approve", acc.OperationID, "--reason", "canary looks fine")
 			if err != nil {
 				t.Fatalf("dayops op approve: %v\n%s", err, out)

@@ -776,6 +776,11 @@ func (p Passwords) Password(ctx context.Context, namespace, name string) (string
 	if err != nil {
 		return "", fmt.Errorf("get secret %s/%s: %w", namespace, name, err)
 	}
+	if !spec.SecretUsable(s.Labels) {
+		return "", temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("secret %s/%s is not opted in: dayops uses only Secrets it created or that carry the label %s=true",
+				namespace, name, spec.LabelPasswordSecret), ErrTypeBadSpec, nil)
+	}
 	pw, ok := s.Data[render.PasswordKey]
 	if !ok || len(pw) == 0 {
 		return "", temporal.NewNonRetryableApplicationError(

@@ -30,8 +30,10 @@
 //     --bind; redis:7.0-bad adds "--maxmemory 1 --maxmemory-policy
 //     noeviction" (reads work, writes fail); so does a redis container run
 //     under the instance manager ("dayops instance run -- redis-server ...").
-//     dayops:* images and the dayops command run the locally built product
-//     binary (Config.DayopsBinary). An image with no rule leaves its
+//     dayops images under any registry (**/dayops:*) and the dayops command
+//     at any path (the image's entrypoint is /usr/local/bin/dayops) run the
+//     locally built product binary (Config.DayopsBinary); a test builds the
+//     real image and checks the rule against it. An image with no rule leaves its
 //     container Waiting with reason ErrImagePull and a message naming the
 //     image, and the Pod Pending.
 //   - Environment: PATH, HOSTNAME, HOME and POD_IP (always), then envFrom,

@@ -18,10 +18,18 @@ import (
 // the process behaves as it would inside its own pod (bound to the pod IP).
 //
 // The built-in default (DefaultImageMap) maps every redis image to the host's
-// redis-server and every dayops image to the locally built dayops binary; a
-// YAML or JSON file given with --image-map replaces it. Rules
+// redis-server and every dayops image, under any registry
+// (dayops:dev, ghcr.io/dayops/dayops:v1.2.0), to the locally built dayops
+// binary; a YAML or JSON file given with --image-map replaces it. Rules
 // are tried in order and the first match wins. An image that matches no rule
 // leaves its container waiting with reason ErrImagePull.
+//
+// A rule stands in for an image, so it must say what the image says: the
+// dayops rule's entrypoint is the image's Entrypoint (DayopsImageEntrypoint,
+// which `make image` writes; TestDayopsRuleMatchesBuiltImage builds the image
+// and compares its config with the rule), and any path whose base name is
+// dayops runs Config.DayopsBinary. A local stack that passes with the mapping
+// therefore runs the commands the real image would run.
 type ImageMap struct {
 	// Images are the image rules, tried in order.
 	Images []ImageRule `json:"images"`
@@ -39,7 +47,10 @@ type ImageMap struct {
 type ImageRule struct {
 	// Images are patterns (path.Match syntax) over the normalised reference
 	// "name:tag": docker.io/ and library/ are stripped, a missing tag is
-	// "latest" and a digest is ignored. Example: "redis:*".
+	// "latest" and a digest is ignored. Example: "redis:*". A pattern that
+	// starts with "**/" also matches under any registry and repository
+	// path: "**/dayops:*" matches dayops:dev, ghcr.io/dayops/dayops:v1 and
+	// localhost:5000/a/b/dayops:v1, but not ghcr.io/x/notdayops:v1.
 	Images []string `json:"images"`
 	// Entrypoint is the image's ENTRYPOINT: the command run when the
 	// container sets no command. Empty means the container's command (or
@@ -95,11 +106,13 @@ func DefaultImageMap() ImageMap {
 				BindArgs:   redisBind,
 			},
 			{
-				// The product image: an instance manager init container
-				// runs `dayops instance install`; the agent maps the
-				// command to the local binary (Config.DayopsBinary).
-				Images:     []string{"dayops:*"},
-				Entrypoint: []string{DayopsCommand},
+				// The product image (`make image`), under any registry:
+				// the API, the worker and the instance manager's init
+				// container (`dayops instance install`, found on the
+				// image's PATH). Every dayops path maps to the local
+				// binary (Config.DayopsBinary, see WithDayops).
+				Images:     []string{"**/dayops:*"},
+				Entrypoint: []string{DayopsImageEntrypoint},
 			},
 			{
 				Images: []string{"busybox:*", "alpine:*", "debian:*", "ubuntu:*"},
@@ -149,7 +162,7 @@ func (m ImageMap) Validate() error {
 			problems = append(problems, fmt.Sprintf("images[%d]: no image patterns", i))
 		}
 		for _, p := range r.Images {
-			if _, err := path.Match(p, ""); err != nil {
+			if _, err := path.Match(strings.TrimPrefix(p, anyPrefix), ""); err != nil {
 				problems = append(problems, fmt.Sprintf("images[%d]: pattern %q: %v", i, p, err))
 			}
 		}
@@ -186,12 +199,32 @@ func (m ImageMap) Match(image string) (ImageRule, bool) {
 	ref := NormalizeImage(image)
 	for _, r := range m.Images {
 		for _, p := range r.Images {
-			if ok, _ := path.Match(p, ref); ok {
+			if matchImage(p, ref) {
 				return r, true
 			}
 		}
 	}
 	return ImageRule{}, false
+}
+
+// anyPrefix starts a pattern that matches under any registry and path.
+const anyPrefix = "**/"
+
+// matchImage matches a normalised reference against one pattern: the whole
+// reference, or for a "**/" pattern also every suffix that starts after a
+// "/" (whole path elements only).
+func matchImage(pattern, ref string) bool {
+	rest, anywhere := strings.CutPrefix(pattern, anyPrefix)
+	for {
+		if ok, _ := path.Match(rest, ref); ok {
+			return true
+		}
+		i := strings.IndexByte(ref, '/')
+		if !anywhere || i < 0 {
+			return false
+		}
+		ref = ref[i+1:]
+	}
 }
 
 // ErrImageNotMapped says an image has no rule in the image map.
@@ -257,9 +290,16 @@ func runsEntrypoint(argv []string, ep string) bool {
 	return i >= 0 && i+1 < len(argv) && filepath.Base(argv[i+1]) == ep
 }
 
-// DayopsCommand is the product binary's command name: the dayops:* images'
-// entrypoint and the instance manager a Redis container runs under.
+// DayopsCommand is the product binary's command name: the base name of the
+// dayops images' entrypoint and of the instance manager a Redis container
+// runs under.
 const DayopsCommand = "dayops"
+
+// DayopsImageEntrypoint is the Entrypoint of the image `make image` builds
+// (tools/image BinaryPath): not /dayops, where Redis Pods mount the instance
+// manager's emptyDir. LookPath maps it, as any path ending in dayops, to the
+// local binary.
+const DayopsImageEntrypoint = "/usr/local/bin/" + DayopsCommand
 
 // WithDayops maps the dayops command to bin, the locally built product
 // binary, unless the map already names a binary for it.

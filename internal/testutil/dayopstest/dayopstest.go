@@ -10,6 +10,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"github.com/dayops/dayops/internal/audit"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -55,12 +56,18 @@ type Dayops struct {
 type Options struct {
 	// NoWorker runs only the API (a test that starts a worker elsewhere).
 	NoWorker bool
+	// Log receives the in-process API's (and worker's) log at level info
+	// (a test that greps it); nil logs warnings to stderr.
+	Log io.Writer
 }
 
 // Start runs dayops for t.
 func Start(t testing.TB, env *devtest.Env, opts Options) *Dayops {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	if opts.Log != nil {
+		log = slog.New(slog.NewTextHandler(opts.Log, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	}
 	cfg := server.Config{
 		Roles: []string{"api", "worker"}, APIURL: "http://127.0.0.1:0",
 		TemporalAddress: env.TemporalAddress, TemporalNamespace: "default", TemporalUI: env.TemporalUI,
@@ -74,6 +81,9 @@ func Start(t testing.TB, env *devtest.Env, opts Options) *Dayops {
 		InstanceImage: os.Getenv("DAYOPS_INSTANCE_IMAGE"),
 		// Tests serve their HTTP hooks on loopback.
 		HookAllow: "127.0.0.1",
+		// The API signs its signals and updates; a worker started apart
+		// (tests/e2e) is given the same keys.
+		CallKeys: "test-call-key-" + randomSuffix() + randomSuffix() + randomSuffix(),
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()

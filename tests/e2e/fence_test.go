@@ -1,0 +1,100 @@
+package e2e
+
+import (
+	"encoding/json"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dayops/dayops/internal/devcluster/devtest"
+	"github.com/dayops/dayops/internal/instance"
+	"github.com/dayops/dayops/internal/kube/render"
+	"github.com/dayops/dayops/internal/testutil/dayopstest"
+	"github.com/dayops/dayops/internal/testutil/redistest"
+	"github.com/redis/go-redis/v9"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// TestFenceEmptyPrimary is the night existing operators lose a shard: a
+// cluster without persistence, its primary's redis-server SIGKILLed and
+// restarted by the kubelet within a second, empty, still primary in every
+// node's view. Without a fence its replica full-syncs from it and the shard's
+// data is gone. Under dayops' instance manager the restarted node starts
+// fenced, sees that its replica is ahead and hands the shard to it (CLUSTER
+// FAILOVER TAKEOVER), then syncs from it: every acknowledged write and every
+// key written before survives.
+func TestFenceEmptyPrimary(t *testing.T) {
+	env := devtest.Get(t)
+	ctx := t.Context()
+	bin := buildDayops(t, env.Root)
+	d := dayopstest.Start(t, env, dayopstest.Options{NoWorker: true})
+	h := &healHarness{harness: &harness{t: t, d: d, ns: env.Namespace}, env: env, name: "fence", bin: bin}
+	h.startWorker() // its DAYOPS_INSTANCE_IMAGE defaults to dayops:dev, the stack maps it to bin/dayops
+
+	acc := h.start("/v1/clusters", nil, map[string]any{"name": h.name, "namespace": h.ns, "shards": 3, "replicasPerShard": 1,
+		"persistence": map[string]any{"mode": "none"}, "reason": "fence e2e"})
+	h.wait(acc.OperationID, 5*time.Minute, nil)
+	h.waitWhole(time.Minute)
+
+	pod, ip := h.primaryOf(0)
+	p, err := env.Clientset.CoreV1().Pods(h.ns).Get(ctx, pod, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Spec.InitContainers) == 0 || !strings.HasPrefix(strings.Join(p.Spec.Containers[0].Command, " "), render.InstanceManagerDir) {
+		t.Fatalf("%s does not run redis-server under the instance manager: command %v", pod, p.Spec.Containers[0].Command)
+	}
+
+	creds := credentials(t, d, h.ns, h.name)
+	cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: creds.Addresses, Password: creds.Password, MaxRedirects: 16,
+		DialTimeout: time.Second, ReadTimeout: time.Second, WriteTimeout: time.Second})
+	defer cc.Close()
+	const filled = 30_000
+	if err := redistest.Fill(ctx, cc, "fill:", filled, 100, 8); err != nil {
+		t.Fatal(err)
+	}
+	h.writer = redistest.StartWriter(ctx, cc, redistest.WriterOptions{Keys: 5_000, Workers: 4})
+	h.gaps = startGapMeter(h.writer)
+	defer h.gaps.close()
+	for deadline := time.Now().Add(30 * time.Second); h.writer.Stats().Acked < 2_000; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the writer acknowledged only %d writes", h.writer.Stats().Acked)
+		}
+	}
+
+	h.scenario("SIGKILL a primary redis-server (persistence none, fenced)", 0, false, func() { killRedis(t, ip) })
+
+	stats := h.writer.Stop()
+	fresh := redis.NewClusterClient(&redis.ClusterOptions{Addrs: creds.Addresses, Password: creds.Password, MaxRedirects: 16})
+	defer fresh.Close()
+	checked, err := h.writer.Verify(ctx, fresh)
+	if err != nil {
+		t.Fatalf("acknowledged writes lost: %v", err)
+	}
+	var keys int64
+	for _, i := range h.cluster(h.name).Instances {
+		if i.Role == "primary" {
+			keys += i.Keys
+		}
+	}
+	if want := int64(filled + checked); keys < want {
+		t.Fatalf("primaries hold %d keys after the crash, want at least %d: the restarted primary's data was lost", keys, want)
+	}
+	t.Logf("writer: %d acked, %d failed (unknown outcome), %d keys verified; primaries hold %d keys: nothing lost", stats.Acked, stats.Failed, checked, keys)
+
+	// The fence's own record on the crashed instance's volume.
+	out := env.Kubectl(t, "exec", "-n", h.ns, pod, "-c", "redis", "--", "cat", "/data/"+instance.MarkerFile)
+	var m instance.Marker
+	if err := json.Unmarshal([]byte(out), &m); err != nil {
+		t.Fatalf("fence marker of %s: %v\n%s", pod, err, out)
+	}
+	t.Logf("fence of %s: %s (%s) after %s, decisions %+v", pod, m.Decision.Action, m.Decision.Reason, m.ServeAfter, m.Decisions)
+	if m.Decision.Action == instance.Serve {
+		t.Errorf("the empty former primary served its (empty) data: %+v", m)
+	}
+	clusterCheck(t, creds)
+
+	acc = h.start("/v1/clusters/"+h.name, url.Values{"namespace": {h.ns}, "deleteVolumes": {"true"}, "reason": {"e2e done"}}, nil)
+	h.wait(acc.OperationID, 5*time.Minute, nil)
+}
