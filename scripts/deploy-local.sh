@@ -45,6 +45,14 @@ if [[ ! -e $state/audit-signing.key ]]; then
 	"$root/bin/dayops" audit keygen --out "$state/audit-signing" >/dev/null
 fi
 
+# The key the API and every worker share to sign and check the signals and
+# updates that steer an operation (DAYOPS_CALL_KEYS): made once per stack
+# and kept, so that a Pod started later (a roll, a deleted Pod's
+# replacement) holds the same key as the others.
+if [[ ! -s $state/call-keys ]]; then
+	(umask 077; head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$state/call-keys")
+fi
+
 # The generated component: image tag, Secrets, managed namespaces.
 rm -rf "$gen"
 mkdir -p "$gen"
@@ -59,6 +67,7 @@ umask 077
 	# Hooks of the local stack are served on this host.
 	echo "DAYOPS_HOOK_ALLOW=127.0.0.1"
 	echo "DAYOPS_INSTANCE_IMAGE=dayops:$tag"
+	echo "DAYOPS_CALL_KEYS=$(cat "$state/call-keys")"
 	(set +u; set -a; . "$envfile"; set +a; env) | grep '^TEMPORAL_' | grep -v '^TEMPORAL_UI=' || true
 } >"$gen/config.env"
 {
