@@ -16,6 +16,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -125,6 +126,14 @@ func (d *deployment) proof(ctx context.Context) {
 	t, ns := d.t, d.env.Namespace
 	const name = "dp"
 	nsq := url.Values{"namespace": {ns}}
+
+	// A namespace outside DAYOPS_NAMESPACES is refused before anything
+	// starts: dayops' Roles do not reach it.
+	var refused *cli.APIError
+	err := d.operator.Do(ctx, http.MethodPost, "/v1/clusters", nil, map[string]any{"name": name, "namespace": "kube-system", "shards": 3, "replicasPerShard": 1, "reason": "deploy e2e"}, nil)
+	if !errors.As(err, &refused) || refused.Status != http.StatusUnprocessableEntity || !strings.Contains(err.Error(), "DAYOPS_NAMESPACES") {
+		t.Errorf("a cluster in kube-system (not managed): %v, want 422 naming DAYOPS_NAMESPACES", err)
+	}
 
 	began := time.Now()
 	acc := d.start(http.MethodPost, "/v1/clusters", nil, map[string]any{"name": name, "namespace": ns, "shards": 3, "replicasPerShard": 1, "reason": "deploy e2e"})
