@@ -64,6 +64,12 @@ dev-down: ## Stop the local stack
 dev-status: ## Show the local stack's components and health
 	bin/dayops-dev dev status
 
+.PHONY: deploy-local undeploy-local
+deploy-local: build ## Apply deploy/overlays/local to the running local stack (API + 2 workers in dayops-system; DAYOPS_NAMESPACES=default)
+	@scripts/deploy-local.sh apply
+undeploy-local: ## Delete what deploy-local applied
+	@scripts/deploy-local.sh delete
+
 .PHONY: clean
 clean: dev-down ## Stop the stack and remove local state (.dayops/); keeps the built tools in bin/
 	rm -rf .dayops

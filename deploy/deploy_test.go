@@ -15,7 +15,8 @@ func TestMain(m *testing.M) { devtest.Main(m) }
 
 // TestManifestsApply renders the example overlay with the real kubectl and
 // applies it with a server-side dry run (admission, schema and RBAC
-// validation by kube-apiserver), in a test namespace.
+// validation by kube-apiserver), in a test namespace that stands in for both
+// dayops-system and the managed namespace redis-prod.
 func TestManifestsApply(t *testing.T) {
 	env := devtest.Get(t)
 	kubectl := filepath.Join(env.BinDir, "kubectl")
@@ -28,7 +29,8 @@ func TestManifestsApply(t *testing.T) {
 		if strings.Contains(doc, "kind: Namespace\n") {
 			continue // the test namespace stands in for dayops-system
 		}
-		docs = append(docs, strings.ReplaceAll(doc, "dayops-system", env.Namespace))
+		doc = strings.ReplaceAll(doc, "dayops-system", env.Namespace)
+		docs = append(docs, strings.ReplaceAll(doc, "redis-prod", env.Namespace))
 	}
 	cmd := exec.Command(kubectl, "--kubeconfig", env.Kubeconfig, "apply", "--dry-run=server", "-f", "-")
 	cmd.Stdin = strings.NewReader(strings.Join(docs, "\n---\n"))
@@ -36,7 +38,15 @@ func TestManifestsApply(t *testing.T) {
 	if err != nil {
 		t.Fatalf("kubectl apply --dry-run=server: %v\n%s", err, res)
 	}
-	for _, want := range []string{"deployment.apps/dayops-api", "deployment.apps/dayops-worker", "clusterrole.rbac.authorization.k8s.io/dayops", "service/dayops-api"} {
+	for _, want := range []string{
+		"deployment.apps/dayops-api", "deployment.apps/dayops-worker", "service/dayops-api",
+		"serviceaccount/dayops-api", "serviceaccount/dayops-worker",
+		"clusterrole.rbac.authorization.k8s.io/dayops-api", "clusterrole.rbac.authorization.k8s.io/dayops-worker",
+		"role.rbac.authorization.k8s.io/dayops-api", "role.rbac.authorization.k8s.io/dayops-worker",
+		"rolebinding.rbac.authorization.k8s.io/dayops-worker",
+		"poddisruptionbudget.policy/dayops-worker", "networkpolicy.networking.k8s.io/dayops-redis",
+		"networkpolicy.networking.k8s.io/dayops-worker",
+	} {
 		if !strings.Contains(string(res), want) {
 			t.Errorf("dry run did not accept %s:\n%s", want, res)
 		}

@@ -40,6 +40,7 @@ provisions PersistentVolumes for the default StorageClass. Images map to local c
 	f.StringVar(&cfg.NodePrefix, "node-prefix", cfg.NodePrefix, "node name prefix: <prefix>-<zone letter><n>")
 	f.IntVar(&cfg.SubnetOffset, "subnet-offset", cfg.SubnetOffset, "node i gets 10.244.(i+1+offset).1")
 	f.IntVar(&cfg.KubeletPort, "kubelet-port", cfg.KubeletPort, "kubelet API port on each node IP")
+	f.StringVar(&cfg.APIServer, "apiserver", cfg.APIServer, "host:port pods get as KUBERNETES_SERVICE_HOST/PORT (default: the kubeconfig's server)")
 	f.StringVar(&cfg.ImageMapFile, "image-map", cfg.ImageMapFile, "YAML/JSON image map replacing the built-in one")
 	f.StringVar(&cfg.DayopsBinary, "dayops-binary", cfg.DayopsBinary, "product binary (cmd/dayops) that dayops:* images and the instance manager run (default: dayops beside this executable)")
 	f.StringVar(&cfg.NodeCPU, "node-cpu", cfg.NodeCPU, "CPU capacity of each node")

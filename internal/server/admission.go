@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/dayops/dayops/internal/activities/clusterstate"
 	"github.com/dayops/dayops/internal/activities/kube"
@@ -22,6 +23,15 @@ import (
 type clusters struct {
 	kube  *kube.Activities
 	state *clusterstate.Activities
+}
+
+// NamespaceManaged answers spec.ManagedNamespaces: with DAYOPS_NAMESPACES
+// set, a cluster elsewhere is refused (dayops' Roles do not reach it).
+func (c clusters) NamespaceManaged(name string) ([]string, bool) {
+	if len(c.kube.Namespaces) == 0 {
+		return nil, true
+	}
+	return c.kube.Namespaces, slices.Contains(c.kube.Namespaces, name)
 }
 
 // Observe reads Kubernetes and Redis; a missing cluster wraps admission.ErrNotFound.

@@ -10,6 +10,7 @@ package server
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"os"
 	"slices"
@@ -19,6 +20,7 @@ import (
 	"github.com/dayops/dayops/internal/callauth"
 	"github.com/dayops/dayops/internal/httpapi"
 	"github.com/dayops/dayops/internal/temporaltls"
+	"k8s.io/apimachinery/pkg/util/validation"
 )
 
 // Config of a dayops server process. Each field's doc names its variable.
@@ -75,6 +77,18 @@ type Config struct {
 	// the local stack's node agent maps to bin/dayops; "none" renders Pods
 	// without the instance manager). Only new and recreated Pods change.
 	InstanceImage string
+	// Namespaces are the Kubernetes namespaces dayops manages
+	// (DAYOPS_NAMESPACES, comma-separated). With a list, dayops only ever
+	// reads and writes inside those namespaces (and reads Nodes and
+	// Namespaces), so namespaced Roles in each of them suffice (see
+	// deploy/); admission refuses a cluster in any other namespace. Empty:
+	// every namespace, which needs a ClusterRole that lists ConfigMaps
+	// cluster-wide.
+	Namespaces []string
+	// HealthAddr is where a process without the api role serves /healthz
+	// and /readyz for its probes (DAYOPS_HEALTH_ADDR, host:port, e.g.
+	// ":8081"). Empty: not served. The API serves both on its own port.
+	HealthAddr string
 	// HookAllow names what HTTP hooks may reach although it is loopback,
 	// link-local (cloud metadata) or the Kubernetes API server
 	// (DAYOPS_HOOK_ALLOW): comma-separated IP addresses, CIDR prefixes and
@@ -107,6 +121,8 @@ func FromEnv() Config {
 		BackupServeHost:   os.Getenv("DAYOPS_BACKUP_SERVE_HOST"),
 		InstanceImage:     envOr("DAYOPS_INSTANCE_IMAGE", DefaultInstanceImage),
 		HookAllow:         os.Getenv("DAYOPS_HOOK_ALLOW"),
+		Namespaces:        splitList(os.Getenv("DAYOPS_NAMESPACES")),
+		HealthAddr:        os.Getenv("DAYOPS_HEALTH_ADDR"),
 		CallKeys:          os.Getenv(EnvCallKeys),
 	}
 	return c
@@ -152,6 +168,16 @@ func (c Config) Validate() error {
 	if c.Kubeconfig != "" {
 		if _, err := os.Stat(c.Kubeconfig); err != nil {
 			errs = append(errs, fmt.Errorf("KUBECONFIG: %w", err))
+		}
+	}
+	for _, ns := range c.Namespaces {
+		if msgs := validation.IsDNS1123Label(ns); len(msgs) > 0 {
+			errs = append(errs, fmt.Errorf("DAYOPS_NAMESPACES: %q is not a namespace name: %s", ns, strings.Join(msgs, "; ")))
+		}
+	}
+	if c.HealthAddr != "" {
+		if _, _, err := net.SplitHostPort(c.HealthAddr); err != nil {
+			errs = append(errs, fmt.Errorf("DAYOPS_HEALTH_ADDR: %q must be HOST:PORT or :PORT: %w", c.HealthAddr, err))
 		}
 	}
 	if _, _, err := hooks.ParseAllow(c.HookAllow); err != nil {

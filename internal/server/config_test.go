@@ -54,3 +54,37 @@ func TestValidateTemporalTLS(t *testing.T) {
 		}
 	}
 }
+
+func TestValidateNamespacesAndHealthAddr(t *testing.T) {
+	base := Config{Roles: []string{"worker"}, TaskQueue: "q", TemporalAddress: "127.0.0.1:7233", DatabaseURL: "postgres://x"}
+	tests := map[string]struct {
+		namespaces []string
+		health     string
+		wantErr    string
+	}{
+		"none":                {},
+		"two namespaces":      {namespaces: []string{"redis-a", "redis-b"}, health: ":8081"},
+		"bad namespace":       {namespaces: []string{"Redis_A"}, wantErr: `DAYOPS_NAMESPACES: "Redis_A" is not a namespace name`},
+		"health without port": {health: "0.0.0.0", wantErr: `DAYOPS_HEALTH_ADDR: "0.0.0.0" must be HOST:PORT`},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			c := base
+			c.Namespaces, c.HealthAddr = tc.namespaces, tc.health
+			err := c.Validate()
+			switch {
+			case tc.wantErr == "" && err != nil:
+				t.Errorf("refused: %v", err)
+			case tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)):
+				t.Errorf("err = %v, want %q", err, tc.wantErr)
+			}
+		})
+	}
+}
+
+func TestSplitNamespaces(t *testing.T) {
+	t.Setenv("DAYOPS_NAMESPACES", " redis-a, ,redis-b ")
+	if got := FromEnv().Namespaces; len(got) != 2 || got[0] != "redis-a" || got[1] != "redis-b" {
+		t.Errorf("DAYOPS_NAMESPACES read as %q", got)
+	}
+}

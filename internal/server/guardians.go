@@ -15,8 +15,6 @@ import (
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/kubernetes"
 )
 
@@ -33,6 +31,9 @@ type Guardians struct {
 	Kube      kubernetes.Interface
 	TaskQueue string
 	Log       *slog.Logger
+	// Namespaces are the namespaces dayops manages (Config.Namespaces);
+	// empty: every namespace.
+	Namespaces []string
 	// Every is how often clusters are listed (default 5s).
 	Every time.Duration
 }
@@ -57,14 +58,12 @@ func (g *Guardians) Run(ctx context.Context) {
 
 // EnsureAll starts the guardian of every cluster of this task queue that has none.
 func (g *Guardians) EnsureAll(ctx context.Context) error {
-	cms, err := g.Kube.CoreV1().ConfigMaps("").List(ctx, metav1.ListOptions{
-		LabelSelector: labels.SelectorFromSet(map[string]string{render.LabelManagedBy: render.ManagedBy}).String(),
-	})
+	cms, err := kube.ListClusterConfigMaps(ctx, g.Kube, "", g.Namespaces)
 	if err != nil {
 		return fmt.Errorf("list clusters: %w", err)
 	}
 	var errs []error
-	for _, cm := range cms.Items {
+	for _, cm := range cms {
 		name := cm.Labels[render.LabelCluster]
 		if _, ok := cm.Annotations[kube.AnnotationSpec]; !ok || name == "" {
 			continue

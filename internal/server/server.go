@@ -53,6 +53,8 @@ type Deps struct {
 	BackupServeHost string
 	// InstanceImage is Config.InstanceImage.
 	InstanceImage string
+	// Namespaces is Config.Namespaces.
+	Namespaces []string
 	// CallKeys sign the client's signals and updates and let the worker
 	// check them (Config.CallKeys).
 	CallKeys callauth.Keys
@@ -156,13 +158,14 @@ func Connect(ctx context.Context, cfg Config, log *slog.Logger) (*Deps, error) {
 	d.BackupClients = &backup.Clients{}
 	d.BackupServeHost = cfg.BackupServeHost
 	d.InstanceImage = cfg.InstanceImage
+	d.Namespaces = cfg.Namespaces
 	ok = true
 	return d, nil
 }
 
 // Activities builds the activity structs over deps.
 func (d *Deps) Activities() workflows.Activities {
-	k := &kube.Activities{Client: d.Kube, Log: d.Log, InstanceImage: d.InstanceImage}
+	k := &kube.Activities{Client: d.Kube, Log: d.Log, InstanceImage: d.InstanceImage, Namespaces: d.Namespaces}
 	r := redisops.New(d.Conns)
 	return workflows.Activities{
 		Kube: k, Redis: r,
@@ -205,19 +208,41 @@ func (d *Deps) NewAPI(cfg Config) (*httpapi.Server, error) {
 	return httpapi.New(httpapi.Deps{
 		Temporal: d.Temporal, TemporalNamespace: cfg.TemporalNamespace, TemporalUI: cfg.TemporalUI, TaskQueue: cfg.TaskQueue,
 		Clusters: clusters{kube: acts.Kube, state: acts.State}, Store: d.Store, Tokens: tokens, Log: d.Log, Backups: d.Backups, Registry: d.Registry,
-		Ready: func(ctx context.Context) error {
-			if _, err := d.Temporal.CheckHealth(ctx, &client.CheckHealthRequest{}); err != nil {
-				return fmt.Errorf("temporal: %w", err)
-			}
-			if err := d.Pool.Ping(ctx); err != nil {
-				return fmt.Errorf("database: %w", err)
-			}
-			if _, err := d.Kube.Discovery().ServerVersion(); err != nil {
-				return fmt.Errorf("kubernetes: %w", err)
-			}
-			return nil
-		},
+		Ready: d.ready,
 	}), nil
+}
+
+// ready reports whether the process's dependencies answer: Temporal,
+// PostgreSQL and the Kubernetes API.
+func (d *Deps) ready(ctx context.Context) error {
+	if _, err := d.Temporal.CheckHealth(ctx, &client.CheckHealthRequest{}); err != nil {
+		return fmt.Errorf("temporal: %w", err)
+	}
+	if err := d.Pool.Ping(ctx); err != nil {
+		return fmt.Errorf("database: %w", err)
+	}
+	if _, err := d.Kube.Discovery().ServerVersion(); err != nil {
+		return fmt.Errorf("kubernetes: %w", err)
+	}
+	return nil
+}
+
+// healthHandler serves the probes of a process without the api role:
+// /healthz (the process answers) and /readyz (its dependencies answer, as
+// the API's /readyz checks them).
+func (d *Deps) healthHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+		defer cancel()
+		if err := d.ready(ctx); err != nil {
+			http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ok")
+	})
+	return mux
 }
 
 // Run runs the configured roles until ctx ends. ready, when set, is called
@@ -245,7 +270,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(apiAddr s
 		}
 		defer w.Stop()
 		log.Info("worker polling", "task_queue", cfg.TaskQueue, "temporal", cfg.TemporalAddress)
-		sup := &Guardians{Temporal: d.Temporal, Kube: d.Kube, TaskQueue: cfg.TaskQueue, Log: log}
+		sup := &Guardians{Temporal: d.Temporal, Kube: d.Kube, TaskQueue: cfg.TaskQueue, Log: log, Namespaces: cfg.Namespaces}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -266,7 +291,17 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(apiAddr s
 		log.Warn("audit checkpoints are not signed: set " + eventstore.EnvSigningKey + " or run `dayops audit signer`")
 	}
 	addr := ""
-	errc := make(chan error, 2)
+	errc := make(chan error, 3)
+	if cfg.HealthAddr != "" {
+		ln, err := net.Listen("tcp", cfg.HealthAddr)
+		if err != nil {
+			return fmt.Errorf("DAYOPS_HEALTH_ADDR: listen on %s: %w", cfg.HealthAddr, err)
+		}
+		hs := newHTTPServer(d.healthHandler())
+		go func() { errc <- hs.Serve(ln) }()
+		defer func() { _ = hs.Close() }()
+		log.Info("health endpoints listening", "addr", ln.Addr().String())
+	}
 	if cfg.Has("api") {
 		api, err := d.NewAPI(cfg)
 		if err != nil {
@@ -305,7 +340,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(apiAddr s
 	case <-ctx.Done():
 		return nil
 	case err := <-errc:
-		return fmt.Errorf("API server: %w", err)
+		return fmt.Errorf("HTTP server: %w", err)
 	}
 }
 

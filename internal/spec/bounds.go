@@ -137,6 +137,12 @@ type SecretInfo struct {
 	Labels map[string]string
 }
 
+// ManagedNamespaces is implemented by References of an install that manages
+// only some namespaces: it returns them and whether name is one.
+type ManagedNamespaces interface {
+	NamespaceManaged(name string) (managed []string, ok bool)
+}
+
 // PasswordKey is the key of a password Secret.
 const PasswordKey = "password"
 
@@ -157,8 +163,15 @@ func SecretUsable(labels map[string]string) bool {
 // namespace and, when set, its passwordSecret with a "password" key and the
 // opt-in label (SecretUsable). A
 // missing object is a field error (the request is refused before anything
-// starts); err is a failure to ask.
+// starts); err is a failure to ask. A refs that implements
+// ManagedNamespaces also refuses a namespace the install does not manage.
 func CheckReferences(ctx context.Context, refs References, c Cluster) (field.ErrorList, error) {
+	if m, ok := refs.(ManagedNamespaces); ok {
+		if managed, ok := m.NamespaceManaged(c.Namespace); !ok {
+			return field.ErrorList{field.Forbidden(field.NewPath("namespace"),
+				fmt.Sprintf("dayops manages only the namespaces %s (DAYOPS_NAMESPACES)", strings.Join(managed, ", ")))}, nil
+		}
+	}
 	ok, err := refs.NamespaceExists(ctx, c.Namespace)
 	if err != nil {
 		return nil, fmt.Errorf("look up namespace %s: %w", c.Namespace, err)

@@ -52,6 +52,10 @@ type Activities struct {
 	// InstanceImage is the image of the dayops binary that Pods run
 	// redis-server under (WithInstanceManager); empty or "none": without.
 	InstanceImage string
+	// Namespaces are the namespaces dayops manages: ListClusters of "all
+	// namespaces" lists these one by one, which namespaced Roles allow.
+	// Empty: every namespace, one cluster-wide list.
+	Namespaces []string
 }
 
 // pod renders an instance's Pod, with the instance manager when configured.
@@ -799,14 +803,12 @@ type ListClustersResult struct {
 // instances.
 func (a *Activities) ListClusters(ctx context.Context, in ListClustersInput) (_ ListClustersResult, err error) {
 	defer func() { err = classify(err) }()
-	cms, err := a.Client.CoreV1().ConfigMaps(in.Namespace).List(ctx, metav1.ListOptions{
-		LabelSelector: labels.SelectorFromSet(map[string]string{render.LabelManagedBy: render.ManagedBy}).String(),
-	})
+	cms, err := ListClusterConfigMaps(ctx, a.Client, in.Namespace, a.Namespaces)
 	if err != nil {
-		return ListClustersResult{}, fmt.Errorf("list configmaps: %w", err)
+		return ListClustersResult{}, err
 	}
 	var out ListClustersResult
-	for _, cm := range cms.Items {
+	for _, cm := range cms {
 		if _, ok := cm.Annotations[AnnotationSpec]; !ok {
 			continue
 		}
@@ -824,6 +826,29 @@ func (a *Activities) ListClusters(ctx context.Context, in ListClustersInput) (_ 
 		}
 		return strings.Compare(x.Spec.Name, y.Spec.Name)
 	})
+	return out, nil
+}
+
+// ListClusterConfigMaps lists the ConfigMaps dayops manages in namespace,
+// or, for namespace "", in each of managed (every namespace when managed is
+// empty: a cluster-wide list, which namespaced Roles do not allow).
+func ListClusterConfigMaps(ctx context.Context, c kubernetes.Interface, namespace string, managed []string) ([]corev1.ConfigMap, error) {
+	namespaces := []string{namespace}
+	if namespace == "" && len(managed) > 0 {
+		namespaces = managed
+	}
+	sel := labels.SelectorFromSet(map[string]string{render.LabelManagedBy: render.ManagedBy}).String()
+	var out []corev1.ConfigMap
+	for _, ns := range namespaces {
+		cms, err := c.CoreV1().ConfigMaps(ns).List(ctx, metav1.ListOptions{LabelSelector: sel})
+		if err != nil {
+			if ns == "" {
+				return nil, fmt.Errorf("list configmaps in all namespaces: %w", err)
+			}
+			return nil, fmt.Errorf("list configmaps in namespace %s: %w", ns, err)
+		}
+		out = append(out, cms.Items...)
+	}
 	return out, nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -90,6 +91,13 @@ func New(cfg Config) (*Agent, error) {
 	}
 	rc.QPS, rc.Burst = 50, 100
 	rc.UserAgent = "dayops-node-agent"
+	if cfg.APIServer == "" {
+		u, err := url.Parse(rc.Host)
+		if err != nil || u.Host == "" {
+			return nil, fmt.Errorf("kubeconfig %s: server %q is not a URL: %v", cfg.Kubeconfig, rc.Host, err)
+		}
+		cfg.APIServer = u.Host
+	}
 	cs, err := kubernetes.NewForConfig(rc)
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes client: %w", err)

@@ -33,6 +33,13 @@ type Config struct {
 	SubnetOffset int
 	// KubeletPort is the port of the kubelet API on each node IP (--kubelet-port).
 	KubeletPort int
+	// APIServer is the kube-apiserver's host:port that every container gets
+	// as KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT, so that
+	// client-go's in-cluster configuration works in a Pod. The kubelet gives
+	// the `kubernetes` Service's ClusterIP, but nothing routes ClusterIPs in
+	// the local stack, so the agent gives the apiserver's own address
+	// (--apiserver; default: the server of the agent's kubeconfig).
+	APIServer string
 	// ImageMapFile replaces the built-in image map (--image-map).
 	ImageMapFile string
 	// DayopsBinary is the locally built product binary (cmd/dayops) that

@@ -36,11 +36,16 @@
 //     real image and checks the rule against it. An image with no rule leaves its
 //     container Waiting with reason ErrImagePull and a message naming the
 //     image, and the Pod Pending.
-//   - Environment: PATH, HOSTNAME, HOME and POD_IP (always), then envFrom,
-//     then env with $(VAR) expansion, downward API fieldRefs (metadata.name,
-//     namespace, uid, labels, annotations, spec.nodeName,
-//     spec.serviceAccountName, status.podIP, status.hostIP), resourceFieldRef,
-//     ConfigMap and Secret key refs. command and args are $(VAR)-expanded.
+//   - Environment: PATH, HOSTNAME, HOME and POD_IP (always), and
+//     KUBERNETES_SERVICE_HOST/PORT naming the apiserver's own address
+//     (Config.APIServer; the kubelet gives the `kubernetes` Service's
+//     ClusterIP, which nothing routes here), then envFrom, then env with
+//     $(VAR) expansion, downward API fieldRefs (metadata.name, namespace,
+//     uid, labels, annotations, spec.nodeName, spec.serviceAccountName,
+//     status.podIP, status.hostIP), resourceFieldRef, ConfigMap and Secret
+//     key refs. command and args are $(VAR)-expanded. With the service
+//     account token volume below, client-go's rest.InClusterConfig works in
+//     a Pod (deploy/overlays/local runs dayops that way).
 //   - File system: each process is started through a helper (`dayops-dev dev
 //     agent pod-exec`, or the test binary) in its own mount namespace
 //     (CLONE_NEWNS, private propagation) that bind-mounts every volume at its
@@ -74,14 +79,16 @@
 // # Volumes
 //
 // emptyDir and projected ConfigMap, Secret, downward API and service account
-// token volumes live under STATE/pods/<uid>/volumes and are refreshed every
-// VolumeRefresh (30 s); hostPath is used as is; a PersistentVolumeClaim uses its bound
-// volume's hostPath. The provisioner creates the StorageClass (default
-// dayops-local, the cluster default, Immediate binding, reclaim Delete) and,
-// for each unbound claim of that class, a hostPath PersistentVolume
-// pvc-<claim UID> under STATE/volumes, pre-bound to the claim; when the claim
-// is deleted, it removes the directory and the volume. All nodes share one
-// file system, so a volume is usable from any node.
+// token volumes (the admission plugin's kube-api-access: a token bound to the
+// Pod, kube-root-ca.crt, the namespace) live under STATE/pods/<uid>/volumes
+// and are refreshed every VolumeRefresh (30 s); hostPath is used as is; a
+// PersistentVolumeClaim uses its bound volume's hostPath. The provisioner
+// creates the StorageClass (default dayops-local, the cluster default,
+// Immediate binding, reclaim Delete) and, for each unbound claim of that
+// class, a hostPath PersistentVolume pvc-<claim UID> under STATE/volumes,
+// pre-bound to the claim; when the claim is deleted, it removes the directory
+// and the volume. All nodes share one file system, so a volume is usable from
+// any node.
 //
 // # Kubelet API
 //

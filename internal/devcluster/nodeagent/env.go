@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net"
 	"slices"
 	"strings"
 
@@ -31,15 +32,17 @@ const basePath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 // buildEnv resolves a container's environment in the kubelet's order: the
 // agent's base variables (PATH, HOSTNAME, HOME and POD_IP, which is always
-// set), then envFrom sources, then env entries, each value $(VAR)-expanded
-// against what was defined before it.
-func buildEnv(ctx context.Context, get objectGetter, pod *corev1.Pod, c *corev1.Container, podIP, hostIP string) ([]envVar, error) {
+// set, and the apiserver's KUBERNETES_SERVICE_* variables), then envFrom
+// sources, then env entries, each value $(VAR)-expanded against what was
+// defined before it.
+func buildEnv(ctx context.Context, get objectGetter, pod *corev1.Pod, c *corev1.Container, podIP, hostIP, apiServer string) ([]envVar, error) {
 	env := []envVar{
 		{Name: "PATH", Value: basePath},
 		{Name: "HOSTNAME", Value: podHostname(pod)},
 		{Name: "HOME", Value: "/root"},
 		{Name: "POD_IP", Value: podIP},
 	}
+	env = append(env, serviceEnv(apiServer)...)
 	for _, src := range c.EnvFrom {
 		switch {
 		case src.ConfigMapRef != nil:
@@ -80,6 +83,29 @@ func buildEnv(ctx context.Context, get objectGetter, pod *corev1.Pod, c *corev1.
 		}
 	}
 	return env, nil
+}
+
+// serviceEnv is what the kubelet derives from the `kubernetes` Service and
+// client-go's rest.InClusterConfig reads: KUBERNETES_SERVICE_HOST and
+// KUBERNETES_SERVICE_PORT (with the _HTTPS and docker-link variants), here
+// pointing at the apiserver's own address, which a pod process reaches
+// because it shares the host's network. Nothing when apiServer is empty.
+func serviceEnv(apiServer string) []envVar {
+	host, port, err := net.SplitHostPort(apiServer)
+	if err != nil || host == "" || port == "" {
+		return nil
+	}
+	addr := "tcp://" + net.JoinHostPort(host, port)
+	return []envVar{
+		{Name: "KUBERNETES_SERVICE_HOST", Value: host},
+		{Name: "KUBERNETES_SERVICE_PORT", Value: port},
+		{Name: "KUBERNETES_SERVICE_PORT_HTTPS", Value: port},
+		{Name: "KUBERNETES_PORT", Value: addr},
+		{Name: "KUBERNETES_PORT_" + port + "_TCP", Value: addr},
+		{Name: "KUBERNETES_PORT_" + port + "_TCP_PROTO", Value: "tcp"},
+		{Name: "KUBERNETES_PORT_" + port + "_TCP_PORT", Value: port},
+		{Name: "KUBERNETES_PORT_" + port + "_TCP_ADDR", Value: host},
+	}
 }
 
 func valueFrom(ctx context.Context, get objectGetter, pod *corev1.Pod, c *corev1.Container, src *corev1.EnvVarSource, podIP, hostIP string) (string, bool, error) {

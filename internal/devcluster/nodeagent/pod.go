@@ -429,7 +429,7 @@ func (w *podWorker) maybeStartLocked(ctx context.Context, pod *corev1.Pod, c *ct
 			c.nextStart.Sub(c.term.FinishedAt.Time).Round(time.Second), c.spec.Name, pod.Name, pod.Namespace, pod.UID)
 		return
 	}
-	env, err := buildEnv(ctx, w.a.getter, pod, &c.spec, w.ip.String(), w.node.IP.String())
+	env, err := buildEnv(ctx, w.a.getter, pod, &c.spec, w.ip.String(), w.node.IP.String(), w.a.cfg.APIServer)
 	if err != nil {
 		w.setWaitingLocked(c, "CreateContainerConfigError", err.Error())
 		return
