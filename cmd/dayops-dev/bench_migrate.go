@@ -3,6 +3,9 @@ package main
 import (
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -17,6 +20,7 @@ import (
 func newBenchMigrateCmd() *cobra.Command {
 	var (
 		data, scenarios, tools string
+		budget, sweep          string
 		keys, valueSize        int
 		cfg                    migratebench.Config
 	)
@@ -55,7 +59,15 @@ number of lost acknowledged writes.`,
 				}
 				cfg.Tools = append(cfg.Tools, t)
 			}
+			if err := setLatencyBudget(&lim, budget); err != nil {
+				return fmt.Errorf("--latency-budget: %w", err)
+			}
 			cfg.Limits = lim
+			if sweep != "" {
+				if cfg.Variants, err = sweepVariants(lim, sweep); err != nil {
+					return fmt.Errorf("--sweep: %w", err)
+				}
+			}
 			cfg.Log = slog.Default()
 			_, err = migratebench.Run(cmd.Context(), cfg, cmd.OutOrStdout())
 			return err
@@ -73,6 +85,7 @@ number of lost acknowledged writes.`,
 	f.IntVar(&cfg.WriterWorkers, "writer-workers", 2, "writing client goroutines")
 	f.IntVar(&cfg.WriterKeys, "writer-keys", 10000, "keys the writing client cycles over")
 	f.DurationVar(&cfg.Baseline, "baseline", 2*time.Second, "idle latency measurement time")
+	f.IntVar(&cfg.ProbeRate, "probe-rate", 2000, "latency client: requests/s, open loop (GET/SET alternately, on its own connections)")
 	f.IntVar(&lim.SlotsPerWave, "slots-per-wave", lim.SlotsPerWave, "dayops: slots opened and moved together per pipeline")
 	f.IntVar(&lim.Sources, "sources", lim.Sources, "dayops: source primaries migrated from at once")
 	f.IntVar(&lim.WavesPerSource, "waves-per-source", lim.WavesPerSource, "dayops: waves in flight per source")
@@ -83,7 +96,68 @@ number of lost acknowledged writes.`,
 	f.Var(copyModeFlag{&lim.Copy}, "copy", "dayops: always: copy path (WATCH/DUMP/RESTORE, see bench/README.md) where a slot fits one copy; never: MIGRATE only")
 	f.IntVar(&lim.CopiesPerWave, "copies-per-wave", lim.CopiesPerWave, "dayops: slots of one wave copied at once on the copy path")
 	f.IntVar(&lim.CopyWavesPerSource, "copy-waves-per-source", lim.CopyWavesPerSource, "dayops: waves in flight per source on the copy path")
+	f.StringVar(&budget, "latency-budget", lim.LatencyBudget.String(), "dayops: round trip the primaries may reach while slots move (the mover adapts its concurrency to it), or off")
+	f.StringVar(&sweep, "sweep", "", "run dayops once per value of one knob and print the curve keys/s against client latency, e.g. latency-budget=off,4ms,2ms,1ms,500us (knobs: "+strings.Join(sweepKnobs(), ", ")+")")
 	return cmd
+}
+
+// setLatencyBudget applies "off" or a duration to l.
+func setLatencyBudget(l *clusteradmin.Limits, v string) error {
+	if v == "off" {
+		l.LatencyBudgetOff = true
+		return nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		return fmt.Errorf("%q: want a positive duration (500us, 2ms) or off", v)
+	}
+	l.LatencyBudget, l.LatencyBudgetOff = d, false
+	return nil
+}
+
+// knobSetters are the knobs --sweep varies.
+var knobSetters = map[string]func(l *clusteradmin.Limits, v string) error{
+	"latency-budget": setLatencyBudget,
+	"copies-per-wave": func(l *clusteradmin.Limits, v string) error {
+		return setPositive(&l.CopiesPerWave, v)
+	},
+	"copy-waves-per-source": func(l *clusteradmin.Limits, v string) error {
+		return setPositive(&l.CopyWavesPerSource, v)
+	},
+	"sources": func(l *clusteradmin.Limits, v string) error {
+		return setPositive(&l.Sources, v)
+	},
+}
+
+func sweepKnobs() []string { return slices.Sorted(maps.Keys(knobSetters)) }
+
+func setPositive(p *int, v string) error {
+	n, err := strconv.Atoi(v)
+	if err != nil || n <= 0 {
+		return fmt.Errorf("%q: want a positive integer", v)
+	}
+	*p = n
+	return nil
+}
+
+// sweepVariants parses KNOB=V1,V2,... into one Variant per value, each the
+// other flags' limits with the knob set.
+func sweepVariants(base clusteradmin.Limits, s string) ([]migratebench.Variant, error) {
+	name, values, ok := strings.Cut(s, "=")
+	set, known := knobSetters[name]
+	if !ok || !known || values == "" {
+		return nil, fmt.Errorf("%q: want KNOB=V1,V2,... with KNOB one of %s", s, strings.Join(sweepKnobs(), ", "))
+	}
+	var out []migratebench.Variant
+	for _, v := range strings.Split(values, ",") {
+		v = strings.TrimSpace(v)
+		l := base
+		if err := set(&l, v); err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		out = append(out, migratebench.Variant{Label: name + "=" + v, Limits: l})
+	}
+	return out, nil
 }
 
 // copyModeFlag is --copy.

@@ -62,6 +62,17 @@ type Limits struct {
 	// process at once on the copy path (a slot of more than BatchBytes is
 	// moved with MIGRATE).
 	CopyBudget int64
+	// LatencyBudget is the round trip the migration lets the primaries'
+	// clients reach: the mover PINGs every primary of the migration every
+	// 5 ms on connections of its own and adapts how many slot copies (or
+	// MIGRATE pipelines) run at once, halving them when the slowest PING of
+	// 50 ms is over the budget and growing them while it is under half of
+	// it (see pace.go), between 1 and Sources x waves x copies. Lower: lower
+	// client latency, fewer keys/s (the curve is in bench/README.md).
+	// Default 1ms; LatencyBudgetOff runs at the fixed concurrency of the
+	// limits above.
+	LatencyBudget    time.Duration
+	LatencyBudgetOff bool
 	// BusyKey says what to do when a key exists on the target too.
 	BusyKey BusyKeyPolicy
 	// RetryFor bounds in-activity retries of transient errors.
@@ -123,6 +134,7 @@ func DefaultLimits() Limits {
 		Copy:               CopyAlways,
 		CopiesPerWave:      16,
 		CopyBudget:         64 << 20,
+		LatencyBudget:      time.Millisecond,
 		Sources:            8,
 		MigrateTimeout:     10 * time.Second,
 		RetryFor:           2 * time.Minute,
@@ -156,6 +168,9 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.CopiesPerWave <= 0 {
 		l.CopiesPerWave = d.CopiesPerWave
+	}
+	if l.LatencyBudget <= 0 {
+		l.LatencyBudget = d.LatencyBudget
 	}
 	if l.Sources <= 0 {
 		l.Sources = d.Sources
