@@ -66,6 +66,9 @@ type Config struct {
 	// default 2000); see Probe.
 	ProbeRate int
 	Limits    clusteradmin.Limits
+	// Profile, when set, receives where each primary's event loop spent its
+	// time during each move (INFO commandstats, slow log).
+	Profile io.Writer
 	// Variants, when set, run dayops once per variant (each on its own
 	// fresh cluster) instead of once with Limits: the sweep of a knob.
 	Variants []Variant
@@ -184,6 +187,11 @@ func runOne(ctx context.Context, cfg Config, ds Dataset, tool string, v Variant)
 		return nil, err
 	}
 	defer probe.Stop()
+	var prof *profiler
+	if cfg.Profile != nil {
+		prof = &profiler{out: cfg.Profile}
+	}
+	label := func(dir string) string { return strings.TrimSpace(fmt.Sprintf("%s %s %s %s", ds, dir, tool, v.Label)) }
 	var results []Result
 	idle := func() (ProbeLatency, error) {
 		probe.Take()
@@ -211,11 +219,15 @@ func runOne(ctx context.Context, cfg Config, ds Dataset, tool string, v Variant)
 	if cfg.Out {
 		log.Info("scale out 3 -> 4")
 		r := Result{Dataset: ds, Direction: fmt.Sprintf("%d->%d", cfg.Primaries, cfg.Primaries+1), Tool: tool, Knob: v.Label, Idle: base}
+		if err := prof.start(ctx, c); err != nil {
+			return results, err
+		}
 		probe.Take()
 		cpu0 := cpuTimes(c)
 		start := time.Now()
 		r.Err = scaleOut(ctx, c, tool, id4, n4.Addr)
 		r.Duration = time.Since(start)
+		prof.report(ctx, c, label(r.Direction), r.Duration)
 		log.Info("redis-server CPU during the migration", "cpu", cpuDelta(cpu0, cpuTimes(c)))
 		r.During = probe.Take()
 		if r.Err == nil {
@@ -242,11 +254,15 @@ func runOne(ctx context.Context, cfg Config, ds Dataset, tool string, v Variant)
 		log.Info("scale in 4 -> 3")
 		r := Result{Dataset: ds, Direction: fmt.Sprintf("%d->%d", cfg.Primaries+1, cfg.Primaries), Tool: tool, Knob: v.Label, Idle: base}
 		r.Keys, _ = c.Pool.Client(n4.Addr).DBSize(ctx).Result()
+		if err := prof.start(ctx, c); err != nil {
+			return results, err
+		}
 		probe.Take()
 		cpu0 := cpuTimes(c)
 		start := time.Now()
 		r.Err = scaleIn(ctx, c, tool, id4, n4.Addr)
 		r.Duration = time.Since(start)
+		prof.report(ctx, c, label(r.Direction), r.Duration)
 		log.Info("redis-server CPU during the migration", "cpu", cpuDelta(cpu0, cpuTimes(c)))
 		r.During = probe.Take()
 		if r.Err == nil {

@@ -21,6 +21,7 @@ func newBenchMigrateCmd() *cobra.Command {
 	var (
 		data, scenarios, tools string
 		budget, sweep          string
+		profile                bool
 		keys, valueSize        int
 		cfg                    migratebench.Config
 	)
@@ -69,6 +70,9 @@ number of lost acknowledged writes.`,
 				}
 			}
 			cfg.Log = slog.Default()
+			if profile {
+				cfg.Profile = cmd.OutOrStdout()
+			}
 			_, err = migratebench.Run(cmd.Context(), cfg, cmd.OutOrStdout())
 			return err
 		},
@@ -96,7 +100,8 @@ number of lost acknowledged writes.`,
 	f.Var(copyModeFlag{&lim.Copy}, "copy", "dayops: always: copy path (WATCH/DUMP/RESTORE, see bench/README.md) where a slot fits one copy; never: MIGRATE only")
 	f.IntVar(&lim.CopiesPerWave, "copies-per-wave", lim.CopiesPerWave, "dayops: slots of one wave copied at once on the copy path")
 	f.IntVar(&lim.CopyWavesPerSource, "copy-waves-per-source", lim.CopyWavesPerSource, "dayops: waves in flight per source on the copy path")
-	f.StringVar(&budget, "latency-budget", lim.LatencyBudget.String(), "dayops: round trip the primaries may reach while slots move (the mover adapts its concurrency to it), or off")
+	f.BoolVar(&profile, "profile", false, "print where each primary's event loop spent its time during each move (INFO commandstats, slow log of commands >= 1 ms)")
+	f.StringVar(&budget, "latency-budget", lim.LatencyBudget.String(), "dayops: round trip the move may add to the primaries' (the mover adapts its concurrency to it; see docs/slot-migration.md), or off")
 	f.StringVar(&sweep, "sweep", "", "run dayops once per value of one knob and print the curve keys/s against client latency, e.g. latency-budget=off,4ms,2ms,1ms,500us (knobs: "+strings.Join(sweepKnobs(), ", ")+")")
 	return cmd
 }

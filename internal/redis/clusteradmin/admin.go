@@ -62,15 +62,15 @@ type Limits struct {
 	// process at once on the copy path (a slot of more than BatchBytes is
 	// moved with MIGRATE).
 	CopyBudget int64
-	// LatencyBudget is the round trip the migration lets the primaries'
-	// clients reach: the mover PINGs every primary of the migration every
-	// 5 ms on connections of its own and adapts how many slot copies (or
-	// MIGRATE pipelines) run at once, halving them when the slowest PING of
-	// 50 ms is over the budget and growing them while it is under half of
-	// it (see pace.go), between 1 and Sources x waves x copies. Lower: lower
-	// client latency, fewer keys/s (the curve is in bench/README.md).
-	// Default 1ms; LatencyBudgetOff runs at the fixed concurrency of the
-	// limits above.
+	// LatencyBudget is how much the migration may add to the primaries'
+	// round trip: the mover PINGs every primary of the migration every 5 ms,
+	// takes the round trip before the move as the baseline, and adapts how
+	// many slot copies (or MIGRATE pipelines) run at once, halving them when
+	// the p90 PING of a 50 ms period is over baseline + budget and growing
+	// them while it is under half of that (see pace.go), between one per
+	// source and Sources x waves x copies. Lower: lower client latency,
+	// fewer keys/s (the curve is in bench/README.md). Default 1ms;
+	// LatencyBudgetOff runs at the fixed concurrency of the limits above.
 	LatencyBudget    time.Duration
 	LatencyBudgetOff bool
 	// BusyKey says what to do when a key exists on the target too.

@@ -118,7 +118,7 @@ func (a *Admin) MigrateSlots(ctx context.Context, in MigrateInput) (MigrateResul
 		err = a.runLegacy(ctx, m, tr)
 		if m.pace != nil {
 			m.pace.stop()
-			a.log().InfoContext(ctx, "latency budget pacing", "budget", a.limits().LatencyBudget,
+			a.log().InfoContext(ctx, "latency budget pacing", "budget", a.limits().LatencyBudget, "baseline", time.Duration(m.pace.baseline.Load()),
 				"window_min", m.pace.lowest.Load(), "window_max", m.pace.highest.Load(), "window_last", m.pace.window.Load())
 		}
 	} else {
@@ -234,13 +234,20 @@ func (a *Admin) prepare(ctx context.Context, in MigrateInput, closeForeign bool)
 
 // startPacer starts the latency budget's probes on every primary (see
 // pace.go). The window's ceiling is the concurrency the other limits allow.
+// PINGs go through the pool, so none waits behind a pipeline of the mover
+// on the client side: their round trip is the event loop's queue and the
+// host's CPU, what the primaries' clients see.
 func (a *Admin) startPacer(ctx context.Context, m *migration) *pacer {
 	lim := a.limits()
 	per := lim.WavesPerSource
 	if m.copy {
 		per = lim.CopyWavesPerSource * lim.CopiesPerWave
 	}
-	ctl := aimd{Budget: lim.LatencyBudget, Min: 1, Max: max(1, min(lim.Sources, len(m.bySource))*per)}
+	// The floor is one unit per source running at once: the window is
+	// shared, and a source's event loop with one unit in flight queues its
+	// clients behind at most one slot's dump.
+	sources := max(1, min(lim.Sources, len(m.bySource)))
+	ctl := aimd{Budget: lim.LatencyBudget, Min: sources, Max: sources * per}
 	var pings []func(context.Context) error
 	for _, id := range m.primaries {
 		c := a.client(m.addrs[id])

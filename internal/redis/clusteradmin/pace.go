@@ -2,6 +2,8 @@ package clusteradmin
 
 import (
 	"context"
+	"math"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -18,8 +20,7 @@ import (
 // RESTOREs, commit; or one pipeline of MIGRATEs) run at once, and adapts
 // that window to what a client would see: it sends PING on a connection of
 // its own to every primary of the migration every pacePingEvery and, each
-// paceEvery, feeds the slowest round trip of the period (an unanswered PING
-// counts with its age) to aimd.
+// paceEvery, feeds the period's round trips to aimd (see pacer).
 
 const (
 	pacePingEvery = 5 * time.Millisecond
@@ -27,7 +28,7 @@ const (
 )
 
 // aimd is the window controller: additive increase, multiplicative decrease,
-// like TCP's congestion window, on the slowest round trip of a period. Pure
+// like TCP's congestion window, on one round trip figure per period. Pure
 // (no clock, no I/O) so it is table-tested.
 type aimd struct {
 	// Budget is the round trip the primaries may reach.
@@ -36,7 +37,7 @@ type aimd struct {
 	Min, Max int
 }
 
-// next returns the window after a period whose slowest round trip was
+// next returns the window after a period whose round trip figure was
 // worst: halved when over the budget, grown by an eighth (at least one)
 // when under half of it, kept in between, always within [Min, Max].
 func (c aimd) next(window int, worst time.Duration) int {
@@ -103,31 +104,59 @@ func (g *gate) wake() {
 	g.changed = make(chan struct{})
 }
 
+// tail returns the q-quantile (0 < q <= 1) of samples, 0 for none: the
+// smallest sample at or above a fraction q of them.
+func tail(samples []time.Duration, q float64) time.Duration {
+	if len(samples) == 0 {
+		return 0
+	}
+	s := slices.Clone(samples)
+	slices.Sort(s)
+	i := int(math.Ceil(q*float64(len(s)))) - 1
+	return s[min(len(s)-1, max(0, i))]
+}
+
 // pacer is a gate whose limit follows aimd; a nil pacer (budget off) lets
 // everything through.
+//
+// The threshold aimd holds the round trip to is the primaries' own round
+// trip before the move (measured in the first paceBaseline, while nothing
+// is admitted) plus Limits.LatencyBudget: on a machine other work keeps
+// busy, PING is slow without the mover too, and an absolute threshold would
+// throttle the migration for latency it does not cause. Each period's figure
+// is the paceQuantile of its round trips, an unanswered PING counting with
+// its age: one scheduler hiccup of the host does not halve the window, a
+// queue on an event loop does.
 type pacer struct {
-	gate *gate
-	ctl  aimd
+	gate   *gate
+	ctl    aimd
+	budget time.Duration
 
-	mu    sync.Mutex
-	worst time.Duration
+	mu      sync.Mutex
+	samples []time.Duration
 	// sent is, per probed primary, when its unanswered PING was sent (0:
 	// none outstanding).
 	sent []atomic.Int64
 
-	window  atomic.Int64 // current limit, for logs
-	lowest  atomic.Int64
-	highest atomic.Int64
-	cancel  context.CancelFunc
-	wg      sync.WaitGroup
+	baseline atomic.Int64 // the round trip before the move, ns
+	window   atomic.Int64 // current limit, for logs
+	lowest   atomic.Int64
+	highest  atomic.Int64
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
 }
 
-// startPacer probes with pings (one per primary, each sending PING on a
-// connection of its own) until stop.
+const (
+	paceBaseline = 100 * time.Millisecond
+	paceQuantile = 0.9
+)
+
+// startPacer probes with pings (one per primary) until stop. ctl.Budget is
+// the latency budget, added to the baseline once measured.
 func startPacer(ctx context.Context, ctl aimd, pings []func(context.Context) error) *pacer {
 	ctx, cancel := context.WithCancel(ctx)
 	w := ctl.initial()
-	p := &pacer{gate: newGate(w), ctl: ctl, sent: make([]atomic.Int64, len(pings)), cancel: cancel}
+	p := &pacer{gate: newGate(0), ctl: ctl, budget: ctl.Budget, sent: make([]atomic.Int64, len(pings)), cancel: cancel}
 	p.window.Store(int64(w))
 	p.lowest.Store(int64(w))
 	p.highest.Store(int64(w))
@@ -181,11 +210,36 @@ func (p *pacer) probe(ctx context.Context, i int, ping func(context.Context) err
 
 func (p *pacer) observe(d time.Duration) {
 	p.mu.Lock()
-	p.worst = max(p.worst, d)
+	p.samples = append(p.samples, d)
 	p.mu.Unlock()
 }
 
+// take returns the round trips since the last take, unanswered PINGs with
+// their age.
+func (p *pacer) take() []time.Duration {
+	now := time.Now().UnixNano()
+	p.mu.Lock()
+	s := p.samples
+	p.samples = nil
+	p.mu.Unlock()
+	for i := range p.sent {
+		if at := p.sent[i].Load(); at != 0 {
+			s = append(s, time.Duration(now-at))
+		}
+	}
+	return s
+}
+
 func (p *pacer) adapt(ctx context.Context) {
+	select {
+	case <-ctx.Done():
+		return
+	case <-time.After(paceBaseline):
+	}
+	base := tail(p.take(), paceQuantile)
+	p.baseline.Store(int64(base))
+	p.ctl.Budget = base + p.budget
+	p.gate.setLimit(int(p.window.Load()))
 	t := time.NewTicker(paceEvery)
 	defer t.Stop()
 	for {
@@ -194,17 +248,7 @@ func (p *pacer) adapt(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		now := time.Now().UnixNano()
-		p.mu.Lock()
-		worst := p.worst
-		p.worst = 0
-		p.mu.Unlock()
-		for i := range p.sent {
-			if s := p.sent[i].Load(); s != 0 {
-				worst = max(worst, time.Duration(now-s))
-			}
-		}
-		w := p.ctl.next(int(p.window.Load()), worst)
+		w := p.ctl.next(int(p.window.Load()), tail(p.take(), paceQuantile))
 		p.window.Store(int64(w))
 		p.lowest.Store(min(p.lowest.Load(), int64(w)))
 		p.highest.Store(max(p.highest.Load(), int64(w)))

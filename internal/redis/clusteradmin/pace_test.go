@@ -2,6 +2,7 @@ package clusteradmin
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
@@ -69,6 +70,39 @@ func TestAIMDConverges(t *testing.T) {
 		if w < 5 || w > 20 {
 			t.Fatalf("window left [5, 20] after settling: %v", tail)
 		}
+	}
+}
+
+func TestTail(t *testing.T) {
+	ms := func(v ...int) []time.Duration {
+		var out []time.Duration
+		for _, x := range v {
+			out = append(out, time.Duration(x)*time.Millisecond)
+		}
+		return out
+	}
+	tests := map[string]struct {
+		samples []time.Duration
+		q       float64
+		want    time.Duration
+	}{
+		"none":                      {q: 0.9, want: 0},
+		"one":                       {samples: ms(7), q: 0.9, want: 7 * time.Millisecond},
+		"p90 of ten is the 9th":     {samples: ms(10, 1, 9, 2, 8, 3, 7, 4, 6, 5), q: 0.9, want: 9 * time.Millisecond},
+		"p90 ignores one spike":     {samples: ms(1, 1, 1, 1, 1, 1, 1, 1, 1, 500), q: 0.9, want: time.Millisecond},
+		"p90 sees a tenth and more": {samples: ms(1, 1, 1, 1, 1, 1, 1, 1, 40, 500), q: 0.9, want: 40 * time.Millisecond},
+		"q 1 is the max":            {samples: ms(3, 9, 1), q: 1, want: 9 * time.Millisecond},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			in := slices.Clone(tc.samples)
+			if got := tail(tc.samples, tc.q); got != tc.want {
+				t.Errorf("tail(%v, %v) = %s, want %s", tc.samples, tc.q, got, tc.want)
+			}
+			if diff := cmp.Diff(in, tc.samples); diff != "" {
+				t.Errorf("tail changed its input (-want +got):\n%s", diff)
+			}
+		})
 	}
 }
 
