@@ -65,7 +65,13 @@ type Config struct {
 	// ProbeRate is the latency client's fixed request rate (requests/s,
 	// default 2000); see Probe.
 	ProbeRate int
-	Limits    clusteradmin.Limits
+	// ProbeCommand, when set, runs the probe in a process of its own: argv
+	// of a command that calls ServeProbe with --addrs and --rate appended.
+	// In this process the probe would share the Go scheduler and garbage
+	// collector with dayops' mover (not with redis-cli, a process of its
+	// own), which no real client does.
+	ProbeCommand []string
+	Limits       clusteradmin.Limits
 	// Profile, when set, receives where each primary's event loop spent its
 	// time during each move (INFO commandstats, slow log).
 	Profile io.Writer
@@ -123,6 +129,9 @@ func Run(ctx context.Context, cfg Config, out io.Writer) ([]Result, error) {
 	}
 	if cfg.Baseline <= 0 {
 		cfg.Baseline = 2 * time.Second
+	}
+	if cfg.ProbeRate <= 0 {
+		cfg.ProbeRate = 2000
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
@@ -182,7 +191,13 @@ func runOne(ctx context.Context, cfg Config, ds Dataset, tool string, v Variant)
 	}
 	w := redistest.StartWriter(ctx, cc, redistest.WriterOptions{Keys: cfg.WriterKeys, Workers: cfg.WriterWorkers, Prefix: "writer:", ValueSize: 32})
 	defer w.Stop()
-	probe, err := StartProbe(ctx, ProbeOptions{Addrs: c.Addrs(), Rate: cfg.ProbeRate})
+	var probe prober
+	popts := ProbeOptions{Addrs: c.Addrs(), Rate: cfg.ProbeRate}
+	if len(cfg.ProbeCommand) > 0 {
+		probe, err = startProbeProcess(ctx, cfg.ProbeCommand, popts)
+	} else {
+		probe, err = StartProbe(ctx, popts)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -1,10 +1,16 @@
 package migratebench
 
 import (
+	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
+	"os"
+	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -179,4 +185,94 @@ func (p *Probe) Stop() {
 	p.cancel()
 	p.wg.Wait()
 	p.client.Close()
+}
+
+// prober is the probe in this process (*Probe) or in a process of its own
+// (*remoteProbe).
+type prober interface {
+	Take() ProbeLatency
+	Stop()
+}
+
+// ServeProbe runs a Probe for a parent benchmark in another process (see
+// Config.ProbeCommand): it prints "ready" once the probe's keys are written,
+// answers each "take" line read from in with the ProbeLatency as one JSON
+// line, and stops at the end of in.
+func ServeProbe(ctx context.Context, opts ProbeOptions, in io.Reader, out io.Writer) error {
+	p, err := StartProbe(ctx, opts)
+	if err != nil {
+		return err
+	}
+	defer p.Stop()
+	if _, err := fmt.Fprintln(out, "ready"); err != nil {
+		return err
+	}
+	sc := bufio.NewScanner(in)
+	enc := json.NewEncoder(out)
+	for sc.Scan() {
+		if sc.Text() != "take" {
+			return fmt.Errorf("probe: unknown request %q", sc.Text())
+		}
+		if err := enc.Encode(p.Take()); err != nil {
+			return err
+		}
+	}
+	return sc.Err()
+}
+
+// remoteProbe drives ServeProbe in a child process: the probe then shares
+// neither the Go scheduler nor the garbage collector with the mover, as a
+// real client would not.
+type remoteProbe struct {
+	cmd  *exec.Cmd
+	in   io.WriteCloser
+	out  *bufio.Scanner
+	stop sync.Once
+}
+
+func startProbeProcess(ctx context.Context, argv []string, opts ProbeOptions) (*remoteProbe, error) {
+	args := append(slices.Clone(argv[1:]), "--addrs", strings.Join(opts.Addrs, ","), "--rate", strconv.Itoa(opts.Rate))
+	cmd := exec.CommandContext(ctx, argv[0], args...)
+	cmd.Stderr = os.Stderr
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	outPipe, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("probe process: %w", err)
+	}
+	r := &remoteProbe{cmd: cmd, in: in, out: bufio.NewScanner(outPipe)}
+	if !r.out.Scan() || r.out.Text() != "ready" {
+		r.Stop()
+		return nil, fmt.Errorf("probe process: no ready line (got %q): %v", r.out.Text(), r.out.Err())
+	}
+	return r, nil
+}
+
+// Take asks the child for its summary; a failure is reported in LastErr
+// and as one error.
+func (r *remoteProbe) Take() ProbeLatency {
+	var l ProbeLatency
+	if _, err := fmt.Fprintln(r.in, "take"); err != nil {
+		return ProbeLatency{Errors: 1, LastErr: "probe process: " + err.Error()}
+	}
+	if !r.out.Scan() {
+		return ProbeLatency{Errors: 1, LastErr: fmt.Sprintf("probe process: no answer: %v", r.out.Err())}
+	}
+	if err := json.Unmarshal(r.out.Bytes(), &l); err != nil {
+		return ProbeLatency{Errors: 1, LastErr: "probe process: " + err.Error()}
+	}
+	return l
+}
+
+// Stop ends the child (its input closes) and waits for it.
+func (r *remoteProbe) Stop() {
+	r.stop.Do(func() {
+		r.in.Close()
+		_ = r.cmd.Wait()
+	})
 }

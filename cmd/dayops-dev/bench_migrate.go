@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -21,7 +22,7 @@ func newBenchMigrateCmd() *cobra.Command {
 	var (
 		data, scenarios, tools string
 		budget, sweep          string
-		profile                bool
+		profile, probeInProc   bool
 		keys, valueSize        int
 		cfg                    migratebench.Config
 	)
@@ -73,6 +74,13 @@ number of lost acknowledged writes.`,
 			if profile {
 				cfg.Profile = cmd.OutOrStdout()
 			}
+			if !probeInProc {
+				self, err := os.Executable()
+				if err != nil {
+					return fmt.Errorf("the probe's process: %w", err)
+				}
+				cfg.ProbeCommand = []string{self, "bench", "migrate-probe"}
+			}
 			_, err = migratebench.Run(cmd.Context(), cfg, cmd.OutOrStdout())
 			return err
 		},
@@ -100,9 +108,31 @@ number of lost acknowledged writes.`,
 	f.Var(copyModeFlag{&lim.Copy}, "copy", "dayops: always: copy path (WATCH/DUMP/RESTORE, see bench/README.md) where a slot fits one copy; never: MIGRATE only")
 	f.IntVar(&lim.CopiesPerWave, "copies-per-wave", lim.CopiesPerWave, "dayops: slots of one wave copied at once on the copy path")
 	f.IntVar(&lim.CopyWavesPerSource, "copy-waves-per-source", lim.CopyWavesPerSource, "dayops: waves in flight per source on the copy path")
+	f.BoolVar(&probeInProc, "probe-in-process", false, "run the latency probe in this process (default: a process of its own, so it does not share the Go runtime with the mover)")
 	f.BoolVar(&profile, "profile", false, "print where each primary's event loop spent its time during each move (INFO commandstats, slow log of commands >= 1 ms)")
 	f.StringVar(&budget, "latency-budget", lim.LatencyBudget.String(), "dayops: round trip the move may add to the primaries' (the mover adapts its concurrency to it; see docs/slot-migration.md), or off")
 	f.StringVar(&sweep, "sweep", "", "run dayops once per value of one knob and print the curve keys/s against client latency, e.g. latency-budget=off,4ms,2ms,1ms,500us (knobs: "+strings.Join(sweepKnobs(), ", ")+")")
+	return cmd
+}
+
+// newBenchMigrateProbeCmd is the latency probe of `bench migrate` in a
+// process of its own (hidden: bench migrate starts it).
+func newBenchMigrateProbeCmd() *cobra.Command {
+	var (
+		addrs string
+		opts  migratebench.ProbeOptions
+	)
+	cmd := &cobra.Command{
+		Use:    "migrate-probe",
+		Short:  "Latency probe of bench migrate (started by it; reads take lines, prints JSON)",
+		Hidden: true,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			opts.Addrs = strings.Split(addrs, ",")
+			return migratebench.ServeProbe(cmd.Context(), opts, cmd.InOrStdin(), cmd.OutOrStdout())
+		},
+	}
+	cmd.Flags().StringVar(&addrs, "addrs", "", "cluster seed addresses, comma separated")
+	cmd.Flags().IntVar(&opts.Rate, "rate", 2000, "requests/s")
 	return cmd
 }
 
