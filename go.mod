@@ -3,6 +3,7 @@ module github.com/dayops/dayops
 go 1.26.0
 
 require (
+	github.com/HdrHistogram/hdrhistogram-go v1.2.0
 	github.com/creack/pty v1.1.18
 	github.com/danielgtaylor/huma/v2 v2.37.2
 	github.com/distribution/reference v0.6.0
@@ -27,8 +28,6 @@ require (
 	k8s.io/utils v0.0.0-20260707023825-cf1189d6abe3
 	sigs.k8s.io/yaml v1.6.0
 )
-
-require github.com/HdrHistogram/hdrhistogram-go v1.2.0 // indirect
 
 require (
 	github.com/beorn7/perks v1.0.1 // indirect
