@@ -234,9 +234,12 @@ func (a *Admin) prepare(ctx context.Context, in MigrateInput, closeForeign bool)
 
 // startPacer starts the latency budget's probes on every primary (see
 // pace.go). The window's ceiling is the concurrency the other limits allow.
-// PINGs go through the pool, so none waits behind a pipeline of the mover
-// on the client side: their round trip is the event loop's queue and the
-// host's CPU, what the primaries' clients see.
+// Each primary's PINGs go on one connection the pacer holds from its first
+// PING (taken from the pool before any work is admitted): never behind a
+// pipeline of the mover, never waiting for a free connection of a pool the
+// copies hold (the first version did, and throttled itself on its own pool
+// wait), so the round trip is the event loop's queue and the host's CPU,
+// what the primaries' clients see.
 func (a *Admin) startPacer(ctx context.Context, m *migration) *pacer {
 	lim := a.limits()
 	per := lim.WavesPerSource
@@ -249,11 +252,19 @@ func (a *Admin) startPacer(ctx context.Context, m *migration) *pacer {
 	sources := max(1, min(lim.Sources, len(m.bySource)))
 	ctl := aimd{Budget: lim.LatencyBudget, Min: sources, Max: sources * per}
 	var pings []func(context.Context) error
+	var conns []*redis.Conn
 	for _, id := range m.primaries {
-		c := a.client(m.addrs[id])
+		c := a.client(m.addrs[id]).Conn()
+		conns = append(conns, c)
 		pings = append(pings, func(ctx context.Context) error { return c.Ping(ctx).Err() })
 	}
-	return startPacer(ctx, ctl, pings)
+	p := startPacer(ctx, ctl, pings)
+	p.onStop = func() {
+		for _, c := range conns {
+			_ = c.Close()
+		}
+	}
+	return p
 }
 
 // isForeignOpen reports whether slot s is open in a way other than

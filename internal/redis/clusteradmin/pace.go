@@ -144,6 +144,8 @@ type pacer struct {
 	highest  atomic.Int64
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
+	// onStop runs after the probes ended (closes their connections).
+	onStop func()
 }
 
 const (
@@ -171,6 +173,9 @@ func startPacer(ctx context.Context, ctl aimd, pings []func(context.Context) err
 func (p *pacer) stop() {
 	p.cancel()
 	p.wg.Wait()
+	if p.onStop != nil {
+		p.onStop()
+	}
 }
 
 func (p *pacer) acquire(ctx context.Context) error {
