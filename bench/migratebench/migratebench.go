@@ -62,11 +62,33 @@ type Config struct {
 	WriterKeys    int
 	// Baseline is how long the idle latency is measured.
 	Baseline time.Duration
-	Limits   clusteradmin.Limits
+	// ProbeRate is the latency client's fixed request rate (requests/s,
+	// default 2000); see Probe.
+	ProbeRate int
+	// ProbeCommand, when set, runs the probe in a process of its own: argv
+	// of a command that calls ServeProbe with --addrs and --rate appended.
+	// In this process the probe would share the Go scheduler and garbage
+	// collector with dayops' mover (not with redis-cli, a process of its
+	// own), which no real client does.
+	ProbeCommand []string
+	Limits       clusteradmin.Limits
+	// Profile, when set, receives where each primary's event loop spent its
+	// time during each move (INFO commandstats, slow log).
+	Profile io.Writer
+	// Variants, when set, run dayops once per variant (each on its own
+	// fresh cluster) instead of once with Limits: the sweep of a knob.
+	Variants []Variant
 	Log      *slog.Logger
 	// Dir is where the nodes keep nodes.conf (default $TMPDIR: a real disk,
 	// whose fsync of nodes.conf after each slot change both tools pay).
 	Dir string
+}
+
+// Variant is one setting of dayops' limits in a sweep.
+type Variant struct {
+	// Label names the setting in the table (e.g. "latency-budget=2ms").
+	Label  string
+	Limits clusteradmin.Limits
 }
 
 // Result is one measured migration.
@@ -74,12 +96,16 @@ type Result struct {
 	Dataset   Dataset
 	Direction string
 	Tool      string
-	Keys      int64
-	Duration  time.Duration
-	Idle      redistest.Latency
-	During    redistest.Latency
-	Lost      error
-	Err       error
+	// Knob is the Variant's label ("" outside a sweep).
+	Knob     string
+	Keys     int64
+	Duration time.Duration
+	// Idle and During are the latency probe's figures before and during
+	// the move.
+	Idle   ProbeLatency
+	During ProbeLatency
+	Lost   error
+	Err    error
 }
 
 // KeysPerSec is the rate of the migration.
@@ -104,16 +130,25 @@ func Run(ctx context.Context, cfg Config, out io.Writer) ([]Result, error) {
 	if cfg.Baseline <= 0 {
 		cfg.Baseline = 2 * time.Second
 	}
+	if cfg.ProbeRate <= 0 {
+		cfg.ProbeRate = 2000
+	}
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
 	var results []Result
 	for _, ds := range cfg.Datasets {
 		for _, tool := range cfg.Tools {
-			rs, err := runOne(ctx, cfg, ds, tool)
-			results = append(results, rs...)
-			if err != nil {
-				return results, err
+			variants := []Variant{{Limits: cfg.Limits}}
+			if tool == "dayops" && len(cfg.Variants) > 0 {
+				variants = cfg.Variants
+			}
+			for _, v := range variants {
+				rs, err := runOne(ctx, cfg, ds, tool, v)
+				results = append(results, rs...)
+				if err != nil {
+					return results, err
+				}
 			}
 		}
 	}
@@ -136,14 +171,14 @@ func loadAvg() string {
 	return strings.Join(f[:3], " ")
 }
 
-func runOne(ctx context.Context, cfg Config, ds Dataset, tool string) ([]Result, error) {
-	log := cfg.Log.With("dataset", ds.String(), "tool", tool)
+func runOne(ctx context.Context, cfg Config, ds Dataset, tool string, v Variant) ([]Result, error) {
+	log := cfg.Log.With("dataset", ds.String(), "tool", tool, "knob", v.Label)
 	dir, err := os.MkdirTemp(cfg.Dir, "dayops-bench-")
 	if err != nil {
 		return nil, err
 	}
 	defer os.RemoveAll(dir)
-	c, err := redistest.Start(ctx, redistest.Options{Primaries: cfg.Primaries, ReplicasPerPrimary: cfg.Replicas, Log: cfg.Log, Limits: cfg.Limits, Dir: dir})
+	c, err := redistest.Start(ctx, redistest.Options{Primaries: cfg.Primaries, ReplicasPerPrimary: cfg.Replicas, Log: cfg.Log, Limits: v.Limits, Dir: dir})
 	if err != nil {
 		return nil, err
 	}
@@ -156,17 +191,33 @@ func runOne(ctx context.Context, cfg Config, ds Dataset, tool string) ([]Result,
 	}
 	w := redistest.StartWriter(ctx, cc, redistest.WriterOptions{Keys: cfg.WriterKeys, Workers: cfg.WriterWorkers, Prefix: "writer:", ValueSize: 32})
 	defer w.Stop()
+	var probe prober
+	popts := ProbeOptions{Addrs: c.Addrs(), Rate: cfg.ProbeRate}
+	if len(cfg.ProbeCommand) > 0 {
+		probe, err = startProbeProcess(ctx, cfg.ProbeCommand, popts)
+	} else {
+		probe, err = StartProbe(ctx, popts)
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer probe.Stop()
+	var prof *profiler
+	if cfg.Profile != nil {
+		prof = &profiler{out: cfg.Profile}
+	}
+	label := func(dir string) string { return strings.TrimSpace(fmt.Sprintf("%s %s %s %s", ds, dir, tool, v.Label)) }
 	var results []Result
-	idle := func() (redistest.Latency, error) {
-		w.TakeLatency()
+	idle := func() (ProbeLatency, error) {
+		probe.Take()
 		t := time.NewTimer(cfg.Baseline)
 		defer t.Stop()
 		select {
 		case <-ctx.Done():
-			return redistest.Latency{}, ctx.Err()
+			return ProbeLatency{}, ctx.Err()
 		case <-t.C:
 		}
-		return w.TakeLatency(), nil
+		return probe.Take(), nil
 	}
 	base, err := idle()
 	if err != nil {
@@ -182,14 +233,18 @@ func runOne(ctx context.Context, cfg Config, ds Dataset, tool string) ([]Result,
 	}
 	if cfg.Out {
 		log.Info("scale out 3 -> 4")
-		r := Result{Dataset: ds, Direction: fmt.Sprintf("%d->%d", cfg.Primaries, cfg.Primaries+1), Tool: tool, Idle: base}
-		w.TakeLatency()
+		r := Result{Dataset: ds, Direction: fmt.Sprintf("%d->%d", cfg.Primaries, cfg.Primaries+1), Tool: tool, Knob: v.Label, Idle: base}
+		if err := prof.start(ctx, c); err != nil {
+			return results, err
+		}
+		probe.Take()
 		cpu0 := cpuTimes(c)
 		start := time.Now()
 		r.Err = scaleOut(ctx, c, tool, id4, n4.Addr)
 		r.Duration = time.Since(start)
+		prof.report(ctx, c, label(r.Direction), r.Duration)
 		log.Info("redis-server CPU during the migration", "cpu", cpuDelta(cpu0, cpuTimes(c)))
-		r.During = w.TakeLatency()
+		r.During = probe.Take()
 		if r.Err == nil {
 			r.Err = c.Check(ctx)
 		}
@@ -212,15 +267,19 @@ func runOne(ctx context.Context, cfg Config, ds Dataset, tool string) ([]Result,
 			return results, err
 		}
 		log.Info("scale in 4 -> 3")
-		r := Result{Dataset: ds, Direction: fmt.Sprintf("%d->%d", cfg.Primaries+1, cfg.Primaries), Tool: tool, Idle: base}
+		r := Result{Dataset: ds, Direction: fmt.Sprintf("%d->%d", cfg.Primaries+1, cfg.Primaries), Tool: tool, Knob: v.Label, Idle: base}
 		r.Keys, _ = c.Pool.Client(n4.Addr).DBSize(ctx).Result()
-		w.TakeLatency()
+		if err := prof.start(ctx, c); err != nil {
+			return results, err
+		}
+		probe.Take()
 		cpu0 := cpuTimes(c)
 		start := time.Now()
 		r.Err = scaleIn(ctx, c, tool, id4, n4.Addr)
 		r.Duration = time.Since(start)
+		prof.report(ctx, c, label(r.Direction), r.Duration)
 		log.Info("redis-server CPU during the migration", "cpu", cpuDelta(cpu0, cpuTimes(c)))
-		r.During = w.TakeLatency()
+		r.During = probe.Take()
 		if r.Err == nil {
 			r.Err = c.Check(ctx)
 		}
@@ -327,10 +386,14 @@ func tail(s string, n int) string {
 	return s
 }
 
-// Print writes the table of results, with dayops/redis-cli ratios.
+// Print writes the table of results, with dayops/redis-cli ratios. The
+// latency columns are the probe's (see Probe): idle is measured on the same
+// cluster just before the move; "x idle" is the p99 during the move over the
+// idle p99.
 func Print(out io.Writer, results []Result) {
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "dataset\tmove\ttool\tkeys\tseconds\tkeys/s\tMB/s\tx redis-cli\tidle p50\tidle p99\tduring p50\tduring p99\tlost acked writes\t")
+	fmt.Fprintln(tw, "dataset\tmove\ttool\tknob\tkeys\tseconds\tkeys/s\tMB/s\tx redis-cli\t"+
+		"idle p50\tidle p99\tidle p99.9\tp50\tp99\tp99.9\tmax\terrors\tp99 x idle\tlost acked writes\t")
 	for _, r := range results {
 		ratio := "-"
 		if r.Tool == "dayops" {
@@ -344,15 +407,33 @@ func Print(out io.Writer, results []Result) {
 		if r.Lost != nil {
 			lost = r.Lost.Error()
 		}
+		knob := knob(r)
 		if r.Err != nil {
-			fmt.Fprintf(tw, "%s\t%s\t%s\tFAILED: %v\t\t\t\t\t\t\t\t\t%s\t\n", r.Dataset, r.Direction, r.Tool, r.Err, lost)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\tFAILED: %v\t\t\t\t\t\t\t\t\t\t\t\t\t\t%s\t\n", r.Dataset, r.Direction, r.Tool, knob, r.Err, lost)
 			continue
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%.2f\t%.0f\t%.1f\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.Dataset, r.Direction, r.Tool, r.Keys,
+		xIdle := "-"
+		if r.Idle.P99 > 0 {
+			xIdle = fmt.Sprintf("%.1fx", float64(r.During.P99)/float64(r.Idle.P99))
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%.2f\t%.0f\t%.1f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t\n", r.Dataset, r.Direction, r.Tool, knob, r.Keys,
 			r.Duration.Seconds(), r.KeysPerSec(), r.MBPerSec(), ratio,
-			ms(r.Idle.P50), ms(r.Idle.P99), ms(r.During.P50), ms(r.During.P99), lost)
+			ms(r.Idle.P50), ms(r.Idle.P99), ms(r.Idle.P999),
+			ms(r.During.P50), ms(r.During.P99), ms(r.During.P999), ms(r.During.Max), r.During.Errors, xIdle, lost)
 	}
 	tw.Flush()
+	for _, r := range results {
+		if r.During.LastErr != "" {
+			fmt.Fprintf(out, "%s %s %s %s: last probe error: %s\n", r.Dataset, r.Direction, r.Tool, knob(r), r.During.LastErr)
+		}
+	}
+}
+
+func knob(r Result) string {
+	if r.Knob == "" {
+		return "-"
+	}
+	return r.Knob
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.2fms", float64(d.Microseconds())/1000) }

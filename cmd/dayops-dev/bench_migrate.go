@@ -3,6 +3,10 @@ package main
 import (
 	"fmt"
 	"log/slog"
+	"maps"
+	"os"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -17,6 +21,8 @@ import (
 func newBenchMigrateCmd() *cobra.Command {
 	var (
 		data, scenarios, tools string
+		budget, sweep          string
+		profile, probeInProc   bool
 		keys, valueSize        int
 		cfg                    migratebench.Config
 	)
@@ -55,8 +61,26 @@ number of lost acknowledged writes.`,
 				}
 				cfg.Tools = append(cfg.Tools, t)
 			}
+			if err := setLatencyBudget(&lim, budget); err != nil {
+				return fmt.Errorf("--latency-budget: %w", err)
+			}
 			cfg.Limits = lim
+			if sweep != "" {
+				if cfg.Variants, err = sweepVariants(lim, sweep); err != nil {
+					return fmt.Errorf("--sweep: %w", err)
+				}
+			}
 			cfg.Log = slog.Default()
+			if profile {
+				cfg.Profile = cmd.OutOrStdout()
+			}
+			if !probeInProc {
+				self, err := os.Executable()
+				if err != nil {
+					return fmt.Errorf("the probe's process: %w", err)
+				}
+				cfg.ProbeCommand = []string{self, "bench", "migrate-probe"}
+			}
 			_, err = migratebench.Run(cmd.Context(), cfg, cmd.OutOrStdout())
 			return err
 		},
@@ -73,6 +97,7 @@ number of lost acknowledged writes.`,
 	f.IntVar(&cfg.WriterWorkers, "writer-workers", 2, "writing client goroutines")
 	f.IntVar(&cfg.WriterKeys, "writer-keys", 10000, "keys the writing client cycles over")
 	f.DurationVar(&cfg.Baseline, "baseline", 2*time.Second, "idle latency measurement time")
+	f.IntVar(&cfg.ProbeRate, "probe-rate", 2000, "latency client: requests/s, open loop (GET/SET alternately, on its own connections)")
 	f.IntVar(&lim.SlotsPerWave, "slots-per-wave", lim.SlotsPerWave, "dayops: slots opened and moved together per pipeline")
 	f.IntVar(&lim.Sources, "sources", lim.Sources, "dayops: source primaries migrated from at once")
 	f.IntVar(&lim.WavesPerSource, "waves-per-source", lim.WavesPerSource, "dayops: waves in flight per source")
@@ -83,7 +108,91 @@ number of lost acknowledged writes.`,
 	f.Var(copyModeFlag{&lim.Copy}, "copy", "dayops: always: copy path (WATCH/DUMP/RESTORE, see bench/README.md) where a slot fits one copy; never: MIGRATE only")
 	f.IntVar(&lim.CopiesPerWave, "copies-per-wave", lim.CopiesPerWave, "dayops: slots of one wave copied at once on the copy path")
 	f.IntVar(&lim.CopyWavesPerSource, "copy-waves-per-source", lim.CopyWavesPerSource, "dayops: waves in flight per source on the copy path")
+	f.BoolVar(&probeInProc, "probe-in-process", false, "run the latency probe in this process (default: a process of its own, so it does not share the Go runtime with the mover)")
+	f.BoolVar(&profile, "profile", false, "print where each primary's event loop spent its time during each move (INFO commandstats, slow log of commands >= 1 ms)")
+	f.StringVar(&budget, "latency-budget", lim.LatencyBudget.String(), "dayops: round trip the move may add to the primaries' (the mover adapts its concurrency to it; see docs/slot-migration.md), or off")
+	f.StringVar(&sweep, "sweep", "", "run dayops once per value of one knob and print the curve keys/s against client latency, e.g. latency-budget=off,4ms,2ms,1ms,500us (knobs: "+strings.Join(sweepKnobs(), ", ")+")")
 	return cmd
+}
+
+// newBenchMigrateProbeCmd is the latency probe of `bench migrate` in a
+// process of its own (hidden: bench migrate starts it).
+func newBenchMigrateProbeCmd() *cobra.Command {
+	var (
+		addrs string
+		opts  migratebench.ProbeOptions
+	)
+	cmd := &cobra.Command{
+		Use:    "migrate-probe",
+		Short:  "Latency probe of bench migrate (started by it; reads take lines, prints JSON)",
+		Hidden: true,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			opts.Addrs = strings.Split(addrs, ",")
+			return migratebench.ServeProbe(cmd.Context(), opts, cmd.InOrStdin(), cmd.OutOrStdout())
+		},
+	}
+	cmd.Flags().StringVar(&addrs, "addrs", "", "cluster seed addresses, comma separated")
+	cmd.Flags().IntVar(&opts.Rate, "rate", 2000, "requests/s")
+	return cmd
+}
+
+// setLatencyBudget applies "off" or a duration to l.
+func setLatencyBudget(l *clusteradmin.Limits, v string) error {
+	if v == "off" {
+		l.LatencyBudgetOff = true
+		return nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		return fmt.Errorf("%q: want a positive duration (500us, 2ms) or off", v)
+	}
+	l.LatencyBudget, l.LatencyBudgetOff = d, false
+	return nil
+}
+
+// knobSetters are the knobs --sweep varies.
+var knobSetters = map[string]func(l *clusteradmin.Limits, v string) error{
+	"latency-budget": setLatencyBudget,
+	"copies-per-wave": func(l *clusteradmin.Limits, v string) error {
+		return setPositive(&l.CopiesPerWave, v)
+	},
+	"copy-waves-per-source": func(l *clusteradmin.Limits, v string) error {
+		return setPositive(&l.CopyWavesPerSource, v)
+	},
+	"sources": func(l *clusteradmin.Limits, v string) error {
+		return setPositive(&l.Sources, v)
+	},
+}
+
+func sweepKnobs() []string { return slices.Sorted(maps.Keys(knobSetters)) }
+
+func setPositive(p *int, v string) error {
+	n, err := strconv.Atoi(v)
+	if err != nil || n <= 0 {
+		return fmt.Errorf("%q: want a positive integer", v)
+	}
+	*p = n
+	return nil
+}
+
+// sweepVariants parses KNOB=V1,V2,... into one Variant per value, each the
+// other flags' limits with the knob set.
+func sweepVariants(base clusteradmin.Limits, s string) ([]migratebench.Variant, error) {
+	name, values, ok := strings.Cut(s, "=")
+	set, known := knobSetters[name]
+	if !ok || !known || values == "" {
+		return nil, fmt.Errorf("%q: want KNOB=V1,V2,... with KNOB one of %s", s, strings.Join(sweepKnobs(), ", "))
+	}
+	var out []migratebench.Variant
+	for _, v := range strings.Split(values, ",") {
+		v = strings.TrimSpace(v)
+		l := base
+		if err := set(&l, v); err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		out = append(out, migratebench.Variant{Label: name + "=" + v, Limits: l})
+	}
+	return out, nil
 }
 
 // copyModeFlag is --copy.

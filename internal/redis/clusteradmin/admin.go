@@ -62,6 +62,17 @@ type Limits struct {
 	// process at once on the copy path (a slot of more than BatchBytes is
 	// moved with MIGRATE).
 	CopyBudget int64
+	// LatencyBudget is how much the migration may add to the primaries'
+	// round trip: the mover PINGs every primary of the migration every 5 ms,
+	// takes the round trip before the move as the baseline, and adapts how
+	// many slot copies (or MIGRATE pipelines) run at once, halving them when
+	// the p90 PING of a 50 ms period is over baseline + budget and growing
+	// them while it is under half of that (see pace.go), between one per
+	// source and Sources x waves x copies. Lower: lower client latency,
+	// fewer keys/s (the curve is in bench/README.md). Default 1ms;
+	// LatencyBudgetOff runs at the fixed concurrency of the limits above.
+	LatencyBudget    time.Duration
+	LatencyBudgetOff bool
 	// BusyKey says what to do when a key exists on the target too.
 	BusyKey BusyKeyPolicy
 	// RetryFor bounds in-activity retries of transient errors.
@@ -123,6 +134,7 @@ func DefaultLimits() Limits {
 		Copy:               CopyAlways,
 		CopiesPerWave:      16,
 		CopyBudget:         64 << 20,
+		LatencyBudget:      time.Millisecond,
 		Sources:            8,
 		MigrateTimeout:     10 * time.Second,
 		RetryFor:           2 * time.Minute,
@@ -156,6 +168,9 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.CopiesPerWave <= 0 {
 		l.CopiesPerWave = d.CopiesPerWave
+	}
+	if l.LatencyBudget <= 0 {
+		l.LatencyBudget = d.LatencyBudget
 	}
 	if l.Sources <= 0 {
 		l.Sources = d.Sources

@@ -44,5 +44,8 @@
 //     for it; otherwise the legacy SETSLOT/MIGRATE path runs.
 //   - Methods are safe for concurrent use; the migration itself runs several
 //     sources and several waves of slots per source in parallel within
-//     Limits.
+//     Limits, and (unless Limits.LatencyBudgetOff) no more at once than keeps
+//     the primaries' PING round trip within Limits.LatencyBudget of what it
+//     was before the move (pace.go: an AIMD window over slot copies and
+//     MIGRATE pipelines).
 package clusteradmin

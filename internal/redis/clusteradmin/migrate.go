@@ -66,6 +66,7 @@ type migration struct {
 	done      []int
 	copy      bool                // use the copy path (Limits.Copy, SizeSamplingOff)
 	budget    *semaphore.Weighted // bytes of dumps held by copies
+	pace      *pacer              // nil: Limits.LatencyBudgetOff
 }
 
 // MigrateSlots moves every slot of in.Moves from its source to its target.
@@ -111,7 +112,15 @@ func (a *Admin) MigrateSlots(ctx context.Context, in MigrateInput) (MigrateResul
 	}
 	t1 := time.Now()
 	if method == "legacy" {
+		if !a.limits().LatencyBudgetOff {
+			m.pace = a.startPacer(ctx, m)
+		}
 		err = a.runLegacy(ctx, m, tr)
+		if m.pace != nil {
+			m.pace.stop()
+			a.log().InfoContext(ctx, "latency budget pacing", "budget", a.limits().LatencyBudget, "baseline", time.Duration(m.pace.baseline.Load()),
+				"window_min", m.pace.lowest.Load(), "window_max", m.pace.highest.Load(), "window_last", m.pace.window.Load())
+		}
 	} else {
 		err = a.runAtomic(ctx, AtomicMigration(method), m, tr)
 	}
@@ -221,6 +230,41 @@ func (a *Admin) prepare(ctx context.Context, in MigrateInput, closeForeign bool)
 		}
 	}
 	return m, nil
+}
+
+// startPacer starts the latency budget's probes on every primary (see
+// pace.go). The window's ceiling is the concurrency the other limits allow.
+// Each primary's PINGs go on one connection the pacer holds from its first
+// PING (taken from the pool before any work is admitted): never behind a
+// pipeline of the mover, never waiting for a free connection of a pool the
+// copies hold (the first version did, and throttled itself on its own pool
+// wait), so the round trip is the event loop's queue and the host's CPU,
+// what the primaries' clients see.
+func (a *Admin) startPacer(ctx context.Context, m *migration) *pacer {
+	lim := a.limits()
+	per := lim.WavesPerSource
+	if m.copy {
+		per = lim.CopyWavesPerSource * lim.CopiesPerWave
+	}
+	// The floor is one unit per source running at once: the window is
+	// shared, and a source's event loop with one unit in flight queues its
+	// clients behind at most one slot's dump.
+	sources := max(1, min(lim.Sources, len(m.bySource)))
+	ctl := aimd{Budget: lim.LatencyBudget, Min: sources, Max: sources * per}
+	var pings []func(context.Context) error
+	var conns []*redis.Conn
+	for _, id := range m.primaries {
+		c := a.client(m.addrs[id]).Conn()
+		conns = append(conns, c)
+		pings = append(pings, func(ctx context.Context) error { return c.Ping(ctx).Err() })
+	}
+	p := startPacer(ctx, ctl, pings)
+	p.onStop = func() {
+		for _, c := range conns {
+			_ = c.Close()
+		}
+	}
+	return p
 }
 
 // isForeignOpen reports whether slot s is open in a way other than
@@ -338,7 +382,7 @@ func (a *Admin) runWave(ctx context.Context, m *migration, w wave, tr *tracker) 
 	if !m.copy {
 		pending, err = a.setMigrating(ctx, src, tgt, w.tgt, w.slots)
 	} else {
-		pending, err = a.copySlots(ctx, m.budget, src, tgt, w, importing, tr)
+		pending, err = a.copySlots(ctx, m.budget, m.pace, src, tgt, w, importing, tr)
 	}
 	if err != nil {
 		return err
@@ -348,7 +392,7 @@ func (a *Admin) runWave(ctx context.Context, m *migration, w wave, tr *tracker) 
 		return err
 	}
 	for len(pending) > 0 {
-		if pending, err = a.emptyRound(ctx, src, ip, port, w.tgt, pending, tr); err != nil {
+		if pending, err = a.emptyRound(ctx, m.pace, src, ip, port, w.tgt, pending, tr); err != nil {
 			return err
 		}
 	}
@@ -530,7 +574,7 @@ type batch struct {
 
 // emptyRound moves up to Limits.BatchKeys keys of each pending slot and
 // returns the slots that may still hold keys.
-func (a *Admin) emptyRound(ctx context.Context, src, ip string, port int, tgtID string, slots []int, tr *tracker) ([]int, error) {
+func (a *Admin) emptyRound(ctx context.Context, pace *pacer, src, ip string, port int, tgtID string, slots []int, tr *tracker) ([]int, error) {
 	lim := a.limits()
 	cmds, err := a.pipe(ctx, src, func(p redis.Pipeliner) {
 		for _, s := range slots {
@@ -604,11 +648,15 @@ func (a *Admin) emptyRound(ctx context.Context, src, ip string, port int, tgtID 
 	}
 	for start := 0; start < len(batches); start += per {
 		chunk := batches[start:min(start+per, len(batches))]
+		if err := pace.acquire(ctx); err != nil {
+			return nil, err
+		}
 		got, err := a.pipe(ctx, src, func(p redis.Pipeliner) {
 			for _, b := range chunk {
 				p.Do(ctx, a.migrateArgs(ip, port, b, false)...)
 			}
 		})
+		pace.release()
 		if err != nil {
 			return nil, err
 		}

@@ -1,0 +1,262 @@
+package clusteradmin
+
+import (
+	"context"
+	"math"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// The mover's clients are other people's clients: every command it sends a
+// primary waits in that primary's single event loop with theirs, and on a
+// small machine every redis-server and the mover share a few cores. With no
+// bound the copy path keeps up to Sources x CopyWavesPerSource x
+// CopiesPerWave slot copies in flight, which is what makes it fast and what
+// made the clients' p99 35-150x its idle value (docs/slot-migration.md).
+//
+// The pacer bounds how many units of work (one slot copy: WATCH+dump,
+// RESTOREs, commit; or one pipeline of MIGRATEs) run at once, and adapts
+// that window to what a client would see: it sends PING on a connection of
+// its own to every primary of the migration every pacePingEvery and, each
+// paceEvery, feeds the period's round trips to aimd (see pacer).
+
+const (
+	pacePingEvery = 5 * time.Millisecond
+	paceEvery     = 50 * time.Millisecond
+)
+
+// aimd is the window controller: additive increase, multiplicative decrease,
+// like TCP's congestion window, on one round trip figure per period. Pure
+// (no clock, no I/O) so it is table-tested.
+type aimd struct {
+	// Budget is the round trip the primaries may reach.
+	Budget time.Duration
+	// Min and Max bound the window.
+	Min, Max int
+}
+
+// next returns the window after a period whose round trip figure was
+// worst: halved when over the budget, grown by an eighth (at least one)
+// when under half of it, kept in between, always within [Min, Max].
+func (c aimd) next(window int, worst time.Duration) int {
+	switch {
+	case worst > c.Budget:
+		window /= 2
+	case worst <= c.Budget/2:
+		window += max(1, window/8)
+	}
+	return min(c.Max, max(c.Min, window))
+}
+
+// initial is the window a migration starts with: small, so the first period
+// measures before the primaries are flooded.
+func (c aimd) initial() int { return min(c.Max, max(c.Min, 4)) }
+
+// gate is a semaphore whose size can change while it is held.
+type gate struct {
+	mu      sync.Mutex
+	limit   int
+	inUse   int
+	changed chan struct{} // closed and replaced when a unit frees or the limit grows
+}
+
+func newGate(limit int) *gate { return &gate{limit: limit, changed: make(chan struct{})} }
+
+func (g *gate) acquire(ctx context.Context) error {
+	for {
+		g.mu.Lock()
+		if g.inUse < g.limit {
+			g.inUse++
+			g.mu.Unlock()
+			return nil
+		}
+		ch := g.changed
+		g.mu.Unlock()
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-ch:
+		}
+	}
+}
+
+func (g *gate) release() {
+	g.mu.Lock()
+	g.inUse--
+	g.wake()
+	g.mu.Unlock()
+}
+
+func (g *gate) setLimit(n int) {
+	g.mu.Lock()
+	grew := n > g.limit
+	g.limit = n
+	if grew {
+		g.wake()
+	}
+	g.mu.Unlock()
+}
+
+func (g *gate) wake() {
+	close(g.changed)
+	g.changed = make(chan struct{})
+}
+
+// tail returns the q-quantile (0 < q <= 1) of samples, 0 for none: the
+// smallest sample at or above a fraction q of them.
+func tail(samples []time.Duration, q float64) time.Duration {
+	if len(samples) == 0 {
+		return 0
+	}
+	s := slices.Clone(samples)
+	slices.Sort(s)
+	i := int(math.Ceil(q*float64(len(s)))) - 1
+	return s[min(len(s)-1, max(0, i))]
+}
+
+// pacer is a gate whose limit follows aimd; a nil pacer (budget off) lets
+// everything through.
+//
+// The threshold aimd holds the round trip to is the primaries' own round
+// trip before the move (measured in the first paceBaseline, while nothing
+// is admitted) plus Limits.LatencyBudget: on a machine other work keeps
+// busy, PING is slow without the mover too, and an absolute threshold would
+// throttle the migration for latency it does not cause. Each period's figure
+// is the paceQuantile of its round trips, an unanswered PING counting with
+// its age: one scheduler hiccup of the host does not halve the window, a
+// queue on an event loop does.
+type pacer struct {
+	gate   *gate
+	ctl    aimd
+	budget time.Duration
+
+	mu      sync.Mutex
+	samples []time.Duration
+	// sent is, per probed primary, when its unanswered PING was sent (0:
+	// none outstanding).
+	sent []atomic.Int64
+
+	baseline atomic.Int64 // the round trip before the move, ns
+	window   atomic.Int64 // current limit, for logs
+	lowest   atomic.Int64
+	highest  atomic.Int64
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+	// onStop runs after the probes ended (closes their connections).
+	onStop func()
+}
+
+const (
+	paceBaseline = 100 * time.Millisecond
+	paceQuantile = 0.9
+)
+
+// startPacer probes with pings (one per primary) until stop. ctl.Budget is
+// the latency budget, added to the baseline once measured.
+func startPacer(ctx context.Context, ctl aimd, pings []func(context.Context) error) *pacer {
+	ctx, cancel := context.WithCancel(ctx)
+	w := ctl.initial()
+	p := &pacer{gate: newGate(0), ctl: ctl, budget: ctl.Budget, sent: make([]atomic.Int64, len(pings)), cancel: cancel}
+	p.window.Store(int64(w))
+	p.lowest.Store(int64(w))
+	p.highest.Store(int64(w))
+	for i, ping := range pings {
+		p.wg.Go(func() { p.probe(ctx, i, ping) })
+	}
+	p.wg.Go(func() { p.adapt(ctx) })
+	return p
+}
+
+// stop ends the probes and waits for them.
+func (p *pacer) stop() {
+	p.cancel()
+	p.wg.Wait()
+	if p.onStop != nil {
+		p.onStop()
+	}
+}
+
+func (p *pacer) acquire(ctx context.Context) error {
+	if p == nil {
+		return nil
+	}
+	return p.gate.acquire(ctx)
+}
+
+func (p *pacer) release() {
+	if p != nil {
+		p.gate.release()
+	}
+}
+
+func (p *pacer) probe(ctx context.Context, i int, ping func(context.Context) error) {
+	t := time.NewTicker(pacePingEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		start := time.Now()
+		p.sent[i].Store(start.UnixNano())
+		err := ping(ctx)
+		p.sent[i].Store(0)
+		if err != nil {
+			// A failing primary is the migration's problem, not the
+			// pacer's: the migration's own commands report it.
+			continue
+		}
+		p.observe(time.Since(start))
+	}
+}
+
+func (p *pacer) observe(d time.Duration) {
+	p.mu.Lock()
+	p.samples = append(p.samples, d)
+	p.mu.Unlock()
+}
+
+// take returns the round trips since the last take, unanswered PINGs with
+// their age.
+func (p *pacer) take() []time.Duration {
+	now := time.Now().UnixNano()
+	p.mu.Lock()
+	s := p.samples
+	p.samples = nil
+	p.mu.Unlock()
+	for i := range p.sent {
+		if at := p.sent[i].Load(); at != 0 {
+			s = append(s, time.Duration(now-at))
+		}
+	}
+	return s
+}
+
+func (p *pacer) adapt(ctx context.Context) {
+	select {
+	case <-ctx.Done():
+		return
+	case <-time.After(paceBaseline):
+	}
+	base := tail(p.take(), paceQuantile)
+	p.baseline.Store(int64(base))
+	p.ctl.Budget = base + p.budget
+	p.gate.setLimit(int(p.window.Load()))
+	t := time.NewTicker(paceEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		w := p.ctl.next(int(p.window.Load()), tail(p.take(), paceQuantile))
+		p.window.Store(int64(w))
+		p.lowest.Store(min(p.lowest.Load(), int64(w)))
+		p.highest.Store(max(p.highest.Load(), int64(w)))
+		p.gate.setLimit(w)
+	}
+}

@@ -1,0 +1,142 @@
+package clusteradmin
+
+import (
+	"context"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestAIMDNext(t *testing.T) {
+	c := aimd{Budget: 2 * time.Millisecond, Min: 1, Max: 64}
+	tests := map[string]struct {
+		window int
+		worst  time.Duration
+		want   int
+	}{
+		"over budget halves":                 {window: 40, worst: 3 * time.Millisecond, want: 20},
+		"far over budget halves only once":   {window: 40, worst: time.Second, want: 20},
+		"over budget never below min":        {window: 1, worst: 3 * time.Millisecond, want: 1},
+		"at budget holds":                    {window: 10, worst: 2 * time.Millisecond, want: 10},
+		"between half and budget holds":      {window: 10, worst: 1500 * time.Microsecond, want: 10},
+		"at half grows":                      {window: 10, worst: time.Millisecond, want: 11},
+		"under half grows by one when small": {window: 4, worst: 0, want: 5},
+		"under half grows by an eighth":      {window: 32, worst: 100 * time.Microsecond, want: 36},
+		"growth stops at max":                {window: 60, worst: 0, want: 64},
+		"a window above max is clamped":      {window: 100, worst: 1500 * time.Microsecond, want: 64},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			if got := c.next(tc.window, tc.worst); got != tc.want {
+				t.Errorf("next(%d, %s) = %d, want %d", tc.window, tc.worst, got, tc.want)
+			}
+		})
+	}
+}
+
+func TestAIMDInitial(t *testing.T) {
+	tests := map[string]struct {
+		c    aimd
+		want int
+	}{
+		"default start":       {c: aimd{Min: 1, Max: 192}, want: 4},
+		"max below the start": {c: aimd{Min: 1, Max: 2}, want: 2},
+		"min above the start": {c: aimd{Min: 8, Max: 192}, want: 8},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			if got := tc.c.initial(); got != tc.want {
+				t.Errorf("initial() = %d, want %d", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestAIMDConverges drives the controller with a model where the round trip
+// grows with the window (each unit in flight adds 100 µs): it must settle
+// where the round trip is within the budget and stay there.
+func TestAIMDConverges(t *testing.T) {
+	c := aimd{Budget: 2 * time.Millisecond, Min: 1, Max: 192}
+	w := c.initial()
+	var seen []int
+	for range 200 {
+		w = c.next(w, time.Duration(w)*100*time.Microsecond)
+		seen = append(seen, w)
+	}
+	tail := seen[len(seen)-50:]
+	for _, w := range tail {
+		if w < 5 || w > 20 {
+			t.Fatalf("window left [5, 20] after settling: %v", tail)
+		}
+	}
+}
+
+func TestTail(t *testing.T) {
+	ms := func(v ...int) []time.Duration {
+		var out []time.Duration
+		for _, x := range v {
+			out = append(out, time.Duration(x)*time.Millisecond)
+		}
+		return out
+	}
+	tests := map[string]struct {
+		samples []time.Duration
+		q       float64
+		want    time.Duration
+	}{
+		"none":                      {q: 0.9, want: 0},
+		"one":                       {samples: ms(7), q: 0.9, want: 7 * time.Millisecond},
+		"p90 of ten is the 9th":     {samples: ms(10, 1, 9, 2, 8, 3, 7, 4, 6, 5), q: 0.9, want: 9 * time.Millisecond},
+		"p90 ignores one spike":     {samples: ms(1, 1, 1, 1, 1, 1, 1, 1, 1, 500), q: 0.9, want: time.Millisecond},
+		"p90 sees a tenth and more": {samples: ms(1, 1, 1, 1, 1, 1, 1, 1, 40, 500), q: 0.9, want: 40 * time.Millisecond},
+		"q 1 is the max":            {samples: ms(3, 9, 1), q: 1, want: 9 * time.Millisecond},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			in := slices.Clone(tc.samples)
+			if got := tail(tc.samples, tc.q); got != tc.want {
+				t.Errorf("tail(%v, %v) = %s, want %s", tc.samples, tc.q, got, tc.want)
+			}
+			if diff := cmp.Diff(in, tc.samples); diff != "" {
+				t.Errorf("tail changed its input (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestGateFollowsLimit(t *testing.T) {
+	ctx := t.Context()
+	g := newGate(2)
+	for range 2 {
+		if err := g.acquire(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Full: a third acquire waits until the limit grows.
+	got := make(chan error, 1)
+	go func() { got <- g.acquire(ctx) }()
+	g.setLimit(3)
+	if err := <-got; err != nil {
+		t.Fatal(err)
+	}
+	// Shrunk below what is in use: releases do not admit anyone until the
+	// use is under the new limit.
+	g.setLimit(1)
+	g.release()
+	g.release()
+	if diff := cmp.Diff(struct{ InUse, Limit int }{1, 1}, struct{ InUse, Limit int }{g.inUse, g.limit}); diff != "" {
+		t.Errorf("gate (-want +got):\n%s", diff)
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := g.acquire(cctx); err == nil {
+		t.Error("acquire on a full gate with a cancelled context succeeded")
+	}
+	var nilPacer *pacer
+	if err := nilPacer.acquire(ctx); err != nil {
+		t.Errorf("nil pacer (budget off) acquire: %v", err)
+	}
+	nilPacer.release()
+}
