@@ -192,7 +192,11 @@ func (d *Deps) NewWorker(taskQueue string) worker.Worker {
 			&auditlog.StepInterceptor{Recorder: acts.Audit.Recorder},
 			// Signals and updates that did not come through the API are refused.
 			&callauth.Checker{Keys: d.CallKeys},
+			// Inside the step interceptor: a stopping worker hands its
+			// activities back at once (a retryable error, no step end).
+			&handover{},
 		},
+		WorkerStopTimeout: workerStopTimeout,
 	})
 	workflows.Register(w, acts)
 	return w
