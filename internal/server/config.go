@@ -15,10 +15,12 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/dayops/dayops/internal/activities/hooks"
 	"github.com/dayops/dayops/internal/callauth"
 	"github.com/dayops/dayops/internal/httpapi"
+	"github.com/dayops/dayops/internal/redis/clusteradmin"
 	"github.com/dayops/dayops/internal/temporaltls"
 	"k8s.io/apimachinery/pkg/util/validation"
 )
@@ -102,28 +104,34 @@ type Config struct {
 	// signs, all verify (rotation). API and workers must share them. Empty:
 	// nothing is signed or checked, and a warning says so at start.
 	CallKeys string
+	// MigrationLatencyBudget is how much slot migration may add to the
+	// primaries' round trip before it slows itself down
+	// (DAYOPS_MIGRATION_LATENCY_BUDGET: a duration such as 1ms, the default,
+	// or "off" for the fixed, fastest concurrency; see docs/slot-migration.md).
+	MigrationLatencyBudget string
 }
 
 // FromEnv reads the Config from the environment, with defaults.
 func FromEnv() Config {
 	c := Config{
-		Roles:             splitList(envOr("DAYOPS_ROLES", "api,worker")),
-		APIURL:            envOr("DAYOPS_API", "http://127.0.0.1:8080"),
-		TemporalAddress:   envOr("TEMPORAL_ADDRESS", "127.0.0.1:7233"),
-		TemporalNamespace: envOr("TEMPORAL_NAMESPACE", "default"),
-		TemporalTLS:       temporaltls.FromEnv(),
-		TaskQueue:         envOr("DAYOPS_TASK_QUEUE", "dayops"),
-		TemporalUI:        os.Getenv("TEMPORAL_UI"),
-		Kubeconfig:        os.Getenv("KUBECONFIG"),
-		DatabaseURL:       os.Getenv("DATABASE_URL"),
-		Tokens:            os.Getenv("DAYOPS_API_TOKENS"),
-		BackupStore:       os.Getenv(EnvBackupStore),
-		BackupServeHost:   os.Getenv("DAYOPS_BACKUP_SERVE_HOST"),
-		InstanceImage:     envOr("DAYOPS_INSTANCE_IMAGE", DefaultInstanceImage),
-		HookAllow:         os.Getenv("DAYOPS_HOOK_ALLOW"),
-		Namespaces:        splitList(os.Getenv("DAYOPS_NAMESPACES")),
-		HealthAddr:        os.Getenv("DAYOPS_HEALTH_ADDR"),
-		CallKeys:          os.Getenv(EnvCallKeys),
+		Roles:                  splitList(envOr("DAYOPS_ROLES", "api,worker")),
+		APIURL:                 envOr("DAYOPS_API", "http://127.0.0.1:8080"),
+		TemporalAddress:        envOr("TEMPORAL_ADDRESS", "127.0.0.1:7233"),
+		TemporalNamespace:      envOr("TEMPORAL_NAMESPACE", "default"),
+		TemporalTLS:            temporaltls.FromEnv(),
+		TaskQueue:              envOr("DAYOPS_TASK_QUEUE", "dayops"),
+		TemporalUI:             os.Getenv("TEMPORAL_UI"),
+		Kubeconfig:             os.Getenv("KUBECONFIG"),
+		DatabaseURL:            os.Getenv("DATABASE_URL"),
+		Tokens:                 os.Getenv("DAYOPS_API_TOKENS"),
+		BackupStore:            os.Getenv(EnvBackupStore),
+		BackupServeHost:        os.Getenv("DAYOPS_BACKUP_SERVE_HOST"),
+		InstanceImage:          envOr("DAYOPS_INSTANCE_IMAGE", DefaultInstanceImage),
+		HookAllow:              os.Getenv("DAYOPS_HOOK_ALLOW"),
+		Namespaces:             splitList(os.Getenv("DAYOPS_NAMESPACES")),
+		HealthAddr:             os.Getenv("DAYOPS_HEALTH_ADDR"),
+		CallKeys:               os.Getenv(EnvCallKeys),
+		MigrationLatencyBudget: os.Getenv(EnvMigrationLatencyBudget),
 	}
 	return c
 }
@@ -183,6 +191,9 @@ func (c Config) Validate() error {
 	if _, _, err := hooks.ParseAllow(c.HookAllow); err != nil {
 		errs = append(errs, fmt.Errorf("DAYOPS_HOOK_ALLOW: %w", err))
 	}
+	if _, err := MigrationLimits(c.MigrationLatencyBudget); err != nil {
+		errs = append(errs, fmt.Errorf("%s: %w", EnvMigrationLatencyBudget, err))
+	}
 	if _, err := callauth.ParseKeys(c.CallKeys); err != nil {
 		errs = append(errs, fmt.Errorf("%s: %w", EnvCallKeys, err))
 	}
@@ -191,6 +202,29 @@ func (c Config) Validate() error {
 
 // DefaultInstanceImage is Config.InstanceImage's default.
 const DefaultInstanceImage = "dayops:dev"
+
+// EnvMigrationLatencyBudget is the variable of Config.MigrationLatencyBudget.
+const EnvMigrationLatencyBudget = "DAYOPS_MIGRATION_LATENCY_BUDGET"
+
+// MigrationLimits turns Config.MigrationLatencyBudget into the mover's
+// limits: "" keeps the defaults, "off" turns the budget off, a duration
+// between 100µs and 1s sets it.
+func MigrationLimits(budget string) (clusteradmin.Limits, error) {
+	var l clusteradmin.Limits
+	switch budget {
+	case "":
+		return l, nil
+	case "off":
+		l.LatencyBudgetOff = true
+		return l, nil
+	}
+	d, err := time.ParseDuration(budget)
+	if err != nil || d < 100*time.Microsecond || d > time.Second {
+		return l, fmt.Errorf("%q must be \"off\" or a duration between 100µs and 1s (e.g. 1ms)", budget)
+	}
+	l.LatencyBudget = d
+	return l, nil
+}
 
 // EnvCallKeys is the variable of Config.CallKeys.
 const EnvCallKeys = "DAYOPS_CALL_KEYS"

@@ -3,6 +3,7 @@ package server
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestValidateRefusesPlaceholderTokens(t *testing.T) {
@@ -86,5 +87,33 @@ func TestSplitNamespaces(t *testing.T) {
 	t.Setenv("DAYOPS_NAMESPACES", " redis-a, ,redis-b ")
 	if got := FromEnv().Namespaces; len(got) != 2 || got[0] != "redis-a" || got[1] != "redis-b" {
 		t.Errorf("DAYOPS_NAMESPACES read as %q", got)
+	}
+}
+
+func TestMigrationLimits(t *testing.T) {
+	tests := map[string]struct {
+		in      string
+		off     bool
+		budget  time.Duration
+		wantErr bool
+	}{
+		"default":   {in: ""},
+		"off":       {in: "off", off: true},
+		"2ms":       {in: "2ms", budget: 2 * time.Millisecond},
+		"too small": {in: "10us", wantErr: true},
+		"too big":   {in: "5s", wantErr: true},
+		"garbage":   {in: "fast", wantErr: true},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			l, err := MigrationLimits(tc.in)
+			if (err != nil) != tc.wantErr || l.LatencyBudgetOff != tc.off || l.LatencyBudget != tc.budget {
+				t.Fatalf("MigrationLimits(%q) = %+v, %v", tc.in, l, err)
+			}
+		})
+	}
+	c := Config{Roles: []string{"worker"}, TaskQueue: "q", TemporalAddress: "127.0.0.1:7233", DatabaseURL: "postgres://x", MigrationLatencyBudget: "fast"}
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), EnvMigrationLatencyBudget+`: "fast" must be`) {
+		t.Fatalf("Validate = %v", err)
 	}
 }

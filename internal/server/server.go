@@ -142,7 +142,11 @@ func Connect(ctx context.Context, cfg Config, log *slog.Logger) (*Deps, error) {
 	if err := EnsureSearchAttributes(ctx, d.Temporal, cfg.TemporalNamespace, log); err != nil {
 		return nil, err
 	}
-	d.Conns = &redisops.Conns{Passwords: kube.Passwords{Client: d.Kube}, Log: log}
+	limits, err := MigrationLimits(cfg.MigrationLatencyBudget)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", EnvMigrationLatencyBudget, err)
+	}
+	d.Conns = &redisops.Conns{Passwords: kube.Passwords{Client: d.Kube}, Log: log, Limits: limits}
 	storeURL := cfg.BackupStore
 	if storeURL == "" {
 		storeURL = os.Getenv(EnvBackupStore)
