@@ -9,6 +9,6 @@ func newBenchCmd() *cobra.Command {
 		Use:   "bench",
 		Short: "Run benchmarks that print figures",
 	}
-	cmd.AddCommand(newBenchEventstoreCmd(), newBenchMigrateCmd(), newBenchStepsCmd(), newBenchBackupCmd())
+	cmd.AddCommand(newBenchEventstoreCmd(), newBenchMigrateCmd(), newBenchStepsCmd(), newBenchBackupCmd(), newBenchScaleCmd())
 	return cmd
 }
