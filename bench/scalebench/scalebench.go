@@ -19,6 +19,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -49,6 +50,9 @@ type Config struct {
 	DatabaseURL     string // a server URL; the bench creates and drops its own database
 	Kubeconfig      string
 	Image           string // the upgrade's target image
+	// Skip lists operations not to run (scale-out, scale-in, backup,
+	// upgrade); create and delete always run.
+	Skip []string
 	CSV             string // path, "" for none
 	PNG             string // path, "" for none
 	Log             *slog.Logger
@@ -59,6 +63,11 @@ func (c Config) Validate() error {
 	var errs []error
 	if len(c.Shards) == 0 {
 		errs = append(errs, errors.New("shards: at least one size"))
+	}
+	for _, op := range c.Skip {
+		if !slices.Contains([]string{"scale-out", "scale-in", "backup", "upgrade"}, op) {
+			errs = append(errs, fmt.Errorf("skip: %q is not one of scale-out, scale-in, backup, upgrade", op))
+		}
 	}
 	for _, s := range c.Shards {
 		if s < 3 {
@@ -236,6 +245,9 @@ func (b *bench) size(ctx context.Context, s int) ([]Row, error) {
 	}
 	var rows []Row
 	for i, st := range steps {
+		if slices.Contains(b.cfg.Skip, st.op) {
+			continue
+		}
 		r, err := b.measure(ctx, s, st.op, st.detail, st.start)
 		if err != nil {
 			return rows, fmt.Errorf("%s: %w", st.op, err)

@@ -119,8 +119,8 @@ func TestScaleOutTarget(t *testing.T) {
 }
 
 func TestValidate(t *testing.T) {
-	err := Config{Shards: []int{2}, KeysPerShard: -1}.Validate()
-	for _, f := range []string{"shards: 2", "keys-per-shard", "value-size", "dayops-bin", "temporal-address", "database-url", "kubeconfig", "image"} {
+	err := Config{Shards: []int{2}, KeysPerShard: -1, Skip: []string{"create"}}.Validate()
+	for _, f := range []string{"shards: 2", "keys-per-shard", "value-size", "dayops-bin", "skip", "temporal-address", "database-url", "kubeconfig", "image"} {
 		if err == nil || !strings.Contains(err.Error(), f) {
 			t.Errorf("Validate: %v, want it to name %s", err, f)
 		}
