@@ -53,9 +53,9 @@ type Config struct {
 	// Skip lists operations not to run (scale-out, scale-in, backup,
 	// upgrade); create and delete always run.
 	Skip []string
-	CSV             string // path, "" for none
-	PNG             string // path, "" for none
-	Log             *slog.Logger
+	CSV  string // path, "" for none
+	PNG  string // path, "" for none
+	Log  *slog.Logger
 }
 
 // Validate reports every bad field at once.
