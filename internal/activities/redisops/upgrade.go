@@ -15,7 +15,11 @@ import (
 	"github.com/redis/go-redis/v9"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
+	"golang.org/x/sync/errgroup"
 )
+
+// gateProbeParallel is how many primaries the health gate probes at once.
+const gateProbeParallel = 8
 
 // Error types of the upgrade activities.
 const (
@@ -285,15 +289,32 @@ func (a *Activities) HealthGate(ctx context.Context, in GateInput) (GateReport, 
 	if len(problems) > 0 {
 		return GateReport{}, temporal.NewNonRetryableApplicationError("health gate: "+strings.Join(problems, "; "), ErrTypeGateFailed, nil)
 	}
-	var rep GateReport
+	var primaries []NodeState
 	for _, n := range obs.Nodes {
-		if n.Role != topology.RolePrimary || n.Slots.Count() == 0 {
-			continue
+		if n.Role == topology.RolePrimary && n.Slots.Count() > 0 {
+			primaries = append(primaries, n)
 		}
-		ps, err := probe(ctx, pool.Client(n.Addr), n.Slots, in.Probe, in.MaxErrorRate)
-		if err != nil {
-			return GateReport{}, classify(fmt.Errorf("probe %s: %w", n.Addr, err))
+	}
+	// The primaries are probed gateProbeParallel at a time: one after the
+	// other, a gate took shards x Probe, and an upgrade runs a gate after
+	// every batch, so its probing grew with the square of the shard count.
+	probes := make([]ProbeStats, len(primaries))
+	errs := make([]error, len(primaries))
+	var g errgroup.Group
+	g.SetLimit(gateProbeParallel)
+	for i, n := range primaries {
+		g.Go(func() error {
+			probes[i], errs[i] = probe(ctx, pool.Client(n.Addr), n.Slots, in.Probe, in.MaxErrorRate)
+			return nil
+		})
+	}
+	_ = g.Wait()
+	var rep GateReport
+	for i, n := range primaries {
+		if errs[i] != nil {
+			return GateReport{}, classify(fmt.Errorf("probe %s: %w", n.Addr, errs[i]))
 		}
+		ps := probes[i]
 		ps.Addr, ps.Shard = n.Addr, in.Shards[n.Addr]
 		rep.Probes = append(rep.Probes, ps)
 		rate := float64(ps.Errors) / float64(max(ps.Ops, 1))

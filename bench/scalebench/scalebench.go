@@ -1,0 +1,456 @@
+// Package scalebench measures how the cost of each operation grows with the
+// number of shards: it creates, scales out, scales in, backs up, upgrades and
+// deletes clusters of several sizes through the real API, with the worker in a
+// process of its own (bin/dayops server --roles worker) so that its CPU time
+// and peak RSS can be read from /proc. Figures only; nothing is asserted.
+package scalebench
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	enumspb "go.temporal.io/api/enums/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/dayops/dayops/internal/apiv1"
+	"github.com/dayops/dayops/internal/audit"
+	"github.com/dayops/dayops/internal/cli"
+	"github.com/dayops/dayops/internal/eventstore"
+	"github.com/dayops/dayops/internal/kube/render"
+	"github.com/dayops/dayops/internal/server"
+	"github.com/dayops/dayops/internal/testutil/pgtest"
+	"github.com/dayops/dayops/internal/testutil/redistest"
+)
+
+// Config of a run.
+type Config struct {
+	Shards          []int
+	KeysPerShard    int
+	ValueSize       int
+	DayopsBin       string // the dayops binary the worker runs
+	TemporalAddress string
+	DatabaseURL     string // a server URL; the bench creates and drops its own database
+	Kubeconfig      string
+	Image           string // the upgrade's target image
+	// Skip lists operations not to run (scale-out, scale-in, backup,
+	// upgrade); create and delete always run.
+	Skip []string
+	CSV  string // path, "" for none
+	PNG  string // path, "" for none
+	Log  *slog.Logger
+}
+
+// Validate reports every bad field at once.
+func (c Config) Validate() error {
+	var errs []error
+	if len(c.Shards) == 0 {
+		errs = append(errs, errors.New("shards: at least one size"))
+	}
+	for _, op := range c.Skip {
+		if !slices.Contains([]string{"scale-out", "scale-in", "backup", "upgrade"}, op) {
+			errs = append(errs, fmt.Errorf("skip: %q is not one of scale-out, scale-in, backup, upgrade", op))
+		}
+	}
+	for _, s := range c.Shards {
+		if s < 3 {
+			errs = append(errs, fmt.Errorf("shards: %d is under 3", s))
+		}
+	}
+	if c.KeysPerShard < 0 {
+		errs = append(errs, fmt.Errorf("keys-per-shard: %d is negative", c.KeysPerShard))
+	}
+	if c.ValueSize < 1 {
+		errs = append(errs, fmt.Errorf("value-size: %d, want at least 1", c.ValueSize))
+	}
+	for name, v := range map[string]string{"dayops-bin": c.DayopsBin, "temporal-address": c.TemporalAddress, "database-url": c.DatabaseURL, "kubeconfig": c.Kubeconfig, "image": c.Image} {
+		if v == "" {
+			errs = append(errs, fmt.Errorf("%s: empty", name))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// ScaleOutTarget is the size a scale-out of s shards goes to: a third more
+// (at least one), so that every size moves about a quarter of the slots and
+// a data volume proportional to s.
+func ScaleOutTarget(s int) int { return s + max(1, s/3) }
+
+func random() string {
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+type bench struct {
+	cfg    Config
+	deps   *server.Deps
+	op     *cli.Client
+	ns     string
+	worker *exec.Cmd
+	out    io.Writer
+}
+
+// Run runs every size in order and prints one table per size, then writes the
+// CSV and PNG of all rows.
+func Run(ctx context.Context, cfg Config, out io.Writer) ([]Row, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	log := cfg.Log
+	db, err := pgtest.Create(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = db.Drop(context.WithoutCancel(ctx)) }()
+	tmp, err := os.MkdirTemp("", "dayops-scalebench-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(tmp)
+	store := filepath.Join(tmp, "backups")
+	opTok, auTok := "op-"+random()+random(), "au-"+random()+random()
+	scfg := server.Config{
+		Roles: []string{"api"}, APIURL: "http://127.0.0.1:0",
+		TemporalAddress: cfg.TemporalAddress, TemporalNamespace: "default",
+		TaskQueue:  "dayops-scalebench-" + random(),
+		Kubeconfig: cfg.Kubeconfig, DatabaseURL: db.URL,
+		Tokens:      opTok + "=bench-operator:operator," + auTok + "=bench-auditor:auditor",
+		BackupStore: store, HookAllow: "127.0.0.1",
+		CallKeys: "scalebench-call-key-" + random() + random() + random(),
+	}
+	deps, err := server.Connect(ctx, scfg, log)
+	if err != nil {
+		return nil, err
+	}
+	defer deps.Close()
+	api, err := deps.NewAPI(scfg)
+	if err != nil {
+		return nil, err
+	}
+	srv := httptest.NewServer(api.Handler())
+	defer srv.Close()
+
+	b := &bench{cfg: cfg, deps: deps, out: out,
+		op: &cli.Client{Base: srv.URL, Token: opTok, HTTP: &http.Client{Timeout: time.Minute}}}
+	if b.ns, err = b.createNamespace(ctx); err != nil {
+		return nil, err
+	}
+	defer b.deleteNamespace(context.WithoutCancel(ctx))
+
+	wlog, err := os.Create(filepath.Join(tmp, "worker.log"))
+	if err != nil {
+		return nil, err
+	}
+	defer wlog.Close()
+	b.worker = exec.Command(cfg.DayopsBin, "server", "--roles", "worker")
+	b.worker.Env = append(os.Environ(), "DAYOPS_ROLES=worker", "DAYOPS_TASK_QUEUE="+scfg.TaskQueue,
+		"TEMPORAL_ADDRESS="+cfg.TemporalAddress, "KUBECONFIG="+cfg.Kubeconfig, "DATABASE_URL="+db.URL,
+		"DAYOPS_LOG_LEVEL=warn", "DAYOPS_HOOK_ALLOW=127.0.0.1", "DAYOPS_CALL_KEYS="+scfg.CallKeys,
+		server.EnvBackupStore+"="+store)
+	b.worker.Stdout, b.worker.Stderr = wlog, wlog
+	if err := b.worker.Start(); err != nil {
+		return nil, fmt.Errorf("start worker %s: %w", cfg.DayopsBin, err)
+	}
+	defer func() {
+		_ = b.worker.Process.Signal(os.Interrupt)
+		_ = b.worker.Wait()
+	}()
+	log.Info("scalebench ready", "namespace", b.ns, "task_queue", scfg.TaskQueue, "worker_pid", b.worker.Process.Pid)
+
+	var rows []Row
+	for _, s := range cfg.Shards {
+		r, err := b.size(ctx, s)
+		rows = append(rows, r...)
+		if len(r) > 0 {
+			fmt.Fprintf(out, "\n%d shards x 1 replica, %d keys of %d B:\n", s, s*cfg.KeysPerShard, cfg.ValueSize)
+			_ = WriteTable(out, r)
+		}
+		if err != nil {
+			b.cleanup(context.WithoutCancel(ctx), s)
+			return rows, fmt.Errorf("%d shards: %w (worker log %s)", s, err, wlog.Name())
+		}
+	}
+	if cfg.CSV != "" {
+		f, err := os.Create(cfg.CSV)
+		if err != nil {
+			return rows, err
+		}
+		if err := WriteCSV(f, rows); err != nil {
+			f.Close()
+			return rows, err
+		}
+		if err := f.Close(); err != nil {
+			return rows, err
+		}
+	}
+	if cfg.PNG != "" {
+		if err := WritePNG(cfg.PNG, rows); err != nil {
+			return rows, err
+		}
+	}
+	return rows, nil
+}
+
+func clusterName(s int) string { return "scale-" + strconv.Itoa(s) }
+
+// size runs the six operations on one cluster of s shards.
+func (b *bench) size(ctx context.Context, s int) ([]Row, error) {
+	name := clusterName(s)
+	nsq := url.Values{"namespace": {b.ns}}
+	opPath := "/v1/clusters/" + name + "/operations"
+	out := ScaleOutTarget(s)
+	steps := []struct {
+		op, detail string
+		start      func() (string, error)
+	}{
+		{"create", fmt.Sprintf("%dx1", s), func() (string, error) {
+			return b.start(ctx, http.MethodPost, "/v1/clusters", nil, map[string]any{"name": name, "namespace": b.ns, "shards": s, "replicasPerShard": 1, "reason": "scalebench"})
+		}},
+		{"scale-out", fmt.Sprintf("%d->%d", s, out), func() (string, error) {
+			return b.start(ctx, http.MethodPost, opPath, nsq, map[string]any{"type": "scale-shards", "shards": out, "reason": "scalebench"})
+		}},
+		{"scale-in", fmt.Sprintf("%d->%d", out, s), func() (string, error) {
+			return b.start(ctx, http.MethodPost, opPath, nsq, map[string]any{"type": "scale-shards", "shards": s, "reason": "scalebench"})
+		}},
+		{"backup", "", func() (string, error) {
+			var acc apiv1.BackupAccepted
+			err := b.op.Do(ctx, http.MethodPost, "/v1/clusters/"+name+"/backups", nsq, apiv1.BackupBody{Reason: "scalebench"}, &acc)
+			return acc.OperationID, err
+		}},
+		{"upgrade", b.cfg.Image, func() (string, error) {
+			return b.start(ctx, http.MethodPost, opPath, nsq, map[string]any{"type": "upgrade", "image": b.cfg.Image, "autoApprove": true,
+				"bake": "5s", "gate": map[string]any{"interval": "5s"}, "reason": "scalebench"})
+		}},
+		{"delete", "", func() (string, error) {
+			return b.start(ctx, http.MethodDelete, "/v1/clusters/"+name, url.Values{"namespace": {b.ns}, "deleteVolumes": {"true"}, "reason": {"scalebench done"}}, nil)
+		}},
+	}
+	var rows []Row
+	for i, st := range steps {
+		if slices.Contains(b.cfg.Skip, st.op) {
+			continue
+		}
+		r, err := b.measure(ctx, s, st.op, st.detail, st.start)
+		if err != nil {
+			return rows, fmt.Errorf("%s: %w", st.op, err)
+		}
+		rows = append(rows, r)
+		b.cfg.Log.Info("scalebench", "shards", s, "operation", st.op, "wall", r.Wall.Round(time.Millisecond))
+		if i == 0 && b.cfg.KeysPerShard > 0 {
+			if err := b.fill(ctx, name, s*b.cfg.KeysPerShard); err != nil {
+				return rows, fmt.Errorf("fill: %w", err)
+			}
+		}
+	}
+	return rows, nil
+}
+
+func (b *bench) start(ctx context.Context, method, path string, q url.Values, body any) (string, error) {
+	var acc apiv1.OperationAccepted
+	if err := b.op.Do(ctx, method, path, q, body, &acc); err != nil {
+		return "", err
+	}
+	return acc.OperationID, nil
+}
+
+func (b *bench) fill(ctx context.Context, name string, keys int) error {
+	var c apiv1.Credentials
+	if err := b.op.Do(ctx, http.MethodGet, "/v1/clusters/"+name+"/credentials", url.Values{"namespace": {b.ns}}, nil, &c); err != nil {
+		return err
+	}
+	cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: c.Addresses, Password: c.Password, MaxRedirects: 16})
+	defer cc.Close()
+	return redistest.Fill(ctx, cc, "fill:", keys, b.cfg.ValueSize, 8)
+}
+
+// measure starts one operation, waits for it to succeed and reads the
+// figures around it.
+func (b *bench) measure(ctx context.Context, s int, op, detail string, start func() (string, error)) (Row, error) {
+	pid := b.worker.Process.Pid
+	name := clusterName(s)
+	if err := ResetPeakRSS(pid); err != nil {
+		return Row{}, fmt.Errorf("reset worker peak RSS: %w", err)
+	}
+	before, err := ReadProc(pid)
+	if err != nil {
+		return Row{}, err
+	}
+	callsBefore := b.redisCalls(ctx, name)
+	began := time.Now()
+	id, err := start()
+	if err != nil {
+		return Row{}, err
+	}
+	o, err := b.wait(ctx, id)
+	if err != nil {
+		return Row{}, err
+	}
+	wall := time.Since(began)
+	after, err := ReadProc(pid)
+	if err != nil {
+		return Row{}, err
+	}
+	callsAfter := b.redisCalls(ctx, name)
+	r := Row{Shards: s, Operation: op, Detail: detail, Wall: wall,
+		WorkerCPU: after.CPU - before.CPU, PeakRSS: after.PeakRSS, RedisCalls: -1}
+	for addr, n := range callsAfter {
+		if r.RedisCalls < 0 {
+			r.RedisCalls = 0
+		}
+		if m, ok := callsBefore[addr]; ok {
+			n -= m + 1 // the INFO of the first reading is counted in the second
+		}
+		r.RedisCalls += n
+	}
+	if r.History, err = b.historyEvents(ctx, o.WorkflowID, o.RunID); err != nil {
+		return r, err
+	}
+	ev, err := b.deps.Store.Query(ctx, eventstore.Filter{Operation: id})
+	if err != nil {
+		return r, err
+	}
+	for _, e := range ev {
+		if audit.IsRequestRecord(e.Type) {
+			continue
+		}
+		r.Audit++
+		if e.Type == audit.TypeStepCompleted {
+			r.Steps++
+		}
+	}
+	return r, nil
+}
+
+// wait polls the operation until it ends; anything but success is an error.
+func (b *bench) wait(ctx context.Context, id string) (apiv1.Operation, error) {
+	for {
+		var o apiv1.Operation
+		err := b.op.Do(ctx, http.MethodGet, "/v1/operations/"+id, nil, nil, &o)
+		if err == nil && o.Status != "Running" {
+			if o.Status != "Completed" || o.Progress.Outcome != apiv1.OutcomeSucceeded {
+				return o, fmt.Errorf("operation %s ended %s/%s: %s %s", id, o.Status, o.Progress.Outcome, o.Error, o.Progress.Message)
+			}
+			return o, nil
+		}
+		select {
+		case <-ctx.Done():
+			return o, ctx.Err()
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+// historyEvents counts the events of a workflow's history and of its
+// children's.
+func (b *bench) historyEvents(ctx context.Context, wf, run string) (int, error) {
+	it := b.deps.Temporal.GetWorkflowHistory(ctx, wf, run, false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	n := 0
+	for it.HasNext() {
+		e, err := it.Next()
+		if err != nil {
+			return n, fmt.Errorf("history of %s: %w", wf, err)
+		}
+		n++
+		if a := e.GetChildWorkflowExecutionStartedEventAttributes(); a != nil {
+			c, err := b.historyEvents(ctx, a.GetWorkflowExecution().GetWorkflowId(), a.GetWorkflowExecution().GetRunId())
+			if err != nil {
+				return n, err
+			}
+			n += c
+		}
+	}
+	return n, nil
+}
+
+// redisCalls reads INFO commandstats of every instance of the cluster, found
+// through Kubernetes (not the API, whose cluster view would issue commands
+// itself). Unreachable instances are left out.
+func (b *bench) redisCalls(ctx context.Context, name string) map[string]int64 {
+	pods, err := b.deps.Kube.CoreV1().Pods(b.ns).List(ctx, metav1.ListOptions{LabelSelector: "dayops.io/cluster=" + name})
+	out := map[string]int64{}
+	if err != nil || len(pods.Items) == 0 {
+		return out
+	}
+	var c apiv1.Credentials
+	if err := b.op.Do(ctx, http.MethodGet, "/v1/clusters/"+name+"/credentials", url.Values{"namespace": {b.ns}}, nil, &c); err != nil {
+		return out
+	}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for _, p := range pods.Items {
+		if p.Status.PodIP == "" {
+			continue
+		}
+		addr := p.Status.PodIP + ":" + strconv.Itoa(render.RedisPort)
+		wg.Go(func() {
+			rc := redis.NewClient(&redis.Options{Addr: addr, Password: c.Password, DialTimeout: 2 * time.Second, ReadTimeout: 2 * time.Second, MaxRetries: -1})
+			defer rc.Close()
+			info, err := rc.Info(ctx, "commandstats").Result()
+			if err != nil {
+				return
+			}
+			n, err := CommandCalls(info)
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			out[addr] = n
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	return out
+}
+
+func (b *bench) createNamespace(ctx context.Context) (string, error) {
+	name := "scalebench-" + random()
+	if _, err := b.deps.Kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{}); err != nil {
+		return "", fmt.Errorf("create namespace %s: %w", name, err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if _, err := b.deps.Kube.CoreV1().ServiceAccounts(name).Get(ctx, "default", metav1.GetOptions{}); err == nil {
+			return name, nil
+		} else if time.Now().After(deadline) {
+			return name, fmt.Errorf("namespace %s has no default ServiceAccount after 30s: %w", name, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func (b *bench) deleteNamespace(ctx context.Context) {
+	if err := b.deps.Kube.CoreV1().Namespaces().Delete(ctx, b.ns, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+		b.cfg.Log.Warn("delete namespace", "namespace", b.ns, "err", err)
+	}
+}
+
+// cleanup deletes a cluster a failed size left behind.
+func (b *bench) cleanup(ctx context.Context, s int) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	id, err := b.start(ctx, http.MethodDelete, "/v1/clusters/"+clusterName(s), url.Values{"namespace": {b.ns}, "deleteVolumes": {"true"}, "reason": {"scalebench cleanup"}}, nil)
+	if err == nil {
+		_, err = b.wait(ctx, id)
+	}
+	if err != nil {
+		b.cfg.Log.Warn("cleanup", "cluster", clusterName(s), "err", err)
+	}
+}

@@ -1,0 +1,139 @@
+package scalebench
+
+import (
+	"bytes"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestParseStatCPU(t *testing.T) {
+	// A command name with a space and a parenthesis; utime 250, stime 130.
+	stat := "4242 (day ops) w) S 1 4242 4242 0 -1 4194560 1234 0 0 0 250 130 0 0 20 0 12 0 100 2000000 3000 18446744073709551615\n"
+	got, err := ParseStatCPU(stat)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := 3800 * time.Millisecond; got != want {
+		t.Errorf("cpu = %s, want %s", got, want)
+	}
+	for _, bad := range []string{"4242 dayops S 1", "4242 (dayops) S 1 2 3", "4242 (dayops) S 1 1 1 0 -1 0 0 0 0 0 x 1 0"} {
+		if _, err := ParseStatCPU(bad); err == nil {
+			t.Errorf("ParseStatCPU(%q): no error", bad)
+		}
+	}
+}
+
+func TestParseStatusKB(t *testing.T) {
+	status := "Name:\tdayops\nVmPeak:\t  900000 kB\nVmHWM:\t   51234 kB\nVmRSS:\t   40000 kB\nThreads:\t12\n"
+	got, err := ParseStatusKB(status, "VmHWM")
+	if err != nil || got != 51234 {
+		t.Errorf("VmHWM = %d, %v; want 51234", got, err)
+	}
+	if _, err := ParseStatusKB(status, "VmSwap"); err == nil || !strings.Contains(err.Error(), "VmSwap") {
+		t.Errorf("missing key: %v", err)
+	}
+	if _, err := ParseStatusKB(status, "Threads"); err == nil {
+		t.Error("a value without kB: no error")
+	}
+}
+
+func TestCommandCalls(t *testing.T) {
+	info := "# Commandstats\r\ncmdstat_get:calls=10,usec=5,usec_per_call=0.50,rejected_calls=0,failed_calls=0\r\n" +
+		"cmdstat_cluster|nodes:calls=32,usec=900,usec_per_call=28.1,rejected_calls=0,failed_calls=0\r\n" +
+		"cmdstat_info:calls=3,usec=100,usec_per_call=33.3,rejected_calls=0,failed_calls=0\r\n"
+	got, err := CommandCalls(info)
+	if err != nil || got != 45 {
+		t.Errorf("calls = %d, %v; want 45", got, err)
+	}
+	if _, err := CommandCalls("cmdstat_get:usec=5\r\n"); err == nil {
+		t.Error("a line without calls=: no error")
+	}
+}
+
+func sampleRows() []Row {
+	return []Row{
+		{Shards: 3, Operation: "create", Detail: "3x1", Wall: 12340 * time.Millisecond, Steps: 9, History: 80, Audit: 22, WorkerCPU: 1500 * time.Millisecond, PeakRSS: 60 << 20, RedisCalls: 400},
+		{Shards: 3, Operation: "delete", Wall: 2 * time.Second, Steps: 2, History: 20, Audit: 6, WorkerCPU: 100 * time.Millisecond, PeakRSS: 61 << 20, RedisCalls: -1},
+		{Shards: 6, Operation: "create", Detail: "6x1", Wall: 20 * time.Second, Steps: 9, History: 90, Audit: 22, WorkerCPU: 2 * time.Second, PeakRSS: 62 << 20, RedisCalls: 900},
+	}
+}
+
+func TestWriteCSV(t *testing.T) {
+	var b bytes.Buffer
+	if err := WriteCSV(&b, sampleRows()[:2]); err != nil {
+		t.Fatal(err)
+	}
+	want := "shards,operation,detail,wall_s,steps,history_events,audit_events,worker_cpu_s,worker_peak_rss_mib,redis_commands\n" +
+		"3,create,3x1,12.34,9,80,22,1.50,60.0,400\n" +
+		"3,delete,,2.00,2,20,6,0.10,61.0,-\n"
+	if diff := cmp.Diff(want, b.String()); diff != "" {
+		t.Errorf("csv (-want +got):\n%s", diff)
+	}
+}
+
+func TestWriteTable(t *testing.T) {
+	var b bytes.Buffer
+	if err := WriteTable(&b, sampleRows()[:1]); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimRight(b.String(), "\n"), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("%d lines, want 2:\n%s", len(lines), b.String())
+	}
+	// Right-aligned: the columns end at the same offsets.
+	if len(lines[0]) != len(lines[1]) {
+		t.Errorf("header and row differ in width:\n%s", b.String())
+	}
+	for _, f := range []string{"create", "3x1", "12.34", "1.50", "60.0", "400"} {
+		if !strings.Contains(lines[1], f) {
+			t.Errorf("row %q lacks %q", lines[1], f)
+		}
+	}
+}
+
+func TestSeries(t *testing.T) {
+	rows := append(sampleRows(), Row{Shards: 4, Operation: "create", Wall: 15 * time.Second})
+	ops, pts := Series(rows, func(r Row) float64 { return r.Wall.Seconds() })
+	if diff := cmp.Diff([]string{"create", "delete"}, ops); diff != "" {
+		t.Errorf("ops (-want +got):\n%s", diff)
+	}
+	var xs []float64
+	for _, p := range pts["create"] {
+		xs = append(xs, p.X)
+	}
+	if diff := cmp.Diff([]float64{3, 4, 6}, xs); diff != "" {
+		t.Errorf("create x (-want +got):\n%s", diff)
+	}
+}
+
+func TestScaleOutTarget(t *testing.T) {
+	for s, want := range map[int]int{3: 4, 6: 8, 12: 16, 24: 32, 100: 133} {
+		if got := ScaleOutTarget(s); got != want {
+			t.Errorf("ScaleOutTarget(%d) = %d, want %d", s, got, want)
+		}
+	}
+}
+
+func TestValidate(t *testing.T) {
+	err := Config{Shards: []int{2}, KeysPerShard: -1, Skip: []string{"create"}}.Validate()
+	for _, f := range []string{"shards: 2", "keys-per-shard", "value-size", "dayops-bin", "skip", "temporal-address", "database-url", "kubeconfig", "image"} {
+		if err == nil || !strings.Contains(err.Error(), f) {
+			t.Errorf("Validate: %v, want it to name %s", err, f)
+		}
+	}
+}
+
+func TestWritePNG(t *testing.T) {
+	path := t.TempDir() + "/scale.png"
+	if err := WritePNG(path, sampleRows()); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil || !bytes.HasPrefix(b, []byte("\x89PNG")) {
+		t.Errorf("%s is not a PNG (%v)", path, err)
+	}
+}

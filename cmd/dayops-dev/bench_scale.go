@@ -1,0 +1,64 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/dayops/dayops/bench/scalebench"
+)
+
+// newBenchScaleCmd is `dayops-dev bench scale`: how each operation's cost
+// grows with the shard count.
+func newBenchScaleCmd() *cobra.Command {
+	var shards string
+	cfg := scalebench.Config{}
+	cmd := &cobra.Command{
+		Use:   "scale",
+		Short: "Per-operation cost (wall, steps, history, audit, worker CPU/RSS, Redis commands) against the shard count (needs the local stack)",
+		Long: `For each --shards size, through the real API (in this process) and a worker
+in a process of its own (--dayops-bin server --roles worker), on a fresh
+database, task queue and Kubernetes namespace: create Nx1, fill
+N*--keys-per-shard keys, scale out to N+N/3, scale back in, back up, upgrade
+(auto-approve, 5s bake) and delete. Prints a table per size; --csv and --png
+write all rows.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			for _, f := range strings.Split(shards, ",") {
+				n, err := strconv.Atoi(strings.TrimSpace(f))
+				if err != nil {
+					return fmt.Errorf("--shards: %q is not a number", f)
+				}
+				cfg.Shards = append(cfg.Shards, n)
+			}
+			if cfg.TemporalAddress == "" {
+				cfg.TemporalAddress = envOr("TEMPORAL_ADDRESS", "127.0.0.1:7233")
+			}
+			if cfg.DatabaseURL == "" {
+				cfg.DatabaseURL = envOr("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable")
+			}
+			if cfg.Kubeconfig == "" {
+				cfg.Kubeconfig = envOr("KUBECONFIG", "")
+			}
+			cfg.Log = slog.Default()
+			_, err := scalebench.Run(cmd.Context(), cfg, cmd.OutOrStdout())
+			return err
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&shards, "shards", "3,6,12,24", "cluster sizes, comma separated (1 replica per shard)")
+	f.IntVar(&cfg.KeysPerShard, "keys-per-shard", 20000, "keys written per shard after the create")
+	f.IntVar(&cfg.ValueSize, "value-size", 100, "bytes per value")
+	f.StringVar(&cfg.DayopsBin, "dayops-bin", "bin/dayops", "dayops binary the worker process runs")
+	f.StringVar(&cfg.Image, "image", "redis:7.0-next", "the upgrade's target image")
+	f.StringSliceVar(&cfg.Skip, "skip", nil, "operations not to run (scale-out,scale-in,backup,upgrade); create and delete always run")
+	f.StringVar(&cfg.CSV, "csv", "", "write every row as CSV here")
+	f.StringVar(&cfg.PNG, "out", "", "plot wall time and worker CPU against shards into this PNG")
+	f.StringVar(&cfg.TemporalAddress, "temporal-address", "", "Temporal frontend (env TEMPORAL_ADDRESS, default 127.0.0.1:7233)")
+	f.StringVar(&cfg.DatabaseURL, "database-url", "", "PostgreSQL server URL (env DATABASE_URL); a database is created and dropped")
+	f.StringVar(&cfg.Kubeconfig, "kubeconfig", "", "the stack's kubeconfig (env KUBECONFIG)")
+	return cmd
+}
