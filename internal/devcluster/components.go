@@ -18,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dayops/dayops/internal/searchattr"
 	sdkclient "go.temporal.io/sdk/client"
 	sdklog "go.temporal.io/sdk/log"
 	corev1 "k8s.io/api/core/v1"
@@ -35,9 +36,8 @@ const (
 	Agent                   = "agent"
 )
 
-// SearchAttributes are the Keyword search attributes dayops' workflows set;
-// the dev server registers them at start, the server mode's setup after.
-var SearchAttributes = []string{"DayopsCluster", "DayopsOperation", "DayopsOperationID", "DayopsShard", "DayopsRequester"}
+// SearchAttributes are the Keyword search attributes dayops' workflows set.
+var SearchAttributes = searchattr.Names
 
 // component is one process of the stack.
 type component struct {

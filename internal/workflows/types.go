@@ -6,6 +6,7 @@ import (
 	"github.com/dayops/dayops/internal/apiv1"
 	"github.com/dayops/dayops/internal/operation"
 	"github.com/dayops/dayops/internal/planner"
+	"github.com/dayops/dayops/internal/searchattr"
 	"github.com/dayops/dayops/internal/spec"
 )
 
@@ -15,11 +16,11 @@ const TaskQueue = "dayops"
 // Search attributes registered by `dayops-dev dev up` (and, on a real Temporal,
 // by the operator): keyword attributes that make operations findable in the UI.
 const (
-	SearchAttrCluster     = "DayopsCluster"     // "<namespace>/<cluster>"
-	SearchAttrOperation   = "DayopsOperation"   // the OperationType
-	SearchAttrOperationID = "DayopsOperationID" // Meta.OperationID
-	SearchAttrRequester   = "DayopsRequester"   // Meta.Actor
-	SearchAttrShard       = "DayopsShard"       // for per-shard child workflows
+	SearchAttrCluster     = searchattr.Cluster     // "<namespace>/<cluster>"
+	SearchAttrOperation   = searchattr.Operation   // the OperationType
+	SearchAttrOperationID = searchattr.OperationID // Meta.OperationID
+	SearchAttrRequester   = searchattr.Requester   // Meta.Actor
+	SearchAttrShard       = searchattr.Shard       // for per-shard child workflows
 )
 
 // QueryProgress is the name of the query every operation answers with Progress.
