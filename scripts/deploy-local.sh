@@ -57,6 +57,16 @@ fi
 rm -rf "$gen"
 mkdir -p "$gen"
 umask 077
+# Temporal over mutual TLS (a stack or test whose dev.env names TLS files):
+# copy them into the component for the Secret dayops-temporal-tls.
+tls_cert=$(devenv TEMPORAL_TLS_CLIENT_CERT_PATH)
+tls_dir=/etc/dayops/temporal-tls
+if [[ -n $tls_cert ]]; then
+	mkdir -p "$gen/temporal-tls"
+	cp "$tls_cert" "$gen/temporal-tls/tls.crt"
+	cp "$(devenv TEMPORAL_TLS_CLIENT_KEY_PATH)" "$gen/temporal-tls/tls.key"
+	cp "$(devenv TEMPORAL_TLS_SERVER_CA_CERT_PATH)" "$gen/temporal-tls/ca.crt"
+fi
 {
 	echo "DATABASE_URL=$dburl"
 	echo "DAYOPS_API_TOKENS=$(devenv DAYOPS_TOKEN)=local-operator:operator,$(devenv DAYOPS_AUDITOR_TOKEN)=local-auditor:auditor"
@@ -68,7 +78,14 @@ umask 077
 	echo "DAYOPS_HOOK_ALLOW=127.0.0.1"
 	echo "DAYOPS_INSTANCE_IMAGE=dayops:$tag"
 	echo "DAYOPS_CALL_KEYS=$(cat "$state/call-keys")"
-	(set +u; set -a; . "$envfile"; set +a; env) | grep '^TEMPORAL_' | grep -v '^TEMPORAL_UI=' || true
+	(set +u; set -a; . "$envfile"; set +a; env) | grep '^TEMPORAL_' | grep -v '^TEMPORAL_UI=' | grep -v '^TEMPORAL_TLS_.*_PATH=' || true
+	if [[ -n $tls_cert ]]; then
+		# The files reach the Pods as the Secret dayops-temporal-tls,
+		# mounted where these variables point (as on a real cluster).
+		echo "TEMPORAL_TLS_CLIENT_CERT_PATH=$tls_dir/tls.crt"
+		echo "TEMPORAL_TLS_CLIENT_KEY_PATH=$tls_dir/tls.key"
+		echo "TEMPORAL_TLS_SERVER_CA_CERT_PATH=$tls_dir/ca.crt"
+	fi
 } >"$gen/config.env"
 {
 	echo "DATABASE_URL=$dburl"
@@ -84,6 +101,17 @@ umask 022
 	echo "secretGenerator:"
 	echo "  - {name: dayops-config, namespace: dayops-system, envs: [config.env], options: {disableNameSuffixHash: true}}"
 	echo "  - {name: dayops-audit-signer, namespace: dayops-system, envs: [signer.env], options: {disableNameSuffixHash: true}}"
+	if [[ -n $tls_cert ]]; then
+		echo "  - {name: dayops-temporal-tls, namespace: dayops-system, files: [tls.crt=temporal-tls/tls.crt, tls.key=temporal-tls/tls.key, ca.crt=temporal-tls/ca.crt], options: {disableNameSuffixHash: true}}"
+		echo "patches:"
+		for pair in dayops-api:api dayops-worker:worker; do
+			printf '  - target: {kind: Deployment, name: %s}\n    patch: |-\n' "${pair%%:*}"
+			printf '      apiVersion: apps/v1\n      kind: Deployment\n      metadata: {name: %s}\n' "${pair%%:*}"
+			printf '      spec:\n        template:\n          spec:\n'
+			printf '            volumes:\n              - {name: temporal-tls, secret: {secretName: dayops-temporal-tls, defaultMode: 0400}}\n'
+			printf '            containers:\n              - name: %s\n                volumeMounts:\n                  - {name: temporal-tls, mountPath: %s, readOnly: true}\n' "${pair#*:}" "$tls_dir"
+		done
+	fi
 	echo "resources:"
 	IFS=, read -ra nss <<<"$namespaces"
 	for ns in "${nss[@]}"; do

@@ -6,10 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"net"
 	"os"
 	"path/filepath"
-	"strconv"
 	"testing"
 	"time"
 
@@ -23,6 +21,7 @@ import (
 
 	"github.com/dayops/dayops/internal/devcluster"
 	"github.com/dayops/dayops/internal/devcluster/devrun"
+	"github.com/dayops/dayops/internal/devcluster/devtest"
 	"github.com/dayops/dayops/internal/testutil/pgtest"
 )
 
@@ -45,7 +44,7 @@ func TestTemporalServerMode(t *testing.T) {
 	cfg.Temporal = devcluster.TemporalServer
 	cfg.TemporalOnly = true
 	cfg.StateDir = filepath.Join(t.TempDir(), "state")
-	cfg.TemporalPort = freePortBlock(t, len(cfg.TemporalServerPorts()))
+	cfg.TemporalPort = devtest.FreePortBlock(t, len(cfg.TemporalServerPorts()))
 	cfg.StartTimeout = 2 * time.Minute
 	cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	db, err := pgtest.Create(t.Context(), pgtest.BaseURL())
@@ -59,7 +58,7 @@ func TestTemporalServerMode(t *testing.T) {
 			t.Errorf("cleanup down: %v", err)
 		}
 		mainDB, visDB := cfg.TemporalDatabases()
-		dropDatabases(t, db.URL, mainDB, visDB)
+		devtest.DropDatabases(t, db.URL, mainDB, visDB)
 		if err := db.Drop(ctx); err != nil {
 			t.Error(err)
 		}
@@ -181,45 +180,5 @@ func ping(t *testing.T, cl sdkclient.Client, tag string) {
 	}
 	if diff := cmp.Diff(devrun.PingResult{Reply: "pong: " + tag, TaskQueue: queue}, got); diff != "" {
 		t.Errorf("PingWorkflow result (-want +got):\n%s", diff)
-	}
-}
-
-// freePortBlock finds n consecutive free ports in [10000, 20000) (see
-// useFreePorts) and returns the first.
-func freePortBlock(t *testing.T, n int) int {
-	t.Helper()
-	for range 200 {
-		first := 10000 + rand.IntN(10000-n)
-		free := true
-		for p := first; p < first+n && free; p++ {
-			ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
-			if err != nil {
-				free = false
-				continue
-			}
-			ln.Close()
-		}
-		if free {
-			return first
-		}
-	}
-	t.Fatalf("no %d consecutive free ports in [10000, 20000)", n)
-	return 0
-}
-
-// dropDatabases drops the server mode's databases on the server of url.
-func dropDatabases(t *testing.T, url string, names ...string) {
-	t.Helper()
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, url)
-	if err != nil {
-		t.Errorf("drop Temporal databases: %v", err)
-		return
-	}
-	defer conn.Close(ctx)
-	for _, n := range names {
-		if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{n}.Sanitize()+" WITH (FORCE)"); err != nil {
-			t.Errorf("drop %s: %v", n, err)
-		}
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
 	"os"
@@ -87,8 +88,20 @@ func TestDeployLocal(t *testing.T) {
 	if _, err := env.Clientset.AppsV1().Deployments(systemNS).Get(ctx, "dayops-worker", metav1.GetOptions{}); err == nil {
 		t.Fatalf("%s already runs dayops (`make deploy-local`?): this test deploys there itself; run `make undeploy-local` first", systemNS)
 	}
-	d := &deployment{t: t, env: env, dev: dev, devPath: devPath, queue: "deploy-e2e-" + randomHex(4), database: env.NewDatabase(t),
-		temporal: env.TemporalClient(t)}
+	d := &deployment{t: t, env: env, dev: dev, devPath: devPath, queue: "deploy-e2e-" + randomHex(4), database: env.NewDatabase(t)}
+	// Production's Temporal: Temporal's own server on PostgreSQL with mutual
+	// TLS, started for this test beside the stack's dev server; the deployed
+	// API and workers get its address and TLS files through the generated
+	// Secret (deploy-local.sh passes every TEMPORAL_* variable on).
+	if _, err := os.Stat(filepath.Join(env.BinDir, "temporal-server")); err == nil {
+		ts := devtest.StartTemporalServer(t, env.Root)
+		d.devPath = withTemporal(t, devPath, ts)
+		d.temporal = ts.Client(t)
+		t.Logf("Temporal: its own server at %s over mutual TLS (client certificate %s)", ts.TemporalAddress, ts.TemporalTLS.Cert)
+	} else {
+		d.temporal = env.TemporalClient(t)
+		t.Logf("bin/temporal-server is missing (make tools): the deployment talks to the stack's dev server")
+	}
 	t.Cleanup(func() {
 		cctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 		defer cancel()
@@ -100,6 +113,10 @@ func TestDeployLocal(t *testing.T) {
 
 	began := time.Now()
 	if out, err := d.script(ctx, "apply"); err != nil {
+		for _, dep := range []string{"dayops-api", "dayops-worker"} {
+			logs, _ := env.KubectlE(ctx, "logs", "-n", systemNS, "deploy/"+dep, "--tail", "20")
+			out += "\n--- " + dep + " log:\n" + logs
+		}
 		t.Fatalf("deploy-local.sh apply: %v\n%s", err, out)
 	}
 	t.Logf("deploy-local.sh apply: API and workers ready in %s", time.Since(began).Round(100*time.Millisecond))
@@ -574,4 +591,34 @@ func randomHex(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
+}
+
+// withTemporal writes a copy of the stack's dev.env whose TEMPORAL_*
+// variables (address, TLS files) are those of ts, and returns its path.
+func withTemporal(t *testing.T, devPath string, ts *devtest.TemporalServer) string {
+	t.Helper()
+	base, err := os.ReadFile(devPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env, err := devcluster.ReadEnvFile(ts.EnvFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	b.Write(base)
+	b.WriteString("\n# The test's own Temporal server (tests/deploy).\n")
+	for _, k := range slices.Sorted(maps.Keys(env)) {
+		if strings.HasPrefix(k, "TEMPORAL_") {
+			fmt.Fprintf(&b, "export %s='%s'\n", k, strings.ReplaceAll(env[k], "'", `'\''`))
+		}
+	}
+	if _, ok := env["TEMPORAL_UI"]; !ok {
+		b.WriteString("unset TEMPORAL_UI\n")
+	}
+	path := filepath.Join(t.TempDir(), "dev.env")
+	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
