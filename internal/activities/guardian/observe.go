@@ -141,6 +141,21 @@ func (a *Activities) ObserveGuard(ctx context.Context, in ObserveInput) (Observa
 
 func (a *Activities) observe(ctx context.Context, in ObserveInput) (Observation, error) {
 	out := Observation{At: time.Now()}
+	// The running operation is asked first, before the spec and the Pods:
+	// asked last, an operation that ended in between (a scale-in that
+	// deleted its drained Pods, then wrote the smaller spec) would leave an
+	// observation of the old spec without its Pods and no operation
+	// running, a loss that is none, and the guardian would start a recover.
+	// Asked first, an operation that starts in between is caught by
+	// StartRecover, which refuses to start while another one holds the
+	// cluster.
+	var running string
+	if !in.IgnoreOperation {
+		var err error
+		if running, err = a.runningOperation(ctx, in.Namespace, in.Cluster); err != nil {
+			return out, err
+		}
+	}
 	core := a.Kube.CoreV1()
 	cm, err := core.ConfigMaps(in.Namespace).Get(ctx, render.ConfigMapName(in.Cluster), metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
@@ -182,7 +197,7 @@ func (a *Activities) observe(ctx context.Context, in ObserveInput) (Observation,
 		}
 	}
 	slices.Sort(out.Zones)
-	gi := guard.Input{Shards: c.Shards, ReplicasPerShard: c.ReplicasPerShard, Known: in.Known, Nodes: map[int]guard.Node{}}
+	gi := guard.Input{Shards: c.Shards, ReplicasPerShard: c.ReplicasPerShard, Known: in.Known, Nodes: map[int]guard.Node{}, Operation: running}
 	for _, p := range pods.Items {
 		ord, err1 := strconv.Atoi(p.Labels[render.LabelOrdinal])
 		shard, err2 := strconv.Atoi(p.Labels[render.LabelShard])
@@ -221,11 +236,6 @@ func (a *Activities) observe(ctx context.Context, in ObserveInput) (Observation,
 			}
 		}
 		slices.Sort(out.Volumes)
-	}
-	if !in.IgnoreOperation {
-		if gi.Operation, err = a.runningOperation(ctx, in.Namespace, in.Cluster); err != nil {
-			return out, err
-		}
 	}
 	cl, err := a.clients(ctx, in.Namespace, render.PasswordSecretName(c))
 	if err != nil {

@@ -1,6 +1,7 @@
 package redistest
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -28,6 +29,15 @@ type WriterOptions struct {
 	// Interval between two writes of one worker (default 0: as fast as
 	// possible).
 	Interval time.Duration
+	// WaitReplicas, when set, acknowledges a write only once WAIT has seen
+	// it on that many replicas (within WaitTimeout, default 200ms); a write
+	// the replicas did not confirm counts as failed (outcome unknown). It is
+	// what a client that must not lose a write when its primary's node is
+	// lost does: Redis replicates asynchronously, so a write the primary
+	// acknowledged an instant before its process and Pod vanished may not
+	// have reached the replica Redis then promotes.
+	WaitReplicas int
+	WaitTimeout  time.Duration
 }
 
 // Writer writes continuously through a cluster client and records, per key,
@@ -87,6 +97,49 @@ func (w *Writer) value(seq int64) string {
 	return v
 }
 
+// set writes one value and, with WaitReplicas, waits for the replicas on the
+// key's primary (SET and WAIT in one round trip on that node's connection).
+func (w *Writer) set(ctx context.Context, key, val string) error {
+	if w.opts.WaitReplicas <= 0 {
+		return w.client.Set(ctx, key, val, 0).Err()
+	}
+	var node redis.Cmdable = w.client
+	cc, isCluster := w.client.(*redis.ClusterClient)
+	if isCluster {
+		c, err := cc.MasterForKey(ctx, key)
+		if err != nil {
+			return err
+		}
+		node = c
+	}
+	timeout := cmp.Or(w.opts.WaitTimeout, 200*time.Millisecond)
+	var wait *redis.IntCmd
+	_, err := node.Pipelined(ctx, func(p redis.Pipeliner) error {
+		p.Set(ctx, key, val, 0)
+		wait = redis.NewIntCmd(ctx, "wait", w.opts.WaitReplicas, timeout.Milliseconds())
+		return p.Process(ctx, wait)
+	})
+	if err != nil {
+		// The node is gone or no longer owns the slot: unlike the cluster
+		// client's own commands, a command sent to one node does not
+		// refresh the slot map, so refresh it, and pause so that a dead
+		// node is not redialled in a hot loop (that exhausts the host's
+		// ephemeral ports for everyone).
+		if isCluster {
+			cc.ReloadState(ctx)
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(50 * time.Millisecond):
+		}
+		return err
+	}
+	if n := wait.Val(); n < int64(w.opts.WaitReplicas) {
+		return fmt.Errorf("WAIT: %d of %d replicas have the write", n, w.opts.WaitReplicas)
+	}
+	return nil
+}
+
 func (w *Writer) run(ctx context.Context, id int) {
 	seq := int64(0)
 	for ctx.Err() == nil {
@@ -96,7 +149,7 @@ func (w *Writer) run(ctx context.Context, id int) {
 				return
 			}
 			start := time.Now()
-			err := w.client.Set(ctx, w.Key(k), w.value(seq), 0).Err()
+			err := w.set(ctx, w.Key(k), w.value(seq))
 			d := time.Since(start)
 			w.mu.Lock()
 			st := &w.keys[k]
