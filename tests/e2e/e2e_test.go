@@ -220,7 +220,11 @@ func TestOperationsEndToEnd(t *testing.T) {
 		began := time.Now()
 		before := writer.Stats()
 		acc := h.start("/v1/clusters/"+name+"/operations", nsq, body)
-		op := h.wait(acc.OperationID, 10*time.Minute, onProgress)
+		wait := h.wait
+		if onProgress != nil {
+			wait = h.waitFast // a callback that acts mid-step must not miss a short phase
+		}
+		op := wait(acc.OperationID, 10*time.Minute, onProgress)
 		after := writer.Stats()
 		lat := writer.TakeLatency()
 		t.Logf("%s: %s; slots %d, keys moved %d; writes acked %d, failed %d, latency %s (longest write %s)",
