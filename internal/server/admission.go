@@ -34,9 +34,18 @@ func (c clusters) NamespaceManaged(name string) ([]string, bool) {
 	return c.kube.Namespaces, slices.Contains(c.kube.Namespaces, name)
 }
 
+// AdmissionScanKeys bounds scale-in's big-key scan at admission: about this
+// many keys per departing primary (well under a second each), so a request
+// is answered in seconds whatever the data size. A key over the limit among
+// the rest is found by the operation's planning step, which measures every
+// key before it moves one and fails the operation (PlanRejected) with the
+// same message.
+const AdmissionScanKeys = 100_000
+
 // Observe reads Kubernetes and Redis; a missing cluster wraps admission.ErrNotFound.
 func (c clusters) Observe(ctx context.Context, namespace, name string, scan []int) (admission.Observation, error) {
-	obs, err := c.state.ObserveCluster(ctx, clusterstate.ObserveInput{Namespace: namespace, Cluster: name, ScanBigKeysOfShards: scan})
+	obs, err := c.state.ObserveCluster(ctx, clusterstate.ObserveInput{Namespace: namespace, Cluster: name, ScanBigKeysOfShards: scan,
+		ScanKeyBudget: AdmissionScanKeys})
 	var app *temporal.ApplicationError
 	if errors.As(err, &app) && app.Type() == clusterstate.ErrTypeNotFound {
 		return admission.Observation{}, fmt.Errorf("%s/%s: %w", namespace, name, admission.ErrNotFound)

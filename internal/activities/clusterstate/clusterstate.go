@@ -37,6 +37,8 @@ type ObserveInput struct {
 	// ScanBigKeysOfShards measures every key of these shards' primaries (for
 	// scale-in's big-key guard).
 	ScanBigKeysOfShards []int `json:"scanBigKeysOfShards,omitempty"`
+	// ScanKeyBudget bounds that scan per primary (redisops.ObserveInput).
+	ScanKeyBudget int64 `json:"scanKeyBudget,omitempty"`
 }
 
 // StepTarget names the cluster in audit step events.
@@ -76,7 +78,7 @@ func (a *Activities) ObserveCluster(ctx context.Context, in ObserveInput) (Obser
 	}
 	r, err := a.Redis.ObserveRedis(ctx, redisops.ObserveInput{
 		Auth:  redisops.Auth{Namespace: in.Namespace, Secret: render.PasswordSecretName(*k.Spec)},
-		Addrs: addrs, ScanBigKeysOn: scan,
+		Addrs: addrs, ScanBigKeysOn: scan, ScanKeyBudget: in.ScanKeyBudget,
 	})
 	if err != nil {
 		return ObserveResult{}, err

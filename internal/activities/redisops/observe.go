@@ -43,8 +43,10 @@ type NodeState struct {
 	// BiggestKey and BiggestKeyBytes are set when big keys were scanned.
 	BiggestKey      string `json:"biggestKey,omitempty"`
 	BiggestKeyBytes int64  `json:"biggestKeyBytes,omitempty"`
-	// ScannedKeys is how many keys the big-key scan measured.
+	// ScannedKeys is how many keys the big-key scan measured; ScanPartial
+	// says it stopped at ObserveInput.ScanKeyBudget before the last key.
 	ScannedKeys int64 `json:"scannedKeys,omitempty"`
+	ScanPartial bool  `json:"scanPartial,omitempty"`
 }
 
 // ObserveInput names the nodes to look at.
@@ -54,6 +56,11 @@ type ObserveInput struct {
 	// ScanBigKeysOn lists addresses whose keys are all measured with MEMORY
 	// USAGE (scale-in checks that no departing key is over the limit).
 	ScanBigKeysOn []string `json:"scanBigKeysOn,omitempty"`
+	// ScanKeyBudget bounds that scan: at most about this many keys per node
+	// (0: every key). Admission scans a bounded sample so that a request
+	// answers in seconds at any data size; the operation's own planning
+	// step scans every key before it moves one.
+	ScanKeyBudget int64 `json:"scanKeyBudget,omitempty"`
 	// MaxLagBytes a replica may be behind its primary to count as in sync
 	// (default DefaultMaxLagBytes: a replica of a primary under writes is
 	// always a little behind at the instant both offsets are read).
@@ -94,7 +101,7 @@ func (a *Activities) ObserveRedis(ctx context.Context, in ObserveInput) (Observe
 	for _, addr := range in.Addrs {
 		n := a.observeNode(ctx, pool, addr)
 		if n.Reachable && slices.Contains(in.ScanBigKeysOn, addr) {
-			if err := scanBigKeys(ctx, pool, &n); err != nil {
+			if err := scanBigKeys(ctx, pool, &n, in.ScanKeyBudget); err != nil {
 				return out, classify(fmt.Errorf("scan keys of %s: %w", addr, err))
 			}
 		}
@@ -207,8 +214,9 @@ func (a *Activities) observeNode(ctx context.Context, pool *clusteradmin.ClientP
 	return n
 }
 
-// scanBigKeys measures every key of a node with MEMORY USAGE, pipelined.
-func scanBigKeys(ctx context.Context, pool *clusteradmin.ClientPool, n *NodeState) error {
+// scanBigKeys measures every key of a node with MEMORY USAGE, pipelined, or
+// about budget keys of it when budget > 0.
+func scanBigKeys(ctx context.Context, pool *clusteradmin.ClientPool, n *NodeState, budget int64) error {
 	c := pool.Client(n.Addr)
 	var cursor uint64
 	for {
@@ -232,6 +240,10 @@ func scanBigKeys(ctx context.Context, pool *clusteradmin.ClientPool, n *NodeStat
 		n.ScannedKeys += int64(len(keys))
 		cursor = next
 		if cursor == 0 {
+			return nil
+		}
+		if budget > 0 && n.ScannedKeys >= budget {
+			n.ScanPartial = true
 			return nil
 		}
 	}

@@ -37,6 +37,15 @@ func TestActivitiesOnRealRedis(t *testing.T) {
 	if obs.Nodes[0].BiggestKeyBytes <= 0 || obs.Nodes[0].ScannedKeys == 0 {
 		t.Errorf("big-key scan found nothing: %+v", obs.Nodes[0])
 	}
+	if obs.Nodes[0].ScanPartial {
+		t.Errorf("a scan without a budget stopped early: %+v", obs.Nodes[0])
+	}
+	// Admission's bounded scan: about the budget (SCAN returns ~COUNT keys
+	// per call), and it says it stopped early.
+	part := observe(t, env, acts, ObserveInput{Addrs: addrs, ScanBigKeysOn: addrs[:1], ScanKeyBudget: 500})
+	if n := part.Nodes[0]; !n.ScanPartial || n.ScannedKeys < 500 || n.ScannedKeys >= obs.Nodes[0].ScannedKeys {
+		t.Errorf("budget 500: scanned %d of %d keys, partial %v", n.ScannedKeys, obs.Nodes[0].ScannedKeys, n.ScanPartial)
+	}
 
 	// A third node joins; everything of the first primary moves to it.
 	n, err := c.StartNode(ctx)
