@@ -21,14 +21,16 @@ func newInstanceCmd() *cobra.Command {
 		Short: "In-Pod instance manager: fence and run redis-server (PID 1 of a Redis container)",
 	}
 	var timeout time.Duration
+	var statusAddr string
 	run := &cobra.Command{
 		Use:   "run -- redis-server [ARGS...]",
 		Short: "Start redis-server; a restarted former primary stays fenced until no replica is ahead of it",
 		Long: `Start redis-server with ARGS. When nodes.conf says this node was a primary with replicas, redis-server
 starts fenced (a one-time password: no client and no replica can reach it) until the manager has compared its
 data with its replicas': if a replica is ahead, that replica takes over (CLUSTER FAILOVER TAKEOVER) and this
-node comes back as its replica. The decision is written to dayops-fence.json in the data directory. Signals
-are forwarded; the exit status is redis-server's.`,
+node comes back as its replica. The decision is written to dayops-fence.json in the data directory and, with
+--status-addr, answered at GET /v1/fence (the guardian records it as a Fenced audit event). Signals are
+forwarded; the exit status is redis-server's.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			// Every signal a container runtime or a person sends is for
@@ -40,6 +42,7 @@ are forwarded; the exit status is redis-server's.`,
 			// instead, so Run is given a context that does not end on them.
 			return instance.Run(context.WithoutCancel(cmd.Context()), instance.Options{
 				Args: args, Timeout: timeout, Signals: sigs, Log: slog.Default().With("component", "instance"),
+				StatusAddr: statusAddr,
 			})
 		},
 	}
@@ -47,6 +50,8 @@ are forwarded; the exit status is redis-server's.`,
 	run.Flags().SetInterspersed(false)
 	run.Flags().DurationVar(&timeout, "unreachable-timeout", 60*time.Second,
 		"how long a fenced former primary waits for an unreachable replica before it serves anyway")
+	run.Flags().StringVar(&statusAddr, "status-addr", "",
+		"host:port where the manager answers GET "+instance.StatusPath+" (fence state and the last fence record); empty: none")
 	var to string
 	install := &cobra.Command{
 		Use:   "install --to DIR",

@@ -39,12 +39,30 @@ type FailoverObserved struct {
 	LabelledMS int64 `json:"labelled_ms"`
 }
 
-// Fenced: an instance was kept from serving (or from being a sync source)
-// because its data was behind.
+// Fenced: a restarted former primary was kept from serving (and from being
+// a sync source) until its instance manager had compared its data with its
+// replicas'; Action is what it then did: serve (no replica was ahead),
+// takeover (a replica ahead took over, the node came back as its replica)
+// or follow (Redis had failed over already). The guardian records it from
+// the manager's fence record, once per FenceID.
 type Fenced struct {
 	Cluster string `json:"cluster"`
+	Shard   int    `json:"shard"`
 	Ordinal int    `json:"ordinal"`
 	Reason  string `json:"reason"`
+	FenceID string `json:"fence_id"`
+	Action  string `json:"action"`
+	// Role is the instance's role when it began to serve.
+	Role string `json:"role"`
+	// ServeAfterMS is how long redis-server stayed fenced.
+	ServeAfterMS int64 `json:"serve_after_ms"`
+	// SelfOffset is the restarted node's replication offset (its loaded
+	// data), ReplicaOffset the furthest reachable replica's.
+	SelfOffset    int64 `json:"self_offset"`
+	ReplicaOffset int64 `json:"replica_offset"`
+	// Unverified: it served after the manager's timeout without reaching
+	// any replica.
+	Unverified bool `json:"unverified,omitempty"`
 }
 
 // InstanceRecovered: a lost instance is back with its ordinal, a replica in

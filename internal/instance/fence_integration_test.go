@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -75,14 +77,16 @@ func TestFenceSIGKILL(t *testing.T) {
 			args := nodeArgs(p, tc.config)
 			var served time.Duration
 			var marker instance.Marker
+			statusAddr := freeAddr(t)
 			if tc.manager {
 				rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 				done := make(chan error, 1)
 				served := make(chan instance.Marker, 1)
 				go func() {
 					done <- instance.Run(rctx, instance.Options{Args: args, Stdout: io.Discard, Stderr: io.Discard,
-						Log:     slog.New(slog.NewTextHandler(testWriter{t}, nil)),
-						OnServe: func(m instance.Marker) { served <- m }})
+						Log:        slog.New(slog.NewTextHandler(testWriter{t}, nil)),
+						StatusAddr: statusAddr,
+						OnServe:    func(m instance.Marker) { served <- m }})
 				}()
 				t.Cleanup(func() { cancel(); <-done })
 				select {
@@ -133,6 +137,12 @@ func TestFenceSIGKILL(t *testing.T) {
 			if err != nil || !ok || m.ID != marker.ID {
 				t.Errorf("marker file: ok=%v err=%v", ok, err)
 			}
+			// The status endpoint (what the guardian reads) answers the
+			// same record, no longer fenced.
+			status, err := instance.FetchStatus(ctx, http.DefaultClient, statusAddr)
+			if err != nil || status.Fenced || status.Marker == nil || status.Marker.ID != marker.ID || status.Marker.Decision.Action != tc.action {
+				t.Errorf("status endpoint: %+v, err %v; want marker %s (%s), not fenced", status, err, marker.ID, tc.action)
+			}
 			if tc.action != instance.Serve && marker.Role != "replica" {
 				t.Errorf("restarted node is %s, want replica", marker.Role)
 			}
@@ -176,6 +186,17 @@ func linkUp(ctx context.Context, addr string) bool {
 	defer cl.Close()
 	s, err := cl.Info(ctx, "replication").Result()
 	return err == nil && strings.Contains(s, "master_link_status:up")
+}
+
+// freeAddr is a loopback address with a port nobody listens on.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
 }
 
 func waitFor(t *testing.T, limit time.Duration, what string, ok func() bool) {

@@ -35,6 +35,9 @@ type Options struct {
 	// OnServe is called with the marker when a fenced start is lifted.
 	OnServe func(Marker)
 	Log     *slog.Logger
+	// StatusAddr, when set, is where the manager answers StatusPath (the
+	// Pod renders it as $(POD_IP):render.InstanceStatusPort).
+	StatusAddr string
 }
 
 // ExitError carries redis-server's exit status: the manager exits with it.
@@ -75,6 +78,19 @@ func Run(ctx context.Context, o Options) error {
 		obs.SelfID, obs.WasPrimary = self.ID, self.Primary()
 	}
 	fence := NeedsFence(nodes, exists)
+	var status *statusServer
+	if o.StatusAddr != "" {
+		st := Status{Fenced: fence}
+		if m, ok, err := ReadMarker(cfg.Dir); err != nil {
+			log.Warn("fence marker", "err", err)
+		} else if ok {
+			st.Marker = &m
+		}
+		if status, err = serveStatus(o.StatusAddr, st, log); err != nil {
+			log.Warn("no status endpoint", "err", err)
+		}
+		defer status.stop()
+	}
 	argv := o.Args
 	var fencePass string
 	if fence {
@@ -129,6 +145,7 @@ func Run(ctx context.Context, o Options) error {
 			if err := WriteMarker(cfg.Dir, m); err != nil {
 				log.Error("fence marker", "err", err)
 			}
+			status.set(func(st *Status) { st.Fenced, st.Marker = false, &m })
 			log.Info("fence lifted", "action", m.Decision.Action, "reason", m.Decision.Reason,
 				"role", m.Role, "serve_after", m.ServeAfter.Round(time.Millisecond))
 			if o.OnServe != nil {

@@ -1,9 +1,14 @@
 package server
 
 import (
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/dayops/dayops/internal/activities/guardian"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 func TestValidateRefusesPlaceholderTokens(t *testing.T) {
@@ -115,5 +120,17 @@ func TestMigrationLimits(t *testing.T) {
 	c := Config{Roles: []string{"worker"}, TaskQueue: "q", TemporalAddress: "127.0.0.1:7233", DatabaseURL: "postgres://x", MigrationLatencyBudget: "fast"}
 	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), EnvMigrationLatencyBudget+`: "fast" must be`) {
 		t.Fatalf("Validate = %v", err)
+	}
+}
+
+// TestWorkerServesMetrics: a process without the api role (a worker, where
+// the guardians run) serves its registry on its health address.
+func TestWorkerServesMetrics(t *testing.T) {
+	d := &Deps{Registry: prometheus.NewRegistry()}
+	d.guardianMetrics = guardian.NewMetrics(d.Registry)
+	rec := httptest.NewRecorder()
+	d.healthHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), "dayops_guardian_observations_total") {
+		t.Fatalf("GET /metrics: %d\n%s", rec.Code, rec.Body.String())
 	}
 }

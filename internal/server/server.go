@@ -28,6 +28,7 @@ import (
 	"github.com/dayops/dayops/internal/workflows"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/interceptor"
 	sdklog "go.temporal.io/sdk/log"
@@ -237,9 +238,12 @@ func (d *Deps) ready(ctx context.Context) error {
 
 // healthHandler serves the probes of a process without the api role:
 // /healthz (the process answers) and /readyz (its dependencies answer, as
-// the API's /readyz checks them).
+// the API's /readyz checks them), and /metrics: a worker's guardians keep
+// their cluster gauges and failover/recovery counters in this process, so
+// Prometheus scrapes them here.
 func (d *Deps) healthHandler() http.Handler {
 	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(d.Registry, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)

@@ -53,6 +53,9 @@ type GuardianInput struct {
 	ReportedLost []int `json:"reportedLost,omitempty"`
 	// ReadServices is the shard count whose read-only Services exist.
 	ReadServices int `json:"readServices,omitempty"`
+	// Fences are the instance managers' fence record IDs already recorded
+	// as Fenced events, by ordinal.
+	Fences map[int]string `json:"fences,omitempty"`
 }
 
 // GuardianHealth is what the guardian knows of its cluster (QueryHealth).
@@ -68,6 +71,8 @@ type GuardianHealth struct {
 	DegradedSince time.Time `json:"degradedSince,omitzero"`
 	Failovers     int       `json:"failovers"`
 	Recoveries    int       `json:"recoveries"`
+	// Fences counts the fenced starts recorded (Fenced events).
+	Fences int `json:"fences,omitempty"`
 	// LastRecovery is the operation ID of the last recover it started.
 	LastRecovery string `json:"lastRecovery,omitempty"`
 	// LastRepairSeconds is how long the last degraded period lasted.
@@ -146,6 +151,7 @@ func (g *guardianRun) tick() (gone bool, err error) {
 	if err := workflow.ExecuteActivity(ctx, guardianActs.Watch, guardian.WatchInput{
 		Namespace: in.Namespace, Cluster: in.Cluster, Known: in.Known, Fingerprint: fingerprint(in.Health),
 		Interval: in.Interval, MaxWait: in.MaxWait, ReturnOnLost: true, RecoverNotBefore: in.RecoverNotBefore, DegradedSince: in.Health.DegradedSince,
+		Fences: in.Fences,
 	}).Get(ctx, &res); err != nil {
 		return false, err
 	}
@@ -169,6 +175,19 @@ func (g *guardianRun) tick() (gone bool, err error) {
 		}
 		events = append(events, &audit.FailoverObserved{Cluster: key, Shard: f.Shard, FromOrdinal: f.From, ToOrdinal: f.To, LabelledMS: ms},
 			&audit.RoleChanged{Cluster: key, Ordinal: f.To, Role: audit.RolePrimary, PreviousRole: audit.RoleReplica})
+	}
+	for _, f := range obs.Fences {
+		if in.Fences[f.Ordinal] == f.ID {
+			continue
+		}
+		if in.Fences == nil {
+			in.Fences = map[int]string{}
+		}
+		in.Fences[f.Ordinal] = f.ID
+		h.Fences++
+		events = append(events, &audit.Fenced{Cluster: key, Shard: f.Shard, Ordinal: f.Ordinal, Reason: f.Reason, FenceID: f.ID,
+			Action: f.Action, Role: f.Role, ServeAfterMS: f.ServeAfter.Milliseconds(), SelfOffset: f.SelfOffset,
+			ReplicaOffset: f.ReplicaOffset, Unverified: f.Unverified})
 	}
 	var lostNow []int
 	for _, l := range as.Lost {
@@ -266,7 +285,7 @@ func (g *guardianRun) publish() {
 	for _, r := range h.Reasons {
 		fmt.Fprintf(&b, "- %s\n", r)
 	}
-	fmt.Fprintf(&b, "\nFailovers seen: %d, recoveries started: %d", h.Failovers, h.Recoveries)
+	fmt.Fprintf(&b, "\nFailovers seen: %d, fenced restarts: %d, recoveries started: %d", h.Failovers, h.Fences, h.Recoveries)
 	if h.LastRecovery != "" {
 		fmt.Fprintf(&b, " (last %s)", h.LastRecovery)
 	}

@@ -2,6 +2,7 @@ package workflows
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"testing"
 	"time"
@@ -200,5 +201,63 @@ func TestRecoverReplacesALostPrimary(t *testing.T) {
 	}
 	if res.Outcome != OutcomeSucceeded {
 		t.Errorf("outcome %s: %s", res.Outcome, res.Message)
+	}
+}
+
+// TestGuardianRecordsEachFenceOnce: a fence record seen in two watches (the
+// instance still restarted recently) is one Fenced event; a new record of
+// the same ordinal is another.
+func TestGuardianRecordsEachFenceOnce(t *testing.T) {
+	env := healEnv(t)
+	healthy := assess(healWorld(false), nil)
+	fence := func(id string) []guardian.FenceReport {
+		return []guardian.FenceReport{{Ordinal: 0, Shard: 0, ID: id, Action: "takeover", Reason: "replica ahead", Role: "replica",
+			ServeAfter: 290 * time.Millisecond, SelfOffset: 0, ReplicaOffset: 1414421}}
+	}
+	watches := 0
+	var seen []map[int]string
+	env.OnActivity(guardianActs.Watch, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in guardian.WatchInput) (guardian.WatchResult, error) {
+			watches++
+			seen = append(seen, in.Fences)
+			o := healthy
+			switch watches {
+			case 1, 2:
+				o.Fences = fence("f1")
+			case 3:
+				o.Fences = fence("f2")
+			default:
+				return guardian.WatchResult{Observation: guardian.Observation{Gone: true}}, nil
+			}
+			return guardian.WatchResult{Observation: o, Observations: 1}, nil
+		})
+	var recorded []audit.Fenced
+	env.OnActivity(auditActs.RecordEvents, mock.Anything, mock.Anything).Return(
+		func(ctx context.Context, in auditlog.RecordInput) (auditlog.RecordResult, error) {
+			for _, e := range in.Events {
+				if e.Type == audit.TypeFenced {
+					var f audit.Fenced
+					if err := json.Unmarshal(e.Payload, &f); err != nil {
+						t.Error(err)
+					}
+					recorded = append(recorded, f)
+				}
+			}
+			return auditlog.RecordResult{}, nil
+		})
+	env.OnActivity(guardianActs.EnsureReadServices, mock.Anything, mock.Anything).Return(nil)
+	env.ExecuteWorkflow(Guardian, GuardianInput{Namespace: "default", Cluster: "orders", Known: healthy.Assessment.Known})
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatal(err)
+	}
+	want := []audit.Fenced{
+		{Cluster: "default/orders", Ordinal: 0, Reason: "replica ahead", FenceID: "f1", Action: "takeover", Role: "replica", ServeAfterMS: 290, ReplicaOffset: 1414421},
+		{Cluster: "default/orders", Ordinal: 0, Reason: "replica ahead", FenceID: "f2", Action: "takeover", Role: "replica", ServeAfterMS: 290, ReplicaOffset: 1414421},
+	}
+	if diff := cmp.Diff(want, recorded); diff != "" {
+		t.Errorf("Fenced events (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]map[int]string{nil, {0: "f1"}, {0: "f1"}, {0: "f2"}}, seen); diff != "" {
+		t.Errorf("known fences passed to the watches (-want +got):\n%s", diff)
 	}
 }

@@ -7,11 +7,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dayops/dayops/internal/audit"
 	"github.com/dayops/dayops/internal/devcluster/devtest"
+	"github.com/dayops/dayops/internal/eventstore"
 	"github.com/dayops/dayops/internal/instance"
 	"github.com/dayops/dayops/internal/kube/render"
+	"github.com/dayops/dayops/internal/operation"
 	"github.com/dayops/dayops/internal/testutil/dayopstest"
 	"github.com/dayops/dayops/internal/testutil/redistest"
+	"github.com/dayops/dayops/internal/workflows"
 	"github.com/redis/go-redis/v9"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
@@ -93,8 +97,56 @@ func TestFenceEmptyPrimary(t *testing.T) {
 	if m.Decision.Action == instance.Serve {
 		t.Errorf("the empty former primary served its (empty) data: %+v", m)
 	}
+	// The guardian reads the record from the instance manager's status
+	// endpoint and records it once, with the system actor.
+	checkFencedEvent(t, d, operation.ClusterKey(h.ns, h.name), m)
+	// A running guardian's history with a fence in it, for the replay test.
+	h.saveHistory(workflows.GuardianWorkflowID(h.ns, h.name), "", "guardian-fence")
 	clusterCheck(t, creds)
 
 	acc = h.start("/v1/clusters/"+h.name, url.Values{"namespace": {h.ns}, "deleteVolumes": {"true"}, "reason": {"e2e done"}}, nil)
 	h.wait(acc.OperationID, 5*time.Minute, nil)
+}
+
+// checkFencedEvent waits until the guardian has recorded the fence m as a
+// Fenced event and checks that it did so exactly once, as the system.
+func checkFencedEvent(t *testing.T, d *dayopstest.Dayops, cluster string, m instance.Marker) {
+	t.Helper()
+	var got []audit.Fenced
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(250 * time.Millisecond) {
+		got = got[:0]
+		for _, e := range d.Events(t, eventstore.Filter{Cluster: cluster, Types: []string{audit.TypeFenced}}) {
+			var f audit.Fenced
+			if err := json.Unmarshal(e.Payload, &f); err != nil {
+				t.Fatalf("Fenced event: %v", err)
+			}
+			if e.Metadata.Actor != audit.SystemActor {
+				t.Errorf("Fenced recorded by %q, want %q", e.Metadata.Actor, audit.SystemActor)
+			}
+			if f.FenceID == m.ID {
+				got = append(got, f)
+			}
+		}
+		if len(got) > 0 || time.Now().After(deadline) {
+			break
+		}
+	}
+	// A few more watches must not record it again.
+	time.Sleep(3 * time.Second)
+	n := 0
+	for _, e := range d.Events(t, eventstore.Filter{Cluster: cluster, Types: []string{audit.TypeFenced}}) {
+		var f audit.Fenced
+		if json.Unmarshal(e.Payload, &f) == nil && f.FenceID == m.ID {
+			n++
+		}
+	}
+	if len(got) == 0 || n != 1 {
+		t.Fatalf("Fenced events for fence %s: %d (want exactly 1)", m.ID, n)
+	}
+	f := got[0]
+	t.Logf("Fenced event: ordinal %d, %s (%s), role %s, fenced %d ms, own offset %d, replica offset %d",
+		f.Ordinal, f.Action, f.Reason, f.Role, f.ServeAfterMS, f.SelfOffset, f.ReplicaOffset)
+	if f.Action != string(m.Decision.Action) || f.Role != m.Role || f.ServeAfterMS != m.ServeAfter.Milliseconds() {
+		t.Errorf("Fenced event %+v does not match the instance's record %+v", f, m)
+	}
 }

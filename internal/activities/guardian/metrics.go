@@ -17,6 +17,7 @@ type Metrics struct {
 	commands     prometheus.Counter
 	failovers    *prometheus.CounterVec
 	recoveries   *prometheus.CounterVec
+	fences       *prometheus.CounterVec
 	repair       prometheus.Histogram
 }
 
@@ -37,10 +38,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Failovers Redis made on its own that the guardian saw (and followed with labels)."}, []string{"cluster"}),
 		recoveries: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "dayops_recoveries_started_total",
 			Help: "Recover operations the guardian started."}, []string{"cluster"}),
+		fences: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "dayops_fences_total",
+			Help: "Fenced starts of restarted primaries (instance manager records) the guardian saw."}, []string{"cluster"}),
 		repair: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "dayops_time_to_repair_seconds",
 			Help: "How long clusters stayed degraded.", Buckets: []float64{1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1800}}),
 	}
-	reg.MustRegister(m.state, m.desired, m.ready, m.observations, m.commands, m.failovers, m.recoveries, m.repair)
+	reg.MustRegister(m.state, m.desired, m.ready, m.observations, m.commands, m.failovers, m.recoveries, m.fences, m.repair)
 	return m
 }
 
@@ -64,6 +67,12 @@ func (m *Metrics) observed(cluster string, a guard.Assessment, observations, com
 func (m *Metrics) failover(cluster string, n int) {
 	if m != nil && n > 0 {
 		m.failovers.WithLabelValues(cluster).Add(float64(n))
+	}
+}
+
+func (m *Metrics) fenced(cluster string, n int) {
+	if m != nil && n > 0 {
+		m.fences.WithLabelValues(cluster).Add(float64(n))
 	}
 }
 

@@ -111,6 +111,9 @@ type Observation struct {
 	At         time.Time `json:"at"`
 	// Commands is the number of Redis commands this observation sent.
 	Commands int `json:"commands"`
+	// Fences are the recent fence records of instances that restarted
+	// within FenceLookback (see readFence).
+	Fences []FenceReport `json:"fences,omitempty"`
 }
 
 // Addr is the address of ordinal's Pod ("" when it has none).
@@ -198,6 +201,7 @@ func (a *Activities) observe(ctx context.Context, in ObserveInput) (Observation,
 	}
 	slices.Sort(out.Zones)
 	gi := guard.Input{Shards: c.Shards, ReplicasPerShard: c.ReplicasPerShard, Known: in.Known, Nodes: map[int]guard.Node{}, Operation: running}
+	status := map[int]string{}
 	for _, p := range pods.Items {
 		ord, err1 := strconv.Atoi(p.Labels[render.LabelOrdinal])
 		shard, err2 := strconv.Atoi(p.Labels[render.LabelShard])
@@ -209,6 +213,9 @@ func (a *Activities) observe(ctx context.Context, in ObserveInput) (Observation,
 			Deleting: p.DeletionTimestamp != nil}
 		if p.Status.PodIP != "" {
 			gp.Addr = p.Status.PodIP + ":" + strconv.Itoa(render.RedisPort)
+		}
+		if a := statusAddr(&p); a != "" {
+			status[ord] = a
 		}
 		for _, cond := range p.Status.Conditions {
 			if cond.Type == corev1.PodReady {
@@ -248,14 +255,25 @@ func (a *Activities) observe(ctx context.Context, in ObserveInput) (Observation,
 			continue
 		}
 		wg.Go(func() {
-			n, cmds := observeNode(ctx, cl.Client(p.Addr))
+			n, cmds, uptime := observeNode(ctx, cl.Client(p.Addr))
+			// Only an instance that restarted recently can have a fresh
+			// fence record: the others cost no request.
+			var f FenceReport
+			fenced := false
+			if n.Reachable && uptime < FenceLookback && status[p.Ordinal] != "" {
+				f, fenced = readFence(ctx, status[p.Ordinal], p.Ordinal, p.Shard, out.At)
+			}
 			mu.Lock()
 			gi.Nodes[p.Ordinal] = n
 			out.Commands += cmds
+			if fenced {
+				out.Fences = append(out.Fences, f)
+			}
 			mu.Unlock()
 		})
 	}
 	wg.Wait()
+	slices.SortFunc(out.Fences, func(x, y FenceReport) int { return x.Ordinal - y.Ordinal })
 	out.Input = gi
 	out.Assessment = guard.Assess(gi)
 	if in.Relabel && len(out.Assessment.Relabel) > 0 {
@@ -266,23 +284,27 @@ func (a *Activities) observe(ctx context.Context, in ObserveInput) (Observation,
 	return out, nil
 }
 
-// observeNode asks one redis-server for CLUSTER NODES and INFO replication:
-// two commands, the whole per-instance cost of a guardian tick.
-func observeNode(ctx context.Context, c *redis.Client) (guard.Node, int) {
-	var n guard.Node
+// observeNode asks one redis-server for CLUSTER NODES and INFO server and
+// replication: two commands, the whole per-instance cost of a guardian tick.
+// uptime is how long its redis-server has run (unknown: a large value).
+func observeNode(ctx context.Context, c *redis.Client) (n guard.Node, cmds int, uptime time.Duration) {
+	uptime = 1 << 62
 	text, err := c.ClusterNodes(ctx).Result()
 	if err != nil {
-		return n, 1
+		return n, 1, uptime
 	}
 	v, err := clusteradmin.ParseClusterNodes(text)
 	if err != nil {
-		return n, 1
+		return n, 1, uptime
 	}
-	info, err := c.Info(ctx, "replication").Result()
+	info, err := c.Info(ctx, "server", "replication").Result()
 	if err != nil {
-		return n, 2
+		return n, 2, uptime
 	}
 	kv := clusteradmin.ParseInfo(info)
+	if s, err := strconv.ParseInt(kv["uptime_in_seconds"], 10, 64); err == nil {
+		uptime = time.Duration(s) * time.Second
+	}
 	n.Reachable = true
 	n.NodeID, n.PrimaryID, n.Slots, n.KnownNodes = v.Myself.ID, v.Myself.PrimaryID, v.Myself.Slots.Count(), len(v.Nodes)
 	switch {
@@ -303,7 +325,7 @@ func observeNode(ctx context.Context, c *redis.Client) (guard.Node, int) {
 			n.Failing = append(n.Failing, id)
 		}
 	}
-	return n, 2
+	return n, 2, uptime
 }
 
 // relabel patches the role label (and node ID annotation) of every Pod the

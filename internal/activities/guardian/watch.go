@@ -40,6 +40,9 @@ type WatchInput struct {
 	// DegradedSince is when the cluster stopped being whole (zero: it is
 	// whole), for the time-to-repair metric.
 	DegradedSince time.Time `json:"degradedSince,omitzero"`
+	// Fences are the fence record IDs already reported, by ordinal: the
+	// watch returns when an observation finds another one.
+	Fences map[int]string `json:"fences,omitempty"`
 }
 
 // WatchResult is the observation that ended the watch.
@@ -57,6 +60,9 @@ type WatchResult struct {
 	// when the labels were true again.
 	NoticedAt  time.Time `json:"noticedAt,omitzero"`
 	LabelledAt time.Time `json:"labelledAt,omitzero"`
+	// NewFences counts the fence records found that were not in
+	// WatchInput.Fences (the observation carries them).
+	NewFences int `json:"newFences,omitempty"`
 }
 
 // Watch observes the cluster every Interval, relabelling roles on the spot,
@@ -103,8 +109,17 @@ func (a *Activities) Watch(ctx context.Context, in WatchInput) (WatchResult, err
 			if len(obs.Relabelled) > 0 {
 				out.LabelledAt = time.Now()
 			}
+			fresh := newFences(obs.Fences, in.Fences)
+			a.Metrics.fenced(key, fresh)
+			out.NewFences += fresh
+			for _, f := range obs.Fences {
+				if in.Fences == nil {
+					in.Fences = map[int]string{}
+				}
+				in.Fences[f.Ordinal] = f.ID
+			}
 			switch {
-			case obs.Gone, len(out.Failovers) > 0, in.ReturnOnLost && as.NeedsRecovery() && !time.Now().Before(in.RecoverNotBefore),
+			case obs.Gone, len(out.Failovers) > 0, out.NewFences > 0, in.ReturnOnLost && as.NeedsRecovery() && !time.Now().Before(in.RecoverNotBefore),
 				as.Fingerprint() != in.Fingerprint, time.Now().After(end):
 				return out, nil
 			}
@@ -253,4 +268,15 @@ func (a *Activities) DropVolume(ctx context.Context, in DropVolumeInput) error {
 		case <-time.After(250 * time.Millisecond):
 		}
 	}
+}
+
+// newFences counts the reports whose ID is not the one known for their ordinal.
+func newFences(fs []FenceReport, known map[int]string) int {
+	n := 0
+	for _, f := range fs {
+		if known[f.Ordinal] != f.ID {
+			n++
+		}
+	}
+	return n
 }

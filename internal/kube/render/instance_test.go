@@ -21,7 +21,7 @@ func TestWithInstanceManager(t *testing.T) {
 	if len(pod.Spec.InitContainers) != 1 || pod.Spec.InitContainers[0].Image != "dayops:dev" {
 		t.Fatalf("init containers: %+v", pod.Spec.InitContainers)
 	}
-	want := []string{"/dayops/dayops", "instance", "run", "--", "redis-server"}
+	want := []string{"/dayops/dayops", "instance", "run", "--status-addr", "$(POD_IP):9121", "--", "redis-server"}
 	if diff := cmp.Diff(want, pod.Spec.Containers[0].Command); diff != "" {
 		t.Errorf("command (-want +got):\n%s", diff)
 	}

@@ -339,9 +339,13 @@ const (
 	// InstanceManagerOff as the instance image renders Pods without it.
 	InstanceManagerOff = "none"
 	// InstanceManagerDir is the emptyDir the init container installs into.
-	InstanceManagerDir    = "/dayops"
-	instanceManagerVolume = "dayops-bin"
-	instanceManagerInit   = "install-dayops"
+	InstanceManagerDir = "/dayops"
+	// InstanceStatusPort is where the manager answers its status (the
+	// fence record) on the Pod IP; InstanceStatusPortName names the port.
+	InstanceStatusPort     = 9121
+	InstanceStatusPortName = "dayops-status"
+	instanceManagerVolume  = "dayops-bin"
+	instanceManagerInit    = "install-dayops"
 )
 
 // WithInstanceManager wraps the Pod's redis container with the instance
@@ -366,8 +370,10 @@ func WithInstanceManager(pod *corev1.Pod, image string) *corev1.Pod {
 		if ct.Name != "redis" {
 			continue
 		}
-		ct.Command = append([]string{InstanceManagerDir + "/dayops", "instance", "run", "--"}, ct.Command...)
+		ct.Command = append([]string{InstanceManagerDir + "/dayops", "instance", "run",
+			"--status-addr", "$(POD_IP):" + strconv.Itoa(InstanceStatusPort), "--"}, ct.Command...)
 		ct.VolumeMounts = append(ct.VolumeMounts, mount)
+		ct.Ports = append(ct.Ports, corev1.ContainerPort{Name: InstanceStatusPortName, ContainerPort: InstanceStatusPort})
 	}
 	return pod
 }
