@@ -355,16 +355,36 @@ func (b *Bench) RecoverWhileBusy(ctx context.Context, shard int, image string, h
 				return err
 			}
 			lostAt := time.Now()
-			busy, refused := false, ""
-			for time.Since(lostAt) < hold {
-				gh, err := b.Health(ctx)
-				if err == nil {
-					if gh.LastRecovery != prev.LastRecovery {
-						return fmt.Errorf("the guardian started recover %s while upgrade %s held the cluster", gh.LastRecovery, acc.OperationID)
-					}
-					busy = busy || (gh.State == "Busy" && len(gh.Lost) > 0)
+			// While the upgrade runs: the guardian is Busy and starts no
+			// recovery (while busy it reports no loss, only Busy), and a
+			// recover request is refused. The upgrade may also end by
+			// itself (its gate sees the loss): then the hold ends early.
+			busy, refused, endedAlone := false, "", false
+			upgradeRunning := func() (bool, error) {
+				var op apiv1.Operation
+				if err := b.Auditor.Do(ctx, http.MethodGet, "/v1/operations/"+acc.OperationID, nil, nil, &op); err != nil {
+					return false, err
 				}
-				if refused == "" && busy {
+				return op.Status == "Running", nil
+			}
+			for time.Since(lostAt) < hold {
+				running, err := upgradeRunning()
+				if err != nil {
+					return err
+				}
+				if !running {
+					endedAlone = true
+					break
+				}
+				if gh, err := b.Health(ctx); err == nil {
+					if gh.LastRecovery != prev.LastRecovery {
+						if running, err := upgradeRunning(); err != nil || running {
+							return fmt.Errorf("the guardian started recover %s while upgrade %s held the cluster", gh.LastRecovery, acc.OperationID)
+						}
+					}
+					busy = busy || gh.State == "Busy"
+				}
+				if refused == "" {
 					var ans apiv1.OperationAccepted
 					err := b.Operator.Do(ctx, http.MethodPost, path, nsq, map[string]any{"type": "recover", "reason": "chaos bench: by hand while busy"}, &ans)
 					var apiErr *cli.APIError
@@ -377,12 +397,16 @@ func (b *Bench) RecoverWhileBusy(ctx context.Context, shard int, image string, h
 					return err
 				}
 			}
-			if !busy || refused == "" {
-				return fmt.Errorf("in %s the guardian never reported the loss as Busy (recover refused: %q)", hold, refused)
+			if !endedAlone && !busy {
+				return fmt.Errorf("in %s the guardian never reported Busy while upgrade %s ran", hold, acc.OperationID)
 			}
-			var ans apiv1.DecisionAnswer
-			if err := b.Operator.Do(ctx, http.MethodPost, "/v1/operations/"+acc.OperationID+"/abort", nil, apiv1.DecisionBody{Reason: "chaos bench: let the recovery in"}, &ans); err != nil {
-				return fmt.Errorf("abort upgrade: %w", err)
+			if !endedAlone {
+				var ans apiv1.DecisionAnswer
+				err := b.Operator.Do(ctx, http.MethodPost, "/v1/operations/"+acc.OperationID+"/abort", nil, apiv1.DecisionBody{Reason: "chaos bench: let the recovery in"}, &ans)
+				var apiErr *cli.APIError
+				if err != nil && !(errors.As(err, &apiErr) && apiErr.Status == http.StatusConflict) { // 409: it ended meanwhile
+					return fmt.Errorf("abort upgrade: %w", err)
+				}
 			}
 			up, err := b.WaitOperation(ctx, acc.OperationID, 10*time.Minute)
 			if err != nil {
@@ -409,8 +433,12 @@ func (b *Bench) RecoverWhileBusy(ctx context.Context, shard int, image string, h
 				return fmt.Errorf("recover %s started at %s, before upgrade %s ended at %s", rec.OperationID, rec.StartedAt, up.OperationID, up.ClosedAt)
 			}
 			f.OperationID, f.RunID = rec.OperationID, rec.RunID
-			f.Note = fmt.Sprintf("upgrade %s held the cluster %.1fs after the loss (guardian Busy, recover refused 409: %q), ended %s/%s; recover %s started %.1fs after it",
-				acc.OperationID, up.ClosedAt.Sub(lostAt).Seconds(), refused, up.Status, up.Progress.Outcome, rec.OperationID, rec.StartedAt.Sub(up.ClosedAt).Seconds())
+			how := "aborted"
+			if endedAlone {
+				how = "ended by itself"
+			}
+			f.Note = fmt.Sprintf("upgrade %s held the cluster %.1fs after the loss (guardian Busy %v; recover by hand refused 409: %q), %s, %s/%s; the guardian's recover %s started %.1fs after it ended",
+				acc.OperationID, up.ClosedAt.Sub(lostAt).Seconds(), busy, refused, how, up.Status, up.Progress.Outcome, rec.OperationID, rec.StartedAt.Sub(up.ClosedAt).Seconds())
 			return nil
 		}})
 }
