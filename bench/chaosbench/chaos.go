@@ -489,3 +489,43 @@ func (w *promotionWatch) waitService(ctx context.Context, limit time.Duration) {
 		}
 	}
 }
+
+// shardProbe asks a shard's instances (by pod IP) for their ROLE: the shard
+// is whole when exactly one answers master and every replica's link is up.
+type shardProbe struct{ clients []*redis.Client }
+
+func newShardProbe(password string, ips []string) *shardProbe {
+	p := &shardProbe{}
+	for _, ip := range ips {
+		p.clients = append(p.clients, redis.NewClient(&redis.Options{Addr: ip + ":" + strconv.Itoa(render.RedisPort), Password: password,
+			DialTimeout: 200 * time.Millisecond, ReadTimeout: 200 * time.Millisecond, MaxRetries: -1, PoolSize: 1}))
+	}
+	return p
+}
+
+func (p *shardProbe) whole(ctx context.Context) bool {
+	masters := 0
+	for _, c := range p.clients {
+		role, err := c.Do(ctx, "ROLE").Slice()
+		if err != nil || len(role) == 0 {
+			return false
+		}
+		switch role[0] {
+		case "master":
+			masters++
+		case "slave":
+			if len(role) < 4 || role[3] != "connected" {
+				return false
+			}
+		default:
+			return false
+		}
+	}
+	return masters == 1
+}
+
+func (p *shardProbe) close() {
+	for _, c := range p.clients {
+		c.Close()
+	}
+}
