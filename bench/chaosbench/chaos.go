@@ -55,7 +55,8 @@ type Env struct {
 // happen" (no promotion after a replica's loss, for instance).
 type Figure struct {
 	Scenario string
-	// Promoted: fault -> a replica of the shard answers ROLE master.
+	// Promoted: fault -> a replica of the shard is a primary holding slots
+	// in its own CLUSTER NODES.
 	Promoted time.Duration
 	// Service: fault -> the shard's primary Service selects exactly the
 	// promoted instance; ServiceAfterPromotion is the same from the
@@ -411,7 +412,8 @@ func (g *GapMeter) Close() {
 }
 
 // promotionWatch follows one shard after a fault: when a replica first
-// answers ROLE master, then when the primary Service selects exactly it.
+// is a primary serving slots, then when the primary Service selects exactly
+// it.
 type promotionWatch struct {
 	cancel     context.CancelFunc
 	done       chan struct{}
@@ -443,8 +445,7 @@ func (b *Bench) watchPromotion(ctx context.Context, shard int, replicaIPs []stri
 			w.mu.Unlock()
 			if !promoted {
 				for rip, c := range clients {
-					role, err := c.Do(ctx, "ROLE").Slice()
-					if err == nil && len(role) > 0 && role[0] == "master" {
+					if servesSlots(ctx, c) {
 						w.mu.Lock()
 						w.promotedAt, w.promotedIP = time.Now(), rip
 						w.mu.Unlock()
@@ -528,4 +529,21 @@ func (p *shardProbe) close() {
 	for _, c := range p.clients {
 		c.Close()
 	}
+}
+
+// servesSlots: the node is a primary that holds slots, in its own view
+// (CLUSTER NODES, the myself line). ROLE alone is not enough: a Pod recreated
+// at a lost replica's address starts as an empty primary without slots.
+func servesSlots(ctx context.Context, c *redis.Client) bool {
+	out, err := c.ClusterNodes(ctx).Result()
+	if err != nil {
+		return false
+	}
+	for _, line := range strings.Split(out, "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 8 && strings.Contains(f[2], "myself") {
+			return strings.Contains(f[2], "master") && len(f) > 8
+		}
+	}
+	return false
 }
