@@ -46,14 +46,15 @@ func (c Cost) CommandsPerInstanceMinute() float64 {
 }
 
 func (c Cost) String() string {
-	perObs := 0.0
+	own := "the guardian's own counters did not move: its watch reports once a minute when nothing changes"
 	if c.Observations > 0 {
-		perObs = float64(c.GuardianCommands) / float64(c.Observations)
+		own = fmt.Sprintf("%d observations reported, %.1f commands each, by the guardian's own count",
+			c.Observations, float64(c.GuardianCommands)/float64(c.Observations))
 	}
 	return fmt.Sprintf("guardian cost over %s idle, %d instances: worker CPU %.2f%% of one core = %s per instance per minute; "+
-		"%d Redis commands = %.0f per instance per minute (%d observations, %.1f commands each, by the guardian's own count)",
+		"%d Redis commands = %.0f per instance per minute (%s)",
 		c.Window.Round(time.Second), c.Instances, c.CPUPercent(), c.CPUPerInstanceMinute().Round(time.Millisecond),
-		c.RedisCommands, c.CommandsPerInstanceMinute(), c.Observations, perObs)
+		c.RedisCommands, c.CommandsPerInstanceMinute(), own)
 }
 
 // MeasureCost measures guarding the (idle, healthy) cluster for d: run it
