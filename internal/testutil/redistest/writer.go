@@ -38,6 +38,13 @@ type WriterOptions struct {
 	// have reached the replica Redis then promotes.
 	WaitReplicas int
 	WaitTimeout  time.Duration
+	// CheckPrevious writes with SET ... GET and checks the value each write
+	// replaced: it must be the key's last acknowledged value or one whose
+	// write had an unknown outcome. Anything older means an acknowledged
+	// write was lost, caught the moment it happens (Verify, at the end,
+	// sees only the keys not written again since). Counted in
+	// WriterStats.Lost.
+	CheckPrevious bool
 }
 
 // Writer writes continuously through a cluster client and records, per key,
@@ -53,6 +60,8 @@ type Writer struct {
 	keys    []keyState
 	acked   int64
 	failed  int64
+	lost    int64
+	lostErr error
 	lastErr error
 	lat     []time.Duration
 	running atomic.Bool
@@ -99,26 +108,35 @@ func (w *Writer) value(seq int64) string {
 
 // set writes one value and, with WaitReplicas, waits for the replicas on the
 // key's primary (SET and WAIT in one round trip on that node's connection).
-func (w *Writer) set(ctx context.Context, key, val string) error {
-	if w.opts.WaitReplicas <= 0 {
-		return w.client.Set(ctx, key, val, 0).Err()
-	}
+// With CheckPrevious it returns the value the write replaced (had is false
+// when the key did not exist).
+func (w *Writer) set(ctx context.Context, key, val string) (prev string, had bool, err error) {
 	var node redis.Cmdable = w.client
 	cc, isCluster := w.client.(*redis.ClusterClient)
+	if w.opts.WaitReplicas <= 0 {
+		if !w.opts.CheckPrevious {
+			return "", false, w.client.Set(ctx, key, val, 0).Err()
+		}
+		return previous(w.client.SetArgs(ctx, key, val, redis.SetArgs{Get: true}))
+	}
 	if isCluster {
 		c, err := cc.MasterForKey(ctx, key)
 		if err != nil {
-			return err
+			return "", false, err
 		}
 		node = c
 	}
 	timeout := cmp.Or(w.opts.WaitTimeout, 200*time.Millisecond)
+	var set *redis.StatusCmd
 	var wait *redis.IntCmd
-	_, err := node.Pipelined(ctx, func(p redis.Pipeliner) error {
-		p.Set(ctx, key, val, 0)
+	_, err = node.Pipelined(ctx, func(p redis.Pipeliner) error {
+		set = p.SetArgs(ctx, key, val, redis.SetArgs{Get: w.opts.CheckPrevious})
 		wait = redis.NewIntCmd(ctx, "wait", w.opts.WaitReplicas, timeout.Milliseconds())
 		return p.Process(ctx, wait)
 	})
+	if errors.Is(err, redis.Nil) && wait.Err() == nil {
+		err = nil // SET ... GET of a new key
+	}
 	if err != nil {
 		// The node is gone or no longer owns the slot: unlike the cluster
 		// client's own commands, a command sent to one node does not
@@ -132,12 +150,40 @@ func (w *Writer) set(ctx context.Context, key, val string) error {
 		case <-ctx.Done():
 		case <-time.After(50 * time.Millisecond):
 		}
-		return err
+		return "", false, err
+	}
+	if w.opts.CheckPrevious {
+		if prev, had, err = previous(set); err != nil {
+			return "", false, err
+		}
 	}
 	if n := wait.Val(); n < int64(w.opts.WaitReplicas) {
-		return fmt.Errorf("WAIT: %d of %d replicas have the write", n, w.opts.WaitReplicas)
+		return prev, had, fmt.Errorf("%w: %d of %d replicas have the write", errWait, n, w.opts.WaitReplicas)
 	}
-	return nil
+	return prev, had, nil
+}
+
+// errWait: the write ran on the primary but WAIT did not see it on enough
+// replicas in time (its outcome is unknown).
+var errWait = errors.New("WAIT")
+
+// previous reads the answer of SET ... GET.
+func previous(c *redis.StatusCmd) (string, bool, error) {
+	v, err := c.Result()
+	if errors.Is(err, redis.Nil) {
+		return "", false, nil
+	}
+	if err != nil {
+		return "", false, err
+	}
+	return v, true, nil
+}
+
+// seqOf is the sequence number a value starts with.
+func seqOf(v string) int64 {
+	seq, _, _ := strings.Cut(v, ":")
+	n, _ := strconv.ParseInt(seq, 10, 64)
+	return n
 }
 
 func (w *Writer) run(ctx context.Context, id int) {
@@ -149,10 +195,22 @@ func (w *Writer) run(ctx context.Context, id int) {
 				return
 			}
 			start := time.Now()
-			err := w.set(ctx, w.Key(k), w.value(seq))
+			prev, had, err := w.set(ctx, w.Key(k), w.value(seq))
 			d := time.Since(start)
 			w.mu.Lock()
 			st := &w.keys[k]
+			if w.opts.CheckPrevious && (err == nil || errors.Is(err, errWait)) {
+				// The SET ran: what it replaced must be the last acknowledged
+				// value or one of unknown outcome.
+				n := int64(0)
+				if had {
+					n = seqOf(prev)
+				}
+				if n != st.acked && !slices.Contains(st.maybe, n) {
+					w.lost++
+					w.lostErr = fmt.Errorf("%s: replaced seq %d, last acknowledged %d", w.Key(k), n, st.acked)
+				}
+			}
 			if err == nil {
 				st.acked, st.maybe = seq, nil
 				w.acked++
@@ -178,8 +236,12 @@ func (w *Writer) run(ctx context.Context, id int) {
 
 // WriterStats counts the writes.
 type WriterStats struct {
-	Acked   int64
-	Failed  int64
+	Acked  int64
+	Failed int64
+	// Lost counts the writes that replaced an older value than the key's
+	// last acknowledged one (CheckPrevious only): acknowledged writes lost.
+	Lost    int64
+	LostErr error
 	LastErr error
 }
 
@@ -195,7 +257,7 @@ func (w *Writer) Stop() WriterStats {
 func (w *Writer) Stats() WriterStats {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return WriterStats{Acked: w.acked, Failed: w.failed, LastErr: w.lastErr}
+	return WriterStats{Acked: w.acked, Failed: w.failed, Lost: w.lost, LostErr: w.lostErr, LastErr: w.lastErr}
 }
 
 // Latency summarises the acknowledged writes' latencies since the last call

@@ -1,0 +1,549 @@
+package chaosbench
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"go.temporal.io/sdk/client"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/dayops/dayops/internal/apiv1"
+	"github.com/dayops/dayops/internal/cli"
+	"github.com/dayops/dayops/internal/kube/render"
+	"github.com/dayops/dayops/internal/testutil/redistest"
+	"github.com/dayops/dayops/internal/workflows"
+)
+
+// Worker is the dayops worker process the scenarios kill and start again.
+type Worker interface {
+	// PID of the running worker process (its CPU time is read from /proc).
+	PID() int
+	// Kill SIGKILLs the worker and waits for it to exit.
+	Kill() error
+	// Start starts a fresh worker process.
+	Start() error
+}
+
+// Env is what the bench drives: the stack's Kubernetes and Temporal clients,
+// a dayops API (operator and auditor clients) and the worker process.
+type Env struct {
+	Kube      kubernetes.Interface
+	Temporal  client.Client
+	Operator  *cli.Client
+	Auditor   *cli.Client
+	Namespace string
+	Worker    Worker
+	Log       *slog.Logger
+}
+
+// Figure is one scenario's measurements. A zero duration means "did not
+// happen" (no promotion after a replica's loss, for instance).
+type Figure struct {
+	Scenario string
+	// Promoted: fault -> a replica of the shard is a primary holding slots
+	// in its own CLUSTER NODES.
+	Promoted time.Duration
+	// Service: fault -> the shard's primary Service selects exactly the
+	// promoted instance; ServiceAfterPromotion is the same from the
+	// promotion (the goal: <= 2 s).
+	Service               time.Duration
+	ServiceAfterPromotion time.Duration
+	// Redundancy: fault -> the guardian sees the cluster Healthy, every
+	// desired instance ready.
+	Redundancy time.Duration
+	// Gap is the longest time no write was acknowledged.
+	Gap time.Duration
+	// Acked and Failed count the writes acknowledged and failed (outcome
+	// unknown, not lost) during the scenario; AckedLost the acknowledged
+	// writes lost (a later write found an older value in their place).
+	Acked, Failed, AckedLost int64
+	// KeysLost of KeysBefore filled keys (0 of 0 when nothing was filled).
+	KeysLost, KeysBefore int
+	// Note says what else happened (the step the worker was killed at, the
+	// operation that held the cluster).
+	Note string
+	// OperationID and RunID of the operation the scenario started itself
+	// (switchover), for the caller's records.
+	OperationID, RunID string
+}
+
+// Bench runs scenarios on one cluster. Create the cluster first, then
+// StartWriter; Stop checks every acknowledged write at the end.
+type Bench struct {
+	Env
+	Cluster string
+
+	password string
+	addrs    []string
+	writer   *redistest.Writer
+	wcc      *redis.ClusterClient
+	gaps     *GapMeter
+	filled   int
+	Figures  []Figure
+}
+
+// New returns a bench for the cluster (which must exist, with its guardian).
+func New(env Env, cluster string) *Bench {
+	if env.Log == nil {
+		env.Log = slog.Default()
+	}
+	if env.Auditor == nil {
+		env.Auditor = env.Operator
+	}
+	return &Bench{Env: env, Cluster: cluster}
+}
+
+// Health queries the cluster's guardian.
+func (b *Bench) Health(ctx context.Context) (workflows.GuardianHealth, error) {
+	var gh workflows.GuardianHealth
+	v, err := b.Temporal.QueryWorkflow(ctx, workflows.GuardianWorkflowID(b.Namespace, b.Cluster), "", workflows.QueryHealth)
+	if err != nil {
+		return gh, err
+	}
+	err = v.Get(&gh)
+	return gh, err
+}
+
+// WaitWhole waits until the guardian says Healthy with every instance ready
+// and returns when that was first seen.
+func (b *Bench) WaitWhole(ctx context.Context, limit time.Duration) (time.Time, error) {
+	deadline := time.Now().Add(limit)
+	for {
+		gh, err := b.Health(ctx)
+		if err == nil && gh.State == "Healthy" && gh.Ready == gh.Desired && gh.Desired > 0 {
+			return time.Now(), nil
+		}
+		if time.Now().After(deadline) {
+			return time.Time{}, fmt.Errorf("cluster %s not whole after %s: %+v (err %v)", b.Cluster, limit, gh, err)
+		}
+		if err := sleep(ctx, 100*time.Millisecond); err != nil {
+			return time.Time{}, err
+		}
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(d):
+		return nil
+	}
+}
+
+// pods lists the cluster's Pods matching extra labels ("" for all).
+func (b *Bench) pods(ctx context.Context, extra string) ([]corev1.Pod, error) {
+	sel := "dayops.io/cluster=" + b.Cluster
+	if extra != "" {
+		sel += "," + extra
+	}
+	l, err := b.Kube.CoreV1().Pods(b.Namespace).List(ctx, metav1.ListOptions{LabelSelector: sel})
+	if err != nil {
+		return nil, fmt.Errorf("list pods %s: %w", sel, err)
+	}
+	return l.Items, nil
+}
+
+// PrimaryOf returns the Pod of shard's primary (by role label).
+func (b *Bench) PrimaryOf(ctx context.Context, shard int) (corev1.Pod, error) {
+	ps, err := b.pods(ctx, fmt.Sprintf("dayops.io/shard=%d,dayops.io/role=primary", shard))
+	if err != nil {
+		return corev1.Pod{}, err
+	}
+	if len(ps) != 1 {
+		return corev1.Pod{}, fmt.Errorf("shard-%d has %d Pods labelled primary, want 1", shard, len(ps))
+	}
+	return ps[0], nil
+}
+
+// ReplicasOf returns the Pods of shard's replicas (by role label).
+func (b *Bench) ReplicasOf(ctx context.Context, shard int) ([]corev1.Pod, error) {
+	return b.pods(ctx, fmt.Sprintf("dayops.io/shard=%d,dayops.io/role=replica", shard))
+}
+
+// ServiceName is the shard's primary Service.
+func (b *Bench) ServiceName(shard int) string { return b.Cluster + "-shard-" + strconv.Itoa(shard) }
+
+// Endpoints returns the ready addresses a Service selects.
+func (b *Bench) Endpoints(ctx context.Context, svc string) []string {
+	sl, err := b.Kube.DiscoveryV1().EndpointSlices(b.Namespace).List(ctx, metav1.ListOptions{LabelSelector: "kubernetes.io/service-name=" + svc})
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, s := range sl.Items {
+		for _, e := range s.Endpoints {
+			if e.Conditions.Ready == nil || *e.Conditions.Ready {
+				out = append(out, e.Addresses...)
+			}
+		}
+	}
+	return out
+}
+
+// ForceDelete deletes a Pod with a zero grace period, as after its node
+// vanished.
+func (b *Bench) ForceDelete(ctx context.Context, pod string) error {
+	zero := int64(0)
+	if err := b.Kube.CoreV1().Pods(b.Namespace).Delete(ctx, pod, metav1.DeleteOptions{GracePeriodSeconds: &zero}); err != nil {
+		return fmt.Errorf("force-delete %s: %w", pod, err)
+	}
+	return nil
+}
+
+// Cordon marks a Kubernetes node (un)schedulable.
+func (b *Bench) Cordon(ctx context.Context, node string, on bool) error {
+	body, _ := json.Marshal(map[string]any{"spec": map[string]any{"unschedulable": on}})
+	if _, err := b.Kube.CoreV1().Nodes().Patch(ctx, node, types.MergePatchType, body, metav1.PatchOptions{}); err != nil {
+		return fmt.Errorf("cordon %s=%v: %w", node, on, err)
+	}
+	return nil
+}
+
+// KillRedis SIGKILLs the redis-server serving ip on this host (found by its
+// --bind argument): a process crash; the Pod's container restarts it.
+func KillRedis(ip string) ([]int, error) {
+	out, err := exec.Command("pgrep", "-f", "redis-server.*--bind "+ip+" ").Output()
+	if err != nil {
+		out, err = exec.Command("pgrep", "-f", "redis-server.*"+ip).Output()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("find redis-server of %s: %w", ip, err)
+	}
+	var pids []int
+	for _, f := range strings.Fields(string(out)) {
+		pid, err := strconv.Atoi(f)
+		if err != nil {
+			continue
+		}
+		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+			return pids, fmt.Errorf("kill %d: %w", pid, err)
+		}
+		pids = append(pids, pid)
+	}
+	if len(pids) == 0 {
+		return nil, fmt.Errorf("no redis-server of %s", ip)
+	}
+	return pids, nil
+}
+
+// Credentials reads the cluster's addresses and password from the API.
+func (b *Bench) Credentials(ctx context.Context) (apiv1.Credentials, error) {
+	var c apiv1.Credentials
+	err := b.Operator.Do(ctx, http.MethodGet, "/v1/clusters/"+b.Cluster+"/credentials", url.Values{"namespace": {b.Namespace}}, nil, &c)
+	if err == nil {
+		b.password, b.addrs = c.Password, c.Addresses
+	}
+	return c, err
+}
+
+// Client returns a fresh cluster client (the caller closes it): a client
+// made before a fault may still map slots to Pods that are gone.
+func (b *Bench) Client(ctx context.Context) (*redis.ClusterClient, error) {
+	if _, err := b.Credentials(ctx); err != nil {
+		return nil, err
+	}
+	return redis.NewClusterClient(&redis.ClusterOptions{Addrs: b.addrs, Password: b.password, MaxRedirects: 16,
+		DialTimeout: time.Second, ReadTimeout: time.Second, WriteTimeout: time.Second}), nil
+}
+
+// Fill writes n keys "fill:<i>" of size bytes; KeysLost counts them after
+// each scenario.
+func (b *Bench) Fill(ctx context.Context, n, size int) error {
+	cc, err := b.Client(ctx)
+	if err != nil {
+		return err
+	}
+	defer cc.Close()
+	if err := redistest.Fill(ctx, cc, "fill:", n, size, 8); err != nil {
+		return err
+	}
+	b.filled = n
+	return nil
+}
+
+// countFilled counts the filled keys that exist.
+func (b *Bench) countFilled(ctx context.Context) (int, error) {
+	if b.filled == 0 {
+		return 0, nil
+	}
+	cc, err := b.Client(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer cc.Close()
+	found := 0
+	const chunk = 1000
+	for start := 0; start < b.filled; start += chunk {
+		var cmds []*redis.IntCmd
+		_, err := cc.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for i := start; i < min(start+chunk, b.filled); i++ {
+				cmds = append(cmds, p.Exists(ctx, "fill:"+strconv.Itoa(i)))
+			}
+			return nil
+		})
+		if err != nil {
+			return found, fmt.Errorf("count filled keys: %w", err)
+		}
+		for _, c := range cmds {
+			found += int(c.Val())
+		}
+	}
+	return found, nil
+}
+
+// StartWriter starts the checking writer (5,000 keys, 4 workers) and the
+// gap meter. waitReplicas > 0 acknowledges a write only once WAIT saw it on
+// that many replicas: what a client that must survive the loss of its
+// primary's node does (Redis replicates asynchronously).
+func (b *Bench) StartWriter(ctx context.Context, waitReplicas int) error {
+	cc, err := b.Client(ctx)
+	if err != nil {
+		return err
+	}
+	b.wcc = cc
+	b.writer = redistest.StartWriter(ctx, cc, redistest.WriterOptions{Keys: 5_000, Workers: 4, WaitReplicas: waitReplicas, CheckPrevious: true})
+	b.gaps = StartGapMeter(b.writer)
+	// Some acknowledged writes before the first fault.
+	for deadline := time.Now().Add(30 * time.Second); b.writer.Stats().Acked < 2_000; {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the writer acknowledged only %d writes in 30s (%v)", b.writer.Stats().Acked, b.writer.Stats().LastErr)
+		}
+		if err := sleep(ctx, 50*time.Millisecond); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// WriterResult is the writer's account at Stop.
+type WriterResult struct {
+	redistest.WriterStats
+	// Verified keys hold their last acknowledged value (or a later one of
+	// unknown outcome); VerifyErr lists those that do not.
+	Verified  int
+	VerifyErr error
+}
+
+// Stop stops the writer and reads every key it wrote back through a fresh
+// client.
+func (b *Bench) Stop(ctx context.Context) (WriterResult, error) {
+	if b.writer == nil {
+		return WriterResult{}, errors.New("no writer")
+	}
+	st := b.writer.Stop()
+	b.gaps.Close()
+	b.wcc.Close()
+	r := WriterResult{WriterStats: st}
+	cc, err := b.Client(ctx)
+	if err != nil {
+		return r, err
+	}
+	defer cc.Close()
+	r.Verified, r.VerifyErr = b.writer.Verify(ctx, cc)
+	return r, nil
+}
+
+// GapMeter measures the longest time no write was acknowledged.
+type GapMeter struct {
+	mu      sync.Mutex
+	longest time.Duration
+	stop    chan struct{}
+	done    chan struct{}
+}
+
+// StartGapMeter samples the writer's acknowledged count every 5 ms.
+func StartGapMeter(w *redistest.Writer) *GapMeter {
+	g := &GapMeter{stop: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(g.done)
+		last, lastAt := w.Stats().Acked, time.Now()
+		t := time.NewTicker(5 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-g.stop:
+				return
+			case now := <-t.C:
+				if a := w.Stats().Acked; a != last {
+					last, lastAt = a, now
+				}
+				g.mu.Lock()
+				g.longest = max(g.longest, now.Sub(lastAt))
+				g.mu.Unlock()
+			}
+		}
+	}()
+	return g
+}
+
+// Take returns the longest gap since the last Take.
+func (g *GapMeter) Take() time.Duration {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	l := g.longest
+	g.longest = 0
+	return l
+}
+
+// Close stops the meter.
+func (g *GapMeter) Close() {
+	select {
+	case <-g.stop:
+	default:
+		close(g.stop)
+	}
+	<-g.done
+}
+
+// promotionWatch follows one shard after a fault: when a replica first
+// is a primary serving slots, then when the primary Service selects exactly
+// it.
+type promotionWatch struct {
+	cancel     context.CancelFunc
+	done       chan struct{}
+	mu         sync.Mutex
+	promotedAt time.Time
+	promotedIP string
+	serviceAt  time.Time
+}
+
+func (b *Bench) watchPromotion(ctx context.Context, shard int, replicaIPs []string) *promotionWatch {
+	ctx, cancel := context.WithCancel(ctx)
+	w := &promotionWatch{cancel: cancel, done: make(chan struct{})}
+	clients := map[string]*redis.Client{}
+	for _, ip := range replicaIPs {
+		clients[ip] = redis.NewClient(&redis.Options{Addr: ip + ":" + strconv.Itoa(render.RedisPort), Password: b.password,
+			DialTimeout: 200 * time.Millisecond, ReadTimeout: 200 * time.Millisecond, MaxRetries: -1, PoolSize: 1})
+	}
+	svc := b.ServiceName(shard)
+	go func() {
+		defer close(w.done)
+		defer func() {
+			for _, c := range clients {
+				c.Close()
+			}
+		}()
+		for ctx.Err() == nil {
+			w.mu.Lock()
+			promoted, ip := !w.promotedAt.IsZero(), w.promotedIP
+			w.mu.Unlock()
+			if !promoted {
+				for rip, c := range clients {
+					if servesSlots(ctx, c) {
+						w.mu.Lock()
+						w.promotedAt, w.promotedIP = time.Now(), rip
+						w.mu.Unlock()
+						break
+					}
+				}
+			} else if eps := b.Endpoints(ctx, svc); len(eps) == 1 && eps[0] == ip {
+				w.mu.Lock()
+				w.serviceAt = time.Now()
+				w.mu.Unlock()
+				return
+			}
+			_ = sleep(ctx, 20*time.Millisecond)
+		}
+	}()
+	return w
+}
+
+func (w *promotionWatch) stop() (promotedAt, serviceAt time.Time) {
+	w.cancel()
+	<-w.done
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.promotedAt, w.serviceAt
+}
+
+// waitService waits (up to limit) for the Service to follow a promotion
+// already seen.
+func (w *promotionWatch) waitService(ctx context.Context, limit time.Duration) {
+	deadline := time.Now().Add(limit)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		w.mu.Lock()
+		done := w.promotedAt.IsZero() || !w.serviceAt.IsZero()
+		w.mu.Unlock()
+		if done {
+			return
+		}
+		select {
+		case <-w.done:
+			return
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// shardProbe asks a shard's instances (by pod IP) for their ROLE: the shard
+// is whole when exactly one answers master and every replica's link is up.
+type shardProbe struct{ clients []*redis.Client }
+
+func newShardProbe(password string, ips []string) *shardProbe {
+	p := &shardProbe{}
+	for _, ip := range ips {
+		p.clients = append(p.clients, redis.NewClient(&redis.Options{Addr: ip + ":" + strconv.Itoa(render.RedisPort), Password: password,
+			DialTimeout: 200 * time.Millisecond, ReadTimeout: 200 * time.Millisecond, MaxRetries: -1, PoolSize: 1}))
+	}
+	return p
+}
+
+func (p *shardProbe) whole(ctx context.Context) bool {
+	masters := 0
+	for _, c := range p.clients {
+		role, err := c.Do(ctx, "ROLE").Slice()
+		if err != nil || len(role) == 0 {
+			return false
+		}
+		switch role[0] {
+		case "master":
+			masters++
+		case "slave":
+			if len(role) < 4 || role[3] != "connected" {
+				return false
+			}
+		default:
+			return false
+		}
+	}
+	return masters == 1
+}
+
+func (p *shardProbe) close() {
+	for _, c := range p.clients {
+		c.Close()
+	}
+}
+
+// servesSlots: the node is a primary that holds slots, in its own view
+// (CLUSTER NODES, the myself line). ROLE alone is not enough: a Pod recreated
+// at a lost replica's address starts as an empty primary without slots.
+func servesSlots(ctx context.Context, c *redis.Client) bool {
+	out, err := c.ClusterNodes(ctx).Result()
+	if err != nil {
+		return false
+	}
+	for _, line := range strings.Split(out, "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 8 && strings.Contains(f[2], "myself") {
+			return strings.Contains(f[2], "master") && len(f) > 8
+		}
+	}
+	return false
+}

@@ -1,0 +1,76 @@
+package chaosbench
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestCommandCalls(t *testing.T) {
+	info := "# Commandstats\r\ncmdstat_ping:calls=7,usec=1,usec_per_call=0.1\r\ncmdstat_replconf:calls=100,usec=5\r\n" +
+		"cmdstat_cluster|nodes:calls=3,usec=9\r\ncmdstat_info:calls=2,usec=9\r\n"
+	for _, tc := range []struct {
+		except []string
+		want   int64
+	}{{nil, 112}, {[]string{"replconf", "psync", "sync"}, 12}, {[]string{"cluster"}, 109}} {
+		got, err := CommandCalls(info, tc.except...)
+		if err != nil || got != tc.want {
+			t.Errorf("CommandCalls(except %v) = %d, %v; want %d", tc.except, got, err, tc.want)
+		}
+	}
+	if _, err := CommandCalls("cmdstat_get:usec=1\n"); err == nil {
+		t.Error("a line without calls= was accepted")
+	}
+}
+
+func TestParseStatCPU(t *testing.T) {
+	// The command name may hold spaces and parentheses.
+	stat := "4242 (dayops (w) x) S 1 2 3 4 5 6 7 8 9 10 250 50 0 0 20 0"
+	got, err := parseStatCPU(stat)
+	if err != nil || got != 3*time.Second {
+		t.Fatalf("parseStatCPU = %s, %v; want 3s", got, err)
+	}
+	if _, err := parseStatCPU("4242 nothing"); err == nil {
+		t.Error("a line without ')' was accepted")
+	}
+}
+
+func TestWriteTable(t *testing.T) {
+	var b strings.Builder
+	err := WriteTable(&b, []Figure{
+		{Scenario: "force-delete a primary Pod", Promoted: 1500 * time.Millisecond, Service: 1800 * time.Millisecond,
+			ServiceAfterPromotion: 300 * time.Millisecond, Redundancy: 20 * time.Second, Gap: 2 * time.Second, Acked: 100, KeysBefore: 20000},
+		{Scenario: "delete a replica Pod and its PVC", Redundancy: 30 * time.Second, AckedLost: 1},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(b.String()), "\n")
+	if len(lines) != 3 {
+		t.Fatalf("want a header and 2 rows:\n%s", b.String())
+	}
+	for _, want := range []string{"1.50", "0.30", "1.80", "20.00", "0 of 20000"} {
+		if !strings.Contains(lines[1], want) {
+			t.Errorf("row 1 lacks %q: %s", want, lines[1])
+		}
+	}
+	if f := strings.Fields(lines[2]); !strings.Contains(lines[2], "30.00") || !strings.HasSuffix(lines[2], "-") || len(f) < 10 {
+		t.Errorf("row 2: %s", lines[2])
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	err := Config{Shards: 2, Keys: -1, Skip: []string{"nope"}}.Validate()
+	if err == nil {
+		t.Fatal("a bad config was accepted")
+	}
+	for _, want := range []string{"shards: 2", "keys: -1", `skip: "nope"`, "dayops-bin: empty", "kubeconfig: empty"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("the error does not name %q: %v", want, err)
+		}
+	}
+	ok := Config{Shards: 3, DayopsBin: "bin/dayops", TemporalAddress: "x", DatabaseURL: "y", Kubeconfig: "z", Skip: []string{"busy"}}
+	if err := ok.Validate(); err != nil {
+		t.Errorf("a good config: %v", err)
+	}
+}

@@ -1,0 +1,394 @@
+package chaosbench
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"syscall"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/dayops/dayops/internal/apiv1"
+	"github.com/dayops/dayops/internal/cli"
+	"github.com/dayops/dayops/internal/server"
+	"github.com/dayops/dayops/internal/testutil/pgtest"
+)
+
+// Scenario names, for Config.Skip.
+var Scenarios = []string{"force-delete-primary", "delete-replica-pvc", "worker-mid-recovery", "worker-down",
+	"switchover", "sigkill-aof", "lose-node", "busy", "sigkill-none"}
+
+// Config of a run of `dayops-dev bench chaos`.
+type Config struct {
+	DayopsBin       string // the dayops binary the worker process runs
+	TemporalAddress string
+	DatabaseURL     string // a server URL; the bench creates and drops its own database
+	Kubeconfig      string
+	Shards          int           // of each cluster (1 replica per shard)
+	Keys            int           // filled into each cluster before its faults
+	CostWindow      time.Duration // how long the idle guardian's cost is measured
+	Hold            time.Duration // how long the busy scenario leaves its loss waiting
+	Skip            []string      // scenarios not to run (Scenarios)
+	Log             *slog.Logger
+}
+
+// Validate reports every bad field at once.
+func (c Config) Validate() error {
+	var errs []error
+	if c.Shards < 3 {
+		errs = append(errs, fmt.Errorf("shards: %d, want at least 3 (the scenarios use shards 0, 1 and 2)", c.Shards))
+	}
+	if c.Keys < 0 {
+		errs = append(errs, fmt.Errorf("keys: %d is negative", c.Keys))
+	}
+	if c.CostWindow < 0 || c.Hold < 0 {
+		errs = append(errs, errors.New("cost-window and hold: must not be negative"))
+	}
+	for _, s := range c.Skip {
+		if !slices.Contains(Scenarios, s) {
+			errs = append(errs, fmt.Errorf("skip: %q is not one of %v", s, Scenarios))
+		}
+	}
+	for name, v := range map[string]string{"dayops-bin": c.DayopsBin, "temporal-address": c.TemporalAddress, "database-url": c.DatabaseURL, "kubeconfig": c.Kubeconfig} {
+		if v == "" {
+			errs = append(errs, fmt.Errorf("%s: empty", name))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Result is what Run measured.
+type Result struct {
+	Cost    Cost
+	Figures []Figure
+	Writers map[string]WriterResult // per cluster
+}
+
+func random() string {
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// Run starts a dayops API in this process and a worker process (Config.
+// DayopsBin) against the running local stack, on a fresh database, task
+// queue and namespace; creates a 3x1 cluster with the default persistence
+// (AOF), measures the idle guardian's cost, fills it and runs every fault
+// with a writer that waits for one replica (WAIT 1); then a cluster without
+// persistence for the fence (SIGKILL a primary). It prints the cost, the
+// table and the notes to out.
+func Run(ctx context.Context, cfg Config, out io.Writer) (res Result, err error) {
+	if err := cfg.Validate(); err != nil {
+		return res, err
+	}
+	log := cfg.Log
+	if log == nil {
+		log = slog.Default()
+	}
+	db, err := pgtest.Create(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return res, err
+	}
+	defer func() { _ = db.Drop(context.WithoutCancel(ctx)) }()
+	tmp, err := os.MkdirTemp("", "dayops-chaosbench-")
+	if err != nil {
+		return res, err
+	}
+	defer func() {
+		if err == nil {
+			os.RemoveAll(tmp)
+		}
+	}()
+	opTok, auTok := "op-"+random()+random(), "au-"+random()+random()
+	scfg := server.Config{
+		Roles: []string{"api"}, APIURL: "http://127.0.0.1:0",
+		TemporalAddress: cfg.TemporalAddress, TemporalNamespace: "default",
+		TaskQueue:  "dayops-chaosbench-" + random(),
+		Kubeconfig: cfg.Kubeconfig, DatabaseURL: db.URL,
+		Tokens:    opTok + "=bench-operator:operator," + auTok + "=bench-auditor:auditor",
+		HookAllow: "127.0.0.1",
+		CallKeys:  "chaosbench-call-key-" + random() + random() + random(),
+	}
+	deps, err := server.Connect(ctx, scfg, log)
+	if err != nil {
+		return res, err
+	}
+	defer deps.Close()
+	api, err := deps.NewAPI(scfg)
+	if err != nil {
+		return res, err
+	}
+	srv := httptest.NewServer(api.Handler())
+	defer srv.Close()
+	op := &cli.Client{Base: srv.URL, Token: opTok, HTTP: &http.Client{Timeout: time.Minute}}
+	au := &cli.Client{Base: srv.URL, Token: auTok, HTTP: &http.Client{Timeout: time.Minute}}
+
+	ns, err := createNamespace(ctx, deps)
+	if err != nil {
+		return res, err
+	}
+	defer func() {
+		if err := deps.Kube.CoreV1().Namespaces().Delete(context.WithoutCancel(ctx), ns, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+			log.Warn("delete namespace", "namespace", ns, "err", err)
+		}
+	}()
+	w := &ProcWorker{Bin: cfg.DayopsBin, Dir: tmp, Env: append(os.Environ(), "DAYOPS_ROLES=worker", "DAYOPS_TASK_QUEUE="+scfg.TaskQueue,
+		"TEMPORAL_ADDRESS="+cfg.TemporalAddress, "KUBECONFIG="+cfg.Kubeconfig, "DATABASE_URL="+db.URL,
+		"DAYOPS_LOG_LEVEL=warn", "DAYOPS_HOOK_ALLOW=127.0.0.1", "DAYOPS_CALL_KEYS="+scfg.CallKeys)}
+	if err := w.Start(); err != nil {
+		return res, err
+	}
+	defer w.Stop()
+	env := Env{Kube: deps.Kube, Temporal: deps.Temporal, Operator: op, Auditor: au, Namespace: ns, Worker: w, Log: log}
+	log.Info("chaosbench ready", "namespace", ns, "task_queue", scfg.TaskQueue)
+	res.Writers = map[string]WriterResult{}
+
+	runs := func(s string) bool { return !slices.Contains(cfg.Skip, s) }
+	// The default persistence (AOF), a writer that waits for a replica.
+	b, err := createCluster(ctx, env, "chaos", cfg.Shards, "aof")
+	if err != nil {
+		return res, err
+	}
+	err = func() error {
+		if cfg.CostWindow > 0 {
+			if res.Cost, err = b.MeasureCost(ctx, cfg.CostWindow); err != nil {
+				return fmt.Errorf("cost: %w", err)
+			}
+			fmt.Fprintln(out, res.Cost)
+		}
+		if err := b.Fill(ctx, cfg.Keys, 100); err != nil {
+			return err
+		}
+		if err := b.StartWriter(ctx, 1); err != nil {
+			return err
+		}
+		image, err := b.otherImage(ctx)
+		if err != nil {
+			return err
+		}
+		steps := []struct {
+			name string
+			run  func() (Figure, error)
+		}{
+			{"force-delete-primary", func() (Figure, error) { return b.ForceDeletePrimary(ctx, 0) }},
+			{"delete-replica-pvc", func() (Figure, error) { return b.DeleteReplicaAndPVC(ctx, 1) }},
+			{"worker-mid-recovery", func() (Figure, error) { return b.KillWorkerMidRecovery(ctx, 2) }},
+			{"worker-down", func() (Figure, error) { return b.WorkerDownReplicaLost(ctx, 0) }},
+			{"switchover", func() (Figure, error) { return b.Switchover(ctx, 1) }},
+			{"sigkill-aof", func() (Figure, error) {
+				return b.KillRedisPrimary(ctx, 2, "SIGKILL a primary redis-server (aof)")
+			}},
+			{"lose-node", func() (Figure, error) { return b.LoseNode(ctx, 0) }},
+			{"busy", func() (Figure, error) { return b.RecoverWhileBusy(ctx, 2, image, cfg.Hold) }},
+		}
+		for _, s := range steps {
+			if !runs(s.name) {
+				continue
+			}
+			if _, err := s.run(); err != nil {
+				return err
+			}
+		}
+		wr, err := b.Stop(ctx)
+		res.Writers[b.Cluster] = wr
+		return err
+	}()
+	res.Figures = append(res.Figures, b.Figures...)
+	if err != nil {
+		return res, fmt.Errorf("cluster %s: %w (worker logs in %s)", b.Cluster, err, w.Dir)
+	}
+	if err := b.Delete(ctx); err != nil {
+		return res, err
+	}
+
+	// Persistence none: the instance manager fences the restarted, empty
+	// former primary. No WAIT: a cache client.
+	if runs("sigkill-none") {
+		c, err := createCluster(ctx, env, "chaos-cache", cfg.Shards, "none")
+		if err != nil {
+			return res, err
+		}
+		err = func() error {
+			if err := c.Fill(ctx, cfg.Keys, 100); err != nil {
+				return err
+			}
+			if err := c.StartWriter(ctx, 0); err != nil {
+				return err
+			}
+			if _, err := c.KillRedisPrimary(ctx, 0, "SIGKILL a primary redis-server (persistence none, fenced)"); err != nil {
+				return err
+			}
+			wr, err := c.Stop(ctx)
+			res.Writers[c.Cluster] = wr
+			return err
+		}()
+		res.Figures = append(res.Figures, c.Figures...)
+		if err != nil {
+			return res, fmt.Errorf("cluster %s: %w", c.Cluster, err)
+		}
+		if err := c.Delete(ctx); err != nil {
+			return res, err
+		}
+	}
+
+	fmt.Fprintf(out, "\n%d shards x 1 replica, %d keys of 100 B filled per cluster; a writer on 5,000 more keys, 4 workers (WAIT 1 on the AOF cluster):\n", cfg.Shards, cfg.Keys)
+	if err := WriteTable(out, res.Figures); err != nil {
+		return res, err
+	}
+	fmt.Fprintln(out)
+	WriteNotes(out, res.Figures)
+	for _, name := range []string{"chaos", "chaos-cache"} {
+		if wr, ok := res.Writers[name]; ok {
+			fmt.Fprintf(out, "- writer on %s: %d acknowledged, %d failed (outcome unknown), %d acknowledged lost; %d keys read back, %v\n",
+				name, wr.Acked, wr.Failed, wr.Lost, wr.Verified, orOK(wr.VerifyErr))
+		}
+	}
+	return res, nil
+}
+
+func orOK(err error) string {
+	if err == nil {
+		return "every one holds its last acknowledged value"
+	}
+	return err.Error()
+}
+
+// createCluster creates a shards x 1 cluster through the API and waits until
+// its guardian sees it whole.
+func createCluster(ctx context.Context, env Env, name string, shards int, persistence string) (*Bench, error) {
+	b := New(env, name)
+	var acc apiv1.OperationAccepted
+	if err := env.Operator.Do(ctx, http.MethodPost, "/v1/clusters", nil, map[string]any{"name": name, "namespace": env.Namespace,
+		"shards": shards, "replicasPerShard": 1, "persistence": map[string]any{"mode": persistence}, "reason": "chaos bench"}, &acc); err != nil {
+		return nil, fmt.Errorf("create %s: %w", name, err)
+	}
+	o, err := b.WaitOperation(ctx, acc.OperationID, 5*time.Minute)
+	if err != nil {
+		return nil, err
+	}
+	if o.Progress.Outcome != apiv1.OutcomeSucceeded {
+		return nil, fmt.Errorf("create %s ended %s/%s: %s", name, o.Status, o.Progress.Outcome, o.Error)
+	}
+	if _, err := b.WaitWhole(ctx, 2*time.Minute); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// Delete deletes the cluster and its volumes.
+func (b *Bench) Delete(ctx context.Context) error {
+	var acc apiv1.OperationAccepted
+	if err := b.Operator.Do(ctx, http.MethodDelete, "/v1/clusters/"+b.Cluster, url.Values{"namespace": {b.Namespace}, "deleteVolumes": {"true"}, "reason": {"chaos bench done"}}, nil, &acc); err != nil {
+		return fmt.Errorf("delete %s: %w", b.Cluster, err)
+	}
+	o, err := b.WaitOperation(ctx, acc.OperationID, 5*time.Minute)
+	if err == nil && o.Progress.Outcome != apiv1.OutcomeSucceeded {
+		err = fmt.Errorf("delete %s ended %s/%s: %s", b.Cluster, o.Status, o.Progress.Outcome, o.Error)
+	}
+	return err
+}
+
+// otherImage is an image to upgrade the cluster to (the node agent runs
+// every redis:* image with the local redis-server).
+func (b *Bench) otherImage(ctx context.Context) (string, error) {
+	var c apiv1.ClusterDetail
+	if err := b.Auditor.Do(ctx, http.MethodGet, "/v1/clusters/"+b.Cluster, url.Values{"namespace": {b.Namespace}}, nil, &c); err != nil {
+		return "", err
+	}
+	return OtherImage(c.Spec.Image), nil
+}
+
+// OtherImage is an image other than image for an upgrade on the local stack.
+func OtherImage(image string) string {
+	if image == "redis:7.0-next" {
+		return "redis:7.0"
+	}
+	return "redis:7.0-next"
+}
+
+func createNamespace(ctx context.Context, deps *server.Deps) (string, error) {
+	name := "chaosbench-" + random()
+	if _, err := deps.Kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{}); err != nil {
+		return "", fmt.Errorf("create namespace %s: %w", name, err)
+	}
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		_, err := deps.Kube.CoreV1().ServiceAccounts(name).Get(ctx, "default", metav1.GetOptions{})
+		if err == nil {
+			return name, nil
+		}
+		if time.Now().After(deadline) {
+			return name, fmt.Errorf("namespace %s has no default ServiceAccount after 30s: %w", name, err)
+		}
+		if err := sleep(ctx, 100*time.Millisecond); err != nil {
+			return name, err
+		}
+	}
+}
+
+// ProcWorker runs `dayops server --roles worker` as a process of its own, so
+// that it can be SIGKILLed and its CPU read; each start logs to
+// Dir/worker-N.log.
+type ProcWorker struct {
+	Bin string
+	Env []string
+	Dir string
+	cmd *exec.Cmd
+	n   int
+}
+
+// PID of the running process.
+func (w *ProcWorker) PID() int {
+	if w.cmd == nil {
+		return 0
+	}
+	return w.cmd.Process.Pid
+}
+
+// Start starts a fresh worker process.
+func (w *ProcWorker) Start() error {
+	w.n++
+	f, err := os.Create(filepath.Join(w.Dir, "worker-"+strconv.Itoa(w.n)+".log"))
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	cmd := exec.Command(w.Bin, "server", "--roles", "worker")
+	cmd.Env, cmd.Stdout, cmd.Stderr = w.Env, f, f
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start worker %s: %w", w.Bin, err)
+	}
+	w.cmd = cmd
+	return nil
+}
+
+// Kill SIGKILLs the worker and waits for it.
+func (w *ProcWorker) Kill() error { return w.signal(syscall.SIGKILL) }
+
+// Stop asks the worker to stop (SIGTERM) and waits for it.
+func (w *ProcWorker) Stop() error { return w.signal(syscall.SIGTERM) }
+
+func (w *ProcWorker) signal(sig syscall.Signal) error {
+	if w.cmd == nil || w.cmd.ProcessState != nil {
+		return nil
+	}
+	if err := w.cmd.Process.Signal(sig); err != nil {
+		return err
+	}
+	_ = w.cmd.Wait()
+	return nil
+}

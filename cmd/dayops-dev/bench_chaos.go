@@ -1,0 +1,59 @@
+package main
+
+import (
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/dayops/dayops/bench/chaosbench"
+)
+
+// newBenchChaosCmd is `dayops-dev bench chaos`: the self-healing figures of
+// issue 13, per fault.
+func newBenchChaosCmd() *cobra.Command {
+	cfg := chaosbench.Config{}
+	cmd := &cobra.Command{
+		Use:   "chaos",
+		Short: "Per fault: seconds to Redis promoting, to the Service following, to full redundancy; writes and keys lost; the guardian's cost (needs the local stack)",
+		Long: `Through the real API (in this process) and a worker in a process of its own
+(--dayops-bin server --roles worker), on a fresh database, task queue and
+Kubernetes namespace of the running local stack: creates a --shards x 1
+cluster with the default persistence (AOF), measures what guarding it costs
+while idle (worker CPU, Redis commands per instance per minute), fills it and,
+with a writer that waits for one replica (WAIT 1) and checks every write,
+force-deletes a primary Pod, deletes a replica Pod and its PVC, kills the
+worker mid-recovery, keeps the worker down while a replica Pod is lost,
+switches over, SIGKILLs a primary's redis-server, loses every Pod of one node
+and loses a Pod while an upgrade holds the cluster. Then a cluster without
+persistence has its primary's redis-server SIGKILLed (the fence). Prints one
+row per fault. Figures only; nothing is asserted.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if cfg.TemporalAddress == "" {
+				cfg.TemporalAddress = envOr("TEMPORAL_ADDRESS", "127.0.0.1:7233")
+			}
+			if cfg.DatabaseURL == "" {
+				cfg.DatabaseURL = envOr("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable")
+			}
+			if cfg.Kubeconfig == "" {
+				cfg.Kubeconfig = envOr("KUBECONFIG", "")
+			}
+			cfg.Log = slog.Default()
+			_, err := chaosbench.Run(cmd.Context(), cfg, cmd.OutOrStdout())
+			return err
+		},
+	}
+	f := cmd.Flags()
+	f.IntVar(&cfg.Shards, "shards", 3, "shards of each cluster (1 replica per shard)")
+	f.IntVar(&cfg.Keys, "keys", 20000, "keys of 100 B filled into each cluster before its faults")
+	f.DurationVar(&cfg.CostWindow, "cost-window", time.Minute, "how long the idle guardian's cost is measured (0: not measured)")
+	f.DurationVar(&cfg.Hold, "hold", 10*time.Second, "how long a loss waits while an upgrade holds the cluster before the upgrade is aborted")
+	f.StringSliceVar(&cfg.Skip, "skip", nil, "scenarios not to run: "+strings.Join(chaosbench.Scenarios, ","))
+	f.StringVar(&cfg.DayopsBin, "dayops-bin", "bin/dayops", "dayops binary the worker process runs")
+	f.StringVar(&cfg.TemporalAddress, "temporal-address", "", "Temporal frontend (env TEMPORAL_ADDRESS, default 127.0.0.1:7233)")
+	f.StringVar(&cfg.DatabaseURL, "database-url", "", "PostgreSQL server URL (env DATABASE_URL); a database is created and dropped")
+	f.StringVar(&cfg.Kubeconfig, "kubeconfig", "", "the stack's kubeconfig (env KUBECONFIG)")
+	return cmd
+}
