@@ -39,10 +39,13 @@ func TestFenceSIGKILL(t *testing.T) {
 		manager       bool
 		action        instance.Action
 		wantLoss      bool
+		// short: also run by make unit (go test -short); the others only
+		// by make test (each case waits out a failover or a resync).
+		short bool
 	}{
-		"default persistence (AOF everysec)":             {config: aof, manager: true, action: instance.Serve},
+		"default persistence (AOF everysec)":             {config: aof, manager: true, action: instance.Serve, short: true},
 		"default persistence without the manager":        {config: aof},
-		"persistence none":                               {manager: true, action: instance.Takeover},
+		"persistence none":                               {manager: true, action: instance.Takeover, short: true},
 		"persistence none without the manager (control)": {wantLoss: true},
 		"AOF wiped": {config: aof, wipeAOF: true, manager: true, action: instance.Takeover},
 		"persistence none, restarted after Redis failed over": {manager: true, afterFailover: true, action: instance.Follow},
@@ -50,6 +53,9 @@ func TestFenceSIGKILL(t *testing.T) {
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
+			if testing.Short() && !tc.short {
+				t.Skip("a long fault case: make test runs it")
+			}
 			ctx := t.Context()
 			c := redistest.New(t, redistest.Options{Primaries: 3, ReplicasPerPrimary: 1, Config: tc.config})
 			p, r := c.Nodes()[0], c.Nodes()[3]

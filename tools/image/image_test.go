@@ -49,6 +49,9 @@ func testConfig(t *testing.T, dir string) config {
 // cluster would run: the config, every file of every layer, and the binary
 // itself (static, the product, stamped with the version).
 func TestImage(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the product image twice: make test runs it, make unit does not")
+	}
 	a, b := testConfig(t, t.TempDir()), testConfig(t, t.TempDir())
 	start := time.Now()
 	resA, err := Build(t.Context(), a)
