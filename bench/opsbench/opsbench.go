@@ -133,6 +133,7 @@ func (r BatchRow) OpsPerMinute() float64 { return float64(r.Ops) / r.Wall.Minute
 type MemoryRow struct {
 	Mode                   string
 	Keys                   int
+	KeysMoved              int64 // the operation's progress at its end
 	Wall                   time.Duration
 	WorkerRest, WorkerPeak int64 // bytes: VmRSS before the scale-out, VmHWM during it
 	APIRest, APIPeak       int64 // the same of this process (the API is served in it)
@@ -170,9 +171,9 @@ func writeTables(out io.Writer, cfg Config, batch []BatchRow, mem []MemoryRow) {
 	}
 	if len(mem) > 0 {
 		fmt.Fprintf(out, "\nmemory: scale-out 3->4 of a 3x0 cluster holding %d keys of %d B, one worker\n", cfg.MigrateKeys, cfg.ValueSize)
-		fmt.Fprintf(out, "%-8s %9s %8s %16s %16s %13s %13s %13s  %s\n", "temporal", "keys", "wall_s", "worker_rest_mib", "worker_peak_mib", "api_rest_mib", "api_peak_mib", "worker_cpu_s", "load average at the end")
+		fmt.Fprintf(out, "%-8s %9s %10s %8s %16s %16s %13s %13s %13s  %s\n", "temporal", "keys", "keys_moved", "wall_s", "worker_rest_mib", "worker_peak_mib", "api_rest_mib", "api_peak_mib", "worker_cpu_s", "load average at the end")
 		for _, r := range mem {
-			fmt.Fprintf(out, "%-8s %9d %8.1f %16.1f %16.1f %13.1f %13.1f %13.2f  %s\n", r.Mode, r.Keys, r.Wall.Seconds(), mib(r.WorkerRest), mib(r.WorkerPeak),
+			fmt.Fprintf(out, "%-8s %9d %10d %8.1f %16.1f %16.1f %13.1f %13.1f %13.2f  %s\n", r.Mode, r.Keys, r.KeysMoved, r.Wall.Seconds(), mib(r.WorkerRest), mib(r.WorkerPeak),
 				mib(r.APIRest), mib(r.APIPeak), r.WorkerCPU.Seconds(), r.Load)
 		}
 	}
@@ -361,11 +362,16 @@ func (b *bench) memory(ctx context.Context) (MemoryRow, error) {
 	cpuBefore = s.CPU
 	log.Info("opsbench: memory run: scale-out 3->4", "worker_rss_mib", fmt.Sprintf("%.1f", mib(r.WorkerRest)))
 	began := time.Now()
-	if err := b.run(ctx, http.MethodPost, "/v1/clusters/"+name+"/operations", url.Values{"namespace": {b.ns}},
-		map[string]any{"type": "scale-shards", "shards": 4, "reason": "opsbench"}); err != nil {
+	var acc apiv1.OperationAccepted
+	if err := b.op.Do(ctx, http.MethodPost, "/v1/clusters/"+name+"/operations", url.Values{"namespace": {b.ns}},
+		map[string]any{"type": "scale-shards", "shards": 4, "reason": "opsbench"}, &acc); err != nil {
 		return r, fmt.Errorf("scale-out: %w", err)
 	}
-	r.Wall = time.Since(began)
+	o, err := b.waitOp(ctx, acc.OperationID)
+	if err != nil {
+		return r, fmt.Errorf("scale-out: %w", err)
+	}
+	r.Wall, r.KeysMoved = time.Since(began), o.Progress.KeysMoved
 	if s, err = scalebench.ReadProc(wpid); err != nil {
 		return r, err
 	}
@@ -386,28 +392,29 @@ func (b *bench) run(ctx context.Context, method, path string, q url.Values, body
 	if err := b.op.Do(ctx, method, path, q, body, &acc); err != nil {
 		return err
 	}
-	return b.wait(ctx, acc.OperationID)
+	_, err := b.waitOp(ctx, acc.OperationID)
+	return err
 }
 
 func (b *bench) deleteCluster(name string) error {
 	return b.run(context.Background(), http.MethodDelete, "/v1/clusters/"+name, url.Values{"namespace": {b.ns}, "deleteVolumes": {"true"}, "reason": {"opsbench done"}}, nil)
 }
 
-// wait polls the operation every 100 ms until it ends; anything but success
-// is an error.
-func (b *bench) wait(ctx context.Context, id string) error {
+// waitOp polls the operation every 100 ms until it ends; anything but
+// success is an error.
+func (b *bench) waitOp(ctx context.Context, id string) (apiv1.Operation, error) {
 	for {
 		var o apiv1.Operation
 		err := b.op.Do(ctx, http.MethodGet, "/v1/operations/"+id, nil, nil, &o)
 		if err == nil && o.Status != apiv1.StatusRunning {
 			if o.Status != apiv1.StatusCompleted || o.Progress.Outcome != apiv1.OutcomeSucceeded {
-				return fmt.Errorf("operation %s ended %s/%s: %s %s", id, o.Status, o.Progress.Outcome, o.Error, o.Progress.Message)
+				return o, fmt.Errorf("operation %s ended %s/%s: %s %s", id, o.Status, o.Progress.Outcome, o.Error, o.Progress.Message)
 			}
-			return nil
+			return o, nil
 		}
 		select {
 		case <-ctx.Done():
-			return ctx.Err()
+			return o, ctx.Err()
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
