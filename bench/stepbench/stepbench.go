@@ -11,11 +11,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"slices"
 	"time"
 
+	"github.com/dayops/dayops/bench/benchtemporal"
 	"github.com/dayops/dayops/internal/activities/auditlog"
 	"github.com/dayops/dayops/internal/audit"
+	"github.com/dayops/dayops/internal/devcluster"
 	"github.com/dayops/dayops/internal/eventstore"
 	"github.com/dayops/dayops/internal/operation"
 	"github.com/dayops/dayops/internal/testutil/pgtest"
@@ -33,7 +36,13 @@ type Config struct {
 	TemporalAddress string
 	DatabaseURL     string // a server URL; the bench creates and drops its own database
 	Steps           int
-	Out             io.Writer
+	// Modes, when not empty, are the Temporal modes to measure one after the
+	// other (devcluster.TemporalDev, devcluster.TemporalServer), each on a
+	// Temporal that the bench starts alone for the run with the binaries of
+	// Root/bin (see benchtemporal); TemporalAddress is then not used.
+	Modes []string
+	Root  string
+	Out   io.Writer
 }
 
 // NoopStep is the step: it does nothing.
@@ -56,7 +65,8 @@ func StepsWorkflow(ctx workflow.Context, m operation.Meta, n int) ([]int64, erro
 	return out, nil
 }
 
-// Run prints the per-step figures with and without audit.
+// Run prints the per-step figures with and without audit, against
+// TemporalAddress or against a Temporal of each of Modes, then a summary.
 func Run(ctx context.Context, cfg Config) error {
 	log := slog.New(slog.DiscardHandler)
 	db, err := pgtest.Create(ctx, cfg.DatabaseURL)
@@ -73,19 +83,72 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	c, err := client.DialContext(ctx, client.Options{HostPort: cfg.TemporalAddress, Logger: sdklog.NewStructuredLogger(log),
-		ContextPropagators: []workflow.ContextPropagator{operation.MetaPropagator{}}})
+	opts := client.Options{Logger: sdklog.NewStructuredLogger(log),
+		ContextPropagators: []workflow.ContextPropagator{operation.MetaPropagator{}}}
+	if len(cfg.Modes) == 0 {
+		opts.HostPort = cfg.TemporalAddress
+		c, err := client.DialContext(ctx, opts)
+		if err != nil {
+			return fmt.Errorf("connect to Temporal at %s: %w", cfg.TemporalAddress, err)
+		}
+		defer c.Close()
+		_, err = measure(ctx, cfg, c, store, "Temporal "+cfg.TemporalAddress, log)
+		return err
+	}
+	var rows []summary
+	for _, mode := range cfg.Modes {
+		r, err := measureMode(ctx, cfg, mode, opts, store, log)
+		if err != nil {
+			return fmt.Errorf("%s mode: %w", mode, err)
+		}
+		rows = append(rows, r)
+	}
+	fmt.Fprintf(cfg.Out, "\nsummary, mean per step (goal for workflow + audit: <= 50ms per step on the dev server):\n")
+	fmt.Fprintf(cfg.Out, "%-52s %20s %28s %11s\n", "temporal", "workflow + activity", "workflow + activity + audit", "audit adds")
+	for _, r := range rows {
+		fmt.Fprintf(cfg.Out, "%-52s %20s %28s %11s\n", r.label, r.base.Round(time.Microsecond), r.audited.Round(time.Microsecond),
+			(r.audited - r.base).Round(time.Microsecond))
+	}
+	if la, err := os.ReadFile("/proc/loadavg"); err == nil {
+		fmt.Fprintf(cfg.Out, "load average at the end: %s", la)
+	}
+	return nil
+}
+
+// measureMode starts a Temporal of mode, measures against it and stops it.
+func measureMode(ctx context.Context, cfg Config, mode string, opts client.Options, store *eventstore.Store, log *slog.Logger) (summary, error) {
+	srv, err := benchtemporal.Start(ctx, cfg.Root, mode, cfg.DatabaseURL, log)
 	if err != nil {
-		return fmt.Errorf("connect to Temporal at %s: %w", cfg.TemporalAddress, err)
+		return summary{}, err
+	}
+	defer srv.Stop(context.WithoutCancel(ctx))
+	c, err := srv.Dial(ctx, opts)
+	if err != nil {
+		return summary{}, err
 	}
 	defer c.Close()
-	fmt.Fprintf(cfg.Out, "per-step overhead, %d sequential no-op steps, Temporal %s, PostgreSQL (own database)\n", cfg.Steps, cfg.TemporalAddress)
+	label := "dev server (temporal server start-dev, SQLite)"
+	if mode == devcluster.TemporalServer {
+		label = "Temporal server (PostgreSQL, mTLS, internode mTLS)"
+	}
+	return measure(ctx, cfg, c, store, label, log)
+}
+
+// summary is one Temporal's mean step time without and with audit.
+type summary struct {
+	label         string
+	base, audited time.Duration
+}
+
+// measure prints the per-step figures with and without audit against c.
+func measure(ctx context.Context, cfg Config, c client.Client, store *eventstore.Store, label string, log *slog.Logger) (summary, error) {
+	sum := summary{label: label}
+	fmt.Fprintf(cfg.Out, "per-step overhead, %d sequential no-op steps, %s, PostgreSQL (own database)\n", cfg.Steps, label)
 	fmt.Fprintf(cfg.Out, "%-30s %10s %10s %10s %10s\n", "mode", "mean", "p50", "p99", "steps/s")
-	var base time.Duration
 	for _, withAudit := range []bool{false, true} {
 		lat, wall, err := runOnce(ctx, c, store, cfg.Steps, withAudit, log)
 		if err != nil {
-			return err
+			return sum, err
 		}
 		mode := "workflow + activity"
 		if withAudit {
@@ -95,12 +158,13 @@ func Run(ctx context.Context, cfg Config) error {
 		fmt.Fprintf(cfg.Out, "%-30s %10s %10s %10s %10.0f\n", mode, mean.Round(time.Microsecond),
 			pct(lat, 0.5), pct(lat, 0.99), float64(cfg.Steps)/wall.Seconds())
 		if !withAudit {
-			base = mean
+			sum.base = mean
 		} else {
-			fmt.Fprintf(cfg.Out, "audit adds %s per step (goal for workflow + audit: <= 50ms per step)\n", (mean - base).Round(time.Microsecond))
+			sum.audited = mean
+			fmt.Fprintf(cfg.Out, "audit adds %s per step (goal for workflow + audit: <= 50ms per step)\n", (mean - sum.base).Round(time.Microsecond))
 		}
 	}
-	return nil
+	return sum, nil
 }
 
 func runOnce(ctx context.Context, c client.Client, store *eventstore.Store, n int, withAudit bool, log *slog.Logger) ([]time.Duration, time.Duration, error) {

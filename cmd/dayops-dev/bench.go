@@ -9,6 +9,6 @@ func newBenchCmd() *cobra.Command {
 		Use:   "bench",
 		Short: "Run benchmarks that print figures",
 	}
-	cmd.AddCommand(newBenchEventstoreCmd(), newBenchMigrateCmd(), newBenchMigrateProbeCmd(), newBenchStepsCmd(), newBenchBackupCmd(), newBenchScaleCmd(), newBenchChaosCmd())
+	cmd.AddCommand(newBenchEventstoreCmd(), newBenchMigrateCmd(), newBenchMigrateProbeCmd(), newBenchStepsCmd(), newBenchBackupCmd(), newBenchScaleCmd(), newBenchChaosCmd(), newBenchOpsCmd())
 	return cmd
 }

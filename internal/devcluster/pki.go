@@ -127,6 +127,21 @@ func ensurePKI(dir string, serviceIP netip.Addr) error {
 			return err
 		}
 	}
+	// The server mode's internode certificate: the history and matching
+	// services serve with it and every service presents it as its
+	// client certificate to them (Temporal uses global.tls.internode's
+	// server certificate both ways), hence both key usages.
+	if !exists(filepath.Join(dir, temporalInternodeFile+".crt")) || !exists(filepath.Join(dir, temporalInternodeFile+".key")) {
+		tmpl := &x509.Certificate{
+			Subject:     pkix.Name{CommonName: "temporal-internode"},
+			ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+			DNSNames:    []string{temporalServerName},
+			IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
+		}
+		if err := ca.issue(dir, temporalInternodeFile, tmpl); err != nil {
+			return err
+		}
+	}
 	for _, id := range []clientIdentity{adminID, agentID, controllerManagerID, schedulerID, kubeletClientID, frontProxyID,
 		temporalClientID, temporalSystemWorkerID} {
 		if exists(filepath.Join(dir, id.file+".crt")) && exists(filepath.Join(dir, id.file+".key")) {

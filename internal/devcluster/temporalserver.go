@@ -40,10 +40,12 @@ const temporalRetention = 72 * time.Hour
 
 // The server mode's TLS files under STATE/pki, signed by ca.crt: the
 // frontend's serving certificate, dayops' client certificate (recorded in
-// dev.env), and the system worker's client certificate (the worker service
-// is a client of the frontend too).
+// dev.env), the system worker's client certificate (the worker service is a
+// client of the frontend too), and the internode certificate that the four
+// services present to one another.
 var (
 	temporalFrontendFile     = "temporal-frontend"
+	temporalInternodeFile    = "temporal-internode"
 	temporalClientID         = clientIdentity{file: "temporal-client", cn: "dayops"}
 	temporalSystemWorkerID   = clientIdentity{file: "temporal-system-worker", cn: "temporal-system-worker"}
 	temporalServerName       = "localhost"
@@ -83,6 +85,20 @@ func (c Config) TemporalTLS() temporaltls.Files {
 	return temporaltls.Files{
 		Cert:       filepath.Join(c.pkiDir(), temporalClientID.file+".crt"),
 		Key:        filepath.Join(c.pkiDir(), temporalClientID.file+".key"),
+		CA:         filepath.Join(c.pkiDir(), caCert),
+		ServerName: temporalServerName,
+	}
+}
+
+// TemporalInternodeTLS is the server mode's internode identity as a client
+// sees it: the certificate that the history and matching services serve
+// with and require from their callers (frontend, worker service and one
+// another), the CA that signed it, and the name it holds. Tests use it to reach those
+// services directly; dayops never does.
+func (c Config) TemporalInternodeTLS() temporaltls.Files {
+	return temporaltls.Files{
+		Cert:       filepath.Join(c.pkiDir(), temporalInternodeFile+".crt"),
+		Key:        filepath.Join(c.pkiDir(), temporalInternodeFile+".key"),
 		CA:         filepath.Join(c.pkiDir(), caCert),
 		ServerName: temporalServerName,
 	}
@@ -207,8 +223,14 @@ func temporalDynamicConfig(c Config) map[string][]map[string]any {
 
 // temporalServerConfig is Temporal's server config (go.temporal.io/server
 // common/config) for one process running the four services on 127.0.0.1,
-// with PostgreSQL persistence and a frontend that requires client
-// certificates signed by the stack's CA.
+// with PostgreSQL persistence, a frontend that requires client certificates
+// signed by the stack's CA, and mutual TLS between the services
+// (global.tls.internode): the history and matching services' gRPC ports take
+// only callers presenting a certificate of the stack's CA, and the callers
+// (frontend, history, matching, worker) verify theirs. Any certificate of
+// the stack's CA passes, as for the frontend: the CA is the local stack's
+// single trust root. Membership (ringpop) gossip on the membership ports
+// is not TLS in Temporal; those ports bind to 127.0.0.1 only.
 func temporalServerConfig(c Config, cc *pgx.ConnConfig) map[string]any {
 	pki := func(f string) string { return filepath.Join(c.pkiDir(), f) }
 	mainDB, visDB := c.TemporalDatabases()
@@ -256,6 +278,15 @@ func temporalServerConfig(c Config, cc *pgx.ConnConfig) map[string]any {
 						"requireClientAuth": true,
 					},
 					"client": toFrontend,
+				},
+				"internode": map[string]any{
+					"server": map[string]any{
+						"certFile":          pki(temporalInternodeFile + ".crt"),
+						"keyFile":           pki(temporalInternodeFile + ".key"),
+						"clientCaFiles":     []string{pki(caCert)},
+						"requireClientAuth": true,
+					},
+					"client": map[string]any{"serverName": temporalServerName, "rootCaFiles": []string{pki(caCert)}},
 				},
 				"systemWorker": map[string]any{
 					"certFile": pki(temporalSystemWorkerID.file + ".crt"),

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -18,51 +17,30 @@ import (
 	sdkclient "go.temporal.io/sdk/client"
 	sdklog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/worker"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/dayops/dayops/internal/devcluster"
 	"github.com/dayops/dayops/internal/devcluster/devrun"
 	"github.com/dayops/dayops/internal/devcluster/devtest"
-	"github.com/dayops/dayops/internal/testutil/pgtest"
 )
 
 // TestTemporalServerMode starts Temporal's own server (--temporal=server,
 // Temporal alone) on a database of its own and free ports, runs a workflow
-// over mutual TLS, checks that a client without a certificate is refused,
-// and that a restart keeps the namespace and the schema.
+// over mutual TLS (which crosses frontend, history and matching over their
+// internode mutual TLS), checks that a client without a certificate is
+// refused by the frontend and, on the history and matching services' gRPC
+// ports, that plain gRPC and TLS without a client certificate are refused
+// while the internode certificate is served, and that a restart keeps the
+// namespace and the schema.
 func TestTemporalServerMode(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts Temporal's own server; skipped under -short")
-	}
 	wd, err := os.Getwd()
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := devcluster.DefaultConfig(devcluster.FindRoot(wd))
-	if _, err := os.Stat(filepath.Join(cfg.BinDir, "temporal-server")); err != nil {
-		t.Skip("bin/temporal-server is missing: build it with `scripts/build-tools.sh temporal-server` (make tools)")
-	}
-	cfg.Temporal = devcluster.TemporalServer
-	cfg.TemporalOnly = true
-	cfg.StateDir = filepath.Join(t.TempDir(), "state")
-	cfg.TemporalPort = devtest.FreePortBlock(t, len(cfg.TemporalServerPorts()))
-	cfg.StartTimeout = 2 * time.Minute
-	cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	db, err := pgtest.Create(t.Context(), pgtest.BaseURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.DatabaseURL = db.URL
-	t.Cleanup(func() {
-		ctx := context.Background()
-		if err := devcluster.Down(ctx, cfg, devcluster.DownOptions{}); err != nil {
-			t.Errorf("cleanup down: %v", err)
-		}
-		mainDB, visDB := cfg.TemporalDatabases()
-		devtest.DropDatabases(t, db.URL, mainDB, visDB)
-		if err := db.Drop(ctx); err != nil {
-			t.Error(err)
-		}
-	})
+	cfg := devtest.TemporalServerConfig(t, devcluster.FindRoot(wd))
 	ctx := t.Context()
 
 	start := time.Now()
@@ -120,6 +98,32 @@ func TestTemporalServerMode(t *testing.T) {
 		t.Logf("%s: refused: %v", name, err)
 	}
 
+	// The services behind the frontend talk mutual TLS among themselves.
+	internode, err := cfg.TemporalInternodeTLS().Config()
+	if err != nil {
+		t.Fatal(err)
+	}
+	noCert = internode.Clone()
+	noCert.Certificates = nil
+	ports := cfg.TemporalServerPorts()
+	// (The worker service serves no gRPC; it only calls the others.)
+	for _, svc := range []string{"history", "matching"} {
+		addr := fmt.Sprintf("127.0.0.1:%d", ports[svc])
+		if err := checkHealth(ctx, addr, credentials.NewTLS(internode)); err != nil {
+			t.Errorf("%s service at %s with the internode certificate: %v", svc, addr, err)
+		}
+		for name, creds := range map[string]credentials.TransportCredentials{
+			"plain gRPC": insecure.NewCredentials(), "TLS without a client certificate": credentials.NewTLS(noCert),
+		} {
+			err := checkHealth(ctx, addr, creds)
+			if err == nil {
+				t.Errorf("%s service at %s, %s: health check answered, want the connection refused", svc, addr, name)
+				continue
+			}
+			t.Logf("%s service, %s: refused: %v", svc, name, err)
+		}
+	}
+
 	// A restart sets the schema up again (a no-op) and finds the namespace.
 	if err := devcluster.Down(ctx, cfg, devcluster.DownOptions{}); err != nil {
 		t.Fatal(err)
@@ -141,7 +145,7 @@ func TestTemporalServerMode(t *testing.T) {
 	if err := devcluster.Down(ctx, cfg, devcluster.DownOptions{Purge: true}); err != nil {
 		t.Fatal(err)
 	}
-	conn, err := pgx.Connect(ctx, db.URL)
+	conn, err := pgx.Connect(ctx, cfg.DatabaseURL)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -181,4 +185,24 @@ func ping(t *testing.T, cl sdkclient.Client, tag string) {
 	if diff := cmp.Diff(devrun.PingResult{Reply: "pong: " + tag, TaskQueue: queue}, got); diff != "" {
 		t.Errorf("PingWorkflow result (-want +got):\n%s", diff)
 	}
+}
+
+// checkHealth asks the gRPC health service at addr (overall status) over
+// creds, waiting for the connection at most 10s.
+func checkHealth(ctx context.Context, addr string, creds credentials.TransportCredentials) error {
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(creds))
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	resp, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{})
+	if err != nil {
+		return err
+	}
+	if resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+		return fmt.Errorf("status %s", resp.GetStatus())
+	}
+	return nil
 }

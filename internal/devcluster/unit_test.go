@@ -221,6 +221,7 @@ func TestPKI(t *testing.T) {
 		"temporal-frontend":          {CN: "temporal-frontend", IPs: []string{"127.0.0.1"}, Server: true},
 		"temporal-client":            {CN: "dayops"},
 		"temporal-system-worker":     {CN: "temporal-system-worker"},
+		"temporal-internode":         {CN: "temporal-internode", IPs: []string{"127.0.0.1"}, Server: true},
 	}
 	for name, want := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -243,6 +244,13 @@ func TestPKI(t *testing.T) {
 				t.Errorf("key: %v", err)
 			}
 		})
+	}
+
+	// Temporal's services present the internode serving certificate as their
+	// client certificate to one another too.
+	internode := readCert(t, filepath.Join(dir, temporalInternodeFile+".crt"))
+	if _, err := internode.Verify(x509.VerifyOptions{Roots: pool, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
+		t.Errorf("internode certificate as a client certificate: %v", err)
 	}
 
 	// A second run reuses everything (kubeconfigs stay valid).

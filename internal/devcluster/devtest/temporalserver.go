@@ -31,8 +31,24 @@ type TemporalServer struct {
 }
 
 // StartTemporalServer starts a TemporalServer on free ports with databases of
-// its own, or skips t when bin/temporal-server is missing or under -short.
+// its own (see TemporalServerConfig), or skips t when bin/temporal-server is
+// missing or under -short.
 func StartTemporalServer(t testing.TB, root string) *TemporalServer {
+	t.Helper()
+	cfg := TemporalServerConfig(t, root)
+	st, err := devcluster.Up(t.Context(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &TemporalServer{Stack: st, Config: cfg}
+}
+
+// TemporalServerConfig is the Config of a Temporal server that t may start
+// (devcluster.Up) and stop as often as it likes: server mode, Temporal only,
+// a state dir under t.TempDir(), free ports, and a PostgreSQL database of its
+// own whose Temporal databases are dropped at cleanup, after a final Down. It
+// skips t when bin/temporal-server is missing or under -short.
+func TemporalServerConfig(t testing.TB, root string) devcluster.Config {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("starts Temporal's own server; skipped under -short")
@@ -63,11 +79,7 @@ func StartTemporalServer(t testing.TB, root string) *TemporalServer {
 			t.Error(err)
 		}
 	})
-	st, err := devcluster.Up(t.Context(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &TemporalServer{Stack: st, Config: cfg}
+	return cfg
 }
 
 // Client dials the server over mutual TLS (namespace "default"); it is
