@@ -26,6 +26,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	enumspb "go.temporal.io/api/enums/v1"
+	"google.golang.org/protobuf/proto"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -311,16 +312,26 @@ func (b *bench) measure(ctx context.Context, s int, op, detail string, start fun
 	callsAfter := b.redisCalls(ctx, name)
 	r := Row{Shards: s, Operation: op, Detail: detail, Wall: wall,
 		WorkerCPU: after.CPU - before.CPU, PeakRSS: after.PeakRSS, RedisCalls: -1}
-	for addr, n := range callsAfter {
+	for addr, stats := range callsAfter {
 		if r.RedisCalls < 0 {
 			r.RedisCalls = 0
 		}
-		if m, ok := callsBefore[addr]; ok {
-			n -= m + 1 // the INFO of the first reading is counted in the second
+		prev := callsBefore[addr] // nil: the instance is new, all its calls count
+		for cmd, n := range stats {
+			n -= prev[cmd]
+			if cmd == "info" && prev != nil {
+				n-- // the INFO of the first reading is counted in the second
+			}
+			r.RedisCalls += n
+			switch cmd {
+			case "cluster|nodes":
+				r.ClusterNodes += n
+			case "cluster|setslot":
+				r.Setslot += n
+			}
 		}
-		r.RedisCalls += n
 	}
-	if r.History, err = b.historyEvents(ctx, o.WorkflowID, o.RunID); err != nil {
+	if r.History, r.HistoryBytes, err = b.historyEvents(ctx, o.WorkflowID, o.RunID); err != nil {
 		return r, err
 	}
 	ev, err := b.deps.Store.Query(ctx, eventstore.Filter{Operation: id})
@@ -359,33 +370,34 @@ func (b *bench) wait(ctx context.Context, id string) (apiv1.Operation, error) {
 }
 
 // historyEvents counts the events of a workflow's history and of its
-// children's.
-func (b *bench) historyEvents(ctx context.Context, wf, run string) (int, error) {
+// children's, and their encoded size.
+func (b *bench) historyEvents(ctx context.Context, wf, run string) (int, int64, error) {
 	it := b.deps.Temporal.GetWorkflowHistory(ctx, wf, run, false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
-	n := 0
+	n, size := 0, int64(0)
 	for it.HasNext() {
 		e, err := it.Next()
 		if err != nil {
-			return n, fmt.Errorf("history of %s: %w", wf, err)
+			return n, size, fmt.Errorf("history of %s: %w", wf, err)
 		}
 		n++
+		size += int64(proto.Size(e))
 		if a := e.GetChildWorkflowExecutionStartedEventAttributes(); a != nil {
-			c, err := b.historyEvents(ctx, a.GetWorkflowExecution().GetWorkflowId(), a.GetWorkflowExecution().GetRunId())
+			c, cs, err := b.historyEvents(ctx, a.GetWorkflowExecution().GetWorkflowId(), a.GetWorkflowExecution().GetRunId())
 			if err != nil {
-				return n, err
+				return n, size, err
 			}
-			n += c
+			n, size = n+c, size+cs
 		}
 	}
-	return n, nil
+	return n, size, nil
 }
 
 // redisCalls reads INFO commandstats of every instance of the cluster, found
 // through Kubernetes (not the API, whose cluster view would issue commands
 // itself). Unreachable instances are left out.
-func (b *bench) redisCalls(ctx context.Context, name string) map[string]int64 {
+func (b *bench) redisCalls(ctx context.Context, name string) map[string]map[string]int64 {
 	pods, err := b.deps.Kube.CoreV1().Pods(b.ns).List(ctx, metav1.ListOptions{LabelSelector: "dayops.io/cluster=" + name})
-	out := map[string]int64{}
+	out := map[string]map[string]int64{}
 	if err != nil || len(pods.Items) == 0 {
 		return out
 	}
@@ -407,7 +419,7 @@ func (b *bench) redisCalls(ctx context.Context, name string) map[string]int64 {
 			if err != nil {
 				return
 			}
-			n, err := CommandCalls(info)
+			n, err := CommandStats(info)
 			if err != nil {
 				return
 			}

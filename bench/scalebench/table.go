@@ -24,22 +24,33 @@ type Row struct {
 	// instances that exist before and after; -1 when none outlives the
 	// operation (delete).
 	RedisCalls int64
+	// ClusterNodes and Setslot are the parts of RedisCalls that were
+	// CLUSTER NODES and CLUSTER SETSLOT (-1 with RedisCalls).
+	ClusterNodes int64
+	Setslot      int64
+	// HistoryBytes is the size of the history events (protobuf encoding),
+	// children included.
+	HistoryBytes int64
 }
 
-var header = []string{"shards", "operation", "detail", "wall_s", "steps", "history_events", "audit_events", "worker_cpu_s", "worker_peak_rss_mib", "redis_commands"}
+var header = []string{"shards", "operation", "detail", "wall_s", "steps", "history_events", "history_kib", "audit_events", "worker_cpu_s", "worker_peak_rss_mib", "redis_commands", "cluster_nodes", "cluster_setslot"}
 
 func (r Row) cells() []string {
-	calls := "-"
-	if r.RedisCalls >= 0 {
-		calls = strconv.FormatInt(r.RedisCalls, 10)
+	count := func(n int64) string {
+		if r.RedisCalls < 0 || n < 0 {
+			return "-"
+		}
+		return strconv.FormatInt(n, 10)
 	}
 	return []string{
 		strconv.Itoa(r.Shards), r.Operation, r.Detail,
 		strconv.FormatFloat(r.Wall.Seconds(), 'f', 2, 64),
-		strconv.Itoa(r.Steps), strconv.Itoa(r.History), strconv.Itoa(r.Audit),
+		strconv.Itoa(r.Steps), strconv.Itoa(r.History),
+		strconv.FormatFloat(float64(r.HistoryBytes)/1024, 'f', 0, 64),
+		strconv.Itoa(r.Audit),
 		strconv.FormatFloat(r.WorkerCPU.Seconds(), 'f', 2, 64),
 		strconv.FormatFloat(float64(r.PeakRSS)/(1<<20), 'f', 1, 64),
-		calls,
+		count(r.RedisCalls), count(r.ClusterNodes), count(r.Setslot),
 	}
 }
 
