@@ -54,6 +54,10 @@ type Config struct {
 	// Skip lists operations not to run (scale-out, scale-in, backup,
 	// upgrade); create and delete always run.
 	Skip []string
+	// Idle, when positive, adds an "idle" row after the create (and fill):
+	// this long with no operation, so that the guardian's background share
+	// of the other rows' Redis commands and worker CPU can be told apart.
+	Idle time.Duration
 	CSV  string // path, "" for none
 	PNG  string // path, "" for none
 	Log  *slog.Logger
@@ -260,6 +264,13 @@ func (b *bench) size(ctx context.Context, s int) ([]Row, error) {
 				return rows, fmt.Errorf("fill: %w", err)
 			}
 		}
+		if i == 0 && b.cfg.Idle > 0 {
+			r, err := b.measure(ctx, s, "idle", b.cfg.Idle.String(), func() (string, error) { return "", nil })
+			if err != nil {
+				return rows, fmt.Errorf("idle: %w", err)
+			}
+			rows = append(rows, r)
+		}
 	}
 	return rows, nil
 }
@@ -300,8 +311,14 @@ func (b *bench) measure(ctx context.Context, s int, op, detail string, start fun
 	if err != nil {
 		return Row{}, err
 	}
-	o, err := b.wait(ctx, id)
-	if err != nil {
+	var o apiv1.Operation
+	if id == "" { // idle: only the guardian works
+		select {
+		case <-ctx.Done():
+			return Row{}, ctx.Err()
+		case <-time.After(b.cfg.Idle):
+		}
+	} else if o, err = b.wait(ctx, id); err != nil {
 		return Row{}, err
 	}
 	wall := time.Since(began)
@@ -330,6 +347,9 @@ func (b *bench) measure(ctx context.Context, s int, op, detail string, start fun
 				r.Setslot += n
 			}
 		}
+	}
+	if id == "" {
+		return r, nil
 	}
 	if r.History, r.HistoryBytes, err = b.historyEvents(ctx, o.WorkflowID, o.RunID); err != nil {
 		return r, err

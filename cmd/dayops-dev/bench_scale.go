@@ -55,6 +55,7 @@ write all rows.`,
 	f.StringVar(&cfg.DayopsBin, "dayops-bin", "bin/dayops", "dayops binary the worker process runs")
 	f.StringVar(&cfg.Image, "image", "redis:7.0-next", "the upgrade's target image")
 	f.StringSliceVar(&cfg.Skip, "skip", nil, "operations not to run (scale-out,scale-in,backup,upgrade); create and delete always run")
+	f.DurationVar(&cfg.Idle, "idle", 0, "after the create, measure this long with no operation (the guardian's background share), e.g. 20s")
 	f.StringVar(&cfg.CSV, "csv", "", "write every row as CSV here")
 	f.StringVar(&cfg.PNG, "out", "", "plot wall time and worker CPU against shards into this PNG")
 	f.StringVar(&cfg.TemporalAddress, "temporal-address", "", "Temporal frontend (env TEMPORAL_ADDRESS, default 127.0.0.1:7233)")
