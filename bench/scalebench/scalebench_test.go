@@ -79,6 +79,34 @@ func TestWriteCSV(t *testing.T) {
 	}
 }
 
+func TestReadCSV(t *testing.T) {
+	var b bytes.Buffer
+	if err := WriteCSV(&b, sampleRows()); err != nil {
+		t.Fatal(err)
+	}
+	got, err := ReadCSV(&b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := sampleRows()
+	for i := range want { // the CSV keeps 10 ms, 0.1 MiB and 1 KiB
+		want[i].PeakRSS = int64(float64(want[i].PeakRSS)/(1<<20)*10+0.5) * (1 << 20) / 10
+		want[i].HistoryBytes = want[i].HistoryBytes / 1024 * 1024
+		if want[i].RedisCalls < 0 {
+			want[i].ClusterNodes, want[i].Setslot = -1, -1
+		}
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("rows (-want +got):\n%s", diff)
+	}
+	// An older CSV without the newer columns.
+	old := "shards,operation,detail,wall_s,steps,history_events,audit_events,worker_cpu_s,worker_peak_rss_mib,redis_commands\n3,create,3x1,34.40,9,95,34,1.01,86.4,1377\n"
+	rows, err := ReadCSV(strings.NewReader(old))
+	if err != nil || len(rows) != 1 || rows[0].RedisCalls != 1377 || rows[0].ClusterNodes != -1 || rows[0].Wall != 34400*time.Millisecond {
+		t.Errorf("old CSV: %+v, %v", rows, err)
+	}
+}
+
 func TestWriteTable(t *testing.T) {
 	var b bytes.Buffer
 	if err := WriteTable(&b, sampleRows()[:1]); err != nil {
@@ -124,7 +152,7 @@ func TestScaleOutTarget(t *testing.T) {
 
 func TestValidate(t *testing.T) {
 	err := Config{Shards: []int{2}, KeysPerShard: -1, Skip: []string{"create"}}.Validate()
-	for _, f := range []string{"shards: 2", "keys-per-shard", "value-size", "dayops-bin", "skip", "temporal-address", "database-url", "kubeconfig", "image"} {
+	for _, f := range []string{"shards: 2", "keys-per-shard", "value-size", "dayops-bin", "skip", "temporal-address", "database-url", "kubeconfig", "image", "gate-max-latency"} {
 		if err == nil || !strings.Contains(err.Error(), f) {
 			t.Errorf("Validate: %v, want it to name %s", err, f)
 		}

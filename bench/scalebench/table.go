@@ -2,8 +2,10 @@ package scalebench
 
 import (
 	"encoding/csv"
+	"errors"
 	"fmt"
 	"io"
+	"math"
 	"strconv"
 	"text/tabwriter"
 	"time"
@@ -83,4 +85,62 @@ func WriteCSV(w io.Writer, rows []Row) error {
 	}
 	cw.Flush()
 	return cw.Error()
+}
+
+// ReadCSV reads rows WriteCSV wrote, by column name; a column an older CSV
+// lacks reads as 0 (-1 for the Redis counts), "-" as -1.
+func ReadCSV(r io.Reader) ([]Row, error) {
+	recs, err := csv.NewReader(r).ReadAll()
+	if err != nil {
+		return nil, err
+	}
+	if len(recs) == 0 {
+		return nil, errors.New("empty CSV")
+	}
+	col := map[string]int{}
+	for i, h := range recs[0] {
+		col[h] = i
+	}
+	var rows []Row
+	for n, rec := range recs[1:] {
+		var errs []error
+		get := func(name string) (string, bool) {
+			i, ok := col[name]
+			if !ok || i >= len(rec) {
+				return "", false
+			}
+			return rec[i], true
+		}
+		num := func(name string, absent float64) float64 {
+			v, ok := get(name)
+			switch {
+			case !ok:
+				return absent
+			case v == "-":
+				return -1
+			}
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("line %d, %s: %w", n+2, name, err))
+			}
+			return f
+		}
+		row := Row{
+			Shards: int(num("shards", 0)), Steps: int(num("steps", 0)), History: int(num("history_events", 0)), Audit: int(num("audit_events", 0)),
+			Wall:         time.Duration(math.Round(num("wall_s", 0)*1000)) * time.Millisecond,
+			WorkerCPU:    time.Duration(math.Round(num("worker_cpu_s", 0)*1000)) * time.Millisecond,
+			PeakRSS:      int64(math.Round(num("worker_peak_rss_mib", 0)*10)) * (1 << 20) / 10,
+			HistoryBytes: int64(num("history_kib", 0)) * 1024,
+			RedisCalls:   int64(num("redis_commands", -1)),
+			ClusterNodes: int64(num("cluster_nodes", -1)),
+			Setslot:      int64(num("cluster_setslot", -1)),
+		}
+		row.Operation, _ = get("operation")
+		row.Detail, _ = get("detail")
+		if err := errors.Join(errs...); err != nil {
+			return nil, err
+		}
+		rows = append(rows, row)
+	}
+	return rows, nil
 }
