@@ -59,7 +59,8 @@ func WritePNG(path string, rows []Row) error {
 	if err != nil {
 		return err
 	}
-	hist, err := linePlot("Workflow history", "KiB (children included)", rows, func(r Row) float64 { return float64(r.HistoryBytes) / 1024 })
+	measured := slices.DeleteFunc(slices.Clone(rows), func(r Row) bool { return r.HistoryBytes <= 0 }) // older runs did not measure it
+	hist, err := linePlot("Workflow history", "KiB (children included)", measured, func(r Row) float64 { return float64(r.HistoryBytes) / 1024 })
 	if err != nil {
 		return err
 	}

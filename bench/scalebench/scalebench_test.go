@@ -73,7 +73,7 @@ func TestWriteCSV(t *testing.T) {
 	}
 	want := "shards,operation,detail,wall_s,steps,history_events,history_kib,audit_events,worker_cpu_s,worker_peak_rss_mib,redis_commands,cluster_nodes,cluster_setslot\n" +
 		"3,create,3x1,12.34,9,80,20,22,1.50,60.0,400,30,0\n" +
-		"3,delete,,2.00,2,20,0,6,0.10,61.0,-,-,-\n"
+		"3,delete,,2.00,2,20,-,6,0.10,61.0,-,-,-\n"
 	if diff := cmp.Diff(want, b.String()); diff != "" {
 		t.Errorf("csv (-want +got):\n%s", diff)
 	}

@@ -48,12 +48,20 @@ func (r Row) cells() []string {
 		strconv.Itoa(r.Shards), r.Operation, r.Detail,
 		strconv.FormatFloat(r.Wall.Seconds(), 'f', 2, 64),
 		strconv.Itoa(r.Steps), strconv.Itoa(r.History),
-		strconv.FormatFloat(float64(r.HistoryBytes)/1024, 'f', 0, 64),
+		kib(r.HistoryBytes),
 		strconv.Itoa(r.Audit),
 		strconv.FormatFloat(r.WorkerCPU.Seconds(), 'f', 2, 64),
 		strconv.FormatFloat(float64(r.PeakRSS)/(1<<20), 'f', 1, 64),
 		count(r.RedisCalls), count(r.ClusterNodes), count(r.Setslot),
 	}
+}
+
+// kib is bytes in KiB, "-" for none (a row of an older CSV, or no workflow).
+func kib(b int64) string {
+	if b <= 0 {
+		return "-"
+	}
+	return strconv.FormatFloat(float64(b)/1024, 'f', 0, 64)
 }
 
 // WriteTable prints rows as right-aligned columns.
@@ -130,7 +138,7 @@ func ReadCSV(r io.Reader) ([]Row, error) {
 			Wall:         time.Duration(math.Round(num("wall_s", 0)*1000)) * time.Millisecond,
 			WorkerCPU:    time.Duration(math.Round(num("worker_cpu_s", 0)*1000)) * time.Millisecond,
 			PeakRSS:      int64(math.Round(num("worker_peak_rss_mib", 0)*10)) * (1 << 20) / 10,
-			HistoryBytes: int64(num("history_kib", 0)) * 1024,
+			HistoryBytes: max(0, int64(num("history_kib", 0))) * 1024,
 			RedisCalls:   int64(num("redis_commands", -1)),
 			ClusterNodes: int64(num("cluster_nodes", -1)),
 			Setslot:      int64(num("cluster_setslot", -1)),
