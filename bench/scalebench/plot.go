@@ -46,9 +46,11 @@ func linePlot(title, ylabel string, rows []Row, value func(Row) float64) (*plot.
 	return p, nil
 }
 
-// WritePNG plots wall time and worker CPU seconds against shards, one line
-// per operation, side by side.
+// WritePNG plots wall time, worker CPU seconds and the history's size
+// against shards, one line per operation, side by side (the idle rows left
+// out).
 func WritePNG(path string, rows []Row) error {
+	rows = slices.DeleteFunc(slices.Clone(rows), func(r Row) bool { return r.Operation == "idle" })
 	wall, err := linePlot("Wall time", "seconds", rows, func(r Row) float64 { return r.Wall.Seconds() })
 	if err != nil {
 		return err
@@ -57,12 +59,18 @@ func WritePNG(path string, rows []Row) error {
 	if err != nil {
 		return err
 	}
-	img := vgimg.New(12*vg.Inch, 5*vg.Inch)
+	measured := slices.DeleteFunc(slices.Clone(rows), func(r Row) bool { return r.HistoryBytes <= 0 }) // older runs did not measure it
+	hist, err := linePlot("Workflow history", "KiB (children included)", measured, func(r Row) float64 { return float64(r.HistoryBytes) / 1024 })
+	if err != nil {
+		return err
+	}
+	img := vgimg.New(18*vg.Inch, 5*vg.Inch)
 	dc := draw.New(img)
-	tiles := draw.Tiles{Rows: 1, Cols: 2, PadX: vg.Millimeter * 4, PadTop: vg.Millimeter * 2, PadBottom: vg.Millimeter * 2, PadLeft: vg.Millimeter * 2, PadRight: vg.Millimeter * 4}
-	c := plot.Align([][]*plot.Plot{{wall, cpu}}, tiles, dc)
+	tiles := draw.Tiles{Rows: 1, Cols: 3, PadX: vg.Millimeter * 4, PadTop: vg.Millimeter * 2, PadBottom: vg.Millimeter * 2, PadLeft: vg.Millimeter * 2, PadRight: vg.Millimeter * 4}
+	c := plot.Align([][]*plot.Plot{{wall, cpu, hist}}, tiles, dc)
 	wall.Draw(c[0][0])
 	cpu.Draw(c[0][1])
+	hist.Draw(c[0][2])
 	f, err := os.Create(path)
 	if err != nil {
 		return err

@@ -90,29 +90,41 @@ func ParseStatusKB(status, key string) (int64, error) {
 
 // CommandCalls sums the calls= of every cmdstat_* line of INFO commandstats.
 func CommandCalls(info string) (int64, error) {
+	m, err := CommandStats(info)
 	var total int64
+	for _, n := range m {
+		total += n
+	}
+	return total, err
+}
+
+// CommandStats returns the calls= of each cmdstat_* line of INFO
+// commandstats by command name ("get", "cluster|nodes": Redis 7 counts
+// subcommands apart).
+func CommandStats(info string) (map[string]int64, error) {
+	out := map[string]int64{}
 	sc := bufio.NewScanner(strings.NewReader(info))
 	for sc.Scan() {
 		line := strings.TrimSpace(sc.Text())
 		if !strings.HasPrefix(line, "cmdstat_") {
 			continue
 		}
-		_, fields, _ := strings.Cut(line, ":")
+		name, fields, _ := strings.Cut(strings.TrimPrefix(line, "cmdstat_"), ":")
 		found := false
 		for _, kv := range strings.Split(fields, ",") {
 			if v, ok := strings.CutPrefix(kv, "calls="); ok {
 				n, err := strconv.ParseInt(v, 10, 64)
 				if err != nil {
-					return 0, fmt.Errorf("%s: calls %q: %w", line, v, err)
+					return nil, fmt.Errorf("%s: calls %q: %w", line, v, err)
 				}
-				total += n
+				out[name] += n
 				found = true
 				break
 			}
 		}
 		if !found {
-			return 0, fmt.Errorf("%s: no calls=", line)
+			return nil, fmt.Errorf("%s: no calls=", line)
 		}
 	}
-	return total, nil
+	return out, nil
 }

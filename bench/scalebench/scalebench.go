@@ -26,6 +26,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	enumspb "go.temporal.io/api/enums/v1"
+	"google.golang.org/protobuf/proto"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -50,9 +51,17 @@ type Config struct {
 	DatabaseURL     string // a server URL; the bench creates and drops its own database
 	Kubeconfig      string
 	Image           string // the upgrade's target image
+	// GateMaxLatency is the upgrade gate's bound on the probe p99: the bench
+	// measures cost, and on a loaded 2-core machine the default 250ms fails
+	// the gate (and rolls the upgrade back) for CPU starvation alone.
+	GateMaxLatency time.Duration
 	// Skip lists operations not to run (scale-out, scale-in, backup,
 	// upgrade); create and delete always run.
 	Skip []string
+	// Idle, when positive, adds an "idle" row after the create (and fill):
+	// this long with no operation, so that the guardian's background share
+	// of the other rows' Redis commands and worker CPU can be told apart.
+	Idle time.Duration
 	CSV  string // path, "" for none
 	PNG  string // path, "" for none
 	Log  *slog.Logger
@@ -73,6 +82,9 @@ func (c Config) Validate() error {
 		if s < 3 {
 			errs = append(errs, fmt.Errorf("shards: %d is under 3", s))
 		}
+	}
+	if c.GateMaxLatency <= 0 {
+		errs = append(errs, fmt.Errorf("gate-max-latency: %s, want more than 0", c.GateMaxLatency))
 	}
 	if c.KeysPerShard < 0 {
 		errs = append(errs, fmt.Errorf("keys-per-shard: %d is negative", c.KeysPerShard))
@@ -237,7 +249,7 @@ func (b *bench) size(ctx context.Context, s int) ([]Row, error) {
 		}},
 		{"upgrade", b.cfg.Image, func() (string, error) {
 			return b.start(ctx, http.MethodPost, opPath, nsq, map[string]any{"type": "upgrade", "image": b.cfg.Image, "autoApprove": true,
-				"bake": "5s", "gate": map[string]any{"interval": "5s"}, "reason": "scalebench"})
+				"bake": "5s", "gate": map[string]any{"interval": "5s", "maxLatency": b.cfg.GateMaxLatency.String()}, "reason": "scalebench"})
 		}},
 		{"delete", "", func() (string, error) {
 			return b.start(ctx, http.MethodDelete, "/v1/clusters/"+name, url.Values{"namespace": {b.ns}, "deleteVolumes": {"true"}, "reason": {"scalebench done"}}, nil)
@@ -258,6 +270,13 @@ func (b *bench) size(ctx context.Context, s int) ([]Row, error) {
 			if err := b.fill(ctx, name, s*b.cfg.KeysPerShard); err != nil {
 				return rows, fmt.Errorf("fill: %w", err)
 			}
+		}
+		if i == 0 && b.cfg.Idle > 0 {
+			r, err := b.measure(ctx, s, "idle", b.cfg.Idle.String(), func() (string, error) { return "", nil })
+			if err != nil {
+				return rows, fmt.Errorf("idle: %w", err)
+			}
+			rows = append(rows, r)
 		}
 	}
 	return rows, nil
@@ -299,8 +318,14 @@ func (b *bench) measure(ctx context.Context, s int, op, detail string, start fun
 	if err != nil {
 		return Row{}, err
 	}
-	o, err := b.wait(ctx, id)
-	if err != nil {
+	var o apiv1.Operation
+	if id == "" { // idle: only the guardian works
+		select {
+		case <-ctx.Done():
+			return Row{}, ctx.Err()
+		case <-time.After(b.cfg.Idle):
+		}
+	} else if o, err = b.wait(ctx, id); err != nil {
 		return Row{}, err
 	}
 	wall := time.Since(began)
@@ -311,16 +336,29 @@ func (b *bench) measure(ctx context.Context, s int, op, detail string, start fun
 	callsAfter := b.redisCalls(ctx, name)
 	r := Row{Shards: s, Operation: op, Detail: detail, Wall: wall,
 		WorkerCPU: after.CPU - before.CPU, PeakRSS: after.PeakRSS, RedisCalls: -1}
-	for addr, n := range callsAfter {
+	for addr, stats := range callsAfter {
 		if r.RedisCalls < 0 {
 			r.RedisCalls = 0
 		}
-		if m, ok := callsBefore[addr]; ok {
-			n -= m + 1 // the INFO of the first reading is counted in the second
+		prev := callsBefore[addr] // nil: the instance is new, all its calls count
+		for cmd, n := range stats {
+			n -= prev[cmd]
+			if cmd == "info" && prev != nil {
+				n-- // the INFO of the first reading is counted in the second
+			}
+			r.RedisCalls += n
+			switch cmd {
+			case "cluster|nodes":
+				r.ClusterNodes += n
+			case "cluster|setslot":
+				r.Setslot += n
+			}
 		}
-		r.RedisCalls += n
 	}
-	if r.History, err = b.historyEvents(ctx, o.WorkflowID, o.RunID); err != nil {
+	if id == "" {
+		return r, nil
+	}
+	if r.History, r.HistoryBytes, err = b.historyEvents(ctx, o.WorkflowID, o.RunID); err != nil {
 		return r, err
 	}
 	ev, err := b.deps.Store.Query(ctx, eventstore.Filter{Operation: id})
@@ -359,33 +397,34 @@ func (b *bench) wait(ctx context.Context, id string) (apiv1.Operation, error) {
 }
 
 // historyEvents counts the events of a workflow's history and of its
-// children's.
-func (b *bench) historyEvents(ctx context.Context, wf, run string) (int, error) {
+// children's, and their encoded size.
+func (b *bench) historyEvents(ctx context.Context, wf, run string) (int, int64, error) {
 	it := b.deps.Temporal.GetWorkflowHistory(ctx, wf, run, false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
-	n := 0
+	n, size := 0, int64(0)
 	for it.HasNext() {
 		e, err := it.Next()
 		if err != nil {
-			return n, fmt.Errorf("history of %s: %w", wf, err)
+			return n, size, fmt.Errorf("history of %s: %w", wf, err)
 		}
 		n++
+		size += int64(proto.Size(e))
 		if a := e.GetChildWorkflowExecutionStartedEventAttributes(); a != nil {
-			c, err := b.historyEvents(ctx, a.GetWorkflowExecution().GetWorkflowId(), a.GetWorkflowExecution().GetRunId())
+			c, cs, err := b.historyEvents(ctx, a.GetWorkflowExecution().GetWorkflowId(), a.GetWorkflowExecution().GetRunId())
 			if err != nil {
-				return n, err
+				return n, size, err
 			}
-			n += c
+			n, size = n+c, size+cs
 		}
 	}
-	return n, nil
+	return n, size, nil
 }
 
 // redisCalls reads INFO commandstats of every instance of the cluster, found
 // through Kubernetes (not the API, whose cluster view would issue commands
 // itself). Unreachable instances are left out.
-func (b *bench) redisCalls(ctx context.Context, name string) map[string]int64 {
+func (b *bench) redisCalls(ctx context.Context, name string) map[string]map[string]int64 {
 	pods, err := b.deps.Kube.CoreV1().Pods(b.ns).List(ctx, metav1.ListOptions{LabelSelector: "dayops.io/cluster=" + name})
-	out := map[string]int64{}
+	out := map[string]map[string]int64{}
 	if err != nil || len(pods.Items) == 0 {
 		return out
 	}
@@ -407,7 +446,7 @@ func (b *bench) redisCalls(ctx context.Context, name string) map[string]int64 {
 			if err != nil {
 				return
 			}
-			n, err := CommandCalls(info)
+			n, err := CommandStats(info)
 			if err != nil {
 				return
 			}

@@ -3,8 +3,10 @@ package main
 import (
 	"fmt"
 	"log/slog"
+	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -15,6 +17,7 @@ import (
 // grows with the shard count.
 func newBenchScaleCmd() *cobra.Command {
 	var shards string
+	var plotFrom []string
 	cfg := scalebench.Config{}
 	cmd := &cobra.Command{
 		Use:   "scale",
@@ -27,6 +30,9 @@ N*--keys-per-shard keys, scale out to N+N/3, scale back in, back up, upgrade
 write all rows.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if len(plotFrom) > 0 {
+				return replot(plotFrom, cfg.CSV, cfg.PNG)
+			}
 			for _, f := range strings.Split(shards, ",") {
 				n, err := strconv.Atoi(strings.TrimSpace(f))
 				if err != nil {
@@ -54,11 +60,48 @@ write all rows.`,
 	f.IntVar(&cfg.ValueSize, "value-size", 100, "bytes per value")
 	f.StringVar(&cfg.DayopsBin, "dayops-bin", "bin/dayops", "dayops binary the worker process runs")
 	f.StringVar(&cfg.Image, "image", "redis:7.0-next", "the upgrade's target image")
+	f.DurationVar(&cfg.GateMaxLatency, "gate-max-latency", 2*time.Second, "the upgrade gate's bound on probe p99 (the product's default, 250ms, fails on a loaded machine)")
 	f.StringSliceVar(&cfg.Skip, "skip", nil, "operations not to run (scale-out,scale-in,backup,upgrade); create and delete always run")
+	f.DurationVar(&cfg.Idle, "idle", 0, "after the create, measure this long with no operation (the guardian's background share), e.g. 20s")
+	f.StringSliceVar(&plotFrom, "plot-from", nil, "run nothing: read these CSV files (rows of several runs), write their rows to --csv and the plot to --out")
 	f.StringVar(&cfg.CSV, "csv", "", "write every row as CSV here")
 	f.StringVar(&cfg.PNG, "out", "", "plot wall time and worker CPU against shards into this PNG")
 	f.StringVar(&cfg.TemporalAddress, "temporal-address", "", "Temporal frontend (env TEMPORAL_ADDRESS, default 127.0.0.1:7233)")
 	f.StringVar(&cfg.DatabaseURL, "database-url", "", "PostgreSQL server URL (env DATABASE_URL); a database is created and dropped")
 	f.StringVar(&cfg.Kubeconfig, "kubeconfig", "", "the stack's kubeconfig (env KUBECONFIG)")
 	return cmd
+}
+
+// replot merges the rows of earlier runs' CSV files into one CSV and plot.
+func replot(from []string, csvPath, pngPath string) error {
+	var rows []scalebench.Row
+	for _, p := range from {
+		f, err := os.Open(p)
+		if err != nil {
+			return fmt.Errorf("--plot-from: %w", err)
+		}
+		r, err := scalebench.ReadCSV(f)
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("--plot-from %s: %w", p, err)
+		}
+		rows = append(rows, r...)
+	}
+	if csvPath != "" {
+		f, err := os.Create(csvPath)
+		if err != nil {
+			return err
+		}
+		if err := scalebench.WriteCSV(f, rows); err != nil {
+			f.Close()
+			return err
+		}
+		if err := f.Close(); err != nil {
+			return err
+		}
+	}
+	if pngPath != "" {
+		return scalebench.WritePNG(pngPath, rows)
+	}
+	return nil
 }

@@ -346,7 +346,7 @@ func (u *upgrader) convergeShard(ctx workflow.Context, shard int, target spec.Cl
 		if err := u.checkpoint(ctx); err != nil {
 			return err
 		}
-		obs, err := observe(ctx, r, nil)
+		obs, err := observeShard(ctx, r, shard)
 		if err != nil {
 			return err
 		}
@@ -369,6 +369,30 @@ func (u *upgrader) convergeShard(ctx workflow.Context, shard int, target spec.Cl
 		}
 	}
 	return temporal.NewNonRetryableApplicationError(fmt.Sprintf("shard-%d did not converge after 32 steps", shard), ErrTypePlanRejected, nil)
+}
+
+// observeShard observes one shard's instances: a step of convergeShard
+// plans from them alone, and an upgrade observes before every step, so an
+// observation of the whole cluster made its history grow with the square of
+// the shard count (and every handover relabelled every Pod). Open slots are
+// not read: no migration runs during an upgrade, and the upgrade's first
+// observation and every gate check them. Recorded histories hold whole-
+// cluster observations here, from which the same steps follow.
+func observeShard(ctx workflow.Context, r *run, shard int) (clusterstate.ObserveResult, error) {
+	var out clusterstate.ObserveResult
+	err := r.exec(ctx, quickOptions, "observe the cluster in Kubernetes and Redis", stateActs.ObserveCluster,
+		clusterstate.ObserveInput{Namespace: r.meta.Namespace, Cluster: r.meta.Cluster, Shards: []int{shard}, SkipOpenSlots: true}, &out)
+	return out, err
+}
+
+// observeAddrs observes the cluster for the gate, which needs only the
+// instances' addresses and shards (the HealthGate activity checks Redis,
+// open slots included).
+func observeAddrs(ctx workflow.Context, r *run) (clusterstate.ObserveResult, error) {
+	var out clusterstate.ObserveResult
+	err := r.exec(ctx, quickOptions, "observe the cluster in Kubernetes and Redis", stateActs.ObserveCluster,
+		clusterstate.ObserveInput{Namespace: r.meta.Namespace, Cluster: r.meta.Cluster, SkipOpenSlots: true}, &out)
+	return out, err
 }
 
 func upToDate(pods []kube.InstanceStatus, hash string) map[int]bool {
@@ -464,7 +488,7 @@ func (u *upgrader) gate(ctx workflow.Context, label string) error {
 		kube.SteadyInput{Namespace: r.meta.Namespace, Cluster: r.meta.Cluster, Baseline: u.baseline, Label: label}, nil)
 	var rep redisops.GateReport
 	if err == nil {
-		obs, oerr := observe(ctx, r, nil)
+		obs, oerr := observeAddrs(ctx, r)
 		if oerr != nil {
 			err = oerr
 		} else {

@@ -39,6 +39,15 @@ type ObserveInput struct {
 	ScanBigKeysOfShards []int `json:"scanBigKeysOfShards,omitempty"`
 	// ScanKeyBudget bounds that scan per primary (redisops.ObserveInput).
 	ScanKeyBudget int64 `json:"scanKeyBudget,omitempty"`
+	// Shards, when set, limits the answer to these shards' instances: Redis
+	// is asked only about them (each must still know every instance of the
+	// cluster) and the result (State, Kube, Redis) holds only them, so an
+	// operation that works shard by shard keeps an observation of constant
+	// size per step in its history instead of one that grows with the
+	// cluster. State.Health then covers these shards only.
+	Shards []int `json:"shards,omitempty"`
+	// SkipOpenSlots leaves out the open-slot check (redisops.ObserveInput).
+	SkipOpenSlots bool `json:"skipOpenSlots,omitempty"`
 }
 
 // StepTarget names the cluster in audit step events.
@@ -66,6 +75,15 @@ func (a *Activities) ObserveCluster(ctx context.Context, in ObserveInput) (Obser
 	if err != nil {
 		return ObserveResult{}, err
 	}
+	instances := 0 // that Redis can be asked about: each must know them all
+	for _, s := range k.Instances {
+		if s.Addr() != "" {
+			instances++
+		}
+	}
+	if in.Shards != nil {
+		k.Instances = slices.DeleteFunc(k.Instances, func(s kube.InstanceStatus) bool { return !slices.Contains(in.Shards, s.Shard) })
+	}
 	var addrs, scan []string
 	for _, s := range k.Instances {
 		if s.Addr() == "" {
@@ -78,7 +96,7 @@ func (a *Activities) ObserveCluster(ctx context.Context, in ObserveInput) (Obser
 	}
 	r, err := a.Redis.ObserveRedis(ctx, redisops.ObserveInput{
 		Auth:  redisops.Auth{Namespace: in.Namespace, Secret: render.PasswordSecretName(*k.Spec)},
-		Addrs: addrs, ScanBigKeysOn: scan, ScanKeyBudget: in.ScanKeyBudget,
+		Addrs: addrs, ScanBigKeysOn: scan, ScanKeyBudget: in.ScanKeyBudget, Instances: instances, SkipOpenSlots: in.SkipOpenSlots,
 	})
 	if err != nil {
 		return ObserveResult{}, err

@@ -13,6 +13,7 @@ import (
 	"github.com/dayops/dayops/internal/topology"
 	"github.com/redis/go-redis/v9"
 	"go.temporal.io/sdk/temporal"
+	"golang.org/x/sync/errgroup"
 )
 
 // NodeState is what one node says of itself.
@@ -31,8 +32,15 @@ type NodeState struct {
 	SeesProblems []string `json:"seesProblems,omitempty"`
 	OpenSlots    []int    `json:"openSlots,omitempty"`
 	// KnownNodes is the number of nodes in this node's view.
-	KnownNodes int   `json:"knownNodes"`
-	UsedMemory int64 `json:"usedMemory"`
+	KnownNodes int `json:"knownNodes"`
+	// CurrentEpoch is cluster_current_epoch; FailingSlots the slots whose
+	// owner this node flags pfail or fail.
+	CurrentEpoch int64 `json:"currentEpoch,omitempty"`
+	FailingSlots int   `json:"failingSlots,omitempty"`
+	// Problem is what keeps the reference's view of this node from
+	// matching it (unknown to the reference, another role).
+	Problem    string `json:"problem,omitempty"`
+	UsedMemory int64  `json:"usedMemory"`
 	// MaxMemory is maxmemory, or total_system_memory when maxmemory is 0.
 	MaxMemory int64 `json:"maxMemory"`
 	Keys      int64 `json:"keys"`
@@ -61,6 +69,13 @@ type ObserveInput struct {
 	// answers in seconds at any data size; the operation's own planning
 	// step scans every key before it moves one.
 	ScanKeyBudget int64 `json:"scanKeyBudget,omitempty"`
+	// Instances is how many instances the cluster has, which every node
+	// must know (default len(Addrs); set it when Addrs is a part of the
+	// cluster).
+	Instances int `json:"instances,omitempty"`
+	// SkipOpenSlots leaves out the open-slot check and with it every
+	// primary's CLUSTER NODES but the reference's (see ObserveRedis).
+	SkipOpenSlots bool `json:"skipOpenSlots,omitempty"`
 	// MaxLagBytes a replica may be behind its primary to count as in sync
 	// (default DefaultMaxLagBytes: a replica of a primary under writes is
 	// always a little behind at the instant both offsets are read).
@@ -84,10 +99,26 @@ type ObserveResult struct {
 	InSync []string `json:"inSync,omitempty"`
 }
 
-// ObserveRedis reads CLUSTER NODES, CLUSTER INFO, INFO and DBSIZE of every
-// node and summarises health: cluster_state everywhere, every node connected
-// to every other, no open slot, which replicas are in sync. An unreachable
-// node is reported, not an error.
+// observeParallel is how many nodes ObserveRedis asks at once.
+const observeParallel = 16
+
+// ObserveRedis observes every node and summarises health: cluster_state
+// everywhere, every node connected to every other, no open slot, which
+// replicas are in sync. An unreachable node is reported, not an error.
+//
+// What it reads grows linearly with the cluster, not with its square: every
+// node answers CLUSTER MYID, CLUSTER INFO, INFO and DBSIZE (one pipeline, a
+// constant size), and only one node, the reference (the first reachable
+// primary in Addrs), is asked for CLUSTER NODES, whose reply has a line per
+// node. Roles and offsets come from each node's own INFO; node IDs from its
+// own CLUSTER MYID; slots and a replica's primary from the reference's view.
+// Every node must report cluster_state ok, know Instances nodes and flag no
+// slot's owner as failing (cluster_slots_pfail/fail); the reference's view
+// must hold every node, unflagged and linked.
+//
+// Open slots show only in a primary's own CLUSTER NODES, so unless
+// SkipOpenSlots, every primary's view is read as well (O(primaries x
+// instances) bytes), and each such view also reports the nodes it flags.
 func (a *Activities) ObserveRedis(ctx context.Context, in ObserveInput) (ObserveResult, error) {
 	_, pool, err := a.admin(ctx, in.Auth)
 	if err != nil {
@@ -96,31 +127,112 @@ func (a *Activities) ObserveRedis(ctx context.Context, in ObserveInput) (Observe
 	if in.MaxLagBytes <= 0 {
 		in.MaxLagBytes = DefaultMaxLagBytes
 	}
+	if in.Instances <= 0 {
+		in.Instances = len(in.Addrs)
+	}
 	out := ObserveResult{StateOK: true, AllConnected: true}
-	open := map[int]bool{}
-	for _, addr := range in.Addrs {
-		n := a.observeNode(ctx, pool, addr)
-		if n.Reachable && slices.Contains(in.ScanBigKeysOn, addr) {
-			if err := scanBigKeys(ctx, pool, &n, in.ScanKeyBudget); err != nil {
-				return out, classify(fmt.Errorf("scan keys of %s: %w", addr, err))
+	nodes := make([]NodeState, len(in.Addrs))
+	forEach(len(in.Addrs), func(i int) { nodes[i] = observeCheap(ctx, pool, in.Addrs[i]) })
+
+	// The reference: the first reachable primary (a replica's view of the
+	// slots is as good, but a primary's is read anyway for open slots).
+	ref := -1
+	for i, n := range nodes {
+		if n.Reachable && (ref < 0 || (n.Role == topology.RolePrimary && nodes[ref].Role != topology.RolePrimary)) {
+			ref = i
+		}
+	}
+	// Full views: the reference's, and every primary's for open slots.
+	views := make([]*clusteradmin.ClusterView, len(nodes))
+	var full []int
+	for i, n := range nodes {
+		if n.Reachable && (i == ref || (!in.SkipOpenSlots && n.Role == topology.RolePrimary)) {
+			full = append(full, i)
+		}
+	}
+	forEach(len(full), func(j int) {
+		i := full[j]
+		text, err := pool.Client(nodes[i].Addr).ClusterNodes(ctx).Result()
+		if err == nil {
+			var v clusteradmin.ClusterView
+			if v, err = clusteradmin.ParseClusterNodes(text); err == nil {
+				views[i] = &v
+				return
 			}
+		}
+		nodes[i].Reachable, nodes[i].Error = false, err.Error()
+	})
+	var rv *clusteradmin.ClusterView
+	if ref >= 0 {
+		rv = views[ref]
+	}
+	for i := range nodes {
+		n := &nodes[i]
+		if !n.Reachable {
+			continue
+		}
+		if v := views[i]; v != nil {
+			n.SeesProblems = seesProblems(*v, n.NodeID)
+			for s := range v.Myself.Migrating {
+				n.OpenSlots = append(n.OpenSlots, s)
+			}
+			for s := range v.Myself.Importing {
+				n.OpenSlots = append(n.OpenSlots, s)
+			}
+			slices.Sort(n.OpenSlots)
+			// What a node says of itself is the truth for its slots.
+			n.PrimaryID, n.Slots = v.Myself.PrimaryID, v.Myself.Slots
+		}
+		if rv == nil {
+			continue
+		}
+		line, ok := rv.Nodes[n.NodeID]
+		if !ok {
+			n.Problem = fmt.Sprintf("the reference node %s does not know %s (%s)", rv.Myself.Addr, n.Addr, n.NodeID)
+			continue
+		}
+		if line.IsPrimary() != (n.Role == topology.RolePrimary) {
+			n.Problem = fmt.Sprintf("%s is a %s, the reference node %s sees flags %s (role change in flight)", n.Addr, n.Role, rv.Myself.Addr, strings.Join(line.Flags, ","))
+		}
+		if views[i] == nil {
+			n.PrimaryID = line.PrimaryID
+			if n.Role == topology.RolePrimary {
+				n.Slots = line.Slots
+			}
+		}
+	}
+	open := map[int]bool{}
+	for i, n := range nodes {
+		if scan := slices.Contains(in.ScanBigKeysOn, n.Addr); n.Reachable && scan {
+			if err := scanBigKeys(ctx, pool, &nodes[i], in.ScanKeyBudget); err != nil {
+				return out, classify(fmt.Errorf("scan keys of %s: %w", n.Addr, err))
+			}
+			n = nodes[i]
 		}
 		switch {
 		case !n.Reachable:
 			out.StateOK, out.AllConnected = false, false
-			out.Problems = append(out.Problems, fmt.Sprintf("%s is unreachable: %s", addr, n.Error))
+			out.Problems = append(out.Problems, fmt.Sprintf("%s is unreachable: %s", n.Addr, n.Error))
 		default:
 			if !n.StateOK {
 				out.StateOK = false
-				out.Problems = append(out.Problems, fmt.Sprintf("%s reports cluster_state other than ok", addr))
+				out.Problems = append(out.Problems, fmt.Sprintf("%s reports cluster_state other than ok", n.Addr))
+			}
+			if n.Problem != "" {
+				out.AllConnected = false
+				out.Problems = append(out.Problems, n.Problem)
 			}
 			if len(n.SeesProblems) > 0 {
 				out.AllConnected = false
-				out.Problems = append(out.Problems, fmt.Sprintf("%s sees trouble with nodes %s", addr, strings.Join(n.SeesProblems, ", ")))
+				out.Problems = append(out.Problems, fmt.Sprintf("%s sees trouble with nodes %s", n.Addr, strings.Join(n.SeesProblems, ", ")))
 			}
-			if n.KnownNodes != len(in.Addrs) {
+			if n.FailingSlots > 0 {
 				out.AllConnected = false
-				out.Problems = append(out.Problems, fmt.Sprintf("%s knows %d nodes, the cluster has %d instances", addr, n.KnownNodes, len(in.Addrs)))
+				out.Problems = append(out.Problems, fmt.Sprintf("%s sees the owners of %d slots failing", n.Addr, n.FailingSlots))
+			}
+			if n.KnownNodes != in.Instances {
+				out.AllConnected = false
+				out.Problems = append(out.Problems, fmt.Sprintf("%s knows %d nodes, the cluster has %d instances", n.Addr, n.KnownNodes, in.Instances))
 			}
 			for _, s := range n.OpenSlots {
 				open[s] = true
@@ -149,6 +261,72 @@ func (a *Activities) ObserveRedis(ctx context.Context, in ObserveInput) (Observe
 	return out, nil
 }
 
+// forEach runs f(0..n-1), observeParallel at a time.
+func forEach(n int, f func(i int)) {
+	var g errgroup.Group
+	g.SetLimit(observeParallel)
+	for i := range n {
+		g.Go(func() error { f(i); return nil })
+	}
+	_ = g.Wait()
+}
+
+// observeCheap reads what a node says of itself in one pipeline whose
+// replies do not grow with the cluster: CLUSTER MYID, CLUSTER INFO, INFO
+// memory/replication/server and DBSIZE.
+func observeCheap(ctx context.Context, pool *clusteradmin.ClientPool, addr string) NodeState {
+	n := NodeState{Addr: addr}
+	p := pool.Client(addr).Pipeline()
+	myid := p.ClusterMyID(ctx)
+	ci := p.ClusterInfo(ctx)
+	info := p.Info(ctx, "memory", "replication", "server")
+	keys := p.DBSize(ctx)
+	if _, err := p.Exec(ctx); err != nil {
+		n.Error = err.Error()
+		return n
+	}
+	n.Reachable = true
+	n.NodeID = myid.Val()
+	cinfo := clusteradmin.ParseInfo(ci.Val())
+	n.StateOK = cinfo["cluster_state"] == "ok"
+	n.KnownNodes = int(atoi(cinfo["cluster_known_nodes"]))
+	n.CurrentEpoch = atoi(cinfo["cluster_current_epoch"])
+	n.FailingSlots = int(atoi(cinfo["cluster_slots_pfail"]) + atoi(cinfo["cluster_slots_fail"]))
+	kv := clusteradmin.ParseInfo(info.Val())
+	n.UsedMemory = atoi(kv["used_memory"])
+	n.MaxMemory = atoi(kv["maxmemory"])
+	if n.MaxMemory == 0 {
+		n.MaxMemory = atoi(kv["total_system_memory"])
+	}
+	n.RunID = kv["run_id"]
+	if kv["role"] == "master" {
+		n.Role = topology.RolePrimary
+		n.Offset = atoi(kv["master_repl_offset"])
+	} else {
+		n.Role = topology.RoleReplica
+		n.Offset = atoi(kv["slave_repl_offset"])
+		n.LinkUp = kv["master_link_status"] == "up"
+	}
+	n.Keys = keys.Val()
+	return n
+}
+
+// seesProblems lists the node IDs a view flags fail/pfail/handshake/noaddr
+// or has no link to.
+func seesProblems(v clusteradmin.ClusterView, self string) []string {
+	var out []string
+	for _, id := range slices.Sorted(maps.Keys(v.Nodes)) {
+		o := v.Nodes[id]
+		if o.Has("fail") || o.Has("fail?") || o.Has("handshake") || o.Has("noaddr") || (id != self && !o.Connected) {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// observeNode reads one node's own CLUSTER NODES (its slots as it sees them,
+// its open slots), CLUSTER INFO, INFO and DBSIZE: VerifyDrained asks the
+// departing nodes themselves.
 func (a *Activities) observeNode(ctx context.Context, pool *clusteradmin.ClientPool, addr string) NodeState {
 	n := NodeState{Addr: addr}
 	c := pool.Client(addr)
@@ -180,12 +358,7 @@ func (a *Activities) observeNode(ctx context.Context, pool *clusteradmin.ClientP
 		n.OpenSlots = append(n.OpenSlots, s)
 	}
 	slices.Sort(n.OpenSlots)
-	for _, id := range slices.Sorted(maps.Keys(v.Nodes)) {
-		o := v.Nodes[id]
-		if o.Has("fail") || o.Has("fail?") || o.Has("handshake") || o.Has("noaddr") || (id != n.NodeID && !o.Connected) {
-			n.SeesProblems = append(n.SeesProblems, id)
-		}
-	}
+	n.SeesProblems = seesProblems(v, n.NodeID)
 	ci, err := c.ClusterInfo(ctx).Result()
 	if err != nil {
 		return fail(err)

@@ -248,11 +248,21 @@ type ProbeStats struct {
 	LastError string        `json:"lastError,omitempty"`
 }
 
-// GateReport is a passing evaluation.
+// GateReport is a passing evaluation. It is a summary of a size that does
+// not grow with the cluster: an upgrade runs a gate after every batch and
+// keeps each report in its history (it used to hold a ProbeStats per
+// primary, "probes" in recorded histories, which decodes into this type).
 type GateReport struct {
-	Probes []ProbeStats `json:"probes"`
 	// Summary is one line for progress and audit.
 	Summary string `json:"summary"`
+	// Nodes, Primaries and Ops count the nodes checked, the primaries probed
+	// and the probe commands; WorstP99 is the highest probe p99 of any
+	// primary and WorstShard its shard.
+	Nodes      int           `json:"nodes,omitempty"`
+	Primaries  int           `json:"primaries,omitempty"`
+	Ops        int           `json:"ops,omitempty"`
+	WorstP99   time.Duration `json:"worstP99,omitempty"`
+	WorstShard int           `json:"worstShard,omitempty"`
 }
 
 // HealthGate evaluates the Redis part of the upgrade health gate: every node
@@ -309,14 +319,17 @@ func (a *Activities) HealthGate(ctx context.Context, in GateInput) (GateReport, 
 		})
 	}
 	_ = g.Wait()
-	var rep GateReport
+	rep := GateReport{Nodes: len(obs.Nodes), Primaries: len(primaries)}
 	for i, n := range primaries {
 		if errs[i] != nil {
 			return GateReport{}, classify(fmt.Errorf("probe %s: %w", n.Addr, errs[i]))
 		}
 		ps := probes[i]
 		ps.Addr, ps.Shard = n.Addr, in.Shards[n.Addr]
-		rep.Probes = append(rep.Probes, ps)
+		rep.Ops += ps.Ops
+		if ps.P99 > rep.WorstP99 {
+			rep.WorstP99, rep.WorstShard = ps.P99, ps.Shard
+		}
 		rate := float64(ps.Errors) / float64(max(ps.Ops, 1))
 		switch {
 		case rate > in.MaxErrorRate:
@@ -326,17 +339,11 @@ func (a *Activities) HealthGate(ctx context.Context, in GateInput) (GateReport, 
 			problems = append(problems, fmt.Sprintf("shard-%d primary %s: probe p99 latency %s > %s", ps.Shard, n.Addr, ps.P99, in.MaxLatency))
 		}
 	}
-	slices.SortFunc(rep.Probes, func(x, y ProbeStats) int { return x.Shard - y.Shard })
 	if len(problems) > 0 {
 		return rep, temporal.NewNonRetryableApplicationError("health gate: "+strings.Join(problems, "; "), ErrTypeGateFailed, nil)
 	}
-	ops, worst := 0, time.Duration(0)
-	for _, p := range rep.Probes {
-		ops += p.Ops
-		worst = max(worst, p.P99)
-	}
 	rep.Summary = fmt.Sprintf("passed: %d nodes ok and connected, %d probe commands on %d primaries, 0 errors over bound, worst p99 %s",
-		len(obs.Nodes), ops, len(rep.Probes), worst.Round(time.Microsecond))
+		rep.Nodes, rep.Ops, rep.Primaries, rep.WorstP99.Round(time.Microsecond))
 	return rep, nil
 }
 

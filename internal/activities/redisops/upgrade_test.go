@@ -43,7 +43,7 @@ func TestUpgradeActivitiesOnRealRedis(t *testing.T) {
 		Probe: 300 * time.Millisecond, Settle: 10 * time.Second, Label: "test"}
 	var rep GateReport
 	get(t, env, acts.HealthGate, gate, &rep)
-	if len(rep.Probes) != 2 || rep.Probes[0].Ops == 0 || !strings.HasPrefix(rep.Summary, "passed") {
+	if rep.Primaries != 2 || rep.Ops == 0 || rep.Nodes != len(addrs) || !strings.HasPrefix(rep.Summary, "passed") {
 		t.Fatalf("healthy gate: %+v", rep)
 	}
 

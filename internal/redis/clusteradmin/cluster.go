@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/dayops/dayops/internal/topology"
+	"golang.org/x/sync/errgroup"
 )
 
 // ParseInfo parses INFO / CLUSTER INFO text into key -> value.
@@ -60,6 +61,17 @@ func (a *Admin) poll(ctx context.Context, timeout time.Duration, what string, ch
 	}
 }
 
+// eachAddr runs f for every address, 16 at a time, and returns the first
+// error.
+func eachAddr(ctx context.Context, addrs []string, f func(ctx context.Context, i int, addr string) error) error {
+	g, ctx := errgroup.WithContext(ctx)
+	g.SetLimit(16)
+	for i, addr := range addrs {
+		g.Go(func() error { return f(ctx, i, addr) })
+	}
+	return g.Wait()
+}
+
 // WaitConvergedInput names the nodes that must agree.
 type WaitConvergedInput struct {
 	Addrs []string
@@ -81,19 +93,48 @@ type WaitConvergedResult struct {
 // WaitConverged waits until every node knows every other (no handshake, no
 // failure flags, links connected), all nodes agree on who owns each slot, and
 // optionally cluster_state is ok everywhere.
+//
+// Each poll first asks every node for CLUSTER INFO, whose reply has a
+// constant size: until every node knows at least len(Addrs) nodes, reports
+// the same cluster_current_epoch (gossip has spread the last configuration
+// change) and, with RequireStateOK, cluster_state ok, it polls again. Only
+// then does it read CLUSTER NODES of every node (len(Addrs) replies of
+// len(Addrs) lines) for the exact check, usually once per wait instead of
+// once per poll.
 func (a *Admin) WaitConverged(ctx context.Context, in WaitConvergedInput) (WaitConvergedResult, error) {
 	var res WaitConvergedResult
 	err := a.poll(ctx, in.Timeout, "wait for cluster convergence", func(ctx context.Context) (bool, string, error) {
+		infos := make([]map[string]string, len(in.Addrs))
+		if err := eachAddr(ctx, in.Addrs, func(ctx context.Context, i int, addr string) (err error) {
+			infos[i], err = a.clusterInfo(ctx, addr)
+			return err
+		}); err != nil {
+			return false, "", err
+		}
+		for i, info := range infos {
+			if n, _ := strconv.Atoi(info["cluster_known_nodes"]); n < len(in.Addrs) {
+				return false, fmt.Sprintf("%s knows %d nodes, want %d", in.Addrs[i], n, len(in.Addrs)), nil
+			}
+			if e0, e := infos[0]["cluster_current_epoch"], info["cluster_current_epoch"]; e != e0 {
+				return false, fmt.Sprintf("%s is at epoch %s, %s at %s", in.Addrs[0], e0, in.Addrs[i], e), nil
+			}
+			if in.RequireStateOK && info["cluster_state"] != "ok" {
+				return false, fmt.Sprintf("%s: cluster_state:%s", in.Addrs[i], info["cluster_state"]), nil
+			}
+		}
 		views := make([]ClusterView, len(in.Addrs))
-		ids := map[string]string{}
-		for i, addr := range in.Addrs {
+		if err := eachAddr(ctx, in.Addrs, func(ctx context.Context, i int, addr string) error {
 			text, err := a.client(addr).ClusterNodes(ctx).Result()
 			if err != nil {
-				return false, "", fmt.Errorf("cluster nodes of %s: %w", addr, err)
+				return fmt.Errorf("cluster nodes of %s: %w", addr, err)
 			}
-			if views[i], err = ParseClusterNodes(text); err != nil {
-				return false, "", err
-			}
+			views[i], err = ParseClusterNodes(text)
+			return err
+		}); err != nil {
+			return false, "", err
+		}
+		ids := map[string]string{}
+		for i, addr := range in.Addrs {
 			ids[addr] = views[i].Myself.ID
 		}
 		var owners0 []string
@@ -117,17 +158,6 @@ func (a *Admin) WaitConverged(ctx context.Context, in WaitConvergedInput) (WaitC
 				owners0 = owners
 			} else if !slices.Equal(owners0, owners) {
 				return false, fmt.Sprintf("%s and %s disagree on slot owners", in.Addrs[0], in.Addrs[i]), nil
-			}
-		}
-		if in.RequireStateOK {
-			for _, addr := range in.Addrs {
-				info, err := a.clusterInfo(ctx, addr)
-				if err != nil {
-					return false, "", err
-				}
-				if info["cluster_state"] != "ok" {
-					return false, fmt.Sprintf("%s: cluster_state:%s", addr, info["cluster_state"]), nil
-				}
 			}
 		}
 		res = WaitConvergedResult{NodeIDs: ids}

@@ -75,8 +75,8 @@ type migration struct {
 // pipeline: SETSLOT IMPORTING on the target, SETSLOT MIGRATING on the source,
 // CLUSTER GETKEYSINSLOT, MEMORY USAGE of every key, MIGRATE ... KEYS batches
 // (by count and bytes, a key bigger than the byte budget alone), repeat until
-// the slots are empty, then SETSLOT NODE on the target, then the source, then
-// every other primary. Sources run in parallel, each with several waves in
+// the slots are empty, then SETSLOT NODE on the target, then the source (the
+// other nodes learn from the target's broadcast). Sources run in parallel, each with several waves in
 // flight, within Limits.
 //
 // It is idempotent: it observes every slot first; slots already owned by the
@@ -481,9 +481,14 @@ func (a *Admin) dropBeforeOpen(ctx context.Context, src, tgt string, slots []int
 }
 
 // closeSlots assigns the wave's slots to the target: target first (it bumps
-// its epoch and owns the slot from then on), then the source (which refuses
-// if it still holds keys), then every other primary so the cluster converges
-// without waiting for gossip.
+// its epoch, owns the slot from then on and broadcasts a PONG with its new
+// slots and epoch to every node), then the source (which refuses if it still
+// holds keys). No other node is told: they take the target's claim from its
+// broadcast (its config epoch is now the greatest, so the claim wins), and a
+// client that asks one of them before that is sent to the source, which sends
+// it on to the target (MOVED). Telling every other primary cost a round trip
+// per primary per wave, O(primaries) per wave, and the migration's closing
+// WaitConverged is what makes sure every node agrees.
 //
 // On the target the whole wave is one MULTI/EXEC in which every slot but one
 // is first made STABLE: SETSLOT NODE on a slot the node is importing bumps its
@@ -542,25 +547,6 @@ func (a *Admin) closeSlots(ctx context.Context, m *migration, w wave, importing 
 			return fmt.Errorf("setslot %d node on %s: %w", w.slots[i], m.addrs[w.src], err)
 		}
 	}
-	var wg sync.WaitGroup
-	for _, id := range m.primaries {
-		if id == w.src || id == w.tgt {
-			continue
-		}
-		wg.Go(func() {
-			cmds, err := set(m.addrs[id])
-			if err != nil {
-				a.log().DebugContext(ctx, "setslot node on another primary failed; gossip will converge", "addr", m.addrs[id], "err", err)
-				return
-			}
-			for i, c := range cmds {
-				if err := c.Err(); err != nil {
-					a.log().DebugContext(ctx, "setslot node on another primary failed; gossip will converge", "addr", m.addrs[id], "slot", w.slots[i], "err", err)
-				}
-			}
-		})
-	}
-	wg.Wait()
 	tr.finished(w.slots)
 	return nil
 }
