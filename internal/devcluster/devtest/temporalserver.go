@@ -32,7 +32,9 @@ type TemporalServer struct {
 
 // StartTemporalServer starts a TemporalServer on free ports with databases of
 // its own, or skips t when bin/temporal-server is missing or under -short.
-func StartTemporalServer(t testing.TB, root string) *TemporalServer {
+// Each option changes the server's config before it starts (e.g.
+// WithTemporalAuth).
+func StartTemporalServer(t testing.TB, root string, options ...func(*devcluster.Config)) *TemporalServer {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("starts Temporal's own server; skipped under -short")
@@ -44,6 +46,9 @@ func StartTemporalServer(t testing.TB, root string) *TemporalServer {
 	cfg.Temporal = devcluster.TemporalServer
 	cfg.TemporalOnly = true
 	cfg.StateDir = filepath.Join(t.TempDir(), "temporal-server")
+	for _, o := range options {
+		o(&cfg)
+	}
 	cfg.TemporalPort = FreePortBlock(t, len(cfg.TemporalServerPorts()))
 	cfg.StartTimeout = 2 * time.Minute
 	cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
@@ -68,6 +73,13 @@ func StartTemporalServer(t testing.TB, root string) *TemporalServer {
 		t.Fatal(err)
 	}
 	return &TemporalServer{Stack: st, Config: cfg}
+}
+
+// WithTemporalAuth turns on the server's authorization (see
+// devcluster.TemporalAuth): clients then need an API key signed by a key of
+// the JWKS at auth.KeySourceURIs.
+func WithTemporalAuth(auth devcluster.TemporalAuth) func(*devcluster.Config) {
+	return func(c *devcluster.Config) { c.TemporalAuth = &auth }
 }
 
 // Client dials the server over mutual TLS (namespace "default"); it is
