@@ -28,7 +28,7 @@ func TestReplayRecordedHistories(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			for _, w := range []any{CreateCluster, ScaleShards, ScaleReplicas, DeleteCluster, Upgrade} {
+			for _, w := range []any{CreateCluster, ScaleShards, ScaleReplicas, DeleteCluster, Upgrade, UpgradeBake} {
 				r.RegisterWorkflow(w)
 			}
 			if err := r.ReplayWorkflowHistoryFromJSONFile(nil, f); err != nil {
