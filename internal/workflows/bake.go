@@ -15,8 +15,9 @@ import (
 
 // The canary bake of an upgrade runs in a child workflow, UpgradeBake, so
 // that a long bake does not grow the upgrade's history: a 24 h bake with
-// the 5 s minimum interval is 17,280 gate evaluations of a dozen events
-// each, far past Temporal's history limit (a workflow past it is terminated
+// the 5 s minimum interval is 17,280 gate evaluations of about 30 events
+// each (a timer, four activities, their workflow tasks), ten times
+// Temporal's history limit (a workflow past it is terminated
 // with no rollback and no audit record). The child continues as new every
 // bakeEvaluationsPerRun evaluations and returns the verdict; the upgrade's
 // own history holds one evaluation (the first, so the progress shows a
@@ -32,9 +33,10 @@ import (
 const versionBakeChild = "bake-child"
 
 // bakeEvaluationsPerRun is how many gate evaluations one run of
-// UpgradeBake makes before it continues as new: about 15 events each keeps
-// a run near 1,500 events, far below the point where Temporal suggests
-// continuing as new. A variable so that tests can make it small; the value
+// UpgradeBake makes before it continues as new: about 30 events each (one
+// evaluation's run recorded on the local stack: 33 events) keeps a run
+// near 3,000 events, below the 10,240 at which Temporal suggests
+// continuing as new and far below its 51,200 limit. A variable so that tests can make it small; the value
 // travels in the child's input, so a run replays with the value it started
 // with.
 var bakeEvaluationsPerRun = 100
@@ -192,7 +194,10 @@ func (u *upgrader) bake(ctx workflow.Context, end time.Time) error {
 // bakeChild runs one UpgradeBake child until it returns.
 func (u *upgrader) bakeChild(ctx workflow.Context, segment int, end time.Time, label string) (UpgradeBakeResult, error) {
 	r := u.r
-	id := fmt.Sprintf("%s/bake-%d", workflow.GetInfo(ctx).WorkflowExecution.ID, segment)
+	// Named after the cluster (the upgrade's own ID, see WorkflowID), from
+	// the input rather than from workflow.GetInfo, so that a replay under
+	// another ID (the replay tests) issues the same command.
+	id := fmt.Sprintf("%s/bake-%d", WorkflowID(r.meta.Namespace, r.meta.Cluster), segment)
 	in := UpgradeBakeInput{Meta: r.meta, End: end, Label: label, Check: u.gateCheck(), Hooks: r.hooks, Segment: segment,
 		PerRun: bakeEvaluationsPerRun, Before: u.prog.GateEvaluations}
 	cctx, cancel := workflow.WithCancel(ctx)
