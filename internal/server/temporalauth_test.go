@@ -19,6 +19,8 @@ import (
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/api/workflowservice/v1"
 	sdkclient "go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
 
 	"github.com/dayops/dayops/internal/callauth"
 	"github.com/dayops/dayops/internal/devcluster"
@@ -66,7 +68,9 @@ func apiKey(t *testing.T, key *rsa.PrivateKey, kid, subject string, permissions 
 // TestTemporalAPIKey runs Temporal's own server with mutual TLS and
 // authorization (JWT API keys verified against a JWKS served on loopback):
 // dayops' client setup without a key is refused, with a key of another
-// signer too, and with its key it works (start, describe, terminate).
+// signer or for another namespace too, and with its key it works (describe,
+// start, terminate, a worker that completes a workflow; the key from a
+// file).
 func TestTemporalAPIKey(t *testing.T) {
 	wd, err := os.Getwd()
 	if err != nil {
@@ -144,6 +148,21 @@ func TestTemporalAPIKey(t *testing.T) {
 		}
 		if err := cl.TerminateWorkflow(ctx, run.GetID(), run.GetRunID(), "test over"); err != nil {
 			t.Fatalf("terminate with the key: %v", err)
+		}
+		// A worker on the same client polls and completes a workflow.
+		w := worker.New(cl, "api-key-test", worker.Options{})
+		w.RegisterWorkflowWithOptions(func(workflow.Context) (string, error) { return "done", nil }, workflow.RegisterOptions{Name: "Hello"})
+		if err := w.Start(); err != nil {
+			t.Fatal(err)
+		}
+		defer w.Stop()
+		hello, err := cl.ExecuteWorkflow(ctx, sdkclient.StartWorkflowOptions{ID: "api-key-hello-" + time.Now().Format("150405.000"), TaskQueue: "api-key-test"}, "Hello")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got string
+		if err := hello.Get(ctx, &got); err != nil || got != "done" {
+			t.Fatalf("workflow on a worker with the key: %q, %v", got, err)
 		}
 		// The same key from a file (a mounted Secret), through the same setup.
 		path := t.TempDir() + "/api-key"
