@@ -55,6 +55,11 @@ type Config struct {
 	// TemporalPort (see TemporalServerPorts).
 	TemporalPort   int
 	TemporalUIPort int
+	// TemporalAuth turns on the server mode's authorization: clients then
+	// need an API key (a JWT) besides their certificate. Tests set it (no
+	// flag); nil: every client with a certificate of the stack's CA may do
+	// anything.
+	TemporalAuth *TemporalAuth
 	// EtcdPort and EtcdPeerPort are etcd's client and peer ports
 	// (--etcd-port; the peer port is EtcdPort+1 unless set).
 	EtcdPort     int

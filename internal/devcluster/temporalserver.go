@@ -1,6 +1,7 @@
 package devcluster
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -53,16 +54,45 @@ var (
 	temporalSchemaVisibility = "postgresql/v12/visibility"
 )
 
+// TemporalAuth is the server mode's authorization (Temporal's
+// global.authorization): the default authorizer and the default JWT claim
+// mapper, which reads an API key sent as "Authorization: Bearer JWT",
+// checks its signature against the keys served at KeySourceURIs (a JWKS)
+// and grants the roles its permissions claim lists, e.g.
+// ["default:write"] or ["temporal-system:admin"] (system-wide). A call
+// without a key, or with a key that grants too little, is refused
+// (PermissionDenied); health checks are always allowed.
+//
+// The server's own worker service then reaches the frontend through an
+// internal frontend (two more ports, see TemporalServerPorts) that trusts
+// its callers, as Temporal documents for servers with authorization.
+type TemporalAuth struct {
+	// KeySourceURIs serve the JWKS whose keys sign the API keys.
+	KeySourceURIs []string
+	// PermissionsClaimName is the claim listing the permissions (default
+	// "permissions").
+	PermissionsClaimName string
+	// AdminAPIKey is what dayops-dev's own calls send (health probe,
+	// namespace and search attribute registration); it needs
+	// temporal-system:admin.
+	AdminAPIKey string
+}
+
 // TemporalServerPorts are the server mode's ports on 127.0.0.1, by service:
 // the frontend's gRPC port is TemporalPort, the history, matching and worker
 // services' gRPC ports the next three, and the four services' membership
-// (ringpop) ports the four after those.
+// (ringpop) ports the four after those. With TemporalAuth, the internal
+// frontend's gRPC and membership ports follow.
 func (c Config) TemporalServerPorts() map[string]int {
 	p := c.TemporalPort
-	return map[string]int{
+	ports := map[string]int{
 		"frontend": p, "history": p + 1, "matching": p + 2, "worker": p + 3,
 		"frontend membership": p + 4, "history membership": p + 5, "matching membership": p + 6, "worker membership": p + 7,
 	}
+	if c.TemporalAuth != nil {
+		ports["internal-frontend"], ports["internal-frontend membership"] = p+8, p+9
+	}
+	return ports
 }
 
 // TemporalDatabases are the server mode's PostgreSQL databases, named after
@@ -109,9 +139,15 @@ func (c Config) temporalServerDir() string { return c.path("temporal-server") }
 // temporalServerArgs starts all four services from the config that
 // prepareTemporalServer wrote (ROOT/config/dayops.yaml).
 func (c Config) temporalServerArgs() []string {
-	return []string{filepath.Join(c.BinDir, "temporal-server"),
+	args := []string{filepath.Join(c.BinDir, "temporal-server"),
 		"--root", c.temporalServerDir(), "--config", "config", "--env", "dayops", "--allow-no-auth",
 		"start"}
+	if c.TemporalAuth != nil {
+		for _, s := range []string{"frontend", "internal-frontend", "history", "matching", "worker"} {
+			args = append(args, "--service", s)
+		}
+	}
+	return args
 }
 
 // prepareTemporalServer creates the server mode's databases, sets up or
@@ -256,6 +292,49 @@ func temporalServerConfig(c Config, cc *pgx.ConnConfig) map[string]any {
 		}}
 	}
 	toFrontend := map[string]any{"serverName": temporalServerName, "rootCaFiles": []string{pki(caCert)}}
+	services := map[string]any{
+		"frontend": service("frontend"),
+		"history":  service("history"),
+		"matching": service("matching"),
+		"worker":   service("worker"),
+	}
+	global := map[string]any{
+		"membership": map[string]any{"maxJoinDuration": "30s", "broadcastAddress": "127.0.0.1"},
+		"tls": map[string]any{
+			"frontend": map[string]any{
+				"server": map[string]any{
+					"certFile":          pki(temporalFrontendFile + ".crt"),
+					"keyFile":           pki(temporalFrontendFile + ".key"),
+					"clientCaFiles":     []string{pki(caCert)},
+					"requireClientAuth": true,
+				},
+				"client": toFrontend,
+			},
+			"internode": map[string]any{
+				"server": map[string]any{
+					"certFile":          pki(temporalInternodeFile + ".crt"),
+					"keyFile":           pki(temporalInternodeFile + ".key"),
+					"clientCaFiles":     []string{pki(caCert)},
+					"requireClientAuth": true,
+				},
+				"client": map[string]any{"serverName": temporalServerName, "rootCaFiles": []string{pki(caCert)}},
+			},
+			"systemWorker": map[string]any{
+				"certFile": pki(temporalSystemWorkerID.file + ".crt"),
+				"keyFile":  pki(temporalSystemWorkerID.file + ".key"),
+				"client":   toFrontend,
+			},
+		},
+	}
+	if a := c.TemporalAuth; a != nil {
+		services["internal-frontend"] = service("internal-frontend")
+		global["authorization"] = map[string]any{
+			"authorizer":           "default",
+			"claimMapper":          "default",
+			"permissionsClaimName": cmp.Or(a.PermissionsClaimName, "permissions"),
+			"jwtKeyProvider":       map[string]any{"keySourceURIs": a.KeySourceURIs, "refreshInterval": "1m"},
+		}
+	}
 	return map[string]any{
 		"log": map[string]any{"stdout": true, "level": "warn"},
 		"persistence": map[string]any{
@@ -267,40 +346,8 @@ func temporalServerConfig(c Config, cc *pgx.ConnConfig) map[string]any {
 				"visibility": store(visDB, 10),
 			},
 		},
-		"global": map[string]any{
-			"membership": map[string]any{"maxJoinDuration": "30s", "broadcastAddress": "127.0.0.1"},
-			"tls": map[string]any{
-				"frontend": map[string]any{
-					"server": map[string]any{
-						"certFile":          pki(temporalFrontendFile + ".crt"),
-						"keyFile":           pki(temporalFrontendFile + ".key"),
-						"clientCaFiles":     []string{pki(caCert)},
-						"requireClientAuth": true,
-					},
-					"client": toFrontend,
-				},
-				"internode": map[string]any{
-					"server": map[string]any{
-						"certFile":          pki(temporalInternodeFile + ".crt"),
-						"keyFile":           pki(temporalInternodeFile + ".key"),
-						"clientCaFiles":     []string{pki(caCert)},
-						"requireClientAuth": true,
-					},
-					"client": map[string]any{"serverName": temporalServerName, "rootCaFiles": []string{pki(caCert)}},
-				},
-				"systemWorker": map[string]any{
-					"certFile": pki(temporalSystemWorkerID.file + ".crt"),
-					"keyFile":  pki(temporalSystemWorkerID.file + ".key"),
-					"client":   toFrontend,
-				},
-			},
-		},
-		"services": map[string]any{
-			"frontend": service("frontend"),
-			"history":  service("history"),
-			"matching": service("matching"),
-			"worker":   service("worker"),
-		},
+		"global":   global,
+		"services": services,
 		"clusterMetadata": map[string]any{
 			"enableGlobalNamespace":    false,
 			"failoverVersionIncrement": 10,
@@ -323,18 +370,23 @@ func temporalServerConfig(c Config, cc *pgx.ConnConfig) map[string]any {
 	}
 }
 
-// dialTemporal dials the stack's frontend, over mutual TLS in server mode.
+// dialTemporal dials the stack's frontend, over mutual TLS in server mode
+// (with the admin API key under TemporalAuth).
 func dialTemporal(ctx context.Context, c Config, namespace string) (sdkclient.Client, error) {
 	tc, err := c.TemporalTLS().Config()
 	if err != nil {
 		return nil, err
 	}
-	cl, err := sdkclient.DialContext(ctx, sdkclient.Options{
+	opts := sdkclient.Options{
 		HostPort:          c.temporalAddr(),
 		Namespace:         namespace,
 		Logger:            sdklog.NewStructuredLogger(slog.New(slog.DiscardHandler)),
 		ConnectionOptions: sdkclient.ConnectionOptions{TLS: tc},
-	})
+	}
+	if c.TemporalAuth != nil {
+		opts.Credentials = sdkclient.NewAPIKeyStaticCredentials(c.TemporalAuth.AdminAPIKey)
+	}
+	cl, err := sdkclient.DialContext(ctx, opts)
 	if err != nil {
 		return nil, fmt.Errorf("dial temporal: %w", err)
 	}

@@ -43,6 +43,13 @@ type Config struct {
 	// TEMPORAL_TLS_SERVER_NAME: the Temporal CLI's names). None set: plain
 	// TCP.
 	TemporalTLS temporaltls.Files
+	// TemporalAPIKey is sent as "Authorization: Bearer KEY" on every call
+	// to a frontend with API-key authorization (TEMPORAL_API_KEY, the
+	// Temporal CLI's name, or TEMPORAL_API_KEY_FILE, a file such as a
+	// mounted Secret, read again when it changes). A key implies TLS: with
+	// no TLS files the frontend is verified against the system's roots. The
+	// key is never logged.
+	TemporalAPIKey temporaltls.APIKey
 	// TaskQueue the worker polls and the API starts workflows on
 	// (DAYOPS_TASK_QUEUE, default "dayops").
 	TaskQueue string
@@ -119,6 +126,7 @@ func FromEnv() Config {
 		TemporalAddress:        envOr("TEMPORAL_ADDRESS", "127.0.0.1:7233"),
 		TemporalNamespace:      envOr("TEMPORAL_NAMESPACE", "default"),
 		TemporalTLS:            temporaltls.FromEnv(),
+		TemporalAPIKey:         temporaltls.APIKeyFromEnv(),
 		TaskQueue:              envOr("DAYOPS_TASK_QUEUE", "dayops"),
 		TemporalUI:             os.Getenv("TEMPORAL_UI"),
 		Kubeconfig:             os.Getenv("KUBECONFIG"),
@@ -134,6 +142,12 @@ func FromEnv() Config {
 		MigrationLatencyBudget: os.Getenv(EnvMigrationLatencyBudget),
 	}
 	return c
+}
+
+// TemporalConnection is how the API and the worker reach the Temporal
+// frontend: TLS files and API key.
+func (c Config) TemporalConnection() temporaltls.Connection {
+	return temporaltls.Connection{TLS: c.TemporalTLS, APIKey: c.TemporalAPIKey}
 }
 
 // Has reports whether role is to run.
@@ -167,7 +181,7 @@ func (c Config) Validate() error {
 	if c.TemporalAddress == "" {
 		errs = append(errs, errors.New("TEMPORAL_ADDRESS is required"))
 	}
-	if err := c.TemporalTLS.Validate(); err != nil {
+	if err := c.TemporalConnection().Validate(); err != nil {
 		errs = append(errs, err)
 	}
 	if c.DatabaseURL == "" {

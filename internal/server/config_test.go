@@ -61,6 +61,21 @@ func TestValidateTemporalTLS(t *testing.T) {
 	}
 }
 
+func TestValidateTemporalAPIKey(t *testing.T) {
+	c := Config{Roles: []string{"worker"}, TaskQueue: "q", TemporalAddress: "127.0.0.1:7233", DatabaseURL: "postgres://x"}
+	c.TemporalAPIKey.Value = "a key with spaces"
+	c.TemporalAPIKey.File = "/nonexistent/key"
+	err := c.Validate()
+	for _, want := range []string{"TEMPORAL_API_KEY, TEMPORAL_API_KEY_FILE: set one of them", "TEMPORAL_API_KEY: the key holds a space", "TEMPORAL_API_KEY_FILE: open /nonexistent/key"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Validate = %v, want it to name %q", err, want)
+		}
+	}
+	if err != nil && strings.Contains(err.Error(), "with spaces") {
+		t.Errorf("Validate shows the key: %v", err)
+	}
+}
+
 func TestValidateNamespacesAndHealthAddr(t *testing.T) {
 	base := Config{Roles: []string{"worker"}, TaskQueue: "q", TemporalAddress: "127.0.0.1:7233", DatabaseURL: "postgres://x"}
 	tests := map[string]struct {

@@ -24,16 +24,13 @@ import (
 	"github.com/dayops/dayops/internal/callauth"
 	"github.com/dayops/dayops/internal/eventstore"
 	"github.com/dayops/dayops/internal/httpapi"
-	"github.com/dayops/dayops/internal/operation"
 	"github.com/dayops/dayops/internal/workflows"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/interceptor"
-	sdklog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/worker"
-	"go.temporal.io/sdk/workflow"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -106,11 +103,6 @@ func Connect(ctx context.Context, cfg Config, log *slog.Logger) (*Deps, error) {
 	if d.Kube, err = kubernetes.NewForConfig(d.RESTConfig); err != nil {
 		return nil, fmt.Errorf("kubernetes client: %w", err)
 	}
-	// Mutual TLS to Temporal when the files are set (nil: plain TCP).
-	temporalTLS, err := cfg.TemporalTLS.Config()
-	if err != nil {
-		return nil, err
-	}
 	if d.Pool, err = pgxpool.New(ctx, cfg.DatabaseURL); err != nil {
 		return nil, fmt.Errorf("database: %w", err)
 	}
@@ -129,17 +121,8 @@ func Connect(ctx context.Context, cfg Config, log *slog.Logger) (*Deps, error) {
 	if !d.CallKeys.Enabled() {
 		log.Warn("signals and updates to running operations are not signed: anyone who reaches the Temporal frontend can approve, abort or pause an upgrade in any name; set " + EnvCallKeys)
 	}
-	d.Temporal, err = client.DialContext(ctx, client.Options{
-		HostPort:           cfg.TemporalAddress,
-		Namespace:          cfg.TemporalNamespace,
-		ConnectionOptions:  client.ConnectionOptions{TLS: temporalTLS},
-		Logger:             sdklog.NewStructuredLogger(log),
-		ContextPropagators: []workflow.ContextPropagator{operation.MetaPropagator{}},
-		// The API's signals and updates carry its MAC (package callauth).
-		Interceptors: []interceptor.ClientInterceptor{&callauth.Signer{Keys: d.CallKeys}},
-	})
-	if err != nil {
-		return nil, fmt.Errorf("connect to Temporal at %s: %w", cfg.TemporalAddress, err)
+	if d.Temporal, err = DialTemporal(ctx, cfg, log, d.CallKeys); err != nil {
+		return nil, err
 	}
 	if err := EnsureSearchAttributes(ctx, d.Temporal, cfg.TemporalNamespace, log); err != nil {
 		return nil, err

@@ -40,14 +40,11 @@ const (
 	// MaxHookRetries bounds a hook's retries after its first attempt.
 	MaxHookRetries = 10
 	// MinGateInterval is the shortest time between two health gate
-	// evaluations of a bake.
+	// evaluations of a bake. A bake of any length (up to MaxUpgradeBake)
+	// keeps the upgrade's history small: its evaluations run in a child
+	// workflow that continues as new every 100 of them (see
+	// internal/workflows/bake.go).
 	MinGateInterval = 5 * time.Second
-	// MaxGateEvaluations bounds bake/interval: every evaluation adds a few
-	// dozen events to the upgrade's Temporal history, and a workflow past
-	// Temporal's history limit is terminated with no rollback and no audit
-	// record. 500 evaluations stay far below it (a 24h bake needs an interval
-	// of at least 173s).
-	MaxGateEvaluations = 500
 	// MinScheduleEvery and MaxScheduleEvery bound a backup schedule's interval.
 	MinScheduleEvery = time.Minute
 	MaxScheduleEvery = 366 * 24 * time.Hour

@@ -148,11 +148,16 @@ func TestBounds(t *testing.T) {
 			u.Default()
 			return u.Validate()
 		}(), "gate.interval: Invalid value: \"1ms\": must be between 5s"},
-		"too many evaluations": {func() field.ErrorList {
-			u := Upgrade{Image: "redis:7.2", Bake: d("24h"), Gate: Gate{Interval: d("15s")}}
+		"24h bake every 5s (continues as new)": {func() field.ErrorList {
+			u := Upgrade{Image: "redis:7.2", Bake: d("24h"), Gate: Gate{Interval: d("5s")}}
 			u.Default()
 			return u.Validate()
-		}(), "at least 2m54s"},
+		}(), ""},
+		"bake over 24h": {func() field.ErrorList {
+			u := Upgrade{Image: "redis:7.2", Bake: d("25h")}
+			u.Default()
+			return u.Validate()
+		}(), "bake: Invalid value: \"25h0m0s\": must be between 0s and 24h0m0s"},
 		"approval timeout 30s": {func() field.ErrorList {
 			u := Upgrade{Image: "redis:7.2", ApprovalTimeout: d("30s")}
 			u.Default()

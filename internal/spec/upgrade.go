@@ -173,11 +173,6 @@ func (u *Upgrade) Validate() field.ErrorList {
 			errs = append(errs, field.Invalid(p.Child(d.name), d.v.String(), fmt.Sprintf("must be between %s and %s", d.min, d.max)))
 		}
 	}
-	if iv := g.Interval.Duration; iv >= MinGateInterval && u.Bake.Duration/iv > MaxGateEvaluations {
-		errs = append(errs, field.Invalid(p.Child("interval"), iv.String(), fmt.Sprintf(
-			"a %s bake evaluates the gate every %s: %d evaluations, more than the %d an upgrade's history has room for; use an interval of at least %s",
-			u.Bake.Duration, iv, u.Bake.Duration/iv, MaxGateEvaluations, (u.Bake.Duration/MaxGateEvaluations).Round(time.Second)+time.Second)))
-	}
 	return errs
 }
 

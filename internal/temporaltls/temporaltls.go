@@ -1,14 +1,16 @@
-// Package temporaltls builds the TLS configuration of a Temporal client from
-// PEM files: the client certificate and key that a frontend requiring mutual
-// TLS asks for, and the CA that signed the frontend's certificate.
+// Package temporaltls builds how a Temporal client reaches its frontend: the
+// TLS configuration from PEM files (the client certificate and key that a
+// frontend requiring mutual TLS asks for, and the CA that signed the
+// frontend's certificate) and the API key a frontend with API-key (JWT)
+// authorization asks for (Connection, APIKey).
 //
 // The variables are the Temporal CLI's and the SDK's envconfig names, so a
 // shell that sources the local stack's dev.env talks mTLS with dayops and
 // with bin/temporal alike.
 //
-// Contract: Files.Validate reports every problem at once, each naming its
+// Contract: Validate reports every problem at once, each naming its
 // variable; Files.Config returns nil (plain TCP) when no file and no server
-// name is set.
+// name is set; an API key never appears in a string, log value or error.
 package temporaltls
 
 import (

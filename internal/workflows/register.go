@@ -33,7 +33,7 @@ type Registry interface {
 // are the method names, so they must be unique across the structs: a clash
 // panics here (a test registers everything to catch it).
 func Register(r Registry, a Activities) {
-	for _, w := range []any{CreateCluster, ScaleShards, ScaleReplicas, DeleteCluster, Upgrade} {
+	for _, w := range []any{CreateCluster, ScaleShards, ScaleReplicas, DeleteCluster, Upgrade, UpgradeBake} {
 		r.RegisterWorkflow(w)
 	}
 	for _, act := range []any{a.Kube, a.Redis, a.Hooks, a.Audit, a.State} {

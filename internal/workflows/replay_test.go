@@ -18,7 +18,13 @@ func TestReplayRecordedHistories(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]bool{"create.json": false, "scale-shards.json": false, "scale-replicas.json": false, "delete.json": false, "upgrade.json": false}
+	want := map[string]bool{"create.json": false, "scale-shards.json": false, "scale-replicas.json": false, "delete.json": false, "upgrade.json": false,
+		// An upgrade whose bake ran in the UpgradeBake child, and that child
+		// (TestUpgrade's first upgrade, recorded with
+		// DAYOPS_RECORD_HISTORIES=1 and renamed, then `temporal workflow show
+		// --workflow-id <upgrade's ID>/bake-1 --output json`); upgrade*.json
+		// bake inline (recorded before the child existed).
+		"upgrade-bake-child.json": false, "upgrade-bake.json": false}
 	for _, f := range files {
 		want[filepath.Base(f)] = true
 		t.Run(filepath.Base(f), func(t *testing.T) {
@@ -28,7 +34,7 @@ func TestReplayRecordedHistories(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			for _, w := range []any{CreateCluster, ScaleShards, ScaleReplicas, DeleteCluster, Upgrade} {
+			for _, w := range []any{CreateCluster, ScaleShards, ScaleReplicas, DeleteCluster, Upgrade, UpgradeBake} {
 				r.RegisterWorkflow(w)
 			}
 			if err := r.ReplayWorkflowHistoryFromJSONFile(nil, f); err != nil {

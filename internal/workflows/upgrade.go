@@ -234,23 +234,14 @@ func (u *upgrader) forward(ctx workflow.Context) error {
 	bake := u.in.Upgrade.Bake.Duration
 	end := workflow.Now(ctx).Add(bake)
 	u.prog.BakeEndsAt = end
-	for {
-		if err := u.gate(ctx, "canary bake"); err != nil {
+	// Upgrades started before the bake child existed bake here, as they did
+	// (and replay the same commands).
+	if workflow.GetVersion(ctx, versionBakeChild, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		if err := u.bakeInline(ctx, end); err != nil {
 			return err
 		}
-		if err := u.checkpoint(ctx); err != nil {
-			return err
-		}
-		left := end.Sub(workflow.Now(ctx))
-		if left <= 0 {
-			break
-		}
-		if _, err := workflow.AwaitWithTimeout(ctx, min(left, u.in.Upgrade.Gate.Interval.Duration), func() bool { return u.g.aborting() }); err != nil {
-			return err
-		}
-		if u.g.aborting() {
-			return u.checkpoint(ctx)
-		}
+	} else if err := u.bake(ctx, end); err != nil {
+		return err
 	}
 	if u.in.Upgrade.AutoApprove {
 		if u.fire(evAutoApprove, Decision{Actor: r.meta.Actor, Reason: "autoApprove"}) == nil {
@@ -295,6 +286,29 @@ func (u *upgrader) forward(ctx workflow.Context) error {
 		}
 	}
 	return u.flush(ctx)
+}
+
+// bakeInline is the bake of upgrades started before the bake child: every
+// evaluation in the upgrade's own history.
+func (u *upgrader) bakeInline(ctx workflow.Context, end time.Time) error {
+	for {
+		if err := u.gate(ctx, "canary bake"); err != nil {
+			return err
+		}
+		if err := u.checkpoint(ctx); err != nil {
+			return err
+		}
+		left := end.Sub(workflow.Now(ctx))
+		if left <= 0 {
+			return nil
+		}
+		if _, err := workflow.AwaitWithTimeout(ctx, min(left, u.in.Upgrade.Gate.Interval.Duration), func() bool { return u.g.aborting() }); err != nil {
+			return err
+		}
+		if u.g.aborting() {
+			return u.checkpoint(ctx)
+		}
+	}
 }
 
 // batch upgrades several shards at once, each one instance at a time.
@@ -483,29 +497,7 @@ func (u *upgrader) gate(ctx workflow.Context, label string) error {
 	u.prog.GateEvaluations++
 	u.prog.Gate = "evaluating"
 	r.progress.publish(ctx)
-	g := u.in.Upgrade.Gate
-	err := r.exec(ctx, gateOptions, "health gate ("+label+"): pods steady", kubeActs.CheckInstancesSteady,
-		kube.SteadyInput{Namespace: r.meta.Namespace, Cluster: r.meta.Cluster, Baseline: u.baseline, Label: label}, nil)
-	var rep redisops.GateReport
-	if err == nil {
-		obs, oerr := observeAddrs(ctx, r)
-		if oerr != nil {
-			err = oerr
-		} else {
-			in := redisops.GateInput{Auth: u.auth, Shards: map[string]int{}, MaxLagBytes: *g.MaxLagBytes, MaxErrorRate: *g.MaxErrorRate,
-				MaxLatency: g.MaxLatency.Duration, Probe: g.Probe.Duration, Settle: g.Settle.Duration, Label: label}
-			for _, p := range obs.Kube {
-				if p.Addr() != "" {
-					in.Addrs = append(in.Addrs, p.Addr())
-					in.Shards[p.Addr()] = p.Shard
-				}
-			}
-			err = r.exec(ctx, gateOptions, "health gate ("+label+"): cluster state, replication, probe client", redisActs.HealthGate, in, &rep)
-		}
-	}
-	if err == nil {
-		err = r.runHooks(ctx, spec.UpgradeGate, u.plan.Hooks, clusterTarget)
-	}
+	summary, err := evaluateGate(ctx, r, u.gateCheck(), label)
 	if err != nil && (temporal.IsCanceledError(err) || errors.Is(ctx.Err(), workflow.ErrCanceled)) {
 		return err
 	}
@@ -518,9 +510,60 @@ func (u *upgrader) gate(ctx workflow.Context, label string) error {
 		}
 		return &stopError{reason: "health gate failed (" + label + "): " + reason}
 	}
-	u.prog.Gate = rep.Summary
-	u.note(ctx, "gate", rep.Summary, label, false)
+	u.prog.Gate = summary
+	u.note(ctx, "gate", summary, label, false)
 	return u.flush(ctx)
+}
+
+// gateCheck is what one health gate evaluation needs.
+type gateCheck struct {
+	Auth     redisops.Auth          `json:"auth"`
+	Baseline map[string]kube.PodRun `json:"baseline,omitempty"`
+	Gate     spec.Gate              `json:"gate"`
+	// HookRuns are the user gates (hook runs at point upgrade-gate).
+	HookRuns []planner.HookRun `json:"hookRuns,omitempty"`
+}
+
+func (u *upgrader) gateCheck() gateCheck {
+	c := gateCheck{Auth: u.auth, Baseline: u.baseline, Gate: u.in.Upgrade.Gate}
+	for _, hr := range u.plan.Hooks {
+		if hr.Point == spec.UpgradeGate {
+			c.HookRuns = append(c.HookRuns, hr)
+		}
+	}
+	return c
+}
+
+// evaluateGate runs one health gate evaluation: the Pods are steady (no
+// restart since the baseline), the cluster state, replication and a probe
+// client pass, then the user gates. It returns the gate's summary; any
+// error is a failed evaluation (or a cancellation). The upgrade and its
+// bake child (bake.go) run the same steps.
+func evaluateGate(ctx workflow.Context, r *run, c gateCheck, label string) (string, error) {
+	g := c.Gate
+	err := r.exec(ctx, gateOptions, "health gate ("+label+"): pods steady", kubeActs.CheckInstancesSteady,
+		kube.SteadyInput{Namespace: r.meta.Namespace, Cluster: r.meta.Cluster, Baseline: c.Baseline, Label: label}, nil)
+	var rep redisops.GateReport
+	if err == nil {
+		obs, oerr := observeAddrs(ctx, r)
+		if oerr != nil {
+			err = oerr
+		} else {
+			in := redisops.GateInput{Auth: c.Auth, Shards: map[string]int{}, MaxLagBytes: *g.MaxLagBytes, MaxErrorRate: *g.MaxErrorRate,
+				MaxLatency: g.MaxLatency.Duration, Probe: g.Probe.Duration, Settle: g.Settle.Duration, Label: label}
+			for _, p := range obs.Kube {
+				if p.Addr() != "" {
+					in.Addrs = append(in.Addrs, p.Addr())
+					in.Shards[p.Addr()] = p.Shard
+				}
+			}
+			err = r.exec(ctx, gateOptions, "health gate ("+label+"): cluster state, replication, probe client", redisActs.HealthGate, in, &rep)
+		}
+	}
+	if err == nil {
+		err = r.runHooks(ctx, spec.UpgradeGate, c.HookRuns, clusterTarget)
+	}
+	return rep.Summary, err
 }
 
 // gateReason is the innermost message of a gate failure.

@@ -40,6 +40,9 @@ type upWorld struct {
 	// gateFails makes every HealthGate evaluation fail (a problem only the
 	// bake's full gate sees).
 	gateFails bool
+	// gateFailsFrom makes the HealthGate evaluations from this one (1-based)
+	// on fail; gates counts them.
+	gateFailsFrom, gates int
 	// crashImg: Pods recreated with this image crash-loop (WaitInstancesReady
 	// fails with the non-retryable PodCrashLoop); waits counts its calls.
 	crashImg string
@@ -180,7 +183,8 @@ func upgradeEnv(t *testing.T, w *upWorld) *testsuite.TestWorkflowEnvironment {
 		func(_ context.Context, in redisops.GateInput) (redisops.GateReport, error) {
 			w.mu.Lock()
 			defer w.mu.Unlock()
-			if w.gateFails {
+			w.gates++
+			if w.gateFails || (w.gateFailsFrom > 0 && w.gates >= w.gateFailsFrom) {
 				w.calls = append(w.calls, "gate failed")
 				return redisops.GateReport{}, temporal.NewNonRetryableApplicationError("replica lags", redisops.ErrTypeGateFailed, nil)
 			}
@@ -444,8 +448,9 @@ func TestUpgradeConcurrentBatch(t *testing.T) {
 	w := newUpWorld(3)
 	env := upgradeEnv(t, w)
 	completed := 0
-	env.SetOnActivityCompletedListener(func(_ *activity.Info, _ converter.EncodedValue, err error) {
-		if err == nil {
+	env.SetOnActivityCompletedListener(func(info *activity.Info, _ converter.EncodedValue, err error) {
+		// The bake child's activities count in its own progress.
+		if err == nil && !strings.Contains(info.WorkflowExecution.ID, "/bake-") {
 			completed++
 		}
 	})

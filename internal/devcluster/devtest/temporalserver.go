@@ -31,11 +31,12 @@ type TemporalServer struct {
 }
 
 // StartTemporalServer starts a TemporalServer on free ports with databases of
-// its own (see TemporalServerConfig), or skips t when bin/temporal-server is
-// missing or under -short.
-func StartTemporalServer(t testing.TB, root string) *TemporalServer {
+// its own (see TemporalServerConfig), or skips t when bin/temporal-server is missing or under -short.
+// Each option changes the server's config before it starts (e.g.
+// WithTemporalAuth).
+func StartTemporalServer(t testing.TB, root string, options ...func(*devcluster.Config)) *TemporalServer {
 	t.Helper()
-	cfg := TemporalServerConfig(t, root)
+	cfg := TemporalServerConfig(t, root, options...)
 	st, err := devcluster.Up(t.Context(), cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -47,8 +48,9 @@ func StartTemporalServer(t testing.TB, root string) *TemporalServer {
 // (devcluster.Up) and stop as often as it likes: server mode, Temporal only,
 // a state dir under t.TempDir(), free ports, and a PostgreSQL database of its
 // own whose Temporal databases are dropped at cleanup, after a final Down. It
-// skips t when bin/temporal-server is missing or under -short.
-func TemporalServerConfig(t testing.TB, root string) devcluster.Config {
+// skips t when bin/temporal-server is missing or under -short. Each option
+// changes the config before its ports are chosen.
+func TemporalServerConfig(t testing.TB, root string, options ...func(*devcluster.Config)) devcluster.Config {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("starts Temporal's own server; skipped under -short")
@@ -60,6 +62,9 @@ func TemporalServerConfig(t testing.TB, root string) devcluster.Config {
 	cfg.Temporal = devcluster.TemporalServer
 	cfg.TemporalOnly = true
 	cfg.StateDir = filepath.Join(t.TempDir(), "temporal-server")
+	for _, o := range options {
+		o(&cfg)
+	}
 	cfg.TemporalPort = FreePortBlock(t, len(cfg.TemporalServerPorts()))
 	cfg.StartTimeout = 2 * time.Minute
 	cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
@@ -80,6 +85,13 @@ func TemporalServerConfig(t testing.TB, root string) devcluster.Config {
 		}
 	})
 	return cfg
+}
+
+// WithTemporalAuth turns on the server's authorization (see
+// devcluster.TemporalAuth): clients then need an API key signed by a key of
+// the JWKS at auth.KeySourceURIs.
+func WithTemporalAuth(auth devcluster.TemporalAuth) func(*devcluster.Config) {
+	return func(c *devcluster.Config) { c.TemporalAuth = &auth }
 }
 
 // Client dials the server over mutual TLS (namespace "default"); it is
