@@ -6,9 +6,11 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -205,4 +207,39 @@ func ReadEnvFile(path string) (map[string]string, error) {
 		out[strings.TrimSpace(k)] = v
 	}
 	return out, nil
+}
+
+// routeInUse reports whether some process still listens on an address of
+// cidr: another stack on this machine shares the pod route (the route is one
+// per machine, the address blocks are per stack: --subnet-offset), so the
+// stack that added it must leave it while others use it.
+func routeInUse(cidr string) (bool, error) {
+	_, n, err := net.ParseCIDR(cidr)
+	if err != nil {
+		return false, err
+	}
+	b, err := os.ReadFile("/proc/net/tcp")
+	if err != nil {
+		return false, err
+	}
+	for _, line := range strings.Split(string(b), "\n")[1:] {
+		f := strings.Fields(line)
+		if len(f) < 4 || f[3] != "0A" { // 0A: LISTEN
+			continue
+		}
+		host, _, ok := strings.Cut(f[1], ":")
+		if !ok || len(host) != 8 {
+			continue
+		}
+		v, err := strconv.ParseUint(host, 16, 32)
+		if err != nil {
+			continue
+		}
+		// /proc/net/tcp prints the address in host byte order (little endian here).
+		ip := net.IPv4(byte(v), byte(v>>8), byte(v>>16), byte(v>>24))
+		if n.Contains(ip) {
+			return true, nil
+		}
+	}
+	return false, nil
 }

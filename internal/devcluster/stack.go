@@ -352,7 +352,11 @@ func Down(ctx context.Context, cfg Config, opts DownOptions) error {
 		}
 	}
 	if st.RouteAdded {
-		if err := removeRoute(ctx, st.RouteCIDR); err != nil {
+		if busy, err := routeInUse(st.RouteCIDR); err == nil && busy {
+			// Another stack's node agent or Pods listen there: removing the
+			// route would send their traffic out of the machine.
+			c.Logger.Info("kept the local route: other stacks still listen in it", "cidr", st.RouteCIDR)
+		} else if err := removeRoute(ctx, st.RouteCIDR); err != nil {
 			errs = append(errs, err)
 		} else {
 			c.Logger.Info("removed local route", "cidr", st.RouteCIDR)
