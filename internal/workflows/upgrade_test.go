@@ -47,6 +47,9 @@ type upWorld struct {
 	// fails with the non-retryable PodCrashLoop); waits counts its calls.
 	crashImg string
 	waits    int
+	// slowHandover delays the handover to this ordinal (real time), so that
+	// a concurrent shard's steps surely start meanwhile.
+	slowHandover int
 }
 
 type upPod struct {
@@ -155,6 +158,9 @@ func upgradeEnv(t *testing.T, w *upWorld) *testsuite.TestWorkflowEnvironment {
 	env.OnActivity(redisActs.Handover, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in redisops.HandoverInput) (redisops.HandoverResult, error) {
 			to := ordinalOf(in.ReplicaAddr)
+			if w.slowHandover > 0 && to == w.slowHandover {
+				time.Sleep(300 * time.Millisecond)
+			}
 			w.mu.Lock()
 			for _, p := range w.pods {
 				if p.shard == w.pods[to].shard {
@@ -446,6 +452,10 @@ func TestUpgradeGateFailureRollsBackTheWholeCanary(t *testing.T) {
 
 func TestUpgradeConcurrentBatch(t *testing.T) {
 	w := newUpWorld(3)
+	// Shard-1's handover takes a while: shard-2's first step, started with
+	// shard-1's, must not wait for it (under load the test environment could
+	// otherwise run shard-1's three steps before shard-2's first one starts).
+	w.slowHandover = 3
 	env := upgradeEnv(t, w)
 	completed := 0
 	env.SetOnActivityCompletedListener(func(info *activity.Info, _ converter.EncodedValue, err error) {
