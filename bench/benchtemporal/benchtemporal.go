@@ -11,10 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
-	"net"
 	"os"
-	"strconv"
 	"time"
 
 	"go.temporal.io/sdk/client"
@@ -53,7 +50,7 @@ func Start(ctx context.Context, root, mode, databaseURL string, log *slog.Logger
 		return nil, err
 	}
 	cfg.StateDir = dir
-	if cfg.TemporalPort, err = freePortBlock(len(cfg.TemporalServerPorts())); err != nil {
+	if cfg.TemporalPort, err = devcluster.FreePortBlock(20000, 30000, len(cfg.TemporalServerPorts())); err != nil {
 		os.RemoveAll(dir)
 		return nil, err
 	}
@@ -109,25 +106,4 @@ func (s *Server) Env() []string {
 			temporaltls.EnvCA+"="+s.TLS.CA, temporaltls.EnvServerName+"="+s.TLS.ServerName)
 	}
 	return env
-}
-
-// freePortBlock finds n consecutive free ports in [20000, 30000) and returns
-// the first.
-func freePortBlock(n int) (int, error) {
-	for range 200 {
-		first := 20000 + rand.IntN(10000-n)
-		free := true
-		for p := first; p < first+n && free; p++ {
-			ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
-			if err != nil {
-				free = false
-				continue
-			}
-			ln.Close()
-		}
-		if free {
-			return first, nil
-		}
-	}
-	return 0, fmt.Errorf("no %d consecutive free ports in [20000, 30000)", n)
 }

@@ -23,18 +23,6 @@ func TestCommandCalls(t *testing.T) {
 	}
 }
 
-func TestParseStatCPU(t *testing.T) {
-	// The command name may hold spaces and parentheses.
-	stat := "4242 (dayops (w) x) S 1 2 3 4 5 6 7 8 9 10 250 50 0 0 20 0"
-	got, err := parseStatCPU(stat)
-	if err != nil || got != 3*time.Second {
-		t.Fatalf("parseStatCPU = %s, %v; want 3s", got, err)
-	}
-	if _, err := parseStatCPU("4242 nothing"); err == nil {
-		t.Error("a line without ')' was accepted")
-	}
-}
-
 func TestWriteTable(t *testing.T) {
 	var b strings.Builder
 	err := WriteTable(&b, []Figure{

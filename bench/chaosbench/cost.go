@@ -1,10 +1,8 @@
 package chaosbench
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -12,6 +10,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/dayops/dayops/bench/scalebench"
 	"github.com/dayops/dayops/internal/kube/render"
 )
 
@@ -142,71 +141,29 @@ func (b *Bench) redisCalls(ctx context.Context) (map[string]int64, error) {
 }
 
 // CommandCalls sums the calls= of the cmdstat_* lines of INFO commandstats,
-// leaving out the commands named in except.
+// leaving out the commands named in except (and their subcommands).
 func CommandCalls(info string, except ...string) (int64, error) {
+	m, err := scalebench.CommandStats(info)
+	if err != nil {
+		return 0, err
+	}
 	var total int64
-	sc := bufio.NewScanner(strings.NewReader(info))
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
-		name, fields, ok := strings.Cut(strings.TrimPrefix(line, "cmdstat_"), ":")
-		if !ok || !strings.HasPrefix(line, "cmdstat_") {
-			continue
-		}
+	for name, n := range m {
 		skip := false
 		for _, e := range except {
 			if name == e || strings.HasPrefix(name, e+"|") {
 				skip = true
 			}
 		}
-		if skip {
-			continue
-		}
-		found := false
-		for _, kv := range strings.Split(fields, ",") {
-			if v, ok := strings.CutPrefix(kv, "calls="); ok {
-				n, err := strconv.ParseInt(v, 10, 64)
-				if err != nil {
-					return 0, fmt.Errorf("%s: calls %q: %w", line, v, err)
-				}
-				total += n
-				found = true
-				break
-			}
-		}
-		if !found {
-			return 0, fmt.Errorf("%s: no calls=", line)
+		if !skip {
+			total += n
 		}
 	}
 	return total, nil
 }
 
-// ProcCPU is the user+system CPU time of a process (/proc/<pid>/stat; the
-// fields are counted after the command name's last ')', which may hold
-// spaces).
+// ProcCPU is the user+system CPU time of a process (/proc/<pid>/stat).
 func ProcCPU(pid int) (time.Duration, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, err
-	}
-	return parseStatCPU(string(b))
-}
-
-func parseStatCPU(s string) (time.Duration, error) {
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return 0, fmt.Errorf("/proc stat: no ')' after the command name")
-	}
-	f := strings.Fields(s[i+1:])
-	if len(f) < 13 {
-		return 0, fmt.Errorf("/proc stat: %d fields after the command name, want at least 13", len(f))
-	}
-	var ticks int64
-	for _, v := range f[11:13] { // utime, stime
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil {
-			return 0, fmt.Errorf("/proc stat: utime/stime %q: %w", v, err)
-		}
-		ticks += n
-	}
-	return time.Duration(ticks) * time.Second / 100, nil // USER_HZ
+	p, err := scalebench.ReadProc(pid)
+	return p.CPU, err
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	mrand "math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -242,4 +243,26 @@ func routeInUse(cidr string) (bool, error) {
 		}
 	}
 	return false, nil
+}
+
+// FreePortBlock finds n consecutive ports in [lo, hi) free on 127.0.0.1 and
+// returns the first (tests and benchmarks start Temporal's server there: it
+// takes a block of ports from its base).
+func FreePortBlock(lo, hi, n int) (int, error) {
+	for range 200 {
+		first := lo + mrand.IntN(hi-lo-n)
+		free := true
+		for p := first; p < first+n && free; p++ {
+			ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
+			if err != nil {
+				free = false
+				continue
+			}
+			ln.Close()
+		}
+		if free {
+			return first, nil
+		}
+	}
+	return 0, fmt.Errorf("no %d consecutive free ports in [%d, %d)", n, lo, hi)
 }

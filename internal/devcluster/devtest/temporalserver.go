@@ -4,11 +4,8 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"math/rand/v2"
-	"net"
 	"os"
 	"path/filepath"
-	"strconv"
 	"testing"
 	"time"
 
@@ -116,23 +113,11 @@ func (s *TemporalServer) Client(t testing.TB) sdkclient.Client {
 // the first.
 func FreePortBlock(t testing.TB, n int) int {
 	t.Helper()
-	for range 200 {
-		first := 10000 + rand.IntN(10000-n)
-		free := true
-		for p := first; p < first+n && free; p++ {
-			ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
-			if err != nil {
-				free = false
-				continue
-			}
-			ln.Close()
-		}
-		if free {
-			return first
-		}
+	first, err := devcluster.FreePortBlock(10000, 20000, n)
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Fatalf("no %d consecutive free ports in [10000, 20000)", n)
-	return 0
+	return first
 }
 
 // DropDatabases drops databases (FORCE) on the server of url.
