@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/dayops/dayops/internal/spec"
+	"github.com/dayops/dayops/internal/workflows/upgrade"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/testsuite"
@@ -58,13 +59,13 @@ func (r *runsOf) bakeRuns(segment string) int {
 }
 
 func withPerRun(t *testing.T, n int) {
-	old := bakeEvaluationsPerRun
-	bakeEvaluationsPerRun = n
-	t.Cleanup(func() { bakeEvaluationsPerRun = old })
+	old := upgrade.BakeEvaluationsPerRun
+	upgrade.BakeEvaluationsPerRun = n
+	t.Cleanup(func() { upgrade.BakeEvaluationsPerRun = old })
 }
 
 // TestUpgradeLongBakeContinuesAsNew: a long bake's evaluations run in the
-// bake child, which continues as new every bakeEvaluationsPerRun
+// bake child, which continues as new every upgrade.BakeEvaluationsPerRun
 // evaluations and returns its verdict; the upgrade's own history does not
 // grow with the bake (it runs as many activities for a 10 min bake as for
 // a 1 min one).

@@ -1,6 +1,16 @@
-// Package workflows holds dayops' Temporal workflows: one per lifecycle
-// operation (create, scale shards, scale replicas, delete, and later backup,
-// restore, upgrade), built from the activities in internal/activities.
+// Package workflows registers dayops' Temporal workflows and re-exports the
+// names their callers use (inputs, queries, signals, workflow IDs). The
+// workflows live in subpackages, one per operation family, built from the
+// activities in internal/activities:
+//   - flow: what every operation shares (Run, progress, plan re-checks,
+//     shared cluster steps);
+//   - lifecycle: create, scale shards, scale replicas, delete, slot migration;
+//   - upgrade: upgrade, its bake child and the approval gate;
+//   - backups: backup, scheduled backup, backup deletion, restore;
+//   - selfheal: guardian, recover, switchover.
+//
+// A workflow type is named after its function, whatever its package, so
+// recorded histories replay across the split (testdata/*-histories).
 //
 // Contract:
 //   - Deterministic orchestration only. Time, timers, concurrency, randomness

@@ -8,6 +8,10 @@ import (
 	"github.com/dayops/dayops/internal/activities/hooks"
 	"github.com/dayops/dayops/internal/activities/kube"
 	"github.com/dayops/dayops/internal/activities/redisops"
+	"github.com/dayops/dayops/internal/workflows/backups"
+	"github.com/dayops/dayops/internal/workflows/lifecycle"
+	"github.com/dayops/dayops/internal/workflows/selfheal"
+	"github.com/dayops/dayops/internal/workflows/upgrade"
 )
 
 // Activities bundles the activity structs a worker serves.
@@ -17,7 +21,7 @@ type Activities struct {
 	Hooks *hooks.Activities
 	Audit *auditlog.Activities
 	State *clusterstate.Activities
-	// Backup is the backup and restore activities (see backup*.go, restore.go).
+	// Backup is the backup and restore activities (see package backups).
 	Backup *backup.Activities
 	// Guardian is the guardian's and the self-healing operations' activities.
 	Guardian *guardian.Activities
@@ -29,23 +33,25 @@ type Registry interface {
 	RegisterActivity(a any)
 }
 
-// Register registers every workflow and activity of dayops. Activity names
-// are the method names, so they must be unique across the structs: a clash
-// panics here (a test registers everything to catch it).
+// Register registers every workflow and activity of dayops. Workflow types
+// are named after their functions (the package does not matter) and
+// activity names are the method names, so they must be unique across the
+// structs: a clash panics here (a test registers everything to catch it).
 func Register(r Registry, a Activities) {
-	for _, w := range []any{CreateCluster, ScaleShards, ScaleReplicas, DeleteCluster, Upgrade, UpgradeBake} {
+	for _, w := range []any{lifecycle.CreateCluster, lifecycle.ScaleShards, lifecycle.ScaleReplicas, lifecycle.DeleteCluster,
+		upgrade.Upgrade, upgrade.UpgradeBake} {
 		r.RegisterWorkflow(w)
 	}
 	for _, act := range []any{a.Kube, a.Redis, a.Hooks, a.Audit, a.State} {
 		r.RegisterActivity(act)
 	}
-	for _, w := range []any{Backup, Restore, DeleteBackup, ScheduledBackup} {
+	for _, w := range []any{backups.Backup, backups.Restore, backups.DeleteBackup, backups.ScheduledBackup} {
 		r.RegisterWorkflow(w)
 	}
 	if a.Backup != nil {
 		r.RegisterActivity(a.Backup)
 	}
-	for _, w := range []any{Guardian, Recover, Switchover} {
+	for _, w := range []any{selfheal.Guardian, selfheal.Recover, selfheal.Switchover} {
 		r.RegisterWorkflow(w)
 	}
 	if a.Guardian != nil {

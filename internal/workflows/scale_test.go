@@ -19,6 +19,7 @@ import (
 	"github.com/dayops/dayops/internal/redis/clusteradmin"
 	"github.com/dayops/dayops/internal/spec"
 	"github.com/dayops/dayops/internal/topology"
+	"github.com/dayops/dayops/internal/workflows/lifecycle"
 	"github.com/stretchr/testify/mock"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/testsuite"
@@ -180,7 +181,7 @@ func TestScaleOut(t *testing.T) {
 	}
 	for _, round := range rec.moves {
 		for _, m := range round {
-			if m.To != "n3-0" || m.Range.Len() > migrateChunkSlots || !slices.Contains([]string{"n0-0", "n1-0", "n2-0"}, m.From) {
+			if m.To != "n3-0" || m.Range.Len() > lifecycle.MigrateChunkSlots || !slices.Contains([]string{"n0-0", "n1-0", "n2-0"}, m.From) {
 				t.Errorf("move %+v", m)
 			}
 		}

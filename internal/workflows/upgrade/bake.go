@@ -1,4 +1,4 @@
-package workflows
+package upgrade
 
 import (
 	"cmp"
@@ -9,6 +9,7 @@ import (
 	"github.com/dayops/dayops/internal/activities/redisops"
 	"github.com/dayops/dayops/internal/audit"
 	"github.com/dayops/dayops/internal/spec"
+	"github.com/dayops/dayops/internal/workflows/flow"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 )
@@ -19,7 +20,7 @@ import (
 // each (a timer, four activities, their workflow tasks), ten times
 // Temporal's history limit (a workflow past it is terminated
 // with no rollback and no audit record). The child continues as new every
-// bakeEvaluationsPerRun evaluations and returns the verdict; the upgrade's
+// BakeEvaluationsPerRun evaluations and returns the verdict; the upgrade's
 // own history holds one evaluation (the first, so the progress shows a
 // gate result at once) and a few events per child, however long the bake.
 //
@@ -32,18 +33,18 @@ import (
 // versionBakeChild marks upgrades whose bake runs in UpgradeBake.
 const versionBakeChild = "bake-child"
 
-// bakeEvaluationsPerRun is how many gate evaluations one run of
+// BakeEvaluationsPerRun is how many gate evaluations one run of
 // UpgradeBake makes before it continues as new: about 30 events each (one
 // evaluation's run recorded on the local stack: 33 events) keeps a run
 // near 3,000 events, below the 10,240 at which Temporal suggests
 // continuing as new and far below its 51,200 limit. A variable so that tests can make it small; the value
 // travels in the child's input, so a run replays with the value it started
 // with.
-var bakeEvaluationsPerRun = 100
+var BakeEvaluationsPerRun = 100
 
 // UpgradeBakeInput starts (or continues) a bake.
 type UpgradeBakeInput struct {
-	Meta Meta `json:"meta"`
+	Meta flow.Meta `json:"meta"`
 	// End is when the bake is over.
 	End time.Time `json:"end"`
 	// Label names the bake in gate records ("canary bake").
@@ -89,22 +90,22 @@ type UpgradeBakeResult struct {
 // Interrupted. Each evaluation is recorded in the audit log as a gate step
 // of the operation, as the upgrade records its own.
 func UpgradeBake(ctx workflow.Context, in UpgradeBakeInput) (UpgradeBakeResult, error) {
-	ctx, r, err := open(ctx, in.Meta)
+	ctx, r, err := flow.Open(ctx, in.Meta)
 	if err != nil {
 		return UpgradeBakeResult{}, err
 	}
-	r.hooks = in.Hooks
+	r.Hooks = in.Hooks
 	res := UpgradeBakeResult{Evaluations: in.Evaluations, Summary: in.Summary, Runs: in.Runs + 1}
 	cancelled := func(err error) bool {
 		return temporal.IsCanceledError(err) || errors.Is(ctx.Err(), workflow.ErrCanceled)
 	}
-	r.phase(ctx, StageBaking, fmt.Sprintf("health gate every %s until %s", in.Check.Gate.Interval.Duration, in.End.UTC().Format(time.RFC3339)))
+	r.Phase(ctx, StageBaking, fmt.Sprintf("health gate every %s until %s", in.Check.Gate.Interval.Duration, in.End.UTC().Format(time.RFC3339)))
 	for n := 0; ; n++ {
 		left := in.End.Sub(workflow.Now(ctx))
 		if left <= 0 {
 			return res, nil
 		}
-		if n == cmp.Or(in.PerRun, bakeEvaluationsPerRun) {
+		if n == cmp.Or(in.PerRun, BakeEvaluationsPerRun) {
 			next := in
 			next.Evaluations, next.Summary, next.Runs = res.Evaluations, res.Summary, res.Runs
 			return UpgradeBakeResult{}, workflow.NewContinueAsNewError(ctx, UpgradeBake, next)
@@ -141,8 +142,8 @@ func UpgradeBake(ctx workflow.Context, in UpgradeBakeInput) (UpgradeBakeResult, 
 
 // recordGate writes one bake evaluation's audit record: a gate step of the
 // operation (the requester as actor), like the upgrade's own gate notes.
-func recordGate(ctx workflow.Context, r *run, segment, n int, label, detail string, failed bool) error {
-	m := r.meta
+func recordGate(ctx workflow.Context, r *flow.Run, segment, n int, label, detail string, failed bool) error {
+	m := r.Meta
 	id := fmt.Sprintf("upgrade/bake-%d/gate/%d", segment, n)
 	events := []audit.Payload{&audit.StepStarted{OperationID: m.OperationID, Cluster: m.ClusterKey(), StepID: id, Name: "gate", Target: label}}
 	if failed {
@@ -150,7 +151,7 @@ func recordGate(ctx workflow.Context, r *run, segment, n int, label, detail stri
 	} else {
 		events = append(events, &audit.StepCompleted{OperationID: m.OperationID, Cluster: m.ClusterKey(), StepID: id, Detail: detail})
 	}
-	return r.record(ctx, events...)
+	return r.Record(ctx, events...)
 }
 
 // bake evaluates the gate once here, then hands the rest of the bake to
@@ -180,7 +181,7 @@ func (u *upgrader) bake(ctx workflow.Context, end time.Time) error {
 		}
 		if res.Failed {
 			u.prog.Gate = "failed: " + res.Reason
-			u.r.progress.publish(ctx)
+			u.r.Progress.Publish(ctx)
 			return &stopError{reason: "health gate failed (" + label + "): " + res.Reason}
 		}
 		if !res.Interrupted {
@@ -197,9 +198,9 @@ func (u *upgrader) bakeChild(ctx workflow.Context, segment int, end time.Time, l
 	// Named after the cluster (the upgrade's own ID, see WorkflowID), from
 	// the input rather than from workflow.GetInfo, so that a replay under
 	// another ID (the replay tests) issues the same command.
-	id := fmt.Sprintf("%s/bake-%d", WorkflowID(r.meta.Namespace, r.meta.Cluster), segment)
-	in := UpgradeBakeInput{Meta: r.meta, End: end, Label: label, Check: u.gateCheck(), Hooks: r.hooks, Segment: segment,
-		PerRun: bakeEvaluationsPerRun, Before: u.prog.GateEvaluations}
+	id := fmt.Sprintf("%s/bake-%d", flow.WorkflowID(r.Meta.Namespace, r.Meta.Cluster), segment)
+	in := UpgradeBakeInput{Meta: r.Meta, End: end, Label: label, Check: u.gateCheck(), Hooks: r.Hooks, Segment: segment,
+		PerRun: BakeEvaluationsPerRun, Before: u.prog.GateEvaluations}
 	cctx, cancel := workflow.WithCancel(ctx)
 	defer cancel()
 	cctx = workflow.WithChildOptions(cctx, workflow.ChildWorkflowOptions{
@@ -210,7 +211,7 @@ func (u *upgrader) bakeChild(ctx workflow.Context, segment int, end time.Time, l
 		// A bound on the whole bake: its time plus room for slow
 		// evaluations; past it the upgrade fails the step and rolls back.
 		WorkflowExecutionTimeout: end.Sub(workflow.Now(ctx)) + 6*time.Hour,
-		StaticSummary:            fmt.Sprintf("%s of %s: health gate every %s until %s", label, r.meta.ClusterKey(), in.Check.Gate.Interval.Duration, end.UTC().Format(time.RFC3339)),
+		StaticSummary:            fmt.Sprintf("%s of %s: health gate every %s until %s", label, r.Meta.ClusterKey(), in.Check.Gate.Interval.Duration, end.UTC().Format(time.RFC3339)),
 	})
 	var res UpgradeBakeResult
 	var err error
@@ -220,7 +221,7 @@ func (u *upgrader) bakeChild(ctx workflow.Context, segment int, end time.Time, l
 		err = f.Get(ctx, &res)
 		done = true
 	})
-	r.phase(ctx, StageBaking, fmt.Sprintf("health gate every %s until %s (workflow %s)", in.Check.Gate.Interval.Duration, end.UTC().Format(time.RFC3339), id))
+	r.Phase(ctx, StageBaking, fmt.Sprintf("health gate every %s until %s (workflow %s)", in.Check.Gate.Interval.Duration, end.UTC().Format(time.RFC3339), id))
 	stopping := false
 	for !done {
 		if werr := workflow.Await(ctx, func() bool {

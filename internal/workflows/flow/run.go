@@ -1,4 +1,4 @@
-package workflows
+package flow
 
 import (
 	"errors"
@@ -31,7 +31,7 @@ var (
 // Activity option presets.
 var (
 	// quick steps: API calls and short Redis commands.
-	quickOptions = workflow.ActivityOptions{
+	QuickOptions = workflow.ActivityOptions{
 		StartToCloseTimeout: 2 * time.Minute,
 		RetryPolicy: &temporal.RetryPolicy{
 			InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: 30 * time.Second, MaximumAttempts: 20,
@@ -44,7 +44,7 @@ var (
 	// slot left open, so the two never run at once.
 	// ScheduleToCloseTimeout bounds a step with all its retries: 50 attempts
 	// of up to 6 h each would be a step that runs for 12 days.
-	longOptions = workflow.ActivityOptions{
+	LongOptions = workflow.ActivityOptions{
 		StartToCloseTimeout:    6 * time.Hour,
 		ScheduleToCloseTimeout: 24 * time.Hour,
 		HeartbeatTimeout:       20 * time.Second,
@@ -59,46 +59,46 @@ var (
 // the query that exposes it. Its methods take the workflow.Context of the
 // coroutine that calls them (ctx first): coroutines share one run, and so
 // one progress, without swapping a stored context.
-type run struct {
-	meta Meta
+type Run struct {
+	Meta Meta
 	// progress is the operation's one progress tracker.
-	progress *tracker
-	hooks    []spec.Hook
+	Progress *Tracker
+	Hooks    []spec.Hook
 	// plan is the plan the operation runs, returned in its Result.
-	plan *planner.Plan
+	Plan *planner.Plan
 }
 
 // open starts an operation's run: it returns the context the workflow passes
 // on (with the operation's meta, see package operation) and the run.
-func open(ctx workflow.Context, m Meta) (workflow.Context, *run, error) {
+func Open(ctx workflow.Context, m Meta) (workflow.Context, *Run, error) {
 	ctx = operation.WithMeta(ctx, m)
-	r := &run{meta: m, progress: newTracker(ctx, m)}
-	if err := workflow.SetQueryHandler(ctx, QueryProgress, func() (Progress, error) { return r.progress.snapshot(), nil }); err != nil {
+	r := &Run{Meta: m, Progress: newTracker(ctx, m)}
+	if err := workflow.SetQueryHandler(ctx, QueryProgress, func() (Progress, error) { return r.Progress.snapshot(), nil }); err != nil {
 		return nil, nil, err
 	}
-	if err := workflow.SetQueryHandler(ctx, QueryPlan, func() (*planner.Plan, error) { return r.plan, nil }); err != nil {
+	if err := workflow.SetQueryHandler(ctx, QueryPlan, func() (*planner.Plan, error) { return r.Plan, nil }); err != nil {
 		return nil, nil, err
 	}
-	r.progress.publish(ctx)
+	r.Progress.Publish(ctx)
 	return ctx, r, nil
 }
 
-func (r *run) phase(ctx workflow.Context, phase, step string) { r.progress.phase(ctx, phase, step) }
+func (r *Run) Phase(ctx workflow.Context, phase, step string) { r.Progress.phase(ctx, phase, step) }
 
 // exec runs one activity as a step, with a summary for the Temporal UI.
-func (r *run) exec(ctx workflow.Context, opts workflow.ActivityOptions, summary string, fn, in, out any) error {
+func (r *Run) Exec(ctx workflow.Context, opts workflow.ActivityOptions, summary string, fn, in, out any) error {
 	opts.Summary = summary
-	r.progress.stepStarted(ctx, summary)
+	r.Progress.stepStarted(ctx, summary)
 	actx := workflow.WithActivityOptions(ctx, opts)
 	err := workflow.ExecuteActivity(actx, fn, in).Get(actx, out)
 	if err == nil {
-		r.progress.stepDone(ctx)
+		r.Progress.stepDone(ctx)
 	}
 	return err
 }
 
 // record appends domain events (exactly once, see package auditlog).
-func (r *run) record(ctx workflow.Context, events ...audit.Payload) error {
+func (r *Run) Record(ctx workflow.Context, events ...audit.Payload) error {
 	if len(events) == 0 {
 		return nil
 	}
@@ -108,14 +108,14 @@ func (r *run) record(ctx workflow.Context, events ...audit.Payload) error {
 		in.Events = append(in.Events, auditlog.NewEvent(e))
 		names = append(names, e.EventType())
 	}
-	return r.exec(ctx, quickOptions, "record "+strings.Join(dedupe(names), ", "), auditActs.RecordEvents, in, nil)
+	return r.Exec(ctx, QuickOptions, "record "+strings.Join(Dedupe(names), ", "), auditActs.RecordEvents, in, nil)
 }
 
 // runHooks runs the plan's hook runs at point, in order. A failing hook with
 // the fail policy stops the operation (for a pre-hook, before the step
 // changes anything); with the ignore policy its failure is recorded and the
 // operation goes on. Every run's outcome is a HookRan event.
-func (r *run) runHooks(ctx workflow.Context, point spec.HookPoint, runs []planner.HookRun, target func(planner.HookRun) hooks.StepContext) error {
+func (r *Run) RunHooks(ctx workflow.Context, point spec.HookPoint, runs []planner.HookRun, target func(planner.HookRun) hooks.StepContext) error {
 	for _, hr := range runs {
 		if hr.Point != point {
 			continue
@@ -125,20 +125,20 @@ func (r *run) runHooks(ctx workflow.Context, point spec.HookPoint, runs []planne
 			continue
 		}
 		sc := target(hr)
-		sc.OperationID, sc.OperationType, sc.Namespace, sc.Cluster = r.meta.OperationID, string(r.meta.Type), r.meta.Namespace, r.meta.Cluster
-		sc.Point, sc.Hook, sc.Scope, sc.Actor, sc.Reason = hr.Point, hr.Hook, hr.Scope, r.meta.Actor, r.meta.Reason
+		sc.OperationID, sc.OperationType, sc.Namespace, sc.Cluster = r.Meta.OperationID, string(r.Meta.Type), r.Meta.Namespace, r.Meta.Cluster
+		sc.Point, sc.Hook, sc.Scope, sc.Actor, sc.Reason = hr.Point, hr.Hook, hr.Scope, r.Meta.Actor, r.Meta.Reason
 		opts := workflow.ActivityOptions{StartToCloseTimeout: h.Timeout.Duration, RetryPolicy: hooks.RetryPolicy(h)}
 		started := workflow.Now(ctx)
 		label := hookTarget(hr)
 		var res hooks.RunResult
-		err := r.exec(ctx, opts, fmt.Sprintf("hook %s at %s for %s", h.Name, point, label), hookActs.RunHook, hooks.RunInput{Hook: h, Context: sc}, &res)
-		ev := &audit.HookRan{OperationID: r.meta.OperationID, Cluster: r.meta.ClusterKey(), Hook: h.Name, Point: string(point),
+		err := r.Exec(ctx, opts, fmt.Sprintf("hook %s at %s for %s", h.Name, point, label), hookActs.RunHook, hooks.RunInput{Hook: h, Context: sc}, &res)
+		ev := &audit.HookRan{OperationID: r.Meta.OperationID, Cluster: r.Meta.ClusterKey(), Hook: h.Name, Point: string(point),
 			Target: label, Outcome: "succeeded", DurationMS: workflow.Now(ctx).Sub(started).Milliseconds(),
 			Status: res.Status, BodyBytes: res.BodyBytes, BodySHA256: res.BodySHA256}
 		if err != nil {
 			ev.Outcome, ev.Error = "failed", err.Error()
 		}
-		if rerr := r.record(ctx, ev); rerr != nil {
+		if rerr := r.Record(ctx, ev); rerr != nil {
 			return rerr
 		}
 		if err != nil && h.FailurePolicy == spec.FailOperation {
@@ -148,8 +148,8 @@ func (r *run) runHooks(ctx workflow.Context, point spec.HookPoint, runs []planne
 	return nil
 }
 
-func (r *run) hook(p spec.HookPoint, name string) (spec.Hook, bool) {
-	for _, h := range r.hooks {
+func (r *Run) hook(p spec.HookPoint, name string) (spec.Hook, bool) {
+	for _, h := range r.Hooks {
 		if h.Point == p && h.Name == name {
 			return h, true
 		}
@@ -170,23 +170,23 @@ func hookTarget(hr planner.HookRun) string {
 
 // finish records how the operation ended, on a disconnected context so the
 // record is written after a cancellation too, and returns the Result.
-func (r *run) finish(ctx workflow.Context, err error, summary string) (Result, error) {
+func (r *Run) Finish(ctx workflow.Context, err error, summary string) (Result, error) {
 	outcome, msg := OutcomeSucceeded, summary
-	var ev audit.Payload = &audit.OperationCompleted{OperationID: r.meta.OperationID, Cluster: r.meta.ClusterKey(), Summary: summary}
+	var ev audit.Payload = &audit.OperationCompleted{OperationID: r.Meta.OperationID, Cluster: r.Meta.ClusterKey(), Summary: summary}
 	switch {
 	case err == nil:
 	case temporal.IsCanceledError(err) || errors.Is(ctx.Err(), workflow.ErrCanceled):
 		outcome, msg = OutcomeCancelled, "cancelled: "+err.Error()
-		ev = &audit.OperationCancelled{OperationID: r.meta.OperationID, Cluster: r.meta.ClusterKey(), Reason: err.Error()}
+		ev = &audit.OperationCancelled{OperationID: r.Meta.OperationID, Cluster: r.Meta.ClusterKey(), Reason: err.Error()}
 	default:
 		outcome, msg = OutcomeFailed, err.Error()
-		ev = &audit.OperationFailed{OperationID: r.meta.OperationID, Cluster: r.meta.ClusterKey(), Error: err.Error()}
+		ev = &audit.OperationFailed{OperationID: r.Meta.OperationID, Cluster: r.Meta.ClusterKey(), Error: err.Error()}
 	}
 	dctx, cancel := workflow.NewDisconnectedContext(ctx)
 	defer cancel()
-	recErr := r.record(dctx, ev)
-	r.progress.end(dctx, outcome, msg)
-	res := r.result(dctx, outcome, msg)
+	recErr := r.Record(dctx, ev)
+	r.Progress.End(dctx, outcome, msg)
+	res := r.Result(dctx, outcome, msg)
 	if err != nil {
 		return res, err
 	}
@@ -194,23 +194,23 @@ func (r *run) finish(ctx workflow.Context, err error, summary string) (Result, e
 }
 
 // result is the operation's Result as it ends with outcome.
-func (r *run) result(ctx workflow.Context, outcome Outcome, msg string) Result {
-	return Result{OperationID: r.meta.OperationID, Outcome: outcome, Message: msg,
-		Duration: workflow.Now(ctx).Sub(r.progress.StartedAt), Progress: r.progress.snapshot(), Plan: r.plan}
+func (r *Run) Result(ctx workflow.Context, outcome Outcome, msg string) Result {
+	return Result{OperationID: r.Meta.OperationID, Outcome: outcome, Message: msg,
+		Duration: workflow.Now(ctx).Sub(r.Progress.StartedAt), Progress: r.Progress.snapshot(), Plan: r.Plan}
 }
 
 // started records what was requested (type; actor and reason ride in the
 // metadata) and that the workflow began, in one step.
-func (r *run) started(ctx workflow.Context) error {
+func (r *Run) Started(ctx workflow.Context) error {
 	info := workflow.GetInfo(ctx)
-	return r.record(ctx,
-		&audit.OperationRequested{OperationID: r.meta.OperationID, Cluster: r.meta.ClusterKey(), Kind: string(r.meta.Type),
-			Params: r.meta.Params},
-		&audit.OperationStarted{OperationID: r.meta.OperationID, Cluster: r.meta.ClusterKey(),
+	return r.Record(ctx,
+		&audit.OperationRequested{OperationID: r.Meta.OperationID, Cluster: r.Meta.ClusterKey(), Kind: string(r.Meta.Type),
+			Params: r.Meta.Params},
+		&audit.OperationStarted{OperationID: r.Meta.OperationID, Cluster: r.Meta.ClusterKey(),
 			WorkflowID: info.WorkflowExecution.ID, RunID: info.WorkflowExecution.RunID})
 }
 
-func dedupe(xs []string) []string {
+func Dedupe(xs []string) []string {
 	var out []string
 	for _, x := range xs {
 		if len(out) == 0 || out[len(out)-1] != x {

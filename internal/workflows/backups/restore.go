@@ -1,4 +1,4 @@
-package workflows
+package backups
 
 import (
 	"fmt"
@@ -14,14 +14,15 @@ import (
 	"github.com/dayops/dayops/internal/redis/rdb"
 	"github.com/dayops/dayops/internal/spec"
 	"github.com/dayops/dayops/internal/topology"
+	"github.com/dayops/dayops/internal/workflows/flow"
 	"go.temporal.io/sdk/workflow"
 )
 
 // RestoreInput restores a backup into a new cluster. Meta names the new
 // cluster.
 type RestoreInput struct {
-	Meta     Meta   `json:"meta"`
-	BackupID string `json:"backupId"`
+	Meta     flow.Meta `json:"meta"`
+	BackupID string    `json:"backupId"`
 	// Spec is the new cluster's spec (the backup's, renamed, with the
 	// requested shard count), validated and defaulted by the API.
 	Spec spec.Cluster `json:"spec"`
@@ -54,35 +55,35 @@ type RestoreInput struct {
 //  4. replicas, roles, Services as for a new cluster; key counts per slot
 //     range checked against the manifest (values too on request);
 //  5. the temporary instances are deleted, also when a step failed.
-func Restore(ctx workflow.Context, in RestoreInput) (Result, error) {
-	ctx, r, err := open(ctx, in.Meta)
+func Restore(ctx workflow.Context, in RestoreInput) (flow.Result, error) {
+	ctx, r, err := flow.Open(ctx, in.Meta)
 	if err != nil {
-		return Result{}, err
+		return flow.Result{}, err
 	}
-	r.progress.StepsTotal = 14
-	r.plan = &in.Plan // the admitted plan: the workflow never plans a restore itself
+	r.Progress.StepsTotal = 14
+	r.Plan = &in.Plan // the admitted plan: the workflow never plans a restore itself
 	summary, temps, err := runRestore(ctx, r, in)
 	if temps {
 		// On a context a cancellation does not reach: the temporaries go also
 		// when the restore was cancelled.
 		dctx, cancel := workflow.NewDisconnectedContext(ctx)
-		if derr := r.exec(dctx, longOptions, "delete the temporary instances", backupActs.DeleteTemporaries,
+		if derr := r.Exec(dctx, flow.LongOptions, "delete the temporary instances", backupActs.DeleteTemporaries,
 			backup.DeleteTemporariesInput{Namespace: in.Spec.Namespace, Cluster: in.Spec.Name}, nil); derr != nil && err == nil {
 			err = derr
 		}
 		cancel()
 	}
-	return r.finish(ctx, err, summary)
+	return r.Finish(ctx, err, summary)
 }
 
-func runRestore(ctx workflow.Context, r *run, in RestoreInput) (summary string, temps bool, err error) {
+func runRestore(ctx workflow.Context, r *flow.Run, in RestoreInput) (summary string, temps bool, err error) {
 	c, plan := in.Spec, in.Plan
-	if err := r.started(ctx); err != nil {
+	if err := r.Started(ctx); err != nil {
 		return "", false, err
 	}
-	r.phase(ctx, "verifying-backup", "")
+	r.Phase(ctx, "verifying-backup", "")
 	var m backupstore.Manifest
-	if err := r.exec(ctx, longOptions, "verify the SHA-256 of every file of backup "+in.BackupID, backupActs.VerifyBackupFiles,
+	if err := r.Exec(ctx, flow.LongOptions, "verify the SHA-256 of every file of backup "+in.BackupID, backupActs.VerifyBackupFiles,
 		backup.VerifyBackupInput{ID: in.BackupID}, &m); err != nil {
 		return "", false, err
 	}
@@ -97,11 +98,11 @@ func runRestore(ctx workflow.Context, r *run, in RestoreInput) (summary string, 
 		mode = "load at start"
 	}
 	summary = fmt.Sprintf("restore backup %s (%s, %d shards) into %s with %d shards (%s): %d keys",
-		in.BackupID, m.Namespace+"/"+m.Cluster, len(m.Shards), r.meta.ClusterKey(), c.Shards, mode, m.TotalKeys)
-	auth := authOf(c)
+		in.BackupID, m.Namespace+"/"+m.Cluster, len(m.Shards), r.Meta.ClusterKey(), c.Shards, mode, m.TotalKeys)
+	auth := flow.AuthOf(c)
 
-	r.phase(ctx, "loading", "")
-	if err := r.exec(ctx, quickOptions, "write redis.conf ConfigMap and password Secret", kubeActs.EnsureConfig,
+	r.Phase(ctx, "loading", "")
+	if err := r.Exec(ctx, flow.QuickOptions, "write redis.conf ConfigMap and password Secret", kubeActs.EnsureConfig,
 		kube.EnsureConfigInput{Spec: c, NextOrdinal: plan.NextOrdinal}, nil); err != nil {
 		return summary, false, err
 	}
@@ -111,7 +112,7 @@ func runRestore(ctx workflow.Context, r *run, in RestoreInput) (summary string, 
 	}
 	var tmp backup.TemporariesResult
 	temps = true
-	if err := r.exec(ctx, longOptions, fmt.Sprintf("start %d temporary standalone instances", len(shards)), backupActs.EnsureTemporaries,
+	if err := r.Exec(ctx, flow.LongOptions, fmt.Sprintf("start %d temporary standalone instances", len(shards)), backupActs.EnsureTemporaries,
 		backup.TemporariesInput{Spec: c, Shards: shards}, &tmp); err != nil {
 		return summary, temps, err
 	}
@@ -119,7 +120,7 @@ func runRestore(ctx workflow.Context, r *run, in RestoreInput) (summary string, 
 	if err != nil {
 		return summary, temps, err
 	}
-	r.phase(ctx, "creating-instances", "")
+	r.Phase(ctx, "creating-instances", "")
 	if same {
 		// New shard i takes the i-th backup shard (and its slot ranges, in
 		// the plan the API made).
@@ -127,58 +128,58 @@ func runRestore(ctx workflow.Context, r *run, in RestoreInput) (summary string, 
 		for i, f := range m.Shards {
 			sources[i] = tmp.Addrs[f.Shard]
 		}
-		if err := r.exec(ctx, longOptions, fmt.Sprintf("create %d instances; primaries load their shard's RDB at start", len(plan.CreateInstances)),
+		if err := r.Exec(ctx, flow.LongOptions, fmt.Sprintf("create %d instances; primaries load their shard's RDB at start", len(plan.CreateInstances)),
 			backupActs.EnsureRestoredInstances, backup.RestoredInstancesInput{Spec: c, Instances: plan.CreateInstances,
 				Placement: render.Placement{RequireDistinctZones: plan.Placement.RequireDistinctZones}, Sources: sources}, nil); err != nil {
 			return summary, temps, err
 		}
 	} else {
-		if err := r.exec(ctx, longOptions, fmt.Sprintf("create %d instances", len(plan.CreateInstances)), kubeActs.EnsureInstances,
+		if err := r.Exec(ctx, flow.LongOptions, fmt.Sprintf("create %d instances", len(plan.CreateInstances)), kubeActs.EnsureInstances,
 			kube.EnsureInstancesInput{Spec: c, Instances: plan.CreateInstances, Placement: render.Placement{RequireDistinctZones: plan.Placement.RequireDistinctZones}}, nil); err != nil {
 			return summary, temps, err
 		}
 	}
-	ready, err := waitReady(ctx, r, c, plan.CreateInstances)
+	ready, err := flow.WaitReady(ctx, r, c, plan.CreateInstances)
 	if err != nil {
 		return summary, temps, err
 	}
-	if err := r.record(ctx, &audit.ClusterCreated{Cluster: r.meta.ClusterKey(), Image: c.Image, Shards: c.Shards, ReplicasPerShard: c.ReplicasPerShard}); err != nil {
+	if err := r.Record(ctx, &audit.ClusterCreated{Cluster: r.Meta.ClusterKey(), Image: c.Image, Shards: c.Shards, ReplicasPerShard: c.ReplicasPerShard}); err != nil {
 		return summary, temps, err
 	}
-	if err := r.record(ctx, instanceCreatedEvents(r, c, plan.CreateInstances, ready)...); err != nil {
+	if err := r.Record(ctx, flow.InstanceCreatedEvents(r, c, plan.CreateInstances, ready)...); err != nil {
 		return summary, temps, err
 	}
-	r.phase(ctx, "forming-cluster", "")
+	r.Phase(ctx, "forming-cluster", "")
 	primaries, err := formRestoredCluster(ctx, r, auth, plan, ready)
 	if err != nil {
 		return summary, temps, err
 	}
 	if !same {
-		r.phase(ctx, "replaying", "")
+		r.Phase(ctx, "replaying", "")
 		if err := replay(ctx, r, in, m, auth, primaries, tmp.Addrs); err != nil {
 			return summary, temps, err
 		}
 	} else {
-		r.progress.KeysMoved = m.TotalKeys
+		r.Progress.KeysMoved = m.TotalKeys
 	}
-	if err := attachReplicas(ctx, r, auth, plan.CreateInstances, ready, primariesOf(plan.CreateInstances, ready)); err != nil {
+	if err := flow.AttachReplicas(ctx, r, auth, plan.CreateInstances, ready, flow.PrimariesOf(plan.CreateInstances, ready)); err != nil {
 		return summary, temps, err
 	}
-	r.phase(ctx, "labelling", "")
-	if err := labelRoles(ctx, r, c, auth, ready); err != nil {
+	r.Phase(ctx, "labelling", "")
+	if err := flow.LabelRoles(ctx, r, c, auth, ready); err != nil {
 		return summary, temps, err
 	}
-	if err := r.exec(ctx, quickOptions, "create the headless and per-shard primary Services", kubeActs.EnsureServices,
+	if err := r.Exec(ctx, flow.QuickOptions, "create the headless and per-shard primary Services", kubeActs.EnsureServices,
 		kube.EnsureServicesInput{Spec: c, Shards: plan.NewShards}, nil); err != nil {
 		return summary, temps, err
 	}
-	r.phase(ctx, "verifying-keys", "")
+	r.Phase(ctx, "verifying-keys", "")
 	var ver backup.VerifyResult
-	if err := r.exec(ctx, longOptions, "compare key counts per slot range with the backup", backupActs.VerifyRestoredKeys,
+	if err := r.Exec(ctx, flow.LongOptions, "compare key counts per slot range with the backup", backupActs.VerifyRestoredKeys,
 		backup.VerifyInput{Auth: auth, Seeds: primaries, Files: m.Shards, Compare: in.Compare, Sample: in.Sample, Temporaries: tmp.Addrs}, &ver); err != nil {
 		return summary, temps, err
 	}
-	summary += fmt.Sprintf("; loaded %d bytes in %s", r.progress.BytesMoved, loadTime.Round(time.Millisecond))
+	summary += fmt.Sprintf("; loaded %d bytes in %s", r.Progress.BytesMoved, loadTime.Round(time.Millisecond))
 	if ver.Compared > 0 {
 		summary += fmt.Sprintf("; %d values compared", ver.Compared)
 	}
@@ -187,17 +188,17 @@ func runRestore(ctx workflow.Context, r *run, in RestoreInput) (summary string, 
 
 // loadTemporaries loads every backup shard's RDB into its temporary
 // instance, all at once, and returns how long that took.
-func loadTemporaries(ctx workflow.Context, r *run, backupID string, m backupstore.Manifest, auth redisops.Auth, addrs map[int]string) (time.Duration, error) {
+func loadTemporaries(ctx workflow.Context, r *flow.Run, backupID string, m backupstore.Manifest, auth redisops.Auth, addrs map[int]string) (time.Duration, error) {
 	began := workflow.Now(ctx)
 	var futures []workflow.Future
 	for _, f := range m.Shards {
-		opts := longOptions
+		opts := flow.LongOptions
 		opts.Summary = fmt.Sprintf("load %s (%d bytes, %d keys) into its temporary instance", f.Key, f.Size, f.Keys)
 		futures = append(futures, workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, opts), backupActs.LoadTemporary,
 			backup.LoadInput{Auth: auth, Addr: addrs[f.Shard], BackupID: backupID, File: f}))
 	}
-	r.progress.Step = fmt.Sprintf("load %d RDBs into temporary instances", len(futures))
-	r.progress.publish(ctx)
+	r.Progress.Step = fmt.Sprintf("load %d RDBs into temporary instances", len(futures))
+	r.Progress.Publish(ctx)
 	var loadErr error
 	for i, fu := range futures {
 		var lr backup.LoadResult
@@ -207,9 +208,9 @@ func loadTemporaries(ctx workflow.Context, r *run, backupID string, m backupstor
 			}
 			continue
 		}
-		r.progress.StepsDone++
-		r.progress.BytesMoved += lr.Bytes
-		r.phase(ctx, "loading", fmt.Sprintf("loaded %d/%d RDBs (%s)", i+1, len(futures), m.Shards[i].Key))
+		r.Progress.StepsDone++
+		r.Progress.BytesMoved += lr.Bytes
+		r.Phase(ctx, "loading", fmt.Sprintf("loaded %d/%d RDBs (%s)", i+1, len(futures), m.Shards[i].Key))
 	}
 	if loadErr != nil {
 		return 0, loadErr
@@ -219,9 +220,9 @@ func loadTemporaries(ctx workflow.Context, r *run, backupID string, m backupstor
 
 // formRestoredCluster meets the new instances and gives each primary its
 // shard's slots (from the admitted plan); it returns the primaries.
-func formRestoredCluster(ctx workflow.Context, r *run, auth redisops.Auth, plan planner.Plan, ready map[int]kube.InstanceStatus) ([]string, error) {
-	addrs := addrsOf(ready)
-	if err := r.exec(ctx, longOptions, fmt.Sprintf("CLUSTER MEET %d nodes", len(addrs)), redisActs.Meet,
+func formRestoredCluster(ctx workflow.Context, r *flow.Run, auth redisops.Auth, plan planner.Plan, ready map[int]kube.InstanceStatus) ([]string, error) {
+	addrs := flow.AddrsOf(ready)
+	if err := r.Exec(ctx, flow.LongOptions, fmt.Sprintf("CLUSTER MEET %d nodes", len(addrs)), redisActs.Meet,
 		redisops.MeetInput{Auth: auth, Addrs: addrs}, nil); err != nil {
 		return nil, err
 	}
@@ -232,14 +233,14 @@ func formRestoredCluster(ctx workflow.Context, r *run, auth redisops.Auth, plan 
 		if inst.Role == topology.RolePrimary {
 			primaries = append(primaries, ready[inst.Ordinal].Addr())
 			assign = append(assign, redisops.SlotAssignment{Addr: ready[inst.Ordinal].Addr(), Ranges: plan.Assign[inst.Shard]})
-			slotEvents = append(slotEvents, &audit.SlotsAssigned{Cluster: r.meta.ClusterKey(), Shard: inst.Shard, Slots: auditRanges(plan.Assign[inst.Shard])})
+			slotEvents = append(slotEvents, &audit.SlotsAssigned{Cluster: r.Meta.ClusterKey(), Shard: inst.Shard, Slots: flow.AuditRanges(plan.Assign[inst.Shard])})
 		}
 	}
-	if err := r.exec(ctx, longOptions, fmt.Sprintf("assign 16384 slots to %d shards", len(assign)), redisActs.AssignSlots,
+	if err := r.Exec(ctx, flow.LongOptions, fmt.Sprintf("assign 16384 slots to %d shards", len(assign)), redisActs.AssignSlots,
 		redisops.AssignSlotsInput{Auth: auth, Assign: assign, WaitFor: addrs}, nil); err != nil {
 		return nil, err
 	}
-	if err := r.record(ctx, slotEvents...); err != nil {
+	if err := r.Record(ctx, slotEvents...); err != nil {
 		return nil, err
 	}
 	return primaries, nil
@@ -247,7 +248,7 @@ func formRestoredCluster(ctx workflow.Context, r *run, auth redisops.Auth, plan 
 
 // replay writes every key of the temporary instances into the new cluster,
 // round by round (each round a step, so progress and ETA show between them).
-func replay(ctx workflow.Context, r *run, in RestoreInput, m backupstore.Manifest, auth redisops.Auth, seeds []string, temps map[int]string) error {
+func replay(ctx workflow.Context, r *flow.Run, in RestoreInput, m backupstore.Manifest, auth redisops.Auth, seeds []string, temps map[int]string) error {
 	per := in.ReplayKeysPerStep
 	if per <= 0 {
 		per = 200_000
@@ -268,28 +269,28 @@ func replay(ctx workflow.Context, r *run, in RestoreInput, m backupstore.Manifes
 		if left == 0 {
 			break
 		}
-		r.progress.StepsTotal++
+		r.Progress.StepsTotal++
 		label := fmt.Sprintf("replay round %d: up to %d keys from each of %d temporary instances", round, per, left)
 		began := workflow.Now(ctx)
 		var res rdb.ReplayResult
-		if err := r.exec(ctx, longOptions, label, backupActs.ReplayKeys,
+		if err := r.Exec(ctx, flow.LongOptions, label, backupActs.ReplayKeys,
 			backup.ReplayInput{Auth: auth, Seeds: seeds, Sources: sources, MaxKeys: per, Label: label}, &res); err != nil {
 			return err
 		}
 		sources = res.Sources
 		elapsed += workflow.Now(ctx).Sub(began)
-		r.progress.KeysMoved += res.Keys
+		r.Progress.KeysMoved += res.Keys
 		if secs := elapsed.Seconds(); secs > 0 {
-			r.progress.KeysPerSecond = float64(r.progress.KeysMoved) / secs
-			if r.progress.KeysPerSecond > 0 && total > r.progress.KeysMoved {
-				r.progress.ETA = time.Duration(float64(total-r.progress.KeysMoved) / r.progress.KeysPerSecond * float64(time.Second))
+			r.Progress.KeysPerSecond = float64(r.Progress.KeysMoved) / secs
+			if r.Progress.KeysPerSecond > 0 && total > r.Progress.KeysMoved {
+				r.Progress.ETA = time.Duration(float64(total-r.Progress.KeysMoved) / r.Progress.KeysPerSecond * float64(time.Second))
 			} else {
-				r.progress.ETA = 0
+				r.Progress.ETA = 0
 			}
 		}
-		r.phase(ctx, "replaying", fmt.Sprintf("%d/%d keys replayed, %.0f keys/s, ETA %s", r.progress.KeysMoved, total,
-			r.progress.KeysPerSecond, r.progress.ETA.Round(time.Second)))
+		r.Phase(ctx, "replaying", fmt.Sprintf("%d/%d keys replayed, %.0f keys/s, ETA %s", r.Progress.KeysMoved, total,
+			r.Progress.KeysPerSecond, r.Progress.ETA.Round(time.Second)))
 	}
-	r.progress.ETA = 0
+	r.Progress.ETA = 0
 	return nil
 }

@@ -1,4 +1,4 @@
-package workflows
+package flow
 
 import (
 	"fmt"
@@ -13,55 +13,55 @@ import (
 // Result carries a snapshot of it. The run holds one tracker and every
 // coroutine of the operation (an upgrade batch, a decision record) updates
 // that one through the run; none keeps a copy of its own.
-type tracker struct {
+type Tracker struct {
 	Progress
 	// namespace and cluster name the operation's cluster in the details.
 	namespace, cluster string
 }
 
-func newTracker(ctx workflow.Context, m Meta) *tracker {
+func newTracker(ctx workflow.Context, m Meta) *Tracker {
 	now := workflow.Now(ctx)
-	return &tracker{
+	return &Tracker{
 		Progress:  Progress{OperationID: m.OperationID, Type: m.Type, Phase: "starting", StartedAt: now, UpdatedAt: now},
 		namespace: m.Namespace, cluster: m.Cluster,
 	}
 }
 
 // snapshot is the progress as it stands, for the query and the Result.
-func (t *tracker) snapshot() Progress { return t.Progress }
+func (t *Tracker) snapshot() Progress { return t.Progress }
 
 // phase sets the phase and the sentence shown for the step under way.
-func (t *tracker) phase(ctx workflow.Context, phase, step string) {
+func (t *Tracker) phase(ctx workflow.Context, phase, step string) {
 	t.Phase, t.Step = phase, step
 	t.UpdatedAt = workflow.Now(ctx)
-	t.publish(ctx)
+	t.Publish(ctx)
 }
 
 // stepStarted shows a step under way; the total grows if the estimate was
 // short.
-func (t *tracker) stepStarted(ctx workflow.Context, summary string) {
+func (t *Tracker) stepStarted(ctx workflow.Context, summary string) {
 	t.Step = summary
 	t.StepsTotal = max(t.StepsTotal, t.StepsDone+1)
-	t.publish(ctx)
+	t.Publish(ctx)
 }
 
 // stepDone counts a step that completed.
-func (t *tracker) stepDone(ctx workflow.Context) {
+func (t *Tracker) stepDone(ctx workflow.Context) {
 	t.StepsDone++
 	t.UpdatedAt = workflow.Now(ctx)
-	t.publish(ctx)
+	t.Publish(ctx)
 }
 
-// end marks the operation ended with outcome.
-func (t *tracker) end(ctx workflow.Context, outcome Outcome, msg string) {
+// End marks the operation ended with outcome.
+func (t *Tracker) End(ctx workflow.Context, outcome Outcome, msg string) {
 	t.Done, t.Outcome, t.Message = true, outcome, msg
 	t.Phase, t.Step = string(outcome), ""
 	t.UpdatedAt = workflow.Now(ctx)
-	t.publish(ctx)
+	t.Publish(ctx)
 }
 
 // publish mirrors progress into the workflow's current details (Temporal UI).
-func (t *tracker) publish(ctx workflow.Context) {
+func (t *Tracker) Publish(ctx workflow.Context) {
 	p := t.Progress
 	var b strings.Builder
 	fmt.Fprintf(&b, "**%s** %s/%s: %s\n\n", p.Type, t.namespace, t.cluster, p.Phase)

@@ -1,4 +1,4 @@
-package workflows
+package lifecycle
 
 import (
 	"fmt"
@@ -9,6 +9,7 @@ import (
 	"github.com/dayops/dayops/internal/planner"
 	"github.com/dayops/dayops/internal/spec"
 	"github.com/dayops/dayops/internal/topology"
+	"github.com/dayops/dayops/internal/workflows/flow"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 )
@@ -16,61 +17,61 @@ import (
 // ScaleReplicas adds replicas (each in sync before the operation succeeds) or
 // removes them (out-of-sync first, never a primary, never a shard's last
 // in-sync replica: the planner refuses that).
-func ScaleReplicas(ctx workflow.Context, in ScaleReplicasInput) (Result, error) {
-	ctx, r, err := open(ctx, in.Meta)
+func ScaleReplicas(ctx workflow.Context, in ScaleReplicasInput) (flow.Result, error) {
+	ctx, r, err := flow.Open(ctx, in.Meta)
 	if err != nil {
-		return Result{}, err
+		return flow.Result{}, err
 	}
 	summary, err := scaleReplicas(ctx, r, in)
-	return r.finish(ctx, err, summary)
+	return r.Finish(ctx, err, summary)
 }
 
-func scaleReplicas(ctx workflow.Context, r *run, in ScaleReplicasInput) (string, error) {
-	if err := r.started(ctx); err != nil {
+func scaleReplicas(ctx workflow.Context, r *flow.Run, in ScaleReplicasInput) (string, error) {
+	if err := r.Started(ctx); err != nil {
 		return "", err
 	}
-	r.phase(ctx, "planning", "")
-	obs, err := observe(ctx, r, nil)
+	r.Phase(ctx, "planning", "")
+	obs, err := flow.Observe(ctx, r, nil)
 	if err != nil {
 		return "", err
 	}
-	lim, admittedPlan := admitted(ctx, r, in.Plan, in.Limits)
+	lim, admittedPlan := flow.Admitted(ctx, r, in.Plan, in.Limits)
 	plan, err := planner.PlanScaleReplicas(planner.ScaleReplicasRequest{
 		State: obs.State, ReplicasPerShard: in.ReplicasPerShard, Hooks: in.Hooks, AllowSharedZones: in.AllowSharedZones,
 	}, lim)
 	if err != nil {
-		return "", temporal.NewNonRetryableApplicationError(err.Error(), ErrTypePlanRejected, err)
+		return "", temporal.NewNonRetryableApplicationError(err.Error(), flow.ErrTypePlanRejected, err)
 	}
-	if plan, err = r.checkPlan(ctx, "adding or removing replicas", admittedPlan, plan); err != nil {
+	if plan, err = r.CheckPlan(ctx, "adding or removing replicas", admittedPlan, plan); err != nil {
 		return "", err
 	}
 	c := obs.State.Spec
 	c.ReplicasPerShard = in.ReplicasPerShard
-	r.hooks = append(slices.Clone(c.Hooks), in.Hooks...)
-	auth := authOf(c)
-	r.progress.StepsTotal = r.progress.StepsDone + 10 + len(plan.Hooks)
-	instances := statusByOrdinal(obs.Kube)
+	r.Hooks = append(slices.Clone(c.Hooks), in.Hooks...)
+	auth := flow.AuthOf(c)
+	r.Progress.StepsTotal = r.Progress.StepsDone + 10 + len(plan.Hooks)
+	instances := flow.StatusByOrdinal(obs.Kube)
 	target := instanceTarget(instances, primaryOrdinals(obs.State))
 
 	if len(plan.CreateInstances) > 0 {
-		r.phase(ctx, "adding-replicas", "")
-		if err := r.runHooks(ctx, spec.PreReplicaAdd, plan.Hooks, clusterTarget); err != nil {
+		r.Phase(ctx, "adding-replicas", "")
+		if err := r.RunHooks(ctx, spec.PreReplicaAdd, plan.Hooks, flow.ClusterTarget); err != nil {
 			return plan.Summary, err
 		}
 		if err := addInstances(ctx, r, c, auth, plan, obs); err != nil {
 			return plan.Summary, err
 		}
-		if obs, err = observe(ctx, r, nil); err != nil {
+		if obs, err = flow.Observe(ctx, r, nil); err != nil {
 			return plan.Summary, err
 		}
-		target = instanceTarget(statusByOrdinal(obs.Kube), primaryOrdinals(obs.State))
-		if err := r.runHooks(ctx, spec.PostReplicaAdd, plan.Hooks, target); err != nil {
+		target = instanceTarget(flow.StatusByOrdinal(obs.Kube), primaryOrdinals(obs.State))
+		if err := r.RunHooks(ctx, spec.PostReplicaAdd, plan.Hooks, target); err != nil {
 			return plan.Summary, err
 		}
 	}
 	if len(plan.DeleteInstances) > 0 {
-		r.phase(ctx, "removing-replicas", "")
-		if err := r.runHooks(ctx, spec.PreReplicaRemove, plan.Hooks, target); err != nil {
+		r.Phase(ctx, "removing-replicas", "")
+		if err := r.RunHooks(ctx, spec.PreReplicaRemove, plan.Hooks, target); err != nil {
 			return plan.Summary, err
 		}
 		// Roles may have changed since planning (a failover): never remove a
@@ -80,24 +81,24 @@ func scaleReplicas(ctx workflow.Context, r *run, in ScaleReplicasInput) (string,
 			addrs = append(addrs, instances[in.Ordinal].Addr())
 		}
 		var roles redisops.RolesResult
-		if err := r.exec(ctx, quickOptions, "check the replicas to remove are still replicas", redisActs.RedisRoles,
+		if err := r.Exec(ctx, flow.QuickOptions, "check the replicas to remove are still replicas", redisActs.RedisRoles,
 			redisops.RolesInput{Auth: auth, Addrs: addrs}, &roles); err != nil {
 			return plan.Summary, err
 		}
 		for _, n := range roles.Nodes {
 			if n.Role != topology.RoleReplica {
 				return plan.Summary, temporal.NewNonRetryableApplicationError(
-					fmt.Sprintf("%s became a %s since planning: not removing it", n.Addr, n.Role), ErrTypePlanRejected, nil)
+					fmt.Sprintf("%s became a %s since planning: not removing it", n.Addr, n.Role), flow.ErrTypePlanRejected, nil)
 			}
 		}
 		if err := removeInstances(ctx, r, c, auth, obs.State, plan.DeleteInstances, true); err != nil {
 			return plan.Summary, err
 		}
-		if err := r.runHooks(ctx, spec.PostReplicaRemove, plan.Hooks, clusterTarget); err != nil {
+		if err := r.RunHooks(ctx, spec.PostReplicaRemove, plan.Hooks, flow.ClusterTarget); err != nil {
 			return plan.Summary, err
 		}
 	}
-	if err := r.exec(ctx, quickOptions, fmt.Sprintf("record %d replicas per shard in the cluster spec", c.ReplicasPerShard), kubeActs.EnsureConfig,
+	if err := r.Exec(ctx, flow.QuickOptions, fmt.Sprintf("record %d replicas per shard in the cluster spec", c.ReplicasPerShard), kubeActs.EnsureConfig,
 		kube.EnsureConfigInput{Spec: c, NextOrdinal: plan.NextOrdinal}, nil); err != nil {
 		return plan.Summary, err
 	}

@@ -1,4 +1,4 @@
-package workflows
+package lifecycle
 
 import (
 	"fmt"
@@ -9,13 +9,14 @@ import (
 	"github.com/dayops/dayops/internal/audit"
 	"github.com/dayops/dayops/internal/planner"
 	"github.com/dayops/dayops/internal/topology"
+	"github.com/dayops/dayops/internal/workflows/flow"
 	"go.temporal.io/sdk/workflow"
 )
 
-// migrateChunkSlots bounds the slots of one move in one migration activity.
+// MigrateChunkSlots bounds the slots of one move in one migration activity.
 // Each activity carries the k-th piece of every move, so sources still run in
 // parallel, and the workflow's progress (and the UI) updates between pieces.
-const migrateChunkSlots = 512
+const MigrateChunkSlots = 512
 
 // chunkMoves splits moves into rounds: round k holds the k-th piece (at most
 // size slots) of every move.
@@ -45,14 +46,14 @@ func describeMoves(moves []planner.ShardMove) string {
 
 // migrate moves slots between shards, round by round, keeping progress and
 // recording a SlotsMigrated event per move piece.
-func migrate(ctx workflow.Context, r *run, auth redisops.Auth, moves []planner.ShardMove, primaries map[int]planner.Instance, seeds []string) error {
+func migrate(ctx workflow.Context, r *flow.Run, auth redisops.Auth, moves []planner.ShardMove, primaries map[int]planner.Instance, seeds []string) error {
 	total := 0
 	for _, m := range moves {
 		total += m.Range.Len()
 	}
-	r.progress.SlotsTotal = total
-	rounds := chunkMoves(moves, migrateChunkSlots)
-	r.progress.StepsTotal += 2 * len(rounds)
+	r.Progress.SlotsTotal = total
+	rounds := chunkMoves(moves, MigrateChunkSlots)
+	r.Progress.StepsTotal += 2 * len(rounds)
 	var elapsed time.Duration
 	for _, round := range rounds {
 		var tm []topology.Move
@@ -66,32 +67,32 @@ func migrate(ctx workflow.Context, r *run, auth redisops.Auth, moves []planner.S
 		}
 		label := describeMoves(round)
 		var res redisops.MigrateResult
-		if err := r.exec(ctx, longOptions, "migrate slots "+label, redisActs.MigrateSlots,
+		if err := r.Exec(ctx, flow.LongOptions, "migrate slots "+label, redisActs.MigrateSlots,
 			redisops.MigrateInput{Auth: auth, Moves: tm, Seeds: seeds, Label: label}, &res); err != nil {
 			return err
 		}
 		p := res.Progress
-		r.progress.SlotsMoved += p.SlotsTotal
-		r.progress.KeysMoved += p.KeysMoved
-		r.progress.BytesMoved += p.BytesMoved
+		r.Progress.SlotsMoved += p.SlotsTotal
+		r.Progress.KeysMoved += p.KeysMoved
+		r.Progress.BytesMoved += p.BytesMoved
 		elapsed += time.Duration(p.ElapsedMS) * time.Millisecond
 		if secs := elapsed.Seconds(); secs > 0 {
-			r.progress.KeysPerSecond = float64(r.progress.KeysMoved) / secs
-			rate := float64(r.progress.SlotsMoved) / secs
+			r.Progress.KeysPerSecond = float64(r.Progress.KeysMoved) / secs
+			rate := float64(r.Progress.SlotsMoved) / secs
 			if rate > 0 {
-				r.progress.ETA = time.Duration(float64(total-r.progress.SlotsMoved) / rate * float64(time.Second))
+				r.Progress.ETA = time.Duration(float64(total-r.Progress.SlotsMoved) / rate * float64(time.Second))
 			}
 		}
 		var events []audit.Payload
 		for _, m := range round {
-			events = append(events, &audit.SlotsMigrated{Cluster: r.meta.ClusterKey(), FromShard: m.From, ToShard: m.To,
+			events = append(events, &audit.SlotsMigrated{Cluster: r.Meta.ClusterKey(), FromShard: m.From, ToShard: m.To,
 				Slots: []audit.SlotRange{{Start: m.Range.Start, End: m.Range.End}}})
 		}
-		if err := r.record(ctx, events...); err != nil {
+		if err := r.Record(ctx, events...); err != nil {
 			return err
 		}
 	}
-	r.progress.ETA = 0
-	r.progress.publish(ctx)
+	r.Progress.ETA = 0
+	r.Progress.Publish(ctx)
 	return nil
 }

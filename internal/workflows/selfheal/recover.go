@@ -1,4 +1,4 @@
-package workflows
+package selfheal
 
 import (
 	"errors"
@@ -16,6 +16,7 @@ import (
 	"github.com/dayops/dayops/internal/planner"
 	"github.com/dayops/dayops/internal/spec"
 	"github.com/dayops/dayops/internal/topology"
+	"github.com/dayops/dayops/internal/workflows/flow"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 )
@@ -26,7 +27,7 @@ const ErrTypeNoPrimary = "ShardHasNoPrimary"
 
 // RecoverInput replaces lost instances.
 type RecoverInput struct {
-	Meta Meta `json:"meta"`
+	Meta flow.Meta `json:"meta"`
 	// Lost is what the guardian found (informative: the workflow observes
 	// again and recovers what is still lost).
 	Lost []guard.Lost `json:"lost,omitempty"`
@@ -48,21 +49,21 @@ type RecoverInput struct {
 // joins as a replica of the shard's current primary and is in sync before
 // the next; roles are relabelled and a shard whose primary then shares a
 // zone with a replica is switched over to one that keeps the zone rule.
-func Recover(ctx workflow.Context, in RecoverInput) (Result, error) {
-	ctx, r, err := open(ctx, in.Meta)
+func Recover(ctx workflow.Context, in RecoverInput) (flow.Result, error) {
+	ctx, r, err := flow.Open(ctx, in.Meta)
 	if err != nil {
-		return Result{}, err
+		return flow.Result{}, err
 	}
 	summary, err := recoverInstances(ctx, r, in)
-	return r.finish(ctx, err, summary)
+	return r.Finish(ctx, err, summary)
 }
 
-func (r *run) observeGuard(ctx workflow.Context, known map[int]guard.Member, summary string) (guardian.Observation, error) {
+func observeGuard(ctx workflow.Context, r *flow.Run, known map[int]guard.Member, summary string) (guardian.Observation, error) {
 	var obs guardian.Observation
-	err := r.exec(ctx, quickOptions, summary, guardianActs.ObserveGuard, guardian.ObserveInput{
-		Namespace: r.meta.Namespace, Cluster: r.meta.Cluster, Known: known, Relabel: true, IgnoreOperation: true}, &obs)
+	err := r.Exec(ctx, flow.QuickOptions, summary, guardianActs.ObserveGuard, guardian.ObserveInput{
+		Namespace: r.Meta.Namespace, Cluster: r.Meta.Cluster, Known: known, Relabel: true, IgnoreOperation: true}, &obs)
 	if err == nil && obs.Gone {
-		err = temporal.NewNonRetryableApplicationError(fmt.Sprintf("cluster %s does not exist", r.meta.ClusterKey()), kube.ErrTypeNotFound, nil)
+		err = temporal.NewNonRetryableApplicationError(fmt.Sprintf("cluster %s does not exist", r.Meta.ClusterKey()), kube.ErrTypeNotFound, nil)
 	}
 	return obs, err
 }
@@ -76,7 +77,7 @@ const changeRecoverPlan = "recover-admitted-plan"
 // admission). Recover repairs what is lost now, so the difference is a
 // detail: the operation goes on. Without the guardian's view at admission
 // (no Lost, no Known) the plan listed nothing to compare.
-func checkRecoverPlan(ctx workflow.Context, r *run, in RecoverInput, lostNow []guard.Lost) error {
+func checkRecoverPlan(ctx workflow.Context, r *flow.Run, in RecoverInput, lostNow []guard.Lost) error {
 	if in.Lost == nil && in.Known == nil {
 		return nil
 	}
@@ -92,22 +93,22 @@ func checkRecoverPlan(ctx workflow.Context, r *run, in RecoverInput, lostNow []g
 	if slices.Equal(was, now) {
 		return nil
 	}
-	return r.diverged(ctx, "recovering", []string{"lost"}, false, in.Plan.Summary,
+	return r.Diverged(ctx, "recovering", []string{"lost"}, false, in.Plan.Summary,
 		fmt.Sprintf("lost now: ordinals %v (admitted: %v); recover repairs what is lost now", now, was))
 }
 
-func recoverInstances(ctx workflow.Context, r *run, in RecoverInput) (string, error) {
+func recoverInstances(ctx workflow.Context, r *flow.Run, in RecoverInput) (string, error) {
 	if in.PrimaryWait <= 0 {
 		in.PrimaryWait = 2 * time.Minute
 	}
-	if err := r.started(ctx); err != nil {
+	if err := r.Started(ctx); err != nil {
 		return "", err
 	}
 	if in.Plan != nil {
-		r.plan = in.Plan
+		r.Plan = in.Plan
 	}
-	r.phase(ctx, "observing", "")
-	obs, err := r.observeGuard(ctx, in.Known, "observe pods, volumes and redis")
+	r.Phase(ctx, "observing", "")
+	obs, err := observeGuard(ctx, r, in.Known, "observe pods, volumes and redis")
 	if err != nil {
 		return "", err
 	}
@@ -127,7 +128,7 @@ func recoverInstances(ctx workflow.Context, r *run, in RecoverInput) (string, er
 	n := 0
 	for _, sh := range slices.Sorted(maps.Keys(byShard)) {
 		for _, l := range byShard[sh] {
-			r.progress.StepsTotal += 6
+			r.Progress.StepsTotal += 6
 			if obs, err = recoverOne(ctx, r, in, obs, l); err != nil {
 				return "", err
 			}
@@ -135,8 +136,8 @@ func recoverInstances(ctx workflow.Context, r *run, in RecoverInput) (string, er
 			n++
 		}
 	}
-	r.phase(ctx, "zone-rule", "")
-	if obs, err = r.observeGuard(ctx, known, "relabel roles and check the zone rule"); err != nil {
+	r.Phase(ctx, "zone-rule", "")
+	if obs, err = observeGuard(ctx, r, known, "relabel roles and check the zone rule"); err != nil {
 		return "", err
 	}
 	moved := 0
@@ -150,7 +151,7 @@ func recoverInstances(ctx workflow.Context, r *run, in RecoverInput) (string, er
 		}
 	}
 	if moved > 0 {
-		if _, err := r.observeGuard(ctx, known, "relabel roles after the zone fix"); err != nil {
+		if _, err := observeGuard(ctx, r, known, "relabel roles after the zone fix"); err != nil {
 			return "", err
 		}
 	}
@@ -158,12 +159,12 @@ func recoverInstances(ctx workflow.Context, r *run, in RecoverInput) (string, er
 }
 
 // recoverOne brings one lost instance back and returns a fresh observation.
-func recoverOne(ctx workflow.Context, r *run, in RecoverInput, obs guardian.Observation, l guard.Lost) (guardian.Observation, error) {
+func recoverOne(ctx workflow.Context, r *flow.Run, in RecoverInput, obs guardian.Observation, l guard.Lost) (guardian.Observation, error) {
 	c := *obs.Spec
 	label := fmt.Sprintf("shard-%d ordinal %d", l.Shard, l.Ordinal)
-	r.phase(ctx, "recovering", label)
+	r.Phase(ctx, "recovering", label)
 	if l.ForceDelete {
-		if err := r.exec(ctx, longOptions, "force-delete "+l.Pod+" (stuck on a node that is not Ready)", guardianActs.ForceDeletePods,
+		if err := r.Exec(ctx, flow.LongOptions, "force-delete "+l.Pod+" (stuck on a node that is not Ready)", guardianActs.ForceDeletePods,
 			guardian.ForceDeleteInput{Namespace: c.Namespace, Pods: []string{l.Pod}}, nil); err != nil {
 			return obs, err
 		}
@@ -173,7 +174,7 @@ func recoverOne(ctx workflow.Context, r *run, in RecoverInput, obs guardian.Obse
 	deadline := workflow.Now(ctx).Add(in.PrimaryWait)
 	for {
 		var err error
-		if obs, err = r.observeGuard(ctx, obs.Assessment.Known, fmt.Sprintf("find shard-%d's live primary", l.Shard)); err != nil {
+		if obs, err = observeGuard(ctx, r, obs.Assessment.Known, fmt.Sprintf("find shard-%d's live primary", l.Shard)); err != nil {
 			return obs, err
 		}
 		if _, ok := obs.Assessment.Primaries[l.Shard]; ok {
@@ -188,7 +189,7 @@ func recoverOne(ctx workflow.Context, r *run, in RecoverInput, obs guardian.Obse
 		}
 	}
 	primaryAddr := obs.Addr(obs.Assessment.Primaries[l.Shard])
-	auth := authOf(c)
+	auth := flow.AuthOf(c)
 	// A missing Pod whose volume is there comes back on it, with its node
 	// ID (nodes.conf); a Pod stuck on a dead node loses its volume with it;
 	// a Pod that came back empty keeps its (empty) volume but not its ID.
@@ -200,7 +201,7 @@ func recoverOne(ctx workflow.Context, r *run, in RecoverInput, obs guardian.Obse
 		// A volume on a dead node (or one being deleted) is not reused: the
 		// instance comes back as a replica and resyncs from its primary, so
 		// its old data is not needed.
-		if err := r.exec(ctx, longOptions, "drop the old volume of "+label, guardianActs.DropVolume,
+		if err := r.Exec(ctx, flow.LongOptions, "drop the old volume of "+label, guardianActs.DropVolume,
 			guardian.DropVolumeInput{Namespace: c.Namespace, Cluster: c.Name, Ordinal: l.Ordinal}, nil); err != nil {
 			return obs, err
 		}
@@ -215,7 +216,7 @@ func recoverOne(ctx workflow.Context, r *run, in RecoverInput, obs guardian.Obse
 				addrs = append(addrs, a)
 			}
 		}
-		if err := r.exec(ctx, longOptions, fmt.Sprintf("forget dead node %s on %d nodes", shortID(l.NodeID), len(addrs)), redisActs.ForgetNodes,
+		if err := r.Exec(ctx, flow.LongOptions, fmt.Sprintf("forget dead node %s on %d nodes", shortID(l.NodeID), len(addrs)), redisActs.ForgetNodes,
 			redisops.ForgetInput{Auth: auth, NodeIDs: []string{l.NodeID}, Addrs: addrs}, nil); err != nil {
 			return obs, err
 		}
@@ -223,37 +224,37 @@ func recoverOne(ctx workflow.Context, r *run, in RecoverInput, obs guardian.Obse
 	}
 	inst := topology.Instance{Ordinal: l.Ordinal, Shard: l.Shard, Role: topology.RoleReplica}
 	placement := render.Placement{RequireDistinctZones: len(obs.Zones) >= 1+c.ReplicasPerShard}
-	if err := r.exec(ctx, longOptions, fmt.Sprintf("create %s (pod %s, %s volume)", label, render.PodName(c.Name, l.Ordinal), volumeWord(volume)),
+	if err := r.Exec(ctx, flow.LongOptions, fmt.Sprintf("create %s (pod %s, %s volume)", label, render.PodName(c.Name, l.Ordinal), volumeWord(volume)),
 		kubeActs.EnsureInstances, kube.EnsureInstancesInput{Spec: c, Instances: []topology.Instance{inst}, Placement: placement}, nil); err != nil {
 		return obs, err
 	}
-	ready, err := waitReady(ctx, r, c, []topology.Instance{inst})
+	ready, err := flow.WaitReady(ctx, r, c, []topology.Instance{inst})
 	var app *temporal.ApplicationError
 	if err != nil && volume && errors.As(err, &app) && app.Type() == kube.ErrTypeUnschedulable {
 		// The kept volume pins the Pod to a node it cannot run on (a local
 		// volume on a lost node): start again on a new volume, which means
 		// a new node ID, so the old one is forgotten first.
-		if err := r.exec(ctx, longOptions, "delete "+label+" and its volume: the volume cannot be scheduled", kubeActs.DeleteInstances,
+		if err := r.Exec(ctx, flow.LongOptions, "delete "+label+" and its volume: the volume cannot be scheduled", kubeActs.DeleteInstances,
 			kube.DeleteInstancesInput{Namespace: c.Namespace, Cluster: c.Name, Ordinals: []int{l.Ordinal}, DeleteVolumes: true}, nil); err != nil {
 			return obs, err
 		}
-		if err := r.exec(ctx, longOptions, "wait until the old volume of "+label+" is gone", guardianActs.DropVolume,
+		if err := r.Exec(ctx, flow.LongOptions, "wait until the old volume of "+label+" is gone", guardianActs.DropVolume,
 			guardian.DropVolumeInput{Namespace: c.Namespace, Cluster: c.Name, Ordinal: l.Ordinal}, nil); err != nil {
 			return obs, err
 		}
 		volume = false
 		if l.NodeID != "" {
-			if err := r.exec(ctx, longOptions, fmt.Sprintf("forget dead node %s", shortID(l.NodeID)), redisActs.ForgetNodes,
+			if err := r.Exec(ctx, flow.LongOptions, fmt.Sprintf("forget dead node %s", shortID(l.NodeID)), redisActs.ForgetNodes,
 				redisops.ForgetInput{Auth: auth, NodeIDs: []string{l.NodeID}, Addrs: obs.LiveAddrs()}, nil); err != nil {
 				return obs, err
 			}
 			forgotten = l.NodeID
 		}
-		if err := r.exec(ctx, longOptions, fmt.Sprintf("create %s again on a new volume", label), kubeActs.EnsureInstances,
+		if err := r.Exec(ctx, flow.LongOptions, fmt.Sprintf("create %s again on a new volume", label), kubeActs.EnsureInstances,
 			kube.EnsureInstancesInput{Spec: c, Instances: []topology.Instance{inst}, Placement: placement}, nil); err != nil {
 			return obs, err
 		}
-		ready, err = waitReady(ctx, r, c, []topology.Instance{inst})
+		ready, err = flow.WaitReady(ctx, r, c, []topology.Instance{inst})
 	}
 	if err != nil {
 		return obs, err
@@ -262,25 +263,25 @@ func recoverOne(ctx workflow.Context, r *run, in RecoverInput, obs guardian.Obse
 	addrs := append(obs.LiveAddrs(), addr)
 	slices.Sort(addrs)
 	addrs = slices.Compact(addrs)
-	if err := r.exec(ctx, longOptions, fmt.Sprintf("CLUSTER MEET %s with the cluster", label), redisActs.Meet,
+	if err := r.Exec(ctx, flow.LongOptions, fmt.Sprintf("CLUSTER MEET %s with the cluster", label), redisActs.Meet,
 		redisops.MeetInput{Auth: auth, Addrs: addrs}, nil); err != nil {
 		return obs, err
 	}
-	if err := r.exec(ctx, longOptions, fmt.Sprintf("%s replicates shard-%d's primary; wait until in sync", label, l.Shard), redisActs.AttachReplicas,
+	if err := r.Exec(ctx, flow.LongOptions, fmt.Sprintf("%s replicates shard-%d's primary; wait until in sync", label, l.Shard), redisActs.AttachReplicas,
 		redisops.AttachReplicasInput{Auth: auth, Pairs: []redisops.ReplicaPair{{Replica: addr, Primary: primaryAddr}}}, nil); err != nil {
 		return obs, err
 	}
-	if err := r.record(ctx, &audit.InstanceRecovered{OperationID: r.meta.OperationID, Cluster: r.meta.ClusterKey(), Shard: l.Shard,
+	if err := r.Record(ctx, &audit.InstanceRecovered{OperationID: r.Meta.OperationID, Cluster: r.Meta.ClusterKey(), Shard: l.Shard,
 		Ordinal: l.Ordinal, NewVolume: !volume, ForgottenNodeID: forgotten, Zone: ready[l.Ordinal].Zone}); err != nil {
 		return obs, err
 	}
-	r.progress.StepsDone++
-	return r.observeGuard(ctx, obs.Assessment.Known, "relabel roles")
+	r.Progress.StepsDone++
+	return observeGuard(ctx, r, obs.Assessment.Known, "relabel roles")
 }
 
 // fixZone switches shard over to a replica that keeps the zone rule, when
 // one is in sync; it reports whether it did.
-func fixZone(ctx workflow.Context, r *run, obs guardian.Observation, shard int) (bool, error) {
+func fixZone(ctx workflow.Context, r *flow.Run, obs guardian.Observation, shard int) (bool, error) {
 	po, ok := obs.Assessment.Primaries[shard]
 	if !ok {
 		return false, nil
@@ -307,13 +308,13 @@ func fixZone(ctx workflow.Context, r *run, obs guardian.Observation, shard int) 
 			continue
 		}
 		label := fmt.Sprintf("shard-%d to ordinal %d (zone %s)", shard, o, zones[o])
-		if err := r.exec(ctx, longOptions, "switch over "+label+" to keep the zone rule", redisActs.Handover,
-			redisops.HandoverInput{Auth: authOf(*obs.Spec), ReplicaAddr: obs.Addr(o), Label: label}, nil); err != nil {
+		if err := r.Exec(ctx, flow.LongOptions, "switch over "+label+" to keep the zone rule", redisActs.Handover,
+			redisops.HandoverInput{Auth: flow.AuthOf(*obs.Spec), ReplicaAddr: obs.Addr(o), Label: label}, nil); err != nil {
 			return false, err
 		}
-		return true, r.record(ctx, &audit.SwitchedOver{OperationID: r.meta.OperationID, Cluster: r.meta.ClusterKey(), Shard: shard, FromOrdinal: po, ToOrdinal: o},
-			&audit.RoleChanged{Cluster: r.meta.ClusterKey(), Ordinal: o, Role: audit.RolePrimary, PreviousRole: audit.RoleReplica},
-			&audit.RoleChanged{Cluster: r.meta.ClusterKey(), Ordinal: po, Role: audit.RoleReplica, PreviousRole: audit.RolePrimary})
+		return true, r.Record(ctx, &audit.SwitchedOver{OperationID: r.Meta.OperationID, Cluster: r.Meta.ClusterKey(), Shard: shard, FromOrdinal: po, ToOrdinal: o},
+			&audit.RoleChanged{Cluster: r.Meta.ClusterKey(), Ordinal: o, Role: audit.RolePrimary, PreviousRole: audit.RoleReplica},
+			&audit.RoleChanged{Cluster: r.Meta.ClusterKey(), Ordinal: po, Role: audit.RoleReplica, PreviousRole: audit.RolePrimary})
 	}
 	return false, nil
 }

@@ -1,4 +1,4 @@
-package workflows
+package flow
 
 import (
 	"time"
@@ -7,7 +7,6 @@ import (
 	"github.com/dayops/dayops/internal/operation"
 	"github.com/dayops/dayops/internal/planner"
 	"github.com/dayops/dayops/internal/searchattr"
-	"github.com/dayops/dayops/internal/spec"
 )
 
 // TaskQueue is the task queue of dayops' workers.
@@ -48,56 +47,6 @@ const (
 	OpDelete        = operation.Delete
 	OpUpgrade       = operation.Upgrade
 )
-
-// CreateClusterInput creates a new cluster from a validated, defaulted spec.
-type CreateClusterInput struct {
-	Meta Meta         `json:"meta"`
-	Spec spec.Cluster `json:"spec"`
-	// Plan is the plan the API computed and showed (planner.PlanCreate).
-	Plan planner.Plan `json:"plan"`
-	// Limits are the limits the plan was admitted with (nil in inputs
-	// recorded before they travelled).
-	Limits *planner.Limits `json:"limits,omitempty"`
-}
-
-// ScaleShardsInput changes the number of shards, moving slots accordingly.
-type ScaleShardsInput struct {
-	Meta   Meta `json:"meta"`
-	Shards int  `json:"shards"`
-	// Hooks are run in addition to the cluster spec's hooks.
-	Hooks []spec.Hook `json:"hooks,omitempty"`
-	// AllowSharedZones accepts placements where a primary shares a zone with
-	// one of its replicas because there are too few zones.
-	AllowSharedZones bool `json:"allowSharedZones,omitempty"`
-	// Plan is the plan the API admitted and showed, and Limits the limits
-	// it was made with (both nil in inputs recorded before they travelled:
-	// the workflow then plans itself with planner.DefaultLimits).
-	Plan   *planner.Plan   `json:"plan,omitempty"`
-	Limits *planner.Limits `json:"limits,omitempty"`
-}
-
-// ScaleReplicasInput changes the number of replicas of every shard.
-type ScaleReplicasInput struct {
-	Meta             Meta        `json:"meta"`
-	ReplicasPerShard int         `json:"replicasPerShard"`
-	Hooks            []spec.Hook `json:"hooks,omitempty"`
-	AllowSharedZones bool        `json:"allowSharedZones,omitempty"`
-	// Plan and Limits: as in ScaleShardsInput.
-	Plan   *planner.Plan   `json:"plan,omitempty"`
-	Limits *planner.Limits `json:"limits,omitempty"`
-}
-
-// DeleteClusterInput deletes a cluster and everything it owns.
-type DeleteClusterInput struct {
-	Meta Meta `json:"meta"`
-	// DeleteVolumes also deletes the instances' PersistentVolumeClaims; by
-	// default they are kept so the data can still be recovered.
-	DeleteVolumes bool        `json:"deleteVolumes,omitempty"`
-	Hooks         []spec.Hook `json:"hooks,omitempty"`
-	// Plan and Limits: as in ScaleShardsInput.
-	Plan   *planner.Plan   `json:"plan,omitempty"`
-	Limits *planner.Limits `json:"limits,omitempty"`
-}
 
 // Outcome is how an operation ended (a wire type, defined in apiv1).
 type Outcome = apiv1.Outcome

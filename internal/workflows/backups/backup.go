@@ -1,4 +1,4 @@
-package workflows
+package backups
 
 import (
 	"fmt"
@@ -10,6 +10,7 @@ import (
 	"github.com/dayops/dayops/internal/planner"
 	"github.com/dayops/dayops/internal/redis/rdb"
 	"github.com/dayops/dayops/internal/topology"
+	"github.com/dayops/dayops/internal/workflows/flow"
 	"github.com/google/uuid"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/temporal"
@@ -32,7 +33,7 @@ const ErrTypeNotBackupable = "NotBackupable"
 
 // BackupInput backs up a cluster. The backup's ID is Meta.OperationID.
 type BackupInput struct {
-	Meta Meta `json:"meta"`
+	Meta flow.Meta `json:"meta"`
 	// PauseBound is the longest write pause at the consistency point
 	// (default 1s); past it the backup falls back to per-shard points.
 	PauseBound time.Duration `json:"pauseBound,omitempty"`
@@ -46,8 +47,8 @@ type BackupInput struct {
 
 // DeleteBackupInput deletes one backup. Meta names the backup's cluster.
 type DeleteBackupInput struct {
-	Meta     Meta   `json:"meta"`
-	BackupID string `json:"backupId"`
+	Meta     flow.Meta `json:"meta"`
+	BackupID string    `json:"backupId"`
 	// Plan is the plan the API admitted (nil in older inputs).
 	Plan *planner.Plan `json:"plan,omitempty"`
 }
@@ -60,23 +61,23 @@ func BackupWorkflowID(backupID string) string { return "dayops-backup/" + backup
 // the primaries and their slots, pause writes on all of them just long
 // enough for each to fork its snapshot, stream every shard's RDB into the
 // backup store, write the manifest, then apply the retention.
-func Backup(ctx workflow.Context, in BackupInput) (Result, error) {
-	ctx, r, err := open(ctx, in.Meta)
+func Backup(ctx workflow.Context, in BackupInput) (flow.Result, error) {
+	ctx, r, err := flow.Open(ctx, in.Meta)
 	if err != nil {
-		return Result{}, err
+		return flow.Result{}, err
 	}
-	r.progress.StepsTotal = 5
-	r.plan = in.Plan
+	r.Progress.StepsTotal = 5
+	r.Plan = in.Plan
 	summary, err := runBackup(ctx, r, in)
-	return r.finish(ctx, err, summary)
+	return r.Finish(ctx, err, summary)
 }
 
-func runBackup(ctx workflow.Context, r *run, in BackupInput) (string, error) {
-	if err := r.started(ctx); err != nil {
+func runBackup(ctx workflow.Context, r *flow.Run, in BackupInput) (string, error) {
+	if err := r.Started(ctx); err != nil {
 		return "", err
 	}
-	r.phase(ctx, "observing", "")
-	obs, err := observe(ctx, r, nil)
+	r.Phase(ctx, "observing", "")
+	obs, err := flow.Observe(ctx, r, nil)
 	if err != nil {
 		return "", err
 	}
@@ -86,7 +87,7 @@ func runBackup(ctx workflow.Context, r *run, in BackupInput) (string, error) {
 	var files []backupstore.ShardFile
 	covered := 0
 	for _, shard := range st.Shards() {
-		p, ok := primaryInstances(st)[shard]
+		p, ok := flow.PrimaryInstances(st)[shard]
 		rs := st.Slots[shard]
 		if !ok || p.Addr == "" || rs.Count() == 0 {
 			continue // a shard without slots holds no key
@@ -103,18 +104,18 @@ func runBackup(ctx workflow.Context, r *run, in BackupInput) (string, error) {
 	}
 	if covered != topology.NumSlots {
 		return "", temporal.NewNonRetryableApplicationError(fmt.Sprintf("cluster %s: its primaries serve %d of %d slots; a backup needs them all",
-			r.meta.ClusterKey(), covered, topology.NumSlots), ErrTypeNotBackupable, nil)
+			r.Meta.ClusterKey(), covered, topology.NumSlots), ErrTypeNotBackupable, nil)
 	}
-	id := r.meta.OperationID
-	r.phase(ctx, "snapshot", "")
+	id := r.Meta.OperationID
+	r.Phase(ctx, "snapshot", "")
 	var snap rdb.SnapshotResult
-	if err := r.exec(ctx, longOptions, fmt.Sprintf("pause writes on %d primaries, fork each at that point, stream %d RDBs to the backup store", len(targets), len(targets)),
-		backupActs.SnapshotCluster, backup.SnapshotInput{Auth: authOf(c), BackupID: id, Targets: targets, PauseBound: in.PauseBound}, &snap); err != nil {
+	if err := r.Exec(ctx, flow.LongOptions, fmt.Sprintf("pause writes on %d primaries, fork each at that point, stream %d RDBs to the backup store", len(targets), len(targets)),
+		backupActs.SnapshotCluster, backup.SnapshotInput{Auth: flow.AuthOf(c), BackupID: id, Targets: targets, PauseBound: in.PauseBound}, &snap); err != nil {
 		return "", err
 	}
 	m := backupstore.Manifest{
-		Version: backupstore.ManifestVersion, ID: id, Namespace: r.meta.Namespace, Cluster: r.meta.Cluster,
-		Actor: r.meta.Actor, Reason: r.meta.Reason, Scheduled: in.Scheduled, StartedAt: r.progress.StartedAt.UTC(),
+		Version: backupstore.ManifestVersion, ID: id, Namespace: r.Meta.Namespace, Cluster: r.Meta.Cluster,
+		Actor: r.Meta.Actor, Reason: r.Meta.Reason, Scheduled: in.Scheduled, StartedAt: r.Progress.StartedAt.UTC(),
 		CompletedAt: workflow.Now(ctx).UTC(), Spec: c, RedisVersion: snap.RedisVersion, Consistency: snap.Consistency,
 	}
 	for i := range files {
@@ -128,9 +129,9 @@ func runBackup(ctx workflow.Context, r *run, in BackupInput) (string, error) {
 		m.TotalKeys += files[i].Keys
 	}
 	m.Shards = files
-	r.progress.BytesMoved, r.progress.KeysMoved = m.TotalBytes, m.TotalKeys
-	r.phase(ctx, "manifest", "")
-	if err := r.exec(ctx, quickOptions, "write the manifest of backup "+id, backupActs.WriteBackupManifest, backup.ManifestInput{Manifest: m}, nil); err != nil {
+	r.Progress.BytesMoved, r.Progress.KeysMoved = m.TotalBytes, m.TotalKeys
+	r.Phase(ctx, "manifest", "")
+	if err := r.Exec(ctx, flow.QuickOptions, "write the manifest of backup "+id, backupActs.WriteBackupManifest, backup.ManifestInput{Manifest: m}, nil); err != nil {
 		return "", err
 	}
 	consistency := "one consistency point"
@@ -138,20 +139,20 @@ func runBackup(ctx workflow.Context, r *run, in BackupInput) (string, error) {
 		consistency = m.Consistency.Note
 	}
 	summary := fmt.Sprintf("backup %s of %s: %d shards, %d keys, %d bytes; %s; writes paused %.1f ms (bound %d ms)",
-		id, r.meta.ClusterKey(), len(files), m.TotalKeys, m.TotalBytes, consistency, m.Consistency.PausedMS, m.Consistency.PauseBoundMS)
+		id, r.Meta.ClusterKey(), len(files), m.TotalKeys, m.TotalBytes, consistency, m.Consistency.PausedMS, m.Consistency.PauseBoundMS)
 	if in.Retention.KeepLast > 0 || in.Retention.KeepWithin > 0 {
-		r.phase(ctx, "retention", "")
+		r.Phase(ctx, "retention", "")
 		var exp backup.ExpiredResult
-		if err := r.exec(ctx, quickOptions, "apply the retention", backupActs.ListExpiredBackups,
-			backup.ExpiredInput{Cluster: r.meta.ClusterKey(), Retention: in.Retention, Now: workflow.Now(ctx)}, &exp); err != nil {
+		if err := r.Exec(ctx, flow.QuickOptions, "apply the retention", backupActs.ListExpiredBackups,
+			backup.ExpiredInput{Cluster: r.Meta.ClusterKey(), Retention: in.Retention, Now: workflow.Now(ctx)}, &exp); err != nil {
 			return summary, err
 		}
 		for _, old := range exp.IDs {
 			if old == id {
 				continue
 			}
-			r.progress.StepsTotal++
-			if err := r.exec(ctx, quickOptions, "delete expired backup "+old, backupActs.DeleteBackupFiles, backup.DeleteBackupInput{ID: old}, nil); err != nil {
+			r.Progress.StepsTotal++
+			if err := r.Exec(ctx, flow.QuickOptions, "delete expired backup "+old, backupActs.DeleteBackupFiles, backup.DeleteBackupInput{ID: old}, nil); err != nil {
 				return summary, err
 			}
 		}
@@ -164,21 +165,21 @@ func runBackup(ctx workflow.Context, r *run, in BackupInput) (string, error) {
 
 // DeleteBackup deletes one backup (its manifest first), as an audited
 // operation of the backup's cluster.
-func DeleteBackup(ctx workflow.Context, in DeleteBackupInput) (Result, error) {
-	ctx, r, err := open(ctx, in.Meta)
+func DeleteBackup(ctx workflow.Context, in DeleteBackupInput) (flow.Result, error) {
+	ctx, r, err := flow.Open(ctx, in.Meta)
 	if err != nil {
-		return Result{}, err
+		return flow.Result{}, err
 	}
-	r.progress.StepsTotal = 3
-	r.plan = in.Plan
+	r.Progress.StepsTotal = 3
+	r.Plan = in.Plan
 	err = func() error {
-		if err := r.started(ctx); err != nil {
+		if err := r.Started(ctx); err != nil {
 			return err
 		}
-		r.phase(ctx, "deleting", "")
-		return r.exec(ctx, quickOptions, "delete backup "+in.BackupID, backupActs.DeleteBackupFiles, backup.DeleteBackupInput{ID: in.BackupID}, nil)
+		r.Phase(ctx, "deleting", "")
+		return r.Exec(ctx, flow.QuickOptions, "delete backup "+in.BackupID, backupActs.DeleteBackupFiles, backup.DeleteBackupInput{ID: in.BackupID}, nil)
 	}()
-	return r.finish(ctx, err, "deleted backup "+in.BackupID)
+	return r.Finish(ctx, err, "deleted backup "+in.BackupID)
 }
 
 // ScheduledBackupInput is the fixed input a Temporal schedule starts
@@ -215,18 +216,18 @@ func ScheduledBackup(ctx workflow.Context, in ScheduledBackupInput) (ScheduledBa
 	}).Get(&id); err != nil {
 		return ScheduledBackupResult{}, err
 	}
-	m := Meta{OperationID: id, Type: OpBackup, Namespace: in.Namespace, Cluster: in.Cluster, Actor: in.Actor,
+	m := flow.Meta{OperationID: id, Type: OpBackup, Namespace: in.Namespace, Cluster: in.Cluster, Actor: in.Actor,
 		Reason: in.Reason, RequestedAt: workflow.Now(ctx).UTC()}
 	opts := workflow.ChildWorkflowOptions{
-		WorkflowID:            WorkflowID(in.Namespace, in.Cluster),
+		WorkflowID:            flow.WorkflowID(in.Namespace, in.Cluster),
 		TaskQueue:             in.TaskQueue,
 		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
 		ParentClosePolicy:     enumspb.PARENT_CLOSE_POLICY_ABANDON,
 		TypedSearchAttributes: temporal.NewSearchAttributes(
-			temporal.NewSearchAttributeKeyKeyword(SearchAttrCluster).ValueSet(m.ClusterKey()),
-			temporal.NewSearchAttributeKeyKeyword(SearchAttrOperation).ValueSet(string(OpBackup)),
-			temporal.NewSearchAttributeKeyKeyword(SearchAttrOperationID).ValueSet(id),
-			temporal.NewSearchAttributeKeyKeyword(SearchAttrRequester).ValueSet(in.Actor),
+			temporal.NewSearchAttributeKeyKeyword(flow.SearchAttrCluster).ValueSet(m.ClusterKey()),
+			temporal.NewSearchAttributeKeyKeyword(flow.SearchAttrOperation).ValueSet(string(OpBackup)),
+			temporal.NewSearchAttributeKeyKeyword(flow.SearchAttrOperationID).ValueSet(id),
+			temporal.NewSearchAttributeKeyKeyword(flow.SearchAttrRequester).ValueSet(in.Actor),
 		),
 		StaticSummary: fmt.Sprintf("scheduled backup %s by %s", m.ClusterKey(), in.Actor),
 	}
@@ -239,7 +240,7 @@ func ScheduledBackup(ctx workflow.Context, in ScheduledBackupInput) (ScheduledBa
 		}
 		return ScheduledBackupResult{}, err
 	}
-	var res Result
+	var res flow.Result
 	if err := f.Get(ctx, &res); err != nil {
 		return ScheduledBackupResult{BackupID: id}, err
 	}

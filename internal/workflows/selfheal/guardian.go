@@ -1,4 +1,4 @@
-package workflows
+package selfheal
 
 import (
 	"fmt"
@@ -11,6 +11,7 @@ import (
 	"github.com/dayops/dayops/internal/audit"
 	"github.com/dayops/dayops/internal/guard"
 	"github.com/dayops/dayops/internal/operation"
+	"github.com/dayops/dayops/internal/workflows/flow"
 	"github.com/google/uuid"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
@@ -273,7 +274,7 @@ func (g *guardianRun) record(events ...audit.Payload) error {
 		return nil
 	}
 	ri := recordInput(events)
-	ctx := operation.WithMeta(g.opts("record "+strings.Join(dedupe(eventNames(events)), ", "), time.Minute), g.meta)
+	ctx := operation.WithMeta(g.opts("record "+strings.Join(flow.Dedupe(eventNames(events)), ", "), time.Minute), g.meta)
 	return workflow.ExecuteActivity(ctx, auditActs.RecordEvents, ri).Get(ctx, nil)
 }
 

@@ -1,4 +1,4 @@
-package workflows
+package flow
 
 import (
 	"fmt"
@@ -22,7 +22,7 @@ const changeAdmittedPlan = "admitted-plan"
 
 // admitted returns the limits to plan with and the plan the API admitted
 // (nil when the input carries none, or the history predates them).
-func admitted(ctx workflow.Context, r *run, plan *planner.Plan, lim *planner.Limits) (planner.Limits, *planner.Plan) {
+func Admitted(ctx workflow.Context, r *Run, plan *planner.Plan, lim *planner.Limits) (planner.Limits, *planner.Plan) {
 	if workflow.GetVersion(ctx, changeAdmittedPlan, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
 		return planner.DefaultLimits, nil
 	}
@@ -46,33 +46,33 @@ func admitted(ctx workflow.Context, r *run, plan *planner.Plan, lim *planner.Lim
 //     and sees the new plan.
 //
 // Without an admitted plan (older inputs) the fresh plan runs.
-func (r *run) checkPlan(ctx workflow.Context, step string, admittedPlan *planner.Plan, fresh planner.Plan) (planner.Plan, error) {
+func (r *Run) CheckPlan(ctx workflow.Context, step string, admittedPlan *planner.Plan, fresh planner.Plan) (planner.Plan, error) {
 	if admittedPlan == nil {
-		r.plan = &fresh
+		r.Plan = &fresh
 		return fresh, nil
 	}
-	r.plan = admittedPlan
+	r.Plan = admittedPlan
 	d := planner.Diff(*admittedPlan, fresh)
 	if len(d.Fields) == 0 {
 		return *admittedPlan, nil
 	}
-	if err := r.diverged(ctx, step, d.Fields, d.Structural, admittedPlan.Summary, fresh.Summary); err != nil {
+	if err := r.Diverged(ctx, step, d.Fields, d.Structural, admittedPlan.Summary, fresh.Summary); err != nil {
 		return planner.Plan{}, err
 	}
 	return *admittedPlan, nil
 }
 
-// diverged records a PlanDiverged event for an admitted plan that differs
+// Diverged records a PlanDiverged event for an admitted plan that differs
 // from the fresh one in fields; a structural difference then stops the
 // operation with ErrTypePlanDiverged before it changes anything, a detail
 // lets the admitted plan run (nil).
-func (r *run) diverged(ctx workflow.Context, step string, fields []string, structural bool, admittedSummary, freshSummary string) error {
-	ev := &audit.PlanDiverged{OperationID: r.meta.OperationID, Cluster: r.meta.ClusterKey(), Step: step, Fields: fields,
+func (r *Run) Diverged(ctx workflow.Context, step string, fields []string, structural bool, admittedSummary, freshSummary string) error {
+	ev := &audit.PlanDiverged{OperationID: r.Meta.OperationID, Cluster: r.Meta.ClusterKey(), Step: step, Fields: fields,
 		Structural: structural, Admitted: admittedSummary, Fresh: freshSummary, Action: "continue"}
 	if structural {
 		ev.Action = "stop"
 	}
-	if err := r.record(ctx, ev); err != nil {
+	if err := r.Record(ctx, ev); err != nil {
 		return err
 	}
 	if structural {
@@ -88,7 +88,7 @@ func (r *run) diverged(ctx workflow.Context, step string, fields []string, struc
 // whose slots neither its source nor its target owns any more is recorded
 // as PlanDiverged and stops the operation before any slot moves. Only for
 // histories and inputs that carry an admitted plan.
-func (r *run) checkMoves(ctx workflow.Context, admittedPlan *planner.Plan, owned map[int]topology.Ranges) error {
+func (r *Run) CheckMoves(ctx workflow.Context, admittedPlan *planner.Plan, owned map[int]topology.Ranges) error {
 	if admittedPlan == nil {
 		return nil
 	}
@@ -96,7 +96,7 @@ func (r *run) checkMoves(ctx workflow.Context, admittedPlan *planner.Plan, owned
 	if len(problems) == 0 {
 		return nil
 	}
-	if err := r.record(ctx, &audit.PlanDiverged{OperationID: r.meta.OperationID, Cluster: r.meta.ClusterKey(), Step: "migrating",
+	if err := r.Record(ctx, &audit.PlanDiverged{OperationID: r.Meta.OperationID, Cluster: r.Meta.ClusterKey(), Step: "migrating",
 		Fields: []string{"moves"}, Structural: true, Admitted: admittedPlan.Summary, Fresh: strings.Join(problems, "; "), Action: "stop"}); err != nil {
 		return err
 	}

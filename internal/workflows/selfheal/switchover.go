@@ -1,4 +1,4 @@
-package workflows
+package selfheal
 
 import (
 	"fmt"
@@ -7,14 +7,15 @@ import (
 	"github.com/dayops/dayops/internal/activities/redisops"
 	"github.com/dayops/dayops/internal/audit"
 	"github.com/dayops/dayops/internal/guard"
+	"github.com/dayops/dayops/internal/workflows/flow"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 )
 
 // SwitchoverInput hands a shard's primary role to one of its replicas.
 type SwitchoverInput struct {
-	Meta  Meta `json:"meta"`
-	Shard int  `json:"shard"`
+	Meta  flow.Meta `json:"meta"`
+	Shard int       `json:"shard"`
 	// To is the ordinal of the replica to promote; -1 lets the plan pick an
 	// in-sync replica that keeps the zone rule.
 	To               int  `json:"to"`
@@ -35,19 +36,19 @@ const changeSwitchoverPlan = "switchover-admitted-plan"
 // or replica is recorded as PlanDiverged and stops the operation before the
 // handover. An input without an admitted plan (ToPod empty) runs the fresh
 // one.
-func runAdmittedSwitchover(ctx workflow.Context, r *run, admittedPlan, fresh guard.SwitchoverPlan) (guard.SwitchoverPlan, error) {
+func runAdmittedSwitchover(ctx workflow.Context, r *flow.Run, admittedPlan, fresh guard.SwitchoverPlan) (guard.SwitchoverPlan, error) {
 	if admittedPlan.ToPod == "" {
 		p := fresh.Plan()
-		r.plan = &p
+		r.Plan = &p
 		return fresh, nil
 	}
 	p := admittedPlan.Plan()
-	r.plan = &p
+	r.Plan = &p
 	fields, structural := admittedPlan.Diverged(fresh)
 	if len(fields) == 0 {
 		return admittedPlan, nil
 	}
-	if err := r.diverged(ctx, "switching-over", fields, structural, admittedPlan.Summary, fresh.Summary); err != nil {
+	if err := r.Diverged(ctx, "switching-over", fields, structural, admittedPlan.Summary, fresh.Summary); err != nil {
 		return fresh, err
 	}
 	return admittedPlan, nil
@@ -56,50 +57,50 @@ func runAdmittedSwitchover(ctx workflow.Context, r *run, admittedPlan, fresh gua
 // Switchover runs a graceful CLUSTER FAILOVER: the primary holds its
 // clients' writes until the chosen in-sync replica has caught up, then the
 // roles swap, so no acknowledged write is lost; labels and Services follow.
-func Switchover(ctx workflow.Context, in SwitchoverInput) (Result, error) {
-	ctx, r, err := open(ctx, in.Meta)
+func Switchover(ctx workflow.Context, in SwitchoverInput) (flow.Result, error) {
+	ctx, r, err := flow.Open(ctx, in.Meta)
 	if err != nil {
-		return Result{}, err
+		return flow.Result{}, err
 	}
 	summary, err := switchover(ctx, r, in)
-	return r.finish(ctx, err, summary)
+	return r.Finish(ctx, err, summary)
 }
 
-func switchover(ctx workflow.Context, r *run, in SwitchoverInput) (string, error) {
-	if err := r.started(ctx); err != nil {
+func switchover(ctx workflow.Context, r *flow.Run, in SwitchoverInput) (string, error) {
+	if err := r.Started(ctx); err != nil {
 		return "", err
 	}
-	r.progress.StepsTotal = r.progress.StepsDone + 4
-	r.phase(ctx, "planning", "")
+	r.Progress.StepsTotal = r.Progress.StepsDone + 4
+	r.Phase(ctx, "planning", "")
 	var obs clusterstate.ObserveResult
-	if err := r.exec(ctx, quickOptions, "observe the cluster in Kubernetes and Redis", stateActs.ObserveCluster,
-		clusterstate.ObserveInput{Namespace: r.meta.Namespace, Cluster: r.meta.Cluster}, &obs); err != nil {
+	if err := r.Exec(ctx, flow.QuickOptions, "observe the cluster in Kubernetes and Redis", stateActs.ObserveCluster,
+		clusterstate.ObserveInput{Namespace: r.Meta.Namespace, Cluster: r.Meta.Cluster}, &obs); err != nil {
 		return "", err
 	}
 	plan, err := guard.PlanSwitchover(obs.State, in.Shard, in.To, in.AllowSharedZones)
 	if err != nil {
-		return "", temporal.NewNonRetryableApplicationError(err.Error(), ErrTypePlanRejected, err)
+		return "", temporal.NewNonRetryableApplicationError(err.Error(), flow.ErrTypePlanRejected, err)
 	}
 	if workflow.GetVersion(ctx, changeSwitchoverPlan, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
 		if in.Plan.ToOrdinal != plan.ToOrdinal && in.Plan.ToPod != "" {
 			return plan.Summary, temporal.NewNonRetryableApplicationError(fmt.Sprintf(
-				"the cluster changed since planning: %s is no longer the replica to promote (now %s)", in.Plan.ToPod, plan.ToPod), ErrTypePlanRejected, nil)
+				"the cluster changed since planning: %s is no longer the replica to promote (now %s)", in.Plan.ToPod, plan.ToPod), flow.ErrTypePlanRejected, nil)
 		}
 	} else if plan, err = runAdmittedSwitchover(ctx, r, in.Plan, plan); err != nil {
 		return plan.Summary, err
 	}
-	r.phase(ctx, "switching-over", plan.Summary)
+	r.Phase(ctx, "switching-over", plan.Summary)
 	label := fmt.Sprintf("shard-%d to %s", plan.Shard, plan.ToPod)
-	if err := r.exec(ctx, longOptions, "hand over "+label+" (CLUSTER FAILOVER)", redisActs.Handover,
-		redisops.HandoverInput{Auth: authOf(obs.State.Spec), ReplicaAddr: plan.ToAddr, Label: label}, nil); err != nil {
+	if err := r.Exec(ctx, flow.LongOptions, "hand over "+label+" (CLUSTER FAILOVER)", redisActs.Handover,
+		redisops.HandoverInput{Auth: flow.AuthOf(obs.State.Spec), ReplicaAddr: plan.ToAddr, Label: label}, nil); err != nil {
 		return plan.Summary, err
 	}
-	r.phase(ctx, "labelling", "")
-	if _, err := r.observeGuard(ctx, nil, "relabel roles: the shard's Services follow"); err != nil {
+	r.Phase(ctx, "labelling", "")
+	if _, err := observeGuard(ctx, r, nil, "relabel roles: the shard's Services follow"); err != nil {
 		return plan.Summary, err
 	}
-	return plan.Summary, r.record(ctx,
-		&audit.SwitchedOver{OperationID: r.meta.OperationID, Cluster: r.meta.ClusterKey(), Shard: plan.Shard, FromOrdinal: plan.FromOrdinal, ToOrdinal: plan.ToOrdinal},
-		&audit.RoleChanged{Cluster: r.meta.ClusterKey(), Ordinal: plan.ToOrdinal, Role: audit.RolePrimary, PreviousRole: audit.RoleReplica},
-		&audit.RoleChanged{Cluster: r.meta.ClusterKey(), Ordinal: plan.FromOrdinal, Role: audit.RoleReplica, PreviousRole: audit.RolePrimary})
+	return plan.Summary, r.Record(ctx,
+		&audit.SwitchedOver{OperationID: r.Meta.OperationID, Cluster: r.Meta.ClusterKey(), Shard: plan.Shard, FromOrdinal: plan.FromOrdinal, ToOrdinal: plan.ToOrdinal},
+		&audit.RoleChanged{Cluster: r.Meta.ClusterKey(), Ordinal: plan.ToOrdinal, Role: audit.RolePrimary, PreviousRole: audit.RoleReplica},
+		&audit.RoleChanged{Cluster: r.Meta.ClusterKey(), Ordinal: plan.FromOrdinal, Role: audit.RoleReplica, PreviousRole: audit.RolePrimary})
 }

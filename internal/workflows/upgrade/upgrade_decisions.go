@@ -1,4 +1,4 @@
-package workflows
+package upgrade
 
 import (
 	"fmt"
@@ -103,7 +103,7 @@ func (u *upgrader) note(ctx workflow.Context, kind, detail, target string, faile
 func (u *upgrader) decided(ctx workflow.Context, by *Decision, kind, detail, target string, failed bool) {
 	u.noteSeq++
 	id := fmt.Sprintf("upgrade/%s/%d", kind, u.noteSeq)
-	m := u.r.meta
+	m := u.r.Meta
 	n := note{by: by, payload: []audit.Payload{&audit.StepStarted{OperationID: m.OperationID, Cluster: m.ClusterKey(), StepID: id, Name: kind, Target: target}}}
 	if failed {
 		n.payload = append(n.payload, &audit.StepFailed{OperationID: m.OperationID, Cluster: m.ClusterKey(), StepID: id, Error: detail, ErrorType: redisops.ErrTypeGateFailed})
@@ -111,7 +111,7 @@ func (u *upgrader) decided(ctx workflow.Context, by *Decision, kind, detail, tar
 		n.payload = append(n.payload, &audit.StepCompleted{OperationID: m.OperationID, Cluster: m.ClusterKey(), StepID: id, Detail: detail})
 	}
 	u.notes = append(u.notes, n)
-	u.r.progress.publish(ctx)
+	u.r.Progress.Publish(ctx)
 }
 
 // flush writes the queued records: consecutive records of one actor in one
@@ -126,14 +126,14 @@ func (u *upgrader) flush(ctx workflow.Context) error {
 			u.notes = u.notes[1:]
 		}
 		if by == nil {
-			if err := r.record(ctx, batch...); err != nil {
+			if err := r.Record(ctx, batch...); err != nil {
 				return err
 			}
 			continue
 		}
-		m := r.meta
+		m := r.Meta
 		m.Actor, m.Reason = by.Actor, by.Reason
-		if err := r.record(operation.WithMeta(ctx, m), batch...); err != nil {
+		if err := r.Record(operation.WithMeta(ctx, m), batch...); err != nil {
 			return err
 		}
 	}
@@ -152,11 +152,11 @@ func (u *upgrader) checkpoint(ctx workflow.Context) error {
 	}
 	if u.g.paused {
 		stage := u.prog.Stage
-		r.phase(ctx, "paused", "paused by "+u.prog.PausedBy)
+		r.Phase(ctx, "paused", "paused by "+u.prog.PausedBy)
 		if err := workflow.Await(ctx, func() bool { return !u.g.paused || u.g.aborting() }); err != nil {
 			return err
 		}
-		r.phase(ctx, stage, "")
+		r.Phase(ctx, stage, "")
 		if err := u.flush(ctx); err != nil {
 			return err
 		}

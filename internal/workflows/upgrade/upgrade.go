@@ -1,12 +1,14 @@
-package workflows
+package upgrade
 
 import (
 	"errors"
 	"fmt"
-	"github.com/dayops/dayops/internal/apiv1"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/dayops/dayops/internal/apiv1"
+	"github.com/dayops/dayops/internal/workflows/flow"
 
 	"github.com/dayops/dayops/internal/activities/clusterstate"
 	"github.com/dayops/dayops/internal/activities/kube"
@@ -42,7 +44,7 @@ const (
 
 // UpgradeInput starts an upgrade.
 type UpgradeInput struct {
-	Meta Meta `json:"meta"`
+	Meta flow.Meta `json:"meta"`
 	// Upgrade is the defaulted request.
 	Upgrade spec.Upgrade `json:"upgrade"`
 	// Hooks run in addition to the cluster spec's (user gates are hooks at
@@ -107,22 +109,22 @@ func (e *stopError) Error() string { return e.reason }
 // in batches. A failing gate, a failing step or an abort (update abort) rolls
 // every changed instance back to the previous spec the same way; the
 // operation then ends rolled back, with the reason.
-func Upgrade(ctx workflow.Context, in UpgradeInput) (Result, error) {
-	ctx, r, err := open(ctx, in.Meta)
+func Upgrade(ctx workflow.Context, in UpgradeInput) (flow.Result, error) {
+	ctx, r, err := flow.Open(ctx, in.Meta)
 	if err != nil {
-		return Result{}, err
+		return flow.Result{}, err
 	}
 	u := &upgrader{r: r, in: in, prog: &UpgradeProgress{Stage: StageCanary}, touched: map[int]bool{}}
-	r.progress.Upgrade = u.prog
+	r.Progress.Upgrade = u.prog
 	if err := u.handlers(ctx); err != nil {
-		return Result{}, err
+		return flow.Result{}, err
 	}
 	summary, err := u.run(ctx)
 	return u.finish(ctx, err, summary)
 }
 
 type upgrader struct {
-	r    *run
+	r    *flow.Run
 	in   UpgradeInput
 	prog *UpgradeProgress
 
@@ -147,47 +149,47 @@ type upgrader struct {
 
 func (u *upgrader) stage(ctx workflow.Context, s string) {
 	u.prog.Stage = s
-	u.r.phase(ctx, s, "")
+	u.r.Phase(ctx, s, "")
 }
 
 func (u *upgrader) run(ctx workflow.Context) (string, error) {
 	r := u.r
-	if err := r.started(ctx); err != nil {
+	if err := r.Started(ctx); err != nil {
 		return "", err
 	}
-	r.phase(ctx, "planning", "")
-	obs, err := observe(ctx, r, nil)
+	r.Phase(ctx, "planning", "")
+	obs, err := flow.Observe(ctx, r, nil)
 	if err != nil {
 		return "", err
 	}
 	var hashes kube.SpecHashesResult
-	if err := r.exec(ctx, quickOptions, "compute the instance spec hashes of the target and the current spec", kubeActs.SpecHashes,
+	if err := r.Exec(ctx, flow.QuickOptions, "compute the instance spec hashes of the target and the current spec", kubeActs.SpecHashes,
 		kube.SpecHashesInput{Specs: []spec.Cluster{u.in.Upgrade.Apply(obs.State.Spec), obs.State.Spec}}, &hashes); err != nil {
 		return "", err
 	}
-	lim, admittedPlan := admitted(ctx, r, u.in.Plan, u.in.Limits)
+	lim, admittedPlan := flow.Admitted(ctx, r, u.in.Plan, u.in.Limits)
 	u.plan, u.up, err = planner.PlanUpgrade(planner.UpgradeRequest{State: obs.State, Upgrade: u.in.Upgrade, Hooks: u.in.Hooks,
 		UpToDate: upToDate(obs.Kube, hashes.Hashes[0])}, lim)
 	if err != nil {
-		return "", temporal.NewNonRetryableApplicationError(err.Error(), ErrTypePlanRejected, err)
+		return "", temporal.NewNonRetryableApplicationError(err.Error(), flow.ErrTypePlanRejected, err)
 	}
-	if u.plan, err = r.checkPlan(ctx, "the canary", admittedPlan, u.plan); err != nil {
+	if u.plan, err = r.CheckPlan(ctx, "the canary", admittedPlan, u.plan); err != nil {
 		return "", err
 	}
 	u.targetHash, u.previousHash = hashes.Hashes[0], hashes.Hashes[1]
-	u.auth = authOf(u.up.Previous)
-	r.hooks = append(slices.Clone(u.up.Previous.Hooks), u.in.Hooks...)
+	u.auth = flow.AuthOf(u.up.Previous)
+	r.Hooks = append(slices.Clone(u.up.Previous.Hooks), u.in.Hooks...)
 	u.prog.ShardsTotal, u.prog.Canary = len(u.up.Shards()), u.up.Canary
 	u.prog.Image, u.prog.FromImage = u.up.Target.Image, u.up.Previous.Image
-	r.progress.StepsTotal = r.progress.StepsDone + 8*u.up.Instances + 6*len(u.up.Shards()) + 10
+	r.Progress.StepsTotal = r.Progress.StepsDone + 8*u.up.Instances + 6*len(u.up.Shards()) + 10
 
 	var steady kube.SteadyResult
-	if err := r.exec(ctx, quickOptions, "record the Pods' runs before the upgrade (restart baseline)", kubeActs.CheckInstancesSteady,
-		kube.SteadyInput{Namespace: r.meta.Namespace, Cluster: r.meta.Cluster, Label: "baseline"}, &steady); err != nil {
+	if err := r.Exec(ctx, flow.QuickOptions, "record the Pods' runs before the upgrade (restart baseline)", kubeActs.CheckInstancesSteady,
+		kube.SteadyInput{Namespace: r.Meta.Namespace, Cluster: r.Meta.Cluster, Label: "baseline"}, &steady); err != nil {
 		return u.plan.Summary, err
 	}
 	u.baseline = steady.Pods
-	if err := r.exec(ctx, quickOptions, "record the target and previous spec on the cluster's ConfigMap", kubeActs.BeginUpgrade,
+	if err := r.Exec(ctx, flow.QuickOptions, "record the target and previous spec on the cluster's ConfigMap", kubeActs.BeginUpgrade,
 		kube.BeginUpgradeInput{Target: u.up.Target, Previous: u.up.Previous}, nil); err != nil {
 		return u.plan.Summary, err
 	}
@@ -212,7 +214,7 @@ func (u *upgrader) run(ctx workflow.Context) (string, error) {
 		return u.plan.Summary, err
 	}
 	u.stage(ctx, StageFinishing)
-	if err := r.exec(ctx, quickOptions, "record "+u.up.Target.Image+" as the cluster's spec", kubeActs.FinishUpgrade,
+	if err := r.Exec(ctx, flow.QuickOptions, "record "+u.up.Target.Image+" as the cluster's spec", kubeActs.FinishUpgrade,
 		kube.FinishUpgradeInput{Spec: u.up.Target, Previous: &u.up.Previous}, nil); err != nil {
 		return u.plan.Summary, err
 	}
@@ -244,13 +246,13 @@ func (u *upgrader) forward(ctx workflow.Context) error {
 		return err
 	}
 	if u.in.Upgrade.AutoApprove {
-		if u.fire(evAutoApprove, Decision{Actor: r.meta.Actor, Reason: "autoApprove"}) == nil {
-			u.prog.ApprovedBy = r.meta.Actor + " (auto)"
-			u.note(ctx, "approve", "auto-approved (requested by "+r.meta.Actor+")", "", false)
+		if u.fire(evAutoApprove, Decision{Actor: r.Meta.Actor, Reason: "autoApprove"}) == nil {
+			u.prog.ApprovedBy = r.Meta.Actor + " (auto)"
+			u.note(ctx, "approve", "auto-approved (requested by "+r.Meta.Actor+")", "", false)
 		}
 	} else if !u.g.approved {
 		u.stage(ctx, StageAwaitingApproval)
-		r.phase(ctx, StageAwaitingApproval, "waiting for approval: dayops op approve "+r.meta.OperationID)
+		r.Phase(ctx, StageAwaitingApproval, "waiting for approval: dayops op approve "+r.Meta.OperationID)
 		decided := func() bool { return u.g.approved || u.g.aborting() }
 		// Inputs from before the deadline existed carry none: they wait as
 		// they did (and replay the same commands).
@@ -334,7 +336,7 @@ func (u *upgrader) batch(ctx workflow.Context, shards []int) error {
 		})
 	}
 	wg.Wait(ctx)
-	u.r.progress.publish(ctx)
+	u.r.Progress.Publish(ctx)
 	var stop *stopError
 	for _, err := range errs {
 		if errors.As(err, &stop) {
@@ -366,7 +368,7 @@ func (u *upgrader) convergeShard(ctx workflow.Context, shard int, target spec.Cl
 		}
 		steps, err := planner.ShardSteps(obs.State.ShardInstances(shard), upToDate(obs.Kube, hash), u.up.Placement.RequireDistinctZones, downtime)
 		if err != nil {
-			return temporal.NewNonRetryableApplicationError(fmt.Sprintf("shard-%d: %v", shard, err), ErrTypePlanRejected, err)
+			return temporal.NewNonRetryableApplicationError(fmt.Sprintf("shard-%d: %v", shard, err), flow.ErrTypePlanRejected, err)
 		}
 		if len(steps) == 0 {
 			u.prog.Instance = ""
@@ -382,7 +384,7 @@ func (u *upgrader) convergeShard(ctx workflow.Context, shard int, target spec.Cl
 			return err
 		}
 	}
-	return temporal.NewNonRetryableApplicationError(fmt.Sprintf("shard-%d did not converge after 32 steps", shard), ErrTypePlanRejected, nil)
+	return temporal.NewNonRetryableApplicationError(fmt.Sprintf("shard-%d did not converge after 32 steps", shard), flow.ErrTypePlanRejected, nil)
 }
 
 // observeShard observes one shard's instances: a step of convergeShard
@@ -392,20 +394,20 @@ func (u *upgrader) convergeShard(ctx workflow.Context, shard int, target spec.Cl
 // not read: no migration runs during an upgrade, and the upgrade's first
 // observation and every gate check them. Recorded histories hold whole-
 // cluster observations here, from which the same steps follow.
-func observeShard(ctx workflow.Context, r *run, shard int) (clusterstate.ObserveResult, error) {
+func observeShard(ctx workflow.Context, r *flow.Run, shard int) (clusterstate.ObserveResult, error) {
 	var out clusterstate.ObserveResult
-	err := r.exec(ctx, quickOptions, "observe the cluster in Kubernetes and Redis", stateActs.ObserveCluster,
-		clusterstate.ObserveInput{Namespace: r.meta.Namespace, Cluster: r.meta.Cluster, Shards: []int{shard}, SkipOpenSlots: true}, &out)
+	err := r.Exec(ctx, flow.QuickOptions, "observe the cluster in Kubernetes and Redis", stateActs.ObserveCluster,
+		clusterstate.ObserveInput{Namespace: r.Meta.Namespace, Cluster: r.Meta.Cluster, Shards: []int{shard}, SkipOpenSlots: true}, &out)
 	return out, err
 }
 
 // observeAddrs observes the cluster for the gate, which needs only the
 // instances' addresses and shards (the HealthGate activity checks Redis,
 // open slots included).
-func observeAddrs(ctx workflow.Context, r *run) (clusterstate.ObserveResult, error) {
+func observeAddrs(ctx workflow.Context, r *flow.Run) (clusterstate.ObserveResult, error) {
 	var out clusterstate.ObserveResult
-	err := r.exec(ctx, quickOptions, "observe the cluster in Kubernetes and Redis", stateActs.ObserveCluster,
-		clusterstate.ObserveInput{Namespace: r.meta.Namespace, Cluster: r.meta.Cluster, SkipOpenSlots: true}, &out)
+	err := r.Exec(ctx, flow.QuickOptions, "observe the cluster in Kubernetes and Redis", stateActs.ObserveCluster,
+		clusterstate.ObserveInput{Namespace: r.Meta.Namespace, Cluster: r.Meta.Cluster, SkipOpenSlots: true}, &out)
 	return out, err
 }
 
@@ -417,52 +419,52 @@ func upToDate(pods []kube.InstanceStatus, hash string) map[int]bool {
 // until it is back (a new process, in its role, in sync).
 func (u *upgrader) recreate(ctx workflow.Context, obs clusterstate.ObserveResult, shard int, st planner.UpgradeStep, target spec.Cluster) error {
 	r := u.r
-	pods := statusByOrdinal(obs.Kube)
+	pods := flow.StatusByOrdinal(obs.Kube)
 	p := pods[st.Ordinal]
 	label := fmt.Sprintf("%s (shard-%d %s)", p.Pod, shard, st.Role)
 	u.prog.Instance = p.Pod
 	var before redisops.RunInfo
 	if p.Ready && p.Addr() != "" {
 		// Best effort: a node that cannot answer is replaced all the same.
-		_ = r.exec(ctx, probeOptions, "read run_id of "+label, redisActs.NodeRunInfo,
+		_ = r.Exec(ctx, probeOptions, "read run_id of "+label, redisActs.NodeRunInfo,
 			redisops.RunInfoInput{Auth: u.auth, Addr: p.Addr(), Label: label}, &before)
 	}
 	inst := topology.Instance{Ordinal: st.Ordinal, Shard: shard, Role: st.Role, NodeID: p.NodeID}
-	if err := r.exec(ctx, longOptions, fmt.Sprintf("recreate %s with %s", label, target.Image), kubeActs.RecreateInstance,
+	if err := r.Exec(ctx, flow.LongOptions, fmt.Sprintf("recreate %s with %s", label, target.Image), kubeActs.RecreateInstance,
 		kube.RecreateInput{Spec: target, Instance: inst, Placement: render.Placement{RequireDistinctZones: u.up.Placement.RequireDistinctZones}}, nil); err != nil {
 		return err
 	}
-	ready, err := waitReady(ctx, r, target, []topology.Instance{inst})
+	ready, err := flow.WaitReady(ctx, r, target, []topology.Instance{inst})
 	if err != nil {
 		return err
 	}
 	var after redisops.RunInfo
-	if err := r.exec(ctx, instanceWaitOptions, fmt.Sprintf("wait until %s runs a new process and is in sync", label), redisActs.WaitInstanceUpgraded,
+	if err := r.Exec(ctx, instanceWaitOptions, fmt.Sprintf("wait until %s runs a new process and is in sync", label), redisActs.WaitInstanceUpgraded,
 		redisops.WaitUpgradedInput{Auth: u.auth, Addr: ready[st.Ordinal].Addr(), PreviousRunID: before.RunID, Role: st.Role,
 			MaxLagBytes: *u.in.Upgrade.Gate.MaxLagBytes, Label: label}, &after); err != nil {
 		return err
 	}
-	return r.record(ctx, &audit.ImageChanged{Cluster: r.meta.ClusterKey(), Ordinal: st.Ordinal, Image: target.Image, RedisVersion: after.Version})
+	return r.Record(ctx, &audit.ImageChanged{Cluster: r.Meta.ClusterKey(), Ordinal: st.Ordinal, Image: target.Image, RedisVersion: after.Version})
 }
 
 // handover promotes an upgraded replica with CLUSTER FAILOVER and moves the
 // role labels (and so the shard's Service) at once.
 func (u *upgrader) handover(ctx workflow.Context, obs clusterstate.ObserveResult, shard int, st planner.UpgradeStep) error {
 	r := u.r
-	pods := statusByOrdinal(obs.Kube)
+	pods := flow.StatusByOrdinal(obs.Kube)
 	from, to := pods[st.Ordinal], pods[st.To]
 	label := fmt.Sprintf("shard-%d: %s -> %s", shard, from.Pod, to.Pod)
 	u.prog.Instance = to.Pod
-	if err := r.exec(ctx, longOptions, "hand over "+label+" (CLUSTER FAILOVER)", redisActs.Handover,
+	if err := r.Exec(ctx, flow.LongOptions, "hand over "+label+" (CLUSTER FAILOVER)", redisActs.Handover,
 		redisops.HandoverInput{Auth: u.auth, ReplicaAddr: to.Addr(), MaxLagBytes: *u.in.Upgrade.Gate.MaxLagBytes, Label: label}, nil); err != nil {
 		return err
 	}
-	if err := labelRoles(ctx, r, u.up.Previous, u.auth, pods); err != nil {
+	if err := flow.LabelRoles(ctx, r, u.up.Previous, u.auth, pods); err != nil {
 		return err
 	}
-	if err := r.record(ctx,
-		&audit.RoleChanged{Cluster: r.meta.ClusterKey(), Ordinal: st.To, Role: audit.RolePrimary, PreviousRole: audit.RoleReplica},
-		&audit.RoleChanged{Cluster: r.meta.ClusterKey(), Ordinal: st.Ordinal, Role: audit.RoleReplica, PreviousRole: audit.RolePrimary}); err != nil {
+	if err := r.Record(ctx,
+		&audit.RoleChanged{Cluster: r.Meta.ClusterKey(), Ordinal: st.To, Role: audit.RolePrimary, PreviousRole: audit.RoleReplica},
+		&audit.RoleChanged{Cluster: r.Meta.ClusterKey(), Ordinal: st.Ordinal, Role: audit.RoleReplica, PreviousRole: audit.RolePrimary}); err != nil {
 		return err
 	}
 	if u.g.rollingBack() {
@@ -472,7 +474,7 @@ func (u *upgrader) handover(ctx workflow.Context, obs clusterstate.ObserveResult
 	// primary that refuses writes hands back to the old primary, which
 	// still runs the previous spec, within seconds instead of after the bake.
 	g := u.in.Upgrade.Gate
-	err := r.exec(ctx, gateOptions, "probe the new primary of "+label, redisActs.ProbePrimary,
+	err := r.Exec(ctx, gateOptions, "probe the new primary of "+label, redisActs.ProbePrimary,
 		redisops.ProbePrimaryInput{Auth: u.auth, Addr: to.Addr(), Shard: shard, Probe: min(g.Probe.Duration, time.Second),
 			MaxErrorRate: *g.MaxErrorRate, Label: label}, nil)
 	if err == nil || temporal.IsCanceledError(err) || errors.Is(ctx.Err(), workflow.ErrCanceled) {
@@ -496,7 +498,7 @@ func (u *upgrader) gate(ctx workflow.Context, label string) error {
 	}
 	u.prog.GateEvaluations++
 	u.prog.Gate = "evaluating"
-	r.progress.publish(ctx)
+	r.Progress.Publish(ctx)
 	summary, err := evaluateGate(ctx, r, u.gateCheck(), label)
 	if err != nil && (temporal.IsCanceledError(err) || errors.Is(ctx.Err(), workflow.ErrCanceled)) {
 		return err
@@ -539,10 +541,10 @@ func (u *upgrader) gateCheck() gateCheck {
 // client pass, then the user gates. It returns the gate's summary; any
 // error is a failed evaluation (or a cancellation). The upgrade and its
 // bake child (bake.go) run the same steps.
-func evaluateGate(ctx workflow.Context, r *run, c gateCheck, label string) (string, error) {
+func evaluateGate(ctx workflow.Context, r *flow.Run, c gateCheck, label string) (string, error) {
 	g := c.Gate
-	err := r.exec(ctx, gateOptions, "health gate ("+label+"): pods steady", kubeActs.CheckInstancesSteady,
-		kube.SteadyInput{Namespace: r.meta.Namespace, Cluster: r.meta.Cluster, Baseline: c.Baseline, Label: label}, nil)
+	err := r.Exec(ctx, gateOptions, "health gate ("+label+"): pods steady", kubeActs.CheckInstancesSteady,
+		kube.SteadyInput{Namespace: r.Meta.Namespace, Cluster: r.Meta.Cluster, Baseline: c.Baseline, Label: label}, nil)
 	var rep redisops.GateReport
 	if err == nil {
 		obs, oerr := observeAddrs(ctx, r)
@@ -557,11 +559,11 @@ func evaluateGate(ctx workflow.Context, r *run, c gateCheck, label string) (stri
 					in.Shards[p.Addr()] = p.Shard
 				}
 			}
-			err = r.exec(ctx, gateOptions, "health gate ("+label+"): cluster state, replication, probe client", redisActs.HealthGate, in, &rep)
+			err = r.Exec(ctx, gateOptions, "health gate ("+label+"): cluster state, replication, probe client", redisActs.HealthGate, in, &rep)
 		}
 	}
 	if err == nil {
-		err = r.runHooks(ctx, spec.UpgradeGate, c.HookRuns, clusterTarget)
+		err = r.RunHooks(ctx, spec.UpgradeGate, c.HookRuns, flow.ClusterTarget)
 	}
 	return rep.Summary, err
 }
@@ -597,7 +599,7 @@ func (u *upgrader) rollback(ctx workflow.Context) error {
 			return fmt.Errorf("rollback of shard-%d failed: %w", s, err)
 		}
 	}
-	if err := r.exec(ctx, quickOptions, "record "+u.up.Previous.Image+" as the cluster's spec again", kubeActs.FinishUpgrade,
+	if err := r.Exec(ctx, flow.QuickOptions, "record "+u.up.Previous.Image+" as the cluster's spec again", kubeActs.FinishUpgrade,
 		kube.FinishUpgradeInput{Spec: u.up.Previous, RolledBack: true}, nil); err != nil {
 		return err
 	}
@@ -607,19 +609,19 @@ func (u *upgrader) rollback(ctx workflow.Context) error {
 // finish ends the operation: a rollback that completed ends rolled back with
 // the reason (an abort as cancelled, a gate failure as failed with
 // RolledBack); everything else goes through run.finish.
-func (u *upgrader) finish(ctx workflow.Context, err error, summary string) (Result, error) {
+func (u *upgrader) finish(ctx workflow.Context, err error, summary string) (flow.Result, error) {
 	r := u.r
 	_ = u.fire(evEnd, Decision{}) // the only end: it cannot be refused
 	if err == nil && u.stop != nil {
 		msg := "rolled back: " + u.stop.reason
-		var ev audit.Payload = &audit.OperationFailed{OperationID: r.meta.OperationID, Cluster: r.meta.ClusterKey(), Error: u.stop.reason, RolledBack: true}
+		var ev audit.Payload = &audit.OperationFailed{OperationID: r.Meta.OperationID, Cluster: r.Meta.ClusterKey(), Error: u.stop.reason, RolledBack: true}
 		if u.stop.abort {
-			ev = &audit.OperationCancelled{OperationID: r.meta.OperationID, Cluster: r.meta.ClusterKey(), Reason: u.stop.reason + "; rolled back"}
+			ev = &audit.OperationCancelled{OperationID: r.Meta.OperationID, Cluster: r.Meta.ClusterKey(), Reason: u.stop.reason + "; rolled back"}
 		}
-		recErr := r.record(ctx, ev)
+		recErr := r.Record(ctx, ev)
 		u.prog.Stage = StageDone
-		r.progress.end(ctx, OutcomeRolledBack, msg)
-		return r.result(ctx, OutcomeRolledBack, msg), recErr
+		r.Progress.End(ctx, flow.OutcomeRolledBack, msg)
+		return r.Result(ctx, flow.OutcomeRolledBack, msg), recErr
 	}
 	if err != nil && u.stop != nil {
 		err = fmt.Errorf("%w (rolling back because %s)", err, u.stop.reason)
@@ -627,5 +629,5 @@ func (u *upgrader) finish(ctx workflow.Context, err error, summary string) (Resu
 	if err == nil {
 		summary = fmt.Sprintf("%s: %d shards upgraded", strings.TrimSuffix(summary, "."), u.prog.ShardsDone)
 	}
-	return r.finish(ctx, err, summary)
+	return r.Finish(ctx, err, summary)
 }
