@@ -72,6 +72,8 @@ func Backup(ctx workflow.Context, in BackupInput) (flow.Result, error) {
 	return r.Finish(ctx, err, summary)
 }
 
+// runBackup observes the primaries, snapshots them at one point, writes the
+// manifest and applies the retention.
 func runBackup(ctx workflow.Context, r *flow.Run, in BackupInput) (string, error) {
 	if err := r.Started(ctx); err != nil {
 		return "", err
@@ -83,25 +85,7 @@ func runBackup(ctx workflow.Context, r *flow.Run, in BackupInput) (string, error
 	}
 	st := obs.State
 	c := st.Spec
-	var targets []rdb.Target
-	var files []backupstore.ShardFile
-	covered := 0
-	for _, shard := range st.Shards() {
-		p, ok := flow.PrimaryInstances(st)[shard]
-		rs := st.Slots[shard]
-		if !ok || p.Addr == "" || rs.Count() == 0 {
-			continue // a shard without slots holds no key
-		}
-		covered += rs.Count()
-		targets = append(targets, rdb.Target{Shard: shard, Addr: p.Addr})
-		f := backupstore.ShardFile{Shard: shard, Slots: rs, PrimaryNodeID: p.NodeID, PrimaryAddr: p.Addr}
-		for _, in := range st.Instances {
-			if in.Shard == shard && in.Role == topology.RoleReplica {
-				f.ReplicaIDs = append(f.ReplicaIDs, in.NodeID)
-			}
-		}
-		files = append(files, f)
-	}
+	targets, files, covered := backupTargets(st)
 	if covered != topology.NumSlots {
 		return "", temporal.NewNonRetryableApplicationError(fmt.Sprintf("cluster %s: its primaries serve %d of %d slots; a backup needs them all",
 			r.Meta.ClusterKey(), covered, topology.NumSlots), ErrTypeNotBackupable, nil)
@@ -118,17 +102,7 @@ func runBackup(ctx workflow.Context, r *flow.Run, in BackupInput) (string, error
 		Actor: r.Meta.Actor, Reason: r.Meta.Reason, Scheduled: in.Scheduled, StartedAt: r.Progress.StartedAt.UTC(),
 		CompletedAt: workflow.Now(ctx).UTC(), Spec: c, RedisVersion: snap.RedisVersion, Consistency: snap.Consistency,
 	}
-	for i := range files {
-		for _, s := range snap.Shards {
-			if s.Shard == files[i].Shard {
-				f := &files[i]
-				f.Key, f.Size, f.SHA256, f.Keys, f.ForkedAt = s.Key, s.Size, s.SHA256, s.Keys, s.ForkedAt
-			}
-		}
-		m.TotalBytes += files[i].Size
-		m.TotalKeys += files[i].Keys
-	}
-	m.Shards = files
+	addSnapshots(&m, files, snap.Shards)
 	r.Progress.BytesMoved, r.Progress.KeysMoved = m.TotalBytes, m.TotalKeys
 	r.Phase(ctx, "manifest", "")
 	if err := r.Exec(ctx, flow.QuickOptions, "write the manifest of backup "+id, backupActs.WriteBackupManifest, backup.ManifestInput{Manifest: m}, nil); err != nil {
@@ -141,26 +115,75 @@ func runBackup(ctx workflow.Context, r *flow.Run, in BackupInput) (string, error
 	summary := fmt.Sprintf("backup %s of %s: %d shards, %d keys, %d bytes; %s; writes paused %.1f ms (bound %d ms)",
 		id, r.Meta.ClusterKey(), len(files), m.TotalKeys, m.TotalBytes, consistency, m.Consistency.PausedMS, m.Consistency.PauseBoundMS)
 	if in.Retention.KeepLast > 0 || in.Retention.KeepWithin > 0 {
-		r.Phase(ctx, "retention", "")
-		var exp backup.ExpiredResult
-		if err := r.Exec(ctx, flow.QuickOptions, "apply the retention", backupActs.ListExpiredBackups,
-			backup.ExpiredInput{Cluster: r.Meta.ClusterKey(), Retention: in.Retention, Now: workflow.Now(ctx)}, &exp); err != nil {
+		deleted, err := applyRetention(ctx, r, in, id)
+		if err != nil {
 			return summary, err
 		}
-		for _, old := range exp.IDs {
-			if old == id {
-				continue
-			}
-			r.Progress.StepsTotal++
-			if err := r.Exec(ctx, flow.QuickOptions, "delete expired backup "+old, backupActs.DeleteBackupFiles, backup.DeleteBackupInput{ID: old}, nil); err != nil {
-				return summary, err
-			}
-		}
-		if len(exp.IDs) > 0 {
-			summary += fmt.Sprintf("; retention deleted %d older backups", len(exp.IDs))
+		if deleted > 0 {
+			summary += fmt.Sprintf("; retention deleted %d older backups", deleted)
 		}
 	}
 	return summary, nil
+}
+
+// backupTargets lists the primary of every shard that owns slots, with the
+// manifest entry of its file (without what the snapshot adds), and how many
+// slots they cover.
+func backupTargets(st planner.State) (targets []rdb.Target, files []backupstore.ShardFile, covered int) {
+	for _, shard := range st.Shards() {
+		p, ok := flow.PrimaryInstances(st)[shard]
+		rs := st.Slots[shard]
+		if !ok || p.Addr == "" || rs.Count() == 0 {
+			continue // a shard without slots holds no key
+		}
+		covered += rs.Count()
+		targets = append(targets, rdb.Target{Shard: shard, Addr: p.Addr})
+		f := backupstore.ShardFile{Shard: shard, Slots: rs, PrimaryNodeID: p.NodeID, PrimaryAddr: p.Addr}
+		for _, in := range st.Instances {
+			if in.Shard == shard && in.Role == topology.RoleReplica {
+				f.ReplicaIDs = append(f.ReplicaIDs, in.NodeID)
+			}
+		}
+		files = append(files, f)
+	}
+	return targets, files, covered
+}
+
+// addSnapshots completes files with what the snapshot of each shard wrote
+// and sets them, and their totals, in m.
+func addSnapshots(m *backupstore.Manifest, files []backupstore.ShardFile, shards []rdb.ShardSnapshot) {
+	for i := range files {
+		for _, s := range shards {
+			if s.Shard == files[i].Shard {
+				f := &files[i]
+				f.Key, f.Size, f.SHA256, f.Keys, f.ForkedAt = s.Key, s.Size, s.SHA256, s.Keys, s.ForkedAt
+			}
+		}
+		m.TotalBytes += files[i].Size
+		m.TotalKeys += files[i].Keys
+	}
+	m.Shards = files
+}
+
+// applyRetention deletes the cluster's backups the retention expires (never
+// the one just taken) and returns how many it listed as expired.
+func applyRetention(ctx workflow.Context, r *flow.Run, in BackupInput, id string) (int, error) {
+	r.Phase(ctx, "retention", "")
+	var exp backup.ExpiredResult
+	if err := r.Exec(ctx, flow.QuickOptions, "apply the retention", backupActs.ListExpiredBackups,
+		backup.ExpiredInput{Cluster: r.Meta.ClusterKey(), Retention: in.Retention, Now: workflow.Now(ctx)}, &exp); err != nil {
+		return 0, err
+	}
+	for _, old := range exp.IDs {
+		if old == id {
+			continue
+		}
+		r.Progress.StepsTotal++
+		if err := r.Exec(ctx, flow.QuickOptions, "delete expired backup "+old, backupActs.DeleteBackupFiles, backup.DeleteBackupInput{ID: old}, nil); err != nil {
+			return 0, err
+		}
+	}
+	return len(exp.IDs), nil
 }
 
 // DeleteBackup deletes one backup (its manifest first), as an audited

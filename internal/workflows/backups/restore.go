@@ -76,29 +76,15 @@ func Restore(ctx workflow.Context, in RestoreInput) (flow.Result, error) {
 	return r.Finish(ctx, err, summary)
 }
 
+// runRestore verifies the backup, loads it into temporary instances, creates
+// and forms the new cluster (loading at start or replaying), then completes
+// and checks it. temps says whether temporary instances may exist.
 func runRestore(ctx workflow.Context, r *flow.Run, in RestoreInput) (summary string, temps bool, err error) {
 	c, plan := in.Spec, in.Plan
-	if err := r.Started(ctx); err != nil {
+	m, same, summary, err := verifyBackup(ctx, r, in)
+	if err != nil {
 		return "", false, err
 	}
-	r.Phase(ctx, "verifying-backup", "")
-	var m backupstore.Manifest
-	if err := r.Exec(ctx, flow.LongOptions, "verify the SHA-256 of every file of backup "+in.BackupID, backupActs.VerifyBackupFiles,
-		backup.VerifyBackupInput{ID: in.BackupID}, &m); err != nil {
-		return "", false, err
-	}
-	// Version 1: an AOF cluster loads at start too (its init container
-	// writes the RDB as appendonly.aof); before, AOF always replayed.
-	same := planner.RestoreLoadsAtStart(c, len(m.Shards))
-	if workflow.GetVersion(ctx, "restore-aof-loads-at-start", workflow.DefaultVersion, 1) == workflow.DefaultVersion {
-		same = same && c.Persistence.Mode != spec.PersistenceAOF
-	}
-	mode := "replay"
-	if same {
-		mode = "load at start"
-	}
-	summary = fmt.Sprintf("restore backup %s (%s, %d shards) into %s with %d shards (%s): %d keys",
-		in.BackupID, m.Namespace+"/"+m.Cluster, len(m.Shards), r.Meta.ClusterKey(), c.Shards, mode, m.TotalKeys)
 	auth := flow.AuthOf(c)
 
 	r.Phase(ctx, "loading", "")
@@ -120,33 +106,8 @@ func runRestore(ctx workflow.Context, r *flow.Run, in RestoreInput) (summary str
 	if err != nil {
 		return summary, temps, err
 	}
-	r.Phase(ctx, "creating-instances", "")
-	if same {
-		// New shard i takes the i-th backup shard (and its slot ranges, in
-		// the plan the API made).
-		sources := map[int]string{}
-		for i, f := range m.Shards {
-			sources[i] = tmp.Addrs[f.Shard]
-		}
-		if err := r.Exec(ctx, flow.LongOptions, fmt.Sprintf("create %d instances; primaries load their shard's RDB at start", len(plan.CreateInstances)),
-			backupActs.EnsureRestoredInstances, backup.RestoredInstancesInput{Spec: c, Instances: plan.CreateInstances,
-				Placement: render.Placement{RequireDistinctZones: plan.Placement.RequireDistinctZones}, Sources: sources}, nil); err != nil {
-			return summary, temps, err
-		}
-	} else {
-		if err := r.Exec(ctx, flow.LongOptions, fmt.Sprintf("create %d instances", len(plan.CreateInstances)), kubeActs.EnsureInstances,
-			kube.EnsureInstancesInput{Spec: c, Instances: plan.CreateInstances, Placement: render.Placement{RequireDistinctZones: plan.Placement.RequireDistinctZones}}, nil); err != nil {
-			return summary, temps, err
-		}
-	}
-	ready, err := flow.WaitReady(ctx, r, c, plan.CreateInstances)
+	ready, err := createRestoredInstances(ctx, r, in, m, same, tmp.Addrs)
 	if err != nil {
-		return summary, temps, err
-	}
-	if err := r.Record(ctx, &audit.ClusterCreated{Cluster: r.Meta.ClusterKey(), Image: c.Image, Shards: c.Shards, ReplicasPerShard: c.ReplicasPerShard}); err != nil {
-		return summary, temps, err
-	}
-	if err := r.Record(ctx, flow.InstanceCreatedEvents(r, c, plan.CreateInstances, ready)...); err != nil {
 		return summary, temps, err
 	}
 	r.Phase(ctx, "forming-cluster", "")
@@ -162,21 +123,8 @@ func runRestore(ctx workflow.Context, r *flow.Run, in RestoreInput) (summary str
 	} else {
 		r.Progress.KeysMoved = m.TotalKeys
 	}
-	if err := flow.AttachReplicas(ctx, r, auth, plan.CreateInstances, ready, flow.PrimariesOf(plan.CreateInstances, ready)); err != nil {
-		return summary, temps, err
-	}
-	r.Phase(ctx, "labelling", "")
-	if err := flow.LabelRoles(ctx, r, c, auth, ready); err != nil {
-		return summary, temps, err
-	}
-	if err := r.Exec(ctx, flow.QuickOptions, "create the headless and per-shard primary Services", kubeActs.EnsureServices,
-		kube.EnsureServicesInput{Spec: c, Shards: plan.NewShards}, nil); err != nil {
-		return summary, temps, err
-	}
-	r.Phase(ctx, "verifying-keys", "")
-	var ver backup.VerifyResult
-	if err := r.Exec(ctx, flow.LongOptions, "compare key counts per slot range with the backup", backupActs.VerifyRestoredKeys,
-		backup.VerifyInput{Auth: auth, Seeds: primaries, Files: m.Shards, Compare: in.Compare, Sample: in.Sample, Temporaries: tmp.Addrs}, &ver); err != nil {
+	ver, err := completeRestore(ctx, r, in, m, ready, primaries, tmp.Addrs)
+	if err != nil {
 		return summary, temps, err
 	}
 	summary += fmt.Sprintf("; loaded %d bytes in %s", r.Progress.BytesMoved, loadTime.Round(time.Millisecond))
@@ -184,6 +132,95 @@ func runRestore(ctx workflow.Context, r *flow.Run, in RestoreInput) (summary str
 		summary += fmt.Sprintf("; %d values compared", ver.Compared)
 	}
 	return summary, temps, nil
+}
+
+// verifyBackup records the start, checks every file of the backup against
+// its manifest, and decides whether the new primaries load their shard's
+// RDB at start (same) or the keys are replayed; summary describes the
+// restore.
+func verifyBackup(ctx workflow.Context, r *flow.Run, in RestoreInput) (m backupstore.Manifest, same bool, summary string, err error) {
+	c := in.Spec
+	if err := r.Started(ctx); err != nil {
+		return m, false, "", err
+	}
+	r.Phase(ctx, "verifying-backup", "")
+	if err := r.Exec(ctx, flow.LongOptions, "verify the SHA-256 of every file of backup "+in.BackupID, backupActs.VerifyBackupFiles,
+		backup.VerifyBackupInput{ID: in.BackupID}, &m); err != nil {
+		return m, false, "", err
+	}
+	// Version 1: an AOF cluster loads at start too (its init container
+	// writes the RDB as appendonly.aof); before, AOF always replayed.
+	same = planner.RestoreLoadsAtStart(c, len(m.Shards))
+	if workflow.GetVersion(ctx, "restore-aof-loads-at-start", workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		same = same && c.Persistence.Mode != spec.PersistenceAOF
+	}
+	mode := "replay"
+	if same {
+		mode = "load at start"
+	}
+	summary = fmt.Sprintf("restore backup %s (%s, %d shards) into %s with %d shards (%s): %d keys",
+		in.BackupID, m.Namespace+"/"+m.Cluster, len(m.Shards), r.Meta.ClusterKey(), c.Shards, mode, m.TotalKeys)
+	return m, same, summary, nil
+}
+
+// createRestoredInstances creates the new cluster's instances (with same,
+// new shard i's primary loads the i-th backup shard's RDB from its
+// temporary instance at start, and takes its slot ranges in the plan the
+// API made), waits until Ready and records them.
+func createRestoredInstances(ctx workflow.Context, r *flow.Run, in RestoreInput, m backupstore.Manifest, same bool, temps map[int]string) (map[int]kube.InstanceStatus, error) {
+	c, plan := in.Spec, in.Plan
+	r.Phase(ctx, "creating-instances", "")
+	placement := render.Placement{RequireDistinctZones: plan.Placement.RequireDistinctZones}
+	if same {
+		sources := map[int]string{}
+		for i, f := range m.Shards {
+			sources[i] = temps[f.Shard]
+		}
+		if err := r.Exec(ctx, flow.LongOptions, fmt.Sprintf("create %d instances; primaries load their shard's RDB at start", len(plan.CreateInstances)),
+			backupActs.EnsureRestoredInstances, backup.RestoredInstancesInput{Spec: c, Instances: plan.CreateInstances,
+				Placement: placement, Sources: sources}, nil); err != nil {
+			return nil, err
+		}
+	} else {
+		if err := r.Exec(ctx, flow.LongOptions, fmt.Sprintf("create %d instances", len(plan.CreateInstances)), kubeActs.EnsureInstances,
+			kube.EnsureInstancesInput{Spec: c, Instances: plan.CreateInstances, Placement: placement}, nil); err != nil {
+			return nil, err
+		}
+	}
+	ready, err := flow.WaitReady(ctx, r, c, plan.CreateInstances)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.Record(ctx, &audit.ClusterCreated{Cluster: r.Meta.ClusterKey(), Image: c.Image, Shards: c.Shards, ReplicasPerShard: c.ReplicasPerShard}); err != nil {
+		return nil, err
+	}
+	if err := r.Record(ctx, flow.InstanceCreatedEvents(r, c, plan.CreateInstances, ready)...); err != nil {
+		return nil, err
+	}
+	return ready, nil
+}
+
+// completeRestore attaches the replicas, labels roles, creates the
+// Services, then compares the restored keys with the backup.
+func completeRestore(ctx workflow.Context, r *flow.Run, in RestoreInput, m backupstore.Manifest, ready map[int]kube.InstanceStatus,
+	primaries []string, temps map[int]string) (backup.VerifyResult, error) {
+	c, plan, auth := in.Spec, in.Plan, flow.AuthOf(in.Spec)
+	var ver backup.VerifyResult
+	if err := flow.AttachReplicas(ctx, r, auth, plan.CreateInstances, ready, flow.PrimariesOf(plan.CreateInstances, ready)); err != nil {
+		return ver, err
+	}
+	r.Phase(ctx, "labelling", "")
+	if err := flow.LabelRoles(ctx, r, c, auth, ready); err != nil {
+		return ver, err
+	}
+	if err := r.Exec(ctx, flow.QuickOptions, "create the headless and per-shard primary Services", kubeActs.EnsureServices,
+		kube.EnsureServicesInput{Spec: c, Shards: plan.NewShards}, nil); err != nil {
+		return ver, err
+	}
+	r.Phase(ctx, "verifying-keys", "")
+	err := r.Exec(ctx, flow.LongOptions, "compare key counts per slot range with the backup", backupActs.VerifyRestoredKeys,
+		backup.VerifyInput{Auth: auth, Seeds: primaries, Files: m.Shards, Compare: in.Compare, Sample: in.Sample, Temporaries: temps}, &ver)
+	return ver, err
 }
 
 // loadTemporaries loads every backup shard's RDB into its temporary

@@ -144,6 +144,9 @@ func (g *guardianRun) opts(summary string, timeout time.Duration) workflow.Conte
 	})
 }
 
+// tick makes one watch, absorbs what it saw into the guardian's state and
+// records it, keeps the read-only Services in step with the shard count and
+// starts a recover when one is needed.
 func (g *guardianRun) tick() (gone bool, err error) {
 	in := &g.in
 	var res guardian.WatchResult
@@ -162,6 +165,34 @@ func (g *guardianRun) tick() (gone bool, err error) {
 	}
 	as := obs.Assessment
 	now = workflow.Now(g.ctx)
+	if err := g.record(g.absorb(res, now)...); err != nil {
+		return false, err
+	}
+	if obs.Spec != nil && obs.Spec.Shards != in.ReadServices && as.State != guard.StateBusy {
+		ctx := g.opts("ensure read-only Services", time.Minute)
+		if err := workflow.ExecuteActivity(ctx, guardianActs.EnsureReadServices, guardian.EnsureReadServicesInput{
+			Namespace: in.Namespace, Cluster: in.Cluster, Shards: obs.Spec.Shards}).Get(ctx, nil); err != nil {
+			return false, err
+		}
+		in.ReadServices = obs.Spec.Shards
+	}
+	if as.NeedsRecovery() && as.State != guard.StateBusy && !workflow.Now(g.ctx).Before(in.RecoverNotBefore) {
+		if err := g.startRecover(as, obs); err != nil {
+			return false, err
+		}
+	}
+	g.publish()
+	return false, nil
+}
+
+// absorb folds one watch's result into the guardian's state (memory,
+// health, reported losses and fences) and returns the events it makes:
+// failovers, fences, losses, and the cluster turning degraded or healthy.
+// It runs no activity.
+func (g *guardianRun) absorb(res guardian.WatchResult, now time.Time) []audit.Payload {
+	in := &g.in
+	obs := res.Observation
+	as := obs.Assessment
 	in.Known = as.Known
 	h := &in.Health
 	h.Observations += int64(res.Observations)
@@ -213,24 +244,7 @@ func (g *guardianRun) tick() (gone bool, err error) {
 		events = append(events, &audit.ClusterHealthy{Cluster: key, DegradedMS: d.Milliseconds()})
 	}
 	h.State, h.Reasons, h.Desired, h.Ready, h.Lost, h.Primaries, h.ObservedAt = as.State, as.Reasons, as.Desired, as.Ready, as.Lost, as.Primaries, obs.At
-	if err := g.record(events...); err != nil {
-		return false, err
-	}
-	if obs.Spec != nil && obs.Spec.Shards != in.ReadServices && as.State != guard.StateBusy {
-		ctx := g.opts("ensure read-only Services", time.Minute)
-		if err := workflow.ExecuteActivity(ctx, guardianActs.EnsureReadServices, guardian.EnsureReadServicesInput{
-			Namespace: in.Namespace, Cluster: in.Cluster, Shards: obs.Spec.Shards}).Get(ctx, nil); err != nil {
-			return false, err
-		}
-		in.ReadServices = obs.Spec.Shards
-	}
-	if as.NeedsRecovery() && as.State != guard.StateBusy && !workflow.Now(g.ctx).Before(in.RecoverNotBefore) {
-		if err := g.startRecover(as, obs); err != nil {
-			return false, err
-		}
-	}
-	g.publish()
-	return false, nil
+	return events
 }
 
 func (g *guardianRun) startRecover(as guard.Assessment, obs guardian.Observation) error {

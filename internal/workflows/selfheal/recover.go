@@ -158,7 +158,9 @@ func recoverInstances(ctx workflow.Context, r *flow.Run, in RecoverInput) (strin
 	return fmt.Sprintf("recovered %d instance(s), %d switchover(s) for the zone rule", n, moved), nil
 }
 
-// recoverOne brings one lost instance back and returns a fresh observation.
+// recoverOne brings one lost instance back and returns a fresh observation:
+// find the shard's live primary, free the old identity (volume, node ID)
+// when it cannot be reused, recreate the instance, join it as a replica.
 func recoverOne(ctx workflow.Context, r *flow.Run, in RecoverInput, obs guardian.Observation, l guard.Lost) (guardian.Observation, error) {
 	c := *obs.Spec
 	label := fmt.Sprintf("shard-%d ordinal %d", l.Shard, l.Ordinal)
@@ -169,8 +171,37 @@ func recoverOne(ctx workflow.Context, r *flow.Run, in RecoverInput, obs guardian
 			return obs, err
 		}
 	}
-	// The shard needs a live primary: Redis promotes a replica of a lost
-	// primary by itself after cluster-node-timeout.
+	obs, err := waitPrimary(ctx, r, in, obs, l)
+	if err != nil {
+		return obs, err
+	}
+	// A missing Pod whose volume is there comes back on it, with its node
+	// ID (nodes.conf); a Pod stuck on a dead node loses its volume with it;
+	// a Pod that came back empty keeps its (empty) volume but not its ID.
+	persistent := c.Persistence.Mode != spec.PersistenceNone
+	hasVolume := slices.Contains(obs.Volumes, l.Ordinal)
+	rc := &recovery{r: r, c: c, auth: flow.AuthOf(c), l: l, label: label,
+		volume:    persistent && hasVolume && !l.PodExists,
+		inst:      topology.Instance{Ordinal: l.Ordinal, Shard: l.Shard, Role: topology.RoleReplica},
+		placement: render.Placement{RequireDistinctZones: len(obs.Zones) >= 1+c.ReplicasPerShard}}
+	if err := rc.freeOld(ctx, obs, persistent && (l.ForceDelete || (!l.PodExists && !hasVolume))); err != nil {
+		return obs, err
+	}
+	ready, err := rc.create(ctx, obs)
+	if err != nil {
+		return obs, err
+	}
+	if err := rc.join(ctx, obs, ready); err != nil {
+		return obs, err
+	}
+	r.Progress.StepsDone++
+	return observeGuard(ctx, r, obs.Assessment.Known, "relabel roles")
+}
+
+// waitPrimary waits until the shard of l has a live primary: Redis promotes
+// a replica of a lost primary by itself after cluster-node-timeout. It
+// returns the last observation.
+func waitPrimary(ctx workflow.Context, r *flow.Run, in RecoverInput, obs guardian.Observation, l guard.Lost) (guardian.Observation, error) {
 	deadline := workflow.Now(ctx).Add(in.PrimaryWait)
 	for {
 		var err error
@@ -178,7 +209,7 @@ func recoverOne(ctx workflow.Context, r *flow.Run, in RecoverInput, obs guardian
 			return obs, err
 		}
 		if _, ok := obs.Assessment.Primaries[l.Shard]; ok {
-			break
+			return obs, nil
 		}
 		if workflow.Now(ctx).After(deadline) {
 			return obs, temporal.NewNonRetryableApplicationError(fmt.Sprintf(
@@ -188,26 +219,37 @@ func recoverOne(ctx workflow.Context, r *flow.Run, in RecoverInput, obs guardian
 			return obs, err
 		}
 	}
-	primaryAddr := obs.Addr(obs.Assessment.Primaries[l.Shard])
-	auth := flow.AuthOf(c)
-	// A missing Pod whose volume is there comes back on it, with its node
-	// ID (nodes.conf); a Pod stuck on a dead node loses its volume with it;
-	// a Pod that came back empty keeps its (empty) volume but not its ID.
-	persistent := c.Persistence.Mode != spec.PersistenceNone
-	hasVolume := slices.Contains(obs.Volumes, l.Ordinal)
-	volume := persistent && hasVolume && !l.PodExists
-	drop := persistent && (l.ForceDelete || (!l.PodExists && !hasVolume))
+}
+
+// recovery is the recovery of one lost instance once its shard has a
+// primary: volume says whether it comes back on its old volume, forgotten
+// is the dead node ID forgotten on the way ("" if none).
+type recovery struct {
+	r         *flow.Run
+	c         spec.Cluster
+	auth      redisops.Auth
+	l         guard.Lost
+	label     string
+	inst      topology.Instance
+	placement render.Placement
+	volume    bool
+	forgotten string
+}
+
+// freeOld drops the old volume (drop) and, when the instance does not come
+// back on its volume, forgets its dead node ID on every other node.
+func (rc *recovery) freeOld(ctx workflow.Context, obs guardian.Observation, drop bool) error {
+	r, c, l := rc.r, rc.c, rc.l
 	if drop {
 		// A volume on a dead node (or one being deleted) is not reused: the
 		// instance comes back as a replica and resyncs from its primary, so
 		// its old data is not needed.
-		if err := r.Exec(ctx, flow.LongOptions, "drop the old volume of "+label, guardianActs.DropVolume,
+		if err := r.Exec(ctx, flow.LongOptions, "drop the old volume of "+rc.label, guardianActs.DropVolume,
 			guardian.DropVolumeInput{Namespace: c.Namespace, Cluster: c.Name, Ordinal: l.Ordinal}, nil); err != nil {
-			return obs, err
+			return err
 		}
 	}
-	forgotten := ""
-	if !volume && l.NodeID != "" {
+	if !rc.volume && l.NodeID != "" {
 		// A new volume means a new node ID: the dead one must go from
 		// every node's table before the new node joins.
 		var addrs []string
@@ -217,66 +259,71 @@ func recoverOne(ctx workflow.Context, r *flow.Run, in RecoverInput, obs guardian
 			}
 		}
 		if err := r.Exec(ctx, flow.LongOptions, fmt.Sprintf("forget dead node %s on %d nodes", shortID(l.NodeID), len(addrs)), redisActs.ForgetNodes,
-			redisops.ForgetInput{Auth: auth, NodeIDs: []string{l.NodeID}, Addrs: addrs}, nil); err != nil {
-			return obs, err
+			redisops.ForgetInput{Auth: rc.auth, NodeIDs: []string{l.NodeID}, Addrs: addrs}, nil); err != nil {
+			return err
 		}
-		forgotten = l.NodeID
+		rc.forgotten = l.NodeID
 	}
-	inst := topology.Instance{Ordinal: l.Ordinal, Shard: l.Shard, Role: topology.RoleReplica}
-	placement := render.Placement{RequireDistinctZones: len(obs.Zones) >= 1+c.ReplicasPerShard}
-	if err := r.Exec(ctx, flow.LongOptions, fmt.Sprintf("create %s (pod %s, %s volume)", label, render.PodName(c.Name, l.Ordinal), volumeWord(volume)),
-		kubeActs.EnsureInstances, kube.EnsureInstancesInput{Spec: c, Instances: []topology.Instance{inst}, Placement: placement}, nil); err != nil {
-		return obs, err
+	return nil
+}
+
+// create creates the instance and waits until it is Ready. A kept volume
+// that pins the Pod to a node it cannot run on (a local volume on a lost
+// node) is given up: the instance starts again on a new volume, which means
+// a new node ID, so the old one is forgotten first.
+func (rc *recovery) create(ctx workflow.Context, obs guardian.Observation) (map[int]kube.InstanceStatus, error) {
+	r, c, l, label := rc.r, rc.c, rc.l, rc.label
+	if err := r.Exec(ctx, flow.LongOptions, fmt.Sprintf("create %s (pod %s, %s volume)", label, render.PodName(c.Name, l.Ordinal), volumeWord(rc.volume)),
+		kubeActs.EnsureInstances, kube.EnsureInstancesInput{Spec: c, Instances: []topology.Instance{rc.inst}, Placement: rc.placement}, nil); err != nil {
+		return nil, err
 	}
-	ready, err := flow.WaitReady(ctx, r, c, []topology.Instance{inst})
+	ready, err := flow.WaitReady(ctx, r, c, []topology.Instance{rc.inst})
 	var app *temporal.ApplicationError
-	if err != nil && volume && errors.As(err, &app) && app.Type() == kube.ErrTypeUnschedulable {
-		// The kept volume pins the Pod to a node it cannot run on (a local
-		// volume on a lost node): start again on a new volume, which means
-		// a new node ID, so the old one is forgotten first.
-		if err := r.Exec(ctx, flow.LongOptions, "delete "+label+" and its volume: the volume cannot be scheduled", kubeActs.DeleteInstances,
-			kube.DeleteInstancesInput{Namespace: c.Namespace, Cluster: c.Name, Ordinals: []int{l.Ordinal}, DeleteVolumes: true}, nil); err != nil {
-			return obs, err
-		}
-		if err := r.Exec(ctx, flow.LongOptions, "wait until the old volume of "+label+" is gone", guardianActs.DropVolume,
-			guardian.DropVolumeInput{Namespace: c.Namespace, Cluster: c.Name, Ordinal: l.Ordinal}, nil); err != nil {
-			return obs, err
-		}
-		volume = false
-		if l.NodeID != "" {
-			if err := r.Exec(ctx, flow.LongOptions, fmt.Sprintf("forget dead node %s", shortID(l.NodeID)), redisActs.ForgetNodes,
-				redisops.ForgetInput{Auth: auth, NodeIDs: []string{l.NodeID}, Addrs: obs.LiveAddrs()}, nil); err != nil {
-				return obs, err
-			}
-			forgotten = l.NodeID
-		}
-		if err := r.Exec(ctx, flow.LongOptions, fmt.Sprintf("create %s again on a new volume", label), kubeActs.EnsureInstances,
-			kube.EnsureInstancesInput{Spec: c, Instances: []topology.Instance{inst}, Placement: placement}, nil); err != nil {
-			return obs, err
-		}
-		ready, err = flow.WaitReady(ctx, r, c, []topology.Instance{inst})
+	if err == nil || !rc.volume || !errors.As(err, &app) || app.Type() != kube.ErrTypeUnschedulable {
+		return ready, err
 	}
-	if err != nil {
-		return obs, err
+	if err := r.Exec(ctx, flow.LongOptions, "delete "+label+" and its volume: the volume cannot be scheduled", kubeActs.DeleteInstances,
+		kube.DeleteInstancesInput{Namespace: c.Namespace, Cluster: c.Name, Ordinals: []int{l.Ordinal}, DeleteVolumes: true}, nil); err != nil {
+		return nil, err
 	}
+	if err := r.Exec(ctx, flow.LongOptions, "wait until the old volume of "+label+" is gone", guardianActs.DropVolume,
+		guardian.DropVolumeInput{Namespace: c.Namespace, Cluster: c.Name, Ordinal: l.Ordinal}, nil); err != nil {
+		return nil, err
+	}
+	rc.volume = false
+	if l.NodeID != "" {
+		if err := r.Exec(ctx, flow.LongOptions, fmt.Sprintf("forget dead node %s", shortID(l.NodeID)), redisActs.ForgetNodes,
+			redisops.ForgetInput{Auth: rc.auth, NodeIDs: []string{l.NodeID}, Addrs: obs.LiveAddrs()}, nil); err != nil {
+			return nil, err
+		}
+		rc.forgotten = l.NodeID
+	}
+	if err := r.Exec(ctx, flow.LongOptions, fmt.Sprintf("create %s again on a new volume", label), kubeActs.EnsureInstances,
+		kube.EnsureInstancesInput{Spec: c, Instances: []topology.Instance{rc.inst}, Placement: rc.placement}, nil); err != nil {
+		return nil, err
+	}
+	return flow.WaitReady(ctx, r, c, []topology.Instance{rc.inst})
+}
+
+// join meets the new instance with the cluster, makes it replicate the
+// shard's primary until in sync, and records InstanceRecovered.
+func (rc *recovery) join(ctx workflow.Context, obs guardian.Observation, ready map[int]kube.InstanceStatus) error {
+	r, l, label := rc.r, rc.l, rc.label
+	primaryAddr := obs.Addr(obs.Assessment.Primaries[l.Shard])
 	addr := ready[l.Ordinal].Addr()
 	addrs := append(obs.LiveAddrs(), addr)
 	slices.Sort(addrs)
 	addrs = slices.Compact(addrs)
 	if err := r.Exec(ctx, flow.LongOptions, fmt.Sprintf("CLUSTER MEET %s with the cluster", label), redisActs.Meet,
-		redisops.MeetInput{Auth: auth, Addrs: addrs}, nil); err != nil {
-		return obs, err
+		redisops.MeetInput{Auth: rc.auth, Addrs: addrs}, nil); err != nil {
+		return err
 	}
 	if err := r.Exec(ctx, flow.LongOptions, fmt.Sprintf("%s replicates shard-%d's primary; wait until in sync", label, l.Shard), redisActs.AttachReplicas,
-		redisops.AttachReplicasInput{Auth: auth, Pairs: []redisops.ReplicaPair{{Replica: addr, Primary: primaryAddr}}}, nil); err != nil {
-		return obs, err
+		redisops.AttachReplicasInput{Auth: rc.auth, Pairs: []redisops.ReplicaPair{{Replica: addr, Primary: primaryAddr}}}, nil); err != nil {
+		return err
 	}
-	if err := r.Record(ctx, &audit.InstanceRecovered{OperationID: r.Meta.OperationID, Cluster: r.Meta.ClusterKey(), Shard: l.Shard,
-		Ordinal: l.Ordinal, NewVolume: !volume, ForgottenNodeID: forgotten, Zone: ready[l.Ordinal].Zone}); err != nil {
-		return obs, err
-	}
-	r.Progress.StepsDone++
-	return observeGuard(ctx, r, obs.Assessment.Known, "relabel roles")
+	return r.Record(ctx, &audit.InstanceRecovered{OperationID: r.Meta.OperationID, Cluster: r.Meta.ClusterKey(), Shard: l.Shard,
+		Ordinal: l.Ordinal, NewVolume: !rc.volume, ForgottenNodeID: rc.forgotten, Zone: ready[l.Ordinal].Zone})
 }
 
 // fixZone switches shard over to a replica that keeps the zone rule, when
