@@ -133,20 +133,62 @@ func (a *Activities) ObserveRedis(ctx context.Context, in ObserveInput) (Observe
 	out := ObserveResult{StateOK: true, AllConnected: true}
 	nodes := make([]NodeState, len(in.Addrs))
 	forEach(len(in.Addrs), func(i int) { nodes[i] = observeCheap(ctx, pool, in.Addrs[i]) })
+	ref := reference(nodes)
+	views := readViews(ctx, pool, nodes, ref, in.SkipOpenSlots)
+	var rv *clusteradmin.ClusterView
+	if ref >= 0 {
+		rv = views[ref]
+	}
+	for i := range nodes {
+		if nodes[i].Reachable {
+			applyViews(&nodes[i], views[i], rv)
+		}
+	}
+	open := map[int]bool{}
+	for i, n := range nodes {
+		if scan := slices.Contains(in.ScanBigKeysOn, n.Addr); n.Reachable && scan {
+			if err := scanBigKeys(ctx, pool, &nodes[i], in.ScanKeyBudget); err != nil {
+				return out, classify(fmt.Errorf("scan keys of %s: %w", n.Addr, err))
+			}
+			n = nodes[i]
+		}
+		out.judge(n, in.Instances)
+		if n.Reachable {
+			for _, s := range n.OpenSlots {
+				open[s] = true
+			}
+		}
+		out.Nodes = append(out.Nodes, n)
+	}
+	for s := range open {
+		out.OpenSlots = append(out.OpenSlots, s)
+	}
+	slices.Sort(out.OpenSlots)
+	out.InSync = inSync(out.Nodes, in.MaxLagBytes)
+	return out, nil
+}
 
-	// The reference: the first reachable primary (a replica's view of the
-	// slots is as good, but a primary's is read anyway for open slots).
+// reference picks the node whose view is the reference: the first
+// reachable primary (a replica's view of the slots is as good, but a
+// primary's is read anyway for open slots); -1 when none is reachable.
+func reference(nodes []NodeState) int {
 	ref := -1
 	for i, n := range nodes {
 		if n.Reachable && (ref < 0 || (n.Role == topology.RolePrimary && nodes[ref].Role != topology.RolePrimary)) {
 			ref = i
 		}
 	}
-	// Full views: the reference's, and every primary's for open slots.
+	return ref
+}
+
+// readViews reads the full views (CLUSTER NODES): the reference's, and
+// every primary's for open slots unless skipOpen. A node whose view cannot
+// be read is marked unreachable.
+func readViews(ctx context.Context, pool *clusteradmin.ClientPool, nodes []NodeState, ref int, skipOpen bool) []*clusteradmin.ClusterView {
 	views := make([]*clusteradmin.ClusterView, len(nodes))
 	var full []int
 	for i, n := range nodes {
-		if n.Reachable && (i == ref || (!in.SkipOpenSlots && n.Role == topology.RolePrimary)) {
+		if n.Reachable && (i == ref || (!skipOpen && n.Role == topology.RolePrimary)) {
 			full = append(full, i)
 		}
 	}
@@ -162,103 +204,94 @@ func (a *Activities) ObserveRedis(ctx context.Context, in ObserveInput) (Observe
 		}
 		nodes[i].Reachable, nodes[i].Error = false, err.Error()
 	})
-	var rv *clusteradmin.ClusterView
-	if ref >= 0 {
-		rv = views[ref]
+	return views
+}
+
+// applyViews completes a reachable node from its own view (v, nil if not
+// read: open slots, flagged nodes, its primary and slots) and from the
+// reference's view rv (nil if none), noting where the two disagree.
+func applyViews(n *NodeState, v, rv *clusteradmin.ClusterView) {
+	if v != nil {
+		n.SeesProblems = seesProblems(*v, n.NodeID)
+		for s := range v.Myself.Migrating {
+			n.OpenSlots = append(n.OpenSlots, s)
+		}
+		for s := range v.Myself.Importing {
+			n.OpenSlots = append(n.OpenSlots, s)
+		}
+		slices.Sort(n.OpenSlots)
+		// What a node says of itself is the truth for its slots.
+		n.PrimaryID, n.Slots = v.Myself.PrimaryID, v.Myself.Slots
 	}
-	for i := range nodes {
-		n := &nodes[i]
-		if !n.Reachable {
-			continue
-		}
-		if v := views[i]; v != nil {
-			n.SeesProblems = seesProblems(*v, n.NodeID)
-			for s := range v.Myself.Migrating {
-				n.OpenSlots = append(n.OpenSlots, s)
-			}
-			for s := range v.Myself.Importing {
-				n.OpenSlots = append(n.OpenSlots, s)
-			}
-			slices.Sort(n.OpenSlots)
-			// What a node says of itself is the truth for its slots.
-			n.PrimaryID, n.Slots = v.Myself.PrimaryID, v.Myself.Slots
-		}
-		if rv == nil {
-			continue
-		}
-		line, ok := rv.Nodes[n.NodeID]
-		if !ok {
-			n.Problem = fmt.Sprintf("the reference node %s does not know %s (%s)", rv.Myself.Addr, n.Addr, n.NodeID)
-			continue
-		}
-		if line.IsPrimary() != (n.Role == topology.RolePrimary) {
-			n.Problem = fmt.Sprintf("%s is a %s, the reference node %s sees flags %s (role change in flight)", n.Addr, n.Role, rv.Myself.Addr, strings.Join(line.Flags, ","))
-		}
-		if views[i] == nil {
-			n.PrimaryID = line.PrimaryID
-			if n.Role == topology.RolePrimary {
-				n.Slots = line.Slots
-			}
+	if rv == nil {
+		return
+	}
+	line, ok := rv.Nodes[n.NodeID]
+	if !ok {
+		n.Problem = fmt.Sprintf("the reference node %s does not know %s (%s)", rv.Myself.Addr, n.Addr, n.NodeID)
+		return
+	}
+	if line.IsPrimary() != (n.Role == topology.RolePrimary) {
+		n.Problem = fmt.Sprintf("%s is a %s, the reference node %s sees flags %s (role change in flight)", n.Addr, n.Role, rv.Myself.Addr, strings.Join(line.Flags, ","))
+	}
+	if v == nil {
+		n.PrimaryID = line.PrimaryID
+		if n.Role == topology.RolePrimary {
+			n.Slots = line.Slots
 		}
 	}
-	open := map[int]bool{}
-	for i, n := range nodes {
-		if scan := slices.Contains(in.ScanBigKeysOn, n.Addr); n.Reachable && scan {
-			if err := scanBigKeys(ctx, pool, &nodes[i], in.ScanKeyBudget); err != nil {
-				return out, classify(fmt.Errorf("scan keys of %s: %w", n.Addr, err))
-			}
-			n = nodes[i]
-		}
-		switch {
-		case !n.Reachable:
-			out.StateOK, out.AllConnected = false, false
-			out.Problems = append(out.Problems, fmt.Sprintf("%s is unreachable: %s", n.Addr, n.Error))
-		default:
-			if !n.StateOK {
-				out.StateOK = false
-				out.Problems = append(out.Problems, fmt.Sprintf("%s reports cluster_state other than ok", n.Addr))
-			}
-			if n.Problem != "" {
-				out.AllConnected = false
-				out.Problems = append(out.Problems, n.Problem)
-			}
-			if len(n.SeesProblems) > 0 {
-				out.AllConnected = false
-				out.Problems = append(out.Problems, fmt.Sprintf("%s sees trouble with nodes %s", n.Addr, strings.Join(n.SeesProblems, ", ")))
-			}
-			if n.FailingSlots > 0 {
-				out.AllConnected = false
-				out.Problems = append(out.Problems, fmt.Sprintf("%s sees the owners of %d slots failing", n.Addr, n.FailingSlots))
-			}
-			if n.KnownNodes != in.Instances {
-				out.AllConnected = false
-				out.Problems = append(out.Problems, fmt.Sprintf("%s knows %d nodes, the cluster has %d instances", n.Addr, n.KnownNodes, in.Instances))
-			}
-			for _, s := range n.OpenSlots {
-				open[s] = true
-			}
-		}
-		out.Nodes = append(out.Nodes, n)
+}
+
+// judge adds what n says of the cluster's health to out: an unreachable
+// node, a cluster_state other than ok, a disagreement with the reference,
+// flagged nodes or failing slots, a node count other than instances.
+func (out *ObserveResult) judge(n NodeState, instances int) {
+	if !n.Reachable {
+		out.StateOK, out.AllConnected = false, false
+		out.Problems = append(out.Problems, fmt.Sprintf("%s is unreachable: %s", n.Addr, n.Error))
+		return
 	}
-	for s := range open {
-		out.OpenSlots = append(out.OpenSlots, s)
+	if !n.StateOK {
+		out.StateOK = false
+		out.Problems = append(out.Problems, fmt.Sprintf("%s reports cluster_state other than ok", n.Addr))
 	}
-	slices.Sort(out.OpenSlots)
+	if n.Problem != "" {
+		out.AllConnected = false
+		out.Problems = append(out.Problems, n.Problem)
+	}
+	if len(n.SeesProblems) > 0 {
+		out.AllConnected = false
+		out.Problems = append(out.Problems, fmt.Sprintf("%s sees trouble with nodes %s", n.Addr, strings.Join(n.SeesProblems, ", ")))
+	}
+	if n.FailingSlots > 0 {
+		out.AllConnected = false
+		out.Problems = append(out.Problems, fmt.Sprintf("%s sees the owners of %d slots failing", n.Addr, n.FailingSlots))
+	}
+	if n.KnownNodes != instances {
+		out.AllConnected = false
+		out.Problems = append(out.Problems, fmt.Sprintf("%s knows %d nodes, the cluster has %d instances", n.Addr, n.KnownNodes, instances))
+	}
+}
+
+// inSync lists the replicas whose link is up and whose offset is within
+// maxLag bytes of their primary's.
+func inSync(nodes []NodeState, maxLag int64) []string {
 	primaryOffset := map[string]int64{}
-	for _, n := range out.Nodes {
+	for _, n := range nodes {
 		if n.Role == topology.RolePrimary {
 			primaryOffset[n.NodeID] = n.Offset
 		}
 	}
-	for _, n := range out.Nodes {
+	var out []string
+	for _, n := range nodes {
 		if n.Role != topology.RoleReplica || !n.LinkUp {
 			continue
 		}
-		if po, ok := primaryOffset[n.PrimaryID]; ok && po-n.Offset <= in.MaxLagBytes {
-			out.InSync = append(out.InSync, n.Addr)
+		if po, ok := primaryOffset[n.PrimaryID]; ok && po-n.Offset <= maxLag {
+			out = append(out, n.Addr)
 		}
 	}
-	return out, nil
+	return out
 }
 
 // forEach runs f(0..n-1), observeParallel at a time.

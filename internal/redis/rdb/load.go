@@ -82,6 +82,28 @@ func LoadRDB(ctx context.Context, req LoadRequest) error {
 	if err := c.Do(ctx, "replicaof", lhost, lport).Err(); err != nil {
 		return fmt.Errorf("%s: replicaof %s:%s: %w", addr, lhost, lport, err)
 	}
+	if err := waitLoaded(ctx, req, srv, errc, lhost+":"+lport); err != nil {
+		return err
+	}
+	if err := c.Do(ctx, "replicaof", "no", "one").Err(); err != nil {
+		return fmt.Errorf("%s: replicaof no one: %w", addr, err)
+	}
+	n, err := c.DBSize(ctx).Result()
+	if err != nil {
+		return fmt.Errorf("%s: dbsize: %w", addr, err)
+	}
+	if n != req.File.Keys {
+		return fmt.Errorf("%s: loaded %s holds %d keys, the manifest says %d", addr, req.File.Key, n, req.File.Keys)
+	}
+	return nil
+}
+
+// waitLoaded waits until the server, told to replicate from (this
+// process), has fetched the file and finished loading it; errc reports the
+// serving's end.
+func waitLoaded(ctx context.Context, req LoadRequest, srv *rdbServer, errc chan error, from string) error {
+	c := req.Client
+	addr := c.Options().Addr
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
 	began := time.Now()
@@ -100,8 +122,8 @@ func LoadRDB(ctx context.Context, req LoadRequest) error {
 		case <-tick.C:
 		}
 		if !srv.connected.Load() && time.Since(began) > 2*time.Minute {
-			return fmt.Errorf("%s did not connect to %s:%s within 2m to fetch %s (is this worker reachable from the pod? see DAYOPS_BACKUP_SERVE_HOST)",
-				addr, lhost, lport, req.File.Key)
+			return fmt.Errorf("%s did not connect to %s within 2m to fetch %s (is this worker reachable from the pod? see DAYOPS_BACKUP_SERVE_HOST)",
+				addr, from, req.File.Key)
 		}
 		if !srv.sent.Load() {
 			continue
@@ -117,20 +139,9 @@ func LoadRDB(ctx context.Context, req LoadRequest) error {
 			return err
 		}
 		if info["master_link_status"] == "up" && info["master_sync_in_progress"] == "0" && info["loading"] == "0" {
-			break
+			return nil
 		}
 	}
-	if err := c.Do(ctx, "replicaof", "no", "one").Err(); err != nil {
-		return fmt.Errorf("%s: replicaof no one: %w", addr, err)
-	}
-	n, err := c.DBSize(ctx).Result()
-	if err != nil {
-		return fmt.Errorf("%s: dbsize: %w", addr, err)
-	}
-	if n != req.File.Keys {
-		return fmt.Errorf("%s: loaded %s holds %d keys, the manifest says %d", addr, req.File.Key, n, req.File.Keys)
-	}
-	return nil
 }
 
 func loaded(ctx context.Context, c *redis.Client, keys int64) (bool, error) {

@@ -60,9 +60,9 @@ func Replay(ctx context.Context, req ReplayRequest) (ReplayResult, error) {
 		req.Writers = 4
 	}
 	out := ReplayResult{Sources: append([]Source(nil), req.Sources...)}
-	var keys, bytes atomic.Int64
+	var ct replayCounters
 	if req.OnProgress != nil {
-		defer everySecond(func() { req.OnProgress(keys.Load(), bytes.Load(), nil) })()
+		defer everySecond(func() { req.OnProgress(ct.keys.Load(), ct.bytes.Load(), nil) })()
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	for i := range out.Sources {
@@ -70,92 +70,115 @@ func Replay(ctx context.Context, req ReplayRequest) (ReplayResult, error) {
 		if s.Done {
 			continue
 		}
-		g.Go(func() error {
-			src := req.Source(s.Addr)
-			var done int64
-			type batch struct {
-				names []string
-				cmds  []redis.Cmder
-			}
-			pending := make(chan batch, req.Writers)
-			wg, wctx := errgroup.WithContext(gctx)
-			for range req.Writers {
-				wg.Go(func() error {
-					for b := range pending {
-						p := req.Target.Pipeline()
-						n := 0
-						var size int64
-						for j, name := range b.names {
-							dump := b.cmds[2*j].(*redis.StringCmd)
-							ttl := b.cmds[2*j+1].(*redis.DurationCmd)
-							v, err := dump.Result()
-							if err == redis.Nil {
-								continue // expired meanwhile
-							}
-							if err != nil {
-								return fmt.Errorf("shard-%d: dump %q: %w", s.Shard, name, err)
-							}
-							d := ttl.Val()
-							if d < 0 {
-								d = 0 // -1: no expiry
-							}
-							p.RestoreReplace(wctx, name, d, v)
-							n++
-							size += int64(len(v))
-						}
-						if n > 0 {
-							if _, err := p.Exec(wctx); err != nil {
-								return fmt.Errorf("shard-%d: restore %d keys: %w", s.Shard, n, err)
-							}
-						}
-						keys.Add(int64(n))
-						bytes.Add(size)
-					}
-					return nil
-				})
-			}
-			err := func() error {
-				defer close(pending)
-				for {
-					names, next, err := src.Scan(wctx, s.Cursor, "", int64(req.Batch)).Result()
-					if err != nil {
-						return fmt.Errorf("shard-%d: scan %s: %w", s.Shard, s.Addr, err)
-					}
-					if len(names) > 0 {
-						p := src.Pipeline()
-						for _, name := range names {
-							p.Dump(wctx, name)
-							p.PTTL(wctx, name)
-						}
-						cmds, err := p.Exec(wctx)
-						if err != nil && err != redis.Nil {
-							return fmt.Errorf("shard-%d: dump from %s: %w", s.Shard, s.Addr, err)
-						}
-						select {
-						case pending <- batch{names: names, cmds: cmds}:
-						case <-wctx.Done():
-							return wctx.Err()
-						}
-					}
-					s.Cursor = next
-					done += int64(len(names))
-					s.Keys += int64(len(names))
-					if next == 0 {
-						s.Done = true
-						return nil
-					}
-					if req.MaxKeys > 0 && done >= req.MaxKeys {
-						return nil
-					}
-				}
-			}()
-			if werr := wg.Wait(); err == nil {
-				err = werr
-			}
-			return err
-		})
+		g.Go(func() error { return replaySource(gctx, req, s, &ct) })
 	}
 	err := g.Wait()
-	out.Keys, out.Bytes = keys.Load(), bytes.Load()
+	out.Keys, out.Bytes = ct.keys.Load(), ct.bytes.Load()
 	return out, err
+}
+
+// replayCounters count the keys and bytes restored, across sources.
+type replayCounters struct{ keys, bytes atomic.Int64 }
+
+// replayBatch is one scanned batch of a source: the key names and their
+// DUMP and PTTL replies, two per name.
+type replayBatch struct {
+	names []string
+	cmds  []redis.Cmder
+}
+
+// replaySource replays one source from its cursor: it scans and dumps while
+// req.Writers writers restore the batches already dumped.
+func replaySource(ctx context.Context, req ReplayRequest, s *Source, ct *replayCounters) error {
+	pending := make(chan replayBatch, req.Writers)
+	wg, wctx := errgroup.WithContext(ctx)
+	for range req.Writers {
+		wg.Go(func() error {
+			for b := range pending {
+				if err := restoreBatch(wctx, req, s, b, ct); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
+	err := scanSource(wctx, req, s, pending)
+	if werr := wg.Wait(); err == nil {
+		err = werr
+	}
+	return err
+}
+
+// scanSource scans and dumps s batch by batch into pending (closed on
+// return), advancing its cursor, until it is done or req.MaxKeys passed.
+func scanSource(ctx context.Context, req ReplayRequest, s *Source, pending chan<- replayBatch) error {
+	defer close(pending)
+	src := req.Source(s.Addr)
+	var done int64
+	for {
+		names, next, err := src.Scan(ctx, s.Cursor, "", int64(req.Batch)).Result()
+		if err != nil {
+			return fmt.Errorf("shard-%d: scan %s: %w", s.Shard, s.Addr, err)
+		}
+		if len(names) > 0 {
+			p := src.Pipeline()
+			for _, name := range names {
+				p.Dump(ctx, name)
+				p.PTTL(ctx, name)
+			}
+			cmds, err := p.Exec(ctx)
+			if err != nil && err != redis.Nil {
+				return fmt.Errorf("shard-%d: dump from %s: %w", s.Shard, s.Addr, err)
+			}
+			select {
+			case pending <- replayBatch{names: names, cmds: cmds}:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		s.Cursor = next
+		done += int64(len(names))
+		s.Keys += int64(len(names))
+		if next == 0 {
+			s.Done = true
+			return nil
+		}
+		if req.MaxKeys > 0 && done >= req.MaxKeys {
+			return nil
+		}
+	}
+}
+
+// restoreBatch restores one batch in the target cluster, each key with its
+// remaining TTL, in one pipeline.
+func restoreBatch(ctx context.Context, req ReplayRequest, s *Source, b replayBatch, ct *replayCounters) error {
+	p := req.Target.Pipeline()
+	n := 0
+	var size int64
+	for j, name := range b.names {
+		dump := b.cmds[2*j].(*redis.StringCmd)
+		ttl := b.cmds[2*j+1].(*redis.DurationCmd)
+		v, err := dump.Result()
+		if err == redis.Nil {
+			continue // expired meanwhile
+		}
+		if err != nil {
+			return fmt.Errorf("shard-%d: dump %q: %w", s.Shard, name, err)
+		}
+		d := ttl.Val()
+		if d < 0 {
+			d = 0 // -1: no expiry
+		}
+		p.RestoreReplace(ctx, name, d, v)
+		n++
+		size += int64(len(v))
+	}
+	if n > 0 {
+		if _, err := p.Exec(ctx); err != nil {
+			return fmt.Errorf("shard-%d: restore %d keys: %w", s.Shard, n, err)
+		}
+	}
+	ct.keys.Add(int64(n))
+	ct.bytes.Add(size)
+	return nil
 }

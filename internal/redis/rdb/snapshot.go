@@ -92,112 +92,155 @@ func Snapshot(ctx context.Context, req SnapshotRequest) (SnapshotResult, error) 
 	if n == 0 {
 		return SnapshotResult{}, errors.New("snapshot: no primary")
 	}
-	var res SnapshotResult
-	for _, t := range req.Targets {
-		if err := waitNoChild(ctx, req.Client(t.Addr), time.Minute); err != nil {
-			return res, err
-		}
-	}
-	info, err := infoMap(ctx, req.Client(req.Targets[0].Addr), "server")
-	if err != nil {
-		return res, err
-	}
-	res.RedisVersion = info["redis_version"]
-	conns := make([]*syncConn, n)
+	sn := &snapshot{req: req, conns: make([]*syncConn, n), forked: make([]bool, n)}
 	defer func() {
-		for _, c := range conns {
+		for _, c := range sn.conns {
 			if c != nil {
 				c.Close()
 			}
 		}
 	}()
-	for i, t := range req.Targets {
-		if conns[i], err = dialSync(ctx, t.Addr, req.Password); err != nil {
-			return res, err
+	if err := sn.connect(ctx); err != nil {
+		return sn.res, err
+	}
+	sn.pause(ctx)
+	sn.unpause(ctx)
+	err := sn.stream(ctx)
+	return sn.res, err
+}
+
+// snapshot is one run of Snapshot: a replication connection and whether it
+// forked at the pause, per target, and the notes on what went wrong.
+type snapshot struct {
+	req    SnapshotRequest
+	res    SnapshotResult
+	conns  []*syncConn
+	forked []bool
+	// pausedAt and deadline bound the pause.
+	pausedAt, deadline time.Time
+	notesMu            sync.Mutex
+	notes              []string
+}
+
+func (sn *snapshot) note(s string) {
+	sn.notesMu.Lock()
+	sn.notes = append(sn.notes, s)
+	sn.notesMu.Unlock()
+}
+
+// connect waits until no primary runs a background child, reads the Redis
+// version and opens a replication connection to every primary.
+func (sn *snapshot) connect(ctx context.Context) error {
+	req := sn.req
+	for _, t := range req.Targets {
+		if err := waitNoChild(ctx, req.Client(t.Addr), time.Minute); err != nil {
+			return err
 		}
 	}
-
-	// The consistency point.
-	res.Shards = make([]ShardSnapshot, n)
-	pauseMS := strconv.FormatInt(max(req.PauseBound.Milliseconds(), 1), 10)
-	pausedAt := time.Now()
-	deadline := pausedAt.Add(req.PauseBound)
-	res.Consistency = backupstore.Consistency{At: pausedAt.UTC(), PauseBoundMS: req.PauseBound.Milliseconds()}
-	var notes []string
-	var notesMu sync.Mutex
-	note := func(s string) { notesMu.Lock(); notes = append(notes, s); notesMu.Unlock() }
-	forked := make([]bool, n)
-	var wg sync.WaitGroup
+	info, err := infoMap(ctx, req.Client(req.Targets[0].Addr), "server")
+	if err != nil {
+		return err
+	}
+	sn.res.RedisVersion = info["redis_version"]
 	for i, t := range req.Targets {
+		if sn.conns[i], err = dialSync(ctx, t.Addr, req.Password); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// pause is the consistency point: every primary pauses writes and forks
+// for its SYNC, all at once, within the bound.
+func (sn *snapshot) pause(ctx context.Context) {
+	req := sn.req
+	sn.res.Shards = make([]ShardSnapshot, len(req.Targets))
+	sn.pausedAt = time.Now()
+	sn.deadline = sn.pausedAt.Add(req.PauseBound)
+	sn.res.Consistency = backupstore.Consistency{At: sn.pausedAt.UTC(), PauseBoundMS: req.PauseBound.Milliseconds()}
+	var wg sync.WaitGroup
+	for i := range req.Targets {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			synced := false
-			defer func() {
-				if !synced {
-					// Whatever failed, the shard is still snapshotted (at its
-					// own point); a connection that cannot even send SYNC
-					// fails the stream below.
-					_ = conns[i].start()
-				}
-			}()
-			c := req.Client(t.Addr)
-			pctx, cancel := context.WithDeadline(ctx, deadline)
-			defer cancel()
-			if err := c.Do(pctx, "client", "pause", pauseMS, "write").Err(); err != nil {
-				note(fmt.Sprintf("shard-%d: CLIENT PAUSE: %v", t.Shard, err))
-				return
-			}
-			keys, err := c.DBSize(pctx).Result()
-			if err != nil {
-				note(fmt.Sprintf("shard-%d: DBSIZE: %v", t.Shard, err))
-				return
-			}
-			res.Shards[i].Keys = keys
-			before, err := infoMap(pctx, c, "persistence", "stats")
-			if err != nil {
-				note(fmt.Sprintf("shard-%d: INFO: %v", t.Shard, err))
-				return
-			}
-			if child(before) != "" {
-				note(fmt.Sprintf("shard-%d: a %s was running at the pause", t.Shard, child(before)))
-				return
-			}
-			forks0, _ := strconv.ParseInt(before["total_forks"], 10, 64)
-			synced = true
-			if err := conns[i].start(); err != nil {
-				note(fmt.Sprintf("shard-%d: SYNC: %v", t.Shard, err))
-				return
-			}
-			for time.Now().Before(deadline) {
-				after, err := infoMap(pctx, c, "stats")
-				if err != nil {
-					break
-				}
-				if f, _ := strconv.ParseInt(after["total_forks"], 10, 64); f > forks0 {
-					forked[i] = true
-					res.Shards[i].ForkedAt = time.Now().UTC()
-					return
-				}
-				time.Sleep(200 * time.Microsecond)
-			}
-			note(fmt.Sprintf("shard-%d: did not fork within the %s bound", t.Shard, req.PauseBound))
+			sn.pauseOne(ctx, i)
 		}()
 	}
 	wg.Wait()
-	// Unpause at once, everywhere, whatever happened.
+}
+
+// pauseOne pauses target i's writes, counts its keys, starts its SYNC and
+// waits until it forked (or the bound passed), noting what went wrong.
+func (sn *snapshot) pauseOne(ctx context.Context, i int) {
+	t := sn.req.Targets[i]
+	synced := false
+	defer func() {
+		if !synced {
+			// Whatever failed, the shard is still snapshotted (at its
+			// own point); a connection that cannot even send SYNC
+			// fails the stream below.
+			_ = sn.conns[i].start()
+		}
+	}()
+	c := sn.req.Client(t.Addr)
+	pctx, cancel := context.WithDeadline(ctx, sn.deadline)
+	defer cancel()
+	pauseMS := strconv.FormatInt(max(sn.req.PauseBound.Milliseconds(), 1), 10)
+	if err := c.Do(pctx, "client", "pause", pauseMS, "write").Err(); err != nil {
+		sn.note(fmt.Sprintf("shard-%d: CLIENT PAUSE: %v", t.Shard, err))
+		return
+	}
+	keys, err := c.DBSize(pctx).Result()
+	if err != nil {
+		sn.note(fmt.Sprintf("shard-%d: DBSIZE: %v", t.Shard, err))
+		return
+	}
+	sn.res.Shards[i].Keys = keys
+	before, err := infoMap(pctx, c, "persistence", "stats")
+	if err != nil {
+		sn.note(fmt.Sprintf("shard-%d: INFO: %v", t.Shard, err))
+		return
+	}
+	if child(before) != "" {
+		sn.note(fmt.Sprintf("shard-%d: a %s was running at the pause", t.Shard, child(before)))
+		return
+	}
+	forks0, _ := strconv.ParseInt(before["total_forks"], 10, 64)
+	synced = true
+	if err := sn.conns[i].start(); err != nil {
+		sn.note(fmt.Sprintf("shard-%d: SYNC: %v", t.Shard, err))
+		return
+	}
+	for time.Now().Before(sn.deadline) {
+		after, err := infoMap(pctx, c, "stats")
+		if err != nil {
+			break
+		}
+		if f, _ := strconv.ParseInt(after["total_forks"], 10, 64); f > forks0 {
+			sn.forked[i] = true
+			sn.res.Shards[i].ForkedAt = time.Now().UTC()
+			return
+		}
+		time.Sleep(200 * time.Microsecond)
+	}
+	sn.note(fmt.Sprintf("shard-%d: did not fork within the %s bound", t.Shard, sn.req.PauseBound))
+}
+
+// unpause ends the pause at once, everywhere, whatever happened, and sets
+// the consistency the result reports.
+func (sn *snapshot) unpause(ctx context.Context) {
 	var maxPause atomic.Int64
 	var uwg sync.WaitGroup
-	for _, t := range req.Targets {
+	for _, t := range sn.req.Targets {
 		uwg.Add(1)
 		go func() {
 			defer uwg.Done()
 			uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 			defer cancel()
-			if err := req.Client(t.Addr).Do(uctx, "client", "unpause").Err(); err != nil {
-				note(fmt.Sprintf("shard-%d: CLIENT UNPAUSE: %v (the pause ends by itself at the bound)", t.Shard, err))
+			if err := sn.req.Client(t.Addr).Do(uctx, "client", "unpause").Err(); err != nil {
+				sn.note(fmt.Sprintf("shard-%d: CLIENT UNPAUSE: %v (the pause ends by itself at the bound)", t.Shard, err))
 			}
-			d := time.Since(pausedAt)
+			d := time.Since(sn.pausedAt)
 			for {
 				old := maxPause.Load()
 				if int64(d) <= old || maxPause.CompareAndSwap(old, int64(d)) {
@@ -207,70 +250,80 @@ func Snapshot(ctx context.Context, req SnapshotRequest) (SnapshotResult, error) 
 		}()
 	}
 	uwg.Wait()
-	res.Consistency.PausedMS = float64(maxPause.Load()) / float64(time.Millisecond)
-	res.Consistency.ClusterConsistent = !slices.Contains(forked, false)
-	slices.Sort(notes)
-	res.Consistency.Note = strings.Join(notes, "; ")
-	if !res.Consistency.ClusterConsistent {
-		res.Consistency.Note = "not cluster-consistent, per-shard points: " + res.Consistency.Note
+	cons := &sn.res.Consistency
+	cons.PausedMS = float64(maxPause.Load()) / float64(time.Millisecond)
+	cons.ClusterConsistent = !slices.Contains(sn.forked, false)
+	slices.Sort(sn.notes)
+	cons.Note = strings.Join(sn.notes, "; ")
+	if !cons.ClusterConsistent {
+		cons.Note = "not cluster-consistent, per-shard points: " + cons.Note
 	}
+}
 
-	// Stream every file.
-	var bytesDone, bytesTotal atomic.Int64
-	var filesDone, headers atomic.Int32
-	if req.OnProgress != nil {
+// snapshotCounters count the streamed bytes and files for OnProgress.
+type snapshotCounters struct {
+	bytesDone, bytesTotal atomic.Int64
+	filesDone, headers    atomic.Int32
+}
+
+// stream streams every primary's RDB into the store, at once.
+func (sn *snapshot) stream(ctx context.Context) error {
+	n := len(sn.req.Targets)
+	var ct snapshotCounters
+	if sn.req.OnProgress != nil {
 		defer everySecond(func() {
-			p := SnapshotProgress{BytesDone: bytesDone.Load(), FilesDone: int(filesDone.Load()), Files: n}
-			if int(headers.Load()) == n {
-				p.BytesTotal = bytesTotal.Load()
+			p := SnapshotProgress{BytesDone: ct.bytesDone.Load(), FilesDone: int(ct.filesDone.Load()), Files: n}
+			if int(ct.headers.Load()) == n {
+				p.BytesTotal = ct.bytesTotal.Load()
 			}
-			req.OnProgress(p)
+			sn.req.OnProgress(p)
 		})()
 	}
 	g, gctx := errgroup.WithContext(ctx)
-	for i, t := range req.Targets {
-		g.Go(func() error {
-			size, err := conns[i].header(gctx)
-			if err != nil {
-				return err
-			}
-			if !forked[i] {
-				res.Shards[i].ForkedAt = time.Now().UTC() // at the latest
-			}
-			bytesTotal.Add(size)
-			headers.Add(1)
-			key := backupstore.ShardKey(req.BackupID, t.Shard)
-			head := &prefixCapture{r: conns[i].body(size), max: 1 << 20}
-			obj, err := req.Store.Put(gctx, key, &countingReader{r: head, n: &bytesDone})
-			if err != nil {
-				return fmt.Errorf("shard-%d: store %s: %w", t.Shard, key, err)
-			}
-			if obj.Size != size {
-				return fmt.Errorf("shard-%d: %s: stored %d bytes, the primary announced %d", t.Shard, key, obj.Size, size)
-			}
-			s := &res.Shards[i]
-			s.Shard, s.Addr, s.Key, s.Size, s.SHA256 = t.Shard, t.Addr, key, obj.Size, obj.SHA256
-			// The RDB says how many keys it holds; under the pause it must be
-			// DBSIZE at the pause.
-			n, err := rdbKeyCount(head.buf)
-			switch {
-			case err != nil && !forked[i]:
-				return fmt.Errorf("shard-%d: %s: cannot count its keys: %w", t.Shard, key, err)
-			case err != nil:
-				// keep DBSIZE at the pause
-			case forked[i] && n != s.Keys:
-				return fmt.Errorf("shard-%d: %s holds %d keys, DBSIZE at the pause was %d: the snapshot is not the paused state", t.Shard, key, n, s.Keys)
-			default:
-				s.Keys = n
-			}
-			filesDone.Add(1)
-			return nil
-		})
+	for i := range sn.req.Targets {
+		g.Go(func() error { return sn.streamOne(gctx, i, &ct) })
 	}
-	if err := g.Wait(); err != nil {
-		return res, err
+	return g.Wait()
+}
+
+// streamOne stores target i's RDB and checks its size and key count.
+func (sn *snapshot) streamOne(ctx context.Context, i int, ct *snapshotCounters) error {
+	t := sn.req.Targets[i]
+	size, err := sn.conns[i].header(ctx)
+	if err != nil {
+		return err
 	}
-	return res, nil
+	if !sn.forked[i] {
+		sn.res.Shards[i].ForkedAt = time.Now().UTC() // at the latest
+	}
+	ct.bytesTotal.Add(size)
+	ct.headers.Add(1)
+	key := backupstore.ShardKey(sn.req.BackupID, t.Shard)
+	head := &prefixCapture{r: sn.conns[i].body(size), max: 1 << 20}
+	obj, err := sn.req.Store.Put(ctx, key, &countingReader{r: head, n: &ct.bytesDone})
+	if err != nil {
+		return fmt.Errorf("shard-%d: store %s: %w", t.Shard, key, err)
+	}
+	if obj.Size != size {
+		return fmt.Errorf("shard-%d: %s: stored %d bytes, the primary announced %d", t.Shard, key, obj.Size, size)
+	}
+	s := &sn.res.Shards[i]
+	s.Shard, s.Addr, s.Key, s.Size, s.SHA256 = t.Shard, t.Addr, key, obj.Size, obj.SHA256
+	// The RDB says how many keys it holds; under the pause it must be
+	// DBSIZE at the pause.
+	n, err := rdbKeyCount(head.buf)
+	switch {
+	case err != nil && !sn.forked[i]:
+		return fmt.Errorf("shard-%d: %s: cannot count its keys: %w", t.Shard, key, err)
+	case err != nil:
+		// keep DBSIZE at the pause
+	case sn.forked[i] && n != s.Keys:
+		return fmt.Errorf("shard-%d: %s holds %d keys, DBSIZE at the pause was %d: the snapshot is not the paused state", t.Shard, key, n, s.Keys)
+	default:
+		s.Keys = n
+	}
+	ct.filesDone.Add(1)
+	return nil
 }
 
 // child names the background child a primary runs ("" for none).
