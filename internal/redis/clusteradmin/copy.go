@@ -267,6 +267,9 @@ return r`
 // a slot that needs more is sized, then dumped again with what it needs.
 const copyHold = 256 << 10
 
+// copyOnce copies slot c from src to tgt once: it dumps the watched keys
+// within the budget (sized again when they need more than copyHold),
+// restores them on the target, then commits.
 func (a *Admin) copyOnce(ctx context.Context, conn *redis.Conn, budget *semaphore.Weighted, src, tgt, tgtID string, c slotCopy, attempt int, lim Limits) (copyResult, error) {
 	hold := int64(copyHold)
 	if err := budget.Acquire(ctx, hold); err != nil {
@@ -315,13 +318,31 @@ func (a *Admin) copyOnce(ctx context.Context, conn *redis.Conn, budget *semaphor
 	if len(vals) != 1+2*len(c.keys) {
 		return copyResult{}, fmt.Errorf("dump slot %d on %s: %d values for %d keys", c.slot, src, len(vals), len(c.keys))
 	}
-	type dumped struct {
-		key     string
-		payload string
-		at      int64
+	ds, bytes := dumpedKeys(c, vals)
+	if err := a.restoreCopies(ctx, tgt, c.slot, ds); err != nil {
+		return copyResult{}, err
 	}
-	var ds []dumped
-	var bytes int64
+	if a.beforeCommit != nil {
+		a.beforeCommit(c.slot, attempt)
+	}
+	res, err := a.commitCopy(ctx, conn, src, tgtID, c, ds)
+	if err != nil || res.outcome != copied {
+		return res, err
+	}
+	return copyResult{outcome: copied, keys: int64(len(ds)), bytes: bytes}, nil
+}
+
+// dumped is one key's DUMP payload and its absolute expiry (0: none).
+type dumped struct {
+	key     string
+	payload string
+	at      int64
+}
+
+// dumpedKeys reads the copy script's reply (after its status, a DUMP and a
+// PEXPIRETIME per key), leaving out the keys gone meanwhile, and returns
+// the payloads' total size.
+func dumpedKeys(c slotCopy, vals []any) (ds []dumped, bytes int64) {
 	for i, k := range c.keys {
 		payload, ok := vals[1+2*i].(string)
 		at, _ := vals[2+2*i].(int64)
@@ -331,6 +352,11 @@ func (a *Admin) copyOnce(ctx context.Context, conn *redis.Conn, budget *semaphor
 		ds = append(ds, dumped{key: k, payload: payload, at: max(at, 0)})
 		bytes += int64(len(payload))
 	}
+	return ds, bytes
+}
+
+// restoreCopies restores the dumped keys of slot on tgt, which imports it.
+func (a *Admin) restoreCopies(ctx context.Context, tgt string, slot int, ds []dumped) error {
 	rcmds, err := a.pipe(ctx, tgt, func(p redis.Pipeliner) {
 		// RESTORE-ASKING (what MIGRATE sends) is RESTORE served in a slot
 		// the node imports: one command per key, no ASKING.
@@ -343,16 +369,20 @@ func (a *Admin) copyOnce(ctx context.Context, conn *redis.Conn, budget *semaphor
 		}
 	})
 	if err != nil {
-		return copyResult{}, err
+		return err
 	}
 	for i, rc := range rcmds {
 		if err := rc.Err(); err != nil {
-			return copyResult{}, fmt.Errorf("restore %q (slot %d) on %s: %w", ds[i].key, c.slot, tgt, err)
+			return fmt.Errorf("restore %q (slot %d) on %s: %w", ds[i].key, slot, tgt, err)
 		}
 	}
-	if a.beforeCommit != nil {
-		a.beforeCommit(c.slot, attempt)
-	}
+	return nil
+}
+
+// commitCopy deletes the copied keys on the source and sets the slot
+// migrating to the target, in one transaction on the watched connection:
+// contended when a client changed a watched key, copied when committed.
+func (a *Admin) commitCopy(ctx context.Context, conn *redis.Conn, src, tgtID string, c slotCopy, ds []dumped) (copyResult, error) {
 	// SETSLOT first: the ways it could fail (the source no longer owns the
 	// slot, the target is unknown) make the transaction's keys or node
 	// check fail too, but should it fail alone, the deleted keys are put
@@ -382,7 +412,7 @@ func (a *Admin) copyOnce(ctx context.Context, conn *redis.Conn, budget *semaphor
 	case err != nil:
 		return copyResult{}, fmt.Errorf("commit the copy of slot %d on %s: %w", c.slot, src, err)
 	}
-	return copyResult{outcome: copied, keys: int64(len(ds)), bytes: bytes}, nil
+	return copyResult{outcome: copied}, nil
 }
 
 // cannotCopy reports a refusal of the copy path's commands (ACL, disabled

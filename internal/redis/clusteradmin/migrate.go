@@ -172,18 +172,40 @@ func (a *Admin) prepare(ctx context.Context, in MigrateInput, closeForeign bool)
 			}
 		}
 	}
-	var foreign []int
-	pending := map[[2]string][]int{}
+	pending, foreign, err := m.classify(views, in.Moves)
+	if err != nil {
+		return nil, err
+	}
+	if len(foreign) > 0 {
+		if !closeForeign {
+			return nil, &PlanConflictError{Slot: foreign[0], Reason: "still open towards another node"}
+		}
+		a.log().WarnContext(ctx, "slots open towards other nodes, closing them first", "slots", topology.RangesOf(foreign).String())
+		if _, err := a.CloseOpenSlots(ctx, CloseOpenSlotsInput{Seeds: seeds, Slots: topology.RangesOf(foreign)}); err != nil {
+			return nil, err
+		}
+		return a.prepare(ctx, in, false)
+	}
+	m.addWaves(pending, a.limits().SlotsPerWave)
+	return m, nil
+}
+
+// classify counts the planned slots and sorts each into done (already on
+// its target), pending (by source and target) or foreign (open towards a
+// third node); a slot planned twice, or owned by neither end, is a
+// PlanConflictError.
+func (m *migration) classify(views map[string]ClusterView, moves []topology.Move) (pending map[[2]string][]int, foreign []int, err error) {
+	pending = map[[2]string][]int{}
 	seen := map[int]bool{}
-	for _, mv := range in.Moves {
+	for _, mv := range moves {
 		sv, ok1 := views[mv.From]
 		tv, ok2 := views[mv.To]
 		if !ok1 || !ok2 {
-			return nil, &PlanConflictError{Slot: mv.Range.Start, Reason: fmt.Sprintf("move %s: source or target is not a live primary", mv)}
+			return nil, nil, &PlanConflictError{Slot: mv.Range.Start, Reason: fmt.Sprintf("move %s: source or target is not a live primary", mv)}
 		}
 		for s := mv.Range.Start; s <= mv.Range.End; s++ {
 			if seen[s] {
-				return nil, &PlanConflictError{Slot: s, Reason: "planned twice"}
+				return nil, nil, &PlanConflictError{Slot: s, Reason: "planned twice"}
 			}
 			seen[s] = true
 			m.total++
@@ -200,21 +222,16 @@ func (a *Admin) prepare(ctx context.Context, in MigrateInput, closeForeign bool)
 				k := [2]string{mv.From, mv.To}
 				pending[k] = append(pending[k], s)
 			default:
-				return nil, &PlanConflictError{Slot: s, Reason: fmt.Sprintf("owned by %s (source view) / %s (target view), plan moves it %s", os, ot, mv)}
+				return nil, nil, &PlanConflictError{Slot: s, Reason: fmt.Sprintf("owned by %s (source view) / %s (target view), plan moves it %s", os, ot, mv)}
 			}
 		}
 	}
-	if len(foreign) > 0 {
-		if !closeForeign {
-			return nil, &PlanConflictError{Slot: foreign[0], Reason: "still open towards another node"}
-		}
-		a.log().WarnContext(ctx, "slots open towards other nodes, closing them first", "slots", topology.RangesOf(foreign).String())
-		if _, err := a.CloseOpenSlots(ctx, CloseOpenSlotsInput{Seeds: seeds, Slots: topology.RangesOf(foreign)}); err != nil {
-			return nil, err
-		}
-		return a.prepare(ctx, in, false)
-	}
-	size := a.limits().SlotsPerWave
+	return pending, foreign, nil
+}
+
+// addWaves cuts each source's pending slots (sorted) into waves of size,
+// in a fixed order of source and target.
+func (m *migration) addWaves(pending map[[2]string][]int, size int) {
 	for _, k := range slices.SortedFunc(maps.Keys(pending), func(x, y [2]string) int {
 		if c := strings.Compare(x[0], y[0]); c != 0 {
 			return c
@@ -229,7 +246,6 @@ func (a *Admin) prepare(ctx context.Context, in MigrateInput, closeForeign bool)
 			slots = slots[n:]
 		}
 	}
-	return m, nil
 }
 
 // startPacer starts the latency budget's probes on every primary (see
@@ -562,91 +578,17 @@ type batch struct {
 // returns the slots that may still hold keys.
 func (a *Admin) emptyRound(ctx context.Context, pace *pacer, src, ip string, port int, tgtID string, slots []int, tr *tracker) ([]int, error) {
 	lim := a.limits()
-	cmds, err := a.pipe(ctx, src, func(p redis.Pipeliner) {
-		for _, s := range slots {
-			p.ClusterGetKeysInSlot(ctx, s, lim.BatchKeys)
-		}
-	})
+	keys, sizes, err := a.slotKeys(ctx, src, slots)
 	if err != nil {
 		return nil, err
 	}
-	keys := make([][]string, len(slots))
-	var all []string
-	for i, c := range cmds {
-		ks, err := c.(*redis.StringSliceCmd).Result()
-		if err != nil {
-			return nil, fmt.Errorf("getkeysinslot %d on %s: %w", slots[i], src, err)
-		}
-		keys[i] = ks
-		all = append(all, ks...)
+	batches, again, err := packBatches(lim, slots, keys, sizes)
+	if err != nil || len(batches) == 0 {
+		return again, err
 	}
-	var sizes []int64
-	if !lim.SizeSamplingOff {
-		if sizes, err = a.memoryUsage(ctx, src, all); err != nil {
-			return nil, err
-		}
-	}
-	var batches []batch
-	var again []int
-	k := 0
-	for i, s := range slots {
-		if len(keys[i]) >= lim.BatchKeys {
-			again = append(again, s)
-		}
-		cur := batch{slot: s}
-		flush := func() {
-			if len(cur.keys) > 0 {
-				batches = append(batches, cur)
-			}
-			cur = batch{slot: s}
-		}
-		for _, key := range keys[i] {
-			var size int64
-			if sizes != nil {
-				size = sizes[k]
-			}
-			k++
-			if size < 0 {
-				continue
-			}
-			if size > lim.MaxKeyBytes {
-				return nil, &KeyTooBigError{Key: key, Slot: s, Bytes: size, Limit: lim.MaxKeyBytes}
-			}
-			if size > lim.BatchBytes {
-				batches = append(batches, batch{slot: s, keys: []string{key}, bytes: size, big: true})
-				continue
-			}
-			if len(cur.keys) >= lim.BatchKeys || cur.bytes+size > lim.BatchBytes {
-				flush()
-			}
-			cur.keys = append(cur.keys, key)
-			cur.bytes += size
-		}
-		flush()
-	}
-	if len(batches) == 0 {
-		return again, nil
-	}
-	cmds = cmds[:0]
-	per := lim.MigratesPerPipeline
-	if per <= 0 {
-		per = len(batches)
-	}
-	for start := 0; start < len(batches); start += per {
-		chunk := batches[start:min(start+per, len(batches))]
-		if err := pace.acquire(ctx); err != nil {
-			return nil, err
-		}
-		got, err := a.pipe(ctx, src, func(p redis.Pipeliner) {
-			for _, b := range chunk {
-				p.Do(ctx, a.migrateArgs(ip, port, b, false)...)
-			}
-		})
-		pace.release()
-		if err != nil {
-			return nil, err
-		}
-		cmds = append(cmds, got...)
+	cmds, err := a.migrateBatches(ctx, pace, src, ip, port, batches)
+	if err != nil {
+		return nil, err
 	}
 	var moved, bytes, n, big int64
 	retry := map[int]bool{}
@@ -679,6 +621,110 @@ func (a *Admin) emptyRound(ctx context.Context, pace *pacer, src, ip string, por
 		}
 	}
 	return again, nil
+}
+
+// slotKeys reads up to Limits.BatchKeys keys of each slot on src and,
+// unless size sampling is off, their MEMORY USAGE (in the order of the keys,
+// slot after slot; nil when off).
+func (a *Admin) slotKeys(ctx context.Context, src string, slots []int) ([][]string, []int64, error) {
+	lim := a.limits()
+	cmds, err := a.pipe(ctx, src, func(p redis.Pipeliner) {
+		for _, s := range slots {
+			p.ClusterGetKeysInSlot(ctx, s, lim.BatchKeys)
+		}
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	keys := make([][]string, len(slots))
+	var all []string
+	for i, c := range cmds {
+		ks, err := c.(*redis.StringSliceCmd).Result()
+		if err != nil {
+			return nil, nil, fmt.Errorf("getkeysinslot %d on %s: %w", slots[i], src, err)
+		}
+		keys[i] = ks
+		all = append(all, ks...)
+	}
+	var sizes []int64
+	if !lim.SizeSamplingOff {
+		if sizes, err = a.memoryUsage(ctx, src, all); err != nil {
+			return nil, nil, err
+		}
+	}
+	return keys, sizes, nil
+}
+
+// packBatches packs the keys of each slot into MIGRATE batches within
+// Limits.BatchKeys and BatchBytes (a key bigger than BatchBytes goes alone,
+// marked big; a gone key, size -1, is left out) and returns the slots that
+// may hold more keys. A key over MaxKeyBytes is a KeyTooBigError.
+func packBatches(lim Limits, slots []int, keys [][]string, sizes []int64) (batches []batch, again []int, err error) {
+	k := 0
+	for i, s := range slots {
+		if len(keys[i]) >= lim.BatchKeys {
+			again = append(again, s)
+		}
+		cur := batch{slot: s}
+		flush := func() {
+			if len(cur.keys) > 0 {
+				batches = append(batches, cur)
+			}
+			cur = batch{slot: s}
+		}
+		for _, key := range keys[i] {
+			var size int64
+			if sizes != nil {
+				size = sizes[k]
+			}
+			k++
+			if size < 0 {
+				continue
+			}
+			if size > lim.MaxKeyBytes {
+				return nil, nil, &KeyTooBigError{Key: key, Slot: s, Bytes: size, Limit: lim.MaxKeyBytes}
+			}
+			if size > lim.BatchBytes {
+				batches = append(batches, batch{slot: s, keys: []string{key}, bytes: size, big: true})
+				continue
+			}
+			if len(cur.keys) >= lim.BatchKeys || cur.bytes+size > lim.BatchBytes {
+				flush()
+			}
+			cur.keys = append(cur.keys, key)
+			cur.bytes += size
+		}
+		flush()
+	}
+	return batches, again, nil
+}
+
+// migrateBatches sends the batches' MIGRATEs from src, Limits.MigratesPerPipeline
+// per pipeline, each pipeline within the pacer's window, and returns their
+// replies in order.
+func (a *Admin) migrateBatches(ctx context.Context, pace *pacer, src, ip string, port int, batches []batch) ([]redis.Cmder, error) {
+	var cmds []redis.Cmder
+	per := a.limits().MigratesPerPipeline
+	if per <= 0 {
+		per = len(batches)
+	}
+	for start := 0; start < len(batches); start += per {
+		chunk := batches[start:min(start+per, len(batches))]
+		if err := pace.acquire(ctx); err != nil {
+			return nil, err
+		}
+		got, err := a.pipe(ctx, src, func(p redis.Pipeliner) {
+			for _, b := range chunk {
+				p.Do(ctx, a.migrateArgs(ip, port, b, false)...)
+			}
+		})
+		pace.release()
+		if err != nil {
+			return nil, err
+		}
+		cmds = append(cmds, got...)
+	}
+	return cmds, nil
 }
 
 // memoryUsage returns MEMORY USAGE of each key on addr, -1 for a key that is

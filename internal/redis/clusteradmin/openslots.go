@@ -37,74 +37,21 @@ func (a *Admin) CloseOpenSlots(ctx context.Context, in CloseOpenSlotsInput) (Clo
 	if err != nil {
 		return res, fmt.Errorf("close open slots: %w", err)
 	}
-	open := map[int]bool{}
-	for _, v := range views {
-		for s := range v.Myself.Migrating {
-			open[s] = true
-		}
-		for s := range v.Myself.Importing {
-			open[s] = true
-		}
-	}
 	var forward []wave
 	var rolled []int
-	for _, s := range slices.Sorted(maps.Keys(open)) {
+	for _, s := range openSlots(views) {
 		if len(in.Slots) > 0 && !in.Slots.Contains(s) {
 			continue
 		}
-		owner := ""
-		for id, v := range views {
-			if v.Myself.Slots.Contains(s) {
-				owner = id
-			}
-		}
-		dest := ""
-		if owner != "" {
-			dest = views[owner].Myself.Migrating[s]
-		}
-		if dest == "" {
-			for id, v := range views {
-				if _, ok := v.Myself.Importing[s]; ok && id != owner {
-					dest = id
-				}
-			}
-		}
-		if owner == "" {
-			return res, &PlanConflictError{Slot: s, Reason: "open but owned by no live primary"}
-		}
-		if dest != "" {
-			n, err := a.client(m.addrs[dest]).ClusterCountKeysInSlot(ctx, s).Result()
-			if err != nil {
-				return res, fmt.Errorf("close slot %d: count keys on %s: %w", s, m.addrs[dest], err)
-			}
-			if n > 0 {
-				forward = append(forward, wave{src: owner, tgt: dest, slots: []int{s}})
-				continue
-			}
-		}
-		if err := a.stable(ctx, m.addrs[owner], s); err != nil {
+		w, err := a.closeSlot(ctx, m, views, s)
+		if err != nil {
 			return res, err
 		}
-		if dest != "" {
-			n, err := a.client(m.addrs[dest]).ClusterCountKeysInSlot(ctx, s).Result()
-			if err != nil {
-				return res, fmt.Errorf("close slot %d: count keys on %s: %w", s, m.addrs[dest], err)
-			}
-			if n > 0 { // a client was redirected there just before STABLE
-				forward = append(forward, wave{src: owner, tgt: dest, slots: []int{s}})
-				continue
-			}
+		if w != nil {
+			forward = append(forward, *w)
+		} else {
+			rolled = append(rolled, s)
 		}
-		for id, v := range views {
-			_, mig := v.Myself.Migrating[s]
-			_, imp := v.Myself.Importing[s]
-			if id != owner && (mig || imp) {
-				if err := a.stable(ctx, m.addrs[id], s); err != nil {
-					return res, err
-				}
-			}
-		}
-		rolled = append(rolled, s)
 	}
 	tr := newTracker(nil, nil, 0)
 	for _, w := range forward {
@@ -118,6 +65,77 @@ func (a *Admin) CloseOpenSlots(ctx context.Context, in CloseOpenSlotsInput) (Clo
 	res.Forward = res.Forward.Normalize()
 	res.RolledBack = topology.RangesOf(rolled)
 	return res, nil
+}
+
+// openSlots lists the slots some primary has MIGRATING or IMPORTING.
+func openSlots(views map[string]ClusterView) []int {
+	open := map[int]bool{}
+	for _, v := range views {
+		for s := range v.Myself.Migrating {
+			open[s] = true
+		}
+		for s := range v.Myself.Importing {
+			open[s] = true
+		}
+	}
+	return slices.Sorted(maps.Keys(open))
+}
+
+// closeSlot closes open slot s: it returns the wave that finishes it
+// towards the importing node when that node holds keys of it, or nil once
+// it rolled the slot back to its owner (owner STABLE first, then, if the
+// importing node still holds no key, every other node).
+func (a *Admin) closeSlot(ctx context.Context, m *migration, views map[string]ClusterView, s int) (*wave, error) {
+	owner := ""
+	for id, v := range views {
+		if v.Myself.Slots.Contains(s) {
+			owner = id
+		}
+	}
+	dest := ""
+	if owner != "" {
+		dest = views[owner].Myself.Migrating[s]
+	}
+	if dest == "" {
+		for id, v := range views {
+			if _, ok := v.Myself.Importing[s]; ok && id != owner {
+				dest = id
+			}
+		}
+	}
+	if owner == "" {
+		return nil, &PlanConflictError{Slot: s, Reason: "open but owned by no live primary"}
+	}
+	holds := func() (bool, error) {
+		if dest == "" {
+			return false, nil
+		}
+		n, err := a.client(m.addrs[dest]).ClusterCountKeysInSlot(ctx, s).Result()
+		if err != nil {
+			return false, fmt.Errorf("close slot %d: count keys on %s: %w", s, m.addrs[dest], err)
+		}
+		return n > 0, nil
+	}
+	forward := &wave{src: owner, tgt: dest, slots: []int{s}}
+	if has, err := holds(); err != nil || has {
+		return forward, err
+	}
+	if err := a.stable(ctx, m.addrs[owner], s); err != nil {
+		return nil, err
+	}
+	if has, err := holds(); err != nil || has { // a client was redirected there just before STABLE
+		return forward, err
+	}
+	for id, v := range views {
+		_, mig := v.Myself.Migrating[s]
+		_, imp := v.Myself.Importing[s]
+		if id != owner && (mig || imp) {
+			if err := a.stable(ctx, m.addrs[id], s); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return nil, nil
 }
 
 func (a *Admin) stable(ctx context.Context, addr string, slot int) error {
