@@ -62,14 +62,11 @@ func BackupWorkflowID(backupID string) string { return "dayops-backup/" + backup
 // enough for each to fork its snapshot, stream every shard's RDB into the
 // backup store, write the manifest, then apply the retention.
 func Backup(ctx workflow.Context, in BackupInput) (flow.Result, error) {
-	ctx, r, err := flow.Open(ctx, in.Meta)
-	if err != nil {
-		return flow.Result{}, err
-	}
-	r.Progress.StepsTotal = 5
-	r.Plan = in.Plan
-	summary, err := runBackup(ctx, r, in)
-	return r.Finish(ctx, err, summary)
+	return flow.Operate(ctx, in.Meta, func(ctx workflow.Context, r *flow.Run) (string, error) {
+		r.Progress.StepsTotal = 5
+		r.Plan = in.Plan
+		return runBackup(ctx, r, in)
+	})
 }
 
 // runBackup observes the primaries, snapshots them at one point, writes the

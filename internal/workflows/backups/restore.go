@@ -88,7 +88,7 @@ func runRestore(ctx workflow.Context, r *flow.Run, in RestoreInput) (summary str
 	auth := flow.AuthOf(c)
 
 	r.Phase(ctx, "loading", "")
-	if err := r.Exec(ctx, flow.QuickOptions, "write redis.conf ConfigMap and password Secret", kubeActs.EnsureConfig,
+	if err := r.Exec(ctx, flow.QuickOptions, "write redis.conf ConfigMap and password Secret", flow.KubeActs.EnsureConfig,
 		kube.EnsureConfigInput{Spec: c, NextOrdinal: plan.NextOrdinal}, nil); err != nil {
 		return summary, false, err
 	}
@@ -182,7 +182,7 @@ func createRestoredInstances(ctx workflow.Context, r *flow.Run, in RestoreInput,
 			return nil, err
 		}
 	} else {
-		if err := r.Exec(ctx, flow.LongOptions, fmt.Sprintf("create %d instances", len(plan.CreateInstances)), kubeActs.EnsureInstances,
+		if err := r.Exec(ctx, flow.LongOptions, fmt.Sprintf("create %d instances", len(plan.CreateInstances)), flow.KubeActs.EnsureInstances,
 			kube.EnsureInstancesInput{Spec: c, Instances: plan.CreateInstances, Placement: placement}, nil); err != nil {
 			return nil, err
 		}
@@ -213,7 +213,7 @@ func completeRestore(ctx workflow.Context, r *flow.Run, in RestoreInput, m backu
 	if err := flow.LabelRoles(ctx, r, c, auth, ready); err != nil {
 		return ver, err
 	}
-	if err := r.Exec(ctx, flow.QuickOptions, "create the headless and per-shard primary Services", kubeActs.EnsureServices,
+	if err := r.Exec(ctx, flow.QuickOptions, "create the headless and per-shard primary Services", flow.KubeActs.EnsureServices,
 		kube.EnsureServicesInput{Spec: c, Shards: plan.NewShards}, nil); err != nil {
 		return ver, err
 	}
@@ -259,7 +259,7 @@ func loadTemporaries(ctx workflow.Context, r *flow.Run, backupID string, m backu
 // shard's slots (from the admitted plan); it returns the primaries.
 func formRestoredCluster(ctx workflow.Context, r *flow.Run, auth redisops.Auth, plan planner.Plan, ready map[int]kube.InstanceStatus) ([]string, error) {
 	addrs := flow.AddrsOf(ready)
-	if err := r.Exec(ctx, flow.LongOptions, fmt.Sprintf("CLUSTER MEET %d nodes", len(addrs)), redisActs.Meet,
+	if err := r.Exec(ctx, flow.LongOptions, fmt.Sprintf("CLUSTER MEET %d nodes", len(addrs)), flow.RedisActs.Meet,
 		redisops.MeetInput{Auth: auth, Addrs: addrs}, nil); err != nil {
 		return nil, err
 	}
@@ -273,7 +273,7 @@ func formRestoredCluster(ctx workflow.Context, r *flow.Run, auth redisops.Auth, 
 			slotEvents = append(slotEvents, &audit.SlotsAssigned{Cluster: r.Meta.ClusterKey(), Shard: inst.Shard, Slots: flow.AuditRanges(plan.Assign[inst.Shard])})
 		}
 	}
-	if err := r.Exec(ctx, flow.LongOptions, fmt.Sprintf("assign 16384 slots to %d shards", len(assign)), redisActs.AssignSlots,
+	if err := r.Exec(ctx, flow.LongOptions, fmt.Sprintf("assign 16384 slots to %d shards", len(assign)), flow.RedisActs.AssignSlots,
 		redisops.AssignSlotsInput{Auth: auth, Assign: assign, WaitFor: addrs}, nil); err != nil {
 		return nil, err
 	}

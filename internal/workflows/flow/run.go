@@ -19,13 +19,14 @@ import (
 	"go.temporal.io/sdk/workflow"
 )
 
-// Activity references: method values on nil pointers name the activities.
+// Activity references: method values on nil pointers name the activities
+// (every operation package uses these; backups and selfheal add their own).
 var (
-	kubeActs  *kube.Activities
-	redisActs *redisops.Activities
-	hookActs  *hooks.Activities
-	auditActs *auditlog.Activities
-	stateActs *clusterstate.Activities
+	KubeActs  *kube.Activities
+	RedisActs *redisops.Activities
+	HookActs  *hooks.Activities
+	AuditActs *auditlog.Activities
+	StateActs *clusterstate.Activities
 )
 
 // Activity option presets.
@@ -83,6 +84,17 @@ func Open(ctx workflow.Context, m Meta) (workflow.Context, *Run, error) {
 	return ctx, r, nil
 }
 
+// Operate runs an operation workflow: it opens the run, runs body (which
+// returns the operation's summary) and finishes the run with body's error.
+func Operate(ctx workflow.Context, m Meta, body func(workflow.Context, *Run) (string, error)) (Result, error) {
+	ctx, r, err := Open(ctx, m)
+	if err != nil {
+		return Result{}, err
+	}
+	summary, err := body(ctx, r)
+	return r.Finish(ctx, err, summary)
+}
+
 func (r *Run) Phase(ctx workflow.Context, phase, step string) { r.Progress.phase(ctx, phase, step) }
 
 // exec runs one activity as a step, with a summary for the Temporal UI.
@@ -108,7 +120,7 @@ func (r *Run) Record(ctx workflow.Context, events ...audit.Payload) error {
 		in.Events = append(in.Events, auditlog.NewEvent(e))
 		names = append(names, e.EventType())
 	}
-	return r.Exec(ctx, QuickOptions, "record "+strings.Join(Dedupe(names), ", "), auditActs.RecordEvents, in, nil)
+	return r.Exec(ctx, QuickOptions, "record "+strings.Join(Dedupe(names), ", "), AuditActs.RecordEvents, in, nil)
 }
 
 // runHooks runs the plan's hook runs at point, in order. A failing hook with
@@ -131,7 +143,7 @@ func (r *Run) RunHooks(ctx workflow.Context, point spec.HookPoint, runs []planne
 		started := workflow.Now(ctx)
 		label := hookTarget(hr)
 		var res hooks.RunResult
-		err := r.Exec(ctx, opts, fmt.Sprintf("hook %s at %s for %s", h.Name, point, label), hookActs.RunHook, hooks.RunInput{Hook: h, Context: sc}, &res)
+		err := r.Exec(ctx, opts, fmt.Sprintf("hook %s at %s for %s", h.Name, point, label), HookActs.RunHook, hooks.RunInput{Hook: h, Context: sc}, &res)
 		ev := &audit.HookRan{OperationID: r.Meta.OperationID, Cluster: r.Meta.ClusterKey(), Hook: h.Name, Point: string(point),
 			Target: label, Outcome: "succeeded", DurationMS: workflow.Now(ctx).Sub(started).Milliseconds(),
 			Status: res.Status, BodyBytes: res.BodyBytes, BodySHA256: res.BodySHA256}

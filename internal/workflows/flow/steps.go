@@ -26,7 +26,7 @@ func WaitReady(ctx workflow.Context, r *Run, c spec.Cluster, instances []topolog
 		ords[i] = in.Ordinal
 	}
 	var res kube.WaitReadyResult
-	if err := r.Exec(ctx, LongOptions, fmt.Sprintf("wait until %d instances are Ready", len(ords)), kubeActs.WaitInstancesReady,
+	if err := r.Exec(ctx, LongOptions, fmt.Sprintf("wait until %d instances are Ready", len(ords)), KubeActs.WaitInstancesReady,
 		kube.WaitReadyInput{Namespace: c.Namespace, Cluster: c.Name, Ordinals: ords, ZoneKey: c.Zones.Key}, &res); err != nil {
 		return nil, err
 	}
@@ -52,7 +52,7 @@ func AttachReplicas(ctx workflow.Context, r *Run, auth redisops.Auth, instances 
 	if len(pairs) == 0 {
 		return nil
 	}
-	if err := r.Exec(ctx, LongOptions, fmt.Sprintf("attach %d replicas and wait until in sync", len(pairs)), redisActs.AttachReplicas,
+	if err := r.Exec(ctx, LongOptions, fmt.Sprintf("attach %d replicas and wait until in sync", len(pairs)), RedisActs.AttachReplicas,
 		redisops.AttachReplicasInput{Auth: auth, Pairs: pairs}, nil); err != nil {
 		return err
 	}
@@ -68,7 +68,7 @@ func LabelRoles(ctx workflow.Context, r *Run, c spec.Cluster, auth redisops.Auth
 		addrs[i] = instances[o].Addr()
 	}
 	var roles redisops.RolesResult
-	if err := r.Exec(ctx, QuickOptions, "read live roles", redisActs.RedisRoles, redisops.RolesInput{Auth: auth, Addrs: addrs}, &roles); err != nil {
+	if err := r.Exec(ctx, QuickOptions, "read live roles", RedisActs.RedisRoles, redisops.RolesInput{Auth: auth, Addrs: addrs}, &roles); err != nil {
 		return err
 	}
 	in := kube.SetLabelsInput{Namespace: c.Namespace, Cluster: c.Name, Roles: map[int]topology.Role{}, NodeIDs: map[int]string{}}
@@ -80,7 +80,7 @@ func LabelRoles(ctx workflow.Context, r *Run, c spec.Cluster, auth redisops.Auth
 		}
 	}
 	var res kube.SetLabelsResult
-	if err := r.Exec(ctx, QuickOptions, "label pods with their live roles", kubeActs.SetRoleLabels, in, &res); err != nil {
+	if err := r.Exec(ctx, QuickOptions, "label pods with their live roles", KubeActs.SetRoleLabels, in, &res); err != nil {
 		return err
 	}
 	return nil
@@ -142,7 +142,7 @@ const ErrTypePlanRejected = "PlanRejected"
 // Observe runs ObserveCluster for the operation's cluster.
 func Observe(ctx workflow.Context, r *Run, scanShards []int) (clusterstate.ObserveResult, error) {
 	var out clusterstate.ObserveResult
-	err := r.Exec(ctx, QuickOptions, "observe the cluster in Kubernetes and Redis", stateActs.ObserveCluster,
+	err := r.Exec(ctx, QuickOptions, "observe the cluster in Kubernetes and Redis", StateActs.ObserveCluster,
 		clusterstate.ObserveInput{Namespace: r.Meta.Namespace, Cluster: r.Meta.Cluster, ScanBigKeysOfShards: scanShards}, &out)
 	return out, err
 }

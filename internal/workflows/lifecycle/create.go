@@ -19,15 +19,12 @@ import (
 // instance placed across zones, wait Ready, meet, assign slots, attach and
 // sync replicas, label roles, Services, hooks.
 func CreateCluster(ctx workflow.Context, in CreateClusterInput) (flow.Result, error) {
-	ctx, r, err := flow.Open(ctx, in.Meta)
-	if err != nil {
-		return flow.Result{}, err
-	}
-	r.Hooks = in.Spec.Hooks
-	r.Plan = &in.Plan // the admitted plan: the workflow never plans a create itself
-	r.Progress.StepsTotal = 10 + len(in.Plan.Hooks)
-	err = createCluster(ctx, r, in)
-	return r.Finish(ctx, err, in.Plan.Summary)
+	return flow.Operate(ctx, in.Meta, func(ctx workflow.Context, r *flow.Run) (string, error) {
+		r.Hooks = in.Spec.Hooks
+		r.Plan = &in.Plan // the admitted plan: the workflow never plans a create itself
+		r.Progress.StepsTotal = 10 + len(in.Plan.Hooks)
+		return in.Plan.Summary, createCluster(ctx, r, in)
+	})
 }
 
 func createCluster(ctx workflow.Context, r *flow.Run, in CreateClusterInput) error {
@@ -54,7 +51,7 @@ func createCluster(ctx workflow.Context, r *flow.Run, in CreateClusterInput) err
 	r.Phase(ctx, "forming-cluster", "")
 	addrs := flow.AddrsOf(ready)
 	var meet redisops.MeetResult
-	if err := r.Exec(ctx, flow.LongOptions, fmt.Sprintf("CLUSTER MEET %d nodes", len(addrs)), redisActs.Meet,
+	if err := r.Exec(ctx, flow.LongOptions, fmt.Sprintf("CLUSTER MEET %d nodes", len(addrs)), flow.RedisActs.Meet,
 		redisops.MeetInput{Auth: auth, Addrs: addrs}, &meet); err != nil {
 		return err
 	}
@@ -66,7 +63,7 @@ func createCluster(ctx workflow.Context, r *flow.Run, in CreateClusterInput) err
 			slotEvents = append(slotEvents, &audit.SlotsAssigned{Cluster: r.Meta.ClusterKey(), Shard: in.Shard, Slots: flow.AuditRanges(plan.Assign[in.Shard])})
 		}
 	}
-	if err := r.Exec(ctx, flow.LongOptions, fmt.Sprintf("assign 16384 slots to %d shards", len(assign)), redisActs.AssignSlots,
+	if err := r.Exec(ctx, flow.LongOptions, fmt.Sprintf("assign 16384 slots to %d shards", len(assign)), flow.RedisActs.AssignSlots,
 		redisops.AssignSlotsInput{Auth: auth, Assign: assign, WaitFor: addrs}, nil); err != nil {
 		return err
 	}
@@ -80,7 +77,7 @@ func createCluster(ctx workflow.Context, r *flow.Run, in CreateClusterInput) err
 	if err := flow.LabelRoles(ctx, r, c, auth, ready); err != nil {
 		return err
 	}
-	if err := r.Exec(ctx, flow.QuickOptions, "create the headless and per-shard primary Services", kubeActs.EnsureServices,
+	if err := r.Exec(ctx, flow.QuickOptions, "create the headless and per-shard primary Services", flow.KubeActs.EnsureServices,
 		kube.EnsureServicesInput{Spec: c, Shards: plan.NewShards}, nil); err != nil {
 		return err
 	}
@@ -92,11 +89,11 @@ func createCluster(ctx workflow.Context, r *flow.Run, in CreateClusterInput) err
 // high-water mark), creates the plan's instances and waits until they are
 // Ready; it returns their status by ordinal.
 func createInstances(ctx workflow.Context, r *flow.Run, c spec.Cluster, plan planner.Plan, configSummary string) (map[int]kube.InstanceStatus, error) {
-	if err := r.Exec(ctx, flow.QuickOptions, configSummary, kubeActs.EnsureConfig,
+	if err := r.Exec(ctx, flow.QuickOptions, configSummary, flow.KubeActs.EnsureConfig,
 		kube.EnsureConfigInput{Spec: c, NextOrdinal: plan.NextOrdinal}, nil); err != nil {
 		return nil, err
 	}
-	if err := r.Exec(ctx, flow.LongOptions, fmt.Sprintf("create %d instances", len(plan.CreateInstances)), kubeActs.EnsureInstances,
+	if err := r.Exec(ctx, flow.LongOptions, fmt.Sprintf("create %d instances", len(plan.CreateInstances)), flow.KubeActs.EnsureInstances,
 		kube.EnsureInstancesInput{Spec: c, Instances: plan.CreateInstances, Placement: render.Placement{RequireDistinctZones: plan.Placement.RequireDistinctZones}}, nil); err != nil {
 		return nil, err
 	}

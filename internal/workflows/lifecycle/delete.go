@@ -18,12 +18,7 @@ import (
 // cluster owns; PVCs only when the request says so. It reads Kubernetes only,
 // so a cluster whose Redis nodes are down can still be deleted.
 func DeleteCluster(ctx workflow.Context, in DeleteClusterInput) (flow.Result, error) {
-	ctx, r, err := flow.Open(ctx, in.Meta)
-	if err != nil {
-		return flow.Result{}, err
-	}
-	summary, err := deleteCluster(ctx, r, in)
-	return r.Finish(ctx, err, summary)
+	return flow.Operate(ctx, in.Meta, func(ctx workflow.Context, r *flow.Run) (string, error) { return deleteCluster(ctx, r, in) })
 }
 
 func deleteCluster(ctx workflow.Context, r *flow.Run, in DeleteClusterInput) (string, error) {
@@ -31,7 +26,7 @@ func deleteCluster(ctx workflow.Context, r *flow.Run, in DeleteClusterInput) (st
 		return "", err
 	}
 	var obs kube.ObserveResult
-	if err := r.Exec(ctx, flow.QuickOptions, "read the cluster from Kubernetes", kubeActs.Observe,
+	if err := r.Exec(ctx, flow.QuickOptions, "read the cluster from Kubernetes", flow.KubeActs.Observe,
 		kube.ObserveInput{Namespace: r.Meta.Namespace, Cluster: r.Meta.Cluster}, &obs); err != nil {
 		return "", err
 	}
@@ -55,7 +50,7 @@ func deleteCluster(ctx workflow.Context, r *flow.Run, in DeleteClusterInput) (st
 		return plan.Summary, err
 	}
 	r.Phase(ctx, "deleting", "")
-	if err := r.Exec(ctx, flow.LongOptions, plan.Summary, kubeActs.DeleteClusterObjects,
+	if err := r.Exec(ctx, flow.LongOptions, plan.Summary, flow.KubeActs.DeleteClusterObjects,
 		kube.DeleteClusterObjectsInput{Namespace: r.Meta.Namespace, Cluster: r.Meta.Cluster, DeleteVolumes: in.DeleteVolumes}, nil); err != nil {
 		return plan.Summary, err
 	}

@@ -67,7 +67,7 @@ func migrate(ctx workflow.Context, r *flow.Run, auth redisops.Auth, moves []plan
 		}
 		label := describeMoves(round)
 		var res redisops.MigrateResult
-		if err := r.Exec(ctx, flow.LongOptions, "migrate slots "+label, redisActs.MigrateSlots,
+		if err := r.Exec(ctx, flow.LongOptions, "migrate slots "+label, flow.RedisActs.MigrateSlots,
 			redisops.MigrateInput{Auth: auth, Moves: tm, Seeds: seeds, Label: label}, &res); err != nil {
 			return err
 		}

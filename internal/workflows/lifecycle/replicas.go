@@ -18,12 +18,7 @@ import (
 // removes them (out-of-sync first, never a primary, never a shard's last
 // in-sync replica: the planner refuses that).
 func ScaleReplicas(ctx workflow.Context, in ScaleReplicasInput) (flow.Result, error) {
-	ctx, r, err := flow.Open(ctx, in.Meta)
-	if err != nil {
-		return flow.Result{}, err
-	}
-	summary, err := scaleReplicas(ctx, r, in)
-	return r.Finish(ctx, err, summary)
+	return flow.Operate(ctx, in.Meta, func(ctx workflow.Context, r *flow.Run) (string, error) { return scaleReplicas(ctx, r, in) })
 }
 
 func scaleReplicas(ctx workflow.Context, r *flow.Run, in ScaleReplicasInput) (string, error) {
@@ -81,7 +76,7 @@ func scaleReplicas(ctx workflow.Context, r *flow.Run, in ScaleReplicasInput) (st
 			addrs = append(addrs, instances[in.Ordinal].Addr())
 		}
 		var roles redisops.RolesResult
-		if err := r.Exec(ctx, flow.QuickOptions, "check the replicas to remove are still replicas", redisActs.RedisRoles,
+		if err := r.Exec(ctx, flow.QuickOptions, "check the replicas to remove are still replicas", flow.RedisActs.RedisRoles,
 			redisops.RolesInput{Auth: auth, Addrs: addrs}, &roles); err != nil {
 			return plan.Summary, err
 		}
@@ -98,7 +93,7 @@ func scaleReplicas(ctx workflow.Context, r *flow.Run, in ScaleReplicasInput) (st
 			return plan.Summary, err
 		}
 	}
-	if err := r.Exec(ctx, flow.QuickOptions, fmt.Sprintf("record %d replicas per shard in the cluster spec", c.ReplicasPerShard), kubeActs.EnsureConfig,
+	if err := r.Exec(ctx, flow.QuickOptions, fmt.Sprintf("record %d replicas per shard in the cluster spec", c.ReplicasPerShard), flow.KubeActs.EnsureConfig,
 		kube.EnsureConfigInput{Spec: c, NextOrdinal: plan.NextOrdinal}, nil); err != nil {
 		return plan.Summary, err
 	}

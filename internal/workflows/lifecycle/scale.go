@@ -66,7 +66,7 @@ func scaleShards(ctx workflow.Context, r *flow.Run, in ScaleShardsInput) (summar
 		if err := r.Record(ctx, events...); err != nil {
 			return plan.Summary, auth, seeds, err
 		}
-		if err := r.Exec(ctx, flow.QuickOptions, "create the per-shard primary Services", kubeActs.EnsureServices,
+		if err := r.Exec(ctx, flow.QuickOptions, "create the per-shard primary Services", flow.KubeActs.EnsureServices,
 			kube.EnsureServicesInput{Spec: c, Shards: append(obs.State.Shards(), plan.NewShards...)}, nil); err != nil {
 			return plan.Summary, auth, seeds, err
 		}
@@ -105,7 +105,7 @@ func scaleShards(ctx workflow.Context, r *flow.Run, in ScaleShardsInput) (summar
 			return plan.Summary, auth, seeds, err
 		}
 	}
-	if err := r.Exec(ctx, flow.QuickOptions, fmt.Sprintf("record %d shards in the cluster spec", c.Shards), kubeActs.EnsureConfig,
+	if err := r.Exec(ctx, flow.QuickOptions, fmt.Sprintf("record %d shards in the cluster spec", c.Shards), flow.KubeActs.EnsureConfig,
 		kube.EnsureConfigInput{Spec: c, NextOrdinal: plan.NextOrdinal}, nil); err != nil {
 		return plan.Summary, auth, seeds, err
 	}
@@ -119,7 +119,7 @@ func removeShards(ctx workflow.Context, r *flow.Run, c spec.Cluster, auth rediso
 	if err := removeInstances(ctx, r, c, auth, st, plan.DeleteInstances, true); err != nil {
 		return err
 	}
-	if err := r.Exec(ctx, flow.QuickOptions, "delete the departed shards' Services", kubeActs.EnsureServices,
+	if err := r.Exec(ctx, flow.QuickOptions, "delete the departed shards' Services", flow.KubeActs.EnsureServices,
 		kube.EnsureServicesInput{Spec: c, Shards: remaining(st.Shards(), plan.RemoveShards)}, nil); err != nil {
 		return err
 	}
@@ -178,7 +178,7 @@ func addInstances(ctx workflow.Context, r *flow.Run, c spec.Cluster, auth rediso
 	for o, s := range ready {
 		all[o] = s
 	}
-	if err := r.Exec(ctx, flow.LongOptions, fmt.Sprintf("CLUSTER MEET %d new nodes", len(ready)), redisActs.Meet,
+	if err := r.Exec(ctx, flow.LongOptions, fmt.Sprintf("CLUSTER MEET %d new nodes", len(ready)), flow.RedisActs.Meet,
 		redisops.MeetInput{Auth: auth, Addrs: flow.AddrsOf(all), RequireStateOK: true}, nil); err != nil {
 		return err
 	}
@@ -221,19 +221,19 @@ func removeInstances(ctx workflow.Context, r *flow.Run, c spec.Cluster, auth red
 	}
 	if len(primaries) > 0 {
 		if err := r.Exec(ctx, flow.QuickOptions, fmt.Sprintf("verify %d departing primaries own 0 slots and hold 0 keys", len(primaries)),
-			redisActs.VerifyDrained, redisops.VerifyDrainedInput{Auth: auth, Addrs: primaries}, nil); err != nil {
+			flow.RedisActs.VerifyDrained, redisops.VerifyDrainedInput{Auth: auth, Addrs: primaries}, nil); err != nil {
 			return err
 		}
 	}
-	if err := r.Exec(ctx, flow.QuickOptions, fmt.Sprintf("reset %d departing nodes", len(goneAddrs)), redisActs.ResetNodes,
+	if err := r.Exec(ctx, flow.QuickOptions, fmt.Sprintf("reset %d departing nodes", len(goneAddrs)), flow.RedisActs.ResetNodes,
 		redisops.ResetInput{Auth: auth, Addrs: goneAddrs}, nil); err != nil {
 		return err
 	}
-	if err := r.Exec(ctx, flow.QuickOptions, fmt.Sprintf("forget %d nodes on the %d that stay", len(goneIDs), len(stay)), redisActs.ForgetNodes,
+	if err := r.Exec(ctx, flow.QuickOptions, fmt.Sprintf("forget %d nodes on the %d that stay", len(goneIDs), len(stay)), flow.RedisActs.ForgetNodes,
 		redisops.ForgetInput{Auth: auth, NodeIDs: goneIDs, Addrs: stay}, nil); err != nil {
 		return err
 	}
-	if err := r.Exec(ctx, flow.LongOptions, fmt.Sprintf("delete %d instances", len(ords)), kubeActs.DeleteInstances,
+	if err := r.Exec(ctx, flow.LongOptions, fmt.Sprintf("delete %d instances", len(ords)), flow.KubeActs.DeleteInstances,
 		kube.DeleteInstancesInput{Namespace: c.Namespace, Cluster: c.Name, Ordinals: ords, DeleteVolumes: deleteVolumes}, nil); err != nil {
 		return err
 	}
@@ -253,7 +253,7 @@ func closeOpenSlots(ctx workflow.Context, r *flow.Run, auth redisops.Auth, seeds
 	dctx, cancel := workflow.NewDisconnectedContext(ctx)
 	defer cancel()
 	var res any
-	if err := r.Exec(dctx, flow.LongOptions, "close slots left open by the cancelled migration", redisActs.CloseOpenSlots,
+	if err := r.Exec(dctx, flow.LongOptions, "close slots left open by the cancelled migration", flow.RedisActs.CloseOpenSlots,
 		redisops.CloseOpenSlotsInput{Auth: auth, Seeds: seeds}, &res); err != nil {
 		workflow.GetLogger(dctx).Error("closing open slots after cancel failed", "err", err)
 	}

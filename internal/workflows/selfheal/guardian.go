@@ -289,7 +289,7 @@ func (g *guardianRun) record(events ...audit.Payload) error {
 	}
 	ri := recordInput(events)
 	ctx := operation.WithMeta(g.opts("record "+strings.Join(flow.Dedupe(eventNames(events)), ", "), time.Minute), g.meta)
-	return workflow.ExecuteActivity(ctx, auditActs.RecordEvents, ri).Get(ctx, nil)
+	return workflow.ExecuteActivity(ctx, flow.AuditActs.RecordEvents, ri).Get(ctx, nil)
 }
 
 // publish mirrors the health into the workflow's details (Temporal UI).

@@ -50,12 +50,7 @@ type RecoverInput struct {
 // the next; roles are relabelled and a shard whose primary then shares a
 // zone with a replica is switched over to one that keeps the zone rule.
 func Recover(ctx workflow.Context, in RecoverInput) (flow.Result, error) {
-	ctx, r, err := flow.Open(ctx, in.Meta)
-	if err != nil {
-		return flow.Result{}, err
-	}
-	summary, err := recoverInstances(ctx, r, in)
-	return r.Finish(ctx, err, summary)
+	return flow.Operate(ctx, in.Meta, func(ctx workflow.Context, r *flow.Run) (string, error) { return recoverInstances(ctx, r, in) })
 }
 
 func observeGuard(ctx workflow.Context, r *flow.Run, known map[int]guard.Member, summary string) (guardian.Observation, error) {
@@ -258,7 +253,7 @@ func (rc *recovery) freeOld(ctx workflow.Context, obs guardian.Observation, drop
 				addrs = append(addrs, a)
 			}
 		}
-		if err := r.Exec(ctx, flow.LongOptions, fmt.Sprintf("forget dead node %s on %d nodes", shortID(l.NodeID), len(addrs)), redisActs.ForgetNodes,
+		if err := r.Exec(ctx, flow.LongOptions, fmt.Sprintf("forget dead node %s on %d nodes", shortID(l.NodeID), len(addrs)), flow.RedisActs.ForgetNodes,
 			redisops.ForgetInput{Auth: rc.auth, NodeIDs: []string{l.NodeID}, Addrs: addrs}, nil); err != nil {
 			return err
 		}
@@ -274,7 +269,7 @@ func (rc *recovery) freeOld(ctx workflow.Context, obs guardian.Observation, drop
 func (rc *recovery) create(ctx workflow.Context, obs guardian.Observation) (map[int]kube.InstanceStatus, error) {
 	r, c, l, label := rc.r, rc.c, rc.l, rc.label
 	if err := r.Exec(ctx, flow.LongOptions, fmt.Sprintf("create %s (pod %s, %s volume)", label, render.PodName(c.Name, l.Ordinal), volumeWord(rc.volume)),
-		kubeActs.EnsureInstances, kube.EnsureInstancesInput{Spec: c, Instances: []topology.Instance{rc.inst}, Placement: rc.placement}, nil); err != nil {
+		flow.KubeActs.EnsureInstances, kube.EnsureInstancesInput{Spec: c, Instances: []topology.Instance{rc.inst}, Placement: rc.placement}, nil); err != nil {
 		return nil, err
 	}
 	ready, err := flow.WaitReady(ctx, r, c, []topology.Instance{rc.inst})
@@ -282,7 +277,7 @@ func (rc *recovery) create(ctx workflow.Context, obs guardian.Observation) (map[
 	if err == nil || !rc.volume || !errors.As(err, &app) || app.Type() != kube.ErrTypeUnschedulable {
 		return ready, err
 	}
-	if err := r.Exec(ctx, flow.LongOptions, "delete "+label+" and its volume: the volume cannot be scheduled", kubeActs.DeleteInstances,
+	if err := r.Exec(ctx, flow.LongOptions, "delete "+label+" and its volume: the volume cannot be scheduled", flow.KubeActs.DeleteInstances,
 		kube.DeleteInstancesInput{Namespace: c.Namespace, Cluster: c.Name, Ordinals: []int{l.Ordinal}, DeleteVolumes: true}, nil); err != nil {
 		return nil, err
 	}
@@ -292,13 +287,13 @@ func (rc *recovery) create(ctx workflow.Context, obs guardian.Observation) (map[
 	}
 	rc.volume = false
 	if l.NodeID != "" {
-		if err := r.Exec(ctx, flow.LongOptions, fmt.Sprintf("forget dead node %s", shortID(l.NodeID)), redisActs.ForgetNodes,
+		if err := r.Exec(ctx, flow.LongOptions, fmt.Sprintf("forget dead node %s", shortID(l.NodeID)), flow.RedisActs.ForgetNodes,
 			redisops.ForgetInput{Auth: rc.auth, NodeIDs: []string{l.NodeID}, Addrs: obs.LiveAddrs()}, nil); err != nil {
 			return nil, err
 		}
 		rc.forgotten = l.NodeID
 	}
-	if err := r.Exec(ctx, flow.LongOptions, fmt.Sprintf("create %s again on a new volume", label), kubeActs.EnsureInstances,
+	if err := r.Exec(ctx, flow.LongOptions, fmt.Sprintf("create %s again on a new volume", label), flow.KubeActs.EnsureInstances,
 		kube.EnsureInstancesInput{Spec: c, Instances: []topology.Instance{rc.inst}, Placement: rc.placement}, nil); err != nil {
 		return nil, err
 	}
@@ -314,11 +309,11 @@ func (rc *recovery) join(ctx workflow.Context, obs guardian.Observation, ready m
 	addrs := append(obs.LiveAddrs(), addr)
 	slices.Sort(addrs)
 	addrs = slices.Compact(addrs)
-	if err := r.Exec(ctx, flow.LongOptions, fmt.Sprintf("CLUSTER MEET %s with the cluster", label), redisActs.Meet,
+	if err := r.Exec(ctx, flow.LongOptions, fmt.Sprintf("CLUSTER MEET %s with the cluster", label), flow.RedisActs.Meet,
 		redisops.MeetInput{Auth: rc.auth, Addrs: addrs}, nil); err != nil {
 		return err
 	}
-	if err := r.Exec(ctx, flow.LongOptions, fmt.Sprintf("%s replicates shard-%d's primary; wait until in sync", label, l.Shard), redisActs.AttachReplicas,
+	if err := r.Exec(ctx, flow.LongOptions, fmt.Sprintf("%s replicates shard-%d's primary; wait until in sync", label, l.Shard), flow.RedisActs.AttachReplicas,
 		redisops.AttachReplicasInput{Auth: rc.auth, Pairs: []redisops.ReplicaPair{{Replica: addr, Primary: primaryAddr}}}, nil); err != nil {
 		return err
 	}
@@ -355,7 +350,7 @@ func fixZone(ctx workflow.Context, r *flow.Run, obs guardian.Observation, shard 
 			continue
 		}
 		label := fmt.Sprintf("shard-%d to ordinal %d (zone %s)", shard, o, zones[o])
-		if err := r.Exec(ctx, flow.LongOptions, "switch over "+label+" to keep the zone rule", redisActs.Handover,
+		if err := r.Exec(ctx, flow.LongOptions, "switch over "+label+" to keep the zone rule", flow.RedisActs.Handover,
 			redisops.HandoverInput{Auth: flow.AuthOf(*obs.Spec), ReplicaAddr: obs.Addr(o), Label: label}, nil); err != nil {
 			return false, err
 		}

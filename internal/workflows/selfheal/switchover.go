@@ -58,12 +58,7 @@ func runAdmittedSwitchover(ctx workflow.Context, r *flow.Run, admittedPlan, fres
 // clients' writes until the chosen in-sync replica has caught up, then the
 // roles swap, so no acknowledged write is lost; labels and Services follow.
 func Switchover(ctx workflow.Context, in SwitchoverInput) (flow.Result, error) {
-	ctx, r, err := flow.Open(ctx, in.Meta)
-	if err != nil {
-		return flow.Result{}, err
-	}
-	summary, err := switchover(ctx, r, in)
-	return r.Finish(ctx, err, summary)
+	return flow.Operate(ctx, in.Meta, func(ctx workflow.Context, r *flow.Run) (string, error) { return switchover(ctx, r, in) })
 }
 
 func switchover(ctx workflow.Context, r *flow.Run, in SwitchoverInput) (string, error) {
@@ -73,7 +68,7 @@ func switchover(ctx workflow.Context, r *flow.Run, in SwitchoverInput) (string, 
 	r.Progress.StepsTotal = r.Progress.StepsDone + 4
 	r.Phase(ctx, "planning", "")
 	var obs clusterstate.ObserveResult
-	if err := r.Exec(ctx, flow.QuickOptions, "observe the cluster in Kubernetes and Redis", stateActs.ObserveCluster,
+	if err := r.Exec(ctx, flow.QuickOptions, "observe the cluster in Kubernetes and Redis", flow.StateActs.ObserveCluster,
 		clusterstate.ObserveInput{Namespace: r.Meta.Namespace, Cluster: r.Meta.Cluster}, &obs); err != nil {
 		return "", err
 	}
@@ -91,7 +86,7 @@ func switchover(ctx workflow.Context, r *flow.Run, in SwitchoverInput) (string, 
 	}
 	r.Phase(ctx, "switching-over", plan.Summary)
 	label := fmt.Sprintf("shard-%d to %s", plan.Shard, plan.ToPod)
-	if err := r.Exec(ctx, flow.LongOptions, "hand over "+label+" (CLUSTER FAILOVER)", redisActs.Handover,
+	if err := r.Exec(ctx, flow.LongOptions, "hand over "+label+" (CLUSTER FAILOVER)", flow.RedisActs.Handover,
 		redisops.HandoverInput{Auth: flow.AuthOf(obs.State.Spec), ReplicaAddr: plan.ToAddr, Label: label}, nil); err != nil {
 		return plan.Summary, err
 	}

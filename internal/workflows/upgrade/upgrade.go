@@ -163,7 +163,7 @@ func (u *upgrader) run(ctx workflow.Context) (string, error) {
 		return "", err
 	}
 	var hashes kube.SpecHashesResult
-	if err := r.Exec(ctx, flow.QuickOptions, "compute the instance spec hashes of the target and the current spec", kubeActs.SpecHashes,
+	if err := r.Exec(ctx, flow.QuickOptions, "compute the instance spec hashes of the target and the current spec", flow.KubeActs.SpecHashes,
 		kube.SpecHashesInput{Specs: []spec.Cluster{u.in.Upgrade.Apply(obs.State.Spec), obs.State.Spec}}, &hashes); err != nil {
 		return "", err
 	}
@@ -184,12 +184,12 @@ func (u *upgrader) run(ctx workflow.Context) (string, error) {
 	r.Progress.StepsTotal = r.Progress.StepsDone + 8*u.up.Instances + 6*len(u.up.Shards()) + 10
 
 	var steady kube.SteadyResult
-	if err := r.Exec(ctx, flow.QuickOptions, "record the Pods' runs before the upgrade (restart baseline)", kubeActs.CheckInstancesSteady,
+	if err := r.Exec(ctx, flow.QuickOptions, "record the Pods' runs before the upgrade (restart baseline)", flow.KubeActs.CheckInstancesSteady,
 		kube.SteadyInput{Namespace: r.Meta.Namespace, Cluster: r.Meta.Cluster, Label: "baseline"}, &steady); err != nil {
 		return u.plan.Summary, err
 	}
 	u.baseline = steady.Pods
-	if err := r.Exec(ctx, flow.QuickOptions, "record the target and previous spec on the cluster's ConfigMap", kubeActs.BeginUpgrade,
+	if err := r.Exec(ctx, flow.QuickOptions, "record the target and previous spec on the cluster's ConfigMap", flow.KubeActs.BeginUpgrade,
 		kube.BeginUpgradeInput{Target: u.up.Target, Previous: u.up.Previous}, nil); err != nil {
 		return u.plan.Summary, err
 	}
@@ -214,7 +214,7 @@ func (u *upgrader) run(ctx workflow.Context) (string, error) {
 		return u.plan.Summary, err
 	}
 	u.stage(ctx, StageFinishing)
-	if err := r.Exec(ctx, flow.QuickOptions, "record "+u.up.Target.Image+" as the cluster's spec", kubeActs.FinishUpgrade,
+	if err := r.Exec(ctx, flow.QuickOptions, "record "+u.up.Target.Image+" as the cluster's spec", flow.KubeActs.FinishUpgrade,
 		kube.FinishUpgradeInput{Spec: u.up.Target, Previous: &u.up.Previous}, nil); err != nil {
 		return u.plan.Summary, err
 	}
@@ -396,7 +396,7 @@ func (u *upgrader) convergeShard(ctx workflow.Context, shard int, target spec.Cl
 // cluster observations here, from which the same steps follow.
 func observeShard(ctx workflow.Context, r *flow.Run, shard int) (clusterstate.ObserveResult, error) {
 	var out clusterstate.ObserveResult
-	err := r.Exec(ctx, flow.QuickOptions, "observe the cluster in Kubernetes and Redis", stateActs.ObserveCluster,
+	err := r.Exec(ctx, flow.QuickOptions, "observe the cluster in Kubernetes and Redis", flow.StateActs.ObserveCluster,
 		clusterstate.ObserveInput{Namespace: r.Meta.Namespace, Cluster: r.Meta.Cluster, Shards: []int{shard}, SkipOpenSlots: true}, &out)
 	return out, err
 }
@@ -406,7 +406,7 @@ func observeShard(ctx workflow.Context, r *flow.Run, shard int) (clusterstate.Ob
 // open slots included).
 func observeAddrs(ctx workflow.Context, r *flow.Run) (clusterstate.ObserveResult, error) {
 	var out clusterstate.ObserveResult
-	err := r.Exec(ctx, flow.QuickOptions, "observe the cluster in Kubernetes and Redis", stateActs.ObserveCluster,
+	err := r.Exec(ctx, flow.QuickOptions, "observe the cluster in Kubernetes and Redis", flow.StateActs.ObserveCluster,
 		clusterstate.ObserveInput{Namespace: r.Meta.Namespace, Cluster: r.Meta.Cluster, SkipOpenSlots: true}, &out)
 	return out, err
 }
@@ -426,11 +426,11 @@ func (u *upgrader) recreate(ctx workflow.Context, obs clusterstate.ObserveResult
 	var before redisops.RunInfo
 	if p.Ready && p.Addr() != "" {
 		// Best effort: a node that cannot answer is replaced all the same.
-		_ = r.Exec(ctx, probeOptions, "read run_id of "+label, redisActs.NodeRunInfo,
+		_ = r.Exec(ctx, probeOptions, "read run_id of "+label, flow.RedisActs.NodeRunInfo,
 			redisops.RunInfoInput{Auth: u.auth, Addr: p.Addr(), Label: label}, &before)
 	}
 	inst := topology.Instance{Ordinal: st.Ordinal, Shard: shard, Role: st.Role, NodeID: p.NodeID}
-	if err := r.Exec(ctx, flow.LongOptions, fmt.Sprintf("recreate %s with %s", label, target.Image), kubeActs.RecreateInstance,
+	if err := r.Exec(ctx, flow.LongOptions, fmt.Sprintf("recreate %s with %s", label, target.Image), flow.KubeActs.RecreateInstance,
 		kube.RecreateInput{Spec: target, Instance: inst, Placement: render.Placement{RequireDistinctZones: u.up.Placement.RequireDistinctZones}}, nil); err != nil {
 		return err
 	}
@@ -439,7 +439,7 @@ func (u *upgrader) recreate(ctx workflow.Context, obs clusterstate.ObserveResult
 		return err
 	}
 	var after redisops.RunInfo
-	if err := r.Exec(ctx, instanceWaitOptions, fmt.Sprintf("wait until %s runs a new process and is in sync", label), redisActs.WaitInstanceUpgraded,
+	if err := r.Exec(ctx, instanceWaitOptions, fmt.Sprintf("wait until %s runs a new process and is in sync", label), flow.RedisActs.WaitInstanceUpgraded,
 		redisops.WaitUpgradedInput{Auth: u.auth, Addr: ready[st.Ordinal].Addr(), PreviousRunID: before.RunID, Role: st.Role,
 			MaxLagBytes: *u.in.Upgrade.Gate.MaxLagBytes, Label: label}, &after); err != nil {
 		return err
@@ -455,7 +455,7 @@ func (u *upgrader) handover(ctx workflow.Context, obs clusterstate.ObserveResult
 	from, to := pods[st.Ordinal], pods[st.To]
 	label := fmt.Sprintf("shard-%d: %s -> %s", shard, from.Pod, to.Pod)
 	u.prog.Instance = to.Pod
-	if err := r.Exec(ctx, flow.LongOptions, "hand over "+label+" (CLUSTER FAILOVER)", redisActs.Handover,
+	if err := r.Exec(ctx, flow.LongOptions, "hand over "+label+" (CLUSTER FAILOVER)", flow.RedisActs.Handover,
 		redisops.HandoverInput{Auth: u.auth, ReplicaAddr: to.Addr(), MaxLagBytes: *u.in.Upgrade.Gate.MaxLagBytes, Label: label}, nil); err != nil {
 		return err
 	}
@@ -474,7 +474,7 @@ func (u *upgrader) handover(ctx workflow.Context, obs clusterstate.ObserveResult
 	// primary that refuses writes hands back to the old primary, which
 	// still runs the previous spec, within seconds instead of after the bake.
 	g := u.in.Upgrade.Gate
-	err := r.Exec(ctx, gateOptions, "probe the new primary of "+label, redisActs.ProbePrimary,
+	err := r.Exec(ctx, gateOptions, "probe the new primary of "+label, flow.RedisActs.ProbePrimary,
 		redisops.ProbePrimaryInput{Auth: u.auth, Addr: to.Addr(), Shard: shard, Probe: min(g.Probe.Duration, time.Second),
 			MaxErrorRate: *g.MaxErrorRate, Label: label}, nil)
 	if err == nil || temporal.IsCanceledError(err) || errors.Is(ctx.Err(), workflow.ErrCanceled) {
@@ -543,7 +543,7 @@ func (u *upgrader) gateCheck() gateCheck {
 // bake child (bake.go) run the same steps.
 func evaluateGate(ctx workflow.Context, r *flow.Run, c gateCheck, label string) (string, error) {
 	g := c.Gate
-	err := r.Exec(ctx, gateOptions, "health gate ("+label+"): pods steady", kubeActs.CheckInstancesSteady,
+	err := r.Exec(ctx, gateOptions, "health gate ("+label+"): pods steady", flow.KubeActs.CheckInstancesSteady,
 		kube.SteadyInput{Namespace: r.Meta.Namespace, Cluster: r.Meta.Cluster, Baseline: c.Baseline, Label: label}, nil)
 	var rep redisops.GateReport
 	if err == nil {
@@ -559,7 +559,7 @@ func evaluateGate(ctx workflow.Context, r *flow.Run, c gateCheck, label string) 
 					in.Shards[p.Addr()] = p.Shard
 				}
 			}
-			err = r.Exec(ctx, gateOptions, "health gate ("+label+"): cluster state, replication, probe client", redisActs.HealthGate, in, &rep)
+			err = r.Exec(ctx, gateOptions, "health gate ("+label+"): cluster state, replication, probe client", flow.RedisActs.HealthGate, in, &rep)
 		}
 	}
 	if err == nil {
@@ -599,7 +599,7 @@ func (u *upgrader) rollback(ctx workflow.Context) error {
 			return fmt.Errorf("rollback of shard-%d failed: %w", s, err)
 		}
 	}
-	if err := r.Exec(ctx, flow.QuickOptions, "record "+u.up.Previous.Image+" as the cluster's spec again", kubeActs.FinishUpgrade,
+	if err := r.Exec(ctx, flow.QuickOptions, "record "+u.up.Previous.Image+" as the cluster's spec again", flow.KubeActs.FinishUpgrade,
 		kube.FinishUpgradeInput{Spec: u.up.Previous, RolledBack: true}, nil); err != nil {
 		return err
 	}
