@@ -12,7 +12,7 @@ import (
 )
 
 // ErrTypePlanDiverged is the failure of an operation whose admitted plan no
-// longer fits the cluster in structure (see checkPlan).
+// longer fits the cluster in structure (see Run.CheckPlan).
 const ErrTypePlanDiverged = "PlanDiverged"
 
 // changeAdmittedPlan marks histories in which the workflow plans with the
@@ -20,7 +20,7 @@ const ErrTypePlanDiverged = "PlanDiverged"
 // replay the old path (planner.DefaultLimits, no comparison).
 const changeAdmittedPlan = "admitted-plan"
 
-// admitted returns the limits to plan with and the plan the API admitted
+// Admitted returns the limits to plan with and the plan the API admitted
 // (nil when the input carries none, or the history predates them).
 func Admitted(ctx workflow.Context, r *Run, plan *planner.Plan, lim *planner.Limits) (planner.Limits, *planner.Plan) {
 	if workflow.GetVersion(ctx, changeAdmittedPlan, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
@@ -33,7 +33,7 @@ func Admitted(ctx workflow.Context, r *Run, plan *planner.Plan, lim *planner.Lim
 	return out, plan
 }
 
-// checkPlan compares the admitted plan with the plan made from fresh state
+// CheckPlan compares the admitted plan with the plan made from fresh state
 // before step, and returns the plan to run. The workflow never silently
 // plans anew:
 //   - equal: the admitted plan runs;
@@ -83,7 +83,7 @@ func (r *Run) Diverged(ctx workflow.Context, step string, fields []string, struc
 	return nil
 }
 
-// checkMoves re-checks the admitted slot moves against the ownership
+// CheckMoves re-checks the admitted slot moves against the ownership
 // observed just before the migration (after new shards joined): a move
 // whose slots neither its source nor its target owns any more is recorded
 // as PlanDiverged and stops the operation before any slot moves. Only for

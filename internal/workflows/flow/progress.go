@@ -8,7 +8,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 )
 
-// tracker is the one place an operation's progress lives: the progress query
+// Tracker is the one place an operation's progress lives: the progress query
 // answers from it, the Temporal UI's current details mirror it, and the
 // Result carries a snapshot of it. The run holds one tracker and every
 // coroutine of the operation (an upgrade batch, a decision record) updates
@@ -60,7 +60,7 @@ func (t *Tracker) End(ctx workflow.Context, outcome Outcome, msg string) {
 	t.Publish(ctx)
 }
 
-// publish mirrors progress into the workflow's current details (Temporal UI).
+// Publish mirrors progress into the workflow's current details (Temporal UI).
 func (t *Tracker) Publish(ctx workflow.Context) {
 	p := t.Progress
 	var b strings.Builder

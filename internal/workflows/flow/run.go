@@ -56,7 +56,7 @@ var (
 	}
 )
 
-// run is the state every operation workflow shares: its meta, progress and
+// Run is the state every operation workflow shares: its meta, progress and
 // the query that exposes it. Its methods take the workflow.Context of the
 // coroutine that calls them (ctx first): coroutines share one run, and so
 // one progress, without swapping a stored context.
@@ -69,7 +69,7 @@ type Run struct {
 	Plan *planner.Plan
 }
 
-// open starts an operation's run: it returns the context the workflow passes
+// Open starts an operation's run: it returns the context the workflow passes
 // on (with the operation's meta, see package operation) and the run.
 func Open(ctx workflow.Context, m Meta) (workflow.Context, *Run, error) {
 	ctx = operation.WithMeta(ctx, m)
@@ -95,9 +95,10 @@ func Operate(ctx workflow.Context, m Meta, body func(workflow.Context, *Run) (st
 	return r.Finish(ctx, err, summary)
 }
 
+// Phase sets the operation's phase and the step shown under way.
 func (r *Run) Phase(ctx workflow.Context, phase, step string) { r.Progress.phase(ctx, phase, step) }
 
-// exec runs one activity as a step, with a summary for the Temporal UI.
+// Exec runs one activity as a step, with a summary for the Temporal UI.
 func (r *Run) Exec(ctx workflow.Context, opts workflow.ActivityOptions, summary string, fn, in, out any) error {
 	opts.Summary = summary
 	r.Progress.stepStarted(ctx, summary)
@@ -109,7 +110,7 @@ func (r *Run) Exec(ctx workflow.Context, opts workflow.ActivityOptions, summary 
 	return err
 }
 
-// record appends domain events (exactly once, see package auditlog).
+// Record appends domain events (exactly once, see package auditlog).
 func (r *Run) Record(ctx workflow.Context, events ...audit.Payload) error {
 	if len(events) == 0 {
 		return nil
@@ -123,7 +124,7 @@ func (r *Run) Record(ctx workflow.Context, events ...audit.Payload) error {
 	return r.Exec(ctx, QuickOptions, "record "+strings.Join(Dedupe(names), ", "), AuditActs.RecordEvents, in, nil)
 }
 
-// runHooks runs the plan's hook runs at point, in order. A failing hook with
+// RunHooks runs the plan's hook runs at point, in order. A failing hook with
 // the fail policy stops the operation (for a pre-hook, before the step
 // changes anything); with the ignore policy its failure is recorded and the
 // operation goes on. Every run's outcome is a HookRan event.
@@ -180,7 +181,7 @@ func hookTarget(hr planner.HookRun) string {
 	}
 }
 
-// finish records how the operation ended, on a disconnected context so the
+// Finish records how the operation ended, on a disconnected context so the
 // record is written after a cancellation too, and returns the Result.
 func (r *Run) Finish(ctx workflow.Context, err error, summary string) (Result, error) {
 	outcome, msg := OutcomeSucceeded, summary
@@ -205,13 +206,13 @@ func (r *Run) Finish(ctx workflow.Context, err error, summary string) (Result, e
 	return res, recErr
 }
 
-// result is the operation's Result as it ends with outcome.
+// Result is the operation's Result as it ends with outcome.
 func (r *Run) Result(ctx workflow.Context, outcome Outcome, msg string) Result {
 	return Result{OperationID: r.Meta.OperationID, Outcome: outcome, Message: msg,
 		Duration: workflow.Now(ctx).Sub(r.Progress.StartedAt), Progress: r.Progress.snapshot(), Plan: r.Plan}
 }
 
-// started records what was requested (type; actor and reason ride in the
+// Started records what was requested (type; actor and reason ride in the
 // metadata) and that the workflow began, in one step.
 func (r *Run) Started(ctx workflow.Context) error {
 	info := workflow.GetInfo(ctx)
@@ -222,6 +223,8 @@ func (r *Run) Started(ctx workflow.Context) error {
 			WorkflowID: info.WorkflowExecution.ID, RunID: info.WorkflowExecution.RunID})
 }
 
+// Dedupe drops the repeats of consecutive equal strings (event names in a
+// step's summary).
 func Dedupe(xs []string) []string {
 	var out []string
 	for _, x := range xs {

@@ -50,7 +50,7 @@ type UpgradeInput struct {
 	// Hooks run in addition to the cluster spec's (user gates are hooks at
 	// point upgrade-gate).
 	Hooks []spec.Hook `json:"hooks,omitempty"`
-	// Plan and Limits: as in ScaleShardsInput.
+	// Plan and Limits: as in lifecycle.ScaleShardsInput.
 	Plan   *planner.Plan   `json:"plan,omitempty"`
 	Limits *planner.Limits `json:"limits,omitempty"`
 }
