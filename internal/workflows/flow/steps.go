@@ -141,9 +141,15 @@ const ErrTypePlanRejected = "PlanRejected"
 
 // Observe runs ObserveCluster for the operation's cluster.
 func Observe(ctx workflow.Context, r *Run, scanShards []int) (clusterstate.ObserveResult, error) {
+	return ObserveWith(ctx, r, clusterstate.ObserveInput{ScanBigKeysOfShards: scanShards})
+}
+
+// ObserveWith runs ObserveCluster for the operation's cluster with the
+// options in in (its namespace and cluster are the operation's).
+func ObserveWith(ctx workflow.Context, r *Run, in clusterstate.ObserveInput) (clusterstate.ObserveResult, error) {
+	in.Namespace, in.Cluster = r.Meta.Namespace, r.Meta.Cluster
 	var out clusterstate.ObserveResult
-	err := r.Exec(ctx, QuickOptions, "observe the cluster in Kubernetes and Redis", StateActs.ObserveCluster,
-		clusterstate.ObserveInput{Namespace: r.Meta.Namespace, Cluster: r.Meta.Cluster, ScanBigKeysOfShards: scanShards}, &out)
+	err := r.Exec(ctx, QuickOptions, "observe the cluster in Kubernetes and Redis", StateActs.ObserveCluster, in, &out)
 	return out, err
 }
 

@@ -3,7 +3,6 @@ package selfheal
 import (
 	"fmt"
 
-	"github.com/dayops/dayops/internal/activities/clusterstate"
 	"github.com/dayops/dayops/internal/activities/redisops"
 	"github.com/dayops/dayops/internal/audit"
 	"github.com/dayops/dayops/internal/guard"
@@ -67,9 +66,8 @@ func switchover(ctx workflow.Context, r *flow.Run, in SwitchoverInput) (string, 
 	}
 	r.Progress.StepsTotal = r.Progress.StepsDone + 4
 	r.Phase(ctx, "planning", "")
-	var obs clusterstate.ObserveResult
-	if err := r.Exec(ctx, flow.QuickOptions, "observe the cluster in Kubernetes and Redis", flow.StateActs.ObserveCluster,
-		clusterstate.ObserveInput{Namespace: r.Meta.Namespace, Cluster: r.Meta.Cluster}, &obs); err != nil {
+	obs, err := flow.Observe(ctx, r, nil)
+	if err != nil {
 		return "", err
 	}
 	plan, err := guard.PlanSwitchover(obs.State, in.Shard, in.To, in.AllowSharedZones)

@@ -395,20 +395,14 @@ func (u *upgrader) convergeShard(ctx workflow.Context, shard int, target spec.Cl
 // observation and every gate check them. Recorded histories hold whole-
 // cluster observations here, from which the same steps follow.
 func observeShard(ctx workflow.Context, r *flow.Run, shard int) (clusterstate.ObserveResult, error) {
-	var out clusterstate.ObserveResult
-	err := r.Exec(ctx, flow.QuickOptions, "observe the cluster in Kubernetes and Redis", flow.StateActs.ObserveCluster,
-		clusterstate.ObserveInput{Namespace: r.Meta.Namespace, Cluster: r.Meta.Cluster, Shards: []int{shard}, SkipOpenSlots: true}, &out)
-	return out, err
+	return flow.ObserveWith(ctx, r, clusterstate.ObserveInput{Shards: []int{shard}, SkipOpenSlots: true})
 }
 
 // observeAddrs observes the cluster for the gate, which needs only the
 // instances' addresses and shards (the HealthGate activity checks Redis,
 // open slots included).
 func observeAddrs(ctx workflow.Context, r *flow.Run) (clusterstate.ObserveResult, error) {
-	var out clusterstate.ObserveResult
-	err := r.Exec(ctx, flow.QuickOptions, "observe the cluster in Kubernetes and Redis", flow.StateActs.ObserveCluster,
-		clusterstate.ObserveInput{Namespace: r.Meta.Namespace, Cluster: r.Meta.Cluster, SkipOpenSlots: true}, &out)
-	return out, err
+	return flow.ObserveWith(ctx, r, clusterstate.ObserveInput{SkipOpenSlots: true})
 }
 
 func upToDate(pods []kube.InstanceStatus, hash string) map[int]bool {
