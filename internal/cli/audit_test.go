@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/dayops/dayops/internal/audit"
+	"github.com/dayops/dayops/internal/audit/projection"
 	"github.com/dayops/dayops/internal/cli"
 	"github.com/dayops/dayops/internal/cli/auditdb"
 	"github.com/dayops/dayops/internal/eventstore"
@@ -184,7 +185,7 @@ func TestAuditVerbs(t *testing.T) {
 			}
 			_, err = run("state", "--cluster", "nope")
 			var apiErr *cli.APIError
-			if mode.offline && !errors.Is(err, audit.ErrClusterNotFound) || !mode.offline && (!errors.As(err, &apiErr) || apiErr.Status != 404) {
+			if mode.offline && !errors.Is(err, projection.ErrClusterNotFound) || !mode.offline && (!errors.As(err, &apiErr) || apiErr.Status != 404) {
 				t.Errorf("state of an unknown cluster: %v", err)
 			}
 			if _, err := run("state", "--cluster", "orders", "--as-of", "soon"); err == nil || !strings.Contains(err.Error(), "as-of") {

@@ -12,7 +12,7 @@ import (
 
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/dayops/dayops/internal/admission"
-	"github.com/dayops/dayops/internal/audit"
+	"github.com/dayops/dayops/internal/audit/projection"
 	"github.com/dayops/dayops/internal/eventstore"
 	"github.com/dayops/dayops/internal/operation"
 	"github.com/dayops/dayops/internal/spec"
@@ -187,7 +187,7 @@ func (s *Server) getCluster(ctx context.Context, in *ClusterPath) (*struct{ Body
 		out.Slots[fmt.Sprintf("shard-%d", sh)] = st.Slots[sh].String()
 	}
 	if s.d.Store != nil {
-		cs, _, err := audit.ClusterAsOf(ctx, s.d.Store, operation.ClusterKey(in.Namespace, in.Name), audit.Bound{})
+		cs, _, err := projection.ClusterAsOf(ctx, s.d.Store, operation.ClusterKey(in.Namespace, in.Name), projection.Bound{})
 		if err == nil && cs.LastOperation != nil {
 			lo := cs.LastOperation
 			out.LastOperation = &LastOperation{ID: lo.ID, Type: lo.Kind, Status: lo.Status, Error: lo.Error, Actor: lo.Actor, At: lo.At}

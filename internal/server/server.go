@@ -20,6 +20,7 @@ import (
 	"github.com/dayops/dayops/internal/activities/kube"
 	"github.com/dayops/dayops/internal/activities/redisops"
 	"github.com/dayops/dayops/internal/audit"
+	"github.com/dayops/dayops/internal/audit/projection"
 	"github.com/dayops/dayops/internal/backupstore"
 	"github.com/dayops/dayops/internal/callauth"
 	"github.com/dayops/dayops/internal/eventstore"
@@ -314,7 +315,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(apiAddr s
 		if err != nil {
 			return err
 		}
-		proj, err := audit.NewProjector(ctx, d.Store)
+		proj, err := projection.NewProjector(ctx, d.Store)
 		if err != nil {
 			return fmt.Errorf("audit projector: %w", err)
 		}
