@@ -195,8 +195,16 @@ func (p *Projection) setLast(t *Timeline, e eventstore.Event) {
 
 // ApplyPayload folds an already decoded payload of e.
 func (p *Projection) ApplyPayload(e eventstore.Event, pl audit.Payload) {
-	at := e.RecordedAt
 	p.Position = e.Position
+	if !p.applyOperation(e, pl) {
+		p.applyCluster(e, pl)
+	}
+}
+
+// applyOperation folds the events of an operation's timeline; it returns
+// false for any other payload.
+func (p *Projection) applyOperation(e eventstore.Event, pl audit.Payload) bool {
+	at := e.RecordedAt
 	switch v := pl.(type) {
 	case *audit.OperationRequested:
 		t := p.operation(v.OperationID, v.Cluster)
@@ -240,6 +248,16 @@ func (p *Projection) ApplyPayload(e eventstore.Event, pl audit.Payload) {
 		t.Hooks = append(t.Hooks, HookState{Hook: v.Hook, Point: v.Point, Target: v.Target, Outcome: v.Outcome,
 			Error: v.Error, DurationMS: v.DurationMS, At: at})
 		t.Position = e.Position
+	default:
+		return false
+	}
+	return true
+}
+
+// applyCluster folds the events that change a cluster's topology.
+func (p *Projection) applyCluster(e eventstore.Event, pl audit.Payload) {
+	at := e.RecordedAt
+	switch v := pl.(type) {
 	case *audit.ClusterCreated:
 		c := p.cluster(v.Cluster, at)
 		c.Deleted, c.RedisVersion, c.Image, c.CreatedAt = false, v.RedisVersion, v.Image, at
