@@ -19,15 +19,15 @@ import (
 	"github.com/dayops/dayops/internal/audit/projection"
 	"github.com/dayops/dayops/internal/auditquery"
 	"github.com/dayops/dayops/internal/backupstore"
-	"github.com/dayops/dayops/internal/cli"
+	"github.com/dayops/dayops/internal/cli/auditcli"
 	"github.com/dayops/dayops/internal/eventstore"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
-// Offline is the offline mode for cli.AuditCmd.
-func Offline() cli.Offline {
-	return cli.Offline{
-		Open: func(ctx context.Context, url string) (cli.AuditDB, error) {
+// Offline is the offline mode for auditcli.AuditCmd.
+func Offline() auditcli.Offline {
+	return auditcli.Offline{
+		Open: func(ctx context.Context, url string) (auditcli.AuditDB, error) {
 			db, err := Open(ctx, url)
 			if err != nil {
 				return nil, err
@@ -135,7 +135,7 @@ func (d *DB) Project(ctx context.Context, follow bool, caughtUp func(position in
 // Signer runs the checkpoint signer until ctx ends: its own key, and with
 // cfg.BackupStore every checkpoint copied out of the database after each
 // look.
-func (d *DB) Signer(ctx context.Context, cfg cli.SignerConfig, started func(keyID string, interval time.Duration)) error {
+func (d *DB) Signer(ctx context.Context, cfg auditcli.SignerConfig, started func(keyID string, interval time.Duration)) error {
 	signer, err := eventstore.LoadSigner(cfg.SigningKeyPath)
 	if err != nil {
 		return fmt.Errorf("--signing-key: %w", err)

@@ -1,4 +1,9 @@
-package cli
+// Package auditcli is `dayops audit`: the reading verbs (log, verify,
+// state) answered by the API, or by the database in offline mode, and the
+// key and database verbs (keygen, checkpoint, project, signer, grant). It
+// links no database driver: the offline mode comes in through Offline
+// (package cli/auditdb).
+package auditcli
 
 import (
 	"context"
@@ -17,6 +22,7 @@ import (
 	"time"
 
 	"github.com/dayops/dayops/internal/apiv1"
+	"github.com/dayops/dayops/internal/cli"
 	"github.com/spf13/cobra"
 )
 
@@ -131,7 +137,7 @@ func (a *auditOpener) source(ctx context.Context) (AuditSource, func(), error) {
 	if u := a.dbURL(); u != "" {
 		return a.db(ctx, "")
 	}
-	cl, err := FromEnv()
+	cl, err := cli.FromEnv()
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w (or read the database directly: --db URL / %s)", err, EnvAuditDB)
 	}
@@ -171,7 +177,7 @@ func (a *auditOpener) open(ctx context.Context, verb, u string) (AuditDB, func()
 }
 
 // apiAudit is the audit log through the REST API.
-type apiAudit struct{ cl *Client }
+type apiAudit struct{ cl *cli.Client }
 
 func (a apiAudit) Events(ctx context.Context, q apiv1.AuditEventQuery) (apiv1.EventPage, error) {
 	v := url.Values{}
@@ -547,7 +553,7 @@ func auditStateCmd(a *auditOpener) *cobra.Command {
 			}
 			out := cmd.OutOrStdout()
 			if output == "json" {
-				return printJSON(out, st)
+				return cli.PrintJSON(out, st)
 			}
 			return printState(out, st)
 		},
