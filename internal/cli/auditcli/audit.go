@@ -23,6 +23,7 @@ import (
 
 	"github.com/dayops/dayops/internal/apiv1"
 	"github.com/dayops/dayops/internal/cli"
+	"github.com/dayops/dayops/internal/eventstore/signing"
 	"github.com/spf13/cobra"
 )
 
@@ -409,26 +410,6 @@ func (e *ChainBrokenError) Error() string {
 // ExitCode is 2 for a broken chain.
 func (e *ChainBrokenError) ExitCode() int { return 2 }
 
-// readKey reads a key file, or when path is empty the value of env (a path
-// if it names an existing file, else the key itself); nil when neither is set.
-func readKey(path, env string) ([]byte, error) {
-	if path == "" {
-		v := os.Getenv(env)
-		if v == "" {
-			return nil, nil
-		}
-		if _, err := os.Stat(v); err != nil {
-			return []byte(v), nil
-		}
-		path = v
-	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("read key: %w", err)
-	}
-	return b, nil
-}
-
 func auditVerifyCmd(a *auditOpener) *cobra.Command {
 	var (
 		pubPath, backupURL string
@@ -454,7 +435,7 @@ copies are the auditor's evidence, sent to the API (or compared offline) as read
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			req.PublicKeys, req.CheckpointCopies = nil, nil
-			raw, err := readKey(pubPath, envPublicKey)
+			raw, err := signing.LoadKeyFile(pubPath, envPublicKey)
 			if err != nil {
 				return fmt.Errorf("--public-key: %w", err)
 			}
