@@ -27,8 +27,6 @@ import (
 // It also hands the request's redacted parameters to the handlers
 // (RequestParams), which put them in the operation's Meta, from where the
 // workflow's OperationRequested event records them.
-// It is kept in its own file, apart from the handlers, so that moving the
-// handlers (admission registry) does not touch it.
 
 // maxRecordedBody is the most of a request body the wrapper reads to record
 // it; a larger body is recorded by size and digest of this prefix.
