@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/dayops/dayops/internal/audit"
+	"github.com/dayops/dayops/internal/audit/projection"
 	"github.com/dayops/dayops/internal/eventstore"
 	"github.com/dayops/dayops/internal/testutil/pgtest"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -221,7 +222,7 @@ func runBenchEventstore(ctx context.Context, cfg benchConfig, out io.Writer, log
 		}
 		head, _, _ = s.Head(ctx)
 		start := time.Now()
-		p, err := audit.Rebuild(ctx, s, audit.Bound{})
+		p, err := projection.Rebuild(ctx, s, projection.Bound{})
 		if err != nil {
 			return err
 		}
@@ -241,7 +242,7 @@ func runBenchEventstore(ctx context.Context, cfg benchConfig, out io.Writer, log
 		fmt.Fprintf(out, "verify of %d events and %d signed checkpoints: %.2fs\n", rep.Events, rep.SignaturesChecked, time.Since(start).Seconds())
 
 		if cfg.Projector {
-			pj, err := audit.NewProjector(ctx, s)
+			pj, err := projection.NewProjector(ctx, s)
 			if err != nil {
 				return err
 			}

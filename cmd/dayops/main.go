@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/dayops/dayops/internal/cli"
+	"github.com/dayops/dayops/internal/cli/auditcli"
 	"github.com/dayops/dayops/internal/cli/auditdb"
 )
 
@@ -23,7 +24,7 @@ func newRootCmd() *cobra.Command {
 		cli.BackupCmd(),
 		cli.RestoreCmd(),
 		newServerCmd(),
-		cli.AuditCmd(auditdb.Offline()),
+		auditcli.AuditCmd(auditdb.Offline()),
 		newInstanceCmd(),
 		newVersionCmd(),
 	)

@@ -13,8 +13,6 @@ import (
 	"github.com/dayops/dayops/internal/apiv1"
 	"github.com/dayops/dayops/internal/backupstore"
 	"github.com/dayops/dayops/internal/eventstore"
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // CheckpointPrefix is where checkpoint copies live in the backup store:
@@ -98,16 +96,4 @@ func ReadCheckpointCopies(ctx context.Context, bs backupstore.Store) ([]eventsto
 		out = append(out, c)
 	}
 	return out, nil
-}
-
-// GrantProjections lets role maintain the projection tables (the API runs
-// the projector): SELECT, INSERT, UPDATE, DELETE on them, nothing on the
-// log itself (eventstore.GrantWriter does that). pool must be connected as
-// the tables' owner, after the projector's migrations ran (NewProjector).
-func GrantProjections(ctx context.Context, pool *pgxpool.Pool, role string) error {
-	r := pgx.Identifier{role}.Sanitize()
-	if _, err := pool.Exec(ctx, "GRANT SELECT, INSERT, UPDATE, DELETE ON audit_cluster_state, audit_operation_timeline TO "+r); err != nil {
-		return fmt.Errorf("grant projection tables to %s: %w", role, err)
-	}
-	return nil
 }

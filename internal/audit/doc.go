@@ -1,7 +1,9 @@
-// Package audit turns the event log (internal/eventstore) into answers for
-// auditors and operators: the domain event vocabulary, the projections
-// (current cluster state and operation timelines), as-of replays and the
-// verify entry points used by `dayops audit`.
+// Package audit is the domain event vocabulary of the event log
+// (internal/eventstore): one payload type per event, how they are encoded,
+// upcast and routed to streams, what the API records about requests, and the
+// copies of signed checkpoints kept beside the backups. The folds of these
+// events (current cluster state, operation timelines, as-of replays) live in
+// internal/audit/projection.
 //
 // # Vocabulary
 //
@@ -26,31 +28,4 @@
 // (audit/checkpoints/<seq>.json, never overwritten) and
 // ReadCheckpointCopies reads them back for eventstore.VerifyOptions.External:
 // a rewrite of the database alone, checkpoints included, is then caught.
-//
-// # Projections
-//
-// Projection is a pure, deterministic fold of events in position order:
-// ClusterState (shards and their slot ranges, instances by ordinal with
-// shard, role, zone, image and version, last operation and its result) and
-// Timeline (each step's start, end and outcome, hook runs). Unknown event
-// types are skipped so an older reader survives a newer writer; a known type
-// with a bad payload is an error.
-//
-// Projector keeps the fold in PostgreSQL tables through the store's
-// catch-up subscription "audit-projections". Each batch loads the rows it
-// touches, applies the events, upserts the rows and advances the checkpoint
-// in one transaction, so the tables equal the fold of the log up to the
-// checkpoint: exactly once across restarts. Rebuild recomputes the fold from
-// scratch; the tests assert both agree.
-//
-// Rebuild cuts the gap-free position range into pages read on parallel
-// connections and decoded in parallel, and applies them in order (see
-// `dayops-dev bench eventstore` for the 1M-event figure).
-//
-// # As of
-//
-// ClusterAsOf replays only the events whose metadata names the cluster (its
-// own stream and its operations' streams) up to a Bound: a global position,
-// or an instant (mapped to the last position recorded at or before it; the
-// store guarantees recorded time never decreases with position).
 package audit

@@ -425,10 +425,19 @@ func Stream(p Payload) eventstore.StreamName {
 	if r, ok := p.(interface{ request() APIRequest }); ok {
 		return r.request().stream()
 	}
-	if op, ok := p.(interface{ operation() string }); ok {
-		return eventstore.OperationStream(op.operation())
+	if op, ok := OperationOf(p); ok {
+		return eventstore.OperationStream(op)
 	}
 	return eventstore.ClusterStream(p.ClusterName())
+}
+
+// OperationOf returns the ID of the operation a payload belongs to, if its
+// type carries one (the projections fold those into timelines).
+func OperationOf(p Payload) (string, bool) {
+	if op, ok := p.(interface{ operation() string }); ok {
+		return op.operation(), true
+	}
+	return "", false
 }
 
 func (p OperationRequested) operation() string { return p.OperationID }

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/dayops/dayops/internal/audit"
+	"github.com/dayops/dayops/internal/audit/projection"
 	"github.com/dayops/dayops/internal/eventstore"
 )
 
@@ -56,7 +57,7 @@ func FuzzDecodeWithUpcasters(f *testing.F) {
 			}
 		}
 		// Folding it must not panic either.
-		proj := audit.NewProjection()
+		proj := projection.NewProjection()
 		proj.ApplyPayload(eventstore.Event{Position: 1, Type: typ}, pl)
 	})
 }

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/dayops/dayops/internal/apiv1"
-	"github.com/dayops/dayops/internal/audit"
+	"github.com/dayops/dayops/internal/audit/projection"
 	"github.com/dayops/dayops/internal/eventstore"
 	"github.com/google/uuid"
 )
@@ -21,8 +21,8 @@ import (
 // ErrInvalid marks a request the caller must fix (a bad key, a bad bound).
 var ErrInvalid = errors.New("invalid audit request")
 
-// ErrClusterNotFound is audit.ErrClusterNotFound: the log names no such cluster.
-var ErrClusterNotFound = audit.ErrClusterNotFound
+// ErrClusterNotFound is projection.ErrClusterNotFound: the log names no such cluster.
+var ErrClusterNotFound = projection.ErrClusterNotFound
 
 // Service reads the audit log.
 type Service struct {
@@ -120,11 +120,11 @@ func (s Service) State(ctx context.Context, cluster, asOf string, now time.Time)
 	if cluster == "" {
 		return apiv1.AuditState{}, fmt.Errorf("%w: a cluster is required", ErrInvalid)
 	}
-	bound, err := audit.ParseBound(asOf, now)
+	bound, err := projection.ParseBound(asOf, now)
 	if err != nil {
 		return apiv1.AuditState{}, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
-	c, tls, err := audit.ClusterAsOf(ctx, s.Store, cluster, bound)
+	c, tls, err := projection.ClusterAsOf(ctx, s.Store, cluster, bound)
 	if err != nil {
 		return apiv1.AuditState{}, err
 	}

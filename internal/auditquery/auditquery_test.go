@@ -7,6 +7,7 @@ import (
 
 	"github.com/dayops/dayops/internal/apiv1"
 	"github.com/dayops/dayops/internal/audit"
+	"github.com/dayops/dayops/internal/audit/projection"
 	"github.com/dayops/dayops/internal/eventstore"
 )
 
@@ -14,13 +15,13 @@ import (
 // the projection types must survive into their apiv1 twins.
 func TestWireTwinsKeepEveryField(t *testing.T) {
 	at := time.Date(2026, 12, 3, 7, 0, 0, 0, time.UTC)
-	c := &audit.ClusterState{Name: "default/orders", Deleted: true, RedisVersion: "7.0.15", Image: "redis:7", CreatedAt: at, UpdatedAt: at,
-		Shards:        map[int]*audit.ShardState{0: {ID: 0, Slots: []audit.SlotRange{{Start: 0, End: 100}}}},
-		Instances:     map[int]*audit.InstanceState{3: {Ordinal: 3, Shard: 0, Pod: "p", Zone: "z", Role: "primary", Image: "i", RedisVersion: "v", CreatedAt: at}},
-		LastOperation: &audit.OperationSummary{ID: "op", Kind: "create", Status: "failed", Error: "e", Actor: "a", At: at}, Position: 9}
-	tls := []*audit.Timeline{{OperationID: "op", Cluster: "c", Kind: "k", Status: "s", Actor: "a", Reason: "r", RequestedAt: at, StartedAt: at, EndedAt: at,
-		Error: "e", Steps: []audit.StepState{{ID: "1", Name: "n", Target: "t", Start: at, End: at, Outcome: "completed", Detail: "d", Error: "e"}},
-		Hooks: []audit.HookState{{Hook: "h", Point: "p", Target: "t", Outcome: "o", Error: "e", DurationMS: 5, At: at}}, Position: 8}}
+	c := &projection.ClusterState{Name: "default/orders", Deleted: true, RedisVersion: "7.0.15", Image: "redis:7", CreatedAt: at, UpdatedAt: at,
+		Shards:        map[int]*projection.ShardState{0: {ID: 0, Slots: []audit.SlotRange{{Start: 0, End: 100}}}},
+		Instances:     map[int]*projection.InstanceState{3: {Ordinal: 3, Shard: 0, Pod: "p", Zone: "z", Role: "primary", Image: "i", RedisVersion: "v", CreatedAt: at}},
+		LastOperation: &projection.OperationSummary{ID: "op", Kind: "create", Status: "failed", Error: "e", Actor: "a", At: at}, Position: 9}
+	tls := []*projection.Timeline{{OperationID: "op", Cluster: "c", Kind: "k", Status: "s", Actor: "a", Reason: "r", RequestedAt: at, StartedAt: at, EndedAt: at,
+		Error: "e", Steps: []projection.StepState{{ID: "1", Name: "n", Target: "t", Start: at, End: at, Outcome: "completed", Detail: "d", Error: "e"}},
+		Hooks: []projection.HookState{{Hook: "h", Point: "p", Target: "t", Outcome: "o", Error: "e", DurationMS: 5, At: at}}, Position: 8}}
 	for _, tc := range []struct {
 		name     string
 		from, to any

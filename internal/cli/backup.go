@@ -60,7 +60,7 @@ func followBackup(cmd *cobra.Command, cl *Client, c *common, acc apiv1.BackupAcc
 	out, status := cmd.OutOrStdout(), cmd.ErrOrStderr()
 	if !c.wait || acc.DryRun {
 		if c.output == "json" {
-			return printJSON(out, acc)
+			return PrintJSON(out, acc)
 		}
 		printPlan(out, acc.OperationAccepted)
 		if !acc.DryRun && isBackup {
@@ -83,7 +83,7 @@ func followBackup(cmd *cobra.Command, cl *Client, c *common, acc apiv1.BackupAcc
 				v["backup"] = d
 			}
 		}
-		if err := printJSON(out, v); err != nil {
+		if err := PrintJSON(out, v); err != nil {
 			return err
 		}
 	} else {
@@ -165,7 +165,7 @@ func backupListCmd() *cobra.Command {
 		}
 		out := cmd.OutOrStdout()
 		if c.output == "json" {
-			return printJSON(out, list)
+			return PrintJSON(out, list)
 		}
 		tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "ID\tCLUSTER\tSHARDS\tKEYS\tBYTES\tCONSISTENT\tPAUSED\tTAKEN\tBY")
@@ -193,7 +193,7 @@ func backupGetCmd() *cobra.Command {
 		}
 		out := cmd.OutOrStdout()
 		if c.output == "json" {
-			return printJSON(out, d)
+			return PrintJSON(out, d)
 		}
 		fmt.Fprintf(out, "Backup %s: %s\n", d.ID, d.Status)
 		if m := d.Manifest; m != nil {
@@ -311,7 +311,7 @@ func backupScheduleCmd() *cobra.Command {
 
 func printSchedule(w io.Writer, output string, s apiv1.BackupSchedule) error {
 	if output == "json" {
-		return printJSON(w, s)
+		return PrintJSON(w, s)
 	}
 	when := s.Cron
 	if s.Every.Duration > 0 {

@@ -1,14 +1,14 @@
 // Package cli is dayops' command-line client of the REST API: cluster,
-// operation, backup and audit verbs with --wait progress (a bar on a
+// operation and backup verbs with --wait progress (a bar on a
 // terminal, plain lines elsewhere) and --output json. It finds the API and
 // its token in DAYOPS_API / DAYOPS_TOKEN, else in the local stack's
 // .dayops/dev.env (searched upwards from the working directory).
 //
 // It shares wire types with the server through package apiv1 only and links
-// no Temporal SDK, client-go or pgx (TestNoServerDependencies); the audit
-// verbs' offline mode, which reads PostgreSQL, and the database and key
-// verbs (checkpoint, project, signer, grant) are package cli/auditdb, reached
-// through the Offline hooks.
+// no Temporal SDK, client-go or pgx. The audit verbs are package
+// cli/auditcli, built on this package's Client; their offline mode, which
+// reads PostgreSQL, and the database and key verbs (checkpoint, project,
+// signer, grant) are package cli/auditdb, reached through the Offline hooks.
 package cli
 
 import (

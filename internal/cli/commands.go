@@ -55,7 +55,8 @@ func (c *common) client() (*Client, error) {
 	return FromEnv()
 }
 
-func printJSON(w io.Writer, v any) error {
+// PrintJSON writes v as indented JSON (the verbs' --output json).
+func PrintJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
@@ -222,7 +223,7 @@ func mutate(cmd *cobra.Command, c *common, method, path string, q url.Values, bo
 	}
 	out := cmd.OutOrStdout()
 	if c.output == "json" && (!c.wait || acc.DryRun) {
-		return printJSON(out, acc)
+		return PrintJSON(out, acc)
 	}
 	if c.output == "table" {
 		printPlan(out, acc)
@@ -272,7 +273,7 @@ func getCmd() *cobra.Command {
 		}
 		out := cmd.OutOrStdout()
 		if c.output == "json" {
-			return printJSON(out, cluster)
+			return PrintJSON(out, cluster)
 		}
 		health := "healthy"
 		if !cluster.Healthy {
@@ -327,7 +328,7 @@ func listCmd() *cobra.Command {
 		}
 		out := cmd.OutOrStdout()
 		if c.output == "json" {
-			return printJSON(out, list)
+			return PrintJSON(out, list)
 		}
 		tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "NAMESPACE\tNAME\tSHARDS\tREPLICAS\tREADY\tIMAGE\tSTATE")
@@ -355,7 +356,7 @@ func credentialsCmd() *cobra.Command {
 		}
 		out := cmd.OutOrStdout()
 		if c.output == "json" {
-			return printJSON(out, cr)
+			return PrintJSON(out, cr)
 		}
 		fmt.Fprintf(out, "password:  %s\naddresses: %s\nredis-cli: redis-cli -c -a '%s' -h %s\n", cr.Password, strings.Join(cr.Addresses, ","),
 			cr.Password, strings.Replace(firstOr(cr.Addresses, "HOST:6379"), ":", " -p ", 1))
@@ -387,7 +388,7 @@ func OpCmd() *cobra.Command {
 			return err
 		}
 		if c.output == "json" {
-			return printJSON(cmd.OutOrStdout(), op)
+			return PrintJSON(cmd.OutOrStdout(), op)
 		}
 		printOp(cmd.OutOrStdout(), op)
 		return nil
@@ -415,7 +416,7 @@ func OpCmd() *cobra.Command {
 			return err
 		}
 		if cc.output == "json" {
-			return printJSON(cmd.OutOrStdout(), op)
+			return PrintJSON(cmd.OutOrStdout(), op)
 		}
 		fmt.Fprintf(cmd.OutOrStdout(), "cancel requested for %s; follow it: dayops op watch %s\n", args[0], args[0])
 		return nil
@@ -509,7 +510,7 @@ func watch(ctx context.Context, cl *Client, id, output string, status, out io.Wr
 		prog.Finish()
 	}
 	if output == "json" {
-		if err := printJSON(out, last); err != nil {
+		if err := PrintJSON(out, last); err != nil {
 			return err
 		}
 	} else {

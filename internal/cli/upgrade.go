@@ -115,7 +115,7 @@ func decisionCmds() []*cobra.Command {
 				return err
 			}
 			if c.output == "json" {
-				return printJSON(cmd.OutOrStdout(), ans)
+				return PrintJSON(cmd.OutOrStdout(), ans)
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s: %s (by %s); follow it: dayops op watch %s\n", args[0], ans.Message, ans.Actor, args[0])
 			return nil

@@ -221,6 +221,10 @@ type storedID struct {
 	version  int64
 }
 
+// commitOnce commits a group in one transaction: under the append lock it
+// reads the streams' versions and the chain head (and, on a retry, the
+// stored event IDs), chains the new events, copies them in, then notifies
+// and signs a checkpoint when one is due.
 func (s *Store) commitOnce(ctx context.Context, group []*appendRequest, lookup bool) error {
 	var ids []pgtype.UUID
 	var streams []string
@@ -238,114 +242,29 @@ func (s *Store) commitOnce(ctx context.Context, group []*appendRequest, lookup b
 		}
 	}
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		b := &pgx.Batch{}
-		b.Queue("SELECT pg_advisory_xact_lock($1)", appendLockKey)
-		// Every statement below starts after the lock is held, so under
-		// READ COMMITTED it sees every append committed before ours.
-		// One index probe per stream (newest version first); a max() over
-		// "stream = ANY(...)" would read every event of those streams.
-		b.Queue(`SELECT s.stream, coalesce((SELECT e.stream_version FROM events AS e WHERE e.stream = s.stream
-				ORDER BY e.stream_version DESC LIMIT 1), 0)
-			FROM unnest($1::text[]) AS s(stream)`, streams)
-		b.Queue(`SELECT clock_timestamp(), h.position, h.hash, h.recorded_at, c.seq, c.position, c.signed_at
-			FROM (SELECT 1) AS one
-			LEFT JOIN LATERAL (SELECT position, hash, recorded_at FROM events ORDER BY position DESC LIMIT 1) AS h ON true
-			LEFT JOIN LATERAL (SELECT seq, position, signed_at FROM checkpoints ORDER BY seq DESC LIMIT 1) AS c ON true`)
-		if lookup {
-			b.Queue("SELECT event_id, position, stream, stream_version FROM events WHERE event_id = ANY($1)", ids)
+		st, err := readAppendState(ctx, tx, streams, ids, lookup)
+		if err != nil {
+			return err
 		}
-		br := tx.SendBatch(ctx, b)
-		defer br.Close()
-		if _, err := br.Exec(); err != nil {
-			return fmt.Errorf("take append lock: %w", err)
+		ch := st.chain(s, group, lookup)
+		if ch.err != nil {
+			return ch.err
 		}
-		versions := map[string]int64{}
-		rows, _ := br.Query()
-		var st string
-		var v int64
-		if _, err := pgx.ForEachRow(rows, []any{&st, &v}, func() error { versions[st] = v; return nil }); err != nil {
-			return fmt.Errorf("read stream versions: %w", err)
-		}
-		var head headRow
-		if err := br.QueryRow().Scan(&head.clock, &head.position, &head.hash, &head.recorded, &head.ckptSeq, &head.ckptPos, &head.ckptAt); err != nil {
-			return fmt.Errorf("read chain head: %w", err)
-		}
-		stored := map[uuid.UUID]storedID{}
-		if lookup {
-			rows, _ := br.Query()
-			var id pgtype.UUID
-			var sid storedID
-			if _, err := pgx.ForEachRow(rows, []any{&id, &sid.position, &sid.stream, &sid.version}, func() error {
-				stored[id.Bytes] = sid
-				return nil
-			}); err != nil {
-				return fmt.Errorf("look up event ids: %w", err)
-			}
-		}
-		if err := br.Close(); err != nil {
-			return fmt.Errorf("append batch: %w", err)
-		}
-
-		// Recorded time: the database clock read after the lock, never below
-		// the previous event's, so time order equals position order.
-		recorded := head.clock.Truncate(time.Microsecond)
-		if head.recorded.Valid && recorded.Before(head.recorded.Time) {
-			recorded = head.recorded.Time
-		}
-		prev := GenesisPrevHash
-		var pos int64
-		if head.position.Valid {
-			pos, prev = head.position.Int64, head.hash
-		}
-		var copyRows [][]any
-		for _, r := range group {
-			if done := s.checkStored(r, stored); done {
-				continue
-			}
-			current := versions[r.stream]
-			if !r.expected.matches(current) {
-				if !lookup {
-					// Perhaps a retried append with a stale expected version:
-					// look the IDs up before calling it a conflict.
-					return errRetryWithLookup
-				}
-				r.err = &WrongExpectedVersionError{Stream: r.stream, Expected: r.expected, Actual: current}
-				continue
-			}
-			r.res.Positions = make([]int64, len(r.prep))
-			for i, p := range r.prep {
-				pos++
-				current++
-				h := EventHash(HashInput{
-					Position: pos, PrevHash: prev, ID: p.data.ID, Stream: r.stream, Version: current,
-					Type: p.data.Type, SchemaVersion: p.data.SchemaVersion, Payload: p.payload,
-					Metadata: p.md, RecordedAt: recorded,
-				})
-				copyRows = append(copyRows, []any{pos, pgtype.UUID{Bytes: p.data.ID, Valid: true}, r.stream, current,
-					p.data.Type, int32(p.data.SchemaVersion), string(p.payload), p.md.Actor, p.md.Reason,
-					p.md.CorrelationID, p.md.CausationID, p.md.Cluster, recorded, prev, h})
-				stored[p.data.ID] = storedID{position: pos, stream: r.stream, version: current}
-				r.res.Positions[i] = pos
-				prev = h
-			}
-			r.res.Version = current
-			versions[r.stream] = current
-		}
-		if len(copyRows) == 0 {
+		if len(ch.rows) == 0 {
 			return nil
 		}
-		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"events"}, eventColumns, pgx.CopyFromRows(copyRows)); err != nil {
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"events"}, eventColumns, pgx.CopyFromRows(ch.rows)); err != nil {
 			return fmt.Errorf("insert events: %w", err)
 		}
-		b = &pgx.Batch{}
-		b.Queue("SELECT pg_notify($1, $2)", NotifyChannel, strconv.FormatInt(pos, 10))
+		b := &pgx.Batch{}
+		b.Queue("SELECT pg_notify($1, $2)", NotifyChannel, strconv.FormatInt(ch.pos, 10))
 		if sg := s.opts.Signer; sg != nil {
-			since := pos
-			if head.ckptPos.Valid {
-				since = pos - head.ckptPos.Int64
+			since := ch.pos
+			if st.head.ckptPos.Valid {
+				since = ch.pos - st.head.ckptPos.Int64
 			}
-			if since >= s.opts.CheckpointEvery || (head.ckptAt.Valid && recorded.Sub(head.ckptAt.Time) >= s.opts.CheckpointInterval) {
-				c := sg.Sign(head.ckptSeq.Int64+1, pos, prev, recorded)
+			if since >= s.opts.CheckpointEvery || (st.head.ckptAt.Valid && ch.recorded.Sub(st.head.ckptAt.Time) >= s.opts.CheckpointInterval) {
+				c := sg.Sign(st.head.ckptSeq.Int64+1, ch.pos, ch.prev, ch.recorded)
 				b.Queue(insertCheckpoint, checkpointArgs(c)...)
 			}
 		}
@@ -354,6 +273,123 @@ func (s *Store) commitOnce(ctx context.Context, group []*appendRequest, lookup b
 		}
 		return nil
 	})
+}
+
+// appendState is what a commit reads under the append lock.
+type appendState struct {
+	versions map[string]int64 // by stream
+	head     headRow
+	stored   map[uuid.UUID]storedID // only on a lookup
+}
+
+// readAppendState takes the append lock and reads, in one round trip, the
+// streams' versions, the chain head and (with lookup) the stored IDs.
+func readAppendState(ctx context.Context, tx pgx.Tx, streams []string, ids []pgtype.UUID, lookup bool) (appendState, error) {
+	st := appendState{versions: map[string]int64{}, stored: map[uuid.UUID]storedID{}}
+	b := &pgx.Batch{}
+	b.Queue("SELECT pg_advisory_xact_lock($1)", appendLockKey)
+	// Every statement below starts after the lock is held, so under
+	// READ COMMITTED it sees every append committed before ours.
+	// One index probe per stream (newest version first); a max() over
+	// "stream = ANY(...)" would read every event of those streams.
+	b.Queue(`SELECT s.stream, coalesce((SELECT e.stream_version FROM events AS e WHERE e.stream = s.stream
+			ORDER BY e.stream_version DESC LIMIT 1), 0)
+		FROM unnest($1::text[]) AS s(stream)`, streams)
+	b.Queue(`SELECT clock_timestamp(), h.position, h.hash, h.recorded_at, c.seq, c.position, c.signed_at
+		FROM (SELECT 1) AS one
+		LEFT JOIN LATERAL (SELECT position, hash, recorded_at FROM events ORDER BY position DESC LIMIT 1) AS h ON true
+		LEFT JOIN LATERAL (SELECT seq, position, signed_at FROM checkpoints ORDER BY seq DESC LIMIT 1) AS c ON true`)
+	if lookup {
+		b.Queue("SELECT event_id, position, stream, stream_version FROM events WHERE event_id = ANY($1)", ids)
+	}
+	br := tx.SendBatch(ctx, b)
+	defer br.Close()
+	if _, err := br.Exec(); err != nil {
+		return st, fmt.Errorf("take append lock: %w", err)
+	}
+	rows, _ := br.Query()
+	var stream string
+	var v int64
+	if _, err := pgx.ForEachRow(rows, []any{&stream, &v}, func() error { st.versions[stream] = v; return nil }); err != nil {
+		return st, fmt.Errorf("read stream versions: %w", err)
+	}
+	h := &st.head
+	if err := br.QueryRow().Scan(&h.clock, &h.position, &h.hash, &h.recorded, &h.ckptSeq, &h.ckptPos, &h.ckptAt); err != nil {
+		return st, fmt.Errorf("read chain head: %w", err)
+	}
+	if lookup {
+		rows, _ := br.Query()
+		var id pgtype.UUID
+		var sid storedID
+		if _, err := pgx.ForEachRow(rows, []any{&id, &sid.position, &sid.stream, &sid.version}, func() error {
+			st.stored[id.Bytes] = sid
+			return nil
+		}); err != nil {
+			return st, fmt.Errorf("look up event ids: %w", err)
+		}
+	}
+	if err := br.Close(); err != nil {
+		return st, fmt.Errorf("append batch: %w", err)
+	}
+	return st, nil
+}
+
+// chained is a group's new events, hashed onto the chain.
+type chained struct {
+	rows     [][]any   // for COPY, in eventColumns order
+	pos      int64     // the last position
+	prev     []byte    // the last hash
+	recorded time.Time // every event's recorded time
+	err      error     // errRetryWithLookup
+}
+
+// chain decides each request of the group (a duplicate, a conflict, or new
+// events) and hashes the new events onto the chain head.
+func (st appendState) chain(s *Store, group []*appendRequest, lookup bool) chained {
+	head := st.head
+	// Recorded time: the database clock read after the lock, never below
+	// the previous event's, so time order equals position order.
+	ch := chained{recorded: head.clock.Truncate(time.Microsecond), prev: GenesisPrevHash}
+	if head.recorded.Valid && ch.recorded.Before(head.recorded.Time) {
+		ch.recorded = head.recorded.Time
+	}
+	if head.position.Valid {
+		ch.pos, ch.prev = head.position.Int64, head.hash
+	}
+	for _, r := range group {
+		if done := s.checkStored(r, st.stored); done {
+			continue
+		}
+		current := st.versions[r.stream]
+		if !r.expected.matches(current) {
+			if !lookup {
+				// Perhaps a retried append with a stale expected version:
+				// look the IDs up before calling it a conflict.
+				return chained{err: errRetryWithLookup}
+			}
+			r.err = &WrongExpectedVersionError{Stream: r.stream, Expected: r.expected, Actual: current}
+			continue
+		}
+		r.res.Positions = make([]int64, len(r.prep))
+		for i, p := range r.prep {
+			ch.pos++
+			current++
+			h := EventHash(HashInput{
+				Position: ch.pos, PrevHash: ch.prev, ID: p.data.ID, Stream: r.stream, Version: current,
+				Type: p.data.Type, SchemaVersion: p.data.SchemaVersion, Payload: p.payload,
+				Metadata: p.md, RecordedAt: ch.recorded,
+			})
+			ch.rows = append(ch.rows, []any{ch.pos, pgtype.UUID{Bytes: p.data.ID, Valid: true}, r.stream, current,
+				p.data.Type, int32(p.data.SchemaVersion), string(p.payload), p.md.Actor, p.md.Reason,
+				p.md.CorrelationID, p.md.CausationID, p.md.Cluster, ch.recorded, ch.prev, h})
+			st.stored[p.data.ID] = storedID{position: ch.pos, stream: r.stream, version: current}
+			r.res.Positions[i] = ch.pos
+			ch.prev = h
+		}
+		r.res.Version = current
+		st.versions[r.stream] = current
+	}
+	return ch
 }
 
 // checkStored handles a request whose IDs are (partly) stored already,

@@ -2,11 +2,7 @@ package eventstore
 
 import (
 	"context"
-	"crypto/ed25519"
 	"errors"
-	"fmt"
-	"os"
-	"path/filepath"
 	"time"
 )
 
@@ -72,68 +68,4 @@ func (s *Store) RunSigner(ctx context.Context, sg *Signer, opts SignerOptions) e
 		case <-t.C:
 		}
 	}
-}
-
-// Key file names written by EnsureKeyPair.
-const (
-	PrivateKeyFile = "audit-signing.key"
-	PublicKeyFile  = "audit-signing.pub"
-)
-
-// EnsureKeyPair makes sure dir holds a checkpoint key pair,
-// dir/audit-signing.key (PKCS #8 PEM, mode 0600) and dir/audit-signing.pub
-// (PKIX PEM), generating it on first use, and returns both paths. An
-// existing private key is kept (its public half rewritten if missing), so
-// a local stack signs with one key across restarts. `make run` calls it on
-// its state directory, which is how checkpoints are signed by default.
-func EnsureKeyPair(dir string) (privPath, pubPath string, err error) {
-	privPath, pubPath = filepath.Join(dir, PrivateKeyFile), filepath.Join(dir, PublicKeyFile)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return "", "", fmt.Errorf("audit key: %w", err)
-	}
-	raw, err := os.ReadFile(privPath)
-	switch {
-	case errors.Is(err, os.ErrNotExist):
-		priv, pub, err := GenerateKey()
-		if err != nil {
-			return "", "", fmt.Errorf("audit key: %w", err)
-		}
-		// O_EXCL: two processes starting at once never overwrite each
-		// other's key; the loser reads the winner's.
-		f, err := os.OpenFile(privPath, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-		if errors.Is(err, os.ErrExist) {
-			return EnsureKeyPair(dir)
-		}
-		if err != nil {
-			return "", "", fmt.Errorf("audit key: %w", err)
-		}
-		if _, err := f.Write(priv); err != nil {
-			f.Close()
-			return "", "", fmt.Errorf("audit key: %w", err)
-		}
-		if err := f.Close(); err != nil {
-			return "", "", fmt.Errorf("audit key: %w", err)
-		}
-		if err := os.WriteFile(pubPath, pub, 0o644); err != nil {
-			return "", "", fmt.Errorf("audit key: %w", err)
-		}
-		return privPath, pubPath, nil
-	case err != nil:
-		return "", "", fmt.Errorf("audit key: %w", err)
-	}
-	k, err := ParsePrivateKey(raw)
-	if err != nil {
-		return "", "", fmt.Errorf("audit key %s: %w", privPath, err)
-	}
-	if _, err := os.Stat(pubPath); err == nil {
-		return privPath, pubPath, nil
-	}
-	pubPEM, err := MarshalPublicKey(k.Public().(ed25519.PublicKey))
-	if err != nil {
-		return "", "", fmt.Errorf("audit key: %w", err)
-	}
-	if err := os.WriteFile(pubPath, pubPEM, 0o644); err != nil {
-		return "", "", fmt.Errorf("audit key: %w", err)
-	}
-	return privPath, pubPath, nil
 }

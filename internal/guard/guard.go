@@ -141,25 +141,55 @@ func inCluster(n Node) bool {
 	return n.Reachable && n.KnownNodes > 1 && (n.Role == topology.RoleReplica || (n.Role == topology.RolePrimary && n.Slots > 0))
 }
 
-// Assess evaluates one observation.
+// Assess evaluates one observation: live roles and stale labels, the
+// memory carried to the next observation, failovers Redis made, lost
+// instances, then the health verdict.
 func Assess(in Input) Assessment {
-	a := Assessment{State: StateHealthy, Desired: in.Shards * (1 + in.ReplicasPerShard),
-		Relabel: map[int]topology.Role{}, NodeIDs: map[int]string{}, Primaries: map[int]int{}, Known: map[int]Member{}}
-	pods := map[int]Pod{}
-	perShard := map[int]int{}
+	as := newAssessor(in)
+	as.liveRoles()
+	as.relabelDeadPrimaries()
+	as.remember()
+	as.failovers()
+	as.lost()
+	as.health()
+	return *as.a
+}
+
+// assessor holds one observation's indexes while Assess works through it.
+type assessor struct {
+	in       Input
+	a        *Assessment
+	pods     map[int]Pod
+	perShard map[int]int // Pods not being deleted, by shard
+	ords     []int       // the Pods' ordinals, sorted
+	want     int         // instances per shard
+}
+
+func newAssessor(in Input) *assessor {
+	as := &assessor{in: in, pods: map[int]Pod{}, perShard: map[int]int{}, want: 1 + in.ReplicasPerShard,
+		a: &Assessment{State: StateHealthy, Desired: in.Shards * (1 + in.ReplicasPerShard),
+			Relabel: map[int]topology.Role{}, NodeIDs: map[int]string{}, Primaries: map[int]int{}, Known: map[int]Member{}}}
 	for _, p := range in.Pods {
-		pods[p.Ordinal] = p
+		as.pods[p.Ordinal] = p
 		if !p.Deleting {
-			perShard[p.Shard]++
+			as.perShard[p.Shard]++
 		}
 	}
-	reason := func(f string, args ...any) { a.Reasons = append(a.Reasons, fmt.Sprintf(f, args...)) }
-	ords := slices.Sorted(maps.Keys(pods))
+	as.ords = slices.Sorted(maps.Keys(as.pods))
+	return as
+}
 
-	// Live roles and relabels.
-	for _, o := range ords {
-		p := pods[o]
-		n, ok := in.Nodes[o]
+func (as *assessor) reason(f string, args ...any) {
+	as.a.Reasons = append(as.a.Reasons, fmt.Sprintf(f, args...))
+}
+
+// liveRoles counts Ready members, finds each shard's live primary and the
+// Pods whose role label or node ID is stale.
+func (as *assessor) liveRoles() {
+	a := as.a
+	for _, o := range as.ords {
+		p := as.pods[o]
+		n, ok := as.in.Nodes[o]
 		if !ok || !inCluster(n) {
 			continue
 		}
@@ -176,19 +206,26 @@ func Assess(in Input) Assessment {
 			a.NodeIDs[o] = n.NodeID
 		}
 	}
-	// A dead Pod still labelled primary of a shard that has a live primary
-	// is labelled replica: when it restarts it rejoins as one.
-	for _, o := range ords {
-		p := pods[o]
-		if n := in.Nodes[o]; inCluster(n) || p.Role != topology.RolePrimary {
+}
+
+// relabelDeadPrimaries: a dead Pod still labelled primary of a shard that
+// has a live primary is labelled replica: when it restarts it rejoins as one.
+func (as *assessor) relabelDeadPrimaries() {
+	for _, o := range as.ords {
+		p := as.pods[o]
+		if n := as.in.Nodes[o]; inCluster(n) || p.Role != topology.RolePrimary {
 			continue
 		}
-		if live, ok := a.Primaries[p.Shard]; ok && live != o {
-			a.Relabel[o] = topology.RoleReplica
+		if live, ok := as.a.Primaries[p.Shard]; ok && live != o {
+			as.a.Relabel[o] = topology.RoleReplica
 		}
 	}
+}
 
-	// Memory: every Pod in the cluster, plus known ordinals still wanted.
+// remember builds the memory: every Pod in the cluster, plus known ordinals
+// still wanted.
+func (as *assessor) remember() {
+	in, a := as.in, as.a
 	for _, o := range slices.Sorted(maps.Keys(in.Known)) {
 		a.Known[o] = in.Known[o]
 	}
@@ -197,8 +234,8 @@ func Assess(in Input) Assessment {
 			a.Known[o] = Member{Shard: sh}
 		}
 	}
-	for _, o := range ords {
-		p := pods[o]
+	for _, o := range as.ords {
+		p := as.pods[o]
 		n := in.Nodes[o]
 		m := a.Known[o]
 		if inCluster(n) {
@@ -208,13 +245,16 @@ func Assess(in Input) Assessment {
 		}
 		a.Known[o] = m
 	}
+}
 
-	// Failovers Redis made: a shard's remembered primary is not its live
-	// one. The memory is corrected either way, so a failover is reported
-	// once; one made by a running operation (a switchover, an upgrade's
-	// handover: the old primary is still there) is that operation's to
-	// record, but when the old primary is gone Redis made it, whatever runs
-	// (a recover started for the lost Pod before Redis promoted).
+// failovers finds those Redis made: a shard's remembered primary is not its
+// live one. The memory is corrected either way, so a failover is reported
+// once; one made by a running operation (a switchover, an upgrade's
+// handover: the old primary is still there) is that operation's to record,
+// but when the old primary is gone Redis made it, whatever runs (a recover
+// started for the lost Pod before Redis promoted).
+func (as *assessor) failovers() {
+	in, a := as.in, as.a
 	for _, sh := range slices.Sorted(maps.Keys(a.Primaries)) {
 		to := a.Primaries[sh]
 		reported := false
@@ -223,7 +263,7 @@ func Assess(in Input) Assessment {
 			if m.Shard != sh || m.Role != topology.RolePrimary || o == to {
 				continue
 			}
-			_, hasPod := pods[o]
+			_, hasPod := as.pods[o]
 			gone := !hasPod || !inCluster(in.Nodes[o])
 			if (in.Operation == "" || gone) && !reported {
 				a.Failovers = append(a.Failovers, Failover{Shard: sh, From: o, To: to})
@@ -235,24 +275,26 @@ func Assess(in Input) Assessment {
 			}
 		}
 	}
+}
 
-	// Lost instances.
-	want := 1 + in.ReplicasPerShard
+// lost lists the lost instances and forgets the ordinals no longer wanted.
+func (as *assessor) lost() {
+	a := as.a
 	for _, o := range slices.Sorted(maps.Keys(a.Known)) {
 		m := a.Known[o]
-		p, hasPod := pods[o]
-		n := in.Nodes[o]
+		p, hasPod := as.pods[o]
+		n := as.in.Nodes[o]
 		switch {
-		case m.Shard >= in.Shards:
+		case m.Shard >= as.in.Shards:
 			if !hasPod {
 				delete(a.Known, o) // the shard was scaled in
 			}
 		case !hasPod:
-			if perShard[m.Shard] >= want {
+			if as.perShard[m.Shard] >= as.want {
 				delete(a.Known, o) // removed by an operation, not lost
 				continue
 			}
-			perShard[m.Shard]++ // one recovery fills one missing place
+			as.perShard[m.Shard]++ // one recovery fills one missing place
 			a.Lost = append(a.Lost, Lost{Ordinal: o, Shard: m.Shard, NodeID: m.NodeID, Reason: fmt.Sprintf("pod %d of shard-%d is gone", o, m.Shard)})
 		case !n.Reachable && (!p.NodeReady || p.Deleting) && p.Node != "":
 			a.Lost = append(a.Lost, Lost{Ordinal: o, Shard: m.Shard, NodeID: m.NodeID, Pod: p.Name, PodExists: true, ForceDelete: true,
@@ -262,64 +304,78 @@ func Assess(in Input) Assessment {
 				Reason: fmt.Sprintf("pod %s came back as a new, empty node (was %s)", p.Name, short(m.NodeID))})
 		}
 	}
+}
 
-	// Health.
-	if in.Operation != "" {
+// health gives the verdict: busy while an operation runs (nothing is lost
+// then), else degraded with the reasons found, else healthy.
+func (as *assessor) health() {
+	a := as.a
+	if as.in.Operation != "" {
 		a.State = StateBusy
-		reason("operation %s is running", in.Operation)
+		as.reason("operation %s is running", as.in.Operation)
 		a.Lost = nil
 		a.ZoneConflicts = nil
-		return a
+		return
 	}
 	for _, l := range a.Lost {
-		reason("%s", l.Reason)
+		as.reason("%s", l.Reason)
 	}
-	for sh := range in.Shards {
+	for sh := range as.in.Shards {
 		if _, ok := a.Primaries[sh]; !ok {
-			reason("shard-%d has no reachable primary", sh)
+			as.reason("shard-%d has no reachable primary", sh)
 		}
-		if c := perShardLive(in, pods, sh); c < want {
-			reason("shard-%d has %d of %d instances in the cluster", sh, c, want)
+		if c := perShardLive(as.in, as.pods, sh); c < as.want {
+			as.reason("shard-%d has %d of %d instances in the cluster", sh, c, as.want)
 		}
 	}
-	for _, o := range ords {
-		p := pods[o]
-		n, ok := in.Nodes[o]
+	as.memberReasons()
+	as.zoneConflicts()
+	if len(a.Reasons) > 0 {
+		a.State = StateDegraded
+	}
+}
+
+// memberReasons gives each Pod's trouble, if any (a lost one is reported
+// once, as lost).
+func (as *assessor) memberReasons() {
+	for _, o := range as.ords {
+		p := as.pods[o]
+		n, ok := as.in.Nodes[o]
 		switch {
 		case !ok || !n.Reachable:
-			if !lostOrdinal(a.Lost, o) {
-				reason("%s does not answer", p.Name)
+			if !lostOrdinal(as.a.Lost, o) {
+				as.reason("%s does not answer", p.Name)
 			}
 		case !inCluster(n):
-			if !lostOrdinal(a.Lost, o) {
-				reason("%s is not part of the cluster yet", p.Name)
+			if !lostOrdinal(as.a.Lost, o) {
+				as.reason("%s is not part of the cluster yet", p.Name)
 			}
 		case !p.Ready:
-			reason("%s is not Ready", p.Name)
+			as.reason("%s is not Ready", p.Name)
 		case n.Role == topology.RoleReplica && !n.LinkUp:
-			reason("replica %s: link to its primary is down", p.Name)
+			as.reason("replica %s: link to its primary is down", p.Name)
 		case len(n.Failing) > 0:
-			reason("%s flags %d node(s) as failing", p.Name, len(n.Failing))
+			as.reason("%s flags %d node(s) as failing", p.Name, len(n.Failing))
 		}
 	}
-	for sh := range in.Shards {
-		po, ok := a.Primaries[sh]
+}
+
+// zoneConflicts finds the shards whose primary shares a zone with a replica.
+func (as *assessor) zoneConflicts() {
+	for sh := range as.in.Shards {
+		po, ok := as.a.Primaries[sh]
 		if !ok {
 			continue
 		}
-		for _, o := range ords {
-			p := pods[o]
-			if o != po && p.Shard == sh && p.Zone != "" && p.Zone == pods[po].Zone && inCluster(in.Nodes[o]) {
-				a.ZoneConflicts = append(a.ZoneConflicts, sh)
-				reason("shard-%d: primary %s shares zone %s with replica %s", sh, pods[po].Name, p.Zone, p.Name)
+		for _, o := range as.ords {
+			p := as.pods[o]
+			if o != po && p.Shard == sh && p.Zone != "" && p.Zone == as.pods[po].Zone && inCluster(as.in.Nodes[o]) {
+				as.a.ZoneConflicts = append(as.a.ZoneConflicts, sh)
+				as.reason("shard-%d: primary %s shares zone %s with replica %s", sh, as.pods[po].Name, p.Zone, p.Name)
 				break
 			}
 		}
 	}
-	if len(a.Reasons) > 0 {
-		a.State = StateDegraded
-	}
-	return a
 }
 
 func perShardLive(in Input, pods map[int]Pod, shard int) int {

@@ -14,6 +14,7 @@ import (
 	"github.com/dayops/dayops/internal/admission"
 	"github.com/dayops/dayops/internal/backupstore"
 	"github.com/dayops/dayops/internal/eventstore"
+	"github.com/dayops/dayops/internal/httpapi/access"
 	"github.com/dayops/dayops/internal/planner"
 	"github.com/dayops/dayops/internal/workflows"
 	"github.com/google/uuid"
@@ -106,7 +107,7 @@ func New(d Deps) *Server {
 		"bearer": {Type: "http", Scheme: "bearer", Description: "an operator or auditor token"},
 	}
 	api := humago.New(s.mux, cfg)
-	api.UseMiddleware(s.observe, authMiddleware(api, d.Tokens))
+	api.UseMiddleware(s.observe, access.Authenticate(api, d.Tokens))
 	s.api = api
 	s.routes()
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
@@ -116,7 +117,9 @@ func New(d Deps) *Server {
 }
 
 // Handler serves the API.
-func (s *Server) Handler() http.Handler { return s.recordRequests(s.mux) }
+func (s *Server) Handler() http.Handler {
+	return access.Recorder{Store: s.d.Store, Log: s.d.Log, Tokens: s.d.Tokens, Mux: s.mux}.Wrap(s.mux)
+}
 
 // OpenAPI returns the generated document.
 func (s *Server) OpenAPI() *huma.OpenAPI { return s.api.OpenAPI() }
@@ -139,16 +142,6 @@ func (s *Server) observe(ctx huma.Context, next func(huma.Context)) {
 	op := ctx.Operation().OperationID
 	s.metrics.requests.WithLabelValues(op, fmt.Sprint(ctx.Status())).Inc()
 	s.metrics.latency.WithLabelValues(op).Observe(time.Since(start).Seconds())
-}
-
-func secured(role Role, op huma.Operation) huma.Operation {
-	op.Security = []map[string][]string{{"bearer": {}}}
-	if op.Metadata == nil {
-		op.Metadata = map[string]any{}
-	}
-	op.Metadata[metaRole] = role
-	op.Errors = append(op.Errors, http.StatusUnauthorized, http.StatusForbidden)
-	return op
 }
 
 // rejection turns a planner or validation rejection into a 4xx naming every

@@ -10,6 +10,7 @@ import (
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/dayops/dayops/internal/apiv1"
 	"github.com/dayops/dayops/internal/auditquery"
+	"github.com/dayops/dayops/internal/httpapi/access"
 	"github.com/dayops/dayops/internal/operation"
 	"github.com/dayops/dayops/internal/spec"
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -19,13 +20,13 @@ import (
 // verifying and replaying it needs a token, not a database password.
 func (s *Server) auditRoutes() {
 	api := s.api
-	huma.Register(api, secured(RoleAuditor, huma.Operation{
+	huma.Register(api, access.Secured(RoleAuditor, huma.Operation{
 		OperationID: "list-audit-events", Method: http.MethodGet, Path: "/v1/audit/events", Tags: []string{"audit"},
 		Summary:     "Audit events of every cluster, filtered and paged",
 		Description: "Events in position order (newest first with reverse=true). next is the after (reversed: the before) of the next page; 0 when there is none.",
 		Errors:      []int{http.StatusUnprocessableEntity, http.StatusServiceUnavailable},
 	}), s.listAuditEvents)
-	huma.Register(api, secured(RoleAuditor, huma.Operation{
+	huma.Register(api, access.Secured(RoleAuditor, huma.Operation{
 		OperationID: "verify-audit-log", Method: http.MethodPost, Path: "/v1/audit/verify", Tags: []string{"audit"},
 		Summary: "Recompute the hash chain and check the signed checkpoints",
 		Description: "Walks the whole log. A broken chain is a 200 answer with intact=false naming the first broken event; signatures are checked only against the public keys sent. " +
@@ -34,13 +35,13 @@ func (s *Server) auditRoutes() {
 		// A year of checkpoint copies is a few MB of JSON.
 		MaxBodyBytes: 64 << 20,
 	}), s.verifyAuditLog)
-	huma.Register(api, secured(RoleAuditor, huma.Operation{
+	huma.Register(api, access.Secured(RoleAuditor, huma.Operation{
 		OperationID: "audit-state", Method: http.MethodGet, Path: "/v1/audit/state", Tags: []string{"audit"},
 		Summary:     "A cluster's state replayed from the audit log as of a time or position",
 		Description: "cluster is the audit key <namespace>/<name>; also for deleted clusters.",
 		Errors:      []int{http.StatusNotFound, http.StatusUnprocessableEntity, http.StatusServiceUnavailable},
 	}), s.auditState)
-	huma.Register(api, secured(RoleAuditor, huma.Operation{
+	huma.Register(api, access.Secured(RoleAuditor, huma.Operation{
 		OperationID: "cluster-audit-state", Method: http.MethodGet, Path: "/v1/clusters/{name}/state", Tags: []string{"audit"},
 		Summary: "A cluster's state replayed from the audit log as of a time or position",
 		Errors:  []int{http.StatusNotFound, http.StatusUnprocessableEntity, http.StatusServiceUnavailable},
@@ -119,7 +120,7 @@ func (s *Server) verifyAuditLog(ctx context.Context, in *struct {
 	if err != nil {
 		return nil, auditError(err)
 	}
-	s.d.Log.InfoContext(ctx, "audit log verified", "actor", principal(ctx).Subject, "intact", rep.Intact,
+	s.d.Log.InfoContext(ctx, "audit log verified", "actor", access.Caller(ctx).Subject, "intact", rep.Intact,
 		"events", rep.Events, "problem", rep.Problem, "position", rep.Position)
 	return &struct{ Body apiv1.AuditVerifyReport }{Body: rep}, nil
 }

@@ -10,11 +10,11 @@ import (
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/dayops/dayops/internal/admission"
 	"github.com/dayops/dayops/internal/backupstore"
+	"github.com/dayops/dayops/internal/httpapi/access"
+	"github.com/dayops/dayops/internal/httpapi/schedule"
 	"github.com/dayops/dayops/internal/operation"
 	"github.com/dayops/dayops/internal/spec"
 	"github.com/dayops/dayops/internal/workflows"
-	enumspb "go.temporal.io/api/enums/v1"
-	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -22,49 +22,49 @@ import (
 
 func (s *Server) backupRoutes() {
 	api := s.api
-	huma.Register(api, secured(RoleOperator, huma.Operation{
+	huma.Register(api, access.Secured(RoleOperator, huma.Operation{
 		OperationID: "create-backup", Method: http.MethodPost, Path: "/v1/clusters/{name}/backups", Tags: []string{"backups"},
 		Summary:     "Back up a cluster at one consistency point",
 		Description: "Starts the Backup workflow: writes are paused on every primary just long enough for each to fork its snapshot (bounded, default 1s), then every shard's RDB streams into the backup store with a SHA-256 and a manifest. The response's id is the backup's ID.",
 		Errors:      []int{http.StatusNotFound, http.StatusConflict, http.StatusUnprocessableEntity, http.StatusServiceUnavailable},
 	}), s.createBackup)
-	huma.Register(api, secured(RoleAuditor, huma.Operation{
+	huma.Register(api, access.Secured(RoleAuditor, huma.Operation{
 		OperationID: "list-cluster-backups", Method: http.MethodGet, Path: "/v1/clusters/{name}/backups", Tags: []string{"backups"},
 		Summary: "A cluster's complete backups, oldest first",
 		Errors:  []int{http.StatusServiceUnavailable},
 	}), s.listClusterBackups)
-	huma.Register(api, secured(RoleAuditor, huma.Operation{
+	huma.Register(api, access.Secured(RoleAuditor, huma.Operation{
 		OperationID: "list-backups", Method: http.MethodGet, Path: "/v1/backups", Tags: []string{"backups"},
 		Summary: "Every complete backup, oldest first",
 		Errors:  []int{http.StatusServiceUnavailable},
 	}), s.listBackups)
-	huma.Register(api, secured(RoleAuditor, huma.Operation{
+	huma.Register(api, access.Secured(RoleAuditor, huma.Operation{
 		OperationID: "get-backup", Method: http.MethodGet, Path: "/v1/backups/{id}", Tags: []string{"backups"},
 		Summary: "A backup's manifest, or its operation's progress while it runs",
 		Errors:  []int{http.StatusNotFound, http.StatusUnprocessableEntity, http.StatusServiceUnavailable},
 	}), s.getBackup)
-	huma.Register(api, secured(RoleOperator, huma.Operation{
+	huma.Register(api, access.Secured(RoleOperator, huma.Operation{
 		OperationID: "delete-backup", Method: http.MethodDelete, Path: "/v1/backups/{id}", Tags: []string{"backups"},
 		Summary: "Delete a backup (an audited operation of its cluster)",
 		Errors:  []int{http.StatusNotFound, http.StatusConflict, http.StatusUnprocessableEntity, http.StatusServiceUnavailable},
 	}), s.deleteBackup)
-	huma.Register(api, secured(RoleOperator, huma.Operation{
+	huma.Register(api, access.Secured(RoleOperator, huma.Operation{
 		OperationID: "create-restore", Method: http.MethodPost, Path: "/v1/restores", Tags: []string{"backups"},
 		Summary:     "Restore a backup into a new cluster with any shard count",
 		Description: "Starts the Restore workflow. Every file's SHA-256 is checked before anything is created; a corrupt or missing file ends it with the file named and no cluster.",
 		Errors:      []int{http.StatusNotFound, http.StatusConflict, http.StatusUnprocessableEntity, http.StatusServiceUnavailable},
 	}), s.createRestore)
-	huma.Register(api, secured(RoleOperator, huma.Operation{
+	huma.Register(api, access.Secured(RoleOperator, huma.Operation{
 		OperationID: "put-backup-schedule", Method: http.MethodPut, Path: "/v1/clusters/{name}/backup-schedule", Tags: []string{"backups"},
 		Summary: "Create or replace the cluster's backup schedule (a Temporal schedule)",
 		Errors:  []int{http.StatusNotFound, http.StatusUnprocessableEntity, http.StatusServiceUnavailable},
 	}), s.putSchedule)
-	huma.Register(api, secured(RoleAuditor, huma.Operation{
+	huma.Register(api, access.Secured(RoleAuditor, huma.Operation{
 		OperationID: "get-backup-schedule", Method: http.MethodGet, Path: "/v1/clusters/{name}/backup-schedule", Tags: []string{"backups"},
 		Summary: "The cluster's backup schedule",
 		Errors:  []int{http.StatusNotFound, http.StatusServiceUnavailable},
 	}), s.getSchedule)
-	huma.Register(api, secured(RoleOperator, huma.Operation{
+	huma.Register(api, access.Secured(RoleOperator, huma.Operation{
 		OperationID: "delete-backup-schedule", Method: http.MethodDelete, Path: "/v1/clusters/{name}/backup-schedule", Tags: []string{"backups"},
 		Summary: "Delete the cluster's backup schedule (backups are kept)",
 		Errors:  []int{http.StatusNotFound, http.StatusServiceUnavailable},
@@ -222,7 +222,7 @@ func (s *Server) createRestore(ctx context.Context, in *createRestoreInput) (*st
 }
 
 // ScheduleID is the Temporal schedule of a cluster's backups.
-func ScheduleID(namespace, name string) string { return "dayops-backup/" + namespace + "/" + name }
+func ScheduleID(namespace, name string) string { return schedule.ID(namespace, name) }
 
 func (s *Server) putSchedule(ctx context.Context, in *putScheduleInput) (*struct{ Body BackupSchedule }, error) {
 	if _, err := s.backups(); err != nil {
@@ -249,67 +249,34 @@ func (s *Server) putSchedule(ctx context.Context, in *putScheduleInput) (*struct
 		sp.CronExpressions = []string{b.Cron}
 	}
 	bound := admission.PauseBound(b.PauseBound.Duration)
-	input := workflows.ScheduledBackupInput{Namespace: in.Namespace, Cluster: in.Name, Actor: principal(ctx).Subject, Reason: b.Reason,
+	input := workflows.ScheduledBackupInput{Namespace: in.Namespace, Cluster: in.Name, Actor: access.Caller(ctx).Subject, Reason: b.Reason,
 		PauseBound: bound, Retention: backupstore.Retention{KeepLast: b.KeepLast, KeepWithin: b.KeepWithin.Duration}, TaskQueue: s.d.TaskQueue}
-	id := ScheduleID(in.Namespace, in.Name)
-	action := &client.ScheduleWorkflowAction{ID: "dayops-scheduled-backup/" + in.Namespace + "/" + in.Name, Workflow: workflows.ScheduledBackup,
-		Args: []any{input}, TaskQueue: s.d.TaskQueue}
-	sc := s.d.Temporal.ScheduleClient()
-	h := sc.GetHandle(ctx, id)
-	if _, err := h.Describe(ctx); err == nil {
-		err = h.Update(ctx, client.ScheduleUpdateOptions{DoUpdate: func(u client.ScheduleUpdateInput) (*client.ScheduleUpdate, error) {
-			sch := u.Description.Schedule
-			sch.Spec = &sp
-			sch.Action = action
-			return &client.ScheduleUpdate{Schedule: &sch}, nil
-		}})
-		if err != nil {
-			return nil, huma.Error503ServiceUnavailable("cannot update the schedule: " + err.Error())
-		}
-	} else {
-		if _, err := sc.Create(ctx, client.ScheduleOptions{ID: id, Spec: sp, Action: action,
-			Overlap: enumspb.SCHEDULE_OVERLAP_POLICY_SKIP, Note: fmt.Sprintf("backups of %s/%s, set by %s", in.Namespace, in.Name, principal(ctx).Subject)}); err != nil {
-			return nil, huma.Error503ServiceUnavailable("cannot create the schedule: " + err.Error())
-		}
+	if err := schedule.Put(ctx, s.d.Temporal, sp, input, access.Caller(ctx).Subject); err != nil {
+		return nil, huma.Error503ServiceUnavailable(err.Error())
 	}
-	s.d.Log.InfoContext(ctx, "backup schedule set", "cluster", operation.ClusterKey(in.Namespace, in.Name), "actor", principal(ctx).Subject)
+	s.d.Log.InfoContext(ctx, "backup schedule set", "cluster", operation.ClusterKey(in.Namespace, in.Name), "actor", access.Caller(ctx).Subject)
 	return s.getSchedule(ctx, &in.ClusterPath)
 }
 
 func (s *Server) getSchedule(ctx context.Context, in *ClusterPath) (*struct{ Body BackupSchedule }, error) {
-	h := s.d.Temporal.ScheduleClient().GetHandle(ctx, ScheduleID(in.Namespace, in.Name))
-	d, err := h.Describe(ctx)
+	out, err := schedule.Get(ctx, s.d.Temporal, in.Namespace, in.Name)
 	if err != nil {
-		var nf *serviceerror.NotFound
-		if errors.As(err, &nf) {
-			return nil, huma.Error404NotFound(fmt.Sprintf("cluster %s/%s has no backup schedule", in.Namespace, in.Name))
-		}
-		return nil, huma.Error503ServiceUnavailable("cannot read the schedule: " + err.Error())
-	}
-	out := BackupSchedule{ScheduleID: ScheduleID(in.Namespace, in.Name), NextRuns: d.Info.NextActionTimes}
-	if sp := d.Schedule.Spec; sp != nil {
-		if len(sp.Intervals) > 0 {
-			out.Every = spec.Duration{Duration: sp.Intervals[0].Every}
-		}
-		if len(sp.CronExpressions) > 0 {
-			out.Cron = sp.CronExpressions[0]
-		}
-	}
-	if d.Schedule.State != nil {
-		out.Paused = d.Schedule.State.Paused
+		return nil, scheduleError(err, in)
 	}
 	return &struct{ Body BackupSchedule }{Body: out}, nil
 }
 
 func (s *Server) deleteSchedule(ctx context.Context, in *ClusterPath) (*struct{ Status int }, error) {
-	h := s.d.Temporal.ScheduleClient().GetHandle(ctx, ScheduleID(in.Namespace, in.Name))
-	if err := h.Delete(ctx); err != nil {
-		var nf *serviceerror.NotFound
-		if errors.As(err, &nf) {
-			return nil, huma.Error404NotFound(fmt.Sprintf("cluster %s/%s has no backup schedule", in.Namespace, in.Name))
-		}
-		return nil, huma.Error503ServiceUnavailable("cannot delete the schedule: " + err.Error())
+	if err := schedule.Delete(ctx, s.d.Temporal, in.Namespace, in.Name); err != nil {
+		return nil, scheduleError(err, in)
 	}
-	s.d.Log.InfoContext(ctx, "backup schedule deleted", "cluster", operation.ClusterKey(in.Namespace, in.Name), "actor", principal(ctx).Subject)
+	s.d.Log.InfoContext(ctx, "backup schedule deleted", "cluster", operation.ClusterKey(in.Namespace, in.Name), "actor", access.Caller(ctx).Subject)
 	return &struct{ Status int }{Status: http.StatusNoContent}, nil
+}
+
+func scheduleError(err error, in *ClusterPath) error {
+	if errors.Is(err, schedule.ErrNotFound) {
+		return huma.Error404NotFound(fmt.Sprintf("cluster %s/%s has no backup schedule", in.Namespace, in.Name))
+	}
+	return huma.Error503ServiceUnavailable(err.Error())
 }

@@ -17,4 +17,6 @@
 //   - ?dryRun=true returns the plan and starts and writes nothing.
 //   - One mutating operation per cluster: a second start is 409 and names the
 //     running operation.
+//
+// Tokens, roles and request audit: package access; backup schedules: schedule.
 package httpapi

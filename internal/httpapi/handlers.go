@@ -12,8 +12,9 @@ import (
 
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/dayops/dayops/internal/admission"
-	"github.com/dayops/dayops/internal/audit"
+	"github.com/dayops/dayops/internal/audit/projection"
 	"github.com/dayops/dayops/internal/eventstore"
+	"github.com/dayops/dayops/internal/httpapi/access"
 	"github.com/dayops/dayops/internal/operation"
 	"github.com/dayops/dayops/internal/spec"
 	"github.com/dayops/dayops/internal/workflows"
@@ -36,47 +37,47 @@ type accepted struct {
 
 func (s *Server) routes() {
 	api := s.api
-	huma.Register(api, secured(RoleOperator, huma.Operation{
+	huma.Register(api, access.Secured(RoleOperator, huma.Operation{
 		OperationID: "create-cluster", Method: http.MethodPost, Path: "/v1/clusters", Tags: []string{"clusters"},
 		Summary:     "Create a cluster",
 		Description: "Validates the spec, checks it against the live state (name free, enough zones), and starts the CreateCluster workflow. With dryRun=true it only returns the plan.",
 		Errors:      []int{http.StatusConflict, http.StatusUnprocessableEntity},
 	}), s.createCluster)
-	huma.Register(api, secured(RoleAuditor, huma.Operation{
+	huma.Register(api, access.Secured(RoleAuditor, huma.Operation{
 		OperationID: "list-clusters", Method: http.MethodGet, Path: "/v1/clusters", Tags: []string{"clusters"},
 		Summary: "List clusters",
 	}), s.listClusters)
-	huma.Register(api, secured(RoleAuditor, huma.Operation{
+	huma.Register(api, access.Secured(RoleAuditor, huma.Operation{
 		OperationID: "get-cluster", Method: http.MethodGet, Path: "/v1/clusters/{name}", Tags: []string{"clusters"},
 		Summary: "Get a cluster: spec, instances with role, shard, ordinal, zone and address, live health, last operation",
 		Errors:  []int{http.StatusNotFound},
 	}), s.getCluster)
-	huma.Register(api, secured(RoleOperator, huma.Operation{
+	huma.Register(api, access.Secured(RoleOperator, huma.Operation{
 		OperationID: "delete-cluster", Method: http.MethodDelete, Path: "/v1/clusters/{name}", Tags: []string{"clusters"},
 		Summary: "Delete a cluster (its volumes only with deleteVolumes=true)",
 		Errors:  []int{http.StatusNotFound, http.StatusConflict, http.StatusUnprocessableEntity},
 	}), s.deleteCluster)
-	huma.Register(api, secured(RoleOperator, huma.Operation{
+	huma.Register(api, access.Secured(RoleOperator, huma.Operation{
 		OperationID: "start-operation", Method: http.MethodPost, Path: "/v1/clusters/{name}/operations", Tags: []string{"operations"},
 		Summary: "Start an operation on a cluster (scale-shards, scale-replicas, upgrade, recover, switchover)",
 		Errors:  []int{http.StatusNotFound, http.StatusConflict, http.StatusUnprocessableEntity},
 	}), s.startOperation)
-	huma.Register(api, secured(RoleAuditor, huma.Operation{
+	huma.Register(api, access.Secured(RoleAuditor, huma.Operation{
 		OperationID: "get-operation", Method: http.MethodGet, Path: "/v1/operations/{id}", Tags: []string{"operations"},
 		Summary: "Get an operation's status and progress",
 		Errors:  []int{http.StatusNotFound, http.StatusUnprocessableEntity},
 	}), s.getOperation)
-	huma.Register(api, secured(RoleOperator, huma.Operation{
+	huma.Register(api, access.Secured(RoleOperator, huma.Operation{
 		OperationID: "cancel-operation", Method: http.MethodPost, Path: "/v1/operations/{id}/cancel", Tags: []string{"operations"},
 		Summary: "Cancel a running operation; it leaves the cluster consistent (no slot left open)",
 		Errors:  []int{http.StatusNotFound, http.StatusConflict, http.StatusUnprocessableEntity},
 	}), s.cancelOperation)
-	huma.Register(api, secured(RoleOperator, huma.Operation{
+	huma.Register(api, access.Secured(RoleOperator, huma.Operation{
 		OperationID: "get-credentials", Method: http.MethodGet, Path: "/v1/clusters/{name}/credentials", Tags: []string{"clusters"},
 		Summary: "The cluster's password and primary addresses (operators only)",
 		Errors:  []int{http.StatusNotFound},
 	}), s.credentials)
-	huma.Register(api, secured(RoleAuditor, huma.Operation{
+	huma.Register(api, access.Secured(RoleAuditor, huma.Operation{
 		OperationID: "list-events", Method: http.MethodGet, Path: "/v1/clusters/{name}/events", Tags: []string{"audit"},
 		Summary: "A cluster's audit events, oldest first, paged",
 	}), s.listEvents)
@@ -88,8 +89,8 @@ func (s *Server) routes() {
 func (s *Server) meta(ctx context.Context, typ operation.Type, namespace, cluster, reason string) operation.Meta {
 	return operation.Meta{
 		OperationID: newOperationID(), Type: typ, Namespace: namespace, Cluster: cluster,
-		Actor: principal(ctx).Subject, Reason: reason, RequestedAt: time.Now().UTC(),
-		Params: requestParams(ctx),
+		Actor: access.Caller(ctx).Subject, Reason: reason, RequestedAt: time.Now().UTC(),
+		Params: access.RequestParams(ctx),
 	}
 }
 
@@ -187,7 +188,7 @@ func (s *Server) getCluster(ctx context.Context, in *ClusterPath) (*struct{ Body
 		out.Slots[fmt.Sprintf("shard-%d", sh)] = st.Slots[sh].String()
 	}
 	if s.d.Store != nil {
-		cs, _, err := audit.ClusterAsOf(ctx, s.d.Store, operation.ClusterKey(in.Namespace, in.Name), audit.Bound{})
+		cs, _, err := projection.ClusterAsOf(ctx, s.d.Store, operation.ClusterKey(in.Namespace, in.Name), projection.Bound{})
 		if err == nil && cs.LastOperation != nil {
 			lo := cs.LastOperation
 			out.LastOperation = &LastOperation{ID: lo.ID, Type: lo.Kind, Status: lo.Status, Error: lo.Error, Actor: lo.Actor, At: lo.At}
@@ -284,7 +285,7 @@ func (s *Server) cancelOperation(ctx context.Context, in *struct {
 	if err := s.d.Temporal.CancelWorkflow(ctx, wid, rid); err != nil {
 		return nil, huma.Error503ServiceUnavailable("cannot cancel: " + err.Error())
 	}
-	s.d.Log.InfoContext(ctx, "operation cancel requested", "operation_id", in.ID, "actor", principal(ctx).Subject)
+	s.d.Log.InfoContext(ctx, "operation cancel requested", "operation_id", in.ID, "actor", access.Caller(ctx).Subject)
 	return &struct {
 		Status int
 		Body   Operation
@@ -339,6 +340,6 @@ func (s *Server) credentials(ctx context.Context, in *ClusterPath) (*struct{ Bod
 			c.Addresses = append(c.Addresses, i.Addr)
 		}
 	}
-	s.d.Log.InfoContext(ctx, "credentials read", "cluster", operation.ClusterKey(in.Namespace, in.Name), "actor", principal(ctx).Subject)
+	s.d.Log.InfoContext(ctx, "credentials read", "cluster", operation.ClusterKey(in.Namespace, in.Name), "actor", access.Caller(ctx).Subject)
 	return &struct{ Body Credentials }{Body: c}, nil
 }

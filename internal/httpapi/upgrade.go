@@ -7,6 +7,7 @@ import (
 	"net/http"
 
 	"github.com/danielgtaylor/huma/v2"
+	"github.com/dayops/dayops/internal/httpapi/access"
 	"github.com/dayops/dayops/internal/operation"
 	"github.com/dayops/dayops/internal/workflows"
 	"go.temporal.io/api/serviceerror"
@@ -20,7 +21,7 @@ func (s *Server) upgradeRoutes() {
 		{workflows.SignalPause, "Pause an upgrade before its next instance step (signal)"},
 		{workflows.SignalResume, "Resume a paused upgrade (signal)"},
 	} {
-		huma.Register(s.api, secured(RoleOperator, huma.Operation{
+		huma.Register(s.api, access.Secured(RoleOperator, huma.Operation{
 			OperationID: d.name + "-operation", Method: http.MethodPost, Path: "/v1/operations/{id}/" + d.name, Tags: []string{"operations"},
 			Summary: d.summary,
 			Errors:  []int{http.StatusNotFound, http.StatusConflict, http.StatusUnprocessableEntity},
@@ -49,7 +50,7 @@ func (s *Server) decide(ctx context.Context, id, decision, reason string) (*stru
 	if st := statusName(info); st != "Running" {
 		return nil, huma.Error409Conflict(fmt.Sprintf("operation %s already ended (%s)", id, st))
 	}
-	actor := principal(ctx).Subject
+	actor := access.Caller(ctx).Subject
 	d := workflows.Decision{Actor: actor, Reason: reason}
 	wid, rid := info.GetExecution().GetWorkflowId(), info.GetExecution().GetRunId()
 	out := DecisionAnswer{OperationID: id, Decision: decision, Actor: actor}

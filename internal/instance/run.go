@@ -61,42 +61,21 @@ func Run(ctx context.Context, o Options) error {
 	if log == nil {
 		log = slog.Default()
 	}
-	wd, err := os.Getwd()
+	b, err := readBoot(o.Args)
 	if err != nil {
 		return err
 	}
-	cfg, err := ParseRedisArgs(o.Args[1:], wd)
-	if err != nil {
-		return err
-	}
-	nodes, exists, err := ReadNodesConf(cfg.NodesConf)
-	if err != nil {
-		return err
-	}
-	obs := Observation{NodesConf: exists, AOF: StatAOF(cfg)}
-	if self, ok := Self(nodes); ok {
-		obs.SelfID, obs.WasPrimary = self.ID, self.Primary()
-	}
-	fence := NeedsFence(nodes, exists)
 	var status *statusServer
 	if o.StatusAddr != "" {
-		st := Status{Fenced: fence}
-		if m, ok, err := ReadMarker(cfg.Dir); err != nil {
-			log.Warn("fence marker", "err", err)
-		} else if ok {
-			st.Marker = &m
-		}
-		if status, err = serveStatus(o.StatusAddr, st, log); err != nil {
-			log.Warn("no status endpoint", "err", err)
-		}
+		status = startStatus(o.StatusAddr, b, log)
 		defer status.stop()
 	}
 	argv := o.Args
 	var fencePass string
-	if fence {
-		b := make([]byte, 16)
-		_, _ = rand.Read(b)
-		fencePass = "fence-" + hex.EncodeToString(b)
+	if b.fence {
+		r := make([]byte, 16)
+		_, _ = rand.Read(r)
+		fencePass = "fence-" + hex.EncodeToString(r)
 		argv = append(append([]string(nil), o.Args...), "--requirepass", fencePass)
 	}
 	cmd := exec.Command(argv[0], argv[1:]...)
@@ -105,52 +84,16 @@ func Run(ctx context.Context, o Options) error {
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start %s: %w", argv[0], err)
 	}
-	log.Info("redis-server started", "pid", cmd.Process.Pid, "fenced", fence, "aof", obs.AOF, "node_id", obs.SelfID)
+	log.Info("redis-server started", "pid", cmd.Process.Pid, "fenced", b.fence, "aof", b.obs.AOF, "node_id", b.obs.SelfID)
 	if o.OnStart != nil {
 		o.OnStart(cmd.Process.Pid)
 	}
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
 
-	if fence {
-		fctx, cancel := context.WithCancel(ctx)
-		done := make(chan struct{})
-		var m Marker
-		var ferr error
-		go func() {
-			defer close(done)
-			m, ferr = runFence(fctx, log, cfg, fencePass, nodes, obs, o.Timeout, started)
-		}()
-	wait:
-		for {
-			select {
-			case <-done:
-				break wait
-			case s := <-o.Signals:
-				_ = cmd.Process.Signal(s)
-			case err := <-exited:
-				cancel()
-				<-done
-				return exitStatus(err)
-			}
-		}
-		cancel()
-		if ferr != nil && ctx.Err() == nil {
-			log.Error("fence failed; stopping redis-server", "err", ferr)
-			_ = cmd.Process.Signal(syscall.SIGTERM)
-			<-exited
-			return ferr
-		}
-		if ferr == nil {
-			if err := WriteMarker(cfg.Dir, m); err != nil {
-				log.Error("fence marker", "err", err)
-			}
-			status.set(func(st *Status) { st.Fenced, st.Marker = false, &m })
-			log.Info("fence lifted", "action", m.Decision.Action, "reason", m.Decision.Reason,
-				"role", m.Role, "serve_after", m.ServeAfter.Round(time.Millisecond))
-			if o.OnServe != nil {
-				o.OnServe(m)
-			}
+	if b.fence {
+		if ended, err := fenceUntilServing(ctx, o, log, b, fencePass, started, cmd, exited, status); ended {
+			return err
 		}
 	}
 	for {
@@ -164,6 +107,99 @@ func Run(ctx context.Context, o Options) error {
 			return exitStatus(err)
 		}
 	}
+}
+
+// boot is what the manager reads before it starts redis-server.
+type boot struct {
+	cfg   RedisConfig
+	nodes []ClusterNode
+	obs   Observation
+	fence bool
+}
+
+// readBoot reads redis-server's configuration from its arguments and the
+// nodes.conf it names, and tells whether the node starts fenced.
+func readBoot(args []string) (boot, error) {
+	wd, err := os.Getwd()
+	if err != nil {
+		return boot{}, err
+	}
+	cfg, err := ParseRedisArgs(args[1:], wd)
+	if err != nil {
+		return boot{}, err
+	}
+	nodes, exists, err := ReadNodesConf(cfg.NodesConf)
+	if err != nil {
+		return boot{}, err
+	}
+	obs := Observation{NodesConf: exists, AOF: StatAOF(cfg)}
+	if self, ok := Self(nodes); ok {
+		obs.SelfID, obs.WasPrimary = self.ID, self.Primary()
+	}
+	return boot{cfg: cfg, nodes: nodes, obs: obs, fence: NeedsFence(nodes, exists)}, nil
+}
+
+// startStatus serves the status endpoint (nil when it cannot: the manager
+// runs on without it).
+func startStatus(addr string, b boot, log *slog.Logger) *statusServer {
+	st := Status{Fenced: b.fence}
+	if m, ok, err := ReadMarker(b.cfg.Dir); err != nil {
+		log.Warn("fence marker", "err", err)
+	} else if ok {
+		st.Marker = &m
+	}
+	status, err := serveStatus(addr, st, log)
+	if err != nil {
+		log.Warn("no status endpoint", "err", err)
+	}
+	return status
+}
+
+// fenceUntilServing runs the fence while forwarding signals, then lifts it
+// (marker, status, OnServe). ended tells Run to return err: redis-server
+// exited meanwhile, or the fence failed and redis-server was stopped.
+func fenceUntilServing(ctx context.Context, o Options, log *slog.Logger, b boot, fencePass string, started time.Time,
+	cmd *exec.Cmd, exited <-chan error, status *statusServer) (ended bool, err error) {
+	fctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	var m Marker
+	var ferr error
+	go func() {
+		defer close(done)
+		m, ferr = runFence(fctx, log, b.cfg, fencePass, b.nodes, b.obs, o.Timeout, started)
+	}()
+wait:
+	for {
+		select {
+		case <-done:
+			break wait
+		case s := <-o.Signals:
+			_ = cmd.Process.Signal(s)
+		case err := <-exited:
+			cancel()
+			<-done
+			return true, exitStatus(err)
+		}
+	}
+	cancel()
+	if ferr != nil && ctx.Err() == nil {
+		log.Error("fence failed; stopping redis-server", "err", ferr)
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		<-exited
+		return true, ferr
+	}
+	if ferr == nil {
+		if err := WriteMarker(b.cfg.Dir, m); err != nil {
+			log.Error("fence marker", "err", err)
+		}
+		status.set(func(st *Status) { st.Fenced, st.Marker = false, &m })
+		log.Info("fence lifted", "action", m.Decision.Action, "reason", m.Decision.Reason,
+			"role", m.Role, "serve_after", m.ServeAfter.Round(time.Millisecond))
+		if o.OnServe != nil {
+			o.OnServe(m)
+		}
+	}
+	return false, nil
 }
 
 func orDefault(w, def io.Writer) io.Writer {

@@ -103,80 +103,14 @@ func PlanScaleShards(req ScaleShardsRequest, lim Limits) (Plan, error) {
 		layout[shardKey(s)] = st.Slots[s]
 	}
 	plan := Plan{Operation: "scale-shards", NextOrdinal: st.nextOrdinal()}
+	var err error
 	if req.Shards > len(cur) {
-		pl, ferr := placement(field.NewPath("allowSharedZones"), st.Zones, 1+st.Spec.ReplicasPerShard,
-			req.AllowSharedZones || st.Spec.Zones.AllowSharedZones)
-		if ferr != nil {
-			return Plan{}, &Rejection{Conflict: true, Errs: field.ErrorList{ferr}}
-		}
-		plan.Placement = pl
-		next := slices.Max(cur) + 1
-		for i := range req.Shards - len(cur) {
-			s := next + i
-			plan.NewShards = append(plan.NewShards, s)
-			layout[shardKey(s)] = nil
-			plan.CreateInstances = append(plan.CreateInstances, topology.Instance{Ordinal: plan.NextOrdinal, Shard: s, Role: topology.RolePrimary})
-			plan.NextOrdinal++
-			for range st.Spec.ReplicasPerShard {
-				plan.CreateInstances = append(plan.CreateInstances, topology.Instance{Ordinal: plan.NextOrdinal, Shard: s, Role: topology.RoleReplica})
-				plan.NextOrdinal++
-			}
-		}
-		tp, err := topology.Rebalance(layout, nil)
-		if err != nil {
-			return Plan{}, &Rejection{Conflict: true, Errs: field.ErrorList{field.InternalError(field.NewPath("cluster", "slots"), err)}}
-		}
-		plan.Moves = shardMoves(tp)
-		plan.SlotsMoved = tp.Slots()
-		plan.Hooks = append(plan.Hooks, hookRuns(hooks, spec.PreShardAdd, plan.NewShards, replicasOf(plan.CreateInstances))...)
-		plan.Hooks = append(plan.Hooks, hookRuns(hooks, spec.PostShardAdd, plan.NewShards, replicasOf(plan.CreateInstances))...)
+		err = planShardsOut(&plan, req, layout, hooks)
 	} else {
-		plan.RemoveShards = cur[req.Shards:]
-		rej := &Rejection{Conflict: true}
-		var used, free int64
-		freeBy := map[string]int64{}
-		for _, s := range cur {
-			pr, ok := st.primary(s)
-			if !ok {
-				rej.Errs = append(rej.Errs, field.Forbidden(field.NewPath("cluster"), fmt.Sprintf("shard-%d has no primary", s)))
-				continue
-			}
-			if slices.Contains(plan.RemoveShards, s) {
-				used += pr.UsedMemory
-				if lim.MaxKeyBytes > 0 && pr.BiggestKeyBytes > lim.MaxKeyBytes {
-					rej.Errs = append(rej.Errs, field.Forbidden(p, fmt.Sprintf(
-						"shard-%d holds key %q of %d bytes, over the %d-byte migration limit", s, pr.BiggestKey, pr.BiggestKeyBytes, lim.MaxKeyBytes)))
-				}
-				continue
-			}
-			f := max(pr.MaxMemory-pr.UsedMemory, 0)
-			freeBy[shardKey(s)] = f
-			free += f
-		}
-		if need := int64(float64(used) * lim.HeadroomFactor); free < need {
-			rej.Errs = append(rej.Errs, field.Forbidden(p, fmt.Sprintf(
-				"the remaining shards have %d bytes free but need %.1fx the %d bytes used by the departing shards (%d)",
-				free, lim.HeadroomFactor, used, need)))
-		}
-		if len(rej.Errs) > 0 {
-			return Plan{}, rej
-		}
-		leaving := make([]string, len(plan.RemoveShards))
-		for i, s := range plan.RemoveShards {
-			leaving[i] = shardKey(s)
-		}
-		tp, err := topology.Drain(layout, leaving, freeBy)
-		if err != nil {
-			return Plan{}, &Rejection{Conflict: true, Errs: field.ErrorList{field.InternalError(field.NewPath("cluster", "slots"), err)}}
-		}
-		plan.Moves = shardMoves(tp)
-		plan.SlotsMoved = tp.Slots()
-		for _, in := range st.Instances {
-			if slices.Contains(plan.RemoveShards, in.Shard) {
-				plan.DeleteInstances = append(plan.DeleteInstances, in.Instance)
-			}
-		}
-		plan.Hooks = append(plan.Hooks, hookRuns(hooks, spec.PreShardRemove, plan.RemoveShards, replicasOf(plan.DeleteInstances))...)
+		err = planShardsIn(&plan, req, lim, layout, hooks)
+	}
+	if err != nil {
+		return Plan{}, err
 	}
 	involved := shardsInvolved(plan.Moves)
 	plan.Hooks = append(plan.Hooks, hookRuns(hooks, spec.PreMigrate, involved, nil)...)
@@ -186,20 +120,118 @@ func PlanScaleShards(req ScaleShardsRequest, lim Limits) (Plan, error) {
 	}
 	plan.Summary = fmt.Sprintf("scale-shards %s/%s %d -> %d: %d slots move in %d ranges",
 		st.Spec.Namespace, st.Spec.Name, len(cur), req.Shards, plan.SlotsMoved, len(plan.Moves))
+	plan.Steps = scaleShardsSteps(plan)
+	return plan, nil
+}
+
+// planShardsOut adds the new shards with their replicas, then the minimal
+// slot moves to even out ownership.
+func planShardsOut(plan *Plan, req ScaleShardsRequest, layout topology.Layout, hooks []spec.Hook) error {
+	st := req.State
+	cur := st.Shards()
+	pl, ferr := placement(field.NewPath("allowSharedZones"), st.Zones, 1+st.Spec.ReplicasPerShard,
+		req.AllowSharedZones || st.Spec.Zones.AllowSharedZones)
+	if ferr != nil {
+		return &Rejection{Conflict: true, Errs: field.ErrorList{ferr}}
+	}
+	plan.Placement = pl
+	next := slices.Max(cur) + 1
+	for i := range req.Shards - len(cur) {
+		s := next + i
+		plan.NewShards = append(plan.NewShards, s)
+		layout[shardKey(s)] = nil
+		plan.CreateInstances = append(plan.CreateInstances, topology.Instance{Ordinal: plan.NextOrdinal, Shard: s, Role: topology.RolePrimary})
+		plan.NextOrdinal++
+		for range st.Spec.ReplicasPerShard {
+			plan.CreateInstances = append(plan.CreateInstances, topology.Instance{Ordinal: plan.NextOrdinal, Shard: s, Role: topology.RoleReplica})
+			plan.NextOrdinal++
+		}
+	}
+	tp, err := topology.Rebalance(layout, nil)
+	if err != nil {
+		return &Rejection{Conflict: true, Errs: field.ErrorList{field.InternalError(field.NewPath("cluster", "slots"), err)}}
+	}
+	plan.Moves = shardMoves(tp)
+	plan.SlotsMoved = tp.Slots()
+	plan.Hooks = append(plan.Hooks, hookRuns(hooks, spec.PreShardAdd, plan.NewShards, replicasOf(plan.CreateInstances))...)
+	plan.Hooks = append(plan.Hooks, hookRuns(hooks, spec.PostShardAdd, plan.NewShards, replicasOf(plan.CreateInstances))...)
+	return nil
+}
+
+// planShardsIn drains the highest numbered shards to the others in
+// proportion to free memory (refused without the headroom, or with a key
+// over the migration limit), then removes their instances.
+func planShardsIn(plan *Plan, req ScaleShardsRequest, lim Limits, layout topology.Layout, hooks []spec.Hook) error {
+	st := req.State
+	cur := st.Shards()
+	p := field.NewPath("shards")
+	plan.RemoveShards = cur[req.Shards:]
+	rej := &Rejection{Conflict: true}
+	var used, free int64
+	freeBy := map[string]int64{}
+	for _, s := range cur {
+		pr, ok := st.primary(s)
+		if !ok {
+			rej.Errs = append(rej.Errs, field.Forbidden(field.NewPath("cluster"), fmt.Sprintf("shard-%d has no primary", s)))
+			continue
+		}
+		if slices.Contains(plan.RemoveShards, s) {
+			used += pr.UsedMemory
+			if lim.MaxKeyBytes > 0 && pr.BiggestKeyBytes > lim.MaxKeyBytes {
+				rej.Errs = append(rej.Errs, field.Forbidden(p, fmt.Sprintf(
+					"shard-%d holds key %q of %d bytes, over the %d-byte migration limit", s, pr.BiggestKey, pr.BiggestKeyBytes, lim.MaxKeyBytes)))
+			}
+			continue
+		}
+		f := max(pr.MaxMemory-pr.UsedMemory, 0)
+		freeBy[shardKey(s)] = f
+		free += f
+	}
+	if need := int64(float64(used) * lim.HeadroomFactor); free < need {
+		rej.Errs = append(rej.Errs, field.Forbidden(p, fmt.Sprintf(
+			"the remaining shards have %d bytes free but need %.1fx the %d bytes used by the departing shards (%d)",
+			free, lim.HeadroomFactor, used, need)))
+	}
+	if len(rej.Errs) > 0 {
+		return rej
+	}
+	leaving := make([]string, len(plan.RemoveShards))
+	for i, s := range plan.RemoveShards {
+		leaving[i] = shardKey(s)
+	}
+	tp, err := topology.Drain(layout, leaving, freeBy)
+	if err != nil {
+		return &Rejection{Conflict: true, Errs: field.ErrorList{field.InternalError(field.NewPath("cluster", "slots"), err)}}
+	}
+	plan.Moves = shardMoves(tp)
+	plan.SlotsMoved = tp.Slots()
+	for _, in := range st.Instances {
+		if slices.Contains(plan.RemoveShards, in.Shard) {
+			plan.DeleteInstances = append(plan.DeleteInstances, in.Instance)
+		}
+	}
+	plan.Hooks = append(plan.Hooks, hookRuns(hooks, spec.PreShardRemove, plan.RemoveShards, replicasOf(plan.DeleteInstances))...)
+	return nil
+}
+
+// scaleShardsSteps describes a scale-shards plan: new shards, slot moves,
+// removed shards.
+func scaleShardsSteps(plan Plan) []string {
+	var steps []string
 	if len(plan.NewShards) > 0 {
-		plan.Steps = append(plan.Steps,
+		steps = append(steps,
 			fmt.Sprintf("create shards %v: %d instances across zones %v%s", plan.NewShards, len(plan.CreateInstances), plan.Placement.Zones, zoneNote(plan.Placement)),
 			"meet the new nodes, attach their replicas and wait until in sync, before any slot moves")
 	}
 	for _, m := range plan.Moves {
-		plan.Steps = append(plan.Steps, m.String())
+		steps = append(steps, m.String())
 	}
 	if len(plan.RemoveShards) > 0 {
-		plan.Steps = append(plan.Steps,
+		steps = append(steps,
 			fmt.Sprintf("verify shards %v own 0 slots and hold 0 keys", plan.RemoveShards),
 			fmt.Sprintf("forget their %d nodes on every node, then delete their pods and volumes", len(plan.DeleteInstances)))
 	}
-	return plan, nil
+	return steps
 }
 
 func shardsInvolved(moves []ShardMove) []int {
@@ -243,43 +275,7 @@ func PlanScaleReplicas(req ScaleReplicasRequest, lim Limits) (Plan, error) {
 	}
 	hooks := append(slices.Clone(st.Spec.Hooks), req.Hooks...)
 	plan := Plan{Operation: "scale-replicas", NextOrdinal: st.nextOrdinal()}
-	rej := &Rejection{Conflict: true}
-	changed := false
-	for _, s := range st.Shards() {
-		reps := st.replicas(s)
-		switch {
-		case len(reps) < req.ReplicasPerShard:
-			changed = true
-			for range req.ReplicasPerShard - len(reps) {
-				plan.CreateInstances = append(plan.CreateInstances, topology.Instance{Ordinal: plan.NextOrdinal, Shard: s, Role: topology.RoleReplica})
-				plan.NextOrdinal++
-			}
-		case len(reps) > req.ReplicasPerShard:
-			changed = true
-			// Remove out-of-sync replicas first, then the newest.
-			slices.SortFunc(reps, func(a, b Instance) int {
-				if a.InSync != b.InSync {
-					if !a.InSync {
-						return -1
-					}
-					return 1
-				}
-				return b.Ordinal - a.Ordinal
-			})
-			remove := reps[:len(reps)-req.ReplicasPerShard]
-			keep := reps[len(reps)-req.ReplicasPerShard:]
-			hadInSync := slices.ContainsFunc(reps, func(r Instance) bool { return r.InSync })
-			keepsInSync := slices.ContainsFunc(keep, func(r Instance) bool { return r.InSync })
-			if hadInSync && !keepsInSync {
-				rej.Errs = append(rej.Errs, field.Forbidden(p, fmt.Sprintf(
-					"would remove the last in-sync replica of shard-%d (%s)", s, remove[len(remove)-1].Pod)))
-				continue
-			}
-			for _, r := range remove {
-				plan.DeleteInstances = append(plan.DeleteInstances, r.Instance)
-			}
-		}
-	}
+	rej, changed := replicaChanges(&plan, st, req.ReplicasPerShard)
 	if !changed {
 		rej.Conflict = false
 		rej.Errs = append(rej.Errs, field.Invalid(p, req.ReplicasPerShard,
@@ -311,6 +307,51 @@ func PlanScaleReplicas(req ScaleReplicasRequest, lim Limits) (Plan, error) {
 	plan.Summary = fmt.Sprintf("scale-replicas %s/%s %d -> %d per shard: +%d -%d instances",
 		st.Spec.Namespace, st.Spec.Name, st.Spec.ReplicasPerShard, req.ReplicasPerShard, len(plan.CreateInstances), len(plan.DeleteInstances))
 	return plan, nil
+}
+
+// replicaChanges adds the replicas each shard lacks and picks those to
+// remove from each shard with too many: out-of-sync replicas first, then the
+// newest, never the last in-sync one (that is refused in the Rejection).
+// changed tells whether any shard differs from the request.
+func replicaChanges(plan *Plan, st State, want int) (rej *Rejection, changed bool) {
+	p := field.NewPath("replicasPerShard")
+	rej = &Rejection{Conflict: true}
+	for _, s := range st.Shards() {
+		reps := st.replicas(s)
+		switch {
+		case len(reps) < want:
+			changed = true
+			for range want - len(reps) {
+				plan.CreateInstances = append(plan.CreateInstances, topology.Instance{Ordinal: plan.NextOrdinal, Shard: s, Role: topology.RoleReplica})
+				plan.NextOrdinal++
+			}
+		case len(reps) > want:
+			changed = true
+			// Remove out-of-sync replicas first, then the newest.
+			slices.SortFunc(reps, func(a, b Instance) int {
+				if a.InSync != b.InSync {
+					if !a.InSync {
+						return -1
+					}
+					return 1
+				}
+				return b.Ordinal - a.Ordinal
+			})
+			remove := reps[:len(reps)-want]
+			keep := reps[len(reps)-want:]
+			hadInSync := slices.ContainsFunc(reps, func(r Instance) bool { return r.InSync })
+			keepsInSync := slices.ContainsFunc(keep, func(r Instance) bool { return r.InSync })
+			if hadInSync && !keepsInSync {
+				rej.Errs = append(rej.Errs, field.Forbidden(p, fmt.Sprintf(
+					"would remove the last in-sync replica of shard-%d (%s)", s, remove[len(remove)-1].Pod)))
+				continue
+			}
+			for _, r := range remove {
+				plan.DeleteInstances = append(plan.DeleteInstances, r.Instance)
+			}
+		}
+	}
+	return rej, changed
 }
 
 // DeleteRequest asks to delete a cluster.

@@ -60,10 +60,60 @@ func (p UpgradePlan) Shards() []int {
 // accepts downtime.
 func PlanUpgrade(req UpgradeRequest, lim Limits) (Plan, UpgradePlan, error) {
 	st, u := req.State, req.Upgrade
+	prev := st.Spec
+	target, err := validateUpgrade(req, lim)
+	if err != nil {
+		return Plan{}, UpgradePlan{}, err
+	}
+	stale := 0
+	for _, in := range st.Instances {
+		if !req.UpToDate[in.Ordinal] {
+			stale++
+		}
+	}
+	if stale == 0 && target.Image == prev.Image && equalConfig(target.Config, prev.Config) {
+		p := field.NewPath("image")
+		if u.Image == "" {
+			p = field.NewPath("config")
+		}
+		return Plan{}, UpgradePlan{}, &Rejection{Errs: field.ErrorList{field.Invalid(p, u.Image,
+			fmt.Sprintf("every instance of %s already runs %s with this configuration", prev.Name, prev.Image))}}
+	}
+	if r := healthRejection(st.Health, st.Spec.Name); r != nil {
+		return Plan{}, UpgradePlan{}, r
+	}
+	shards := st.Shards()
+	maxPerShard := 1
+	for _, s := range shards {
+		maxPerShard = max(maxPerShard, 1+len(st.replicas(s)))
+	}
+	pl, ferr := placement(field.NewPath("zones", "allowSharedZones"), st.Zones, maxPerShard, prev.Zones.AllowSharedZones)
+	if ferr != nil {
+		return Plan{}, UpgradePlan{}, &Rejection{Conflict: true, Errs: field.ErrorList{ferr}}
+	}
+	up := UpgradePlan{Target: target, Previous: prev, Placement: pl, Instances: stale}
+	if err := up.order(st, u); err != nil {
+		return Plan{}, UpgradePlan{}, err
+	}
+	hooks := append(slices.Clone(st.Spec.Hooks), req.Hooks...)
+	plan := Plan{Operation: "upgrade", Placement: pl, NextOrdinal: st.nextOrdinal()}
+	plan.Hooks = hookRuns(hooks, spec.UpgradeGate, shards, nil)
+	plan.Summary = fmt.Sprintf("upgrade %s/%s: %s; %d of %d instances change; canary %s", prev.Namespace, prev.Name, describeChange(prev, target),
+		stale, len(st.Instances), shardList(up.Canary))
+	if len(up.Downtime) > 0 {
+		plan.Summary += fmt.Sprintf("; DOWNTIME accepted for %s (no replica)", shardList(up.Downtime))
+	}
+	plan.Steps = upgradeSteps(req, up, len(plan.Hooks))
+	return plan, up, nil
+}
+
+// validateUpgrade checks the request and returns the target spec.
+func validateUpgrade(req UpgradeRequest, lim Limits) (spec.Cluster, error) {
+	st, u := req.State, req.Upgrade
 	errs := u.Validate()
 	errs = append(errs, spec.ValidateHooks(field.NewPath("hooks"), req.Hooks, lim.Spec)...)
 	if len(errs) > 0 {
-		return Plan{}, UpgradePlan{}, &Rejection{Errs: errs}
+		return spec.Cluster{}, &Rejection{Errs: errs}
 	}
 	prev := st.Spec
 	target := u.Apply(prev)
@@ -86,34 +136,16 @@ func PlanUpgrade(req UpgradeRequest, lim Limits) (Plan, UpgradePlan, error) {
 		}
 	}
 	if len(errs) > 0 {
-		return Plan{}, UpgradePlan{}, &Rejection{Errs: errs}
+		return spec.Cluster{}, &Rejection{Errs: errs}
 	}
-	stale := 0
-	for _, in := range st.Instances {
-		if !req.UpToDate[in.Ordinal] {
-			stale++
-		}
-	}
-	if stale == 0 && target.Image == prev.Image && equalConfig(target.Config, prev.Config) {
-		p := field.NewPath("image")
-		if u.Image == "" {
-			p = field.NewPath("config")
-		}
-		return Plan{}, UpgradePlan{}, &Rejection{Errs: field.ErrorList{field.Invalid(p, u.Image,
-			fmt.Sprintf("every instance of %s already runs %s with this configuration", prev.Name, prev.Image))}}
-	}
-	if r := healthRejection(st.Health, st.Spec.Name); r != nil {
-		return Plan{}, UpgradePlan{}, r
-	}
-	maxPerShard := 1
-	for _, s := range shards {
-		maxPerShard = max(maxPerShard, 1+len(st.replicas(s)))
-	}
-	pl, ferr := placement(field.NewPath("zones", "allowSharedZones"), st.Zones, maxPerShard, prev.Zones.AllowSharedZones)
-	if ferr != nil {
-		return Plan{}, UpgradePlan{}, &Rejection{Conflict: true, Errs: field.ErrorList{ferr}}
-	}
-	up := UpgradePlan{Target: target, Previous: prev, Placement: pl, Instances: stale}
+	return target, nil
+}
+
+// order fills the shards that go down without a handover (refusing them
+// unless the request accepts downtime), the canary shards and the batches of
+// the rest.
+func (up *UpgradePlan) order(st State, u spec.Upgrade) error {
+	shards := st.Shards()
 	var downtime field.ErrorList
 	for _, s := range shards {
 		if len(st.replicas(s)) > 0 {
@@ -128,7 +160,7 @@ func PlanUpgrade(req UpgradeRequest, lim Limits) (Plan, UpgradePlan, error) {
 		up.Downtime = append(up.Downtime, s)
 	}
 	if len(downtime) > 0 {
-		return Plan{}, UpgradePlan{}, &Rejection{Conflict: true, Errs: downtime}
+		return &Rejection{Conflict: true, Errs: downtime}
 	}
 	up.Canary = slices.Clone(u.Canary.Shards)
 	if len(up.Canary) == 0 && len(shards) > 0 {
@@ -145,18 +177,15 @@ func PlanUpgrade(req UpgradeRequest, lim Limits) (Plan, UpgradePlan, error) {
 		up.Batches = append(up.Batches, rest[:n])
 		rest = rest[n:]
 	}
+	return nil
+}
 
-	hooks := append(slices.Clone(st.Spec.Hooks), req.Hooks...)
-	plan := Plan{Operation: "upgrade", Placement: pl, NextOrdinal: st.nextOrdinal()}
-	plan.Hooks = hookRuns(hooks, spec.UpgradeGate, shards, nil)
-	change := describeChange(prev, target)
-	plan.Summary = fmt.Sprintf("upgrade %s/%s: %s; %d of %d instances change; canary %s", prev.Namespace, prev.Name, change,
-		stale, len(st.Instances), shardList(up.Canary))
-	if len(up.Downtime) > 0 {
-		plan.Summary += fmt.Sprintf("; DOWNTIME accepted for %s (no replica)", shardList(up.Downtime))
-	}
+// upgradeSteps describes the upgrade's steps in order: canary shards, bake,
+// approval, the batches, the end; hooks is the number of user gates.
+func upgradeSteps(req UpgradeRequest, up UpgradePlan, hooks int) []string {
+	st, u := req.State, req.Upgrade
 	describe := func(s int) string {
-		steps, err := ShardSteps(st.shardInstances(s), req.UpToDate, pl.RequireDistinctZones, slices.Contains(up.Downtime, s))
+		steps, err := ShardSteps(st.shardInstances(s), req.UpToDate, up.Placement.RequireDistinctZones, slices.Contains(up.Downtime, s))
 		if err != nil {
 			return fmt.Sprintf("shard-%d: %v", s, err)
 		}
@@ -171,31 +200,30 @@ func PlanUpgrade(req UpgradeRequest, lim Limits) (Plan, UpgradePlan, error) {
 	}
 	gate := fmt.Sprintf("health gate: cluster_state ok, all nodes connected, replica links up and lag <= %d bytes, no pod restart, probe errors <= %.2f%% and p99 <= %s",
 		*u.Gate.MaxLagBytes, *u.Gate.MaxErrorRate*100, u.Gate.MaxLatency.Duration)
-	if n := len(plan.Hooks); n > 0 {
-		gate += fmt.Sprintf(", %d user gate(s)", n)
+	if hooks > 0 {
+		gate += fmt.Sprintf(", %d user gate(s)", hooks)
 	}
-	plan.Steps = append(plan.Steps, "record the target and previous spec on the cluster's ConfigMap (for rollback)")
+	steps := []string{"record the target and previous spec on the cluster's ConfigMap (for rollback)"}
 	for _, s := range up.Canary {
-		plan.Steps = append(plan.Steps, "canary "+describe(s))
+		steps = append(steps, "canary "+describe(s))
 	}
-	plan.Steps = append(plan.Steps, fmt.Sprintf("bake %s, evaluating the %s every %s", u.Bake.Duration, gate, u.Gate.Interval.Duration))
+	steps = append(steps, fmt.Sprintf("bake %s, evaluating the %s every %s", u.Bake.Duration, gate, u.Gate.Interval.Duration))
 	if u.AutoApprove {
-		plan.Steps = append(plan.Steps, "continue without waiting for approval (autoApprove)")
+		steps = append(steps, "continue without waiting for approval (autoApprove)")
 	} else {
-		plan.Steps = append(plan.Steps, "wait for approval (update approve) or abort (update abort)")
+		steps = append(steps, "wait for approval (update approve) or abort (update abort)")
 	}
 	for _, b := range up.Batches {
 		for _, s := range b {
-			plan.Steps = append(plan.Steps, describe(s))
+			steps = append(steps, describe(s))
 		}
 		if len(b) > 1 {
-			plan.Steps[len(plan.Steps)-1] += fmt.Sprintf(" (with %s at once)", shardList(b[:len(b)-1]))
+			steps[len(steps)-1] += fmt.Sprintf(" (with %s at once)", shardList(b[:len(b)-1]))
 		}
-		plan.Steps = append(plan.Steps, "evaluate the health gate once")
+		steps = append(steps, "evaluate the health gate once")
 	}
-	plan.Steps = append(plan.Steps, "record the target spec as the cluster's spec",
+	return append(steps, "record the target spec as the cluster's spec",
 		"on a failed gate or an abort: return every changed instance to the previous spec the same way, last shard first, and end rolled back")
-	return plan, up, nil
 }
 
 // UpgradeStepKind names one step of a shard's upgrade.

@@ -20,6 +20,7 @@ import (
 	"github.com/dayops/dayops/internal/activities/kube"
 	"github.com/dayops/dayops/internal/activities/redisops"
 	"github.com/dayops/dayops/internal/audit"
+	"github.com/dayops/dayops/internal/audit/projection"
 	"github.com/dayops/dayops/internal/backupstore"
 	"github.com/dayops/dayops/internal/callauth"
 	"github.com/dayops/dayops/internal/eventstore"
@@ -271,32 +272,13 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(apiAddr s
 	defer cancel()
 
 	if cfg.Has("worker") {
-		w := d.NewWorker(cfg.TaskQueue)
-		if err := w.Start(); err != nil {
-			return fmt.Errorf("start worker: %w", err)
+		stop, err := d.startWorker(ctx, cfg, log, &wg)
+		if err != nil {
+			return err
 		}
-		defer w.Stop()
-		log.Info("worker polling", "task_queue", cfg.TaskQueue, "temporal", cfg.TemporalAddress)
-		sup := &Guardians{Temporal: d.Temporal, Kube: d.Kube, TaskQueue: cfg.TaskQueue, Log: log, Namespaces: cfg.Namespaces}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			sup.Run(ctx)
-		}()
+		defer stop()
 	}
-	if sg := d.Store.Signer(); sg != nil {
-		// Sign the head periodically (an idle head too), and copy each
-		// checkpoint to the backup store when there is one. A signer
-		// apart from this process (`dayops audit signer`) is stronger.
-		opts := eventstore.SignerOptions{}
-		if d.Backups != nil {
-			opts.AfterSign = func(ctx context.Context) error { _, err := audit.CopyCheckpoints(ctx, d.Store, d.Backups); return err }
-		}
-		wg.Add(1)
-		go func() { defer wg.Done(); _ = d.Store.RunSigner(ctx, sg, opts) }()
-	} else {
-		log.Warn("audit checkpoints are not signed: set " + eventstore.EnvSigningKey + " or run `dayops audit signer`")
-	}
+	d.startSigner(ctx, log, &wg)
 	addr := ""
 	errc := make(chan error, 3)
 	if cfg.HealthAddr != "" {
@@ -310,35 +292,12 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(apiAddr s
 		log.Info("health endpoints listening", "addr", ln.Addr().String())
 	}
 	if cfg.Has("api") {
-		api, err := d.NewAPI(cfg)
+		var shutdown func()
+		addr, shutdown, err = d.serveAPI(ctx, cfg, log, &wg, errc)
 		if err != nil {
 			return err
 		}
-		proj, err := audit.NewProjector(ctx, d.Store)
-		if err != nil {
-			return fmt.Errorf("audit projector: %w", err)
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := proj.Run(ctx, eventstore.SubscribeOptions{}); err != nil && !errors.Is(err, context.Canceled) {
-				log.Error("audit projector stopped", "err", err)
-			}
-		}()
-		u, _ := url.Parse(cfg.APIURL)
-		ln, err := net.Listen("tcp", u.Host)
-		if err != nil {
-			return fmt.Errorf("listen on %s: %w", u.Host, err)
-		}
-		addr = ln.Addr().String()
-		srv := newHTTPServer(api.Handler())
-		go func() { errc <- srv.Serve(ln) }()
-		defer func() {
-			sctx, scancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-			defer scancel()
-			_ = srv.Shutdown(sctx)
-		}()
-		log.Info("API listening", "addr", addr)
+		defer shutdown()
 	}
 	if ready != nil {
 		ready(addr)
@@ -349,6 +308,75 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(apiAddr s
 	case err := <-errc:
 		return fmt.Errorf("HTTP server: %w", err)
 	}
+}
+
+// startWorker starts the Temporal worker and the guardians' supervisor;
+// stop stops the worker.
+func (d *Deps) startWorker(ctx context.Context, cfg Config, log *slog.Logger, wg *sync.WaitGroup) (stop func(), err error) {
+	w := d.NewWorker(cfg.TaskQueue)
+	if err := w.Start(); err != nil {
+		return nil, fmt.Errorf("start worker: %w", err)
+	}
+	log.Info("worker polling", "task_queue", cfg.TaskQueue, "temporal", cfg.TemporalAddress)
+	sup := &Guardians{Temporal: d.Temporal, Kube: d.Kube, TaskQueue: cfg.TaskQueue, Log: log, Namespaces: cfg.Namespaces}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		sup.Run(ctx)
+	}()
+	return w.Stop, nil
+}
+
+// startSigner signs the head periodically (an idle head too), and copies
+// each checkpoint to the backup store when there is one. A signer apart
+// from this process (`dayops audit signer`) is stronger.
+func (d *Deps) startSigner(ctx context.Context, log *slog.Logger, wg *sync.WaitGroup) {
+	sg := d.Store.Signer()
+	if sg == nil {
+		log.Warn("audit checkpoints are not signed: set " + eventstore.EnvSigningKey + " or run `dayops audit signer`")
+		return
+	}
+	opts := eventstore.SignerOptions{}
+	if d.Backups != nil {
+		opts.AfterSign = func(ctx context.Context) error { _, err := audit.CopyCheckpoints(ctx, d.Store, d.Backups); return err }
+	}
+	wg.Add(1)
+	go func() { defer wg.Done(); _ = d.Store.RunSigner(ctx, sg, opts) }()
+}
+
+// serveAPI runs the audit projector and serves the API; it returns the
+// bound address and the graceful shutdown of the HTTP server. A serving
+// error goes to errc.
+func (d *Deps) serveAPI(ctx context.Context, cfg Config, log *slog.Logger, wg *sync.WaitGroup, errc chan<- error) (addr string, shutdown func(), err error) {
+	api, err := d.NewAPI(cfg)
+	if err != nil {
+		return "", nil, err
+	}
+	proj, err := projection.NewProjector(ctx, d.Store)
+	if err != nil {
+		return "", nil, fmt.Errorf("audit projector: %w", err)
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := proj.Run(ctx, eventstore.SubscribeOptions{}); err != nil && !errors.Is(err, context.Canceled) {
+			log.Error("audit projector stopped", "err", err)
+		}
+	}()
+	u, _ := url.Parse(cfg.APIURL)
+	ln, err := net.Listen("tcp", u.Host)
+	if err != nil {
+		return "", nil, fmt.Errorf("listen on %s: %w", u.Host, err)
+	}
+	addr = ln.Addr().String()
+	srv := newHTTPServer(api.Handler())
+	go func() { errc <- srv.Serve(ln) }()
+	log.Info("API listening", "addr", addr)
+	return addr, func() {
+		sctx, scancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer scancel()
+		_ = srv.Shutdown(sctx)
+	}, nil
 }
 
 // hookGuard builds the Guard of HTTP hooks: the operator's allowlist, and

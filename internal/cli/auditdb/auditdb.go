@@ -16,17 +16,18 @@ import (
 
 	"github.com/dayops/dayops/internal/apiv1"
 	"github.com/dayops/dayops/internal/audit"
+	"github.com/dayops/dayops/internal/audit/projection"
 	"github.com/dayops/dayops/internal/auditquery"
 	"github.com/dayops/dayops/internal/backupstore"
-	"github.com/dayops/dayops/internal/cli"
+	"github.com/dayops/dayops/internal/cli/auditcli"
 	"github.com/dayops/dayops/internal/eventstore"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
-// Offline is the offline mode for cli.AuditCmd.
-func Offline() cli.Offline {
-	return cli.Offline{
-		Open: func(ctx context.Context, url string) (cli.AuditDB, error) {
+// Offline is the offline mode for auditcli.AuditCmd.
+func Offline() auditcli.Offline {
+	return auditcli.Offline{
+		Open: func(ctx context.Context, url string) (auditcli.AuditDB, error) {
 			db, err := Open(ctx, url)
 			if err != nil {
 				return nil, err
@@ -116,7 +117,7 @@ func (d *DB) Checkpoint(ctx context.Context, signingKeyPath string) (apiv1.Audit
 // Project catches the projection tables up and, with follow, keeps them so
 // until ctx ends.
 func (d *DB) Project(ctx context.Context, follow bool, caughtUp func(position int64)) error {
-	pj, err := audit.NewProjector(ctx, d.store)
+	pj, err := projection.NewProjector(ctx, d.store)
 	if err != nil {
 		return err
 	}
@@ -134,7 +135,7 @@ func (d *DB) Project(ctx context.Context, follow bool, caughtUp func(position in
 // Signer runs the checkpoint signer until ctx ends: its own key, and with
 // cfg.BackupStore every checkpoint copied out of the database after each
 // look.
-func (d *DB) Signer(ctx context.Context, cfg cli.SignerConfig, started func(keyID string, interval time.Duration)) error {
+func (d *DB) Signer(ctx context.Context, cfg auditcli.SignerConfig, started func(keyID string, interval time.Duration)) error {
 	signer, err := eventstore.LoadSigner(cfg.SigningKeyPath)
 	if err != nil {
 		return fmt.Errorf("--signing-key: %w", err)
@@ -162,7 +163,7 @@ func (d *DB) Signer(ctx context.Context, cfg cli.SignerConfig, started func(keyI
 // the signers the signer's.
 func (d *DB) Grant(ctx context.Context, writers, signers []string, granted func(role, privileges string)) error {
 	if len(writers) > 0 {
-		if _, err := audit.NewProjector(ctx, d.store); err != nil {
+		if _, err := projection.NewProjector(ctx, d.store); err != nil {
 			return err
 		}
 	}
@@ -170,7 +171,7 @@ func (d *DB) Grant(ctx context.Context, writers, signers []string, granted func(
 		if err := eventstore.GrantWriter(ctx, d.pool, r); err != nil {
 			return err
 		}
-		if err := audit.GrantProjections(ctx, d.pool, r); err != nil {
+		if err := projection.GrantProjections(ctx, d.pool, r); err != nil {
 			return err
 		}
 		granted(r, "writer (INSERT, SELECT on events; SELECT on checkpoints; the projection tables)")

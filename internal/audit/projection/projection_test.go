@@ -1,4 +1,4 @@
-package audit_test
+package projection_test
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/dayops/dayops/internal/audit"
+	"github.com/dayops/dayops/internal/audit/projection"
 	"github.com/dayops/dayops/internal/eventstore"
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
@@ -24,7 +25,7 @@ type view struct {
 	LastState string
 }
 
-func viewOf(c *audit.ClusterState) view {
+func viewOf(c *projection.ClusterState) view {
 	v := view{Deleted: c.Deleted, Shards: map[int]int{}, Roles: map[int]string{}, Images: map[int]string{}}
 	for id, s := range c.Shards {
 		n := 0
@@ -115,11 +116,11 @@ func TestClusterAsOf(t *testing.T) {
 	for name, want := range map[string]view{"created": created, "scaling": scaling, "scaled": scaled, "switched": switched, "failed": failed} {
 		for _, by := range []string{"position", "time"} {
 			t.Run(name+" by "+by, func(t *testing.T) {
-				b := audit.Bound{Position: marks[name].pos}
+				b := projection.Bound{Position: marks[name].pos}
 				if by == "time" {
-					b = audit.Bound{Time: marks[name].at}
+					b = projection.Bound{Time: marks[name].at}
 				}
-				c, _, err := audit.ClusterAsOf(ctx, s, "orders", b)
+				c, _, err := projection.ClusterAsOf(ctx, s, "orders", b)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -129,7 +130,7 @@ func TestClusterAsOf(t *testing.T) {
 			})
 		}
 	}
-	c, tls, err := audit.ClusterAsOf(ctx, s, "orders", audit.Bound{})
+	c, tls, err := projection.ClusterAsOf(ctx, s, "orders", projection.Bound{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,7 +149,7 @@ func TestClusterAsOf(t *testing.T) {
 		up.Steps[0].Start.IsZero() || up.Steps[0].End.Before(up.Steps[0].Start) || up.Actor != "dave" {
 		t.Errorf("upgrade timeline: %+v", up)
 	}
-	if _, _, err := audit.ClusterAsOf(ctx, s, "orders", audit.Bound{Time: marks["created"].at.Add(-time.Hour)}); !errors.Is(err, audit.ErrClusterNotFound) {
+	if _, _, err := projection.ClusterAsOf(ctx, s, "orders", projection.Bound{Time: marks["created"].at.Add(-time.Hour)}); !errors.Is(err, projection.ErrClusterNotFound) {
 		t.Errorf("before creation: %v", err)
 	}
 }
@@ -158,7 +159,7 @@ func TestClusterAsOf(t *testing.T) {
 func TestRebuiltProjectionEqualsLive(t *testing.T) {
 	s := newStore(t)
 	ctx := t.Context()
-	pj, err := audit.NewProjector(ctx, s)
+	pj, err := projection.NewProjector(ctx, s)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -193,7 +194,7 @@ func TestRebuiltProjectionEqualsLive(t *testing.T) {
 		t.Fatal(err)
 	}
 	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		pos, err := s.SubscriberPosition(ctx, audit.SubscriberName)
+		pos, err := s.SubscriberPosition(ctx, projection.SubscriberName)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -212,7 +213,7 @@ func TestRebuiltProjectionEqualsLive(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rebuilt, err := audit.Rebuild(ctx, s, audit.Bound{})
+	rebuilt, err := projection.Rebuild(ctx, s, projection.Bound{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package audit
+package projection
 
 import (
 	"context"
@@ -9,8 +9,10 @@ import (
 	"sort"
 	"time"
 
+	"github.com/dayops/dayops/internal/audit"
 	"github.com/dayops/dayops/internal/eventstore"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 //go:embed migrations/*.sql
@@ -74,13 +76,13 @@ func (p *Projector) CatchUp(ctx context.Context) (int64, error) {
 func (p *Projector) handle(ctx context.Context, tx pgx.Tx, events []eventstore.Event) error {
 	type decoded struct {
 		e  eventstore.Event
-		pl Payload
+		pl audit.Payload
 	}
 	ds := make([]decoded, 0, len(events))
 	clusters, ops := map[string]bool{}, map[string]bool{}
 	for _, e := range events {
-		pl, err := Decode(e.Type, e.SchemaVersion, e.Payload)
-		if errors.Is(err, ErrUnknownEventType) {
+		pl, err := audit.Decode(e.Type, e.SchemaVersion, e.Payload)
+		if errors.Is(err, audit.ErrUnknownEventType) {
 			continue
 		}
 		if err != nil {
@@ -90,8 +92,8 @@ func (p *Projector) handle(ctx context.Context, tx pgx.Tx, events []eventstore.E
 		if c := pl.ClusterName(); c != "" {
 			clusters[c] = true
 		}
-		if op, ok := pl.(interface{ operation() string }); ok {
-			ops[op.operation()] = true
+		if op, ok := audit.OperationOf(pl); ok {
+			ops[op] = true
 		}
 	}
 	if len(ds) == 0 {
@@ -233,4 +235,16 @@ func sortTimelines(ts []*Timeline) {
 		}
 		return ts[i].OperationID < ts[j].OperationID
 	})
+}
+
+// GrantProjections lets role maintain the projection tables (the API runs
+// the projector): SELECT, INSERT, UPDATE, DELETE on them, nothing on the
+// log itself (eventstore.GrantWriter does that). pool must be connected as
+// the tables' owner, after the projector's migrations ran (NewProjector).
+func GrantProjections(ctx context.Context, pool *pgxpool.Pool, role string) error {
+	r := pgx.Identifier{role}.Sanitize()
+	if _, err := pool.Exec(ctx, "GRANT SELECT, INSERT, UPDATE, DELETE ON audit_cluster_state, audit_operation_timeline TO "+r); err != nil {
+		return fmt.Errorf("grant projection tables to %s: %w", role, err)
+	}
+	return nil
 }

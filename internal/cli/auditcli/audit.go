@@ -1,4 +1,9 @@
-package cli
+// Package auditcli is `dayops audit`: the reading verbs (log, verify,
+// state) answered by the API, or by the database in offline mode, and the
+// key and database verbs (keygen, checkpoint, project, signer, grant). It
+// links no database driver: the offline mode comes in through Offline
+// (package cli/auditdb).
+package auditcli
 
 import (
 	"context"
@@ -17,6 +22,8 @@ import (
 	"time"
 
 	"github.com/dayops/dayops/internal/apiv1"
+	"github.com/dayops/dayops/internal/cli"
+	"github.com/dayops/dayops/internal/eventstore/signing"
 	"github.com/spf13/cobra"
 )
 
@@ -131,7 +138,7 @@ func (a *auditOpener) source(ctx context.Context) (AuditSource, func(), error) {
 	if u := a.dbURL(); u != "" {
 		return a.db(ctx, "")
 	}
-	cl, err := FromEnv()
+	cl, err := cli.FromEnv()
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w (or read the database directly: --db URL / %s)", err, EnvAuditDB)
 	}
@@ -171,7 +178,7 @@ func (a *auditOpener) open(ctx context.Context, verb, u string) (AuditDB, func()
 }
 
 // apiAudit is the audit log through the REST API.
-type apiAudit struct{ cl *Client }
+type apiAudit struct{ cl *cli.Client }
 
 func (a apiAudit) Events(ctx context.Context, q apiv1.AuditEventQuery) (apiv1.EventPage, error) {
 	v := url.Values{}
@@ -403,26 +410,6 @@ func (e *ChainBrokenError) Error() string {
 // ExitCode is 2 for a broken chain.
 func (e *ChainBrokenError) ExitCode() int { return 2 }
 
-// readKey reads a key file, or when path is empty the value of env (a path
-// if it names an existing file, else the key itself); nil when neither is set.
-func readKey(path, env string) ([]byte, error) {
-	if path == "" {
-		v := os.Getenv(env)
-		if v == "" {
-			return nil, nil
-		}
-		if _, err := os.Stat(v); err != nil {
-			return []byte(v), nil
-		}
-		path = v
-	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("read key: %w", err)
-	}
-	return b, nil
-}
-
 func auditVerifyCmd(a *auditOpener) *cobra.Command {
 	var (
 		pubPath, backupURL string
@@ -448,7 +435,7 @@ copies are the auditor's evidence, sent to the API (or compared offline) as read
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			req.PublicKeys, req.CheckpointCopies = nil, nil
-			raw, err := readKey(pubPath, envPublicKey)
+			raw, err := signing.LoadKeyFile(pubPath, envPublicKey)
 			if err != nil {
 				return fmt.Errorf("--public-key: %w", err)
 			}
@@ -547,7 +534,7 @@ func auditStateCmd(a *auditOpener) *cobra.Command {
 			}
 			out := cmd.OutOrStdout()
 			if output == "json" {
-				return printJSON(out, st)
+				return cli.PrintJSON(out, st)
 			}
 			return printState(out, st)
 		},

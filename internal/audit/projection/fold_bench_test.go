@@ -1,4 +1,4 @@
-package audit_test
+package projection_test
 
 import (
 	"encoding/json"
@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/dayops/dayops/internal/audit"
+	"github.com/dayops/dayops/internal/audit/projection"
 	"github.com/dayops/dayops/internal/eventstore"
 )
 
@@ -41,7 +42,7 @@ func BenchmarkFold(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
-		p := audit.NewProjection()
+		p := projection.NewProjection()
 		for _, e := range events {
 			if err := p.Apply(e); err != nil {
 				b.Fatal(err)

@@ -1,13 +1,17 @@
-package audit
+package projection
 
-import "sort"
+import (
+	"sort"
+
+	"github.com/dayops/dayops/internal/audit"
+)
 
 // normalize sorts ranges and merges overlapping or adjacent ones.
-func normalize(rs []SlotRange) []SlotRange {
+func normalize(rs []audit.SlotRange) []audit.SlotRange {
 	if len(rs) == 0 {
 		return nil
 	}
-	c := make([]SlotRange, 0, len(rs))
+	c := make([]audit.SlotRange, 0, len(rs))
 	for _, r := range rs {
 		if r.End >= r.Start {
 			c = append(c, r)
@@ -30,10 +34,10 @@ func normalize(rs []SlotRange) []SlotRange {
 
 // addSlots is the union of a and b, by a linear merge of the two sorted
 // lists (a shard's list can hold hundreds of ranges after many migrations).
-func addSlots(a, b []SlotRange) []SlotRange {
+func addSlots(a, b []audit.SlotRange) []audit.SlotRange {
 	a, b = normalizedOrCopy(a), normalizedOrCopy(b)
-	out := make([]SlotRange, 0, len(a)+len(b))
-	push := func(r SlotRange) {
+	out := make([]audit.SlotRange, 0, len(a)+len(b))
+	push := func(r audit.SlotRange) {
 		if n := len(out); n > 0 && r.Start <= out[n-1].End+1 {
 			out[n-1].End = max(out[n-1].End, r.End)
 			return
@@ -58,13 +62,13 @@ func addSlots(a, b []SlotRange) []SlotRange {
 
 // removeSlots is a minus b. It returns a itself (no copy) when nothing
 // overlaps, which is the common case when slots are taken from every shard.
-func removeSlots(a, b []SlotRange) []SlotRange {
+func removeSlots(a, b []audit.SlotRange) []audit.SlotRange {
 	a = normalizedOrCopy(a)
 	b = normalizedOrCopy(b)
 	if !overlaps(a, b) {
 		return a
 	}
-	var out []SlotRange
+	var out []audit.SlotRange
 	j := 0
 	for _, r := range a {
 		start := r.Start
@@ -74,20 +78,20 @@ func removeSlots(a, b []SlotRange) []SlotRange {
 		k := j
 		for k < len(b) && b[k].Start <= r.End {
 			if b[k].Start > start {
-				out = append(out, SlotRange{start, b[k].Start - 1})
+				out = append(out, audit.SlotRange{Start: start, End: b[k].Start - 1})
 			}
 			start = max(start, b[k].End+1)
 			k++
 		}
 		if start <= r.End {
-			out = append(out, SlotRange{start, r.End})
+			out = append(out, audit.SlotRange{Start: start, End: r.End})
 		}
 	}
 	return out
 }
 
 // overlaps reports whether two normalized lists share a slot.
-func overlaps(a, b []SlotRange) bool {
+func overlaps(a, b []audit.SlotRange) bool {
 	i, j := 0, 0
 	for i < len(a) && j < len(b) {
 		switch {
@@ -104,10 +108,10 @@ func overlaps(a, b []SlotRange) bool {
 
 // normalizedOrCopy returns rs if it is already sorted, disjoint and
 // non-adjacent, else a normalized copy.
-func normalizedOrCopy(rs []SlotRange) []SlotRange {
+func normalizedOrCopy(rs []audit.SlotRange) []audit.SlotRange {
 	for i, r := range rs {
 		if r.End < r.Start || i > 0 && r.Start <= rs[i-1].End+1 {
-			return normalize(append([]SlotRange(nil), rs...))
+			return normalize(append([]audit.SlotRange(nil), rs...))
 		}
 	}
 	if len(rs) == 0 {
@@ -117,7 +121,7 @@ func normalizedOrCopy(rs []SlotRange) []SlotRange {
 }
 
 // countSlots is the number of slots in normalized ranges.
-func countSlots(rs []SlotRange) int {
+func countSlots(rs []audit.SlotRange) int {
 	n := 0
 	for _, r := range rs {
 		n += r.End - r.Start + 1

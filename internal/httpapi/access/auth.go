@@ -1,4 +1,8 @@
-package httpapi
+// Package access is who may call the API and what is recorded of each call:
+// bearer tokens and their roles (Authenticate, Secured), and the wrapper
+// that writes an audit event for every refused, sensitive or cancelling
+// request (Recorder).
+package access
 
 import (
 	"context"
@@ -116,8 +120,8 @@ func (t Tokens) lookup(token string) (Principal, bool) {
 
 type principalKey struct{}
 
-// principal returns the authenticated caller.
-func principal(ctx context.Context) Principal {
+// Caller returns the authenticated caller of a request.
+func Caller(ctx context.Context) Principal {
 	p, _ := ctx.Value(principalKey{}).(Principal)
 	return p
 }
@@ -125,8 +129,21 @@ func principal(ctx context.Context) Principal {
 // metaRole is the Operation.Metadata key naming the role an operation needs.
 const metaRole = "dayops-role"
 
-// authMiddleware authenticates every operation that declares a role.
-func authMiddleware(api huma.API, tokens Tokens) func(huma.Context, func(huma.Context)) {
+// Secured marks op as needing a bearer token of role (an operator token
+// passes for an auditor's calls too).
+func Secured(role Role, op huma.Operation) huma.Operation {
+	op.Security = []map[string][]string{{"bearer": {}}}
+	if op.Metadata == nil {
+		op.Metadata = map[string]any{}
+	}
+	op.Metadata[metaRole] = role
+	op.Errors = append(op.Errors, http.StatusUnauthorized, http.StatusForbidden)
+	return op
+}
+
+// Authenticate is the huma middleware that authenticates every operation
+// that declares a role (Secured).
+func Authenticate(api huma.API, tokens Tokens) func(huma.Context, func(huma.Context)) {
 	return func(ctx huma.Context, next func(huma.Context)) {
 		need, ok := ctx.Operation().Metadata[metaRole].(Role)
 		if !ok {

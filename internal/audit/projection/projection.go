@@ -1,10 +1,11 @@
-package audit
+package projection
 
 import (
 	"errors"
 	"fmt"
 	"time"
 
+	"github.com/dayops/dayops/internal/audit"
 	"github.com/dayops/dayops/internal/eventstore"
 )
 
@@ -24,8 +25,8 @@ type ClusterState struct {
 
 // ShardState is one shard: its slots; members are the instances with that Shard.
 type ShardState struct {
-	ID    int         `json:"id"`
-	Slots []SlotRange `json:"slots,omitempty"`
+	ID    int               `json:"id"`
+	Slots []audit.SlotRange `json:"slots,omitempty"`
 }
 
 // InstanceState is one instance (pod + volume) by its stable ordinal.
@@ -117,8 +118,8 @@ func NewProjection() *Projection {
 // vocabulary are skipped (a newer writer may add types); a known type with a
 // bad payload or an unknown schema version is an error.
 func (p *Projection) Apply(e eventstore.Event) error {
-	pl, err := Decode(e.Type, e.SchemaVersion, e.Payload)
-	if errors.Is(err, ErrUnknownEventType) {
+	pl, err := audit.Decode(e.Type, e.SchemaVersion, e.Payload)
+	if errors.Is(err, audit.ErrUnknownEventType) {
 		p.Position = e.Position
 		return nil
 	}
@@ -193,104 +194,122 @@ func (p *Projection) setLast(t *Timeline, e eventstore.Event) {
 }
 
 // ApplyPayload folds an already decoded payload of e.
-func (p *Projection) ApplyPayload(e eventstore.Event, pl Payload) {
-	at := e.RecordedAt
+func (p *Projection) ApplyPayload(e eventstore.Event, pl audit.Payload) {
 	p.Position = e.Position
+	if !p.applyOperation(e, pl) {
+		p.applyCluster(e, pl)
+	}
+}
+
+// applyOperation folds the events of an operation's timeline; it returns
+// false for any other payload.
+func (p *Projection) applyOperation(e eventstore.Event, pl audit.Payload) bool {
+	at := e.RecordedAt
 	switch v := pl.(type) {
-	case *OperationRequested:
+	case *audit.OperationRequested:
 		t := p.operation(v.OperationID, v.Cluster)
 		t.Kind, t.Status, t.RequestedAt = v.Kind, StatusRequested, at
 		t.Actor, t.Reason = e.Metadata.Actor, e.Metadata.Reason
 		t.Position = e.Position
 		p.setLast(t, e)
-	case *OperationStarted:
+	case *audit.OperationStarted:
 		t := p.operation(v.OperationID, v.Cluster)
 		t.Status, t.StartedAt, t.Position = StatusRunning, at, e.Position
 		p.setLast(t, e)
-	case *StepStarted:
+	case *audit.StepStarted:
 		t := p.operation(v.OperationID, v.Cluster)
 		s := t.step(v.StepID)
 		s.Name, s.Target, s.Start, s.Outcome = v.Name, v.Target, at, StatusRunning
 		t.Position = e.Position
-	case *StepCompleted:
+	case *audit.StepCompleted:
 		t := p.operation(v.OperationID, v.Cluster)
 		s := t.step(v.StepID)
 		s.End, s.Outcome, s.Detail, s.Error = at, StatusCompleted, v.Detail, ""
 		t.Position = e.Position
-	case *StepFailed:
+	case *audit.StepFailed:
 		t := p.operation(v.OperationID, v.Cluster)
 		s := t.step(v.StepID)
 		s.End, s.Outcome, s.Error = at, StatusFailed, v.Error
 		t.Position = e.Position
-	case *OperationCompleted:
+	case *audit.OperationCompleted:
 		t := p.operation(v.OperationID, v.Cluster)
 		t.Status, t.EndedAt, t.Error, t.Position = StatusCompleted, at, "", e.Position
 		p.setLast(t, e)
-	case *OperationFailed:
+	case *audit.OperationFailed:
 		t := p.operation(v.OperationID, v.Cluster)
 		t.Status, t.EndedAt, t.Error, t.Position = StatusFailed, at, v.Error, e.Position
 		p.setLast(t, e)
-	case *OperationCancelled:
+	case *audit.OperationCancelled:
 		t := p.operation(v.OperationID, v.Cluster)
 		t.Status, t.EndedAt, t.Error, t.Position = StatusCancelled, at, v.Reason, e.Position
 		p.setLast(t, e)
-	case *HookRan:
+	case *audit.HookRan:
 		t := p.operation(v.OperationID, v.Cluster)
 		t.Hooks = append(t.Hooks, HookState{Hook: v.Hook, Point: v.Point, Target: v.Target, Outcome: v.Outcome,
 			Error: v.Error, DurationMS: v.DurationMS, At: at})
 		t.Position = e.Position
-	case *ClusterCreated:
+	default:
+		return false
+	}
+	return true
+}
+
+// applyCluster folds the events that change a cluster's topology.
+func (p *Projection) applyCluster(e eventstore.Event, pl audit.Payload) {
+	at := e.RecordedAt
+	switch v := pl.(type) {
+	case *audit.ClusterCreated:
 		c := p.cluster(v.Cluster, at)
 		c.Deleted, c.RedisVersion, c.Image, c.CreatedAt = false, v.RedisVersion, v.Image, at
 		c.Position = e.Position
-	case *ShardAdded:
+	case *audit.ShardAdded:
 		c := p.cluster(v.Cluster, at)
 		c.shard(v.Shard)
 		c.Position = e.Position
-	case *ShardRemoved:
+	case *audit.ShardRemoved:
 		c := p.cluster(v.Cluster, at)
 		delete(c.Shards, v.Shard)
 		c.Position = e.Position
-	case *InstanceCreated:
+	case *audit.InstanceCreated:
 		c := p.cluster(v.Cluster, at)
 		c.shard(v.Shard)
 		c.Instances[v.Ordinal] = &InstanceState{Ordinal: v.Ordinal, Shard: v.Shard, Pod: v.Pod, Zone: v.Zone,
 			Role: v.Role, Image: v.Image, RedisVersion: v.RedisVersion, CreatedAt: at}
 		c.Position = e.Position
-	case *InstanceDeleted:
+	case *audit.InstanceDeleted:
 		c := p.cluster(v.Cluster, at)
 		delete(c.Instances, v.Ordinal)
 		c.Position = e.Position
-	case *RoleChanged:
+	case *audit.RoleChanged:
 		c := p.cluster(v.Cluster, at)
 		c.instance(v.Ordinal).Role = v.Role
 		c.Position = e.Position
-	case *SlotsAssigned:
+	case *audit.SlotsAssigned:
 		c := p.cluster(v.Cluster, at)
 		c.giveSlots(v.Shard, v.Slots)
 		c.Position = e.Position
-	case *SlotsMigrated:
+	case *audit.SlotsMigrated:
 		c := p.cluster(v.Cluster, at)
 		c.shard(v.FromShard)
 		c.giveSlots(v.ToShard, v.Slots)
 		c.Position = e.Position
-	case *ReplicaAdded:
+	case *audit.ReplicaAdded:
 		c := p.cluster(v.Cluster, at)
 		in := c.instance(v.Ordinal)
-		in.Shard, in.Role = v.Shard, RoleReplica
+		in.Shard, in.Role = v.Shard, audit.RoleReplica
 		c.Position = e.Position
-	case *ReplicaRemoved:
+	case *audit.ReplicaRemoved:
 		c := p.cluster(v.Cluster, at)
 		if in := c.Instances[v.Ordinal]; in != nil && in.Shard == v.Shard {
 			in.Role = ""
 		}
 		c.Position = e.Position
-	case *ImageChanged:
+	case *audit.ImageChanged:
 		c := p.cluster(v.Cluster, at)
 		in := c.instance(v.Ordinal)
 		in.Image, in.RedisVersion = v.Image, v.RedisVersion
 		c.Position = e.Position
-	case *ClusterDeleted:
+	case *audit.ClusterDeleted:
 		c := p.cluster(v.Cluster, at)
 		c.Deleted = true
 		c.Shards, c.Instances = map[int]*ShardState{}, map[int]*InstanceState{}
@@ -301,7 +320,7 @@ func (p *Projection) ApplyPayload(e eventstore.Event, pl Payload) {
 // giveSlots makes shard the owner of slots: a slot belongs to exactly one
 // shard, so they leave whichever shard had them (the migration's source,
 // normally).
-func (c *ClusterState) giveSlots(shard int, slots []SlotRange) {
+func (c *ClusterState) giveSlots(shard int, slots []audit.SlotRange) {
 	for id, s := range c.Shards {
 		if id != shard && len(s.Slots) > 0 {
 			s.Slots = removeSlots(s.Slots, slots)

@@ -1,4 +1,4 @@
-package audit
+package projection
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/dayops/dayops/internal/audit"
 	"github.com/dayops/dayops/internal/eventstore"
 )
 
@@ -103,7 +104,7 @@ func foldSequential(ctx context.Context, s *eventstore.Store, f eventstore.Filte
 type replayPage struct {
 	after, upTo int64 // positions after..upTo
 	events      []eventstore.Event
-	pls         []Payload
+	pls         []audit.Payload
 	err         error
 	done        chan struct{}
 }
@@ -154,8 +155,8 @@ func foldParallel(ctx context.Context, s *eventstore.Store, f eventstore.Filter,
 				pf := f
 				pf.After, pf.UpTo, pf.Limit, pf.Lean = pg.after, pg.upTo, 0, true
 				pg.err = s.Scan(ctx, pf, func(e eventstore.Event) error {
-					pl, err := Decode(e.Type, e.SchemaVersion, e.Payload)
-					if errors.Is(err, ErrUnknownEventType) {
+					pl, err := audit.Decode(e.Type, e.SchemaVersion, e.Payload)
+					if errors.Is(err, audit.ErrUnknownEventType) {
 						pl, err = nil, nil
 					}
 					if err != nil {

@@ -1,4 +1,4 @@
-package cli_test
+package auditcli_test
 
 import (
 	"bytes"
@@ -16,7 +16,9 @@ import (
 	"time"
 
 	"github.com/dayops/dayops/internal/audit"
+	"github.com/dayops/dayops/internal/audit/projection"
 	"github.com/dayops/dayops/internal/cli"
+	"github.com/dayops/dayops/internal/cli/auditcli"
 	"github.com/dayops/dayops/internal/cli/auditdb"
 	"github.com/dayops/dayops/internal/eventstore"
 	"github.com/dayops/dayops/internal/httpapi"
@@ -81,9 +83,9 @@ func (e *auditEnv) run(t *testing.T, offline bool, args ...string) (string, erro
 	t.Helper()
 	t.Setenv("DAYOPS_API", e.api)
 	t.Setenv("DAYOPS_TOKEN", auditorToken)
-	t.Setenv(cli.EnvAuditDB, "")
-	t.Setenv(cli.EnvServerDB, "")
-	t.Setenv(cli.EnvSignerBackupStore, "")
+	t.Setenv(auditcli.EnvAuditDB, "")
+	t.Setenv(auditcli.EnvServerDB, "")
+	t.Setenv(auditcli.EnvSignerBackupStore, "")
 	if offline {
 		args = append([]string{"--db", e.url}, args...)
 	}
@@ -93,7 +95,7 @@ func (e *auditEnv) run(t *testing.T, offline bool, args ...string) (string, erro
 // runAudit runs `dayops audit <args>` in-process with the environment as it
 // is (no t.Setenv: a signer runs it from a goroutine).
 func runAudit(ctx context.Context, args ...string) (string, error) {
-	cmd := cli.AuditCmd(auditdb.Offline())
+	cmd := auditcli.AuditCmd(auditdb.Offline())
 	var out bytes.Buffer
 	cmd.SetOut(&out)
 	cmd.SetErr(&out)
@@ -184,7 +186,7 @@ func TestAuditVerbs(t *testing.T) {
 			}
 			_, err = run("state", "--cluster", "nope")
 			var apiErr *cli.APIError
-			if mode.offline && !errors.Is(err, audit.ErrClusterNotFound) || !mode.offline && (!errors.As(err, &apiErr) || apiErr.Status != 404) {
+			if mode.offline && !errors.Is(err, projection.ErrClusterNotFound) || !mode.offline && (!errors.As(err, &apiErr) || apiErr.Status != 404) {
 				t.Errorf("state of an unknown cluster: %v", err)
 			}
 			if _, err := run("state", "--cluster", "orders", "--as-of", "soon"); err == nil || !strings.Contains(err.Error(), "as-of") {
@@ -255,8 +257,8 @@ func TestAuditSignerAndBackupStoreCopies(t *testing.T) {
 		t.Fatal(err)
 	}
 	bsDir := filepath.Join(dir, "backups")
-	if _, err := e.run(t, false, "signer", "--signing-key", priv); err == nil || !strings.Contains(err.Error(), "--db") || !strings.Contains(err.Error(), cli.EnvServerDB) {
-		t.Errorf("signer without a database: %v, want an error naming --db and %s", err, cli.EnvServerDB)
+	if _, err := e.run(t, false, "signer", "--signing-key", priv); err == nil || !strings.Contains(err.Error(), "--db") || !strings.Contains(err.Error(), auditcli.EnvServerDB) {
+		t.Errorf("signer without a database: %v, want an error naming --db and %s", err, auditcli.EnvServerDB)
 	}
 
 	ctx, stop := context.WithCancel(t.Context())
@@ -358,8 +360,8 @@ func TestAuditGrant(t *testing.T) {
 	// Online mode chosen (no --db), but the server's DATABASE_URL is set:
 	// grant runs beside the server and uses it.
 	t.Setenv("DAYOPS_API", e.api)
-	t.Setenv(cli.EnvAuditDB, "")
-	t.Setenv(cli.EnvServerDB, e.url)
+	t.Setenv(auditcli.EnvAuditDB, "")
+	t.Setenv(auditcli.EnvServerDB, e.url)
 	out, err := runAudit(ctx, "grant", "--writer", writer, "--signer", signer)
 	if err != nil || !strings.Contains(out, writer+": writer") || !strings.Contains(out, signer+": signer") {
 		t.Fatalf("grant: %v\n%s", err, out)

@@ -1,4 +1,4 @@
-package audit_test
+package projection_test
 
 import (
 	"context"

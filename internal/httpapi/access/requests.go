@@ -1,10 +1,11 @@
-package httpapi
+package access
 
 import (
 	"bytes"
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"strings"
 	"time"
@@ -24,10 +25,8 @@ import (
 //   - every backup schedule set or removed: ScheduleChanged;
 //   - every cancel: CancelRequested.
 // It also hands the request's redacted parameters to the handlers
-// (requestParams), which put them in the operation's Meta, from where the
+// (RequestParams), which put them in the operation's Meta, from where the
 // workflow's OperationRequested event records them.
-// It is kept in its own file, apart from the handlers, so that moving the
-// handlers (admission registry) does not touch it.
 
 // maxRecordedBody is the most of a request body the wrapper reads to record
 // it; a larger body is recorded by size and digest of this prefix.
@@ -36,7 +35,9 @@ const maxRecordedBody = 1 << 20
 type paramsKey struct{}
 
 // requestParams returns the redacted parameters of the request ctx serves.
-func requestParams(ctx context.Context) json.RawMessage {
+// RequestParams returns the redacted parameters of the request, as the
+// Recorder handed them to the handlers.
+func RequestParams(ctx context.Context) json.RawMessage {
 	p, _ := ctx.Value(paramsKey{}).(json.RawMessage)
 	return p
 }
@@ -86,9 +87,20 @@ const (
 	routeCancel         = "POST /v1/operations/{id}/cancel"
 )
 
-func (s *Server) recordRequests(next http.Handler) http.Handler {
+// Recorder writes the audit events of requests (see above) to Store; with
+// no Store it only hands the parameters on.
+type Recorder struct {
+	Store  *eventstore.Store
+	Log    *slog.Logger
+	Tokens Tokens
+	// Mux routes the requests: its pattern names the route recorded.
+	Mux *http.ServeMux
+}
+
+// Wrap records the requests next serves.
+func (rec Recorder) Wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, pattern := s.mux.Handler(r)
+		_, pattern := rec.Mux.Handler(r)
 		if !mutating(r.Method) && pattern != routeCredentials {
 			next.ServeHTTP(w, r)
 			return
@@ -116,12 +128,12 @@ func (s *Server) recordRequests(next http.Handler) http.Handler {
 		if sw.status == 0 {
 			sw.status = http.StatusOK
 		}
-		s.recordRequest(r, pattern, sw, params)
+		rec.record(r, pattern, sw, params)
 	})
 }
 
-func (s *Server) recordRequest(r *http.Request, pattern string, sw *statusWriter, params json.RawMessage) {
-	if s.d.Store == nil {
+func (rec Recorder) record(r *http.Request, pattern string, sw *statusWriter, params json.RawMessage) {
+	if rec.Store == nil {
 		return
 	}
 	req := audit.APIRequest{Route: pattern, Path: bounded(r.URL.Path, 512), Status: sw.status, Params: params}
@@ -159,7 +171,7 @@ func (s *Server) recordRequest(r *http.Request, pattern string, sw *statusWriter
 	}
 	actor := "anonymous"
 	if tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok && tok != "" {
-		if pr, found := s.d.Tokens.lookup(tok); found {
+		if pr, found := rec.Tokens.lookup(tok); found {
 			actor = pr.Subject
 		} else {
 			actor = "anonymous (unknown token)"
@@ -169,10 +181,10 @@ func (s *Server) recordRequest(r *http.Request, pattern string, sw *statusWriter
 	if err == nil {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 5*time.Second)
 		defer cancel()
-		_, err = s.d.Store.Append(ctx, audit.Stream(p), eventstore.Any(), ev)
+		_, err = rec.Store.Append(ctx, audit.Stream(p), eventstore.Any(), ev)
 	}
 	if err != nil {
-		s.d.Log.ErrorContext(r.Context(), "request not recorded in the audit log", "route", req.Route, "status", sw.status, "actor", actor, "err", err)
+		rec.Log.ErrorContext(r.Context(), "request not recorded in the audit log", "route", req.Route, "status", sw.status, "actor", actor, "err", err)
 	}
 }
 

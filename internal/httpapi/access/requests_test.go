@@ -1,0 +1,58 @@
+package access
+
+import (
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/dayops/dayops/internal/audit"
+	"github.com/dayops/dayops/internal/eventstore"
+	"github.com/dayops/dayops/internal/testutil/pgtest"
+)
+
+// Successful credential reads, schedule changes and cancels are recorded
+// with the actor; other successful requests are not (their operations are).
+func TestRequestAuditRecordsSensitiveSuccesses(t *testing.T) {
+	ctx := t.Context()
+	store, err := eventstore.Open(ctx, pgtest.Pool(t), eventstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const opTok = "operator-token-0123456789"
+	rec := Recorder{Store: store, Log: slog.Default(), Tokens: Tokens{opTok: {Subject: "olga", Role: RoleOperator}}}
+	cases := []struct {
+		method, target, pattern string
+		status                  int
+		wantType, wantStream    string
+	}{
+		{http.MethodGet, "/v1/clusters/orders/credentials?namespace=team-a", routeCredentials, 200, audit.TypeCredentialsRead, "cluster-team-a/orders"},
+		{http.MethodPut, "/v1/clusters/orders/backup-schedule", routePutSchedule, 200, audit.TypeScheduleChanged, "cluster-default/orders"},
+		{http.MethodDelete, "/v1/clusters/orders/backup-schedule", routeDeleteSchedule, 204, audit.TypeScheduleChanged, "cluster-default/orders"},
+		{http.MethodPost, "/v1/operations/op-9/cancel", routeCancel, 202, audit.TypeCancelRequested, "operation-op-9"},
+		{http.MethodPost, "/v1/clusters", "POST /v1/clusters", 202, "", ""},
+	}
+	for _, c := range cases {
+		r := httptest.NewRequestWithContext(ctx, c.method, c.target, nil)
+		r.Header.Set("Authorization", "Bearer "+opTok)
+		rec.record(r, c.pattern, &statusWriter{status: c.status}, json.RawMessage(`{"body":{"everySeconds":3600}}`))
+	}
+	evs, err := store.Query(ctx, eventstore.Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(evs) != len(cases)-1 {
+		t.Fatalf("%d events, want %d", len(evs), len(cases)-1)
+	}
+	for i, e := range evs {
+		c := cases[i]
+		if e.Type != c.wantType || e.Stream != c.wantStream || e.Metadata.Actor != "olga" {
+			t.Errorf("event %d: %s on %s by %s, want %s on %s by olga", i, e.Type, e.Stream, e.Metadata.Actor, c.wantType, c.wantStream)
+		}
+	}
+	if strings.Contains(string(evs[0].Payload), "params") {
+		t.Errorf("a credentials read records no parameters: %s", evs[0].Payload)
+	}
+}
