@@ -14,6 +14,11 @@ import (
 	"sync"
 	"time"
 
+	"github.com/dayops/dayops/internal/devcluster/nodeagent/imagemap"
+	"github.com/dayops/dayops/internal/devcluster/nodeagent/ipam"
+	"github.com/dayops/dayops/internal/devcluster/nodeagent/podenv"
+	"github.com/dayops/dayops/internal/devcluster/nodeagent/podproc"
+	"github.com/dayops/dayops/internal/devcluster/nodeagent/volumes"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -33,10 +38,12 @@ type Agent struct {
 	cfg    Config
 	log    *slog.Logger
 	cs     kubernetes.Interface
-	images ImageMap
-	ipam   *ipam
+	images imagemap.Map
+	ipam   *ipam.IPAM
+	procs  *podproc.Runner
+	vols   *volumes.Volumes
 	ca     *clusterCA
-	getter objectGetter
+	getter podenv.Getter
 
 	nodes      []nodeInfo
 	nodeByName map[string]nodeInfo
@@ -76,7 +83,7 @@ func New(cfg Config) (*Agent, error) {
 		}
 		cfg.DayopsBinary = abs
 	}
-	images, err := LoadImageMap(cfg.ImageMapFile)
+	images, err := imagemap.Load(cfg.ImageMapFile)
 	if err != nil {
 		return nil, err
 	}
@@ -105,7 +112,7 @@ func New(cfg Config) (*Agent, error) {
 	return newAgent(cfg, cs, images, ca)
 }
 
-func newAgent(cfg Config, cs kubernetes.Interface, images ImageMap, ca *clusterCA) (*Agent, error) {
+func newAgent(cfg Config, cs kubernetes.Interface, images imagemap.Map, ca *clusterCA) (*Agent, error) {
 	stateDir, err := filepath.Abs(cfg.StateDir)
 	if err != nil {
 		return nil, err
@@ -116,8 +123,10 @@ func newAgent(cfg Config, cs kubernetes.Interface, images ImageMap, ca *clusterC
 		log:        cfg.Logger,
 		cs:         cs,
 		images:     images,
+		procs:      &podproc.Runner{Helper: cfg.Helper, Images: images},
 		ca:         ca,
 		getter:     clientGetter{cs: cs},
+		vols:       &volumes.Volumes{CS: cs, Getter: clientGetter{cs: cs}, Log: cfg.Logger},
 		nodes:      cfg.nodes(),
 		nodeByName: map[string]nodeInfo{},
 		nodeUIDs:   map[string]types.UID{},
@@ -134,7 +143,7 @@ func newAgent(cfg Config, cs kubernetes.Interface, images ImageMap, ca *clusterC
 	if err := os.MkdirAll(a.podsDir, 0o755); err != nil {
 		return nil, fmt.Errorf("state dir: %w", err)
 	}
-	a.ipam, err = newIPAM(filepath.Join(stateDir, "ipam.json"), pools)
+	a.ipam, err = ipam.New(filepath.Join(stateDir, "ipam.json"), pools)
 	if err != nil {
 		return nil, err
 	}
@@ -190,12 +199,13 @@ func (a *Agent) Run(ctx context.Context) error {
 	defer cancelRun()
 
 	if a.cfg.StorageClass != "" {
-		if err := a.ensureStorageClass(ctx); err != nil {
+		prov := &volumes.Provisioner{CS: a.cs, Log: a.log, StorageClass: a.cfg.StorageClass, Default: a.cfg.StorageClassDefault, StateDir: a.cfg.StateDir}
+		if err := prov.EnsureStorageClass(ctx); err != nil {
 			a.stopServers(servers)
 			return err
 		}
 		a.wg.Add(1)
-		go func() { defer a.wg.Done(); a.runProvisioner(runCtx) }()
+		go func() { defer a.wg.Done(); prov.Run(runCtx) }()
 	}
 
 	// One pod informer per node, as a kubelet has: spec.nodeName=<node>.
@@ -372,7 +382,7 @@ func Reap(stateDir string, log *slog.Logger) int {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				if killRecorded(p.PID, p.Start, 10*time.Second) {
+				if podproc.KillRecorded(p.PID, p.Start, 10*time.Second) {
 					log.Info("stopped a pod process left by a previous agent run", "pod", rec.Namespace+"/"+rec.Name, "container", c, "pid", p.PID)
 					mu.Lock()
 					killed++
@@ -414,7 +424,7 @@ type clientGetter struct{ cs kubernetes.Interface }
 func (g clientGetter) ConfigMap(ctx context.Context, ns, name string) (map[string]string, error) {
 	cm, err := g.cs.CoreV1().ConfigMaps(ns).Get(ctx, name, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
-		return nil, errNotFound{kind: "configmap", namespace: ns, name: name}
+		return nil, podenv.NotFoundError{Kind: "configmap", Namespace: ns, Name: name}
 	}
 	if err != nil {
 		return nil, err
@@ -432,7 +442,7 @@ func (g clientGetter) ConfigMap(ctx context.Context, ns, name string) (map[strin
 func (g clientGetter) Secret(ctx context.Context, ns, name string) (map[string][]byte, error) {
 	s, err := g.cs.CoreV1().Secrets(ns).Get(ctx, name, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
-		return nil, errNotFound{kind: "secret", namespace: ns, name: name}
+		return nil, podenv.NotFoundError{Kind: "secret", Namespace: ns, Name: name}
 	}
 	if err != nil {
 		return nil, err
@@ -453,5 +463,5 @@ func dayopsBinary(configured string) string {
 	if err != nil {
 		return ""
 	}
-	return filepath.Join(filepath.Dir(exe), DayopsCommand)
+	return filepath.Join(filepath.Dir(exe), imagemap.DayopsCommand)
 }

@@ -16,6 +16,12 @@ import (
 	"sync"
 	"time"
 
+	"github.com/dayops/dayops/internal/devcluster/nodeagent/atomicfile"
+	"github.com/dayops/dayops/internal/devcluster/nodeagent/imagemap"
+	"github.com/dayops/dayops/internal/devcluster/nodeagent/podenv"
+	"github.com/dayops/dayops/internal/devcluster/nodeagent/podlog"
+	"github.com/dayops/dayops/internal/devcluster/nodeagent/podproc"
+	"github.com/dayops/dayops/internal/devcluster/nodeagent/volumes"
 	corev1 "k8s.io/api/core/v1"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -64,7 +70,7 @@ type ctrState struct {
 	hadRun       bool // a previous agent run ran it: the first start counts as a restart
 	specChanged  bool // the image changed in place: restart now, whatever the policy
 
-	p           *proc
+	p           *podproc.Proc
 	running     bool
 	term        *corev1.ContainerStateTerminated // the run that ended, not restarted yet
 	lastTerm    *corev1.ContainerStateTerminated
@@ -75,11 +81,11 @@ type ctrState struct {
 	ready       bool
 	killReason  string
 	probeCancel context.CancelFunc
-	log         *containerLog
+	log         *podlog.Log
 	logPath     string
 	prevLogPath string
-	env         []envVar
-	mounts      []bindMount
+	env         []podenv.Var
+	mounts      []podproc.Mount
 	imageID     string
 	containerID string
 }
@@ -253,7 +259,7 @@ func (w *podWorker) sync(ctx context.Context) bool {
 		w.mu.Lock()
 		w.sandboxErr = err.Error()
 		w.mu.Unlock()
-		if !errors.Is(err, errVolumeNotReady) {
+		if !errors.Is(err, volumes.ErrNotReady) {
 			w.event(corev1.EventTypeWarning, "FailedMount", "%v", err)
 		}
 		w.pushStatus(ctx)
@@ -296,7 +302,10 @@ func (w *podWorker) ensureSandbox(ctx context.Context, pod *corev1.Pod) error {
 	if vols != nil && time.Since(volsAt) < w.a.cfg.VolumeRefresh {
 		return nil
 	}
-	vols, err := w.setupVolumes(ctx, pod)
+	w.mu.Lock()
+	podIP := w.ip.String()
+	w.mu.Unlock()
+	vols, err := w.a.vols.Setup(ctx, pod, w.dir, podIP, w.node.IP.String())
 	if err != nil {
 		return err
 	}
@@ -310,7 +319,7 @@ func (w *podWorker) ensureSandbox(ctx context.Context, pod *corev1.Pod) error {
 // schedules their restart.
 func (w *podWorker) collectExitsLocked() {
 	for _, c := range w.ctrs {
-		if !c.running || c.p == nil || !c.p.exited() {
+		if !c.running || c.p == nil || !c.p.Exited() {
 			continue
 		}
 		c.running, c.started, c.ready = false, false, false
@@ -319,7 +328,7 @@ func (w *podWorker) collectExitsLocked() {
 			c.probeCancel = nil
 		}
 		reason := "Completed"
-		if c.p.exitCode != 0 {
+		if c.p.ExitCode != 0 {
 			reason = "Error"
 		}
 		msg := ""
@@ -327,22 +336,22 @@ func (w *podWorker) collectExitsLocked() {
 			msg = c.killReason
 		}
 		c.term = &corev1.ContainerStateTerminated{
-			ExitCode:    int32(c.p.exitCode),
+			ExitCode:    int32(c.p.ExitCode),
 			Reason:      reason,
 			Message:     msg,
-			StartedAt:   metav1.NewTime(c.p.startedAt),
-			FinishedAt:  metav1.NewTime(c.p.endedAt),
+			StartedAt:   metav1.NewTime(c.p.StartedAt),
+			FinishedAt:  metav1.NewTime(c.p.EndedAt),
 			ContainerID: c.containerID,
 		}
 		c.killReason = ""
 		delay := time.Duration(0)
-		if !c.specChanged && c.p.endedAt.Sub(c.p.startedAt) < 10*time.Minute && c.restartCount > 0 {
+		if !c.specChanged && c.p.EndedAt.Sub(c.p.StartedAt) < 10*time.Minute && c.restartCount > 0 {
 			delay = w.a.cfg.BackoffBase << min(c.restartCount-1, 20)
 			if delay > w.a.cfg.BackoffMax || delay <= 0 {
 				delay = w.a.cfg.BackoffMax
 			}
 		}
-		c.nextStart = c.p.endedAt.Add(delay)
+		c.nextStart = c.p.EndedAt.Add(delay)
 		w.saveRecordLocked()
 	}
 }
@@ -401,7 +410,7 @@ func (w *podWorker) syncMainLocked(ctx context.Context, pod *corev1.Pod) {
 				p, grace := c.p, w.graceLocked(nil)
 				c.killReason = fmt.Sprintf("image changed from %s to %s", old, spec.Image)
 				go w.event(corev1.EventTypeNormal, "Killing", "Container %s definition changed (image %s -> %s), will be restarted", spec.Name, old, spec.Image)
-				go func() { p.stop(grace); w.poke() }()
+				go func() { p.Stop(grace); w.poke() }()
 			}
 		}
 		if c.running {
@@ -429,17 +438,17 @@ func (w *podWorker) maybeStartLocked(ctx context.Context, pod *corev1.Pod, c *ct
 			c.nextStart.Sub(c.term.FinishedAt.Time).Round(time.Second), c.spec.Name, pod.Name, pod.Namespace, pod.UID)
 		return
 	}
-	env, err := buildEnv(ctx, w.a.getter, pod, &c.spec, w.ip.String(), w.node.IP.String(), w.a.cfg.APIServer)
+	env, err := podenv.Build(ctx, w.a.getter, pod, &c.spec, w.ip.String(), w.node.IP.String(), w.a.cfg.APIServer)
 	if err != nil {
 		w.setWaitingLocked(c, "CreateContainerConfigError", err.Error())
 		return
 	}
-	lookup := envLookup(env)
+	lookup := podenv.Lookup(env)
 	command := expandAll(c.spec.Command, lookup)
 	args := expandAll(c.spec.Args, lookup)
 	ps, err := w.a.images.Resolve(c.spec.Image, command, args, lookup)
 	if err != nil {
-		var nm ErrImageNotMapped
+		var nm imagemap.ErrNotMapped
 		if errors.As(err, &nm) {
 			w.setWaitingLocked(c, "ErrImagePull", err.Error())
 		} else {
@@ -475,12 +484,12 @@ func (w *podWorker) maybeStartLocked(ctx context.Context, pod *corev1.Pod, c *ct
 		prev = filepath.Join(cdir, fmt.Sprintf("%d.log", c.restartCount-1))
 	}
 	pruneLogs(cdir, logPath, prev)
-	log, err := openContainerLog(logPath, w.a.cfg.MaxLogBytes)
+	log, err := podlog.Open(logPath, w.a.cfg.MaxLogBytes)
 	if err != nil {
 		w.setWaitingLocked(c, "CreateContainerError", err.Error())
 		return
 	}
-	p, err := w.a.startProc(helperSpec{Path: ps.Path, Args: ps.Args, Env: environ(env), Dir: c.spec.WorkingDir, Mounts: mounts}, log)
+	p, err := w.a.procs.Start(podproc.Spec{Path: ps.Path, Args: ps.Args, Env: podenv.Environ(env), Dir: c.spec.WorkingDir, Mounts: mounts}, log)
 	if err != nil {
 		log.Close()
 		w.setWaitingLocked(c, "RunContainerError", err.Error())
@@ -488,11 +497,11 @@ func (w *podWorker) maybeStartLocked(ctx context.Context, pod *corev1.Pod, c *ct
 		return
 	}
 	c.p, c.running = p, true
-	go func() { <-p.done; w.poke() }() // react to the exit at once
+	go func() { <-p.Done(); w.poke() }() // react to the exit at once
 	c.waitReason, c.waitMsg = "", ""
 	c.log, c.logPath, c.prevLogPath = log, logPath, prev
 	c.env, c.mounts = env, mounts
-	c.containerID = fmt.Sprintf("process://%d", p.pid)
+	c.containerID = fmt.Sprintf("process://%d", p.PID)
 	c.imageID = imageID(ps.Path, c.spec.Image)
 	c.started = c.spec.StartupProbe == nil
 	c.ready = false
@@ -500,8 +509,8 @@ func (w *podWorker) maybeStartLocked(ctx context.Context, pod *corev1.Pod, c *ct
 	c.probeCancel = cancel
 	go w.probe(pctx, c, p)
 	w.saveRecordLocked()
-	w.logger().Info("container started", "container", c.spec.Name, "pid", p.pid, "path", ps.Path, "restart_count", c.restartCount)
-	go w.event(corev1.EventTypeNormal, "Started", "Started container %s (pid %d: %s)", c.spec.Name, p.pid, strings.Join(ps.Args, " "))
+	w.logger().Info("container started", "container", c.spec.Name, "pid", p.PID, "path", ps.Path, "restart_count", c.restartCount)
+	go w.event(corev1.EventTypeNormal, "Started", "Started container %s (pid %d: %s)", c.spec.Name, p.PID, strings.Join(ps.Args, " "))
 }
 
 func (w *podWorker) setWaitingLocked(c *ctrState, reason, msg string) {
@@ -517,7 +526,7 @@ func expandAll(in []string, lookup func(string) (string, bool)) []string {
 	}
 	out := make([]string, len(in))
 	for i, s := range in {
-		out[i] = expand(s, lookup)
+		out[i] = podenv.Expand(s, lookup)
 	}
 	return out
 }
@@ -562,7 +571,7 @@ func imageID(path, image string) string {
 		sum = hex.EncodeToString(h.Sum(nil))
 		imageIDCache[path] = sum
 	}
-	name, _, _ := strings.Cut(NormalizeImage(image), ":")
+	name, _, _ := strings.Cut(imagemap.Normalize(image), ":")
 	return "process://" + name + "@sha256:" + sum
 }
 
@@ -570,7 +579,7 @@ func imageID(path, image string) string {
 // the agent stops: the pod keeps its IP and volumes for the next run).
 func (w *podWorker) stopAll(grace time.Duration) {
 	w.mu.Lock()
-	var procs []*proc
+	var procs []*podproc.Proc
 	for _, c := range w.ctrs {
 		if c.probeCancel != nil {
 			c.probeCancel()
@@ -584,7 +593,7 @@ func (w *podWorker) stopAll(grace time.Duration) {
 	var wg sync.WaitGroup
 	for _, p := range procs {
 		wg.Add(1)
-		go func() { defer wg.Done(); p.stop(grace) }()
+		go func() { defer wg.Done(); p.Stop(grace) }()
 	}
 	wg.Wait()
 	w.mu.Lock()
@@ -649,9 +658,9 @@ func (w *podWorker) saveRecordLocked() error {
 	rec := podRecord{Namespace: w.namespace, Name: w.name, UID: w.uid, Procs: map[string]procEntry{}}
 	for name, c := range w.ctrs {
 		if c.running && c.p != nil {
-			st, err := procStartTime(c.p.pid)
+			st, err := podproc.StartTime(c.p.PID)
 			if err == nil {
-				rec.Procs[name] = procEntry{PID: c.p.pid, Start: st}
+				rec.Procs[name] = procEntry{PID: c.p.PID, Start: st}
 			}
 		}
 	}
@@ -659,7 +668,7 @@ func (w *podWorker) saveRecordLocked() error {
 	if err != nil {
 		return err
 	}
-	if err := writeFileAtomic(filepath.Join(w.dir, "pod.json"), b, 0o644); err != nil {
+	if err := atomicfile.Write(filepath.Join(w.dir, "pod.json"), b, 0o644); err != nil {
 		return fmt.Errorf("save pod record: %w", err)
 	}
 	return nil
@@ -680,7 +689,7 @@ func (w *podWorker) containerStatusLocked(c *ctrState) corev1.ContainerStatus {
 	s.Started = &started
 	switch {
 	case c.running:
-		s.State.Running = &corev1.ContainerStateRunning{StartedAt: metav1.NewTime(c.p.startedAt)}
+		s.State.Running = &corev1.ContainerStateRunning{StartedAt: metav1.NewTime(c.p.StartedAt)}
 	case c.term != nil && (c.waitReason == "" || c.waitReason == "ContainerCreating"):
 		s.State.Terminated = c.term.DeepCopy()
 	default:
@@ -907,15 +916,7 @@ func equalIgnoringTimes(a, b corev1.PodStatus) bool {
 
 // ---- helpers for the kubelet server ----
 
-// execTarget is what exec and probes need from a running container.
-type execTarget struct {
-	env    []envVar
-	mounts []bindMount
-	podIP  string
-	dir    string
-}
-
-func (w *podWorker) target(container string) (execTarget, string, error) {
+func (w *podWorker) target(container string) (podproc.Target, string, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if container == "" && len(w.pod.Spec.Containers) > 0 {
@@ -923,12 +924,12 @@ func (w *podWorker) target(container string) (execTarget, string, error) {
 	}
 	c := w.ctrs[container]
 	if c == nil {
-		return execTarget{}, container, fmt.Errorf("container %q not found in pod %s/%s", container, w.namespace, w.name)
+		return podproc.Target{}, container, fmt.Errorf("container %q not found in pod %s/%s", container, w.namespace, w.name)
 	}
 	if !c.running {
-		return execTarget{}, container, fmt.Errorf("container %q of pod %s/%s is not running", container, w.namespace, w.name)
+		return podproc.Target{}, container, fmt.Errorf("container %q of pod %s/%s is not running", container, w.namespace, w.name)
 	}
-	return execTarget{env: c.env, mounts: c.mounts, podIP: w.ip.String(), dir: c.spec.WorkingDir}, container, nil
+	return podproc.Target{Env: c.env, Mounts: c.mounts, PodIP: w.ip.String(), Dir: c.spec.WorkingDir}, container, nil
 }
 
 // logFile returns the current (or previous) log file of a container and a
@@ -954,5 +955,5 @@ func (w *podWorker) logFile(container string, previous bool) (string, <-chan str
 	if c.logPath == "" {
 		return "", nil, fmt.Errorf("container %q in pod %q is waiting to start: %s", container, w.name, c.waitReason)
 	}
-	return c.logPath, c.log.closeCh, nil
+	return c.logPath, c.log.Closed(), nil
 }

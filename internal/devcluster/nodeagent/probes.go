@@ -13,13 +13,14 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dayops/dayops/internal/devcluster/nodeagent/podproc"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 )
 
 // probe runs the startup, then readiness and liveness probes of one run of
 // a container until ctx ends (the run ended or the pod is stopping).
-func (w *podWorker) probe(ctx context.Context, c *ctrState, p *proc) {
+func (w *podWorker) probe(ctx context.Context, c *ctrState, p *podproc.Proc) {
 	w.mu.Lock()
 	spec := c.spec
 	w.mu.Unlock()
@@ -63,7 +64,7 @@ func (w *podWorker) probe(ctx context.Context, c *ctrState, p *proc) {
 // failure threshold is reached and returns whether to stop. With killOnFail,
 // reaching the failure threshold kills the container (it is then restarted
 // according to the pod's restart policy) and the loop returns false.
-func (w *podWorker) probeLoop(ctx context.Context, kind string, c *ctrState, p *proc, pr *corev1.Probe, killOnFail bool, onResult func(bool) bool) bool {
+func (w *podWorker) probeLoop(ctx context.Context, kind string, c *ctrState, p *podproc.Proc, pr *corev1.Probe, killOnFail bool, onResult func(bool) bool) bool {
 	period := secondsOr(pr.PeriodSeconds, 10)
 	timeout := secondsOr(pr.TimeoutSeconds, 1)
 	successThreshold := int(pr.SuccessThreshold)
@@ -108,7 +109,7 @@ func (w *podWorker) probeLoop(ctx context.Context, kind string, c *ctrState, p *
 				w.mu.Lock()
 				c.killReason = fmt.Sprintf("%s probe failed: %s", kind, msg)
 				w.mu.Unlock()
-				p.stop(w.graceFor(pr, 0))
+				p.Stop(w.graceFor(pr, 0))
 				w.poke()
 				return false
 			}
@@ -144,7 +145,7 @@ func (w *podWorker) runProbe(ctx context.Context, c *ctrState, pr *corev1.Probe,
 			return false, err.Error()
 		}
 		var out bytes.Buffer
-		code, err := w.a.execIn(ctx, t, pr.Exec.Command, nil, &out, &out)
+		code, err := w.a.procs.Exec(ctx, t, pr.Exec.Command, nil, &out, &out)
 		if err != nil {
 			return false, err.Error()
 		}
