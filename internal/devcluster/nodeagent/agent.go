@@ -18,6 +18,7 @@ import (
 	"github.com/dayops/dayops/internal/devcluster/nodeagent/ipam"
 	"github.com/dayops/dayops/internal/devcluster/nodeagent/podenv"
 	"github.com/dayops/dayops/internal/devcluster/nodeagent/podproc"
+	"github.com/dayops/dayops/internal/devcluster/nodeagent/podworker"
 	"github.com/dayops/dayops/internal/devcluster/nodeagent/volumes"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -41,9 +42,8 @@ type Agent struct {
 	images imagemap.Map
 	ipam   *ipam.IPAM
 	procs  *podproc.Runner
-	vols   *volumes.Volumes
 	ca     *clusterCA
-	getter podenv.Getter
+	host   *podworker.Host // what the pod workers share
 
 	nodes      []nodeInfo
 	nodeByName map[string]nodeInfo
@@ -54,8 +54,8 @@ type Agent struct {
 	podsDir    string
 
 	mu      sync.Mutex
-	workers map[types.UID]*podWorker
-	byName  map[string]*podWorker // namespace/name -> worker
+	workers map[types.UID]*podworker.Worker
+	byName  map[string]*podworker.Worker // namespace/name -> worker
 	wg      sync.WaitGroup
 }
 
@@ -125,15 +125,13 @@ func newAgent(cfg Config, cs kubernetes.Interface, images imagemap.Map, ca *clus
 		images:     images,
 		procs:      &podproc.Runner{Helper: cfg.Helper, Images: images},
 		ca:         ca,
-		getter:     clientGetter{cs: cs},
-		vols:       &volumes.Volumes{CS: cs, Getter: clientGetter{cs: cs}, Log: cfg.Logger},
 		nodes:      cfg.nodes(),
 		nodeByName: map[string]nodeInfo{},
 		nodeUIDs:   map[string]types.UID{},
 		recorders:  map[string]record.EventRecorder{},
 		podsDir:    filepath.Join(stateDir, "pods"),
-		workers:    map[types.UID]*podWorker{},
-		byName:     map[string]*podWorker{},
+		workers:    map[types.UID]*podworker.Worker{},
+		byName:     map[string]*podworker.Worker{},
 	}
 	pools := map[string]netip.Prefix{}
 	for _, n := range a.nodes {
@@ -146,6 +144,16 @@ func newAgent(cfg Config, cs kubernetes.Interface, images imagemap.Map, ca *clus
 	a.ipam, err = ipam.New(filepath.Join(stateDir, "ipam.json"), pools)
 	if err != nil {
 		return nil, err
+	}
+	getter := clientGetter{cs: cs}
+	a.host = &podworker.Host{
+		CS: cs, Log: cfg.Logger, Getter: getter, Images: images, IPAM: a.ipam, Procs: a.procs,
+		Volumes:   &volumes.Volumes{CS: cs, Getter: getter, Log: cfg.Logger},
+		Recorders: a.recorders,
+		Forget:    a.forget,
+		PodsDir:   a.podsDir,
+		APIServer: cfg.APIServer, BackoffBase: cfg.BackoffBase, BackoffMax: cfg.BackoffMax,
+		MaxLogBytes: cfg.MaxLogBytes, VolumeRefresh: cfg.VolumeRefresh,
 	}
 	if b, err := os.ReadFile("/proc/sys/kernel/random/boot_id"); err == nil {
 		a.bootID = strings.TrimSpace(string(b))
@@ -254,13 +262,13 @@ func (a *Agent) shutdown(servers []*http.Server, factories []informers.SharedInf
 		f.Shutdown()
 	}
 	a.mu.Lock()
-	workers := make([]*podWorker, 0, len(a.workers))
+	workers := make([]*podworker.Worker, 0, len(a.workers))
 	for _, w := range a.workers {
 		workers = append(workers, w)
 	}
 	a.mu.Unlock()
 	for _, w := range workers {
-		<-w.done
+		<-w.Done()
 	}
 	a.wg.Wait()
 	a.stopServers(servers)
@@ -290,15 +298,15 @@ func (a *Agent) podChanged(ctx context.Context, obj any) {
 			a.mu.Unlock()
 			return
 		}
-		w = newPodWorker(a, node, pod)
+		w = podworker.New(a.host, node.Name, node.IP, pod)
 		a.workers[pod.UID] = w
 		a.byName[pod.Namespace+"/"+pod.Name] = w
 		a.mu.Unlock()
-		go w.run(ctx)
+		go w.Run(ctx)
 		return
 	}
 	a.mu.Unlock()
-	w.update(pod)
+	w.Update(pod)
 }
 
 func (a *Agent) podRemoved(obj any) {
@@ -313,37 +321,24 @@ func (a *Agent) podRemoved(obj any) {
 	w := a.workers[pod.UID]
 	a.mu.Unlock()
 	if w != nil {
-		w.markRemoved()
+		w.MarkRemoved()
 	}
 }
 
-func (a *Agent) forget(w *podWorker) {
+func (a *Agent) forget(w *podworker.Worker) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	delete(a.workers, w.uid)
-	key := w.namespace + "/" + w.name
+	delete(a.workers, w.UID())
+	key := w.Namespace() + "/" + w.Name()
 	if a.byName[key] == w {
 		delete(a.byName, key)
 	}
 }
 
-func (a *Agent) workerByName(ns, name string) *podWorker {
+func (a *Agent) workerByName(ns, name string) *podworker.Worker {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return a.byName[ns+"/"+name]
-}
-
-// podRecord is what a pod directory remembers across agent runs.
-type podRecord struct {
-	Namespace string               `json:"namespace"`
-	Name      string               `json:"name"`
-	UID       types.UID            `json:"uid"`
-	Procs     map[string]procEntry `json:"procs,omitempty"`
-}
-
-type procEntry struct {
-	PID   int    `json:"pid"`
-	Start uint64 `json:"start"`
 }
 
 // reapPrevious stops every process a previous run of the agent left
@@ -374,7 +369,7 @@ func Reap(stateDir string, log *slog.Logger) int {
 		if err != nil {
 			continue
 		}
-		var rec podRecord
+		var rec podworker.Record
 		if json.Unmarshal(b, &rec) != nil {
 			continue
 		}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/dayops/dayops/internal/devcluster/nodeagent/podlog"
+	"github.com/dayops/dayops/internal/devcluster/nodeagent/podworker"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/cri-streaming/pkg/streaming/portforward"
@@ -99,22 +100,20 @@ func (a *Agent) servePods(w http.ResponseWriter, r *http.Request, n nodeInfo) {
 	a.mu.Lock()
 	list := &corev1.PodList{TypeMeta: metav1.TypeMeta{Kind: "PodList", APIVersion: "v1"}}
 	for _, pw := range a.workers {
-		if pw.node.Name != n.Name {
+		if pw.NodeName() != n.Name {
 			continue
 		}
-		pw.mu.Lock()
-		list.Items = append(list.Items, *pw.pod.DeepCopy())
-		pw.mu.Unlock()
+		list.Items = append(list.Items, *pw.Pod())
 	}
 	a.mu.Unlock()
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(list)
 }
 
-func (a *Agent) lookupWorker(w http.ResponseWriter, r *http.Request) *podWorker {
+func (a *Agent) lookupWorker(w http.ResponseWriter, r *http.Request) *podworker.Worker {
 	ns, name := r.PathValue("ns"), r.PathValue("pod")
 	pw := a.workerByName(ns, name)
-	if pw == nil || (r.PathValue("uid") != "" && string(pw.uid) != r.PathValue("uid")) {
+	if pw == nil || (r.PathValue("uid") != "" && string(pw.UID()) != r.PathValue("uid")) {
 		http.Error(w, fmt.Sprintf("pod %s/%s not found on this node", ns, name), http.StatusNotFound)
 		return nil
 	}
@@ -163,7 +162,7 @@ func (a *Agent) serveLogs(w http.ResponseWriter, r *http.Request) {
 		}
 		opts.Since = t
 	}
-	path, done, err := pw.logFile(r.PathValue("container"), previous)
+	path, done, err := pw.LogFile(r.PathValue("container"), previous)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
@@ -195,7 +194,7 @@ func (a *Agent) serveExec(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
-	remotecommand.ServeExec(w, r, execAdapter{a: a}, pw.namespace+"/"+pw.name, string(pw.uid),
+	remotecommand.ServeExec(w, r, execAdapter{a: a}, pw.Namespace()+"/"+pw.Name(), string(pw.UID()),
 		r.PathValue("container"), execCommand(r), opts, streamIdleTimeout, streamCreationTimeout,
 		remotecommand.SupportedStreamingProtocols)
 }
@@ -209,7 +208,7 @@ func (a *Agent) serveRun(w http.ResponseWriter, r *http.Request) {
 	if len(cmd) == 1 {
 		cmd = strings.Fields(cmd[0])
 	}
-	t, _, err := pw.target(r.PathValue("container"))
+	t, _, err := pw.Target(r.PathValue("container"))
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
@@ -236,7 +235,7 @@ func (a *Agent) servePortForward(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
-	portforward.ServePortForward(w, r, forwardAdapter{a: a}, pw.namespace+"/"+pw.name, string(pw.uid), opts,
+	portforward.ServePortForward(w, r, forwardAdapter{a: a}, pw.Namespace()+"/"+pw.Name(), string(pw.UID()), opts,
 		streamIdleTimeout, streamCreationTimeout, portforward.SupportedProtocols)
 }
 
@@ -250,7 +249,7 @@ func (a *Agent) serveAttach(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
-	remotecommand.ServeAttach(w, r, execAdapter{a: a}, pw.namespace+"/"+pw.name, string(pw.uid),
+	remotecommand.ServeAttach(w, r, execAdapter{a: a}, pw.Namespace()+"/"+pw.Name(), string(pw.UID()),
 		r.PathValue("container"), opts, streamIdleTimeout, streamCreationTimeout,
 		remotecommand.SupportedStreamingProtocols)
 }
@@ -261,10 +260,10 @@ func (a *Agent) serveAttach(w http.ResponseWriter, r *http.Request) {
 func (e execAdapter) AttachContainer(ctx context.Context, name, uid, container string, in io.Reader, out, errw io.WriteCloser, tty bool, resize <-chan remotecommand.TerminalSize) error {
 	ns, pod, _ := strings.Cut(name, "/")
 	pw := e.a.workerByName(ns, pod)
-	if pw == nil || string(pw.uid) != uid {
+	if pw == nil || string(pw.UID()) != uid {
 		return fmt.Errorf("pod %s not found", name)
 	}
-	path, done, err := pw.logFile(container, false)
+	path, done, err := pw.LogFile(container, false)
 	if err != nil {
 		return err
 	}
@@ -291,10 +290,10 @@ type execAdapter struct{ a *Agent }
 func (e execAdapter) ExecInContainer(ctx context.Context, name, uid, container string, cmd []string, in io.Reader, out, errw io.WriteCloser, tty bool, resize <-chan remotecommand.TerminalSize, timeout time.Duration) error {
 	ns, pod, _ := strings.Cut(name, "/")
 	pw := e.a.workerByName(ns, pod)
-	if pw == nil || string(pw.uid) != uid {
+	if pw == nil || string(pw.UID()) != uid {
 		return fmt.Errorf("pod %s not found", name)
 	}
-	t, _, err := pw.target(container)
+	t, _, err := pw.Target(container)
 	if err != nil {
 		return err
 	}
@@ -337,12 +336,10 @@ func (f forwardAdapter) PortForward(ctx context.Context, name, uid string, port 
 	defer stream.Close()
 	ns, pod, _ := strings.Cut(name, "/")
 	pw := f.a.workerByName(ns, pod)
-	if pw == nil || string(pw.uid) != uid {
+	if pw == nil || string(pw.UID()) != uid {
 		return fmt.Errorf("pod %s not found", name)
 	}
-	pw.mu.Lock()
-	ip := pw.ip
-	pw.mu.Unlock()
+	ip := pw.IP()
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, "tcp", net.JoinHostPort(ip.String(), strconv.Itoa(int(port))))
 	if err != nil {

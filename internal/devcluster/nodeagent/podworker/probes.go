@@ -1,4 +1,4 @@
-package nodeagent
+package podworker
 
 import (
 	"bytes"
@@ -20,7 +20,7 @@ import (
 
 // probe runs the startup, then readiness and liveness probes of one run of
 // a container until ctx ends (the run ended or the pod is stopping).
-func (w *podWorker) probe(ctx context.Context, c *ctrState, p *podproc.Proc) {
+func (w *Worker) probe(ctx context.Context, c *ctrState, p *podproc.Proc) {
 	w.mu.Lock()
 	spec := c.spec
 	w.mu.Unlock()
@@ -64,7 +64,7 @@ func (w *podWorker) probe(ctx context.Context, c *ctrState, p *podproc.Proc) {
 // failure threshold is reached and returns whether to stop. With killOnFail,
 // reaching the failure threshold kills the container (it is then restarted
 // according to the pod's restart policy) and the loop returns false.
-func (w *podWorker) probeLoop(ctx context.Context, kind string, c *ctrState, p *podproc.Proc, pr *corev1.Probe, killOnFail bool, onResult func(bool) bool) bool {
+func (w *Worker) probeLoop(ctx context.Context, kind string, c *ctrState, p *podproc.Proc, pr *corev1.Probe, killOnFail bool, onResult func(bool) bool) bool {
 	period := secondsOr(pr.PeriodSeconds, 10)
 	timeout := secondsOr(pr.TimeoutSeconds, 1)
 	successThreshold := int(pr.SuccessThreshold)
@@ -131,7 +131,7 @@ func secondsOr(v int32, def int) time.Duration {
 }
 
 // runProbe runs one probe against the container, reaching it at the pod IP.
-func (w *podWorker) runProbe(ctx context.Context, c *ctrState, pr *corev1.Probe, timeout time.Duration) (bool, string) {
+func (w *Worker) runProbe(ctx context.Context, c *ctrState, pr *corev1.Probe, timeout time.Duration) (bool, string) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	w.mu.Lock()
@@ -140,12 +140,12 @@ func (w *podWorker) runProbe(ctx context.Context, c *ctrState, pr *corev1.Probe,
 	w.mu.Unlock()
 	switch {
 	case pr.Exec != nil:
-		t, _, err := w.target(spec.Name)
+		t, _, err := w.Target(spec.Name)
 		if err != nil {
 			return false, err.Error()
 		}
 		var out bytes.Buffer
-		code, err := w.a.procs.Exec(ctx, t, pr.Exec.Command, nil, &out, &out)
+		code, err := w.h.Procs.Exec(ctx, t, pr.Exec.Command, nil, &out, &out)
 		if err != nil {
 			return false, err.Error()
 		}

@@ -1,4 +1,4 @@
-package nodeagent
+package podworker
 
 import (
 	"context"
@@ -30,12 +30,13 @@ import (
 	"k8s.io/client-go/util/retry"
 )
 
-// podWorker runs one pod: a goroutine that owns the pod's processes and
+// Worker runs one pod: a goroutine that owns the pod's processes and
 // reconciles them against the latest pod object, level-triggered (on every
 // pod update, process exit, probe result, and once a second).
-type podWorker struct {
-	a         *Agent
-	node      nodeInfo
+type Worker struct {
+	h         *Host
+	nodeName  string
+	nodeIP    netip.Addr
 	uid       types.UID
 	namespace string
 	name      string
@@ -90,14 +91,17 @@ type ctrState struct {
 	containerID string
 }
 
-func newPodWorker(a *Agent, node nodeInfo, pod *corev1.Pod) *podWorker {
-	w := &podWorker{
-		a:         a,
-		node:      node,
+// New returns the worker of pod on the node named nodeName (address nodeIP).
+// Start it with Run.
+func New(h *Host, nodeName string, nodeIP netip.Addr, pod *corev1.Pod) *Worker {
+	w := &Worker{
+		h:         h,
+		nodeName:  nodeName,
+		nodeIP:    nodeIP,
 		uid:       pod.UID,
 		namespace: pod.Namespace,
 		name:      pod.Name,
-		dir:       filepath.Join(a.podsDir, string(pod.UID)),
+		dir:       filepath.Join(h.PodsDir, string(pod.UID)),
 		kick:      make(chan struct{}, 1),
 		done:      make(chan struct{}),
 		pod:       pod,
@@ -142,29 +146,29 @@ func newPodWorker(a *Agent, node nodeInfo, pod *corev1.Pod) *podWorker {
 	return w
 }
 
-func (w *podWorker) update(pod *corev1.Pod) {
+func (w *Worker) Update(pod *corev1.Pod) {
 	w.mu.Lock()
 	w.pod = pod
 	w.mu.Unlock()
 	w.poke()
 }
 
-func (w *podWorker) markRemoved() {
+func (w *Worker) MarkRemoved() {
 	w.mu.Lock()
 	w.removed = true
 	w.mu.Unlock()
 	w.poke()
 }
 
-func (w *podWorker) poke() {
+func (w *Worker) poke() {
 	select {
 	case w.kick <- struct{}{}:
 	default:
 	}
 }
 
-func (w *podWorker) event(eventType, reason, format string, args ...any) {
-	if r := w.a.recorders[w.node.Name]; r != nil {
+func (w *Worker) event(eventType, reason, format string, args ...any) {
+	if r := w.h.Recorders[w.nodeName]; r != nil {
 		w.mu.Lock()
 		pod := w.pod
 		w.mu.Unlock()
@@ -172,23 +176,23 @@ func (w *podWorker) event(eventType, reason, format string, args ...any) {
 	}
 }
 
-func (w *podWorker) logger() *slog.Logger {
-	return w.a.log.With("pod", w.namespace+"/"+w.name, "node", w.node.Name)
+func (w *Worker) logger() *slog.Logger {
+	return w.h.Log.With("pod", w.namespace+"/"+w.name, "node", w.nodeName)
 }
 
-func (w *podWorker) run(ctx context.Context) {
+func (w *Worker) Run(ctx context.Context) {
 	defer close(w.done)
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	for {
 		if finished := w.sync(ctx); finished {
-			w.a.forget(w)
+			w.h.Forget(w)
 			return
 		}
 		select {
 		case <-ctx.Done():
 			w.stopAll(w.graceFor(nil, shutdownGraceMax))
-			w.a.forget(w)
+			w.h.Forget(w)
 			return
 		case <-w.kick:
 		case <-tick.C:
@@ -202,7 +206,7 @@ func (w *podWorker) run(ctx context.Context) {
 const shutdownGraceMax = 10 * time.Second
 
 // graceFor is the termination grace period of the pod (or of a probe).
-func (w *podWorker) graceFor(probe *corev1.Probe, max time.Duration) time.Duration {
+func (w *Worker) graceFor(probe *corev1.Probe, max time.Duration) time.Duration {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	d := w.graceLocked(probe)
@@ -212,7 +216,7 @@ func (w *podWorker) graceFor(probe *corev1.Probe, max time.Duration) time.Durati
 	return d
 }
 
-func (w *podWorker) graceLocked(probe *corev1.Probe) time.Duration {
+func (w *Worker) graceLocked(probe *corev1.Probe) time.Duration {
 	pod := w.pod
 	g := int64(30)
 	if pod.Spec.TerminationGracePeriodSeconds != nil {
@@ -233,7 +237,7 @@ func (w *podWorker) graceLocked(probe *corev1.Probe) time.Duration {
 
 // sync reconciles once; it returns true when the worker is done (the pod
 // was deleted and finalised).
-func (w *podWorker) sync(ctx context.Context) bool {
+func (w *Worker) sync(ctx context.Context) bool {
 	w.mu.Lock()
 	pod, removed := w.pod, w.removed
 	w.mu.Unlock()
@@ -280,12 +284,12 @@ func (w *podWorker) sync(ctx context.Context) bool {
 
 // ensureSandbox gives the pod its IP and volumes (the "sandbox"), and
 // refreshes projected volumes every VolumeRefresh.
-func (w *podWorker) ensureSandbox(ctx context.Context, pod *corev1.Pod) error {
+func (w *Worker) ensureSandbox(ctx context.Context, pod *corev1.Pod) error {
 	w.mu.Lock()
 	haveIP, vols, volsAt := w.ip.IsValid(), w.vols, w.volsAt
 	w.mu.Unlock()
 	if !haveIP {
-		ip, err := w.a.ipam.Allocate(w.node.Name, string(w.uid))
+		ip, err := w.h.IPAM.Allocate(w.nodeName, string(w.uid))
 		if err != nil {
 			return err
 		}
@@ -299,13 +303,13 @@ func (w *podWorker) ensureSandbox(ctx context.Context, pod *corev1.Pod) error {
 			return err
 		}
 	}
-	if vols != nil && time.Since(volsAt) < w.a.cfg.VolumeRefresh {
+	if vols != nil && time.Since(volsAt) < w.h.VolumeRefresh {
 		return nil
 	}
 	w.mu.Lock()
 	podIP := w.ip.String()
 	w.mu.Unlock()
-	vols, err := w.a.vols.Setup(ctx, pod, w.dir, podIP, w.node.IP.String())
+	vols, err := w.h.Volumes.Setup(ctx, pod, w.dir, podIP, w.nodeIP.String())
 	if err != nil {
 		return err
 	}
@@ -317,7 +321,7 @@ func (w *podWorker) ensureSandbox(ctx context.Context, pod *corev1.Pod) error {
 
 // collectExitsLocked turns exited processes into terminated states and
 // schedules their restart.
-func (w *podWorker) collectExitsLocked() {
+func (w *Worker) collectExitsLocked() {
 	for _, c := range w.ctrs {
 		if !c.running || c.p == nil || !c.p.Exited() {
 			continue
@@ -346,9 +350,9 @@ func (w *podWorker) collectExitsLocked() {
 		c.killReason = ""
 		delay := time.Duration(0)
 		if !c.specChanged && c.p.EndedAt.Sub(c.p.StartedAt) < 10*time.Minute && c.restartCount > 0 {
-			delay = w.a.cfg.BackoffBase << min(c.restartCount-1, 20)
-			if delay > w.a.cfg.BackoffMax || delay <= 0 {
-				delay = w.a.cfg.BackoffMax
+			delay = w.h.BackoffBase << min(c.restartCount-1, 20)
+			if delay > w.h.BackoffMax || delay <= 0 {
+				delay = w.h.BackoffMax
 			}
 		}
 		c.nextStart = c.p.EndedAt.Add(delay)
@@ -371,7 +375,7 @@ func shouldRestart(policy corev1.RestartPolicy, init bool, exit int32) bool {
 	}
 }
 
-func (w *podWorker) syncInitLocked(ctx context.Context, pod *corev1.Pod) {
+func (w *Worker) syncInitLocked(ctx context.Context, pod *corev1.Pod) {
 	for _, spec := range pod.Spec.InitContainers {
 		c := w.ctrs[spec.Name]
 		if c == nil {
@@ -393,7 +397,7 @@ func (w *podWorker) syncInitLocked(ctx context.Context, pod *corev1.Pod) {
 	w.initDone = true
 }
 
-func (w *podWorker) syncMainLocked(ctx context.Context, pod *corev1.Pod) {
+func (w *Worker) syncMainLocked(ctx context.Context, pod *corev1.Pod) {
 	allDone := true
 	for _, spec := range pod.Spec.Containers {
 		c := w.ctrs[spec.Name]
@@ -430,7 +434,7 @@ func (w *podWorker) syncMainLocked(ctx context.Context, pod *corev1.Pod) {
 
 // maybeStartLocked starts c now, or marks it waiting (back-off, image not
 // mapped, configuration error).
-func (w *podWorker) maybeStartLocked(ctx context.Context, pod *corev1.Pod, c *ctrState) {
+func (w *Worker) maybeStartLocked(ctx context.Context, pod *corev1.Pod, c *ctrState) {
 	now := time.Now()
 	if c.term != nil && now.Before(c.nextStart) {
 		c.waitReason = "CrashLoopBackOff"
@@ -438,7 +442,7 @@ func (w *podWorker) maybeStartLocked(ctx context.Context, pod *corev1.Pod, c *ct
 			c.nextStart.Sub(c.term.FinishedAt.Time).Round(time.Second), c.spec.Name, pod.Name, pod.Namespace, pod.UID)
 		return
 	}
-	env, err := podenv.Build(ctx, w.a.getter, pod, &c.spec, w.ip.String(), w.node.IP.String(), w.a.cfg.APIServer)
+	env, err := podenv.Build(ctx, w.h.Getter, pod, &c.spec, w.ip.String(), w.nodeIP.String(), w.h.APIServer)
 	if err != nil {
 		w.setWaitingLocked(c, "CreateContainerConfigError", err.Error())
 		return
@@ -446,7 +450,7 @@ func (w *podWorker) maybeStartLocked(ctx context.Context, pod *corev1.Pod, c *ct
 	lookup := podenv.Lookup(env)
 	command := expandAll(c.spec.Command, lookup)
 	args := expandAll(c.spec.Args, lookup)
-	ps, err := w.a.images.Resolve(c.spec.Image, command, args, lookup)
+	ps, err := w.h.Images.Resolve(c.spec.Image, command, args, lookup)
 	if err != nil {
 		var nm imagemap.ErrNotMapped
 		if errors.As(err, &nm) {
@@ -484,12 +488,12 @@ func (w *podWorker) maybeStartLocked(ctx context.Context, pod *corev1.Pod, c *ct
 		prev = filepath.Join(cdir, fmt.Sprintf("%d.log", c.restartCount-1))
 	}
 	pruneLogs(cdir, logPath, prev)
-	log, err := podlog.Open(logPath, w.a.cfg.MaxLogBytes)
+	log, err := podlog.Open(logPath, w.h.MaxLogBytes)
 	if err != nil {
 		w.setWaitingLocked(c, "CreateContainerError", err.Error())
 		return
 	}
-	p, err := w.a.procs.Start(podproc.Spec{Path: ps.Path, Args: ps.Args, Env: podenv.Environ(env), Dir: c.spec.WorkingDir, Mounts: mounts}, log)
+	p, err := w.h.Procs.Start(podproc.Spec{Path: ps.Path, Args: ps.Args, Env: podenv.Environ(env), Dir: c.spec.WorkingDir, Mounts: mounts}, log)
 	if err != nil {
 		log.Close()
 		w.setWaitingLocked(c, "RunContainerError", err.Error())
@@ -513,7 +517,7 @@ func (w *podWorker) maybeStartLocked(ctx context.Context, pod *corev1.Pod, c *ct
 	go w.event(corev1.EventTypeNormal, "Started", "Started container %s (pid %d: %s)", c.spec.Name, p.PID, strings.Join(ps.Args, " "))
 }
 
-func (w *podWorker) setWaitingLocked(c *ctrState, reason, msg string) {
+func (w *Worker) setWaitingLocked(c *ctrState, reason, msg string) {
 	if c.waitReason != reason || c.waitMsg != msg {
 		go w.event(corev1.EventTypeWarning, "Failed", "%s: %s", reason, msg)
 	}
@@ -577,7 +581,7 @@ func imageID(path, image string) string {
 
 // stopAll stops every running container with the given grace (used when
 // the agent stops: the pod keeps its IP and volumes for the next run).
-func (w *podWorker) stopAll(grace time.Duration) {
+func (w *Worker) stopAll(grace time.Duration) {
 	w.mu.Lock()
 	var procs []*podproc.Proc
 	for _, c := range w.ctrs {
@@ -605,7 +609,7 @@ func (w *podWorker) stopAll(grace time.Duration) {
 // period, SIGKILL; then frees its IP and directory and, unless the object is
 // already gone, deletes it for good (grace 0, UID precondition), as the
 // kubelet does.
-func (w *podWorker) terminate(ctx context.Context, pod *corev1.Pod, removed bool) {
+func (w *Worker) terminate(ctx context.Context, pod *corev1.Pod, removed bool) {
 	grace := w.graceFor(nil, 0)
 	if removed && grace > 2*time.Second {
 		grace = 2 * time.Second
@@ -622,7 +626,7 @@ func (w *podWorker) terminate(ctx context.Context, pod *corev1.Pod, removed bool
 		w.event(corev1.EventTypeNormal, "Killing", "Stopping pod (grace period %s)", grace)
 	}
 	w.stopAll(grace)
-	if err := w.a.ipam.Release(string(w.uid)); err != nil {
+	if err := w.h.IPAM.Release(string(w.uid)); err != nil {
 		w.logger().Warn("release pod IP", "err", err)
 	}
 	_ = os.RemoveAll(w.dir)
@@ -637,7 +641,7 @@ func (w *podWorker) terminate(ctx context.Context, pod *corev1.Pod, removed bool
 	}
 	zero := int64(0)
 	uid := w.uid
-	err := w.a.cs.CoreV1().Pods(w.namespace).Delete(apiCtx, w.name, metav1.DeleteOptions{
+	err := w.h.CS.CoreV1().Pods(w.namespace).Delete(apiCtx, w.name, metav1.DeleteOptions{
 		GracePeriodSeconds: &zero,
 		Preconditions:      &metav1.Preconditions{UID: &uid},
 	})
@@ -648,19 +652,19 @@ func (w *podWorker) terminate(ctx context.Context, pod *corev1.Pod, removed bool
 }
 
 // saveRecord writes pod.json (identity and live PIDs) for reapPrevious.
-func (w *podWorker) saveRecord() error {
+func (w *Worker) saveRecord() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.saveRecordLocked()
 }
 
-func (w *podWorker) saveRecordLocked() error {
-	rec := podRecord{Namespace: w.namespace, Name: w.name, UID: w.uid, Procs: map[string]procEntry{}}
+func (w *Worker) saveRecordLocked() error {
+	rec := Record{Namespace: w.namespace, Name: w.name, UID: w.uid, Procs: map[string]ProcEntry{}}
 	for name, c := range w.ctrs {
 		if c.running && c.p != nil {
 			st, err := podproc.StartTime(c.p.PID)
 			if err == nil {
-				rec.Procs[name] = procEntry{PID: c.p.PID, Start: st}
+				rec.Procs[name] = ProcEntry{PID: c.p.PID, Start: st}
 			}
 		}
 	}
@@ -676,7 +680,7 @@ func (w *podWorker) saveRecordLocked() error {
 
 // ---- status ----
 
-func (w *podWorker) containerStatusLocked(c *ctrState) corev1.ContainerStatus {
+func (w *Worker) containerStatusLocked(c *ctrState) corev1.ContainerStatus {
 	s := corev1.ContainerStatus{
 		Name:         c.spec.Name,
 		Image:        c.spec.Image,
@@ -715,12 +719,12 @@ func (w *podWorker) containerStatusLocked(c *ctrState) corev1.ContainerStatus {
 }
 
 // buildStatusLocked computes the pod status from the worker's state.
-func (w *podWorker) buildStatusLocked(pod *corev1.Pod) corev1.PodStatus {
+func (w *Worker) buildStatusLocked(pod *corev1.Pod) corev1.PodStatus {
 	st := corev1.PodStatus{QOSClass: pod.Status.QOSClass}
 	if st.QOSClass == "" {
 		st.QOSClass = corev1.PodQOSBestEffort
 	}
-	st.HostIP = w.node.IP.String()
+	st.HostIP = w.nodeIP.String()
 	st.HostIPs = []corev1.HostIP{{IP: st.HostIP}}
 	if !w.startTime.IsZero() {
 		t := w.startTime
@@ -860,7 +864,7 @@ func readinessGatesTrue(pod *corev1.Pod) bool {
 }
 
 // pushStatus writes the pod status when it changed.
-func (w *podWorker) pushStatus(ctx context.Context) {
+func (w *Worker) pushStatus(ctx context.Context) {
 	w.mu.Lock()
 	pod := w.pod
 	st := w.buildStatusLocked(pod)
@@ -874,7 +878,7 @@ func (w *podWorker) pushStatus(ctx context.Context) {
 	if last != nil && equalIgnoringTimes(*last, st) {
 		return
 	}
-	pods := w.a.cs.CoreV1().Pods(w.namespace)
+	pods := w.h.CS.CoreV1().Pods(w.namespace)
 	err := retry.RetryOnConflict(retry.DefaultBackoff, func() error {
 		cur, err := pods.Get(ctx, w.name, metav1.GetOptions{})
 		if err != nil {
@@ -916,7 +920,7 @@ func equalIgnoringTimes(a, b corev1.PodStatus) bool {
 
 // ---- helpers for the kubelet server ----
 
-func (w *podWorker) target(container string) (podproc.Target, string, error) {
+func (w *Worker) Target(container string) (podproc.Target, string, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if container == "" && len(w.pod.Spec.Containers) > 0 {
@@ -932,9 +936,9 @@ func (w *podWorker) target(container string) (podproc.Target, string, error) {
 	return podproc.Target{Env: c.env, Mounts: c.mounts, PodIP: w.ip.String(), Dir: c.spec.WorkingDir}, container, nil
 }
 
-// logFile returns the current (or previous) log file of a container and a
+// LogFile returns the current (or previous) log file of a container and a
 // channel closed when that run's log is complete.
-func (w *podWorker) logFile(container string, previous bool) (string, <-chan struct{}, error) {
+func (w *Worker) LogFile(container string, previous bool) (string, <-chan struct{}, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if container == "" && len(w.pod.Spec.Containers) > 0 {
