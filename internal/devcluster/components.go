@@ -18,6 +18,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dayops/dayops/internal/devcluster/devpki"
+	"github.com/dayops/dayops/internal/devcluster/devproc"
 	"github.com/dayops/dayops/internal/searchattr"
 	sdkclient "go.temporal.io/sdk/client"
 	sdklog "go.temporal.io/sdk/log"
@@ -51,7 +53,7 @@ type component struct {
 	ports func(Config) []int
 	url   func(Config) string
 	args  func(Config) []string
-	probe func(context.Context, Config, procRecord) error
+	probe func(context.Context, Config, devproc.Record) error
 	// prepare runs before each start (nil: nothing to do); setup runs on
 	// every Up once the component is healthy, started or found running.
 	// Both must be idempotent.
@@ -154,12 +156,12 @@ func components() map[string]component {
 					"--advertise-address", "127.0.0.1",
 					"--secure-port", strconv.Itoa(c.APIServerPort),
 					"--cert-dir", c.path("apiserver"),
-					"--tls-cert-file", pki(apiserverCert),
-					"--tls-private-key-file", pki(apiserverKey),
-					"--client-ca-file", pki(caCert),
+					"--tls-cert-file", pki(devpki.APIServerCert),
+					"--tls-private-key-file", pki(devpki.APIServerKey),
+					"--client-ca-file", pki(devpki.CACert),
 					"--service-account-issuer", "https://kubernetes.default.svc.cluster.local",
-					"--service-account-key-file", pki(saPub),
-					"--service-account-signing-key-file", pki(saKey),
+					"--service-account-key-file", pki(devpki.SAPub),
+					"--service-account-signing-key-file", pki(devpki.SAKey),
 					"--authorization-mode", "Node,RBAC",
 					"--service-cluster-ip-range", c.ServiceCIDR,
 					"--allow-privileged=true",
@@ -169,17 +171,17 @@ func components() map[string]component {
 					// No node-lifecycle controller runs to lift the
 					// not-ready taint this plugin puts on new Nodes.
 					"--disable-admission-plugins", "TaintNodesByCondition",
-					"--kubelet-client-certificate", pki(kubeletClientCert),
-					"--kubelet-client-key", pki(kubeletClientKey),
-					"--kubelet-certificate-authority", pki(caCert),
+					"--kubelet-client-certificate", pki(devpki.KubeletClientCert),
+					"--kubelet-client-key", pki(devpki.KubeletClientKey),
+					"--kubelet-certificate-authority", pki(devpki.CACert),
 					"--kubelet-preferred-address-types", "InternalIP",
-					"--requestheader-client-ca-file", pki(caCert),
-					"--requestheader-allowed-names", frontProxyID.cn,
+					"--requestheader-client-ca-file", pki(devpki.CACert),
+					"--requestheader-allowed-names", devpki.FrontProxyID.CN,
 					"--requestheader-username-headers", "X-Remote-User",
 					"--requestheader-group-headers", "X-Remote-Group",
 					"--requestheader-extra-headers-prefix", "X-Remote-Extra-",
-					"--proxy-client-cert-file", pki(frontProxyID.file + ".crt"),
-					"--proxy-client-key-file", pki(frontProxyID.file + ".key"),
+					"--proxy-client-cert-file", pki(devpki.FrontProxyID.File + ".crt"),
+					"--proxy-client-key-file", pki(devpki.FrontProxyID.File + ".key"),
 					"--profiling=false",
 				}
 			},
@@ -193,7 +195,7 @@ func components() map[string]component {
 			url:   func(c Config) string { return fmt.Sprintf("https://127.0.0.1:%d/healthz", c.ControllerManagerPort) },
 			args: func(c Config) []string {
 				pki := func(f string) string { return filepath.Join(c.pkiDir(), f) }
-				kc := c.kubeconfigFor(controllerManagerID)
+				kc := c.kubeconfigFor(devpki.ControllerManagerID)
 				return []string{filepath.Join(c.BinDir, "kube"), "controller-manager",
 					"--kubeconfig", kc,
 					"--authentication-kubeconfig", kc,
@@ -205,14 +207,14 @@ func components() map[string]component {
 					"--tls-private-key-file", pki("controller-manager-serving.key"),
 					"--controllers", "*,-nodeipam,-nodelifecycle,-cloud-node-lifecycle,-service-lb-controller,-route",
 					"--use-service-account-credentials=true",
-					"--service-account-private-key-file", pki(saKey),
-					"--root-ca-file", pki(caCert),
-					"--cluster-signing-cert-file", pki(caCert),
-					"--cluster-signing-key-file", pki(caKey),
+					"--service-account-private-key-file", pki(devpki.SAKey),
+					"--root-ca-file", pki(devpki.CACert),
+					"--cluster-signing-cert-file", pki(devpki.CACert),
+					"--cluster-signing-key-file", pki(devpki.CAKey),
 					"--profiling=false",
 				}
 			},
-			probe: func(ctx context.Context, c Config, _ procRecord) error {
+			probe: func(ctx context.Context, c Config, _ devproc.Record) error {
 				return probeHealthz(ctx, c, c.ControllerManagerPort)
 			},
 		},
@@ -224,7 +226,7 @@ func components() map[string]component {
 			url:   func(c Config) string { return fmt.Sprintf("https://127.0.0.1:%d/healthz", c.SchedulerPort) },
 			args: func(c Config) []string {
 				pki := func(f string) string { return filepath.Join(c.pkiDir(), f) }
-				kc := c.kubeconfigFor(schedulerID)
+				kc := c.kubeconfigFor(devpki.SchedulerID)
 				return []string{filepath.Join(c.BinDir, "kube"), "scheduler",
 					"--kubeconfig", kc,
 					"--authentication-kubeconfig", kc,
@@ -237,7 +239,7 @@ func components() map[string]component {
 					"--profiling=false",
 				}
 			},
-			probe: func(ctx context.Context, c Config, _ procRecord) error {
+			probe: func(ctx context.Context, c Config, _ devproc.Record) error {
 				return probeHealthz(ctx, c, c.SchedulerPort)
 			},
 		},
@@ -251,7 +253,7 @@ func components() map[string]component {
 			args: func(c Config) []string {
 				return append([]string{c.DevBin, "dev", "agent",
 					"--dayops-binary", c.DayopsBin,
-					"--kubeconfig", c.kubeconfigFor(agentID),
+					"--kubeconfig", c.kubeconfigFor(devpki.AgentID),
 					"--state-dir", c.path("agent"),
 					"--pki-dir", c.pkiDir(),
 					"--zones", strconv.Itoa(c.Zones),
@@ -266,7 +268,7 @@ func components() map[string]component {
 // probeTimeout bounds one health probe.
 const probeTimeout = 3 * time.Second
 
-func probeTemporal(ctx context.Context, c Config, _ procRecord) error {
+func probeTemporal(ctx context.Context, c Config, _ devproc.Record) error {
 	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
 	defer cancel()
 	cl, err := sdkclient.DialContext(ctx, sdkclient.Options{
@@ -283,7 +285,7 @@ func probeTemporal(ctx context.Context, c Config, _ procRecord) error {
 	return httpGet(ctx, http.DefaultClient, c.temporalUI()+"/", nil)
 }
 
-func probeEtcd(ctx context.Context, c Config, _ procRecord) error {
+func probeEtcd(ctx context.Context, c Config, _ devproc.Record) error {
 	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
 	defer cancel()
 	return httpGet(ctx, http.DefaultClient, c.etcdURL()+"/health", func(body []byte) error {
@@ -300,10 +302,10 @@ func probeEtcd(ctx context.Context, c Config, _ procRecord) error {
 	})
 }
 
-func probeAPIServer(ctx context.Context, c Config, _ procRecord) error {
+func probeAPIServer(ctx context.Context, c Config, _ devproc.Record) error {
 	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
 	defer cancel()
-	hc, err := tlsClient(c, &adminID)
+	hc, err := tlsClient(c, &devpki.AdminID)
 	if err != nil {
 		return err
 	}
@@ -323,7 +325,7 @@ func probeHealthz(ctx context.Context, c Config, port int) error {
 // probeNodes succeeds when the agent's Nodes are all registered and Ready,
 // as reported by this agent process: a Ready condition whose heartbeat
 // predates the agent's start is left over from an earlier run.
-func probeNodes(ctx context.Context, c Config, agent procRecord) error {
+func probeNodes(ctx context.Context, c Config, agent devproc.Record) error {
 	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
 	defer cancel()
 	cs, err := Clientset(c.KubeconfigPath())
@@ -355,20 +357,20 @@ func probeNodes(ctx context.Context, c Config, agent procRecord) error {
 
 // tlsClient trusts the cluster CA and presents id's client certificate
 // (none when id is nil).
-func tlsClient(c Config, id *clientIdentity) (*http.Client, error) {
-	caPEM, err := os.ReadFile(filepath.Join(c.pkiDir(), caCert))
+func tlsClient(c Config, id *devpki.Identity) (*http.Client, error) {
+	caPEM, err := os.ReadFile(filepath.Join(c.pkiDir(), devpki.CACert))
 	if err != nil {
 		return nil, fmt.Errorf("read cluster CA: %w", err)
 	}
 	pool := x509.NewCertPool()
 	if !pool.AppendCertsFromPEM(caPEM) {
-		return nil, fmt.Errorf("no certificate in %s", caCert)
+		return nil, fmt.Errorf("no certificate in %s", devpki.CACert)
 	}
 	tc := &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 	if id != nil {
-		pair, err := tls.LoadX509KeyPair(filepath.Join(c.pkiDir(), id.file+".crt"), filepath.Join(c.pkiDir(), id.file+".key"))
+		pair, err := tls.LoadX509KeyPair(filepath.Join(c.pkiDir(), id.File+".crt"), filepath.Join(c.pkiDir(), id.File+".key"))
 		if err != nil {
-			return nil, fmt.Errorf("load client certificate %s: %w", id.file, err)
+			return nil, fmt.Errorf("load client certificate %s: %w", id.File, err)
 		}
 		tc.Certificates = []tls.Certificate{pair}
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/dayops/dayops/internal/devcluster/atomicfile"
 	"github.com/dayops/dayops/internal/temporaltls"
 )
 
@@ -140,7 +141,7 @@ func APITokens(c Config) (Tokens, error) {
 	if err != nil {
 		return Tokens{}, err
 	}
-	if err := writeFileAtomic(path, []byte(op+"\n"+au+"\n"), 0o600); err != nil {
+	if err := atomicfile.Write(path, []byte(op+"\n"+au+"\n"), 0o600); err != nil {
 		return Tokens{}, err
 	}
 	return Tokens{Operator: op, Auditor: au}, nil
@@ -182,7 +183,7 @@ func writeEnvFile(c Config) error {
 		fmt.Fprintf(&b, "export %s='%s'\n", kv[0], strings.ReplaceAll(kv[1], "'", `'\''`))
 	}
 	// 0600: the file holds the operator's bearer token.
-	return writeFileAtomic(c.EnvPath(), []byte(b.String()), 0o600)
+	return atomicfile.Write(c.EnvPath(), []byte(b.String()), 0o600)
 }
 
 // ReadEnvFile parses a dev.env file into a map.

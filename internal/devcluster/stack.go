@@ -12,6 +12,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/dayops/dayops/internal/devcluster/devpki"
+	"github.com/dayops/dayops/internal/devcluster/devproc"
 	"github.com/dayops/dayops/internal/temporaltls"
 )
 
@@ -85,7 +87,7 @@ func Up(ctx context.Context, cfg Config) (*Stack, error) {
 	if err := c.checkBinaries(); err != nil {
 		return nil, err
 	}
-	unlock, err := lockFile(ctx, c.lockFile(), true)
+	unlock, err := devproc.Lock(ctx, c.lockFile(), true)
 	if err != nil {
 		return nil, err
 	}
@@ -95,7 +97,7 @@ func Up(ctx context.Context, cfg Config) (*Stack, error) {
 	if err != nil {
 		return nil, fmt.Errorf("service CIDR %q: %w", c.ServiceCIDR, err)
 	}
-	if err := ensurePKI(c.pkiDir(), svcPrefix.Masked().Addr().Next()); err != nil {
+	if err := devpki.Ensure(c.pkiDir(), svcPrefix.Masked().Addr().Next()); err != nil {
 		return nil, err
 	}
 	if err := writeKubeconfigs(c); err != nil {
@@ -105,7 +107,7 @@ func Up(ctx context.Context, cfg Config) (*Stack, error) {
 		return nil, err
 	}
 
-	st, err := readState(c.stateFile())
+	st, err := devproc.ReadState(c.stateFile())
 	if err != nil {
 		return nil, err
 	}
@@ -117,7 +119,7 @@ func Up(ctx context.Context, cfg Config) (*Stack, error) {
 		if added {
 			st.RouteAdded, st.RouteCIDR = true, c.PodCIDR
 			log.Info("added local route", "cidr", c.PodCIDR)
-			if err := writeState(c.stateFile(), st); err != nil {
+			if err := devproc.WriteState(c.stateFile(), st); err != nil {
 				return nil, err
 			}
 		}
@@ -125,7 +127,7 @@ func Up(ctx context.Context, cfg Config) (*Stack, error) {
 
 	// The other Temporal mode's process would hold the frontend port.
 	for name, mode := range map[string]string{Temporal: TemporalDev, TemporalServerComponent: TemporalServer} {
-		if rec, ok := st.Procs[name]; ok && rec.alive() && !slices.Contains(c.enabled(), name) {
+		if rec, ok := st.Procs[name]; ok && rec.Alive() && !slices.Contains(c.enabled(), name) {
 			return nil, fmt.Errorf("this stack runs Temporal in %s mode (%s, pid %d): stop it with `dayops-dev dev down --temporal=%s` (same state dir) before `up --temporal=%s`",
 				mode, name, rec.PID, mode, c.Temporal)
 		}
@@ -142,19 +144,19 @@ func Up(ctx context.Context, cfg Config) (*Stack, error) {
 		defer cancel()
 		for i := len(started) - 1; i >= 0; i-- {
 			name := started[i]
-			if serr := stopProcess(stopCtx, st.Procs[name], comps[name].group, c.StopGrace); serr != nil {
+			if serr := devproc.Stop(stopCtx, st.Procs[name], comps[name].group, c.StopGrace); serr != nil {
 				log.Warn("stop after failed start", "component", name, "err", serr)
 			}
 			delete(st.Procs, name)
 		}
-		if werr := writeState(c.stateFile(), st); werr != nil {
+		if werr := devproc.WriteState(c.stateFile(), st); werr != nil {
 			log.Warn("write stack state", "err", werr)
 		}
 		return nil, err
 	}
 	for _, name := range c.enabled() {
 		comp := comps[name]
-		if rec, ok := st.Procs[name]; ok && rec.alive() {
+		if rec, ok := st.Procs[name]; ok && rec.Alive() {
 			log.Info("already running", "component", name, "pid", rec.PID)
 			w.watch(comp, rec)
 			continue
@@ -177,14 +179,14 @@ func Up(ctx context.Context, cfg Config) (*Stack, error) {
 				return fail(fmt.Errorf("%s: %w", name, err))
 			}
 		}
-		rec, err := startProcess(c.Root, c.LogPath(name), os.Environ(), comp.args(c))
+		rec, err := devproc.Start(c.Root, c.LogPath(name), os.Environ(), comp.args(c))
 		if err != nil {
 			return fail(fmt.Errorf("%s: %w", name, err))
 		}
 		log.Info("started", "component", name, "pid", rec.PID, "log", rec.Log)
 		st.Procs[name] = rec
 		started = append(started, name)
-		if err := writeState(c.stateFile(), st); err != nil {
+		if err := devproc.WriteState(c.stateFile(), st); err != nil {
 			return fail(err)
 		}
 		w.watch(comp, rec)
@@ -246,7 +248,7 @@ func newWaiter(ctx context.Context, c Config) *waiter {
 	return &waiter{ctx: ctx, cfg: c, done: map[string]chan struct{}{}, errs: map[string]error{}}
 }
 
-func (w *waiter) watch(comp component, rec procRecord) {
+func (w *waiter) watch(comp component, rec devproc.Record) {
 	ch := make(chan struct{})
 	w.mu.Lock()
 	w.done[comp.name] = ch
@@ -275,13 +277,13 @@ func (w *waiter) wait(name string) error {
 
 // waitHealthy polls comp's probe until it succeeds, the process dies, or
 // StartTimeout passes.
-func waitHealthy(ctx context.Context, c Config, comp component, rec procRecord) error {
+func waitHealthy(ctx context.Context, c Config, comp component, rec devproc.Record) error {
 	start := time.Now()
 	deadline := start.Add(c.StartTimeout)
 	var last error
 	for {
-		if !rec.alive() {
-			return fmt.Errorf("%s (pid %d) exited while starting; last lines of %s:\n%s", comp.name, rec.PID, rec.Log, tail(rec.Log, 30))
+		if !rec.Alive() {
+			return fmt.Errorf("%s (pid %d) exited while starting; last lines of %s:\n%s", comp.name, rec.PID, rec.Log, devproc.Tail(rec.Log, 30))
 		}
 		last = comp.probe(ctx, c, rec)
 		if last == nil {
@@ -292,7 +294,7 @@ func waitHealthy(ctx context.Context, c Config, comp component, rec procRecord) 
 			return fmt.Errorf("%s: %w", comp.name, ctx.Err())
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("%s not healthy after %s: %w; last lines of %s:\n%s", comp.name, c.StartTimeout, last, rec.Log, tail(rec.Log, 30))
+			return fmt.Errorf("%s not healthy after %s: %w; last lines of %s:\n%s", comp.name, c.StartTimeout, last, rec.Log, devproc.Tail(rec.Log, 30))
 		}
 		select {
 		case <-ctx.Done():
@@ -318,12 +320,12 @@ func Down(ctx context.Context, cfg Config, opts DownOptions) error {
 	if _, err := os.Stat(c.StateDir); errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
-	unlock, err := lockFile(ctx, c.lockFile(), true)
+	unlock, err := devproc.Lock(ctx, c.lockFile(), true)
 	if err != nil {
 		return err
 	}
 	defer unlock()
-	st, err := readState(c.stateFile())
+	st, err := devproc.ReadState(c.stateFile())
 	if err != nil {
 		return err
 	}
@@ -339,15 +341,15 @@ func Down(ctx context.Context, cfg Config, opts DownOptions) error {
 			// The agent stops its pods within their own grace periods.
 			grace = max(grace, 45*time.Second)
 		}
-		if rec.alive() {
+		if rec.Alive() {
 			c.Logger.Info("stopping", "component", name, "pid", rec.PID)
 		}
-		if err := stopProcess(ctx, rec, comps[name].group, grace); err != nil {
+		if err := devproc.Stop(ctx, rec, comps[name].group, grace); err != nil {
 			errs = append(errs, fmt.Errorf("stop %s: %w", name, err))
 			continue
 		}
 		delete(st.Procs, name)
-		if err := writeState(c.stateFile(), st); err != nil {
+		if err := devproc.WriteState(c.stateFile(), st); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -361,7 +363,7 @@ func Down(ctx context.Context, cfg Config, opts DownOptions) error {
 		} else {
 			c.Logger.Info("removed local route", "cidr", st.RouteCIDR)
 			st.RouteAdded, st.RouteCIDR = false, ""
-			if err := writeState(c.stateFile(), st); err != nil {
+			if err := devproc.WriteState(c.stateFile(), st); err != nil {
 				errs = append(errs, err)
 			}
 		}
@@ -411,7 +413,7 @@ func (s ComponentStatus) Healthy() bool { return s.Running && s.Health == "ok" }
 // Status probes every component of the configuration once.
 func Status(ctx context.Context, cfg Config) ([]ComponentStatus, error) {
 	c := cfg.withDefaults()
-	st, err := readState(c.stateFile())
+	st, err := devproc.ReadState(c.stateFile())
 	if err != nil {
 		return nil, err
 	}
@@ -420,7 +422,7 @@ func Status(ctx context.Context, cfg Config) ([]ComponentStatus, error) {
 	for _, name := range c.enabled() {
 		comp := comps[name]
 		s := ComponentStatus{Name: name, URL: comp.url(c), Log: c.LogPath(name), Health: "not running"}
-		if rec, ok := st.Procs[name]; ok && rec.alive() {
+		if rec, ok := st.Procs[name]; ok && rec.Alive() {
 			s.PID, s.Running = rec.PID, true
 			if err := comp.probe(ctx, c, rec); err != nil {
 				s.Health = err.Error()

@@ -22,6 +22,9 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 	"sigs.k8s.io/yaml"
 
+	"github.com/dayops/dayops/internal/devcluster/atomicfile"
+	"github.com/dayops/dayops/internal/devcluster/devpki"
+	"github.com/dayops/dayops/internal/devcluster/devproc"
 	"github.com/dayops/dayops/internal/searchattr"
 	"github.com/dayops/dayops/internal/temporaltls"
 )
@@ -39,17 +42,7 @@ const TemporalNamespace = "default"
 // temporalRetention is how long the server mode keeps closed workflows.
 const temporalRetention = 72 * time.Hour
 
-// The server mode's TLS files under STATE/pki, signed by ca.crt: the
-// frontend's serving certificate, dayops' client certificate (recorded in
-// dev.env), the system worker's client certificate (the worker service is a
-// client of the frontend too), and the internode certificate that the four
-// services present to one another.
 var (
-	temporalFrontendFile     = "temporal-frontend"
-	temporalInternodeFile    = "temporal-internode"
-	temporalClientID         = clientIdentity{file: "temporal-client", cn: "dayops"}
-	temporalSystemWorkerID   = clientIdentity{file: "temporal-system-worker", cn: "temporal-system-worker"}
-	temporalServerName       = "localhost"
 	temporalSchemaMain       = "postgresql/v12/temporal"
 	temporalSchemaVisibility = "postgresql/v12/visibility"
 )
@@ -113,10 +106,10 @@ func (c Config) TemporalTLS() temporaltls.Files {
 		return temporaltls.Files{}
 	}
 	return temporaltls.Files{
-		Cert:       filepath.Join(c.pkiDir(), temporalClientID.file+".crt"),
-		Key:        filepath.Join(c.pkiDir(), temporalClientID.file+".key"),
-		CA:         filepath.Join(c.pkiDir(), caCert),
-		ServerName: temporalServerName,
+		Cert:       filepath.Join(c.pkiDir(), devpki.TemporalClientID.File+".crt"),
+		Key:        filepath.Join(c.pkiDir(), devpki.TemporalClientID.File+".key"),
+		CA:         filepath.Join(c.pkiDir(), devpki.CACert),
+		ServerName: devpki.TemporalServerName,
 	}
 }
 
@@ -127,10 +120,10 @@ func (c Config) TemporalTLS() temporaltls.Files {
 // services directly; dayops never does.
 func (c Config) TemporalInternodeTLS() temporaltls.Files {
 	return temporaltls.Files{
-		Cert:       filepath.Join(c.pkiDir(), temporalInternodeFile+".crt"),
-		Key:        filepath.Join(c.pkiDir(), temporalInternodeFile+".key"),
-		CA:         filepath.Join(c.pkiDir(), caCert),
-		ServerName: temporalServerName,
+		Cert:       filepath.Join(c.pkiDir(), devpki.TemporalInternodeFile+".crt"),
+		Key:        filepath.Join(c.pkiDir(), devpki.TemporalInternodeFile+".key"),
+		CA:         filepath.Join(c.pkiDir(), devpki.CACert),
+		ServerName: devpki.TemporalServerName,
 	}
 }
 
@@ -187,7 +180,7 @@ func prepareTemporalServer(ctx context.Context, c Config) error {
 	if err != nil {
 		return fmt.Errorf("encode temporal dynamic config: %w", err)
 	}
-	if err := writeFileAtomic(filepath.Join(c.temporalServerDir(), "dynamicconfig.yaml"), dyn, 0o644); err != nil {
+	if err := atomicfile.Write(filepath.Join(c.temporalServerDir(), "dynamicconfig.yaml"), dyn, 0o644); err != nil {
 		return err
 	}
 	// 0600: the config may hold the database password.
@@ -195,7 +188,7 @@ func prepareTemporalServer(ctx context.Context, c Config) error {
 	if err != nil {
 		return fmt.Errorf("encode temporal server config: %w", err)
 	}
-	return writeFileAtomic(filepath.Join(c.temporalServerDir(), "config", "dayops.yaml"), conf, 0o600)
+	return atomicfile.Write(filepath.Join(c.temporalServerDir(), "config", "dayops.yaml"), conf, 0o600)
 }
 
 // runSQLTool runs bin/temporal-sql-tool against db, its output appended to
@@ -215,7 +208,7 @@ func runSQLTool(ctx context.Context, c Config, cc *pgx.ConnConfig, db string, ar
 	cmd.Env = append(os.Environ(), "SQL_PASSWORD="+cc.Password)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("temporal-sql-tool %s on %s: %w; last lines of %s:\n%s", args[0], db, err, logPath, tail(logPath, 15))
+		return fmt.Errorf("temporal-sql-tool %s on %s: %w; last lines of %s:\n%s", args[0], db, err, logPath, devproc.Tail(logPath, 15))
 	}
 	return nil
 }
@@ -291,7 +284,7 @@ func temporalServerConfig(c Config, cc *pgx.ConnConfig) map[string]any {
 			"bindOnLocalHost": true,
 		}}
 	}
-	toFrontend := map[string]any{"serverName": temporalServerName, "rootCaFiles": []string{pki(caCert)}}
+	toFrontend := map[string]any{"serverName": devpki.TemporalServerName, "rootCaFiles": []string{pki(devpki.CACert)}}
 	services := map[string]any{
 		"frontend": service("frontend"),
 		"history":  service("history"),
@@ -303,25 +296,25 @@ func temporalServerConfig(c Config, cc *pgx.ConnConfig) map[string]any {
 		"tls": map[string]any{
 			"frontend": map[string]any{
 				"server": map[string]any{
-					"certFile":          pki(temporalFrontendFile + ".crt"),
-					"keyFile":           pki(temporalFrontendFile + ".key"),
-					"clientCaFiles":     []string{pki(caCert)},
+					"certFile":          pki(devpki.TemporalFrontendFile + ".crt"),
+					"keyFile":           pki(devpki.TemporalFrontendFile + ".key"),
+					"clientCaFiles":     []string{pki(devpki.CACert)},
 					"requireClientAuth": true,
 				},
 				"client": toFrontend,
 			},
 			"internode": map[string]any{
 				"server": map[string]any{
-					"certFile":          pki(temporalInternodeFile + ".crt"),
-					"keyFile":           pki(temporalInternodeFile + ".key"),
-					"clientCaFiles":     []string{pki(caCert)},
+					"certFile":          pki(devpki.TemporalInternodeFile + ".crt"),
+					"keyFile":           pki(devpki.TemporalInternodeFile + ".key"),
+					"clientCaFiles":     []string{pki(devpki.CACert)},
 					"requireClientAuth": true,
 				},
-				"client": map[string]any{"serverName": temporalServerName, "rootCaFiles": []string{pki(caCert)}},
+				"client": map[string]any{"serverName": devpki.TemporalServerName, "rootCaFiles": []string{pki(devpki.CACert)}},
 			},
 			"systemWorker": map[string]any{
-				"certFile": pki(temporalSystemWorkerID.file + ".crt"),
-				"keyFile":  pki(temporalSystemWorkerID.file + ".key"),
+				"certFile": pki(devpki.TemporalSystemWorkerID.File + ".crt"),
+				"keyFile":  pki(devpki.TemporalSystemWorkerID.File + ".key"),
 				"client":   toFrontend,
 			},
 		},
@@ -394,7 +387,7 @@ func dialTemporal(ctx context.Context, c Config, namespace string) (sdkclient.Cl
 }
 
 // probeTemporalServer checks the frontend's health over mutual TLS.
-func probeTemporalServer(ctx context.Context, c Config, _ procRecord) error {
+func probeTemporalServer(ctx context.Context, c Config, _ devproc.Record) error {
 	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
 	defer cancel()
 	cl, err := dialTemporal(ctx, c, TemporalNamespace)

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dayops/dayops/internal/devcluster/devpki"
+	"github.com/dayops/dayops/internal/devcluster/devproc"
 	"github.com/dayops/dayops/internal/httpapi"
 	"github.com/google/go-cmp/cmp"
 )
@@ -196,10 +198,10 @@ func TestFindRoot(t *testing.T) {
 func TestPKI(t *testing.T) {
 	dir := t.TempDir()
 	svcIP := netip.MustParseAddr("10.96.0.1")
-	if err := ensurePKI(dir, svcIP); err != nil {
+	if err := devpki.Ensure(dir, svcIP); err != nil {
 		t.Fatal(err)
 	}
-	ca := readCert(t, filepath.Join(dir, caCert))
+	ca := readCert(t, filepath.Join(dir, devpki.CACert))
 	pool := x509.NewCertPool()
 	pool.AddCert(ca)
 	type ident struct {
@@ -248,7 +250,7 @@ func TestPKI(t *testing.T) {
 
 	// Temporal's services present the internode serving certificate as their
 	// client certificate to one another too.
-	internode := readCert(t, filepath.Join(dir, temporalInternodeFile+".crt"))
+	internode := readCert(t, filepath.Join(dir, devpki.TemporalInternodeFile+".crt"))
 	if _, err := internode.Verify(x509.VerifyOptions{Roots: pool, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
 		t.Errorf("internode certificate as a client certificate: %v", err)
 	}
@@ -258,7 +260,7 @@ func TestPKI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := ensurePKI(dir, svcIP); err != nil {
+	if err := devpki.Ensure(dir, svcIP); err != nil {
 		t.Fatal(err)
 	}
 	after, err := os.ReadFile(filepath.Join(dir, "admin.crt"))
@@ -266,7 +268,7 @@ func TestPKI(t *testing.T) {
 		t.Fatal(err)
 	}
 	if string(before) != string(after) {
-		t.Error("second ensurePKI reissued admin.crt")
+		t.Error("second devpki.Ensure reissued admin.crt")
 	}
 }
 
@@ -288,22 +290,22 @@ func readCert(t *testing.T, path string) *x509.Certificate {
 }
 
 func TestProcRecordAlive(t *testing.T) {
-	_, ticks, err := procStat(os.Getpid())
+	_, ticks, err := devproc.Stat(os.Getpid())
 	if err != nil {
 		t.Fatal(err)
 	}
 	tests := map[string]struct {
-		rec  procRecord
+		rec  devproc.Record
 		want bool
 	}{
-		"this process":               {procRecord{PID: os.Getpid(), StartTicks: ticks}, true},
-		"same pid, other start time": {procRecord{PID: os.Getpid(), StartTicks: ticks + 1}, false},
-		"no pid":                     {procRecord{}, false},
-		"pid of nothing":             {procRecord{PID: 1 << 30}, false},
+		"this process":               {devproc.Record{PID: os.Getpid(), StartTicks: ticks}, true},
+		"same pid, other start time": {devproc.Record{PID: os.Getpid(), StartTicks: ticks + 1}, false},
+		"no pid":                     {devproc.Record{}, false},
+		"pid of nothing":             {devproc.Record{PID: 1 << 30}, false},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			if got := tc.rec.alive(); got != tc.want {
+			if got := tc.rec.Alive(); got != tc.want {
 				t.Errorf("alive() = %v, want %v", got, tc.want)
 			}
 		})

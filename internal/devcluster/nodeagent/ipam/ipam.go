@@ -10,7 +10,7 @@ import (
 	"sort"
 	"sync"
 
-	"github.com/dayops/dayops/internal/devcluster/nodeagent/atomicfile"
+	"github.com/dayops/dayops/internal/devcluster/atomicfile"
 )
 
 // ErrPoolExhausted is returned when a node has no free pod IP left.

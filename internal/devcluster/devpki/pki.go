@@ -1,4 +1,7 @@
-package devcluster
+// Package devpki is the local stack's PKI under STATE/pki: the cluster CA,
+// the service-account key, the apiserver's and Temporal's serving
+// certificates and a client certificate per identity.
+package devpki
 
 import (
 	"crypto"
@@ -18,50 +21,52 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/dayops/dayops/internal/devcluster/atomicfile"
 )
 
 // The PKI under STATE/pki. Every key is ECDSA P-256 in PKCS#8 PEM
 // ("PRIVATE KEY"); every certificate is signed by ca.crt. Files are made
 // once and reused by later `up`s, so kubeconfigs stay valid across restarts.
 const (
-	caCert            = "ca.crt"
-	caKey             = "ca.key"
-	saKey             = "sa.key" // service-account token signing key
-	saPub             = "sa.pub"
-	apiserverCert     = "apiserver.crt"
-	apiserverKey      = "apiserver.key"
-	kubeletClientCert = "apiserver-kubelet-client.crt"
-	kubeletClientKey  = "apiserver-kubelet-client.key"
+	CACert            = "ca.crt"
+	CAKey             = "ca.key"
+	SAKey             = "sa.key" // service-account token signing key
+	SAPub             = "sa.pub"
+	APIServerCert     = "apiserver.crt"
+	APIServerKey      = "apiserver.key"
+	KubeletClientCert = "apiserver-kubelet-client.crt"
+	KubeletClientKey  = "apiserver-kubelet-client.key"
 )
 
-// clientIdentity is a client certificate the stack issues: one per
+// Identity is a client certificate the stack issues: one per
 // kubeconfig.
-type clientIdentity struct {
-	file   string // base name of .crt/.key in the PKI dir
-	cn     string
-	groups []string
+type Identity struct {
+	File   string // base name of .crt/.key in the PKI dir
+	CN     string
+	Groups []string
 }
 
 var (
-	// adminID is for humans and tests (.dayops/kubeconfig).
-	adminID = clientIdentity{file: "admin", cn: "dayops-admin", groups: []string{"system:masters"}}
-	// agentID is the node agent's: system:masters is acceptable for a local
+	// AdminID is for humans and tests (.dayops/kubeconfig).
+	AdminID = Identity{File: "admin", CN: "dayops-admin", Groups: []string{"system:masters"}}
+	// AgentID is the node agent's: system:masters is acceptable for a local
 	// dev stack (it creates Nodes, Leases, PVs and pod status for many nodes).
-	agentID = clientIdentity{file: "agent", cn: "dayops-node-agent", groups: []string{"system:masters"}}
-	// controllerManagerID and schedulerID are the identities the
+	AgentID = Identity{File: "agent", CN: "dayops-node-agent", Groups: []string{"system:masters"}}
+	// ControllerManagerID and SchedulerID are the identities the
 	// bootstrap RBAC policy grants their roles to.
-	controllerManagerID = clientIdentity{file: "controller-manager", cn: "system:kube-controller-manager"}
-	schedulerID         = clientIdentity{file: "scheduler", cn: "system:kube-scheduler"}
-	kubeletClientID     = clientIdentity{file: "apiserver-kubelet-client", cn: "kube-apiserver-kubelet-client", groups: []string{"system:masters"}}
-	// frontProxyID is the apiserver's client certificate towards
+	ControllerManagerID = Identity{File: "controller-manager", CN: "system:kube-controller-manager"}
+	SchedulerID         = Identity{File: "scheduler", CN: "system:kube-scheduler"}
+	KubeletClientID     = Identity{File: "apiserver-kubelet-client", CN: "kube-apiserver-kubelet-client", Groups: []string{"system:masters"}}
+	// FrontProxyID is the apiserver's client certificate towards
 	// aggregated API servers; its CA also fills the requestheader bundle
 	// that the controller-manager and scheduler read.
-	frontProxyID = clientIdentity{file: "front-proxy-client", cn: "front-proxy-client"}
+	FrontProxyID = Identity{File: "front-proxy-client", CN: "front-proxy-client"}
 )
 
-// ensurePKI creates whatever part of the PKI is missing. serviceIP is the
+// Ensure creates whatever part of the PKI is missing. serviceIP is the
 // first address of the Service range (the `kubernetes` Service).
-func ensurePKI(dir string, serviceIP netip.Addr) error {
+func Ensure(dir string, serviceIP netip.Addr) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("create pki dir: %w", err)
 	}
@@ -69,7 +74,7 @@ func ensurePKI(dir string, serviceIP netip.Addr) error {
 	if err != nil {
 		return err
 	}
-	if !exists(filepath.Join(dir, saKey)) || !exists(filepath.Join(dir, saPub)) {
+	if !exists(filepath.Join(dir, SAKey)) || !exists(filepath.Join(dir, SAPub)) {
 		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 		if err != nil {
 			return fmt.Errorf("generate service-account key: %w", err)
@@ -78,14 +83,14 @@ func ensurePKI(dir string, serviceIP netip.Addr) error {
 		if err != nil {
 			return fmt.Errorf("marshal service-account public key: %w", err)
 		}
-		if err := writeKey(filepath.Join(dir, saKey), key); err != nil {
+		if err := writeKey(filepath.Join(dir, SAKey), key); err != nil {
 			return err
 		}
-		if err := writePEM(filepath.Join(dir, saPub), "PUBLIC KEY", pub, 0o644); err != nil {
+		if err := writePEM(filepath.Join(dir, SAPub), "PUBLIC KEY", pub, 0o644); err != nil {
 			return err
 		}
 	}
-	if !exists(filepath.Join(dir, apiserverCert)) || !exists(filepath.Join(dir, apiserverKey)) {
+	if !exists(filepath.Join(dir, APIServerCert)) || !exists(filepath.Join(dir, APIServerKey)) {
 		tmpl := &x509.Certificate{
 			Subject:     pkix.Name{CommonName: "kube-apiserver"},
 			ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
@@ -116,14 +121,14 @@ func ensurePKI(dir string, serviceIP netip.Addr) error {
 	// The Temporal server mode's frontend: its serving certificate, and
 	// client certificates for dayops and for the server's own worker
 	// service (made in dev mode too, where nothing uses them).
-	if !exists(filepath.Join(dir, temporalFrontendFile+".crt")) || !exists(filepath.Join(dir, temporalFrontendFile+".key")) {
+	if !exists(filepath.Join(dir, TemporalFrontendFile+".crt")) || !exists(filepath.Join(dir, TemporalFrontendFile+".key")) {
 		tmpl := &x509.Certificate{
 			Subject:     pkix.Name{CommonName: "temporal-frontend"},
 			ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-			DNSNames:    []string{temporalServerName},
+			DNSNames:    []string{TemporalServerName},
 			IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
 		}
-		if err := ca.issue(dir, temporalFrontendFile, tmpl); err != nil {
+		if err := ca.issue(dir, TemporalFrontendFile, tmpl); err != nil {
 			return err
 		}
 	}
@@ -131,27 +136,27 @@ func ensurePKI(dir string, serviceIP netip.Addr) error {
 	// services serve with it and every service presents it as its
 	// client certificate to them (Temporal uses global.tls.internode's
 	// server certificate both ways), hence both key usages.
-	if !exists(filepath.Join(dir, temporalInternodeFile+".crt")) || !exists(filepath.Join(dir, temporalInternodeFile+".key")) {
+	if !exists(filepath.Join(dir, TemporalInternodeFile+".crt")) || !exists(filepath.Join(dir, TemporalInternodeFile+".key")) {
 		tmpl := &x509.Certificate{
 			Subject:     pkix.Name{CommonName: "temporal-internode"},
 			ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-			DNSNames:    []string{temporalServerName},
+			DNSNames:    []string{TemporalServerName},
 			IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
 		}
-		if err := ca.issue(dir, temporalInternodeFile, tmpl); err != nil {
+		if err := ca.issue(dir, TemporalInternodeFile, tmpl); err != nil {
 			return err
 		}
 	}
-	for _, id := range []clientIdentity{adminID, agentID, controllerManagerID, schedulerID, kubeletClientID, frontProxyID,
-		temporalClientID, temporalSystemWorkerID} {
-		if exists(filepath.Join(dir, id.file+".crt")) && exists(filepath.Join(dir, id.file+".key")) {
+	for _, id := range []Identity{AdminID, AgentID, ControllerManagerID, SchedulerID, KubeletClientID, FrontProxyID,
+		TemporalClientID, TemporalSystemWorkerID} {
+		if exists(filepath.Join(dir, id.File+".crt")) && exists(filepath.Join(dir, id.File+".key")) {
 			continue
 		}
 		tmpl := &x509.Certificate{
-			Subject:     pkix.Name{CommonName: id.cn, Organization: id.groups},
+			Subject:     pkix.Name{CommonName: id.CN, Organization: id.Groups},
 			ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
 		}
-		if err := ca.issue(dir, id.file, tmpl); err != nil {
+		if err := ca.issue(dir, id.File, tmpl); err != nil {
 			return err
 		}
 	}
@@ -166,7 +171,7 @@ type authority struct {
 // LoadCA reads the cluster CA (ca.crt and ca.key) from the PKI directory dir.
 // The node agent signs its kubelet serving certificates with it.
 func LoadCA(dir string) (*x509.Certificate, crypto.Signer, error) {
-	pair, err := tls.LoadX509KeyPair(filepath.Join(dir, caCert), filepath.Join(dir, caKey))
+	pair, err := tls.LoadX509KeyPair(filepath.Join(dir, CACert), filepath.Join(dir, CAKey))
 	if err != nil {
 		return nil, nil, fmt.Errorf("load cluster CA: %w", err)
 	}
@@ -182,7 +187,7 @@ func LoadCA(dir string) (*x509.Certificate, crypto.Signer, error) {
 }
 
 func ensureCA(dir string) (*authority, error) {
-	certPath, keyPath := filepath.Join(dir, caCert), filepath.Join(dir, caKey)
+	certPath, keyPath := filepath.Join(dir, CACert), filepath.Join(dir, CAKey)
 	if exists(certPath) && exists(keyPath) {
 		cert, signer, err := LoadCA(dir)
 		if err != nil {
@@ -286,33 +291,23 @@ func writeKey(path string, key *ecdsa.PrivateKey) error {
 // writePEM writes atomically (temp file + rename) so that a killed `up`
 // never leaves half a key behind.
 func writePEM(path, typ string, der []byte, mode os.FileMode) error {
-	return writeFileAtomic(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), mode)
-}
-
-func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return fmt.Errorf("chmod %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
+	return atomicfile.Write(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), mode)
 }
 
 func exists(path string) bool {
 	_, err := os.Stat(path)
 	return err == nil
 }
+
+// The Temporal server mode's TLS files, signed by ca.crt: the frontend's
+// serving certificate, dayops' client certificate (recorded in dev.env), the
+// system worker's client certificate (the worker service is a client of the
+// frontend too), and the internode certificate that the four services
+// present to one another.
+var (
+	TemporalFrontendFile   = "temporal-frontend"
+	TemporalInternodeFile  = "temporal-internode"
+	TemporalClientID       = Identity{File: "temporal-client", CN: "dayops"}
+	TemporalSystemWorkerID = Identity{File: "temporal-system-worker", CN: "temporal-system-worker"}
+	TemporalServerName     = "localhost"
+)
