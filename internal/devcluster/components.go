@@ -80,13 +80,13 @@ func components() map[string]component {
 			name:  Temporal,
 			group: true,
 			ports: onePort(func(c Config) int { return c.TemporalPort }),
-			url:   func(c Config) string { return c.temporalUI() + " (gRPC " + c.temporalAddr() + ")" },
+			url:   func(c Config) string { return c.TemporalUI() + " (gRPC " + c.TemporalAddr() + ")" },
 			args: func(c Config) []string {
 				a := []string{filepath.Join(c.BinDir, "temporal"), "server", "start-dev",
 					"--ip", "127.0.0.1",
 					"--port", strconv.Itoa(c.TemporalPort),
 					"--ui-port", strconv.Itoa(c.TemporalUIPort),
-					"--db-filename", c.path("temporal.db"),
+					"--db-filename", c.Path("temporal.db"),
 					"--log-level", "warn",
 				}
 				for _, sa := range SearchAttributes {
@@ -114,9 +114,9 @@ func components() map[string]component {
 				return slices.Sorted(maps.Values(sp))
 			},
 			url: func(c Config) string {
-				return "gRPC " + c.temporalAddr() + " (mTLS; no Web UI)"
+				return "gRPC " + c.TemporalAddr() + " (mTLS; no Web UI)"
 			},
-			args:    func(c Config) []string { return c.temporalServerArgs() },
+			args:    func(c Config) []string { return c.TemporalServerArgs() },
 			probe:   probeTemporalServer,
 			prepare: prepareTemporalServer,
 			setup:   setupTemporalServer,
@@ -125,14 +125,14 @@ func components() map[string]component {
 			name:  Etcd,
 			group: true,
 			ports: onePort(func(c Config) int { return c.EtcdPort }),
-			url:   func(c Config) string { return c.etcdURL() },
+			url:   func(c Config) string { return c.EtcdURL() },
 			args: func(c Config) []string {
 				peer := fmt.Sprintf("http://127.0.0.1:%d", c.EtcdPeerPort)
 				return []string{filepath.Join(c.BinDir, "kube"), "etcd",
 					"--name", "dayops",
-					"--data-dir", c.path("etcd"),
-					"--listen-client-urls", c.etcdURL(),
-					"--advertise-client-urls", c.etcdURL(),
+					"--data-dir", c.Path("etcd"),
+					"--listen-client-urls", c.EtcdURL(),
+					"--advertise-client-urls", c.EtcdURL(),
 					"--listen-peer-urls", peer,
 					"--initial-advertise-peer-urls", peer,
 					"--initial-cluster", "dayops=" + peer,
@@ -147,15 +147,15 @@ func components() map[string]component {
 			needs: []string{Etcd},
 			group: true,
 			ports: onePort(func(c Config) int { return c.APIServerPort }),
-			url:   func(c Config) string { return c.apiServerURL() },
+			url:   func(c Config) string { return c.APIServerURL() },
 			args: func(c Config) []string {
-				pki := func(f string) string { return filepath.Join(c.pkiDir(), f) }
+				pki := func(f string) string { return filepath.Join(c.PKIDir(), f) }
 				return []string{filepath.Join(c.BinDir, "kube"), "apiserver",
-					"--etcd-servers", c.etcdURL(),
+					"--etcd-servers", c.EtcdURL(),
 					"--bind-address", "127.0.0.1",
 					"--advertise-address", "127.0.0.1",
 					"--secure-port", strconv.Itoa(c.APIServerPort),
-					"--cert-dir", c.path("apiserver"),
+					"--cert-dir", c.Path("apiserver"),
 					"--tls-cert-file", pki(devpki.APIServerCert),
 					"--tls-private-key-file", pki(devpki.APIServerKey),
 					"--client-ca-file", pki(devpki.CACert),
@@ -194,8 +194,8 @@ func components() map[string]component {
 			ports: onePort(func(c Config) int { return c.ControllerManagerPort }),
 			url:   func(c Config) string { return fmt.Sprintf("https://127.0.0.1:%d/healthz", c.ControllerManagerPort) },
 			args: func(c Config) []string {
-				pki := func(f string) string { return filepath.Join(c.pkiDir(), f) }
-				kc := c.kubeconfigFor(devpki.ControllerManagerID)
+				pki := func(f string) string { return filepath.Join(c.PKIDir(), f) }
+				kc := c.KubeconfigFor(devpki.ControllerManagerID)
 				return []string{filepath.Join(c.BinDir, "kube"), "controller-manager",
 					"--kubeconfig", kc,
 					"--authentication-kubeconfig", kc,
@@ -225,8 +225,8 @@ func components() map[string]component {
 			ports: onePort(func(c Config) int { return c.SchedulerPort }),
 			url:   func(c Config) string { return fmt.Sprintf("https://127.0.0.1:%d/healthz", c.SchedulerPort) },
 			args: func(c Config) []string {
-				pki := func(f string) string { return filepath.Join(c.pkiDir(), f) }
-				kc := c.kubeconfigFor(devpki.SchedulerID)
+				pki := func(f string) string { return filepath.Join(c.PKIDir(), f) }
+				kc := c.KubeconfigFor(devpki.SchedulerID)
 				return []string{filepath.Join(c.BinDir, "kube"), "scheduler",
 					"--kubeconfig", kc,
 					"--authentication-kubeconfig", kc,
@@ -253,9 +253,9 @@ func components() map[string]component {
 			args: func(c Config) []string {
 				return append([]string{c.DevBin, "dev", "agent",
 					"--dayops-binary", c.DayopsBin,
-					"--kubeconfig", c.kubeconfigFor(devpki.AgentID),
-					"--state-dir", c.path("agent"),
-					"--pki-dir", c.pkiDir(),
+					"--kubeconfig", c.KubeconfigFor(devpki.AgentID),
+					"--state-dir", c.Path("agent"),
+					"--pki-dir", c.PKIDir(),
 					"--zones", strconv.Itoa(c.Zones),
 					"--nodes-per-zone", strconv.Itoa(c.NodesPerZone),
 				}, c.AgentArgs...)
@@ -272,7 +272,7 @@ func probeTemporal(ctx context.Context, c Config, _ devproc.Record) error {
 	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
 	defer cancel()
 	cl, err := sdkclient.DialContext(ctx, sdkclient.Options{
-		HostPort: c.temporalAddr(),
+		HostPort: c.TemporalAddr(),
 		Logger:   sdklog.NewStructuredLogger(slog.New(slog.DiscardHandler)),
 	})
 	if err != nil {
@@ -282,13 +282,13 @@ func probeTemporal(ctx context.Context, c Config, _ devproc.Record) error {
 	if _, err := cl.CheckHealth(ctx, &sdkclient.CheckHealthRequest{}); err != nil {
 		return fmt.Errorf("temporal health: %w", err)
 	}
-	return httpGet(ctx, http.DefaultClient, c.temporalUI()+"/", nil)
+	return httpGet(ctx, http.DefaultClient, c.TemporalUI()+"/", nil)
 }
 
 func probeEtcd(ctx context.Context, c Config, _ devproc.Record) error {
 	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
 	defer cancel()
-	return httpGet(ctx, http.DefaultClient, c.etcdURL()+"/health", func(body []byte) error {
+	return httpGet(ctx, http.DefaultClient, c.EtcdURL()+"/health", func(body []byte) error {
 		var h struct {
 			Health string `json:"health"`
 		}
@@ -309,7 +309,7 @@ func probeAPIServer(ctx context.Context, c Config, _ devproc.Record) error {
 	if err != nil {
 		return err
 	}
-	return httpGet(ctx, hc, c.apiServerURL()+"/readyz", nil)
+	return httpGet(ctx, hc, c.APIServerURL()+"/readyz", nil)
 }
 
 func probeHealthz(ctx context.Context, c Config, port int) error {
@@ -358,7 +358,7 @@ func probeNodes(ctx context.Context, c Config, agent devproc.Record) error {
 // tlsClient trusts the cluster CA and presents id's client certificate
 // (none when id is nil).
 func tlsClient(c Config, id *devpki.Identity) (*http.Client, error) {
-	caPEM, err := os.ReadFile(filepath.Join(c.pkiDir(), devpki.CACert))
+	caPEM, err := os.ReadFile(filepath.Join(c.PKIDir(), devpki.CACert))
 	if err != nil {
 		return nil, fmt.Errorf("read cluster CA: %w", err)
 	}
@@ -368,7 +368,7 @@ func tlsClient(c Config, id *devpki.Identity) (*http.Client, error) {
 	}
 	tc := &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 	if id != nil {
-		pair, err := tls.LoadX509KeyPair(filepath.Join(c.pkiDir(), id.File+".crt"), filepath.Join(c.pkiDir(), id.File+".key"))
+		pair, err := tls.LoadX509KeyPair(filepath.Join(c.PKIDir(), id.File+".crt"), filepath.Join(c.PKIDir(), id.File+".key"))
 		if err != nil {
 			return nil, fmt.Errorf("load client certificate %s: %w", id.File, err)
 		}

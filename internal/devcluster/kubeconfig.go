@@ -12,14 +12,6 @@ import (
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 )
 
-// kubeconfigFor is the kubeconfig file of an identity.
-func (c Config) kubeconfigFor(id devpki.Identity) string {
-	if id.File == devpki.AdminID.File {
-		return c.KubeconfigPath()
-	}
-	return c.path(id.File + ".kubeconfig")
-}
-
 // writeKubeconfigs writes one kubeconfig per client identity. Certificates
 // are referenced by absolute path, not embedded, so the files stay short and
 // readable.
@@ -27,12 +19,12 @@ func writeKubeconfigs(c Config) error {
 	for _, id := range []devpki.Identity{devpki.AdminID, devpki.AgentID, devpki.ControllerManagerID, devpki.SchedulerID} {
 		kc := clientcmdapi.NewConfig()
 		kc.Clusters["dayops-dev"] = &clientcmdapi.Cluster{
-			Server:               c.apiServerURL(),
-			CertificateAuthority: filepath.Join(c.pkiDir(), devpki.CACert),
+			Server:               c.APIServerURL(),
+			CertificateAuthority: filepath.Join(c.PKIDir(), devpki.CACert),
 		}
 		kc.AuthInfos[id.File] = &clientcmdapi.AuthInfo{
-			ClientCertificate: filepath.Join(c.pkiDir(), id.File+".crt"),
-			ClientKey:         filepath.Join(c.pkiDir(), id.File+".key"),
+			ClientCertificate: filepath.Join(c.PKIDir(), id.File+".crt"),
+			ClientKey:         filepath.Join(c.PKIDir(), id.File+".key"),
 		}
 		kc.Contexts["dayops-dev"] = &clientcmdapi.Context{Cluster: "dayops-dev", AuthInfo: id.File, Namespace: "default"}
 		kc.CurrentContext = "dayops-dev"
@@ -40,7 +32,7 @@ func writeKubeconfigs(c Config) error {
 		if err != nil {
 			return fmt.Errorf("encode kubeconfig for %s: %w", id.CN, err)
 		}
-		if err := atomicfile.Write(c.kubeconfigFor(id), b, 0o600); err != nil {
+		if err := atomicfile.Write(c.KubeconfigFor(id), b, 0o600); err != nil {
 			return err
 		}
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/dayops/dayops/internal/devcluster/devpki"
 	"github.com/dayops/dayops/internal/devcluster/devproc"
+	"github.com/dayops/dayops/internal/devcluster/hostsetup"
 	"github.com/dayops/dayops/internal/temporaltls"
 )
 
@@ -39,11 +40,11 @@ type Stack struct {
 // AlreadyRunning reports whether Up found everything running.
 func (s *Stack) AlreadyRunning() bool { return len(s.Started) == 0 }
 
-func (c Config) stack(started []string) *Stack {
+func stackOf(c Config, started []string) *Stack {
 	return &Stack{
 		Kubeconfig:      c.KubeconfigPath(),
-		TemporalAddress: c.temporalAddr(),
-		TemporalUI:      c.temporalUI(),
+		TemporalAddress: c.TemporalAddr(),
+		TemporalUI:      c.TemporalUI(),
 		TemporalTLS:     c.TemporalTLS(),
 		DatabaseURL:     c.DatabaseURL,
 		APIURL:          c.APIURL,
@@ -52,8 +53,8 @@ func (c Config) stack(started []string) *Stack {
 	}
 }
 
-// enabled lists the components of this configuration in start order.
-func (c Config) enabled() []string {
+// enabledOf lists the components of this configuration in start order.
+func enabledOf(c Config) []string {
 	var out []string
 	for _, n := range startOrder {
 		switch {
@@ -74,20 +75,20 @@ func (c Config) enabled() []string {
 // to become healthy, Up stops what it started itself and returns an error
 // holding the tail of that component's log.
 func Up(ctx context.Context, cfg Config) (*Stack, error) {
-	c := cfg.withDefaults()
+	c := cfg.WithDefaults()
 	if err := c.Validate(); err != nil {
 		return nil, fmt.Errorf("invalid dev stack config: %w", err)
 	}
 	log := c.Logger
-	for _, d := range []string{c.StateDir, c.path("logs"), c.path("agent"), c.path("apiserver")} {
+	for _, d := range []string{c.StateDir, c.Path("logs"), c.Path("agent"), c.Path("apiserver")} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return nil, fmt.Errorf("create %s: %w", d, err)
 		}
 	}
-	if err := c.checkBinaries(); err != nil {
+	if err := checkBinaries(c); err != nil {
 		return nil, err
 	}
-	unlock, err := devproc.Lock(ctx, c.lockFile(), true)
+	unlock, err := devproc.Lock(ctx, c.LockFile(), true)
 	if err != nil {
 		return nil, err
 	}
@@ -97,29 +98,29 @@ func Up(ctx context.Context, cfg Config) (*Stack, error) {
 	if err != nil {
 		return nil, fmt.Errorf("service CIDR %q: %w", c.ServiceCIDR, err)
 	}
-	if err := devpki.Ensure(c.pkiDir(), svcPrefix.Masked().Addr().Next()); err != nil {
+	if err := devpki.Ensure(c.PKIDir(), svcPrefix.Masked().Addr().Next()); err != nil {
 		return nil, err
 	}
 	if err := writeKubeconfigs(c); err != nil {
 		return nil, err
 	}
-	if err := ensureDatabase(ctx, c.DatabaseURL); err != nil {
+	if err := hostsetup.EnsureDatabase(ctx, c.DatabaseURL); err != nil {
 		return nil, err
 	}
 
-	st, err := devproc.ReadState(c.stateFile())
+	st, err := devproc.ReadState(c.StateFile())
 	if err != nil {
 		return nil, err
 	}
 	if !c.NoAgent && !c.TemporalOnly {
-		added, err := ensureRoute(ctx, c.PodCIDR)
+		added, err := hostsetup.EnsureRoute(ctx, c.PodCIDR)
 		if err != nil {
 			return nil, err
 		}
 		if added {
 			st.RouteAdded, st.RouteCIDR = true, c.PodCIDR
 			log.Info("added local route", "cidr", c.PodCIDR)
-			if err := devproc.WriteState(c.stateFile(), st); err != nil {
+			if err := devproc.WriteState(c.StateFile(), st); err != nil {
 				return nil, err
 			}
 		}
@@ -127,7 +128,7 @@ func Up(ctx context.Context, cfg Config) (*Stack, error) {
 
 	// The other Temporal mode's process would hold the frontend port.
 	for name, mode := range map[string]string{Temporal: TemporalDev, TemporalServerComponent: TemporalServer} {
-		if rec, ok := st.Procs[name]; ok && rec.Alive() && !slices.Contains(c.enabled(), name) {
+		if rec, ok := st.Procs[name]; ok && rec.Alive() && !slices.Contains(enabledOf(c), name) {
 			return nil, fmt.Errorf("this stack runs Temporal in %s mode (%s, pid %d): stop it with `dayops-dev dev down --temporal=%s` (same state dir) before `up --temporal=%s`",
 				mode, name, rec.PID, mode, c.Temporal)
 		}
@@ -149,12 +150,12 @@ func Up(ctx context.Context, cfg Config) (*Stack, error) {
 			}
 			delete(st.Procs, name)
 		}
-		if werr := devproc.WriteState(c.stateFile(), st); werr != nil {
+		if werr := devproc.WriteState(c.StateFile(), st); werr != nil {
 			log.Warn("write stack state", "err", werr)
 		}
 		return nil, err
 	}
-	for _, name := range c.enabled() {
+	for _, name := range enabledOf(c) {
 		comp := comps[name]
 		if rec, ok := st.Procs[name]; ok && rec.Alive() {
 			log.Info("already running", "component", name, "pid", rec.PID)
@@ -186,12 +187,12 @@ func Up(ctx context.Context, cfg Config) (*Stack, error) {
 		log.Info("started", "component", name, "pid", rec.PID, "log", rec.Log)
 		st.Procs[name] = rec
 		started = append(started, name)
-		if err := devproc.WriteState(c.stateFile(), st); err != nil {
+		if err := devproc.WriteState(c.StateFile(), st); err != nil {
 			return fail(err)
 		}
 		w.watch(comp, rec)
 	}
-	for _, name := range c.enabled() {
+	for _, name := range enabledOf(c) {
 		if err := w.wait(name); err != nil {
 			return fail(err)
 		}
@@ -206,10 +207,10 @@ func Up(ctx context.Context, cfg Config) (*Stack, error) {
 	if err := writeEnvFile(c); err != nil {
 		return fail(err)
 	}
-	return c.stack(started), nil
+	return stackOf(c, started), nil
 }
 
-func (c Config) checkBinaries() error {
+func checkBinaries(c Config) error {
 	var errs []error
 	var bins []string
 	if c.Temporal == TemporalServer {
@@ -316,16 +317,16 @@ type DownOptions struct {
 // SIGKILL after the grace period, and removes the pod route if Up added it.
 // Nothing running is not an error.
 func Down(ctx context.Context, cfg Config, opts DownOptions) error {
-	c := cfg.withDefaults()
+	c := cfg.WithDefaults()
 	if _, err := os.Stat(c.StateDir); errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
-	unlock, err := devproc.Lock(ctx, c.lockFile(), true)
+	unlock, err := devproc.Lock(ctx, c.LockFile(), true)
 	if err != nil {
 		return err
 	}
 	defer unlock()
-	st, err := devproc.ReadState(c.stateFile())
+	st, err := devproc.ReadState(c.StateFile())
 	if err != nil {
 		return err
 	}
@@ -349,21 +350,21 @@ func Down(ctx context.Context, cfg Config, opts DownOptions) error {
 			continue
 		}
 		delete(st.Procs, name)
-		if err := devproc.WriteState(c.stateFile(), st); err != nil {
+		if err := devproc.WriteState(c.StateFile(), st); err != nil {
 			errs = append(errs, err)
 		}
 	}
 	if st.RouteAdded {
-		if busy, err := routeInUse(st.RouteCIDR); err == nil && busy {
+		if busy, err := hostsetup.RouteInUse(st.RouteCIDR); err == nil && busy {
 			// Another stack's node agent or Pods listen there: removing the
 			// route would send their traffic out of the machine.
 			c.Logger.Info("kept the local route: other stacks still listen in it", "cidr", st.RouteCIDR)
-		} else if err := removeRoute(ctx, st.RouteCIDR); err != nil {
+		} else if err := hostsetup.RemoveRoute(ctx, st.RouteCIDR); err != nil {
 			errs = append(errs, err)
 		} else {
 			c.Logger.Info("removed local route", "cidr", st.RouteCIDR)
 			st.RouteAdded, st.RouteCIDR = false, ""
-			if err := devproc.WriteState(c.stateFile(), st); err != nil {
+			if err := devproc.WriteState(c.StateFile(), st); err != nil {
 				errs = append(errs, err)
 			}
 		}
@@ -374,7 +375,7 @@ func Down(ctx context.Context, cfg Config, opts DownOptions) error {
 	if len(errs) == 0 && opts.Purge && c.Temporal == TemporalServer {
 		mainDB, visDB := c.TemporalDatabases()
 		for _, db := range []string{mainDB, visDB} {
-			if err := dropDatabase(ctx, c.DatabaseURL, db); err != nil {
+			if err := hostsetup.DropDatabase(ctx, c.DatabaseURL, db); err != nil {
 				errs = append(errs, fmt.Errorf("purge: %w", err))
 			}
 		}
@@ -388,7 +389,7 @@ func Down(ctx context.Context, cfg Config, opts DownOptions) error {
 			if e.Name() == "logs" || e.Name() == "stack.lock" {
 				continue
 			}
-			if err := os.RemoveAll(c.path(e.Name())); err != nil {
+			if err := os.RemoveAll(c.Path(e.Name())); err != nil {
 				errs = append(errs, fmt.Errorf("purge: %w", err))
 			}
 		}
@@ -412,14 +413,14 @@ func (s ComponentStatus) Healthy() bool { return s.Running && s.Health == "ok" }
 
 // Status probes every component of the configuration once.
 func Status(ctx context.Context, cfg Config) ([]ComponentStatus, error) {
-	c := cfg.withDefaults()
-	st, err := devproc.ReadState(c.stateFile())
+	c := cfg.WithDefaults()
+	st, err := devproc.ReadState(c.StateFile())
 	if err != nil {
 		return nil, err
 	}
 	comps := components()
 	out := make([]ComponentStatus, 0, len(startOrder))
-	for _, name := range c.enabled() {
+	for _, name := range enabledOf(c) {
 		comp := comps[name]
 		s := ComponentStatus{Name: name, URL: comp.url(c), Log: c.LogPath(name), Health: "not running"}
 		if rec, ok := st.Procs[name]; ok && rec.Alive() {

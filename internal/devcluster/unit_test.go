@@ -3,10 +3,8 @@ package devcluster
 import (
 	"crypto/x509"
 	"encoding/pem"
-	"net"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -312,53 +310,6 @@ func TestProcRecordAlive(t *testing.T) {
 	}
 }
 
-// TestRouteAddRemove checks ensureRoute and removeRoute with the real `ip`
-// tool inside a private network namespace (the machine's routes, which the
-// shared stack uses, are never touched): the test re-runs itself under
-// `unshare -n`.
-func TestRouteAddRemove(t *testing.T) {
-	const cidr = "10.244.0.0/16"
-	if os.Getenv("DAYOPS_ROUTE_TEST_NETNS") == "" {
-		cmd := exec.CommandContext(t.Context(), "unshare", "-n", os.Args[0], "-test.run=^TestRouteAddRemove$", "-test.v")
-		cmd.Env = append(os.Environ(), "DAYOPS_ROUTE_TEST_NETNS=1")
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			t.Fatalf("in a private network namespace (unshare -n needs root): %v\n%s", err, out)
-		}
-		if !strings.Contains(string(out), "--- PASS: TestRouteAddRemove") {
-			t.Fatalf("the test did not pass in the namespace:\n%s", out)
-		}
-		return
-	}
-	ctx := t.Context()
-	if out, err := exec.CommandContext(ctx, "ip", "link", "set", "lo", "up").CombinedOutput(); err != nil {
-		t.Fatalf("ip link set lo up: %v\n%s", err, out)
-	}
-	added, err := ensureRoute(ctx, cidr)
-	if err != nil || !added {
-		t.Fatalf("first ensureRoute = %v, %v; want true, nil", added, err)
-	}
-	// An address of the range is now local: a listener can bind it.
-	ln, err := net.Listen("tcp", "10.244.7.9:0")
-	if err != nil {
-		t.Fatalf("bind a pod address: %v", err)
-	}
-	ln.Close()
-	added, err = ensureRoute(ctx, cidr)
-	if err != nil || added {
-		t.Fatalf("second ensureRoute = %v, %v; want false, nil", added, err)
-	}
-	if err := removeRoute(ctx, cidr); err != nil {
-		t.Fatal(err)
-	}
-	if err := removeRoute(ctx, cidr); err != nil {
-		t.Errorf("removing an absent route: %v", err)
-	}
-	if _, err := net.Listen("tcp", "10.244.7.9:0"); err == nil {
-		t.Error("a pod address is still bindable after removeRoute")
-	}
-}
-
 // TestAgentCommand pins how the stack starts the node agent: from the
 // development binary (the product binary has no `dev agent`), handing it the
 // product binary for Pods of the dayops image.
@@ -380,7 +331,7 @@ func TestAgentCommand(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			c := DefaultConfig("/r")
 			tc.change(&c)
-			args := components()[Agent].args(c.withDefaults())
+			args := components()[Agent].args(c.WithDefaults())
 			if diff := cmp.Diff(tc.want, args[:len(tc.want)]); diff != "" {
 				t.Errorf("agent command (-want +got):\n%s", diff)
 			}
