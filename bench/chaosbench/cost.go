@@ -10,7 +10,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/dayops/dayops/bench/scalebench"
+	"github.com/dayops/dayops/bench/benchkit"
 	"github.com/dayops/dayops/internal/kube/render"
 )
 
@@ -143,7 +143,7 @@ func (b *Bench) redisCalls(ctx context.Context) (map[string]int64, error) {
 // CommandCalls sums the calls= of the cmdstat_* lines of INFO commandstats,
 // leaving out the commands named in except (and their subcommands).
 func CommandCalls(info string, except ...string) (int64, error) {
-	m, err := scalebench.CommandStats(info)
+	m, err := benchkit.CommandStats(info)
 	if err != nil {
 		return 0, err
 	}
@@ -164,6 +164,6 @@ func CommandCalls(info string, except ...string) (int64, error) {
 
 // ProcCPU is the user+system CPU time of a process (/proc/<pid>/stat).
 func ProcCPU(pid int) (time.Duration, error) {
-	p, err := scalebench.ReadProc(pid)
+	p, err := benchkit.ReadProc(pid)
 	return p.CPU, err
 }

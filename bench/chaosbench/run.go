@@ -2,8 +2,6 @@ package chaosbench
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -19,10 +17,10 @@ import (
 	"syscall"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/dayops/dayops/bench/benchkit"
 	"github.com/dayops/dayops/internal/apiv1"
 	"github.com/dayops/dayops/internal/cli"
 	"github.com/dayops/dayops/internal/server"
@@ -79,12 +77,6 @@ type Result struct {
 	Writers map[string]WriterResult // per cluster
 }
 
-func random() string {
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
-}
-
 // Run starts a dayops API in this process and a worker process (Config.
 // DayopsBin) against the running local stack, on a fresh database, task
 // queue and namespace; creates a 3x1 cluster with the default persistence
@@ -114,15 +106,15 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (res Result, err error)
 			os.RemoveAll(tmp)
 		}
 	}()
-	opTok, auTok := "op-"+random()+random(), "au-"+random()+random()
+	opTok, auTok := "op-"+benchkit.Random()+benchkit.Random(), "au-"+benchkit.Random()+benchkit.Random()
 	scfg := server.Config{
 		Roles: []string{"api"}, APIURL: "http://127.0.0.1:0",
 		TemporalAddress: cfg.TemporalAddress, TemporalNamespace: "default",
-		TaskQueue:  "dayops-chaosbench-" + random(),
+		TaskQueue:  "dayops-chaosbench-" + benchkit.Random(),
 		Kubeconfig: cfg.Kubeconfig, DatabaseURL: db.URL,
 		Tokens:    opTok + "=bench-operator:operator," + auTok + "=bench-auditor:auditor",
 		HookAllow: "127.0.0.1",
-		CallKeys:  "chaosbench-call-key-" + random() + random() + random(),
+		CallKeys:  "chaosbench-call-key-" + benchkit.Random() + benchkit.Random() + benchkit.Random(),
 	}
 	deps, err := server.Connect(ctx, scfg, log)
 	if err != nil {
@@ -138,7 +130,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (res Result, err error)
 	op := &cli.Client{Base: srv.URL, Token: opTok, HTTP: &http.Client{Timeout: time.Minute}}
 	au := &cli.Client{Base: srv.URL, Token: auTok, HTTP: &http.Client{Timeout: time.Minute}}
 
-	ns, err := createNamespace(ctx, deps)
+	ns, err := benchkit.CreateNamespace(ctx, deps.Kube, "chaosbench")
 	if err != nil {
 		return res, err
 	}
@@ -319,25 +311,6 @@ func OtherImage(image string) string {
 		return "redis:7.0"
 	}
 	return "redis:7.0-next"
-}
-
-func createNamespace(ctx context.Context, deps *server.Deps) (string, error) {
-	name := "chaosbench-" + random()
-	if _, err := deps.Kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{}); err != nil {
-		return "", fmt.Errorf("create namespace %s: %w", name, err)
-	}
-	for deadline := time.Now().Add(30 * time.Second); ; {
-		_, err := deps.Kube.CoreV1().ServiceAccounts(name).Get(ctx, "default", metav1.GetOptions{})
-		if err == nil {
-			return name, nil
-		}
-		if time.Now().After(deadline) {
-			return name, fmt.Errorf("namespace %s has no default ServiceAccount after 30s: %w", name, err)
-		}
-		if err := sleep(ctx, 100*time.Millisecond); err != nil {
-			return name, err
-		}
-	}
 }
 
 // ProcWorker runs `dayops server --roles worker` as a process of its own, so

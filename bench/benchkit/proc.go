@@ -1,4 +1,4 @@
-package scalebench
+package benchkit
 
 import (
 	"bufio"
