@@ -45,10 +45,8 @@ func CreateNamespace(ctx context.Context, kube kubernetes.Interface, prefix stri
 		if time.Now().After(deadline) {
 			return name, fmt.Errorf("namespace %s has no default ServiceAccount after 30s: %w", name, err)
 		}
-		select {
-		case <-ctx.Done():
-			return name, ctx.Err()
-		case <-time.After(100 * time.Millisecond):
+		if err := Sleep(ctx, 100*time.Millisecond); err != nil {
+			return name, err
 		}
 	}
 }

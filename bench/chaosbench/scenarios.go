@@ -10,6 +10,7 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/dayops/dayops/bench/benchkit"
 	"github.com/dayops/dayops/internal/apiv1"
 	"github.com/dayops/dayops/internal/cli"
 	"github.com/dayops/dayops/internal/workflows"
@@ -84,7 +85,7 @@ func (b *Bench) run(ctx context.Context, m measure) (Figure, error) {
 		} else if wholeAt.IsZero() {
 			wholeAt = time.Now()
 		}
-		if err := sleep(ctx, 50*time.Millisecond); err != nil {
+		if err := benchkit.Sleep(ctx, 50*time.Millisecond); err != nil {
 			return f, err
 		}
 	}
@@ -215,7 +216,7 @@ func (b *Bench) KillWorkerMidRecovery(ctx context.Context, shard int) (Figure, e
 				if time.Now().After(deadline) {
 					return errors.New("no recovery to interrupt within 2m")
 				}
-				if err := sleep(ctx, 30*time.Millisecond); err != nil {
+				if err := benchkit.Sleep(ctx, 30*time.Millisecond); err != nil {
 					return err
 				}
 			}
@@ -240,7 +241,7 @@ func (b *Bench) WorkerDownReplicaLost(ctx context.Context, shard int) (Figure, e
 			if err := b.ForceDelete(ctx, reps[0].Name); err != nil {
 				return err
 			}
-			if err := sleep(ctx, 3*time.Second); err != nil { // the worker stays down a while
+			if err := benchkit.Sleep(ctx, 3*time.Second); err != nil { // the worker stays down a while
 				return err
 			}
 			return b.Worker.Start()
@@ -286,7 +287,7 @@ func (b *Bench) KillRedisPrimary(ctx context.Context, shard int, label string) (
 			if err != nil {
 				return err
 			}
-			pids, err := KillRedis(p.Status.PodIP)
+			pids, err := benchkit.KillRedis(p.Status.PodIP)
 			if err == nil {
 				f.Note = fmt.Sprintf("SIGKILLed redis-server %v of %s", pids, p.Name)
 			}
@@ -360,7 +361,7 @@ func (b *Bench) RecoverWhileBusy(ctx context.Context, shard int, image string, h
 		if time.Now().After(deadline) {
 			return Figure{}, errors.New("the upgrade did not reach its bake in 5m")
 		}
-		if err := sleep(ctx, 200*time.Millisecond); err != nil {
+		if err := benchkit.Sleep(ctx, 200*time.Millisecond); err != nil {
 			return Figure{}, err
 		}
 	}
@@ -421,7 +422,7 @@ func (b *Bench) RecoverWhileBusy(ctx context.Context, shard int, image string, h
 					}
 					refused = apiErr.Detail
 				}
-				if err := sleep(ctx, 200*time.Millisecond); err != nil {
+				if err := benchkit.Sleep(ctx, 200*time.Millisecond); err != nil {
 					return err
 				}
 			}
@@ -453,7 +454,7 @@ func (b *Bench) RecoverWhileBusy(ctx context.Context, shard int, image string, h
 				if time.Now().After(deadline) {
 					return fmt.Errorf("no recovery within 2m of the upgrade's end (%s/%s)", up.Status, up.Progress.Outcome)
 				}
-				if err := sleep(ctx, 100*time.Millisecond); err != nil {
+				if err := benchkit.Sleep(ctx, 100*time.Millisecond); err != nil {
 					return err
 				}
 			}
@@ -490,7 +491,7 @@ func (b *Bench) WaitOperation(ctx context.Context, id string, limit time.Duratio
 		if time.Now().After(deadline) {
 			return op, fmt.Errorf("operation %s still running after %s: %+v (last error %v)", id, limit, op.Progress, err)
 		}
-		if err := sleep(ctx, 100*time.Millisecond); err != nil {
+		if err := benchkit.Sleep(ctx, 100*time.Millisecond); err != nil {
 			return op, err
 		}
 	}
