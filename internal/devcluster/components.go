@@ -81,29 +81,7 @@ func components() map[string]component {
 			group: true,
 			ports: onePort(func(c Config) int { return c.TemporalPort }),
 			url:   func(c Config) string { return c.TemporalUI() + " (gRPC " + c.TemporalAddr() + ")" },
-			args: func(c Config) []string {
-				a := []string{filepath.Join(c.BinDir, "temporal"), "server", "start-dev",
-					"--ip", "127.0.0.1",
-					"--port", strconv.Itoa(c.TemporalPort),
-					"--ui-port", strconv.Itoa(c.TemporalUIPort),
-					"--db-filename", c.Path("temporal.db"),
-					"--log-level", "warn",
-				}
-				for _, sa := range SearchAttributes {
-					a = append(a, "--search-attribute", sa+"=Keyword")
-				}
-				// One partition per task queue, so that a task meets the
-				// single local poller at once instead of being forwarded
-				// between partitions; and eager activities, handed to the
-				// worker with the workflow task that schedules them. Together
-				// they halve a step's latency (dayops-dev bench steps: ~100ms ->
-				// ~50ms per step).
-				for _, dc := range []string{"matching.numTaskqueueReadPartitions=1", "matching.numTaskqueueWritePartitions=1",
-					"system.enableActivityEagerExecution=true"} {
-					a = append(a, "--dynamic-config-value", dc)
-				}
-				return a
-			},
+			args:  temporalDevArgs,
 			probe: probeTemporal,
 		},
 		TemporalServerComponent: {
@@ -126,20 +104,7 @@ func components() map[string]component {
 			group: true,
 			ports: onePort(func(c Config) int { return c.EtcdPort }),
 			url:   func(c Config) string { return c.EtcdURL() },
-			args: func(c Config) []string {
-				peer := fmt.Sprintf("http://127.0.0.1:%d", c.EtcdPeerPort)
-				return []string{filepath.Join(c.BinDir, "kube"), "etcd",
-					"--name", "dayops",
-					"--data-dir", c.Path("etcd"),
-					"--listen-client-urls", c.EtcdURL(),
-					"--advertise-client-urls", c.EtcdURL(),
-					"--listen-peer-urls", peer,
-					"--initial-advertise-peer-urls", peer,
-					"--initial-cluster", "dayops=" + peer,
-					"--unsafe-no-fsync",
-					"--log-level", "warn",
-				}
-			},
+			args:  etcdArgs,
 			probe: probeEtcd,
 		},
 		APIServer: {
@@ -148,43 +113,7 @@ func components() map[string]component {
 			group: true,
 			ports: onePort(func(c Config) int { return c.APIServerPort }),
 			url:   func(c Config) string { return c.APIServerURL() },
-			args: func(c Config) []string {
-				pki := func(f string) string { return filepath.Join(c.PKIDir(), f) }
-				return []string{filepath.Join(c.BinDir, "kube"), "apiserver",
-					"--etcd-servers", c.EtcdURL(),
-					"--bind-address", "127.0.0.1",
-					"--advertise-address", "127.0.0.1",
-					"--secure-port", strconv.Itoa(c.APIServerPort),
-					"--cert-dir", c.Path("apiserver"),
-					"--tls-cert-file", pki(devpki.APIServerCert),
-					"--tls-private-key-file", pki(devpki.APIServerKey),
-					"--client-ca-file", pki(devpki.CACert),
-					"--service-account-issuer", "https://kubernetes.default.svc.cluster.local",
-					"--service-account-key-file", pki(devpki.SAPub),
-					"--service-account-signing-key-file", pki(devpki.SAKey),
-					"--authorization-mode", "Node,RBAC",
-					"--service-cluster-ip-range", c.ServiceCIDR,
-					"--allow-privileged=true",
-					// The advertise address is loopback, which the
-					// `kubernetes` Service's endpoints may not hold.
-					"--endpoint-reconciler-type", "none",
-					// No node-lifecycle controller runs to lift the
-					// not-ready taint this plugin puts on new Nodes.
-					"--disable-admission-plugins", "TaintNodesByCondition",
-					"--kubelet-client-certificate", pki(devpki.KubeletClientCert),
-					"--kubelet-client-key", pki(devpki.KubeletClientKey),
-					"--kubelet-certificate-authority", pki(devpki.CACert),
-					"--kubelet-preferred-address-types", "InternalIP",
-					"--requestheader-client-ca-file", pki(devpki.CACert),
-					"--requestheader-allowed-names", devpki.FrontProxyID.CN,
-					"--requestheader-username-headers", "X-Remote-User",
-					"--requestheader-group-headers", "X-Remote-Group",
-					"--requestheader-extra-headers-prefix", "X-Remote-Extra-",
-					"--proxy-client-cert-file", pki(devpki.FrontProxyID.File + ".crt"),
-					"--proxy-client-key-file", pki(devpki.FrontProxyID.File + ".key"),
-					"--profiling=false",
-				}
-			},
+			args:  apiServerArgs,
 			probe: probeAPIServer,
 		},
 		ControllerManager: {
@@ -193,27 +122,7 @@ func components() map[string]component {
 			group: true,
 			ports: onePort(func(c Config) int { return c.ControllerManagerPort }),
 			url:   func(c Config) string { return fmt.Sprintf("https://127.0.0.1:%d/healthz", c.ControllerManagerPort) },
-			args: func(c Config) []string {
-				pki := func(f string) string { return filepath.Join(c.PKIDir(), f) }
-				kc := c.KubeconfigFor(devpki.ControllerManagerID)
-				return []string{filepath.Join(c.BinDir, "kube"), "controller-manager",
-					"--kubeconfig", kc,
-					"--authentication-kubeconfig", kc,
-					"--authorization-kubeconfig", kc,
-					"--leader-elect=false",
-					"--bind-address", "127.0.0.1",
-					"--secure-port", strconv.Itoa(c.ControllerManagerPort),
-					"--tls-cert-file", pki("controller-manager-serving.crt"),
-					"--tls-private-key-file", pki("controller-manager-serving.key"),
-					"--controllers", "*,-nodeipam,-nodelifecycle,-cloud-node-lifecycle,-service-lb-controller,-route",
-					"--use-service-account-credentials=true",
-					"--service-account-private-key-file", pki(devpki.SAKey),
-					"--root-ca-file", pki(devpki.CACert),
-					"--cluster-signing-cert-file", pki(devpki.CACert),
-					"--cluster-signing-key-file", pki(devpki.CAKey),
-					"--profiling=false",
-				}
-			},
+			args:  controllerManagerArgs,
 			probe: func(ctx context.Context, c Config, _ devproc.Record) error {
 				return probeHealthz(ctx, c, c.ControllerManagerPort)
 			},
@@ -224,21 +133,7 @@ func components() map[string]component {
 			group: true,
 			ports: onePort(func(c Config) int { return c.SchedulerPort }),
 			url:   func(c Config) string { return fmt.Sprintf("https://127.0.0.1:%d/healthz", c.SchedulerPort) },
-			args: func(c Config) []string {
-				pki := func(f string) string { return filepath.Join(c.PKIDir(), f) }
-				kc := c.KubeconfigFor(devpki.SchedulerID)
-				return []string{filepath.Join(c.BinDir, "kube"), "scheduler",
-					"--kubeconfig", kc,
-					"--authentication-kubeconfig", kc,
-					"--authorization-kubeconfig", kc,
-					"--leader-elect=false",
-					"--bind-address", "127.0.0.1",
-					"--secure-port", strconv.Itoa(c.SchedulerPort),
-					"--tls-cert-file", pki("scheduler-serving.crt"),
-					"--tls-private-key-file", pki("scheduler-serving.key"),
-					"--profiling=false",
-				}
-			},
+			args:  schedulerArgs,
 			probe: func(ctx context.Context, c Config, _ devproc.Record) error {
 				return probeHealthz(ctx, c, c.SchedulerPort)
 			},
@@ -250,19 +145,142 @@ func components() map[string]component {
 			url: func(c Config) string {
 				return fmt.Sprintf("%d nodes in %d zones", c.Zones*c.NodesPerZone, c.Zones)
 			},
-			args: func(c Config) []string {
-				return append([]string{c.DevBin, "dev", "agent",
-					"--dayops-binary", c.DayopsBin,
-					"--kubeconfig", c.KubeconfigFor(devpki.AgentID),
-					"--state-dir", c.Path("agent"),
-					"--pki-dir", c.PKIDir(),
-					"--zones", strconv.Itoa(c.Zones),
-					"--nodes-per-zone", strconv.Itoa(c.NodesPerZone),
-				}, c.AgentArgs...)
-			},
+			args:  agentArgs,
 			probe: probeNodes,
 		},
 	}
+}
+
+// temporalDevArgs runs the Temporal dev server (temporal server start-dev).
+func temporalDevArgs(c Config) []string {
+	a := []string{filepath.Join(c.BinDir, "temporal"), "server", "start-dev",
+		"--ip", "127.0.0.1",
+		"--port", strconv.Itoa(c.TemporalPort),
+		"--ui-port", strconv.Itoa(c.TemporalUIPort),
+		"--db-filename", c.Path("temporal.db"),
+		"--log-level", "warn",
+	}
+	for _, sa := range SearchAttributes {
+		a = append(a, "--search-attribute", sa+"=Keyword")
+	}
+	// One partition per task queue, so that a task meets the
+	// single local poller at once instead of being forwarded
+	// between partitions; and eager activities, handed to the
+	// worker with the workflow task that schedules them. Together
+	// they halve a step's latency (dayops-dev bench steps: ~100ms ->
+	// ~50ms per step).
+	for _, dc := range []string{"matching.numTaskqueueReadPartitions=1", "matching.numTaskqueueWritePartitions=1",
+		"system.enableActivityEagerExecution=true"} {
+		a = append(a, "--dynamic-config-value", dc)
+	}
+	return a
+}
+
+// etcdArgs runs etcd through the kube binary.
+func etcdArgs(c Config) []string {
+	peer := fmt.Sprintf("http://127.0.0.1:%d", c.EtcdPeerPort)
+	return []string{filepath.Join(c.BinDir, "kube"), "etcd",
+		"--name", "dayops",
+		"--data-dir", c.Path("etcd"),
+		"--listen-client-urls", c.EtcdURL(),
+		"--advertise-client-urls", c.EtcdURL(),
+		"--listen-peer-urls", peer,
+		"--initial-advertise-peer-urls", peer,
+		"--initial-cluster", "dayops=" + peer,
+		"--unsafe-no-fsync",
+		"--log-level", "warn",
+	}
+}
+
+// apiServerArgs runs the API server against etcd with the PKI of STATE/pki.
+func apiServerArgs(c Config) []string {
+	pki := func(f string) string { return filepath.Join(c.PKIDir(), f) }
+	return []string{filepath.Join(c.BinDir, "kube"), "apiserver",
+		"--etcd-servers", c.EtcdURL(),
+		"--bind-address", "127.0.0.1",
+		"--advertise-address", "127.0.0.1",
+		"--secure-port", strconv.Itoa(c.APIServerPort),
+		"--cert-dir", c.Path("apiserver"),
+		"--tls-cert-file", pki(devpki.APIServerCert),
+		"--tls-private-key-file", pki(devpki.APIServerKey),
+		"--client-ca-file", pki(devpki.CACert),
+		"--service-account-issuer", "https://kubernetes.default.svc.cluster.local",
+		"--service-account-key-file", pki(devpki.SAPub),
+		"--service-account-signing-key-file", pki(devpki.SAKey),
+		"--authorization-mode", "Node,RBAC",
+		"--service-cluster-ip-range", c.ServiceCIDR,
+		"--allow-privileged=true",
+		// The advertise address is loopback, which the
+		// `kubernetes` Service's endpoints may not hold.
+		"--endpoint-reconciler-type", "none",
+		// No node-lifecycle controller runs to lift the
+		// not-ready taint this plugin puts on new Nodes.
+		"--disable-admission-plugins", "TaintNodesByCondition",
+		"--kubelet-client-certificate", pki(devpki.KubeletClientCert),
+		"--kubelet-client-key", pki(devpki.KubeletClientKey),
+		"--kubelet-certificate-authority", pki(devpki.CACert),
+		"--kubelet-preferred-address-types", "InternalIP",
+		"--requestheader-client-ca-file", pki(devpki.CACert),
+		"--requestheader-allowed-names", devpki.FrontProxyID.CN,
+		"--requestheader-username-headers", "X-Remote-User",
+		"--requestheader-group-headers", "X-Remote-Group",
+		"--requestheader-extra-headers-prefix", "X-Remote-Extra-",
+		"--proxy-client-cert-file", pki(devpki.FrontProxyID.File + ".crt"),
+		"--proxy-client-key-file", pki(devpki.FrontProxyID.File + ".key"),
+		"--profiling=false",
+	}
+}
+
+// controllerManagerArgs runs the controller-manager with its own identity.
+func controllerManagerArgs(c Config) []string {
+	pki := func(f string) string { return filepath.Join(c.PKIDir(), f) }
+	kc := c.KubeconfigFor(devpki.ControllerManagerID)
+	return []string{filepath.Join(c.BinDir, "kube"), "controller-manager",
+		"--kubeconfig", kc,
+		"--authentication-kubeconfig", kc,
+		"--authorization-kubeconfig", kc,
+		"--leader-elect=false",
+		"--bind-address", "127.0.0.1",
+		"--secure-port", strconv.Itoa(c.ControllerManagerPort),
+		"--tls-cert-file", pki("controller-manager-serving.crt"),
+		"--tls-private-key-file", pki("controller-manager-serving.key"),
+		"--controllers", "*,-nodeipam,-nodelifecycle,-cloud-node-lifecycle,-service-lb-controller,-route",
+		"--use-service-account-credentials=true",
+		"--service-account-private-key-file", pki(devpki.SAKey),
+		"--root-ca-file", pki(devpki.CACert),
+		"--cluster-signing-cert-file", pki(devpki.CACert),
+		"--cluster-signing-key-file", pki(devpki.CAKey),
+		"--profiling=false",
+	}
+}
+
+// schedulerArgs runs the scheduler with its own identity.
+func schedulerArgs(c Config) []string {
+	pki := func(f string) string { return filepath.Join(c.PKIDir(), f) }
+	kc := c.KubeconfigFor(devpki.SchedulerID)
+	return []string{filepath.Join(c.BinDir, "kube"), "scheduler",
+		"--kubeconfig", kc,
+		"--authentication-kubeconfig", kc,
+		"--authorization-kubeconfig", kc,
+		"--leader-elect=false",
+		"--bind-address", "127.0.0.1",
+		"--secure-port", strconv.Itoa(c.SchedulerPort),
+		"--tls-cert-file", pki("scheduler-serving.crt"),
+		"--tls-private-key-file", pki("scheduler-serving.key"),
+		"--profiling=false",
+	}
+}
+
+// agentArgs runs the node agent (dayops-dev dev agent).
+func agentArgs(c Config) []string {
+	return append([]string{c.DevBin, "dev", "agent",
+		"--dayops-binary", c.DayopsBin,
+		"--kubeconfig", c.KubeconfigFor(devpki.AgentID),
+		"--state-dir", c.Path("agent"),
+		"--pki-dir", c.PKIDir(),
+		"--zones", strconv.Itoa(c.Zones),
+		"--nodes-per-zone", strconv.Itoa(c.NodesPerZone),
+	}, c.AgentArgs...)
 }
 
 // probeTimeout bounds one health probe.

@@ -79,11 +79,8 @@ func Up(ctx context.Context, cfg Config) (*Stack, error) {
 	if err := c.Validate(); err != nil {
 		return nil, fmt.Errorf("invalid dev stack config: %w", err)
 	}
-	log := c.Logger
-	for _, d := range []string{c.StateDir, c.Path("logs"), c.Path("agent"), c.Path("apiserver")} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			return nil, fmt.Errorf("create %s: %w", d, err)
-		}
+	if err := makeDirs(c); err != nil {
+		return nil, err
 	}
 	if err := checkBinaries(c); err != nil {
 		return nil, err
@@ -94,17 +91,7 @@ func Up(ctx context.Context, cfg Config) (*Stack, error) {
 	}
 	defer unlock()
 
-	svcPrefix, err := netip.ParsePrefix(c.ServiceCIDR)
-	if err != nil {
-		return nil, fmt.Errorf("service CIDR %q: %w", c.ServiceCIDR, err)
-	}
-	if err := devpki.Ensure(c.PKIDir(), svcPrefix.Masked().Addr().Next()); err != nil {
-		return nil, err
-	}
-	if err := writeKubeconfigs(c); err != nil {
-		return nil, err
-	}
-	if err := hostsetup.EnsureDatabase(ctx, c.DatabaseURL); err != nil {
+	if err := prepareHost(ctx, c); err != nil {
 		return nil, err
 	}
 
@@ -112,26 +99,12 @@ func Up(ctx context.Context, cfg Config) (*Stack, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !c.NoAgent && !c.TemporalOnly {
-		added, err := hostsetup.EnsureRoute(ctx, c.PodCIDR)
-		if err != nil {
-			return nil, err
-		}
-		if added {
-			st.RouteAdded, st.RouteCIDR = true, c.PodCIDR
-			log.Info("added local route", "cidr", c.PodCIDR)
-			if err := devproc.WriteState(c.StateFile(), st); err != nil {
-				return nil, err
-			}
-		}
+	if err := ensurePodRoute(ctx, c, &st); err != nil {
+		return nil, err
 	}
 
-	// The other Temporal mode's process would hold the frontend port.
-	for name, mode := range map[string]string{Temporal: TemporalDev, TemporalServerComponent: TemporalServer} {
-		if rec, ok := st.Procs[name]; ok && rec.Alive() && !slices.Contains(enabledOf(c), name) {
-			return nil, fmt.Errorf("this stack runs Temporal in %s mode (%s, pid %d): stop it with `dayops-dev dev down --temporal=%s` (same state dir) before `up --temporal=%s`",
-				mode, name, rec.PID, mode, c.Temporal)
-		}
+	if err := checkTemporalMode(c, st); err != nil {
+		return nil, err
 	}
 
 	comps := components()
@@ -140,51 +113,21 @@ func Up(ctx context.Context, cfg Config) (*Stack, error) {
 	defer wcancel()
 	w := newWaiter(wctx, c)
 	fail := func(err error) (*Stack, error) {
-		// Stop what this call started, newest first, and keep the rest.
-		stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
-		defer cancel()
-		for i := len(started) - 1; i >= 0; i-- {
-			name := started[i]
-			if serr := devproc.Stop(stopCtx, st.Procs[name], comps[name].group, c.StopGrace); serr != nil {
-				log.Warn("stop after failed start", "component", name, "err", serr)
-			}
-			delete(st.Procs, name)
-		}
-		if werr := devproc.WriteState(c.StateFile(), st); werr != nil {
-			log.Warn("write stack state", "err", werr)
-		}
+		stopStarted(ctx, c, st, comps, started)
 		return nil, err
 	}
 	for _, name := range enabledOf(c) {
 		comp := comps[name]
 		if rec, ok := st.Procs[name]; ok && rec.Alive() {
-			log.Info("already running", "component", name, "pid", rec.PID)
+			c.Logger.Info("already running", "component", name, "pid", rec.PID)
 			w.watch(comp, rec)
 			continue
 		}
-		for _, need := range comp.needs {
-			if err := w.wait(need); err != nil {
-				return fail(err)
-			}
-		}
 		_, stale := st.Procs[name]
-		if comp.ports != nil {
-			for _, p := range comp.ports(c) {
-				if !waitPortFree(ctx, p, stale) {
-					return fail(fmt.Errorf("%s: port 127.0.0.1:%d is in use by a process this stack did not start; stop it or choose another port", name, p))
-				}
-			}
-		}
-		if comp.prepare != nil {
-			if err := comp.prepare(ctx, c); err != nil {
-				return fail(fmt.Errorf("%s: %w", name, err))
-			}
-		}
-		rec, err := devproc.Start(c.Root, c.LogPath(name), os.Environ(), comp.args(c))
+		rec, err := startComponent(ctx, c, w, name, comp, stale)
 		if err != nil {
-			return fail(fmt.Errorf("%s: %w", name, err))
+			return fail(err)
 		}
-		log.Info("started", "component", name, "pid", rec.PID, "log", rec.Log)
 		st.Procs[name] = rec
 		started = append(started, name)
 		if err := devproc.WriteState(c.StateFile(), st); err != nil {
@@ -192,22 +135,137 @@ func Up(ctx context.Context, cfg Config) (*Stack, error) {
 		}
 		w.watch(comp, rec)
 	}
-	for _, name := range enabledOf(c) {
-		if err := w.wait(name); err != nil {
-			return fail(err)
-		}
-		if setup := comps[name].setup; setup != nil {
-			start := time.Now()
-			if err := setup(ctx, c); err != nil {
-				return fail(fmt.Errorf("%s: %w", name, err))
-			}
-			log.Info("set up", "component", name, "after", time.Since(start).Round(10*time.Millisecond))
-		}
+	if err := setUpComponents(ctx, c, w, comps); err != nil {
+		return fail(err)
 	}
 	if err := writeEnvFile(c); err != nil {
 		return fail(err)
 	}
 	return stackOf(c, started), nil
+}
+
+// stopStarted stops what a failed Up started, newest first, keeps the rest
+// and records that in the state file.
+func stopStarted(ctx context.Context, c Config, st devproc.State, comps map[string]component, started []string) {
+	stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
+	defer cancel()
+	for i := len(started) - 1; i >= 0; i-- {
+		name := started[i]
+		if serr := devproc.Stop(stopCtx, st.Procs[name], comps[name].group, c.StopGrace); serr != nil {
+			c.Logger.Warn("stop after failed start", "component", name, "err", serr)
+		}
+		delete(st.Procs, name)
+	}
+	if werr := devproc.WriteState(c.StateFile(), st); werr != nil {
+		c.Logger.Warn("write stack state", "err", werr)
+	}
+}
+
+// setUpComponents waits, in start order, for every component to be healthy
+// and runs its setup.
+func setUpComponents(ctx context.Context, c Config, w *waiter, comps map[string]component) error {
+	for _, name := range enabledOf(c) {
+		if err := w.wait(name); err != nil {
+			return err
+		}
+		if setup := comps[name].setup; setup != nil {
+			start := time.Now()
+			if err := setup(ctx, c); err != nil {
+				return fmt.Errorf("%s: %w", name, err)
+			}
+			c.Logger.Info("set up", "component", name, "after", time.Since(start).Round(10*time.Millisecond))
+		}
+	}
+	return nil
+}
+
+// makeDirs creates the state dir and the directories Up writes into.
+func makeDirs(c Config) error {
+	for _, d := range []string{c.StateDir, c.Path("logs"), c.Path("agent"), c.Path("apiserver")} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return fmt.Errorf("create %s: %w", d, err)
+		}
+	}
+	return nil
+}
+
+// prepareHost makes the PKI, the kubeconfigs and the database, whatever of
+// them is missing.
+func prepareHost(ctx context.Context, c Config) error {
+	svcPrefix, err := netip.ParsePrefix(c.ServiceCIDR)
+	if err != nil {
+		return fmt.Errorf("service CIDR %q: %w", c.ServiceCIDR, err)
+	}
+	if err := devpki.Ensure(c.PKIDir(), svcPrefix.Masked().Addr().Next()); err != nil {
+		return err
+	}
+	if err := writeKubeconfigs(c); err != nil {
+		return err
+	}
+	if err := hostsetup.EnsureDatabase(ctx, c.DatabaseURL); err != nil {
+		return err
+	}
+	return nil
+}
+
+// ensurePodRoute routes the pod CIDR to the loopback device and records in
+// st (and the state file) that Up added it.
+func ensurePodRoute(ctx context.Context, c Config, st *devproc.State) error {
+	if !c.NoAgent && !c.TemporalOnly {
+		added, err := hostsetup.EnsureRoute(ctx, c.PodCIDR)
+		if err != nil {
+			return err
+		}
+		if added {
+			st.RouteAdded, st.RouteCIDR = true, c.PodCIDR
+			c.Logger.Info("added local route", "cidr", c.PodCIDR)
+			if err := devproc.WriteState(c.StateFile(), *st); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// checkTemporalMode refuses to start while the other Temporal mode's
+// process runs: it would hold the frontend port.
+func checkTemporalMode(c Config, st devproc.State) error {
+	for name, mode := range map[string]string{Temporal: TemporalDev, TemporalServerComponent: TemporalServer} {
+		if rec, ok := st.Procs[name]; ok && rec.Alive() && !slices.Contains(enabledOf(c), name) {
+			return fmt.Errorf("this stack runs Temporal in %s mode (%s, pid %d): stop it with `dayops-dev dev down --temporal=%s` (same state dir) before `up --temporal=%s`",
+				mode, name, rec.PID, mode, c.Temporal)
+		}
+	}
+	return nil
+}
+
+// startComponent waits for the components it needs to be healthy and for
+// its ports to be free (stale: a previous run's process of it may still
+// release them), prepares and starts it.
+func startComponent(ctx context.Context, c Config, w *waiter, name string, comp component, stale bool) (devproc.Record, error) {
+	for _, need := range comp.needs {
+		if err := w.wait(need); err != nil {
+			return devproc.Record{}, err
+		}
+	}
+	if comp.ports != nil {
+		for _, p := range comp.ports(c) {
+			if !waitPortFree(ctx, p, stale) {
+				return devproc.Record{}, fmt.Errorf("%s: port 127.0.0.1:%d is in use by a process this stack did not start; stop it or choose another port", name, p)
+			}
+		}
+	}
+	if comp.prepare != nil {
+		if err := comp.prepare(ctx, c); err != nil {
+			return devproc.Record{}, fmt.Errorf("%s: %w", name, err)
+		}
+	}
+	rec, err := devproc.Start(c.Root, c.LogPath(name), os.Environ(), comp.args(c))
+	if err != nil {
+		return devproc.Record{}, fmt.Errorf("%s: %w", name, err)
+	}
+	c.Logger.Info("started", "component", name, "pid", rec.PID, "log", rec.Log)
+	return rec, nil
 }
 
 func checkBinaries(c Config) error {

@@ -74,93 +74,86 @@ func Ensure(dir string, serviceIP netip.Addr) error {
 	if err != nil {
 		return err
 	}
-	if !exists(filepath.Join(dir, SAKey)) || !exists(filepath.Join(dir, SAPub)) {
-		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		if err != nil {
-			return fmt.Errorf("generate service-account key: %w", err)
-		}
-		pub, err := x509.MarshalPKIXPublicKey(&key.PublicKey)
-		if err != nil {
-			return fmt.Errorf("marshal service-account public key: %w", err)
-		}
-		if err := writeKey(filepath.Join(dir, SAKey), key); err != nil {
-			return err
-		}
-		if err := writePEM(filepath.Join(dir, SAPub), "PUBLIC KEY", pub, 0o644); err != nil {
-			return err
-		}
+	if err := ensureSAKey(dir); err != nil {
+		return err
 	}
-	if !exists(filepath.Join(dir, APIServerCert)) || !exists(filepath.Join(dir, APIServerKey)) {
-		tmpl := &x509.Certificate{
-			Subject:     pkix.Name{CommonName: "kube-apiserver"},
-			ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-			DNSNames: []string{"localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc",
-				"kubernetes.default.svc.cluster.local"},
-			IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1), net.IP(serviceIP.AsSlice())},
-		}
-		if err := ca.issue(dir, "apiserver", tmpl); err != nil {
-			return err
-		}
-	}
-	// The controller-manager and scheduler serve /healthz over TLS; their
-	// certificates come from the cluster CA so that `status` can verify them.
-	for _, name := range []string{"controller-manager-serving", "scheduler-serving"} {
-		if exists(filepath.Join(dir, name+".crt")) && exists(filepath.Join(dir, name+".key")) {
-			continue
-		}
-		tmpl := &x509.Certificate{
-			Subject:     pkix.Name{CommonName: name},
-			ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-			DNSNames:    []string{"localhost"},
-			IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
-		}
-		if err := ca.issue(dir, name, tmpl); err != nil {
-			return err
-		}
-	}
-	// The Temporal server mode's frontend: its serving certificate, and
-	// client certificates for dayops and for the server's own worker
-	// service (made in dev mode too, where nothing uses them).
-	if !exists(filepath.Join(dir, TemporalFrontendFile+".crt")) || !exists(filepath.Join(dir, TemporalFrontendFile+".key")) {
-		tmpl := &x509.Certificate{
-			Subject:     pkix.Name{CommonName: "temporal-frontend"},
-			ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-			DNSNames:    []string{TemporalServerName},
-			IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
-		}
-		if err := ca.issue(dir, TemporalFrontendFile, tmpl); err != nil {
-			return err
-		}
-	}
-	// The server mode's internode certificate: the history and matching
-	// services serve with it and every service presents it as its
-	// client certificate to them (Temporal uses global.tls.internode's
-	// server certificate both ways), hence both key usages.
-	if !exists(filepath.Join(dir, TemporalInternodeFile+".crt")) || !exists(filepath.Join(dir, TemporalInternodeFile+".key")) {
-		tmpl := &x509.Certificate{
-			Subject:     pkix.Name{CommonName: "temporal-internode"},
-			ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-			DNSNames:    []string{TemporalServerName},
-			IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
-		}
-		if err := ca.issue(dir, TemporalInternodeFile, tmpl); err != nil {
+	for _, s := range servingCerts(serviceIP) {
+		if err := ca.issueMissing(dir, s.name, s.tmpl); err != nil {
 			return err
 		}
 	}
 	for _, id := range []Identity{AdminID, AgentID, ControllerManagerID, SchedulerID, KubeletClientID, FrontProxyID,
 		TemporalClientID, TemporalSystemWorkerID} {
-		if exists(filepath.Join(dir, id.File+".crt")) && exists(filepath.Join(dir, id.File+".key")) {
-			continue
-		}
 		tmpl := &x509.Certificate{
 			Subject:     pkix.Name{CommonName: id.CN, Organization: id.Groups},
 			ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
 		}
-		if err := ca.issue(dir, id.File, tmpl); err != nil {
+		if err := ca.issueMissing(dir, id.File, tmpl); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// ensureSAKey makes the service-account token signing key pair.
+func ensureSAKey(dir string) error {
+	if exists(filepath.Join(dir, SAKey)) && exists(filepath.Join(dir, SAPub)) {
+		return nil
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return fmt.Errorf("generate service-account key: %w", err)
+	}
+	pub, err := x509.MarshalPKIXPublicKey(&key.PublicKey)
+	if err != nil {
+		return fmt.Errorf("marshal service-account public key: %w", err)
+	}
+	if err := writeKey(filepath.Join(dir, SAKey), key); err != nil {
+		return err
+	}
+	return writePEM(filepath.Join(dir, SAPub), "PUBLIC KEY", pub, 0o644)
+}
+
+// servingCert is a serving certificate <name>.crt/.key of the stack.
+type servingCert struct {
+	name string
+	tmpl *x509.Certificate
+}
+
+// servingCerts are the stack's serving certificates: the API server's; the
+// controller-manager's and scheduler's (they serve /healthz over TLS, from
+// the cluster CA so that `status` can verify them); the Temporal server
+// mode's frontend (made in dev mode too, where nothing uses it); and the
+// server mode's internode certificate: the history and matching services
+// serve with it and every service presents it as its client certificate to
+// them (Temporal uses global.tls.internode's server certificate both ways),
+// hence both key usages.
+func servingCerts(serviceIP netip.Addr) []servingCert {
+	loopback := []net.IP{net.IPv4(127, 0, 0, 1)}
+	serving := func(cn string, dns ...string) *x509.Certificate {
+		return &x509.Certificate{Subject: pkix.Name{CommonName: cn}, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+			DNSNames: dns, IPAddresses: loopback}
+	}
+	api := serving("kube-apiserver", "localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc",
+		"kubernetes.default.svc.cluster.local")
+	api.IPAddresses = []net.IP{net.IPv4(127, 0, 0, 1), net.IP(serviceIP.AsSlice())}
+	internode := serving("temporal-internode", TemporalServerName)
+	internode.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}
+	return []servingCert{
+		{"apiserver", api},
+		{"controller-manager-serving", serving("controller-manager-serving", "localhost")},
+		{"scheduler-serving", serving("scheduler-serving", "localhost")},
+		{TemporalFrontendFile, serving("temporal-frontend", TemporalServerName)},
+		{TemporalInternodeFile, internode},
+	}
+}
+
+// issueMissing issues <name>.crt/.key from tmpl unless both exist.
+func (a *authority) issueMissing(dir, name string, tmpl *x509.Certificate) error {
+	if exists(filepath.Join(dir, name+".crt")) && exists(filepath.Join(dir, name+".key")) {
+		return nil
+	}
+	return a.issue(dir, name, tmpl)
 }
 
 type authority struct {

@@ -154,21 +154,7 @@ func (c Config) TemporalDynamicConfig() map[string][]map[string]any {
 // single trust root. Membership (ringpop) gossip on the membership ports
 // is not TLS in Temporal; those ports bind to 127.0.0.1 only.
 func (c Config) TemporalServerConfig(cc *pgx.ConnConfig) map[string]any {
-	pki := func(f string) string { return filepath.Join(c.PKIDir(), f) }
 	mainDB, visDB := c.TemporalDatabases()
-	store := func(db string, conns int) map[string]any {
-		return map[string]any{"sql": map[string]any{
-			"pluginName":      "postgres12_pgx",
-			"databaseName":    db,
-			"connectAddr":     fmt.Sprintf("%s:%d", cc.Host, cc.Port),
-			"connectProtocol": "tcp",
-			"user":            cc.User,
-			"password":        cc.Password,
-			"maxConns":        conns,
-			"maxIdleConns":    conns,
-			"maxConnLifetime": "1h",
-		}}
-	}
 	ports := c.TemporalServerPorts()
 	service := func(name string) map[string]any {
 		return map[string]any{"rpc": map[string]any{
@@ -177,7 +163,6 @@ func (c Config) TemporalServerConfig(cc *pgx.ConnConfig) map[string]any {
 			"bindOnLocalHost": true,
 		}}
 	}
-	toFrontend := map[string]any{"serverName": devpki.TemporalServerName, "rootCaFiles": []string{pki(devpki.CACert)}}
 	services := map[string]any{
 		"frontend": service("frontend"),
 		"history":  service("history"),
@@ -186,31 +171,7 @@ func (c Config) TemporalServerConfig(cc *pgx.ConnConfig) map[string]any {
 	}
 	global := map[string]any{
 		"membership": map[string]any{"maxJoinDuration": "30s", "broadcastAddress": "127.0.0.1"},
-		"tls": map[string]any{
-			"frontend": map[string]any{
-				"server": map[string]any{
-					"certFile":          pki(devpki.TemporalFrontendFile + ".crt"),
-					"keyFile":           pki(devpki.TemporalFrontendFile + ".key"),
-					"clientCaFiles":     []string{pki(devpki.CACert)},
-					"requireClientAuth": true,
-				},
-				"client": toFrontend,
-			},
-			"internode": map[string]any{
-				"server": map[string]any{
-					"certFile":          pki(devpki.TemporalInternodeFile + ".crt"),
-					"keyFile":           pki(devpki.TemporalInternodeFile + ".key"),
-					"clientCaFiles":     []string{pki(devpki.CACert)},
-					"requireClientAuth": true,
-				},
-				"client": map[string]any{"serverName": devpki.TemporalServerName, "rootCaFiles": []string{pki(devpki.CACert)}},
-			},
-			"systemWorker": map[string]any{
-				"certFile": pki(devpki.TemporalSystemWorkerID.File + ".crt"),
-				"keyFile":  pki(devpki.TemporalSystemWorkerID.File + ".key"),
-				"client":   toFrontend,
-			},
-		},
+		"tls":        c.temporalTLSConfig(),
 	}
 	if a := c.TemporalAuth; a != nil {
 		services["internal-frontend"] = service("internal-frontend")
@@ -228,8 +189,8 @@ func (c Config) TemporalServerConfig(cc *pgx.ConnConfig) map[string]any {
 			"visibilityStore":  "visibility",
 			"numHistoryShards": 4,
 			"datastores": map[string]any{
-				"default":    store(mainDB, 20),
-				"visibility": store(visDB, 10),
+				"default":    temporalStore(cc, mainDB, 20),
+				"visibility": temporalStore(cc, visDB, 10),
 			},
 		},
 		"global":   global,
@@ -254,4 +215,51 @@ func (c Config) TemporalServerConfig(cc *pgx.ConnConfig) map[string]any {
 			"pollInterval": "10s",
 		},
 	}
+}
+
+// temporalTLSConfig is global.tls of the server config: the frontend's and the
+// internode TLS, and the system worker's client certificate.
+func (c Config) temporalTLSConfig() map[string]any {
+	pki := func(f string) string { return filepath.Join(c.PKIDir(), f) }
+	toFrontend := map[string]any{"serverName": devpki.TemporalServerName, "rootCaFiles": []string{pki(devpki.CACert)}}
+	return map[string]any{
+		"frontend": map[string]any{
+			"server": map[string]any{
+				"certFile":          pki(devpki.TemporalFrontendFile + ".crt"),
+				"keyFile":           pki(devpki.TemporalFrontendFile + ".key"),
+				"clientCaFiles":     []string{pki(devpki.CACert)},
+				"requireClientAuth": true,
+			},
+			"client": toFrontend,
+		},
+		"internode": map[string]any{
+			"server": map[string]any{
+				"certFile":          pki(devpki.TemporalInternodeFile + ".crt"),
+				"keyFile":           pki(devpki.TemporalInternodeFile + ".key"),
+				"clientCaFiles":     []string{pki(devpki.CACert)},
+				"requireClientAuth": true,
+			},
+			"client": map[string]any{"serverName": devpki.TemporalServerName, "rootCaFiles": []string{pki(devpki.CACert)}},
+		},
+		"systemWorker": map[string]any{
+			"certFile": pki(devpki.TemporalSystemWorkerID.File + ".crt"),
+			"keyFile":  pki(devpki.TemporalSystemWorkerID.File + ".key"),
+			"client":   toFrontend,
+		},
+	}
+}
+
+// temporalStore is a SQL datastore of the server config on database db.
+func temporalStore(cc *pgx.ConnConfig, db string, conns int) map[string]any {
+	return map[string]any{"sql": map[string]any{
+		"pluginName":      "postgres12_pgx",
+		"databaseName":    db,
+		"connectAddr":     fmt.Sprintf("%s:%d", cc.Host, cc.Port),
+		"connectProtocol": "tcp",
+		"user":            cc.User,
+		"password":        cc.Password,
+		"maxConns":        conns,
+		"maxIdleConns":    conns,
+		"maxConnLifetime": "1h",
+	}}
 }
