@@ -181,36 +181,10 @@ func Serve(ctx context.Context, path string, done <-chan struct{}, opts Options,
 		return fmt.Errorf("open log: %w", err)
 	}
 	defer f.Close()
-	emit := func(r logRecord) error {
-		if !opts.Since.IsZero() && r.ts.Before(opts.Since) {
-			return nil
-		}
-		var b strings.Builder
-		if opts.Timestamps {
-			b.WriteString(r.ts.Format(time.RFC3339Nano))
-			b.WriteByte(' ')
-		}
-		b.WriteString(r.text)
-		if r.full {
-			b.WriteByte('\n')
-		}
-		_, err := io.WriteString(w, b.String())
-		return err
-	}
+	emit := func(r logRecord) error { return writeRecord(w, opts, r) }
 	br := bufio.NewReader(f)
 	// Initial content: read it whole to apply tailLines.
-	var records []logRecord
-	var pending string
-	for {
-		line, err := br.ReadString('\n')
-		if err != nil {
-			pending = line
-			break
-		}
-		if r, ok := parseLogLine(strings.TrimSuffix(line, "\n")); ok {
-			records = append(records, r)
-		}
-	}
+	records, pending := readRecords(br)
 	if opts.TailLines >= 0 && int64(len(records)) > opts.TailLines {
 		records = records[int64(len(records))-opts.TailLines:]
 	}
@@ -254,6 +228,39 @@ func Serve(ctx context.Context, path string, done <-chan struct{}, opts Options,
 		}
 		if finished {
 			return nil
+		}
+	}
+}
+
+// writeRecord writes one record as `kubectl logs` shows it, unless it is
+// older than opts.Since.
+func writeRecord(w io.Writer, opts Options, r logRecord) error {
+	if !opts.Since.IsZero() && r.ts.Before(opts.Since) {
+		return nil
+	}
+	var b strings.Builder
+	if opts.Timestamps {
+		b.WriteString(r.ts.Format(time.RFC3339Nano))
+		b.WriteByte(' ')
+	}
+	b.WriteString(r.text)
+	if r.full {
+		b.WriteByte('\n')
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// readRecords reads the complete lines of br and returns the records and
+// the partial last line.
+func readRecords(br *bufio.Reader) (records []logRecord, pending string) {
+	for {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			return records, line
+		}
+		if r, ok := parseLogLine(strings.TrimSuffix(line, "\n")); ok {
+			records = append(records, r)
 		}
 	}
 }

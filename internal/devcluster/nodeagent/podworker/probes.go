@@ -170,51 +170,56 @@ func (w *Worker) runProbe(ctx context.Context, c *ctrState, pr *corev1.Probe, ti
 		conn.Close()
 		return true, ""
 	case pr.HTTPGet != nil:
-		g := pr.HTTPGet
-		port, err := resolvePort(g.Port, &spec)
-		if err != nil {
-			return false, err.Error()
-		}
-		host := g.Host
-		if host == "" {
-			host = podIP
-		}
-		scheme := strings.ToLower(string(g.Scheme))
-		if scheme == "" {
-			scheme = "http"
-		}
-		u := url.URL{Scheme: scheme, Host: net.JoinHostPort(host, strconv.Itoa(port)), Path: g.Path}
-		if i := strings.IndexByte(g.Path, '?'); i >= 0 {
-			u.Path, u.RawQuery = g.Path[:i], g.Path[i+1:]
-		}
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
-		if err != nil {
-			return false, err.Error()
-		}
-		req.Header.Set("User-Agent", "kube-probe/1.36")
-		for _, h := range g.HTTPHeaders {
-			req.Header.Set(h.Name, h.Value)
-		}
-		client := &http.Client{
-			Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, DisableKeepAlives: true},
-			CheckRedirect: func(*http.Request, []*http.Request) error {
-				return http.ErrUseLastResponse
-			},
-		}
-		resp, err := client.Do(req)
-		if err != nil {
-			return false, err.Error()
-		}
-		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 10<<10))
-		resp.Body.Close()
-		if resp.StatusCode < 200 || resp.StatusCode >= 400 {
-			return false, fmt.Sprintf("HTTP probe failed with statuscode: %d", resp.StatusCode)
-		}
-		return true, ""
+		return httpProbe(ctx, pr.HTTPGet, &spec, podIP)
 	case pr.GRPC != nil:
 		return false, "gRPC probes are not supported by the dayops node agent"
 	}
 	return false, "probe has no handler"
+}
+
+// httpProbe runs an httpGet probe against host (default: the pod IP); a
+// status from 200 to 399 passes.
+func httpProbe(ctx context.Context, g *corev1.HTTPGetAction, spec *corev1.Container, podIP string) (bool, string) {
+	port, err := resolvePort(g.Port, spec)
+	if err != nil {
+		return false, err.Error()
+	}
+	host := g.Host
+	if host == "" {
+		host = podIP
+	}
+	scheme := strings.ToLower(string(g.Scheme))
+	if scheme == "" {
+		scheme = "http"
+	}
+	u := url.URL{Scheme: scheme, Host: net.JoinHostPort(host, strconv.Itoa(port)), Path: g.Path}
+	if i := strings.IndexByte(g.Path, '?'); i >= 0 {
+		u.Path, u.RawQuery = g.Path[:i], g.Path[i+1:]
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return false, err.Error()
+	}
+	req.Header.Set("User-Agent", "kube-probe/1.36")
+	for _, h := range g.HTTPHeaders {
+		req.Header.Set(h.Name, h.Value)
+	}
+	client := &http.Client{
+		Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, DisableKeepAlives: true},
+		CheckRedirect: func(*http.Request, []*http.Request) error {
+			return http.ErrUseLastResponse
+		},
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return false, err.Error()
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 10<<10))
+	resp.Body.Close()
+	if resp.StatusCode < 200 || resp.StatusCode >= 400 {
+		return false, fmt.Sprintf("HTTP probe failed with statuscode: %d", resp.StatusCode)
+	}
+	return true, ""
 }
 
 func resolvePort(p intstr.IntOrString, c *corev1.Container) (int, error) {

@@ -466,29 +466,8 @@ func (w *Worker) maybeStartLocked(ctx context.Context, pod *corev1.Pod, c *ctrSt
 		return
 	}
 	c.specChanged = false
-	restarting := c.term != nil || c.hadRun
-	if restarting {
-		c.restartCount++
-		if c.term != nil {
-			c.lastTerm = c.term
-		} else {
-			c.lastTerm = &corev1.ContainerStateTerminated{ExitCode: 137, Reason: "AgentRestart", Message: "the node agent restarted and restarted this container"}
-		}
-		c.term = nil
-		c.hadRun = false
-	}
-	cdir := filepath.Join(w.dir, "containers", c.spec.Name)
-	if err := os.MkdirAll(cdir, 0o755); err != nil {
-		w.setWaitingLocked(c, "CreateContainerError", err.Error())
-		return
-	}
-	logPath := filepath.Join(cdir, fmt.Sprintf("%d.log", c.restartCount))
-	prev := ""
-	if c.restartCount > 0 {
-		prev = filepath.Join(cdir, fmt.Sprintf("%d.log", c.restartCount-1))
-	}
-	pruneLogs(cdir, logPath, prev)
-	log, err := podlog.Open(logPath, w.h.MaxLogBytes)
+	countRestart(c)
+	log, logPath, prev, err := w.openLog(c)
 	if err != nil {
 		w.setWaitingLocked(c, "CreateContainerError", err.Error())
 		return
@@ -515,6 +494,38 @@ func (w *Worker) maybeStartLocked(ctx context.Context, pod *corev1.Pod, c *ctrSt
 	w.saveRecordLocked()
 	w.logger().Info("container started", "container", c.spec.Name, "pid", p.PID, "path", ps.Path, "restart_count", c.restartCount)
 	go w.event(corev1.EventTypeNormal, "Started", "Started container %s (pid %d: %s)", c.spec.Name, p.PID, strings.Join(ps.Args, " "))
+}
+
+// countRestart counts a start after a run that ended (or that a previous
+// agent run ran) as a restart, keeping that run as the last state.
+func countRestart(c *ctrState) {
+	if c.term == nil && !c.hadRun {
+		return
+	}
+	c.restartCount++
+	if c.term != nil {
+		c.lastTerm = c.term
+	} else {
+		c.lastTerm = &corev1.ContainerStateTerminated{ExitCode: 137, Reason: "AgentRestart", Message: "the node agent restarted and restarted this container"}
+	}
+	c.term = nil
+	c.hadRun = false
+}
+
+// openLog opens the log file of the container's next run
+// (<restartCount>.log), keeping only the previous run's file beside it.
+func (w *Worker) openLog(c *ctrState) (log *podlog.Log, logPath, prev string, err error) {
+	cdir := filepath.Join(w.dir, "containers", c.spec.Name)
+	if err := os.MkdirAll(cdir, 0o755); err != nil {
+		return nil, "", "", err
+	}
+	logPath = filepath.Join(cdir, fmt.Sprintf("%d.log", c.restartCount))
+	if c.restartCount > 0 {
+		prev = filepath.Join(cdir, fmt.Sprintf("%d.log", c.restartCount-1))
+	}
+	pruneLogs(cdir, logPath, prev)
+	log, err = podlog.Open(logPath, w.h.MaxLogBytes)
+	return log, logPath, prev, err
 }
 
 func (w *Worker) setWaitingLocked(c *ctrState, reason, msg string) {
@@ -740,9 +751,23 @@ func (w *Worker) buildStatusLocked(pod *corev1.Pod) corev1.PodStatus {
 			st.InitContainerStatuses = append(st.InitContainerStatuses, w.containerStatusLocked(cs))
 		}
 	}
-	allReady := true
-	var notReady []string
-	anyRunning, allTerminated, anyFailed, anyWaitingNew := false, true, false, false
+	sum := w.mainStatusesLocked(pod, &st)
+	st.Phase = podPhase(pod, w.initDone, st.InitContainerStatuses, sum)
+	st.Conditions = podConditions(pod, st.Phase, sum, sandboxReady, w.initDone)
+	return st
+}
+
+// ctrSummary sums up the statuses of a pod's main containers.
+type ctrSummary struct {
+	allReady                                            bool
+	notReady                                            []string
+	anyRunning, allTerminated, anyFailed, anyWaitingNew bool
+}
+
+// mainStatusesLocked appends the main containers' statuses to st and sums
+// them up.
+func (w *Worker) mainStatusesLocked(pod *corev1.Pod, st *corev1.PodStatus) ctrSummary {
+	sum := ctrSummary{allReady: true, allTerminated: true}
 	for _, c := range pod.Spec.Containers {
 		cs := w.ctrs[c.Name]
 		if cs == nil {
@@ -754,51 +779,61 @@ func (w *Worker) buildStatusLocked(pod *corev1.Pod) corev1.PodStatus {
 		}
 		st.ContainerStatuses = append(st.ContainerStatuses, s)
 		if !s.Ready {
-			allReady = false
-			notReady = append(notReady, c.Name)
+			sum.allReady = false
+			sum.notReady = append(sum.notReady, c.Name)
 		}
 		switch {
 		case s.State.Running != nil:
-			anyRunning = true
-			allTerminated = false
+			sum.anyRunning = true
+			sum.allTerminated = false
 		case s.State.Terminated != nil:
 			if s.State.Terminated.ExitCode != 0 {
-				anyFailed = true
+				sum.anyFailed = true
 			}
 		default:
-			allTerminated = false
+			sum.allTerminated = false
 			if cs.p == nil {
-				anyWaitingNew = true
+				sum.anyWaitingNew = true
 			} else {
-				anyRunning = true // restarting (back-off) counts as running
+				sum.anyRunning = true // restarting (back-off) counts as running
 			}
 		}
 	}
+	return sum
+}
+
+// podPhase is the phase of a pod from its init container statuses and the
+// summary of its main containers.
+func podPhase(pod *corev1.Pod, initDone bool, inits []corev1.ContainerStatus, sum ctrSummary) corev1.PodPhase {
 	initFailed := false
-	for _, s := range st.InitContainerStatuses {
+	for _, s := range inits {
 		if s.State.Terminated != nil && s.State.Terminated.ExitCode != 0 && pod.Spec.RestartPolicy == corev1.RestartPolicyNever {
 			initFailed = true
 		}
 	}
 	switch {
 	case initFailed:
-		st.Phase = corev1.PodFailed
-	case !w.initDone:
-		st.Phase = corev1.PodPending
-	case len(pod.Spec.Containers) > 0 && allTerminated:
-		if anyFailed {
-			st.Phase = corev1.PodFailed
-		} else {
-			st.Phase = corev1.PodSucceeded
+		return corev1.PodFailed
+	case !initDone:
+		return corev1.PodPending
+	case len(pod.Spec.Containers) > 0 && sum.allTerminated:
+		if sum.anyFailed {
+			return corev1.PodFailed
 		}
-	case anyWaitingNew:
-		st.Phase = corev1.PodPending
-	case anyRunning:
-		st.Phase = corev1.PodRunning
+		return corev1.PodSucceeded
+	case sum.anyWaitingNew:
+		return corev1.PodPending
+	case sum.anyRunning:
+		return corev1.PodRunning
 	default:
-		st.Phase = corev1.PodPending
+		return corev1.PodPending
 	}
+}
 
+// podConditions are the pod's conditions: the four the kubelet owns, then
+// those owned by others (PodScheduled, readiness gates, ...), transition
+// times carried over while a condition's status is unchanged.
+func podConditions(pod *corev1.Pod, phase corev1.PodPhase, sum ctrSummary, sandboxReady, initDone bool) []corev1.PodCondition {
 	cond := func(t corev1.PodConditionType, ok bool, reason, msg string) corev1.PodCondition {
 		c := corev1.PodCondition{Type: t, Status: corev1.ConditionFalse, Reason: reason, Message: msg}
 		if ok {
@@ -807,34 +842,34 @@ func (w *Worker) buildStatusLocked(pod *corev1.Pod) corev1.PodStatus {
 		return c
 	}
 	readyMsg := ""
-	if len(notReady) > 0 {
-		readyMsg = fmt.Sprintf("containers with unready status: [%s]", strings.Join(notReady, " "))
+	if len(sum.notReady) > 0 {
+		readyMsg = fmt.Sprintf("containers with unready status: [%s]", strings.Join(sum.notReady, " "))
 	}
-	if st.Phase == corev1.PodSucceeded {
+	if phase == corev1.PodSucceeded {
 		readyMsg = ""
 	}
-	podReady := allReady && readinessGatesTrue(pod)
-	st.Conditions = []corev1.PodCondition{
+	podReady := sum.allReady && readinessGatesTrue(pod)
+	conds := []corev1.PodCondition{
 		cond(corev1.PodReadyToStartContainers, sandboxReady, "", ""),
-		cond(corev1.PodInitialized, w.initDone, "ContainersNotInitialized", "containers with incomplete status: init containers"),
-		cond(corev1.ContainersReady, allReady, "ContainersNotReady", readyMsg),
+		cond(corev1.PodInitialized, initDone, "ContainersNotInitialized", "containers with incomplete status: init containers"),
+		cond(corev1.ContainersReady, sum.allReady, "ContainersNotReady", readyMsg),
 		cond(corev1.PodReady, podReady, "ContainersNotReady", readyMsg),
 	}
-	if st.Phase == corev1.PodSucceeded {
-		st.Conditions[2].Reason, st.Conditions[3].Reason = "PodCompleted", "PodCompleted"
+	if phase == corev1.PodSucceeded {
+		conds[2].Reason, conds[3].Reason = "PodCompleted", "PodCompleted"
 	}
 	// Keep conditions owned by others (PodScheduled, readiness gates, ...).
 	for _, c := range pod.Status.Conditions {
 		switch c.Type {
 		case corev1.PodReadyToStartContainers, corev1.PodInitialized, corev1.ContainersReady, corev1.PodReady:
 		default:
-			st.Conditions = append(st.Conditions, c)
+			conds = append(conds, c)
 		}
 	}
 	// Transition times carry over while a condition's status is unchanged.
 	now := metav1.Now()
-	for i := range st.Conditions {
-		c := &st.Conditions[i]
+	for i := range conds {
+		c := &conds[i]
 		if !c.LastTransitionTime.IsZero() {
 			continue
 		}
@@ -845,7 +880,7 @@ func (w *Worker) buildStatusLocked(pod *corev1.Pod) corev1.PodStatus {
 			}
 		}
 	}
-	return st
+	return conds
 }
 
 func readinessGatesTrue(pod *corev1.Pod) bool {
