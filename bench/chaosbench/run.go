@@ -7,19 +7,13 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"os"
 	"slices"
 	"time"
 
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-
 	"github.com/dayops/dayops/bench/benchkit"
 	"github.com/dayops/dayops/internal/apiv1"
-	"github.com/dayops/dayops/internal/cli"
-	"github.com/dayops/dayops/internal/server"
 	"github.com/dayops/dayops/internal/testutil/pgtest"
 )
 
@@ -102,48 +96,26 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (res Result, err error)
 			os.RemoveAll(tmp)
 		}
 	}()
-	opTok, auTok := "op-"+benchkit.Random()+benchkit.Random(), "au-"+benchkit.Random()+benchkit.Random()
-	scfg := server.Config{
-		Roles: []string{"api"}, APIURL: "http://127.0.0.1:0",
-		TemporalAddress: cfg.TemporalAddress, TemporalNamespace: "default",
-		TaskQueue:  "dayops-chaosbench-" + benchkit.Random(),
-		Kubeconfig: cfg.Kubeconfig, DatabaseURL: db.URL,
-		Tokens:    opTok + "=bench-operator:operator," + auTok + "=bench-auditor:auditor",
-		HookAllow: "127.0.0.1",
-		CallKeys:  "chaosbench-call-key-" + benchkit.Random() + benchkit.Random() + benchkit.Random(),
-	}
-	deps, err := server.Connect(ctx, scfg, log)
+	api, err := benchkit.StartAPI(ctx, benchkit.APIConfig{Name: "chaosbench", TemporalAddress: cfg.TemporalAddress,
+		Kubeconfig: cfg.Kubeconfig, DatabaseURL: db.URL}, log)
 	if err != nil {
 		return res, err
 	}
-	defer deps.Close()
-	api, err := deps.NewAPI(scfg)
-	if err != nil {
-		return res, err
-	}
-	srv := httptest.NewServer(api.Handler())
-	defer srv.Close()
-	op := &cli.Client{Base: srv.URL, Token: opTok, HTTP: &http.Client{Timeout: time.Minute}}
-	au := &cli.Client{Base: srv.URL, Token: auTok, HTTP: &http.Client{Timeout: time.Minute}}
+	defer api.Close()
+	deps, op, au := api.Deps, api.Operator, api.Auditor
 
 	ns, err := benchkit.CreateNamespace(ctx, deps.Kube, "chaosbench")
 	if err != nil {
 		return res, err
 	}
-	defer func() {
-		if err := deps.Kube.CoreV1().Namespaces().Delete(context.WithoutCancel(ctx), ns, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
-			log.Warn("delete namespace", "namespace", ns, "err", err)
-		}
-	}()
-	w := &benchkit.ProcWorker{Bin: cfg.DayopsBin, Dir: tmp, Env: append(os.Environ(), "DAYOPS_ROLES=worker", "DAYOPS_TASK_QUEUE="+scfg.TaskQueue,
-		"TEMPORAL_ADDRESS="+cfg.TemporalAddress, "KUBECONFIG="+cfg.Kubeconfig, "DATABASE_URL="+db.URL,
-		"DAYOPS_LOG_LEVEL=warn", "DAYOPS_HOOK_ALLOW=127.0.0.1", "DAYOPS_CALL_KEYS="+scfg.CallKeys)}
+	defer benchkit.DeleteNamespace(context.WithoutCancel(ctx), deps.Kube, ns, log)
+	w := &benchkit.ProcWorker{Bin: cfg.DayopsBin, Dir: tmp, Env: api.WorkerEnv("TEMPORAL_ADDRESS=" + cfg.TemporalAddress)}
 	if err := w.Start(); err != nil {
 		return res, err
 	}
 	defer w.Stop()
 	env := Env{Kube: deps.Kube, Temporal: deps.Temporal, Operator: op, Auditor: au, Namespace: ns, Worker: w, Log: log}
-	log.Info("chaosbench ready", "namespace", ns, "task_queue", scfg.TaskQueue)
+	log.Info("chaosbench ready", "namespace", ns, "task_queue", api.Config.TaskQueue)
 	res.Writers = map[string]WriterResult{}
 
 	runs := func(s string) bool { return !slices.Contains(cfg.Skip, s) }

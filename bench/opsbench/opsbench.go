@@ -25,7 +25,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"os"
 	"os/exec"
@@ -184,7 +183,7 @@ type bench struct {
 	tmp      string
 	temporal *benchtemporal.Server
 	deps     *server.Deps
-	scfg     server.Config
+	api      *benchkit.API
 	op       *cli.Client
 	ns       string
 	workers  []*exec.Cmd
@@ -211,27 +210,13 @@ func runMode(ctx context.Context, cfg Config, mode string) (batch []BatchRow, me
 		return nil, nil, err
 	}
 	defer func() { _ = db.Drop(context.WithoutCancel(ctx)) }()
-	opTok := "op-" + benchkit.Random() + benchkit.Random()
-	b.scfg = server.Config{
-		Roles: []string{"api"}, APIURL: "http://127.0.0.1:0",
-		TemporalAddress: b.temporal.Address, TemporalNamespace: devcluster.TemporalNamespace, TemporalTLS: b.temporal.TLS,
-		TaskQueue:  "dayops-opsbench-" + benchkit.Random(),
-		Kubeconfig: cfg.Kubeconfig, DatabaseURL: db.URL,
-		Tokens:      opTok + "=bench-operator:operator",
-		BackupStore: filepath.Join(b.tmp, "backups"), HookAllow: "127.0.0.1",
-		CallKeys: "opsbench-call-key-" + benchkit.Random() + benchkit.Random() + benchkit.Random(),
-	}
-	if b.deps, err = server.Connect(ctx, b.scfg, log); err != nil {
-		return nil, nil, err
-	}
-	defer b.deps.Close()
-	api, err := b.deps.NewAPI(b.scfg)
+	api, err := benchkit.StartAPI(ctx, benchkit.APIConfig{Name: "opsbench", TemporalAddress: b.temporal.Address,
+		TemporalTLS: b.temporal.TLS, Kubeconfig: cfg.Kubeconfig, DatabaseURL: db.URL, BackupStore: filepath.Join(b.tmp, "backups")}, log)
 	if err != nil {
 		return nil, nil, err
 	}
-	srv := httptest.NewServer(api.Handler())
-	defer srv.Close()
-	b.op = &cli.Client{Base: srv.URL, Token: opTok, HTTP: &http.Client{Timeout: time.Minute}}
+	defer api.Close()
+	b.api, b.deps, b.op = api, api.Deps, api.Operator
 	if b.ns, err = benchkit.CreateNamespace(ctx, b.deps.Kube, "opsbench"); err != nil {
 		return nil, nil, err
 	}
@@ -420,11 +405,7 @@ func (b *bench) startWorkers(n int) error {
 			return err
 		}
 		w := exec.Command(b.cfg.DayopsBin, "server", "--roles", "worker")
-		w.Env = append(os.Environ(), "DAYOPS_ROLES=worker", "DAYOPS_TASK_QUEUE="+b.scfg.TaskQueue,
-			"KUBECONFIG="+b.cfg.Kubeconfig, "DATABASE_URL="+b.scfg.DatabaseURL,
-			"DAYOPS_LOG_LEVEL=warn", "DAYOPS_HOOK_ALLOW=127.0.0.1", "DAYOPS_CALL_KEYS="+b.scfg.CallKeys,
-			server.EnvBackupStore+"="+b.scfg.BackupStore)
-		w.Env = append(w.Env, b.temporal.Env()...)
+		w.Env = b.api.WorkerEnv(b.temporal.Env()...)
 		w.Stdout, w.Stderr = wlog, wlog
 		if err := w.Start(); err != nil {
 			wlog.Close()

@@ -12,7 +12,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"os"
 	"os/exec"
@@ -128,31 +127,13 @@ func Run(ctx context.Context, cfg Config, out io.Writer) ([]Row, error) {
 		return nil, err
 	}
 	defer os.RemoveAll(tmp)
-	store := filepath.Join(tmp, "backups")
-	opTok, auTok := "op-"+benchkit.Random()+benchkit.Random(), "au-"+benchkit.Random()+benchkit.Random()
-	scfg := server.Config{
-		Roles: []string{"api"}, APIURL: "http://127.0.0.1:0",
-		TemporalAddress: cfg.TemporalAddress, TemporalNamespace: "default",
-		TaskQueue:  "dayops-scalebench-" + benchkit.Random(),
-		Kubeconfig: cfg.Kubeconfig, DatabaseURL: db.URL,
-		Tokens:      opTok + "=bench-operator:operator," + auTok + "=bench-auditor:auditor",
-		BackupStore: store, HookAllow: "127.0.0.1",
-		CallKeys: "scalebench-call-key-" + benchkit.Random() + benchkit.Random() + benchkit.Random(),
-	}
-	deps, err := server.Connect(ctx, scfg, log)
+	api, err := benchkit.StartAPI(ctx, benchkit.APIConfig{Name: "scalebench", TemporalAddress: cfg.TemporalAddress,
+		Kubeconfig: cfg.Kubeconfig, DatabaseURL: db.URL, BackupStore: filepath.Join(tmp, "backups")}, log)
 	if err != nil {
 		return nil, err
 	}
-	defer deps.Close()
-	api, err := deps.NewAPI(scfg)
-	if err != nil {
-		return nil, err
-	}
-	srv := httptest.NewServer(api.Handler())
-	defer srv.Close()
-
-	b := &bench{cfg: cfg, deps: deps, out: out,
-		op: &cli.Client{Base: srv.URL, Token: opTok, HTTP: &http.Client{Timeout: time.Minute}}}
+	defer api.Close()
+	b := &bench{cfg: cfg, deps: api.Deps, out: out, op: api.Operator}
 	if b.ns, err = benchkit.CreateNamespace(ctx, b.deps.Kube, "scalebench"); err != nil {
 		return nil, err
 	}
@@ -164,10 +145,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer) ([]Row, error) {
 	}
 	defer wlog.Close()
 	b.worker = exec.Command(cfg.DayopsBin, "server", "--roles", "worker")
-	b.worker.Env = append(os.Environ(), "DAYOPS_ROLES=worker", "DAYOPS_TASK_QUEUE="+scfg.TaskQueue,
-		"TEMPORAL_ADDRESS="+cfg.TemporalAddress, "KUBECONFIG="+cfg.Kubeconfig, "DATABASE_URL="+db.URL,
-		"DAYOPS_LOG_LEVEL=warn", "DAYOPS_HOOK_ALLOW=127.0.0.1", "DAYOPS_CALL_KEYS="+scfg.CallKeys,
-		server.EnvBackupStore+"="+store)
+	b.worker.Env = api.WorkerEnv("TEMPORAL_ADDRESS=" + cfg.TemporalAddress)
 	b.worker.Stdout, b.worker.Stderr = wlog, wlog
 	if err := b.worker.Start(); err != nil {
 		return nil, fmt.Errorf("start worker %s: %w", cfg.DayopsBin, err)
@@ -176,7 +154,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer) ([]Row, error) {
 		_ = b.worker.Process.Signal(os.Interrupt)
 		_ = b.worker.Wait()
 	}()
-	log.Info("scalebench ready", "namespace", b.ns, "task_queue", scfg.TaskQueue, "worker_pid", b.worker.Process.Pid)
+	log.Info("scalebench ready", "namespace", b.ns, "task_queue", api.Config.TaskQueue, "worker_pid", b.worker.Process.Pid)
 
 	var rows []Row
 	for _, s := range cfg.Shards {
