@@ -124,50 +124,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (res Result, err error)
 	if err != nil {
 		return res, err
 	}
-	err = func() error {
-		if cfg.CostWindow > 0 {
-			if res.Cost, err = b.MeasureCost(ctx, cfg.CostWindow); err != nil {
-				return fmt.Errorf("cost: %w", err)
-			}
-			fmt.Fprintln(out, res.Cost)
-		}
-		if err := b.Fill(ctx, cfg.Keys, 100); err != nil {
-			return err
-		}
-		if err := b.StartWriter(ctx, 1); err != nil {
-			return err
-		}
-		image, err := b.otherImage(ctx)
-		if err != nil {
-			return err
-		}
-		steps := []struct {
-			name string
-			run  func() (Figure, error)
-		}{
-			{"force-delete-primary", func() (Figure, error) { return b.ForceDeletePrimary(ctx, 0) }},
-			{"delete-replica-pvc", func() (Figure, error) { return b.DeleteReplicaAndPVC(ctx, 1) }},
-			{"worker-mid-recovery", func() (Figure, error) { return b.KillWorkerMidRecovery(ctx, 2) }},
-			{"worker-down", func() (Figure, error) { return b.WorkerDownReplicaLost(ctx, 0) }},
-			{"switchover", func() (Figure, error) { return b.Switchover(ctx, 1) }},
-			{"sigkill-aof", func() (Figure, error) {
-				return b.KillRedisPrimary(ctx, 2, "SIGKILL a primary redis-server (aof)")
-			}},
-			{"lose-node", func() (Figure, error) { return b.LoseNode(ctx, 0) }},
-			{"busy", func() (Figure, error) { return b.RecoverWhileBusy(ctx, 2, image, cfg.Hold) }},
-		}
-		for _, s := range steps {
-			if !runs(s.name) {
-				continue
-			}
-			if _, err := s.run(); err != nil {
-				return err
-			}
-		}
-		wr, err := b.Stop(ctx)
-		res.Writers[b.Cluster] = wr
-		return err
-	}()
+	err = runAOF(ctx, b, cfg, out, &res)
 	res.Figures = append(res.Figures, b.Figures...)
 	if err != nil {
 		return res, fmt.Errorf("cluster %s: %w (worker logs in %s)", b.Cluster, err, w.Dir)
@@ -179,36 +136,101 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (res Result, err error)
 	// Persistence none: the instance manager fences the restarted, empty
 	// former primary. No WAIT: a cache client.
 	if runs("sigkill-none") {
-		c, err := createCluster(ctx, env, "chaos-cache", cfg.Shards, "none")
-		if err != nil {
-			return res, err
-		}
-		err = func() error {
-			if err := c.Fill(ctx, cfg.Keys, 100); err != nil {
-				return err
-			}
-			if err := c.StartWriter(ctx, 0); err != nil {
-				return err
-			}
-			if _, err := c.KillRedisPrimary(ctx, 0, "SIGKILL a primary redis-server (persistence none, fenced)"); err != nil {
-				return err
-			}
-			wr, err := c.Stop(ctx)
-			res.Writers[c.Cluster] = wr
-			return err
-		}()
-		res.Figures = append(res.Figures, c.Figures...)
-		if err != nil {
-			return res, fmt.Errorf("cluster %s: %w", c.Cluster, err)
-		}
-		if err := c.Delete(ctx); err != nil {
+		if err := runCache(ctx, env, cfg, &res); err != nil {
 			return res, err
 		}
 	}
 
+	return res, report(out, cfg, res)
+}
+
+// runAOF runs the faults on the cluster with the default persistence (AOF):
+// the guardian's cost, then every fault not skipped, with a writer that
+// waits for a replica.
+func runAOF(ctx context.Context, b *Bench, cfg Config, out io.Writer, res *Result) error {
+	if cfg.CostWindow > 0 {
+		var err error
+		if res.Cost, err = b.MeasureCost(ctx, cfg.CostWindow); err != nil {
+			return fmt.Errorf("cost: %w", err)
+		}
+		fmt.Fprintln(out, res.Cost)
+	}
+	if err := b.Fill(ctx, cfg.Keys, 100); err != nil {
+		return err
+	}
+	if err := b.StartWriter(ctx, 1); err != nil {
+		return err
+	}
+	image, err := b.otherImage(ctx)
+	if err != nil {
+		return err
+	}
+	steps := []struct {
+		name string
+		run  func() (Figure, error)
+	}{
+		{"force-delete-primary", func() (Figure, error) { return b.ForceDeletePrimary(ctx, 0) }},
+		{"delete-replica-pvc", func() (Figure, error) { return b.DeleteReplicaAndPVC(ctx, 1) }},
+		{"worker-mid-recovery", func() (Figure, error) { return b.KillWorkerMidRecovery(ctx, 2) }},
+		{"worker-down", func() (Figure, error) { return b.WorkerDownReplicaLost(ctx, 0) }},
+		{"switchover", func() (Figure, error) { return b.Switchover(ctx, 1) }},
+		{"sigkill-aof", func() (Figure, error) {
+			return b.KillRedisPrimary(ctx, 2, "SIGKILL a primary redis-server (aof)")
+		}},
+		{"lose-node", func() (Figure, error) { return b.LoseNode(ctx, 0) }},
+		{"busy", func() (Figure, error) { return b.RecoverWhileBusy(ctx, 2, image, cfg.Hold) }},
+	}
+	for _, s := range steps {
+		if slices.Contains(cfg.Skip, s.name) {
+			continue
+		}
+		if _, err := s.run(); err != nil {
+			return err
+		}
+	}
+	wr, err := b.Stop(ctx)
+	res.Writers[b.Cluster] = wr
+	return err
+}
+
+// runCache runs the fence on a cluster without persistence: the instance
+// manager fences the restarted, empty former primary. No WAIT: a cache
+// client.
+func runCache(ctx context.Context, env Env, cfg Config, res *Result) error {
+	c, err := createCluster(ctx, env, "chaos-cache", cfg.Shards, "none")
+	if err != nil {
+		return err
+	}
+	err = func() error {
+		if err := c.Fill(ctx, cfg.Keys, 100); err != nil {
+			return err
+		}
+		if err := c.StartWriter(ctx, 0); err != nil {
+			return err
+		}
+		if _, err := c.KillRedisPrimary(ctx, 0, "SIGKILL a primary redis-server (persistence none, fenced)"); err != nil {
+			return err
+		}
+		wr, err := c.Stop(ctx)
+		res.Writers[c.Cluster] = wr
+		return err
+	}()
+	res.Figures = append(res.Figures, c.Figures...)
+	if err != nil {
+		return fmt.Errorf("cluster %s: %w", c.Cluster, err)
+	}
+	if err := c.Delete(ctx); err != nil {
+		return err
+	}
+	return nil
+}
+
+// report prints the table and the notes of the figures, and the writers'
+// outcome.
+func report(out io.Writer, cfg Config, res Result) error {
 	fmt.Fprintf(out, "\n%d shards x 1 replica, %d keys of 100 B filled per cluster; a writer on 5,000 more keys, 4 workers (WAIT 1 on the AOF cluster):\n", cfg.Shards, cfg.Keys)
 	if err := WriteTable(out, res.Figures); err != nil {
-		return res, err
+		return err
 	}
 	fmt.Fprintln(out)
 	WriteNotes(out, res.Figures)
@@ -218,7 +240,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (res Result, err error)
 				name, wr.Acked, wr.Failed, wr.Lost, wr.Verified, orOK(wr.VerifyErr))
 		}
 	}
-	return res, nil
+	return nil
 }
 
 func orOK(err error) string {
