@@ -39,20 +39,9 @@ func (b *Bench) run(ctx context.Context, m measure) (Figure, error) {
 	if _, err := b.Credentials(ctx); err != nil {
 		return f, err
 	}
-	reps, err := b.ReplicasOf(ctx, m.shard)
+	primaryIP, ips, err := b.shardIPs(ctx, m.shard)
 	if err != nil {
 		return f, err
-	}
-	prim, err := b.PrimaryOf(ctx, m.shard)
-	if err != nil {
-		return f, err
-	}
-	primaryIP := prim.Status.PodIP
-	var ips []string
-	for _, p := range reps {
-		if p.Status.PodIP != "" {
-			ips = append(ips, p.Status.PodIP)
-		}
 	}
 	keysBefore, err := b.countFilled(ctx)
 	if err != nil {
@@ -73,21 +62,9 @@ func (b *Bench) run(ctx context.Context, m measure) (Figure, error) {
 	// answers date the repair.
 	shard := newShardProbe(b.password, append([]string{primaryIP}, ips...))
 	defer shard.close()
-	seen, broken := false, false
-	var wholeAt time.Time
-	for until := time.Now().Add(15 * time.Second); time.Now().Before(until) && !seen; {
-		if gh, err := b.Health(ctx); err == nil && gh.ObservedAt.After(began) && (gh.State != "Healthy" || gh.Ready != gh.Desired) {
-			seen = true
-			break
-		}
-		if !shard.whole(ctx) {
-			broken, wholeAt = true, time.Time{}
-		} else if wholeAt.IsZero() {
-			wholeAt = time.Now()
-		}
-		if err := benchkit.Sleep(ctx, 50*time.Millisecond); err != nil {
-			return f, err
-		}
+	seen, broken, wholeAt, err := b.awaitDegraded(ctx, shard, began)
+	if err != nil {
+		return f, err
 	}
 	if !seen && !wholeAt.IsZero() {
 		f.Redundancy = wholeAt.Sub(began)
@@ -131,6 +108,44 @@ func (b *Bench) run(ctx context.Context, m measure) (Figure, error) {
 		return f, fmt.Errorf("%s: promotion after %s, Service followed after %s: want both", m.label, f.Promoted, f.Service)
 	}
 	return f, nil
+}
+
+// shardIPs are the pod IPs of a shard's primary and of its replicas.
+func (b *Bench) shardIPs(ctx context.Context, shard int) (primaryIP string, replicaIPs []string, err error) {
+	reps, err := b.ReplicasOf(ctx, shard)
+	if err != nil {
+		return "", nil, err
+	}
+	prim, err := b.PrimaryOf(ctx, shard)
+	if err != nil {
+		return "", nil, err
+	}
+	for _, p := range reps {
+		if p.Status.PodIP != "" {
+			replicaIPs = append(replicaIPs, p.Status.PodIP)
+		}
+	}
+	return prim.Status.PodIP, replicaIPs, nil
+}
+
+// awaitDegraded waits up to 15 s for the guardian to see the shard degraded
+// after the fault (seen), probing the shard's own answers meanwhile: broken
+// when they were not whole, wholeAt when they were whole again since.
+func (b *Bench) awaitDegraded(ctx context.Context, shard *shardProbe, began time.Time) (seen, broken bool, wholeAt time.Time, err error) {
+	for until := time.Now().Add(15 * time.Second); time.Now().Before(until); {
+		if gh, err := b.Health(ctx); err == nil && gh.ObservedAt.After(began) && (gh.State != "Healthy" || gh.Ready != gh.Desired) {
+			return true, broken, wholeAt, nil
+		}
+		if !shard.whole(ctx) {
+			broken, wholeAt = true, time.Time{}
+		} else if wholeAt.IsZero() {
+			wholeAt = time.Now()
+		}
+		if err := benchkit.Sleep(ctx, 50*time.Millisecond); err != nil {
+			return false, broken, wholeAt, err
+		}
+	}
+	return false, broken, wholeAt, nil
 }
 
 func join(a, b string) string {
