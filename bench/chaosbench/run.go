@@ -133,8 +133,6 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (res Result, err error)
 		return res, err
 	}
 
-	// Persistence none: the instance manager fences the restarted, empty
-	// former primary. No WAIT: a cache client.
 	if runs("sigkill-none") {
 		if err := runCache(ctx, env, cfg, &res); err != nil {
 			return res, err

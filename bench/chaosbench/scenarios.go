@@ -363,22 +363,8 @@ func (b *Bench) RecoverWhileBusy(ctx context.Context, shard int, image string, h
 	}
 	// Wait for the canary's bake: the upgrade holds the cluster and touches
 	// no other shard until it is approved or aborted.
-	for deadline := time.Now().Add(5 * time.Minute); ; {
-		var op apiv1.Operation
-		if err := b.Auditor.Do(ctx, http.MethodGet, "/v1/operations/"+acc.OperationID, nil, nil, &op); err == nil {
-			if op.Status != "Running" {
-				return Figure{}, fmt.Errorf("upgrade ended %s/%s before its bake: %s", op.Status, op.Progress.Outcome, op.Error)
-			}
-			if u := op.Progress.Upgrade; u != nil && u.Stage == workflows.StageBaking {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			return Figure{}, errors.New("the upgrade did not reach its bake in 5m")
-		}
-		if err := benchkit.Sleep(ctx, 200*time.Millisecond); err != nil {
-			return Figure{}, err
-		}
+	if err := b.waitBaking(ctx, acc.OperationID); err != nil {
+		return Figure{}, err
 	}
 	prev, err := b.Health(ctx)
 	if err != nil {
@@ -399,47 +385,9 @@ func (b *Bench) RecoverWhileBusy(ctx context.Context, shard int, image string, h
 				return err
 			}
 			lostAt := time.Now()
-			// While the upgrade runs: the guardian is Busy and starts no
-			// recovery (while busy it reports no loss, only Busy), and a
-			// recover request is refused. The upgrade may also end by
-			// itself (its gate sees the loss): then the hold ends early.
-			busy, refused, endedAlone := false, "", false
-			upgradeRunning := func() (bool, error) {
-				var op apiv1.Operation
-				if err := b.Auditor.Do(ctx, http.MethodGet, "/v1/operations/"+acc.OperationID, nil, nil, &op); err != nil {
-					return false, err
-				}
-				return op.Status == "Running", nil
-			}
-			for time.Since(lostAt) < hold {
-				running, err := upgradeRunning()
-				if err != nil {
-					return err
-				}
-				if !running {
-					endedAlone = true
-					break
-				}
-				if gh, err := b.Health(ctx); err == nil {
-					if gh.LastRecovery != prev.LastRecovery {
-						if running, err := upgradeRunning(); err != nil || running {
-							return fmt.Errorf("the guardian started recover %s while upgrade %s held the cluster", gh.LastRecovery, acc.OperationID)
-						}
-					}
-					busy = busy || gh.State == "Busy"
-				}
-				if refused == "" {
-					var ans apiv1.OperationAccepted
-					err := b.Operator.Do(ctx, http.MethodPost, path, nsq, map[string]any{"type": "recover", "reason": "chaos bench: by hand while busy"}, &ans)
-					var apiErr *cli.APIError
-					if !errors.As(err, &apiErr) || apiErr.Status != http.StatusConflict {
-						return fmt.Errorf("a recover request while upgrade %s runs: want 409, got %v (%+v)", acc.OperationID, err, ans)
-					}
-					refused = apiErr.Detail
-				}
-				if err := benchkit.Sleep(ctx, 200*time.Millisecond); err != nil {
-					return err
-				}
+			busy, refused, endedAlone, err := b.holdBusy(ctx, acc.OperationID, path, nsq, prev.LastRecovery, lostAt, hold)
+			if err != nil {
+				return err
 			}
 			if !endedAlone && !busy {
 				return fmt.Errorf("in %s the guardian never reported Busy while upgrade %s ran", hold, acc.OperationID)
@@ -456,22 +404,9 @@ func (b *Bench) RecoverWhileBusy(ctx context.Context, shard int, image string, h
 			if err != nil {
 				return err
 			}
-			// The recovery the guardian starts next must begin after the
-			// upgrade ended.
-			var rec apiv1.Operation
-			for deadline := time.Now().Add(2 * time.Minute); ; {
-				gh, err := b.Health(ctx)
-				if err == nil && gh.LastRecovery != prev.LastRecovery {
-					if err := b.Auditor.Do(ctx, http.MethodGet, "/v1/operations/"+gh.LastRecovery, nil, nil, &rec); err == nil {
-						break
-					}
-				}
-				if time.Now().After(deadline) {
-					return fmt.Errorf("no recovery within 2m of the upgrade's end (%s/%s)", up.Status, up.Progress.Outcome)
-				}
-				if err := benchkit.Sleep(ctx, 100*time.Millisecond); err != nil {
-					return err
-				}
+			rec, err := b.awaitRecovery(ctx, prev.LastRecovery, up)
+			if err != nil {
+				return err
 			}
 			if rec.StartedAt.Before(up.ClosedAt) {
 				return fmt.Errorf("recover %s started at %s, before upgrade %s ended at %s", rec.OperationID, rec.StartedAt, up.OperationID, up.ClosedAt)
@@ -491,6 +426,95 @@ func (b *Bench) RecoverWhileBusy(ctx context.Context, shard int, image string, h
 		b.Figures[len(b.Figures)-1] = f
 	}
 	return f, err
+}
+
+// waitBaking waits (up to 5 minutes) for upgrade id to reach its canary's
+// bake: it then holds the cluster and touches no other shard until it is
+// approved or aborted.
+func (b *Bench) waitBaking(ctx context.Context, id string) error {
+	for deadline := time.Now().Add(5 * time.Minute); ; {
+		var op apiv1.Operation
+		if err := b.Auditor.Do(ctx, http.MethodGet, "/v1/operations/"+id, nil, nil, &op); err == nil {
+			if op.Status != "Running" {
+				return fmt.Errorf("upgrade ended %s/%s before its bake: %s", op.Status, op.Progress.Outcome, op.Error)
+			}
+			if u := op.Progress.Upgrade; u != nil && u.Stage == workflows.StageBaking {
+				return nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return errors.New("the upgrade did not reach its bake in 5m")
+		}
+		if err := benchkit.Sleep(ctx, 200*time.Millisecond); err != nil {
+			return err
+		}
+	}
+}
+
+// holdBusy keeps up to hold after a loss at lostAt while upgrade id runs:
+// the guardian must be Busy and start no recovery (lastRecovery stays), and
+// a recover request is refused. The upgrade may also end by itself (its
+// gate sees the loss): then the hold ends early (endedAlone). While busy the
+// guardian reports no loss, only Busy.
+func (b *Bench) holdBusy(ctx context.Context, id, path string, nsq url.Values, lastRecovery string, lostAt time.Time, hold time.Duration) (busy bool, refused string, endedAlone bool, err error) {
+	upgradeRunning := func() (bool, error) {
+		var op apiv1.Operation
+		if err := b.Auditor.Do(ctx, http.MethodGet, "/v1/operations/"+id, nil, nil, &op); err != nil {
+			return false, err
+		}
+		return op.Status == "Running", nil
+	}
+	for time.Since(lostAt) < hold {
+		running, err := upgradeRunning()
+		if err != nil {
+			return busy, refused, endedAlone, err
+		}
+		if !running {
+			endedAlone = true
+			break
+		}
+		if gh, err := b.Health(ctx); err == nil {
+			if gh.LastRecovery != lastRecovery {
+				if running, err := upgradeRunning(); err != nil || running {
+					return busy, refused, endedAlone, fmt.Errorf("the guardian started recover %s while upgrade %s held the cluster", gh.LastRecovery, id)
+				}
+			}
+			busy = busy || gh.State == "Busy"
+		}
+		if refused == "" {
+			var ans apiv1.OperationAccepted
+			err := b.Operator.Do(ctx, http.MethodPost, path, nsq, map[string]any{"type": "recover", "reason": "chaos bench: by hand while busy"}, &ans)
+			var apiErr *cli.APIError
+			if !errors.As(err, &apiErr) || apiErr.Status != http.StatusConflict {
+				return busy, refused, endedAlone, fmt.Errorf("a recover request while upgrade %s runs: want 409, got %v (%+v)", id, err, ans)
+			}
+			refused = apiErr.Detail
+		}
+		if err := benchkit.Sleep(ctx, 200*time.Millisecond); err != nil {
+			return busy, refused, endedAlone, err
+		}
+	}
+	return busy, refused, endedAlone, nil
+}
+
+// awaitRecovery waits (up to 2 minutes) for the guardian's next recovery
+// after lastRecovery and returns it. It must begin after the upgrade up ended.
+func (b *Bench) awaitRecovery(ctx context.Context, lastRecovery string, up apiv1.Operation) (apiv1.Operation, error) {
+	var rec apiv1.Operation
+	for deadline := time.Now().Add(2 * time.Minute); ; {
+		gh, err := b.Health(ctx)
+		if err == nil && gh.LastRecovery != lastRecovery {
+			if err := b.Auditor.Do(ctx, http.MethodGet, "/v1/operations/"+gh.LastRecovery, nil, nil, &rec); err == nil {
+				return rec, nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return rec, fmt.Errorf("no recovery within 2m of the upgrade's end (%s/%s)", up.Status, up.Progress.Outcome)
+		}
+		if err := benchkit.Sleep(ctx, 100*time.Millisecond); err != nil {
+			return rec, err
+		}
+	}
 }
 
 // WaitOperation polls an operation until it is no longer running and
