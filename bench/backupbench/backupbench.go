@@ -146,24 +146,10 @@ func runOne(ctx context.Context, cfg Config, ds migratebench.Dataset) (res Resul
 	}
 
 	// Backup, while a client writes (so the pause is paid by someone).
-	wctx, stopWriter := context.WithCancel(ctx)
-	writer := redistest.StartWriter(wctx, cc, redistest.WriterOptions{Keys: 10_000, Workers: 2})
-	log.Info("backup")
-	began := time.Now()
-	snap, err := rdb.Snapshot(ctx, rdb.SnapshotRequest{Targets: targets, Store: store, BackupID: "bench", Client: src.Pool.Client})
-	res.Backup = time.Since(began)
-	writer.Stop()
-	stopWriter()
+	files, err := backup(ctx, src, store, targets, ranges, log, &res)
 	if err != nil {
-		res.Err = fmt.Errorf("backup: %w", err)
+		res.Err = err
 		return res
-	}
-	res.PauseMS, res.Consistent = snap.Consistency.PausedMS, snap.Consistency.ClusterConsistent
-	var files []backupstore.ShardFile
-	for i, s := range snap.Shards {
-		res.Keys += s.Keys
-		res.Bytes += s.Size
-		files = append(files, backupstore.ShardFile{Shard: s.Shard, Key: s.Key, Size: s.Size, SHA256: s.SHA256, Keys: s.Keys, Slots: ranges[i]})
 	}
 	src.Close()
 
@@ -176,14 +162,75 @@ func runOne(ctx context.Context, cfg Config, ds migratebench.Dataset) (res Resul
 			}
 		}
 	}()
-	for i := range files {
-		if temps[i], err = startStandalone(ctx, filepath.Join(dir, "temp-"+strconv.Itoa(i))); err != nil {
+	if err := loadTemps(ctx, dir, store, files, temps, log, &res); err != nil {
+		res.Err = err
+		return res
+	}
+
+	// Same shard count: what a restored primary does (copy the RDB from its
+	// temporary instance with redis-cli --rdb, start with it).
+	log.Info("restore same count")
+	restored, err := restoreSameCount(ctx, dir, temps, files)
+	res.SameCount = res.Load + restored
+	if err != nil {
+		res.Err = fmt.Errorf("restore same count: %w", err)
+		return res
+	}
+
+	// Another shard count: dayops replay, then redis-cli --cluster import of
+	// the same temporary instances into a fresh cluster.
+	if has(cfg.Tools, "dayops") {
+		if err := replayInto(ctx, cfg, log, dir, temps, &res); err != nil {
 			res.Err = err
 			return res
 		}
 	}
+	if has(cfg.Tools, "redis-cli") {
+		if err := importInto(ctx, cfg, log, dir, temps, &res); err != nil {
+			res.Err = err
+			return res
+		}
+	}
+	return res
+}
+
+// backup snapshots the source cluster while a client writes, recording the
+// time, the pause and the totals in res, and returns the shard files.
+func backup(ctx context.Context, src *redistest.Cluster, store backupstore.Store, targets []rdb.Target, ranges []topology.Ranges, log *slog.Logger, res *Result) ([]backupstore.ShardFile, error) {
+	cc := src.ClusterClient()
+	defer cc.Close()
+	wctx, stopWriter := context.WithCancel(ctx)
+	writer := redistest.StartWriter(wctx, cc, redistest.WriterOptions{Keys: 10_000, Workers: 2})
+	log.Info("backup")
+	began := time.Now()
+	snap, err := rdb.Snapshot(ctx, rdb.SnapshotRequest{Targets: targets, Store: store, BackupID: "bench", Client: src.Pool.Client})
+	res.Backup = time.Since(began)
+	writer.Stop()
+	stopWriter()
+	if err != nil {
+		return nil, fmt.Errorf("backup: %w", err)
+	}
+	res.PauseMS, res.Consistent = snap.Consistency.PausedMS, snap.Consistency.ClusterConsistent
+	var files []backupstore.ShardFile
+	for i, s := range snap.Shards {
+		res.Keys += s.Keys
+		res.Bytes += s.Size
+		files = append(files, backupstore.ShardFile{Shard: s.Shard, Key: s.Key, Size: s.Size, SHA256: s.SHA256, Keys: s.Keys, Slots: ranges[i]})
+	}
+	return files, nil
+}
+
+// loadTemps starts a temporary instance per shard file (into temps) and
+// loads the files into them over the replication protocol in parallel.
+func loadTemps(ctx context.Context, dir string, store backupstore.Store, files []backupstore.ShardFile, temps []*standalone, log *slog.Logger, res *Result) error {
+	for i := range files {
+		var err error
+		if temps[i], err = startStandalone(ctx, filepath.Join(dir, "temp-"+strconv.Itoa(i))); err != nil {
+			return err
+		}
+	}
 	log.Info("load")
-	began = time.Now()
+	began := time.Now()
 	var g errgroup.Group
 	for i, f := range files {
 		g.Go(func() error {
@@ -191,15 +238,18 @@ func runOne(ctx context.Context, cfg Config, ds migratebench.Dataset) (res Resul
 		})
 	}
 	if err := g.Wait(); err != nil {
-		res.Err = fmt.Errorf("load: %w", err)
-		return res
+		return fmt.Errorf("load: %w", err)
 	}
 	res.Load = time.Since(began)
+	return nil
+}
 
-	// Same shard count: what a restored primary does (copy the RDB from its
-	// temporary instance with redis-cli --rdb, start with it).
-	log.Info("restore same count")
-	began = time.Now()
+// restoreSameCount restores each shard as a restored primary does: copy the
+// RDB from its temporary instance with redis-cli --rdb, start a node with it,
+// and check its key count. It returns how long the restore took (the
+// check left out).
+func restoreSameCount(ctx context.Context, dir string, temps []*standalone, files []backupstore.ShardFile) (time.Duration, error) {
+	began := time.Now()
 	nodes := make([]*standalone, len(files))
 	var sg errgroup.Group
 	for i := range files {
@@ -217,8 +267,8 @@ func runOne(ctx context.Context, cfg Config, ds migratebench.Dataset) (res Resul
 			return err
 		})
 	}
-	err = sg.Wait()
-	res.SameCount = res.Load + time.Since(began)
+	err := sg.Wait()
+	restored := time.Since(began)
 	for i, n := range nodes {
 		if n == nil {
 			continue
@@ -230,84 +280,83 @@ func runOne(ctx context.Context, cfg Config, ds migratebench.Dataset) (res Resul
 		}
 		n.stop()
 	}
-	if err != nil {
-		res.Err = fmt.Errorf("restore same count: %w", err)
-		return res
-	}
+	return restored, err
+}
 
-	// Another shard count: dayops replay, then redis-cli --cluster import of
-	// the same temporary instances into a fresh cluster.
-	if has(cfg.Tools, "dayops") {
-		dst, err := redistest.Start(ctx, redistest.Options{Primaries: cfg.Into, Dir: filepath.Join(dir, "replay")})
-		if err != nil {
-			res.Err = err
-			return res
-		}
-		dcc := dst.ClusterClient()
-		var sources []rdb.Source
-		byAddr := map[string]*redis.Client{}
-		for i, t := range temps {
-			sources = append(sources, rdb.Source{Shard: i, Addr: t.addr})
-			byAddr[t.addr] = t.client
-		}
-		log.Info("replay", "into", cfg.Into)
-		began = time.Now()
-		_, res.ReplayErr = rdb.Replay(ctx, rdb.ReplayRequest{Sources: sources, Target: dcc, Source: func(a string) *redis.Client { return byAddr[a] }})
-		res.Replay = time.Since(began)
-		if res.ReplayErr == nil {
-			var got int64
-			_ = dcc.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error {
-				n, err := c.DBSize(ctx).Result()
-				mu.Lock()
-				got += n
-				mu.Unlock()
-				return err
-			})
-			if got != res.Keys {
-				res.ReplayErr = fmt.Errorf("replayed cluster holds %d keys, want %d", got, res.Keys)
-			}
-		}
-		dcc.Close()
-		dst.Close()
+// replayInto replays the temporary instances into a fresh cluster of
+// cfg.Into primaries (dayops: another shard count) and checks the key count.
+func replayInto(ctx context.Context, cfg Config, log *slog.Logger, dir string, temps []*standalone, res *Result) error {
+	dst, err := redistest.Start(ctx, redistest.Options{Primaries: cfg.Into, Dir: filepath.Join(dir, "replay")})
+	if err != nil {
+		return err
 	}
-	if has(cfg.Tools, "redis-cli") {
-		dst, err := redistest.Start(ctx, redistest.Options{Primaries: cfg.Into, Dir: filepath.Join(dir, "import")})
-		if err != nil {
-			res.Err = err
-			return res
-		}
-		log.Info("redis-cli --cluster import", "into", cfg.Into)
-		began = time.Now()
-		var ig errgroup.Group
-		for _, t := range temps {
-			ig.Go(func() error {
-				// --cluster-copy keeps the source (as the replay does); one
-				// redis-cli per source, all at once.
-				cmd := exec.CommandContext(ctx, "redis-cli", "--cluster", "import", dst.Addrs()[0], "--cluster-from", t.addr, "--cluster-copy", "--cluster-replace")
-				out, err := cmd.CombinedOutput()
-				if err != nil {
-					return fmt.Errorf("redis-cli --cluster import: %v: %s", err, lastLines(string(out)))
-				}
-				return nil
-			})
-		}
-		res.ImportErr = ig.Wait()
-		res.Import = time.Since(began)
-		dcc := dst.ClusterClient()
+	dcc := dst.ClusterClient()
+	var sources []rdb.Source
+	byAddr := map[string]*redis.Client{}
+	for i, t := range temps {
+		sources = append(sources, rdb.Source{Shard: i, Addr: t.addr})
+		byAddr[t.addr] = t.client
+	}
+	log.Info("replay", "into", cfg.Into)
+	began := time.Now()
+	_, res.ReplayErr = rdb.Replay(ctx, rdb.ReplayRequest{Sources: sources, Target: dcc, Source: func(a string) *redis.Client { return byAddr[a] }})
+	res.Replay = time.Since(began)
+	if res.ReplayErr == nil {
+		var got int64
 		_ = dcc.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error {
 			n, err := c.DBSize(ctx).Result()
 			mu.Lock()
-			res.ImportKeys += n
+			got += n
 			mu.Unlock()
 			return err
 		})
-		if res.ImportErr == nil && res.ImportKeys != res.Keys {
-			res.ImportErr = fmt.Errorf("imported cluster holds %d keys, want %d", res.ImportKeys, res.Keys)
+		if got != res.Keys {
+			res.ReplayErr = fmt.Errorf("replayed cluster holds %d keys, want %d", got, res.Keys)
 		}
-		dcc.Close()
-		dst.Close()
 	}
-	return res
+	dcc.Close()
+	dst.Close()
+	return nil
+}
+
+// importInto imports the temporary instances into a fresh cluster with
+// redis-cli --cluster import, one redis-cli per source, all at once.
+func importInto(ctx context.Context, cfg Config, log *slog.Logger, dir string, temps []*standalone, res *Result) error {
+	dst, err := redistest.Start(ctx, redistest.Options{Primaries: cfg.Into, Dir: filepath.Join(dir, "import")})
+	if err != nil {
+		return err
+	}
+	log.Info("redis-cli --cluster import", "into", cfg.Into)
+	began := time.Now()
+	var ig errgroup.Group
+	for _, t := range temps {
+		ig.Go(func() error {
+			// --cluster-copy keeps the source (as the replay does); one
+			// redis-cli per source, all at once.
+			cmd := exec.CommandContext(ctx, "redis-cli", "--cluster", "import", dst.Addrs()[0], "--cluster-from", t.addr, "--cluster-copy", "--cluster-replace")
+			out, err := cmd.CombinedOutput()
+			if err != nil {
+				return fmt.Errorf("redis-cli --cluster import: %v: %s", err, lastLines(string(out)))
+			}
+			return nil
+		})
+	}
+	res.ImportErr = ig.Wait()
+	res.Import = time.Since(began)
+	dcc := dst.ClusterClient()
+	_ = dcc.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error {
+		n, err := c.DBSize(ctx).Result()
+		mu.Lock()
+		res.ImportKeys += n
+		mu.Unlock()
+		return err
+	})
+	if res.ImportErr == nil && res.ImportKeys != res.Keys {
+		res.ImportErr = fmt.Errorf("imported cluster holds %d keys, want %d", res.ImportKeys, res.Keys)
+	}
+	dcc.Close()
+	dst.Close()
+	return nil
 }
 
 var mu sync.Mutex

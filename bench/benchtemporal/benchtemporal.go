@@ -17,6 +17,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/dayops/dayops/internal/devcluster"
+	"github.com/dayops/dayops/internal/devcluster/hostsetup"
 	"github.com/dayops/dayops/internal/temporaltls"
 	"github.com/dayops/dayops/internal/testutil/pgtest"
 )
@@ -50,7 +51,7 @@ func Start(ctx context.Context, root, mode, databaseURL string, log *slog.Logger
 		return nil, err
 	}
 	cfg.StateDir = dir
-	if cfg.TemporalPort, err = devcluster.FreePortBlock(20000, 30000, len(cfg.TemporalServerPorts())); err != nil {
+	if cfg.TemporalPort, err = hostsetup.FreePortBlock(20000, 30000, len(cfg.TemporalServerPorts())); err != nil {
 		os.RemoveAll(dir)
 		return nil, err
 	}

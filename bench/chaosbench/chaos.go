@@ -8,11 +8,9 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -22,6 +20,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/dayops/dayops/bench/benchkit"
 	"github.com/dayops/dayops/internal/apiv1"
 	"github.com/dayops/dayops/internal/cli"
 	"github.com/dayops/dayops/internal/kube/render"
@@ -92,7 +91,7 @@ type Bench struct {
 	addrs    []string
 	writer   *redistest.Writer
 	wcc      *redis.ClusterClient
-	gaps     *GapMeter
+	gaps     *benchkit.GapMeter
 	filled   int
 	Figures  []Figure
 }
@@ -131,18 +130,9 @@ func (b *Bench) WaitWhole(ctx context.Context, limit time.Duration) (time.Time, 
 		if time.Now().After(deadline) {
 			return time.Time{}, fmt.Errorf("cluster %s not whole after %s: %+v (err %v)", b.Cluster, limit, gh, err)
 		}
-		if err := sleep(ctx, 100*time.Millisecond); err != nil {
+		if err := benchkit.Sleep(ctx, 100*time.Millisecond); err != nil {
 			return time.Time{}, err
 		}
-	}
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-time.After(d):
-		return nil
 	}
 }
 
@@ -213,33 +203,6 @@ func (b *Bench) Cordon(ctx context.Context, node string, on bool) error {
 		return fmt.Errorf("cordon %s=%v: %w", node, on, err)
 	}
 	return nil
-}
-
-// KillRedis SIGKILLs the redis-server serving ip on this host (found by its
-// --bind argument): a process crash; the Pod's container restarts it.
-func KillRedis(ip string) ([]int, error) {
-	out, err := exec.Command("pgrep", "-f", "redis-server.*--bind "+ip+" ").Output()
-	if err != nil {
-		out, err = exec.Command("pgrep", "-f", "redis-server.*"+ip).Output()
-	}
-	if err != nil {
-		return nil, fmt.Errorf("find redis-server of %s: %w", ip, err)
-	}
-	var pids []int
-	for _, f := range strings.Fields(string(out)) {
-		pid, err := strconv.Atoi(f)
-		if err != nil {
-			continue
-		}
-		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
-			return pids, fmt.Errorf("kill %d: %w", pid, err)
-		}
-		pids = append(pids, pid)
-	}
-	if len(pids) == 0 {
-		return nil, fmt.Errorf("no redis-server of %s", ip)
-	}
-	return pids, nil
 }
 
 // Credentials reads the cluster's addresses and password from the API.
@@ -318,13 +281,13 @@ func (b *Bench) StartWriter(ctx context.Context, waitReplicas int) error {
 	}
 	b.wcc = cc
 	b.writer = redistest.StartWriter(ctx, cc, redistest.WriterOptions{Keys: 5_000, Workers: 4, WaitReplicas: waitReplicas, CheckPrevious: true})
-	b.gaps = StartGapMeter(b.writer)
+	b.gaps = benchkit.StartGapMeter(b.writer)
 	// Some acknowledged writes before the first fault.
 	for deadline := time.Now().Add(30 * time.Second); b.writer.Stats().Acked < 2_000; {
 		if time.Now().After(deadline) {
 			return fmt.Errorf("the writer acknowledged only %d writes in 30s (%v)", b.writer.Stats().Acked, b.writer.Stats().LastErr)
 		}
-		if err := sleep(ctx, 50*time.Millisecond); err != nil {
+		if err := benchkit.Sleep(ctx, 50*time.Millisecond); err != nil {
 			return err
 		}
 	}
@@ -357,58 +320,6 @@ func (b *Bench) Stop(ctx context.Context) (WriterResult, error) {
 	defer cc.Close()
 	r.Verified, r.VerifyErr = b.writer.Verify(ctx, cc)
 	return r, nil
-}
-
-// GapMeter measures the longest time no write was acknowledged.
-type GapMeter struct {
-	mu      sync.Mutex
-	longest time.Duration
-	stop    chan struct{}
-	done    chan struct{}
-}
-
-// StartGapMeter samples the writer's acknowledged count every 5 ms.
-func StartGapMeter(w *redistest.Writer) *GapMeter {
-	g := &GapMeter{stop: make(chan struct{}), done: make(chan struct{})}
-	go func() {
-		defer close(g.done)
-		last, lastAt := w.Stats().Acked, time.Now()
-		t := time.NewTicker(5 * time.Millisecond)
-		defer t.Stop()
-		for {
-			select {
-			case <-g.stop:
-				return
-			case now := <-t.C:
-				if a := w.Stats().Acked; a != last {
-					last, lastAt = a, now
-				}
-				g.mu.Lock()
-				g.longest = max(g.longest, now.Sub(lastAt))
-				g.mu.Unlock()
-			}
-		}
-	}()
-	return g
-}
-
-// Take returns the longest gap since the last Take.
-func (g *GapMeter) Take() time.Duration {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	l := g.longest
-	g.longest = 0
-	return l
-}
-
-// Close stops the meter.
-func (g *GapMeter) Close() {
-	select {
-	case <-g.stop:
-	default:
-		close(g.stop)
-	}
-	<-g.done
 }
 
 // promotionWatch follows one shard after a fault: when a replica first
@@ -458,7 +369,7 @@ func (b *Bench) watchPromotion(ctx context.Context, shard int, replicaIPs []stri
 				w.mu.Unlock()
 				return
 			}
-			_ = sleep(ctx, 20*time.Millisecond)
+			_ = benchkit.Sleep(ctx, 20*time.Millisecond)
 		}
 	}()
 	return w

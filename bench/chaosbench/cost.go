@@ -4,13 +4,12 @@ import (
 	"context"
 	"fmt"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/dayops/dayops/bench/scalebench"
+	"github.com/dayops/dayops/bench/benchkit"
 	"github.com/dayops/dayops/internal/kube/render"
 )
 
@@ -66,7 +65,7 @@ func (b *Bench) MeasureCost(ctx context.Context, d time.Duration) (Cost, error) 
 	if err != nil {
 		return Cost{}, err
 	}
-	cpu0, err := ProcCPU(b.Worker.PID())
+	cpu0, err := benchkit.ProcCPU(b.Worker.PID())
 	if err != nil {
 		return Cost{}, err
 	}
@@ -75,14 +74,14 @@ func (b *Bench) MeasureCost(ctx context.Context, d time.Duration) (Cost, error) 
 		return Cost{}, err
 	}
 	began := time.Now()
-	if err := sleep(ctx, d); err != nil {
+	if err := benchkit.Sleep(ctx, d); err != nil {
 		return Cost{}, err
 	}
 	calls1, err := b.redisCalls(ctx)
 	if err != nil {
 		return Cost{}, err
 	}
-	cpu1, err := ProcCPU(b.Worker.PID())
+	cpu1, err := benchkit.ProcCPU(b.Worker.PID())
 	if err != nil {
 		return Cost{}, err
 	}
@@ -122,7 +121,7 @@ func (b *Bench) redisCalls(ctx context.Context) (map[string]int64, error) {
 			info, err := rc.Info(ctx, "commandstats").Result()
 			var n int64
 			if err == nil {
-				n, err = CommandCalls(info, "replconf", "psync", "sync")
+				n, err = benchkit.CommandCalls(info, "replconf", "psync", "sync")
 			}
 			mu.Lock()
 			defer mu.Unlock()
@@ -138,32 +137,4 @@ func (b *Bench) redisCalls(ctx context.Context) (map[string]int64, error) {
 		return nil, fmt.Errorf("INFO commandstats: %v", errs)
 	}
 	return out, nil
-}
-
-// CommandCalls sums the calls= of the cmdstat_* lines of INFO commandstats,
-// leaving out the commands named in except (and their subcommands).
-func CommandCalls(info string, except ...string) (int64, error) {
-	m, err := scalebench.CommandStats(info)
-	if err != nil {
-		return 0, err
-	}
-	var total int64
-	for name, n := range m {
-		skip := false
-		for _, e := range except {
-			if name == e || strings.HasPrefix(name, e+"|") {
-				skip = true
-			}
-		}
-		if !skip {
-			total += n
-		}
-	}
-	return total, nil
-}
-
-// ProcCPU is the user+system CPU time of a process (/proc/<pid>/stat).
-func ProcCPU(pid int) (time.Duration, error) {
-	p, err := scalebench.ReadProc(pid)
-	return p.CPU, err
 }

@@ -2,30 +2,18 @@ package chaosbench
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
-	"strconv"
-	"syscall"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-
+	"github.com/dayops/dayops/bench/benchkit"
 	"github.com/dayops/dayops/internal/apiv1"
-	"github.com/dayops/dayops/internal/cli"
-	"github.com/dayops/dayops/internal/server"
 	"github.com/dayops/dayops/internal/testutil/pgtest"
 )
 
@@ -79,12 +67,6 @@ type Result struct {
 	Writers map[string]WriterResult // per cluster
 }
 
-func random() string {
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
-}
-
 // Run starts a dayops API in this process and a worker process (Config.
 // DayopsBin) against the running local stack, on a fresh database, task
 // queue and namespace; creates a 3x1 cluster with the default persistence
@@ -114,48 +96,26 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (res Result, err error)
 			os.RemoveAll(tmp)
 		}
 	}()
-	opTok, auTok := "op-"+random()+random(), "au-"+random()+random()
-	scfg := server.Config{
-		Roles: []string{"api"}, APIURL: "http://127.0.0.1:0",
-		TemporalAddress: cfg.TemporalAddress, TemporalNamespace: "default",
-		TaskQueue:  "dayops-chaosbench-" + random(),
-		Kubeconfig: cfg.Kubeconfig, DatabaseURL: db.URL,
-		Tokens:    opTok + "=bench-operator:operator," + auTok + "=bench-auditor:auditor",
-		HookAllow: "127.0.0.1",
-		CallKeys:  "chaosbench-call-key-" + random() + random() + random(),
-	}
-	deps, err := server.Connect(ctx, scfg, log)
+	api, err := benchkit.StartAPI(ctx, benchkit.APIConfig{Name: "chaosbench", TemporalAddress: cfg.TemporalAddress,
+		Kubeconfig: cfg.Kubeconfig, DatabaseURL: db.URL}, log)
 	if err != nil {
 		return res, err
 	}
-	defer deps.Close()
-	api, err := deps.NewAPI(scfg)
-	if err != nil {
-		return res, err
-	}
-	srv := httptest.NewServer(api.Handler())
-	defer srv.Close()
-	op := &cli.Client{Base: srv.URL, Token: opTok, HTTP: &http.Client{Timeout: time.Minute}}
-	au := &cli.Client{Base: srv.URL, Token: auTok, HTTP: &http.Client{Timeout: time.Minute}}
+	defer api.Close()
+	deps, op, au := api.Deps, api.Operator, api.Auditor
 
-	ns, err := createNamespace(ctx, deps)
+	ns, err := benchkit.CreateNamespace(ctx, deps.Kube, "chaosbench")
 	if err != nil {
 		return res, err
 	}
-	defer func() {
-		if err := deps.Kube.CoreV1().Namespaces().Delete(context.WithoutCancel(ctx), ns, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
-			log.Warn("delete namespace", "namespace", ns, "err", err)
-		}
-	}()
-	w := &ProcWorker{Bin: cfg.DayopsBin, Dir: tmp, Env: append(os.Environ(), "DAYOPS_ROLES=worker", "DAYOPS_TASK_QUEUE="+scfg.TaskQueue,
-		"TEMPORAL_ADDRESS="+cfg.TemporalAddress, "KUBECONFIG="+cfg.Kubeconfig, "DATABASE_URL="+db.URL,
-		"DAYOPS_LOG_LEVEL=warn", "DAYOPS_HOOK_ALLOW=127.0.0.1", "DAYOPS_CALL_KEYS="+scfg.CallKeys)}
+	defer benchkit.DeleteNamespace(context.WithoutCancel(ctx), deps.Kube, ns, log)
+	w := &benchkit.ProcWorker{Bin: cfg.DayopsBin, Dir: tmp, Env: api.WorkerEnv("TEMPORAL_ADDRESS=" + cfg.TemporalAddress)}
 	if err := w.Start(); err != nil {
 		return res, err
 	}
 	defer w.Stop()
 	env := Env{Kube: deps.Kube, Temporal: deps.Temporal, Operator: op, Auditor: au, Namespace: ns, Worker: w, Log: log}
-	log.Info("chaosbench ready", "namespace", ns, "task_queue", scfg.TaskQueue)
+	log.Info("chaosbench ready", "namespace", ns, "task_queue", api.Config.TaskQueue)
 	res.Writers = map[string]WriterResult{}
 
 	runs := func(s string) bool { return !slices.Contains(cfg.Skip, s) }
@@ -164,50 +124,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (res Result, err error)
 	if err != nil {
 		return res, err
 	}
-	err = func() error {
-		if cfg.CostWindow > 0 {
-			if res.Cost, err = b.MeasureCost(ctx, cfg.CostWindow); err != nil {
-				return fmt.Errorf("cost: %w", err)
-			}
-			fmt.Fprintln(out, res.Cost)
-		}
-		if err := b.Fill(ctx, cfg.Keys, 100); err != nil {
-			return err
-		}
-		if err := b.StartWriter(ctx, 1); err != nil {
-			return err
-		}
-		image, err := b.otherImage(ctx)
-		if err != nil {
-			return err
-		}
-		steps := []struct {
-			name string
-			run  func() (Figure, error)
-		}{
-			{"force-delete-primary", func() (Figure, error) { return b.ForceDeletePrimary(ctx, 0) }},
-			{"delete-replica-pvc", func() (Figure, error) { return b.DeleteReplicaAndPVC(ctx, 1) }},
-			{"worker-mid-recovery", func() (Figure, error) { return b.KillWorkerMidRecovery(ctx, 2) }},
-			{"worker-down", func() (Figure, error) { return b.WorkerDownReplicaLost(ctx, 0) }},
-			{"switchover", func() (Figure, error) { return b.Switchover(ctx, 1) }},
-			{"sigkill-aof", func() (Figure, error) {
-				return b.KillRedisPrimary(ctx, 2, "SIGKILL a primary redis-server (aof)")
-			}},
-			{"lose-node", func() (Figure, error) { return b.LoseNode(ctx, 0) }},
-			{"busy", func() (Figure, error) { return b.RecoverWhileBusy(ctx, 2, image, cfg.Hold) }},
-		}
-		for _, s := range steps {
-			if !runs(s.name) {
-				continue
-			}
-			if _, err := s.run(); err != nil {
-				return err
-			}
-		}
-		wr, err := b.Stop(ctx)
-		res.Writers[b.Cluster] = wr
-		return err
-	}()
+	err = runAOF(ctx, b, cfg, out, &res)
 	res.Figures = append(res.Figures, b.Figures...)
 	if err != nil {
 		return res, fmt.Errorf("cluster %s: %w (worker logs in %s)", b.Cluster, err, w.Dir)
@@ -216,39 +133,102 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (res Result, err error)
 		return res, err
 	}
 
-	// Persistence none: the instance manager fences the restarted, empty
-	// former primary. No WAIT: a cache client.
 	if runs("sigkill-none") {
-		c, err := createCluster(ctx, env, "chaos-cache", cfg.Shards, "none")
-		if err != nil {
-			return res, err
-		}
-		err = func() error {
-			if err := c.Fill(ctx, cfg.Keys, 100); err != nil {
-				return err
-			}
-			if err := c.StartWriter(ctx, 0); err != nil {
-				return err
-			}
-			if _, err := c.KillRedisPrimary(ctx, 0, "SIGKILL a primary redis-server (persistence none, fenced)"); err != nil {
-				return err
-			}
-			wr, err := c.Stop(ctx)
-			res.Writers[c.Cluster] = wr
-			return err
-		}()
-		res.Figures = append(res.Figures, c.Figures...)
-		if err != nil {
-			return res, fmt.Errorf("cluster %s: %w", c.Cluster, err)
-		}
-		if err := c.Delete(ctx); err != nil {
+		if err := runCache(ctx, env, cfg, &res); err != nil {
 			return res, err
 		}
 	}
 
+	return res, report(out, cfg, res)
+}
+
+// runAOF runs the faults on the cluster with the default persistence (AOF):
+// the guardian's cost, then every fault not skipped, with a writer that
+// waits for a replica.
+func runAOF(ctx context.Context, b *Bench, cfg Config, out io.Writer, res *Result) error {
+	if cfg.CostWindow > 0 {
+		var err error
+		if res.Cost, err = b.MeasureCost(ctx, cfg.CostWindow); err != nil {
+			return fmt.Errorf("cost: %w", err)
+		}
+		fmt.Fprintln(out, res.Cost)
+	}
+	if err := b.Fill(ctx, cfg.Keys, 100); err != nil {
+		return err
+	}
+	if err := b.StartWriter(ctx, 1); err != nil {
+		return err
+	}
+	image, err := b.otherImage(ctx)
+	if err != nil {
+		return err
+	}
+	steps := []struct {
+		name string
+		run  func() (Figure, error)
+	}{
+		{"force-delete-primary", func() (Figure, error) { return b.ForceDeletePrimary(ctx, 0) }},
+		{"delete-replica-pvc", func() (Figure, error) { return b.DeleteReplicaAndPVC(ctx, 1) }},
+		{"worker-mid-recovery", func() (Figure, error) { return b.KillWorkerMidRecovery(ctx, 2) }},
+		{"worker-down", func() (Figure, error) { return b.WorkerDownReplicaLost(ctx, 0) }},
+		{"switchover", func() (Figure, error) { return b.Switchover(ctx, 1) }},
+		{"sigkill-aof", func() (Figure, error) {
+			return b.KillRedisPrimary(ctx, 2, "SIGKILL a primary redis-server (aof)")
+		}},
+		{"lose-node", func() (Figure, error) { return b.LoseNode(ctx, 0) }},
+		{"busy", func() (Figure, error) { return b.RecoverWhileBusy(ctx, 2, image, cfg.Hold) }},
+	}
+	for _, s := range steps {
+		if slices.Contains(cfg.Skip, s.name) {
+			continue
+		}
+		if _, err := s.run(); err != nil {
+			return err
+		}
+	}
+	wr, err := b.Stop(ctx)
+	res.Writers[b.Cluster] = wr
+	return err
+}
+
+// runCache runs the fence on a cluster without persistence: the instance
+// manager fences the restarted, empty former primary. No WAIT: a cache
+// client.
+func runCache(ctx context.Context, env Env, cfg Config, res *Result) error {
+	c, err := createCluster(ctx, env, "chaos-cache", cfg.Shards, "none")
+	if err != nil {
+		return err
+	}
+	err = func() error {
+		if err := c.Fill(ctx, cfg.Keys, 100); err != nil {
+			return err
+		}
+		if err := c.StartWriter(ctx, 0); err != nil {
+			return err
+		}
+		if _, err := c.KillRedisPrimary(ctx, 0, "SIGKILL a primary redis-server (persistence none, fenced)"); err != nil {
+			return err
+		}
+		wr, err := c.Stop(ctx)
+		res.Writers[c.Cluster] = wr
+		return err
+	}()
+	res.Figures = append(res.Figures, c.Figures...)
+	if err != nil {
+		return fmt.Errorf("cluster %s: %w", c.Cluster, err)
+	}
+	if err := c.Delete(ctx); err != nil {
+		return err
+	}
+	return nil
+}
+
+// report prints the table and the notes of the figures, and the writers'
+// outcome.
+func report(out io.Writer, cfg Config, res Result) error {
 	fmt.Fprintf(out, "\n%d shards x 1 replica, %d keys of 100 B filled per cluster; a writer on 5,000 more keys, 4 workers (WAIT 1 on the AOF cluster):\n", cfg.Shards, cfg.Keys)
 	if err := WriteTable(out, res.Figures); err != nil {
-		return res, err
+		return err
 	}
 	fmt.Fprintln(out)
 	WriteNotes(out, res.Figures)
@@ -258,7 +238,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (res Result, err error)
 				name, wr.Acked, wr.Failed, wr.Lost, wr.Verified, orOK(wr.VerifyErr))
 		}
 	}
-	return res, nil
+	return nil
 }
 
 func orOK(err error) string {
@@ -319,76 +299,4 @@ func OtherImage(image string) string {
 		return "redis:7.0"
 	}
 	return "redis:7.0-next"
-}
-
-func createNamespace(ctx context.Context, deps *server.Deps) (string, error) {
-	name := "chaosbench-" + random()
-	if _, err := deps.Kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{}); err != nil {
-		return "", fmt.Errorf("create namespace %s: %w", name, err)
-	}
-	for deadline := time.Now().Add(30 * time.Second); ; {
-		_, err := deps.Kube.CoreV1().ServiceAccounts(name).Get(ctx, "default", metav1.GetOptions{})
-		if err == nil {
-			return name, nil
-		}
-		if time.Now().After(deadline) {
-			return name, fmt.Errorf("namespace %s has no default ServiceAccount after 30s: %w", name, err)
-		}
-		if err := sleep(ctx, 100*time.Millisecond); err != nil {
-			return name, err
-		}
-	}
-}
-
-// ProcWorker runs `dayops server --roles worker` as a process of its own, so
-// that it can be SIGKILLed and its CPU read; each start logs to
-// Dir/worker-N.log.
-type ProcWorker struct {
-	Bin string
-	Env []string
-	Dir string
-	cmd *exec.Cmd
-	n   int
-}
-
-// PID of the running process.
-func (w *ProcWorker) PID() int {
-	if w.cmd == nil {
-		return 0
-	}
-	return w.cmd.Process.Pid
-}
-
-// Start starts a fresh worker process.
-func (w *ProcWorker) Start() error {
-	w.n++
-	f, err := os.Create(filepath.Join(w.Dir, "worker-"+strconv.Itoa(w.n)+".log"))
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	cmd := exec.Command(w.Bin, "server", "--roles", "worker")
-	cmd.Env, cmd.Stdout, cmd.Stderr = w.Env, f, f
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("start worker %s: %w", w.Bin, err)
-	}
-	w.cmd = cmd
-	return nil
-}
-
-// Kill SIGKILLs the worker and waits for it.
-func (w *ProcWorker) Kill() error { return w.signal(syscall.SIGKILL) }
-
-// Stop asks the worker to stop (SIGTERM) and waits for it.
-func (w *ProcWorker) Stop() error { return w.signal(syscall.SIGTERM) }
-
-func (w *ProcWorker) signal(sig syscall.Signal) error {
-	if w.cmd == nil || w.cmd.ProcessState != nil {
-		return nil
-	}
-	if err := w.cmd.Process.Signal(sig); err != nil {
-		return err
-	}
-	_ = w.cmd.Wait()
-	return nil
 }

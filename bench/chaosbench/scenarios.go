@@ -10,6 +10,7 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/dayops/dayops/bench/benchkit"
 	"github.com/dayops/dayops/internal/apiv1"
 	"github.com/dayops/dayops/internal/cli"
 	"github.com/dayops/dayops/internal/workflows"
@@ -38,20 +39,9 @@ func (b *Bench) run(ctx context.Context, m measure) (Figure, error) {
 	if _, err := b.Credentials(ctx); err != nil {
 		return f, err
 	}
-	reps, err := b.ReplicasOf(ctx, m.shard)
+	primaryIP, ips, err := b.shardIPs(ctx, m.shard)
 	if err != nil {
 		return f, err
-	}
-	prim, err := b.PrimaryOf(ctx, m.shard)
-	if err != nil {
-		return f, err
-	}
-	primaryIP := prim.Status.PodIP
-	var ips []string
-	for _, p := range reps {
-		if p.Status.PodIP != "" {
-			ips = append(ips, p.Status.PodIP)
-		}
 	}
 	keysBefore, err := b.countFilled(ctx)
 	if err != nil {
@@ -72,21 +62,9 @@ func (b *Bench) run(ctx context.Context, m measure) (Figure, error) {
 	// answers date the repair.
 	shard := newShardProbe(b.password, append([]string{primaryIP}, ips...))
 	defer shard.close()
-	seen, broken := false, false
-	var wholeAt time.Time
-	for until := time.Now().Add(15 * time.Second); time.Now().Before(until) && !seen; {
-		if gh, err := b.Health(ctx); err == nil && gh.ObservedAt.After(began) && (gh.State != "Healthy" || gh.Ready != gh.Desired) {
-			seen = true
-			break
-		}
-		if !shard.whole(ctx) {
-			broken, wholeAt = true, time.Time{}
-		} else if wholeAt.IsZero() {
-			wholeAt = time.Now()
-		}
-		if err := sleep(ctx, 50*time.Millisecond); err != nil {
-			return f, err
-		}
+	seen, broken, wholeAt, err := b.awaitDegraded(ctx, shard, began)
+	if err != nil {
+		return f, err
 	}
 	if !seen && !wholeAt.IsZero() {
 		f.Redundancy = wholeAt.Sub(began)
@@ -130,6 +108,44 @@ func (b *Bench) run(ctx context.Context, m measure) (Figure, error) {
 		return f, fmt.Errorf("%s: promotion after %s, Service followed after %s: want both", m.label, f.Promoted, f.Service)
 	}
 	return f, nil
+}
+
+// shardIPs are the pod IPs of a shard's primary and of its replicas.
+func (b *Bench) shardIPs(ctx context.Context, shard int) (primaryIP string, replicaIPs []string, err error) {
+	reps, err := b.ReplicasOf(ctx, shard)
+	if err != nil {
+		return "", nil, err
+	}
+	prim, err := b.PrimaryOf(ctx, shard)
+	if err != nil {
+		return "", nil, err
+	}
+	for _, p := range reps {
+		if p.Status.PodIP != "" {
+			replicaIPs = append(replicaIPs, p.Status.PodIP)
+		}
+	}
+	return prim.Status.PodIP, replicaIPs, nil
+}
+
+// awaitDegraded waits up to 15 s for the guardian to see the shard degraded
+// after the fault (seen), probing the shard's own answers meanwhile: broken
+// when they were not whole, wholeAt when they were whole again since.
+func (b *Bench) awaitDegraded(ctx context.Context, shard *shardProbe, began time.Time) (seen, broken bool, wholeAt time.Time, err error) {
+	for until := time.Now().Add(15 * time.Second); time.Now().Before(until); {
+		if gh, err := b.Health(ctx); err == nil && gh.ObservedAt.After(began) && (gh.State != "Healthy" || gh.Ready != gh.Desired) {
+			return true, broken, wholeAt, nil
+		}
+		if !shard.whole(ctx) {
+			broken, wholeAt = true, time.Time{}
+		} else if wholeAt.IsZero() {
+			wholeAt = time.Now()
+		}
+		if err := benchkit.Sleep(ctx, 50*time.Millisecond); err != nil {
+			return false, broken, wholeAt, err
+		}
+	}
+	return false, broken, wholeAt, nil
 }
 
 func join(a, b string) string {
@@ -215,7 +231,7 @@ func (b *Bench) KillWorkerMidRecovery(ctx context.Context, shard int) (Figure, e
 				if time.Now().After(deadline) {
 					return errors.New("no recovery to interrupt within 2m")
 				}
-				if err := sleep(ctx, 30*time.Millisecond); err != nil {
+				if err := benchkit.Sleep(ctx, 30*time.Millisecond); err != nil {
 					return err
 				}
 			}
@@ -240,7 +256,7 @@ func (b *Bench) WorkerDownReplicaLost(ctx context.Context, shard int) (Figure, e
 			if err := b.ForceDelete(ctx, reps[0].Name); err != nil {
 				return err
 			}
-			if err := sleep(ctx, 3*time.Second); err != nil { // the worker stays down a while
+			if err := benchkit.Sleep(ctx, 3*time.Second); err != nil { // the worker stays down a while
 				return err
 			}
 			return b.Worker.Start()
@@ -286,7 +302,7 @@ func (b *Bench) KillRedisPrimary(ctx context.Context, shard int, label string) (
 			if err != nil {
 				return err
 			}
-			pids, err := KillRedis(p.Status.PodIP)
+			pids, err := benchkit.KillRedis(p.Status.PodIP)
 			if err == nil {
 				f.Note = fmt.Sprintf("SIGKILLed redis-server %v of %s", pids, p.Name)
 			}
@@ -347,22 +363,8 @@ func (b *Bench) RecoverWhileBusy(ctx context.Context, shard int, image string, h
 	}
 	// Wait for the canary's bake: the upgrade holds the cluster and touches
 	// no other shard until it is approved or aborted.
-	for deadline := time.Now().Add(5 * time.Minute); ; {
-		var op apiv1.Operation
-		if err := b.Auditor.Do(ctx, http.MethodGet, "/v1/operations/"+acc.OperationID, nil, nil, &op); err == nil {
-			if op.Status != "Running" {
-				return Figure{}, fmt.Errorf("upgrade ended %s/%s before its bake: %s", op.Status, op.Progress.Outcome, op.Error)
-			}
-			if u := op.Progress.Upgrade; u != nil && u.Stage == workflows.StageBaking {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			return Figure{}, errors.New("the upgrade did not reach its bake in 5m")
-		}
-		if err := sleep(ctx, 200*time.Millisecond); err != nil {
-			return Figure{}, err
-		}
+	if err := b.waitBaking(ctx, acc.OperationID); err != nil {
+		return Figure{}, err
 	}
 	prev, err := b.Health(ctx)
 	if err != nil {
@@ -383,47 +385,9 @@ func (b *Bench) RecoverWhileBusy(ctx context.Context, shard int, image string, h
 				return err
 			}
 			lostAt := time.Now()
-			// While the upgrade runs: the guardian is Busy and starts no
-			// recovery (while busy it reports no loss, only Busy), and a
-			// recover request is refused. The upgrade may also end by
-			// itself (its gate sees the loss): then the hold ends early.
-			busy, refused, endedAlone := false, "", false
-			upgradeRunning := func() (bool, error) {
-				var op apiv1.Operation
-				if err := b.Auditor.Do(ctx, http.MethodGet, "/v1/operations/"+acc.OperationID, nil, nil, &op); err != nil {
-					return false, err
-				}
-				return op.Status == "Running", nil
-			}
-			for time.Since(lostAt) < hold {
-				running, err := upgradeRunning()
-				if err != nil {
-					return err
-				}
-				if !running {
-					endedAlone = true
-					break
-				}
-				if gh, err := b.Health(ctx); err == nil {
-					if gh.LastRecovery != prev.LastRecovery {
-						if running, err := upgradeRunning(); err != nil || running {
-							return fmt.Errorf("the guardian started recover %s while upgrade %s held the cluster", gh.LastRecovery, acc.OperationID)
-						}
-					}
-					busy = busy || gh.State == "Busy"
-				}
-				if refused == "" {
-					var ans apiv1.OperationAccepted
-					err := b.Operator.Do(ctx, http.MethodPost, path, nsq, map[string]any{"type": "recover", "reason": "chaos bench: by hand while busy"}, &ans)
-					var apiErr *cli.APIError
-					if !errors.As(err, &apiErr) || apiErr.Status != http.StatusConflict {
-						return fmt.Errorf("a recover request while upgrade %s runs: want 409, got %v (%+v)", acc.OperationID, err, ans)
-					}
-					refused = apiErr.Detail
-				}
-				if err := sleep(ctx, 200*time.Millisecond); err != nil {
-					return err
-				}
+			busy, refused, endedAlone, err := b.holdBusy(ctx, acc.OperationID, path, nsq, prev.LastRecovery, lostAt, hold)
+			if err != nil {
+				return err
 			}
 			if !endedAlone && !busy {
 				return fmt.Errorf("in %s the guardian never reported Busy while upgrade %s ran", hold, acc.OperationID)
@@ -440,22 +404,9 @@ func (b *Bench) RecoverWhileBusy(ctx context.Context, shard int, image string, h
 			if err != nil {
 				return err
 			}
-			// The recovery the guardian starts next must begin after the
-			// upgrade ended.
-			var rec apiv1.Operation
-			for deadline := time.Now().Add(2 * time.Minute); ; {
-				gh, err := b.Health(ctx)
-				if err == nil && gh.LastRecovery != prev.LastRecovery {
-					if err := b.Auditor.Do(ctx, http.MethodGet, "/v1/operations/"+gh.LastRecovery, nil, nil, &rec); err == nil {
-						break
-					}
-				}
-				if time.Now().After(deadline) {
-					return fmt.Errorf("no recovery within 2m of the upgrade's end (%s/%s)", up.Status, up.Progress.Outcome)
-				}
-				if err := sleep(ctx, 100*time.Millisecond); err != nil {
-					return err
-				}
+			rec, err := b.awaitRecovery(ctx, prev.LastRecovery, up)
+			if err != nil {
+				return err
 			}
 			if rec.StartedAt.Before(up.ClosedAt) {
 				return fmt.Errorf("recover %s started at %s, before upgrade %s ended at %s", rec.OperationID, rec.StartedAt, up.OperationID, up.ClosedAt)
@@ -477,6 +428,95 @@ func (b *Bench) RecoverWhileBusy(ctx context.Context, shard int, image string, h
 	return f, err
 }
 
+// waitBaking waits (up to 5 minutes) for upgrade id to reach its canary's
+// bake: it then holds the cluster and touches no other shard until it is
+// approved or aborted.
+func (b *Bench) waitBaking(ctx context.Context, id string) error {
+	for deadline := time.Now().Add(5 * time.Minute); ; {
+		var op apiv1.Operation
+		if err := b.Auditor.Do(ctx, http.MethodGet, "/v1/operations/"+id, nil, nil, &op); err == nil {
+			if op.Status != "Running" {
+				return fmt.Errorf("upgrade ended %s/%s before its bake: %s", op.Status, op.Progress.Outcome, op.Error)
+			}
+			if u := op.Progress.Upgrade; u != nil && u.Stage == workflows.StageBaking {
+				return nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return errors.New("the upgrade did not reach its bake in 5m")
+		}
+		if err := benchkit.Sleep(ctx, 200*time.Millisecond); err != nil {
+			return err
+		}
+	}
+}
+
+// holdBusy keeps up to hold after a loss at lostAt while upgrade id runs:
+// the guardian must be Busy and start no recovery (lastRecovery stays), and
+// a recover request is refused. The upgrade may also end by itself (its
+// gate sees the loss): then the hold ends early (endedAlone). While busy the
+// guardian reports no loss, only Busy.
+func (b *Bench) holdBusy(ctx context.Context, id, path string, nsq url.Values, lastRecovery string, lostAt time.Time, hold time.Duration) (busy bool, refused string, endedAlone bool, err error) {
+	upgradeRunning := func() (bool, error) {
+		var op apiv1.Operation
+		if err := b.Auditor.Do(ctx, http.MethodGet, "/v1/operations/"+id, nil, nil, &op); err != nil {
+			return false, err
+		}
+		return op.Status == "Running", nil
+	}
+	for time.Since(lostAt) < hold {
+		running, err := upgradeRunning()
+		if err != nil {
+			return busy, refused, endedAlone, err
+		}
+		if !running {
+			endedAlone = true
+			break
+		}
+		if gh, err := b.Health(ctx); err == nil {
+			if gh.LastRecovery != lastRecovery {
+				if running, err := upgradeRunning(); err != nil || running {
+					return busy, refused, endedAlone, fmt.Errorf("the guardian started recover %s while upgrade %s held the cluster", gh.LastRecovery, id)
+				}
+			}
+			busy = busy || gh.State == "Busy"
+		}
+		if refused == "" {
+			var ans apiv1.OperationAccepted
+			err := b.Operator.Do(ctx, http.MethodPost, path, nsq, map[string]any{"type": "recover", "reason": "chaos bench: by hand while busy"}, &ans)
+			var apiErr *cli.APIError
+			if !errors.As(err, &apiErr) || apiErr.Status != http.StatusConflict {
+				return busy, refused, endedAlone, fmt.Errorf("a recover request while upgrade %s runs: want 409, got %v (%+v)", id, err, ans)
+			}
+			refused = apiErr.Detail
+		}
+		if err := benchkit.Sleep(ctx, 200*time.Millisecond); err != nil {
+			return busy, refused, endedAlone, err
+		}
+	}
+	return busy, refused, endedAlone, nil
+}
+
+// awaitRecovery waits (up to 2 minutes) for the guardian's next recovery
+// after lastRecovery and returns it. It must begin after the upgrade up ended.
+func (b *Bench) awaitRecovery(ctx context.Context, lastRecovery string, up apiv1.Operation) (apiv1.Operation, error) {
+	var rec apiv1.Operation
+	for deadline := time.Now().Add(2 * time.Minute); ; {
+		gh, err := b.Health(ctx)
+		if err == nil && gh.LastRecovery != lastRecovery {
+			if err := b.Auditor.Do(ctx, http.MethodGet, "/v1/operations/"+gh.LastRecovery, nil, nil, &rec); err == nil {
+				return rec, nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return rec, fmt.Errorf("no recovery within 2m of the upgrade's end (%s/%s)", up.Status, up.Progress.Outcome)
+		}
+		if err := benchkit.Sleep(ctx, 100*time.Millisecond); err != nil {
+			return rec, err
+		}
+	}
+}
+
 // WaitOperation polls an operation until it is no longer running and
 // returns its last state, whatever the outcome.
 func (b *Bench) WaitOperation(ctx context.Context, id string, limit time.Duration) (apiv1.Operation, error) {
@@ -490,7 +530,7 @@ func (b *Bench) WaitOperation(ctx context.Context, id string, limit time.Duratio
 		if time.Now().After(deadline) {
 			return op, fmt.Errorf("operation %s still running after %s: %+v (last error %v)", id, limit, op.Progress, err)
 		}
-		if err := sleep(ctx, 100*time.Millisecond); err != nil {
+		if err := benchkit.Sleep(ctx, 100*time.Millisecond); err != nil {
 			return op, err
 		}
 	}

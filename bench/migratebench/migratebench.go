@@ -1,6 +1,7 @@
 package migratebench
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -15,6 +16,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/dayops/dayops/bench/benchkit"
 	"github.com/dayops/dayops/internal/redis/clusteradmin"
 	"github.com/dayops/dayops/internal/testutil/redistest"
 	"github.com/dayops/dayops/internal/topology"
@@ -153,22 +155,8 @@ func Run(ctx context.Context, cfg Config, out io.Writer) ([]Result, error) {
 		}
 	}
 	Print(out, results)
-	fmt.Fprintf(out, "load average at the end: %s\n", loadAvg())
+	fmt.Fprintf(out, "load average at the end: %s\n", cmp.Or(benchkit.LoadAvg(), "unknown"))
 	return results, nil
-}
-
-// loadAvg is the first three fields of /proc/loadavg: the figures above
-// depend on how busy the machine was.
-func loadAvg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "unknown"
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "unknown"
-	}
-	return strings.Join(f[:3], " ")
 }
 
 func runOne(ctx context.Context, cfg Config, ds Dataset, tool string, v Variant) ([]Result, error) {

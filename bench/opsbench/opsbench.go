@@ -18,15 +18,13 @@
 package opsbench
 
 import (
+	"cmp"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"os"
 	"os/exec"
@@ -37,12 +35,9 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
-	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/dayops/dayops/bench/benchkit"
 	"github.com/dayops/dayops/bench/benchtemporal"
-	"github.com/dayops/dayops/bench/scalebench"
 	"github.com/dayops/dayops/internal/apiv1"
 	"github.com/dayops/dayops/internal/cli"
 	"github.com/dayops/dayops/internal/devcluster"
@@ -188,7 +183,7 @@ type bench struct {
 	tmp      string
 	temporal *benchtemporal.Server
 	deps     *server.Deps
-	scfg     server.Config
+	api      *benchkit.API
 	op       *cli.Client
 	ns       string
 	workers  []*exec.Cmd
@@ -215,31 +210,17 @@ func runMode(ctx context.Context, cfg Config, mode string) (batch []BatchRow, me
 		return nil, nil, err
 	}
 	defer func() { _ = db.Drop(context.WithoutCancel(ctx)) }()
-	opTok := "op-" + random() + random()
-	b.scfg = server.Config{
-		Roles: []string{"api"}, APIURL: "http://127.0.0.1:0",
-		TemporalAddress: b.temporal.Address, TemporalNamespace: devcluster.TemporalNamespace, TemporalTLS: b.temporal.TLS,
-		TaskQueue:  "dayops-opsbench-" + random(),
-		Kubeconfig: cfg.Kubeconfig, DatabaseURL: db.URL,
-		Tokens:      opTok + "=bench-operator:operator",
-		BackupStore: filepath.Join(b.tmp, "backups"), HookAllow: "127.0.0.1",
-		CallKeys: "opsbench-call-key-" + random() + random() + random(),
-	}
-	if b.deps, err = server.Connect(ctx, b.scfg, log); err != nil {
-		return nil, nil, err
-	}
-	defer b.deps.Close()
-	api, err := b.deps.NewAPI(b.scfg)
+	api, err := benchkit.StartAPI(ctx, benchkit.APIConfig{Name: "opsbench", TemporalAddress: b.temporal.Address,
+		TemporalTLS: b.temporal.TLS, Kubeconfig: cfg.Kubeconfig, DatabaseURL: db.URL, BackupStore: filepath.Join(b.tmp, "backups")}, log)
 	if err != nil {
 		return nil, nil, err
 	}
-	srv := httptest.NewServer(api.Handler())
-	defer srv.Close()
-	b.op = &cli.Client{Base: srv.URL, Token: opTok, HTTP: &http.Client{Timeout: time.Minute}}
-	if b.ns, err = b.createNamespace(ctx); err != nil {
+	defer api.Close()
+	b.api, b.deps, b.op = api, api.Deps, api.Operator
+	if b.ns, err = benchkit.CreateNamespace(ctx, b.deps.Kube, "opsbench"); err != nil {
 		return nil, nil, err
 	}
-	defer b.deleteNamespace(context.WithoutCancel(ctx))
+	defer benchkit.DeleteNamespace(context.WithoutCancel(ctx), b.deps.Kube, b.ns, b.cfg.Log)
 	defer b.stopWorkers()
 	if err := b.startWorkers(1); err != nil {
 		return nil, nil, err
@@ -314,7 +295,7 @@ func (b *bench) batch(ctx context.Context, names []string) (BatchRow, error) {
 	}
 	slices.Sort(durs)
 	return BatchRow{Mode: b.mode, Workers: len(b.workers), Ops: len(durs), Wall: wall, P50: pct(durs, 0.5), P99: pct(durs, 0.99),
-		WorkerCPU: cpuAfter - cpuBefore, Load: loadavg()}, nil
+		WorkerCPU: cpuAfter - cpuBefore, Load: cmp.Or(benchkit.LoadAvg(), "?")}, nil
 }
 
 // memory creates a 3x0 cluster, fills it, and scales it out 3->4 with one
@@ -348,14 +329,14 @@ func (b *bench) memory(ctx context.Context) (MemoryRow, error) {
 		pid  int
 		rest *int64
 	}{{wpid, &r.WorkerRest}, {self, &r.APIRest}} {
-		if err := scalebench.ResetPeakRSS(p.pid); err != nil {
+		if err := benchkit.ResetPeakRSS(p.pid); err != nil {
 			return r, fmt.Errorf("reset peak RSS of %d: %w", p.pid, err)
 		}
-		if *p.rest, err = rss(p.pid); err != nil {
+		if *p.rest, err = benchkit.RSS(p.pid); err != nil {
 			return r, err
 		}
 	}
-	s, err := scalebench.ReadProc(wpid)
+	s, err := benchkit.ReadProc(wpid)
 	if err != nil {
 		return r, err
 	}
@@ -367,19 +348,19 @@ func (b *bench) memory(ctx context.Context) (MemoryRow, error) {
 		map[string]any{"type": "scale-shards", "shards": 4, "reason": "opsbench"}, &acc); err != nil {
 		return r, fmt.Errorf("scale-out: %w", err)
 	}
-	o, err := b.waitOp(ctx, acc.OperationID)
+	o, err := benchkit.WaitOperation(ctx, b.op, 100*time.Millisecond, acc.OperationID)
 	if err != nil {
 		return r, fmt.Errorf("scale-out: %w", err)
 	}
 	r.Wall, r.KeysMoved = time.Since(began), o.Progress.KeysMoved
-	if s, err = scalebench.ReadProc(wpid); err != nil {
+	if s, err = benchkit.ReadProc(wpid); err != nil {
 		return r, err
 	}
 	r.WorkerPeak, r.WorkerCPU = s.PeakRSS, s.CPU-cpuBefore
-	if s, err = scalebench.ReadProc(self); err != nil {
+	if s, err = benchkit.ReadProc(self); err != nil {
 		return r, err
 	}
-	r.APIPeak, r.Load = s.PeakRSS, loadavg()
+	r.APIPeak, r.Load = s.PeakRSS, cmp.Or(benchkit.LoadAvg(), "?")
 	if err := b.deleteCluster(name); err != nil {
 		return r, fmt.Errorf("delete: %w", err)
 	}
@@ -392,32 +373,12 @@ func (b *bench) run(ctx context.Context, method, path string, q url.Values, body
 	if err := b.op.Do(ctx, method, path, q, body, &acc); err != nil {
 		return err
 	}
-	_, err := b.waitOp(ctx, acc.OperationID)
+	_, err := benchkit.WaitOperation(ctx, b.op, 100*time.Millisecond, acc.OperationID)
 	return err
 }
 
 func (b *bench) deleteCluster(name string) error {
 	return b.run(context.Background(), http.MethodDelete, "/v1/clusters/"+name, url.Values{"namespace": {b.ns}, "deleteVolumes": {"true"}, "reason": {"opsbench done"}}, nil)
-}
-
-// waitOp polls the operation every 100 ms until it ends; anything but
-// success is an error.
-func (b *bench) waitOp(ctx context.Context, id string) (apiv1.Operation, error) {
-	for {
-		var o apiv1.Operation
-		err := b.op.Do(ctx, http.MethodGet, "/v1/operations/"+id, nil, nil, &o)
-		if err == nil && o.Status != apiv1.StatusRunning {
-			if o.Status != apiv1.StatusCompleted || o.Progress.Outcome != apiv1.OutcomeSucceeded {
-				return o, fmt.Errorf("operation %s ended %s/%s: %s %s", id, o.Status, o.Progress.Outcome, o.Error, o.Progress.Message)
-			}
-			return o, nil
-		}
-		select {
-		case <-ctx.Done():
-			return o, ctx.Err()
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
 }
 
 // eachCluster runs f for every name side by side and joins the errors.
@@ -444,11 +405,7 @@ func (b *bench) startWorkers(n int) error {
 			return err
 		}
 		w := exec.Command(b.cfg.DayopsBin, "server", "--roles", "worker")
-		w.Env = append(os.Environ(), "DAYOPS_ROLES=worker", "DAYOPS_TASK_QUEUE="+b.scfg.TaskQueue,
-			"KUBECONFIG="+b.cfg.Kubeconfig, "DATABASE_URL="+b.scfg.DatabaseURL,
-			"DAYOPS_LOG_LEVEL=warn", "DAYOPS_HOOK_ALLOW=127.0.0.1", "DAYOPS_CALL_KEYS="+b.scfg.CallKeys,
-			server.EnvBackupStore+"="+b.scfg.BackupStore)
-		w.Env = append(w.Env, b.temporal.Env()...)
+		w.Env = b.api.WorkerEnv(b.temporal.Env()...)
 		w.Stdout, w.Stderr = wlog, wlog
 		if err := w.Start(); err != nil {
 			wlog.Close()
@@ -479,7 +436,7 @@ func (b *bench) stopWorkers() { _ = b.keepWorkers(0) }
 func (b *bench) workerCPU() (time.Duration, error) {
 	var sum time.Duration
 	for _, w := range b.workers {
-		s, err := scalebench.ReadProc(w.Process.Pid)
+		s, err := benchkit.ReadProc(w.Process.Pid)
 		if err != nil {
 			return 0, err
 		}
@@ -488,66 +445,9 @@ func (b *bench) workerCPU() (time.Duration, error) {
 	return sum, nil
 }
 
-// rss is VmRSS of pid in bytes.
-func rss(pid int) (int64, error) {
-	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, err
-	}
-	kb, err := scalebench.ParseStatusKB(string(status), "VmRSS")
-	return kb * 1024, err
-}
-
-func (b *bench) createNamespace(ctx context.Context) (string, error) {
-	name := "opsbench-" + random()
-	if _, err := b.deps.Kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{}); err != nil {
-		return "", fmt.Errorf("create namespace %s: %w", name, err)
-	}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		if _, err := b.deps.Kube.CoreV1().ServiceAccounts(name).Get(ctx, "default", metav1.GetOptions{}); err == nil {
-			return name, nil
-		} else if time.Now().After(deadline) {
-			return name, fmt.Errorf("namespace %s has no default ServiceAccount after 30s: %w", name, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
-func (b *bench) deleteNamespace(ctx context.Context) {
-	if err := b.deps.Kube.CoreV1().Namespaces().Delete(ctx, b.ns, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
-		b.cfg.Log.Warn("delete namespace", "namespace", b.ns, "err", err)
-	}
-}
-
 func pct(sorted []time.Duration, p float64) time.Duration {
 	if len(sorted) == 0 {
 		return 0
 	}
 	return sorted[min(len(sorted)-1, int(p*float64(len(sorted))))]
-}
-
-func loadavg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil || len(b) < 14 {
-		return "?"
-	}
-	f := string(b)
-	// "1.00 2.00 3.00 r/t pid": the three averages.
-	n := 0
-	for i, ch := range f {
-		if ch == ' ' {
-			n++
-			if n == 3 {
-				return f[:i]
-			}
-		}
-	}
-	return f
-}
-
-func random() string {
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
 }

@@ -7,14 +7,11 @@ package scalebench
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"os"
 	"os/exec"
@@ -27,10 +24,9 @@ import (
 	"github.com/redis/go-redis/v9"
 	enumspb "go.temporal.io/api/enums/v1"
 	"google.golang.org/protobuf/proto"
-	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/dayops/dayops/bench/benchkit"
 	"github.com/dayops/dayops/internal/apiv1"
 	"github.com/dayops/dayops/internal/audit"
 	"github.com/dayops/dayops/internal/cli"
@@ -105,12 +101,6 @@ func (c Config) Validate() error {
 // a data volume proportional to s.
 func ScaleOutTarget(s int) int { return s + max(1, s/3) }
 
-func random() string {
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
-}
-
 type bench struct {
 	cfg    Config
 	deps   *server.Deps
@@ -137,35 +127,17 @@ func Run(ctx context.Context, cfg Config, out io.Writer) ([]Row, error) {
 		return nil, err
 	}
 	defer os.RemoveAll(tmp)
-	store := filepath.Join(tmp, "backups")
-	opTok, auTok := "op-"+random()+random(), "au-"+random()+random()
-	scfg := server.Config{
-		Roles: []string{"api"}, APIURL: "http://127.0.0.1:0",
-		TemporalAddress: cfg.TemporalAddress, TemporalNamespace: "default",
-		TaskQueue:  "dayops-scalebench-" + random(),
-		Kubeconfig: cfg.Kubeconfig, DatabaseURL: db.URL,
-		Tokens:      opTok + "=bench-operator:operator," + auTok + "=bench-auditor:auditor",
-		BackupStore: store, HookAllow: "127.0.0.1",
-		CallKeys: "scalebench-call-key-" + random() + random() + random(),
-	}
-	deps, err := server.Connect(ctx, scfg, log)
+	api, err := benchkit.StartAPI(ctx, benchkit.APIConfig{Name: "scalebench", TemporalAddress: cfg.TemporalAddress,
+		Kubeconfig: cfg.Kubeconfig, DatabaseURL: db.URL, BackupStore: filepath.Join(tmp, "backups")}, log)
 	if err != nil {
 		return nil, err
 	}
-	defer deps.Close()
-	api, err := deps.NewAPI(scfg)
-	if err != nil {
+	defer api.Close()
+	b := &bench{cfg: cfg, deps: api.Deps, out: out, op: api.Operator}
+	if b.ns, err = benchkit.CreateNamespace(ctx, b.deps.Kube, "scalebench"); err != nil {
 		return nil, err
 	}
-	srv := httptest.NewServer(api.Handler())
-	defer srv.Close()
-
-	b := &bench{cfg: cfg, deps: deps, out: out,
-		op: &cli.Client{Base: srv.URL, Token: opTok, HTTP: &http.Client{Timeout: time.Minute}}}
-	if b.ns, err = b.createNamespace(ctx); err != nil {
-		return nil, err
-	}
-	defer b.deleteNamespace(context.WithoutCancel(ctx))
+	defer benchkit.DeleteNamespace(context.WithoutCancel(ctx), b.deps.Kube, b.ns, b.cfg.Log)
 
 	wlog, err := os.Create(filepath.Join(tmp, "worker.log"))
 	if err != nil {
@@ -173,10 +145,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer) ([]Row, error) {
 	}
 	defer wlog.Close()
 	b.worker = exec.Command(cfg.DayopsBin, "server", "--roles", "worker")
-	b.worker.Env = append(os.Environ(), "DAYOPS_ROLES=worker", "DAYOPS_TASK_QUEUE="+scfg.TaskQueue,
-		"TEMPORAL_ADDRESS="+cfg.TemporalAddress, "KUBECONFIG="+cfg.Kubeconfig, "DATABASE_URL="+db.URL,
-		"DAYOPS_LOG_LEVEL=warn", "DAYOPS_HOOK_ALLOW=127.0.0.1", "DAYOPS_CALL_KEYS="+scfg.CallKeys,
-		server.EnvBackupStore+"="+store)
+	b.worker.Env = api.WorkerEnv("TEMPORAL_ADDRESS=" + cfg.TemporalAddress)
 	b.worker.Stdout, b.worker.Stderr = wlog, wlog
 	if err := b.worker.Start(); err != nil {
 		return nil, fmt.Errorf("start worker %s: %w", cfg.DayopsBin, err)
@@ -185,7 +154,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer) ([]Row, error) {
 		_ = b.worker.Process.Signal(os.Interrupt)
 		_ = b.worker.Wait()
 	}()
-	log.Info("scalebench ready", "namespace", b.ns, "task_queue", scfg.TaskQueue, "worker_pid", b.worker.Process.Pid)
+	log.Info("scalebench ready", "namespace", b.ns, "task_queue", api.Config.TaskQueue, "worker_pid", b.worker.Process.Pid)
 
 	var rows []Row
 	for _, s := range cfg.Shards {
@@ -305,10 +274,10 @@ func (b *bench) fill(ctx context.Context, name string, keys int) error {
 func (b *bench) measure(ctx context.Context, s int, op, detail string, start func() (string, error)) (Row, error) {
 	pid := b.worker.Process.Pid
 	name := clusterName(s)
-	if err := ResetPeakRSS(pid); err != nil {
+	if err := benchkit.ResetPeakRSS(pid); err != nil {
 		return Row{}, fmt.Errorf("reset worker peak RSS: %w", err)
 	}
-	before, err := ReadProc(pid)
+	before, err := benchkit.ReadProc(pid)
 	if err != nil {
 		return Row{}, err
 	}
@@ -325,11 +294,11 @@ func (b *bench) measure(ctx context.Context, s int, op, detail string, start fun
 			return Row{}, ctx.Err()
 		case <-time.After(b.cfg.Idle):
 		}
-	} else if o, err = b.wait(ctx, id); err != nil {
+	} else if o, err = benchkit.WaitOperation(ctx, b.op, 250*time.Millisecond, id); err != nil {
 		return Row{}, err
 	}
 	wall := time.Since(began)
-	after, err := ReadProc(pid)
+	after, err := benchkit.ReadProc(pid)
 	if err != nil {
 		return Row{}, err
 	}
@@ -375,25 +344,6 @@ func (b *bench) measure(ctx context.Context, s int, op, detail string, start fun
 		}
 	}
 	return r, nil
-}
-
-// wait polls the operation until it ends; anything but success is an error.
-func (b *bench) wait(ctx context.Context, id string) (apiv1.Operation, error) {
-	for {
-		var o apiv1.Operation
-		err := b.op.Do(ctx, http.MethodGet, "/v1/operations/"+id, nil, nil, &o)
-		if err == nil && o.Status != "Running" {
-			if o.Status != "Completed" || o.Progress.Outcome != apiv1.OutcomeSucceeded {
-				return o, fmt.Errorf("operation %s ended %s/%s: %s %s", id, o.Status, o.Progress.Outcome, o.Error, o.Progress.Message)
-			}
-			return o, nil
-		}
-		select {
-		case <-ctx.Done():
-			return o, ctx.Err()
-		case <-time.After(250 * time.Millisecond):
-		}
-	}
 }
 
 // historyEvents counts the events of a workflow's history and of its
@@ -446,7 +396,7 @@ func (b *bench) redisCalls(ctx context.Context, name string) map[string]map[stri
 			if err != nil {
 				return
 			}
-			n, err := CommandStats(info)
+			n, err := benchkit.CommandStats(info)
 			if err != nil {
 				return
 			}
@@ -459,35 +409,13 @@ func (b *bench) redisCalls(ctx context.Context, name string) map[string]map[stri
 	return out
 }
 
-func (b *bench) createNamespace(ctx context.Context) (string, error) {
-	name := "scalebench-" + random()
-	if _, err := b.deps.Kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{}); err != nil {
-		return "", fmt.Errorf("create namespace %s: %w", name, err)
-	}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		if _, err := b.deps.Kube.CoreV1().ServiceAccounts(name).Get(ctx, "default", metav1.GetOptions{}); err == nil {
-			return name, nil
-		} else if time.Now().After(deadline) {
-			return name, fmt.Errorf("namespace %s has no default ServiceAccount after 30s: %w", name, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
-func (b *bench) deleteNamespace(ctx context.Context) {
-	if err := b.deps.Kube.CoreV1().Namespaces().Delete(ctx, b.ns, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
-		b.cfg.Log.Warn("delete namespace", "namespace", b.ns, "err", err)
-	}
-}
-
 // cleanup deletes a cluster a failed size left behind.
 func (b *bench) cleanup(ctx context.Context, s int) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
 	id, err := b.start(ctx, http.MethodDelete, "/v1/clusters/"+clusterName(s), url.Values{"namespace": {b.ns}, "deleteVolumes": {"true"}, "reason": {"scalebench cleanup"}}, nil)
 	if err == nil {
-		_, err = b.wait(ctx, id)
+		_, err = benchkit.WaitOperation(ctx, b.op, 250*time.Millisecond, id)
 	}
 	if err != nil {
 		b.cfg.Log.Warn("cleanup", "cluster", clusterName(s), "err", err)

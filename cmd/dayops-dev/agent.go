@@ -6,6 +6,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/dayops/dayops/internal/devcluster/nodeagent"
+	"github.com/dayops/dayops/internal/devcluster/nodeagent/podproc"
 )
 
 // newDevAgentCmd is `dayops-dev dev agent`: the node agent of the local
@@ -60,7 +61,7 @@ provisions PersistentVolumes for the default StorageClass. Images map to local c
 		Hidden: true,
 		Args:   cobra.ArbitraryArgs,
 		RunE: func(*cobra.Command, []string) error {
-			return nodeagent.RunPodExecHelper()
+			return podproc.RunHelper()
 		},
 	})
 	reap := &cobra.Command{

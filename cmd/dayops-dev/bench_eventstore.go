@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/ed25519"
 	"fmt"
@@ -15,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/dayops/dayops/bench/benchkit"
 	"github.com/dayops/dayops/internal/audit"
 	"github.com/dayops/dayops/internal/audit/projection"
 	"github.com/dayops/dayops/internal/eventstore"
@@ -147,8 +149,8 @@ func runBenchEventstore(ctx context.Context, cfg benchConfig, out io.Writer, log
 	var pgSettings string
 	_ = pool.QueryRow(ctx, "SELECT current_setting('synchronous_commit') || ', fsync ' || current_setting('fsync') || ', server ' || current_setting('server_version')").Scan(&pgSettings)
 	fmt.Fprintf(out, "PostgreSQL: synchronous_commit %s; checkpoints signed: %v\n", pgSettings, cfg.Sign)
-	fmt.Fprintf(out, "machine: %d CPUs, load average %s\n\n", runtime.NumCPU(), loadAverage())
-	defer func() { fmt.Fprintf(out, "load average at the end: %s\n", loadAverage()) }()
+	fmt.Fprintf(out, "machine: %d CPUs, load average %s\n\n", runtime.NumCPU(), cmp.Or(benchkit.LoadAvg(), "?"))
+	defer func() { fmt.Fprintf(out, "load average at the end: %s\n", cmp.Or(benchkit.LoadAvg(), "?")) }()
 
 	if cfg.CPUProfile != "" {
 		f, err := os.Create(cfg.CPUProfile)
@@ -412,18 +414,4 @@ func (t *benchTable) flush() {
 		}
 		fmt.Fprintln(t.out, strings.TrimRight(b.String(), " "))
 	}
-}
-
-// loadAverage is /proc/loadavg's 1, 5 and 15 minute figures ("?" elsewhere):
-// the figures above mean little on a machine busy with other work.
-func loadAverage() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "?"
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "?"
-	}
-	return strings.Join(f[:3], " ")
 }

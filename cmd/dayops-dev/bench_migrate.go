@@ -44,22 +44,8 @@ number of lost acknowledged writes.`,
 			if cfg.Datasets, err = migratebench.ParseDatasets(data); err != nil {
 				return err
 			}
-			for _, s := range strings.Split(scenarios, ",") {
-				switch strings.TrimSpace(s) {
-				case "out":
-					cfg.Out = true
-				case "in":
-					cfg.In = true
-				default:
-					return fmt.Errorf("--scenarios: unknown %q (want out, in)", s)
-				}
-			}
-			for _, t := range strings.Split(tools, ",") {
-				t = strings.TrimSpace(t)
-				if t != "dayops" && t != "redis-cli" {
-					return fmt.Errorf("--tools: unknown %q (want dayops, redis-cli)", t)
-				}
-				cfg.Tools = append(cfg.Tools, t)
+			if err := parseScenariosAndTools(&cfg, scenarios, tools); err != nil {
+				return err
 			}
 			if err := setLatencyBudget(&lim, budget); err != nil {
 				return fmt.Errorf("--latency-budget: %w", err)
@@ -75,11 +61,9 @@ number of lost acknowledged writes.`,
 				cfg.Profile = cmd.OutOrStdout()
 			}
 			if !probeInProc {
-				self, err := os.Executable()
-				if err != nil {
-					return fmt.Errorf("the probe's process: %w", err)
+				if cfg.ProbeCommand, err = probeCommand(); err != nil {
+					return err
 				}
-				cfg.ProbeCommand = []string{self, "bench", "migrate-probe"}
 			}
 			_, err = migratebench.Run(cmd.Context(), cfg, cmd.OutOrStdout())
 			return err
@@ -113,6 +97,39 @@ number of lost acknowledged writes.`,
 	f.StringVar(&budget, "latency-budget", lim.LatencyBudget.String(), "dayops: round trip the move may add to the primaries' (the mover adapts its concurrency to it; see docs/slot-migration.md), or off")
 	f.StringVar(&sweep, "sweep", "", "run dayops once per value of one knob and print the curve keys/s against client latency, e.g. latency-budget=off,4ms,2ms,1ms,500us (knobs: "+strings.Join(sweepKnobs(), ", ")+")")
 	return cmd
+}
+
+// parseScenariosAndTools sets cfg's scenarios (--scenarios out,in) and
+// tools (--tools dayops,redis-cli).
+func parseScenariosAndTools(cfg *migratebench.Config, scenarios, tools string) error {
+	for _, s := range strings.Split(scenarios, ",") {
+		switch strings.TrimSpace(s) {
+		case "out":
+			cfg.Out = true
+		case "in":
+			cfg.In = true
+		default:
+			return fmt.Errorf("--scenarios: unknown %q (want out, in)", s)
+		}
+	}
+	for _, t := range strings.Split(tools, ",") {
+		t = strings.TrimSpace(t)
+		if t != "dayops" && t != "redis-cli" {
+			return fmt.Errorf("--tools: unknown %q (want dayops, redis-cli)", t)
+		}
+		cfg.Tools = append(cfg.Tools, t)
+	}
+	return nil
+}
+
+// probeCommand runs the latency probe of `bench migrate` in a process of
+// its own: this executable's hidden migrate-probe verb.
+func probeCommand() ([]string, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("the probe's process: %w", err)
+	}
+	return []string{self, "bench", "migrate-probe"}, nil
 }
 
 // newBenchMigrateProbeCmd is the latency probe of `bench migrate` in a

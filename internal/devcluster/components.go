@@ -18,6 +18,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dayops/dayops/internal/devcluster/devpki"
+	"github.com/dayops/dayops/internal/devcluster/devproc"
 	"github.com/dayops/dayops/internal/searchattr"
 	sdkclient "go.temporal.io/sdk/client"
 	sdklog "go.temporal.io/sdk/log"
@@ -51,7 +53,7 @@ type component struct {
 	ports func(Config) []int
 	url   func(Config) string
 	args  func(Config) []string
-	probe func(context.Context, Config, procRecord) error
+	probe func(context.Context, Config, devproc.Record) error
 	// prepare runs before each start (nil: nothing to do); setup runs on
 	// every Up once the component is healthy, started or found running.
 	// Both must be idempotent.
@@ -78,30 +80,8 @@ func components() map[string]component {
 			name:  Temporal,
 			group: true,
 			ports: onePort(func(c Config) int { return c.TemporalPort }),
-			url:   func(c Config) string { return c.temporalUI() + " (gRPC " + c.temporalAddr() + ")" },
-			args: func(c Config) []string {
-				a := []string{filepath.Join(c.BinDir, "temporal"), "server", "start-dev",
-					"--ip", "127.0.0.1",
-					"--port", strconv.Itoa(c.TemporalPort),
-					"--ui-port", strconv.Itoa(c.TemporalUIPort),
-					"--db-filename", c.path("temporal.db"),
-					"--log-level", "warn",
-				}
-				for _, sa := range SearchAttributes {
-					a = append(a, "--search-attribute", sa+"=Keyword")
-				}
-				// One partition per task queue, so that a task meets the
-				// single local poller at once instead of being forwarded
-				// between partitions; and eager activities, handed to the
-				// worker with the workflow task that schedules them. Together
-				// they halve a step's latency (dayops-dev bench steps: ~100ms ->
-				// ~50ms per step).
-				for _, dc := range []string{"matching.numTaskqueueReadPartitions=1", "matching.numTaskqueueWritePartitions=1",
-					"system.enableActivityEagerExecution=true"} {
-					a = append(a, "--dynamic-config-value", dc)
-				}
-				return a
-			},
+			url:   func(c Config) string { return c.TemporalUI() + " (gRPC " + c.TemporalAddr() + ")" },
+			args:  temporalDevArgs,
 			probe: probeTemporal,
 		},
 		TemporalServerComponent: {
@@ -112,9 +92,9 @@ func components() map[string]component {
 				return slices.Sorted(maps.Values(sp))
 			},
 			url: func(c Config) string {
-				return "gRPC " + c.temporalAddr() + " (mTLS; no Web UI)"
+				return "gRPC " + c.TemporalAddr() + " (mTLS; no Web UI)"
 			},
-			args:    func(c Config) []string { return c.temporalServerArgs() },
+			args:    func(c Config) []string { return c.TemporalServerArgs() },
 			probe:   probeTemporalServer,
 			prepare: prepareTemporalServer,
 			setup:   setupTemporalServer,
@@ -123,21 +103,8 @@ func components() map[string]component {
 			name:  Etcd,
 			group: true,
 			ports: onePort(func(c Config) int { return c.EtcdPort }),
-			url:   func(c Config) string { return c.etcdURL() },
-			args: func(c Config) []string {
-				peer := fmt.Sprintf("http://127.0.0.1:%d", c.EtcdPeerPort)
-				return []string{filepath.Join(c.BinDir, "kube"), "etcd",
-					"--name", "dayops",
-					"--data-dir", c.path("etcd"),
-					"--listen-client-urls", c.etcdURL(),
-					"--advertise-client-urls", c.etcdURL(),
-					"--listen-peer-urls", peer,
-					"--initial-advertise-peer-urls", peer,
-					"--initial-cluster", "dayops=" + peer,
-					"--unsafe-no-fsync",
-					"--log-level", "warn",
-				}
-			},
+			url:   func(c Config) string { return c.EtcdURL() },
+			args:  etcdArgs,
 			probe: probeEtcd,
 		},
 		APIServer: {
@@ -145,44 +112,8 @@ func components() map[string]component {
 			needs: []string{Etcd},
 			group: true,
 			ports: onePort(func(c Config) int { return c.APIServerPort }),
-			url:   func(c Config) string { return c.apiServerURL() },
-			args: func(c Config) []string {
-				pki := func(f string) string { return filepath.Join(c.pkiDir(), f) }
-				return []string{filepath.Join(c.BinDir, "kube"), "apiserver",
-					"--etcd-servers", c.etcdURL(),
-					"--bind-address", "127.0.0.1",
-					"--advertise-address", "127.0.0.1",
-					"--secure-port", strconv.Itoa(c.APIServerPort),
-					"--cert-dir", c.path("apiserver"),
-					"--tls-cert-file", pki(apiserverCert),
-					"--tls-private-key-file", pki(apiserverKey),
-					"--client-ca-file", pki(caCert),
-					"--service-account-issuer", "https://kubernetes.default.svc.cluster.local",
-					"--service-account-key-file", pki(saPub),
-					"--service-account-signing-key-file", pki(saKey),
-					"--authorization-mode", "Node,RBAC",
-					"--service-cluster-ip-range", c.ServiceCIDR,
-					"--allow-privileged=true",
-					// The advertise address is loopback, which the
-					// `kubernetes` Service's endpoints may not hold.
-					"--endpoint-reconciler-type", "none",
-					// No node-lifecycle controller runs to lift the
-					// not-ready taint this plugin puts on new Nodes.
-					"--disable-admission-plugins", "TaintNodesByCondition",
-					"--kubelet-client-certificate", pki(kubeletClientCert),
-					"--kubelet-client-key", pki(kubeletClientKey),
-					"--kubelet-certificate-authority", pki(caCert),
-					"--kubelet-preferred-address-types", "InternalIP",
-					"--requestheader-client-ca-file", pki(caCert),
-					"--requestheader-allowed-names", frontProxyID.cn,
-					"--requestheader-username-headers", "X-Remote-User",
-					"--requestheader-group-headers", "X-Remote-Group",
-					"--requestheader-extra-headers-prefix", "X-Remote-Extra-",
-					"--proxy-client-cert-file", pki(frontProxyID.file + ".crt"),
-					"--proxy-client-key-file", pki(frontProxyID.file + ".key"),
-					"--profiling=false",
-				}
-			},
+			url:   func(c Config) string { return c.APIServerURL() },
+			args:  apiServerArgs,
 			probe: probeAPIServer,
 		},
 		ControllerManager: {
@@ -191,28 +122,8 @@ func components() map[string]component {
 			group: true,
 			ports: onePort(func(c Config) int { return c.ControllerManagerPort }),
 			url:   func(c Config) string { return fmt.Sprintf("https://127.0.0.1:%d/healthz", c.ControllerManagerPort) },
-			args: func(c Config) []string {
-				pki := func(f string) string { return filepath.Join(c.pkiDir(), f) }
-				kc := c.kubeconfigFor(controllerManagerID)
-				return []string{filepath.Join(c.BinDir, "kube"), "controller-manager",
-					"--kubeconfig", kc,
-					"--authentication-kubeconfig", kc,
-					"--authorization-kubeconfig", kc,
-					"--leader-elect=false",
-					"--bind-address", "127.0.0.1",
-					"--secure-port", strconv.Itoa(c.ControllerManagerPort),
-					"--tls-cert-file", pki("controller-manager-serving.crt"),
-					"--tls-private-key-file", pki("controller-manager-serving.key"),
-					"--controllers", "*,-nodeipam,-nodelifecycle,-cloud-node-lifecycle,-service-lb-controller,-route",
-					"--use-service-account-credentials=true",
-					"--service-account-private-key-file", pki(saKey),
-					"--root-ca-file", pki(caCert),
-					"--cluster-signing-cert-file", pki(caCert),
-					"--cluster-signing-key-file", pki(caKey),
-					"--profiling=false",
-				}
-			},
-			probe: func(ctx context.Context, c Config, _ procRecord) error {
+			args:  controllerManagerArgs,
+			probe: func(ctx context.Context, c Config, _ devproc.Record) error {
 				return probeHealthz(ctx, c, c.ControllerManagerPort)
 			},
 		},
@@ -222,22 +133,8 @@ func components() map[string]component {
 			group: true,
 			ports: onePort(func(c Config) int { return c.SchedulerPort }),
 			url:   func(c Config) string { return fmt.Sprintf("https://127.0.0.1:%d/healthz", c.SchedulerPort) },
-			args: func(c Config) []string {
-				pki := func(f string) string { return filepath.Join(c.pkiDir(), f) }
-				kc := c.kubeconfigFor(schedulerID)
-				return []string{filepath.Join(c.BinDir, "kube"), "scheduler",
-					"--kubeconfig", kc,
-					"--authentication-kubeconfig", kc,
-					"--authorization-kubeconfig", kc,
-					"--leader-elect=false",
-					"--bind-address", "127.0.0.1",
-					"--secure-port", strconv.Itoa(c.SchedulerPort),
-					"--tls-cert-file", pki("scheduler-serving.crt"),
-					"--tls-private-key-file", pki("scheduler-serving.key"),
-					"--profiling=false",
-				}
-			},
-			probe: func(ctx context.Context, c Config, _ procRecord) error {
+			args:  schedulerArgs,
+			probe: func(ctx context.Context, c Config, _ devproc.Record) error {
 				return probeHealthz(ctx, c, c.SchedulerPort)
 			},
 		},
@@ -248,29 +145,152 @@ func components() map[string]component {
 			url: func(c Config) string {
 				return fmt.Sprintf("%d nodes in %d zones", c.Zones*c.NodesPerZone, c.Zones)
 			},
-			args: func(c Config) []string {
-				return append([]string{c.DevBin, "dev", "agent",
-					"--dayops-binary", c.DayopsBin,
-					"--kubeconfig", c.kubeconfigFor(agentID),
-					"--state-dir", c.path("agent"),
-					"--pki-dir", c.pkiDir(),
-					"--zones", strconv.Itoa(c.Zones),
-					"--nodes-per-zone", strconv.Itoa(c.NodesPerZone),
-				}, c.AgentArgs...)
-			},
+			args:  agentArgs,
 			probe: probeNodes,
 		},
 	}
 }
 
+// temporalDevArgs runs the Temporal dev server (temporal server start-dev).
+func temporalDevArgs(c Config) []string {
+	a := []string{filepath.Join(c.BinDir, "temporal"), "server", "start-dev",
+		"--ip", "127.0.0.1",
+		"--port", strconv.Itoa(c.TemporalPort),
+		"--ui-port", strconv.Itoa(c.TemporalUIPort),
+		"--db-filename", c.Path("temporal.db"),
+		"--log-level", "warn",
+	}
+	for _, sa := range SearchAttributes {
+		a = append(a, "--search-attribute", sa+"=Keyword")
+	}
+	// One partition per task queue, so that a task meets the
+	// single local poller at once instead of being forwarded
+	// between partitions; and eager activities, handed to the
+	// worker with the workflow task that schedules them. Together
+	// they halve a step's latency (dayops-dev bench steps: ~100ms ->
+	// ~50ms per step).
+	for _, dc := range []string{"matching.numTaskqueueReadPartitions=1", "matching.numTaskqueueWritePartitions=1",
+		"system.enableActivityEagerExecution=true"} {
+		a = append(a, "--dynamic-config-value", dc)
+	}
+	return a
+}
+
+// etcdArgs runs etcd through the kube binary.
+func etcdArgs(c Config) []string {
+	peer := fmt.Sprintf("http://127.0.0.1:%d", c.EtcdPeerPort)
+	return []string{filepath.Join(c.BinDir, "kube"), "etcd",
+		"--name", "dayops",
+		"--data-dir", c.Path("etcd"),
+		"--listen-client-urls", c.EtcdURL(),
+		"--advertise-client-urls", c.EtcdURL(),
+		"--listen-peer-urls", peer,
+		"--initial-advertise-peer-urls", peer,
+		"--initial-cluster", "dayops=" + peer,
+		"--unsafe-no-fsync",
+		"--log-level", "warn",
+	}
+}
+
+// apiServerArgs runs the API server against etcd with the PKI of STATE/pki.
+func apiServerArgs(c Config) []string {
+	pki := func(f string) string { return filepath.Join(c.PKIDir(), f) }
+	return []string{filepath.Join(c.BinDir, "kube"), "apiserver",
+		"--etcd-servers", c.EtcdURL(),
+		"--bind-address", "127.0.0.1",
+		"--advertise-address", "127.0.0.1",
+		"--secure-port", strconv.Itoa(c.APIServerPort),
+		"--cert-dir", c.Path("apiserver"),
+		"--tls-cert-file", pki(devpki.APIServerCert),
+		"--tls-private-key-file", pki(devpki.APIServerKey),
+		"--client-ca-file", pki(devpki.CACert),
+		"--service-account-issuer", "https://kubernetes.default.svc.cluster.local",
+		"--service-account-key-file", pki(devpki.SAPub),
+		"--service-account-signing-key-file", pki(devpki.SAKey),
+		"--authorization-mode", "Node,RBAC",
+		"--service-cluster-ip-range", c.ServiceCIDR,
+		"--allow-privileged=true",
+		// The advertise address is loopback, which the
+		// `kubernetes` Service's endpoints may not hold.
+		"--endpoint-reconciler-type", "none",
+		// No node-lifecycle controller runs to lift the
+		// not-ready taint this plugin puts on new Nodes.
+		"--disable-admission-plugins", "TaintNodesByCondition",
+		"--kubelet-client-certificate", pki(devpki.KubeletClientCert),
+		"--kubelet-client-key", pki(devpki.KubeletClientKey),
+		"--kubelet-certificate-authority", pki(devpki.CACert),
+		"--kubelet-preferred-address-types", "InternalIP",
+		"--requestheader-client-ca-file", pki(devpki.CACert),
+		"--requestheader-allowed-names", devpki.FrontProxyID.CN,
+		"--requestheader-username-headers", "X-Remote-User",
+		"--requestheader-group-headers", "X-Remote-Group",
+		"--requestheader-extra-headers-prefix", "X-Remote-Extra-",
+		"--proxy-client-cert-file", pki(devpki.FrontProxyID.File + ".crt"),
+		"--proxy-client-key-file", pki(devpki.FrontProxyID.File + ".key"),
+		"--profiling=false",
+	}
+}
+
+// controllerManagerArgs runs the controller-manager with its own identity.
+func controllerManagerArgs(c Config) []string {
+	pki := func(f string) string { return filepath.Join(c.PKIDir(), f) }
+	kc := c.KubeconfigFor(devpki.ControllerManagerID)
+	return []string{filepath.Join(c.BinDir, "kube"), "controller-manager",
+		"--kubeconfig", kc,
+		"--authentication-kubeconfig", kc,
+		"--authorization-kubeconfig", kc,
+		"--leader-elect=false",
+		"--bind-address", "127.0.0.1",
+		"--secure-port", strconv.Itoa(c.ControllerManagerPort),
+		"--tls-cert-file", pki("controller-manager-serving.crt"),
+		"--tls-private-key-file", pki("controller-manager-serving.key"),
+		"--controllers", "*,-nodeipam,-nodelifecycle,-cloud-node-lifecycle,-service-lb-controller,-route",
+		"--use-service-account-credentials=true",
+		"--service-account-private-key-file", pki(devpki.SAKey),
+		"--root-ca-file", pki(devpki.CACert),
+		"--cluster-signing-cert-file", pki(devpki.CACert),
+		"--cluster-signing-key-file", pki(devpki.CAKey),
+		"--profiling=false",
+	}
+}
+
+// schedulerArgs runs the scheduler with its own identity.
+func schedulerArgs(c Config) []string {
+	pki := func(f string) string { return filepath.Join(c.PKIDir(), f) }
+	kc := c.KubeconfigFor(devpki.SchedulerID)
+	return []string{filepath.Join(c.BinDir, "kube"), "scheduler",
+		"--kubeconfig", kc,
+		"--authentication-kubeconfig", kc,
+		"--authorization-kubeconfig", kc,
+		"--leader-elect=false",
+		"--bind-address", "127.0.0.1",
+		"--secure-port", strconv.Itoa(c.SchedulerPort),
+		"--tls-cert-file", pki("scheduler-serving.crt"),
+		"--tls-private-key-file", pki("scheduler-serving.key"),
+		"--profiling=false",
+	}
+}
+
+// agentArgs runs the node agent (dayops-dev dev agent).
+func agentArgs(c Config) []string {
+	return append([]string{c.DevBin, "dev", "agent",
+		"--dayops-binary", c.DayopsBin,
+		"--kubeconfig", c.KubeconfigFor(devpki.AgentID),
+		"--state-dir", c.Path("agent"),
+		"--pki-dir", c.PKIDir(),
+		"--zones", strconv.Itoa(c.Zones),
+		"--nodes-per-zone", strconv.Itoa(c.NodesPerZone),
+	}, c.AgentArgs...)
+}
+
 // probeTimeout bounds one health probe.
 const probeTimeout = 3 * time.Second
 
-func probeTemporal(ctx context.Context, c Config, _ procRecord) error {
+func probeTemporal(ctx context.Context, c Config, _ devproc.Record) error {
 	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
 	defer cancel()
 	cl, err := sdkclient.DialContext(ctx, sdkclient.Options{
-		HostPort: c.temporalAddr(),
+		HostPort: c.TemporalAddr(),
 		Logger:   sdklog.NewStructuredLogger(slog.New(slog.DiscardHandler)),
 	})
 	if err != nil {
@@ -280,13 +300,13 @@ func probeTemporal(ctx context.Context, c Config, _ procRecord) error {
 	if _, err := cl.CheckHealth(ctx, &sdkclient.CheckHealthRequest{}); err != nil {
 		return fmt.Errorf("temporal health: %w", err)
 	}
-	return httpGet(ctx, http.DefaultClient, c.temporalUI()+"/", nil)
+	return httpGet(ctx, http.DefaultClient, c.TemporalUI()+"/", nil)
 }
 
-func probeEtcd(ctx context.Context, c Config, _ procRecord) error {
+func probeEtcd(ctx context.Context, c Config, _ devproc.Record) error {
 	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
 	defer cancel()
-	return httpGet(ctx, http.DefaultClient, c.etcdURL()+"/health", func(body []byte) error {
+	return httpGet(ctx, http.DefaultClient, c.EtcdURL()+"/health", func(body []byte) error {
 		var h struct {
 			Health string `json:"health"`
 		}
@@ -300,14 +320,14 @@ func probeEtcd(ctx context.Context, c Config, _ procRecord) error {
 	})
 }
 
-func probeAPIServer(ctx context.Context, c Config, _ procRecord) error {
+func probeAPIServer(ctx context.Context, c Config, _ devproc.Record) error {
 	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
 	defer cancel()
-	hc, err := tlsClient(c, &adminID)
+	hc, err := tlsClient(c, &devpki.AdminID)
 	if err != nil {
 		return err
 	}
-	return httpGet(ctx, hc, c.apiServerURL()+"/readyz", nil)
+	return httpGet(ctx, hc, c.APIServerURL()+"/readyz", nil)
 }
 
 func probeHealthz(ctx context.Context, c Config, port int) error {
@@ -323,7 +343,7 @@ func probeHealthz(ctx context.Context, c Config, port int) error {
 // probeNodes succeeds when the agent's Nodes are all registered and Ready,
 // as reported by this agent process: a Ready condition whose heartbeat
 // predates the agent's start is left over from an earlier run.
-func probeNodes(ctx context.Context, c Config, agent procRecord) error {
+func probeNodes(ctx context.Context, c Config, agent devproc.Record) error {
 	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
 	defer cancel()
 	cs, err := Clientset(c.KubeconfigPath())
@@ -355,20 +375,20 @@ func probeNodes(ctx context.Context, c Config, agent procRecord) error {
 
 // tlsClient trusts the cluster CA and presents id's client certificate
 // (none when id is nil).
-func tlsClient(c Config, id *clientIdentity) (*http.Client, error) {
-	caPEM, err := os.ReadFile(filepath.Join(c.pkiDir(), caCert))
+func tlsClient(c Config, id *devpki.Identity) (*http.Client, error) {
+	caPEM, err := os.ReadFile(filepath.Join(c.PKIDir(), devpki.CACert))
 	if err != nil {
 		return nil, fmt.Errorf("read cluster CA: %w", err)
 	}
 	pool := x509.NewCertPool()
 	if !pool.AppendCertsFromPEM(caPEM) {
-		return nil, fmt.Errorf("no certificate in %s", caCert)
+		return nil, fmt.Errorf("no certificate in %s", devpki.CACert)
 	}
 	tc := &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 	if id != nil {
-		pair, err := tls.LoadX509KeyPair(filepath.Join(c.pkiDir(), id.file+".crt"), filepath.Join(c.pkiDir(), id.file+".key"))
+		pair, err := tls.LoadX509KeyPair(filepath.Join(c.PKIDir(), id.File+".crt"), filepath.Join(c.PKIDir(), id.File+".key"))
 		if err != nil {
-			return nil, fmt.Errorf("load client certificate %s: %w", id.file, err)
+			return nil, fmt.Errorf("load client certificate %s: %w", id.File, err)
 		}
 		tc.Certificates = []tls.Certificate{pair}
 	}

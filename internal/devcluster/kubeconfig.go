@@ -4,41 +4,35 @@ import (
 	"fmt"
 	"path/filepath"
 
+	"github.com/dayops/dayops/internal/devcluster/atomicfile"
+	"github.com/dayops/dayops/internal/devcluster/devpki"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 )
 
-// kubeconfigFor is the kubeconfig file of an identity.
-func (c Config) kubeconfigFor(id clientIdentity) string {
-	if id.file == adminID.file {
-		return c.KubeconfigPath()
-	}
-	return c.path(id.file + ".kubeconfig")
-}
-
 // writeKubeconfigs writes one kubeconfig per client identity. Certificates
 // are referenced by absolute path, not embedded, so the files stay short and
 // readable.
 func writeKubeconfigs(c Config) error {
-	for _, id := range []clientIdentity{adminID, agentID, controllerManagerID, schedulerID} {
+	for _, id := range []devpki.Identity{devpki.AdminID, devpki.AgentID, devpki.ControllerManagerID, devpki.SchedulerID} {
 		kc := clientcmdapi.NewConfig()
 		kc.Clusters["dayops-dev"] = &clientcmdapi.Cluster{
-			Server:               c.apiServerURL(),
-			CertificateAuthority: filepath.Join(c.pkiDir(), caCert),
+			Server:               c.APIServerURL(),
+			CertificateAuthority: filepath.Join(c.PKIDir(), devpki.CACert),
 		}
-		kc.AuthInfos[id.file] = &clientcmdapi.AuthInfo{
-			ClientCertificate: filepath.Join(c.pkiDir(), id.file+".crt"),
-			ClientKey:         filepath.Join(c.pkiDir(), id.file+".key"),
+		kc.AuthInfos[id.File] = &clientcmdapi.AuthInfo{
+			ClientCertificate: filepath.Join(c.PKIDir(), id.File+".crt"),
+			ClientKey:         filepath.Join(c.PKIDir(), id.File+".key"),
 		}
-		kc.Contexts["dayops-dev"] = &clientcmdapi.Context{Cluster: "dayops-dev", AuthInfo: id.file, Namespace: "default"}
+		kc.Contexts["dayops-dev"] = &clientcmdapi.Context{Cluster: "dayops-dev", AuthInfo: id.File, Namespace: "default"}
 		kc.CurrentContext = "dayops-dev"
 		b, err := clientcmd.Write(*kc)
 		if err != nil {
-			return fmt.Errorf("encode kubeconfig for %s: %w", id.cn, err)
+			return fmt.Errorf("encode kubeconfig for %s: %w", id.CN, err)
 		}
-		if err := writeFileAtomic(c.kubeconfigFor(id), b, 0o600); err != nil {
+		if err := atomicfile.Write(c.KubeconfigFor(id), b, 0o600); err != nil {
 			return err
 		}
 	}

@@ -12,6 +12,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/dayops/dayops/internal/devcluster/devpki"
+	"github.com/dayops/dayops/internal/devcluster/devproc"
+	"github.com/dayops/dayops/internal/devcluster/hostsetup"
 	"github.com/dayops/dayops/internal/temporaltls"
 )
 
@@ -37,11 +40,11 @@ type Stack struct {
 // AlreadyRunning reports whether Up found everything running.
 func (s *Stack) AlreadyRunning() bool { return len(s.Started) == 0 }
 
-func (c Config) stack(started []string) *Stack {
+func stackOf(c Config, started []string) *Stack {
 	return &Stack{
 		Kubeconfig:      c.KubeconfigPath(),
-		TemporalAddress: c.temporalAddr(),
-		TemporalUI:      c.temporalUI(),
+		TemporalAddress: c.TemporalAddr(),
+		TemporalUI:      c.TemporalUI(),
 		TemporalTLS:     c.TemporalTLS(),
 		DatabaseURL:     c.DatabaseURL,
 		APIURL:          c.APIURL,
@@ -50,8 +53,8 @@ func (c Config) stack(started []string) *Stack {
 	}
 }
 
-// enabled lists the components of this configuration in start order.
-func (c Config) enabled() []string {
+// enabledOf lists the components of this configuration in start order.
+func enabledOf(c Config) []string {
 	var out []string
 	for _, n := range startOrder {
 		switch {
@@ -72,63 +75,36 @@ func (c Config) enabled() []string {
 // to become healthy, Up stops what it started itself and returns an error
 // holding the tail of that component's log.
 func Up(ctx context.Context, cfg Config) (*Stack, error) {
-	c := cfg.withDefaults()
+	c := cfg.WithDefaults()
 	if err := c.Validate(); err != nil {
 		return nil, fmt.Errorf("invalid dev stack config: %w", err)
 	}
-	log := c.Logger
-	for _, d := range []string{c.StateDir, c.path("logs"), c.path("agent"), c.path("apiserver")} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			return nil, fmt.Errorf("create %s: %w", d, err)
-		}
-	}
-	if err := c.checkBinaries(); err != nil {
+	if err := makeDirs(c); err != nil {
 		return nil, err
 	}
-	unlock, err := lockFile(ctx, c.lockFile(), true)
+	if err := checkBinaries(c); err != nil {
+		return nil, err
+	}
+	unlock, err := devproc.Lock(ctx, c.LockFile(), true)
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
 
-	svcPrefix, err := netip.ParsePrefix(c.ServiceCIDR)
-	if err != nil {
-		return nil, fmt.Errorf("service CIDR %q: %w", c.ServiceCIDR, err)
-	}
-	if err := ensurePKI(c.pkiDir(), svcPrefix.Masked().Addr().Next()); err != nil {
-		return nil, err
-	}
-	if err := writeKubeconfigs(c); err != nil {
-		return nil, err
-	}
-	if err := ensureDatabase(ctx, c.DatabaseURL); err != nil {
+	if err := prepareHost(ctx, c); err != nil {
 		return nil, err
 	}
 
-	st, err := readState(c.stateFile())
+	st, err := devproc.ReadState(c.StateFile())
 	if err != nil {
 		return nil, err
 	}
-	if !c.NoAgent && !c.TemporalOnly {
-		added, err := ensureRoute(ctx, c.PodCIDR)
-		if err != nil {
-			return nil, err
-		}
-		if added {
-			st.RouteAdded, st.RouteCIDR = true, c.PodCIDR
-			log.Info("added local route", "cidr", c.PodCIDR)
-			if err := writeState(c.stateFile(), st); err != nil {
-				return nil, err
-			}
-		}
+	if err := ensurePodRoute(ctx, c, &st); err != nil {
+		return nil, err
 	}
 
-	// The other Temporal mode's process would hold the frontend port.
-	for name, mode := range map[string]string{Temporal: TemporalDev, TemporalServerComponent: TemporalServer} {
-		if rec, ok := st.Procs[name]; ok && rec.alive() && !slices.Contains(c.enabled(), name) {
-			return nil, fmt.Errorf("this stack runs Temporal in %s mode (%s, pid %d): stop it with `dayops-dev dev down --temporal=%s` (same state dir) before `up --temporal=%s`",
-				mode, name, rec.PID, mode, c.Temporal)
-		}
+	if err := checkTemporalMode(c, st); err != nil {
+		return nil, err
 	}
 
 	comps := components()
@@ -137,77 +113,162 @@ func Up(ctx context.Context, cfg Config) (*Stack, error) {
 	defer wcancel()
 	w := newWaiter(wctx, c)
 	fail := func(err error) (*Stack, error) {
-		// Stop what this call started, newest first, and keep the rest.
-		stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
-		defer cancel()
-		for i := len(started) - 1; i >= 0; i-- {
-			name := started[i]
-			if serr := stopProcess(stopCtx, st.Procs[name], comps[name].group, c.StopGrace); serr != nil {
-				log.Warn("stop after failed start", "component", name, "err", serr)
-			}
-			delete(st.Procs, name)
-		}
-		if werr := writeState(c.stateFile(), st); werr != nil {
-			log.Warn("write stack state", "err", werr)
-		}
+		stopStarted(ctx, c, st, comps, started)
 		return nil, err
 	}
-	for _, name := range c.enabled() {
+	for _, name := range enabledOf(c) {
 		comp := comps[name]
-		if rec, ok := st.Procs[name]; ok && rec.alive() {
-			log.Info("already running", "component", name, "pid", rec.PID)
+		if rec, ok := st.Procs[name]; ok && rec.Alive() {
+			c.Logger.Info("already running", "component", name, "pid", rec.PID)
 			w.watch(comp, rec)
 			continue
 		}
-		for _, need := range comp.needs {
-			if err := w.wait(need); err != nil {
-				return fail(err)
-			}
-		}
 		_, stale := st.Procs[name]
-		if comp.ports != nil {
-			for _, p := range comp.ports(c) {
-				if !waitPortFree(ctx, p, stale) {
-					return fail(fmt.Errorf("%s: port 127.0.0.1:%d is in use by a process this stack did not start; stop it or choose another port", name, p))
-				}
-			}
-		}
-		if comp.prepare != nil {
-			if err := comp.prepare(ctx, c); err != nil {
-				return fail(fmt.Errorf("%s: %w", name, err))
-			}
-		}
-		rec, err := startProcess(c.Root, c.LogPath(name), os.Environ(), comp.args(c))
+		rec, err := startComponent(ctx, c, w, name, comp, stale)
 		if err != nil {
-			return fail(fmt.Errorf("%s: %w", name, err))
+			return fail(err)
 		}
-		log.Info("started", "component", name, "pid", rec.PID, "log", rec.Log)
 		st.Procs[name] = rec
 		started = append(started, name)
-		if err := writeState(c.stateFile(), st); err != nil {
+		if err := devproc.WriteState(c.StateFile(), st); err != nil {
 			return fail(err)
 		}
 		w.watch(comp, rec)
 	}
-	for _, name := range c.enabled() {
-		if err := w.wait(name); err != nil {
-			return fail(err)
-		}
-		if setup := comps[name].setup; setup != nil {
-			start := time.Now()
-			if err := setup(ctx, c); err != nil {
-				return fail(fmt.Errorf("%s: %w", name, err))
-			}
-			log.Info("set up", "component", name, "after", time.Since(start).Round(10*time.Millisecond))
-		}
+	if err := setUpComponents(ctx, c, w, comps); err != nil {
+		return fail(err)
 	}
 	if err := writeEnvFile(c); err != nil {
 		return fail(err)
 	}
-	return c.stack(started), nil
+	return stackOf(c, started), nil
 }
 
-func (c Config) checkBinaries() error {
+// stopStarted stops what a failed Up started, newest first, keeps the rest
+// and records that in the state file.
+func stopStarted(ctx context.Context, c Config, st devproc.State, comps map[string]component, started []string) {
+	stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
+	defer cancel()
+	for i := len(started) - 1; i >= 0; i-- {
+		name := started[i]
+		if serr := devproc.Stop(stopCtx, st.Procs[name], comps[name].group, c.StopGrace); serr != nil {
+			c.Logger.Warn("stop after failed start", "component", name, "err", serr)
+		}
+		delete(st.Procs, name)
+	}
+	if werr := devproc.WriteState(c.StateFile(), st); werr != nil {
+		c.Logger.Warn("write stack state", "err", werr)
+	}
+}
+
+// setUpComponents waits, in start order, for every component to be healthy
+// and runs its setup.
+func setUpComponents(ctx context.Context, c Config, w *waiter, comps map[string]component) error {
+	for _, name := range enabledOf(c) {
+		if err := w.wait(name); err != nil {
+			return err
+		}
+		if setup := comps[name].setup; setup != nil {
+			start := time.Now()
+			if err := setup(ctx, c); err != nil {
+				return fmt.Errorf("%s: %w", name, err)
+			}
+			c.Logger.Info("set up", "component", name, "after", time.Since(start).Round(10*time.Millisecond))
+		}
+	}
+	return nil
+}
+
+// makeDirs creates the state dir and the directories Up writes into.
+func makeDirs(c Config) error {
+	for _, d := range []string{c.StateDir, c.Path("logs"), c.Path("agent"), c.Path("apiserver")} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return fmt.Errorf("create %s: %w", d, err)
+		}
+	}
+	return nil
+}
+
+// prepareHost makes the PKI, the kubeconfigs and the database, whatever of
+// them is missing.
+func prepareHost(ctx context.Context, c Config) error {
+	svcPrefix, err := netip.ParsePrefix(c.ServiceCIDR)
+	if err != nil {
+		return fmt.Errorf("service CIDR %q: %w", c.ServiceCIDR, err)
+	}
+	if err := devpki.Ensure(c.PKIDir(), svcPrefix.Masked().Addr().Next()); err != nil {
+		return err
+	}
+	if err := writeKubeconfigs(c); err != nil {
+		return err
+	}
+	if err := hostsetup.EnsureDatabase(ctx, c.DatabaseURL); err != nil {
+		return err
+	}
+	return nil
+}
+
+// ensurePodRoute routes the pod CIDR to the loopback device and records in
+// st (and the state file) that Up added it.
+func ensurePodRoute(ctx context.Context, c Config, st *devproc.State) error {
+	if !c.NoAgent && !c.TemporalOnly {
+		added, err := hostsetup.EnsureRoute(ctx, c.PodCIDR)
+		if err != nil {
+			return err
+		}
+		if added {
+			st.RouteAdded, st.RouteCIDR = true, c.PodCIDR
+			c.Logger.Info("added local route", "cidr", c.PodCIDR)
+			if err := devproc.WriteState(c.StateFile(), *st); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// checkTemporalMode refuses to start while the other Temporal mode's
+// process runs: it would hold the frontend port.
+func checkTemporalMode(c Config, st devproc.State) error {
+	for name, mode := range map[string]string{Temporal: TemporalDev, TemporalServerComponent: TemporalServer} {
+		if rec, ok := st.Procs[name]; ok && rec.Alive() && !slices.Contains(enabledOf(c), name) {
+			return fmt.Errorf("this stack runs Temporal in %s mode (%s, pid %d): stop it with `dayops-dev dev down --temporal=%s` (same state dir) before `up --temporal=%s`",
+				mode, name, rec.PID, mode, c.Temporal)
+		}
+	}
+	return nil
+}
+
+// startComponent waits for the components it needs to be healthy and for
+// its ports to be free (stale: a previous run's process of it may still
+// release them), prepares and starts it.
+func startComponent(ctx context.Context, c Config, w *waiter, name string, comp component, stale bool) (devproc.Record, error) {
+	for _, need := range comp.needs {
+		if err := w.wait(need); err != nil {
+			return devproc.Record{}, err
+		}
+	}
+	if comp.ports != nil {
+		for _, p := range comp.ports(c) {
+			if !waitPortFree(ctx, p, stale) {
+				return devproc.Record{}, fmt.Errorf("%s: port 127.0.0.1:%d is in use by a process this stack did not start; stop it or choose another port", name, p)
+			}
+		}
+	}
+	if comp.prepare != nil {
+		if err := comp.prepare(ctx, c); err != nil {
+			return devproc.Record{}, fmt.Errorf("%s: %w", name, err)
+		}
+	}
+	rec, err := devproc.Start(c.Root, c.LogPath(name), os.Environ(), comp.args(c))
+	if err != nil {
+		return devproc.Record{}, fmt.Errorf("%s: %w", name, err)
+	}
+	c.Logger.Info("started", "component", name, "pid", rec.PID, "log", rec.Log)
+	return rec, nil
+}
+
+func checkBinaries(c Config) error {
 	var errs []error
 	var bins []string
 	if c.Temporal == TemporalServer {
@@ -246,7 +307,7 @@ func newWaiter(ctx context.Context, c Config) *waiter {
 	return &waiter{ctx: ctx, cfg: c, done: map[string]chan struct{}{}, errs: map[string]error{}}
 }
 
-func (w *waiter) watch(comp component, rec procRecord) {
+func (w *waiter) watch(comp component, rec devproc.Record) {
 	ch := make(chan struct{})
 	w.mu.Lock()
 	w.done[comp.name] = ch
@@ -275,13 +336,13 @@ func (w *waiter) wait(name string) error {
 
 // waitHealthy polls comp's probe until it succeeds, the process dies, or
 // StartTimeout passes.
-func waitHealthy(ctx context.Context, c Config, comp component, rec procRecord) error {
+func waitHealthy(ctx context.Context, c Config, comp component, rec devproc.Record) error {
 	start := time.Now()
 	deadline := start.Add(c.StartTimeout)
 	var last error
 	for {
-		if !rec.alive() {
-			return fmt.Errorf("%s (pid %d) exited while starting; last lines of %s:\n%s", comp.name, rec.PID, rec.Log, tail(rec.Log, 30))
+		if !rec.Alive() {
+			return fmt.Errorf("%s (pid %d) exited while starting; last lines of %s:\n%s", comp.name, rec.PID, rec.Log, devproc.Tail(rec.Log, 30))
 		}
 		last = comp.probe(ctx, c, rec)
 		if last == nil {
@@ -292,7 +353,7 @@ func waitHealthy(ctx context.Context, c Config, comp component, rec procRecord) 
 			return fmt.Errorf("%s: %w", comp.name, ctx.Err())
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("%s not healthy after %s: %w; last lines of %s:\n%s", comp.name, c.StartTimeout, last, rec.Log, tail(rec.Log, 30))
+			return fmt.Errorf("%s not healthy after %s: %w; last lines of %s:\n%s", comp.name, c.StartTimeout, last, rec.Log, devproc.Tail(rec.Log, 30))
 		}
 		select {
 		case <-ctx.Done():
@@ -314,16 +375,16 @@ type DownOptions struct {
 // SIGKILL after the grace period, and removes the pod route if Up added it.
 // Nothing running is not an error.
 func Down(ctx context.Context, cfg Config, opts DownOptions) error {
-	c := cfg.withDefaults()
+	c := cfg.WithDefaults()
 	if _, err := os.Stat(c.StateDir); errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
-	unlock, err := lockFile(ctx, c.lockFile(), true)
+	unlock, err := devproc.Lock(ctx, c.LockFile(), true)
 	if err != nil {
 		return err
 	}
 	defer unlock()
-	st, err := readState(c.stateFile())
+	st, err := devproc.ReadState(c.StateFile())
 	if err != nil {
 		return err
 	}
@@ -339,29 +400,29 @@ func Down(ctx context.Context, cfg Config, opts DownOptions) error {
 			// The agent stops its pods within their own grace periods.
 			grace = max(grace, 45*time.Second)
 		}
-		if rec.alive() {
+		if rec.Alive() {
 			c.Logger.Info("stopping", "component", name, "pid", rec.PID)
 		}
-		if err := stopProcess(ctx, rec, comps[name].group, grace); err != nil {
+		if err := devproc.Stop(ctx, rec, comps[name].group, grace); err != nil {
 			errs = append(errs, fmt.Errorf("stop %s: %w", name, err))
 			continue
 		}
 		delete(st.Procs, name)
-		if err := writeState(c.stateFile(), st); err != nil {
+		if err := devproc.WriteState(c.StateFile(), st); err != nil {
 			errs = append(errs, err)
 		}
 	}
 	if st.RouteAdded {
-		if busy, err := routeInUse(st.RouteCIDR); err == nil && busy {
+		if busy, err := hostsetup.RouteInUse(st.RouteCIDR); err == nil && busy {
 			// Another stack's node agent or Pods listen there: removing the
 			// route would send their traffic out of the machine.
 			c.Logger.Info("kept the local route: other stacks still listen in it", "cidr", st.RouteCIDR)
-		} else if err := removeRoute(ctx, st.RouteCIDR); err != nil {
+		} else if err := hostsetup.RemoveRoute(ctx, st.RouteCIDR); err != nil {
 			errs = append(errs, err)
 		} else {
 			c.Logger.Info("removed local route", "cidr", st.RouteCIDR)
 			st.RouteAdded, st.RouteCIDR = false, ""
-			if err := writeState(c.stateFile(), st); err != nil {
+			if err := devproc.WriteState(c.StateFile(), st); err != nil {
 				errs = append(errs, err)
 			}
 		}
@@ -372,7 +433,7 @@ func Down(ctx context.Context, cfg Config, opts DownOptions) error {
 	if len(errs) == 0 && opts.Purge && c.Temporal == TemporalServer {
 		mainDB, visDB := c.TemporalDatabases()
 		for _, db := range []string{mainDB, visDB} {
-			if err := dropDatabase(ctx, c.DatabaseURL, db); err != nil {
+			if err := hostsetup.DropDatabase(ctx, c.DatabaseURL, db); err != nil {
 				errs = append(errs, fmt.Errorf("purge: %w", err))
 			}
 		}
@@ -386,7 +447,7 @@ func Down(ctx context.Context, cfg Config, opts DownOptions) error {
 			if e.Name() == "logs" || e.Name() == "stack.lock" {
 				continue
 			}
-			if err := os.RemoveAll(c.path(e.Name())); err != nil {
+			if err := os.RemoveAll(c.Path(e.Name())); err != nil {
 				errs = append(errs, fmt.Errorf("purge: %w", err))
 			}
 		}
@@ -410,17 +471,17 @@ func (s ComponentStatus) Healthy() bool { return s.Running && s.Health == "ok" }
 
 // Status probes every component of the configuration once.
 func Status(ctx context.Context, cfg Config) ([]ComponentStatus, error) {
-	c := cfg.withDefaults()
-	st, err := readState(c.stateFile())
+	c := cfg.WithDefaults()
+	st, err := devproc.ReadState(c.StateFile())
 	if err != nil {
 		return nil, err
 	}
 	comps := components()
 	out := make([]ComponentStatus, 0, len(startOrder))
-	for _, name := range c.enabled() {
+	for _, name := range enabledOf(c) {
 		comp := comps[name]
 		s := ComponentStatus{Name: name, URL: comp.url(c), Log: c.LogPath(name), Health: "not running"}
-		if rec, ok := st.Procs[name]; ok && rec.alive() {
+		if rec, ok := st.Procs[name]; ok && rec.Alive() {
 			s.PID, s.Running = rec.PID, true
 			if err := comp.probe(ctx, c, rec); err != nil {
 				s.Health = err.Error()

@@ -1,7 +1,6 @@
 package devcluster
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -22,133 +21,20 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 	"sigs.k8s.io/yaml"
 
+	"github.com/dayops/dayops/internal/devcluster/atomicfile"
+	"github.com/dayops/dayops/internal/devcluster/devproc"
+	"github.com/dayops/dayops/internal/devcluster/hostsetup"
+	"github.com/dayops/dayops/internal/devcluster/stackconfig"
 	"github.com/dayops/dayops/internal/searchattr"
-	"github.com/dayops/dayops/internal/temporaltls"
 )
-
-// Temporal modes (Config.Temporal, --temporal).
-const (
-	TemporalDev    = "dev"
-	TemporalServer = "server"
-)
-
-// TemporalNamespace is the namespace dayops uses; the dev server makes it at
-// start, the server mode's setup registers it.
-const TemporalNamespace = "default"
 
 // temporalRetention is how long the server mode keeps closed workflows.
 const temporalRetention = 72 * time.Hour
 
-// The server mode's TLS files under STATE/pki, signed by ca.crt: the
-// frontend's serving certificate, dayops' client certificate (recorded in
-// dev.env), the system worker's client certificate (the worker service is a
-// client of the frontend too), and the internode certificate that the four
-// services present to one another.
 var (
-	temporalFrontendFile     = "temporal-frontend"
-	temporalInternodeFile    = "temporal-internode"
-	temporalClientID         = clientIdentity{file: "temporal-client", cn: "dayops"}
-	temporalSystemWorkerID   = clientIdentity{file: "temporal-system-worker", cn: "temporal-system-worker"}
-	temporalServerName       = "localhost"
 	temporalSchemaMain       = "postgresql/v12/temporal"
 	temporalSchemaVisibility = "postgresql/v12/visibility"
 )
-
-// TemporalAuth is the server mode's authorization (Temporal's
-// global.authorization): the default authorizer and the default JWT claim
-// mapper, which reads an API key sent as "Authorization: Bearer JWT",
-// checks its signature against the keys served at KeySourceURIs (a JWKS)
-// and grants the roles its permissions claim lists, e.g.
-// ["default:write"] or ["temporal-system:admin"] (system-wide). A call
-// without a key, or with a key that grants too little, is refused
-// (PermissionDenied); health checks are always allowed.
-//
-// The server's own worker service then reaches the frontend through an
-// internal frontend (two more ports, see TemporalServerPorts) that trusts
-// its callers, as Temporal documents for servers with authorization.
-type TemporalAuth struct {
-	// KeySourceURIs serve the JWKS whose keys sign the API keys.
-	KeySourceURIs []string
-	// PermissionsClaimName is the claim listing the permissions (default
-	// "permissions").
-	PermissionsClaimName string
-	// AdminAPIKey is what dayops-dev's own calls send (health probe,
-	// namespace and search attribute registration); it needs
-	// temporal-system:admin.
-	AdminAPIKey string
-}
-
-// TemporalServerPorts are the server mode's ports on 127.0.0.1, by service:
-// the frontend's gRPC port is TemporalPort, the history, matching and worker
-// services' gRPC ports the next three, and the four services' membership
-// (ringpop) ports the four after those. With TemporalAuth, the internal
-// frontend's gRPC and membership ports follow.
-func (c Config) TemporalServerPorts() map[string]int {
-	p := c.TemporalPort
-	ports := map[string]int{
-		"frontend": p, "history": p + 1, "matching": p + 2, "worker": p + 3,
-		"frontend membership": p + 4, "history membership": p + 5, "matching membership": p + 6, "worker membership": p + 7,
-	}
-	if c.TemporalAuth != nil {
-		ports["internal-frontend"], ports["internal-frontend membership"] = p+8, p+9
-	}
-	return ports
-}
-
-// TemporalDatabases are the server mode's PostgreSQL databases, named after
-// the stack's DatabaseURL so that two stacks never share one: DBNAME_temporal
-// and DBNAME_temporal_visibility.
-func (c Config) TemporalDatabases() (main, visibility string) {
-	name := "dayops"
-	if cc, err := pgx.ParseConfig(c.DatabaseURL); err == nil && cc.Database != "" {
-		name = cc.Database
-	}
-	return name + "_temporal", name + "_temporal_visibility"
-}
-
-// TemporalTLS is dayops' client side of the server mode's mutual TLS; the
-// zero Files (plain TCP) in dev mode.
-func (c Config) TemporalTLS() temporaltls.Files {
-	if c.Temporal != TemporalServer {
-		return temporaltls.Files{}
-	}
-	return temporaltls.Files{
-		Cert:       filepath.Join(c.pkiDir(), temporalClientID.file+".crt"),
-		Key:        filepath.Join(c.pkiDir(), temporalClientID.file+".key"),
-		CA:         filepath.Join(c.pkiDir(), caCert),
-		ServerName: temporalServerName,
-	}
-}
-
-// TemporalInternodeTLS is the server mode's internode identity as a client
-// sees it: the certificate that the history and matching services serve
-// with and require from their callers (frontend, worker service and one
-// another), the CA that signed it, and the name it holds. Tests use it to reach those
-// services directly; dayops never does.
-func (c Config) TemporalInternodeTLS() temporaltls.Files {
-	return temporaltls.Files{
-		Cert:       filepath.Join(c.pkiDir(), temporalInternodeFile+".crt"),
-		Key:        filepath.Join(c.pkiDir(), temporalInternodeFile+".key"),
-		CA:         filepath.Join(c.pkiDir(), caCert),
-		ServerName: temporalServerName,
-	}
-}
-
-func (c Config) temporalServerDir() string { return c.path("temporal-server") }
-
-// temporalServerArgs starts all four services from the config that
-// prepareTemporalServer wrote (ROOT/config/dayops.yaml).
-func (c Config) temporalServerArgs() []string {
-	args := []string{filepath.Join(c.BinDir, "temporal-server"),
-		"--root", c.temporalServerDir(), "--config", "config", "--env", "dayops", "--allow-no-auth",
-		"start"}
-	if c.TemporalAuth != nil {
-		for _, s := range []string{"frontend", "internal-frontend", "history", "matching", "worker"} {
-			args = append(args, "--service", s)
-		}
-	}
-	return args
-}
 
 // prepareTemporalServer creates the server mode's databases, sets up or
 // updates their schema with Temporal's own SQL tool (the schema is the one
@@ -165,7 +51,7 @@ func prepareTemporalServer(ctx context.Context, c Config) error {
 		if err != nil {
 			return err
 		}
-		if err := ensureDatabase(ctx, u); err != nil {
+		if err := hostsetup.EnsureDatabase(ctx, u); err != nil {
 			return err
 		}
 		// setup-schema -v 0.0 only makes the version tables when they are
@@ -180,22 +66,22 @@ func prepareTemporalServer(ctx context.Context, c Config) error {
 			}
 		}
 	}
-	if err := os.MkdirAll(filepath.Join(c.temporalServerDir(), "config"), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Join(c.TemporalServerDir(), "config"), 0o755); err != nil {
 		return fmt.Errorf("create temporal server config dir: %w", err)
 	}
-	dyn, err := yaml.Marshal(temporalDynamicConfig(c))
+	dyn, err := yaml.Marshal(c.TemporalDynamicConfig())
 	if err != nil {
 		return fmt.Errorf("encode temporal dynamic config: %w", err)
 	}
-	if err := writeFileAtomic(filepath.Join(c.temporalServerDir(), "dynamicconfig.yaml"), dyn, 0o644); err != nil {
+	if err := atomicfile.Write(filepath.Join(c.TemporalServerDir(), "dynamicconfig.yaml"), dyn, 0o644); err != nil {
 		return err
 	}
 	// 0600: the config may hold the database password.
-	conf, err := yaml.Marshal(temporalServerConfig(c, cc))
+	conf, err := yaml.Marshal(c.TemporalServerConfig(cc))
 	if err != nil {
 		return fmt.Errorf("encode temporal server config: %w", err)
 	}
-	return writeFileAtomic(filepath.Join(c.temporalServerDir(), "config", "dayops.yaml"), conf, 0o600)
+	return atomicfile.Write(filepath.Join(c.TemporalServerDir(), "config", "dayops.yaml"), conf, 0o600)
 }
 
 // runSQLTool runs bin/temporal-sql-tool against db, its output appended to
@@ -215,7 +101,7 @@ func runSQLTool(ctx context.Context, c Config, cc *pgx.ConnConfig, db string, ar
 	cmd.Env = append(os.Environ(), "SQL_PASSWORD="+cc.Password)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("temporal-sql-tool %s on %s: %w; last lines of %s:\n%s", args[0], db, err, logPath, tail(logPath, 15))
+		return fmt.Errorf("temporal-sql-tool %s on %s: %w; last lines of %s:\n%s", args[0], db, err, logPath, devproc.Tail(logPath, 15))
 	}
 	return nil
 }
@@ -230,146 +116,6 @@ func withDatabase(raw, name string) (string, error) {
 	return u.String(), nil
 }
 
-// temporalDynamicConfig is the dev server's tuning (see the Temporal
-// component) plus what `temporal server start-dev` sets by default: search
-// attributes visible at once, and the persistence rate limits that this
-// needs.
-func temporalDynamicConfig(c Config) map[string][]map[string]any {
-	values := map[string]any{
-		"matching.numTaskqueueReadPartitions":            1,
-		"matching.numTaskqueueWritePartitions":           1,
-		"system.enableActivityEagerExecution":            true,
-		"system.forceSearchAttributesCacheRefreshOnRead": true,
-		"frontend.persistenceMaxQPS":                     10000,
-		"history.persistenceMaxQPS":                      45000,
-		"frontend.namespaceRPS.visibility":               100,
-		"system.namespaceCacheRefreshInterval":           "1s",
-		"history.hostLevelCacheMaxSize":                  8096,
-		// No HTTP API port: Nexus would only warn that it cannot start.
-		"system.enableNexus":                                  false,
-		"frontend.enableUpdateWorkflowExecution":              true,
-		"frontend.enableUpdateWorkflowExecutionAsyncAccepted": true,
-	}
-	out := map[string][]map[string]any{}
-	for k, v := range values {
-		out[k] = []map[string]any{{"value": v}}
-	}
-	return out
-}
-
-// temporalServerConfig is Temporal's server config (go.temporal.io/server
-// common/config) for one process running the four services on 127.0.0.1,
-// with PostgreSQL persistence, a frontend that requires client certificates
-// signed by the stack's CA, and mutual TLS between the services
-// (global.tls.internode): the history and matching services' gRPC ports take
-// only callers presenting a certificate of the stack's CA, and the callers
-// (frontend, history, matching, worker) verify theirs. Any certificate of
-// the stack's CA passes, as for the frontend: the CA is the local stack's
-// single trust root. Membership (ringpop) gossip on the membership ports
-// is not TLS in Temporal; those ports bind to 127.0.0.1 only.
-func temporalServerConfig(c Config, cc *pgx.ConnConfig) map[string]any {
-	pki := func(f string) string { return filepath.Join(c.pkiDir(), f) }
-	mainDB, visDB := c.TemporalDatabases()
-	store := func(db string, conns int) map[string]any {
-		return map[string]any{"sql": map[string]any{
-			"pluginName":      "postgres12_pgx",
-			"databaseName":    db,
-			"connectAddr":     fmt.Sprintf("%s:%d", cc.Host, cc.Port),
-			"connectProtocol": "tcp",
-			"user":            cc.User,
-			"password":        cc.Password,
-			"maxConns":        conns,
-			"maxIdleConns":    conns,
-			"maxConnLifetime": "1h",
-		}}
-	}
-	ports := c.TemporalServerPorts()
-	service := func(name string) map[string]any {
-		return map[string]any{"rpc": map[string]any{
-			"grpcPort":        ports[name],
-			"membershipPort":  ports[name+" membership"],
-			"bindOnLocalHost": true,
-		}}
-	}
-	toFrontend := map[string]any{"serverName": temporalServerName, "rootCaFiles": []string{pki(caCert)}}
-	services := map[string]any{
-		"frontend": service("frontend"),
-		"history":  service("history"),
-		"matching": service("matching"),
-		"worker":   service("worker"),
-	}
-	global := map[string]any{
-		"membership": map[string]any{"maxJoinDuration": "30s", "broadcastAddress": "127.0.0.1"},
-		"tls": map[string]any{
-			"frontend": map[string]any{
-				"server": map[string]any{
-					"certFile":          pki(temporalFrontendFile + ".crt"),
-					"keyFile":           pki(temporalFrontendFile + ".key"),
-					"clientCaFiles":     []string{pki(caCert)},
-					"requireClientAuth": true,
-				},
-				"client": toFrontend,
-			},
-			"internode": map[string]any{
-				"server": map[string]any{
-					"certFile":          pki(temporalInternodeFile + ".crt"),
-					"keyFile":           pki(temporalInternodeFile + ".key"),
-					"clientCaFiles":     []string{pki(caCert)},
-					"requireClientAuth": true,
-				},
-				"client": map[string]any{"serverName": temporalServerName, "rootCaFiles": []string{pki(caCert)}},
-			},
-			"systemWorker": map[string]any{
-				"certFile": pki(temporalSystemWorkerID.file + ".crt"),
-				"keyFile":  pki(temporalSystemWorkerID.file + ".key"),
-				"client":   toFrontend,
-			},
-		},
-	}
-	if a := c.TemporalAuth; a != nil {
-		services["internal-frontend"] = service("internal-frontend")
-		global["authorization"] = map[string]any{
-			"authorizer":           "default",
-			"claimMapper":          "default",
-			"permissionsClaimName": cmp.Or(a.PermissionsClaimName, "permissions"),
-			"jwtKeyProvider":       map[string]any{"keySourceURIs": a.KeySourceURIs, "refreshInterval": "1m"},
-		}
-	}
-	return map[string]any{
-		"log": map[string]any{"stdout": true, "level": "warn"},
-		"persistence": map[string]any{
-			"defaultStore":     "default",
-			"visibilityStore":  "visibility",
-			"numHistoryShards": 4,
-			"datastores": map[string]any{
-				"default":    store(mainDB, 20),
-				"visibility": store(visDB, 10),
-			},
-		},
-		"global":   global,
-		"services": services,
-		"clusterMetadata": map[string]any{
-			"enableGlobalNamespace":    false,
-			"failoverVersionIncrement": 10,
-			"masterClusterName":        "active",
-			"currentClusterName":       "active",
-			"clusterInformation": map[string]any{
-				"active": map[string]any{
-					"enabled":                true,
-					"initialFailoverVersion": 1,
-					"rpcName":                "frontend",
-					"rpcAddress":             c.temporalAddr(),
-				},
-			},
-		},
-		"dcRedirectionPolicy": map[string]any{"policy": "noop"},
-		"dynamicConfigClient": map[string]any{
-			"filepath":     filepath.Join(c.temporalServerDir(), "dynamicconfig.yaml"),
-			"pollInterval": "10s",
-		},
-	}
-}
-
 // dialTemporal dials the stack's frontend, over mutual TLS in server mode
 // (with the admin API key under TemporalAuth).
 func dialTemporal(ctx context.Context, c Config, namespace string) (sdkclient.Client, error) {
@@ -378,7 +124,7 @@ func dialTemporal(ctx context.Context, c Config, namespace string) (sdkclient.Cl
 		return nil, err
 	}
 	opts := sdkclient.Options{
-		HostPort:          c.temporalAddr(),
+		HostPort:          c.TemporalAddr(),
 		Namespace:         namespace,
 		Logger:            sdklog.NewStructuredLogger(slog.New(slog.DiscardHandler)),
 		ConnectionOptions: sdkclient.ConnectionOptions{TLS: tc},
@@ -394,10 +140,10 @@ func dialTemporal(ctx context.Context, c Config, namespace string) (sdkclient.Cl
 }
 
 // probeTemporalServer checks the frontend's health over mutual TLS.
-func probeTemporalServer(ctx context.Context, c Config, _ procRecord) error {
+func probeTemporalServer(ctx context.Context, c Config, _ devproc.Record) error {
 	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
 	defer cancel()
-	cl, err := dialTemporal(ctx, c, TemporalNamespace)
+	cl, err := dialTemporal(ctx, c, stackconfig.TemporalNamespace)
 	if err != nil {
 		return err
 	}
@@ -408,7 +154,7 @@ func probeTemporalServer(ctx context.Context, c Config, _ procRecord) error {
 	return nil
 }
 
-// setupTemporalServer registers TemporalNamespace and dayops' search
+// setupTemporalServer registers stackconfig.TemporalNamespace and dayops' search
 // attributes in it, and waits until both are visible, retrying while the
 // services finish joining. Both steps accept "already there".
 func setupTemporalServer(ctx context.Context, c Config) error {
@@ -421,24 +167,24 @@ func setupTemporalServer(ctx context.Context, c Config) error {
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("register Temporal namespace %q and search attributes: %w", TemporalNamespace, last)
+			return fmt.Errorf("register Temporal namespace %q and search attributes: %w", stackconfig.TemporalNamespace, last)
 		case <-time.After(500 * time.Millisecond):
 		}
 	}
 }
 
 func registerTemporalNamespace(ctx context.Context, c Config) error {
-	cl, err := dialTemporal(ctx, c, TemporalNamespace)
+	cl, err := dialTemporal(ctx, c, stackconfig.TemporalNamespace)
 	if err != nil {
 		return err
 	}
 	defer cl.Close()
 	ws := cl.WorkflowService()
-	_, err = ws.DescribeNamespace(ctx, &workflowservice.DescribeNamespaceRequest{Namespace: TemporalNamespace})
+	_, err = ws.DescribeNamespace(ctx, &workflowservice.DescribeNamespaceRequest{Namespace: stackconfig.TemporalNamespace})
 	var notFound *serviceerror.NamespaceNotFound
 	if errors.As(err, &notFound) {
 		_, err = ws.RegisterNamespace(ctx, &workflowservice.RegisterNamespaceRequest{
-			Namespace:                        TemporalNamespace,
+			Namespace:                        stackconfig.TemporalNamespace,
 			Description:                      "dayops (registered by dayops-dev dev up)",
 			WorkflowExecutionRetentionPeriod: durationpb.New(temporalRetention),
 		})
@@ -447,12 +193,12 @@ func registerTemporalNamespace(ctx context.Context, c Config) error {
 			return fmt.Errorf("register namespace: %w", err)
 		}
 		// Visible once the frontend's namespace cache has refreshed.
-		return fmt.Errorf("namespace %q registered, not yet visible", TemporalNamespace)
+		return fmt.Errorf("namespace %q registered, not yet visible", stackconfig.TemporalNamespace)
 	}
 	if err != nil {
 		return fmt.Errorf("describe namespace: %w", err)
 	}
-	added, err := searchattr.Register(ctx, cl.OperatorService(), TemporalNamespace)
+	added, err := searchattr.Register(ctx, cl.OperatorService(), stackconfig.TemporalNamespace)
 	if err != nil || len(added) == 0 {
 		return err
 	}

@@ -3,15 +3,15 @@ package devcluster
 import (
 	"crypto/x509"
 	"encoding/pem"
-	"net"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/dayops/dayops/internal/devcluster/devpki"
+	"github.com/dayops/dayops/internal/devcluster/devproc"
 	"github.com/dayops/dayops/internal/httpapi"
 	"github.com/google/go-cmp/cmp"
 )
@@ -196,10 +196,10 @@ func TestFindRoot(t *testing.T) {
 func TestPKI(t *testing.T) {
 	dir := t.TempDir()
 	svcIP := netip.MustParseAddr("10.96.0.1")
-	if err := ensurePKI(dir, svcIP); err != nil {
+	if err := devpki.Ensure(dir, svcIP); err != nil {
 		t.Fatal(err)
 	}
-	ca := readCert(t, filepath.Join(dir, caCert))
+	ca := readCert(t, filepath.Join(dir, devpki.CACert))
 	pool := x509.NewCertPool()
 	pool.AddCert(ca)
 	type ident struct {
@@ -248,7 +248,7 @@ func TestPKI(t *testing.T) {
 
 	// Temporal's services present the internode serving certificate as their
 	// client certificate to one another too.
-	internode := readCert(t, filepath.Join(dir, temporalInternodeFile+".crt"))
+	internode := readCert(t, filepath.Join(dir, devpki.TemporalInternodeFile+".crt"))
 	if _, err := internode.Verify(x509.VerifyOptions{Roots: pool, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
 		t.Errorf("internode certificate as a client certificate: %v", err)
 	}
@@ -258,7 +258,7 @@ func TestPKI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := ensurePKI(dir, svcIP); err != nil {
+	if err := devpki.Ensure(dir, svcIP); err != nil {
 		t.Fatal(err)
 	}
 	after, err := os.ReadFile(filepath.Join(dir, "admin.crt"))
@@ -266,7 +266,7 @@ func TestPKI(t *testing.T) {
 		t.Fatal(err)
 	}
 	if string(before) != string(after) {
-		t.Error("second ensurePKI reissued admin.crt")
+		t.Error("second devpki.Ensure reissued admin.crt")
 	}
 }
 
@@ -288,72 +288,25 @@ func readCert(t *testing.T, path string) *x509.Certificate {
 }
 
 func TestProcRecordAlive(t *testing.T) {
-	_, ticks, err := procStat(os.Getpid())
+	_, ticks, err := devproc.Stat(os.Getpid())
 	if err != nil {
 		t.Fatal(err)
 	}
 	tests := map[string]struct {
-		rec  procRecord
+		rec  devproc.Record
 		want bool
 	}{
-		"this process":               {procRecord{PID: os.Getpid(), StartTicks: ticks}, true},
-		"same pid, other start time": {procRecord{PID: os.Getpid(), StartTicks: ticks + 1}, false},
-		"no pid":                     {procRecord{}, false},
-		"pid of nothing":             {procRecord{PID: 1 << 30}, false},
+		"this process":               {devproc.Record{PID: os.Getpid(), StartTicks: ticks}, true},
+		"same pid, other start time": {devproc.Record{PID: os.Getpid(), StartTicks: ticks + 1}, false},
+		"no pid":                     {devproc.Record{}, false},
+		"pid of nothing":             {devproc.Record{PID: 1 << 30}, false},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			if got := tc.rec.alive(); got != tc.want {
+			if got := tc.rec.Alive(); got != tc.want {
 				t.Errorf("alive() = %v, want %v", got, tc.want)
 			}
 		})
-	}
-}
-
-// TestRouteAddRemove checks ensureRoute and removeRoute with the real `ip`
-// tool inside a private network namespace (the machine's routes, which the
-// shared stack uses, are never touched): the test re-runs itself under
-// `unshare -n`.
-func TestRouteAddRemove(t *testing.T) {
-	const cidr = "10.244.0.0/16"
-	if os.Getenv("DAYOPS_ROUTE_TEST_NETNS") == "" {
-		cmd := exec.CommandContext(t.Context(), "unshare", "-n", os.Args[0], "-test.run=^TestRouteAddRemove$", "-test.v")
-		cmd.Env = append(os.Environ(), "DAYOPS_ROUTE_TEST_NETNS=1")
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			t.Fatalf("in a private network namespace (unshare -n needs root): %v\n%s", err, out)
-		}
-		if !strings.Contains(string(out), "--- PASS: TestRouteAddRemove") {
-			t.Fatalf("the test did not pass in the namespace:\n%s", out)
-		}
-		return
-	}
-	ctx := t.Context()
-	if out, err := exec.CommandContext(ctx, "ip", "link", "set", "lo", "up").CombinedOutput(); err != nil {
-		t.Fatalf("ip link set lo up: %v\n%s", err, out)
-	}
-	added, err := ensureRoute(ctx, cidr)
-	if err != nil || !added {
-		t.Fatalf("first ensureRoute = %v, %v; want true, nil", added, err)
-	}
-	// An address of the range is now local: a listener can bind it.
-	ln, err := net.Listen("tcp", "10.244.7.9:0")
-	if err != nil {
-		t.Fatalf("bind a pod address: %v", err)
-	}
-	ln.Close()
-	added, err = ensureRoute(ctx, cidr)
-	if err != nil || added {
-		t.Fatalf("second ensureRoute = %v, %v; want false, nil", added, err)
-	}
-	if err := removeRoute(ctx, cidr); err != nil {
-		t.Fatal(err)
-	}
-	if err := removeRoute(ctx, cidr); err != nil {
-		t.Errorf("removing an absent route: %v", err)
-	}
-	if _, err := net.Listen("tcp", "10.244.7.9:0"); err == nil {
-		t.Error("a pod address is still bindable after removeRoute")
 	}
 }
 
@@ -378,7 +331,7 @@ func TestAgentCommand(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			c := DefaultConfig("/r")
 			tc.change(&c)
-			args := components()[Agent].args(c.withDefaults())
+			args := components()[Agent].args(c.WithDefaults())
 			if diff := cmp.Diff(tc.want, args[:len(tc.want)]); diff != "" {
 				t.Errorf("agent command (-want +got):\n%s", diff)
 			}

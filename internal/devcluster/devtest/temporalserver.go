@@ -14,6 +14,7 @@ import (
 	sdklog "go.temporal.io/sdk/log"
 
 	"github.com/dayops/dayops/internal/devcluster"
+	"github.com/dayops/dayops/internal/devcluster/hostsetup"
 	"github.com/dayops/dayops/internal/testutil/pgtest"
 )
 
@@ -113,7 +114,7 @@ func (s *TemporalServer) Client(t testing.TB) sdkclient.Client {
 // the first.
 func FreePortBlock(t testing.TB, n int) int {
 	t.Helper()
-	first, err := devcluster.FreePortBlock(10000, 20000, n)
+	first, err := hostsetup.FreePortBlock(10000, 20000, n)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,12 @@ import (
 	"sync"
 	"time"
 
+	"github.com/dayops/dayops/internal/devcluster/nodeagent/imagemap"
+	"github.com/dayops/dayops/internal/devcluster/nodeagent/ipam"
+	"github.com/dayops/dayops/internal/devcluster/nodeagent/podenv"
+	"github.com/dayops/dayops/internal/devcluster/nodeagent/podproc"
+	"github.com/dayops/dayops/internal/devcluster/nodeagent/podworker"
+	"github.com/dayops/dayops/internal/devcluster/nodeagent/volumes"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -33,10 +39,11 @@ type Agent struct {
 	cfg    Config
 	log    *slog.Logger
 	cs     kubernetes.Interface
-	images ImageMap
-	ipam   *ipam
+	images imagemap.Map
+	ipam   *ipam.IPAM
+	procs  *podproc.Runner
 	ca     *clusterCA
-	getter objectGetter
+	host   *podworker.Host // what the pod workers share
 
 	nodes      []nodeInfo
 	nodeByName map[string]nodeInfo
@@ -47,8 +54,8 @@ type Agent struct {
 	podsDir    string
 
 	mu      sync.Mutex
-	workers map[types.UID]*podWorker
-	byName  map[string]*podWorker // namespace/name -> worker
+	workers map[types.UID]*podworker.Worker
+	byName  map[string]*podworker.Worker // namespace/name -> worker
 	wg      sync.WaitGroup
 }
 
@@ -76,7 +83,7 @@ func New(cfg Config) (*Agent, error) {
 		}
 		cfg.DayopsBinary = abs
 	}
-	images, err := LoadImageMap(cfg.ImageMapFile)
+	images, err := imagemap.Load(cfg.ImageMapFile)
 	if err != nil {
 		return nil, err
 	}
@@ -105,7 +112,7 @@ func New(cfg Config) (*Agent, error) {
 	return newAgent(cfg, cs, images, ca)
 }
 
-func newAgent(cfg Config, cs kubernetes.Interface, images ImageMap, ca *clusterCA) (*Agent, error) {
+func newAgent(cfg Config, cs kubernetes.Interface, images imagemap.Map, ca *clusterCA) (*Agent, error) {
 	stateDir, err := filepath.Abs(cfg.StateDir)
 	if err != nil {
 		return nil, err
@@ -116,15 +123,15 @@ func newAgent(cfg Config, cs kubernetes.Interface, images ImageMap, ca *clusterC
 		log:        cfg.Logger,
 		cs:         cs,
 		images:     images,
+		procs:      &podproc.Runner{Helper: cfg.Helper, Images: images},
 		ca:         ca,
-		getter:     clientGetter{cs: cs},
 		nodes:      cfg.nodes(),
 		nodeByName: map[string]nodeInfo{},
 		nodeUIDs:   map[string]types.UID{},
 		recorders:  map[string]record.EventRecorder{},
 		podsDir:    filepath.Join(stateDir, "pods"),
-		workers:    map[types.UID]*podWorker{},
-		byName:     map[string]*podWorker{},
+		workers:    map[types.UID]*podworker.Worker{},
+		byName:     map[string]*podworker.Worker{},
 	}
 	pools := map[string]netip.Prefix{}
 	for _, n := range a.nodes {
@@ -134,9 +141,19 @@ func newAgent(cfg Config, cs kubernetes.Interface, images ImageMap, ca *clusterC
 	if err := os.MkdirAll(a.podsDir, 0o755); err != nil {
 		return nil, fmt.Errorf("state dir: %w", err)
 	}
-	a.ipam, err = newIPAM(filepath.Join(stateDir, "ipam.json"), pools)
+	a.ipam, err = ipam.New(filepath.Join(stateDir, "ipam.json"), pools)
 	if err != nil {
 		return nil, err
+	}
+	getter := clientGetter{cs: cs}
+	a.host = &podworker.Host{
+		CS: cs, Log: cfg.Logger, Getter: getter, Images: images, IPAM: a.ipam, Procs: a.procs,
+		Volumes:   &volumes.Volumes{CS: cs, Getter: getter, Log: cfg.Logger},
+		Recorders: a.recorders,
+		Forget:    a.forget,
+		PodsDir:   a.podsDir,
+		APIServer: cfg.APIServer, BackoffBase: cfg.BackoffBase, BackoffMax: cfg.BackoffMax,
+		MaxLogBytes: cfg.MaxLogBytes, VolumeRefresh: cfg.VolumeRefresh,
 	}
 	if b, err := os.ReadFile("/proc/sys/kernel/random/boot_id"); err == nil {
 		a.bootID = strings.TrimSpace(string(b))
@@ -190,12 +207,13 @@ func (a *Agent) Run(ctx context.Context) error {
 	defer cancelRun()
 
 	if a.cfg.StorageClass != "" {
-		if err := a.ensureStorageClass(ctx); err != nil {
+		prov := &volumes.Provisioner{CS: a.cs, Log: a.log, StorageClass: a.cfg.StorageClass, Default: a.cfg.StorageClassDefault, StateDir: a.cfg.StateDir}
+		if err := prov.EnsureStorageClass(ctx); err != nil {
 			a.stopServers(servers)
 			return err
 		}
 		a.wg.Add(1)
-		go func() { defer a.wg.Done(); a.runProvisioner(runCtx) }()
+		go func() { defer a.wg.Done(); prov.Run(runCtx) }()
 	}
 
 	// One pod informer per node, as a kubelet has: spec.nodeName=<node>.
@@ -244,13 +262,13 @@ func (a *Agent) shutdown(servers []*http.Server, factories []informers.SharedInf
 		f.Shutdown()
 	}
 	a.mu.Lock()
-	workers := make([]*podWorker, 0, len(a.workers))
+	workers := make([]*podworker.Worker, 0, len(a.workers))
 	for _, w := range a.workers {
 		workers = append(workers, w)
 	}
 	a.mu.Unlock()
 	for _, w := range workers {
-		<-w.done
+		<-w.Done()
 	}
 	a.wg.Wait()
 	a.stopServers(servers)
@@ -280,15 +298,15 @@ func (a *Agent) podChanged(ctx context.Context, obj any) {
 			a.mu.Unlock()
 			return
 		}
-		w = newPodWorker(a, node, pod)
+		w = podworker.New(a.host, node.Name, node.IP, pod)
 		a.workers[pod.UID] = w
 		a.byName[pod.Namespace+"/"+pod.Name] = w
 		a.mu.Unlock()
-		go w.run(ctx)
+		go w.Run(ctx)
 		return
 	}
 	a.mu.Unlock()
-	w.update(pod)
+	w.Update(pod)
 }
 
 func (a *Agent) podRemoved(obj any) {
@@ -303,37 +321,24 @@ func (a *Agent) podRemoved(obj any) {
 	w := a.workers[pod.UID]
 	a.mu.Unlock()
 	if w != nil {
-		w.markRemoved()
+		w.MarkRemoved()
 	}
 }
 
-func (a *Agent) forget(w *podWorker) {
+func (a *Agent) forget(w *podworker.Worker) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	delete(a.workers, w.uid)
-	key := w.namespace + "/" + w.name
+	delete(a.workers, w.UID())
+	key := w.Namespace() + "/" + w.Name()
 	if a.byName[key] == w {
 		delete(a.byName, key)
 	}
 }
 
-func (a *Agent) workerByName(ns, name string) *podWorker {
+func (a *Agent) workerByName(ns, name string) *podworker.Worker {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return a.byName[ns+"/"+name]
-}
-
-// podRecord is what a pod directory remembers across agent runs.
-type podRecord struct {
-	Namespace string               `json:"namespace"`
-	Name      string               `json:"name"`
-	UID       types.UID            `json:"uid"`
-	Procs     map[string]procEntry `json:"procs,omitempty"`
-}
-
-type procEntry struct {
-	PID   int    `json:"pid"`
-	Start uint64 `json:"start"`
 }
 
 // reapPrevious stops every process a previous run of the agent left
@@ -364,7 +369,7 @@ func Reap(stateDir string, log *slog.Logger) int {
 		if err != nil {
 			continue
 		}
-		var rec podRecord
+		var rec podworker.Record
 		if json.Unmarshal(b, &rec) != nil {
 			continue
 		}
@@ -372,7 +377,7 @@ func Reap(stateDir string, log *slog.Logger) int {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				if killRecorded(p.PID, p.Start, 10*time.Second) {
+				if podproc.KillRecorded(p.PID, p.Start, 10*time.Second) {
 					log.Info("stopped a pod process left by a previous agent run", "pod", rec.Namespace+"/"+rec.Name, "container", c, "pid", p.PID)
 					mu.Lock()
 					killed++
@@ -414,7 +419,7 @@ type clientGetter struct{ cs kubernetes.Interface }
 func (g clientGetter) ConfigMap(ctx context.Context, ns, name string) (map[string]string, error) {
 	cm, err := g.cs.CoreV1().ConfigMaps(ns).Get(ctx, name, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
-		return nil, errNotFound{kind: "configmap", namespace: ns, name: name}
+		return nil, podenv.NotFoundError{Kind: "configmap", Namespace: ns, Name: name}
 	}
 	if err != nil {
 		return nil, err
@@ -432,7 +437,7 @@ func (g clientGetter) ConfigMap(ctx context.Context, ns, name string) (map[strin
 func (g clientGetter) Secret(ctx context.Context, ns, name string) (map[string][]byte, error) {
 	s, err := g.cs.CoreV1().Secrets(ns).Get(ctx, name, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
-		return nil, errNotFound{kind: "secret", namespace: ns, name: name}
+		return nil, podenv.NotFoundError{Kind: "secret", Namespace: ns, Name: name}
 	}
 	if err != nil {
 		return nil, err
@@ -453,5 +458,5 @@ func dayopsBinary(configured string) string {
 	if err != nil {
 		return ""
 	}
-	return filepath.Join(filepath.Dir(exe), DayopsCommand)
+	return filepath.Join(filepath.Dir(exe), imagemap.DayopsCommand)
 }

@@ -72,7 +72,7 @@ type Config struct {
 	VolumeRefresh time.Duration
 	// MaxLogBytes caps each container log file before rotation (--max-log-bytes).
 	MaxLogBytes int64
-	// Helper is the command that runs the pod-exec helper; HelperEnv is added
+	// Helper is the command that runs the pod-exec helper; podproc.HelperEnv is added
 	// to its environment. Default: this executable (dayops-dev) with
 	// "dev agent pod-exec".
 	Helper []string

@@ -24,7 +24,7 @@
 //     in STATE/ipam.json before use, so a restarted agent never reuses a live
 //     pod's IP. 10.244.0.0/16 must be routed to lo
 //     (`ip route add local 10.244.0.0/16 dev lo table local`).
-//   - Image -> process: ImageMap (one place, documented there; built-in
+//   - Image -> process: imagemap.Map (one place, documented there; built-in
 //     default or --image-map). redis images run /usr/bin/redis-server with
 //     "--bind $(POD_IP) --protected-mode no" appended unless the args set
 //     --bind; redis:7.0-bad adds "--maxmemory 1 --maxmemory-policy

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/dayops/dayops/internal/devcluster/devtest"
+	"github.com/dayops/dayops/internal/devcluster/nodeagent/podproc"
 )
 
 // testAgentEnv makes this test binary run an agent (a Config in JSON) until
@@ -19,8 +20,8 @@ const testAgentEnv = "DAYOPS_NODEAGENT_TEST_AGENT"
 
 func TestMain(m *testing.M) {
 	// The test agents re-execute this test binary as their pod-exec helper.
-	if os.Getenv(HelperEnv) != "" {
-		err := RunPodExecHelper()
+	if os.Getenv(podproc.HelperEnv) != "" {
+		err := podproc.RunHelper()
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(127)
 	}

@@ -14,7 +14,7 @@ import (
 	"net"
 	"time"
 
-	"github.com/dayops/dayops/internal/devcluster"
+	"github.com/dayops/dayops/internal/devcluster/devpki"
 )
 
 // clusterCA is the cluster CA read from the PKI directory.
@@ -25,7 +25,7 @@ type clusterCA struct {
 }
 
 func loadCA(dir string) (*clusterCA, error) {
-	cert, signer, err := devcluster.LoadCA(dir)
+	cert, signer, err := devpki.LoadCA(dir)
 	if err != nil {
 		return nil, err
 	}

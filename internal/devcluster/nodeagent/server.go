@@ -8,15 +8,13 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
-	"github.com/creack/pty"
+	"github.com/dayops/dayops/internal/devcluster/nodeagent/podlog"
+	"github.com/dayops/dayops/internal/devcluster/nodeagent/podworker"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/cri-streaming/pkg/streaming/portforward"
@@ -102,22 +100,20 @@ func (a *Agent) servePods(w http.ResponseWriter, r *http.Request, n nodeInfo) {
 	a.mu.Lock()
 	list := &corev1.PodList{TypeMeta: metav1.TypeMeta{Kind: "PodList", APIVersion: "v1"}}
 	for _, pw := range a.workers {
-		if pw.node.Name != n.Name {
+		if pw.NodeName() != n.Name {
 			continue
 		}
-		pw.mu.Lock()
-		list.Items = append(list.Items, *pw.pod.DeepCopy())
-		pw.mu.Unlock()
+		list.Items = append(list.Items, *pw.Pod())
 	}
 	a.mu.Unlock()
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(list)
 }
 
-func (a *Agent) lookupWorker(w http.ResponseWriter, r *http.Request) *podWorker {
+func (a *Agent) lookupWorker(w http.ResponseWriter, r *http.Request) *podworker.Worker {
 	ns, name := r.PathValue("ns"), r.PathValue("pod")
 	pw := a.workerByName(ns, name)
-	if pw == nil || (r.PathValue("uid") != "" && string(pw.uid) != r.PathValue("uid")) {
+	if pw == nil || (r.PathValue("uid") != "" && string(pw.UID()) != r.PathValue("uid")) {
 		http.Error(w, fmt.Sprintf("pod %s/%s not found on this node", ns, name), http.StatusNotFound)
 		return nil
 	}
@@ -130,7 +126,7 @@ func (a *Agent) serveLogs(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.URL.Query()
-	opts := logOptions{TailLines: -1}
+	opts := podlog.Options{TailLines: -1}
 	opts.Follow, _ = strconv.ParseBool(q.Get("follow"))
 	opts.Timestamps, _ = strconv.ParseBool(q.Get("timestamps"))
 	previous, _ := strconv.ParseBool(q.Get("previous"))
@@ -166,7 +162,7 @@ func (a *Agent) serveLogs(w http.ResponseWriter, r *http.Request) {
 		}
 		opts.Since = t
 	}
-	path, done, err := pw.logFile(r.PathValue("container"), previous)
+	path, done, err := pw.LogFile(r.PathValue("container"), previous)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
@@ -177,7 +173,7 @@ func (a *Agent) serveLogs(w http.ResponseWriter, r *http.Request) {
 	if f, ok := w.(http.Flusher); ok {
 		flush = f.Flush
 	}
-	if err := serveLog(r.Context(), path, done, opts, w, flush); err != nil {
+	if err := podlog.Serve(r.Context(), path, done, opts, w, flush); err != nil {
 		a.log.Debug("serve logs", "err", err)
 	}
 }
@@ -198,7 +194,7 @@ func (a *Agent) serveExec(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
-	remotecommand.ServeExec(w, r, execAdapter{a: a}, pw.namespace+"/"+pw.name, string(pw.uid),
+	remotecommand.ServeExec(w, r, execAdapter{a: a}, pw.Namespace()+"/"+pw.Name(), string(pw.UID()),
 		r.PathValue("container"), execCommand(r), opts, streamIdleTimeout, streamCreationTimeout,
 		remotecommand.SupportedStreamingProtocols)
 }
@@ -212,13 +208,13 @@ func (a *Agent) serveRun(w http.ResponseWriter, r *http.Request) {
 	if len(cmd) == 1 {
 		cmd = strings.Fields(cmd[0])
 	}
-	t, _, err := pw.target(r.PathValue("container"))
+	t, _, err := pw.Target(r.PathValue("container"))
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
 	var out strings.Builder
-	code, err := a.execIn(r.Context(), t, cmd, nil, &out, &out)
+	code, err := a.procs.Exec(r.Context(), t, cmd, nil, &out, &out)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
@@ -239,7 +235,7 @@ func (a *Agent) servePortForward(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
-	portforward.ServePortForward(w, r, forwardAdapter{a: a}, pw.namespace+"/"+pw.name, string(pw.uid), opts,
+	portforward.ServePortForward(w, r, forwardAdapter{a: a}, pw.Namespace()+"/"+pw.Name(), string(pw.UID()), opts,
 		streamIdleTimeout, streamCreationTimeout, portforward.SupportedProtocols)
 }
 
@@ -253,7 +249,7 @@ func (a *Agent) serveAttach(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
-	remotecommand.ServeAttach(w, r, execAdapter{a: a}, pw.namespace+"/"+pw.name, string(pw.uid),
+	remotecommand.ServeAttach(w, r, execAdapter{a: a}, pw.Namespace()+"/"+pw.Name(), string(pw.UID()),
 		r.PathValue("container"), opts, streamIdleTimeout, streamCreationTimeout,
 		remotecommand.SupportedStreamingProtocols)
 }
@@ -264,10 +260,10 @@ func (a *Agent) serveAttach(w http.ResponseWriter, r *http.Request) {
 func (e execAdapter) AttachContainer(ctx context.Context, name, uid, container string, in io.Reader, out, errw io.WriteCloser, tty bool, resize <-chan remotecommand.TerminalSize) error {
 	ns, pod, _ := strings.Cut(name, "/")
 	pw := e.a.workerByName(ns, pod)
-	if pw == nil || string(pw.uid) != uid {
+	if pw == nil || string(pw.UID()) != uid {
 		return fmt.Errorf("pod %s not found", name)
 	}
-	path, done, err := pw.logFile(container, false)
+	path, done, err := pw.LogFile(container, false)
 	if err != nil {
 		return err
 	}
@@ -285,7 +281,7 @@ func (e execAdapter) AttachContainer(ctx context.Context, name, uid, container s
 	case errw != nil:
 		w = errw
 	}
-	return serveLog(ctx, path, done, logOptions{TailLines: 0, Follow: true}, w, nil)
+	return podlog.Serve(ctx, path, done, podlog.Options{TailLines: 0, Follow: true}, w, nil)
 }
 
 // execAdapter runs exec requests from the streaming server.
@@ -294,10 +290,10 @@ type execAdapter struct{ a *Agent }
 func (e execAdapter) ExecInContainer(ctx context.Context, name, uid, container string, cmd []string, in io.Reader, out, errw io.WriteCloser, tty bool, resize <-chan remotecommand.TerminalSize, timeout time.Duration) error {
 	ns, pod, _ := strings.Cut(name, "/")
 	pw := e.a.workerByName(ns, pod)
-	if pw == nil || string(pw.uid) != uid {
+	if pw == nil || string(pw.UID()) != uid {
 		return fmt.Errorf("pod %s not found", name)
 	}
-	t, _, err := pw.target(container)
+	t, _, err := pw.Target(container)
 	if err != nil {
 		return err
 	}
@@ -308,7 +304,7 @@ func (e execAdapter) ExecInContainer(ctx context.Context, name, uid, container s
 	}
 	var code int
 	if tty {
-		code, err = e.a.execInTTY(ctx, t, cmd, in, out, resize)
+		code, err = e.a.procs.ExecTTY(ctx, t, cmd, in, out, resize)
 	} else {
 		go func() {
 			for range resize { // no terminal: nothing to resize
@@ -322,7 +318,7 @@ func (e execAdapter) ExecInContainer(ctx context.Context, name, uid, container s
 		if out == nil {
 			stdout = io.Discard
 		}
-		code, err = e.a.execIn(ctx, t, cmd, in, stdout, stderr)
+		code, err = e.a.procs.Exec(ctx, t, cmd, in, stdout, stderr)
 	}
 	if err != nil {
 		return err
@@ -340,12 +336,10 @@ func (f forwardAdapter) PortForward(ctx context.Context, name, uid string, port 
 	defer stream.Close()
 	ns, pod, _ := strings.Cut(name, "/")
 	pw := f.a.workerByName(ns, pod)
-	if pw == nil || string(pw.uid) != uid {
+	if pw == nil || string(pw.UID()) != uid {
 		return fmt.Errorf("pod %s not found", name)
 	}
-	pw.mu.Lock()
-	ip := pw.ip
-	pw.mu.Unlock()
+	ip := pw.IP()
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, "tcp", net.JoinHostPort(ip.String(), strconv.Itoa(int(port))))
 	if err != nil {
@@ -360,128 +354,4 @@ func (f forwardAdapter) PortForward(ctx context.Context, name, uid string, port 
 	case <-ctx.Done():
 	}
 	return nil
-}
-
-// execIn runs cmd in a pod's context: the container's environment, the
-// same volume mounts (a new private mount namespace with the same bind
-// mounts, which is the container's view of the file system) and the exec
-// rules of the image map (redis-cli without -h talks to the pod IP). It
-// returns the exit code.
-func (a *Agent) execIn(ctx context.Context, t execTarget, cmd []string, in io.Reader, out, errw io.Writer) (int, error) {
-	if len(cmd) == 0 {
-		return 0, errors.New("no command")
-	}
-	lookup := envLookup(t.env)
-	cmd = a.images.RewriteExec(cmd, lookup)
-	path, err := a.images.LookPath(cmd[0])
-	if err != nil {
-		return 0, fmt.Errorf("exec in pod: %w", err)
-	}
-	c, err := a.helperCmd(ctx, helperSpec{Path: path, Args: cmd, Env: environ(t.env), Dir: t.dir, Mounts: t.mounts})
-	if err != nil {
-		return 0, err
-	}
-	c.Stdout, c.Stderr = out, errw
-	c.Cancel = func() error { return syscall.Kill(-c.Process.Pid, syscall.SIGKILL) }
-	c.WaitDelay = 2 * time.Second
-	// Stdin through our own pipe: exec.Cmd would otherwise wait for the
-	// client's stdin to close even after the command exited (a command that
-	// does not read stdin, under `kubectl exec -i`).
-	var stdinW *os.File
-	if in != nil {
-		r, w, err := os.Pipe()
-		if err != nil {
-			return 0, fmt.Errorf("exec in pod: %w", err)
-		}
-		c.Stdin, stdinW = r, w
-		defer r.Close()
-		defer w.Close()
-	}
-	if err := c.Start(); err != nil {
-		return 0, fmt.Errorf("exec in pod: %w", err)
-	}
-	if stdinW != nil {
-		c.Stdin.(*os.File).Close()
-		go func() {
-			_, _ = io.Copy(stdinW, in)
-			stdinW.Close()
-		}()
-	}
-	err = c.Wait()
-	if errors.Is(err, exec.ErrWaitDelay) {
-		// The command exited 0; something it started kept its output open.
-		err = nil
-	}
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		if ctx.Err() != nil {
-			return 0, fmt.Errorf("exec in pod: %w", ctx.Err())
-		}
-		return ee.ExitCode(), nil
-	}
-	if err != nil {
-		return 0, fmt.Errorf("exec in pod: %w", err)
-	}
-	return 0, nil
-}
-
-// execInTTY is execIn with a pseudo-terminal (kubectl exec -t): the command
-// leads a new session with the terminal as its controlling tty; window
-// resizes from the client are applied to it.
-func (a *Agent) execInTTY(ctx context.Context, t execTarget, cmd []string, in io.Reader, out io.Writer, resize <-chan remotecommand.TerminalSize) (int, error) {
-	if len(cmd) == 0 {
-		return 0, errors.New("no command")
-	}
-	cmd = a.images.RewriteExec(cmd, envLookup(t.env))
-	path, err := a.images.LookPath(cmd[0])
-	if err != nil {
-		return 0, fmt.Errorf("exec in pod: %w", err)
-	}
-	env := t.env
-	if _, ok := envLookup(env)("TERM"); !ok {
-		env = append(append([]envVar{}, env...), envVar{Name: "TERM", Value: "xterm"})
-	}
-	c, err := a.helperCmd(ctx, helperSpec{Path: path, Args: cmd, Env: environ(env), Dir: t.dir, Mounts: t.mounts})
-	if err != nil {
-		return 0, err
-	}
-	c.Cancel = func() error { return syscall.Kill(-c.Process.Pid, syscall.SIGKILL) }
-	ptmx, err := pty.StartWithAttrs(c, nil, &syscall.SysProcAttr{Setsid: true, Setctty: true, Unshareflags: syscall.CLONE_NEWNS})
-	if err != nil {
-		return 0, fmt.Errorf("exec in pod with a terminal: %w", err)
-	}
-	defer ptmx.Close()
-	go func() {
-		for sz := range resize {
-			_ = pty.Setsize(ptmx, &pty.Winsize{Rows: sz.Height, Cols: sz.Width})
-		}
-	}()
-	if in != nil {
-		go func() { _, _ = io.Copy(ptmx, in) }()
-	}
-	copied := make(chan struct{})
-	go func() {
-		defer close(copied)
-		if out != nil {
-			_, _ = io.Copy(out, ptmx) // ends with EIO once the command is gone
-		} else {
-			_, _ = io.Copy(io.Discard, ptmx)
-		}
-	}()
-	err = c.Wait()
-	select {
-	case <-copied:
-	case <-time.After(2 * time.Second):
-	}
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		if ctx.Err() != nil {
-			return 0, fmt.Errorf("exec in pod: %w", ctx.Err())
-		}
-		return ee.ExitCode(), nil
-	}
-	if err != nil {
-		return 0, fmt.Errorf("exec in pod: %w", err)
-	}
-	return 0, nil
 }

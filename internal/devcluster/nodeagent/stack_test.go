@@ -33,6 +33,7 @@ import (
 	"k8s.io/client-go/transport/spdy"
 
 	"github.com/dayops/dayops/internal/devcluster/devtest"
+	"github.com/dayops/dayops/internal/devcluster/nodeagent/podproc"
 )
 
 // These tests run against the shared local stack (devtest) with a second
@@ -265,7 +266,7 @@ func pidOf(t *testing.T, p *corev1.Pod) int {
 
 func processAlive(pid int) bool {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-	return err == nil && len(b) > 0 && !isZombie(pid)
+	return err == nil && len(b) > 0 && !podproc.IsZombie(pid)
 }
 
 func redisClient(t *testing.T, ip string) *redis.Client {

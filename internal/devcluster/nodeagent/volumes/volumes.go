@@ -1,33 +1,55 @@
-package nodeagent
+// Package volumes sets up the volumes of the node agent's pods (emptyDir,
+// hostPath, claims, projected ConfigMaps, Secrets, downward API and
+// service account tokens) and provisions hostPath PersistentVolumes for the
+// agent's StorageClass.
+package volumes
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
+	"github.com/dayops/dayops/internal/devcluster/atomicfile"
+	"github.com/dayops/dayops/internal/devcluster/nodeagent/podenv"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 )
 
-// errVolumeNotReady says a volume cannot be set up yet (an unbound claim):
-// the pod waits in ContainerCreating and the agent retries.
-var errVolumeNotReady = errors.New("volume not ready")
+// Volumes sets up the volumes of the pods of one agent.
+type Volumes struct {
+	CS     kubernetes.Interface
+	Getter podenv.Getter
+	Log    *slog.Logger
+}
 
-// setupVolumes prepares every volume of the pod and returns the host path
+// setup is one call of Setup: a pod's directory and addresses.
+type setup struct {
+	v                  *Volumes
+	dir, podIP, hostIP string
+}
+
+// ErrNotReady says a volume cannot be set up yet (an unbound claim):
+// the pod waits in ContainerCreating and the agent retries.
+var ErrNotReady = errors.New("volume not ready")
+
+// Setup prepares every volume of the pod and returns the host path
 // of each by volume name. Directories live under the pod directory, except
 // persistent volumes (their own host path) and hostPath volumes. ConfigMap,
 // Secret, downward API and projected volumes are (re)written each call, so
 // calling it again refreshes them.
-func (w *podWorker) setupVolumes(ctx context.Context, pod *corev1.Pod) (map[string]string, error) {
+func (v *Volumes) Setup(ctx context.Context, pod *corev1.Pod, podDir, podIP, hostIP string) (map[string]string, error) {
+	st := setup{v: v, dir: podDir, podIP: podIP, hostIP: hostIP}
 	out := map[string]string{}
 	for _, v := range pod.Spec.Volumes {
-		dir := filepath.Join(w.dir, "volumes", v.Name)
+		dir := filepath.Join(st.dir, "volumes", v.Name)
 		var err error
 		switch {
 		case v.EmptyDir != nil:
@@ -38,13 +60,13 @@ func (w *podWorker) setupVolumes(ctx context.Context, pod *corev1.Pod) (map[stri
 				err = os.MkdirAll(dir, 0o755)
 			}
 		case v.PersistentVolumeClaim != nil:
-			dir, err = w.claimPath(ctx, pod.Namespace, v.PersistentVolumeClaim.ClaimName)
+			dir, err = st.claimPath(ctx, pod.Namespace, v.PersistentVolumeClaim.ClaimName)
 		case v.ConfigMap != nil:
-			err = w.projectConfigMap(ctx, pod.Namespace, dir, v.ConfigMap.Name, v.ConfigMap.Items, v.ConfigMap.Optional, true)
+			err = st.projectConfigMap(ctx, pod.Namespace, dir, v.ConfigMap.Name, v.ConfigMap.Items, v.ConfigMap.Optional, true)
 		case v.Secret != nil:
-			err = w.projectSecret(ctx, pod.Namespace, dir, v.Secret.SecretName, v.Secret.Items, v.Secret.Optional, true)
+			err = st.projectSecret(ctx, pod.Namespace, dir, v.Secret.SecretName, v.Secret.Items, v.Secret.Optional, true)
 		case v.DownwardAPI != nil:
-			err = w.projectDownward(pod, dir, v.DownwardAPI.Items, true)
+			err = st.projectDownward(pod, dir, v.DownwardAPI.Items, true)
 		case v.Projected != nil:
 			err = os.MkdirAll(dir, 0o755)
 			for _, s := range v.Projected.Sources {
@@ -53,13 +75,13 @@ func (w *podWorker) setupVolumes(ctx context.Context, pod *corev1.Pod) (map[stri
 				}
 				switch {
 				case s.ConfigMap != nil:
-					err = w.projectConfigMap(ctx, pod.Namespace, dir, s.ConfigMap.Name, s.ConfigMap.Items, s.ConfigMap.Optional, false)
+					err = st.projectConfigMap(ctx, pod.Namespace, dir, s.ConfigMap.Name, s.ConfigMap.Items, s.ConfigMap.Optional, false)
 				case s.Secret != nil:
-					err = w.projectSecret(ctx, pod.Namespace, dir, s.Secret.Name, s.Secret.Items, s.Secret.Optional, false)
+					err = st.projectSecret(ctx, pod.Namespace, dir, s.Secret.Name, s.Secret.Items, s.Secret.Optional, false)
 				case s.DownwardAPI != nil:
-					err = w.projectDownward(pod, dir, s.DownwardAPI.Items, false)
+					err = st.projectDownward(pod, dir, s.DownwardAPI.Items, false)
 				case s.ServiceAccountToken != nil:
-					err = w.projectToken(ctx, pod, dir, s.ServiceAccountToken)
+					err = st.projectToken(ctx, pod, dir, s.ServiceAccountToken)
 				}
 			}
 		default:
@@ -74,18 +96,18 @@ func (w *podWorker) setupVolumes(ctx context.Context, pod *corev1.Pod) (map[stri
 }
 
 // claimPath returns the host directory of a bound claim's volume.
-func (w *podWorker) claimPath(ctx context.Context, ns, name string) (string, error) {
-	pvc, err := w.a.cs.CoreV1().PersistentVolumeClaims(ns).Get(ctx, name, metav1.GetOptions{})
+func (st setup) claimPath(ctx context.Context, ns, name string) (string, error) {
+	pvc, err := st.v.CS.CoreV1().PersistentVolumeClaims(ns).Get(ctx, name, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
-		return "", fmt.Errorf("claim %s: not found: %w", name, errVolumeNotReady)
+		return "", fmt.Errorf("claim %s: not found: %w", name, ErrNotReady)
 	}
 	if err != nil {
 		return "", fmt.Errorf("get claim %s: %w", name, err)
 	}
 	if pvc.Spec.VolumeName == "" || pvc.Status.Phase != corev1.ClaimBound {
-		return "", fmt.Errorf("claim %s is not bound: %w", name, errVolumeNotReady)
+		return "", fmt.Errorf("claim %s is not bound: %w", name, ErrNotReady)
 	}
-	pv, err := w.a.cs.CoreV1().PersistentVolumes().Get(ctx, pvc.Spec.VolumeName, metav1.GetOptions{})
+	pv, err := st.v.CS.CoreV1().PersistentVolumes().Get(ctx, pvc.Spec.VolumeName, metav1.GetOptions{})
 	if err != nil {
 		return "", fmt.Errorf("get volume %s of claim %s: %w", pvc.Spec.VolumeName, name, err)
 	}
@@ -104,10 +126,10 @@ func (w *podWorker) claimPath(ctx context.Context, ns, name string) (string, err
 	return p, nil
 }
 
-func (w *podWorker) projectConfigMap(ctx context.Context, ns, dir, name string, items []corev1.KeyToPath, opt *bool, clean bool) error {
-	data, err := w.a.getter.ConfigMap(ctx, ns, name)
+func (st setup) projectConfigMap(ctx context.Context, ns, dir, name string, items []corev1.KeyToPath, opt *bool, clean bool) error {
+	data, err := st.v.Getter.ConfigMap(ctx, ns, name)
 	if err != nil {
-		if isNotFound(err) && optional(opt) {
+		if podenv.IsNotFound(err) && podenv.Optional(opt) {
 			return os.MkdirAll(dir, 0o755)
 		}
 		return fmt.Errorf("configMap %s: %w", name, err)
@@ -119,10 +141,10 @@ func (w *podWorker) projectConfigMap(ctx context.Context, ns, dir, name string, 
 	return writeProjection(dir, files, items, clean)
 }
 
-func (w *podWorker) projectSecret(ctx context.Context, ns, dir, name string, items []corev1.KeyToPath, opt *bool, clean bool) error {
-	data, err := w.a.getter.Secret(ctx, ns, name)
+func (st setup) projectSecret(ctx context.Context, ns, dir, name string, items []corev1.KeyToPath, opt *bool, clean bool) error {
+	data, err := st.v.Getter.Secret(ctx, ns, name)
 	if err != nil {
-		if isNotFound(err) && optional(opt) {
+		if podenv.IsNotFound(err) && podenv.Optional(opt) {
 			return os.MkdirAll(dir, 0o755)
 		}
 		return fmt.Errorf("secret %s: %w", name, err)
@@ -130,7 +152,7 @@ func (w *podWorker) projectSecret(ctx context.Context, ns, dir, name string, ite
 	return writeProjection(dir, data, items, clean)
 }
 
-func (w *podWorker) projectDownward(pod *corev1.Pod, dir string, items []corev1.DownwardAPIVolumeFile, clean bool) error {
+func (st setup) projectDownward(pod *corev1.Pod, dir string, items []corev1.DownwardAPIVolumeFile, clean bool) error {
 	files := map[string][]byte{}
 	var keys []corev1.KeyToPath
 	for _, it := range items {
@@ -138,13 +160,13 @@ func (w *podWorker) projectDownward(pod *corev1.Pod, dir string, items []corev1.
 		var err error
 		switch {
 		case it.FieldRef != nil:
-			v, err = podField(pod, it.FieldRef.FieldPath, w.ip.String(), w.node.IP.String())
+			v, err = podenv.PodField(pod, it.FieldRef.FieldPath, st.podIP, st.hostIP)
 		case it.ResourceFieldRef != nil:
 			c := containerByName(pod, it.ResourceFieldRef.ContainerName)
 			if c == nil {
 				err = fmt.Errorf("no container %q", it.ResourceFieldRef.ContainerName)
 			} else {
-				v, err = resourceField(c, it.ResourceFieldRef)
+				v, err = podenv.ResourceField(c, it.ResourceFieldRef)
 			}
 		}
 		if err != nil {
@@ -156,7 +178,7 @@ func (w *podWorker) projectDownward(pod *corev1.Pod, dir string, items []corev1.
 	return writeProjection(dir, files, keys, clean)
 }
 
-func (w *podWorker) projectToken(ctx context.Context, pod *corev1.Pod, dir string, s *corev1.ServiceAccountTokenProjection) error {
+func (st setup) projectToken(ctx context.Context, pod *corev1.Pod, dir string, s *corev1.ServiceAccountTokenProjection) error {
 	// Tokens live an hour: renew after ten minutes, not on every refresh.
 	if fi, err := os.Stat(filepath.Join(dir, s.Path)); err == nil && fi.Size() > 0 && time.Since(fi.ModTime()) < 10*time.Minute {
 		return nil
@@ -176,11 +198,11 @@ func (w *podWorker) projectToken(ctx context.Context, pod *corev1.Pod, dir strin
 	if s.Audience != "" {
 		tr.Spec.Audiences = []string{s.Audience}
 	}
-	res, err := w.a.cs.CoreV1().ServiceAccounts(pod.Namespace).CreateToken(ctx, sa, tr, metav1.CreateOptions{})
+	res, err := st.v.CS.CoreV1().ServiceAccounts(pod.Namespace).CreateToken(ctx, sa, tr, metav1.CreateOptions{})
 	if err != nil {
 		// A token is a convenience here (no pod talks to the apiserver in
 		// the local stack); do not hold the pod for it.
-		w.a.log.Debug("service account token request failed", "pod", pod.Namespace+"/"+pod.Name, "err", err)
+		st.v.Log.Debug("service account token request failed", "pod", pod.Namespace+"/"+pod.Name, "err", err)
 		return writeProjection(dir, map[string][]byte{s.Path: nil}, nil, false)
 	}
 	return writeProjection(dir, map[string][]byte{s.Path: []byte(res.Status.Token)}, nil, false)
@@ -222,7 +244,7 @@ func writeProjection(dir string, data map[string][]byte, items []corev1.KeyToPat
 		if mode == 0 {
 			mode = 0o644
 		}
-		if err := writeFileAtomic(p, v, mode); err != nil {
+		if err := atomicfile.Write(p, v, mode); err != nil {
 			return err
 		}
 	}
@@ -235,30 +257,6 @@ func writeProjection(dir string, data map[string][]byte, items []corev1.KeyToPat
 		}
 	}
 	return nil
-}
-
-// containerMounts turns a container's volumeMounts into bind mounts.
-func containerMounts(c *corev1.Container, vols map[string]string) ([]bindMount, error) {
-	var out []bindMount
-	for _, m := range c.VolumeMounts {
-		src, ok := vols[m.Name]
-		if !ok {
-			return nil, fmt.Errorf("volumeMount %q: no such volume", m.Name)
-		}
-		if m.SubPath != "" {
-			if strings.Contains(m.SubPath, "..") || filepath.IsAbs(m.SubPath) {
-				return nil, fmt.Errorf("volumeMount %q: invalid subPath %q", m.Name, m.SubPath)
-			}
-			src = filepath.Join(src, m.SubPath)
-			if _, err := os.Stat(src); errors.Is(err, os.ErrNotExist) {
-				if err := os.MkdirAll(src, 0o777); err != nil {
-					return nil, err
-				}
-			}
-		}
-		out = append(out, bindMount{Source: src, Target: m.MountPath, ReadOnly: m.ReadOnly})
-	}
-	return out, nil
 }
 
 func containerByName(pod *corev1.Pod, name string) *corev1.Container {

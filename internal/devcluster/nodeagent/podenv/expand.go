@@ -1,12 +1,12 @@
-package nodeagent
+package podenv
 
 import "strings"
 
-// expand replaces $(NAME) references in s the way the kubelet does for a
+// Expand replaces $(NAME) references in s the way the kubelet does for a
 // container's command, args and env values: a reference to a defined name is
 // replaced by its value, a reference to an undefined name is left as written,
 // and $$ escapes a dollar sign (so $$(NAME) yields the literal $(NAME)).
-func expand(s string, lookup func(string) (string, bool)) string {
+func Expand(s string, lookup func(string) (string, bool)) string {
 	if !strings.Contains(s, "$") {
 		return s
 	}
@@ -42,8 +42,8 @@ func expand(s string, lookup func(string) (string, bool)) string {
 	return b.String()
 }
 
-// envLookup returns a lookup function over an ordered environment.
-func envLookup(env []envVar) func(string) (string, bool) {
+// Lookup returns a lookup function over an ordered environment.
+func Lookup(env []Var) func(string) (string, bool) {
 	return func(name string) (string, bool) {
 		for i := len(env) - 1; i >= 0; i-- {
 			if env[i].Name == name {
@@ -54,26 +54,26 @@ func envLookup(env []envVar) func(string) (string, bool) {
 	}
 }
 
-// envVar is one resolved environment variable of a container process.
-type envVar struct {
+// Var is one resolved environment variable of a container process.
+type Var struct {
 	Name  string `json:"name"`
 	Value string `json:"value"`
 }
 
-// setEnv sets name in env, replacing an earlier definition in place so
+// Set sets name in env, replacing an earlier definition in place so
 // that the order of first definition is kept.
-func setEnv(env []envVar, name, value string) []envVar {
+func Set(env []Var, name, value string) []Var {
 	for i := range env {
 		if env[i].Name == name {
 			env[i].Value = value
 			return env
 		}
 	}
-	return append(env, envVar{Name: name, Value: value})
+	return append(env, Var{Name: name, Value: value})
 }
 
-// environ renders env as KEY=VALUE strings for exec.
-func environ(env []envVar) []string {
+// Environ renders env as KEY=VALUE strings for exec.
+func Environ(env []Var) []string {
 	out := make([]string, 0, len(env))
 	for _, e := range env {
 		out = append(out, e.Name+"="+e.Value)

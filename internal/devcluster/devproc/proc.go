@@ -1,4 +1,6 @@
-package devcluster
+// Package devproc starts, records, probes and stops the local stack's
+// processes (identified by PID and start time) and locks the stack.
+package devproc
 
 import (
 	"bytes"
@@ -14,12 +16,14 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/dayops/dayops/internal/devcluster/atomicfile"
 )
 
-// procRecord identifies a process `up` started. StartTicks (field 22 of
+// Record identifies a process `up` started. StartTicks (field 22 of
 // /proc/PID/stat) guards against a recycled PID: a process is ours only if
 // both match.
-type procRecord struct {
+type Record struct {
 	PID        int      `json:"pid"`
 	StartTicks uint64   `json:"start_ticks"`
 	Args       []string `json:"args"`
@@ -29,18 +33,18 @@ type procRecord struct {
 	StartedAt time.Time `json:"started_at"`
 }
 
-// stackState is STATE/stack.json: what `up` started, so that `down` stops
+// State is STATE/stack.json: what `up` started, so that `down` stops
 // exactly that.
-type stackState struct {
-	Procs map[string]procRecord `json:"procs"`
+type State struct {
+	Procs map[string]Record `json:"procs"`
 	// RouteAdded is true when `up` added the pod CIDR route (so `down`
 	// removes it); a route that was there before is left alone.
 	RouteAdded bool   `json:"route_added,omitempty"`
 	RouteCIDR  string `json:"route_cidr,omitempty"`
 }
 
-func readState(path string) (stackState, error) {
-	st := stackState{Procs: map[string]procRecord{}}
+func ReadState(path string) (State, error) {
+	st := State{Procs: map[string]Record{}}
 	b, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return st, nil
@@ -51,24 +55,24 @@ func readState(path string) (stackState, error) {
 	if err := json.Unmarshal(b, &st); err != nil {
 		// A torn or foreign file: treat it as empty rather than refuse to
 		// start; the processes it named are found dead or alive by pid.
-		return stackState{Procs: map[string]procRecord{}}, nil
+		return State{Procs: map[string]Record{}}, nil
 	}
 	if st.Procs == nil {
-		st.Procs = map[string]procRecord{}
+		st.Procs = map[string]Record{}
 	}
 	return st, nil
 }
 
-func writeState(path string, st stackState) error {
+func WriteState(path string, st State) error {
 	b, err := json.MarshalIndent(st, "", "  ")
 	if err != nil {
 		return fmt.Errorf("encode stack state: %w", err)
 	}
-	return writeFileAtomic(path, append(b, '\n'), 0o644)
+	return atomicfile.Write(path, append(b, '\n'), 0o644)
 }
 
-// procStat reads the state letter and start time of pid.
-func procStat(pid int) (state byte, startTicks uint64, err error) {
+// Stat reads the state letter and start time of pid.
+func Stat(pid int) (state byte, startTicks uint64, err error) {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
 		return 0, 0, err
@@ -91,13 +95,13 @@ func procStat(pid int) (state byte, startTicks uint64, err error) {
 	return f[0][0], ticks, nil
 }
 
-// alive reports whether the recorded process still runs (not a zombie, not
+// Alive reports whether the recorded process still runs (not a zombie, not
 // a recycled pid).
-func (r procRecord) alive() bool {
+func (r Record) Alive() bool {
 	if r.PID <= 0 {
 		return false
 	}
-	state, ticks, err := procStat(r.PID)
+	state, ticks, err := Stat(r.PID)
 	if err != nil {
 		return false
 	}
@@ -107,13 +111,13 @@ func (r procRecord) alive() bool {
 	return r.StartTicks == 0 || ticks == r.StartTicks
 }
 
-// startProcess starts a detached process: its own session (so that it
+// Start starts a detached process: its own session (so that it
 // survives the caller and a Ctrl-C to the caller's terminal), stdin from
 // /dev/null, stdout and stderr appended to logPath.
-func startProcess(dir, logPath string, env []string, args []string) (procRecord, error) {
+func Start(dir, logPath string, env []string, args []string) (Record, error) {
 	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
-		return procRecord{}, fmt.Errorf("open log: %w", err)
+		return Record{}, fmt.Errorf("open log: %w", err)
 	}
 	defer logf.Close()
 	fmt.Fprintf(logf, "\n==== %s dayops-dev: starting %s\n", time.Now().UTC().Format(time.RFC3339), strings.Join(args, " "))
@@ -124,10 +128,10 @@ func startProcess(dir, logPath string, env []string, args []string) (procRecord,
 	cmd.Stderr = logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {
-		return procRecord{}, fmt.Errorf("start %s: %w", args[0], err)
+		return Record{}, fmt.Errorf("start %s: %w", args[0], err)
 	}
-	rec := procRecord{PID: cmd.Process.Pid, Args: args, Log: logPath, StartedAt: time.Now()}
-	if _, ticks, err := procStat(rec.PID); err == nil {
+	rec := Record{PID: cmd.Process.Pid, Args: args, Log: logPath, StartedAt: time.Now()}
+	if _, ticks, err := Stat(rec.PID); err == nil {
 		rec.StartTicks = ticks
 	}
 	// Reap the child if it exits while we still run (else it lingers as a
@@ -137,11 +141,11 @@ func startProcess(dir, logPath string, env []string, args []string) (procRecord,
 	return rec, nil
 }
 
-// stopProcess sends SIGTERM (to the process only when group is false, else
+// Stop sends SIGTERM (to the process only when group is false, else
 // to its whole process group), waits up to grace, then SIGKILLs the group
 // and waits a little more. A process already gone is success.
-func stopProcess(ctx context.Context, r procRecord, group bool, grace time.Duration) error {
-	if !r.alive() {
+func Stop(ctx context.Context, r Record, group bool, grace time.Duration) error {
+	if !r.Alive() {
 		return nil
 	}
 	target := r.PID
@@ -151,32 +155,33 @@ func stopProcess(ctx context.Context, r procRecord, group bool, grace time.Durat
 	if err := syscall.Kill(target, syscall.SIGTERM); err != nil && !errors.Is(err, syscall.ESRCH) {
 		return fmt.Errorf("SIGTERM pid %d: %w", r.PID, err)
 	}
-	if waitGone(ctx, r, grace) {
+	if WaitGone(ctx, r, grace) {
 		return nil
 	}
 	if err := syscall.Kill(-r.PID, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
 		// Not a group leader (should not happen): kill the process itself.
 		_ = syscall.Kill(r.PID, syscall.SIGKILL)
 	}
-	if waitGone(ctx, r, 5*time.Second) {
+	if WaitGone(ctx, r, 5*time.Second) {
 		return nil
 	}
 	return fmt.Errorf("pid %d survived SIGKILL", r.PID)
 }
 
-func waitGone(ctx context.Context, r procRecord, d time.Duration) bool {
+// WaitGone waits up to d for the recorded process to be gone and says whether it is.
+func WaitGone(ctx context.Context, r Record, d time.Duration) bool {
 	deadline := time.Now().Add(d)
-	for r.alive() {
+	for r.Alive() {
 		if time.Now().After(deadline) || ctx.Err() != nil {
-			return !r.alive()
+			return !r.Alive()
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 	return true
 }
 
-// tail returns the last n lines of a file, for error messages.
-func tail(path string, n int) string {
+// Tail returns the last n lines of a file, for error messages.
+func Tail(path string, n int) string {
 	f, err := os.Open(path)
 	if err != nil {
 		return ""
@@ -194,10 +199,10 @@ func tail(path string, n int) string {
 	return strings.Join(lines, "\n")
 }
 
-// lockFile takes an flock on path (exclusive or shared) and returns the
+// Lock takes an flock on path (exclusive or shared) and returns the
 // function that releases it. The kernel drops the lock when the holder
 // dies, so a killed run never leaves a stale lock.
-func lockFile(ctx context.Context, path string, exclusive bool) (func(), error) {
+func Lock(ctx context.Context, path string, exclusive bool) (func(), error) {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("open lock %s: %w", path, err)

@@ -1,4 +1,4 @@
-package nodeagent
+package podworker
 
 import (
 	"context"
@@ -16,6 +16,12 @@ import (
 	"sync"
 	"time"
 
+	"github.com/dayops/dayops/internal/devcluster/atomicfile"
+	"github.com/dayops/dayops/internal/devcluster/nodeagent/imagemap"
+	"github.com/dayops/dayops/internal/devcluster/nodeagent/podenv"
+	"github.com/dayops/dayops/internal/devcluster/nodeagent/podlog"
+	"github.com/dayops/dayops/internal/devcluster/nodeagent/podproc"
+	"github.com/dayops/dayops/internal/devcluster/nodeagent/volumes"
 	corev1 "k8s.io/api/core/v1"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -24,12 +30,13 @@ import (
 	"k8s.io/client-go/util/retry"
 )
 
-// podWorker runs one pod: a goroutine that owns the pod's processes and
+// Worker runs one pod: a goroutine that owns the pod's processes and
 // reconciles them against the latest pod object, level-triggered (on every
 // pod update, process exit, probe result, and once a second).
-type podWorker struct {
-	a         *Agent
-	node      nodeInfo
+type Worker struct {
+	h         *Host
+	nodeName  string
+	nodeIP    netip.Addr
 	uid       types.UID
 	namespace string
 	name      string
@@ -64,7 +71,7 @@ type ctrState struct {
 	hadRun       bool // a previous agent run ran it: the first start counts as a restart
 	specChanged  bool // the image changed in place: restart now, whatever the policy
 
-	p           *proc
+	p           *podproc.Proc
 	running     bool
 	term        *corev1.ContainerStateTerminated // the run that ended, not restarted yet
 	lastTerm    *corev1.ContainerStateTerminated
@@ -75,23 +82,26 @@ type ctrState struct {
 	ready       bool
 	killReason  string
 	probeCancel context.CancelFunc
-	log         *containerLog
+	log         *podlog.Log
 	logPath     string
 	prevLogPath string
-	env         []envVar
-	mounts      []bindMount
+	env         []podenv.Var
+	mounts      []podproc.Mount
 	imageID     string
 	containerID string
 }
 
-func newPodWorker(a *Agent, node nodeInfo, pod *corev1.Pod) *podWorker {
-	w := &podWorker{
-		a:         a,
-		node:      node,
+// New returns the worker of pod on the node named nodeName (address nodeIP).
+// Start it with Run.
+func New(h *Host, nodeName string, nodeIP netip.Addr, pod *corev1.Pod) *Worker {
+	w := &Worker{
+		h:         h,
+		nodeName:  nodeName,
+		nodeIP:    nodeIP,
 		uid:       pod.UID,
 		namespace: pod.Namespace,
 		name:      pod.Name,
-		dir:       filepath.Join(a.podsDir, string(pod.UID)),
+		dir:       filepath.Join(h.PodsDir, string(pod.UID)),
 		kick:      make(chan struct{}, 1),
 		done:      make(chan struct{}),
 		pod:       pod,
@@ -136,29 +146,29 @@ func newPodWorker(a *Agent, node nodeInfo, pod *corev1.Pod) *podWorker {
 	return w
 }
 
-func (w *podWorker) update(pod *corev1.Pod) {
+func (w *Worker) Update(pod *corev1.Pod) {
 	w.mu.Lock()
 	w.pod = pod
 	w.mu.Unlock()
 	w.poke()
 }
 
-func (w *podWorker) markRemoved() {
+func (w *Worker) MarkRemoved() {
 	w.mu.Lock()
 	w.removed = true
 	w.mu.Unlock()
 	w.poke()
 }
 
-func (w *podWorker) poke() {
+func (w *Worker) poke() {
 	select {
 	case w.kick <- struct{}{}:
 	default:
 	}
 }
 
-func (w *podWorker) event(eventType, reason, format string, args ...any) {
-	if r := w.a.recorders[w.node.Name]; r != nil {
+func (w *Worker) event(eventType, reason, format string, args ...any) {
+	if r := w.h.Recorders[w.nodeName]; r != nil {
 		w.mu.Lock()
 		pod := w.pod
 		w.mu.Unlock()
@@ -166,23 +176,23 @@ func (w *podWorker) event(eventType, reason, format string, args ...any) {
 	}
 }
 
-func (w *podWorker) logger() *slog.Logger {
-	return w.a.log.With("pod", w.namespace+"/"+w.name, "node", w.node.Name)
+func (w *Worker) logger() *slog.Logger {
+	return w.h.Log.With("pod", w.namespace+"/"+w.name, "node", w.nodeName)
 }
 
-func (w *podWorker) run(ctx context.Context) {
+func (w *Worker) Run(ctx context.Context) {
 	defer close(w.done)
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	for {
 		if finished := w.sync(ctx); finished {
-			w.a.forget(w)
+			w.h.Forget(w)
 			return
 		}
 		select {
 		case <-ctx.Done():
 			w.stopAll(w.graceFor(nil, shutdownGraceMax))
-			w.a.forget(w)
+			w.h.Forget(w)
 			return
 		case <-w.kick:
 		case <-tick.C:
@@ -196,7 +206,7 @@ func (w *podWorker) run(ctx context.Context) {
 const shutdownGraceMax = 10 * time.Second
 
 // graceFor is the termination grace period of the pod (or of a probe).
-func (w *podWorker) graceFor(probe *corev1.Probe, max time.Duration) time.Duration {
+func (w *Worker) graceFor(probe *corev1.Probe, max time.Duration) time.Duration {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	d := w.graceLocked(probe)
@@ -206,7 +216,7 @@ func (w *podWorker) graceFor(probe *corev1.Probe, max time.Duration) time.Durati
 	return d
 }
 
-func (w *podWorker) graceLocked(probe *corev1.Probe) time.Duration {
+func (w *Worker) graceLocked(probe *corev1.Probe) time.Duration {
 	pod := w.pod
 	g := int64(30)
 	if pod.Spec.TerminationGracePeriodSeconds != nil {
@@ -227,7 +237,7 @@ func (w *podWorker) graceLocked(probe *corev1.Probe) time.Duration {
 
 // sync reconciles once; it returns true when the worker is done (the pod
 // was deleted and finalised).
-func (w *podWorker) sync(ctx context.Context) bool {
+func (w *Worker) sync(ctx context.Context) bool {
 	w.mu.Lock()
 	pod, removed := w.pod, w.removed
 	w.mu.Unlock()
@@ -253,7 +263,7 @@ func (w *podWorker) sync(ctx context.Context) bool {
 		w.mu.Lock()
 		w.sandboxErr = err.Error()
 		w.mu.Unlock()
-		if !errors.Is(err, errVolumeNotReady) {
+		if !errors.Is(err, volumes.ErrNotReady) {
 			w.event(corev1.EventTypeWarning, "FailedMount", "%v", err)
 		}
 		w.pushStatus(ctx)
@@ -274,12 +284,12 @@ func (w *podWorker) sync(ctx context.Context) bool {
 
 // ensureSandbox gives the pod its IP and volumes (the "sandbox"), and
 // refreshes projected volumes every VolumeRefresh.
-func (w *podWorker) ensureSandbox(ctx context.Context, pod *corev1.Pod) error {
+func (w *Worker) ensureSandbox(ctx context.Context, pod *corev1.Pod) error {
 	w.mu.Lock()
 	haveIP, vols, volsAt := w.ip.IsValid(), w.vols, w.volsAt
 	w.mu.Unlock()
 	if !haveIP {
-		ip, err := w.a.ipam.Allocate(w.node.Name, string(w.uid))
+		ip, err := w.h.IPAM.Allocate(w.nodeName, string(w.uid))
 		if err != nil {
 			return err
 		}
@@ -293,10 +303,13 @@ func (w *podWorker) ensureSandbox(ctx context.Context, pod *corev1.Pod) error {
 			return err
 		}
 	}
-	if vols != nil && time.Since(volsAt) < w.a.cfg.VolumeRefresh {
+	if vols != nil && time.Since(volsAt) < w.h.VolumeRefresh {
 		return nil
 	}
-	vols, err := w.setupVolumes(ctx, pod)
+	w.mu.Lock()
+	podIP := w.ip.String()
+	w.mu.Unlock()
+	vols, err := w.h.Volumes.Setup(ctx, pod, w.dir, podIP, w.nodeIP.String())
 	if err != nil {
 		return err
 	}
@@ -308,9 +321,9 @@ func (w *podWorker) ensureSandbox(ctx context.Context, pod *corev1.Pod) error {
 
 // collectExitsLocked turns exited processes into terminated states and
 // schedules their restart.
-func (w *podWorker) collectExitsLocked() {
+func (w *Worker) collectExitsLocked() {
 	for _, c := range w.ctrs {
-		if !c.running || c.p == nil || !c.p.exited() {
+		if !c.running || c.p == nil || !c.p.Exited() {
 			continue
 		}
 		c.running, c.started, c.ready = false, false, false
@@ -319,7 +332,7 @@ func (w *podWorker) collectExitsLocked() {
 			c.probeCancel = nil
 		}
 		reason := "Completed"
-		if c.p.exitCode != 0 {
+		if c.p.ExitCode != 0 {
 			reason = "Error"
 		}
 		msg := ""
@@ -327,22 +340,22 @@ func (w *podWorker) collectExitsLocked() {
 			msg = c.killReason
 		}
 		c.term = &corev1.ContainerStateTerminated{
-			ExitCode:    int32(c.p.exitCode),
+			ExitCode:    int32(c.p.ExitCode),
 			Reason:      reason,
 			Message:     msg,
-			StartedAt:   metav1.NewTime(c.p.startedAt),
-			FinishedAt:  metav1.NewTime(c.p.endedAt),
+			StartedAt:   metav1.NewTime(c.p.StartedAt),
+			FinishedAt:  metav1.NewTime(c.p.EndedAt),
 			ContainerID: c.containerID,
 		}
 		c.killReason = ""
 		delay := time.Duration(0)
-		if !c.specChanged && c.p.endedAt.Sub(c.p.startedAt) < 10*time.Minute && c.restartCount > 0 {
-			delay = w.a.cfg.BackoffBase << min(c.restartCount-1, 20)
-			if delay > w.a.cfg.BackoffMax || delay <= 0 {
-				delay = w.a.cfg.BackoffMax
+		if !c.specChanged && c.p.EndedAt.Sub(c.p.StartedAt) < 10*time.Minute && c.restartCount > 0 {
+			delay = w.h.BackoffBase << min(c.restartCount-1, 20)
+			if delay > w.h.BackoffMax || delay <= 0 {
+				delay = w.h.BackoffMax
 			}
 		}
-		c.nextStart = c.p.endedAt.Add(delay)
+		c.nextStart = c.p.EndedAt.Add(delay)
 		w.saveRecordLocked()
 	}
 }
@@ -362,7 +375,7 @@ func shouldRestart(policy corev1.RestartPolicy, init bool, exit int32) bool {
 	}
 }
 
-func (w *podWorker) syncInitLocked(ctx context.Context, pod *corev1.Pod) {
+func (w *Worker) syncInitLocked(ctx context.Context, pod *corev1.Pod) {
 	for _, spec := range pod.Spec.InitContainers {
 		c := w.ctrs[spec.Name]
 		if c == nil {
@@ -384,7 +397,7 @@ func (w *podWorker) syncInitLocked(ctx context.Context, pod *corev1.Pod) {
 	w.initDone = true
 }
 
-func (w *podWorker) syncMainLocked(ctx context.Context, pod *corev1.Pod) {
+func (w *Worker) syncMainLocked(ctx context.Context, pod *corev1.Pod) {
 	allDone := true
 	for _, spec := range pod.Spec.Containers {
 		c := w.ctrs[spec.Name]
@@ -401,7 +414,7 @@ func (w *podWorker) syncMainLocked(ctx context.Context, pod *corev1.Pod) {
 				p, grace := c.p, w.graceLocked(nil)
 				c.killReason = fmt.Sprintf("image changed from %s to %s", old, spec.Image)
 				go w.event(corev1.EventTypeNormal, "Killing", "Container %s definition changed (image %s -> %s), will be restarted", spec.Name, old, spec.Image)
-				go func() { p.stop(grace); w.poke() }()
+				go func() { p.Stop(grace); w.poke() }()
 			}
 		}
 		if c.running {
@@ -421,7 +434,7 @@ func (w *podWorker) syncMainLocked(ctx context.Context, pod *corev1.Pod) {
 
 // maybeStartLocked starts c now, or marks it waiting (back-off, image not
 // mapped, configuration error).
-func (w *podWorker) maybeStartLocked(ctx context.Context, pod *corev1.Pod, c *ctrState) {
+func (w *Worker) maybeStartLocked(ctx context.Context, pod *corev1.Pod, c *ctrState) {
 	now := time.Now()
 	if c.term != nil && now.Before(c.nextStart) {
 		c.waitReason = "CrashLoopBackOff"
@@ -429,17 +442,17 @@ func (w *podWorker) maybeStartLocked(ctx context.Context, pod *corev1.Pod, c *ct
 			c.nextStart.Sub(c.term.FinishedAt.Time).Round(time.Second), c.spec.Name, pod.Name, pod.Namespace, pod.UID)
 		return
 	}
-	env, err := buildEnv(ctx, w.a.getter, pod, &c.spec, w.ip.String(), w.node.IP.String(), w.a.cfg.APIServer)
+	env, err := podenv.Build(ctx, w.h.Getter, pod, &c.spec, w.ip.String(), w.nodeIP.String(), w.h.APIServer)
 	if err != nil {
 		w.setWaitingLocked(c, "CreateContainerConfigError", err.Error())
 		return
 	}
-	lookup := envLookup(env)
+	lookup := podenv.Lookup(env)
 	command := expandAll(c.spec.Command, lookup)
 	args := expandAll(c.spec.Args, lookup)
-	ps, err := w.a.images.Resolve(c.spec.Image, command, args, lookup)
+	ps, err := w.h.Images.Resolve(c.spec.Image, command, args, lookup)
 	if err != nil {
-		var nm ErrImageNotMapped
+		var nm imagemap.ErrNotMapped
 		if errors.As(err, &nm) {
 			w.setWaitingLocked(c, "ErrImagePull", err.Error())
 		} else {
@@ -453,34 +466,13 @@ func (w *podWorker) maybeStartLocked(ctx context.Context, pod *corev1.Pod, c *ct
 		return
 	}
 	c.specChanged = false
-	restarting := c.term != nil || c.hadRun
-	if restarting {
-		c.restartCount++
-		if c.term != nil {
-			c.lastTerm = c.term
-		} else {
-			c.lastTerm = &corev1.ContainerStateTerminated{ExitCode: 137, Reason: "AgentRestart", Message: "the node agent restarted and restarted this container"}
-		}
-		c.term = nil
-		c.hadRun = false
-	}
-	cdir := filepath.Join(w.dir, "containers", c.spec.Name)
-	if err := os.MkdirAll(cdir, 0o755); err != nil {
-		w.setWaitingLocked(c, "CreateContainerError", err.Error())
-		return
-	}
-	logPath := filepath.Join(cdir, fmt.Sprintf("%d.log", c.restartCount))
-	prev := ""
-	if c.restartCount > 0 {
-		prev = filepath.Join(cdir, fmt.Sprintf("%d.log", c.restartCount-1))
-	}
-	pruneLogs(cdir, logPath, prev)
-	log, err := openContainerLog(logPath, w.a.cfg.MaxLogBytes)
+	countRestart(c)
+	log, logPath, prev, err := w.openLog(c)
 	if err != nil {
 		w.setWaitingLocked(c, "CreateContainerError", err.Error())
 		return
 	}
-	p, err := w.a.startProc(helperSpec{Path: ps.Path, Args: ps.Args, Env: environ(env), Dir: c.spec.WorkingDir, Mounts: mounts}, log)
+	p, err := w.h.Procs.Start(podproc.Spec{Path: ps.Path, Args: ps.Args, Env: podenv.Environ(env), Dir: c.spec.WorkingDir, Mounts: mounts}, log)
 	if err != nil {
 		log.Close()
 		w.setWaitingLocked(c, "RunContainerError", err.Error())
@@ -488,11 +480,11 @@ func (w *podWorker) maybeStartLocked(ctx context.Context, pod *corev1.Pod, c *ct
 		return
 	}
 	c.p, c.running = p, true
-	go func() { <-p.done; w.poke() }() // react to the exit at once
+	go func() { <-p.Done(); w.poke() }() // react to the exit at once
 	c.waitReason, c.waitMsg = "", ""
 	c.log, c.logPath, c.prevLogPath = log, logPath, prev
 	c.env, c.mounts = env, mounts
-	c.containerID = fmt.Sprintf("process://%d", p.pid)
+	c.containerID = fmt.Sprintf("process://%d", p.PID)
 	c.imageID = imageID(ps.Path, c.spec.Image)
 	c.started = c.spec.StartupProbe == nil
 	c.ready = false
@@ -500,11 +492,43 @@ func (w *podWorker) maybeStartLocked(ctx context.Context, pod *corev1.Pod, c *ct
 	c.probeCancel = cancel
 	go w.probe(pctx, c, p)
 	w.saveRecordLocked()
-	w.logger().Info("container started", "container", c.spec.Name, "pid", p.pid, "path", ps.Path, "restart_count", c.restartCount)
-	go w.event(corev1.EventTypeNormal, "Started", "Started container %s (pid %d: %s)", c.spec.Name, p.pid, strings.Join(ps.Args, " "))
+	w.logger().Info("container started", "container", c.spec.Name, "pid", p.PID, "path", ps.Path, "restart_count", c.restartCount)
+	go w.event(corev1.EventTypeNormal, "Started", "Started container %s (pid %d: %s)", c.spec.Name, p.PID, strings.Join(ps.Args, " "))
 }
 
-func (w *podWorker) setWaitingLocked(c *ctrState, reason, msg string) {
+// countRestart counts a start after a run that ended (or that a previous
+// agent run ran) as a restart, keeping that run as the last state.
+func countRestart(c *ctrState) {
+	if c.term == nil && !c.hadRun {
+		return
+	}
+	c.restartCount++
+	if c.term != nil {
+		c.lastTerm = c.term
+	} else {
+		c.lastTerm = &corev1.ContainerStateTerminated{ExitCode: 137, Reason: "AgentRestart", Message: "the node agent restarted and restarted this container"}
+	}
+	c.term = nil
+	c.hadRun = false
+}
+
+// openLog opens the log file of the container's next run
+// (<restartCount>.log), keeping only the previous run's file beside it.
+func (w *Worker) openLog(c *ctrState) (log *podlog.Log, logPath, prev string, err error) {
+	cdir := filepath.Join(w.dir, "containers", c.spec.Name)
+	if err := os.MkdirAll(cdir, 0o755); err != nil {
+		return nil, "", "", err
+	}
+	logPath = filepath.Join(cdir, fmt.Sprintf("%d.log", c.restartCount))
+	if c.restartCount > 0 {
+		prev = filepath.Join(cdir, fmt.Sprintf("%d.log", c.restartCount-1))
+	}
+	pruneLogs(cdir, logPath, prev)
+	log, err = podlog.Open(logPath, w.h.MaxLogBytes)
+	return log, logPath, prev, err
+}
+
+func (w *Worker) setWaitingLocked(c *ctrState, reason, msg string) {
 	if c.waitReason != reason || c.waitMsg != msg {
 		go w.event(corev1.EventTypeWarning, "Failed", "%s: %s", reason, msg)
 	}
@@ -517,7 +541,7 @@ func expandAll(in []string, lookup func(string) (string, bool)) []string {
 	}
 	out := make([]string, len(in))
 	for i, s := range in {
-		out[i] = expand(s, lookup)
+		out[i] = podenv.Expand(s, lookup)
 	}
 	return out
 }
@@ -562,15 +586,15 @@ func imageID(path, image string) string {
 		sum = hex.EncodeToString(h.Sum(nil))
 		imageIDCache[path] = sum
 	}
-	name, _, _ := strings.Cut(NormalizeImage(image), ":")
+	name, _, _ := strings.Cut(imagemap.Normalize(image), ":")
 	return "process://" + name + "@sha256:" + sum
 }
 
 // stopAll stops every running container with the given grace (used when
 // the agent stops: the pod keeps its IP and volumes for the next run).
-func (w *podWorker) stopAll(grace time.Duration) {
+func (w *Worker) stopAll(grace time.Duration) {
 	w.mu.Lock()
-	var procs []*proc
+	var procs []*podproc.Proc
 	for _, c := range w.ctrs {
 		if c.probeCancel != nil {
 			c.probeCancel()
@@ -584,7 +608,7 @@ func (w *podWorker) stopAll(grace time.Duration) {
 	var wg sync.WaitGroup
 	for _, p := range procs {
 		wg.Add(1)
-		go func() { defer wg.Done(); p.stop(grace) }()
+		go func() { defer wg.Done(); p.Stop(grace) }()
 	}
 	wg.Wait()
 	w.mu.Lock()
@@ -596,7 +620,7 @@ func (w *podWorker) stopAll(grace time.Duration) {
 // period, SIGKILL; then frees its IP and directory and, unless the object is
 // already gone, deletes it for good (grace 0, UID precondition), as the
 // kubelet does.
-func (w *podWorker) terminate(ctx context.Context, pod *corev1.Pod, removed bool) {
+func (w *Worker) terminate(ctx context.Context, pod *corev1.Pod, removed bool) {
 	grace := w.graceFor(nil, 0)
 	if removed && grace > 2*time.Second {
 		grace = 2 * time.Second
@@ -613,7 +637,7 @@ func (w *podWorker) terminate(ctx context.Context, pod *corev1.Pod, removed bool
 		w.event(corev1.EventTypeNormal, "Killing", "Stopping pod (grace period %s)", grace)
 	}
 	w.stopAll(grace)
-	if err := w.a.ipam.Release(string(w.uid)); err != nil {
+	if err := w.h.IPAM.Release(string(w.uid)); err != nil {
 		w.logger().Warn("release pod IP", "err", err)
 	}
 	_ = os.RemoveAll(w.dir)
@@ -628,7 +652,7 @@ func (w *podWorker) terminate(ctx context.Context, pod *corev1.Pod, removed bool
 	}
 	zero := int64(0)
 	uid := w.uid
-	err := w.a.cs.CoreV1().Pods(w.namespace).Delete(apiCtx, w.name, metav1.DeleteOptions{
+	err := w.h.CS.CoreV1().Pods(w.namespace).Delete(apiCtx, w.name, metav1.DeleteOptions{
 		GracePeriodSeconds: &zero,
 		Preconditions:      &metav1.Preconditions{UID: &uid},
 	})
@@ -639,19 +663,19 @@ func (w *podWorker) terminate(ctx context.Context, pod *corev1.Pod, removed bool
 }
 
 // saveRecord writes pod.json (identity and live PIDs) for reapPrevious.
-func (w *podWorker) saveRecord() error {
+func (w *Worker) saveRecord() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.saveRecordLocked()
 }
 
-func (w *podWorker) saveRecordLocked() error {
-	rec := podRecord{Namespace: w.namespace, Name: w.name, UID: w.uid, Procs: map[string]procEntry{}}
+func (w *Worker) saveRecordLocked() error {
+	rec := Record{Namespace: w.namespace, Name: w.name, UID: w.uid, Procs: map[string]ProcEntry{}}
 	for name, c := range w.ctrs {
 		if c.running && c.p != nil {
-			st, err := procStartTime(c.p.pid)
+			st, err := podproc.StartTime(c.p.PID)
 			if err == nil {
-				rec.Procs[name] = procEntry{PID: c.p.pid, Start: st}
+				rec.Procs[name] = ProcEntry{PID: c.p.PID, Start: st}
 			}
 		}
 	}
@@ -659,7 +683,7 @@ func (w *podWorker) saveRecordLocked() error {
 	if err != nil {
 		return err
 	}
-	if err := writeFileAtomic(filepath.Join(w.dir, "pod.json"), b, 0o644); err != nil {
+	if err := atomicfile.Write(filepath.Join(w.dir, "pod.json"), b, 0o644); err != nil {
 		return fmt.Errorf("save pod record: %w", err)
 	}
 	return nil
@@ -667,7 +691,7 @@ func (w *podWorker) saveRecordLocked() error {
 
 // ---- status ----
 
-func (w *podWorker) containerStatusLocked(c *ctrState) corev1.ContainerStatus {
+func (w *Worker) containerStatusLocked(c *ctrState) corev1.ContainerStatus {
 	s := corev1.ContainerStatus{
 		Name:         c.spec.Name,
 		Image:        c.spec.Image,
@@ -680,7 +704,7 @@ func (w *podWorker) containerStatusLocked(c *ctrState) corev1.ContainerStatus {
 	s.Started = &started
 	switch {
 	case c.running:
-		s.State.Running = &corev1.ContainerStateRunning{StartedAt: metav1.NewTime(c.p.startedAt)}
+		s.State.Running = &corev1.ContainerStateRunning{StartedAt: metav1.NewTime(c.p.StartedAt)}
 	case c.term != nil && (c.waitReason == "" || c.waitReason == "ContainerCreating"):
 		s.State.Terminated = c.term.DeepCopy()
 	default:
@@ -706,12 +730,12 @@ func (w *podWorker) containerStatusLocked(c *ctrState) corev1.ContainerStatus {
 }
 
 // buildStatusLocked computes the pod status from the worker's state.
-func (w *podWorker) buildStatusLocked(pod *corev1.Pod) corev1.PodStatus {
+func (w *Worker) buildStatusLocked(pod *corev1.Pod) corev1.PodStatus {
 	st := corev1.PodStatus{QOSClass: pod.Status.QOSClass}
 	if st.QOSClass == "" {
 		st.QOSClass = corev1.PodQOSBestEffort
 	}
-	st.HostIP = w.node.IP.String()
+	st.HostIP = w.nodeIP.String()
 	st.HostIPs = []corev1.HostIP{{IP: st.HostIP}}
 	if !w.startTime.IsZero() {
 		t := w.startTime
@@ -727,9 +751,23 @@ func (w *podWorker) buildStatusLocked(pod *corev1.Pod) corev1.PodStatus {
 			st.InitContainerStatuses = append(st.InitContainerStatuses, w.containerStatusLocked(cs))
 		}
 	}
-	allReady := true
-	var notReady []string
-	anyRunning, allTerminated, anyFailed, anyWaitingNew := false, true, false, false
+	sum := w.mainStatusesLocked(pod, &st)
+	st.Phase = podPhase(pod, w.initDone, st.InitContainerStatuses, sum)
+	st.Conditions = podConditions(pod, st.Phase, sum, sandboxReady, w.initDone)
+	return st
+}
+
+// ctrSummary sums up the statuses of a pod's main containers.
+type ctrSummary struct {
+	allReady                                            bool
+	notReady                                            []string
+	anyRunning, allTerminated, anyFailed, anyWaitingNew bool
+}
+
+// mainStatusesLocked appends the main containers' statuses to st and sums
+// them up.
+func (w *Worker) mainStatusesLocked(pod *corev1.Pod, st *corev1.PodStatus) ctrSummary {
+	sum := ctrSummary{allReady: true, allTerminated: true}
 	for _, c := range pod.Spec.Containers {
 		cs := w.ctrs[c.Name]
 		if cs == nil {
@@ -741,51 +779,61 @@ func (w *podWorker) buildStatusLocked(pod *corev1.Pod) corev1.PodStatus {
 		}
 		st.ContainerStatuses = append(st.ContainerStatuses, s)
 		if !s.Ready {
-			allReady = false
-			notReady = append(notReady, c.Name)
+			sum.allReady = false
+			sum.notReady = append(sum.notReady, c.Name)
 		}
 		switch {
 		case s.State.Running != nil:
-			anyRunning = true
-			allTerminated = false
+			sum.anyRunning = true
+			sum.allTerminated = false
 		case s.State.Terminated != nil:
 			if s.State.Terminated.ExitCode != 0 {
-				anyFailed = true
+				sum.anyFailed = true
 			}
 		default:
-			allTerminated = false
+			sum.allTerminated = false
 			if cs.p == nil {
-				anyWaitingNew = true
+				sum.anyWaitingNew = true
 			} else {
-				anyRunning = true // restarting (back-off) counts as running
+				sum.anyRunning = true // restarting (back-off) counts as running
 			}
 		}
 	}
+	return sum
+}
+
+// podPhase is the phase of a pod from its init container statuses and the
+// summary of its main containers.
+func podPhase(pod *corev1.Pod, initDone bool, inits []corev1.ContainerStatus, sum ctrSummary) corev1.PodPhase {
 	initFailed := false
-	for _, s := range st.InitContainerStatuses {
+	for _, s := range inits {
 		if s.State.Terminated != nil && s.State.Terminated.ExitCode != 0 && pod.Spec.RestartPolicy == corev1.RestartPolicyNever {
 			initFailed = true
 		}
 	}
 	switch {
 	case initFailed:
-		st.Phase = corev1.PodFailed
-	case !w.initDone:
-		st.Phase = corev1.PodPending
-	case len(pod.Spec.Containers) > 0 && allTerminated:
-		if anyFailed {
-			st.Phase = corev1.PodFailed
-		} else {
-			st.Phase = corev1.PodSucceeded
+		return corev1.PodFailed
+	case !initDone:
+		return corev1.PodPending
+	case len(pod.Spec.Containers) > 0 && sum.allTerminated:
+		if sum.anyFailed {
+			return corev1.PodFailed
 		}
-	case anyWaitingNew:
-		st.Phase = corev1.PodPending
-	case anyRunning:
-		st.Phase = corev1.PodRunning
+		return corev1.PodSucceeded
+	case sum.anyWaitingNew:
+		return corev1.PodPending
+	case sum.anyRunning:
+		return corev1.PodRunning
 	default:
-		st.Phase = corev1.PodPending
+		return corev1.PodPending
 	}
+}
 
+// podConditions are the pod's conditions: the four the kubelet owns, then
+// those owned by others (PodScheduled, readiness gates, ...), transition
+// times carried over while a condition's status is unchanged.
+func podConditions(pod *corev1.Pod, phase corev1.PodPhase, sum ctrSummary, sandboxReady, initDone bool) []corev1.PodCondition {
 	cond := func(t corev1.PodConditionType, ok bool, reason, msg string) corev1.PodCondition {
 		c := corev1.PodCondition{Type: t, Status: corev1.ConditionFalse, Reason: reason, Message: msg}
 		if ok {
@@ -794,34 +842,34 @@ func (w *podWorker) buildStatusLocked(pod *corev1.Pod) corev1.PodStatus {
 		return c
 	}
 	readyMsg := ""
-	if len(notReady) > 0 {
-		readyMsg = fmt.Sprintf("containers with unready status: [%s]", strings.Join(notReady, " "))
+	if len(sum.notReady) > 0 {
+		readyMsg = fmt.Sprintf("containers with unready status: [%s]", strings.Join(sum.notReady, " "))
 	}
-	if st.Phase == corev1.PodSucceeded {
+	if phase == corev1.PodSucceeded {
 		readyMsg = ""
 	}
-	podReady := allReady && readinessGatesTrue(pod)
-	st.Conditions = []corev1.PodCondition{
+	podReady := sum.allReady && readinessGatesTrue(pod)
+	conds := []corev1.PodCondition{
 		cond(corev1.PodReadyToStartContainers, sandboxReady, "", ""),
-		cond(corev1.PodInitialized, w.initDone, "ContainersNotInitialized", "containers with incomplete status: init containers"),
-		cond(corev1.ContainersReady, allReady, "ContainersNotReady", readyMsg),
+		cond(corev1.PodInitialized, initDone, "ContainersNotInitialized", "containers with incomplete status: init containers"),
+		cond(corev1.ContainersReady, sum.allReady, "ContainersNotReady", readyMsg),
 		cond(corev1.PodReady, podReady, "ContainersNotReady", readyMsg),
 	}
-	if st.Phase == corev1.PodSucceeded {
-		st.Conditions[2].Reason, st.Conditions[3].Reason = "PodCompleted", "PodCompleted"
+	if phase == corev1.PodSucceeded {
+		conds[2].Reason, conds[3].Reason = "PodCompleted", "PodCompleted"
 	}
 	// Keep conditions owned by others (PodScheduled, readiness gates, ...).
 	for _, c := range pod.Status.Conditions {
 		switch c.Type {
 		case corev1.PodReadyToStartContainers, corev1.PodInitialized, corev1.ContainersReady, corev1.PodReady:
 		default:
-			st.Conditions = append(st.Conditions, c)
+			conds = append(conds, c)
 		}
 	}
 	// Transition times carry over while a condition's status is unchanged.
 	now := metav1.Now()
-	for i := range st.Conditions {
-		c := &st.Conditions[i]
+	for i := range conds {
+		c := &conds[i]
 		if !c.LastTransitionTime.IsZero() {
 			continue
 		}
@@ -832,7 +880,7 @@ func (w *podWorker) buildStatusLocked(pod *corev1.Pod) corev1.PodStatus {
 			}
 		}
 	}
-	return st
+	return conds
 }
 
 func readinessGatesTrue(pod *corev1.Pod) bool {
@@ -851,7 +899,7 @@ func readinessGatesTrue(pod *corev1.Pod) bool {
 }
 
 // pushStatus writes the pod status when it changed.
-func (w *podWorker) pushStatus(ctx context.Context) {
+func (w *Worker) pushStatus(ctx context.Context) {
 	w.mu.Lock()
 	pod := w.pod
 	st := w.buildStatusLocked(pod)
@@ -865,7 +913,7 @@ func (w *podWorker) pushStatus(ctx context.Context) {
 	if last != nil && equalIgnoringTimes(*last, st) {
 		return
 	}
-	pods := w.a.cs.CoreV1().Pods(w.namespace)
+	pods := w.h.CS.CoreV1().Pods(w.namespace)
 	err := retry.RetryOnConflict(retry.DefaultBackoff, func() error {
 		cur, err := pods.Get(ctx, w.name, metav1.GetOptions{})
 		if err != nil {
@@ -907,15 +955,7 @@ func equalIgnoringTimes(a, b corev1.PodStatus) bool {
 
 // ---- helpers for the kubelet server ----
 
-// execTarget is what exec and probes need from a running container.
-type execTarget struct {
-	env    []envVar
-	mounts []bindMount
-	podIP  string
-	dir    string
-}
-
-func (w *podWorker) target(container string) (execTarget, string, error) {
+func (w *Worker) Target(container string) (podproc.Target, string, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if container == "" && len(w.pod.Spec.Containers) > 0 {
@@ -923,17 +963,17 @@ func (w *podWorker) target(container string) (execTarget, string, error) {
 	}
 	c := w.ctrs[container]
 	if c == nil {
-		return execTarget{}, container, fmt.Errorf("container %q not found in pod %s/%s", container, w.namespace, w.name)
+		return podproc.Target{}, container, fmt.Errorf("container %q not found in pod %s/%s", container, w.namespace, w.name)
 	}
 	if !c.running {
-		return execTarget{}, container, fmt.Errorf("container %q of pod %s/%s is not running", container, w.namespace, w.name)
+		return podproc.Target{}, container, fmt.Errorf("container %q of pod %s/%s is not running", container, w.namespace, w.name)
 	}
-	return execTarget{env: c.env, mounts: c.mounts, podIP: w.ip.String(), dir: c.spec.WorkingDir}, container, nil
+	return podproc.Target{Env: c.env, Mounts: c.mounts, PodIP: w.ip.String(), Dir: c.spec.WorkingDir}, container, nil
 }
 
-// logFile returns the current (or previous) log file of a container and a
+// LogFile returns the current (or previous) log file of a container and a
 // channel closed when that run's log is complete.
-func (w *podWorker) logFile(container string, previous bool) (string, <-chan struct{}, error) {
+func (w *Worker) LogFile(container string, previous bool) (string, <-chan struct{}, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if container == "" && len(w.pod.Spec.Containers) > 0 {
@@ -954,5 +994,5 @@ func (w *podWorker) logFile(container string, previous bool) (string, <-chan str
 	if c.logPath == "" {
 		return "", nil, fmt.Errorf("container %q in pod %q is waiting to start: %s", container, w.name, c.waitReason)
 	}
-	return c.logPath, c.log.closeCh, nil
+	return c.logPath, c.log.Closed(), nil
 }

@@ -1,4 +1,4 @@
-package nodeagent
+package podlog
 
 import (
 	"bytes"
@@ -16,28 +16,28 @@ import (
 
 func TestContainerLog(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "0.log")
-	l, err := openContainerLog(path, 0)
+	l, err := Open(path, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	l.copyFrom("stdout", strings.NewReader("one\ntwo\nthree\npartial"))
-	l.copyFrom("stderr", strings.NewReader("err line\n"))
+	l.CopyFrom("stdout", strings.NewReader("one\ntwo\nthree\npartial"))
+	l.CopyFrom("stderr", strings.NewReader("err line\n"))
 	l.Close()
 
 	tests := map[string]struct {
-		opts logOptions
+		opts Options
 		want string
 	}{
-		"all":          {logOptions{TailLines: -1}, "one\ntwo\nthree\npartialerr line\n"},
-		"tail 2":       {logOptions{TailLines: 2}, "partialerr line\n"},
-		"tail 0":       {logOptions{TailLines: 0}, ""},
-		"limit bytes":  {logOptions{TailLines: -1, LimitBytes: 6}, "one\ntw"},
-		"since future": {logOptions{TailLines: -1, Since: time.Now().Add(time.Hour)}, ""},
+		"all":          {Options{TailLines: -1}, "one\ntwo\nthree\npartialerr line\n"},
+		"tail 2":       {Options{TailLines: 2}, "partialerr line\n"},
+		"tail 0":       {Options{TailLines: 0}, ""},
+		"limit bytes":  {Options{TailLines: -1, LimitBytes: 6}, "one\ntw"},
+		"since future": {Options{TailLines: -1, Since: time.Now().Add(time.Hour)}, ""},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			var b bytes.Buffer
-			if err := serveLog(context.Background(), path, l.closeCh, tc.opts, &b, nil); err != nil {
+			if err := Serve(context.Background(), path, l.Closed(), tc.opts, &b, nil); err != nil {
 				t.Fatal(err)
 			}
 			if diff := cmp.Diff(tc.want, b.String()); diff != "" {
@@ -47,7 +47,7 @@ func TestContainerLog(t *testing.T) {
 	}
 	t.Run("timestamps", func(t *testing.T) {
 		var b bytes.Buffer
-		if err := serveLog(context.Background(), path, l.closeCh, logOptions{TailLines: 1, Timestamps: true}, &b, nil); err != nil {
+		if err := Serve(context.Background(), path, l.Closed(), Options{TailLines: 1, Timestamps: true}, &b, nil); err != nil {
 			t.Fatal(err)
 		}
 		ts, rest, _ := strings.Cut(b.String(), " ")
@@ -59,17 +59,17 @@ func TestContainerLog(t *testing.T) {
 
 func TestContainerLogFollow(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "0.log")
-	l, err := openContainerLog(path, 0)
+	l, err := Open(path, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	pr, pw := io.Pipe()
-	go l.copyFrom("stdout", pr)
+	go l.CopyFrom("stdout", pr)
 	_, _ = io.WriteString(pw, "before\n")
 	out := &lockedBuffer{}
 	done := make(chan error, 1)
 	go func() {
-		done <- serveLog(context.Background(), path, l.closeCh, logOptions{TailLines: -1, Follow: true}, out, nil)
+		done <- Serve(context.Background(), path, l.Closed(), Options{TailLines: -1, Follow: true}, out, nil)
 	}()
 	_, _ = io.WriteString(pw, "after\n")
 	deadline := time.Now().Add(5 * time.Second)

@@ -1,4 +1,5 @@
-package nodeagent
+// Package ipam hands out the node agent's pod IPs and persists them.
+package ipam
 
 import (
 	"encoding/json"
@@ -6,40 +7,41 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
-	"path/filepath"
 	"sort"
 	"sync"
+
+	"github.com/dayops/dayops/internal/devcluster/atomicfile"
 )
 
 // ErrPoolExhausted is returned when a node has no free pod IP left.
 var ErrPoolExhausted = errors.New("pod IP pool exhausted")
 
-// ipam hands out pod IPs from each node's /24 (10.244.(i+1).2..254) and
+// IPAM hands out pod IPs from each node's /24 (10.244.(i+1).2..254) and
 // persists every change to a JSON file in the state directory before it
 // returns, so that a restarted agent never hands out an IP that a live pod
 // still uses. Allocation is keyed by pod UID, which makes it idempotent.
-type ipam struct {
+type IPAM struct {
 	mu    sync.Mutex
 	path  string
 	pools map[string]netip.Prefix      // node -> its /24
 	used  map[string]map[string]string // node -> ip -> pod UID
 }
 
-type ipamFile struct {
+type stateFile struct {
 	Allocations map[string]map[string]string `json:"allocations"`
 }
 
-// newIPAM loads the allocations stored at path (a missing file is an empty
+// New loads the allocations stored at path (a missing file is an empty
 // state). pools gives each node's subnet.
-func newIPAM(path string, pools map[string]netip.Prefix) (*ipam, error) {
-	a := &ipam{path: path, pools: pools, used: map[string]map[string]string{}}
+func New(path string, pools map[string]netip.Prefix) (*IPAM, error) {
+	a := &IPAM{path: path, pools: pools, used: map[string]map[string]string{}}
 	b, err := os.ReadFile(path)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
 	case err != nil:
 		return nil, fmt.Errorf("read ipam state: %w", err)
 	default:
-		var f ipamFile
+		var f stateFile
 		if err := json.Unmarshal(b, &f); err != nil {
 			return nil, fmt.Errorf("decode ipam state %s: %w", path, err)
 		}
@@ -54,7 +56,7 @@ func newIPAM(path string, pools map[string]netip.Prefix) (*ipam, error) {
 }
 
 // Allocate returns the IP held by uid on node, or the lowest free one.
-func (a *ipam) Allocate(node, uid string) (netip.Addr, error) {
+func (a *IPAM) Allocate(node, uid string) (netip.Addr, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	pool, ok := a.pools[node]
@@ -88,7 +90,7 @@ func (a *ipam) Allocate(node, uid string) (netip.Addr, error) {
 }
 
 // Release frees every IP held by uid. Releasing an unknown UID is a no-op.
-func (a *ipam) Release(uid string) error {
+func (a *IPAM) Release(uid string) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	changed := false
@@ -107,7 +109,7 @@ func (a *ipam) Release(uid string) error {
 }
 
 // Owners returns the set of UIDs holding an IP.
-func (a *ipam) Owners() []string {
+func (a *IPAM) Owners() []string {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	var out []string
@@ -120,42 +122,13 @@ func (a *ipam) Owners() []string {
 	return out
 }
 
-func (a *ipam) saveLocked() error {
-	b, err := json.MarshalIndent(ipamFile{Allocations: a.used}, "", "  ")
+func (a *IPAM) saveLocked() error {
+	b, err := json.MarshalIndent(stateFile{Allocations: a.used}, "", "  ")
 	if err != nil {
 		return fmt.Errorf("encode ipam state: %w", err)
 	}
-	if err := writeFileAtomic(a.path, b, 0o600); err != nil {
+	if err := atomicfile.Write(a.path, b, 0o600); err != nil {
 		return fmt.Errorf("save ipam state: %w", err)
 	}
 	return nil
-}
-
-// writeFileAtomic writes b to path through a temporary file and a rename,
-// so a crash never leaves a half-written file behind.
-func writeFileAtomic(path string, b []byte, mode os.FileMode) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }

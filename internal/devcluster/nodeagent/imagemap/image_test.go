@@ -1,4 +1,4 @@
-package nodeagent
+package imagemap
 
 import (
 	"encoding/json"
@@ -43,7 +43,7 @@ func TestDayopsRuleMatchesBuiltImage(t *testing.T) {
 	}
 	img := readOCIConfig(t, oci)
 
-	m := DefaultImageMap().WithDayops("/opt/bin/dayops")
+	m := Default().WithDayops("/opt/bin/dayops")
 	rule, ok := m.Match(ref)
 	if !ok {
 		t.Fatalf("the default image map has no rule for %s", ref)
@@ -61,8 +61,8 @@ func TestDayopsRuleMatchesBuiltImage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := processSpec{Path: "/opt/bin/dayops", Args: append(slices.Clone(img.Config.Entrypoint), "server", "--roles", "api")}
-	if diff := cmp.Diff(want, ps, cmp.AllowUnexported(processSpec{})); diff != "" {
+	want := Process{Path: "/opt/bin/dayops", Args: append(slices.Clone(img.Config.Entrypoint), "server", "--roles", "api")}
+	if diff := cmp.Diff(want, ps, cmp.AllowUnexported(Process{})); diff != "" {
 		t.Errorf("Resolve (-want +got):\n%s", diff)
 	}
 

@@ -1,4 +1,4 @@
-package scalebench
+package benchkit
 
 import (
 	"bufio"
@@ -88,16 +88,6 @@ func ParseStatusKB(status, key string) (int64, error) {
 	return 0, fmt.Errorf("no %s line", key)
 }
 
-// CommandCalls sums the calls= of every cmdstat_* line of INFO commandstats.
-func CommandCalls(info string) (int64, error) {
-	m, err := CommandStats(info)
-	var total int64
-	for _, n := range m {
-		total += n
-	}
-	return total, err
-}
-
 // CommandStats returns the calls= of each cmdstat_* line of INFO
 // commandstats by command name ("get", "cluster|nodes": Redis 7 counts
 // subcommands apart).
@@ -127,4 +117,32 @@ func CommandStats(info string) (map[string]int64, error) {
 		}
 	}
 	return out, nil
+}
+
+// CommandCalls sums the calls= of the cmdstat_* lines of INFO commandstats,
+// leaving out the commands named in except (and their subcommands).
+func CommandCalls(info string, except ...string) (int64, error) {
+	m, err := CommandStats(info)
+	if err != nil {
+		return 0, err
+	}
+	var total int64
+	for name, n := range m {
+		skip := false
+		for _, e := range except {
+			if name == e || strings.HasPrefix(name, e+"|") {
+				skip = true
+			}
+		}
+		if !skip {
+			total += n
+		}
+	}
+	return total, nil
+}
+
+// ProcCPU is the user+system CPU time of a process (/proc/<pid>/stat).
+func ProcCPU(pid int) (time.Duration, error) {
+	p, err := ReadProc(pid)
+	return p.CPU, err
 }

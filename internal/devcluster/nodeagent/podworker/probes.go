@@ -1,4 +1,4 @@
-package nodeagent
+package podworker
 
 import (
 	"bytes"
@@ -13,13 +13,14 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dayops/dayops/internal/devcluster/nodeagent/podproc"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 )
 
 // probe runs the startup, then readiness and liveness probes of one run of
 // a container until ctx ends (the run ended or the pod is stopping).
-func (w *podWorker) probe(ctx context.Context, c *ctrState, p *proc) {
+func (w *Worker) probe(ctx context.Context, c *ctrState, p *podproc.Proc) {
 	w.mu.Lock()
 	spec := c.spec
 	w.mu.Unlock()
@@ -63,7 +64,7 @@ func (w *podWorker) probe(ctx context.Context, c *ctrState, p *proc) {
 // failure threshold is reached and returns whether to stop. With killOnFail,
 // reaching the failure threshold kills the container (it is then restarted
 // according to the pod's restart policy) and the loop returns false.
-func (w *podWorker) probeLoop(ctx context.Context, kind string, c *ctrState, p *proc, pr *corev1.Probe, killOnFail bool, onResult func(bool) bool) bool {
+func (w *Worker) probeLoop(ctx context.Context, kind string, c *ctrState, p *podproc.Proc, pr *corev1.Probe, killOnFail bool, onResult func(bool) bool) bool {
 	period := secondsOr(pr.PeriodSeconds, 10)
 	timeout := secondsOr(pr.TimeoutSeconds, 1)
 	successThreshold := int(pr.SuccessThreshold)
@@ -108,7 +109,7 @@ func (w *podWorker) probeLoop(ctx context.Context, kind string, c *ctrState, p *
 				w.mu.Lock()
 				c.killReason = fmt.Sprintf("%s probe failed: %s", kind, msg)
 				w.mu.Unlock()
-				p.stop(w.graceFor(pr, 0))
+				p.Stop(w.graceFor(pr, 0))
 				w.poke()
 				return false
 			}
@@ -130,7 +131,7 @@ func secondsOr(v int32, def int) time.Duration {
 }
 
 // runProbe runs one probe against the container, reaching it at the pod IP.
-func (w *podWorker) runProbe(ctx context.Context, c *ctrState, pr *corev1.Probe, timeout time.Duration) (bool, string) {
+func (w *Worker) runProbe(ctx context.Context, c *ctrState, pr *corev1.Probe, timeout time.Duration) (bool, string) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	w.mu.Lock()
@@ -139,12 +140,12 @@ func (w *podWorker) runProbe(ctx context.Context, c *ctrState, pr *corev1.Probe,
 	w.mu.Unlock()
 	switch {
 	case pr.Exec != nil:
-		t, _, err := w.target(spec.Name)
+		t, _, err := w.Target(spec.Name)
 		if err != nil {
 			return false, err.Error()
 		}
 		var out bytes.Buffer
-		code, err := w.a.execIn(ctx, t, pr.Exec.Command, nil, &out, &out)
+		code, err := w.h.Procs.Exec(ctx, t, pr.Exec.Command, nil, &out, &out)
 		if err != nil {
 			return false, err.Error()
 		}
@@ -169,51 +170,56 @@ func (w *podWorker) runProbe(ctx context.Context, c *ctrState, pr *corev1.Probe,
 		conn.Close()
 		return true, ""
 	case pr.HTTPGet != nil:
-		g := pr.HTTPGet
-		port, err := resolvePort(g.Port, &spec)
-		if err != nil {
-			return false, err.Error()
-		}
-		host := g.Host
-		if host == "" {
-			host = podIP
-		}
-		scheme := strings.ToLower(string(g.Scheme))
-		if scheme == "" {
-			scheme = "http"
-		}
-		u := url.URL{Scheme: scheme, Host: net.JoinHostPort(host, strconv.Itoa(port)), Path: g.Path}
-		if i := strings.IndexByte(g.Path, '?'); i >= 0 {
-			u.Path, u.RawQuery = g.Path[:i], g.Path[i+1:]
-		}
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
-		if err != nil {
-			return false, err.Error()
-		}
-		req.Header.Set("User-Agent", "kube-probe/1.36")
-		for _, h := range g.HTTPHeaders {
-			req.Header.Set(h.Name, h.Value)
-		}
-		client := &http.Client{
-			Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, DisableKeepAlives: true},
-			CheckRedirect: func(*http.Request, []*http.Request) error {
-				return http.ErrUseLastResponse
-			},
-		}
-		resp, err := client.Do(req)
-		if err != nil {
-			return false, err.Error()
-		}
-		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 10<<10))
-		resp.Body.Close()
-		if resp.StatusCode < 200 || resp.StatusCode >= 400 {
-			return false, fmt.Sprintf("HTTP probe failed with statuscode: %d", resp.StatusCode)
-		}
-		return true, ""
+		return httpProbe(ctx, pr.HTTPGet, &spec, podIP)
 	case pr.GRPC != nil:
 		return false, "gRPC probes are not supported by the dayops node agent"
 	}
 	return false, "probe has no handler"
+}
+
+// httpProbe runs an httpGet probe against host (default: the pod IP); a
+// status from 200 to 399 passes.
+func httpProbe(ctx context.Context, g *corev1.HTTPGetAction, spec *corev1.Container, podIP string) (bool, string) {
+	port, err := resolvePort(g.Port, spec)
+	if err != nil {
+		return false, err.Error()
+	}
+	host := g.Host
+	if host == "" {
+		host = podIP
+	}
+	scheme := strings.ToLower(string(g.Scheme))
+	if scheme == "" {
+		scheme = "http"
+	}
+	u := url.URL{Scheme: scheme, Host: net.JoinHostPort(host, strconv.Itoa(port)), Path: g.Path}
+	if i := strings.IndexByte(g.Path, '?'); i >= 0 {
+		u.Path, u.RawQuery = g.Path[:i], g.Path[i+1:]
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return false, err.Error()
+	}
+	req.Header.Set("User-Agent", "kube-probe/1.36")
+	for _, h := range g.HTTPHeaders {
+		req.Header.Set(h.Name, h.Value)
+	}
+	client := &http.Client{
+		Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, DisableKeepAlives: true},
+		CheckRedirect: func(*http.Request, []*http.Request) error {
+			return http.ErrUseLastResponse
+		},
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return false, err.Error()
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 10<<10))
+	resp.Body.Close()
+	if resp.StatusCode < 200 || resp.StatusCode >= 400 {
+		return false, fmt.Sprintf("HTTP probe failed with statuscode: %d", resp.StatusCode)
+	}
+	return true, ""
 }
 
 func resolvePort(p intstr.IntOrString, c *corev1.Container) (int, error) {

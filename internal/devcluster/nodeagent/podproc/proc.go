@@ -1,4 +1,4 @@
-package nodeagent
+package podproc
 
 import (
 	"context"
@@ -12,32 +12,48 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/dayops/dayops/internal/devcluster/nodeagent/imagemap"
+	"github.com/dayops/dayops/internal/devcluster/nodeagent/podlog"
 )
 
-// proc is one running container process. Its PID is the helper's, which
+// Proc is one running container process. Its PID is the helper's, which
 // becomes the real binary through execve; the process leads its own process
 // group so that signals reach anything it forks.
-type proc struct {
-	pid       int
-	startedAt time.Time
+type Proc struct {
+	PID       int
+	StartedAt time.Time
 	done      chan struct{} // closed when the process has exited
-	exitCode  int
-	signal    string
-	endedAt   time.Time
+	// ExitCode, Signal and EndedAt are set once Done is closed.
+	ExitCode int
+	Signal   string
+	EndedAt  time.Time
 }
 
-// helperCmd builds the command that runs spec through the pod-exec helper in
+// Done is closed when the process has exited.
+func (p *Proc) Done() <-chan struct{} { return p.done }
+
+// Runner starts container processes and commands in a pod through the
+// pod-exec helper.
+type Runner struct {
+	// Helper is the pod-exec helper command (Config.Helper).
+	Helper []string
+	// Images gives the exec rules of commands run in a pod.
+	Images imagemap.Map
+}
+
+// Cmd builds the command that runs spec through the pod-exec helper in
 // a private mount namespace.
-func (a *Agent) helperCmd(ctx context.Context, spec helperSpec) (*exec.Cmd, error) {
+func (r *Runner) Cmd(ctx context.Context, spec Spec) (*exec.Cmd, error) {
 	raw, err := json.Marshal(spec)
 	if err != nil {
 		return nil, fmt.Errorf("encode helper spec: %w", err)
 	}
 	var cmd *exec.Cmd
 	if ctx != nil {
-		cmd = exec.CommandContext(ctx, a.cfg.Helper[0], a.cfg.Helper[1:]...)
+		cmd = exec.CommandContext(ctx, r.Helper[0], r.Helper[1:]...)
 	} else {
-		cmd = exec.Command(a.cfg.Helper[0], a.cfg.Helper[1:]...)
+		cmd = exec.Command(r.Helper[0], r.Helper[1:]...)
 	}
 	cmd.Env = []string{HelperEnv + "=" + string(raw)}
 	cmd.SysProcAttr = &syscall.SysProcAttr{
@@ -47,12 +63,12 @@ func (a *Agent) helperCmd(ctx context.Context, spec helperSpec) (*exec.Cmd, erro
 	return cmd, nil
 }
 
-// startProc starts a container process whose stdout and stderr go to log.
+// Start starts a container process whose stdout and stderr go to log.
 // The container ends when its process ends, as with a real runtime: the rest
 // of its process group is killed then, and the log is closed once drained
 // (a straggler that escaped the group cannot hold the exit back).
-func (a *Agent) startProc(spec helperSpec, log *containerLog) (*proc, error) {
-	cmd, err := a.helperCmd(nil, spec)
+func (r *Runner) Start(spec Spec, log *podlog.Log) (*Proc, error) {
+	cmd, err := r.Cmd(nil, spec)
 	if err != nil {
 		return nil, err
 	}
@@ -75,27 +91,27 @@ func (a *Agent) startProc(spec helperSpec, log *containerLog) (*proc, error) {
 		errR.Close()
 		return nil, fmt.Errorf("start %s: %w", spec.Path, err)
 	}
-	p := &proc{pid: cmd.Process.Pid, startedAt: time.Now(), done: make(chan struct{})}
+	p := &Proc{PID: cmd.Process.Pid, StartedAt: time.Now(), done: make(chan struct{})}
 	copied := make(chan struct{}, 2)
-	go func() { log.copyFrom("stdout", outR); copied <- struct{}{} }()
-	go func() { log.copyFrom("stderr", errR); copied <- struct{}{} }()
+	go func() { log.CopyFrom("stdout", outR); copied <- struct{}{} }()
+	go func() { log.CopyFrom("stderr", errR); copied <- struct{}{} }()
 	go func() {
 		err := cmd.Wait()
-		p.endedAt = time.Now()
-		p.exitCode = 0
+		p.EndedAt = time.Now()
+		p.ExitCode = 0
 		var ee *exec.ExitError
 		if errors.As(err, &ee) {
 			if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-				p.signal = ws.Signal().String()
-				p.exitCode = 128 + int(ws.Signal())
+				p.Signal = ws.Signal().String()
+				p.ExitCode = 128 + int(ws.Signal())
 			} else {
-				p.exitCode = ee.ExitCode()
+				p.ExitCode = ee.ExitCode()
 			}
 		} else if err != nil {
-			p.exitCode = 255
+			p.ExitCode = 255
 		}
 		// Kill what is left of the container's process group.
-		_ = syscall.Kill(-p.pid, syscall.SIGKILL)
+		_ = syscall.Kill(-p.PID, syscall.SIGKILL)
 		drain := time.NewTimer(2 * time.Second)
 		for n := 0; n < 2; {
 			select {
@@ -115,15 +131,15 @@ func (a *Agent) startProc(spec helperSpec, log *containerLog) (*proc, error) {
 	return p, nil
 }
 
-// stop sends SIGTERM to the process group, waits up to grace, then sends
+// Stop sends SIGTERM to the process group, waits up to grace, then sends
 // SIGKILL and waits for the exit.
-func (p *proc) stop(grace time.Duration) {
+func (p *Proc) Stop(grace time.Duration) {
 	select {
 	case <-p.done:
 		return
 	default:
 	}
-	_ = syscall.Kill(-p.pid, syscall.SIGTERM)
+	_ = syscall.Kill(-p.PID, syscall.SIGTERM)
 	t := time.NewTimer(grace)
 	defer t.Stop()
 	select {
@@ -131,11 +147,11 @@ func (p *proc) stop(grace time.Duration) {
 		return
 	case <-t.C:
 	}
-	_ = syscall.Kill(-p.pid, syscall.SIGKILL)
+	_ = syscall.Kill(-p.PID, syscall.SIGKILL)
 	<-p.done
 }
 
-func (p *proc) exited() bool {
+func (p *Proc) Exited() bool {
 	select {
 	case <-p.done:
 		return true
@@ -144,10 +160,10 @@ func (p *proc) exited() bool {
 	}
 }
 
-// procStartTime reads a process's start time (clock ticks since boot) from
+// StartTime reads a process's start time (clock ticks since boot) from
 // /proc, which together with the PID identifies a process across agent
 // restarts.
-func procStartTime(pid int) (uint64, error) {
+func StartTime(pid int) (uint64, error) {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
 		return 0, err
@@ -165,14 +181,14 @@ func procStartTime(pid int) (uint64, error) {
 	return strconv.ParseUint(fields[19], 10, 64)
 }
 
-// killRecorded stops a process recorded by a previous agent run if it is
+// KillRecorded stops a process recorded by a previous agent run if it is
 // still the same process (same PID and start time), gracefully then by
 // force. It returns whether something was killed.
-func killRecorded(pid int, start uint64, grace time.Duration) bool {
+func KillRecorded(pid int, start uint64, grace time.Duration) bool {
 	if pid <= 0 {
 		return false
 	}
-	got, err := procStartTime(pid)
+	got, err := StartTime(pid)
 	if err != nil || got != start {
 		return false
 	}
@@ -180,7 +196,7 @@ func killRecorded(pid int, start uint64, grace time.Duration) bool {
 	_ = syscall.Kill(pid, syscall.SIGTERM)
 	deadline := time.Now().Add(grace)
 	for time.Now().Before(deadline) {
-		if got, err := procStartTime(pid); err != nil || got != start || isZombie(pid) {
+		if got, err := StartTime(pid); err != nil || got != start || IsZombie(pid) {
 			return true
 		}
 		time.Sleep(50 * time.Millisecond)
@@ -190,7 +206,8 @@ func killRecorded(pid int, start uint64, grace time.Duration) bool {
 	return true
 }
 
-func isZombie(pid int) bool {
+// IsZombie says whether pid has exited and waits to be reaped (or is gone).
+func IsZombie(pid int) bool {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
 		return true

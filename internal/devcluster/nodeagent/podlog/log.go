@@ -1,4 +1,5 @@
-package nodeagent
+// Package podlog writes and serves the node agent's container logs.
+package podlog
 
 import (
 	"bufio"
@@ -23,8 +24,8 @@ import (
 
 const maxLogLine = 16 * 1024
 
-// containerLog is the writer side of one container run's log.
-type containerLog struct {
+// Log is the writer side of one container run's log.
+type Log struct {
 	path     string
 	maxBytes int64
 
@@ -35,7 +36,7 @@ type containerLog struct {
 	closeCh chan struct{}
 }
 
-func openContainerLog(path string, maxBytes int64) (*containerLog, error) {
+func Open(path string, maxBytes int64) (*Log, error) {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
 	if err != nil {
 		return nil, fmt.Errorf("open container log: %w", err)
@@ -45,11 +46,11 @@ func openContainerLog(path string, maxBytes int64) (*containerLog, error) {
 		f.Close()
 		return nil, fmt.Errorf("stat container log: %w", err)
 	}
-	return &containerLog{path: path, maxBytes: maxBytes, f: f, size: fi.Size(), closeCh: make(chan struct{})}, nil
+	return &Log{path: path, maxBytes: maxBytes, f: f, size: fi.Size(), closeCh: make(chan struct{})}, nil
 }
 
-// copyFrom reads r line by line into the log until r ends.
-func (l *containerLog) copyFrom(stream string, r io.Reader) {
+// CopyFrom reads r line by line into the log until r ends.
+func (l *Log) CopyFrom(stream string, r io.Reader) {
 	br := bufio.NewReaderSize(r, maxLogLine)
 	for {
 		line, err := br.ReadSlice('\n')
@@ -67,7 +68,7 @@ func (l *containerLog) copyFrom(stream string, r io.Reader) {
 	}
 }
 
-func (l *containerLog) write(stream, tag string, line []byte) {
+func (l *Log) write(stream, tag string, line []byte) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closed {
@@ -89,7 +90,7 @@ func (l *containerLog) write(stream, tag string, line []byte) {
 	l.size += int64(n)
 }
 
-func (l *containerLog) rotateLocked() {
+func (l *Log) rotateLocked() {
 	l.f.Close()
 	_ = os.Rename(l.path, l.path+".1")
 	f, err := os.OpenFile(l.path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o640)
@@ -102,7 +103,7 @@ func (l *containerLog) rotateLocked() {
 }
 
 // Close ends this run's log: followers stop at its end.
-func (l *containerLog) Close() {
+func (l *Log) Close() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closed {
@@ -113,8 +114,8 @@ func (l *containerLog) Close() {
 	close(l.closeCh)
 }
 
-// logOptions are the kubelet's containerLogs query parameters.
-type logOptions struct {
+// Options are the kubelet's containerLogs query parameters.
+type Options struct {
 	Follow     bool
 	Timestamps bool
 	TailLines  int64 // <0: all
@@ -168,10 +169,10 @@ func (l *limitWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
-// serveLog writes the records of the log file at path to w. With Follow it
+// Serve writes the records of the log file at path to w. With Follow it
 // keeps reading new records until done is closed (the run ended) and the
 // file is drained, or ctx ends.
-func serveLog(ctx context.Context, path string, done <-chan struct{}, opts logOptions, w io.Writer, flush func()) error {
+func Serve(ctx context.Context, path string, done <-chan struct{}, opts Options, w io.Writer, flush func()) error {
 	if opts.LimitBytes > 0 {
 		w = &limitWriter{w: w, n: opts.LimitBytes}
 	}
@@ -180,36 +181,10 @@ func serveLog(ctx context.Context, path string, done <-chan struct{}, opts logOp
 		return fmt.Errorf("open log: %w", err)
 	}
 	defer f.Close()
-	emit := func(r logRecord) error {
-		if !opts.Since.IsZero() && r.ts.Before(opts.Since) {
-			return nil
-		}
-		var b strings.Builder
-		if opts.Timestamps {
-			b.WriteString(r.ts.Format(time.RFC3339Nano))
-			b.WriteByte(' ')
-		}
-		b.WriteString(r.text)
-		if r.full {
-			b.WriteByte('\n')
-		}
-		_, err := io.WriteString(w, b.String())
-		return err
-	}
+	emit := func(r logRecord) error { return writeRecord(w, opts, r) }
 	br := bufio.NewReader(f)
 	// Initial content: read it whole to apply tailLines.
-	var records []logRecord
-	var pending string
-	for {
-		line, err := br.ReadString('\n')
-		if err != nil {
-			pending = line
-			break
-		}
-		if r, ok := parseLogLine(strings.TrimSuffix(line, "\n")); ok {
-			records = append(records, r)
-		}
-	}
+	records, pending := readRecords(br)
 	if opts.TailLines >= 0 && int64(len(records)) > opts.TailLines {
 		records = records[int64(len(records))-opts.TailLines:]
 	}
@@ -257,9 +232,45 @@ func serveLog(ctx context.Context, path string, done <-chan struct{}, opts logOp
 	}
 }
 
+// writeRecord writes one record as `kubectl logs` shows it, unless it is
+// older than opts.Since.
+func writeRecord(w io.Writer, opts Options, r logRecord) error {
+	if !opts.Since.IsZero() && r.ts.Before(opts.Since) {
+		return nil
+	}
+	var b strings.Builder
+	if opts.Timestamps {
+		b.WriteString(r.ts.Format(time.RFC3339Nano))
+		b.WriteByte(' ')
+	}
+	b.WriteString(r.text)
+	if r.full {
+		b.WriteByte('\n')
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// readRecords reads the complete lines of br and returns the records and
+// the partial last line.
+func readRecords(br *bufio.Reader) (records []logRecord, pending string) {
+	for {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			return records, line
+		}
+		if r, ok := parseLogLine(strings.TrimSuffix(line, "\n")); ok {
+			records = append(records, r)
+		}
+	}
+}
+
 func ignoreLimit(err error) error {
 	if errors.Is(err, errLimit) {
 		return nil
 	}
 	return err
 }
+
+// Closed is closed once the log is closed: its container run has ended.
+func (l *Log) Closed() <-chan struct{} { return l.closeCh }

@@ -1,8 +1,9 @@
-package nodeagent
+package volumes
 
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,45 +15,61 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/workqueue"
 )
 
+// Provisioner provisions hostPath PersistentVolumes for the claims of one
+// StorageClass.
+type Provisioner struct {
+	CS  kubernetes.Interface
+	Log *slog.Logger
+	// StorageClass is the class served; Default marks it the cluster default.
+	StorageClass string
+	Default      bool
+	// StateDir holds the volumes (StateDir/volumes).
+	StateDir string
+}
+
 // provisionerName is the provisioner of the agent's StorageClass.
 const provisionerName = "dayops.dev/local"
 
-// ensureStorageClass creates the agent's StorageClass as the cluster
+// agentLabel marks the objects of the node agent (the same label as its Nodes).
+const agentLabel = "dayops.dev/node-agent"
+
+// EnsureStorageClass creates the agent's StorageClass as the cluster
 // default (reclaim Delete, Immediate binding: every node of the local
 // stack shares one file system, so a volume is reachable from any node).
-func (a *Agent) ensureStorageClass(ctx context.Context) error {
+func (p *Provisioner) EnsureStorageClass(ctx context.Context) error {
 	del := corev1.PersistentVolumeReclaimDelete
 	mode := storagev1.VolumeBindingImmediate
 	sc := &storagev1.StorageClass{
-		ObjectMeta:        metav1.ObjectMeta{Name: a.cfg.StorageClass},
+		ObjectMeta:        metav1.ObjectMeta{Name: p.StorageClass},
 		Provisioner:       provisionerName,
 		ReclaimPolicy:     &del,
 		VolumeBindingMode: &mode,
 	}
-	if a.cfg.StorageClassDefault {
+	if p.Default {
 		sc.Annotations = map[string]string{"storageclass.kubernetes.io/is-default-class": "true"}
 	}
-	_, err := a.cs.StorageV1().StorageClasses().Create(ctx, sc, metav1.CreateOptions{})
+	_, err := p.CS.StorageV1().StorageClasses().Create(ctx, sc, metav1.CreateOptions{})
 	if err != nil && !apierrors.IsAlreadyExists(err) {
 		return fmt.Errorf("create storage class %s: %w", sc.Name, err)
 	}
 	return nil
 }
 
-func (a *Agent) volumesDir() string { return filepath.Join(a.cfg.StateDir, "volumes") }
+func (p *Provisioner) volumesDir() string { return filepath.Join(p.StateDir, "volumes") }
 
-// runProvisioner creates a hostPath PersistentVolume (a directory under the
+// Run creates a hostPath PersistentVolume (a directory under the
 // state dir) for every unbound claim of the agent's StorageClass, pre-bound
 // to the claim (the controller-manager's binder completes the binding), and
 // deletes the directory and the volume once the claim is gone (reclaim
 // policy Delete). Both are idempotent: the volume is named after the claim
 // UID.
-func (a *Agent) runProvisioner(ctx context.Context) {
-	f := informers.NewSharedInformerFactory(a.cs, 5*time.Minute)
+func (p *Provisioner) Run(ctx context.Context) {
+	f := informers.NewSharedInformerFactory(p.CS, 5*time.Minute)
 	pvcInf := f.Core().V1().PersistentVolumeClaims().Informer()
 	pvInf := f.Core().V1().PersistentVolumes().Informer()
 	q := workqueue.NewTypedRateLimitingQueue(workqueue.DefaultTypedControllerRateLimiter[string]())
@@ -91,12 +108,12 @@ func (a *Agent) runProvisioner(ctx context.Context) {
 		}
 		var err error
 		if k, ok := strings.CutPrefix(key, "pvc/"); ok {
-			err = a.provisionClaim(ctx, pvcInf.GetIndexer(), k)
+			err = p.provisionClaim(ctx, pvcInf.GetIndexer(), k)
 		} else if k, ok := strings.CutPrefix(key, "pv/"); ok {
-			err = a.reclaimVolume(ctx, pvInf.GetIndexer(), k)
+			err = p.reclaimVolume(ctx, pvInf.GetIndexer(), k)
 		}
 		if err != nil && ctx.Err() == nil {
-			a.log.Warn("provisioner", "key", key, "err", err)
+			p.Log.Warn("provisioner", "key", key, "err", err)
 			q.AddRateLimited(key)
 		} else {
 			q.Forget(key)
@@ -107,7 +124,7 @@ func (a *Agent) runProvisioner(ctx context.Context) {
 
 func metaKey(obj any) (string, error) { return cache.MetaNamespaceKeyFunc(obj) }
 
-func (a *Agent) provisionClaim(ctx context.Context, idx cache.Indexer, key string) error {
+func (p *Provisioner) provisionClaim(ctx context.Context, idx cache.Indexer, key string) error {
 	obj, ok, err := idx.GetByKey(key)
 	if err != nil || !ok {
 		return err
@@ -116,11 +133,11 @@ func (a *Agent) provisionClaim(ctx context.Context, idx cache.Indexer, key strin
 	if pvc.Spec.VolumeName != "" || pvc.DeletionTimestamp != nil {
 		return nil
 	}
-	if pvc.Spec.StorageClassName == nil || *pvc.Spec.StorageClassName != a.cfg.StorageClass {
+	if pvc.Spec.StorageClassName == nil || *pvc.Spec.StorageClassName != p.StorageClass {
 		return nil
 	}
 	name := "pvc-" + string(pvc.UID)
-	dir := filepath.Join(a.volumesDir(), name)
+	dir := filepath.Join(p.volumesDir(), name)
 	if err := os.MkdirAll(dir, 0o777); err != nil {
 		return fmt.Errorf("volume dir: %w", err)
 	}
@@ -143,7 +160,7 @@ func (a *Agent) provisionClaim(ctx context.Context, idx cache.Indexer, key strin
 			Capacity:                      corev1.ResourceList{corev1.ResourceStorage: size},
 			AccessModes:                   modes,
 			PersistentVolumeReclaimPolicy: corev1.PersistentVolumeReclaimDelete,
-			StorageClassName:              a.cfg.StorageClass,
+			StorageClassName:              p.StorageClass,
 			VolumeMode:                    pvc.Spec.VolumeMode,
 			ClaimRef: &corev1.ObjectReference{
 				Kind: "PersistentVolumeClaim", APIVersion: "v1",
@@ -154,18 +171,18 @@ func (a *Agent) provisionClaim(ctx context.Context, idx cache.Indexer, key strin
 			},
 		},
 	}
-	_, err = a.cs.CoreV1().PersistentVolumes().Create(ctx, pv, metav1.CreateOptions{})
+	_, err = p.CS.CoreV1().PersistentVolumes().Create(ctx, pv, metav1.CreateOptions{})
 	if apierrors.IsAlreadyExists(err) {
 		return nil
 	}
 	if err != nil {
 		return fmt.Errorf("create volume %s for claim %s: %w", name, key, err)
 	}
-	a.log.Info("provisioned volume", "claim", key, "volume", name, "path", dir)
+	p.Log.Info("provisioned volume", "claim", key, "volume", name, "path", dir)
 	return nil
 }
 
-func (a *Agent) reclaimVolume(ctx context.Context, idx cache.Indexer, key string) error {
+func (p *Provisioner) reclaimVolume(ctx context.Context, idx cache.Indexer, key string) error {
 	obj, ok, err := idx.GetByKey(key)
 	if err != nil || !ok {
 		return err
@@ -173,7 +190,7 @@ func (a *Agent) reclaimVolume(ctx context.Context, idx cache.Indexer, key string
 	pv := obj.(*corev1.PersistentVolume)
 	// Only volumes of this agent's class: another agent (a test's) may
 	// serve another class with volumes under its own state dir.
-	if pv.Annotations["pv.kubernetes.io/provisioned-by"] != provisionerName || pv.Spec.StorageClassName != a.cfg.StorageClass || pv.DeletionTimestamp != nil {
+	if pv.Annotations["pv.kubernetes.io/provisioned-by"] != provisionerName || pv.Spec.StorageClassName != p.StorageClass || pv.DeletionTimestamp != nil {
 		return nil
 	}
 	if pv.Spec.PersistentVolumeReclaimPolicy != corev1.PersistentVolumeReclaimDelete {
@@ -182,20 +199,20 @@ func (a *Agent) reclaimVolume(ctx context.Context, idx cache.Indexer, key string
 	released := pv.Status.Phase == corev1.VolumeReleased || pv.Status.Phase == corev1.VolumeFailed
 	if !released && pv.Spec.ClaimRef != nil {
 		// A pre-bound volume whose claim vanished before binding.
-		_, err := a.cs.CoreV1().PersistentVolumeClaims(pv.Spec.ClaimRef.Namespace).Get(ctx, pv.Spec.ClaimRef.Name, metav1.GetOptions{})
+		_, err := p.CS.CoreV1().PersistentVolumeClaims(pv.Spec.ClaimRef.Namespace).Get(ctx, pv.Spec.ClaimRef.Name, metav1.GetOptions{})
 		if !apierrors.IsNotFound(err) {
 			return nil
 		}
 	}
-	if pv.Spec.HostPath != nil && strings.HasPrefix(pv.Spec.HostPath.Path, a.volumesDir()+string(filepath.Separator)) {
+	if pv.Spec.HostPath != nil && strings.HasPrefix(pv.Spec.HostPath.Path, p.volumesDir()+string(filepath.Separator)) {
 		if err := os.RemoveAll(pv.Spec.HostPath.Path); err != nil {
 			return fmt.Errorf("remove volume dir: %w", err)
 		}
 	}
-	err = a.cs.CoreV1().PersistentVolumes().Delete(ctx, pv.Name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &pv.UID}})
+	err = p.CS.CoreV1().PersistentVolumes().Delete(ctx, pv.Name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &pv.UID}})
 	if err != nil && !apierrors.IsNotFound(err) {
 		return fmt.Errorf("delete volume %s: %w", pv.Name, err)
 	}
-	a.log.Info("deleted released volume", "volume", pv.Name)
+	p.Log.Info("deleted released volume", "volume", pv.Name)
 	return nil
 }

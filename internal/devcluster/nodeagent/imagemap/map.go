@@ -1,4 +1,4 @@
-package nodeagent
+package imagemap
 
 import (
 	"fmt"
@@ -9,15 +9,16 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/dayops/dayops/internal/devcluster/nodeagent/podenv"
 	"sigs.k8s.io/yaml"
 )
 
-// ImageMap is the one place that says how a container image becomes a local
+// Map is the one place that says how a container image becomes a local
 // process. The agent has no container runtime: an image names a rule, and the
 // rule names the host binary to run and the arguments the agent adds so that
 // the process behaves as it would inside its own pod (bound to the pod IP).
 //
-// The built-in default (DefaultImageMap) maps every redis image to the host's
+// The built-in default (Default) maps every redis image to the host's
 // redis-server and every dayops image, under any registry
 // (dayops:dev, ghcr.io/dayops/dayops:v1.2.0), to the locally built dayops
 // binary; a YAML or JSON file given with --image-map replaces it. Rules
@@ -30,9 +31,9 @@ import (
 // and compares its config with the rule), and any path whose base name is
 // dayops runs Config.DayopsBinary. A local stack that passes with the mapping
 // therefore runs the commands the real image would run.
-type ImageMap struct {
+type Map struct {
 	// Images are the image rules, tried in order.
-	Images []ImageRule `json:"images"`
+	Images []Rule `json:"images"`
 	// Binaries maps a command name used in a pod spec (command[0], or an
 	// exec/probe command) to a host path. Names not listed are looked up in
 	// the agent's PATH.
@@ -43,8 +44,8 @@ type ImageMap struct {
 	Exec []ExecRule `json:"exec,omitempty"`
 }
 
-// ImageRule maps a set of images to a local command.
-type ImageRule struct {
+// Rule maps a set of images to a local command.
+type Rule struct {
 	// Images are patterns (path.Match syntax) over the normalised reference
 	// "name:tag": docker.io/ and library/ are stripped, a missing tag is
 	// "latest" and a digest is ignored. Example: "redis:*". A pattern that
@@ -82,16 +83,16 @@ type ExecRule struct {
 	InsertArgs []string `json:"insertArgs"`
 }
 
-// DefaultImageMap is the built-in mapping. redis:7.0 and redis:7.0-next run
+// Default is the built-in mapping. redis:7.0 and redis:7.0-next run
 // the same binary (for upgrade tests); redis:7.0-bad starts and answers
 // reads but rejects writes (maxmemory of 1 byte with noeviction: every write is
 // refused with OOM). busybox and alpine run the container's command with the
 // host's tools. redis-cli run in a pod without -h, -u or -s talks to
 // $(POD_IP), as it would reach its own redis inside a real pod.
-func DefaultImageMap() ImageMap {
+func Default() Map {
 	redisBind := []string{"--bind", "$(POD_IP)", "--protected-mode", "no"}
-	return ImageMap{
-		Images: []ImageRule{
+	return Map{
+		Images: []Rule{
 			{
 				Images:     []string{"redis:7.0-bad"},
 				Entrypoint: []string{"redis-server"},
@@ -134,28 +135,28 @@ func DefaultImageMap() ImageMap {
 	}
 }
 
-// LoadImageMap reads a YAML or JSON image map from file; an empty file name
-// gives DefaultImageMap.
-func LoadImageMap(file string) (ImageMap, error) {
+// Load reads a YAML or JSON image map from file; an empty file name
+// gives Default.
+func Load(file string) (Map, error) {
 	if file == "" {
-		return DefaultImageMap(), nil
+		return Default(), nil
 	}
 	b, err := os.ReadFile(file)
 	if err != nil {
-		return ImageMap{}, fmt.Errorf("read image map: %w", err)
+		return Map{}, fmt.Errorf("read image map: %w", err)
 	}
-	var m ImageMap
+	var m Map
 	if err := yaml.UnmarshalStrict(b, &m); err != nil {
-		return ImageMap{}, fmt.Errorf("decode image map %s: %w", file, err)
+		return Map{}, fmt.Errorf("decode image map %s: %w", file, err)
 	}
 	if err := m.Validate(); err != nil {
-		return ImageMap{}, fmt.Errorf("image map %s: %w", file, err)
+		return Map{}, fmt.Errorf("image map %s: %w", file, err)
 	}
 	return m, nil
 }
 
 // Validate reports malformed patterns and empty rules.
-func (m ImageMap) Validate() error {
+func (m Map) Validate() error {
 	var problems []string
 	for i, r := range m.Images {
 		if len(r.Images) == 0 {
@@ -178,10 +179,10 @@ func (m ImageMap) Validate() error {
 	return nil
 }
 
-// NormalizeImage reduces an image reference to "name:tag": the docker.io
+// Normalize reduces an image reference to "name:tag": the docker.io
 // registry and library/ namespace are dropped, a digest is ignored and a
 // missing tag is "latest".
-func NormalizeImage(ref string) string {
+func Normalize(ref string) string {
 	name, _, _ := strings.Cut(ref, "@")
 	tag := "latest"
 	if i := strings.LastIndexByte(name, ':'); i > strings.LastIndexByte(name, '/') {
@@ -195,8 +196,8 @@ func NormalizeImage(ref string) string {
 }
 
 // Match returns the first rule matching image.
-func (m ImageMap) Match(image string) (ImageRule, bool) {
-	ref := NormalizeImage(image)
+func (m Map) Match(image string) (Rule, bool) {
+	ref := Normalize(image)
 	for _, r := range m.Images {
 		for _, p := range r.Images {
 			if matchImage(p, ref) {
@@ -204,7 +205,7 @@ func (m ImageMap) Match(image string) (ImageRule, bool) {
 			}
 		}
 	}
-	return ImageRule{}, false
+	return Rule{}, false
 }
 
 // anyPrefix starts a pattern that matches under any registry and path.
@@ -227,15 +228,15 @@ func matchImage(pattern, ref string) bool {
 	}
 }
 
-// ErrImageNotMapped says an image has no rule in the image map.
-type ErrImageNotMapped struct{ Image string }
+// ErrNotMapped says an image has no rule in the image map.
+type ErrNotMapped struct{ Image string }
 
-func (e ErrImageNotMapped) Error() string {
-	return fmt.Sprintf("image %q is not mapped to a local command (normalised %q; see the node agent's image map)", e.Image, NormalizeImage(e.Image))
+func (e ErrNotMapped) Error() string {
+	return fmt.Sprintf("image %q is not mapped to a local command (normalised %q; see the node agent's image map)", e.Image, Normalize(e.Image))
 }
 
-// processSpec is what the agent runs for a container.
-type processSpec struct {
+// Process is what the agent runs for a container.
+type Process struct {
 	Path string   // resolved host binary
 	Args []string // argv, Args[0] is the command as written
 }
@@ -243,10 +244,10 @@ type processSpec struct {
 // Resolve computes the process for a container of image with the pod spec's
 // command and args (already $(VAR)-expanded) and the container environment
 // lookup (for the bind arguments).
-func (m ImageMap) Resolve(image string, command, args []string, lookup func(string) (string, bool)) (processSpec, error) {
+func (m Map) Resolve(image string, command, args []string, lookup func(string) (string, bool)) (Process, error) {
 	rule, ok := m.Match(image)
 	if !ok {
-		return processSpec{}, ErrImageNotMapped{Image: image}
+		return Process{}, ErrNotMapped{Image: image}
 	}
 	var argv []string
 	switch {
@@ -258,21 +259,21 @@ func (m ImageMap) Resolve(image string, command, args []string, lookup func(stri
 		argv = append(slices.Clone(rule.Entrypoint), rule.Cmd...)
 	}
 	if len(argv) == 0 {
-		return processSpec{}, fmt.Errorf("image %q: no command: the container sets none and the image map gives no entrypoint or cmd", image)
+		return Process{}, fmt.Errorf("image %q: no command: the container sets none and the image map gives no entrypoint or cmd", image)
 	}
 	if len(rule.Entrypoint) > 0 && runsEntrypoint(argv, filepath.Base(rule.Entrypoint[0])) {
 		argv = append(argv, rule.ExtraArgs...)
 		if rule.BindFlag != "" && !slices.Contains(argv[1:], rule.BindFlag) {
 			for _, a := range rule.BindArgs {
-				argv = append(argv, expand(a, lookup))
+				argv = append(argv, podenv.Expand(a, lookup))
 			}
 		}
 	}
 	p, err := m.LookPath(argv[0])
 	if err != nil {
-		return processSpec{}, err
+		return Process{}, err
 	}
-	return processSpec{Path: p, Args: argv}, nil
+	return Process{Path: p, Args: argv}, nil
 }
 
 // runsEntrypoint reports whether argv runs the image's entrypoint binary:
@@ -303,7 +304,7 @@ const DayopsImageEntrypoint = "/usr/local/bin/" + DayopsCommand
 
 // WithDayops maps the dayops command to bin, the locally built product
 // binary, unless the map already names a binary for it.
-func (m ImageMap) WithDayops(bin string) ImageMap {
+func (m Map) WithDayops(bin string) Map {
 	if bin == "" {
 		return m
 	}
@@ -321,7 +322,7 @@ func (m ImageMap) WithDayops(bin string) ImageMap {
 
 // LookPath resolves a command name to a host path: the Binaries table
 // first, then an absolute path as is, then the agent's PATH.
-func (m ImageMap) LookPath(name string) (string, error) {
+func (m Map) LookPath(name string) (string, error) {
 	if p, ok := m.Binaries[filepath.Base(name)]; ok {
 		return p, nil
 	}
@@ -333,7 +334,7 @@ func (m ImageMap) LookPath(name string) (string, error) {
 }
 
 // RewriteExec applies the exec rules to a command run inside a pod.
-func (m ImageMap) RewriteExec(cmd []string, lookup func(string) (string, bool)) []string {
+func (m Map) RewriteExec(cmd []string, lookup func(string) (string, bool)) []string {
 	if len(cmd) == 0 {
 		return cmd
 	}
@@ -356,7 +357,7 @@ func (m ImageMap) RewriteExec(cmd []string, lookup func(string) (string, bool)) 
 		}
 		out := []string{cmd[0]}
 		for _, a := range r.InsertArgs {
-			out = append(out, expand(a, lookup))
+			out = append(out, podenv.Expand(a, lookup))
 		}
 		return append(out, cmd[1:]...)
 	}

@@ -1,4 +1,4 @@
-package nodeagent
+package podenv
 
 import (
 	"context"
@@ -13,30 +13,30 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 )
 
-// objectGetter reads the ConfigMaps and Secrets a container's environment
+// Getter reads the ConfigMaps and Secrets a container's environment
 // and volumes refer to.
-type objectGetter interface {
+type Getter interface {
 	ConfigMap(ctx context.Context, namespace, name string) (map[string]string, error)
 	Secret(ctx context.Context, namespace, name string) (map[string][]byte, error)
 }
 
-// errNotFound is returned by an objectGetter for a missing object.
-type errNotFound struct{ kind, namespace, name string }
+// NotFoundError is returned by a Getter for a missing object.
+type NotFoundError struct{ Kind, Namespace, Name string }
 
-func (e errNotFound) Error() string {
-	return fmt.Sprintf("%s %s/%s not found", e.kind, e.namespace, e.name)
+func (e NotFoundError) Error() string {
+	return fmt.Sprintf("%s %s/%s not found", e.Kind, e.Namespace, e.Name)
 }
 
 // basePath is the PATH of every pod process.
 const basePath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
-// buildEnv resolves a container's environment in the kubelet's order: the
+// Build resolves a container's environment in the kubelet's order: the
 // agent's base variables (PATH, HOSTNAME, HOME and POD_IP, which is always
 // set, and the apiserver's KUBERNETES_SERVICE_* variables), then envFrom
 // sources, then env entries, each value $(VAR)-expanded against what was
 // defined before it.
-func buildEnv(ctx context.Context, get objectGetter, pod *corev1.Pod, c *corev1.Container, podIP, hostIP, apiServer string) ([]envVar, error) {
-	env := []envVar{
+func Build(ctx context.Context, get Getter, pod *corev1.Pod, c *corev1.Container, podIP, hostIP, apiServer string) ([]Var, error) {
+	env := []Var{
 		{Name: "PATH", Value: basePath},
 		{Name: "HOSTNAME", Value: podHostname(pod)},
 		{Name: "HOME", Value: "/root"},
@@ -48,30 +48,30 @@ func buildEnv(ctx context.Context, get objectGetter, pod *corev1.Pod, c *corev1.
 		case src.ConfigMapRef != nil:
 			data, err := get.ConfigMap(ctx, pod.Namespace, src.ConfigMapRef.Name)
 			if err != nil {
-				if isNotFound(err) && optional(src.ConfigMapRef.Optional) {
+				if IsNotFound(err) && Optional(src.ConfigMapRef.Optional) {
 					continue
 				}
 				return nil, fmt.Errorf("envFrom configMap %s: %w", src.ConfigMapRef.Name, err)
 			}
 			for _, k := range slices.Sorted(maps.Keys(data)) {
-				env = setEnv(env, src.Prefix+k, data[k])
+				env = Set(env, src.Prefix+k, data[k])
 			}
 		case src.SecretRef != nil:
 			data, err := get.Secret(ctx, pod.Namespace, src.SecretRef.Name)
 			if err != nil {
-				if isNotFound(err) && optional(src.SecretRef.Optional) {
+				if IsNotFound(err) && Optional(src.SecretRef.Optional) {
 					continue
 				}
 				return nil, fmt.Errorf("envFrom secret %s: %w", src.SecretRef.Name, err)
 			}
 			for _, k := range slices.Sorted(maps.Keys(data)) {
-				env = setEnv(env, src.Prefix+k, string(data[k]))
+				env = Set(env, src.Prefix+k, string(data[k]))
 			}
 		}
 	}
 	for _, e := range c.Env {
 		if e.ValueFrom == nil {
-			env = setEnv(env, e.Name, expand(e.Value, envLookup(env)))
+			env = Set(env, e.Name, Expand(e.Value, Lookup(env)))
 			continue
 		}
 		v, ok, err := valueFrom(ctx, get, pod, c, e.ValueFrom, podIP, hostIP)
@@ -79,7 +79,7 @@ func buildEnv(ctx context.Context, get objectGetter, pod *corev1.Pod, c *corev1.
 			return nil, fmt.Errorf("env %s: %w", e.Name, err)
 		}
 		if ok {
-			env = setEnv(env, e.Name, v)
+			env = Set(env, e.Name, v)
 		}
 	}
 	return env, nil
@@ -90,13 +90,13 @@ func buildEnv(ctx context.Context, get objectGetter, pod *corev1.Pod, c *corev1.
 // KUBERNETES_SERVICE_PORT (with the _HTTPS and docker-link variants), here
 // pointing at the apiserver's own address, which a pod process reaches
 // because it shares the host's network. Nothing when apiServer is empty.
-func serviceEnv(apiServer string) []envVar {
+func serviceEnv(apiServer string) []Var {
 	host, port, err := net.SplitHostPort(apiServer)
 	if err != nil || host == "" || port == "" {
 		return nil
 	}
 	addr := "tcp://" + net.JoinHostPort(host, port)
-	return []envVar{
+	return []Var{
 		{Name: "KUBERNETES_SERVICE_HOST", Value: host},
 		{Name: "KUBERNETES_SERVICE_PORT", Value: port},
 		{Name: "KUBERNETES_SERVICE_PORT_HTTPS", Value: port},
@@ -108,25 +108,25 @@ func serviceEnv(apiServer string) []envVar {
 	}
 }
 
-func valueFrom(ctx context.Context, get objectGetter, pod *corev1.Pod, c *corev1.Container, src *corev1.EnvVarSource, podIP, hostIP string) (string, bool, error) {
+func valueFrom(ctx context.Context, get Getter, pod *corev1.Pod, c *corev1.Container, src *corev1.EnvVarSource, podIP, hostIP string) (string, bool, error) {
 	switch {
 	case src.FieldRef != nil:
-		v, err := podField(pod, src.FieldRef.FieldPath, podIP, hostIP)
+		v, err := PodField(pod, src.FieldRef.FieldPath, podIP, hostIP)
 		return v, err == nil, err
 	case src.ResourceFieldRef != nil:
-		v, err := resourceField(c, src.ResourceFieldRef)
+		v, err := ResourceField(c, src.ResourceFieldRef)
 		return v, err == nil, err
 	case src.ConfigMapKeyRef != nil:
 		r := src.ConfigMapKeyRef
 		data, err := get.ConfigMap(ctx, pod.Namespace, r.Name)
 		if err != nil {
-			if isNotFound(err) && optional(r.Optional) {
+			if IsNotFound(err) && Optional(r.Optional) {
 				return "", false, nil
 			}
 			return "", false, fmt.Errorf("configMap %s: %w", r.Name, err)
 		}
 		v, ok := data[r.Key]
-		if !ok && !optional(r.Optional) {
+		if !ok && !Optional(r.Optional) {
 			return "", false, fmt.Errorf("configMap %s has no key %q", r.Name, r.Key)
 		}
 		return v, ok, nil
@@ -134,13 +134,13 @@ func valueFrom(ctx context.Context, get objectGetter, pod *corev1.Pod, c *corev1
 		r := src.SecretKeyRef
 		data, err := get.Secret(ctx, pod.Namespace, r.Name)
 		if err != nil {
-			if isNotFound(err) && optional(r.Optional) {
+			if IsNotFound(err) && Optional(r.Optional) {
 				return "", false, nil
 			}
 			return "", false, fmt.Errorf("secret %s: %w", r.Name, err)
 		}
 		v, ok := data[r.Key]
-		if !ok && !optional(r.Optional) {
+		if !ok && !Optional(r.Optional) {
 			return "", false, fmt.Errorf("secret %s has no key %q", r.Name, r.Key)
 		}
 		return string(v), ok, nil
@@ -148,8 +148,8 @@ func valueFrom(ctx context.Context, get objectGetter, pod *corev1.Pod, c *corev1
 	return "", false, fmt.Errorf("unsupported valueFrom source")
 }
 
-// podField resolves a downward API field path.
-func podField(pod *corev1.Pod, fieldPath, podIP, hostIP string) (string, error) {
+// PodField resolves a downward API field path.
+func PodField(pod *corev1.Pod, fieldPath, podIP, hostIP string) (string, error) {
 	switch fieldPath {
 	case "metadata.name":
 		return pod.Name, nil
@@ -187,10 +187,10 @@ func podField(pod *corev1.Pod, fieldPath, podIP, hostIP string) (string, error) 
 	return "", fmt.Errorf("unsupported fieldRef %q", fieldPath)
 }
 
-// resourceField resolves a resourceFieldRef from the container's own
+// ResourceField resolves a resourceFieldRef from the container's own
 // requests and limits (an unset limit reads as 0, which the agent does not
 // enforce anyway).
-func resourceField(c *corev1.Container, r *corev1.ResourceFieldSelector) (string, error) {
+func ResourceField(c *corev1.Container, r *corev1.ResourceFieldSelector) (string, error) {
 	var q resource.Quantity
 	kind, name, ok := strings.Cut(r.Resource, ".")
 	if !ok {
@@ -220,9 +220,9 @@ func podHostname(pod *corev1.Pod) string {
 	return pod.Name
 }
 
-func optional(b *bool) bool { return b != nil && *b }
+func Optional(b *bool) bool { return b != nil && *b }
 
-func isNotFound(err error) bool {
-	var nf errNotFound
+func IsNotFound(err error) bool {
+	var nf NotFoundError
 	return errors.As(err, &nf)
 }

@@ -1,4 +1,8 @@
-package nodeagent
+// Package podproc runs container processes and commands in a pod: the
+// pod-exec helper (a private mount namespace with the pod's bind mounts),
+// process start, stop and exit, and the recorded processes of a previous
+// agent run.
+package podproc
 
 import (
 	"encoding/json"
@@ -9,41 +13,41 @@ import (
 	"syscall"
 )
 
-// HelperEnv is the environment variable that carries a helperSpec (JSON) to
+// HelperEnv is the environment variable that carries a Spec (JSON) to
 // the pod-exec helper. A process started with it set must call
-// RunPodExecHelper before anything else (the `dayops-dev dev agent pod-exec`
+// RunHelper before anything else (the `dayops-dev dev agent pod-exec`
 // command does; tests that run the agent in-process do it in TestMain).
 const HelperEnv = "DAYOPS_NODEAGENT_POD_EXEC"
 
-// helperSpec is what the helper needs to turn itself into a pod process.
-type helperSpec struct {
-	Path   string      `json:"path"`
-	Args   []string    `json:"args"`
-	Env    []string    `json:"env"`
-	Dir    string      `json:"dir,omitempty"`
-	Mounts []bindMount `json:"mounts,omitempty"`
+// Spec is what the helper needs to turn itself into a pod process.
+type Spec struct {
+	Path   string   `json:"path"`
+	Args   []string `json:"args"`
+	Env    []string `json:"env"`
+	Dir    string   `json:"dir,omitempty"`
+	Mounts []Mount  `json:"mounts,omitempty"`
 }
 
-// bindMount is a volume seen by a pod process at Target.
-type bindMount struct {
+// Mount is a volume seen by a pod process at Target.
+type Mount struct {
 	Source   string `json:"source"`
 	Target   string `json:"target"`
 	ReadOnly bool   `json:"readOnly,omitempty"`
 }
 
-// RunPodExecHelper is the pod-exec helper: the agent starts it in a new
+// RunHelper is the pod-exec helper: the agent starts it in a new
 // private mount namespace (CLONE_NEWNS, with / made private by the Go
 // runtime before exec), so every bind mount it makes is seen by this pod
 // process only. It bind-mounts each volume at its mountPath (creating the
 // mount point on the host file system if needed), then replaces itself with
 // the real binary through execve, keeping its PID: the agent's PID is the
 // container's PID. It returns only on error.
-func RunPodExecHelper() error {
+func RunHelper() error {
 	raw := os.Getenv(HelperEnv)
 	if raw == "" {
 		return errors.New("pod-exec: " + HelperEnv + " is not set")
 	}
-	var s helperSpec
+	var s Spec
 	if err := json.Unmarshal([]byte(raw), &s); err != nil {
 		return fmt.Errorf("pod-exec: decode spec: %w", err)
 	}
@@ -65,7 +69,7 @@ func RunPodExecHelper() error {
 	return nil
 }
 
-func bind(m bindMount) error {
+func bind(m Mount) error {
 	fi, err := os.Stat(m.Source)
 	if err != nil {
 		return err

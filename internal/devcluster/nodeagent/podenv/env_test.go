@@ -1,4 +1,4 @@
-package nodeagent
+package podenv
 
 import (
 	"testing"
@@ -39,11 +39,11 @@ func TestBuildEnvInCluster(t *testing.T) {
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			c := &corev1.Container{Name: "c", Env: tc.env}
-			env, err := buildEnv(t.Context(), nil, pod, c, "10.244.1.2", "10.244.1.1", tc.apiServer)
+			env, err := Build(t.Context(), nil, pod, c, "10.244.1.2", "10.244.1.1", tc.apiServer)
 			if err != nil {
 				t.Fatal(err)
 			}
-			lookup := envLookup(env)
+			lookup := Lookup(env)
 			got := map[string]string{}
 			for k := range tc.want {
 				got[k], _ = lookup(k)

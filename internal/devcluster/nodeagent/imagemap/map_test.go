@@ -1,4 +1,4 @@
-package nodeagent
+package imagemap
 
 import (
 	"errors"
@@ -36,37 +36,37 @@ func TestMatchImage(t *testing.T) {
 }
 
 func TestResolveDayopsImages(t *testing.T) {
-	m := DefaultImageMap().WithDayops("/opt/bin/dayops")
+	m := Default().WithDayops("/opt/bin/dayops")
 	env := func(string) (string, bool) { return "", false }
 	tests := map[string]struct {
 		image         string
 		command, args []string
-		want          processSpec
+		want          Process
 		notMapped     bool
 	}{
 		"local tag runs the image's entrypoint": {
 			image: "dayops:dev", args: []string{"server", "--roles", "api"},
-			want: processSpec{Path: "/opt/bin/dayops", Args: []string{DayopsImageEntrypoint, "server", "--roles", "api"}},
+			want: Process{Path: "/opt/bin/dayops", Args: []string{DayopsImageEntrypoint, "server", "--roles", "api"}},
 		},
 		"registry and organisation": {
 			image: "ghcr.io/dayops/dayops:v1.2.0", args: []string{"server", "--roles", "worker"},
-			want: processSpec{Path: "/opt/bin/dayops", Args: []string{DayopsImageEntrypoint, "server", "--roles", "worker"}},
+			want: Process{Path: "/opt/bin/dayops", Args: []string{DayopsImageEntrypoint, "server", "--roles", "worker"}},
 		},
 		"registry of the example overlay, digest ignored": {
 			image: "registry.example.com/dayops:v0.1.0@sha256:0123", args: []string{"version"},
-			want: processSpec{Path: "/opt/bin/dayops", Args: []string{DayopsImageEntrypoint, "version"}},
+			want: Process{Path: "/opt/bin/dayops", Args: []string{DayopsImageEntrypoint, "version"}},
 		},
 		"registry with a port, no args": {
 			image: "localhost:5000/dayops:v1",
-			want:  processSpec{Path: "/opt/bin/dayops", Args: []string{DayopsImageEntrypoint}},
+			want:  Process{Path: "/opt/bin/dayops", Args: []string{DayopsImageEntrypoint}},
 		},
 		"instance manager init container under a registry": {
 			image: "ghcr.io/dayops/dayops:v1.2.0", command: []string{"dayops", "instance", "install", "--to", "/dayops"},
-			want: processSpec{Path: "/opt/bin/dayops", Args: []string{"dayops", "instance", "install", "--to", "/dayops"}},
+			want: Process{Path: "/opt/bin/dayops", Args: []string{"dayops", "instance", "install", "--to", "/dayops"}},
 		},
 		"the entrypoint path written as a command": {
 			image: "ghcr.io/dayops/dayops:v1.2.0", command: []string{DayopsImageEntrypoint, "version"},
-			want: processSpec{Path: "/opt/bin/dayops", Args: []string{DayopsImageEntrypoint, "version"}},
+			want: Process{Path: "/opt/bin/dayops", Args: []string{DayopsImageEntrypoint, "version"}},
 		},
 		"another repository ending in dayops": {image: "ghcr.io/x/notdayops:v1", notMapped: true},
 		"the dev binary has no image":         {image: "ghcr.io/dayops/dayops-dev:v1", notMapped: true},
@@ -75,16 +75,16 @@ func TestResolveDayopsImages(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			got, err := m.Resolve(tc.image, tc.command, tc.args, env)
 			if tc.notMapped {
-				var nm ErrImageNotMapped
+				var nm ErrNotMapped
 				if !errors.As(err, &nm) {
-					t.Fatalf("Resolve(%q) = %v, %v; want ErrImageNotMapped", tc.image, got, err)
+					t.Fatalf("Resolve(%q) = %v, %v; want ErrNotMapped", tc.image, got, err)
 				}
 				return
 			}
 			if err != nil {
 				t.Fatal(err)
 			}
-			if diff := cmp.Diff(tc.want, got, cmp.AllowUnexported(processSpec{})); diff != "" {
+			if diff := cmp.Diff(tc.want, got, cmp.AllowUnexported(Process{})); diff != "" {
 				t.Errorf("(-want +got):\n%s", diff)
 			}
 		})
@@ -92,11 +92,11 @@ func TestResolveDayopsImages(t *testing.T) {
 }
 
 func TestValidateAnywherePattern(t *testing.T) {
-	ok := ImageMap{Images: []ImageRule{{Images: []string{"**/dayops:*", "**/redis:7.*"}}}}
+	ok := Map{Images: []Rule{{Images: []string{"**/dayops:*", "**/redis:7.*"}}}}
 	if err := ok.Validate(); err != nil {
 		t.Errorf("Validate(%v) = %v", ok.Images, err)
 	}
-	bad := ImageMap{Images: []ImageRule{{Images: []string{"**/[dayops"}}}}
+	bad := Map{Images: []Rule{{Images: []string{"**/[dayops"}}}}
 	if err := bad.Validate(); err == nil || !strings.Contains(err.Error(), `images[0]: pattern "**/[dayops"`) {
 		t.Errorf("Validate of a malformed ** pattern: %v", err)
 	}

@@ -1,0 +1,103 @@
+// Package benchkit holds what the benchmark harnesses share: random names,
+// a test namespace, waiting for an operation, and readings of /proc and of
+// Redis INFO.
+package benchkit
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/dayops/dayops/internal/apiv1"
+	"github.com/dayops/dayops/internal/cli"
+)
+
+// Random is 12 random hex digits, for names, task queues and tokens.
+func Random() string {
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// CreateNamespace creates a namespace <prefix>-<random> and waits (up to 30
+// s) for its default ServiceAccount, which Pods need.
+func CreateNamespace(ctx context.Context, kube kubernetes.Interface, prefix string) (string, error) {
+	name := prefix + "-" + Random()
+	if _, err := kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{}); err != nil {
+		return "", fmt.Errorf("create namespace %s: %w", name, err)
+	}
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		_, err := kube.CoreV1().ServiceAccounts(name).Get(ctx, "default", metav1.GetOptions{})
+		if err == nil {
+			return name, nil
+		}
+		if time.Now().After(deadline) {
+			return name, fmt.Errorf("namespace %s has no default ServiceAccount after 30s: %w", name, err)
+		}
+		if err := Sleep(ctx, 100*time.Millisecond); err != nil {
+			return name, err
+		}
+	}
+}
+
+// DeleteNamespace deletes ns, logging a failure.
+func DeleteNamespace(ctx context.Context, kube kubernetes.Interface, ns string, log *slog.Logger) {
+	if err := kube.CoreV1().Namespaces().Delete(ctx, ns, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+		log.Warn("delete namespace", "namespace", ns, "err", err)
+	}
+}
+
+// WaitOperation polls the operation every interval until it ends; anything
+// but success is an error.
+func WaitOperation(ctx context.Context, op *cli.Client, interval time.Duration, id string) (apiv1.Operation, error) {
+	for {
+		var o apiv1.Operation
+		err := op.Do(ctx, http.MethodGet, "/v1/operations/"+id, nil, nil, &o)
+		if err == nil && o.Status != apiv1.StatusRunning {
+			if o.Status != apiv1.StatusCompleted || o.Progress.Outcome != apiv1.OutcomeSucceeded {
+				return o, fmt.Errorf("operation %s ended %s/%s: %s %s", id, o.Status, o.Progress.Outcome, o.Error, o.Progress.Message)
+			}
+			return o, nil
+		}
+		select {
+		case <-ctx.Done():
+			return o, ctx.Err()
+		case <-time.After(interval):
+		}
+	}
+}
+
+// LoadAvg is the first three fields of /proc/loadavg (the figures of a
+// benchmark depend on how busy the machine was), or "" when unreadable.
+func LoadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return ""
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return ""
+	}
+	return strings.Join(f[:3], " ")
+}
+
+// RSS is VmRSS of pid in bytes.
+func RSS(pid int) (int64, error) {
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	kb, err := ParseStatusKB(string(status), "VmRSS")
+	return kb * 1024, err
+}

@@ -1,0 +1,48 @@
+package benchkit
+
+import (
+	"context"
+	"fmt"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Sleep waits d or until ctx ends.
+func Sleep(ctx context.Context, d time.Duration) error {
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(d):
+		return nil
+	}
+}
+
+// KillRedis SIGKILLs the redis-server serving ip on this host (found by its
+// --bind argument): a process crash; the Pod's container restarts it.
+func KillRedis(ip string) ([]int, error) {
+	out, err := exec.Command("pgrep", "-f", "redis-server.*--bind "+ip+" ").Output()
+	if err != nil {
+		out, err = exec.Command("pgrep", "-f", "redis-server.*"+ip).Output()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("find redis-server of %s: %w", ip, err)
+	}
+	var pids []int
+	for _, f := range strings.Fields(string(out)) {
+		pid, err := strconv.Atoi(f)
+		if err != nil {
+			continue
+		}
+		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+			return pids, fmt.Errorf("kill %d: %w", pid, err)
+		}
+		pids = append(pids, pid)
+	}
+	if len(pids) == 0 {
+		return nil, fmt.Errorf("no redis-server of %s", ip)
+	}
+	return pids, nil
+}
