@@ -415,3 +415,92 @@ func TestObserveRedisEmptyNode(t *testing.T) {
 		t.Fatalf("primaries %v, relabel %v", as.Primaries, as.Relabel)
 	}
 }
+
+// BenchmarkObserveRedis compares one tick of observeRedis with the
+// observation it replaced (every instance's CLUSTER NODES and INFO) on
+// clusters of 3, 12 and 24 shards with one replica each, and reports per
+// tick: the commands sent, the bytes the instances sent back
+// (total_net_output_bytes) and the instances' own time in those commands
+// (INFO commandstats usec), the readings' own INFO left out.
+//
+//	go test -run '^$' -bench ObserveRedis -benchtime 20x ./internal/activities/guardian/
+func BenchmarkObserveRedis(b *testing.B) {
+	for _, shards := range []int{3, 12, 24} {
+		c := redistest.New(b, redistest.Options{Primaries: shards, ReplicasPerPrimary: 1})
+		var targets []target
+		for i, n := range c.Nodes() {
+			targets = append(targets, target{Ordinal: i, Addr: n.Addr})
+		}
+		pool := clusteradmin.NewClientPool(redis.Options{DialTimeout: time.Second, ReadTimeout: time.Second, WriteTimeout: time.Second, PoolSize: 2})
+		ctx := b.Context()
+		// out sums the instances' total_net_output_bytes and commandstats
+		// calls and usec, INFO's apart (the readings are INFO, after a
+		// CONFIG RESETSTAT, which is left out).
+		out := func() (bytes, calls, usec, infoCalls, infoUsec float64) {
+			for _, t := range targets {
+				info, err := c.Pool.Client(t.Addr).Info(ctx, "stats", "commandstats").Result()
+				if err != nil {
+					b.Fatal(err)
+				}
+				kv := clusteradmin.ParseInfo(info)
+				v, _ := strconv.ParseFloat(kv["total_net_output_bytes"], 64)
+				bytes += v
+				for k, s := range kv {
+					if !strings.HasPrefix(k, "cmdstat_") || k == "cmdstat_config|resetstat" {
+						continue
+					}
+					for f := range strings.SplitSeq(s, ",") {
+						name, val, _ := strings.Cut(f, "=")
+						x, _ := strconv.ParseFloat(val, 64)
+						switch {
+						case name == "calls" && k == "cmdstat_info":
+							infoCalls += x
+						case name == "usec" && k == "cmdstat_info":
+							infoUsec += x
+						case name == "calls":
+							calls += x
+						case name == "usec":
+							usec += x
+						}
+					}
+				}
+			}
+			return
+		}
+		for _, mode := range []string{"every-view", "reference"} {
+			b.Run(fmt.Sprintf("shards=%d/%s", shards, mode), func(b *testing.B) {
+				var mem viewMemory
+				for _, t := range targets {
+					if err := c.Pool.Client(t.Addr).ConfigResetStat(ctx).Err(); err != nil {
+						b.Fatal(err)
+					}
+				}
+				// Two readings: the second's growth is one reading's replies.
+				b0, _, _, _, _ := out()
+				b1, _, _, _, readingUsec := out() // the first reading's INFO
+				readings := float64(len(targets))
+				b.ResetTimer()
+				for b.Loop() {
+					if mode == "reference" {
+						observeRedis(ctx, pool, targets, &mem)
+					} else {
+						parallel(len(targets), func(i int) { fullNode(ctx, pool.Client(targets[i].Addr)) })
+					}
+				}
+				b.StopTimer()
+				bytes, calls, usec, infoCalls, infoUsec := out()
+				// Two readings' INFO (each one per instance) are counted.
+				calls += infoCalls - 2*readings
+				usec += infoUsec - 2*readingUsec
+				// The readings' own INFO replies are in the bytes: the
+				// second's, and about as many for the last.
+				n := float64(b.N)
+				b.ReportMetric(calls/n, "cmds/tick")
+				b.ReportMetric((bytes-b1-(b1-b0))/n, "B/tick")
+				b.ReportMetric(usec/n, "server-us/tick")
+			})
+		}
+		_ = pool.Close()
+		_ = c.Close()
+	}
+}
