@@ -49,6 +49,9 @@ type Activities struct {
 
 	mu    sync.Mutex
 	pools map[string]*pool
+	// views is what the observations of each cluster keep between ticks
+	// (see observeRedis), by namespace/cluster.
+	views map[string]viewMemory
 
 	// Metrics receives the guardian's metrics (nil: none).
 	Metrics *Metrics
@@ -82,6 +85,38 @@ func (a *Activities) clients(ctx context.Context, namespace, secret string) (*cl
 	return p.p, nil
 }
 
+func (a *Activities) memory(namespace, cluster string) viewMemory {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	m := a.views[namespace+"/"+cluster]
+	m.flagged = maps.Clone(m.flagged)
+	return m
+}
+
+func (a *Activities) remember(namespace, cluster string, m viewMemory) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.views == nil {
+		a.views = map[string]viewMemory{}
+	}
+	a.views[namespace+"/"+cluster] = m
+}
+
+func (a *Activities) forget(namespace, cluster string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	delete(a.views, namespace+"/"+cluster)
+}
+
+func shardOf(pods []guard.Pod, ordinal int) int {
+	for _, p := range pods {
+		if p.Ordinal == ordinal {
+			return p.Shard
+		}
+	}
+	return -1
+}
+
 // ObserveInput names a cluster.
 type ObserveInput struct {
 	Namespace string `json:"namespace"`
@@ -109,8 +144,12 @@ type Observation struct {
 	// Relabelled lists the Pods whose role label this observation changed.
 	Relabelled []string  `json:"relabelled,omitempty"`
 	At         time.Time `json:"at"`
-	// Commands is the number of Redis commands this observation sent.
-	Commands int `json:"commands"`
+	// Commands is the number of Redis commands this observation sent;
+	// FullViews how many of them were CLUSTER NODES, and Reference the
+	// ordinal whose CLUSTER NODES described the others (-1: none).
+	Commands  int `json:"commands"`
+	FullViews int `json:"fullViews,omitempty"`
+	Reference int `json:"reference,omitempty"`
 	// Fences are the recent fence records of instances that restarted
 	// within FenceLookback (see readFence).
 	Fences []FenceReport `json:"fences,omitempty"`
@@ -163,6 +202,7 @@ func (a *Activities) observe(ctx context.Context, in ObserveInput) (Observation,
 	cm, err := core.ConfigMaps(in.Namespace).Get(ctx, render.ConfigMapName(in.Cluster), metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
 		out.Gone = true
+		a.forget(in.Namespace, in.Cluster)
 		return out, nil
 	}
 	if err != nil {
@@ -248,31 +288,31 @@ func (a *Activities) observe(ctx context.Context, in ObserveInput) (Observation,
 	if err != nil {
 		return out, err
 	}
-	var wg sync.WaitGroup
-	var mu sync.Mutex
+	var targets []target
 	for _, p := range gi.Pods {
-		if p.Addr == "" {
-			continue
+		if p.Addr != "" {
+			targets = append(targets, target{Ordinal: p.Ordinal, Addr: p.Addr})
 		}
-		wg.Go(func() {
-			n, cmds, uptime := observeNode(ctx, cl.Client(p.Addr))
-			// Only an instance that restarted recently can have a fresh
-			// fence record: the others cost no request.
-			var f FenceReport
-			fenced := false
-			if n.Reachable && uptime < FenceLookback && status[p.Ordinal] != "" {
-				f, fenced = readFence(ctx, status[p.Ordinal], p.Ordinal, p.Shard, out.At)
-			}
-			mu.Lock()
-			gi.Nodes[p.Ordinal] = n
-			out.Commands += cmds
-			if fenced {
-				out.Fences = append(out.Fences, f)
-			}
-			mu.Unlock()
-		})
 	}
-	wg.Wait()
+	mem := a.memory(in.Namespace, in.Cluster)
+	ro := observeRedis(ctx, cl, targets, &mem)
+	a.remember(in.Namespace, in.Cluster, mem)
+	gi.Nodes = ro.Nodes
+	out.Commands, out.FullViews, out.Reference = ro.Commands, ro.FullViews, ro.Reference
+	// Only an instance that restarted recently can have a fresh fence
+	// record: the others cost no request.
+	var mu sync.Mutex
+	parallel(len(targets), func(i int) {
+		o := targets[i].Ordinal
+		if !gi.Nodes[o].Reachable || ro.Uptime[o] >= FenceLookback || status[o] == "" {
+			return
+		}
+		if f, fenced := readFence(ctx, status[o], o, shardOf(gi.Pods, o), out.At); fenced {
+			mu.Lock()
+			out.Fences = append(out.Fences, f)
+			mu.Unlock()
+		}
+	})
 	slices.SortFunc(out.Fences, func(x, y FenceReport) int { return x.Ordinal - y.Ordinal })
 	out.Input = gi
 	out.Assessment = guard.Assess(gi)
@@ -282,50 +322,6 @@ func (a *Activities) observe(ctx context.Context, in ObserveInput) (Observation,
 		}
 	}
 	return out, nil
-}
-
-// observeNode asks one redis-server for CLUSTER NODES and INFO server and
-// replication: two commands, the whole per-instance cost of a guardian tick.
-// uptime is how long its redis-server has run (unknown: a large value).
-func observeNode(ctx context.Context, c *redis.Client) (n guard.Node, cmds int, uptime time.Duration) {
-	uptime = 1 << 62
-	text, err := c.ClusterNodes(ctx).Result()
-	if err != nil {
-		return n, 1, uptime
-	}
-	v, err := clusteradmin.ParseClusterNodes(text)
-	if err != nil {
-		return n, 1, uptime
-	}
-	info, err := c.Info(ctx, "server", "replication").Result()
-	if err != nil {
-		return n, 2, uptime
-	}
-	kv := clusteradmin.ParseInfo(info)
-	if s, err := strconv.ParseInt(kv["uptime_in_seconds"], 10, 64); err == nil {
-		uptime = time.Duration(s) * time.Second
-	}
-	n.Reachable = true
-	n.NodeID, n.PrimaryID, n.Slots, n.KnownNodes = v.Myself.ID, v.Myself.PrimaryID, v.Myself.Slots.Count(), len(v.Nodes)
-	switch {
-	case kv["role"] == "master" && v.Myself.IsPrimary():
-		n.Role = topology.RolePrimary
-		n.Offset, _ = strconv.ParseInt(kv["master_repl_offset"], 10, 64)
-	case kv["role"] == "slave" && v.Myself.Has("slave"):
-		n.Role = topology.RoleReplica
-		n.Offset, _ = strconv.ParseInt(kv["slave_repl_offset"], 10, 64)
-		n.LinkUp = kv["master_link_status"] == "up"
-	default:
-		// A role change in flight: report the node as not (yet) in the
-		// cluster; the next tick sees it settled.
-		n.KnownNodes = 0
-	}
-	for _, id := range slices.Sorted(maps.Keys(v.Nodes)) {
-		if o := v.Nodes[id]; o.Has("fail") || o.Has("fail?") {
-			n.Failing = append(n.Failing, id)
-		}
-	}
-	return n, 2, uptime
 }
 
 // relabel patches the role label (and node ID annotation) of every Pod the
