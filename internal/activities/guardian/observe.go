@@ -198,33 +198,69 @@ func (a *Activities) observe(ctx context.Context, in ObserveInput) (Observation,
 			return out, err
 		}
 	}
-	core := a.Kube.CoreV1()
-	cm, err := core.ConfigMaps(in.Namespace).Get(ctx, render.ConfigMapName(in.Cluster), metav1.GetOptions{})
+	c, err := a.readSpec(ctx, in.Namespace, in.Cluster)
+	if err != nil || c == nil {
+		out.Gone = err == nil
+		if out.Gone {
+			a.forget(in.Namespace, in.Cluster)
+		}
+		return out, err
+	}
+	out.Spec = c
+	gi := guard.Input{Shards: c.Shards, ReplicasPerShard: c.ReplicasPerShard, Known: in.Known, Nodes: map[int]guard.Node{}, Operation: running}
+	status, err := a.readKube(ctx, in.Cluster, in.Namespace, *c, &gi, &out)
+	if err != nil {
+		return out, err
+	}
+	cl, err := a.clients(ctx, in.Namespace, render.PasswordSecretName(*c))
+	if err != nil {
+		return out, err
+	}
+	a.observeInstances(ctx, cl, in, status, &gi, &out)
+	out.Input = gi
+	out.Assessment = guard.Assess(gi)
+	if in.Relabel && len(out.Assessment.Relabel) > 0 {
+		if out.Relabelled, err = a.relabel(ctx, in.Namespace, in.Cluster, out.Assessment); err != nil {
+			return out, err
+		}
+	}
+	return out, nil
+}
+
+// readSpec reads the cluster's spec from its ConfigMap (nil, nil: the
+// cluster is gone).
+func (a *Activities) readSpec(ctx context.Context, namespace, cluster string) (*spec.Cluster, error) {
+	cm, err := a.Kube.CoreV1().ConfigMaps(namespace).Get(ctx, render.ConfigMapName(cluster), metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
-		out.Gone = true
-		a.forget(in.Namespace, in.Cluster)
-		return out, nil
+		return nil, nil
 	}
 	if err != nil {
-		return out, fmt.Errorf("get configmap: %w", err)
+		return nil, fmt.Errorf("get configmap: %w", err)
 	}
 	var c spec.Cluster
 	if err := json.Unmarshal([]byte(cm.Annotations[kube.AnnotationSpec]), &c); err != nil {
-		return out, fmt.Errorf("configmap %s: annotation %s: %w", cm.Name, kube.AnnotationSpec, err)
+		return nil, fmt.Errorf("configmap %s: annotation %s: %w", cm.Name, kube.AnnotationSpec, err)
 	}
-	out.Spec = &c
+	return &c, nil
+}
+
+// readKube fills the guard input's Pods and Orphans and the observation's
+// Zones and Volumes from Kubernetes, and returns each ordinal's instance
+// manager status address.
+func (a *Activities) readKube(ctx context.Context, cluster, namespace string, c spec.Cluster, gi *guard.Input, out *Observation) (map[int]string, error) {
+	core := a.Kube.CoreV1()
 	zoneKey := c.Zones.Key
 	if zoneKey == "" {
 		zoneKey = spec.DefaultZoneKey
 	}
-	sel := labels.SelectorFromSet(render.ClusterSelector(in.Cluster)).String()
-	pods, err := core.Pods(in.Namespace).List(ctx, metav1.ListOptions{LabelSelector: sel})
+	sel := labels.SelectorFromSet(render.ClusterSelector(cluster)).String()
+	pods, err := core.Pods(namespace).List(ctx, metav1.ListOptions{LabelSelector: sel})
 	if err != nil {
-		return out, fmt.Errorf("list pods: %w", err)
+		return nil, fmt.Errorf("list pods: %w", err)
 	}
 	nodes, err := core.Nodes().List(ctx, metav1.ListOptions{})
 	if err != nil {
-		return out, fmt.Errorf("list nodes: %w", err)
+		return nil, fmt.Errorf("list nodes: %w", err)
 	}
 	nodeReady, nodeZone := map[string]bool{}, map[string]string{}
 	for _, n := range nodes.Items {
@@ -240,7 +276,6 @@ func (a *Activities) observe(ctx context.Context, in ObserveInput) (Observation,
 		}
 	}
 	slices.Sort(out.Zones)
-	gi := guard.Input{Shards: c.Shards, ReplicasPerShard: c.ReplicasPerShard, Known: in.Known, Nodes: map[int]guard.Node{}, Operation: running}
 	status := map[int]string{}
 	for _, p := range pods.Items {
 		ord, err1 := strconv.Atoi(p.Labels[render.LabelOrdinal])
@@ -266,28 +301,39 @@ func (a *Activities) observe(ctx context.Context, in ObserveInput) (Observation,
 	}
 	slices.SortFunc(gi.Pods, func(x, y guard.Pod) int { return x.Ordinal - y.Ordinal })
 	if c.Persistence.Mode != spec.PersistenceNone {
-		pvcs, err := core.PersistentVolumeClaims(in.Namespace).List(ctx, metav1.ListOptions{LabelSelector: sel})
-		if err != nil {
-			return out, fmt.Errorf("list pvcs: %w", err)
+		if err := a.readVolumes(ctx, namespace, sel, gi, out); err != nil {
+			return nil, err
 		}
-		gi.Orphans = map[int]int{}
-		for _, v := range pvcs.Items {
-			ord, err1 := strconv.Atoi(v.Labels[render.LabelOrdinal])
-			shard, err2 := strconv.Atoi(v.Labels[render.LabelShard])
-			if errors.Join(err1, err2) != nil || v.DeletionTimestamp != nil {
-				continue
-			}
-			out.Volumes = append(out.Volumes, ord)
-			if !slices.ContainsFunc(gi.Pods, func(p guard.Pod) bool { return p.Ordinal == ord }) {
-				gi.Orphans[ord] = shard
-			}
-		}
-		slices.Sort(out.Volumes)
 	}
-	cl, err := a.clients(ctx, in.Namespace, render.PasswordSecretName(c))
+	return status, nil
+}
+
+// readVolumes lists the cluster's PVCs: the observation's Volumes, and the
+// guard input's Orphans (volumes whose Pod is gone).
+func (a *Activities) readVolumes(ctx context.Context, namespace, sel string, gi *guard.Input, out *Observation) error {
+	pvcs, err := a.Kube.CoreV1().PersistentVolumeClaims(namespace).List(ctx, metav1.ListOptions{LabelSelector: sel})
 	if err != nil {
-		return out, err
+		return fmt.Errorf("list pvcs: %w", err)
 	}
+	gi.Orphans = map[int]int{}
+	for _, v := range pvcs.Items {
+		ord, err1 := strconv.Atoi(v.Labels[render.LabelOrdinal])
+		shard, err2 := strconv.Atoi(v.Labels[render.LabelShard])
+		if errors.Join(err1, err2) != nil || v.DeletionTimestamp != nil {
+			continue
+		}
+		out.Volumes = append(out.Volumes, ord)
+		if !slices.ContainsFunc(gi.Pods, func(p guard.Pod) bool { return p.Ordinal == ord }) {
+			gi.Orphans[ord] = shard
+		}
+	}
+	slices.Sort(out.Volumes)
+	return nil
+}
+
+// observeInstances asks every Pod's redis-server (observeRedis) and the
+// fence record of each instance that restarted recently.
+func (a *Activities) observeInstances(ctx context.Context, cl *clusteradmin.ClientPool, in ObserveInput, status map[int]string, gi *guard.Input, out *Observation) {
 	var targets []target
 	for _, p := range gi.Pods {
 		if p.Addr != "" {
@@ -314,14 +360,6 @@ func (a *Activities) observe(ctx context.Context, in ObserveInput) (Observation,
 		}
 	})
 	slices.SortFunc(out.Fences, func(x, y FenceReport) int { return x.Ordinal - y.Ordinal })
-	out.Input = gi
-	out.Assessment = guard.Assess(gi)
-	if in.Relabel && len(out.Assessment.Relabel) > 0 {
-		if out.Relabelled, err = a.relabel(ctx, in.Namespace, in.Cluster, out.Assessment); err != nil {
-			return out, err
-		}
-	}
-	return out, nil
 }
 
 // relabel patches the role label (and node ID annotation) of every Pod the
