@@ -361,7 +361,7 @@ func (st appendState) chain(s *Store, group []*appendRequest, lookup bool) chain
 			continue
 		}
 		current := st.versions[r.stream]
-		if !r.expected.matches(current) {
+		if !r.expected.Matches(current) {
 			if !lookup {
 				// Perhaps a retried append with a stale expected version:
 				// look the IDs up before calling it a conflict.

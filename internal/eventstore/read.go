@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dayops/dayops/internal/eventstore/wire"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
 )
@@ -160,12 +161,12 @@ func (s *Store) scanPage(ctx context.Context, f Filter, fn func(Event) error) (n
 		return 0, 0, fmt.Errorf("read events: %w", err)
 	}
 	defer rows.Close()
-	wire := newWireDecoder(f, rows.FieldDescriptions())
+	dec := wire.NewDecoder(f.Lean, f.WithHashes, rows.FieldDescriptions())
 	for rows.Next() {
 		var e Event
 		var err error
-		if wire != nil {
-			e, err = wire.decode(rows.RawValues())
+		if dec != nil {
+			e, err = dec.Decode(rows.RawValues())
 			if err == nil {
 				err = s.upcast(&e, f)
 			}
@@ -241,7 +242,7 @@ func (s *Store) ReadAll(ctx context.Context, after int64, limit int) ([]Event, e
 // start) or, when backward, down from version from (0 is the end). limit <= 0
 // means no limit.
 func (s *Store) ReadStream(ctx context.Context, stream StreamName, from int64, backward bool, limit int) ([]Event, error) {
-	if err := stream.validate(); err != nil {
+	if err := stream.Validate(); err != nil {
 		return nil, &InvalidEventError{Index: -1, Err: err}
 	}
 	q := "SELECT " + baseColumns + " FROM events WHERE stream = $1"

@@ -99,7 +99,7 @@ type preparedEvent struct {
 }
 
 func (s *Store) prepare(stream StreamName, events []EventData) ([]preparedEvent, error) {
-	if err := stream.validate(); err != nil {
+	if err := stream.Validate(); err != nil {
 		return nil, &InvalidEventError{Index: -1, Err: err}
 	}
 	if len(events) == 0 {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/dayops/dayops/internal/eventstore/wire"
 	"github.com/dayops/dayops/internal/testutil/pgtest"
 	"github.com/google/go-cmp/cmp"
 )
@@ -33,8 +34,8 @@ func TestWireDecoderMatchesScan(t *testing.T) {
 					t.Fatal(err)
 				}
 				defer rows.Close()
-				wire := newWireDecoder(f, rows.FieldDescriptions())
-				if wireOK && wire == nil {
+				dec := wire.NewDecoder(f.Lean, f.WithHashes, rows.FieldDescriptions())
+				if wireOK && dec == nil {
 					t.Fatal("wire decoder not used")
 				}
 				var out []Event
@@ -42,7 +43,7 @@ func TestWireDecoderMatchesScan(t *testing.T) {
 					var e Event
 					var err error
 					if wireOK {
-						e, err = wire.decode(rows.RawValues())
+						e, err = dec.Decode(rows.RawValues())
 					} else {
 						e, err = s.scanEvent(rows, f)
 					}

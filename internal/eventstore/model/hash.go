@@ -1,4 +1,4 @@
-package eventstore
+package model
 
 import (
 	"crypto/sha256"

@@ -1,8 +1,13 @@
-package eventstore
+// Package migrate applies a component's embedded SQL migrations
+// (NNNN_description.sql, versions 1..n) in order, each in its own
+// transaction, under a session advisory lock, and records them in
+// dayops_schema_migrations per component. A database with a newer version
+// than the binary knows is refused (*SchemaTooNewError). Package eventstore
+// migrates its own tables with it, and re-exports Migrate and SchemaVersion.
+package migrate
 
 import (
 	"context"
-	"embed"
 	"fmt"
 	"io/fs"
 	"path"
@@ -13,13 +18,6 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
-
-//go:embed migrations/*.sql
-var migrationFS embed.FS
-
-// Component is the name under which the event store's own migrations are
-// recorded in dayops_schema_migrations.
-const Component = "eventstore"
 
 // migrationLockKey is the session-level advisory lock taken while migrating,
 // so that several processes starting at once apply each migration once.
@@ -150,8 +148,4 @@ func SchemaVersion(ctx context.Context, pool *pgxpool.Pool, component string) (i
 		return 0, fmt.Errorf("read schema version of %s: %w", component, err)
 	}
 	return v, nil
-}
-
-func migrateSelf(ctx context.Context, pool *pgxpool.Pool) error {
-	return Migrate(ctx, pool, Component, migrationFS, "migrations")
 }

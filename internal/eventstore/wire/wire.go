@@ -1,28 +1,32 @@
-package eventstore
+// Package wire decodes the event store's event rows from PostgreSQL's
+// binary wire values into model.Event, for package eventstore's scans.
+package wire
 
 import (
 	"encoding/binary"
 	"fmt"
 	"time"
 
+	"github.com/dayops/dayops/internal/eventstore/model"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 )
 
-// wireDecoder reads event rows straight from the wire values: replays and
+// Decoder reads event rows straight from the wire values: replays and
 // verification read millions of rows, and the generic Scan allocates per
 // column. Low-cardinality text (type, actor, reason, stream, ...) is
 // interned and payloads and hashes are copied into shared chunks, so a row
 // costs few allocations. If a column that must be binary (numbers, UUID,
-// timestamp, bytea) is not, newWireDecoder returns nil and the generic scan
+// timestamp, bytea) is not, NewDecoder returns nil and the generic scan
 // is used; text and json values are the same bytes in either format.
-type wireDecoder struct {
+type Decoder struct {
 	layout []int // column index of each field, -1 when absent
 	intern map[string]string
 	chunk  []byte
 }
 
-// Fields of an event row, in the order of baseColumns + prev_hash, hash.
+// Fields of an event row, in the order of eventstore's base columns +
+// prev_hash, hash.
 const (
 	wPosition = iota
 	wID
@@ -43,9 +47,9 @@ const (
 )
 
 var (
-	// leanLayout maps the fields of leanColumns.
+	// leanLayout maps the fields of eventstore's lean columns.
 	leanLayout = layoutOf(wPosition, wType, wSchema, wPayload, wActor, wReason, wRecorded)
-	// fullLayout maps baseColumns; hashLayout baseColumns + prev_hash, hash.
+	// fullLayout maps the base columns; hashLayout base columns + prev_hash, hash.
 	fullLayout = layoutOf(wPosition, wID, wStream, wVersion, wType, wSchema, wPayload, wActor, wReason,
 		wCorrelation, wCausation, wCluster, wRecorded)
 	hashLayout = layoutOf(wPosition, wID, wStream, wVersion, wType, wSchema, wPayload, wActor, wReason,
@@ -72,14 +76,18 @@ const (
 // postgresEpoch is 2000-01-01T00:00:00Z, the zero of binary timestamps.
 var postgresEpoch = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
 
-func newWireDecoder(f Filter, fds []pgconn.FieldDescription) *wireDecoder {
+// NewDecoder returns a decoder of rows whose columns are those of
+// eventstore's lean columns (lean), of its base columns (neither), or of the
+// base columns + prev_hash, hash (withHashes); nil when the columns are not
+// these in the binary format, or both lean and withHashes are set.
+func NewDecoder(lean, withHashes bool, fds []pgconn.FieldDescription) *Decoder {
 	layout := fullLayout
 	switch {
-	case f.Lean && !f.WithHashes:
+	case lean && !withHashes:
 		layout = leanLayout
-	case f.WithHashes && !f.Lean:
+	case withHashes && !lean:
 		layout = hashLayout
-	case f.Lean:
+	case lean:
 		return nil
 	}
 	n := 0
@@ -96,10 +104,10 @@ func newWireDecoder(f Filter, fds []pgconn.FieldDescription) *wireDecoder {
 			return nil
 		}
 	}
-	return &wireDecoder{layout: layout, intern: map[string]string{}}
+	return &Decoder{layout: layout, intern: map[string]string{}}
 }
 
-func (d *wireDecoder) str(b []byte) string {
+func (d *Decoder) str(b []byte) string {
 	if s, ok := d.intern[string(b)]; ok {
 		return s
 	}
@@ -110,7 +118,7 @@ func (d *wireDecoder) str(b []byte) string {
 	return s
 }
 
-func (d *wireDecoder) bytes(b []byte) []byte {
+func (d *Decoder) bytes(b []byte) []byte {
 	if len(b) > wireChunk/4 {
 		return append([]byte(nil), b...)
 	}
@@ -122,9 +130,10 @@ func (d *wireDecoder) bytes(b []byte) []byte {
 	return d.chunk[start:len(d.chunk):len(d.chunk)]
 }
 
-func (d *wireDecoder) decode(v [][]byte) (Event, error) {
-	var e Event
-	bad := func(what string) (Event, error) {
+// Decode decodes one row's raw values.
+func (d *Decoder) Decode(v [][]byte) (model.Event, error) {
+	var e model.Event
+	bad := func(what string) (model.Event, error) {
 		return e, fmt.Errorf("read events: unexpected %s value in row %d", what, e.Position)
 	}
 	col := func(f int) ([]byte, bool) {

@@ -1,4 +1,4 @@
-package eventstore
+package model
 
 import (
 	"fmt"
@@ -48,13 +48,15 @@ func ParseStream(name string) (StreamName, error) {
 	if !ok {
 		return s, &InvalidEventError{Index: -1, Err: fmt.Errorf("%w: stream %q has no '-'", ErrUnknownCategory, name)}
 	}
-	if err := s.validate(); err != nil {
+	if err := s.Validate(); err != nil {
 		return s, &InvalidEventError{Index: -1, Err: err}
 	}
 	return s, nil
 }
 
-func (s StreamName) validate() error {
+// Validate checks that the category is known and the id is non-empty
+// UTF-8 text without NUL, at most 1024 bytes.
+func (s StreamName) Validate() error {
 	if !s.Category.known() {
 		return fmt.Errorf("%w: %q (known: cluster, operation, api)", ErrUnknownCategory, s.Category)
 	}
@@ -96,7 +98,8 @@ func (e ExpectedVersion) String() string {
 	}
 }
 
-func (e ExpectedVersion) matches(actual int64) bool {
+// Matches says whether a stream at version actual satisfies e.
+func (e ExpectedVersion) Matches(actual int64) bool {
 	switch e.kind {
 	case 0:
 		return true
