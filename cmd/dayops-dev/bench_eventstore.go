@@ -105,15 +105,8 @@ and times a rebuild of the projections from scratch, then drops the database. Pr
 }
 
 func runBenchEventstore(ctx context.Context, cfg benchConfig, out io.Writer, log *slog.Logger) (err error) {
-	var db *pgtest.Database
-	if cfg.Reuse != "" {
-		u, err := pgtest.WithDatabase(cfg.DatabaseURL, cfg.Reuse)
-		if err != nil {
-			return err
-		}
-		db = &pgtest.Database{Name: cfg.Reuse, URL: u}
-		cfg.Keep = true
-	} else if db, err = pgtest.Create(ctx, cfg.DatabaseURL); err != nil {
+	db, err := benchDatabase(ctx, &cfg)
+	if err != nil {
 		return err
 	}
 	fmt.Fprintf(out, "database %s\n", db.Name)
@@ -163,8 +156,39 @@ func runBenchEventstore(ctx context.Context, cfg benchConfig, out io.Writer, log
 		}
 		defer pprof.StopCPUProfile()
 	}
-	tw := newBenchTable(out)
 	run := 0
+	if err := benchAppends(ctx, cfg, s, pool, opts, &run, out); err != nil {
+		return err
+	}
+	if cfg.ReplayEvents > 0 {
+		if err := benchReplay(ctx, cfg, s, opts, &run, out); err != nil {
+			return err
+		}
+	}
+	if cfg.Keep {
+		fmt.Fprintf(out, "kept database %s: %s\n", db.Name, db.URL)
+	}
+	return nil
+}
+
+// benchDatabase is the database the benchmark runs in: --reuse-database's
+// (then kept), or a new scratch one.
+func benchDatabase(ctx context.Context, cfg *benchConfig) (*pgtest.Database, error) {
+	if cfg.Reuse == "" {
+		return pgtest.Create(ctx, cfg.DatabaseURL)
+	}
+	u, err := pgtest.WithDatabase(cfg.DatabaseURL, cfg.Reuse)
+	if err != nil {
+		return nil, err
+	}
+	cfg.Keep = true
+	return &pgtest.Database{Name: cfg.Reuse, URL: u}, nil
+}
+
+// benchAppends times single and batched appends for every writer count,
+// through one store (group commit) and through a store each.
+func benchAppends(ctx context.Context, cfg benchConfig, s *eventstore.Store, pool *pgxpool.Pool, opts eventstore.Options, run *int, out io.Writer) error {
+	tw := newBenchTable(out)
 	for _, mode := range []struct {
 		name  string
 		total int
@@ -174,8 +198,8 @@ func runBenchEventstore(ctx context.Context, cfg benchConfig, out io.Writer, log
 			continue
 		}
 		for _, w := range cfg.Writers {
-			run++
-			r, err := benchAppend(ctx, []*eventstore.Store{s}, run, w, mode.total, mode.batch)
+			*run++
+			r, err := benchAppend(ctx, []*eventstore.Store{s}, *run, w, mode.total, mode.batch)
 			if err != nil {
 				return err
 			}
@@ -186,21 +210,13 @@ func runBenchEventstore(ctx context.Context, cfg benchConfig, out io.Writer, log
 			// The same writers as separate processes would be: one Store
 			// and pool each, so no group commit, only the advisory lock.
 			// The difference is the cost of serializing appends.
-			stores := []*eventstore.Store{}
-			for range w {
-				p, err := pgxpool.NewWithConfig(ctx, pool.Config().Copy())
-				if err != nil {
-					return err
-				}
-				defer p.Close()
-				st, err := eventstore.Open(ctx, p, opts)
-				if err != nil {
-					return err
-				}
-				stores = append(stores, st)
+			stores, closeAll, err := separateStores(ctx, pool, opts, w)
+			if err != nil {
+				return err
 			}
-			run++
-			r, err = benchAppend(ctx, stores, run, w, mode.total, mode.batch)
+			*run++
+			r, err = benchAppend(ctx, stores, *run, w, mode.total, mode.batch)
+			closeAll()
 			if err != nil {
 				return err
 			}
@@ -208,56 +224,83 @@ func runBenchEventstore(ctx context.Context, cfg benchConfig, out io.Writer, log
 		}
 	}
 	tw.flush()
+	return nil
+}
 
-	if cfg.ReplayEvents > 0 {
-		head, _, err := s.Head(ctx)
-		if err != nil {
-			return err
-		}
-		if missing := cfg.ReplayEvents - int(head); missing > 0 {
-			start := time.Now()
-			run++
-			if _, err := benchAppend(ctx, []*eventstore.Store{s}, run, 4, missing, 1000); err != nil {
-				return err
-			}
-			fmt.Fprintf(out, "\nfilled the log to %d events in %.1fs\n", cfg.ReplayEvents, time.Since(start).Seconds())
-		}
-		head, _, _ = s.Head(ctx)
-		start := time.Now()
-		p, err := projection.Rebuild(ctx, s, projection.Bound{})
-		if err != nil {
-			return err
-		}
-		d := time.Since(start)
-		fmt.Fprintf(out, "replay of %d events into the projections (rebuild from scratch): %.2fs (%.0f events/s); %d clusters, %d operations\n",
-			head, d.Seconds(), float64(head)/d.Seconds(), len(p.Clusters), len(p.Operations))
-
-		start = time.Now()
-		keys := signerKeys(opts.Signer)
-		if cfg.Reuse != "" {
-			keys = nil // its checkpoints were signed by an earlier run's key
-		}
-		rep, err := s.Verify(ctx, eventstore.VerifyOptions{PublicKeys: keys, AllowNoCheckpoint: !cfg.Sign})
-		if err != nil {
-			return fmt.Errorf("verify after the benchmark: %w", err)
-		}
-		fmt.Fprintf(out, "verify of %d events and %d signed checkpoints: %.2fs\n", rep.Events, rep.SignaturesChecked, time.Since(start).Seconds())
-
-		if cfg.Projector {
-			pj, err := projection.NewProjector(ctx, s)
-			if err != nil {
-				return err
-			}
-			start = time.Now()
-			pos, err := pj.CatchUp(ctx)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(out, "PostgreSQL projector catch-up to position %d: %.2fs\n", pos, time.Since(start).Seconds())
+// separateStores opens n stores, each on a pool of its own.
+func separateStores(ctx context.Context, pool *pgxpool.Pool, opts eventstore.Options, n int) ([]*eventstore.Store, func(), error) {
+	var stores []*eventstore.Store
+	var pools []*pgxpool.Pool
+	closeAll := func() {
+		for _, p := range pools {
+			p.Close()
 		}
 	}
-	if cfg.Keep {
-		fmt.Fprintf(out, "kept database %s: %s\n", db.Name, db.URL)
+	for range n {
+		p, err := pgxpool.NewWithConfig(ctx, pool.Config().Copy())
+		if err != nil {
+			closeAll()
+			return nil, nil, err
+		}
+		pools = append(pools, p)
+		st, err := eventstore.Open(ctx, p, opts)
+		if err != nil {
+			closeAll()
+			return nil, nil, err
+		}
+		stores = append(stores, st)
+	}
+	return stores, closeAll, nil
+}
+
+// benchReplay fills the log to --replay-events and times a rebuild of the
+// projections, a verify of the whole chain and (--projector) the
+// PostgreSQL projector's catch-up.
+func benchReplay(ctx context.Context, cfg benchConfig, s *eventstore.Store, opts eventstore.Options, run *int, out io.Writer) error {
+	head, _, err := s.Head(ctx)
+	if err != nil {
+		return err
+	}
+	if missing := cfg.ReplayEvents - int(head); missing > 0 {
+		start := time.Now()
+		*run++
+		if _, err := benchAppend(ctx, []*eventstore.Store{s}, *run, 4, missing, 1000); err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "\nfilled the log to %d events in %.1fs\n", cfg.ReplayEvents, time.Since(start).Seconds())
+	}
+	head, _, _ = s.Head(ctx)
+	start := time.Now()
+	p, err := projection.Rebuild(ctx, s, projection.Bound{})
+	if err != nil {
+		return err
+	}
+	d := time.Since(start)
+	fmt.Fprintf(out, "replay of %d events into the projections (rebuild from scratch): %.2fs (%.0f events/s); %d clusters, %d operations\n",
+		head, d.Seconds(), float64(head)/d.Seconds(), len(p.Clusters), len(p.Operations))
+
+	start = time.Now()
+	keys := signerKeys(opts.Signer)
+	if cfg.Reuse != "" {
+		keys = nil // its checkpoints were signed by an earlier run's key
+	}
+	rep, err := s.Verify(ctx, eventstore.VerifyOptions{PublicKeys: keys, AllowNoCheckpoint: !cfg.Sign})
+	if err != nil {
+		return fmt.Errorf("verify after the benchmark: %w", err)
+	}
+	fmt.Fprintf(out, "verify of %d events and %d signed checkpoints: %.2fs\n", rep.Events, rep.SignaturesChecked, time.Since(start).Seconds())
+
+	if cfg.Projector {
+		pj, err := projection.NewProjector(ctx, s)
+		if err != nil {
+			return err
+		}
+		start = time.Now()
+		pos, err := pj.CatchUp(ctx)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "PostgreSQL projector catch-up to position %d: %.2fs\n", pos, time.Since(start).Seconds())
 	}
 	return nil
 }
