@@ -10,6 +10,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	"golang.org/x/sync/semaphore"
+
+	"github.com/dayops/dayops/internal/redis/pace"
 )
 
 // copyAttempts is how often a slot is copied before it is handed to MIGRATE
@@ -54,7 +56,7 @@ type slotCopy struct {
 // only. Keys the target holds of a slot the source does not migrate yet are
 // leftovers no client can reach (a copy that was interrupted); they are
 // removed first, as setMigrating does for every slot it opens.
-func (a *Admin) copySlots(ctx context.Context, budget *semaphore.Weighted, pace *pacer, src, tgt string, w wave, importing []int, tr *tracker) ([]int, error) {
+func (a *Admin) copySlots(ctx context.Context, budget *semaphore.Weighted, pace *pace.Pacer, src, tgt string, w wave, importing []int, tr *tracker) ([]int, error) {
 	lim := a.limits()
 	v, err := a.view(ctx, src)
 	if err != nil {
@@ -202,17 +204,17 @@ const (
 // deletes the keys there and opens the slot. On one connection of its own
 // to the source: WATCH and the dump script in one round trip, the RESTOREs
 // on the target in one more, MULTI/SETSLOT/UNLINK/EXEC in a third.
-func (a *Admin) copySlot(ctx context.Context, budget *semaphore.Weighted, pace *pacer, src, tgt, tgtID string, c slotCopy, tr *tracker) (copyOutcome, error) {
+func (a *Admin) copySlot(ctx context.Context, budget *semaphore.Weighted, pace *pace.Pacer, src, tgt, tgtID string, c slotCopy, tr *tracker) (copyOutcome, error) {
 	lim := a.limits()
 	conn := a.client(src).Conn()
 	defer conn.Close()
 	for attempt := 1; attempt <= copyAttempts; attempt++ {
 		// One unit of the latency budget's window per attempt.
-		if err := pace.acquire(ctx); err != nil {
+		if err := pace.Acquire(ctx); err != nil {
 			return 0, err
 		}
 		res, err := a.copyOnce(ctx, conn, budget, src, tgt, tgtID, c, attempt, lim)
-		pace.release()
+		pace.Release()
 		if err != nil {
 			_ = conn.Do(ctx, "unwatch").Err()
 			return 0, err

@@ -46,6 +46,6 @@
 //     sources and several waves of slots per source in parallel within
 //     Limits, and (unless Limits.LatencyBudgetOff) no more at once than keeps
 //     the primaries' PING round trip within Limits.LatencyBudget of what it
-//     was before the move (pace.go: an AIMD window over slot copies and
+//     was before the move (internal/redis/pace: an AIMD window over slot copies and
 //     MIGRATE pipelines).
 package clusteradmin

@@ -15,6 +15,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"golang.org/x/sync/semaphore"
 
+	"github.com/dayops/dayops/internal/redis/pace"
 	"github.com/dayops/dayops/internal/topology"
 )
 
@@ -66,7 +67,7 @@ type migration struct {
 	done      []int
 	copy      bool                // use the copy path (Limits.Copy, SizeSamplingOff)
 	budget    *semaphore.Weighted // bytes of dumps held by copies
-	pace      *pacer              // nil: Limits.LatencyBudgetOff
+	pace      *pace.Pacer         // nil: Limits.LatencyBudgetOff
 }
 
 // MigrateSlots moves every slot of in.Moves from its source to its target.
@@ -117,9 +118,10 @@ func (a *Admin) MigrateSlots(ctx context.Context, in MigrateInput) (MigrateResul
 		}
 		err = a.runLegacy(ctx, m, tr)
 		if m.pace != nil {
-			m.pace.stop()
-			a.log().InfoContext(ctx, "latency budget pacing", "budget", a.limits().LatencyBudget, "baseline", time.Duration(m.pace.baseline.Load()),
-				"window_min", m.pace.lowest.Load(), "window_max", m.pace.highest.Load(), "window_last", m.pace.window.Load())
+			m.pace.Stop()
+			base, lo, hi, last := m.pace.Stats()
+			a.log().InfoContext(ctx, "latency budget pacing", "budget", a.limits().LatencyBudget, "baseline", base,
+				"window_min", lo, "window_max", hi, "window_last", last)
 		}
 	} else {
 		err = a.runAtomic(ctx, AtomicMigration(method), m, tr)
@@ -256,7 +258,7 @@ func (m *migration) addWaves(pending map[[2]string][]int, size int) {
 // copies hold (the first version did, and throttled itself on its own pool
 // wait), so the round trip is the event loop's queue and the host's CPU,
 // what the primaries' clients see.
-func (a *Admin) startPacer(ctx context.Context, m *migration) *pacer {
+func (a *Admin) startPacer(ctx context.Context, m *migration) *pace.Pacer {
 	lim := a.limits()
 	per := lim.WavesPerSource
 	if m.copy {
@@ -266,7 +268,7 @@ func (a *Admin) startPacer(ctx context.Context, m *migration) *pacer {
 	// shared, and a source's event loop with one unit in flight queues its
 	// clients behind at most one slot's dump.
 	sources := max(1, min(lim.Sources, len(m.bySource)))
-	ctl := aimd{Budget: lim.LatencyBudget, Min: sources, Max: sources * per}
+	ctl := pace.AIMD{Budget: lim.LatencyBudget, Min: sources, Max: sources * per}
 	var pings []func(context.Context) error
 	var conns []*redis.Conn
 	for _, id := range m.primaries {
@@ -274,8 +276,8 @@ func (a *Admin) startPacer(ctx context.Context, m *migration) *pacer {
 		conns = append(conns, c)
 		pings = append(pings, func(ctx context.Context) error { return c.Ping(ctx).Err() })
 	}
-	p := startPacer(ctx, ctl, pings)
-	p.onStop = func() {
+	p := pace.Start(ctx, ctl, pings)
+	p.OnStop = func() {
 		for _, c := range conns {
 			_ = c.Close()
 		}
@@ -576,7 +578,7 @@ type batch struct {
 
 // emptyRound moves up to Limits.BatchKeys keys of each pending slot and
 // returns the slots that may still hold keys.
-func (a *Admin) emptyRound(ctx context.Context, pace *pacer, src, ip string, port int, tgtID string, slots []int, tr *tracker) ([]int, error) {
+func (a *Admin) emptyRound(ctx context.Context, pace *pace.Pacer, src, ip string, port int, tgtID string, slots []int, tr *tracker) ([]int, error) {
 	lim := a.limits()
 	keys, sizes, err := a.slotKeys(ctx, src, slots)
 	if err != nil {
@@ -702,7 +704,7 @@ func packBatches(lim Limits, slots []int, keys [][]string, sizes []int64) (batch
 // migrateBatches sends the batches' MIGRATEs from src, Limits.MigratesPerPipeline
 // per pipeline, each pipeline within the pacer's window, and returns their
 // replies in order.
-func (a *Admin) migrateBatches(ctx context.Context, pace *pacer, src, ip string, port int, batches []batch) ([]redis.Cmder, error) {
+func (a *Admin) migrateBatches(ctx context.Context, pace *pace.Pacer, src, ip string, port int, batches []batch) ([]redis.Cmder, error) {
 	var cmds []redis.Cmder
 	per := a.limits().MigratesPerPipeline
 	if per <= 0 {
@@ -710,7 +712,7 @@ func (a *Admin) migrateBatches(ctx context.Context, pace *pacer, src, ip string,
 	}
 	for start := 0; start < len(batches); start += per {
 		chunk := batches[start:min(start+per, len(batches))]
-		if err := pace.acquire(ctx); err != nil {
+		if err := pace.Acquire(ctx); err != nil {
 			return nil, err
 		}
 		got, err := a.pipe(ctx, src, func(p redis.Pipeliner) {
@@ -718,7 +720,7 @@ func (a *Admin) migrateBatches(ctx context.Context, pace *pacer, src, ip string,
 				p.Do(ctx, a.migrateArgs(ip, port, b, false)...)
 			}
 		})
-		pace.release()
+		pace.Release()
 		if err != nil {
 			return nil, err
 		}
