@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/dayops/dayops/internal/redis/clusteradmin"
+	"github.com/dayops/dayops/internal/redis/slotmigrate"
 	"github.com/dayops/dayops/internal/testutil/redistest"
 	"github.com/dayops/dayops/internal/topology"
 )
@@ -323,7 +324,7 @@ func scaleOut(ctx context.Context, c *redistest.Cluster, tool, id4, addr4 string
 	if err != nil {
 		return err
 	}
-	_, err = c.Admin.MigrateSlots(ctx, clusteradmin.MigrateInput{Moves: plan.Moves, Seeds: c.Addrs()})
+	_, err = slotmigrate.New(c.Admin).MigrateSlots(ctx, slotmigrate.MigrateInput{Moves: plan.Moves, Seeds: c.Addrs()})
 	return err
 }
 
@@ -350,7 +351,7 @@ func scaleIn(ctx context.Context, c *redistest.Cluster, tool, id4, addr4 string)
 	if err != nil {
 		return err
 	}
-	_, err = c.Admin.MigrateSlots(ctx, clusteradmin.MigrateInput{Moves: plan.Moves, Seeds: c.Addrs()})
+	_, err = slotmigrate.New(c.Admin).MigrateSlots(ctx, slotmigrate.MigrateInput{Moves: plan.Moves, Seeds: c.Addrs()})
 	return err
 }
 
