@@ -18,6 +18,7 @@ import (
 
 	"github.com/dayops/dayops/bench/benchkit"
 	"github.com/dayops/dayops/internal/redis/clusteradmin"
+	"github.com/dayops/dayops/internal/redis/slotmigrate"
 	"github.com/dayops/dayops/internal/testutil/redistest"
 	"github.com/dayops/dayops/internal/topology"
 )
@@ -311,7 +312,7 @@ func scaleOut(ctx context.Context, c *redistest.Cluster, tool, id4, addr4 string
 	if err != nil {
 		return err
 	}
-	_, err = c.Admin.MigrateSlots(ctx, clusteradmin.MigrateInput{Moves: plan.Moves, Seeds: c.Addrs()})
+	_, err = slotmigrate.New(c.Admin).MigrateSlots(ctx, slotmigrate.MigrateInput{Moves: plan.Moves, Seeds: c.Addrs()})
 	return err
 }
 
@@ -338,7 +339,7 @@ func scaleIn(ctx context.Context, c *redistest.Cluster, tool, id4, addr4 string)
 	if err != nil {
 		return err
 	}
-	_, err = c.Admin.MigrateSlots(ctx, clusteradmin.MigrateInput{Moves: plan.Moves, Seeds: c.Addrs()})
+	_, err = slotmigrate.New(c.Admin).MigrateSlots(ctx, slotmigrate.MigrateInput{Moves: plan.Moves, Seeds: c.Addrs()})
 	return err
 }
 

@@ -16,7 +16,7 @@ import (
 	"github.com/dayops/dayops/internal/audit"
 	"github.com/dayops/dayops/internal/operation"
 	"github.com/dayops/dayops/internal/planner"
-	"github.com/dayops/dayops/internal/redis/clusteradmin"
+	"github.com/dayops/dayops/internal/redis/slotmigrate"
 	"github.com/dayops/dayops/internal/spec"
 	"github.com/dayops/dayops/internal/topology"
 	"github.com/dayops/dayops/internal/workflows/lifecycle"
@@ -138,9 +138,9 @@ func scaleEnv(t *testing.T, rec *recorder, migrate func(context.Context, redisop
 			return migrate(ctx, in)
 		})
 	env.OnActivity(redisActs.CloseOpenSlots, mock.Anything, mock.Anything).Return(
-		func(context.Context, redisops.CloseOpenSlotsInput) (clusteradmin.CloseOpenSlotsResult, error) {
+		func(context.Context, redisops.CloseOpenSlotsInput) (slotmigrate.CloseOpenSlotsResult, error) {
 			rec.add("close-open-slots")
-			return clusteradmin.CloseOpenSlotsResult{}, nil
+			return slotmigrate.CloseOpenSlotsResult{}, nil
 		})
 	return env
 }
@@ -150,7 +150,7 @@ func migrated(in redisops.MigrateInput) (redisops.MigrateResult, error) {
 	for _, m := range in.Moves {
 		n += m.Range.Len()
 	}
-	return redisops.MigrateResult{Progress: clusteradmin.Progress{SlotsTotal: n, SlotsDone: n, KeysMoved: int64(n) * 10, ElapsedMS: 100}}, nil
+	return redisops.MigrateResult{Progress: slotmigrate.Progress{SlotsTotal: n, SlotsDone: n, KeysMoved: int64(n) * 10, ElapsedMS: 100}}, nil
 }
 
 func TestScaleOut(t *testing.T) {
@@ -195,7 +195,7 @@ func TestScaleOutCancelClosesOpenSlots(t *testing.T) {
 	rec := &recorder{}
 	env := scaleEnv(t, rec, func(ctx context.Context, in redisops.MigrateInput) (redisops.MigrateResult, error) {
 		for { // a long migration that heartbeats, as the real one does, until cancelled
-			activity.RecordHeartbeat(ctx, clusteradmin.Progress{SlotsDone: 1})
+			activity.RecordHeartbeat(ctx, slotmigrate.Progress{SlotsDone: 1})
 			select {
 			case <-ctx.Done():
 				return redisops.MigrateResult{}, ctx.Err()

@@ -36,6 +36,8 @@ var rules = map[string]struct {
 	// Libraries apart from adapters: activities adapt them; they do not
 	// adapt themselves.
 	"internal/redis/clusteradmin": {why: "a library imports no Temporal package", forbidden: []string{"go.temporal.io/"}},
+	"internal/redis/pace":         {why: "a library imports no Temporal package", forbidden: []string{"go.temporal.io/"}},
+	"internal/redis/slotmigrate":  {why: "a library imports no Temporal package", forbidden: []string{"go.temporal.io/"}},
 	"internal/redis/rdb":          {why: "a library imports no Temporal package", forbidden: []string{"go.temporal.io/"}},
 	"internal/kube/render":        {why: "a library imports no Temporal package", forbidden: []string{"go.temporal.io/"}},
 	"internal/guard":              {why: "pure assessment imports no Temporal package", forbidden: []string{"go.temporal.io/"}},

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/dayops/dayops/internal/redis/clusteradmin"
+	"github.com/dayops/dayops/internal/redis/slotmigrate"
 	"github.com/dayops/dayops/internal/topology"
 	"github.com/redis/go-redis/v9"
 	"go.temporal.io/sdk/activity"
@@ -257,11 +258,11 @@ func (in MigrateInput) StepTarget() string { return in.Label }
 
 // MigrateResult is the final progress.
 type MigrateResult struct {
-	Progress clusteradmin.Progress `json:"progress"`
-	Method   string                `json:"method"`
+	Progress slotmigrate.Progress `json:"progress"`
+	Method   string               `json:"method"`
 }
 
-// MigrateSlots moves the slots, heartbeating clusteradmin.Progress every second.
+// MigrateSlots moves the slots, heartbeating slotmigrate.Progress every second.
 // A retried attempt resumes from the last heartbeat: clusteradmin observes the
 // cluster, skips finished slots and closes half-open ones first.
 func (a *Activities) MigrateSlots(ctx context.Context, in MigrateInput) (MigrateResult, error) {
@@ -269,17 +270,17 @@ func (a *Activities) MigrateSlots(ctx context.Context, in MigrateInput) (Migrate
 	if err != nil {
 		return MigrateResult{}, err
 	}
-	var resume *clusteradmin.Progress
+	var resume *slotmigrate.Progress
 	if activity.HasHeartbeatDetails(ctx) {
-		var p clusteradmin.Progress
+		var p slotmigrate.Progress
 		if err := activity.GetHeartbeatDetails(ctx, &p); err == nil {
 			resume = &p
 			a.Log.InfoContext(ctx, "resuming slot migration", "slots_done", p.SlotsDone, "slots_total", p.SlotsTotal, "keys_moved", p.KeysMoved)
 		}
 	}
-	r, err := adm.MigrateSlots(ctx, clusteradmin.MigrateInput{
+	r, err := slotmigrate.New(adm).MigrateSlots(ctx, slotmigrate.MigrateInput{
 		Moves: in.Moves, Seeds: in.Seeds, Resume: resume,
-		OnProgress: func(p clusteradmin.Progress) { activity.RecordHeartbeat(ctx, p) },
+		OnProgress: func(p slotmigrate.Progress) { activity.RecordHeartbeat(ctx, p) },
 	})
 	return MigrateResult{Progress: r.Progress, Method: r.Method}, classify(err)
 }
@@ -292,12 +293,12 @@ type CloseOpenSlotsInput struct {
 
 // CloseOpenSlots closes every MIGRATING/IMPORTING slot in the direction that
 // loses no key (used by cancellation and recovery).
-func (a *Activities) CloseOpenSlots(ctx context.Context, in CloseOpenSlotsInput) (clusteradmin.CloseOpenSlotsResult, error) {
+func (a *Activities) CloseOpenSlots(ctx context.Context, in CloseOpenSlotsInput) (slotmigrate.CloseOpenSlotsResult, error) {
 	adm, _, err := a.admin(ctx, in.Auth)
 	if err != nil {
-		return clusteradmin.CloseOpenSlotsResult{}, err
+		return slotmigrate.CloseOpenSlotsResult{}, err
 	}
-	r, err := adm.CloseOpenSlots(ctx, clusteradmin.CloseOpenSlotsInput{Seeds: in.Seeds})
+	r, err := slotmigrate.New(adm).CloseOpenSlots(ctx, slotmigrate.CloseOpenSlotsInput{Seeds: in.Seeds})
 	return r, classify(err)
 }
 

@@ -52,7 +52,7 @@ type Limits struct {
 	// (needed for byte-sized batches and the big-key limit). Default on;
 	// SizeSamplingOff turns it off.
 	SizeSamplingOff bool
-	// Copy says when keys move by the copy path (see copySlots) rather than
+	// Copy says when keys move by the copy path (see slotmigrate, copy.go) rather than
 	// MIGRATE only.
 	Copy CopyMode
 	// CopiesPerWave is how many slots of one wave are copied at once on the
@@ -67,7 +67,7 @@ type Limits struct {
 	// takes the round trip before the move as the baseline, and adapts how
 	// many slot copies (or MIGRATE pipelines) run at once, halving them when
 	// the p90 PING of a 50 ms period is over baseline + budget and growing
-	// them while it is under half of that (see pace.go), between one per
+	// them while it is under half of that (see internal/redis/pace), between one per
 	// source and Sources x waves x copies. Lower: lower client latency,
 	// fewer keys/s (the curve is in bench/README.md). Default 1ms;
 	// LatencyBudgetOff runs at the fixed concurrency of the limits above.
@@ -143,7 +143,8 @@ func DefaultLimits() Limits {
 	}
 }
 
-func (l Limits) withDefaults() Limits {
+// WithDefaults returns l with every zero limit set to its default.
+func (l Limits) WithDefaults() Limits {
 	d := DefaultLimits()
 	if l.MaxKeyBytes <= 0 {
 		l.MaxKeyBytes = d.MaxKeyBytes
@@ -200,10 +201,6 @@ type Admin struct {
 	// nodes require authentication.
 	MigrateUser     string
 	MigratePassword string
-
-	// beforeCommit, when set (tests only), runs on the copy path between
-	// the RESTOREs on the target and the EXEC on the source.
-	beforeCommit func(slot, attempt int)
 }
 
 // New returns an Admin with the given dependencies.
@@ -211,7 +208,10 @@ func New(clients ClientFactory, log *slog.Logger, limits Limits) *Admin {
 	return &Admin{Clients: clients, Log: log, Limits: limits}
 }
 
-func (a *Admin) limits() Limits { return a.Limits.withDefaults() }
+func (a *Admin) limits() Limits { return a.Limits.WithDefaults() }
+
+// Logger returns the Admin's logger (a discarding one when Log is nil).
+func (a *Admin) Logger() *slog.Logger { return a.log() }
 
 func (a *Admin) log() *slog.Logger {
 	if a.Log == nil {
@@ -221,6 +221,12 @@ func (a *Admin) log() *slog.Logger {
 }
 
 func (a *Admin) client(addr string) *redis.Client { return a.Clients.Client(addr) }
+
+// Client returns the client of addr from the factory.
+func (a *Admin) Client(addr string) *redis.Client { return a.client(addr) }
+
+// View reads and parses CLUSTER NODES of addr.
+func (a *Admin) View(ctx context.Context, addr string) (ClusterView, error) { return a.view(ctx, addr) }
 
 // view reads and parses CLUSTER NODES of addr.
 func (a *Admin) view(ctx context.Context, addr string) (ClusterView, error) {

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/dayops/dayops/internal/redis/clusteradmin"
+	"github.com/dayops/dayops/internal/redis/slotmigrate"
 	"github.com/dayops/dayops/internal/testutil/redistest"
 	"github.com/dayops/dayops/internal/topology"
 )
@@ -15,11 +16,11 @@ func TestRolesFailoverForgetReset(t *testing.T) {
 	c := redistest.New(t, redistest.Options{Primaries: 3, ReplicasPerPrimary: 1})
 	a := c.Admin
 
-	probe, err := a.Probe(ctx, clusteradmin.ProbeInput{Addr: c.Addrs()[0]})
+	probe, err := slotmigrate.New(a).Probe(ctx, slotmigrate.ProbeInput{Addr: c.Addrs()[0]})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if probe.Atomic != clusteradmin.AtomicNone {
+	if probe.Atomic != slotmigrate.AtomicNone {
 		t.Errorf("redis 7.0 probed as %q", probe.Atomic)
 	}
 

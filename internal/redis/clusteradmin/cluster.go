@@ -637,3 +637,15 @@ func (a *Admin) Reset(ctx context.Context, in ResetInput) (ResetResult, error) {
 	}
 	return ResetResult{NodeID: id}, nil
 }
+
+// Poll calls check until it reports done, an error, or timeout passes
+// (the error then names what and the last reason).
+func (a *Admin) Poll(ctx context.Context, timeout time.Duration, what string, check func(context.Context) (done bool, reason string, err error)) error {
+	return a.poll(ctx, timeout, what, check)
+}
+
+// Resolve returns the IP and port addr resolves to, as CLUSTER MEET and
+// MIGRATE need them.
+func (a *Admin) Resolve(ctx context.Context, addr string) (string, int, error) {
+	return a.resolve(ctx, addr)
+}

@@ -188,3 +188,13 @@ func (a *Admin) retry(ctx context.Context, what string, op func(context.Context)
 		wait = min(2*wait, time.Second)
 	}
 }
+
+// Transient returns an error IsTransient reports as transient, for
+// conditions that retrying clears (a slot still being emptied).
+func Transient(msg string) error { return transientError(msg) }
+
+// Retry runs op, retrying transient errors with back-off for
+// Limits.RetryFor.
+func (a *Admin) Retry(ctx context.Context, what string, op func(context.Context) error) error {
+	return a.retry(ctx, what, op)
+}

@@ -1,4 +1,4 @@
-package clusteradmin_test
+package slotmigrate_test
 
 import (
 	"encoding/json"
@@ -12,6 +12,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/dayops/dayops/internal/redis/clusteradmin"
+	"github.com/dayops/dayops/internal/redis/slotmigrate"
 	"github.com/dayops/dayops/internal/testutil/redistest"
 	"github.com/dayops/dayops/internal/topology"
 )
@@ -46,9 +47,9 @@ func TestHelperMigrateProcess(t *testing.T) {
 		lim.BatchKeys, lim.CopiesPerWave = 0, 1
 	}
 	a := clusteradmin.New(pool, nil, lim)
-	_, err := a.MigrateSlots(t.Context(), clusteradmin.MigrateInput{
+	_, err := slotmigrate.New(a).MigrateSlots(t.Context(), slotmigrate.MigrateInput{
 		Moves: job.Moves, Seeds: job.Seeds, ProgressEvery: time.Millisecond,
-		OnProgress: func(p clusteradmin.Progress) {
+		OnProgress: func(p slotmigrate.Progress) {
 			b, _ := json.Marshal(p)
 			tmp := job.Progress + ".tmp"
 			if os.WriteFile(tmp, b, 0o644) == nil {
@@ -61,8 +62,8 @@ func TestHelperMigrateProcess(t *testing.T) {
 	}
 }
 
-func readProgress(path string) (clusteradmin.Progress, bool) {
-	var p clusteradmin.Progress
+func readProgress(path string) (slotmigrate.Progress, bool) {
+	var p slotmigrate.Progress
 	b, err := os.ReadFile(path)
 	if err != nil || json.Unmarshal(b, &p) != nil {
 		return p, false
@@ -128,7 +129,7 @@ func killAndResume(t *testing.T, mode clusteradmin.CopyMode) {
 	}
 	// Kill it once a fifth of the slots are done and a slot is open.
 	deadline := time.Now().Add(90 * time.Second)
-	var last clusteradmin.Progress
+	var last slotmigrate.Progress
 	for {
 		p, ok := readProgress(progressFile)
 		if ok && p.SlotsDone >= plan.Slots()/5 && openSlots(t, c) > 0 {
@@ -155,7 +156,7 @@ func killAndResume(t *testing.T, mode clusteradmin.CopyMode) {
 	}
 
 	resumer := clusteradmin.New(c.Pool, nil, clusteradmin.Limits{Copy: mode})
-	res, err := resumer.MigrateSlots(ctx, clusteradmin.MigrateInput{Moves: plan.Moves, Seeds: c.Addrs(), Resume: &last})
+	res, err := slotmigrate.New(resumer).MigrateSlots(ctx, slotmigrate.MigrateInput{Moves: plan.Moves, Seeds: c.Addrs(), Resume: &last})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,8 +1,9 @@
-package clusteradmin
+package slotmigrate
 
 import (
 	"context"
 	"fmt"
+	"github.com/dayops/dayops/internal/redis/clusteradmin"
 	"slices"
 	"strings"
 
@@ -34,8 +35,8 @@ type ProbeResult struct {
 // Probe asks the node whether it knows the atomic slot migration commands
 // (COMMAND INFO of the subcommands), never trusting a version string: forks
 // and backports make versions lie.
-func (a *Admin) Probe(ctx context.Context, in ProbeInput) (ProbeResult, error) {
-	reply, err := a.client(in.Addr).Do(ctx, "command", "info", "cluster|migration", "cluster|migrateslots").Slice()
+func (a *Migrator) Probe(ctx context.Context, in ProbeInput) (ProbeResult, error) {
+	reply, err := a.Client(in.Addr).Do(ctx, "command", "info", "cluster|migration", "cluster|migrateslots").Slice()
 	if err != nil {
 		return ProbeResult{}, fmt.Errorf("probe %s: %w", in.Addr, err)
 	}
@@ -78,7 +79,7 @@ func pickAtomic(kinds []AtomicMigration) AtomicMigration {
 	return kinds[0]
 }
 
-func (a *Admin) commonAtomic(ctx context.Context, m *migration) (AtomicMigration, error) {
+func (a *Migrator) commonAtomic(ctx context.Context, m *migration) (AtomicMigration, error) {
 	kinds := make([]AtomicMigration, 0, len(m.primaries))
 	for _, id := range m.primaries {
 		r, err := a.Probe(ctx, ProbeInput{Addr: m.addrs[id]})
@@ -94,7 +95,7 @@ func (a *Admin) commonAtomic(ctx context.Context, m *migration) (AtomicMigration
 // own every slot. Redis: one CLUSTER MIGRATION IMPORT per target; Valkey:
 // one CLUSTER MIGRATESLOTS per source. A start refused because the same
 // migration is already running (a resumed activity) is followed by polling.
-func (a *Admin) runAtomic(ctx context.Context, kind AtomicMigration, m *migration, tr *tracker) error {
+func (a *Migrator) runAtomic(ctx context.Context, kind AtomicMigration, m *migration, tr *tracker) error {
 	byTarget := map[string][]int{}
 	bySource := map[string]map[string][]int{}
 	for src, waves := range m.bySource {
@@ -117,7 +118,7 @@ func (a *Admin) runAtomic(ctx context.Context, kind AtomicMigration, m *migratio
 	case AtomicRedis:
 		for tgt, slots := range byTarget {
 			args := append([]any{"cluster", "migration", "import"}, rangeArgs(slots)...)
-			if err := a.client(m.addrs[tgt]).Do(ctx, args...).Err(); err != nil && !hasMsg(err, "already") {
+			if err := a.Client(m.addrs[tgt]).Do(ctx, args...).Err(); err != nil && !hasMsg(err, "already") {
 				return fmt.Errorf("cluster migration import on %s: %w", m.addrs[tgt], err)
 			}
 		}
@@ -129,17 +130,17 @@ func (a *Admin) runAtomic(ctx context.Context, kind AtomicMigration, m *migratio
 				args = append(args, rangeArgs(slots)...)
 				args = append(args, "node", tgt)
 			}
-			if err := a.client(m.addrs[src]).Do(ctx, args...).Err(); err != nil && !hasMsg(err, "already") {
+			if err := a.Client(m.addrs[src]).Do(ctx, args...).Err(); err != nil && !hasMsg(err, "already") {
 				return fmt.Errorf("cluster migrateslots on %s: %w", m.addrs[src], err)
 			}
 		}
 	default:
 		return fmt.Errorf("unknown atomic migration %q", kind)
 	}
-	return a.poll(ctx, 0, "wait for atomic slot migration", func(ctx context.Context) (bool, string, error) {
+	return a.Poll(ctx, 0, "wait for atomic slot migration", func(ctx context.Context) (bool, string, error) {
 		left := 0
 		for tgt, slots := range byTarget {
-			v, err := a.view(ctx, m.addrs[tgt])
+			v, err := a.View(ctx, m.addrs[tgt])
 			if err != nil {
 				return false, "", err
 			}
@@ -156,7 +157,7 @@ func (a *Admin) runAtomic(ctx context.Context, kind AtomicMigration, m *migratio
 				if err != nil {
 					return false, "", err
 				}
-				return false, "", &PlanConflictError{Slot: slots[0], Reason: "atomic migration failed: " + failed}
+				return false, "", &clusteradmin.PlanConflictError{Slot: slots[0], Reason: "atomic migration failed: " + failed}
 			}
 		}
 		return left == 0, fmt.Sprintf("%d slots not moved yet", left), nil
@@ -164,12 +165,12 @@ func (a *Admin) runAtomic(ctx context.Context, kind AtomicMigration, m *migratio
 }
 
 // atomicFailed looks for a failed task in the node's migration status.
-func (a *Admin) atomicFailed(ctx context.Context, kind AtomicMigration, addr string) (string, error) {
+func (a *Migrator) atomicFailed(ctx context.Context, kind AtomicMigration, addr string) (string, error) {
 	args := []any{"cluster", "migration", "status", "all"}
 	if kind == AtomicValkey {
 		args = []any{"cluster", "getslotmigrations"}
 	}
-	reply, err := a.client(addr).Do(ctx, args...).Result()
+	reply, err := a.Client(addr).Do(ctx, args...).Result()
 	if err != nil {
 		return "", fmt.Errorf("migration status on %s: %w", addr, err)
 	}

@@ -1,8 +1,9 @@
-package clusteradmin
+package slotmigrate
 
 import (
 	"context"
 	"fmt"
+	"github.com/dayops/dayops/internal/redis/clusteradmin"
 	"maps"
 	"slices"
 
@@ -31,7 +32,7 @@ type CloseOpenSlotsResult struct {
 // finished towards it; otherwise the owner keeps the slot: the owner is made
 // STABLE first (no more ASK redirections), the importing node is counted
 // again, and only then made STABLE too.
-func (a *Admin) CloseOpenSlots(ctx context.Context, in CloseOpenSlotsInput) (CloseOpenSlotsResult, error) {
+func (a *Migrator) CloseOpenSlots(ctx context.Context, in CloseOpenSlotsInput) (CloseOpenSlotsResult, error) {
 	var res CloseOpenSlotsResult
 	m, views, err := a.primaryViews(ctx, in.Seeds)
 	if err != nil {
@@ -55,8 +56,8 @@ func (a *Admin) CloseOpenSlots(ctx context.Context, in CloseOpenSlotsInput) (Clo
 	}
 	tr := newTracker(nil, nil, 0)
 	for _, w := range forward {
-		a.log().InfoContext(ctx, "finishing open slot towards the importing node", "slot", w.slots[0], "source", m.addrs[w.src], "target", m.addrs[w.tgt])
-		err := a.retry(ctx, "close open slot", func(ctx context.Context) error { return a.runWave(ctx, m, w, tr) })
+		a.Logger().InfoContext(ctx, "finishing open slot towards the importing node", "slot", w.slots[0], "source", m.addrs[w.src], "target", m.addrs[w.tgt])
+		err := a.Retry(ctx, "close open slot", func(ctx context.Context) error { return a.runWave(ctx, m, w, tr) })
 		if err != nil {
 			return res, fmt.Errorf("close slot %d forward: %w", w.slots[0], err)
 		}
@@ -68,7 +69,7 @@ func (a *Admin) CloseOpenSlots(ctx context.Context, in CloseOpenSlotsInput) (Clo
 }
 
 // openSlots lists the slots some primary has MIGRATING or IMPORTING.
-func openSlots(views map[string]ClusterView) []int {
+func openSlots(views map[string]clusteradmin.ClusterView) []int {
 	open := map[int]bool{}
 	for _, v := range views {
 		for s := range v.Myself.Migrating {
@@ -85,7 +86,7 @@ func openSlots(views map[string]ClusterView) []int {
 // towards the importing node when that node holds keys of it, or nil once
 // it rolled the slot back to its owner (owner STABLE first, then, if the
 // importing node still holds no key, every other node).
-func (a *Admin) closeSlot(ctx context.Context, m *migration, views map[string]ClusterView, s int) (*wave, error) {
+func (a *Migrator) closeSlot(ctx context.Context, m *migration, views map[string]clusteradmin.ClusterView, s int) (*wave, error) {
 	owner := ""
 	for id, v := range views {
 		if v.Myself.Slots.Contains(s) {
@@ -104,13 +105,13 @@ func (a *Admin) closeSlot(ctx context.Context, m *migration, views map[string]Cl
 		}
 	}
 	if owner == "" {
-		return nil, &PlanConflictError{Slot: s, Reason: "open but owned by no live primary"}
+		return nil, &clusteradmin.PlanConflictError{Slot: s, Reason: "open but owned by no live primary"}
 	}
 	holds := func() (bool, error) {
 		if dest == "" {
 			return false, nil
 		}
-		n, err := a.client(m.addrs[dest]).ClusterCountKeysInSlot(ctx, s).Result()
+		n, err := a.Client(m.addrs[dest]).ClusterCountKeysInSlot(ctx, s).Result()
 		if err != nil {
 			return false, fmt.Errorf("close slot %d: count keys on %s: %w", s, m.addrs[dest], err)
 		}
@@ -138,9 +139,9 @@ func (a *Admin) closeSlot(ctx context.Context, m *migration, views map[string]Cl
 	return nil, nil
 }
 
-func (a *Admin) stable(ctx context.Context, addr string, slot int) error {
-	err := a.retry(ctx, "setslot stable", func(ctx context.Context) error {
-		return a.client(addr).Do(ctx, "cluster", "setslot", slot, "stable").Err()
+func (a *Migrator) stable(ctx context.Context, addr string, slot int) error {
+	err := a.Retry(ctx, "setslot stable", func(ctx context.Context) error {
+		return a.Client(addr).Do(ctx, "cluster", "setslot", slot, "stable").Err()
 	})
 	if err != nil {
 		return fmt.Errorf("setslot %d stable on %s: %w", slot, addr, err)
@@ -149,11 +150,11 @@ func (a *Admin) stable(ctx context.Context, addr string, slot int) error {
 }
 
 // primaryViews reads the seed's view and every live primary's own view.
-func (a *Admin) primaryViews(ctx context.Context, seeds []string) (*migration, map[string]ClusterView, error) {
-	var seed ClusterView
+func (a *Migrator) primaryViews(ctx context.Context, seeds []string) (*migration, map[string]clusteradmin.ClusterView, error) {
+	var seed clusteradmin.ClusterView
 	var err error
 	for _, s := range seeds {
-		if seed, err = a.view(ctx, s); err == nil {
+		if seed, err = a.View(ctx, s); err == nil {
 			break
 		}
 	}
@@ -161,7 +162,7 @@ func (a *Admin) primaryViews(ctx context.Context, seeds []string) (*migration, m
 		return nil, nil, fmt.Errorf("no seed reachable: %w", err)
 	}
 	m := &migration{addrs: map[string]string{}}
-	views := map[string]ClusterView{}
+	views := map[string]clusteradmin.ClusterView{}
 	for id, n := range seed.Nodes {
 		m.addrs[id] = n.Addr
 		if n.Has("fail") || n.Has("noaddr") || n.Has("handshake") {
@@ -175,7 +176,7 @@ func (a *Admin) primaryViews(ctx context.Context, seeds []string) (*migration, m
 	slices.Sort(m.primaries)
 	slices.Sort(m.live)
 	for _, id := range m.primaries {
-		if views[id], err = a.view(ctx, m.addrs[id]); err != nil {
+		if views[id], err = a.View(ctx, m.addrs[id]); err != nil {
 			return nil, nil, err
 		}
 	}

@@ -1,9 +1,10 @@
-package clusteradmin
+package slotmigrate
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/dayops/dayops/internal/redis/clusteradmin"
 	"maps"
 	"net"
 	"slices"
@@ -15,6 +16,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"golang.org/x/sync/semaphore"
 
+	"github.com/dayops/dayops/internal/redis/pace"
 	"github.com/dayops/dayops/internal/topology"
 )
 
@@ -64,9 +66,9 @@ type migration struct {
 	bySource  map[string][]wave
 	total     int
 	done      []int
-	copy      bool                // use the copy path (Limits.Copy, SizeSamplingOff)
+	copy      bool                // use the copy path (clusteradmin.Limits.Copy, SizeSamplingOff)
 	budget    *semaphore.Weighted // bytes of dumps held by copies
-	pace      *pacer              // nil: Limits.LatencyBudgetOff
+	pace      *pace.Pacer         // nil: clusteradmin.Limits.LatencyBudgetOff
 }
 
 // MigrateSlots moves every slot of in.Moves from its source to its target.
@@ -77,14 +79,14 @@ type migration struct {
 // (by count and bytes, a key bigger than the byte budget alone), repeat until
 // the slots are empty, then SETSLOT NODE on the target, then the source (the
 // other nodes learn from the target's broadcast). Sources run in parallel, each with several waves in
-// flight, within Limits.
+// flight, within clusteradmin.Limits.
 //
 // It is idempotent: it observes every slot first; slots already owned by the
 // target are skipped, slots left half-open towards the target by an earlier
 // run are finished, and slots left open towards another node (by another
 // tool) are closed first with CloseOpenSlots. Finally it waits until every
 // node (replicas included) agrees and reports cluster_state:ok.
-func (a *Admin) MigrateSlots(ctx context.Context, in MigrateInput) (MigrateResult, error) {
+func (a *Migrator) MigrateSlots(ctx context.Context, in MigrateInput) (MigrateResult, error) {
 	every := in.ProgressEvery
 	if every <= 0 {
 		every = time.Second
@@ -96,8 +98,8 @@ func (a *Admin) MigrateSlots(ctx context.Context, in MigrateInput) (MigrateResul
 		return MigrateResult{}, fmt.Errorf("migrate slots: %w", err)
 	}
 	// The copy path sizes keys with MEMORY USAGE; without sampling, MIGRATE.
-	m.copy = a.limits().Copy != CopyNever && !a.limits().SizeSamplingOff
-	m.budget = semaphore.NewWeighted(max(a.limits().CopyBudget, a.limits().BatchBytes))
+	m.copy = a.Limits.WithDefaults().Copy != clusteradmin.CopyNever && !a.Limits.WithDefaults().SizeSamplingOff
+	m.budget = semaphore.NewWeighted(max(a.Limits.WithDefaults().CopyBudget, a.Limits.WithDefaults().BatchBytes))
 	tr.setTotal(m.total)
 	tr.finished(m.done)
 	method := "legacy"
@@ -112,14 +114,15 @@ func (a *Admin) MigrateSlots(ctx context.Context, in MigrateInput) (MigrateResul
 	}
 	t1 := time.Now()
 	if method == "legacy" {
-		if !a.limits().LatencyBudgetOff {
+		if !a.Limits.WithDefaults().LatencyBudgetOff {
 			m.pace = a.startPacer(ctx, m)
 		}
 		err = a.runLegacy(ctx, m, tr)
 		if m.pace != nil {
-			m.pace.stop()
-			a.log().InfoContext(ctx, "latency budget pacing", "budget", a.limits().LatencyBudget, "baseline", time.Duration(m.pace.baseline.Load()),
-				"window_min", m.pace.lowest.Load(), "window_max", m.pace.highest.Load(), "window_last", m.pace.window.Load())
+			m.pace.Stop()
+			base, lo, hi, last := m.pace.Stats()
+			a.Logger().InfoContext(ctx, "latency budget pacing", "budget", a.Limits.WithDefaults().LatencyBudget, "baseline", base,
+				"window_min", lo, "window_max", hi, "window_last", last)
 		}
 	} else {
 		err = a.runAtomic(ctx, AtomicMigration(method), m, tr)
@@ -137,18 +140,18 @@ func (a *Admin) MigrateSlots(ctx context.Context, in MigrateInput) (MigrateResul
 		all = append(all, m.addrs[id])
 	}
 	t2 := time.Now()
-	if _, err := a.WaitConverged(ctx, WaitConvergedInput{Addrs: all, RequireStateOK: true, Timeout: timeout}); err != nil {
+	if _, err := a.WaitConverged(ctx, clusteradmin.WaitConvergedInput{Addrs: all, RequireStateOK: true, Timeout: timeout}); err != nil {
 		return MigrateResult{Progress: tr.snapshot(), Method: method}, fmt.Errorf("migrate slots: %w", err)
 	}
 	tr.emit(true)
 	p := tr.snapshot()
-	a.log().InfoContext(ctx, "slot migration finished", "method", method, "slots", p.SlotsTotal, "keys_moved", p.KeysMoved,
+	a.Logger().InfoContext(ctx, "slot migration finished", "method", method, "slots", p.SlotsTotal, "keys_moved", p.KeysMoved,
 		"observe_ms", t1.Sub(t0).Milliseconds(), "move_ms", t2.Sub(t1).Milliseconds(), "converge_ms", time.Since(t2).Milliseconds())
 	return MigrateResult{Progress: tr.snapshot(), Method: method}, nil
 }
 
 // prepare resolves addresses and observes the state of every planned slot.
-func (a *Admin) prepare(ctx context.Context, in MigrateInput, closeForeign bool) (*migration, error) {
+func (a *Migrator) prepare(ctx context.Context, in MigrateInput, closeForeign bool) (*migration, error) {
 	seeds := slices.Clone(in.Seeds)
 	for _, addr := range in.Addrs {
 		seeds = append(seeds, addr)
@@ -166,7 +169,7 @@ func (a *Admin) prepare(ctx context.Context, in MigrateInput, closeForeign bool)
 			if _, ok := views[id]; !ok && m.addrs[id] != "" {
 				// A drained source may have become a replica: its view
 				// still tells whether its slots are gone.
-				if v, err := a.view(ctx, m.addrs[id]); err == nil {
+				if v, err := a.View(ctx, m.addrs[id]); err == nil {
 					views[id] = v
 				}
 			}
@@ -178,34 +181,34 @@ func (a *Admin) prepare(ctx context.Context, in MigrateInput, closeForeign bool)
 	}
 	if len(foreign) > 0 {
 		if !closeForeign {
-			return nil, &PlanConflictError{Slot: foreign[0], Reason: "still open towards another node"}
+			return nil, &clusteradmin.PlanConflictError{Slot: foreign[0], Reason: "still open towards another node"}
 		}
-		a.log().WarnContext(ctx, "slots open towards other nodes, closing them first", "slots", topology.RangesOf(foreign).String())
+		a.Logger().WarnContext(ctx, "slots open towards other nodes, closing them first", "slots", topology.RangesOf(foreign).String())
 		if _, err := a.CloseOpenSlots(ctx, CloseOpenSlotsInput{Seeds: seeds, Slots: topology.RangesOf(foreign)}); err != nil {
 			return nil, err
 		}
 		return a.prepare(ctx, in, false)
 	}
-	m.addWaves(pending, a.limits().SlotsPerWave)
+	m.addWaves(pending, a.Limits.WithDefaults().SlotsPerWave)
 	return m, nil
 }
 
 // classify counts the planned slots and sorts each into done (already on
 // its target), pending (by source and target) or foreign (open towards a
 // third node); a slot planned twice, or owned by neither end, is a
-// PlanConflictError.
-func (m *migration) classify(views map[string]ClusterView, moves []topology.Move) (pending map[[2]string][]int, foreign []int, err error) {
+// clusteradmin.PlanConflictError.
+func (m *migration) classify(views map[string]clusteradmin.ClusterView, moves []topology.Move) (pending map[[2]string][]int, foreign []int, err error) {
 	pending = map[[2]string][]int{}
 	seen := map[int]bool{}
 	for _, mv := range moves {
 		sv, ok1 := views[mv.From]
 		tv, ok2 := views[mv.To]
 		if !ok1 || !ok2 {
-			return nil, nil, &PlanConflictError{Slot: mv.Range.Start, Reason: fmt.Sprintf("move %s: source or target is not a live primary", mv)}
+			return nil, nil, &clusteradmin.PlanConflictError{Slot: mv.Range.Start, Reason: fmt.Sprintf("move %s: source or target is not a live primary", mv)}
 		}
 		for s := mv.Range.Start; s <= mv.Range.End; s++ {
 			if seen[s] {
-				return nil, nil, &PlanConflictError{Slot: s, Reason: "planned twice"}
+				return nil, nil, &clusteradmin.PlanConflictError{Slot: s, Reason: "planned twice"}
 			}
 			seen[s] = true
 			m.total++
@@ -222,7 +225,7 @@ func (m *migration) classify(views map[string]ClusterView, moves []topology.Move
 				k := [2]string{mv.From, mv.To}
 				pending[k] = append(pending[k], s)
 			default:
-				return nil, nil, &PlanConflictError{Slot: s, Reason: fmt.Sprintf("owned by %s (source view) / %s (target view), plan moves it %s", os, ot, mv)}
+				return nil, nil, &clusteradmin.PlanConflictError{Slot: s, Reason: fmt.Sprintf("owned by %s (source view) / %s (target view), plan moves it %s", os, ot, mv)}
 			}
 		}
 	}
@@ -249,15 +252,15 @@ func (m *migration) addWaves(pending map[[2]string][]int, size int) {
 }
 
 // startPacer starts the latency budget's probes on every primary (see
-// pace.go). The window's ceiling is the concurrency the other limits allow.
+// internal/redis/pace). The window's ceiling is the concurrency the other limits allow.
 // Each primary's PINGs go on one connection the pacer holds from its first
 // PING (taken from the pool before any work is admitted): never behind a
 // pipeline of the mover, never waiting for a free connection of a pool the
 // copies hold (the first version did, and throttled itself on its own pool
 // wait), so the round trip is the event loop's queue and the host's CPU,
 // what the primaries' clients see.
-func (a *Admin) startPacer(ctx context.Context, m *migration) *pacer {
-	lim := a.limits()
+func (a *Migrator) startPacer(ctx context.Context, m *migration) *pace.Pacer {
+	lim := a.Limits.WithDefaults()
 	per := lim.WavesPerSource
 	if m.copy {
 		per = lim.CopyWavesPerSource * lim.CopiesPerWave
@@ -266,16 +269,16 @@ func (a *Admin) startPacer(ctx context.Context, m *migration) *pacer {
 	// shared, and a source's event loop with one unit in flight queues its
 	// clients behind at most one slot's dump.
 	sources := max(1, min(lim.Sources, len(m.bySource)))
-	ctl := aimd{Budget: lim.LatencyBudget, Min: sources, Max: sources * per}
+	ctl := pace.AIMD{Budget: lim.LatencyBudget, Min: sources, Max: sources * per}
 	var pings []func(context.Context) error
 	var conns []*redis.Conn
 	for _, id := range m.primaries {
-		c := a.client(m.addrs[id]).Conn()
+		c := a.Client(m.addrs[id]).Conn()
 		conns = append(conns, c)
 		pings = append(pings, func(ctx context.Context) error { return c.Ping(ctx).Err() })
 	}
-	p := startPacer(ctx, ctl, pings)
-	p.onStop = func() {
+	p := pace.Start(ctx, ctl, pings)
+	p.OnStop = func() {
 		for _, c := range conns {
 			_ = c.Close()
 		}
@@ -285,7 +288,7 @@ func (a *Admin) startPacer(ctx context.Context, m *migration) *pacer {
 
 // isForeignOpen reports whether slot s is open in a way other than
 // src MIGRATING to tgt / tgt IMPORTING from src on any primary.
-func isForeignOpen(views map[string]ClusterView, s int, src, tgt string) bool {
+func isForeignOpen(views map[string]clusteradmin.ClusterView, s int, src, tgt string) bool {
 	for id, v := range views {
 		if to, ok := v.Myself.Migrating[s]; ok && !(id == src && to == tgt) {
 			return true
@@ -297,18 +300,18 @@ func isForeignOpen(views map[string]ClusterView, s int, src, tgt string) bool {
 	return false
 }
 
-// runLegacy runs the waves of every source, Limits.Sources sources and
-// Limits.WavesPerSource (CopyWavesPerSource on the copy path) waves per
+// runLegacy runs the waves of every source, clusteradmin.Limits.Sources sources and
+// clusteradmin.Limits.WavesPerSource (CopyWavesPerSource on the copy path) waves per
 // source at a time; the first error stops everything.
-func (a *Admin) runLegacy(ctx context.Context, m *migration, tr *tracker) error {
-	lim := a.limits()
+func (a *Migrator) runLegacy(ctx context.Context, m *migration, tr *tracker) error {
+	lim := a.Limits.WithDefaults()
 	inFlight := lim.WavesPerSource
 	if m.copy {
 		inFlight = lim.CopyWavesPerSource
 	}
 	return parallel(ctx, lim.Sources, slices.Sorted(maps.Keys(m.bySource)), func(ctx context.Context, src string) error {
 		return parallel(ctx, inFlight, m.bySource[src], func(ctx context.Context, w wave) error {
-			err := a.retry(ctx, "migrate wave", func(ctx context.Context) error {
+			err := a.Retry(ctx, "migrate wave", func(ctx context.Context) error {
 				return a.runWave(ctx, m, w, tr)
 			})
 			if err != nil {
@@ -351,13 +354,13 @@ feed:
 // pipe runs the commands built by build on addr as one pipeline and returns
 // them for the caller to inspect one by one. A failure of the connection
 // itself is returned as the error.
-func (a *Admin) pipe(ctx context.Context, addr string, build func(p redis.Pipeliner)) ([]redis.Cmder, error) {
-	return execPipe(ctx, a.client(addr).Pipeline(), "pipeline to "+addr, build)
+func (a *Migrator) pipe(ctx context.Context, addr string, build func(p redis.Pipeliner)) ([]redis.Cmder, error) {
+	return execPipe(ctx, a.Client(addr).Pipeline(), "pipeline to "+addr, build)
 }
 
 // txPipe is pipe inside MULTI/EXEC.
-func (a *Admin) txPipe(ctx context.Context, addr string, build func(p redis.Pipeliner)) ([]redis.Cmder, error) {
-	return execPipe(ctx, a.client(addr).TxPipeline(), "transaction on "+addr, build)
+func (a *Migrator) txPipe(ctx context.Context, addr string, build func(p redis.Pipeliner)) ([]redis.Cmder, error) {
+	return execPipe(ctx, a.Client(addr).TxPipeline(), "transaction on "+addr, build)
 }
 
 func execPipe(ctx context.Context, p redis.Pipeliner, what string, build func(p redis.Pipeliner)) ([]redis.Cmder, error) {
@@ -375,7 +378,7 @@ func execPipe(ctx context.Context, p redis.Pipeliner, what string, build func(p 
 // runWave opens, empties and closes the slots of one wave. Every step is
 // idempotent, so a wave that fails with a transient error is simply run
 // again.
-func (a *Admin) runWave(ctx context.Context, m *migration, w wave, tr *tracker) error {
+func (a *Migrator) runWave(ctx context.Context, m *migration, w wave, tr *tracker) error {
 	src, tgt := m.addrs[w.src], m.addrs[w.tgt]
 	cmds, err := a.pipe(ctx, tgt, func(p redis.Pipeliner) {
 		for _, s := range w.slots {
@@ -403,7 +406,7 @@ func (a *Admin) runWave(ctx context.Context, m *migration, w wave, tr *tracker) 
 	if err != nil {
 		return err
 	}
-	ip, port, err := a.resolve(ctx, tgt)
+	ip, port, err := a.Resolve(ctx, tgt)
 	if err != nil {
 		return err
 	}
@@ -427,8 +430,8 @@ func (a *Admin) runWave(ctx context.Context, m *migration, w wave, tr *tracker) 
 // for any key a client deletes on the source: a deleted key would come back.
 // Such keys are removed first. A slot the source migrates already keeps the
 // target's keys (clients may have written them); MIGRATE compares those it
-// finds on both sides (Limits.BusyKey).
-func (a *Admin) setMigrating(ctx context.Context, src, tgt, tgtID string, slots []int) ([]int, error) {
+// finds on both sides (clusteradmin.Limits.BusyKey).
+func (a *Migrator) setMigrating(ctx context.Context, src, tgt, tgtID string, slots []int) ([]int, error) {
 	if len(slots) == 0 {
 		return nil, nil
 	}
@@ -460,7 +463,7 @@ func (a *Admin) setMigrating(ctx context.Context, src, tgt, tgtID string, slots 
 
 // dropBeforeOpen removes the target's keys of every slot the source owns and
 // does not migrate yet (see setMigrating).
-func (a *Admin) dropBeforeOpen(ctx context.Context, src, tgt string, slots []int) error {
+func (a *Migrator) dropBeforeOpen(ctx context.Context, src, tgt string, slots []int) error {
 	cmds, err := a.pipe(ctx, tgt, func(p redis.Pipeliner) {
 		for _, s := range slots {
 			p.ClusterCountKeysInSlot(ctx, s)
@@ -482,7 +485,7 @@ func (a *Admin) dropBeforeOpen(ctx context.Context, src, tgt string, slots []int
 	if len(held) == 0 {
 		return nil
 	}
-	v, err := a.view(ctx, src)
+	v, err := a.View(ctx, src)
 	if err != nil {
 		return err
 	}
@@ -514,7 +517,7 @@ func (a *Admin) dropBeforeOpen(ctx context.Context, src, tgt string, slots []int
 // scale-in. The transaction leaves no moment in which the target neither
 // imports nor owns a slot (clients sent there by ASK would bounce).
 // importing lists the slots this run opened on the target.
-func (a *Admin) closeSlots(ctx context.Context, m *migration, w wave, importing []int, tr *tracker) error {
+func (a *Migrator) closeSlots(ctx context.Context, m *migration, w wave, importing []int, tr *tracker) error {
 	bump := -1
 	if len(importing) > 0 {
 		bump = importing[len(importing)-1]
@@ -558,7 +561,7 @@ func (a *Admin) closeSlots(ctx context.Context, m *migration, w wave, importing 
 				break
 			}
 			if hasMsg(err, "still hold keys") {
-				return transientError(fmt.Sprintf("slot %d: source still holds keys, emptying again", w.slots[i]))
+				return clusteradmin.Transient(fmt.Sprintf("slot %d: source still holds keys, emptying again", w.slots[i]))
 			}
 			return fmt.Errorf("setslot %d node on %s: %w", w.slots[i], m.addrs[w.src], err)
 		}
@@ -574,10 +577,10 @@ type batch struct {
 	big   bool
 }
 
-// emptyRound moves up to Limits.BatchKeys keys of each pending slot and
+// emptyRound moves up to clusteradmin.Limits.BatchKeys keys of each pending slot and
 // returns the slots that may still hold keys.
-func (a *Admin) emptyRound(ctx context.Context, pace *pacer, src, ip string, port int, tgtID string, slots []int, tr *tracker) ([]int, error) {
-	lim := a.limits()
+func (a *Migrator) emptyRound(ctx context.Context, pace *pace.Pacer, src, ip string, port int, tgtID string, slots []int, tr *tracker) ([]int, error) {
+	lim := a.Limits.WithDefaults()
 	keys, sizes, err := a.slotKeys(ctx, src, slots)
 	if err != nil {
 		return nil, err
@@ -607,7 +610,7 @@ func (a *Admin) emptyRound(ctx context.Context, pace *pacer, src, ip string, por
 				return nil, err
 			}
 			retry[b.slot] = true
-		case IsTransient(err):
+		case clusteradmin.IsTransient(err):
 			return nil, fmt.Errorf("migrate %d keys of slot %d from %s: %w", len(b.keys), b.slot, src, err)
 		default:
 			return nil, fmt.Errorf("migrate %d keys of slot %d from %s to %s:%d: %w", len(b.keys), b.slot, src, ip, port, err)
@@ -623,11 +626,11 @@ func (a *Admin) emptyRound(ctx context.Context, pace *pacer, src, ip string, por
 	return again, nil
 }
 
-// slotKeys reads up to Limits.BatchKeys keys of each slot on src and,
+// slotKeys reads up to clusteradmin.Limits.BatchKeys keys of each slot on src and,
 // unless size sampling is off, their MEMORY USAGE (in the order of the keys,
 // slot after slot; nil when off).
-func (a *Admin) slotKeys(ctx context.Context, src string, slots []int) ([][]string, []int64, error) {
-	lim := a.limits()
+func (a *Migrator) slotKeys(ctx context.Context, src string, slots []int) ([][]string, []int64, error) {
+	lim := a.Limits.WithDefaults()
 	cmds, err := a.pipe(ctx, src, func(p redis.Pipeliner) {
 		for _, s := range slots {
 			p.ClusterGetKeysInSlot(ctx, s, lim.BatchKeys)
@@ -656,10 +659,10 @@ func (a *Admin) slotKeys(ctx context.Context, src string, slots []int) ([][]stri
 }
 
 // packBatches packs the keys of each slot into MIGRATE batches within
-// Limits.BatchKeys and BatchBytes (a key bigger than BatchBytes goes alone,
+// clusteradmin.Limits.BatchKeys and BatchBytes (a key bigger than BatchBytes goes alone,
 // marked big; a gone key, size -1, is left out) and returns the slots that
-// may hold more keys. A key over MaxKeyBytes is a KeyTooBigError.
-func packBatches(lim Limits, slots []int, keys [][]string, sizes []int64) (batches []batch, again []int, err error) {
+// may hold more keys. A key over MaxKeyBytes is a clusteradmin.KeyTooBigError.
+func packBatches(lim clusteradmin.Limits, slots []int, keys [][]string, sizes []int64) (batches []batch, again []int, err error) {
 	k := 0
 	for i, s := range slots {
 		if len(keys[i]) >= lim.BatchKeys {
@@ -682,7 +685,7 @@ func packBatches(lim Limits, slots []int, keys [][]string, sizes []int64) (batch
 				continue
 			}
 			if size > lim.MaxKeyBytes {
-				return nil, nil, &KeyTooBigError{Key: key, Slot: s, Bytes: size, Limit: lim.MaxKeyBytes}
+				return nil, nil, &clusteradmin.KeyTooBigError{Key: key, Slot: s, Bytes: size, Limit: lim.MaxKeyBytes}
 			}
 			if size > lim.BatchBytes {
 				batches = append(batches, batch{slot: s, keys: []string{key}, bytes: size, big: true})
@@ -699,18 +702,18 @@ func packBatches(lim Limits, slots []int, keys [][]string, sizes []int64) (batch
 	return batches, again, nil
 }
 
-// migrateBatches sends the batches' MIGRATEs from src, Limits.MigratesPerPipeline
+// migrateBatches sends the batches' MIGRATEs from src, clusteradmin.Limits.MigratesPerPipeline
 // per pipeline, each pipeline within the pacer's window, and returns their
 // replies in order.
-func (a *Admin) migrateBatches(ctx context.Context, pace *pacer, src, ip string, port int, batches []batch) ([]redis.Cmder, error) {
+func (a *Migrator) migrateBatches(ctx context.Context, pace *pace.Pacer, src, ip string, port int, batches []batch) ([]redis.Cmder, error) {
 	var cmds []redis.Cmder
-	per := a.limits().MigratesPerPipeline
+	per := a.Limits.WithDefaults().MigratesPerPipeline
 	if per <= 0 {
 		per = len(batches)
 	}
 	for start := 0; start < len(batches); start += per {
 		chunk := batches[start:min(start+per, len(batches))]
-		if err := pace.acquire(ctx); err != nil {
+		if err := pace.Acquire(ctx); err != nil {
 			return nil, err
 		}
 		got, err := a.pipe(ctx, src, func(p redis.Pipeliner) {
@@ -718,7 +721,7 @@ func (a *Admin) migrateBatches(ctx context.Context, pace *pacer, src, ip string,
 				p.Do(ctx, a.migrateArgs(ip, port, b, false)...)
 			}
 		})
-		pace.release()
+		pace.Release()
 		if err != nil {
 			return nil, err
 		}
@@ -729,7 +732,7 @@ func (a *Admin) migrateBatches(ctx context.Context, pace *pacer, src, ip string,
 
 // memoryUsage returns MEMORY USAGE of each key on addr, -1 for a key that is
 // gone (deleted, expired, or moved by ASK).
-func (a *Admin) memoryUsage(ctx context.Context, addr string, keys []string) ([]int64, error) {
+func (a *Migrator) memoryUsage(ctx context.Context, addr string, keys []string) ([]int64, error) {
 	if len(keys) == 0 {
 		return nil, nil
 	}
@@ -758,8 +761,8 @@ func (a *Admin) memoryUsage(ctx context.Context, addr string, keys []string) ([]
 
 // migrateArgs builds MIGRATE host port "" 0 timeout [REPLACE] [AUTH2 ...]
 // KEYS k... with a timeout that grows with the batch's bytes.
-func (a *Admin) migrateArgs(ip string, port int, b batch, replace bool) []any {
-	lim := a.limits()
+func (a *Migrator) migrateArgs(ip string, port int, b batch, replace bool) []any {
+	lim := a.Limits.WithDefaults()
 	timeout := lim.MigrateTimeout
 	if b.bytes > lim.BatchBytes {
 		// MIGRATE's timeout bounds each I/O step; give big keys more, but
@@ -794,12 +797,12 @@ return -1`)
 // copies are compared (DUMP); an equal source copy is deleted (compare and
 // delete, atomically), a different one replaces the target's (the source copy
 // is the one clients write while the slot migrates) unless the policy is
-// BusyKeyFail.
-func (a *Admin) resolveBusy(ctx context.Context, src, ip string, port int, b batch, tr *tracker) error {
+// clusteradmin.BusyKeyFail.
+func (a *Migrator) resolveBusy(ctx context.Context, src, ip string, port int, b batch, tr *tracker) error {
 	tgt := net.JoinHostPort(ip, strconv.Itoa(port))
 	var equal, replaced int64
 	for _, key := range b.keys {
-		sd, err := a.client(src).Dump(ctx, key).Result()
+		sd, err := a.Client(src).Dump(ctx, key).Result()
 		if errors.Is(err, redis.Nil) || hasMsg(err, "ASK ") {
 			continue // moved already
 		}
@@ -821,19 +824,19 @@ func (a *Admin) resolveBusy(ctx context.Context, src, ip string, port int, b bat
 			return fmt.Errorf("busy key %q: dump on target %s: %w", key, tgt, err)
 		}
 		if td == sd {
-			if err := compareAndDelete.Run(ctx, a.client(src), []string{key}, sd).Err(); err != nil {
+			if err := compareAndDelete.Run(ctx, a.Client(src), []string{key}, sd).Err(); err != nil {
 				return fmt.Errorf("busy key %q: delete equal source copy on %s: %w", key, src, err)
 			}
 			equal++
 			continue
 		}
-		if a.limits().BusyKey == BusyKeyFail {
-			return &BusyKeyConflictError{Key: key, Slot: b.slot, Source: src, Target: tgt}
+		if a.Limits.WithDefaults().BusyKey == clusteradmin.BusyKeyFail {
+			return &clusteradmin.BusyKeyConflictError{Key: key, Slot: b.slot, Source: src, Target: tgt}
 		}
-		a.log().WarnContext(ctx, "key on target differs from the live source copy; replacing the target copy",
+		a.Logger().WarnContext(ctx, "key on target differs from the live source copy; replacing the target copy",
 			"key", key, "slot", b.slot, "source", src, "target", tgt)
 		one := batch{slot: b.slot, keys: []string{key}, bytes: b.bytes / int64(len(b.keys))}
-		if err := a.client(src).Do(ctx, a.migrateArgs(ip, port, one, true)...).Err(); err != nil {
+		if err := a.Client(src).Do(ctx, a.migrateArgs(ip, port, one, true)...).Err(); err != nil {
 			return fmt.Errorf("busy key %q: migrate replace: %w", key, err)
 		}
 		replaced++
@@ -841,3 +844,7 @@ func (a *Admin) resolveBusy(ctx context.Context, src, ip string, port int, b bat
 	tr.busy(equal, replaced)
 	return nil
 }
+
+func isBusyKey(err error) bool { return err != nil && strings.Contains(err.Error(), "BUSYKEY") }
+
+func hasMsg(err error, sub string) bool { return err != nil && strings.Contains(err.Error(), sub) }

@@ -1,4 +1,4 @@
-package clusteradmin_test
+package slotmigrate_test
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/dayops/dayops/internal/redis/clusteradmin"
+	"github.com/dayops/dayops/internal/redis/slotmigrate"
 	"github.com/dayops/dayops/internal/testutil/redistest"
 	"github.com/dayops/dayops/internal/topology"
 )
@@ -124,7 +125,7 @@ func TestCloseSlotsLeftOpenByRedisCLI(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	res, err := c.Admin.CloseOpenSlots(ctx, clusteradmin.CloseOpenSlotsInput{Seeds: c.Addrs()})
+	res, err := slotmigrate.New(c.Admin).CloseOpenSlots(ctx, slotmigrate.CloseOpenSlotsInput{Seeds: c.Addrs()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -172,8 +173,8 @@ func TestBigAndBusyKeys(t *testing.T) {
 	addrs, ids, slots := primaries(t, c)
 	src, tgt := addrs[0], addrs[1]
 	srcC, tgtC := c.Pool.Client(src), c.Pool.Client(tgt)
-	move := func(a *clusteradmin.Admin, s int) (clusteradmin.MigrateResult, error) {
-		return a.MigrateSlots(ctx, clusteradmin.MigrateInput{
+	move := func(a *clusteradmin.Admin, s int) (slotmigrate.MigrateResult, error) {
+		return slotmigrate.New(a).MigrateSlots(ctx, slotmigrate.MigrateInput{
 			Moves: []topology.Move{{From: ids[0], To: ids[1], Range: topology.SlotRange{Start: s, End: s}}},
 			Seeds: c.Addrs(),
 		})
@@ -224,7 +225,7 @@ func TestBigAndBusyKeys(t *testing.T) {
 			t.Errorf("Classify = %s, %v", typ, retry)
 		}
 		// Nothing moved: closing the slot gives it back to its owner.
-		res, err := c.Admin.CloseOpenSlots(ctx, clusteradmin.CloseOpenSlotsInput{Seeds: c.Addrs()})
+		res, err := slotmigrate.New(c.Admin).CloseOpenSlots(ctx, slotmigrate.CloseOpenSlotsInput{Seeds: c.Addrs()})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,4 +1,10 @@
-package clusteradmin
+// Package pace is the slot mover's latency-budget pacer: an AIMD window over
+// units of work (slot copies, MIGRATE pipelines) driven by PING round trips
+// to the primaries, so that a migration keeps their clients' latency within
+// a budget of what it was before the move. It does no Redis I/O itself: the
+// caller passes the pings. Used by internal/redis/slotmigrate and
+// internal/redis/slotcopy.
+package pace
 
 import (
 	"context"
@@ -16,21 +22,21 @@ import (
 // CopiesPerWave slot copies in flight, which is what makes it fast and what
 // made the clients' p99 35-150x its idle value (docs/slot-migration.md).
 //
-// The pacer bounds how many units of work (one slot copy: WATCH+dump,
+// The Pacer bounds how many units of work (one slot copy: WATCH+dump,
 // RESTOREs, commit; or one pipeline of MIGRATEs) run at once, and adapts
 // that window to what a client would see: it sends PING on a connection of
 // its own to every primary of the migration every pacePingEvery and, each
-// paceEvery, feeds the period's round trips to aimd (see pacer).
+// paceEvery, feeds the period's round trips to AIMD (see Pacer).
 
 const (
 	pacePingEvery = 5 * time.Millisecond
 	paceEvery     = 50 * time.Millisecond
 )
 
-// aimd is the window controller: additive increase, multiplicative decrease,
+// AIMD is the window controller: additive increase, multiplicative decrease,
 // like TCP's congestion window, on one round trip figure per period. Pure
 // (no clock, no I/O) so it is table-tested.
-type aimd struct {
+type AIMD struct {
 	// Budget is the round trip the primaries may reach.
 	Budget time.Duration
 	// Min and Max bound the window.
@@ -40,7 +46,7 @@ type aimd struct {
 // next returns the window after a period whose round trip figure was
 // worst: halved when over the budget, grown by an eighth (at least one)
 // when under half of it, kept in between, always within [Min, Max].
-func (c aimd) next(window int, worst time.Duration) int {
+func (c AIMD) next(window int, worst time.Duration) int {
 	switch {
 	case worst > c.Budget:
 		window /= 2
@@ -52,7 +58,7 @@ func (c aimd) next(window int, worst time.Duration) int {
 
 // initial is the window a migration starts with: small, so the first period
 // measures before the primaries are flooded.
-func (c aimd) initial() int { return min(c.Max, max(c.Min, 4)) }
+func (c AIMD) initial() int { return min(c.Max, max(c.Min, 4)) }
 
 // gate is a semaphore whose size can change while it is held.
 type gate struct {
@@ -116,10 +122,10 @@ func tail(samples []time.Duration, q float64) time.Duration {
 	return s[min(len(s)-1, max(0, i))]
 }
 
-// pacer is a gate whose limit follows aimd; a nil pacer (budget off) lets
+// Pacer is a gate whose limit follows AIMD; a nil Pacer (budget off) lets
 // everything through.
 //
-// The threshold aimd holds the round trip to is the primaries' own round
+// The threshold AIMD holds the round trip to is the primaries' own round
 // trip before the move (measured in the first paceBaseline, while nothing
 // is admitted) plus Limits.LatencyBudget: on a machine other work keeps
 // busy, PING is slow without the mover too, and an absolute threshold would
@@ -127,9 +133,9 @@ func tail(samples []time.Duration, q float64) time.Duration {
 // is the paceQuantile of its round trips, an unanswered PING counting with
 // its age: one scheduler hiccup of the host does not halve the window, a
 // queue on an event loop does.
-type pacer struct {
+type Pacer struct {
 	gate   *gate
-	ctl    aimd
+	ctl    AIMD
 	budget time.Duration
 
 	mu      sync.Mutex
@@ -144,8 +150,8 @@ type pacer struct {
 	highest  atomic.Int64
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
-	// onStop runs after the probes ended (closes their connections).
-	onStop func()
+	// OnStop runs after the probes ended (closes their connections).
+	OnStop func()
 }
 
 const (
@@ -153,12 +159,12 @@ const (
 	paceQuantile = 0.9
 )
 
-// startPacer probes with pings (one per primary) until stop. ctl.Budget is
+// Start probes with pings (one per primary) until stop. ctl.Budget is
 // the latency budget, added to the baseline once measured.
-func startPacer(ctx context.Context, ctl aimd, pings []func(context.Context) error) *pacer {
+func Start(ctx context.Context, ctl AIMD, pings []func(context.Context) error) *Pacer {
 	ctx, cancel := context.WithCancel(ctx)
 	w := ctl.initial()
-	p := &pacer{gate: newGate(0), ctl: ctl, budget: ctl.Budget, sent: make([]atomic.Int64, len(pings)), cancel: cancel}
+	p := &Pacer{gate: newGate(0), ctl: ctl, budget: ctl.Budget, sent: make([]atomic.Int64, len(pings)), cancel: cancel}
 	p.window.Store(int64(w))
 	p.lowest.Store(int64(w))
 	p.highest.Store(int64(w))
@@ -169,29 +175,29 @@ func startPacer(ctx context.Context, ctl aimd, pings []func(context.Context) err
 	return p
 }
 
-// stop ends the probes and waits for them.
-func (p *pacer) stop() {
+// Stop ends the probes and waits for them.
+func (p *Pacer) Stop() {
 	p.cancel()
 	p.wg.Wait()
-	if p.onStop != nil {
-		p.onStop()
+	if p.OnStop != nil {
+		p.OnStop()
 	}
 }
 
-func (p *pacer) acquire(ctx context.Context) error {
+func (p *Pacer) Acquire(ctx context.Context) error {
 	if p == nil {
 		return nil
 	}
 	return p.gate.acquire(ctx)
 }
 
-func (p *pacer) release() {
+func (p *Pacer) Release() {
 	if p != nil {
 		p.gate.release()
 	}
 }
 
-func (p *pacer) probe(ctx context.Context, i int, ping func(context.Context) error) {
+func (p *Pacer) probe(ctx context.Context, i int, ping func(context.Context) error) {
 	t := time.NewTicker(pacePingEvery)
 	defer t.Stop()
 	for {
@@ -206,14 +212,14 @@ func (p *pacer) probe(ctx context.Context, i int, ping func(context.Context) err
 		p.sent[i].Store(0)
 		if err != nil {
 			// A failing primary is the migration's problem, not the
-			// pacer's: the migration's own commands report it.
+			// Pacer's: the migration's own commands report it.
 			continue
 		}
 		p.observe(time.Since(start))
 	}
 }
 
-func (p *pacer) observe(d time.Duration) {
+func (p *Pacer) observe(d time.Duration) {
 	p.mu.Lock()
 	p.samples = append(p.samples, d)
 	p.mu.Unlock()
@@ -221,7 +227,7 @@ func (p *pacer) observe(d time.Duration) {
 
 // take returns the round trips since the last take, unanswered PINGs with
 // their age.
-func (p *pacer) take() []time.Duration {
+func (p *Pacer) take() []time.Duration {
 	now := time.Now().UnixNano()
 	p.mu.Lock()
 	s := p.samples
@@ -235,7 +241,7 @@ func (p *pacer) take() []time.Duration {
 	return s
 }
 
-func (p *pacer) adapt(ctx context.Context) {
+func (p *Pacer) adapt(ctx context.Context) {
 	select {
 	case <-ctx.Done():
 		return
@@ -259,4 +265,10 @@ func (p *pacer) adapt(ctx context.Context) {
 		p.highest.Store(max(p.highest.Load(), int64(w)))
 		p.gate.setLimit(w)
 	}
+}
+
+// Stats returns the round trip measured before the move and the lowest,
+// highest and last window, for the migration's log.
+func (p *Pacer) Stats() (baseline time.Duration, lowest, highest, last int64) {
+	return time.Duration(p.baseline.Load()), p.lowest.Load(), p.highest.Load(), p.window.Load()
 }

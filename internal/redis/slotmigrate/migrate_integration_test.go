@@ -1,4 +1,4 @@
-package clusteradmin_test
+package slotmigrate_test
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/dayops/dayops/internal/redis/clusteradmin"
+	"github.com/dayops/dayops/internal/redis/slotmigrate"
 	"github.com/dayops/dayops/internal/testutil/redistest"
 	"github.com/dayops/dayops/internal/topology"
 )
@@ -71,7 +72,7 @@ func TestScaleOutAndInUnderWrites(t *testing.T) {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	res, err := c.Admin.MigrateSlots(ctx, clusteradmin.MigrateInput{Moves: plan.Moves, Seeds: c.Addrs()})
+	res, err := slotmigrate.New(c.Admin).MigrateSlots(ctx, slotmigrate.MigrateInput{Moves: plan.Moves, Seeds: c.Addrs()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +83,7 @@ func TestScaleOutAndInUnderWrites(t *testing.T) {
 	}
 	checkAll(t, ctx, c, w)
 	// Running the same moves again observes that everything is done.
-	again, err := c.Admin.MigrateSlots(ctx, clusteradmin.MigrateInput{Moves: plan.Moves, Seeds: c.Addrs()})
+	again, err := slotmigrate.New(c.Admin).MigrateSlots(ctx, slotmigrate.MigrateInput{Moves: plan.Moves, Seeds: c.Addrs()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,7 +100,7 @@ func TestScaleOutAndInUnderWrites(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err = c.Admin.MigrateSlots(ctx, clusteradmin.MigrateInput{Moves: drain.Moves, Seeds: c.Addrs()})
+	res, err = slotmigrate.New(c.Admin).MigrateSlots(ctx, slotmigrate.MigrateInput{Moves: drain.Moves, Seeds: c.Addrs()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,15 +1,18 @@
-package clusteradmin
+package slotmigrate
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/dayops/dayops/internal/redis/clusteradmin"
 	"slices"
 	"strings"
 	"sync"
 
 	"github.com/redis/go-redis/v9"
 	"golang.org/x/sync/semaphore"
+
+	"github.com/dayops/dayops/internal/redis/pace"
 )
 
 // copyAttempts is how often a slot is copied before it is handed to MIGRATE
@@ -54,9 +57,9 @@ type slotCopy struct {
 // only. Keys the target holds of a slot the source does not migrate yet are
 // leftovers no client can reach (a copy that was interrupted); they are
 // removed first, as setMigrating does for every slot it opens.
-func (a *Admin) copySlots(ctx context.Context, budget *semaphore.Weighted, pace *pacer, src, tgt string, w wave, importing []int, tr *tracker) ([]int, error) {
-	lim := a.limits()
-	v, err := a.view(ctx, src)
+func (a *Migrator) copySlots(ctx context.Context, budget *semaphore.Weighted, pace *pace.Pacer, src, tgt string, w wave, importing []int, tr *tracker) ([]int, error) {
+	lim := a.Limits.WithDefaults()
+	v, err := a.View(ctx, src)
 	if err != nil {
 		return nil, err
 	}
@@ -101,7 +104,7 @@ func (a *Admin) copySlots(ctx context.Context, budget *semaphore.Weighted, pace 
 		return nil, err
 	}
 	if refusals > 0 {
-		a.log().WarnContext(ctx, "the source refused the copy path's script (ACL or disabled scripting); those slots move with MIGRATE",
+		a.Logger().WarnContext(ctx, "the source refused the copy path's script (ACL or disabled scripting); those slots move with MIGRATE",
 			"source", src, "slots", refusals)
 	}
 	slices.Sort(legacy)
@@ -113,17 +116,17 @@ func (a *Admin) copySlots(ctx context.Context, budget *semaphore.Weighted, pace 
 }
 
 // planCopies lists the keys of the fresh slots on the source: slots with
-// keys, fewer than Limits.BatchKeys of them, are returned as copies, the
+// keys, fewer than clusteradmin.Limits.BatchKeys of them, are returned as copies, the
 // others (empty, or too many keys for one copy) as legacy. Keys the target
 // holds of them (no client can reach those) are removed first.
-func (a *Admin) planCopies(ctx context.Context, src, tgt string, fresh []int) (copies []slotCopy, legacy []int, err error) {
+func (a *Migrator) planCopies(ctx context.Context, src, tgt string, fresh []int) (copies []slotCopy, legacy []int, err error) {
 	if len(fresh) == 0 {
 		return nil, nil, nil
 	}
 	if err := a.dropBeforeOpen(ctx, src, tgt, fresh); err != nil {
 		return nil, nil, err
 	}
-	lim := a.limits()
+	lim := a.Limits.WithDefaults()
 	cmds, err := a.pipe(ctx, src, func(p redis.Pipeliner) {
 		for _, s := range fresh {
 			p.ClusterGetKeysInSlot(ctx, s, lim.BatchKeys)
@@ -149,11 +152,11 @@ func (a *Admin) planCopies(ctx context.Context, src, tgt string, fresh []int) (c
 // dropUnreachable removes the keys the target holds in slot s while the
 // source still owns s and does not migrate it: no client can read or write
 // them (they are copies an interrupted copy left behind).
-func (a *Admin) dropUnreachable(ctx context.Context, tgt string, s int) error {
+func (a *Migrator) dropUnreachable(ctx context.Context, tgt string, s int) error {
 	var dropped int
 	for {
 		cmds, err := a.pipe(ctx, tgt, func(p redis.Pipeliner) {
-			p.ClusterGetKeysInSlot(ctx, s, a.limits().BatchKeys)
+			p.ClusterGetKeysInSlot(ctx, s, a.Limits.WithDefaults().BatchKeys)
 		})
 		if err != nil {
 			return err
@@ -182,7 +185,7 @@ func (a *Admin) dropUnreachable(ctx context.Context, tgt string, s int) error {
 		dropped += len(keys)
 	}
 	if dropped > 0 {
-		a.log().InfoContext(ctx, "removed keys no client could reach from the target (the source owns the slot and does not migrate it)",
+		a.Logger().InfoContext(ctx, "removed keys no client could reach from the target (the source owns the slot and does not migrate it)",
 			"slot", s, "target", tgt, "keys", dropped)
 	}
 	return nil
@@ -202,17 +205,17 @@ const (
 // deletes the keys there and opens the slot. On one connection of its own
 // to the source: WATCH and the dump script in one round trip, the RESTOREs
 // on the target in one more, MULTI/SETSLOT/UNLINK/EXEC in a third.
-func (a *Admin) copySlot(ctx context.Context, budget *semaphore.Weighted, pace *pacer, src, tgt, tgtID string, c slotCopy, tr *tracker) (copyOutcome, error) {
-	lim := a.limits()
-	conn := a.client(src).Conn()
+func (a *Migrator) copySlot(ctx context.Context, budget *semaphore.Weighted, pace *pace.Pacer, src, tgt, tgtID string, c slotCopy, tr *tracker) (copyOutcome, error) {
+	lim := a.Limits.WithDefaults()
+	conn := a.Client(src).Conn()
 	defer conn.Close()
 	for attempt := 1; attempt <= copyAttempts; attempt++ {
 		// One unit of the latency budget's window per attempt.
-		if err := pace.acquire(ctx); err != nil {
+		if err := pace.Acquire(ctx); err != nil {
 			return 0, err
 		}
 		res, err := a.copyOnce(ctx, conn, budget, src, tgt, tgtID, c, attempt, lim)
-		pace.release()
+		pace.Release()
 		if err != nil {
 			_ = conn.Do(ctx, "unwatch").Err()
 			return 0, err
@@ -227,7 +230,7 @@ func (a *Admin) copySlot(ctx context.Context, budget *semaphore.Weighted, pace *
 			_ = conn.Do(ctx, "unwatch").Err()
 			return res.outcome, nil
 		}
-		a.log().DebugContext(ctx, "keys changed during the copy, copying the slot again", "slot", c.slot, "attempt", attempt)
+		a.Logger().DebugContext(ctx, "keys changed during the copy, copying the slot again", "slot", c.slot, "attempt", attempt)
 		tr.copied(0, 1)
 		if err := a.dropUnreachable(ctx, tgt, c.slot); err != nil {
 			return 0, err
@@ -270,7 +273,7 @@ const copyHold = 256 << 10
 // copyOnce copies slot c from src to tgt once: it dumps the watched keys
 // within the budget (sized again when they need more than copyHold),
 // restores them on the target, then commits.
-func (a *Admin) copyOnce(ctx context.Context, conn *redis.Conn, budget *semaphore.Weighted, src, tgt, tgtID string, c slotCopy, attempt int, lim Limits) (copyResult, error) {
+func (a *Migrator) copyOnce(ctx context.Context, conn *redis.Conn, budget *semaphore.Weighted, src, tgt, tgtID string, c slotCopy, attempt int, lim clusteradmin.Limits) (copyResult, error) {
 	hold := int64(copyHold)
 	if err := budget.Acquire(ctx, hold); err != nil {
 		return copyResult{}, err
@@ -280,7 +283,7 @@ func (a *Admin) copyOnce(ctx context.Context, conn *redis.Conn, budget *semaphor
 	if cannotCopy(err) {
 		// Scripting (or one of the commands the script calls) is not
 		// available to this user or on this server: MIGRATE the slot.
-		a.log().DebugContext(ctx, "copy path refused by the source, moving the slot with MIGRATE", "slot", c.slot, "source", src, "err", err)
+		a.Logger().DebugContext(ctx, "copy path refused by the source, moving the slot with MIGRATE", "slot", c.slot, "source", src, "err", err)
 		return copyResult{outcome: refused}, nil
 	}
 	if err != nil {
@@ -291,12 +294,12 @@ func (a *Admin) copyOnce(ctx context.Context, conn *redis.Conn, budget *semaphor
 		for i, v := range vals[1:] {
 			n, _ := v.(int64)
 			if n > lim.MaxKeyBytes {
-				return copyResult{}, &KeyTooBigError{Key: c.keys[i], Slot: c.slot, Bytes: n, Limit: lim.MaxKeyBytes}
+				return copyResult{}, &clusteradmin.KeyTooBigError{Key: c.keys[i], Slot: c.slot, Bytes: n, Limit: lim.MaxKeyBytes}
 			}
 			total += max(n, 0)
 		}
 		if total > lim.BatchBytes {
-			a.log().DebugContext(ctx, "slot too big for one copy, moving it with MIGRATE", "slot", c.slot, "bytes", total)
+			a.Logger().DebugContext(ctx, "slot too big for one copy, moving it with MIGRATE", "slot", c.slot, "bytes", total)
 			return copyResult{outcome: tooBig}, nil
 		}
 		// Reserve what the slot needs (released first: a copy never waits
@@ -322,8 +325,8 @@ func (a *Admin) copyOnce(ctx context.Context, conn *redis.Conn, budget *semaphor
 	if err := a.restoreCopies(ctx, tgt, c.slot, ds); err != nil {
 		return copyResult{}, err
 	}
-	if a.beforeCommit != nil {
-		a.beforeCommit(c.slot, attempt)
+	if a.BeforeCommit != nil {
+		a.BeforeCommit(c.slot, attempt)
 	}
 	res, err := a.commitCopy(ctx, conn, src, tgtID, c, ds)
 	if err != nil || res.outcome != copied {
@@ -356,7 +359,7 @@ func dumpedKeys(c slotCopy, vals []any) (ds []dumped, bytes int64) {
 }
 
 // restoreCopies restores the dumped keys of slot on tgt, which imports it.
-func (a *Admin) restoreCopies(ctx context.Context, tgt string, slot int, ds []dumped) error {
+func (a *Migrator) restoreCopies(ctx context.Context, tgt string, slot int, ds []dumped) error {
 	rcmds, err := a.pipe(ctx, tgt, func(p redis.Pipeliner) {
 		// RESTORE-ASKING (what MIGRATE sends) is RESTORE served in a slot
 		// the node imports: one command per key, no ASKING.
@@ -382,7 +385,7 @@ func (a *Admin) restoreCopies(ctx context.Context, tgt string, slot int, ds []du
 // commitCopy deletes the copied keys on the source and sets the slot
 // migrating to the target, in one transaction on the watched connection:
 // contended when a client changed a watched key, copied when committed.
-func (a *Admin) commitCopy(ctx context.Context, conn *redis.Conn, src, tgtID string, c slotCopy, ds []dumped) (copyResult, error) {
+func (a *Migrator) commitCopy(ctx context.Context, conn *redis.Conn, src, tgtID string, c slotCopy, ds []dumped) (copyResult, error) {
 	// SETSLOT first: the ways it could fail (the source no longer owns the
 	// slot, the target is unknown) make the transaction's keys or node
 	// check fail too, but should it fail alone, the deleted keys are put
@@ -429,7 +432,7 @@ func cannotCopy(err error) bool {
 
 // dump runs dumpSlot on the copy's connection, after WATCH when watch is set
 // (one round trip either way).
-func (a *Admin) dump(ctx context.Context, conn *redis.Conn, src string, c slotCopy, watch bool, maxKey, maxTotal int64) ([]any, error) {
+func (a *Migrator) dump(ctx context.Context, conn *redis.Conn, src string, c slotCopy, watch bool, maxKey, maxTotal int64) ([]any, error) {
 	var script *redis.Cmd
 	_, err := conn.Pipelined(ctx, func(p redis.Pipeliner) error {
 		if watch {

@@ -1,4 +1,4 @@
-package clusteradmin
+package slotmigrate
 
 import (
 	"slices"
@@ -27,7 +27,7 @@ type Progress struct {
 	ElapsedMS int64 `json:"elapsed_ms"`
 	Batches   int64 `json:"batches"`
 	// BigKeyBatches counts MIGRATE calls that carried one key bigger than
-	// Limits.BatchBytes on its own.
+	// clusteradmin.Limits.BatchBytes on its own.
 	BigKeyBatches int64 `json:"big_key_batches"`
 	// SlotsCopied counts slots moved by the copy path (WATCH, DUMP, RESTORE
 	// on the target, then UNLINK and SETSLOT MIGRATING in one transaction).

@@ -1,4 +1,4 @@
-package clusteradmin_test
+package slotmigrate_test
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/dayops/dayops/internal/redis/clusteradmin"
+	"github.com/dayops/dayops/internal/redis/slotmigrate"
 	"github.com/dayops/dayops/internal/testutil/redistest"
 	"github.com/dayops/dayops/internal/topology"
 )
@@ -74,7 +75,8 @@ func TestCopyConflictsAndExpiry(t *testing.T) {
 		expiry[i] = fillSlot(t, ctx, cc, tags[i], nkeys)
 	}
 	hot, once := tags[0], tags[1]
-	c.Admin.SetBeforeCommit(func(slot, attempt int) {
+	mig := slotmigrate.New(c.Admin)
+	mig.BeforeCommit = func(slot, attempt int) {
 		var err error
 		switch {
 		case slot == first && attempt == 1:
@@ -94,8 +96,8 @@ func TestCopyConflictsAndExpiry(t *testing.T) {
 		if err != nil {
 			t.Errorf("write during the copy of slot %d: %v", slot, err)
 		}
-	})
-	res, err := c.Admin.MigrateSlots(ctx, clusteradmin.MigrateInput{
+	}
+	res, err := mig.MigrateSlots(ctx, slotmigrate.MigrateInput{
 		Moves: []topology.Move{{From: ids[0], To: ids[1], Range: topology.SlotRange{Start: first, End: first + nslots - 1}}},
 		Seeds: c.Addrs(),
 	})
@@ -204,7 +206,7 @@ func removesLeftovers(t *testing.T, mode clusteradmin.CopyMode) {
 	}
 
 	a := clusteradmin.New(c.Pool, nil, clusteradmin.Limits{Copy: mode})
-	res, err := a.MigrateSlots(ctx, clusteradmin.MigrateInput{
+	res, err := slotmigrate.New(a).MigrateSlots(ctx, slotmigrate.MigrateInput{
 		Moves: []topology.Move{{From: ids[0], To: ids[1], Range: topology.SlotRange{Start: s, End: s}}},
 		Seeds: c.Addrs(),
 	})
@@ -241,7 +243,7 @@ func TestMigrateOnlyUnderWrites(t *testing.T) {
 	defer w.Stop()
 	_, ids, slots := primaries(t, c)
 	r := slots[0][0]
-	res, err := c.Admin.MigrateSlots(ctx, clusteradmin.MigrateInput{
+	res, err := slotmigrate.New(c.Admin).MigrateSlots(ctx, slotmigrate.MigrateInput{
 		Moves: []topology.Move{{From: ids[0], To: ids[2], Range: topology.SlotRange{Start: r.Start, End: r.Start + 1499}}},
 		Seeds: c.Addrs(),
 	})
@@ -278,7 +280,7 @@ func TestCopyRefusedFallsBackToMigrate(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	res, err := c.Admin.MigrateSlots(ctx, clusteradmin.MigrateInput{
+	res, err := slotmigrate.New(c.Admin).MigrateSlots(ctx, slotmigrate.MigrateInput{
 		Moves: []topology.Move{{From: ids[0], To: ids[1], Range: topology.SlotRange{Start: first, End: first + 3}}},
 		Seeds: c.Addrs(),
 	})
@@ -363,12 +365,12 @@ func incrDelDuringMigration(t *testing.T, mode clusteradmin.CopyMode) {
 	}
 	// Back and forth three times, so that the clients meet many copies.
 	a := clusteradmin.New(c.Pool, nil, clusteradmin.Limits{Copy: mode, SlotsPerWave: 4})
-	var total clusteradmin.Progress
+	var total slotmigrate.Progress
 	var err error
 	for r := range 6 {
 		from, to := ids[r%2], ids[1-r%2]
-		var res clusteradmin.MigrateResult
-		res, err = a.MigrateSlots(ctx, clusteradmin.MigrateInput{
+		var res slotmigrate.MigrateResult
+		res, err = slotmigrate.New(a).MigrateSlots(ctx, slotmigrate.MigrateInput{
 			Moves: []topology.Move{{From: from, To: to, Range: topology.SlotRange{Start: first, End: first + 199}}},
 			Seeds: c.Addrs(),
 		})

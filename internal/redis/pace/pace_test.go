@@ -1,4 +1,4 @@
-package clusteradmin
+package pace
 
 import (
 	"context"
@@ -10,7 +10,7 @@ import (
 )
 
 func TestAIMDNext(t *testing.T) {
-	c := aimd{Budget: 2 * time.Millisecond, Min: 1, Max: 64}
+	c := AIMD{Budget: 2 * time.Millisecond, Min: 1, Max: 64}
 	tests := map[string]struct {
 		window int
 		worst  time.Duration
@@ -38,12 +38,12 @@ func TestAIMDNext(t *testing.T) {
 
 func TestAIMDInitial(t *testing.T) {
 	tests := map[string]struct {
-		c    aimd
+		c    AIMD
 		want int
 	}{
-		"default start":       {c: aimd{Min: 1, Max: 192}, want: 4},
-		"max below the start": {c: aimd{Min: 1, Max: 2}, want: 2},
-		"min above the start": {c: aimd{Min: 8, Max: 192}, want: 8},
+		"default start":       {c: AIMD{Min: 1, Max: 192}, want: 4},
+		"max below the start": {c: AIMD{Min: 1, Max: 2}, want: 2},
+		"min above the start": {c: AIMD{Min: 8, Max: 192}, want: 8},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -58,7 +58,7 @@ func TestAIMDInitial(t *testing.T) {
 // grows with the window (each unit in flight adds 100 µs): it must settle
 // where the round trip is within the budget and stay there.
 func TestAIMDConverges(t *testing.T) {
-	c := aimd{Budget: 2 * time.Millisecond, Min: 1, Max: 192}
+	c := AIMD{Budget: 2 * time.Millisecond, Min: 1, Max: 192}
 	w := c.initial()
 	var seen []int
 	for range 200 {
@@ -134,9 +134,9 @@ func TestGateFollowsLimit(t *testing.T) {
 	if err := g.acquire(cctx); err == nil {
 		t.Error("acquire on a full gate with a cancelled context succeeded")
 	}
-	var nilPacer *pacer
-	if err := nilPacer.acquire(ctx); err != nil {
-		t.Errorf("nil pacer (budget off) acquire: %v", err)
+	var nilPacer *Pacer
+	if err := nilPacer.Acquire(ctx); err != nil {
+		t.Errorf("nil Pacer (budget off) acquire: %v", err)
 	}
-	nilPacer.release()
+	nilPacer.Release()
 }
