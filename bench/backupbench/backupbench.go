@@ -102,11 +102,17 @@ func has(xs []string, x string) bool {
 
 func runOne(ctx context.Context, cfg Config, ds migratebench.Dataset) (res Result) {
 	res.Dataset = ds
+	res.Err = runSteps(ctx, cfg, ds, &res)
+	return res
+}
+
+// runSteps backs up a filled cluster, loads the shard files into temporary
+// instances and restores them with each tool, recording the figures in res.
+func runSteps(ctx context.Context, cfg Config, ds migratebench.Dataset, res *Result) error {
 	log := cfg.Log.With("dataset", ds.String())
 	dir, err := os.MkdirTemp(cfg.Dir, "backupbench-")
 	if err != nil {
-		res.Err = err
-		return res
+		return err
 	}
 	defer os.RemoveAll(dir)
 	var store backupstore.Store
@@ -116,40 +122,22 @@ func runOne(ctx context.Context, cfg Config, ds migratebench.Dataset) (res Resul
 		store, err = backupstore.OpenDir(filepath.Join(dir, "store"))
 	}
 	if err != nil {
-		res.Err = err
-		return res
+		return err
 	}
 	src, err := redistest.Start(ctx, redistest.Options{Primaries: cfg.Primaries, Dir: filepath.Join(dir, "src")})
 	if err != nil {
-		res.Err = err
-		return res
+		return err
 	}
 	defer src.Close()
-	cc := src.ClusterClient()
-	defer cc.Close()
-	log.Info("filling")
-	if err := fillRandom(ctx, cc, ds.Keys, ds.ValueSize); err != nil {
-		res.Err = err
-		return res
-	}
-	view, err := src.View(ctx)
+	targets, ranges, err := fillSource(ctx, src, ds, log)
 	if err != nil {
-		res.Err = err
-		return res
-	}
-	layout := view.Layout()
-	var targets []rdb.Target
-	var ranges []topology.Ranges
-	for i, id := range layout.Nodes() {
-		targets = append(targets, rdb.Target{Shard: i, Addr: view.Nodes[id].Addr})
-		ranges = append(ranges, layout[id])
+		return err
 	}
 
 	// Backup, while a client writes (so the pause is paid by someone).
-	files, err := backup(ctx, src, store, targets, ranges, log, &res)
+	files, err := backup(ctx, src, store, targets, ranges, log, res)
 	if err != nil {
-		res.Err = err
-		return res
+		return err
 	}
 	src.Close()
 
@@ -162,9 +150,8 @@ func runOne(ctx context.Context, cfg Config, ds migratebench.Dataset) (res Resul
 			}
 		}
 	}()
-	if err := loadTemps(ctx, dir, store, files, temps, log, &res); err != nil {
-		res.Err = err
-		return res
+	if err := loadTemps(ctx, dir, store, files, temps, log, res); err != nil {
+		return err
 	}
 
 	// Same shard count: what a restored primary does (copy the RDB from its
@@ -173,25 +160,43 @@ func runOne(ctx context.Context, cfg Config, ds migratebench.Dataset) (res Resul
 	restored, err := restoreSameCount(ctx, dir, temps, files)
 	res.SameCount = res.Load + restored
 	if err != nil {
-		res.Err = fmt.Errorf("restore same count: %w", err)
-		return res
+		return fmt.Errorf("restore same count: %w", err)
 	}
 
 	// Another shard count: dayops replay, then redis-cli --cluster import of
 	// the same temporary instances into a fresh cluster.
 	if has(cfg.Tools, "dayops") {
-		if err := replayInto(ctx, cfg, log, dir, temps, &res); err != nil {
-			res.Err = err
-			return res
+		if err := replayInto(ctx, cfg, log, dir, temps, res); err != nil {
+			return err
 		}
 	}
 	if has(cfg.Tools, "redis-cli") {
-		if err := importInto(ctx, cfg, log, dir, temps, &res); err != nil {
-			res.Err = err
-			return res
-		}
+		return importInto(ctx, cfg, log, dir, temps, res)
 	}
-	return res
+	return nil
+}
+
+// fillSource fills the source cluster with the dataset and returns each
+// primary as a snapshot target with its slot ranges.
+func fillSource(ctx context.Context, src *redistest.Cluster, ds migratebench.Dataset, log *slog.Logger) ([]rdb.Target, []topology.Ranges, error) {
+	cc := src.ClusterClient()
+	defer cc.Close()
+	log.Info("filling")
+	if err := fillRandom(ctx, cc, ds.Keys, ds.ValueSize); err != nil {
+		return nil, nil, err
+	}
+	view, err := src.View(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	layout := view.Layout()
+	var targets []rdb.Target
+	var ranges []topology.Ranges
+	for i, id := range layout.Nodes() {
+		targets = append(targets, rdb.Target{Shard: i, Addr: view.Nodes[id].Addr})
+		ranges = append(ranges, layout[id])
+	}
+	return targets, ranges, nil
 }
 
 // backup snapshots the source cluster while a client writes, recording the

@@ -21,6 +21,7 @@ import (
 	"github.com/dayops/dayops/internal/redis/slotmigrate"
 	"github.com/dayops/dayops/internal/testutil/redistest"
 	"github.com/dayops/dayops/internal/topology"
+	"github.com/redis/go-redis/v9"
 )
 
 // Dataset is a number of keys of one value size.
@@ -160,55 +161,112 @@ func Run(ctx context.Context, cfg Config, out io.Writer) ([]Result, error) {
 	return results, nil
 }
 
+// moveBench is one dataset, tool and variant's cluster, with its writing
+// client and latency probe.
+type moveBench struct {
+	cfg   Config
+	ds    Dataset
+	tool  string
+	v     Variant
+	log   *slog.Logger
+	c     *redistest.Cluster
+	cc    *redis.ClusterClient
+	w     *redistest.Writer
+	probe prober
+	prof  *profiler
+}
+
+// idle is the probe's latency over the baseline with no move running.
+func (b *moveBench) idle(ctx context.Context) (ProbeLatency, error) {
+	b.probe.Take()
+	t := time.NewTimer(b.cfg.Baseline)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ProbeLatency{}, ctx.Err()
+	case <-t.C:
+	}
+	return b.probe.Take(), nil
+}
+
+// measure runs one move and fills r with its time, the probe's latency
+// during it, the cluster check and the writer's lost writes.
+func (b *moveBench) measure(ctx context.Context, r *Result, move func() error) error {
+	if err := b.prof.start(ctx, b.c); err != nil {
+		return err
+	}
+	b.probe.Take()
+	cpu0 := cpuTimes(b.c)
+	start := time.Now()
+	r.Err = move()
+	r.Duration = time.Since(start)
+	b.prof.report(ctx, b.c, strings.TrimSpace(fmt.Sprintf("%s %s %s %s", b.ds, r.Direction, b.tool, b.v.Label)), r.Duration)
+	b.log.Info("redis-server CPU during the migration", "cpu", cpuDelta(cpu0, cpuTimes(b.c)))
+	r.During = b.probe.Take()
+	if r.Err == nil {
+		r.Err = b.c.Check(ctx)
+	}
+	_, r.Lost = b.w.Verify(ctx, b.cc)
+	return nil
+}
+
+// startMoveBench starts the cluster in dir, fills it, and starts the
+// writing client and the latency probe; close stops them all.
+func startMoveBench(ctx context.Context, cfg Config, ds Dataset, tool string, v Variant, dir string) (b *moveBench, close func(), err error) {
+	b = &moveBench{cfg: cfg, ds: ds, tool: tool, v: v, log: cfg.Log.With("dataset", ds.String(), "tool", tool, "knob", v.Label)}
+	var closers []func()
+	close = func() {
+		for i := len(closers) - 1; i >= 0; i-- {
+			closers[i]()
+		}
+	}
+	defer func() {
+		if err != nil {
+			close()
+		}
+	}()
+	if b.c, err = redistest.Start(ctx, redistest.Options{Primaries: cfg.Primaries, ReplicasPerPrimary: cfg.Replicas, Log: cfg.Log, Limits: v.Limits, Dir: dir}); err != nil {
+		return nil, nil, err
+	}
+	closers = append(closers, func() { b.c.Close() })
+	b.cc = b.c.ClusterClient()
+	closers = append(closers, func() { b.cc.Close() })
+	b.log.Info("filling", "keys", ds.Keys, "value_size", ds.ValueSize)
+	if err := redistest.Fill(ctx, b.cc, "bench:", ds.Keys, ds.ValueSize, 8); err != nil {
+		return nil, nil, err
+	}
+	b.w = redistest.StartWriter(ctx, b.cc, redistest.WriterOptions{Keys: cfg.WriterKeys, Workers: cfg.WriterWorkers, Prefix: "writer:", ValueSize: 32})
+	closers = append(closers, func() { b.w.Stop() })
+	popts := ProbeOptions{Addrs: b.c.Addrs(), Rate: cfg.ProbeRate}
+	if len(cfg.ProbeCommand) > 0 {
+		b.probe, err = startProbeProcess(ctx, cfg.ProbeCommand, popts)
+	} else {
+		b.probe, err = StartProbe(ctx, popts)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	closers = append(closers, func() { b.probe.Stop() })
+	if cfg.Profile != nil {
+		b.prof = &profiler{out: cfg.Profile}
+	}
+	return b, close, nil
+}
+
 func runOne(ctx context.Context, cfg Config, ds Dataset, tool string, v Variant) ([]Result, error) {
-	log := cfg.Log.With("dataset", ds.String(), "tool", tool, "knob", v.Label)
 	dir, err := os.MkdirTemp(cfg.Dir, "dayops-bench-")
 	if err != nil {
 		return nil, err
 	}
 	defer os.RemoveAll(dir)
-	c, err := redistest.Start(ctx, redistest.Options{Primaries: cfg.Primaries, ReplicasPerPrimary: cfg.Replicas, Log: cfg.Log, Limits: v.Limits, Dir: dir})
+	b, closeBench, err := startMoveBench(ctx, cfg, ds, tool, v, dir)
 	if err != nil {
 		return nil, err
 	}
-	defer c.Close()
-	cc := c.ClusterClient()
-	defer cc.Close()
-	log.Info("filling", "keys", ds.Keys, "value_size", ds.ValueSize)
-	if err := redistest.Fill(ctx, cc, "bench:", ds.Keys, ds.ValueSize, 8); err != nil {
-		return nil, err
-	}
-	w := redistest.StartWriter(ctx, cc, redistest.WriterOptions{Keys: cfg.WriterKeys, Workers: cfg.WriterWorkers, Prefix: "writer:", ValueSize: 32})
-	defer w.Stop()
-	var probe prober
-	popts := ProbeOptions{Addrs: c.Addrs(), Rate: cfg.ProbeRate}
-	if len(cfg.ProbeCommand) > 0 {
-		probe, err = startProbeProcess(ctx, cfg.ProbeCommand, popts)
-	} else {
-		probe, err = StartProbe(ctx, popts)
-	}
-	if err != nil {
-		return nil, err
-	}
-	defer probe.Stop()
-	var prof *profiler
-	if cfg.Profile != nil {
-		prof = &profiler{out: cfg.Profile}
-	}
-	label := func(dir string) string { return strings.TrimSpace(fmt.Sprintf("%s %s %s %s", ds, dir, tool, v.Label)) }
+	defer closeBench()
+	c, log := b.c, b.log
 	var results []Result
-	idle := func() (ProbeLatency, error) {
-		probe.Take()
-		t := time.NewTimer(cfg.Baseline)
-		defer t.Stop()
-		select {
-		case <-ctx.Done():
-			return ProbeLatency{}, ctx.Err()
-		case <-t.C:
-		}
-		return probe.Take(), nil
-	}
-	base, err := idle()
+	base, err := b.idle(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -223,22 +281,10 @@ func runOne(ctx context.Context, cfg Config, ds Dataset, tool string, v Variant)
 	if cfg.Out {
 		log.Info("scale out 3 -> 4")
 		r := Result{Dataset: ds, Direction: fmt.Sprintf("%d->%d", cfg.Primaries, cfg.Primaries+1), Tool: tool, Knob: v.Label, Idle: base}
-		if err := prof.start(ctx, c); err != nil {
+		if err := b.measure(ctx, &r, func() error { return scaleOut(ctx, c, tool, id4, n4.Addr) }); err != nil {
 			return results, err
 		}
-		probe.Take()
-		cpu0 := cpuTimes(c)
-		start := time.Now()
-		r.Err = scaleOut(ctx, c, tool, id4, n4.Addr)
-		r.Duration = time.Since(start)
-		prof.report(ctx, c, label(r.Direction), r.Duration)
-		log.Info("redis-server CPU during the migration", "cpu", cpuDelta(cpu0, cpuTimes(c)))
-		r.During = probe.Take()
-		if r.Err == nil {
-			r.Err = c.Check(ctx)
-		}
 		r.Keys, _ = c.Pool.Client(n4.Addr).DBSize(ctx).Result()
-		_, r.Lost = w.Verify(ctx, cc)
 		results = append(results, r)
 		log.Info("scale out done", "keys", r.Keys, "duration", r.Duration, "err", r.Err)
 		if r.Err != nil {
@@ -252,32 +298,20 @@ func runOne(ctx context.Context, cfg Config, ds Dataset, tool string, v Variant)
 				return results, err
 			}
 		}
-		if base, err = idle(); err != nil {
+		if base, err = b.idle(ctx); err != nil {
 			return results, err
 		}
 		log.Info("scale in 4 -> 3")
 		r := Result{Dataset: ds, Direction: fmt.Sprintf("%d->%d", cfg.Primaries+1, cfg.Primaries), Tool: tool, Knob: v.Label, Idle: base}
 		r.Keys, _ = c.Pool.Client(n4.Addr).DBSize(ctx).Result()
-		if err := prof.start(ctx, c); err != nil {
+		if err := b.measure(ctx, &r, func() error { return scaleIn(ctx, c, tool, id4, n4.Addr) }); err != nil {
 			return results, err
 		}
-		probe.Take()
-		cpu0 := cpuTimes(c)
-		start := time.Now()
-		r.Err = scaleIn(ctx, c, tool, id4, n4.Addr)
-		r.Duration = time.Since(start)
-		prof.report(ctx, c, label(r.Direction), r.Duration)
-		log.Info("redis-server CPU during the migration", "cpu", cpuDelta(cpu0, cpuTimes(c)))
-		r.During = probe.Take()
-		if r.Err == nil {
-			r.Err = c.Check(ctx)
-		}
-		_, r.Lost = w.Verify(ctx, cc)
 		results = append(results, r)
 		log.Info("scale in done", "keys", r.Keys, "duration", r.Duration, "err", r.Err)
 	}
-	w.Stop()
-	if _, err := w.Verify(ctx, cc); err != nil && len(results) > 0 {
+	b.w.Stop()
+	if _, err := b.w.Verify(ctx, b.cc); err != nil && len(results) > 0 {
 		results[len(results)-1].Lost = err
 	}
 	return results, nil

@@ -184,68 +184,8 @@ func observeRedis(ctx context.Context, cl *clusteradmin.ClientPool, targets []ta
 		return v, err == nil
 	}
 	own := make([]bool, len(targets)) // own view read (or tried) this tick
-
-	// The reference.
-	var cands []int
-	for i, c := range answers {
-		if c.ok && c.known > 1 {
-			cands = append(cands, i)
-		}
-	}
-	slices.SortStableFunc(cands, func(x, y int) int {
-		px, py := answers[x].role == "master", answers[y].role == "master"
-		if px != py {
-			if px {
-				return -1
-			}
-			return 1
-		}
-		return cmp.Compare(answers[y].known, answers[x].known)
-	})
-	var rv *clusteradmin.ClusterView
-	for _, i := range cands {
-		own[i] = true
-		out.Commands++
-		out.FullViews++
-		v, ok := readView(i)
-		if !ok {
-			answers[i].ok = false // unreachable, as its own view is unreadable
-			continue
-		}
-		out.Nodes[targets[i].Ordinal] = fromOwnView(answers[i], v)
-		mem.flagged[targets[i].Ordinal] = len(out.Nodes[targets[i].Ordinal].Failing) > 0
-		out.Reference = targets[i].Ordinal
-		rv = &v
-		break
-	}
-
-	// Which other instances' own views to read.
-	var reads []int
-	for i, c := range answers {
-		if !c.ok || own[i] {
-			continue
-		}
-		if rv == nil || c.failingSlots > 0 || !c.stateOK || c.known != len(rv.Nodes) || mem.flagged[targets[i].Ordinal] {
-			reads = append(reads, i)
-			continue
-		}
-		line, ok := rv.Nodes[c.id]
-		if !ok || (c.role == "master") != line.IsPrimary() || (c.role == "slave") != line.Has("slave") {
-			reads = append(reads, i)
-		}
-	}
-	// In turn, one more.
-	if len(targets) > 0 {
-		start, _ := slices.BinarySearchFunc(targets, mem.next, func(t target, o int) int { return t.Ordinal - o })
-		for k := range targets {
-			i := (start + k) % len(targets)
-			if answers[i].ok && !own[i] && !slices.Contains(reads, i) {
-				reads = append(reads, i)
-				mem.next = targets[i].Ordinal + 1
-				break
-			}
-		}
-	}
+	rv := readReference(targets, answers, own, readView, mem, &out)
+	reads := ownReads(targets, answers, own, rv, mem)
 	views := make([]*clusteradmin.ClusterView, len(targets))
 	parallel(len(reads), func(j int) {
 		if v, ok := readView(reads[j]); ok {
@@ -281,6 +221,77 @@ func observeRedis(ctx context.Context, cl *clusteradmin.ClientPool, targets []ta
 		}
 	}
 	return out
+}
+
+// readReference reads the CLUSTER NODES of the reference: the first
+// reachable primary that knows the most nodes (the next one when it does not
+// answer, which then counts as unreachable). It describes the reference
+// from its own view and returns that view (nil: no reference).
+func readReference(targets []target, answers []cheap, own []bool, readView func(int) (clusteradmin.ClusterView, bool), mem *viewMemory, out *redisObservation) *clusteradmin.ClusterView {
+	var cands []int
+	for i, c := range answers {
+		if c.ok && c.known > 1 {
+			cands = append(cands, i)
+		}
+	}
+	slices.SortStableFunc(cands, func(x, y int) int {
+		px, py := answers[x].role == "master", answers[y].role == "master"
+		if px != py {
+			if px {
+				return -1
+			}
+			return 1
+		}
+		return cmp.Compare(answers[y].known, answers[x].known)
+	})
+	for _, i := range cands {
+		own[i] = true
+		out.Commands++
+		out.FullViews++
+		v, ok := readView(i)
+		if !ok {
+			answers[i].ok = false // unreachable, as its own view is unreadable
+			continue
+		}
+		out.Nodes[targets[i].Ordinal] = fromOwnView(answers[i], v)
+		mem.flagged[targets[i].Ordinal] = len(out.Nodes[targets[i].Ordinal].Failing) > 0
+		out.Reference = targets[i].Ordinal
+		return &v
+	}
+	return nil
+}
+
+// ownReads lists the instances whose own CLUSTER NODES this tick reads:
+// those whose cheap answer does not fit the reference's view (or with no
+// reference), those whose view last flagged a node, and one more in turn.
+func ownReads(targets []target, answers []cheap, own []bool, rv *clusteradmin.ClusterView, mem *viewMemory) []int {
+	var reads []int
+	for i, c := range answers {
+		if !c.ok || own[i] {
+			continue
+		}
+		if rv == nil || c.failingSlots > 0 || !c.stateOK || c.known != len(rv.Nodes) || mem.flagged[targets[i].Ordinal] {
+			reads = append(reads, i)
+			continue
+		}
+		line, ok := rv.Nodes[c.id]
+		if !ok || (c.role == "master") != line.IsPrimary() || (c.role == "slave") != line.Has("slave") {
+			reads = append(reads, i)
+		}
+	}
+	// In turn, one more.
+	if len(targets) > 0 {
+		start, _ := slices.BinarySearchFunc(targets, mem.next, func(t target, o int) int { return t.Ordinal - o })
+		for k := range targets {
+			i := (start + k) % len(targets)
+			if answers[i].ok && !own[i] && !slices.Contains(reads, i) {
+				reads = append(reads, i)
+				mem.next = targets[i].Ordinal + 1
+				break
+			}
+		}
+	}
+	return reads
 }
 
 // parallel runs f(0..n-1) at once and waits for all.
