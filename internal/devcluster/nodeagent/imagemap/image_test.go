@@ -29,7 +29,7 @@ func TestDayopsRuleMatchesBuiltImage(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the product image (a full static build): make test runs it, make unit does not")
 	}
-	root, err := filepath.Abs("../../..")
+	root, err := filepath.Abs("../../../..")
 	if err != nil {
 		t.Fatal(err)
 	}
