@@ -38,6 +38,8 @@ var rules = map[string]struct {
 	"internal/redis/clusteradmin": {why: "a library imports no Temporal package", forbidden: []string{"go.temporal.io/"}},
 	"internal/redis/pace":         {why: "a library imports no Temporal package", forbidden: []string{"go.temporal.io/"}},
 	"internal/redis/slotmigrate":  {why: "a library imports no Temporal package", forbidden: []string{"go.temporal.io/"}},
+	"internal/redis/slotcopy":     {why: "a library imports no Temporal package", forbidden: []string{"go.temporal.io/"}},
+	"internal/redis/pipe":         {why: "a library imports no Temporal package", forbidden: []string{"go.temporal.io/"}},
 	"internal/redis/rdb":          {why: "a library imports no Temporal package", forbidden: []string{"go.temporal.io/"}},
 	"internal/kube/render":        {why: "a library imports no Temporal package", forbidden: []string{"go.temporal.io/"}},
 	"internal/guard":              {why: "pure assessment imports no Temporal package", forbidden: []string{"go.temporal.io/"}},

@@ -52,7 +52,7 @@ type Limits struct {
 	// (needed for byte-sized batches and the big-key limit). Default on;
 	// SizeSamplingOff turns it off.
 	SizeSamplingOff bool
-	// Copy says when keys move by the copy path (see slotmigrate, copy.go) rather than
+	// Copy says when keys move by the copy path (see internal/redis/slotcopy) rather than
 	// MIGRATE only.
 	Copy CopyMode
 	// CopiesPerWave is how many slots of one wave are copied at once on the

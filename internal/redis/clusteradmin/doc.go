@@ -5,10 +5,10 @@
 // ParseInfo), the ClientPool, the Limits, and the error classification.
 //
 // Slot migration lives apart: internal/redis/slotmigrate (MigrateSlots,
-// CloseOpenSlots, Probe, the copy path, progress) runs on the small plumbing
-// this package exports for it (Admin.Client, View, Poll, Retry, Resolve,
-// Logger, Limits.WithDefaults, Transient), and internal/redis/pace is its
-// latency-budget pacer.
+// CloseOpenSlots, Probe, progress) and its copy path internal/redis/slotcopy
+// run on the small plumbing this package exports for them (Admin.Client,
+// View, Poll, Retry, Resolve, Logger, Limits.WithDefaults, Transient), and
+// internal/redis/pace is their latency-budget pacer.
 //
 // It is a library, not an activity package: it imports no go.temporal.io
 // package (tests/layout checks it with go list -deps), and its Temporal

@@ -18,9 +18,11 @@
 //     clusteradmin.KeyTooBigError; it is never skipped. A key MIGRATE finds on
 //     the target too (BUSYKEY) is compared with DUMP, never blindly replaced
 //     (see clusteradmin.BusyKeyPolicy).
-//   - Keys move by the copy path (copy.go) where a slot fits one copy, so
-//     that several targets restore at once; everything else, and what clients
-//     add during a copy, moves with MIGRATE ... KEYS.
+//   - Keys move by the copy path (internal/redis/slotcopy, which does not
+//     import this package: copySlots hands it the Admin, the migration's
+//     budget and pacer and the tracker's callbacks) where a slot fits one
+//     copy, so that several targets restore at once; everything else, and
+//     what clients add during a copy, moves with MIGRATE ... KEYS.
 //   - Atomic slot migration (Redis 8.4 CLUSTER MIGRATION, Valkey 9 CLUSTER
 //     MIGRATESLOTS) is used when every primary answers the COMMAND INFO probe
 //     for it; otherwise the legacy SETSLOT/MIGRATE path runs.
@@ -28,6 +30,8 @@
 //     Limits.LatencyBudgetOff) by internal/redis/pace so that the primaries'
 //     PING round trip stays within Limits.LatencyBudget of its value before
 //     the move.
+//   - Pipelines and the bounded fan-out of sources, waves and copies are
+//     internal/redis/pipe's, shared with the copy path.
 package slotmigrate
 
 import "github.com/dayops/dayops/internal/redis/clusteradmin"

@@ -10,13 +10,14 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 	"golang.org/x/sync/semaphore"
 
 	"github.com/dayops/dayops/internal/redis/pace"
+	"github.com/dayops/dayops/internal/redis/pipe"
+	"github.com/dayops/dayops/internal/redis/slotcopy"
 	"github.com/dayops/dayops/internal/topology"
 )
 
@@ -309,8 +310,8 @@ func (a *Migrator) runLegacy(ctx context.Context, m *migration, tr *tracker) err
 	if m.copy {
 		inFlight = lim.CopyWavesPerSource
 	}
-	return parallel(ctx, lim.Sources, slices.Sorted(maps.Keys(m.bySource)), func(ctx context.Context, src string) error {
-		return parallel(ctx, inFlight, m.bySource[src], func(ctx context.Context, w wave) error {
+	return pipe.Parallel(ctx, lim.Sources, slices.Sorted(maps.Keys(m.bySource)), func(ctx context.Context, src string) error {
+		return pipe.Parallel(ctx, inFlight, m.bySource[src], func(ctx context.Context, w wave) error {
 			err := a.Retry(ctx, "migrate wave", func(ctx context.Context) error {
 				return a.runWave(ctx, m, w, tr)
 			})
@@ -322,57 +323,15 @@ func (a *Migrator) runLegacy(ctx context.Context, m *migration, tr *tracker) err
 	})
 }
 
-// parallel runs fn on every item, at most n at a time; the first error
-// cancels the others and is returned.
-func parallel[T any](ctx context.Context, n int, items []T, fn func(context.Context, T) error) error {
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	next := make(chan T)
-	var wg sync.WaitGroup
-	for range max(1, min(n, len(items))) {
-		wg.Go(func() {
-			for it := range next {
-				if err := fn(ctx, it); err != nil {
-					cancel(err)
-				}
-			}
-		})
-	}
-feed:
-	for _, it := range items {
-		select {
-		case next <- it:
-		case <-ctx.Done():
-			break feed
-		}
-	}
-	close(next)
-	wg.Wait()
-	return context.Cause(ctx)
-}
-
-// pipe runs the commands built by build on addr as one pipeline and returns
-// them for the caller to inspect one by one. A failure of the connection
-// itself is returned as the error.
+// pipe runs the commands built by build on addr as one pipeline (see
+// internal/redis/pipe).
 func (a *Migrator) pipe(ctx context.Context, addr string, build func(p redis.Pipeliner)) ([]redis.Cmder, error) {
-	return execPipe(ctx, a.Client(addr).Pipeline(), "pipeline to "+addr, build)
+	return pipe.Exec(ctx, a.Client(addr), addr, build)
 }
 
 // txPipe is pipe inside MULTI/EXEC.
 func (a *Migrator) txPipe(ctx context.Context, addr string, build func(p redis.Pipeliner)) ([]redis.Cmder, error) {
-	return execPipe(ctx, a.Client(addr).TxPipeline(), "transaction on "+addr, build)
-}
-
-func execPipe(ctx context.Context, p redis.Pipeliner, what string, build func(p redis.Pipeliner)) ([]redis.Cmder, error) {
-	build(p)
-	cmds, err := p.Exec(ctx)
-	if err != nil {
-		var rerr redis.Error
-		if !errors.As(err, &rerr) && !errors.Is(err, redis.Nil) {
-			return nil, fmt.Errorf("%s: %w", what, err)
-		}
-	}
-	return cmds, nil
+	return pipe.Tx(ctx, a.Client(addr), addr, build)
 }
 
 // runWave opens, empties and closes the slots of one wave. Every step is
@@ -401,7 +360,7 @@ func (a *Migrator) runWave(ctx context.Context, m *migration, w wave, tr *tracke
 	if !m.copy {
 		pending, err = a.setMigrating(ctx, src, tgt, w.tgt, w.slots)
 	} else {
-		pending, err = a.copySlots(ctx, m.budget, m.pace, src, tgt, w, importing, tr)
+		pending, err = a.copySlots(ctx, m, w, importing, tr)
 	}
 	if err != nil {
 		return err
@@ -418,24 +377,47 @@ func (a *Migrator) runWave(ctx context.Context, m *migration, w wave, tr *tracke
 	return a.closeSlots(ctx, m, w, importing, tr)
 }
 
+// copySlots opens the wave's slots on the source by the copy path
+// (internal/redis/slotcopy) where it can, the others with setMigrating, and
+// returns the slots that are open (MIGRATING) there afterwards, for
+// emptyRound to finish. importing lists the slots this run opened on the
+// target.
+func (a *Migrator) copySlots(ctx context.Context, m *migration, w wave, importing []int, tr *tracker) ([]int, error) {
+	src, tgt := m.addrs[w.src], m.addrs[w.tgt]
+	cp := &slotcopy.Copier{Admin: a.Admin, Budget: m.budget, Pace: m.pace, BeforeCommit: a.BeforeCommit,
+		Copied: func(keys, bytes int64) {
+			tr.moved(keys, bytes, 1, 0)
+			tr.copied(1, 0)
+			tr.emit(false)
+		},
+		Conflict: func() { tr.copied(0, 1) },
+	}
+	open, legacy, err := cp.Open(ctx, src, tgt, w.tgt, w.slots, importing)
+	if err != nil {
+		return nil, err
+	}
+	more, err := a.setMigrating(ctx, src, tgt, w.tgt, legacy)
+	if err != nil {
+		return nil, err
+	}
+	return append(open, more...), nil
+}
+
 // setMigrating opens slots on the source towards the target (tgt, tgtID)
 // and returns those it still owns (a slot the source gave away already only
 // needs closing).
 //
 // Before the source starts migrating a slot, the target must hold no key of
-// it: until then no client can reach such a key (the target sends clients to
-// the owner; only a MIGRATING source sends them to the target, by ASK, for a
-// key it does not have), so it is a leftover (a copy an interrupted copy
-// left, a key of an earlier owner), and once the slot migrates it would show
-// for any key a client deletes on the source: a deleted key would come back.
-// Such keys are removed first. A slot the source migrates already keeps the
-// target's keys (clients may have written them); MIGRATE compares those it
-// finds on both sides (clusteradmin.Limits.BusyKey).
+// it: such keys are leftovers no client can reach, and would bring back a
+// key a client deletes on the source once the slot migrates; they are
+// removed first (slotcopy.DropBeforeOpen). A slot the source migrates
+// already keeps the target's keys (clients may have written them); MIGRATE
+// compares those it finds on both sides (clusteradmin.Limits.BusyKey).
 func (a *Migrator) setMigrating(ctx context.Context, src, tgt, tgtID string, slots []int) ([]int, error) {
 	if len(slots) == 0 {
 		return nil, nil
 	}
-	if err := a.dropBeforeOpen(ctx, src, tgt, slots); err != nil {
+	if err := slotcopy.DropBeforeOpen(ctx, a.Admin, src, tgt, slots); err != nil {
 		return nil, err
 	}
 	cmds, err := a.pipe(ctx, src, func(p redis.Pipeliner) {
@@ -459,44 +441,6 @@ func (a *Migrator) setMigrating(ctx context.Context, src, tgt, tgtID string, slo
 		}
 	}
 	return open, nil
-}
-
-// dropBeforeOpen removes the target's keys of every slot the source owns and
-// does not migrate yet (see setMigrating).
-func (a *Migrator) dropBeforeOpen(ctx context.Context, src, tgt string, slots []int) error {
-	cmds, err := a.pipe(ctx, tgt, func(p redis.Pipeliner) {
-		for _, s := range slots {
-			p.ClusterCountKeysInSlot(ctx, s)
-		}
-	})
-	if err != nil {
-		return err
-	}
-	var held []int
-	for i, c := range cmds {
-		n, err := c.(*redis.IntCmd).Result()
-		if err != nil {
-			return fmt.Errorf("countkeysinslot %d on %s: %w", slots[i], tgt, err)
-		}
-		if n > 0 {
-			held = append(held, slots[i])
-		}
-	}
-	if len(held) == 0 {
-		return nil
-	}
-	v, err := a.View(ctx, src)
-	if err != nil {
-		return err
-	}
-	for _, s := range held {
-		if v.Myself.Migrating[s] == "" && v.Owner(s) == v.Myself.ID {
-			if err := a.dropUnreachable(ctx, tgt, s); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
 }
 
 // closeSlots assigns the wave's slots to the target: target first (it bumps

@@ -1,18 +1,17 @@
-package slotmigrate
+package slotcopy
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/dayops/dayops/internal/redis/clusteradmin"
 	"slices"
 	"strings"
 	"sync"
 
 	"github.com/redis/go-redis/v9"
-	"golang.org/x/sync/semaphore"
 
-	"github.com/dayops/dayops/internal/redis/pace"
+	"github.com/dayops/dayops/internal/redis/clusteradmin"
+	"github.com/dayops/dayops/internal/redis/pipe"
 )
 
 // copyAttempts is how often a slot is copied before it is handed to MIGRATE
@@ -25,46 +24,25 @@ type slotCopy struct {
 	keys []string
 }
 
-// copySlots opens the wave's slots on the source and returns the slots that
-// are open (MIGRATING) there afterwards, for emptyRound to finish.
+// Open copies the slots of one wave from src to tgt (node ID tgtID) where
+// it can and returns the slots it opened (MIGRATING on the source, their
+// keys on the target) and, sorted, those left to MIGRATE, for the caller
+// to open with SETSLOT MIGRATING (after DropBeforeOpen). importing lists
+// the slots this run opened on the target (IMPORTING).
 //
-// MIGRATE keeps the source blocked until the target has restored the keys,
-// so with one source (a scale-in) every slot is a chain of synchronous
-// round trips and no two targets ever restore at once. The copy path breaks
-// that chain while keeping the move atomic for clients. Per slot, on its own
-// connection to the source:
-//
-//  1. WATCH the slot's keys and run one script that sizes them and returns
-//     their DUMP and PEXPIRETIME (dumpSlot). The source does
-//     not migrate the slot yet, so every client still reads and writes the
-//     slot on the source only: nothing can reach the target's copy (a node
-//     redirects a slot it only imports to its owner unless ASK sent the
-//     client, and only a MIGRATING source sends ASK).
-//  2. RESTORE-ASKING ... REPLACE ABSTTL each key on the target: the targets
-//     of a wave restore in parallel with each other and with the source.
-//  3. MULTI, CLUSTER SETSLOT MIGRATING, UNLINK the keys, EXEC on the source.
-//     If a client changed or deleted a watched key meanwhile, EXEC does
-//     nothing; the target's copies are still unreachable, are removed, and
-//     the slot is copied again (then handed to MIGRATE after copyAttempts).
-//     If EXEC runs, the keys leave the source and become reachable on the
-//     target (by ASK) in one step, with the values and expiry times they had.
-//
-// Keys created in the slot during the copy are not watched and stay on the
-// source; emptyRound moves them with MIGRATE like any other key of an open
-// slot. A slot the source already migrates (an earlier run or another tool
-// opened it; clients may have written the target by ASK), a slot with too
-// many keys or bytes for one copy, or an empty slot goes through MIGRATE
-// only. Keys the target holds of a slot the source does not migrate yet are
-// leftovers no client can reach (a copy that was interrupted); they are
-// removed first, as setMigrating does for every slot it opens.
-func (a *Migrator) copySlots(ctx context.Context, budget *semaphore.Weighted, pace *pace.Pacer, src, tgt string, w wave, importing []int, tr *tracker) ([]int, error) {
-	lim := a.Limits.WithDefaults()
-	v, err := a.View(ctx, src)
+// A slot the source already migrates (an earlier run or another tool opened
+// it; clients may have written the target by ASK), a slot the target did
+// not start importing in this run, a slot with too many keys or bytes for
+// one copy, or an empty slot is left to MIGRATE. A slot the source gave
+// away already is in neither list: only its closing remains.
+func (cp *Copier) Open(ctx context.Context, src, tgt, tgtID string, slots, importing []int) (open, legacy []int, err error) {
+	lim := cp.Limits.WithDefaults()
+	v, err := cp.View(ctx, src)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	var legacy, fresh []int
-	for _, s := range w.slots {
+	var fresh []int
+	for _, s := range slots {
 		switch {
 		case !slices.Contains(importing, s) || v.Myself.Migrating[s] != "":
 			legacy = append(legacy, s)
@@ -74,17 +52,17 @@ func (a *Migrator) copySlots(ctx context.Context, budget *semaphore.Weighted, pa
 			fresh = append(fresh, s)
 		}
 	}
-	copies, more, err := a.planCopies(ctx, src, tgt, fresh)
+	copies, more, err := cp.planCopies(ctx, src, tgt, fresh)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	legacy = append(legacy, more...)
 
 	var mu sync.Mutex
 	var refusals int
-	open := []int{}
-	err = parallel(ctx, lim.CopiesPerWave, copies, func(ctx context.Context, c slotCopy) error {
-		out, err := a.copySlot(ctx, budget, pace, src, tgt, w.tgt, c, tr)
+	open = []int{}
+	err = pipe.Parallel(ctx, lim.CopiesPerWave, copies, func(ctx context.Context, c slotCopy) error {
+		out, err := cp.copySlot(ctx, src, tgt, tgtID, c)
 		if err != nil {
 			return err
 		}
@@ -101,33 +79,29 @@ func (a *Migrator) copySlots(ctx context.Context, budget *semaphore.Weighted, pa
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if refusals > 0 {
-		a.Logger().WarnContext(ctx, "the source refused the copy path's script (ACL or disabled scripting); those slots move with MIGRATE",
+		cp.Logger().WarnContext(ctx, "the source refused the copy path's script (ACL or disabled scripting); those slots move with MIGRATE",
 			"source", src, "slots", refusals)
 	}
 	slices.Sort(legacy)
-	more, err = a.setMigrating(ctx, src, tgt, w.tgt, legacy)
-	if err != nil {
-		return nil, err
-	}
-	return append(open, more...), nil
+	return open, legacy, nil
 }
 
 // planCopies lists the keys of the fresh slots on the source: slots with
 // keys, fewer than clusteradmin.Limits.BatchKeys of them, are returned as copies, the
 // others (empty, or too many keys for one copy) as legacy. Keys the target
 // holds of them (no client can reach those) are removed first.
-func (a *Migrator) planCopies(ctx context.Context, src, tgt string, fresh []int) (copies []slotCopy, legacy []int, err error) {
+func (cp *Copier) planCopies(ctx context.Context, src, tgt string, fresh []int) (copies []slotCopy, legacy []int, err error) {
 	if len(fresh) == 0 {
 		return nil, nil, nil
 	}
-	if err := a.dropBeforeOpen(ctx, src, tgt, fresh); err != nil {
+	if err := DropBeforeOpen(ctx, cp.Admin, src, tgt, fresh); err != nil {
 		return nil, nil, err
 	}
-	lim := a.Limits.WithDefaults()
-	cmds, err := a.pipe(ctx, src, func(p redis.Pipeliner) {
+	lim := cp.Limits.WithDefaults()
+	cmds, err := pipe.Exec(ctx, cp.Client(src), src, func(p redis.Pipeliner) {
 		for _, s := range fresh {
 			p.ClusterGetKeysInSlot(ctx, s, lim.BatchKeys)
 		}
@@ -149,13 +123,57 @@ func (a *Migrator) planCopies(ctx context.Context, src, tgt string, fresh []int)
 	return copies, legacy, nil
 }
 
+// DropBeforeOpen removes the target's keys of every slot the source owns
+// and does not migrate yet: no client can reach them (the target sends
+// clients to the owner; only a MIGRATING source sends them to the target,
+// by ASK, for a key it does not have), so they are leftovers (a copy an
+// interrupted copy left, a key of an earlier owner), and once the slot
+// migrates they would show for any key a client deletes on the source: a
+// deleted key would come back. The slot mover calls it before it opens any
+// slot.
+func DropBeforeOpen(ctx context.Context, a *clusteradmin.Admin, src, tgt string, slots []int) error {
+	cmds, err := pipe.Exec(ctx, a.Client(tgt), tgt, func(p redis.Pipeliner) {
+		for _, s := range slots {
+			p.ClusterCountKeysInSlot(ctx, s)
+		}
+	})
+	if err != nil {
+		return err
+	}
+	var held []int
+	for i, c := range cmds {
+		n, err := c.(*redis.IntCmd).Result()
+		if err != nil {
+			return fmt.Errorf("countkeysinslot %d on %s: %w", slots[i], tgt, err)
+		}
+		if n > 0 {
+			held = append(held, slots[i])
+		}
+	}
+	if len(held) == 0 {
+		return nil
+	}
+	v, err := a.View(ctx, src)
+	if err != nil {
+		return err
+	}
+	for _, s := range held {
+		if v.Myself.Migrating[s] == "" && v.Owner(s) == v.Myself.ID {
+			if err := dropUnreachable(ctx, a, tgt, s); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 // dropUnreachable removes the keys the target holds in slot s while the
 // source still owns s and does not migrate it: no client can read or write
 // them (they are copies an interrupted copy left behind).
-func (a *Migrator) dropUnreachable(ctx context.Context, tgt string, s int) error {
+func dropUnreachable(ctx context.Context, a *clusteradmin.Admin, tgt string, s int) error {
 	var dropped int
 	for {
-		cmds, err := a.pipe(ctx, tgt, func(p redis.Pipeliner) {
+		cmds, err := pipe.Exec(ctx, a.Client(tgt), tgt, func(p redis.Pipeliner) {
 			p.ClusterGetKeysInSlot(ctx, s, a.Limits.WithDefaults().BatchKeys)
 		})
 		if err != nil {
@@ -168,7 +186,7 @@ func (a *Migrator) dropUnreachable(ctx context.Context, tgt string, s int) error
 		if len(keys) == 0 {
 			break
 		}
-		cmds, err = a.pipe(ctx, tgt, func(p redis.Pipeliner) {
+		cmds, err = pipe.Exec(ctx, a.Client(tgt), tgt, func(p redis.Pipeliner) {
 			for _, k := range keys {
 				p.Do(ctx, "asking")
 				p.Unlink(ctx, k)
@@ -205,34 +223,32 @@ const (
 // deletes the keys there and opens the slot. On one connection of its own
 // to the source: WATCH and the dump script in one round trip, the RESTOREs
 // on the target in one more, MULTI/SETSLOT/UNLINK/EXEC in a third.
-func (a *Migrator) copySlot(ctx context.Context, budget *semaphore.Weighted, pace *pace.Pacer, src, tgt, tgtID string, c slotCopy, tr *tracker) (copyOutcome, error) {
-	lim := a.Limits.WithDefaults()
-	conn := a.Client(src).Conn()
+func (cp *Copier) copySlot(ctx context.Context, src, tgt, tgtID string, c slotCopy) (copyOutcome, error) {
+	lim := cp.Limits.WithDefaults()
+	conn := cp.Client(src).Conn()
 	defer conn.Close()
 	for attempt := 1; attempt <= copyAttempts; attempt++ {
 		// One unit of the latency budget's window per attempt.
-		if err := pace.Acquire(ctx); err != nil {
+		if err := cp.Pace.Acquire(ctx); err != nil {
 			return 0, err
 		}
-		res, err := a.copyOnce(ctx, conn, budget, src, tgt, tgtID, c, attempt, lim)
-		pace.Release()
+		res, err := cp.copyOnce(ctx, conn, src, tgt, tgtID, c, attempt, lim)
+		cp.Pace.Release()
 		if err != nil {
 			_ = conn.Do(ctx, "unwatch").Err()
 			return 0, err
 		}
 		switch res.outcome {
 		case copied:
-			tr.moved(res.keys, res.bytes, 1, 0)
-			tr.copied(1, 0)
-			tr.emit(false)
+			cp.Copied(res.keys, res.bytes)
 			return copied, nil
 		case tooBig, refused:
 			_ = conn.Do(ctx, "unwatch").Err()
 			return res.outcome, nil
 		}
-		a.Logger().DebugContext(ctx, "keys changed during the copy, copying the slot again", "slot", c.slot, "attempt", attempt)
-		tr.copied(0, 1)
-		if err := a.dropUnreachable(ctx, tgt, c.slot); err != nil {
+		cp.Logger().DebugContext(ctx, "keys changed during the copy, copying the slot again", "slot", c.slot, "attempt", attempt)
+		cp.Conflict()
+		if err := dropUnreachable(ctx, cp.Admin, tgt, c.slot); err != nil {
 			return 0, err
 		}
 	}
@@ -273,17 +289,17 @@ const copyHold = 256 << 10
 // copyOnce copies slot c from src to tgt once: it dumps the watched keys
 // within the budget (sized again when they need more than copyHold),
 // restores them on the target, then commits.
-func (a *Migrator) copyOnce(ctx context.Context, conn *redis.Conn, budget *semaphore.Weighted, src, tgt, tgtID string, c slotCopy, attempt int, lim clusteradmin.Limits) (copyResult, error) {
+func (cp *Copier) copyOnce(ctx context.Context, conn *redis.Conn, src, tgt, tgtID string, c slotCopy, attempt int, lim clusteradmin.Limits) (copyResult, error) {
 	hold := int64(copyHold)
-	if err := budget.Acquire(ctx, hold); err != nil {
+	if err := cp.Budget.Acquire(ctx, hold); err != nil {
 		return copyResult{}, err
 	}
-	defer func() { budget.Release(hold) }()
-	vals, err := a.dump(ctx, conn, src, c, true, lim.MaxKeyBytes, hold)
+	defer func() { cp.Budget.Release(hold) }()
+	vals, err := cp.dump(ctx, conn, src, c, true, lim.MaxKeyBytes, hold)
 	if cannotCopy(err) {
 		// Scripting (or one of the commands the script calls) is not
 		// available to this user or on this server: MIGRATE the slot.
-		a.Logger().DebugContext(ctx, "copy path refused by the source, moving the slot with MIGRATE", "slot", c.slot, "source", src, "err", err)
+		cp.Logger().DebugContext(ctx, "copy path refused by the source, moving the slot with MIGRATE", "slot", c.slot, "source", src, "err", err)
 		return copyResult{outcome: refused}, nil
 	}
 	if err != nil {
@@ -299,19 +315,19 @@ func (a *Migrator) copyOnce(ctx context.Context, conn *redis.Conn, budget *semap
 			total += max(n, 0)
 		}
 		if total > lim.BatchBytes {
-			a.Logger().DebugContext(ctx, "slot too big for one copy, moving it with MIGRATE", "slot", c.slot, "bytes", total)
+			cp.Logger().DebugContext(ctx, "slot too big for one copy, moving it with MIGRATE", "slot", c.slot, "bytes", total)
 			return copyResult{outcome: tooBig}, nil
 		}
 		// Reserve what the slot needs (released first: a copy never waits
 		// for more while it holds some) and dump again; the keys are still
 		// watched.
-		budget.Release(hold)
+		cp.Budget.Release(hold)
 		hold = min(total+total/8, lim.BatchBytes)
-		if err := budget.Acquire(ctx, hold); err != nil {
+		if err := cp.Budget.Acquire(ctx, hold); err != nil {
 			hold = 0
 			return copyResult{}, err
 		}
-		if vals, err = a.dump(ctx, conn, src, c, false, lim.MaxKeyBytes, hold); err != nil {
+		if vals, err = cp.dump(ctx, conn, src, c, false, lim.MaxKeyBytes, hold); err != nil {
 			return copyResult{}, err
 		}
 		if ok, _ := vals[0].(int64); ok != 1 {
@@ -322,13 +338,13 @@ func (a *Migrator) copyOnce(ctx context.Context, conn *redis.Conn, budget *semap
 		return copyResult{}, fmt.Errorf("dump slot %d on %s: %d values for %d keys", c.slot, src, len(vals), len(c.keys))
 	}
 	ds, bytes := dumpedKeys(c, vals)
-	if err := a.restoreCopies(ctx, tgt, c.slot, ds); err != nil {
+	if err := cp.restoreCopies(ctx, tgt, c.slot, ds); err != nil {
 		return copyResult{}, err
 	}
-	if a.BeforeCommit != nil {
-		a.BeforeCommit(c.slot, attempt)
+	if cp.BeforeCommit != nil {
+		cp.BeforeCommit(c.slot, attempt)
 	}
-	res, err := a.commitCopy(ctx, conn, src, tgtID, c, ds)
+	res, err := cp.commitCopy(ctx, conn, src, tgtID, c, ds)
 	if err != nil || res.outcome != copied {
 		return res, err
 	}
@@ -359,8 +375,8 @@ func dumpedKeys(c slotCopy, vals []any) (ds []dumped, bytes int64) {
 }
 
 // restoreCopies restores the dumped keys of slot on tgt, which imports it.
-func (a *Migrator) restoreCopies(ctx context.Context, tgt string, slot int, ds []dumped) error {
-	rcmds, err := a.pipe(ctx, tgt, func(p redis.Pipeliner) {
+func (cp *Copier) restoreCopies(ctx context.Context, tgt string, slot int, ds []dumped) error {
+	rcmds, err := pipe.Exec(ctx, cp.Client(tgt), tgt, func(p redis.Pipeliner) {
 		// RESTORE-ASKING (what MIGRATE sends) is RESTORE served in a slot
 		// the node imports: one command per key, no ASKING.
 		for _, d := range ds {
@@ -385,7 +401,7 @@ func (a *Migrator) restoreCopies(ctx context.Context, tgt string, slot int, ds [
 // commitCopy deletes the copied keys on the source and sets the slot
 // migrating to the target, in one transaction on the watched connection:
 // contended when a client changed a watched key, copied when committed.
-func (a *Migrator) commitCopy(ctx context.Context, conn *redis.Conn, src, tgtID string, c slotCopy, ds []dumped) (copyResult, error) {
+func (cp *Copier) commitCopy(ctx context.Context, conn *redis.Conn, src, tgtID string, c slotCopy, ds []dumped) (copyResult, error) {
 	// SETSLOT first: the ways it could fail (the source no longer owns the
 	// slot, the target is unknown) make the transaction's keys or node
 	// check fail too, but should it fail alone, the deleted keys are put
@@ -401,7 +417,7 @@ func (a *Migrator) commitCopy(ctx context.Context, conn *redis.Conn, src, tgtID 
 		return copyResult{outcome: contended}, nil
 	case err != nil && len(tcmds) == 2 && tcmds[0].Err() != nil && tcmds[1].Err() == nil:
 		serr := tcmds[0].Err()
-		_, perr := a.pipe(ctx, src, func(p redis.Pipeliner) {
+		_, perr := pipe.Exec(ctx, cp.Client(src), src, func(p redis.Pipeliner) {
 			for _, d := range ds {
 				if d.at > 0 {
 					p.Do(ctx, "restore", d.key, d.at, d.payload, "absttl")
@@ -432,7 +448,7 @@ func cannotCopy(err error) bool {
 
 // dump runs dumpSlot on the copy's connection, after WATCH when watch is set
 // (one round trip either way).
-func (a *Migrator) dump(ctx context.Context, conn *redis.Conn, src string, c slotCopy, watch bool, maxKey, maxTotal int64) ([]any, error) {
+func (cp *Copier) dump(ctx context.Context, conn *redis.Conn, src string, c slotCopy, watch bool, maxKey, maxTotal int64) ([]any, error) {
 	var script *redis.Cmd
 	_, err := conn.Pipelined(ctx, func(p redis.Pipeliner) error {
 		if watch {
