@@ -43,7 +43,7 @@ const (
 	// evaluations of a bake. A bake of any length (up to MaxUpgradeBake)
 	// keeps the upgrade's history small: its evaluations run in a child
 	// workflow that continues as new every 100 of them (see
-	// internal/workflows/bake.go).
+	// internal/workflows/upgrade/bake.go).
 	MinGateInterval = 5 * time.Second
 	// MinScheduleEvery and MaxScheduleEvery bound a backup schedule's interval.
 	MinScheduleEvery = time.Minute
