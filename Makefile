@@ -39,7 +39,7 @@ test: deps tools build ## Run every test against the real local stack (one share
 	@scripts/test.sh $(TESTFLAGS)
 
 .PHONY: unit
-unit: ## Run only the tests that need no local stack, in under two minutes (go test -short: stack tests, image builds and long fault cases skip; PostgreSQL and redis-server are used; tests that mostly wait on Redis run 6 at a time)
+unit: ## Run only the tests that need no local stack, in about 2.5 minutes warm on 2 cores (go test -short: stack tests, image builds and long fault cases skip; PostgreSQL and redis-server are used; tests that mostly wait on Redis run 6 at a time)
 	$(GO) test -short -count=1 -p 4 -parallel 6 $(TESTFLAGS) ./...
 	cd tools/image && $(GO) test -short -count=1 $(TESTFLAGS) ./...
 
