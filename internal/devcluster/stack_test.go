@@ -458,9 +458,10 @@ func TestDownStopsTheAgentAndItsPods(t *testing.T) {
 	cfg.StateDir = filepath.Join(t.TempDir(), "state")
 	useFreePorts(t, &cfg)
 	cfg.Zones, cfg.NodesPerZone = 1, 1
-	// One node on 10.244.(151..250).1, away from the shared stack's agent
-	// (offset 0) and the agent package's tests (offsets 100-116).
-	cfg.AgentArgs = []string{"--subnet-offset", fmt.Sprint(150 + rand.IntN(100)), "--node-prefix", "down"}
+	// One node on 10.244.(151..200).1, away from the shared stack's agent
+	// (offset 0), the agent package's tests (offsets 100-116 and 220-250:
+	// TestAgentRestart) and helpers' stacks at low offsets.
+	cfg.AgentArgs = []string{"--subnet-offset", fmt.Sprint(150 + rand.IntN(50)), "--node-prefix", "down"}
 	cfg.DatabaseURL = env.NewDatabase(t)
 	t.Cleanup(func() {
 		if err := devcluster.Down(context.Background(), cfg, devcluster.DownOptions{}); err != nil {

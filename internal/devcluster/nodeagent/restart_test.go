@@ -40,7 +40,7 @@ func TestAgentRestart(t *testing.T) {
 	cfg.StateDir = t.TempDir()
 	cfg.NodePrefix = id
 	cfg.Zones, cfg.NodesPerZone = 1, 1
-	cfg.SubnetOffset = freeSubnetOffset(t, 205, 1)
+	cfg.SubnetOffset = freeSubnetOffset(t, 220, 1) // above devcluster TestDownStopsTheAgentAndItsPods (151-200)
 	cfg.StorageClass = ""
 	cfg.LeaseRenew = 2 * time.Second
 	cfg.NodeLabels = map[string]string{testAgentKey: id}
@@ -108,7 +108,15 @@ func TestAgentRestart(t *testing.T) {
 	}
 	<-firstDone
 	if !processAlive(pid1) {
-		t.Fatalf("precondition: the pod's process %d died with the agent", pid1)
+		// Say what the pod looked like: a restart before the kill (the
+		// process had already been replaced) is another failure than a
+		// process that died with its agent.
+		now, _ := ta.cs.CoreV1().Pods(ns).Get(t.Context(), "survivor", metav1.GetOptions{})
+		var status any
+		if now != nil {
+			status = now.Status.ContainerStatuses
+		}
+		t.Fatalf("precondition: the pod's process %d died with the agent (pod IP %s, container statuses %+v)", pid1, ip, status)
 	}
 
 	second, secondDone := start()
