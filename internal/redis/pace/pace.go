@@ -157,8 +157,11 @@ type Pacer struct {
 	window   atomic.Int64 // current limit, for logs
 	lowest   atomic.Int64
 	highest  atomic.Int64
-	cancel   context.CancelFunc
-	wg       sync.WaitGroup
+	// periods, windowSum and over count the adapting periods, the sum of
+	// their windows and those over Base + Budget, for the log (Trend).
+	periods, windowSum, over atomic.Int64
+	cancel                   context.CancelFunc
+	wg                       sync.WaitGroup
 	// OnStop runs after the probes ended (closes their connections).
 	OnStop func()
 }
@@ -268,8 +271,14 @@ func (p *Pacer) adapt(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		w := p.ctl.next(int(p.window.Load()), tail(p.take(), paceQuantile))
+		worst := tail(p.take(), paceQuantile)
+		w := p.ctl.next(int(p.window.Load()), worst)
 		p.window.Store(int64(w))
+		p.periods.Add(1)
+		p.windowSum.Add(int64(w))
+		if worst > p.ctl.Base+p.ctl.Budget {
+			p.over.Add(1)
+		}
 		p.lowest.Store(min(p.lowest.Load(), int64(w)))
 		p.highest.Store(max(p.highest.Load(), int64(w)))
 		p.gate.setLimit(w)
@@ -280,4 +289,18 @@ func (p *Pacer) adapt(ctx context.Context) {
 // highest and last window, for the migration's log.
 func (p *Pacer) Stats() (baseline time.Duration, lowest, highest, last int64) {
 	return time.Duration(p.baseline.Load()), p.lowest.Load(), p.highest.Load(), p.window.Load()
+}
+
+// Trend returns the mean window over the adapting periods and the share
+// of periods whose round trip was over Base + Budget (each halved the
+// window), for the migration's log: a mean near the floor with most
+// periods over says the host, or the move, kept the primaries over the
+// budget; a mean near the ceiling, that the budget never bound. Zero
+// before the first period.
+func (p *Pacer) Trend() (meanWindow, overShare float64) {
+	n := p.periods.Load()
+	if n == 0 {
+		return 0, 0
+	}
+	return float64(p.windowSum.Load()) / float64(n), float64(p.over.Load()) / float64(n)
 }

@@ -172,3 +172,16 @@ func TestGateFollowsLimit(t *testing.T) {
 	}
 	nilPacer.Release()
 }
+
+func TestTrend(t *testing.T) {
+	var p Pacer
+	if mean, over := p.Trend(); mean != 0 || over != 0 {
+		t.Errorf("Trend before any period = %v, %v; want 0, 0", mean, over)
+	}
+	p.periods.Store(4)
+	p.windowSum.Store(10)
+	p.over.Store(1)
+	if mean, over := p.Trend(); mean != 2.5 || over != 0.25 {
+		t.Errorf("Trend = %v, %v; want 2.5, 0.25", mean, over)
+	}
+}
