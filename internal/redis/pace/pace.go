@@ -37,20 +37,30 @@ const (
 // like TCP's congestion window, on one round trip figure per period. Pure
 // (no clock, no I/O) so it is table-tested.
 type AIMD struct {
-	// Budget is the round trip the primaries may reach.
-	Budget time.Duration
+	// Base is the primaries' round trip without the migration (the
+	// Pacer measures it before it admits any work); Budget is what the
+	// migration may add to it.
+	Base, Budget time.Duration
 	// Min and Max bound the window.
 	Min, Max int
 }
 
 // next returns the window after a period whose round trip figure was
-// worst: halved when over the budget, grown by an eighth (at least one)
-// when under half of it, kept in between, always within [Min, Max].
+// worst: halved when over Base + Budget, grown by an eighth (at least one)
+// when the migration adds at most half the budget (worst <= Base +
+// Budget/2), kept in between, always within [Min, Max].
+//
+// The growth threshold is half of the budget above Base. It used to be
+// half of Base + Budget, which on a host whose idle round trip is as large
+// as the budget grows the window only while the round trip is under its
+// idle value, which the migration's own work never allows: with a 1.2-1.5
+// ms baseline and the 1 ms budget the window never left its start (3-4
+// units for three sources, 1-4 for one; 10 KB runs, 2026-12-03 19:24 UTC).
 func (c AIMD) next(window int, worst time.Duration) int {
 	switch {
-	case worst > c.Budget:
+	case worst > c.Base+c.Budget:
 		window /= 2
-	case worst <= c.Budget/2:
+	case worst <= c.Base+c.Budget/2:
 		window += max(1, window/8)
 	}
 	return min(c.Max, max(c.Min, window))
@@ -134,9 +144,8 @@ func tail(samples []time.Duration, q float64) time.Duration {
 // its age: one scheduler hiccup of the host does not halve the window, a
 // queue on an event loop does.
 type Pacer struct {
-	gate   *gate
-	ctl    AIMD
-	budget time.Duration
+	gate *gate
+	ctl  AIMD
 
 	mu      sync.Mutex
 	samples []time.Duration
@@ -148,8 +157,11 @@ type Pacer struct {
 	window   atomic.Int64 // current limit, for logs
 	lowest   atomic.Int64
 	highest  atomic.Int64
-	cancel   context.CancelFunc
-	wg       sync.WaitGroup
+	// periods, windowSum and over count the adapting periods, the sum of
+	// their windows and those over Base + Budget, for the log (Trend).
+	periods, windowSum, over atomic.Int64
+	cancel                   context.CancelFunc
+	wg                       sync.WaitGroup
 	// OnStop runs after the probes ended (closes their connections).
 	OnStop func()
 }
@@ -164,7 +176,7 @@ const (
 func Start(ctx context.Context, ctl AIMD, pings []func(context.Context) error) *Pacer {
 	ctx, cancel := context.WithCancel(ctx)
 	w := ctl.initial()
-	p := &Pacer{gate: newGate(0), ctl: ctl, budget: ctl.Budget, sent: make([]atomic.Int64, len(pings)), cancel: cancel}
+	p := &Pacer{gate: newGate(0), ctl: ctl, sent: make([]atomic.Int64, len(pings)), cancel: cancel}
 	p.window.Store(int64(w))
 	p.lowest.Store(int64(w))
 	p.highest.Store(int64(w))
@@ -249,7 +261,7 @@ func (p *Pacer) adapt(ctx context.Context) {
 	}
 	base := tail(p.take(), paceQuantile)
 	p.baseline.Store(int64(base))
-	p.ctl.Budget = base + p.budget
+	p.ctl.Base = base
 	p.gate.setLimit(int(p.window.Load()))
 	t := time.NewTicker(paceEvery)
 	defer t.Stop()
@@ -259,8 +271,14 @@ func (p *Pacer) adapt(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		w := p.ctl.next(int(p.window.Load()), tail(p.take(), paceQuantile))
+		worst := tail(p.take(), paceQuantile)
+		w := p.ctl.next(int(p.window.Load()), worst)
 		p.window.Store(int64(w))
+		p.periods.Add(1)
+		p.windowSum.Add(int64(w))
+		if worst > p.ctl.Base+p.ctl.Budget {
+			p.over.Add(1)
+		}
 		p.lowest.Store(min(p.lowest.Load(), int64(w)))
 		p.highest.Store(max(p.highest.Load(), int64(w)))
 		p.gate.setLimit(w)
@@ -271,4 +289,18 @@ func (p *Pacer) adapt(ctx context.Context) {
 // highest and last window, for the migration's log.
 func (p *Pacer) Stats() (baseline time.Duration, lowest, highest, last int64) {
 	return time.Duration(p.baseline.Load()), p.lowest.Load(), p.highest.Load(), p.window.Load()
+}
+
+// Trend returns the mean window over the adapting periods and the share
+// of periods whose round trip was over Base + Budget (each halved the
+// window), for the migration's log: a mean near the floor with most
+// periods over says the host, or the move, kept the primaries over the
+// budget; a mean near the ceiling, that the budget never bound. Zero
+// before the first period.
+func (p *Pacer) Trend() (meanWindow, overShare float64) {
+	n := p.periods.Load()
+	if n == 0 {
+		return 0, 0
+	}
+	return float64(p.windowSum.Load()) / float64(n), float64(p.over.Load()) / float64(n)
 }

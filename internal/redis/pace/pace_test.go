@@ -36,6 +36,34 @@ func TestAIMDNext(t *testing.T) {
 	}
 }
 
+// TestAIMDNextAboveBase: the thresholds are the budget above the idle
+// round trip. On a host whose idle round trip is as large as the budget
+// the window must still grow while the migration adds less than half the
+// budget (it used to grow only below half of Base + Budget, i.e. below
+// the idle round trip itself, and the move stayed at its floor).
+func TestAIMDNextAboveBase(t *testing.T) {
+	c := AIMD{Base: 2 * time.Millisecond, Budget: 2 * time.Millisecond, Min: 1, Max: 64}
+	tests := map[string]struct {
+		window int
+		worst  time.Duration
+		want   int
+	}{
+		"at the idle round trip grows":        {window: 10, worst: 2 * time.Millisecond, want: 11},
+		"half the budget above base grows":    {window: 10, worst: 3 * time.Millisecond, want: 11},
+		"more than half the budget holds":     {window: 10, worst: 3500 * time.Microsecond, want: 10},
+		"base plus budget holds":              {window: 10, worst: 4 * time.Millisecond, want: 10},
+		"over base plus budget halves":        {window: 10, worst: 4001 * time.Microsecond, want: 5},
+		"below the idle round trip grows too": {window: 32, worst: time.Millisecond, want: 36},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			if got := c.next(tc.window, tc.worst); got != tc.want {
+				t.Errorf("next(%d, %s) = %d, want %d", tc.window, tc.worst, got, tc.want)
+			}
+		})
+	}
+}
+
 func TestAIMDInitial(t *testing.T) {
 	tests := map[string]struct {
 		c    AIMD
@@ -58,18 +86,22 @@ func TestAIMDInitial(t *testing.T) {
 // grows with the window (each unit in flight adds 100 µs): it must settle
 // where the round trip is within the budget and stay there.
 func TestAIMDConverges(t *testing.T) {
-	c := AIMD{Budget: 2 * time.Millisecond, Min: 1, Max: 192}
-	w := c.initial()
-	var seen []int
-	for range 200 {
-		w = c.next(w, time.Duration(w)*100*time.Microsecond)
-		seen = append(seen, w)
-	}
-	tail := seen[len(seen)-50:]
-	for _, w := range tail {
-		if w < 5 || w > 20 {
-			t.Fatalf("window left [5, 20] after settling: %v", tail)
-		}
+	for name, base := range map[string]time.Duration{"idle host": 0, "busy host": 3 * time.Millisecond} {
+		t.Run(name, func(t *testing.T) {
+			c := AIMD{Base: base, Budget: 2 * time.Millisecond, Min: 1, Max: 192}
+			w := c.initial()
+			var seen []int
+			for range 200 {
+				w = c.next(w, base+time.Duration(w)*100*time.Microsecond)
+				seen = append(seen, w)
+			}
+			tail := seen[len(seen)-50:]
+			for _, w := range tail {
+				if w < 5 || w > 20 {
+					t.Fatalf("window left [5, 20] after settling: %v", tail)
+				}
+			}
+		})
 	}
 }
 
@@ -139,4 +171,17 @@ func TestGateFollowsLimit(t *testing.T) {
 		t.Errorf("nil Pacer (budget off) acquire: %v", err)
 	}
 	nilPacer.Release()
+}
+
+func TestTrend(t *testing.T) {
+	var p Pacer
+	if mean, over := p.Trend(); mean != 0 || over != 0 {
+		t.Errorf("Trend before any period = %v, %v; want 0, 0", mean, over)
+	}
+	p.periods.Store(4)
+	p.windowSum.Store(10)
+	p.over.Store(1)
+	if mean, over := p.Trend(); mean != 2.5 || over != 0.25 {
+		t.Errorf("Trend = %v, %v; want 2.5, 0.25", mean, over)
+	}
 }

@@ -121,9 +121,7 @@ func (a *Migrator) MigrateSlots(ctx context.Context, in MigrateInput) (MigrateRe
 		err = a.runLegacy(ctx, m, tr)
 		if m.pace != nil {
 			m.pace.Stop()
-			base, lo, hi, last := m.pace.Stats()
-			a.Logger().InfoContext(ctx, "latency budget pacing", "budget", a.Limits.WithDefaults().LatencyBudget, "baseline", base,
-				"window_min", lo, "window_max", hi, "window_last", last)
+			a.logPacing(ctx, m.pace)
 		}
 	} else {
 		err = a.runAtomic(ctx, AtomicMigration(method), m, tr)
@@ -285,6 +283,16 @@ func (a *Migrator) startPacer(ctx context.Context, m *migration) *pace.Pacer {
 		}
 	}
 	return p
+}
+
+// logPacing logs how the latency budget's window went: the baseline, the
+// window's range and mean, and the share of periods over the budget.
+func (a *Migrator) logPacing(ctx context.Context, p *pace.Pacer) {
+	base, lo, hi, last := p.Stats()
+	mean, over := p.Trend()
+	a.Logger().InfoContext(ctx, "latency budget pacing", "budget", a.Limits.WithDefaults().LatencyBudget, "baseline", base,
+		"window_min", lo, "window_max", hi, "window_last", last,
+		"window_mean", fmt.Sprintf("%.1f", mean), "periods_over", fmt.Sprintf("%.0f%%", 100*over))
 }
 
 // isForeignOpen reports whether slot s is open in a way other than
