@@ -47,6 +47,11 @@ type Node struct {
 	LinkUp     bool  `json:"linkUp"`
 	// Failing are node IDs it flags fail or fail?.
 	Failing []string `json:"failing,omitempty"`
+	// ConfigEpoch is the node's config epoch (CLUSTER INFO's
+	// cluster_my_epoch; a replica reports its primary's). Of two primaries
+	// claiming one shard, Redis gives the slots to the newer epoch, and so
+	// does Assess.
+	ConfigEpoch uint64 `json:"configEpoch,omitempty"`
 }
 
 // Member is an instance the guardian has seen in the cluster: it remembers
@@ -163,10 +168,15 @@ type assessor struct {
 	perShard map[int]int // Pods not being deleted, by shard
 	ords     []int       // the Pods' ordinals, sorted
 	want     int         // instances per shard
+	// role is the live role of each Pod in the cluster (a stale primary's
+	// is replica); stale maps a stale primary to its shard's primary.
+	role  map[int]topology.Role
+	stale map[int]int
 }
 
 func newAssessor(in Input) *assessor {
 	as := &assessor{in: in, pods: map[int]Pod{}, perShard: map[int]int{}, want: 1 + in.ReplicasPerShard,
+		role: map[int]topology.Role{}, stale: map[int]int{},
 		a: &Assessment{State: StateHealthy, Desired: in.Shards * (1 + in.ReplicasPerShard),
 			Relabel: map[int]topology.Role{}, NodeIDs: map[int]string{}, Primaries: map[int]int{}, Known: map[int]Member{}}}
 	for _, p := range in.Pods {
@@ -185,6 +195,19 @@ func (as *assessor) reason(f string, args ...any) {
 
 // liveRoles counts Ready members, finds each shard's live primary and the
 // Pods whose role label or node ID is stale.
+//
+// Two primaries can claim one shard: after a failover Redis made (or a
+// TAKEOVER), the old primary keeps saying it is one until gossip with the
+// newer config epoch reaches it, for good when it is cut off from the
+// other nodes but not from the guardian; and the observation reads the
+// instances at slightly different moments. Redis gives the slots to the
+// claim with the newer config epoch, so the shard's primary is the one with
+// the highest ConfigEpoch (the lowest ordinal among equals, as before
+// epochs were observed: then the lowest ordinal won, which picked the old
+// primary whenever it had the lower ordinal, left its primary label on and
+// reported no failover). A claimant with an older epoch is a stale primary:
+// labelled replica (its writes are lost once Redis settles the conflict),
+// remembered as one, and reported.
 func (as *assessor) liveRoles() {
 	a := as.a
 	for _, o := range as.ords {
@@ -197,12 +220,25 @@ func (as *assessor) liveRoles() {
 			a.Ready++
 		}
 		if n.Role == topology.RolePrimary {
-			if prev, dup := a.Primaries[p.Shard]; !dup || prev > o {
+			if prev, dup := a.Primaries[p.Shard]; !dup || n.ConfigEpoch > as.in.Nodes[prev].ConfigEpoch {
 				a.Primaries[p.Shard] = o
 			}
 		}
-		if p.Role != n.Role || (n.NodeID != "" && p.NodeID != n.NodeID) {
-			a.Relabel[o] = n.Role
+	}
+	for _, o := range as.ords {
+		p := as.pods[o]
+		n, ok := as.in.Nodes[o]
+		if !ok || !inCluster(n) {
+			continue
+		}
+		role := n.Role
+		if role == topology.RolePrimary && n.ConfigEpoch < as.in.Nodes[a.Primaries[p.Shard]].ConfigEpoch {
+			role = topology.RoleReplica
+			as.stale[o] = a.Primaries[p.Shard]
+		}
+		as.role[o] = role
+		if p.Role != role || (n.NodeID != "" && p.NodeID != n.NodeID) {
+			a.Relabel[o] = role
 			a.NodeIDs[o] = n.NodeID
 		}
 	}
@@ -239,7 +275,7 @@ func (as *assessor) remember() {
 		n := in.Nodes[o]
 		m := a.Known[o]
 		if inCluster(n) {
-			m = Member{Shard: p.Shard, NodeID: n.NodeID, Role: n.Role, Zone: p.Zone}
+			m = Member{Shard: p.Shard, NodeID: n.NodeID, Role: as.role[o], Zone: p.Zone}
 		} else if _, ok := a.Known[o]; !ok {
 			m = Member{Shard: p.Shard, NodeID: p.NodeID, Role: p.Role, Zone: p.Zone}
 		}
@@ -350,6 +386,10 @@ func (as *assessor) memberReasons() {
 			if !lostOrdinal(as.a.Lost, o) {
 				as.reason("%s is not part of the cluster yet", p.Name)
 			}
+		case as.isStale(o):
+			po := as.stale[o]
+			as.reason("%s claims shard-%d as primary with config epoch %d, older than %s's %d", p.Name, p.Shard, n.ConfigEpoch,
+				as.pods[po].Name, as.in.Nodes[po].ConfigEpoch)
 		case !p.Ready:
 			as.reason("%s is not Ready", p.Name)
 		case n.Role == topology.RoleReplica && !n.LinkUp:
@@ -376,6 +416,11 @@ func (as *assessor) zoneConflicts() {
 			}
 		}
 	}
+}
+
+func (as *assessor) isStale(o int) bool {
+	_, ok := as.stale[o]
+	return ok
 }
 
 func perShardLive(in Input, pods map[int]Pod, shard int) int {

@@ -123,6 +123,37 @@ func TestAssess(t *testing.T) {
 			},
 			want: Assessment{State: StateHealthy, Desired: 2, Ready: 3, Primaries: map[int]int{0: 0, 1: 1}},
 		},
+		"two primaries claim shard 0: the newer config epoch wins, the old one is relabelled replica": {
+			in: func() Input {
+				in := cluster2x1()
+				in.Known = base
+				n := in.Nodes[0]
+				n.ConfigEpoch = 1
+				in.Nodes[0] = n
+				n = in.Nodes[2] // took over with a newer epoch; ordinal 0 has not heard yet
+				n.Role, n.Slots, n.LinkUp, n.ConfigEpoch = P, 8192, false, 5
+				in.Nodes[2] = n
+				return in
+			},
+			want: Assessment{State: StateDegraded, Desired: 4, Ready: 4,
+				Relabel: map[int]topology.Role{0: R, 2: P}, NodeIDs: map[int]string{0: "A", 2: "C"},
+				Primaries: map[int]int{0: 2, 1: 1},
+				Failovers: []Failover{{Shard: 0, From: 0, To: 2}},
+				Reasons:   []string{"c-0 claims shard-0 as primary with config epoch 1, older than c-2's 5"}},
+		},
+		"two primaries claim shard 0 with equal epochs: the lowest ordinal, as before": {
+			in: func() Input {
+				in := cluster2x1()
+				in.Known = base
+				n := in.Nodes[2]
+				n.Role, n.Slots, n.LinkUp = P, 8192, false
+				in.Nodes[2] = n
+				return in
+			},
+			want: Assessment{State: StateHealthy, Desired: 4, Ready: 4,
+				Relabel: map[int]topology.Role{2: P}, NodeIDs: map[int]string{2: "C"},
+				Primaries: map[int]int{0: 0, 1: 1}},
+		},
 		"zone conflict": {
 			in: func() Input {
 				in := cluster2x1()
@@ -165,6 +196,19 @@ func TestKnownSurvivesLoss(t *testing.T) {
 	in.Known = first.Known
 	if again := Assess(in); len(first.Failovers) != 1 || len(again.Failovers) != 0 {
 		t.Fatalf("failovers: first %v, then %v", first.Failovers, again.Failovers)
+	}
+	// A stale primary (an older config epoch than its shard's primary) is
+	// remembered as a replica: the failover is reported once, not at every
+	// observation while it still claims the shard.
+	in = cluster2x1()
+	in.Known = known(in)
+	n = in.Nodes[2]
+	n.Role, n.Slots, n.ConfigEpoch = P, 8192, 7
+	in.Nodes[2] = n
+	first = Assess(in)
+	in.Known = first.Known
+	if again := Assess(in); len(first.Failovers) != 1 || len(again.Failovers) != 0 || first.Known[0].Role != R {
+		t.Fatalf("stale primary: failovers first %v, then %v; remembered %+v", first.Failovers, again.Failovers, first.Known[0])
 	}
 	// An orphan volume is found by a guardian that never saw the Pod.
 	in = cluster2x1()

@@ -24,7 +24,11 @@ func TestReplayRecordedHistories(t *testing.T) {
 		// DAYOPS_RECORD_HISTORIES=1 and renamed, then `temporal workflow show
 		// --workflow-id <upgrade's ID>/bake-1 --output json`); upgrade*.json
 		// bake inline (recorded before the child existed).
-		"upgrade-bake-child.json": false, "upgrade-bake.json": false}
+		"upgrade-bake-child.json": false, "upgrade-bake.json": false,
+		// The same two after versionGateActivity (a gate is one
+		// ClusterHealthGate activity; recorded the same way from the same
+		// test's first upgrade).
+		"upgrade-gate.json": false, "upgrade-bake-gate.json": false}
 	for _, f := range files {
 		want[filepath.Base(f)] = true
 		t.Run(filepath.Base(f), func(t *testing.T) {

@@ -261,3 +261,45 @@ func TestGuardianRecordsEachFenceOnce(t *testing.T) {
 		t.Errorf("known fences passed to the watches (-want +got):\n%s", diff)
 	}
 }
+
+// TestGuardianPrunesFencesOfRemovedInstances: the fence record of an
+// instance a scale-in then removed (ordinal 3, shard 1 of 2 -> 1 shard) is
+// dropped from the guardian's Fences once its memory forgets the ordinal;
+// the record of an instance still there (ordinal 0) stays.
+func TestGuardianPrunesFencesOfRemovedInstances(t *testing.T) {
+	env := healEnv(t)
+	healthy := assess(healWorld(false), nil)
+	scaledIn := healWorld(false)
+	scaledIn.Spec.Shards, scaledIn.Input.Shards = 1, 1
+	scaledIn.Input.Pods = []guard.Pod{scaledIn.Input.Pods[0], scaledIn.Input.Pods[2]}
+	delete(scaledIn.Input.Nodes, 1)
+	delete(scaledIn.Input.Nodes, 3)
+	fences := []guardian.FenceReport{{Ordinal: 0, Shard: 0, ID: "f0"}, {Ordinal: 3, Shard: 1, ID: "f3"}}
+	watches := 0
+	var seen []map[int]string
+	env.OnActivity(guardianActs.Watch, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in guardian.WatchInput) (guardian.WatchResult, error) {
+			watches++
+			seen = append(seen, in.Fences)
+			switch watches {
+			case 1:
+				o := assess(healWorld(false), in.Known)
+				o.Fences = fences
+				return guardian.WatchResult{Observation: o, Observations: 1}, nil
+			case 2, 3:
+				return guardian.WatchResult{Observation: assess(scaledIn, in.Known), Observations: 1}, nil
+			default:
+				return guardian.WatchResult{Observation: guardian.Observation{Gone: true}}, nil
+			}
+		})
+	env.OnActivity(auditActs.RecordEvents, mock.Anything, mock.Anything).Return(auditlog.RecordResult{}, nil)
+	env.OnActivity(guardianActs.EnsureReadServices, mock.Anything, mock.Anything).Return(nil)
+	env.ExecuteWorkflow(Guardian, GuardianInput{Namespace: "default", Cluster: "orders", Known: healthy.Assessment.Known})
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatal(err)
+	}
+	want := []map[int]string{nil, {0: "f0", 3: "f3"}, {0: "f0"}, {0: "f0"}}
+	if diff := cmp.Diff(want, seen); diff != "" {
+		t.Errorf("known fences passed to the watches (-want +got):\n%s", diff)
+	}
+}

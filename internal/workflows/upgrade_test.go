@@ -114,10 +114,15 @@ func upgradeEnv(t *testing.T, w *upWorld) *testsuite.TestWorkflowEnvironment {
 	env.SetWorkerOptions(worker.Options{DeadlockDetectionTimeout: time.Minute})
 	Register(env, Activities{Kube: &kube.Activities{}, Redis: &redisops.Activities{}, Hooks: &hooks.Activities{}, Audit: &auditlog.Activities{}, State: &clusterstate.Activities{}})
 	env.OnActivity(stateActs.ObserveCluster, mock.Anything, mock.Anything).Return(
-		func(context.Context, clusterstate.ObserveInput) (clusterstate.ObserveResult, error) {
+		func(_ context.Context, in clusterstate.ObserveInput) (clusterstate.ObserveResult, error) {
+			w.add(fmt.Sprintf("observe shards=%v", in.Shards))
 			return w.observe(), nil
 		})
-	env.OnActivity(kubeActs.CheckInstancesSteady, mock.Anything, mock.Anything).Return(kube.SteadyResult{Pods: map[string]kube.PodRun{}}, nil)
+	env.OnActivity(kubeActs.CheckInstancesSteady, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in kube.SteadyInput) (kube.SteadyResult, error) {
+			w.add(fmt.Sprintf("steady baseline=%v", in.Baseline != nil))
+			return kube.SteadyResult{Pods: map[string]kube.PodRun{"orders-0": {UID: "u0"}, "orders-1": {UID: "u1", Restarts: 2}}}, nil
+		})
 	env.OnActivity(kubeActs.BeginUpgrade, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in kube.BeginUpgradeInput) error {
 			w.add("begin " + in.Target.Image)
@@ -185,24 +190,32 @@ func upgradeEnv(t *testing.T, w *upWorld) *testsuite.TestWorkflowEnvironment {
 		})
 	env.OnActivity(redisActs.RedisRoles, mock.Anything, mock.Anything).Return(redisops.RolesResult{}, nil)
 	env.OnActivity(kubeActs.SetRoleLabels, mock.Anything, mock.Anything).Return(kube.SetLabelsResult{}, nil)
-	env.OnActivity(redisActs.HealthGate, mock.Anything, mock.Anything).Return(
-		func(_ context.Context, in redisops.GateInput) (redisops.GateReport, error) {
-			w.mu.Lock()
-			defer w.mu.Unlock()
-			w.gates++
-			if w.gateFails || (w.gateFailsFrom > 0 && w.gates >= w.gateFailsFrom) {
+	gate := func() (redisops.GateReport, error) {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		w.gates++
+		if w.gateFails || (w.gateFailsFrom > 0 && w.gates >= w.gateFailsFrom) {
+			w.calls = append(w.calls, "gate failed")
+			return redisops.GateReport{}, temporal.NewNonRetryableApplicationError("replica lags", redisops.ErrTypeGateFailed, nil)
+		}
+		for _, o := range workflow.DeterministicKeys(w.pods) {
+			if p := w.pods[o]; p.role == topology.RolePrimary && p.image == w.badImg {
 				w.calls = append(w.calls, "gate failed")
-				return redisops.GateReport{}, temporal.NewNonRetryableApplicationError("replica lags", redisops.ErrTypeGateFailed, nil)
+				return redisops.GateReport{}, temporal.NewNonRetryableApplicationError(
+					fmt.Sprintf("shard-%d primary rejects writes", p.shard), redisops.ErrTypeGateFailed, nil)
 			}
-			for _, o := range workflow.DeterministicKeys(w.pods) {
-				if p := w.pods[o]; p.role == topology.RolePrimary && p.image == w.badImg {
-					w.calls = append(w.calls, "gate failed")
-					return redisops.GateReport{}, temporal.NewNonRetryableApplicationError(
-						fmt.Sprintf("shard-%d primary rejects writes", p.shard), redisops.ErrTypeGateFailed, nil)
-				}
-			}
-			w.calls = append(w.calls, "gate passed")
-			return redisops.GateReport{Summary: "passed"}, nil
+		}
+		w.calls = append(w.calls, "gate passed")
+		return redisops.GateReport{Summary: "passed"}, nil
+	}
+	// Upgrades started before versionGateActivity (replays only) call
+	// HealthGate; new ones the one ClusterHealthGate activity.
+	env.OnActivity(redisActs.HealthGate, mock.Anything, mock.Anything).Return(
+		func(context.Context, redisops.GateInput) (redisops.GateReport, error) { return gate() })
+	env.OnActivity(stateActs.ClusterHealthGate, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in clusterstate.GateInput) (redisops.GateReport, error) {
+			w.add("health gate input " + in.Gate.Label + fmt.Sprintf(" addrs=%d restarted=%d", len(in.Gate.Addrs), len(in.Restarted)))
+			return gate()
 		})
 	env.OnActivity(auditActs.RecordEvents, mock.Anything, mock.Anything).Return(
 		func(ctx context.Context, in auditlog.RecordInput) (auditlog.RecordResult, error) {
@@ -238,6 +251,39 @@ func (w *upWorld) has(sub string) bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return slices.ContainsFunc(w.calls, func(c string) bool { return strings.Contains(c, sub) })
+}
+
+// TestUpgradeGateIsOneActivity: a gate evaluation is one ClusterHealthGate
+// activity whose input holds no address (the activity reads them from
+// Kubernetes) and only the baseline's restarted Pods; no gate observes the
+// whole cluster (the only whole-cluster observation is the planning one).
+func TestUpgradeGateIsOneActivity(t *testing.T) {
+	w := newUpWorld(3)
+	env := upgradeEnv(t, w)
+	env.ExecuteWorkflow(Upgrade, upgradeInput(spec.Upgrade{Image: "redis:7.0-next", AutoApprove: true, Bake: spec.Duration{Duration: time.Minute}}))
+	if !env.IsWorkflowCompleted() || env.GetWorkflowError() != nil {
+		t.Fatalf("workflow: completed %v, error %v", env.IsWorkflowCompleted(), env.GetWorkflowError())
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	count := func(prefix string) int {
+		n := 0
+		for _, c := range w.calls {
+			if strings.HasPrefix(c, prefix) {
+				n++
+			}
+		}
+		return n
+	}
+	if n := count("observe shards=[]"); n != 1 {
+		t.Errorf("%d whole-cluster observations, want 1 (planning): %v", n, w.calls)
+	}
+	if n := count("steady baseline=true"); n != 0 {
+		t.Errorf("%d CheckInstancesSteady gate activities, want 0 (inside ClusterHealthGate)", n)
+	}
+	if n, in := w.gates, count("health gate input "); n == 0 || in != n || count("health gate input canary bake addrs=0 restarted=1") == 0 {
+		t.Errorf("%d gates, %d ClusterHealthGate inputs (want each with no address, the one restarted Pod): %v", n, in, w.calls)
+	}
 }
 
 func TestUpgradeAutoApprove(t *testing.T) {

@@ -36,6 +36,8 @@ type cheap struct {
 	// owner this instance flags fail? or fail.
 	failingSlots int
 	uptime       time.Duration
+	// epoch is cluster_my_epoch: its config epoch (a replica's primary's).
+	epoch uint64
 }
 
 // cheapCommands is the number of commands in the cheap pipeline.
@@ -54,6 +56,7 @@ func askCheap(ctx context.Context, cl *clusteradmin.ClientPool, addr string) che
 	c.known = atoi(cinfo["cluster_known_nodes"])
 	c.stateOK = cinfo["cluster_state"] == "ok"
 	c.failingSlots = atoi(cinfo["cluster_slots_pfail"]) + atoi(cinfo["cluster_slots_fail"])
+	c.epoch, _ = strconv.ParseUint(strings.TrimSpace(cinfo["cluster_my_epoch"]), 10, 64)
 	kv := clusteradmin.ParseInfo(info.Val())
 	if s, err := strconv.ParseInt(kv["uptime_in_seconds"], 10, 64); err == nil {
 		c.uptime = time.Duration(s) * time.Second
@@ -85,10 +88,12 @@ func node(c cheap, line clusteradmin.NodeInfo, known int, failing []string) guar
 	case c.role == "master" && line.IsPrimary():
 		n.Role = topology.RolePrimary
 		n.Offset = c.offset
+		n.ConfigEpoch = c.epoch
 	case c.role == "slave" && line.Has("slave"):
 		n.Role = topology.RoleReplica
 		n.Offset = c.offset
 		n.LinkUp = c.linkUp
+		n.ConfigEpoch = c.epoch
 	default:
 		n.KnownNodes = 0
 	}
@@ -143,7 +148,8 @@ type redisObservation struct {
 //
 //   - every instance answers CLUSTER MYID, CLUSTER INFO and INFO server
 //     replication in one pipeline (node ID, role, offsets, link, uptime,
-//     cluster_known_nodes, cluster_state, cluster_slots_pfail/fail);
+//     cluster_known_nodes, cluster_state, cluster_slots_pfail/fail,
+//     cluster_my_epoch);
 //   - one instance, the reference (a reachable primary that knows the most
 //     nodes, the lowest ordinal among equals; the next one if it does not
 //     answer), is asked for CLUSTER NODES: it gives every other instance's

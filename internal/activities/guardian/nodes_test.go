@@ -59,14 +59,24 @@ func fullNode(ctx context.Context, c *redis.Client) guard.Node {
 	kv := clusteradmin.ParseInfo(info)
 	n.Reachable = true
 	n.NodeID, n.PrimaryID, n.Slots, n.KnownNodes = v.Myself.ID, v.Myself.PrimaryID, v.Myself.Slots.Count(), len(v.Nodes)
+	// The config epoch of its "myself" line (the 7th field; a replica's
+	// shows its primary's).
+	var epoch uint64
+	for _, line := range strings.Split(text, "\n") {
+		if f := strings.Fields(line); len(f) > 6 && strings.Contains(f[2], "myself") {
+			epoch, _ = strconv.ParseUint(f[6], 10, 64)
+		}
+	}
 	switch {
 	case kv["role"] == "master" && v.Myself.IsPrimary():
 		n.Role = topology.RolePrimary
 		n.Offset, _ = strconv.ParseInt(kv["master_repl_offset"], 10, 64)
+		n.ConfigEpoch = epoch
 	case kv["role"] == "slave" && v.Myself.Has("slave"):
 		n.Role = topology.RoleReplica
 		n.Offset, _ = strconv.ParseInt(kv["slave_repl_offset"], 10, 64)
 		n.LinkUp = kv["master_link_status"] == "up"
+		n.ConfigEpoch = epoch
 	default:
 		n.KnownNodes = 0
 	}
@@ -502,5 +512,64 @@ func BenchmarkObserveRedis(b *testing.B) {
 		}
 		_ = pool.Close()
 		_ = c.Close()
+	}
+}
+
+// TestObserveRedisTwoPrimariesClaimOneShard: the old primary of shard 0
+// (ordinal 0) is cut off from its replica (CLUSTER FORGET on it: for 60 s it
+// ignores that node and any news of its slots), and the replica (ordinal 3)
+// takes over (CLUSTER FAILOVER TAKEOVER: a newer config epoch, no vote).
+// Both now say they are shard 0's primary with its slots. The guardian picks
+// the newer epoch, as Redis does: ordinal 3, a failover from 0, ordinal 0
+// labelled replica and reported. Without the epochs (as before they were
+// observed) the lowest ordinal won: the old primary, no failover, both Pods
+// labelled primary.
+func TestObserveRedisTwoPrimariesClaimOneShard(t *testing.T) {
+	ctx := t.Context()
+	_, targets, pool := startCluster(t)
+	var mem viewMemory
+	first := observeRedis(ctx, pool, targets, &mem)
+	ids := nodeIDs(first.Nodes)
+	known := guard.Assess(input(first.Nodes, ids, nil)).Known
+	if err := pool.Client(targets[0].Addr).ClusterForget(ctx, ids[3]).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := pool.Client(targets[3].Addr).Do(ctx, "CLUSTER", "FAILOVER", "TAKEOVER").Err(); err != nil {
+		t.Fatal(err)
+	}
+	claims := func(n guard.Node) bool { return n.Role == topology.RolePrimary && n.Slots > 0 }
+	var ro redisObservation
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		ro = observeRedis(ctx, pool, targets, &mem)
+		if claims(ro.Nodes[0]) && claims(ro.Nodes[3]) && ro.Nodes[0].KnownNodes > 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no two claims of shard 0 after 20s: ordinal 0 %+v, ordinal 3 %+v", ro.Nodes[0], ro.Nodes[3])
+		}
+	}
+	if e0, e3 := ro.Nodes[0].ConfigEpoch, ro.Nodes[3].ConfigEpoch; e3 <= e0 {
+		t.Fatalf("config epochs: old primary %d, new %d; want the new one's newer", e0, e3)
+	}
+	as := guard.Assess(input(ro.Nodes, ids, known))
+	if as.Primaries[0] != 3 || !slices.Contains(as.Failovers, guard.Failover{Shard: 0, From: 0, To: 3}) ||
+		as.Relabel[0] != topology.RoleReplica || as.Relabel[3] != topology.RolePrimary || as.Known[0].Role != topology.RoleReplica {
+		t.Fatalf("assessment: primaries %v, failovers %v, relabel %v, known[0] %+v", as.Primaries, as.Failovers, as.Relabel, as.Known[0])
+	}
+	if !slices.ContainsFunc(as.Reasons, func(r string) bool { return strings.Contains(r, "pod-0 claims shard-0 as primary with config epoch") }) {
+		t.Fatalf("no reason names the stale claim: %v", as.Reasons)
+	}
+	// Again with the memory: the failover is reported once.
+	if again := guard.Assess(input(ro.Nodes, ids, as.Known)); len(again.Failovers) != 0 || again.Primaries[0] != 3 {
+		t.Fatalf("second assessment: primaries %v, failovers %v", again.Primaries, again.Failovers)
+	}
+	// The same observation without epochs: the mis-pick the epochs prevent.
+	blind := maps.Clone(ro.Nodes)
+	for o, n := range blind {
+		n.ConfigEpoch = 0
+		blind[o] = n
+	}
+	if old := guard.Assess(input(blind, ids, known)); old.Primaries[0] != 0 || len(old.Failovers) != 0 {
+		t.Fatalf("without epochs: primaries %v, failovers %v (the test no longer shows the mis-pick)", old.Primaries, old.Failovers)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -242,6 +243,13 @@ type SteadyInput struct {
 	// Baseline maps Pod name to the run seen at the start of the gate
 	// period; nil only records the baseline.
 	Baseline map[string]PodRun `json:"baseline,omitempty"`
+	// RestartedOnly: Baseline lists only the Pods that had restarted at the
+	// baseline (a Pod missing from it had none), so that a gate's input
+	// does not grow with the cluster. The verdict is the same (a container
+	// restart since the baseline fails the gate either way); only the
+	// message of a Pod missing from Baseline cannot say whether the upgrade
+	// recreated it.
+	RestartedOnly bool `json:"restartedOnly,omitempty"`
 	// Label says what is being gated (audit).
 	Label string `json:"label,omitempty"`
 }
@@ -280,22 +288,48 @@ func (a *Activities) CheckInstancesSteady(ctx context.Context, in SteadyInput) (
 		if in.Baseline == nil {
 			continue
 		}
-		if !run.Ready {
-			problems = append(problems, fmt.Sprintf("pod %s is not Ready", p.Name))
-		}
-		b, ok := in.Baseline[p.Name]
-		switch {
-		case ok && b.UID == run.UID && run.Restarts > b.Restarts:
-			problems = append(problems, fmt.Sprintf("pod %s restarted %d time(s) since the upgrade began", p.Name, run.Restarts-b.Restarts))
-		case (!ok || b.UID != run.UID) && run.Restarts > 0:
-			problems = append(problems, fmt.Sprintf("pod %s, recreated by the upgrade, restarted %d time(s)", p.Name, run.Restarts))
-		}
+		problems = append(problems, steadyProblems(p.Name, run, in)...)
 	}
 	if len(problems) > 0 {
 		slices.Sort(problems)
 		return out, temporal.NewNonRetryableApplicationError("health gate: "+strings.Join(problems, "; "), ErrTypeGateFailed, nil)
 	}
 	return out, nil
+}
+
+// RestartedOnly is the part of a restart baseline whose Pods had restarted:
+// with SteadyInput.RestartedOnly, the same verdict from an input that does
+// not grow with the cluster.
+func RestartedOnly(baseline map[string]PodRun) map[string]PodRun {
+	var out map[string]PodRun
+	for _, name := range slices.Sorted(maps.Keys(baseline)) {
+		if run := baseline[name]; run.Restarts > 0 {
+			if out == nil {
+				out = map[string]PodRun{}
+			}
+			out[name] = run
+		}
+	}
+	return out
+}
+
+// steadyProblems is what keeps one Pod from being steady against the
+// baseline of in.
+func steadyProblems(name string, run PodRun, in SteadyInput) []string {
+	var out []string
+	if !run.Ready {
+		out = append(out, fmt.Sprintf("pod %s is not Ready", name))
+	}
+	b, ok := in.Baseline[name]
+	switch {
+	case ok && b.UID == run.UID && run.Restarts > b.Restarts:
+		out = append(out, fmt.Sprintf("pod %s restarted %d time(s) since the upgrade began", name, run.Restarts-b.Restarts))
+	case !ok && in.RestartedOnly && run.Restarts > 0:
+		out = append(out, fmt.Sprintf("pod %s restarted %d time(s) during the upgrade", name, run.Restarts))
+	case (!ok || b.UID != run.UID) && run.Restarts > 0:
+		out = append(out, fmt.Sprintf("pod %s, recreated by the upgrade, restarted %d time(s)", name, run.Restarts))
+	}
+	return out
 }
 
 // SpecHashesInput lists specs whose instance hash a workflow needs.

@@ -2,6 +2,7 @@ package selfheal
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -55,9 +56,16 @@ type GuardianInput struct {
 	// ReadServices is the shard count whose read-only Services exist.
 	ReadServices int `json:"readServices,omitempty"`
 	// Fences are the instance managers' fence record IDs already recorded
-	// as Fenced events, by ordinal.
+	// as Fenced events, by ordinal. An ordinal the guardian no longer knows
+	// (its instance removed by a scale-in, see guard.Member) is dropped, so
+	// the map, carried in every watch's input and across continue-as-new,
+	// holds the cluster's instances at most (changePruneFences).
 	Fences map[int]string `json:"fences,omitempty"`
 }
+
+// changePruneFences marks guardian runs that drop the fence records of
+// ordinals no longer known; runs recorded before it kept them all.
+const changePruneFences = "guardian-prune-fences"
 
 // GuardianHealth is what the guardian knows of its cluster (QueryHealth).
 type GuardianHealth struct {
@@ -114,6 +122,7 @@ func Guardian(ctx workflow.Context, in GuardianInput) error {
 	g.meta = operation.Meta{OperationID: runID, Type: "guard", Namespace: in.Namespace, Cluster: in.Cluster,
 		Actor: audit.SystemActor, Reason: "guardian", RequestedAt: workflow.Now(ctx)}
 	g.publish()
+	g.pruneFences = workflow.GetVersion(ctx, changePruneFences, workflow.DefaultVersion, 1) != workflow.DefaultVersion
 	for range in.Iterations {
 		gone, err := g.tick()
 		if err != nil {
@@ -132,6 +141,8 @@ type guardianRun struct {
 	ctx  workflow.Context
 	in   GuardianInput
 	meta operation.Meta
+	// pruneFences: this run drops fence records of forgotten ordinals.
+	pruneFences bool
 }
 
 func (g *guardianRun) opts(summary string, timeout time.Duration) workflow.Context {
@@ -221,6 +232,9 @@ func (g *guardianRun) absorb(res guardian.WatchResult, now time.Time) []audit.Pa
 			Action: f.Action, Role: f.Role, ServeAfterMS: f.ServeAfter.Milliseconds(), SelfOffset: f.SelfOffset,
 			ReplicaOffset: f.ReplicaOffset, Unverified: f.Unverified})
 	}
+	if g.pruneFences {
+		pruneFences(in.Fences, as.Known)
+	}
 	var lostNow []int
 	for _, l := range as.Lost {
 		lostNow = append(lostNow, l.Ordinal)
@@ -245,6 +259,19 @@ func (g *guardianRun) absorb(res guardian.WatchResult, now time.Time) []audit.Pa
 	}
 	h.State, h.Reasons, h.Desired, h.Ready, h.Lost, h.Primaries, h.ObservedAt = as.State, as.Reasons, as.Desired, as.Ready, as.Lost, as.Primaries, obs.At
 	return events
+}
+
+// pruneFences drops the fence records of ordinals the guardian's memory no
+// longer holds: their instance is gone for good (a scale-in removed it; new
+// instances take new ordinals, and a fence record's ID is unique anyway), so
+// the record could never match again. A lost instance stays known until it
+// is recovered, and its record with it.
+func pruneFences(fences map[int]string, known map[int]guard.Member) {
+	for _, o := range slices.Sorted(maps.Keys(fences)) {
+		if _, ok := known[o]; !ok {
+			delete(fences, o)
+		}
+	}
 }
 
 func (g *guardianRun) startRecover(as guard.Assessment, obs guardian.Observation) error {

@@ -16,8 +16,9 @@ import (
 
 // The canary bake of an upgrade runs in a child workflow, UpgradeBake, so
 // that a long bake does not grow the upgrade's history: a 24 h bake with
-// the 5 s minimum interval is 17,280 gate evaluations of about 30 events
-// each (a timer, four activities, their workflow tasks), ten times
+// the 5 s minimum interval is 17,280 gate evaluations of about 20 events
+// each (a timer, the gate's activity and its audit record, their workflow
+// tasks; about 30 before versionGateActivity), about seven times (then ten)
 // Temporal's history limit (a workflow past it is terminated
 // with no rollback and no audit record). The child continues as new every
 // BakeEvaluationsPerRun evaluations and returns the verdict; the upgrade's

@@ -398,9 +398,9 @@ func observeShard(ctx workflow.Context, r *flow.Run, shard int) (clusterstate.Ob
 	return flow.ObserveWith(ctx, r, clusterstate.ObserveInput{Shards: []int{shard}, SkipOpenSlots: true})
 }
 
-// observeAddrs observes the cluster for the gate, which needs only the
-// instances' addresses and shards (the HealthGate activity checks Redis,
-// open slots included).
+// observeAddrs observes the cluster for a gate before versionGateActivity,
+// which needs only the instances' addresses and shards (the HealthGate
+// activity checks Redis, open slots included).
 func observeAddrs(ctx workflow.Context, r *flow.Run) (clusterstate.ObserveResult, error) {
 	return flow.ObserveWith(ctx, r, clusterstate.ObserveInput{SkipOpenSlots: true})
 }
@@ -530,6 +530,14 @@ func (u *upgrader) gateCheck() gateCheck {
 	return c
 }
 
+// versionGateActivity marks upgrades (and bake children) whose gate is one
+// activity, ClusterHealthGate, that reads the instances' addresses from
+// Kubernetes itself. Before it, a gate was three activities and observed the
+// whole cluster (ObserveCluster, one entry per instance) in the history only
+// to pass the addresses to HealthGate: O(N) history bytes per gate, O(N²)
+// over an upgrade. Recorded histories without the marker replay the three.
+const versionGateActivity = "gate-one-activity"
+
 // evaluateGate runs one health gate evaluation: the Pods are steady (no
 // restart since the baseline), the cluster state, replication and a probe
 // client pass, then the user gates. It returns the gate's summary; any
@@ -537,29 +545,46 @@ func (u *upgrader) gateCheck() gateCheck {
 // bake child (bake.go) run the same steps.
 func evaluateGate(ctx workflow.Context, r *flow.Run, c gateCheck, label string) (string, error) {
 	g := c.Gate
-	err := r.Exec(ctx, gateOptions, "health gate ("+label+"): pods steady", flow.KubeActs.CheckInstancesSteady,
-		kube.SteadyInput{Namespace: r.Meta.Namespace, Cluster: r.Meta.Cluster, Baseline: c.Baseline, Label: label}, nil)
+	bounds := redisops.GateInput{Auth: c.Auth, MaxLagBytes: *g.MaxLagBytes, MaxErrorRate: *g.MaxErrorRate,
+		MaxLatency: g.MaxLatency.Duration, Probe: g.Probe.Duration, Settle: g.Settle.Duration, Label: label}
 	var rep redisops.GateReport
-	if err == nil {
-		obs, oerr := observeAddrs(ctx, r)
-		if oerr != nil {
-			err = oerr
-		} else {
-			in := redisops.GateInput{Auth: c.Auth, Shards: map[string]int{}, MaxLagBytes: *g.MaxLagBytes, MaxErrorRate: *g.MaxErrorRate,
-				MaxLatency: g.MaxLatency.Duration, Probe: g.Probe.Duration, Settle: g.Settle.Duration, Label: label}
-			for _, p := range obs.Kube {
-				if p.Addr() != "" {
-					in.Addrs = append(in.Addrs, p.Addr())
-					in.Shards[p.Addr()] = p.Shard
-				}
-			}
-			err = r.Exec(ctx, gateOptions, "health gate ("+label+"): cluster state, replication, probe client", flow.RedisActs.HealthGate, in, &rep)
-		}
+	var err error
+	if workflow.GetVersion(ctx, versionGateActivity, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		rep, err = evaluateGateV0(ctx, r, c, bounds)
+	} else {
+		err = r.Exec(ctx, gateOptions, "health gate ("+label+"): pods steady, cluster state, replication, probe client", flow.StateActs.ClusterHealthGate,
+			clusterstate.GateInput{Namespace: r.Meta.Namespace, Cluster: r.Meta.Cluster, Restarted: kube.RestartedOnly(c.Baseline), Gate: bounds}, &rep)
 	}
 	if err == nil {
 		err = r.RunHooks(ctx, spec.UpgradeGate, c.HookRuns, flow.ClusterTarget)
 	}
 	return rep.Summary, err
+}
+
+// evaluateGateV0 is the Kubernetes and Redis part of a gate before
+// versionGateActivity: the steady check, a whole-cluster observation for
+// the addresses, then HealthGate.
+func evaluateGateV0(ctx workflow.Context, r *flow.Run, c gateCheck, in redisops.GateInput) (redisops.GateReport, error) {
+	label := in.Label
+	var rep redisops.GateReport
+	err := r.Exec(ctx, gateOptions, "health gate ("+label+"): pods steady", flow.KubeActs.CheckInstancesSteady,
+		kube.SteadyInput{Namespace: r.Meta.Namespace, Cluster: r.Meta.Cluster, Baseline: c.Baseline, Label: label}, nil)
+	if err != nil {
+		return rep, err
+	}
+	obs, err := observeAddrs(ctx, r)
+	if err != nil {
+		return rep, err
+	}
+	in.Shards = map[string]int{}
+	for _, p := range obs.Kube {
+		if p.Addr() != "" {
+			in.Addrs = append(in.Addrs, p.Addr())
+			in.Shards[p.Addr()] = p.Shard
+		}
+	}
+	err = r.Exec(ctx, gateOptions, "health gate ("+label+"): cluster state, replication, probe client", flow.RedisActs.HealthGate, in, &rep)
+	return rep, err
 }
 
 // gateReason is the innermost message of a gate failure.
