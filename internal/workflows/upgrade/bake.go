@@ -35,8 +35,9 @@ import (
 const versionBakeChild = "bake-child"
 
 // BakeEvaluationsPerRun is how many gate evaluations one run of
-// UpgradeBake makes before it continues as new: about 30 events each (one
-// evaluation's run recorded on the local stack: 33 events) keeps a run
+// UpgradeBake makes before it continues as new: about 30 events each with
+// the three-activity gate of recorded histories (one evaluation's run: 33
+// events; about 20 with the one-activity gate, 24 recorded) keeps a run
 // near 3,000 events, below the 10,240 at which Temporal suggests
 // continuing as new and far below its 51,200 limit. A variable so that tests can make it small; the value
 // travels in the child's input, so a run replays with the value it started
