@@ -133,10 +133,24 @@ func (a *auditOpener) dbURL() string {
 	return os.Getenv(EnvAuditDB)
 }
 
+// opener opens an audit store and returns it with the function that closes it.
+type opener[T any] func(context.Context) (T, func(), error)
+
+// use opens a store, runs fn on it and closes it after: the open/close
+// pattern every audit verb shares.
+func use[T any](ctx context.Context, open opener[T], fn func(T) error) error {
+	s, closeFn, err := open(ctx)
+	if err != nil {
+		return err
+	}
+	defer closeFn()
+	return fn(s)
+}
+
 // source returns the API, or the database when offline mode is chosen.
 func (a *auditOpener) source(ctx context.Context) (AuditSource, func(), error) {
 	if u := a.dbURL(); u != "" {
-		return a.db(ctx, "")
+		return a.open(ctx, "", u)
 	}
 	cl, err := cli.FromEnv()
 	if err != nil {
@@ -146,21 +160,33 @@ func (a *auditOpener) source(ctx context.Context) (AuditSource, func(), error) {
 }
 
 // db opens the offline mode; verb names a verb that needs it.
-func (a *auditOpener) db(ctx context.Context, verb string) (AuditDB, func(), error) {
-	return a.open(ctx, verb, a.dbURL())
+func (a *auditOpener) db(verb string) opener[AuditDB] {
+	return func(ctx context.Context) (AuditDB, func(), error) {
+		return a.open(ctx, verb, a.dbURL())
+	}
 }
 
 // serverDB opens the offline mode for the verbs run beside the server
 // (signer, grant): without --db or DAYOPS_DB_URL, the server's DATABASE_URL.
-func (a *auditOpener) serverDB(ctx context.Context, verb string) (AuditDB, func(), error) {
-	u := a.dbURL()
-	if u == "" {
-		u = os.Getenv(EnvServerDB)
+func (a *auditOpener) serverDB(verb string) opener[AuditDB] {
+	return func(ctx context.Context) (AuditDB, func(), error) {
+		u := a.dbURL()
+		if u == "" {
+			u = os.Getenv(EnvServerDB)
+		}
+		if u == "" {
+			return nil, nil, fmt.Errorf("audit %s works on the event store: it needs offline mode (--db URL, %s or the server's %s)", verb, EnvAuditDB, EnvServerDB)
+		}
+		return a.open(ctx, verb, u)
 	}
-	if u == "" {
-		return nil, nil, fmt.Errorf("audit %s works on the event store: it needs offline mode (--db URL, %s or the server's %s)", verb, EnvAuditDB, EnvServerDB)
+}
+
+// ignoreCanceled reports an interrupted long-running verb as success.
+func ignoreCanceled(err error) error {
+	if errors.Is(err, context.Canceled) {
+		return nil
 	}
-	return a.open(ctx, verb, u)
+	return err
 }
 
 func (a *auditOpener) open(ctx context.Context, verb, u string) (AuditDB, func(), error) {
@@ -286,13 +312,10 @@ func auditLogCmd(a *auditOpener) *cobra.Command {
 				return err
 			}
 			ctx := cmd.Context()
-			src, closeFn, err := a.source(ctx)
-			if err != nil {
-				return err
-			}
-			defer closeFn()
 			q.Hashes = output == "json"
-			return printLog(ctx, src, q, limit, output, cmd.OutOrStdout(), cmd.ErrOrStderr())
+			return use(ctx, a.source, func(src AuditSource) error {
+				return printLog(ctx, src, q, limit, output, cmd.OutOrStdout(), cmd.ErrOrStderr())
+			})
 		},
 	}
 	fl := cmd.Flags()
@@ -458,20 +481,17 @@ copies are the auditor's evidence, sent to the API (or compared offline) as read
 					return fmt.Errorf("--backup-store: %w", err)
 				}
 			}
-			src, closeFn, err := a.source(ctx)
-			if err != nil {
-				return err
-			}
-			defer closeFn()
-			rep, err := src.Verify(ctx, req)
-			if err != nil {
-				return err
-			}
-			if !rep.Intact {
-				return &ChainBrokenError{Report: rep}
-			}
-			printVerify(cmd.OutOrStdout(), rep, backupURL != "", time.Now())
-			return nil
+			return use(ctx, a.source, func(src AuditSource) error {
+				rep, err := src.Verify(ctx, req)
+				if err != nil {
+					return err
+				}
+				if !rep.Intact {
+					return &ChainBrokenError{Report: rep}
+				}
+				printVerify(cmd.OutOrStdout(), rep, backupURL != "", time.Now())
+				return nil
+			})
 		},
 	}
 	fl := cmd.Flags()
@@ -523,20 +543,17 @@ func auditStateCmd(a *auditOpener) *cobra.Command {
 				return err
 			}
 			ctx := cmd.Context()
-			src, closeFn, err := a.source(ctx)
-			if err != nil {
-				return err
-			}
-			defer closeFn()
-			st, err := src.State(ctx, cluster, asOf)
-			if err != nil {
-				return err
-			}
-			out := cmd.OutOrStdout()
-			if output == "json" {
-				return cli.PrintJSON(out, st)
-			}
-			return printState(out, st)
+			return use(ctx, a.source, func(src AuditSource) error {
+				st, err := src.State(ctx, cluster, asOf)
+				if err != nil {
+					return err
+				}
+				out := cmd.OutOrStdout()
+				if output == "json" {
+					return cli.PrintJSON(out, st)
+				}
+				return printState(out, st)
+			})
 		},
 	}
 	cmd.Flags().StringVar(&cluster, "cluster", "", "Redis cluster as the log names it: <namespace>/<name> (required)")
@@ -614,22 +631,19 @@ func auditCheckpointCmd(a *auditOpener) *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			db, closeFn, err := a.db(ctx, "checkpoint")
-			if err != nil {
-				return err
-			}
-			defer closeFn()
-			c, ok, err := db.Checkpoint(ctx, keyPath)
-			if err != nil {
-				return err
-			}
-			if !ok {
-				fmt.Fprintln(cmd.OutOrStdout(), "the log is empty: nothing to sign")
+			return use(ctx, a.db("checkpoint"), func(db AuditDB) error {
+				c, ok, err := db.Checkpoint(ctx, keyPath)
+				if err != nil {
+					return err
+				}
+				if !ok {
+					fmt.Fprintln(cmd.OutOrStdout(), "the log is empty: nothing to sign")
+					return nil
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "checkpoint: position %d hash %s signed by %s at %s\n",
+					c.Position, c.Hash, c.KeyID, c.SignedAt.UTC().Format(time.RFC3339Nano))
 				return nil
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "checkpoint: position %d hash %s signed by %s at %s\n",
-				c.Position, c.Hash, c.KeyID, c.SignedAt.UTC().Format(time.RFC3339Nano))
-			return nil
+			})
 		},
 	}
 	cmd.Flags().StringVar(&keyPath, "signing-key", "", "Ed25519 private key (PEM or base64) (env DAYOPS_AUDIT_SIGNING_KEY)")
@@ -672,19 +686,12 @@ func auditProjectCmd(a *auditOpener) *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			db, closeFn, err := a.db(ctx, "project")
-			if err != nil {
-				return err
-			}
-			defer closeFn()
-			start := time.Now()
-			err = db.Project(ctx, follow, func(pos int64) {
-				fmt.Fprintf(cmd.OutOrStdout(), "projections at position %d (%.1fs)\n", pos, time.Since(start).Seconds())
+			return use(ctx, a.db("project"), func(db AuditDB) error {
+				start := time.Now()
+				return ignoreCanceled(db.Project(ctx, follow, func(pos int64) {
+					fmt.Fprintf(cmd.OutOrStdout(), "projections at position %d (%.1fs)\n", pos, time.Since(start).Seconds())
+				}))
 			})
-			if errors.Is(err, context.Canceled) {
-				return nil
-			}
-			return err
 		},
 	}
 	cmd.Flags().BoolVar(&follow, "follow", false, "keep following the log until interrupted")
@@ -713,18 +720,11 @@ It works on the database: --db URL, ` + EnvAuditDB + `, or the server's ` + EnvS
 				cfg.BackupStore = os.Getenv(EnvSignerBackupStore)
 			}
 			ctx := cmd.Context()
-			db, closeFn, err := a.serverDB(ctx, "signer")
-			if err != nil {
-				return err
-			}
-			defer closeFn()
-			err = db.Signer(ctx, cfg, func(keyID string, interval time.Duration) {
-				fmt.Fprintf(cmd.OutOrStdout(), "audit signer: key %s, every %s\n", keyID, interval)
+			return use(ctx, a.serverDB("signer"), func(db AuditDB) error {
+				return ignoreCanceled(db.Signer(ctx, cfg, func(keyID string, interval time.Duration) {
+					fmt.Fprintf(cmd.OutOrStdout(), "audit signer: key %s, every %s\n", keyID, interval)
+				}))
 			})
-			if errors.Is(err, context.Canceled) {
-				return nil
-			}
-			return err
 		},
 	}
 	fl := cmd.Flags()
@@ -753,13 +753,10 @@ It works on the database: --db URL, ` + EnvAuditDB + `, or the server's ` + EnvS
 				return errors.New("name at least one --writer or --signer role")
 			}
 			ctx := cmd.Context()
-			db, closeFn, err := a.serverDB(ctx, "grant")
-			if err != nil {
-				return err
-			}
-			defer closeFn()
-			return db.Grant(ctx, writers, signers, func(role, privileges string) {
-				fmt.Fprintf(cmd.OutOrStdout(), "%s: %s\n", role, privileges)
+			return use(ctx, a.serverDB("grant"), func(db AuditDB) error {
+				return db.Grant(ctx, writers, signers, func(role, privileges string) {
+					fmt.Fprintf(cmd.OutOrStdout(), "%s: %s\n", role, privileges)
+				})
 			})
 		},
 	}
