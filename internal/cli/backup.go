@@ -45,7 +45,7 @@ func backupCreateCmd() *cobra.Command {
 		}
 		body := apiv1.BackupBody{Reason: c.reason, PauseBound: spec.Duration{Duration: bound}, KeepLast: keepLast, KeepWithin: spec.Duration{Duration: keepWithin}}
 		var acc apiv1.BackupAccepted
-		if err := cl.Do(cmd.Context(), http.MethodPost, "/v1/clusters/"+url.PathEscape(args[0])+"/backups", url.Values{"namespace": {c.namespace}}, body, &acc); err != nil {
+		if err := cl.Do(cmd.Context(), http.MethodPost, clusterPath(args[0], "/backups"), c.nsQuery(), body, &acc); err != nil {
 			return err
 		}
 		return followBackup(cmd, cl, &c, acc, true)
@@ -157,7 +157,7 @@ func backupListCmd() *cobra.Command {
 		}
 		path, q := "/v1/backups", url.Values{}
 		if len(args) == 1 {
-			path, q = "/v1/clusters/"+url.PathEscape(args[0])+"/backups", url.Values{"namespace": {c.namespace}}
+			path, q = clusterPath(args[0], "/backups"), c.nsQuery()
 		}
 		var list []apiv1.BackupSummary
 		if err := cl.Do(cmd.Context(), http.MethodGet, path, q, nil, &list); err != nil {
@@ -183,44 +183,36 @@ func backupGetCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "get ID", Short: "Show a backup: its manifest, or its progress while it runs", Args: cobra.ExactArgs(1)}
 	c.addOutput(cmd)
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		cl, err := c.client()
-		if err != nil {
-			return err
-		}
-		var d apiv1.BackupDetail
-		if err := cl.Do(cmd.Context(), http.MethodGet, "/v1/backups/"+url.PathEscape(args[0]), nil, nil, &d); err != nil {
-			return err
-		}
-		out := cmd.OutOrStdout()
-		if c.output == "json" {
-			return PrintJSON(out, d)
-		}
-		fmt.Fprintf(out, "Backup %s: %s\n", d.ID, d.Status)
-		if m := d.Manifest; m != nil {
-			fmt.Fprintf(out, "  cluster:     %s/%s (%d shards, Redis %s)\n", m.Namespace, m.Cluster, len(m.Shards), m.RedisVersion)
-			fmt.Fprintf(out, "  taken:       %s by %s %s\n", m.StartedAt.Format(time.RFC3339), m.Actor, m.Reason)
-			cons := "one consistency point across all shards"
-			if !m.Consistency.ClusterConsistent {
-				cons = m.Consistency.Note
-			}
-			fmt.Fprintf(out, "  consistency: %s; writes paused %.2f ms (bound %d ms) at %s\n", cons, m.Consistency.PausedMS, m.Consistency.PauseBoundMS, m.Consistency.At.Format(time.RFC3339Nano))
-			fmt.Fprintf(out, "  size:        %d keys, %d bytes\n", m.TotalKeys, m.TotalBytes)
-			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "  SHARD\tSLOTS\tKEYS\tBYTES\tSHA256\tFILE")
-			for _, f := range m.Shards {
-				fmt.Fprintf(tw, "  %d\t%s\t%d\t%d\t%s\t%s\n", f.Shard, f.Slots, f.Keys, f.Size, f.SHA256[:16]+"…", f.Key)
-			}
-			return tw.Flush()
-		}
-		if d.Operation != nil {
-			printOp(out, *d.Operation)
-		}
-		if d.Live != nil {
-			fmt.Fprintf(out, "  live:     %s %d/%d bytes\n", d.Live.Phase, d.Live.BytesDone, d.Live.BytesTotal)
-		}
-		return nil
+		return call(cmd, &c, http.MethodGet, "/v1/backups/"+url.PathEscape(args[0]), nil, nil, printBackup)
 	}
 	return cmd
+}
+
+func printBackup(out io.Writer, d apiv1.BackupDetail) error {
+	fmt.Fprintf(out, "Backup %s: %s\n", d.ID, d.Status)
+	if m := d.Manifest; m != nil {
+		fmt.Fprintf(out, "  cluster:     %s/%s (%d shards, Redis %s)\n", m.Namespace, m.Cluster, len(m.Shards), m.RedisVersion)
+		fmt.Fprintf(out, "  taken:       %s by %s %s\n", m.StartedAt.Format(time.RFC3339), m.Actor, m.Reason)
+		cons := "one consistency point across all shards"
+		if !m.Consistency.ClusterConsistent {
+			cons = m.Consistency.Note
+		}
+		fmt.Fprintf(out, "  consistency: %s; writes paused %.2f ms (bound %d ms) at %s\n", cons, m.Consistency.PausedMS, m.Consistency.PauseBoundMS, m.Consistency.At.Format(time.RFC3339Nano))
+		fmt.Fprintf(out, "  size:        %d keys, %d bytes\n", m.TotalKeys, m.TotalBytes)
+		tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "  SHARD\tSLOTS\tKEYS\tBYTES\tSHA256\tFILE")
+		for _, f := range m.Shards {
+			fmt.Fprintf(tw, "  %d\t%s\t%d\t%d\t%s\t%s\n", f.Shard, f.Slots, f.Keys, f.Size, f.SHA256[:16]+"…", f.Key)
+		}
+		return tw.Flush()
+	}
+	if d.Operation != nil {
+		printOp(out, *d.Operation)
+	}
+	if d.Live != nil {
+		fmt.Fprintf(out, "  live:     %s %d/%d bytes\n", d.Live.Phase, d.Live.BytesDone, d.Live.BytesTotal)
+	}
+	return nil
 }
 
 func backupDeleteCmd() *cobra.Command {
@@ -264,32 +256,16 @@ func backupScheduleCmd() *cobra.Command {
 	set.Flags().DurationVar(&bound, "pause-bound", 0, "longest write pause (default 1s)")
 	set.Flags().StringVar(&c.reason, "reason", "", "recorded with every scheduled backup")
 	set.RunE = func(cmd *cobra.Command, args []string) error {
-		cl, err := c.client()
-		if err != nil {
-			return err
-		}
 		body := apiv1.BackupSchedule{Every: spec.Duration{Duration: every}, Cron: cron, KeepLast: keepLast,
 			KeepWithin: spec.Duration{Duration: keepWithin}, PauseBound: spec.Duration{Duration: bound}, Reason: c.reason}
-		var s apiv1.BackupSchedule
-		if err := cl.Do(cmd.Context(), http.MethodPut, "/v1/clusters/"+url.PathEscape(args[0])+"/backup-schedule", url.Values{"namespace": {c.namespace}}, body, &s); err != nil {
-			return err
-		}
-		return printSchedule(cmd.OutOrStdout(), c.output, s)
+		return call(cmd, &c, http.MethodPut, clusterPath(args[0], "/backup-schedule"), c.nsQuery(), body, printSchedule)
 	}
 	var gc common
 	get := &cobra.Command{Use: "get NAME", Short: "Show the cluster's backup schedule", Args: cobra.ExactArgs(1)}
 	gc.addOutput(get)
 	gc.addNamespace(get)
 	get.RunE = func(cmd *cobra.Command, args []string) error {
-		cl, err := gc.client()
-		if err != nil {
-			return err
-		}
-		var s apiv1.BackupSchedule
-		if err := cl.Do(cmd.Context(), http.MethodGet, "/v1/clusters/"+url.PathEscape(args[0])+"/backup-schedule", url.Values{"namespace": {gc.namespace}}, nil, &s); err != nil {
-			return err
-		}
-		return printSchedule(cmd.OutOrStdout(), gc.output, s)
+		return call(cmd, &gc, http.MethodGet, clusterPath(args[0], "/backup-schedule"), gc.nsQuery(), nil, printSchedule)
 	}
 	var dc common
 	del := &cobra.Command{Use: "delete NAME", Short: "Delete the cluster's backup schedule (backups are kept)", Args: cobra.ExactArgs(1)}
@@ -299,7 +275,7 @@ func backupScheduleCmd() *cobra.Command {
 		if err != nil {
 			return err
 		}
-		if err := cl.Do(cmd.Context(), http.MethodDelete, "/v1/clusters/"+url.PathEscape(args[0])+"/backup-schedule", url.Values{"namespace": {dc.namespace}}, nil, nil); err != nil {
+		if err := cl.Do(cmd.Context(), http.MethodDelete, clusterPath(args[0], "/backup-schedule"), dc.nsQuery(), nil, nil); err != nil {
 			return err
 		}
 		fmt.Fprintf(cmd.OutOrStdout(), "backup schedule of %s deleted\n", args[0])
@@ -309,10 +285,7 @@ func backupScheduleCmd() *cobra.Command {
 	return cmd
 }
 
-func printSchedule(w io.Writer, output string, s apiv1.BackupSchedule) error {
-	if output == "json" {
-		return PrintJSON(w, s)
-	}
+func printSchedule(w io.Writer, s apiv1.BackupSchedule) error {
 	when := s.Cron
 	if s.Every.Duration > 0 {
 		when = "every " + s.Every.String()

@@ -55,6 +55,57 @@ func (c *common) client() (*Client, error) {
 	return FromEnv()
 }
 
+// addMutatingCluster adds the flags of a verb that changes a cluster:
+// output, wait/dry-run/reason and namespace.
+func (c *common) addMutatingCluster(cmd *cobra.Command) {
+	c.addOutput(cmd)
+	c.addMutating(cmd)
+	c.addNamespace(cmd)
+}
+
+// operationCmd completes a `dayops cluster VERB NAME` that posts an operation
+// on the cluster: its flags, the output check, the body (built by body from
+// the verb's own flags) and the request. Every operation verb is built here.
+func operationCmd(cmd *cobra.Command, c *common, body func(cmd *cobra.Command) (apiv1.OperationBody, error)) *cobra.Command {
+	c.addMutatingCluster(cmd)
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		if err := c.validateOutput(); err != nil {
+			return err
+		}
+		b, err := body(cmd)
+		if err != nil {
+			return err
+		}
+		b.Reason = c.reason
+		return mutate(cmd, c, http.MethodPost, "/v1/clusters/"+url.PathEscape(args[0])+"/operations", c.query(), b)
+	}
+	return cmd
+}
+
+// call sends one request and prints its answer: as JSON with --output json,
+// else with table. It is the request-and-print pattern of the verbs that do
+// not start an operation.
+func call[T any](cmd *cobra.Command, c *common, method, path string, q url.Values, body any, table func(io.Writer, T) error) error {
+	cl, err := c.client()
+	if err != nil {
+		return err
+	}
+	var v T
+	if err := cl.Do(cmd.Context(), method, path, q, body, &v); err != nil {
+		return err
+	}
+	out := cmd.OutOrStdout()
+	if c.output == "json" {
+		return PrintJSON(out, v)
+	}
+	return table(out, v)
+}
+
+// clusterPath is the API path of the cluster name, with more path elements.
+func clusterPath(name string, more ...string) string {
+	return "/v1/clusters/" + url.PathEscape(name) + strings.Join(more, "")
+}
+
 // PrintJSON writes v as indented JSON (the verbs' --output json).
 func PrintJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
@@ -81,9 +132,7 @@ func createCmd() *cobra.Command {
 			"  dayops cluster create -f orders.json --dry-run",
 		Args: cobra.MaximumNArgs(1),
 	}
-	c.addOutput(cmd)
-	c.addMutating(cmd)
-	c.addNamespace(cmd)
+	c.addMutatingCluster(cmd)
 	cmd.Flags().StringVarP(&file, "file", "f", "", "a cluster spec as JSON (flags override its fields)")
 	cmd.Flags().IntVar(&shards, "shards", 3, "number of shards (primaries)")
 	cmd.Flags().IntVar(&replicas, "replicas", 1, "replicas per shard")
@@ -153,58 +202,42 @@ func scaleCmd() *cobra.Command {
 		Example: "  dayops cluster scale orders --shards 4 --wait\n  dayops cluster scale orders --replicas 2 --dry-run",
 		Args:    cobra.ExactArgs(1),
 	}
-	c.addOutput(cmd)
-	c.addMutating(cmd)
-	c.addNamespace(cmd)
 	cmd.Flags().IntVar(&shards, "shards", 0, "target number of shards")
 	cmd.Flags().IntVar(&replicas, "replicas", 0, "target replicas per shard")
 	cmd.Flags().BoolVar(&shared, "allow-shared-zones", false, "accept a primary sharing a zone with its replica")
-	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		if err := c.validateOutput(); err != nil {
-			return err
-		}
+	return operationCmd(cmd, &c, func(cmd *cobra.Command) (apiv1.OperationBody, error) {
 		hasS, hasR := cmd.Flags().Changed("shards"), cmd.Flags().Changed("replicas")
 		if hasS == hasR {
-			return fmt.Errorf("give exactly one of --shards and --replicas")
+			return apiv1.OperationBody{}, fmt.Errorf("give exactly one of --shards and --replicas")
 		}
-		body := apiv1.OperationBody{AllowSharedZones: shared, Reason: c.reason}
+		body := apiv1.OperationBody{AllowSharedZones: shared}
 		if hasS {
 			body.Type, body.Shards = apiv1.OpScaleShards, shards
 		} else {
 			body.Type, body.ReplicasPerShard = apiv1.OpScaleReplicas, &replicas
 		}
-		q := url.Values{"namespace": {c.namespace}}
-		if c.dryRun {
-			q.Set("dryRun", "true")
-		}
-		return mutate(cmd, &c, http.MethodPost, "/v1/clusters/"+url.PathEscape(args[0])+"/operations", q, body)
-	}
-	return cmd
+		return body, nil
+	})
 }
 
 func deleteCmd() *cobra.Command {
 	var c common
 	var volumes bool
 	cmd := &cobra.Command{Use: "delete NAME", Short: "Delete a cluster (volumes are kept unless --delete-volumes)", Args: cobra.ExactArgs(1)}
-	c.addOutput(cmd)
-	c.addMutating(cmd)
-	c.addNamespace(cmd)
+	c.addMutatingCluster(cmd)
 	cmd.Flags().BoolVar(&volumes, "delete-volumes", false, "also delete the data volumes")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		if err := c.validateOutput(); err != nil {
 			return err
 		}
-		q := url.Values{"namespace": {c.namespace}}
+		q := c.query()
 		if volumes {
 			q.Set("deleteVolumes", "true")
-		}
-		if c.dryRun {
-			q.Set("dryRun", "true")
 		}
 		if c.reason != "" {
 			q.Set("reason", c.reason)
 		}
-		return mutate(cmd, &c, http.MethodDelete, "/v1/clusters/"+url.PathEscape(args[0]), q, nil)
+		return mutate(cmd, &c, http.MethodDelete, clusterPath(args[0]), q, nil)
 	}
 	return cmd
 }
@@ -263,49 +296,41 @@ func getCmd() *cobra.Command {
 	c.addOutput(cmd)
 	c.addNamespace(cmd)
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		cl, err := c.client()
-		if err != nil {
-			return err
-		}
-		var cluster apiv1.ClusterDetail
-		if err := cl.Do(cmd.Context(), http.MethodGet, "/v1/clusters/"+url.PathEscape(args[0]), url.Values{"namespace": {c.namespace}}, nil, &cluster); err != nil {
-			return err
-		}
-		out := cmd.OutOrStdout()
-		if c.output == "json" {
-			return PrintJSON(out, cluster)
-		}
-		health := "healthy"
-		if !cluster.Healthy {
-			health = "UNHEALTHY: " + strings.Join(cluster.Health.Problems, "; ")
-		}
-		fmt.Fprintf(out, "Cluster %s/%s: %d shards x %d replicas, %s, %s\n", cluster.Namespace, cluster.Name,
-			cluster.Spec.Shards, cluster.Spec.ReplicasPerShard, cluster.Spec.Image, health)
-		if cluster.State != "" {
-			fmt.Fprintf(out, "Guardian: %s, %d/%d instances ready\n", strings.ToUpper(cluster.State), cluster.ReadyInstances, cluster.Desired)
-			for _, r := range cluster.Reasons {
-				fmt.Fprintf(out, "  - %s\n", r)
-			}
-		}
-		if lo := cluster.LastOperation; lo != nil {
-			fmt.Fprintf(out, "Last operation: %s %s %s by %s at %s %s\n", lo.ID, lo.Type, lo.Status, lo.Actor, lo.At.Format(time.RFC3339), lo.Error)
-		}
-		tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "ORDINAL\tSHARD\tROLE\tPOD\tADDRESS\tZONE\tNODE\tREADY\tIN-SYNC\tKEYS\tSLOTS")
-		for _, i := range cluster.Instances {
-			slots := ""
-			if i.Role == "primary" {
-				slots = cluster.Slots["shard-"+strconv.Itoa(i.Shard)]
-			}
-			insync := ""
-			if i.Role == "replica" {
-				insync = strconv.FormatBool(i.InSync)
-			}
-			fmt.Fprintf(tw, "%d\t%d\t%s\t%s\t%s\t%s\t%s\t%v\t%s\t%d\t%s\n", i.Ordinal, i.Shard, i.Role, i.Pod, i.Address, i.Zone, i.Node, i.Ready, insync, i.Keys, slots)
-		}
-		return tw.Flush()
+		return call(cmd, &c, http.MethodGet, clusterPath(args[0]), c.nsQuery(), nil, printCluster)
 	}
 	return cmd
+}
+
+func printCluster(out io.Writer, cluster apiv1.ClusterDetail) error {
+	health := "healthy"
+	if !cluster.Healthy {
+		health = "UNHEALTHY: " + strings.Join(cluster.Health.Problems, "; ")
+	}
+	fmt.Fprintf(out, "Cluster %s/%s: %d shards x %d replicas, %s, %s\n", cluster.Namespace, cluster.Name,
+		cluster.Spec.Shards, cluster.Spec.ReplicasPerShard, cluster.Spec.Image, health)
+	if cluster.State != "" {
+		fmt.Fprintf(out, "Guardian: %s, %d/%d instances ready\n", strings.ToUpper(cluster.State), cluster.ReadyInstances, cluster.Desired)
+		for _, r := range cluster.Reasons {
+			fmt.Fprintf(out, "  - %s\n", r)
+		}
+	}
+	if lo := cluster.LastOperation; lo != nil {
+		fmt.Fprintf(out, "Last operation: %s %s %s by %s at %s %s\n", lo.ID, lo.Type, lo.Status, lo.Actor, lo.At.Format(time.RFC3339), lo.Error)
+	}
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ORDINAL\tSHARD\tROLE\tPOD\tADDRESS\tZONE\tNODE\tREADY\tIN-SYNC\tKEYS\tSLOTS")
+	for _, i := range cluster.Instances {
+		slots := ""
+		if i.Role == "primary" {
+			slots = cluster.Slots["shard-"+strconv.Itoa(i.Shard)]
+		}
+		insync := ""
+		if i.Role == "replica" {
+			insync = strconv.FormatBool(i.InSync)
+		}
+		fmt.Fprintf(tw, "%d\t%d\t%s\t%s\t%s\t%s\t%s\t%v\t%s\t%d\t%s\n", i.Ordinal, i.Shard, i.Role, i.Pod, i.Address, i.Zone, i.Node, i.Ready, insync, i.Keys, slots)
+	}
+	return tw.Flush()
 }
 
 func listCmd() *cobra.Command {
@@ -314,28 +339,18 @@ func listCmd() *cobra.Command {
 	c.addOutput(cmd)
 	cmd.Flags().StringVarP(&c.namespace, "namespace", "n", "", "only this namespace (default: all)")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
-		cl, err := c.client()
-		if err != nil {
-			return err
-		}
 		q := url.Values{}
 		if c.namespace != "" {
 			q.Set("namespace", c.namespace)
 		}
-		var list []apiv1.ClusterSummary
-		if err := cl.Do(cmd.Context(), http.MethodGet, "/v1/clusters", q, nil, &list); err != nil {
-			return err
-		}
-		out := cmd.OutOrStdout()
-		if c.output == "json" {
-			return PrintJSON(out, list)
-		}
-		tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "NAMESPACE\tNAME\tSHARDS\tREPLICAS\tREADY\tIMAGE\tSTATE")
-		for _, s := range list {
-			fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d/%d\t%s\t%s\n", s.Namespace, s.Name, s.Shards, s.ReplicasPerShard, s.Ready, max(s.Desired, s.Instances), s.Image, healthColumn(s))
-		}
-		return tw.Flush()
+		return call(cmd, &c, http.MethodGet, "/v1/clusters", q, nil, func(out io.Writer, list []apiv1.ClusterSummary) error {
+			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "NAMESPACE\tNAME\tSHARDS\tREPLICAS\tREADY\tIMAGE\tSTATE")
+			for _, s := range list {
+				fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d/%d\t%s\t%s\n", s.Namespace, s.Name, s.Shards, s.ReplicasPerShard, s.Ready, max(s.Desired, s.Instances), s.Image, healthColumn(s))
+			}
+			return tw.Flush()
+		})
 	}
 	return cmd
 }
@@ -346,21 +361,11 @@ func credentialsCmd() *cobra.Command {
 	c.addOutput(cmd)
 	c.addNamespace(cmd)
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		cl, err := c.client()
-		if err != nil {
-			return err
-		}
-		var cr apiv1.Credentials
-		if err := cl.Do(cmd.Context(), http.MethodGet, "/v1/clusters/"+url.PathEscape(args[0])+"/credentials", url.Values{"namespace": {c.namespace}}, nil, &cr); err != nil {
-			return err
-		}
-		out := cmd.OutOrStdout()
-		if c.output == "json" {
-			return PrintJSON(out, cr)
-		}
-		fmt.Fprintf(out, "password:  %s\naddresses: %s\nredis-cli: redis-cli -c -a '%s' -h %s\n", cr.Password, strings.Join(cr.Addresses, ","),
-			cr.Password, strings.Replace(firstOr(cr.Addresses, "HOST:6379"), ":", " -p ", 1))
-		return nil
+		return call(cmd, &c, http.MethodGet, clusterPath(args[0], "/credentials"), c.nsQuery(), nil, func(out io.Writer, cr apiv1.Credentials) error {
+			fmt.Fprintf(out, "password:  %s\naddresses: %s\nredis-cli: redis-cli -c -a '%s' -h %s\n", cr.Password, strings.Join(cr.Addresses, ","),
+				cr.Password, strings.Replace(firstOr(cr.Addresses, "HOST:6379"), ":", " -p ", 1))
+			return nil
+		})
 	}
 	return cmd
 }
@@ -379,19 +384,10 @@ func OpCmd() *cobra.Command {
 	get := &cobra.Command{Use: "get ID", Short: "Show an operation's status and progress", Args: cobra.ExactArgs(1)}
 	c.addOutput(get)
 	get.RunE = func(cmd *cobra.Command, args []string) error {
-		cl, err := c.client()
-		if err != nil {
-			return err
-		}
-		op, err := getOp(cmd.Context(), cl, args[0])
-		if err != nil {
-			return err
-		}
-		if c.output == "json" {
-			return PrintJSON(cmd.OutOrStdout(), op)
-		}
-		printOp(cmd.OutOrStdout(), op)
-		return nil
+		return call(cmd, &c, http.MethodGet, opPath(args[0]), nil, nil, func(out io.Writer, op apiv1.Operation) error {
+			printOp(out, op)
+			return nil
+		})
 	}
 	var wc common
 	w := &cobra.Command{Use: "watch ID", Short: "Follow an operation with a progress bar until it ends; exit non-zero if it failed", Args: cobra.ExactArgs(1)}
@@ -407,19 +403,10 @@ func OpCmd() *cobra.Command {
 	cancel := &cobra.Command{Use: "cancel ID", Short: "Cancel a running operation (it leaves the cluster consistent)", Args: cobra.ExactArgs(1)}
 	cc.addOutput(cancel)
 	cancel.RunE = func(cmd *cobra.Command, args []string) error {
-		cl, err := cc.client()
-		if err != nil {
-			return err
-		}
-		var op apiv1.Operation
-		if err := cl.Do(cmd.Context(), http.MethodPost, "/v1/operations/"+url.PathEscape(args[0])+"/cancel", nil, nil, &op); err != nil {
-			return err
-		}
-		if cc.output == "json" {
-			return PrintJSON(cmd.OutOrStdout(), op)
-		}
-		fmt.Fprintf(cmd.OutOrStdout(), "cancel requested for %s; follow it: dayops op watch %s\n", args[0], args[0])
-		return nil
+		return call(cmd, &cc, http.MethodPost, opPath(args[0], "/cancel"), nil, nil, func(out io.Writer, _ apiv1.Operation) error {
+			fmt.Fprintf(out, "cancel requested for %s; follow it: dayops op watch %s\n", args[0], args[0])
+			return nil
+		})
 	}
 	cmd.AddCommand(get, w, cancel)
 	cmd.AddCommand(decisionCmds()...)
@@ -428,8 +415,13 @@ func OpCmd() *cobra.Command {
 
 func getOp(ctx context.Context, cl *Client, id string) (apiv1.Operation, error) {
 	var op apiv1.Operation
-	err := cl.Do(ctx, http.MethodGet, "/v1/operations/"+url.PathEscape(id), nil, nil, &op)
+	err := cl.Do(ctx, http.MethodGet, opPath(id), nil, nil, &op)
 	return op, err
+}
+
+// opPath is the API path of the operation id, with more path elements.
+func opPath(id string, more ...string) string {
+	return "/v1/operations/" + url.PathEscape(id) + strings.Join(more, "")
 }
 
 func printOp(w io.Writer, op apiv1.Operation) {

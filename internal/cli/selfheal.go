@@ -2,7 +2,6 @@ package cli
 
 import (
 	"fmt"
-	"net/http"
 	"net/url"
 
 	"github.com/dayops/dayops/internal/apiv1"
@@ -20,17 +19,9 @@ func recoverCmd() *cobra.Command {
 		Example: "  dayops cluster recover orders --dry-run\n  dayops cluster recover orders --wait",
 		Args:    cobra.ExactArgs(1),
 	}
-	c.addOutput(cmd)
-	c.addMutating(cmd)
-	c.addNamespace(cmd)
-	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		if err := c.validateOutput(); err != nil {
-			return err
-		}
-		return mutate(cmd, &c, http.MethodPost, "/v1/clusters/"+url.PathEscape(args[0])+"/operations", c.query(),
-			apiv1.OperationBody{Type: apiv1.OpRecover, Reason: c.reason})
-	}
-	return cmd
+	return operationCmd(cmd, &c, func(*cobra.Command) (apiv1.OperationBody, error) {
+		return apiv1.OperationBody{Type: apiv1.OpRecover}, nil
+	})
 }
 
 // switchoverCmd is `dayops cluster switchover NAME --shard N [--to ORDINAL]`.
@@ -44,28 +35,27 @@ func switchoverCmd() *cobra.Command {
 		Example: "  dayops cluster switchover orders --shard 0 --dry-run\n  dayops cluster switchover orders --shard 0 --to 4 --wait",
 		Args:    cobra.ExactArgs(1),
 	}
-	c.addOutput(cmd)
-	c.addMutating(cmd)
-	c.addNamespace(cmd)
 	cmd.Flags().IntVar(&shard, "shard", 0, "the shard to switch over")
 	cmd.Flags().IntVar(&to, "to", -1, "ordinal of the replica to promote (default: an in-sync replica that keeps the zone rule)")
 	cmd.Flags().BoolVar(&shared, "allow-shared-zones", false, "accept a new primary sharing a zone with a replica")
 	_ = cmd.MarkFlagRequired("shard")
-	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		if err := c.validateOutput(); err != nil {
-			return err
-		}
-		body := apiv1.OperationBody{Type: apiv1.OpSwitchover, Shard: &shard, AllowSharedZones: shared, Reason: c.reason}
+	return operationCmd(cmd, &c, func(*cobra.Command) (apiv1.OperationBody, error) {
+		body := apiv1.OperationBody{Type: apiv1.OpSwitchover, Shard: &shard, AllowSharedZones: shared}
 		if to >= 0 {
 			body.To = &to
 		}
-		return mutate(cmd, &c, http.MethodPost, "/v1/clusters/"+url.PathEscape(args[0])+"/operations", c.query(), body)
-	}
-	return cmd
+		return body, nil
+	})
 }
 
+// nsQuery names the cluster's namespace.
+func (c *common) nsQuery() url.Values {
+	return url.Values{"namespace": {c.namespace}}
+}
+
+// query is nsQuery with the dry-run flag.
 func (c *common) query() url.Values {
-	q := url.Values{"namespace": {c.namespace}}
+	q := c.nsQuery()
 	if c.dryRun {
 		q.Set("dryRun", "true")
 	}

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 
@@ -34,9 +33,6 @@ func upgradeCmd() *cobra.Command {
 			"  dayops cluster upgrade orders --image redis:7.0-next --canary-shards 2 --concurrency 2 --dry-run",
 		Args: cobra.ExactArgs(1),
 	}
-	c.addOutput(cmd)
-	c.addMutating(cmd)
-	c.addNamespace(cmd)
 	f := cmd.Flags()
 	f.StringVar(&image, "image", "", "target container image")
 	f.StringArrayVar(&config, "config", nil, "redis.conf directive to set, as key=value (repeatable; key= removes it)")
@@ -49,16 +45,13 @@ func upgradeCmd() *cobra.Command {
 	f.Float64Var(&maxErr, "gate-max-error-rate", 0, "health gate: largest share of failed probe commands, 0..1 (default 0.01)")
 	f.DurationVar(&maxLatency, "gate-max-latency", 0, "health gate: largest p99 probe latency (default 250ms)")
 	f.DurationVar(&interval, "gate-interval", 0, "health gate: time between two evaluations during the bake (default 15s)")
-	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		if err := c.validateOutput(); err != nil {
-			return err
-		}
-		body := apiv1.OperationBody{Type: apiv1.OpUpgrade, Reason: c.reason}
+	return operationCmd(cmd, &c, func(cmd *cobra.Command) (apiv1.OperationBody, error) {
+		body := apiv1.OperationBody{Type: apiv1.OpUpgrade}
 		body.Image = image
 		for _, kv := range config {
 			k, v, ok := strings.Cut(kv, "=")
 			if !ok || k == "" {
-				return fmt.Errorf("--config %q: want key=value", kv)
+				return body, fmt.Errorf("--config %q: want key=value", kv)
 			}
 			if body.Config == nil {
 				body.Config = map[string]string{}
@@ -81,13 +74,8 @@ func upgradeCmd() *cobra.Command {
 		}
 		body.Gate.MaxLatency = spec.Duration{Duration: maxLatency}
 		body.Gate.Interval = spec.Duration{Duration: interval}
-		q := url.Values{"namespace": {c.namespace}}
-		if c.dryRun {
-			q.Set("dryRun", "true")
-		}
-		return mutate(cmd, &c, http.MethodPost, "/v1/clusters/"+url.PathEscape(args[0])+"/operations", q, body)
-	}
-	return cmd
+		return body, nil
+	})
 }
 
 // decisionCmds are `dayops op approve|abort|pause|resume ID`.
@@ -105,20 +93,11 @@ func decisionCmds() []*cobra.Command {
 		c.addOutput(cmd)
 		cmd.Flags().StringVar(&reason, "reason", "", "why: recorded with the decision in the audit log")
 		cmd.RunE = func(cmd *cobra.Command, args []string) error {
-			cl, err := c.client()
-			if err != nil {
-				return err
-			}
-			var ans apiv1.DecisionAnswer
-			if err := cl.Do(cmd.Context(), http.MethodPost, "/v1/operations/"+url.PathEscape(args[0])+"/"+d.name, nil,
-				apiv1.DecisionBody{Reason: reason}, &ans); err != nil {
-				return err
-			}
-			if c.output == "json" {
-				return PrintJSON(cmd.OutOrStdout(), ans)
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s: %s (by %s); follow it: dayops op watch %s\n", args[0], ans.Message, ans.Actor, args[0])
-			return nil
+			return call(cmd, &c, http.MethodPost, opPath(args[0], "/"+d.name), nil, apiv1.DecisionBody{Reason: reason},
+				func(out io.Writer, ans apiv1.DecisionAnswer) error {
+					fmt.Fprintf(out, "%s: %s (by %s); follow it: dayops op watch %s\n", args[0], ans.Message, ans.Actor, args[0])
+					return nil
+				})
 		}
 		out = append(out, cmd)
 	}
