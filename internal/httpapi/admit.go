@@ -10,7 +10,6 @@ import (
 	"github.com/dayops/dayops/internal/admission"
 	"github.com/dayops/dayops/internal/operation"
 	"github.com/dayops/dayops/internal/spec"
-	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
 // Clusters is what the API reads of clusters: admission's observations plus
@@ -76,8 +75,8 @@ func (s *Server) refusal(typ operation.Type, err error) error {
 
 // observeCluster reads an existing cluster for the read-only endpoints.
 func (s *Server) observeCluster(ctx context.Context, namespace, name string) (admission.Observation, error) {
-	if errs := spec.ValidateName(field.NewPath("name"), name); len(errs) > 0 {
-		return admission.Observation{}, rejection(errs, false, "path.")
+	if err := validName(name); err != nil {
+		return admission.Observation{}, err
 	}
 	obs, err := s.d.Clusters.Observe(ctx, namespace, name, nil)
 	if errors.Is(err, admission.ErrNotFound) {

@@ -16,6 +16,7 @@ import (
 	"github.com/dayops/dayops/internal/eventstore"
 	"github.com/dayops/dayops/internal/httpapi/access"
 	"github.com/dayops/dayops/internal/planner"
+	"github.com/dayops/dayops/internal/spec"
 	"github.com/dayops/dayops/internal/workflows"
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
@@ -119,6 +120,26 @@ func New(d Deps) *Server {
 // Handler serves the API.
 func (s *Server) Handler() http.Handler {
 	return access.Recorder{Store: s.d.Store, Log: s.d.Log, Tokens: s.d.Tokens, Mux: s.mux}.Wrap(s.mux)
+}
+
+// endpoint is a secured operation of the OpenAPI document: route is
+// "METHOD /path", role who may call it, desc the longer description (may be
+// empty) and errs its error statuses besides 401 and 403 (Secured adds them).
+func endpoint(role Role, route, id, tag, summary, desc string, errs ...int) huma.Operation {
+	method, path, _ := strings.Cut(route, " ")
+	return access.Secured(role, huma.Operation{OperationID: id, Method: method, Path: path, Tags: []string{tag},
+		Summary: summary, Description: desc, Errors: errs})
+}
+
+// bodyOf is a handler's answer with v as its body.
+func bodyOf[T any](v T) *struct{ Body T } { return &struct{ Body T }{Body: v} }
+
+// validName refuses a cluster name in a request path that is not a DNS label.
+func validName(name string) error {
+	if errs := spec.ValidateName(field.NewPath("name"), name); len(errs) > 0 {
+		return rejection(errs, false, "path.")
+	}
+	return nil
 }
 
 // OpenAPI returns the generated document.

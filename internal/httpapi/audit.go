@@ -12,40 +12,30 @@ import (
 	"github.com/dayops/dayops/internal/auditquery"
 	"github.com/dayops/dayops/internal/httpapi/access"
 	"github.com/dayops/dayops/internal/operation"
-	"github.com/dayops/dayops/internal/spec"
-	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
 // auditRoutes serve the audit log to auditors over REST, so that reading,
 // verifying and replaying it needs a token, not a database password.
 func (s *Server) auditRoutes() {
 	api := s.api
-	huma.Register(api, access.Secured(RoleAuditor, huma.Operation{
-		OperationID: "list-audit-events", Method: http.MethodGet, Path: "/v1/audit/events", Tags: []string{"audit"},
-		Summary:     "Audit events of every cluster, filtered and paged",
-		Description: "Events in position order (newest first with reverse=true). next is the after (reversed: the before) of the next page; 0 when there is none.",
-		Errors:      []int{http.StatusUnprocessableEntity, http.StatusServiceUnavailable},
-	}), s.listAuditEvents)
-	huma.Register(api, access.Secured(RoleAuditor, huma.Operation{
-		OperationID: "verify-audit-log", Method: http.MethodPost, Path: "/v1/audit/verify", Tags: []string{"audit"},
-		Summary: "Recompute the hash chain and check the signed checkpoints",
-		Description: "Walks the whole log. A broken chain is a 200 answer with intact=false naming the first broken event; signatures are checked only against the public keys sent. " +
+	huma.Register(api, endpoint(RoleAuditor, "GET /v1/audit/events", "list-audit-events", "audit",
+		"Audit events of every cluster, filtered and paged",
+		"Events in position order (newest first with reverse=true). next is the after (reversed: the before) of the next page; 0 when there is none.",
+		http.StatusUnprocessableEntity, http.StatusServiceUnavailable), s.listAuditEvents)
+	verify := endpoint(RoleAuditor, "POST /v1/audit/verify", "verify-audit-log", "audit",
+		"Recompute the hash chain and check the signed checkpoints",
+		"Walks the whole log. A broken chain is a 200 answer with intact=false naming the first broken event; signatures are checked only against the public keys sent. "+
 			"A log without any checkpoint fails (no_checkpoint) unless allowNoCheckpoint. checkpointCopies are copies the auditor read from the backup store (the server does not read them: they are the auditor's evidence); each must be in the database unchanged.",
-		Errors: []int{http.StatusUnprocessableEntity, http.StatusServiceUnavailable},
-		// A year of checkpoint copies is a few MB of JSON.
-		MaxBodyBytes: 64 << 20,
-	}), s.verifyAuditLog)
-	huma.Register(api, access.Secured(RoleAuditor, huma.Operation{
-		OperationID: "audit-state", Method: http.MethodGet, Path: "/v1/audit/state", Tags: []string{"audit"},
-		Summary:     "A cluster's state replayed from the audit log as of a time or position",
-		Description: "cluster is the audit key <namespace>/<name>; also for deleted clusters.",
-		Errors:      []int{http.StatusNotFound, http.StatusUnprocessableEntity, http.StatusServiceUnavailable},
-	}), s.auditState)
-	huma.Register(api, access.Secured(RoleAuditor, huma.Operation{
-		OperationID: "cluster-audit-state", Method: http.MethodGet, Path: "/v1/clusters/{name}/state", Tags: []string{"audit"},
-		Summary: "A cluster's state replayed from the audit log as of a time or position",
-		Errors:  []int{http.StatusNotFound, http.StatusUnprocessableEntity, http.StatusServiceUnavailable},
-	}), s.clusterAuditState)
+		http.StatusUnprocessableEntity, http.StatusServiceUnavailable)
+	verify.MaxBodyBytes = 64 << 20 // a year of checkpoint copies is a few MB of JSON
+	huma.Register(api, verify, s.verifyAuditLog)
+	huma.Register(api, endpoint(RoleAuditor, "GET /v1/audit/state", "audit-state", "audit",
+		"A cluster's state replayed from the audit log as of a time or position",
+		"cluster is the audit key <namespace>/<name>; also for deleted clusters.",
+		http.StatusNotFound, http.StatusUnprocessableEntity, http.StatusServiceUnavailable), s.auditState)
+	huma.Register(api, endpoint(RoleAuditor, "GET /v1/clusters/{name}/state", "cluster-audit-state", "audit",
+		"A cluster's state replayed from the audit log as of a time or position", "",
+		http.StatusNotFound, http.StatusUnprocessableEntity, http.StatusServiceUnavailable), s.clusterAuditState)
 }
 
 func (s *Server) auditQuery() (auditquery.Service, error) {
@@ -106,7 +96,7 @@ func (s *Server) listAuditEvents(ctx context.Context, in *struct {
 	if err != nil {
 		return nil, auditError(err)
 	}
-	return &struct{ Body apiv1.EventPage }{Body: page}, nil
+	return bodyOf(page), nil
 }
 
 func (s *Server) verifyAuditLog(ctx context.Context, in *struct {
@@ -122,7 +112,7 @@ func (s *Server) verifyAuditLog(ctx context.Context, in *struct {
 	}
 	s.d.Log.InfoContext(ctx, "audit log verified", "actor", access.Caller(ctx).Subject, "intact", rep.Intact,
 		"events", rep.Events, "problem", rep.Problem, "position", rep.Position)
-	return &struct{ Body apiv1.AuditVerifyReport }{Body: rep}, nil
+	return bodyOf(rep), nil
 }
 
 // AsOfQuery bounds an audit replay.
@@ -141,8 +131,8 @@ func (s *Server) clusterAuditState(ctx context.Context, in *struct {
 	ClusterPath
 	AsOfQuery
 }) (*struct{ Body apiv1.AuditState }, error) {
-	if errs := spec.ValidateName(field.NewPath("name"), in.Name); len(errs) > 0 {
-		return nil, rejection(errs, false, "path.")
+	if err := validName(in.Name); err != nil {
+		return nil, err
 	}
 	return s.stateAsOf(ctx, operation.ClusterKey(in.Namespace, in.Name), in.AsOf)
 }
@@ -156,5 +146,5 @@ func (s *Server) stateAsOf(ctx context.Context, cluster, asOf string) (*struct{ 
 	if err != nil {
 		return nil, auditError(fmt.Errorf("state of %s: %w", cluster, err))
 	}
-	return &struct{ Body apiv1.AuditState }{Body: st}, nil
+	return bodyOf(st), nil
 }

@@ -13,7 +13,6 @@ import (
 	"github.com/dayops/dayops/internal/httpapi/access"
 	"github.com/dayops/dayops/internal/httpapi/schedule"
 	"github.com/dayops/dayops/internal/operation"
-	"github.com/dayops/dayops/internal/spec"
 	"github.com/dayops/dayops/internal/workflows"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
@@ -22,53 +21,35 @@ import (
 
 func (s *Server) backupRoutes() {
 	api := s.api
-	huma.Register(api, access.Secured(RoleOperator, huma.Operation{
-		OperationID: "create-backup", Method: http.MethodPost, Path: "/v1/clusters/{name}/backups", Tags: []string{"backups"},
-		Summary:     "Back up a cluster at one consistency point",
-		Description: "Starts the Backup workflow: writes are paused on every primary just long enough for each to fork its snapshot (bounded, default 1s), then every shard's RDB streams into the backup store with a SHA-256 and a manifest. The response's id is the backup's ID.",
-		Errors:      []int{http.StatusNotFound, http.StatusConflict, http.StatusUnprocessableEntity, http.StatusServiceUnavailable},
-	}), s.createBackup)
-	huma.Register(api, access.Secured(RoleAuditor, huma.Operation{
-		OperationID: "list-cluster-backups", Method: http.MethodGet, Path: "/v1/clusters/{name}/backups", Tags: []string{"backups"},
-		Summary: "A cluster's complete backups, oldest first",
-		Errors:  []int{http.StatusServiceUnavailable},
-	}), s.listClusterBackups)
-	huma.Register(api, access.Secured(RoleAuditor, huma.Operation{
-		OperationID: "list-backups", Method: http.MethodGet, Path: "/v1/backups", Tags: []string{"backups"},
-		Summary: "Every complete backup, oldest first",
-		Errors:  []int{http.StatusServiceUnavailable},
-	}), s.listBackups)
-	huma.Register(api, access.Secured(RoleAuditor, huma.Operation{
-		OperationID: "get-backup", Method: http.MethodGet, Path: "/v1/backups/{id}", Tags: []string{"backups"},
-		Summary: "A backup's manifest, or its operation's progress while it runs",
-		Errors:  []int{http.StatusNotFound, http.StatusUnprocessableEntity, http.StatusServiceUnavailable},
-	}), s.getBackup)
-	huma.Register(api, access.Secured(RoleOperator, huma.Operation{
-		OperationID: "delete-backup", Method: http.MethodDelete, Path: "/v1/backups/{id}", Tags: []string{"backups"},
-		Summary: "Delete a backup (an audited operation of its cluster)",
-		Errors:  []int{http.StatusNotFound, http.StatusConflict, http.StatusUnprocessableEntity, http.StatusServiceUnavailable},
-	}), s.deleteBackup)
-	huma.Register(api, access.Secured(RoleOperator, huma.Operation{
-		OperationID: "create-restore", Method: http.MethodPost, Path: "/v1/restores", Tags: []string{"backups"},
-		Summary:     "Restore a backup into a new cluster with any shard count",
-		Description: "Starts the Restore workflow. Every file's SHA-256 is checked before anything is created; a corrupt or missing file ends it with the file named and no cluster.",
-		Errors:      []int{http.StatusNotFound, http.StatusConflict, http.StatusUnprocessableEntity, http.StatusServiceUnavailable},
-	}), s.createRestore)
-	huma.Register(api, access.Secured(RoleOperator, huma.Operation{
-		OperationID: "put-backup-schedule", Method: http.MethodPut, Path: "/v1/clusters/{name}/backup-schedule", Tags: []string{"backups"},
-		Summary: "Create or replace the cluster's backup schedule (a Temporal schedule)",
-		Errors:  []int{http.StatusNotFound, http.StatusUnprocessableEntity, http.StatusServiceUnavailable},
-	}), s.putSchedule)
-	huma.Register(api, access.Secured(RoleAuditor, huma.Operation{
-		OperationID: "get-backup-schedule", Method: http.MethodGet, Path: "/v1/clusters/{name}/backup-schedule", Tags: []string{"backups"},
-		Summary: "The cluster's backup schedule",
-		Errors:  []int{http.StatusNotFound, http.StatusServiceUnavailable},
-	}), s.getSchedule)
-	huma.Register(api, access.Secured(RoleOperator, huma.Operation{
-		OperationID: "delete-backup-schedule", Method: http.MethodDelete, Path: "/v1/clusters/{name}/backup-schedule", Tags: []string{"backups"},
-		Summary: "Delete the cluster's backup schedule (backups are kept)",
-		Errors:  []int{http.StatusNotFound, http.StatusServiceUnavailable},
-	}), s.deleteSchedule)
+	huma.Register(api, endpoint(RoleOperator, "POST /v1/clusters/{name}/backups", "create-backup", "backups",
+		"Back up a cluster at one consistency point",
+		"Starts the Backup workflow: writes are paused on every primary just long enough for each to fork its snapshot (bounded, default 1s), then every shard's RDB streams into the backup store with a SHA-256 and a manifest. The response's id is the backup's ID.",
+		http.StatusNotFound, http.StatusConflict, http.StatusUnprocessableEntity, http.StatusServiceUnavailable), s.createBackup)
+	huma.Register(api, endpoint(RoleAuditor, "GET /v1/clusters/{name}/backups", "list-cluster-backups", "backups",
+		"A cluster's complete backups, oldest first", "",
+		http.StatusServiceUnavailable), s.listClusterBackups)
+	huma.Register(api, endpoint(RoleAuditor, "GET /v1/backups", "list-backups", "backups",
+		"Every complete backup, oldest first", "",
+		http.StatusServiceUnavailable), s.listBackups)
+	huma.Register(api, endpoint(RoleAuditor, "GET /v1/backups/{id}", "get-backup", "backups",
+		"A backup's manifest, or its operation's progress while it runs", "",
+		http.StatusNotFound, http.StatusUnprocessableEntity, http.StatusServiceUnavailable), s.getBackup)
+	huma.Register(api, endpoint(RoleOperator, "DELETE /v1/backups/{id}", "delete-backup", "backups",
+		"Delete a backup (an audited operation of its cluster)", "",
+		http.StatusNotFound, http.StatusConflict, http.StatusUnprocessableEntity, http.StatusServiceUnavailable), s.deleteBackup)
+	huma.Register(api, endpoint(RoleOperator, "POST /v1/restores", "create-restore", "backups",
+		"Restore a backup into a new cluster with any shard count",
+		"Starts the Restore workflow. Every file's SHA-256 is checked before anything is created; a corrupt or missing file ends it with the file named and no cluster.",
+		http.StatusNotFound, http.StatusConflict, http.StatusUnprocessableEntity, http.StatusServiceUnavailable), s.createRestore)
+	huma.Register(api, endpoint(RoleOperator, "PUT /v1/clusters/{name}/backup-schedule", "put-backup-schedule", "backups",
+		"Create or replace the cluster's backup schedule (a Temporal schedule)", "",
+		http.StatusNotFound, http.StatusUnprocessableEntity, http.StatusServiceUnavailable), s.putSchedule)
+	huma.Register(api, endpoint(RoleAuditor, "GET /v1/clusters/{name}/backup-schedule", "get-backup-schedule", "backups",
+		"The cluster's backup schedule", "",
+		http.StatusNotFound, http.StatusServiceUnavailable), s.getSchedule)
+	huma.Register(api, endpoint(RoleOperator, "DELETE /v1/clusters/{name}/backup-schedule", "delete-backup-schedule", "backups",
+		"Delete the cluster's backup schedule (backups are kept)", "",
+		http.StatusNotFound, http.StatusServiceUnavailable), s.deleteSchedule)
 }
 
 func (s *Server) backups() (backupstore.Store, error) {
@@ -126,14 +107,14 @@ func (s *Server) listManifests(ctx context.Context, cluster string) ([]BackupSum
 }
 
 func (s *Server) listClusterBackups(ctx context.Context, in *ClusterPath) (*struct{ Body []BackupSummary }, error) {
-	if errs := spec.ValidateName(field.NewPath("name"), in.Name); len(errs) > 0 {
-		return nil, rejection(errs, false, "path.")
+	if err := validName(in.Name); err != nil {
+		return nil, err
 	}
 	out, err := s.listManifests(ctx, operation.ClusterKey(in.Namespace, in.Name))
 	if err != nil {
 		return nil, err
 	}
-	return &struct{ Body []BackupSummary }{Body: out}, nil
+	return bodyOf(out), nil
 }
 
 func (s *Server) listBackups(ctx context.Context, _ *struct{}) (*struct{ Body []BackupSummary }, error) {
@@ -141,7 +122,7 @@ func (s *Server) listBackups(ctx context.Context, _ *struct{}) (*struct{ Body []
 	if err != nil {
 		return nil, err
 	}
-	return &struct{ Body []BackupSummary }{Body: out}, nil
+	return bodyOf(out), nil
 }
 
 func (s *Server) getBackup(ctx context.Context, in *BackupIDPath) (*struct{ Body BackupDetail }, error) {
@@ -152,7 +133,7 @@ func (s *Server) getBackup(ctx context.Context, in *BackupIDPath) (*struct{ Body
 	m, err := backupstore.ReadManifest(ctx, st, in.ID)
 	switch {
 	case err == nil:
-		return &struct{ Body BackupDetail }{Body: BackupDetail{ID: in.ID, Status: "Completed", Manifest: &m}}, nil
+		return bodyOf(BackupDetail{ID: in.ID, Status: "Completed", Manifest: &m}), nil
 	case !errors.Is(err, backupstore.ErrNotFound):
 		return nil, huma.Error503ServiceUnavailable("cannot read the backup store: " + err.Error())
 	}
@@ -178,7 +159,7 @@ func (s *Server) getBackup(ctx context.Context, in *BackupIDPath) (*struct{ Body
 	if op.Body.Status == "Running" {
 		d.Live = s.liveProgress(ctx, op.Body.WorkflowID, op.Body.RunID)
 	}
-	return &struct{ Body BackupDetail }{Body: d}, nil
+	return bodyOf(d), nil
 }
 
 // liveProgress decodes the last heartbeat of the workflow's running
@@ -263,7 +244,7 @@ func (s *Server) getSchedule(ctx context.Context, in *ClusterPath) (*struct{ Bod
 	if err != nil {
 		return nil, scheduleError(err, in)
 	}
-	return &struct{ Body BackupSchedule }{Body: out}, nil
+	return bodyOf(out), nil
 }
 
 func (s *Server) deleteSchedule(ctx context.Context, in *ClusterPath) (*struct{ Status int }, error) {

@@ -37,50 +37,32 @@ type accepted struct {
 
 func (s *Server) routes() {
 	api := s.api
-	huma.Register(api, access.Secured(RoleOperator, huma.Operation{
-		OperationID: "create-cluster", Method: http.MethodPost, Path: "/v1/clusters", Tags: []string{"clusters"},
-		Summary:     "Create a cluster",
-		Description: "Validates the spec, checks it against the live state (name free, enough zones), and starts the CreateCluster workflow. With dryRun=true it only returns the plan.",
-		Errors:      []int{http.StatusConflict, http.StatusUnprocessableEntity},
-	}), s.createCluster)
-	huma.Register(api, access.Secured(RoleAuditor, huma.Operation{
-		OperationID: "list-clusters", Method: http.MethodGet, Path: "/v1/clusters", Tags: []string{"clusters"},
-		Summary: "List clusters",
-	}), s.listClusters)
-	huma.Register(api, access.Secured(RoleAuditor, huma.Operation{
-		OperationID: "get-cluster", Method: http.MethodGet, Path: "/v1/clusters/{name}", Tags: []string{"clusters"},
-		Summary: "Get a cluster: spec, instances with role, shard, ordinal, zone and address, live health, last operation",
-		Errors:  []int{http.StatusNotFound},
-	}), s.getCluster)
-	huma.Register(api, access.Secured(RoleOperator, huma.Operation{
-		OperationID: "delete-cluster", Method: http.MethodDelete, Path: "/v1/clusters/{name}", Tags: []string{"clusters"},
-		Summary: "Delete a cluster (its volumes only with deleteVolumes=true)",
-		Errors:  []int{http.StatusNotFound, http.StatusConflict, http.StatusUnprocessableEntity},
-	}), s.deleteCluster)
-	huma.Register(api, access.Secured(RoleOperator, huma.Operation{
-		OperationID: "start-operation", Method: http.MethodPost, Path: "/v1/clusters/{name}/operations", Tags: []string{"operations"},
-		Summary: "Start an operation on a cluster (scale-shards, scale-replicas, upgrade, recover, switchover)",
-		Errors:  []int{http.StatusNotFound, http.StatusConflict, http.StatusUnprocessableEntity},
-	}), s.startOperation)
-	huma.Register(api, access.Secured(RoleAuditor, huma.Operation{
-		OperationID: "get-operation", Method: http.MethodGet, Path: "/v1/operations/{id}", Tags: []string{"operations"},
-		Summary: "Get an operation's status and progress",
-		Errors:  []int{http.StatusNotFound, http.StatusUnprocessableEntity},
-	}), s.getOperation)
-	huma.Register(api, access.Secured(RoleOperator, huma.Operation{
-		OperationID: "cancel-operation", Method: http.MethodPost, Path: "/v1/operations/{id}/cancel", Tags: []string{"operations"},
-		Summary: "Cancel a running operation; it leaves the cluster consistent (no slot left open)",
-		Errors:  []int{http.StatusNotFound, http.StatusConflict, http.StatusUnprocessableEntity},
-	}), s.cancelOperation)
-	huma.Register(api, access.Secured(RoleOperator, huma.Operation{
-		OperationID: "get-credentials", Method: http.MethodGet, Path: "/v1/clusters/{name}/credentials", Tags: []string{"clusters"},
-		Summary: "The cluster's password and primary addresses (operators only)",
-		Errors:  []int{http.StatusNotFound},
-	}), s.credentials)
-	huma.Register(api, access.Secured(RoleAuditor, huma.Operation{
-		OperationID: "list-events", Method: http.MethodGet, Path: "/v1/clusters/{name}/events", Tags: []string{"audit"},
-		Summary: "A cluster's audit events, oldest first, paged",
-	}), s.listEvents)
+	huma.Register(api, endpoint(RoleOperator, "POST /v1/clusters", "create-cluster", "clusters",
+		"Create a cluster",
+		"Validates the spec, checks it against the live state (name free, enough zones), and starts the CreateCluster workflow. With dryRun=true it only returns the plan.",
+		http.StatusConflict, http.StatusUnprocessableEntity), s.createCluster)
+	huma.Register(api, endpoint(RoleAuditor, "GET /v1/clusters", "list-clusters", "clusters",
+		"List clusters", ""), s.listClusters)
+	huma.Register(api, endpoint(RoleAuditor, "GET /v1/clusters/{name}", "get-cluster", "clusters",
+		"Get a cluster: spec, instances with role, shard, ordinal, zone and address, live health, last operation", "",
+		http.StatusNotFound), s.getCluster)
+	huma.Register(api, endpoint(RoleOperator, "DELETE /v1/clusters/{name}", "delete-cluster", "clusters",
+		"Delete a cluster (its volumes only with deleteVolumes=true)", "",
+		http.StatusNotFound, http.StatusConflict, http.StatusUnprocessableEntity), s.deleteCluster)
+	huma.Register(api, endpoint(RoleOperator, "POST /v1/clusters/{name}/operations", "start-operation", "operations",
+		"Start an operation on a cluster (scale-shards, scale-replicas, upgrade, recover, switchover)", "",
+		http.StatusNotFound, http.StatusConflict, http.StatusUnprocessableEntity), s.startOperation)
+	huma.Register(api, endpoint(RoleAuditor, "GET /v1/operations/{id}", "get-operation", "operations",
+		"Get an operation's status and progress", "",
+		http.StatusNotFound, http.StatusUnprocessableEntity), s.getOperation)
+	huma.Register(api, endpoint(RoleOperator, "POST /v1/operations/{id}/cancel", "cancel-operation", "operations",
+		"Cancel a running operation; it leaves the cluster consistent (no slot left open)", "",
+		http.StatusNotFound, http.StatusConflict, http.StatusUnprocessableEntity), s.cancelOperation)
+	huma.Register(api, endpoint(RoleOperator, "GET /v1/clusters/{name}/credentials", "get-credentials", "clusters",
+		"The cluster's password and primary addresses (operators only)", "",
+		http.StatusNotFound), s.credentials)
+	huma.Register(api, endpoint(RoleAuditor, "GET /v1/clusters/{name}/events", "list-events", "audit",
+		"A cluster's audit events, oldest first, paged", ""), s.listEvents)
 	s.backupRoutes()
 	s.upgradeRoutes()
 	s.auditRoutes()
@@ -194,7 +176,7 @@ func (s *Server) getCluster(ctx context.Context, in *ClusterPath) (*struct{ Body
 			out.LastOperation = &LastOperation{ID: lo.ID, Type: lo.Kind, Status: lo.Status, Error: lo.Error, Actor: lo.Actor, At: lo.At}
 		}
 	}
-	return &struct{ Body ClusterDetail }{Body: out}, nil
+	return bodyOf(out), nil
 }
 
 // findOperation resolves an operation ID to its workflow execution. Visibility
@@ -265,7 +247,7 @@ func (s *Server) getOperation(ctx context.Context, in *struct {
 			op.Progress = res.Progress
 		}
 	}
-	return &struct{ Body Operation }{Body: op}, nil
+	return bodyOf(op), nil
 }
 
 func (s *Server) cancelOperation(ctx context.Context, in *struct {
@@ -298,8 +280,8 @@ func (s *Server) listEvents(ctx context.Context, in *struct {
 	Limit int      `query:"limit" minimum:"1" maximum:"1000" default:"100"`
 	Type  []string `query:"type" doc:"only these event types"`
 }) (*struct{ Body EventPage }, error) {
-	if errs := spec.ValidateName(field.NewPath("name"), in.Name); len(errs) > 0 {
-		return nil, rejection(errs, false, "path.")
+	if err := validName(in.Name); err != nil {
+		return nil, err
 	}
 	events, err := s.d.Store.Query(ctx, eventstore.Filter{Cluster: operation.ClusterKey(in.Namespace, in.Name), After: in.After, Limit: in.Limit, Types: in.Type})
 	if err != nil {
@@ -316,12 +298,12 @@ func (s *Server) listEvents(ctx context.Context, in *struct {
 	if len(events) == in.Limit {
 		page.Next = events[len(events)-1].Position
 	}
-	return &struct{ Body EventPage }{Body: page}, nil
+	return bodyOf(page), nil
 }
 
 func (s *Server) credentials(ctx context.Context, in *ClusterPath) (*struct{ Body Credentials }, error) {
-	if errs := spec.ValidateName(field.NewPath("name"), in.Name); len(errs) > 0 {
-		return nil, rejection(errs, false, "path.")
+	if err := validName(in.Name); err != nil {
+		return nil, err
 	}
 	obs, err := s.d.Clusters.Objects(ctx, in.Namespace, in.Name)
 	if err != nil {
@@ -341,5 +323,5 @@ func (s *Server) credentials(ctx context.Context, in *ClusterPath) (*struct{ Bod
 		}
 	}
 	s.d.Log.InfoContext(ctx, "credentials read", "cluster", operation.ClusterKey(in.Namespace, in.Name), "actor", access.Caller(ctx).Subject)
-	return &struct{ Body Credentials }{Body: c}, nil
+	return bodyOf(c), nil
 }

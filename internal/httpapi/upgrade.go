@@ -21,11 +21,8 @@ func (s *Server) upgradeRoutes() {
 		{workflows.SignalPause, "Pause an upgrade before its next instance step (signal)"},
 		{workflows.SignalResume, "Resume a paused upgrade (signal)"},
 	} {
-		huma.Register(s.api, access.Secured(RoleOperator, huma.Operation{
-			OperationID: d.name + "-operation", Method: http.MethodPost, Path: "/v1/operations/{id}/" + d.name, Tags: []string{"operations"},
-			Summary: d.summary,
-			Errors:  []int{http.StatusNotFound, http.StatusConflict, http.StatusUnprocessableEntity},
-		}), func(ctx context.Context, in *decisionInput) (*struct{ Body DecisionAnswer }, error) {
+		huma.Register(s.api, endpoint(RoleOperator, "POST /v1/operations/{id}/"+d.name, d.name+"-operation", "operations", d.summary, "",
+			http.StatusNotFound, http.StatusConflict, http.StatusUnprocessableEntity), func(ctx context.Context, in *decisionInput) (*struct{ Body DecisionAnswer }, error) {
 			reason := ""
 			if in.Body != nil {
 				reason = in.Body.Reason
@@ -78,5 +75,5 @@ func (s *Server) decide(ctx context.Context, id, decision, reason string) (*stru
 		out.Accepted, out.Stage, out.Message = res.Accepted, res.Stage, res.Message
 	}
 	s.d.Log.InfoContext(ctx, "upgrade decision", "operation_id", id, "decision", decision, "actor", actor, "reason", reason)
-	return &struct{ Body DecisionAnswer }{Body: out}, nil
+	return bodyOf(out), nil
 }
