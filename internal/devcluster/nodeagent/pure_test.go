@@ -1,9 +1,12 @@
 package nodeagent
 
 import (
+	"net/url"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/dayops/dayops/internal/devcluster/nodeagent/podlog"
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
 )
@@ -61,6 +64,47 @@ func TestMergeTaints(t *testing.T) {
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			if diff := cmp.Diff(tc.want, mergeTaints(tc.cur, tc.configured)); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestLogOptions(t *testing.T) {
+	now := time.Date(2026, 12, 3, 20, 0, 0, 0, time.UTC)
+	type want struct {
+		opts     podlog.Options
+		previous bool
+		err      string
+	}
+	for name, tc := range map[string]struct {
+		query string
+		want  want
+	}{
+		"none":      {"", want{opts: podlog.Options{TailLines: -1}}},
+		"all":       {"follow=true&timestamps=1&previous=true&tailLines=5&limitBytes=100&sinceSeconds=60", want{opts: podlog.Options{Follow: true, Timestamps: true, TailLines: 5, LimitBytes: 100, Since: now.Add(-time.Minute)}, previous: true}},
+		"sinceTime": {"sinceTime=2026-12-03T19:00:00Z", want{opts: podlog.Options{TailLines: -1, Since: now.Add(-time.Hour)}}},
+		"bad tail":  {"tailLines=x&limitBytes=y", want{err: "bad tailLines"}},
+		"bad limit": {"limitBytes=y", want{err: "bad limitBytes"}},
+		"bad since": {"sinceSeconds=1.5", want{err: "bad sinceSeconds"}},
+		"bad time":  {"sinceTime=yesterday", want{err: "bad sinceTime"}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			q, err := url.ParseQuery(tc.query)
+			if err != nil {
+				t.Fatal(err)
+			}
+			opts, previous, err := logOptions(q, now)
+			if tc.want.err != "" {
+				if err == nil || err.Error() != tc.want.err {
+					t.Fatalf("err = %v, want %s", err, tc.want.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tc.want, want{opts: opts, previous: previous}, cmp.AllowUnexported(want{})); diff != "" {
 				t.Errorf("(-want +got):\n%s", diff)
 			}
 		})

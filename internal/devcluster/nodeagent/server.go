@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -125,42 +126,10 @@ func (a *Agent) serveLogs(w http.ResponseWriter, r *http.Request) {
 	if pw == nil {
 		return
 	}
-	q := r.URL.Query()
-	opts := podlog.Options{TailLines: -1}
-	opts.Follow, _ = strconv.ParseBool(q.Get("follow"))
-	opts.Timestamps, _ = strconv.ParseBool(q.Get("timestamps"))
-	previous, _ := strconv.ParseBool(q.Get("previous"))
-	if v := q.Get("tailLines"); v != "" {
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil {
-			http.Error(w, "bad tailLines", http.StatusBadRequest)
-			return
-		}
-		opts.TailLines = n
-	}
-	if v := q.Get("limitBytes"); v != "" {
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil {
-			http.Error(w, "bad limitBytes", http.StatusBadRequest)
-			return
-		}
-		opts.LimitBytes = n
-	}
-	if v := q.Get("sinceSeconds"); v != "" {
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil {
-			http.Error(w, "bad sinceSeconds", http.StatusBadRequest)
-			return
-		}
-		opts.Since = time.Now().Add(-time.Duration(n) * time.Second)
-	}
-	if v := q.Get("sinceTime"); v != "" {
-		t, err := time.Parse(time.RFC3339, v)
-		if err != nil {
-			http.Error(w, "bad sinceTime", http.StatusBadRequest)
-			return
-		}
-		opts.Since = t
+	opts, previous, err := logOptions(r.URL.Query(), time.Now())
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
 	}
 	path, done, err := pw.LogFile(r.PathValue("container"), previous)
 	if err != nil {
@@ -176,6 +145,39 @@ func (a *Agent) serveLogs(w http.ResponseWriter, r *http.Request) {
 	if err := podlog.Serve(r.Context(), path, done, opts, w, flush); err != nil {
 		a.log.Debug("serve logs", "err", err)
 	}
+}
+
+// logOptions reads the kubelet's log query: follow, timestamps, previous,
+// tailLines, limitBytes, sinceSeconds (before now), sinceTime.
+func logOptions(q url.Values, now time.Time) (opts podlog.Options, previous bool, err error) {
+	opts = podlog.Options{TailLines: -1}
+	opts.Follow, _ = strconv.ParseBool(q.Get("follow"))
+	opts.Timestamps, _ = strconv.ParseBool(q.Get("timestamps"))
+	previous, _ = strconv.ParseBool(q.Get("previous"))
+	for _, p := range []struct {
+		name string
+		set  func(int64)
+	}{
+		{"tailLines", func(n int64) { opts.TailLines = n }},
+		{"limitBytes", func(n int64) { opts.LimitBytes = n }},
+		{"sinceSeconds", func(n int64) { opts.Since = now.Add(-time.Duration(n) * time.Second) }},
+	} {
+		if v := q.Get(p.name); v != "" {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				return opts, false, fmt.Errorf("bad %s", p.name)
+			}
+			p.set(n)
+		}
+	}
+	if v := q.Get("sinceTime"); v != "" {
+		t, err := time.Parse(time.RFC3339, v)
+		if err != nil {
+			return opts, false, errors.New("bad sinceTime")
+		}
+		opts.Since = t
+	}
+	return opts, previous, nil
 }
 
 // execCommand builds the exec command from the query (command=...).
