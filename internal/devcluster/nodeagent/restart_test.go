@@ -2,13 +2,10 @@ package nodeagent
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"syscall"
 	"testing"
 	"time"
@@ -27,25 +24,10 @@ import (
 // its nodes NotReady.
 func TestAgentRestart(t *testing.T) {
 	env := devtest.Get(t)
-	var b [3]byte
-	_, _ = rand.Read(b[:])
-	id := "nrt-" + hex.EncodeToString(b[:])
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := DefaultConfig()
-	cfg.Kubeconfig = env.Kubeconfig
-	cfg.PKIDir = filepath.Join(filepath.Dir(env.Kubeconfig), "pki")
-	cfg.StateDir = t.TempDir()
-	cfg.NodePrefix = id
+	cfg := testAgentConfig(t, env, "nrt", 220, 1) // above devcluster TestDownStopsTheAgentAndItsPods (151-200)
+	id, exe := cfg.NodePrefix, cfg.Helper[0]
 	cfg.Zones, cfg.NodesPerZone = 1, 1
-	cfg.SubnetOffset = freeSubnetOffset(t, 220, 1) // above devcluster TestDownStopsTheAgentAndItsPods (151-200)
 	cfg.StorageClass = ""
-	cfg.LeaseRenew = 2 * time.Second
-	cfg.NodeLabels = map[string]string{testAgentKey: id}
-	cfg.NodeTaints = []corev1.Taint{{Key: testAgentKey, Value: id, Effect: corev1.TaintEffectNoSchedule}}
-	cfg.Helper = []string{exe}
 	raw, err := json.Marshal(cfg)
 	if err != nil {
 		t.Fatal(err)

@@ -34,6 +34,7 @@ import (
 
 	"github.com/dayops/dayops/internal/devcluster/devtest"
 	"github.com/dayops/dayops/internal/devcluster/nodeagent/podproc"
+	"github.com/dayops/dayops/internal/testutil/syncbuf"
 )
 
 // These tests run against the shared local stack (devtest) with a second
@@ -55,14 +56,16 @@ type testAgent struct {
 
 const testAgentKey = "dayops.dev/test-agent"
 
-// startTestAgent runs the agent until t (the parent test) ends; at the end
-// it waits for the test namespaces' pods to be finalised, stops the agent
-// and deletes its nodes and StorageClass.
-func startTestAgent(t *testing.T, env *devtest.Env) *testAgent {
+// testAgentConfig is the config of an agent a test runs beside the stack's
+// own: nodes named after a random ID (prefix-hex, cfg.NodePrefix), labelled
+// and tainted with it so that only the test's pods land there, subnets
+// from the first free offset at or above subnetFrom, its own state
+// directory, and this test binary as its helper (cfg.Helper[0]).
+func testAgentConfig(t *testing.T, env *devtest.Env, prefix string, subnetFrom, subnets int) Config {
 	t.Helper()
 	var b [3]byte
 	_, _ = rand.Read(b[:])
-	id := "nat-" + hex.EncodeToString(b[:])
+	id := prefix + "-" + hex.EncodeToString(b[:])
 	exe, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
@@ -72,15 +75,25 @@ func startTestAgent(t *testing.T, env *devtest.Env) *testAgent {
 	cfg.PKIDir = filepath.Join(filepath.Dir(env.Kubeconfig), "pki")
 	cfg.StateDir = t.TempDir()
 	cfg.NodePrefix = id
-	cfg.SubnetOffset = freeSubnetOffset(t, 100, 6)
-	cfg.StorageClass = id + "-local"
-	cfg.StorageClassDefault = false
-	cfg.BackoffBase = 2 * time.Second
+	cfg.SubnetOffset = freeSubnetOffset(t, subnetFrom, subnets)
 	cfg.LeaseRenew = 2 * time.Second
-	cfg.VolumeRefresh = time.Second
 	cfg.NodeLabels = map[string]string{testAgentKey: id}
 	cfg.NodeTaints = []corev1.Taint{{Key: testAgentKey, Value: id, Effect: corev1.TaintEffectNoSchedule}}
 	cfg.Helper = []string{exe}
+	return cfg
+}
+
+// startTestAgent runs the agent until t (the parent test) ends; at the end
+// it waits for the test namespaces' pods to be finalised, stops the agent
+// and deletes its nodes and StorageClass.
+func startTestAgent(t *testing.T, env *devtest.Env) *testAgent {
+	t.Helper()
+	cfg := testAgentConfig(t, env, "nat", 100, 6)
+	id := cfg.NodePrefix
+	cfg.StorageClass = id + "-local"
+	cfg.StorageClassDefault = false
+	cfg.BackoffBase = 2 * time.Second
+	cfg.VolumeRefresh = time.Second
 	cfg.Logger = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	a, err := New(cfg)
 	if err != nil {
@@ -847,7 +860,7 @@ func TestAgentOnStack(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var out lockedBuffer
+		var out syncbuf.Buffer
 		ctx, cancel := context.WithCancel(t.Context())
 		defer cancel()
 		go func() { _ = ex.StreamWithContext(ctx, remotecommand.StreamOptions{Stdout: &out}) }()
@@ -927,7 +940,7 @@ func (ta *testAgent) exec(t *testing.T, ns, pod string, cmd []string, stdin io.R
 	if err != nil {
 		return "", err
 	}
-	var out lockedBuffer
+	var out syncbuf.Buffer
 	so := remotecommand.StreamOptions{Stdin: stdin, Stdout: &out, Tty: tty}
 	if !tty {
 		so.Stderr = &out

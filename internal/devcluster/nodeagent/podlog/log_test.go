@@ -7,10 +7,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/dayops/dayops/internal/testutil/syncbuf"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -66,7 +66,7 @@ func TestContainerLogFollow(t *testing.T) {
 	pr, pw := io.Pipe()
 	go l.CopyFrom("stdout", pr)
 	_, _ = io.WriteString(pw, "before\n")
-	out := &lockedBuffer{}
+	out := &syncbuf.Buffer{}
 	done := make(chan error, 1)
 	go func() {
 		done <- Serve(context.Background(), path, l.Closed(), Options{TailLines: -1, Follow: true}, out, nil)
@@ -96,23 +96,6 @@ func TestContainerLogFollow(t *testing.T) {
 	if diff := cmp.Diff("before\nafter\n", out.String()); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
 	}
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 func readAll(t *testing.T, path string) string {
