@@ -14,6 +14,8 @@ import (
 // issue 13, per fault.
 func newBenchChaosCmd() *cobra.Command {
 	cfg := chaosbench.Config{}
+	target := stackTarget{temporal: &cfg.TemporalAddress, database: &cfg.DatabaseURL, kubeconfig: &cfg.Kubeconfig,
+		databaseDoc: "a database is created and dropped"}
 	cmd := &cobra.Command{
 		Use:   "chaos",
 		Short: "Per fault: seconds to Redis promoting, to the Service following, to full redundancy; writes and keys lost; the guardian's cost (needs the local stack)",
@@ -31,15 +33,7 @@ persistence has its primary's redis-server SIGKILLed (the fence). Prints one
 row per fault. Figures only; nothing is asserted.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if cfg.TemporalAddress == "" {
-				cfg.TemporalAddress = envOr("TEMPORAL_ADDRESS", "127.0.0.1:7233")
-			}
-			if cfg.DatabaseURL == "" {
-				cfg.DatabaseURL = envOr("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable")
-			}
-			if cfg.Kubeconfig == "" {
-				cfg.Kubeconfig = envOr("KUBECONFIG", "")
-			}
+			target.resolve()
 			cfg.Log = slog.Default()
 			_, err := chaosbench.Run(cmd.Context(), cfg, cmd.OutOrStdout())
 			return err
@@ -52,8 +46,6 @@ row per fault. Figures only; nothing is asserted.`,
 	f.DurationVar(&cfg.Hold, "hold", 10*time.Second, "how long a loss waits while an upgrade holds the cluster before the upgrade is aborted")
 	f.StringSliceVar(&cfg.Skip, "skip", nil, "scenarios not to run: "+strings.Join(chaosbench.Scenarios, ","))
 	f.StringVar(&cfg.DayopsBin, "dayops-bin", "bin/dayops", "dayops binary the worker process runs")
-	f.StringVar(&cfg.TemporalAddress, "temporal-address", "", "Temporal frontend (env TEMPORAL_ADDRESS, default 127.0.0.1:7233)")
-	f.StringVar(&cfg.DatabaseURL, "database-url", "", "PostgreSQL server URL (env DATABASE_URL); a database is created and dropped")
-	f.StringVar(&cfg.Kubeconfig, "kubeconfig", "", "the stack's kubeconfig (env KUBECONFIG)")
+	target.addFlags(f)
 	return cmd
 }

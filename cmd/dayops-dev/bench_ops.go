@@ -1,11 +1,8 @@
 package main
 
 import (
-	"fmt"
 	"log/slog"
 	"os"
-	"strconv"
-	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -19,6 +16,7 @@ import (
 func newBenchOpsCmd() *cobra.Command {
 	var workers string
 	cfg := opsbench.Config{}
+	target := stackTarget{database: &cfg.DatabaseURL, kubeconfig: &cfg.Kubeconfig, databaseDoc: "databases are created and dropped"}
 	cmd := &cobra.Command{
 		Use:   "ops",
 		Short: "Operations per minute with 1 and 2 worker processes on the dev server and on Temporal's own server; worker and API memory during a large scale-out (needs the local stack's Kubernetes)",
@@ -39,24 +37,16 @@ at rest (before) and peak (VmHWM, reset before the scale-out) during it.
 --ops-per-cluster 0 runs only that.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			for _, f := range strings.Split(workers, ",") {
-				n, err := strconv.Atoi(strings.TrimSpace(f))
-				if err != nil {
-					return fmt.Errorf("--workers: %q is not a number", f)
-				}
-				cfg.Workers = append(cfg.Workers, n)
+			var err error
+			if cfg.Workers, err = intList("workers", workers); err != nil {
+				return err
 			}
 			wd, err := os.Getwd()
 			if err != nil {
 				return err
 			}
 			cfg.Root = devcluster.FindRoot(wd)
-			if cfg.DatabaseURL == "" {
-				cfg.DatabaseURL = envOr("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable")
-			}
-			if cfg.Kubeconfig == "" {
-				cfg.Kubeconfig = envOr("KUBECONFIG", "")
-			}
+			target.resolve()
 			cfg.Log = slog.Default()
 			_, _, err = opsbench.Run(cmd.Context(), cfg, cmd.OutOrStdout())
 			return err
@@ -70,7 +60,6 @@ at rest (before) and peak (VmHWM, reset before the scale-out) during it.
 	f.IntVar(&cfg.MigrateKeys, "migrate-keys", 0, "keys of the memory run's 3->4 scale-out (0: no memory run; e.g. 1000000)")
 	f.IntVar(&cfg.ValueSize, "value-size", 100, "bytes per value of the memory run")
 	f.StringVar(&cfg.DayopsBin, "dayops-bin", "bin/dayops", "dayops binary the workers run")
-	f.StringVar(&cfg.DatabaseURL, "database-url", "", "PostgreSQL server URL (env DATABASE_URL); databases are created and dropped")
-	f.StringVar(&cfg.Kubeconfig, "kubeconfig", "", "the stack's kubeconfig (env KUBECONFIG)")
+	target.addFlags(f)
 	return cmd
 }

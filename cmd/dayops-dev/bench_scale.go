@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -19,6 +17,8 @@ func newBenchScaleCmd() *cobra.Command {
 	var shards string
 	var plotFrom []string
 	cfg := scalebench.Config{}
+	target := stackTarget{temporal: &cfg.TemporalAddress, database: &cfg.DatabaseURL, kubeconfig: &cfg.Kubeconfig,
+		databaseDoc: "a database is created and dropped"}
 	cmd := &cobra.Command{
 		Use:   "scale",
 		Short: "Per-operation cost (wall, steps, history, audit, worker CPU/RSS, Redis commands) against the shard count (needs the local stack)",
@@ -33,24 +33,13 @@ write all rows.`,
 			if len(plotFrom) > 0 {
 				return replot(plotFrom, cfg.CSV, cfg.PNG)
 			}
-			for _, f := range strings.Split(shards, ",") {
-				n, err := strconv.Atoi(strings.TrimSpace(f))
-				if err != nil {
-					return fmt.Errorf("--shards: %q is not a number", f)
-				}
-				cfg.Shards = append(cfg.Shards, n)
+			var err error
+			if cfg.Shards, err = intList("shards", shards); err != nil {
+				return err
 			}
-			if cfg.TemporalAddress == "" {
-				cfg.TemporalAddress = envOr("TEMPORAL_ADDRESS", "127.0.0.1:7233")
-			}
-			if cfg.DatabaseURL == "" {
-				cfg.DatabaseURL = envOr("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable")
-			}
-			if cfg.Kubeconfig == "" {
-				cfg.Kubeconfig = envOr("KUBECONFIG", "")
-			}
+			target.resolve()
 			cfg.Log = slog.Default()
-			_, err := scalebench.Run(cmd.Context(), cfg, cmd.OutOrStdout())
+			_, err = scalebench.Run(cmd.Context(), cfg, cmd.OutOrStdout())
 			return err
 		},
 	}
@@ -66,9 +55,7 @@ write all rows.`,
 	f.StringSliceVar(&plotFrom, "plot-from", nil, "run nothing: read these CSV files (rows of several runs), write their rows to --csv and the plot to --out")
 	f.StringVar(&cfg.CSV, "csv", "", "write every row as CSV here")
 	f.StringVar(&cfg.PNG, "out", "", "plot wall time and worker CPU against shards into this PNG")
-	f.StringVar(&cfg.TemporalAddress, "temporal-address", "", "Temporal frontend (env TEMPORAL_ADDRESS, default 127.0.0.1:7233)")
-	f.StringVar(&cfg.DatabaseURL, "database-url", "", "PostgreSQL server URL (env DATABASE_URL); a database is created and dropped")
-	f.StringVar(&cfg.Kubeconfig, "kubeconfig", "", "the stack's kubeconfig (env KUBECONFIG)")
+	target.addFlags(f)
 	return cmd
 }
 

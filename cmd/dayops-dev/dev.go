@@ -95,16 +95,19 @@ func (f *devFlags) config() devcluster.Config {
 	return c
 }
 
-func newDevUpCmd() *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "up",
-		Short: "Start the local stack (harmless when it already runs) and print its URLs",
-		Args:  cobra.NoArgs,
-	}
+// stackCmd is a verb over the local stack: it takes the shared stack flags
+// (addDevFlags) and runs with the Config they resolve to.
+func stackCmd(use, short string, run func(cmd *cobra.Command, cfg devcluster.Config) error) *cobra.Command {
+	cmd := &cobra.Command{Use: use, Short: short, Args: cobra.NoArgs}
 	f := addDevFlags(cmd.Flags())
-	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error { return run(cmd, f.config()) }
+	return cmd
+}
+
+func newDevUpCmd() *cobra.Command {
+	return stackCmd("up", "Start the local stack (harmless when it already runs) and print its URLs", func(cmd *cobra.Command, cfg devcluster.Config) error {
 		start := time.Now()
-		st, err := devcluster.Up(cmd.Context(), f.config())
+		st, err := devcluster.Up(cmd.Context(), cfg)
 		if err != nil {
 			return err
 		}
@@ -116,25 +119,19 @@ func newDevUpCmd() *cobra.Command {
 		}
 		fmt.Fprint(out, st)
 		return nil
-	}
-	return cmd
+	})
 }
 
 func newDevDownCmd() *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "down",
-		Short: "Stop everything `dev up` started (agent first, etcd last) and remove the route it added",
-		Args:  cobra.NoArgs,
-	}
-	f := addDevFlags(cmd.Flags())
-	purge := cmd.Flags().Bool("purge", false, "also delete the stack's data (etcd, Temporal database(s), agent state, PKI); logs are kept")
-	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
-		if err := devcluster.Down(cmd.Context(), f.config(), devcluster.DownOptions{Purge: *purge}); err != nil {
+	var purge bool
+	cmd := stackCmd("down", "Stop everything `dev up` started (agent first, etcd last) and remove the route it added", func(cmd *cobra.Command, cfg devcluster.Config) error {
+		if err := devcluster.Down(cmd.Context(), cfg, devcluster.DownOptions{Purge: purge}); err != nil {
 			return err
 		}
 		fmt.Fprintln(cmd.OutOrStdout(), "dayops-dev: local stack stopped")
 		return nil
-	}
+	})
+	cmd.Flags().BoolVar(&purge, "purge", false, "also delete the stack's data (etcd, Temporal database(s), agent state, PKI); logs are kept")
 	return cmd
 }
 
@@ -142,14 +139,7 @@ func newDevDownCmd() *cobra.Command {
 var errStackDown = errors.New("some components are not running or not healthy")
 
 func newDevStatusCmd() *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "status",
-		Short: "Show each component's pid, health and URL; exits 1 if any is down",
-		Args:  cobra.NoArgs,
-	}
-	f := addDevFlags(cmd.Flags())
-	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
-		c := f.config()
+	return stackCmd("status", "Show each component's pid, health and URL; exits 1 if any is down", func(cmd *cobra.Command, c devcluster.Config) error {
 		sts, err := devcluster.Status(cmd.Context(), c)
 		if err != nil {
 			return err
@@ -175,6 +165,5 @@ func newDevStatusCmd() *cobra.Command {
 			return errStackDown
 		}
 		return nil
-	}
-	return cmd
+	})
 }

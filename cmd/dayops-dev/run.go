@@ -26,15 +26,8 @@ import (
 )
 
 func newRunCmd() *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "run",
-		Short: "All-in-one local run: `dev up` (unless up), then the dayops API and worker in the foreground, and a demo cluster (DAYOPS_DEMO=0 skips it); Ctrl-C stops everything",
-		Args:  cobra.NoArgs,
-	}
-	f := addDevFlags(cmd.Flags())
-	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+	return stackCmd("run", "All-in-one local run: `dev up` (unless up), then the dayops API and worker in the foreground, and a demo cluster (DAYOPS_DEMO=0 skips it); Ctrl-C stops everything", func(cmd *cobra.Command, cfg devcluster.Config) error {
 		ctx := cmd.Context()
-		cfg := f.config()
 		start := time.Now()
 		st, err := devcluster.Up(ctx, cfg)
 		if err != nil {
@@ -90,8 +83,7 @@ func newRunCmd() *cobra.Command {
 				go demo(ctx, out, "http://"+addr, tok.Operator)
 			}
 		})
-	}
-	return cmd
+	})
 }
 
 // demo creates a small cluster so that a new user sees a real operation in
