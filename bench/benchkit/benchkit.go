@@ -9,8 +9,10 @@ import (
 	"encoding/hex"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -100,4 +102,16 @@ func RSS(pid int) (int64, error) {
 	}
 	kb, err := ParseStatusKB(string(status), "VmRSS")
 	return kb * 1024, err
+}
+
+// Required names every empty field of a benchmark's Config as an error,
+// in name order: fields maps the flag name to its value.
+func Required(fields map[string]string) []error {
+	var errs []error
+	for _, name := range slices.Sorted(maps.Keys(fields)) {
+		if fields[name] == "" {
+			errs = append(errs, fmt.Errorf("%s: empty", name))
+		}
+	}
+	return errs
 }

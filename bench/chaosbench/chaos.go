@@ -166,6 +166,19 @@ func (b *Bench) ReplicasOf(ctx context.Context, shard int) ([]corev1.Pod, error)
 	return b.pods(ctx, fmt.Sprintf("dayops.io/shard=%d,dayops.io/role=replica", shard))
 }
 
+// FirstReplicaOf returns one of shard's replica Pods; a shard without one is
+// an error.
+func (b *Bench) FirstReplicaOf(ctx context.Context, shard int) (corev1.Pod, error) {
+	reps, err := b.ReplicasOf(ctx, shard)
+	if err != nil {
+		return corev1.Pod{}, err
+	}
+	if len(reps) == 0 {
+		return corev1.Pod{}, fmt.Errorf("shard-%d has no replica", shard)
+	}
+	return reps[0], nil
+}
+
 // ServiceName is the shard's primary Service.
 func (b *Bench) ServiceName(shard int) string { return b.Cluster + "-shard-" + strconv.Itoa(shard) }
 

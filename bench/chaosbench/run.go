@@ -52,11 +52,7 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("skip: %q is not one of %v", s, Scenarios))
 		}
 	}
-	for name, v := range map[string]string{"dayops-bin": c.DayopsBin, "temporal-address": c.TemporalAddress, "database-url": c.DatabaseURL, "kubeconfig": c.Kubeconfig} {
-		if v == "" {
-			errs = append(errs, fmt.Errorf("%s: empty", name))
-		}
-	}
+	errs = append(errs, benchkit.Required(map[string]string{"dayops-bin": c.DayopsBin, "temporal-address": c.TemporalAddress, "database-url": c.DatabaseURL, "kubeconfig": c.Kubeconfig})...)
 	return errors.Join(errs...)
 }
 

@@ -174,14 +174,10 @@ func (b *Bench) ForceDeletePrimary(ctx context.Context, shard int) (Figure, erro
 func (b *Bench) DeleteReplicaAndPVC(ctx context.Context, shard int) (Figure, error) {
 	return b.run(ctx, measure{label: "delete a replica Pod and its PVC", shard: shard,
 		fault: func(ctx context.Context, f *Figure) error {
-			reps, err := b.ReplicasOf(ctx, shard)
+			rep, err := b.FirstReplicaOf(ctx, shard)
 			if err != nil {
 				return err
 			}
-			if len(reps) == 0 {
-				return fmt.Errorf("shard-%d has no replica", shard)
-			}
-			rep := reps[0]
 			for _, v := range rep.Spec.Volumes {
 				if v.PersistentVolumeClaim != nil {
 					if err := b.Kube.CoreV1().PersistentVolumeClaims(b.Namespace).Delete(ctx, v.PersistentVolumeClaim.ClaimName, metav1.DeleteOptions{}); err != nil {
@@ -243,17 +239,14 @@ func (b *Bench) KillWorkerMidRecovery(ctx context.Context, shard int) (Figure, e
 func (b *Bench) WorkerDownReplicaLost(ctx context.Context, shard int) (Figure, error) {
 	return b.run(ctx, measure{label: "worker down while a replica Pod is lost", shard: shard,
 		fault: func(ctx context.Context, f *Figure) error {
-			reps, err := b.ReplicasOf(ctx, shard)
+			rep, err := b.FirstReplicaOf(ctx, shard)
 			if err != nil {
 				return err
-			}
-			if len(reps) == 0 {
-				return fmt.Errorf("shard-%d has no replica", shard)
 			}
 			if err := b.Worker.Kill(); err != nil {
 				return err
 			}
-			if err := b.ForceDelete(ctx, reps[0].Name); err != nil {
+			if err := b.ForceDelete(ctx, rep.Name); err != nil {
 				return err
 			}
 			if err := benchkit.Sleep(ctx, 3*time.Second); err != nil { // the worker stays down a while
@@ -374,14 +367,11 @@ func (b *Bench) RecoverWhileBusy(ctx context.Context, shard int, image string, h
 	f, err := b.run(ctx, measure{label: "replica Pod lost while an upgrade holds the cluster", shard: shard,
 		fault: func(ctx context.Context, f *Figure) error {
 			faultAt := time.Now() // the measurement's start, near enough
-			reps, err := b.ReplicasOf(ctx, shard)
+			rep, err := b.FirstReplicaOf(ctx, shard)
 			if err != nil {
 				return err
 			}
-			if len(reps) == 0 {
-				return fmt.Errorf("shard-%d has no replica", shard)
-			}
-			if err := b.ForceDelete(ctx, reps[0].Name); err != nil {
+			if err := b.ForceDelete(ctx, rep.Name); err != nil {
 				return err
 			}
 			lostAt := time.Now()

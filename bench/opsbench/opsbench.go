@@ -102,11 +102,7 @@ func (c Config) Validate() error {
 	if c.OpsPerCluster == 0 && c.MigrateKeys == 0 {
 		errs = append(errs, errors.New("ops-per-cluster, migrate-keys: both 0, nothing to run"))
 	}
-	for name, v := range map[string]string{"dayops-bin": c.DayopsBin, "database-url": c.DatabaseURL, "kubeconfig": c.Kubeconfig, "root": c.Root} {
-		if v == "" {
-			errs = append(errs, fmt.Errorf("%s: empty", name))
-		}
-	}
+	errs = append(errs, benchkit.Required(map[string]string{"dayops-bin": c.DayopsBin, "database-url": c.DatabaseURL, "kubeconfig": c.Kubeconfig, "root": c.Root})...)
 	return errors.Join(errs...)
 }
 

@@ -88,11 +88,7 @@ func (c Config) Validate() error {
 	if c.ValueSize < 1 {
 		errs = append(errs, fmt.Errorf("value-size: %d, want at least 1", c.ValueSize))
 	}
-	for name, v := range map[string]string{"dayops-bin": c.DayopsBin, "temporal-address": c.TemporalAddress, "database-url": c.DatabaseURL, "kubeconfig": c.Kubeconfig, "image": c.Image} {
-		if v == "" {
-			errs = append(errs, fmt.Errorf("%s: empty", name))
-		}
-	}
+	errs = append(errs, benchkit.Required(map[string]string{"dayops-bin": c.DayopsBin, "temporal-address": c.TemporalAddress, "database-url": c.DatabaseURL, "kubeconfig": c.Kubeconfig, "image": c.Image})...)
 	return errors.Join(errs...)
 }
 
