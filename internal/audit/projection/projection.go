@@ -204,117 +204,123 @@ func (p *Projection) ApplyPayload(e eventstore.Event, pl audit.Payload) {
 // applyOperation folds the events of an operation's timeline; it returns
 // false for any other payload.
 func (p *Projection) applyOperation(e eventstore.Event, pl audit.Payload) bool {
-	at := e.RecordedAt
-	switch v := pl.(type) {
-	case *audit.OperationRequested:
-		t := p.operation(v.OperationID, v.Cluster)
-		t.Kind, t.Status, t.RequestedAt = v.Kind, StatusRequested, at
-		t.Actor, t.Reason = e.Metadata.Actor, e.Metadata.Reason
-		t.Position = e.Position
-		p.setLast(t, e)
-	case *audit.OperationStarted:
-		t := p.operation(v.OperationID, v.Cluster)
-		t.Status, t.StartedAt, t.Position = StatusRunning, at, e.Position
-		p.setLast(t, e)
-	case *audit.StepStarted:
-		t := p.operation(v.OperationID, v.Cluster)
-		s := t.step(v.StepID)
-		s.Name, s.Target, s.Start, s.Outcome = v.Name, v.Target, at, StatusRunning
-		t.Position = e.Position
-	case *audit.StepCompleted:
-		t := p.operation(v.OperationID, v.Cluster)
-		s := t.step(v.StepID)
-		s.End, s.Outcome, s.Detail, s.Error = at, StatusCompleted, v.Detail, ""
-		t.Position = e.Position
-	case *audit.StepFailed:
-		t := p.operation(v.OperationID, v.Cluster)
-		s := t.step(v.StepID)
-		s.End, s.Outcome, s.Error = at, StatusFailed, v.Error
-		t.Position = e.Position
-	case *audit.OperationCompleted:
-		t := p.operation(v.OperationID, v.Cluster)
-		t.Status, t.EndedAt, t.Error, t.Position = StatusCompleted, at, "", e.Position
-		p.setLast(t, e)
-	case *audit.OperationFailed:
-		t := p.operation(v.OperationID, v.Cluster)
-		t.Status, t.EndedAt, t.Error, t.Position = StatusFailed, at, v.Error, e.Position
-		p.setLast(t, e)
-	case *audit.OperationCancelled:
-		t := p.operation(v.OperationID, v.Cluster)
-		t.Status, t.EndedAt, t.Error, t.Position = StatusCancelled, at, v.Reason, e.Position
-		p.setLast(t, e)
-	case *audit.HookRan:
-		t := p.operation(v.OperationID, v.Cluster)
-		t.Hooks = append(t.Hooks, HookState{Hook: v.Hook, Point: v.Point, Target: v.Target, Outcome: v.Outcome,
-			Error: v.Error, DurationMS: v.DurationMS, At: at})
-		t.Position = e.Position
-	default:
+	change, last := timelineChange(e, pl)
+	if change == nil {
 		return false
+	}
+	op, _ := audit.OperationOf(pl)
+	t := p.operation(op, pl.ClusterName())
+	change(t)
+	t.Position = e.Position
+	if last {
+		p.setLast(t, e)
 	}
 	return true
 }
 
-// applyCluster folds the events that change a cluster's topology.
-func (p *Projection) applyCluster(e eventstore.Event, pl audit.Payload) {
+// timelineChange is what pl does to its operation's timeline (nil: pl is
+// not a timeline event); last says whether the change is also the cluster's
+// last operation.
+func timelineChange(e eventstore.Event, pl audit.Payload) (change func(*Timeline), last bool) {
 	at := e.RecordedAt
 	switch v := pl.(type) {
-	case *audit.ClusterCreated:
-		c := p.cluster(v.Cluster, at)
-		c.Deleted, c.RedisVersion, c.Image, c.CreatedAt = false, v.RedisVersion, v.Image, at
-		c.Position = e.Position
-	case *audit.ShardAdded:
-		c := p.cluster(v.Cluster, at)
-		c.shard(v.Shard)
-		c.Position = e.Position
-	case *audit.ShardRemoved:
-		c := p.cluster(v.Cluster, at)
-		delete(c.Shards, v.Shard)
-		c.Position = e.Position
-	case *audit.InstanceCreated:
-		c := p.cluster(v.Cluster, at)
-		c.shard(v.Shard)
-		c.Instances[v.Ordinal] = &InstanceState{Ordinal: v.Ordinal, Shard: v.Shard, Pod: v.Pod, Zone: v.Zone,
-			Role: v.Role, Image: v.Image, RedisVersion: v.RedisVersion, CreatedAt: at}
-		c.Position = e.Position
-	case *audit.InstanceDeleted:
-		c := p.cluster(v.Cluster, at)
-		delete(c.Instances, v.Ordinal)
-		c.Position = e.Position
-	case *audit.RoleChanged:
-		c := p.cluster(v.Cluster, at)
-		c.instance(v.Ordinal).Role = v.Role
-		c.Position = e.Position
-	case *audit.SlotsAssigned:
-		c := p.cluster(v.Cluster, at)
-		c.giveSlots(v.Shard, v.Slots)
-		c.Position = e.Position
-	case *audit.SlotsMigrated:
-		c := p.cluster(v.Cluster, at)
-		c.shard(v.FromShard)
-		c.giveSlots(v.ToShard, v.Slots)
-		c.Position = e.Position
-	case *audit.ReplicaAdded:
-		c := p.cluster(v.Cluster, at)
-		in := c.instance(v.Ordinal)
-		in.Shard, in.Role = v.Shard, audit.RoleReplica
-		c.Position = e.Position
-	case *audit.ReplicaRemoved:
-		c := p.cluster(v.Cluster, at)
-		if in := c.Instances[v.Ordinal]; in != nil && in.Shard == v.Shard {
-			in.Role = ""
-		}
-		c.Position = e.Position
-	case *audit.ImageChanged:
-		c := p.cluster(v.Cluster, at)
-		in := c.instance(v.Ordinal)
-		in.Image, in.RedisVersion = v.Image, v.RedisVersion
-		c.Position = e.Position
-	case *audit.ClusterDeleted:
-		c := p.cluster(v.Cluster, at)
-		c.Deleted = true
-		c.Shards, c.Instances = map[int]*ShardState{}, map[int]*InstanceState{}
+	case *audit.OperationRequested:
+		return func(t *Timeline) {
+			t.Kind, t.Status, t.RequestedAt = v.Kind, StatusRequested, at
+			t.Actor, t.Reason = e.Metadata.Actor, e.Metadata.Reason
+		}, true
+	case *audit.OperationStarted:
+		return func(t *Timeline) { t.Status, t.StartedAt = StatusRunning, at }, true
+	case *audit.StepStarted:
+		return func(t *Timeline) {
+			s := t.step(v.StepID)
+			s.Name, s.Target, s.Start, s.Outcome = v.Name, v.Target, at, StatusRunning
+		}, false
+	case *audit.StepCompleted:
+		return func(t *Timeline) {
+			s := t.step(v.StepID)
+			s.End, s.Outcome, s.Detail, s.Error = at, StatusCompleted, v.Detail, ""
+		}, false
+	case *audit.StepFailed:
+		return func(t *Timeline) {
+			s := t.step(v.StepID)
+			s.End, s.Outcome, s.Error = at, StatusFailed, v.Error
+		}, false
+	case *audit.OperationCompleted:
+		return func(t *Timeline) { t.Status, t.EndedAt, t.Error = StatusCompleted, at, "" }, true
+	case *audit.OperationFailed:
+		return func(t *Timeline) { t.Status, t.EndedAt, t.Error = StatusFailed, at, v.Error }, true
+	case *audit.OperationCancelled:
+		return func(t *Timeline) { t.Status, t.EndedAt, t.Error = StatusCancelled, at, v.Reason }, true
+	case *audit.HookRan:
+		return func(t *Timeline) {
+			t.Hooks = append(t.Hooks, HookState{Hook: v.Hook, Point: v.Point, Target: v.Target, Outcome: v.Outcome,
+				Error: v.Error, DurationMS: v.DurationMS, At: at})
+		}, false
+	}
+	return nil, false
+}
+
+// applyCluster folds the events that change a cluster's topology.
+func (p *Projection) applyCluster(e eventstore.Event, pl audit.Payload) {
+	if change := clusterChange(pl, e.RecordedAt); change != nil {
+		c := p.cluster(pl.ClusterName(), e.RecordedAt)
+		change(c)
 		c.Position = e.Position
 	}
+}
+
+// clusterChange is what pl does to its cluster's state (nil: nothing).
+func clusterChange(pl audit.Payload, at time.Time) func(*ClusterState) {
+	switch v := pl.(type) {
+	case *audit.ClusterCreated:
+		return func(c *ClusterState) {
+			c.Deleted, c.RedisVersion, c.Image, c.CreatedAt = false, v.RedisVersion, v.Image, at
+		}
+	case *audit.ShardAdded:
+		return func(c *ClusterState) { c.shard(v.Shard) }
+	case *audit.ShardRemoved:
+		return func(c *ClusterState) { delete(c.Shards, v.Shard) }
+	case *audit.InstanceCreated:
+		return func(c *ClusterState) {
+			c.shard(v.Shard)
+			c.Instances[v.Ordinal] = &InstanceState{Ordinal: v.Ordinal, Shard: v.Shard, Pod: v.Pod, Zone: v.Zone,
+				Role: v.Role, Image: v.Image, RedisVersion: v.RedisVersion, CreatedAt: at}
+		}
+	case *audit.InstanceDeleted:
+		return func(c *ClusterState) { delete(c.Instances, v.Ordinal) }
+	case *audit.RoleChanged:
+		return func(c *ClusterState) { c.instance(v.Ordinal).Role = v.Role }
+	case *audit.SlotsAssigned:
+		return func(c *ClusterState) { c.giveSlots(v.Shard, v.Slots) }
+	case *audit.SlotsMigrated:
+		return func(c *ClusterState) {
+			c.shard(v.FromShard)
+			c.giveSlots(v.ToShard, v.Slots)
+		}
+	case *audit.ReplicaAdded:
+		return func(c *ClusterState) {
+			in := c.instance(v.Ordinal)
+			in.Shard, in.Role = v.Shard, audit.RoleReplica
+		}
+	case *audit.ReplicaRemoved:
+		return func(c *ClusterState) {
+			if in := c.Instances[v.Ordinal]; in != nil && in.Shard == v.Shard {
+				in.Role = ""
+			}
+		}
+	case *audit.ImageChanged:
+		return func(c *ClusterState) {
+			in := c.instance(v.Ordinal)
+			in.Image, in.RedisVersion = v.Image, v.RedisVersion
+		}
+	case *audit.ClusterDeleted:
+		return func(c *ClusterState) {
+			c.Deleted = true
+			c.Shards, c.Instances = map[int]*ShardState{}, map[int]*InstanceState{}
+		}
+	}
+	return nil
 }
 
 // giveSlots makes shard the owner of slots: a slot belongs to exactly one
