@@ -81,18 +81,20 @@ func (a *Agent) kubeletMux(n nodeInfo) http.Handler {
 		_, _ = io.WriteString(w, "ok")
 	})
 	mux.HandleFunc("GET /pods", func(w http.ResponseWriter, r *http.Request) { a.servePods(w, r, n) })
-	mux.HandleFunc("GET /containerLogs/{ns}/{pod}/{container}", a.serveLogs)
-	for _, p := range []string{"/exec/{ns}/{pod}/{container}", "/exec/{ns}/{pod}/{uid}/{container}"} {
-		mux.HandleFunc(p, a.serveExec)
-	}
-	for _, p := range []string{"/attach/{ns}/{pod}/{container}", "/attach/{ns}/{pod}/{uid}/{container}"} {
-		mux.HandleFunc(p, a.serveAttach)
-	}
-	for _, p := range []string{"POST /run/{ns}/{pod}/{container}", "POST /run/{ns}/{pod}/{uid}/{container}"} {
-		mux.HandleFunc(p, a.serveRun)
-	}
-	for _, p := range []string{"/portForward/{ns}/{pod}", "/portForward/{ns}/{pod}/{uid}"} {
-		mux.HandleFunc(p, a.servePortForward)
+	mux.HandleFunc("GET /containerLogs/{ns}/{pod}/{container}", a.onPod(a.serveLogs))
+	// The streaming verbs name the pod with or without its UID.
+	for _, rt := range []struct {
+		method, verb, container string
+		serve                   podHandler
+	}{
+		{"", "exec", "/{container}", a.serveRemoteCommand(false)},
+		{"", "attach", "/{container}", a.serveRemoteCommand(true)},
+		{"POST ", "run", "/{container}", a.serveRun},
+		{"", "portForward", "", a.servePortForward},
+	} {
+		for _, uid := range []string{"", "/{uid}"} {
+			mux.HandleFunc(rt.method+"/"+rt.verb+"/{ns}/{pod}"+uid+rt.container, a.onPod(rt.serve))
+		}
 	}
 	return mux
 }
@@ -111,21 +113,24 @@ func (a *Agent) servePods(w http.ResponseWriter, r *http.Request, n nodeInfo) {
 	_ = json.NewEncoder(w).Encode(list)
 }
 
-func (a *Agent) lookupWorker(w http.ResponseWriter, r *http.Request) *podworker.Worker {
-	ns, name := r.PathValue("ns"), r.PathValue("pod")
-	pw := a.workerByName(ns, name)
-	if pw == nil || (r.PathValue("uid") != "" && string(pw.UID()) != r.PathValue("uid")) {
-		http.Error(w, fmt.Sprintf("pod %s/%s not found on this node", ns, name), http.StatusNotFound)
-		return nil
+// podHandler serves a request about one of this node's pods.
+type podHandler func(w http.ResponseWriter, r *http.Request, pw *podworker.Worker)
+
+// onPod finds the pod the path names ({ns}, {pod}, and {uid} when given)
+// and serves h on it; a pod not on this node is a 404.
+func (a *Agent) onPod(h podHandler) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		ns, name := r.PathValue("ns"), r.PathValue("pod")
+		pw := a.workerByName(ns, name)
+		if pw == nil || (r.PathValue("uid") != "" && string(pw.UID()) != r.PathValue("uid")) {
+			http.Error(w, fmt.Sprintf("pod %s/%s not found on this node", ns, name), http.StatusNotFound)
+			return
+		}
+		h(w, r, pw)
 	}
-	return pw
 }
 
-func (a *Agent) serveLogs(w http.ResponseWriter, r *http.Request) {
-	pw := a.lookupWorker(w, r)
-	if pw == nil {
-		return
-	}
+func (a *Agent) serveLogs(w http.ResponseWriter, r *http.Request, pw *podworker.Worker) {
 	opts, previous, err := logOptions(r.URL.Query(), time.Now())
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
@@ -186,26 +191,26 @@ func execCommand(r *http.Request) []string {
 	return r.Form["command"]
 }
 
-func (a *Agent) serveExec(w http.ResponseWriter, r *http.Request) {
-	pw := a.lookupWorker(w, r)
-	if pw == nil {
-		return
+// serveRemoteCommand serves exec (the query's command), or attach.
+func (a *Agent) serveRemoteCommand(attach bool) podHandler {
+	return func(w http.ResponseWriter, r *http.Request, pw *podworker.Worker) {
+		opts, err := remotecommand.NewOptions(r)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		name, uid, container := pw.Namespace()+"/"+pw.Name(), string(pw.UID()), r.PathValue("container")
+		if attach {
+			remotecommand.ServeAttach(w, r, execAdapter{a: a}, name, uid, container, opts,
+				streamIdleTimeout, streamCreationTimeout, remotecommand.SupportedStreamingProtocols)
+			return
+		}
+		remotecommand.ServeExec(w, r, execAdapter{a: a}, name, uid, container, execCommand(r), opts,
+			streamIdleTimeout, streamCreationTimeout, remotecommand.SupportedStreamingProtocols)
 	}
-	opts, err := remotecommand.NewOptions(r)
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
-	}
-	remotecommand.ServeExec(w, r, execAdapter{a: a}, pw.Namespace()+"/"+pw.Name(), string(pw.UID()),
-		r.PathValue("container"), execCommand(r), opts, streamIdleTimeout, streamCreationTimeout,
-		remotecommand.SupportedStreamingProtocols)
 }
 
-func (a *Agent) serveRun(w http.ResponseWriter, r *http.Request) {
-	pw := a.lookupWorker(w, r)
-	if pw == nil {
-		return
-	}
+func (a *Agent) serveRun(w http.ResponseWriter, r *http.Request, pw *podworker.Worker) {
 	cmd := r.URL.Query()["cmd"]
 	if len(cmd) == 1 {
 		cmd = strings.Fields(cmd[0])
@@ -227,11 +232,7 @@ func (a *Agent) serveRun(w http.ResponseWriter, r *http.Request) {
 	_, _ = io.WriteString(w, out.String())
 }
 
-func (a *Agent) servePortForward(w http.ResponseWriter, r *http.Request) {
-	pw := a.lookupWorker(w, r)
-	if pw == nil {
-		return
-	}
+func (a *Agent) servePortForward(w http.ResponseWriter, r *http.Request, pw *podworker.Worker) {
 	opts, err := portforward.NewV4Options(r)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
@@ -239,21 +240,6 @@ func (a *Agent) servePortForward(w http.ResponseWriter, r *http.Request) {
 	}
 	portforward.ServePortForward(w, r, forwardAdapter{a: a}, pw.Namespace()+"/"+pw.Name(), string(pw.UID()), opts,
 		streamIdleTimeout, streamCreationTimeout, portforward.SupportedProtocols)
-}
-
-func (a *Agent) serveAttach(w http.ResponseWriter, r *http.Request) {
-	pw := a.lookupWorker(w, r)
-	if pw == nil {
-		return
-	}
-	opts, err := remotecommand.NewOptions(r)
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
-	}
-	remotecommand.ServeAttach(w, r, execAdapter{a: a}, pw.Namespace()+"/"+pw.Name(), string(pw.UID()),
-		r.PathValue("container"), opts, streamIdleTimeout, streamCreationTimeout,
-		remotecommand.SupportedStreamingProtocols)
 }
 
 // AttachContainer streams the container's output from now on until its run
