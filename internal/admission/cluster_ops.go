@@ -114,7 +114,7 @@ func scaleShardsEntry() Entry {
 		Start: func(r *Request, _ Live, p planner.Plan, lim planner.Limits, m operation.Meta) Start {
 			return Start{Workflow: workflows.ScaleShards, WorkflowID: workflows.WorkflowID(m.Namespace, m.Cluster),
 				Input: workflows.ScaleShardsInput{Meta: m, Shards: r.Shards, Hooks: r.Hooks, AllowSharedZones: r.AllowSharedZones,
-					Plan: &p, Limits: limitsPtr(lim)}}
+					AdmittedPlan: workflows.AdmittedPlan{Plan: &p, Limits: limitsPtr(lim)}}}
 		},
 	}
 }
@@ -137,7 +137,7 @@ func scaleReplicasEntry() Entry {
 		Start: func(r *Request, _ Live, p planner.Plan, lim planner.Limits, m operation.Meta) Start {
 			return Start{Workflow: workflows.ScaleReplicas, WorkflowID: workflows.WorkflowID(m.Namespace, m.Cluster),
 				Input: workflows.ScaleReplicasInput{Meta: m, ReplicasPerShard: *r.ReplicasPerShard, Hooks: r.Hooks,
-					AllowSharedZones: r.AllowSharedZones, Plan: &p, Limits: limitsPtr(lim)}}
+					AllowSharedZones: r.AllowSharedZones, AdmittedPlan: workflows.AdmittedPlan{Plan: &p, Limits: limitsPtr(lim)}}}
 		},
 	}
 }
@@ -204,7 +204,8 @@ func deleteEntry() Entry {
 		},
 		Start: func(r *Request, _ Live, p planner.Plan, lim planner.Limits, m operation.Meta) Start {
 			return Start{Workflow: workflows.DeleteCluster, WorkflowID: workflows.WorkflowID(m.Namespace, m.Cluster),
-				Input: workflows.DeleteClusterInput{Meta: m, DeleteVolumes: r.DeleteVolumes, Hooks: r.Hooks, Plan: &p, Limits: limitsPtr(lim)}}
+				Input: workflows.DeleteClusterInput{Meta: m, DeleteVolumes: r.DeleteVolumes, Hooks: r.Hooks,
+					AdmittedPlan: workflows.AdmittedPlan{Plan: &p, Limits: limitsPtr(lim)}}}
 		},
 	}
 }

@@ -55,6 +55,7 @@ type (
 	ScaleShardsInput   = lifecycle.ScaleShardsInput
 	ScaleReplicasInput = lifecycle.ScaleReplicasInput
 	DeleteClusterInput = lifecycle.DeleteClusterInput
+	AdmittedPlan       = lifecycle.AdmittedPlan
 )
 
 var (

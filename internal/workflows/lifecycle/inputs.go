@@ -20,6 +20,16 @@ type CreateClusterInput struct {
 	Limits *planner.Limits `json:"limits,omitempty"`
 }
 
+// AdmittedPlan is the plan the API admitted and showed, and Limits the
+// limits it was made with (both nil in inputs recorded before they
+// travelled: the workflow then plans itself with planner.DefaultLimits).
+// The inputs embed it without a JSON tag, so that its fields stand at the
+// top level of their JSON, where recorded histories have them.
+type AdmittedPlan struct {
+	Plan   *planner.Plan   `json:"plan,omitempty"`
+	Limits *planner.Limits `json:"limits,omitempty"`
+}
+
 // ScaleShardsInput changes the number of shards, moving slots accordingly.
 type ScaleShardsInput struct {
 	Meta   flow.Meta `json:"meta"`
@@ -29,11 +39,7 @@ type ScaleShardsInput struct {
 	// AllowSharedZones accepts placements where a primary shares a zone with
 	// one of its replicas because there are too few zones.
 	AllowSharedZones bool `json:"allowSharedZones,omitempty"`
-	// Plan is the plan the API admitted and showed, and Limits the limits
-	// it was made with (both nil in inputs recorded before they travelled:
-	// the workflow then plans itself with planner.DefaultLimits).
-	Plan   *planner.Plan   `json:"plan,omitempty"`
-	Limits *planner.Limits `json:"limits,omitempty"`
+	AdmittedPlan
 }
 
 // ScaleReplicasInput changes the number of replicas of every shard.
@@ -42,9 +48,7 @@ type ScaleReplicasInput struct {
 	ReplicasPerShard int         `json:"replicasPerShard"`
 	Hooks            []spec.Hook `json:"hooks,omitempty"`
 	AllowSharedZones bool        `json:"allowSharedZones,omitempty"`
-	// Plan and Limits: as in ScaleShardsInput.
-	Plan   *planner.Plan   `json:"plan,omitempty"`
-	Limits *planner.Limits `json:"limits,omitempty"`
+	AdmittedPlan
 }
 
 // DeleteClusterInput deletes a cluster and everything it owns.
@@ -54,7 +58,5 @@ type DeleteClusterInput struct {
 	// default they are kept so the data can still be recovered.
 	DeleteVolumes bool        `json:"deleteVolumes,omitempty"`
 	Hooks         []spec.Hook `json:"hooks,omitempty"`
-	// Plan and Limits: as in ScaleShardsInput.
-	Plan   *planner.Plan   `json:"plan,omitempty"`
-	Limits *planner.Limits `json:"limits,omitempty"`
+	AdmittedPlan
 }
