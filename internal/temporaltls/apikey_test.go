@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -16,18 +15,9 @@ const secretKey = "eyJhbGciOiJSUzI1NiJ9.c2VjcmV0.c2lnbmF0dXJl"
 
 func TestAPIKeyValidate(t *testing.T) {
 	dir := t.TempDir()
-	good := filepath.Join(dir, "key")
-	if err := os.WriteFile(good, []byte(secretKey+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	spaced := filepath.Join(dir, "spaced")
-	if err := os.WriteFile(spaced, []byte("two words"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	empty := filepath.Join(dir, "empty")
-	if err := os.WriteFile(empty, []byte("\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	good := writeFile(t, dir, "key", secretKey+"\n", 0o600)
+	spaced := writeFile(t, dir, "spaced", "two words", 0o600)
+	empty := writeFile(t, dir, "empty", "\n", 0o600)
 	tests := map[string]struct {
 		key  APIKey
 		want []string // substrings of the error; none: valid
@@ -90,10 +80,7 @@ func TestAPIKeyNeverPrinted(t *testing.T) {
 
 // TestKeyFileRotation: a rewritten key file is read again.
 func TestKeyFileRotation(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "key")
-	if err := os.WriteFile(path, []byte("first-key"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	path := writeFile(t, t.TempDir(), "key", "first-key", 0o600)
 	f := &keyFile{path: path}
 	if k, err := f.key(t.Context()); err != nil || k != "first-key" {
 		t.Fatalf("key = %q, %v", k, err)
