@@ -313,19 +313,8 @@ func TestLifecycle(t *testing.T) {
 		"--etcd-port", fmt.Sprint(cfg.EtcdPort), "--etcd-peer-port", fmt.Sprint(cfg.EtcdPeerPort),
 		"--apiserver-port", fmt.Sprint(cfg.APIServerPort),
 		"--controller-manager-port", fmt.Sprint(cfg.ControllerManagerPort), "--scheduler-port", fmt.Sprint(cfg.SchedulerPort)}
-	t.Cleanup(func() {
-		if err := devcluster.Down(context.Background(), cfg, devcluster.DownOptions{}); err != nil {
-			t.Errorf("cleanup down: %v", err)
-		}
-	})
 	ctx := t.Context()
-
-	start := time.Now()
-	st, err := devcluster.Up(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("agent-less stack up in %s", time.Since(start).Round(10*time.Millisecond))
+	st := upForTest(t, cfg, "agent-less stack")
 	all := []string{devcluster.Temporal, devcluster.Etcd, devcluster.APIServer, devcluster.ControllerManager, devcluster.Scheduler}
 	if diff := cmp.Diff(all, st.Started); diff != "" {
 		t.Errorf("first up started (-want +got):\n%s", diff)
@@ -409,7 +398,7 @@ func TestLifecycle(t *testing.T) {
 	for _, pid := range pidsOf(t, ctx, cfg) {
 		kill(t, pid)
 	}
-	start = time.Now()
+	start := time.Now()
 	st, err = devcluster.Up(ctx, cfg)
 	if err != nil {
 		t.Fatalf("up after a killed run: %v", err)
@@ -463,18 +452,8 @@ func TestDownStopsTheAgentAndItsPods(t *testing.T) {
 	// TestAgentRestart) and helpers' stacks at low offsets.
 	cfg.AgentArgs = []string{"--subnet-offset", fmt.Sprint(150 + rand.IntN(50)), "--node-prefix", "down"}
 	cfg.DatabaseURL = env.NewDatabase(t)
-	t.Cleanup(func() {
-		if err := devcluster.Down(context.Background(), cfg, devcluster.DownOptions{}); err != nil {
-			t.Errorf("cleanup down: %v", err)
-		}
-	})
 	ctx := t.Context()
-	start := time.Now()
-	st, err := devcluster.Up(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("stack with agent up in %s", time.Since(start).Round(10*time.Millisecond))
+	st := upForTest(t, cfg, "stack with agent")
 	cs, err := devcluster.Clientset(st.Kubeconfig)
 	if err != nil {
 		t.Fatal(err)
@@ -507,6 +486,24 @@ func TestDownStopsTheAgentAndItsPods(t *testing.T) {
 
 // useFreePorts gives a second stack ports nothing listens on, so that it
 // runs beside the shared stack and beside another run of these tests.
+// upForTest starts a stack of the test's own with cfg, stopped again at
+// the test's end, and logs how long it took to come up.
+func upForTest(t *testing.T, cfg devcluster.Config, what string) *devcluster.Stack {
+	t.Helper()
+	t.Cleanup(func() {
+		if err := devcluster.Down(context.Background(), cfg, devcluster.DownOptions{}); err != nil {
+			t.Errorf("cleanup down: %v", err)
+		}
+	})
+	start := time.Now()
+	st, err := devcluster.Up(t.Context(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%s up in %s", what, time.Since(start).Round(10*time.Millisecond))
+	return st
+}
+
 func useFreePorts(t *testing.T, cfg *devcluster.Config) {
 	t.Helper()
 	// Ports come from [10000, 20000): below the kernel's ephemeral range
