@@ -109,7 +109,7 @@ func (h *harness) waitEvery(id string, limit, poll time.Duration, onProgress fun
 	if op.Status != "Completed" || op.Progress.Outcome != "succeeded" {
 		h.t.Fatalf("operation %s ended %s: %s %s", id, op.Status, op.Error, op.Progress.Message)
 	}
-	h.recordHistory(op)
+	h.recordHistory(op, op.Type, true)
 	return op
 }
 
@@ -150,10 +150,16 @@ func buildDayops(t *testing.T, root string) string {
 }
 
 // recordHistory saves the operation's Temporal history as
-// internal/workflows/testdata/histories/<type>.json when
-// DAYOPS_RECORD_HISTORIES=1, for the replay tests that guard determinism.
-func (h *harness) recordHistory(op httpapi.Operation) {
+// internal/workflows/testdata/histories/<name>.json when
+// DAYOPS_RECORD_HISTORIES=1, for the replay tests that guard determinism;
+// keepFirst keeps a file already there (the first operation of each type).
+func (h *harness) recordHistory(op httpapi.Operation, name string, keepFirst bool) {
+	h.t.Helper()
 	if os.Getenv("DAYOPS_RECORD_HISTORIES") == "" {
+		return
+	}
+	path := filepath.Join(h.d.Env.Root, "internal", "workflows", "testdata", "histories", name+".json")
+	if _, err := os.Stat(path); err == nil && keepFirst {
 		return
 	}
 	out, err := exec.Command(filepath.Join(h.d.Env.BinDir, "temporal"), "workflow", "show", "--address", h.d.Config.TemporalAddress,
@@ -161,10 +167,6 @@ func (h *harness) recordHistory(op httpapi.Operation) {
 	if err != nil {
 		h.t.Errorf("record history of %s: %v", op.OperationID, err)
 		return
-	}
-	path := filepath.Join(h.d.Env.Root, "internal", "workflows", "testdata", "histories", op.Type+".json")
-	if _, err := os.Stat(path); err == nil {
-		return // the first operation of each type is kept
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		h.t.Error(err)

@@ -6,9 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -317,7 +314,7 @@ func TestUpgrade(t *testing.T) {
 		t.Fatalf("upgrade to redis:7.0-next ended %s/%s: %s %s", op.Status, op.Progress.Outcome, op.Error, op.Progress.Message)
 	}
 	report("upgrade 3x1 redis:7.0 -> redis:7.0-next (bake 10s)", began, op)
-	recordUpgradeHistory(h, op, "upgrade")
+	h.recordHistory(op, "upgrade", false)
 	after := pods(t, env, h.ns, name, creds.Password)
 	for p, b := range before {
 		a := after[p]
@@ -351,7 +348,7 @@ func TestUpgrade(t *testing.T) {
 		"bake": "10s", "gate": gate, "reason": "bad image"})
 	op = h.follow(acc.OperationID, 15*time.Minute, 200*time.Millisecond, nil)
 	report("upgrade to redis:7.0-bad (canary fails the gate, rolled back)", began, op)
-	recordUpgradeHistory(h, op, "upgrade-rollback")
+	h.recordHistory(op, "upgrade-rollback", false)
 	if op.Progress.Outcome != workflows.OutcomeRolledBack || !strings.Contains(op.Progress.Message, "health gate failed") ||
 		op.Progress.Upgrade == nil || !op.Progress.Upgrade.RolledBack {
 		t.Fatalf("bad image: %s/%s: %s %s", op.Status, op.Progress.Outcome, op.Error, op.Progress.Message)
@@ -407,7 +404,7 @@ func TestUpgrade(t *testing.T) {
 		t.Logf("abort during the bake: %+v", ans)
 	})
 	report("upgrade to redis:7.0 aborted during the bake", began, op)
-	recordUpgradeHistory(h, op, "upgrade-abort")
+	h.recordHistory(op, "upgrade-abort", false)
 	if !aborted || op.Progress.Outcome != workflows.OutcomeRolledBack || op.Progress.Upgrade.AbortedBy != "test-operator" {
 		t.Fatalf("abort: sent %v, %s/%s: %s %+v", aborted, op.Status, op.Progress.Outcome, op.Progress.Message, op.Progress.Upgrade)
 	}
@@ -480,7 +477,7 @@ func TestUpgrade(t *testing.T) {
 		}
 	})
 	report("upgrade to redis:7.0 + config hz=20, approved by hand, worker SIGKILLed mid-handover", began, op)
-	recordUpgradeHistory(h, op, "upgrade-approve")
+	h.recordHistory(op, "upgrade-approve", false)
 	if op.Progress.Outcome != workflows.OutcomeSucceeded || op.Progress.Upgrade.ApprovedBy != "test-operator" {
 		t.Fatalf("approve: %s/%s: %s %+v", op.Status, op.Progress.Outcome, op.Progress.Message, op.Progress.Upgrade)
 	}
@@ -618,26 +615,6 @@ func checkUpgradeAudit(t *testing.T, d *dayopstest.Dayops, cluster string) {
 		}
 	}
 	t.Logf("audit: %d events, %d operations, %d step records, each once; decisions: %s", a.events, len(a.ops), len(a.steps), joined)
-}
-
-// recordUpgradeHistory saves the operation's history as
-// internal/workflows/testdata/histories/<name>.json when
-// DAYOPS_RECORD_HISTORIES=1 (replayed by the workflows' upgrade replay test).
-func recordUpgradeHistory(h *harness, op httpapi.Operation, name string) {
-	h.t.Helper()
-	if os.Getenv("DAYOPS_RECORD_HISTORIES") == "" {
-		return
-	}
-	out, err := exec.Command(filepath.Join(h.d.Env.BinDir, "temporal"), "workflow", "show", "--address", h.d.Config.TemporalAddress,
-		"--workflow-id", op.WorkflowID, "--run-id", op.RunID, "--output", "json").Output()
-	if err != nil {
-		h.t.Errorf("record history of %s: %v", op.OperationID, err)
-		return
-	}
-	path := filepath.Join(h.d.Env.Root, "internal", "workflows", "testdata", "histories", name+".json")
-	if err := os.WriteFile(path, out, 0o644); err != nil {
-		h.t.Error(err)
-	}
 }
 
 func between(s, from, to string) string {
