@@ -2,19 +2,14 @@ package backup
 
 import (
 	"fmt"
-	"github.com/dayops/dayops/internal/testutil/redistest"
-	"net"
 	"os"
 	"os/exec"
-	"path/filepath"
-	"strconv"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/dayops/dayops/internal/kube/render"
 	"github.com/dayops/dayops/internal/spec"
+	"github.com/dayops/dayops/internal/testutil/redistest"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -60,7 +55,7 @@ func TestRestoreInitLoadsAtStart(t *testing.T) {
 // persistence directives of conf (cluster mode and the port left out).
 func startWithConf(t *testing.T, dir, conf string) *redis.Client {
 	t.Helper()
-	args := []string{"--bind", "127.0.0.1", "--dir", dir, "--logfile", filepath.Join(dir, "redis.log")}
+	var args []string
 	for _, line := range strings.Split(conf, "\n") {
 		k, v, _ := strings.Cut(line, " ")
 		switch k {
@@ -70,33 +65,5 @@ func startWithConf(t *testing.T, dir, conf string) *redis.Client {
 			args = append(args, "--save", strings.Trim(v, `"`))
 		}
 	}
-	port := freeLocalPort(t)
-	args = append(args, "--port", strconv.Itoa(port))
-	cmd := exec.Command("redis-server", args...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	c := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", port), Protocol: 2})
-	t.Cleanup(func() { c.Close() })
-	deadline := time.Now().Add(10 * time.Second)
-	for c.Ping(t.Context()).Err() != nil {
-		if time.Now().After(deadline) {
-			log, _ := os.ReadFile(filepath.Join(dir, "redis.log"))
-			t.Fatalf("redis did not start:\n%s", log)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return c
-}
-
-func freeLocalPort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	return redistest.StandaloneWith(t, dir, args...)
 }

@@ -3,6 +3,7 @@ package redistest
 import (
 	"fmt"
 	"net"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -18,15 +19,22 @@ import (
 // is killed when the test ends.
 func Standalone(t testing.TB) *redis.Client {
 	t.Helper()
+	return StandaloneWith(t, t.TempDir(), "--save", "", "--appendonly", "no")
+}
+
+// StandaloneWith is Standalone with dir as the server's directory (its log
+// is dir/redis.log) and args as further redis-server flags.
+func StandaloneWith(t testing.TB, dir string, args ...string) *redis.Client {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	port := ln.Addr().(*net.TCPAddr).Port
 	ln.Close()
-	dir := t.TempDir()
-	cmd := exec.Command("redis-server", "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-		"--dir", dir, "--logfile", filepath.Join(dir, "redis.log"))
+	logPath := filepath.Join(dir, "redis.log")
+	args = append([]string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--dir", dir, "--logfile", logPath}, args...)
+	cmd := exec.Command("redis-server", args...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -37,7 +45,8 @@ func Standalone(t testing.TB) *redis.Client {
 	deadline := time.Now().Add(10 * time.Second)
 	for c.Ping(t.Context()).Err() != nil {
 		if time.Now().After(deadline) {
-			t.Fatal("standalone redis did not start")
+			log, _ := os.ReadFile(logPath)
+			t.Fatalf("standalone redis did not start:\n%s", log)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
