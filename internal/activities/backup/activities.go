@@ -326,7 +326,7 @@ func (a *Activities) EnsureTemporaries(ctx context.Context, in TemporariesInput)
 			if p.Status.Phase == corev1.PodFailed {
 				return out, temporal.NewNonRetryableApplicationError(fmt.Sprintf("pod %s failed: %s", p.Name, p.Status.Message), kube.ErrTypePodFailed, nil)
 			}
-			if ready(p) && p.Status.PodIP != "" {
+			if kube.PodReady(p) && p.Status.PodIP != "" {
 				out.Addrs[s] = p.Status.PodIP + ":" + strconv.Itoa(render.RedisPort)
 			}
 		}
@@ -340,18 +340,6 @@ func (a *Activities) EnsureTemporaries(ctx context.Context, in TemporariesInput)
 		case <-time.After(300 * time.Millisecond):
 		}
 	}
-}
-
-func ready(p *corev1.Pod) bool {
-	if p.DeletionTimestamp != nil {
-		return false
-	}
-	for _, c := range p.Status.Conditions {
-		if c.Type == corev1.PodReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
 }
 
 // TemporaryPod is a standalone redis-server with no persistence, the new

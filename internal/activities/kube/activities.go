@@ -511,7 +511,7 @@ func (a *Activities) statuses(ctx context.Context, pods []corev1.Pod, zoneKey st
 		}
 		s := InstanceStatus{
 			Ordinal: ord, Shard: shard, Pod: p.Name, PodIP: p.Status.PodIP, Node: p.Spec.NodeName,
-			Role: topology.Role(p.Labels[render.LabelRole]), Ready: podReady(&p), Phase: string(p.Status.Phase),
+			Role: topology.Role(p.Labels[render.LabelRole]), Ready: PodReady(&p), Phase: string(p.Status.Phase),
 			SpecHash: p.Annotations[render.AnnotationSpecHash], NodeID: p.Annotations[render.AnnotationNodeID],
 			Deleting: p.DeletionTimestamp != nil,
 		}
@@ -538,7 +538,8 @@ func (a *Activities) statuses(ctx context.Context, pods []corev1.Pod, zoneKey st
 	return out, nil
 }
 
-func podReady(p *corev1.Pod) bool {
+// PodReady says whether p is Ready and not being deleted.
+func PodReady(p *corev1.Pod) bool {
 	if p.DeletionTimestamp != nil {
 		return false
 	}

@@ -88,7 +88,7 @@ func (s *PodStuck) Error() string {
 // so the table tests pin the policy. A Ready Pod is never stuck, whatever its
 // restart history; init containers are checked before the main ones.
 func ClassifyPod(pod *corev1.Pod, now time.Time, policy StuckPolicy) *PodStuck {
-	if podReady(pod) {
+	if PodReady(pod) {
 		return nil
 	}
 	p := policy.withDefaults()

@@ -277,7 +277,7 @@ func (a *Activities) CheckInstancesSteady(ctx context.Context, in SteadyInput) (
 	out := SteadyResult{Pods: map[string]PodRun{}}
 	var problems []string
 	for _, p := range pods.Items {
-		run := PodRun{UID: string(p.UID), Ready: podReady(&p)}
+		run := PodRun{UID: string(p.UID), Ready: PodReady(&p)}
 		for _, cs := range p.Status.ContainerStatuses {
 			run.Restarts += cs.RestartCount
 		}
