@@ -56,27 +56,16 @@ func TestValidate(t *testing.T) {
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			err := tc.files.Validate()
-			if len(tc.want) == 0 {
-				if err != nil {
-					t.Fatalf("Validate: %v", err)
-				}
-				tc, err := tc.files.Config()
-				if err != nil {
-					t.Fatalf("Config: %v", err)
-				}
-				if (tc == nil) != (name == "none (plain TCP)") {
-					t.Fatalf("Config = %v", tc)
-				}
+			checkValidate(t, tc.files.Validate(), tc.want)
+			if len(tc.want) > 0 {
 				return
 			}
-			if err == nil {
-				t.Fatalf("Validate: nil, want %q", tc.want)
+			tc, err := tc.files.Config()
+			if err != nil {
+				t.Fatalf("Config: %v", err)
 			}
-			for _, w := range tc.want {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("Validate error %q lacks %q", err, w)
-				}
+			if (tc == nil) != (name == "none (plain TCP)") {
+				t.Fatalf("Config = %v", tc)
 			}
 		})
 	}
@@ -90,4 +79,21 @@ func writeFile(t *testing.T, dir, name, content string, perm os.FileMode) string
 		t.Fatal(err)
 	}
 	return path
+}
+
+// checkValidate checks a Validate error against want: the substrings its
+// message must hold (none: Validate must pass).
+func checkValidate(t *testing.T, err error, want []string) {
+	t.Helper()
+	switch {
+	case len(want) == 0 && err != nil:
+		t.Fatalf("Validate: %v", err)
+	case len(want) > 0 && err == nil:
+		t.Fatalf("Validate: nil, want %q", want)
+	}
+	for _, w := range want {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("Validate error %q lacks %q", err, w)
+		}
+	}
 }
