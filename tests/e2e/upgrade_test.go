@@ -427,7 +427,10 @@ func TestUpgrade(t *testing.T) {
 	pause := 0 // 0: not sent, 1: sent, 2: seen paused, 3: resumed
 	var pausedAt time.Time
 	var pausedSteps int
-	op = h.follow(acc.OperationID, 20*time.Minute, 200*time.Millisecond, func(op httpapi.Operation) {
+	// Polled every 50 ms: on a quiet machine a handover step lasts a few
+	// hundred milliseconds, and at 200 ms both of this upgrade's post-approval
+	// handovers were once missed (stop 22's suite), so no kill was injected.
+	op = h.follow(acc.OperationID, 20*time.Minute, 50*time.Millisecond, func(op httpapi.Operation) {
 		u := op.Progress.Upgrade
 		if u == nil {
 			return
