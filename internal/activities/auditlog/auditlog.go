@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 
 	"github.com/dayops/dayops/internal/audit"
 	"github.com/dayops/dayops/internal/eventstore"
@@ -130,7 +131,7 @@ func (i *stepInbound) ExecuteActivity(ctx context.Context, in *interceptor.Execu
 			target = t.StepTarget()
 		}
 	}
-	stepID := info.ActivityID
+	stepID := StepID(m, info.WorkflowExecution.ID, info.WorkflowExecution.RunID, info.ActivityID)
 	started, err := i.rec.Record(ctx, 0, "", &audit.StepStarted{
 		OperationID: m.OperationID, Cluster: m.ClusterKey(), StepID: stepID, Name: info.ActivityType.Name, Target: target,
 	})
@@ -165,6 +166,22 @@ func (i *stepInbound) ExecuteActivity(ctx context.Context, in *interceptor.Execu
 		}
 	}
 	return res, runErr
+}
+
+// StepID names the step of an activity in its operation's audit records. An
+// activity of the operation's own workflow (dayops/<namespace>/<cluster>,
+// flow.WorkflowID) is named by its activity ID, as always. A child
+// workflow of the operation (the upgrade's bake, <workflow>/bake-N) numbers
+// its activities from the same small integers, and again in each run after
+// continue-as-new, so its activity IDs are qualified by the child's name and
+// run: without that, a bake's gate activity and one of the upgrade's own
+// could both be "step 12" of one operation (seen in TestUpgrade).
+func StepID(m operation.Meta, workflowID, runID, activityID string) string {
+	prefix := "dayops/" + m.Namespace + "/" + m.Cluster + "/"
+	if child, ok := strings.CutPrefix(workflowID, prefix); ok {
+		return child + "/" + runID + "/" + activityID
+	}
+	return activityID
 }
 
 // endsStep reports whether this attempt's error is the step's last word.
