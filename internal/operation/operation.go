@@ -57,3 +57,8 @@ func (m Meta) ClusterKey() string { return ClusterKey(m.Namespace, m.Cluster) }
 
 // ClusterKey names a cluster in the audit log: "<namespace>/<name>".
 func ClusterKey(namespace, name string) string { return namespace + "/" + name }
+
+// WorkflowID is the ID of the one mutating operation a cluster may run at a
+// time ("dayops/<namespace>/<name>"); child workflows of an operation are
+// named below it. It does not depend on the operation type.
+func WorkflowID(namespace, name string) string { return "dayops/" + namespace + "/" + name }

@@ -169,15 +169,14 @@ func (i *stepInbound) ExecuteActivity(ctx context.Context, in *interceptor.Execu
 }
 
 // StepID names the step of an activity in its operation's audit records. An
-// activity of the operation's own workflow (dayops/<namespace>/<cluster>,
-// flow.WorkflowID) is named by its activity ID, as always. A child
+// activity of the operation's own workflow (operation.WorkflowID) is named by its activity ID, as always. A child
 // workflow of the operation (the upgrade's bake, <workflow>/bake-N) numbers
 // its activities from the same small integers, and again in each run after
 // continue-as-new, so its activity IDs are qualified by the child's name and
 // run: without that, a bake's gate activity and one of the upgrade's own
 // could both be "step 12" of one operation (seen in TestUpgrade).
 func StepID(m operation.Meta, workflowID, runID, activityID string) string {
-	prefix := "dayops/" + m.Namespace + "/" + m.Cluster + "/"
+	prefix := operation.WorkflowID(m.Namespace, m.Cluster) + "/"
 	if child, ok := strings.CutPrefix(workflowID, prefix); ok {
 		return child + "/" + runID + "/" + activityID
 	}

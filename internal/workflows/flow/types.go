@@ -30,8 +30,8 @@ const QueryProgress = "progress"
 const QueryPlan = "plan"
 
 // WorkflowID is the ID of the one mutating operation a cluster may run at a
-// time. It does not depend on the operation type.
-func WorkflowID(namespace, cluster string) string { return "dayops/" + namespace + "/" + cluster }
+// time (operation.WorkflowID).
+func WorkflowID(namespace, cluster string) string { return operation.WorkflowID(namespace, cluster) }
 
 // Meta is the operation every workflow input carries (see package operation).
 type Meta = operation.Meta
