@@ -196,13 +196,21 @@ type HandoverResult struct {
 	NewPrimaryID   string `json:"newPrimaryId"`
 	OldPrimaryID   string `json:"oldPrimaryId,omitempty"`
 	AlreadyPrimary bool   `json:"alreadyPrimary,omitempty"`
+	// Attempts and Method: how the replica was promoted (see
+	// clusteradmin.Failover: an elected CLUSTER FAILOVER first, a paused
+	// takeover when Redis gave that up).
+	Attempts int    `json:"attempts,omitempty"`
+	Method   string `json:"method,omitempty"`
 }
 
 // Handover runs a graceful CLUSTER FAILOVER (default mode: the primary holds
 // its clients' writes until the replica has caught up, so no acknowledged
 // write is lost) on the replica, after checking it is in sync and the
 // cluster is ok, and waits until the roles have swapped and cluster_state is
-// ok on both. A replica already promoted is success.
+// ok on both. A replica already promoted is success. When Redis gives the
+// manual failover up (refused votes, or Redis 7.0's stale election after a
+// recent one by the same replica), the next attempt is a paused takeover
+// that needs no election: see clusteradmin.Failover.
 func (a *Activities) Handover(ctx context.Context, in HandoverInput) (HandoverResult, error) {
 	adm, _, err := a.admin(ctx, in.Auth)
 	if err != nil {
@@ -214,7 +222,8 @@ func (a *Activities) Handover(ctx context.Context, in HandoverInput) (HandoverRe
 	stop := HeartbeatEvery(ctx, 5*time.Second)
 	defer stop()
 	r, err := adm.Failover(ctx, clusteradmin.FailoverInput{ReplicaAddr: in.ReplicaAddr, MaxLagBytes: in.MaxLagBytes, Timeout: 2 * time.Minute})
-	return HandoverResult{NewPrimaryID: r.NewPrimaryID, OldPrimaryID: r.OldPrimaryID, AlreadyPrimary: r.AlreadyPrimary}, classify(err)
+	return HandoverResult{NewPrimaryID: r.NewPrimaryID, OldPrimaryID: r.OldPrimaryID, AlreadyPrimary: r.AlreadyPrimary,
+		Attempts: r.Attempts, Method: r.Method}, classify(err)
 }
 
 // GateInput bounds one evaluation of the Redis part of the health gate.

@@ -472,8 +472,40 @@ type FailoverInput struct {
 	ReplicaAddr string
 	// MaxLagBytes: the replica must be this close to its primary first.
 	MaxLagBytes int64
-	Timeout     time.Duration
+	// Timeout bounds the whole failover, every attempt included.
+	Timeout time.Duration
+	// AttemptTimeout bounds one attempt (default DefaultFailoverAttempt).
+	AttemptTimeout time.Duration
 }
+
+// DefaultFailoverAttempt is how long one attempt may take before the next
+// one. Redis gives up a manual failover the replica has not completed within
+// 5 seconds (CLUSTER_MF_TIMEOUT: the primary's paused offset not reached, or
+// no majority of votes) and tells nobody, so waiting longer for it is waiting
+// for nothing; 15 s leaves the election after the catch-up its time on a
+// loaded machine.
+const DefaultFailoverAttempt = 15 * time.Second
+
+// manualFailoverGivenUp is when a replica that a default-mode CLUSTER
+// FAILOVER has not promoted will not be promoted by it any more: Redis ends
+// the manual failover 5 s after accepting the command (CLUSTER_MF_TIMEOUT),
+// and a replica not in one starts no election while its primary is up; the
+// rest is slack for a busy event loop. It is also what a replica that
+// "won" a stale election (see Failover) and turned back, too fast for the
+// poll to see, costs.
+const manualFailoverGivenUp = 7 * time.Second
+
+// Failover methods, in FailoverResult.Method.
+const (
+	// FailoverElected is CLUSTER FAILOVER's default mode: the primary pauses
+	// writes, the replica catches up and wins an election.
+	FailoverElected = "elected"
+	// FailoverPausedTakeover is the fallback: dayops pauses the primary's
+	// writes (CLIENT PAUSE WRITE), waits until the replica has every byte
+	// of the primary's replication stream, then runs CLUSTER FAILOVER
+	// TAKEOVER (a new config epoch without a vote) and unpauses.
+	FailoverPausedTakeover = "paused-takeover"
+)
 
 // FailoverResult names the old and the new primary.
 type FailoverResult struct {
@@ -481,14 +513,35 @@ type FailoverResult struct {
 	OldPrimaryID string
 	// AlreadyPrimary is true when the replica had already been promoted.
 	AlreadyPrimary bool
+	// Attempts is how many attempts were made; Method is the last one's.
+	Attempts int
+	Method   string
 }
 
-// Failover runs a planned CLUSTER FAILOVER (default mode: the primary stops
-// writes until the replica has caught up) after checking the replica is
-// connected and in sync and the cluster is ok, then waits until the replica
-// is primary, the old primary follows it and cluster_state is ok on both.
-// A replica that is already primary is success.
+// Failover promotes a replica in a planned way and loses no acknowledged
+// write: after checking the replica is connected and in sync and the cluster
+// is ok, it runs a default-mode CLUSTER FAILOVER (the primary pauses writes
+// until the replica has caught up, then the replica wins an election), and
+// waits until the replica is primary, the old primary follows it and
+// cluster_state is ok on both. A replica that is already primary is success.
+//
+// The first attempt can fail without an error from Redis: the manual
+// failover times out (votes refused, primary too slow), or, in Redis 7.0, a
+// replica that won an election less than 4 x cluster-node-timeout ago reuses
+// that election's votes and epoch, "wins" at once with an epoch lower than
+// the shard's owner and turns back into a replica a moment later (Valkey
+// fixed this in 8.1; see docs/operations-design.md). The later attempts are
+// paused takeovers (FailoverPausedTakeover), which need no election; each
+// failed attempt is logged with both nodes' replication state.
 func (a *Admin) Failover(ctx context.Context, in FailoverInput) (FailoverResult, error) {
+	if in.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, in.Timeout)
+		defer cancel()
+	}
+	if in.AttemptTimeout <= 0 {
+		in.AttemptTimeout = DefaultFailoverAttempt
+	}
 	v, err := a.view(ctx, in.ReplicaAddr)
 	if err != nil {
 		return FailoverResult{}, fmt.Errorf("failover: %w", err)
@@ -503,32 +556,43 @@ func (a *Admin) Failover(ctx context.Context, in FailoverInput) (FailoverResult,
 	if !ok || old.Has("fail") {
 		return FailoverResult{}, &PreconditionError{Addr: in.ReplicaAddr, Reason: "primary unknown or failed: a planned failover needs it alive"}
 	}
-	sync, err := a.WaitInSync(ctx, WaitInSyncInput{ReplicaAddr: in.ReplicaAddr, MaxLagBytes: in.MaxLagBytes, Timeout: in.Timeout})
-	if err != nil {
-		return FailoverResult{}, fmt.Errorf("failover: check before: %w", err)
-	}
-	if info, err := a.clusterInfo(ctx, in.ReplicaAddr); err != nil || info["cluster_state"] != "ok" {
-		return FailoverResult{}, &PreconditionError{Addr: in.ReplicaAddr, Reason: fmt.Sprintf("cluster_state not ok before failover (%v)", err)}
-	}
-	if err := a.client(in.ReplicaAddr).Do(ctx, "cluster", "failover").Err(); err != nil {
-		return FailoverResult{}, fmt.Errorf("cluster failover on %s: %w", in.ReplicaAddr, err)
-	}
-	err = a.poll(ctx, in.Timeout, "wait for failover", func(ctx context.Context) (bool, string, error) {
-		nr, err := a.role(ctx, in.ReplicaAddr)
+	var primaryAddr string
+	for {
+		if res.Attempts > 0 {
+			// A promotion that completed just after the attempt's bound.
+			if done, _ := a.handedOver(ctx, in.ReplicaAddr, primaryAddr, res.NewPrimaryID); done {
+				break
+			}
+		}
+		sync, err := a.WaitInSync(ctx, WaitInSyncInput{ReplicaAddr: in.ReplicaAddr, MaxLagBytes: in.MaxLagBytes})
 		if err != nil {
-			return false, err.Error(), nil
+			return FailoverResult{}, fmt.Errorf("failover: check before (attempt %d): %w", res.Attempts+1, err)
 		}
-		if nr.Role != topology.RolePrimary {
-			return false, "replica not promoted yet", nil
+		primaryAddr = sync.PrimaryAddr
+		if info, err := a.clusterInfo(ctx, in.ReplicaAddr); err != nil || info["cluster_state"] != "ok" {
+			return FailoverResult{}, &PreconditionError{Addr: in.ReplicaAddr, Reason: fmt.Sprintf("cluster_state not ok before failover (%v)", err)}
 		}
-		or, err := a.role(ctx, sync.PrimaryAddr)
+		res.Attempts++
+		res.Method = FailoverElected
+		if res.Attempts > 1 {
+			res.Method = FailoverPausedTakeover
+		}
+		began := time.Now()
+		why, err := a.failoverAttempt(ctx, in, primaryAddr, res)
 		if err != nil {
-			return false, err.Error(), nil
+			return FailoverResult{}, err
 		}
-		if or.Role != topology.RoleReplica || or.PrimaryID != res.NewPrimaryID {
-			return false, "old primary does not follow the new one yet", nil
+		if why == "" {
+			a.log().Info("failover: replica promoted", "replica", in.ReplicaAddr, "attempt", res.Attempts, "method", res.Method,
+				"took", time.Since(began).Round(time.Millisecond))
+			break
 		}
-		for _, addr := range []string{in.ReplicaAddr, sync.PrimaryAddr} {
+		a.log().Warn("failover: attempt failed, trying again", "replica", in.ReplicaAddr, "primary", primaryAddr,
+			"attempt", res.Attempts, "method", res.Method, "reason", why, "took", time.Since(began).Round(time.Millisecond),
+			"replica_state", a.replicationSummary(ctx, in.ReplicaAddr), "primary_state", a.replicationSummary(ctx, primaryAddr))
+	}
+	err = a.poll(ctx, 0, "wait for cluster_state ok", func(ctx context.Context) (bool, string, error) {
+		for _, addr := range []string{in.ReplicaAddr, primaryAddr} {
 			info, err := a.clusterInfo(ctx, addr)
 			if err != nil {
 				return false, err.Error(), nil
@@ -543,6 +607,135 @@ func (a *Admin) Failover(ctx context.Context, in FailoverInput) (FailoverResult,
 		return FailoverResult{}, fmt.Errorf("failover %s: check after: %w", in.ReplicaAddr, err)
 	}
 	return res, nil
+}
+
+// failoverAttempt runs one attempt of res.Method and waits, at most
+// in.AttemptTimeout, until the replica is primary and the old primary
+// follows it. It returns why the attempt failed ("" if it did not), or an
+// error that ends the failover.
+func (a *Admin) failoverAttempt(ctx context.Context, in FailoverInput, primaryAddr string, res FailoverResult) (string, error) {
+	actx, cancel := context.WithTimeout(ctx, in.AttemptTimeout)
+	defer cancel()
+	if res.Method == FailoverPausedTakeover {
+		unpause, err := a.pauseUntilCaughtUp(actx, in.ReplicaAddr, primaryAddr, in.AttemptTimeout)
+		defer unpause()
+		if err != nil {
+			if ctx.Err() != nil {
+				return "", fmt.Errorf("failover %s: %w", in.ReplicaAddr, err)
+			}
+			return err.Error(), nil
+		}
+	}
+	args := []any{"cluster", "failover"}
+	if res.Method == FailoverPausedTakeover {
+		args = append(args, "takeover")
+	}
+	if err := a.client(in.ReplicaAddr).Do(actx, args...).Err(); err != nil {
+		return "", fmt.Errorf("CLUSTER FAILOVER (%s) on %s: %w", res.Method, in.ReplicaAddr, err)
+	}
+	sent := time.Now()
+	promoted, reverted, givenUp := false, false, false
+	err := a.poll(actx, 0, "wait for promotion", func(ctx context.Context) (bool, string, error) {
+		done, state := a.handedOver(ctx, in.ReplicaAddr, primaryAddr, res.NewPrimaryID)
+		switch {
+		case done:
+			return true, "", nil
+		case state == topology.RolePrimary:
+			promoted = true
+		case state == topology.RoleReplica && promoted:
+			reverted = true
+			return true, "", nil
+		case !promoted && res.Method == FailoverElected && time.Since(sent) > manualFailoverGivenUp:
+			givenUp = true
+			return true, "", nil
+		}
+		return false, "replica promoted, old primary does not follow it yet", nil
+	})
+	switch {
+	case err == nil && reverted:
+		return "the replica was promoted and turned back into a replica (a stale election: see Failover)", nil
+	case err == nil && givenUp:
+		return "replica not promoted within " + manualFailoverGivenUp.String() + ": Redis has given the manual failover up", nil
+	case err == nil:
+		return "", nil
+	case ctx.Err() != nil:
+		return "", fmt.Errorf("failover %s (attempt %d): %w", in.ReplicaAddr, res.Attempts, err)
+	case promoted:
+		return "replica promoted, but the old primary did not follow it within " + in.AttemptTimeout.String(), nil
+	}
+	return "replica not promoted within " + in.AttemptTimeout.String() + " (Redis gave the manual failover up)", nil
+}
+
+// handedOver says whether the replica is primary and the old primary follows
+// it, and the replica's role as far as it is known.
+func (a *Admin) handedOver(ctx context.Context, replicaAddr, primaryAddr, newID string) (bool, topology.Role) {
+	nr, err := a.role(ctx, replicaAddr)
+	if err != nil {
+		return false, ""
+	}
+	if nr.Role != topology.RolePrimary {
+		return false, nr.Role
+	}
+	or, err := a.role(ctx, primaryAddr)
+	return err == nil && or.Role == topology.RoleReplica && or.PrimaryID == newID, nr.Role
+}
+
+// pauseUntilCaughtUp pauses the primary's writes (CLIENT PAUSE WRITE, ending
+// by itself after bound) and waits until the replica has processed the
+// primary's whole replication stream, so that a takeover loses no
+// acknowledged write. The returned function unpauses; call it in any case.
+func (a *Admin) pauseUntilCaughtUp(ctx context.Context, replicaAddr, primaryAddr string, bound time.Duration) (func(), error) {
+	pc := a.client(primaryAddr)
+	if err := pc.Do(ctx, "client", "pause", bound.Milliseconds(), "write").Err(); err != nil {
+		return func() {}, fmt.Errorf("client pause on %s: %w", primaryAddr, err)
+	}
+	unpause := func() {
+		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+		defer cancel()
+		if err := pc.Do(uctx, "client", "unpause").Err(); err != nil {
+			a.log().Warn("failover: CLIENT UNPAUSE failed; the pause ends by itself", "primary", primaryAddr, "bound", bound, "err", err)
+		}
+	}
+	text, err := pc.Info(ctx, "replication").Result()
+	if err != nil {
+		return unpause, fmt.Errorf("info replication of %s: %w", primaryAddr, err)
+	}
+	target, _ := strconv.ParseInt(ParseInfo(text)["master_repl_offset"], 10, 64)
+	err = a.poll(ctx, 0, "wait for the replica to reach the paused primary's offset", func(ctx context.Context) (bool, string, error) {
+		rt, err := a.client(replicaAddr).Info(ctx, "replication").Result()
+		if err != nil {
+			return false, "", err
+		}
+		info := ParseInfo(rt)
+		off, _ := strconv.ParseInt(info["slave_repl_offset"], 10, 64)
+		if info["master_link_status"] == "up" && off >= target {
+			return true, "", nil
+		}
+		return false, fmt.Sprintf("replica offset %d, link %s, paused primary's offset %d", off, info["master_link_status"], target), nil
+	})
+	return unpause, err
+}
+
+// replicationSummary is the part of a node's INFO replication that says why
+// a manual failover stalled (role, link, offsets), for a log line.
+func (a *Admin) replicationSummary(ctx context.Context, addr string) string {
+	if addr == "" {
+		return "unknown address"
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+	defer cancel()
+	text, err := a.client(addr).Info(ctx, "replication").Result()
+	if err != nil {
+		return err.Error()
+	}
+	info := ParseInfo(text)
+	var b strings.Builder
+	for _, k := range []string{"role", "master_link_status", "master_sync_in_progress", "slave_repl_offset", "master_repl_offset", "connected_slaves", "slave0"} {
+		if v, ok := info[k]; ok {
+			fmt.Fprintf(&b, "%s=%s ", k, v)
+		}
+	}
+	return strings.TrimSpace(b.String())
 }
 
 // ForgetInput removes a node from the view of the others.
