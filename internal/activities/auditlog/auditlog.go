@@ -11,6 +11,7 @@ import (
 	"github.com/dayops/dayops/internal/audit"
 	"github.com/dayops/dayops/internal/eventstore"
 	"github.com/dayops/dayops/internal/operation"
+	"github.com/google/uuid"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/interceptor"
 	"go.temporal.io/sdk/temporal"
@@ -33,7 +34,7 @@ func (r *Recorder) Record(ctx context.Context, seq int, causation string, p audi
 			"audit event outside an operation: no operation metadata in the context", ErrTypeNoOperation, nil)
 	}
 	info := activity.GetInfo(ctx)
-	id := eventstore.StepEventID(info.WorkflowExecution.ID+"/"+m.OperationID, info.ActivityID, seq)
+	id := EventID(m, info.WorkflowExecution.ID, info.WorkflowExecution.RunID, info.ActivityID, seq)
 	ev, err := audit.NewEvent(id, p, eventstore.Metadata{
 		Actor: m.Actor, Reason: m.Reason, CorrelationID: m.OperationID, CausationID: causation, Cluster: m.ClusterKey(),
 	})
@@ -181,6 +182,17 @@ func StepID(m operation.Meta, workflowID, runID, activityID string) string {
 		return child + "/" + runID + "/" + activityID
 	}
 	return activityID
+}
+
+// EventID is the ID of the seq-th audit event an activity writes: the same
+// for every attempt of the activity, so a retry writes nothing twice. Its
+// activity part is the step ID: the activity ID in the operation's own
+// workflow (the IDs events always had), qualified by the run in a child
+// workflow, whose activity IDs start again after continue-as-new (a new
+// run's event must not be taken for a retry of the old run's and dropped as
+// a duplicate).
+func EventID(m operation.Meta, workflowID, runID, activityID string, seq int) uuid.UUID {
+	return eventstore.StepEventID(workflowID+"/"+m.OperationID, StepID(m, workflowID, runID, activityID), seq)
 }
 
 // endsStep reports whether this attempt's error is the step's last word.
