@@ -83,6 +83,10 @@ type Config struct {
 	// fresh cluster) instead of once with Limits: the sweep of a knob.
 	Variants []Variant
 	Log      *slog.Logger
+	// RandomValues fills the datasets with incompressible values
+	// (redistest.FillRandom) instead of one byte repeated, which DUMP and
+	// RESTORE compress to almost nothing.
+	RandomValues bool
 	// Dir is where the nodes keep nodes.conf (default $TMPDIR: a real disk,
 	// whose fsync of nodes.conf after each slot change both tools pay).
 	Dir string
@@ -231,8 +235,12 @@ func startMoveBench(ctx context.Context, cfg Config, ds Dataset, tool string, v 
 	closers = append(closers, func() { b.c.Close() })
 	b.cc = b.c.ClusterClient()
 	closers = append(closers, func() { b.cc.Close() })
-	b.log.Info("filling", "keys", ds.Keys, "value_size", ds.ValueSize)
-	if err := redistest.Fill(ctx, b.cc, "bench:", ds.Keys, ds.ValueSize, 8); err != nil {
+	b.log.Info("filling", "keys", ds.Keys, "value_size", ds.ValueSize, "random_values", cfg.RandomValues)
+	fill := redistest.Fill
+	if cfg.RandomValues {
+		fill = redistest.FillRandom
+	}
+	if err := fill(ctx, b.cc, "bench:", ds.Keys, ds.ValueSize, 8); err != nil {
 		return nil, nil, err
 	}
 	b.w = redistest.StartWriter(ctx, b.cc, redistest.WriterOptions{Keys: cfg.WriterKeys, Workers: cfg.WriterWorkers, Prefix: "writer:", ValueSize: 32})

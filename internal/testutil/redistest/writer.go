@@ -3,8 +3,10 @@ package redistest
 import (
 	"cmp"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"strconv"
 	"strings"
@@ -348,12 +350,34 @@ func (w *Writer) Verify(ctx context.Context, client redis.UniversalClient) (int,
 }
 
 // Fill writes n keys prefix+i (i in [0,n)) with values of size bytes through
-// the cluster client, in pipelines of 1000 from several goroutines.
+// the cluster client, in pipelines of 1000 from several goroutines. The
+// values are one byte repeated: cheap, and compressed to almost nothing in
+// DUMP payloads and RDB files; FillRandom writes values that are not.
 func Fill(ctx context.Context, client *redis.ClusterClient, prefix string, n, size, workers int) error {
+	val := strings.Repeat("v", size)
+	return fill(ctx, client, prefix, n, workers, func(int) string { return val })
+}
+
+// FillRandom is Fill with incompressible values, different for every key
+// (windows of one pseudo-random buffer, the same for every run): what a cache
+// of serialized or compressed payloads holds, and what a slot move or a
+// backup of them costs (Redis' LZF finds nothing to compress).
+func FillRandom(ctx context.Context, client *redis.ClusterClient, prefix string, n, size, workers int) error {
+	buf := make([]byte, 2*size+64)
+	var seed [32]byte
+	binary.LittleEndian.PutUint64(seed[:], uint64(size))
+	_, _ = rand.NewChaCha8(seed).Read(buf)
+	pool := string(buf)
+	return fill(ctx, client, prefix, n, workers, func(i int) string {
+		off := (i * 7919) % (size + 64)
+		return pool[off : off+size]
+	})
+}
+
+func fill(ctx context.Context, client *redis.ClusterClient, prefix string, n, workers int, value func(i int) string) error {
 	if workers <= 0 {
 		workers = 8
 	}
-	val := strings.Repeat("v", size)
 	const chunk = 1000
 	next := make(chan int)
 	errs := make(chan error, workers)
@@ -363,7 +387,7 @@ func Fill(ctx context.Context, client *redis.ClusterClient, prefix string, n, si
 			for start := range next {
 				_, err := client.Pipelined(ctx, func(p redis.Pipeliner) error {
 					for i := start; i < min(start+chunk, n); i++ {
-						p.Set(ctx, prefix+strconv.Itoa(i), val, 0)
+						p.Set(ctx, prefix+strconv.Itoa(i), value(i), 0)
 					}
 					return nil
 				})
