@@ -22,21 +22,7 @@ func TestFailoverAfterARecentElectionOfTheSameReplica(t *testing.T) {
 	ctx := t.Context()
 	c := redistest.New(t, redistest.Options{Primaries: 3, ReplicasPerPrimary: 1})
 	a := c.Admin
-	roles, err := a.Roles(ctx, clusteradmin.RolesInput{Addrs: c.Addrs()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var replica, primary clusteradmin.NodeRole
-	for _, r := range roles.Nodes {
-		if r.Role == topology.RoleReplica && replica.Addr == "" {
-			replica = r
-		}
-	}
-	for _, r := range roles.Nodes {
-		if r.NodeID == replica.PrimaryID {
-			primary = r
-		}
-	}
+	replica, primary := replicaAndPrimary(t, a, c.Addrs())
 	cc := c.ClusterClient()
 	defer cc.Close()
 	w := redistest.StartWriter(ctx, cc, redistest.WriterOptions{Keys: 2000, Workers: 2})
@@ -68,7 +54,7 @@ func TestFailoverAfterARecentElectionOfTheSameReplica(t *testing.T) {
 	if again.Attempts > 1 && again.Method != clusteradmin.FailoverPausedTakeover {
 		t.Errorf("failover again = %+v: a second attempt must be a paused takeover", again)
 	}
-	roles, err = a.Roles(ctx, clusteradmin.RolesInput{Addrs: []string{replica.Addr, primary.Addr}})
+	roles, err := a.Roles(ctx, clusteradmin.RolesInput{Addrs: []string{replica.Addr, primary.Addr}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,4 +71,27 @@ func TestFailoverAfterARecentElectionOfTheSameReplica(t *testing.T) {
 	if err := c.Check(ctx); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// replicaAndPrimary picks a replica of the cluster and its primary.
+func replicaAndPrimary(t *testing.T, a *clusteradmin.Admin, addrs []string) (replica, primary clusteradmin.NodeRole) {
+	t.Helper()
+	roles, err := a.Roles(t.Context(), clusteradmin.RolesInput{Addrs: addrs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range roles.Nodes {
+		if r.Role == topology.RoleReplica && replica.Addr == "" {
+			replica = r
+		}
+	}
+	for _, r := range roles.Nodes {
+		if r.NodeID == replica.PrimaryID {
+			primary = r
+		}
+	}
+	if replica.Addr == "" || primary.Addr == "" {
+		t.Fatalf("no replica with a known primary among %+v", roles.Nodes)
+	}
+	return replica, primary
 }
