@@ -58,9 +58,13 @@ type Config struct {
 	// this long with no operation, so that the guardian's background share
 	// of the other rows' Redis commands and worker CPU can be told apart.
 	Idle time.Duration
-	CSV  string // path, "" for none
-	PNG  string // path, "" for none
-	Log  *slog.Logger
+	// ProfileDir, when set, receives CPU profiles of the worker (it serves
+	// net/http/pprof on a loopback port, DAYOPS_PPROF_ADDR): one file per
+	// operation, <shards>-<operation>.pprof, read with `go tool pprof`.
+	ProfileDir string
+	CSV        string // path, "" for none
+	PNG        string // path, "" for none
+	Log        *slog.Logger
 }
 
 // Validate reports every bad field at once.
@@ -104,6 +108,9 @@ type bench struct {
 	ns     string
 	worker *exec.Cmd
 	out    io.Writer
+	// pprofAddr is where the worker serves net/http/pprof ("" without
+	// Config.ProfileDir).
+	pprofAddr string
 }
 
 // Run runs every size in order and prints one table per size, then writes the
@@ -142,6 +149,15 @@ func Run(ctx context.Context, cfg Config, out io.Writer) ([]Row, error) {
 	defer wlog.Close()
 	b.worker = exec.Command(cfg.DayopsBin, "server", "--roles", "worker")
 	b.worker.Env = api.WorkerEnv("TEMPORAL_ADDRESS=" + cfg.TemporalAddress)
+	if cfg.ProfileDir != "" {
+		if b.pprofAddr, err = freeLoopbackAddr(); err != nil {
+			return nil, err
+		}
+		if err := os.MkdirAll(cfg.ProfileDir, 0o755); err != nil {
+			return nil, err
+		}
+		b.worker.Env = append(b.worker.Env, "DAYOPS_PPROF_ADDR="+b.pprofAddr)
+	}
 	b.worker.Stdout, b.worker.Stderr = wlog, wlog
 	if err := b.worker.Start(); err != nil {
 		return nil, fmt.Errorf("start worker %s: %w", cfg.DayopsBin, err)
@@ -278,6 +294,8 @@ func (b *bench) measure(ctx context.Context, s int, op, detail string, start fun
 		return Row{}, err
 	}
 	callsBefore := b.redisCalls(ctx, name)
+	prof := b.profile(ctx, fmt.Sprintf("%d-%s", s, op))
+	defer prof.stop()
 	began := time.Now()
 	id, err := start()
 	if err != nil {

@@ -54,6 +54,7 @@ write all rows.`,
 	f.DurationVar(&cfg.Idle, "idle", 0, "after the create, measure this long with no operation (the guardian's background share), e.g. 20s")
 	f.StringSliceVar(&plotFrom, "plot-from", nil, "run nothing: read these CSV files (rows of several runs), write their rows to --csv and the plot to --out")
 	f.StringVar(&cfg.CSV, "csv", "", "write every row as CSV here")
+	f.StringVar(&cfg.ProfileDir, "worker-profile", "", "write CPU profiles of the worker here, <shards>-<operation>-<n>.pprof, 15 s each (the worker serves net/http/pprof on loopback); read them with go tool pprof -top DIR/12-upgrade-*.pprof")
 	f.StringVar(&cfg.PNG, "out", "", "plot wall time and worker CPU against shards into this PNG")
 	target.addFlags(f)
 	return cmd

@@ -98,6 +98,12 @@ type Config struct {
 	// and /readyz for its probes (DAYOPS_HEALTH_ADDR, host:port, e.g.
 	// ":8081"). Empty: not served. The API serves both on its own port.
 	HealthAddr string
+	// PprofAddr is where the process serves Go's profiler, net/http/pprof
+	// under /debug/pprof/ (DAYOPS_PPROF_ADDR, host:port, e.g.
+	// "127.0.0.1:6060"), on a listener of its own. Empty (the default): not
+	// served. It answers anyone who reaches it: keep it on loopback (or reach
+	// it with kubectl port-forward).
+	PprofAddr string
 	// HookAllow names what HTTP hooks may reach although it is loopback,
 	// link-local (cloud metadata) or the Kubernetes API server
 	// (DAYOPS_HOOK_ALLOW): comma-separated IP addresses, CIDR prefixes and
@@ -138,6 +144,7 @@ func FromEnv() Config {
 		HookAllow:              os.Getenv("DAYOPS_HOOK_ALLOW"),
 		Namespaces:             splitList(os.Getenv("DAYOPS_NAMESPACES")),
 		HealthAddr:             os.Getenv("DAYOPS_HEALTH_ADDR"),
+		PprofAddr:              os.Getenv("DAYOPS_PPROF_ADDR"),
 		CallKeys:               os.Getenv(EnvCallKeys),
 		MigrationLatencyBudget: os.Getenv(EnvMigrationLatencyBudget),
 	}
@@ -200,6 +207,11 @@ func (c Config) Validate() error {
 	if c.HealthAddr != "" {
 		if _, _, err := net.SplitHostPort(c.HealthAddr); err != nil {
 			errs = append(errs, fmt.Errorf("DAYOPS_HEALTH_ADDR: %q must be HOST:PORT or :PORT: %w", c.HealthAddr, err))
+		}
+	}
+	if c.PprofAddr != "" {
+		if _, _, err := net.SplitHostPort(c.PprofAddr); err != nil {
+			errs = append(errs, fmt.Errorf("DAYOPS_PPROF_ADDR: %q must be HOST:PORT or :PORT: %w", c.PprofAddr, err))
 		}
 	}
 	if _, _, err := hooks.ParseAllow(c.HookAllow); err != nil {

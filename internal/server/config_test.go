@@ -1,6 +1,7 @@
 package server
 
 import (
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -81,17 +82,20 @@ func TestValidateNamespacesAndHealthAddr(t *testing.T) {
 	tests := map[string]struct {
 		namespaces []string
 		health     string
+		pprof      string
 		wantErr    string
 	}{
 		"none":                {},
 		"two namespaces":      {namespaces: []string{"redis-a", "redis-b"}, health: ":8081"},
 		"bad namespace":       {namespaces: []string{"Redis_A"}, wantErr: `DAYOPS_NAMESPACES: "Redis_A" is not a namespace name`},
 		"health without port": {health: "0.0.0.0", wantErr: `DAYOPS_HEALTH_ADDR: "0.0.0.0" must be HOST:PORT`},
+		"pprof on loopback":   {pprof: "127.0.0.1:6060"},
+		"pprof without port":  {pprof: "localhost", wantErr: `DAYOPS_PPROF_ADDR: "localhost" must be HOST:PORT`},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			c := base
-			c.Namespaces, c.HealthAddr = tc.namespaces, tc.health
+			c.Namespaces, c.HealthAddr, c.PprofAddr = tc.namespaces, tc.health, tc.pprof
 			err := c.Validate()
 			switch {
 			case tc.wantErr == "" && err != nil:
@@ -147,5 +151,28 @@ func TestWorkerServesMetrics(t *testing.T) {
 	d.healthHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
 	if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), "dayops_guardian_observations_total") {
 		t.Fatalf("GET /metrics: %d\n%s", rec.Code, rec.Body.String())
+	}
+}
+
+// The profiler's handler answers its index and a short CPU profile.
+func TestPprofHandler(t *testing.T) {
+	srv := httptest.NewServer(pprofHandler())
+	defer srv.Close()
+	for path, want := range map[string]string{"/debug/pprof/": "goroutine", "/debug/pprof/profile?seconds=1": ""} {
+		resp, err := http.Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || len(body) == 0 || !strings.Contains(string(body), want) {
+			t.Errorf("GET %s: %s, %d bytes", path, resp.Status, len(body))
+		}
+	}
+	if resp, err := http.Get(srv.URL + "/metrics"); err == nil {
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNotFound {
+			t.Errorf("the profiler's listener serves /metrics: %s", resp.Status)
+		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"net/url"
 	"os"
 	"sync"
@@ -253,6 +254,17 @@ func (d *Deps) healthHandler() http.Handler {
 	return mux
 }
 
+// pprofHandler serves Go's profiler under /debug/pprof/ (DAYOPS_PPROF_ADDR).
+func pprofHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+	mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	return mux
+}
+
 // Run runs the configured roles until ctx ends. ready, when set, is called
 // with the API's bound address (or "" without the api role) once everything
 // runs.
@@ -280,7 +292,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(apiAddr s
 	}
 	d.startSigner(ctx, log, &wg)
 	addr := ""
-	errc := make(chan error, 3)
+	errc := make(chan error, 4)
 	if cfg.HealthAddr != "" {
 		ln, err := net.Listen("tcp", cfg.HealthAddr)
 		if err != nil {
@@ -290,6 +302,17 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(apiAddr s
 		go func() { errc <- hs.Serve(ln) }()
 		defer func() { _ = hs.Close() }()
 		log.Info("health endpoints listening", "addr", ln.Addr().String())
+	}
+	if cfg.PprofAddr != "" {
+		ln, err := net.Listen("tcp", cfg.PprofAddr)
+		if err != nil {
+			return fmt.Errorf("DAYOPS_PPROF_ADDR: listen on %s: %w", cfg.PprofAddr, err)
+		}
+		ps := newHTTPServer(pprofHandler())
+		ps.WriteTimeout = 0 // a CPU profile streams for as long as it is asked to
+		go func() { errc <- ps.Serve(ln) }()
+		defer func() { _ = ps.Close() }()
+		log.Info("profiler listening (net/http/pprof)", "addr", ln.Addr().String())
 	}
 	if cfg.Has("api") {
 		var shutdown func()
