@@ -22,7 +22,12 @@ func Sleep(ctx context.Context, d time.Duration) error {
 
 // KillRedis SIGKILLs the redis-server serving ip on this host (found by its
 // --bind argument): a process crash; the Pod's container restarts it.
-func KillRedis(ip string) ([]int, error) {
+func KillRedis(ip string) ([]int, error) { return SignalRedis(ip, syscall.SIGKILL) }
+
+// SignalRedis sends sig to the redis-server serving ip on this host (found by
+// its --bind argument): SIGKILL for a crash, SIGSTOP and SIGCONT for a
+// process that hangs and comes back (or a node cut off from the others).
+func SignalRedis(ip string, sig syscall.Signal) ([]int, error) {
 	out, err := exec.Command("pgrep", "-f", "redis-server.*--bind "+ip+" ").Output()
 	if err != nil {
 		out, err = exec.Command("pgrep", "-f", "redis-server.*"+ip).Output()
@@ -36,8 +41,8 @@ func KillRedis(ip string) ([]int, error) {
 		if err != nil {
 			continue
 		}
-		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
-			return pids, fmt.Errorf("kill %d: %w", pid, err)
+		if err := syscall.Kill(pid, sig); err != nil {
+			return pids, fmt.Errorf("signal %v to %d: %w", sig, pid, err)
 		}
 		pids = append(pids, pid)
 	}

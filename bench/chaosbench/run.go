@@ -19,7 +19,12 @@ import (
 
 // Scenario names, for Config.Skip.
 var Scenarios = []string{"force-delete-primary", "delete-replica-pvc", "worker-mid-recovery", "worker-down",
-	"switchover", "sigkill-aof", "lose-node", "busy", "sigkill-none"}
+	"switchover", "sigkill-aof", "freeze-primary", "lose-node", "busy", "sigkill-none"}
+
+// FreezeFor is how long freeze-primary keeps the primary's redis-server
+// stopped: well past the 5 s cluster-node-timeout dayops renders, so that
+// Redis promotes the replica before the old primary comes back.
+const FreezeFor = 12 * time.Second
 
 // Config of a run of `dayops-dev bench chaos`.
 type Config struct {
@@ -171,6 +176,7 @@ func runAOF(ctx context.Context, b *Bench, cfg Config, out io.Writer, res *Resul
 		{"sigkill-aof", func() (Figure, error) {
 			return b.KillRedisPrimary(ctx, 2, "SIGKILL a primary redis-server (aof)")
 		}},
+		{"freeze-primary", func() (Figure, error) { return b.FreezePrimary(ctx, 1, FreezeFor) }},
 		{"lose-node", func() (Figure, error) { return b.LoseNode(ctx, 0) }},
 		{"busy", func() (Figure, error) { return b.RecoverWhileBusy(ctx, 2, image, cfg.Hold) }},
 	}

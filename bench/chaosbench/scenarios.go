@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"syscall"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -300,6 +301,38 @@ func (b *Bench) KillRedisPrimary(ctx context.Context, shard int, label string) (
 				f.Note = fmt.Sprintf("SIGKILLed redis-server %v of %s", pids, p.Name)
 			}
 			return err
+		}})
+}
+
+// FreezePrimary stops the redis-server of shard's primary (SIGSTOP) for
+// freeze, longer than cluster-node-timeout, and lets it go on (SIGCONT): a
+// hung process, or a node cut off from the others but not from its clients.
+// Redis promotes the replica meanwhile; the old primary wakes up still
+// claiming the shard with an older config epoch until the cluster's news
+// reaches it, then follows the new primary. The guardian must keep the new
+// primary labelled (the newer epoch wins, not the lower ordinal) and no
+// acknowledged write may be lost: the old primary's writes after it wakes
+// reach no replica, so WAIT refuses to acknowledge them.
+func (b *Bench) FreezePrimary(ctx context.Context, shard int, freeze time.Duration) (Figure, error) {
+	return b.run(ctx, measure{label: fmt.Sprintf("SIGSTOP a primary redis-server for %s, then SIGCONT", freeze), shard: shard, promotes: true,
+		fault: func(ctx context.Context, f *Figure) error {
+			p, err := b.PrimaryOf(ctx, shard)
+			if err != nil {
+				return err
+			}
+			pids, err := benchkit.SignalRedis(p.Status.PodIP, syscall.SIGSTOP)
+			if err != nil {
+				return err
+			}
+			// SIGCONT whatever happens: a stopped process must not outlive
+			// the scenario.
+			defer func() {
+				if _, err := benchkit.SignalRedis(p.Status.PodIP, syscall.SIGCONT); err != nil {
+					f.Note = join(f.Note, "SIGCONT: "+err.Error())
+				}
+			}()
+			f.Note = fmt.Sprintf("SIGSTOPped redis-server %v of %s for %s", pids, p.Name, freeze)
+			return benchkit.Sleep(ctx, freeze)
 		}})
 }
 

@@ -11,13 +11,17 @@ import (
 	"testing"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 	"github.com/dayops/dayops/bench/chaosbench"
 	"github.com/dayops/dayops/internal/audit"
 	"github.com/dayops/dayops/internal/devcluster/devtest"
 	"github.com/dayops/dayops/internal/eventstore"
 	"github.com/dayops/dayops/internal/httpapi"
+	"github.com/dayops/dayops/internal/kube/render"
 	"github.com/dayops/dayops/internal/operation"
 	"github.com/dayops/dayops/internal/testutil/dayopstest"
+	"github.com/dayops/dayops/internal/topology"
 	"github.com/dayops/dayops/internal/workflows"
 )
 
@@ -122,6 +126,12 @@ func TestSelfHealing(t *testing.T) {
 	// 6. SIGKILL a primary's redis-server (AOF): the process restarts, no
 	// acknowledged write is lost.
 	h.checked(b.KillRedisPrimary(ctx, 2, "SIGKILL a primary redis-server (aof)"))
+	// 6b. A primary's redis-server hangs (SIGSTOP) past cluster-node-timeout
+	// and comes back (SIGCONT): Redis promotes its replica; the old primary
+	// wakes claiming the shard with an older config epoch and must end as a
+	// replica, the new primary labelled and behind the Service.
+	f = h.checked(b.FreezePrimary(ctx, 1, chaosbench.FreezeFor))
+	h.checkFollows(1, f)
 	// 7. Every Pod of one Kubernetes node is lost at once (the node is
 	// cordoned and its Pods force-deleted, as after a node failure).
 	h.checked(b.LoseNode(ctx, 0))
@@ -187,6 +197,33 @@ func TestSelfHealing(t *testing.T) {
 
 	acc = h.start("/v1/clusters/"+h.name, url.Values{"namespace": {h.ns}, "deleteVolumes": {"true"}, "reason": {"e2e done"}}, nil)
 	h.wait(acc.OperationID, 5*time.Minute, nil)
+}
+
+// checkFollows: after a fault that left two instances claiming shard (the
+// frozen old primary woke up), exactly one is primary in Redis, and each
+// Pod's role label says what Redis says (the label steers the Service).
+func (h *healHarness) checkFollows(shard int, f chaosbench.Figure) {
+	h.t.Helper()
+	primaries := 0
+	for _, i := range h.cluster(h.name).Instances {
+		if i.Shard != shard {
+			continue
+		}
+		if i.Role == string(topology.RolePrimary) {
+			primaries++
+		}
+		pod, err := h.env.Clientset.CoreV1().Pods(h.ns).Get(h.t.Context(), i.Pod, metav1.GetOptions{})
+		if err != nil {
+			h.t.Errorf("%s: %v", f.Scenario, err)
+			continue
+		}
+		if l := pod.Labels[render.LabelRole]; l != i.Role {
+			h.t.Errorf("%s: %s is %s in Redis but labelled %q", f.Scenario, i.Pod, i.Role, l)
+		}
+	}
+	if primaries != 1 {
+		h.t.Errorf("%s: shard-%d has %d primaries, want 1 (%s)", f.Scenario, shard, primaries, f.Note)
+	}
 }
 
 // saveHistory saves a workflow's history for the self-healing replay test

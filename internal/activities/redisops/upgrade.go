@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/dayops/dayops/internal/redis/clusteradmin"
+	"github.com/dayops/dayops/internal/redis/failover"
 	"github.com/dayops/dayops/internal/topology"
 	"github.com/redis/go-redis/v9"
 	"go.temporal.io/sdk/activity"
@@ -197,8 +198,8 @@ type HandoverResult struct {
 	OldPrimaryID   string `json:"oldPrimaryId,omitempty"`
 	AlreadyPrimary bool   `json:"alreadyPrimary,omitempty"`
 	// Attempts and Method: how the replica was promoted (see
-	// clusteradmin.Failover: an elected CLUSTER FAILOVER first, a paused
-	// takeover when Redis gave that up).
+	// failover.Run: an elected CLUSTER FAILOVER first, a paused
+	// takeover when Redis gave that up: see failover.Run).
 	Attempts int    `json:"attempts,omitempty"`
 	Method   string `json:"method,omitempty"`
 }
@@ -210,7 +211,7 @@ type HandoverResult struct {
 // ok on both. A replica already promoted is success. When Redis gives the
 // manual failover up (refused votes, or Redis 7.0's stale election after a
 // recent one by the same replica), the next attempt is a paused takeover
-// that needs no election: see clusteradmin.Failover.
+// that needs no election: see failover.Run.
 func (a *Activities) Handover(ctx context.Context, in HandoverInput) (HandoverResult, error) {
 	adm, _, err := a.admin(ctx, in.Auth)
 	if err != nil {
@@ -221,7 +222,7 @@ func (a *Activities) Handover(ctx context.Context, in HandoverInput) (HandoverRe
 	}
 	stop := HeartbeatEvery(ctx, 5*time.Second)
 	defer stop()
-	r, err := adm.Failover(ctx, clusteradmin.FailoverInput{ReplicaAddr: in.ReplicaAddr, MaxLagBytes: in.MaxLagBytes, Timeout: 2 * time.Minute})
+	r, err := failover.Run(ctx, adm, failover.Input{ReplicaAddr: in.ReplicaAddr, MaxLagBytes: in.MaxLagBytes, Timeout: 2 * time.Minute})
 	return HandoverResult{NewPrimaryID: r.NewPrimaryID, OldPrimaryID: r.OldPrimaryID, AlreadyPrimary: r.AlreadyPrimary,
 		Attempts: r.Attempts, Method: r.Method}, classify(err)
 }

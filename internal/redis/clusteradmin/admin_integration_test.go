@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/dayops/dayops/internal/redis/clusteradmin"
+	"github.com/dayops/dayops/internal/redis/failover"
 	"github.com/dayops/dayops/internal/redis/slotmigrate"
 	"github.com/dayops/dayops/internal/testutil/redistest"
 	"github.com/dayops/dayops/internal/topology"
@@ -52,14 +53,14 @@ func TestRolesFailoverForgetReset(t *testing.T) {
 	if _, err := a.WaitInSync(ctx, clusteradmin.WaitInSyncInput{ReplicaAddr: replica.Addr}); err != nil {
 		t.Fatal(err)
 	}
-	fo, err := a.Failover(ctx, clusteradmin.FailoverInput{ReplicaAddr: replica.Addr})
+	fo, err := failover.Run(ctx, a, failover.Input{ReplicaAddr: replica.Addr})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if fo.NewPrimaryID != replica.NodeID || fo.OldPrimaryID != primary.NodeID || fo.AlreadyPrimary {
 		t.Errorf("failover = %+v", fo)
 	}
-	again, err := a.Failover(ctx, clusteradmin.FailoverInput{ReplicaAddr: replica.Addr})
+	again, err := failover.Run(ctx, a, failover.Input{ReplicaAddr: replica.Addr})
 	if err != nil || !again.AlreadyPrimary {
 		t.Errorf("second failover = %+v, %v", again, err)
 	}

@@ -1,10 +1,11 @@
-package clusteradmin_test
+package failover_test
 
 import (
 	"testing"
 	"time"
 
 	"github.com/dayops/dayops/internal/redis/clusteradmin"
+	"github.com/dayops/dayops/internal/redis/failover"
 	"github.com/dayops/dayops/internal/testutil/redistest"
 	"github.com/dayops/dayops/internal/topology"
 )
@@ -15,7 +16,7 @@ import (
 // "wins" with the old election's epoch and turns back into a replica at
 // once, silently. Before the fallback the handover waited its whole
 // 2-minute timeout while the primary kept its clients paused for 5 s and
-// then (a bad image) refused every write. Failover must notice, promote the
+// then (a bad image) refused every write. Run must notice, promote the
 // replica with a paused takeover, and lose no acknowledged write.
 func TestFailoverAfterARecentElectionOfTheSameReplica(t *testing.T) {
 	t.Parallel()
@@ -28,10 +29,10 @@ func TestFailoverAfterARecentElectionOfTheSameReplica(t *testing.T) {
 	w := redistest.StartWriter(ctx, cc, redistest.WriterOptions{Keys: 2000, Workers: 2})
 	defer w.Stop()
 
-	failover := func(step string, to clusteradmin.NodeRole) clusteradmin.FailoverResult {
+	handOver := func(step string, to clusteradmin.NodeRole) failover.Result {
 		t.Helper()
 		began := time.Now()
-		r, err := a.Failover(ctx, clusteradmin.FailoverInput{ReplicaAddr: to.Addr, Timeout: time.Minute})
+		r, err := failover.Run(ctx, a, failover.Input{ReplicaAddr: to.Addr, Timeout: time.Minute})
 		if err != nil {
 			t.Fatalf("%s: %v", step, err)
 		}
@@ -40,10 +41,10 @@ func TestFailoverAfterARecentElectionOfTheSameReplica(t *testing.T) {
 	}
 	// The replica wins an election, hands back at once, and is handed the
 	// shard again well within 4 x 5 s.
-	first := failover("to the replica", replica)
-	failover("back to the primary", primary)
-	again := failover("to the replica again", replica)
-	if first.Method != clusteradmin.FailoverElected || first.Attempts != 1 {
+	first := handOver("to the replica", replica)
+	handOver("back to the primary", primary)
+	again := handOver("to the replica again", replica)
+	if first.Method != failover.Elected || first.Attempts != 1 {
 		t.Errorf("first failover: %+v, want one elected attempt", first)
 	}
 	if again.AlreadyPrimary || again.NewPrimaryID != replica.NodeID || again.OldPrimaryID != primary.NodeID {
@@ -51,7 +52,7 @@ func TestFailoverAfterARecentElectionOfTheSameReplica(t *testing.T) {
 	}
 	// Redis 7.0.15 has the bug; a server that fixed it elects the replica
 	// on the first attempt, which is fine too.
-	if again.Attempts > 1 && again.Method != clusteradmin.FailoverPausedTakeover {
+	if again.Attempts > 1 && again.Method != failover.PausedTakeover {
 		t.Errorf("failover again = %+v: a second attempt must be a paused takeover", again)
 	}
 	roles, err := a.Roles(ctx, clusteradmin.RolesInput{Addrs: []string{replica.Addr, primary.Addr}})
