@@ -7,6 +7,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -19,6 +20,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/dayops/dayops/internal/apiv1"
@@ -78,6 +80,45 @@ func WaitOperation(ctx context.Context, op *cli.Client, interval time.Duration, 
 		case <-time.After(interval):
 		}
 	}
+}
+
+// WaitEnded polls an operation every 100 ms until it is no longer running
+// and returns its last state, whatever the outcome (WaitOperation wants it
+// to succeed); an error after limit.
+func WaitEnded(ctx context.Context, op *cli.Client, id string, limit time.Duration) (apiv1.Operation, error) {
+	deadline := time.Now().Add(limit)
+	for {
+		var o apiv1.Operation
+		err := op.Do(ctx, http.MethodGet, "/v1/operations/"+id, nil, nil, &o)
+		if err == nil && o.Status != apiv1.StatusRunning {
+			return o, nil
+		}
+		if time.Now().After(deadline) {
+			return o, fmt.Errorf("operation %s still running after %s: %+v (last error %v)", id, limit, o.Progress, err)
+		}
+		if err := Sleep(ctx, 100*time.Millisecond); err != nil {
+			return o, err
+		}
+	}
+}
+
+// ForceDeletePod deletes a Pod with a zero grace period, as after its node
+// vanished.
+func ForceDeletePod(ctx context.Context, kube kubernetes.Interface, ns, pod string) error {
+	zero := int64(0)
+	if err := kube.CoreV1().Pods(ns).Delete(ctx, pod, metav1.DeleteOptions{GracePeriodSeconds: &zero}); err != nil {
+		return fmt.Errorf("force-delete %s: %w", pod, err)
+	}
+	return nil
+}
+
+// Cordon marks a Kubernetes node (un)schedulable.
+func Cordon(ctx context.Context, kube kubernetes.Interface, node string, on bool) error {
+	body, _ := json.Marshal(map[string]any{"spec": map[string]any{"unschedulable": on}})
+	if _, err := kube.CoreV1().Nodes().Patch(ctx, node, types.MergePatchType, body, metav1.PatchOptions{}); err != nil {
+		return fmt.Errorf("cordon %s=%v: %w", node, on, err)
+	}
+	return nil
 }
 
 // LoadAvg is the first three fields of /proc/loadavg (the figures of a

@@ -3,6 +3,7 @@ package benchkit
 import (
 	"context"
 	"fmt"
+	"os"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -24,14 +25,14 @@ func Sleep(ctx context.Context, d time.Duration) error {
 // --bind argument): a process crash; the Pod's container restarts it.
 func KillRedis(ip string) ([]int, error) { return SignalRedis(ip, syscall.SIGKILL) }
 
-// SignalRedis sends sig to the redis-server serving ip on this host (found by
-// its --bind argument): SIGKILL for a crash, SIGSTOP and SIGCONT for a
-// process that hangs and comes back (or a node cut off from the others).
+// SignalRedis sends sig to the redis-server serving ip on this host: a
+// process named redis-server whose command line binds ip (--bind ip, or the
+// title Redis gives itself, "redis-server ip:port [cluster]"). Only that
+// process: under the instance manager the container's first process is
+// dayops, whose arguments name redis-server and the address too, and
+// stopping it instead of Redis would be another fault.
 func SignalRedis(ip string, sig syscall.Signal) ([]int, error) {
-	out, err := exec.Command("pgrep", "-f", "redis-server.*--bind "+ip+" ").Output()
-	if err != nil {
-		out, err = exec.Command("pgrep", "-f", "redis-server.*"+ip).Output()
-	}
+	out, err := exec.Command("pgrep", "-x", "redis-server").Output()
 	if err != nil {
 		return nil, fmt.Errorf("find redis-server of %s: %w", ip, err)
 	}
@@ -39,6 +40,14 @@ func SignalRedis(ip string, sig syscall.Signal) ([]int, error) {
 	for _, f := range strings.Fields(string(out)) {
 		pid, err := strconv.Atoi(f)
 		if err != nil {
+			continue
+		}
+		raw, err := os.ReadFile("/proc/" + f + "/cmdline")
+		if err != nil {
+			continue // gone meanwhile
+		}
+		cmdline := " " + strings.ReplaceAll(string(raw), "\x00", " ") + " "
+		if !strings.Contains(cmdline, " --bind "+ip+" ") && !strings.Contains(cmdline, " "+ip+":") {
 			continue
 		}
 		if err := syscall.Kill(pid, sig); err != nil {

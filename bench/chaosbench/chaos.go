@@ -2,7 +2,6 @@ package chaosbench
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -17,7 +16,6 @@ import (
 	"go.temporal.io/sdk/client"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/dayops/dayops/bench/benchkit"
@@ -197,25 +195,6 @@ func (b *Bench) Endpoints(ctx context.Context, svc string) []string {
 		}
 	}
 	return out
-}
-
-// ForceDelete deletes a Pod with a zero grace period, as after its node
-// vanished.
-func (b *Bench) ForceDelete(ctx context.Context, pod string) error {
-	zero := int64(0)
-	if err := b.Kube.CoreV1().Pods(b.Namespace).Delete(ctx, pod, metav1.DeleteOptions{GracePeriodSeconds: &zero}); err != nil {
-		return fmt.Errorf("force-delete %s: %w", pod, err)
-	}
-	return nil
-}
-
-// Cordon marks a Kubernetes node (un)schedulable.
-func (b *Bench) Cordon(ctx context.Context, node string, on bool) error {
-	body, _ := json.Marshal(map[string]any{"spec": map[string]any{"unschedulable": on}})
-	if _, err := b.Kube.CoreV1().Nodes().Patch(ctx, node, types.MergePatchType, body, metav1.PatchOptions{}); err != nil {
-		return fmt.Errorf("cordon %s=%v: %w", node, on, err)
-	}
-	return nil
 }
 
 // Credentials reads the cluster's addresses and password from the API.

@@ -166,7 +166,7 @@ func (b *Bench) ForceDeletePrimary(ctx context.Context, shard int) (Figure, erro
 			if err != nil {
 				return err
 			}
-			return b.ForceDelete(ctx, p.Name)
+			return benchkit.ForceDeletePod(ctx, b.Kube, b.Namespace, p.Name)
 		}})
 }
 
@@ -208,7 +208,7 @@ func (b *Bench) KillWorkerMidRecovery(ctx context.Context, shard int) (Figure, e
 			if err != nil {
 				return err
 			}
-			if err := b.ForceDelete(ctx, p.Name); err != nil {
+			if err := benchkit.ForceDeletePod(ctx, b.Kube, b.Namespace, p.Name); err != nil {
 				return err
 			}
 			deadline := time.Now().Add(2 * time.Minute)
@@ -247,7 +247,7 @@ func (b *Bench) WorkerDownReplicaLost(ctx context.Context, shard int) (Figure, e
 			if err := b.Worker.Kill(); err != nil {
 				return err
 			}
-			if err := b.ForceDelete(ctx, rep.Name); err != nil {
+			if err := benchkit.ForceDeletePod(ctx, b.Kube, b.Namespace, rep.Name); err != nil {
 				return err
 			}
 			if err := benchkit.Sleep(ctx, 3*time.Second); err != nil { // the worker stays down a while
@@ -292,46 +292,43 @@ func (b *Bench) Switchover(ctx context.Context, shard int) (Figure, error) {
 func (b *Bench) KillRedisPrimary(ctx context.Context, shard int, label string) (Figure, error) {
 	return b.run(ctx, measure{label: label, shard: shard,
 		fault: func(ctx context.Context, f *Figure) error {
-			p, err := b.PrimaryOf(ctx, shard)
-			if err != nil {
-				return err
-			}
-			pids, err := benchkit.KillRedis(p.Status.PodIP)
-			if err == nil {
-				f.Note = fmt.Sprintf("SIGKILLed redis-server %v of %s", pids, p.Name)
-			}
+			_, err := b.signalPrimary(ctx, shard, syscall.SIGKILL, "SIGKILL", f)
 			return err
 		}})
 }
 
-// FreezePrimary stops the redis-server of shard's primary (SIGSTOP) for
-// freeze, longer than cluster-node-timeout, and lets it go on (SIGCONT): a
-// hung process, or a node cut off from the others but not from its clients.
-// Redis promotes the replica meanwhile; the old primary wakes up still
-// claiming the shard with an older config epoch until the cluster's news
-// reaches it, then follows the new primary. The guardian must keep the new
-// primary labelled (the newer epoch wins, not the lower ordinal) and no
-// acknowledged write may be lost: the old primary's writes after it wakes
-// reach no replica, so WAIT refuses to acknowledge them.
+// signalPrimary sends sig to the redis-server of shard's primary and notes
+// it in f; it returns the primary's Pod IP.
+func (b *Bench) signalPrimary(ctx context.Context, shard int, sig syscall.Signal, name string, f *Figure) (string, error) {
+	p, err := b.PrimaryOf(ctx, shard)
+	if err != nil {
+		return "", err
+	}
+	pids, err := benchkit.SignalRedis(p.Status.PodIP, sig)
+	if err == nil {
+		f.Note = join(f.Note, fmt.Sprintf("%s to redis-server %v of %s", name, pids, p.Name))
+	}
+	return p.Status.PodIP, err
+}
+
+// FreezePrimary stops shard's primary redis-server (SIGSTOP) for freeze,
+// past cluster-node-timeout, then lets it go on (SIGCONT): a hung process.
+// Redis promotes the replica; the old primary wakes claiming the shard with
+// an older config epoch until the news reaches it, then follows. WAIT keeps
+// its last writes from being acknowledged: they reach no replica.
 func (b *Bench) FreezePrimary(ctx context.Context, shard int, freeze time.Duration) (Figure, error) {
 	return b.run(ctx, measure{label: fmt.Sprintf("SIGSTOP a primary redis-server for %s, then SIGCONT", freeze), shard: shard, promotes: true,
 		fault: func(ctx context.Context, f *Figure) error {
-			p, err := b.PrimaryOf(ctx, shard)
+			ip, err := b.signalPrimary(ctx, shard, syscall.SIGSTOP, "SIGSTOP", f)
 			if err != nil {
 				return err
 			}
-			pids, err := benchkit.SignalRedis(p.Status.PodIP, syscall.SIGSTOP)
-			if err != nil {
-				return err
-			}
-			// SIGCONT whatever happens: a stopped process must not outlive
-			// the scenario.
+			// SIGCONT even on error: no stopped process outlives the scenario.
 			defer func() {
-				if _, err := benchkit.SignalRedis(p.Status.PodIP, syscall.SIGCONT); err != nil {
+				if _, err := benchkit.SignalRedis(ip, syscall.SIGCONT); err != nil {
 					f.Note = join(f.Note, "SIGCONT: "+err.Error())
 				}
 			}()
-			f.Note = fmt.Sprintf("SIGSTOPped redis-server %v of %s for %s", pids, p.Name, freeze)
 			return benchkit.Sleep(ctx, freeze)
 		}})
 }
@@ -345,11 +342,11 @@ func (b *Bench) LoseNode(ctx context.Context, shard int) (Figure, error) {
 		return Figure{}, err
 	}
 	node := p.Spec.NodeName
-	if err := b.Cordon(ctx, node, true); err != nil {
+	if err := benchkit.Cordon(ctx, b.Kube, node, true); err != nil {
 		return Figure{}, err
 	}
 	defer func() {
-		if err := b.Cordon(context.WithoutCancel(ctx), node, false); err != nil {
+		if err := benchkit.Cordon(context.WithoutCancel(ctx), b.Kube, node, false); err != nil {
 			b.Log.Warn("uncordon", "node", node, "err", err)
 		}
 	}()
@@ -362,7 +359,7 @@ func (b *Bench) LoseNode(ctx context.Context, shard int) (Figure, error) {
 			var lost []string
 			for _, p := range all {
 				if p.Spec.NodeName == node {
-					if err := b.ForceDelete(ctx, p.Name); err != nil {
+					if err := benchkit.ForceDeletePod(ctx, b.Kube, b.Namespace, p.Name); err != nil {
 						return err
 					}
 					lost = append(lost, p.Name)
@@ -404,7 +401,7 @@ func (b *Bench) RecoverWhileBusy(ctx context.Context, shard int, image string, h
 			if err != nil {
 				return err
 			}
-			if err := b.ForceDelete(ctx, rep.Name); err != nil {
+			if err := benchkit.ForceDeletePod(ctx, b.Kube, b.Namespace, rep.Name); err != nil {
 				return err
 			}
 			lostAt := time.Now()
@@ -543,18 +540,5 @@ func (b *Bench) awaitRecovery(ctx context.Context, lastRecovery string, up apiv1
 // WaitOperation polls an operation until it is no longer running and
 // returns its last state, whatever the outcome.
 func (b *Bench) WaitOperation(ctx context.Context, id string, limit time.Duration) (apiv1.Operation, error) {
-	deadline := time.Now().Add(limit)
-	for {
-		var op apiv1.Operation
-		err := b.Auditor.Do(ctx, http.MethodGet, "/v1/operations/"+id, nil, nil, &op)
-		if err == nil && op.Status != "Running" {
-			return op, nil
-		}
-		if time.Now().After(deadline) {
-			return op, fmt.Errorf("operation %s still running after %s: %+v (last error %v)", id, limit, op.Progress, err)
-		}
-		if err := benchkit.Sleep(ctx, 100*time.Millisecond); err != nil {
-			return op, err
-		}
-	}
+	return benchkit.WaitEnded(ctx, b.Auditor, id, limit)
 }

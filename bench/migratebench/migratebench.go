@@ -83,14 +83,43 @@ type Config struct {
 	// fresh cluster) instead of once with Limits: the sweep of a knob.
 	Variants []Variant
 	Log      *slog.Logger
-	// RandomValues fills the datasets with incompressible values
-	// (redistest.FillRandom) instead of one byte repeated, which DUMP and
-	// RESTORE compress to almost nothing.
-	RandomValues bool
+	// Values is what the datasets' values hold (default RepeatValues).
+	Values ValueKind
 	// Dir is where the nodes keep nodes.conf (default $TMPDIR: a real disk,
 	// whose fsync of nodes.conf after each slot change both tools pay).
 	Dir string
 }
+
+// ValueKind is what the datasets' values hold; it is the --values flag.
+type ValueKind string
+
+const (
+	// RepeatValues: one byte repeated (the figures before Dec 2026), which
+	// DUMP and RESTORE compress to almost nothing.
+	RepeatValues ValueKind = "repeat"
+	// RandomValues: incompressible, different per key
+	// (redistest.FillRandom), as a cache of serialized payloads holds.
+	RandomValues ValueKind = "random"
+)
+
+func (v *ValueKind) String() string {
+	if *v == "" {
+		return string(RepeatValues)
+	}
+	return string(*v)
+}
+
+// Set accepts repeat or random.
+func (v *ValueKind) Set(s string) error {
+	if k := ValueKind(s); k != RepeatValues && k != RandomValues {
+		return fmt.Errorf("%q is neither repeat nor random", s)
+	}
+	*v = ValueKind(s)
+	return nil
+}
+
+// Type names the flag's values in --help.
+func (v *ValueKind) Type() string { return "repeat|random" }
 
 // Variant is one setting of dayops' limits in a sweep.
 type Variant struct {
@@ -235,9 +264,9 @@ func startMoveBench(ctx context.Context, cfg Config, ds Dataset, tool string, v 
 	closers = append(closers, func() { b.c.Close() })
 	b.cc = b.c.ClusterClient()
 	closers = append(closers, func() { b.cc.Close() })
-	b.log.Info("filling", "keys", ds.Keys, "value_size", ds.ValueSize, "random_values", cfg.RandomValues)
+	b.log.Info("filling", "keys", ds.Keys, "value_size", ds.ValueSize, "values", cfg.Values.String())
 	fill := redistest.Fill
-	if cfg.RandomValues {
+	if cfg.Values == RandomValues {
 		fill = redistest.FillRandom
 	}
 	if err := fill(ctx, b.cc, "bench:", ds.Keys, ds.ValueSize, 8); err != nil {

@@ -142,30 +142,11 @@ func Run(ctx context.Context, cfg Config, out io.Writer) ([]Row, error) {
 	}
 	defer benchkit.DeleteNamespace(context.WithoutCancel(ctx), b.deps.Kube, b.ns, b.cfg.Log)
 
-	wlog, err := os.Create(filepath.Join(tmp, "worker.log"))
+	wlog, stop, err := b.startWorker(api, tmp)
 	if err != nil {
 		return nil, err
 	}
-	defer wlog.Close()
-	b.worker = exec.Command(cfg.DayopsBin, "server", "--roles", "worker")
-	b.worker.Env = api.WorkerEnv("TEMPORAL_ADDRESS=" + cfg.TemporalAddress)
-	if cfg.ProfileDir != "" {
-		if b.pprofAddr, err = freeLoopbackAddr(); err != nil {
-			return nil, err
-		}
-		if err := os.MkdirAll(cfg.ProfileDir, 0o755); err != nil {
-			return nil, err
-		}
-		b.worker.Env = append(b.worker.Env, "DAYOPS_PPROF_ADDR="+b.pprofAddr)
-	}
-	b.worker.Stdout, b.worker.Stderr = wlog, wlog
-	if err := b.worker.Start(); err != nil {
-		return nil, fmt.Errorf("start worker %s: %w", cfg.DayopsBin, err)
-	}
-	defer func() {
-		_ = b.worker.Process.Signal(os.Interrupt)
-		_ = b.worker.Wait()
-	}()
+	defer stop()
 	log.Info("scalebench ready", "namespace", b.ns, "task_queue", api.Config.TaskQueue, "worker_pid", b.worker.Process.Pid)
 
 	var rows []Row
@@ -279,6 +260,38 @@ func (b *bench) fill(ctx context.Context, name string, keys int) error {
 	cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: c.Addresses, Password: c.Password, MaxRedirects: 16})
 	defer cc.Close()
 	return redistest.Fill(ctx, cc, "fill:", keys, b.cfg.ValueSize, 8)
+}
+
+// startWorker runs the worker in a process of its own (its log in
+// dir/worker.log), serving the profiler when Config.ProfileDir is set; stop
+// interrupts it and waits.
+func (b *bench) startWorker(api *benchkit.API, dir string) (wlog *os.File, stop func(), err error) {
+	wlog, err = os.Create(filepath.Join(dir, "worker.log"))
+	if err != nil {
+		return nil, nil, err
+	}
+	b.worker = exec.Command(b.cfg.DayopsBin, "server", "--roles", "worker")
+	b.worker.Env = api.WorkerEnv("TEMPORAL_ADDRESS=" + b.cfg.TemporalAddress)
+	if b.cfg.ProfileDir != "" {
+		if b.pprofAddr, err = freeLoopbackAddr(); err == nil {
+			err = os.MkdirAll(b.cfg.ProfileDir, 0o755)
+		}
+		if err != nil {
+			wlog.Close()
+			return nil, nil, err
+		}
+		b.worker.Env = append(b.worker.Env, "DAYOPS_PPROF_ADDR="+b.pprofAddr)
+	}
+	b.worker.Stdout, b.worker.Stderr = wlog, wlog
+	if err := b.worker.Start(); err != nil {
+		wlog.Close()
+		return nil, nil, fmt.Errorf("start worker %s: %w", b.cfg.DayopsBin, err)
+	}
+	return wlog, func() {
+		_ = b.worker.Process.Signal(os.Interrupt)
+		_ = b.worker.Wait()
+		wlog.Close()
+	}, nil
 }
 
 // measure starts one operation, waits for it to succeed and reads the

@@ -21,7 +21,7 @@ import (
 func newBenchMigrateCmd() *cobra.Command {
 	var (
 		data, scenarios, tools string
-		budget, sweep, values  string
+		budget, sweep          string
 		profile, probeInProc   bool
 		keys, valueSize        int
 		cfg                    migratebench.Config
@@ -43,13 +43,6 @@ number of lost acknowledged writes.`,
 			}
 			if cfg.Datasets, err = migratebench.ParseDatasets(data); err != nil {
 				return err
-			}
-			switch values {
-			case "repeat":
-			case "random":
-				cfg.RandomValues = true
-			default:
-				return fmt.Errorf("--values: %q is neither repeat nor random", values)
 			}
 			if err := parseScenariosAndTools(&cfg, scenarios, tools); err != nil {
 				return err
@@ -82,7 +75,7 @@ number of lost acknowledged writes.`,
 	f.IntVar(&valueSize, "value-size", 100, "shortcut: value size of the --keys dataset")
 	f.StringVar(&scenarios, "scenarios", "out,in", "out (3->4), in (4->3)")
 	f.StringVar(&tools, "tools", "redis-cli,dayops", "tools to measure")
-	f.StringVar(&values, "values", "repeat", "value contents: repeat (one byte repeated, as in the figures before Dec 2026; DUMP compresses it to almost nothing) or random (incompressible, different per key)")
+	f.Var(&cfg.Values, "values", "value contents: repeat (one byte repeated, as in the figures before Dec 2026; DUMP compresses it to almost nothing) or random (incompressible, different per key)")
 	f.IntVar(&cfg.Primaries, "primaries", 3, "primaries before scale-out")
 	f.StringVar(&cfg.Dir, "dir", "", "parent directory of the nodes' directories (default $TMPDIR; /dev/shm avoids disk fsync stalls)")
 	f.IntVar(&cfg.Replicas, "replicas", 0, "replicas per primary")
