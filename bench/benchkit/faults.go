@@ -21,10 +21,6 @@ func Sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// KillRedis SIGKILLs the redis-server serving ip on this host (found by its
-// --bind argument): a process crash; the Pod's container restarts it.
-func KillRedis(ip string) ([]int, error) { return SignalRedis(ip, syscall.SIGKILL) }
-
 // SignalRedis sends sig to the redis-server serving ip on this host: a
 // process named redis-server whose command line binds ip (--bind ip, or the
 // title Redis gives itself, "redis-server ip:port [cluster]"). Only that
