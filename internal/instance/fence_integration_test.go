@@ -26,6 +26,7 @@ import (
 // (as a kubelet does, well within cluster-node-timeout) and checks every
 // acknowledged write afterwards through a fresh cluster client.
 func TestFenceSIGKILL(t *testing.T) {
+	t.Parallel()
 	if _, err := exec.LookPath("redis-server"); err != nil {
 		t.Skip("redis-server not installed")
 	}
@@ -53,6 +54,7 @@ func TestFenceSIGKILL(t *testing.T) {
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
+			t.Parallel()
 			if testing.Short() && !tc.short {
 				t.Skip("a long fault case: make test runs it")
 			}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -20,6 +21,7 @@ import (
 // and replayed into a 2-primary cluster: every key, value and TTL arrives,
 // and per-range counts match the snapshot. A flipped byte is refused.
 func TestSnapshotLoadReplay(t *testing.T) {
+	t.Parallel()
 	ctx := t.Context()
 	src := redistest.New(t, redistest.Options{Primaries: 3})
 	cc := src.ClusterClient()
@@ -92,12 +94,18 @@ func TestSnapshotLoadReplay(t *testing.T) {
 			t.Errorf("shard-%d ranges hold %d keys, the snapshot %d", s.Shard, counts[i], s.Keys)
 		}
 	}
+	// Every key of every source, the sources at once: CompareKeys makes
+	// four round trips per key, one after the other.
+	var wg sync.WaitGroup
 	for _, c := range temps {
-		cmp, err := CompareKeys(ctx, c, dcc, 0, 5*time.Second)
-		if err != nil || len(cmp.Different) > 0 {
-			t.Errorf("compare: %+v %v", cmp, err)
-		}
+		wg.Go(func() {
+			cmp, err := CompareKeys(ctx, c, dcc, 0, 5*time.Second)
+			if err != nil || len(cmp.Different) > 0 {
+				t.Errorf("compare: %+v %v", cmp, err)
+			}
+		})
 	}
+	wg.Wait()
 	if ttl := dcc.TTL(ctx, "ttl:7").Val(); ttl < 59*time.Minute || ttl > time.Hour {
 		t.Errorf("ttl:7 has TTL %s after the replay", ttl)
 	}

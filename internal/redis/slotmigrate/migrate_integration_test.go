@@ -44,6 +44,7 @@ func freeMemory(t *testing.T, ctx context.Context, c *redistest.Cluster, view cl
 }
 
 func TestScaleOutAndInUnderWrites(t *testing.T) {
+	t.Parallel()
 	ctx := t.Context()
 	c := redistest.New(t, redistest.Options{Primaries: 3, ReplicasPerPrimary: 1})
 	cc := c.ClusterClient()
