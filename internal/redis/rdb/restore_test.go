@@ -26,7 +26,9 @@ func TestSnapshotLoadReplay(t *testing.T) {
 	src := redistest.New(t, redistest.Options{Primaries: 3})
 	cc := src.ClusterClient()
 	defer cc.Close()
-	if err := redistest.Fill(ctx, cc, "k:", 20_000, 100, 4); err != nil {
+	// Enough keys for each source to take several Replay calls of MaxKeys
+	// (about 2,700 keys a source, replayed 1,000 at a time).
+	if err := redistest.Fill(ctx, cc, "k:", 8_000, 100, 4); err != nil {
 		t.Fatal(err)
 	}
 	for i := range 500 {
@@ -79,7 +81,7 @@ func TestSnapshotLoadReplay(t *testing.T) {
 			t.Logf("replayed in %d rounds", rounds)
 			break
 		}
-		r, err := Replay(ctx, ReplayRequest{Sources: res.Sources, Source: func(a string) *redis.Client { return temps[a] }, Target: dcc, MaxKeys: 3000})
+		r, err := Replay(ctx, ReplayRequest{Sources: res.Sources, Source: func(a string) *redis.Client { return temps[a] }, Target: dcc, MaxKeys: 1000})
 		if err != nil {
 			t.Fatal(err)
 		}

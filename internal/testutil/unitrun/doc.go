@@ -9,7 +9,9 @@
 // compares the build ID of the binary already in DIR with the one it would
 // link and skips the link when they match, as `go build -o` does; unitrun
 // builds every binary that way into -cache, then runs them like `go test`
-// does: each in its package's directory, -p at a time, printing
+// does: each in its package's directory, -p at a time (the packages that
+// took longest in the last run first: durations.json in the cache),
+// printing
 // "ok  pkg  1.234s" for a package that passed and its whole output followed
 // by "FAIL  pkg" for one that did not. The exit status is 1 when a build or
 // a package failed.

@@ -2,7 +2,9 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -113,7 +115,12 @@ func run(ctx context.Context, args []string) error {
 			return err
 		}
 	}
-	failed := runAll(ctx, cfg, pkgs)
+	// The slowest packages of the last run start first, so that the run is
+	// not one slow package started last.
+	last := loadDurations(cfg.cache)
+	slices.SortStableFunc(pkgs, func(a, b pkg) int { return cmp.Compare(last.of(b.ImportPath), last.of(a.ImportPath)) })
+	failed := runAll(ctx, cfg, pkgs, last)
+	saveDurations(cfg.cache, last)
 	if failed > 0 {
 		return fmt.Errorf("%d of %d packages failed", failed, len(pkgs))
 	}
@@ -208,7 +215,7 @@ func build(ctx context.Context, cfg config, dir string, g []*pkg) error {
 
 // runAll runs every package's binary, cfg.parallel at a time, printing each
 // result as it comes, and returns how many failed.
-func runAll(ctx context.Context, cfg config, pkgs []pkg) int {
+func runAll(ctx context.Context, cfg config, pkgs []pkg, took durations) int {
 	verbose := slices.ContainsFunc(cfg.testFlags, func(f string) bool { return f == "-test.v" || f == "-test.v=true" })
 	sem := make(chan struct{}, cfg.parallel)
 	var mu sync.Mutex
@@ -218,19 +225,20 @@ func runAll(ctx context.Context, cfg config, pkgs []pkg) int {
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			out, took, err := runOne(ctx, p, cfg.testFlags)
+			out, d, err := runOne(ctx, p, cfg.testFlags)
 			mu.Lock()
 			defer mu.Unlock()
+			took[p.ImportPath] = d.Seconds()
 			if err != nil {
 				failed++
 				os.Stdout.Write(out)
-				fmt.Printf("FAIL\t%s\t%.3fs\n", p.ImportPath, took.Seconds())
+				fmt.Printf("FAIL\t%s\t%.3fs\n", p.ImportPath, d.Seconds())
 				return
 			}
 			if verbose {
 				os.Stdout.Write(out)
 			}
-			fmt.Printf("ok  \t%s\t%.3fs\n", p.ImportPath, took.Seconds())
+			fmt.Printf("ok  \t%s\t%.3fs\n", p.ImportPath, d.Seconds())
 		})
 	}
 	wg.Wait()
@@ -248,4 +256,31 @@ func runOne(ctx context.Context, p pkg, flags []string) ([]byte, time.Duration, 
 	start := time.Now()
 	err := cmd.Run()
 	return out.Bytes(), time.Since(start), err
+}
+
+// durations are the seconds each package's binary ran, by import path, as
+// the last run measured them (kept in the cache as durations.json).
+type durations map[string]float64
+
+// of is a package's last duration; a package not seen yet counts as slow,
+// so that a new package is not the one started last.
+func (d durations) of(pkg string) float64 {
+	if v, ok := d[pkg]; ok {
+		return v
+	}
+	return 1e9
+}
+
+func loadDurations(cache string) durations {
+	d := durations{}
+	if b, err := os.ReadFile(filepath.Join(cache, "durations.json")); err == nil {
+		_ = json.Unmarshal(b, &d) // a damaged file only costs the order
+	}
+	return d
+}
+
+func saveDurations(cache string, d durations) {
+	if b, err := json.Marshal(d); err == nil {
+		_ = os.WriteFile(filepath.Join(cache, "durations.json"), b, 0o644)
+	}
 }
