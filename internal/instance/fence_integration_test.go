@@ -54,9 +54,15 @@ func TestFenceSIGKILL(t *testing.T) {
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			t.Parallel()
 			if testing.Short() && !tc.short {
 				t.Skip("a long fault case: make test runs it")
+			}
+			// The two short cases (each on its own cluster) run at once.
+			// The full run keeps its seven cases one after the other: most
+			// restart their node within cluster-node-timeout or wait for a
+			// failover, timings that seven clusters at once would stretch.
+			if testing.Short() {
+				t.Parallel()
 			}
 			ctx := t.Context()
 			c := redistest.New(t, redistest.Options{Primaries: 3, ReplicasPerPrimary: 1, Config: tc.config})
