@@ -74,7 +74,7 @@ func TestFenceSIGKILL(t *testing.T) {
 			// as lost keys. w writes through the fault.
 			pre := redistest.StartWriter(ctx, cc, redistest.WriterOptions{Keys: 3000, Workers: 4, Prefix: "pre:"})
 			w := redistest.StartWriter(ctx, cc, redistest.WriterOptions{Keys: 3000, Workers: 4})
-			waitFor(t, 20*time.Second, "writes", func() bool { return w.Stats().Acked > 10000 && pre.Stats().Acked > 10000 })
+			waitFor(t, time.Minute, "writes", func() bool { return w.Stats().Acked > 10000 && pre.Stats().Acked > 10000 })
 			before := w.Stats()
 
 			preSt := pre.Stop()

@@ -10,7 +10,9 @@
 // link and skips the link when they match, as `go build -o` does; unitrun
 // builds every binary that way into -cache, then runs them like `go test`
 // does: each in its package's directory, -p at a time (the packages that
-// took longest in the last run first: durations.json in the cache),
+// took longest in the last run first: durations.json in the cache; the
+// binaries are built in four batches in that order, so that after a change
+// that relinks everything the first tests run while the rest link),
 // printing
 // "ok  pkg  1.234s" for a package that passed and its whole output followed
 // by "FAIL  pkg" for one that did not. The exit status is 1 when a build or

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -93,6 +94,42 @@ type pkg struct {
 	ImportPath string
 	Dir        string
 	Binary     string // its test binary in the cache
+	built      *batch // the build its binary comes from
+}
+
+// batch is one `go test -c` of some of the packages.
+type batch struct {
+	done chan struct{} // closed when the build ended
+	err  error
+}
+
+// buildInBatches builds the binaries of pkgs in n batches, one after the
+// other in pkgs' order, in the background: the tests of the first batch
+// run while the next ones link (after a change to a package most others
+// import, linking is most of the work).
+func buildInBatches(ctx context.Context, cfg config, pkgs []pkg, n int) {
+	size := (len(pkgs) + n - 1) / n
+	var batches []*batch
+	for i := range pkgs {
+		if i%size == 0 {
+			batches = append(batches, &batch{done: make(chan struct{})})
+		}
+		pkgs[i].built = batches[len(batches)-1]
+	}
+	go func() {
+		for i, b := range batches {
+			byDir := map[string][]string{}
+			for _, p := range pkgs[i*size : min((i+1)*size, len(pkgs))] {
+				byDir[filepath.Dir(p.Binary)] = append(byDir[filepath.Dir(p.Binary)], p.ImportPath)
+			}
+			for _, dir := range slices.Sorted(maps.Keys(byDir)) {
+				if err := build(ctx, cfg, dir, byDir[dir]); err != nil && b.err == nil {
+					b.err = err
+				}
+			}
+			close(b.done)
+		}
+	}()
 }
 
 func run(ctx context.Context, args []string) error {
@@ -109,16 +146,12 @@ func run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	groups := assignBinaries(pkgs, cfg.cache)
-	for i, g := range groups {
-		if err := build(ctx, cfg, filepath.Join(cfg.cache, strconv.Itoa(i)), g); err != nil {
-			return err
-		}
-	}
+	assignBinaries(pkgs, cfg.cache)
 	// The slowest packages of the last run start first, so that the run is
 	// not one slow package started last.
 	last := loadDurations(cfg.cache)
 	slices.SortStableFunc(pkgs, func(a, b pkg) int { return cmp.Compare(last.of(b.ImportPath), last.of(a.ImportPath)) })
+	buildInBatches(ctx, cfg, pkgs, 4)
 	failed := runAll(ctx, cfg, pkgs, last)
 	saveDurations(cfg.cache, last)
 	if failed > 0 {
@@ -168,33 +201,30 @@ func listPackages(ctx context.Context, patterns []string) ([]pkg, error) {
 	return pkgs, nil
 }
 
-// assignBinaries gives each package its binary's path and splits the
-// packages into groups in which no two binaries have the same name (go test
-// -c -o DIR/ names them after the import path's last element); group i is
-// built into cache/i. Packages are taken in import path order, so a package
-// keeps its place (and its binary) from run to run.
-func assignBinaries(pkgs []pkg, cache string) [][]*pkg {
-	var groups [][]*pkg
-	var names []map[string]bool
+// assignBinaries gives each package its binary's path: cache/i/NAME.test,
+// with i the first directory where no other package's binary has that name
+// (go test -c -o DIR/ names them after the import path's last element).
+// Packages are taken in import path order, so a package keeps its binary
+// from run to run.
+func assignBinaries(pkgs []pkg, cache string) {
+	var taken []map[string]bool
 	for i := range pkgs {
-		p := &pkgs[i]
-		name := path.Base(p.ImportPath) + ".test"
+		name := path.Base(pkgs[i].ImportPath) + ".test"
 		g := 0
-		for g < len(groups) && names[g][name] {
+		for g < len(taken) && taken[g][name] {
 			g++
 		}
-		if g == len(groups) {
-			groups, names = append(groups, nil), append(names, map[string]bool{})
+		if g == len(taken) {
+			taken = append(taken, map[string]bool{})
 		}
-		groups[g], names[g][name] = append(groups[g], p), true
-		p.Binary = filepath.Join(cache, strconv.Itoa(g), name)
+		taken[g][name] = true
+		pkgs[i].Binary = filepath.Join(cache, strconv.Itoa(g), name)
 	}
-	return groups
 }
 
-// build links the test binaries of g into dir; go test -c skips a binary
-// that is up to date.
-func build(ctx context.Context, cfg config, dir string, g []*pkg) error {
+// build links the test binaries of the packages into dir; go test -c skips
+// a binary that is up to date.
+func build(ctx context.Context, cfg config, dir string, importPaths []string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
@@ -202,9 +232,7 @@ func build(ctx context.Context, cfg config, dir string, g []*pkg) error {
 	if cfg.ldflags != "" {
 		args = append(args, "-ldflags="+cfg.ldflags)
 	}
-	for _, p := range g {
-		args = append(args, p.ImportPath)
-	}
+	args = append(args, importPaths...)
 	cmd := exec.CommandContext(ctx, "go", args...)
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
 	if err := cmd.Run(); err != nil {
@@ -246,6 +274,10 @@ func runAll(ctx context.Context, cfg config, pkgs []pkg, took durations) int {
 }
 
 func runOne(ctx context.Context, p pkg, flags []string) ([]byte, time.Duration, error) {
+	<-p.built.done
+	if p.built.err != nil {
+		return []byte(fmt.Sprintf("unitrun: %v\n", p.built.err)), 0, p.built.err
+	}
 	if _, err := os.Stat(p.Binary); err != nil {
 		return []byte(fmt.Sprintf("unitrun: no test binary for %s: %v\n", p.ImportPath, err)), 0, err
 	}
