@@ -39,9 +39,10 @@ test: deps tools build ## Run every test against the real local stack (one share
 	@scripts/test.sh $(TESTFLAGS)
 
 .PHONY: unit
-unit: ## Run only the tests that need no local stack (go test -short: stack tests, image builds and long fault cases skip; PostgreSQL and redis-server are used; tests that mostly wait on Redis run 6 at a time; vet is left to make check and test binaries link without symbols, which saves a third of the link time)
-	$(GO) test -short -count=1 -p 4 -parallel 6 -vet=off -ldflags='-s -w' $(TESTFLAGS) ./...
-	cd tools/image && $(GO) test -short -count=1 -vet=off -ldflags='-s -w' $(TESTFLAGS) ./...
+unit: ## Run only the tests that need no local stack (go test -short: stack tests, image builds and long fault cases skip; PostgreSQL and redis-server are used; tests that mostly wait on Redis run 6 at a time; vet is left to make check; test binaries link without symbols and are kept between runs, linked again only when their sources change: internal/testutil/unitrun)
+	$(GO) build -o bin/unitrun ./internal/testutil/unitrun
+	bin/unitrun -p 4 -ldflags '-s -w' ./... -- -short -count=1 -parallel 6 $(TESTFLAGS)
+	cd tools/image && ../../bin/unitrun -ldflags '-s -w' ./... -- -short -count=1 $(TESTFLAGS)
 
 .PHONY: check
 check: ## gofmt, go vet and workflowcheck

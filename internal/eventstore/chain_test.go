@@ -20,6 +20,7 @@ import (
 
 // Each way of shortening or rewriting the log is caught, and named.
 func TestVerifyCatchesTampering(t *testing.T) {
+	t.Parallel()
 	later := time.Now().Add(2 * time.Hour)
 	tests := map[string]struct {
 		tamper func(t *testing.T, s *eventstore.Store, pool *pgxpool.Pool)
@@ -93,6 +94,7 @@ func TestVerifyCatchesTampering(t *testing.T) {
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
+			t.Parallel()
 			s, pool, pub, _ := chainFixture(t)
 			before, err := s.Checkpoints(t.Context())
 			if err != nil {
@@ -112,6 +114,7 @@ func TestVerifyCatchesTampering(t *testing.T) {
 }
 
 func TestVerifyWithoutCheckpoint(t *testing.T) {
+	t.Parallel()
 	s, _ := newStore(t, eventstore.Options{})
 	if _, err := s.Append(t.Context(), eventstore.ClusterStream("a"), eventstore.Any(), ev(t, seqID("nock", 1), "ShardAdded", map[string]any{})); err != nil {
 		t.Fatal(err)
@@ -128,6 +131,7 @@ func TestVerifyWithoutCheckpoint(t *testing.T) {
 // The trigger holds even for the owner (a superuser here): UPDATE, DELETE
 // and TRUNCATE are refused without the escape hatch, TRUNCATE with it too.
 func TestAppendOnlyTrigger(t *testing.T) {
+	t.Parallel()
 	_, pool, _, _ := chainFixture(t)
 	for _, sql := range []string{
 		"UPDATE events SET actor = 'x' WHERE position = 1",
@@ -189,6 +193,7 @@ func testRole(t *testing.T, owner *pgxpool.Pool, kind string) (string, *pgxpool.
 // The writer's database user can append and read, nothing more; the signer
 // runs apart with its own key and role; verify holds the signer's key.
 func TestWriterAndSignerRoles(t *testing.T) {
+	t.Parallel()
 	ctx := t.Context()
 	owner := pgtest.Pool(t)
 	if _, err := eventstore.Open(ctx, owner, eventstore.Options{}); err != nil {
@@ -294,6 +299,7 @@ func TestWriterAndSignerRoles(t *testing.T) {
 // An idle head is re-signed once its checkpoint is ResignAfter old, so a
 // bound on checkpoint age holds for an idle log.
 func TestSignerResignsIdleHead(t *testing.T) {
+	t.Parallel()
 	ctx := t.Context()
 	_, priv, _ := ed25519.GenerateKey(nil)
 	sg := eventstore.NewSigner(priv)
@@ -327,6 +333,7 @@ func TestSignerResignsIdleHead(t *testing.T) {
 }
 
 func TestEnsureKeyPair(t *testing.T) {
+	t.Parallel()
 	dir := filepath.Join(t.TempDir(), ".dayops")
 	priv, pub, err := eventstore.EnsureKeyPair(dir)
 	if err != nil {

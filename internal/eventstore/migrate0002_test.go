@@ -14,6 +14,7 @@ import (
 // checkpoints) migrates: its checkpoints are numbered in position order and
 // still verify, and new ones continue the seq chain in format 2.
 func TestMigration0002KeepsLegacyCheckpoints(t *testing.T) {
+	t.Parallel()
 	ctx := t.Context()
 	pool := pgtest.Pool(t)
 	sql0001, err := os.ReadFile("migrations/0001_events.sql")

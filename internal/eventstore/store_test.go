@@ -16,6 +16,7 @@ import (
 )
 
 func TestAppendReadAndExpectedVersion(t *testing.T) {
+	t.Parallel()
 	s, _ := newStore(t, eventstore.Options{})
 	ctx := t.Context()
 	st := eventstore.ClusterStream("orders")
@@ -103,6 +104,7 @@ func positions(es []eventstore.Event) []int64 {
 }
 
 func TestBadInputWritesNothing(t *testing.T) {
+	t.Parallel()
 	s, _ := newStore(t, eventstore.Options{MaxPayloadBytes: 64})
 	ctx := t.Context()
 	good := ev(t, uuid.New(), "T", map[string]any{"a": 1})
@@ -151,6 +153,7 @@ func TestBadInputWritesNothing(t *testing.T) {
 }
 
 func TestStepEventID(t *testing.T) {
+	t.Parallel()
 	a := eventstore.StepEventID("wf-1", "act-2", 0)
 	for name, tc := range map[string]struct {
 		id   uuid.UUID
@@ -176,6 +179,7 @@ func TestStepEventID(t *testing.T) {
 // race got a conflict (successful appends per stream == its version, so no
 // two appends ever succeeded from the same expected version).
 func TestConcurrentAppenders(t *testing.T) {
+	t.Parallel()
 	s, pool := newStore(t, eventstore.Options{})
 	stores := append(moreStores(t, pool, 3), s) // four "processes"
 	ctx := t.Context()
@@ -272,6 +276,7 @@ func TestConcurrentAppenders(t *testing.T) {
 }
 
 func TestIdempotentAppend(t *testing.T) {
+	t.Parallel()
 	s, pool := newStore(t, eventstore.Options{})
 	ctx := t.Context()
 	st := eventstore.OperationStream("op-7")
@@ -343,6 +348,7 @@ func TestIdempotentAppend(t *testing.T) {
 }
 
 func TestSchemaTooNew(t *testing.T) {
+	t.Parallel()
 	s, pool := newStore(t, eventstore.Options{})
 	_ = s
 	ctx := t.Context()
@@ -364,6 +370,7 @@ func TestSchemaTooNew(t *testing.T) {
 // Appends whose context is already cancelled write nothing, also when they
 // queue behind a group commit in progress; the others are unaffected.
 func TestAppendCancelledContext(t *testing.T) {
+	t.Parallel()
 	s, _ := newStore(t, eventstore.Options{})
 	ctx := t.Context()
 	cancelled, cancel := context.WithCancel(ctx)
@@ -401,6 +408,7 @@ func TestAppendCancelledContext(t *testing.T) {
 // Scan pages through large results by position; limits and direction hold
 // across page boundaries.
 func TestScanPaging(t *testing.T) {
+	t.Parallel()
 	s, _ := newStore(t, eventstore.Options{})
 	ctx := t.Context()
 	const total = 12000
@@ -445,6 +453,7 @@ func TestScanPaging(t *testing.T) {
 // A lean scan (replays) returns the same values as a full scan for the
 // fields it reads, upcasting included.
 func TestLeanScanMatchesFullScan(t *testing.T) {
+	t.Parallel()
 	u := eventstore.NewUpcasters()
 	u.Register("Old", 1, func(p json.RawMessage) (json.RawMessage, error) { return []byte(`{"upcast":true}`), nil })
 	s, _ := newStore(t, eventstore.Options{Upcasters: u})

@@ -20,6 +20,7 @@ var errCrash = errors.New("simulated crash")
 // handled exactly once: the handler's effects (rows in "seen") commit with
 // the checkpoint, and a repeated event would hit the primary key.
 func TestSubscriptionAcrossRestarts(t *testing.T) {
+	t.Parallel()
 	s, pool := newStore(t, eventstore.Options{})
 	ctx := t.Context()
 	exec(t, pool, `CREATE TABLE seen (position bigint PRIMARY KEY, event_id uuid NOT NULL)`)

@@ -71,6 +71,7 @@ func exec(t *testing.T, pool *pgxpool.Pool, sql string, args ...any) {
 }
 
 func TestVerifyNamesEditedEvent(t *testing.T) {
+	t.Parallel()
 	s, pool, pub, ids := chainFixture(t)
 	exec(t, pool, `UPDATE events SET payload = '{"shard":99}' WHERE position = 17`)
 	ce := chainError(t, verifyWith(t.Context(), s, pub))
@@ -80,6 +81,7 @@ func TestVerifyNamesEditedEvent(t *testing.T) {
 }
 
 func TestVerifyNamesEditedMetadata(t *testing.T) {
+	t.Parallel()
 	s, pool, pub, ids := chainFixture(t)
 	exec(t, pool, `UPDATE events SET actor = 'somebody-else' WHERE position = 4`)
 	ce := chainError(t, verifyWith(t.Context(), s, pub))
@@ -89,6 +91,7 @@ func TestVerifyNamesEditedMetadata(t *testing.T) {
 }
 
 func TestVerifyNamesGap(t *testing.T) {
+	t.Parallel()
 	s, pool, pub, ids := chainFixture(t)
 	exec(t, pool, `DELETE FROM events WHERE position = 12`)
 	ce := chainError(t, verifyWith(t.Context(), s, pub))
@@ -99,6 +102,7 @@ func TestVerifyNamesGap(t *testing.T) {
 }
 
 func TestVerifyCatchesTruncatedTail(t *testing.T) {
+	t.Parallel()
 	s, pool, pub, _ := chainFixture(t)
 	exec(t, pool, `DELETE FROM events WHERE position > 25`)
 	ce := chainError(t, verifyWith(t.Context(), s, pub))
@@ -135,7 +139,9 @@ func rewriteChain(t *testing.T, s *eventstore.Store, pool *pgxpool.Pool, alsoChe
 }
 
 func TestVerifySignedCheckpointCatchesConsistentRewrite(t *testing.T) {
+	t.Parallel()
 	t.Run("checkpoints left alone", func(t *testing.T) {
+		t.Parallel()
 		s, pool, pub, ids := chainFixture(t)
 		rewriteChain(t, s, pool, false)
 		// Even without the public key the stored checkpoints disagree.
@@ -146,6 +152,7 @@ func TestVerifySignedCheckpointCatchesConsistentRewrite(t *testing.T) {
 		_ = pub
 	})
 	t.Run("checkpoints rewritten too", func(t *testing.T) {
+		t.Parallel()
 		s, pool, pub, _ := chainFixture(t)
 		rewriteChain(t, s, pool, true)
 		// Without the key the rewrite is invisible: that is why the key exists.
@@ -169,6 +176,7 @@ func verifyWith(ctx context.Context, s *eventstore.Store, pub ed25519.PublicKey)
 }
 
 func TestKeyRoundTrip(t *testing.T) {
+	t.Parallel()
 	privPEM, pubPEM, err := eventstore.GenerateKey()
 	if err != nil {
 		t.Fatal(err)

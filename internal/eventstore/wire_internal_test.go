@@ -12,6 +12,7 @@ import (
 // The wire decoder is used for every layout and reads exactly what the
 // generic scan reads.
 func TestWireDecoderMatchesScan(t *testing.T) {
+	t.Parallel()
 	ctx := t.Context()
 	s, err := Open(ctx, pgtest.Pool(t), Options{})
 	if err != nil {

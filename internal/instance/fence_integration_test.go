@@ -26,6 +26,7 @@ import (
 // (as a kubelet does, well within cluster-node-timeout) and checks every
 // acknowledged write afterwards through a fresh cluster client.
 func TestFenceSIGKILL(t *testing.T) {
+	t.Parallel()
 	if _, err := exec.LookPath("redis-server"); err != nil {
 		t.Skip("redis-server not installed")
 	}
@@ -56,6 +57,13 @@ func TestFenceSIGKILL(t *testing.T) {
 			if testing.Short() && !tc.short {
 				t.Skip("a long fault case: make test runs it")
 			}
+			// The two short cases (each on its own cluster) run at once.
+			// The full run keeps its seven cases one after the other: most
+			// restart their node within cluster-node-timeout or wait for a
+			// failover, timings that seven clusters at once would stretch.
+			if testing.Short() {
+				t.Parallel()
+			}
 			ctx := t.Context()
 			c := redistest.New(t, redistest.Options{Primaries: 3, ReplicasPerPrimary: 1, Config: tc.config})
 			p, r := c.Nodes()[0], c.Nodes()[3]
@@ -66,7 +74,7 @@ func TestFenceSIGKILL(t *testing.T) {
 			// as lost keys. w writes through the fault.
 			pre := redistest.StartWriter(ctx, cc, redistest.WriterOptions{Keys: 3000, Workers: 4, Prefix: "pre:"})
 			w := redistest.StartWriter(ctx, cc, redistest.WriterOptions{Keys: 3000, Workers: 4})
-			waitFor(t, 20*time.Second, "writes", func() bool { return w.Stats().Acked > 10000 && pre.Stats().Acked > 10000 })
+			waitFor(t, time.Minute, "writes", func() bool { return w.Stats().Acked > 10000 && pre.Stats().Acked > 10000 })
 			before := w.Stats()
 
 			preSt := pre.Stop()

@@ -15,6 +15,7 @@ import (
 // for CLUSTER NODES when open slots are not wanted, and every primary when
 // they are; an open slot shows only then; a missing instance is reported.
 func TestObserveReadsOneFullView(t *testing.T) {
+	t.Parallel()
 	ctx := t.Context()
 	c, env, acts := activitiesOnRealRedis(t)
 	addrs := c.Addrs()

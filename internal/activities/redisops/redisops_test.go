@@ -17,6 +17,7 @@ import (
 // processes: observe a healthy cluster, add a primary, drain another onto it
 // with MigrateSlots, verify the drained node is empty, and forget it.
 func TestActivitiesOnRealRedis(t *testing.T) {
+	t.Parallel()
 	ctx := t.Context()
 	c, env, acts := activitiesOnRealRedis(t)
 

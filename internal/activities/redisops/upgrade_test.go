@@ -15,6 +15,7 @@ import (
 // redis:7.0-bad does: maxmemory 1, noeviction) fails the probe after a
 // handover and the full gate, naming its shard.
 func TestUpgradeActivitiesOnRealRedis(t *testing.T) {
+	t.Parallel()
 	ctx := t.Context()
 	c, env, acts := activitiesOnRealRedis(t)
 	addrs := c.Addrs()

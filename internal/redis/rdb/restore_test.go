@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -20,11 +21,14 @@ import (
 // and replayed into a 2-primary cluster: every key, value and TTL arrives,
 // and per-range counts match the snapshot. A flipped byte is refused.
 func TestSnapshotLoadReplay(t *testing.T) {
+	t.Parallel()
 	ctx := t.Context()
 	src := redistest.New(t, redistest.Options{Primaries: 3})
 	cc := src.ClusterClient()
 	defer cc.Close()
-	if err := redistest.Fill(ctx, cc, "k:", 20_000, 100, 4); err != nil {
+	// Enough keys for each source to take several Replay calls of MaxKeys
+	// (about 2,700 keys a source, replayed 1,000 at a time).
+	if err := redistest.Fill(ctx, cc, "k:", 8_000, 100, 4); err != nil {
 		t.Fatal(err)
 	}
 	for i := range 500 {
@@ -77,7 +81,7 @@ func TestSnapshotLoadReplay(t *testing.T) {
 			t.Logf("replayed in %d rounds", rounds)
 			break
 		}
-		r, err := Replay(ctx, ReplayRequest{Sources: res.Sources, Source: func(a string) *redis.Client { return temps[a] }, Target: dcc, MaxKeys: 3000})
+		r, err := Replay(ctx, ReplayRequest{Sources: res.Sources, Source: func(a string) *redis.Client { return temps[a] }, Target: dcc, MaxKeys: 1000})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -92,12 +96,18 @@ func TestSnapshotLoadReplay(t *testing.T) {
 			t.Errorf("shard-%d ranges hold %d keys, the snapshot %d", s.Shard, counts[i], s.Keys)
 		}
 	}
+	// Every key of every source, the sources at once: CompareKeys makes
+	// four round trips per key, one after the other.
+	var wg sync.WaitGroup
 	for _, c := range temps {
-		cmp, err := CompareKeys(ctx, c, dcc, 0, 5*time.Second)
-		if err != nil || len(cmp.Different) > 0 {
-			t.Errorf("compare: %+v %v", cmp, err)
-		}
+		wg.Go(func() {
+			cmp, err := CompareKeys(ctx, c, dcc, 0, 5*time.Second)
+			if err != nil || len(cmp.Different) > 0 {
+				t.Errorf("compare: %+v %v", cmp, err)
+			}
+		})
 	}
+	wg.Wait()
 	if ttl := dcc.TTL(ctx, "ttl:7").Val(); ttl < 59*time.Minute || ttl > time.Hour {
 		t.Errorf("ttl:7 has TTL %s after the replay", ttl)
 	}

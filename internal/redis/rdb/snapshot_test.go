@@ -16,6 +16,7 @@ import (
 // processes) into a directory store and checks every file with the real
 // redis-check-rdb.
 func TestSnapshotRealCluster(t *testing.T) {
+	t.Parallel()
 	ctx := t.Context()
 	c, targets := filledPrimaries(t, 3, 30_000)
 	dir := t.TempDir()
@@ -59,6 +60,7 @@ func TestSnapshotRealCluster(t *testing.T) {
 // the pause ends at the bound, every shard is still stored (each at its own
 // point), and the result says the backup is not cluster-consistent.
 func TestSnapshotFallsBackPastTheBound(t *testing.T) {
+	t.Parallel()
 	ctx := t.Context()
 	c, targets := filledPrimaries(t, 2, 5_000)
 	store, _ := backupstore.OpenDir(t.TempDir())
@@ -92,6 +94,7 @@ func TestSnapshotFallsBackPastTheBound(t *testing.T) {
 // TestSnapshotEmptyShard: a primary without keys gives a valid RDB whose key
 // count is 0.
 func TestSnapshotEmptyShard(t *testing.T) {
+	t.Parallel()
 	ctx := t.Context()
 	c := redistest.New(t, redistest.Options{Primaries: 1})
 	view, err := c.View(ctx)

@@ -177,8 +177,8 @@ func killAndResume(t *testing.T, mode clusteradmin.CopyMode) {
 	if got := view.Layout()[id4].Count(); got != plan.Slots() {
 		t.Errorf("new primary owns %d slots, plan gave it %d", got, plan.Slots())
 	}
-	if n := countPrimaryKeys(t, c); n != testKeys+5000 {
-		t.Errorf("keys in primaries = %d, want %d", n, testKeys+5000)
+	if n, want := countPrimaryKeys(t, c), testKeys+writerKeys(t, ctx, cc, w, 5000); n != want {
+		t.Errorf("keys in primaries = %d, want %d", n, want)
 	}
 }
 
