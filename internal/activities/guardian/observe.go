@@ -78,14 +78,8 @@ func (a *Activities) clients(ctx context.Context, namespace, secret string) (*cl
 		if ok {
 			p.p.Close()
 		}
-		// One retry, not go-redis' default three: a retry covers a pooled
-		// connection that died with a restarted node, but a node that hangs
-		// (SIGSTOP, a stalled disk) cost an observation of the whole
-		// cluster four read timeouts, and the relabelling after its
-		// replica's promotion waited for them (3 s in TestSelfHealing's
-		// freeze scenario); the next observation is 500 ms away anyway.
 		p = &pool{password: pw, p: clusteradmin.NewClientPool(redis.Options{Password: pw,
-			DialTimeout: time.Second, ReadTimeout: time.Second, WriteTimeout: time.Second, PoolSize: 2, MaxRetries: 1})}
+			DialTimeout: time.Second, ReadTimeout: time.Second, WriteTimeout: time.Second, PoolSize: 2})}
 		a.pools[key] = p
 	}
 	return p.p, nil
