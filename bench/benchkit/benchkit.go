@@ -65,27 +65,17 @@ func DeleteNamespace(ctx context.Context, kube kubernetes.Interface, ns string, 
 // WaitOperation polls the operation every interval until it ends; anything
 // but success is an error.
 func WaitOperation(ctx context.Context, op *cli.Client, interval time.Duration, id string) (apiv1.Operation, error) {
-	for {
-		var o apiv1.Operation
-		err := op.Do(ctx, http.MethodGet, "/v1/operations/"+id, nil, nil, &o)
-		if err == nil && o.Status != apiv1.StatusRunning {
-			if o.Status != apiv1.StatusCompleted || o.Progress.Outcome != apiv1.OutcomeSucceeded {
-				return o, fmt.Errorf("operation %s ended %s/%s: %s %s", id, o.Status, o.Progress.Outcome, o.Error, o.Progress.Message)
-			}
-			return o, nil
-		}
-		select {
-		case <-ctx.Done():
-			return o, ctx.Err()
-		case <-time.After(interval):
-		}
+	o, err := WaitEnded(ctx, op, interval, id, 0)
+	if err == nil && (o.Status != apiv1.StatusCompleted || o.Progress.Outcome != apiv1.OutcomeSucceeded) {
+		err = fmt.Errorf("operation %s ended %s/%s: %s %s", id, o.Status, o.Progress.Outcome, o.Error, o.Progress.Message)
 	}
+	return o, err
 }
 
-// WaitEnded polls an operation every 100 ms until it is no longer running
-// and returns its last state, whatever the outcome (WaitOperation wants it
-// to succeed); an error after limit.
-func WaitEnded(ctx context.Context, op *cli.Client, id string, limit time.Duration) (apiv1.Operation, error) {
+// WaitEnded polls an operation every interval until it is no longer running
+// and returns its last state, whatever the outcome; an error after limit (0:
+// no limit).
+func WaitEnded(ctx context.Context, op *cli.Client, interval time.Duration, id string, limit time.Duration) (apiv1.Operation, error) {
 	deadline := time.Now().Add(limit)
 	for {
 		var o apiv1.Operation
@@ -93,10 +83,10 @@ func WaitEnded(ctx context.Context, op *cli.Client, id string, limit time.Durati
 		if err == nil && o.Status != apiv1.StatusRunning {
 			return o, nil
 		}
-		if time.Now().After(deadline) {
+		if limit > 0 && time.Now().After(deadline) {
 			return o, fmt.Errorf("operation %s still running after %s: %+v (last error %v)", id, limit, o.Progress, err)
 		}
-		if err := Sleep(ctx, 100*time.Millisecond); err != nil {
+		if err := Sleep(ctx, interval); err != nil {
 			return o, err
 		}
 	}

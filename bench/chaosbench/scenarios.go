@@ -540,5 +540,5 @@ func (b *Bench) awaitRecovery(ctx context.Context, lastRecovery string, up apiv1
 // WaitOperation polls an operation until it is no longer running and
 // returns its last state, whatever the outcome.
 func (b *Bench) WaitOperation(ctx context.Context, id string, limit time.Duration) (apiv1.Operation, error) {
-	return benchkit.WaitEnded(ctx, b.Auditor, id, limit)
+	return benchkit.WaitEnded(ctx, b.Auditor, 100*time.Millisecond, id, limit)
 }

@@ -97,8 +97,8 @@ const (
 	// RepeatValues: one byte repeated (the figures before Dec 2026), which
 	// DUMP and RESTORE compress to almost nothing.
 	RepeatValues ValueKind = "repeat"
-	// RandomValues: incompressible, different per key
-	// (redistest.FillRandom), as a cache of serialized payloads holds.
+	// RandomValues: incompressible (redistest.FillRandom), as a cache of
+	// serialized payloads holds.
 	RandomValues ValueKind = "random"
 )
 

@@ -59,8 +59,9 @@ type Config struct {
 	// of the other rows' Redis commands and worker CPU can be told apart.
 	Idle time.Duration
 	// ProfileDir, when set, receives CPU profiles of the worker (it serves
-	// net/http/pprof on a loopback port, DAYOPS_PPROF_ADDR): one file per
-	// operation, <shards>-<operation>.pprof, read with `go tool pprof`.
+	// net/http/pprof on a loopback port, DAYOPS_PPROF_ADDR): consecutive
+	// 15 s windows of each operation, <shards>-<operation>-<n>.pprof, read
+	// (merged) with `go tool pprof`.
 	ProfileDir string
 	CSV        string // path, "" for none
 	PNG        string // path, "" for none
@@ -287,11 +288,20 @@ func (b *bench) startWorker(api *benchkit.API, dir string) (wlog *os.File, stop 
 		wlog.Close()
 		return nil, nil, fmt.Errorf("start worker %s: %w", b.cfg.DayopsBin, err)
 	}
-	return wlog, func() {
+	stop = func() {
 		_ = b.worker.Process.Signal(os.Interrupt)
 		_ = b.worker.Wait()
 		wlog.Close()
-	}, nil
+	}
+	// The first operation's profile must not find the profiler not
+	// listening yet (the create row had none).
+	if b.pprofAddr != "" {
+		if err := waitListening(b.pprofAddr, 30*time.Second); err != nil {
+			stop()
+			return nil, nil, fmt.Errorf("worker profiler (log %s): %w", wlog.Name(), err)
+		}
+	}
+	return wlog, stop, nil
 }
 
 // measure starts one operation, waits for it to succeed and reads the

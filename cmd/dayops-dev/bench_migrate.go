@@ -75,7 +75,7 @@ number of lost acknowledged writes.`,
 	f.IntVar(&valueSize, "value-size", 100, "shortcut: value size of the --keys dataset")
 	f.StringVar(&scenarios, "scenarios", "out,in", "out (3->4), in (4->3)")
 	f.StringVar(&tools, "tools", "redis-cli,dayops", "tools to measure")
-	f.Var(&cfg.Values, "values", "value contents: repeat (one byte repeated, as in the figures before Dec 2026; DUMP compresses it to almost nothing) or random (incompressible, different per key)")
+	f.Var(&cfg.Values, "values", "value contents: repeat (one byte repeated, as in the figures before Dec 2026; DUMP compresses it to almost nothing) or random (incompressible)")
 	f.IntVar(&cfg.Primaries, "primaries", 3, "primaries before scale-out")
 	f.StringVar(&cfg.Dir, "dir", "", "parent directory of the nodes' directories (default $TMPDIR; /dev/shm avoids disk fsync stalls)")
 	f.IntVar(&cfg.Replicas, "replicas", 0, "replicas per primary")

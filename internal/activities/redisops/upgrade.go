@@ -197,9 +197,9 @@ type HandoverResult struct {
 	NewPrimaryID   string `json:"newPrimaryId"`
 	OldPrimaryID   string `json:"oldPrimaryId,omitempty"`
 	AlreadyPrimary bool   `json:"alreadyPrimary,omitempty"`
-	// Attempts and Method: how the replica was promoted (see
-	// failover.Run: an elected CLUSTER FAILOVER first, a paused
-	// takeover when Redis gave that up: see failover.Run).
+	// Attempts and Method: how the replica was promoted (an elected
+	// CLUSTER FAILOVER first, a paused takeover when Redis gave that up:
+	// see failover.Run).
 	Attempts int    `json:"attempts,omitempty"`
 	Method   string `json:"method,omitempty"`
 }
@@ -391,7 +391,7 @@ func healthProblems(obs ObserveResult, maxLag int64) []string {
 // key: 100 pairs, 200 commands a second per primary, what a light client
 // does. The probe used to send them back to back as fast as the round trip
 // allowed (thousands a second per primary, all primaries at once): on
-// bench scale's 12-shard upgrade it was 53% of the worker's CPU, and its
+// bench scale's 12-shard upgrade it was 51% of the worker's CPU, and its
 // own load on the primaries raised the latency it measured.
 const probeInterval = 10 * time.Millisecond
 

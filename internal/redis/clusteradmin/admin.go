@@ -225,6 +225,10 @@ func (a *Admin) client(addr string) *redis.Client { return a.Clients.Client(addr
 // Client returns the client of addr from the factory.
 func (a *Admin) Client(addr string) *redis.Client { return a.client(addr) }
 
+// Role reads addr's role as ROLE, INFO replication and CLUSTER NODES agree
+// on it (a transient error while they do not).
+func (a *Admin) Role(ctx context.Context, addr string) (NodeRole, error) { return a.role(ctx, addr) }
+
 // View reads and parses CLUSTER NODES of addr.
 func (a *Admin) View(ctx context.Context, addr string) (ClusterView, error) { return a.view(ctx, addr) }
 
@@ -243,6 +247,11 @@ func (a *Admin) view(ctx context.Context, addr string) (ClusterView, error) {
 		return ClusterView{}, fmt.Errorf("read cluster nodes of %s: %w", addr, err)
 	}
 	return v, nil
+}
+
+// ClusterInfo reads CLUSTER INFO of addr as a map.
+func (a *Admin) ClusterInfo(ctx context.Context, addr string) (map[string]string, error) {
+	return a.clusterInfo(ctx, addr)
 }
 
 // clusterInfo reads CLUSTER INFO of addr as a map.

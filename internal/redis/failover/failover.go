@@ -66,7 +66,7 @@ type Result struct {
 	Method   string
 }
 
-// Failover promotes a replica in a planned way and loses no acknowledged
+// Run promotes a replica in a planned way and loses no acknowledged
 // write: after checking the replica is connected and in sync and the cluster
 // is ok, it runs a default-mode CLUSTER FAILOVER (the primary pauses writes
 // until the replica has caught up, then the replica wins an election), and
@@ -78,7 +78,8 @@ type Result struct {
 // replica that won an election less than 4 x cluster-node-timeout ago reuses
 // that election's votes and epoch, "wins" at once with an epoch lower than
 // the shard's owner and turns back into a replica a moment later (Valkey
-// fixed this in 8.1; see docs/operations-design.md). The later attempts are
+// fixed the stale state: valkey-io/valkey#782 and #1274; see docs/upgrade.md).
+// The later attempts are
 // paused takeovers (PausedTakeover), which need no election; each
 // failed attempt is logged with both nodes' replication state.
 func Run(ctx context.Context, a *clusteradmin.Admin, in Input) (Result, error) {
@@ -117,7 +118,7 @@ func Run(ctx context.Context, a *clusteradmin.Admin, in Input) (Result, error) {
 			return Result{}, fmt.Errorf("failover: check before (attempt %d): %w", res.Attempts+1, err)
 		}
 		primaryAddr = sync.PrimaryAddr
-		if info, err := clusterInfo(ctx, a, in.ReplicaAddr); err != nil || info["cluster_state"] != "ok" {
+		if info, err := a.ClusterInfo(ctx, in.ReplicaAddr); err != nil || info["cluster_state"] != "ok" {
 			return Result{}, &clusteradmin.PreconditionError{Addr: in.ReplicaAddr, Reason: fmt.Sprintf("cluster_state not ok before failover (%v)", err)}
 		}
 		res.Attempts++
@@ -141,7 +142,7 @@ func Run(ctx context.Context, a *clusteradmin.Admin, in Input) (Result, error) {
 	}
 	err = a.Poll(ctx, 0, "wait for cluster_state ok", func(ctx context.Context) (bool, string, error) {
 		for _, addr := range []string{in.ReplicaAddr, primaryAddr} {
-			info, err := clusterInfo(ctx, a, addr)
+			info, err := a.ClusterInfo(ctx, addr)
 			if err != nil {
 				return false, err.Error(), nil
 			}
@@ -157,7 +158,7 @@ func Run(ctx context.Context, a *clusteradmin.Admin, in Input) (Result, error) {
 	return res, nil
 }
 
-// failoverAttempt runs one attempt of res.Method and waits, at most
+// attempt runs one attempt of res.Method and waits, at most
 // in.AttemptTimeout, until the replica is primary and the old primary
 // follows it. It returns why the attempt failed ("" if it did not), or an
 // error that ends the failover.
@@ -217,21 +218,24 @@ func attempt(ctx context.Context, a *clusteradmin.Admin, in Input, primaryAddr s
 // handedOver says whether the replica is primary and the old primary follows
 // it, and the replica's role as far as it is known.
 func handedOver(ctx context.Context, a *clusteradmin.Admin, replicaAddr, primaryAddr, newID string) (bool, topology.Role) {
-	nr, err := role(ctx, a, replicaAddr)
+	nr, err := a.Role(ctx, replicaAddr)
 	if err != nil {
 		return false, ""
 	}
 	if nr.Role != topology.RolePrimary {
 		return false, nr.Role
 	}
-	or, err := role(ctx, a, primaryAddr)
+	or, err := a.Role(ctx, primaryAddr)
 	return err == nil && or.Role == topology.RoleReplica && or.PrimaryID == newID, nr.Role
 }
 
 // pauseUntilCaughtUp pauses the primary's writes (CLIENT PAUSE WRITE, ending
 // by itself after bound) and waits until the replica has processed the
 // primary's whole replication stream, so that a takeover loses no
-// acknowledged write. The returned function unpauses; call it in any case.
+// acknowledged write. It waits at most half the bound: the takeover must
+// reach the old primary while its writes are still paused, or writes it
+// acknowledged after the pause ran out and before it heard of the new
+// epoch would be lost. The returned function unpauses; call it in any case.
 func pauseUntilCaughtUp(ctx context.Context, a *clusteradmin.Admin, replicaAddr, primaryAddr string, bound time.Duration) (func(), error) {
 	pc := a.Client(primaryAddr)
 	if err := pc.Do(ctx, "client", "pause", bound.Milliseconds(), "write").Err(); err != nil {
@@ -249,7 +253,7 @@ func pauseUntilCaughtUp(ctx context.Context, a *clusteradmin.Admin, replicaAddr,
 		return unpause, fmt.Errorf("info replication of %s: %w", primaryAddr, err)
 	}
 	target, _ := strconv.ParseInt(clusteradmin.ParseInfo(text)["master_repl_offset"], 10, 64)
-	err = a.Poll(ctx, 0, "wait for the replica to reach the paused primary's offset", func(ctx context.Context) (bool, string, error) {
+	err = a.Poll(ctx, bound/2, "wait for the replica to reach the paused primary's offset", func(ctx context.Context) (bool, string, error) {
 		rt, err := a.Client(replicaAddr).Info(ctx, "replication").Result()
 		if err != nil {
 			return false, "", err
@@ -284,25 +288,4 @@ func replicationSummary(ctx context.Context, a *clusteradmin.Admin, addr string)
 		}
 	}
 	return strings.TrimSpace(b.String())
-}
-
-// role is one node's role (clusteradmin.Roles of one address).
-func role(ctx context.Context, a *clusteradmin.Admin, addr string) (clusteradmin.NodeRole, error) {
-	r, err := a.Roles(ctx, clusteradmin.RolesInput{Addrs: []string{addr}})
-	if err != nil {
-		return clusteradmin.NodeRole{}, err
-	}
-	if len(r.Nodes) != 1 {
-		return clusteradmin.NodeRole{}, fmt.Errorf("role of %s: %d answers", addr, len(r.Nodes))
-	}
-	return r.Nodes[0], nil
-}
-
-// clusterInfo is a node's CLUSTER INFO as a map.
-func clusterInfo(ctx context.Context, a *clusteradmin.Admin, addr string) (map[string]string, error) {
-	text, err := a.Client(addr).ClusterInfo(ctx).Result()
-	if err != nil {
-		return nil, fmt.Errorf("cluster info of %s: %w", addr, err)
-	}
-	return clusteradmin.ParseInfo(text), nil
 }

@@ -358,8 +358,9 @@ func Fill(ctx context.Context, client *redis.ClusterClient, prefix string, n, si
 	return fill(ctx, client, prefix, n, workers, func(int) string { return val })
 }
 
-// FillRandom is Fill with incompressible values, different for every key
-// (windows of one pseudo-random buffer, the same for every run): what a cache
+// FillRandom is Fill with incompressible values: windows of one pseudo-random
+// buffer (the same in every run), size+64 different ones spread over the
+// keys, none of which LZF can shrink: what a cache
 // of serialized or compressed payloads holds, and what a slot move or a
 // backup of them costs (Redis' LZF finds nothing to compress).
 func FillRandom(ctx context.Context, client *redis.ClusterClient, prefix string, n, size, workers int) error {
