@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/dayops/dayops/internal/guard"
 	"github.com/dayops/dayops/internal/redis/clusteradmin"
 	"github.com/dayops/dayops/internal/topology"
@@ -43,7 +45,35 @@ type cheap struct {
 // cheapCommands is the number of commands in the cheap pipeline.
 const cheapCommands = 3
 
-func askCheap(ctx context.Context, cl *clusteradmin.ClientPool, addr string) cheap {
+// How long one observation waits for an instance's answer, connecting
+// included (the guardian's clients honour a context's deadline): the whole
+// answerTimeout when it answered the previous observation, silentTimeout
+// when it did not. A hung instance (stopped, or its host stalled) accepts
+// the connection and the request and never answers: each observation of it
+// ends at the timeout, and every observation waits for all its answers.
+// Before these bounds (go-redis' own timeouts only, 2 s with a new
+// connection) a tick took 2 s while a primary hung, and the first one that
+// saw Redis promote its replica ended seconds after the promotion, and
+// with it the Service's move (TestObserveRedisHungPrimaryPromoted). An instance taken for unreachable
+// is not lost by that alone (guard: only when its Kubernetes node is not
+// Ready or its Pod is deleted), so an answer that is merely slow on a
+// loaded host costs a Degraded reason, not a recovery.
+const (
+	answerTimeout = time.Second
+	silentTimeout = 500 * time.Millisecond
+)
+
+// ClientOptions are the options of the guardian's Redis clients: short
+// timeouts, two connections per instance, and context deadlines honoured
+// (observeRedis bounds each instance's answer).
+func ClientOptions(password string) redis.Options {
+	return redis.Options{Password: password, DialTimeout: answerTimeout, ReadTimeout: answerTimeout, WriteTimeout: answerTimeout,
+		PoolSize: 2, ContextTimeoutEnabled: true}
+}
+
+func askCheap(ctx context.Context, cl *clusteradmin.ClientPool, addr string, timeout time.Duration) cheap {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
 	p := cl.Client(addr).Pipeline()
 	myid := p.ClusterMyID(ctx)
 	ci := p.ClusterInfo(ctx)
@@ -127,6 +157,9 @@ type viewMemory struct {
 	// flagged are the ordinals whose own view, when last read, flagged a
 	// node: their view is read at every tick until it flags none.
 	flagged map[int]bool
+	// silent are the ordinals that did not answer the last observation:
+	// they get silentTimeout rather than answerTimeout.
+	silent map[int]bool
 }
 
 // redisObservation is every instance's answer to one tick.
@@ -172,16 +205,28 @@ func observeRedis(ctx context.Context, cl *clusteradmin.ClientPool, targets []ta
 	out := redisObservation{Nodes: map[int]guard.Node{}, Uptime: map[int]time.Duration{}, Reference: -1}
 	slices.SortFunc(targets, func(x, y target) int { return x.Ordinal - y.Ordinal })
 	answers := make([]cheap, len(targets))
-	parallel(len(targets), func(i int) { answers[i] = askCheap(ctx, cl, targets[i].Addr) })
+	parallel(len(targets), func(i int) {
+		timeout := answerTimeout
+		if mem.silent[targets[i].Ordinal] {
+			timeout = silentTimeout
+		}
+		answers[i] = askCheap(ctx, cl, targets[i].Addr, timeout)
+	})
 	out.Commands += cheapCommands * len(targets)
+	mem.silent = map[int]bool{}
 	for i, t := range targets {
 		out.Nodes[t.Ordinal] = guard.Node{}
 		out.Uptime[t.Ordinal] = answers[i].uptime
+		if !answers[i].ok {
+			mem.silent[t.Ordinal] = true
+		}
 	}
 	if mem.flagged == nil {
 		mem.flagged = map[int]bool{}
 	}
 	readView := func(i int) (clusteradmin.ClusterView, bool) {
+		ctx, cancel := context.WithTimeout(ctx, answerTimeout)
+		defer cancel()
 		text, err := cl.Client(targets[i].Addr).ClusterNodes(ctx).Result()
 		if err != nil {
 			return clusteradmin.ClusterView{}, false

@@ -35,7 +35,7 @@ func startCluster(t *testing.T, config ...string) (*redistest.Cluster, []target,
 		targets = append(targets, target{Ordinal: i, Addr: n.Addr})
 	}
 	// The guardian's own client options.
-	pool := clusteradmin.NewClientPool(redis.Options{DialTimeout: time.Second, ReadTimeout: time.Second, WriteTimeout: time.Second, PoolSize: 2})
+	pool := clusteradmin.NewClientPool(ClientOptions(""))
 	t.Cleanup(func() { _ = pool.Close() })
 	return c, targets, pool
 }
@@ -441,7 +441,7 @@ func BenchmarkObserveRedis(b *testing.B) {
 		for i, n := range c.Nodes() {
 			targets = append(targets, target{Ordinal: i, Addr: n.Addr})
 		}
-		pool := clusteradmin.NewClientPool(redis.Options{DialTimeout: time.Second, ReadTimeout: time.Second, WriteTimeout: time.Second, PoolSize: 2})
+		pool := clusteradmin.NewClientPool(ClientOptions(""))
 		ctx := b.Context()
 		// out sums the instances' total_net_output_bytes and commandstats
 		// calls and usec, INFO's apart (the readings are INFO, after a

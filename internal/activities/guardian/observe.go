@@ -18,7 +18,6 @@ import (
 	"github.com/dayops/dayops/internal/redis/clusteradmin"
 	"github.com/dayops/dayops/internal/spec"
 	"github.com/dayops/dayops/internal/topology"
-	"github.com/redis/go-redis/v9"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
@@ -78,8 +77,7 @@ func (a *Activities) clients(ctx context.Context, namespace, secret string) (*cl
 		if ok {
 			p.p.Close()
 		}
-		p = &pool{password: pw, p: clusteradmin.NewClientPool(redis.Options{Password: pw,
-			DialTimeout: time.Second, ReadTimeout: time.Second, WriteTimeout: time.Second, PoolSize: 2})}
+		p = &pool{password: pw, p: clusteradmin.NewClientPool(ClientOptions(pw))}
 		a.pools[key] = p
 	}
 	return p.p, nil
@@ -90,6 +88,7 @@ func (a *Activities) memory(namespace, cluster string) viewMemory {
 	defer a.mu.Unlock()
 	m := a.views[namespace+"/"+cluster]
 	m.flagged = maps.Clone(m.flagged)
+	m.silent = maps.Clone(m.silent)
 	return m
 }
 

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -411,5 +413,176 @@ func incrDelDuringMigration(t *testing.T, mode clusteradmin.CopyMode) {
 	}
 	if skipped > len(keys)/10 {
 		t.Errorf("%d of %d keys had a failed command", skipped, len(keys))
+	}
+}
+
+// The copy path moves a string of 1 KB or more by GET and SET (no DUMP, so
+// no LZF on the source and no decompression on the target) and every other
+// key by DUMP and RESTORE: every key arrives exactly as it was (its DUMP payload, which
+// holds the type, encoding-independent contents, and its expiry time).
+func TestCopyKeepsEveryType(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	c, cc, addrs, ids, slots := threePrimaries(t)
+	slot := slots[0][0].Start
+	tag := tagFor(t, ctx, c.Pool.Client(addrs[0]), slot)
+	at := time.Now().Add(time.Hour).UnixMilli()
+	big := make([]byte, 10240)
+	for i := range big {
+		big[i] = byte(i*7919 + i/13) // bytes LZF cannot shorten much, with zeros and CRLFs among them
+	}
+	_, err := cc.Pipelined(ctx, func(p redis.Pipeliner) error {
+		p.Set(ctx, tag+"str", "value", 0)
+		p.Set(ctx, tag+"int", "12345", 0)
+		p.Set(ctx, tag+"empty", "", 0)
+		p.Set(ctx, tag+"big", big, 0)
+		p.Set(ctx, tag+"rep", string(make([]byte, 10240)), 0)
+		p.Set(ctx, tag+"strttl", "expires", 0)
+		p.PExpireAt(ctx, tag+"strttl", time.UnixMilli(at))
+		p.Set(ctx, tag+"bigttl", big, 0)
+		p.PExpireAt(ctx, tag+"bigttl", time.UnixMilli(at+1))
+		p.HSet(ctx, tag+"hash", "a", "1", "b", "2")
+		p.RPush(ctx, tag+"list", "x", "y", "z")
+		p.SAdd(ctx, tag+"set", "m", "n")
+		p.ZAdd(ctx, tag+"zset", redis.Z{Score: 1.5, Member: "p"}, redis.Z{Score: -2, Member: "q"})
+		p.XAdd(ctx, &redis.XAddArgs{Stream: tag + "stream", ID: "1-1", Values: []any{"f", "v"}})
+		p.PExpireAt(ctx, tag+"hash", time.UnixMilli(at))
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := c.Pool.Client(addrs[0]).ClusterGetKeysInSlot(ctx, slot, 100).Result()
+	if err != nil || len(keys) != 12 {
+		t.Fatalf("keys in slot %d: %v (%v), want 12", slot, keys, err)
+	}
+	before := dumpKeys(t, ctx, cc, keys)
+	tgt := c.Pool.Client(addrs[1])
+	if err := tgt.ConfigResetStat(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	res, err := slotmigrate.New(c.Admin).MigrateSlots(ctx, slotmigrate.MigrateInput{
+		Moves: []topology.Move{{From: ids[0], To: ids[1], Range: topology.SlotRange{Start: slot, End: slot}}},
+		Seeds: c.Addrs(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Progress.SlotsCopied != 1 {
+		t.Errorf("progress %+v: want the slot copied, not MIGRATEd", res.Progress)
+	}
+	if err := c.Check(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := tgt.ClusterCountKeysInSlot(ctx, slot).Result(); err != nil || n != 12 {
+		t.Errorf("target holds %d keys of slot %d (%v), want 12", n, slot, err)
+	}
+	// The three strings of 10 KB by SET, the small ones and the other
+	// types by RESTORE-ASKING.
+	stats, err := tgt.Info(ctx, "commandstats").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"cmdstat_set:calls=3,", "cmdstat_restore-asking:calls=9,"} {
+		if !strings.Contains(stats, want) {
+			t.Errorf("target's commandstats lack %q:\n%s", want, stats)
+		}
+	}
+	after := dumpKeys(t, ctx, cc, keys)
+	for _, k := range keys {
+		if before[k] != after[k] {
+			t.Errorf("%s: before the move %q, after %q", k, trim(before[k]), trim(after[k]))
+		}
+	}
+}
+
+// dumpKeys returns each key's DUMP payload (a set's sorted members: a
+// restored hash table set may list them in another order) and PEXPIRETIME,
+// as one string.
+func dumpKeys(t *testing.T, ctx context.Context, cc *redis.ClusterClient, keys []string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	for _, k := range keys {
+		d, err := cc.Dump(ctx, k).Result()
+		if typ, _ := cc.Type(ctx, k).Result(); typ == "set" {
+			var m []string
+			m, err = cc.SMembers(ctx, k).Result()
+			slices.Sort(m)
+			d = "set " + strings.Join(m, ",")
+		}
+		if err != nil {
+			t.Fatalf("dump %s: %v", k, err)
+		}
+		e, err := cc.PExpireTime(ctx, k).Result()
+		if err != nil {
+			t.Fatalf("pexpiretime %s: %v", k, err)
+		}
+		out[k] = fmt.Sprintf("%d %s", e.Milliseconds(), d)
+	}
+	return out
+}
+
+// trim shortens a value for an error message.
+func trim(s string) string {
+	if len(s) > 40 {
+		return s[:40] + "..."
+	}
+	return s
+}
+
+// If SETSLOT MIGRATING fails in the copy's commit while its UNLINK runs
+// (here: the source forgot the target between the copy and the commit), the
+// copied keys are put back on the source, big strings by SET and the others
+// by RESTORE, each with its value and expiry time, and the move fails
+// naming it.
+func TestCopyPutsKeysBackWhenTheCommitFails(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	c, _, addrs, ids, slots := threePrimaries(t)
+	slot := slots[0][0].Start
+	src := c.Pool.Client(addrs[0])
+	tag := tagFor(t, ctx, src, slot)
+	at := time.Now().Add(time.Hour).UnixMilli()
+	big := strings.Repeat("0123456789", 1024)
+	_, err := src.Pipelined(ctx, func(p redis.Pipeliner) error {
+		p.Set(ctx, tag+"small", "v", 0)
+		p.Set(ctx, tag+"big", big, 0)
+		p.PExpireAt(ctx, tag+"big", time.UnixMilli(at))
+		p.HSet(ctx, tag+"hash", "f", "v")
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mig := slotmigrate.New(c.Admin)
+	// Without full coverage required, the source's cluster stays ok with the
+	// forgotten target's slots unassigned, so the commit's UNLINK is queued
+	// and runs, and only SETSLOT fails.
+	if err := src.ConfigSet(ctx, "cluster-require-full-coverage", "no").Err(); err != nil {
+		t.Fatal(err)
+	}
+	mig.BeforeCommit = func(int, int) {
+		if err := src.Do(ctx, "cluster", "forget", ids[1]).Err(); err != nil {
+			t.Errorf("forget the target: %v", err)
+		}
+	}
+	_, err = mig.MigrateSlots(ctx, slotmigrate.MigrateInput{
+		Moves: []topology.Move{{From: ids[0], To: ids[1], Range: topology.SlotRange{Start: slot, End: slot}}},
+		Seeds: c.Addrs(),
+	})
+	if err == nil || !strings.Contains(err.Error(), "keys put back on the source") {
+		t.Fatalf("err = %v, want the failed commit with the keys put back", err)
+	}
+	if got, err := src.Get(ctx, tag+"small").Result(); err != nil || got != "v" {
+		t.Errorf("small = %q (%v)", got, err)
+	}
+	if got, err := src.Get(ctx, tag+"big").Result(); err != nil || got != big {
+		t.Errorf("big = %d bytes (%v), want %d", len(got), err, len(big))
+	}
+	if e, err := src.PExpireTime(ctx, tag+"big").Result(); err != nil || e.Milliseconds() != at {
+		t.Errorf("big expires at %v (%v), want %d", e.Milliseconds(), err, at)
+	}
+	if got, err := src.HGet(ctx, tag+"hash", "f").Result(); err != nil || got != "v" {
+		t.Errorf("hash f = %q (%v)", got, err)
 	}
 }
