@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/dayops/dayops/internal/apiv1"
 	"github.com/dayops/dayops/internal/eventstore"
 	"github.com/google/uuid"
 )
@@ -48,11 +49,9 @@ type Payload interface {
 	ClusterName() string
 }
 
-// SlotRange is an inclusive range of hash slots, 0..16383.
-type SlotRange struct {
-	Start int `json:"start"`
-	End   int `json:"end"`
-}
+// SlotRange is an inclusive range of hash slots, 0..16383 (the API's wire
+// type: a projection's shard holds the ranges its events carry).
+type SlotRange = apiv1.AuditSlotRange
 
 // OperationRequested: someone asked for an operation (written by the API).
 type OperationRequested struct {

@@ -41,6 +41,18 @@ func known(in Input) map[int]Member {
 func TestAssess(t *testing.T) {
 	healthy := cluster2x1()
 	base := known(healthy)
+	// primaryLost: pod 0 (shard 0's primary) is gone and Redis promoted
+	// its replica, ordinal 2.
+	primaryLost := func() Input {
+		in := cluster2x1()
+		in.Known = base
+		in.Pods = in.Pods[1:]
+		delete(in.Nodes, 0)
+		n := in.Nodes[2]
+		n.Role, n.Slots, n.LinkUp, n.Failing = P, 8192, false, []string{"A"}
+		in.Nodes[2] = n
+		return in
+	}
 	tests := map[string]struct {
 		in   func() Input
 		want Assessment
@@ -50,16 +62,7 @@ func TestAssess(t *testing.T) {
 			want: Assessment{State: StateHealthy, Desired: 4, Ready: 4, Primaries: map[int]int{0: 0, 1: 1}},
 		},
 		"primary pod force-deleted, replica promoted": {
-			in: func() Input {
-				in := cluster2x1()
-				in.Known = base
-				in.Pods = in.Pods[1:]
-				delete(in.Nodes, 0)
-				n := in.Nodes[2]
-				n.Role, n.Slots, n.LinkUp, n.Failing = P, 8192, false, []string{"A"}
-				in.Nodes[2] = n
-				return in
-			},
+			in: primaryLost,
 			want: Assessment{State: StateDegraded, Desired: 4, Ready: 3,
 				Relabel: map[int]topology.Role{2: P}, NodeIDs: map[int]string{2: "C"},
 				Primaries: map[int]int{0: 2, 1: 1},
@@ -69,17 +72,7 @@ func TestAssess(t *testing.T) {
 					"c-2 flags 1 node(s) as failing"}},
 		},
 		"primary lost while a recover runs: Redis's failover is still reported": {
-			in: func() Input {
-				in := cluster2x1()
-				in.Known = base
-				in.Operation = "op-recover"
-				in.Pods = in.Pods[1:]
-				delete(in.Nodes, 0)
-				n := in.Nodes[2]
-				n.Role, n.Slots, n.LinkUp, n.Failing = P, 8192, false, []string{"A"}
-				in.Nodes[2] = n
-				return in
-			},
+			in: func() Input { in := primaryLost(); in.Operation = "op-recover"; return in },
 			want: Assessment{State: StateBusy, Desired: 4, Ready: 3,
 				Relabel: map[int]topology.Role{2: P}, NodeIDs: map[int]string{2: "C"},
 				Primaries: map[int]int{0: 2, 1: 1},

@@ -3,10 +3,6 @@ package workflows
 import (
 	"path/filepath"
 	"testing"
-
-	"github.com/dayops/dayops/internal/operation"
-	"go.temporal.io/sdk/worker"
-	"go.temporal.io/sdk/workflow"
 )
 
 // TestReplayBackupHistories replays recorded Backup and Restore histories
@@ -16,18 +12,7 @@ import (
 func TestReplayBackupHistories(t *testing.T) {
 	for _, name := range []string{"backup.json", "restore.json"} {
 		t.Run(name, func(t *testing.T) {
-			r, err := worker.NewWorkflowReplayerWithOptions(worker.WorkflowReplayerOptions{
-				ContextPropagators: []workflow.ContextPropagator{operation.MetaPropagator{}},
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, w := range []any{Backup, Restore, DeleteBackup, ScheduledBackup} {
-				r.RegisterWorkflow(w)
-			}
-			if err := r.ReplayWorkflowHistoryFromJSONFile(nil, filepath.Join("testdata", "backup-histories", name)); err != nil {
-				t.Fatalf("replay %s: %v", name, err)
-			}
+			replay(t, filepath.Join("testdata", "backup-histories", name), Backup, Restore, DeleteBackup, ScheduledBackup)
 		})
 	}
 }

@@ -32,23 +32,30 @@ func TestReplayRecordedHistories(t *testing.T) {
 	for _, f := range files {
 		want[filepath.Base(f)] = true
 		t.Run(filepath.Base(f), func(t *testing.T) {
-			r, err := worker.NewWorkflowReplayerWithOptions(worker.WorkflowReplayerOptions{
-				ContextPropagators: []workflow.ContextPropagator{operation.MetaPropagator{}},
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, w := range []any{CreateCluster, ScaleShards, ScaleReplicas, DeleteCluster, Upgrade, UpgradeBake} {
-				r.RegisterWorkflow(w)
-			}
-			if err := r.ReplayWorkflowHistoryFromJSONFile(nil, f); err != nil {
-				t.Fatalf("replay %s: %v", f, err)
-			}
+			replay(t, f, CreateCluster, ScaleShards, ScaleReplicas, DeleteCluster, Upgrade, UpgradeBake)
 		})
 	}
 	for f, ok := range want {
 		if !ok {
 			t.Errorf("no recorded history %s in testdata/histories", f)
 		}
+	}
+}
+
+// replay replays the recorded history in file with workflows registered
+// (and the operation metadata propagator every worker runs with).
+func replay(t *testing.T, file string, workflows ...any) {
+	t.Helper()
+	r, err := worker.NewWorkflowReplayerWithOptions(worker.WorkflowReplayerOptions{
+		ContextPropagators: []workflow.ContextPropagator{operation.MetaPropagator{}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range workflows {
+		r.RegisterWorkflow(w)
+	}
+	if err := r.ReplayWorkflowHistoryFromJSONFile(nil, file); err != nil {
+		t.Fatalf("replay %s: %v", file, err)
 	}
 }

@@ -4,10 +4,6 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
-
-	"github.com/dayops/dayops/internal/operation"
-	"go.temporal.io/sdk/worker"
-	"go.temporal.io/sdk/workflow"
 )
 
 // TestReplaySelfHealHistories replays the recorded Guardian, Recover and
@@ -22,19 +18,6 @@ func TestReplaySelfHealHistories(t *testing.T) {
 		}
 	}
 	for _, f := range files {
-		t.Run(filepath.Base(f), func(t *testing.T) {
-			r, err := worker.NewWorkflowReplayerWithOptions(worker.WorkflowReplayerOptions{
-				ContextPropagators: []workflow.ContextPropagator{operation.MetaPropagator{}},
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, w := range []any{Guardian, Recover, Switchover} {
-				r.RegisterWorkflow(w)
-			}
-			if err := r.ReplayWorkflowHistoryFromJSONFile(nil, f); err != nil {
-				t.Fatalf("replay %s: %v", f, err)
-			}
-		})
+		t.Run(filepath.Base(f), func(t *testing.T) { replay(t, f, Guardian, Recover, Switchover) })
 	}
 }

@@ -5,100 +5,39 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/dayops/dayops/internal/apiv1"
 	"github.com/dayops/dayops/internal/audit"
 	"github.com/dayops/dayops/internal/eventstore"
 )
 
-// ClusterState is the current topology of one Redis cluster as the log tells it.
-type ClusterState struct {
-	Name          string                 `json:"name"`
-	Deleted       bool                   `json:"deleted,omitempty"`
-	RedisVersion  string                 `json:"redis_version,omitempty"`
-	Image         string                 `json:"image,omitempty"`
-	CreatedAt     time.Time              `json:"created_at,omitzero"`
-	UpdatedAt     time.Time              `json:"updated_at,omitzero"`
-	Shards        map[int]*ShardState    `json:"shards,omitempty"`
-	Instances     map[int]*InstanceState `json:"instances,omitempty"` // by ordinal
-	LastOperation *OperationSummary      `json:"last_operation,omitempty"`
-	Position      int64                  `json:"position"` // last event applied
-}
-
-// ShardState is one shard: its slots; members are the instances with that Shard.
-type ShardState struct {
-	ID    int               `json:"id"`
-	Slots []audit.SlotRange `json:"slots,omitempty"`
-}
-
-// InstanceState is one instance (pod + volume) by its stable ordinal.
-type InstanceState struct {
-	Ordinal      int       `json:"ordinal"`
-	Shard        int       `json:"shard"`
-	Pod          string    `json:"pod,omitempty"`
-	Zone         string    `json:"zone,omitempty"`
-	Role         string    `json:"role,omitempty"`
-	Image        string    `json:"image,omitempty"`
-	RedisVersion string    `json:"redis_version,omitempty"`
-	CreatedAt    time.Time `json:"created_at,omitzero"`
-}
-
-// OperationSummary is the last operation on a cluster and how it ended.
-type OperationSummary struct {
-	ID     string    `json:"id"`
-	Kind   string    `json:"kind,omitempty"`
-	Status string    `json:"status"`
-	Error  string    `json:"error,omitempty"`
-	Actor  string    `json:"actor,omitempty"`
-	At     time.Time `json:"at"`
-}
+// The projection's states are the API's wire types (package apiv1): a
+// replayed state is served as it is, and the tables store the same JSON.
+type (
+	// ClusterState is the current topology of one Redis cluster as the log
+	// tells it; its shards' members are the instances with that Shard.
+	ClusterState = apiv1.AuditClusterState
+	// ShardState is one shard: its slots.
+	ShardState = apiv1.AuditShardState
+	// InstanceState is one instance (pod + volume) by its stable ordinal.
+	InstanceState = apiv1.AuditInstanceState
+	// OperationSummary is the last operation on a cluster and how it ended.
+	OperationSummary = apiv1.AuditOperationSummary
+	// Timeline is one operation with each step's start, end and outcome.
+	Timeline = apiv1.AuditTimeline
+	// StepState is one step of a timeline.
+	StepState = apiv1.AuditStepState
+	// HookState is one hook run of a timeline.
+	HookState = apiv1.AuditHookState
+)
 
 // Operation statuses and step outcomes.
 const (
-	StatusRequested = "requested"
-	StatusRunning   = "running"
-	StatusCompleted = "completed"
-	StatusFailed    = "failed"
-	StatusCancelled = "cancelled"
+	StatusRequested = apiv1.AuditStatusRequested
+	StatusRunning   = apiv1.AuditStatusRunning
+	StatusCompleted = apiv1.AuditStatusCompleted
+	StatusFailed    = apiv1.AuditStatusFailed
+	StatusCancelled = apiv1.AuditStatusCancelled
 )
-
-// Timeline is one operation with each step's start, end and outcome.
-type Timeline struct {
-	OperationID string      `json:"operation_id"`
-	Cluster     string      `json:"cluster"`
-	Kind        string      `json:"kind,omitempty"`
-	Status      string      `json:"status"`
-	Actor       string      `json:"actor,omitempty"`
-	Reason      string      `json:"reason,omitempty"`
-	RequestedAt time.Time   `json:"requested_at,omitzero"`
-	StartedAt   time.Time   `json:"started_at,omitzero"`
-	EndedAt     time.Time   `json:"ended_at,omitzero"`
-	Error       string      `json:"error,omitempty"`
-	Steps       []StepState `json:"steps,omitempty"`
-	Hooks       []HookState `json:"hooks,omitempty"`
-	Position    int64       `json:"position"`
-}
-
-// StepState is one step of a timeline.
-type StepState struct {
-	ID      string    `json:"id"`
-	Name    string    `json:"name,omitempty"`
-	Target  string    `json:"target,omitempty"`
-	Start   time.Time `json:"start,omitzero"`
-	End     time.Time `json:"end,omitzero"`
-	Outcome string    `json:"outcome"` // running, completed, failed
-	Detail  string    `json:"detail,omitempty"`
-	Error   string    `json:"error,omitempty"`
-}
-
-// HookState is one hook run of a timeline.
-type HookState struct {
-	Hook       string    `json:"hook"`
-	Point      string    `json:"point"`
-	Target     string    `json:"target,omitempty"`
-	Outcome    string    `json:"outcome"`
-	Error      string    `json:"error,omitempty"`
-	DurationMS int64     `json:"duration_ms,omitempty"`
-	At         time.Time `json:"at"`
-}
 
 // Projection holds the cluster states and operation timelines built from a
 // prefix of the log. It is a pure fold: Apply in position order; the same
@@ -155,7 +94,7 @@ func (p *Projection) operation(id, cluster string) *Timeline {
 	return t
 }
 
-func (t *Timeline) step(id string) *StepState {
+func step(t *Timeline, id string) *StepState {
 	for i := len(t.Steps) - 1; i >= 0; i-- {
 		if t.Steps[i].ID == id {
 			return &t.Steps[i]
@@ -165,7 +104,7 @@ func (t *Timeline) step(id string) *StepState {
 	return &t.Steps[len(t.Steps)-1]
 }
 
-func (c *ClusterState) shard(id int) *ShardState {
+func shard(c *ClusterState, id int) *ShardState {
 	s := c.Shards[id]
 	if s == nil {
 		s = &ShardState{ID: id}
@@ -174,7 +113,7 @@ func (c *ClusterState) shard(id int) *ShardState {
 	return s
 }
 
-func (c *ClusterState) instance(ordinal int) *InstanceState {
+func instance(c *ClusterState, ordinal int) *InstanceState {
 	in := c.Instances[ordinal]
 	if in == nil {
 		in = &InstanceState{Ordinal: ordinal}
@@ -233,17 +172,17 @@ func timelineChange(e eventstore.Event, pl audit.Payload) (change func(*Timeline
 		return func(t *Timeline) { t.Status, t.StartedAt = StatusRunning, at }, true
 	case *audit.StepStarted:
 		return func(t *Timeline) {
-			s := t.step(v.StepID)
+			s := step(t, v.StepID)
 			s.Name, s.Target, s.Start, s.Outcome = v.Name, v.Target, at, StatusRunning
 		}, false
 	case *audit.StepCompleted:
 		return func(t *Timeline) {
-			s := t.step(v.StepID)
+			s := step(t, v.StepID)
 			s.End, s.Outcome, s.Detail, s.Error = at, StatusCompleted, v.Detail, ""
 		}, false
 	case *audit.StepFailed:
 		return func(t *Timeline) {
-			s := t.step(v.StepID)
+			s := step(t, v.StepID)
 			s.End, s.Outcome, s.Error = at, StatusFailed, v.Error
 		}, false
 	case *audit.OperationCompleted:
@@ -278,29 +217,29 @@ func clusterChange(pl audit.Payload, at time.Time) func(*ClusterState) {
 			c.Deleted, c.RedisVersion, c.Image, c.CreatedAt = false, v.RedisVersion, v.Image, at
 		}
 	case *audit.ShardAdded:
-		return func(c *ClusterState) { c.shard(v.Shard) }
+		return func(c *ClusterState) { shard(c, v.Shard) }
 	case *audit.ShardRemoved:
 		return func(c *ClusterState) { delete(c.Shards, v.Shard) }
 	case *audit.InstanceCreated:
 		return func(c *ClusterState) {
-			c.shard(v.Shard)
+			shard(c, v.Shard)
 			c.Instances[v.Ordinal] = &InstanceState{Ordinal: v.Ordinal, Shard: v.Shard, Pod: v.Pod, Zone: v.Zone,
 				Role: v.Role, Image: v.Image, RedisVersion: v.RedisVersion, CreatedAt: at}
 		}
 	case *audit.InstanceDeleted:
 		return func(c *ClusterState) { delete(c.Instances, v.Ordinal) }
 	case *audit.RoleChanged:
-		return func(c *ClusterState) { c.instance(v.Ordinal).Role = v.Role }
+		return func(c *ClusterState) { instance(c, v.Ordinal).Role = v.Role }
 	case *audit.SlotsAssigned:
-		return func(c *ClusterState) { c.giveSlots(v.Shard, v.Slots) }
+		return func(c *ClusterState) { giveSlots(c, v.Shard, v.Slots) }
 	case *audit.SlotsMigrated:
 		return func(c *ClusterState) {
-			c.shard(v.FromShard)
-			c.giveSlots(v.ToShard, v.Slots)
+			shard(c, v.FromShard)
+			giveSlots(c, v.ToShard, v.Slots)
 		}
 	case *audit.ReplicaAdded:
 		return func(c *ClusterState) {
-			in := c.instance(v.Ordinal)
+			in := instance(c, v.Ordinal)
 			in.Shard, in.Role = v.Shard, audit.RoleReplica
 		}
 	case *audit.ReplicaRemoved:
@@ -311,7 +250,7 @@ func clusterChange(pl audit.Payload, at time.Time) func(*ClusterState) {
 		}
 	case *audit.ImageChanged:
 		return func(c *ClusterState) {
-			in := c.instance(v.Ordinal)
+			in := instance(c, v.Ordinal)
 			in.Image, in.RedisVersion = v.Image, v.RedisVersion
 		}
 	case *audit.ClusterDeleted:
@@ -323,25 +262,15 @@ func clusterChange(pl audit.Payload, at time.Time) func(*ClusterState) {
 	return nil
 }
 
-// giveSlots makes shard the owner of slots: a slot belongs to exactly one
+// giveSlots makes shard to the owner of slots: a slot belongs to exactly one
 // shard, so they leave whichever shard had them (the migration's source,
 // normally).
-func (c *ClusterState) giveSlots(shard int, slots []audit.SlotRange) {
+func giveSlots(c *ClusterState, to int, slots []audit.SlotRange) {
 	for id, s := range c.Shards {
-		if id != shard && len(s.Slots) > 0 {
+		if id != to && len(s.Slots) > 0 {
 			s.Slots = removeSlots(s.Slots, slots)
 		}
 	}
-	to := c.shard(shard)
-	to.Slots = addSlots(to.Slots, slots)
-}
-
-// SlotCount is the number of slots the cluster's shards cover (16384 when
-// the cluster is fully assigned).
-func (c *ClusterState) SlotCount() int {
-	n := 0
-	for _, s := range c.Shards {
-		n += countSlots(s.Slots)
-	}
-	return n
+	sh := shard(c, to)
+	sh.Slots = addSlots(sh.Slots, slots)
 }

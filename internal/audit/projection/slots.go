@@ -119,12 +119,3 @@ func normalizedOrCopy(rs []audit.SlotRange) []audit.SlotRange {
 	}
 	return rs
 }
-
-// countSlots is the number of slots in normalized ranges.
-func countSlots(rs []audit.SlotRange) int {
-	n := 0
-	for _, r := range rs {
-		n += r.End - r.Start + 1
-	}
-	return n
-}

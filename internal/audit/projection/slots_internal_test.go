@@ -38,7 +38,7 @@ func TestGiveSlotsKeepsOneOwner(t *testing.T) {
 	}}
 	// A migration whose recorded source (2) did not own the slots: they
 	// still leave their real owner.
-	c.giveSlots(2, []audit.SlotRange{{Start: 8000, End: 8299}})
+	giveSlots(c, 2, []audit.SlotRange{{Start: 8000, End: 8299}})
 	got := map[int][]audit.SlotRange{}
 	for id, s := range c.Shards {
 		got[id] = s.Slots

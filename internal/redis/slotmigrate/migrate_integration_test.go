@@ -48,19 +48,29 @@ func freeMemory(t *testing.T, ctx context.Context, c *redistest.Cluster, view cl
 	return out
 }
 
-func TestScaleOutAndInUnderWrites(t *testing.T) {
-	t.Parallel()
+// scaleOut is a 3x1 cluster filled with testKeys keys under a writer's
+// load, a fourth primary with no slot yet, and the plan that gives it its
+// share.
+type scaleOut struct {
+	c    *redistest.Cluster
+	cc   *redis.ClusterClient
+	w    *redistest.Writer
+	id4  string
+	plan topology.Plan
+}
+
+// newScaleOut starts a scaleOut; the client and the writer stop when the
+// test ends.
+func newScaleOut(t *testing.T, wo redistest.WriterOptions) scaleOut {
 	ctx := t.Context()
 	c := redistest.New(t, redistest.Options{Primaries: 3, ReplicasPerPrimary: 1})
 	cc := c.ClusterClient()
-	defer cc.Close()
+	t.Cleanup(func() { cc.Close() })
 	if err := redistest.Fill(ctx, cc, "k:", testKeys, 32, 8); err != nil {
 		t.Fatal(err)
 	}
-	w := redistest.StartWriter(ctx, cc, redistest.WriterOptions{Keys: 20000, Workers: 4})
-	defer w.Stop()
-
-	// Scale out 3 -> 4.
+	w := redistest.StartWriter(ctx, cc, wo)
+	t.Cleanup(func() { w.Stop() })
 	n4, err := c.AddPrimary(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -77,6 +87,15 @@ func TestScaleOutAndInUnderWrites(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return scaleOut{c: c, cc: cc, w: w, id4: id4, plan: plan}
+}
+
+func TestScaleOutAndInUnderWrites(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	// Scale out 3 -> 4.
+	so := newScaleOut(t, redistest.WriterOptions{Keys: 20000, Workers: 4})
+	c, cc, w, id4, plan := so.c, so.cc, so.w, so.id4, so.plan
 	start := time.Now()
 	res, err := slotmigrate.New(c.Admin).MigrateSlots(ctx, slotmigrate.MigrateInput{Moves: plan.Moves, Seeds: c.Addrs()})
 	if err != nil {
@@ -98,7 +117,7 @@ func TestScaleOutAndInUnderWrites(t *testing.T) {
 	}
 
 	// Scale in 4 -> 3: drain the new primary again.
-	view, err = c.View(ctx)
+	view, err := c.View(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}

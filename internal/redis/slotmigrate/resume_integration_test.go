@@ -98,27 +98,8 @@ func TestMigrateKilledMidRangeAndResumed(t *testing.T) {
 
 func killAndResume(t *testing.T, mode clusteradmin.CopyMode) {
 	ctx := t.Context()
-	c := redistest.New(t, redistest.Options{Primaries: 3, ReplicasPerPrimary: 1})
-	cc := c.ClusterClient()
-	defer cc.Close()
-	if err := redistest.Fill(ctx, cc, "k:", testKeys, 32, 8); err != nil {
-		t.Fatal(err)
-	}
-	w := redistest.StartWriter(ctx, cc, redistest.WriterOptions{Keys: 5000, Workers: 2})
-	defer w.Stop()
-	n4, err := c.AddPrimary(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	id4, _ := c.NodeID(ctx, n4.Addr)
-	view, err := c.View(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	plan, err := topology.Rebalance(view.Layout(), map[string]float64{id4: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
+	so := newScaleOut(t, redistest.WriterOptions{Keys: 5000, Workers: 2})
+	c, cc, w, id4, plan := so.c, so.cc, so.w, so.id4, so.plan
 	progressFile := filepath.Join(t.TempDir(), "progress.json")
 	job, _ := json.Marshal(helperJob{Moves: plan.Moves, Seeds: c.Addrs(), Progress: progressFile, Copy: mode})
 	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperMigrateProcess$", "-test.count=1")
@@ -170,7 +151,7 @@ func killAndResume(t *testing.T, mode clusteradmin.CopyMode) {
 	if _, err := w.Verify(ctx, cc); err != nil {
 		t.Fatal(err)
 	}
-	view, err = c.View(ctx)
+	view, err := c.View(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}

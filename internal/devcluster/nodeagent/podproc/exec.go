@@ -21,14 +21,9 @@ import (
 // rules of the image map (redis-cli without -h talks to the pod IP). It
 // returns the exit code.
 func (r *Runner) Exec(ctx context.Context, t Target, cmd []string, in io.Reader, out, errw io.Writer) (int, error) {
-	if len(cmd) == 0 {
-		return 0, errors.New("no command")
-	}
-	lookup := podenv.Lookup(t.Env)
-	cmd = r.Images.RewriteExec(cmd, lookup)
-	path, err := r.Images.LookPath(cmd[0])
+	cmd, path, err := r.command(t, cmd)
 	if err != nil {
-		return 0, fmt.Errorf("exec in pod: %w", err)
+		return 0, err
 	}
 	c, err := r.Cmd(ctx, Spec{Path: path, Args: cmd, Env: podenv.Environ(t.Env), Dir: t.Dir, Mounts: t.Mounts})
 	if err != nil {
@@ -65,30 +60,16 @@ func (r *Runner) Exec(ctx context.Context, t Target, cmd []string, in io.Reader,
 		// The command exited 0; something it started kept its output open.
 		err = nil
 	}
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		if ctx.Err() != nil {
-			return 0, fmt.Errorf("exec in pod: %w", ctx.Err())
-		}
-		return ee.ExitCode(), nil
-	}
-	if err != nil {
-		return 0, fmt.Errorf("exec in pod: %w", err)
-	}
-	return 0, nil
+	return exitCode(ctx, err)
 }
 
 // ExecTTY is Exec with a pseudo-terminal (kubectl exec -t): the command
 // leads a new session with the terminal as its controlling tty; window
 // resizes from the client are applied to it.
 func (r *Runner) ExecTTY(ctx context.Context, t Target, cmd []string, in io.Reader, out io.Writer, resize <-chan remotecommand.TerminalSize) (int, error) {
-	if len(cmd) == 0 {
-		return 0, errors.New("no command")
-	}
-	cmd = r.Images.RewriteExec(cmd, podenv.Lookup(t.Env))
-	path, err := r.Images.LookPath(cmd[0])
+	cmd, path, err := r.command(t, cmd)
 	if err != nil {
-		return 0, fmt.Errorf("exec in pod: %w", err)
+		return 0, err
 	}
 	env := t.Env
 	if _, ok := podenv.Lookup(env)("TERM"); !ok {
@@ -126,6 +107,20 @@ func (r *Runner) ExecTTY(ctx context.Context, t Target, cmd []string, in io.Read
 	case <-copied:
 	case <-time.After(2 * time.Second):
 	}
+	return exitCode(ctx, err)
+}
+
+// Target is what exec and probes need from a running container.
+type Target struct {
+	Env    []podenv.Var
+	Mounts []Mount
+	PodIP  string
+	Dir    string
+}
+
+// exitCode is what an exec returns once the command's Wait gave err: the
+// command's exit code, or an error when it could not run or ctx ended it.
+func exitCode(ctx context.Context, err error) (int, error) {
 	var ee *exec.ExitError
 	if errors.As(err, &ee) {
 		if ctx.Err() != nil {
@@ -139,10 +134,15 @@ func (r *Runner) ExecTTY(ctx context.Context, t Target, cmd []string, in io.Read
 	return 0, nil
 }
 
-// Target is what exec and probes need from a running container.
-type Target struct {
-	Env    []podenv.Var
-	Mounts []Mount
-	PodIP  string
-	Dir    string
+// command applies the image map's exec rules to cmd and finds its binary.
+func (r *Runner) command(t Target, cmd []string) ([]string, string, error) {
+	if len(cmd) == 0 {
+		return nil, "", errors.New("no command")
+	}
+	cmd = r.Images.RewriteExec(cmd, podenv.Lookup(t.Env))
+	path, err := r.Images.LookPath(cmd[0])
+	if err != nil {
+		return nil, "", fmt.Errorf("exec in pod: %w", err)
+	}
+	return cmd, path, nil
 }

@@ -955,15 +955,25 @@ func equalIgnoringTimes(a, b corev1.PodStatus) bool {
 
 // ---- helpers for the kubelet server ----
 
+// container is the named container, or the pod's first one for "" (the
+// caller holds w.mu).
+func (w *Worker) container(name string) (*ctrState, string, error) {
+	if name == "" && len(w.pod.Spec.Containers) > 0 {
+		name = w.pod.Spec.Containers[0].Name
+	}
+	c := w.ctrs[name]
+	if c == nil {
+		return nil, name, fmt.Errorf("container %q not found in pod %s/%s", name, w.namespace, w.name)
+	}
+	return c, name, nil
+}
+
 func (w *Worker) Target(container string) (podproc.Target, string, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if container == "" && len(w.pod.Spec.Containers) > 0 {
-		container = w.pod.Spec.Containers[0].Name
-	}
-	c := w.ctrs[container]
-	if c == nil {
-		return podproc.Target{}, container, fmt.Errorf("container %q not found in pod %s/%s", container, w.namespace, w.name)
+	c, container, err := w.container(container)
+	if err != nil {
+		return podproc.Target{}, container, err
 	}
 	if !c.running {
 		return podproc.Target{}, container, fmt.Errorf("container %q of pod %s/%s is not running", container, w.namespace, w.name)
@@ -976,12 +986,9 @@ func (w *Worker) Target(container string) (podproc.Target, string, error) {
 func (w *Worker) LogFile(container string, previous bool) (string, <-chan struct{}, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if container == "" && len(w.pod.Spec.Containers) > 0 {
-		container = w.pod.Spec.Containers[0].Name
-	}
-	c := w.ctrs[container]
-	if c == nil {
-		return "", nil, fmt.Errorf("container %q not found in pod %s/%s", container, w.namespace, w.name)
+	c, container, err := w.container(container)
+	if err != nil {
+		return "", nil, err
 	}
 	closed := make(chan struct{})
 	close(closed)
