@@ -168,18 +168,10 @@ func (s *Server) observe(ctx huma.Context, next func(huma.Context)) {
 // rejection turns a planner or validation rejection into a 4xx naming every
 // field and reason.
 func rejection(errs field.ErrorList, conflict bool, prefix string) error {
-	details := make([]error, 0, len(errs))
-	for _, e := range errs {
-		d := &huma.ErrorDetail{Location: prefix + e.Field, Message: e.ErrorBody()}
-		if e.Type != field.ErrorTypeRequired && e.Type != field.ErrorTypeForbidden && e.Type != field.ErrorTypeInternal {
-			d.Value = e.BadValue
-		}
-		details = append(details, d)
-	}
 	if conflict {
-		return huma.Error409Conflict("the cluster's current state does not allow this operation", details...)
+		return huma.Error409Conflict("the cluster's current state does not allow this operation", details(prefix, errs)...)
 	}
-	return huma.Error422UnprocessableEntity("validation failed", details...)
+	return huma.Error422UnprocessableEntity("validation failed", details(prefix, errs)...)
 }
 
 func (s *Server) temporalURL(workflowID, runID string) string {

@@ -10,12 +10,20 @@ import (
 // fails them is a 422 naming the field, and nothing is observed, started or
 // written. The rules live in internal/spec.
 
-// details turns field errors into huma error details under prefix.
+// details turns field errors into huma error details under prefix, each
+// with its bad value where there is one to show. Every 4xx with field
+// errors (shape checks and admission alike) goes through it.
 func details(prefix string, errs field.ErrorList) []error {
 	out := make([]error, 0, len(errs))
 	for _, e := range errs {
 		d := &huma.ErrorDetail{Location: prefix + e.Field, Message: e.ErrorBody()}
-		if e.Type != field.ErrorTypeRequired && e.Type != field.ErrorTypeForbidden && e.Type != field.ErrorTypeTooLong {
+		switch e.Type {
+		case field.ErrorTypeRequired, field.ErrorTypeForbidden, field.ErrorTypeInternal:
+			// No value to show: missing, not allowed at all, or ours.
+		case field.ErrorTypeTooLong:
+			// The message gives the limit; echoing a value that is too
+			// long would make the error as big as the request.
+		default:
 			d.Value = e.BadValue
 		}
 		out = append(out, d)
