@@ -14,9 +14,11 @@ import (
 // TestObserveRedisHungPrimaryPromoted: a primary hangs (SIGSTOP) until
 // Redis promotes its replica. Observations every 500 ms, as the watch
 // makes them: the first observation that starts after the promotion
-// relabels the replica primary and the hung one replica (an observation
-// no longer waits seconds for the hung node's answer), and the hung node,
-// whose Kubernetes node is Ready, is never taken for lost.
+// relabels the replica primary and the hung one replica, and the hung
+// node, whose Kubernetes node is Ready, is never taken for lost. How long
+// each observation takes while the node hangs (the bound this change is
+// about: 2 s each before it, 0.5 s after) is logged, not asserted; the
+// Service's delay is measured by the e2e freeze scenario.
 func TestObserveRedisHungPrimaryPromoted(t *testing.T) {
 	ctx := t.Context()
 	c, targets, pool := startCluster(t, "--cluster-node-timeout", "2000")
@@ -54,9 +56,6 @@ func TestObserveRedisHungPrimaryPromoted(t *testing.T) {
 		if as.Relabel[5] == topology.RolePrimary {
 			if as.Relabel[2] != topology.RoleReplica {
 				t.Errorf("relabel %v: the hung primary must be labelled replica", as.Relabel)
-			}
-			if at.IsZero() || at.After(start) {
-				t.Logf("the promotion was seen during the observation that saw it first (tick %d)", tick)
 			}
 			return
 		}

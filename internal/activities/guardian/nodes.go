@@ -54,19 +54,20 @@ const cheapCommands = 3
 // Before these bounds (go-redis' own timeouts only, 2 s with a new
 // connection) a tick took 2 s while a primary hung, and the first one that
 // saw Redis promote its replica ended seconds after the promotion, and
-// with it the Service's move (TestObserveRedisHungPrimaryPromoted). An instance taken for unreachable
-// is not lost by that alone (guard: only when its Kubernetes node is not
-// Ready or its Pod is deleted), so an answer that is merely slow on a
-// loaded host costs a Degraded reason, not a recovery.
+// with it the Service's move (TestObserveRedisHungPrimaryPromoted logs the
+// ticks' durations). An instance taken for unreachable is not lost by that
+// alone (guard: only when its Kubernetes node is not Ready or its Pod is
+// deleted), so an answer that is merely slow on a loaded host costs a
+// Degraded reason, not a recovery.
 const (
 	answerTimeout = time.Second
 	silentTimeout = 500 * time.Millisecond
 )
 
-// ClientOptions are the options of the guardian's Redis clients: short
+// clientOptions are the options of the guardian's Redis clients: short
 // timeouts, two connections per instance, and context deadlines honoured
 // (observeRedis bounds each instance's answer).
-func ClientOptions(password string) redis.Options {
+func clientOptions(password string) redis.Options {
 	return redis.Options{Password: password, DialTimeout: answerTimeout, ReadTimeout: answerTimeout, WriteTimeout: answerTimeout,
 		PoolSize: 2, ContextTimeoutEnabled: true}
 }

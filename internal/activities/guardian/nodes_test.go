@@ -35,7 +35,7 @@ func startCluster(t *testing.T, config ...string) (*redistest.Cluster, []target,
 		targets = append(targets, target{Ordinal: i, Addr: n.Addr})
 	}
 	// The guardian's own client options.
-	pool := clusteradmin.NewClientPool(ClientOptions(""))
+	pool := clusteradmin.NewClientPool(clientOptions(""))
 	t.Cleanup(func() { _ = pool.Close() })
 	return c, targets, pool
 }
@@ -441,7 +441,7 @@ func BenchmarkObserveRedis(b *testing.B) {
 		for i, n := range c.Nodes() {
 			targets = append(targets, target{Ordinal: i, Addr: n.Addr})
 		}
-		pool := clusteradmin.NewClientPool(ClientOptions(""))
+		pool := clusteradmin.NewClientPool(clientOptions(""))
 		ctx := b.Context()
 		// out sums the instances' total_net_output_bytes and commandstats
 		// calls and usec, INFO's apart (the readings are INFO, after a

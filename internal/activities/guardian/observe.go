@@ -77,7 +77,7 @@ func (a *Activities) clients(ctx context.Context, namespace, secret string) (*cl
 		if ok {
 			p.p.Close()
 		}
-		p = &pool{password: pw, p: clusteradmin.NewClientPool(ClientOptions(pw))}
+		p = &pool{password: pw, p: clusteradmin.NewClientPool(clientOptions(pw))}
 		a.pools[key] = p
 	}
 	return p.p, nil

@@ -262,7 +262,7 @@ func clusterChange(pl audit.Payload, at time.Time) func(*ClusterState) {
 	return nil
 }
 
-// giveSlots makes shard to the owner of slots: a slot belongs to exactly one
+// giveSlots makes shard `to` the owner of slots: a slot belongs to exactly one
 // shard, so they leave whichever shard had them (the migration's source,
 // normally).
 func giveSlots(c *ClusterState, to int, slots []audit.SlotRange) {
