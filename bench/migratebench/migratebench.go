@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -64,6 +65,9 @@ type Config struct {
 	// WriterWorkers and WriterKeys shape the writing client.
 	WriterWorkers int
 	WriterKeys    int
+	// WriterInterval is each worker's pause between two writes (0: as
+	// fast as it can, which on a small machine takes a core's share).
+	WriterInterval time.Duration
 	// Baseline is how long the idle latency is measured.
 	Baseline time.Duration
 	// ProbeRate is the latency client's fixed request rate (requests/s,
@@ -229,12 +233,13 @@ func (b *moveBench) measure(ctx context.Context, r *Result, move func() error) e
 		return err
 	}
 	b.probe.Take()
-	cpu0 := cpuTimes(b.c)
+	cpu0, self0, acked0 := cpuTimes(b.c), selfCPU(), b.w.Stats().Acked
 	start := time.Now()
 	r.Err = move()
 	r.Duration = time.Since(start)
 	b.prof.report(ctx, b.c, strings.TrimSpace(fmt.Sprintf("%s %s %s %s", b.ds, r.Direction, b.tool, b.v.Label)), r.Duration)
-	b.log.Info("redis-server CPU during the migration", "cpu", cpuDelta(cpu0, cpuTimes(b.c)))
+	b.log.Info("CPU during the migration", "redis_server", cpuDelta(cpu0, cpuTimes(b.c)), "bench_process", selfCPU()-self0,
+		"writes_acked", b.w.Stats().Acked-acked0)
 	r.During = b.probe.Take()
 	if r.Err == nil {
 		r.Err = b.c.Check(ctx)
@@ -272,7 +277,7 @@ func startMoveBench(ctx context.Context, cfg Config, ds Dataset, tool string, v 
 	if err := fill(ctx, b.cc, "bench:", ds.Keys, ds.ValueSize, 8); err != nil {
 		return nil, nil, err
 	}
-	b.w = redistest.StartWriter(ctx, b.cc, redistest.WriterOptions{Keys: cfg.WriterKeys, Workers: cfg.WriterWorkers, Prefix: "writer:", ValueSize: 32})
+	b.w = redistest.StartWriter(ctx, b.cc, redistest.WriterOptions{Keys: cfg.WriterKeys, Workers: cfg.WriterWorkers, Prefix: "writer:", ValueSize: 32, Interval: cfg.WriterInterval})
 	closers = append(closers, func() { b.w.Stop() })
 	popts := ProbeOptions{Addrs: b.c.Addrs(), Rate: cfg.ProbeRate}
 	if len(cfg.ProbeCommand) > 0 {
@@ -360,6 +365,16 @@ func cpuTimes(c *redistest.Cluster) map[string]time.Duration {
 		out[n.Addr] = n.CPUTime()
 	}
 	return out
+}
+
+// selfCPU is this process' CPU time (user + system): the mover (dayops
+// runs in process; redis-cli is a child, not counted) and the writer.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // cpuDelta renders each node's CPU time used between two readings.

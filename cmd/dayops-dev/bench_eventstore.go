@@ -7,9 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"runtime"
-	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -146,15 +144,11 @@ func runBenchEventstore(ctx context.Context, cfg benchConfig, out io.Writer, log
 	defer func() { fmt.Fprintf(out, "load average at the end: %s\n", cmp.Or(benchkit.LoadAvg(), "?")) }()
 
 	if cfg.CPUProfile != "" {
-		f, err := os.Create(cfg.CPUProfile)
+		stop, err := startCPUProfile(cfg.CPUProfile)
 		if err != nil {
 			return err
 		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
+		defer stop()
 	}
 	run := 0
 	if err := benchAppends(ctx, cfg, s, pool, opts, &run, out); err != nil {

@@ -22,6 +22,7 @@ func newBenchMigrateCmd() *cobra.Command {
 	var (
 		data, scenarios, tools string
 		budget, sweep          string
+		cpuProfile             string
 		profile, probeInProc   bool
 		keys, valueSize        int
 		cfg                    migratebench.Config
@@ -65,6 +66,13 @@ number of lost acknowledged writes.`,
 					return err
 				}
 			}
+			if cpuProfile != "" {
+				stop, err := startCPUProfile(cpuProfile)
+				if err != nil {
+					return err
+				}
+				defer stop()
+			}
 			_, err = migratebench.Run(cmd.Context(), cfg, cmd.OutOrStdout())
 			return err
 		},
@@ -81,6 +89,7 @@ number of lost acknowledged writes.`,
 	f.IntVar(&cfg.Replicas, "replicas", 0, "replicas per primary")
 	f.IntVar(&cfg.WriterWorkers, "writer-workers", 2, "writing client goroutines")
 	f.IntVar(&cfg.WriterKeys, "writer-keys", 10000, "keys the writing client cycles over")
+	f.DurationVar(&cfg.WriterInterval, "writer-interval", 0, "pause of each writer goroutine between two writes (0: as fast as it can)")
 	f.DurationVar(&cfg.Baseline, "baseline", 2*time.Second, "idle latency measurement time")
 	f.IntVar(&cfg.ProbeRate, "probe-rate", 2000, "latency client: requests/s, open loop (GET/SET alternately, on its own connections)")
 	f.IntVar(&lim.SlotsPerWave, "slots-per-wave", lim.SlotsPerWave, "dayops: slots opened and moved together per pipeline")
@@ -95,6 +104,7 @@ number of lost acknowledged writes.`,
 	f.IntVar(&lim.CopyWavesPerSource, "copy-waves-per-source", lim.CopyWavesPerSource, "dayops: waves in flight per source on the copy path")
 	f.BoolVar(&probeInProc, "probe-in-process", false, "run the latency probe in this process (default: a process of its own, so it does not share the Go runtime with the mover)")
 	f.BoolVar(&profile, "profile", false, "print where each primary's event loop spent its time during each move (INFO commandstats, slow log of commands >= 1 ms)")
+	f.StringVar(&cpuProfile, "cpuprofile", "", "write this process' CPU profile (the mover, the writer, the fill) to FILE; read it with go tool pprof -top bin/dayops-dev FILE")
 	f.StringVar(&budget, "latency-budget", lim.LatencyBudget.String(), "dayops: round trip the move may add to the primaries' (the mover adapts its concurrency to it; see docs/slot-migration.md), or off")
 	f.StringVar(&sweep, "sweep", "", "run dayops once per value of one knob and print the curve keys/s against client latency, e.g. latency-budget=off,4ms,2ms,1ms,500us (knobs: "+strings.Join(sweepKnobs(), ", ")+")")
 	return cmd
