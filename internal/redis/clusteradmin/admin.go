@@ -62,13 +62,14 @@ type Limits struct {
 	// process at once on the copy path (a slot of more than BatchBytes is
 	// moved with MIGRATE).
 	CopyBudget int64
-	// LatencyBudget is how much the migration may add to the primaries'
+	// LatencyBudget is how much the migration may add to each primary's
 	// round trip: the mover PINGs every primary of the migration every 5 ms,
-	// takes the round trip before the move as the baseline, and adapts how
-	// many slot copies (or MIGRATE pipelines) run at once, halving them when
-	// the p90 PING of a 50 ms period is over baseline + budget and growing
-	// them while it is under half of that (see internal/redis/pace), between one per
-	// source and Sources x waves x copies. Lower: lower client latency,
+	// takes each one's median round trip before the move as its baseline,
+	// and adapts how many slot copies (or MIGRATE pipelines) run at once,
+	// halving them when a primary's median PING of a 50 ms period is more
+	// than the budget over its baseline and growing them while every
+	// primary's is at most half of it (see internal/redis/pace), between
+	// one per source and Sources x waves x copies. Lower: lower client latency,
 	// fewer keys/s (the curve is in bench/README.md). Default 1ms;
 	// LatencyBudgetOff runs at the fixed concurrency of the limits above.
 	LatencyBudget    time.Duration

@@ -36,29 +36,38 @@ func TestAIMDNext(t *testing.T) {
 	}
 }
 
-// TestAIMDNextAboveBase: the thresholds are the budget above the idle
-// round trip. On a host whose idle round trip is as large as the budget
-// the window must still grow while the migration adds less than half the
-// budget (it used to grow only below half of Base + Budget, i.e. below
-// the idle round trip itself, and the move stayed at its floor).
-func TestAIMDNextAboveBase(t *testing.T) {
-	c := AIMD{Base: 2 * time.Millisecond, Budget: 2 * time.Millisecond, Min: 1, Max: 64}
+// TestAdded: a period's figure is the largest of the primaries' median
+// round trips less their own baselines, so one queued primary of four
+// (the scale-out's target) counts in full, a spike does not, and a host
+// that is slow without the move does not throttle it.
+func TestAdded(t *testing.T) {
+	us := func(v ...int) []time.Duration {
+		var out []time.Duration
+		for _, x := range v {
+			out = append(out, time.Duration(x)*time.Microsecond)
+		}
+		return out
+	}
+	idle := us(100, 120, 110, 90, 105, 100, 95, 115, 100, 110)
 	tests := map[string]struct {
-		window int
-		worst  time.Duration
-		want   int
+		base   []time.Duration
+		period [][]time.Duration
+		want   time.Duration
 	}{
-		"at the idle round trip grows":        {window: 10, worst: 2 * time.Millisecond, want: 11},
-		"half the budget above base grows":    {window: 10, worst: 3 * time.Millisecond, want: 11},
-		"more than half the budget holds":     {window: 10, worst: 3500 * time.Microsecond, want: 10},
-		"base plus budget holds":              {window: 10, worst: 4 * time.Millisecond, want: 10},
-		"over base plus budget halves":        {window: 10, worst: 4001 * time.Microsecond, want: 5},
-		"below the idle round trip grows too": {window: 32, worst: time.Millisecond, want: 36},
+		"nothing added":                  {base: us(100, 100), period: [][]time.Duration{idle, idle}, want: 0},
+		"below the baseline adds none":   {base: us(500, 500), period: [][]time.Duration{idle, idle}, want: 0},
+		"one queued primary of four":     {base: us(100, 100, 100, 100), period: [][]time.Duration{idle, idle, idle, us(1900, 2100, 2000, 2200, 1800)}, want: 1900 * time.Microsecond},
+		"each against its own baseline":  {base: us(3000, 100), period: [][]time.Duration{us(3500, 3500, 3500), us(900, 900, 900)}, want: 800 * time.Microsecond},
+		"a spike is not a queue":         {base: us(100), period: [][]time.Duration{us(100, 100, 100, 100, 100, 100, 100, 100, 100, 40000)}, want: 0},
+		"a blocked loop is its age":      {base: us(100, 100), period: [][]time.Duration{idle, us(50000)}, want: 49900 * time.Microsecond},
+		"a primary without samples":      {base: us(100, 100), period: [][]time.Duration{nil, us(600, 600, 600)}, want: 500 * time.Microsecond},
+		"no baseline counts from zero":   {base: nil, period: [][]time.Duration{us(300, 300, 300)}, want: 300 * time.Microsecond},
+		"no samples at all adds nothing": {base: us(100), period: [][]time.Duration{nil}, want: 0},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			if got := c.next(tc.window, tc.worst); got != tc.want {
-				t.Errorf("next(%d, %s) = %d, want %d", tc.window, tc.worst, got, tc.want)
+			if got := added(tc.base, tc.period); got != tc.want {
+				t.Errorf("added(%v, %v) = %s, want %s", tc.base, tc.period, got, tc.want)
 			}
 		})
 	}
@@ -84,24 +93,20 @@ func TestAIMDInitial(t *testing.T) {
 
 // TestAIMDConverges drives the controller with a model where the round trip
 // grows with the window (each unit in flight adds 100 µs): it must settle
-// where the round trip is within the budget and stay there.
+// where what the move adds is within the budget and stay there.
 func TestAIMDConverges(t *testing.T) {
-	for name, base := range map[string]time.Duration{"idle host": 0, "busy host": 3 * time.Millisecond} {
-		t.Run(name, func(t *testing.T) {
-			c := AIMD{Base: base, Budget: 2 * time.Millisecond, Min: 1, Max: 192}
-			w := c.initial()
-			var seen []int
-			for range 200 {
-				w = c.next(w, base+time.Duration(w)*100*time.Microsecond)
-				seen = append(seen, w)
-			}
-			tail := seen[len(seen)-50:]
-			for _, w := range tail {
-				if w < 5 || w > 20 {
-					t.Fatalf("window left [5, 20] after settling: %v", tail)
-				}
-			}
-		})
+	c := AIMD{Budget: 2 * time.Millisecond, Min: 1, Max: 192}
+	w := c.initial()
+	var seen []int
+	for range 200 {
+		w = c.next(w, time.Duration(w)*100*time.Microsecond)
+		seen = append(seen, w)
+	}
+	tail := seen[len(seen)-50:]
+	for _, w := range tail {
+		if w < 5 || w > 20 {
+			t.Fatalf("window left [5, 20] after settling: %v", tail)
+		}
 	}
 }
 
