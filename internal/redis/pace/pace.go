@@ -134,12 +134,13 @@ func tail(samples []time.Duration, q float64) time.Duration {
 // for it, in the baseline and in every period: the median (see Pacer).
 const paceQuantile = 0.5
 
-// added is what a period adds to the primaries' round trip: per primary,
-// its figure (paceQuantile of its round trips) less its baseline, and the
-// largest of these. A primary with no round trip in the period is left
-// out; one without a baseline counts from zero.
-func added(base []time.Duration, period [][]time.Duration) time.Duration {
-	var worst time.Duration
+// addedEach is what a period adds to each primary's round trip: its
+// figure (paceQuantile of its round trips) less its baseline, 0 for a
+// primary with no round trip in the period or one below its baseline; a
+// primary without a baseline counts from zero. The largest is the
+// period's figure (see Pacer).
+func addedEach(base []time.Duration, period [][]time.Duration) []time.Duration {
+	out := make([]time.Duration, len(period))
 	for i, s := range period {
 		if len(s) == 0 {
 			continue
@@ -148,9 +149,9 @@ func added(base []time.Duration, period [][]time.Duration) time.Duration {
 		if i < len(base) {
 			b = base[i]
 		}
-		worst = max(worst, tail(s, paceQuantile)-b)
+		out[i] = max(0, tail(s, paceQuantile)-b)
 	}
-	return worst
+	return out
 }
 
 // Pacer is a gate whose limit follows AIMD; a nil Pacer (budget off) lets
@@ -190,8 +191,11 @@ type Pacer struct {
 	lowest   atomic.Int64
 	highest  atomic.Int64
 	// periods, windowSum and over count the adapting periods, the sum of
-	// their windows and those over the budget, for the log (Trend).
+	// their windows and those over the budget, for the log (Trend);
+	// overBy counts, per primary, the periods it was over the budget in
+	// (OverBy).
 	periods, windowSum, over atomic.Int64
+	overBy                   []atomic.Int64
 	cancel                   context.CancelFunc
 	wg                       sync.WaitGroup
 	// OnStop runs after the probes ended (closes their connections).
@@ -205,7 +209,7 @@ const paceBaseline = 100 * time.Millisecond
 func Start(ctx context.Context, ctl AIMD, pings []func(context.Context) error) *Pacer {
 	ctx, cancel := context.WithCancel(ctx)
 	w := ctl.initial()
-	p := &Pacer{gate: newGate(0), ctl: ctl, samples: make([][]time.Duration, len(pings)), sent: make([]atomic.Int64, len(pings)), cancel: cancel}
+	p := &Pacer{gate: newGate(0), ctl: ctl, samples: make([][]time.Duration, len(pings)), sent: make([]atomic.Int64, len(pings)), overBy: make([]atomic.Int64, len(pings)), cancel: cancel}
 	p.window.Store(int64(w))
 	p.lowest.Store(int64(w))
 	p.highest.Store(int64(w))
@@ -304,7 +308,14 @@ func (p *Pacer) adapt(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		add := added(p.base, p.take())
+		each := addedEach(p.base, p.take())
+		var add time.Duration
+		for i, a := range each {
+			add = max(add, a)
+			if a > p.ctl.Budget {
+				p.overBy[i].Add(1)
+			}
+		}
 		w := p.ctl.next(int(p.window.Load()), add)
 		p.window.Store(int64(w))
 		p.periods.Add(1)
@@ -322,6 +333,17 @@ func (p *Pacer) adapt(ctx context.Context) {
 // and the lowest, highest and last window, for the migration's log.
 func (p *Pacer) Stats() (baseline time.Duration, lowest, highest, last int64) {
 	return time.Duration(p.baseline.Load()), p.lowest.Load(), p.highest.Load(), p.window.Load()
+}
+
+// OverBy returns, per primary (in the order of Start's pings), the number
+// of periods it was over the budget in, for the migration's log: which
+// primary held the window down.
+func (p *Pacer) OverBy() []int64 {
+	out := make([]int64, len(p.overBy))
+	for i := range p.overBy {
+		out[i] = p.overBy[i].Load()
+	}
+	return out
 }
 
 // Trend returns the mean window over the adapting periods and the share

@@ -36,11 +36,11 @@ func TestAIMDNext(t *testing.T) {
 	}
 }
 
-// TestAdded: a period's figure is the largest of the primaries' median
-// round trips less their own baselines, so one queued primary of four
-// (the scale-out's target) counts in full, a spike does not, and a host
-// that is slow without the move does not throttle it.
-func TestAdded(t *testing.T) {
+// TestAddedEach: each primary's figure is its median round trip less its
+// own baseline, so one queued primary of four (the scale-out's target)
+// counts in full, a spike does not, and a host that is slow without the
+// move does not throttle it.
+func TestAddedEach(t *testing.T) {
 	us := func(v ...int) []time.Duration {
 		var out []time.Duration
 		for _, x := range v {
@@ -52,22 +52,22 @@ func TestAdded(t *testing.T) {
 	tests := map[string]struct {
 		base   []time.Duration
 		period [][]time.Duration
-		want   time.Duration
+		want   []time.Duration
 	}{
-		"nothing added":                  {base: us(100, 100), period: [][]time.Duration{idle, idle}, want: 0},
-		"below the baseline adds none":   {base: us(500, 500), period: [][]time.Duration{idle, idle}, want: 0},
-		"one queued primary of four":     {base: us(100, 100, 100, 100), period: [][]time.Duration{idle, idle, idle, us(1900, 2100, 2000, 2200, 1800)}, want: 1900 * time.Microsecond},
-		"each against its own baseline":  {base: us(3000, 100), period: [][]time.Duration{us(3500, 3500, 3500), us(900, 900, 900)}, want: 800 * time.Microsecond},
-		"a spike is not a queue":         {base: us(100), period: [][]time.Duration{us(100, 100, 100, 100, 100, 100, 100, 100, 100, 40000)}, want: 0},
-		"a blocked loop is its age":      {base: us(100, 100), period: [][]time.Duration{idle, us(50000)}, want: 49900 * time.Microsecond},
-		"a primary without samples":      {base: us(100, 100), period: [][]time.Duration{nil, us(600, 600, 600)}, want: 500 * time.Microsecond},
-		"no baseline counts from zero":   {base: nil, period: [][]time.Duration{us(300, 300, 300)}, want: 300 * time.Microsecond},
-		"no samples at all adds nothing": {base: us(100), period: [][]time.Duration{nil}, want: 0},
+		"nothing added":                  {base: us(100, 100), period: [][]time.Duration{idle, idle}, want: us(0, 0)},
+		"below the baseline adds none":   {base: us(500, 500), period: [][]time.Duration{idle, idle}, want: us(0, 0)},
+		"one queued primary of four":     {base: us(100, 100, 100, 100), period: [][]time.Duration{idle, idle, idle, us(1900, 2100, 2000, 2200, 1800)}, want: us(0, 0, 0, 1900)},
+		"each against its own baseline":  {base: us(3000, 100), period: [][]time.Duration{us(3500, 3500, 3500), us(900, 900, 900)}, want: us(500, 800)},
+		"a spike is not a queue":         {base: us(100), period: [][]time.Duration{us(100, 100, 100, 100, 100, 100, 100, 100, 100, 40000)}, want: us(0)},
+		"a blocked loop is its age":      {base: us(100, 100), period: [][]time.Duration{idle, us(50000)}, want: us(0, 49900)},
+		"a primary without samples":      {base: us(100, 100), period: [][]time.Duration{nil, us(600, 600, 600)}, want: us(0, 500)},
+		"no baseline counts from zero":   {base: nil, period: [][]time.Duration{us(300, 300, 300)}, want: us(300)},
+		"no samples at all adds nothing": {base: us(100), period: [][]time.Duration{nil}, want: us(0)},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			if got := added(tc.base, tc.period); got != tc.want {
-				t.Errorf("added(%v, %v) = %s, want %s", tc.base, tc.period, got, tc.want)
+			if diff := cmp.Diff(tc.want, addedEach(tc.base, tc.period)); diff != "" {
+				t.Errorf("addedEach(%v, %v) (-want +got):\n%s", tc.base, tc.period, diff)
 			}
 		})
 	}

@@ -121,7 +121,7 @@ func (a *Migrator) MigrateSlots(ctx context.Context, in MigrateInput) (MigrateRe
 		err = a.runLegacy(ctx, m, tr)
 		if m.pace != nil {
 			m.pace.Stop()
-			a.logPacing(ctx, m.pace)
+			a.logPacing(ctx, m)
 		}
 	} else {
 		err = a.runAtomic(ctx, AtomicMigration(method), m, tr)
@@ -286,13 +286,22 @@ func (a *Migrator) startPacer(ctx context.Context, m *migration) *pace.Pacer {
 }
 
 // logPacing logs how the latency budget's window went: the baseline, the
-// window's range and mean, and the share of periods over the budget.
-func (a *Migrator) logPacing(ctx context.Context, p *pace.Pacer) {
+// window's range and mean, the share of periods over the budget and, per
+// primary that was over in any, in how many (which one held the window
+// down: a scale-out's target, a scale-in's source).
+func (a *Migrator) logPacing(ctx context.Context, m *migration) {
+	p := m.pace
 	base, lo, hi, last := p.Stats()
 	mean, over := p.Trend()
+	var by []string
+	for i, n := range p.OverBy() {
+		if n > 0 {
+			by = append(by, fmt.Sprintf("%s=%d", m.addrs[m.primaries[i]], n))
+		}
+	}
 	a.Logger().InfoContext(ctx, "latency budget pacing", "budget", a.Limits.WithDefaults().LatencyBudget, "baseline", base,
 		"window_min", lo, "window_max", hi, "window_last", last,
-		"window_mean", fmt.Sprintf("%.1f", mean), "periods_over", fmt.Sprintf("%.0f%%", 100*over))
+		"window_mean", fmt.Sprintf("%.1f", mean), "periods_over", fmt.Sprintf("%.0f%%", 100*over), "over_by", strings.Join(by, " "))
 }
 
 // isForeignOpen reports whether slot s is open in a way other than
