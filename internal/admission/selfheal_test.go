@@ -1,7 +1,6 @@
 package admission_test
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"slices"
@@ -193,17 +192,6 @@ func TestRecoverPlanDiverged(t *testing.T) {
 	if len(events) != 1 || !strings.Contains(events[0], `"action":"continue"`) || !strings.Contains(events[0], `"lost"`) {
 		t.Fatalf("want one PlanDiverged on lost with action continue, got %v", events)
 	}
-}
-
-// objectsOnly answers Objects with a fixed observation or error.
-type objectsOnly struct {
-	scripted
-	obs admission.Observation
-	err error
-}
-
-func (o objectsOnly) Objects(context.Context, string, string) (admission.Observation, error) {
-	return o.obs, o.err
 }
 
 // TestKubeOnlyRefusals: delete and recover read Kubernetes only; a failed

@@ -138,16 +138,14 @@ func TestBuildEnvFromObjects(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			c := &corev1.Container{Name: "c", EnvFrom: tc.from, Env: tc.env}
 			env, err := Build(t.Context(), get, pod, c, "10.244.1.2", "10.244.1.1", "")
-			if tc.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-					t.Fatalf("error %v, want %q", err, tc.wantErr)
-				}
-				return
-			}
-			if err != nil {
+			switch {
+			case tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)):
+				t.Fatalf("error %v, want %q", err, tc.wantErr)
+			case tc.wantErr == "" && err != nil:
 				t.Fatal(err)
+			case tc.wantErr == "":
+				checkEnv(t, env, tc.want)
 			}
-			checkEnv(t, env, tc.want)
 		})
 	}
 }
