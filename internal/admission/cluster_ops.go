@@ -2,7 +2,6 @@ package admission
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/dayops/dayops/internal/operation"
 	"github.com/dayops/dayops/internal/planner"
@@ -148,6 +147,20 @@ func observeExisting(ctx context.Context, src Sources, r *Request) (Live, *Error
 	return Live{Namespace: r.Namespace, Cluster: r.Cluster, Observation: obs}, err
 }
 
+// observeObjects reads an existing cluster from Kubernetes only, never
+// Redis (delete and recover act on clusters whose Redis is down): a read
+// failure is Unavailable, a cluster of which nothing is there NotFound.
+func observeObjects(ctx context.Context, src Sources, r *Request) (Live, *Error) {
+	obs, err := src.Cluster.Objects(ctx, r.Namespace, r.Cluster)
+	if err != nil {
+		return Live{}, unavailable("cannot read Kubernetes", err)
+	}
+	if !obs.Exists {
+		return Live{}, clusterNotFound(r.Namespace, r.Cluster)
+	}
+	return Live{Namespace: r.Namespace, Cluster: r.Cluster, Observation: obs}, nil
+}
+
 func upgradeEntry() Entry {
 	return Entry{
 		Type: operation.Upgrade,
@@ -189,14 +202,13 @@ func deleteEntry() Entry {
 			return nil
 		},
 		Observe: func(ctx context.Context, src Sources, r *Request) (Live, *Error) {
-			obs, err := src.Cluster.Objects(ctx, r.Namespace, r.Cluster)
-			if err != nil {
-				return Live{}, unavailable("cannot read Kubernetes", err)
+			l, err := observeObjects(ctx, src, r)
+			if err == nil && l.State.Spec.Name == "" {
+				// The delete plan is made from the spec: instances
+				// without one are not a cluster this can delete.
+				return Live{}, clusterNotFound(r.Namespace, r.Cluster)
 			}
-			if !obs.Exists || obs.State.Spec.Name == "" {
-				return Live{}, notFound(fmt.Sprintf("cluster %s/%s does not exist", r.Namespace, r.Cluster))
-			}
-			return Live{Namespace: r.Namespace, Cluster: r.Cluster, Observation: obs}, nil
+			return l, err
 		},
 		Plan: func(r *Request, l Live, lim planner.Limits) (planner.Plan, error) {
 			p, err := planner.PlanDelete(planner.DeleteRequest{State: l.State, DeleteVolumes: r.DeleteVolumes, Hooks: r.Hooks}, lim)

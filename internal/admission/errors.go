@@ -62,6 +62,10 @@ func notFound(msg string, d ...Detail) *Error {
 	return &Error{Kind: NotFound, Message: msg, Details: d}
 }
 
+func clusterNotFound(namespace, name string) *Error {
+	return notFound(fmt.Sprintf("cluster %s/%s does not exist", namespace, name))
+}
+
 // planErrorAt locates a planner rejection's fields under prefix; Admit
 // keeps an *Error as it is.
 func planErrorAt(err error, prefix string) error {
@@ -96,7 +100,7 @@ func observe(ctx context.Context, c Cluster, namespace, name string, scan []int)
 	obs, err := c.Observe(ctx, namespace, name, scan)
 	switch {
 	case errors.Is(err, ErrNotFound):
-		return obs, notFound(fmt.Sprintf("cluster %s/%s does not exist", namespace, name))
+		return obs, clusterNotFound(namespace, name)
 	case err != nil:
 		return obs, unavailable("cannot observe the cluster", err)
 	}

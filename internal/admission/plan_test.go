@@ -76,6 +76,17 @@ func (s scripted) Objects(ctx context.Context, ns, name string) (admission.Obser
 	return o, err
 }
 
+// objectsOnly answers Objects with a fixed observation or error.
+type objectsOnly struct {
+	scripted
+	obs admission.Observation
+	err error
+}
+
+func (o objectsOnly) Objects(context.Context, string, string) (admission.Observation, error) {
+	return o.obs, o.err
+}
+
 func (s scripted) Zones(context.Context, string) ([]string, error) {
 	return []string{"zone-a", "zone-b", "zone-c"}, nil
 }

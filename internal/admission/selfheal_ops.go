@@ -56,14 +56,10 @@ func recoverEntry() Entry {
 			return nil
 		},
 		Observe: func(ctx context.Context, src Sources, r *Request) (Live, *Error) {
-			obs, err := src.Cluster.Objects(ctx, r.Namespace, r.Cluster)
+			l, err := observeObjects(ctx, src, r)
 			if err != nil {
-				return Live{}, unavailable("cannot read Kubernetes", err)
+				return Live{}, err
 			}
-			if !obs.Exists {
-				return Live{}, notFound(fmt.Sprintf("cluster %s/%s does not exist", r.Namespace, r.Cluster))
-			}
-			l := Live{Namespace: r.Namespace, Cluster: r.Cluster, Observation: obs}
 			if src.Health != nil {
 				if v, ok := src.Health.Lost(ctx, r.Namespace, r.Cluster); ok {
 					l.Guardian = &v

@@ -193,3 +193,38 @@ func TestRecoverPlanDiverged(t *testing.T) {
 		t.Fatalf("want one PlanDiverged on lost with action continue, got %v", events)
 	}
 }
+
+// TestKubeOnlyRefusals: delete and recover read Kubernetes only; a failed
+// read is Unavailable and a cluster of which nothing is there NotFound, for
+// both. Instances without a spec are NotFound for delete (it plans from the
+// spec) but not for recover.
+func TestKubeOnlyRefusals(t *testing.T) {
+	w := world(3, "redis:7.0")
+	noSpec := w.State
+	noSpec.Spec = spec.Cluster{}
+	for name, tc := range map[string]struct {
+		src  objectsOnly
+		op   operation.Type
+		want admission.Kind // -1: admitted
+	}{
+		"delete, Kubernetes down":  {objectsOnly{err: errors.New("connection refused")}, operation.Delete, admission.Unavailable},
+		"recover, Kubernetes down": {objectsOnly{err: errors.New("connection refused")}, operation.Recover, admission.Unavailable},
+		"delete, nothing there":    {objectsOnly{}, operation.Delete, admission.NotFound},
+		"recover, nothing there":   {objectsOnly{}, operation.Recover, admission.NotFound},
+		"delete, no spec":          {objectsOnly{obs: admission.Observation{Exists: true, State: noSpec}}, operation.Delete, admission.NotFound},
+		"recover, no spec":         {objectsOnly{obs: admission.Observation{Exists: true, State: noSpec}}, operation.Recover, -1},
+	} {
+		t.Run(name, func(t *testing.T) {
+			tc.src.scripted = scripted{w}
+			reg := admission.New(admission.Sources{Cluster: tc.src}, planner.DefaultLimits)
+			_, err := reg.Admit(t.Context(), admission.Request{Type: tc.op, Namespace: "default", Cluster: "orders"})
+			var e *admission.Error
+			switch {
+			case tc.want == -1 && err != nil:
+				t.Fatalf("want admitted, got %v", err)
+			case tc.want != -1 && (!errors.As(err, &e) || e.Kind != tc.want):
+				t.Fatalf("want kind %d, got %v", tc.want, err)
+			}
+		})
+	}
+}

@@ -135,6 +135,15 @@ func clusterNodesCalls(t *testing.T, ctx context.Context, pool *clusteradmin.Cli
 
 // input makes the guard.Input of the test cluster's Pods, all Ready, role
 // labels and node IDs as created.
+// baseline is the first observation of the healthy cluster: its node IDs by
+// ordinal and the guard's memory of its members, against which a test
+// assesses what its fault did.
+func baseline(ctx context.Context, pool *clusteradmin.ClientPool, targets []target, mem *viewMemory) (map[int]string, map[int]guard.Member) {
+	first := observeRedis(ctx, pool, targets, mem)
+	ids := nodeIDs(first.Nodes)
+	return ids, guard.Assess(input(first.Nodes, ids, nil)).Known
+}
+
 func input(nodes map[int]guard.Node, ids map[int]string, known map[int]guard.Member) guard.Input {
 	in := guard.Input{Shards: 3, ReplicasPerShard: 1, Nodes: nodes, Known: known}
 	for o := range 6 {
@@ -202,9 +211,7 @@ func TestObserveRedisReferenceDown(t *testing.T) {
 	ctx := t.Context()
 	c, targets, pool := startCluster(t, "--cluster-node-timeout", "1000")
 	var mem viewMemory
-	first := observeRedis(ctx, pool, targets, &mem)
-	ids := nodeIDs(first.Nodes)
-	known := guard.Assess(input(first.Nodes, ids, nil)).Known
+	ids, known := baseline(ctx, pool, targets, &mem)
 	c.Nodes()[0].Kill()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -405,9 +412,7 @@ func TestObserveRedisEmptyNode(t *testing.T) {
 	ctx := t.Context()
 	_, targets, pool := startCluster(t)
 	var mem viewMemory
-	first := observeRedis(ctx, pool, targets, &mem)
-	ids := nodeIDs(first.Nodes)
-	known := guard.Assess(input(first.Nodes, ids, nil)).Known
+	ids, known := baseline(ctx, pool, targets, &mem)
 	if err := pool.Client(targets[4].Addr).ClusterResetHard(ctx).Err(); err != nil {
 		t.Fatal(err)
 	}
@@ -528,9 +533,7 @@ func TestObserveRedisTwoPrimariesClaimOneShard(t *testing.T) {
 	ctx := t.Context()
 	_, targets, pool := startCluster(t)
 	var mem viewMemory
-	first := observeRedis(ctx, pool, targets, &mem)
-	ids := nodeIDs(first.Nodes)
-	known := guard.Assess(input(first.Nodes, ids, nil)).Known
+	ids, known := baseline(ctx, pool, targets, &mem)
 	if err := pool.Client(targets[0].Addr).ClusterForget(ctx, ids[3]).Err(); err != nil {
 		t.Fatal(err)
 	}

@@ -217,20 +217,11 @@ func (a *Activities) ForceDeletePods(ctx context.Context, in ForceDeleteInput) e
 		}
 	}
 	for _, name := range in.Pods {
-		for {
+		if err := waitGone(ctx, "pod", name, func(ctx context.Context) error {
 			_, err := pods.Get(ctx, name, metav1.GetOptions{})
-			if apierrors.IsNotFound(err) {
-				break
-			}
-			if err != nil {
-				return fmt.Errorf("get pod %s: %w", name, err)
-			}
-			activity.RecordHeartbeat(ctx, name)
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-time.After(250 * time.Millisecond):
-			}
+			return err
+		}); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -253,13 +244,22 @@ func (a *Activities) DropVolume(ctx context.Context, in DropVolumeInput) error {
 	if err := pvcs.Delete(ctx, name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
 		return fmt.Errorf("delete pvc %s: %w", name, err)
 	}
-	for {
+	return waitGone(ctx, "pvc", name, func(ctx context.Context) error {
 		_, err := pvcs.Get(ctx, name, metav1.GetOptions{})
+		return err
+	})
+}
+
+// waitGone reads an object with get every 250ms, heartbeating its name,
+// until Kubernetes answers NotFound.
+func waitGone(ctx context.Context, kind, name string, get func(context.Context) error) error {
+	for {
+		err := get(ctx)
 		if apierrors.IsNotFound(err) {
 			return nil
 		}
 		if err != nil {
-			return fmt.Errorf("get pvc %s: %w", name, err)
+			return fmt.Errorf("get %s %s: %w", kind, name, err)
 		}
 		activity.RecordHeartbeat(ctx, name)
 		select {

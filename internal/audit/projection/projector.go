@@ -100,25 +100,8 @@ func (p *Projector) handle(ctx context.Context, tx pgx.Tx, events []eventstore.E
 		return nil
 	}
 	proj := NewProjection()
-	if err := loadRows(ctx, tx, "SELECT state FROM audit_cluster_state WHERE cluster = ANY($1)", func(b []byte) error {
-		var c ClusterState
-		if err := json.Unmarshal(b, &c); err != nil {
-			return err
-		}
-		proj.Clusters[c.Name] = &c
-		return nil
-	}, keys(clusters)); err != nil {
-		return fmt.Errorf("load cluster states: %w", err)
-	}
-	if err := loadRows(ctx, tx, "SELECT state FROM audit_operation_timeline WHERE operation_id = ANY($1)", func(b []byte) error {
-		var t Timeline
-		if err := json.Unmarshal(b, &t); err != nil {
-			return err
-		}
-		proj.Operations[t.OperationID] = &t
-		return nil
-	}, keys(ops)); err != nil {
-		return fmt.Errorf("load timelines: %w", err)
+	if err := proj.loadStored(ctx, tx, keys(clusters), keys(ops)); err != nil {
+		return err
 	}
 	for _, d := range ds {
 		proj.ApplyPayload(d.e, d.pl)
@@ -160,7 +143,28 @@ type querier interface {
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
 }
 
-func loadRows(ctx context.Context, q querier, sql string, fn func([]byte) error, args ...any) error {
+// loadStored reads stored cluster states and timelines into proj: those of
+// the named clusters and operations, or every one when both are nil.
+func (proj *Projection) loadStored(ctx context.Context, q querier, clusters, ops []string) error {
+	clusterSQL, opSQL := "SELECT state FROM audit_cluster_state", "SELECT state FROM audit_operation_timeline"
+	var clusterArgs, opArgs []any
+	if clusters != nil || ops != nil {
+		clusterSQL += " WHERE cluster = ANY($1)"
+		opSQL += " WHERE operation_id = ANY($1)"
+		clusterArgs, opArgs = []any{clusters}, []any{ops}
+	}
+	if err := loadJSON(ctx, q, clusterSQL, func(c *ClusterState) { proj.Clusters[c.Name] = c }, clusterArgs...); err != nil {
+		return fmt.Errorf("load cluster states: %w", err)
+	}
+	if err := loadJSON(ctx, q, opSQL, func(t *Timeline) { proj.Operations[t.OperationID] = t }, opArgs...); err != nil {
+		return fmt.Errorf("load timelines: %w", err)
+	}
+	return nil
+}
+
+// loadJSON decodes the single JSON column of every row sql selects into a
+// new T and hands it to put.
+func loadJSON[T any](ctx context.Context, q querier, sql string, put func(*T), args ...any) error {
 	rows, err := q.Query(ctx, sql, args...)
 	if err != nil {
 		return err
@@ -171,9 +175,11 @@ func loadRows(ctx context.Context, q querier, sql string, fn func([]byte) error,
 		if err := rows.Scan(&b); err != nil {
 			return err
 		}
-		if err := fn(b); err != nil {
+		v := new(T)
+		if err := json.Unmarshal(b, v); err != nil {
 			return err
 		}
+		put(v)
 	}
 	return rows.Err()
 }
@@ -182,26 +188,8 @@ func loadRows(ctx context.Context, q querier, sql string, fn func([]byte) error,
 // for the API); Position is the subscription's checkpoint.
 func (p *Projector) Load(ctx context.Context) (*Projection, error) {
 	proj := NewProjection()
-	pool := p.store.Pool()
-	if err := loadRows(ctx, pool, "SELECT state FROM audit_cluster_state ", func(b []byte) error {
-		var c ClusterState
-		if err := json.Unmarshal(b, &c); err != nil {
-			return err
-		}
-		proj.Clusters[c.Name] = &c
-		return nil
-	}); err != nil {
-		return nil, fmt.Errorf("load cluster states: %w", err)
-	}
-	if err := loadRows(ctx, pool, "SELECT state FROM audit_operation_timeline ", func(b []byte) error {
-		var t Timeline
-		if err := json.Unmarshal(b, &t); err != nil {
-			return err
-		}
-		proj.Operations[t.OperationID] = &t
-		return nil
-	}); err != nil {
-		return nil, fmt.Errorf("load timelines: %w", err)
+	if err := proj.loadStored(ctx, p.store.Pool(), nil, nil); err != nil {
+		return nil, err
 	}
 	pos, err := p.store.SubscriberPosition(ctx, SubscriberName)
 	if err != nil {

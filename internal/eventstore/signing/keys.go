@@ -42,20 +42,9 @@ func MarshalPublicKey(pub ed25519.PublicKey) ([]byte, error) {
 // ParsePrivateKey reads an Ed25519 private key: PEM (PKCS #8), or base64 of
 // the 32-byte seed or the 64-byte key.
 func ParsePrivateKey(data []byte) (ed25519.PrivateKey, error) {
-	if blk, _ := pem.Decode(data); blk != nil {
-		k, err := x509.ParsePKCS8PrivateKey(blk.Bytes)
-		if err != nil {
-			return nil, fmt.Errorf("parse private key: %w", err)
-		}
-		ek, ok := k.(ed25519.PrivateKey)
-		if !ok {
-			return nil, fmt.Errorf("parse private key: %T is not Ed25519", k)
-		}
-		return ek, nil
-	}
-	raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(string(data)))
-	if err != nil {
-		return nil, fmt.Errorf("parse private key: neither PEM nor base64: %w", err)
+	key, raw, err := decodeKey[ed25519.PrivateKey](data, "private", x509.ParsePKCS8PrivateKey)
+	if err != nil || key != nil {
+		return key, err
 	}
 	switch len(raw) {
 	case ed25519.SeedSize:
@@ -68,25 +57,37 @@ func ParsePrivateKey(data []byte) (ed25519.PrivateKey, error) {
 
 // ParsePublicKey reads an Ed25519 public key: PEM (PKIX) or base64 of the 32 bytes.
 func ParsePublicKey(data []byte) (ed25519.PublicKey, error) {
-	if blk, _ := pem.Decode(data); blk != nil {
-		k, err := x509.ParsePKIXPublicKey(blk.Bytes)
-		if err != nil {
-			return nil, fmt.Errorf("parse public key: %w", err)
-		}
-		ek, ok := k.(ed25519.PublicKey)
-		if !ok {
-			return nil, fmt.Errorf("parse public key: %T is not Ed25519", k)
-		}
-		return ek, nil
-	}
-	raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(string(data)))
-	if err != nil {
-		return nil, fmt.Errorf("parse public key: neither PEM nor base64: %w", err)
+	key, raw, err := decodeKey[ed25519.PublicKey](data, "public", x509.ParsePKIXPublicKey)
+	if err != nil || key != nil {
+		return key, err
 	}
 	if len(raw) != ed25519.PublicKeySize {
 		return nil, fmt.Errorf("parse public key: %d bytes is not an Ed25519 key", len(raw))
 	}
 	return ed25519.PublicKey(raw), nil
+}
+
+// decodeKey reads the two forms both key kinds ("private", "public") come
+// in: PEM, whose block parse decodes into an Ed25519 key K, or else base64,
+// whose bytes (raw) the caller checks. On success exactly one of key and
+// raw is set.
+func decodeKey[K ed25519.PrivateKey | ed25519.PublicKey](data []byte, kind string, parse func([]byte) (any, error)) (key K, raw []byte, err error) {
+	if blk, _ := pem.Decode(data); blk != nil {
+		k, err := parse(blk.Bytes)
+		if err != nil {
+			return nil, nil, fmt.Errorf("parse %s key: %w", kind, err)
+		}
+		ek, ok := k.(K)
+		if !ok {
+			return nil, nil, fmt.Errorf("parse %s key: %T is not Ed25519", kind, k)
+		}
+		return ek, nil, nil
+	}
+	raw, err = base64.StdEncoding.DecodeString(strings.TrimSpace(string(data)))
+	if err != nil {
+		return nil, nil, fmt.Errorf("parse %s key: neither PEM nor base64: %w", kind, err)
+	}
+	return nil, raw, nil
 }
 
 // LoadKeyFile reads a file, or when path is empty the value of env (a path

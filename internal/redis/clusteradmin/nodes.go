@@ -81,6 +81,20 @@ func (v ClusterView) Layout() topology.Layout {
 	return l
 }
 
+// openSlot records an open slot (its number, slot) and the node it is
+// migrating to or importing from (id) in *m.
+func openSlot(m *map[int]string, slot, id string) error {
+	n, err := strconv.Atoi(slot)
+	if err != nil {
+		return err
+	}
+	if *m == nil {
+		*m = map[int]string{}
+	}
+	(*m)[n] = id
+	return nil
+}
+
 // ParseClusterNodes parses the text of CLUSTER NODES.
 func ParseClusterNodes(text string) (ClusterView, error) {
 	v := ClusterView{Nodes: map[string]NodeInfo{}}
@@ -107,24 +121,14 @@ func ParseClusterNodes(text string) (ClusterView, error) {
 		for _, s := range f[8:] {
 			if strings.HasPrefix(s, "[") {
 				body := strings.Trim(s, "[]")
+				var err error
 				if a, b, ok := strings.Cut(body, "->-"); ok {
-					if n.Migrating == nil {
-						n.Migrating = map[int]string{}
-					}
-					slot, err := strconv.Atoi(a)
-					if err != nil {
-						return ClusterView{}, fmt.Errorf("parse open slot %q: %w", s, err)
-					}
-					n.Migrating[slot] = b
+					err = openSlot(&n.Migrating, a, b)
 				} else if a, b, ok := strings.Cut(body, "-<-"); ok {
-					if n.Importing == nil {
-						n.Importing = map[int]string{}
-					}
-					slot, err := strconv.Atoi(a)
-					if err != nil {
-						return ClusterView{}, fmt.Errorf("parse open slot %q: %w", s, err)
-					}
-					n.Importing[slot] = b
+					err = openSlot(&n.Importing, a, b)
+				}
+				if err != nil {
+					return ClusterView{}, fmt.Errorf("parse open slot %q: %w", s, err)
 				}
 				continue
 			}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -41,6 +42,12 @@ c3 127.0.0.1:7002@17002 slave a1 0 1 1 disconnected
 	}
 	if _, err := ParseClusterNodes("b2 127.0.0.1:7001@17001 master - 0 1 2 connected"); err == nil {
 		t.Error("want error without a myself line")
+	}
+	for _, bad := range []string{"[x->-b2]", "[y-<-c3]"} {
+		_, err := ParseClusterNodes("a1 127.0.0.1:7000@17000 myself,master - 0 0 1 connected 0-100 " + bad)
+		if want := fmt.Sprintf("parse open slot %q", bad); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: error %v, want %s", bad, err, want)
+		}
 	}
 }
 

@@ -46,26 +46,16 @@ func Build(ctx context.Context, get Getter, pod *corev1.Pod, c *corev1.Container
 	for _, src := range c.EnvFrom {
 		switch {
 		case src.ConfigMapRef != nil:
-			data, err := get.ConfigMap(ctx, pod.Namespace, src.ConfigMapRef.Name)
-			if err != nil {
-				if IsNotFound(err) && Optional(src.ConfigMapRef.Optional) {
-					continue
-				}
-				return nil, fmt.Errorf("envFrom configMap %s: %w", src.ConfigMapRef.Name, err)
-			}
-			for _, k := range slices.Sorted(maps.Keys(data)) {
-				env = Set(env, src.Prefix+k, data[k])
+			r := src.ConfigMapRef
+			data, err := get.ConfigMap(ctx, pod.Namespace, r.Name)
+			if env, err = setAll(env, src.Prefix, data, err, "configMap", r.Name, r.Optional); err != nil {
+				return nil, err
 			}
 		case src.SecretRef != nil:
-			data, err := get.Secret(ctx, pod.Namespace, src.SecretRef.Name)
-			if err != nil {
-				if IsNotFound(err) && Optional(src.SecretRef.Optional) {
-					continue
-				}
-				return nil, fmt.Errorf("envFrom secret %s: %w", src.SecretRef.Name, err)
-			}
-			for _, k := range slices.Sorted(maps.Keys(data)) {
-				env = Set(env, src.Prefix+k, string(data[k]))
+			r := src.SecretRef
+			data, err := get.Secret(ctx, pod.Namespace, r.Name)
+			if env, err = setAll(env, src.Prefix, data, err, "secret", r.Name, r.Optional); err != nil {
+				return nil, err
 			}
 		}
 	}
@@ -119,33 +109,46 @@ func valueFrom(ctx context.Context, get Getter, pod *corev1.Pod, c *corev1.Conta
 	case src.ConfigMapKeyRef != nil:
 		r := src.ConfigMapKeyRef
 		data, err := get.ConfigMap(ctx, pod.Namespace, r.Name)
-		if err != nil {
-			if IsNotFound(err) && Optional(r.Optional) {
-				return "", false, nil
-			}
-			return "", false, fmt.Errorf("configMap %s: %w", r.Name, err)
-		}
-		v, ok := data[r.Key]
-		if !ok && !Optional(r.Optional) {
-			return "", false, fmt.Errorf("configMap %s has no key %q", r.Name, r.Key)
-		}
-		return v, ok, nil
+		return keyRef(data, err, "configMap", r.Name, r.Key, r.Optional)
 	case src.SecretKeyRef != nil:
 		r := src.SecretKeyRef
 		data, err := get.Secret(ctx, pod.Namespace, r.Name)
-		if err != nil {
-			if IsNotFound(err) && Optional(r.Optional) {
-				return "", false, nil
-			}
-			return "", false, fmt.Errorf("secret %s: %w", r.Name, err)
-		}
-		v, ok := data[r.Key]
-		if !ok && !Optional(r.Optional) {
-			return "", false, fmt.Errorf("secret %s has no key %q", r.Name, r.Key)
-		}
-		return string(v), ok, nil
+		return keyRef(data, err, "secret", r.Name, r.Key, r.Optional)
 	}
 	return "", false, fmt.Errorf("unsupported valueFrom source")
+}
+
+// setAll sets a variable prefix+key for every key of a ConfigMap or Secret
+// (kind, name), read with error err, in key order. An optional reference to
+// a missing object sets none; a required one is an error.
+func setAll[V ~string | ~[]byte](env []Var, prefix string, data map[string]V, err error, kind, name string, optional *bool) ([]Var, error) {
+	if err != nil {
+		if IsNotFound(err) && Optional(optional) {
+			return env, nil
+		}
+		return nil, fmt.Errorf("envFrom %s %s: %w", kind, name, err)
+	}
+	for _, k := range slices.Sorted(maps.Keys(data)) {
+		env = Set(env, prefix+k, string(data[k]))
+	}
+	return env, nil
+}
+
+// keyRef picks key out of the data of a ConfigMap or Secret (kind, name),
+// read with error err. An optional reference to a missing object or key
+// leaves the variable unset; a required one is an error.
+func keyRef[V ~string | ~[]byte](data map[string]V, err error, kind, name, key string, optional *bool) (string, bool, error) {
+	if err != nil {
+		if IsNotFound(err) && Optional(optional) {
+			return "", false, nil
+		}
+		return "", false, fmt.Errorf("%s %s: %w", kind, name, err)
+	}
+	v, ok := data[key]
+	if !ok && !Optional(optional) {
+		return "", false, fmt.Errorf("%s %s has no key %q", kind, name, key)
+	}
+	return string(v), ok, nil
 }
 
 // PodField resolves a downward API field path.
