@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"os"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"time"
@@ -145,4 +146,21 @@ func CommandCalls(info string, except ...string) (int64, error) {
 func ProcCPU(pid int) (time.Duration, error) {
 	p, err := ReadProc(pid)
 	return p.CPU, err
+}
+
+// StartCPUProfile writes this process' CPU profile to path until stop
+// (the benchmarks' --cpuprofile).
+func StartCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }

@@ -33,6 +33,29 @@ type Dataset struct {
 
 func (d Dataset) String() string { return fmt.Sprintf("%dx%dB", d.Keys, d.ValueSize) }
 
+// ParseScenariosAndTools sets the scenarios (--scenarios out,in) and the
+// tools (--tools dayops,redis-cli).
+func (c *Config) ParseScenariosAndTools(scenarios, tools string) error {
+	for _, s := range strings.Split(scenarios, ",") {
+		switch strings.TrimSpace(s) {
+		case "out":
+			c.Out = true
+		case "in":
+			c.In = true
+		default:
+			return fmt.Errorf("--scenarios: unknown %q (want out, in)", s)
+		}
+	}
+	for _, t := range strings.Split(tools, ",") {
+		t = strings.TrimSpace(t)
+		if t != "dayops" && t != "redis-cli" {
+			return fmt.Errorf("--tools: unknown %q (want dayops, redis-cli)", t)
+		}
+		c.Tools = append(c.Tools, t)
+	}
+	return nil
+}
+
 // ParseDatasets parses "1000000x100,100000x10240".
 func ParseDatasets(s string) ([]Dataset, error) {
 	var out []Dataset

@@ -144,7 +144,7 @@ func runBenchEventstore(ctx context.Context, cfg benchConfig, out io.Writer, log
 	defer func() { fmt.Fprintf(out, "load average at the end: %s\n", cmp.Or(benchkit.LoadAvg(), "?")) }()
 
 	if cfg.CPUProfile != "" {
-		stop, err := startCPUProfile(cfg.CPUProfile)
+		stop, err := benchkit.StartCPUProfile(cfg.CPUProfile)
 		if err != nil {
 			return err
 		}

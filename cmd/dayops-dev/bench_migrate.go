@@ -11,23 +11,28 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
+	"github.com/dayops/dayops/bench/benchkit"
 	"github.com/dayops/dayops/bench/migratebench"
 	"github.com/dayops/dayops/internal/redis/clusteradmin"
 )
 
+// benchMigrateOpts are the flags of `dayops-dev bench migrate`.
+type benchMigrateOpts struct {
+	data, scenarios, tools string
+	budget, sweep          string
+	cpuProfile             string
+	profile, probeInProc   bool
+	keys, valueSize        int
+	cfg                    migratebench.Config
+	lim                    clusteradmin.Limits
+}
+
 // newBenchMigrateCmd is `dayops-dev bench migrate`: dayops slot migration against
 // redis-cli --cluster rebalance on the same data, printed as a table.
 func newBenchMigrateCmd() *cobra.Command {
-	var (
-		data, scenarios, tools string
-		budget, sweep          string
-		cpuProfile             string
-		profile, probeInProc   bool
-		keys, valueSize        int
-		cfg                    migratebench.Config
-	)
-	lim := clusteradmin.DefaultLimits()
+	o := &benchMigrateOpts{lim: clusteradmin.DefaultLimits()}
 	cmd := &cobra.Command{
 		Use:   "migrate",
 		Short: "Compare dayops slot migration with redis-cli --cluster rebalance (3->4, 4->3)",
@@ -37,52 +42,60 @@ scale-in 4->3 (redis-cli: rebalance --cluster-weight <leaving>=0) with both
 tools, while a client writes; prints keys/s, MB/s, the ratio, the writer's
 p50/p99 latency during each migration against an idle baseline, and the
 number of lost acknowledged writes.`,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			var err error
-			if cmd.Flags().Changed("keys") || cmd.Flags().Changed("value-size") {
-				data = fmt.Sprintf("%dx%d", keys, valueSize)
-			}
-			if cfg.Datasets, err = migratebench.ParseDatasets(data); err != nil {
-				return err
-			}
-			if err := parseScenariosAndTools(&cfg, scenarios, tools); err != nil {
-				return err
-			}
-			if err := setLatencyBudget(&lim, budget); err != nil {
-				return fmt.Errorf("--latency-budget: %w", err)
-			}
-			cfg.Limits = lim
-			if sweep != "" {
-				if cfg.Variants, err = sweepVariants(lim, sweep); err != nil {
-					return fmt.Errorf("--sweep: %w", err)
-				}
-			}
-			cfg.Log = slog.Default()
-			if profile {
-				cfg.Profile = cmd.OutOrStdout()
-			}
-			if !probeInProc {
-				if cfg.ProbeCommand, err = probeCommand(); err != nil {
-					return err
-				}
-			}
-			if cpuProfile != "" {
-				stop, err := startCPUProfile(cpuProfile)
-				if err != nil {
-					return err
-				}
-				defer stop()
-			}
-			_, err = migratebench.Run(cmd.Context(), cfg, cmd.OutOrStdout())
-			return err
-		},
+		RunE: o.run,
 	}
-	f := cmd.Flags()
-	f.StringVar(&data, "data", "1000000x100,100000x10240", "datasets as KEYSxVALUE_BYTES, comma separated")
-	f.IntVar(&keys, "keys", 1000000, "shortcut: one dataset of this many keys (with --value-size)")
-	f.IntVar(&valueSize, "value-size", 100, "shortcut: value size of the --keys dataset")
-	f.StringVar(&scenarios, "scenarios", "out,in", "out (3->4), in (4->3)")
-	f.StringVar(&tools, "tools", "redis-cli,dayops", "tools to measure")
+	o.flags(cmd.Flags())
+	return cmd
+}
+
+func (o *benchMigrateOpts) run(cmd *cobra.Command, _ []string) error {
+	cfg, lim := o.cfg, o.lim
+	var err error
+	if cmd.Flags().Changed("keys") || cmd.Flags().Changed("value-size") {
+		o.data = fmt.Sprintf("%dx%d", o.keys, o.valueSize)
+	}
+	if cfg.Datasets, err = migratebench.ParseDatasets(o.data); err != nil {
+		return err
+	}
+	if err := cfg.ParseScenariosAndTools(o.scenarios, o.tools); err != nil {
+		return err
+	}
+	if err := setLatencyBudget(&lim, o.budget); err != nil {
+		return fmt.Errorf("--latency-budget: %w", err)
+	}
+	cfg.Limits = lim
+	if o.sweep != "" {
+		if cfg.Variants, err = sweepVariants(lim, o.sweep); err != nil {
+			return fmt.Errorf("--sweep: %w", err)
+		}
+	}
+	cfg.Log = slog.Default()
+	if o.profile {
+		cfg.Profile = cmd.OutOrStdout()
+	}
+	if !o.probeInProc {
+		if cfg.ProbeCommand, err = probeCommand(); err != nil {
+			return err
+		}
+	}
+	if o.cpuProfile != "" {
+		stop, err := benchkit.StartCPUProfile(o.cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
+	_, err = migratebench.Run(cmd.Context(), cfg, cmd.OutOrStdout())
+	return err
+}
+
+func (o *benchMigrateOpts) flags(f *pflag.FlagSet) {
+	cfg, lim := &o.cfg, &o.lim
+	f.StringVar(&o.data, "data", "1000000x100,100000x10240", "datasets as KEYSxVALUE_BYTES, comma separated")
+	f.IntVar(&o.keys, "keys", 1000000, "shortcut: one dataset of this many keys (with --value-size)")
+	f.IntVar(&o.valueSize, "value-size", 100, "shortcut: value size of the --keys dataset")
+	f.StringVar(&o.scenarios, "scenarios", "out,in", "out (3->4), in (4->3)")
+	f.StringVar(&o.tools, "tools", "redis-cli,dayops", "tools to measure")
 	f.Var(&cfg.Values, "values", "value contents: repeat (one byte repeated, as in the figures before Dec 2026; DUMP compresses it to almost nothing) or random (incompressible)")
 	f.IntVar(&cfg.Primaries, "primaries", 3, "primaries before scale-out")
 	f.StringVar(&cfg.Dir, "dir", "", "parent directory of the nodes' directories (default $TMPDIR; /dev/shm avoids disk fsync stalls)")
@@ -102,35 +115,11 @@ number of lost acknowledged writes.`,
 	f.Var(copyModeFlag{&lim.Copy}, "copy", "dayops: always: copy path (WATCH/DUMP/RESTORE, see bench/README.md) where a slot fits one copy; never: MIGRATE only")
 	f.IntVar(&lim.CopiesPerWave, "copies-per-wave", lim.CopiesPerWave, "dayops: slots of one wave copied at once on the copy path")
 	f.IntVar(&lim.CopyWavesPerSource, "copy-waves-per-source", lim.CopyWavesPerSource, "dayops: waves in flight per source on the copy path")
-	f.BoolVar(&probeInProc, "probe-in-process", false, "run the latency probe in this process (default: a process of its own, so it does not share the Go runtime with the mover)")
-	f.BoolVar(&profile, "profile", false, "print where each primary's event loop spent its time during each move (INFO commandstats, slow log of commands >= 1 ms)")
-	f.StringVar(&cpuProfile, "cpuprofile", "", "write this process' CPU profile (the mover, the writer, the fill) to FILE; read it with go tool pprof -top bin/dayops-dev FILE")
-	f.StringVar(&budget, "latency-budget", lim.LatencyBudget.String(), "dayops: round trip the move may add to the primaries' (the mover adapts its concurrency to it; see docs/slot-migration.md), or off")
-	f.StringVar(&sweep, "sweep", "", "run dayops once per value of one knob and print the curve keys/s against client latency, e.g. latency-budget=off,4ms,2ms,1ms,500us (knobs: "+strings.Join(sweepKnobs(), ", ")+")")
-	return cmd
-}
-
-// parseScenariosAndTools sets cfg's scenarios (--scenarios out,in) and
-// tools (--tools dayops,redis-cli).
-func parseScenariosAndTools(cfg *migratebench.Config, scenarios, tools string) error {
-	for _, s := range strings.Split(scenarios, ",") {
-		switch strings.TrimSpace(s) {
-		case "out":
-			cfg.Out = true
-		case "in":
-			cfg.In = true
-		default:
-			return fmt.Errorf("--scenarios: unknown %q (want out, in)", s)
-		}
-	}
-	for _, t := range strings.Split(tools, ",") {
-		t = strings.TrimSpace(t)
-		if t != "dayops" && t != "redis-cli" {
-			return fmt.Errorf("--tools: unknown %q (want dayops, redis-cli)", t)
-		}
-		cfg.Tools = append(cfg.Tools, t)
-	}
-	return nil
+	f.BoolVar(&o.probeInProc, "probe-in-process", false, "run the latency probe in this process (default: a process of its own, so it does not share the Go runtime with the mover)")
+	f.BoolVar(&o.profile, "profile", false, "print where each primary's event loop spent its time during each move (INFO commandstats, slow log of commands >= 1 ms)")
+	f.StringVar(&o.cpuProfile, "cpuprofile", "", "write this process' CPU profile (the mover, the writer, the fill) to FILE; read it with go tool pprof -top bin/dayops-dev FILE")
+	f.StringVar(&o.budget, "latency-budget", lim.LatencyBudget.String(), "dayops: round trip the move may add to the primaries' (the mover adapts its concurrency to it; see docs/slot-migration.md), or off")
+	f.StringVar(&o.sweep, "sweep", "", "run dayops once per value of one knob and print the curve keys/s against client latency, e.g. latency-budget=off,4ms,2ms,1ms,500us (knobs: "+strings.Join(sweepKnobs(), ", ")+")")
 }
 
 // probeCommand runs the latency probe of `bench migrate` in a process of

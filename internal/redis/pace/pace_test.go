@@ -41,13 +41,7 @@ func TestAIMDNext(t *testing.T) {
 // counts in full, a spike does not, and a host that is slow without the
 // move does not throttle it.
 func TestAddedEach(t *testing.T) {
-	us := func(v ...int) []time.Duration {
-		var out []time.Duration
-		for _, x := range v {
-			out = append(out, time.Duration(x)*time.Microsecond)
-		}
-		return out
-	}
+	us := func(v ...int) []time.Duration { return durations(time.Microsecond, v...) }
 	idle := us(100, 120, 110, 90, 105, 100, 95, 115, 100, 110)
 	tests := map[string]struct {
 		base   []time.Duration
@@ -111,13 +105,7 @@ func TestAIMDConverges(t *testing.T) {
 }
 
 func TestTail(t *testing.T) {
-	ms := func(v ...int) []time.Duration {
-		var out []time.Duration
-		for _, x := range v {
-			out = append(out, time.Duration(x)*time.Millisecond)
-		}
-		return out
-	}
+	ms := func(v ...int) []time.Duration { return durations(time.Millisecond, v...) }
 	tests := map[string]struct {
 		samples []time.Duration
 		q       float64
@@ -189,4 +177,13 @@ func TestTrend(t *testing.T) {
 	if mean, over := p.Trend(); mean != 2.5 || over != 0.25 {
 		t.Errorf("Trend = %v, %v; want 2.5, 0.25", mean, over)
 	}
+}
+
+// durations is v in units of unit.
+func durations(unit time.Duration, v ...int) []time.Duration {
+	var out []time.Duration
+	for _, x := range v {
+		out = append(out, time.Duration(x)*unit)
+	}
+	return out
 }
