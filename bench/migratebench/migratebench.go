@@ -256,13 +256,13 @@ func (b *moveBench) measure(ctx context.Context, r *Result, move func() error) e
 		return err
 	}
 	b.probe.Take()
-	cpu0, self0, acked0 := cpuTimes(b.c), selfCPU(), b.w.Stats().Acked
+	cpu0, self0, acked0, sched0 := cpuTimes(b.c), selfCPU(), b.w.Stats().Acked, benchkit.ReadSched()
 	start := time.Now()
 	r.Err = move()
 	r.Duration = time.Since(start)
 	b.prof.report(ctx, b.c, strings.TrimSpace(fmt.Sprintf("%s %s %s %s", b.ds, r.Direction, b.tool, b.v.Label)), r.Duration)
 	b.log.Info("CPU during the migration", "redis_server", cpuDelta(cpu0, cpuTimes(b.c)), "bench_process", selfCPU()-self0,
-		"writes_acked", b.w.Stats().Acked-acked0)
+		"writes_acked", b.w.Stats().Acked-acked0, "go_sched_latency", benchkit.SchedSince(sched0, 0.5, 0.9, 0.99))
 	r.During = b.probe.Take()
 	if r.Err == nil {
 		r.Err = b.c.Check(ctx)

@@ -183,7 +183,8 @@ type Pacer struct {
 	// none outstanding).
 	sent []atomic.Int64
 	// base is, per primary, its round trip before the move; written once
-	// by adapt before any work is admitted.
+	// (under mu) by adapt before any work is admitted, read by adapt
+	// alone after that.
 	base []time.Duration
 
 	baseline atomic.Int64 // the highest primary's round trip before the move, ns
@@ -196,8 +197,11 @@ type Pacer struct {
 	// (OverBy).
 	periods, windowSum, over atomic.Int64
 	overBy                   []atomic.Int64
-	cancel                   context.CancelFunc
-	wg                       sync.WaitGroup
+	// figSum and figN sum, per primary, its figure (paceQuantile of its
+	// round trips) over the periods it answered in, for the log (PrimaryFigures).
+	figSum, figN []atomic.Int64
+	cancel       context.CancelFunc
+	wg           sync.WaitGroup
 	// OnStop runs after the probes ended (closes their connections).
 	OnStop func()
 }
@@ -209,7 +213,7 @@ const paceBaseline = 100 * time.Millisecond
 func Start(ctx context.Context, ctl AIMD, pings []func(context.Context) error) *Pacer {
 	ctx, cancel := context.WithCancel(ctx)
 	w := ctl.initial()
-	p := &Pacer{gate: newGate(0), ctl: ctl, samples: make([][]time.Duration, len(pings)), sent: make([]atomic.Int64, len(pings)), overBy: make([]atomic.Int64, len(pings)), cancel: cancel}
+	p := &Pacer{gate: newGate(0), ctl: ctl, samples: make([][]time.Duration, len(pings)), sent: make([]atomic.Int64, len(pings)), overBy: make([]atomic.Int64, len(pings)), figSum: make([]atomic.Int64, len(pings)), figN: make([]atomic.Int64, len(pings)), cancel: cancel}
 	p.window.Store(int64(w))
 	p.lowest.Store(int64(w))
 	p.highest.Store(int64(w))
@@ -293,11 +297,15 @@ func (p *Pacer) adapt(ctx context.Context) {
 	case <-time.After(paceBaseline):
 	}
 	var highest time.Duration
+	var base []time.Duration
 	for _, s := range p.take() {
 		b := tail(s, paceQuantile)
-		p.base = append(p.base, b)
+		base = append(base, b)
 		highest = max(highest, b)
 	}
+	p.mu.Lock()
+	p.base = base
+	p.mu.Unlock()
 	p.baseline.Store(int64(highest))
 	p.gate.setLimit(int(p.window.Load()))
 	t := time.NewTicker(paceEvery)
@@ -308,7 +316,14 @@ func (p *Pacer) adapt(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		each := addedEach(p.base, p.take())
+		took := p.take()
+		for i, smp := range took {
+			if len(smp) > 0 {
+				p.figSum[i].Add(int64(tail(smp, paceQuantile)))
+				p.figN[i].Add(1)
+			}
+		}
+		each := addedEach(p.base, took)
 		var add time.Duration
 		for i, a := range each {
 			add = max(add, a)
@@ -344,6 +359,24 @@ func (p *Pacer) OverBy() []int64 {
 		out[i] = p.overBy[i].Load()
 	}
 	return out
+}
+
+// PrimaryFigures returns, per primary (in the order of Start's pings), its
+// baseline and the mean of its period figures during the move, for the
+// migration's log: which primary's round trip the move raised and from
+// what (a primary that took no clients' traffic before the move, such as
+// a scale-out's new one, starts from an idle baseline).
+func (p *Pacer) PrimaryFigures() (base, during []time.Duration) {
+	p.mu.Lock()
+	base = slices.Clone(p.base)
+	p.mu.Unlock()
+	during = make([]time.Duration, len(p.figSum))
+	for i := range p.figSum {
+		if n := p.figN[i].Load(); n > 0 {
+			during[i] = time.Duration(p.figSum[i].Load() / n)
+		}
+	}
+	return base, during
 }
 
 // Trend returns the mean window over the adapting periods and the share

@@ -3,6 +3,7 @@ package pace
 import (
 	"context"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -176,6 +177,22 @@ func TestTrend(t *testing.T) {
 	p.over.Store(1)
 	if mean, over := p.Trend(); mean != 2.5 || over != 0.25 {
 		t.Errorf("Trend = %v, %v; want 2.5, 0.25", mean, over)
+	}
+}
+
+func TestPrimaryFigures(t *testing.T) {
+	p := Pacer{base: durations(time.Microsecond, 90, 130), figSum: make([]atomic.Int64, 3), figN: make([]atomic.Int64, 3)}
+	p.figSum[0].Store(int64(3 * time.Millisecond))
+	p.figN[0].Store(4)
+	p.figSum[1].Store(int64(500 * time.Microsecond))
+	p.figN[1].Store(2)
+	base, during := p.PrimaryFigures()
+	if diff := cmp.Diff(durations(time.Microsecond, 90, 130), base); diff != "" {
+		t.Errorf("base (-want +got):\n%s", diff)
+	}
+	// The third primary answered in no period (and has no baseline).
+	if diff := cmp.Diff(durations(time.Microsecond, 750, 250, 0), during); diff != "" {
+		t.Errorf("during (-want +got):\n%s", diff)
 	}
 }
 

@@ -288,7 +288,9 @@ func (a *Migrator) startPacer(ctx context.Context, m *migration) *pace.Pacer {
 // logPacing logs how the latency budget's window went: the baseline, the
 // window's range and mean, the share of periods over the budget and, per
 // primary that was over in any, in how many (which one held the window
-// down: a scale-out's target, a scale-in's source).
+// down: a scale-out's target, a scale-in's source); and per primary its
+// median round trip before the move and the mean of its period medians
+// during it (round_trips, addr=before/during).
 func (a *Migrator) logPacing(ctx context.Context, m *migration) {
 	p := m.pace
 	base, lo, hi, last := p.Stats()
@@ -299,9 +301,19 @@ func (a *Migrator) logPacing(ctx context.Context, m *migration) {
 			by = append(by, fmt.Sprintf("%s=%d", m.addrs[m.primaries[i]], n))
 		}
 	}
+	var figs []string
+	before, during := p.PrimaryFigures()
+	for i, d := range during {
+		var b time.Duration
+		if i < len(before) {
+			b = before[i]
+		}
+		figs = append(figs, fmt.Sprintf("%s=%s/%s", m.addrs[m.primaries[i]], b.Round(time.Microsecond), d.Round(time.Microsecond)))
+	}
 	a.Logger().InfoContext(ctx, "latency budget pacing", "budget", a.Limits.WithDefaults().LatencyBudget, "baseline", base,
 		"window_min", lo, "window_max", hi, "window_last", last,
-		"window_mean", fmt.Sprintf("%.1f", mean), "periods_over", fmt.Sprintf("%.0f%%", 100*over), "over_by", strings.Join(by, " "))
+		"window_mean", fmt.Sprintf("%.1f", mean), "periods_over", fmt.Sprintf("%.0f%%", 100*over), "over_by", strings.Join(by, " "),
+		"round_trips", strings.Join(figs, " "))
 }
 
 // isForeignOpen reports whether slot s is open in a way other than
