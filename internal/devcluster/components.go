@@ -65,6 +65,23 @@ func onePort(f func(Config) int) func(Config) []int {
 	return func(c Config) []int { return []int{f(c)} }
 }
 
+// kubeClientComponent is a Kubernetes control-plane process that needs the
+// API server and answers /healthz on its port (controller-manager,
+// scheduler).
+func kubeClientComponent(name string, port func(Config) int, args func(Config) []string) component {
+	return component{
+		name:  name,
+		needs: []string{APIServer},
+		group: true,
+		ports: onePort(port),
+		url:   func(c Config) string { return healthzURL(port(c)) },
+		args:  args,
+		probe: func(ctx context.Context, c Config, _ devproc.Record) error {
+			return probeHealthz(ctx, c, port(c))
+		},
+	}
+}
+
 // startOrder is the order of `up` (one of the two Temporal components,
 // by mode); `down` stops in stopOrder: the agent first (it stops its pods),
 // the API server before etcd (it hangs on SIGTERM once etcd is gone), etcd
@@ -116,28 +133,8 @@ func components() map[string]component {
 			args:  apiServerArgs,
 			probe: probeAPIServer,
 		},
-		ControllerManager: {
-			name:  ControllerManager,
-			needs: []string{APIServer},
-			group: true,
-			ports: onePort(func(c Config) int { return c.ControllerManagerPort }),
-			url:   func(c Config) string { return fmt.Sprintf("https://127.0.0.1:%d/healthz", c.ControllerManagerPort) },
-			args:  controllerManagerArgs,
-			probe: func(ctx context.Context, c Config, _ devproc.Record) error {
-				return probeHealthz(ctx, c, c.ControllerManagerPort)
-			},
-		},
-		Scheduler: {
-			name:  Scheduler,
-			needs: []string{APIServer},
-			group: true,
-			ports: onePort(func(c Config) int { return c.SchedulerPort }),
-			url:   func(c Config) string { return fmt.Sprintf("https://127.0.0.1:%d/healthz", c.SchedulerPort) },
-			args:  schedulerArgs,
-			probe: func(ctx context.Context, c Config, _ devproc.Record) error {
-				return probeHealthz(ctx, c, c.SchedulerPort)
-			},
-		},
+		ControllerManager: kubeClientComponent(ControllerManager, func(c Config) int { return c.ControllerManagerPort }, controllerManagerArgs),
+		Scheduler:         kubeClientComponent(Scheduler, func(c Config) int { return c.SchedulerPort }, schedulerArgs),
 		Agent: {
 			name:  Agent,
 			needs: []string{APIServer},
@@ -234,41 +231,39 @@ func apiServerArgs(c Config) []string {
 // controllerManagerArgs runs the controller-manager with its own identity.
 func controllerManagerArgs(c Config) []string {
 	pki := func(f string) string { return filepath.Join(c.PKIDir(), f) }
-	kc := c.KubeconfigFor(devpki.ControllerManagerID)
-	return []string{filepath.Join(c.BinDir, "kube"), "controller-manager",
-		"--kubeconfig", kc,
-		"--authentication-kubeconfig", kc,
-		"--authorization-kubeconfig", kc,
-		"--leader-elect=false",
-		"--bind-address", "127.0.0.1",
-		"--secure-port", strconv.Itoa(c.ControllerManagerPort),
-		"--tls-cert-file", pki("controller-manager-serving.crt"),
-		"--tls-private-key-file", pki("controller-manager-serving.key"),
+	return kubeClientArgs(c, "controller-manager", devpki.ControllerManagerID, c.ControllerManagerPort,
 		"--controllers", "*,-nodeipam,-nodelifecycle,-cloud-node-lifecycle,-service-lb-controller,-route",
 		"--use-service-account-credentials=true",
 		"--service-account-private-key-file", pki(devpki.SAKey),
 		"--root-ca-file", pki(devpki.CACert),
 		"--cluster-signing-cert-file", pki(devpki.CACert),
 		"--cluster-signing-key-file", pki(devpki.CAKey),
-		"--profiling=false",
-	}
+	)
 }
 
 // schedulerArgs runs the scheduler with its own identity.
 func schedulerArgs(c Config) []string {
+	return kubeClientArgs(c, "scheduler", devpki.SchedulerID, c.SchedulerPort)
+}
+
+// kubeClientArgs runs `kube sub` as id (its kubeconfig for the API server,
+// authentication and authorization), without leader election, serving
+// /healthz on 127.0.0.1:port with its PKI's sub-serving certificate; extra
+// flags come before --profiling=false, the last.
+func kubeClientArgs(c Config, sub string, id devpki.Identity, port int, extra ...string) []string {
 	pki := func(f string) string { return filepath.Join(c.PKIDir(), f) }
-	kc := c.KubeconfigFor(devpki.SchedulerID)
-	return []string{filepath.Join(c.BinDir, "kube"), "scheduler",
+	kc := c.KubeconfigFor(id)
+	args := []string{filepath.Join(c.BinDir, "kube"), sub,
 		"--kubeconfig", kc,
 		"--authentication-kubeconfig", kc,
 		"--authorization-kubeconfig", kc,
 		"--leader-elect=false",
 		"--bind-address", "127.0.0.1",
-		"--secure-port", strconv.Itoa(c.SchedulerPort),
-		"--tls-cert-file", pki("scheduler-serving.crt"),
-		"--tls-private-key-file", pki("scheduler-serving.key"),
-		"--profiling=false",
+		"--secure-port", strconv.Itoa(port),
+		"--tls-cert-file", pki(sub + "-serving.crt"),
+		"--tls-private-key-file", pki(sub + "-serving.key"),
 	}
+	return append(append(args, extra...), "--profiling=false")
 }
 
 // agentArgs runs the node agent (dayops-dev dev agent).
@@ -337,8 +332,11 @@ func probeHealthz(ctx context.Context, c Config, port int) error {
 	if err != nil {
 		return err
 	}
-	return httpGet(ctx, hc, fmt.Sprintf("https://127.0.0.1:%d/healthz", port), nil)
+	return httpGet(ctx, hc, healthzURL(port), nil)
 }
+
+// healthzURL is where a control-plane process on port answers /healthz.
+func healthzURL(port int) string { return fmt.Sprintf("https://127.0.0.1:%d/healthz", port) }
 
 // probeNodes succeeds when the agent's Nodes are all registered and Ready,
 // as reported by this agent process: a Ready condition whose heartbeat

@@ -338,3 +338,61 @@ func TestAgentCommand(t *testing.T) {
 		})
 	}
 }
+
+// TestKubeClientComponents: the controller-manager and the scheduler need
+// the API server, are stopped by process group, and are started with these
+// exact flags and probed on their /healthz port.
+func TestKubeClientComponents(t *testing.T) {
+	c := DefaultConfig("/r").WithDefaults()
+	c.ControllerManagerPort, c.SchedulerPort = 10257, 10259
+	pki := func(f string) string { return filepath.Join(c.PKIDir(), f) }
+	client := func(sub string, id devpki.Identity, port string) []string {
+		kc := c.KubeconfigFor(id)
+		return []string{"/r/bin/kube", sub, "--kubeconfig", kc, "--authentication-kubeconfig", kc, "--authorization-kubeconfig", kc,
+			"--leader-elect=false", "--bind-address", "127.0.0.1", "--secure-port", port,
+			"--tls-cert-file", pki(sub + "-serving.crt"), "--tls-private-key-file", pki(sub + "-serving.key")}
+	}
+	tests := map[string]struct {
+		port int
+		args []string
+		url  string
+	}{
+		ControllerManager: {
+			port: 10257,
+			args: append(client("controller-manager", devpki.ControllerManagerID, "10257"),
+				"--controllers", "*,-nodeipam,-nodelifecycle,-cloud-node-lifecycle,-service-lb-controller,-route",
+				"--use-service-account-credentials=true",
+				"--service-account-private-key-file", pki(devpki.SAKey),
+				"--root-ca-file", pki(devpki.CACert),
+				"--cluster-signing-cert-file", pki(devpki.CACert),
+				"--cluster-signing-key-file", pki(devpki.CAKey),
+				"--profiling=false"),
+			url: "https://127.0.0.1:10257/healthz",
+		},
+		Scheduler: {
+			port: 10259,
+			args: append(client("scheduler", devpki.SchedulerID, "10259"), "--profiling=false"),
+			url:  "https://127.0.0.1:10259/healthz",
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			comp := components()[name]
+			if comp.name != name || !comp.group || comp.probe == nil {
+				t.Errorf("name %q, group %v, probe set %v", comp.name, comp.group, comp.probe != nil)
+			}
+			if diff := cmp.Diff([]string{APIServer}, comp.needs); diff != "" {
+				t.Errorf("needs (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff([]int{tc.port}, comp.ports(c)); diff != "" {
+				t.Errorf("ports (-want +got):\n%s", diff)
+			}
+			if got := comp.url(c); got != tc.url {
+				t.Errorf("url %q, want %q", got, tc.url)
+			}
+			if diff := cmp.Diff(tc.args, comp.args(c)); diff != "" {
+				t.Errorf("command (-want +got):\n%s", diff)
+			}
+		})
+	}
+}

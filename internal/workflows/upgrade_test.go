@@ -235,6 +235,25 @@ func upgradeInput(u spec.Upgrade) UpgradeInput {
 	return UpgradeInput{Meta: Meta{OperationID: "op-1", Type: operation.Upgrade, Namespace: "default", Cluster: "orders", Actor: "alice"}, Upgrade: u}
 }
 
+// runUpgrade runs the Upgrade workflow in env to its result.
+func runUpgrade(t *testing.T, env *testsuite.TestWorkflowEnvironment, u spec.Upgrade) Result {
+	t.Helper()
+	env.ExecuteWorkflow(Upgrade, upgradeInput(u))
+	var res Result
+	if err := env.GetWorkflowResult(&res); err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+// checkOps compares the steps the world saw (see ops) with want.
+func (w *upWorld) checkOps(t *testing.T, want []string) {
+	t.Helper()
+	if got := w.ops(); !slices.Equal(got, want) {
+		t.Errorf("steps:\n got %q\nwant %q", got, want)
+	}
+}
+
 func (w *upWorld) ops() []string {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -307,9 +326,7 @@ func TestUpgradeAutoApprove(t *testing.T) {
 		"recreate 5 replica redis:7.0-next", "handover to 5", "recreate 4 replica redis:7.0-next", "gate passed",
 		"finish redis:7.0-next rolledBack=false",
 	}
-	if got := w.ops(); !slices.Equal(got, want) {
-		t.Errorf("steps:\n got %q\nwant %q", got, want)
-	}
+	w.checkOps(t, want)
 	if !w.has("auto-approved") {
 		t.Error("the auto-approval is not in the audit log")
 	}
@@ -319,11 +336,7 @@ func TestUpgradeBadImageRollsBackTheCanaryOnly(t *testing.T) {
 	w := newUpWorld(3)
 	w.badImg = "redis:7.0-bad"
 	env := upgradeEnv(t, w)
-	env.ExecuteWorkflow(Upgrade, upgradeInput(spec.Upgrade{Image: "redis:7.0-bad", AutoApprove: true}))
-	var res Result
-	if err := env.GetWorkflowResult(&res); err != nil {
-		t.Fatal(err)
-	}
+	res := runUpgrade(t, env, spec.Upgrade{Image: "redis:7.0-bad", AutoApprove: true})
 	if res.Outcome != OutcomeRolledBack || !strings.Contains(res.Message, "shard-0 new primary rejects writes") {
 		t.Fatalf("outcome %s: %s", res.Outcome, res.Message)
 	}
@@ -334,9 +347,7 @@ func TestUpgradeBadImageRollsBackTheCanaryOnly(t *testing.T) {
 		"handover to 0", "recreate 1 replica redis:7.0",
 		"finish redis:7.0 rolledBack=true",
 	}
-	if got := w.ops(); !slices.Equal(got, want) {
-		t.Errorf("steps:\n got %q\nwant %q", got, want)
-	}
+	w.checkOps(t, want)
 	if !w.has(`"rolled_back":true`) {
 		t.Error("no OperationFailed with rolled_back")
 	}
@@ -349,18 +360,12 @@ func TestUpgradeCrashLoopRollsBack(t *testing.T) {
 	w := newUpWorld(2)
 	w.crashImg = "redis:7.0-crash"
 	env := upgradeEnv(t, w)
-	env.ExecuteWorkflow(Upgrade, upgradeInput(spec.Upgrade{Image: "redis:7.0-crash", AutoApprove: true}))
-	var res Result
-	if err := env.GetWorkflowResult(&res); err != nil {
-		t.Fatal(err)
-	}
+	res := runUpgrade(t, env, spec.Upgrade{Image: "redis:7.0-crash", AutoApprove: true})
 	if res.Outcome != OutcomeRolledBack || !strings.Contains(res.Message, "CrashLoopBackOff") || !strings.Contains(res.Message, "orders-1") {
 		t.Fatalf("outcome %s: %s", res.Outcome, res.Message)
 	}
 	want := []string{"recreate 1 replica redis:7.0-crash", "recreate 1 replica redis:7.0", "finish redis:7.0 rolledBack=true"}
-	if got := w.ops(); !slices.Equal(got, want) {
-		t.Errorf("steps:\n got %q\nwant %q", got, want)
-	}
+	w.checkOps(t, want)
 	if w.waits != 2 {
 		t.Errorf("WaitInstancesReady ran %d times, want 2 (the failing wait is not retried, then the rollback's)", w.waits)
 	}
@@ -375,11 +380,7 @@ func TestUpgradeAbortDuringBake(t *testing.T) {
 			OnAccept: func() {}, OnComplete: func(any, error) {},
 		}, Decision{Actor: "bob", Reason: "latency looks odd"})
 	}, 40*time.Second)
-	env.ExecuteWorkflow(Upgrade, upgradeInput(spec.Upgrade{Image: "redis:7.0-next", Bake: spec.Duration{Duration: 10 * time.Minute}}))
-	var res Result
-	if err := env.GetWorkflowResult(&res); err != nil {
-		t.Fatal(err)
-	}
+	res := runUpgrade(t, env, spec.Upgrade{Image: "redis:7.0-next", Bake: spec.Duration{Duration: 10 * time.Minute}})
 	if res.Outcome != OutcomeRolledBack || !strings.Contains(res.Message, "aborted by bob (latency looks odd)") {
 		t.Fatalf("outcome %s: %s", res.Outcome, res.Message)
 	}
@@ -400,12 +401,8 @@ func TestUpgradeAbortDuringBake(t *testing.T) {
 func TestUpgradeApprovalDeadline(t *testing.T) {
 	w := newUpWorld(2)
 	env := upgradeEnv(t, w)
-	env.ExecuteWorkflow(Upgrade, upgradeInput(spec.Upgrade{Image: "redis:7.0-next", Bake: spec.Duration{Duration: time.Minute},
-		ApprovalTimeout: spec.Duration{Duration: time.Hour}}))
-	var res Result
-	if err := env.GetWorkflowResult(&res); err != nil {
-		t.Fatal(err)
-	}
+	res := runUpgrade(t, env, spec.Upgrade{Image: "redis:7.0-next", Bake: spec.Duration{Duration: time.Minute},
+		ApprovalTimeout: spec.Duration{Duration: time.Hour}})
 	if res.Outcome != OutcomeRolledBack || !strings.Contains(res.Message, "aborted by dayops (no approval within 1h0m0s)") {
 		t.Fatalf("outcome %s: %s", res.Outcome, res.Message)
 	}
@@ -433,11 +430,7 @@ func TestUpgradeManualApproval(t *testing.T) {
 			env.UpdateWorkflow(UpdateApprove, fmt.Sprintf("a%d", i), cb, Decision{Actor: "carol"})
 		}
 	}, 30*time.Minute)
-	env.ExecuteWorkflow(Upgrade, upgradeInput(spec.Upgrade{Image: "redis:7.0-next", Bake: spec.Duration{Duration: time.Minute}}))
-	var res Result
-	if err := env.GetWorkflowResult(&res); err != nil {
-		t.Fatal(err)
-	}
+	res := runUpgrade(t, env, spec.Upgrade{Image: "redis:7.0-next", Bake: spec.Duration{Duration: time.Minute}})
 	if res.Outcome != OutcomeSucceeded || res.Progress.Upgrade.ApprovedBy != "carol" {
 		t.Fatalf("outcome %s approved by %q: %s", res.Outcome, res.Progress.Upgrade.ApprovedBy, res.Message)
 	}
@@ -458,11 +451,7 @@ func TestUpgradePauseResume(t *testing.T) {
 		during = w.ops()
 		env.SignalWorkflow(SignalResume, Decision{Actor: "dave"})
 	}, time.Hour)
-	env.ExecuteWorkflow(Upgrade, upgradeInput(spec.Upgrade{Image: "redis:7.0-next", AutoApprove: true, Bake: spec.Duration{Duration: time.Minute}}))
-	var res Result
-	if err := env.GetWorkflowResult(&res); err != nil {
-		t.Fatal(err)
-	}
+	res := runUpgrade(t, env, spec.Upgrade{Image: "redis:7.0-next", AutoApprove: true, Bake: spec.Duration{Duration: time.Minute}})
 	if res.Outcome != OutcomeSucceeded {
 		t.Fatalf("outcome %s: %s", res.Outcome, res.Message)
 	}
@@ -478,11 +467,7 @@ func TestUpgradeGateFailureRollsBackTheWholeCanary(t *testing.T) {
 	w := newUpWorld(2)
 	w.gateFails = true
 	env := upgradeEnv(t, w)
-	env.ExecuteWorkflow(Upgrade, upgradeInput(spec.Upgrade{Image: "redis:7.0-next", AutoApprove: true}))
-	var res Result
-	if err := env.GetWorkflowResult(&res); err != nil {
-		t.Fatal(err)
-	}
+	res := runUpgrade(t, env, spec.Upgrade{Image: "redis:7.0-next", AutoApprove: true})
 	if res.Outcome != OutcomeRolledBack || !strings.Contains(res.Message, "health gate failed (canary bake): replica lags") {
 		t.Fatalf("outcome %s: %s", res.Outcome, res.Message)
 	}
@@ -491,9 +476,7 @@ func TestUpgradeGateFailureRollsBackTheWholeCanary(t *testing.T) {
 		"recreate 0 replica redis:7.0", "handover to 0", "recreate 1 replica redis:7.0",
 		"finish redis:7.0 rolledBack=true",
 	}
-	if got := w.ops(); !slices.Equal(got, want) {
-		t.Errorf("steps:\n got %q\nwant %q", got, want)
-	}
+	w.checkOps(t, want)
 }
 
 func TestUpgradeConcurrentBatch(t *testing.T) {
@@ -510,12 +493,8 @@ func TestUpgradeConcurrentBatch(t *testing.T) {
 			completed++
 		}
 	})
-	env.ExecuteWorkflow(Upgrade, upgradeInput(spec.Upgrade{Image: "redis:7.0-next", AutoApprove: true, Concurrency: 2,
-		Bake: spec.Duration{Duration: time.Second}}))
-	var res Result
-	if err := env.GetWorkflowResult(&res); err != nil {
-		t.Fatal(err)
-	}
+	res := runUpgrade(t, env, spec.Upgrade{Image: "redis:7.0-next", AutoApprove: true, Concurrency: 2,
+		Bake: spec.Duration{Duration: time.Second}})
 	if res.Outcome != OutcomeSucceeded || res.Progress.Upgrade.ShardsDone != 3 {
 		t.Fatalf("outcome %s, shards %d: %s", res.Outcome, res.Progress.Upgrade.ShardsDone, res.Message)
 	}

@@ -44,6 +44,7 @@ import (
 	"github.com/dayops/dayops/internal/eventstore"
 	"github.com/dayops/dayops/internal/httpapi"
 	"github.com/dayops/dayops/internal/operation"
+	"github.com/dayops/dayops/internal/testutil/audittally"
 	"github.com/dayops/dayops/internal/testutil/redistest"
 )
 
@@ -380,44 +381,9 @@ func (d *deployment) checkAuditOnce(ctx context.Context, cluster string, wantOps
 	if err != nil {
 		t.Fatal(err)
 	}
-	steps := map[string]int{}
-	ops := map[string][]string{}
-	for _, e := range events {
-		p, err := audit.Decode(e.Type, e.SchemaVersion, e.Payload)
-		if err != nil {
-			continue
-		}
-		switch v := p.(type) {
-		case *audit.StepStarted:
-			steps[v.OperationID+"/"+v.StepID+"/started"]++
-		case *audit.StepCompleted:
-			steps[v.OperationID+"/"+v.StepID+"/ended"]++
-		case *audit.StepFailed:
-			steps[v.OperationID+"/"+v.StepID+"/ended"]++
-		case *audit.OperationStarted:
-			ops[v.OperationID] = append(ops[v.OperationID], "started")
-		case *audit.OperationCompleted:
-			ops[v.OperationID] = append(ops[v.OperationID], "completed")
-		case *audit.OperationFailed:
-			ops[v.OperationID] = append(ops[v.OperationID], "failed")
-		case *audit.OperationCancelled:
-			ops[v.OperationID] = append(ops[v.OperationID], "cancelled")
-		}
-	}
-	for k, n := range steps {
-		if n != 1 {
-			t.Errorf("audit %s: %s recorded %d times", cluster, k, n)
-		}
-	}
-	for id, kinds := range ops {
-		if !slices.Equal(kinds, []string{"started", "completed"}) {
-			t.Errorf("audit: operation %s has %v", id, kinds)
-		}
-	}
-	if len(ops) < wantOps {
-		t.Errorf("audit: %d operations recorded, want %d", len(ops), wantOps)
-	}
-	t.Logf("audit: %d events, %d operations, %d step records, each once", len(events), len(ops), len(steps))
+	a := audittally.Of(events)
+	a.CheckSteps(t, cluster)
+	a.CheckCompleted(t, cluster, wantOps)
 }
 
 // canIBlock is one expected `kubectl auth can-i --list` of docs/deploy.md.

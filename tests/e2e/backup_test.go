@@ -479,14 +479,5 @@ func checkRestored(t *testing.T, srcCC, dst *redis.ClusterClient, w *cutWriter, 
 // each operation started and ended once.
 func checkAuditOnce(t *testing.T, d *dayopstest.Dayops, cluster string, wantOps int) {
 	t.Helper()
-	a := tallyAudit(t, d, cluster)
-	for id, kinds := range a.ops {
-		if !slices.Equal(kinds, []string{"started", "completed"}) {
-			t.Errorf("audit %s: operation %s has %v", cluster, id, kinds)
-		}
-	}
-	if len(a.ops) < wantOps {
-		t.Errorf("audit %s: %d operations, want %d", cluster, len(a.ops), wantOps)
-	}
-	t.Logf("audit %s: %d events, %d operations, %d step records, each once", cluster, a.events, len(a.ops), len(a.steps))
+	tallyAudit(t, d, cluster).CheckCompleted(t, cluster, wantOps)
 }

@@ -17,12 +17,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dayops/dayops/internal/audit"
 	"github.com/dayops/dayops/internal/devcluster/devtest"
 	"github.com/dayops/dayops/internal/eventstore"
 	"github.com/dayops/dayops/internal/httpapi"
 	"github.com/dayops/dayops/internal/operation"
 	"github.com/dayops/dayops/internal/temporaltls"
+	"github.com/dayops/dayops/internal/testutil/audittally"
 	"github.com/dayops/dayops/internal/testutil/dayopstest"
 	"github.com/dayops/dayops/internal/testutil/redistest"
 	"github.com/redis/go-redis/v9"
@@ -399,50 +399,12 @@ func checkServices(t *testing.T, env *devtest.Env, ns, name string, c httpapi.Cl
 	}
 }
 
-// auditTally is a cluster's audit log as the exactly-once checks read it.
-type auditTally struct {
-	events int
-	// steps counts "<operation>/<step>/started" and ".../ended" (completed
-	// or failed for good): each must be 1.
-	steps map[string]int
-	// ops lists each operation's lifecycle events in order.
-	ops map[string][]string
-	// completed are the StepCompleted events, oldest first.
-	completed []*audit.StepCompleted
-}
-
-func tallyAudit(t *testing.T, d *dayopstest.Dayops, cluster string) auditTally {
+// tallyAudit reads the cluster's audit log and fails t for every step not
+// recorded exactly once.
+func tallyAudit(t *testing.T, d *dayopstest.Dayops, cluster string) audittally.Tally {
 	t.Helper()
-	events := d.Events(t, eventstore.Filter{Cluster: cluster})
-	a := auditTally{events: len(events), steps: map[string]int{}, ops: map[string][]string{}}
-	for _, e := range events {
-		p, err := audit.Decode(e.Type, e.SchemaVersion, e.Payload)
-		if err != nil {
-			continue
-		}
-		switch v := p.(type) {
-		case *audit.StepStarted:
-			a.steps[v.OperationID+"/"+v.StepID+"/started"]++
-		case *audit.StepCompleted:
-			a.steps[v.OperationID+"/"+v.StepID+"/ended"]++
-			a.completed = append(a.completed, v)
-		case *audit.StepFailed:
-			a.steps[v.OperationID+"/"+v.StepID+"/ended"]++
-		case *audit.OperationStarted:
-			a.ops[v.OperationID] = append(a.ops[v.OperationID], "started")
-		case *audit.OperationCompleted:
-			a.ops[v.OperationID] = append(a.ops[v.OperationID], "completed")
-		case *audit.OperationFailed:
-			a.ops[v.OperationID] = append(a.ops[v.OperationID], fmt.Sprintf("failed(rolled back %v)", v.RolledBack))
-		case *audit.OperationCancelled:
-			a.ops[v.OperationID] = append(a.ops[v.OperationID], "cancelled")
-		}
-	}
-	for k, n := range a.steps {
-		if n != 1 {
-			t.Errorf("audit %s: %s recorded %d times", cluster, k, n)
-		}
-	}
+	a := audittally.Of(d.Events(t, eventstore.Filter{Cluster: cluster}))
+	a.CheckSteps(t, cluster)
 	return a
 }
 
@@ -451,13 +413,13 @@ func tallyAudit(t *testing.T, d *dayopstest.Dayops, cluster string) auditTally {
 func checkAuditExactlyOnce(t *testing.T, d *dayopstest.Dayops, cluster string) {
 	t.Helper()
 	a := tallyAudit(t, d, cluster)
-	for id, kinds := range a.ops {
+	for id, kinds := range a.Ops {
 		if !slices.Equal(kinds, []string{"started", "completed"}) && !slices.Equal(kinds, []string{"started", "cancelled"}) {
 			t.Errorf("audit: operation %s has %v", id, kinds)
 		}
 	}
-	if len(a.ops) < 5 {
-		t.Errorf("audit: %d operations recorded, want at least 5 completed (create, 2 shard scales, 2 replica scales)", len(a.ops))
+	if len(a.Ops) < 5 {
+		t.Errorf("audit: %d operations recorded, want at least 5 completed (create, 2 shard scales, 2 replica scales)", len(a.Ops))
 	}
-	t.Logf("audit: %d events, %d operations, %d step records, each once", a.events, len(a.ops), len(a.steps))
+	t.Logf("audit: %d events, %d operations, %d step records, each once", a.Events, len(a.Ops), len(a.Steps))
 }

@@ -168,7 +168,7 @@ func TestSelfHealing(t *testing.T) {
 			t.Errorf("no %s event", typ)
 		}
 	}
-	for id, kinds := range a.ops {
+	for id, kinds := range a.Ops {
 		// The upgrade of scenario 8 ends rolled back: cancelled when the
 		// abort comes first, failed (rolled back) when its gate fails on the
 		// lost replica first; every other operation completes.

@@ -592,14 +592,14 @@ func checkUpgradeAudit(t *testing.T, d *dayopstest.Dayops, cluster string) {
 	t.Helper()
 	a := tallyAudit(t, d, cluster)
 	var decisions []string
-	for _, v := range a.completed {
+	for _, v := range a.Completed {
 		if strings.HasPrefix(v.StepID, "upgrade/approve") || strings.HasPrefix(v.StepID, "upgrade/abort") ||
 			strings.HasPrefix(v.StepID, "upgrade/pause") || strings.HasPrefix(v.StepID, "upgrade/resume") {
 			decisions = append(decisions, v.Detail)
 		}
 	}
 	var kinds []string
-	for _, k := range a.ops {
+	for _, k := range a.Ops {
 		if len(k) != 2 || k[0] != "started" {
 			t.Errorf("audit: an operation has %v", k)
 		}
@@ -617,7 +617,7 @@ func checkUpgradeAudit(t *testing.T, d *dayopstest.Dayops, cluster string) {
 			t.Errorf("audit: no decision %q in %q", w, joined)
 		}
 	}
-	t.Logf("audit: %d events, %d operations, %d step records, each once; decisions: %s", a.events, len(a.ops), len(a.steps), joined)
+	t.Logf("audit: %d events, %d operations, %d step records, each once; decisions: %s", a.Events, len(a.Ops), len(a.Steps), joined)
 }
 
 func between(s, from, to string) string {

@@ -139,6 +139,17 @@ func ClusterTarget(hr planner.HookRun) hooks.StepContext {
 // state no longer allows (the API checked it, but the cluster changed since).
 const ErrTypePlanRejected = "PlanRejected"
 
+// StartPlanning is how an operation that plans from fresh state begins: it
+// records the operation requested and started, enters the planning phase
+// and observes the cluster, in that order (recorded histories have it).
+func StartPlanning(ctx workflow.Context, r *Run) (clusterstate.ObserveResult, error) {
+	if err := r.Started(ctx); err != nil {
+		return clusterstate.ObserveResult{}, err
+	}
+	r.Phase(ctx, "planning", "")
+	return Observe(ctx, r, nil)
+}
+
 // Observe runs ObserveCluster for the operation's cluster.
 func Observe(ctx workflow.Context, r *Run, scanShards []int) (clusterstate.ObserveResult, error) {
 	return ObserveWith(ctx, r, clusterstate.ObserveInput{ScanBigKeysOfShards: scanShards})

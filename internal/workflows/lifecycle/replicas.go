@@ -22,11 +22,7 @@ func ScaleReplicas(ctx workflow.Context, in ScaleReplicasInput) (flow.Result, er
 }
 
 func scaleReplicas(ctx workflow.Context, r *flow.Run, in ScaleReplicasInput) (string, error) {
-	if err := r.Started(ctx); err != nil {
-		return "", err
-	}
-	r.Phase(ctx, "planning", "")
-	obs, err := flow.Observe(ctx, r, nil)
+	obs, err := flow.StartPlanning(ctx, r)
 	if err != nil {
 		return "", err
 	}
@@ -46,7 +42,7 @@ func scaleReplicas(ctx workflow.Context, r *flow.Run, in ScaleReplicasInput) (st
 	auth := flow.AuthOf(c)
 	r.Progress.StepsTotal = r.Progress.StepsDone + 10 + len(plan.Hooks)
 	instances := flow.StatusByOrdinal(obs.Kube)
-	target := instanceTarget(instances, primaryOrdinals(obs.State))
+	target := observedTarget(obs)
 
 	if len(plan.CreateInstances) > 0 {
 		r.Phase(ctx, "adding-replicas", "")
@@ -59,7 +55,7 @@ func scaleReplicas(ctx workflow.Context, r *flow.Run, in ScaleReplicasInput) (st
 		if obs, err = flow.Observe(ctx, r, nil); err != nil {
 			return plan.Summary, err
 		}
-		target = instanceTarget(flow.StatusByOrdinal(obs.Kube), primaryOrdinals(obs.State))
+		target = observedTarget(obs)
 		if err := r.RunHooks(ctx, spec.PostReplicaAdd, plan.Hooks, target); err != nil {
 			return plan.Summary, err
 		}

@@ -5,6 +5,7 @@ import (
 	"slices"
 
 	"github.com/dayops/dayops/internal/activities/clusterstate"
+	"github.com/dayops/dayops/internal/activities/hooks"
 	"github.com/dayops/dayops/internal/activities/kube"
 	"github.com/dayops/dayops/internal/activities/redisops"
 	"github.com/dayops/dayops/internal/audit"
@@ -35,9 +36,6 @@ func ScaleShards(ctx workflow.Context, in ScaleShardsInput) (flow.Result, error)
 }
 
 func scaleShards(ctx workflow.Context, r *flow.Run, in ScaleShardsInput) (summary string, auth redisops.Auth, seeds []string, err error) {
-	if err := r.Started(ctx); err != nil {
-		return "", auth, nil, err
-	}
 	obs, plan, admittedPlan, err := planShards(ctx, r, in)
 	if err != nil {
 		return "", auth, nil, err
@@ -48,8 +46,7 @@ func scaleShards(ctx workflow.Context, r *flow.Run, in ScaleShardsInput) (summar
 	auth = flow.AuthOf(c)
 	seeds = addrsOfState(obs.State)
 	r.Progress.StepsTotal = r.Progress.StepsDone + 12 + len(plan.Hooks)
-	instances := flow.StatusByOrdinal(obs.Kube)
-	target := instanceTarget(instances, primaryOrdinals(obs.State))
+	target := observedTarget(obs)
 
 	if len(plan.NewShards) > 0 {
 		r.Phase(ctx, "adding-shards", "")
@@ -75,8 +72,7 @@ func scaleShards(ctx workflow.Context, r *flow.Run, in ScaleShardsInput) (summar
 			return plan.Summary, auth, seeds, err
 		}
 		seeds = addrsOfState(obs.State)
-		instances = flow.StatusByOrdinal(obs.Kube)
-		target = instanceTarget(instances, primaryOrdinals(obs.State))
+		target = observedTarget(obs)
 		if err := r.RunHooks(ctx, spec.PostShardAdd, plan.Hooks, target); err != nil {
 			return plan.Summary, auth, seeds, err
 		}
@@ -133,13 +129,12 @@ func removeShards(ctx workflow.Context, r *flow.Run, c spec.Cluster, auth rediso
 	return r.RunHooks(ctx, spec.PostShardRemove, plan.Hooks, flow.ClusterTarget)
 }
 
-// planShards observes the cluster (measuring the departing shards' keys
-// for a scale-in), plans, and checks the plan against the admitted one. It
-// returns the observation, the plan to run and the admitted plan (nil for
-// older inputs and histories).
+// planShards records the start, observes the cluster (measuring the
+// departing shards' keys for a scale-in), plans, and checks the plan against
+// the admitted one. It returns the observation, the plan to run and the
+// admitted plan (nil for older inputs and histories).
 func planShards(ctx workflow.Context, r *flow.Run, in ScaleShardsInput) (clusterstate.ObserveResult, planner.Plan, *planner.Plan, error) {
-	r.Phase(ctx, "planning", "")
-	obs, err := flow.Observe(ctx, r, nil)
+	obs, err := flow.StartPlanning(ctx, r)
 	if err != nil {
 		return obs, planner.Plan{}, nil, err
 	}
@@ -267,6 +262,12 @@ func addrsOfState(st planner.State) []string {
 		}
 	}
 	return out
+}
+
+// observedTarget resolves hook runs to the pods of an observation (see
+// instanceTarget): its instances, and its primaries for shard hooks.
+func observedTarget(obs clusterstate.ObserveResult) func(planner.HookRun) hooks.StepContext {
+	return instanceTarget(flow.StatusByOrdinal(obs.Kube), primaryOrdinals(obs.State))
 }
 
 func primaryOrdinals(st planner.State) map[int]int {

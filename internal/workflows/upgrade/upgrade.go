@@ -154,11 +154,7 @@ func (u *upgrader) stage(ctx workflow.Context, s string) {
 
 func (u *upgrader) run(ctx workflow.Context) (string, error) {
 	r := u.r
-	if err := r.Started(ctx); err != nil {
-		return "", err
-	}
-	r.Phase(ctx, "planning", "")
-	obs, err := flow.Observe(ctx, r, nil)
+	obs, err := flow.StartPlanning(ctx, r)
 	if err != nil {
 		return "", err
 	}
