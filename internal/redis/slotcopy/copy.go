@@ -274,7 +274,7 @@ type copyResult struct {
 // where RESTORE-ASKING is one command. One call per slot: a slot of small
 // keys costs the source one command, not three per key.
 const dumpSlot = `
-local max_key, max_total, raw_min = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local max_key, max_total, raw_min, share = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local sizes, total, over = {0}, 0, false
 for i, k in ipairs(KEYS) do
   local n = redis.call('MEMORY', 'USAGE', k) or -1
@@ -286,7 +286,8 @@ if over or total > max_total then return sizes end
 local r = {1}
 for i, k in ipairs(KEYS) do
   if sizes[i+1] >= raw_min and redis.call('TYPE', k)['ok'] == 'string' then
-    r[2*i] = {redis.call('GET', k)}
+    local n = share > 0 and redis.call('STRLEN', k)
+    if n and n <= share then r[2*i] = {n} else r[2*i] = {redis.call('GET', k)} end
   else
     r[2*i] = redis.call('DUMP', k)
   end
@@ -294,6 +295,11 @@ for i, k in ipairs(KEYS) do
 end
 return r`
 
+// With ARGV[4] (share) above 0 the script does not read a big string of
+// share bytes or fewer: it returns its length ({STRLEN}) and the caller
+// reads it with the GETRANGE 0 share-1 it sends for every key in the same
+// round trip (see KeyMix).
+//
 // rawMinBytes is the MEMORY USAGE from which a string key is copied by GET
 // and SET rather than DUMP and RESTORE (see dumpSlot).
 const rawMinBytes = 1024
@@ -311,7 +317,8 @@ func (cp *Copier) copyOnce(ctx context.Context, conn *redis.Conn, src, tgt, tgtI
 		return copyResult{}, err
 	}
 	defer func() { cp.Budget.Release(hold) }()
-	vals, err := cp.dump(ctx, conn, src, c, true, lim.MaxKeyBytes, hold)
+	split := cp.Mix.split(src)
+	vals, ranges, err := cp.dump(ctx, conn, src, c, true, split, lim.MaxKeyBytes, hold)
 	if cannotCopy(err) {
 		// Scripting (or one of the commands the script calls) is not
 		// available to this user or on this server: MIGRATE the slot.
@@ -343,7 +350,7 @@ func (cp *Copier) copyOnce(ctx context.Context, conn *redis.Conn, src, tgt, tgtI
 			hold = 0
 			return copyResult{}, err
 		}
-		if vals, err = cp.dump(ctx, conn, src, c, false, lim.MaxKeyBytes, hold); err != nil {
+		if vals, ranges, err = cp.dump(ctx, conn, src, c, false, split, lim.MaxKeyBytes, hold); err != nil {
 			return copyResult{}, err
 		}
 		if ok, _ := vals[0].(int64); ok != 1 {
@@ -353,7 +360,22 @@ func (cp *Copier) copyOnce(ctx context.Context, conn *redis.Conn, src, tgt, tgtI
 	if len(vals) != 1+2*len(c.keys) {
 		return copyResult{}, fmt.Errorf("dump slot %d on %s: %d values for %d keys", c.slot, src, len(vals), len(c.keys))
 	}
-	ds, bytes := dumpedKeys(c, vals)
+	for _, r := range ranges {
+		if cannotCopy(r.Err()) {
+			// GETRANGE is not for this user: read every value in the script.
+			cp.Mix.refuse(src)
+			break
+		}
+	}
+	ds, bytes, whole := dumpedKeys(c, vals, ranges)
+	if !whole {
+		// A big string changed between the script and its GETRANGE: the
+		// WATCH has fired, so this attempt could not commit anyway.
+		if err := conn.Do(ctx, "unwatch").Err(); err != nil {
+			return copyResult{}, fmt.Errorf("unwatch slot %d on %s: %w", c.slot, src, err)
+		}
+		return copyResult{outcome: contended}, nil
+	}
 	if err := cp.restoreCopies(ctx, tgt, c.slot, ds); err != nil {
 		return copyResult{}, err
 	}
@@ -364,6 +386,7 @@ func (cp *Copier) copyOnce(ctx context.Context, conn *redis.Conn, src, tgt, tgtI
 	if err != nil || res.outcome != copied {
 		return res, err
 	}
+	cp.Mix.add(src, ds)
 	return copyResult{outcome: copied, keys: int64(len(ds)), bytes: bytes}, nil
 }
 
@@ -377,9 +400,12 @@ type dumped struct {
 }
 
 // dumpedKeys reads the copy script's reply (after its status, a value and
-// a PEXPIRETIME per key), leaving out the keys gone meanwhile, and returns
-// the values' total size.
-func dumpedKeys(c slotCopy, vals []any) (ds []dumped, bytes int64) {
+// a PEXPIRETIME per key), with the GETRANGE replies of a split dump for the
+// big strings the script left to them, leaving out the keys gone
+// meanwhile, and returns the values' total size. whole is false when a
+// GETRANGE did not return the length the script saw (the key changed in
+// between).
+func dumpedKeys(c slotCopy, vals []any, ranges []*redis.StringCmd) (ds []dumped, bytes int64, whole bool) {
 	for i, k := range c.keys {
 		at, _ := vals[2+2*i].(int64)
 		d := dumped{key: k, at: max(at, 0)}
@@ -390,11 +416,18 @@ func dumpedKeys(c slotCopy, vals []any) (ds []dumped, bytes int64) {
 			if len(v) != 1 {
 				continue
 			}
-			s, ok := v[0].(string)
-			if !ok {
+			switch x := v[0].(type) {
+			case string:
+				d.data = x
+			case int64: // its length: the value is its GETRANGE's
+				if i >= len(ranges) || ranges[i].Err() != nil || int64(len(ranges[i].Val())) != x {
+					return nil, 0, false
+				}
+				d.data = ranges[i].Val()
+			default:
 				continue // gone between TYPE and GET: impossible in a script
 			}
-			d.data, d.raw = s, true
+			d.raw = true
 		default:
 			continue // gone: WATCH tells whether before or after
 		}
@@ -404,7 +437,7 @@ func dumpedKeys(c slotCopy, vals []any) (ds []dumped, bytes int64) {
 		ds = append(ds, d)
 		bytes += int64(len(d.data))
 	}
-	return ds, bytes
+	return ds, bytes, true
 }
 
 // put queues the command that writes d on a node: a string with SET, any
@@ -513,8 +546,25 @@ func cannotCopy(err error) bool {
 
 // dump runs dumpSlot on the copy's connection, after WATCH when watch is set
 // (one round trip either way).
-func (cp *Copier) dump(ctx context.Context, conn *redis.Conn, src string, c slotCopy, watch bool, maxKey, maxTotal int64) ([]any, error) {
-	var script *redis.Cmd
+//
+// With split, each key's GETRANGE 0 share-1 follows the script in the same
+// round trip, share being maxTotal's part per key, and the script leaves
+// the big strings that fit their share to them (see KeyMix): the bytes
+// read stay within maxTotal either way. The GETRANGE replies are returned
+// in key order (nil without split); an error among them (a key of another
+// type) is the reply of a key the script read itself.
+func (cp *Copier) dump(ctx context.Context, conn *redis.Conn, src string, c slotCopy, watch, split bool, maxKey, maxTotal int64) ([]any, []*redis.StringCmd, error) {
+	var (
+		watchCmd *redis.Cmd
+		script   *redis.Cmd
+		ranges   []*redis.StringCmd
+		share    int64
+	)
+	if split && len(c.keys) > 0 {
+		share = maxTotal / int64(len(c.keys))
+	}
+	// The replies are checked one by one below: a GETRANGE of a key that is
+	// no string fails, and that is no failure of the dump.
 	_, err := conn.Pipelined(ctx, func(p redis.Pipeliner) error {
 		if watch {
 			args := make([]any, 0, 1+len(c.keys))
@@ -522,22 +572,28 @@ func (cp *Copier) dump(ctx context.Context, conn *redis.Conn, src string, c slot
 			for _, k := range c.keys {
 				args = append(args, k)
 			}
-			p.Do(ctx, args...)
+			watchCmd = p.Do(ctx, args...)
 		}
 		// EVAL, not EVALSHA: nothing to load first, and the server caches
 		// the compiled script by its digest anyway.
-		script = p.Eval(ctx, dumpSlot, c.keys, maxKey, maxTotal, rawMinBytes)
+		script = p.Eval(ctx, dumpSlot, c.keys, maxKey, maxTotal, rawMinBytes, share)
+		if share > 0 {
+			for _, k := range c.keys {
+				ranges = append(ranges, p.GetRange(ctx, k, 0, share-1))
+			}
+		}
 		return nil
 	})
-	if err != nil {
-		return nil, fmt.Errorf("watch and dump slot %d on %s: %w", c.slot, src, err)
+	if watchCmd != nil && watchCmd.Err() != nil {
+		return nil, nil, fmt.Errorf("watch and dump slot %d on %s: %w", c.slot, src, watchCmd.Err())
 	}
+	_ = err // each reply is checked on its own
 	vals, err := script.Slice()
 	if err != nil {
-		return nil, fmt.Errorf("dump slot %d on %s: %w", c.slot, src, err)
+		return nil, nil, fmt.Errorf("dump slot %d on %s: %w", c.slot, src, err)
 	}
 	if len(vals) == 0 {
-		return nil, fmt.Errorf("dump slot %d on %s: empty reply", c.slot, src)
+		return nil, nil, fmt.Errorf("dump slot %d on %s: empty reply", c.slot, src)
 	}
-	return vals, nil
+	return vals, ranges, nil
 }

@@ -13,7 +13,9 @@
 // connection to the source:
 //
 //  1. WATCH the slot's keys and run one script that sizes them and returns
-//     their DUMP and PEXPIRETIME (dumpSlot). The source does
+//     their DUMP and PEXPIRETIME (dumpSlot; a big string's value, itself
+//     or, where most keys are big strings, by a GETRANGE in the same round
+//     trip: KeyMix). The source does
 //     not migrate the slot yet, so every client still reads and writes the
 //     slot on the source only: nothing can reach the target's copy (a node
 //     redirects a slot it only imports to its owner unless ASK sent the
@@ -59,6 +61,9 @@ type Copier struct {
 	// Pace is the latency budget's window, one unit per copy attempt (nil:
 	// Limits.LatencyBudgetOff).
 	Pace *pace.Pacer
+	// Mix is what the migration's copies found on each source so far (nil:
+	// every big string is read by the dump script; see KeyMix).
+	Mix *KeyMix
 	// Copied is called (required) when a slot's keys (keys, bytes of their
 	// dumps) are on the target and the slot is open on the source.
 	Copied func(keys, bytes int64)

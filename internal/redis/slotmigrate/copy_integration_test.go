@@ -586,3 +586,91 @@ func TestCopyPutsKeysBackWhenTheCommitFails(t *testing.T) {
 		t.Errorf("hash f = %q (%v)", got, err)
 	}
 }
+
+// Once most keys a migration copied from a source were big strings, the
+// copies from it leave the big strings that fit their share of the copy's
+// budget to a GETRANGE in the dump's round trip (slotcopy.KeyMix): every
+// key still arrives with its value and expiry time, a string over its share
+// and every other type still come from the script.
+func TestCopySplitsBigStrings(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	c, cc, addrs, ids, slots := threePrimaries(t)
+	first, second := slots[0][0].Start, slots[0][0].Start+1
+	src := c.Pool.Client(addrs[0])
+	tagA, tagB := tagFor(t, ctx, src, first), tagFor(t, ctx, src, second)
+	at := time.Now().Add(time.Hour).UnixMilli()
+	big := func(n int) string {
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = byte(i*7919 + i/13)
+		}
+		return string(b)
+	}
+	_, err := cc.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i := range 3 {
+			p.Set(ctx, fmt.Sprintf("%sbig%d", tagA, i), big(10240+i), 0)
+		}
+		p.Set(ctx, tagB+"big", big(10240), 0)
+		p.Set(ctx, tagB+"bigttl", big(20000), 0)
+		p.PExpireAt(ctx, tagB+"bigttl", time.UnixMilli(at))
+		p.Set(ctx, tagB+"huge", big(300<<10), 0) // over its share of the first dump's 256 KB
+		p.Set(ctx, tagB+"small", "value", 0)
+		p.HSet(ctx, tagB+"hash", "a", "1")
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	for _, s := range []int{first, second} {
+		k, err := src.ClusterGetKeysInSlot(ctx, s, 100).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys = append(keys, k...)
+	}
+	before := dumpKeys(t, ctx, cc, keys)
+	if err := src.ConfigResetStat(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	// One copy at a time, so the first slot's copy is committed (and
+	// counted) before the second's dump.
+	a := clusteradmin.New(c.Pool, nil, clusteradmin.Limits{SlotsPerWave: 1, CopiesPerWave: 1, CopyWavesPerSource: 1, Sources: 1})
+	res, err := slotmigrate.New(a).MigrateSlots(ctx, slotmigrate.MigrateInput{
+		Moves: []topology.Move{{From: ids[0], To: ids[1], Range: topology.SlotRange{Start: first, End: second}}},
+		Seeds: c.Addrs(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Progress.SlotsCopied != 2 {
+		t.Errorf("progress %+v: want both slots copied", res.Progress)
+	}
+	if err := c.Check(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// The second slot was dumped twice (sized over the first dump's 256 KB,
+	// then dumped with what it needs), each time with one GETRANGE per key
+	// (5); the first slot's dump sent none. The script read the first
+	// slot's three strings and the one over its share (300 KB, more than a
+	// fifth of what the second dump may hold).
+	stats, err := src.Info(ctx, "commandstats").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"cmdstat_getrange:calls=10,", "cmdstat_get:calls=4,"} {
+		if !strings.Contains(stats, want) {
+			t.Errorf("source's commandstats lack %q:\n%s", want, stats)
+		}
+	}
+	after := dumpKeys(t, ctx, cc, keys)
+	for _, k := range keys {
+		if before[k] != after[k] {
+			t.Errorf("%s: before the move %q, after %q", k, trim(before[k]), trim(after[k]))
+		}
+	}
+	if n, err := c.Pool.Client(addrs[1]).ClusterCountKeysInSlot(ctx, second).Result(); err != nil || n != 5 {
+		t.Errorf("target holds %d keys of slot %d (%v), want 5", n, second, err)
+	}
+}

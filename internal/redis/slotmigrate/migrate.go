@@ -69,6 +69,7 @@ type migration struct {
 	done      []int
 	copy      bool                // use the copy path (clusteradmin.Limits.Copy, SizeSamplingOff)
 	budget    *semaphore.Weighted // bytes of dumps held by copies
+	mix       slotcopy.KeyMix     // what the copies found on each source
 	pace      *pace.Pacer         // nil: clusteradmin.Limits.LatencyBudgetOff
 }
 
@@ -413,7 +414,7 @@ func (a *Migrator) runWave(ctx context.Context, m *migration, w wave, tr *tracke
 // target.
 func (a *Migrator) copySlots(ctx context.Context, m *migration, w wave, importing []int, tr *tracker) ([]int, error) {
 	src, tgt := m.addrs[w.src], m.addrs[w.tgt]
-	cp := &slotcopy.Copier{Admin: a.Admin, Budget: m.budget, Pace: m.pace, BeforeCommit: a.BeforeCommit,
+	cp := &slotcopy.Copier{Admin: a.Admin, Budget: m.budget, Pace: m.pace, Mix: &m.mix, BeforeCommit: a.BeforeCommit,
 		Copied: func(keys, bytes int64) {
 			tr.moved(keys, bytes, 1, 0)
 			tr.copied(1, 0)
