@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -479,17 +480,30 @@ func TestCopyKeepsEveryType(t *testing.T) {
 	}
 	// The three strings of 10 KB by SET, the small ones and the other
 	// types by RESTORE-ASKING.
-	stats, err := tgt.Info(ctx, "commandstats").Result()
+	wantCalls(t, ctx, tgt, "target", "cmdstat_set:calls=3,", "cmdstat_restore-asking:calls=9,")
+	sameKeys(t, before, dumpKeys(t, ctx, cc, keys))
+}
+
+// wantCalls checks that a node's INFO commandstats has each of wants (e.g.
+// "cmdstat_set:calls=3,").
+func wantCalls(t *testing.T, ctx context.Context, c *redis.Client, node string, wants ...string) {
+	t.Helper()
+	stats, err := c.Info(ctx, "commandstats").Result()
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"cmdstat_set:calls=3,", "cmdstat_restore-asking:calls=9,"} {
+	for _, want := range wants {
 		if !strings.Contains(stats, want) {
-			t.Errorf("target's commandstats lack %q:\n%s", want, stats)
+			t.Errorf("%s's commandstats lack %q:\n%s", node, want, stats)
 		}
 	}
-	after := dumpKeys(t, ctx, cc, keys)
-	for _, k := range keys {
+}
+
+// sameKeys checks every key's dumpKeys reading after a move against the
+// one before.
+func sameKeys(t *testing.T, before, after map[string]string) {
+	t.Helper()
+	for _, k := range slices.Sorted(maps.Keys(before)) {
 		if before[k] != after[k] {
 			t.Errorf("%s: before the move %q, after %q", k, trim(before[k]), trim(after[k]))
 		}
@@ -655,21 +669,8 @@ func TestCopySplitsBigStrings(t *testing.T) {
 	// (5); the first slot's dump sent none. The script read the first
 	// slot's three strings and the one over its share (300 KB, more than a
 	// fifth of what the second dump may hold).
-	stats, err := src.Info(ctx, "commandstats").Result()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, want := range []string{"cmdstat_getrange:calls=10,", "cmdstat_get:calls=4,"} {
-		if !strings.Contains(stats, want) {
-			t.Errorf("source's commandstats lack %q:\n%s", want, stats)
-		}
-	}
-	after := dumpKeys(t, ctx, cc, keys)
-	for _, k := range keys {
-		if before[k] != after[k] {
-			t.Errorf("%s: before the move %q, after %q", k, trim(before[k]), trim(after[k]))
-		}
-	}
+	wantCalls(t, ctx, src, "source", "cmdstat_getrange:calls=10,", "cmdstat_get:calls=4,")
+	sameKeys(t, before, dumpKeys(t, ctx, cc, keys))
 	if n, err := c.Pool.Client(addrs[1]).ClusterCountKeysInSlot(ctx, second).Result(); err != nil || n != 5 {
 		t.Errorf("target holds %d keys of slot %d (%v), want 5", n, second, err)
 	}
