@@ -563,9 +563,10 @@ func (cp *Copier) dump(ctx context.Context, conn *redis.Conn, src string, c slot
 	if split && len(c.keys) > 0 {
 		share = maxTotal / int64(len(c.keys))
 	}
-	// The replies are checked one by one below: a GETRANGE of a key that is
-	// no string fails, and that is no failure of the dump.
-	_, err := conn.Pipelined(ctx, func(p redis.Pipeliner) error {
+	// The replies are checked one by one below, not by Pipelined's error: a
+	// GETRANGE of a key that is no string fails, and that is no failure of
+	// the dump.
+	_, _ = conn.Pipelined(ctx, func(p redis.Pipeliner) error {
 		if watch {
 			args := make([]any, 0, 1+len(c.keys))
 			args = append(args, "watch")
@@ -587,7 +588,6 @@ func (cp *Copier) dump(ctx context.Context, conn *redis.Conn, src string, c slot
 	if watchCmd != nil && watchCmd.Err() != nil {
 		return nil, nil, fmt.Errorf("watch and dump slot %d on %s: %w", c.slot, src, watchCmd.Err())
 	}
-	_ = err // each reply is checked on its own
 	vals, err := script.Slice()
 	if err != nil {
 		return nil, nil, fmt.Errorf("dump slot %d on %s: %w", c.slot, src, err)
