@@ -138,9 +138,10 @@ const paceQuantile = 0.5
 // figure (paceQuantile of its round trips) less its baseline, 0 for a
 // primary with no round trip in the period or one below its baseline; a
 // primary without a baseline counts from zero. The largest is the
-// period's figure (see Pacer).
-func addedEach(base []time.Duration, period [][]time.Duration) []time.Duration {
-	out := make([]time.Duration, len(period))
+// period's figure (see Pacer). figs are the figures themselves (0 where
+// there was no round trip), for the log (PrimaryFigures).
+func addedEach(base []time.Duration, period [][]time.Duration) (added, figs []time.Duration) {
+	added, figs = make([]time.Duration, len(period)), make([]time.Duration, len(period))
 	for i, s := range period {
 		if len(s) == 0 {
 			continue
@@ -149,9 +150,10 @@ func addedEach(base []time.Duration, period [][]time.Duration) []time.Duration {
 		if i < len(base) {
 			b = base[i]
 		}
-		out[i] = max(0, tail(s, paceQuantile)-b)
+		figs[i] = tail(s, paceQuantile)
+		added[i] = max(0, figs[i]-b)
 	}
-	return out
+	return added, figs
 }
 
 // Pacer is a gate whose limit follows AIMD; a nil Pacer (budget off) lets
@@ -317,13 +319,13 @@ func (p *Pacer) adapt(ctx context.Context) {
 		case <-t.C:
 		}
 		took := p.take()
+		each, figs := addedEach(p.base, took)
 		for i, smp := range took {
 			if len(smp) > 0 {
-				p.figSum[i].Add(int64(tail(smp, paceQuantile)))
+				p.figSum[i].Add(int64(figs[i]))
 				p.figN[i].Add(1)
 			}
 		}
-		each := addedEach(p.base, took)
 		var add time.Duration
 		for i, a := range each {
 			add = max(add, a)
@@ -363,9 +365,8 @@ func (p *Pacer) OverBy() []int64 {
 
 // PrimaryFigures returns, per primary (in the order of Start's pings), its
 // baseline and the mean of its period figures during the move, for the
-// migration's log: which primary's round trip the move raised and from
-// what (a primary that took no clients' traffic before the move, such as
-// a scale-out's new one, starts from an idle baseline).
+// migration's log: whether the move raised one primary's round trip (a
+// queue on its event loop) or all of them alike (the host's CPUs).
 func (p *Pacer) PrimaryFigures() (base, during []time.Duration) {
 	p.mu.Lock()
 	base = slices.Clone(p.base)

@@ -61,7 +61,8 @@ func TestAddedEach(t *testing.T) {
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			if diff := cmp.Diff(tc.want, addedEach(tc.base, tc.period)); diff != "" {
+			got, _ := addedEach(tc.base, tc.period)
+			if diff := cmp.Diff(tc.want, got); diff != "" {
 				t.Errorf("addedEach(%v, %v) (-want +got):\n%s", tc.base, tc.period, diff)
 			}
 		})

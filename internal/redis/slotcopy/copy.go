@@ -272,7 +272,11 @@ type copyResult struct {
 // target a decompression, and both sides a CRC64 over the payload; a small
 // one as a payload, because its SET needs an ASKING before it on the target
 // where RESTORE-ASKING is one command. One call per slot: a slot of small
-// keys costs the source one command, not three per key.
+// keys costs the source one command, not three per key. With ARGV[4]
+// (share) above 0 the script does not read a big string of share bytes or
+// fewer: it returns its length, in an array of one ({STRLEN}), and the
+// caller reads it with the GETRANGE 0 share-1 it sends for every key in
+// the same round trip (see KeyMix).
 const dumpSlot = `
 local max_key, max_total, raw_min, share = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local sizes, total, over = {0}, 0, false
@@ -295,11 +299,6 @@ for i, k in ipairs(KEYS) do
 end
 return r`
 
-// With ARGV[4] (share) above 0 the script does not read a big string of
-// share bytes or fewer: it returns its length ({STRLEN}) and the caller
-// reads it with the GETRANGE 0 share-1 it sends for every key in the same
-// round trip (see KeyMix).
-//
 // rawMinBytes is the MEMORY USAGE from which a string key is copied by GET
 // and SET rather than DUMP and RESTORE (see dumpSlot).
 const rawMinBytes = 1024

@@ -675,3 +675,48 @@ func TestCopySplitsBigStrings(t *testing.T) {
 		t.Errorf("target holds %d keys of slot %d (%v), want 5", n, second, err)
 	}
 }
+
+// A split dump under a client that keeps rewriting big strings of the
+// slots being copied: a key changed between the script and its GETRANGE,
+// or before the commit, is copied again, and every acknowledged write
+// survives the move.
+func TestCopySplitUnderWrites(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	c := redistest.New(t, redistest.Options{Primaries: 3})
+	cc := c.ClusterClient()
+	defer cc.Close()
+	if err := redistest.Fill(ctx, cc, "big:", 4000, 10240, 8); err != nil {
+		t.Fatal(err)
+	}
+	addrs, ids, slots := primaries(t, c)
+	r := slots[0][0]
+	// The writer's keys share one slot in the middle of the move, so that
+	// slot's copies race the writes; the slots before it teach the move
+	// that the source holds big strings.
+	src := c.Pool.Client(addrs[0])
+	tag := tagFor(t, ctx, src, r.Start+700)
+	w := redistest.StartWriter(ctx, cc, redistest.WriterOptions{Keys: 100, Workers: 2, ValueSize: 10240, Prefix: tag + "w:"})
+	defer w.Stop()
+	if err := src.ConfigResetStat(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	res, err := slotmigrate.New(c.Admin).MigrateSlots(ctx, slotmigrate.MigrateInput{
+		Moves: []topology.Move{{From: ids[0], To: ids[2], Range: topology.SlotRange{Start: r.Start, End: r.Start + 1499}}},
+		Seeds: c.Addrs(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Progress.SlotsCopied == 0 {
+		t.Errorf("progress %+v: want slots copied", res.Progress)
+	}
+	t.Logf("progress %+v", res.Progress)
+	if stats, err := src.Info(ctx, "commandstats").Result(); err != nil || !strings.Contains(stats, "cmdstat_getrange:") {
+		t.Errorf("the source saw no GETRANGE (%v): the dumps never split", err)
+	}
+	checkAll(t, ctx, c, w)
+	if st := w.Stop(); st.Acked == 0 {
+		t.Fatalf("writer acknowledged nothing (last error %v)", st.LastErr)
+	}
+}
