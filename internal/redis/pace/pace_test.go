@@ -3,6 +3,7 @@ package pace
 import (
 	"context"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -166,6 +167,93 @@ func TestGateFollowsLimit(t *testing.T) {
 		t.Errorf("nil Pacer (budget off) acquire: %v", err)
 	}
 	nilPacer.Release()
+}
+
+// TestGateServesInOrder: a freed unit goes to the longest waiting
+// acquire and to no other; a waiter that gives up leaves the queue without
+// taking a unit, and one cancelled after its unit was sent passes it on.
+func TestGateServesInOrder(t *testing.T) {
+	ctx := t.Context()
+	g := newGate(1)
+	if err := g.acquire(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan int, 3)
+	cctx, cancel := context.WithCancel(ctx)
+	waiting := func(n int) {
+		t.Helper()
+		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+			g.mu.Lock()
+			w := len(g.waiters)
+			g.mu.Unlock()
+			if w == n {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%d waiters, want %d", w, n)
+			}
+		}
+	}
+	for i := range 3 {
+		actx := ctx
+		if i == 1 {
+			actx = cctx // gives up before its turn
+		}
+		go func() {
+			if g.acquire(actx) == nil {
+				got <- i
+			}
+		}()
+		waiting(i + 1)
+	}
+	cancel()
+	waiting(2)
+	var order []int
+	for range 2 {
+		g.release()
+		order = append(order, <-got)
+		select {
+		case extra := <-got:
+			t.Fatalf("one release admitted two waiters (%d and %d)", order[len(order)-1], extra)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	if diff := cmp.Diff([]int{0, 2}, order); diff != "" {
+		t.Errorf("order served (-want +got):\n%s", diff)
+	}
+
+	g.release() // the unit waiter 2 holds
+
+	// Units sent to waiters cancelled at the same moment are not lost:
+	// many acquires, half of them cancelled at random, against a window that
+	// moves; once all is released nothing is held and nobody waits.
+	var wg sync.WaitGroup
+	for i := range 200 {
+		wg.Go(func() {
+			actx, cancel := context.WithCancel(ctx)
+			defer cancel()
+			if i%2 == 1 {
+				go func() {
+					time.Sleep(time.Duration(i%7) * 10 * time.Microsecond)
+					cancel()
+				}()
+			}
+			if g.acquire(actx) == nil {
+				time.Sleep(time.Duration(i%5) * 10 * time.Microsecond)
+				g.release()
+			}
+			if i%50 == 0 {
+				g.setLimit(1 + i%3)
+			}
+		})
+	}
+	wg.Wait()
+	g.mu.Lock()
+	state := struct{ InUse, Waiting int }{g.inUse, len(g.waiters)}
+	g.mu.Unlock()
+	if diff := cmp.Diff(struct{ InUse, Waiting int }{0, 0}, state); diff != "" {
+		t.Errorf("after every acquire was released or cancelled (-want +got):\n%s", diff)
+	}
 }
 
 func TestTrend(t *testing.T) {
