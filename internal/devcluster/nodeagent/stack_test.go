@@ -886,9 +886,16 @@ func TestAgentOnStack(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		go func() { _ = fw.ForwardPorts() }()
+		// ForwardPorts returns (and closes its listener) when the stream
+		// to the agent ends: its error says why a PING was refused (one
+		// make test, 2026-12-04, saw "connection refused" on the local
+		// port right after ready).
+		forwarded := make(chan error, 1)
+		go func() { forwarded <- fw.ForwardPorts() }()
 		select {
 		case <-ready:
+		case err := <-forwarded:
+			t.Fatalf("port-forward ended before it was ready: %v", err)
 		case <-time.After(20 * time.Second):
 			t.Fatal("port-forward not ready")
 		}
@@ -899,7 +906,12 @@ func TestAgentOnStack(t *testing.T) {
 		rc := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", ports[0].Local)})
 		defer rc.Close()
 		if got, err := rc.Ping(t.Context()).Result(); err != nil || got != "PONG" {
-			t.Errorf("PING through port-forward: %q %v", got, err)
+			select {
+			case ferr := <-forwarded:
+				t.Errorf("PING through port-forward: %q %v (the port-forward had ended: %v)", got, err, ferr)
+			default:
+				t.Errorf("PING through port-forward: %q %v (the port-forward still runs)", got, err)
+			}
 		}
 	})
 
