@@ -872,7 +872,17 @@ func TestAgentOnStack(t *testing.T) {
 	t.Run("PortForward", func(t *testing.T) {
 		t.Parallel()
 		ns := devtest.Get(t).Namespace
-		ta.create(t, ns, ta.pod("fwd", "redis:7.0", nil))
+		// Ready only once Redis listens: client-go ends the whole
+		// port-forward ("lost connection to pod") when the agent's dial
+		// of one forwarded connection fails, and without a probe a pod
+		// is ready as soon as redis-server starts, which on a loaded host
+		// was before it listened (make test, 2026-12-04, twice).
+		ta.create(t, ns, ta.pod("fwd", "redis:7.0", func(c *corev1.Container) {
+			c.ReadinessProbe = &corev1.Probe{
+				ProbeHandler:  corev1.ProbeHandler{TCPSocket: &corev1.TCPSocketAction{Port: intstr.FromInt32(6379)}},
+				PeriodSeconds: 1,
+			}
+		}))
 		ta.waitPod(t, ns, "fwd", 60*time.Second, "running and ready", podReady)
 		transport, upgrader, err := spdy.RoundTripperFor(ta.env.RESTConfig)
 		if err != nil {
@@ -887,9 +897,7 @@ func TestAgentOnStack(t *testing.T) {
 			t.Fatal(err)
 		}
 		// ForwardPorts returns (and closes its listener) when the stream
-		// to the agent ends: its error says why a PING was refused (one
-		// make test, 2026-12-04, saw "connection refused" on the local
-		// port right after ready).
+		// to the agent ends: its error says why a PING was refused.
 		forwarded := make(chan error, 1)
 		go func() { forwarded <- fw.ForwardPorts() }()
 		select {
