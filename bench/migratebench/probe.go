@@ -109,26 +109,24 @@ func newHist() *hdrhistogram.Histogram {
 	return hdrhistogram.New(1, int64(time.Minute/time.Microsecond), 3)
 }
 
-// run dispatches the requests due, checking every 200 µs; each request runs
-// in its own goroutine so none waits for another's reply.
+// run sends each request at its due time, each in its own goroutine so
+// none waits for another's reply. It waits for the next due time on a
+// thread of its own (dueClock): a Go timer under a millisecond fires up to
+// a millisecond late when the process idles, and that lateness would count
+// as the server's latency.
 func (p *Probe) run(ctx context.Context) {
 	interval := time.Second / time.Duration(p.opts.Rate)
+	clock := newDueClock()
 	start := time.Now()
 	val := strings.Repeat("q", 32)
-	tick := time.NewTicker(200 * time.Microsecond)
-	defer tick.Stop()
 	var inflight sync.WaitGroup
 	defer inflight.Wait()
-	for n := int64(0); ; {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
+	for n := int64(0); ctx.Err() == nil; {
 		now := time.Now()
 		for ; ; n++ {
 			due := start.Add(time.Duration(n) * interval)
 			if due.After(now) {
+				clock.sleepUntil(due)
 				break
 			}
 			key := "probe:" + strconv.Itoa(rand.IntN(p.opts.Keys))
