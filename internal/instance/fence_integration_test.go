@@ -18,6 +18,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/dayops/dayops/internal/instance"
+	"github.com/dayops/dayops/internal/redis/clusteradmin"
 	"github.com/dayops/dayops/internal/testutil/redistest"
 )
 
@@ -226,15 +227,11 @@ func replOffset(ctx context.Context, t *testing.T, addr, field string) int64 {
 	if err != nil {
 		t.Fatalf("info replication on %s: %v", addr, err)
 	}
-	for line := range strings.Lines(s) {
-		if v, ok := strings.CutPrefix(strings.TrimSpace(line), field+":"); ok {
-			n, err := strconv.ParseInt(v, 10, 64)
-			if err == nil {
-				return n
-			}
-		}
+	n, err := strconv.ParseInt(clusteradmin.ParseInfo(s)[field], 10, 64)
+	if err != nil {
+		return -1
 	}
-	return -1
+	return n
 }
 
 // freeAddr is a loopback address with a port nobody listens on.
