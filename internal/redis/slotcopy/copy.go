@@ -270,8 +270,11 @@ type copyResult struct {
 // loop about four times the whole GET (redis-benchmark, Redis 7.0.15: DUMP
 // 28.7 us for 10 KB of random bytes, 6.5 us without compression) and the
 // target a decompression, and both sides a CRC64 over the payload; a small
-// one as a payload, because its SET needs an ASKING before it on the target
-// where RESTORE-ASKING is one command. One call per slot: a slot of small
+// one as a payload, because telling it from other types would cost the
+// script a TYPE call per key (0.4-0.5 us per 100-byte key replayed, more
+// than DUMP costs over GET). The mover then writes a small string whose
+// payload holds it as it is or as an integer with SET (stringFromPayload),
+// which costs the target half what RESTORE-ASKING does. One call per slot: a slot of small
 // keys costs the source one command, not three per key. With ARGV[4]
 // (share) above 0 the script does not read a big string of share bytes or
 // fewer: it returns its length, in an array of one ({STRLEN}), and the
@@ -390,11 +393,14 @@ func (cp *Copier) copyOnce(ctx context.Context, conn *redis.Conn, src, tgt, tgtI
 }
 
 // dumped is one key's value and its absolute expiry (0: none): a string's
-// value as it is (raw), any other type's DUMP payload.
+// value as it is (raw), any other type's DUMP payload. big: the script
+// returned the value itself, a string of rawMinBytes or more (KeyMix
+// counts them); a small string's value was read from its payload.
 type dumped struct {
 	key  string
 	data string
 	raw  bool
+	big  bool
 	at   int64
 }
 
@@ -411,6 +417,9 @@ func dumpedKeys(c slotCopy, vals []any, ranges []*redis.StringCmd) (ds []dumped,
 		switch v := vals[1+2*i].(type) {
 		case string:
 			d.data = v
+			if s, ok := stringFromPayload(v); ok {
+				d.data, d.raw = s, true
+			}
 		case []any:
 			if len(v) != 1 {
 				continue
@@ -426,7 +435,7 @@ func dumpedKeys(c slotCopy, vals []any, ranges []*redis.StringCmd) (ds []dumped,
 			default:
 				continue // gone between TYPE and GET: impossible in a script
 			}
-			d.raw = true
+			d.raw, d.big = true, true
 		default:
 			continue // gone: WATCH tells whether before or after
 		}

@@ -58,7 +58,7 @@ func (m *KeyMix) add(src string, ds []dumped) {
 	}
 	var big int64
 	for _, d := range ds {
-		if d.raw {
+		if d.big {
 			big++
 		}
 	}

@@ -8,7 +8,7 @@ import (
 )
 
 func TestKeyMixSplit(t *testing.T) {
-	big, small := dumped{raw: true}, dumped{}
+	big, small := dumped{raw: true, big: true}, dumped{raw: true}
 	tests := map[string]struct {
 		adds    [][]dumped
 		refused bool
@@ -80,7 +80,7 @@ func TestDumpedKeysSplit(t *testing.T) {
 			if !whole {
 				return
 			}
-			want := []dumped{{key: "big", data: "abcde", raw: true}, {key: "inline", data: "value", raw: true, at: 7}, {key: "payload", data: "\x00dump"}}
+			want := []dumped{{key: "big", data: "abcde", raw: true, big: true}, {key: "inline", data: "value", raw: true, big: true, at: 7}, {key: "payload", data: "\x00dump"}}
 			if len(ds) != len(want) {
 				t.Fatalf("dumped %+v, want %+v", ds, want)
 			}

@@ -418,9 +418,11 @@ func incrDelDuringMigration(t *testing.T, mode clusteradmin.CopyMode) {
 }
 
 // The copy path moves a string of 1 KB or more by GET and SET (no DUMP, so
-// no LZF on the source and no decompression on the target) and every other
-// key by DUMP and RESTORE: every key arrives exactly as it was (its DUMP payload, which
-// holds the type, encoding-independent contents, and its expiry time).
+// no LZF on the source and no decompression on the target), a smaller
+// string by DUMP and SET of the value its payload holds (unless LZF
+// shortened it), and every other key by DUMP and RESTORE: every key arrives
+// exactly as it was (its DUMP payload, which holds the type,
+// encoding-independent contents, and its expiry time).
 func TestCopyKeepsEveryType(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
@@ -436,6 +438,9 @@ func TestCopyKeepsEveryType(t *testing.T) {
 		p.Set(ctx, tag+"str", "value", 0)
 		p.Set(ctx, tag+"int", "12345", 0)
 		p.Set(ctx, tag+"empty", "", 0)
+		p.Set(ctx, tag+"neg", "-7", 0)
+		p.Set(ctx, tag+"int32", "1234567890", 0)
+		p.Set(ctx, tag+"lzf", strings.Repeat("a", 100), 0)
 		p.Set(ctx, tag+"big", big, 0)
 		p.Set(ctx, tag+"rep", string(make([]byte, 10240)), 0)
 		p.Set(ctx, tag+"strttl", "expires", 0)
@@ -454,8 +459,8 @@ func TestCopyKeepsEveryType(t *testing.T) {
 		t.Fatal(err)
 	}
 	keys, err := c.Pool.Client(addrs[0]).ClusterGetKeysInSlot(ctx, slot, 100).Result()
-	if err != nil || len(keys) != 12 {
-		t.Fatalf("keys in slot %d: %v (%v), want 12", slot, keys, err)
+	if err != nil || len(keys) != 15 {
+		t.Fatalf("keys in slot %d: %v (%v), want 15", slot, keys, err)
 	}
 	before := dumpKeys(t, ctx, cc, keys)
 	tgt := c.Pool.Client(addrs[1])
@@ -475,12 +480,13 @@ func TestCopyKeepsEveryType(t *testing.T) {
 	if err := c.Check(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if n, err := tgt.ClusterCountKeysInSlot(ctx, slot).Result(); err != nil || n != 12 {
-		t.Errorf("target holds %d keys of slot %d (%v), want 12", n, slot, err)
+	if n, err := tgt.ClusterCountKeysInSlot(ctx, slot).Result(); err != nil || n != 15 {
+		t.Errorf("target holds %d keys of slot %d (%v), want 15", n, slot, err)
 	}
-	// The three strings of 10 KB by SET, the small ones and the other
-	// types by RESTORE-ASKING.
-	wantCalls(t, ctx, tgt, "target", "cmdstat_set:calls=3,", "cmdstat_restore-asking:calls=9,")
+	// The three strings of 10 KB and the six small ones stored as they are
+	// or as integers by SET; the one LZF shortened and the other types by
+	// RESTORE-ASKING.
+	wantCalls(t, ctx, tgt, "target", "cmdstat_set:calls=9,", "cmdstat_restore-asking:calls=6,")
 	sameKeys(t, before, dumpKeys(t, ctx, cc, keys))
 }
 
