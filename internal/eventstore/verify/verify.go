@@ -232,18 +232,26 @@ func Verify(ctx context.Context, src Source, opts Options) (Report, error) {
 	if rep.Events > 0 {
 		rep.HeadHash = hex.EncodeToString(prev)
 	}
+	err = checkHead(cps, opts, &rep)
+	return rep, err
+}
+
+// checkHead checks the checkpoints against the end of the chain Verify
+// walked: none beyond its head, at least one (unless allowed), the newest
+// not older than allowed. It sets rep.NewestCheckpoint.
+func checkHead(cps []Checkpoint, opts Options, rep *Report) error {
 	for _, c := range cps {
 		if c.Position > rep.HeadPosition {
-			return rep, &ChainError{Problem: ProblemTruncated, Position: c.Position,
+			return &ChainError{Problem: ProblemTruncated, Position: c.Position,
 				Detail: fmt.Sprintf("checkpoint %d covers position %d but the log ends at %d (events deleted from the end)", c.Seq, c.Position, rep.HeadPosition)}
 		}
 	}
 	if len(cps) == 0 {
 		if !opts.AllowNoCheckpoint {
-			return rep, &ChainError{Problem: ProblemNoCheckpoint, Position: rep.HeadPosition,
+			return &ChainError{Problem: ProblemNoCheckpoint, Position: rep.HeadPosition,
 				Detail: fmt.Sprintf("no signed checkpoint stored (%d events): a log whose newest events were deleted with their checkpoints would look the same; run a signer, or allow it explicitly", rep.Events)}
 		}
-		return rep, nil
+		return nil
 	}
 	rep.NewestCheckpoint = cps[len(cps)-1]
 	if opts.MaxCheckpointAge > 0 {
@@ -252,10 +260,10 @@ func Verify(ctx context.Context, src Source, opts Options) (Report, error) {
 			now = time.Now()
 		}
 		if age := now.Sub(rep.NewestCheckpoint.SignedAt); age > opts.MaxCheckpointAge {
-			return rep, &ChainError{Problem: ProblemStaleCheckpoint, Position: rep.NewestCheckpoint.Position,
+			return &ChainError{Problem: ProblemStaleCheckpoint, Position: rep.NewestCheckpoint.Position,
 				Detail: fmt.Sprintf("the newest checkpoint (%d, signed at %s) is %s old, more than the allowed %s: the signer stopped, or newer checkpoints were deleted",
 					rep.NewestCheckpoint.Seq, fmtTime(rep.NewestCheckpoint.SignedAt), age.Round(time.Second), opts.MaxCheckpointAge)}
 		}
 	}
-	return rep, nil
+	return nil
 }
