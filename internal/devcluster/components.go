@@ -20,6 +20,7 @@ import (
 
 	"github.com/dayops/dayops/internal/devcluster/devpki"
 	"github.com/dayops/dayops/internal/devcluster/devproc"
+	"github.com/dayops/dayops/internal/devcluster/stackconfig"
 	"github.com/dayops/dayops/internal/searchattr"
 	sdkclient "go.temporal.io/sdk/client"
 	sdklog "go.temporal.io/sdk/log"
@@ -155,20 +156,21 @@ func temporalDevArgs(c Config) []string {
 		"--port", strconv.Itoa(c.TemporalPort),
 		"--ui-port", strconv.Itoa(c.TemporalUIPort),
 		"--db-filename", c.Path("temporal.db"),
+		// A write-ahead log synced at checkpoints rather than a rollback
+		// journal synced at every commit: a killed server loses nothing
+		// (the log is in the page cache), only a lost host may lose the
+		// last commits, which a local stack does not outlive anyway.
+		"--sqlite-pragma", "journal_mode=wal",
+		"--sqlite-pragma", "synchronous=normal",
 		"--log-level", "warn",
 	}
 	for _, sa := range SearchAttributes {
 		a = append(a, "--search-attribute", sa+"=Keyword")
 	}
-	// One partition per task queue, so that a task meets the
-	// single local poller at once instead of being forwarded
-	// between partitions; and eager activities, handed to the
-	// worker with the workflow task that schedules them. Together
-	// they halve a step's latency (dayops-dev bench steps: ~100ms ->
-	// ~50ms per step).
-	for _, dc := range []string{"matching.numTaskqueueReadPartitions=1", "matching.numTaskqueueWritePartitions=1",
-		"system.enableActivityEagerExecution=true"} {
-		a = append(a, "--dynamic-config-value", dc)
+	// The stack's tuning, in a fixed order (see stackconfig.TemporalTuning).
+	for _, k := range slices.Sorted(maps.Keys(stackconfig.TemporalTuning)) {
+		v, _ := json.Marshal(stackconfig.TemporalTuning[k])
+		a = append(a, "--dynamic-config-value", k+"="+string(v))
 	}
 	return a
 }

@@ -3,6 +3,7 @@ package stackconfig
 import (
 	"cmp"
 	"fmt"
+	"maps"
 	"path/filepath"
 
 	"github.com/dayops/dayops/internal/devcluster/devpki"
@@ -116,15 +117,36 @@ func (c Config) TemporalServerArgs() []string {
 	return args
 }
 
-// TemporalDynamicConfig is the dev server's tuning (see the Temporal
-// component) plus what `temporal server start-dev` sets by default: search
-// attributes visible at once, and the persistence rate limits that this
-// needs.
+// TemporalTuning is the dynamic config both Temporal modes of the stack
+// run with, each value measured by `dayops-dev bench steps` (a step is a
+// workflow task that schedules an activity, the activity, and its
+// completion):
+//   - one partition per task queue, so that a task meets the single local
+//     poller at once instead of being forwarded between partitions, and
+//     eager activities, handed to the worker with the workflow task that
+//     schedules them: together ~100 ms -> ~50 ms per step;
+//   - the history service reads its transfer and visibility queues at most
+//     history.*ProcessorMaxPollRPS times a second per shard (default 20):
+//     every step's next workflow task waited for the transfer queue's next
+//     read, 50 ms at the default, the whole of a step's ~50 ms. 1000 reads a
+//     second per shard are far within SQLite's and PostgreSQL's means here
+//     (the reads are event-driven; the limit only spaces them): 14 ms per
+//     step without the audit log, 17-19 ms with it (the dev server, SQLite
+//     in rollback-journal mode, 2026-12-04). A production Temporal with few
+//     history shards wants the same.
+var TemporalTuning = map[string]any{
+	"matching.numTaskqueueReadPartitions":   1,
+	"matching.numTaskqueueWritePartitions":  1,
+	"system.enableActivityEagerExecution":   true,
+	"history.transferProcessorMaxPollRPS":   1000,
+	"history.visibilityProcessorMaxPollRPS": 1000,
+}
+
+// TemporalDynamicConfig is TemporalTuning plus what `temporal server
+// start-dev` sets by default: search attributes visible at once, and the
+// persistence rate limits that this needs.
 func (c Config) TemporalDynamicConfig() map[string][]map[string]any {
 	values := map[string]any{
-		"matching.numTaskqueueReadPartitions":            1,
-		"matching.numTaskqueueWritePartitions":           1,
-		"system.enableActivityEagerExecution":            true,
 		"system.forceSearchAttributesCacheRefreshOnRead": true,
 		"frontend.persistenceMaxQPS":                     10000,
 		"history.persistenceMaxQPS":                      45000,
@@ -136,6 +158,7 @@ func (c Config) TemporalDynamicConfig() map[string][]map[string]any {
 		"frontend.enableUpdateWorkflowExecution":              true,
 		"frontend.enableUpdateWorkflowExecutionAsyncAccepted": true,
 	}
+	maps.Copy(values, TemporalTuning)
 	out := map[string][]map[string]any{}
 	for k, v := range values {
 		out[k] = []map[string]any{{"value": v}}
