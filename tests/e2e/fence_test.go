@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
 	"net/url"
 	"strings"
@@ -49,6 +50,18 @@ func TestFenceEmptyPrimary(t *testing.T) {
 	if len(primary.Spec.InitContainers) == 0 || !strings.HasPrefix(strings.Join(primary.Spec.Containers[0].Command, " "), render.InstanceManagerDir) {
 		t.Fatalf("%s does not run redis-server under the instance manager: command %v", pod, primary.Spec.Containers[0].Command)
 	}
+
+	// A failure here is a lost shard: keep what the instance managers and
+	// redis-servers said before the namespace goes (make test's stop
+	// 2026-12-04 20:38 lost shard 0 once, and the logs went with it).
+	var dumped bool
+	dump := func() {
+		if t.Failed() && !dumped {
+			dumped = true
+			dumpRedisLogs(t, env, h.ns, h.name, pod)
+		}
+	}
+	t.Cleanup(dump) // after a Fatal
 
 	const filled = 30_000
 	if err := b.Fill(ctx, filled, 100); err != nil {
@@ -112,8 +125,26 @@ func TestFenceEmptyPrimary(t *testing.T) {
 	h.saveHistory(workflows.GuardianWorkflowID(h.ns, h.name), "", "guardian-fence")
 	clusterCheck(t, credentials(t, d, h.ns, h.name))
 
+	dump() // after an Error, before the cluster goes
 	acc = h.start("/v1/clusters/"+h.name, url.Values{"namespace": {h.ns}, "deleteVolumes": {"true"}, "reason": {"e2e done"}}, nil)
 	h.wait(acc.OperationID, 5*time.Minute, nil)
+}
+
+// dumpRedisLogs logs the redis containers' logs of
+// the cluster's Pods (the instance manager's decisions and redis-server's
+// replication lines), the killed Pod's previous container's too, and its
+// fence record.
+func dumpRedisLogs(t *testing.T, env *devtest.Env, ns, cluster, killed string) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for _, args := range [][]string{
+		{"logs", "-n", ns, killed, "-c", "redis", "--previous", "--timestamps"},
+		{"logs", "-n", ns, "-l", render.LabelCluster + "=" + cluster, "-c", "redis", "--prefix", "--timestamps", "--tail", "300"},
+		{"exec", "-n", ns, killed, "-c", "redis", "--", "cat", "/data/" + instance.MarkerFile},
+	} {
+		out, err := env.KubectlE(ctx, args...)
+		t.Logf("kubectl %s (err %v):\n%s", strings.Join(args, " "), err, out)
+	}
 }
 
 // checkFencedEvent waits until the guardian has recorded the fence m as a
