@@ -168,8 +168,9 @@ func temporalDevArgs(c Config) []string {
 		a = append(a, "--search-attribute", sa+"=Keyword")
 	}
 	// The stack's tuning, in a fixed order (see stackconfig.TemporalTuning).
-	for _, k := range slices.Sorted(maps.Keys(stackconfig.TemporalTuning)) {
-		v, _ := json.Marshal(stackconfig.TemporalTuning[k])
+	tuning := stackconfig.TemporalTuning()
+	for _, k := range slices.Sorted(maps.Keys(tuning)) {
+		v, _ := json.Marshal(tuning[k])
 		a = append(a, "--dynamic-config-value", k+"="+string(v))
 	}
 	return a

@@ -117,10 +117,12 @@ func (c Config) TemporalServerArgs() []string {
 	return args
 }
 
-// TemporalTuning is the dynamic config both Temporal modes of the stack
-// run with, each value measured by `dayops-dev bench steps` (a step is a
-// workflow task that schedules an activity, the activity, and its
-// completion):
+// TemporalTuning returns the dynamic config both Temporal modes of the
+// stack run with (a fresh map each call: neither mode can change the
+// other's). The values were measured by `dayops-dev bench steps` (a step
+// is a workflow task that schedules an activity, the activity, and its
+// completion), except the visibility queue's limit, which is the same
+// limiter as the transfer queue's and was set with it, not measured alone:
 //   - one partition per task queue, so that a task meets the single local
 //     poller at once instead of being forwarded between partitions, and
 //     eager activities, handed to the worker with the workflow task that
@@ -134,12 +136,14 @@ func (c Config) TemporalServerArgs() []string {
 //     step without the audit log, 17-19 ms with it (the dev server, SQLite
 //     in rollback-journal mode, 2026-12-04). A production Temporal with few
 //     history shards wants the same.
-var TemporalTuning = map[string]any{
-	"matching.numTaskqueueReadPartitions":   1,
-	"matching.numTaskqueueWritePartitions":  1,
-	"system.enableActivityEagerExecution":   true,
-	"history.transferProcessorMaxPollRPS":   1000,
-	"history.visibilityProcessorMaxPollRPS": 1000,
+func TemporalTuning() map[string]any {
+	return map[string]any{
+		"matching.numTaskqueueReadPartitions":   1,
+		"matching.numTaskqueueWritePartitions":  1,
+		"system.enableActivityEagerExecution":   true,
+		"history.transferProcessorMaxPollRPS":   1000,
+		"history.visibilityProcessorMaxPollRPS": 1000,
+	}
 }
 
 // TemporalDynamicConfig is TemporalTuning plus what `temporal server
@@ -158,7 +162,7 @@ func (c Config) TemporalDynamicConfig() map[string][]map[string]any {
 		"frontend.enableUpdateWorkflowExecution":              true,
 		"frontend.enableUpdateWorkflowExecutionAsyncAccepted": true,
 	}
-	maps.Copy(values, TemporalTuning)
+	maps.Copy(values, TemporalTuning())
 	out := map[string][]map[string]any{}
 	for k, v := range values {
 		out[k] = []map[string]any{{"value": v}}
