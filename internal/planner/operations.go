@@ -89,15 +89,10 @@ func PlanScaleShards(req ScaleShardsRequest, lim Limits) (Plan, error) {
 	case req.Shards == len(cur):
 		errs = append(errs, field.Invalid(p, req.Shards, fmt.Sprintf("cluster %s already has %d shards", st.Spec.Name, len(cur))))
 	}
-	hooks := append(slices.Clone(st.Spec.Hooks), req.Hooks...)
-	errs = append(errs, spec.ValidateHooks(field.NewPath("hooks"), req.Hooks, lim.Spec)...)
-	errs = append(errs, execBeforePods(field.NewPath("hooks"), req.Hooks, spec.PreShardAdd, spec.PostShardRemove)...)
-	if len(errs) > 0 {
-		return Plan{}, &Rejection{Errs: errs}
-	}
-	if r := healthRejection(st.Health, st.Spec.Name); r != nil {
+	if r := admitScale(st, errs, req.Hooks, lim, spec.PreShardAdd, spec.PostShardRemove); r != nil {
 		return Plan{}, r
 	}
+	hooks := append(slices.Clone(st.Spec.Hooks), req.Hooks...)
 	layout := topology.Layout{}
 	for _, s := range cur {
 		layout[shardKey(s)] = st.Slots[s]
@@ -265,12 +260,7 @@ func PlanScaleReplicas(req ScaleReplicasRequest, lim Limits) (Plan, error) {
 	if req.ReplicasPerShard < 0 || req.ReplicasPerShard > lim.Spec.MaxReplicasPerShard {
 		errs = append(errs, field.Invalid(p, req.ReplicasPerShard, fmt.Sprintf("must be between 0 and %d", lim.Spec.MaxReplicasPerShard)))
 	}
-	errs = append(errs, spec.ValidateHooks(field.NewPath("hooks"), req.Hooks, lim.Spec)...)
-	errs = append(errs, execBeforePods(field.NewPath("hooks"), req.Hooks, spec.PreReplicaAdd, spec.PostReplicaRemove)...)
-	if len(errs) > 0 {
-		return Plan{}, &Rejection{Errs: errs}
-	}
-	if r := healthRejection(st.Health, st.Spec.Name); r != nil {
+	if r := admitScale(st, errs, req.Hooks, lim, spec.PreReplicaAdd, spec.PostReplicaRemove); r != nil {
 		return Plan{}, r
 	}
 	hooks := append(slices.Clone(st.Spec.Hooks), req.Hooks...)

@@ -148,6 +148,20 @@ func execBeforePods(p *field.Path, hooks []spec.Hook, points ...spec.HookPoint) 
 	return errs
 }
 
+// admitScale ends the admission of a scale request whose own fields gave
+// errs: the request's hooks must be well formed, with no exec hook at the
+// points of noExecAt (its pods do not exist then), and the cluster healthy.
+// It returns nil when the request may be planned.
+func admitScale(st State, errs field.ErrorList, hooks []spec.Hook, lim Limits, noExecAt ...spec.HookPoint) *Rejection {
+	p := field.NewPath("hooks")
+	errs = append(errs, spec.ValidateHooks(p, hooks, lim.Spec)...)
+	errs = append(errs, execBeforePods(p, hooks, noExecAt...)...)
+	if len(errs) > 0 {
+		return &Rejection{Errs: errs}
+	}
+	return healthRejection(st.Health, st.Spec.Name)
+}
+
 func shardKey(s int) string { return fmt.Sprintf("shard-%06d", s) }
 
 func keyShard(k string) int {

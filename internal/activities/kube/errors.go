@@ -24,11 +24,7 @@ const ErrTypeKubeRejected = "KubeRequestRejected"
 // and 5xx stay retryable. NotFound that an activity expects (delete, create-if-absent)
 // is handled before it gets here.
 func classify(err error) error {
-	if err == nil {
-		return nil
-	}
-	var app *temporal.ApplicationError
-	if errors.As(err, &app) {
+	if err == nil || temporal.IsApplicationError(err) {
 		return err
 	}
 	if permanentKubeError(err) {

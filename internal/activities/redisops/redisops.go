@@ -2,7 +2,6 @@ package redisops
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"sync"
 	"time"
@@ -99,11 +98,7 @@ func (a *Activities) admin(ctx context.Context, auth Auth) (*clusteradmin.Admin,
 
 // classify turns an error into a Temporal application error once.
 func classify(err error) error {
-	if err == nil {
-		return nil
-	}
-	var app *temporal.ApplicationError
-	if errors.As(err, &app) {
+	if err == nil || temporal.IsApplicationError(err) {
 		return err
 	}
 	typ, retry := clusteradmin.Classify(err)

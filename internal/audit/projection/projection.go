@@ -70,11 +70,9 @@ func (p *Projection) Apply(e eventstore.Event) error {
 }
 
 func (p *Projection) cluster(name string, at time.Time) *ClusterState {
-	c := p.Clusters[name]
-	if c == nil {
-		c = &ClusterState{Name: name, Shards: map[int]*ShardState{}, Instances: map[int]*InstanceState{}}
-		p.Clusters[name] = c
-	}
+	c := entry(p.Clusters, name, func() *ClusterState { return &ClusterState{Name: name} })
+	// A new state gets its maps here, and so does one decoded from JSON that
+	// had none (they are omitempty).
 	if c.Shards == nil {
 		c.Shards = map[int]*ShardState{}
 	}
@@ -86,12 +84,9 @@ func (p *Projection) cluster(name string, at time.Time) *ClusterState {
 }
 
 func (p *Projection) operation(id, cluster string) *Timeline {
-	t := p.Operations[id]
-	if t == nil {
-		t = &Timeline{OperationID: id, Cluster: cluster, Status: StatusRequested}
-		p.Operations[id] = t
-	}
-	return t
+	return entry(p.Operations, id, func() *Timeline {
+		return &Timeline{OperationID: id, Cluster: cluster, Status: StatusRequested}
+	})
 }
 
 func step(t *Timeline, id string) *StepState {
@@ -105,21 +100,23 @@ func step(t *Timeline, id string) *StepState {
 }
 
 func shard(c *ClusterState, id int) *ShardState {
-	s := c.Shards[id]
-	if s == nil {
-		s = &ShardState{ID: id}
-		c.Shards[id] = s
-	}
-	return s
+	return entry(c.Shards, id, func() *ShardState { return &ShardState{ID: id} })
 }
 
 func instance(c *ClusterState, ordinal int) *InstanceState {
-	in := c.Instances[ordinal]
-	if in == nil {
-		in = &InstanceState{Ordinal: ordinal}
-		c.Instances[ordinal] = in
+	return entry(c.Instances, ordinal, func() *InstanceState { return &InstanceState{Ordinal: ordinal} })
+}
+
+// entry returns m[k], storing fresh() there first when m has none: a
+// cluster, operation, shard or instance comes into the projection with the
+// first event that names it.
+func entry[K comparable, V any](m map[K]*V, k K, fresh func() *V) *V {
+	v := m[k]
+	if v == nil {
+		v = fresh()
+		m[k] = v
 	}
-	return in
+	return v
 }
 
 // setLast records the operation's state as the cluster's last operation.

@@ -203,7 +203,7 @@ type Pacer struct {
 	sent []atomic.Int64
 	// base is, per primary, its round trip before the move; written once
 	// (under mu) by adapt before any work is admitted, read by adapt
-	// alone after that.
+	// alone (period, on its goroutine) after that.
 	base []time.Duration
 
 	baseline atomic.Int64 // the highest primary's round trip before the move, ns
@@ -265,8 +265,9 @@ func (p *Pacer) Release() {
 	}
 }
 
-func (p *Pacer) probe(ctx context.Context, i int, ping func(context.Context) error) {
-	t := time.NewTicker(pacePingEvery)
+// every runs f at each tick of a d ticker until ctx ends.
+func every(ctx context.Context, d time.Duration, f func()) {
+	t := time.NewTicker(d)
 	defer t.Stop()
 	for {
 		select {
@@ -274,6 +275,12 @@ func (p *Pacer) probe(ctx context.Context, i int, ping func(context.Context) err
 			return
 		case <-t.C:
 		}
+		f()
+	}
+}
+
+func (p *Pacer) probe(ctx context.Context, i int, ping func(context.Context) error) {
+	every(ctx, pacePingEvery, func() {
 		start := time.Now()
 		p.sent[i].Store(start.UnixNano())
 		err := ping(ctx)
@@ -281,10 +288,10 @@ func (p *Pacer) probe(ctx context.Context, i int, ping func(context.Context) err
 		if err != nil {
 			// A failing primary is the migration's problem, not the
 			// Pacer's: the migration's own commands report it.
-			continue
+			return
 		}
 		p.observe(i, time.Since(start))
-	}
+	})
 }
 
 func (p *Pacer) observe(i int, d time.Duration) {
@@ -327,40 +334,37 @@ func (p *Pacer) adapt(ctx context.Context) {
 	p.mu.Unlock()
 	p.baseline.Store(int64(highest))
 	p.gate.setLimit(int(p.window.Load()))
-	t := time.NewTicker(paceEvery)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
+	every(ctx, paceEvery, p.period)
+}
+
+// period feeds the round trips since the last period to AIMD and sets the
+// window it returns.
+func (p *Pacer) period() {
+	took := p.take()
+	each, figs := addedEach(p.base, took)
+	for i, smp := range took {
+		if len(smp) > 0 {
+			p.figSum[i].Add(int64(figs[i]))
+			p.figN[i].Add(1)
 		}
-		took := p.take()
-		each, figs := addedEach(p.base, took)
-		for i, smp := range took {
-			if len(smp) > 0 {
-				p.figSum[i].Add(int64(figs[i]))
-				p.figN[i].Add(1)
-			}
-		}
-		var add time.Duration
-		for i, a := range each {
-			add = max(add, a)
-			if a > p.ctl.Budget {
-				p.overBy[i].Add(1)
-			}
-		}
-		w := p.ctl.next(int(p.window.Load()), add)
-		p.window.Store(int64(w))
-		p.periods.Add(1)
-		p.windowSum.Add(int64(w))
-		if add > p.ctl.Budget {
-			p.over.Add(1)
-		}
-		p.lowest.Store(min(p.lowest.Load(), int64(w)))
-		p.highest.Store(max(p.highest.Load(), int64(w)))
-		p.gate.setLimit(w)
 	}
+	var add time.Duration
+	for i, a := range each {
+		add = max(add, a)
+		if a > p.ctl.Budget {
+			p.overBy[i].Add(1)
+		}
+	}
+	w := p.ctl.next(int(p.window.Load()), add)
+	p.window.Store(int64(w))
+	p.periods.Add(1)
+	p.windowSum.Add(int64(w))
+	if add > p.ctl.Budget {
+		p.over.Add(1)
+	}
+	p.lowest.Store(min(p.lowest.Load(), int64(w)))
+	p.highest.Store(max(p.highest.Load(), int64(w)))
+	p.gate.setLimit(w)
 }
 
 // Stats returns the highest primary's round trip measured before the move
