@@ -4,6 +4,7 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -13,6 +14,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -236,19 +238,53 @@ func TestOperationsEndToEnd(t *testing.T) {
 	}
 
 	// Scale out 3 -> 4, killing the worker in the middle of the migration
-	// and starting another: the operation must finish once.
+	// and starting another: the operation must finish once. The kill comes
+	// from Redis' own state, not from the operation's progress: a slot left
+	// open (MIGRATING) on a source means keys are moving. Polling the
+	// progress alone missed a migration that took less than two polls (make
+	// test, 2026-12-04, once moves got faster).
+	first := w
+	killedAt := make(chan string, 1)
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	watchDone := make(chan struct{})
+	go func() {
+		defer close(watchDone)
+		for {
+			if open := openSlot(watchCtx, cc); open != "" {
+				first.kill(syscall.SIGKILL)
+				killedAt <- open
+				return
+			}
+			select {
+			case <-watchCtx.Done():
+				return
+			case <-time.After(5 * time.Millisecond):
+			}
+		}
+	}()
 	killed := false
 	step("scale-shards 3->4 (worker SIGKILLed mid-migration)", map[string]any{"type": "scale-shards", "shards": 4, "reason": "e2e"}, func(op httpapi.Operation) {
-		if !killed && op.Progress.Phase == "migrating" && op.Progress.SlotsMoved > 0 {
+		select {
+		case open := <-killedAt:
 			killed = true
-			w.kill(syscall.SIGKILL)
-			t.Logf("worker killed at %d/%d slots", op.Progress.SlotsMoved, op.Progress.SlotsTotal)
+			t.Logf("worker SIGKILLed with slot %s open on its source", open)
 			w = startWorker(t, bin, d, 2)
 			logs = append(logs, w.log)
+		default:
 		}
 	})
+	stopWatch()
+	<-watchDone
+	select {
+	case open := <-killedAt: // killed after the last poll: the next operations need a worker
+		killed = true
+		t.Logf("worker killed with a slot open (%s) after the operation's last poll", open)
+		w = startWorker(t, bin, d, 2)
+		logs = append(logs, w.log)
+	default:
+	}
 	if !killed {
-		t.Error("the worker was never killed mid-migration (the migration finished between two polls)")
+		t.Error("the worker was never killed mid-migration (no slot was seen open while the operation ran)")
 	}
 	// Cancel a scale-out 4 -> 5 in the middle of its migration: the operation
 	// ends cancelled and no slot is left open.
@@ -422,4 +458,33 @@ func checkAuditExactlyOnce(t *testing.T, d *dayopstest.Dayops, cluster string) {
 		t.Errorf("audit: %d operations recorded, want at least 5 completed (create, 2 shard scales, 2 replica scales)", len(a.Ops))
 	}
 	t.Logf("audit: %d events, %d operations, %d step records, each once", a.Events, len(a.Ops), len(a.Steps))
+}
+
+// openSlot returns the first slot a primary reports open (a "[slot->-id]"
+// or "[slot-<-id]" field of its own CLUSTER NODES line), or "".
+func openSlot(ctx context.Context, cc *redis.ClusterClient) string {
+	var mu sync.Mutex
+	found := ""
+	_ = cc.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error {
+		nodes, err := c.ClusterNodes(ctx).Result()
+		if err != nil {
+			return nil
+		}
+		for line := range strings.Lines(nodes) {
+			f := strings.Fields(line)
+			if len(f) < 3 || !strings.Contains(f[2], "myself") {
+				continue
+			}
+			for _, x := range f[8:] {
+				if strings.HasPrefix(x, "[") {
+					mu.Lock()
+					found = x
+					mu.Unlock()
+					return nil
+				}
+			}
+		}
+		return nil
+	})
+	return found
 }
