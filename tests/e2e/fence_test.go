@@ -3,10 +3,15 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"net"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
+	corev1 "k8s.io/api/core/v1"
 
 	"github.com/dayops/dayops/internal/audit"
 	"github.com/dayops/dayops/internal/devcluster/devtest"
@@ -67,6 +72,9 @@ func TestFenceEmptyPrimary(t *testing.T) {
 	if err := b.Fill(ctx, filled, 100); err != nil {
 		t.Fatal(err)
 	}
+	// The replica must hold every filled key before the crash, or a loss
+	// would be the crash's (persistence none), not the fence's.
+	replicaHasAll(t, credentials(t, d, h.ns, h.name).Password, primary)
 	// No WAIT: a cache client, acknowledged by the primary alone.
 	if err := b.StartWriter(ctx, 0); err != nil {
 		t.Fatal(err)
@@ -188,4 +196,31 @@ func checkFencedEvent(t *testing.T, d *dayopstest.Dayops, cluster string, m inst
 	if f.Action != string(m.Decision.Action) || f.Role != m.Role || f.ServeAfterMS != m.ServeAfter.Milliseconds() {
 		t.Errorf("Fenced event %+v does not match the instance's record %+v", f, m)
 	}
+}
+
+// replicaHasAll rewrites one key the primary holds (a fill key, its own
+// value) and WAITs for a replica to acknowledge it: the replica then holds
+// every write before it. It logs both sides' replication state.
+func replicaHasAll(t *testing.T, password string, primary corev1.Pod) {
+	t.Helper()
+	ctx := t.Context()
+	c := redis.NewClient(&redis.Options{Addr: net.JoinHostPort(primary.Status.PodIP, strconv.Itoa(render.RedisPort)), Password: password})
+	defer c.Close()
+	key, err := c.RandomKey(ctx).Result()
+	if err != nil {
+		t.Fatalf("RANDOMKEY on %s: %v", primary.Name, err)
+	}
+	v, err := c.Get(ctx, key).Result()
+	if err != nil {
+		t.Fatalf("GET %s on %s: %v", key, primary.Name, err)
+	}
+	if err := c.Set(ctx, key, v, 0).Err(); err != nil {
+		t.Fatalf("SET %s on %s: %v", key, primary.Name, err)
+	}
+	n, err := c.Wait(ctx, 1, 10*time.Second).Result()
+	info, _ := c.Info(ctx, "replication").Result()
+	if err != nil || n < 1 {
+		t.Fatalf("no replica of %s acknowledged the filled data within 10s (WAIT: %d, %v); its replication:\n%s", primary.Name, n, err, info)
+	}
+	t.Logf("%s: a replica holds every filled key (WAIT 1: %d); replication:\n%s", primary.Name, n, strings.TrimSpace(info))
 }
