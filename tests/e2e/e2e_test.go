@@ -472,7 +472,7 @@ func openSlot(ctx context.Context, cc *redis.ClusterClient) string {
 		}
 		for line := range strings.Lines(nodes) {
 			f := strings.Fields(line)
-			if len(f) < 3 || !strings.Contains(f[2], "myself") {
+			if len(f) < 8 || !strings.Contains(f[2], "myself") {
 				continue
 			}
 			for _, x := range f[8:] {
