@@ -264,7 +264,7 @@ func runFence(ctx context.Context, log *slog.Logger, cfg RedisConfig, pass strin
 		d := Decide(o)
 		m.Observation = o
 		m.Decisions = append(m.Decisions, d)
-		log.Info("fence decision", "action", d.Action, "reason", d.Reason)
+		log.Info("fence decision", "action", d.Action, "reason", d.Reason, "self", o.Self, "replicas", peerSummary(o.Replicas))
 		switch d.Action {
 		case Serve:
 		case Wait:
@@ -304,6 +304,24 @@ func runFence(ctx context.Context, log *slog.Logger, cfg RedisConfig, pass strin
 	m.Served = time.Now().UTC()
 	m.ServeAfter = m.Served.Sub(started)
 	return m, nil
+}
+
+// peerSummary is what the manager saw of each replica, for its log: the
+// line that explains a decision when the marker is gone with the Pod.
+func peerSummary(peers []Peer) []string {
+	out := make([]string, 0, len(peers))
+	for _, p := range peers {
+		if !p.Reachable {
+			out = append(out, fmt.Sprintf("%s@%s unreachable: %s", short(p.ID), p.Addr, p.Error))
+			continue
+		}
+		role := "replica of " + short(p.MasterID)
+		if p.Primary {
+			role = fmt.Sprintf("primary (%d slot ranges)", p.Slots)
+		}
+		out = append(out, fmt.Sprintf("%s@%s %s, offset %d of %s", short(p.ID), p.Addr, role, p.Repl.Offset, short(p.Repl.Replid)))
+	}
+	return out
 }
 
 func sleep(ctx context.Context, d time.Duration) {
