@@ -84,7 +84,9 @@ func Run(ctx context.Context, o Options) error {
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start %s: %w", argv[0], err)
 	}
-	log.Info("redis-server started", "pid", cmd.Process.Pid, "fenced", b.fence, "aof", b.obs.AOF, "node_id", b.obs.SelfID)
+	// Why fenced or not: nodes.conf's view of this node at the start.
+	log.Info("redis-server started", "pid", cmd.Process.Pid, "fenced", b.fence, "aof", b.obs.AOF, "node_id", b.obs.SelfID,
+		"nodes_conf", b.obs.NodesConf, "was_primary", b.obs.WasPrimary, "replicas_in_nodes_conf", len(ReplicasOf(b.nodes, b.obs.SelfID)))
 	if o.OnStart != nil {
 		o.OnStart(cmd.Process.Pid)
 	}
