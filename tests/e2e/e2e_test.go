@@ -23,6 +23,7 @@ import (
 	"github.com/dayops/dayops/internal/eventstore"
 	"github.com/dayops/dayops/internal/httpapi"
 	"github.com/dayops/dayops/internal/operation"
+	"github.com/dayops/dayops/internal/redis/clusteradmin"
 	"github.com/dayops/dayops/internal/temporaltls"
 	"github.com/dayops/dayops/internal/testutil/audittally"
 	"github.com/dayops/dayops/internal/testutil/dayopstest"
@@ -460,8 +461,8 @@ func checkAuditExactlyOnce(t *testing.T, d *dayopstest.Dayops, cluster string) {
 	t.Logf("audit: %d events, %d operations, %d step records, each once", a.Events, len(a.Ops), len(a.Steps))
 }
 
-// openSlot returns the first slot a primary reports open (a "[slot->-id]"
-// or "[slot-<-id]" field of its own CLUSTER NODES line), or "".
+// openSlot returns a slot a primary reports MIGRATING in its own CLUSTER
+// NODES line ("slot->target"), or "".
 func openSlot(ctx context.Context, cc *redis.ClusterClient) string {
 	var mu sync.Mutex
 	found := ""
@@ -470,19 +471,15 @@ func openSlot(ctx context.Context, cc *redis.ClusterClient) string {
 		if err != nil {
 			return nil
 		}
-		for line := range strings.Lines(nodes) {
-			f := strings.Fields(line)
-			if len(f) < 8 || !strings.Contains(f[2], "myself") {
-				continue
-			}
-			for _, x := range f[8:] {
-				if strings.HasPrefix(x, "[") {
-					mu.Lock()
-					found = x
-					mu.Unlock()
-					return nil
-				}
-			}
+		v, err := clusteradmin.ParseClusterNodes(nodes)
+		if err != nil {
+			return nil
+		}
+		for slot, to := range v.Myself.Migrating {
+			mu.Lock()
+			found = fmt.Sprintf("%d->%s", slot, to)
+			mu.Unlock()
+			break
 		}
 		return nil
 	})

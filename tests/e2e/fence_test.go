@@ -200,7 +200,8 @@ func checkFencedEvent(t *testing.T, d *dayopstest.Dayops, cluster string, m inst
 
 // replicaHasAll rewrites one key the primary holds (a fill key, its own
 // value) and WAITs for a replica to acknowledge it: the replica then holds
-// every write before it. It logs both sides' replication state.
+// every write before it. It logs the primary's replication section, which
+// lists each replica's offset beside its own.
 func replicaHasAll(t *testing.T, password string, primary corev1.Pod) {
 	t.Helper()
 	ctx := t.Context()
