@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -17,7 +18,12 @@ import (
 	"go.temporal.io/sdk/workflow"
 )
 
-func TestMain(m *testing.M) { devtest.Main(m) }
+func TestMain(m *testing.M) {
+	if os.Getenv(envKeepaliveWorker) != "" {
+		os.Exit(runKeepaliveWorker())
+	}
+	devtest.Main(m)
+}
 
 // TestStoppingWorkerHandsBack runs a long activity on worker A against the
 // stack's real Temporal server, stops A (what SIGTERM does) while worker B

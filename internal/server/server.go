@@ -186,8 +186,12 @@ func (d *Deps) NewWorker(taskQueue string) worker.Worker {
 			// Inside the step interceptor: a stopping worker hands its
 			// activities back at once (a retryable error, no step end).
 			&handover{},
+			// A live worker heartbeats its steps every second, so a dead
+			// one's steps move on after flow.HeartbeatTimeout (keepalive.go).
+			newKeepalive(),
 		},
-		WorkerStopTimeout: workerStopTimeout,
+		MaxHeartbeatThrottleInterval: heartbeatThrottle,
+		WorkerStopTimeout:            workerStopTimeout,
 	})
 	workflows.Register(w, acts)
 	return w

@@ -29,6 +29,14 @@ var (
 	StateActs *clusterstate.Activities
 )
 
+// HeartbeatTimeout is how long Temporal waits for a step's next heartbeat
+// before it runs the step again elsewhere: the time a SIGKILLed worker (or
+// one on a lost node) holds its steps. The worker heartbeats every running
+// step once a second while the step itself heartbeated within the last 20 s
+// (internal/server keepalive), so a step that hangs in a live worker still
+// times out, 25 s after it last spoke.
+const HeartbeatTimeout = 5 * time.Second
+
 // Activity option presets.
 var (
 	// quick steps: API calls and short Redis commands.
@@ -38,8 +46,8 @@ var (
 			InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: 30 * time.Second, MaximumAttempts: 20,
 		},
 	}
-	// waits and long Redis work: they heartbeat, so a dead worker is noticed
-	// within HeartbeatTimeout and the step resumes on another worker.
+	// waits and long Redis work: a dead worker is noticed within
+	// HeartbeatTimeout and the step resumes on another worker.
 	// WaitForCancellation: a cancelled operation waits until the activity has
 	// stopped (e.g. a migration between two batches) before it closes any
 	// slot left open, so the two never run at once.
@@ -48,7 +56,7 @@ var (
 	LongOptions = workflow.ActivityOptions{
 		StartToCloseTimeout:    6 * time.Hour,
 		ScheduleToCloseTimeout: 24 * time.Hour,
-		HeartbeatTimeout:       20 * time.Second,
+		HeartbeatTimeout:       HeartbeatTimeout,
 		WaitForCancellation:    true,
 		RetryPolicy: &temporal.RetryPolicy{
 			InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: 30 * time.Second, MaximumAttempts: 50,

@@ -147,7 +147,7 @@ type guardianRun struct {
 
 func (g *guardianRun) opts(summary string, timeout time.Duration) workflow.Context {
 	return workflow.WithActivityOptions(g.ctx, workflow.ActivityOptions{
-		Summary: summary, StartToCloseTimeout: timeout, HeartbeatTimeout: 10 * time.Second,
+		Summary: summary, StartToCloseTimeout: timeout, HeartbeatTimeout: flow.HeartbeatTimeout,
 		// A bounded budget (about 10 minutes of retries): a guardian whose
 		// step keeps failing ends, and the server's guardian loop
 		// (internal/server Guardians) starts a fresh one within seconds.

@@ -68,7 +68,7 @@ type UpgradeProgress = apiv1.UpgradeProgress
 // gateOptions: a gate evaluation is one bounded check; GateFailed is final.
 var gateOptions = workflow.ActivityOptions{
 	StartToCloseTimeout: 15 * time.Minute,
-	HeartbeatTimeout:    20 * time.Second,
+	HeartbeatTimeout:    flow.HeartbeatTimeout,
 	RetryPolicy: &temporal.RetryPolicy{
 		InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: 10 * time.Second, MaximumAttempts: 5,
 		NonRetryableErrorTypes: []string{redisops.ErrTypeGateFailed},
@@ -79,7 +79,7 @@ var gateOptions = workflow.ActivityOptions{
 // within the timeout fails the step (and the upgrade rolls back).
 var instanceWaitOptions = workflow.ActivityOptions{
 	StartToCloseTimeout: 15 * time.Minute,
-	HeartbeatTimeout:    20 * time.Second,
+	HeartbeatTimeout:    flow.HeartbeatTimeout,
 	RetryPolicy: &temporal.RetryPolicy{
 		InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: 10 * time.Second, MaximumAttempts: 3,
 	},

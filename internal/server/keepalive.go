@@ -1,0 +1,147 @@
+package server
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/interceptor"
+)
+
+// Heartbeat timing of the worker. Together they split the two things a
+// heartbeat timeout used to decide at once:
+//
+//   - a worker that died (SIGKILL, a lost node) stops heartbeating: Temporal
+//     retries its step on another worker after the step's HeartbeatTimeout
+//     (flow.HeartbeatTimeout, 5 s), because keepalive heartbeats every
+//     activity of a live worker once a second (heartbeatThrottle);
+//   - a step that hangs in a live worker (a call that never returns) stops
+//     calling RecordHeartbeat itself: keepalive stops speaking for it after
+//     keepaliveSilence (20 s, the heartbeat timeout steps had before), and
+//     the step times out 5 s later, as it did.
+const (
+	keepaliveEvery    = time.Second
+	keepaliveSilence  = 20 * time.Second
+	heartbeatThrottle = time.Second
+)
+
+// keepalive heartbeats each running activity that has a heartbeat timeout,
+// every keepaliveEvery, repeating the details of the activity's own last
+// heartbeat (so resuming from them is unchanged), for as long as the
+// activity itself heartbeated (or started) within silence. Measured before
+// it: a SIGKILLed worker's migration step resumed 20 s after the kill (its
+// heartbeat timeout).
+type keepalive struct {
+	interceptor.WorkerInterceptorBase
+	every, silence time.Duration
+}
+
+func newKeepalive() *keepalive { return &keepalive{every: keepaliveEvery, silence: keepaliveSilence} }
+
+func (k *keepalive) InterceptActivity(_ context.Context, next interceptor.ActivityInboundInterceptor) interceptor.ActivityInboundInterceptor {
+	return &keepaliveInbound{ActivityInboundInterceptorBase: interceptor.ActivityInboundInterceptorBase{Next: next}, k: k}
+}
+
+type keepaliveInbound struct {
+	interceptor.ActivityInboundInterceptorBase
+	k   *keepalive
+	out *keepaliveOutbound
+}
+
+// keepaliveOutbound notes the activity's own heartbeats on their way out;
+// next is what keepalive sends its repeats through.
+type keepaliveOutbound struct {
+	interceptor.ActivityOutboundInterceptorBase
+	mu      sync.Mutex
+	details []any
+	last    time.Time
+}
+
+func (o *keepaliveOutbound) RecordHeartbeat(ctx context.Context, details ...any) {
+	o.mu.Lock()
+	o.details, o.last = details, time.Now()
+	o.mu.Unlock()
+	o.Next.RecordHeartbeat(ctx, details...)
+}
+
+// repeat returns the details to send again, or false once the activity has
+// been silent for longer than silence.
+func (o *keepaliveOutbound) repeat(now time.Time, silence time.Duration) ([]any, bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if now.Sub(o.last) > silence {
+		return nil, false
+	}
+	return o.details, true
+}
+
+func (i *keepaliveInbound) Init(outbound interceptor.ActivityOutboundInterceptor) error {
+	i.out = &keepaliveOutbound{ActivityOutboundInterceptorBase: interceptor.ActivityOutboundInterceptorBase{Next: outbound}}
+	return i.Next.Init(i.out)
+}
+
+// maxDetails bounds how many heartbeat details keepalive carries over from
+// an earlier attempt (dayops' activities send one or two).
+const maxDetails = 8
+
+// previousDetails returns the details an earlier attempt heartbeated, as raw
+// payloads: until this attempt heartbeats itself, keepalive repeats them, so
+// that a worker dying before then leaves the next attempt what this one got
+// (a heartbeat replaces the details Temporal keeps).
+func (i *keepaliveInbound) previousDetails(ctx context.Context) []any {
+	if !i.out.Next.HasHeartbeatDetails(ctx) {
+		return nil
+	}
+	raw := make([]converter.RawValue, maxDetails)
+	ptrs := make([]any, maxDetails)
+	for n := range raw {
+		ptrs[n] = &raw[n]
+	}
+	if err := i.out.Next.GetHeartbeatDetails(ctx, ptrs...); err != nil {
+		return nil
+	}
+	var details []any
+	for _, r := range raw {
+		if r.Payload() == nil {
+			break
+		}
+		details = append(details, r)
+	}
+	return details
+}
+
+func (i *keepaliveInbound) ExecuteActivity(ctx context.Context, in *interceptor.ExecuteActivityInput) (any, error) {
+	if activity.GetInfo(ctx).HeartbeatTimeout <= 0 {
+		return i.Next.ExecuteActivity(ctx, in)
+	}
+	i.out.mu.Lock()
+	i.out.details, i.out.last = i.previousDetails(ctx), time.Now()
+	i.out.mu.Unlock()
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(i.k.every)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case now := <-t.C:
+				details, ok := i.out.repeat(now, i.k.silence)
+				if !ok {
+					return
+				}
+				i.out.Next.RecordHeartbeat(ctx, details...)
+			}
+		}
+	}()
+	defer wg.Wait()
+	defer close(done)
+	return i.Next.ExecuteActivity(ctx, in)
+}
