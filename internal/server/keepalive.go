@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/dayops/dayops/internal/tick"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/interceptor"
@@ -119,29 +120,13 @@ func (i *keepaliveInbound) ExecuteActivity(ctx context.Context, in *interceptor.
 	i.out.mu.Lock()
 	i.out.details, i.out.last = i.previousDetails(ctx), time.Now()
 	i.out.mu.Unlock()
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		t := time.NewTicker(i.k.every)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-ctx.Done():
-				return
-			case now := <-t.C:
-				details, ok := i.out.repeat(now, i.k.silence)
-				if !ok {
-					return
-				}
-				i.out.Next.RecordHeartbeat(ctx, details...)
-			}
+	stop := tick.Go(ctx, i.k.every, func(now time.Time) bool {
+		details, ok := i.out.repeat(now, i.k.silence)
+		if ok {
+			i.out.Next.RecordHeartbeat(ctx, details...)
 		}
-	}()
-	defer wg.Wait()
-	defer close(done)
+		return ok
+	})
+	defer stop()
 	return i.Next.ExecuteActivity(ctx, in)
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/dayops/dayops/internal/redis/clusteradmin"
 	"github.com/dayops/dayops/internal/redis/slotmigrate"
+	"github.com/dayops/dayops/internal/tick"
 	"github.com/dayops/dayops/internal/topology"
 	"github.com/redis/go-redis/v9"
 	"go.temporal.io/sdk/activity"
@@ -326,22 +327,10 @@ func HeartbeatEvery(ctx context.Context, d time.Duration) (stop func()) {
 	if !activity.IsActivity(ctx) {
 		return func() {}
 	}
-	done := make(chan struct{})
-	go func() {
-		t := time.NewTicker(d)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				activity.RecordHeartbeat(ctx)
-			}
-		}
-	}()
-	return func() { close(done) }
+	return tick.Go(ctx, d, func(time.Time) bool {
+		activity.RecordHeartbeat(ctx)
+		return true
+	})
 }
 
 // ResetInput names nodes leaving the cluster.

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/dayops/dayops/internal/tick"
 )
 
 // The mover's clients are other people's clients: every command it sends a
@@ -265,22 +267,9 @@ func (p *Pacer) Release() {
 	}
 }
 
-// every runs f at each tick of a d ticker until ctx ends.
-func every(ctx context.Context, d time.Duration, f func()) {
-	t := time.NewTicker(d)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		f()
-	}
-}
-
+// probe PINGs primary i every pacePingEvery until ctx ends.
 func (p *Pacer) probe(ctx context.Context, i int, ping func(context.Context) error) {
-	every(ctx, pacePingEvery, func() {
+	tick.Every(ctx, pacePingEvery, func(time.Time) bool {
 		start := time.Now()
 		p.sent[i].Store(start.UnixNano())
 		err := ping(ctx)
@@ -288,9 +277,10 @@ func (p *Pacer) probe(ctx context.Context, i int, ping func(context.Context) err
 		if err != nil {
 			// A failing primary is the migration's problem, not the
 			// Pacer's: the migration's own commands report it.
-			return
+			return true
 		}
 		p.observe(i, time.Since(start))
+		return true
 	})
 }
 
@@ -334,7 +324,7 @@ func (p *Pacer) adapt(ctx context.Context) {
 	p.mu.Unlock()
 	p.baseline.Store(int64(highest))
 	p.gate.setLimit(int(p.window.Load()))
-	every(ctx, paceEvery, p.period)
+	tick.Every(ctx, paceEvery, func(time.Time) bool { p.period(); return true })
 }
 
 // period feeds the round trips since the last period to AIMD and sets the

@@ -32,16 +32,21 @@ var (
 // HeartbeatTimeout is how long Temporal waits for a step's next heartbeat
 // before it runs the step again elsewhere: the time a SIGKILLed worker (or
 // one on a lost node) holds its steps. The worker heartbeats every running
-// step once a second while the step itself heartbeated within the last 20 s
-// (internal/server keepalive), so a step that hangs in a live worker still
-// times out, 25 s after it last spoke.
+// step once a second while the step itself heartbeated (or started) within
+// the last 20 s (internal/server keepalive), so a step that hangs in a live
+// worker still times out, 25 s after it last spoke. Every preset and the
+// upgrade's and guardian's options use it; hooks do not (a hook runs as long
+// as its own timeout, without heartbeats).
 const HeartbeatTimeout = 5 * time.Second
 
 // Activity option presets.
 var (
-	// quick steps: API calls and short Redis commands.
+	// quick steps: API calls and short Redis commands. With the heartbeat
+	// timeout a dead worker's quick step runs again after it, not after the
+	// StartToCloseTimeout (the worker's keepalive heartbeats for the step).
 	QuickOptions = workflow.ActivityOptions{
 		StartToCloseTimeout: 2 * time.Minute,
+		HeartbeatTimeout:    HeartbeatTimeout,
 		RetryPolicy: &temporal.RetryPolicy{
 			InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: 30 * time.Second, MaximumAttempts: 20,
 		},
