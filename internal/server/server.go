@@ -186,7 +186,7 @@ func (d *Deps) NewWorker(taskQueue string) worker.Worker {
 			// Inside the step interceptor: a stopping worker hands its
 			// activities back at once (a retryable error, no step end).
 			&handover{},
-			// A live worker heartbeats its steps every second, so a dead
+			// A live worker heartbeats its steps every 2 s, so a dead
 			// one's steps move on after flow.HeartbeatTimeout (keepalive.go).
 			newKeepalive(),
 		},

@@ -32,7 +32,7 @@ var (
 // HeartbeatTimeout is how long Temporal waits for a step's next heartbeat
 // before it runs the step again elsewhere: the time a SIGKILLed worker (or
 // one on a lost node) holds its steps. The worker heartbeats every running
-// step once a second while the step itself heartbeated (or started) within
+// step every 2 s while the step itself heartbeated (or started) within
 // the last 20 s (internal/server keepalive), so a step that hangs in a live
 // worker still times out, 25 s after it last spoke. Every preset and the
 // upgrade's and guardian's options use it; hooks do not (a hook runs as long
