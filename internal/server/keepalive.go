@@ -26,7 +26,14 @@ import (
 //     calling RecordHeartbeat itself: keepalive stops speaking for it after
 //     keepaliveSilence (20 s, the heartbeat timeout steps had before), and
 //     the step times out 5 s later, as it did.
+//
+// stickyTimeout is how long a workflow's next task waits for the worker that
+// has the workflow cached before any worker may take it (the SDK's default is
+// 5 s): after a SIGKILL that worker is gone, and every operation it ran
+// waited 5.0 s more (TestKeepaliveSIGKILLedWorker logs it). A live worker
+// that misses it only replays the history on its next task.
 const (
+	stickyTimeout     = 2 * time.Second
 	keepaliveEvery    = time.Second
 	keepaliveSilence  = 20 * time.Second
 	heartbeatThrottle = 2 * time.Second

@@ -191,6 +191,7 @@ func (d *Deps) NewWorker(taskQueue string) worker.Worker {
 			newKeepalive(),
 		},
 		MaxHeartbeatThrottleInterval: heartbeatThrottle,
+		StickyScheduleToStartTimeout: stickyTimeout,
 		WorkerStopTimeout:            workerStopTimeout,
 	})
 	workflows.Register(w, acts)
