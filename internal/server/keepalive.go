@@ -71,11 +71,33 @@ type keepaliveOutbound struct {
 	last    time.Time
 }
 
+// RecordHeartbeat keeps the details encoded as they are now (with the
+// default converter, dayops' only one): a step may go on changing what it
+// passed (a progress struct's slices) while keepalive repeats it.
 func (o *keepaliveOutbound) RecordHeartbeat(ctx context.Context, details ...any) {
+	kept := rawDetails(details)
 	o.mu.Lock()
-	o.details, o.last = details, time.Now()
+	o.details, o.last = kept, time.Now()
 	o.mu.Unlock()
 	o.Next.RecordHeartbeat(ctx, details...)
+}
+
+// rawDetails encodes details into raw payloads, which the converter sends
+// as they are; details that do not encode are kept as nothing (the step's
+// own heartbeat reports the error).
+func rawDetails(details []any) []any {
+	if len(details) == 0 || (len(details) == 1 && details[0] == nil) {
+		return nil
+	}
+	ps, err := converter.GetDefaultDataConverter().ToPayloads(details...)
+	if err != nil {
+		return nil
+	}
+	raw := make([]any, len(ps.GetPayloads()))
+	for n, p := range ps.GetPayloads() {
+		raw[n] = converter.NewRawValue(p)
+	}
+	return raw
 }
 
 // repeat returns the details to send again, or false once the activity has

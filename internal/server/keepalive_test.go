@@ -18,6 +18,7 @@ import (
 	failurepb "go.temporal.io/api/failure/v1"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/interceptor"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/worker"
@@ -228,4 +229,30 @@ func attempt2Failure(ctx context.Context, t *testing.T, c client.Client, run cli
 	}
 	t.Fatal("no ActivityTaskStarted event of attempt 2")
 	return nil
+}
+
+// TestRawDetails: what keepalive repeats is the details as they were when
+// the step heartbeated, decoded the same way.
+func TestRawDetails(t *testing.T) {
+	type progress struct {
+		Done []int `json:"done"`
+	}
+	p := progress{Done: []int{1, 2}}
+	raw := rawDetails([]any{p, "copying"})
+	p.Done[0] = 99
+	ps, err := converter.GetDefaultDataConverter().ToPayloads(raw...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got progress
+	var s string
+	if err := converter.GetDefaultDataConverter().FromPayloads(ps, &got, &s); err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Done) != 2 || got.Done[0] != 1 || s != "copying" {
+		t.Fatalf("repeated %+v %q, want {Done:[1 2]} and copying", got, s)
+	}
+	if rawDetails(nil) != nil || rawDetails([]any{nil}) != nil {
+		t.Fatal("no details must stay no details")
+	}
 }
