@@ -121,32 +121,7 @@ func TestKeepaliveSIGKILLedWorker(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// The step's own heartbeat, then two seconds of the keepalive's: the
-	// server's last heartbeat time moves on while the step says nothing.
-	var first time.Time
-	deadline := time.Now().Add(time.Minute)
-	for {
-		if time.Now().After(deadline) {
-			t.Fatalf("no keepalive heartbeats seen (first heartbeat %v); worker process output:\n%s", first, logs.String())
-		}
-		d, err := c.DescribeWorkflowExecution(ctx, run.GetID(), run.GetRunID())
-		if err != nil {
-			t.Fatal(err)
-		}
-		if pa := d.GetPendingActivities(); len(pa) == 1 && pa[0].GetLastHeartbeatTime() != nil {
-			if pa[0].GetAttempt() != 1 {
-				t.Fatalf("attempt %d before the kill; worker process output:\n%s", pa[0].GetAttempt(), logs.String())
-			}
-			hb := pa[0].GetLastHeartbeatTime().AsTime()
-			if first.IsZero() {
-				first = hb
-			} else if hb.Sub(first) >= 2*time.Second {
-				t.Logf("step heartbeated at %s, keepalive until %s (+%s)", first.Format(time.StampMilli), hb.Format(time.StampMilli), hb.Sub(first).Round(time.Millisecond))
-				break
-			}
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	waitKeepaliveHeartbeats(ctx, t, c, run, logs.String)
 
 	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
@@ -182,15 +157,17 @@ func TestKeepaliveSIGKILLedWorker(t *testing.T) {
 }
 
 // TestKeepaliveLetsAHungStepTimeOut: a step that stops heartbeating in a
-// live worker is spoken for only until the silence limit (3 s here), then
-// times out as before the keepalive and runs again.
+// live worker is spoken for (the server's last heartbeat time moves on
+// while the step is silent) only until the silence limit (6 s here: three
+// of the SDK's 2 s sends), then times out as before the keepalive and runs
+// again.
 func TestKeepaliveLetsAHungStepTimeOut(t *testing.T) {
 	env := devtest.Get(t)
 	ctx := t.Context()
 	c := env.TemporalClient(t)
 	queue := fmt.Sprintf("keepalive-hung-%d", time.Now().UnixNano())
 	started := make(chan time.Time, 4)
-	w := newKeepaliveWorker(c, queue, &keepalive{every: keepaliveEvery, silence: 3 * time.Second}, started)
+	w := newKeepaliveWorker(c, queue, &keepalive{every: keepaliveEvery, silence: 6 * time.Second}, started)
 	if err := w.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -199,6 +176,7 @@ func TestKeepaliveLetsAHungStepTimeOut(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	waitKeepaliveHeartbeats(ctx, t, c, run, func() string { return "(in this process)" })
 	var out string
 	if err := run.Get(ctx, &out); err != nil {
 		t.Fatal(err)
@@ -210,6 +188,38 @@ func TestKeepaliveLetsAHungStepTimeOut(t *testing.T) {
 	}
 	if f := attempt2Failure(ctx, t, c, run); f.GetTimeoutFailureInfo().GetTimeoutType() != enums.TIMEOUT_TYPE_HEARTBEAT {
 		t.Errorf("attempt 2 started after %v, want a heartbeat timeout", f)
+	}
+}
+
+// waitKeepaliveHeartbeats waits until the server's last heartbeat time of
+// the step's first attempt has moved 2 s past the step's own single
+// heartbeat: the keepalive speaks for the silent step. logs is the worker's
+// output, printed when it does not.
+func waitKeepaliveHeartbeats(ctx context.Context, t *testing.T, c client.Client, run client.WorkflowRun, logs func() string) {
+	t.Helper()
+	var first time.Time
+	deadline := time.Now().Add(time.Minute)
+	for {
+		if time.Now().After(deadline) {
+			t.Fatalf("no keepalive heartbeats seen (first heartbeat %v); worker output:\n%s", first, logs())
+		}
+		d, err := c.DescribeWorkflowExecution(ctx, run.GetID(), run.GetRunID())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if pa := d.GetPendingActivities(); len(pa) == 1 && pa[0].GetLastHeartbeatTime() != nil {
+			if pa[0].GetAttempt() != 1 {
+				t.Fatalf("attempt %d before the keepalive was seen; worker output:\n%s", pa[0].GetAttempt(), logs())
+			}
+			hb := pa[0].GetLastHeartbeatTime().AsTime()
+			if first.IsZero() {
+				first = hb
+			} else if hb.Sub(first) >= 2*time.Second {
+				t.Logf("step heartbeated at %s, keepalive until %s (+%s)", first.Format(time.StampMilli), hb.Format(time.StampMilli), hb.Sub(first).Round(time.Millisecond))
+				return
+			}
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 }
 

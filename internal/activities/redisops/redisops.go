@@ -321,8 +321,10 @@ func (a *Activities) ForgetNodes(ctx context.Context, in ForgetInput) error {
 	return nil
 }
 
-// HeartbeatEvery heartbeats in the background while a long call runs, so a
-// wait that makes no progress report still proves the worker is alive.
+// HeartbeatEvery heartbeats in the background while a long call runs: the
+// step speaks for itself, so the worker's keepalive (internal/server) goes on
+// heartbeating for it past its 20 s silence limit, and a long wait that makes
+// no progress report is not taken for a hung step.
 func HeartbeatEvery(ctx context.Context, d time.Duration) (stop func()) {
 	if !activity.IsActivity(ctx) {
 		return func() {}

@@ -34,9 +34,10 @@ var (
 // one on a lost node) holds its steps. The worker heartbeats every running
 // step every 2 s while the step itself heartbeated (or started) within
 // the last 20 s (internal/server keepalive), so a step that hangs in a live
-// worker still times out, 25 s after it last spoke. Every preset and the
-// upgrade's and guardian's options use it; hooks do not (a hook runs as long
-// as its own timeout, without heartbeats).
+// worker still times out, 25 s after it last spoke. Both presets, the
+// upgrade's gate and instance waits and the guardian's steps use it; hooks
+// do not (a hook runs as long as its own timeout, without heartbeats), nor
+// the upgrade's run_id probe (30 s StartToClose, three attempts).
 const HeartbeatTimeout = 5 * time.Second
 
 // Activity option presets.
