@@ -16,6 +16,7 @@ import (
 	"net/url"
 	"os"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -154,4 +155,64 @@ func SharedURL(t testing.TB) string {
 		t.Fatal("pgtest.SharedURL: call pgtest.Main from TestMain first")
 	}
 	return shared.URL
+}
+
+// Terminator ends every connection to one database, as a PostgreSQL
+// restart or failover does to its clients, while the server stays up for
+// their next connection. It works from a connection of its own to the
+// server's "postgres" database, so it never ends itself. Not safe for
+// concurrent use.
+type Terminator struct {
+	admin *pgx.Conn
+	db    string
+}
+
+// NewTerminator connects a Terminator for the database of dbURL; it is
+// closed when t ends.
+func NewTerminator(t testing.TB, dbURL string) *Terminator {
+	t.Helper()
+	cfg, err := pgx.ParseConfig(dbURL)
+	if err != nil {
+		t.Fatalf("pgtest: %v", err)
+	}
+	db := cfg.Database
+	cfg.Database = "postgres"
+	admin, err := pgx.ConnectConfig(t.Context(), cfg)
+	if err != nil {
+		t.Fatalf("pgtest: terminator connection: %v", err)
+	}
+	t.Cleanup(func() { admin.Close(context.Background()) })
+	return &Terminator{admin: admin, db: db}
+}
+
+// Terminate ends every connection to the database (pg_terminate_backend)
+// and returns how many it ended.
+func (k *Terminator) Terminate(ctx context.Context) (int, error) {
+	var n int
+	err := k.admin.QueryRow(ctx, `SELECT count(*) FILTER (WHERE pg_terminate_backend(pid))
+		FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()`, k.db).Scan(&n)
+	return n, err
+}
+
+// Outage makes the database refuse connections for d (ALLOW_CONNECTIONS
+// false) and ends every connection it has, as a restart or failover that
+// takes d does; then it accepts connections again (also when ctx ends
+// first). It returns how many connections it ended.
+func (k *Terminator) Outage(ctx context.Context, d time.Duration) (int, error) {
+	db := pgx.Identifier{k.db}.Sanitize()
+	if _, err := k.admin.Exec(ctx, "ALTER DATABASE "+db+" ALLOW_CONNECTIONS false"); err != nil {
+		return 0, err
+	}
+	defer func() {
+		_, _ = k.admin.Exec(context.WithoutCancel(ctx), "ALTER DATABASE "+db+" ALLOW_CONNECTIONS true")
+	}()
+	n, err := k.Terminate(ctx)
+	if err != nil {
+		return n, err
+	}
+	select {
+	case <-ctx.Done():
+	case <-time.After(d):
+	}
+	return n, nil
 }
