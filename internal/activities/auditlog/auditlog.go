@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"time"
 
 	"github.com/dayops/dayops/internal/audit"
 	"github.com/dayops/dayops/internal/eventstore"
@@ -41,7 +42,7 @@ func (r *Recorder) Record(ctx context.Context, seq int, causation string, p audi
 	if err != nil {
 		return eventstore.AppendResult{}, temporal.NewNonRetryableApplicationError(err.Error(), "BadEvent", err)
 	}
-	res, err := r.Store.Append(ctx, audit.Stream(p), eventstore.Any(), ev)
+	res, err := r.append(ctx, audit.Stream(p), ev)
 	if err != nil {
 		var invalid *eventstore.InvalidEventError
 		if errors.As(err, &invalid) {
@@ -50,6 +51,33 @@ func (r *Recorder) Record(ctx context.Context, seq int, causation string, p audi
 		return res, fmt.Errorf("append %s: %w", p.EventType(), err)
 	}
 	return res, nil
+}
+
+// appendRetryFor bounds how long Record sends an append again while the
+// database is unavailable (eventstore.Unavailable: a restart, a failover, a
+// terminated connection) before the activity fails and its retry policy
+// takes over, which runs the step's work again. It stays under the worker
+// keepalive's silence limit (20 s): the keepalive speaks for a step only
+// while the step itself spoke or started within that time.
+const appendRetryFor = 10 * time.Second
+
+// append appends ev, again while the database is unavailable, for at most
+// appendRetryFor.
+func (r *Recorder) append(ctx context.Context, stream eventstore.StreamName, ev eventstore.EventData) (eventstore.AppendResult, error) {
+	began := time.Now()
+	res, tries, err := r.Store.AppendRetrying(ctx, appendRetryFor, stream, eventstore.Any(), ev)
+	if err == nil && tries > 1 {
+		r.log().WarnContext(ctx, "audit append went through after the database was unavailable",
+			"event", ev.Type, "stream", stream.String(), "tries", tries, "waited", time.Since(began).Round(time.Millisecond))
+	}
+	return res, err
+}
+
+func (r *Recorder) log() *slog.Logger {
+	if r.Log == nil {
+		return slog.Default()
+	}
+	return r.Log
 }
 
 // Event is a typed payload in transit from a workflow to RecordEvents.
@@ -163,7 +191,7 @@ func (i *stepInbound) ExecuteActivity(ctx context.Context, in *interceptor.Execu
 		if _, err := i.rec.Record(rctx, 1, causation, &audit.StepFailed{
 			OperationID: m.OperationID, Cluster: m.ClusterKey(), StepID: stepID, Error: runErr.Error(), ErrorType: typ,
 		}); err != nil {
-			i.rec.Log.WarnContext(ctx, "could not record a failed step", "step", stepID, "err", err)
+			i.rec.log().WarnContext(ctx, "could not record a failed step", "step", stepID, "err", err)
 		}
 	}
 	return res, runErr

@@ -1,8 +1,11 @@
 package auditlog
 
 import (
+	"bytes"
 	"context"
 	"log/slog"
+	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -102,4 +105,71 @@ func TestStepsRecordedExactlyOnce(t *testing.T) {
 	if s := p.(*audit.StepStarted); s.Name != "okStep" || s.Target != "shard-1" {
 		t.Errorf("StepStarted = %+v", s)
 	}
+}
+
+// killingStep terminates every PostgreSQL connection to the audit log's
+// database, as a restart or failover would, so that the step's completion
+// is appended on a connection the database has dropped.
+type killingStep struct {
+	db   *pgtest.Terminator
+	runs atomic.Int32
+}
+
+func (k *killingStep) Run(ctx context.Context, in stepInput) error {
+	k.runs.Add(1)
+	_, err := k.db.Terminate(ctx)
+	return err
+}
+
+func killWorkflow(ctx workflow.Context, m operation.Meta) error {
+	ctx = operation.WithMeta(ctx, m)
+	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{StartToCloseTimeout: time.Minute,
+		RetryPolicy: &temporal.RetryPolicy{MaximumAttempts: 1}}) // a failed append must not hide behind a retry
+	var k *killingStep
+	return workflow.ExecuteActivity(ctx, k.Run, stepInput{Shard: 1}).Get(ctx, nil)
+}
+
+// TestRecordRidesOutTerminatedConnections: a step's completion is appended
+// although PostgreSQL terminated every connection of the pool during the
+// step: the append goes again on a new connection, the step runs once and
+// each record is written once. On real PostgreSQL.
+func TestRecordRidesOutTerminatedConnections(t *testing.T) {
+	ctx := t.Context()
+	pool := pgtest.Pool(t)
+	store, err := eventstore.Open(ctx, pool, eventstore.Options{Upcasters: audit.Upcasters()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs bytes.Buffer
+	rec := &Recorder{Store: store, Log: slog.New(slog.NewTextHandler(&logs, nil))}
+	step := &killingStep{db: pgtest.NewTerminator(t, pool.Config().ConnString())}
+	meta := operation.Meta{OperationID: "op-7", Type: operation.ScaleShards, Namespace: "default", Cluster: "orders",
+		Actor: "alice", Reason: "failover drill"}
+
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	env.SetContextPropagators([]workflow.ContextPropagator{operation.MetaPropagator{}})
+	env.SetWorkerOptions(worker.Options{DeadlockDetectionTimeout: time.Minute,
+		Interceptors: []interceptor.WorkerInterceptor{&StepInterceptor{Recorder: rec}}})
+	env.RegisterWorkflow(killWorkflow)
+	env.RegisterActivity(step)
+	env.ExecuteWorkflow(killWorkflow, meta)
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatalf("workflow: %v\n%s", err, logs.String())
+	}
+	if n := step.runs.Load(); n != 1 {
+		t.Errorf("the step ran %d times, want 1", n)
+	}
+	events, err := store.Query(ctx, eventstore.Filter{Cluster: "default/orders"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var types []string
+	for _, e := range events {
+		types = append(types, e.Type)
+	}
+	if !slices.Equal(types, []string{"StepStarted", "StepCompleted"}) {
+		t.Errorf("events %v, want StepStarted, StepCompleted", types)
+	}
+	t.Logf("recorder's log:\n%s", logs.String())
 }

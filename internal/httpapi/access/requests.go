@@ -181,7 +181,9 @@ func (rec Recorder) record(r *http.Request, pattern string, sw *statusWriter, pa
 	if err == nil {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 5*time.Second)
 		defer cancel()
-		_, err = rec.Store.Append(ctx, audit.Stream(p), eventstore.Any(), ev)
+		// A restart or failover of the database is ridden out within the
+		// 5 s: the request was served, its record must not be lost to it.
+		_, _, err = rec.Store.AppendRetrying(ctx, 5*time.Second, audit.Stream(p), eventstore.Any(), ev)
 	}
 	if err != nil {
 		rec.Log.ErrorContext(r.Context(), "request not recorded in the audit log", "route", req.Route, "status", sw.status, "actor", actor, "err", err)

@@ -56,3 +56,35 @@ func TestRequestAuditRecordsSensitiveSuccesses(t *testing.T) {
 		t.Errorf("a credentials read records no parameters: %s", evs[0].Payload)
 	}
 }
+
+// A credentials read served while the database dropped its connections (a
+// restart or failover) is still recorded: the append goes again on a new
+// connection.
+func TestRequestAuditRidesOutTerminatedConnections(t *testing.T) {
+	ctx := t.Context()
+	pool := pgtest.Pool(t)
+	store, err := eventstore.Open(ctx, pool, eventstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const opTok = "operator-token-0123456789"
+	rec := Recorder{Store: store, Log: slog.Default(), Tokens: Tokens{opTok: {Subject: "olga", Role: RoleOperator}}}
+	db := pgtest.NewTerminator(t, pool.Config().ConnString())
+	for i := range 3 {
+		// The pool's connections are fresh from the last record: it hands
+		// them out without a ping.
+		if n, err := db.Terminate(ctx); err != nil || n == 0 {
+			t.Fatalf("terminate: %d, %v", n, err)
+		}
+		r := httptest.NewRequestWithContext(ctx, http.MethodGet, "/v1/clusters/orders/credentials", nil)
+		r.Header.Set("Authorization", "Bearer "+opTok)
+		rec.record(r, routeCredentials, &statusWriter{status: 200}, nil)
+		evs, err := store.Query(ctx, eventstore.Filter{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(evs) != i+1 || evs[i].Type != audit.TypeCredentialsRead {
+			t.Fatalf("after read %d: %d events, want %d credential reads", i+1, len(evs), i+1)
+		}
+	}
+}
