@@ -73,14 +73,26 @@ type keepaliveOutbound struct {
 
 // RecordHeartbeat keeps the details encoded as they are now (with the
 // default converter, dayops' only one): a step may go on changing what it
-// passed (a progress struct's slices) while keepalive repeats it.
+// passed (a progress struct's slices) while keepalive repeats it. The
+// heartbeat goes on with ctx's values but not its cancellation (uncancelled).
 func (o *keepaliveOutbound) RecordHeartbeat(ctx context.Context, details ...any) {
 	kept := rawDetails(details)
 	o.mu.Lock()
 	o.details, o.last = kept, time.Now()
 	o.mu.Unlock()
-	o.Next.RecordHeartbeat(ctx, details...)
+	o.Next.RecordHeartbeat(uncancelled(ctx), details...)
 }
+
+// uncancelled is ctx without its cancellation. The SDK sends a throttled
+// heartbeat up to heartbeatThrottle later on the context of the heartbeat
+// that opened the throttle window; when that context is cancelled by then
+// (the handover interceptor's, or a step's own, cancelled as the step
+// returns), the send fails with context.Canceled, which the SDK takes for
+// a failed RPC and answers by cancelling the whole activity: the audit
+// record of a step's end, still being written, was cut off that way during a
+// database outage (TestOperationsEndToEnd, 2026-12-05). The RPC keeps the
+// SDK's own timeout.
+func uncancelled(ctx context.Context) context.Context { return context.WithoutCancel(ctx) }
 
 // rawDetails encodes details into raw payloads, which the converter sends
 // as they are; details that do not encode are kept as nothing (the step's
@@ -156,7 +168,7 @@ func (i *keepaliveInbound) ExecuteActivity(ctx context.Context, in *interceptor.
 	stop := tick.Go(ctx, i.k.every, func(now time.Time) bool {
 		details, ok := i.out.repeat(now, i.k.silence)
 		if ok {
-			i.out.Next.RecordHeartbeat(ctx, details...)
+			i.out.Next.RecordHeartbeat(uncancelled(ctx), details...)
 		}
 		return ok
 	})

@@ -266,3 +266,80 @@ func TestRawDetails(t *testing.T) {
 		t.Fatal("no details must stay no details")
 	}
 }
+
+// slowEnd stands for the audit step interceptor writing a step's end record
+// while the database is down: it holds the activity for hold after the step
+// returned, and fails it if the activity's context is cancelled meanwhile.
+type slowEnd struct {
+	interceptor.WorkerInterceptorBase
+	hold time.Duration
+}
+
+func (s *slowEnd) InterceptActivity(_ context.Context, next interceptor.ActivityInboundInterceptor) interceptor.ActivityInboundInterceptor {
+	return &slowEndInbound{ActivityInboundInterceptorBase: interceptor.ActivityInboundInterceptorBase{Next: next}, hold: s.hold}
+}
+
+type slowEndInbound struct {
+	interceptor.ActivityInboundInterceptorBase
+	hold time.Duration
+}
+
+func (s *slowEndInbound) ExecuteActivity(ctx context.Context, in *interceptor.ExecuteActivityInput) (any, error) {
+	res, err := s.Next.ExecuteActivity(ctx, in)
+	if err != nil {
+		return res, err
+	}
+	select {
+	case <-ctx.Done():
+		return nil, temporal.NewNonRetryableApplicationError("cancelled while the step's end was recorded: "+context.Cause(ctx).Error(), "Cancelled", nil)
+	case <-time.After(s.hold):
+	}
+	return res, nil
+}
+
+// heartbeatThenReturn heartbeats on its own context (the handover
+// interceptor's, cancelled as the step returns) and returns 1.5 s later,
+// with keepalive's repeat pending in the SDK's throttle window.
+func heartbeatThenReturn(ctx context.Context) (string, error) {
+	activity.RecordHeartbeat(ctx, "copied 7")
+	time.Sleep(1500 * time.Millisecond)
+	return "done", nil
+}
+
+func heartbeatThenReturnWorkflow(ctx workflow.Context) (string, error) {
+	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{StartToCloseTimeout: time.Minute, HeartbeatTimeout: flow.HeartbeatTimeout,
+		RetryPolicy: &temporal.RetryPolicy{MaximumAttempts: 1}})
+	var out string
+	err := workflow.ExecuteActivity(ctx, "heartbeat-then-return").Get(ctx, &out)
+	return out, err
+}
+
+// TestWorkAfterTheStepReturned: with the worker's interceptors in their
+// order, the work an outer interceptor does after the step returned (the
+// step's audit record, which waits out a database outage) is not cancelled
+// by the SDK sending a throttled heartbeat on the step's context, which the
+// step's return cancelled. Before the fix the activity was cancelled 2 s
+// after the step's heartbeat.
+func TestWorkAfterTheStepReturned(t *testing.T) {
+	env := devtest.Get(t)
+	ctx := t.Context()
+	c := env.TemporalClient(t)
+	queue := fmt.Sprintf("after-step-%d", time.Now().UnixNano())
+	w := worker.New(c, queue, worker.Options{
+		Interceptors:                 workerInterceptors(&slowEnd{hold: 4 * time.Second}, &interceptor.WorkerInterceptorBase{}),
+		MaxHeartbeatThrottleInterval: heartbeatThrottle, StickyScheduleToStartTimeout: stickyTimeout})
+	w.RegisterWorkflowWithOptions(heartbeatThenReturnWorkflow, workflow.RegisterOptions{Name: "heartbeat-then-return"})
+	w.RegisterActivityWithOptions(heartbeatThenReturn, activity.RegisterOptions{Name: "heartbeat-then-return"})
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{TaskQueue: queue, WorkflowExecutionTimeout: time.Minute}, "heartbeat-then-return")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out string
+	if err := run.Get(ctx, &out); err != nil || out != "done" {
+		t.Fatalf("workflow: %q, %v", out, err)
+	}
+}

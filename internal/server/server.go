@@ -179,23 +179,29 @@ func (d *Deps) NewWorker(taskQueue string) worker.Worker {
 		// A CPU-starved worker must not mistake slowness for a deadlock in
 		// workflow code (the default is 1s).
 		DeadlockDetectionTimeout: 10 * time.Second,
-		Interceptors: []interceptor.WorkerInterceptor{
-			&auditlog.StepInterceptor{Recorder: acts.Audit.Recorder},
+		Interceptors: workerInterceptors(&auditlog.StepInterceptor{Recorder: acts.Audit.Recorder},
 			// Signals and updates that did not come through the API are refused.
-			&callauth.Checker{Keys: d.CallKeys},
-			// Inside the step interceptor: a stopping worker hands its
-			// activities back at once (a retryable error, no step end).
-			&handover{},
-			// A live worker heartbeats its steps every 2 s, so a dead
-			// one's steps move on after flow.HeartbeatTimeout (keepalive.go).
-			newKeepalive(),
-		},
+			&callauth.Checker{Keys: d.CallKeys}),
 		MaxHeartbeatThrottleInterval: heartbeatThrottle,
 		StickyScheduleToStartTimeout: stickyTimeout,
 		WorkerStopTimeout:            workerStopTimeout,
 	})
 	workflows.Register(w, acts)
 	return w
+}
+
+// workerInterceptors are the worker's interceptors, outermost first:
+//   - keepalive: a live worker heartbeats its steps every 2 s, so a dead
+//     one's steps move on after flow.HeartbeatTimeout (keepalive.go). It is
+//     outermost so that it speaks for a step while the step interceptor
+//     writes the step's audit records, which ride out a database outage of
+//     up to 10 s (auditlog.Recorder);
+//   - steps: the audit step interceptor;
+//   - calls: the signal and update checker;
+//   - handover: inside the step interceptor, a stopping worker hands its
+//     activities back at once (a retryable error, no step end).
+func workerInterceptors(steps, calls interceptor.WorkerInterceptor) []interceptor.WorkerInterceptor {
+	return []interceptor.WorkerInterceptor{newKeepalive(), steps, calls, &handover{}}
 }
 
 // NewAPI returns the REST API over deps.
