@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dayops/dayops/internal/apiv1"
 	"github.com/dayops/dayops/internal/devcluster/devtest"
 	"github.com/dayops/dayops/internal/eventstore"
 	"github.com/dayops/dayops/internal/httpapi"
@@ -323,7 +324,41 @@ func TestOperationsEndToEnd(t *testing.T) {
 	}
 	clusterCheck(t, creds)
 
-	step("scale-shards 5->3 (drains two shards)", map[string]any{"type": "scale-shards", "shards": 3, "reason": "e2e"}, nil)
+	// Scale in 5 -> 3 while dayops' database (API and worker) goes down
+	// three times for 2 s in the operation's first 12 s, as PostgreSQL
+	// restarts or failovers would: every connection ended, new ones refused.
+	// The audit appends go again once it is back, no step fails for it, the
+	// operation ends once, and every step is still recorded once
+	// (checkAuditExactlyOnce and the chain's verification below).
+	var outages *databaseOutages
+	step("scale-shards 5->3 (drains two shards; the database down 2 s of every 4 s for 12 s)",
+		map[string]any{"type": "scale-shards", "shards": 3, "reason": "e2e"}, func(op httpapi.Operation) {
+			if outages == nil {
+				outages = startDatabaseOutages(t, d, 2*time.Second, 2*time.Second, 12*time.Second)
+			}
+			if op.Status != "Running" {
+				outages.stop()
+			}
+		})
+	down := outages.stop()
+	retried := linesWith(t, "after the database was unavailable", logs...)
+	var failed []string // steps that failed for the database and ran again
+	for _, l := range linesWith(t, `msg="Activity error."`, logs...) {
+		if strings.Contains(l, "terminating connection") || strings.Contains(l, "not currently accepting connections") {
+			failed = append(failed, l)
+		}
+	}
+	t.Logf("PostgreSQL: %d outages ended %d connections of dayops (%d outages could not begin); %d audit appends went again, %d steps failed for it",
+		down.Outages, down.Backends, down.Errors, len(retried), len(failed))
+	for _, l := range retried {
+		t.Logf("  %.300s", l)
+	}
+	if down.Outages == 0 || len(retried) == 0 {
+		t.Errorf("the database outages did not reach dayops (%d outages, %d appends sent again)", down.Outages, len(retried))
+	}
+	for _, l := range failed {
+		t.Errorf("a step failed for the database instead of riding out a 2 s outage: %s", l)
+	}
 	step("scale-replicas 1->2", map[string]any{"type": "scale-replicas", "replicasPerShard": 2, "allowSharedZones": false, "reason": "e2e"}, nil)
 	step("scale-replicas 2->1", map[string]any{"type": "scale-replicas", "replicasPerShard": 1, "reason": "e2e"}, nil)
 
@@ -363,6 +398,12 @@ func TestOperationsEndToEnd(t *testing.T) {
 
 	// The audit log holds every step exactly once.
 	checkAuditExactlyOnce(t, d, operation.ClusterKey(h.ns, name))
+	var rep apiv1.AuditVerifyReport
+	if err := d.Auditor.Do(ctx, http.MethodPost, "/v1/audit/verify", nil, apiv1.AuditVerifyRequest{AllowNoCheckpoint: true}, &rep); err != nil {
+		t.Fatal(err)
+	} else if !rep.Intact {
+		t.Errorf("audit chain after the database's connections were terminated: %+v", rep)
+	}
 
 	acc = h.start("/v1/clusters/"+name, url.Values{"namespace": {h.ns}, "deleteVolumes": {"true"}, "reason": {"e2e done"}}, nil)
 	h.wait(acc.OperationID, 5*time.Minute, nil)
