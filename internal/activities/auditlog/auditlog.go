@@ -172,9 +172,15 @@ func (i *stepInbound) ExecuteActivity(ctx context.Context, in *interceptor.Execu
 		causation = fmt.Sprintf("position:%d", started.Positions[0])
 	}
 	res, runErr := i.Next.ExecuteActivity(ctx, in)
+	// The step's end is recorded on a context of its own: a step that ended
+	// while its operation was being cancelled (or its worker stopped) must
+	// not lose the record of how it ended. Bounded: the append's own retries
+	// and a little more for a connection that hangs.
+	ectx, cancel := context.WithTimeout(context.WithoutCancel(ctx), appendRetryFor+5*time.Second)
+	defer cancel()
 	switch {
 	case runErr == nil:
-		if _, err := i.rec.Record(ctx, 1, causation, &audit.StepCompleted{
+		if _, err := i.rec.Record(ectx, 1, causation, &audit.StepCompleted{
 			OperationID: m.OperationID, Cluster: m.ClusterKey(), StepID: stepID, Detail: target,
 		}); err != nil {
 			return nil, fmt.Errorf("record step completion: %w", err)
@@ -185,10 +191,7 @@ func (i *stepInbound) ExecuteActivity(ctx context.Context, in *interceptor.Execu
 		if errors.As(runErr, &app) {
 			typ = app.Type()
 		}
-		// The step's failure is recorded on a fresh context: a cancelled
-		// activity context must not lose the record of the cancellation.
-		rctx := context.WithoutCancel(ctx)
-		if _, err := i.rec.Record(rctx, 1, causation, &audit.StepFailed{
+		if _, err := i.rec.Record(ectx, 1, causation, &audit.StepFailed{
 			OperationID: m.OperationID, Cluster: m.ClusterKey(), StepID: stepID, Error: runErr.Error(), ErrorType: typ,
 		}); err != nil {
 			i.rec.log().WarnContext(ctx, "could not record a failed step", "step", stepID, "err", err)

@@ -173,3 +173,77 @@ func TestRecordRidesOutTerminatedConnections(t *testing.T) {
 	}
 	t.Logf("recorder's log:\n%s", logs.String())
 }
+
+// cancelKey holds the function that cancels the context the step
+// interceptor sees (cancelOnReturn).
+type cancelKey struct{}
+
+// cancelOnReturn, outside the step interceptor, lets the step cancel the
+// context the step interceptor sees just before it returns: an operation
+// cancelled while one of its steps completes.
+type cancelOnReturn struct {
+	interceptor.WorkerInterceptorBase
+}
+
+func (*cancelOnReturn) InterceptActivity(_ context.Context, next interceptor.ActivityInboundInterceptor) interceptor.ActivityInboundInterceptor {
+	return &cancelOnReturnInbound{ActivityInboundInterceptorBase: interceptor.ActivityInboundInterceptorBase{Next: next}}
+}
+
+type cancelOnReturnInbound struct {
+	interceptor.ActivityInboundInterceptorBase
+}
+
+func (c *cancelOnReturnInbound) ExecuteActivity(ctx context.Context, in *interceptor.ExecuteActivityInput) (any, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	return c.Next.ExecuteActivity(context.WithValue(ctx, cancelKey{}, cancel), in)
+}
+
+func cancelledAsItCompletes(ctx context.Context, in stepInput) error {
+	ctx.Value(cancelKey{}).(context.CancelFunc)()
+	return nil
+}
+
+func cancelledStepWorkflow(ctx workflow.Context, m operation.Meta) error {
+	ctx = operation.WithMeta(ctx, m)
+	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{StartToCloseTimeout: time.Minute,
+		RetryPolicy: &temporal.RetryPolicy{MaximumAttempts: 1}})
+	return workflow.ExecuteActivity(ctx, cancelledAsItCompletes, stepInput{Shard: 2}).Get(ctx, nil)
+}
+
+// TestStepEndRecordedAfterCancel: a step that completed while its context
+// was being cancelled (its operation cancelled at that moment) still has
+// its completion recorded. Before, the record was written on the cancelled
+// context and lost: a StepStarted without an end.
+func TestStepEndRecordedAfterCancel(t *testing.T) {
+	ctx := t.Context()
+	store, err := eventstore.Open(ctx, pgtest.Pool(t), eventstore.Options{Upcasters: audit.Upcasters()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := &Recorder{Store: store, Log: slog.New(slog.DiscardHandler)}
+	meta := operation.Meta{OperationID: "op-8", Type: operation.ScaleShards, Namespace: "default", Cluster: "orders",
+		Actor: "alice", Reason: "cancelled midway"}
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	env.SetContextPropagators([]workflow.ContextPropagator{operation.MetaPropagator{}})
+	env.SetWorkerOptions(worker.Options{DeadlockDetectionTimeout: time.Minute,
+		Interceptors: []interceptor.WorkerInterceptor{&cancelOnReturn{}, &StepInterceptor{Recorder: rec}}})
+	env.RegisterWorkflow(cancelledStepWorkflow)
+	env.RegisterActivity(cancelledAsItCompletes)
+	env.ExecuteWorkflow(cancelledStepWorkflow, meta)
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatalf("workflow: %v", err)
+	}
+	events, err := store.Query(ctx, eventstore.Filter{Cluster: "default/orders"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var types []string
+	for _, e := range events {
+		types = append(types, e.Type)
+	}
+	if !slices.Equal(types, []string{"StepStarted", "StepCompleted"}) {
+		t.Errorf("events %v, want StepStarted, StepCompleted", types)
+	}
+}
