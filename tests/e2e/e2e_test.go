@@ -478,11 +478,12 @@ func checkServices(t *testing.T, env *devtest.Env, ns, name string, c httpapi.Cl
 }
 
 // tallyAudit reads the cluster's audit log and fails t for every step not
-// recorded exactly once.
+// recorded exactly once, and for every step that started and never ended.
 func tallyAudit(t *testing.T, d *dayopstest.Dayops, cluster string) audittally.Tally {
 	t.Helper()
 	a := audittally.Of(d.Events(t, eventstore.Filter{Cluster: cluster}))
 	a.CheckSteps(t, cluster)
+	a.CheckEnded(t, cluster)
 	return a
 }
 

@@ -7,6 +7,7 @@ package audittally
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/dayops/dayops/internal/audit"
@@ -61,6 +62,19 @@ func (a Tally) CheckSteps(t testing.TB, cluster string) {
 	for k, n := range a.Steps {
 		if n != 1 {
 			t.Errorf("audit %s: %s recorded %d times", cluster, k, n)
+		}
+	}
+}
+
+// CheckEnded fails t for every step of cluster with a start and no end
+// (completed or failed): in a log whose operations have all ended, each of
+// their steps ended too, also one that ended while its operation was
+// cancelled.
+func (a Tally) CheckEnded(t testing.TB, cluster string) {
+	t.Helper()
+	for k := range a.Steps {
+		if step, ok := strings.CutSuffix(k, "/started"); ok && a.Steps[step+"/ended"] == 0 {
+			t.Errorf("audit %s: %s started and never ended", cluster, step)
 		}
 	}
 }

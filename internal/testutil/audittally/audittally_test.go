@@ -77,6 +77,7 @@ func TestChecks(t *testing.T) {
 	tests := map[string]struct {
 		tally   Tally
 		wantOps int
+		ended   bool // CheckEnded too
 		want    []string
 	}{
 		"each once, enough operations": {
@@ -86,6 +87,11 @@ func TestChecks(t *testing.T) {
 		"a step twice": {
 			tally: Tally{Steps: map[string]int{"op-1/s1/ended": 2}, Ops: map[string][]string{}},
 			want:  []string{"audit c: op-1/s1/ended recorded 2 times"},
+		},
+		"a step that never ended": {
+			tally: Tally{Steps: map[string]int{"op-1/s1/started": 1, "op-1/s2/started": 1, "op-1/s2/ended": 1}, Ops: map[string][]string{}},
+			ended: true,
+			want:  []string{"audit c: op-1/s1 started and never ended"},
 		},
 		"an operation not completed, too few operations": {
 			tally:   Tally{Steps: map[string]int{}, Ops: map[string][]string{"op-1": {"started", "failed(rolled back true)"}}},
@@ -97,6 +103,9 @@ func TestChecks(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			r := &recorder{TB: t}
 			tc.tally.CheckSteps(r, "c")
+			if tc.ended {
+				tc.tally.CheckEnded(r, "c")
+			}
 			tc.tally.CheckCompleted(r, "c", tc.wantOps)
 			if diff := cmp.Diff(tc.want, r.errs); diff != "" {
 				t.Errorf("errors (-want +got):\n%s", diff)
