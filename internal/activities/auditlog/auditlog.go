@@ -11,6 +11,7 @@ import (
 
 	"github.com/dayops/dayops/internal/audit"
 	"github.com/dayops/dayops/internal/eventstore"
+	"github.com/dayops/dayops/internal/eventstore/outage"
 	"github.com/dayops/dayops/internal/operation"
 	"github.com/google/uuid"
 	"go.temporal.io/sdk/activity"
@@ -54,7 +55,7 @@ func (r *Recorder) Record(ctx context.Context, seq int, causation string, p audi
 }
 
 // appendRetryFor bounds how long Record sends an append again while the
-// database is unavailable (eventstore.Unavailable: a restart, a failover, a
+// database is unavailable (outage.Unavailable: a restart, a failover, a
 // terminated connection) before the activity fails and its retry policy
 // takes over, which runs the step's work again. It stays under the worker
 // keepalive's silence limit (20 s): the keepalive speaks for a step only
@@ -65,7 +66,7 @@ const appendRetryFor = 10 * time.Second
 // appendRetryFor.
 func (r *Recorder) append(ctx context.Context, stream eventstore.StreamName, ev eventstore.EventData) (eventstore.AppendResult, error) {
 	began := time.Now()
-	res, tries, err := r.Store.AppendRetrying(ctx, appendRetryFor, stream, eventstore.Any(), ev)
+	res, tries, err := outage.Append(ctx, r.Store, appendRetryFor, stream, eventstore.Any(), ev)
 	if err == nil && tries > 1 {
 		r.log().WarnContext(ctx, "audit append went through after the database was unavailable",
 			"event", ev.Type, "stream", stream.String(), "tries", tries, "waited", time.Since(began).Round(time.Millisecond))

@@ -13,6 +13,7 @@ import (
 
 	"github.com/dayops/dayops/internal/audit"
 	"github.com/dayops/dayops/internal/eventstore"
+	"github.com/dayops/dayops/internal/eventstore/outage"
 	"github.com/dayops/dayops/internal/operation"
 	"github.com/google/uuid"
 )
@@ -183,7 +184,7 @@ func (rec Recorder) record(r *http.Request, pattern string, sw *statusWriter, pa
 		defer cancel()
 		// A restart or failover of the database is ridden out within the
 		// 5 s: the request was served, its record must not be lost to it.
-		_, _, err = rec.Store.AppendRetrying(ctx, 5*time.Second, audit.Stream(p), eventstore.Any(), ev)
+		_, _, err = outage.Append(ctx, rec.Store, 5*time.Second, audit.Stream(p), eventstore.Any(), ev)
 	}
 	if err != nil {
 		rec.Log.ErrorContext(r.Context(), "request not recorded in the audit log", "route", req.Route, "status", sw.status, "actor", actor, "err", err)

@@ -1,4 +1,8 @@
-package eventstore
+// Package outage tells when PostgreSQL could not be reached or dropped a
+// connection (a restart, a failover) and sends an audit append again while
+// that lasts: appends are idempotent by event ID, so sending one again is
+// always safe.
+package outage
 
 import (
 	"context"
@@ -9,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/dayops/dayops/internal/eventstore"
 	"github.com/jackc/pgx/v5/pgconn"
 )
 
@@ -42,13 +47,13 @@ func Unavailable(err error) bool {
 		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.EPIPE)
 }
 
-// AppendRetrying is Append, sent again while the database is Unavailable,
+// Append is s.Append, sent again while the database is Unavailable,
 // after a pause growing from 50 ms to 1 s, until it goes through, fails
 // otherwise, ctx ends or the next try would start after limit. Sending an
 // append again is safe: its event IDs make a second commit a no-op. tries
 // counts the appends sent.
-func (s *Store) AppendRetrying(ctx context.Context, limit time.Duration, stream StreamName, expected ExpectedVersion,
-	events ...EventData) (res AppendResult, tries int, err error) {
+func Append(ctx context.Context, s *eventstore.Store, limit time.Duration, stream eventstore.StreamName,
+	expected eventstore.ExpectedVersion, events ...eventstore.EventData) (res eventstore.AppendResult, tries int, err error) {
 	began := time.Now()
 	wait := 50 * time.Millisecond
 	for {

@@ -1,4 +1,4 @@
-package eventstore_test
+package outage_test
 
 import (
 	"context"
@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dayops/dayops/internal/eventstore"
+	"github.com/dayops/dayops/internal/eventstore/outage"
 	"github.com/dayops/dayops/internal/testutil/pgtest"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -18,7 +18,7 @@ import (
 // unavailability; answers about the request and a caller's cancellation
 // are not. On real PostgreSQL.
 func TestUnavailable(t *testing.T) {
-	_, pool := newStore(t, eventstore.Options{})
+	pool := pgtest.Pool(t)
 	ctx := t.Context()
 
 	conn, err := pool.Acquire(ctx)
@@ -45,14 +45,14 @@ func TestUnavailable(t *testing.T) {
 
 	// A database that refuses connections for a while (a failover): refused
 	// during the outage, accepted after it.
-	outage := make(chan error, 1)
+	down := make(chan error, 1)
 	go func() {
 		_, err := db.Outage(ctx, 600*time.Millisecond)
-		outage <- err
+		down <- err
 	}()
 	time.Sleep(200 * time.Millisecond)
 	_, notAccepting := pgx.ConnectConfig(ctx, pool.Config().ConnConfig.Copy())
-	if err := <-outage; err != nil {
+	if err := <-down; err != nil {
 		t.Fatalf("outage: %v", err)
 	}
 	if c, err := pgx.ConnectConfig(ctx, pool.Config().ConnConfig.Copy()); err != nil {
@@ -61,9 +61,9 @@ func TestUnavailable(t *testing.T) {
 		c.Close(ctx)
 	}
 
-	down := pool.Config().ConnConfig.Copy()
-	down.Host, down.Port = "127.0.0.1", 1
-	_, refused := pgx.ConnectConfig(ctx, down)
+	nobody := pool.Config().ConnConfig.Copy()
+	nobody.Host, nobody.Port = "127.0.0.1", 1
+	_, refused := pgx.ConnectConfig(ctx, nobody)
 
 	for _, c := range []struct {
 		name string
@@ -83,7 +83,7 @@ func TestUnavailable(t *testing.T) {
 		{"cancelled", cancelled, false},
 		{"nil", nil, false},
 	} {
-		if got := eventstore.Unavailable(c.err); got != c.want {
+		if got := outage.Unavailable(c.err); got != c.want {
 			t.Errorf("%s: Unavailable(%v) = %v, want %v", c.name, c.err, got, c.want)
 		}
 	}
