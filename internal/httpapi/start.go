@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/dayops/dayops/internal/operation"
@@ -24,6 +25,9 @@ var (
 	saOperationID = temporal.NewSearchAttributeKeyKeyword(workflows.SearchAttrOperationID)
 	saRequester   = temporal.NewSearchAttributeKeyKeyword(workflows.SearchAttrRequester)
 )
+
+// startTimeout bounds an admitted operation's workflow start.
+const startTimeout = 30 * time.Second
 
 // startWithID starts the operation's workflow under wid: the cluster's
 // workflow ID for cluster operations, or another one (a backup's) for an
@@ -58,7 +62,14 @@ func (s *Server) startWithID(ctx context.Context, m operation.Meta, plan planner
 		StaticSummary: fmt.Sprintf("%s %s by %s", m.Type, m.ClusterKey(), m.Actor),
 		StaticDetails: details.String(),
 	}
-	run, err := s.d.Temporal.ExecuteWorkflow(ctx, opts, wf, input)
+	// The start does not follow the request's cancellation: a client that
+	// goes away after admission (or a proxy that closes its side of the
+	// request, seen once under load through kubectl port-forward) cancelled
+	// a start that the server may already have taken, and the API answered
+	// 503 for an operation that might be running. Bounded by startTimeout.
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), startTimeout)
+	defer cancel()
+	run, err := s.d.Temporal.ExecuteWorkflow(sctx, opts, wf, input)
 	var already *serviceerror.WorkflowExecutionAlreadyStarted
 	switch {
 	case errors.As(err, &already):
