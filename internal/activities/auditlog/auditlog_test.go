@@ -14,6 +14,7 @@ import (
 	"github.com/dayops/dayops/internal/operation"
 	"github.com/dayops/dayops/internal/testutil/pgtest"
 	"github.com/google/go-cmp/cmp"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"go.temporal.io/sdk/interceptor"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
@@ -46,12 +47,51 @@ func opWorkflow(ctx workflow.Context, m operation.Meta) error {
 	return nil
 }
 
-func TestStepsRecordedExactlyOnce(t *testing.T) {
-	ctx := t.Context()
-	store, err := eventstore.Open(ctx, pgtest.Pool(t), eventstore.Options{Upcasters: audit.Upcasters()})
+// auditStore opens an audit log on a fresh database of the real server.
+func auditStore(t *testing.T) (*eventstore.Store, *pgxpool.Pool) {
+	t.Helper()
+	pool := pgtest.Pool(t)
+	store, err := eventstore.Open(t.Context(), pool, eventstore.Options{Upcasters: audit.Upcasters()})
 	if err != nil {
 		t.Fatal(err)
 	}
+	return store, pool
+}
+
+// runOperation runs wf(meta) on a test workflow environment whose worker
+// records every step into rec, inside the interceptors outer, with acts
+// registered.
+func runOperation(rec *Recorder, outer []interceptor.WorkerInterceptor, wf any, meta operation.Meta, acts ...any) error {
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	env.SetContextPropagators([]workflow.ContextPropagator{operation.MetaPropagator{}})
+	env.SetWorkerOptions(worker.Options{DeadlockDetectionTimeout: time.Minute, // a loaded CI box is slow, not deadlocked
+		Interceptors: append(slices.Clone(outer), &StepInterceptor{Recorder: rec})})
+	env.RegisterWorkflow(wf)
+	for _, a := range acts {
+		env.RegisterActivity(a)
+	}
+	env.ExecuteWorkflow(wf, meta)
+	return env.GetWorkflowError()
+}
+
+// eventTypes lists the types of default/orders' events, oldest first.
+func eventTypes(t *testing.T, store *eventstore.Store) []string {
+	t.Helper()
+	events, err := store.Query(t.Context(), eventstore.Filter{Cluster: "default/orders"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var types []string
+	for _, e := range events {
+		types = append(types, e.Type)
+	}
+	return types
+}
+
+func TestStepsRecordedExactlyOnce(t *testing.T) {
+	ctx := t.Context()
+	store, _ := auditStore(t)
 	rec := &Recorder{Store: store, Log: slog.New(slog.DiscardHandler)}
 	meta := operation.Meta{OperationID: "op-42", Type: operation.ScaleShards, Namespace: "default", Cluster: "orders",
 		Actor: "alice", Reason: "more room"}
@@ -59,17 +99,7 @@ func TestStepsRecordedExactlyOnce(t *testing.T) {
 	// Running the same operation twice stands for a worker that died and a
 	// workflow task replayed: same workflow ID, same activity IDs.
 	for range 2 {
-		var s testsuite.WorkflowTestSuite
-		env := s.NewTestWorkflowEnvironment()
-		env.SetContextPropagators([]workflow.ContextPropagator{operation.MetaPropagator{}})
-		env.SetWorkerOptions(worker.Options{DeadlockDetectionTimeout: time.Minute, // a loaded CI box is slow, not deadlocked
-			Interceptors: []interceptor.WorkerInterceptor{&StepInterceptor{Recorder: rec}}})
-		env.RegisterWorkflow(opWorkflow)
-		env.RegisterActivity(okStep)
-		env.RegisterActivity(badStep)
-		env.RegisterActivity(&Activities{Recorder: rec})
-		env.ExecuteWorkflow(opWorkflow, meta)
-		if err := env.GetWorkflowError(); err != nil {
+		if err := runOperation(rec, nil, opWorkflow, meta, okStep, badStep, &Activities{Recorder: rec}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -134,41 +164,19 @@ func killWorkflow(ctx workflow.Context, m operation.Meta) error {
 // step: the append goes again on a new connection, the step runs once and
 // each record is written once. On real PostgreSQL.
 func TestRecordRidesOutTerminatedConnections(t *testing.T) {
-	ctx := t.Context()
-	pool := pgtest.Pool(t)
-	store, err := eventstore.Open(ctx, pool, eventstore.Options{Upcasters: audit.Upcasters()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	store, pool := auditStore(t)
 	var logs bytes.Buffer
 	rec := &Recorder{Store: store, Log: slog.New(slog.NewTextHandler(&logs, nil))}
 	step := &killingStep{db: pgtest.NewTerminator(t, pool.Config().ConnString())}
 	meta := operation.Meta{OperationID: "op-7", Type: operation.ScaleShards, Namespace: "default", Cluster: "orders",
 		Actor: "alice", Reason: "failover drill"}
-
-	var s testsuite.WorkflowTestSuite
-	env := s.NewTestWorkflowEnvironment()
-	env.SetContextPropagators([]workflow.ContextPropagator{operation.MetaPropagator{}})
-	env.SetWorkerOptions(worker.Options{DeadlockDetectionTimeout: time.Minute,
-		Interceptors: []interceptor.WorkerInterceptor{&StepInterceptor{Recorder: rec}}})
-	env.RegisterWorkflow(killWorkflow)
-	env.RegisterActivity(step)
-	env.ExecuteWorkflow(killWorkflow, meta)
-	if err := env.GetWorkflowError(); err != nil {
+	if err := runOperation(rec, nil, killWorkflow, meta, step); err != nil {
 		t.Fatalf("workflow: %v\n%s", err, logs.String())
 	}
 	if n := step.runs.Load(); n != 1 {
 		t.Errorf("the step ran %d times, want 1", n)
 	}
-	events, err := store.Query(ctx, eventstore.Filter{Cluster: "default/orders"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var types []string
-	for _, e := range events {
-		types = append(types, e.Type)
-	}
-	if !slices.Equal(types, []string{"StepStarted", "StepCompleted"}) {
+	if types := eventTypes(t, store); !slices.Equal(types, []string{"StepStarted", "StepCompleted"}) {
 		t.Errorf("events %v, want StepStarted, StepCompleted", types)
 	}
 	t.Logf("recorder's log:\n%s", logs.String())
@@ -216,34 +224,14 @@ func cancelledStepWorkflow(ctx workflow.Context, m operation.Meta) error {
 // its completion recorded. Before, the record was written on the cancelled
 // context and lost: a StepStarted without an end.
 func TestStepEndRecordedAfterCancel(t *testing.T) {
-	ctx := t.Context()
-	store, err := eventstore.Open(ctx, pgtest.Pool(t), eventstore.Options{Upcasters: audit.Upcasters()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	store, _ := auditStore(t)
 	rec := &Recorder{Store: store, Log: slog.New(slog.DiscardHandler)}
 	meta := operation.Meta{OperationID: "op-8", Type: operation.ScaleShards, Namespace: "default", Cluster: "orders",
 		Actor: "alice", Reason: "cancelled midway"}
-	var s testsuite.WorkflowTestSuite
-	env := s.NewTestWorkflowEnvironment()
-	env.SetContextPropagators([]workflow.ContextPropagator{operation.MetaPropagator{}})
-	env.SetWorkerOptions(worker.Options{DeadlockDetectionTimeout: time.Minute,
-		Interceptors: []interceptor.WorkerInterceptor{&cancelOnReturn{}, &StepInterceptor{Recorder: rec}}})
-	env.RegisterWorkflow(cancelledStepWorkflow)
-	env.RegisterActivity(cancelledAsItCompletes)
-	env.ExecuteWorkflow(cancelledStepWorkflow, meta)
-	if err := env.GetWorkflowError(); err != nil {
+	if err := runOperation(rec, []interceptor.WorkerInterceptor{&cancelOnReturn{}}, cancelledStepWorkflow, meta, cancelledAsItCompletes); err != nil {
 		t.Fatalf("workflow: %v", err)
 	}
-	events, err := store.Query(ctx, eventstore.Filter{Cluster: "default/orders"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var types []string
-	for _, e := range events {
-		types = append(types, e.Type)
-	}
-	if !slices.Equal(types, []string{"StepStarted", "StepCompleted"}) {
+	if types := eventTypes(t, store); !slices.Equal(types, []string{"StepStarted", "StepCompleted"}) {
 		t.Errorf("events %v, want StepStarted, StepCompleted", types)
 	}
 }
