@@ -38,6 +38,9 @@ func startDatabaseOutages(t *testing.T, d *dayopstest.Dayops, down, up, limit ti
 	db := pgtest.NewTerminator(t, d.Config.DatabaseURL)
 	ctx, cancel := context.WithTimeout(t.Context(), limit)
 	o := &databaseOutages{cancel: cancel, done: make(chan dbOutages, 1)}
+	// Before the Terminator's connection closes (cleanups run last first):
+	// a test that fails mid-outage still ends it with the database up.
+	t.Cleanup(func() { o.stop() })
 	go func() {
 		var r dbOutages
 		defer func() { o.done <- r }()
