@@ -32,11 +32,19 @@ type Recorder struct {
 func (r *Recorder) Record(ctx context.Context, seq int, causation string, p audit.Payload) (eventstore.AppendResult, error) {
 	m, ok := operation.MetaFromContext(ctx)
 	if !ok {
-		return eventstore.AppendResult{}, temporal.NewNonRetryableApplicationError(
-			"audit event outside an operation: no operation metadata in the context", ErrTypeNoOperation, nil)
+		return eventstore.AppendResult{}, errNoOperation()
 	}
 	info := activity.GetInfo(ctx)
-	id := EventID(m, info.WorkflowExecution.ID, info.WorkflowExecution.RunID, info.ActivityID, seq)
+	return r.record(ctx, m, EventID(m, info.WorkflowExecution.ID, info.WorkflowExecution.RunID, info.ActivityID, seq), causation, p)
+}
+
+func errNoOperation() error {
+	return temporal.NewNonRetryableApplicationError(
+		"audit event outside an operation: no operation metadata in the context", ErrTypeNoOperation, nil)
+}
+
+// record appends payload with the given ID for the operation m.
+func (r *Recorder) record(ctx context.Context, m operation.Meta, id uuid.UUID, causation string, p audit.Payload) (eventstore.AppendResult, error) {
 	ev, err := audit.NewEvent(id, p, eventstore.Metadata{
 		Actor: m.Actor, Reason: m.Reason, CorrelationID: m.OperationID, CausationID: causation, Cluster: m.ClusterKey(),
 	})
@@ -86,6 +94,17 @@ type Event struct {
 	Type          string          `json:"type"`
 	SchemaVersion int             `json:"schemaVersion"`
 	Payload       json.RawMessage `json:"payload"`
+	// ID, when set, is the event's ID, chosen by the workflow (WithID):
+	// for an event the workflow may send again from another activity (the
+	// guardian's, recorded apart from its watch), which must not be written
+	// twice. Unset, the ID derives from the recording activity (EventID).
+	ID uuid.UUID `json:"id,omitzero"`
+}
+
+// WithID returns the event with the given ID.
+func (e Event) WithID(id uuid.UUID) Event {
+	e.ID = id
+	return e
 }
 
 // NewEvent wraps a typed payload for RecordEvents (deterministic: safe in a
@@ -110,15 +129,26 @@ type Activities struct {
 	Recorder *Recorder
 }
 
-// RecordEvents appends the events, each exactly once.
+// RecordEvents appends the events, each exactly once: an event's ID is its
+// own (Event.ID) or derives from this activity and the event's place in
+// the input, the same for every attempt.
 func (a *Activities) RecordEvents(ctx context.Context, in RecordInput) (RecordResult, error) {
 	var out RecordResult
+	m, ok := operation.MetaFromContext(ctx)
+	if !ok {
+		return out, errNoOperation()
+	}
+	info := activity.GetInfo(ctx)
 	for i, e := range in.Events {
 		p, err := audit.Decode(e.Type, e.SchemaVersion, e.Payload)
 		if err != nil {
 			return out, temporal.NewNonRetryableApplicationError(fmt.Sprintf("event %d: %v", i, err), "BadEvent", err)
 		}
-		res, err := a.Recorder.Record(ctx, i, "", p)
+		id := e.ID
+		if id == uuid.Nil {
+			id = EventID(m, info.WorkflowExecution.ID, info.WorkflowExecution.RunID, info.ActivityID, i)
+		}
+		res, err := a.Recorder.record(ctx, m, id, "", p)
 		if err != nil {
 			return out, err
 		}

@@ -14,6 +14,7 @@ import (
 	"github.com/dayops/dayops/internal/operation"
 	"github.com/dayops/dayops/internal/testutil/pgtest"
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.temporal.io/sdk/interceptor"
 	"go.temporal.io/sdk/temporal"
@@ -233,5 +234,51 @@ func TestStepEndRecordedAfterCancel(t *testing.T) {
 	}
 	if types := eventTypes(t, store); !slices.Equal(types, []string{"StepStarted", "StepCompleted"}) {
 		t.Errorf("events %v, want StepStarted, StepCompleted", types)
+	}
+}
+
+// givenIDsWorkflow records the same two events, with IDs of their own,
+// from two activities (as a guardian run and the run it continued as do
+// with the events it handed on) and then a third event.
+func givenIDsWorkflow(ctx workflow.Context, m operation.Meta) error {
+	ctx = operation.WithMeta(ctx, m)
+	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{StartToCloseTimeout: time.Minute})
+	var a *Activities
+	id := func(n int) uuid.UUID { return eventstore.StepEventID("guardian/"+m.OperationID, "event", n) }
+	lost := NewEvent(&audit.InstanceLost{Cluster: m.ClusterKey(), Shard: 0, Ordinal: 0, Reason: "pod gone"}).WithID(id(0))
+	failover := NewEvent(&audit.FailoverObserved{Cluster: m.ClusterKey(), Shard: 0, FromOrdinal: 0, ToOrdinal: 2}).WithID(id(1))
+	for _, in := range []RecordInput{{Events: []Event{lost, failover}}, {Events: []Event{lost, failover}},
+		{Events: []Event{NewEvent(&audit.ClusterHealthy{Cluster: m.ClusterKey()}).WithID(id(2))}}} {
+		if err := workflow.ExecuteActivity(ctx, a.RecordEvents, in).Get(ctx, nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// TestRecordEventsKeepsGivenIDs: an event the workflow gave an ID is stored
+// under it, once, whichever activity sends it.
+func TestRecordEventsKeepsGivenIDs(t *testing.T) {
+	store, _ := auditStore(t)
+	rec := &Recorder{Store: store, Log: slog.New(slog.DiscardHandler)}
+	meta := operation.Meta{OperationID: "guard-1", Type: "guard", Namespace: "default", Cluster: "orders", Actor: audit.SystemActor}
+	if err := runOperation(rec, nil, givenIDsWorkflow, meta, &Activities{Recorder: rec}); err != nil {
+		t.Fatal(err)
+	}
+	events, err := store.Query(t.Context(), eventstore.Filter{Cluster: "default/orders"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range events {
+		got = append(got, e.Type+" "+e.ID.String())
+	}
+	want := []string{
+		audit.TypeInstanceLost + " " + eventstore.StepEventID("guardian/guard-1", "event", 0).String(),
+		audit.TypeFailoverObserved + " " + eventstore.StepEventID("guardian/guard-1", "event", 1).String(),
+		audit.TypeClusterHealthy + " " + eventstore.StepEventID("guardian/guard-1", "event", 2).String(),
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("events (-want +got):\n%s", diff)
 	}
 }
