@@ -3,6 +3,7 @@ package workflows
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -19,6 +20,7 @@ import (
 	"github.com/dayops/dayops/internal/topology"
 	"github.com/google/go-cmp/cmp"
 	"github.com/stretchr/testify/mock"
+	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
@@ -302,4 +304,140 @@ func TestGuardianPrunesFencesOfRemovedInstances(t *testing.T) {
 	if diff := cmp.Diff(want, seen); diff != "" {
 		t.Errorf("known fences passed to the watches (-want +got):\n%s", diff)
 	}
+}
+
+// errAuditDown is what RecordEvents answers while the audit database is
+// down (retryable).
+var errAuditDown = fmt.Errorf("append FailoverObserved: FATAL: the database system is shutting down (SQLSTATE 57P03)")
+
+// TestGuardianWatchesOnWhileTheAuditWaits: while the audit database refuses
+// the guardian's records (a restart, a failover, an outage), the guardian
+// watches on: the watch after a failover runs (and would relabel a second
+// failover) before the first failover's events are recorded, and once the
+// database answers every event is recorded once, in order.
+func TestGuardianWatchesOnWhileTheAuditWaits(t *testing.T) {
+	env := healEnv(t)
+	healthy := assess(healWorld(false), nil)
+	watches := 0
+	env.OnActivity(guardianActs.Watch, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in guardian.WatchInput) (guardian.WatchResult, error) {
+			watches++
+			switch watches {
+			case 1:
+				return guardian.WatchResult{Observation: healthy, Observations: 1}, nil
+			case 2, 3:
+				o := assess(healWorld(true), in.Known)
+				res := guardian.WatchResult{Observation: o, Observations: 1}
+				if watches == 2 {
+					res.Failovers = o.Assessment.Failovers
+				} else {
+					o.Fences = []guardian.FenceReport{{Ordinal: 1, Shard: 1, ID: "f1", Action: "serve", Reason: "restarted"}}
+					res.Observation = o
+				}
+				return res, nil
+			default:
+				return guardian.WatchResult{Observation: guardian.Observation{Gone: true}}, nil
+			}
+		})
+	var recorded []string
+	attempts, watchesAtFirstRecord := 0, 0
+	env.OnActivity(auditActs.RecordEvents, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in auditlog.RecordInput) (auditlog.RecordResult, error) {
+			attempts++
+			// Down until the guardian has watched to the end, or for 30
+			// attempts: a guardian that waited for its records would
+			// otherwise never watch again.
+			if watches < 4 && attempts < 30 {
+				return auditlog.RecordResult{}, errAuditDown
+			}
+			if watchesAtFirstRecord == 0 {
+				watchesAtFirstRecord = watches
+			}
+			for _, e := range in.Events {
+				recorded = append(recorded, e.Type)
+			}
+			return auditlog.RecordResult{}, nil
+		})
+	env.OnActivity(guardianActs.EnsureReadServices, mock.Anything, mock.Anything).Return(nil)
+	env.OnActivity(guardianActs.StartRecover, mock.Anything, mock.Anything).Return(guardian.StartRecoverResult{Started: true}, nil)
+	env.ExecuteWorkflow(Guardian, GuardianInput{Namespace: "default", Cluster: "orders", Known: healthy.Assessment.Known})
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatal(err)
+	}
+	if watchesAtFirstRecord != 4 {
+		t.Errorf("the first record went through after %d watches, want 4: the guardian waited for the audit database", watchesAtFirstRecord)
+	}
+	want := []string{audit.TypeFailoverObserved, audit.TypeRoleChanged, audit.TypeInstanceLost, audit.TypeClusterDegraded, audit.TypeFenced}
+	if diff := cmp.Diff(want, recorded); diff != "" {
+		t.Errorf("events recorded (-want +got):\n%s", diff)
+	}
+}
+
+// TestGuardianHandsPendingEventsOn: events still waiting for the audit
+// database when a run continues as new go to the next run, which records
+// them with the IDs and the correlation they were given (a record of the
+// old run that went through is not written twice).
+func TestGuardianHandsPendingEventsOn(t *testing.T) {
+	env := healEnv(t)
+	healthy := assess(healWorld(false), nil)
+	watches := 0
+	env.OnActivity(guardianActs.Watch, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in guardian.WatchInput) (guardian.WatchResult, error) {
+			watches++
+			if watches == 1 {
+				return guardian.WatchResult{Observation: healthy, Observations: 1}, nil
+			}
+			o := assess(healWorld(true), in.Known)
+			return guardian.WatchResult{Observation: o, Observations: 1, Failovers: o.Assessment.Failovers}, nil
+		})
+	env.OnActivity(auditActs.RecordEvents, mock.Anything, mock.Anything).Return(auditlog.RecordResult{}, errAuditDown)
+	env.OnActivity(guardianActs.EnsureReadServices, mock.Anything, mock.Anything).Return(nil)
+	env.OnActivity(guardianActs.StartRecover, mock.Anything, mock.Anything).Return(guardian.StartRecoverResult{Started: true}, nil)
+	env.ExecuteWorkflow(Guardian, GuardianInput{Namespace: "default", Cluster: "orders", Known: healthy.Assessment.Known, Iterations: 2})
+	next := continuedAs(t, env.GetWorkflowError())
+	var ids []string
+	for _, p := range next.Pending {
+		if p.OperationID == "" {
+			t.Errorf("pending events without their run's operation ID: %+v", p)
+		}
+		for _, e := range p.Events {
+			ids = append(ids, p.OperationID+" "+e.Type+" "+e.ID.String())
+		}
+	}
+	if len(ids) != 4 {
+		t.Fatalf("pending events handed on: %v, want the failover's 4", ids)
+	}
+
+	env = healEnv(t)
+	env.OnActivity(guardianActs.Watch, mock.Anything, mock.Anything).Return(guardian.WatchResult{Observation: guardian.Observation{Gone: true}}, nil)
+	var got []string
+	env.OnActivity(auditActs.RecordEvents, mock.Anything, mock.Anything).Return(
+		func(ctx context.Context, in auditlog.RecordInput) (auditlog.RecordResult, error) {
+			m, _ := operation.MetaFromContext(ctx)
+			for _, e := range in.Events {
+				got = append(got, m.OperationID+" "+e.Type+" "+e.ID.String())
+			}
+			return auditlog.RecordResult{}, nil
+		})
+	env.ExecuteWorkflow(Guardian, next)
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(ids, got); diff != "" {
+		t.Errorf("events recorded by the next run (-handed on +recorded):\n%s", diff)
+	}
+}
+
+// continuedAs decodes the input of a guardian run's continue-as-new.
+func continuedAs(t *testing.T, err error) GuardianInput {
+	t.Helper()
+	var can *workflow.ContinueAsNewError
+	if !errors.As(err, &can) {
+		t.Fatalf("run ended with %v, want continue-as-new", err)
+	}
+	var in GuardianInput
+	if err := converter.GetDefaultDataConverter().FromPayloads(can.Input, &in); err != nil {
+		t.Fatal(err)
+	}
+	return in
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/dayops/dayops/internal/activities/auditlog"
 	"github.com/dayops/dayops/internal/activities/guardian"
 	"github.com/dayops/dayops/internal/audit"
+	"github.com/dayops/dayops/internal/eventstore"
 	"github.com/dayops/dayops/internal/guard"
 	"github.com/dayops/dayops/internal/operation"
 	"github.com/dayops/dayops/internal/workflows/flow"
@@ -61,7 +62,32 @@ type GuardianInput struct {
 	// the map, carried in every watch's input and across continue-as-new,
 	// holds the cluster's instances at most (changePruneFences).
 	Fences map[int]string `json:"fences,omitempty"`
+	// Pending are events a watch made that are not yet known to be in the
+	// audit log, oldest first, with the IDs they keep until they are
+	// (changeRecordApart): a run that continues as new hands them on.
+	Pending []PendingEvents `json:"pending,omitempty"`
 }
+
+// PendingEvents are one watch's events waiting for the audit log.
+type PendingEvents struct {
+	// OperationID is the guardian run's that made them (their correlation).
+	OperationID string           `json:"operationId"`
+	Events      []auditlog.Event `json:"events"`
+}
+
+// changeRecordApart marks guardian runs that record their events apart
+// from the watch: a coroutine appends them while the watch goes on, so an
+// audit database that is down holds the records, never the relabelling of
+// the next failover. Runs recorded before it recorded each watch's events
+// before the next watch.
+const changeRecordApart = "guardian-record-apart"
+
+// recoverWaitsForRecord bounds how long a recover start waits for the
+// guardian's pending events (the loss it repairs) to be recorded, so the
+// log says the instance was lost before the recovery begins; in an outage
+// of the audit database the recover starts anyway (its own steps wait for
+// the database).
+const recoverWaitsForRecord = 5 * time.Second
 
 // changePruneFences marks guardian runs that drop the fence records of
 // ordinals no longer known; runs recorded before it kept them all.
@@ -84,6 +110,8 @@ type GuardianHealth struct {
 	Fences int `json:"fences,omitempty"`
 	// LastRecovery is the operation ID of the last recover it started.
 	LastRecovery string `json:"lastRecovery,omitempty"`
+	// PendingEvents counts the events waiting for the audit database.
+	PendingEvents int `json:"pendingEvents,omitempty"`
 	// LastRepairSeconds is how long the last degraded period lasted.
 	LastRepairSeconds float64 `json:"lastRepairSeconds,omitempty"`
 	// Observations and RedisCommands count the guardian's work (its cost).
@@ -111,7 +139,7 @@ func Guardian(ctx workflow.Context, in GuardianInput) error {
 	}
 	g := &guardianRun{ctx: ctx, in: in}
 	if err := workflow.SetQueryHandler(ctx, QueryHealth, func() (GuardianHealth, error) {
-		h := g.in.Health
+		h := g.health()
 		h.Known = g.in.Known
 		return h, nil
 	}); err != nil {
@@ -123,17 +151,32 @@ func Guardian(ctx workflow.Context, in GuardianInput) error {
 		Actor: audit.SystemActor, Reason: "guardian", RequestedAt: workflow.Now(ctx)}
 	g.publish()
 	g.pruneFences = workflow.GetVersion(ctx, changePruneFences, workflow.DefaultVersion, 1) != workflow.DefaultVersion
+	g.apart = workflow.GetVersion(ctx, changeRecordApart, workflow.DefaultVersion, 1) != workflow.DefaultVersion
+	if g.apart {
+		workflow.Go(ctx, g.recorder)
+	}
 	for range in.Iterations {
 		gone, err := g.tick()
+		if err == nil {
+			err = g.recordErr
+		}
 		if err != nil {
 			return err
 		}
 		if gone {
 			g.in.Health.State = "Deleted"
 			g.publish()
-			return nil
+			// The cluster's last events are written before the guardian
+			// ends (however long the audit database takes).
+			if err := workflow.Await(ctx, func() bool { return len(g.in.Pending) == 0 || g.recordErr != nil }); err != nil {
+				return err
+			}
+			return g.recordErr
 		}
 	}
+	// Events still pending go to the next run, which records them with
+	// the same IDs (a record of this run still under way writes nothing
+	// twice).
 	return workflow.NewContinueAsNewError(ctx, Guardian, g.in)
 }
 
@@ -143,6 +186,12 @@ type guardianRun struct {
 	meta operation.Meta
 	// pruneFences: this run drops fence records of forgotten ordinals.
 	pruneFences bool
+	// apart: this run records its events apart from the watch (recorder);
+	// seq numbers the events it queued (their IDs), recordErr is the
+	// recorder's failure (an event the log refuses), which ends the run.
+	apart     bool
+	seq       int
+	recordErr error
 }
 
 func (g *guardianRun) opts(summary string, timeout time.Duration) workflow.Context {
@@ -176,7 +225,9 @@ func (g *guardianRun) tick() (gone bool, err error) {
 	}
 	as := obs.Assessment
 	now = workflow.Now(g.ctx)
-	if err := g.record(g.absorb(res, now)...); err != nil {
+	if events := g.absorb(res, now); g.apart {
+		g.queue(events)
+	} else if err := g.record(events...); err != nil {
 		return false, err
 	}
 	if obs.Spec != nil && obs.Spec.Shards != in.ReadServices && as.State != guard.StateBusy {
@@ -276,6 +327,11 @@ func pruneFences(fences map[int]string, known map[int]guard.Member) {
 
 func (g *guardianRun) startRecover(as guard.Assessment, obs guardian.Observation) error {
 	in := &g.in
+	if g.apart {
+		if _, err := workflow.AwaitWithTimeout(g.ctx, recoverWaitsForRecord, func() bool { return len(in.Pending) == 0 }); err != nil {
+			return err
+		}
+	}
 	var opID string
 	_ = workflow.SideEffect(g.ctx, func(workflow.Context) any {
 		id, err := uuid.NewV7()
@@ -319,9 +375,68 @@ func (g *guardianRun) record(events ...audit.Payload) error {
 	return workflow.ExecuteActivity(ctx, flow.AuditActs.RecordEvents, ri).Get(ctx, nil)
 }
 
+// queue hands one watch's events to the recorder, each with an ID of its
+// own: the run's ID and the event's number in the run.
+func (g *guardianRun) queue(events []audit.Payload) {
+	if len(events) == 0 {
+		return
+	}
+	p := PendingEvents{OperationID: g.meta.OperationID}
+	for _, e := range events {
+		id := eventstore.StepEventID(GuardianWorkflowID(g.in.Namespace, g.in.Cluster)+"/"+g.meta.OperationID, "event", g.seq)
+		g.seq++
+		p.Events = append(p.Events, auditlog.NewEvent(e).WithID(id))
+	}
+	g.in.Pending = append(g.in.Pending, p)
+}
+
+// recorder appends the pending events in order, one guardian run's at a
+// time, while the watch goes on. The record is retried for as long as the
+// audit database refuses it (a restart, a failover, an outage): each event
+// keeps its ID, so an append that went through before its answer was lost
+// is not written twice. Only an event the log refuses (a bad event) ends it,
+// and with it the run.
+func (g *guardianRun) recorder(ctx workflow.Context) {
+	for {
+		if err := workflow.Await(ctx, func() bool { return len(g.in.Pending) > 0 }); err != nil {
+			return
+		}
+		n, events := 1, slices.Clone(g.in.Pending[0].Events)
+		for n < len(g.in.Pending) && g.in.Pending[n].OperationID == g.in.Pending[0].OperationID {
+			events = append(events, g.in.Pending[n].Events...)
+			n++
+		}
+		m := g.meta
+		m.OperationID = g.in.Pending[0].OperationID
+		actx := operation.WithMeta(workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+			Summary:             "record " + strings.Join(flow.Dedupe(eventTypes(events)), ", "),
+			StartToCloseTimeout: time.Minute, HeartbeatTimeout: flow.HeartbeatTimeout,
+			RetryPolicy: &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: 10 * time.Second},
+		}), m)
+		if err := workflow.ExecuteActivity(actx, flow.AuditActs.RecordEvents, auditlog.RecordInput{Events: events}).Get(actx, nil); err != nil {
+			if ctx.Err() == nil {
+				g.recordErr = err
+			}
+			return
+		}
+		g.in.Pending = g.in.Pending[n:]
+		g.publish()
+	}
+}
+
+// health is the guardian's health with its pending events counted.
+func (g *guardianRun) health() GuardianHealth {
+	h := g.in.Health
+	h.PendingEvents = 0
+	for _, p := range g.in.Pending {
+		h.PendingEvents += len(p.Events)
+	}
+	return h
+}
+
 // publish mirrors the health into the workflow's details (Temporal UI).
 func (g *guardianRun) publish() {
-	h := g.in.Health
+	h := g.health()
 	var b strings.Builder
 	fmt.Fprintf(&b, "**guardian** %s/%s: %s, %d/%d instances ready\n\n", g.in.Namespace, g.in.Cluster, orUnknown(h.State), h.Ready, h.Desired)
 	for _, r := range h.Reasons {
@@ -330,6 +445,9 @@ func (g *guardianRun) publish() {
 	fmt.Fprintf(&b, "\nFailovers seen: %d, fenced restarts: %d, recoveries started: %d", h.Failovers, h.Fences, h.Recoveries)
 	if h.LastRecovery != "" {
 		fmt.Fprintf(&b, " (last %s)", h.LastRecovery)
+	}
+	if h.PendingEvents > 0 {
+		fmt.Fprintf(&b, "\n\nAudit events waiting for the database: %d", h.PendingEvents)
 	}
 	fmt.Fprintf(&b, "\n\nCost so far: %d observations, %d Redis commands\n", h.Observations, h.RedisCommands)
 	workflow.SetCurrentDetails(g.ctx, b.String())
@@ -344,6 +462,14 @@ func orUnknown(s string) string {
 
 func fingerprint(h GuardianHealth) string {
 	return guard.Assessment{State: h.State, Reasons: h.Reasons, Primaries: h.Primaries}.Fingerprint()
+}
+
+func eventTypes(events []auditlog.Event) []string {
+	out := make([]string, len(events))
+	for i, e := range events {
+		out[i] = e.Type
+	}
+	return out
 }
 
 func eventNames(events []audit.Payload) []string {
