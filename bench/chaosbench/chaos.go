@@ -37,7 +37,8 @@ type Worker interface {
 }
 
 // Env is what the bench drives: the stack's Kubernetes and Temporal clients,
-// a dayops API (operator and auditor clients) and the worker process.
+// a dayops API (operator and auditor clients), the worker process and the
+// API's database.
 type Env struct {
 	Kube      kubernetes.Interface
 	Temporal  client.Client
@@ -45,7 +46,9 @@ type Env struct {
 	Auditor   *cli.Client
 	Namespace string
 	Worker    Worker
-	Log       *slog.Logger
+	// Database takes dayops' database down (the audit-db-down scenario).
+	Database Outager
+	Log      *slog.Logger
 }
 
 // Figure is one scenario's measurements. A zero duration means "did not

@@ -19,7 +19,7 @@ import (
 
 // Scenario names, for Config.Skip.
 var Scenarios = []string{"force-delete-primary", "delete-replica-pvc", "worker-mid-recovery", "worker-down",
-	"switchover", "sigkill-aof", "freeze-primary", "lose-node", "busy", "sigkill-none"}
+	"switchover", "sigkill-aof", "freeze-primary", "lose-node", "busy", "audit-db-down", "sigkill-none"}
 
 // FreezeFor is how long freeze-primary keeps the primary's redis-server
 // stopped: well past the 5 s cluster-node-timeout dayops renders, so that
@@ -115,7 +115,12 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (res Result, err error)
 		return res, err
 	}
 	defer w.Stop()
-	env := Env{Kube: deps.Kube, Temporal: deps.Temporal, Operator: op, Auditor: au, Namespace: ns, Worker: w, Log: log}
+	dbDown, err := pgtest.ConnectTerminator(ctx, db.URL)
+	if err != nil {
+		return res, err
+	}
+	defer dbDown.Close()
+	env := Env{Kube: deps.Kube, Temporal: deps.Temporal, Operator: op, Auditor: au, Namespace: ns, Worker: w, Database: dbDown, Log: log}
 	log.Info("chaosbench ready", "namespace", ns, "task_queue", api.Config.TaskQueue)
 	res.Writers = map[string]WriterResult{}
 
@@ -179,6 +184,10 @@ func runAOF(ctx context.Context, b *Bench, cfg Config, out io.Writer, res *Resul
 		{"freeze-primary", func() (Figure, error) { return b.FreezePrimary(ctx, 1, FreezeFor) }},
 		{"lose-node", func() (Figure, error) { return b.LoseNode(ctx, 0) }},
 		{"busy", func() (Figure, error) { return b.RecoverWhileBusy(ctx, 2, image, cfg.Hold) }},
+		{"audit-db-down", func() (Figure, error) {
+			_, err := b.AuditDatabaseDown(ctx, 0, 1, AuditOutage)
+			return Figure{}, err
+		}},
 	}
 	for _, s := range steps {
 		if slices.Contains(cfg.Skip, s.name) {
@@ -288,8 +297,8 @@ func (b *Bench) Delete(ctx context.Context) error {
 // otherImage is an image to upgrade the cluster to (the node agent runs
 // every redis:* image with the local redis-server).
 func (b *Bench) otherImage(ctx context.Context) (string, error) {
-	var c apiv1.ClusterDetail
-	if err := b.Auditor.Do(ctx, http.MethodGet, "/v1/clusters/"+b.Cluster, url.Values{"namespace": {b.Namespace}}, nil, &c); err != nil {
+	c, err := b.cluster(ctx)
+	if err != nil {
 		return "", err
 	}
 	return OtherImage(c.Spec.Image), nil

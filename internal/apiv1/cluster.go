@@ -102,6 +102,9 @@ type ClusterDetail struct {
 	Reasons        []string `json:"reasons,omitempty"`
 	Desired        int      `json:"desired,omitempty"`
 	ReadyInstances int      `json:"readyInstances,omitempty"`
+	// PendingAuditEvents counts the guardian's events waiting for the audit
+	// database (it is down; they are recorded once it answers).
+	PendingAuditEvents int `json:"pendingAuditEvents,omitempty" doc:"guardian events waiting for the audit database"`
 }
 
 // LastOperation is the last operation the audit log knows of.

@@ -313,6 +313,9 @@ func printCluster(out io.Writer, cluster apiv1.ClusterDetail) error {
 		for _, r := range cluster.Reasons {
 			fmt.Fprintf(out, "  - %s\n", r)
 		}
+		if cluster.PendingAuditEvents > 0 {
+			fmt.Fprintf(out, "  - %d guardian events wait for the audit database\n", cluster.PendingAuditEvents)
+		}
 	}
 	if lo := cluster.LastOperation; lo != nil {
 		fmt.Fprintf(out, "Last operation: %s %s %s by %s at %s %s\n", lo.ID, lo.Type, lo.Status, lo.Actor, lo.At.Format(time.RFC3339), lo.Error)

@@ -165,6 +165,7 @@ func (s *Server) getCluster(ctx context.Context, in *ClusterPath) (*struct{ Body
 	}
 	if h := s.guardianHealth(ctx, in.Namespace, in.Name); h != nil {
 		out.State, out.Reasons, out.Desired, out.ReadyInstances = h.State, h.Reasons, h.Desired, h.Ready
+		out.PendingAuditEvents = h.PendingEvents
 	}
 	for _, sh := range slices.Sorted(maps.Keys(st.Slots)) {
 		out.Slots[fmt.Sprintf("shard-%d", sh)] = st.Slots[sh].String()

@@ -171,19 +171,32 @@ type Terminator struct {
 // closed when t ends.
 func NewTerminator(t testing.TB, dbURL string) *Terminator {
 	t.Helper()
-	cfg, err := pgx.ParseConfig(dbURL)
+	k, err := ConnectTerminator(t.Context(), dbURL)
 	if err != nil {
 		t.Fatalf("pgtest: %v", err)
 	}
+	t.Cleanup(k.Close)
+	return k
+}
+
+// ConnectTerminator connects a Terminator for the database of dbURL (for a
+// benchmark; a test uses NewTerminator). Close it when done.
+func ConnectTerminator(ctx context.Context, dbURL string) (*Terminator, error) {
+	cfg, err := pgx.ParseConfig(dbURL)
+	if err != nil {
+		return nil, err
+	}
 	db := cfg.Database
 	cfg.Database = "postgres"
-	admin, err := pgx.ConnectConfig(t.Context(), cfg)
+	admin, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
-		t.Fatalf("pgtest: terminator connection: %v", err)
+		return nil, fmt.Errorf("terminator connection: %w", err)
 	}
-	t.Cleanup(func() { admin.Close(context.Background()) })
-	return &Terminator{admin: admin, db: db}
+	return &Terminator{admin: admin, db: db}, nil
 }
+
+// Close closes the Terminator's connection.
+func (k *Terminator) Close() { _ = k.admin.Close(context.Background()) }
 
 // Terminate ends every connection to the database (pg_terminate_backend)
 // and returns how many it ended.
