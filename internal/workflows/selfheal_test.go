@@ -128,9 +128,25 @@ type StartedRecover struct {
 	Actor string
 }
 
+// TestRecoverReplacesALostPrimary: the recover the guardian starts for the
+// loss it saw records no second InstanceLost; one whose input did not list
+// the loss (it happened while another operation held the cluster, when the
+// guardian records none) records it before the repair.
 func TestRecoverReplacesALostPrimary(t *testing.T) {
-	env := healEnv(t)
 	known := assess(healWorld(false), nil).Assessment.Known
+	listed := assess(healWorld(true), known).Assessment.Lost
+	if len(listed) != 1 {
+		t.Fatalf("the world lost %v, want ordinal 0", listed)
+	}
+	t.Run("listed", func(t *testing.T) { recoverLostPrimary(t, known, listed, nil) })
+	t.Run("unlisted", func(t *testing.T) { recoverLostPrimary(t, known, nil, []string{"record InstanceLost"}) })
+}
+
+// recoverLostPrimary runs a recover of healWorld's lost primary with lost
+// as its input's losses; recorded are the events it records before the
+// repair.
+func recoverLostPrimary(t *testing.T, known map[int]guard.Member, lost []guard.Lost, recorded []string) {
+	env := healEnv(t)
 	recovered := false
 	var calls []string
 	env.OnActivity(guardianActs.ObserveGuard, mock.Anything, mock.Anything).Return(
@@ -181,7 +197,7 @@ func TestRecoverReplacesALostPrimary(t *testing.T) {
 			return redisops.AttachReplicasResult{}, nil
 		})
 	m := Meta{OperationID: "op-1", Type: OpRecover, Namespace: "default", Cluster: "orders", Actor: audit.SystemActor}
-	env.ExecuteWorkflow(Recover, RecoverInput{Meta: m, Known: known})
+	env.ExecuteWorkflow(Recover, RecoverInput{Meta: m, Known: known, Lost: lost})
 	if err := env.GetWorkflowError(); err != nil {
 		t.Fatal(err)
 	}
@@ -189,15 +205,15 @@ func TestRecoverReplacesALostPrimary(t *testing.T) {
 	if err := env.GetWorkflowResult(&res); err != nil {
 		t.Fatal(err)
 	}
-	want := []string{
-		"record OperationRequested", "record OperationStarted",
-		"observe", "observe",
+	want := []string{"record OperationRequested", "record OperationStarted", "observe"}
+	want = append(want, recorded...)
+	want = append(want, "observe",
 		// ordinal 0 lost its volume with its Pod: a new volume and a new
 		// node ID, so the dead ID is forgotten on the three live nodes.
 		"drop volume 0", "forget [id0] on 3", "create ordinal 0 shard 0 replica",
 		"meet 4", "attach 10.0.1.0:6379 -> 10.0.0.4:6379", "record InstanceRecovered", "observe",
 		"observe", "record OperationCompleted",
-	}
+	)
 	if diff := cmp.Diff(want, calls); diff != "" {
 		t.Errorf("steps (-want +got):\n%s", diff)
 	}

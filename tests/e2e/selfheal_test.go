@@ -21,6 +21,7 @@ import (
 	"github.com/dayops/dayops/internal/kube/render"
 	"github.com/dayops/dayops/internal/operation"
 	"github.com/dayops/dayops/internal/testutil/dayopstest"
+	"github.com/dayops/dayops/internal/testutil/pgtest"
 	"github.com/dayops/dayops/internal/topology"
 	"github.com/dayops/dayops/internal/workflows"
 )
@@ -43,7 +44,7 @@ func (h *healHarness) startWorker() {
 // with the harness's worker process.
 func (h *healHarness) bench() *chaosbench.Bench {
 	return chaosbench.New(chaosbench.Env{Kube: h.env.Clientset, Temporal: h.d.Deps.Temporal, Operator: h.d.Operator, Auditor: h.d.Auditor,
-		Namespace: h.ns, Worker: testWorker{h}}, h.name)
+		Namespace: h.ns, Worker: testWorker{h}, Database: pgtest.NewTerminator(h.t, h.d.Config.DatabaseURL)}, h.name)
 }
 
 // testWorker is the harness's worker process as chaosbench drives it.
@@ -140,6 +141,19 @@ func TestSelfHealing(t *testing.T) {
 	// aborted and has ended, the recovery is admitted and repairs.
 	h.checked(b.RecoverWhileBusy(ctx, 2, chaosbench.OtherImage(h.cluster(h.name).Spec.Image), 10*time.Second))
 
+	// 9. dayops' own database (the audit log) is down for 45 s while two
+	// primaries are lost one after the other: both Services follow while
+	// it is still down (the guardian's relabelling never waits for its
+	// audit records), and once it is back the losses are repaired and the
+	// guardian's events recorded.
+	figs, err := b.AuditDatabaseDown(ctx, 0, 1, chaosbench.AuditOutage)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range figs {
+		h.checked(f, nil)
+	}
+
 	wr, err := b.Stop(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -157,10 +171,25 @@ func TestSelfHealing(t *testing.T) {
 	// recorded with the system actor.
 	a := tallyAudit(t, d, operation.ClusterKey(h.ns, h.name))
 	counts := map[string]int{}
+	lost := map[int]bool{} // ordinals recorded lost and not yet recovered
 	for _, e := range d.Events(t, eventstore.Filter{Cluster: operation.ClusterKey(h.ns, h.name)}) {
 		counts[e.Type]++
 		if e.Type == audit.TypeInstanceLost && e.Metadata.Actor != audit.SystemActor {
 			t.Errorf("InstanceLost recorded by %q", e.Metadata.Actor)
+		}
+		// Every recovery of an instance follows the record of its loss.
+		switch p, err := audit.Decode(e.Type, e.SchemaVersion, e.Payload); p := p.(type) {
+		case *audit.InstanceLost:
+			lost[p.Ordinal] = true
+		case *audit.InstanceRecovered:
+			if !lost[p.Ordinal] {
+				t.Errorf("InstanceRecovered of ordinal %d (operation %s) at position %d with no InstanceLost before it", p.Ordinal, p.OperationID, e.Position)
+			}
+			lost[p.Ordinal] = false
+		default:
+			if err != nil {
+				t.Errorf("event at %d: %v", e.Position, err)
+			}
 		}
 	}
 	for _, typ := range []string{audit.TypeInstanceLost, audit.TypeFailoverObserved, audit.TypeInstanceRecovered, audit.TypeSwitchedOver} {

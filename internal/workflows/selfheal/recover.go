@@ -92,6 +92,31 @@ func checkRecoverPlan(ctx workflow.Context, r *flow.Run, in RecoverInput, lostNo
 		fmt.Sprintf("lost now: ordinals %v (admitted: %v); recover repairs what is lost now", now, was))
 }
 
+// changeRecoverRecordsLoss marks histories in which recover records the
+// losses it repairs that its input did not list (recordUnreported).
+const changeRecoverRecordsLoss = "recover-records-unreported-loss"
+
+// recordUnreported records InstanceLost for each instance lost now that the
+// recover's input did not list. The guardian records a loss only while no
+// operation runs (a Pod missing during an operation may be the operation's
+// own doing), so an instance lost after a recover was started, while it
+// holds the cluster, is repaired by that recover without the guardian ever
+// recording its loss (seen in the audit-db-down scenario: two primaries
+// lost, one InstanceLost, two InstanceRecovered). The ones listed were
+// recorded by whoever saw them (the guardian, before it started the
+// recover or before the request was admitted).
+func recordUnreported(ctx workflow.Context, r *flow.Run, in RecoverInput, lostNow []guard.Lost) error {
+	var events []audit.Payload
+	for _, l := range lostNow {
+		if slices.ContainsFunc(in.Lost, func(x guard.Lost) bool { return x.Ordinal == l.Ordinal }) {
+			continue
+		}
+		events = append(events, &audit.InstanceLost{Cluster: r.Meta.ClusterKey(), Shard: l.Shard, Ordinal: l.Ordinal, NodeID: l.NodeID,
+			Reason: l.Reason + " (found by the recover operation)"})
+	}
+	return r.Record(ctx, events...)
+}
+
 func recoverInstances(ctx workflow.Context, r *flow.Run, in RecoverInput) (string, error) {
 	if in.PrimaryWait <= 0 {
 		in.PrimaryWait = 2 * time.Minute
@@ -109,6 +134,11 @@ func recoverInstances(ctx workflow.Context, r *flow.Run, in RecoverInput) (strin
 	}
 	if in.Plan != nil && workflow.GetVersion(ctx, changeRecoverPlan, workflow.DefaultVersion, 1) != workflow.DefaultVersion {
 		if err := checkRecoverPlan(ctx, r, in, obs.Assessment.Lost); err != nil {
+			return "", err
+		}
+	}
+	if workflow.GetVersion(ctx, changeRecoverRecordsLoss, workflow.DefaultVersion, 1) != workflow.DefaultVersion {
+		if err := recordUnreported(ctx, r, in, obs.Assessment.Lost); err != nil {
 			return "", err
 		}
 	}
