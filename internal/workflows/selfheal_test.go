@@ -334,26 +334,15 @@ var errAuditDown = fmt.Errorf("append FailoverObserved: FATAL: the database syst
 func TestGuardianWatchesOnWhileTheAuditWaits(t *testing.T) {
 	env := healEnv(t)
 	healthy := assess(healWorld(false), nil)
-	watches := 0
-	env.OnActivity(guardianActs.Watch, mock.Anything, mock.Anything).Return(
-		func(_ context.Context, in guardian.WatchInput) (guardian.WatchResult, error) {
-			watches++
-			switch watches {
-			case 1:
-				return guardian.WatchResult{Observation: healthy, Observations: 1}, nil
-			case 2, 3:
-				o := assess(healWorld(true), in.Known)
-				res := guardian.WatchResult{Observation: o, Observations: 1}
-				if watches == 2 {
-					res.Failovers = o.Assessment.Failovers
-				} else {
-					o.Fences = []guardian.FenceReport{{Ordinal: 1, Shard: 1, ID: "f1", Action: "serve", Reason: "restarted"}}
-					res.Observation = o
-				}
-				return res, nil
-			default:
-				return guardian.WatchResult{Observation: guardian.Observation{Gone: true}}, nil
-			}
+	watches := watchesOf(env,
+		func(guardian.WatchInput) guardian.WatchResult {
+			return guardian.WatchResult{Observation: healthy, Observations: 1}
+		},
+		lostPrimary,
+		func(in guardian.WatchInput) guardian.WatchResult {
+			o := assess(healWorld(true), in.Known)
+			o.Fences = []guardian.FenceReport{{Ordinal: 1, Shard: 1, ID: "f1", Action: "serve", Reason: "restarted"}}
+			return guardian.WatchResult{Observation: o, Observations: 1}
 		})
 	var recorded []string
 	attempts, watchesAtFirstRecord := 0, 0
@@ -363,11 +352,11 @@ func TestGuardianWatchesOnWhileTheAuditWaits(t *testing.T) {
 			// Down until the guardian has watched to the end, or for 30
 			// attempts: a guardian that waited for its records would
 			// otherwise never watch again.
-			if watches < 4 && attempts < 30 {
+			if *watches < 4 && attempts < 30 {
 				return auditlog.RecordResult{}, errAuditDown
 			}
 			if watchesAtFirstRecord == 0 {
-				watchesAtFirstRecord = watches
+				watchesAtFirstRecord = *watches
 			}
 			for _, e := range in.Events {
 				recorded = append(recorded, e.Type)
@@ -396,16 +385,11 @@ func TestGuardianWatchesOnWhileTheAuditWaits(t *testing.T) {
 func TestGuardianHandsPendingEventsOn(t *testing.T) {
 	env := healEnv(t)
 	healthy := assess(healWorld(false), nil)
-	watches := 0
-	env.OnActivity(guardianActs.Watch, mock.Anything, mock.Anything).Return(
-		func(_ context.Context, in guardian.WatchInput) (guardian.WatchResult, error) {
-			watches++
-			if watches == 1 {
-				return guardian.WatchResult{Observation: healthy, Observations: 1}, nil
-			}
-			o := assess(healWorld(true), in.Known)
-			return guardian.WatchResult{Observation: o, Observations: 1, Failovers: o.Assessment.Failovers}, nil
-		})
+	watchesOf(env,
+		func(guardian.WatchInput) guardian.WatchResult {
+			return guardian.WatchResult{Observation: healthy, Observations: 1}
+		},
+		lostPrimary)
 	env.OnActivity(auditActs.RecordEvents, mock.Anything, mock.Anything).Return(auditlog.RecordResult{}, errAuditDown)
 	env.OnActivity(guardianActs.EnsureReadServices, mock.Anything, mock.Anything).Return(nil)
 	env.OnActivity(guardianActs.StartRecover, mock.Anything, mock.Anything).Return(guardian.StartRecoverResult{Started: true}, nil)
@@ -425,7 +409,7 @@ func TestGuardianHandsPendingEventsOn(t *testing.T) {
 	}
 
 	env = healEnv(t)
-	env.OnActivity(guardianActs.Watch, mock.Anything, mock.Anything).Return(guardian.WatchResult{Observation: guardian.Observation{Gone: true}}, nil)
+	watchesOf(env)
 	var got []string
 	env.OnActivity(auditActs.RecordEvents, mock.Anything, mock.Anything).Return(
 		func(ctx context.Context, in auditlog.RecordInput) (auditlog.RecordResult, error) {
@@ -442,6 +426,29 @@ func TestGuardianHandsPendingEventsOn(t *testing.T) {
 	if diff := cmp.Diff(ids, got); diff != "" {
 		t.Errorf("events recorded by the next run (-handed on +recorded):\n%s", diff)
 	}
+}
+
+// watchesOf mocks the guardian's watch: the n-th watch answers steps[n-1]
+// with its input, every later one that the cluster is gone. It returns the
+// count of watches made.
+func watchesOf(env *testsuite.TestWorkflowEnvironment, steps ...func(guardian.WatchInput) guardian.WatchResult) *int {
+	n := new(int)
+	env.OnActivity(guardianActs.Watch, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in guardian.WatchInput) (guardian.WatchResult, error) {
+			*n++
+			if *n > len(steps) {
+				return guardian.WatchResult{Observation: guardian.Observation{Gone: true}}, nil
+			}
+			return steps[*n-1](in), nil
+		})
+	return n
+}
+
+// lostPrimary is a watch that sees healWorld's primary lost and its replica
+// promoted.
+func lostPrimary(in guardian.WatchInput) guardian.WatchResult {
+	o := assess(healWorld(true), in.Known)
+	return guardian.WatchResult{Observation: o, Observations: 1, Failovers: o.Assessment.Failovers}
 }
 
 // continuedAs decodes the input of a guardian run's continue-as-new.
