@@ -10,6 +10,7 @@ import (
 
 	"github.com/dayops/dayops/bench/benchkit"
 	"github.com/dayops/dayops/internal/apiv1"
+	"github.com/dayops/dayops/internal/testutil/redistest"
 )
 
 // Outager takes dayops' own database (the audit log) down for a while, as a
@@ -49,17 +50,12 @@ func (b *Bench) AuditDatabaseDown(ctx context.Context, first, second int, outage
 	if err != nil {
 		return nil, err
 	}
-	type ended struct {
-		conns int
-		err   error
-		at    time.Time
-	}
 	octx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	down := make(chan ended, 1)
+	down := make(chan outageEnd, 1)
 	go func() {
 		n, err := b.Database.Outage(octx, outage)
-		down <- ended{n, err, time.Now()}
+		down <- outageEnd{n, err, time.Now()}
 	}()
 	// The outage has begun (connections ended, new ones refused) well
 	// within a second.
@@ -67,64 +63,16 @@ func (b *Bench) AuditDatabaseDown(ctx context.Context, first, second int, outage
 		return nil, err
 	}
 	b.Log.Info("chaos: fault", "scenario", "audit-db-down", "outage", outage, "shards", []int{first, second})
-
-	figs := make([]Figure, 2)
-	faults := make([]time.Time, 2)
-	pending, apiErrs := 0, 0
-	var lastAPIErr error
+	w := &outageWatch{stats: b.writer.Stats()}
 	b.gaps.Take()
-	stats := b.writer.Stats()
+	figs := make([]Figure, 2)
 	for i, shard := range []int{first, second} {
-		f := &figs[i]
-		f.Scenario = fmt.Sprintf("audit database down %s: force-delete primary Pod %d of 2", outage, i+1)
-		_, ips, err := b.shardIPs(ctx, shard)
-		if err != nil {
+		label := fmt.Sprintf("audit database down %s: force-delete primary Pod %d of 2", outage, i+1)
+		if figs[i], err = b.loseInOutage(ctx, label, shard, outage, w); err != nil {
 			return nil, err
 		}
-		p, err := b.PrimaryOf(ctx, shard)
-		if err != nil {
-			return nil, err
-		}
-		watch := b.watchPromotion(ctx, shard, ips)
-		faults[i] = time.Now()
-		if err := benchkit.ForceDeletePod(ctx, b.Kube, b.Namespace, p.Name); err != nil {
-			watch.stop()
-			return nil, err
-		}
-		// Until the Service follows (the watch ends), counting the
-		// guardian's events that wait for the database meanwhile.
-		for wait := true; wait; {
-			select {
-			case <-watch.done:
-				wait = false
-			case <-ctx.Done():
-				watch.stop()
-				return nil, ctx.Err()
-			case <-time.After(500 * time.Millisecond):
-				// As an operator sees it: the API's cluster view.
-				if c, err := b.cluster(ctx); err == nil {
-					pending = max(pending, c.PendingAuditEvents)
-				} else {
-					apiErrs++
-					lastAPIErr = err
-				}
-				if time.Since(faults[i]) > outage {
-					wait = false
-				}
-			}
-		}
-		promotedAt, serviceAt := watch.stop()
-		if promotedAt.IsZero() || serviceAt.IsZero() {
-			return nil, fmt.Errorf("%s: promoted %v, Service followed %v: want both", f.Scenario, !promotedAt.IsZero(), !serviceAt.IsZero())
-		}
-		f.Promoted, f.Service, f.ServiceAfterPromotion = promotedAt.Sub(faults[i]), serviceAt.Sub(faults[i]), serviceAt.Sub(promotedAt)
-		f.Note = "Pod " + p.Name
-		f.Gap = b.gaps.Take()
-		now := b.writer.Stats()
-		f.Acked, f.Failed, f.AckedLost = now.Acked-stats.Acked, now.Failed-stats.Failed, now.Lost-stats.Lost
-		stats = now
 	}
-	var e ended
+	var e outageEnd
 	select {
 	case e = <-down:
 		return nil, fmt.Errorf("audit-db-down: the database was back (%s) before the second Service followed: the guardian waited for it (%v)",
@@ -132,60 +80,141 @@ func (b *Bench) AuditDatabaseDown(ctx context.Context, first, second int, outage
 	default:
 	}
 	followed := time.Now()
-	e = <-down
-	if e.err != nil {
+	if e = <-down; e.err != nil {
 		return nil, fmt.Errorf("audit-db-down: outage: %w", e.err)
 	}
-	for i := range figs {
-		figs[i].Note = join(figs[i].Note, fmt.Sprintf("Service followed %s before the database was back", e.at.Sub(faults[i].Add(figs[i].Service)).Round(100*time.Millisecond)))
-	}
-	b.Log.Info("chaos: audit database back", "ended_connections", e.conns, "pending_events_max", pending, "outage_left_after_second_service", e.at.Sub(followed).Round(100*time.Millisecond))
+	b.Log.Info("chaos: audit database back", "ended_connections", e.conns, "pending_events_max", w.pending,
+		"outage_left_after_second_service", e.at.Sub(followed).Round(100*time.Millisecond))
 	whole, err := b.WaitWhole(ctx, RepairLimit)
 	if err != nil {
 		return nil, fmt.Errorf("audit-db-down: %w", err)
 	}
-	// The guardian's events are written once the database answers.
-	left := -1
-	for until := time.Now().Add(time.Minute); time.Now().Before(until); {
-		gh, err := b.Health(ctx)
-		if err == nil {
-			if left = gh.PendingEvents; left == 0 {
-				break
-			}
-		}
-		if err := benchkit.Sleep(ctx, 200*time.Millisecond); err != nil {
-			return nil, err
-		}
-	}
-	if left != 0 {
-		return nil, fmt.Errorf("audit-db-down: %d guardian events still wait for the database a minute after it was back", left)
-	}
-	if apiErrs > 0 {
-		figs[0].Note = join(figs[0].Note, fmt.Sprintf("%d cluster reads through the API failed during the outage (last: %v)", apiErrs, lastAPIErr))
-	}
-	if pending == 0 {
-		return nil, errors.New("audit-db-down: no guardian event waited for the database: the outage did not hold the failovers' records")
+	if err := b.awaitRecorded(ctx, w.pending); err != nil {
+		return nil, err
 	}
 	keysAfter, err := b.countFilled(ctx)
 	if err != nil {
 		return nil, err
 	}
-	last := &figs[1]
-	now := b.writer.Stats()
-	last.Acked, last.Failed, last.AckedLost = last.Acked+now.Acked-stats.Acked, last.Failed+now.Failed-stats.Failed, last.AckedLost+now.Lost-stats.Lost
-	last.Gap = max(last.Gap, b.gaps.Take())
-	if now.Lost > 0 {
-		last.Note = join(last.Note, fmt.Sprintf("lost: %v", now.LostErr))
-	}
+	// What the writer saw from the second loss's Service to the repair
+	// counts with the second loss.
+	w.add(&figs[1], b.writer.Stats(), b.gaps.Take())
 	for i := range figs {
-		figs[i].Redundancy = whole.Sub(faults[i])
+		figs[i].Redundancy = whole.Sub(w.faults[i])
 		figs[i].KeysBefore, figs[i].KeysLost = keysBefore, max(0, keysBefore-keysAfter)
+		figs[i].Note = join(figs[i].Note, fmt.Sprintf("Service followed %s before the database was back",
+			e.at.Sub(w.faults[i].Add(figs[i].Service)).Round(100*time.Millisecond)))
 	}
-	figs[0].Note = join(figs[0].Note, fmt.Sprintf("%d connections ended, up to %d guardian events waited for the database", e.conns, pending))
+	figs[0].Note = join(figs[0].Note, fmt.Sprintf("%d connections ended, up to %d guardian events waited for the database", e.conns, w.pending))
+	if w.apiErrs > 0 {
+		figs[0].Note = join(figs[0].Note, fmt.Sprintf("%d cluster reads through the API failed during the outage (last: %v)", w.apiErrs, w.lastAPIErr))
+	}
 	b.Figures = append(b.Figures, figs...)
 	b.Log.Info("chaos: repaired", "scenario", "audit-db-down", "service", []time.Duration{figs[0].Service, figs[1].Service},
-		"redundancy", []time.Duration{figs[0].Redundancy, figs[1].Redundancy}, "pending_events_max", pending)
+		"redundancy", []time.Duration{figs[0].Redundancy, figs[1].Redundancy}, "pending_events_max", w.pending)
 	return figs, nil
+}
+
+// outageEnd is how an outage ended: connections it ended, when.
+type outageEnd struct {
+	conns int
+	err   error
+	at    time.Time
+}
+
+// outageWatch is what AuditDatabaseDown sees across its two losses: the
+// faults' times, the writer's counts at the last figure, the most guardian
+// events seen waiting, and the API's failed reads.
+type outageWatch struct {
+	faults     []time.Time
+	stats      redistest.WriterStats
+	pending    int
+	apiErrs    int
+	lastAPIErr error
+}
+
+// add counts the writer's work since the last figure into f.
+func (w *outageWatch) add(f *Figure, now redistest.WriterStats, gap time.Duration) {
+	f.Acked += now.Acked - w.stats.Acked
+	f.Failed += now.Failed - w.stats.Failed
+	f.AckedLost += now.Lost - w.stats.Lost
+	f.Gap = max(f.Gap, gap)
+	if now.Lost > w.stats.Lost {
+		f.Note = join(f.Note, fmt.Sprintf("lost: %v", now.LostErr))
+	}
+	w.stats = now
+}
+
+// loseInOutage force-deletes shard's primary Pod and waits until its
+// Service follows the promoted replica (at most outage), reading the
+// cluster through the API meanwhile as an operator would: its count of
+// guardian events waiting for the database.
+func (b *Bench) loseInOutage(ctx context.Context, label string, shard int, outage time.Duration, w *outageWatch) (Figure, error) {
+	f := Figure{Scenario: label}
+	_, ips, err := b.shardIPs(ctx, shard)
+	if err != nil {
+		return f, err
+	}
+	p, err := b.PrimaryOf(ctx, shard)
+	if err != nil {
+		return f, err
+	}
+	watch := b.watchPromotion(ctx, shard, ips)
+	fault := time.Now()
+	w.faults = append(w.faults, fault)
+	if err := benchkit.ForceDeletePod(ctx, b.Kube, b.Namespace, p.Name); err != nil {
+		watch.stop()
+		return f, err
+	}
+	for wait := true; wait; {
+		select {
+		case <-watch.done:
+			wait = false
+		case <-ctx.Done():
+			watch.stop()
+			return f, ctx.Err()
+		case <-time.After(500 * time.Millisecond):
+			if c, err := b.cluster(ctx); err == nil {
+				w.pending = max(w.pending, c.PendingAuditEvents)
+			} else {
+				w.apiErrs++
+				w.lastAPIErr = err
+			}
+			wait = time.Since(fault) <= outage
+		}
+	}
+	promotedAt, serviceAt := watch.stop()
+	if promotedAt.IsZero() || serviceAt.IsZero() {
+		return f, fmt.Errorf("%s: promoted %v, Service followed %v: want both", label, !promotedAt.IsZero(), !serviceAt.IsZero())
+	}
+	f.Promoted, f.Service, f.ServiceAfterPromotion = promotedAt.Sub(fault), serviceAt.Sub(fault), serviceAt.Sub(promotedAt)
+	f.Note = "Pod " + p.Name
+	w.add(&f, b.writer.Stats(), b.gaps.Take())
+	return f, nil
+}
+
+// awaitRecorded waits (a minute at most) until the guardian has no event
+// waiting for the database; some must have waited (pending, the most seen
+// during the outage), or the outage did not hold a record.
+func (b *Bench) awaitRecorded(ctx context.Context, pending int) error {
+	left := -1
+	for until := time.Now().Add(time.Minute); time.Now().Before(until); {
+		if gh, err := b.Health(ctx); err == nil {
+			if left = gh.PendingEvents; left == 0 {
+				break
+			}
+		}
+		if err := benchkit.Sleep(ctx, 200*time.Millisecond); err != nil {
+			return err
+		}
+	}
+	if left != 0 {
+		return fmt.Errorf("audit-db-down: %d guardian events still wait for the database a minute after it was back", left)
+	}
+	if pending == 0 {
+		return errors.New("audit-db-down: no guardian event waited for the database: the outage did not hold the failovers' records")
+	}
+	return nil
 }
 
 // cluster reads the cluster through the API.

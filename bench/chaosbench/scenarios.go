@@ -17,6 +17,11 @@ import (
 	"github.com/dayops/dayops/internal/workflows"
 )
 
+// FreezeFor is how long freeze-primary keeps the primary's redis-server
+// stopped: well past the 5 s cluster-node-timeout dayops renders, so that
+// Redis promotes the replica before the old primary comes back.
+const FreezeFor = 12 * time.Second
+
 // Options of one scenario's measurement.
 type measure struct {
 	label string

@@ -7,13 +7,13 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/dayops/dayops/bench/chaosbench"
+	"github.com/dayops/dayops/bench/chaosbench/chaosrun"
 )
 
 // newBenchChaosCmd is `dayops-dev bench chaos`: the self-healing figures of
 // issue 13, per fault.
 func newBenchChaosCmd() *cobra.Command {
-	cfg := chaosbench.Config{}
+	cfg := chaosrun.Config{}
 	target := stackTarget{temporal: &cfg.TemporalAddress, database: &cfg.DatabaseURL, kubeconfig: &cfg.Kubeconfig,
 		databaseDoc: "a database is created and dropped"}
 	cmd := &cobra.Command{
@@ -35,7 +35,7 @@ row per fault. Figures only; nothing is asserted.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			target.resolve()
 			cfg.Log = slog.Default()
-			_, err := chaosbench.Run(cmd.Context(), cfg, cmd.OutOrStdout())
+			_, err := chaosrun.Run(cmd.Context(), cfg, cmd.OutOrStdout())
 			return err
 		},
 	}
@@ -44,7 +44,7 @@ row per fault. Figures only; nothing is asserted.`,
 	f.IntVar(&cfg.Keys, "keys", 20000, "keys of 100 B filled into each cluster before its faults")
 	f.DurationVar(&cfg.CostWindow, "cost-window", time.Minute, "how long the idle guardian's cost is measured (0: not measured)")
 	f.DurationVar(&cfg.Hold, "hold", 10*time.Second, "how long a loss waits while an upgrade holds the cluster before the upgrade is aborted")
-	f.StringSliceVar(&cfg.Skip, "skip", nil, "scenarios not to run: "+strings.Join(chaosbench.Scenarios, ","))
+	f.StringSliceVar(&cfg.Skip, "skip", nil, "scenarios not to run: "+strings.Join(chaosrun.Scenarios, ","))
 	f.StringVar(&cfg.DayopsBin, "dayops-bin", "bin/dayops", "dayops binary the worker process runs")
 	target.addFlags(f)
 	return cmd

@@ -145,11 +145,12 @@ func TestFenceEmptyPrimary(t *testing.T) {
 func dumpRedisLogs(t *testing.T, env *devtest.Env, ns, cluster, killed string) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	for _, args := range [][]string{
-		{"logs", "-n", ns, killed, "-c", "redis", "--previous", "--timestamps"},
-		{"logs", "-n", ns, "-l", render.LabelCluster + "=" + cluster, "-c", "redis", "--prefix", "--timestamps", "--tail", "300"},
-		{"exec", "-n", ns, killed, "-c", "redis", "--", "cat", "/data/" + instance.MarkerFile},
-	} {
+	cmds := [][]string{{"logs", "-n", ns, "-l", render.LabelCluster + "=" + cluster, "-c", "redis", "--prefix", "--timestamps", "--tail", "300"}}
+	if killed != "" {
+		cmds = append(cmds, []string{"logs", "-n", ns, killed, "-c", "redis", "--previous", "--timestamps"},
+			[]string{"exec", "-n", ns, killed, "-c", "redis", "--", "cat", "/data/" + instance.MarkerFile})
+	}
+	for _, args := range cmds {
 		out, err := env.KubectlE(ctx, args...)
 		t.Logf("kubectl %s (err %v):\n%s", strings.Join(args, " "), err, out)
 	}

@@ -33,11 +33,33 @@ type healHarness struct {
 	bin     string
 	w       *worker
 	workers int
+	logs    []string // every worker's log
 }
 
 func (h *healHarness) startWorker() {
 	h.workers++
 	h.w = startWorker(h.t, h.bin, h.d, h.workers)
+	h.logs = append(h.logs, h.w.log)
+}
+
+// dumpOnFailure keeps, when the test failed, what the instance managers,
+// redis-servers and workers said: the namespace and the workers' logs go
+// with the test (a recovered instance stayed fenced for 5 minutes once in
+// make test's audit-db-down, and its logs went with it). Register it after
+// the first worker started: cleanups run last first, and the workers' logs
+// live in the test's temporary directory.
+func (h *healHarness) dumpOnFailure() {
+	h.t.Cleanup(func() {
+		if !h.t.Failed() {
+			return
+		}
+		dumpRedisLogs(h.t, h.env, h.ns, h.name, "")
+		for _, l := range h.logs {
+			b, err := os.ReadFile(l)
+			lines := strings.Split(string(b), "\n")
+			h.t.Logf("worker log %s (err %v), last 300 lines:\n%s", l, err, strings.Join(lines[max(0, len(lines)-300):], "\n"))
+		}
+	})
 }
 
 // bench drives the faults of bench/chaosbench on the harness's cluster,
@@ -83,6 +105,7 @@ func TestSelfHealing(t *testing.T) {
 	d := dayopstest.Start(t, env, dayopstest.Options{NoWorker: true})
 	h := &healHarness{harness: &harness{t: t, d: d, ns: env.Namespace}, env: env, name: "heal", bin: bin}
 	h.startWorker()
+	h.dumpOnFailure()
 
 	acc := h.start("/v1/clusters", nil, map[string]any{"name": h.name, "namespace": h.ns, "shards": 3, "replicasPerShard": 1,
 		"persistence": map[string]any{"mode": "aof"}, "reason": "self-healing e2e"})

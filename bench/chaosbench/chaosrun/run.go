@@ -1,4 +1,7 @@
-package chaosbench
+// Package chaosrun is `dayops-dev bench chaos`: it starts a dayops API and a
+// worker process on a fresh database, task queue and namespace, creates the
+// clusters and runs chaosbench's scenarios on them, and prints the figures.
+package chaosrun
 
 import (
 	"context"
@@ -7,12 +10,12 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"os"
 	"slices"
 	"time"
 
 	"github.com/dayops/dayops/bench/benchkit"
+	"github.com/dayops/dayops/bench/chaosbench"
 	"github.com/dayops/dayops/internal/apiv1"
 	"github.com/dayops/dayops/internal/testutil/pgtest"
 )
@@ -20,11 +23,6 @@ import (
 // Scenario names, for Config.Skip.
 var Scenarios = []string{"force-delete-primary", "delete-replica-pvc", "worker-mid-recovery", "worker-down",
 	"switchover", "sigkill-aof", "freeze-primary", "lose-node", "busy", "audit-db-down", "sigkill-none"}
-
-// FreezeFor is how long freeze-primary keeps the primary's redis-server
-// stopped: well past the 5 s cluster-node-timeout dayops renders, so that
-// Redis promotes the replica before the old primary comes back.
-const FreezeFor = 12 * time.Second
 
 // Config of a run of `dayops-dev bench chaos`.
 type Config struct {
@@ -63,9 +61,9 @@ func (c Config) Validate() error {
 
 // Result is what Run measured.
 type Result struct {
-	Cost    Cost
-	Figures []Figure
-	Writers map[string]WriterResult // per cluster
+	Cost    chaosbench.Cost
+	Figures []chaosbench.Figure
+	Writers map[string]chaosbench.WriterResult // per cluster
 }
 
 // Run starts a dayops API in this process and a worker process (Config.
@@ -120,9 +118,9 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (res Result, err error)
 		return res, err
 	}
 	defer dbDown.Close()
-	env := Env{Kube: deps.Kube, Temporal: deps.Temporal, Operator: op, Auditor: au, Namespace: ns, Worker: w, Database: dbDown, Log: log}
+	env := chaosbench.Env{Kube: deps.Kube, Temporal: deps.Temporal, Operator: op, Auditor: au, Namespace: ns, Worker: w, Database: dbDown, Log: log}
 	log.Info("chaosbench ready", "namespace", ns, "task_queue", api.Config.TaskQueue)
-	res.Writers = map[string]WriterResult{}
+	res.Writers = map[string]chaosbench.WriterResult{}
 
 	runs := func(s string) bool { return !slices.Contains(cfg.Skip, s) }
 	// The default persistence (AOF), a writer that waits for a replica.
@@ -151,7 +149,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (res Result, err error)
 // runAOF runs the faults on the cluster with the default persistence (AOF):
 // the guardian's cost, then every fault not skipped, with a writer that
 // waits for a replica.
-func runAOF(ctx context.Context, b *Bench, cfg Config, out io.Writer, res *Result) error {
+func runAOF(ctx context.Context, b *chaosbench.Bench, cfg Config, out io.Writer, res *Result) error {
 	if cfg.CostWindow > 0 {
 		var err error
 		if res.Cost, err = b.MeasureCost(ctx, cfg.CostWindow); err != nil {
@@ -165,28 +163,28 @@ func runAOF(ctx context.Context, b *Bench, cfg Config, out io.Writer, res *Resul
 	if err := b.StartWriter(ctx, 1); err != nil {
 		return err
 	}
-	image, err := b.otherImage(ctx)
+	image, err := b.OtherClusterImage(ctx)
 	if err != nil {
 		return err
 	}
 	steps := []struct {
 		name string
-		run  func() (Figure, error)
+		run  func() (chaosbench.Figure, error)
 	}{
-		{"force-delete-primary", func() (Figure, error) { return b.ForceDeletePrimary(ctx, 0) }},
-		{"delete-replica-pvc", func() (Figure, error) { return b.DeleteReplicaAndPVC(ctx, 1) }},
-		{"worker-mid-recovery", func() (Figure, error) { return b.KillWorkerMidRecovery(ctx, 2) }},
-		{"worker-down", func() (Figure, error) { return b.WorkerDownReplicaLost(ctx, 0) }},
-		{"switchover", func() (Figure, error) { return b.Switchover(ctx, 1) }},
-		{"sigkill-aof", func() (Figure, error) {
+		{"force-delete-primary", func() (chaosbench.Figure, error) { return b.ForceDeletePrimary(ctx, 0) }},
+		{"delete-replica-pvc", func() (chaosbench.Figure, error) { return b.DeleteReplicaAndPVC(ctx, 1) }},
+		{"worker-mid-recovery", func() (chaosbench.Figure, error) { return b.KillWorkerMidRecovery(ctx, 2) }},
+		{"worker-down", func() (chaosbench.Figure, error) { return b.WorkerDownReplicaLost(ctx, 0) }},
+		{"switchover", func() (chaosbench.Figure, error) { return b.Switchover(ctx, 1) }},
+		{"sigkill-aof", func() (chaosbench.Figure, error) {
 			return b.KillRedisPrimary(ctx, 2, "SIGKILL a primary redis-server (aof)")
 		}},
-		{"freeze-primary", func() (Figure, error) { return b.FreezePrimary(ctx, 1, FreezeFor) }},
-		{"lose-node", func() (Figure, error) { return b.LoseNode(ctx, 0) }},
-		{"busy", func() (Figure, error) { return b.RecoverWhileBusy(ctx, 2, image, cfg.Hold) }},
-		{"audit-db-down", func() (Figure, error) {
-			_, err := b.AuditDatabaseDown(ctx, 0, 1, AuditOutage)
-			return Figure{}, err
+		{"freeze-primary", func() (chaosbench.Figure, error) { return b.FreezePrimary(ctx, 1, chaosbench.FreezeFor) }},
+		{"lose-node", func() (chaosbench.Figure, error) { return b.LoseNode(ctx, 0) }},
+		{"busy", func() (chaosbench.Figure, error) { return b.RecoverWhileBusy(ctx, 2, image, cfg.Hold) }},
+		{"audit-db-down", func() (chaosbench.Figure, error) {
+			_, err := b.AuditDatabaseDown(ctx, 0, 1, chaosbench.AuditOutage)
+			return chaosbench.Figure{}, err
 		}},
 	}
 	for _, s := range steps {
@@ -205,7 +203,7 @@ func runAOF(ctx context.Context, b *Bench, cfg Config, out io.Writer, res *Resul
 // runCache runs the fence on a cluster without persistence: the instance
 // manager fences the restarted, empty former primary. No WAIT: a cache
 // client.
-func runCache(ctx context.Context, env Env, cfg Config, res *Result) error {
+func runCache(ctx context.Context, env chaosbench.Env, cfg Config, res *Result) error {
 	c, err := createCluster(ctx, env, "chaos-cache", cfg.Shards, "none")
 	if err != nil {
 		return err
@@ -238,11 +236,11 @@ func runCache(ctx context.Context, env Env, cfg Config, res *Result) error {
 // outcome.
 func report(out io.Writer, cfg Config, res Result) error {
 	fmt.Fprintf(out, "\n%d shards x 1 replica, %d keys of 100 B filled per cluster; a writer on 5,000 more keys, 4 workers (WAIT 1 on the AOF cluster):\n", cfg.Shards, cfg.Keys)
-	if err := WriteTable(out, res.Figures); err != nil {
+	if err := chaosbench.WriteTable(out, res.Figures); err != nil {
 		return err
 	}
 	fmt.Fprintln(out)
-	WriteNotes(out, res.Figures)
+	chaosbench.WriteNotes(out, res.Figures)
 	for _, name := range []string{"chaos", "chaos-cache"} {
 		if wr, ok := res.Writers[name]; ok {
 			fmt.Fprintf(out, "- writer on %s: %d acknowledged, %d failed (outcome unknown), %d acknowledged lost; %d keys read back, %v\n",
@@ -261,8 +259,8 @@ func orOK(err error) string {
 
 // createCluster creates a shards x 1 cluster through the API and waits until
 // its guardian sees it whole.
-func createCluster(ctx context.Context, env Env, name string, shards int, persistence string) (*Bench, error) {
-	b := New(env, name)
+func createCluster(ctx context.Context, env chaosbench.Env, name string, shards int, persistence string) (*chaosbench.Bench, error) {
+	b := chaosbench.New(env, name)
 	var acc apiv1.OperationAccepted
 	if err := env.Operator.Do(ctx, http.MethodPost, "/v1/clusters", nil, map[string]any{"name": name, "namespace": env.Namespace,
 		"shards": shards, "replicasPerShard": 1, "persistence": map[string]any{"mode": persistence}, "reason": "chaos bench"}, &acc); err != nil {
@@ -279,35 +277,4 @@ func createCluster(ctx context.Context, env Env, name string, shards int, persis
 		return nil, err
 	}
 	return b, nil
-}
-
-// Delete deletes the cluster and its volumes.
-func (b *Bench) Delete(ctx context.Context) error {
-	var acc apiv1.OperationAccepted
-	if err := b.Operator.Do(ctx, http.MethodDelete, "/v1/clusters/"+b.Cluster, url.Values{"namespace": {b.Namespace}, "deleteVolumes": {"true"}, "reason": {"chaos bench done"}}, nil, &acc); err != nil {
-		return fmt.Errorf("delete %s: %w", b.Cluster, err)
-	}
-	o, err := b.WaitOperation(ctx, acc.OperationID, 5*time.Minute)
-	if err == nil && o.Progress.Outcome != apiv1.OutcomeSucceeded {
-		err = fmt.Errorf("delete %s ended %s/%s: %s", b.Cluster, o.Status, o.Progress.Outcome, o.Error)
-	}
-	return err
-}
-
-// otherImage is an image to upgrade the cluster to (the node agent runs
-// every redis:* image with the local redis-server).
-func (b *Bench) otherImage(ctx context.Context) (string, error) {
-	c, err := b.cluster(ctx)
-	if err != nil {
-		return "", err
-	}
-	return OtherImage(c.Spec.Image), nil
-}
-
-// OtherImage is an image other than image for an upgrade on the local stack.
-func OtherImage(image string) string {
-	if image == "redis:7.0-next" {
-		return "redis:7.0"
-	}
-	return "redis:7.0-next"
 }
