@@ -20,7 +20,7 @@ func newInstanceCmd() *cobra.Command {
 		Use:   "instance",
 		Short: "In-Pod instance manager: fence and run redis-server (PID 1 of a Redis container)",
 	}
-	var timeout time.Duration
+	var timeout, followLimit time.Duration
 	var statusAddr string
 	run := &cobra.Command{
 		Use:   "run -- redis-server [ARGS...]",
@@ -41,7 +41,7 @@ forwarded; the exit status is redis-server's.`,
 			// The root context ends on SIGINT/SIGTERM; those are forwarded
 			// instead, so Run is given a context that does not end on them.
 			return instance.Run(context.WithoutCancel(cmd.Context()), instance.Options{
-				Args: args, Timeout: timeout, Signals: sigs, Log: slog.Default().With("component", "instance"),
+				Args: args, Timeout: timeout, FollowLimit: followLimit, Signals: sigs, Log: slog.Default().With("component", "instance"),
 				StatusAddr: statusAddr,
 			})
 		},
@@ -50,6 +50,8 @@ forwarded; the exit status is redis-server's.`,
 	run.Flags().SetInterspersed(false)
 	run.Flags().DurationVar(&timeout, "unreachable-timeout", 60*time.Second,
 		"how long a fenced former primary waits for an unreachable replica before it serves anyway")
+	run.Flags().DurationVar(&followLimit, "follow-limit", 2*time.Minute,
+		"how long a fenced former primary waits to become the replica of its promoted replica before it exits, still fenced, so that the container restarts")
 	run.Flags().StringVar(&statusAddr, "status-addr", "",
 		"host:port where the manager answers GET "+instance.StatusPath+" (fence state and the last fence record); empty: none")
 	var to string

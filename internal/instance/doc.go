@@ -33,7 +33,13 @@
 //     it becomes that primary's replica (every slot it had moved to one node)
 //     and full-syncs from it.
 //   - Follow: a replica was already promoted (Redis' own failover while this
-//     node was down); wait to become its replica.
+//     node was down); wait to become its replica. A follow that does not
+//     complete within Options.FollowLimit (2 min) ends the manager with an
+//     error, redis-server stopped and never unfenced: the container restarts
+//     and the fence begins again with a fresh process (a fenced instance
+//     waiting for ever answers everyone WRONGPASS and keeps its shard short
+//     of a replica, with nothing to repair it: the guardian sees a Pod that
+//     runs but does not answer, not a lost one).
 //   - Wait: the replicas cannot be reached; look again until Options.Timeout,
 //     then serve (availability: a replica nobody can reach cannot resync
 //     either; the marker says the decision was unverified).

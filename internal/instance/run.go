@@ -26,6 +26,13 @@ type Options struct {
 	// anyway (default 60 s). A replica known to be ahead is never bounded:
 	// the node stays fenced until it has taken over.
 	Timeout time.Duration
+	// FollowLimit bounds how long a node that decided to follow a promoted
+	// replica (or took over) waits to become its replica (default 2 min).
+	// Then the manager stops redis-server and exits with an error, still
+	// fenced, so that the container restarts and the fence begins again
+	// with a fresh process: a follow that never completes must not hang the
+	// instance fenced, and the cluster degraded, for ever.
+	FollowLimit time.Duration
 	// Signals are forwarded to redis-server.
 	Signals <-chan os.Signal
 	// Stdout and Stderr of redis-server (default the manager's).
@@ -56,6 +63,9 @@ func Run(ctx context.Context, o Options) error {
 	}
 	if o.Timeout <= 0 {
 		o.Timeout = 60 * time.Second
+	}
+	if o.FollowLimit <= 0 {
+		o.FollowLimit = 2 * time.Minute
 	}
 	log := o.Log
 	if log == nil {
@@ -168,7 +178,7 @@ func fenceUntilServing(ctx context.Context, o Options, log *slog.Logger, b boot,
 	var ferr error
 	go func() {
 		defer close(done)
-		m, ferr = runFence(fctx, log, b.cfg, fencePass, b.nodes, b.obs, o.Timeout, started)
+		m, ferr = runFence(fctx, log, b.cfg, fencePass, b.nodes, b.obs, fenceLimits{wait: o.Timeout, follow: o.FollowLimit}, started)
 	}()
 wait:
 	for {
@@ -225,10 +235,14 @@ func exitStatus(err error) error {
 	return err
 }
 
+// fenceLimits bound the fence: wait for unreachable replicas (then
+// serve), follow a promoted one (then fail, and the container restarts).
+type fenceLimits struct{ wait, follow time.Duration }
+
 // runFence observes, decides and acts until the node may serve, then lifts
 // the fence.
 func runFence(ctx context.Context, log *slog.Logger, cfg RedisConfig, pass string, nodes []ClusterNode,
-	obs Observation, timeout time.Duration, started time.Time) (Marker, error) {
+	obs Observation, limits fenceLimits, started time.Time) (Marker, error) {
 	m := Marker{ID: strconv.FormatInt(started.UnixNano(), 36) + "-" + strconv.Itoa(os.Getpid()), Started: started.UTC()}
 	self := redis.NewClient(&redis.Options{Addr: cfg.Addr(), Password: pass, Protocol: 2, DisableIdentity: true,
 		MaxRetries: -1, DialTimeout: time.Second, ReadTimeout: 2 * time.Second})
@@ -247,7 +261,8 @@ func runFence(ctx context.Context, log *slog.Logger, cfg RedisConfig, pass strin
 		sleep(ctx, 50*time.Millisecond)
 	}
 	me, _ := Self(nodes)
-	deadline := started.Add(timeout)
+	deadline := started.Add(limits.wait)
+	var following time.Time // when the first wait to follow began
 	for {
 		if ctx.Err() != nil {
 			return m, ctx.Err()
@@ -286,7 +301,15 @@ func runFence(ctx context.Context, log *slog.Logger, cfg RedisConfig, pass strin
 			}
 			fallthrough
 		case Follow:
-			if err := waitReplicaOf(ctx, self, d.Target.ID, 20*time.Second); err != nil {
+			if following.IsZero() {
+				following = time.Now()
+			}
+			if err := waitReplicaOf(ctx, self, d.Target.ID, min(20*time.Second, limits.follow)); err != nil {
+				if ctx.Err() == nil && time.Since(following) >= limits.follow {
+					return m, fmt.Errorf("fence: not a replica of the new primary %s %s after deciding to follow it (%v): "+
+						"exiting, still fenced, so that the container restarts and the fence begins again", short(d.Target.ID),
+						time.Since(following).Round(time.Second), err)
+				}
 				log.Warn("fence: not yet a replica of the new primary", "primary", d.Target.Addr, "err", err)
 				continue
 			}
