@@ -301,27 +301,17 @@ func runFence(ctx context.Context, log *slog.Logger, cfg RedisConfig, pass strin
 			}
 			fallthrough
 		case Follow:
-			if following.IsZero() {
-				following = time.Now()
-			}
-			if err := waitReplicaOf(ctx, self, d.Target.ID, min(20*time.Second, limits.follow)); err != nil {
-				if ctx.Err() == nil && time.Since(following) >= limits.follow {
-					return m, fmt.Errorf("fence: not a replica of the new primary %s %s after deciding to follow it (%v): "+
-						"exiting, still fenced, so that the container restarts and the fence begins again", short(d.Target.ID),
-						time.Since(following).Round(time.Second), err)
+			if ok, err := follow(ctx, log, self, d.Target, &following, limits.follow); !ok {
+				if err != nil {
+					return m, err
 				}
-				log.Warn("fence: not yet a replica of the new primary", "primary", d.Target.Addr, "err", err)
 				continue
 			}
 		}
 		m.Decision = d
 		break
 	}
-	role := "primary"
-	if n, err := myself(ctx, self); err == nil && !n.Primary() {
-		role = "replica"
-	}
-	m.Role = role
+	m.Role = servingRole(ctx, self)
 	// Lift: the configured password (possibly none) replaces the fence's.
 	if err := self.ConfigSet(ctx, "requirepass", cfg.Requirepass).Err(); err != nil {
 		return m, fmt.Errorf("lift the fence: %w", err)
@@ -329,6 +319,36 @@ func runFence(ctx context.Context, log *slog.Logger, cfg RedisConfig, pass strin
 	m.Served = time.Now().UTC()
 	m.ServeAfter = m.Served.Sub(started)
 	return m, nil
+}
+
+// servingRole is the role the node serves in once unfenced.
+func servingRole(ctx context.Context, self *redis.Client) string {
+	if n, err := myself(ctx, self); err == nil && !n.Primary() {
+		return "replica"
+	}
+	return "primary"
+}
+
+// follow waits (20 s at most) until this node is the replica of target,
+// the promoted replica it decided to follow. ok: it is. Not ok and no
+// error: look again. An error: it has been following (since *following,
+// set at its first call) for longer than limit; the manager gives up, still fenced, so that the
+// container restarts and the fence begins again with a fresh process.
+func follow(ctx context.Context, log *slog.Logger, self *redis.Client, target *Peer, following *time.Time, limit time.Duration) (ok bool, err error) {
+	if following.IsZero() {
+		*following = time.Now()
+	}
+	werr := waitReplicaOf(ctx, self, target.ID, min(20*time.Second, limit))
+	if werr == nil {
+		return true, nil
+	}
+	if ctx.Err() == nil && time.Since(*following) >= limit {
+		return false, fmt.Errorf("fence: not a replica of the new primary %s %s after deciding to follow it (%v): "+
+			"exiting, still fenced, so that the container restarts and the fence begins again", short(target.ID),
+			time.Since(*following).Round(time.Second), werr)
+	}
+	log.Warn("fence: not yet a replica of the new primary", "primary", target.Addr, "err", werr)
+	return false, nil
 }
 
 // peerSummary is what the manager saw of each replica, for its log: the
