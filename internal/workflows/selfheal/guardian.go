@@ -195,13 +195,18 @@ type guardianRun struct {
 }
 
 func (g *guardianRun) opts(summary string, timeout time.Duration) workflow.Context {
-	return workflow.WithActivityOptions(g.ctx, workflow.ActivityOptions{
+	return workflow.WithActivityOptions(g.ctx, activityOptions(summary, timeout))
+}
+
+// activityOptions are the options of the guardian's steps.
+func activityOptions(summary string, timeout time.Duration) workflow.ActivityOptions {
+	return workflow.ActivityOptions{
 		Summary: summary, StartToCloseTimeout: timeout, HeartbeatTimeout: flow.HeartbeatTimeout,
 		// A bounded budget (about 10 minutes of retries): a guardian whose
 		// step keeps failing ends, and the server's guardian loop
 		// (internal/server Guardians) starts a fresh one within seconds.
 		RetryPolicy: &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: 10 * time.Second, MaximumAttempts: 60},
-	})
+	}
 }
 
 // tick makes one watch, absorbs what it saw into the guardian's state and
@@ -408,11 +413,9 @@ func (g *guardianRun) recorder(ctx workflow.Context) {
 		}
 		m := g.meta
 		m.OperationID = g.in.Pending[0].OperationID
-		actx := operation.WithMeta(workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-			Summary:             "record " + strings.Join(flow.Dedupe(eventTypes(events)), ", "),
-			StartToCloseTimeout: time.Minute, HeartbeatTimeout: flow.HeartbeatTimeout,
-			RetryPolicy: &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: 10 * time.Second},
-		}), m)
+		opts := activityOptions("record "+strings.Join(flow.Dedupe(eventTypes(events)), ", "), time.Minute)
+		opts.RetryPolicy.MaximumAttempts = 0 // for as long as the database refuses
+		actx := operation.WithMeta(workflow.WithActivityOptions(ctx, opts), m)
 		if err := workflow.ExecuteActivity(actx, flow.AuditActs.RecordEvents, auditlog.RecordInput{Events: events}).Get(actx, nil); err != nil {
 			if ctx.Err() == nil {
 				g.recordErr = err
