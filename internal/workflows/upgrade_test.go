@@ -2,6 +2,7 @@ package workflows
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -50,6 +51,10 @@ type upWorld struct {
 	// slowHandover delays the handover to this ordinal (real time), so that
 	// a concurrent shard's steps surely start meanwhile.
 	slowHandover int
+	// unreachable: this many ClusterHealthGate attempts, from the
+	// unreachableFrom-th (1-based), fail as a gate does while the
+	// Kubernetes API does not answer (a plain, retryable error).
+	unreachable, unreachableFrom, gateAttempts int
 }
 
 type upPod struct {
@@ -72,6 +77,15 @@ func newUpWorld(shards int) *upWorld {
 		}
 	}
 	return w
+}
+
+// apiDown counts a ClusterHealthGate attempt and tells whether it falls in
+// the Kubernetes API's outage (see unreachable).
+func (w *upWorld) apiDown() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.gateAttempts++
+	return w.unreachable > 0 && w.gateAttempts >= w.unreachableFrom && w.gateAttempts < w.unreachableFrom+w.unreachable
 }
 
 func (w *upWorld) add(s string) {
@@ -215,6 +229,9 @@ func upgradeEnv(t *testing.T, w *upWorld) *testsuite.TestWorkflowEnvironment {
 	env.OnActivity(stateActs.ClusterHealthGate, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in clusterstate.GateInput) (redisops.GateReport, error) {
 			w.add("health gate input " + in.Gate.Label + fmt.Sprintf(" addrs=%d restarted=%d", len(in.Gate.Addrs), len(in.Restarted)))
+			if w.apiDown() {
+				return redisops.GateReport{}, errors.New("list pods of orders: Get \"https://127.0.0.1:6443/api/v1/namespaces/default/pods\": dial tcp 127.0.0.1:6443: connect: connection refused")
+			}
 			return gate()
 		})
 	env.OnActivity(auditActs.RecordEvents, mock.Anything, mock.Anything).Return(
@@ -329,6 +346,28 @@ func TestUpgradeAutoApprove(t *testing.T) {
 	w.checkOps(t, want)
 	if !w.has("auto-approved") {
 		t.Error("the auto-approval is not in the audit log")
+	}
+}
+
+// TestUpgradeRidesOutAnUnreachableGate: a gate that cannot be evaluated
+// (the Kubernetes API refuses connections for 12 attempts, about 3 minutes
+// of retries) is not a failed gate: the evaluation waits, passes once the
+// API answers, and the upgrade goes on to succeed. With the gate's old
+// budget (5 attempts) the third evaluation failed and the upgrade rolled
+// back a healthy canary.
+func TestUpgradeRidesOutAnUnreachableGate(t *testing.T) {
+	w := newUpWorld(3)
+	w.unreachable, w.unreachableFrom = 12, 3 // the bake's second evaluation
+	env := upgradeEnv(t, w)
+	res := runUpgrade(t, env, spec.Upgrade{Image: "redis:7.0-next", AutoApprove: true, Bake: spec.Duration{Duration: time.Minute}})
+	if res.Outcome != OutcomeSucceeded || res.Progress.Upgrade.ShardsDone != 3 {
+		t.Fatalf("outcome %s, shards done %d: %s", res.Outcome, res.Progress.Upgrade.ShardsDone, res.Message)
+	}
+	if w.gateAttempts < w.unreachableFrom+w.unreachable {
+		t.Fatalf("%d gate attempts: the outage (attempts %d-%d) was not reached", w.gateAttempts, w.unreachableFrom, w.unreachableFrom+w.unreachable-1)
+	}
+	if w.has("gate failed") || w.has("rolledBack=true") {
+		t.Errorf("a gate failed or the upgrade rolled back: %q", w.ops())
 	}
 }
 

@@ -65,8 +65,30 @@ type DecisionResult = apiv1.DecisionResult
 // UpgradeProgress is the upgrade part of Progress.
 type UpgradeProgress = apiv1.UpgradeProgress
 
-// gateOptions: a gate evaluation is one bounded check; GateFailed is final.
+// gateOptions: a gate evaluation is one bounded check. Its verdict,
+// GateFailed, is final (the upgrade rolls back); any other error means the
+// gate could not be evaluated (the Kubernetes API did not answer, the
+// worker died) and is retried as long as a quick step's (flow.QuickOptions:
+// 20 attempts, about 7.5 minutes), so that a control plane that is away for
+// a few minutes (an API server restarting, a managed control plane's
+// upgrade) pauses the upgrade instead of rolling back a healthy one. It was
+// 5 attempts, 10 s at most, before: 15 s of an API server's absence during
+// a gate rolled the upgrade back (TestUpgradeRidesOutAnUnreachableGate, and
+// the kube-api-down scenario of tests/e2e TestSelfHealing).
 var gateOptions = workflow.ActivityOptions{
+	StartToCloseTimeout: 15 * time.Minute,
+	HeartbeatTimeout:    flow.HeartbeatTimeout,
+	RetryPolicy: &temporal.RetryPolicy{
+		InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: 30 * time.Second, MaximumAttempts: 20,
+		NonRetryableErrorTypes: []string{redisops.ErrTypeGateFailed},
+	},
+}
+
+// handoverProbeOptions: the probe of a new primary right after its
+// handover talks to Redis only, and a new primary that does not answer
+// should hand back within seconds, so its errors get gateOptions' old,
+// short budget (5 attempts, 10 s at most).
+var handoverProbeOptions = workflow.ActivityOptions{
 	StartToCloseTimeout: 15 * time.Minute,
 	HeartbeatTimeout:    flow.HeartbeatTimeout,
 	RetryPolicy: &temporal.RetryPolicy{
@@ -464,7 +486,7 @@ func (u *upgrader) handover(ctx workflow.Context, obs clusterstate.ObserveResult
 	// primary that refuses writes hands back to the old primary, which
 	// still runs the previous spec, within seconds instead of after the bake.
 	g := u.in.Upgrade.Gate
-	err := r.Exec(ctx, gateOptions, "probe the new primary of "+label, flow.RedisActs.ProbePrimary,
+	err := r.Exec(ctx, handoverProbeOptions, "probe the new primary of "+label, flow.RedisActs.ProbePrimary,
 		redisops.ProbePrimaryInput{Auth: u.auth, Addr: to.Addr(), Shard: shard, Probe: min(g.Probe.Duration, time.Second),
 			MaxErrorRate: *g.MaxErrorRate, Label: label}, nil)
 	if err == nil || temporal.IsCanceledError(err) || errors.Is(ctx.Err(), workflow.ErrCanceled) {
