@@ -46,9 +46,10 @@ type Env struct {
 	Auditor   *cli.Client
 	Namespace string
 	Worker    Worker
-	// Database takes dayops' database down (the audit-db-down scenario).
-	Database Outager
-	Log      *slog.Logger
+	// Database takes dayops' database down (the audit-db-down scenario),
+	// KubeAPI the Kubernetes API away from the worker (kube-api-down).
+	Database, KubeAPI Outager
+	Log               *slog.Logger
 }
 
 // Figure is one scenario's measurements. A zero duration means "did not
@@ -245,24 +246,7 @@ func (b *Bench) countFilled(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	defer cc.Close()
-	found := 0
-	const chunk = 1000
-	for start := 0; start < b.filled; start += chunk {
-		var cmds []*redis.IntCmd
-		_, err := cc.Pipelined(ctx, func(p redis.Pipeliner) error {
-			for i := start; i < min(start+chunk, b.filled); i++ {
-				cmds = append(cmds, p.Exists(ctx, "fill:"+strconv.Itoa(i)))
-			}
-			return nil
-		})
-		if err != nil {
-			return found, fmt.Errorf("count filled keys: %w", err)
-		}
-		for _, c := range cmds {
-			found += int(c.Val())
-		}
-	}
-	return found, nil
+	return redistest.CountFilled(ctx, cc, "fill:", b.filled)
 }
 
 // StartWriter starts the checking writer (5,000 keys, 4 workers) and the

@@ -40,16 +40,14 @@ func (b *Bench) AuditDatabaseDown(ctx context.Context, first, second int, outage
 	if b.Database == nil {
 		return nil, errors.New("audit-db-down: no database to take down (Env.Database)")
 	}
-	if b.writer == nil {
-		return nil, errors.New("start the writer first")
-	}
 	if _, err := b.Credentials(ctx); err != nil {
 		return nil, err
 	}
-	keysBefore, err := b.countFilled(ctx)
+	span, err := b.Begin(ctx)
 	if err != nil {
 		return nil, err
 	}
+	keysBefore := span.keysBefore
 	octx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	down := make(chan outageEnd, 1)
@@ -63,8 +61,7 @@ func (b *Bench) AuditDatabaseDown(ctx context.Context, first, second int, outage
 		return nil, err
 	}
 	b.Log.Info("chaos: fault", "scenario", "audit-db-down", "outage", outage, "shards", []int{first, second})
-	w := &outageWatch{stats: b.writer.Stats()}
-	b.gaps.Take()
+	w := &outageWatch{stats: span.stats}
 	figs := make([]Figure, 2)
 	for i, shard := range []int{first, second} {
 		label := fmt.Sprintf("audit database down %s: force-delete primary Pod %d of 2", outage, i+1)
@@ -135,13 +132,8 @@ type outageWatch struct {
 
 // add counts the writer's work since the last figure into f.
 func (w *outageWatch) add(f *Figure, now redistest.WriterStats, gap time.Duration) {
-	f.Acked += now.Acked - w.stats.Acked
-	f.Failed += now.Failed - w.stats.Failed
-	f.AckedLost += now.Lost - w.stats.Lost
+	addWrites(f, w.stats, now)
 	f.Gap = max(f.Gap, gap)
-	if now.Lost > w.stats.Lost {
-		f.Note = join(f.Note, fmt.Sprintf("lost: %v", now.LostErr))
-	}
 	w.stats = now
 }
 

@@ -39,9 +39,6 @@ const RepairLimit = 5 * time.Minute
 // write gap, writes failed and lost, filled keys lost.
 func (b *Bench) run(ctx context.Context, m measure) (Figure, error) {
 	f := Figure{Scenario: m.label}
-	if b.writer == nil {
-		return f, errors.New("start the writer first")
-	}
 	if _, err := b.Credentials(ctx); err != nil {
 		return f, err
 	}
@@ -49,12 +46,10 @@ func (b *Bench) run(ctx context.Context, m measure) (Figure, error) {
 	if err != nil {
 		return f, err
 	}
-	keysBefore, err := b.countFilled(ctx)
+	span, err := b.Begin(ctx)
 	if err != nil {
 		return f, err
 	}
-	b.gaps.Take()
-	before := b.writer.Stats()
 	watch := b.watchPromotion(ctx, m.shard, ips)
 	began := time.Now()
 	b.Log.Info("chaos: fault", "scenario", m.label, "shard", m.shard)
@@ -96,18 +91,9 @@ func (b *Bench) run(ctx context.Context, m measure) (Figure, error) {
 		f.Service = serviceAt.Sub(began)
 		f.ServiceAfterPromotion = serviceAt.Sub(promotedAt)
 	}
-	f.Gap = b.gaps.Take()
-	after := b.writer.Stats()
-	f.Acked, f.Failed, f.AckedLost = after.Acked-before.Acked, after.Failed-before.Failed, after.Lost-before.Lost
-	if after.Lost > before.Lost {
-		f.Note = join(f.Note, fmt.Sprintf("lost: %v", after.LostErr))
-	}
-	keysAfter, err := b.countFilled(ctx)
-	if err != nil {
+	if err := b.End(ctx, span, &f); err != nil {
 		return f, err
 	}
-	f.KeysBefore, f.KeysLost = keysBefore, max(0, keysBefore-keysAfter)
-	b.Figures = append(b.Figures, f)
 	b.Log.Info("chaos: repaired", "scenario", m.label, "promoted", f.Promoted, "service", f.Service, "redundancy", f.Redundancy,
 		"gap", f.Gap, "acked_lost", f.AckedLost, "keys_lost", f.KeysLost)
 	if m.promotes && (f.Promoted == 0 || f.Service == 0) {
@@ -391,7 +377,7 @@ func (b *Bench) RecoverWhileBusy(ctx context.Context, shard int, image string, h
 	}
 	// Wait for the canary's bake: the upgrade holds the cluster and touches
 	// no other shard until it is approved or aborted.
-	if err := b.waitBaking(ctx, acc.OperationID); err != nil {
+	if err := b.WaitBaking(ctx, acc.OperationID); err != nil {
 		return Figure{}, err
 	}
 	prev, err := b.Health(ctx)
@@ -453,10 +439,10 @@ func (b *Bench) RecoverWhileBusy(ctx context.Context, shard int, image string, h
 	return f, err
 }
 
-// waitBaking waits (up to 5 minutes) for upgrade id to reach its canary's
+// WaitBaking waits (up to 5 minutes) for upgrade id to reach its canary's
 // bake: it then holds the cluster and touches no other shard until it is
 // approved or aborted.
-func (b *Bench) waitBaking(ctx context.Context, id string) error {
+func (b *Bench) WaitBaking(ctx context.Context, id string) error {
 	for deadline := time.Now().Add(5 * time.Minute); ; {
 		var op apiv1.Operation
 		if err := b.Auditor.Do(ctx, http.MethodGet, "/v1/operations/"+id, nil, nil, &op); err == nil {

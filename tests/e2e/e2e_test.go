@@ -41,7 +41,9 @@ type worker struct {
 	log string
 }
 
-func startWorker(t *testing.T, bin string, d *dayopstest.Dayops, n int) *worker {
+// startWorker starts worker process n of d; env adds to (or, for a
+// variable already set, replaces) its environment.
+func startWorker(t *testing.T, bin string, d *dayopstest.Dayops, n int, env ...string) *worker {
 	t.Helper()
 	log := filepath.Join(t.TempDir(), fmt.Sprintf("worker-%d.log", n))
 	f, err := os.Create(log)
@@ -55,6 +57,7 @@ func startWorker(t *testing.T, bin string, d *dayopstest.Dayops, n int) *worker 
 		"DAYOPS_LOG_LEVEL=info",
 		// Tests serve their HTTP hooks on loopback.
 		"DAYOPS_HOOK_ALLOW=127.0.0.1", "DAYOPS_CALL_KEYS="+d.Config.CallKeys)
+	cmd.Env = append(cmd.Env, env...) // the last of duplicate variables counts
 	cmd.Stdout, cmd.Stderr = f, f
 	if tl := d.Config.TemporalTLS; tl.Enabled() { // a stack whose Temporal requires mutual TLS
 		cmd.Env = append(cmd.Env, temporaltls.EnvCert+"="+tl.Cert, temporaltls.EnvKey+"="+tl.Key,

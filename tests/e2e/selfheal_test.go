@@ -14,12 +14,14 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/dayops/dayops/bench/chaosbench"
+	"github.com/dayops/dayops/bench/chaosbench/kubedown"
 	"github.com/dayops/dayops/internal/audit"
 	"github.com/dayops/dayops/internal/devcluster/devtest"
 	"github.com/dayops/dayops/internal/eventstore"
 	"github.com/dayops/dayops/internal/httpapi"
 	"github.com/dayops/dayops/internal/kube/render"
 	"github.com/dayops/dayops/internal/operation"
+	"github.com/dayops/dayops/internal/testutil/apiproxy"
 	"github.com/dayops/dayops/internal/testutil/dayopstest"
 	"github.com/dayops/dayops/internal/testutil/pgtest"
 	"github.com/dayops/dayops/internal/topology"
@@ -34,11 +36,20 @@ type healHarness struct {
 	w       *worker
 	workers int
 	logs    []string // every worker's log
+	// api, when set, stands between the workers and the Kubernetes API
+	// server (kubeconfig is theirs): the kube-api-down scenario takes the
+	// API away from them alone.
+	api        *apiproxy.Proxy
+	kubeconfig string
 }
 
 func (h *healHarness) startWorker() {
 	h.workers++
-	h.w = startWorker(h.t, h.bin, h.d, h.workers)
+	var env []string
+	if h.kubeconfig != "" {
+		env = append(env, "KUBECONFIG="+h.kubeconfig)
+	}
+	h.w = startWorker(h.t, h.bin, h.d, h.workers, env...)
 	h.logs = append(h.logs, h.w.log)
 }
 
@@ -65,8 +76,12 @@ func (h *healHarness) dumpOnFailure() {
 // bench drives the faults of bench/chaosbench on the harness's cluster,
 // with the harness's worker process.
 func (h *healHarness) bench() *chaosbench.Bench {
-	return chaosbench.New(chaosbench.Env{Kube: h.env.Clientset, Temporal: h.d.Deps.Temporal, Operator: h.d.Operator, Auditor: h.d.Auditor,
-		Namespace: h.ns, Worker: testWorker{h}, Database: pgtest.NewTerminator(h.t, h.d.Config.DatabaseURL)}, h.name)
+	env := chaosbench.Env{Kube: h.env.Clientset, Temporal: h.d.Deps.Temporal, Operator: h.d.Operator, Auditor: h.d.Auditor,
+		Namespace: h.ns, Worker: testWorker{h}, Database: pgtest.NewTerminator(h.t, h.d.Config.DatabaseURL)}
+	if h.api != nil {
+		env.KubeAPI = h.api
+	}
+	return chaosbench.New(env, h.name)
 }
 
 // testWorker is the harness's worker process as chaosbench drives it.
@@ -104,6 +119,13 @@ func TestSelfHealing(t *testing.T) {
 	bin := buildDayops(t, env.Root)
 	d := dayopstest.Start(t, env, dayopstest.Options{NoWorker: true})
 	h := &healHarness{harness: &harness{t: t, d: d, ns: env.Namespace}, env: env, name: "heal", bin: bin}
+	h.kubeconfig = filepath.Join(t.TempDir(), "worker.kubeconfig")
+	api, err := apiproxy.StartKube(d.Config.Kubeconfig, h.kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { api.Close() }) // after the workers' own cleanups
+	h.api = api
 	h.startWorker()
 	h.dumpOnFailure()
 
@@ -176,6 +198,10 @@ func TestSelfHealing(t *testing.T) {
 	for _, f := range figs {
 		h.checked(f, nil)
 	}
+	// 10. The Kubernetes API is away from the worker for 45 s while an
+	// upgrade bakes its canary (its gates fall into the outage): the
+	// upgrade waits for the API and succeeds; it does not roll back.
+	h.checked(kubedown.Run(ctx, b, chaosbench.OtherImage(h.cluster(h.name).Spec.Image), kubedown.Outage))
 
 	wr, err := b.Stop(ctx)
 	if err != nil {

@@ -11,18 +11,21 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"path/filepath"
 	"slices"
 	"time"
 
 	"github.com/dayops/dayops/bench/benchkit"
 	"github.com/dayops/dayops/bench/chaosbench"
+	"github.com/dayops/dayops/bench/chaosbench/kubedown"
 	"github.com/dayops/dayops/internal/apiv1"
+	"github.com/dayops/dayops/internal/testutil/apiproxy"
 	"github.com/dayops/dayops/internal/testutil/pgtest"
 )
 
 // Scenario names, for Config.Skip.
 var Scenarios = []string{"force-delete-primary", "delete-replica-pvc", "worker-mid-recovery", "worker-down",
-	"switchover", "sigkill-aof", "freeze-primary", "lose-node", "busy", "audit-db-down", "sigkill-none"}
+	"switchover", "sigkill-aof", "freeze-primary", "lose-node", "busy", "audit-db-down", "kube-api-down", "sigkill-none"}
 
 // Config of a run of `dayops-dev bench chaos`.
 type Config struct {
@@ -108,7 +111,15 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (res Result, err error)
 		return res, err
 	}
 	defer benchkit.DeleteNamespace(context.WithoutCancel(ctx), deps.Kube, ns, log)
-	w := &benchkit.ProcWorker{Bin: cfg.DayopsBin, Dir: tmp, Env: api.WorkerEnv("TEMPORAL_ADDRESS=" + cfg.TemporalAddress)}
+	// The worker reaches the Kubernetes API through a proxy that
+	// kube-api-down takes away.
+	kubeAPI, err := apiproxy.StartKube(cfg.Kubeconfig, filepath.Join(tmp, "worker.kubeconfig"))
+	if err != nil {
+		return res, err
+	}
+	defer kubeAPI.Close()
+	w := &benchkit.ProcWorker{Bin: cfg.DayopsBin, Dir: tmp, Env: api.WorkerEnv("TEMPORAL_ADDRESS="+cfg.TemporalAddress,
+		"KUBECONFIG="+filepath.Join(tmp, "worker.kubeconfig"))}
 	if err := w.Start(); err != nil {
 		return res, err
 	}
@@ -118,7 +129,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (res Result, err error)
 		return res, err
 	}
 	defer dbDown.Close()
-	env := chaosbench.Env{Kube: deps.Kube, Temporal: deps.Temporal, Operator: op, Auditor: au, Namespace: ns, Worker: w, Database: dbDown, Log: log}
+	env := chaosbench.Env{Kube: deps.Kube, Temporal: deps.Temporal, Operator: op, Auditor: au, Namespace: ns, Worker: w, Database: dbDown, KubeAPI: kubeAPI, Log: log}
 	log.Info("chaosbench ready", "namespace", ns, "task_queue", api.Config.TaskQueue)
 	res.Writers = map[string]chaosbench.WriterResult{}
 
@@ -186,6 +197,7 @@ func runAOF(ctx context.Context, b *chaosbench.Bench, cfg Config, out io.Writer,
 			_, err := b.AuditDatabaseDown(ctx, 0, 1, chaosbench.AuditOutage)
 			return chaosbench.Figure{}, err
 		}},
+		{"kube-api-down", func() (chaosbench.Figure, error) { return kubedown.Run(ctx, b, image, kubedown.Outage) }},
 	}
 	for _, s := range steps {
 		if slices.Contains(cfg.Skip, s.name) {

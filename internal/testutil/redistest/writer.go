@@ -375,6 +375,29 @@ func FillRandom(ctx context.Context, client *redis.ClusterClient, prefix string,
 	})
 }
 
+// CountFilled counts the keys prefix+i (i in [0,n)) that exist: what is left
+// of a Fill.
+func CountFilled(ctx context.Context, client *redis.ClusterClient, prefix string, n int) (int, error) {
+	found := 0
+	const chunk = 1000
+	for start := 0; start < n; start += chunk {
+		var cmds []*redis.IntCmd
+		_, err := client.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for i := start; i < min(start+chunk, n); i++ {
+				cmds = append(cmds, p.Exists(ctx, prefix+strconv.Itoa(i)))
+			}
+			return nil
+		})
+		if err != nil {
+			return found, fmt.Errorf("count filled keys: %w", err)
+		}
+		for _, c := range cmds {
+			found += int(c.Val())
+		}
+	}
+	return found, nil
+}
+
 func fill(ctx context.Context, client *redis.ClusterClient, prefix string, n, workers int, value func(i int) string) error {
 	if workers <= 0 {
 		workers = 8
