@@ -47,9 +47,10 @@ type Env struct {
 	Namespace string
 	Worker    Worker
 	// Database takes dayops' database down (the audit-db-down scenario),
-	// KubeAPI the Kubernetes API away from the worker (kube-api-down).
-	Database, KubeAPI Outager
-	Log               *slog.Logger
+	// KubeAPI the Kubernetes API away from the worker (kube-api-down),
+	// TemporalLink Temporal away from the worker (temporal-down).
+	Database, KubeAPI, TemporalLink Outager
+	Log                             *slog.Logger
 }
 
 // Figure is one scenario's measurements. A zero duration means "did not

@@ -14,7 +14,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -24,7 +23,6 @@ import (
 	"github.com/dayops/dayops/internal/eventstore"
 	"github.com/dayops/dayops/internal/httpapi"
 	"github.com/dayops/dayops/internal/operation"
-	"github.com/dayops/dayops/internal/redis/clusteradmin"
 	"github.com/dayops/dayops/internal/temporaltls"
 	"github.com/dayops/dayops/internal/testutil/audittally"
 	"github.com/dayops/dayops/internal/testutil/dayopstest"
@@ -255,7 +253,7 @@ func TestOperationsEndToEnd(t *testing.T) {
 	go func() {
 		defer close(watchDone)
 		for {
-			if open := openSlot(watchCtx, cc); open != "" {
+			if open := redistest.OpenSlot(watchCtx, cc); open != "" {
 				first.kill(syscall.SIGKILL)
 				killedAt <- open
 				return
@@ -513,29 +511,4 @@ func checkAuditExactlyOnce(t *testing.T, d *dayopstest.Dayops, cluster string) {
 		t.Errorf("audit: %d operations recorded, want at least 5 completed (create, 2 shard scales, 2 replica scales)", len(a.Ops))
 	}
 	t.Logf("audit: %d events, %d operations, %d step records, each once", a.Events, len(a.Ops), len(a.Steps))
-}
-
-// openSlot returns a slot a primary reports MIGRATING in its own CLUSTER
-// NODES line ("slot->target"), or "".
-func openSlot(ctx context.Context, cc *redis.ClusterClient) string {
-	var mu sync.Mutex
-	found := ""
-	_ = cc.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error {
-		nodes, err := c.ClusterNodes(ctx).Result()
-		if err != nil {
-			return nil
-		}
-		v, err := clusteradmin.ParseClusterNodes(nodes)
-		if err != nil {
-			return nil
-		}
-		for slot, to := range v.Myself.Migrating {
-			mu.Lock()
-			found = fmt.Sprintf("%d->%s", slot, to)
-			mu.Unlock()
-			break
-		}
-		return nil
-	})
-	return found
 }

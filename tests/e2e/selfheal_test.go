@@ -15,6 +15,7 @@ import (
 
 	"github.com/dayops/dayops/bench/chaosbench"
 	"github.com/dayops/dayops/bench/chaosbench/kubedown"
+	"github.com/dayops/dayops/bench/chaosbench/temporaldown"
 	"github.com/dayops/dayops/internal/audit"
 	"github.com/dayops/dayops/internal/devcluster/devtest"
 	"github.com/dayops/dayops/internal/eventstore"
@@ -38,9 +39,10 @@ type healHarness struct {
 	logs    []string // every worker's log
 	// api, when set, stands between the workers and the Kubernetes API
 	// server (kubeconfig is theirs): the kube-api-down scenario takes the
-	// API away from them alone.
-	api        *apiproxy.Proxy
-	kubeconfig string
+	// API away from them alone; temporal between them and Temporal
+	// (temporal-down).
+	api, temporal *apiproxy.Proxy
+	kubeconfig    string
 }
 
 func (h *healHarness) startWorker() {
@@ -48,6 +50,9 @@ func (h *healHarness) startWorker() {
 	var env []string
 	if h.kubeconfig != "" {
 		env = append(env, "KUBECONFIG="+h.kubeconfig)
+	}
+	if h.temporal != nil {
+		env = append(env, "TEMPORAL_ADDRESS="+h.temporal.Addr())
 	}
 	h.w = startWorker(h.t, h.bin, h.d, h.workers, env...)
 	h.logs = append(h.logs, h.w.log)
@@ -80,6 +85,9 @@ func (h *healHarness) bench() *chaosbench.Bench {
 		Namespace: h.ns, Worker: testWorker{h}, Database: pgtest.NewTerminator(h.t, h.d.Config.DatabaseURL)}
 	if h.api != nil {
 		env.KubeAPI = h.api
+	}
+	if h.temporal != nil {
+		env.TemporalLink = h.temporal
 	}
 	return chaosbench.New(env, h.name)
 }
@@ -126,6 +134,10 @@ func TestSelfHealing(t *testing.T) {
 	}
 	t.Cleanup(func() { api.Close() }) // after the workers' own cleanups
 	h.api = api
+	if h.temporal, err = apiproxy.Start(d.Config.TemporalAddress); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.temporal.Close() })
 	h.startWorker()
 	h.dumpOnFailure()
 
@@ -202,6 +214,10 @@ func TestSelfHealing(t *testing.T) {
 	// upgrade bakes its canary (its gates fall into the outage): the
 	// upgrade waits for the API and succeeds; it does not roll back.
 	h.checked(kubedown.Run(ctx, b, chaosbench.OtherImage(h.cluster(h.name).Spec.Image), kubedown.Outage))
+	// 11. The worker loses Temporal for 30 s in the middle of a scale-out's
+	// slot migration: the step's attempt is timed out while the worker
+	// still runs it; the scale-out must succeed with no slot left open.
+	h.checked(temporaldown.Run(ctx, b, temporaldown.Outage))
 
 	wr, err := b.Stop(ctx)
 	if err != nil {

@@ -18,6 +18,7 @@ import (
 	"github.com/dayops/dayops/bench/benchkit"
 	"github.com/dayops/dayops/bench/chaosbench"
 	"github.com/dayops/dayops/bench/chaosbench/kubedown"
+	"github.com/dayops/dayops/bench/chaosbench/temporaldown"
 	"github.com/dayops/dayops/internal/apiv1"
 	"github.com/dayops/dayops/internal/testutil/apiproxy"
 	"github.com/dayops/dayops/internal/testutil/pgtest"
@@ -25,7 +26,7 @@ import (
 
 // Scenario names, for Config.Skip.
 var Scenarios = []string{"force-delete-primary", "delete-replica-pvc", "worker-mid-recovery", "worker-down",
-	"switchover", "sigkill-aof", "freeze-primary", "lose-node", "busy", "audit-db-down", "kube-api-down", "sigkill-none"}
+	"switchover", "sigkill-aof", "freeze-primary", "lose-node", "busy", "audit-db-down", "kube-api-down", "temporal-down", "sigkill-none"}
 
 // Config of a run of `dayops-dev bench chaos`.
 type Config struct {
@@ -111,14 +112,19 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (res Result, err error)
 		return res, err
 	}
 	defer benchkit.DeleteNamespace(context.WithoutCancel(ctx), deps.Kube, ns, log)
-	// The worker reaches the Kubernetes API through a proxy that
-	// kube-api-down takes away.
+	// The worker reaches the Kubernetes API and Temporal through proxies
+	// that kube-api-down and temporal-down take away.
 	kubeAPI, err := apiproxy.StartKube(cfg.Kubeconfig, filepath.Join(tmp, "worker.kubeconfig"))
 	if err != nil {
 		return res, err
 	}
 	defer kubeAPI.Close()
-	w := &benchkit.ProcWorker{Bin: cfg.DayopsBin, Dir: tmp, Env: api.WorkerEnv("TEMPORAL_ADDRESS="+cfg.TemporalAddress,
+	temporalLink, err := apiproxy.Start(cfg.TemporalAddress)
+	if err != nil {
+		return res, err
+	}
+	defer temporalLink.Close()
+	w := &benchkit.ProcWorker{Bin: cfg.DayopsBin, Dir: tmp, Env: api.WorkerEnv("TEMPORAL_ADDRESS="+temporalLink.Addr(),
 		"KUBECONFIG="+filepath.Join(tmp, "worker.kubeconfig"))}
 	if err := w.Start(); err != nil {
 		return res, err
@@ -129,7 +135,8 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (res Result, err error)
 		return res, err
 	}
 	defer dbDown.Close()
-	env := chaosbench.Env{Kube: deps.Kube, Temporal: deps.Temporal, Operator: op, Auditor: au, Namespace: ns, Worker: w, Database: dbDown, KubeAPI: kubeAPI, Log: log}
+	env := chaosbench.Env{Kube: deps.Kube, Temporal: deps.Temporal, Operator: op, Auditor: au, Namespace: ns, Worker: w, Database: dbDown, KubeAPI: kubeAPI,
+		TemporalLink: temporalLink, Log: log}
 	log.Info("chaosbench ready", "namespace", ns, "task_queue", api.Config.TaskQueue)
 	res.Writers = map[string]chaosbench.WriterResult{}
 
@@ -198,6 +205,7 @@ func runAOF(ctx context.Context, b *chaosbench.Bench, cfg Config, out io.Writer,
 			return chaosbench.Figure{}, err
 		}},
 		{"kube-api-down", func() (chaosbench.Figure, error) { return kubedown.Run(ctx, b, image, kubedown.Outage) }},
+		{"temporal-down", func() (chaosbench.Figure, error) { return temporaldown.Run(ctx, b, temporaldown.Outage) }},
 	}
 	for _, s := range steps {
 		if slices.Contains(cfg.Skip, s.name) {

@@ -405,3 +405,28 @@ func (c *Cluster) Close() error {
 	}
 	return nil
 }
+
+// OpenSlot returns a slot a primary of cc reports MIGRATING in its own
+// CLUSTER NODES line ("slot->target"), or "": a migration under way.
+func OpenSlot(ctx context.Context, cc *redis.ClusterClient) string {
+	var mu sync.Mutex
+	found := ""
+	_ = cc.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error {
+		nodes, err := c.ClusterNodes(ctx).Result()
+		if err != nil {
+			return nil
+		}
+		v, err := clusteradmin.ParseClusterNodes(nodes)
+		if err != nil {
+			return nil
+		}
+		for slot, to := range v.Myself.Migrating {
+			mu.Lock()
+			found = fmt.Sprintf("%d->%s", slot, to)
+			mu.Unlock()
+			break
+		}
+		return nil
+	})
+	return found
+}
