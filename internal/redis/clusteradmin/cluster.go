@@ -1,6 +1,7 @@
 package clusteradmin
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -175,56 +176,145 @@ func (a *Admin) WaitConverged(ctx context.Context, in WaitConvergedInput) (WaitC
 
 // MeetInput lists the nodes that must form (or join) one cluster.
 type MeetInput struct {
-	// Addrs are host:port of every node; the first one introduces the others.
+	// Addrs are host:port of every node; the first that answers introduces
+	// the others.
 	Addrs          []string
 	RequireStateOK bool
 	Timeout        time.Duration
+	// FenceWait bounds the wait for a node that refuses the cluster's
+	// password (default DefaultFenceWait); BusPorts gives the cluster-bus
+	// port of such a node when it is not its port + 10000 (Redis' default,
+	// dayops' Pods).
+	FenceWait time.Duration
+	BusPorts  map[string]int
 }
+
+// DefaultFenceWait is how long Meet waits for a fenced node by default:
+// past the instance manager's bound on following a promoted replica (2
+// minutes) and a container restart.
+const DefaultFenceWait = 5 * time.Minute
 
 // MeetResult maps addresses to node IDs.
 type MeetResult struct {
 	NodeIDs map[string]string
 }
 
-// Meet introduces every node to the first one (only those that do not know
-// it yet) and waits for convergence (see WaitConverged).
+// Meet introduces every node to the first one that answers (only those
+// that do not know it yet) and waits for convergence (see WaitConverged).
+//
+// A node that refuses the cluster's password is fenced: dayops' instance
+// manager serves it with a one-time password while it decides how the
+// node rejoins (docs/self-healing.md), and a recovered former primary may
+// be fenced until it has become the replica of its promoted one. It cannot
+// tell its ID, so it is met blind (CLUSTER MEET needs no password: the
+// others learn its new address and their gossip can reach it, which a
+// fence that waits to follow may need), then waited for, up to FenceWait,
+// before the usual check. Before, Meet failed at once on such a node
+// (WRONGPASS, a permanent error), and the recover of a former primary
+// whose fence outlasted its Pod's readiness (a TCP check: a fenced
+// redis-server listens) failed.
 func (a *Admin) Meet(ctx context.Context, in MeetInput) (MeetResult, error) {
 	if len(in.Addrs) == 0 {
 		return MeetResult{}, errors.New("meet: no address")
 	}
-	views := make([]ClusterView, len(in.Addrs))
-	for i, addr := range in.Addrs {
-		v, err := a.view(ctx, addr)
-		if err != nil {
-			return MeetResult{}, fmt.Errorf("meet: %w", err)
-		}
-		views[i] = v
+	views, first, err := a.meetViews(ctx, in)
+	if err != nil {
+		return MeetResult{}, err
 	}
-	first := views[0]
-	for i := 1; i < len(in.Addrs); i++ {
-		if _, known := first.Nodes[views[i].Myself.ID]; known {
-			if _, back := views[i].Nodes[first.Myself.ID]; back {
+	for i := range in.Addrs {
+		if i == first {
+			continue
+		}
+		if _, known := views[first].Nodes[views[i].Myself.ID]; known {
+			if _, back := views[i].Nodes[views[first].Myself.ID]; back {
 				continue
 			}
 		}
-		ip, port, err := a.resolve(ctx, in.Addrs[i])
-		if err != nil {
-			return MeetResult{}, fmt.Errorf("meet: %w", err)
+		if err := a.meetOne(ctx, in.Addrs[first], in.Addrs[i], views[i].Myself.BusPort); err != nil {
+			return MeetResult{}, err
 		}
-		bus := views[i].Myself.BusPort
-		err = a.retry(ctx, "cluster meet", func(ctx context.Context) error {
-			return a.client(in.Addrs[0]).Do(ctx, "cluster", "meet", ip, port, bus).Err()
-		})
-		if err != nil {
-			return MeetResult{}, fmt.Errorf("meet %s from %s: %w", in.Addrs[i], in.Addrs[0], err)
-		}
-		a.log().InfoContext(ctx, "cluster meet", "from", in.Addrs[0], "to", in.Addrs[i])
 	}
 	res, err := a.WaitConverged(ctx, WaitConvergedInput{Addrs: in.Addrs, RequireStateOK: in.RequireStateOK, Timeout: in.Timeout})
 	if err != nil {
 		return MeetResult{}, fmt.Errorf("meet: %w", err)
 	}
 	return MeetResult{NodeIDs: res.NodeIDs}, nil
+}
+
+// meetViews reads every node's view, and returns them with the index of
+// the first node that answered. Fenced nodes (IsAuthError) are met blind
+// from it, then waited for until they answer.
+func (a *Admin) meetViews(ctx context.Context, in MeetInput) ([]ClusterView, int, error) {
+	views := make([]ClusterView, len(in.Addrs))
+	first := -1
+	var fenced []int
+	for i, addr := range in.Addrs {
+		v, err := a.view(ctx, addr)
+		switch {
+		case err == nil:
+			views[i] = v
+			if first < 0 {
+				first = i
+			}
+		case IsAuthError(err):
+			fenced = append(fenced, i)
+		default:
+			return nil, 0, fmt.Errorf("meet: %w", err)
+		}
+	}
+	if len(fenced) == 0 {
+		return views, first, nil
+	}
+	if first < 0 {
+		return nil, 0, fmt.Errorf("meet: every node refuses the cluster's password (%s): none to meet the others from", strings.Join(in.Addrs, ", "))
+	}
+	for _, i := range fenced {
+		bus := in.BusPorts[in.Addrs[i]] // 0: Redis takes port + 10000
+		if err := a.meetOne(ctx, in.Addrs[first], in.Addrs[i], bus); err != nil {
+			return nil, 0, err
+		}
+	}
+	wait := cmp.Or(in.FenceWait, DefaultFenceWait)
+	for _, i := range fenced {
+		addr := in.Addrs[i]
+		a.log().InfoContext(ctx, "meet: waiting for a fenced node", "addr", addr, "limit", wait)
+		err := a.poll(ctx, wait, "wait for "+addr+" to lift its fence", func(ctx context.Context) (bool, string, error) {
+			v, err := a.view(ctx, addr)
+			if IsAuthError(err) {
+				return false, addr + " refuses the cluster's password: fenced", nil
+			}
+			views[i] = v
+			return err == nil, "", err
+		})
+		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil { // the wait's own limit
+			return nil, 0, fmt.Errorf("meet: %w", &FencedError{Addr: addr, Wait: wait, Err: err})
+		}
+		if err != nil {
+			return nil, 0, fmt.Errorf("meet: %w", err)
+		}
+	}
+	return views, first, nil
+}
+
+// meetOne has from meet to (CLUSTER MEET ip port [bus]; bus 0: Redis takes
+// port + 10000).
+func (a *Admin) meetOne(ctx context.Context, from, to string, bus int) error {
+	ip, port, err := a.resolve(ctx, to)
+	if err != nil {
+		return fmt.Errorf("meet: %w", err)
+	}
+	args := []any{"cluster", "meet", ip, port}
+	if bus > 0 {
+		args = append(args, bus)
+	}
+	err = a.retry(ctx, "cluster meet", func(ctx context.Context) error {
+		return a.client(from).Do(ctx, args...).Err()
+	})
+	if err != nil {
+		return fmt.Errorf("meet %s from %s: %w", to, from, err)
+	}
+	a.log().InfoContext(ctx, "cluster meet", "from", from, "to", to)
+	return nil
 }
 
 // resolve turns host:port into an IP and a port (CLUSTER MEET takes IPs).

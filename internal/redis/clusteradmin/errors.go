@@ -33,6 +33,9 @@ const (
 	// node not a replica, keys on a node to reset); retryable, as time may fix
 	// it.
 	TypePrecondition = "RedisPrecondition"
+	// TypeFenced: a node refused the cluster's password for longer than the
+	// caller waits for a fence (non-retryable: the wait was the retry).
+	TypeFenced = "RedisFenced"
 	// TypePermanent: any other error Redis returned for a command (wrong
 	// arguments, unknown command): non-retryable.
 	TypePermanent = "RedisPermanent"
@@ -56,6 +59,8 @@ func Classify(err error) (typeName string, retryable bool) {
 		return TypePlanConflict, false
 	case errors.As(err, &pre):
 		return TypePrecondition, true
+	case errors.As(err, new(*FencedError)):
+		return TypeFenced, false
 	case IsTransient(err), errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
 		return TypeTransient, true
 	}
@@ -66,6 +71,31 @@ func Classify(err error) (typeName string, retryable bool) {
 	// Unknown non-Redis errors (I/O we did not recognise): let the activity
 	// retry policy decide.
 	return TypeTransient, true
+}
+
+// FencedError: the node at Addr refused the cluster's password for Wait.
+type FencedError struct {
+	Addr string
+	Wait time.Duration
+	Err  error
+}
+
+func (e *FencedError) Error() string {
+	return fmt.Sprintf("%s refused the cluster's password for %s: fenced by its instance manager all along (its log says why), or the password is wrong: %v",
+		e.Addr, e.Wait, e.Err)
+}
+
+func (e *FencedError) Unwrap() error { return e.Err }
+
+// IsAuthError reports whether a node refused the password (WRONGPASS,
+// NOAUTH): in a dayops cluster, a node its instance manager fences.
+func IsAuthError(err error) bool {
+	var rerr redis.Error
+	if !errors.As(err, &rerr) {
+		return false
+	}
+	msg := rerr.Error()
+	return strings.HasPrefix(msg, "WRONGPASS") || strings.HasPrefix(msg, "NOAUTH")
 }
 
 // KeyTooBigError names a key larger than the configured limit.
