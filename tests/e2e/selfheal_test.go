@@ -15,6 +15,7 @@ import (
 
 	"github.com/dayops/dayops/bench/chaosbench"
 	"github.com/dayops/dayops/bench/chaosbench/kubedown"
+	"github.com/dayops/dayops/bench/chaosbench/targetkill"
 	"github.com/dayops/dayops/bench/chaosbench/temporaldown"
 	"github.com/dayops/dayops/internal/audit"
 	"github.com/dayops/dayops/internal/devcluster/devtest"
@@ -218,6 +219,15 @@ func TestSelfHealing(t *testing.T) {
 	// slot migration: the step's attempt is timed out while the worker
 	// still runs it; the scale-out must succeed with no slot left open.
 	h.checked(temporaldown.Run(ctx, b, temporaldown.Outage))
+	// 12. The primary a scale-out moves slots to is SIGKILLed in the middle
+	// of the move: it restarts on its AOF, fenced, and the migration
+	// resumes; the scale-out must succeed, no slot open, no key lost.
+	// KNOWN TO LOSE KEYS (found 2026-12-05, not fixed yet: docs/slot-migration.md,
+	// "Open: the target killed mid-migration"), so it runs only with
+	// DAYOPS_KNOWN_FAILURES=1; the fix makes it unconditional.
+	if os.Getenv("DAYOPS_KNOWN_FAILURES") != "" {
+		h.checked(targetkill.Run(ctx, b))
+	}
 
 	wr, err := b.Stop(ctx)
 	if err != nil {

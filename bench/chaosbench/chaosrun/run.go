@@ -112,31 +112,12 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (res Result, err error)
 		return res, err
 	}
 	defer benchkit.DeleteNamespace(context.WithoutCancel(ctx), deps.Kube, ns, log)
-	// The worker reaches the Kubernetes API and Temporal through proxies
-	// that kube-api-down and temporal-down take away.
-	kubeAPI, err := apiproxy.StartKube(cfg.Kubeconfig, filepath.Join(tmp, "worker.kubeconfig"))
+	env := chaosbench.Env{Kube: deps.Kube, Temporal: deps.Temporal, Operator: op, Auditor: au, Namespace: ns, Log: log}
+	stop, err := startWorker(ctx, cfg, api, db.URL, tmp, &env)
+	defer stop()
 	if err != nil {
 		return res, err
 	}
-	defer kubeAPI.Close()
-	temporalLink, err := apiproxy.Start(cfg.TemporalAddress)
-	if err != nil {
-		return res, err
-	}
-	defer temporalLink.Close()
-	w := &benchkit.ProcWorker{Bin: cfg.DayopsBin, Dir: tmp, Env: api.WorkerEnv("TEMPORAL_ADDRESS="+temporalLink.Addr(),
-		"KUBECONFIG="+filepath.Join(tmp, "worker.kubeconfig"))}
-	if err := w.Start(); err != nil {
-		return res, err
-	}
-	defer w.Stop()
-	dbDown, err := pgtest.ConnectTerminator(ctx, db.URL)
-	if err != nil {
-		return res, err
-	}
-	defer dbDown.Close()
-	env := chaosbench.Env{Kube: deps.Kube, Temporal: deps.Temporal, Operator: op, Auditor: au, Namespace: ns, Worker: w, Database: dbDown, KubeAPI: kubeAPI,
-		TemporalLink: temporalLink, Log: log}
 	log.Info("chaosbench ready", "namespace", ns, "task_queue", api.Config.TaskQueue)
 	res.Writers = map[string]chaosbench.WriterResult{}
 
@@ -149,7 +130,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (res Result, err error)
 	err = runAOF(ctx, b, cfg, out, &res)
 	res.Figures = append(res.Figures, b.Figures...)
 	if err != nil {
-		return res, fmt.Errorf("cluster %s: %w (worker logs in %s)", b.Cluster, err, w.Dir)
+		return res, fmt.Errorf("cluster %s: %w (worker logs in %s)", b.Cluster, err, tmp)
 	}
 	if err := b.Delete(ctx); err != nil {
 		return res, err
@@ -162,6 +143,42 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (res Result, err error)
 	}
 
 	return res, report(out, cfg, res)
+}
+
+// startWorker starts the worker process, which reaches the Kubernetes API
+// and Temporal through proxies that kube-api-down and temporal-down take
+// away, and the database terminator of audit-db-down, into env; stop ends
+// what was started.
+func startWorker(ctx context.Context, cfg Config, api *benchkit.API, dbURL, tmp string, env *chaosbench.Env) (stop func(), err error) {
+	var stops []func()
+	stop = func() {
+		for _, s := range slices.Backward(stops) {
+			s()
+		}
+	}
+	kubeAPI, err := apiproxy.StartKube(cfg.Kubeconfig, filepath.Join(tmp, "worker.kubeconfig"))
+	if err != nil {
+		return stop, err
+	}
+	stops = append(stops, func() { kubeAPI.Close() })
+	temporalLink, err := apiproxy.Start(cfg.TemporalAddress)
+	if err != nil {
+		return stop, err
+	}
+	stops = append(stops, func() { temporalLink.Close() })
+	w := &benchkit.ProcWorker{Bin: cfg.DayopsBin, Dir: tmp, Env: api.WorkerEnv("TEMPORAL_ADDRESS="+temporalLink.Addr(),
+		"KUBECONFIG="+filepath.Join(tmp, "worker.kubeconfig"))}
+	if err := w.Start(); err != nil {
+		return stop, err
+	}
+	stops = append(stops, func() { _ = w.Stop() })
+	dbDown, err := pgtest.ConnectTerminator(ctx, dbURL)
+	if err != nil {
+		return stop, err
+	}
+	stops = append(stops, func() { dbDown.Close() })
+	env.Worker, env.Database, env.KubeAPI, env.TemporalLink = w, dbDown, kubeAPI, temporalLink
+	return stop, nil
 }
 
 // runAOF runs the faults on the cluster with the default persistence (AOF):

@@ -52,6 +52,8 @@ type Node struct {
 	Dir     string
 	cmd     *exec.Cmd
 	exited  chan struct{}
+	bin     string
+	args    []string
 }
 
 // Cluster is a set of running nodes and an Admin to operate them.
@@ -202,32 +204,60 @@ func (c *Cluster) startNode(ctx context.Context) (*Node, error) {
 		"--logfile", filepath.Join(dir, "redis.log"),
 	}
 	args = append(args, c.opts.Config...)
-	cmd := exec.Command(c.opts.RedisServer, args...)
+	n := &Node{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), Port: port, BusPort: bus, Dir: dir, bin: c.opts.RedisServer, args: args}
+	if err := n.start(); err != nil {
+		return nil, err
+	}
+	return n, n.waitPing(ctx)
+}
+
+// start starts the node's redis-server.
+func (n *Node) start() error {
+	cmd := exec.Command(n.bin, n.args...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
 	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("redistest: start %s: %w", c.opts.RedisServer, err)
+		return fmt.Errorf("redistest: start %s: %w", n.bin, err)
 	}
-	n := &Node{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), Port: port, BusPort: bus, Dir: dir, cmd: cmd, exited: make(chan struct{})}
-	go func() { _ = cmd.Wait(); close(n.exited) }()
+	n.cmd, n.exited = cmd, make(chan struct{})
+	exited := n.exited
+	go func() { _ = cmd.Wait(); close(exited) }()
+	return nil
+}
+
+// Restart SIGKILLs the node's redis-server and starts it again with the
+// same arguments, directory and ports (its nodes.conf, and its AOF when
+// the cluster's Config turns AOF on): a process crash and a container
+// restart.
+func (n *Node) Restart(ctx context.Context) error {
+	n.kill()
+	if err := n.start(); err != nil {
+		return err
+	}
+	return n.waitPing(ctx)
+}
+
+// waitPing waits until the node answers PING (10 s at most).
+func (n *Node) waitPing(ctx context.Context) error {
+	port, dir := n.Port, n.Dir
 	cl := redis.NewClient(&redis.Options{Addr: n.Addr, MaxRetries: -1, Protocol: 2, DisableIdentity: true})
 	defer cl.Close()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		if err := cl.Ping(ctx).Err(); err == nil {
-			return n, nil
+			return nil
 		}
 		select {
 		case <-n.exited:
 			log, _ := os.ReadFile(filepath.Join(dir, "redis.log"))
-			return nil, fmt.Errorf("redistest: redis-server on port %d exited: %s", port, lastLines(string(log), 5))
+			return fmt.Errorf("redistest: redis-server on port %d exited: %s", port, lastLines(string(log), 5))
 		case <-ctx.Done():
 			n.kill()
-			return nil, ctx.Err()
+			return ctx.Err()
 		case <-time.After(10 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
 			n.kill()
-			return nil, fmt.Errorf("redistest: redis-server on port %d did not answer PING", port)
+			return fmt.Errorf("redistest: redis-server on port %d did not answer PING", port)
 		}
 	}
 }

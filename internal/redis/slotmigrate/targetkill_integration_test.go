@@ -1,0 +1,123 @@
+package slotmigrate_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/dayops/dayops/internal/redis/clusteradmin"
+	"github.com/dayops/dayops/internal/redis/slotmigrate"
+	"github.com/dayops/dayops/internal/testutil/redistest"
+	"github.com/dayops/dayops/internal/topology"
+)
+
+// TestMigrateTargetKilledAndRestarted: the node a scale-out moves slots
+// to is SIGKILLed in the middle of the move and restarted at once on its
+// AOF and nodes.conf (a container restart); the migration, run again as
+// the activity's retry would, must finish with every filled key and every
+// acknowledged write in place.
+func TestMigrateTargetKilledAndRestarted(t *testing.T) {
+	t.Parallel()
+	bothModes(t, killTarget)
+}
+
+func killTarget(t *testing.T, mode clusteradmin.CopyMode) {
+	ctx := t.Context()
+	c := redistest.New(t, redistest.Options{Primaries: 3, ReplicasPerPrimary: 1,
+		Config: []string{"--appendonly", "yes", "--appendfsync", "always"},
+		Limits: clusteradmin.Limits{Copy: mode}})
+	cc := c.ClusterClient()
+	defer cc.Close()
+	if err := redistest.Fill(ctx, cc, "k:", testKeys, 32, 8); err != nil {
+		t.Fatal(err)
+	}
+	w := redistest.StartWriter(ctx, cc, redistest.WriterOptions{Keys: 5000, Workers: 2, CheckPrevious: true, WaitReplicas: 1})
+	defer w.Stop()
+	n4, err := c.AddPrimary(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id4, err := c.NodeID(ctx, n4.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r4, err := c.StartNode(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Admin.Meet(ctx, clusteradmin.MeetInput{Addrs: c.Addrs()}); err != nil {
+		t.Fatal(err)
+	}
+	if err := redis.NewClient(&redis.Options{Addr: r4.Addr, Protocol: 2}).Do(ctx, "cluster", "replicate", id4).Err(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2 * time.Second)
+	view, err := c.View(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err := topology.Rebalance(view.Layout(), map[string]float64{id4: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	killed := make(chan string, 1)
+	wctx, stop := context.WithCancel(ctx)
+	defer stop()
+	go func() {
+		for wctx.Err() == nil {
+			if open := redistest.OpenSlot(wctx, cc); open != "" {
+				if err := n4.Restart(ctx); err != nil {
+					t.Errorf("restart the target: %v", err)
+				}
+				// The instance manager's fence: a one-time password for
+				// about 100 ms.
+				fc := redis.NewClient(&redis.Options{Addr: n4.Addr, Protocol: 2})
+				_ = fc.ConfigSet(ctx, "requirepass", "fence-once").Err()
+				time.Sleep(150 * time.Millisecond)
+				_ = fc.Do(ctx, "auth", "fence-once").Err()
+				_ = fc.ConfigSet(ctx, "requirepass", "").Err()
+				fc.Close()
+				killed <- open
+				return
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+	}()
+	m := slotmigrate.New(c.Admin)
+	var runs int
+	for runs = 1; runs <= 5; runs++ {
+		_, err = m.MigrateSlots(ctx, slotmigrate.MigrateInput{Moves: plan.Moves, Seeds: c.Addrs()})
+		if err == nil {
+			break
+		}
+		t.Logf("run %d: %v", runs, err)
+		time.Sleep(time.Second)
+	}
+	stop()
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case open := <-killed:
+		t.Logf("target restarted at open slot %s; %d runs", open, runs)
+	default:
+		t.Fatal("the target was never killed mid-migration")
+	}
+	w.Stop()
+	st := w.Stats()
+	if st.Lost > 0 {
+		t.Errorf("%d acknowledged writes lost: %v", st.Lost, st.LostErr)
+	}
+	if _, err := w.Verify(ctx, cc); err != nil {
+		t.Errorf("writer: %v", err)
+	}
+	n, err := redistest.CountFilled(ctx, cc, "k:", testKeys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != testKeys {
+		t.Errorf("%d of %d filled keys lost", testKeys-n, testKeys)
+	}
+}
