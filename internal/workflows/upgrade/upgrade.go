@@ -88,14 +88,12 @@ var gateOptions = workflow.ActivityOptions{
 // handover talks to Redis only, and a new primary that does not answer
 // should hand back within seconds, so its errors get gateOptions' old,
 // short budget (5 attempts, 10 s at most).
-var handoverProbeOptions = workflow.ActivityOptions{
-	StartToCloseTimeout: 15 * time.Minute,
-	HeartbeatTimeout:    flow.HeartbeatTimeout,
-	RetryPolicy: &temporal.RetryPolicy{
-		InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: 10 * time.Second, MaximumAttempts: 5,
-		NonRetryableErrorTypes: []string{redisops.ErrTypeGateFailed},
-	},
-}
+var handoverProbeOptions = func() workflow.ActivityOptions {
+	o, rp := gateOptions, *gateOptions.RetryPolicy
+	rp.MaximumInterval, rp.MaximumAttempts = 10*time.Second, 5
+	o.RetryPolicy = &rp
+	return o
+}()
 
 // instanceWaitOptions: a recreated instance that does not come back in sync
 // within the timeout fails the step (and the upgrade rolls back).
