@@ -18,6 +18,7 @@ import (
 	"github.com/dayops/dayops/bench/benchkit"
 	"github.com/dayops/dayops/bench/chaosbench"
 	"github.com/dayops/dayops/bench/chaosbench/kubedown"
+	"github.com/dayops/dayops/bench/chaosbench/targetkill"
 	"github.com/dayops/dayops/bench/chaosbench/temporaldown"
 	"github.com/dayops/dayops/internal/apiv1"
 	"github.com/dayops/dayops/internal/testutil/apiproxy"
@@ -26,7 +27,7 @@ import (
 
 // Scenario names, for Config.Skip.
 var Scenarios = []string{"force-delete-primary", "delete-replica-pvc", "worker-mid-recovery", "worker-down",
-	"switchover", "sigkill-aof", "freeze-primary", "lose-node", "busy", "audit-db-down", "kube-api-down", "temporal-down", "sigkill-none"}
+	"switchover", "sigkill-aof", "freeze-primary", "lose-node", "busy", "audit-db-down", "kube-api-down", "temporal-down", "target-kill", "sigkill-none"}
 
 // Config of a run of `dayops-dev bench chaos`.
 type Config struct {
@@ -223,6 +224,7 @@ func runAOF(ctx context.Context, b *chaosbench.Bench, cfg Config, out io.Writer,
 		}},
 		{"kube-api-down", func() (chaosbench.Figure, error) { return kubedown.Run(ctx, b, image, kubedown.Outage) }},
 		{"temporal-down", func() (chaosbench.Figure, error) { return temporaldown.Run(ctx, b, temporaldown.Outage) }},
+		{"target-kill", func() (chaosbench.Figure, error) { return targetkill.Run(ctx, b) }},
 	}
 	for _, s := range steps {
 		if slices.Contains(cfg.Skip, s.name) {

@@ -342,14 +342,29 @@ func (a *Migrator) runLegacy(ctx context.Context, m *migration, tr *tracker) err
 	}
 	return pipe.Parallel(ctx, lim.Sources, slices.Sorted(maps.Keys(m.bySource)), func(ctx context.Context, src string) error {
 		return pipe.Parallel(ctx, inFlight, m.bySource[src], func(ctx context.Context, w wave) error {
-			err := a.Retry(ctx, "migrate wave", func(ctx context.Context) error {
-				return a.runWave(ctx, m, w, tr)
-			})
+			err := a.retryWave(ctx, "migrate wave", m, w, tr)
 			if err != nil {
 				return fmt.Errorf("slots %s from %s to %s: %w", topology.RangesOf(w.slots), m.addrs[w.src], m.addrs[w.tgt], err)
 			}
 			return nil
 		})
+	})
+}
+
+// retryWave runs w until it succeeds, as clusteradmin.Admin.Retry does with
+// a transient error. A node that refuses the cluster's password counts as
+// transient here: dayops' instance manager fences a restarted primary with
+// a one-time password for the moment it decides how it rejoins (about 0.1
+// s when it serves), and the wave, run again, starts from the state it
+// finds (slots open, keys on either side). It failed the migration before
+// (a permanent error), and the target-kill scenario's scale-out with it.
+func (a *Migrator) retryWave(ctx context.Context, what string, m *migration, w wave, tr *tracker) error {
+	return a.Retry(ctx, what, func(ctx context.Context) error {
+		err := a.runWave(ctx, m, w, tr)
+		if clusteradmin.IsAuthError(err) {
+			return clusteradmin.Transient(err.Error())
+		}
+		return err
 	})
 }
 

@@ -57,7 +57,7 @@ func (a *Migrator) CloseOpenSlots(ctx context.Context, in CloseOpenSlotsInput) (
 	tr := newTracker(nil, nil, 0)
 	for _, w := range forward {
 		a.Logger().InfoContext(ctx, "finishing open slot towards the importing node", "slot", w.slots[0], "source", m.addrs[w.src], "target", m.addrs[w.tgt])
-		err := a.Retry(ctx, "close open slot", func(ctx context.Context) error { return a.runWave(ctx, m, w, tr) })
+		err := a.retryWave(ctx, "close open slot", m, w, tr)
 		if err != nil {
 			return res, fmt.Errorf("close slot %d forward: %w", w.slots[0], err)
 		}
