@@ -355,6 +355,51 @@ func (c *Cluster) AddPrimary(ctx context.Context) (*Node, error) {
 	return n, nil
 }
 
+// AddReplica starts a new node, meets it with the cluster and makes it a
+// replica of primaryID, and returns once every running node lists it as
+// that primary's replica: a plan computed before then (topology.Rebalance
+// over View) could count it as an empty primary and move slots to it.
+func (c *Cluster) AddReplica(ctx context.Context, primaryID string) (*Node, error) {
+	n, err := c.StartNode(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := c.Admin.Meet(ctx, clusteradmin.MeetInput{Addrs: c.Addrs()}); err != nil {
+		return nil, fmt.Errorf("redistest: %w", err)
+	}
+	if err := c.Pool.Client(n.Addr).Do(ctx, "cluster", "replicate", primaryID).Err(); err != nil {
+		return nil, fmt.Errorf("redistest: replicate %s on %s: %w", primaryID, n.Addr, err)
+	}
+	id, err := c.NodeID(ctx, n.Addr)
+	if err != nil {
+		return nil, err
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		seen := 0
+		for _, addr := range c.Addrs() {
+			text, err := c.Pool.Client(addr).ClusterNodes(ctx).Result()
+			if err != nil {
+				continue
+			}
+			if v, err := clusteradmin.ParseClusterNodes(text); err == nil && v.Nodes[id].PrimaryID == primaryID {
+				seen++
+			}
+		}
+		if seen == len(c.Addrs()) {
+			return n, nil
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("redistest: %s is not a replica of %s on every node after 30 s", n.Addr, primaryID)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
 // View returns the cluster as the first running node sees it.
 func (c *Cluster) View(ctx context.Context) (clusteradmin.ClusterView, error) {
 	addrs := c.Addrs()
