@@ -62,6 +62,7 @@ type wave struct {
 
 type migration struct {
 	addrs     map[string]string // node ID -> addr
+	primaryOf map[string]string // replica's node ID -> its primary's
 	primaries []string
 	live      []string // every node not failed, replicas included
 	bySource  map[string][]wave
@@ -164,7 +165,14 @@ func (a *Migrator) prepare(ctx context.Context, in MigrateInput, closeForeign bo
 	for id, addr := range in.Addrs {
 		m.addrs[id] = addr
 	}
-	for _, mv := range in.Moves {
+	moves := m.followFailovers(in.Moves, views)
+	for i, mv := range moves {
+		if mv != in.Moves[i] {
+			a.Logger().WarnContext(ctx, "a planned node is a replica now: its shard's new primary takes its part",
+				"planned", in.Moves[i].String(), "now", mv.String())
+		}
+	}
+	for _, mv := range moves {
 		for _, id := range []string{mv.From, mv.To} {
 			if _, ok := views[id]; !ok && m.addrs[id] != "" {
 				// A drained source may have become a replica: its view
@@ -175,7 +183,7 @@ func (a *Migrator) prepare(ctx context.Context, in MigrateInput, closeForeign bo
 			}
 		}
 	}
-	pending, foreign, err := m.classify(views, in.Moves)
+	pending, foreign, err := m.classify(views, moves)
 	if err != nil {
 		return nil, err
 	}
@@ -191,6 +199,36 @@ func (a *Migrator) prepare(ctx context.Context, in MigrateInput, closeForeign bo
 	}
 	m.addWaves(pending, a.Limits.WithDefaults().SlotsPerWave)
 	return m, nil
+}
+
+// followFailovers retargets a move whose source or target is now a
+// replica of a node other than the move's other end: that node was its
+// replica and was promoted (Redis' failover, or the instance manager's
+// takeover of a restarted primary), and owns what the planned node owned. A
+// source that replicates the move's target drained its last slot and
+// stays as planned.
+//
+// A node's own view says it first (the seed's may not have heard yet).
+func (m *migration) followFailovers(moves []topology.Move, views map[string]clusteradmin.ClusterView) []topology.Move {
+	primaryOf := func(id string) string {
+		if v, ok := views[id]; ok {
+			if v.Myself.IsPrimary() {
+				return ""
+			}
+			return v.Myself.PrimaryID
+		}
+		return m.primaryOf[id]
+	}
+	out := slices.Clone(moves)
+	for i, mv := range out {
+		if p := primaryOf(mv.From); p != "" && p != mv.To {
+			out[i].From = p
+		}
+		if p := primaryOf(mv.To); p != "" && p != mv.From {
+			out[i].To = p
+		}
+	}
+	return out
 }
 
 // classify counts the planned slots and sorts each into done (already on

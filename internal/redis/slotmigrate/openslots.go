@@ -161,7 +161,7 @@ func (a *Migrator) primaryViews(ctx context.Context, seeds []string) (*migration
 	if seed.Myself.ID == "" {
 		return nil, nil, fmt.Errorf("no seed reachable: %w", err)
 	}
-	m := &migration{addrs: map[string]string{}}
+	m := &migration{addrs: map[string]string{}, primaryOf: map[string]string{}}
 	views := map[string]clusteradmin.ClusterView{}
 	for id, n := range seed.Nodes {
 		m.addrs[id] = n.Addr
@@ -171,6 +171,8 @@ func (a *Migrator) primaryViews(ctx context.Context, seeds []string) (*migration
 		m.live = append(m.live, id)
 		if n.IsPrimary() {
 			m.primaries = append(m.primaries, id)
+		} else if n.PrimaryID != "" {
+			m.primaryOf[id] = n.PrimaryID
 		}
 	}
 	slices.Sort(m.primaries)

@@ -115,3 +115,99 @@ func killTarget(t *testing.T, mode clusteradmin.CopyMode) {
 		t.Errorf("%d of %d filled keys lost", testKeys-n, testKeys)
 	}
 }
+
+// TestMigrateFollowsATakeoverOfTheTarget: between two runs of a scale-out's
+// migration, the target's replica takes over (as dayops' instance manager
+// has it do for a restarted primary whose replica may hold writes its AOF
+// lacks); the run again with the plan's node IDs must move the rest of the
+// slots to the new primary, with every key and acknowledged write in place.
+func TestMigrateFollowsATakeoverOfTheTarget(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	c := redistest.New(t, redistest.Options{Primaries: 3, ReplicasPerPrimary: 1})
+	cc := c.ClusterClient()
+	defer cc.Close()
+	if err := redistest.Fill(ctx, cc, "k:", testKeys, 32, 8); err != nil {
+		t.Fatal(err)
+	}
+	w := redistest.StartWriter(ctx, cc, redistest.WriterOptions{Keys: 5000, Workers: 2, CheckPrevious: true, WaitReplicas: 1})
+	defer w.Stop()
+	n4, err := c.AddPrimary(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id4, err := c.NodeID(ctx, n4.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r4, err := c.AddReplica(ctx, id4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	view, err := c.View(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err := topology.Rebalance(view.Layout(), map[string]float64{id4: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := slotmigrate.New(c.Admin)
+	if _, err := m.MigrateSlots(ctx, slotmigrate.MigrateInput{Moves: plan.Moves[:1], Seeds: c.Addrs()}); err != nil {
+		t.Fatal(err)
+	}
+	rc := redis.NewClient(&redis.Options{Addr: r4.Addr, Protocol: 2})
+	defer rc.Close()
+	// The replica holds what its primary has (the instance manager picks
+	// only a replica that had synced): its link up and its offset caught up.
+	nc := redis.NewClient(&redis.Options{Addr: n4.Addr, Protocol: 2})
+	defer nc.Close()
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(50 * time.Millisecond) {
+		pi, err1 := nc.Info(ctx, "replication").Result()
+		ri, err2 := rc.Info(ctx, "replication").Result()
+		p, r := clusteradmin.ParseInfo(pi), clusteradmin.ParseInfo(ri)
+		if err1 == nil && err2 == nil && r["master_link_status"] == "up" && r["slave_repl_offset"] == p["master_repl_offset"] {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("replica %s did not catch up with %s", r4.Addr, n4.Addr)
+		}
+	}
+	if err := rc.Do(ctx, "cluster", "failover", "takeover").Err(); err != nil {
+		t.Fatal(err)
+	}
+	r4id, err := c.NodeID(ctx, r4.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Admin.WaitConverged(ctx, clusteradmin.WaitConvergedInput{Addrs: c.Addrs(), RequireStateOK: true, Timeout: 30 * time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.MigrateSlots(ctx, slotmigrate.MigrateInput{Moves: plan.Moves, Seeds: c.Addrs()}); err != nil {
+		t.Fatalf("run after the takeover: %v", err)
+	}
+	view, err = c.View(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := plan.Slots()
+	var got int
+	for s := range 16384 {
+		if view.Owner(s) == r4id {
+			got++
+		}
+	}
+	if got != want {
+		t.Errorf("the new primary %s owns %d slots, want %d", r4.Addr, got, want)
+	}
+	w.Stop()
+	if st := w.Stats(); st.Lost > 0 {
+		t.Errorf("%d acknowledged writes lost: %v", st.Lost, st.LostErr)
+	}
+	if _, err := w.Verify(ctx, cc); err != nil {
+		t.Errorf("writer: %v", err)
+	}
+	if n, err := redistest.CountFilled(ctx, cc, "k:", testKeys); err != nil || n != testKeys {
+		t.Errorf("%d of %d filled keys (err %v)", n, testKeys, err)
+	}
+}
