@@ -395,11 +395,12 @@ func (a *Migrator) runLegacy(ctx context.Context, m *migration, tr *tracker) err
 // a one-time password for the moment it decides how it rejoins (about 0.1
 // s when it serves), and the wave, run again, starts from the state it
 // finds (slots open, keys on either side). It failed the migration before
-// (a permanent error), and the target-kill scenario's scale-out with it.
+// (a permanent error), and the target-kill scenario's scale-out with it. A
+// MIGRATE the fenced target refused (legacy path) is the same case.
 func (a *Migrator) retryWave(ctx context.Context, what string, m *migration, w wave, tr *tracker) error {
 	return a.Retry(ctx, what, func(ctx context.Context) error {
 		err := a.runWave(ctx, m, w, tr)
-		if clusteradmin.IsAuthError(err) {
+		if clusteradmin.IsAuthError(err) || targetRefusedAuth(err) {
 			return clusteradmin.Transient(err.Error())
 		}
 		return err
@@ -873,5 +874,12 @@ func (a *Migrator) resolveBusy(ctx context.Context, src, ip string, port int, b 
 }
 
 func isBusyKey(err error) bool { return err != nil && strings.Contains(err.Error(), "BUSYKEY") }
+
+// targetRefusedAuth: a MIGRATE whose target refused its AUTH (a fenced
+// target), which the source reports as its own ERR; the source deleted
+// nothing.
+func targetRefusedAuth(err error) bool {
+	return hasMsg(err, "Target instance replied with error: WRONGPASS") || hasMsg(err, "Target instance replied with error: NOAUTH")
+}
 
 func hasMsg(err error, sub string) bool { return err != nil && strings.Contains(err.Error(), sub) }

@@ -15,9 +15,14 @@ import (
 
 // TestMigrateTargetKilledAndRestarted: the node a scale-out moves slots
 // to is SIGKILLed in the middle of the move and restarted at once on its
-// AOF and nodes.conf (a container restart); the migration, run again as
-// the activity's retry would, must finish with every filled key and every
-// acknowledged write in place.
+// AOF and nodes.conf (a container restart), then fenced for 150 ms with a
+// one-time password as dayops' instance manager does; the migration, run
+// again as the activity's retry would, must finish with every filled key
+// and every acknowledged write in place. The cluster has a password, as
+// dayops' clusters do: a connection the fenced node refuses then fails in
+// its AUTH (WRONGPASS), which go-redis reports without setting it on the
+// pipeline's commands (the case internal/redis/pipe.Failed exists for;
+// without a password the commands carry their own NOAUTH).
 func TestMigrateTargetKilledAndRestarted(t *testing.T) {
 	t.Parallel()
 	bothModes(t, killTarget)
@@ -25,7 +30,8 @@ func TestMigrateTargetKilledAndRestarted(t *testing.T) {
 
 func killTarget(t *testing.T, mode clusteradmin.CopyMode) {
 	ctx := t.Context()
-	c := redistest.New(t, redistest.Options{Primaries: 3, ReplicasPerPrimary: 1,
+	const password = "cluster-secret"
+	c := redistest.New(t, redistest.Options{Primaries: 3, ReplicasPerPrimary: 1, Password: password,
 		Config: []string{"--appendonly", "yes", "--appendfsync", "always"},
 		Limits: clusteradmin.Limits{Copy: mode}})
 	cc := c.ClusterClient()
@@ -67,11 +73,11 @@ func killTarget(t *testing.T, mode clusteradmin.CopyMode) {
 				}
 				// The instance manager's fence: a one-time password for
 				// about 100 ms.
-				fc := redis.NewClient(&redis.Options{Addr: n4.Addr, Protocol: 2})
+				fc := redis.NewClient(&redis.Options{Addr: n4.Addr, Password: password, Protocol: 2})
 				_ = fc.ConfigSet(ctx, "requirepass", "fence-once").Err()
 				time.Sleep(150 * time.Millisecond)
 				_ = fc.Do(ctx, "auth", "fence-once").Err()
-				_ = fc.ConfigSet(ctx, "requirepass", "").Err()
+				_ = fc.ConfigSet(ctx, "requirepass", password).Err()
 				fc.Close()
 				killed <- open
 				return

@@ -42,6 +42,9 @@ type Options struct {
 	Log *slog.Logger
 	// Limits for the Admin the cluster is built with.
 	Limits clusteradmin.Limits
+	// Password, when set, is every node's requirepass and masterauth; the
+	// Admin, ClusterClient and Check use it (as dayops' clusters have one).
+	Password string
 }
 
 // Node is one redis-server process.
@@ -54,6 +57,7 @@ type Node struct {
 	exited  chan struct{}
 	bin     string
 	args    []string
+	pass    string
 }
 
 // Cluster is a set of running nodes and an Admin to operate them.
@@ -99,8 +103,9 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 		}
 		c.dir, c.ownDir = d, true
 	}
-	c.Pool = clusteradmin.NewClientPool(redis.Options{})
+	c.Pool = clusteradmin.NewClientPool(redis.Options{Password: opts.Password})
 	c.Admin = clusteradmin.New(c.Pool, opts.Log, opts.Limits)
+	c.Admin.MigratePassword = opts.Password // MIGRATE authenticates to the target itself
 	ok := false
 	defer func() {
 		if !ok {
@@ -203,8 +208,12 @@ func (c *Cluster) startNode(ctx context.Context) (*Node, error) {
 		"--dir", dir, "--save", "", "--appendonly", "no", "--daemonize", "no",
 		"--logfile", filepath.Join(dir, "redis.log"),
 	}
+	if c.opts.Password != "" {
+		args = append(args, "--requirepass", c.opts.Password, "--masterauth", c.opts.Password)
+	}
 	args = append(args, c.opts.Config...)
-	n := &Node{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), Port: port, BusPort: bus, Dir: dir, bin: c.opts.RedisServer, args: args}
+	n := &Node{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), Port: port, BusPort: bus, Dir: dir,
+		bin: c.opts.RedisServer, args: args, pass: c.opts.Password}
 	if err := n.start(); err != nil {
 		return nil, err
 	}
@@ -239,7 +248,7 @@ func (n *Node) Restart(ctx context.Context) error {
 // waitPing waits until the node answers PING (10 s at most).
 func (n *Node) waitPing(ctx context.Context) error {
 	port, dir := n.Port, n.Dir
-	cl := redis.NewClient(&redis.Options{Addr: n.Addr, MaxRetries: -1, Protocol: 2, DisableIdentity: true})
+	cl := redis.NewClient(&redis.Options{Addr: n.Addr, Password: n.pass, MaxRetries: -1, Protocol: 2, DisableIdentity: true})
 	defer cl.Close()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -423,6 +432,7 @@ func (c *Cluster) NodeID(ctx context.Context, addr string) (string, error) {
 func (c *Cluster) ClusterClient() *redis.ClusterClient {
 	return redis.NewClusterClient(&redis.ClusterOptions{
 		Addrs:           c.Addrs(),
+		Password:        c.opts.Password,
 		MaxRedirects:    16,
 		DisableIdentity: true,
 		Protocol:        2,
@@ -456,7 +466,11 @@ func (c *Cluster) Check(ctx context.Context) error {
 			return fmt.Errorf("%s has open slots: migrating %v importing %v", a, v.Myself.Migrating, v.Myself.Importing)
 		}
 	}
-	out, err := exec.CommandContext(ctx, "redis-cli", "--cluster", "check", addrs[0]).CombinedOutput()
+	cli := []string{"--cluster", "check", addrs[0]}
+	if c.opts.Password != "" {
+		cli = append(cli, "--no-auth-warning", "-a", c.opts.Password)
+	}
+	out, err := exec.CommandContext(ctx, "redis-cli", cli...).CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("redis-cli --cluster check: %w: %s", err, out)
 	}
