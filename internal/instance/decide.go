@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"slices"
+	"time"
 )
 
 // Replication is a node's replication position: the ID of the history it
@@ -39,6 +40,11 @@ type Peer struct {
 	MasterID string      `json:"masterId,omitempty"`
 	Slots    int         `json:"slots,omitempty"` // slot ranges it owns when a primary
 	Repl     Replication `json:"repl"`
+	// LinkDownAt is when the replica lost its link to its primary
+	// (INFO's master_link_down_since_seconds, whole seconds, taken back
+	// from the moment the manager read it); zero when the link is up or
+	// never was.
+	LinkDownAt time.Time `json:"linkDownAt,omitzero"`
 }
 
 // Observation is everything Decide looks at.
@@ -49,8 +55,14 @@ type Observation struct {
 	// SelfID and WasPrimary come from nodes.conf's "myself" line.
 	SelfID     string `json:"selfId,omitempty"`
 	WasPrimary bool   `json:"wasPrimary"`
-	// AOF is the AOF found before redis-server started.
-	AOF AOFState `json:"aof"`
+	// OpenSlots counts the slots nodes.conf says this node was migrating
+	// or importing: a slot move in flight.
+	OpenSlots int `json:"openSlots,omitempty"`
+	// AOF is the AOF found before redis-server started, and AOFWritten
+	// the last time anything was written to it (its newest file's mtime,
+	// read before redis-server started).
+	AOF        AOFState  `json:"aof"`
+	AOFWritten time.Time `json:"aofWritten,omitzero"`
 	// Self is the loaded data's replication position (read while fenced).
 	Self Replication `json:"self"`
 	// Replicas are the nodes that nodes.conf lists as this node's replicas.
@@ -95,9 +107,21 @@ func NeedsFence(nodes []ClusterNode, exists bool) bool {
 //  2. a replica that is now a primary (Redis failed over while this node was
 //     away): follow it;
 //  3. a former primary without replicas serves: no copy to protect;
-//  4. an AOF was loaded: it holds every write this node acknowledged (Redis
-//     writes the AOF before replying and before feeding replicas), so this
-//     node is the most complete copy: serve, and replicas resync from it;
+//  4. an AOF was loaded: it may lack writes this node acknowledged. With
+//     appendfsync everysec, Redis postpones writing its AOF buffer (up to
+//     2 s) while a background fsync runs, and replies and feeds replicas
+//     meanwhile: a crash then loses writes that its replicas hold, WAIT-
+//     acknowledged ones too (seen: 57-77 of them in each of eight SIGKILLs
+//     under disk load). The AOF's offset cannot be compared with a
+//     replica's (a restart from an AOF starts a new history at 0), but its
+//     time can: a replica whose link to this node was up when the AOF was
+//     last written (LinkDownAt not before AOFWritten - LinkSlack) holds
+//     every write this node sent before it died, so the one furthest
+//     ahead takes over; with none such, the AOF is the most complete copy:
+//     serve (a replica cut off earlier is behind it). A node with slots
+//     open (a slot move in flight) serves: MIGRATING and IMPORTING live on
+//     this node alone, and a replica taking over would strand the move with
+//     keys it already copied in a slot the replica does not own;
 //  5. no replica reachable: wait (the caller bounds the wait);
 //  6. a reachable replica of this node whose position this node's history
 //     does not contain is ahead: the one furthest ahead takes over;
@@ -121,7 +145,7 @@ func Decide(o Observation) Decision {
 		return Decision{Action: Serve, Reason: "former primary without replicas"}
 	}
 	if o.AOF == AOFPresent {
-		return Decision{Action: Serve, Reason: "loaded its AOF, which holds every write it acknowledged"}
+		return decideAOF(o, peers)
 	}
 	var ahead []Peer
 	reachable := 0
@@ -155,6 +179,48 @@ func Decide(o Observation) Decision {
 	return Decision{Action: Takeover, Target: &best,
 		Reason: fmt.Sprintf("replica %s is ahead (offset %d of history %s; own offset %d, %s)",
 			short(best.ID), best.Repl.Offset, short(best.Repl.Replid), o.Self.Offset, why)}
+}
+
+// LinkSlack is how much earlier than the AOF's last write a replica's link
+// may have gone down and still count as up at that write:
+// master_link_down_since_seconds is whole seconds.
+const LinkSlack = 2 * time.Second
+
+// decideAOF is rule 4 (and 5: no replica reachable, wait).
+func decideAOF(o Observation, peers []Peer) Decision {
+	var current []Peer
+	reachable := 0
+	for _, p := range peers {
+		if !p.Reachable {
+			continue
+		}
+		reachable++
+		if p.Primary || p.MasterID != o.SelfID || p.Repl.Offset <= 0 || p.LinkDownAt.IsZero() {
+			continue
+		}
+		if p.LinkDownAt.Before(o.AOFWritten.Add(-LinkSlack)) {
+			continue // cut off before this node's last writes: behind the AOF
+		}
+		current = append(current, p)
+	}
+	if reachable == 0 {
+		return Decision{Action: Wait, Reason: fmt.Sprintf("loaded its AOF; none of %d replicas reachable", len(peers))}
+	}
+	if len(current) == 0 {
+		return Decision{Action: Serve, Reason: fmt.Sprintf("loaded its AOF (last written %s); no replica was connected then",
+			o.AOFWritten.UTC().Format(time.RFC3339))}
+	}
+	if o.OpenSlots > 0 {
+		return Decision{Action: Serve, Reason: fmt.Sprintf("loaded its AOF; %d slots open on this node (a slot move in flight), "+
+			"which a takeover would strand", o.OpenSlots)}
+	}
+	best := slices.MaxFunc(current, func(a, b Peer) int {
+		return cmp.Or(cmp.Compare(a.Repl.Offset, b.Repl.Offset), cmp.Compare(b.ID, a.ID))
+	})
+	return Decision{Action: Takeover, Target: &best,
+		Reason: fmt.Sprintf("replica %s was connected until %s, after the AOF's last write (%s): it holds every write "+
+			"this node sent, which an AOF whose write Redis postponed during a slow fsync may not",
+			short(best.ID), best.LinkDownAt.UTC().Format(time.RFC3339), o.AOFWritten.UTC().Format(time.RFC3339))}
 }
 
 func short(id string) string {

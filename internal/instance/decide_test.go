@@ -3,6 +3,7 @@ package instance
 import (
 	"os"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -13,6 +14,12 @@ func TestDecide(t *testing.T) {
 	fresh := Replication{Replid: "2222222222222222222222222222222222222222"} // a restart's new history, offset 0
 	replica := func(id string, off int64) Peer {
 		return Peer{ID: id, Addr: id + ":6379", Reachable: true, MasterID: me, Repl: Replication{Replid: hist, Offset: off}}
+	}
+	crash := time.Date(2026, 12, 5, 13, 0, 0, 0, time.UTC)
+	linked := func(id string, off int64, down time.Time) Peer {
+		p := replica(id, off)
+		p.LinkDownAt = down
+		return p
 	}
 	primary := func(o Observation) Observation {
 		o.NodesConf, o.SelfID, o.WasPrimary = true, me, true
@@ -37,9 +44,38 @@ func TestDecide(t *testing.T) {
 			obs:  primary(Observation{AOF: AOFOff, Self: fresh, Replicas: []Peer{replica(r1, 0)}}),
 			want: want{Serve, ""},
 		},
-		"AOF loaded wins over the replica": {
-			obs:  primary(Observation{AOF: AOFPresent, Self: fresh, Replicas: []Peer{replica(r1, 5000)}}),
+		// The AOF's last write against the replicas' links (rule 4).
+		"AOF loaded, replica connected at its last write": {
+			obs:  primary(Observation{AOF: AOFPresent, AOFWritten: crash, Self: fresh, Replicas: []Peer{linked(r1, 5000, crash)}}),
+			want: want{Takeover, r1},
+		},
+		"AOF loaded, replica's link down a second before it (whole seconds)": {
+			obs: primary(Observation{AOF: AOFPresent, AOFWritten: crash, Self: fresh,
+				Replicas: []Peer{linked(r1, 5000, crash.Add(-time.Second))}}),
+			want: want{Takeover, r1},
+		},
+		"AOF loaded, the replica furthest ahead of those connected": {
+			obs: primary(Observation{AOF: AOFPresent, AOFWritten: crash, Self: fresh,
+				Replicas: []Peer{linked(r1, 5000, crash), linked(r2, 7000, crash), linked(other, 9000, crash.Add(-time.Minute))}}),
+			want: want{Takeover, r2},
+		},
+		"AOF loaded, replica cut off before its last writes": {
+			obs: primary(Observation{AOF: AOFPresent, AOFWritten: crash, Self: fresh,
+				Replicas: []Peer{linked(r1, 5000, crash.Add(-10*time.Second))}}),
 			want: want{Serve, ""},
+		},
+		"AOF loaded, replica never linked since it started": {
+			obs:  primary(Observation{AOF: AOFPresent, AOFWritten: crash, Self: fresh, Replicas: []Peer{replica(r1, 5000)}}),
+			want: want{Serve, ""},
+		},
+		"AOF loaded, a slot move in flight on this node": {
+			obs: primary(Observation{AOF: AOFPresent, AOFWritten: crash, OpenSlots: 3, Self: fresh,
+				Replicas: []Peer{linked(r1, 5000, crash)}}),
+			want: want{Serve, ""},
+		},
+		"AOF loaded, no replica reachable": {
+			obs:  primary(Observation{AOF: AOFPresent, AOFWritten: crash, Self: fresh, Replicas: []Peer{{ID: r1, Addr: "x"}}}),
+			want: want{Wait, ""},
 		},
 		"AOF missing": {
 			obs:  primary(Observation{AOF: AOFMissing, Self: fresh, Replicas: []Peer{replica(r1, 5000)}}),
@@ -134,7 +170,7 @@ vars currentEpoch 4 lastVoteEpoch 0
 		t.Fatal(err)
 	}
 	self, ok := Self(nodes)
-	if !ok || self.ID != "e7d1" || !self.Primary() || self.Slots != 1 || self.Addr != "127.0.0.1:30001" {
+	if !ok || self.ID != "e7d1" || !self.Primary() || self.Slots != 1 || self.OpenSlots != 1 || self.Addr != "127.0.0.1:30001" {
 		t.Fatalf("self = %+v", self)
 	}
 	reps := ReplicasOf(nodes, "e7d1")

@@ -25,13 +25,15 @@
 // Decide, a pure function:
 //
 //   - Serve: no replica holds data this node lacks (same history, offset not
-//     behind), or the AOF this node loaded holds every write it acknowledged
-//     (appendfsync everysec writes before replying; a process crash loses
-//     nothing), or it is no former primary at all.
-//   - Takeover: a replica is ahead; the manager sends it CLUSTER FAILOVER
-//     TAKEOVER; the new primary's higher epoch reaches this node over the bus,
-//     it becomes that primary's replica (every slot it had moved to one node)
-//     and full-syncs from it.
+//     behind), or it loaded an AOF and no replica was connected at the AOF's
+//     last write, or it is no former primary at all.
+//   - Takeover: a replica is ahead, or (with an AOF) was connected when the
+//     AOF was last written: Redis (appendfsync everysec) postpones its AOF
+//     write behind a slow background fsync and replies meanwhile, so the AOF
+//     may lack acknowledged writes the replica holds (Decide, rule 4). The
+//     manager sends it CLUSTER FAILOVER TAKEOVER; the new primary's higher
+//     epoch reaches this node over the bus, it becomes that primary's replica
+//     (every slot it had moved to one node) and full-syncs from it.
 //   - Follow: a replica was already promoted (Redis' own failover while this
 //     node was down); wait to become its replica. A follow that does not
 //     complete within Options.FollowLimit (2 min) ends the manager with an

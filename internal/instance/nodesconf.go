@@ -17,6 +17,9 @@ type ClusterNode struct {
 	Flags    []string
 	MasterID string // "" for a primary
 	Slots    int    // slot-range fields (ranges, not slots: >0 means it owns slots)
+	// OpenSlots counts the [slot->-id] and [slot-<-id] fields: slots this
+	// node is migrating or importing (only on the "myself" line).
+	OpenSlots int
 }
 
 // Myself reports the "myself" flag.
@@ -51,7 +54,9 @@ func ParseClusterNodes(b []byte) ([]ClusterNode, error) {
 			n.MasterID = f[3]
 		}
 		for _, s := range f[8:] {
-			if !strings.HasPrefix(s, "[") { // [slot->-id] are open migrations
+			if strings.HasPrefix(s, "[") { // [slot->-id] are open migrations
+				n.OpenSlots++
+			} else {
 				n.Slots++
 			}
 		}

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // RedisConfig is what the manager needs to know of redis-server's
@@ -139,4 +140,24 @@ func StatAOF(c RedisConfig) AOFState {
 		}
 	}
 	return AOFMissing
+}
+
+// LastAOFWrite is when the node last wrote its AOF: the newest mtime of the
+// files in the AOF directory (Redis 7's base, incr and manifest files) or
+// of a single appendonly.aof; zero when there is none. Read it before
+// redis-server starts: a fenced node still writes its AOF (expired keys).
+func LastAOFWrite(c RedisConfig) time.Time {
+	var last time.Time
+	consider := func(p string) {
+		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.ModTime().After(last) {
+			last = fi.ModTime()
+		}
+	}
+	if entries, err := os.ReadDir(c.AppendDir); err == nil {
+		for _, e := range entries {
+			consider(filepath.Join(c.AppendDir, e.Name()))
+		}
+	}
+	consider(filepath.Join(c.Dir, c.AppendFile))
+	return last
 }

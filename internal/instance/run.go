@@ -145,8 +145,11 @@ func readBoot(args []string) (boot, error) {
 		return boot{}, err
 	}
 	obs := Observation{NodesConf: exists, AOF: StatAOF(cfg)}
+	if obs.AOF == AOFPresent {
+		obs.AOFWritten = LastAOFWrite(cfg)
+	}
 	if self, ok := Self(nodes); ok {
-		obs.SelfID, obs.WasPrimary = self.ID, self.Primary()
+		obs.SelfID, obs.WasPrimary, obs.OpenSlots = self.ID, self.Primary(), self.OpenSlots
 	}
 	return boot{cfg: cfg, nodes: nodes, obs: obs, fence: NeedsFence(nodes, exists)}, nil
 }
@@ -269,7 +272,7 @@ func runFence(ctx context.Context, log *slog.Logger, cfg RedisConfig, pass strin
 		}
 		o := obs
 		var err error
-		if o.Self, err = replication(ctx, self); err != nil {
+		if o.Self, _, err = replication(ctx, self); err != nil {
 			log.Warn("fence: read own replication state", "err", err)
 			sleep(ctx, 200*time.Millisecond)
 			continue
@@ -396,12 +399,12 @@ func observePeer(ctx context.Context, n ClusterNode, pass string) Peer {
 		p.Error = fmt.Sprintf("%s is node %s now", n.Addr, short(me.ID))
 		return p
 	}
-	repl, err := replication(ctx, c)
+	repl, down, err := replication(ctx, c)
 	if err != nil {
 		p.Error = err.Error()
 		return p
 	}
-	p.Reachable, p.Primary, p.MasterID, p.Slots, p.Repl = true, me.Primary(), me.MasterID, me.Slots, repl
+	p.Reachable, p.Primary, p.MasterID, p.Slots, p.Repl, p.LinkDownAt = true, me.Primary(), me.MasterID, me.Slots, repl, down
 	return p
 }
 
@@ -421,12 +424,16 @@ func myself(ctx context.Context, c *redis.Client) (ClusterNode, error) {
 	return me, nil
 }
 
-func replication(ctx context.Context, c *redis.Client) (Replication, error) {
+// replication reads a node's replication position, and for a replica
+// whose link to its primary is down, since when (zero otherwise).
+func replication(ctx context.Context, c *redis.Client) (Replication, time.Time, error) {
 	s, err := c.Info(ctx, "replication").Result()
 	if err != nil {
-		return Replication{}, fmt.Errorf("info replication: %w", err)
+		return Replication{}, time.Time{}, fmt.Errorf("info replication: %w", err)
 	}
+	read := time.Now()
 	var r Replication
+	var down time.Time
 	for _, line := range strings.Split(s, "\n") {
 		k, v, ok := strings.Cut(strings.TrimSpace(line), ":")
 		if !ok {
@@ -443,9 +450,14 @@ func replication(ctx context.Context, c *redis.Client) (Replication, error) {
 			r.Offset, _ = strconv.ParseInt(v, 10, 64)
 		case "second_repl_offset":
 			r.SecondOffset, _ = strconv.ParseInt(v, 10, 64)
+		case "master_link_down_since_seconds":
+			// -1: the link never came up since the replica last synced.
+			if secs, err := strconv.ParseInt(v, 10, 64); err == nil && secs >= 0 {
+				down = read.Add(-time.Duration(secs) * time.Second)
+			}
 		}
 	}
-	return r, nil
+	return r, down, nil
 }
 
 // waitReplicaOf waits until the node replicates primary (the new primary's

@@ -45,9 +45,13 @@ func RedisConf(c spec.Cluster) string {
 	line("dir", DataDir)
 	switch c.Persistence.Mode {
 	case spec.PersistenceAOF:
-		// everysec: each write reaches the AOF (the page cache) before its
-		// reply, so a process crash loses nothing acknowledged; the RDB
-		// preamble keeps rewrites and restarts fast.
+		// everysec: a write normally reaches the AOF (the page cache)
+		// before its reply, but Redis postpones the AOF write (up to 2 s)
+		// while a background fsync runs and replies meanwhile; a process
+		// crash then loses acknowledged writes from the AOF, which its
+		// replicas hold: the instance manager's fence lets a replica that
+		// was connected at the crash take over (internal/instance, rule 4).
+		// The RDB preamble keeps rewrites and restarts fast.
 		line("appendonly", "yes")
 		// Defaults the spec's config may override (both are allowlisted).
 		if _, ok := c.Config["appendfsync"]; !ok {
