@@ -147,29 +147,14 @@ func Decide(o Observation) Decision {
 	if o.AOF == AOFPresent {
 		return decideAOF(o, peers)
 	}
-	var ahead []Peer
-	reachable := 0
-	for _, p := range peers {
-		if !p.Reachable {
-			continue
-		}
-		reachable++
-		if p.Primary || p.MasterID != o.SelfID {
-			continue // follows another node: not this shard's copy any more
-		}
-		if p.Repl.Offset > 0 && !o.Self.Contains(p.Repl) {
-			ahead = append(ahead, p)
-		}
-	}
+	ahead, reachable := ownCopies(o, peers, func(p Peer) bool { return p.Repl.Offset > 0 && !o.Self.Contains(p.Repl) })
 	if reachable == 0 {
 		return Decision{Action: Wait, Reason: fmt.Sprintf("none of %d replicas reachable", len(peers))}
 	}
 	if len(ahead) == 0 {
 		return Decision{Action: Serve, Reason: fmt.Sprintf("no replica ahead (own offset %d)", o.Self.Offset)}
 	}
-	best := slices.MaxFunc(ahead, func(a, b Peer) int {
-		return cmp.Or(cmp.Compare(a.Repl.Offset, b.Repl.Offset), cmp.Compare(b.ID, a.ID))
-	})
+	best := furthestAhead(ahead)
 	why := "persistence none"
 	if o.AOF == AOFMissing {
 		why = "AOF missing"
@@ -188,21 +173,10 @@ const LinkSlack = 2 * time.Second
 
 // decideAOF is rule 4 (and 5: no replica reachable, wait).
 func decideAOF(o Observation, peers []Peer) Decision {
-	var current []Peer
-	reachable := 0
-	for _, p := range peers {
-		if !p.Reachable {
-			continue
-		}
-		reachable++
-		if p.Primary || p.MasterID != o.SelfID || p.Repl.Offset <= 0 || p.LinkDownAt.IsZero() {
-			continue
-		}
-		if p.LinkDownAt.Before(o.AOFWritten.Add(-LinkSlack)) {
-			continue // cut off before this node's last writes: behind the AOF
-		}
-		current = append(current, p)
-	}
+	// A replica cut off before this node's last writes is behind the AOF.
+	current, reachable := ownCopies(o, peers, func(p Peer) bool {
+		return p.Repl.Offset > 0 && !p.LinkDownAt.IsZero() && !p.LinkDownAt.Before(o.AOFWritten.Add(-LinkSlack))
+	})
 	if reachable == 0 {
 		return Decision{Action: Wait, Reason: fmt.Sprintf("loaded its AOF; none of %d replicas reachable", len(peers))}
 	}
@@ -214,13 +188,37 @@ func decideAOF(o Observation, peers []Peer) Decision {
 		return Decision{Action: Serve, Reason: fmt.Sprintf("loaded its AOF; %d slots open on this node (a slot move in flight), "+
 			"which a takeover would strand", o.OpenSlots)}
 	}
-	best := slices.MaxFunc(current, func(a, b Peer) int {
-		return cmp.Or(cmp.Compare(a.Repl.Offset, b.Repl.Offset), cmp.Compare(b.ID, a.ID))
-	})
+	best := furthestAhead(current)
 	return Decision{Action: Takeover, Target: &best,
 		Reason: fmt.Sprintf("replica %s was connected until %s, after the AOF's last write (%s): it holds every write "+
 			"this node sent, which an AOF whose write Redis postponed during a slow fsync may not",
 			short(best.ID), best.LinkDownAt.UTC().Format(time.RFC3339), o.AOFWritten.UTC().Format(time.RFC3339))}
+}
+
+// ownCopies returns the reachable replicas that still follow this node
+// and pass keep, and how many replicas answered at all.
+func ownCopies(o Observation, peers []Peer, keep func(Peer) bool) (out []Peer, reachable int) {
+	for _, p := range peers {
+		if !p.Reachable {
+			continue
+		}
+		reachable++
+		if p.Primary || p.MasterID != o.SelfID {
+			continue // follows another node: not this shard's copy any more
+		}
+		if keep(p) {
+			out = append(out, p)
+		}
+	}
+	return out, reachable
+}
+
+// furthestAhead is the replica with the greatest offset (ties: the lowest
+// ID).
+func furthestAhead(peers []Peer) Peer {
+	return slices.MaxFunc(peers, func(a, b Peer) int {
+		return cmp.Or(cmp.Compare(a.Repl.Offset, b.Repl.Offset), cmp.Compare(b.ID, a.ID))
+	})
 }
 
 func short(id string) string {

@@ -49,21 +49,29 @@ func freeMemory(t *testing.T, ctx context.Context, c *redistest.Cluster, view cl
 }
 
 // scaleOut is a 3x1 cluster filled with testKeys keys under a writer's
-// load, a fourth primary with no slot yet, and the plan that gives it its
-// share.
+// load, a fourth primary (n4, id4) with no slot yet, with a replica (r4)
+// when asked, and the plan that gives it its share.
 type scaleOut struct {
-	c    *redistest.Cluster
-	cc   *redis.ClusterClient
-	w    *redistest.Writer
-	id4  string
-	plan topology.Plan
+	c      *redistest.Cluster
+	cc     *redis.ClusterClient
+	w      *redistest.Writer
+	n4, r4 *redistest.Node
+	id4    string
+	plan   topology.Plan
 }
 
 // newScaleOut starts a scaleOut; the client and the writer stop when the
 // test ends.
 func newScaleOut(t *testing.T, wo redistest.WriterOptions) scaleOut {
+	return newScaleOutWith(t, redistest.Options{Primaries: 3, ReplicasPerPrimary: 1}, wo, false)
+}
+
+// newScaleOutWith is newScaleOut on a cluster started with opts, the new
+// primary with a replica when replica is set (planned only once every node
+// sees it as one).
+func newScaleOutWith(t *testing.T, opts redistest.Options, wo redistest.WriterOptions, replica bool) scaleOut {
 	ctx := t.Context()
-	c := redistest.New(t, redistest.Options{Primaries: 3, ReplicasPerPrimary: 1})
+	c := redistest.New(t, opts)
 	cc := c.ClusterClient()
 	t.Cleanup(func() { cc.Close() })
 	if err := redistest.Fill(ctx, cc, "k:", testKeys, 32, 8); err != nil {
@@ -71,23 +79,27 @@ func newScaleOut(t *testing.T, wo redistest.WriterOptions) scaleOut {
 	}
 	w := redistest.StartWriter(ctx, cc, wo)
 	t.Cleanup(func() { w.Stop() })
-	n4, err := c.AddPrimary(ctx)
-	if err != nil {
+	so := scaleOut{c: c, cc: cc, w: w}
+	var err error
+	if so.n4, err = c.AddPrimary(ctx); err != nil {
 		t.Fatal(err)
 	}
-	id4, err := c.NodeID(ctx, n4.Addr)
-	if err != nil {
+	if so.id4, err = c.NodeID(ctx, so.n4.Addr); err != nil {
 		t.Fatal(err)
+	}
+	if replica {
+		if so.r4, err = c.AddReplica(ctx, so.id4); err != nil {
+			t.Fatal(err)
+		}
 	}
 	view, err := c.View(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	plan, err := topology.Rebalance(view.Layout(), map[string]float64{id4: 1})
-	if err != nil {
+	if so.plan, err = topology.Rebalance(view.Layout(), map[string]float64{so.id4: 1}); err != nil {
 		t.Fatal(err)
 	}
-	return scaleOut{c: c, cc: cc, w: w, id4: id4, plan: plan}
+	return so
 }
 
 func TestScaleOutAndInUnderWrites(t *testing.T) {

@@ -10,7 +10,6 @@ import (
 	"github.com/dayops/dayops/internal/redis/clusteradmin"
 	"github.com/dayops/dayops/internal/redis/slotmigrate"
 	"github.com/dayops/dayops/internal/testutil/redistest"
-	"github.com/dayops/dayops/internal/topology"
 )
 
 // TestMigrateTargetKilledAndRestarted: the node a scale-out moves slots
@@ -31,37 +30,13 @@ func TestMigrateTargetKilledAndRestarted(t *testing.T) {
 func killTarget(t *testing.T, mode clusteradmin.CopyMode) {
 	ctx := t.Context()
 	const password = "cluster-secret"
-	c := redistest.New(t, redistest.Options{Primaries: 3, ReplicasPerPrimary: 1, Password: password,
+	// The target has a replica: the writer waits for one.
+	so := newScaleOutWith(t, redistest.Options{Primaries: 3, ReplicasPerPrimary: 1, Password: password,
 		Config: []string{"--appendonly", "yes", "--appendfsync", "always"},
-		Limits: clusteradmin.Limits{Copy: mode}})
-	cc := c.ClusterClient()
-	defer cc.Close()
-	if err := redistest.Fill(ctx, cc, "k:", testKeys, 32, 8); err != nil {
-		t.Fatal(err)
-	}
-	w := redistest.StartWriter(ctx, cc, redistest.WriterOptions{Keys: 5000, Workers: 2, CheckPrevious: true, WaitReplicas: 1})
-	defer w.Stop()
-	n4, err := c.AddPrimary(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	id4, err := c.NodeID(ctx, n4.Addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// A replica for the target (the writer waits for one); planned only
-	// once every node sees it as one, or it would get slots of its own.
-	if _, err := c.AddReplica(ctx, id4); err != nil {
-		t.Fatal(err)
-	}
-	view, err := c.View(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	plan, err := topology.Rebalance(view.Layout(), map[string]float64{id4: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
+		Limits: clusteradmin.Limits{Copy: mode}},
+		redistest.WriterOptions{Keys: 5000, Workers: 2, CheckPrevious: true, WaitReplicas: 1}, true)
+	c, cc, w, n4, plan := so.c, so.cc, so.w, so.n4, so.plan
+	var err error
 	killed := make(chan string, 1)
 	wctx, stop := context.WithCancel(ctx)
 	defer stop()
@@ -130,34 +105,9 @@ func killTarget(t *testing.T, mode clusteradmin.CopyMode) {
 func TestMigrateFollowsATakeoverOfTheTarget(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	c := redistest.New(t, redistest.Options{Primaries: 3, ReplicasPerPrimary: 1})
-	cc := c.ClusterClient()
-	defer cc.Close()
-	if err := redistest.Fill(ctx, cc, "k:", testKeys, 32, 8); err != nil {
-		t.Fatal(err)
-	}
-	w := redistest.StartWriter(ctx, cc, redistest.WriterOptions{Keys: 5000, Workers: 2, CheckPrevious: true, WaitReplicas: 1})
-	defer w.Stop()
-	n4, err := c.AddPrimary(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	id4, err := c.NodeID(ctx, n4.Addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r4, err := c.AddReplica(ctx, id4)
-	if err != nil {
-		t.Fatal(err)
-	}
-	view, err := c.View(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	plan, err := topology.Rebalance(view.Layout(), map[string]float64{id4: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
+	so := newScaleOutWith(t, redistest.Options{Primaries: 3, ReplicasPerPrimary: 1},
+		redistest.WriterOptions{Keys: 5000, Workers: 2, CheckPrevious: true, WaitReplicas: 1}, true)
+	c, cc, w, n4, r4, plan := so.c, so.cc, so.w, so.n4, so.r4, so.plan
 	m := slotmigrate.New(c.Admin)
 	if _, err := m.MigrateSlots(ctx, slotmigrate.MigrateInput{Moves: plan.Moves[:1], Seeds: c.Addrs()}); err != nil {
 		t.Fatal(err)
@@ -192,7 +142,7 @@ func TestMigrateFollowsATakeoverOfTheTarget(t *testing.T) {
 	if _, err := m.MigrateSlots(ctx, slotmigrate.MigrateInput{Moves: plan.Moves, Seeds: c.Addrs()}); err != nil {
 		t.Fatalf("run after the takeover: %v", err)
 	}
-	view, err = c.View(ctx)
+	view, err := c.View(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
