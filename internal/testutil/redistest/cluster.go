@@ -58,6 +58,7 @@ type Node struct {
 	bin     string
 	args    []string
 	pass    string
+	mu      sync.Mutex // guards cmd and exited, which Restart replaces
 }
 
 // Cluster is a set of running nodes and an Admin to operate them.
@@ -227,8 +228,10 @@ func (n *Node) start() error {
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("redistest: start %s: %w", n.bin, err)
 	}
-	n.cmd, n.exited = cmd, make(chan struct{})
-	exited := n.exited
+	exited := make(chan struct{})
+	n.mu.Lock()
+	n.cmd, n.exited = cmd, exited
+	n.mu.Unlock()
 	go func() { _ = cmd.Wait(); close(exited) }()
 	return nil
 }
@@ -256,7 +259,7 @@ func (n *Node) waitPing(ctx context.Context) error {
 			return nil
 		}
 		select {
-		case <-n.exited:
+		case <-n.process().exited:
 			log, _ := os.ReadFile(filepath.Join(dir, "redis.log"))
 			return fmt.Errorf("redistest: redis-server on port %d exited: %s", port, lastLines(string(log), 5))
 		case <-ctx.Done():
@@ -299,14 +302,27 @@ func freePort(avoid int) (int, error) {
 }
 
 func (n *Node) kill() {
-	if n.cmd.Process != nil {
-		_ = n.cmd.Process.Kill()
-		<-n.exited
+	if p := n.process(); p.cmd.Process != nil {
+		_ = p.cmd.Process.Kill()
+		<-p.exited
 	}
 }
 
 // Pid is the process ID of the node's redis-server.
-func (n *Node) Pid() int { return n.cmd.Process.Pid }
+func (n *Node) Pid() int { return n.process().cmd.Process.Pid }
+
+type proc struct {
+	cmd    *exec.Cmd
+	exited chan struct{}
+}
+
+// process is the node's current redis-server and the channel closed when
+// it exits.
+func (n *Node) process() proc {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return proc{n.cmd, n.exited}
+}
 
 // CPUTime is the CPU time (user + system) the node's process has used so
 // far, read from /proc (0 where /proc is not available).
@@ -343,7 +359,7 @@ func (c *Cluster) Addrs() []string {
 	var out []string
 	for _, n := range c.Nodes() {
 		select {
-		case <-n.exited:
+		case <-n.process().exited:
 		default:
 			out = append(out, n.Addr)
 		}
