@@ -63,6 +63,11 @@ type wave struct {
 type migration struct {
 	addrs     map[string]string // node ID -> addr
 	primaryOf map[string]string // replica's node ID -> its primary's
+	// adopted slots were being moved to the target from a node that is now
+	// a replica of the wave's source (the source failed over mid-slot):
+	// the target's keys of them were moved there, not left over, and are
+	// kept (no DropBeforeOpen, no copy path).
+	adopted   map[int]bool
 	primaries []string
 	live      []string // every node not failed, replicas included
 	bySource  map[string][]wave
@@ -165,7 +170,7 @@ func (a *Migrator) prepare(ctx context.Context, in MigrateInput, closeForeign bo
 	for id, addr := range in.Addrs {
 		m.addrs[id] = addr
 	}
-	moves := m.followFailovers(in.Moves, views)
+	moves := m.followFailovers(in.Moves)
 	for i, mv := range moves {
 		if mv != in.Moves[i] {
 			a.Logger().WarnContext(ctx, "a planned node is a replica now: its shard's new primary takes its part",
@@ -207,28 +212,38 @@ func (a *Migrator) prepare(ctx context.Context, in MigrateInput, closeForeign bo
 // takeover of a restarted primary), and owns what the planned node owned. A
 // source that replicates the move's target drained its last slot and
 // stays as planned.
-//
-// A node's own view says it first (the seed's may not have heard yet).
-func (m *migration) followFailovers(moves []topology.Move, views map[string]clusteradmin.ClusterView) []topology.Move {
-	primaryOf := func(id string) string {
-		if v, ok := views[id]; ok {
-			if v.Myself.IsPrimary() {
-				return ""
-			}
-			return v.Myself.PrimaryID
-		}
-		return m.primaryOf[id]
-	}
+func (m *migration) followFailovers(moves []topology.Move) []topology.Move {
 	out := slices.Clone(moves)
 	for i, mv := range out {
-		if p := primaryOf(mv.From); p != "" && p != mv.To {
+		if p := m.primaryOf[mv.From]; p != "" && p != mv.To {
 			out[i].From = p
 		}
-		if p := primaryOf(mv.To); p != "" && p != mv.From {
+		if p := m.primaryOf[mv.To]; p != "" && p != mv.From {
 			out[i].To = p
 		}
 	}
 	return out
+}
+
+// now is the node that holds id's part today: id, or the primary it
+// replicates.
+func (m *migration) now(id string) string {
+	if p := m.primaryOf[id]; p != "" {
+		return p
+	}
+	return id
+}
+
+// learnRoles takes each viewed node's own word on its role over the seed's
+// (which may not have heard of a failover yet).
+func (m *migration) learnRoles(views map[string]clusteradmin.ClusterView) {
+	for id, v := range views {
+		if v.Myself.IsPrimary() {
+			delete(m.primaryOf, id)
+		} else if v.Myself.PrimaryID != "" {
+			m.primaryOf[id] = v.Myself.PrimaryID
+		}
+	}
 }
 
 // classify counts the planned slots and sorts each into done (already on
@@ -250,11 +265,17 @@ func (m *migration) classify(views map[string]clusteradmin.ClusterView, moves []
 			}
 			seen[s] = true
 			m.total++
-			if isForeignOpen(views, s, mv.From, mv.To) {
+			if m.isForeignOpen(views, s, mv.From, mv.To) {
 				foreign = append(foreign, s)
 				continue
 			}
-			os, ot := sv.Owner(s), tv.Owner(s)
+			if from := tv.Myself.Importing[s]; from != "" && from != mv.From && m.now(from) == mv.From {
+				m.adopted[s] = true
+			}
+			// A node importing a slot keeps its old owner while the
+			// owner fails over (Redis skips importing slots when it
+			// takes a newer claim): the owner's new primary holds it.
+			os, ot := m.now(sv.Owner(s)), m.now(tv.Owner(s))
 			open := sv.Myself.Migrating[s] != "" || tv.Myself.Importing[s] != ""
 			switch {
 			case os == mv.To && ot == mv.To && !open:
@@ -356,13 +377,14 @@ func (a *Migrator) logPacing(ctx context.Context, m *migration) {
 }
 
 // isForeignOpen reports whether slot s is open in a way other than
-// src MIGRATING to tgt / tgt IMPORTING from src on any primary.
-func isForeignOpen(views map[string]clusteradmin.ClusterView, s int, src, tgt string) bool {
+// src -> tgt. A slot open towards or from a node that failed over to tgt or
+// src (now its replica) is not: the move continues with its new primary.
+func (m *migration) isForeignOpen(views map[string]clusteradmin.ClusterView, s int, src, tgt string) bool {
 	for id, v := range views {
-		if to, ok := v.Myself.Migrating[s]; ok && !(id == src && to == tgt) {
+		if to, ok := v.Myself.Migrating[s]; ok && !(id == src && m.now(to) == tgt) {
 			return true
 		}
-		if from, ok := v.Myself.Importing[s]; ok && !(id == tgt && from == src) {
+		if from, ok := v.Myself.Importing[s]; ok && !(id == tgt && m.now(from) == src) {
 			return true
 		}
 	}
@@ -442,7 +464,7 @@ func (a *Migrator) runWave(ctx context.Context, m *migration, w wave, tr *tracke
 	}
 	var pending []int
 	if !m.copy {
-		pending, err = a.setMigrating(ctx, src, tgt, w.tgt, w.slots)
+		pending, err = a.setMigrating(ctx, m, src, tgt, w.tgt, w.slots)
 	} else {
 		pending, err = a.copySlots(ctx, m, w, importing, tr)
 	}
@@ -476,11 +498,14 @@ func (a *Migrator) copySlots(ctx context.Context, m *migration, w wave, importin
 		},
 		Conflict: func() { tr.copied(0, 1) },
 	}
-	open, legacy, err := cp.Open(ctx, src, tgt, w.tgt, w.slots, importing)
+	// An adopted slot's keys on the target were moved there: the copy path
+	// (which starts by dropping them) is not for it.
+	fresh := slices.DeleteFunc(slices.Clone(importing), func(s int) bool { return m.adopted[s] })
+	open, legacy, err := cp.Open(ctx, src, tgt, w.tgt, w.slots, fresh)
 	if err != nil {
 		return nil, err
 	}
-	more, err := a.setMigrating(ctx, src, tgt, w.tgt, legacy)
+	more, err := a.setMigrating(ctx, m, src, tgt, w.tgt, legacy)
 	if err != nil {
 		return nil, err
 	}
@@ -494,14 +519,16 @@ func (a *Migrator) copySlots(ctx context.Context, m *migration, w wave, importin
 // Before the source starts migrating a slot, the target must hold no key of
 // it: such keys are leftovers no client can reach, and would bring back a
 // key a client deletes on the source once the slot migrates; they are
-// removed first (slotcopy.DropBeforeOpen). A slot the source migrates
+// removed first (slotcopy.DropBeforeOpen), unless the slot is adopted (its
+// old source failed over mid-slot: the keys were moved). A slot the source migrates
 // already keeps the target's keys (clients may have written them); MIGRATE
 // compares those it finds on both sides (clusteradmin.Limits.BusyKey).
-func (a *Migrator) setMigrating(ctx context.Context, src, tgt, tgtID string, slots []int) ([]int, error) {
+func (a *Migrator) setMigrating(ctx context.Context, m *migration, src, tgt, tgtID string, slots []int) ([]int, error) {
 	if len(slots) == 0 {
 		return nil, nil
 	}
-	if err := slotcopy.DropBeforeOpen(ctx, a.Admin, src, tgt, slots); err != nil {
+	drop := slices.DeleteFunc(slices.Clone(slots), func(s int) bool { return m.adopted[s] })
+	if err := slotcopy.DropBeforeOpen(ctx, a.Admin, src, tgt, drop); err != nil {
 		return nil, err
 	}
 	cmds, err := a.pipe(ctx, src, func(p redis.Pipeliner) {

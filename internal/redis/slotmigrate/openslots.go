@@ -95,7 +95,9 @@ func (a *Migrator) closeSlot(ctx context.Context, m *migration, views map[string
 	}
 	dest := ""
 	if owner != "" {
-		dest = views[owner].Myself.Migrating[s]
+		// Migrating towards a node that failed over since: its primary
+		// took its keys of s over.
+		dest = m.now(views[owner].Myself.Migrating[s])
 	}
 	if dest == "" {
 		for id, v := range views {
@@ -116,6 +118,11 @@ func (a *Migrator) closeSlot(ctx context.Context, m *migration, views map[string
 			return false, fmt.Errorf("close slot %d: count keys on %s: %w", s, m.addrs[dest], err)
 		}
 		return n > 0, nil
+	}
+	if v, ok := views[dest]; ok {
+		if from := v.Myself.Importing[s]; from != "" && from != owner && m.now(from) == owner {
+			m.adopted[s] = true // importing from the owner's failed-over predecessor
+		}
 	}
 	forward := &wave{src: owner, tgt: dest, slots: []int{s}}
 	if has, err := holds(); err != nil || has {
@@ -161,7 +168,7 @@ func (a *Migrator) primaryViews(ctx context.Context, seeds []string) (*migration
 	if seed.Myself.ID == "" {
 		return nil, nil, fmt.Errorf("no seed reachable: %w", err)
 	}
-	m := &migration{addrs: map[string]string{}, primaryOf: map[string]string{}}
+	m := &migration{addrs: map[string]string{}, primaryOf: map[string]string{}, adopted: map[int]bool{}}
 	views := map[string]clusteradmin.ClusterView{}
 	for id, n := range seed.Nodes {
 		m.addrs[id] = n.Addr
@@ -182,5 +189,6 @@ func (a *Migrator) primaryViews(ctx context.Context, seeds []string) (*migration
 			return nil, nil, err
 		}
 	}
+	m.learnRoles(views)
 	return m, views, nil
 }

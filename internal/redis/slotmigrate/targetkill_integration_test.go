@@ -112,31 +112,9 @@ func TestMigrateFollowsATakeoverOfTheTarget(t *testing.T) {
 	if _, err := m.MigrateSlots(ctx, slotmigrate.MigrateInput{Moves: plan.Moves[:1], Seeds: c.Addrs()}); err != nil {
 		t.Fatal(err)
 	}
-	rc := redis.NewClient(&redis.Options{Addr: r4.Addr, Protocol: 2})
-	defer rc.Close()
-	// The replica holds what its primary has (the instance manager picks
-	// only a replica that had synced): its link up and its offset caught up.
-	nc := redis.NewClient(&redis.Options{Addr: n4.Addr, Protocol: 2})
-	defer nc.Close()
-	for deadline := time.Now().Add(time.Minute); ; time.Sleep(50 * time.Millisecond) {
-		pi, err1 := nc.Info(ctx, "replication").Result()
-		ri, err2 := rc.Info(ctx, "replication").Result()
-		p, r := clusteradmin.ParseInfo(pi), clusteradmin.ParseInfo(ri)
-		if err1 == nil && err2 == nil && r["master_link_status"] == "up" && r["slave_repl_offset"] == p["master_repl_offset"] {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("replica %s did not catch up with %s", r4.Addr, n4.Addr)
-		}
-	}
-	if err := rc.Do(ctx, "cluster", "failover", "takeover").Err(); err != nil {
-		t.Fatal(err)
-	}
+	takeOver(t, c, n4, r4)
 	r4id, err := c.NodeID(ctx, r4.Addr)
 	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.Admin.WaitConverged(ctx, clusteradmin.WaitConvergedInput{Addrs: c.Addrs(), RequireStateOK: true, Timeout: 30 * time.Second}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := m.MigrateSlots(ctx, slotmigrate.MigrateInput{Moves: plan.Moves, Seeds: c.Addrs()}); err != nil {
