@@ -2,6 +2,7 @@ package slotmigrate_test
 
 import (
 	"context"
+	"net"
 	"testing"
 	"time"
 
@@ -144,4 +145,152 @@ func TestMigrateFollowsATakeoverOfTheTarget(t *testing.T) {
 	if n, err := redistest.CountFilled(ctx, cc, "k:", testKeys); err != nil || n != testKeys {
 		t.Errorf("%d of %d filled keys (err %v)", n, testKeys, err)
 	}
+}
+
+// takeOver waits until replica holds what primary has (link up, offset
+// caught up: the instance manager picks only a replica that had synced),
+// has it take over (CLUSTER FAILOVER TAKEOVER) and waits until the cluster
+// agrees.
+func takeOver(t *testing.T, c *redistest.Cluster, primary, replica *redistest.Node) {
+	t.Helper()
+	ctx := t.Context()
+	rc := redis.NewClient(&redis.Options{Addr: replica.Addr, Protocol: 2})
+	defer rc.Close()
+	pc := redis.NewClient(&redis.Options{Addr: primary.Addr, Protocol: 2})
+	defer pc.Close()
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(50 * time.Millisecond) {
+		pi, err1 := pc.Info(ctx, "replication").Result()
+		ri, err2 := rc.Info(ctx, "replication").Result()
+		p, r := clusteradmin.ParseInfo(pi), clusteradmin.ParseInfo(ri)
+		if err1 == nil && err2 == nil && r["master_link_status"] == "up" && r["slave_repl_offset"] == p["master_repl_offset"] {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("replica %s did not catch up with %s", replica.Addr, primary.Addr)
+		}
+	}
+	if err := rc.Do(ctx, "cluster", "failover", "takeover").Err(); err != nil {
+		t.Fatal(err)
+	}
+	// Every node sees the new roles (slot owners may differ: a node
+	// importing a slot keeps its old owner).
+	id, err := c.NodeID(ctx, replica.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		agree := 0
+		for _, addr := range c.Addrs() {
+			text, err := c.Pool.Client(addr).ClusterNodes(ctx).Result()
+			if err != nil {
+				continue
+			}
+			if v, err := clusteradmin.ParseClusterNodes(text); err == nil && v.Nodes[id].IsPrimary() {
+				agree++
+			}
+		}
+		if agree == len(c.Addrs()) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not every node sees %s as a primary", replica.Addr)
+		}
+	}
+}
+
+// TestMigrateFollowsAFailoverMidSlot: a slot is open between a planned
+// source and target with half its keys moved when one of the two fails
+// over to its replica; the migration, run again with the plan's node IDs,
+// must continue the slot with the new primary and lose no key: the keys
+// already on the target were moved (the source deleted them), so they are
+// not leftovers to drop, and the keys on the promoted replica are the
+// target's.
+func TestMigrateFollowsAFailoverMidSlot(t *testing.T) {
+	t.Parallel()
+	for _, side := range []string{"target", "source"} {
+		t.Run(side, func(t *testing.T) {
+			t.Parallel()
+			ctx := t.Context()
+			so := newScaleOutWith(t, redistest.Options{Primaries: 3, ReplicasPerPrimary: 1},
+				redistest.WriterOptions{Keys: 5000, Workers: 2, CheckPrevious: true, WaitReplicas: 1}, true)
+			c, plan := so.c, so.plan
+			view, err := c.View(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			mv := plan.Moves[0]
+			src, tgt := view.Nodes[mv.From], view.Nodes[mv.To]
+			slot, moved := openHalfMoved(t, c, src, tgt, mv.Range.Start, mv.Range.End)
+			t.Logf("slot %d open %s -> %s with %d keys moved", slot, src.Addr, tgt.Addr, moved)
+			nodes := map[string]*redistest.Node{}
+			for _, n := range c.Nodes() {
+				nodes[n.Addr] = n
+			}
+			if side == "target" {
+				takeOver(t, c, so.n4, so.r4)
+			} else {
+				var replica *redistest.Node
+				for _, n := range view.Nodes {
+					if n.PrimaryID == mv.From {
+						replica = nodes[n.Addr]
+					}
+				}
+				takeOver(t, c, nodes[src.Addr], replica)
+			}
+			if _, err := slotmigrate.New(c.Admin).MigrateSlots(ctx, slotmigrate.MigrateInput{Moves: plan.Moves, Seeds: c.Addrs()}); err != nil {
+				t.Fatalf("run after the failover: %v", err)
+			}
+			so.w.Stop()
+			if st := so.w.Stats(); st.Lost > 0 {
+				t.Errorf("%d acknowledged writes lost: %v", st.Lost, st.LostErr)
+			}
+			if _, err := so.w.Verify(ctx, so.cc); err != nil {
+				t.Errorf("writer: %v", err)
+			}
+			if n, err := redistest.CountFilled(ctx, so.cc, "k:", testKeys); err != nil || n != testKeys {
+				t.Errorf("%d of %d filled keys (err %v)", n, testKeys, err)
+			}
+			if err := c.Check(ctx); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+}
+
+// openHalfMoved opens the first slot of [start, end] with four keys or more
+// from src to tgt (IMPORTING, MIGRATING) and moves half of its keys with
+// MIGRATE, as a migration interrupted mid-slot leaves it.
+func openHalfMoved(t *testing.T, c *redistest.Cluster, src, tgt clusteradmin.NodeInfo, start, end int) (slot, moved int) {
+	t.Helper()
+	ctx := t.Context()
+	sc, tc := c.Pool.Client(src.Addr), c.Pool.Client(tgt.Addr)
+	for s := start; s <= end; s++ {
+		keys, err := sc.ClusterGetKeysInSlot(ctx, s, 1000).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(keys) < 4 {
+			continue
+		}
+		if err := tc.Do(ctx, "cluster", "setslot", s, "importing", src.ID).Err(); err != nil {
+			t.Fatal(err)
+		}
+		if err := sc.Do(ctx, "cluster", "setslot", s, "migrating", tgt.ID).Err(); err != nil {
+			t.Fatal(err)
+		}
+		host, port, err := net.SplitHostPort(tgt.Addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		args := []any{"migrate", host, port, "", 0, 5000, "keys"}
+		for _, k := range keys[:len(keys)/2] {
+			args = append(args, k)
+		}
+		if err := sc.Do(ctx, args...).Err(); err != nil {
+			t.Fatal(err)
+		}
+		return s, len(keys) / 2
+	}
+	t.Fatalf("no slot in %d-%d with four keys", start, end)
+	return 0, 0
 }
