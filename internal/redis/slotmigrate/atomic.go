@@ -152,7 +152,7 @@ func (a *Migrator) runAtomic(ctx context.Context, kind AtomicMigration, m *migra
 					left++
 				}
 			}
-			tr.finished(done)
+			tr.Finished(done)
 			if failed, err := a.atomicFailed(ctx, kind, m.addrs[tgt]); err != nil || failed != "" {
 				if err != nil {
 					return false, "", err

@@ -108,8 +108,8 @@ func (a *Migrator) MigrateSlots(ctx context.Context, in MigrateInput) (MigrateRe
 	// The copy path sizes keys with MEMORY USAGE; without sampling, MIGRATE.
 	m.copy = a.Limits.WithDefaults().Copy != clusteradmin.CopyNever && !a.Limits.WithDefaults().SizeSamplingOff
 	m.budget = semaphore.NewWeighted(max(a.Limits.WithDefaults().CopyBudget, a.Limits.WithDefaults().BatchBytes))
-	tr.setTotal(m.total)
-	tr.finished(m.done)
+	tr.SetTotal(m.total)
+	tr.Finished(m.done)
 	method := "legacy"
 	if !in.Legacy {
 		kind, err := a.commonAtomic(ctx, m)
@@ -134,8 +134,8 @@ func (a *Migrator) MigrateSlots(ctx context.Context, in MigrateInput) (MigrateRe
 		err = a.runAtomic(ctx, AtomicMigration(method), m, tr)
 	}
 	if err != nil {
-		tr.emit(true)
-		return MigrateResult{Progress: tr.snapshot(), Method: method}, fmt.Errorf("migrate slots: %w", err)
+		tr.Emit(true)
+		return MigrateResult{Progress: tr.Snapshot(), Method: method}, fmt.Errorf("migrate slots: %w", err)
 	}
 	timeout := in.Timeout
 	if timeout <= 0 {
@@ -147,13 +147,13 @@ func (a *Migrator) MigrateSlots(ctx context.Context, in MigrateInput) (MigrateRe
 	}
 	t2 := time.Now()
 	if _, err := a.WaitConverged(ctx, clusteradmin.WaitConvergedInput{Addrs: all, RequireStateOK: true, Timeout: timeout}); err != nil {
-		return MigrateResult{Progress: tr.snapshot(), Method: method}, fmt.Errorf("migrate slots: %w", err)
+		return MigrateResult{Progress: tr.Snapshot(), Method: method}, fmt.Errorf("migrate slots: %w", err)
 	}
-	tr.emit(true)
-	p := tr.snapshot()
+	tr.Emit(true)
+	p := tr.Snapshot()
 	a.Logger().InfoContext(ctx, "slot migration finished", "method", method, "slots", p.SlotsTotal, "keys_moved", p.KeysMoved,
 		"observe_ms", t1.Sub(t0).Milliseconds(), "move_ms", t2.Sub(t1).Milliseconds(), "converge_ms", time.Since(t2).Milliseconds())
-	return MigrateResult{Progress: tr.snapshot(), Method: method}, nil
+	return MigrateResult{Progress: tr.Snapshot(), Method: method}, nil
 }
 
 // prepare resolves addresses and observes the state of every planned slot.
@@ -445,6 +445,9 @@ func (a *Migrator) txPipe(ctx context.Context, addr string, build func(p redis.P
 // again.
 func (a *Migrator) runWave(ctx context.Context, m *migration, w wave, tr *tracker) error {
 	src, tgt := m.addrs[w.src], m.addrs[w.tgt]
+	if err := a.migrateAdoptedFirst(ctx, m, w); err != nil {
+		return err
+	}
 	cmds, err := a.pipe(ctx, tgt, func(p redis.Pipeliner) {
 		for _, s := range w.slots {
 			p.Do(ctx, "cluster", "setslot", s, "importing", w.src)
@@ -483,6 +486,37 @@ func (a *Migrator) runWave(ctx context.Context, m *migration, w wave, tr *tracke
 	return a.closeSlots(ctx, m, w, importing, tr)
 }
 
+// migrateAdoptedFirst opens the wave's adopted slots on the source before
+// the target imports them from it: once the source migrates them, no later
+// run takes the target's keys of them for leftovers (DropBeforeOpen spares
+// a slot its source migrates), though the target then imports them from
+// the new source and they no longer look adopted.
+func (a *Migrator) migrateAdoptedFirst(ctx context.Context, m *migration, w wave) error {
+	var slots []int
+	for _, s := range w.slots {
+		if m.adopted[s] {
+			slots = append(slots, s)
+		}
+	}
+	if len(slots) == 0 {
+		return nil
+	}
+	cmds, err := a.pipe(ctx, m.addrs[w.src], func(p redis.Pipeliner) {
+		for _, s := range slots {
+			p.Do(ctx, "cluster", "setslot", s, "migrating", w.tgt)
+		}
+	})
+	if err != nil {
+		return err
+	}
+	for i, c := range cmds {
+		if err := c.Err(); err != nil {
+			return fmt.Errorf("setslot %d migrating on %s: %w", slots[i], m.addrs[w.src], err)
+		}
+	}
+	return nil
+}
+
 // copySlots opens the wave's slots on the source by the copy path
 // (internal/redis/slotcopy) where it can, the others with setMigrating, and
 // returns the slots that are open (MIGRATING) there afterwards, for
@@ -492,11 +526,11 @@ func (a *Migrator) copySlots(ctx context.Context, m *migration, w wave, importin
 	src, tgt := m.addrs[w.src], m.addrs[w.tgt]
 	cp := &slotcopy.Copier{Admin: a.Admin, Budget: m.budget, Pace: m.pace, Mix: &m.mix, BeforeCommit: a.BeforeCommit,
 		Copied: func(keys, bytes int64) {
-			tr.moved(keys, bytes, 1, 0)
-			tr.copied(1, 0)
-			tr.emit(false)
+			tr.Moved(keys, bytes, 1, 0)
+			tr.Copied(1, 0)
+			tr.Emit(false)
 		},
-		Conflict: func() { tr.copied(0, 1) },
+		Conflict: func() { tr.Copied(0, 1) },
 	}
 	// An adopted slot's keys on the target were moved there: the copy path
 	// (which starts by dropping them) is not for it.
@@ -621,7 +655,7 @@ func (a *Migrator) closeSlots(ctx context.Context, m *migration, w wave, importi
 			return fmt.Errorf("setslot %d node on %s: %w", w.slots[i], m.addrs[w.src], err)
 		}
 	}
-	tr.finished(w.slots)
+	tr.Finished(w.slots)
 	return nil
 }
 
@@ -671,8 +705,8 @@ func (a *Migrator) emptyRound(ctx context.Context, pace *pace.Pacer, src, ip str
 			return nil, fmt.Errorf("migrate %d keys of slot %d from %s to %s:%d: %w", len(b.keys), b.slot, src, ip, port, err)
 		}
 	}
-	tr.moved(moved, bytes, n, big)
-	tr.emit(false)
+	tr.Moved(moved, bytes, n, big)
+	tr.Emit(false)
 	for s := range retry {
 		if !slices.Contains(again, s) {
 			again = append(again, s)
@@ -896,7 +930,7 @@ func (a *Migrator) resolveBusy(ctx context.Context, src, ip string, port int, b 
 		}
 		replaced++
 	}
-	tr.busy(equal, replaced)
+	tr.Busy(equal, replaced)
 	return nil
 }
 
