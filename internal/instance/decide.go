@@ -56,8 +56,10 @@ type Observation struct {
 	SelfID     string `json:"selfId,omitempty"`
 	WasPrimary bool   `json:"wasPrimary"`
 	// OpenSlots counts the slots nodes.conf says this node was migrating
-	// or importing: a slot move in flight.
+	// or importing: a slot move in flight. Slots counts the slot ranges
+	// it owned.
 	OpenSlots int `json:"openSlots,omitempty"`
+	Slots     int `json:"slots"`
 	// AOF is the AOF found before redis-server started, and AOFWritten
 	// the last time anything was written to it (its newest file's mtime,
 	// read before redis-server started).
@@ -106,7 +108,9 @@ func NeedsFence(nodes []ClusterNode, exists bool) bool {
 //     from its primary and is never a sync source;
 //  2. a replica that is now a primary (Redis failed over while this node was
 //     away): follow it;
-//  3. a former primary without replicas serves: no copy to protect;
+//  3. a former primary without replicas serves: no copy to protect; so does
+//     one that owned no slot (a takeover leaves it a primary, and its
+//     replica an empty second one);
 //  4. an AOF was loaded: it may lack writes this node acknowledged. With
 //     appendfsync everysec, Redis postpones writing its AOF buffer (up to
 //     2 s) while a background fsync runs, and replies and feeds replicas
@@ -143,6 +147,12 @@ func Decide(o Observation) Decision {
 	}
 	if len(peers) == 0 {
 		return Decision{Action: Serve, Reason: "former primary without replicas"}
+	}
+	if o.Slots == 0 {
+		// CLUSTER FAILOVER TAKEOVER would leave two empty primaries: Redis
+		// demotes a primary only when it loses its last slot (seen: a new
+		// shard's primary killed before it owned a slot).
+		return Decision{Action: Serve, Reason: "owned no slot: a replica cannot take its place"}
 	}
 	if o.AOF == AOFPresent {
 		return decideAOF(o, peers)

@@ -23,6 +23,13 @@ func TestDecide(t *testing.T) {
 	}
 	primary := func(o Observation) Observation {
 		o.NodesConf, o.SelfID, o.WasPrimary = true, me, true
+		if o.Slots == 0 {
+			o.Slots = 1
+		}
+		return o
+	}
+	noSlot := func(o Observation) Observation {
+		o.Slots = 0
 		return o
 	}
 	type want struct {
@@ -71,6 +78,14 @@ func TestDecide(t *testing.T) {
 		"AOF loaded, a slot move in flight on this node": {
 			obs: primary(Observation{AOF: AOFPresent, AOFWritten: crash, OpenSlots: 3, Self: fresh,
 				Replicas: []Peer{linked(r1, 5000, crash)}}),
+			want: want{Serve, ""},
+		},
+		"owned no slot (AOF): no takeover": {
+			obs:  noSlot(primary(Observation{AOF: AOFPresent, AOFWritten: crash, Self: fresh, Replicas: []Peer{linked(r1, 5000, crash)}})),
+			want: want{Serve, ""},
+		},
+		"owned no slot (persistence none): no takeover": {
+			obs:  noSlot(primary(Observation{AOF: AOFOff, Self: fresh, Replicas: []Peer{replica(r1, 5000)}})),
 			want: want{Serve, ""},
 		},
 		"AOF loaded, no replica reachable": {

@@ -149,7 +149,7 @@ func readBoot(args []string) (boot, error) {
 		obs.AOFWritten = LastAOFWrite(cfg)
 	}
 	if self, ok := Self(nodes); ok {
-		obs.SelfID, obs.WasPrimary, obs.OpenSlots = self.ID, self.Primary(), self.OpenSlots
+		obs.SelfID, obs.WasPrimary, obs.OpenSlots, obs.Slots = self.ID, self.Primary(), self.OpenSlots, self.Slots
 	}
 	return boot{cfg: cfg, nodes: nodes, obs: obs, fence: NeedsFence(nodes, exists)}, nil
 }
