@@ -12,9 +12,6 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"net/http"
-	"net/url"
-	"sync"
 	"syscall"
 	"time"
 
@@ -22,8 +19,7 @@ import (
 
 	"github.com/dayops/dayops/bench/benchkit"
 	"github.com/dayops/dayops/bench/chaosbench"
-	"github.com/dayops/dayops/internal/apiv1"
-	"github.com/dayops/dayops/internal/redis/clusteradmin"
+	"github.com/dayops/dayops/bench/chaosbench/midmove"
 	"github.com/dayops/dayops/internal/testutil/redistest"
 	"github.com/dayops/dayops/internal/workflows"
 )
@@ -33,53 +29,31 @@ import (
 // It fails unless the operation then succeeds and the cluster is whole.
 func Run(ctx context.Context, b *chaosbench.Bench) (chaosbench.Figure, error) {
 	f := chaosbench.Figure{Scenario: "SIGKILL the target primary of a scale-out in the middle of its migration"}
-	nsq := url.Values{"namespace": {b.Namespace}}
-	var c apiv1.ClusterDetail
-	if err := b.Auditor.Do(ctx, http.MethodGet, "/v1/clusters/"+b.Cluster, nsq, nil, &c); err != nil {
-		return f, err
-	}
-	span, err := b.Begin(ctx)
-	if err != nil {
-		return f, err
-	}
-	cc, err := b.Client(ctx)
-	if err != nil {
-		return f, err
-	}
-	defer cc.Close()
-	wctx, stopWatch := context.WithCancel(ctx)
-	defer stopWatch()
 	creds, err := b.Credentials(ctx)
 	if err != nil {
 		return f, err
 	}
-	password := creds.Password
 	var k kill
-	var wg sync.WaitGroup
-	wg.Go(func() { k = killTarget(wctx, b, cc, password) })
-	var acc apiv1.OperationAccepted
-	if err := b.Operator.Do(ctx, http.MethodPost, "/v1/clusters/"+b.Cluster+"/operations", nsq,
-		map[string]any{"type": "scale-shards", "shards": c.Spec.Shards + 1, "reason": "chaos bench: the target killed mid-migration"}, &acc); err != nil {
-		return f, fmt.Errorf("start scale-out: %w", err)
-	}
-	op, err := b.WaitOperation(ctx, acc.OperationID, 15*time.Minute)
-	stopWatch()
-	wg.Wait()
+	so, err := midmove.Run(ctx, b, "chaos bench: the target killed mid-migration", func(ctx context.Context, cc *redis.ClusterClient) {
+		k = killTarget(ctx, b, cc, creds.Password)
+	})
 	if err != nil {
 		return f, err
 	}
+	cc, op, c := so.Client, so.Op, so.Shards
+	defer cc.Close()
 	switch {
 	case k.killed == "":
-		return f, fmt.Errorf("target-kill: scale-out %s ended %s before a slot was seen open: the fault never happened", acc.OperationID, op.Progress.Outcome)
+		return f, fmt.Errorf("target-kill: scale-out %s ended %s before a slot was seen open: the fault never happened", so.OperationID, op.Progress.Outcome)
 	case k.err != nil:
 		return f, fmt.Errorf("target-kill: %s: %w", k.killed, k.err)
 	}
 	whole, werr := b.WaitWhole(ctx, chaosbench.RepairLimit)
 	left := redistest.OpenSlot(ctx, cc)
 	f.Note = fmt.Sprintf("scale-out %s to %d shards, %s: %s/%s in %.1fs (%d of %d slots, %d keys moved) %s; %s; whole %.1fs after its end",
-		acc.OperationID, c.Spec.Shards+1, k.killed, op.Status, op.Progress.Outcome, op.ClosedAt.Sub(op.StartedAt).Seconds(),
+		so.OperationID, c+1, k.killed, op.Status, op.Progress.Outcome, op.ClosedAt.Sub(op.StartedAt).Seconds(),
 		op.Progress.SlotsMoved, op.Progress.SlotsTotal, op.Progress.KeysMoved, op.Error, k.held, whole.Sub(op.ClosedAt).Seconds())
-	if err := b.End(ctx, span, &f); err != nil {
+	if err := b.End(ctx, so.Span, &f); err != nil {
 		return f, err
 	}
 	b.Log.Info("chaos: scale-out done", "scenario", "target-kill", "note", f.Note)
@@ -107,7 +81,8 @@ type kill struct {
 func killTarget(ctx context.Context, b *chaosbench.Bench, cc *redis.ClusterClient, password string) kill {
 	var k kill
 	for ctx.Err() == nil {
-		slot, target := openTarget(ctx, cc)
+		m, _ := redistest.OpenMigration(ctx, cc)
+		slot, target := m.Slot, m.ToAddr
 		if target == "" {
 			time.Sleep(2 * time.Millisecond)
 			continue
@@ -128,31 +103,4 @@ func killTarget(ctx context.Context, b *chaosbench.Bench, cc *redis.ClusterClien
 		return k
 	}
 	return k
-}
-
-// openTarget is a slot some primary has open for migration and the
-// address of the node it moves to, or 0 and "".
-func openTarget(ctx context.Context, cc *redis.ClusterClient) (int, string) {
-	var mu sync.Mutex
-	slot, target := 0, ""
-	_ = cc.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error {
-		nodes, err := c.ClusterNodes(ctx).Result()
-		if err != nil {
-			return nil
-		}
-		v, err := clusteradmin.ParseClusterNodes(nodes)
-		if err != nil {
-			return nil
-		}
-		for s, to := range v.Myself.Migrating {
-			if n, ok := v.Nodes[to]; ok && n.Addr != "" {
-				mu.Lock()
-				slot, target = s, n.Addr
-				mu.Unlock()
-				break
-			}
-		}
-		return nil
-	})
-	return slot, target
 }

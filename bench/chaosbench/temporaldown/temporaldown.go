@@ -11,13 +11,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
-	"net/url"
-	"sync"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/dayops/dayops/bench/chaosbench"
-	"github.com/dayops/dayops/internal/apiv1"
+	"github.com/dayops/dayops/bench/chaosbench/midmove"
 	"github.com/dayops/dayops/internal/testutil/redistest"
 	"github.com/dayops/dayops/internal/workflows"
 )
@@ -37,27 +36,10 @@ func Run(ctx context.Context, b *chaosbench.Bench, outage time.Duration) (chaosb
 	if b.TemporalLink == nil {
 		return f, errors.New("temporal-down: nothing stands between the worker and Temporal (Env.TemporalLink)")
 	}
-	nsq := url.Values{"namespace": {b.Namespace}}
-	var c apiv1.ClusterDetail
-	if err := b.Auditor.Do(ctx, http.MethodGet, "/v1/clusters/"+b.Cluster, nsq, nil, &c); err != nil {
-		return f, err
-	}
-	span, err := b.Begin(ctx)
-	if err != nil {
-		return f, err
-	}
-	cc, err := b.Client(ctx)
-	if err != nil {
-		return f, err
-	}
-	defer cc.Close()
-	wctx, stopWatch := context.WithCancel(ctx)
-	defer stopWatch()
 	cut := make(chan string, 1) // the open slot the outage began at
 	var outErr error
 	var conns int
-	var wg sync.WaitGroup
-	wg.Go(func() {
+	so, err := midmove.Run(ctx, b, "chaos bench: Temporal away mid-migration", func(wctx context.Context, cc *redis.ClusterClient) {
 		for wctx.Err() == nil {
 			if open := redistest.OpenSlot(wctx, cc); open != "" {
 				cut <- open
@@ -68,38 +50,32 @@ func Run(ctx context.Context, b *chaosbench.Bench, outage time.Duration) (chaosb
 			time.Sleep(5 * time.Millisecond)
 		}
 	})
-	var acc apiv1.OperationAccepted
-	if err := b.Operator.Do(ctx, http.MethodPost, "/v1/clusters/"+b.Cluster+"/operations", nsq,
-		map[string]any{"type": "scale-shards", "shards": c.Spec.Shards + 1, "reason": "chaos bench: Temporal away mid-migration"}, &acc); err != nil {
-		return f, fmt.Errorf("start scale-out: %w", err)
-	}
-	op, err := b.WaitOperation(ctx, acc.OperationID, 15*time.Minute)
-	stopWatch()
-	wg.Wait()
 	if err != nil {
 		return f, err
 	}
+	cc, op := so.Client, so.Op
+	defer cc.Close()
 	var open string
 	select {
 	case open = <-cut:
 	default:
-		return f, fmt.Errorf("temporal-down: scale-out %s ended %s before a slot was seen open: the fault never happened", acc.OperationID, op.Progress.Outcome)
+		return f, fmt.Errorf("temporal-down: scale-out %s ended %s before a slot was seen open: the fault never happened", so.OperationID, op.Progress.Outcome)
 	}
 	if outErr != nil {
 		return f, fmt.Errorf("temporal-down: outage: %w", outErr)
 	}
 	if op.Progress.Outcome != workflows.OutcomeSucceeded {
-		return f, fmt.Errorf("temporal-down: scale-out %s ended %s/%s: %s", acc.OperationID, op.Status, op.Progress.Outcome, op.Error)
+		return f, fmt.Errorf("temporal-down: scale-out %s ended %s/%s: %s", so.OperationID, op.Status, op.Progress.Outcome, op.Error)
 	}
 	if _, err := b.WaitWhole(ctx, chaosbench.RepairLimit); err != nil {
 		return f, fmt.Errorf("temporal-down: %w", err)
 	}
 	if left := redistest.OpenSlot(ctx, cc); left != "" {
-		return f, fmt.Errorf("temporal-down: slot %s still open after scale-out %s succeeded", left, acc.OperationID)
+		return f, fmt.Errorf("temporal-down: slot %s still open after scale-out %s succeeded", left, so.OperationID)
 	}
 	f.Note = fmt.Sprintf("scale-out %s to %d shards cut off at open slot %s, %s in %.1fs (%d slots, %d keys moved); %d connections reset",
-		acc.OperationID, c.Spec.Shards+1, open, op.Progress.Outcome, op.ClosedAt.Sub(op.StartedAt).Seconds(), op.Progress.SlotsMoved, op.Progress.KeysMoved, conns)
-	if err := b.End(ctx, span, &f); err != nil {
+		so.OperationID, so.Shards+1, open, op.Progress.Outcome, op.ClosedAt.Sub(op.StartedAt).Seconds(), op.Progress.SlotsMoved, op.Progress.KeysMoved, conns)
+	if err := b.End(ctx, so.Span, &f); err != nil {
 		return f, err
 	}
 	b.Log.Info("chaos: scale-out done", "scenario", "temporal-down", "note", f.Note)

@@ -399,30 +399,24 @@ func (c *Cluster) AddReplica(ctx context.Context, primaryID string) (*Node, erro
 	if err != nil {
 		return nil, err
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		seen := 0
-		for _, addr := range c.Addrs() {
-			text, err := c.Pool.Client(addr).ClusterNodes(ctx).Result()
-			if err != nil {
-				continue
+	err = c.Admin.Poll(ctx, 30*time.Second, "redistest: "+n.Addr+" a replica of "+primaryID+" on every node",
+		func(ctx context.Context) (bool, string, error) {
+			seen := 0
+			for _, addr := range c.Addrs() {
+				text, err := c.Pool.Client(addr).ClusterNodes(ctx).Result()
+				if err != nil {
+					continue
+				}
+				if v, err := clusteradmin.ParseClusterNodes(text); err == nil && v.Nodes[id].PrimaryID == primaryID {
+					seen++
+				}
 			}
-			if v, err := clusteradmin.ParseClusterNodes(text); err == nil && v.Nodes[id].PrimaryID == primaryID {
-				seen++
-			}
-		}
-		if seen == len(c.Addrs()) {
-			return n, nil
-		}
-		if time.Now().After(deadline) {
-			return nil, fmt.Errorf("redistest: %s is not a replica of %s on every node after 30 s", n.Addr, primaryID)
-		}
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(50 * time.Millisecond):
-		}
+			return seen == len(c.Addrs()), fmt.Sprintf("%d of %d nodes see it", seen, len(c.Addrs())), nil
+		})
+	if err != nil {
+		return nil, err
 	}
+	return n, nil
 }
 
 // View returns the cluster as the first running node sees it.
@@ -511,11 +505,19 @@ func (c *Cluster) Close() error {
 	return nil
 }
 
-// OpenSlot returns a slot a primary of cc reports MIGRATING in its own
-// CLUSTER NODES line ("slot->target"), or "": a migration under way.
-func OpenSlot(ctx context.Context, cc *redis.ClusterClient) string {
+// Migration is a slot a primary reports MIGRATING, with the node it moves
+// to: its ID and, where that primary knows it, its address.
+type Migration struct {
+	Slot       int
+	To, ToAddr string
+}
+
+// OpenMigration returns a slot a primary of cc reports MIGRATING in its own
+// CLUSTER NODES line ("slot->target"): a migration under way.
+func OpenMigration(ctx context.Context, cc *redis.ClusterClient) (Migration, bool) {
 	var mu sync.Mutex
-	found := ""
+	var found Migration
+	ok := false
 	_ = cc.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error {
 		nodes, err := c.ClusterNodes(ctx).Result()
 		if err != nil {
@@ -527,11 +529,19 @@ func OpenSlot(ctx context.Context, cc *redis.ClusterClient) string {
 		}
 		for slot, to := range v.Myself.Migrating {
 			mu.Lock()
-			found = fmt.Sprintf("%d->%s", slot, to)
+			found, ok = Migration{Slot: slot, To: to, ToAddr: v.Nodes[to].Addr}, true
 			mu.Unlock()
 			break
 		}
 		return nil
 	})
-	return found
+	return found, ok
+}
+
+// OpenSlot is OpenMigration as "slot->target ID", or "".
+func OpenSlot(ctx context.Context, cc *redis.ClusterClient) string {
+	if m, ok := OpenMigration(ctx, cc); ok {
+		return fmt.Sprintf("%d->%s", m.Slot, m.To)
+	}
+	return ""
 }
