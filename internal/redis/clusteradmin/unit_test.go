@@ -51,6 +51,27 @@ c3 127.0.0.1:7002@17002 slave a1 0 1 1 disconnected
 	}
 }
 
+// TestOrphanedImports: a slot the node imports counts as orphaned when its
+// view has no owner for it (Redis dropped the owner when it turned replica)
+// or a failed one; one owned by a live primary does not.
+func TestOrphanedImports(t *testing.T) {
+	text := `t1 127.0.0.1:7000@17000 myself,master - 0 0 4 connected 0-99 [100-<-s1] [101-<-s1] [102-<-f3] [103-<-b2]
+s1 127.0.0.1:7001@17001 slave r1 0 1 5 connected
+r1 127.0.0.1:7002@17002 master - 0 1 5 connected 100 104-200
+f3 127.0.0.1:7003@17003 master,fail - 0 1 3 disconnected 102
+b2 127.0.0.1:7004@17004 master - 0 1 2 connected 103
+`
+	v, err := ParseClusterNodes(text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 100: owned by r1 (a live primary: repaired, or heard before the
+	// import started); 101: no owner; 102: a failed owner; 103: live.
+	if diff := cmp.Diff([]int{101, 102}, OrphanedImports(v)); diff != "" {
+		t.Errorf("orphaned imports (-want +got):\n%s", diff)
+	}
+}
+
 func TestClassify(t *testing.T) {
 	tests := map[string]struct {
 		err       error

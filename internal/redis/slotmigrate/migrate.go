@@ -418,10 +418,18 @@ func (a *Migrator) runLegacy(ctx context.Context, m *migration, tr *tracker) err
 // s when it serves), and the wave, run again, starts from the state it
 // finds (slots open, keys on either side). It failed the migration before
 // (a permanent error), and the target-kill scenario's scale-out with it. A
-// MIGRATE the fenced target refused (legacy path) is the same case.
+// MIGRATE the fenced target refused (legacy path) is the same case. A
+// target that answers CLUSTERDOWN gets the owners of its orphaned imports
+// back first (clusteradmin.Admin.RepairImports).
 func (a *Migrator) retryWave(ctx context.Context, what string, m *migration, w wave, tr *tracker) error {
 	return a.Retry(ctx, what, func(ctx context.Context) error {
 		err := a.runWave(ctx, m, w, tr)
+		if hasMsg(err, "CLUSTERDOWN") {
+			// The target may have lost the owner of a slot it imports.
+			if _, rerr := a.RepairImports(ctx, m.addrs[w.tgt], nil, m.now); rerr != nil {
+				a.Logger().WarnContext(ctx, "checking the target's imports", "target", m.addrs[w.tgt], "err", rerr)
+			}
+		}
 		if clusteradmin.IsAuthError(err) || targetRefusedAuth(err) {
 			return clusteradmin.Transient(err.Error())
 		}

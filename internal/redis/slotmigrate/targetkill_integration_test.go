@@ -3,6 +3,7 @@ package slotmigrate_test
 import (
 	"context"
 	"net"
+	"sync"
 	"testing"
 	"time"
 
@@ -205,9 +206,17 @@ func takeOver(t *testing.T, c *redistest.Cluster, primary, replica *redistest.No
 // already on the target were moved (the source deleted them), so they are
 // not leftovers to drop, and the keys on the promoted replica are the
 // target's.
+//
+// Once the target hears that the old source is a replica, it sees the slot
+// it imports owned by no one (Redis drops a demoted node's slots and skips
+// the new primary's claim of an importing slot) and answers CLUSTERDOWN to
+// every key: "source" runs the migration only then (the repair at the
+// start), "source, target learns late" at once, holding the first copy's
+// commit until the target has dropped the owner (the repair on the wave's
+// retry; CI's run of the old code hit this: 124 attempts, all CLUSTERDOWN).
 func TestMigrateFollowsAFailoverMidSlot(t *testing.T) {
 	t.Parallel()
-	for _, side := range []string{"target", "source"} {
+	for _, side := range []string{"target", "source", "source, target learns late"} {
 		t.Run(side, func(t *testing.T) {
 			t.Parallel()
 			ctx := t.Context()
@@ -226,6 +235,7 @@ func TestMigrateFollowsAFailoverMidSlot(t *testing.T) {
 			for _, n := range c.Nodes() {
 				nodes[n.Addr] = n
 			}
+			m := slotmigrate.New(c.Admin)
 			if side == "target" {
 				takeOver(t, c, so.n4, so.r4)
 			} else {
@@ -236,8 +246,23 @@ func TestMigrateFollowsAFailoverMidSlot(t *testing.T) {
 					}
 				}
 				takeOver(t, c, nodes[src.Addr], replica)
+				if side == "source" {
+					waitDropped(ctx, t, c, tgt.Addr, slot, src.ID)
+				} else {
+					var once sync.Once
+					m.BeforeCommit = func(int, int) {
+						once.Do(func() {
+							if v, err := c.Admin.View(ctx, tgt.Addr); err == nil && v.Owner(slot) == src.ID {
+								t.Logf("the migration started before %s dropped the owner of slot %d: it repairs it mid-move", tgt.Addr, slot)
+								waitDropped(ctx, t, c, tgt.Addr, slot, src.ID)
+							} else {
+								t.Logf("%s had dropped the owner of slot %d before the migration started (the repair at the start ran)", tgt.Addr, slot)
+							}
+						})
+					}
+				}
 			}
-			if _, err := slotmigrate.New(c.Admin).MigrateSlots(ctx, slotmigrate.MigrateInput{Moves: plan.Moves, Seeds: c.Addrs()}); err != nil {
+			if _, err := m.MigrateSlots(ctx, slotmigrate.MigrateInput{Moves: plan.Moves, Seeds: c.Addrs()}); err != nil {
 				t.Fatalf("run after the failover: %v", err)
 			}
 			so.w.Stop()
@@ -254,6 +279,28 @@ func TestMigrateFollowsAFailoverMidSlot(t *testing.T) {
 				t.Error(err)
 			}
 		})
+	}
+}
+
+// waitDropped waits until the node at addr no longer sees slot owned by
+// old: owned by no live primary (cluster_state:fail), or by the one a
+// concurrent wave's repair gave it.
+func waitDropped(ctx context.Context, t *testing.T, c *redistest.Cluster, addr string, slot int, old string) {
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		v, err := c.Admin.View(ctx, addr)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		o, ok := v.Nodes[v.Owner(slot)]
+		if !ok || !o.IsPrimary() || o.Has("fail") || o.ID != old {
+			t.Logf("%s no longer sees slot %d owned by the old source (owner now %q)", addr, slot, o.Addr)
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("%s still sees slot %d owned by %s", addr, slot, o.Addr)
+			return
+		}
 	}
 }
 
