@@ -123,9 +123,9 @@ func NeedsFence(nodes []ClusterNode, exists bool) bool {
 //     every write this node sent before it died, so the one furthest
 //     ahead takes over; with none such, the AOF is the most complete copy:
 //     serve (a replica cut off earlier is behind it). A node with slots
-//     open (a slot move in flight) serves: MIGRATING and IMPORTING live on
-//     this node alone, and a replica taking over would strand the move with
-//     keys it already copied in a slot the replica does not own;
+//     open (a slot move in flight) is taken over too: MIGRATING and
+//     IMPORTING live on this node alone, so the manager hands them to the
+//     new primary and repoints the other end (handOverOpenSlots);
 //  5. no replica reachable: wait (the caller bounds the wait);
 //  6. a reachable replica of this node whose position this node's history
 //     does not contain is ahead: the one furthest ahead takes over;
@@ -194,15 +194,15 @@ func decideAOF(o Observation, peers []Peer) Decision {
 		return Decision{Action: Serve, Reason: fmt.Sprintf("loaded its AOF (last written %s); no replica was connected then",
 			o.AOFWritten.UTC().Format(time.RFC3339))}
 	}
-	if o.OpenSlots > 0 {
-		return Decision{Action: Serve, Reason: fmt.Sprintf("loaded its AOF; %d slots open on this node (a slot move in flight), "+
-			"which a takeover would strand", o.OpenSlots)}
-	}
 	best := furthestAhead(current)
+	open := ""
+	if o.OpenSlots > 0 {
+		open = fmt.Sprintf("; it takes the %d open slots of the move in flight over", o.OpenSlots)
+	}
 	return Decision{Action: Takeover, Target: &best,
 		Reason: fmt.Sprintf("replica %s was connected until %s, after the AOF's last write (%s): it holds every write "+
-			"this node sent, which an AOF whose write Redis postponed during a slow fsync may not",
-			short(best.ID), best.LinkDownAt.UTC().Format(time.RFC3339), o.AOFWritten.UTC().Format(time.RFC3339))}
+			"this node sent, which an AOF whose write Redis postponed during a slow fsync may not%s",
+			short(best.ID), best.LinkDownAt.UTC().Format(time.RFC3339), o.AOFWritten.UTC().Format(time.RFC3339), open)}
 }
 
 // ownCopies returns the reachable replicas that still follow this node

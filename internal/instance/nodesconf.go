@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -18,8 +19,31 @@ type ClusterNode struct {
 	MasterID string // "" for a primary
 	Slots    int    // slot-range fields (ranges, not slots: >0 means it owns slots)
 	// OpenSlots counts the [slot->-id] and [slot-<-id] fields: slots this
-	// node is migrating or importing (only on the "myself" line).
+	// node is migrating or importing (only on the "myself" line); Open
+	// lists them.
 	OpenSlots int
+	Open      []OpenSlot
+}
+
+// OpenSlot is a slot a node is migrating (To) or importing (From).
+type OpenSlot struct {
+	Slot     int
+	To, From string
+}
+
+// parseOpenSlot reads "[slot->-id]" (migrating) or "[slot-<-id]"
+// (importing).
+func parseOpenSlot(f string) (OpenSlot, error) {
+	body := strings.TrimSuffix(strings.TrimPrefix(f, "["), "]")
+	if slot, to, ok := strings.Cut(body, "->-"); ok {
+		n, err := strconv.Atoi(slot)
+		return OpenSlot{Slot: n, To: to}, err
+	}
+	if slot, from, ok := strings.Cut(body, "-<-"); ok {
+		n, err := strconv.Atoi(slot)
+		return OpenSlot{Slot: n, From: from}, err
+	}
+	return OpenSlot{}, fmt.Errorf("nodes.conf: open slot %q", f)
 }
 
 // Myself reports the "myself" flag.
@@ -55,7 +79,12 @@ func ParseClusterNodes(b []byte) ([]ClusterNode, error) {
 		}
 		for _, s := range f[8:] {
 			if strings.HasPrefix(s, "[") { // [slot->-id] are open migrations
+				o, err := parseOpenSlot(s)
+				if err != nil {
+					return nil, err
+				}
 				n.OpenSlots++
+				n.Open = append(n.Open, o)
 			} else {
 				n.Slots++
 			}

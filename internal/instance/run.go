@@ -302,6 +302,7 @@ func runFence(ctx context.Context, log *slog.Logger, cfg RedisConfig, pass strin
 				sleep(ctx, 500*time.Millisecond)
 				continue
 			}
+			handOverOpenSlots(ctx, log, nodes, me, d.Target, peerPass)
 			fallthrough
 		case Follow:
 			if ok, err := follow(ctx, log, self, d.Target, &following, limits.follow); !ok {

@@ -2,7 +2,6 @@ package slotmigrate_test
 
 import (
 	"context"
-	"net"
 	"sync"
 	"testing"
 	"time"
@@ -229,7 +228,10 @@ func TestMigrateFollowsAFailoverMidSlot(t *testing.T) {
 			}
 			mv := plan.Moves[0]
 			src, tgt := view.Nodes[mv.From], view.Nodes[mv.To]
-			slot, moved := openHalfMoved(t, c, src, tgt, mv.Range.Start, mv.Range.End)
+			slot, moved, err := c.OpenHalfMoved(ctx, src.Addr, tgt.Addr, mv.Range.Start, mv.Range.End)
+			if err != nil {
+				t.Fatal(err)
+			}
 			t.Logf("slot %d open %s -> %s with %d keys moved", slot, src.Addr, tgt.Addr, moved)
 			nodes := map[string]*redistest.Node{}
 			for _, n := range c.Nodes() {
@@ -302,42 +304,4 @@ func waitDropped(ctx context.Context, t *testing.T, c *redistest.Cluster, addr s
 			return
 		}
 	}
-}
-
-// openHalfMoved opens the first slot of [start, end] with four keys or more
-// from src to tgt (IMPORTING, MIGRATING) and moves half of its keys with
-// MIGRATE, as a migration interrupted mid-slot leaves it.
-func openHalfMoved(t *testing.T, c *redistest.Cluster, src, tgt clusteradmin.NodeInfo, start, end int) (slot, moved int) {
-	t.Helper()
-	ctx := t.Context()
-	sc, tc := c.Pool.Client(src.Addr), c.Pool.Client(tgt.Addr)
-	for s := start; s <= end; s++ {
-		keys, err := sc.ClusterGetKeysInSlot(ctx, s, 1000).Result()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(keys) < 4 {
-			continue
-		}
-		if err := tc.Do(ctx, "cluster", "setslot", s, "importing", src.ID).Err(); err != nil {
-			t.Fatal(err)
-		}
-		if err := sc.Do(ctx, "cluster", "setslot", s, "migrating", tgt.ID).Err(); err != nil {
-			t.Fatal(err)
-		}
-		host, port, err := net.SplitHostPort(tgt.Addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		args := []any{"migrate", host, port, "", 0, 5000, "keys"}
-		for _, k := range keys[:len(keys)/2] {
-			args = append(args, k)
-		}
-		if err := sc.Do(ctx, args...).Err(); err != nil {
-			t.Fatal(err)
-		}
-		return s, len(keys) / 2
-	}
-	t.Fatalf("no slot in %d-%d with four keys", start, end)
-	return 0, 0
 }

@@ -538,6 +538,54 @@ func OpenMigration(ctx context.Context, cc *redis.ClusterClient) (Migration, boo
 	return found, ok
 }
 
+// OpenHalfMoved opens the first slot of [start, end] that holds four keys
+// or more on the primary at src towards the primary at dst (IMPORTING on
+// dst, MIGRATING on src) and moves half of its keys with MIGRATE, as a
+// migration interrupted mid-slot leaves it.
+func (c *Cluster) OpenHalfMoved(ctx context.Context, src, dst string, start, end int) (slot, moved int, err error) {
+	srcID, err := c.NodeID(ctx, src)
+	if err != nil {
+		return 0, 0, err
+	}
+	dstID, err := c.NodeID(ctx, dst)
+	if err != nil {
+		return 0, 0, err
+	}
+	host, port, err := net.SplitHostPort(dst)
+	if err != nil {
+		return 0, 0, err
+	}
+	sc, tc := c.Pool.Client(src), c.Pool.Client(dst)
+	for s := start; s <= end; s++ {
+		keys, err := sc.ClusterGetKeysInSlot(ctx, s, 1000).Result()
+		if err != nil {
+			return 0, 0, err
+		}
+		if len(keys) < 4 {
+			continue
+		}
+		if err := tc.Do(ctx, "cluster", "setslot", s, "importing", srcID).Err(); err != nil {
+			return 0, 0, err
+		}
+		if err := sc.Do(ctx, "cluster", "setslot", s, "migrating", dstID).Err(); err != nil {
+			return 0, 0, err
+		}
+		args := []any{"migrate", host, port, "", 0, 5000}
+		if c.opts.Password != "" {
+			args = append(args, "auth", c.opts.Password)
+		}
+		args = append(args, "keys")
+		for _, k := range keys[:len(keys)/2] {
+			args = append(args, k)
+		}
+		if err := sc.Do(ctx, args...).Err(); err != nil {
+			return 0, 0, err
+		}
+		return s, len(keys) / 2, nil
+	}
+	return 0, 0, fmt.Errorf("no slot in %d-%d with four keys on %s", start, end, src)
+}
+
 // OpenSlot is OpenMigration as "slot->target ID", or "".
 func OpenSlot(ctx context.Context, cc *redis.ClusterClient) string {
 	if m, ok := OpenMigration(ctx, cc); ok {
