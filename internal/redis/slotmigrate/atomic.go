@@ -3,23 +3,22 @@ package slotmigrate
 import (
 	"context"
 	"fmt"
-	"github.com/dayops/dayops/internal/redis/clusteradmin"
-	"slices"
-	"strings"
 
+	"github.com/dayops/dayops/internal/redis/clusteradmin"
+	"github.com/dayops/dayops/internal/redis/slotmigrate/atomicproto"
 	"github.com/dayops/dayops/internal/topology"
 )
 
 // AtomicMigration names a server-side atomic slot migration command.
-type AtomicMigration string
+type AtomicMigration = atomicproto.Kind
 
 const (
 	// AtomicNone: only the legacy SETSLOT/MIGRATE path is available.
-	AtomicNone AtomicMigration = ""
+	AtomicNone = atomicproto.None
 	// AtomicRedis is Redis 8.4's CLUSTER MIGRATION IMPORT, run on the target.
-	AtomicRedis AtomicMigration = "redis-cluster-migration"
+	AtomicRedis = atomicproto.Redis
 	// AtomicValkey is Valkey 9's CLUSTER MIGRATESLOTS, run on the source.
-	AtomicValkey AtomicMigration = "valkey-migrateslots"
+	AtomicValkey = atomicproto.Valkey
 )
 
 // ProbeInput names the node to probe.
@@ -40,43 +39,7 @@ func (a *Migrator) Probe(ctx context.Context, in ProbeInput) (ProbeResult, error
 	if err != nil {
 		return ProbeResult{}, fmt.Errorf("probe %s: %w", in.Addr, err)
 	}
-	return ProbeResult{Atomic: atomicFromCommandInfo(reply)}, nil
-}
-
-// atomicFromCommandInfo reads the reply of
-// COMMAND INFO cluster|migration cluster|migrateslots: one entry per name,
-// nil for an unknown command.
-func atomicFromCommandInfo(reply []any) AtomicMigration {
-	known := func(i int) bool {
-		if i >= len(reply) || reply[i] == nil {
-			return false
-		}
-		if s, ok := reply[i].([]any); ok && len(s) == 0 {
-			return false
-		}
-		return true
-	}
-	switch {
-	case known(0):
-		return AtomicRedis
-	case known(1):
-		return AtomicValkey
-	}
-	return AtomicNone
-}
-
-// pickAtomic returns the atomic method every node offers, or AtomicNone
-// when any node lacks it or nodes differ (a mixed cluster mid-upgrade).
-func pickAtomic(kinds []AtomicMigration) AtomicMigration {
-	if len(kinds) == 0 {
-		return AtomicNone
-	}
-	for _, k := range kinds[1:] {
-		if k != kinds[0] {
-			return AtomicNone
-		}
-	}
-	return kinds[0]
+	return ProbeResult{Atomic: atomicproto.FromCommandInfo(reply)}, nil
 }
 
 func (a *Migrator) commonAtomic(ctx context.Context, m *migration) (AtomicMigration, error) {
@@ -88,7 +51,7 @@ func (a *Migrator) commonAtomic(ctx context.Context, m *migration) (AtomicMigrat
 		}
 		kinds = append(kinds, r.Atomic)
 	}
-	return pickAtomic(kinds), nil
+	return atomicproto.Pick(kinds), nil
 }
 
 // runAtomic starts the server-side migrations and polls until the targets
@@ -174,42 +137,5 @@ func (a *Migrator) atomicFailed(ctx context.Context, kind AtomicMigration, addr 
 	if err != nil {
 		return "", fmt.Errorf("migration status on %s: %w", addr, err)
 	}
-	return failedState(reply), nil
-}
-
-// failedState walks a status reply (arrays of field/value pairs or maps) and
-// returns the first state value that says the task failed.
-func failedState(reply any) string {
-	switch r := reply.(type) {
-	case []any:
-		for i := 0; i+1 < len(r); i++ {
-			if k, ok := r[i].(string); ok && (k == "state" || k == "status") {
-				if v, ok := r[i+1].(string); ok && isFailedState(v) {
-					return v
-				}
-			}
-		}
-		for _, x := range r {
-			if s := failedState(x); s != "" {
-				return s
-			}
-		}
-	case map[any]any:
-		for k, v := range r {
-			if ks, ok := k.(string); ok && (ks == "state" || ks == "status") {
-				if vs, ok := v.(string); ok && isFailedState(vs) {
-					return vs
-				}
-			}
-			if s := failedState(v); s != "" {
-				return s
-			}
-		}
-	}
-	return ""
-}
-
-func isFailedState(v string) bool {
-	v = strings.ToLower(v)
-	return slices.Contains([]string{"failed", "canceled", "cancelled"}, v)
+	return atomicproto.FailedState(reply), nil
 }

@@ -101,37 +101,20 @@ func (a *Migrator) MigrateSlots(ctx context.Context, in MigrateInput) (MigrateRe
 	}
 	tr := newTracker(in.Resume, in.OnProgress, every)
 	t0 := time.Now()
-	m, err := a.prepare(ctx, in, true)
-	if err != nil {
+	var m *migration
+	var method string
+	var t1 time.Time
+	var err error
+	for again := 0; ; again++ {
+		m, method, t1, err = a.moveOnce(ctx, in, tr)
+		var fo *failedOverError
+		if !errors.As(err, &fo) || again == maxObserveAgain {
+			break
+		}
+		a.Logger().WarnContext(ctx, "a node of the move failed over during the run: observing the cluster again", "node", fo.addr)
+	}
+	if m == nil {
 		return MigrateResult{}, fmt.Errorf("migrate slots: %w", err)
-	}
-	// The copy path sizes keys with MEMORY USAGE; without sampling, MIGRATE.
-	m.copy = a.Limits.WithDefaults().Copy != clusteradmin.CopyNever && !a.Limits.WithDefaults().SizeSamplingOff
-	m.budget = semaphore.NewWeighted(max(a.Limits.WithDefaults().CopyBudget, a.Limits.WithDefaults().BatchBytes))
-	tr.SetTotal(m.total)
-	tr.Finished(m.done)
-	method := "legacy"
-	if !in.Legacy {
-		kind, err := a.commonAtomic(ctx, m)
-		if err != nil {
-			return MigrateResult{}, fmt.Errorf("migrate slots: %w", err)
-		}
-		if kind != AtomicNone {
-			method = string(kind)
-		}
-	}
-	t1 := time.Now()
-	if method == "legacy" {
-		if !a.Limits.WithDefaults().LatencyBudgetOff {
-			m.pace = a.startPacer(ctx, m)
-		}
-		err = a.runLegacy(ctx, m, tr)
-		if m.pace != nil {
-			m.pace.Stop()
-			a.logPacing(ctx, m)
-		}
-	} else {
-		err = a.runAtomic(ctx, AtomicMigration(method), m, tr)
 	}
 	if err != nil {
 		tr.Emit(true)
@@ -154,6 +137,46 @@ func (a *Migrator) MigrateSlots(ctx context.Context, in MigrateInput) (MigrateRe
 	a.Logger().InfoContext(ctx, "slot migration finished", "method", method, "slots", p.SlotsTotal, "keys_moved", p.KeysMoved,
 		"observe_ms", t1.Sub(t0).Milliseconds(), "move_ms", t2.Sub(t1).Milliseconds(), "converge_ms", time.Since(t2).Milliseconds())
 	return MigrateResult{Progress: tr.Snapshot(), Method: method}, nil
+}
+
+// maxObserveAgain bounds how often one MigrateSlots observes the cluster
+// again after a node of the move failed over during its run.
+const maxObserveAgain = 5
+
+// moveOnce observes the cluster and moves every pending slot; m is nil when
+// the observation failed. t1 is when the observation ended.
+func (a *Migrator) moveOnce(ctx context.Context, in MigrateInput, tr *tracker) (m *migration, method string, t1 time.Time, err error) {
+	if m, err = a.prepare(ctx, in, true); err != nil {
+		return nil, "", t1, err
+	}
+	// The copy path sizes keys with MEMORY USAGE; without sampling, MIGRATE.
+	m.copy = a.Limits.WithDefaults().Copy != clusteradmin.CopyNever && !a.Limits.WithDefaults().SizeSamplingOff
+	m.budget = semaphore.NewWeighted(max(a.Limits.WithDefaults().CopyBudget, a.Limits.WithDefaults().BatchBytes))
+	tr.SetTotal(m.total)
+	tr.Finished(m.done)
+	method = "legacy"
+	if !in.Legacy {
+		kind, err := a.commonAtomic(ctx, m)
+		if err != nil {
+			return nil, "", t1, err
+		}
+		if kind != AtomicNone {
+			method = string(kind)
+		}
+	}
+	t1 = time.Now()
+	if method != "legacy" {
+		return m, method, t1, a.runAtomic(ctx, AtomicMigration(method), m, tr)
+	}
+	if !a.Limits.WithDefaults().LatencyBudgetOff {
+		m.pace = a.startPacer(ctx, m)
+	}
+	err = a.runLegacy(ctx, m, tr)
+	if m.pace != nil {
+		m.pace.Stop()
+		a.logPacing(ctx, m)
+	}
+	return m, method, t1, err
 }
 
 // prepare resolves addresses and observes the state of every planned slot.
@@ -424,6 +447,11 @@ func (a *Migrator) runLegacy(ctx context.Context, m *migration, tr *tracker) err
 func (a *Migrator) retryWave(ctx context.Context, what string, m *migration, w wave, tr *tracker) error {
 	return a.Retry(ctx, what, func(ctx context.Context) error {
 		err := a.runWave(ctx, m, w, tr)
+		if err != nil {
+			if fo := a.failedOver(ctx, m, w, err); fo != nil {
+				return fo // not transient: the run ends, MigrateSlots observes again
+			}
+		}
 		if hasMsg(err, "CLUSTERDOWN") {
 			// The target may have lost the owner of a slot it imports.
 			if _, rerr := a.RepairImports(ctx, m.addrs[w.tgt], nil, m.now); rerr != nil {
@@ -435,6 +463,69 @@ func (a *Migrator) retryWave(ctx context.Context, what string, m *migration, w w
 		}
 		return err
 	})
+}
+
+// sourceDrained makes sure, in one transaction on the wave's source, that
+// it is still a primary and holds no key of the wave's slots, before the
+// target takes them (the step that cannot be undone: the target's claim
+// makes the source's shard delete what it still holds of them). The
+// emptiness the wave saw is the source's only while it is the primary: a
+// source that failed over mid-run is a replica whose counts say nothing of
+// its shard (it may even be empty, resyncing), and its promoted replica
+// holds the keys. Seen without it: a source failed over during a scale-out,
+// the run finished in 0.7 s and 3,335 of 40,000 keys were gone. A source
+// that replicates the target gave its last slot away on an earlier run.
+func (a *Migrator) sourceDrained(ctx context.Context, m *migration, w wave) error {
+	var role *redis.Cmd
+	cmds, err := a.txPipe(ctx, m.addrs[w.src], func(p redis.Pipeliner) {
+		role = p.Do(ctx, "role")
+		for _, s := range w.slots {
+			p.ClusterCountKeysInSlot(ctx, s)
+		}
+	})
+	if err != nil {
+		return err
+	}
+	r, err := role.Slice()
+	if err != nil || len(r) == 0 {
+		return fmt.Errorf("role of %s: %v (err %w)", m.addrs[w.src], r, err)
+	}
+	if r[0] != "master" {
+		if len(r) >= 3 && net.JoinHostPort(fmt.Sprint(r[1]), fmt.Sprint(r[2])) == m.addrs[w.tgt] {
+			return nil
+		}
+		return &failedOverError{addr: m.addrs[w.src], cause: "about to close its slots"}
+	}
+	for i, c := range cmds[1:] {
+		if n, err := c.(*redis.IntCmd).Result(); err != nil || n > 0 {
+			return clusteradmin.Transient(fmt.Sprintf("slot %d: source %s holds %d keys (err %v), emptying again",
+				w.slots[i], m.addrs[w.src], n, err))
+		}
+	}
+	return nil
+}
+
+// failedOverError: a node of a wave answers as a replica (a failover during
+// the run: SETSLOT on it fails for good, RESTOREs and MIGRATEs to it are
+// redirected). The run ends and MigrateSlots observes the cluster again,
+// which follows the failover. It wraps no Redis error, so that
+// clusteradmin.Classify takes it for transient where it surfaces.
+type failedOverError struct{ addr, cause string }
+
+func (e *failedOverError) Error() string {
+	return fmt.Sprintf("%s is a replica now (a failover during the move): %s", e.addr, e.cause)
+}
+
+// failedOver returns a failedOverError when the wave's source or target
+// answers ROLE as a replica; nil otherwise (an unreachable node too).
+func (a *Migrator) failedOver(ctx context.Context, m *migration, w wave, cause error) error {
+	for _, id := range []string{w.src, w.tgt} {
+		role, err := a.Client(m.addrs[id]).Do(ctx, "role").Slice()
+		if err == nil && len(role) > 0 && role[0] == "slave" {
+			return &failedOverError{addr: m.addrs[id], cause: cause.Error()}
+		}
+	}
+	return nil
 }
 
 // pipe runs the commands built by build on addr as one pipeline (see
@@ -615,6 +706,9 @@ func (a *Migrator) setMigrating(ctx context.Context, m *migration, src, tgt, tgt
 // imports nor owns a slot (clients sent there by ASK would bounce).
 // importing lists the slots this run opened on the target.
 func (a *Migrator) closeSlots(ctx context.Context, m *migration, w wave, importing []int, tr *tracker) error {
+	if err := a.sourceDrained(ctx, m, w); err != nil {
+		return err
+	}
 	bump := -1
 	if len(importing) > 0 {
 		bump = importing[len(importing)-1]

@@ -2,6 +2,7 @@ package slotmigrate_test
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -153,7 +154,13 @@ func TestMigrateFollowsATakeoverOfTheTarget(t *testing.T) {
 // agrees.
 func takeOver(t *testing.T, c *redistest.Cluster, primary, replica *redistest.Node) {
 	t.Helper()
-	ctx := t.Context()
+	if err := doTakeOver(t.Context(), c, primary, replica); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// doTakeOver is takeOver for any goroutine.
+func doTakeOver(ctx context.Context, c *redistest.Cluster, primary, replica *redistest.Node) error {
 	rc := redis.NewClient(&redis.Options{Addr: replica.Addr, Protocol: 2})
 	defer rc.Close()
 	pc := redis.NewClient(&redis.Options{Addr: primary.Addr, Protocol: 2})
@@ -166,22 +173,26 @@ func takeOver(t *testing.T, c *redistest.Cluster, primary, replica *redistest.No
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("replica %s did not catch up with %s", replica.Addr, primary.Addr)
+			return fmt.Errorf("replica %s did not catch up with %s", replica.Addr, primary.Addr)
 		}
 	}
 	if err := rc.Do(ctx, "cluster", "failover", "takeover").Err(); err != nil {
-		t.Fatal(err)
+		return err
 	}
 	// Every node sees the new roles (slot owners may differ: a node
 	// importing a slot keeps its old owner).
 	id, err := c.NodeID(ctx, replica.Addr)
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
+	// Own connections: the migration's may all be busy (doTakeOver runs in
+	// its copy hook too).
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
 		agree := 0
 		for _, addr := range c.Addrs() {
-			text, err := c.Pool.Client(addr).ClusterNodes(ctx).Result()
+			nc := redis.NewClient(&redis.Options{Addr: addr, Protocol: 2})
+			text, err := nc.ClusterNodes(ctx).Result()
+			nc.Close()
 			if err != nil {
 				continue
 			}
@@ -190,11 +201,78 @@ func takeOver(t *testing.T, c *redistest.Cluster, primary, replica *redistest.No
 			}
 		}
 		if agree == len(c.Addrs()) {
-			return
+			return nil
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("not every node sees %s as a primary", replica.Addr)
+			return fmt.Errorf("not every node sees %s as a primary", replica.Addr)
 		}
+	}
+}
+
+// TestMigrateFollowsAFailoverDuringTheRun: the target, or a source, of a
+// scale-out fails over to its replica while the migration runs (during a
+// copy's commit); the same MigrateSlots call must notice (the node answers
+// ROLE as a replica), observe the cluster again, follow the failover and
+// finish with every key and acknowledged write. Before, SETSLOT on the
+// demoted node failed the migration for good ("Please use SETSLOT only
+// with masters", a permanent error), or its redirected RESTOREs were
+// retried for two minutes first.
+func TestMigrateFollowsAFailoverDuringTheRun(t *testing.T) {
+	t.Parallel()
+	for _, side := range []string{"target", "source"} {
+		t.Run(side, func(t *testing.T) {
+			t.Parallel()
+			ctx := t.Context()
+			so := newScaleOutWith(t, redistest.Options{Primaries: 3, ReplicasPerPrimary: 1},
+				redistest.WriterOptions{Keys: 5000, Workers: 2, CheckPrevious: true, WaitReplicas: 1}, true)
+			c, plan := so.c, so.plan
+			view, err := c.View(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			primary, replica := so.n4, so.r4
+			if side == "source" {
+				nodes := map[string]*redistest.Node{}
+				for _, n := range c.Nodes() {
+					nodes[n.Addr] = n
+				}
+				from := plan.Moves[0].From
+				primary = nodes[view.Nodes[from].Addr]
+				for _, n := range view.Nodes {
+					if n.PrimaryID == from {
+						replica = nodes[n.Addr]
+					}
+				}
+			}
+			m := slotmigrate.New(c.Admin)
+			var once sync.Once
+			m.BeforeCommit = func(int, int) {
+				once.Do(func() {
+					if err := doTakeOver(ctx, c, primary, replica); err != nil {
+						t.Error(err)
+					}
+					t.Logf("%s %s failed over to %s during the run", side, primary.Addr, replica.Addr)
+				})
+			}
+			start := time.Now()
+			if _, err := m.MigrateSlots(ctx, slotmigrate.MigrateInput{Moves: plan.Moves, Seeds: c.Addrs()}); err != nil {
+				t.Fatalf("migration with a failover during it: %v", err)
+			}
+			t.Logf("migration finished in %s", time.Since(start).Round(time.Millisecond))
+			so.w.Stop()
+			if st := so.w.Stats(); st.Lost > 0 {
+				t.Errorf("%d acknowledged writes lost: %v", st.Lost, st.LostErr)
+			}
+			if _, err := so.w.Verify(ctx, so.cc); err != nil {
+				t.Errorf("writer: %v", err)
+			}
+			if n, err := redistest.CountFilled(ctx, so.cc, "k:", testKeys); err != nil || n != testKeys {
+				t.Errorf("%d of %d filled keys (err %v)", n, testKeys, err)
+			}
+			if err := c.Check(ctx); err != nil {
+				t.Error(err)
+			}
+		})
 	}
 }
 
