@@ -219,7 +219,17 @@ func TestSelfHealing(t *testing.T) {
 	// slot migration: the step's attempt is timed out while the worker
 	// still runs it; the scale-out must succeed with no slot left open.
 	h.checked(temporaldown.Run(ctx, b, temporaldown.Outage))
-	// 12. The primary a scale-out moves slots to is SIGKILLed in the middle
+	// 12. The primary a scale-in drains (the shard scenario 11 added) is
+	// SIGKILLed in the middle of the move: it restarts on its AOF, fenced;
+	// its replica, connected up to the crash, takes over with the open
+	// slots handed to it (the AOF may lack the last writes), and the
+	// migration follows the failover; the scale-in must succeed, no slot
+	// open, no key lost. It runs before 13, whose killed target is the
+	// next shard added: a container killed twice restarts only after a
+	// back-off longer than cluster-node-timeout, and Redis then fails the
+	// source over itself (see docs/self-healing.md, "source-kill").
+	h.checked(targetkill.RunSource(ctx, b))
+	// 13. The primary a scale-out moves slots to is SIGKILLed in the middle
 	// of the move: it restarts on its AOF, fenced, and the migration
 	// resumes; the scale-out must succeed, no slot open, no key lost (it
 	// lost 46-199 keys in every run before internal/redis/pipe.Failed).

@@ -27,7 +27,7 @@ import (
 
 // Scenario names, for Config.Skip.
 var Scenarios = []string{"force-delete-primary", "delete-replica-pvc", "worker-mid-recovery", "worker-down",
-	"switchover", "sigkill-aof", "freeze-primary", "lose-node", "busy", "audit-db-down", "kube-api-down", "temporal-down", "target-kill", "sigkill-none"}
+	"switchover", "sigkill-aof", "freeze-primary", "lose-node", "busy", "audit-db-down", "kube-api-down", "temporal-down", "source-kill", "target-kill", "sigkill-none"}
 
 // Config of a run of `dayops-dev bench chaos`.
 type Config struct {
@@ -224,6 +224,11 @@ func runAOF(ctx context.Context, b *chaosbench.Bench, cfg Config, out io.Writer,
 		}},
 		{"kube-api-down", func() (chaosbench.Figure, error) { return kubedown.Run(ctx, b, image, kubedown.Outage) }},
 		{"temporal-down", func() (chaosbench.Figure, error) { return temporaldown.Run(ctx, b, temporaldown.Outage) }},
+		// source-kill before target-kill: the scale-in drains the shard
+		// temporal-down added; the shard target-kill adds (and kills) is a
+		// fresh one. A container killed twice restarts after a back-off
+		// longer than cluster-node-timeout, and Redis fails it over itself.
+		{"source-kill", func() (chaosbench.Figure, error) { return targetkill.RunSource(ctx, b) }},
 		{"target-kill", func() (chaosbench.Figure, error) { return targetkill.Run(ctx, b) }},
 	}
 	for _, s := range steps {

@@ -1,6 +1,7 @@
 // Package midmove is the frame of the chaos scenarios that strike in the
-// middle of a slot migration (targetkill, temporaldown): a scale-out by one
-// shard of the bench's cluster, measured, with a fault running beside it.
+// middle of a slot migration (targetkill, temporaldown): a scale-out (or in)
+// by one shard of the bench's cluster, measured, with a fault running
+// beside it.
 package midmove
 
 import (
@@ -17,7 +18,7 @@ import (
 	"github.com/dayops/dayops/internal/apiv1"
 )
 
-// ScaleOut is one such scale-out, ended.
+// ScaleOut is one such scale-out (or in), ended.
 type ScaleOut struct {
 	Shards      int // before the scale-out
 	OperationID string
@@ -31,6 +32,11 @@ type ScaleOut struct {
 // for reason and runs fault beside it with a cluster client, until the
 // operation ends (15 minutes at most); fault's context ends with it.
 func Run(ctx context.Context, b *chaosbench.Bench, reason string, fault func(ctx context.Context, cc *redis.ClusterClient)) (ScaleOut, error) {
+	return RunBy(ctx, b, reason, 1, fault)
+}
+
+// RunBy is Run by delta shards (-1: a scale-in, the last shard drained).
+func RunBy(ctx context.Context, b *chaosbench.Bench, reason string, delta int, fault func(ctx context.Context, cc *redis.ClusterClient)) (ScaleOut, error) {
 	nsq := url.Values{"namespace": {b.Namespace}}
 	var c apiv1.ClusterDetail
 	if err := b.Auditor.Do(ctx, http.MethodGet, "/v1/clusters/"+b.Cluster, nsq, nil, &c); err != nil {
@@ -51,7 +57,7 @@ func Run(ctx context.Context, b *chaosbench.Bench, reason string, fault func(ctx
 	defer func() { stop(); wg.Wait() }()
 	var acc apiv1.OperationAccepted
 	if err := b.Operator.Do(ctx, http.MethodPost, "/v1/clusters/"+b.Cluster+"/operations", nsq,
-		map[string]any{"type": "scale-shards", "shards": c.Spec.Shards + 1, "reason": reason}, &acc); err != nil {
+		map[string]any{"type": "scale-shards", "shards": c.Spec.Shards + delta, "reason": reason}, &acc); err != nil {
 		cc.Close()
 		return ScaleOut{}, fmt.Errorf("start scale-out: %w", err)
 	}

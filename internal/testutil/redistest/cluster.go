@@ -510,6 +510,8 @@ func (c *Cluster) Close() error {
 type Migration struct {
 	Slot       int
 	To, ToAddr string
+	// FromAddr is the primary that reported it (the source).
+	FromAddr string
 }
 
 // OpenMigration returns a slot a primary of cc reports MIGRATING in its own
@@ -529,7 +531,7 @@ func OpenMigration(ctx context.Context, cc *redis.ClusterClient) (Migration, boo
 		}
 		for slot, to := range v.Myself.Migrating {
 			mu.Lock()
-			found, ok = Migration{Slot: slot, To: to, ToAddr: v.Nodes[to].Addr}, true
+			found, ok = Migration{Slot: slot, To: to, ToAddr: v.Nodes[to].Addr, FromAddr: v.Myself.Addr}, true
 			mu.Unlock()
 			break
 		}
