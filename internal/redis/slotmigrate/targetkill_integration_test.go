@@ -223,13 +223,8 @@ func TestMigrateFollowsAFailoverDuringTheRun(t *testing.T) {
 		t.Run(side, func(t *testing.T) {
 			t.Parallel()
 			ctx := t.Context()
-			so := newScaleOutWith(t, redistest.Options{Primaries: 3, ReplicasPerPrimary: 1},
-				redistest.WriterOptions{Keys: 5000, Workers: 2, CheckPrevious: true, WaitReplicas: 1}, true)
+			so, view := newFailoverScaleOut(t)
 			c, plan := so.c, so.plan
-			view, err := c.View(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
 			primary, replica := so.n4, so.r4
 			if side == "source" {
 				nodes := map[string]*redistest.Node{}
@@ -259,19 +254,7 @@ func TestMigrateFollowsAFailoverDuringTheRun(t *testing.T) {
 				t.Fatalf("migration with a failover during it: %v", err)
 			}
 			t.Logf("migration finished in %s", time.Since(start).Round(time.Millisecond))
-			so.w.Stop()
-			if st := so.w.Stats(); st.Lost > 0 {
-				t.Errorf("%d acknowledged writes lost: %v", st.Lost, st.LostErr)
-			}
-			if _, err := so.w.Verify(ctx, so.cc); err != nil {
-				t.Errorf("writer: %v", err)
-			}
-			if n, err := redistest.CountFilled(ctx, so.cc, "k:", testKeys); err != nil || n != testKeys {
-				t.Errorf("%d of %d filled keys (err %v)", n, testKeys, err)
-			}
-			if err := c.Check(ctx); err != nil {
-				t.Error(err)
-			}
+			so.checkNothingLost(t)
 		})
 	}
 }
@@ -297,13 +280,8 @@ func TestMigrateFollowsAFailoverMidSlot(t *testing.T) {
 		t.Run(side, func(t *testing.T) {
 			t.Parallel()
 			ctx := t.Context()
-			so := newScaleOutWith(t, redistest.Options{Primaries: 3, ReplicasPerPrimary: 1},
-				redistest.WriterOptions{Keys: 5000, Workers: 2, CheckPrevious: true, WaitReplicas: 1}, true)
+			so, view := newFailoverScaleOut(t)
 			c, plan := so.c, so.plan
-			view, err := c.View(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
 			mv := plan.Moves[0]
 			src, tgt := view.Nodes[mv.From], view.Nodes[mv.To]
 			slot, moved, err := c.OpenHalfMoved(ctx, src.Addr, tgt.Addr, mv.Range.Start, mv.Range.End)
@@ -345,20 +323,42 @@ func TestMigrateFollowsAFailoverMidSlot(t *testing.T) {
 			if _, err := m.MigrateSlots(ctx, slotmigrate.MigrateInput{Moves: plan.Moves, Seeds: c.Addrs()}); err != nil {
 				t.Fatalf("run after the failover: %v", err)
 			}
-			so.w.Stop()
-			if st := so.w.Stats(); st.Lost > 0 {
-				t.Errorf("%d acknowledged writes lost: %v", st.Lost, st.LostErr)
-			}
-			if _, err := so.w.Verify(ctx, so.cc); err != nil {
-				t.Errorf("writer: %v", err)
-			}
-			if n, err := redistest.CountFilled(ctx, so.cc, "k:", testKeys); err != nil || n != testKeys {
-				t.Errorf("%d of %d filled keys (err %v)", n, testKeys, err)
-			}
-			if err := c.Check(ctx); err != nil {
-				t.Error(err)
-			}
+			so.checkNothingLost(t)
 		})
+	}
+}
+
+// newFailoverScaleOut is the scale-out the failover tests start from (a
+// replica for every primary, a writer that waits for one and checks every
+// value it replaces) and the cluster's view before it.
+func newFailoverScaleOut(t *testing.T) (scaleOut, clusteradmin.ClusterView) {
+	t.Helper()
+	so := newScaleOutWith(t, redistest.Options{Primaries: 3, ReplicasPerPrimary: 1},
+		redistest.WriterOptions{Keys: 5000, Workers: 2, CheckPrevious: true, WaitReplicas: 1}, true)
+	view, err := so.c.View(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return so, view
+}
+
+// checkNothingLost stops the writer and checks that no acknowledged write
+// and no filled key was lost and that the cluster is whole.
+func (so scaleOut) checkNothingLost(t *testing.T) {
+	t.Helper()
+	ctx := t.Context()
+	so.w.Stop()
+	if st := so.w.Stats(); st.Lost > 0 {
+		t.Errorf("%d acknowledged writes lost: %v", st.Lost, st.LostErr)
+	}
+	if _, err := so.w.Verify(ctx, so.cc); err != nil {
+		t.Errorf("writer: %v", err)
+	}
+	if n, err := redistest.CountFilled(ctx, so.cc, "k:", testKeys); err != nil || n != testKeys {
+		t.Errorf("%d of %d filled keys (err %v)", n, testKeys, err)
+	}
+	if err := so.c.Check(ctx); err != nil {
+		t.Error(err)
 	}
 }
 
