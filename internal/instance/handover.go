@@ -38,11 +38,9 @@ func handOverOpenSlots(ctx context.Context, log *slog.Logger, nodes []ClusterNod
 	primary := peerClient(np.Addr, pass)
 	defer primary.Close()
 	for _, o := range self.Open {
-		other, otherID := o.To, o.To
-		mine, theirs := []any{"migrating", o.To}, []any{"migrating", np.ID}
+		other, mine := o.To, []any{"migrating", o.To}
 		if o.From != "" {
-			other, otherID = o.From, o.From
-			mine = []any{"importing", o.From}
+			other, mine = o.From, []any{"importing", o.From}
 		}
 		if err := setSlot(ctx, primary, o.Slot, mine...); err != nil {
 			log.Warn("fence: hand an open slot to the new primary", "slot", o.Slot, "primary", np.Addr, "err", err)
@@ -53,20 +51,20 @@ func handOverOpenSlots(ctx context.Context, log *slog.Logger, nodes []ClusterNod
 			continue
 		}
 		c := peerClient(addr, pass)
-		err := repointOtherEnd(ctx, c, o, self.ID, np.ID, theirs)
+		err := repointOtherEnd(ctx, c, o, self.ID, np.ID)
 		c.Close()
 		if err != nil {
 			log.Warn("fence: repoint the other end of an open slot", "slot", o.Slot, "node", addr, "err", err)
 			continue
 		}
-		log.Info("fence: open slot handed to the new primary", "slot", o.Slot, "primary", np.Addr, "other_end", otherID,
+		log.Info("fence: open slot handed to the new primary", "slot", o.Slot, "primary", np.Addr, "other_end", other,
 			"migrating", o.To != "")
 	}
 }
 
 // repointOtherEnd points the other end of open slot o at the new primary,
 // if it still points at this node (self).
-func repointOtherEnd(ctx context.Context, c *redis.Client, o OpenSlot, self, np string, migrating []any) error {
+func repointOtherEnd(ctx context.Context, c *redis.Client, o OpenSlot, self, np string) error {
 	text, err := c.ClusterNodes(ctx).Result()
 	if err != nil {
 		return err
@@ -85,7 +83,7 @@ func repointOtherEnd(ctx context.Context, c *redis.Client, o OpenSlot, self, np 
 			}
 			return setSlot(ctx, c, o.Slot, "importing", np)
 		case o.From != "" && x.To == self: // the source, migrating to this node
-			return setSlot(ctx, c, o.Slot, migrating...)
+			return setSlot(ctx, c, o.Slot, "migrating", np)
 		}
 	}
 	return nil

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"net"
 	"slices"
 	"strconv"
 	"strings"
@@ -19,13 +18,15 @@ import (
 
 // NodeState is what one node says of itself.
 type NodeState struct {
-	Addr      string          `json:"addr"`
-	Reachable bool            `json:"reachable"`
-	Error     string          `json:"error,omitempty"`
-	NodeID    string          `json:"nodeId,omitempty"`
-	Role      topology.Role   `json:"role,omitempty"`
-	PrimaryID string          `json:"primaryId,omitempty"`
-	Slots     topology.Ranges `json:"slots,omitempty"`
+	Addr      string        `json:"addr"`
+	Reachable bool          `json:"reachable"`
+	Error     string        `json:"error,omitempty"`
+	NodeID    string        `json:"nodeId,omitempty"`
+	Role      topology.Role `json:"role,omitempty"`
+	PrimaryID string        `json:"primaryId,omitempty"`
+	// PrimaryAddr is a replica's primary's address, from its view.
+	PrimaryAddr string          `json:"primaryAddr,omitempty"`
+	Slots       topology.Ranges `json:"slots,omitempty"`
 	// StateOK is cluster_state:ok.
 	StateOK bool `json:"stateOk"`
 	// SeesProblems lists node IDs this node flags fail/pfail/handshake/noaddr
@@ -379,6 +380,7 @@ func (a *Activities) observeNode(ctx context.Context, pool *clusteradmin.ClientP
 		return fail(err)
 	}
 	n.NodeID, n.PrimaryID, n.Slots = v.Myself.ID, v.Myself.PrimaryID, v.Myself.Slots
+	n.PrimaryAddr = v.Nodes[v.Myself.PrimaryID].Addr
 	n.KnownNodes = len(v.Nodes)
 	if v.Myself.IsPrimary() {
 		n.Role = topology.RolePrimary
@@ -486,13 +488,8 @@ func (a *Activities) VerifyDrained(ctx context.Context, in VerifyDrainedInput) e
 		if !n.Reachable {
 			return classify(fmt.Errorf("verify drained: %s unreachable: %s", addr, n.Error))
 		}
-		if n.Role == topology.RoleReplica && n.Slots.Count() == 0 {
-			kv, err := pool.Client(addr).Info(ctx, "replication").Result()
-			if err != nil {
-				return classify(fmt.Errorf("verify drained: %s: %w", addr, err))
-			}
-			r := clusteradmin.ParseInfo(kv)
-			primary := net.JoinHostPort(r["master_host"], r["master_port"])
+		if n.Role == topology.RoleReplica && n.Slots.Count() == 0 && n.PrimaryAddr != "" {
+			primary := n.PrimaryAddr
 			if n = a.observeNode(ctx, pool, primary); !n.Reachable {
 				return classify(fmt.Errorf("verify drained: %s, the primary of %s, unreachable: %s", primary, addr, n.Error))
 			}

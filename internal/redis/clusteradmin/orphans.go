@@ -45,8 +45,9 @@ func (a *Admin) RepairImports(ctx context.Context, addr string, v *ClusterView, 
 		v = &fresh
 	}
 	changed := false
+	views := map[string]*ClusterView{} // candidates' own views, read once per call (nil: no answer)
 	for _, s := range OrphanedImports(*v) {
-		owner := a.claimant(ctx, *v, s, now)
+		owner := a.claimant(ctx, *v, s, now, views)
 		if owner == "" {
 			continue // no primary claims it (yet): a later attempt looks again
 		}
@@ -65,8 +66,9 @@ func (a *Admin) RepairImports(ctx context.Context, addr string, v *ClusterView, 
 // asking first the node the slot is imported from and its primary today,
 // then every other primary of v; "" if none does. A node that does not
 // answer is skipped (no retry: the import's source may be the node that
-// died).
-func (a *Admin) claimant(ctx context.Context, v ClusterView, s int, now func(string) string) string {
+// died). views keeps each candidate's view for the other slots (a wave's
+// worth of slots is orphaned at once).
+func (a *Admin) claimant(ctx context.Context, v ClusterView, s int, now func(string) string, views map[string]*ClusterView) string {
 	from := v.Myself.Importing[s]
 	candidates := []string{now(from), from}
 	for _, id := range slices.Sorted(func(yield func(string) bool) {
@@ -78,18 +80,21 @@ func (a *Admin) claimant(ctx context.Context, v ClusterView, s int, now func(str
 	}) {
 		candidates = append(candidates, id)
 	}
-	seen := map[string]bool{}
 	for _, id := range candidates {
 		addr := v.Nodes[id].Addr
-		if seen[id] || addr == "" {
+		if addr == "" {
 			continue
 		}
-		seen[id] = true
-		text, err := a.client(addr).ClusterNodes(ctx).Result()
-		if err != nil {
-			continue
+		cv, ok := views[id]
+		if !ok {
+			if text, err := a.client(addr).ClusterNodes(ctx).Result(); err == nil {
+				if parsed, err := ParseClusterNodes(text); err == nil {
+					cv = &parsed
+				}
+			}
+			views[id] = cv
 		}
-		if cv, err := ParseClusterNodes(text); err == nil && cv.Myself.IsPrimary() && cv.Myself.Slots.Contains(s) {
+		if cv != nil && cv.Myself.IsPrimary() && cv.Myself.Slots.Contains(s) {
 			return id
 		}
 	}

@@ -447,9 +447,13 @@ func (a *Migrator) runLegacy(ctx context.Context, m *migration, tr *tracker) err
 func (a *Migrator) retryWave(ctx context.Context, what string, m *migration, w wave, tr *tracker) error {
 	return a.Retry(ctx, what, func(ctx context.Context) error {
 		err := a.runWave(ctx, m, w, tr)
+		var fo *failedOverError
+		if errors.As(err, &fo) {
+			return err // sourceDrained saw it; not transient: the run ends, MigrateSlots observes again
+		}
 		if err != nil {
 			if fo := a.failedOver(ctx, m, w, err); fo != nil {
-				return fo // not transient: the run ends, MigrateSlots observes again
+				return fo // likewise
 			}
 		}
 		if hasMsg(err, "CLUSTERDOWN") {
@@ -487,8 +491,11 @@ func (a *Migrator) sourceDrained(ctx context.Context, m *migration, w wave) erro
 		return err
 	}
 	r, err := role.Slice()
-	if err != nil || len(r) == 0 {
-		return fmt.Errorf("role of %s: %v (err %w)", m.addrs[w.src], r, err)
+	if err != nil {
+		return fmt.Errorf("role of %s: %w", m.addrs[w.src], err)
+	}
+	if len(r) == 0 {
+		return fmt.Errorf("role of %s: empty reply", m.addrs[w.src])
 	}
 	if r[0] != "master" {
 		if len(r) >= 3 && net.JoinHostPort(fmt.Sprint(r[1]), fmt.Sprint(r[2])) == m.addrs[w.tgt] {

@@ -192,9 +192,6 @@ func (a *Migrator) primaryViews(ctx context.Context, seeds []string) (*migration
 	m.learnRoles(views)
 	for _, id := range m.primaries {
 		v := views[id]
-		if len(clusteradmin.OrphanedImports(v)) == 0 {
-			continue
-		}
 		if changed, err := a.RepairImports(ctx, m.addrs[id], &v, m.now); err != nil {
 			return nil, nil, err
 		} else if changed {
