@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/dayops/dayops/internal/instance/handoff"
 )
 
 // MarkerFile is the fence record in the data directory: the last fenced
@@ -32,6 +34,16 @@ type Marker struct {
 	Role string `json:"role"`
 	// Unverified: served after Timeout without reaching any replica.
 	Unverified bool `json:"unverified,omitempty"`
+	// StepDown: Redis did not make the node the replica of the primary it
+	// followed, and the manager tried to (handoff.StepDown).
+	StepDown *StepDown `json:"stepDown,omitempty"`
+}
+
+// StepDown is what the manager did to make a node follow, and why it
+// could not (Error).
+type StepDown struct {
+	handoff.Result
+	Error string `json:"error,omitempty"`
 }
 
 // WriteMarker writes m into dir atomically.

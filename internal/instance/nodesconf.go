@@ -7,8 +7,9 @@ import (
 	"fmt"
 	"os"
 	"slices"
-	"strconv"
 	"strings"
+
+	"github.com/dayops/dayops/internal/instance/handoff"
 )
 
 // ClusterNode is one line of nodes.conf (or of CLUSTER NODES).
@@ -26,25 +27,7 @@ type ClusterNode struct {
 }
 
 // OpenSlot is a slot a node is migrating (To) or importing (From).
-type OpenSlot struct {
-	Slot     int
-	To, From string
-}
-
-// parseOpenSlot reads "[slot->-id]" (migrating) or "[slot-<-id]"
-// (importing).
-func parseOpenSlot(f string) (OpenSlot, error) {
-	body := strings.TrimSuffix(strings.TrimPrefix(f, "["), "]")
-	if slot, to, ok := strings.Cut(body, "->-"); ok {
-		n, err := strconv.Atoi(slot)
-		return OpenSlot{Slot: n, To: to}, err
-	}
-	if slot, from, ok := strings.Cut(body, "-<-"); ok {
-		n, err := strconv.Atoi(slot)
-		return OpenSlot{Slot: n, From: from}, err
-	}
-	return OpenSlot{}, fmt.Errorf("nodes.conf: open slot %q", f)
-}
+type OpenSlot = handoff.OpenSlot
 
 // Myself reports the "myself" flag.
 func (n ClusterNode) Myself() bool { return slices.Contains(n.Flags, "myself") }
@@ -79,7 +62,7 @@ func ParseClusterNodes(b []byte) ([]ClusterNode, error) {
 		}
 		for _, s := range f[8:] {
 			if strings.HasPrefix(s, "[") { // [slot->-id] are open migrations
-				o, err := parseOpenSlot(s)
+				o, err := handoff.ParseOpenSlot(s)
 				if err != nil {
 					return nil, err
 				}

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/dayops/dayops/internal/instance/handoff"
 )
 
 // Options of Run.
@@ -254,14 +256,8 @@ func runFence(ctx context.Context, log *slog.Logger, cfg RedisConfig, pass strin
 	if peerPass == "" {
 		peerPass = cfg.Requirepass
 	}
-	// Wait until the data is loaded (PING answers LOADING until then).
-	for {
-		if err := self.Ping(ctx).Err(); err == nil {
-			break
-		} else if ctx.Err() != nil {
-			return m, ctx.Err()
-		}
-		sleep(ctx, 50*time.Millisecond)
+	if err := waitLoaded(ctx, self); err != nil {
+		return m, err
 	}
 	me, _ := Self(nodes)
 	deadline := started.Add(limits.wait)
@@ -305,14 +301,14 @@ func runFence(ctx context.Context, log *slog.Logger, cfg RedisConfig, pass strin
 			handOverOpenSlots(ctx, log, nodes, me, d.Target, peerPass)
 			fallthrough
 		case Follow:
-			if ok, err := follow(ctx, log, self, d.Target, &following, limits.follow); !ok {
+			if ok, err := follow(ctx, log, self, d.Target, peerPass, &m, &following, limits.follow); !ok {
 				if err != nil {
 					return m, err
 				}
 				continue
 			}
 		}
-		m.Decision = d
+		m.Decision = withStepDown(d, m.StepDown)
 		break
 	}
 	m.Role = servingRole(ctx, self)
@@ -325,6 +321,28 @@ func runFence(ctx context.Context, log *slog.Logger, cfg RedisConfig, pass strin
 	return m, nil
 }
 
+// waitLoaded waits until the data is loaded (PING answers LOADING until
+// then).
+func waitLoaded(ctx context.Context, self *redis.Client) error {
+	for self.Ping(ctx).Err() != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		sleep(ctx, 50*time.Millisecond)
+	}
+	return nil
+}
+
+// withStepDown adds a step-down that made the node a replica to the
+// decision's reason (the audit log's Fenced event carries it).
+func withStepDown(d Decision, sd *StepDown) Decision {
+	if sd != nil && sd.Error == "" {
+		d.Reason += fmt.Sprintf("; Redis did not make it a replica, the manager did (%d keys and %d slots of other primaries discarded)",
+			sd.Discarded, sd.Unassigned)
+	}
+	return d
+}
+
 // servingRole is the role the node serves in once unfenced.
 func servingRole(ctx context.Context, self *redis.Client) string {
 	if n, err := myself(ctx, self); err == nil && !n.Primary() {
@@ -335,16 +353,26 @@ func servingRole(ctx context.Context, self *redis.Client) string {
 
 // follow waits (20 s at most) until this node is the replica of target,
 // the promoted replica it decided to follow. ok: it is. Not ok and no
-// error: look again. An error: it has been following (since *following,
-// set at its first call) for longer than limit; the manager gives up, still fenced, so that the
-// container restarts and the fence begins again with a fresh process.
-func follow(ctx context.Context, log *slog.Logger, self *redis.Client, target *Peer, following *time.Time, limit time.Duration) (ok bool, err error) {
+// error: look again. When Redis has not made it a replica within
+// StepDownAfter of the first wait, the manager does (handoff.StepDown, once:
+// m.StepDown records it). An error: it has been following (since
+// *following, set at its first call) for longer than limit; the manager
+// gives up, still fenced, so that the container restarts and the fence
+// begins again with a fresh process.
+func follow(ctx context.Context, log *slog.Logger, self *redis.Client, target *Peer, pass string, m *Marker,
+	following *time.Time, limit time.Duration) (ok bool, err error) {
 	if following.IsZero() {
 		*following = time.Now()
 	}
-	werr := waitReplicaOf(ctx, self, target.ID, min(20*time.Second, limit))
+	werr := waitReplicaOf(ctx, self, target.ID, min(StepDownAfter, limit))
 	if werr == nil {
 		return true, nil
+	}
+	if ctx.Err() == nil && m.StepDown == nil {
+		stepDown(ctx, log, self, target, pass, m)
+		if werr = waitReplicaOf(ctx, self, target.ID, min(20*time.Second, limit)); werr == nil {
+			return true, nil
+		}
 	}
 	if ctx.Err() == nil && time.Since(*following) >= limit {
 		return false, fmt.Errorf("fence: not a replica of the new primary %s %s after deciding to follow it (%v): "+
@@ -353,6 +381,29 @@ func follow(ctx context.Context, log *slog.Logger, self *redis.Client, target *P
 	}
 	log.Warn("fence: not yet a replica of the new primary", "primary", target.Addr, "err", werr)
 	return false, nil
+}
+
+// StepDownAfter is how long the fence waits for Redis to make a node that
+// follows a replica before it does so itself: Redis demotes a former
+// primary within a ping or two of hearing the new primary's claim, or not
+// at all.
+const StepDownAfter = 10 * time.Second
+
+// stepDown runs handoff.StepDown against the new primary; m.StepDown records
+// the attempt (its error too: the node is not discarded twice).
+func stepDown(ctx context.Context, log *slog.Logger, self *redis.Client, target *Peer, pass string, m *Marker) {
+	np := peerClient(target.Addr, pass)
+	defer np.Close()
+	r, err := handoff.StepDown(ctx, self, np, target.ID)
+	m.StepDown = &StepDown{Result: r}
+	if err != nil {
+		m.StepDown.Error = err.Error()
+		log.Error("fence: Redis did not make this node a replica of the new primary, and it cannot be made one safely",
+			"primary", target.Addr, "err", err)
+		return
+	}
+	log.Warn("fence: Redis did not make this node a replica of the new primary; the manager did (CLUSTER REPLICATE)",
+		"primary", target.Addr, "discarded_keys", r.Discarded, "unassigned_slots", r.Unassigned, "closed_slots", r.Closed)
 }
 
 // peerSummary is what the manager saw of each replica, for its log: the
