@@ -8,8 +8,10 @@ package pace
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -402,4 +404,32 @@ func (p *Pacer) Trend() (meanWindow, overShare float64) {
 		return 0, 0
 	}
 	return float64(p.windowSum.Load()) / float64(n), float64(p.over.Load()) / float64(n)
+}
+
+// Summary is how the window went, as log attributes: the baseline, the
+// window's range and mean, the share of periods over the budget and, per
+// primary that was over in any, in how many (over_by); and per primary its
+// median round trip before the move and the mean of its period medians
+// during it (round_trips, name=before/during). name gives primary i's name.
+func (p *Pacer) Summary(name func(i int) string) []any {
+	base, lo, hi, last := p.Stats()
+	mean, over := p.Trend()
+	var by []string
+	for i, n := range p.OverBy() {
+		if n > 0 {
+			by = append(by, fmt.Sprintf("%s=%d", name(i), n))
+		}
+	}
+	var figs []string
+	before, during := p.PrimaryFigures()
+	for i, d := range during {
+		var b time.Duration
+		if i < len(before) {
+			b = before[i]
+		}
+		figs = append(figs, fmt.Sprintf("%s=%s/%s", name(i), b.Round(time.Microsecond), d.Round(time.Microsecond)))
+	}
+	return []any{"baseline", base, "window_min", lo, "window_max", hi, "window_last", last,
+		"window_mean", fmt.Sprintf("%.1f", mean), "periods_over", fmt.Sprintf("%.0f%%", 100*over), "over_by", strings.Join(by, " "),
+		"round_trips", strings.Join(figs, " ")}
 }

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"github.com/dayops/dayops/internal/redis/clusteradmin"
+	"github.com/dayops/dayops/internal/redis/slotmigrate/busykey"
+	"github.com/dayops/dayops/internal/redis/slotmigrate/sourceguard"
 	"maps"
 	"net"
 	"slices"
@@ -171,7 +173,10 @@ func (a *Migrator) moveOnce(ctx context.Context, in MigrateInput, tr *tracker) (
 	if !a.Limits.WithDefaults().LatencyBudgetOff {
 		m.pace = a.startPacer(ctx, m)
 	}
+	held := m.sourceReplicas()
+	sourceguard.Hold(ctx, a.Admin, held)
 	err = a.runLegacy(ctx, m, tr)
+	sourceguard.Release(context.WithoutCancel(ctx), a.Admin, held)
 	if m.pace != nil {
 		m.pace.Stop()
 		a.logPacing(ctx, m)
@@ -189,14 +194,20 @@ func (a *Migrator) prepare(ctx context.Context, in MigrateInput, closeForeign bo
 	if err != nil {
 		return nil, err
 	}
+	if a.takeOverLost(ctx, m, in.Moves) {
+		if m, views, err = a.primaryViews(ctx, seeds); err != nil {
+			return nil, err
+		}
+	}
 	m.bySource = map[string][]wave{}
 	for id, addr := range in.Addrs {
 		m.addrs[id] = addr
 	}
+	m.followLost(views, in.Moves)
 	moves := m.followFailovers(in.Moves)
 	for i, mv := range moves {
 		if mv != in.Moves[i] {
-			a.Logger().WarnContext(ctx, "a planned node is a replica now: its shard's new primary takes its part",
+			a.Logger().WarnContext(ctx, "a planned node is a replica now, or lost: its shard's new primary takes its part",
 				"planned", in.Moves[i].String(), "now", mv.String())
 		}
 	}
@@ -246,6 +257,46 @@ func (m *migration) followFailovers(moves []topology.Move) []topology.Move {
 		}
 	}
 	return out
+}
+
+// takeOverLost runs sourceguard.TakeOver for each planned source that is
+// not live (a run that starts after its worker died with failover held on
+// a source that was lost meanwhile); took: one was taken over now.
+func (a *Migrator) takeOverLost(ctx context.Context, m *migration, moves []topology.Move) (took bool) {
+	for _, mv := range moves {
+		if slices.Contains(m.live, mv.From) || m.addrs[mv.From] == "" || len(m.primaries) == 0 {
+			continue
+		}
+		np, err := sourceguard.TakeOver(ctx, a.Admin, m.addrs[m.primaries[0]], mv.From)
+		if err != nil {
+			a.Logger().WarnContext(ctx, "a planned source is lost; taking it over failed", "source", m.addrs[mv.From], "err", err)
+		}
+		took = took || (np != "" && !slices.ContainsFunc(m.primaries, func(id string) bool { return m.addrs[id] == np }))
+	}
+	return took
+}
+
+// followLost takes, for a planned node that is no live primary and
+// replicates no one (lost: its Pod gone, or dead past cluster-node-timeout,
+// and failed over by Redis or sourceguard.TakeOver), the live primary that
+// claims one of its planned slots in its own view for the holder of its
+// part (m.primaryOf, as for a node that replicates it).
+func (m *migration) followLost(views map[string]clusteradmin.ClusterView, moves []topology.Move) {
+	for _, mv := range moves {
+		for _, id := range []string{mv.From, mv.To} {
+			if _, live := views[id]; live || m.primaryOf[id] != "" {
+				continue
+			}
+			for p, v := range views {
+				for s := mv.Range.Start; s <= mv.Range.End && p != mv.From && p != mv.To; s++ {
+					if v.Myself.Slots.Contains(s) {
+						m.primaryOf[id] = p
+						break
+					}
+				}
+			}
+		}
+	}
 }
 
 // now is the node that holds id's part today: id, or the primary it
@@ -368,35 +419,10 @@ func (a *Migrator) startPacer(ctx context.Context, m *migration) *pace.Pacer {
 	return p
 }
 
-// logPacing logs how the latency budget's window went: the baseline, the
-// window's range and mean, the share of periods over the budget and, per
-// primary that was over in any, in how many (which one held the window
-// down: a scale-out's target, a scale-in's source); and per primary its
-// median round trip before the move and the mean of its period medians
-// during it (round_trips, addr=before/during).
+// logPacing logs how the latency budget's window went (pace.Pacer.Summary).
 func (a *Migrator) logPacing(ctx context.Context, m *migration) {
-	p := m.pace
-	base, lo, hi, last := p.Stats()
-	mean, over := p.Trend()
-	var by []string
-	for i, n := range p.OverBy() {
-		if n > 0 {
-			by = append(by, fmt.Sprintf("%s=%d", m.addrs[m.primaries[i]], n))
-		}
-	}
-	var figs []string
-	before, during := p.PrimaryFigures()
-	for i, d := range during {
-		var b time.Duration
-		if i < len(before) {
-			b = before[i]
-		}
-		figs = append(figs, fmt.Sprintf("%s=%s/%s", m.addrs[m.primaries[i]], b.Round(time.Microsecond), d.Round(time.Microsecond)))
-	}
-	a.Logger().InfoContext(ctx, "latency budget pacing", "budget", a.Limits.WithDefaults().LatencyBudget, "baseline", base,
-		"window_min", lo, "window_max", hi, "window_last", last,
-		"window_mean", fmt.Sprintf("%.1f", mean), "periods_over", fmt.Sprintf("%.0f%%", 100*over), "over_by", strings.Join(by, " "),
-		"round_trips", strings.Join(figs, " "))
+	attrs := m.pace.Summary(func(i int) string { return m.addrs[m.primaries[i]] })
+	a.Logger().InfoContext(ctx, "latency budget pacing", append([]any{"budget", a.Limits.WithDefaults().LatencyBudget}, attrs...)...)
 }
 
 // isForeignOpen reports whether slot s is open in a way other than
@@ -446,7 +472,9 @@ func (a *Migrator) runLegacy(ctx context.Context, m *migration, tr *tracker) err
 // back first (clusteradmin.Admin.RepairImports).
 func (a *Migrator) retryWave(ctx context.Context, what string, m *migration, w wave, tr *tracker) error {
 	return a.Retry(ctx, what, func(ctx context.Context) error {
-		err := a.runWave(ctx, m, w, tr)
+		wctx, stop := sourceguard.Watch(ctx, a.Admin, m.addrs[w.tgt], w.src)
+		err := a.runWave(wctx, m, w, tr)
+		stop()
 		var fo *failedOverError
 		if errors.As(err, &fo) {
 			return err // sourceDrained saw it; not transient: the run ends, MigrateSlots observes again
@@ -454,6 +482,9 @@ func (a *Migrator) retryWave(ctx context.Context, what string, m *migration, w w
 		if err != nil {
 			if fo := a.failedOver(ctx, m, w, err); fo != nil {
 				return fo // likewise
+			}
+			if errors.Is(context.Cause(wctx), sourceguard.ErrLost) {
+				return clusteradmin.Transient(fmt.Sprintf("source %s: %v; waiting for its failover", m.addrs[w.src], sourceguard.ErrLost))
 			}
 		}
 		if hasMsg(err, "CLUSTERDOWN") {
@@ -524,15 +555,38 @@ func (e *failedOverError) Error() string {
 }
 
 // failedOver returns a failedOverError when the wave's source or target
-// answers ROLE as a replica; nil otherwise (an unreachable node too).
+// answers ROLE as a replica, or the source does not answer and
+// sourceguard.TakeOver failed it over (lost, with failover held); nil
+// otherwise.
 func (a *Migrator) failedOver(ctx context.Context, m *migration, w wave, cause error) error {
 	for _, id := range []string{w.src, w.tgt} {
 		role, err := a.Client(m.addrs[id]).Do(ctx, "role").Slice()
 		if err == nil && len(role) > 0 && role[0] == "slave" {
 			return &failedOverError{addr: m.addrs[id], cause: cause.Error()}
 		}
+		if err != nil && id == w.src {
+			np, terr := sourceguard.TakeOver(ctx, a.Admin, m.addrs[w.tgt], w.src)
+			if terr != nil {
+				a.Logger().WarnContext(ctx, "the source does not answer; taking it over failed", "source", m.addrs[id], "err", terr)
+			} else if np != "" {
+				return &failedOverError{addr: m.addrs[id], cause: "lost; " + np + " took over with its open slots"}
+			}
+		}
 	}
 	return nil
+}
+
+// sourceReplicas are the addresses of the replicas of the sources of the
+// move's waves.
+func (m *migration) sourceReplicas() []string {
+	var out []string
+	for id, p := range m.primaryOf {
+		if _, ok := m.bySource[p]; ok && slices.Contains(m.live, id) {
+			out = append(out, m.addrs[id])
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // pipe runs the commands built by build on addr as one pipeline (see
@@ -984,63 +1038,17 @@ func (a *Migrator) migrateArgs(ip string, port int, b batch, replace bool) []any
 	return args
 }
 
-// compareAndDelete deletes KEYS[1] only if its DUMP still equals ARGV[1],
-// atomically on the source, so a write that lands meanwhile is never lost.
-var compareAndDelete = redis.NewScript(`
-local d = redis.call('DUMP', KEYS[1])
-if d and d == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return -1`)
-
-// resolveBusy handles keys of b that MIGRATE found on the target too. Both
-// copies are compared (DUMP); an equal source copy is deleted (compare and
-// delete, atomically), a different one replaces the target's (the source copy
-// is the one clients write while the slot migrates) unless the policy is
-// clusteradmin.BusyKeyFail.
+// resolveBusy handles keys of b that MIGRATE found on the target too
+// (busykey.Resolve); a different source copy replaces the target's with
+// MIGRATE ... REPLACE.
 func (a *Migrator) resolveBusy(ctx context.Context, src, ip string, port int, b batch, tr *tracker) error {
-	tgt := net.JoinHostPort(ip, strconv.Itoa(port))
-	var equal, replaced int64
-	for _, key := range b.keys {
-		sd, err := a.Client(src).Dump(ctx, key).Result()
-		if errors.Is(err, redis.Nil) || hasMsg(err, "ASK ") {
-			continue // moved already
-		}
-		if err != nil {
-			return fmt.Errorf("busy key %q: dump on source %s: %w", key, src, err)
-		}
-		cmds, err := a.pipe(ctx, tgt, func(p redis.Pipeliner) {
-			p.Do(ctx, "asking")
-			p.Dump(ctx, key)
+	equal, replaced, err := busykey.Resolve(ctx, a.Admin, src, net.JoinHostPort(ip, strconv.Itoa(port)), b.slot, b.keys,
+		func(key string) error {
+			one := batch{slot: b.slot, keys: []string{key}, bytes: b.bytes / int64(len(b.keys))}
+			return a.Client(src).Do(ctx, a.migrateArgs(ip, port, one, true)...).Err()
 		})
-		if err != nil {
-			return err
-		}
-		td, err := cmds[1].(*redis.StringCmd).Result()
-		if errors.Is(err, redis.Nil) {
-			continue // not the busy one; moved on the next round
-		}
-		if err != nil {
-			return fmt.Errorf("busy key %q: dump on target %s: %w", key, tgt, err)
-		}
-		if td == sd {
-			if err := compareAndDelete.Run(ctx, a.Client(src), []string{key}, sd).Err(); err != nil {
-				return fmt.Errorf("busy key %q: delete equal source copy on %s: %w", key, src, err)
-			}
-			equal++
-			continue
-		}
-		if a.Limits.WithDefaults().BusyKey == clusteradmin.BusyKeyFail {
-			return &clusteradmin.BusyKeyConflictError{Key: key, Slot: b.slot, Source: src, Target: tgt}
-		}
-		a.Logger().WarnContext(ctx, "key on target differs from the live source copy; replacing the target copy",
-			"key", key, "slot", b.slot, "source", src, "target", tgt)
-		one := batch{slot: b.slot, keys: []string{key}, bytes: b.bytes / int64(len(b.keys))}
-		if err := a.Client(src).Do(ctx, a.migrateArgs(ip, port, one, true)...).Err(); err != nil {
-			return fmt.Errorf("busy key %q: migrate replace: %w", key, err)
-		}
-		replaced++
-	}
 	tr.Busy(equal, replaced)
-	return nil
+	return err
 }
 
 func isBusyKey(err error) bool { return err != nil && strings.Contains(err.Error(), "BUSYKEY") }

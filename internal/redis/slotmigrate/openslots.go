@@ -160,10 +160,21 @@ func (a *Migrator) stable(ctx context.Context, addr string, slot int) error {
 func (a *Migrator) primaryViews(ctx context.Context, seeds []string) (*migration, map[string]clusteradmin.ClusterView, error) {
 	var seed clusteradmin.ClusterView
 	var err error
+	// One attempt per seed first: a.View retries a dead seed (a lost
+	// source) for minutes.
 	for _, s := range seeds {
-		if seed, err = a.View(ctx, s); err == nil {
+		var text string
+		if text, err = a.Client(s).ClusterNodes(ctx).Result(); err == nil {
+			if seed, err = clusteradmin.ParseClusterNodes(text); err == nil {
+				break
+			}
+		}
+	}
+	for _, s := range seeds {
+		if seed.Myself.ID != "" {
 			break
 		}
+		seed, err = a.View(ctx, s)
 	}
 	if seed.Myself.ID == "" {
 		return nil, nil, fmt.Errorf("no seed reachable: %w", err)

@@ -383,3 +383,81 @@ func waitDropped(ctx context.Context, t *testing.T, c *redistest.Cluster, addr s
 		}
 	}
 }
+
+// TestMigrateTakesOverALostSource: a planned source is SIGKILLed in the
+// middle of a wave, once a slot of it has its keys on the target but is
+// still open, and never comes back (its Pod gone). Redis must not fail it
+// over by itself: its replica, promoted without the source's MIGRATING,
+// serves that slot as if no key had moved (a write to a moved key makes a
+// second copy, a read finds nothing or an old value). The mover, once the
+// cluster agrees the source failed, has the replica furthest ahead take
+// over with the slot moves in one transaction (sourceguard.TakeOver) and
+// finishes the move from it. A writer on that slot alone (a hash tag),
+// waiting for a replica (each shard has two), checks every value it
+// replaces: every filled key and every acknowledged write must be there.
+func TestMigrateTakesOverALostSource(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	so := newScaleOutWith(t, redistest.Options{Primaries: 3, ReplicasPerPrimary: 2},
+		redistest.WriterOptions{Keys: 5000, Workers: 2, CheckPrevious: true, WaitReplicas: 1}, true)
+	c, plan := so.c, so.plan
+	view, err := c.View(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mv := plan.Moves[0]
+	slot := mv.Range.Start
+	tc := redis.NewClient(&redis.Options{Addr: view.Nodes[mv.To].Addr, Protocol: 2})
+	defer tc.Close()
+	tag := tagFor(t, ctx, tc, slot)
+	w := redistest.StartWriter(ctx, so.cc, redistest.WriterOptions{Keys: 500, Workers: 2, CheckPrevious: true, WaitReplicas: 1, Prefix: tag})
+	defer w.Stop()
+	var source *redistest.Node
+	for _, n := range c.Nodes() {
+		if n.Addr == view.Nodes[mv.From].Addr {
+			source = n
+		}
+	}
+	m := slotmigrate.New(c.Admin)
+	var once sync.Once
+	var killed time.Time
+	m.BeforeCommit = func(s, _ int) {
+		if s == slot || s < mv.Range.Start || s > mv.Range.End {
+			return
+		}
+		if n, err := tc.ClusterCountKeysInSlot(ctx, slot).Result(); err != nil || n == 0 {
+			return // the writer's slot is not on the target yet
+		}
+		once.Do(func() {
+			source.Kill()
+			killed = time.Now()
+			t.Logf("source %s SIGKILLed with slot %d (the writer's) on the target, still open", source.Addr, slot)
+		})
+	}
+	if _, err := m.MigrateSlots(ctx, slotmigrate.MigrateInput{Moves: plan.Moves, Seeds: c.Addrs()}); err != nil {
+		t.Fatalf("migration with its source lost: %v", err)
+	}
+	if killed.IsZero() {
+		t.Fatal("the source was never killed")
+	}
+	t.Logf("migration finished %s after the kill", time.Since(killed).Round(time.Millisecond))
+	w.Stop()
+	if st := w.Stats(); st.Lost > 0 || st.Acked == 0 {
+		t.Errorf("writer on slot %d: %d acknowledged writes lost of %d (%v)", slot, st.Lost, st.Acked, st.LostErr)
+	}
+	if _, err := w.Verify(ctx, so.cc); err != nil {
+		t.Errorf("writer on slot %d: %v", slot, err)
+	}
+	for _, n := range c.Nodes() {
+		if n == source {
+			continue
+		}
+		nc := redis.NewClient(&redis.Options{Addr: n.Addr, Protocol: 2})
+		held, err := nc.ConfigGet(ctx, "cluster-replica-no-failover").Result()
+		nc.Close()
+		if err != nil || held["cluster-replica-no-failover"] != "no" {
+			t.Errorf("cluster-replica-no-failover on %s after the move: %v (err %v), want no", n.Addr, held, err)
+		}
+	}
+	so.checkNothingLost(t)
+}

@@ -1,0 +1,234 @@
+// Package sourceguard keeps Redis from failing a slot move's source over by
+// itself, and fails a lost source over with its slot moves when the mover
+// sees it lost.
+//
+// MIGRATING is the source's own state and does not pass to its replica.
+// When Redis promotes the replica of a source that died mid-move (its
+// restart slower than cluster-node-timeout, or its Pod gone), the new
+// primary serves the slot as if no key had moved: a read of a moved key
+// finds nothing, a write makes a second copy that the move later settles
+// one way or the other. Seen in the source-kill scenario: for the 5 s until
+// the migration's retry saw the failover, the new primary took writes to
+// keys already moved (1 acknowledged write lost). Setting MIGRATING on the
+// new primary a moment after its promotion narrows the window but cannot
+// close it: clients find the new primary as soon as it claims the slots.
+//
+// So, while a source migrates, its replicas do not fail it over
+// (cluster-replica-no-failover yes: Hold; Release when the move is over),
+// and the mover does it when it sees the source lost (TakeOver): once the
+// cluster agrees the source failed (its fail flag, after
+// cluster-node-timeout), the replica furthest ahead runs, in one MULTI,
+// CLUSTER FAILOVER TAKEOVER (Redis promotes it inside the command) and
+// CLUSTER SETSLOT <slot> MIGRATING <target> for every slot a live primary
+// imports from the lost source. No command runs between them: the new
+// primary's first client already gets ASK for a moved key.
+//
+// What it costs: while the mover is not running (its worker down), a
+// source lost mid-move is not failed over until the move runs again; the
+// shard's slots are unavailable meanwhile instead of inconsistent.
+package sourceguard
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"net"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/dayops/dayops/internal/redis/clusteradmin"
+)
+
+const param = "cluster-replica-no-failover"
+
+// takeovers holds a mutex per source node ID (TakeOver).
+var takeovers sync.Map
+
+// Hold sets cluster-replica-no-failover on each replica (addresses). A
+// replica that does not answer is skipped (logged): it cannot take part in
+// a failover it does not hear of either, and one that comes back later
+// without the setting only restores Redis' own behaviour.
+func Hold(ctx context.Context, a *clusteradmin.Admin, replicas []string) {
+	set(ctx, a, replicas, "yes")
+}
+
+// Release clears cluster-replica-no-failover on each replica.
+func Release(ctx context.Context, a *clusteradmin.Admin, replicas []string) {
+	set(ctx, a, replicas, "no")
+}
+
+func set(ctx context.Context, a *clusteradmin.Admin, replicas []string, v string) {
+	for _, addr := range replicas {
+		if err := a.Client(addr).ConfigSet(ctx, param, v).Err(); err != nil {
+			a.Logger().WarnContext(ctx, "could not set "+param, "replica", addr, "value", v, "err", err)
+		}
+	}
+}
+
+// TakeOver fails over the primary src (node ID), lost, when the cluster
+// agrees it failed (fail flag in the view of the node at seen, a live
+// node) and Hold kept its replicas from doing it: the reachable replica
+// furthest ahead takes it over with MIGRATING for every slot a live
+// primary imports from src. It returns the new primary's address: the
+// replica it promoted, or the live primary that claims src's slots already
+// (Redis failed it over, or an earlier TakeOver did); "" when src is not
+// failed, or a replica of it is not held (Redis will fail it over).
+//
+// Calls for one source are serialized (the waves of a move fail together
+// when their source dies): a second call finds the first one's new primary
+// claiming the slots; without it a second replica took over too.
+func TakeOver(ctx context.Context, a *clusteradmin.Admin, seen, src string) (string, error) {
+	mu, _ := takeovers.LoadOrStore(src, &sync.Mutex{})
+	mu.(*sync.Mutex).Lock()
+	defer mu.(*sync.Mutex).Unlock()
+	v, err := a.View(ctx, seen)
+	if err != nil {
+		return "", err
+	}
+	lost, ok := v.Nodes[src]
+	if !ok || !lost.Has("fail") || !lost.IsPrimary() {
+		return "", nil
+	}
+	own, err := primaryViews(ctx, a, v, src)
+	if err != nil {
+		return "", err
+	}
+	migrating := map[int]string{}
+	for id, pv := range own {
+		for s, from := range pv.Myself.Importing {
+			if from == src {
+				migrating[s] = id
+			}
+		}
+		for _, r := range lost.Slots {
+			for s := r.Start; s <= r.End; s++ {
+				if pv.Myself.Slots.Contains(s) {
+					return pv.Myself.Addr, nil // replaced already
+				}
+			}
+		}
+	}
+	best, err := furthestHeld(ctx, a, v, src)
+	if best == "" || err != nil {
+		return "", err
+	}
+	slots := slices.Sorted(maps.Keys(migrating))
+	cmds, err := a.Client(best).TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.Do(ctx, "cluster", "failover", "takeover")
+		for _, s := range slots {
+			p.Do(ctx, "cluster", "setslot", s, "migrating", migrating[s])
+		}
+		return nil
+	})
+	if len(cmds) == 0 || cmds[0].Err() != nil {
+		return "", fmt.Errorf("take over lost source %s on %s: %w", lost.Addr, best, err)
+	}
+	for i, c := range cmds[1:] {
+		if c.Err() != nil { // the move's next run finds the slot's state and settles it
+			a.Logger().WarnContext(ctx, "the new primary of a lost source refused a slot's migration",
+				"new_primary", best, "slot", slots[i], "err", c.Err())
+		}
+	}
+	a.Logger().WarnContext(ctx, "a slot move's source is lost: its replica took over with the move's open slots",
+		slog.String("source", lost.Addr), slog.String("new_primary", best), slog.Int("migrating", len(migrating)))
+	return best, nil
+}
+
+// furthestHeld is the reachable replica of src with the highest
+// replication offset, "" when one of them is not held (Redis will fail src
+// over by itself) or none answers.
+func furthestHeld(ctx context.Context, a *clusteradmin.Admin, v clusteradmin.ClusterView, src string) (string, error) {
+	best, bestOff := "", int64(-1)
+	for _, n := range v.Nodes {
+		if n.PrimaryID != src || n.Has("fail") {
+			continue
+		}
+		c := a.Client(n.Addr)
+		held, err := c.ConfigGet(ctx, param).Result()
+		if err != nil {
+			continue
+		}
+		if held[param] != "yes" {
+			return "", nil
+		}
+		// Its own word: it still replicates src (a view may lag a
+		// takeover done already; its replicas follow the new primary).
+		// ROLE says offset -1 while the link is down; INFO keeps it.
+		text, err := c.Info(ctx, "replication").Result()
+		if err != nil {
+			continue
+		}
+		info := clusteradmin.ParseInfo(text)
+		if info["role"] != "slave" || net.JoinHostPort(info["master_host"], info["master_port"]) != v.Nodes[src].Addr {
+			continue
+		}
+		off, err := strconv.ParseInt(info["slave_repl_offset"], 10, 64)
+		if err == nil && off > bestOff {
+			best, bestOff = n.Addr, off
+		}
+	}
+	if best == "" {
+		return "", errors.New("no replica of the lost source answers")
+	}
+	return best, nil
+}
+
+// primaryViews reads every live primary's own view but src's (by node ID).
+func primaryViews(ctx context.Context, a *clusteradmin.Admin, v clusteradmin.ClusterView, src string) (map[string]clusteradmin.ClusterView, error) {
+	out := map[string]clusteradmin.ClusterView{}
+	for id, n := range v.Nodes {
+		if id == src || !n.IsPrimary() || n.Has("fail") {
+			continue
+		}
+		pv, err := a.View(ctx, n.Addr)
+		if err != nil {
+			return nil, err
+		}
+		out[id] = pv
+	}
+	return out, nil
+}
+
+// ErrLost is the cause of a Watch context's end: the cluster agrees the
+// source failed.
+var ErrLost = errors.New("the source failed (cluster-node-timeout passed without an answer)")
+
+// Watch returns a context derived from ctx that ends with cause ErrLost
+// once the node at seen flags src failed (checked every WatchEvery): a step
+// against a dead source otherwise retries its reads for minutes before its
+// wave fails and TakeOver runs. stop ends the watch.
+func Watch(ctx context.Context, a *clusteradmin.Admin, seen, src string) (context.Context, func()) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(WatchEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			text, err := a.Client(seen).ClusterNodes(ctx).Result()
+			if err != nil {
+				continue
+			}
+			if v, err := clusteradmin.ParseClusterNodes(text); err == nil && v.Nodes[src].Has("fail") {
+				cancel(ErrLost)
+				return
+			}
+		}
+	}()
+	return ctx, func() { close(done); cancel(nil) }
+}
+
+// WatchEvery is how often Watch looks.
+const WatchEvery = time.Second
