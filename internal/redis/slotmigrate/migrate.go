@@ -263,10 +263,12 @@ func (m *migration) followFailovers(moves []topology.Move) []topology.Move {
 // not live (a run that starts after its worker died with failover held on
 // a source that was lost meanwhile); took: one was taken over now.
 func (a *Migrator) takeOverLost(ctx context.Context, m *migration, moves []topology.Move) (took bool) {
+	seen := map[string]bool{}
 	for _, mv := range moves {
-		if slices.Contains(m.live, mv.From) || m.addrs[mv.From] == "" || len(m.primaries) == 0 {
+		if seen[mv.From] || slices.Contains(m.live, mv.From) || m.addrs[mv.From] == "" || len(m.primaries) == 0 {
 			continue
 		}
+		seen[mv.From] = true
 		np, err := sourceguard.TakeOver(ctx, a.Admin, m.addrs[m.primaries[0]], mv.From)
 		if err != nil {
 			a.Logger().WarnContext(ctx, "a planned source is lost; taking it over failed", "source", m.addrs[mv.From], "err", err)
@@ -566,7 +568,7 @@ func (a *Migrator) failedOver(ctx context.Context, m *migration, w wave, cause e
 		}
 		if err != nil && id == w.src {
 			np, terr := sourceguard.TakeOver(ctx, a.Admin, m.addrs[w.tgt], w.src)
-			if terr != nil {
+			if terr != nil && ctx.Err() == nil { // (a sibling wave's failover ends this one's context)
 				a.Logger().WarnContext(ctx, "the source does not answer; taking it over failed", "source", m.addrs[id], "err", terr)
 			} else if np != "" {
 				return &failedOverError{addr: m.addrs[id], cause: "lost; " + np + " took over with its open slots"}

@@ -92,8 +92,8 @@ func TakeOver(ctx context.Context, a *clusteradmin.Admin, seen, src string) (str
 		return "", err
 	}
 	lost, ok := v.Nodes[src]
-	if !ok || !lost.Has("fail") || !lost.IsPrimary() {
-		return "", nil
+	if !ok || !lost.Has("fail") || !lost.IsPrimary() || len(lost.Slots) == 0 {
+		return "", nil // alive, or its slots claimed by a new primary already
 	}
 	own, err := primaryViews(ctx, a, v, src)
 	if err != nil {
