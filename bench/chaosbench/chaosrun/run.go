@@ -225,9 +225,10 @@ func runAOF(ctx context.Context, b *chaosbench.Bench, cfg Config, out io.Writer,
 		{"kube-api-down", func() (chaosbench.Figure, error) { return kubedown.Run(ctx, b, image, kubedown.Outage) }},
 		{"temporal-down", func() (chaosbench.Figure, error) { return temporaldown.Run(ctx, b, temporaldown.Outage) }},
 		// source-kill before target-kill: the scale-in drains the shard
-		// temporal-down added; the shard target-kill adds (and kills) is a
-		// fresh one. A container killed twice restarts after a back-off
-		// longer than cluster-node-timeout, and Redis fails it over itself.
+		// temporal-down added, whose container restarts at once (the
+		// fence's path). TestSelfHealing's scenario 14 also runs it after
+		// target-kill, on a container killed twice that restarts after a
+		// back-off longer than cluster-node-timeout (the mover's takeover).
 		{"source-kill", func() (chaosbench.Figure, error) { return targetkill.RunSource(ctx, b) }},
 		{"target-kill", func() (chaosbench.Figure, error) { return targetkill.Run(ctx, b) }},
 	}

@@ -233,15 +233,20 @@ func (a *Admin) Role(ctx context.Context, addr string) (NodeRole, error) { retur
 // View reads and parses CLUSTER NODES of addr.
 func (a *Admin) View(ctx context.Context, addr string) (ClusterView, error) { return a.view(ctx, addr) }
 
+// ViewOnce is View in one attempt (a node that is gone fails at once).
+func (a *Admin) ViewOnce(ctx context.Context, addr string) (ClusterView, error) {
+	text, err := a.client(addr).ClusterNodes(ctx).Result()
+	if err != nil {
+		return ClusterView{}, err
+	}
+	return ParseClusterNodes(text)
+}
+
 // view reads and parses CLUSTER NODES of addr.
 func (a *Admin) view(ctx context.Context, addr string) (ClusterView, error) {
 	var v ClusterView
-	err := a.retry(ctx, "cluster nodes "+addr, func(ctx context.Context) error {
-		text, err := a.client(addr).ClusterNodes(ctx).Result()
-		if err != nil {
-			return err
-		}
-		v, err = ParseClusterNodes(text)
+	err := a.retry(ctx, "cluster nodes "+addr, func(ctx context.Context) (err error) {
+		v, err = a.ViewOnce(ctx, addr)
 		return err
 	})
 	if err != nil {

@@ -128,13 +128,11 @@ func (a *Admin) WaitConverged(ctx context.Context, in WaitConvergedInput) (WaitC
 			}
 		}
 		views := make([]ClusterView, len(in.Addrs))
-		if err := eachAddr(ctx, in.Addrs, func(ctx context.Context, i int, addr string) error {
-			text, err := a.client(addr).ClusterNodes(ctx).Result()
-			if err != nil {
+		if err := eachAddr(ctx, in.Addrs, func(ctx context.Context, i int, addr string) (err error) {
+			if views[i], err = a.ViewOnce(ctx, addr); err != nil {
 				return fmt.Errorf("cluster nodes of %s: %w", addr, err)
 			}
-			views[i], err = ParseClusterNodes(text)
-			return err
+			return nil
 		}); err != nil {
 			return false, "", err
 		}

@@ -87,10 +87,8 @@ func (a *Admin) claimant(ctx context.Context, v ClusterView, s int, now func(str
 		}
 		cv, ok := views[id]
 		if !ok {
-			if text, err := a.client(addr).ClusterNodes(ctx).Result(); err == nil {
-				if parsed, err := ParseClusterNodes(text); err == nil {
-					cv = &parsed
-				}
+			if parsed, err := a.ViewOnce(ctx, addr); err == nil {
+				cv = &parsed
 			}
 			views[id] = cv
 		}

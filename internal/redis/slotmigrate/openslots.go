@@ -163,11 +163,8 @@ func (a *Migrator) primaryViews(ctx context.Context, seeds []string) (*migration
 	// One attempt per seed first: a.View retries a dead seed (a lost
 	// source) for minutes.
 	for _, s := range seeds {
-		var text string
-		if text, err = a.Client(s).ClusterNodes(ctx).Result(); err == nil {
-			if seed, err = clusteradmin.ParseClusterNodes(text); err == nil {
-				break
-			}
+		if seed, err = a.ViewOnce(ctx, s); err == nil {
+			break
 		}
 	}
 	for _, s := range seeds {

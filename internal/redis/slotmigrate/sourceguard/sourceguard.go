@@ -205,29 +205,22 @@ var ErrLost = errors.New("the source failed (cluster-node-timeout passed without
 // wave fails and TakeOver runs. stop ends the watch.
 func Watch(ctx context.Context, a *clusteradmin.Admin, seen, src string) (context.Context, func()) {
 	ctx, cancel := context.WithCancelCause(ctx)
-	done := make(chan struct{})
 	go func() {
 		t := time.NewTicker(WatchEvery)
 		defer t.Stop()
 		for {
 			select {
-			case <-done:
-				return
-			case <-ctx.Done():
+			case <-ctx.Done(): // stop, or ctx's own end
 				return
 			case <-t.C:
 			}
-			text, err := a.Client(seen).ClusterNodes(ctx).Result()
-			if err != nil {
-				continue
-			}
-			if v, err := clusteradmin.ParseClusterNodes(text); err == nil && v.Nodes[src].Has("fail") {
+			if v, err := a.ViewOnce(ctx, seen); err == nil && v.Nodes[src].Has("fail") {
 				cancel(ErrLost)
 				return
 			}
 		}
 	}()
-	return ctx, func() { close(done); cancel(nil) }
+	return ctx, func() { cancel(nil) } // a cause set first (ErrLost) stays
 }
 
 // WatchEvery is how often Watch looks.
