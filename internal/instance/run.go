@@ -1,6 +1,7 @@
 package instance
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -18,6 +19,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/dayops/dayops/internal/instance/handoff"
+	"github.com/dayops/dayops/internal/instance/holdwatch"
 )
 
 // Options of Run.
@@ -47,6 +49,10 @@ type Options struct {
 	// StatusAddr, when set, is where the manager answers StatusPath (the
 	// Pod renders it as $(POD_IP):render.InstanceStatusPort).
 	StatusAddr string
+	// HoldGrace is how long a primary held from failover by a slot move
+	// stays failed before the manager of its replica takes it over
+	// (default holdwatch.DefaultGrace; see package holdwatch).
+	HoldGrace time.Duration
 }
 
 // ExitError carries redis-server's exit status: the manager exits with it.
@@ -110,6 +116,10 @@ func Run(ctx context.Context, o Options) error {
 			return err
 		}
 	}
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	go holdwatch.Watch(watchCtx, holdwatch.Options{Addr: b.cfg.Addr(), Password: cmp.Or(b.cfg.Requirepass, b.cfg.Masterauth),
+		Grace: o.HoldGrace, Log: log})
 	for {
 		select {
 		case s := <-o.Signals:

@@ -347,6 +347,10 @@ func (n *Node) CPUTime() time.Duration {
 // Kill stops the node at once (SIGKILL).
 func (n *Node) Kill() { n.kill() }
 
+// Args is the node's redis-server command line (the program first): what
+// a test gives an instance manager that runs the node instead.
+func (n *Node) Args() []string { return append([]string{n.bin}, n.args...) }
+
 // Nodes returns every node started, in start order.
 func (c *Cluster) Nodes() []*Node {
 	c.mu.Lock()

@@ -67,6 +67,7 @@ type Writer struct {
 	lastErr error
 	lat     []time.Duration
 	running atomic.Bool
+	asked   map[string]*redis.Client // by address: the targets of ASK redirections
 }
 
 type keyState struct {
@@ -128,14 +129,12 @@ func (w *Writer) set(ctx context.Context, key, val string) (prev string, had boo
 		}
 		node = c
 	}
-	timeout := cmp.Or(w.opts.WaitTimeout, 200*time.Millisecond)
-	var set *redis.StatusCmd
-	var wait *redis.IntCmd
-	_, err = node.Pipelined(ctx, func(p redis.Pipeliner) error {
-		set = p.SetArgs(ctx, key, val, redis.SetArgs{Get: w.opts.CheckPrevious})
-		wait = redis.NewIntCmd(ctx, "wait", w.opts.WaitReplicas, timeout.Milliseconds())
-		return p.Process(ctx, wait)
-	})
+	set, wait, err := w.setWait(ctx, node, false, key, val)
+	if addr, ok := askedTo(err); ok && isCluster {
+		// The slot is open and the key is not here (moved, or new): the
+		// target takes it after ASKING, and WAIT runs there.
+		set, wait, err = w.setWait(ctx, w.askClient(cc, addr), true, key, val)
+	}
 	if errors.Is(err, redis.Nil) && wait.Err() == nil {
 		err = nil // SET ... GET of a new key
 	}
@@ -163,6 +162,51 @@ func (w *Writer) set(ctx context.Context, key, val string) (prev string, had boo
 		return prev, had, fmt.Errorf("%w: %d of %d replicas have the write", errWait, n, w.opts.WaitReplicas)
 	}
 	return prev, had, nil
+}
+
+// setWait sends SET (after ASKING when asking) and WAIT in one pipeline.
+func (w *Writer) setWait(ctx context.Context, node redis.Cmdable, asking bool, key, val string) (*redis.StatusCmd, *redis.IntCmd, error) {
+	timeout := cmp.Or(w.opts.WaitTimeout, 200*time.Millisecond)
+	var set *redis.StatusCmd
+	var wait *redis.IntCmd
+	_, err := node.Pipelined(ctx, func(p redis.Pipeliner) error {
+		if asking {
+			p.Do(ctx, "asking")
+		}
+		set = p.SetArgs(ctx, key, val, redis.SetArgs{Get: w.opts.CheckPrevious})
+		wait = redis.NewIntCmd(ctx, "wait", w.opts.WaitReplicas, timeout.Milliseconds())
+		return p.Process(ctx, wait)
+	})
+	if err == nil || errors.Is(err, redis.Nil) {
+		err = cmp.Or(set.Err(), wait.Err()) // ASKING's OK aside
+	}
+	return set, wait, err
+}
+
+// askedTo reads an ASK redirection's address.
+func askedTo(err error) (string, bool) {
+	f := strings.Fields(fmt.Sprint(err))
+	if err == nil || len(f) != 3 || f[0] != "ASK" {
+		return "", false
+	}
+	return f[2], true
+}
+
+// askClient is a client of the node at addr with cc's credentials.
+func (w *Writer) askClient(cc *redis.ClusterClient, addr string) *redis.Client {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if c, ok := w.asked[addr]; ok {
+		return c
+	}
+	o := cc.Options()
+	c := redis.NewClient(&redis.Options{Addr: addr, Username: o.Username, Password: o.Password, Protocol: 2,
+		DisableIdentity: true, ReadTimeout: o.ReadTimeout, WriteTimeout: o.WriteTimeout})
+	if w.asked == nil {
+		w.asked = map[string]*redis.Client{}
+	}
+	w.asked[addr] = c
+	return c
 }
 
 // errWait: the write ran on the primary but WAIT did not see it on enough
@@ -252,6 +296,12 @@ func (w *Writer) Stop() WriterStats {
 	w.cancel()
 	w.wg.Wait()
 	w.running.Store(false)
+	w.mu.Lock()
+	for _, c := range w.asked {
+		_ = c.Close()
+	}
+	w.asked = nil
+	w.mu.Unlock()
 	return w.Stats()
 }
 

@@ -23,9 +23,16 @@
 // imports from the lost source. No command runs between them: the new
 // primary's first client already gets ASK for a moved key.
 //
-// What it costs: while the mover is not running (its worker down), a
-// source lost mid-move is not failed over until the move runs again; the
-// shard's slots are unavailable meanwhile instead of inconsistent.
+// TakeOver also gives the new primary, as owner, to every primary that
+// imports from the lost source: Redis takes no newer claim of a slot a
+// node imports, and the importer answered CLUSTERDOWN to every key.
+//
+// What it costs: while the mover is not running (its worker down, or its
+// workflow terminated and the hold left behind), a source lost mid-move is
+// failed over only when the move runs again or, after
+// holdwatch.DefaultGrace (20 s) with the source failed, when the instance
+// manager of one of its replicas runs TakeOver itself (instance/holdwatch);
+// the shard's slots are unavailable meanwhile instead of inconsistent.
 package sourceguard
 
 import (
@@ -137,11 +144,44 @@ func TakeOver(ctx context.Context, a *clusteradmin.Admin, seen, src string) (str
 	}
 	a.Logger().WarnContext(ctx, "a slot move's source is lost: its replica took over with the move's open slots",
 		slog.String("source", lost.Addr), slog.String("new_primary", best), slog.Int("migrating", len(migrating)))
+	repointImports(ctx, a, v, own, migrating, src, best)
 	return best, nil
 }
 
+// repointImports gives each primary that imports slots from the lost
+// source src the new primary (at addr best) for their owner: Redis takes
+// no newer claim of a slot a node imports, so the importer keeps the lost
+// source as its owner and answers CLUSTERDOWN for every key until someone
+// sets it (the mover's next attempt does; when the manager took the source
+// over, instance/holdwatch, nobody would). The import stays open.
+func repointImports(ctx context.Context, a *clusteradmin.Admin, v clusteradmin.ClusterView, own map[string]clusteradmin.ClusterView,
+	migrating map[int]string, src, best string) {
+	bestID := ""
+	for id, n := range v.Nodes {
+		if n.Addr == best {
+			bestID = id
+		}
+	}
+	now := func(id string) string {
+		if id == src && bestID != "" {
+			return bestID
+		}
+		return id
+	}
+	done := map[string]bool{}
+	for _, id := range migrating {
+		if done[id] {
+			continue
+		}
+		done[id] = true
+		if _, err := a.RepairImports(ctx, own[id].Myself.Addr, nil, now); err != nil {
+			a.Logger().WarnContext(ctx, "give a lost source's imports their new owner", "node", own[id].Myself.Addr, "err", err)
+		}
+	}
+}
+
 // furthestHeld is the reachable replica of src with the highest
-// replication offset, "" when one of them is not held (Redis will fail src
+// replication offset (then the lowest address), "" when one of them is not held (Redis will fail src
 // over by itself) or none answers.
 func furthestHeld(ctx context.Context, a *clusteradmin.Admin, v clusteradmin.ClusterView, src string) (string, error) {
 	best, bestOff := "", int64(-1)
@@ -169,7 +209,9 @@ func furthestHeld(ctx context.Context, a *clusteradmin.Admin, v clusteradmin.Clu
 			continue
 		}
 		off, err := strconv.ParseInt(info["slave_repl_offset"], 10, 64)
-		if err == nil && off > bestOff {
+		// Ties go to the lowest address: the managers of a source's
+		// replicas (instance/holdwatch) each pick the same one.
+		if err == nil && (off > bestOff || off == bestOff && n.Addr < best) {
 			best, bestOff = n.Addr, off
 		}
 	}
