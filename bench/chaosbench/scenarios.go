@@ -102,6 +102,12 @@ func (b *Bench) run(ctx context.Context, m measure) (Figure, error) {
 	return f, nil
 }
 
+// Measure runs fault as a scenario of its own on shard (promotes: a
+// replica must be promoted and the Service follow it).
+func (b *Bench) Measure(ctx context.Context, label string, shard int, promotes bool, fault func(context.Context, *Figure) error) (Figure, error) {
+	return b.run(ctx, measure{label: label, shard: shard, promotes: promotes, fault: fault})
+}
+
 // shardIPs are the pod IPs of a shard's primary and of its replicas.
 func (b *Bench) shardIPs(ctx context.Context, shard int) (primaryIP string, replicaIPs []string, err error) {
 	reps, err := b.ReplicasOf(ctx, shard)

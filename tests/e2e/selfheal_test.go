@@ -14,6 +14,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/dayops/dayops/bench/chaosbench"
+	"github.com/dayops/dayops/bench/chaosbench/heldloss"
 	"github.com/dayops/dayops/bench/chaosbench/kubedown"
 	"github.com/dayops/dayops/bench/chaosbench/targetkill"
 	"github.com/dayops/dayops/bench/chaosbench/temporaldown"
@@ -240,6 +241,12 @@ func TestSelfHealing(t *testing.T) {
 	// scale-in continues from it (before: Redis promoted the replica
 	// without MIGRATING, and an acknowledged write was lost).
 	h.checked(targetkill.RunSource(ctx, b))
+	// 15. A primary's Pod is force-deleted while its replicas are held from
+	// failover, as a move terminated with its worker down leaves them:
+	// Redis promotes no held replica and no mover runs; a replica's
+	// instance manager takes the primary over once it has been failed for
+	// its grace (before: never, and recover ended ShardHasNoPrimary).
+	h.checked(heldloss.Run(ctx, b, 1))
 
 	wr, err := b.Stop(ctx)
 	if err != nil {

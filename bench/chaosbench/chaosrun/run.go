@@ -17,6 +17,7 @@ import (
 
 	"github.com/dayops/dayops/bench/benchkit"
 	"github.com/dayops/dayops/bench/chaosbench"
+	"github.com/dayops/dayops/bench/chaosbench/heldloss"
 	"github.com/dayops/dayops/bench/chaosbench/kubedown"
 	"github.com/dayops/dayops/bench/chaosbench/targetkill"
 	"github.com/dayops/dayops/bench/chaosbench/temporaldown"
@@ -27,7 +28,7 @@ import (
 
 // Scenario names, for Config.Skip.
 var Scenarios = []string{"force-delete-primary", "delete-replica-pvc", "worker-mid-recovery", "worker-down",
-	"switchover", "sigkill-aof", "freeze-primary", "lose-node", "busy", "audit-db-down", "kube-api-down", "temporal-down", "source-kill", "target-kill", "sigkill-none"}
+	"switchover", "sigkill-aof", "freeze-primary", "lose-node", "busy", "audit-db-down", "kube-api-down", "temporal-down", "source-kill", "target-kill", "held-loss", "sigkill-none"}
 
 // Config of a run of `dayops-dev bench chaos`.
 type Config struct {
@@ -231,6 +232,7 @@ func runAOF(ctx context.Context, b *chaosbench.Bench, cfg Config, out io.Writer,
 		// back-off longer than cluster-node-timeout (the mover's takeover).
 		{"source-kill", func() (chaosbench.Figure, error) { return targetkill.RunSource(ctx, b) }},
 		{"target-kill", func() (chaosbench.Figure, error) { return targetkill.Run(ctx, b) }},
+		{"held-loss", func() (chaosbench.Figure, error) { return heldloss.Run(ctx, b, 1) }},
 	}
 	for _, s := range steps {
 		if slices.Contains(cfg.Skip, s.name) {
