@@ -142,7 +142,7 @@ func TakeOver(ctx context.Context, a *clusteradmin.Admin, seen, src string) (str
 				"new_primary", best, "slot", slots[i], "err", c.Err())
 		}
 	}
-	a.Logger().WarnContext(ctx, "a slot move's source is lost: its replica took over with the move's open slots",
+	a.Logger().WarnContext(ctx, "a primary held from failover is lost: its replica furthest ahead took over, with the slot moves it had open",
 		slog.String("source", lost.Addr), slog.String("new_primary", best), slog.Int("migrating", len(migrating)))
 	repointImports(ctx, a, v, own, migrating, src, best)
 	return best, nil
