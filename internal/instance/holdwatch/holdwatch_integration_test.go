@@ -114,6 +114,11 @@ func TestManagersTakeOverAHeldPrimary(t *testing.T) {
 				t.Errorf("taken over %s after the kill, before cluster-node-timeout and the grace (%s): the hold did not hold",
 					took, nodeTimeout+grace)
 			}
+			for _, r := range replicas {
+				if got := r.Promotion(); r.Addr == np.Myself.Addr && got != "takeover" || r.Addr != np.Myself.Addr && got != "" {
+					t.Errorf("%s promoted by %q, want %q", r.Addr, got, map[bool]string{true: "takeover"}[r.Addr == np.Myself.Addr])
+				}
+			}
 			if np.Myself.Migrating[slot] != dstID {
 				t.Errorf("the new primary migrates %v, want slot %d to %s", np.Myself.Migrating, slot, dstID)
 			}

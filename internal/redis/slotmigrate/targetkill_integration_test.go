@@ -448,6 +448,21 @@ func TestMigrateTakesOverALostSource(t *testing.T) {
 	if _, err := w.Verify(ctx, so.cc); err != nil {
 		t.Errorf("writer on slot %d: %v", slot, err)
 	}
+	// Who promoted the source's replica: the mover's TAKEOVER, never
+	// Redis' own election (without Hold, Redis promotes it itself in every
+	// run, also in those where the writer happens to lose nothing).
+	takeovers := 0
+	for _, n := range c.Nodes() {
+		switch n.Promotion() {
+		case "election":
+			t.Errorf("%s was promoted by Redis' own failover election, want the mover's takeover", n.Addr)
+		case "takeover":
+			takeovers++
+		}
+	}
+	if takeovers != 1 {
+		t.Errorf("%d nodes promoted by CLUSTER FAILOVER TAKEOVER, want 1", takeovers)
+	}
 	for _, n := range c.Nodes() {
 		if n == source {
 			continue

@@ -1,6 +1,7 @@
 package redistest
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -346,6 +347,20 @@ func (n *Node) CPUTime() time.Duration {
 
 // Kill stops the node at once (SIGKILL).
 func (n *Node) Kill() { n.kill() }
+
+// Promotion says how the node was made a primary, read from its log:
+// "takeover" (CLUSTER FAILOVER TAKEOVER), "election" (Redis' own failover
+// of a failed primary), "" (neither).
+func (n *Node) Promotion() string {
+	b, _ := os.ReadFile(filepath.Join(n.Dir, "redis.log"))
+	switch {
+	case bytes.Contains(b, []byte("Failover election won")):
+		return "election"
+	case bytes.Contains(b, []byte("Taking over the master (user request)")):
+		return "takeover"
+	}
+	return ""
+}
 
 // Args is the node's redis-server command line (the program first): what
 // a test gives an instance manager that runs the node instead.
