@@ -28,7 +28,7 @@ import (
 
 // Scenario names, for Config.Skip.
 var Scenarios = []string{"force-delete-primary", "delete-replica-pvc", "worker-mid-recovery", "worker-down",
-	"switchover", "sigkill-aof", "freeze-primary", "lose-node", "busy", "audit-db-down", "kube-api-down", "temporal-down", "source-kill", "target-kill", "held-loss", "sigkill-none"}
+	"switchover", "sigkill-aof", "freeze-primary", "lose-node", "busy", "audit-db-down", "kube-api-down", "temporal-down", "source-kill", "target-kill", "source-kill-slow", "held-loss", "sigkill-none"}
 
 // Config of a run of `dayops-dev bench chaos`.
 type Config struct {
@@ -227,11 +227,13 @@ func runAOF(ctx context.Context, b *chaosbench.Bench, cfg Config, out io.Writer,
 		{"temporal-down", func() (chaosbench.Figure, error) { return temporaldown.Run(ctx, b, temporaldown.Outage) }},
 		// source-kill before target-kill: the scale-in drains the shard
 		// temporal-down added, whose container restarts at once (the
-		// fence's path). TestSelfHealing's scenario 14 also runs it after
-		// target-kill, on a container killed twice that restarts after a
-		// back-off longer than cluster-node-timeout (the mover's takeover).
+		// fence's path). source-kill-slow runs it again after target-kill,
+		// on the shard target-kill added: its container, killed twice,
+		// restarts after a back-off longer than cluster-node-timeout (the
+		// mover's takeover; TestSelfHealing's scenario 14).
 		{"source-kill", func() (chaosbench.Figure, error) { return targetkill.RunSource(ctx, b) }},
 		{"target-kill", func() (chaosbench.Figure, error) { return targetkill.Run(ctx, b) }},
+		{"source-kill-slow", func() (chaosbench.Figure, error) { return targetkill.RunSource(ctx, b) }},
 		{"held-loss", func() (chaosbench.Figure, error) { return heldloss.Run(ctx, b, 1) }},
 	}
 	for _, s := range steps {

@@ -181,8 +181,8 @@ func repointImports(ctx context.Context, a *clusteradmin.Admin, v clusteradmin.C
 }
 
 // furthestHeld is the reachable replica of src with the highest
-// replication offset (then the lowest address), "" when one of them is not held (Redis will fail src
-// over by itself) or none answers.
+// replication offset (then the lowest address), "" when one of them is
+// not held (Redis will fail src over by itself) or none answers.
 func furthestHeld(ctx context.Context, a *clusteradmin.Admin, v clusteradmin.ClusterView, src string) (string, error) {
 	best, bestOff := "", int64(-1)
 	for _, n := range v.Nodes {
