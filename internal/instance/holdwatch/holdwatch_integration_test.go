@@ -56,7 +56,8 @@ func TestManagersTakeOverAHeldPrimary(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			slot, moved, err := c.OpenHalfMoved(ctx, src.Addr, dst.Addr, slotOf(t, c, src.Addr, tag), slotOf(t, c, src.Addr, tag))
+			tagSlot := slotOf(t, c, src.Addr, tag)
+			slot, moved, err := c.OpenHalfMoved(ctx, src.Addr, dst.Addr, tagSlot, tagSlot)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -115,8 +116,12 @@ func TestManagersTakeOverAHeldPrimary(t *testing.T) {
 					took, nodeTimeout+grace)
 			}
 			for _, r := range replicas {
-				if got := r.Promotion(); r.Addr == np.Myself.Addr && got != "takeover" || r.Addr != np.Myself.Addr && got != "" {
-					t.Errorf("%s promoted by %q, want %q", r.Addr, got, map[bool]string{true: "takeover"}[r.Addr == np.Myself.Addr])
+				want := "" // never promoted
+				if r.Addr == np.Myself.Addr {
+					want = "takeover"
+				}
+				if got := r.Promotion(); got != want {
+					t.Errorf("%s promoted by %q, want %q", r.Addr, got, want)
 				}
 			}
 			if np.Myself.Migrating[slot] != dstID {

@@ -121,7 +121,8 @@ func TakeOver(ctx context.Context, a *clusteradmin.Admin, seen, src string) (str
 			}
 		}
 	}
-	best, err := furthestHeld(ctx, a, v, src)
+	bestNode, err := furthestHeld(ctx, a, v, src)
+	best := bestNode.Addr
 	if best == "" || err != nil {
 		return "", err
 	}
@@ -144,27 +145,21 @@ func TakeOver(ctx context.Context, a *clusteradmin.Admin, seen, src string) (str
 	}
 	a.Logger().WarnContext(ctx, "a primary held from failover is lost: its replica furthest ahead took over, with the slot moves it had open",
 		slog.String("source", lost.Addr), slog.String("new_primary", best), slog.Int("migrating", len(migrating)))
-	repointImports(ctx, a, v, own, migrating, src, best)
+	repointImports(ctx, a, own, migrating, src, bestNode.ID)
 	return best, nil
 }
 
 // repointImports gives each primary that imports slots from the lost
-// source src the new primary (at addr best) for their owner: Redis takes
+// source src the new primary (node ID np) for their owner: Redis takes
 // no newer claim of a slot a node imports, so the importer keeps the lost
 // source as its owner and answers CLUSTERDOWN for every key until someone
 // sets it (the mover's next attempt does; when the manager took the source
 // over, instance/holdwatch, nobody would). The import stays open.
-func repointImports(ctx context.Context, a *clusteradmin.Admin, v clusteradmin.ClusterView, own map[string]clusteradmin.ClusterView,
-	migrating map[int]string, src, best string) {
-	bestID := ""
-	for id, n := range v.Nodes {
-		if n.Addr == best {
-			bestID = id
-		}
-	}
+func repointImports(ctx context.Context, a *clusteradmin.Admin, own map[string]clusteradmin.ClusterView,
+	migrating map[int]string, src, np string) {
 	now := func(id string) string {
-		if id == src && bestID != "" {
-			return bestID
+		if id == src {
+			return np
 		}
 		return id
 	}
@@ -181,10 +176,12 @@ func repointImports(ctx context.Context, a *clusteradmin.Admin, v clusteradmin.C
 }
 
 // furthestHeld is the reachable replica of src with the highest
-// replication offset (then the lowest address), "" when one of them is
-// not held (Redis will fail src over by itself) or none answers.
-func furthestHeld(ctx context.Context, a *clusteradmin.Admin, v clusteradmin.ClusterView, src string) (string, error) {
-	best, bestOff := "", int64(-1)
+// replication offset (then the lowest address); none (a zero NodeInfo)
+// when one of them is not held (Redis will fail src over by itself) or
+// none answers.
+func furthestHeld(ctx context.Context, a *clusteradmin.Admin, v clusteradmin.ClusterView, src string) (clusteradmin.NodeInfo, error) {
+	var best clusteradmin.NodeInfo
+	bestOff := int64(-1)
 	for _, n := range v.Nodes {
 		if n.PrimaryID != src || n.Has("fail") {
 			continue
@@ -195,7 +192,7 @@ func furthestHeld(ctx context.Context, a *clusteradmin.Admin, v clusteradmin.Clu
 			continue
 		}
 		if held[param] != "yes" {
-			return "", nil
+			return clusteradmin.NodeInfo{}, nil
 		}
 		// Its own word: it still replicates src (a view may lag a
 		// takeover done already; its replicas follow the new primary).
@@ -211,12 +208,12 @@ func furthestHeld(ctx context.Context, a *clusteradmin.Admin, v clusteradmin.Clu
 		off, err := strconv.ParseInt(info["slave_repl_offset"], 10, 64)
 		// Ties go to the lowest address: the managers of a source's
 		// replicas (instance/holdwatch) each pick the same one.
-		if err == nil && (off > bestOff || off == bestOff && n.Addr < best) {
-			best, bestOff = n.Addr, off
+		if err == nil && (off > bestOff || off == bestOff && n.Addr < best.Addr) {
+			best, bestOff = n, off
 		}
 	}
-	if best == "" {
-		return "", errors.New("no replica of the lost source answers")
+	if best.Addr == "" {
+		return best, errors.New("no replica of the lost source answers")
 	}
 	return best, nil
 }
