@@ -12,6 +12,7 @@ const (
 	TypeClusterDegraded   = "ClusterDegraded"
 	TypeClusterHealthy    = "ClusterHealthy"
 	TypeSwitchedOver      = "SwitchedOver"
+	TypeHoldReleased      = "FailoverHoldReleased"
 )
 
 // SystemActor is the actor of every event the guardian records on its own.
@@ -102,9 +103,23 @@ type SwitchedOver struct {
 	ToOrdinal   int    `json:"to_ordinal"`
 }
 
+// FailoverHoldReleased: the guardian cleared cluster-replica-no-failover on
+// an instance that a slot move had left held (its workflow ended without
+// the move's release, e.g. terminated while its worker was down): no
+// operation ran, the cluster was healthy and the instance's primary had no
+// slot migrating, on two looks at least Sweep apart. Redis fails its shard
+// over by itself again, without the instance manager's grace.
+type FailoverHoldReleased struct {
+	Cluster string `json:"cluster"`
+	Shard   int    `json:"shard"`
+	Ordinal int    `json:"ordinal"`
+	// Role is the instance's role when the hold was cleared.
+	Role string `json:"role"`
+}
+
 func init() {
 	for _, t := range []string{TypeInstanceLost, TypeFailoverObserved, TypeFenced, TypeInstanceRecovered,
-		TypeClusterDegraded, TypeClusterHealthy, TypeSwitchedOver} {
+		TypeClusterDegraded, TypeClusterHealthy, TypeSwitchedOver, TypeHoldReleased} {
 		schemaVersions[t] = 1
 	}
 }
@@ -125,33 +140,38 @@ func newSelfHealPayload(eventType string) Payload {
 		return &ClusterHealthy{}
 	case TypeSwitchedOver:
 		return &SwitchedOver{}
+	case TypeHoldReleased:
+		return &FailoverHoldReleased{}
 	}
 	return nil
 }
 
-func (InstanceLost) EventType() string      { return TypeInstanceLost }
-func (FailoverObserved) EventType() string  { return TypeFailoverObserved }
-func (Fenced) EventType() string            { return TypeFenced }
-func (InstanceRecovered) EventType() string { return TypeInstanceRecovered }
-func (ClusterDegraded) EventType() string   { return TypeClusterDegraded }
-func (ClusterHealthy) EventType() string    { return TypeClusterHealthy }
-func (SwitchedOver) EventType() string      { return TypeSwitchedOver }
+func (InstanceLost) EventType() string         { return TypeInstanceLost }
+func (FailoverObserved) EventType() string     { return TypeFailoverObserved }
+func (Fenced) EventType() string               { return TypeFenced }
+func (InstanceRecovered) EventType() string    { return TypeInstanceRecovered }
+func (ClusterDegraded) EventType() string      { return TypeClusterDegraded }
+func (ClusterHealthy) EventType() string       { return TypeClusterHealthy }
+func (SwitchedOver) EventType() string         { return TypeSwitchedOver }
+func (FailoverHoldReleased) EventType() string { return TypeHoldReleased }
 
-func (p InstanceLost) SchemaVersion() int      { return schemaVersions[p.EventType()] }
-func (p FailoverObserved) SchemaVersion() int  { return schemaVersions[p.EventType()] }
-func (p Fenced) SchemaVersion() int            { return schemaVersions[p.EventType()] }
-func (p InstanceRecovered) SchemaVersion() int { return schemaVersions[p.EventType()] }
-func (p ClusterDegraded) SchemaVersion() int   { return schemaVersions[p.EventType()] }
-func (p ClusterHealthy) SchemaVersion() int    { return schemaVersions[p.EventType()] }
-func (p SwitchedOver) SchemaVersion() int      { return schemaVersions[p.EventType()] }
+func (p InstanceLost) SchemaVersion() int         { return schemaVersions[p.EventType()] }
+func (p FailoverObserved) SchemaVersion() int     { return schemaVersions[p.EventType()] }
+func (p Fenced) SchemaVersion() int               { return schemaVersions[p.EventType()] }
+func (p InstanceRecovered) SchemaVersion() int    { return schemaVersions[p.EventType()] }
+func (p ClusterDegraded) SchemaVersion() int      { return schemaVersions[p.EventType()] }
+func (p ClusterHealthy) SchemaVersion() int       { return schemaVersions[p.EventType()] }
+func (p SwitchedOver) SchemaVersion() int         { return schemaVersions[p.EventType()] }
+func (p FailoverHoldReleased) SchemaVersion() int { return schemaVersions[p.EventType()] }
 
-func (p InstanceLost) ClusterName() string      { return p.Cluster }
-func (p FailoverObserved) ClusterName() string  { return p.Cluster }
-func (p Fenced) ClusterName() string            { return p.Cluster }
-func (p InstanceRecovered) ClusterName() string { return p.Cluster }
-func (p ClusterDegraded) ClusterName() string   { return p.Cluster }
-func (p ClusterHealthy) ClusterName() string    { return p.Cluster }
-func (p SwitchedOver) ClusterName() string      { return p.Cluster }
+func (p InstanceLost) ClusterName() string         { return p.Cluster }
+func (p FailoverObserved) ClusterName() string     { return p.Cluster }
+func (p Fenced) ClusterName() string               { return p.Cluster }
+func (p InstanceRecovered) ClusterName() string    { return p.Cluster }
+func (p ClusterDegraded) ClusterName() string      { return p.Cluster }
+func (p ClusterHealthy) ClusterName() string       { return p.Cluster }
+func (p SwitchedOver) ClusterName() string         { return p.Cluster }
+func (p FailoverHoldReleased) ClusterName() string { return p.Cluster }
 
 // Recover and switchover events belong to their operation's stream.
 func (p InstanceRecovered) operation() string { return p.OperationID }

@@ -82,7 +82,9 @@ func TestGuardianSeesFailoverAndStartsRecover(t *testing.T) {
 			watches++
 			switch watches {
 			case 1:
-				return guardian.WatchResult{Observation: healthy, Observations: 1, Commands: 8}, nil
+				// The watch cleared a failover hold a terminated move left.
+				return guardian.WatchResult{Observation: healthy, Observations: 1, Commands: 8,
+					HoldsReleased: []guardian.HoldRelease{{Ordinal: 1, Shard: 0, Role: topology.RoleReplica}}}, nil
 			case 2:
 				o := assess(healWorld(true), in.Known)
 				return guardian.WatchResult{Observation: o, Observations: 3, Commands: 24, Failovers: o.Assessment.Failovers,
@@ -112,6 +114,7 @@ func TestGuardianSeesFailoverAndStartsRecover(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []string{
+		"FailoverHoldReleased by system:guardian",
 		"FailoverObserved by system:guardian", "RoleChanged by system:guardian", "InstanceLost by system:guardian",
 		"ClusterDegraded by system:guardian",
 	}

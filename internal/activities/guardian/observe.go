@@ -51,6 +51,11 @@ type Activities struct {
 	// views is what the observations of each cluster keep between ticks
 	// (see observeRedis), by namespace/cluster.
 	views map[string]viewMemory
+	// holds is what the hold sweeps of each cluster keep (sweepHolds).
+	holds map[string]holdMemory
+	// HoldSweep is how often the watch looks for failover holds a slot
+	// move left behind (0: DefaultHoldSweep; negative: never).
+	HoldSweep time.Duration
 
 	// Metrics receives the guardian's metrics (nil: none).
 	Metrics *Metrics

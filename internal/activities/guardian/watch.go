@@ -63,11 +63,15 @@ type WatchResult struct {
 	// NewFences counts the fence records found that were not in
 	// WatchInput.Fences (the observation carries them).
 	NewFences int `json:"newFences,omitempty"`
+	// HoldsReleased are the failover holds a slot move left behind that
+	// the watch cleared (sweepHolds).
+	HoldsReleased []HoldRelease `json:"holdsReleased,omitempty"`
 }
 
 // Watch observes the cluster every Interval, relabelling roles on the spot,
-// and returns when a decision is due: the cluster is gone, a failover was
-// seen, an instance is lost (and no operation runs), the assessment's
+// and clearing failover holds no move owns (sweepHolds), and returns when
+// a decision is due: the cluster is gone, a failover was seen, a hold was
+// cleared, an instance is lost (and no operation runs), the assessment's
 // fingerprint changed, or MaxWait passed. It heartbeats every observation.
 func (a *Activities) Watch(ctx context.Context, in WatchInput) (WatchResult, error) {
 	if in.Interval <= 0 {
@@ -109,6 +113,9 @@ func (a *Activities) Watch(ctx context.Context, in WatchInput) (WatchResult, err
 			if len(obs.Relabelled) > 0 {
 				out.LabelledAt = time.Now()
 			}
+			released, n := a.sweepHolds(ctx, in.Namespace, in.Cluster, obs)
+			out.HoldsReleased = append(out.HoldsReleased, released...)
+			out.Commands += n
 			fresh := newFences(obs.Fences, in.Fences)
 			a.Metrics.fenced(key, fresh)
 			out.NewFences += fresh
@@ -119,7 +126,7 @@ func (a *Activities) Watch(ctx context.Context, in WatchInput) (WatchResult, err
 				in.Fences[f.Ordinal] = f.ID
 			}
 			switch {
-			case obs.Gone, len(out.Failovers) > 0, out.NewFences > 0, in.ReturnOnLost && as.NeedsRecovery() && !time.Now().Before(in.RecoverNotBefore),
+			case obs.Gone, len(out.Failovers) > 0, out.NewFences > 0, len(out.HoldsReleased) > 0, in.ReturnOnLost && as.NeedsRecovery() && !time.Now().Before(in.RecoverNotBefore),
 				as.Fingerprint() != in.Fingerprint, time.Now().After(end):
 				return out, nil
 			}

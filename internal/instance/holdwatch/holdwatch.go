@@ -23,8 +23,10 @@
 // finds the primary replaced.
 //
 // Watch never clears the hold: an open slot the takeover carried is still
-// protected if the new primary is lost before the move runs again. What a
-// leftover hold costs is Grace added to a failover in that shard.
+// protected if the new primary is lost before the move runs again. The
+// guardian clears a hold no move owns once no operation runs and no slot
+// of the shard migrates (activities/guardian sweepHolds); until then a
+// leftover hold adds Grace to a failover in that shard.
 package holdwatch
 
 import (

@@ -254,7 +254,8 @@ func (g *guardianRun) tick() (gone bool, err error) {
 
 // absorb folds one watch's result into the guardian's state (memory,
 // health, reported losses and fences) and returns the events it makes:
-// failovers, fences, losses, and the cluster turning degraded or healthy.
+// failovers, fences, failover holds cleared, losses, and the cluster
+// turning degraded or healthy.
 // It runs no activity.
 func (g *guardianRun) absorb(res guardian.WatchResult, now time.Time) []audit.Payload {
 	in := &g.in
@@ -290,6 +291,10 @@ func (g *guardianRun) absorb(res guardian.WatchResult, now time.Time) []audit.Pa
 	}
 	if g.pruneFences {
 		pruneFences(in.Fences, as.Known)
+	}
+	// Histories before the hold sweep carry no HoldsReleased: no event.
+	for _, r := range res.HoldsReleased {
+		events = append(events, &audit.FailoverHoldReleased{Cluster: key, Shard: r.Shard, Ordinal: r.Ordinal, Role: string(r.Role)})
 	}
 	var lostNow []int
 	for _, l := range as.Lost {

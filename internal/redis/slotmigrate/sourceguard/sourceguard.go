@@ -32,7 +32,9 @@
 // failed over only when the move runs again or, after
 // holdwatch.DefaultGrace (20 s) with the source failed, when the instance
 // manager of one of its replicas runs TakeOver itself (instance/holdwatch);
-// the shard's slots are unavailable meanwhile instead of inconsistent.
+// the shard's slots are unavailable meanwhile instead of inconsistent. The
+// guardian clears a hold left behind once no operation runs and the
+// source has no slot migrating (activities/guardian, sweepHolds).
 package sourceguard
 
 import (

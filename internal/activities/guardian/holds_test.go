@@ -1,0 +1,191 @@
+package guardian
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/dayops/dayops/internal/redis/clusteradmin"
+	"github.com/dayops/dayops/internal/testutil/redistest"
+	"github.com/dayops/dayops/internal/topology"
+)
+
+// TestSweepClearsHoldsNoMoveOwns (real redis-servers, 3 shards x 1
+// replica): a slot move cut short left shard 0's and shard 1's replicas
+// held from failover, shard 1's primary still migrating a slot. The sweep
+// clears shard 0's hold on its second look, keeps shard 1's (its open slot
+// needs the manager's takeover with MIGRATING), and then the fault it is
+// for: shard 0's primary is SIGKILLed and Redis fails it over by itself
+// (an election, not a takeover after the manager's grace) while a writer
+// that waits for a replica loses no acknowledged write.
+func TestSweepClearsHoldsNoMoveOwns(t *testing.T) {
+	t.Parallel()
+	c, _, pool := startCluster(t)
+	ctx := t.Context()
+	nodes := c.Nodes()
+	slot := fillSlotOn(t, c, nodes[1].Addr)
+	if _, _, err := c.OpenHalfMoved(ctx, nodes[1].Addr, nodes[2].Addr, slot, slot); err != nil {
+		t.Fatal(err)
+	}
+	targets := holdTargetsOf(t, c)
+	setHold(t, pool, nodes[3].Addr, nodes[4].Addr)
+	cc := c.ClusterClient()
+	defer cc.Close()
+	w := redistest.StartWriter(ctx, cc, redistest.WriterOptions{Keys: 2000, Workers: 2, WaitReplicas: 1, CheckPrevious: true})
+	defer w.Stop()
+	var mem holdMemory
+	none := func(context.Context) (string, error) { return "", nil }
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if got, _ := sweep(ctx, pool, targets, &mem, none, log); len(got) != 0 {
+		t.Fatalf("first look cleared %v, want nothing (a hold is cleared when two looks find it)", got)
+	}
+	got, n := sweep(ctx, pool, targets, &mem, none, log)
+	if want := []HoldRelease{{Ordinal: 3, Shard: 0, Role: topology.RoleReplica}}; len(got) != 1 || got[0] != want[0] {
+		t.Fatalf("second look cleared %v, want %v", got, want)
+	}
+	t.Logf("second look: %d commands, cleared %v", n, got)
+	if held(t, pool, nodes[3].Addr) || !held(t, pool, nodes[4].Addr) {
+		t.Fatalf("held after the sweep: shard 0's replica %v, shard 1's %v; want only shard 1's (its primary migrates a slot)",
+			held(t, pool, nodes[3].Addr), held(t, pool, nodes[4].Addr))
+	}
+	waitFor(t, time.Minute, "writes", func() bool { return w.Stats().Acked > 2000 })
+	nodes[0].Kill()
+	killed := time.Now()
+	waitFor(t, time.Minute, "shard 0's replica promoted", func() bool {
+		v, err := c.Admin.ViewOnce(ctx, nodes[3].Addr)
+		return err == nil && v.Myself.IsPrimary()
+	})
+	t.Logf("shard 0's replica promoted %s after its primary's SIGKILL", time.Since(killed).Round(100*time.Millisecond))
+	if p := nodes[3].Promotion(); p != "election" {
+		t.Errorf("shard 0's replica promoted by %q, want Redis' own election", p)
+	}
+	// The old primary comes back as the new one's replica: the writer's
+	// WAIT has a replica again.
+	if err := nodes[0].Restart(ctx); err != nil {
+		t.Fatal(err)
+	}
+	acked := w.Stats().Acked
+	waitFor(t, time.Minute, "writes again", func() bool { return w.Stats().Acked > acked+500 })
+	w.Stop()
+	if st := w.Stats(); st.Lost > 0 {
+		t.Errorf("%d of %d acknowledged writes lost: %v", st.Lost, st.Acked, st.LostErr)
+	}
+	if k, err := w.Verify(ctx, cc); err != nil {
+		t.Errorf("verify %d keys: %v", k, err)
+	}
+	t.Logf("writer: %d writes acknowledged, %d lost", w.Stats().Acked, w.Stats().Lost)
+}
+
+// TestSweepHoldsAgainWhenAnOperationStarts: an operation that starts
+// between the sweep's look and its clearing may be a move that has just
+// held its sources' replicas: the sweep sets the holds it cleared again.
+func TestSweepHoldsAgainWhenAnOperationStarts(t *testing.T) {
+	t.Parallel()
+	c, _, pool := startCluster(t)
+	ctx := t.Context()
+	nodes := c.Nodes()
+	targets := holdTargetsOf(t, c)
+	setHold(t, pool, nodes[5].Addr)
+	var mem holdMemory
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	asked := 0
+	started := func(context.Context) (string, error) { asked++; return "scale-out", nil }
+	for range 2 {
+		if got, _ := sweep(ctx, pool, targets, &mem, started, log); len(got) != 0 {
+			t.Fatalf("cleared %v while an operation started", got)
+		}
+	}
+	if asked != 1 || !held(t, pool, nodes[5].Addr) {
+		t.Fatalf("asked for an operation %d times (want 1: after clearing), held after: %v (want true)", asked, held(t, pool, nodes[5].Addr))
+	}
+}
+
+// holdParam is the setting a move holds its sources' replicas with.
+const holdParam = "cluster-replica-no-failover"
+
+// holdTargetsOf are the sweep's targets for every node of c, by their
+// order in c.Nodes() (the startCluster ordinals).
+func holdTargetsOf(t *testing.T, c *redistest.Cluster) []holdTarget {
+	t.Helper()
+	byID := map[string]string{}
+	views := map[string]clusteradmin.ClusterView{}
+	for _, n := range c.Nodes() {
+		v, err := c.Admin.View(t.Context(), n.Addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		views[n.Addr] = v
+		byID[v.Myself.ID] = n.Addr
+	}
+	var out []holdTarget
+	for i, n := range c.Nodes() {
+		me := views[n.Addr].Myself
+		ht := holdTarget{Ordinal: i, Shard: i % 3, Addr: n.Addr, NodeID: me.ID, Role: topology.RolePrimary, PrimaryAddr: n.Addr}
+		if !me.IsPrimary() {
+			ht.Role, ht.PrimaryAddr = topology.RoleReplica, byID[me.PrimaryID]
+		}
+		out = append(out, ht)
+	}
+	return out
+}
+
+// fillSlotOn writes ten keys into one slot the primary at addr owns and
+// returns the slot.
+func fillSlotOn(t *testing.T, c *redistest.Cluster, addr string) int {
+	t.Helper()
+	ctx := t.Context()
+	v, err := c.Admin.View(ctx, addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cc := c.ClusterClient()
+	defer cc.Close()
+	for i := 0; ; i++ {
+		tag := fmt.Sprintf("{s%d}", i)
+		slot, err := c.Pool.Client(addr).ClusterKeySlot(ctx, tag).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !v.Myself.Slots.Contains(int(slot)) {
+			continue
+		}
+		for k := range 10 {
+			if err := cc.Set(ctx, fmt.Sprintf("%s:%d", tag, k), k, 0).Err(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return int(slot)
+	}
+}
+
+func setHold(t *testing.T, pool *clusteradmin.ClientPool, addrs ...string) {
+	t.Helper()
+	for _, a := range addrs {
+		if err := pool.Client(a).ConfigSet(t.Context(), holdParam, "yes").Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func held(t *testing.T, pool *clusteradmin.ClientPool, addr string) bool {
+	t.Helper()
+	v, err := pool.Client(addr).ConfigGet(t.Context(), holdParam).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v[holdParam] == "yes"
+}
+
+func waitFor(t *testing.T, limit time.Duration, what string, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatalf("no %s within %s", what, limit)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
