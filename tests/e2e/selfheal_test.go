@@ -247,6 +247,12 @@ func TestSelfHealing(t *testing.T) {
 	// instance manager takes the primary over once it has been failed for
 	// its grace (before: never, and recover ended ShardHasNoPrimary).
 	h.checked(heldloss.Run(ctx, b, 1))
+	// 16. The same hold left on shard 0's replicas, no operation running:
+	// the guardian clears it (its hold sweep, a FailoverHoldReleased event)
+	// and Redis fails the force-deleted primary over by itself (before: the
+	// hold stayed until the next move from the shard, and every failover
+	// there waited for the manager's takeover).
+	h.checked(heldloss.RunStale(ctx, b, 0))
 
 	wr, err := b.Stop(ctx)
 	if err != nil {
@@ -286,7 +292,7 @@ func TestSelfHealing(t *testing.T) {
 			}
 		}
 	}
-	for _, typ := range []string{audit.TypeInstanceLost, audit.TypeFailoverObserved, audit.TypeInstanceRecovered, audit.TypeSwitchedOver} {
+	for _, typ := range []string{audit.TypeInstanceLost, audit.TypeFailoverObserved, audit.TypeInstanceRecovered, audit.TypeSwitchedOver, audit.TypeHoldReleased} {
 		if counts[typ] == 0 {
 			t.Errorf("no %s event", typ)
 		}

@@ -28,7 +28,7 @@ import (
 
 // Scenario names, for Config.Skip.
 var Scenarios = []string{"force-delete-primary", "delete-replica-pvc", "worker-mid-recovery", "worker-down",
-	"switchover", "sigkill-aof", "freeze-primary", "lose-node", "busy", "audit-db-down", "kube-api-down", "temporal-down", "source-kill", "target-kill", "source-kill-slow", "held-loss", "sigkill-none"}
+	"switchover", "sigkill-aof", "freeze-primary", "lose-node", "busy", "audit-db-down", "kube-api-down", "temporal-down", "source-kill", "target-kill", "source-kill-slow", "held-loss", "stale-hold", "sigkill-none"}
 
 // Config of a run of `dayops-dev bench chaos`.
 type Config struct {
@@ -235,6 +235,7 @@ func runAOF(ctx context.Context, b *chaosbench.Bench, cfg Config, out io.Writer,
 		{"target-kill", func() (chaosbench.Figure, error) { return targetkill.Run(ctx, b) }},
 		{"source-kill-slow", func() (chaosbench.Figure, error) { return targetkill.RunSource(ctx, b) }},
 		{"held-loss", func() (chaosbench.Figure, error) { return heldloss.Run(ctx, b, 1) }},
+		{"stale-hold", func() (chaosbench.Figure, error) { return heldloss.RunStale(ctx, b, 0) }},
 	}
 	for _, s := range steps {
 		if slices.Contains(cfg.Skip, s.name) {
