@@ -81,6 +81,7 @@ func (a *Activities) sweepHolds(ctx context.Context, namespace, cluster string, 
 		}
 		running := func(ctx context.Context) (string, error) { return a.runningOperation(ctx, namespace, cluster) }
 		released, n = sweep(ctx, cl, holdTargets(obs), &mem, running, a.Log)
+		a.Metrics.released(key, len(released), n)
 		mem.at = time.Now()
 	}
 	a.mu.Lock()

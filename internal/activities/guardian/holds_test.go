@@ -8,9 +8,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dayops/dayops/internal/guard"
+	"github.com/dayops/dayops/internal/kube/render"
 	"github.com/dayops/dayops/internal/redis/clusteradmin"
+	"github.com/dayops/dayops/internal/spec"
 	"github.com/dayops/dayops/internal/testutil/redistest"
 	"github.com/dayops/dayops/internal/topology"
+	"github.com/google/go-cmp/cmp"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // TestSweepClearsHoldsNoMoveOwns (real redis-servers, 3 shards x 1
@@ -101,6 +106,91 @@ func TestSweepHoldsAgainWhenAnOperationStarts(t *testing.T) {
 	if asked != 1 || !held(t, pool, nodes[5].Addr) {
 		t.Fatalf("asked for an operation %d times (want 1: after clearing), held after: %v (want true)", asked, held(t, pool, nodes[5].Addr))
 	}
+}
+
+// TestWatchSweepsOnlyAHealthyCluster (the guardian's sweepHolds, real
+// redis-servers): the sweep's targets come from the observation (a replica
+// asks its primary's address through its node ID), a look at a cluster
+// that is not healthy (an operation runs, or it is degraded) forgets the
+// holds found before, so the two looks that clear a hold both see it
+// healthy; the cleared hold is counted in dayops_failover_holds_released_total.
+func TestWatchSweepsOnlyAHealthyCluster(t *testing.T) {
+	t.Parallel()
+	c, _, _ := startCluster(t)
+	ctx := t.Context()
+	reg := prometheus.NewRegistry()
+	a := &Activities{Passwords: noPassword{}, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), HoldSweep: time.Nanosecond,
+		Metrics: NewMetrics(reg)}
+	targets := holdTargetsOf(t, c)
+	obs := Observation{Spec: &spec.Cluster{Name: "holds"}, Input: guard.Input{Nodes: map[int]guard.Node{}}}
+	byAddr := map[string]string{}
+	for _, ht := range targets {
+		byAddr[ht.Addr] = ht.NodeID
+	}
+	for _, ht := range targets {
+		obs.Input.Pods = append(obs.Input.Pods, guard.Pod{Ordinal: ht.Ordinal, Shard: ht.Shard, Addr: ht.Addr})
+		n := guard.Node{Reachable: true, NodeID: ht.NodeID, Role: ht.Role, KnownNodes: 6}
+		if ht.Role == topology.RoleReplica {
+			n.PrimaryID = byAddr[ht.PrimaryAddr]
+		}
+		obs.Input.Nodes[ht.Ordinal] = n
+	}
+	if diff := cmp.Diff(targets, holdTargets(obs)); diff != "" {
+		t.Fatalf("targets from the observation (-want +got):\n%s", diff)
+	}
+	setHold(t, a.pool(t), c.Nodes()[4].Addr)
+	look := func(state string) []HoldRelease {
+		obs.Assessment.State = state
+		got, _ := a.sweepHolds(ctx, "default", "holds", obs)
+		return got
+	}
+	for i, state := range []string{guard.StateHealthy, guard.StateBusy, guard.StateHealthy, guard.StateDegraded, guard.StateHealthy} {
+		if got := look(state); len(got) != 0 {
+			t.Fatalf("look %d (%s) cleared %v: want nothing (no two healthy looks in a row)", i+1, state, got)
+		}
+	}
+	want := []HoldRelease{{Ordinal: 4, Shard: 1, Role: topology.RoleReplica}}
+	if diff := cmp.Diff(want, look(guard.StateHealthy)); diff != "" {
+		t.Fatalf("second healthy look in a row (-want +got):\n%s", diff)
+	}
+	if held(t, a.pool(t), c.Nodes()[4].Addr) {
+		t.Fatal("still held after the sweep cleared it")
+	}
+	if got := counterValue(t, reg, "dayops_failover_holds_released_total"); got != 1 {
+		t.Errorf("dayops_failover_holds_released_total = %v, want 1", got)
+	}
+}
+
+type noPassword struct{}
+
+func (noPassword) Password(context.Context, string, string) (string, error) { return "", nil }
+
+// pool is the client pool the guardian's observations of the test cluster
+// use.
+func (a *Activities) pool(t *testing.T) *clusteradmin.ClientPool {
+	t.Helper()
+	cl, err := a.clients(t.Context(), "default", render.PasswordSecretName(spec.Cluster{Name: "holds"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cl
+}
+
+func counterValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := 0.0
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			for _, m := range mf.GetMetric() {
+				sum += m.GetCounter().GetValue()
+			}
+		}
+	}
+	return sum
 }
 
 // holdParam is the setting a move holds its sources' replicas with.

@@ -18,6 +18,7 @@ type Metrics struct {
 	failovers    *prometheus.CounterVec
 	recoveries   *prometheus.CounterVec
 	fences       *prometheus.CounterVec
+	holds        *prometheus.CounterVec
 	repair       prometheus.Histogram
 }
 
@@ -40,10 +41,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Recover operations the guardian started."}, []string{"cluster"}),
 		fences: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "dayops_fences_total",
 			Help: "Fenced starts of restarted primaries (instance manager records) the guardian saw."}, []string{"cluster"}),
+		holds: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "dayops_failover_holds_released_total",
+			Help: "Failover holds (cluster-replica-no-failover) that a slot move cut short left and the guardian cleared."}, []string{"cluster"}),
 		repair: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "dayops_time_to_repair_seconds",
 			Help: "How long clusters stayed degraded.", Buckets: []float64{1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1800}}),
 	}
-	reg.MustRegister(m.state, m.desired, m.ready, m.observations, m.commands, m.failovers, m.recoveries, m.fences, m.repair)
+	reg.MustRegister(m.state, m.desired, m.ready, m.observations, m.commands, m.failovers, m.recoveries, m.fences, m.holds, m.repair)
 	return m
 }
 
@@ -74,6 +77,17 @@ func (m *Metrics) fenced(cluster string, n int) {
 	if m != nil && n > 0 {
 		m.fences.WithLabelValues(cluster).Add(float64(n))
 	}
+}
+
+// released counts holds the sweep cleared and the commands it sent.
+func (m *Metrics) released(cluster string, holds, commands int) {
+	if m == nil {
+		return
+	}
+	if holds > 0 {
+		m.holds.WithLabelValues(cluster).Add(float64(holds))
+	}
+	m.commands.Add(float64(commands))
 }
 
 func (m *Metrics) recovery(cluster string) {
