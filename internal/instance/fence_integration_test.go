@@ -106,7 +106,7 @@ func TestFenceSIGKILL(t *testing.T) {
 				wo.WaitReplicas = 1
 			}
 			w := redistest.StartWriter(ctx, cc, wo)
-			waitFor(t, time.Minute, "writes", func() bool { return w.Stats().Acked > 10000 && pre.Stats().Acked > 10000 })
+			redistest.WaitFor(t, time.Minute, "writes", func() bool { return w.Stats().Acked > 10000 && pre.Stats().Acked > 10000 })
 			before := w.Stats()
 
 			preSt := pre.Stop()
@@ -121,7 +121,7 @@ func TestFenceSIGKILL(t *testing.T) {
 			// test 2026-12-04). So the kill waits until the replica holds
 			// every write pre had acknowledged.
 			off := replOffset(ctx, t, p.Addr, "master_repl_offset")
-			waitFor(t, 10*time.Second, "the replica to hold every write pre acknowledged", func() bool {
+			redistest.WaitFor(t, 10*time.Second, "the replica to hold every write pre acknowledged", func() bool {
 				return replOffset(ctx, t, r.Addr, "slave_repl_offset") >= off
 			})
 			// tail (slowFsync) writes up to the kill, waiting for one
@@ -152,7 +152,7 @@ func TestFenceSIGKILL(t *testing.T) {
 				}
 			}
 			if tc.afterFailover {
-				waitFor(t, 30*time.Second, "the replica's promotion", func() bool { return isPrimary(ctx, r.Addr) })
+				redistest.WaitFor(t, 30*time.Second, "the replica's promotion", func() bool { return isPrimary(ctx, r.Addr) })
 			}
 			args := nodeArgs(p, tc.config)
 			var served time.Duration
@@ -183,10 +183,10 @@ func TestFenceSIGKILL(t *testing.T) {
 				}
 				t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
 				// The replica full-syncs from the restarted node.
-				waitFor(t, 30*time.Second, "replica resynced", func() bool { return linkUp(ctx, r.Addr) })
+				redistest.WaitFor(t, 30*time.Second, "replica resynced", func() bool { return linkUp(ctx, r.Addr) })
 			}
 			served = time.Since(killed)
-			waitFor(t, 30*time.Second, "writes after the restart", func() bool { return w.Stats().Acked > before.Acked+5000 })
+			redistest.WaitFor(t, 30*time.Second, "writes after the restart", func() bool { return w.Stats().Acked > before.Acked+5000 })
 			if tc.openSlot != "" {
 				checkHandedOver(ctx, t, c, open, p, r)
 			}
@@ -313,7 +313,7 @@ func checkHandedOver(ctx context.Context, t *testing.T, c *redistest.Cluster, mv
 	} else {
 		dst, dstID = np.Addr, npID
 	}
-	waitFor(t, 10*time.Second, fmt.Sprintf("slot %d open from %s to %s on both, both serving", mv.slot, src, dst), func() bool {
+	redistest.WaitFor(t, 10*time.Second, fmt.Sprintf("slot %d open from %s to %s on both, both serving", mv.slot, src, dst), func() bool {
 		sv, err1 := c.Admin.View(ctx, src)
 		dv, err2 := c.Admin.View(ctx, dst)
 		info, err3 := c.Pool.Client(dst).ClusterInfo(ctx).Result()
@@ -465,17 +465,6 @@ func freeAddr(t *testing.T) string {
 	}
 	defer ln.Close()
 	return ln.Addr().String()
-}
-
-func waitFor(t *testing.T, limit time.Duration, what string, ok func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(limit)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }
 
 type testWriter struct{ t *testing.T }

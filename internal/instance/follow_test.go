@@ -16,6 +16,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/dayops/dayops/internal/instance"
+	"github.com/dayops/dayops/internal/testutil/redistest"
 )
 
 // TestFollowRedisNeverCompletes: a former primary whose replica in
@@ -114,7 +115,7 @@ func startPrimary(t *testing.T, last int) (port, bus int, id string) {
 	t.Cleanup(func() { _ = p.Process.Kill(); _ = p.Wait() })
 	c := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", port), Protocol: 2, DisableIdentity: true})
 	defer c.Close()
-	waitFor(t, 10*time.Second, "the promoted replica answers", func() bool { return c.Ping(ctx).Err() == nil })
+	redistest.WaitFor(t, 10*time.Second, "the promoted replica answers", func() bool { return c.Ping(ctx).Err() == nil })
 	if err := c.Do(ctx, "CLUSTER", "ADDSLOTSRANGE", 0, last).Err(); err != nil {
 		t.Fatal(err)
 	}
@@ -138,7 +139,7 @@ func writeRDB(t *testing.T, dir string, n int) {
 	defer func() { _ = s.Process.Kill(); _ = s.Wait() }()
 	c := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", port), Protocol: 2, DisableIdentity: true})
 	defer c.Close()
-	waitFor(t, 10*time.Second, "redis-server answers", func() bool { return c.Ping(ctx).Err() == nil })
+	redistest.WaitFor(t, 10*time.Second, "redis-server answers", func() bool { return c.Ping(ctx).Err() == nil })
 	for i := range n {
 		if err := c.Set(ctx, fmt.Sprintf("k%d", i), i, 0).Err(); err != nil {
 			t.Fatal(err)

@@ -56,10 +56,10 @@ func TestSweepClearsHoldsNoMoveOwns(t *testing.T) {
 		t.Fatalf("held after the sweep: shard 0's replica %v, shard 1's %v; want only shard 1's (its primary migrates a slot)",
 			held(t, pool, nodes[3].Addr), held(t, pool, nodes[4].Addr))
 	}
-	waitFor(t, time.Minute, "writes", func() bool { return w.Stats().Acked > 2000 })
+	redistest.WaitFor(t, time.Minute, "writes", func() bool { return w.Stats().Acked > 2000 })
 	nodes[0].Kill()
 	killed := time.Now()
-	waitFor(t, time.Minute, "shard 0's replica promoted", func() bool {
+	redistest.WaitFor(t, time.Minute, "shard 0's replica promoted", func() bool {
 		v, err := c.Admin.ViewOnce(ctx, nodes[3].Addr)
 		return err == nil && v.Myself.IsPrimary()
 	})
@@ -73,7 +73,7 @@ func TestSweepClearsHoldsNoMoveOwns(t *testing.T) {
 		t.Fatal(err)
 	}
 	acked := w.Stats().Acked
-	waitFor(t, time.Minute, "writes again", func() bool { return w.Stats().Acked > acked+500 })
+	redistest.WaitFor(t, time.Minute, "writes again", func() bool { return w.Stats().Acked > acked+500 })
 	w.Stop()
 	if st := w.Stats(); st.Lost > 0 {
 		t.Errorf("%d of %d acknowledged writes lost: %v", st.Lost, st.Acked, st.LostErr)
@@ -267,15 +267,4 @@ func held(t *testing.T, pool *clusteradmin.ClientPool, addr string) bool {
 		t.Fatal(err)
 	}
 	return v[holdParam] == "yes"
-}
-
-func waitFor(t *testing.T, limit time.Duration, what string, ok func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(limit)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatalf("no %s within %s", what, limit)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
 }

@@ -110,6 +110,7 @@ func (a *Activities) forget(namespace, cluster string) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	delete(a.views, namespace+"/"+cluster)
+	delete(a.holds, namespace+"/"+cluster)
 }
 
 func shardOf(pods []guard.Pod, ordinal int) int {

@@ -85,7 +85,7 @@ func TestManagersTakeOverAHeldPrimary(t *testing.T) {
 			defer open.Stop()
 			all := redistest.StartWriter(ctx, cc, redistest.WriterOptions{Keys: 3000, Workers: 2, WaitReplicas: 1, CheckPrevious: true})
 			defer all.Stop()
-			waitFor(t, time.Minute, "writes", func() bool { return open.Stats().Acked > 1000 && all.Stats().Acked > 2000 })
+			redistest.WaitFor(t, time.Minute, "writes", func() bool { return open.Stats().Acked > 1000 && all.Stats().Acked > 2000 })
 			src.Kill()
 			killed := time.Now()
 			t.Logf("source %s SIGKILLed for good", src.Addr)
@@ -100,7 +100,7 @@ func TestManagersTakeOverAHeldPrimary(t *testing.T) {
 				return
 			}
 			var np clusteradmin.ClusterView
-			waitFor(t, time.Minute, "a replica of the source to take over", func() bool {
+			redistest.WaitFor(t, time.Minute, "a replica of the source to take over", func() bool {
 				for _, r := range held {
 					if v, err := c.Admin.ViewOnce(ctx, r); err == nil && v.Myself.IsPrimary() && v.Myself.Slots.Contains(slot) {
 						np = v
@@ -128,7 +128,7 @@ func TestManagersTakeOverAHeldPrimary(t *testing.T) {
 				t.Errorf("the new primary migrates %v, want slot %d to %s", np.Myself.Migrating, slot, dstID)
 			}
 			acked := open.Stats().Acked
-			waitFor(t, 30*time.Second, "writes to the open slot again", func() bool { return open.Stats().Acked > acked+200 })
+			redistest.WaitFor(t, 30*time.Second, "writes to the open slot again", func() bool { return open.Stats().Acked > acked+200 })
 			for _, w := range []*redistest.Writer{open, all} {
 				w.Stop()
 				if st := w.Stats(); st.Lost > 0 {
@@ -186,15 +186,4 @@ func slotOf(t *testing.T, c *redistest.Cluster, addr, key string) int {
 		t.Fatal(err)
 	}
 	return int(s)
-}
-
-func waitFor(t *testing.T, limit time.Duration, what string, ok func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(limit)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatalf("no %s within %s", what, limit)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
 }
