@@ -155,12 +155,25 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	for _, p := range primaries {
 		for _, r := range replicas[p] {
 			if _, err := c.Admin.WaitInSync(ctx, clusteradmin.WaitInSyncInput{ReplicaAddr: r}); err != nil {
-				return nil, fmt.Errorf("redistest: %w", err)
+				// Its log and its primary's say why (seen once under make
+				// test's load: the link stayed down for 2 minutes).
+				return nil, fmt.Errorf("redistest: %w\nreplica %s log:\n%s\nprimary %s log:\n%s", err, r, c.logTail(r, 12), p, c.logTail(p, 12))
 			}
 		}
 	}
 	ok = true
 	return c, nil
+}
+
+// logTail is the last n lines of the redis.log of the node at addr.
+func (c *Cluster) logTail(addr string, n int) string {
+	for _, node := range c.Nodes() {
+		if node.Addr == addr {
+			b, _ := os.ReadFile(filepath.Join(node.Dir, "redis.log"))
+			return lastLines(string(b), n)
+		}
+	}
+	return ""
 }
 
 func defaultParent() string {
