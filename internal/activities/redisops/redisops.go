@@ -285,16 +285,22 @@ func (a *Activities) MigrateSlots(ctx context.Context, in MigrateInput) (Migrate
 type CloseOpenSlotsInput struct {
 	Auth  Auth     `json:"auth"`
 	Seeds []string `json:"seeds"`
+	// Replaced maps a lost primary's node ID to its successor's
+	// (slotmigrate.CloseOpenSlotsInput.Replaced).
+	Replaced map[string]string `json:"replaced,omitempty"`
 }
+
+// CloseOpenSlotsResult says which way each slot was closed.
+type CloseOpenSlotsResult = slotmigrate.CloseOpenSlotsResult
 
 // CloseOpenSlots closes every MIGRATING/IMPORTING slot in the direction that
 // loses no key (used by cancellation and recovery).
-func (a *Activities) CloseOpenSlots(ctx context.Context, in CloseOpenSlotsInput) (slotmigrate.CloseOpenSlotsResult, error) {
+func (a *Activities) CloseOpenSlots(ctx context.Context, in CloseOpenSlotsInput) (CloseOpenSlotsResult, error) {
 	adm, _, err := a.admin(ctx, in.Auth)
 	if err != nil {
-		return slotmigrate.CloseOpenSlotsResult{}, err
+		return CloseOpenSlotsResult{}, err
 	}
-	r, err := slotmigrate.New(adm).CloseOpenSlots(ctx, slotmigrate.CloseOpenSlotsInput{Seeds: in.Seeds})
+	r, err := slotmigrate.New(adm).CloseOpenSlots(ctx, slotmigrate.CloseOpenSlotsInput{Seeds: in.Seeds, Replaced: in.Replaced})
 	return r, classify(err)
 }
 

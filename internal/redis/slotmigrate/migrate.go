@@ -495,7 +495,9 @@ func (a *Migrator) retryWave(ctx context.Context, what string, m *migration, w w
 				a.Logger().WarnContext(ctx, "checking the target's imports", "target", m.addrs[w.tgt], "err", rerr)
 			}
 		}
-		if clusteradmin.IsAuthError(err) || targetRefusedAuth(err) {
+		// "Target node is not a master": the source has not heard yet that
+		// a promoted replica (a lost target's successor) is a primary.
+		if clusteradmin.IsAuthError(err) || targetRefusedAuth(err) || hasMsg(err, "is not a master") {
 			return clusteradmin.Transient(err.Error())
 		}
 		return err

@@ -15,6 +15,12 @@ type CloseOpenSlotsInput struct {
 	Seeds []string
 	// Slots limits the work to these slots (empty: every open slot).
 	Slots topology.Ranges
+	// Replaced maps the node ID of a lost primary to the node ID of the
+	// primary that took its shard over (its promoted replica): a slot left
+	// MIGRATING towards the lost node is finished towards its successor,
+	// which holds the keys moved there. A node that is no replica of the
+	// new primary (dead, or about to be forgotten) is known no other way.
+	Replaced map[string]string
 }
 
 // CloseOpenSlotsResult says which way each slot was closed.
@@ -37,6 +43,11 @@ func (a *Migrator) CloseOpenSlots(ctx context.Context, in CloseOpenSlotsInput) (
 	m, views, err := a.primaryViews(ctx, in.Seeds)
 	if err != nil {
 		return res, fmt.Errorf("close open slots: %w", err)
+	}
+	for lost, succ := range in.Replaced {
+		if _, live := views[lost]; !live && lost != succ {
+			m.primaryOf[lost] = succ
+		}
 	}
 	var forward []wave
 	var rolled []int

@@ -309,3 +309,80 @@ func TestBigAndBusyKeys(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestCloseSlotLeftOpenTowardsALostTarget: a move cut short left a slot
+// open with half its keys moved, and then its target was SIGKILLed; Redis
+// promoted the target's replica, which holds the moved keys but was never
+// IMPORTING. With the lost node mapped to its successor (Replaced, as
+// recover does from the guardian's memory) the slot is finished towards
+// the successor: every key of it is there, and no slot is open.
+func TestCloseSlotLeftOpenTowardsALostTarget(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	c := redistest.New(t, redistest.Options{Primaries: 3, ReplicasPerPrimary: 1})
+	cc := c.ClusterClient()
+	defer cc.Close()
+	addrs, ids, slots := primaries(t, c)
+	src, tgt := addrs[0], addrs[1]
+	slot := slots[0][0].Start + 7
+	tag := tagFor(t, ctx, c.Pool.Client(src), slot)
+	const n = 40
+	for i := range n {
+		if err := cc.Set(ctx, fmt.Sprintf("%sk%d", tag, i), i, 0).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, moved, err := c.OpenHalfMoved(ctx, src, tgt, slot, slot); err != nil || moved == 0 {
+		t.Fatalf("open slot %d half moved: %d keys, %v", slot, moved, err)
+	}
+	var target, successor *redistest.Node
+	for _, nd := range c.Nodes() {
+		v, err := c.Admin.View(ctx, nd.Addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch {
+		case nd.Addr == tgt:
+			target = nd
+		case v.Myself.PrimaryID == ids[1]:
+			successor = nd
+		}
+	}
+	// The moved keys reach the replica before the kill (as they do when
+	// a move's waves wait for a replica).
+	if got, err := c.Pool.Client(tgt).Do(ctx, "wait", 1, 5000).Int(); err != nil || got != 1 {
+		t.Fatalf("WAIT 1 on the target: %d, %v", got, err)
+	}
+	target.Kill()
+	redistest.WaitFor(t, time.Minute, "the target's replica promoted", func() bool {
+		v, err := c.Admin.View(ctx, successor.Addr)
+		return err == nil && v.Myself.IsPrimary() && v.Myself.Slots.Count() > 0
+	})
+	succID, err := c.NodeID(ctx, successor.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := slotmigrate.New(c.Admin).CloseOpenSlots(ctx, slotmigrate.CloseOpenSlotsInput{
+		Seeds: []string{src, successor.Addr}, Replaced: map[string]string{ids[1]: succID}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Forward.Contains(slot) {
+		t.Fatalf("closed %+v, want slot %d finished forward", res, slot)
+	}
+	v, err := c.Admin.View(ctx, src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if owner := v.Layout().Owner(slot); owner != succID {
+		t.Errorf("slot %d is owned by %s, want the target's successor %s", slot, owner, succID)
+	}
+	if open := redistest.OpenSlot(ctx, cc); open != "" {
+		t.Errorf("a slot is still open: %s", open)
+	}
+	for i := range n {
+		if got, err := cc.Get(ctx, fmt.Sprintf("%sk%d", tag, i)).Int(); err != nil || got != i {
+			t.Errorf("key %d of slot %d: %d, %v", i, slot, got, err)
+		}
+	}
+}
