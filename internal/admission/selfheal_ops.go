@@ -81,11 +81,13 @@ func recoverEntry() Entry {
 }
 
 // PlanRecover is recover's plan for cluster (namespace/name) from the
-// guardian's view (nil: no guardian answered): one step per lost instance,
-// then the relabelling and the zone rule.
+// guardian's view (nil: no guardian answered): closing the slots left open,
+// one step per lost instance, then the relabelling and the zone rule.
 func PlanRecover(cluster string, g *GuardianView) planner.Plan {
 	p := planner.Plan{Operation: string(operation.Recover),
-		Summary: fmt.Sprintf("recover %s: replace lost instances, restore the zone rule", cluster)}
+		Summary: fmt.Sprintf("recover %s: close slots left open, replace lost instances, restore the zone rule", cluster),
+		Steps: []string{"close the slots a slot move cut short left open: finish each towards the node holding its moved keys " +
+			"(a lost node's promoted replica in its place), else leave it with its owner"}}
 	if g != nil {
 		if len(g.Lost) == 0 {
 			p.Summary = fmt.Sprintf("recover %s: the guardian sees no lost instance (%s); the workflow checks again", cluster, g.State)

@@ -13,6 +13,7 @@ const (
 	TypeClusterHealthy    = "ClusterHealthy"
 	TypeSwitchedOver      = "SwitchedOver"
 	TypeHoldReleased      = "FailoverHoldReleased"
+	TypeOpenSlotsClosed   = "OpenSlotsClosed"
 )
 
 // SystemActor is the actor of every event the guardian records on its own.
@@ -117,9 +118,22 @@ type FailoverHoldReleased struct {
 	Role string `json:"role"`
 }
 
+// OpenSlotsClosed: recover closed the slots a slot move cut short left
+// open (MIGRATING on its source, IMPORTING on its target, no move
+// running): Forward slots were finished towards the node that held keys of
+// them (the target, or the replica that took a lost target's place),
+// RolledBack slots stayed with their owner. Slot lists are ranges
+// ("42,100-101").
+type OpenSlotsClosed struct {
+	OperationID string `json:"operation_id"`
+	Cluster     string `json:"cluster"`
+	Forward     string `json:"forward,omitempty"`
+	RolledBack  string `json:"rolled_back,omitempty"`
+}
+
 func init() {
 	for _, t := range []string{TypeInstanceLost, TypeFailoverObserved, TypeFenced, TypeInstanceRecovered,
-		TypeClusterDegraded, TypeClusterHealthy, TypeSwitchedOver, TypeHoldReleased} {
+		TypeClusterDegraded, TypeClusterHealthy, TypeSwitchedOver, TypeHoldReleased, TypeOpenSlotsClosed} {
 		schemaVersions[t] = 1
 	}
 }
@@ -142,6 +156,8 @@ func newSelfHealPayload(eventType string) Payload {
 		return &SwitchedOver{}
 	case TypeHoldReleased:
 		return &FailoverHoldReleased{}
+	case TypeOpenSlotsClosed:
+		return &OpenSlotsClosed{}
 	}
 	return nil
 }
@@ -154,6 +170,7 @@ func (ClusterDegraded) EventType() string      { return TypeClusterDegraded }
 func (ClusterHealthy) EventType() string       { return TypeClusterHealthy }
 func (SwitchedOver) EventType() string         { return TypeSwitchedOver }
 func (FailoverHoldReleased) EventType() string { return TypeHoldReleased }
+func (OpenSlotsClosed) EventType() string      { return TypeOpenSlotsClosed }
 
 func (p InstanceLost) SchemaVersion() int         { return schemaVersions[p.EventType()] }
 func (p FailoverObserved) SchemaVersion() int     { return schemaVersions[p.EventType()] }
@@ -163,6 +180,7 @@ func (p ClusterDegraded) SchemaVersion() int      { return schemaVersions[p.Even
 func (p ClusterHealthy) SchemaVersion() int       { return schemaVersions[p.EventType()] }
 func (p SwitchedOver) SchemaVersion() int         { return schemaVersions[p.EventType()] }
 func (p FailoverHoldReleased) SchemaVersion() int { return schemaVersions[p.EventType()] }
+func (p OpenSlotsClosed) SchemaVersion() int      { return schemaVersions[p.EventType()] }
 
 func (p InstanceLost) ClusterName() string         { return p.Cluster }
 func (p FailoverObserved) ClusterName() string     { return p.Cluster }
@@ -172,7 +190,9 @@ func (p ClusterDegraded) ClusterName() string      { return p.Cluster }
 func (p ClusterHealthy) ClusterName() string       { return p.Cluster }
 func (p SwitchedOver) ClusterName() string         { return p.Cluster }
 func (p FailoverHoldReleased) ClusterName() string { return p.Cluster }
+func (p OpenSlotsClosed) ClusterName() string      { return p.Cluster }
 
 // Recover and switchover events belong to their operation's stream.
 func (p InstanceRecovered) operation() string { return p.OperationID }
 func (p SwitchedOver) operation() string      { return p.OperationID }
+func (p OpenSlotsClosed) operation() string   { return p.OperationID }

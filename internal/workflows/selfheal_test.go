@@ -16,6 +16,7 @@ import (
 	"github.com/dayops/dayops/internal/audit"
 	"github.com/dayops/dayops/internal/guard"
 	"github.com/dayops/dayops/internal/operation"
+	"github.com/dayops/dayops/internal/redis/slotmigrate/leftopen"
 	"github.com/dayops/dayops/internal/spec"
 	"github.com/dayops/dayops/internal/topology"
 	"github.com/google/go-cmp/cmp"
@@ -126,6 +127,90 @@ func TestGuardianSeesFailoverAndStartsRecover(t *testing.T) {
 	}
 }
 
+// TestGuardianStartsRecoverForSlotsLeftOpen: a watch that found slots
+// left open on a healthy cluster with no operation running has a recover
+// started, whose reason names them.
+func TestGuardianStartsRecoverForSlotsLeftOpen(t *testing.T) {
+	env := healEnv(t)
+	healthy := assess(healWorld(false), nil)
+	open := []leftopen.Slot{{Slot: 42, Ordinal: 0, Shard: 0, Migrating: true, Peer: "id1"}, {Slot: 42, Ordinal: 1, Shard: 1, Peer: "id0"}}
+	watchesOf(env, func(guardian.WatchInput) guardian.WatchResult {
+		return guardian.WatchResult{Observation: healthy, Observations: 1, OpenSlots: open}
+	}, func(guardian.WatchInput) guardian.WatchResult {
+		return guardian.WatchResult{Observation: guardian.Observation{Gone: true}}
+	})
+	env.OnActivity(auditActs.RecordEvents, mock.Anything, mock.Anything).Return(auditlog.RecordResult{}, nil)
+	env.OnActivity(guardianActs.EnsureReadServices, mock.Anything, mock.Anything).Return(nil)
+	var reasons []string
+	env.OnActivity(guardianActs.StartRecover, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in guardian.StartRecoverInput) (guardian.StartRecoverResult, error) {
+			reasons = append(reasons, in.Meta.Reason)
+			return guardian.StartRecoverResult{Started: true}, nil
+		})
+	env.ExecuteWorkflow(Guardian, GuardianInput{Namespace: "default", Cluster: "orders", Known: healthy.Assessment.Known})
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"a slot move cut short left slots open: slot 42 migrating on shard-0 (ordinal 0) to node id1; " +
+		"slot 42 importing on shard-1 (ordinal 1) from node id0"}
+	if diff := cmp.Diff(want, reasons); diff != "" {
+		t.Errorf("recover reasons (-want +got):\n%s", diff)
+	}
+}
+
+// TestRecoverClosesSlotsLeftOpen: a recover on a cluster where nothing is
+// lost closes the slots left open and records which way.
+func TestRecoverClosesSlotsLeftOpen(t *testing.T) {
+	env := healEnv(t)
+	var calls []string
+	env.OnActivity(guardianActs.ObserveGuard, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in guardian.ObserveInput) (guardian.Observation, error) {
+			calls = append(calls, "observe")
+			return assess(healWorld(false), in.Known), nil
+		})
+	env.OnActivity(auditActs.RecordEvents, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in auditlog.RecordInput) (auditlog.RecordResult, error) {
+			for _, e := range in.Events {
+				calls = append(calls, "record "+e.Type)
+				if e.Type == audit.TypeOpenSlotsClosed {
+					calls = append(calls, string(e.Payload))
+				}
+			}
+			return auditlog.RecordResult{}, nil
+		})
+	onCloseOpenSlots(env, &calls, &redisops.CloseOpenSlotsResult{Forward: topology.Ranges{{Start: 42, End: 42}}})
+	m := Meta{OperationID: "op-2", Type: OpRecover, Namespace: "default", Cluster: "orders", Actor: audit.SystemActor}
+	env.ExecuteWorkflow(Recover, RecoverInput{Meta: m})
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatal(err)
+	}
+	var res Result
+	if err := env.GetWorkflowResult(&res); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"record OperationRequested", "record OperationStarted", "observe", "close open slots, replaced map[]",
+		"record OpenSlotsClosed", `{"operation_id":"op-2","cluster":"default/orders","forward":"42"}`, "record OperationCompleted"}
+	if diff := cmp.Diff(want, calls); diff != "" {
+		t.Errorf("steps (-want +got):\n%s", diff)
+	}
+	if res.Outcome != OutcomeSucceeded || res.Message != "closed slots left open (forward: 42; rolled back: none)" {
+		t.Errorf("outcome %s: %s", res.Outcome, res.Message)
+	}
+}
+
+// onCloseOpenSlots mocks CloseOpenSlots: it logs the call to calls and
+// closes what res says (nil: nothing was open).
+func onCloseOpenSlots(env *testsuite.TestWorkflowEnvironment, calls *[]string, res *redisops.CloseOpenSlotsResult) {
+	env.OnActivity(redisActs.CloseOpenSlots, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in redisops.CloseOpenSlotsInput) (redisops.CloseOpenSlotsResult, error) {
+			*calls = append(*calls, fmt.Sprintf("close open slots, replaced %v", in.Replaced))
+			if res == nil {
+				return redisops.CloseOpenSlotsResult{}, nil
+			}
+			return *res, nil
+		})
+}
+
 type StartedRecover struct {
 	Type  operation.Type
 	Actor string
@@ -169,6 +254,7 @@ func recoverLostPrimary(t *testing.T, known map[int]guard.Member, lost []guard.L
 			}
 			return auditlog.RecordResult{}, nil
 		})
+	onCloseOpenSlots(env, &calls, nil)
 	env.OnActivity(redisActs.ForgetNodes, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in redisops.ForgetInput) error {
 			calls = append(calls, fmt.Sprintf("forget %v on %d", in.NodeIDs, len(in.Addrs)))
@@ -211,6 +297,9 @@ func recoverLostPrimary(t *testing.T, known map[int]guard.Member, lost []guard.L
 	want := []string{"record OperationRequested", "record OperationStarted", "observe"}
 	want = append(want, recorded...)
 	want = append(want, "observe",
+		// Slots left open are closed before the repair, with the lost
+		// primary's ID mapped to its promoted replica's.
+		"close open slots, replaced map[id0:id2]", "observe",
 		// ordinal 0 lost its volume with its Pod: a new volume and a new
 		// node ID, so the dead ID is forgotten on the three live nodes.
 		"drop volume 0", "forget [id0] on 3", "create ordinal 0 shard 0 replica",

@@ -8,6 +8,7 @@ import (
 	"github.com/dayops/dayops/internal/guard"
 	"github.com/dayops/dayops/internal/kube/render"
 	"github.com/dayops/dayops/internal/redis/clusteradmin"
+	"github.com/dayops/dayops/internal/redis/slotmigrate/leftopen"
 	"github.com/dayops/dayops/internal/redis/slotmigrate/sourceguard"
 	"github.com/dayops/dayops/internal/topology"
 )
@@ -36,10 +37,11 @@ type HoldRelease struct {
 }
 
 // holdMemory is what the sweeps of one cluster keep between them: when the
-// last one ran and the holds it found.
+// last one ran, the holds and the open slots it found.
 type holdMemory struct {
 	at    time.Time
 	sweep sourceguard.Sweep
+	open  leftopen.Finder
 }
 
 // holdTarget is one instance the sweep asks: where it is, which node it
@@ -51,23 +53,27 @@ type holdTarget struct {
 	PrimaryAddr    string
 }
 
-// sweepHolds clears the failover holds left behind in the cluster of obs,
-// at most once every HoldSweep, and only while the cluster is healthy (no
-// operation runs, every instance answers and every shard has its primary).
-// It returns what it cleared and the Redis commands it sent.
-func (a *Activities) sweepHolds(ctx context.Context, namespace, cluster string, obs Observation) ([]HoldRelease, int) {
+// sweepHolds clears the failover holds left behind in the cluster of obs
+// and finds the slots left open (leftopen: every primary's own view, one
+// command each), at most once every HoldSweep, and only while the cluster
+// is healthy (no operation runs, every instance answers and every shard
+// has its primary). It returns what it cleared, the slots two sweeps in a
+// row found open (the workflow has a recover close them) and the Redis
+// commands it sent.
+func (a *Activities) sweepHolds(ctx context.Context, namespace, cluster string, obs Observation) ([]HoldRelease, []leftopen.Slot, int) {
 	every := a.HoldSweep
 	if every == 0 {
 		every = DefaultHoldSweep
 	}
 	if every < 0 || obs.Spec == nil {
-		return nil, 0
+		return nil, nil, 0
 	}
 	key := namespace + "/" + cluster
 	a.mu.Lock()
 	mem := a.holds[key]
 	a.mu.Unlock()
 	var released []HoldRelease
+	var open []leftopen.Slot
 	n := 0
 	switch {
 	case obs.Assessment.State != guard.StateHealthy:
@@ -77,11 +83,18 @@ func (a *Activities) sweepHolds(ctx context.Context, namespace, cluster string, 
 	case time.Since(mem.at) >= every:
 		cl, err := a.clients(ctx, namespace, render.PasswordSecretName(*obs.Spec))
 		if err != nil {
-			return nil, 0
+			return nil, nil, 0
 		}
 		running := func(ctx context.Context) (string, error) { return a.runningOperation(ctx, namespace, cluster) }
-		released, n = sweep(ctx, cl, holdTargets(obs), &mem, running, a.Log)
-		a.Metrics.released(key, len(released), n)
+		targets := holdTargets(obs)
+		released, n = sweep(ctx, cl, targets, &mem, running, a.Log)
+		var m int
+		open, m = mem.open.Look(ctx, cl, primariesOf(targets))
+		a.Metrics.released(key, len(released), n+m)
+		n += m
+		if len(open) > 0 {
+			a.Log.WarnContext(ctx, "slots left open with no operation running", "cluster", key, "open", leftopen.Describe(open))
+		}
 		mem.at = time.Now()
 	}
 	a.mu.Lock()
@@ -90,7 +103,18 @@ func (a *Activities) sweepHolds(ctx context.Context, namespace, cluster string, 
 	}
 	a.holds[key] = mem
 	a.mu.Unlock()
-	return released, n
+	return released, open, n
+}
+
+// primariesOf are the primaries among targets.
+func primariesOf(targets []holdTarget) []leftopen.Primary {
+	var out []leftopen.Primary
+	for _, t := range targets {
+		if t.Role == topology.RolePrimary {
+			out = append(out, leftopen.Primary{Addr: t.Addr, Ordinal: t.Ordinal, Shard: t.Shard})
+		}
+	}
+	return out
 }
 
 // holdTargets are the reachable cluster members of obs with their

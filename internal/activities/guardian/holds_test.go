@@ -11,6 +11,7 @@ import (
 	"github.com/dayops/dayops/internal/guard"
 	"github.com/dayops/dayops/internal/kube/render"
 	"github.com/dayops/dayops/internal/redis/clusteradmin"
+	"github.com/dayops/dayops/internal/redis/slotmigrate/leftopen"
 	"github.com/dayops/dayops/internal/spec"
 	"github.com/dayops/dayops/internal/testutil/redistest"
 	"github.com/dayops/dayops/internal/topology"
@@ -114,6 +115,9 @@ func TestSweepHoldsAgainWhenAnOperationStarts(t *testing.T) {
 // that is not healthy (an operation runs, or it is degraded) forgets the
 // holds found before, so the two looks that clear a hold both see it
 // healthy; the cleared hold is counted in dayops_failover_holds_released_total.
+// A slot left open (half its keys moved) is reported the same way: on the
+// second healthy look in a row, as migrating on its source and importing
+// on its target.
 func TestWatchSweepsOnlyAHealthyCluster(t *testing.T) {
 	t.Parallel()
 	c, _, _ := startCluster(t)
@@ -139,19 +143,32 @@ func TestWatchSweepsOnlyAHealthyCluster(t *testing.T) {
 		t.Fatalf("targets from the observation (-want +got):\n%s", diff)
 	}
 	setHold(t, a.pool(t), c.Nodes()[4].Addr)
+	// A slot move cut short from shard 0 to shard 2 (shard 1's primary,
+	// whose replica is held, has nothing open).
+	slot := fillSlotOn(t, c, c.Nodes()[0].Addr)
+	if _, _, err := c.OpenHalfMoved(ctx, c.Nodes()[0].Addr, c.Nodes()[2].Addr, slot, slot); err != nil {
+		t.Fatal(err)
+	}
+	var open []leftopen.Slot
 	look := func(state string) []HoldRelease {
 		obs.Assessment.State = state
-		got, _ := a.sweepHolds(ctx, "default", "holds", obs)
+		got, o, _ := a.sweepHolds(ctx, "default", "holds", obs)
+		open = o
 		return got
 	}
 	for i, state := range []string{guard.StateHealthy, guard.StateBusy, guard.StateHealthy, guard.StateDegraded, guard.StateHealthy} {
-		if got := look(state); len(got) != 0 {
-			t.Fatalf("look %d (%s) cleared %v: want nothing (no two healthy looks in a row)", i+1, state, got)
+		if got := look(state); len(got) != 0 || len(open) != 0 {
+			t.Fatalf("look %d (%s) cleared %v, found %v open: want nothing (no two healthy looks in a row)", i+1, state, got, open)
 		}
 	}
 	want := []HoldRelease{{Ordinal: 4, Shard: 1, Role: topology.RoleReplica}}
 	if diff := cmp.Diff(want, look(guard.StateHealthy)); diff != "" {
 		t.Fatalf("second healthy look in a row (-want +got):\n%s", diff)
+	}
+	wantOpen := []leftopen.Slot{{Slot: slot, Ordinal: 0, Shard: 0, Migrating: true, Peer: targets[2].NodeID},
+		{Slot: slot, Ordinal: 2, Shard: 2, Peer: targets[0].NodeID}}
+	if diff := cmp.Diff(wantOpen, open); diff != "" {
+		t.Fatalf("slots found open on the second healthy look (-want +got):\n%s", diff)
 	}
 	if held(t, a.pool(t), c.Nodes()[4].Addr) {
 		t.Fatal("still held after the sweep cleared it")

@@ -9,6 +9,7 @@ import (
 	"github.com/dayops/dayops/internal/guard"
 	"github.com/dayops/dayops/internal/kube/render"
 	"github.com/dayops/dayops/internal/operation"
+	"github.com/dayops/dayops/internal/redis/slotmigrate/leftopen"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/activity"
@@ -66,12 +67,17 @@ type WatchResult struct {
 	// HoldsReleased are the failover holds a slot move left behind that
 	// the watch cleared (sweepHolds).
 	HoldsReleased []HoldRelease `json:"holdsReleased,omitempty"`
+	// OpenSlots are slots two sweeps in a row found open while no
+	// operation ran (a slot move cut short): the workflow starts a recover,
+	// which closes them.
+	OpenSlots []leftopen.Slot `json:"openSlots,omitempty"`
 }
 
 // Watch observes the cluster every Interval, relabelling roles on the spot,
-// and clearing failover holds no move owns (sweepHolds), and returns when
-// a decision is due: the cluster is gone, a failover was seen, a hold was
-// cleared, an instance is lost (and no operation runs), the assessment's
+// clearing failover holds no move owns and finding slots left open
+// (sweepHolds), and returns when a decision is due: the cluster is gone, a
+// failover was seen, a hold was cleared, a slot was found left open, an
+// instance is lost (and no operation runs), the assessment's
 // fingerprint changed, or MaxWait passed. It heartbeats every observation.
 func (a *Activities) Watch(ctx context.Context, in WatchInput) (WatchResult, error) {
 	if in.Interval <= 0 {
@@ -113,8 +119,9 @@ func (a *Activities) Watch(ctx context.Context, in WatchInput) (WatchResult, err
 			if len(obs.Relabelled) > 0 {
 				out.LabelledAt = time.Now()
 			}
-			released, n := a.sweepHolds(ctx, in.Namespace, in.Cluster, obs)
+			released, open, n := a.sweepHolds(ctx, in.Namespace, in.Cluster, obs)
 			out.HoldsReleased = append(out.HoldsReleased, released...)
+			out.OpenSlots = open
 			out.Commands += n
 			fresh := newFences(obs.Fences, in.Fences)
 			a.Metrics.fenced(key, fresh)
@@ -126,7 +133,7 @@ func (a *Activities) Watch(ctx context.Context, in WatchInput) (WatchResult, err
 				in.Fences[f.Ordinal] = f.ID
 			}
 			switch {
-			case obs.Gone, len(out.Failovers) > 0, out.NewFences > 0, len(out.HoldsReleased) > 0, in.ReturnOnLost && as.NeedsRecovery() && !time.Now().Before(in.RecoverNotBefore),
+			case obs.Gone, len(out.Failovers) > 0, out.NewFences > 0, len(out.HoldsReleased) > 0, len(out.OpenSlots) > 0, in.ReturnOnLost && as.NeedsRecovery() && !time.Now().Before(in.RecoverNotBefore),
 				as.Fingerprint() != in.Fingerprint, time.Now().After(end):
 				return out, nil
 			}

@@ -13,6 +13,7 @@ import (
 	"github.com/dayops/dayops/internal/eventstore"
 	"github.com/dayops/dayops/internal/guard"
 	"github.com/dayops/dayops/internal/operation"
+	"github.com/dayops/dayops/internal/redis/slotmigrate/leftopen"
 	"github.com/dayops/dayops/internal/workflows/flow"
 	"github.com/google/uuid"
 	"go.temporal.io/sdk/temporal"
@@ -243,8 +244,9 @@ func (g *guardianRun) tick() (gone bool, err error) {
 		}
 		in.ReadServices = obs.Spec.Shards
 	}
-	if as.NeedsRecovery() && as.State != guard.StateBusy && !workflow.Now(g.ctx).Before(in.RecoverNotBefore) {
-		if err := g.startRecover(as, obs); err != nil {
+	// Histories before the open-slot sweep carry no OpenSlots: no recover.
+	if (as.NeedsRecovery() || len(res.OpenSlots) > 0) && as.State != guard.StateBusy && !workflow.Now(g.ctx).Before(in.RecoverNotBefore) {
+		if err := g.startRecover(as, res.OpenSlots); err != nil {
 			return false, err
 		}
 	}
@@ -335,7 +337,9 @@ func pruneFences(fences map[int]string, known map[int]guard.Member) {
 	}
 }
 
-func (g *guardianRun) startRecover(as guard.Assessment, obs guardian.Observation) error {
+// startRecover starts a recover operation for the lost instances of as
+// and the slots found left open.
+func (g *guardianRun) startRecover(as guard.Assessment, open []leftopen.Slot) error {
 	in := &g.in
 	if g.apart {
 		if _, err := workflow.AwaitWithTimeout(g.ctx, recoverWaitsForRecord, func() bool { return len(in.Pending) == 0 }); err != nil {
@@ -353,6 +357,9 @@ func (g *guardianRun) startRecover(as guard.Assessment, obs guardian.Observation
 	var reasons []string
 	for _, l := range as.Lost {
 		reasons = append(reasons, l.Reason)
+	}
+	if len(open) > 0 {
+		reasons = append(reasons, "a slot move cut short left slots open: "+leftopen.Describe(open))
 	}
 	m := operation.Meta{OperationID: opID, Type: OpRecover, Namespace: in.Namespace, Cluster: in.Cluster,
 		Actor: audit.SystemActor, Reason: strings.Join(reasons, "; "), RequestedAt: workflow.Now(g.ctx)}

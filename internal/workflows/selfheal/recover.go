@@ -147,7 +147,16 @@ func recoverInstances(ctx workflow.Context, r *flow.Run, in RecoverInput) (strin
 	for _, l := range obs.Assessment.Lost {
 		byShard[l.Shard] = append(byShard[l.Shard], l)
 	}
+	closed := ""
+	if workflow.GetVersion(ctx, changeRecoverClosesSlots, workflow.DefaultVersion, 1) != workflow.DefaultVersion {
+		if obs, closed, err = closeLeftOpen(ctx, r, in, obs, byShard); err != nil {
+			return "", err
+		}
+	}
 	if len(byShard) == 0 && len(obs.Assessment.ZoneConflicts) == 0 {
+		if closed != "" {
+			return closed, nil
+		}
 		return "nothing to recover: every instance is in the cluster", nil
 	}
 	n := 0
@@ -180,7 +189,60 @@ func recoverInstances(ctx workflow.Context, r *flow.Run, in RecoverInput) (strin
 			return "", err
 		}
 	}
-	return fmt.Sprintf("recovered %d instance(s), %d switchover(s) for the zone rule", n, moved), nil
+	if closed != "" {
+		closed = "; " + closed
+	}
+	return fmt.Sprintf("recovered %d instance(s), %d switchover(s) for the zone rule%s", n, moved, closed), nil
+}
+
+// changeRecoverClosesSlots marks histories in which recover closes the
+// slots a slot move cut short left open (closeLeftOpen).
+const changeRecoverClosesSlots = "recover-closes-open-slots"
+
+// closeLeftOpen closes the slots a slot move cut short left open (its
+// workflow terminated while its worker was down; the guardian starts a
+// recover when it finds one): each is finished towards the node that holds
+// keys of it, else left with its owner (slotmigrate.CloseOpenSlots). It
+// runs before any lost instance is brought back: every shard with a loss
+// first has its live primary, which takes the place of its lost nodes in
+// the slots open towards them. A lost node's ID may be forgotten by the
+// recovery, and a node that forgets a node drops the slots it had open
+// towards it, which would leave the keys moved there in a slot their node
+// does not own. It returns the last observation and what it closed ("" for
+// nothing).
+func closeLeftOpen(ctx workflow.Context, r *flow.Run, in RecoverInput, obs guardian.Observation, byShard map[int][]guard.Lost) (guardian.Observation, string, error) {
+	replaced := map[string]string{}
+	for _, sh := range slices.Sorted(maps.Keys(byShard)) {
+		var err error
+		if obs, err = waitPrimary(ctx, r, in, obs, byShard[sh][0]); err != nil {
+			return obs, "", err
+		}
+		succ := obs.Input.Nodes[obs.Assessment.Primaries[sh]].NodeID
+		for _, l := range byShard[sh] {
+			if l.NodeID != "" && succ != "" {
+				replaced[l.NodeID] = succ
+			}
+		}
+	}
+	r.Phase(ctx, "closing-slots", "")
+	var res redisops.CloseOpenSlotsResult
+	if err := r.Exec(ctx, flow.LongOptions, "close slots a cut-short slot move left open", flow.RedisActs.CloseOpenSlots,
+		redisops.CloseOpenSlotsInput{Auth: flow.AuthOf(*obs.Spec), Seeds: obs.LiveAddrs(), Replaced: replaced}, &res); err != nil {
+		return obs, "", err
+	}
+	if len(res.Forward) == 0 && len(res.RolledBack) == 0 {
+		return obs, "", nil
+	}
+	err := r.Record(ctx, &audit.OpenSlotsClosed{OperationID: r.Meta.OperationID, Cluster: r.Meta.ClusterKey(),
+		Forward: res.Forward.String(), RolledBack: res.RolledBack.String()})
+	return obs, fmt.Sprintf("closed slots left open (forward: %s; rolled back: %s)", orNone(res.Forward), orNone(res.RolledBack)), err
+}
+
+func orNone(rs topology.Ranges) string {
+	if len(rs) == 0 {
+		return "none"
+	}
+	return rs.String()
 }
 
 // recoverOne brings one lost instance back and returns a fresh observation:
