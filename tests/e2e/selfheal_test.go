@@ -16,6 +16,7 @@ import (
 	"github.com/dayops/dayops/bench/chaosbench"
 	"github.com/dayops/dayops/bench/chaosbench/heldloss"
 	"github.com/dayops/dayops/bench/chaosbench/kubedown"
+	"github.com/dayops/dayops/bench/chaosbench/openslot"
 	"github.com/dayops/dayops/bench/chaosbench/targetkill"
 	"github.com/dayops/dayops/bench/chaosbench/temporaldown"
 	"github.com/dayops/dayops/internal/audit"
@@ -253,6 +254,21 @@ func TestSelfHealing(t *testing.T) {
 	// hold stayed until the next move from the shard, and every failover
 	// there waited for the manager's takeover).
 	h.checked(heldloss.RunStale(ctx, b, 0))
+	// 17. A slot of shard 0 left open towards shard 1 with half its keys
+	// moved, as a move terminated with its worker down leaves it, and no
+	// operation running: the guardian's sweep finds it (two looks 15 s
+	// apart) and starts a recover, which closes it (before: nothing closed
+	// it, and scale, replica changes and upgrades were refused while it was
+	// open, with recover named as the way out).
+	h.checked(openslot.RunLeft(ctx, b, 0, 1))
+	// 18. Another slot left open the same way, and then shard 1's primary
+	// (the target, holding the moved keys) force-deleted at once:
+	// the recover closes the slot towards the promoted replica before it
+	// brings the Pod back (an OpenSlotsClosed event), and every key of the
+	// slot reads back (before: nothing closed the slot, and the source
+	// kept sending the moved keys' clients to the dead target, or, once
+	// it was back as a replica, to a node that sends them back).
+	h.checked(openslot.Run(ctx, b, 0, 1))
 
 	wr, err := b.Stop(ctx)
 	if err != nil {
@@ -292,7 +308,8 @@ func TestSelfHealing(t *testing.T) {
 			}
 		}
 	}
-	for _, typ := range []string{audit.TypeInstanceLost, audit.TypeFailoverObserved, audit.TypeInstanceRecovered, audit.TypeSwitchedOver, audit.TypeHoldReleased} {
+	for _, typ := range []string{audit.TypeInstanceLost, audit.TypeFailoverObserved, audit.TypeInstanceRecovered, audit.TypeSwitchedOver, audit.TypeHoldReleased,
+		audit.TypeOpenSlotsClosed} {
 		if counts[typ] == 0 {
 			t.Errorf("no %s event", typ)
 		}
