@@ -90,7 +90,7 @@ func (a *Activities) sweepHolds(ctx context.Context, namespace, cluster string, 
 		released, n = sweep(ctx, cl, targets, &mem, running, a.Log)
 		var m int
 		open, m = mem.open.Look(ctx, cl, primariesOf(targets))
-		a.Metrics.released(key, len(released), n+m)
+		a.Metrics.swept(key, len(released), len(leftopen.Slots(open)), n+m)
 		n += m
 		if len(open) > 0 {
 			a.Log.WarnContext(ctx, "slots left open with no operation running", "cluster", key, "open", leftopen.Describe(open))

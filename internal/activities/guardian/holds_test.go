@@ -117,7 +117,7 @@ func TestSweepHoldsAgainWhenAnOperationStarts(t *testing.T) {
 // healthy; the cleared hold is counted in dayops_failover_holds_released_total.
 // A slot left open (half its keys moved) is reported the same way: on the
 // second healthy look in a row, as migrating on its source and importing
-// on its target.
+// on its target, and counted once in dayops_slots_found_left_open_total.
 func TestWatchSweepsOnlyAHealthyCluster(t *testing.T) {
 	t.Parallel()
 	c, _, _ := startCluster(t)
@@ -175,6 +175,9 @@ func TestWatchSweepsOnlyAHealthyCluster(t *testing.T) {
 	}
 	if got := counterValue(t, reg, "dayops_failover_holds_released_total"); got != 1 {
 		t.Errorf("dayops_failover_holds_released_total = %v, want 1", got)
+	}
+	if got := counterValue(t, reg, "dayops_slots_found_left_open_total"); got != 1 {
+		t.Errorf("dayops_slots_found_left_open_total = %v, want 1 (one slot, open on two primaries)", got)
 	}
 }
 

@@ -19,6 +19,7 @@ type Metrics struct {
 	recoveries   *prometheus.CounterVec
 	fences       *prometheus.CounterVec
 	holds        *prometheus.CounterVec
+	open         *prometheus.CounterVec
 	repair       prometheus.Histogram
 }
 
@@ -43,10 +44,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Fenced starts of restarted primaries (instance manager records) the guardian saw."}, []string{"cluster"}),
 		holds: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "dayops_failover_holds_released_total",
 			Help: "Failover holds (cluster-replica-no-failover) that a slot move cut short left and the guardian cleared."}, []string{"cluster"}),
+		open: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "dayops_slots_found_left_open_total",
+			Help: "Slots a slot move cut short left open that the guardian found (two sweeps in a row, no operation running) and had a recover close."}, []string{"cluster"}),
 		repair: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "dayops_time_to_repair_seconds",
 			Help: "How long clusters stayed degraded.", Buckets: []float64{1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1800}}),
 	}
-	reg.MustRegister(m.state, m.desired, m.ready, m.observations, m.commands, m.failovers, m.recoveries, m.fences, m.holds, m.repair)
+	reg.MustRegister(m.state, m.desired, m.ready, m.observations, m.commands, m.failovers, m.recoveries, m.fences, m.holds, m.open, m.repair)
 	return m
 }
 
@@ -79,13 +82,17 @@ func (m *Metrics) fenced(cluster string, n int) {
 	}
 }
 
-// released counts holds the sweep cleared and the commands it sent.
-func (m *Metrics) released(cluster string, holds, commands int) {
+// swept counts the holds a sweep cleared, the slots it found left open and
+// the commands it sent.
+func (m *Metrics) swept(cluster string, holds, open, commands int) {
 	if m == nil {
 		return
 	}
 	if holds > 0 {
 		m.holds.WithLabelValues(cluster).Add(float64(holds))
+	}
+	if open > 0 {
+		m.open.WithLabelValues(cluster).Add(float64(open))
 	}
 	m.commands.Add(float64(commands))
 }

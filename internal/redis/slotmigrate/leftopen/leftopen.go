@@ -100,6 +100,17 @@ func (f *Finder) Look(ctx context.Context, cl clusteradmin.ClientFactory, ps []P
 	return out, len(ps)
 }
 
+// Slots are the slot numbers of slots, sorted, each once (a slot is open
+// on its source and on its target).
+func Slots(slots []Slot) []int {
+	out := make([]int, 0, len(slots))
+	for _, s := range slots {
+		out = append(out, s.Slot)
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
 // Describe is one line for a log or an operation's reason: the slots and
 // where they are open.
 func Describe(slots []Slot) string {
