@@ -44,11 +44,16 @@ const ReleaseLimit = 2 * time.Minute
 // is an error: the hold was not in place, Redis failed the shard over.
 func Run(ctx context.Context, b *chaosbench.Bench, shard int) (chaosbench.Figure, error) {
 	f, err := b.Measure(ctx, Scenario, shard, true, func(ctx context.Context, f *chaosbench.Figure) error {
-		reps, err := hold(ctx, b, shard, "yes")
+		reps, err := replicas(ctx, b, shard)
 		if err != nil {
 			return err
 		}
-		f.Note = fmt.Sprintf("%d replicas held from failover before the loss", len(reps))
+		defer reps.close()
+		held, err := reps.hold(ctx, "yes")
+		if err != nil {
+			return err
+		}
+		f.Note = fmt.Sprintf("%d replicas held from failover before the loss", len(held))
 		return forceDeletePrimary(ctx, b, shard)
 	})
 	if err == nil && f.Promoted < holdwatch.DefaultGrace {
@@ -61,48 +66,76 @@ func Run(ctx context.Context, b *chaosbench.Bench, shard int) (chaosbench.Figure
 // RunStale runs stale-hold on shard: an error when the guardian does not
 // clear the hold within ReleaseLimit.
 func RunStale(ctx context.Context, b *chaosbench.Bench, shard int) (chaosbench.Figure, error) {
-	reps, err := hold(ctx, b, shard, "yes")
+	fail := func(err error) (chaosbench.Figure, error) { return chaosbench.Figure{Scenario: StaleScenario}, err }
+	reps, err := replicas(ctx, b, shard)
 	if err != nil {
-		return chaosbench.Figure{Scenario: StaleScenario}, err
+		return fail(err)
+	}
+	defer reps.close()
+	held, err := reps.hold(ctx, "yes")
+	if err != nil {
+		return fail(err)
 	}
 	set := time.Now()
 	for {
-		still, err := hold(ctx, b, shard, "")
+		still, err := reps.hold(ctx, "")
 		if err != nil {
-			return chaosbench.Figure{Scenario: StaleScenario}, err
+			return fail(err)
 		}
 		if len(still) == 0 {
 			break
 		}
 		if time.Since(set) > ReleaseLimit {
-			return chaosbench.Figure{Scenario: StaleScenario}, fmt.Errorf("%s: %d of %d replicas still held from failover %s after the hold was left: the guardian did not clear it",
-				StaleScenario, len(still), len(reps), ReleaseLimit)
+			return fail(fmt.Errorf("%s: %d of %d replicas still held from failover %s after the hold was left: the guardian did not clear it",
+				StaleScenario, len(still), len(held), ReleaseLimit))
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
 	released := time.Since(set).Round(100 * time.Millisecond)
 	b.Log.Info("chaos: the guardian cleared the failover hold", "scenario", StaleScenario, "after", released)
 	return b.Measure(ctx, StaleScenario, shard, true, func(ctx context.Context, f *chaosbench.Figure) error {
-		f.Note = fmt.Sprintf("the guardian cleared the hold of %d replicas %s after it was left", len(reps), released)
+		f.Note = fmt.Sprintf("the guardian cleared the hold of %d replicas %s after it was left", len(held), released)
 		return forceDeletePrimary(ctx, b, shard)
 	})
 }
 
-// hold sets cluster-replica-no-failover to v on shard's replicas ("": only
-// reads it) and returns the replicas that hold it ("yes") afterwards.
-func hold(ctx context.Context, b *chaosbench.Bench, shard int, v string) ([]corev1.Pod, error) {
+// replicaSet is a shard's replica Pods with a client to each.
+type replicaSet struct {
+	pods    []corev1.Pod
+	clients []*redis.Client
+}
+
+// replicas returns shard's replicas with a client to each (close them).
+func replicas(ctx context.Context, b *chaosbench.Bench, shard int) (*replicaSet, error) {
 	creds, err := b.Credentials(ctx)
 	if err != nil {
 		return nil, err
 	}
-	reps, err := b.ReplicasOf(ctx, shard)
+	pods, err := b.ReplicasOf(ctx, shard)
 	if err != nil {
 		return nil, err
 	}
+	rs := &replicaSet{pods: pods}
+	for _, p := range pods {
+		rs.clients = append(rs.clients, redis.NewClient(&redis.Options{Addr: net.JoinHostPort(p.Status.PodIP, strconv.Itoa(render.RedisPort)),
+			Password: creds.Password, Protocol: 2, DisableIdentity: true}))
+	}
+	return rs, nil
+}
+
+func (rs *replicaSet) close() {
+	for _, c := range rs.clients {
+		c.Close()
+	}
+}
+
+// hold sets cluster-replica-no-failover to v on the replicas ("": only
+// reads it) and returns the replicas that hold it ("yes") afterwards.
+func (rs *replicaSet) hold(ctx context.Context, v string) ([]corev1.Pod, error) {
 	var held []corev1.Pod
-	for _, p := range reps {
-		c := redis.NewClient(&redis.Options{Addr: net.JoinHostPort(p.Status.PodIP, strconv.Itoa(render.RedisPort)),
-			Password: creds.Password, Protocol: 2, DisableIdentity: true})
+	for i, p := range rs.pods {
+		c := rs.clients[i]
+		var err error
 		if v != "" {
 			err = c.ConfigSet(ctx, "cluster-replica-no-failover", v).Err()
 		}
@@ -110,7 +143,6 @@ func hold(ctx context.Context, b *chaosbench.Bench, shard int, v string) ([]core
 		if err == nil {
 			got, err = c.ConfigGet(ctx, "cluster-replica-no-failover").Result()
 		}
-		c.Close()
 		if err != nil {
 			return nil, fmt.Errorf("hold replica %s: %w", p.Name, err)
 		}
