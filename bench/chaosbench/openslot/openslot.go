@@ -25,6 +25,7 @@ import (
 	"github.com/dayops/dayops/bench/chaosbench"
 	"github.com/dayops/dayops/internal/kube/render"
 	"github.com/dayops/dayops/internal/redis/clusteradmin"
+	"github.com/dayops/dayops/internal/testutil/redistest"
 )
 
 // Scenario is open-slot's label, LeftScenario open-slot-left's.
@@ -179,33 +180,12 @@ func addr(p corev1.Pod) string {
 // fill writes Keys keys into one slot the primary of sc owns, through the
 // cluster, and returns the slot and the keys (their values are the keys).
 func fill(ctx context.Context, b *chaosbench.Bench, sc *redis.Client) (int, []string, error) {
-	v, err := view(ctx, sc)
-	if err != nil {
-		return 0, nil, err
-	}
 	cc, err := b.Client(ctx)
 	if err != nil {
 		return 0, nil, err
 	}
 	defer cc.Close()
-	for i := 0; ; i++ {
-		tag := fmt.Sprintf("{open-slot-%d}", i)
-		s, err := sc.ClusterKeySlot(ctx, tag).Result()
-		if err != nil {
-			return 0, nil, err
-		}
-		if !v.Myself.Slots.Contains(int(s)) {
-			continue
-		}
-		keys := make([]string, Keys)
-		for k := range keys {
-			keys[k] = fmt.Sprintf("%s:%d", tag, k)
-			if err := cc.Set(ctx, keys[k], keys[k], 0).Err(); err != nil {
-				return 0, nil, err
-			}
-		}
-		return int(s), keys, nil
-	}
+	return redistest.FillSlot(ctx, cc, sc, "open-slot-", Keys)
 }
 
 // open opens the slot from the source towards the target (IMPORTING
@@ -221,18 +201,8 @@ func (pr *pair) open(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := dc.Do(ctx, "cluster", "setslot", slot, "importing", sv.Myself.ID).Err(); err != nil {
-		return fmt.Errorf("setslot importing: %w", err)
-	}
-	if err := sc.Do(ctx, "cluster", "setslot", slot, "migrating", dv.Myself.ID).Err(); err != nil {
-		return fmt.Errorf("setslot migrating: %w", err)
-	}
-	args := []any{"migrate", pr.dp.Status.PodIP, render.RedisPort, "", 0, 5000, "auth", pr.password, "keys"}
-	for _, k := range keys {
-		args = append(args, k)
-	}
-	if err := sc.Do(ctx, args...).Err(); err != nil {
-		return fmt.Errorf("migrate %d keys: %w", len(keys), err)
+	if err := redistest.OpenWith(ctx, sc, dc, sv.Myself.ID, dv.Myself.ID, addr(pr.dp), pr.password, slot, keys); err != nil {
+		return err
 	}
 	if n, err := dc.Do(ctx, "wait", 1, 5000).Int(); err != nil || n < 1 {
 		return fmt.Errorf("the moved keys reached %d replicas of the target (%v), want 1", n, err)

@@ -2,7 +2,6 @@ package guardian
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"log/slog"
 	"testing"
@@ -17,6 +16,7 @@ import (
 	"github.com/dayops/dayops/internal/topology"
 	"github.com/google/go-cmp/cmp"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 // TestSweepClearsHoldsNoMoveOwns (real redis-servers, 3 shards x 1
@@ -173,10 +173,10 @@ func TestWatchSweepsOnlyAHealthyCluster(t *testing.T) {
 	if held(t, a.pool(t), c.Nodes()[4].Addr) {
 		t.Fatal("still held after the sweep cleared it")
 	}
-	if got := counterValue(t, reg, "dayops_failover_holds_released_total"); got != 1 {
+	if got := testutil.ToFloat64(a.Metrics.holds); got != 1 {
 		t.Errorf("dayops_failover_holds_released_total = %v, want 1", got)
 	}
-	if got := counterValue(t, reg, "dayops_slots_found_left_open_total"); got != 1 {
+	if got := testutil.ToFloat64(a.Metrics.open); got != 1 {
 		t.Errorf("dayops_slots_found_left_open_total = %v, want 1 (one slot, open on two primaries)", got)
 	}
 }
@@ -194,23 +194,6 @@ func (a *Activities) pool(t *testing.T) *clusteradmin.ClientPool {
 		t.Fatal(err)
 	}
 	return cl
-}
-
-func counterValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	sum := 0.0
-	for _, mf := range mfs {
-		if mf.GetName() == name {
-			for _, m := range mf.GetMetric() {
-				sum += m.GetCounter().GetValue()
-			}
-		}
-	}
-	return sum
 }
 
 // holdParam is the setting a move holds its sources' replicas with.
@@ -246,29 +229,13 @@ func holdTargetsOf(t *testing.T, c *redistest.Cluster) []holdTarget {
 // returns the slot.
 func fillSlotOn(t *testing.T, c *redistest.Cluster, addr string) int {
 	t.Helper()
-	ctx := t.Context()
-	v, err := c.Admin.View(ctx, addr)
+	cc := c.ClusterClient()
+	defer cc.Close()
+	slot, _, err := redistest.FillSlot(t.Context(), cc, c.Pool.Client(addr), "s", 10)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cc := c.ClusterClient()
-	defer cc.Close()
-	for i := 0; ; i++ {
-		tag := fmt.Sprintf("{s%d}", i)
-		slot, err := c.Pool.Client(addr).ClusterKeySlot(ctx, tag).Result()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !v.Myself.Slots.Contains(int(slot)) {
-			continue
-		}
-		for k := range 10 {
-			if err := cc.Set(ctx, fmt.Sprintf("%s:%d", tag, k), k, 0).Err(); err != nil {
-				t.Fatal(err)
-			}
-		}
-		return int(slot)
-	}
+	return slot
 }
 
 func setHold(t *testing.T, pool *clusteradmin.ClientPool, addrs ...string) {

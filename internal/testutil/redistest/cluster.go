@@ -585,10 +585,6 @@ func (c *Cluster) OpenHalfMoved(ctx context.Context, src, dst string, start, end
 	if err != nil {
 		return 0, 0, err
 	}
-	host, port, err := net.SplitHostPort(dst)
-	if err != nil {
-		return 0, 0, err
-	}
 	sc, tc := c.Pool.Client(src), c.Pool.Client(dst)
 	for s := start; s <= end; s++ {
 		keys, err := sc.ClusterGetKeysInSlot(ctx, s, 1000).Result()
@@ -598,21 +594,7 @@ func (c *Cluster) OpenHalfMoved(ctx context.Context, src, dst string, start, end
 		if len(keys) < 4 {
 			continue
 		}
-		if err := tc.Do(ctx, "cluster", "setslot", s, "importing", srcID).Err(); err != nil {
-			return 0, 0, err
-		}
-		if err := sc.Do(ctx, "cluster", "setslot", s, "migrating", dstID).Err(); err != nil {
-			return 0, 0, err
-		}
-		args := []any{"migrate", host, port, "", 0, 5000}
-		if c.opts.Password != "" {
-			args = append(args, "auth", c.opts.Password)
-		}
-		args = append(args, "keys")
-		for _, k := range keys[:len(keys)/2] {
-			args = append(args, k)
-		}
-		if err := sc.Do(ctx, args...).Err(); err != nil {
+		if err := OpenWith(ctx, sc, tc, srcID, dstID, dst, c.opts.Password, s, keys[:len(keys)/2]); err != nil {
 			return 0, 0, err
 		}
 		return s, len(keys) / 2, nil
