@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -284,7 +285,11 @@ func runFence(ctx context.Context, log *slog.Logger, cfg RedisConfig, pass strin
 			continue
 		}
 		o.Replicas = nil
+		addrs := liveAddrs(ctx, self)
 		for _, r := range ReplicasOf(nodes, me.ID) {
+			if a := addrs[r.ID]; a != "" {
+				r.Addr = a
+			}
 			o.Replicas = append(o.Replicas, observePeer(ctx, r, peerPass))
 		}
 		d := Decide(o)
@@ -468,6 +473,33 @@ func observePeer(ctx context.Context, n ClusterNode, pass string) Peer {
 	}
 	p.Reachable, p.Primary, p.MasterID, p.Slots, p.Repl, p.LinkDownAt = true, me.Primary(), me.MasterID, me.Slots, repl, down
 	return p
+}
+
+// liveAddrs are the nodes' addresses as the node's own redis-server knows
+// them now, by node ID (nil when it does not answer). nodes.conf holds the
+// addresses of the node's last run: a replica whose Pod was recreated
+// meanwhile (a shard that lost every Pod at once, brought back on its
+// volumes) has a new address, which the cluster bus's gossip brings within
+// seconds; without it the fence waited its whole timeout for a replica it
+// looked for at the old one.
+func liveAddrs(ctx context.Context, self *redis.Client) map[string]string {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	s, err := self.ClusterNodes(ctx).Result()
+	if err != nil {
+		return nil
+	}
+	nodes, err := ParseClusterNodes([]byte(s))
+	if err != nil {
+		return nil
+	}
+	out := map[string]string{}
+	for _, n := range nodes {
+		if host, _, ok := strings.Cut(n.Addr, ":"); ok && host != "" && !slices.Contains(n.Flags, "noaddr") {
+			out[n.ID] = n.Addr
+		}
+	}
+	return out
 }
 
 func myself(ctx context.Context, c *redis.Client) (ClusterNode, error) {
