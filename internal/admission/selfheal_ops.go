@@ -3,6 +3,10 @@ package admission
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
 
 	"github.com/dayops/dayops/internal/guard"
 	"github.com/dayops/dayops/internal/operation"
@@ -40,6 +44,8 @@ type GuardianView struct {
 	// Known is the guardian's memory of the cluster's instances, so a Pod
 	// that vanished is still known by ordinal.
 	Known map[int]guard.Member
+	// Primaries maps shard to the ordinal of its live primary.
+	Primaries map[int]int
 }
 
 // recoverEntry admits recover. It runs on a degraded cluster (repairing one
@@ -92,7 +98,16 @@ func PlanRecover(cluster string, g *GuardianView) planner.Plan {
 		if len(g.Lost) == 0 {
 			p.Summary = fmt.Sprintf("recover %s: the guardian sees no lost instance (%s); the workflow checks again", cluster, g.State)
 		}
+		whole := guard.LostWhole(guard.Assessment{Lost: g.Lost, Known: g.Known, Primaries: g.Primaries})
+		for _, sh := range slices.Sorted(maps.Keys(whole)) {
+			p.Steps = append(p.Steps, fmt.Sprintf("shard-%d lost every instance (ordinals %s): create them together on their volumes, "+
+				"wait until the shard has a primary (its former primary's instance manager decides who serves), meet them with the cluster, "+
+				"replicas in sync", sh, ordinalList(whole[sh])))
+		}
 		for _, l := range g.Lost {
+			if _, ok := whole[l.Shard]; ok {
+				continue
+			}
 			p.Steps = append(p.Steps, fmt.Sprintf("shard-%d ordinal %d: %s -> recreate it as a replica of the shard's primary, wait in sync",
 				l.Shard, l.Ordinal, l.Reason))
 		}
@@ -150,4 +165,12 @@ func switchoverTo(r *Request) int {
 
 func planSwitchover(r *Request, l Live) (guard.SwitchoverPlan, error) {
 	return guard.PlanSwitchover(l.State, *r.Switchover.Shard, switchoverTo(r), r.AllowSharedZones)
+}
+
+func ordinalList(ls []guard.Lost) string {
+	out := make([]string, len(ls))
+	for i, l := range ls {
+		out[i] = strconv.Itoa(l.Ordinal)
+	}
+	return strings.Join(out, ", ")
 }

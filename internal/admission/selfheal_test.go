@@ -228,3 +228,27 @@ func TestKubeOnlyRefusals(t *testing.T) {
 		})
 	}
 }
+
+// TestPlanRecoverShardLostWhole: a shard that lost every instance is one
+// step (created together on their volumes), not one replica step per
+// instance: there is no primary to replicate.
+func TestPlanRecoverShardLostWhole(t *testing.T) {
+	known := map[int]guard.Member{0: {Shard: 0, Role: "primary"}, 1: {Shard: 1, Role: "primary"},
+		2: {Shard: 0, Role: "replica"}, 3: {Shard: 1, Role: "replica"}}
+	g := &admission.GuardianView{State: "Degraded", Known: known, Primaries: map[int]int{1: 1}, Lost: []guard.Lost{
+		{Ordinal: 0, Shard: 0, Reason: "pod 0 of shard-0 is gone"}, {Ordinal: 2, Shard: 0, Reason: "pod 2 of shard-0 is gone"},
+		{Ordinal: 3, Shard: 1, Reason: "pod 3 of shard-1 is gone"}}}
+	p := admission.PlanRecover("default/orders", g)
+	want := []string{
+		"shard-0 lost every instance (ordinals 0, 2): create them together on their volumes",
+		"shard-1 ordinal 3: pod 3 of shard-1 is gone -> recreate it as a replica",
+	}
+	if len(p.Steps) != 4 {
+		t.Fatalf("steps %q, want the close, %d and the relabel", p.Steps, len(want))
+	}
+	for i, w := range want {
+		if !strings.HasPrefix(p.Steps[1+i], w) {
+			t.Errorf("step %d: %q, want it to start with %q", 1+i, p.Steps[1+i], w)
+		}
+	}
+}

@@ -142,10 +142,18 @@ func recoverInstances(ctx workflow.Context, r *flow.Run, in RecoverInput) (strin
 			return "", err
 		}
 	}
+	restarted, gone := 0, goneShards{}
+	if workflow.GetVersion(ctx, changeRecoverRestartsShards, workflow.DefaultVersion, 1) != workflow.DefaultVersion {
+		if obs, restarted, gone, err = restartLostShards(ctx, r, in, obs); err != nil {
+			return "", err
+		}
+	}
 	known := obs.Assessment.Known
 	byShard := map[int][]guard.Lost{}
 	for _, l := range obs.Assessment.Lost {
-		byShard[l.Shard] = append(byShard[l.Shard], l)
+		if !slices.Contains(gone.shards, l.Shard) {
+			byShard[l.Shard] = append(byShard[l.Shard], l)
+		}
 	}
 	closed := ""
 	if workflow.GetVersion(ctx, changeRecoverClosesSlots, workflow.DefaultVersion, 1) != workflow.DefaultVersion {
@@ -153,13 +161,13 @@ func recoverInstances(ctx workflow.Context, r *flow.Run, in RecoverInput) (strin
 			return "", err
 		}
 	}
-	if len(byShard) == 0 && len(obs.Assessment.ZoneConflicts) == 0 {
-		if closed != "" {
-			return closed, nil
+	if len(byShard) == 0 && len(obs.Assessment.ZoneConflicts) == 0 && restarted == 0 {
+		if err := gone.err(); err != nil || closed != "" {
+			return closed, err
 		}
 		return "nothing to recover: every instance is in the cluster", nil
 	}
-	n := 0
+	n := restarted
 	for _, sh := range slices.Sorted(maps.Keys(byShard)) {
 		for _, l := range byShard[sh] {
 			r.Progress.StepsTotal += 6
@@ -170,15 +178,29 @@ func recoverInstances(ctx workflow.Context, r *flow.Run, in RecoverInput) (strin
 			n++
 		}
 	}
-	r.Phase(ctx, "zone-rule", "")
-	if obs, err = observeGuard(ctx, r, known, "relabel roles and check the zone rule"); err != nil {
+	moved, err := restoreZoneRule(ctx, r, known)
+	if err != nil {
 		return "", err
+	}
+	if closed != "" {
+		closed = "; " + closed
+	}
+	return fmt.Sprintf("recovered %d instance(s), %d switchover(s) for the zone rule%s", n, moved, closed), gone.err()
+}
+
+// restoreZoneRule relabels the roles and switches over every shard whose
+// primary shares a zone with a replica; it returns how many it switched.
+func restoreZoneRule(ctx workflow.Context, r *flow.Run, known map[int]guard.Member) (int, error) {
+	r.Phase(ctx, "zone-rule", "")
+	obs, err := observeGuard(ctx, r, known, "relabel roles and check the zone rule")
+	if err != nil {
+		return 0, err
 	}
 	moved := 0
 	for _, sh := range obs.Assessment.ZoneConflicts {
 		ok, err := fixZone(ctx, r, obs, sh)
 		if err != nil {
-			return "", err
+			return moved, err
 		}
 		if ok {
 			moved++
@@ -186,13 +208,10 @@ func recoverInstances(ctx workflow.Context, r *flow.Run, in RecoverInput) (strin
 	}
 	if moved > 0 {
 		if _, err := observeGuard(ctx, r, known, "relabel roles after the zone fix"); err != nil {
-			return "", err
+			return moved, err
 		}
 	}
-	if closed != "" {
-		closed = "; " + closed
-	}
-	return fmt.Sprintf("recovered %d instance(s), %d switchover(s) for the zone rule%s", n, moved, closed), nil
+	return moved, nil
 }
 
 // changeRecoverClosesSlots marks histories in which recover closes the
@@ -396,19 +415,31 @@ func (rc *recovery) create(ctx workflow.Context, obs guardian.Observation) (map[
 // shard's primary until in sync, and records InstanceRecovered.
 func (rc *recovery) join(ctx workflow.Context, obs guardian.Observation, ready map[int]kube.InstanceStatus) error {
 	r, l, label := rc.r, rc.l, rc.label
+	if err := rc.meet(ctx, obs, ready); err != nil {
+		return err
+	}
 	primaryAddr := obs.Addr(obs.Assessment.Primaries[l.Shard])
-	addr := ready[l.Ordinal].Addr()
-	addrs := append(obs.LiveAddrs(), addr)
+	if err := r.Exec(ctx, flow.LongOptions, fmt.Sprintf("%s replicates shard-%d's primary; wait until in sync", label, l.Shard), flow.RedisActs.AttachReplicas,
+		redisops.AttachReplicasInput{Auth: rc.auth, Pairs: []redisops.ReplicaPair{{Replica: ready[l.Ordinal].Addr(), Primary: primaryAddr}}}, nil); err != nil {
+		return err
+	}
+	return rc.recorded(ctx, ready)
+}
+
+// meet meets the new instance with the cluster (CLUSTER MEET from every
+// live node: a node that comes back with its ID at a new address is known
+// there at once).
+func (rc *recovery) meet(ctx workflow.Context, obs guardian.Observation, ready map[int]kube.InstanceStatus) error {
+	addrs := append(obs.LiveAddrs(), ready[rc.l.Ordinal].Addr())
 	slices.Sort(addrs)
 	addrs = slices.Compact(addrs)
-	if err := r.Exec(ctx, flow.LongOptions, fmt.Sprintf("CLUSTER MEET %s with the cluster", label), flow.RedisActs.Meet,
-		redisops.MeetInput{Auth: rc.auth, Addrs: addrs}, nil); err != nil {
-		return err
-	}
-	if err := r.Exec(ctx, flow.LongOptions, fmt.Sprintf("%s replicates shard-%d's primary; wait until in sync", label, l.Shard), flow.RedisActs.AttachReplicas,
-		redisops.AttachReplicasInput{Auth: rc.auth, Pairs: []redisops.ReplicaPair{{Replica: addr, Primary: primaryAddr}}}, nil); err != nil {
-		return err
-	}
+	return rc.r.Exec(ctx, flow.LongOptions, fmt.Sprintf("CLUSTER MEET %s with the cluster", rc.label), flow.RedisActs.Meet,
+		redisops.MeetInput{Auth: rc.auth, Addrs: addrs}, nil)
+}
+
+// recorded records InstanceRecovered.
+func (rc *recovery) recorded(ctx workflow.Context, ready map[int]kube.InstanceStatus) error {
+	r, l := rc.r, rc.l
 	return r.Record(ctx, &audit.InstanceRecovered{OperationID: r.Meta.OperationID, Cluster: r.Meta.ClusterKey(), Shard: l.Shard,
 		Ordinal: l.Ordinal, NewVolume: !rc.volume, ForgottenNodeID: rc.forgotten, Zone: ready[l.Ordinal].Zone})
 }

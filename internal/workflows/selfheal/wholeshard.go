@@ -1,0 +1,194 @@
+package selfheal
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/dayops/dayops/internal/activities/guardian"
+	"github.com/dayops/dayops/internal/activities/kube"
+	"github.com/dayops/dayops/internal/guard"
+	"github.com/dayops/dayops/internal/kube/render"
+	"github.com/dayops/dayops/internal/spec"
+	"github.com/dayops/dayops/internal/topology"
+	"github.com/dayops/dayops/internal/workflows/flow"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+)
+
+// changeRecoverRestartsShards marks histories in which recover brings a
+// shard that lost every instance back on its volumes (restartLostShards)
+// instead of waiting for a promotion that cannot come.
+const changeRecoverRestartsShards = "recover-restarts-lost-shards"
+
+// restartLostShards brings back, on their own volumes, the instances of
+// every shard that lost all of them at once (guard.LostWhole: both Pods of
+// a shard deleted, evicted or drained together). Redis promotes nothing
+// there and, with cluster-require-full-coverage, every shard refuses writes
+// until the shard has a primary again; the shard's data is on the volumes.
+// All of the shard's instances start together, each with its node ID
+// (nodes.conf) and data: the former primary's instance manager decides,
+// as after any restart, whether it serves or a replica that holds more
+// takes over (it finds the replicas at their new addresses through the
+// cluster bus). Once the shard has a primary, each instance is met with the
+// cluster, the replicas are in sync, and InstanceRecovered is recorded.
+// A shard whose former primary has no volume, or whose data was never on
+// disk (persistence none), cannot be brought back: that is a non-retryable
+// ErrTypeNoPrimary naming what is gone, for which the recover fails once it
+// has repaired everything else (gone). It returns a fresh observation and
+// how many instances came back.
+func restartLostShards(ctx workflow.Context, r *flow.Run, in RecoverInput, obs guardian.Observation) (guardian.Observation, int, goneShards, error) {
+	n, gone := 0, goneShards{}
+	for _, sh := range slices.Sorted(maps.Keys(guard.LostWhole(obs.Assessment))) {
+		var err error
+		if obs, err = awaitTerminated(ctx, r, obs, sh); err != nil {
+			return obs, n, gone, err
+		}
+		lost, ok := guard.LostWhole(obs.Assessment)[sh]
+		if !ok {
+			continue // an instance of the shard is back meanwhile
+		}
+		insts, stuck, why := restartable(*obs.Spec, obs, sh, lost)
+		if why != "" {
+			gone.add(sh, why)
+			continue
+		}
+		r.Phase(ctx, "restarting-shard", fmt.Sprintf("shard-%d", sh))
+		r.Progress.StepsTotal += 2 + 2*len(insts)
+		if len(stuck) > 0 {
+			if err := r.Exec(ctx, flow.LongOptions, fmt.Sprintf("force-delete %v (stuck on a node that is not Ready)", stuck), guardianActs.ForceDeletePods,
+				guardian.ForceDeleteInput{Namespace: obs.Spec.Namespace, Pods: stuck}, nil); err != nil {
+				return obs, n, gone, err
+			}
+		}
+		if obs, err = restartShard(ctx, r, in, obs, lost, insts); err != nil {
+			return obs, n, gone, err
+		}
+		n += len(insts)
+	}
+	if n == 0 {
+		return obs, 0, gone, nil
+	}
+	obs, err := observeGuard(ctx, r, obs.Assessment.Known, "relabel roles after the shards came back")
+	return obs, n, gone, err
+}
+
+// goneShards are the shards that lost every instance and their data with
+// them, and why.
+type goneShards struct {
+	shards []int
+	why    []string
+}
+
+func (g *goneShards) add(shard int, why string) {
+	g.shards = append(g.shards, shard)
+	g.why = append(g.why, fmt.Sprintf("shard-%d lost every instance and %s", shard, why))
+}
+
+// err is the recover's failure for them (nil for none): non-retryable, a
+// backup is the only way back.
+func (g goneShards) err() error {
+	if len(g.shards) == 0 {
+		return nil
+	}
+	return temporal.NewNonRetryableApplicationError(strings.Join(g.why, "; ")+": its data must be restored from a backup", ErrTypeNoPrimary, nil)
+}
+
+// terminateWait bounds the wait for a shard's Pods that are still shutting
+// down on a live node (a graceful deletion: redis-server writes its AOF
+// before it exits); past it they are force-deleted.
+const terminateWait = 2 * time.Minute
+
+// awaitTerminated waits until no instance of shard is a Pod still shutting
+// down on a Ready node: the shard's data is whatever its redis-servers
+// wrote on their way out, so they are let finish rather than killed.
+func awaitTerminated(ctx workflow.Context, r *flow.Run, obs guardian.Observation, shard int) (guardian.Observation, error) {
+	deadline := workflow.Now(ctx).Add(terminateWait)
+	for {
+		terminating := slices.ContainsFunc(obs.Input.Pods, func(p guard.Pod) bool { return p.Shard == shard && p.Deleting && p.NodeReady })
+		if !terminating || workflow.Now(ctx).After(deadline) {
+			return obs, nil
+		}
+		if err := workflow.Sleep(ctx, time.Second); err != nil {
+			return obs, err
+		}
+		var err error
+		if obs, err = observeGuard(ctx, r, obs.Assessment.Known, fmt.Sprintf("wait until shard-%d's Pods have shut down", shard)); err != nil {
+			return obs, err
+		}
+	}
+}
+
+// restartable are the instances of shard (lost whole) that come back on
+// their volumes: every one whose volume is there, and whose Pod is gone or
+// stuck (stuck: Pods to force-delete first). A Pod that came back empty
+// holds no data. The former primary must be one of them: a replica's copy
+// alone does not make a primary (Redis does not promote a replica whose
+// primary was gone before it started). why says what is gone when nothing
+// can come back ("" otherwise).
+func restartable(c spec.Cluster, obs guardian.Observation, shard int, lost []guard.Lost) (insts []topology.Instance, stuck []string, why string) {
+	if c.Persistence.Mode == spec.PersistenceNone {
+		return nil, nil, "its data was in memory only (persistence none)"
+	}
+	primary := false
+	for _, l := range lost {
+		if (l.PodExists && !l.ForceDelete) || !slices.Contains(obs.Volumes, l.Ordinal) {
+			continue
+		}
+		if l.ForceDelete {
+			stuck = append(stuck, l.Pod)
+		}
+		role := obs.Assessment.Known[l.Ordinal].Role
+		if role != topology.RolePrimary {
+			role = topology.RoleReplica
+		}
+		primary = primary || role == topology.RolePrimary
+		insts = append(insts, topology.Instance{Ordinal: l.Ordinal, Shard: shard, Role: role})
+	}
+	if !primary {
+		return nil, nil, "its primary's data is gone (no volume, or it came back empty)"
+	}
+	return insts, stuck, ""
+}
+
+// restartShard creates the shard's instances on their volumes, waits for
+// the shard's primary, then meets each instance with the cluster and has
+// each replica in sync with the primary.
+func restartShard(ctx workflow.Context, r *flow.Run, in RecoverInput, obs guardian.Observation, lost []guard.Lost, insts []topology.Instance) (guardian.Observation, error) {
+	c := *obs.Spec
+	shard := insts[0].Shard
+	placement := render.Placement{RequireDistinctZones: len(obs.Zones) >= 1+c.ReplicasPerShard}
+	if err := r.Exec(ctx, flow.LongOptions, fmt.Sprintf("create shard-%d's %d instances on their volumes", shard, len(insts)),
+		flow.KubeActs.EnsureInstances, kube.EnsureInstancesInput{Spec: c, Instances: insts, Placement: placement}, nil); err != nil {
+		return obs, err
+	}
+	ready, err := flow.WaitReady(ctx, r, c, insts)
+	if err != nil {
+		return obs, err
+	}
+	r.Progress.StepsDone++
+	if obs, err = waitPrimary(ctx, r, in, obs, lost[0]); err != nil {
+		return obs, err
+	}
+	r.Progress.StepsDone++
+	primary := obs.Assessment.Primaries[shard]
+	for _, inst := range insts {
+		l := lost[slices.IndexFunc(lost, func(l guard.Lost) bool { return l.Ordinal == inst.Ordinal })]
+		rc := &recovery{r: r, c: c, auth: flow.AuthOf(c), l: l, label: fmt.Sprintf("shard-%d ordinal %d", shard, inst.Ordinal), volume: true}
+		if inst.Ordinal == primary {
+			err = rc.meet(ctx, obs, ready)
+			if err == nil {
+				err = rc.recorded(ctx, ready)
+			}
+		} else {
+			err = rc.join(ctx, obs, ready)
+		}
+		if err != nil {
+			return obs, err
+		}
+		r.Progress.StepsDone += 2
+	}
+	return obs, nil
+}
