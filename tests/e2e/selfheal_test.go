@@ -17,6 +17,7 @@ import (
 	"github.com/dayops/dayops/bench/chaosbench/heldloss"
 	"github.com/dayops/dayops/bench/chaosbench/kubedown"
 	"github.com/dayops/dayops/bench/chaosbench/openslot"
+	"github.com/dayops/dayops/bench/chaosbench/shardloss"
 	"github.com/dayops/dayops/bench/chaosbench/targetkill"
 	"github.com/dayops/dayops/bench/chaosbench/temporaldown"
 	"github.com/dayops/dayops/internal/audit"
@@ -269,6 +270,14 @@ func TestSelfHealing(t *testing.T) {
 	// kept sending the moved keys' clients to the dead target, or, once
 	// it was back as a replica, to a node that sends them back).
 	h.checked(openslot.Run(ctx, b, 0, 1))
+	// 19. Every Pod of shard 2 deleted at once, its primary's and its
+	// replica's, their volumes kept: Redis has nothing to promote and every
+	// shard refuses writes (full coverage). The recover brings both back on
+	// their volumes together, each with its node ID, the former primary's
+	// manager finding its replica at its new address (before: the recover
+	// waited 2 minutes for a promotion that cannot come and failed
+	// ShardHasNoPrimary, again every 30-45 s, the data on the volumes).
+	h.checked(shardloss.Run(ctx, b, 2))
 
 	wr, err := b.Stop(ctx)
 	if err != nil {

@@ -20,6 +20,7 @@ import (
 	"github.com/dayops/dayops/bench/chaosbench/heldloss"
 	"github.com/dayops/dayops/bench/chaosbench/kubedown"
 	"github.com/dayops/dayops/bench/chaosbench/openslot"
+	"github.com/dayops/dayops/bench/chaosbench/shardloss"
 	"github.com/dayops/dayops/bench/chaosbench/targetkill"
 	"github.com/dayops/dayops/bench/chaosbench/temporaldown"
 	"github.com/dayops/dayops/internal/apiv1"
@@ -29,7 +30,7 @@ import (
 
 // Scenario names, for Config.Skip.
 var Scenarios = []string{"force-delete-primary", "delete-replica-pvc", "worker-mid-recovery", "worker-down",
-	"switchover", "sigkill-aof", "freeze-primary", "lose-node", "busy", "audit-db-down", "kube-api-down", "temporal-down", "source-kill", "target-kill", "source-kill-slow", "held-loss", "stale-hold", "open-slot-left", "open-slot", "sigkill-none"}
+	"switchover", "sigkill-aof", "freeze-primary", "lose-node", "busy", "audit-db-down", "kube-api-down", "temporal-down", "source-kill", "target-kill", "source-kill-slow", "held-loss", "stale-hold", "open-slot-left", "open-slot", "shard-lost", "sigkill-none"}
 
 // Config of a run of `dayops-dev bench chaos`.
 type Config struct {
@@ -239,6 +240,7 @@ func runAOF(ctx context.Context, b *chaosbench.Bench, cfg Config, out io.Writer,
 		{"stale-hold", func() (chaosbench.Figure, error) { return heldloss.RunStale(ctx, b, 0) }},
 		{"open-slot-left", func() (chaosbench.Figure, error) { return openslot.RunLeft(ctx, b, 0, 1) }},
 		{"open-slot", func() (chaosbench.Figure, error) { return openslot.Run(ctx, b, 0, 1) }},
+		{"shard-lost", func() (chaosbench.Figure, error) { return shardloss.Run(ctx, b, 2) }},
 	}
 	for _, s := range steps {
 		if slices.Contains(cfg.Skip, s.name) {
