@@ -51,8 +51,14 @@ type GuardianInput struct {
 	Interval   time.Duration `json:"interval,omitempty"`
 	MaxWait    time.Duration `json:"maxWait,omitempty"`
 	Iterations int           `json:"iterations,omitempty"`
-	// RecoverNotBefore backs off after a recovery: no new one starts before (15 s after the last one started); the watch returns as soon as it passes.
+	// RecoverNotBefore backs off after a recovery: no new one starts
+	// before it (see recoverBackoff); the watch returns as soon as it
+	// passes. RecoverAttempts counts the recovers started in a row for the
+	// same losses, RecoverFor (recoverKey), while the cluster was not
+	// healthy in between.
 	RecoverNotBefore time.Time `json:"recoverNotBefore,omitzero"`
+	RecoverAttempts  int       `json:"recoverAttempts,omitempty"`
+	RecoverFor       string    `json:"recoverFor,omitempty"`
 	// ReportedLost are the ordinals already recorded as InstanceLost.
 	ReportedLost []int `json:"reportedLost,omitempty"`
 	// ReadServices is the shard count whose read-only Services exist.
@@ -111,6 +117,11 @@ type GuardianHealth struct {
 	Fences int `json:"fences,omitempty"`
 	// LastRecovery is the operation ID of the last recover it started.
 	LastRecovery string `json:"lastRecovery,omitempty"`
+	// RecoverAttempts counts the recovers started in a row for the same
+	// losses (more than one: they failed, or the loss came back), and
+	// NextRecovery is when the next may start (the back-off).
+	RecoverAttempts int       `json:"recoverAttempts,omitempty"`
+	NextRecovery    time.Time `json:"nextRecovery,omitzero"`
 	// PendingEvents counts the events waiting for the audit database.
 	PendingEvents int `json:"pendingEvents,omitempty"`
 	// LastRepairSeconds is how long the last degraded period lasted.
@@ -153,6 +164,7 @@ func Guardian(ctx workflow.Context, in GuardianInput) error {
 	g.publish()
 	g.pruneFences = workflow.GetVersion(ctx, changePruneFences, workflow.DefaultVersion, 1) != workflow.DefaultVersion
 	g.apart = workflow.GetVersion(ctx, changeRecordApart, workflow.DefaultVersion, 1) != workflow.DefaultVersion
+	g.backoff = workflow.GetVersion(ctx, changeRecoverBackoff, workflow.DefaultVersion, 1) != workflow.DefaultVersion
 	if g.apart {
 		workflow.Go(ctx, g.recorder)
 	}
@@ -185,8 +197,10 @@ type guardianRun struct {
 	ctx  workflow.Context
 	in   GuardianInput
 	meta operation.Meta
-	// pruneFences: this run drops fence records of forgotten ordinals.
+	// pruneFences: this run drops fence records of forgotten ordinals;
+	// backoff: it backs off exponentially from recovers of the same losses.
 	pruneFences bool
+	backoff     bool
 	// apart: this run records its events apart from the watch (recorder);
 	// seq numbers the events it queued (their IDs), recordErr is the
 	// recorder's failure (an event the log refuses), which ends the run.
@@ -243,6 +257,9 @@ func (g *guardianRun) tick() (gone bool, err error) {
 			return false, err
 		}
 		in.ReadServices = obs.Spec.Shards
+	}
+	if g.backoff && as.State == guard.StateHealthy && len(res.OpenSlots) == 0 {
+		in.RecoverAttempts, in.RecoverFor = 0, ""
 	}
 	// Histories before the open-slot sweep carry no OpenSlots: no recover.
 	if (as.NeedsRecovery() || len(res.OpenSlots) > 0) && as.State != guard.StateBusy && !workflow.Now(g.ctx).Before(in.RecoverNotBefore) {
@@ -375,9 +392,13 @@ func (g *guardianRun) startRecover(as guard.Assessment, open []leftopen.Slot) er
 		in.Health.Recoveries++
 		in.Health.LastRecovery = opID
 		// The operation holds the cluster while it runs (the guardian sees
-		// it as Busy); after it, a loss that remains waits a little before
-		// the next attempt, so a failing recovery does not loop hot.
-		in.RecoverNotBefore = workflow.Now(g.ctx).Add(15 * time.Second)
+		// it as Busy); after it, a loss that remains waits before the next
+		// attempt, so a failing recovery does not loop hot.
+		if g.backoff {
+			in.backOff(recoverKey(as, open), workflow.Now(g.ctx))
+		} else {
+			in.RecoverNotBefore = workflow.Now(g.ctx).Add(recoverBackoffFirst)
+		}
 	}
 	return nil
 }
@@ -442,6 +463,10 @@ func (g *guardianRun) recorder(ctx workflow.Context) {
 // health is the guardian's health with its pending events counted.
 func (g *guardianRun) health() GuardianHealth {
 	h := g.in.Health
+	h.RecoverAttempts, h.NextRecovery = g.in.RecoverAttempts, time.Time{}
+	if h.RecoverAttempts > 0 {
+		h.NextRecovery = g.in.RecoverNotBefore
+	}
 	h.PendingEvents = 0
 	for _, p := range g.in.Pending {
 		h.PendingEvents += len(p.Events)
@@ -460,6 +485,10 @@ func (g *guardianRun) publish() {
 	fmt.Fprintf(&b, "\nFailovers seen: %d, fenced restarts: %d, recoveries started: %d", h.Failovers, h.Fences, h.Recoveries)
 	if h.LastRecovery != "" {
 		fmt.Fprintf(&b, " (last %s)", h.LastRecovery)
+	}
+	if h.RecoverAttempts > 1 {
+		fmt.Fprintf(&b, "\n\nRecovers started for the same losses: %d; the next not before %s", h.RecoverAttempts,
+			h.NextRecovery.UTC().Format(time.RFC3339))
 	}
 	if h.PendingEvents > 0 {
 		fmt.Fprintf(&b, "\n\nAudit events waiting for the database: %d", h.PendingEvents)
