@@ -45,6 +45,10 @@ type Peer struct {
 	// from the moment the manager read it); zero when the link is up or
 	// never was.
 	LinkDownAt time.Time `json:"linkDownAt,omitzero"`
+	// StartedAt is when the replica's redis-server started (INFO's
+	// uptime_in_seconds, taken back from the moment the manager read it);
+	// zero when unknown.
+	StartedAt time.Time `json:"startedAt,omitzero"`
 }
 
 // Observation is everything Decide looks at.
@@ -184,8 +188,12 @@ const LinkSlack = 2 * time.Second
 // decideAOF is rule 4 (and 5: no replica reachable, wait).
 func decideAOF(o Observation, peers []Peer) Decision {
 	// A replica cut off before this node's last writes is behind the AOF.
+	// So is one that restarted since (a shard whose every Pod was lost):
+	// its link went down when it started, which says nothing of what it
+	// held at the AOF's last write; its data is its own AOF's.
 	current, reachable := ownCopies(o, peers, func(p Peer) bool {
-		return p.Repl.Offset > 0 && !p.LinkDownAt.IsZero() && !p.LinkDownAt.Before(o.AOFWritten.Add(-LinkSlack))
+		return p.Repl.Offset > 0 && !p.LinkDownAt.IsZero() && !p.LinkDownAt.Before(o.AOFWritten.Add(-LinkSlack)) &&
+			(p.StartedAt.IsZero() || p.StartedAt.Before(o.AOFWritten.Add(-LinkSlack)))
 	})
 	if reachable == 0 {
 		return Decision{Action: Wait, Reason: fmt.Sprintf("loaded its AOF; none of %d replicas reachable", len(peers))}

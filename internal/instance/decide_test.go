@@ -72,6 +72,20 @@ func TestDecide(t *testing.T) {
 				Replicas: []Peer{linked(r1, 5000, crash.Add(-10*time.Second))}}),
 			want: want{Serve, ""},
 		},
+		"AOF loaded, replica restarted after its last write (its link down since its own start)": {
+			obs: primary(Observation{AOF: AOFPresent, AOFWritten: crash, Self: fresh,
+				Replicas: []Peer{func() Peer {
+					p := linked(r1, 5000, crash.Add(time.Minute))
+					p.StartedAt = crash.Add(time.Minute)
+					return p
+				}()}}),
+			want: want{Serve, ""},
+		},
+		"AOF loaded, replica connected at its last write, running since long before": {
+			obs: primary(Observation{AOF: AOFPresent, AOFWritten: crash, Self: fresh,
+				Replicas: []Peer{func() Peer { p := linked(r1, 5000, crash); p.StartedAt = crash.Add(-time.Hour); return p }()}}),
+			want: want{Takeover, r1},
+		},
 		"AOF loaded, replica never linked since it started": {
 			obs:  primary(Observation{AOF: AOFPresent, AOFWritten: crash, Self: fresh, Replicas: []Peer{replica(r1, 5000)}}),
 			want: want{Serve, ""},

@@ -472,6 +472,7 @@ func observePeer(ctx context.Context, n ClusterNode, pass string) Peer {
 		return p
 	}
 	p.Reachable, p.Primary, p.MasterID, p.Slots, p.Repl, p.LinkDownAt = true, me.Primary(), me.MasterID, me.Slots, repl, down
+	p.StartedAt = startedAt(ctx, c)
 	return p
 }
 
@@ -516,6 +517,24 @@ func myself(ctx context.Context, c *redis.Client) (ClusterNode, error) {
 		return ClusterNode{}, errors.New("cluster nodes: no myself line")
 	}
 	return me, nil
+}
+
+// startedAt is when a node's redis-server started (zero when it does not
+// say).
+func startedAt(ctx context.Context, c *redis.Client) time.Time {
+	s, err := c.Info(ctx, "server").Result()
+	if err != nil {
+		return time.Time{}
+	}
+	read := time.Now()
+	for _, line := range strings.Split(s, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "uptime_in_seconds:"); ok {
+			if secs, err := strconv.ParseInt(v, 10, 64); err == nil {
+				return read.Add(-time.Duration(secs) * time.Second)
+			}
+		}
+	}
+	return time.Time{}
 }
 
 // replication reads a node's replication position, and for a replica
