@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/dayops/dayops/internal/redis/clusteradmin"
+	"github.com/dayops/dayops/internal/redis/clusteradmin/readdress"
 	"github.com/dayops/dayops/internal/redis/slotmigrate"
 	"github.com/dayops/dayops/internal/tick"
 	"github.com/dayops/dayops/internal/topology"
@@ -114,6 +115,9 @@ type MeetInput struct {
 	// the cluster already serves slots, so new nodes know the slot map before
 	// anything migrates to them (a new node answers CLUSTERDOWN until then).
 	RequireStateOK bool `json:"requireStateOk,omitempty"`
+	// NodeIDs gives the node ID expected at an address whose node may be
+	// fenced (it came back with its ID at a new address): see readdress.
+	NodeIDs map[string]string `json:"nodeIds,omitempty"`
 }
 
 // MeetResult maps addresses to node IDs.
@@ -122,7 +126,8 @@ type MeetResult struct {
 }
 
 // Meet runs CLUSTER MEET where needed and waits until every node knows every
-// other.
+// other. First, a node that knows another at an old address meets it at
+// the given one (readdress.Repair: nodes back with their IDs at new IPs).
 func (a *Activities) Meet(ctx context.Context, in MeetInput) (MeetResult, error) {
 	adm, _, err := a.admin(ctx, in.Auth)
 	if err != nil {
@@ -130,6 +135,9 @@ func (a *Activities) Meet(ctx context.Context, in MeetInput) (MeetResult, error)
 	}
 	stop := HeartbeatEvery(ctx, 5*time.Second)
 	defer stop()
+	if _, err := readdress.Repair(ctx, adm, in.Addrs, in.NodeIDs); err != nil {
+		return MeetResult{}, classify(err)
+	}
 	r, err := adm.Meet(ctx, clusteradmin.MeetInput{Addrs: in.Addrs, RequireStateOK: in.RequireStateOK})
 	return MeetResult{NodeIDs: r.NodeIDs}, classify(err)
 }
