@@ -101,8 +101,8 @@ func PlanRecover(cluster string, g *GuardianView) planner.Plan {
 		whole := guard.LostWhole(guard.Assessment{Lost: g.Lost, Known: g.Known, Primaries: g.Primaries})
 		for _, sh := range slices.Sorted(maps.Keys(whole)) {
 			p.Steps = append(p.Steps, fmt.Sprintf("shard-%d lost every instance (ordinals %s): create them together on their volumes, "+
-				"wait until the shard has a primary (its former primary's instance manager decides who serves), meet them with the cluster, "+
-				"replicas in sync", sh, ordinalList(whole[sh])))
+				"wait until the shard has a primary (its former primary's instance manager decides who serves; without the former primary's "+
+				"data the replica furthest ahead takes its place), meet them with the cluster, replicas in sync", sh, ordinalList(whole[sh])))
 		}
 		for _, l := range g.Lost {
 			if _, ok := whole[l.Shard]; ok {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -15,26 +16,48 @@ import (
 	"github.com/dayops/dayops/internal/audit"
 	"github.com/dayops/dayops/internal/guard"
 	"github.com/dayops/dayops/internal/spec"
+	"github.com/dayops/dayops/internal/topology"
 	"github.com/google/go-cmp/cmp"
 	"github.com/stretchr/testify/mock"
 	"go.temporal.io/sdk/temporal"
 )
 
-// shardLostWorld is healWorld with both instances of shard 0 (ordinals 0
-// and 2) gone, Pods and redis-servers, their volumes kept; back brings
-// them back at new addresses with their node IDs (their volumes' nodes.conf).
-func shardLostWorld(back bool) guardian.Observation {
+// lostWorld is healWorld whose shard 0 (ordinals 0 and 2) lost both
+// instances, Pods and redis-servers, their volumes kept (unless change
+// says otherwise). An ordinal the recover created is back at a new address
+// with its node ID; tookOver: ordinal 2 took over as the shard's primary,
+// and a recreated ordinal 0 is a new, empty node.
+type lostWorld struct {
+	created  map[int]bool
+	tookOver bool
+	change   func(*guardian.Observation, *lostWorld)
+}
+
+func (w *lostWorld) observe() guardian.Observation {
 	o := healWorld(false)
 	o.Volumes = []int{0, 1, 2, 3}
-	if back {
-		for i := range o.Input.Pods {
-			o.Input.Pods[i].Addr = fmt.Sprintf("10.0.2.%d:6379", o.Input.Pods[i].Ordinal)
+	o.Input.Pods = slices.DeleteFunc(o.Input.Pods, func(p guard.Pod) bool { return p.Shard == 0 && !w.created[p.Ordinal] })
+	for i, p := range o.Input.Pods {
+		if p.Shard == 0 {
+			o.Input.Pods[i].Addr = fmt.Sprintf("10.0.2.%d:6379", p.Ordinal)
 		}
-		return o
 	}
-	o.Input.Pods = slices.DeleteFunc(o.Input.Pods, func(p guard.Pod) bool { return p.Shard == 0 })
-	delete(o.Input.Nodes, 0)
-	delete(o.Input.Nodes, 2)
+	for _, ord := range []int{0, 2} {
+		n, ok := o.Input.Nodes[ord]
+		switch {
+		case !w.created[ord]:
+			delete(o.Input.Nodes, ord)
+		case w.tookOver && ord == 2 && ok:
+			n.Role, n.Slots, n.LinkUp = topology.RolePrimary, 8192, false
+			o.Input.Nodes[ord] = n
+		case w.tookOver && ord == 0 && ok:
+			n.NodeID, n.Role, n.Slots, n.LinkUp = "new0", topology.RoleReplica, 0, true
+			o.Input.Nodes[ord] = n
+		}
+	}
+	if w.change != nil {
+		w.change(&o, w)
+	}
 	return o
 }
 
@@ -42,15 +65,13 @@ func shardLostWorld(back bool) guardian.Observation {
 // once comes back on its volumes, both at once (no promotion can come),
 // before anything else; each instance is met with the cluster, the replica
 // is in sync, and both are recorded as recovered on their own volumes.
-// Without the former primary's volume, or without persistence, the data is
-// gone: the recover fails at once, naming why, and creates nothing.
 func TestRecoverRestartsAShardLostWhole(t *testing.T) {
 	known := assess(healWorld(false), nil).Assessment.Known
-	lost := assess(shardLostWorld(false), known).Assessment.Lost
+	lost := assess((&lostWorld{}).observe(), known).Assessment.Lost
 	if len(lost) != 2 {
 		t.Fatalf("the world lost %v, want ordinals 0 and 2", lost)
 	}
-	calls, res, err := recoverShardLost(t, known, func(o *guardian.Observation) {})
+	calls, res, err := recoverShardLost(t, known, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +79,7 @@ func TestRecoverRestartsAShardLostWhole(t *testing.T) {
 		// The input listed no loss (a recover started by hand): both are
 		// recorded lost first.
 		"record InstanceLost", "record InstanceLost",
-		"create [0 2] (primary, replica)", "wait ready [0 2]", "observe",
+		"create [0 2] (primary, replica)", "wait ready [0 2]", "meet 4 expecting [id0 id2]", "observe",
 		"meet 4", "record InstanceRecovered own volume", "meet 4", "attach 10.0.2.2:6379 -> 10.0.2.0:6379", "record InstanceRecovered own volume",
 		"observe", "close open slots, replaced map[]", "observe", "record OperationCompleted"}
 	if diff := cmp.Diff(want, calls); diff != "" {
@@ -70,8 +91,8 @@ func TestRecoverRestartsAShardLostWhole(t *testing.T) {
 	// The Pods still shut down (a graceful deletion) when the recover
 	// starts: it waits for them to go rather than kill them mid-shutdown.
 	looks := 0
-	calls, _, err = recoverShardLost(t, known, func(o *guardian.Observation) {
-		if looks++; looks > 2 || len(o.Input.Pods) == 4 {
+	calls, _, err = recoverShardLost(t, known, func(o *guardian.Observation, w *lostWorld) {
+		if looks++; looks > 2 {
 			return
 		}
 		for _, ord := range []int{0, 2} {
@@ -87,39 +108,101 @@ func TestRecoverRestartsAShardLostWhole(t *testing.T) {
 	if diff := cmp.Diff(want, calls); diff != "" {
 		t.Errorf("steps with the Pods shutting down (-want +got):\n%s", diff)
 	}
-	for name, change := range map[string]func(*guardian.Observation){
-		"its primary's data is gone (no volume, or it came back empty)": func(o *guardian.Observation) { o.Volumes = []int{1, 2, 3} },
-		"its data was in memory only (persistence none)":                func(o *guardian.Observation) { o.Spec.Persistence.Mode = spec.PersistenceNone },
+}
+
+// TestRecoverTakesOverALostShardFromItsReplica: the former primary's data
+// is gone with its volume; the replica's copy is all that is left. It comes
+// back on its volume and takes the primary's place (Redis would not promote
+// it), then the former primary's ordinal is recovered as a new replica.
+func TestRecoverTakesOverALostShardFromItsReplica(t *testing.T) {
+	known := assess(healWorld(false), nil).Assessment.Known
+	calls, res, err := recoverShardLost(t, known, func(o *guardian.Observation, w *lostWorld) {
+		o.Volumes = []int{1, 2, 3}
+		if w.created[0] {
+			o.Volumes = []int{0, 1, 2, 3}
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"record OperationRequested", "record OperationStarted", "observe",
+		"record InstanceLost", "record InstanceLost",
+		"create [2] (replica)", "wait ready [2]", "meet 3 expecting [id2]", "observe", "take over on 10.0.2.2:6379", "observe",
+		"meet 3", "record InstanceRecovered own volume", "observe",
+		// Then ordinal 0, as any lost instance without its volume.
+		"observe", "close open slots, replaced map[id0:id2]", "observe",
+		"drop volume 0", "forget [id0] on 3", "create [0] (replica)", "wait ready [0]",
+		"meet 4", "attach 10.0.2.0:6379 -> 10.0.2.2:6379", "record InstanceRecovered", "observe",
+		"observe", "record OperationCompleted"}
+	if diff := cmp.Diff(want, calls); diff != "" {
+		t.Errorf("steps (-want +got):\n%s", diff)
+	}
+	if res.Outcome != OutcomeSucceeded || res.Message != "recovered 2 instance(s), 0 switchover(s) for the zone rule" {
+		t.Errorf("outcome %s: %s", res.Outcome, res.Message)
+	}
+}
+
+// TestRecoverCannotBringBackAShardWithoutData: with no instance's data
+// left (no volume, persistence none, or only on a node that is not Ready)
+// the recover fails at once, naming why and the way back, and creates
+// nothing.
+func TestRecoverCannotBringBackAShardWithoutData(t *testing.T) {
+	known := assess(healWorld(false), nil).Assessment.Known
+	for name, change := range map[string]func(*guardian.Observation, *lostWorld){
+		"none of its instances kept its data (no volume, or it came back empty): restore it from a backup": func(o *guardian.Observation, _ *lostWorld) {
+			o.Volumes = []int{1, 3}
+		},
+		"its data was in memory only (persistence none): restore it from a backup": func(o *guardian.Observation, _ *lostWorld) {
+			o.Spec.Persistence.Mode = spec.PersistenceNone
+		},
+		"its data is on nodes that are not Ready (Pods orders-0, orders-2): bring one back, or restore the shard from a backup": func(o *guardian.Observation, _ *lostWorld) {
+			for _, ord := range []int{0, 2} {
+				o.Input.Pods = append(o.Input.Pods, guard.Pod{Ordinal: ord, Shard: 0, Name: fmt.Sprintf("orders-%d", ord), Node: "dead"})
+			}
+		},
 	} {
 		t.Run(name, func(t *testing.T) {
 			calls, _, err := recoverShardLost(t, known, change)
 			var app *temporal.ApplicationError
 			if !errors.As(err, &app) || app.Type() != ErrTypeNoPrimary {
-				t.Fatalf("error %v, want %s", err, ErrTypeNoPrimary)
+				t.Fatalf("error %v, want %s (steps %v)", err, ErrTypeNoPrimary, calls)
 			}
-			if want := "shard-0 lost every instance and " + name + ": its data must be restored from a backup"; app.Message() != want {
+			if want := "shard-0 lost every instance and " + name; app.Message() != want {
 				t.Errorf("message %q, want %q", app.Message(), want)
 			}
-			if slices.ContainsFunc(calls, func(c string) bool { return strings.HasPrefix(c, "create") }) {
-				t.Errorf("created instances: %v", calls)
+			if slices.ContainsFunc(calls, func(c string) bool { return strings.HasPrefix(c, "create") || strings.HasPrefix(c, "force") }) {
+				t.Errorf("created or deleted instances: %v", calls)
 			}
 		})
 	}
 }
 
-// recoverShardLost runs a recover of shardLostWorld with change applied to
-// every observation, and returns the steps it took, its result and its
-// error.
-func recoverShardLost(t *testing.T, known map[int]guard.Member, change func(*guardian.Observation)) ([]string, Result, error) {
+// recoverShardLost runs a recover of a lostWorld with change, and returns
+// the steps it took, its result and its error.
+func recoverShardLost(t *testing.T, known map[int]guard.Member, change func(*guardian.Observation, *lostWorld)) ([]string, Result, error) {
 	env := healEnv(t)
-	back := false
+	w := &lostWorld{created: map[int]bool{}, change: change}
 	var calls []string
 	env.OnActivity(guardianActs.ObserveGuard, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in guardian.ObserveInput) (guardian.Observation, error) {
 			calls = append(calls, "observe")
-			o := shardLostWorld(back)
-			change(&o)
-			return assess(o, in.Known), nil
+			return assess(w.observe(), in.Known), nil
+		})
+	env.OnActivity(redisActs.TakeOverLost, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in redisops.TakeOverLostInput) (redisops.HandoverResult, error) {
+			calls = append(calls, "take over on "+in.ReplicaAddr)
+			w.tookOver = true
+			return redisops.HandoverResult{}, nil
+		})
+	env.OnActivity(guardianActs.DropVolume, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in guardian.DropVolumeInput) error {
+			calls = append(calls, fmt.Sprintf("drop volume %d", in.Ordinal))
+			return nil
+		})
+	env.OnActivity(redisActs.ForgetNodes, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in redisops.ForgetInput) error {
+			calls = append(calls, fmt.Sprintf("forget %v on %d", in.NodeIDs, len(in.Addrs)))
+			return nil
 		})
 	env.OnActivity(auditActs.RecordEvents, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in auditlog.RecordInput) (auditlog.RecordResult, error) {
@@ -153,7 +236,9 @@ func recoverShardLost(t *testing.T, known map[int]guard.Member, change func(*gua
 	env.OnActivity(kubeActs.WaitInstancesReady, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in kube.WaitReadyInput) (kube.WaitReadyResult, error) {
 			calls = append(calls, fmt.Sprintf("wait ready %v", in.Ordinals))
-			back = true
+			for _, o := range in.Ordinals {
+				w.created[o] = true
+			}
 			var res kube.WaitReadyResult
 			for _, o := range in.Ordinals {
 				res.Instances = append(res.Instances, kube.InstanceStatus{Ordinal: o, Shard: 0, PodIP: fmt.Sprintf("10.0.2.%d", o), Ready: true})
@@ -162,7 +247,11 @@ func recoverShardLost(t *testing.T, known map[int]guard.Member, change func(*gua
 		})
 	env.OnActivity(redisActs.Meet, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in redisops.MeetInput) (redisops.MeetResult, error) {
-			calls = append(calls, fmt.Sprintf("meet %d", len(in.Addrs)))
+			c := fmt.Sprintf("meet %d", len(in.Addrs))
+			if len(in.NodeIDs) > 0 {
+				c += fmt.Sprintf(" expecting %v", slices.Sorted(maps.Values(in.NodeIDs)))
+			}
+			calls = append(calls, c)
 			return redisops.MeetResult{}, nil
 		})
 	env.OnActivity(redisActs.AttachReplicas, mock.Anything, mock.Anything).Return(

@@ -9,6 +9,7 @@ import (
 
 	"github.com/dayops/dayops/internal/activities/guardian"
 	"github.com/dayops/dayops/internal/activities/kube"
+	"github.com/dayops/dayops/internal/activities/redisops"
 	"github.com/dayops/dayops/internal/guard"
 	"github.com/dayops/dayops/internal/kube/render"
 	"github.com/dayops/dayops/internal/spec"
@@ -32,13 +33,14 @@ const changeRecoverRestartsShards = "recover-restarts-lost-shards"
 // (nodes.conf) and data: the former primary's instance manager decides,
 // as after any restart, whether it serves or a replica that holds more
 // takes over (it finds the replicas at their new addresses through the
-// cluster bus). Once the shard has a primary, each instance is met with the
-// cluster, the replicas are in sync, and InstanceRecovered is recorded.
-// A shard whose former primary has no volume, or whose data was never on
-// disk (persistence none), cannot be brought back: that is a non-retryable
-// ErrTypeNoPrimary naming what is gone, for which the recover fails once it
-// has repaired everything else (gone). It returns a fresh observation and
-// how many instances came back.
+// cluster bus). Without the former primary's data (its volume gone, or on a
+// node that is not Ready) a replica's copy takes its place (restartable).
+// Once the shard has a primary, each instance is met with the cluster, the
+// replicas are in sync, and InstanceRecovered is recorded. A shard none of
+// whose instances kept its data (no volume, persistence none) cannot be
+// brought back: that is a non-retryable ErrTypeNoPrimary naming what is
+// gone, for which the recover fails once it has repaired everything else
+// (gone). It returns a fresh observation and how many instances came back.
 func restartLostShards(ctx workflow.Context, r *flow.Run, in RecoverInput, obs guardian.Observation) (guardian.Observation, int, goneShards, error) {
 	n, gone := 0, goneShards{}
 	for _, sh := range slices.Sorted(maps.Keys(guard.LostWhole(obs.Assessment))) {
@@ -50,7 +52,7 @@ func restartLostShards(ctx workflow.Context, r *flow.Run, in RecoverInput, obs g
 		if !ok {
 			continue // an instance of the shard is back meanwhile
 		}
-		insts, stuck, why := restartable(*obs.Spec, obs, sh, lost)
+		insts, stuck, takeover, why := restartable(*obs.Spec, obs, sh, lost)
 		if why != "" {
 			gone.add(sh, why)
 			continue
@@ -63,7 +65,7 @@ func restartLostShards(ctx workflow.Context, r *flow.Run, in RecoverInput, obs g
 				return obs, n, gone, err
 			}
 		}
-		if obs, err = restartShard(ctx, r, in, obs, lost, insts); err != nil {
+		if obs, err = restartShard(ctx, r, in, obs, lost, insts, takeover); err != nil {
 			return obs, n, gone, err
 		}
 		n += len(insts)
@@ -87,13 +89,13 @@ func (g *goneShards) add(shard int, why string) {
 	g.why = append(g.why, fmt.Sprintf("shard-%d lost every instance and %s", shard, why))
 }
 
-// err is the recover's failure for them (nil for none): non-retryable, a
-// backup is the only way back.
+// err is the recover's failure for them (nil for none): non-retryable,
+// each with its way back.
 func (g goneShards) err() error {
 	if len(g.shards) == 0 {
 		return nil
 	}
-	return temporal.NewNonRetryableApplicationError(strings.Join(g.why, "; ")+": its data must be restored from a backup", ErrTypeNoPrimary, nil)
+	return temporal.NewNonRetryableApplicationError(strings.Join(g.why, "; "), ErrTypeNoPrimary, nil)
 }
 
 // terminateWait bounds the wait for a shard's Pods that are still shutting
@@ -122,22 +124,30 @@ func awaitTerminated(ctx workflow.Context, r *flow.Run, obs guardian.Observation
 }
 
 // restartable are the instances of shard (lost whole) that come back on
-// their volumes: every one whose volume is there, and whose Pod is gone or
-// stuck (stuck: Pods to force-delete first). A Pod that came back empty
-// holds no data. The former primary must be one of them: a replica's copy
-// alone does not make a primary (Redis does not promote a replica whose
-// primary was gone before it started). why says what is gone when nothing
-// can come back ("" otherwise).
-func restartable(c spec.Cluster, obs guardian.Observation, shard int, lost []guard.Lost) (insts []topology.Instance, stuck []string, why string) {
+// their volumes: every one whose volume is there and whose Pod is gone (or
+// stuck deleting: Pods to force-delete first). A Pod that came back empty
+// holds no data; one on a node that is not Ready cannot come back there
+// (its volume is pinned to it) and is recovered afterwards like any lost
+// instance. With the former primary among them its instance manager
+// decides who serves; without it a replica's copy is all that is left, and
+// Redis does not promote a replica whose primary was gone before it
+// started: the replica furthest ahead is taken over with (takeover). why
+// says what is gone when nothing can come back ("" otherwise).
+func restartable(c spec.Cluster, obs guardian.Observation, shard int, lost []guard.Lost) (insts []topology.Instance, stuck []string, takeover bool, why string) {
 	if c.Persistence.Mode == spec.PersistenceNone {
-		return nil, nil, "its data was in memory only (persistence none)"
+		return nil, nil, false, "its data was in memory only (persistence none): restore it from a backup"
 	}
 	primary := false
+	var onDeadNode []string
 	for _, l := range lost {
 		if (l.PodExists && !l.ForceDelete) || !slices.Contains(obs.Volumes, l.Ordinal) {
 			continue
 		}
 		if l.ForceDelete {
+			if i := slices.IndexFunc(obs.Input.Pods, func(p guard.Pod) bool { return p.Ordinal == l.Ordinal }); i >= 0 && !obs.Input.Pods[i].NodeReady {
+				onDeadNode = append(onDeadNode, l.Pod)
+				continue
+			}
 			stuck = append(stuck, l.Pod)
 		}
 		role := obs.Assessment.Known[l.Ordinal].Role
@@ -147,16 +157,22 @@ func restartable(c spec.Cluster, obs guardian.Observation, shard int, lost []gua
 		primary = primary || role == topology.RolePrimary
 		insts = append(insts, topology.Instance{Ordinal: l.Ordinal, Shard: shard, Role: role})
 	}
-	if !primary {
-		return nil, nil, "its primary's data is gone (no volume, or it came back empty)"
+	switch {
+	case len(insts) > 0:
+		return insts, stuck, !primary, ""
+	case len(onDeadNode) > 0:
+		return nil, nil, false, fmt.Sprintf("its data is on nodes that are not Ready (Pods %s): bring one back, or restore the shard from a backup",
+			strings.Join(onDeadNode, ", "))
 	}
-	return insts, stuck, ""
+	return nil, nil, false, "none of its instances kept its data (no volume, or it came back empty): restore it from a backup"
 }
 
 // restartShard creates the shard's instances on their volumes, waits for
-// the shard's primary, then meets each instance with the cluster and has
-// each replica in sync with the primary.
-func restartShard(ctx workflow.Context, r *flow.Run, in RecoverInput, obs guardian.Observation, lost []guard.Lost, insts []topology.Instance) (guardian.Observation, error) {
+// the shard's primary (takeover: has the replica furthest ahead take the
+// lost primary's place first), then meets each instance with the cluster
+// and has each replica in sync with the primary.
+func restartShard(ctx workflow.Context, r *flow.Run, in RecoverInput, obs guardian.Observation, lost []guard.Lost, insts []topology.Instance,
+	takeover bool) (guardian.Observation, error) {
 	c := *obs.Spec
 	shard := insts[0].Shard
 	placement := render.Placement{RequireDistinctZones: len(obs.Zones) >= 1+c.ReplicasPerShard}
@@ -169,6 +185,25 @@ func restartShard(ctx workflow.Context, r *flow.Run, in RecoverInput, obs guardi
 		return obs, err
 	}
 	r.Progress.StepsDone++
+	// The instances know each other at their old addresses, which
+	// Kubernetes may have given to other Pods (one of them, even): a MEET at
+	// the new ones corrects them, so the former primary's fence finds its
+	// replicas and a replica follows its primary where it is now. It waits
+	// until a fenced instance serves.
+	addrs, ids := obs.LiveAddrs(), map[string]string{}
+	for _, i := range insts {
+		addrs = append(addrs, ready[i.Ordinal].Addr())
+		ids[ready[i.Ordinal].Addr()] = obs.Assessment.Known[i.Ordinal].NodeID
+	}
+	if err := r.Exec(ctx, flow.LongOptions, fmt.Sprintf("meet shard-%d's instances at their new addresses", shard), flow.RedisActs.Meet,
+		redisops.MeetInput{Auth: flow.AuthOf(c), Addrs: addrs, NodeIDs: ids}, nil); err != nil {
+		return obs, err
+	}
+	if takeover {
+		if obs, err = takeOverLost(ctx, r, obs, insts, ready); err != nil {
+			return obs, err
+		}
+	}
 	if obs, err = waitPrimary(ctx, r, in, obs, lost[0]); err != nil {
 		return obs, err
 	}
@@ -191,4 +226,25 @@ func restartShard(ctx workflow.Context, r *flow.Run, in RecoverInput, obs guardi
 		r.Progress.StepsDone += 2
 	}
 	return obs, nil
+}
+
+// takeOverLost has the restarted replica furthest ahead (replication
+// offset, then the lowest ordinal) take the place of the shard's primary,
+// lost with its data, and returns a fresh observation.
+func takeOverLost(ctx workflow.Context, r *flow.Run, obs guardian.Observation, insts []topology.Instance, ready map[int]kube.InstanceStatus) (guardian.Observation, error) {
+	shard := insts[0].Shard
+	obs, err := observeGuard(ctx, r, obs.Assessment.Known, fmt.Sprintf("read shard-%d's replicas' positions", shard))
+	if err != nil {
+		return obs, err
+	}
+	best := insts[0].Ordinal
+	for _, i := range insts[1:] {
+		if obs.Input.Nodes[i.Ordinal].Offset > obs.Input.Nodes[best].Offset {
+			best = i.Ordinal
+		}
+	}
+	label := fmt.Sprintf("shard-%d ordinal %d", shard, best)
+	err = r.Exec(ctx, flow.LongOptions, fmt.Sprintf("promote %s in place of its primary, lost with its data (CLUSTER FAILOVER TAKEOVER)", label),
+		flow.RedisActs.TakeOverLost, redisops.TakeOverLostInput{Auth: flow.AuthOf(*obs.Spec), ReplicaAddr: ready[best].Addr(), Label: label}, nil)
+	return obs, err
 }

@@ -1,0 +1,35 @@
+package redisops
+
+import (
+	"context"
+	"time"
+
+	"github.com/dayops/dayops/internal/redis/failover"
+)
+
+// TakeOverLostInput names the replica that takes the place of a primary
+// lost with its data (failover.TakeOverLost).
+type TakeOverLostInput struct {
+	Auth        Auth   `json:"auth"`
+	ReplicaAddr string `json:"replicaAddr"`
+	Label       string `json:"label,omitempty"`
+}
+
+// StepTarget names the takeover in audit step events.
+func (in TakeOverLostInput) StepTarget() string { return in.Label }
+
+// TakeOverLost promotes a replica whose primary is lost for good, with the
+// replica's own copy of the shard (a shard that lost every instance and
+// its former primary's data): CLUSTER FAILOVER TAKEOVER once its view flags
+// the primary failed, then waits until it is primary and cluster_state ok.
+func (a *Activities) TakeOverLost(ctx context.Context, in TakeOverLostInput) (HandoverResult, error) {
+	adm, _, err := a.admin(ctx, in.Auth)
+	if err != nil {
+		return HandoverResult{}, err
+	}
+	stop := HeartbeatEvery(ctx, 5*time.Second)
+	defer stop()
+	r, err := failover.TakeOverLost(ctx, adm, in.ReplicaAddr, 2*time.Minute)
+	return HandoverResult{NewPrimaryID: r.NewPrimaryID, OldPrimaryID: r.OldPrimaryID, AlreadyPrimary: r.AlreadyPrimary,
+		Attempts: r.Attempts, Method: r.Method}, classify(err)
+}
