@@ -30,7 +30,7 @@ import (
 
 // Scenario names, for Config.Skip.
 var Scenarios = []string{"force-delete-primary", "delete-replica-pvc", "worker-mid-recovery", "worker-down",
-	"switchover", "sigkill-aof", "freeze-primary", "lose-node", "busy", "audit-db-down", "kube-api-down", "temporal-down", "source-kill", "target-kill", "source-kill-slow", "held-loss", "stale-hold", "open-slot-left", "open-slot", "shard-lost", "sigkill-none"}
+	"switchover", "sigkill-aof", "freeze-primary", "lose-node", "busy", "audit-db-down", "kube-api-down", "temporal-down", "source-kill", "target-kill", "source-kill-slow", "held-loss", "stale-hold", "open-slot-left", "open-slot", "shard-lost", "shard-lost-data", "sigkill-none"}
 
 // Config of a run of `dayops-dev bench chaos`.
 type Config struct {
@@ -241,6 +241,7 @@ func runAOF(ctx context.Context, b *chaosbench.Bench, cfg Config, out io.Writer,
 		{"open-slot-left", func() (chaosbench.Figure, error) { return openslot.RunLeft(ctx, b, 0, 1) }},
 		{"open-slot", func() (chaosbench.Figure, error) { return openslot.Run(ctx, b, 0, 1) }},
 		{"shard-lost", func() (chaosbench.Figure, error) { return shardloss.Run(ctx, b, 2) }},
+		{"shard-lost-data", func() (chaosbench.Figure, error) { return shardloss.RunData(ctx, b, 2) }},
 	}
 	for _, s := range steps {
 		if slices.Contains(cfg.Skip, s.name) {

@@ -24,16 +24,32 @@ import (
 	"github.com/dayops/dayops/internal/kube/render"
 )
 
-// Scenario is shard-lost's label.
-const Scenario = "delete every Pod of one shard at once, volumes kept"
+// Scenario is shard-lost's label, DataScenario shard-lost-data's.
+const (
+	Scenario     = "delete every Pod of one shard at once, volumes kept"
+	DataScenario = "delete every Pod of one shard at once and its primary's volume"
+)
 
 // Run runs shard-lost on shard. The instances must come back with the node
 // IDs they had (on their own volumes), and the guardian must have needed
 // one recover, which succeeded.
 func Run(ctx context.Context, b *chaosbench.Bench, shard int) (chaosbench.Figure, error) {
+	return run(ctx, b, Scenario, shard, false)
+}
+
+// RunData runs shard-lost-data on shard: the primary's volume goes too, so
+// the replica's copy is all that is left. The replica must come back with
+// its node ID and take the primary's place, the former primary's ordinal
+// with a new one (a new, empty volume), in one recover that succeeded; no
+// acknowledged write (WAIT 1: the replica had it) may be lost.
+func RunData(ctx context.Context, b *chaosbench.Bench, shard int) (chaosbench.Figure, error) {
+	return run(ctx, b, DataScenario, shard, true)
+}
+
+func run(ctx context.Context, b *chaosbench.Bench, label string, shard int, primaryVolume bool) (chaosbench.Figure, error) {
 	fail := func(f chaosbench.Figure, err error) (chaosbench.Figure, error) {
-		f.Scenario = Scenario
-		return f, fmt.Errorf("%s: %w", Scenario, err)
+		f.Scenario = label
+		return f, fmt.Errorf("%s: %w", label, err)
 	}
 	before, err := b.Health(ctx)
 	if err != nil {
@@ -43,8 +59,14 @@ func Run(ctx context.Context, b *chaosbench.Bench, shard int) (chaosbench.Figure
 	if err != nil {
 		return fail(chaosbench.Figure{}, err)
 	}
+	primary := pods[0].Name
 	ids := nodeIDs(pods)
-	f, err := b.Measure(ctx, Scenario, shard, false, func(ctx context.Context, f *chaosbench.Figure) error {
+	f, err := b.Measure(ctx, label, shard, false, func(ctx context.Context, f *chaosbench.Figure) error {
+		if primaryVolume {
+			if err := deleteVolumes(ctx, b, pods[0]); err != nil {
+				return err
+			}
+		}
 		var names []string
 		for _, p := range pods {
 			if err := b.Kube.CoreV1().Pods(b.Namespace).Delete(ctx, p.Name, metav1.DeleteOptions{}); err != nil {
@@ -53,6 +75,9 @@ func Run(ctx context.Context, b *chaosbench.Bench, shard int) (chaosbench.Figure
 			names = append(names, p.Name)
 		}
 		f.Note = fmt.Sprintf("Pods %v deleted together", names)
+		if primaryVolume {
+			f.Note += fmt.Sprintf(", and %s's volume", primary)
+		}
 		return nil
 	})
 	if err != nil {
@@ -72,17 +97,41 @@ func Run(ctx context.Context, b *chaosbench.Bench, shard int) (chaosbench.Figure
 	}
 	started := after.Recoveries - before.Recoveries
 	f.Note += fmt.Sprintf("; %d recover started, the last %s in %s", started, op.Status, op.ClosedAt.Sub(op.StartedAt).Round(100*time.Millisecond))
-	switch got := nodeIDs(now); {
-	case started != 1 || op.Status != "Completed":
+	if started != 1 || op.Status != "Completed" {
 		return fail(f, fmt.Errorf("want one recover that completed, got %d, the last %s (%s)", started, op.Status, op.Error))
-	case !slices.Equal(got, ids):
-		return fail(f, fmt.Errorf("node IDs %v after, %v before: an instance did not come back on its volume", got, ids))
 	}
-	f.Note += "; every instance back with its node ID"
+	got := nodeIDs(now)
+	if !primaryVolume {
+		if !slices.Equal(slices.Sorted(slices.Values(got)), slices.Sorted(slices.Values(ids))) {
+			return fail(f, fmt.Errorf("node IDs %v after, %v before: an instance did not come back on its volume", got, ids))
+		}
+		f.Note += "; every instance back with its node ID"
+		return f, nil
+	}
+	// The replica (ids[1:]) kept its ID and is the primary now; the former
+	// primary's ordinal has a new ID.
+	if now[0].Name == primary || !slices.Contains(ids, nodeIDs(now[:1])[0]) || slices.Contains(got, ids[0]) {
+		return fail(f, fmt.Errorf("node IDs %v after (primary first), %v before: want the replica primary with its ID, %s with a new one", got, ids, primary))
+	}
+	f.Note += fmt.Sprintf("; %s took over with its node ID, %s back with a new one", now[0].Name, primary)
 	return f, nil
 }
 
-// shardPods are the Pods of shard's primary and replicas, by name.
+// deleteVolumes deletes the PVCs of p (they go once p is gone).
+func deleteVolumes(ctx context.Context, b *chaosbench.Bench, p corev1.Pod) error {
+	for _, v := range p.Spec.Volumes {
+		if v.PersistentVolumeClaim == nil {
+			continue
+		}
+		if err := b.Kube.CoreV1().PersistentVolumeClaims(b.Namespace).Delete(ctx, v.PersistentVolumeClaim.ClaimName, metav1.DeleteOptions{}); err != nil {
+			return fmt.Errorf("delete pvc %s: %w", v.PersistentVolumeClaim.ClaimName, err)
+		}
+	}
+	return nil
+}
+
+// shardPods are the Pods of shard's primary (first) and replicas (by
+// name).
 func shardPods(ctx context.Context, b *chaosbench.Bench, shard int) ([]corev1.Pod, error) {
 	prim, err := b.PrimaryOf(ctx, shard)
 	if err != nil {
@@ -92,9 +141,8 @@ func shardPods(ctx context.Context, b *chaosbench.Bench, shard int) ([]corev1.Po
 	if err != nil {
 		return nil, err
 	}
-	pods := append([]corev1.Pod{prim}, reps...)
-	slices.SortFunc(pods, func(a, b corev1.Pod) int { return strings.Compare(a.Name, b.Name) })
-	return pods, nil
+	slices.SortFunc(reps, func(a, b corev1.Pod) int { return strings.Compare(a.Name, b.Name) })
+	return append([]corev1.Pod{prim}, reps...), nil
 }
 
 // nodeIDs are the Pods' Redis node IDs (their annotation), in order.

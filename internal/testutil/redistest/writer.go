@@ -65,9 +65,11 @@ type Writer struct {
 	lost    int64
 	lostErr error
 	lastErr error
-	lat     []time.Duration
-	running atomic.Bool
-	asked   map[string]*redis.Client // by address: the targets of ASK redirections
+	// repeated counts writes that found their own value: run twice.
+	repeated int64
+	lat      []time.Duration
+	running  atomic.Bool
+	asked    map[string]*redis.Client // by address: the targets of ASK redirections
 }
 
 type keyState struct {
@@ -252,7 +254,14 @@ func (w *Writer) run(ctx context.Context, id int) {
 				if had {
 					n = seqOf(prev)
 				}
-				if n != st.acked && !slices.Contains(st.maybe, n) {
+				switch {
+				case n == seq:
+					// The value being written: the SET ran twice (the client
+					// retried the pipeline after a network error that came
+					// after the server had run it). Nothing was replaced but
+					// this write's own first run.
+					w.repeated++
+				case n != st.acked && !slices.Contains(st.maybe, n):
 					w.lost++
 					w.lostErr = fmt.Errorf("%s: replaced seq %d, last acknowledged %d", w.Key(k), n, st.acked)
 				}
@@ -289,6 +298,9 @@ type WriterStats struct {
 	Lost    int64
 	LostErr error
 	LastErr error
+	// Repeated counts writes whose SET ran twice (the client retried it
+	// after a network error): each found its own value, not a lost one.
+	Repeated int64
 }
 
 // Stop stops the writers and waits for them.
@@ -309,7 +321,7 @@ func (w *Writer) Stop() WriterStats {
 func (w *Writer) Stats() WriterStats {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return WriterStats{Acked: w.acked, Failed: w.failed, Lost: w.lost, LostErr: w.lostErr, LastErr: w.lastErr}
+	return WriterStats{Acked: w.acked, Failed: w.failed, Lost: w.lost, LostErr: w.lostErr, LastErr: w.lastErr, Repeated: w.repeated}
 }
 
 // Latency summarises the acknowledged writes' latencies since the last call
