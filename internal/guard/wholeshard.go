@@ -14,8 +14,8 @@ import (
 // promotion would wait for nothing.
 func LostWhole(a Assessment) map[int][]Lost {
 	members := map[int]int{}
-	for _, m := range a.Known {
-		members[m.Shard]++
+	for _, o := range slices.Sorted(maps.Keys(a.Known)) {
+		members[a.Known[o].Shard]++
 	}
 	byShard := map[int][]Lost{}
 	for _, l := range a.Lost {
