@@ -14,6 +14,7 @@ const (
 	TypeSwitchedOver      = "SwitchedOver"
 	TypeHoldReleased      = "FailoverHoldReleased"
 	TypeOpenSlotsClosed   = "OpenSlotsClosed"
+	TypeWritesRefused     = "WritesRefused"
 )
 
 // SystemActor is the actor of every event the guardian records on its own.
@@ -131,9 +132,26 @@ type OpenSlotsClosed struct {
 	RolledBack  string `json:"rolled_back,omitempty"`
 }
 
+// WritesRefused: a shard's primary refused writes (and PINGs) with MISCONF
+// on two sweeps in a row while no operation ran: it cannot write to its
+// disk (a full or failing volume under its AOF), stays the primary, and the
+// shard takes no write until the disk has room. Action is what the guardian
+// did: "switchover" (the operation OperationID hands the shard to a replica
+// whose disk takes writes; its SwitchedOver names the replica), or "none"
+// (no replica of the shard takes writes either: only room on the volume
+// ends it).
+type WritesRefused struct {
+	Cluster     string `json:"cluster"`
+	Shard       int    `json:"shard"`
+	Ordinal     int    `json:"ordinal"`
+	Reason      string `json:"reason"`
+	Action      string `json:"action"`
+	OperationID string `json:"operation_id,omitempty"`
+}
+
 func init() {
 	for _, t := range []string{TypeInstanceLost, TypeFailoverObserved, TypeFenced, TypeInstanceRecovered,
-		TypeClusterDegraded, TypeClusterHealthy, TypeSwitchedOver, TypeHoldReleased, TypeOpenSlotsClosed} {
+		TypeClusterDegraded, TypeClusterHealthy, TypeSwitchedOver, TypeHoldReleased, TypeOpenSlotsClosed, TypeWritesRefused} {
 		schemaVersions[t] = 1
 	}
 }
@@ -158,6 +176,8 @@ func newSelfHealPayload(eventType string) Payload {
 		return &FailoverHoldReleased{}
 	case TypeOpenSlotsClosed:
 		return &OpenSlotsClosed{}
+	case TypeWritesRefused:
+		return &WritesRefused{}
 	}
 	return nil
 }
@@ -171,6 +191,7 @@ func (ClusterHealthy) EventType() string       { return TypeClusterHealthy }
 func (SwitchedOver) EventType() string         { return TypeSwitchedOver }
 func (FailoverHoldReleased) EventType() string { return TypeHoldReleased }
 func (OpenSlotsClosed) EventType() string      { return TypeOpenSlotsClosed }
+func (WritesRefused) EventType() string        { return TypeWritesRefused }
 
 func (p InstanceLost) SchemaVersion() int         { return schemaVersions[p.EventType()] }
 func (p FailoverObserved) SchemaVersion() int     { return schemaVersions[p.EventType()] }
@@ -181,6 +202,7 @@ func (p ClusterHealthy) SchemaVersion() int       { return schemaVersions[p.Even
 func (p SwitchedOver) SchemaVersion() int         { return schemaVersions[p.EventType()] }
 func (p FailoverHoldReleased) SchemaVersion() int { return schemaVersions[p.EventType()] }
 func (p OpenSlotsClosed) SchemaVersion() int      { return schemaVersions[p.EventType()] }
+func (p WritesRefused) SchemaVersion() int        { return schemaVersions[p.EventType()] }
 
 func (p InstanceLost) ClusterName() string         { return p.Cluster }
 func (p FailoverObserved) ClusterName() string     { return p.Cluster }
@@ -191,6 +213,7 @@ func (p ClusterHealthy) ClusterName() string       { return p.Cluster }
 func (p SwitchedOver) ClusterName() string         { return p.Cluster }
 func (p FailoverHoldReleased) ClusterName() string { return p.Cluster }
 func (p OpenSlotsClosed) ClusterName() string      { return p.Cluster }
+func (p WritesRefused) ClusterName() string        { return p.Cluster }
 
 // Recover and switchover events belong to their operation's stream.
 func (p InstanceRecovered) operation() string { return p.OperationID }

@@ -3,6 +3,7 @@ package workflows
 import (
 	"github.com/dayops/dayops/internal/workflows/backups"
 	"github.com/dayops/dayops/internal/workflows/flow"
+	"github.com/dayops/dayops/internal/workflows/guardianwf"
 	"github.com/dayops/dayops/internal/workflows/lifecycle"
 	"github.com/dayops/dayops/internal/workflows/selfheal"
 	"github.com/dayops/dayops/internal/workflows/upgrade"
@@ -121,29 +122,30 @@ var (
 // (see backups.BackupWorkflowID).
 func BackupWorkflowID(backupID string) string { return backups.BackupWorkflowID(backupID) }
 
-// Self-healing: guardian, recover, switchover (package selfheal).
+// Self-healing: the guardian (package guardianwf), recover and switchover
+// (package selfheal).
 const (
 	OpRecover        = selfheal.OpRecover
 	OpSwitchover     = selfheal.OpSwitchover
 	ErrTypeNoPrimary = selfheal.ErrTypeNoPrimary
-	QueryHealth      = selfheal.QueryHealth
+	QueryHealth      = guardianwf.QueryHealth
 )
 
 type (
-	GuardianInput   = selfheal.GuardianInput
-	GuardianHealth  = selfheal.GuardianHealth
+	GuardianInput   = guardianwf.GuardianInput
+	GuardianHealth  = guardianwf.GuardianHealth
 	RecoverInput    = selfheal.RecoverInput
 	SwitchoverInput = selfheal.SwitchoverInput
 )
 
 var (
-	Guardian   = selfheal.Guardian
+	Guardian   = guardianwf.Guardian
 	Recover    = selfheal.Recover
 	Switchover = selfheal.Switchover
 )
 
 // GuardianWorkflowID is the ID of a cluster's guardian (see
-// selfheal.GuardianWorkflowID).
+// guardianwf.GuardianWorkflowID).
 func GuardianWorkflowID(namespace, cluster string) string {
-	return selfheal.GuardianWorkflowID(namespace, cluster)
+	return guardianwf.GuardianWorkflowID(namespace, cluster)
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/dayops/dayops/internal/activities/kube"
 	"github.com/dayops/dayops/internal/activities/redisops"
 	"github.com/dayops/dayops/internal/workflows/backups"
+	"github.com/dayops/dayops/internal/workflows/guardianwf"
 	"github.com/dayops/dayops/internal/workflows/lifecycle"
 	"github.com/dayops/dayops/internal/workflows/selfheal"
 	"github.com/dayops/dayops/internal/workflows/upgrade"
@@ -51,7 +52,7 @@ func Register(r Registry, a Activities) {
 	if a.Backup != nil {
 		r.RegisterActivity(a.Backup)
 	}
-	for _, w := range []any{selfheal.Guardian, selfheal.Recover, selfheal.Switchover} {
+	for _, w := range []any{guardianwf.Guardian, selfheal.Recover, selfheal.Switchover} {
 		r.RegisterWorkflow(w)
 	}
 	if a.Guardian != nil {

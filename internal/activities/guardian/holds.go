@@ -8,6 +8,7 @@ import (
 	"github.com/dayops/dayops/internal/guard"
 	"github.com/dayops/dayops/internal/kube/render"
 	"github.com/dayops/dayops/internal/redis/clusteradmin"
+	"github.com/dayops/dayops/internal/redis/misconf"
 	"github.com/dayops/dayops/internal/redis/slotmigrate/leftopen"
 	"github.com/dayops/dayops/internal/redis/slotmigrate/sourceguard"
 	"github.com/dayops/dayops/internal/topology"
@@ -37,11 +38,22 @@ type HoldRelease struct {
 }
 
 // holdMemory is what the sweeps of one cluster keep between them: when the
-// last one ran, the holds and the open slots it found.
+// last one ran, the holds, the open slots and the primaries refusing
+// writes it found.
 type holdMemory struct {
-	at    time.Time
-	sweep sourceguard.Sweep
-	open  leftopen.Finder
+	at      time.Time
+	sweep   sourceguard.Sweep
+	open    leftopen.Finder
+	refused misconf.Finder
+}
+
+// swept is what one sweep found: the holds it cleared, the slots and the
+// primaries refusing writes that two sweeps in a row found, the commands.
+type swept struct {
+	released []HoldRelease
+	open     []leftopen.Slot
+	refused  []misconf.Refusal
+	commands int
 }
 
 // holdTarget is one instance the sweep asks: where it is, which node it
@@ -57,24 +69,25 @@ type holdTarget struct {
 // and finds the slots left open (leftopen: every primary's own view, one
 // command each), at most once every HoldSweep, and only while the cluster
 // is healthy (no operation runs, every instance answers and every shard
-// has its primary). It returns what it cleared, the slots two sweeps in a
-// row found open (the workflow has a recover close them) and the Redis
-// commands it sent.
-func (a *Activities) sweepHolds(ctx context.Context, namespace, cluster string, obs Observation) ([]HoldRelease, []leftopen.Slot, int) {
+// has its primary). It also asks every instance for a PING, which a node
+// that cannot write to its disk answers with MISCONF (misconf). It returns
+// what it cleared, the slots two sweeps in a row found open (the workflow
+// has a recover close them), the primaries two sweeps in a row found
+// refusing writes (the workflow hands their shards to a replica) and the
+// Redis commands it sent.
+func (a *Activities) sweepHolds(ctx context.Context, namespace, cluster string, obs Observation) swept {
 	every := a.HoldSweep
 	if every == 0 {
 		every = DefaultHoldSweep
 	}
 	if every < 0 || obs.Spec == nil {
-		return nil, nil, 0
+		return swept{}
 	}
 	key := namespace + "/" + cluster
 	a.mu.Lock()
 	mem := a.holds[key]
 	a.mu.Unlock()
-	var released []HoldRelease
-	var open []leftopen.Slot
-	n := 0
+	var out swept
 	switch {
 	case obs.Assessment.State != guard.StateHealthy:
 		// Both looks that clear a hold see a healthy cluster with no
@@ -83,17 +96,21 @@ func (a *Activities) sweepHolds(ctx context.Context, namespace, cluster string, 
 	case time.Since(mem.at) >= every:
 		cl, err := a.clients(ctx, namespace, render.PasswordSecretName(*obs.Spec))
 		if err != nil {
-			return nil, nil, 0
+			return swept{}
 		}
 		running := func(ctx context.Context) (string, error) { return a.runningOperation(ctx, namespace, cluster) }
 		targets := holdTargets(obs)
-		released, n = sweep(ctx, cl, targets, &mem, running, a.Log)
-		var m int
-		open, m = mem.open.Look(ctx, cl, primariesOf(targets))
-		a.Metrics.swept(key, len(released), len(leftopen.Slots(open)), n+m)
-		n += m
-		if len(open) > 0 {
-			a.Log.WarnContext(ctx, "slots left open with no operation running", "cluster", key, "open", leftopen.Describe(open))
+		var n, m, k int
+		out.released, n = sweep(ctx, cl, targets, &mem, running, a.Log)
+		out.open, m = mem.open.Look(ctx, cl, primariesOf(targets))
+		out.refused, k = mem.refused.Look(ctx, cl, instancesOf(targets))
+		out.commands = n + m + k
+		a.Metrics.swept(key, len(out.released), len(leftopen.Slots(out.open)), out.commands)
+		if len(out.open) > 0 {
+			a.Log.WarnContext(ctx, "slots left open with no operation running", "cluster", key, "open", leftopen.Describe(out.open))
+		}
+		if len(out.refused) > 0 {
+			a.Log.WarnContext(ctx, "primaries refuse writes (their disk)", "cluster", key, "refused", misconf.Describe(out.refused))
 		}
 		mem.at = time.Now()
 	}
@@ -103,7 +120,7 @@ func (a *Activities) sweepHolds(ctx context.Context, namespace, cluster string, 
 	}
 	a.holds[key] = mem
 	a.mu.Unlock()
-	return released, open, n
+	return out
 }
 
 // primariesOf are the primaries among targets.
@@ -113,6 +130,15 @@ func primariesOf(targets []holdTarget) []leftopen.Primary {
 		if t.Role == topology.RolePrimary {
 			out = append(out, leftopen.Primary{Addr: t.Addr, Ordinal: t.Ordinal, Shard: t.Shard})
 		}
+	}
+	return out
+}
+
+// instancesOf are targets for a misconf look.
+func instancesOf(targets []holdTarget) []misconf.Instance {
+	out := make([]misconf.Instance, len(targets))
+	for i, t := range targets {
+		out[i] = misconf.Instance{Addr: t.Addr, Ordinal: t.Ordinal, Shard: t.Shard, Primary: t.Role == topology.RolePrimary}
 	}
 	return out
 }

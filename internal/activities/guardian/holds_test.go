@@ -152,9 +152,12 @@ func TestWatchSweepsOnlyAHealthyCluster(t *testing.T) {
 	var open []leftopen.Slot
 	look := func(state string) []HoldRelease {
 		obs.Assessment.State = state
-		got, o, _ := a.sweepHolds(ctx, "default", "holds", obs)
-		open = o
-		return got
+		sw := a.sweepHolds(ctx, "default", "holds", obs)
+		open = sw.open
+		if len(sw.refused) != 0 {
+			t.Errorf("look found primaries refusing writes: %v", sw.refused)
+		}
+		return sw.released
 	}
 	for i, state := range []string{guard.StateHealthy, guard.StateBusy, guard.StateHealthy, guard.StateDegraded, guard.StateHealthy} {
 		if got := look(state); len(got) != 0 || len(open) != 0 {

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/dayops/dayops/internal/activities/guardian/opstart"
 	"github.com/dayops/dayops/internal/activities/kube"
 	"github.com/dayops/dayops/internal/guard"
 	"github.com/dayops/dayops/internal/kube/render"
@@ -390,19 +391,13 @@ func (a *Activities) relabel(ctx context.Context, namespace, cluster string, as 
 	return changed, nil
 }
 
-// OperationWorkflowID is the workflow ID of a cluster's operation (the same
-// as workflows.WorkflowID, which this package cannot import).
-func OperationWorkflowID(namespace, cluster string) string {
-	return "dayops/" + namespace + "/" + cluster
-}
-
 // runningOperation returns the operation ID (or workflow type) of the
 // cluster's running operation, "" when none runs.
 func (a *Activities) runningOperation(ctx context.Context, namespace, cluster string) (string, error) {
 	if a.Temporal == nil {
 		return "", nil
 	}
-	d, err := a.Temporal.DescribeWorkflowExecution(ctx, OperationWorkflowID(namespace, cluster), "")
+	d, err := a.Temporal.DescribeWorkflowExecution(ctx, opstart.WorkflowID(namespace, cluster), "")
 	var nf *serviceerror.NotFound
 	if errors.As(err, &nf) {
 		return "", nil

@@ -2,20 +2,15 @@ package guardian
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
+	"github.com/dayops/dayops/internal/activities/guardian/opstart"
 	"github.com/dayops/dayops/internal/guard"
 	"github.com/dayops/dayops/internal/kube/render"
-	"github.com/dayops/dayops/internal/operation"
+	"github.com/dayops/dayops/internal/redis/misconf"
 	"github.com/dayops/dayops/internal/redis/slotmigrate/leftopen"
-	enumspb "go.temporal.io/api/enums/v1"
-	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/activity"
-	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/converter"
-	"go.temporal.io/sdk/temporal"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
@@ -71,6 +66,10 @@ type WatchResult struct {
 	// operation ran (a slot move cut short): the workflow starts a recover,
 	// which closes them.
 	OpenSlots []leftopen.Slot `json:"openSlots,omitempty"`
+	// WritesRefused are primaries two sweeps in a row found refusing writes
+	// for a disk error while no operation ran: the workflow hands each such
+	// shard to a replica whose disk takes writes (a switchover).
+	WritesRefused []misconf.Refusal `json:"writesRefused,omitempty"`
 }
 
 // Watch observes the cluster every Interval, relabelling roles on the spot,
@@ -119,10 +118,10 @@ func (a *Activities) Watch(ctx context.Context, in WatchInput) (WatchResult, err
 			if len(obs.Relabelled) > 0 {
 				out.LabelledAt = time.Now()
 			}
-			released, open, n := a.sweepHolds(ctx, in.Namespace, in.Cluster, obs)
-			out.HoldsReleased = append(out.HoldsReleased, released...)
-			out.OpenSlots = open
-			out.Commands += n
+			sw := a.sweepHolds(ctx, in.Namespace, in.Cluster, obs)
+			out.HoldsReleased = append(out.HoldsReleased, sw.released...)
+			out.OpenSlots, out.WritesRefused = sw.open, sw.refused
+			out.Commands += sw.commands
 			fresh := newFences(obs.Fences, in.Fences)
 			a.Metrics.fenced(key, fresh)
 			out.NewFences += fresh
@@ -133,7 +132,8 @@ func (a *Activities) Watch(ctx context.Context, in WatchInput) (WatchResult, err
 				in.Fences[f.Ordinal] = f.ID
 			}
 			switch {
-			case obs.Gone, len(out.Failovers) > 0, out.NewFences > 0, len(out.HoldsReleased) > 0, len(out.OpenSlots) > 0, in.ReturnOnLost && as.NeedsRecovery() && !time.Now().Before(in.RecoverNotBefore),
+			case obs.Gone, len(out.Failovers) > 0, out.NewFences > 0, len(out.HoldsReleased) > 0, len(out.OpenSlots) > 0,
+				in.ReturnOnLost && (as.NeedsRecovery() || len(out.WritesRefused) > 0) && !time.Now().Before(in.RecoverNotBefore),
 				as.Fingerprint() != in.Fingerprint, time.Now().After(end):
 				return out, nil
 			}
@@ -147,70 +147,20 @@ func (a *Activities) Watch(ctx context.Context, in WatchInput) (WatchResult, err
 	}
 }
 
-// StartRecoverInput starts a recover operation on behalf of the guardian.
-type StartRecoverInput struct {
-	Meta operation.Meta `json:"meta"`
-	// Input is the recover workflow's input (opaque here: this package
-	// cannot import the workflows).
-	Input any `json:"input"`
-	// Summary is shown in the Temporal UI.
-	Summary string `json:"summary"`
-}
+// StartRecoverInput starts an operation (a recover, or a switchover away
+// from a primary that refuses writes) on behalf of the guardian.
+type StartRecoverInput = opstart.Input
 
 // StartRecoverResult says whether the operation runs.
-type StartRecoverResult struct {
-	Started bool   `json:"started"`
-	RunID   string `json:"runId,omitempty"`
-	// Busy names the other operation that holds the cluster.
-	Busy string `json:"busy,omitempty"`
-}
+type StartRecoverResult = opstart.Result
 
-// Search attribute keys (workflows.SearchAttr*).
-var (
-	saCluster     = temporal.NewSearchAttributeKeyKeyword("DayopsCluster")
-	saOperation   = temporal.NewSearchAttributeKeyKeyword("DayopsOperation")
-	saOperationID = temporal.NewSearchAttributeKeyKeyword("DayopsOperationID")
-	saRequester   = temporal.NewSearchAttributeKeyKeyword("DayopsRequester")
-)
-
-// StartRecover starts the Recover workflow as the cluster's operation. If the
-// cluster already runs this very operation (a retried attempt) it is
-// success; if it runs another, Busy names it.
+// StartRecover starts the operation of in as the cluster's (opstart.Start).
 func (a *Activities) StartRecover(ctx context.Context, in StartRecoverInput) (StartRecoverResult, error) {
-	m := in.Meta
-	wid := OperationWorkflowID(m.Namespace, m.Cluster)
-	opts := client.StartWorkflowOptions{
-		ID: wid, TaskQueue: a.TaskQueue,
-		WorkflowIDConflictPolicy:                 enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
-		WorkflowIDReusePolicy:                    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
-		WorkflowExecutionErrorWhenAlreadyStarted: true,
-		TypedSearchAttributes: temporal.NewSearchAttributes(saCluster.ValueSet(m.ClusterKey()), saOperation.ValueSet(string(m.Type)),
-			saOperationID.ValueSet(m.OperationID), saRequester.ValueSet(m.Actor)),
-		Memo:          map[string]any{"operationId": m.OperationID, "reason": m.Reason},
-		StaticSummary: fmt.Sprintf("%s %s by %s", m.Type, m.ClusterKey(), m.Actor),
-		StaticDetails: in.Summary,
+	res, err := opstart.Start(ctx, a.Temporal, a.TaskQueue, in)
+	if res.New {
+		a.Metrics.recovery(in.Meta.ClusterKey())
 	}
-	run, err := a.Temporal.ExecuteWorkflow(ctx, opts, "Recover", in.Input)
-	var already *serviceerror.WorkflowExecutionAlreadyStarted
-	if errors.As(err, &already) {
-		d, derr := a.Temporal.DescribeWorkflowExecution(ctx, wid, "")
-		if derr != nil {
-			return StartRecoverResult{}, fmt.Errorf("describe %s: %w", wid, derr)
-		}
-		var id string
-		if f := d.GetWorkflowExecutionInfo().GetMemo().GetFields()["operationId"]; f != nil {
-			_ = converter.GetDefaultDataConverter().FromPayload(f, &id)
-		}
-		if id == m.OperationID {
-			return StartRecoverResult{Started: true, RunID: d.GetWorkflowExecutionInfo().GetExecution().GetRunId()}, nil
-		}
-		return StartRecoverResult{Busy: d.GetWorkflowExecutionInfo().GetType().GetName() + " " + id}, nil
-	}
-	if err != nil {
-		return StartRecoverResult{}, fmt.Errorf("start recover: %w", err)
-	}
-	a.Metrics.recovery(m.ClusterKey())
-	return StartRecoverResult{Started: true, RunID: run.GetRunID()}, nil
+	return res, err
 }
 
 // ForceDeleteInput names Pods stuck on a dead node.

@@ -13,12 +13,22 @@ import (
 	"github.com/dayops/dayops/internal/audit"
 	"github.com/dayops/dayops/internal/guard"
 	"github.com/dayops/dayops/internal/kube/render"
+	"github.com/dayops/dayops/internal/operation"
 	"github.com/dayops/dayops/internal/planner"
 	"github.com/dayops/dayops/internal/spec"
 	"github.com/dayops/dayops/internal/topology"
 	"github.com/dayops/dayops/internal/workflows/flow"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
+)
+
+// guardianActs names the guardian's activities recover observes with.
+var guardianActs *guardian.Activities
+
+// OpRecover and OpSwitchover are the self-healing operation types.
+const (
+	OpRecover    = operation.Recover
+	OpSwitchover = operation.Switchover
 )
 
 // ErrTypeNoPrimary: a shard lost every copy of its data (no primary came

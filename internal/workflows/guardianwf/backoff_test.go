@@ -1,4 +1,4 @@
-package selfheal
+package guardianwf
 
 import (
 	"testing"

@@ -1,4 +1,4 @@
-package selfheal
+package guardianwf
 
 import (
 	"fmt"
@@ -13,8 +13,10 @@ import (
 	"github.com/dayops/dayops/internal/eventstore"
 	"github.com/dayops/dayops/internal/guard"
 	"github.com/dayops/dayops/internal/operation"
+	"github.com/dayops/dayops/internal/redis/misconf"
 	"github.com/dayops/dayops/internal/redis/slotmigrate/leftopen"
 	"github.com/dayops/dayops/internal/workflows/flow"
+	"github.com/dayops/dayops/internal/workflows/selfheal"
 	"github.com/google/uuid"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
@@ -23,10 +25,10 @@ import (
 // guardianActs names the guardian's activities.
 var guardianActs *guardian.Activities
 
-// OpRecover and OpSwitchover are the self-healing operation types.
+// The operations the guardian starts.
 const (
-	OpRecover    = operation.Recover
-	OpSwitchover = operation.Switchover
+	OpRecover    = selfheal.OpRecover
+	OpSwitchover = selfheal.OpSwitchover
 )
 
 // QueryHealth is the guardian's query: it answers GuardianHealth.
@@ -129,6 +131,9 @@ type GuardianHealth struct {
 	// Observations and RedisCommands count the guardian's work (its cost).
 	Observations  int64 `json:"observations"`
 	RedisCommands int64 `json:"redisCommands"`
+	// WritesRefused are the primaries the last sweeps found refusing
+	// writes for a disk error (see handOverRefused).
+	WritesRefused []misconf.Refusal `json:"writesRefused,omitempty"`
 	// Known is the guardian's memory, for a recover started by hand.
 	Known map[int]guard.Member `json:"known,omitempty"`
 }
@@ -258,12 +263,20 @@ func (g *guardianRun) tick() (gone bool, err error) {
 		}
 		in.ReadServices = obs.Spec.Shards
 	}
-	if g.backoff && as.State == guard.StateHealthy && len(res.OpenSlots) == 0 {
+	if g.backoff && as.State == guard.StateHealthy && len(res.OpenSlots) == 0 && len(res.WritesRefused) == 0 {
 		in.RecoverAttempts, in.RecoverFor = 0, ""
 	}
-	// Histories before the open-slot sweep carry no OpenSlots: no recover.
-	if (as.NeedsRecovery() || len(res.OpenSlots) > 0) && as.State != guard.StateBusy && !workflow.Now(g.ctx).Before(in.RecoverNotBefore) {
+	in.Health.WritesRefused = res.WritesRefused
+	// Histories before the open-slot sweep carry no OpenSlots (before the
+	// disk sweep no WritesRefused): no recover, no switchover.
+	due := as.State != guard.StateBusy && !workflow.Now(g.ctx).Before(in.RecoverNotBefore)
+	switch {
+	case due && (as.NeedsRecovery() || len(res.OpenSlots) > 0):
 		if err := g.startRecover(as, res.OpenSlots); err != nil {
+			return false, err
+		}
+	case due && len(res.WritesRefused) > 0:
+		if err := g.handOverRefused(as, res.WritesRefused); err != nil {
 			return false, err
 		}
 	}
@@ -364,13 +377,7 @@ func (g *guardianRun) startRecover(as guard.Assessment, open []leftopen.Slot) er
 		}
 	}
 	var opID string
-	_ = workflow.SideEffect(g.ctx, func(workflow.Context) any {
-		id, err := uuid.NewV7()
-		if err != nil {
-			return uuid.NewString()
-		}
-		return id.String()
-	}).Get(&opID)
+	_ = workflow.SideEffect(g.ctx, func(workflow.Context) any { return newOperationID() }).Get(&opID)
 	var reasons []string
 	for _, l := range as.Lost {
 		reasons = append(reasons, l.Reason)
@@ -380,7 +387,7 @@ func (g *guardianRun) startRecover(as guard.Assessment, open []leftopen.Slot) er
 	}
 	m := operation.Meta{OperationID: opID, Type: OpRecover, Namespace: in.Namespace, Cluster: in.Cluster,
 		Actor: audit.SystemActor, Reason: strings.Join(reasons, "; "), RequestedAt: workflow.Now(g.ctx)}
-	rin := RecoverInput{Meta: m, Lost: as.Lost, Known: as.Known}
+	rin := selfheal.RecoverInput{Meta: m, Lost: as.Lost, Known: as.Known}
 	var res guardian.StartRecoverResult
 	ctx := g.opts("start a recover operation", time.Minute)
 	if err := workflow.ExecuteActivity(ctx, guardianActs.StartRecover, guardian.StartRecoverInput{
@@ -401,6 +408,15 @@ func (g *guardianRun) startRecover(as guard.Assessment, open []leftopen.Slot) er
 		}
 	}
 	return nil
+}
+
+// newOperationID is a time-ordered operation ID (UUIDv7).
+func newOperationID() string {
+	id, err := uuid.NewV7()
+	if err != nil {
+		return uuid.NewString()
+	}
+	return id.String()
 }
 
 // record appends the guardian's own events with the system actor.
@@ -480,6 +496,9 @@ func (g *guardianRun) publish() {
 	var b strings.Builder
 	fmt.Fprintf(&b, "**guardian** %s/%s: %s, %d/%d instances ready\n\n", g.in.Namespace, g.in.Cluster, orUnknown(h.State), h.Ready, h.Desired)
 	for _, r := range h.Reasons {
+		fmt.Fprintf(&b, "- %s\n", r)
+	}
+	for _, r := range h.WritesRefused {
 		fmt.Fprintf(&b, "- %s\n", r)
 	}
 	fmt.Fprintf(&b, "\nFailovers seen: %d, fenced restarts: %d, recoveries started: %d", h.Failovers, h.Fences, h.Recoveries)
