@@ -14,6 +14,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/dayops/dayops/bench/chaosbench"
+	"github.com/dayops/dayops/bench/chaosbench/diskfull"
 	"github.com/dayops/dayops/bench/chaosbench/heldloss"
 	"github.com/dayops/dayops/bench/chaosbench/kubedown"
 	"github.com/dayops/dayops/bench/chaosbench/openslot"
@@ -286,6 +287,14 @@ func TestSelfHealing(t *testing.T) {
 	// back as a new replica; no acknowledged write is lost (the writer waits
 	// for a replica: the replica had each one).
 	h.checked(shardloss.RunData(ctx, b, 2))
+	// 21. Shard 1's primary's volume fills up (its AOF directory swapped
+	// for a tmpfs with 1 MiB to spare, filled by writes to its slots):
+	// Redis refuses every write to the shard with MISCONF and keeps the
+	// primary, its Pod Ready. The guardian's sweep finds it on two sweeps
+	// in a row and starts a switchover to the replica (WritesRefused); the
+	// former primary stops as a replica on the first write it cannot
+	// persist and comes back once the volume has room.
+	h.checked(diskfull.Run(ctx, b, 1))
 
 	wr, err := b.Stop(ctx)
 	if err != nil {
@@ -327,7 +336,7 @@ func TestSelfHealing(t *testing.T) {
 		}
 	}
 	for _, typ := range []string{audit.TypeInstanceLost, audit.TypeFailoverObserved, audit.TypeInstanceRecovered, audit.TypeSwitchedOver, audit.TypeHoldReleased,
-		audit.TypeOpenSlotsClosed} {
+		audit.TypeOpenSlotsClosed, audit.TypeWritesRefused} {
 		if counts[typ] == 0 {
 			t.Errorf("no %s event", typ)
 		}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/dayops/dayops/bench/benchkit"
 	"github.com/dayops/dayops/bench/chaosbench"
+	"github.com/dayops/dayops/bench/chaosbench/diskfull"
 	"github.com/dayops/dayops/bench/chaosbench/heldloss"
 	"github.com/dayops/dayops/bench/chaosbench/kubedown"
 	"github.com/dayops/dayops/bench/chaosbench/openslot"
@@ -30,7 +31,7 @@ import (
 
 // Scenario names, for Config.Skip.
 var Scenarios = []string{"force-delete-primary", "delete-replica-pvc", "worker-mid-recovery", "worker-down",
-	"switchover", "sigkill-aof", "freeze-primary", "lose-node", "busy", "audit-db-down", "kube-api-down", "temporal-down", "source-kill", "target-kill", "source-kill-slow", "held-loss", "stale-hold", "open-slot-left", "open-slot", "shard-lost", "shard-lost-data", "sigkill-none"}
+	"switchover", "sigkill-aof", "freeze-primary", "lose-node", "busy", "audit-db-down", "kube-api-down", "temporal-down", "source-kill", "target-kill", "source-kill-slow", "held-loss", "stale-hold", "open-slot-left", "open-slot", "shard-lost", "shard-lost-data", "disk-full", "sigkill-none"}
 
 // Config of a run of `dayops-dev bench chaos`.
 type Config struct {
@@ -242,6 +243,7 @@ func runAOF(ctx context.Context, b *chaosbench.Bench, cfg Config, out io.Writer,
 		{"open-slot", func() (chaosbench.Figure, error) { return openslot.Run(ctx, b, 0, 1) }},
 		{"shard-lost", func() (chaosbench.Figure, error) { return shardloss.Run(ctx, b, 2) }},
 		{"shard-lost-data", func() (chaosbench.Figure, error) { return shardloss.RunData(ctx, b, 2) }},
+		{"disk-full", func() (chaosbench.Figure, error) { return diskfull.Run(ctx, b, 1) }},
 	}
 	for _, s := range steps {
 		if slices.Contains(cfg.Skip, s.name) {

@@ -30,6 +30,11 @@ import (
 // found it, so 1-2 sweeps after it was left.
 const DefaultHoldSweep = 15 * time.Second
 
+// refusalRecheck is how soon the sweep after one that found a primary
+// refusing writes comes: a shard that takes no write is an outage, and
+// the second look that confirms it need not wait a whole HoldSweep.
+const refusalRecheck = 2 * time.Second
+
 // HoldRelease is a failover hold the guardian cleared.
 type HoldRelease struct {
 	Ordinal int           `json:"ordinal"`
@@ -93,7 +98,7 @@ func (a *Activities) sweepHolds(ctx context.Context, namespace, cluster string, 
 		// Both looks that clear a hold see a healthy cluster with no
 		// operation: one seen while an operation ran may be its own.
 		mem = holdMemory{}
-	case time.Since(mem.at) >= every:
+	case time.Since(mem.at) >= every, mem.refused.Pending() && time.Since(mem.at) >= refusalRecheck:
 		cl, err := a.clients(ctx, namespace, render.PasswordSecretName(*obs.Spec))
 		if err != nil {
 			return swept{}

@@ -108,6 +108,10 @@ func (f *Finder) Look(ctx context.Context, cl clusteradmin.ClientFactory, in []I
 	return out, len(in)
 }
 
+// Pending reports whether the last look found a primary refusing writes
+// that a next look would report: the caller may look again sooner.
+func (f *Finder) Pending() bool { return len(f.last) > 0 }
+
 // Refuses reports whether err is Redis refusing a command for a disk error.
 func Refuses(err error) bool {
 	return err != nil && strings.HasPrefix(err.Error(), "MISCONF")

@@ -59,8 +59,8 @@ func TestAFullDiskIsFoundAndItsShardHandedToTheReplica(t *testing.T) {
 		t.Fatalf("a look before the disk filled found %v", got)
 	}
 	key := fillUntilRefused(t, cc, primary)
-	if got, _ := f.Look(ctx, c.Pool, in); len(got) != 0 {
-		t.Fatalf("the first look that saw the refusal reported it: %v", got)
+	if got, _ := f.Look(ctx, c.Pool, in); len(got) != 0 || !f.Pending() {
+		t.Fatalf("the first look that saw the refusal reported %v (pending %v): want nothing, pending", got, f.Pending())
 	}
 	got, n := f.Look(ctx, c.Pool, in)
 	if len(got) != 1 || got[0].Ordinal != ordinalOf(in, primary.Addr) || !slices.Equal(got[0].Replicas, []int{ordinalOf(in, replica.Addr)}) ||
