@@ -7,9 +7,13 @@
 // and stays the primary: nothing fails over by itself, and the Pod stays
 // Ready. The guardian's sweep must find it and hand the shard to its
 // replica (a switchover: no acknowledged write lost). The former primary,
-// a replica now, stops on the first write it cannot persist; the scenario
-// then frees the volume (unmounts the tmpfs, as an operator who made room)
-// and the instance comes back as a replica.
+// a replica now, stops on the first write it cannot persist (Redis 7.0
+// panics rather than replicate what it cannot write); its container
+// restarts in a new mount namespace, without the tmpfs, as on a volume that
+// has room again, and comes back as a replica. (A volume that stays full
+// would keep it failing: the shard keeps its writes, not its redundancy.)
+// The scenario unmounts the tmpfs itself when the process still runs in
+// the namespace that has it.
 package diskfull
 
 import (
