@@ -57,6 +57,9 @@ func Describe(rs []Refusal) string {
 // a moment's error (a disk that recovered) is not.
 type Finder struct {
 	last map[int]bool
+	// fresh: the last look found a primary refusing that the look before
+	// did not (reported by the next look if it still refuses).
+	fresh bool
 }
 
 // askTimeout bounds one instance's answer to a look.
@@ -85,6 +88,7 @@ func (f *Finder) Look(ctx context.Context, cl clusteradmin.ClientFactory, in []I
 	}
 	wg.Wait()
 	now := map[int]bool{}
+	fresh := false
 	var out []Refusal
 	for i, x := range in {
 		if reasons[i] == "" || !x.Primary {
@@ -92,6 +96,7 @@ func (f *Finder) Look(ctx context.Context, cl clusteradmin.ClientFactory, in []I
 		}
 		now[x.Ordinal] = true
 		if !f.last[x.Ordinal] {
+			fresh = true
 			continue
 		}
 		r := Refusal{Ordinal: x.Ordinal, Shard: x.Shard, Reason: reasons[i]}
@@ -103,14 +108,15 @@ func (f *Finder) Look(ctx context.Context, cl clusteradmin.ClientFactory, in []I
 		slices.Sort(r.Replicas)
 		out = append(out, r)
 	}
-	f.last = now
+	f.last, f.fresh = now, fresh
 	slices.SortFunc(out, func(a, b Refusal) int { return a.Shard - b.Shard })
 	return out, len(in)
 }
 
 // Pending reports whether the last look found a primary refusing writes
-// that a next look would report: the caller may look again sooner.
-func (f *Finder) Pending() bool { return len(f.last) > 0 }
+// that it did not report yet (the look before did not find it): the caller
+// may look again sooner to confirm it.
+func (f *Finder) Pending() bool { return f.fresh }
 
 // Refuses reports whether err is Redis refusing a command for a disk error.
 func Refuses(err error) bool {

@@ -67,6 +67,9 @@ func TestAFullDiskIsFoundAndItsShardHandedToTheReplica(t *testing.T) {
 		!strings.Contains(got[0].Reason, "No space left on device") {
 		t.Fatalf("second look = %+v, want ordinal %d with replica %d refusing for a full disk", got, ordinalOf(in, primary.Addr), ordinalOf(in, replica.Addr))
 	}
+	if f.Pending() {
+		t.Error("pending after the look that reported the refusal: want the usual pace again")
+	}
 	t.Logf("reported with %d commands: %s", n, misconf.Describe(got))
 
 	began := time.Now()

@@ -483,6 +483,15 @@ func (g *guardianRun) health() GuardianHealth {
 	if h.RecoverAttempts > 0 {
 		h.NextRecovery = g.in.RecoverNotBefore
 	}
+	// A primary that refuses writes leaves Redis' and Kubernetes' view
+	// whole (the assessment says Healthy) while its shard takes no write.
+	if len(h.WritesRefused) > 0 {
+		h.State = guard.StateDegraded
+		h.Reasons = slices.Clone(h.Reasons)
+		for _, r := range h.WritesRefused {
+			h.Reasons = append(h.Reasons, r.String())
+		}
+	}
 	h.PendingEvents = 0
 	for _, p := range g.in.Pending {
 		h.PendingEvents += len(p.Events)
@@ -496,9 +505,6 @@ func (g *guardianRun) publish() {
 	var b strings.Builder
 	fmt.Fprintf(&b, "**guardian** %s/%s: %s, %d/%d instances ready\n\n", g.in.Namespace, g.in.Cluster, orUnknown(h.State), h.Ready, h.Desired)
 	for _, r := range h.Reasons {
-		fmt.Fprintf(&b, "- %s\n", r)
-	}
-	for _, r := range h.WritesRefused {
 		fmt.Fprintf(&b, "- %s\n", r)
 	}
 	fmt.Fprintf(&b, "\nFailovers seen: %d, fenced restarts: %d, recoveries started: %d", h.Failovers, h.Fences, h.Recoveries)
