@@ -19,6 +19,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/dayops/dayops/internal/instance/addrguard"
 	"github.com/dayops/dayops/internal/instance/handoff"
 	"github.com/dayops/dayops/internal/instance/holdwatch"
 )
@@ -97,6 +98,9 @@ func Run(ctx context.Context, o Options) error {
 		fencePass = "fence-" + hex.EncodeToString(r)
 		argv = append(append([]string(nil), o.Args...), "--requirepass", fencePass)
 	}
+	if !b.fence && b.obs.NodesConf && !b.obs.WasPrimary {
+		guardPrimaryAddr(ctx, log, b.cfg)
+	}
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Stdout, cmd.Stderr = orDefault(o.Stdout, os.Stdout), orDefault(o.Stderr, os.Stderr)
 	started := time.Now()
@@ -131,6 +135,18 @@ func Run(ctx context.Context, o Options) error {
 		case err := <-exited:
 			return exitStatus(err)
 		}
+	}
+}
+
+// guardPrimaryAddr keeps a replica from replicating whatever node now
+// answers at its primary's old address (addrguard).
+func guardPrimaryAddr(ctx context.Context, log *slog.Logger, cfg RedisConfig) {
+	g, err := addrguard.Guard(ctx, cfg.NodesConf, cfg.Addr(), cmp.Or(cfg.Masterauth, cfg.Requirepass))
+	if err != nil {
+		log.Warn("could not check the primary's address in nodes.conf", "err", err)
+	} else if g.Rewritten {
+		log.Warn("the primary's address in nodes.conf answers as another node: not replicating from it until the cluster bus gives the primary's address",
+			"primary", g.PrimaryID, "addr", g.Addr, "found", g.Found)
 	}
 }
 
