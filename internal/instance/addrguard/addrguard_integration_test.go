@@ -2,11 +2,8 @@ package addrguard_test
 
 import (
 	"context"
-	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -65,7 +62,7 @@ func TestAReplicaDoesNotReplicateAStrangerAtItsPrimarysOldAddress(t *testing.T) 
 	p.Kill()
 	r.Kill()
 	s.Kill()
-	start(t, s.Dir, oldPort, oldBus) // another shard's primary at the primary's old address
+	redistest.StartAgain(t, s.Dir, oldPort, oldBus, "--appendonly", "yes") // another shard's primary at the primary's old address
 
 	g, err := addrguard.Guard(ctx, filepath.Join(r.Dir, "nodes.conf"), r.Addr, "")
 	if err != nil {
@@ -77,17 +74,17 @@ func TestAReplicaDoesNotReplicateAStrangerAtItsPrimarysOldAddress(t *testing.T) 
 	if again, _ := addrguard.Guard(ctx, filepath.Join(r.Dir, "nodes.conf"), r.Addr, ""); again.Rewritten {
 		t.Errorf("a second guard rewrote again: %+v", again)
 	}
-	rAddr := start(t, r.Dir, r.Port, r.BusPort)
+	rAddr := redistest.StartAgain(t, r.Dir, r.Port, r.BusPort, "--appendonly", "yes")
 	time.Sleep(7 * time.Second) // past the stranger's diskless-sync delay and cluster-node-timeout
 	if got := dbsize(ctx, t, rAddr); got != keys {
 		t.Fatalf("the replica holds %d keys, want its own %d", got, keys)
 	}
-	if m := masterOf(ctx, t, rAddr); strings.HasPrefix(m, p.Addr) {
+	if m := redistest.MasterOf(ctx, rAddr); strings.HasPrefix(m, p.Addr) {
 		t.Fatalf("the replica replicates %s: the stranger at its primary's old address", m)
 	}
-	pAddr := start(t, p.Dir, freePort(t), freePort(t))
+	pAddr := redistest.StartAgain(t, p.Dir, redistest.FreePort(t), redistest.FreePort(t), "--appendonly", "yes")
 	redistest.WaitFor(t, 60*time.Second, "the replica to sync from its primary at its new address", func() bool {
-		return masterOf(ctx, t, rAddr) == pAddr+" up"
+		return redistest.MasterOf(ctx, rAddr) == pAddr+" up"
 	})
 	if got := dbsize(ctx, t, rAddr); got != keys {
 		t.Errorf("after the sync the replica holds %d keys, want %d", got, keys)
@@ -127,24 +124,6 @@ func TestGuardOwnAddress(t *testing.T) {
 	}
 }
 
-func start(t *testing.T, dir string, port, bus int) string {
-	t.Helper()
-	cmd := exec.Command("redis-server", "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--protected-mode", "no",
-		"--cluster-enabled", "yes", "--cluster-port", strconv.Itoa(bus), "--cluster-config-file", filepath.Join(dir, "nodes.conf"),
-		"--cluster-node-timeout", "5000", "--dir", dir, "--save", "", "--appendonly", "yes", "--logfile", filepath.Join(dir, "again.log"))
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	redistest.WaitFor(t, 10*time.Second, addr+" to answer", func() bool {
-		cl := redis.NewClient(&redis.Options{Addr: addr, Protocol: 2, DisableIdentity: true})
-		defer cl.Close()
-		return cl.Ping(t.Context()).Err() == nil
-	})
-	return addr
-}
-
 func dbsize(ctx context.Context, t *testing.T, addr string) int64 {
 	t.Helper()
 	cl := redis.NewClient(&redis.Options{Addr: addr, Protocol: 2, DisableIdentity: true})
@@ -154,27 +133,4 @@ func dbsize(ctx context.Context, t *testing.T, addr string) int64 {
 		t.Fatal(err)
 	}
 	return n
-}
-
-// masterOf is "host:port up|down" of a replica's replication link.
-func masterOf(ctx context.Context, t *testing.T, addr string) string {
-	t.Helper()
-	cl := redis.NewClient(&redis.Options{Addr: addr, Protocol: 2, DisableIdentity: true})
-	defer cl.Close()
-	info, err := cl.Info(ctx, "replication").Result()
-	if err != nil {
-		t.Fatal(err)
-	}
-	kv := clusteradmin.ParseInfo(info)
-	return net.JoinHostPort(kv["master_host"], kv["master_port"]) + " " + kv["master_link_status"]
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }

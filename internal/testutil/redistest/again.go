@@ -1,0 +1,63 @@
+package redistest
+
+import (
+	"context"
+	"net"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/dayops/dayops/internal/redis/clusteradmin"
+)
+
+// StartAgain starts a redis-server on a stopped node's directory (its
+// nodes.conf; its AOF when config turns AOF on) at port and bus: the node
+// back at another address, as a recreated Pod with a new IP, or at another
+// node's old one. The test's cleanup kills it. It returns the address.
+func StartAgain(t testing.TB, dir string, port, bus int, config ...string) string {
+	t.Helper()
+	args := append([]string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--protected-mode", "no",
+		"--cluster-enabled", "yes", "--cluster-port", strconv.Itoa(bus), "--cluster-config-file", filepath.Join(dir, "nodes.conf"),
+		"--cluster-node-timeout", "5000", "--dir", dir, "--save", "", "--appendonly", "no", "--logfile", filepath.Join(dir, "again.log")},
+		config...)
+	cmd := exec.Command("redis-server", args...)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	WaitFor(t, 10*time.Second, addr+" to answer", func() bool {
+		cl := redis.NewClient(&redis.Options{Addr: addr, Protocol: 2, DisableIdentity: true})
+		defer cl.Close()
+		return cl.Ping(context.Background()).Err() == nil
+	})
+	return addr
+}
+
+// MasterOf is a replica's "master_host:master_port link-status" (the error
+// when it does not answer).
+func MasterOf(ctx context.Context, addr string) string {
+	cl := redis.NewClient(&redis.Options{Addr: addr, Protocol: 2, DisableIdentity: true})
+	defer cl.Close()
+	s, err := cl.Info(ctx, "replication").Result()
+	if err != nil {
+		return err.Error()
+	}
+	kv := clusteradmin.ParseInfo(s)
+	return net.JoinHostPort(kv["master_host"], kv["master_port"]) + " " + kv["master_link_status"]
+}
+
+// FreePort is a port free on 127.0.0.1 now.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
