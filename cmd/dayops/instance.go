@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/dayops/dayops/internal/instance"
+	"github.com/dayops/dayops/internal/instance/selfinstall"
 )
 
 // newInstanceCmd is the in-Pod instance manager (see internal/instance).
@@ -60,7 +61,7 @@ forwarded; the exit status is redis-server's.`,
 		Short: "Copy this binary into DIR (the init container of a Redis Pod)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			p, err := instance.Install(to)
+			p, err := selfinstall.Install(to)
 			if err != nil {
 				return err
 			}

@@ -180,7 +180,7 @@ func TestParseRedisArgs(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := RedisConfig{Port: 7000, Bind: "10.244.1.5", Dir: "/data", NodesConf: "/data/nodes.conf", AppendOnly: true,
-		AppendDir: "/data/appendonlydir", AppendFile: "appendonly.aof", Requirepass: "pw", Masterauth: "pw"}
+		AppendDir: "/data/appendonlydir", AppendFile: "appendonly.aof", DBFile: "/data/dump.rdb", Requirepass: "pw", Masterauth: "pw"}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("ParseRedisArgs (-want +got):\n%s", diff)
 	}

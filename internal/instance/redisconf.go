@@ -24,6 +24,7 @@ type RedisConfig struct {
 	AppendOnly  bool
 	AppendDir   string // appenddirname, absolute
 	AppendFile  string // appendfilename
+	DBFile      string // dbfilename, absolute
 	Requirepass string
 	Masterauth  string
 }
@@ -92,6 +93,7 @@ func ParseRedisArgs(args []string, base string) (RedisConfig, error) {
 	if !filepath.IsAbs(c.NodesConf) {
 		c.NodesConf = filepath.Join(c.Dir, c.NodesConf)
 	}
+	c.DBFile = filepath.Join(c.Dir, get("dbfilename", "dump.rdb"))
 	c.AppendDir = get("appenddirname", "appendonlydir")
 	if !filepath.IsAbs(c.AppendDir) {
 		c.AppendDir = filepath.Join(c.Dir, c.AppendDir)

@@ -20,6 +20,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/dayops/dayops/internal/instance/addrguard"
+	"github.com/dayops/dayops/internal/instance/aofrepair"
 	"github.com/dayops/dayops/internal/instance/handoff"
 	"github.com/dayops/dayops/internal/instance/holdwatch"
 )
@@ -85,6 +86,10 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
+	if b.aof.Stale || b.err != nil {
+		log.Warn("the AOF was left on the data from before a full resync (killed in its first rewrite)", "repaired", b.aof.Repaired,
+			"base", b.aof.Base, "incr", b.aof.Incr, "snapshot", b.aof.Snapshot, "not_repaired_because", b.aof.Reason, "err", b.err)
+	}
 	var status *statusServer
 	if o.StatusAddr != "" {
 		status = startStatus(o.StatusAddr, b, log)
@@ -125,13 +130,27 @@ func Run(ctx context.Context, o Options) error {
 	defer stopWatch()
 	go holdwatch.Watch(watchCtx, holdwatch.Options{Addr: b.cfg.Addr(), Password: cmp.Or(b.cfg.Requirepass, b.cfg.Masterauth),
 		Grace: o.HoldGrace, Log: log})
+	return forward(ctx, o.Signals, cmd, exited)
+}
+
+// forward passes signals to redis-server until it exits, and a SIGTERM when
+// ctx ends. Redis ignores a SIGTERM while it writes its first AOF after a
+// sync ("Writing initial AOF, can't exit"): it is sent again every second.
+func forward(ctx context.Context, signals <-chan os.Signal, cmd *exec.Cmd, exited <-chan error) error {
+	done := ctx.Done()
+	var again <-chan time.Time
 	for {
 		select {
-		case s := <-o.Signals:
+		case s := <-signals:
 			_ = cmd.Process.Signal(s)
-		case <-ctx.Done():
+			if s == syscall.SIGTERM {
+				again = time.Tick(time.Second)
+			}
+		case <-done:
+			done, again = nil, time.Tick(time.Second)
 			_ = cmd.Process.Signal(syscall.SIGTERM)
-			return exitStatus(<-exited)
+		case <-again:
+			_ = cmd.Process.Signal(syscall.SIGTERM)
 		case err := <-exited:
 			return exitStatus(err)
 		}
@@ -156,6 +175,8 @@ type boot struct {
 	nodes []ClusterNode
 	obs   Observation
 	fence bool
+	aof   aofrepair.Result
+	err   error // of the AOF's repair
 }
 
 // readBoot reads redis-server's configuration from its arguments and the
@@ -173,6 +194,10 @@ func readBoot(args []string) (boot, error) {
 	if err != nil {
 		return boot{}, err
 	}
+	var aof aofrepair.Result
+	if cfg.AppendOnly { // before the AOF is looked at: Redis loads the repaired one
+		aof, err = aofrepair.Repair(aofrepair.Paths{Dir: cfg.AppendDir, File: cfg.AppendFile, Snapshot: cfg.DBFile})
+	}
 	obs := Observation{NodesConf: exists, AOF: StatAOF(cfg)}
 	if obs.AOF == AOFPresent {
 		obs.AOFWritten = LastAOFWrite(cfg)
@@ -180,7 +205,7 @@ func readBoot(args []string) (boot, error) {
 	if self, ok := Self(nodes); ok {
 		obs.SelfID, obs.WasPrimary, obs.OpenSlots, obs.Slots = self.ID, self.Primary(), self.OpenSlots, self.Slots
 	}
-	return boot{cfg: cfg, nodes: nodes, obs: obs, fence: NeedsFence(nodes, exists)}, nil
+	return boot{cfg: cfg, nodes: nodes, obs: obs, fence: NeedsFence(nodes, exists), aof: aof, err: err}, nil
 }
 
 // startStatus serves the status endpoint (nil when it cannot: the manager

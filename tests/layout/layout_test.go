@@ -41,6 +41,8 @@ var rules = map[string]struct {
 	"internal/redis/slotmigrate/leftopen":   {why: "a library imports no Temporal package", forbidden: []string{"go.temporal.io/"}},
 	"internal/redis/misconf":                {why: "a library imports no Temporal package", forbidden: []string{"go.temporal.io/"}},
 	"internal/instance/addrguard":           {why: "a library imports no Temporal package", forbidden: []string{"go.temporal.io/"}},
+	"internal/instance/aofrepair":           {why: "a library imports no Temporal package", forbidden: []string{"go.temporal.io/"}},
+	"internal/instance/selfinstall":         {why: "a library imports no Temporal package", forbidden: []string{"go.temporal.io/"}},
 	"internal/redis/clusteradmin/readdress": {why: "a library imports no Temporal package", forbidden: []string{"go.temporal.io/"}},
 	"internal/redis/slotcopy":               {why: "a library imports no Temporal package", forbidden: []string{"go.temporal.io/"}},
 	"internal/redis/pipe":                   {why: "a library imports no Temporal package", forbidden: []string{"go.temporal.io/"}},

@@ -38,16 +38,13 @@ func StartAgain(t testing.TB, dir string, port, bus int, config ...string) strin
 	return addr
 }
 
-// MasterOf is a replica's "master_host:master_port link-status" (the error
-// when it does not answer).
+// MasterOf is a replica's "master_host:master_port link-status" (a message
+// saying so when it does not answer).
 func MasterOf(ctx context.Context, addr string) string {
-	cl := redis.NewClient(&redis.Options{Addr: addr, Protocol: 2, DisableIdentity: true})
-	defer cl.Close()
-	s, err := cl.Info(ctx, "replication").Result()
-	if err != nil {
-		return err.Error()
+	kv := Info(ctx, addr, "replication")
+	if len(kv) == 0 {
+		return "no answer from " + addr
 	}
-	kv := clusteradmin.ParseInfo(s)
 	return net.JoinHostPort(kv["master_host"], kv["master_port"]) + " " + kv["master_link_status"]
 }
 
@@ -60,4 +57,29 @@ func FreePort(t testing.TB) int {
 	}
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// Info is one INFO section of the server at addr as a map (empty when it
+// does not answer).
+func Info(ctx context.Context, addr, section string) map[string]string {
+	cl := redis.NewClient(&redis.Options{Addr: addr, Protocol: 2, DisableIdentity: true})
+	defer cl.Close()
+	s, err := cl.Info(ctx, section).Result()
+	if err != nil {
+		return map[string]string{}
+	}
+	return clusteradmin.ParseInfo(s)
+}
+
+// WaitAOFWritten waits until the server at addr has no AOF rewrite running
+// or scheduled. After a full resync a replica rewrites its AOF from the
+// snapshot and until that ends its AOF on disk is the one from before the
+// sync (see internal/instance/aofrepair): a test that kills a replica to
+// restart it on its own data waits for this first.
+func WaitAOFWritten(t testing.TB, addr string) {
+	t.Helper()
+	WaitFor(t, 60*time.Second, addr+"'s AOF rewrite to end", func() bool {
+		kv := Info(context.Background(), addr, "persistence")
+		return kv["loading"] == "0" && kv["aof_rewrite_in_progress"] == "0" && kv["aof_rewrite_scheduled"] == "0"
+	})
 }

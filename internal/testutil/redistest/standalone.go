@@ -26,6 +26,25 @@ func Standalone(t testing.TB) *redis.Client {
 // is dir/redis.log) and args as further redis-server flags.
 func StandaloneWith(t testing.TB, dir string, args ...string) *redis.Client {
 	t.Helper()
+	return StandaloneProcess(t, dir, args...).Client
+}
+
+// Process is a standalone redis-server the test started.
+type Process struct {
+	Cmd    *exec.Cmd
+	Client *redis.Client
+	Addr   string
+}
+
+// Kill SIGKILLs the process and waits for it.
+func (p *Process) Kill() {
+	_ = p.Cmd.Process.Kill()
+	_ = p.Cmd.Wait()
+}
+
+// StandaloneProcess is StandaloneWith, and the process to kill.
+func StandaloneProcess(t testing.TB, dir string, args ...string) *Process {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -39,16 +58,17 @@ func StandaloneWith(t testing.TB, dir string, args ...string) *redis.Client {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	c := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", port), Protocol: 2})
-	t.Cleanup(func() { c.Close() })
+	p := &Process{Cmd: cmd, Addr: fmt.Sprintf("127.0.0.1:%d", port)}
+	t.Cleanup(p.Kill)
+	p.Client = redis.NewClient(&redis.Options{Addr: p.Addr, Protocol: 2})
+	t.Cleanup(func() { p.Client.Close() })
 	deadline := time.Now().Add(10 * time.Second)
-	for c.Ping(t.Context()).Err() != nil {
+	for p.Client.Ping(t.Context()).Err() != nil {
 		if time.Now().After(deadline) {
 			log, _ := os.ReadFile(logPath)
 			t.Fatalf("standalone redis did not start:\n%s", log)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	return c
+	return p
 }

@@ -1,4 +1,8 @@
-package instance
+// Package selfinstall puts the dayops binary where a Redis Pod's containers
+// run it: the init container of every Redis Pod installs it into a shared
+// volume, and the redis container starts redis-server through it (the
+// instance manager).
+package selfinstall
 
 import (
 	"fmt"
