@@ -18,9 +18,10 @@ const fullDisk = "MISCONF Errors writing to the AOF file: No space left on devic
 
 // TestGuardianHandsARefusingShardToItsReplica: a sweep finds shard-0's
 // primary refusing writes (its disk is full) with its replica taking PINGs:
-// the guardian records WritesRefused and starts one switchover of shard 0,
-// the zone rule giving way, under the event's operation ID; the same
-// refusal seen again at once waits for the back-off.
+// the guardian starts a switchover of shard 0, the zone rule giving way; a
+// first start finds another operation holding the cluster and records
+// nothing, the next sweep's starts it and records WritesRefused under its
+// operation ID; the same refusal seen again at once waits for the back-off.
 func TestGuardianHandsARefusingShardToItsReplica(t *testing.T) {
 	env := healEnv(t)
 	healthy := assess(healWorld(false), nil)
@@ -28,7 +29,7 @@ func TestGuardianHandsARefusingShardToItsReplica(t *testing.T) {
 	watch := func(guardian.WatchInput) guardian.WatchResult {
 		return guardian.WatchResult{Observation: healthy, Observations: 1, WritesRefused: refused}
 	}
-	watchesOf(env, watch, watch)
+	watchesOf(env, watch, watch, watch)
 	events := recordedEvents(env)
 	env.OnActivity(guardianActs.EnsureReadServices, mock.Anything, mock.Anything).Return(nil)
 	var starts []guardian.StartRecoverInput
@@ -40,19 +41,22 @@ func TestGuardianHandsARefusingShardToItsReplica(t *testing.T) {
 			if err := json.Unmarshal(b, &sin); err != nil {
 				t.Error(err)
 			}
+			if len(starts) == 1 {
+				return guardian.StartRecoverResult{Busy: "Upgrade dayops/default/orders/upgrade"}, nil
+			}
 			return guardian.StartRecoverResult{Started: true}, nil
 		})
 	env.ExecuteWorkflow(Guardian, GuardianInput{Namespace: "default", Cluster: "orders", Known: healthy.Assessment.Known})
 	if err := env.GetWorkflowError(); err != nil {
 		t.Fatal(err)
 	}
-	if len(starts) != 1 {
-		t.Fatalf("%d operations started, want one switchover", len(starts))
+	if len(starts) != 2 {
+		t.Fatalf("%d starts, want two: one refused, one switchover", len(starts))
 	}
-	m := starts[0].Meta
-	if starts[0].Workflow != "Switchover" || m.Type != OpSwitchover || m.Actor != audit.SystemActor ||
+	m := starts[1].Meta
+	if starts[1].Workflow != "Switchover" || m.Type != OpSwitchover || m.Actor != audit.SystemActor ||
 		m.Reason != "shard-0's primary (ordinal 0) refuses writes: "+fullDisk+"; handing the shard to a replica whose disk takes writes" {
-		t.Errorf("started %s %+v", starts[0].Workflow, m)
+		t.Errorf("started %s %+v", starts[1].Workflow, m)
 	}
 	if sin.Shard != 0 || sin.To != -1 || !sin.AllowSharedZones || sin.Meta.OperationID != m.OperationID {
 		t.Errorf("switchover input %+v", sin)

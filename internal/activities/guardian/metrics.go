@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/dayops/dayops/internal/guard"
+	"github.com/dayops/dayops/internal/operation"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -17,6 +18,7 @@ type Metrics struct {
 	commands     prometheus.Counter
 	failovers    *prometheus.CounterVec
 	recoveries   *prometheus.CounterVec
+	switchovers  *prometheus.CounterVec
 	fences       *prometheus.CounterVec
 	holds        *prometheus.CounterVec
 	open         *prometheus.CounterVec
@@ -40,6 +42,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Failovers Redis made on its own that the guardian saw (and followed with labels)."}, []string{"cluster"}),
 		recoveries: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "dayops_recoveries_started_total",
 			Help: "Recover operations the guardian started."}, []string{"cluster"}),
+		switchovers: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "dayops_guardian_switchovers_started_total",
+			Help: "Switchovers the guardian started away from a primary that refused writes (a full or failing disk)."}, []string{"cluster"}),
 		fences: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "dayops_fences_total",
 			Help: "Fenced starts of restarted primaries (instance manager records) the guardian saw."}, []string{"cluster"}),
 		holds: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "dayops_failover_holds_released_total",
@@ -49,7 +53,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		repair: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "dayops_time_to_repair_seconds",
 			Help: "How long clusters stayed degraded.", Buckets: []float64{1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1800}}),
 	}
-	reg.MustRegister(m.state, m.desired, m.ready, m.observations, m.commands, m.failovers, m.recoveries, m.fences, m.holds, m.open, m.repair)
+	reg.MustRegister(m.state, m.desired, m.ready, m.observations, m.commands, m.failovers, m.recoveries, m.switchovers, m.fences, m.holds, m.open, m.repair)
 	return m
 }
 
@@ -97,8 +101,14 @@ func (m *Metrics) swept(cluster string, holds, open, commands int) {
 	m.commands.Add(float64(commands))
 }
 
-func (m *Metrics) recovery(cluster string) {
-	if m != nil {
+// started counts an operation the guardian started: a recover, or a
+// switchover.
+func (m *Metrics) started(cluster string, op operation.Type) {
+	switch {
+	case m == nil:
+	case op == operation.Switchover:
+		m.switchovers.WithLabelValues(cluster).Inc()
+	default:
 		m.recoveries.WithLabelValues(cluster).Inc()
 	}
 }

@@ -158,7 +158,7 @@ type StartRecoverResult = opstart.Result
 func (a *Activities) StartRecover(ctx context.Context, in StartRecoverInput) (StartRecoverResult, error) {
 	res, err := opstart.Start(ctx, a.Temporal, a.TaskQueue, in)
 	if res.New {
-		a.Metrics.recovery(in.Meta.ClusterKey())
+		a.Metrics.started(in.Meta.ClusterKey(), in.Meta.Type)
 	}
 	return res, err
 }

@@ -170,6 +170,7 @@ func Guardian(ctx workflow.Context, in GuardianInput) error {
 	g.pruneFences = workflow.GetVersion(ctx, changePruneFences, workflow.DefaultVersion, 1) != workflow.DefaultVersion
 	g.apart = workflow.GetVersion(ctx, changeRecordApart, workflow.DefaultVersion, 1) != workflow.DefaultVersion
 	g.backoff = workflow.GetVersion(ctx, changeRecoverBackoff, workflow.DefaultVersion, 1) != workflow.DefaultVersion
+	g.refusedAfterStart = workflow.GetVersion(ctx, changeRefusedAfterStart, workflow.DefaultVersion, 1) != workflow.DefaultVersion
 	if g.apart {
 		workflow.Go(ctx, g.recorder)
 	}
@@ -203,9 +204,11 @@ type guardianRun struct {
 	in   GuardianInput
 	meta operation.Meta
 	// pruneFences: this run drops fence records of forgotten ordinals;
-	// backoff: it backs off exponentially from recovers of the same losses.
-	pruneFences bool
-	backoff     bool
+	// backoff: it backs off exponentially from recovers of the same losses;
+	// refusedAfterStart: it records WritesRefused once the switchover started.
+	pruneFences       bool
+	backoff           bool
+	refusedAfterStart bool
 	// apart: this run records its events apart from the watch (recorder);
 	// seq numbers the events it queued (their IDs), recordErr is the
 	// recorder's failure (an event the log refuses), which ends the run.

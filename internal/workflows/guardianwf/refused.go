@@ -27,7 +27,13 @@ import (
 // (Redis 7.0 stops a replica that cannot write what it replicates) until
 // its volume has room: the shard has lost its redundancy, not its writes.
 // Histories before the sweep carry no WritesRefused: nothing of this runs
-// on their replay.
+// on their replay. Runs before changeRefusedAfterStart recorded the event
+// before the switchover's start, and again on each start another operation
+// refused (an event naming an operation that never ran).
+
+// changeRefusedAfterStart: WritesRefused is recorded once its switchover
+// started.
+const changeRefusedAfterStart = "guardian-writes-refused-after-start"
 
 // handOverRefused records the first refusal as WritesRefused and starts a
 // switchover of its shard to a replica whose disk takes writes; with no
@@ -46,8 +52,10 @@ func (g *guardianRun) handOverRefused(as guard.Assessment, rs []misconf.Refusal)
 	var opID string
 	_ = workflow.SideEffect(g.ctx, func(workflow.Context) any { return newOperationID() }).Get(&opID)
 	ev.Action, ev.OperationID = "switchover", opID
-	if err := g.recordNow(ev); err != nil {
-		return err
+	if !g.refusedAfterStart {
+		if err := g.recordNow(ev); err != nil {
+			return err
+		}
 	}
 	m := operation.Meta{OperationID: opID, Type: OpSwitchover, Namespace: in.Namespace, Cluster: in.Cluster,
 		Actor: audit.SystemActor, Reason: r.String() + "; handing the shard to a replica whose disk takes writes", RequestedAt: workflow.Now(g.ctx)}
@@ -61,8 +69,16 @@ func (g *guardianRun) handOverRefused(as guard.Assessment, rs []misconf.Refusal)
 	}).Get(ctx, &res); err != nil {
 		return err
 	}
-	if res.Started {
-		in.backOff(refusedKey(rs), workflow.Now(g.ctx))
+	if !res.Started {
+		// Another operation holds the cluster: the next sweep tries again,
+		// and the audit log names only a switchover that runs.
+		workflow.GetLogger(g.ctx).Warn("a primary refuses writes; its switchover waits for the operation that holds the cluster",
+			"shard", r.Shard, "ordinal", r.Ordinal, "busy", res.Busy)
+		return nil
+	}
+	in.backOff(refusedKey(rs), workflow.Now(g.ctx))
+	if g.refusedAfterStart {
+		return g.recordNow(ev)
 	}
 	return nil
 }
