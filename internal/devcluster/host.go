@@ -8,7 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/dayops/dayops/internal/devcluster/atomicfile"
+	"github.com/dayops/dayops/internal/atomicfile"
 	"github.com/dayops/dayops/internal/temporaltls"
 )
 

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"path/filepath"
 
-	"github.com/dayops/dayops/internal/devcluster/atomicfile"
+	"github.com/dayops/dayops/internal/atomicfile"
 	"github.com/dayops/dayops/internal/devcluster/devpki"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"

@@ -21,7 +21,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 	"sigs.k8s.io/yaml"
 
-	"github.com/dayops/dayops/internal/devcluster/atomicfile"
+	"github.com/dayops/dayops/internal/atomicfile"
 	"github.com/dayops/dayops/internal/devcluster/devproc"
 	"github.com/dayops/dayops/internal/devcluster/hostsetup"
 	"github.com/dayops/dayops/internal/devcluster/stackconfig"

@@ -22,7 +22,7 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/dayops/dayops/internal/devcluster/atomicfile"
+	"github.com/dayops/dayops/internal/atomicfile"
 )
 
 // The PKI under STATE/pki. Every key is ECDSA P-256 in PKCS#8 PEM

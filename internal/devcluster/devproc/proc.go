@@ -17,7 +17,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/dayops/dayops/internal/devcluster/atomicfile"
+	"github.com/dayops/dayops/internal/atomicfile"
 )
 
 // Record identifies a process `up` started. StartTicks (field 22 of

@@ -25,12 +25,13 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/dayops/dayops/internal/atomicfile"
 )
 
 // Placeholder is the address written in place of a stranger's: port 1 on
@@ -122,31 +123,12 @@ func askID(ctx context.Context, addr, password string) string {
 	return id
 }
 
-// writeAtomic replaces path with b (a temporary file renamed over it).
+// writeAtomic replaces path with b (a temporary file renamed over it),
+// keeping its mode.
 func writeAtomic(path string, b []byte) error {
 	st, err := os.Stat(path)
 	if err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".nodes.conf-*")
-	if err != nil {
-		return err
-	}
-	if err := tmp.Chmod(st.Mode().Perm()); err != nil {
-		tmp.Close()
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	return atomicfile.Write(path, b, st.Mode().Perm())
 }

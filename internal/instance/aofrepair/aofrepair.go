@@ -19,8 +19,10 @@
 // there and the snapshot is the one the rewrite started from (written after
 // every file of the manifest, and not after the temporary incr file), it
 // makes the snapshot the AOF's base and the temporary file its incr: the
-// data the replica held when it died. The files of the stale AOF stay in the
-// manifest as history, which Redis deletes. When the snapshot cannot be
+// data the replica held when it died (hard links: the snapshot keeps its
+// name, and one on another file system than the AOF is not repaired). The
+// files of the stale AOF stay in the manifest as history, which Redis
+// deletes. When the snapshot cannot be
 // vouched for, nothing changes and the result says the AOF is stale.
 package aofrepair
 
@@ -35,6 +37,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/dayops/dayops/internal/atomicfile"
 )
 
 // Result says what Repair found and did.
@@ -114,10 +118,10 @@ func Repair(p Paths) (Result, error) {
 			return res, err
 		}
 	}
-	if err := linkOrCopy(p.Snapshot, base); err != nil {
+	if err := os.Link(p.Snapshot, base); err != nil {
 		return res, err
 	}
-	if err := linkOrCopy(p.TempIncr(), incr); err != nil {
+	if err := os.Link(p.TempIncr(), incr); err != nil {
 		return res, err
 	}
 	var b strings.Builder
@@ -128,7 +132,7 @@ func Repair(p Paths) (Result, error) {
 	fmt.Fprintf(&b, "file %s seq %d type i\n", res.Incr, seq)
 	// The manifest keeps the time of the last write to the AOF (the
 	// instance manager's fence reads it).
-	if err := writeFile(p.manifest(), b.String(), tmp.ModTime()); err != nil {
+	if err := atomicfile.WriteAt(p.manifest(), []byte(b.String()), 0o644, tmp.ModTime()); err != nil {
 		return res, err
 	}
 	if err := syncDir(p.Dir); err != nil {
@@ -225,62 +229,6 @@ func readManifest(path string) ([]entry, time.Time, error) {
 		out = append(out, e)
 	}
 	return out, fi.ModTime(), nil
-}
-
-// linkOrCopy gives the snapshot a second name (Redis keeps dbfilename).
-func linkOrCopy(from, to string) error {
-	if err := os.Link(from, to); err == nil {
-		return nil
-	}
-	src, err := os.Open(from)
-	if err != nil {
-		return err
-	}
-	defer src.Close()
-	fi, err := src.Stat()
-	if err != nil {
-		return err
-	}
-	dst, err := os.OpenFile(to, os.O_WRONLY|os.O_CREATE|os.O_EXCL, fi.Mode().Perm())
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(dst, src); err != nil {
-		dst.Close()
-		return err
-	}
-	if err := dst.Sync(); err != nil {
-		dst.Close()
-		return err
-	}
-	if err := dst.Close(); err != nil {
-		return err
-	}
-	return os.Chtimes(to, fi.ModTime(), fi.ModTime())
-}
-
-// writeFile replaces path atomically with s, its mtime set to at.
-func writeFile(path, s string, at time.Time) error {
-	tmp := path + ".dayops-tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
-	if err != nil {
-		return err
-	}
-	if _, err := f.WriteString(s); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Chtimes(tmp, at, at); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
 }
 
 func syncDir(dir string) error {

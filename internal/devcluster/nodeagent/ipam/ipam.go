@@ -10,7 +10,7 @@ import (
 	"sort"
 	"sync"
 
-	"github.com/dayops/dayops/internal/devcluster/atomicfile"
+	"github.com/dayops/dayops/internal/atomicfile"
 )
 
 // ErrPoolExhausted is returned when a node has no free pod IP left.

@@ -16,7 +16,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/dayops/dayops/internal/devcluster/atomicfile"
+	"github.com/dayops/dayops/internal/atomicfile"
 	"github.com/dayops/dayops/internal/devcluster/nodeagent/imagemap"
 	"github.com/dayops/dayops/internal/devcluster/nodeagent/podenv"
 	"github.com/dayops/dayops/internal/devcluster/nodeagent/podlog"

@@ -14,7 +14,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/dayops/dayops/internal/devcluster/atomicfile"
+	"github.com/dayops/dayops/internal/atomicfile"
 	"github.com/dayops/dayops/internal/devcluster/nodeagent/podenv"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
