@@ -114,7 +114,8 @@ func Run(ctx context.Context, o Options) error {
 	}
 	// Why fenced or not: nodes.conf's view of this node at the start.
 	log.Info("redis-server started", "pid", cmd.Process.Pid, "fenced", b.fence, "aof", b.obs.AOF, "node_id", b.obs.SelfID,
-		"nodes_conf", b.obs.NodesConf, "was_primary", b.obs.WasPrimary, "replicas_in_nodes_conf", len(ReplicasOf(b.nodes, b.obs.SelfID)))
+		"nodes_conf", b.obs.NodesConf, "was_primary", b.obs.WasPrimary, "replicas_in_nodes_conf", len(ReplicasOf(b.nodes, b.obs.SelfID)),
+		"aof_files", aofrepair.Files(b.cfg.AppendDir))
 	if o.OnStart != nil {
 		o.OnStart(cmd.Process.Pid)
 	}
@@ -130,7 +131,9 @@ func Run(ctx context.Context, o Options) error {
 	defer stopWatch()
 	go holdwatch.Watch(watchCtx, holdwatch.Options{Addr: b.cfg.Addr(), Password: cmp.Or(b.cfg.Requirepass, b.cfg.Masterauth),
 		Grace: o.HoldGrace, Log: log})
-	return forward(ctx, o.Signals, cmd, exited)
+	err = forward(ctx, o.Signals, cmd, exited)
+	log.Info("redis-server exited", "err", err, "aof_files", aofrepair.Files(b.cfg.AppendDir))
+	return err
 }
 
 // forward passes signals to redis-server until it exits, and a SIGTERM when

@@ -153,6 +153,20 @@ func repairedBefore(p Paths, entries []entry, tmp os.FileInfo) bool {
 	return false
 }
 
+// Files lists the files of the AOF directory dir with their sizes and
+// modification times, for the instance manager's log: what redis-server
+// loads, and what it left behind.
+func Files(dir string) []string {
+	entries, _ := os.ReadDir(dir)
+	out := make([]string, 0, len(entries))
+	for _, e := range entries {
+		if fi, err := e.Info(); err == nil {
+			out = append(out, fmt.Sprintf("%s %dB %s", e.Name(), fi.Size(), fi.ModTime().UTC().Format("15:04:05.000")))
+		}
+	}
+	return out
+}
+
 // checkSnapshot vouches for the snapshot as the rewrite's start: an RDB file
 // written after the stale AOF's files and not after the temporary incr
 // file. It returns the snapshot's time, or why not.

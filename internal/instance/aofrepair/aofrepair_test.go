@@ -98,6 +98,9 @@ func TestRepairWritesTheManifest(t *testing.T) {
 	if b, _ := os.ReadFile(filepath.Join(p.Dir, res.Incr)); string(b) != "*2\r\n" {
 		t.Errorf("incr holds %q", b)
 	}
+	if files := strings.Join(aofrepair.Files(p.Dir), "; "); !strings.Contains(files, "appendonly.aof.5.incr.aof 4B ") {
+		t.Errorf("Files = %s", files)
+	}
 	must(t, os.Link(filepath.Join(p.Dir, res.Incr), p.TempIncr()))
 	if again, err := aofrepair.Repair(p); err != nil || again.Stale {
 		t.Errorf("after a cut-short repair: %+v, %v", again, err)
