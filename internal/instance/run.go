@@ -86,9 +86,12 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
-	if b.aof.Stale || b.err != nil {
+	switch {
+	case b.err != nil:
+		log.Warn("could not check or repair the AOF (a kill in its first rewrite after a sync leaves it on older data)", "err", b.err)
+	case b.aof.Stale:
 		log.Warn("the AOF was left on the data from before a full resync (killed in its first rewrite)", "repaired", b.aof.Repaired,
-			"base", b.aof.Base, "incr", b.aof.Incr, "snapshot", b.aof.Snapshot, "not_repaired_because", b.aof.Reason, "err", b.err)
+			"base", b.aof.Base, "incr", b.aof.Incr, "snapshot", b.aof.Snapshot, "not_repaired_because", b.aof.Reason)
 	}
 	var status *statusServer
 	if o.StatusAddr != "" {
@@ -121,9 +124,10 @@ func Run(ctx context.Context, o Options) error {
 	}
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
+	r := &relay{cmd: cmd}
 
 	if b.fence {
-		if ended, err := fenceUntilServing(ctx, o, log, b, fencePass, started, cmd, exited, status); ended {
+		if ended, err := fenceUntilServing(ctx, o, log, b, fencePass, started, r, exited, status); ended {
 			return err
 		}
 	}
@@ -131,29 +135,40 @@ func Run(ctx context.Context, o Options) error {
 	defer stopWatch()
 	go holdwatch.Watch(watchCtx, holdwatch.Options{Addr: b.cfg.Addr(), Password: cmp.Or(b.cfg.Requirepass, b.cfg.Masterauth),
 		Grace: o.HoldGrace, Log: log})
-	err = forward(ctx, o.Signals, cmd, exited)
+	err = forward(ctx, o.Signals, r, exited)
 	log.Info("redis-server exited", "err", err, "aof_files", aofrepair.Files(b.cfg.AppendDir))
 	return err
 }
 
-// forward passes signals to redis-server until it exits, and a SIGTERM when
-// ctx ends. Redis ignores a SIGTERM while it writes its first AOF after a
-// sync ("Writing initial AOF, can't exit"): it is sent again every second.
-func forward(ctx context.Context, signals <-chan os.Signal, cmd *exec.Cmd, exited <-chan error) error {
+// relay passes signals to redis-server. Redis ignores a SIGTERM while it
+// writes its first AOF after a sync ("Writing initial AOF, can't exit"):
+// after one, SIGTERM is sent again every second (again) until it exits,
+// fenced or serving.
+type relay struct {
+	cmd   *exec.Cmd
+	again <-chan time.Time
+}
+
+func (r *relay) send(s os.Signal) {
+	_ = r.cmd.Process.Signal(s)
+	if s == syscall.SIGTERM && r.again == nil {
+		r.again = time.Tick(time.Second)
+	}
+}
+
+// forward relays signals until redis-server exits, and a SIGTERM when ctx
+// ends.
+func forward(ctx context.Context, signals <-chan os.Signal, r *relay, exited <-chan error) error {
 	done := ctx.Done()
-	var again <-chan time.Time
 	for {
 		select {
 		case s := <-signals:
-			_ = cmd.Process.Signal(s)
-			if s == syscall.SIGTERM {
-				again = time.Tick(time.Second)
-			}
+			r.send(s)
 		case <-done:
-			done, again = nil, time.Tick(time.Second)
-			_ = cmd.Process.Signal(syscall.SIGTERM)
-		case <-again:
-			_ = cmd.Process.Signal(syscall.SIGTERM)
+			done = nil
+			r.send(syscall.SIGTERM)
+		case <-r.again:
+			r.send(syscall.SIGTERM)
 		case err := <-exited:
 			return exitStatus(err)
 		}
@@ -231,7 +246,7 @@ func startStatus(addr string, b boot, log *slog.Logger) *statusServer {
 // (marker, status, OnServe). ended tells Run to return err: redis-server
 // exited meanwhile, or the fence failed and redis-server was stopped.
 func fenceUntilServing(ctx context.Context, o Options, log *slog.Logger, b boot, fencePass string, started time.Time,
-	cmd *exec.Cmd, exited <-chan error, status *statusServer) (ended bool, err error) {
+	r *relay, exited <-chan error, status *statusServer) (ended bool, err error) {
 	fctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	var m Marker
@@ -246,7 +261,9 @@ wait:
 		case <-done:
 			break wait
 		case s := <-o.Signals:
-			_ = cmd.Process.Signal(s)
+			r.send(s)
+		case <-r.again:
+			r.send(syscall.SIGTERM)
 		case err := <-exited:
 			cancel()
 			<-done
@@ -256,7 +273,7 @@ wait:
 	cancel()
 	if ferr != nil && ctx.Err() == nil {
 		log.Error("fence failed; stopping redis-server", "err", ferr)
-		_ = cmd.Process.Signal(syscall.SIGTERM)
+		_ = r.cmd.Process.Signal(syscall.SIGTERM)
 		<-exited
 		return true, ferr
 	}

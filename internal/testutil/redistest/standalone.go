@@ -2,7 +2,6 @@ package redistest
 
 import (
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -45,12 +44,7 @@ func (p *Process) Kill() {
 // StandaloneProcess is StandaloneWith, and the process to kill.
 func StandaloneProcess(t testing.TB, dir string, args ...string) *Process {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
+	port := FreePort(t)
 	logPath := filepath.Join(dir, "redis.log")
 	args = append([]string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--dir", dir, "--logfile", logPath}, args...)
 	cmd := exec.Command("redis-server", args...)
