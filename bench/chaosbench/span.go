@@ -47,7 +47,10 @@ func addWrites(f *Figure, from, now redistest.WriterStats) {
 	f.Acked += now.Acked - from.Acked
 	f.Failed += now.Failed - from.Failed
 	f.AckedLost += now.Lost - from.Lost
-	if now.Lost > from.Lost {
+	switch {
+	case now.Lost > 1 && from.Lost == 0:
+		f.Note = join(f.Note, fmt.Sprintf("lost: first %v; last %v", now.FirstLost, now.LostErr))
+	case now.Lost > from.Lost:
 		f.Note = join(f.Note, fmt.Sprintf("lost: %v", now.LostErr))
 	}
 }

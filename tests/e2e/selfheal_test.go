@@ -301,7 +301,7 @@ func TestSelfHealing(t *testing.T) {
 		t.Fatal(err)
 	}
 	if wr.VerifyErr != nil || wr.Lost != 0 {
-		t.Fatalf("acknowledged writes lost: %d replaced while writing (%v); read back: %v", wr.Lost, wr.LostErr, wr.VerifyErr)
+		t.Fatalf("acknowledged writes lost: %d replaced while writing (first %v; last %v); read back: %v", wr.Lost, wr.FirstLost, wr.LostErr, wr.VerifyErr)
 	}
 	t.Logf("writer: %d acked, %d failed (unknown outcome), %d run twice by the client's retry, %d keys verified: 0 acknowledged writes lost",
 		wr.Acked, wr.Failed, wr.Repeated, wr.Verified)

@@ -58,13 +58,15 @@ type Writer struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	mu      sync.Mutex
-	keys    []keyState
-	acked   int64
-	failed  int64
-	lost    int64
-	lostErr error
-	lastErr error
+	mu       sync.Mutex
+	keys     []keyState
+	acked    int64
+	failed   int64
+	lost     int64
+	lostErr  error
+	firstErr error // the first loss (lostErr is the last)
+	started  time.Time
+	lastErr  error
 	// repeated counts writes that found their own value: run twice.
 	repeated int64
 	lat      []time.Duration
@@ -92,7 +94,7 @@ func StartWriter(ctx context.Context, client redis.UniversalClient, opts WriterO
 		opts.Prefix = "w:"
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	w := &Writer{opts: opts, client: client, cancel: cancel, keys: make([]keyState, opts.Keys)}
+	w := &Writer{opts: opts, client: client, cancel: cancel, keys: make([]keyState, opts.Keys), started: time.Now()}
 	w.running.Store(true)
 	for id := range opts.Workers {
 		w.wg.Go(func() { w.run(ctx, id) })
@@ -114,27 +116,30 @@ func (w *Writer) value(seq int64) string {
 // set writes one value and, with WaitReplicas, waits for the replicas on the
 // key's primary (SET and WAIT in one round trip on that node's connection).
 // With CheckPrevious it returns the value the write replaced (had is false
-// when the key did not exist).
-func (w *Writer) set(ctx context.Context, key, val string) (prev string, had bool, err error) {
+// when the key did not exist). at is the address of the node that ran it,
+// when the writer picked it (WaitReplicas on a cluster).
+func (w *Writer) set(ctx context.Context, key, val string) (prev string, had bool, at string, err error) {
 	var node redis.Cmdable = w.client
 	cc, isCluster := w.client.(*redis.ClusterClient)
 	if w.opts.WaitReplicas <= 0 {
 		if !w.opts.CheckPrevious {
-			return "", false, w.client.Set(ctx, key, val, 0).Err()
+			return "", false, "", w.client.Set(ctx, key, val, 0).Err()
 		}
-		return previous(w.client.SetArgs(ctx, key, val, redis.SetArgs{Get: true}))
+		prev, had, err := previous(w.client.SetArgs(ctx, key, val, redis.SetArgs{Get: true}))
+		return prev, had, "", err
 	}
 	if isCluster {
 		c, err := cc.MasterForKey(ctx, key)
 		if err != nil {
-			return "", false, err
+			return "", false, "", err
 		}
-		node = c
+		node, at = c, c.Options().Addr
 	}
 	set, wait, err := w.setWait(ctx, node, false, key, val)
 	if addr, ok := askedTo(err); ok && isCluster {
 		// The slot is open and the key is not here (moved, or new): the
 		// target takes it after ASKING, and WAIT runs there.
+		at = addr + " (asked)"
 		set, wait, err = w.setWait(ctx, w.askClient(cc, addr), true, key, val)
 	}
 	if errors.Is(err, redis.Nil) && wait.Err() == nil {
@@ -153,17 +158,17 @@ func (w *Writer) set(ctx context.Context, key, val string) (prev string, had boo
 		case <-ctx.Done():
 		case <-time.After(50 * time.Millisecond):
 		}
-		return "", false, err
+		return "", false, at, err
 	}
 	if w.opts.CheckPrevious {
 		if prev, had, err = previous(set); err != nil {
-			return "", false, err
+			return "", false, at, err
 		}
 	}
 	if n := wait.Val(); n < int64(w.opts.WaitReplicas) {
-		return prev, had, fmt.Errorf("%w: %d of %d replicas have the write", errWait, n, w.opts.WaitReplicas)
+		return prev, had, at, fmt.Errorf("%w: %d of %d replicas have the write", errWait, n, w.opts.WaitReplicas)
 	}
-	return prev, had, nil
+	return prev, had, at, nil
 }
 
 // setWait sends SET (after ASKING when asking) and WAIT in one pipeline.
@@ -243,7 +248,7 @@ func (w *Writer) run(ctx context.Context, id int) {
 				return
 			}
 			start := time.Now()
-			prev, had, err := w.set(ctx, w.Key(k), w.value(seq))
+			prev, had, at, err := w.set(ctx, w.Key(k), w.value(seq))
 			d := time.Since(start)
 			w.mu.Lock()
 			st := &w.keys[k]
@@ -263,7 +268,10 @@ func (w *Writer) run(ctx context.Context, id int) {
 					w.repeated++
 				case n != st.acked && !slices.Contains(st.maybe, n):
 					w.lost++
-					w.lostErr = fmt.Errorf("%s: replaced seq %d, last acknowledged %d", w.Key(k), n, st.acked)
+					w.lostErr = w.lossError(k, n, st.acked, seq, at)
+					if w.firstErr == nil {
+						w.firstErr = w.lostErr
+					}
 				}
 			}
 			if err == nil {
@@ -289,6 +297,18 @@ func (w *Writer) run(ctx context.Context, id int) {
 	}
 }
 
+// lossError describes a write that found seq n in key k's place where
+// acked was acknowledged: when (since the writer started), on which node,
+// and how old n is in passes over the key space.
+func (w *Writer) lossError(k int, n, acked, seq int64, at string) error {
+	where := ""
+	if at != "" {
+		where = " on " + at
+	}
+	return fmt.Errorf("%s: replaced seq %d, last acknowledged %d (pass %d, %s after the writer started%s)",
+		w.Key(k), n, acked, seq, time.Since(w.started).Round(time.Millisecond), where)
+}
+
 // WriterStats counts the writes.
 type WriterStats struct {
 	Acked  int64
@@ -296,8 +316,10 @@ type WriterStats struct {
 	// Lost counts the writes that replaced an older value than the key's
 	// last acknowledged one (CheckPrevious only): acknowledged writes lost.
 	Lost    int64
-	LostErr error
-	LastErr error
+	LostErr error // the last loss
+	// FirstLost is the first loss (LostErr the last).
+	FirstLost error
+	LastErr   error
 	// Repeated counts writes whose SET ran twice (the client retried it
 	// after a network error): each found its own value, not a lost one.
 	Repeated int64
@@ -321,7 +343,7 @@ func (w *Writer) Stop() WriterStats {
 func (w *Writer) Stats() WriterStats {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return WriterStats{Acked: w.acked, Failed: w.failed, Lost: w.lost, LostErr: w.lostErr, LastErr: w.lastErr, Repeated: w.repeated}
+	return WriterStats{Acked: w.acked, Failed: w.failed, Lost: w.lost, LostErr: w.lostErr, FirstLost: w.firstErr, LastErr: w.lastErr, Repeated: w.repeated}
 }
 
 // Latency summarises the acknowledged writes' latencies since the last call
