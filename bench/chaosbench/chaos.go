@@ -22,6 +22,7 @@ import (
 	"github.com/dayops/dayops/internal/apiv1"
 	"github.com/dayops/dayops/internal/cli"
 	"github.com/dayops/dayops/internal/kube/render"
+	"github.com/dayops/dayops/internal/redis/noaddr"
 	"github.com/dayops/dayops/internal/testutil/redistest"
 	"github.com/dayops/dayops/internal/workflows"
 )
@@ -218,8 +219,8 @@ func (b *Bench) Client(ctx context.Context) (*redis.ClusterClient, error) {
 	if _, err := b.Credentials(ctx); err != nil {
 		return nil, err
 	}
-	return redis.NewClusterClient(&redis.ClusterOptions{Addrs: b.addrs, Password: b.password, MaxRedirects: 16,
-		DialTimeout: time.Second, ReadTimeout: time.Second, WriteTimeout: time.Second}), nil
+	return redis.NewClusterClient(noaddr.Guard(&redis.ClusterOptions{Addrs: b.addrs, Password: b.password, MaxRedirects: 16,
+		DialTimeout: time.Second, ReadTimeout: time.Second, WriteTimeout: time.Second})), nil
 }
 
 // Fill writes n keys "fill:<i>" of size bytes; KeysLost counts them after

@@ -18,6 +18,8 @@ import (
 
 	"github.com/HdrHistogram/hdrhistogram-go"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/dayops/dayops/internal/redis/noaddr"
 )
 
 // ProbeOptions shape the latency client.
@@ -76,7 +78,7 @@ func StartProbe(ctx context.Context, opts ProbeOptions) (*Probe, error) {
 	if opts.Timeout <= 0 {
 		opts.Timeout = 5 * time.Second
 	}
-	client := redis.NewClusterClient(&redis.ClusterOptions{
+	client := redis.NewClusterClient(noaddr.Guard(&redis.ClusterOptions{
 		Addrs:           opts.Addrs,
 		MaxRedirects:    16,
 		DisableIdentity: true,
@@ -87,7 +89,7 @@ func StartProbe(ctx context.Context, opts ProbeOptions) (*Probe, error) {
 		PoolTimeout:  opts.Timeout,
 		ReadTimeout:  opts.Timeout,
 		WriteTimeout: opts.Timeout,
-	})
+	}))
 	val := strings.Repeat("p", 32)
 	if _, err := client.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i := range opts.Keys {

@@ -41,6 +41,7 @@ import (
 	"github.com/dayops/dayops/internal/apiv1"
 	"github.com/dayops/dayops/internal/cli"
 	"github.com/dayops/dayops/internal/devcluster"
+	"github.com/dayops/dayops/internal/redis/noaddr"
 	"github.com/dayops/dayops/internal/server"
 	"github.com/dayops/dayops/internal/testutil/pgtest"
 	"github.com/dayops/dayops/internal/testutil/redistest"
@@ -312,7 +313,7 @@ func (b *bench) memory(ctx context.Context) (MemoryRow, error) {
 		return MemoryRow{}, err
 	}
 	log.Info("opsbench: memory run: fill", "keys", b.cfg.MigrateKeys)
-	cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: c.Addresses, Password: c.Password, MaxRedirects: 16})
+	cc := redis.NewClusterClient(noaddr.Guard(&redis.ClusterOptions{Addrs: c.Addresses, Password: c.Password, MaxRedirects: 16}))
 	err := redistest.Fill(ctx, cc, "mem:", b.cfg.MigrateKeys, b.cfg.ValueSize, 8)
 	cc.Close()
 	if err != nil {

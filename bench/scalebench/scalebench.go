@@ -32,6 +32,7 @@ import (
 	"github.com/dayops/dayops/internal/cli"
 	"github.com/dayops/dayops/internal/eventstore"
 	"github.com/dayops/dayops/internal/kube/render"
+	"github.com/dayops/dayops/internal/redis/noaddr"
 	"github.com/dayops/dayops/internal/server"
 	"github.com/dayops/dayops/internal/testutil/pgtest"
 	"github.com/dayops/dayops/internal/testutil/redistest"
@@ -258,7 +259,7 @@ func (b *bench) fill(ctx context.Context, name string, keys int) error {
 	if err := b.op.Do(ctx, http.MethodGet, "/v1/clusters/"+name+"/credentials", url.Values{"namespace": {b.ns}}, nil, &c); err != nil {
 		return err
 	}
-	cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: c.Addresses, Password: c.Password, MaxRedirects: 16})
+	cc := redis.NewClusterClient(noaddr.Guard(&redis.ClusterOptions{Addrs: c.Addresses, Password: c.Password, MaxRedirects: 16}))
 	defer cc.Close()
 	return redistest.Fill(ctx, cc, "fill:", keys, b.cfg.ValueSize, 8)
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/dayops/dayops/internal/activities/redisops"
 	"github.com/dayops/dayops/internal/backupstore"
 	"github.com/dayops/dayops/internal/kube/render"
+	"github.com/dayops/dayops/internal/redis/noaddr"
 	"github.com/dayops/dayops/internal/redis/rdb"
 	"github.com/dayops/dayops/internal/spec"
 	"github.com/dayops/dayops/internal/topology"
@@ -440,8 +441,8 @@ func (a *Activities) ReplayKeys(ctx context.Context, in ReplayInput) (rdb.Replay
 	if err != nil {
 		return rdb.ReplayResult{}, err
 	}
-	cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: in.Seeds, Password: pw, Protocol: 2, DisableIdentity: true,
-		MaxRedirects: 16, ReadTimeout: time.Minute, PoolSize: 32})
+	cc := redis.NewClusterClient(noaddr.Guard(&redis.ClusterOptions{Addrs: in.Seeds, Password: pw, Protocol: 2, DisableIdentity: true,
+		MaxRedirects: 16, ReadTimeout: time.Minute, PoolSize: 32}))
 	defer cc.Close()
 	stop := redisops.HeartbeatEvery(ctx, 5*time.Second)
 	defer stop()
@@ -486,7 +487,7 @@ func (a *Activities) VerifyRestoredKeys(ctx context.Context, in VerifyInput) (Ve
 	if err != nil {
 		return VerifyResult{}, err
 	}
-	cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: in.Seeds, Password: pw, Protocol: 2, DisableIdentity: true, MaxRedirects: 16})
+	cc := redis.NewClusterClient(noaddr.Guard(&redis.ClusterOptions{Addrs: in.Seeds, Password: pw, Protocol: 2, DisableIdentity: true, MaxRedirects: 16}))
 	defer cc.Close()
 	stop := redisops.HeartbeatEvery(ctx, 5*time.Second)
 	defer stop()

@@ -21,6 +21,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/dayops/dayops/internal/redis/clusteradmin"
+	"github.com/dayops/dayops/internal/redis/noaddr"
 	"github.com/dayops/dayops/internal/topology"
 )
 
@@ -472,7 +473,7 @@ func (c *Cluster) NodeID(ctx context.Context, addr string) (string, error) {
 // ClusterClient returns a new cluster client for the nodes (the caller
 // closes it). It follows MOVED/ASK as applications do.
 func (c *Cluster) ClusterClient() *redis.ClusterClient {
-	return redis.NewClusterClient(&redis.ClusterOptions{
+	return redis.NewClusterClient(noaddr.Guard(&redis.ClusterOptions{
 		Addrs:           c.Addrs(),
 		Password:        c.opts.Password,
 		MaxRedirects:    16,
@@ -480,7 +481,7 @@ func (c *Cluster) ClusterClient() *redis.ClusterClient {
 		Protocol:        2,
 		ReadTimeout:     10 * time.Second,
 		WriteTimeout:    10 * time.Second,
-	})
+	}))
 }
 
 // Check verifies the cluster is healthy: every running node agrees,
