@@ -23,6 +23,7 @@ import (
 	"github.com/dayops/dayops/internal/instance/aofrepair"
 	"github.com/dayops/dayops/internal/instance/handoff"
 	"github.com/dayops/dayops/internal/instance/holdwatch"
+	"github.com/dayops/dayops/internal/instance/linkguard"
 )
 
 // Options of Run.
@@ -135,6 +136,8 @@ func Run(ctx context.Context, o Options) error {
 	defer stopWatch()
 	go holdwatch.Watch(watchCtx, holdwatch.Options{Addr: b.cfg.Addr(), Password: cmp.Or(b.cfg.Requirepass, b.cfg.Masterauth),
 		Grace: o.HoldGrace, Log: log})
+	go linkguard.Watch(watchCtx, linkguard.Options{Addr: b.cfg.Addr(), Password: cmp.Or(b.cfg.Requirepass, b.cfg.Masterauth),
+		Log: log.With("guard", "replication-link")})
 	err = forward(ctx, o.Signals, r, exited)
 	log.Info("redis-server exited", "err", err, "aof_files", aofrepair.Files(b.cfg.AppendDir))
 	return err

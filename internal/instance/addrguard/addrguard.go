@@ -90,7 +90,7 @@ func Guard(ctx context.Context, path, own, password string) (Result, error) {
 	if res.Addr == own {
 		res.Found = "self"
 	} else {
-		res.Found = askID(ctx, res.Addr, password)
+		res.Found = AskID(ctx, res.Addr, password)
 	}
 	if res.Found == "" || res.Found == res.PrimaryID {
 		return res, nil
@@ -109,8 +109,9 @@ func Guard(ctx context.Context, path, own, password string) (Result, error) {
 	return res, nil
 }
 
-// askID is the node ID answering at addr, "" when none answers.
-func askID(ctx context.Context, addr, password string) string {
+// AskID is the node ID answering at addr with password (CLUSTER MYID,
+// within half a second), "" when none answers or the password is refused.
+func AskID(ctx context.Context, addr, password string) string {
 	ctx, cancel := context.WithTimeout(ctx, askTimeout)
 	defer cancel()
 	c := redis.NewClient(&redis.Options{Addr: addr, Password: password, Protocol: 2, DisableIdentity: true,
