@@ -1,13 +1,11 @@
 package linkguard_test
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -16,6 +14,7 @@ import (
 
 	"github.com/dayops/dayops/internal/instance/linkguard"
 	"github.com/dayops/dayops/internal/testutil/redistest"
+	"github.com/dayops/dayops/internal/testutil/syncbuf"
 )
 
 const password = "linkguard-test"
@@ -52,7 +51,7 @@ func TestAReplicaDoesNotSyncAStrangerAtItsLostPrimarysAddress(t *testing.T) {
 	if err := rc.ConfigSet(ctx, "cluster-replica-no-failover", "yes").Err(); err != nil {
 		t.Fatal(err)
 	}
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	wctx, stop := context.WithCancel(ctx)
 	defer stop()
 	if !skip() {
@@ -123,20 +122,3 @@ func client(addr string) *redis.Client {
 }
 
 func skip() bool { return strings.TrimSpace(os.Getenv("SKIP_LINKGUARD")) == "1" }
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
