@@ -32,12 +32,12 @@ import (
 	"encoding/hex"
 	"log/slog"
 	"net"
-	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/dayops/dayops/internal/instance/addrguard"
+	"github.com/dayops/dayops/internal/redis/clusteradmin"
 )
 
 // DefaultInterval is how often Watch looks (one INFO replication).
@@ -159,12 +159,7 @@ func readLink(ctx context.Context, c *redis.Client) (link, error) {
 	if err != nil {
 		return link{}, err
 	}
-	kv := map[string]string{}
-	for _, line := range strings.Split(s, "\n") {
-		if k, v, ok := strings.Cut(strings.TrimSpace(line), ":"); ok {
-			kv[k] = v
-		}
-	}
+	kv := clusteradmin.ParseInfo(s)
 	return link{replica: kv["role"] == "slave", up: kv["master_link_status"] == "up",
 		addr: net.JoinHostPort(kv["master_host"], kv["master_port"])}, nil
 }
@@ -176,13 +171,8 @@ func primaryID(ctx context.Context, c *redis.Client) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	for _, line := range strings.Split(s, "\n") {
-		f := strings.Fields(line)
-		if len(f) >= 4 && strings.Contains(","+f[2]+",", ",myself,") && f[3] != "-" {
-			return f[3], nil
-		}
-	}
-	return "", nil
+	v, err := clusteradmin.ParseClusterNodes(s)
+	return v.Myself.PrimaryID, err
 }
 
 func short(id string) string {

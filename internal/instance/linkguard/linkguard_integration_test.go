@@ -13,6 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/dayops/dayops/internal/instance/linkguard"
+	"github.com/dayops/dayops/internal/redis/clusteradmin"
 	"github.com/dayops/dayops/internal/testutil/redistest"
 	"github.com/dayops/dayops/internal/testutil/syncbuf"
 )
@@ -108,14 +109,7 @@ func linkStatus(ctx context.Context, c *redis.Client) string {
 }
 
 // field reads one field of an INFO reply.
-func field(info, name string) string {
-	for _, l := range strings.Split(info, "\n") {
-		if v, ok := strings.CutPrefix(strings.TrimSpace(l), name+":"); ok {
-			return v
-		}
-	}
-	return ""
-}
+func field(info, name string) string { return clusteradmin.ParseInfo(info)[name] }
 
 func client(addr string) *redis.Client {
 	return redis.NewClient(&redis.Options{Addr: addr, Password: password, Protocol: 2, DisableIdentity: true})
