@@ -13,7 +13,9 @@
 //     commands of a slot) and started again with the same moves finishes
 //     every slot towards its planned target without losing a key. Slots left
 //     open by other tools are closed first by CloseOpenSlots (forward if the
-//     importing node holds keys of the slot, else back).
+//     importing node holds keys of the slot, else back; an import that is no
+//     move, such as the one Redis sets at load time on a node holding old
+//     keys of a slot another primary owns, always back).
 //   - A key bigger than Limits.MaxKeyBytes stops a migration with
 //     clusteradmin.KeyTooBigError; it is never skipped. A key MIGRATE finds on
 //     the target too (BUSYKEY) is compared with DUMP, never blindly replaced

@@ -55,7 +55,7 @@ func (a *Migrator) CloseOpenSlots(ctx context.Context, in CloseOpenSlotsInput) (
 		if len(in.Slots) > 0 && !in.Slots.Contains(s) {
 			continue
 		}
-		w, err := a.closeSlot(ctx, m, views, s)
+		w, err := a.closeSlot(ctx, m, views, s, in.Replaced)
 		if err != nil {
 			return res, err
 		}
@@ -96,8 +96,9 @@ func openSlots(views map[string]clusteradmin.ClusterView) []int {
 // closeSlot closes open slot s: it returns the wave that finishes it
 // towards the importing node when that node holds keys of it, or nil once
 // it rolled the slot back to its owner (owner STABLE first, then, if the
-// importing node still holds no key, every other node).
-func (a *Migrator) closeSlot(ctx context.Context, m *migration, views map[string]clusteradmin.ClusterView, s int) (*wave, error) {
+// importing node still holds no key, every other node). An import that is
+// no move (staleImport) is rolled back whatever the node holds.
+func (a *Migrator) closeSlot(ctx context.Context, m *migration, views map[string]clusteradmin.ClusterView, s int, replaced map[string]string) (*wave, error) {
 	owner := ""
 	for id, v := range views {
 		if v.Myself.Slots.Contains(s) {
@@ -110,15 +111,22 @@ func (a *Migrator) closeSlot(ctx context.Context, m *migration, views map[string
 		// took its keys of s over.
 		dest = m.now(views[owner].Myself.Migrating[s])
 	}
+	importer := ""
 	if dest == "" {
 		for id, v := range views {
 			if _, ok := v.Myself.Importing[s]; ok && id != owner {
-				dest = id
+				dest, importer = id, id
 			}
 		}
 	}
 	if owner == "" {
 		return nil, &clusteradmin.PlanConflictError{Slot: s, Reason: "open but owned by no live primary"}
+	}
+	if dest != "" && dest == importer && staleImport(views, s, owner, dest, replaced) {
+		a.Logger().InfoContext(ctx, "an importing state that is no move: the node holds old keys of a slot its shard's primary owns "+
+			"(Redis sets it at load time); the owner keeps the slot and the node's copies stay unreachable",
+			"slot", s, "node", m.addrs[dest], "owner", m.addrs[owner])
+		dest = ""
 	}
 	holds := func() (bool, error) {
 		if dest == "" {
@@ -155,6 +163,32 @@ func (a *Migrator) closeSlot(ctx context.Context, m *migration, views map[string
 		}
 	}
 	return nil, nil
+}
+
+// staleImport reports whether dest's import of slot s from owner is no slot
+// move, so that the keys dest holds of s are copies no client can reach
+// rather than keys a move took from the owner:
+//
+//   - dest imports s from owner itself and owner does not migrate it. A
+//     move's keys reach its target only once the source migrates the slot
+//     (MIGRATE, or the copy path's EXEC that opens the slot and drops the
+//     keys in one step), and a source that fails over hands its MIGRATING
+//     to its successor (handoff.OpenSlots) or leaves the target importing
+//     from the old node. This is what Redis sets at load time on a primary
+//     that holds keys of a slot another node owns ("I have keys for slot N,
+//     but the slot is assigned to another node"): a former primary that
+//     came back owning nothing, with its old keys. Finishing such a slot
+//     towards it gave it the slot with a newer config epoch (seen: a
+//     returning former primary took one slot of its own shard, whose other
+//     slots stayed with the promoted replica: two primaries in one shard).
+//   - replaced names owner as dest's successor: dest is a lost primary
+//     that came back, and no node imports a slot from its own shard.
+func staleImport(views map[string]clusteradmin.ClusterView, s int, owner, dest string, replaced map[string]string) bool {
+	if replaced[dest] == owner {
+		return true
+	}
+	from := views[dest].Myself.Importing[s]
+	return from == owner && views[owner].Myself.Migrating[s] == ""
 }
 
 func (a *Migrator) stable(ctx context.Context, addr string, slot int) error {

@@ -386,3 +386,81 @@ func TestCloseSlotLeftOpenTowardsALostTarget(t *testing.T) {
 		}
 	}
 }
+
+// A primary that owns no slot and holds old keys of another primary's slot
+// (a former primary that came back with its data) is set importing that
+// slot by Redis when it loads them. That is no move: the slot stays with
+// its owner and the owner's values, and the import is closed.
+func TestAnImportRedisSetAtLoadIsNoMove(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	c := redistest.New(t, redistest.Options{Primaries: 3, Config: []string{"--appendonly", "yes", "--appendfsync", "always"}})
+	cc := c.ClusterClient()
+	defer cc.Close()
+	addrs, ids, slots := primaries(t, c)
+	owner := addrs[0]
+	slot := slots[0][0].Start + 5
+	tag := tagFor(t, ctx, c.Pool.Client(owner), slot)
+	const n = 20
+	for i := range n {
+		if err := cc.Set(ctx, fmt.Sprintf("%sk%d", tag, i), "new", 0).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stale, err := c.AddPrimary(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Old copies of the slot's keys on the slotless primary (written the
+	// only way Redis lets a node hold keys of a slot it does not own).
+	conn := c.Pool.Client(stale.Addr).Conn()
+	defer conn.Close()
+	if err := conn.Do(ctx, "cluster", "setslot", slot, "importing", ids[0]).Err(); err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		if _, err := conn.Pipelined(ctx, func(p redis.Pipeliner) error {
+			p.Do(ctx, "asking")
+			p.Set(ctx, fmt.Sprintf("%sk%d", tag, i), "old", 0)
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := conn.Do(ctx, "cluster", "setslot", slot, "stable").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := stale.Restart(ctx); err != nil {
+		t.Fatal(err)
+	}
+	v, err := c.Admin.View(ctx, stale.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if from := v.Myself.Importing[slot]; from != ids[0] {
+		t.Fatalf("after the restart the node imports slot %d from %q, want Redis' load-time import from its owner %s (open: %v)",
+			slot, from, ids[0], v.Myself.Importing)
+	}
+
+	res, err := slotmigrate.New(c.Admin).CloseOpenSlots(ctx, slotmigrate.CloseOpenSlotsInput{Seeds: c.Addrs()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Forward) != 0 || !res.RolledBack.Contains(slot) {
+		t.Fatalf("closed %+v, want slot %d rolled back and nothing forward", res, slot)
+	}
+	if v, err = c.Admin.View(ctx, owner); err != nil {
+		t.Fatal(err)
+	}
+	if got := v.Layout().Owner(slot); got != ids[0] {
+		t.Errorf("slot %d is owned by %s, want its owner %s", slot, got, ids[0])
+	}
+	if open := openSlots(t, c); open != 0 {
+		t.Errorf("%d slots still open", open)
+	}
+	for i := range n {
+		if got, err := cc.Get(ctx, fmt.Sprintf("%sk%d", tag, i)).Result(); err != nil || got != "new" {
+			t.Errorf("key %d of slot %d: %q, %v (want the owner's value)", i, slot, got, err)
+		}
+	}
+}
