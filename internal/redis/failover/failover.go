@@ -109,7 +109,7 @@ func Run(ctx context.Context, a *clusteradmin.Admin, in Input) (Result, error) {
 	for {
 		if res.Attempts > 0 {
 			// A promotion that completed just after the attempt's bound.
-			if done, _ := handedOver(ctx, a, in.ReplicaAddr, primaryAddr, res.NewPrimaryID); done {
+			if done, _ := handedOver(ctx, a, in.ReplicaAddr, primaryAddr, res.NewPrimaryID, res.OldPrimaryID); done {
 				break
 			}
 		}
@@ -143,6 +143,9 @@ func Run(ctx context.Context, a *clusteradmin.Admin, in Input) (Result, error) {
 	err = a.Poll(ctx, 0, "wait for cluster_state ok", func(ctx context.Context) (bool, string, error) {
 		for _, addr := range []string{in.ReplicaAddr, primaryAddr} {
 			info, err := a.ClusterInfo(ctx, addr)
+			if err != nil && addr == primaryAddr && oldFailed(ctx, a, in.ReplicaAddr, res.OldPrimaryID) {
+				continue // died after the promotion (handedOver)
+			}
 			if err != nil {
 				return false, err.Error(), nil
 			}
@@ -185,7 +188,7 @@ func attempt(ctx context.Context, a *clusteradmin.Admin, in Input, primaryAddr s
 	sent := time.Now()
 	promoted, reverted, givenUp := false, false, false
 	err := a.Poll(actx, 0, "wait for promotion", func(ctx context.Context) (bool, string, error) {
-		done, state := handedOver(ctx, a, in.ReplicaAddr, primaryAddr, res.NewPrimaryID)
+		done, state := handedOver(ctx, a, in.ReplicaAddr, primaryAddr, res.NewPrimaryID, res.OldPrimaryID)
 		switch {
 		case done:
 			return true, "", nil
@@ -216,18 +219,50 @@ func attempt(ctx context.Context, a *clusteradmin.Admin, in Input, primaryAddr s
 }
 
 // handedOver says whether the replica is primary and the old primary follows
-// it, and the replica's role as far as it is known.
-func handedOver(ctx context.Context, a *clusteradmin.Admin, replicaAddr, primaryAddr, newID string) (bool, topology.Role) {
-	nr, err := a.Role(ctx, replicaAddr)
+// it, and the replica's role as far as it is known. An old primary that does
+// not answer counts as handed over once the new primary, owning slots, flags
+// it failed: it died after the promotion (a primary whose volume is full
+// stops on the first write it must replicate and cannot persist), cannot
+// claim its slots back before it restarts, and then the newer epoch demotes
+// it. Each node is asked for at most roleWait: a dead node is not retried
+// for the Admin's RetryFor (2 minutes, which spent the whole failover's
+// time on the next attempt's first look).
+func handedOver(ctx context.Context, a *clusteradmin.Admin, replicaAddr, primaryAddr, newID, oldID string) (bool, topology.Role) {
+	role := func(addr string) (clusteradmin.NodeRole, error) {
+		rctx, cancel := context.WithTimeout(ctx, roleWait)
+		defer cancel()
+		return a.Role(rctx, addr)
+	}
+	nr, err := role(replicaAddr)
 	if err != nil {
 		return false, ""
 	}
 	if nr.Role != topology.RolePrimary {
 		return false, nr.Role
 	}
-	or, err := a.Role(ctx, primaryAddr)
-	return err == nil && or.Role == topology.RoleReplica && or.PrimaryID == newID, nr.Role
+	or, err := role(primaryAddr)
+	if err == nil {
+		return or.Role == topology.RoleReplica && or.PrimaryID == newID, nr.Role
+	}
+	if !oldFailed(ctx, a, replicaAddr, oldID) {
+		return false, nr.Role
+	}
+	a.Logger().Warn("failover: the old primary does not answer and the new primary flags it failed: handed over",
+		"replica", replicaAddr, "old_primary", primaryAddr, "err", err)
+	return true, nr.Role
 }
+
+// oldFailed: the node at replicaAddr is a primary that owns slots and
+// flags the old primary (oldID) failed.
+func oldFailed(ctx context.Context, a *clusteradmin.Admin, replicaAddr, oldID string) bool {
+	rctx, cancel := context.WithTimeout(ctx, roleWait)
+	defer cancel()
+	v, err := a.ViewOnce(rctx, replicaAddr)
+	return err == nil && v.Myself.IsPrimary() && v.Myself.Slots.Count() > 0 && v.Nodes[oldID].Has("fail")
+}
+
+// roleWait bounds one look at a node's role in handedOver.
+const roleWait = 3 * time.Second
 
 // pauseUntilCaughtUp pauses the primary's writes (CLIENT PAUSE WRITE, ending
 // by itself after bound) and waits until the replica has processed the
