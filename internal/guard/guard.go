@@ -91,8 +91,13 @@ type Lost struct {
 	PodExists bool `json:"podExists,omitempty"`
 	// ForceDelete: the Pod sits on a node that is not Ready; it must be
 	// force-deleted before it can be recreated.
-	ForceDelete bool   `json:"forceDelete,omitempty"`
-	Reason      string `json:"reason"`
+	ForceDelete bool `json:"forceDelete,omitempty"`
+	// Rejoin: the Pod runs, with its node ID, as a primary that owns no
+	// slot while its shard has a live primary (a former primary back with
+	// old keys that Redis did not demote): it is made that primary's
+	// replica again, in place.
+	Rejoin bool   `json:"rejoin,omitempty"`
+	Reason string `json:"reason"`
 }
 
 // Failover is a change of a shard's primary that dayops did not make.
@@ -335,11 +340,31 @@ func (as *assessor) lost() {
 		case !n.Reachable && (!p.NodeReady || p.Deleting) && p.Node != "":
 			a.Lost = append(a.Lost, Lost{Ordinal: o, Shard: m.Shard, NodeID: m.NodeID, Pod: p.Name, PodExists: true, ForceDelete: true,
 				Reason: fmt.Sprintf("pod %s is stuck on node %s, which is not Ready", p.Name, p.Node)})
+		case as.strayPrimary(o, m):
+			a.Lost = append(a.Lost, Lost{Ordinal: o, Shard: m.Shard, NodeID: n.NodeID, Pod: p.Name, PodExists: true, Rejoin: true,
+				Reason: fmt.Sprintf("pod %s is back as a primary that owns no slot while %s is shard-%d's primary", p.Name,
+					as.pods[a.Primaries[m.Shard]].Name, m.Shard)})
 		case n.Reachable && n.KnownNodes <= 1 && n.Slots == 0 && m.NodeID != "" && n.NodeID != m.NodeID:
 			a.Lost = append(a.Lost, Lost{Ordinal: o, Shard: m.Shard, NodeID: m.NodeID, Pod: p.Name, PodExists: true,
 				Reason: fmt.Sprintf("pod %s came back as a new, empty node (was %s)", p.Name, short(m.NodeID))})
 		}
 	}
+}
+
+// strayPrimary: ordinal o's node is in the cluster with its remembered ID
+// as a primary that owns no slot, while a primary of its shard (its own
+// Pod's) owns the shard's slots. Nothing but a slot move (an operation, and
+// the guardian does not judge while one runs) or a recovery's join makes a
+// member of a shard a primary without slots; one that stays so serves
+// nothing, is its shard's copy no more, and Redis leaves it so: a former
+// primary back with its old keys, Redis having set their slots importing
+// at load.
+func (as *assessor) strayPrimary(o int, m Member) bool {
+	n := as.in.Nodes[o]
+	p, hasPod := as.pods[o]
+	po, ok := as.a.Primaries[m.Shard]
+	return hasPod && p.Shard == m.Shard && n.Reachable && n.KnownNodes > 1 && n.Role == topology.RolePrimary && n.Slots == 0 &&
+		n.NodeID != "" && (m.NodeID == "" || m.NodeID == n.NodeID) && ok && po != o && as.in.Nodes[po].Slots > 0
 }
 
 // health gives the verdict: busy while an operation runs (nothing is lost

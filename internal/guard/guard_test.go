@@ -147,6 +147,39 @@ func TestAssess(t *testing.T) {
 				Relabel: map[int]topology.Role{2: P}, NodeIDs: map[int]string{2: "C"},
 				Primaries: map[int]int{0: 0, 1: 1}},
 		},
+		"former primary back owning no slot while its replica is the shard's primary: rejoins in place": {
+			in: func() Input {
+				in := cluster2x1()
+				in.Known = base
+				n := in.Nodes[0]
+				n.Slots, n.ConfigEpoch = 0, 1
+				in.Nodes[0] = n
+				n = in.Nodes[2]
+				n.Role, n.Slots, n.LinkUp, n.ConfigEpoch = P, 8192, false, 5
+				in.Nodes[2] = n
+				return in
+			},
+			want: Assessment{State: StateDegraded, Desired: 4, Ready: 3,
+				Relabel: map[int]topology.Role{0: R, 2: P}, NodeIDs: map[int]string{2: "C"},
+				Primaries: map[int]int{0: 2, 1: 1},
+				Lost: []Lost{{Ordinal: 0, Shard: 0, NodeID: "A", Pod: "c-0", PodExists: true, Rejoin: true,
+					Reason: "pod c-0 is back as a primary that owns no slot while c-2 is shard-0's primary"}},
+				Failovers: []Failover{{Shard: 0, From: 0, To: 2}},
+				Reasons: []string{"pod c-0 is back as a primary that owns no slot while c-2 is shard-0's primary",
+					"shard-0 has 1 of 2 instances in the cluster"}},
+		},
+		"a new shard's primary owns no slot yet: not lost": {
+			in: func() Input {
+				in := cluster2x1()
+				in.Known = base
+				n := in.Nodes[1]
+				n.Slots = 0
+				in.Nodes[1] = n
+				return in
+			},
+			want: Assessment{State: StateDegraded, Desired: 4, Ready: 3, Primaries: map[int]int{0: 0},
+				Reasons: []string{"shard-1 has no reachable primary", "shard-1 has 1 of 2 instances in the cluster", "c-1 is not part of the cluster yet"}},
+		},
 		"zone conflict": {
 			in: func() Input {
 				in := cluster2x1()

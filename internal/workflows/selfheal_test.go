@@ -314,6 +314,77 @@ func recoverLostPrimary(t *testing.T, known map[int]guard.Member, lost []guard.L
 	}
 }
 
+// strayWorld is healWorld after the failover of shard-0, with ordinal 0
+// back with its node ID as a primary that owns no slot (rejoined: as the
+// replica of ordinal 2).
+func strayWorld(rejoined bool) guardian.Observation {
+	o := healWorld(true)
+	n := guard.Node{Reachable: true, NodeID: "id0", Role: topology.RolePrimary, KnownNodes: 4}
+	if rejoined {
+		n = guard.Node{Reachable: true, NodeID: "id0", PrimaryID: "id2", Role: topology.RoleReplica, KnownNodes: 4, LinkUp: true}
+	}
+	o.Input.Pods = append(o.Input.Pods, guard.Pod{Ordinal: 0, Shard: 0, Name: "orders-0", Addr: "10.0.0.2:6379", NodeReady: true, Zone: "a",
+		Role: topology.RolePrimary, NodeID: "id0", Ready: true})
+	o.Input.Nodes[0] = n
+	o.Volumes = []int{0, 1, 2, 3}
+	return o
+}
+
+// TestRecoverRejoinsAStrayPrimary: a former primary back with its node ID
+// as a primary that owns no slot is made its shard primary's replica in
+// place, its old keys discarded (StepDown): no Pod, volume or node ID is
+// touched.
+func TestRecoverRejoinsAStrayPrimary(t *testing.T) {
+	known := assess(healWorld(false), nil).Assessment.Known
+	lost := assess(strayWorld(false), known).Assessment.Lost
+	if len(lost) != 1 || !lost[0].Rejoin || lost[0].NodeID != "id0" {
+		t.Fatalf("lost %+v, want ordinal 0 to rejoin", lost)
+	}
+	env := healEnv(t)
+	rejoined := false
+	var calls []string
+	env.OnActivity(guardianActs.ObserveGuard, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in guardian.ObserveInput) (guardian.Observation, error) {
+			calls = append(calls, "observe")
+			return assess(strayWorld(rejoined), in.Known), nil
+		})
+	env.OnActivity(auditActs.RecordEvents, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in auditlog.RecordInput) (auditlog.RecordResult, error) {
+			for _, e := range in.Events {
+				calls = append(calls, "record "+e.Type)
+			}
+			return auditlog.RecordResult{}, nil
+		})
+	onCloseOpenSlots(env, &calls, nil)
+	env.OnActivity(redisActs.AttachReplicas, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in redisops.AttachReplicasInput) (redisops.AttachReplicasResult, error) {
+			calls = append(calls, fmt.Sprintf("attach %s -> %s, step down %v", in.Pairs[0].Replica, in.Pairs[0].Primary, in.StepDown))
+			rejoined = true
+			return redisops.AttachReplicasResult{Discarded: 7}, nil
+		})
+	m := Meta{OperationID: "op-1", Type: OpRecover, Namespace: "default", Cluster: "orders", Actor: audit.SystemActor}
+	env.ExecuteWorkflow(Recover, RecoverInput{Meta: m, Known: known, Lost: lost})
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatal(err)
+	}
+	var res Result
+	if err := env.GetWorkflowResult(&res); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"record OperationRequested", "record OperationStarted", "observe", "observe",
+		// A slot Redis set importing on it at load is no move: the close
+		// knows its node ID was replaced by the promoted replica's.
+		"close open slots, replaced map[id0:id2]", "observe",
+		"attach 10.0.0.2:6379 -> 10.0.0.4:6379, step down true", "record InstanceRecovered", "observe",
+		"observe", "record OperationCompleted"}
+	if diff := cmp.Diff(want, calls); diff != "" {
+		t.Errorf("steps (-want +got):\n%s", diff)
+	}
+	if res.Outcome != OutcomeSucceeded {
+		t.Errorf("outcome %s: %s", res.Outcome, res.Message)
+	}
+}
+
 // TestGuardianRecordsEachFenceOnce: a fence record seen in two watches (the
 // instance still restarted recently) is one Fenced event; a new record of
 // the same ordinal is another.

@@ -19,6 +19,7 @@ import (
 	"github.com/dayops/dayops/bench/chaosbench/kubedown"
 	"github.com/dayops/dayops/bench/chaosbench/openslot"
 	"github.com/dayops/dayops/bench/chaosbench/shardloss"
+	"github.com/dayops/dayops/bench/chaosbench/stray"
 	"github.com/dayops/dayops/bench/chaosbench/targetkill"
 	"github.com/dayops/dayops/bench/chaosbench/temporaldown"
 	"github.com/dayops/dayops/internal/audit"
@@ -295,6 +296,14 @@ func TestSelfHealing(t *testing.T) {
 	// former primary stops as a replica on the first write it cannot
 	// persist and comes back once the volume has room.
 	h.checked(diskfull.Run(ctx, b, 1))
+	// 22. A former primary back owning no slot, with its old keys (the
+	// state audit-db-down left once: a shard split between two primaries
+	// after a slot closer finished one of its load-time imports towards
+	// it): a replica of shard 0 restarted with a primary's nodes.conf.
+	// The guardian finds it and a recover makes it the shard primary's
+	// replica again in place, its old keys discarded (before: nothing did,
+	// and the shard had no replica for good).
+	h.checked(stray.Run(ctx, b, 0))
 
 	wr, err := b.Stop(ctx)
 	if err != nil {

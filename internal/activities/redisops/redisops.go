@@ -193,17 +193,23 @@ type AttachReplicasInput struct {
 	Pairs []ReplicaPair `json:"pairs"`
 	// MaxLagBytes a replica may be behind to count as in sync (default 0).
 	MaxLagBytes int64 `json:"maxLagBytes,omitempty"`
+	// StepDown: a replica-to-be that is a primary owning no slot has its
+	// old keys (of slots other primaries own) discarded first
+	// (stepDownStray); without it CLUSTER REPLICATE refuses such a node.
+	StepDown bool `json:"stepDown,omitempty"`
 }
 
 // AttachReplicasResult lists what changed.
 type AttachReplicasResult struct {
 	Changed []string `json:"changed,omitempty"`
+	// Discarded counts the keys StepDown discarded.
+	Discarded int64 `json:"discarded,omitempty"`
 }
 
 // AttachReplicas makes every replica follow its primary (already following is
 // success), then waits until each is in sync.
 func (a *Activities) AttachReplicas(ctx context.Context, in AttachReplicasInput) (AttachReplicasResult, error) {
-	adm, _, err := a.admin(ctx, in.Auth)
+	adm, pool, err := a.admin(ctx, in.Auth)
 	if err != nil {
 		return AttachReplicasResult{}, err
 	}
@@ -211,6 +217,13 @@ func (a *Activities) AttachReplicas(ctx context.Context, in AttachReplicasInput)
 	defer stop()
 	var out AttachReplicasResult
 	for _, p := range in.Pairs {
+		if in.StepDown {
+			n, err := stepDownStray(ctx, adm, pool, p.Replica, p.Primary)
+			if err != nil {
+				return out, classify(err)
+			}
+			out.Discarded += n
+		}
 		r, err := adm.Replicate(ctx, clusteradmin.ReplicateInput{ReplicaAddr: p.Replica, PrimaryAddr: p.Primary})
 		if err != nil {
 			return out, classify(err)

@@ -125,7 +125,14 @@ func get(t *testing.T, env *testsuite.TestActivityEnvironment, fn any, in any, o
 // activity environment serving the activities on them.
 func activitiesOnRealRedis(t *testing.T) (*redistest.Cluster, *testsuite.TestActivityEnvironment, *Activities) {
 	t.Helper()
-	c := redistest.New(t, redistest.Options{Primaries: 2, ReplicasPerPrimary: 1})
+	return activitiesOn(t, redistest.Options{Primaries: 2, ReplicasPerPrimary: 1})
+}
+
+// activitiesOn starts a cluster with opts and an activity environment
+// serving the activities on it.
+func activitiesOn(t *testing.T, opts redistest.Options) (*redistest.Cluster, *testsuite.TestActivityEnvironment, *Activities) {
+	t.Helper()
+	c := redistest.New(t, opts)
 	var s testsuite.WorkflowTestSuite
 	env := s.NewTestActivityEnvironment()
 	conns := &Conns{Log: slog.New(slog.DiscardHandler), Limits: c.Admin.Limits}

@@ -25,5 +25,7 @@
 // CLUSTER REPLICATE refuses a node that has keys or slots. Every key
 // StepDown discards belongs to a slot another primary owns now (the copy
 // Redis' own demotion would have replaced by a full resync); a slot with
-// keys, or claimed, that no other primary owns stops it.
+// keys, or claimed, that no other primary owns stops it. StepDownStray is
+// the same for a node found later, unfenced, as a primary owning no slot
+// with old keys (the worker's recover calls it: guard.Lost.Rejoin).
 package handoff

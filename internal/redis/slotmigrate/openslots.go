@@ -3,10 +3,11 @@ package slotmigrate
 import (
 	"context"
 	"fmt"
-	"github.com/dayops/dayops/internal/redis/clusteradmin"
 	"maps"
 	"slices"
 
+	"github.com/dayops/dayops/internal/redis/clusteradmin"
+	"github.com/dayops/dayops/internal/redis/slotmigrate/leftopen"
 	"github.com/dayops/dayops/internal/topology"
 )
 
@@ -51,11 +52,12 @@ func (a *Migrator) CloseOpenSlots(ctx context.Context, in CloseOpenSlotsInput) (
 	}
 	var forward []wave
 	var rolled []int
-	for _, s := range openSlots(views) {
+	noMove := map[string][]int{} // importing node: slots whose import is no move
+	for _, s := range leftopen.OpenIn(views) {
 		if len(in.Slots) > 0 && !in.Slots.Contains(s) {
 			continue
 		}
-		w, err := a.closeSlot(ctx, m, views, s, in.Replaced)
+		w, err := a.closeSlot(ctx, m, views, s, in.Replaced, noMove)
 		if err != nil {
 			return res, err
 		}
@@ -64,6 +66,11 @@ func (a *Migrator) CloseOpenSlots(ctx context.Context, in CloseOpenSlotsInput) (
 		} else {
 			rolled = append(rolled, s)
 		}
+	}
+	for _, id := range slices.Sorted(maps.Keys(noMove)) {
+		a.Logger().InfoContext(ctx, "importing states that are no move rolled back: the node holds old keys of slots another primary "+
+			"owns (Redis sets such states at load time); the owners keep the slots and the node's copies stay unreachable",
+			"node", m.addrs[id], "slots", topology.RangesOf(noMove[id]).String())
 	}
 	tr := newTracker(nil, nil, 0)
 	for _, w := range forward {
@@ -79,26 +86,13 @@ func (a *Migrator) CloseOpenSlots(ctx context.Context, in CloseOpenSlotsInput) (
 	return res, nil
 }
 
-// openSlots lists the slots some primary has MIGRATING or IMPORTING.
-func openSlots(views map[string]clusteradmin.ClusterView) []int {
-	open := map[int]bool{}
-	for _, v := range views {
-		for s := range v.Myself.Migrating {
-			open[s] = true
-		}
-		for s := range v.Myself.Importing {
-			open[s] = true
-		}
-	}
-	return slices.Sorted(maps.Keys(open))
-}
-
 // closeSlot closes open slot s: it returns the wave that finishes it
 // towards the importing node when that node holds keys of it, or nil once
 // it rolled the slot back to its owner (owner STABLE first, then, if the
 // importing node still holds no key, every other node). An import that is
-// no move (staleImport) is rolled back whatever the node holds.
-func (a *Migrator) closeSlot(ctx context.Context, m *migration, views map[string]clusteradmin.ClusterView, s int, replaced map[string]string) (*wave, error) {
+// no move (leftopen.NoMove) is rolled back whatever the node holds.
+func (a *Migrator) closeSlot(ctx context.Context, m *migration, views map[string]clusteradmin.ClusterView, s int, replaced map[string]string,
+	noMove map[string][]int) (*wave, error) {
 	owner := ""
 	for id, v := range views {
 		if v.Myself.Slots.Contains(s) {
@@ -122,10 +116,8 @@ func (a *Migrator) closeSlot(ctx context.Context, m *migration, views map[string
 	if owner == "" {
 		return nil, &clusteradmin.PlanConflictError{Slot: s, Reason: "open but owned by no live primary"}
 	}
-	if dest != "" && dest == importer && staleImport(views, s, owner, dest, replaced) {
-		a.Logger().InfoContext(ctx, "an importing state that is no move: the node holds old keys of a slot its shard's primary owns "+
-			"(Redis sets it at load time); the owner keeps the slot and the node's copies stay unreachable",
-			"slot", s, "node", m.addrs[dest], "owner", m.addrs[owner])
+	if dest != "" && dest == importer && leftopen.NoMove(views, s, owner, dest, replaced) {
+		noMove[dest] = append(noMove[dest], s)
 		dest = ""
 	}
 	holds := func() (bool, error) {
@@ -163,32 +155,6 @@ func (a *Migrator) closeSlot(ctx context.Context, m *migration, views map[string
 		}
 	}
 	return nil, nil
-}
-
-// staleImport reports whether dest's import of slot s from owner is no slot
-// move, so that the keys dest holds of s are copies no client can reach
-// rather than keys a move took from the owner:
-//
-//   - dest imports s from owner itself and owner does not migrate it. A
-//     move's keys reach its target only once the source migrates the slot
-//     (MIGRATE, or the copy path's EXEC that opens the slot and drops the
-//     keys in one step), and a source that fails over hands its MIGRATING
-//     to its successor (handoff.OpenSlots) or leaves the target importing
-//     from the old node. This is what Redis sets at load time on a primary
-//     that holds keys of a slot another node owns ("I have keys for slot N,
-//     but the slot is assigned to another node"): a former primary that
-//     came back owning nothing, with its old keys. Finishing such a slot
-//     towards it gave it the slot with a newer config epoch (seen: a
-//     returning former primary took one slot of its own shard, whose other
-//     slots stayed with the promoted replica: two primaries in one shard).
-//   - replaced names owner as dest's successor: dest is a lost primary
-//     that came back, and no node imports a slot from its own shard.
-func staleImport(views map[string]clusteradmin.ClusterView, s int, owner, dest string, replaced map[string]string) bool {
-	if replaced[dest] == owner {
-		return true
-	}
-	from := views[dest].Myself.Importing[s]
-	return from == owner && views[owner].Myself.Migrating[s] == ""
 }
 
 func (a *Migrator) stable(ctx context.Context, addr string, slot int) error {

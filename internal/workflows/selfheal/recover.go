@@ -281,6 +281,9 @@ func recoverOne(ctx workflow.Context, r *flow.Run, in RecoverInput, obs guardian
 	c := *obs.Spec
 	label := fmt.Sprintf("shard-%d ordinal %d", l.Shard, l.Ordinal)
 	r.Phase(ctx, "recovering", label)
+	if l.Rejoin {
+		return rejoin(ctx, r, in, obs, l, label)
+	}
 	if l.ForceDelete {
 		if err := r.Exec(ctx, flow.LongOptions, "force-delete "+l.Pod+" (stuck on a node that is not Ready)", guardianActs.ForceDeletePods,
 			guardian.ForceDeleteInput{Namespace: c.Namespace, Pods: []string{l.Pod}}, nil); err != nil {
@@ -308,6 +311,37 @@ func recoverOne(ctx workflow.Context, r *flow.Run, in RecoverInput, obs guardian
 		return obs, err
 	}
 	if err := rc.join(ctx, obs, ready); err != nil {
+		return obs, err
+	}
+	r.Progress.StepsDone++
+	return observeGuard(ctx, r, obs.Assessment.Known, "relabel roles")
+}
+
+// rejoin makes a Pod that runs as a primary owning no slot, while its
+// shard has a live primary (guard.Lost.Rejoin: a former primary back with
+// old keys), that primary's replica again, in place: no Pod or volume is
+// touched and its node ID stays. Its keys, every one of a slot another
+// primary owns (the copies a full resync would replace), are discarded
+// first; a key of a slot no other primary owns stops it.
+func rejoin(ctx workflow.Context, r *flow.Run, in RecoverInput, obs guardian.Observation, l guard.Lost, label string) (guardian.Observation, error) {
+	obs, err := waitPrimary(ctx, r, in, obs, l)
+	if err != nil {
+		return obs, err
+	}
+	var res redisops.AttachReplicasResult
+	if err := r.Exec(ctx, flow.LongOptions, fmt.Sprintf("%s, a primary owning no slot, drops its old keys and replicates shard-%d's primary; wait until in sync", label, l.Shard),
+		flow.RedisActs.AttachReplicas, redisops.AttachReplicasInput{Auth: flow.AuthOf(*obs.Spec), StepDown: true,
+			Pairs: []redisops.ReplicaPair{{Replica: obs.Addr(l.Ordinal), Primary: obs.Addr(obs.Assessment.Primaries[l.Shard])}}}, &res); err != nil {
+		return obs, err
+	}
+	zone := ""
+	for _, p := range obs.Input.Pods {
+		if p.Ordinal == l.Ordinal {
+			zone = p.Zone
+		}
+	}
+	if err := r.Record(ctx, &audit.InstanceRecovered{OperationID: r.Meta.OperationID, Cluster: r.Meta.ClusterKey(), Shard: l.Shard,
+		Ordinal: l.Ordinal, Zone: zone}); err != nil {
 		return obs, err
 	}
 	r.Progress.StepsDone++
@@ -430,7 +464,7 @@ func (rc *recovery) join(ctx workflow.Context, obs guardian.Observation, ready m
 	}
 	primaryAddr := obs.Addr(obs.Assessment.Primaries[l.Shard])
 	if err := r.Exec(ctx, flow.LongOptions, fmt.Sprintf("%s replicates shard-%d's primary; wait until in sync", label, l.Shard), flow.RedisActs.AttachReplicas,
-		redisops.AttachReplicasInput{Auth: rc.auth, Pairs: []redisops.ReplicaPair{{Replica: ready[l.Ordinal].Addr(), Primary: primaryAddr}}}, nil); err != nil {
+		redisops.AttachReplicasInput{Auth: rc.auth, StepDown: true, Pairs: []redisops.ReplicaPair{{Replica: ready[l.Ordinal].Addr(), Primary: primaryAddr}}}, nil); err != nil {
 		return err
 	}
 	return rc.recorded(ctx, ready)

@@ -6,7 +6,9 @@
 // leaves them out of reach until the slot is closed towards it. A Finder
 // looks for them, for a caller that knows no operation runs (the
 // guardian), which then has them closed (slotmigrate.CloseOpenSlots, in a
-// recover operation).
+// recover operation). OpenIn and NoMove read open states for that close:
+// which slots are open, and which imports are no move at all (Redis sets
+// one at load time on a node holding old keys of another primary's slot).
 package leftopen
 
 import (
