@@ -163,31 +163,9 @@ func TestGuardianStartsRecoverForSlotsLeftOpen(t *testing.T) {
 func TestRecoverClosesSlotsLeftOpen(t *testing.T) {
 	env := healEnv(t)
 	var calls []string
-	env.OnActivity(guardianActs.ObserveGuard, mock.Anything, mock.Anything).Return(
-		func(_ context.Context, in guardian.ObserveInput) (guardian.Observation, error) {
-			calls = append(calls, "observe")
-			return assess(healWorld(false), in.Known), nil
-		})
-	env.OnActivity(auditActs.RecordEvents, mock.Anything, mock.Anything).Return(
-		func(_ context.Context, in auditlog.RecordInput) (auditlog.RecordResult, error) {
-			for _, e := range in.Events {
-				calls = append(calls, "record "+e.Type)
-				if e.Type == audit.TypeOpenSlotsClosed {
-					calls = append(calls, string(e.Payload))
-				}
-			}
-			return auditlog.RecordResult{}, nil
-		})
+	onObserveAndRecord(env, &calls, func() guardian.Observation { return healWorld(false) })
 	onCloseOpenSlots(env, &calls, &redisops.CloseOpenSlotsResult{Forward: topology.Ranges{{Start: 42, End: 42}}})
-	m := Meta{OperationID: "op-2", Type: OpRecover, Namespace: "default", Cluster: "orders", Actor: audit.SystemActor}
-	env.ExecuteWorkflow(Recover, RecoverInput{Meta: m})
-	if err := env.GetWorkflowError(); err != nil {
-		t.Fatal(err)
-	}
-	var res Result
-	if err := env.GetWorkflowResult(&res); err != nil {
-		t.Fatal(err)
-	}
+	res := runRecover(t, env, "op-2", nil, nil)
 	want := []string{"record OperationRequested", "record OperationStarted", "observe", "close open slots, replaced map[]",
 		"record OpenSlotsClosed", `{"operation_id":"op-2","cluster":"default/orders","forward":"42"}`, "record OperationCompleted"}
 	if diff := cmp.Diff(want, calls); diff != "" {
@@ -196,6 +174,43 @@ func TestRecoverClosesSlotsLeftOpen(t *testing.T) {
 	if res.Outcome != OutcomeSucceeded || res.Message != "closed slots left open (forward: 42; rolled back: none)" {
 		t.Errorf("outcome %s: %s", res.Outcome, res.Message)
 	}
+}
+
+// runRecover runs a recover the guardian started (operation op) with the
+// memory known and the losses lost, and returns its result.
+func runRecover(t *testing.T, env *testsuite.TestWorkflowEnvironment, op string, known map[int]guard.Member, lost []guard.Lost) Result {
+	t.Helper()
+	m := Meta{OperationID: op, Type: OpRecover, Namespace: "default", Cluster: "orders", Actor: audit.SystemActor}
+	env.ExecuteWorkflow(Recover, RecoverInput{Meta: m, Known: known, Lost: lost})
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatal(err)
+	}
+	var res Result
+	if err := env.GetWorkflowResult(&res); err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+// onObserveAndRecord mocks a recover's observations (world, assessed with
+// the memory it passes) and its audit records, each logged to calls (an
+// OpenSlotsClosed event with its payload).
+func onObserveAndRecord(env *testsuite.TestWorkflowEnvironment, calls *[]string, world func() guardian.Observation) {
+	env.OnActivity(guardianActs.ObserveGuard, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in guardian.ObserveInput) (guardian.Observation, error) {
+			*calls = append(*calls, "observe")
+			return assess(world(), in.Known), nil
+		})
+	env.OnActivity(auditActs.RecordEvents, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in auditlog.RecordInput) (auditlog.RecordResult, error) {
+			for _, e := range in.Events {
+				*calls = append(*calls, "record "+e.Type)
+				if e.Type == audit.TypeOpenSlotsClosed {
+					*calls = append(*calls, string(e.Payload))
+				}
+			}
+			return auditlog.RecordResult{}, nil
+		})
 }
 
 // onCloseOpenSlots mocks CloseOpenSlots: it logs the call to calls and
@@ -237,23 +252,14 @@ func recoverLostPrimary(t *testing.T, known map[int]guard.Member, lost []guard.L
 	env := healEnv(t)
 	recovered := false
 	var calls []string
-	env.OnActivity(guardianActs.ObserveGuard, mock.Anything, mock.Anything).Return(
-		func(_ context.Context, in guardian.ObserveInput) (guardian.Observation, error) {
-			calls = append(calls, "observe")
-			o := healWorld(true)
-			if recovered {
-				o.Input.Pods = append(o.Input.Pods, guard.Pod{Ordinal: 0, Shard: 0, Name: "orders-0", Addr: "10.0.1.0:6379", NodeReady: true, Zone: "a", Role: topology.RoleReplica, Ready: true})
-				o.Input.Nodes[0] = guard.Node{Reachable: true, NodeID: "new0", Role: topology.RoleReplica, KnownNodes: 4, LinkUp: true}
-			}
-			return assess(o, in.Known), nil
-		})
-	env.OnActivity(auditActs.RecordEvents, mock.Anything, mock.Anything).Return(
-		func(_ context.Context, in auditlog.RecordInput) (auditlog.RecordResult, error) {
-			for _, e := range in.Events {
-				calls = append(calls, "record "+e.Type)
-			}
-			return auditlog.RecordResult{}, nil
-		})
+	onObserveAndRecord(env, &calls, func() guardian.Observation {
+		o := healWorld(true)
+		if recovered {
+			o.Input.Pods = append(o.Input.Pods, guard.Pod{Ordinal: 0, Shard: 0, Name: "orders-0", Addr: "10.0.1.0:6379", NodeReady: true, Zone: "a", Role: topology.RoleReplica, Ready: true})
+			o.Input.Nodes[0] = guard.Node{Reachable: true, NodeID: "new0", Role: topology.RoleReplica, KnownNodes: 4, LinkUp: true}
+		}
+		return o
+	})
 	onCloseOpenSlots(env, &calls, nil)
 	env.OnActivity(redisActs.ForgetNodes, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in redisops.ForgetInput) error {
@@ -285,15 +291,7 @@ func recoverLostPrimary(t *testing.T, known map[int]guard.Member, lost []guard.L
 			calls = append(calls, fmt.Sprintf("attach %s -> %s", in.Pairs[0].Replica, in.Pairs[0].Primary))
 			return redisops.AttachReplicasResult{}, nil
 		})
-	m := Meta{OperationID: "op-1", Type: OpRecover, Namespace: "default", Cluster: "orders", Actor: audit.SystemActor}
-	env.ExecuteWorkflow(Recover, RecoverInput{Meta: m, Known: known, Lost: lost})
-	if err := env.GetWorkflowError(); err != nil {
-		t.Fatal(err)
-	}
-	var res Result
-	if err := env.GetWorkflowResult(&res); err != nil {
-		t.Fatal(err)
-	}
+	res := runRecover(t, env, "op-1", known, lost)
 	want := []string{"record OperationRequested", "record OperationStarted", "observe"}
 	want = append(want, recorded...)
 	want = append(want, "observe",
@@ -343,18 +341,7 @@ func TestRecoverRejoinsAStrayPrimary(t *testing.T) {
 	env := healEnv(t)
 	rejoined := false
 	var calls []string
-	env.OnActivity(guardianActs.ObserveGuard, mock.Anything, mock.Anything).Return(
-		func(_ context.Context, in guardian.ObserveInput) (guardian.Observation, error) {
-			calls = append(calls, "observe")
-			return assess(strayWorld(rejoined), in.Known), nil
-		})
-	env.OnActivity(auditActs.RecordEvents, mock.Anything, mock.Anything).Return(
-		func(_ context.Context, in auditlog.RecordInput) (auditlog.RecordResult, error) {
-			for _, e := range in.Events {
-				calls = append(calls, "record "+e.Type)
-			}
-			return auditlog.RecordResult{}, nil
-		})
+	onObserveAndRecord(env, &calls, func() guardian.Observation { return strayWorld(rejoined) })
 	onCloseOpenSlots(env, &calls, nil)
 	env.OnActivity(redisActs.AttachReplicas, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in redisops.AttachReplicasInput) (redisops.AttachReplicasResult, error) {
@@ -362,15 +349,7 @@ func TestRecoverRejoinsAStrayPrimary(t *testing.T) {
 			rejoined = true
 			return redisops.AttachReplicasResult{Discarded: 7}, nil
 		})
-	m := Meta{OperationID: "op-1", Type: OpRecover, Namespace: "default", Cluster: "orders", Actor: audit.SystemActor}
-	env.ExecuteWorkflow(Recover, RecoverInput{Meta: m, Known: known, Lost: lost})
-	if err := env.GetWorkflowError(); err != nil {
-		t.Fatal(err)
-	}
-	var res Result
-	if err := env.GetWorkflowResult(&res); err != nil {
-		t.Fatal(err)
-	}
+	res := runRecover(t, env, "op-1", known, lost)
 	want := []string{"record OperationRequested", "record OperationStarted", "observe", "observe",
 		// A slot Redis set importing on it at load is no move: the close
 		// knows its node ID was replaced by the promoted replica's.

@@ -1,10 +1,10 @@
-package failover
+package failover_test
 
 import (
 	"testing"
 	"time"
 
-	"github.com/dayops/dayops/internal/redis/clusteradmin"
+	"github.com/dayops/dayops/internal/redis/failover"
 	"github.com/dayops/dayops/internal/testutil/redistest"
 	"github.com/dayops/dayops/internal/topology"
 )
@@ -20,22 +20,8 @@ func TestAnOldPrimaryThatDiesAfterThePromotionIsHandedOver(t *testing.T) {
 	ctx := t.Context()
 	c := redistest.New(t, redistest.Options{Primaries: 3, ReplicasPerPrimary: 1})
 	a := c.Admin
-	roles, err := a.Roles(ctx, clusteradmin.RolesInput{Addrs: c.Addrs()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var replica, primary clusteradmin.NodeRole
-	for _, r := range roles.Nodes {
-		if r.Role == topology.RoleReplica && replica.Addr == "" {
-			replica = r
-		}
-	}
-	for _, r := range roles.Nodes {
-		if r.NodeID == replica.PrimaryID {
-			primary = r
-		}
-	}
-	res, err := Run(ctx, a, Input{ReplicaAddr: replica.Addr, Timeout: time.Minute})
+	replica, primary := replicaAndPrimary(t, a, c.Addrs())
+	res, err := failover.Run(ctx, a, failover.Input{ReplicaAddr: replica.Addr, Timeout: time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,14 +31,14 @@ func TestAnOldPrimaryThatDiesAfterThePromotionIsHandedOver(t *testing.T) {
 		}
 	}
 	began := time.Now()
-	if done, role := handedOver(ctx, a, replica.Addr, primary.Addr, res.NewPrimaryID, res.OldPrimaryID); done || role != topology.RolePrimary {
+	if done, role := failover.HandedOver(ctx, a, replica.Addr, primary.Addr, res.NewPrimaryID, res.OldPrimaryID); done || role != topology.RolePrimary {
 		t.Errorf("right after the old primary died: handed over %v, role %q; want not yet (not flagged failed), primary", done, role)
 	}
-	if took := time.Since(began); took > 2*roleWait+time.Second {
-		t.Errorf("one look took %v with the old primary dead, want at most about %v", took, 2*roleWait)
+	if took := time.Since(began); took > 2*failover.RoleWait+time.Second {
+		t.Errorf("one look took %v with the old primary dead, want at most about %v", took, 2*failover.RoleWait)
 	}
 	redistest.WaitFor(t, 30*time.Second, "handed over once the new primary flags the old one failed", func() bool {
-		done, _ := handedOver(ctx, a, replica.Addr, primary.Addr, res.NewPrimaryID, res.OldPrimaryID)
+		done, _ := failover.HandedOver(ctx, a, replica.Addr, primary.Addr, res.NewPrimaryID, res.OldPrimaryID)
 		return done
 	})
 }
