@@ -105,20 +105,25 @@ func (a *Migrator) closeSlot(ctx context.Context, m *migration, views map[string
 		// took its keys of s over.
 		dest = m.now(views[owner].Myself.Migrating[s])
 	}
-	importer := ""
-	if dest == "" {
-		for id, v := range views {
-			if _, ok := v.Myself.Importing[s]; ok && id != owner {
-				dest, importer = id, id
-			}
-		}
-	}
 	if owner == "" {
 		return nil, &clusteradmin.PlanConflictError{Slot: s, Reason: "open but owned by no live primary"}
 	}
-	if dest != "" && dest == importer && leftopen.NoMove(views, s, owner, dest, replaced) {
-		noMove[dest] = append(noMove[dest], s)
-		dest = ""
+	migrated := dest != ""
+	for id, v := range views {
+		if _, ok := v.Myself.Importing[s]; !ok || id == owner || id == dest {
+			continue
+		}
+		if leftopen.NoMove(views, s, owner, id, replaced) {
+			// Unreachable copies: closed whichever way the slot goes.
+			noMove[id] = append(noMove[id], s)
+			if err := a.stable(ctx, m.addrs[id], s); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		if !migrated {
+			dest = id
+		}
 	}
 	holds := func() (bool, error) {
 		if dest == "" {
@@ -148,7 +153,8 @@ func (a *Migrator) closeSlot(ctx context.Context, m *migration, views map[string
 	for id, v := range views {
 		_, mig := v.Myself.Migrating[s]
 		_, imp := v.Myself.Importing[s]
-		if id != owner && (mig || imp) {
+		closed := len(noMove[id]) > 0 && noMove[id][len(noMove[id])-1] == s
+		if id != owner && (mig || imp) && !closed {
 			if err := a.stable(ctx, m.addrs[id], s); err != nil {
 				return nil, err
 			}

@@ -394,16 +394,57 @@ func TestCloseSlotLeftOpenTowardsALostTarget(t *testing.T) {
 func TestAnImportRedisSetAtLoadIsNoMove(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
+	c, cc, slot, keys := withStaleImporter(t)
+	_, ids, _ := primaries(t, c)
+
+	res, err := slotmigrate.New(c.Admin).CloseOpenSlots(ctx, slotmigrate.CloseOpenSlotsInput{Seeds: c.Addrs()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Forward) != 0 || !res.RolledBack.Contains(slot) {
+		t.Fatalf("closed %+v, want slot %d rolled back and nothing forward", res, slot)
+	}
+	checkClosed(t, c, cc, slot, ids[0], keys)
+}
+
+// The same slot also half moved to another primary (a move cut short): the
+// move is finished towards its real target, and the stale node's import is
+// closed too.
+func TestAnImportAtLoadBesideARealMove(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	c, cc, slot, keys := withStaleImporter(t)
+	addrs, ids, _ := primaries(t, c)
+	if _, moved, err := c.OpenHalfMoved(ctx, addrs[0], addrs[1], slot, slot); err != nil || moved == 0 {
+		t.Fatalf("open slot %d half moved: %d keys, %v", slot, moved, err)
+	}
+	res, err := slotmigrate.New(c.Admin).CloseOpenSlots(ctx, slotmigrate.CloseOpenSlotsInput{Seeds: c.Addrs()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Forward.Contains(slot) {
+		t.Fatalf("closed %+v, want slot %d finished forward", res, slot)
+	}
+	checkClosed(t, c, cc, slot, ids[1], keys)
+}
+
+// withStaleImporter starts 3 primaries (AOF) with keys of one slot of the
+// first, valued "new", and a fourth primary owning no slot that holds old
+// copies of them ("old") and was restarted, so that Redis set the slot
+// importing from its owner at load. It returns the slot and its keys.
+func withStaleImporter(t *testing.T) (*redistest.Cluster, *redis.ClusterClient, int, []string) {
+	t.Helper()
+	ctx := t.Context()
 	c := redistest.New(t, redistest.Options{Primaries: 3, Config: []string{"--appendonly", "yes", "--appendfsync", "always"}})
 	cc := c.ClusterClient()
-	defer cc.Close()
+	t.Cleanup(func() { cc.Close() })
 	addrs, ids, slots := primaries(t, c)
-	owner := addrs[0]
 	slot := slots[0][0].Start + 5
-	tag := tagFor(t, ctx, c.Pool.Client(owner), slot)
-	const n = 20
-	for i := range n {
-		if err := cc.Set(ctx, fmt.Sprintf("%sk%d", tag, i), "new", 0).Err(); err != nil {
+	tag := tagFor(t, ctx, c.Pool.Client(addrs[0]), slot)
+	var keys []string
+	for i := range 20 {
+		keys = append(keys, fmt.Sprintf("%sk%d", tag, i))
+		if err := cc.Set(ctx, keys[i], "new", 0).Err(); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -411,17 +452,17 @@ func TestAnImportRedisSetAtLoadIsNoMove(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Old copies of the slot's keys on the slotless primary (written the
-	// only way Redis lets a node hold keys of a slot it does not own).
+	// Old copies (written the only way Redis lets a node hold keys of a
+	// slot it does not own).
 	conn := c.Pool.Client(stale.Addr).Conn()
 	defer conn.Close()
 	if err := conn.Do(ctx, "cluster", "setslot", slot, "importing", ids[0]).Err(); err != nil {
 		t.Fatal(err)
 	}
-	for i := range n {
+	for _, k := range keys {
 		if _, err := conn.Pipelined(ctx, func(p redis.Pipeliner) error {
 			p.Do(ctx, "asking")
-			p.Set(ctx, fmt.Sprintf("%sk%d", tag, i), "old", 0)
+			p.Set(ctx, k, "old", 0)
 			return nil
 		}); err != nil {
 			t.Fatal(err)
@@ -441,26 +482,27 @@ func TestAnImportRedisSetAtLoadIsNoMove(t *testing.T) {
 		t.Fatalf("after the restart the node imports slot %d from %q, want Redis' load-time import from its owner %s (open: %v)",
 			slot, from, ids[0], v.Myself.Importing)
 	}
+	return c, cc, slot, keys
+}
 
-	res, err := slotmigrate.New(c.Admin).CloseOpenSlots(ctx, slotmigrate.CloseOpenSlotsInput{Seeds: c.Addrs()})
+// checkClosed: owner owns slot, nothing is open anywhere, every key reads
+// the value "new".
+func checkClosed(t *testing.T, c *redistest.Cluster, cc *redis.ClusterClient, slot int, owner string, keys []string) {
+	t.Helper()
+	ctx := t.Context()
+	v, err := c.View(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(res.Forward) != 0 || !res.RolledBack.Contains(slot) {
-		t.Fatalf("closed %+v, want slot %d rolled back and nothing forward", res, slot)
-	}
-	if v, err = c.Admin.View(ctx, owner); err != nil {
-		t.Fatal(err)
-	}
-	if got := v.Layout().Owner(slot); got != ids[0] {
-		t.Errorf("slot %d is owned by %s, want its owner %s", slot, got, ids[0])
+	if got := v.Layout().Owner(slot); got != owner {
+		t.Errorf("slot %d is owned by %s, want %s", slot, got, owner)
 	}
 	if open := openSlots(t, c); open != 0 {
 		t.Errorf("%d slots still open", open)
 	}
-	for i := range n {
-		if got, err := cc.Get(ctx, fmt.Sprintf("%sk%d", tag, i)).Result(); err != nil || got != "new" {
-			t.Errorf("key %d of slot %d: %q, %v (want the owner's value)", i, slot, got, err)
+	for _, k := range keys {
+		if got, err := cc.Get(ctx, k).Result(); err != nil || got != "new" {
+			t.Errorf("%s = %q, %v (want the value clients wrote last)", k, got, err)
 		}
 	}
 }

@@ -26,7 +26,8 @@ func OpenIn(views map[string]clusteradmin.ClusterView) []int {
 // move, so that the keys dest holds of s are copies no client can reach
 // rather than keys a move took from the owner:
 //
-//   - dest imports s from owner itself and owner does not migrate it. A
+//   - dest imports s from owner itself and owner does not migrate it to
+//     dest (to no node, or to another: a move's real target). A
 //     move's keys reach its target only once the source migrates the slot
 //     (MIGRATE, or the copy path's EXEC that opens the slot and drops the
 //     keys in one step), and a source that fails over hands its MIGRATING
@@ -45,5 +46,5 @@ func NoMove(views map[string]clusteradmin.ClusterView, s int, owner, dest string
 		return true
 	}
 	from := views[dest].Myself.Importing[s]
-	return from == owner && views[owner].Myself.Migrating[s] == ""
+	return from == owner && views[owner].Myself.Migrating[s] != dest
 }
