@@ -161,14 +161,20 @@ type Observation struct {
 	Fences []FenceReport `json:"fences,omitempty"`
 }
 
-// Addr is the address of ordinal's Pod ("" when it has none).
-func (o Observation) Addr(ordinal int) string {
+// Pod is ordinal's Pod (false when it has none).
+func (o Observation) Pod(ordinal int) (guard.Pod, bool) {
 	for _, p := range o.Input.Pods {
 		if p.Ordinal == ordinal {
-			return p.Addr
+			return p, true
 		}
 	}
-	return ""
+	return guard.Pod{}, false
+}
+
+// Addr is the address of ordinal's Pod ("" when it has none).
+func (o Observation) Addr(ordinal int) string {
+	p, _ := o.Pod(ordinal)
+	return p.Addr
 }
 
 // LiveAddrs are the addresses of every reachable node that is in the cluster.

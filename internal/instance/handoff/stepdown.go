@@ -46,25 +46,49 @@ type Result struct {
 // drops its open slots and its slot claims, and sends CLUSTER REPLICATE. It
 // changes nothing when the check fails (*UnsafeError).
 func StepDown(ctx context.Context, self, newPrimary *redis.Client, primaryID string) (Result, error) {
-	var res Result
-	myID, err := self.Do(ctx, "CLUSTER", "MYID").Text()
+	st, err := readSelf(ctx, self)
 	if err != nil {
-		return res, fmt.Errorf("cluster myid: %w", err)
+		return Result{}, err
 	}
+	return st.stepDown(ctx, self, newPrimary, primaryID)
+}
+
+// selfState is what StepDown reads of the node before it changes anything.
+type selfState struct {
+	myID string
+	mine []string // the node's own view of every slot's owner
+	keys int64
+	open []OpenSlot
+}
+
+func readSelf(ctx context.Context, self *redis.Client) (selfState, error) {
+	var st selfState
+	var err error
+	if st.myID, err = self.Do(ctx, "CLUSTER", "MYID").Text(); err != nil {
+		return st, fmt.Errorf("cluster myid: %w", err)
+	}
+	if st.mine, err = slotOwners(ctx, self); err != nil {
+		return st, fmt.Errorf("own slots: %w", err)
+	}
+	if st.keys, err = self.DBSize(ctx).Result(); err != nil {
+		return st, fmt.Errorf("dbsize: %w", err)
+	}
+	st.open, err = OwnOpenSlots(ctx, self)
+	return st, err
+}
+
+func (st selfState) stepDown(ctx context.Context, self, newPrimary *redis.Client, primaryID string) (Result, error) {
+	var res Result
 	owners, err := slotOwners(ctx, newPrimary)
 	if err != nil {
 		return res, fmt.Errorf("the new primary's slots: %w", err)
 	}
-	mine, err := slotOwners(ctx, self)
-	if err != nil {
-		return res, fmt.Errorf("own slots: %w", err)
-	}
 	for s := range Slots {
-		if mine[s] == myID && (owners[s] == "" || owners[s] == myID) {
+		if st.mine[s] == st.myID && (owners[s] == "" || owners[s] == st.myID) {
 			return res, &UnsafeError{Slot: s, Owner: owners[s], Claimed: true}
 		}
 	}
-	if res.Discarded, err = checkKeys(ctx, self, myID, owners); err != nil {
+	if res.Discarded, err = st.checkKeys(ctx, self, owners); err != nil {
 		return res, err
 	}
 	if res.Discarded > 0 {
@@ -72,22 +96,14 @@ func StepDown(ctx context.Context, self, newPrimary *redis.Client, primaryID str
 			return res, fmt.Errorf("flushall: %w", err)
 		}
 	}
-	if res.Closed, err = closeOpen(ctx, self); err != nil {
-		return res, err
+	for _, o := range st.open {
+		if err := self.Do(ctx, "CLUSTER", "SETSLOT", o.Slot, "STABLE").Err(); err != nil {
+			return res, fmt.Errorf("cluster setslot %d stable: %w", o.Slot, err)
+		}
+		res.Closed++
 	}
-	for s := 0; s < Slots; s++ {
-		if mine[s] != myID {
-			continue
-		}
-		e := s
-		for e+1 < Slots && mine[e+1] == myID {
-			e++
-		}
-		if err := self.Do(ctx, "CLUSTER", "DELSLOTSRANGE", s, e).Err(); err != nil {
-			return res, fmt.Errorf("cluster delslotsrange %d %d: %w", s, e, err)
-		}
-		res.Unassigned += e - s + 1
-		s = e
+	if res.Unassigned, err = st.dropClaims(ctx, self); err != nil {
+		return res, err
 	}
 	if err := self.Do(ctx, "CLUSTER", "REPLICATE", primaryID).Err(); err != nil {
 		return res, fmt.Errorf("cluster replicate %s: %w", primaryID, err)
@@ -95,12 +111,32 @@ func StepDown(ctx context.Context, self, newPrimary *redis.Client, primaryID str
 	return res, nil
 }
 
-// checkKeys counts self's keys, slot by slot when it has any, and fails
-// when a slot with keys has no owner but self in owners.
-func checkKeys(ctx context.Context, self *redis.Client, myID string, owners []string) (int64, error) {
-	n, err := self.DBSize(ctx).Result()
-	if err != nil || n == 0 {
-		return 0, err
+// dropClaims unassigns every slot the node owns in its own view, range by
+// range; it returns how many.
+func (st selfState) dropClaims(ctx context.Context, self *redis.Client) (int, error) {
+	n := 0
+	for s := 0; s < Slots; s++ {
+		if st.mine[s] != st.myID {
+			continue
+		}
+		e := s
+		for e+1 < Slots && st.mine[e+1] == st.myID {
+			e++
+		}
+		if err := self.Do(ctx, "CLUSTER", "DELSLOTSRANGE", s, e).Err(); err != nil {
+			return n, fmt.Errorf("cluster delslotsrange %d %d: %w", s, e, err)
+		}
+		n += e - s + 1
+		s = e
+	}
+	return n, nil
+}
+
+// checkKeys counts the node's keys slot by slot when it has any, and
+// fails when a slot with keys has no owner but the node in owners.
+func (st selfState) checkKeys(ctx context.Context, self *redis.Client, owners []string) (int64, error) {
+	if st.keys == 0 {
+		return 0, nil
 	}
 	cmds, err := self.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for s := 0; s < Slots; s++ {
@@ -117,7 +153,7 @@ func checkKeys(ctx context.Context, self *redis.Client, myID string, owners []st
 		if k == 0 {
 			continue
 		}
-		if owners[s] == "" || owners[s] == myID {
+		if owners[s] == "" || owners[s] == st.myID {
 			return 0, &UnsafeError{Slot: s, Owner: owners[s]}
 		}
 		total += k
@@ -141,18 +177,4 @@ func slotOwners(ctx context.Context, c *redis.Client) ([]string, error) {
 		}
 	}
 	return owners, nil
-}
-
-// closeOpen drops every importing and migrating state self has.
-func closeOpen(ctx context.Context, self *redis.Client) (int, error) {
-	open, err := OwnOpenSlots(ctx, self)
-	if err != nil {
-		return 0, err
-	}
-	for i, o := range open {
-		if err := self.Do(ctx, "CLUSTER", "SETSLOT", o.Slot, "STABLE").Err(); err != nil {
-			return i, fmt.Errorf("cluster setslot %d stable: %w", o.Slot, err)
-		}
-	}
-	return len(open), nil
 }

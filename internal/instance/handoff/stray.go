@@ -27,30 +27,18 @@ func StepDownStray(ctx context.Context, self, newPrimary *redis.Client, primaryI
 	if role[0] != "master" {
 		return r, false, nil
 	}
-	myID, err := self.Do(ctx, "CLUSTER", "MYID").Text()
-	if err != nil {
-		return r, false, fmt.Errorf("cluster myid: %w", err)
-	}
-	mine, err := slotOwners(ctx, self)
-	if err != nil {
-		return r, false, fmt.Errorf("own slots: %w", err)
-	}
-	for s, owner := range mine {
-		if owner == myID {
-			return r, false, fmt.Errorf("slot %d: %w", s, ErrOwnsSlots)
-		}
-	}
-	keys, err := self.DBSize(ctx).Result()
-	if err != nil {
-		return r, false, fmt.Errorf("dbsize: %w", err)
-	}
-	open, err := OwnOpenSlots(ctx, self)
+	st, err := readSelf(ctx, self)
 	if err != nil {
 		return r, false, err
 	}
-	if keys == 0 && len(open) == 0 {
+	for s, owner := range st.mine {
+		if owner == st.myID {
+			return r, false, fmt.Errorf("slot %d: %w", s, ErrOwnsSlots)
+		}
+	}
+	if st.keys == 0 && len(st.open) == 0 {
 		return r, false, nil
 	}
-	r, err = StepDown(ctx, self, newPrimary, primaryID)
+	r, err = st.stepDown(ctx, self, newPrimary, primaryID)
 	return r, err == nil, err
 }

@@ -334,14 +334,8 @@ func rejoin(ctx workflow.Context, r *flow.Run, in RecoverInput, obs guardian.Obs
 			Pairs: []redisops.ReplicaPair{{Replica: obs.Addr(l.Ordinal), Primary: obs.Addr(obs.Assessment.Primaries[l.Shard])}}}, &res); err != nil {
 		return obs, err
 	}
-	zone := ""
-	for _, p := range obs.Input.Pods {
-		if p.Ordinal == l.Ordinal {
-			zone = p.Zone
-		}
-	}
-	if err := r.Record(ctx, &audit.InstanceRecovered{OperationID: r.Meta.OperationID, Cluster: r.Meta.ClusterKey(), Shard: l.Shard,
-		Ordinal: l.Ordinal, Zone: zone}); err != nil {
+	pod, _ := obs.Pod(l.Ordinal)
+	if err := recordRecovered(ctx, r, l, pod.Zone, false, ""); err != nil {
 		return obs, err
 	}
 	r.Progress.StepsDone++
@@ -483,9 +477,13 @@ func (rc *recovery) meet(ctx workflow.Context, obs guardian.Observation, ready m
 
 // recorded records InstanceRecovered.
 func (rc *recovery) recorded(ctx workflow.Context, ready map[int]kube.InstanceStatus) error {
-	r, l := rc.r, rc.l
+	return recordRecovered(ctx, rc.r, rc.l, ready[rc.l.Ordinal].Zone, !rc.volume, rc.forgotten)
+}
+
+// recordRecovered records InstanceRecovered for l's instance, now in zone.
+func recordRecovered(ctx workflow.Context, r *flow.Run, l guard.Lost, zone string, newVolume bool, forgotten string) error {
 	return r.Record(ctx, &audit.InstanceRecovered{OperationID: r.Meta.OperationID, Cluster: r.Meta.ClusterKey(), Shard: l.Shard,
-		Ordinal: l.Ordinal, NewVolume: !rc.volume, ForgottenNodeID: rc.forgotten, Zone: ready[l.Ordinal].Zone})
+		Ordinal: l.Ordinal, NewVolume: newVolume, ForgottenNodeID: forgotten, Zone: zone})
 }
 
 // fixZone switches shard over to a replica that keeps the zone rule, when
