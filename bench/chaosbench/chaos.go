@@ -21,7 +21,6 @@ import (
 	"github.com/dayops/dayops/bench/benchkit"
 	"github.com/dayops/dayops/internal/apiv1"
 	"github.com/dayops/dayops/internal/cli"
-	"github.com/dayops/dayops/internal/kube/render"
 	"github.com/dayops/dayops/internal/redis/noaddr"
 	"github.com/dayops/dayops/internal/testutil/redistest"
 	"github.com/dayops/dayops/internal/workflows"
@@ -320,7 +319,7 @@ func (b *Bench) watchPromotion(ctx context.Context, shard int, replicaIPs []stri
 	w := &promotionWatch{cancel: cancel, done: make(chan struct{})}
 	clients := map[string]*redis.Client{}
 	for _, ip := range replicaIPs {
-		clients[ip] = redis.NewClient(&redis.Options{Addr: ip + ":" + strconv.Itoa(render.RedisPort), Password: b.password,
+		clients[ip] = redis.NewClient(&redis.Options{Addr: benchkit.PodAddr(ip), Password: b.password,
 			DialTimeout: 200 * time.Millisecond, ReadTimeout: 200 * time.Millisecond, MaxRetries: -1, PoolSize: 1})
 	}
 	svc := b.ServiceName(shard)
@@ -390,7 +389,7 @@ type shardProbe struct{ clients []*redis.Client }
 func newShardProbe(password string, ips []string) *shardProbe {
 	p := &shardProbe{}
 	for _, ip := range ips {
-		p.clients = append(p.clients, redis.NewClient(&redis.Options{Addr: ip + ":" + strconv.Itoa(render.RedisPort), Password: password,
+		p.clients = append(p.clients, redis.NewClient(&redis.Options{Addr: benchkit.PodAddr(ip), Password: password,
 			DialTimeout: 200 * time.Millisecond, ReadTimeout: 200 * time.Millisecond, MaxRetries: -1, PoolSize: 1}))
 	}
 	return p

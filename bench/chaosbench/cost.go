@@ -3,14 +3,12 @@ package chaosbench
 import (
 	"context"
 	"fmt"
-	"strconv"
 	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/dayops/dayops/bench/benchkit"
-	"github.com/dayops/dayops/internal/kube/render"
 )
 
 // Cost is what guarding an idle, healthy cluster costs over Window.
@@ -114,7 +112,7 @@ func (b *Bench) redisCalls(ctx context.Context) (map[string]int64, error) {
 	var wg sync.WaitGroup
 	var errs []error
 	for _, p := range ps {
-		addr := p.Status.PodIP + ":" + strconv.Itoa(render.RedisPort)
+		addr := benchkit.PodAddr(p.Status.PodIP)
 		wg.Go(func() {
 			rc := redis.NewClient(&redis.Options{Addr: addr, Password: b.password, DialTimeout: 2 * time.Second, ReadTimeout: 2 * time.Second, MaxRetries: -1})
 			defer rc.Close()

@@ -31,7 +31,6 @@ import (
 	"github.com/dayops/dayops/internal/audit"
 	"github.com/dayops/dayops/internal/cli"
 	"github.com/dayops/dayops/internal/eventstore"
-	"github.com/dayops/dayops/internal/kube/render"
 	"github.com/dayops/dayops/internal/redis/noaddr"
 	"github.com/dayops/dayops/internal/server"
 	"github.com/dayops/dayops/internal/testutil/pgtest"
@@ -426,7 +425,7 @@ func (b *bench) redisCalls(ctx context.Context, name string) map[string]map[stri
 		if p.Status.PodIP == "" {
 			continue
 		}
-		addr := p.Status.PodIP + ":" + strconv.Itoa(render.RedisPort)
+		addr := benchkit.PodAddr(p.Status.PodIP)
 		wg.Go(func() {
 			rc := redis.NewClient(&redis.Options{Addr: addr, Password: c.Password, DialTimeout: 2 * time.Second, ReadTimeout: 2 * time.Second, MaxRetries: -1})
 			defer rc.Close()

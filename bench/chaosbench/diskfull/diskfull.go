@@ -21,7 +21,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"net"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -33,7 +32,6 @@ import (
 
 	"github.com/dayops/dayops/bench/benchkit"
 	"github.com/dayops/dayops/bench/chaosbench"
-	"github.com/dayops/dayops/internal/kube/render"
 	"github.com/dayops/dayops/internal/redis/misconf"
 )
 
@@ -59,8 +57,7 @@ func Run(ctx context.Context, b *chaosbench.Bench, shard int) (chaosbench.Figure
 			return err
 		}
 		ip := p.Status.PodIP
-		rc := redis.NewClient(&redis.Options{Addr: net.JoinHostPort(ip, strconv.Itoa(render.RedisPort)), Password: creds.Password,
-			DialTimeout: time.Second, ReadTimeout: 2 * time.Second, WriteTimeout: 2 * time.Second})
+		rc := benchkit.PodClient(ip, creds.Password, 2*time.Second)
 		defer rc.Close()
 		aofDir, err := fillVolume(ctx, rc, ip)
 		if err != nil {

@@ -17,8 +17,6 @@ package heldloss
 import (
 	"context"
 	"fmt"
-	"net"
-	"strconv"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -27,7 +25,6 @@ import (
 	"github.com/dayops/dayops/bench/benchkit"
 	"github.com/dayops/dayops/bench/chaosbench"
 	"github.com/dayops/dayops/internal/instance/holdwatch"
-	"github.com/dayops/dayops/internal/kube/render"
 )
 
 // Scenario is held-loss's label, StaleScenario stale-hold's.
@@ -117,7 +114,7 @@ func replicas(ctx context.Context, b *chaosbench.Bench, shard int) (*replicaSet,
 	}
 	rs := &replicaSet{pods: pods}
 	for _, p := range pods {
-		rs.clients = append(rs.clients, redis.NewClient(&redis.Options{Addr: net.JoinHostPort(p.Status.PodIP, strconv.Itoa(render.RedisPort)),
+		rs.clients = append(rs.clients, redis.NewClient(&redis.Options{Addr: benchkit.PodAddr(p.Status.PodIP),
 			Password: creds.Password, Protocol: 2, DisableIdentity: true}))
 	}
 	return rs, nil

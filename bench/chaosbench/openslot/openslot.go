@@ -14,8 +14,6 @@ package openslot
 import (
 	"context"
 	"fmt"
-	"net"
-	"strconv"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -23,7 +21,6 @@ import (
 
 	"github.com/dayops/dayops/bench/benchkit"
 	"github.com/dayops/dayops/bench/chaosbench"
-	"github.com/dayops/dayops/internal/kube/render"
 	"github.com/dayops/dayops/internal/redis/clusteradmin"
 	"github.com/dayops/dayops/internal/testutil/redistest"
 )
@@ -174,7 +171,7 @@ func (pr *pair) close() {
 }
 
 func addr(p corev1.Pod) string {
-	return net.JoinHostPort(p.Status.PodIP, strconv.Itoa(render.RedisPort))
+	return benchkit.PodAddr(p.Status.PodIP)
 }
 
 // fill writes Keys keys into one slot the primary of sc owns, through the

@@ -21,19 +21,14 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/dayops/dayops/bench/benchkit"
 	"github.com/dayops/dayops/bench/chaosbench"
-	"github.com/dayops/dayops/internal/kube/render"
 )
 
 // Scenario is stray-primary's label.
@@ -55,8 +50,7 @@ func Run(ctx context.Context, b *chaosbench.Bench, shard int) (chaosbench.Figure
 			return err
 		}
 		ip := p.Status.PodIP
-		rc := redis.NewClient(&redis.Options{Addr: net.JoinHostPort(ip, strconv.Itoa(render.RedisPort)), Password: creds.Password,
-			DialTimeout: time.Second, ReadTimeout: 2 * time.Second, WriteTimeout: 2 * time.Second})
+		rc := benchkit.PodClient(ip, creds.Password, 2*time.Second)
 		defer rc.Close()
 		keys, err := rc.DBSize(ctx).Result()
 		if err != nil {
