@@ -178,6 +178,14 @@ func forward(ctx context.Context, signals <-chan os.Signal, r *relay, exited <-c
 	}
 }
 
+// stop sends redis-server SIGTERM, again every second (a fence that failed
+// may leave it in the first AOF rewrite of a sync, which ignores one), and
+// relays signals until it exits.
+func stop(ctx context.Context, signals <-chan os.Signal, r *relay, exited <-chan error) error {
+	r.send(syscall.SIGTERM)
+	return forward(ctx, signals, r, exited)
+}
+
 // guardPrimaryAddr keeps a replica from replicating whatever node now
 // answers at its primary's old address (addrguard).
 func guardPrimaryAddr(ctx context.Context, log *slog.Logger, cfg RedisConfig) {
@@ -276,8 +284,7 @@ wait:
 	cancel()
 	if ferr != nil && ctx.Err() == nil {
 		log.Error("fence failed; stopping redis-server", "err", ferr)
-		_ = r.cmd.Process.Signal(syscall.SIGTERM)
-		<-exited
+		_ = stop(ctx, o.Signals, r, exited)
 		return true, ferr
 	}
 	if ferr == nil {

@@ -1,0 +1,42 @@
+package instance
+
+import (
+	"os"
+	"os/exec"
+	"testing"
+	"time"
+)
+
+// A fence that fails stops redis-server (stop): a process that ignores the
+// first SIGTERM, as Redis does while it writes the first AOF of a sync
+// ("Writing initial AOF, can't exit"), is sent it again until it exits.
+// Before, the manager sent one and waited for the exit for ever, relaying
+// no signal: the Pod stayed fenced and running.
+func TestStopRepeatsSIGTERMUntilTheProcessExits(t *testing.T) {
+	// The shell exits on its second SIGTERM (a trap runs once the
+	// foreground sleep ends).
+	cmd := exec.Command("sh", "-c", `n=0; trap 'n=$((n+1)); if [ "$n" -ge 2 ]; then exit 0; fi' TERM; echo ready; while :; do sleep 0.05; done`)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	if _, err := out.Read(make([]byte, 6)); err != nil { // the trap is set
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	done := make(chan error, 1)
+	go func() { done <- stop(t.Context(), make(chan os.Signal), &relay{cmd: cmd}, exited) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("stop: %v (want the clean exit of the second SIGTERM)", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the process still runs 10 s after stop: SIGTERM was not sent again")
+	}
+}
