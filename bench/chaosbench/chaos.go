@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -427,13 +428,16 @@ func (p *shardProbe) close() {
 // at a lost replica's address starts as an empty primary without slots.
 func servesSlots(ctx context.Context, c *redis.Client) bool {
 	out, err := c.ClusterNodes(ctx).Result()
-	if err != nil {
-		return false
-	}
+	return err == nil && ownsSlots(out)
+}
+
+// ownsSlots: the myself line of CLUSTER NODES out is a primary's with a slot.
+func ownsSlots(out string) bool {
 	for _, line := range strings.Split(out, "\n") {
 		f := strings.Fields(line)
 		if len(f) >= 8 && strings.Contains(f[2], "myself") {
-			return strings.Contains(f[2], "master") && len(f) > 8
+			// "[slot-<-id]" is an open slot, not one it owns (stray-primary).
+			return strings.Contains(f[2], "master") && slices.ContainsFunc(f[8:], func(s string) bool { return !strings.HasPrefix(s, "[") })
 		}
 	}
 	return false

@@ -29,3 +29,24 @@ func TestWriteTable(t *testing.T) {
 		t.Errorf("row 2: %s", lines[2])
 	}
 }
+
+// A primary with only open slots (a slotless primary's load-time imports,
+// stray-primary) owns none: the promotion watch must not take it for a
+// promoted replica.
+func TestOwnsSlots(t *testing.T) {
+	const other = "b000000000000000000000000000000000000000 10.0.0.2:6379@16379 master - 0 1 2 connected 0-8191\n"
+	for _, c := range []struct {
+		myself string
+		want   bool
+	}{
+		{"a000000000000000000000000000000000000000 10.0.0.1:6379@16379 myself,master - 0 0 3 connected 8192-16383", true},
+		{"a000000000000000000000000000000000000000 10.0.0.1:6379@16379 myself,master - 0 0 3 connected 5 [7-<-b000000000000000000000000000000000000000]", true},
+		{"a000000000000000000000000000000000000000 10.0.0.1:6379@16379 myself,master - 0 0 3 connected [7-<-b000000000000000000000000000000000000000] [9-<-b000000000000000000000000000000000000000]", false},
+		{"a000000000000000000000000000000000000000 10.0.0.1:6379@16379 myself,master - 0 0 3 connected", false},
+		{"a000000000000000000000000000000000000000 10.0.0.1:6379@16379 myself,slave b000000000000000000000000000000000000000 0 0 3 connected", false},
+	} {
+		if got := ownsSlots(other + c.myself + "\n"); got != c.want {
+			t.Errorf("ownsSlots(%q) = %v, want %v", c.myself, got, c.want)
+		}
+	}
+}
