@@ -22,6 +22,7 @@ import (
 	"github.com/dayops/dayops/bench/chaosbench/kubedown"
 	"github.com/dayops/dayops/bench/chaosbench/openslot"
 	"github.com/dayops/dayops/bench/chaosbench/shardloss"
+	"github.com/dayops/dayops/bench/chaosbench/stranger"
 	"github.com/dayops/dayops/bench/chaosbench/stray"
 	"github.com/dayops/dayops/bench/chaosbench/targetkill"
 	"github.com/dayops/dayops/bench/chaosbench/temporaldown"
@@ -32,7 +33,7 @@ import (
 
 // Scenario names, for Config.Skip.
 var Scenarios = []string{"force-delete-primary", "delete-replica-pvc", "worker-mid-recovery", "worker-down",
-	"switchover", "sigkill-aof", "freeze-primary", "lose-node", "busy", "audit-db-down", "kube-api-down", "temporal-down", "source-kill", "target-kill", "source-kill-slow", "held-loss", "stale-hold", "open-slot-left", "open-slot", "shard-lost", "shard-lost-data", "disk-full", "stray-primary", "sigkill-none"}
+	"switchover", "sigkill-aof", "freeze-primary", "lose-node", "busy", "audit-db-down", "kube-api-down", "temporal-down", "source-kill", "target-kill", "source-kill-slow", "held-loss", "stale-hold", "open-slot-left", "open-slot", "shard-lost", "shard-lost-data", "disk-full", "stray-primary", "stranger-at-address", "sigkill-none"}
 
 // Config of a run of `dayops-dev bench chaos`.
 type Config struct {
@@ -246,6 +247,7 @@ func runAOF(ctx context.Context, b *chaosbench.Bench, cfg Config, out io.Writer,
 		{"shard-lost-data", func() (chaosbench.Figure, error) { return shardloss.RunData(ctx, b, 2) }},
 		{"disk-full", func() (chaosbench.Figure, error) { return diskfull.Run(ctx, b, 1) }},
 		{"stray-primary", func() (chaosbench.Figure, error) { return stray.Run(ctx, b, 0) }},
+		{"stranger-at-address", func() (chaosbench.Figure, error) { return stranger.Run(ctx, b, 1) }},
 	}
 	for _, s := range steps {
 		if slices.Contains(cfg.Skip, s.name) {
