@@ -88,14 +88,21 @@ func Run(ctx context.Context, b *chaosbench.Bench, shard int) (chaosbench.Figure
 }
 
 // start creates a Pod named name on node running a redis-server with
-// password and no data, and returns its IP once it answers there.
+// password and no data, and returns its IP once it answers there. It
+// refuses clients' writes while no replica follows it (NOREPLICAS): a
+// client with the cluster's old slot map that reaches it is refused, as a
+// node of a cluster would answer it MOVED or CLUSTERDOWN, rather than
+// served from nothing. It is not a cluster node: one that answers on the
+// lost primary's bus port as another node makes the other nodes flag the
+// lost one noaddr, and Redis then never fails it over (docs/self-healing.md:
+// not handled yet).
 func start(ctx context.Context, b *chaosbench.Bench, name, node, image, password string) (string, error) {
 	pod := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: b.Namespace, Labels: map[string]string{"app": "chaos-stranger"}},
 		Spec: corev1.PodSpec{NodeName: node, RestartPolicy: corev1.RestartPolicyNever, Containers: []corev1.Container{{
 			Name: "redis", Image: image, Command: []string{"redis-server"},
 			Args: []string{"--port", fmt.Sprint(render.RedisPort), "--bind", "$(POD_IP)", "--requirepass", password,
-				"--save", "", "--appendonly", "no"},
+				"--save", "", "--appendonly", "no", "--min-replicas-to-write", "1"},
 			Env: []corev1.EnvVar{{Name: "POD_IP", ValueFrom: &corev1.EnvVarSource{
 				FieldRef: &corev1.ObjectFieldSelector{FieldPath: "status.podIP"}}}},
 		}}},
