@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -260,37 +262,7 @@ func recoverLostPrimary(t *testing.T, known map[int]guard.Member, lost []guard.L
 		}
 		return o
 	})
-	onCloseOpenSlots(env, &calls, nil)
-	env.OnActivity(redisActs.ForgetNodes, mock.Anything, mock.Anything).Return(
-		func(_ context.Context, in redisops.ForgetInput) error {
-			calls = append(calls, fmt.Sprintf("forget %v on %d", in.NodeIDs, len(in.Addrs)))
-			return nil
-		})
-	env.OnActivity(guardianActs.DropVolume, mock.Anything, mock.Anything).Return(
-		func(_ context.Context, in guardian.DropVolumeInput) error {
-			calls = append(calls, fmt.Sprintf("drop volume %d", in.Ordinal))
-			return nil
-		})
-	env.OnActivity(kubeActs.EnsureInstances, mock.Anything, mock.Anything).Return(
-		func(_ context.Context, in kube.EnsureInstancesInput) (kube.EnsureInstancesResult, error) {
-			calls = append(calls, fmt.Sprintf("create ordinal %d shard %d %s", in.Instances[0].Ordinal, in.Instances[0].Shard, in.Instances[0].Role))
-			return kube.EnsureInstancesResult{}, nil
-		})
-	env.OnActivity(kubeActs.WaitInstancesReady, mock.Anything, mock.Anything).Return(
-		func(_ context.Context, in kube.WaitReadyInput) (kube.WaitReadyResult, error) {
-			recovered = true
-			return kube.WaitReadyResult{Instances: []kube.InstanceStatus{{Ordinal: 0, Shard: 0, PodIP: "10.0.1.0", Ready: true, Zone: "a"}}}, nil
-		})
-	env.OnActivity(redisActs.Meet, mock.Anything, mock.Anything).Return(
-		func(_ context.Context, in redisops.MeetInput) (redisops.MeetResult, error) {
-			calls = append(calls, fmt.Sprintf("meet %d", len(in.Addrs)))
-			return redisops.MeetResult{}, nil
-		})
-	env.OnActivity(redisActs.AttachReplicas, mock.Anything, mock.Anything).Return(
-		func(_ context.Context, in redisops.AttachReplicasInput) (redisops.AttachReplicasResult, error) {
-			calls = append(calls, fmt.Sprintf("attach %s -> %s", in.Pairs[0].Replica, in.Pairs[0].Primary))
-			return redisops.AttachReplicasResult{}, nil
-		})
+	onRecreateLost(env, &calls, &recovered)
 	res := runRecover(t, env, "op-1", known, lost)
 	want := []string{"record OperationRequested", "record OperationStarted", "observe"}
 	want = append(want, recorded...)
@@ -309,6 +281,89 @@ func recoverLostPrimary(t *testing.T, known map[int]guard.Member, lost []guard.L
 	}
 	if res.Outcome != OutcomeSucceeded {
 		t.Errorf("outcome %s: %s", res.Outcome, res.Message)
+	}
+}
+
+// onRecreateLost mocks the steps that bring healWorld's lost ordinal 0 back
+// as a new replica (recovered once it is Ready), each logged to calls.
+func onRecreateLost(env *testsuite.TestWorkflowEnvironment, callsp *[]string, recovered *bool) {
+	onCloseOpenSlots(env, callsp, nil)
+	env.OnActivity(redisActs.ForgetNodes, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in redisops.ForgetInput) error {
+			*callsp = append(*callsp, fmt.Sprintf("forget %v on %d", in.NodeIDs, len(in.Addrs)))
+			return nil
+		})
+	env.OnActivity(guardianActs.DropVolume, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in guardian.DropVolumeInput) error {
+			*callsp = append(*callsp, fmt.Sprintf("drop volume %d", in.Ordinal))
+			return nil
+		})
+	env.OnActivity(kubeActs.EnsureInstances, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in kube.EnsureInstancesInput) (kube.EnsureInstancesResult, error) {
+			*callsp = append(*callsp, fmt.Sprintf("create ordinal %d shard %d %s", in.Instances[0].Ordinal, in.Instances[0].Shard, in.Instances[0].Role))
+			return kube.EnsureInstancesResult{}, nil
+		})
+	env.OnActivity(kubeActs.WaitInstancesReady, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in kube.WaitReadyInput) (kube.WaitReadyResult, error) {
+			*recovered = true
+			return kube.WaitReadyResult{Instances: []kube.InstanceStatus{{Ordinal: 0, Shard: 0, PodIP: "10.0.1.0", Ready: true, Zone: "a"}}}, nil
+		})
+	env.OnActivity(redisActs.Meet, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in redisops.MeetInput) (redisops.MeetResult, error) {
+			*callsp = append(*callsp, fmt.Sprintf("meet %d", len(in.Addrs)))
+			return redisops.MeetResult{}, nil
+		})
+	env.OnActivity(redisActs.AttachReplicas, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in redisops.AttachReplicasInput) (redisops.AttachReplicasResult, error) {
+			*callsp = append(*callsp, fmt.Sprintf("attach %s -> %s", in.Pairs[0].Replica, in.Pairs[0].Primary))
+			return redisops.AttachReplicasResult{}, nil
+		})
+}
+
+// TestRecoverTakesOverAnUnaddressedPrimary: shard-0's primary is lost and
+// Redis promotes no replica (the cluster names the lost primary without an
+// address: another node answered at its IP). After a while the recover
+// asks the replica furthest ahead to take over if its own view says so
+// (TakeOverLost, OnlyUnaddressed), once, and the repair goes on.
+func TestRecoverTakesOverAnUnaddressedPrimary(t *testing.T) {
+	known := assess(healWorld(false), nil).Assessment.Known
+	env := healEnv(t)
+	recovered, tookOver := false, false
+	var calls []string
+	onObserveAndRecord(env, &calls, func() guardian.Observation {
+		o := healWorld(true)
+		if !tookOver {
+			o.Input.Pods[1].Role = topology.RoleReplica // ordinal 2
+			o.Input.Nodes[2] = guard.Node{Reachable: true, NodeID: "id2", Role: topology.RoleReplica, KnownNodes: 4, Offset: 100}
+		}
+		if recovered {
+			o.Input.Pods = append(o.Input.Pods, guard.Pod{Ordinal: 0, Shard: 0, Name: "orders-0", Addr: "10.0.1.0:6379", NodeReady: true, Zone: "a", Role: topology.RoleReplica, Ready: true})
+			o.Input.Nodes[0] = guard.Node{Reachable: true, NodeID: "new0", Role: topology.RoleReplica, KnownNodes: 4, LinkUp: true}
+		}
+		return o
+	})
+	env.OnActivity(redisActs.TakeOverLost, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in redisops.TakeOverLostInput) (redisops.HandoverResult, error) {
+			calls = append(calls, fmt.Sprintf("take over %s only unaddressed %v", in.ReplicaAddr, in.OnlyUnaddressed))
+			tookOver = true
+			return redisops.HandoverResult{Attempts: 1}, nil
+		})
+	onRecreateLost(env, &calls, &recovered)
+	res := runRecover(t, env, "op-1", known, assess(healWorld(true), known).Assessment.Lost)
+	if res.Outcome != OutcomeSucceeded {
+		t.Fatalf("outcome %s: %s", res.Outcome, res.Message)
+	}
+	var took []string
+	for _, c := range calls {
+		if strings.HasPrefix(c, "take over") {
+			took = append(took, c)
+		}
+	}
+	if want := []string{"take over 10.0.0.4:6379 only unaddressed true"}; !slices.Equal(took, want) {
+		t.Errorf("takeovers %q, want %q (calls %q)", took, want, calls)
+	}
+	if !slices.Contains(calls, "create ordinal 0 shard 0 replica") {
+		t.Errorf("the lost ordinal was not recreated: %q", calls)
 	}
 }
 

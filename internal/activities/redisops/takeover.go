@@ -13,15 +13,15 @@ type TakeOverLostInput struct {
 	Auth        Auth   `json:"auth"`
 	ReplicaAddr string `json:"replicaAddr"`
 	Label       string `json:"label,omitempty"`
+	// OnlyUnaddressed: only if the replica names its primary noaddr (failover.TakeOverUnaddressed).
+	OnlyUnaddressed bool `json:"onlyUnaddressed,omitempty"`
 }
 
 // StepTarget names the takeover in audit step events.
 func (in TakeOverLostInput) StepTarget() string { return in.Label }
 
-// TakeOverLost promotes a replica whose primary is lost for good, with the
-// replica's own copy of the shard (a shard that lost every instance and
-// its former primary's data): CLUSTER FAILOVER TAKEOVER once its view flags
-// the primary failed, then waits until it is primary and cluster_state ok.
+// TakeOverLost promotes a replica whose primary is lost for good with its own
+// copy of the shard (failover.TakeOverLost, or TakeOverUnaddressed).
 func (a *Activities) TakeOverLost(ctx context.Context, in TakeOverLostInput) (HandoverResult, error) {
 	adm, _, err := a.admin(ctx, in.Auth)
 	if err != nil {
@@ -29,7 +29,11 @@ func (a *Activities) TakeOverLost(ctx context.Context, in TakeOverLostInput) (Ha
 	}
 	stop := HeartbeatEvery(ctx, 5*time.Second)
 	defer stop()
-	r, err := failover.TakeOverLost(ctx, adm, in.ReplicaAddr, 2*time.Minute)
+	takeOver := failover.TakeOverLost
+	if in.OnlyUnaddressed {
+		takeOver = failover.TakeOverUnaddressed
+	}
+	r, err := takeOver(ctx, adm, in.ReplicaAddr, 2*time.Minute)
 	return HandoverResult{NewPrimaryID: r.NewPrimaryID, OldPrimaryID: r.OldPrimaryID, AlreadyPrimary: r.AlreadyPrimary,
 		Attempts: r.Attempts, Method: r.Method}, classify(err)
 }

@@ -67,7 +67,7 @@ func TakeOverLost(ctx context.Context, a *clusteradmin.Admin, replicaAddr string
 	if err != nil {
 		return res, fmt.Errorf("take over lost primary on %s: %w", replicaAddr, err)
 	}
-	a.Logger().Warn("a shard's primary was lost with its data: its replica took over with its own copy",
+	a.Logger().Warn("a shard's primary was lost and Redis did not promote its replica: the replica took over with its own copy",
 		"replica", replicaAddr, "lost_primary", res.OldPrimaryID)
 	return res, nil
 }

@@ -55,6 +55,15 @@ func TestTakeOverLost(t *testing.T) {
 	if res.AlreadyPrimary || res.Method != failover.Orphaned {
 		t.Errorf("result %+v", res)
 	}
+	checked := verifyServed(t, c, w, st)
+	t.Logf("%d keys verified, %d acknowledged writes, 0 lost", checked, st.Acked)
+}
+
+// verifyServed waits until c serves every slot, then reads back every write
+// w acknowledged (st: its stats when it stopped); it returns the keys read.
+func verifyServed(t *testing.T, c *redistest.Cluster, w *redistest.Writer, st redistest.WriterStats) int {
+	t.Helper()
+	ctx := t.Context()
 	check := c.ClusterClient()
 	defer check.Close()
 	redistest.WaitFor(t, 30*time.Second, "the cluster serving every slot", func() bool { return check.Set(ctx, "probe", 1, 0).Err() == nil })
@@ -62,5 +71,5 @@ func TestTakeOverLost(t *testing.T) {
 	if err != nil || st.Lost > 0 {
 		t.Fatalf("after %d keys: %v; writer %+v", checked, err, st)
 	}
-	t.Logf("%d keys verified, %d acknowledged writes, 0 lost", checked, st.Acked)
+	return checked
 }
