@@ -305,13 +305,14 @@ func TestSelfHealing(t *testing.T) {
 	// replica again in place, its old keys discarded (before: nothing did,
 	// and the shard had no replica for good).
 	h.checked(stray.Run(ctx, b, 0))
-	// 23. Shard 1's primary Pod is force-deleted and a Pod running a
-	// redis-server with the cluster's password and no data is started at
-	// its IP before Redis promotes the replica, which reconnects there
-	// every second: the link guard locks the replica's masterauth, so the
-	// stranger's AUTH fails and the replica keeps the shard's data (without
-	// it Redis takes a full resync of nothing and promotes the empty
-	// replica: every key of the shard lost).
+	// 23. Shard 1's primary Pod is force-deleted and an empty cluster node
+	// with the cluster's password is started at its IP before Redis
+	// promotes the replica. The replica reconnects there every second: the
+	// link guard locks its masterauth, so the stranger's AUTH fails and the
+	// replica keeps the shard's data (without it Redis takes a full resync
+	// of nothing: every key of the shard lost). The other nodes flag the
+	// lost primary noaddr and Redis never fails it over: the recover has
+	// the replica take over (without it the shard stays without a primary).
 	if f := h.checked(stranger.Run(ctx, b, 1)); !strings.Contains(f.Note, "was a slave") {
 		t.Logf("stranger-at-address: the stranger answered only after the promotion (%s): the guard was not put to the test", f.Note)
 	}

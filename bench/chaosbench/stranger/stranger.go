@@ -1,16 +1,22 @@
 // Package stranger holds the chaos scenario of a lost primary's IP given to
-// another Pod before Redis promotes its replica: the primary's Pod is
-// force-deleted (its node vanished) and a Pod running a redis-server with
-// the cluster's password and no data is started on the same Kubernetes
-// node, where the node agent hands out the lowest free IP: the lost
-// primary's. The replica reconnects to that address every second; the node
-// there takes its AUTH (same password) and PSYNC, and Redis would have the
-// replica take a full resync of nothing, flushing the shard's only copy
-// just before it is promoted. The instance manager's link guard
-// (internal/instance/linkguard) locks the replica's masterauth while its
-// link is down and the address does not answer as its primary: the
-// stranger's AUTH fails, the replica keeps its data and is promoted with
-// it.
+// another Pod of the cluster before Redis promotes its replica: the
+// primary's Pod is force-deleted (its node vanished) and a Pod running an
+// empty cluster node with the cluster's password (as a scale-out node or a
+// recreated instance is before it is met) is started on the same
+// Kubernetes node, where the node agent hands out the lowest free IP: the
+// lost primary's. Two things go wrong without dayops:
+//
+//   - The replica reconnects to that address every second; the node there
+//     takes its AUTH (same password) and PSYNC, and Redis has the replica
+//     take a full resync of nothing, flushing the shard's only copy. The
+//     instance manager's link guard (internal/instance/linkguard) locks the
+//     replica's masterauth while its link is down and the address does not
+//     answer as its primary.
+//   - The other nodes ping the lost primary's bus address, hear another node
+//     ID and flag the lost primary noaddr; Redis' failure detection skips
+//     such a node, so it is never flagged failed and the replica never
+//     promoted. The recover's wait for a live primary has the replica take
+//     over (failover.TakeOverUnaddressed).
 package stranger
 
 import (
@@ -27,7 +33,7 @@ import (
 )
 
 // Scenario is stranger-at-address's label.
-const Scenario = "force-delete a primary Pod and start a Pod with the cluster's password at its IP before the promotion"
+const Scenario = "force-delete a primary Pod and start an empty cluster node with its password at its IP before the promotion"
 
 // tries bounds the strangers started until one has the lost primary's IP
 // (each takes the lowest free IP of the node: one below it, or one taken
@@ -80,32 +86,31 @@ func Run(ctx context.Context, b *chaosbench.Bench, shard int) (chaosbench.Figure
 		if err != nil || len(role) == 0 {
 			return fmt.Errorf("role of %s: %w", reps[0].Name, err)
 		}
-		f.Note = fmt.Sprintf("a redis-server with the cluster's password and no data answered at %s, the IP of lost %s, while %s was a %s",
+		f.Note = fmt.Sprintf("an empty cluster node with the cluster's password answered at %s, the IP of lost %s, while %s was a %s",
 			ip, p.Name, reps[0].Name, role[0])
 		b.Log.Info("chaos: fault", "scenario", Scenario, "pod", p.Name, "ip", ip, "replica", reps[0].Name, "replica_role", role[0])
 		return nil
 	})
 }
 
-// start creates a Pod named name on node running a redis-server with
-// password and no data, and returns its IP once it answers there. It
-// refuses clients' writes while no replica follows it (NOREPLICAS): a
-// client with the cluster's old slot map that reaches it is refused, as a
-// node of a cluster would answer it MOVED or CLUSTERDOWN, rather than
-// served from nothing. It is not a cluster node: one that answers on the
-// lost primary's bus port as another node makes the other nodes flag the
-// lost one noaddr, and Redis then never fails it over (docs/self-healing.md:
-// not handled yet).
+// start creates a Pod named name on node running an empty cluster node
+// with password (as a scale-out node or a recreated instance is before it
+// is met), and returns its IP once it answers there. A client whose slot
+// map still names the lost primary is refused there (CLUSTERDOWN: it
+// serves no slot).
 func start(ctx context.Context, b *chaosbench.Bench, name, node, image, password string) (string, error) {
 	pod := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: b.Namespace, Labels: map[string]string{"app": "chaos-stranger"}},
-		Spec: corev1.PodSpec{NodeName: node, RestartPolicy: corev1.RestartPolicyNever, Containers: []corev1.Container{{
-			Name: "redis", Image: image, Command: []string{"redis-server"},
-			Args: []string{"--port", fmt.Sprint(render.RedisPort), "--bind", "$(POD_IP)", "--requirepass", password,
-				"--save", "", "--appendonly", "no", "--min-replicas-to-write", "1"},
-			Env: []corev1.EnvVar{{Name: "POD_IP", ValueFrom: &corev1.EnvVarSource{
-				FieldRef: &corev1.ObjectFieldSelector{FieldPath: "status.podIP"}}}},
-		}}},
+		Spec: corev1.PodSpec{NodeName: node, RestartPolicy: corev1.RestartPolicyNever,
+			Volumes: []corev1.Volume{{Name: "data", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}},
+			Containers: []corev1.Container{{
+				Name: "redis", Image: image, Command: []string{"redis-server"},
+				Args: []string{"--port", fmt.Sprint(render.RedisPort), "--bind", "$(POD_IP)", "--requirepass", password,
+					"--cluster-enabled", "yes", "--dir", render.DataDir, "--save", "", "--appendonly", "no"},
+				Env: []corev1.EnvVar{{Name: "POD_IP", ValueFrom: &corev1.EnvVarSource{
+					FieldRef: &corev1.ObjectFieldSelector{FieldPath: "status.podIP"}}}},
+				VolumeMounts: []corev1.VolumeMount{{Name: "data", MountPath: render.DataDir}},
+			}}},
 	}
 	if _, err := b.Kube.CoreV1().Pods(b.Namespace).Create(ctx, pod, metav1.CreateOptions{}); err != nil {
 		return "", fmt.Errorf("create %s: %w", name, err)
