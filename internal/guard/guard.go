@@ -45,8 +45,10 @@ type Node struct {
 	KnownNodes int   `json:"knownNodes"`
 	Offset     int64 `json:"offset"`
 	LinkUp     bool  `json:"linkUp"`
-	// Failing are node IDs it flags fail or fail?.
-	Failing []string `json:"failing,omitempty"`
+	// Failing are node IDs it flags fail or fail?; Unaddressed those it
+	// names without an address (noaddr). Both only from its own view.
+	Failing     []string `json:"failing,omitempty"`
+	Unaddressed []string `json:"unaddressed,omitempty"`
 	// ConfigEpoch is the node's config epoch (CLUSTER INFO's
 	// cluster_my_epoch; a replica reports its primary's). Of two primaries
 	// claiming one shard, Redis gives the slots to the newer epoch, and so

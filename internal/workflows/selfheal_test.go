@@ -262,7 +262,7 @@ func recoverLostPrimary(t *testing.T, known map[int]guard.Member, lost []guard.L
 		}
 		return o
 	})
-	onRecreateLost(env, &calls, &recovered)
+	onRecreateLost(env, &calls, func(int) { recovered = true })
 	res := runRecover(t, env, "op-1", known, lost)
 	want := []string{"record OperationRequested", "record OperationStarted", "observe"}
 	want = append(want, recorded...)
@@ -284,9 +284,10 @@ func recoverLostPrimary(t *testing.T, known map[int]guard.Member, lost []guard.L
 	}
 }
 
-// onRecreateLost mocks the steps that bring healWorld's lost ordinal 0 back
-// as a new replica (recovered once it is Ready), each logged to calls.
-func onRecreateLost(env *testsuite.TestWorkflowEnvironment, callsp *[]string, recovered *bool) {
+// onRecreateLost mocks the steps that bring healWorld's lost ordinals back
+// as new replicas (recovered once Ready: ordinal o on 10.0.1.o, in shard
+// o%2 and zone a or b as before), each logged to calls.
+func onRecreateLost(env *testsuite.TestWorkflowEnvironment, callsp *[]string, recovered func(ordinal int)) {
 	onCloseOpenSlots(env, callsp, nil)
 	env.OnActivity(redisActs.ForgetNodes, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in redisops.ForgetInput) error {
@@ -305,8 +306,12 @@ func onRecreateLost(env *testsuite.TestWorkflowEnvironment, callsp *[]string, re
 		})
 	env.OnActivity(kubeActs.WaitInstancesReady, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in kube.WaitReadyInput) (kube.WaitReadyResult, error) {
-			*recovered = true
-			return kube.WaitReadyResult{Instances: []kube.InstanceStatus{{Ordinal: 0, Shard: 0, PodIP: "10.0.1.0", Ready: true, Zone: "a"}}}, nil
+			var res kube.WaitReadyResult
+			for _, o := range in.Ordinals {
+				recovered(o)
+				res.Instances = append(res.Instances, kube.InstanceStatus{Ordinal: o, Shard: o % 2, PodIP: fmt.Sprintf("10.0.1.%d", o), Ready: true, Zone: []string{"a", "b"}[o%2]})
+			}
+			return res, nil
 		})
 	env.OnActivity(redisActs.Meet, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in redisops.MeetInput) (redisops.MeetResult, error) {
@@ -324,7 +329,7 @@ func onRecreateLost(env *testsuite.TestWorkflowEnvironment, callsp *[]string, re
 // Redis promotes no replica (the cluster names the lost primary without an
 // address: another node answered at its IP). After a while the recover
 // asks the replica furthest ahead to take over if its own view says so
-// (TakeOverLost, OnlyUnaddressed), once, and the repair goes on.
+// (TakeOverLost, OnlyUnelectable), once, and the repair goes on.
 func TestRecoverTakesOverAnUnaddressedPrimary(t *testing.T) {
 	known := assess(healWorld(false), nil).Assessment.Known
 	env := healEnv(t)
@@ -334,7 +339,10 @@ func TestRecoverTakesOverAnUnaddressedPrimary(t *testing.T) {
 		o := healWorld(true)
 		if !tookOver {
 			o.Input.Pods[1].Role = topology.RoleReplica // ordinal 2
-			o.Input.Nodes[2] = guard.Node{Reachable: true, NodeID: "id2", Role: topology.RoleReplica, KnownNodes: 4, Offset: 100}
+			o.Input.Nodes[2] = guard.Node{Reachable: true, NodeID: "id2", PrimaryID: "id0", Role: topology.RoleReplica, KnownNodes: 4, Offset: 100}
+			n := o.Input.Nodes[1]
+			n.Unaddressed = []string{"id0"}
+			o.Input.Nodes[1] = n
 		}
 		if recovered {
 			o.Input.Pods = append(o.Input.Pods, guard.Pod{Ordinal: 0, Shard: 0, Name: "orders-0", Addr: "10.0.1.0:6379", NodeReady: true, Zone: "a", Role: topology.RoleReplica, Ready: true})
@@ -344,11 +352,11 @@ func TestRecoverTakesOverAnUnaddressedPrimary(t *testing.T) {
 	})
 	env.OnActivity(redisActs.TakeOverLost, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in redisops.TakeOverLostInput) (redisops.HandoverResult, error) {
-			calls = append(calls, fmt.Sprintf("take over %s only unaddressed %v", in.ReplicaAddr, in.OnlyUnaddressed))
+			calls = append(calls, fmt.Sprintf("take over %s only unelectable %v", in.ReplicaAddr, in.OnlyUnelectable))
 			tookOver = true
 			return redisops.HandoverResult{Attempts: 1}, nil
 		})
-	onRecreateLost(env, &calls, &recovered)
+	onRecreateLost(env, &calls, func(int) { recovered = true })
 	res := runRecover(t, env, "op-1", known, assess(healWorld(true), known).Assessment.Lost)
 	if res.Outcome != OutcomeSucceeded {
 		t.Fatalf("outcome %s: %s", res.Outcome, res.Message)
@@ -359,11 +367,92 @@ func TestRecoverTakesOverAnUnaddressedPrimary(t *testing.T) {
 			took = append(took, c)
 		}
 	}
-	if want := []string{"take over 10.0.0.4:6379 only unaddressed true"}; !slices.Equal(took, want) {
+	if want := []string{"take over 10.0.0.4:6379 only unelectable true"}; !slices.Equal(took, want) {
 		t.Errorf("takeovers %q, want %q (calls %q)", took, want, calls)
 	}
 	if !slices.Contains(calls, "create ordinal 0 shard 0 replica") {
 		t.Errorf("the lost ordinal was not recreated: %q", calls)
+	}
+}
+
+// majorityWorld is healWorld with both primaries lost, one of two primaries
+// left live being no majority: Redis promotes neither replica. A replica
+// taken over (ordinals 2, 3) is its shard's primary; a lost ordinal
+// recreated (0, 1) is its replica on a new volume.
+func majorityWorld(tookOver, recreated map[int]bool) guardian.Observation {
+	o := healWorld(false)
+	o.Volumes = []int{2, 3}
+	var pods []guard.Pod
+	for _, p := range o.Input.Pods {
+		n := o.Input.Nodes[p.Ordinal]
+		switch {
+		case p.Ordinal < 2 && !recreated[p.Ordinal]:
+			delete(o.Input.Nodes, p.Ordinal)
+			continue
+		case p.Ordinal < 2:
+			p.Role, p.Addr = topology.RoleReplica, fmt.Sprintf("10.0.1.%d:6379", p.Ordinal)
+			n = guard.Node{Reachable: true, NodeID: fmt.Sprintf("new%d", p.Ordinal), PrimaryID: fmt.Sprintf("id%d", p.Ordinal+2),
+				Role: topology.RoleReplica, KnownNodes: 4, LinkUp: true}
+		case tookOver[p.Ordinal]:
+			p.Role, n.Role, n.Slots, n.LinkUp = topology.RolePrimary, topology.RolePrimary, 8192, false
+		default:
+			n.PrimaryID, n.LinkUp = fmt.Sprintf("id%d", p.Ordinal-2), false
+		}
+		o.Input.Nodes[p.Ordinal] = n
+		pods = append(pods, p)
+	}
+	o.Input.Pods = pods
+	return o
+}
+
+// TestRecoverTakesOverEveryShardWithoutAMajority: both primaries of a
+// 2-shard cluster are lost at once and Redis promotes neither replica
+// (failure reports and votes need a majority of the primaries). After a
+// while the recover has every shard without a primary taken over by its
+// replica (one takeover alone may not give Redis its majority back), then
+// brings both lost ordinals back as replicas.
+func TestRecoverTakesOverEveryShardWithoutAMajority(t *testing.T) {
+	known := assess(healWorld(false), nil).Assessment.Known
+	lost := assess(majorityWorld(nil, nil), known).Assessment.Lost
+	if len(lost) != 2 {
+		t.Fatalf("lost %+v, want ordinals 0 and 1", lost)
+	}
+	env := healEnv(t)
+	tookOver, recreated := map[int]bool{}, map[int]bool{}
+	var calls []string
+	onObserveAndRecord(env, &calls, func() guardian.Observation { return majorityWorld(tookOver, recreated) })
+	env.OnActivity(redisActs.TakeOverLost, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in redisops.TakeOverLostInput) (redisops.HandoverResult, error) {
+			calls = append(calls, fmt.Sprintf("take over %s only unelectable %v", in.ReplicaAddr, in.OnlyUnelectable))
+			var o int
+			if _, err := fmt.Sscanf(in.ReplicaAddr, "10.0.0.%d:6379", &o); err != nil {
+				return redisops.HandoverResult{}, err
+			}
+			tookOver[o-2] = true
+			return redisops.HandoverResult{Attempts: 1, Why: "no-majority"}, nil
+		})
+	onRecreateLost(env, &calls, func(o int) { recreated[o] = true })
+	res := runRecover(t, env, "op-1", known, lost)
+	if res.Outcome != OutcomeSucceeded {
+		t.Fatalf("outcome %s: %s (calls %q)", res.Outcome, res.Message, calls)
+	}
+	var took []string
+	for _, c := range calls {
+		if strings.HasPrefix(c, "take over") {
+			took = append(took, c)
+		}
+	}
+	if want := []string{"take over 10.0.0.4:6379 only unelectable true", "take over 10.0.0.5:6379 only unelectable true"}; !slices.Equal(took, want) {
+		t.Errorf("takeovers %q, want %q (calls %q)", took, want, calls)
+	}
+	for _, c := range []string{"create ordinal 0 shard 0 replica", "create ordinal 1 shard 1 replica"} {
+		if !slices.Contains(calls, c) {
+			t.Errorf("no %q: %q", c, calls)
+		}
+	}
+	// Both at once, before the first repair (not shard by shard).
+	if slices.Index(calls, took[len(took)-1]) > slices.Index(calls, "create ordinal 0 shard 0 replica") {
+		t.Errorf("shard-1 was taken over after shard-0's repair: %q", calls)
 	}
 }
 

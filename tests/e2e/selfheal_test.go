@@ -17,6 +17,7 @@ import (
 	"github.com/dayops/dayops/bench/chaosbench/diskfull"
 	"github.com/dayops/dayops/bench/chaosbench/heldloss"
 	"github.com/dayops/dayops/bench/chaosbench/kubedown"
+	"github.com/dayops/dayops/bench/chaosbench/majority"
 	"github.com/dayops/dayops/bench/chaosbench/openslot"
 	"github.com/dayops/dayops/bench/chaosbench/shardloss"
 	"github.com/dayops/dayops/bench/chaosbench/stranger"
@@ -316,6 +317,13 @@ func TestSelfHealing(t *testing.T) {
 	if f := h.checked(stranger.Run(ctx, b, 1)); !strings.Contains(f.Note, "was a slave") {
 		t.Logf("stranger-at-address: the stranger answered only after the promotion (%s): the guard was not put to the test", f.Note)
 	}
+	// 24. The primary Pods of shards 0 and 1 are force-deleted at once (a
+	// Kubernetes node that held both lost). Redis flags a node failed and
+	// elects a replica only with a majority of the primaries: one of three
+	// is left, so it promotes nobody and the cluster serves nothing. The
+	// recover has shard 0's replica take over (no majority); with two of
+	// three primaries live Redis fails shard 1 over by itself.
+	h.checked(majority.Run(ctx, b))
 
 	wr, err := b.Stop(ctx)
 	if err != nil {

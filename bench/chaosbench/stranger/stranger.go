@@ -16,7 +16,7 @@
 //     ID and flag the lost primary noaddr; Redis' failure detection skips
 //     such a node, so it is never flagged failed and the replica never
 //     promoted. The recover's wait for a live primary has the replica take
-//     over (failover.TakeOverUnaddressed).
+//     over (failover.TakeOverUnelectable).
 package stranger
 
 import (

@@ -147,6 +147,11 @@ func flagged(v clusteradmin.ClusterView) []string {
 func fromOwnView(c cheap, v clusteradmin.ClusterView) guard.Node {
 	n := node(c, v.Myself, len(v.Nodes), flagged(v))
 	n.NodeID = v.Myself.ID
+	for _, id := range slices.Sorted(maps.Keys(v.Nodes)) {
+		if v.Nodes[id].Has("noaddr") {
+			n.Unaddressed = append(n.Unaddressed, id)
+		}
+	}
 	return n
 }
 

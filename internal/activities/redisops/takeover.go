@@ -13,15 +13,16 @@ type TakeOverLostInput struct {
 	Auth        Auth   `json:"auth"`
 	ReplicaAddr string `json:"replicaAddr"`
 	Label       string `json:"label,omitempty"`
-	// OnlyUnaddressed: only if the replica names its primary noaddr (failover.TakeOverUnaddressed).
-	OnlyUnaddressed bool `json:"onlyUnaddressed,omitempty"`
+	// OnlyUnelectable: only if Redis will never elect it (failover.TakeOverUnelectable). The JSON
+	// name is the one recorded histories and in-flight tasks carry (it once took noaddr only).
+	OnlyUnelectable bool `json:"onlyUnaddressed,omitempty"`
 }
 
 // StepTarget names the takeover in audit step events.
 func (in TakeOverLostInput) StepTarget() string { return in.Label }
 
 // TakeOverLost promotes a replica whose primary is lost for good with its own
-// copy of the shard (failover.TakeOverLost, or TakeOverUnaddressed).
+// copy of the shard (failover.TakeOverLost, or TakeOverUnelectable).
 func (a *Activities) TakeOverLost(ctx context.Context, in TakeOverLostInput) (HandoverResult, error) {
 	adm, _, err := a.admin(ctx, in.Auth)
 	if err != nil {
@@ -30,10 +31,10 @@ func (a *Activities) TakeOverLost(ctx context.Context, in TakeOverLostInput) (Ha
 	stop := HeartbeatEvery(ctx, 5*time.Second)
 	defer stop()
 	takeOver := failover.TakeOverLost
-	if in.OnlyUnaddressed {
-		takeOver = failover.TakeOverUnaddressed
+	if in.OnlyUnelectable {
+		takeOver = failover.TakeOverUnelectable
 	}
 	r, err := takeOver(ctx, adm, in.ReplicaAddr, 2*time.Minute)
 	return HandoverResult{NewPrimaryID: r.NewPrimaryID, OldPrimaryID: r.OldPrimaryID, AlreadyPrimary: r.AlreadyPrimary,
-		Attempts: r.Attempts, Method: r.Method}, classify(err)
+		Attempts: r.Attempts, Method: r.Method, Why: r.Why}, classify(err)
 }

@@ -197,11 +197,10 @@ type HandoverResult struct {
 	NewPrimaryID   string `json:"newPrimaryId"`
 	OldPrimaryID   string `json:"oldPrimaryId,omitempty"`
 	AlreadyPrimary bool   `json:"alreadyPrimary,omitempty"`
-	// Attempts and Method: how the replica was promoted (an elected
-	// CLUSTER FAILOVER first, a paused takeover when Redis gave that up:
-	// see failover.Run).
+	// Attempts, Method and Why: how the replica was promoted (failover.Result).
 	Attempts int    `json:"attempts,omitempty"`
 	Method   string `json:"method,omitempty"`
+	Why      string `json:"why,omitempty"`
 }
 
 // Handover runs a graceful CLUSTER FAILOVER (default mode: the primary holds

@@ -64,6 +64,9 @@ type Result struct {
 	// Attempts is how many attempts were made; Method is the last one's.
 	Attempts int
 	Method   string
+	// Why is why Redis would not have elected the replica, for a takeover
+	// TakeOverUnelectable made (Unaddressed, NoMajority).
+	Why string
 }
 
 // Run promotes a replica in a planned way and loses no acknowledged

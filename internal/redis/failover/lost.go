@@ -28,13 +28,26 @@ const Orphaned = "orphaned-takeover"
 // primary that is alive is an error: this is no planned failover (Run is).
 // A replica that is primary already is success.
 func TakeOverLost(ctx context.Context, a *clusteradmin.Admin, replicaAddr string, timeout time.Duration) (Result, error) {
+	return takeOverLost(ctx, a, replicaAddr, nil, true, timeout)
+}
+
+// takeOverLost is TakeOverLost; first, when not nil, is the replica's view
+// just read, the wait's first look. Without servedWait it is done once the
+// replica is primary, whatever cluster_state says (other shards may still
+// want a primary).
+func takeOverLost(ctx context.Context, a *clusteradmin.Admin, replicaAddr string, first *clusteradmin.ClusterView, servedWait bool, timeout time.Duration) (Result, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	var res Result
 	err := a.Poll(ctx, 0, "wait until the replica sees its primary failed", func(ctx context.Context) (bool, string, error) {
-		v, err := a.View(ctx, replicaAddr)
-		if err != nil {
-			return false, err.Error(), nil
+		var v clusteradmin.ClusterView
+		if first != nil {
+			v, first = *first, nil
+		} else {
+			var err error
+			if v, err = a.View(ctx, replicaAddr); err != nil {
+				return false, err.Error(), nil
+			}
 		}
 		res = Result{NewPrimaryID: v.Myself.ID, OldPrimaryID: v.Myself.PrimaryID, Method: Orphaned}
 		if v.Myself.IsPrimary() {
@@ -57,6 +70,9 @@ func TakeOverLost(ctx context.Context, a *clusteradmin.Admin, replicaAddr string
 		r, err := a.Role(ctx, replicaAddr)
 		if err != nil || r.Role != topology.RolePrimary {
 			return false, fmt.Sprintf("role %s (%v)", r.Role, err), nil
+		}
+		if !servedWait {
+			return true, "", nil
 		}
 		info, err := a.ClusterInfo(ctx, replicaAddr)
 		if err != nil || info["cluster_state"] != "ok" {

@@ -344,11 +344,12 @@ func rejoin(ctx workflow.Context, r *flow.Run, in RecoverInput, obs guardian.Obs
 
 // waitPrimary waits until the shard of l has a live primary: Redis promotes
 // a replica of a lost primary by itself after cluster-node-timeout, except
-// one the cluster names without an address (unaddressed). It returns the
-// last observation.
+// one the cluster names without an address or one lost with most of the
+// primaries: those are taken over (unelectable). It returns the last
+// observation.
 func waitPrimary(ctx workflow.Context, r *flow.Run, in RecoverInput, obs guardian.Observation, l guard.Lost) (guardian.Observation, error) {
 	deadline := workflow.Now(ctx).Add(in.PrimaryWait)
-	ua := newUnaddressed(ctx)
+	ue := newUnelectable(ctx)
 	for {
 		var err error
 		if obs, err = observeGuard(ctx, r, obs.Assessment.Known, fmt.Sprintf("find shard-%d's live primary", l.Shard)); err != nil {
@@ -361,7 +362,7 @@ func waitPrimary(ctx workflow.Context, r *flow.Run, in RecoverInput, obs guardia
 			return obs, temporal.NewNonRetryableApplicationError(fmt.Sprintf(
 				"shard-%d has no live primary after %s: no replica could take over, its data must be restored from a backup", l.Shard, in.PrimaryWait), ErrTypeNoPrimary, nil)
 		}
-		if err := ua.takeOver(ctx, r, obs, l.Shard); err != nil {
+		if err := ue.takeOver(ctx, r, obs, l.Shard); err != nil {
 			return obs, err
 		}
 		if err := workflow.Sleep(ctx, time.Second); err != nil {

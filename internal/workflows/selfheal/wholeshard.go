@@ -237,12 +237,11 @@ func takeOverLost(ctx workflow.Context, r *flow.Run, obs guardian.Observation, i
 	if err != nil {
 		return obs, err
 	}
-	best := insts[0].Ordinal
-	for _, i := range insts[1:] {
-		if obs.Input.Nodes[i.Ordinal].Offset > obs.Input.Nodes[best].Offset {
-			best = i.Ordinal
-		}
+	ordinals := make([]int, len(insts))
+	for i, inst := range insts {
+		ordinals[i] = inst.Ordinal
 	}
+	best, _ := furthest(obs, ordinals)
 	label := fmt.Sprintf("shard-%d ordinal %d", shard, best)
 	err = r.Exec(ctx, flow.LongOptions, fmt.Sprintf("promote %s in place of its primary, lost with its data (CLUSTER FAILOVER TAKEOVER)", label),
 		flow.RedisActs.TakeOverLost, redisops.TakeOverLostInput{Auth: flow.AuthOf(*obs.Spec), ReplicaAddr: ready[best].Addr(), Label: label}, nil)
