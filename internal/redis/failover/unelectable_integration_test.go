@@ -58,28 +58,28 @@ func TestTakeOverUnaddressed(t *testing.T) {
 	t.Logf("%+v; %d keys verified, %d acknowledged writes, 0 lost", res, checked, st.Acked)
 }
 
-// Two, then all three, of three primaries are SIGKILLed at once (a
-// Kubernetes node that held them lost). Redis flags a node failed only on
-// the reports of a majority of the primaries owning slots, and elects a
-// replica only on their votes: with one or none of three left, no replica
-// is promoted (checked over three cluster-node-timeouts) and the cluster
-// serves nothing. TakeOverUnelectable promotes replicas (no majority) until
-// two of three primaries are live; then it leaves the rest to Redis, which
-// flags their lost primaries failed and elects them. Every write
-// acknowledged (WAIT 1) reads back.
+// Most primaries are SIGKILLed at once: 2 and 3 of 3 (a Kubernetes node
+// that held them lost), the one primary of a 1-shard cluster, one of a
+// 2-shard cluster. Redis flags a node failed only on the reports of a
+// majority of the primaries owning slots, and elects a replica only on
+// their votes: with no majority left, no replica is promoted (checked over
+// three cluster-node-timeouts) and the cluster serves nothing.
+// TakeOverUnelectable promotes replicas (no majority) until a majority is
+// live; then it leaves the rest to Redis, which flags their lost primaries
+// failed and elects them. Every write acknowledged (WAIT 1) reads back.
 func TestTakeOverWithoutAMajority(t *testing.T) {
 	t.Parallel()
-	for _, lose := range []int{2, 3} {
-		t.Run(fmt.Sprintf("%d of 3 lost", lose), func(t *testing.T) {
+	for _, tc := range []struct{ primaries, lose int }{{3, 2}, {3, 3}, {1, 1}, {2, 1}} {
+		t.Run(fmt.Sprintf("%d of %d lost", tc.lose, tc.primaries), func(t *testing.T) {
 			t.Parallel()
-			takeOverWithoutAMajority(t, lose)
+			takeOverWithoutAMajority(t, tc.primaries, tc.lose)
 		})
 	}
 }
 
-func takeOverWithoutAMajority(t *testing.T, lose int) {
+func takeOverWithoutAMajority(t *testing.T, primaries, lose int) {
 	ctx := t.Context()
-	c := redistest.New(t, redistest.Options{Primaries: 3, ReplicasPerPrimary: 1})
+	c := redistest.New(t, redistest.Options{Primaries: primaries, ReplicasPerPrimary: 1})
 	nodes := c.Nodes()
 	cc := c.ClusterClient()
 	defer cc.Close()
@@ -89,7 +89,7 @@ func takeOverWithoutAMajority(t *testing.T, lose int) {
 		p.Kill()
 	}
 	st := w.Stop()
-	replicas := nodes[3 : 3+lose]
+	replicas := nodes[primaries : primaries+lose]
 	redistest.WaitFor(t, 30*time.Second, "the replica to flag its primary failing", func() bool {
 		v, err := c.Admin.View(ctx, replicas[0].Addr)
 		return err == nil && failover.Unelectable(v) == failover.NoMajority
@@ -100,12 +100,13 @@ func takeOverWithoutAMajority(t *testing.T, lose int) {
 			t.Fatalf("%s is %s (%v) before the takeover, want replica: Redis promoted it after all", r.Addr, role.Role, err)
 		}
 	}
-	// Taken over until two of three are live, then left to Redis (the last
-	// one may take over too if its view has not heard of the takeovers yet).
+	// Taken over until a majority is live, then left to Redis (a replica
+	// may take over too if its view has not heard of the takeovers yet).
+	needed := primaries/2 + 1 - (primaries - lose)
 	for i, r := range replicas {
 		began := time.Now()
 		res, err := failover.TakeOverUnelectable(ctx, c.Admin, r.Addr, time.Minute)
-		if err != nil || (i < lose-1 && res.Attempts != 1) || (res.Attempts == 1 && res.Why != failover.NoMajority) {
+		if err != nil || (i < needed && res.Attempts != 1) || (res.Attempts == 1 && res.Why != failover.NoMajority) {
 			t.Fatalf("replica %d of %d: %+v (%v), want taken over (no majority)", i+1, lose, res, err)
 		}
 		t.Logf("replica %d: %+v in %s", i+1, res, time.Since(began).Round(time.Millisecond))
