@@ -20,6 +20,7 @@ import (
 	"github.com/dayops/dayops/bench/chaosbench/majority"
 	"github.com/dayops/dayops/bench/chaosbench/openslot"
 	"github.com/dayops/dayops/bench/chaosbench/shardloss"
+	"github.com/dayops/dayops/bench/chaosbench/stale"
 	"github.com/dayops/dayops/bench/chaosbench/stranger"
 	"github.com/dayops/dayops/bench/chaosbench/stray"
 	"github.com/dayops/dayops/bench/chaosbench/targetkill"
@@ -324,6 +325,12 @@ func TestSelfHealing(t *testing.T) {
 	// recover has shard 0's replica take over (no majority); with two of
 	// three primaries live Redis fails shard 1 over by itself.
 	h.checked(majority.Run(ctx, b))
+	// 25. Shard 2's replica is cut off from its primary for 75 s (the
+	// primary refuses it PSYNC), then the primary's Pod is force-deleted,
+	// its volume left. Redis finds the replica too old to elect and the
+	// shard has no primary: the recover brings the primary back on its
+	// volume (before: the recover failed after 2 minutes, again and again).
+	h.checked(stale.Run(ctx, b, 2))
 
 	wr, err := b.Stop(ctx)
 	if err != nil {

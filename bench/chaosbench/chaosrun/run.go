@@ -23,6 +23,7 @@ import (
 	"github.com/dayops/dayops/bench/chaosbench/majority"
 	"github.com/dayops/dayops/bench/chaosbench/openslot"
 	"github.com/dayops/dayops/bench/chaosbench/shardloss"
+	"github.com/dayops/dayops/bench/chaosbench/stale"
 	"github.com/dayops/dayops/bench/chaosbench/stranger"
 	"github.com/dayops/dayops/bench/chaosbench/stray"
 	"github.com/dayops/dayops/bench/chaosbench/targetkill"
@@ -34,7 +35,7 @@ import (
 
 // Scenario names, for Config.Skip.
 var Scenarios = []string{"force-delete-primary", "delete-replica-pvc", "worker-mid-recovery", "worker-down",
-	"switchover", "sigkill-aof", "freeze-primary", "lose-node", "busy", "audit-db-down", "kube-api-down", "temporal-down", "source-kill", "target-kill", "source-kill-slow", "held-loss", "stale-hold", "open-slot-left", "open-slot", "shard-lost", "shard-lost-data", "disk-full", "stray-primary", "stranger-at-address", "lose-majority", "sigkill-none"}
+	"switchover", "sigkill-aof", "freeze-primary", "lose-node", "busy", "audit-db-down", "kube-api-down", "temporal-down", "source-kill", "target-kill", "source-kill-slow", "held-loss", "stale-hold", "open-slot-left", "open-slot", "shard-lost", "shard-lost-data", "disk-full", "stray-primary", "stranger-at-address", "lose-majority", "stale-replica", "sigkill-none"}
 
 // Config of a run of `dayops-dev bench chaos`.
 type Config struct {
@@ -250,6 +251,7 @@ func runAOF(ctx context.Context, b *chaosbench.Bench, cfg Config, out io.Writer,
 		{"stray-primary", func() (chaosbench.Figure, error) { return stray.Run(ctx, b, 0) }},
 		{"stranger-at-address", func() (chaosbench.Figure, error) { return stranger.Run(ctx, b, 1) }},
 		{"lose-majority", func() (chaosbench.Figure, error) { return majority.Run(ctx, b) }},
+		{"stale-replica", func() (chaosbench.Figure, error) { return stale.Run(ctx, b, 2) }},
 	}
 	for _, s := range steps {
 		if slices.Contains(cfg.Skip, s.name) {

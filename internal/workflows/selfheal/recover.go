@@ -278,6 +278,9 @@ func orNone(rs topology.Ranges) string {
 // find the shard's live primary, free the old identity (volume, node ID)
 // when it cannot be reused, recreate the instance, join it as a replica.
 func recoverOne(ctx workflow.Context, r *flow.Run, in RecoverInput, obs guardian.Observation, l guard.Lost) (guardian.Observation, error) {
+	if workflow.GetVersion(ctx, changeRecoverRestartsLostPrimary, workflow.DefaultVersion, 1) != workflow.DefaultVersion && !stillLost(obs, l) {
+		return obs, nil // a lost primary restartPrimary brought back
+	}
 	c := *obs.Spec
 	label := fmt.Sprintf("shard-%d ordinal %d", l.Shard, l.Ordinal)
 	r.Phase(ctx, "recovering", label)
@@ -345,11 +348,13 @@ func rejoin(ctx workflow.Context, r *flow.Run, in RecoverInput, obs guardian.Obs
 // waitPrimary waits until the shard of l has a live primary: Redis promotes
 // a replica of a lost primary by itself after cluster-node-timeout, except
 // one the cluster names without an address or one lost with most of the
-// primaries: those are taken over (unelectable). It returns the last
-// observation.
+// primaries: those are taken over (unelectable). A lost primary no replica
+// took the place of within restartPrimaryAfter comes back on its volume
+// when it has one (restartPrimary). It returns the last observation.
 func waitPrimary(ctx workflow.Context, r *flow.Run, in RecoverInput, obs guardian.Observation, l guard.Lost) (guardian.Observation, error) {
 	deadline := workflow.Now(ctx).Add(in.PrimaryWait)
 	ue := newUnelectable(ctx)
+	pr := newPrimaryRestart(ctx)
 	for {
 		var err error
 		if obs, err = observeGuard(ctx, r, obs.Assessment.Known, fmt.Sprintf("find shard-%d's live primary", l.Shard)); err != nil {
@@ -364,6 +369,9 @@ func waitPrimary(ctx workflow.Context, r *flow.Run, in RecoverInput, obs guardia
 		}
 		if err := ue.takeOver(ctx, r, obs, l.Shard); err != nil {
 			return obs, err
+		}
+		if lp, ok := pr.due(ctx, obs, l.Shard); ok {
+			return restartPrimary(ctx, r, in, obs, lp)
 		}
 		if err := workflow.Sleep(ctx, time.Second); err != nil {
 			return obs, err

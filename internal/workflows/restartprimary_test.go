@@ -1,0 +1,92 @@
+package workflows
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/mock"
+
+	"github.com/dayops/dayops/internal/activities/guardian"
+	"github.com/dayops/dayops/internal/activities/redisops"
+	"github.com/dayops/dayops/internal/guard"
+	"github.com/dayops/dayops/internal/spec"
+	"github.com/dayops/dayops/internal/topology"
+)
+
+// staleWorld is a 3-shard cluster (primaries 0-2, replicas 3-5) whose
+// shard-0 primary Pod is gone with its volume left, and whose replica Redis
+// does not elect (too old): it stays a replica with its link down. Once
+// restarted, ordinal 0 is shard-0's primary again on 10.0.1.0.
+func staleWorld(restarted bool) guardian.Observation {
+	c := spec.Cluster{Name: "orders", Namespace: "default", Shards: 3, ReplicasPerShard: 1}
+	c.Default()
+	in := guard.Input{Shards: 3, ReplicasPerShard: 1, Nodes: map[int]guard.Node{}}
+	for o := range 6 {
+		shard, role, zone := o%3, topology.RolePrimary, []string{"a", "b"}[o%2]
+		if o >= 3 {
+			role = topology.RoleReplica
+		}
+		addr, id := fmt.Sprintf("10.0.0.%d:6379", o+2), fmt.Sprintf("id%d", o)
+		n := guard.Node{Reachable: true, NodeID: id, Role: role, KnownNodes: 6, LinkUp: role == topology.RoleReplica}
+		switch {
+		case o == 0 && !restarted:
+			continue
+		case o == 0:
+			addr = "10.0.1.0:6379"
+		case o == 3:
+			n.LinkUp = restarted
+		}
+		if role == topology.RolePrimary {
+			n.Slots = 5461
+		} else {
+			n.PrimaryID = fmt.Sprintf("id%d", shard)
+		}
+		in.Pods = append(in.Pods, guard.Pod{Ordinal: o, Shard: shard, Name: fmt.Sprintf("orders-%d", o), Addr: addr,
+			NodeReady: true, Zone: zone, Role: role, NodeID: id, Ready: true})
+		in.Nodes[o] = n
+	}
+	return guardian.Observation{Spec: &c, Input: in, Volumes: []int{0, 1, 2, 3, 4, 5}, Zones: []string{"a", "b"}}
+}
+
+// TestRecoverRestartsALostPrimaryNoReplicaReplaced: shard-0's primary Pod
+// is gone, its volume is there, and Redis promotes no replica (the one it
+// has is too old to elect; a majority is live and its primary has an
+// address, so no takeover either). After a while the recover brings the
+// primary back on its volume with its node ID and data, records it
+// recovered and does not recover it again as a replica; the replica is
+// never taken over.
+func TestRecoverRestartsALostPrimaryNoReplicaReplaced(t *testing.T) {
+	known := assess(staleWorld(true), nil).Assessment.Known
+	lost := assess(staleWorld(false), known).Assessment.Lost
+	if len(lost) != 1 || lost[0].Ordinal != 0 {
+		t.Fatalf("lost %+v, want ordinal 0", lost)
+	}
+	env := healEnv(t)
+	restarted := false
+	var calls []string
+	onObserveAndRecord(env, &calls, func() guardian.Observation { return staleWorld(restarted) })
+	env.OnActivity(redisActs.TakeOverLost, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in redisops.TakeOverLostInput) (redisops.HandoverResult, error) {
+			calls = append(calls, "take over "+in.ReplicaAddr)
+			return redisops.HandoverResult{}, nil
+		})
+	onRecreateLost(env, &calls, func(int) { restarted = true })
+	res := runRecover(t, env, "op-1", known, lost)
+	if res.Outcome != OutcomeSucceeded {
+		t.Fatalf("outcome %s: %s (calls %q)", res.Outcome, res.Message, calls)
+	}
+	var acts []string
+	for _, c := range calls {
+		if c != "observe" && !strings.HasPrefix(c, "record Step") {
+			acts = append(acts, c)
+		}
+	}
+	want := []string{"record OperationRequested", "record OperationStarted", "create ordinal 0 shard 0 primary", "meet 6", "meet 6",
+		"record InstanceRecovered", "close open slots, replaced map[id0:id0]", "record OperationCompleted"}
+	if !slices.Equal(acts, want) {
+		t.Errorf("steps %q, want %q", acts, want)
+	}
+}

@@ -1,0 +1,81 @@
+package selfheal
+
+import (
+	"fmt"
+	"slices"
+	"time"
+
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/dayops/dayops/internal/activities/guardian"
+	"github.com/dayops/dayops/internal/guard"
+	"github.com/dayops/dayops/internal/spec"
+	"github.com/dayops/dayops/internal/topology"
+	"github.com/dayops/dayops/internal/workflows/flow"
+)
+
+// changeRecoverRestartsLostPrimary marks histories in which the wait for a
+// live primary brings a lost primary back on its volume when Redis has
+// promoted no replica (restartPrimaryAfter), and in which a lost instance
+// that is back by then is not recovered again.
+const changeRecoverRestartsLostPrimary = "recover-restarts-lost-primary"
+
+// restartPrimaryAfter is how long the wait for a live primary leaves Redis
+// (and the takeovers of unelectable) before it brings the lost primary back
+// on its volume: Redis promotes within cluster-node-timeout and an election
+// (5-9 s), a held replica's instance manager takes over 20 s after the fail
+// flag (25-30 s after the loss). A replica not promoted by then, with its
+// primary's volume there, is one Redis finds too old (its link down for
+// longer than cluster-replica-validity-factor allows before the loss: it
+// may hold nothing at all). The lost primary's volume holds the shard's
+// data; a replica promoted after all meanwhile keeps the shard (its newer
+// epoch wins) and the restarted primary follows it.
+const restartPrimaryAfter = 45 * time.Second
+
+type primaryRestart struct {
+	on bool
+	at time.Time
+}
+
+func newPrimaryRestart(ctx workflow.Context) *primaryRestart {
+	return &primaryRestart{on: workflow.GetVersion(ctx, changeRecoverRestartsLostPrimary, workflow.DefaultVersion, 1) != workflow.DefaultVersion,
+		at: workflow.Now(ctx).Add(restartPrimaryAfter)}
+}
+
+// due returns the shard's lost primary when it is to be brought back on its
+// volume now: the wait is long enough, persistence is on, its Pod is gone
+// and its volume is there (not pinned to a node that is not Ready).
+func (p *primaryRestart) due(ctx workflow.Context, obs guardian.Observation, shard int) (guard.Lost, bool) {
+	if !p.on || obs.Spec == nil || obs.Spec.Persistence.Mode == spec.PersistenceNone || workflow.Now(ctx).Before(p.at) {
+		return guard.Lost{}, false
+	}
+	i := slices.IndexFunc(obs.Assessment.Lost, func(l guard.Lost) bool {
+		return l.Shard == shard && obs.Assessment.Known[l.Ordinal].Role == topology.RolePrimary
+	})
+	if i < 0 {
+		return guard.Lost{}, false
+	}
+	l := obs.Assessment.Lost[i]
+	hasPod := slices.ContainsFunc(obs.Input.Pods, func(p guard.Pod) bool { return p.Ordinal == l.Ordinal })
+	if l.ForceDelete || l.Rejoin || hasPod || !slices.Contains(obs.Volumes, l.Ordinal) {
+		return guard.Lost{}, false
+	}
+	p.on = false
+	return l, true
+}
+
+// restartPrimary brings shard's lost primary l back on its volume, with its
+// node ID and data, and returns once the shard has a live primary (it, or a
+// replica its fence found ahead of it) and l is back in the cluster.
+func restartPrimary(ctx workflow.Context, r *flow.Run, in RecoverInput, obs guardian.Observation, l guard.Lost) (guardian.Observation, error) {
+	r.Phase(ctx, "restarting-primary", fmt.Sprintf("shard-%d ordinal %d", l.Shard, l.Ordinal))
+	r.Progress.StepsTotal += 4
+	workflow.GetLogger(ctx).Warn("no replica was promoted: the lost primary comes back on its volume", "shard", l.Shard, "ordinal", l.Ordinal)
+	return restartShard(ctx, r, in, obs, []guard.Lost{l}, []topology.Instance{{Ordinal: l.Ordinal, Shard: l.Shard, Role: topology.RolePrimary}}, false)
+}
+
+// stillLost says whether l is still lost in obs (recoverOne: a lost primary
+// restartPrimary brought back is not recovered again).
+func stillLost(obs guardian.Observation, l guard.Lost) bool {
+	return slices.ContainsFunc(obs.Assessment.Lost, func(x guard.Lost) bool { return x.Ordinal == l.Ordinal })
+}
