@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dayops/dayops/internal/redis/clusteradmin"
 	"github.com/dayops/dayops/internal/redis/failover"
 	"github.com/dayops/dayops/internal/testutil/redistest"
 )
@@ -116,6 +117,11 @@ func takeOverWithoutAMajority(t *testing.T, primaries, lose int) {
 			role, err := c.Admin.Role(ctx, r.Addr)
 			return err == nil && role.Role == "primary"
 		})
+	}
+	// Every live node agrees on the slots' owners before a fresh client
+	// reads them (a view that still named a killed primary sent it there).
+	if _, err := c.Admin.WaitConverged(ctx, clusteradmin.WaitConvergedInput{Addrs: c.Addrs(), RequireStateOK: true, Timeout: 30 * time.Second}); err != nil {
+		t.Fatal(err)
 	}
 	checked := verifyServed(t, c, w, st)
 	t.Logf("%d keys verified, %d acknowledged writes, 0 lost; the last replica's promotion: %s", checked, st.Acked, replicas[lose-1].Promotion())

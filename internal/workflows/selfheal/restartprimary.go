@@ -44,7 +44,9 @@ func newPrimaryRestart(ctx workflow.Context) *primaryRestart {
 
 // due returns the shard's lost primary when it is to be brought back on its
 // volume now: the wait is long enough, persistence is on, its Pod is gone
-// and its volume is there (not pinned to a node that is not Ready).
+// (not stuck on a node that is not Ready) and it has a volume. Where the
+// volume is, the observation does not say: one pinned to a node that is not
+// Ready leaves the restarted Pod Pending until the node is back.
 func (p *primaryRestart) due(ctx workflow.Context, obs guardian.Observation, shard int) (guard.Lost, bool) {
 	if !p.on || obs.Spec == nil || obs.Spec.Persistence.Mode == spec.PersistenceNone || workflow.Now(ctx).Before(p.at) {
 		return guard.Lost{}, false
