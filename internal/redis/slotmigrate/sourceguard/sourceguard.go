@@ -156,7 +156,9 @@ func TakeOver(ctx context.Context, a *clusteradmin.Admin, seen, src string) (str
 // no newer claim of a slot a node imports, so the importer keeps the lost
 // source as its owner and answers CLUSTERDOWN for every key until someone
 // sets it (the mover's next attempt does; when the manager took the source
-// over, instance/holdwatch, nobody would). The import stays open.
+// over, instance/holdwatch, nobody would). The import stays open. An
+// importer that has not heard of the takeover yet refuses the new owner
+// ("Target node is not a master"): it is asked again until repointWait.
 func repointImports(ctx context.Context, a *clusteradmin.Admin, own map[string]clusteradmin.ClusterView,
 	migrating map[int]string, src, np string) {
 	now := func(id string) string {
@@ -171,11 +173,21 @@ func repointImports(ctx context.Context, a *clusteradmin.Admin, own map[string]c
 			continue
 		}
 		done[id] = true
-		if _, err := a.RepairImports(ctx, own[id].Myself.Addr, nil, now); err != nil {
-			a.Logger().WarnContext(ctx, "give a lost source's imports their new owner", "node", own[id].Myself.Addr, "err", err)
+		addr := own[id].Myself.Addr
+		if err := a.Poll(ctx, repointWait, "give a lost source's imports their new owner on "+addr, func(ctx context.Context) (bool, string, error) {
+			if _, err := a.RepairImports(ctx, addr, nil, now); err != nil {
+				return false, err.Error(), nil
+			}
+			return true, "", nil
+		}); err != nil {
+			a.Logger().WarnContext(ctx, "give a lost source's imports their new owner", "node", addr, "err", err)
 		}
 	}
 }
+
+// repointWait bounds repointImports' tries on one importer: gossip brings
+// a takeover to every node within a second or two.
+const repointWait = 10 * time.Second
 
 // furthestHeld is the reachable replica of src with the highest
 // replication offset (then the lowest address); none (a zero NodeInfo)
