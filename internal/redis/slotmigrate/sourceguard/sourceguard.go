@@ -46,6 +46,7 @@ import (
 	"net"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -158,7 +159,8 @@ func TakeOver(ctx context.Context, a *clusteradmin.Admin, seen, src string) (str
 // sets it (the mover's next attempt does; when the manager took the source
 // over, instance/holdwatch, nobody would). The import stays open. An
 // importer that has not heard of the takeover yet refuses the new owner
-// ("Target node is not a master"): it is asked again until repointWait.
+// ("Target node is not a master"): it is asked again until repointWait; an
+// importer that does not answer is not.
 func repointImports(ctx context.Context, a *clusteradmin.Admin, own map[string]clusteradmin.ClusterView,
 	migrating map[int]string, src, np string) {
 	now := func(id string) string {
@@ -174,15 +176,29 @@ func repointImports(ctx context.Context, a *clusteradmin.Admin, own map[string]c
 		}
 		done[id] = true
 		addr := own[id].Myself.Addr
-		if err := a.Poll(ctx, repointWait, "give a lost source's imports their new owner on "+addr, func(ctx context.Context) (bool, string, error) {
-			if _, err := a.RepairImports(ctx, addr, nil, now); err != nil {
-				return false, err.Error(), nil
+		var last error
+		err := a.Poll(ctx, repointWait, "give a lost source's imports their new owner on "+addr, func(ctx context.Context) (bool, string, error) {
+			_, last = a.RepairImports(ctx, addr, nil, now)
+			if last != nil && notPrimaryYet(last) {
+				return false, last.Error(), nil
 			}
 			return true, "", nil
-		}); err != nil {
+		})
+		if err == nil {
+			err = last
+		}
+		if err != nil {
 			a.Logger().WarnContext(ctx, "give a lost source's imports their new owner", "node", addr, "err", err)
 		}
 	}
+}
+
+// notPrimaryYet says whether err is an importer's refusal of a new owner
+// it does not know as a primary yet (CLUSTER SETSLOT NODE): gossip
+// corrects that within a second or two. Any other error (the importer does
+// not answer: it may be lost as well) is not asked again.
+func notPrimaryYet(err error) bool {
+	return strings.Contains(err.Error(), "Target node is not a master")
 }
 
 // repointWait bounds repointImports' tries on one importer: gossip brings
