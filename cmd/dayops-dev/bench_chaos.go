@@ -44,6 +44,7 @@ row per fault. Figures only; nothing is asserted.`,
 	f.IntVar(&cfg.Keys, "keys", 20000, "keys of 100 B filled into each cluster before its faults")
 	f.DurationVar(&cfg.CostWindow, "cost-window", time.Minute, "how long the idle guardian's cost is measured (0: not measured)")
 	f.DurationVar(&cfg.Hold, "hold", 10*time.Second, "how long a loss waits while an upgrade holds the cluster before the upgrade is aborted")
+	f.DurationVar(&cfg.NodeTimeout, "node-timeout", 0, "the clusters' cluster-node-timeout (0: dayops' default, 5s)")
 	f.StringSliceVar(&cfg.Skip, "skip", nil, "scenarios not to run: "+strings.Join(chaosrun.Scenarios, ","))
 	f.StringVar(&cfg.DayopsBin, "dayops-bin", "bin/dayops", "dayops binary the worker process runs")
 	target.addFlags(f)

@@ -6,11 +6,13 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/mock"
 
 	"github.com/dayops/dayops/internal/activities/guardian"
 	"github.com/dayops/dayops/internal/activities/redisops"
+	"github.com/dayops/dayops/internal/audit"
 	"github.com/dayops/dayops/internal/guard"
 	"github.com/dayops/dayops/internal/spec"
 	"github.com/dayops/dayops/internal/topology"
@@ -88,5 +90,73 @@ func TestRecoverRestartsALostPrimaryNoReplicaReplaced(t *testing.T) {
 		"record InstanceRecovered", "close open slots, replaced map[id0:id0]", "record OperationCompleted"}
 	if !slices.Equal(acts, want) {
 		t.Errorf("steps %q, want %q", acts, want)
+	}
+}
+
+// TestRecoverWaitsScaleWithNodeTimeout: in a cluster whose
+// cluster-node-timeout is long, the recover waits for a live primary long
+// enough for Redis to flag the lost one failed and elect its replica: with
+// two minutes' timeout and no volume to restart the primary on, it gives up
+// after 6m30s, not after 2 minutes (before Redis could even flag it). The
+// restart on the primary's volume comes 45 s in whatever the timeout.
+func TestRecoverWaitsScaleWithNodeTimeout(t *testing.T) {
+	for _, tc := range []struct {
+		timeout       string
+		volume        bool
+		restart, fail time.Duration
+	}{
+		{"", true, 45 * time.Second, 0},
+		{"120000", true, 45 * time.Second, 0},
+		{"", false, 0, 2 * time.Minute},
+		{"15000", false, 0, 2 * time.Minute},
+		{"120000", false, 0, 390 * time.Second},
+	} {
+		t.Run(fmt.Sprintf("timeout %q volume %v", tc.timeout, tc.volume), func(t *testing.T) {
+			world := func(restarted bool) guardian.Observation {
+				o := staleWorld(restarted)
+				if tc.timeout != "" {
+					o.Spec.Config = map[string]string{"cluster-node-timeout": tc.timeout}
+				}
+				if !tc.volume {
+					o.Spec.Persistence.Mode = spec.PersistenceNone
+				}
+				return o
+			}
+			known := assess(world(true), nil).Assessment.Known
+			lost := assess(world(false), known).Assessment.Lost
+			env := healEnv(t)
+			restarted := false
+			var calls []string
+			var start, restartAt time.Time
+			onObserveAndRecord(env, &calls, func() guardian.Observation {
+				if start.IsZero() {
+					start = env.Now()
+				}
+				return world(restarted)
+			})
+			onRecreateLost(env, &calls, func(int) {
+				restarted = true
+				restartAt = env.Now()
+			})
+			if !tc.volume {
+				env.ExecuteWorkflow(Recover, RecoverInput{Meta: Meta{OperationID: "op-1", Type: OpRecover, Namespace: "default", Cluster: "orders",
+					Actor: audit.SystemActor}, Known: known, Lost: lost})
+				want := fmt.Sprintf("no live primary after %s", tc.fail)
+				if err := env.GetWorkflowError(); err == nil || !strings.Contains(err.Error(), want) {
+					t.Fatalf("recover ended with %v, want %q (calls %q)", err, want, calls)
+				}
+				if !restartAt.IsZero() {
+					t.Errorf("an instance was created without a volume: %q", calls)
+				}
+				return
+			}
+			res := runRecover(t, env, "op-1", known, lost)
+			if res.Outcome != OutcomeSucceeded {
+				t.Fatalf("outcome %s: %s (calls %q)", res.Outcome, res.Message, calls)
+			}
+			if at := restartAt.Sub(start); at < tc.restart || at > tc.restart+5*time.Second {
+				t.Errorf("the lost primary came back %s into the recover, want %s", at, tc.restart)
+			}
+		})
 	}
 }

@@ -13,6 +13,8 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/dayops/dayops/bench/benchkit"
@@ -35,7 +37,7 @@ import (
 
 // Scenario names, for Config.Skip.
 var Scenarios = []string{"force-delete-primary", "delete-replica-pvc", "worker-mid-recovery", "worker-down",
-	"switchover", "sigkill-aof", "freeze-primary", "lose-node", "busy", "audit-db-down", "kube-api-down", "temporal-down", "source-kill", "target-kill", "source-kill-slow", "held-loss", "stale-hold", "open-slot-left", "open-slot", "shard-lost", "shard-lost-data", "disk-full", "stray-primary", "stranger-at-address", "lose-majority", "stale-replica", "sigkill-none"}
+	"switchover", "sigkill-aof", "freeze-primary", "lose-node", "busy", "audit-db-down", "kube-api-down", "temporal-down", "source-kill", "target-kill", "source-kill-slow", "held-loss", "stale-hold", "open-slot-left", "open-slot", "shard-lost", "shard-lost-data", "disk-full", "stray-primary", "stranger-at-address", "lose-majority", "stale-replica", "sigkill-none", "force-delete-primary-none"}
 
 // Config of a run of `dayops-dev bench chaos`.
 type Config struct {
@@ -47,6 +49,7 @@ type Config struct {
 	Keys            int           // filled into each cluster before its faults
 	CostWindow      time.Duration // how long the idle guardian's cost is measured
 	Hold            time.Duration // how long the busy scenario leaves its loss waiting
+	NodeTimeout     time.Duration // the clusters' cluster-node-timeout (0: dayops' default)
 	Skip            []string      // scenarios not to run (Scenarios)
 	Log             *slog.Logger
 }
@@ -62,6 +65,9 @@ func (c Config) Validate() error {
 	}
 	if c.CostWindow < 0 || c.Hold < 0 {
 		errs = append(errs, errors.New("cost-window and hold: must not be negative"))
+	}
+	if c.NodeTimeout != 0 && (c.NodeTimeout < 500*time.Millisecond || c.NodeTimeout > 10*time.Minute) {
+		errs = append(errs, fmt.Errorf("node-timeout: %s, want 0 (dayops' default) or 500ms to 10m (what Redis' cluster-node-timeout admits)", c.NodeTimeout))
 	}
 	for _, s := range c.Skip {
 		if !slices.Contains(Scenarios, s) {
@@ -132,7 +138,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (res Result, err error)
 
 	runs := func(s string) bool { return !slices.Contains(cfg.Skip, s) }
 	// The default persistence (AOF), a writer that waits for a replica.
-	b, err := createCluster(ctx, env, "chaos", cfg.Shards, "aof")
+	b, err := createCluster(ctx, env, "chaos", cfg.Shards, "aof", cfg.NodeTimeout)
 	if err != nil {
 		return res, err
 	}
@@ -145,7 +151,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (res Result, err error)
 		return res, err
 	}
 
-	if runs("sigkill-none") {
+	if runs("sigkill-none") || runs("force-delete-primary-none") {
 		if err := runCache(ctx, env, cfg, &res); err != nil {
 			return res, err
 		}
@@ -270,7 +276,7 @@ func runAOF(ctx context.Context, b *chaosbench.Bench, cfg Config, out io.Writer,
 // manager fences the restarted, empty former primary. No WAIT: a cache
 // client.
 func runCache(ctx context.Context, env chaosbench.Env, cfg Config, res *Result) error {
-	c, err := createCluster(ctx, env, "chaos-cache", cfg.Shards, "none")
+	c, err := createCluster(ctx, env, "chaos-cache", cfg.Shards, "none", cfg.NodeTimeout)
 	if err != nil {
 		return err
 	}
@@ -281,8 +287,15 @@ func runCache(ctx context.Context, env chaosbench.Env, cfg Config, res *Result) 
 		if err := c.StartWriter(ctx, 0); err != nil {
 			return err
 		}
-		if _, err := c.KillRedisPrimary(ctx, 0, "SIGKILL a primary redis-server (persistence none, fenced)"); err != nil {
-			return err
+		if !slices.Contains(cfg.Skip, "sigkill-none") {
+			if _, err := c.KillRedisPrimary(ctx, 0, "SIGKILL a primary redis-server (persistence none, fenced)"); err != nil {
+				return err
+			}
+		}
+		if !slices.Contains(cfg.Skip, "force-delete-primary-none") {
+			if err := forceDeleteCounted(ctx, c, 1, "force-delete a primary Pod (persistence none)"); err != nil {
+				return err
+			}
 		}
 		wr, err := c.Stop(ctx)
 		res.Writers[c.Cluster] = wr
@@ -296,6 +309,26 @@ func runCache(ctx context.Context, env chaosbench.Env, cfg Config, res *Result) 
 		return err
 	}
 	return nil
+}
+
+// forceDeleteCounted force-deletes shard's primary Pod (chaosbench.Bench.
+// ForceDeletePrimary; its figure under label) and says in the figure's note how many
+// recover operations the guardian started for it (more than one: a recover
+// failed, for instance one that gave up waiting for Redis to promote a
+// replica of a cluster whose cluster-node-timeout is long).
+func forceDeleteCounted(ctx context.Context, b *chaosbench.Bench, shard int, label string) error {
+	before, err := b.Health(ctx)
+	if err != nil {
+		return err
+	}
+	n := len(b.Figures)
+	_, err = b.ForceDeletePrimary(ctx, shard)
+	if after, herr := b.Health(ctx); herr == nil && len(b.Figures) > n {
+		f := &b.Figures[n]
+		f.Scenario = label
+		f.Note = strings.TrimPrefix(f.Note+"; ", "; ") + fmt.Sprintf("recover operations started: %d", after.Recoveries-before.Recoveries)
+	}
+	return err
 }
 
 // report prints the table and the notes of the figures, and the writers'
@@ -325,11 +358,15 @@ func orOK(err error) string {
 
 // createCluster creates a shards x 1 cluster through the API and waits until
 // its guardian sees it whole.
-func createCluster(ctx context.Context, env chaosbench.Env, name string, shards int, persistence string) (*chaosbench.Bench, error) {
+func createCluster(ctx context.Context, env chaosbench.Env, name string, shards int, persistence string, nodeTimeout time.Duration) (*chaosbench.Bench, error) {
 	b := chaosbench.New(env, name)
 	var acc apiv1.OperationAccepted
-	if err := env.Operator.Do(ctx, http.MethodPost, "/v1/clusters", nil, map[string]any{"name": name, "namespace": env.Namespace,
-		"shards": shards, "replicasPerShard": 1, "persistence": map[string]any{"mode": persistence}, "reason": "chaos bench"}, &acc); err != nil {
+	req := map[string]any{"name": name, "namespace": env.Namespace,
+		"shards": shards, "replicasPerShard": 1, "persistence": map[string]any{"mode": persistence}, "reason": "chaos bench"}
+	if nodeTimeout > 0 {
+		req["config"] = map[string]string{"cluster-node-timeout": strconv.FormatInt(nodeTimeout.Milliseconds(), 10)}
+	}
+	if err := env.Operator.Do(ctx, http.MethodPost, "/v1/clusters", nil, req, &acc); err != nil {
 		return nil, fmt.Errorf("create %s: %w", name, err)
 	}
 	o, err := b.WaitOperation(ctx, acc.OperationID, 5*time.Minute)

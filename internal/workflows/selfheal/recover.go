@@ -45,7 +45,8 @@ type RecoverInput struct {
 	// that vanished is still known by ordinal.
 	Known map[int]guard.Member `json:"known,omitempty"`
 	// PrimaryWait bounds the wait for Redis to promote a replica of a shard
-	// whose primary was lost (default 2m).
+	// whose primary was lost (default 2m; at least 3 x cluster-node-timeout
+	// + 30 s, so that Redis can flag the primary failed first).
 	PrimaryWait time.Duration `json:"primaryWait,omitempty"`
 	// Plan is the plan the API admitted (nil when the guardian started the
 	// recovery, or in inputs recorded before it was carried): the workflow
@@ -350,9 +351,15 @@ func rejoin(ctx workflow.Context, r *flow.Run, in RecoverInput, obs guardian.Obs
 // one the cluster names without an address or one lost with most of the
 // primaries: those are taken over (unelectable). A lost primary no replica
 // took the place of within restartPrimaryAfter comes back on its volume
-// when it has one (restartPrimary). It returns the last observation.
+// when it has one (restartPrimary). The wait gives up after PrimaryWait, or
+// longer with a long cluster-node-timeout (primaryWait). It returns the last
+// observation.
 func waitPrimary(ctx workflow.Context, r *flow.Run, in RecoverInput, obs guardian.Observation, l guard.Lost) (guardian.Observation, error) {
-	deadline := workflow.Now(ctx).Add(in.PrimaryWait)
+	wait := in.PrimaryWait
+	if workflow.GetVersion(ctx, changeRecoverNodeTimeout, workflow.DefaultVersion, 1) != workflow.DefaultVersion {
+		wait = primaryWait(nodeTimeout(obs.Spec), wait)
+	}
+	deadline := workflow.Now(ctx).Add(wait)
 	ue := newUnelectable(ctx)
 	pr := newPrimaryRestart(ctx)
 	for {
@@ -365,7 +372,7 @@ func waitPrimary(ctx workflow.Context, r *flow.Run, in RecoverInput, obs guardia
 		}
 		if workflow.Now(ctx).After(deadline) {
 			return obs, temporal.NewNonRetryableApplicationError(fmt.Sprintf(
-				"shard-%d has no live primary after %s: no replica could take over, its data must be restored from a backup", l.Shard, in.PrimaryWait), ErrTypeNoPrimary, nil)
+				"shard-%d has no live primary after %s: no replica could take over, its data must be restored from a backup", l.Shard, wait), ErrTypeNoPrimary, nil)
 		}
 		if err := ue.takeOver(ctx, r, obs, l.Shard); err != nil {
 			return obs, err

@@ -3,12 +3,14 @@ package selfheal
 import (
 	"fmt"
 	"slices"
+	"strconv"
 	"time"
 
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/dayops/dayops/internal/activities/guardian"
 	"github.com/dayops/dayops/internal/guard"
+	"github.com/dayops/dayops/internal/kube/render"
 	"github.com/dayops/dayops/internal/spec"
 	"github.com/dayops/dayops/internal/topology"
 	"github.com/dayops/dayops/internal/workflows/flow"
@@ -31,6 +33,39 @@ const changeRecoverRestartsLostPrimary = "recover-restarts-lost-primary"
 // data; a replica promoted after all meanwhile keeps the shard (its newer
 // epoch wins) and the restarted primary follows it.
 const restartPrimaryAfter = 45 * time.Second
+
+// changeRecoverNodeTimeout marks histories whose wait for a live primary
+// lasts at least as long as Redis needs to promote a replica with the
+// cluster's cluster-node-timeout (primaryWait): before, it gave up after
+// PrimaryWait (2 minutes) whatever the timeout, so with a timeout of two
+// minutes or more a recover without a volume to restart the primary on
+// failed ShardHasNoPrimary ("restore from a backup") before Redis had even
+// flagged the primary failed.
+const changeRecoverNodeTimeout = "recover-waits-scale-with-node-timeout"
+
+// primaryWait is how long the wait for a live primary lasts for a cluster
+// whose cluster-node-timeout is nodeTimeout: at least wait, and 3 node
+// timeouts + 30 s (Redis flags a primary failed one to one and a half node
+// timeouts after its last answer; an election that gets no majority is
+// tried again after two more). The restart on the primary's volume does
+// not wait for Redis (restartPrimaryAfter): with a timeout over half a
+// minute it comes first, and the restarted primary's fence lets a replica
+// that is ahead take over, as after a container restart.
+func primaryWait(nodeTimeout, wait time.Duration) time.Duration {
+	return max(wait, 3*nodeTimeout+30*time.Second)
+}
+
+// nodeTimeout is c's cluster-node-timeout (the default dayops renders when
+// its config does not set one; admission checks the value).
+func nodeTimeout(c *spec.Cluster) time.Duration {
+	ms := render.DefaultNodeTimeoutMillis
+	if c != nil {
+		if v, err := strconv.Atoi(c.Config["cluster-node-timeout"]); err == nil && v > 0 {
+			ms = v
+		}
+	}
+	return time.Duration(ms) * time.Millisecond
+}
 
 type primaryRestart struct {
 	on bool
