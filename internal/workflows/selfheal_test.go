@@ -423,7 +423,7 @@ func TestRecoverTakesOverEveryShardWithoutAMajority(t *testing.T) {
 	onObserveAndRecord(env, &calls, func() guardian.Observation { return majorityWorld(tookOver, recreated) })
 	env.OnActivity(redisActs.TakeOverLost, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in redisops.TakeOverLostInput) (redisops.HandoverResult, error) {
-			calls = append(calls, fmt.Sprintf("take over %s only unelectable %v", in.ReplicaAddr, in.OnlyUnelectable))
+			calls = append(calls, fmt.Sprintf("take over %s only unelectable %v waiting %s", in.ReplicaAddr, in.OnlyUnelectable, in.WaitUnelectable))
 			var o int
 			if _, err := fmt.Sscanf(in.ReplicaAddr, "10.0.0.%d:6379", &o); err != nil {
 				return redisops.HandoverResult{}, err
@@ -442,7 +442,9 @@ func TestRecoverTakesOverEveryShardWithoutAMajority(t *testing.T) {
 			took = append(took, c)
 		}
 	}
-	if want := []string{"take over 10.0.0.4:6379 only unelectable true", "take over 10.0.0.5:6379 only unelectable true"}; !slices.Equal(took, want) {
+	// Each waits up to cluster-node-timeout (5 s) + 5 s for its replica's
+	// own view to show the reason.
+	if want := []string{"take over 10.0.0.4:6379 only unelectable true waiting 10s", "take over 10.0.0.5:6379 only unelectable true waiting 10s"}; !slices.Equal(took, want) {
 		t.Errorf("takeovers %q, want %q (calls %q)", took, want, calls)
 	}
 	for _, c := range []string{"create ordinal 0 shard 0 replica", "create ordinal 1 shard 1 replica"} {

@@ -16,6 +16,9 @@ type TakeOverLostInput struct {
 	// OnlyUnelectable: only if Redis will never elect it (failover.TakeOverUnelectable). The JSON
 	// name is the one recorded histories and in-flight tasks carry (it once took noaddr only).
 	OnlyUnelectable bool `json:"onlyUnaddressed,omitempty"`
+	// WaitUnelectable (with OnlyUnelectable): how long the replica's view is read again
+	// until it shows a reason (failover.TakeOverUnelectable).
+	WaitUnelectable time.Duration `json:"waitUnelectable,omitempty"`
 }
 
 // StepTarget names the takeover in audit step events.
@@ -30,11 +33,7 @@ func (a *Activities) TakeOverLost(ctx context.Context, in TakeOverLostInput) (Ha
 	}
 	stop := HeartbeatEvery(ctx, 5*time.Second)
 	defer stop()
-	takeOver := failover.TakeOverLost
-	if in.OnlyUnelectable {
-		takeOver = failover.TakeOverUnelectable
-	}
-	r, err := takeOver(ctx, adm, in.ReplicaAddr, 2*time.Minute)
+	r, err := failover.TakeOver(ctx, adm, in.ReplicaAddr, in.OnlyUnelectable, in.WaitUnelectable, 2*time.Minute)
 	return HandoverResult{NewPrimaryID: r.NewPrimaryID, OldPrimaryID: r.OldPrimaryID, AlreadyPrimary: r.AlreadyPrimary,
 		Attempts: r.Attempts, Method: r.Method, Why: r.Why}, classify(err)
 }

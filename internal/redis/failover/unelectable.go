@@ -29,27 +29,53 @@ const (
 // named without an address (Unaddressed), or no majority of the primaries
 // that own slots reachable (NoMajority). Otherwise the replica is left to
 // Redis' own election, as is one that is primary already: no error, and
-// Attempts 0 (1 when it took over). One view decides and, when it shows the
-// primary failing, serves the takeover's own first look. Without a majority
-// the takeover is done once the replica is primary: the cluster serves
-// again only when the other lost shards have a primary too, by Redis'
-// election once a majority is live, or by their own takeovers.
-func TakeOverUnelectable(ctx context.Context, a *clusteradmin.Admin, replicaAddr string, timeout time.Duration) (Result, error) {
-	v, err := a.View(ctx, replicaAddr)
-	if err != nil {
-		return Result{}, fmt.Errorf("view of %s: %w", replicaAddr, err)
+// Attempts 0 (1 when it took over). A view that shows neither is read
+// again every pollEvery for up to wait (0: one look): the replica flags
+// its lost primaries failing only cluster-node-timeout after their last
+// answer, and a caller that knows them lost (their Pods gone) need not ask
+// again and again until then. The view that decides serves the takeover's
+// own first look. Without a majority the takeover is done once the replica
+// is primary: the cluster serves again only when the other lost shards
+// have a primary too, by Redis' election once a majority is live, or by
+// their own takeovers.
+func TakeOverUnelectable(ctx context.Context, a *clusteradmin.Admin, replicaAddr string, wait, timeout time.Duration) (Result, error) {
+	deadline := time.Now().Add(wait)
+	for {
+		v, err := a.View(ctx, replicaAddr)
+		if err != nil {
+			return Result{}, fmt.Errorf("view of %s: %w", replicaAddr, err)
+		}
+		if v.Myself.IsPrimary() {
+			return Result{NewPrimaryID: v.Myself.ID, AlreadyPrimary: true}, nil
+		}
+		if why := Unelectable(v); why != "" {
+			res, err := takeOverLost(ctx, a, replicaAddr, &v, why != NoMajority, timeout)
+			res.Why = why
+			return res, err
+		}
+		if !time.Now().Add(pollEvery).Before(deadline) {
+			return Result{}, nil
+		}
+		select {
+		case <-ctx.Done():
+			return Result{}, ctx.Err()
+		case <-time.After(pollEvery):
+		}
 	}
-	if v.Myself.IsPrimary() {
-		return Result{NewPrimaryID: v.Myself.ID, AlreadyPrimary: true}, nil
-	}
-	why := Unelectable(v)
-	if why == "" {
-		return Result{}, nil
-	}
-	res, err := takeOverLost(ctx, a, replicaAddr, &v, why != NoMajority, timeout)
-	res.Why = why
-	return res, err
 }
+
+// TakeOver is TakeOverUnelectable (waiting up to wait) when only is set,
+// TakeOverLost otherwise.
+func TakeOver(ctx context.Context, a *clusteradmin.Admin, replicaAddr string, only bool, wait, timeout time.Duration) (Result, error) {
+	if only {
+		return TakeOverUnelectable(ctx, a, replicaAddr, wait, timeout)
+	}
+	return TakeOverLost(ctx, a, replicaAddr, timeout)
+}
+
+// pollEvery is how often TakeOverUnelectable reads the replica's view
+// again while it waits.
+const pollEvery = 250 * time.Millisecond
 
 // Unelectable says why Redis will never elect the replica whose view v is
 // (Unaddressed, NoMajority), or "" when it may.

@@ -23,7 +23,7 @@ func TestTakeOverUnaddressed(t *testing.T) {
 	ctx := t.Context()
 	c := redistest.New(t, redistest.Options{Primaries: 3, ReplicasPerPrimary: 1})
 	p, r := c.Nodes()[0], c.Nodes()[3]
-	if res, err := failover.TakeOverUnelectable(ctx, c.Admin, r.Addr, time.Minute); err != nil || res.Attempts != 0 {
+	if res, err := failover.TakeOverUnelectable(ctx, c.Admin, r.Addr, 0, time.Minute); err != nil || res.Attempts != 0 {
 		t.Fatalf("a replica of a live primary: %+v (%v), want left alone", res, err)
 	}
 	pID, err := c.NodeID(ctx, p.Addr)
@@ -51,7 +51,7 @@ func TestTakeOverUnaddressed(t *testing.T) {
 	if role, err := c.Admin.Role(ctx, r.Addr); err != nil || role.Role != "replica" {
 		t.Fatalf("the replica is %s (%v) before the takeover, want replica: Redis promoted it after all", role.Role, err)
 	}
-	res, err := failover.TakeOverUnelectable(ctx, c.Admin, r.Addr, time.Minute)
+	res, err := failover.TakeOverUnelectable(ctx, c.Admin, r.Addr, 0, time.Minute)
 	if err != nil || res.Attempts != 1 || res.AlreadyPrimary || res.Why != failover.Unaddressed {
 		t.Fatalf("%+v: %v, want taken over (unaddressed)", res, err)
 	}
@@ -68,17 +68,28 @@ func TestTakeOverUnaddressed(t *testing.T) {
 // TakeOverUnelectable promotes replicas (no majority) until a majority is
 // live; then it leaves the rest to Redis, which flags their lost primaries
 // failed and elects them. Every write acknowledged (WAIT 1) reads back.
+// With wait (2 of 3 lost, waiting), each replica is asked right after the
+// kill, before it has flagged anything: the first takes over as soon as
+// its view shows its primary failing (one cluster-node-timeout, 5 s), the
+// second is then elected by Redis while it waits.
 func TestTakeOverWithoutAMajority(t *testing.T) {
 	t.Parallel()
-	for _, tc := range []struct{ primaries, lose int }{{3, 2}, {3, 3}, {1, 1}, {2, 1}} {
-		t.Run(fmt.Sprintf("%d of %d lost", tc.lose, tc.primaries), func(t *testing.T) {
+	for _, tc := range []struct {
+		primaries, lose int
+		wait            time.Duration
+	}{{3, 2, 0}, {3, 3, 0}, {1, 1, 0}, {2, 1, 0}, {3, 2, 20 * time.Second}} {
+		name := fmt.Sprintf("%d of %d lost", tc.lose, tc.primaries)
+		if tc.wait > 0 {
+			name += ", waiting"
+		}
+		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			takeOverWithoutAMajority(t, tc.primaries, tc.lose)
+			takeOverWithoutAMajority(t, tc.primaries, tc.lose, tc.wait)
 		})
 	}
 }
 
-func takeOverWithoutAMajority(t *testing.T, primaries, lose int) {
+func takeOverWithoutAMajority(t *testing.T, primaries, lose int, wait time.Duration) {
 	ctx := t.Context()
 	c := redistest.New(t, redistest.Options{Primaries: primaries, ReplicasPerPrimary: 1})
 	nodes := c.Nodes()
@@ -91,14 +102,16 @@ func takeOverWithoutAMajority(t *testing.T, primaries, lose int) {
 	}
 	st := w.Stop()
 	replicas := nodes[primaries : primaries+lose]
-	redistest.WaitFor(t, 30*time.Second, "the replica to flag its primary failing", func() bool {
-		v, err := c.Admin.View(ctx, replicas[0].Addr)
-		return err == nil && failover.Unelectable(v) == failover.NoMajority
-	})
-	time.Sleep(15 * time.Second)
-	for _, r := range replicas {
-		if role, err := c.Admin.Role(ctx, r.Addr); err != nil || role.Role != "replica" {
-			t.Fatalf("%s is %s (%v) before the takeover, want replica: Redis promoted it after all", r.Addr, role.Role, err)
+	if wait == 0 {
+		redistest.WaitFor(t, 30*time.Second, "the replica to flag its primary failing", func() bool {
+			v, err := c.Admin.View(ctx, replicas[0].Addr)
+			return err == nil && failover.Unelectable(v) == failover.NoMajority
+		})
+		time.Sleep(15 * time.Second)
+		for _, r := range replicas {
+			if role, err := c.Admin.Role(ctx, r.Addr); err != nil || role.Role != "replica" {
+				t.Fatalf("%s is %s (%v) before the takeover, want replica: Redis promoted it after all", r.Addr, role.Role, err)
+			}
 		}
 	}
 	// Taken over until a majority is live, then left to Redis (a replica
@@ -106,7 +119,7 @@ func takeOverWithoutAMajority(t *testing.T, primaries, lose int) {
 	needed := primaries/2 + 1 - (primaries - lose)
 	for i, r := range replicas {
 		began := time.Now()
-		res, err := failover.TakeOverUnelectable(ctx, c.Admin, r.Addr, time.Minute)
+		res, err := failover.TakeOverUnelectable(ctx, c.Admin, r.Addr, wait, time.Minute)
 		if err != nil || (i < needed && res.Attempts != 1) || (res.Attempts == 1 && res.Why != failover.NoMajority) {
 			t.Fatalf("replica %d of %d: %+v (%v), want taken over (no majority)", i+1, lose, res, err)
 		}

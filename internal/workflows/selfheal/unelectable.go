@@ -20,8 +20,15 @@ import (
 // activity decided: a primary named noaddr only); version 2 asks only when
 // the observation shows Redis cannot elect it (unelectableWhy: its lost
 // primary named noaddr, or no majority of the slot owners live), so a
-// shard that waits for Redis records no empty takeover steps. Runs before
-// version 1 only waited for Redis.
+// shard that waits for Redis records no empty takeover steps. Version 3
+// has the takeover wait up to cluster-node-timeout + 5 s for the replica's
+// own view to show the reason (failover.TakeOverUnelectable): dayops knows
+// the primaries lost when their Pods are gone, the replica only once they
+// missed a node timeout's pings, so with a timeout over 10 s version 2's
+// first takeover found nothing to act on and the next came 20 s later
+// (lose-majority with 15 s: taken over 31.9 s after the fault). Version 3
+// also asks 2 s into the wait instead of 10 s (unelectableWaitFrom). Runs
+// before version 1 only waited for Redis.
 const changeRecoverUnaddressed = "recover-takes-over-unaddressed"
 
 // A lost primary whose IP Kubernetes gave to another Pod of the cluster
@@ -38,6 +45,11 @@ const changeRecoverUnaddressed = "recover-takes-over-unaddressed"
 const (
 	unelectableAfter = 10 * time.Second
 	unelectableEvery = 20 * time.Second
+	// unelectableWaitFrom replaces unelectableAfter in version 3: the
+	// takeover waits for the replica's own view, whose fail? flags come
+	// from Redis' own failure detection (a node timeout without an
+	// answer), so it need not leave Redis a head start of its own.
+	unelectableWaitFrom = 2 * time.Second
 )
 
 type unelectable struct {
@@ -46,8 +58,12 @@ type unelectable struct {
 }
 
 func newUnelectable(ctx workflow.Context) *unelectable {
-	return &unelectable{version: workflow.GetVersion(ctx, changeRecoverUnaddressed, workflow.DefaultVersion, 2),
-		next: workflow.Now(ctx).Add(unelectableAfter)}
+	u := &unelectable{version: workflow.GetVersion(ctx, changeRecoverUnaddressed, workflow.DefaultVersion, 3)}
+	u.next = workflow.Now(ctx).Add(unelectableAfter)
+	if u.version >= 3 {
+		u.next = workflow.Now(ctx).Add(unelectableWaitFrom)
+	}
+	return u
 }
 
 // takeOver asks shard's replica furthest ahead to take over when it is due.
@@ -83,8 +99,12 @@ func (u *unelectable) takeOver(ctx workflow.Context, r *flow.Run, obs guardian.O
 			continue
 		}
 		label = fmt.Sprintf("shard-%d ordinal %d", sh, best)
+		in := redisops.TakeOverLostInput{Auth: flow.AuthOf(*obs.Spec), ReplicaAddr: obs.Addr(best), Label: label, OnlyUnelectable: true}
+		if u.version >= 3 {
+			in.WaitUnelectable = nodeTimeout(obs.Spec) + 5*time.Second
+		}
 		if err := r.Exec(ctx, flow.LongOptions, fmt.Sprintf("promote %s unless Redis can elect it by then: %s (CLUSTER FAILOVER TAKEOVER)", label, why),
-			flow.RedisActs.TakeOverLost, redisops.TakeOverLostInput{Auth: flow.AuthOf(*obs.Spec), ReplicaAddr: obs.Addr(best), Label: label, OnlyUnelectable: true}, nil); err != nil {
+			flow.RedisActs.TakeOverLost, in, nil); err != nil {
 			return err
 		}
 	}
