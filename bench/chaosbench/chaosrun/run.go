@@ -78,6 +78,9 @@ func (c Config) Validate() error {
 	return errors.Join(errs...)
 }
 
+// runs says whether scenario s is to run (not in Skip).
+func (c Config) runs(s string) bool { return !slices.Contains(c.Skip, s) }
+
 // Result is what Run measured.
 type Result struct {
 	Cost    chaosbench.Cost
@@ -136,7 +139,6 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (res Result, err error)
 	log.Info("chaosbench ready", "namespace", ns, "task_queue", api.Config.TaskQueue)
 	res.Writers = map[string]chaosbench.WriterResult{}
 
-	runs := func(s string) bool { return !slices.Contains(cfg.Skip, s) }
 	// The default persistence (AOF), a writer that waits for a replica.
 	b, err := createCluster(ctx, env, "chaos", cfg.Shards, "aof", cfg.NodeTimeout)
 	if err != nil {
@@ -151,7 +153,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (res Result, err error)
 		return res, err
 	}
 
-	if runs("sigkill-none") || runs("force-delete-primary-none") {
+	if cfg.runs("sigkill-none") || cfg.runs("force-delete-primary-none") {
 		if err := runCache(ctx, env, cfg, &res); err != nil {
 			return res, err
 		}
@@ -260,7 +262,7 @@ func runAOF(ctx context.Context, b *chaosbench.Bench, cfg Config, out io.Writer,
 		{"stale-replica", func() (chaosbench.Figure, error) { return stale.Run(ctx, b, 2) }},
 	}
 	for _, s := range steps {
-		if slices.Contains(cfg.Skip, s.name) {
+		if !cfg.runs(s.name) {
 			continue
 		}
 		if _, err := s.run(); err != nil {
@@ -287,12 +289,12 @@ func runCache(ctx context.Context, env chaosbench.Env, cfg Config, res *Result) 
 		if err := c.StartWriter(ctx, 0); err != nil {
 			return err
 		}
-		if !slices.Contains(cfg.Skip, "sigkill-none") {
+		if cfg.runs("sigkill-none") {
 			if _, err := c.KillRedisPrimary(ctx, 0, "SIGKILL a primary redis-server (persistence none, fenced)"); err != nil {
 				return err
 			}
 		}
-		if !slices.Contains(cfg.Skip, "force-delete-primary-none") {
+		if cfg.runs("force-delete-primary-none") {
 			if err := forceDeleteCounted(ctx, c, 1, "force-delete a primary Pod (persistence none)"); err != nil {
 				return err
 			}

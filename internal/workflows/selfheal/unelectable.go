@@ -58,12 +58,12 @@ type unelectable struct {
 }
 
 func newUnelectable(ctx workflow.Context) *unelectable {
-	u := &unelectable{version: workflow.GetVersion(ctx, changeRecoverUnaddressed, workflow.DefaultVersion, 3)}
-	u.next = workflow.Now(ctx).Add(unelectableAfter)
-	if u.version >= 3 {
-		u.next = workflow.Now(ctx).Add(unelectableWaitFrom)
+	version := workflow.GetVersion(ctx, changeRecoverUnaddressed, workflow.DefaultVersion, 3)
+	first := unelectableAfter
+	if version >= 3 {
+		first = unelectableWaitFrom
 	}
-	return u
+	return &unelectable{version: version, next: workflow.Now(ctx).Add(first)}
 }
 
 // takeOver asks shard's replica furthest ahead to take over when it is due.
