@@ -13,6 +13,7 @@ import (
 
 	"github.com/dayops/dayops/internal/instance"
 	"github.com/dayops/dayops/internal/instance/selfinstall"
+	"github.com/dayops/dayops/internal/instance/stepaside"
 )
 
 // newInstanceCmd is the in-Pod instance manager (see internal/instance).
@@ -21,7 +22,7 @@ func newInstanceCmd() *cobra.Command {
 		Use:   "instance",
 		Short: "In-Pod instance manager: fence and run redis-server (PID 1 of a Redis container)",
 	}
-	var timeout, followLimit time.Duration
+	var timeout, followLimit, stepAside time.Duration
 	var statusAddr string
 	run := &cobra.Command{
 		Use:   "run -- redis-server [ARGS...]",
@@ -31,7 +32,9 @@ starts fenced (a one-time password: no client and no replica can reach it) until
 data with its replicas': if a replica is ahead, that replica takes over (CLUSTER FAILOVER TAKEOVER) and this
 node comes back as its replica. The decision is written to dayops-fence.json in the data directory and, with
 --status-addr, answered at GET /v1/fence (the guardian records it as a Fenced audit event). Signals are
-forwarded; the exit status is redis-server's.`,
+forwarded; on the first SIGTERM a serving primary that owns slots first has its most caught-up replica take
+its shard over (CLUSTER FAILOVER, bounded by --step-aside-wait), so that a deleted Pod or a drained node costs
+its shard a pause of milliseconds instead of a failover. The exit status is redis-server's.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			// Every signal a container runtime or a person sends is for
@@ -43,7 +46,7 @@ forwarded; the exit status is redis-server's.`,
 			// instead, so Run is given a context that does not end on them.
 			return instance.Run(context.WithoutCancel(cmd.Context()), instance.Options{
 				Args: args, Timeout: timeout, FollowLimit: followLimit, Signals: sigs, Log: slog.Default().With("component", "instance"),
-				StatusAddr: statusAddr,
+				StatusAddr: statusAddr, StepAside: stepAside,
 			})
 		},
 	}
@@ -53,6 +56,8 @@ forwarded; the exit status is redis-server's.`,
 		"how long a fenced former primary waits for an unreachable replica before it serves anyway")
 	run.Flags().DurationVar(&followLimit, "follow-limit", 2*time.Minute,
 		"how long a fenced former primary waits to become the replica of its promoted replica before it exits, still fenced, so that the container restarts")
+	run.Flags().DurationVar(&stepAside, "step-aside-wait", stepaside.DefaultWait,
+		"on the first SIGTERM, how long a serving primary waits for its replica to take its shard over (CLUSTER FAILOVER) before redis-server gets the signal; 0: no handover")
 	run.Flags().StringVar(&statusAddr, "status-addr", "",
 		"host:port where the manager answers GET "+instance.StatusPath+" (fence state and the last fence record); empty: none")
 	var to string

@@ -52,13 +52,15 @@
 //
 // # Lifecycle
 //
-// Signals the manager receives are forwarded to redis-server; the manager
-// exits when redis-server does, with its status (128+signal when killed), so
-// the container restarts exactly as it would without the manager. While
+// Signals the manager receives are forwarded to redis-server (a serving
+// primary steps aside before the first SIGTERM: package stepaside); the
+// manager exits when redis-server does, with its status (128+signal when
+// killed), so the container restarts as it would without the manager. While
 // redis-server serves, the manager watches whether a slot move's hold on
 // failover outlived its mover (package holdwatch): a replica held from
-// failing its primary over, the primary failed for 20 s, is taken over
-// the way the mover would.
+// failing its primary over, the primary failed for 20 s, is taken over the
+// way the mover would.
+//
 // `dayops instance install --to DIR` (the init container) hard-links or
 // copies the running binary into DIR (an emptyDir shared with the redis
 // container).

@@ -24,6 +24,7 @@ import (
 	"github.com/dayops/dayops/internal/instance/handoff"
 	"github.com/dayops/dayops/internal/instance/holdwatch"
 	"github.com/dayops/dayops/internal/instance/linkguard"
+	"github.com/dayops/dayops/internal/instance/stepaside"
 )
 
 // Options of Run.
@@ -35,11 +36,9 @@ type Options struct {
 	// the node stays fenced until it has taken over.
 	Timeout time.Duration
 	// FollowLimit bounds how long a node that decided to follow a promoted
-	// replica (or took over) waits to become its replica (default 2 min).
-	// Then the manager stops redis-server and exits with an error, still
-	// fenced, so that the container restarts and the fence begins again
-	// with a fresh process: a follow that never completes must not hang the
-	// instance fenced, and the cluster degraded, for ever.
+	// replica (or took over) waits to become its replica (default 2 min);
+	// then redis-server is stopped and the manager exits, still fenced, so
+	// the container restarts and the fence begins again (never hung fenced).
 	FollowLimit time.Duration
 	// Signals are forwarded to redis-server.
 	Signals <-chan os.Signal
@@ -53,6 +52,8 @@ type Options struct {
 	// StatusAddr, when set, is where the manager answers StatusPath (the
 	// Pod renders it as $(POD_IP):render.InstanceStatusPort).
 	StatusAddr string
+	// StepAside bounds a primary's handover on SIGTERM (stepaside); 0: none.
+	StepAside time.Duration
 	// HoldGrace is how long a primary held from failover by a slot move
 	// stays failed before the manager of its replica takes it over
 	// (default holdwatch.DefaultGrace; see package holdwatch).
@@ -138,6 +139,10 @@ func Run(ctx context.Context, o Options) error {
 		Grace: o.HoldGrace, Log: log})
 	go linkguard.Watch(watchCtx, linkguard.Options{Addr: b.cfg.Addr(), Password: cmp.Or(b.cfg.Requirepass, b.cfg.Masterauth),
 		Log: log.With("guard", "replication-link")})
+	r.beforeTerm = func() {
+		stepaside.Run(ctx, stepaside.Options{Addr: b.cfg.Addr(), Password: cmp.Or(b.cfg.Requirepass, b.cfg.Masterauth),
+			Wait: o.StepAside, Log: log.With("step", "step-aside")})
+	}
 	err = forward(ctx, o.Signals, r, exited)
 	log.Info("redis-server exited", "err", err, "aof_files", aofrepair.Files(b.cfg.AppendDir))
 	return err
@@ -148,8 +153,9 @@ func Run(ctx context.Context, o Options) error {
 // after one, SIGTERM is sent again every second (again) until it exits,
 // fenced or serving.
 type relay struct {
-	cmd   *exec.Cmd
-	again <-chan time.Time
+	cmd        *exec.Cmd
+	again      <-chan time.Time
+	beforeTerm func() // once, before the first SIGTERM from signals
 }
 
 func (r *relay) send(s os.Signal) {
@@ -166,6 +172,10 @@ func forward(ctx context.Context, signals <-chan os.Signal, r *relay, exited <-c
 	for {
 		select {
 		case s := <-signals:
+			if f := r.beforeTerm; s == syscall.SIGTERM && f != nil {
+				r.beforeTerm = nil
+				f()
+			}
 			r.send(s)
 		case <-done:
 			done = nil

@@ -3,6 +3,7 @@ package instance
 import (
 	"os"
 	"os/exec"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -38,5 +39,40 @@ func TestStopRepeatsSIGTERMUntilTheProcessExits(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("the process still runs 10 s after stop: SIGTERM was not sent again")
+	}
+}
+
+// The first SIGTERM from the container runtime waits for beforeTerm (the
+// serving primary stepping aside) before redis-server gets it; a second
+// SIGTERM does not run it again.
+func TestFirstSIGTERMRunsBeforeTermFirst(t *testing.T) {
+	cmd := exec.Command("sh", "-c", `trap 'exit 0' TERM; echo ready; while :; do sleep 0.05; done`)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	if _, err := out.Read(make([]byte, 6)); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	calls, aliveThen := 0, false
+	r := &relay{cmd: cmd, beforeTerm: func() {
+		calls++
+		time.Sleep(200 * time.Millisecond) // a handover takes a while
+		aliveThen = syscall.Kill(cmd.Process.Pid, 0) == nil
+	}}
+	sigs := make(chan os.Signal, 2)
+	sigs <- syscall.SIGTERM
+	sigs <- syscall.SIGTERM
+	if err := forward(t.Context(), sigs, r, exited); err != nil {
+		t.Fatalf("forward: %v (want the clean exit of the SIGTERM)", err)
+	}
+	if calls != 1 || !aliveThen {
+		t.Errorf("beforeTerm ran %d times, the process running at its end: %v; want once, running", calls, aliveThen)
 	}
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/dayops/dayops/bench/chaosbench"
 	"github.com/dayops/dayops/bench/chaosbench/diskfull"
+	"github.com/dayops/dayops/bench/chaosbench/drain"
 	"github.com/dayops/dayops/bench/chaosbench/heldloss"
 	"github.com/dayops/dayops/bench/chaosbench/kubedown"
 	"github.com/dayops/dayops/bench/chaosbench/majority"
@@ -180,6 +181,13 @@ func TestSelfHealing(t *testing.T) {
 	// the replica, the guardian relabels and the Service follows, then a
 	// recover operation brings the ordinal back as a replica.
 	h.checked(b.ForceDeletePrimary(ctx, 0))
+	// 1b. A primary's Pod is deleted the graceful way (a node drain, an
+	// eviction): its instance manager has the replica take the shard over
+	// (CLUSTER FAILOVER) before redis-server stops, so the shard pauses for
+	// the handshake only; drain.Run fails unless the promoted replica
+	// started a manual failover (before: Redis failed the stopped primary
+	// over, cluster-node-timeout and an election later).
+	h.checked(drain.Run(ctx, b, 1))
 	// 2. A replica's Pod and its volume are deleted.
 	h.checked(b.DeleteReplicaAndPVC(ctx, 1))
 	// 3. The worker is SIGKILLed in the middle of a recovery: the recovery

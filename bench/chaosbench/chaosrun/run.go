@@ -20,6 +20,7 @@ import (
 	"github.com/dayops/dayops/bench/benchkit"
 	"github.com/dayops/dayops/bench/chaosbench"
 	"github.com/dayops/dayops/bench/chaosbench/diskfull"
+	"github.com/dayops/dayops/bench/chaosbench/drain"
 	"github.com/dayops/dayops/bench/chaosbench/heldloss"
 	"github.com/dayops/dayops/bench/chaosbench/kubedown"
 	"github.com/dayops/dayops/bench/chaosbench/majority"
@@ -36,7 +37,7 @@ import (
 )
 
 // Scenario names, for Config.Skip.
-var Scenarios = []string{"force-delete-primary", "delete-replica-pvc", "worker-mid-recovery", "worker-down",
+var Scenarios = []string{"force-delete-primary", "delete-primary", "delete-replica-pvc", "worker-mid-recovery", "worker-down",
 	"switchover", "sigkill-aof", "freeze-primary", "lose-node", "busy", "audit-db-down", "kube-api-down", "temporal-down", "source-kill", "target-kill", "source-kill-slow", "held-loss", "stale-hold", "open-slot-left", "open-slot", "shard-lost", "shard-lost-data", "disk-full", "stray-primary", "stranger-at-address", "lose-majority", "stale-replica", "sigkill-none", "force-delete-primary-none"}
 
 // Config of a run of `dayops-dev bench chaos`.
@@ -224,6 +225,7 @@ func runAOF(ctx context.Context, b *chaosbench.Bench, cfg Config, out io.Writer,
 		run  func() (chaosbench.Figure, error)
 	}{
 		{"force-delete-primary", func() (chaosbench.Figure, error) { return b.ForceDeletePrimary(ctx, 0) }},
+		{"delete-primary", func() (chaosbench.Figure, error) { return drain.Run(ctx, b, 1) }},
 		{"delete-replica-pvc", func() (chaosbench.Figure, error) { return b.DeleteReplicaAndPVC(ctx, 1) }},
 		{"worker-mid-recovery", func() (chaosbench.Figure, error) { return b.KillWorkerMidRecovery(ctx, 2) }},
 		{"worker-down", func() (chaosbench.Figure, error) { return b.WorkerDownReplicaLost(ctx, 0) }},

@@ -70,7 +70,10 @@
 //     (restartCount+1, no back-off, whatever the restart policy).
 //   - Deletion: SIGTERM to the process group, the grace period, SIGKILL, then
 //     the IP and pod directory are freed and the Pod is deleted with grace 0
-//     and a UID precondition.
+//     and a UID precondition. A Pod force-deleted (gone from the API before
+//     the agent's own final delete) stands for a node that vanished: its
+//     processes get SIGKILL at once, where a real kubelet gives 2 s of
+//     SIGTERM (see podworker's terminate).
 //   - Status: phase, conditions (PodReadyToStartContainers, Initialized,
 //     ContainersReady, Ready; others such as PodScheduled are kept),
 //     container statuses (containerID, image, imageID, started, ready, state,

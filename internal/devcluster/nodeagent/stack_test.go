@@ -640,6 +640,38 @@ func TestAgentOnStack(t *testing.T) {
 		}
 	})
 
+	// A deleted Pod's processes get SIGTERM and its grace period; a
+	// force-deleted one stands for a lost node: SIGKILL at once, so that a
+	// trap (dayops' instance manager handing a primary over) never runs.
+	t.Run("ForceDeletionKills", func(t *testing.T) {
+		t.Parallel()
+		ns := devtest.Get(t).Namespace
+		dir := t.TempDir()
+		for _, name := range []string{"graceful", "forced"} {
+			ta.create(t, ns, ta.pod(name, "busybox", func(c *corev1.Container) {
+				c.Command = []string{"sh", "-c", "trap 'echo term > " + filepath.Join(dir, name) + "; exit 0' TERM; while :; do sleep 0.1; done"}
+			}))
+		}
+		pids := map[string]int{}
+		for _, name := range []string{"graceful", "forced"} {
+			pids[name] = pidOf(t, ta.waitPod(t, ns, name, 60*time.Second, "running", podReady))
+		}
+		ta.deleteAndWait(t, ns, "graceful")
+		zero := int64(0)
+		if err := ta.cs.CoreV1().Pods(ns).Delete(t.Context(), "forced", metav1.DeleteOptions{GracePeriodSeconds: &zero}); err != nil {
+			t.Fatal(err)
+		}
+		for name, pid := range pids {
+			waitFor(t, 20*time.Second, name+"'s process gone", func() (bool, string) { return !processAlive(pid), "" }, true)
+		}
+		if _, err := os.Stat(filepath.Join(dir, "graceful")); err != nil {
+			t.Errorf("the deleted Pod's trap did not run: %v", err)
+		}
+		if _, err := os.Stat(filepath.Join(dir, "forced")); err == nil {
+			t.Error("the force-deleted Pod's process got SIGTERM (its trap ran), want SIGKILL only")
+		}
+	})
+
 	t.Run("CrashLoopBackOff", func(t *testing.T) {
 		t.Parallel()
 		ns := devtest.Get(t).Namespace

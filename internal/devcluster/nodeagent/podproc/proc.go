@@ -132,12 +132,17 @@ func (r *Runner) Start(spec Spec, log *podlog.Log) (*Proc, error) {
 }
 
 // Stop sends SIGTERM to the process group, waits up to grace, then sends
-// SIGKILL and waits for the exit.
+// SIGKILL and waits for the exit; a negative grace sends SIGKILL at once.
 func (p *Proc) Stop(grace time.Duration) {
 	select {
 	case <-p.done:
 		return
 	default:
+	}
+	if grace < 0 { // killed, not stopped: no SIGTERM
+		_ = syscall.Kill(-p.PID, syscall.SIGKILL)
+		<-p.done
+		return
 	}
 	_ = syscall.Kill(-p.PID, syscall.SIGTERM)
 	t := time.NewTimer(grace)

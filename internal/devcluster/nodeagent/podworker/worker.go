@@ -619,11 +619,16 @@ func (w *Worker) stopAll(grace time.Duration) {
 // terminate runs a deleted pod's graceful termination: SIGTERM, the grace
 // period, SIGKILL; then frees its IP and directory and, unless the object is
 // already gone, deletes it for good (grace 0, UID precondition), as the
-// kubelet does.
+// kubelet does. A pod whose object is already gone (removed: force-deleted,
+// grace 0) stands for a node that vanished with its pods: its processes get
+// SIGKILL at once, no SIGTERM. A real kubelet still gives them 2 s of
+// SIGTERM; dayops' chaos scenarios force-delete to lose a node, and a
+// SIGTERM would let the instance manager hand its primary's shard over
+// first (package instance/stepaside), which a vanished node never does.
 func (w *Worker) terminate(ctx context.Context, pod *corev1.Pod, removed bool) {
 	grace := w.graceFor(nil, 0)
-	if removed && grace > 2*time.Second {
-		grace = 2 * time.Second
+	if removed {
+		grace = -1
 	}
 	w.mu.Lock()
 	running := 0
@@ -634,7 +639,11 @@ func (w *Worker) terminate(ctx context.Context, pod *corev1.Pod, removed bool) {
 	}
 	w.mu.Unlock()
 	if running > 0 {
-		w.event(corev1.EventTypeNormal, "Killing", "Stopping pod (grace period %s)", grace)
+		if grace < 0 {
+			w.event(corev1.EventTypeNormal, "Killing", "Killing pod (force-deleted: SIGKILL, as on a lost node)")
+		} else {
+			w.event(corev1.EventTypeNormal, "Killing", "Stopping pod (grace period %s)", grace)
+		}
 	}
 	w.stopAll(grace)
 	if err := w.h.IPAM.Release(string(w.uid)); err != nil {

@@ -1,0 +1,204 @@
+package stepaside_test
+
+import (
+	"context"
+	"log/slog"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/dayops/dayops/internal/instance/stepaside"
+	"github.com/dayops/dayops/internal/redis/clusteradmin"
+	"github.com/dayops/dayops/internal/testutil/redistest"
+)
+
+// TestStepAside runs on a real three-shard cluster (one replica each) while
+// a client writes, waiting for a replica (WAIT 1), through every fault: the
+// cases where a primary must not step aside first (each leaves the cluster
+// as it was), then a primary that steps aside and gets SIGTERM, as the
+// instance manager relays it. Its replica must be the shard's primary
+// before the old one stops, and no acknowledged write may be lost. Last,
+// the control: another primary SIGTERMed without stepping aside.
+func TestStepAside(t *testing.T) {
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		t.Skip("redis-server not installed")
+	}
+	t.Parallel()
+	ctx := t.Context()
+	c := redistest.New(t, redistest.Options{Primaries: 3, ReplicasPerPrimary: 1, Password: "pw"})
+	nodes := c.Nodes()
+	p0, p1, r0, r1 := nodes[0], nodes[1], nodes[3], nodes[4]
+	cc := c.ClusterClient()
+	defer cc.Close()
+	w := redistest.StartWriter(ctx, cc, redistest.WriterOptions{Keys: 3000, Workers: 4, WaitReplicas: 1, CheckPrevious: true})
+	redistest.WaitFor(t, time.Minute, "writes", func() bool { return w.Stats().Acked > 3000 })
+	log := slog.New(slog.NewTextHandler(testWriter{t}, nil))
+	run := func(addr string) stepaside.Result {
+		return stepaside.Run(ctx, stepaside.Options{Addr: addr, Password: "pw", Wait: 5 * time.Second, Log: log})
+	}
+	refused := func(name, addr, why string) {
+		t.Run(name, func(t *testing.T) {
+			res := run(addr)
+			if res.HandedOver || !strings.Contains(res.Reason, why) {
+				t.Errorf("%+v, want no handover because %q", res, why)
+			}
+			if role(ctx, t, addr) != "master" && addr != r0.Addr {
+				t.Errorf("%s is no longer a primary", addr)
+			}
+		})
+	}
+	refused("a replica", r0.Addr, "not a primary")
+	// A replica held by a slot move (cluster-replica-no-failover yes).
+	set(ctx, t, r1.Addr, "cluster-replica-no-failover", "yes")
+	refused("its replica held by a slot move", p1.Addr, "held from failover")
+	set(ctx, t, r1.Addr, "cluster-replica-no-failover", "no")
+	// A slot open on the primary (a move in flight), one no key of the
+	// writer's is in: after two passes over its keys, an empty slot stays
+	// empty.
+	redistest.WaitFor(t, time.Minute, "two passes", func() bool { return w.Stats().Acked > 6000 })
+	slot := emptySlot(ctx, t, p1.Addr)
+	id0, id1 := nodeID(ctx, t, c, p0.Addr), nodeID(ctx, t, c, p1.Addr)
+	setSlot(ctx, t, p0.Addr, slot, "IMPORTING", id1)
+	setSlot(ctx, t, p1.Addr, slot, "MIGRATING", id0)
+	refused("a slot open on it", p1.Addr, "slot move is open")
+	setSlot(ctx, t, p1.Addr, slot, "STABLE")
+	setSlot(ctx, t, p0.Addr, slot, "STABLE")
+
+	t.Run("hands over, then stops", func(t *testing.T) {
+		w.TakeLatency()
+		before := w.Stats()
+		res := run(p0.Addr)
+		if !res.HandedOver || res.To != r0.Addr {
+			t.Fatalf("%+v, want handed over to %s", res, r0.Addr)
+		}
+		during := w.Stats()
+		// What the manager does next: redis-server gets the SIGTERM and
+		// exits (a replica now: at once).
+		if err := syscall.Kill(p0.Pid(), syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+		redistest.WaitFor(t, 15*time.Second, "the old primary's exit", func() bool { return syscall.Kill(p0.Pid(), 0) != nil })
+		if role(ctx, t, r0.Addr) != "master" {
+			t.Errorf("%s is not the shard's primary", r0.Addr)
+		}
+		// The Pod comes back (its container restarted): a replica of the
+		// new primary, which the writer's WAIT needs.
+		if err := p0.Restart(ctx); err != nil {
+			t.Fatal(err)
+		}
+		redistest.WaitFor(t, 30*time.Second, "writes after the restart", func() bool { return w.Stats().Acked > during.Acked+5000 })
+		t.Logf("FIGURES step-aside: handed over in %s; %d writes failed (outcome unknown) from the request to the handover; writes %s",
+			res.Took.Round(time.Millisecond), during.Failed-before.Failed, w.TakeLatency())
+		if role(ctx, t, p0.Addr) != "slave" {
+			t.Errorf("the old primary came back as %s, want a replica", role(ctx, t, p0.Addr))
+		}
+	})
+	// The control: a primary that gets the SIGTERM without stepping aside
+	// (dayops before, or --step-aside-wait 0). Its shard refuses writes
+	// until Redis fails it over (cluster-node-timeout 5 s and an election).
+	t.Run("stops without a handover (control)", func(t *testing.T) {
+		if testing.Short() {
+			t.Skip("waits out Redis' failover: make test runs it")
+		}
+		before := w.Stats()
+		w.TakeLatency()
+		stopped := time.Now()
+		if err := syscall.Kill(p1.Pid(), syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+		redistest.WaitFor(t, 30*time.Second, "Redis' failover", func() bool { return role(ctx, t, r1.Addr) == "master" })
+		promoted := time.Since(stopped)
+		during := w.Stats()
+		if err := p1.Restart(ctx); err != nil {
+			t.Fatal(err)
+		}
+		redistest.WaitFor(t, 30*time.Second, "writes after the restart", func() bool { return w.Stats().Acked > during.Acked+5000 })
+		t.Logf("FIGURES SIGTERM without a handover: replica promoted by Redis %s after the SIGTERM; %d writes failed (outcome unknown) meanwhile; writes %s",
+			promoted.Round(time.Millisecond), during.Failed-before.Failed, w.TakeLatency())
+	})
+	st := w.Stop()
+	check := c.ClusterClient()
+	defer check.Close()
+	n, err := w.Verify(ctx, check)
+	if err != nil || st.Lost != 0 {
+		t.Errorf("acknowledged writes lost: %d replaced (%v); read back %d keys: %v", st.Lost, st.LostErr, n, err)
+	}
+}
+
+func role(ctx context.Context, t *testing.T, addr string) string {
+	t.Helper()
+	c := client(addr)
+	defer c.Close()
+	v, err := c.Do(ctx, "ROLE").Slice()
+	if err != nil || len(v) == 0 {
+		t.Fatalf("ROLE of %s: %v", addr, err)
+	}
+	s, _ := v[0].(string)
+	return s
+}
+
+// emptySlot is a slot the primary at addr owns with no key in it.
+func emptySlot(ctx context.Context, t *testing.T, addr string) int {
+	t.Helper()
+	c := client(addr)
+	defer c.Close()
+	text, err := c.ClusterNodes(ctx).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := clusteradmin.ParseClusterNodes(text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range v.Myself.Slots {
+		for s := r.Start; s <= r.End; s++ {
+			if n, err := c.ClusterCountKeysInSlot(ctx, s).Result(); err == nil && n == 0 {
+				return s
+			}
+		}
+	}
+	t.Fatalf("%s has no empty slot", addr)
+	return 0
+}
+
+func nodeID(ctx context.Context, t *testing.T, c *redistest.Cluster, addr string) string {
+	t.Helper()
+	id, err := c.NodeID(ctx, addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+func setSlot(ctx context.Context, t *testing.T, addr string, slot int, args ...any) {
+	t.Helper()
+	c := client(addr)
+	defer c.Close()
+	if err := c.Do(ctx, append([]any{"CLUSTER", "SETSLOT", slot}, args...)...).Err(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func set(ctx context.Context, t *testing.T, addr, key, val string) {
+	t.Helper()
+	c := client(addr)
+	defer c.Close()
+	if err := c.ConfigSet(ctx, key, val).Err(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func client(addr string) *redis.Client {
+	return redis.NewClient(&redis.Options{Addr: addr, Password: "pw", Protocol: 2, DisableIdentity: true})
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(b []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(b), "\n"))
+	return len(b), nil
+}
