@@ -71,6 +71,9 @@ func Run(ctx context.Context, b *chaosbench.Bench, shard int) (chaosbench.Figure
 		return f, fmt.Errorf("%s: no replica of shard %d started a manual failover (mfstart_sent unchanged): %s stopped without stepping aside", Scenario, shard, p.Name)
 	}
 	f.Note += "; handed over to " + strings.Join(took, ",") + " (CLUSTER FAILOVER)"
+	if n := len(b.Figures); n > 0 && b.Figures[n-1].Scenario == Scenario {
+		b.Figures[n-1].Note = f.Note // the table's row
+	}
 	return f, nil
 }
 

@@ -83,7 +83,7 @@ func Run(ctx context.Context, o Options) Result {
 	defer cancel()
 	self := client(o.Addr, o.Password)
 	defer self.Close()
-	to, why, err := pick(ctx, self, o.Password)
+	to, v, why, err := pick(ctx, self, o.Password)
 	if err != nil || to == "" {
 		res := Result{Reason: why}
 		if err != nil {
@@ -107,7 +107,13 @@ func Run(ctx context.Context, o Options) Result {
 	for i := 0; ; i++ {
 		if r, err := role(ctx, self); err == nil && r == "slave" {
 			res.HandedOver, res.Took = true, time.Since(start)
-			log.Info("stepped aside: the replica is the shard's primary", "addr", o.Addr, "primary", to, "took", res.Took)
+			until := time.Now().Add(2 * time.Second)
+			if deadline.Before(until) {
+				until = deadline
+			}
+			left := announced(ctx, v, o.Password, until)
+			log.Info("stepped aside: the replica is the shard's primary", "addr", o.Addr, "primary", to, "took", res.Took,
+				"nodes_still_seeing_a_primary", left, "announced_after", time.Since(start))
 			return res
 		}
 		// A replica stopping as well (the whole cluster deleted, a node
@@ -136,28 +142,28 @@ func Run(ctx context.Context, o Options) Result {
 	}
 }
 
-// pick returns the replica to hand over to, or why there is none.
-func pick(ctx context.Context, self *redis.Client, password string) (to, why string, err error) {
+// pick returns the replica to hand over to and the node's view, or why
+// there is none.
+func pick(ctx context.Context, self *redis.Client, password string) (to string, v clusteradmin.ClusterView, why string, err error) {
 	r, err := role(ctx, self)
 	if err != nil {
-		return "", "", fmt.Errorf("ROLE: %w", err)
+		return "", v, "", fmt.Errorf("ROLE: %w", err)
 	}
 	if r != "master" {
-		return "", "not a primary (" + r + ")", nil
+		return "", v, "not a primary (" + r + ")", nil
 	}
 	text, err := self.ClusterNodes(ctx).Result()
 	if err != nil {
-		return "", "", fmt.Errorf("CLUSTER NODES: %w", err)
+		return "", v, "", fmt.Errorf("CLUSTER NODES: %w", err)
 	}
-	v, err := clusteradmin.ParseClusterNodes(text)
-	if err != nil {
-		return "", "", err
+	if v, err = clusteradmin.ParseClusterNodes(text); err != nil {
+		return "", v, "", err
 	}
 	if len(v.Myself.Slots) == 0 {
-		return "", "owns no slot", nil
+		return "", v, "owns no slot", nil
 	}
 	if len(v.Myself.Migrating)+len(v.Myself.Importing) > 0 {
-		return "", "a slot move is open on this node (its mover hands it over)", nil
+		return "", v, "a slot move is open on this node (its mover hands it over)", nil
 	}
 	var cands []candidate
 	var whys []string
@@ -174,7 +180,7 @@ func pick(ctx context.Context, self *redis.Client, password string) (to, why str
 	}
 	if len(cands) == 0 {
 		slices.Sort(whys)
-		return "", "no replica to hand over to" + strings.Join(append([]string{""}, whys...), "; "), nil
+		return "", v, "no replica to hand over to" + strings.Join(append([]string{""}, whys...), "; "), nil
 	}
 	best := slices.MaxFunc(cands, func(a, b candidate) int {
 		if a.offset != b.offset {
@@ -182,7 +188,44 @@ func pick(ctx context.Context, self *redis.Client, password string) (to, why str
 		}
 		return strings.Compare(b.addr, a.addr) // the lowest address on a tie
 	})
-	return best.addr, "", nil
+	return best.addr, v, "", nil
+}
+
+// announced waits until every other node of v that answers lists this
+// node as a replica, or until: the cluster hears a node's role from the
+// node's own pings, and one that stops right after the handover would stay
+// a slotless "primary" in some views until Redis flags it failed
+// (cluster-node-timeout later), which tools then wait on. It returns how
+// many nodes still saw a primary.
+func announced(ctx context.Context, v clusteradmin.ClusterView, password string, until time.Time) int {
+	var pending []string
+	for id, n := range v.Nodes {
+		if id != v.Myself.ID && !n.Has("fail") && !n.Has("noaddr") && !n.Has("handshake") {
+			pending = append(pending, n.Addr)
+		}
+	}
+	for len(pending) > 0 && time.Now().Before(until) && ctx.Err() == nil {
+		next := pending[:0]
+		for _, addr := range pending {
+			c := client(addr, password)
+			text, err := c.ClusterNodes(ctx).Result()
+			c.Close()
+			if err != nil {
+				continue // not answering: nothing to tell it
+			}
+			if pv, err := clusteradmin.ParseClusterNodes(text); err == nil {
+				if n, ok := pv.Nodes[v.Myself.ID]; !ok || !n.IsPrimary() {
+					continue
+				}
+			}
+			next = append(next, addr)
+		}
+		pending = next
+		if len(pending) > 0 {
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	return len(pending)
 }
 
 type candidate struct {

@@ -91,7 +91,7 @@ func TestStepAside(t *testing.T) {
 			t.Fatal(err)
 		}
 		redistest.WaitFor(t, 30*time.Second, "writes after the restart", func() bool { return w.Stats().Acked > during.Acked+5000 })
-		t.Logf("FIGURES step-aside: handed over in %s; %d writes failed (outcome unknown) from the request to the handover; writes %s",
+		t.Logf("FIGURES step-aside: handed over in %s; %d writes failed (outcome unknown) from the request until the node would stop (the handover, then the cluster told); writes %s",
 			res.Took.Round(time.Millisecond), during.Failed-before.Failed, w.TakeLatency())
 		if role(ctx, t, p0.Addr) != "slave" {
 			t.Errorf("the old primary came back as %s, want a replica", role(ctx, t, p0.Addr))

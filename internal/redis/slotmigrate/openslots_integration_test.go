@@ -506,3 +506,51 @@ func checkClosed(t *testing.T, c *redistest.Cluster, cc *redis.ClusterClient, sl
 		}
 	}
 }
+
+// A primary owning no slot that stopped before the cluster flagged it (a
+// primary that stepped aside as its Pod was deleted and exited before every
+// node heard it had become a replica; here a fresh, slotless primary
+// killed) is looked at once: CloseOpenSlots answers before Redis flags the
+// node failed (cluster-node-timeout 5 s). Before, View retried its address
+// for RetryFor and a recover's first step waited 25 s (delete-primary,
+// 2026-12-07).
+func TestCloseOpenSlotsPassesOverAStoppedSlotlessPrimary(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	c := redistest.New(t, redistest.Options{Primaries: 3})
+	extra, err := c.AddPrimary(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addrs, _, _ := primaries(t, c)
+	redistest.WaitFor(t, 30*time.Second, "every node to know the new primary", func() bool {
+		for _, a := range addrs {
+			v, err := c.Admin.View(ctx, a)
+			if err != nil {
+				return false
+			}
+			if _, ok := v.Nodes[v.Myself.ID]; !ok || len(v.Nodes) < 4 {
+				return false
+			}
+		}
+		return true
+	})
+	extra.Kill()
+	redistest.WaitFor(t, 10*time.Second, "the seed's link to the killed primary down", func() bool {
+		v, err := c.Admin.View(ctx, addrs[0])
+		if err != nil {
+			return false
+		}
+		for _, n := range v.Nodes {
+			if n.Addr == extra.Addr {
+				return !n.Connected && !n.Has("fail")
+			}
+		}
+		return false
+	})
+	cctx, cancel := context.WithTimeout(ctx, 3*time.Second) // well before the fail flag and RetryFor
+	defer cancel()
+	if _, err := slotmigrate.New(c.Admin).CloseOpenSlots(cctx, slotmigrate.CloseOpenSlotsInput{Seeds: addrs}); err != nil {
+		t.Fatalf("CloseOpenSlots with a stopped slotless primary in the view: %v", err)
+	}
+}
