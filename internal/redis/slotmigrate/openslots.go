@@ -7,6 +7,7 @@ import (
 	"slices"
 
 	"github.com/dayops/dayops/internal/redis/clusteradmin"
+	"github.com/dayops/dayops/internal/redis/clusteradmin/stopped"
 	"github.com/dayops/dayops/internal/redis/slotmigrate/leftopen"
 	"github.com/dayops/dayops/internal/topology"
 )
@@ -197,7 +198,7 @@ func (a *Migrator) primaryViews(ctx context.Context, seeds []string) (*migration
 	views := map[string]clusteradmin.ClusterView{}
 	for id, n := range seed.Nodes {
 		m.addrs[id] = n.Addr
-		if n.Has("fail") || n.Has("noaddr") || n.Has("handshake") {
+		if n.Has("fail") || n.Has("noaddr") || n.Has("handshake") || stopped.Slotless(ctx, a.Admin, seed, id) {
 			continue
 		}
 		m.live = append(m.live, id)
@@ -209,28 +210,11 @@ func (a *Migrator) primaryViews(ctx context.Context, seeds []string) (*migration
 	}
 	slices.Sort(m.primaries)
 	slices.Sort(m.live)
-	var gone []string
 	for _, id := range m.primaries {
-		if n := seed.Nodes[id]; len(n.Slots) == 0 && !n.Connected && id != seed.Myself.ID {
-			// A primary owning no slot the seed has no link to: most
-			// likely gone, e.g. one that stepped aside and stopped before
-			// every node heard it had become a replica (the cluster flags
-			// it failed only cluster-node-timeout later). One look, not
-			// View's retries: it has no slot of its own to close.
-			v, err := a.ViewOnce(ctx, m.addrs[id])
-			if err != nil {
-				gone = append(gone, id)
-				continue
-			}
-			views[id] = v
-			continue
-		}
 		if views[id], err = a.View(ctx, m.addrs[id]); err != nil {
 			return nil, nil, err
 		}
 	}
-	m.primaries = slices.DeleteFunc(m.primaries, func(id string) bool { return slices.Contains(gone, id) })
-	m.live = slices.DeleteFunc(m.live, func(id string) bool { return slices.Contains(gone, id) })
 	m.learnRoles(views)
 	for _, id := range m.primaries {
 		v := views[id]
