@@ -16,20 +16,7 @@ import (
 func TestStopRepeatsSIGTERMUntilTheProcessExits(t *testing.T) {
 	// The shell exits on its second SIGTERM (a trap runs once the
 	// foreground sleep ends).
-	cmd := exec.Command("sh", "-c", `n=0; trap 'n=$((n+1)); if [ "$n" -ge 2 ]; then exit 0; fi' TERM; echo ready; while :; do sleep 0.05; done`)
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill() })
-	if _, err := out.Read(make([]byte, 6)); err != nil { // the trap is set
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
+	cmd, exited := startTrapping(t, `n=0; trap 'n=$((n+1)); if [ "$n" -ge 2 ]; then exit 0; fi' TERM`)
 	done := make(chan error, 1)
 	go func() { done <- stop(t.Context(), make(chan os.Signal), &relay{cmd: cmd}, exited) }()
 	select {
@@ -46,20 +33,7 @@ func TestStopRepeatsSIGTERMUntilTheProcessExits(t *testing.T) {
 // serving primary stepping aside) before redis-server gets it; a second
 // SIGTERM does not run it again.
 func TestFirstSIGTERMRunsBeforeTermFirst(t *testing.T) {
-	cmd := exec.Command("sh", "-c", `trap 'exit 0' TERM; echo ready; while :; do sleep 0.05; done`)
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill() })
-	if _, err := out.Read(make([]byte, 6)); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
+	cmd, exited := startTrapping(t, `trap 'exit 0' TERM`)
 	calls, aliveThen := 0, false
 	r := &relay{cmd: cmd, beforeTerm: func() {
 		calls++
@@ -75,4 +49,25 @@ func TestFirstSIGTERMRunsBeforeTermFirst(t *testing.T) {
 	if calls != 1 || !aliveThen {
 		t.Errorf("beforeTerm ran %d times, the process running at its end: %v; want once, running", calls, aliveThen)
 	}
+}
+
+// startTrapping starts a shell that sets trap, says so, and sleeps in a
+// loop; exited gets its exit.
+func startTrapping(t *testing.T, trap string) (*exec.Cmd, <-chan error) {
+	t.Helper()
+	cmd := exec.Command("sh", "-c", trap+"; echo ready; while :; do sleep 0.05; done")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	if _, err := out.Read(make([]byte, 6)); err != nil { // the trap is set
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	return cmd, exited
 }
