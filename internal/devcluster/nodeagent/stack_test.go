@@ -649,12 +649,18 @@ func TestAgentOnStack(t *testing.T) {
 		dir := t.TempDir()
 		for _, name := range []string{"graceful", "forced"} {
 			ta.create(t, ns, ta.pod(name, "busybox", func(c *corev1.Container) {
-				c.Command = []string{"sh", "-c", "trap 'echo term > " + filepath.Join(dir, name) + "; exit 0' TERM; while :; do sleep 0.1; done"}
+				c.Command = []string{"sh", "-c", "trap 'echo term > " + filepath.Join(dir, name) + "; exit 0' TERM; touch " +
+					filepath.Join(dir, name+".trapped") + "; while :; do sleep 0.1; done"}
 			}))
 		}
 		pids := map[string]int{}
 		for _, name := range []string{"graceful", "forced"} {
 			pids[name] = pidOf(t, ta.waitPod(t, ns, name, 60*time.Second, "running", podReady))
+			// Ready means started: the shell may not have set its trap yet.
+			waitFor(t, 20*time.Second, name+"'s trap set", func() (bool, string) {
+				_, err := os.Stat(filepath.Join(dir, name+".trapped"))
+				return err == nil, fmt.Sprint(err)
+			}, true)
 		}
 		ta.deleteAndWait(t, ns, "graceful")
 		zero := int64(0)
