@@ -6,10 +6,14 @@
 // stopped primary over. The guardian then sees the Pod gone and a recover
 // brings the ordinal back, as after any lost Pod.
 //
-// What tells a handover from Redis' own failover is Redis' count of manual
-// failovers a node started (CLUSTER INFO cluster_stats_messages_mfstart_sent):
-// the promoted replica's must have grown. A scenario where it did not is an
-// error: the primary stopped without stepping aside.
+// What tells a handover from Redis' own failover is Redis' count of the
+// failover messages the promoted replica sent (CLUSTER INFO
+// cluster_stats_messages_*_sent): a replica Redis elects after the primary
+// stopped asks for votes (auth-req), one the stepping-aside primary hands the
+// shard to by a paused takeover asks for none, and an elected manual
+// failover (mfstart) would say so too. A scenario whose promoted replica asked
+// for votes and started no manual failover is an error: the primary stopped
+// without stepping aside.
 package drain
 
 import (
@@ -42,9 +46,9 @@ func Run(ctx context.Context, b *chaosbench.Bench, shard int) (chaosbench.Figure
 	if err != nil {
 		return chaosbench.Figure{}, err
 	}
-	before := map[string]int64{}
+	before := map[string]failoverCounts{}
 	for _, r := range reps {
-		n, err := manualFailovers(ctx, r.Status.PodIP, creds.Password)
+		n, err := counts(ctx, r.Status.PodIP, creds.Password)
 		if err != nil {
 			return chaosbench.Figure{}, err
 		}
@@ -60,35 +64,61 @@ func Run(ctx context.Context, b *chaosbench.Bench, shard int) (chaosbench.Figure
 	if err != nil {
 		return f, err
 	}
-	var took []string
+	var took, elected []string
 	for ip, n := range before {
-		after, err := manualFailovers(ctx, ip, creds.Password)
-		if err == nil && after > n {
-			took = append(took, ip)
+		after, err := counts(ctx, ip, creds.Password)
+		switch {
+		case err != nil || !after.primary:
+		case after.mfstart > n.mfstart:
+			took = append(took, ip+" (CLUSTER FAILOVER)")
+		case after.authReq == n.authReq:
+			took = append(took, ip+" (a takeover: no vote asked)")
+		default:
+			elected = append(elected, ip)
 		}
 	}
 	if len(took) == 0 {
-		return f, fmt.Errorf("%s: no replica of shard %d started a manual failover (mfstart_sent unchanged): %s stopped without stepping aside", Scenario, shard, p.Name)
+		return f, fmt.Errorf("%s: no replica of shard %d was handed the shard (elected by Redis: %v): %s stopped without stepping aside",
+			Scenario, shard, elected, p.Name)
 	}
-	f.Note += "; handed over to " + strings.Join(took, ",") + " (CLUSTER FAILOVER)"
+	f.Note += "; handed over to " + strings.Join(took, ",")
 	if n := len(b.Figures); n > 0 && b.Figures[n-1].Scenario == Scenario {
 		b.Figures[n-1].Note = f.Note // the table's row
 	}
 	return f, nil
 }
 
-// manualFailovers is how many manual failovers the node at ip started.
-func manualFailovers(ctx context.Context, ip, password string) (int64, error) {
+// failoverCounts is what a node's CLUSTER INFO and ROLE say of the
+// failovers it took part in.
+type failoverCounts struct {
+	primary bool
+	// mfstart and authReq count the manual failovers the node started and
+	// the votes it asked for.
+	mfstart, authReq int64
+}
+
+// counts reads the failover counts of the node at ip.
+func counts(ctx context.Context, ip, password string) (failoverCounts, error) {
 	c := benchkit.PodClient(ip, password, 2*time.Second)
 	defer c.Close()
 	info, err := c.ClusterInfo(ctx).Result()
 	if err != nil {
-		return 0, fmt.Errorf("CLUSTER INFO of %s: %w", ip, err)
+		return failoverCounts{}, fmt.Errorf("CLUSTER INFO of %s: %w", ip, err)
 	}
+	role, err := c.Do(ctx, "ROLE").Slice()
+	if err != nil || len(role) == 0 {
+		return failoverCounts{}, fmt.Errorf("ROLE of %s: %v", ip, err)
+	}
+	n := failoverCounts{primary: role[0] == "master"}
 	for _, l := range strings.Split(info, "\n") {
-		if v, ok := strings.CutPrefix(strings.TrimSpace(l), "cluster_stats_messages_mfstart_sent:"); ok {
-			return strconv.ParseInt(v, 10, 64)
+		// Redis prints a message type only once one was sent.
+		k, v, _ := strings.Cut(strings.TrimSpace(l), ":")
+		switch k {
+		case "cluster_stats_messages_mfstart_sent":
+			n.mfstart, _ = strconv.ParseInt(v, 10, 64)
+		case "cluster_stats_messages_auth-req_sent":
+			n.authReq, _ = strconv.ParseInt(v, 10, 64)
 		}
 	}
-	return 0, nil // Redis prints a message type only once one was sent
+	return n, nil
 }

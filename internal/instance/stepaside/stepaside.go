@@ -6,12 +6,15 @@
 // Without it a stopping primary saves and exits, and its shard refuses
 // writes until Redis has flagged it failed and elected the replica:
 // cluster-node-timeout and an election later (5-7 s with dayops' 5 s), for
-// every primary a node drain moves. With it the replica furthest ahead is
-// asked for a coordinated manual failover (CLUSTER FAILOVER without FORCE or
-// TAKEOVER): the primary pauses its writers until the replica has its whole
-// stream, the replica takes the slots with a new epoch, and the writers are
-// sent there (MOVED). No write the primary acknowledged is left behind, and
-// the shard pauses for the handshake only (milliseconds).
+// every primary a node drain moves. With it the replica furthest ahead takes
+// the shard over the way dayops' planned failovers do (failover.Run): a
+// coordinated CLUSTER FAILOVER, in which the primary pauses its writers until
+// the replica has its whole stream and the replica takes the slots with a new
+// epoch (the writers are sent there: MOVED), and, when Redis gives that up (a
+// replica that won an election less than 4 x cluster-node-timeout before
+// reuses its stale votes in Redis 7.0, see docs/upgrade.md), a paused
+// CLUSTER FAILOVER TAKEOVER. No write the primary acknowledged is left
+// behind, and the shard pauses for the handshake only (milliseconds).
 //
 // It steps aside only where that is safe and useful, and says why not
 // otherwise (Result.Reason): the node must be a primary owning slots, with
@@ -19,11 +22,12 @@
 // manual failover drops it; the mover hands it over itself), and with a
 // replica whose link is up and that no slot move holds from failover
 // (cluster-replica-no-failover). A failover that is not done within Wait is
-// left to Redis (the node stops anyway): the stop is delayed by Wait at the
-// most, well inside the Pod's 30 s grace period with Redis' own
-// shutdown-timeout after it. A force-deleted Pod on a real kubelet gets 2 s
-// of SIGTERM: the handover usually fits, and a SIGKILL in the middle is a
-// crash like any other (the replica has every acknowledged write).
+// left to Redis (the node stops anyway), and so is one whose replica stops
+// answering (stopping too): the stop is delayed by Wait at the most, well
+// inside the Pod's 30 s grace period with Redis' own shutdown-timeout after
+// it. A force-deleted Pod on a real kubelet gets 2 s of SIGTERM: the handover
+// usually fits, and a SIGKILL in the middle is a crash like any other (the
+// replica has every acknowledged write).
 package stepaside
 
 import (
@@ -33,13 +37,14 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/dayops/dayops/internal/redis/clusteradmin"
+	"github.com/dayops/dayops/internal/redis/failover"
+	"github.com/dayops/dayops/internal/topology"
 )
 
 // DefaultWait bounds the wait for the replica to take over (the CLI's
@@ -68,22 +73,25 @@ type Result struct {
 	// Took is how long the handover took, from the request to this node
 	// seeing itself a replica.
 	Took time.Duration
+	// Attempts and Method are failover.Run's (a second attempt is a
+	// paused takeover), when it completed.
+	Attempts int
+	Method   string
 }
 
 // Run steps the node at o.Addr aside (see the package doc).
 func Run(ctx context.Context, o Options) Result {
-	log := o.Log
-	if log == nil {
-		log = slog.Default()
-	}
+	log := cmp.Or(o.Log, slog.Default())
 	if o.Wait <= 0 {
 		return Result{Reason: "turned off"}
 	}
 	ctx, cancel := context.WithTimeout(ctx, o.Wait+2*time.Second)
 	defer cancel()
-	self := client(o.Addr, o.Password)
-	defer self.Close()
-	to, v, why, err := pick(ctx, self, o.Password)
+	pool := clusteradmin.NewClientPool(redis.Options{Password: o.Password, DialTimeout: time.Second,
+		ReadTimeout: time.Second, WriteTimeout: time.Second, PoolSize: 4})
+	defer pool.Close()
+	a := clusteradmin.New(pool, log, clusteradmin.Limits{})
+	to, v, why, err := pick(ctx, a, o.Addr)
 	if err != nil || to == "" {
 		res := Result{Reason: why}
 		if err != nil {
@@ -94,70 +102,94 @@ func Run(ctx context.Context, o Options) Result {
 	}
 	res := Result{To: to}
 	start := time.Now()
-	rep := client(to, o.Password)
-	defer rep.Close()
-	if err := rep.Do(ctx, "CLUSTER", "FAILOVER").Err(); err != nil {
-		res.Reason = fmt.Sprintf("%s refused CLUSTER FAILOVER: %v", to, err)
+	log.Info("stepping aside: replica asked to take over (failover.Run)", "addr", o.Addr, "replica", to, "wait", o.Wait)
+	fctx, stop := context.WithCancelCause(ctx)
+	go endWhenGone(fctx, stop, to, o.Password)
+	// Paused takeovers only (see the package doc), half the wait each.
+	fr, ferr := failover.Run(fctx, a, failover.Input{ReplicaAddr: to, Timeout: o.Wait, AttemptTimeout: o.Wait / 2, Takeover: true})
+	gone := context.Cause(fctx)
+	stop(nil)
+	if ferr == nil {
+		res.HandedOver, res.Attempts, res.Method = true, fr.Attempts, fr.Method
+	} else if r, err := roleOnce(ctx, a, o.Addr); err == nil && r.Role == topology.RoleReplica && r.PrimaryID == idOf(v, to) {
+		// Promoted, but Run's check after it was cut short.
+		res.HandedOver = true
+	}
+	if !res.HandedOver {
+		res.Reason = fmt.Sprintf("%s did not take over within %s (left to Redis' failover): %v", to, time.Since(start).Round(time.Millisecond), ferr)
+		if gone != nil && !errors.Is(gone, context.Canceled) && !errors.Is(gone, context.DeadlineExceeded) {
+			res.Reason = gone.Error()
+		}
 		log.Warn("stopping without a handover: "+res.Reason, "addr", o.Addr)
 		return res
 	}
-	log.Info("stepping aside: replica asked to take over (CLUSTER FAILOVER)", "addr", o.Addr, "replica", to, "wait", o.Wait)
-	deadline := start.Add(o.Wait)
-	gone := 0 // looks in a row the replica did not answer
-	for i := 0; ; i++ {
-		if r, err := role(ctx, self); err == nil && r == "slave" {
-			res.HandedOver, res.Took = true, time.Since(start)
-			until := time.Now().Add(2 * time.Second)
-			if deadline.Before(until) {
-				until = deadline
-			}
-			left := announced(ctx, v, o.Password, until)
-			log.Info("stepped aside: the replica is the shard's primary", "addr", o.Addr, "primary", to, "took", res.Took,
-				"nodes_still_seeing_a_primary", left, "announced_after", time.Since(start))
-			return res
-		}
-		// A replica stopping as well (the whole cluster deleted, a node
-		// drained of both) ends the wait: nobody is taking over.
-		if i%10 == 9 {
-			if _, err := role(ctx, rep); err != nil {
-				gone++
-			} else {
-				gone = 0
-			}
-		}
-		if gone >= 2 || time.Now().After(deadline) {
-			res.Reason = fmt.Sprintf("%s did not take over within %s (left to Redis' failover)", to, time.Since(start).Round(time.Millisecond))
-			if gone >= 2 {
-				res.Reason = fmt.Sprintf("%s stopped answering (stopping too?)", to)
-			}
-			log.Warn("stopping without a handover: "+res.Reason, "addr", o.Addr)
-			return res
-		}
+	res.Took = time.Since(start)
+	until := time.Now().Add(2 * time.Second)
+	if end := start.Add(o.Wait); end.Before(until) {
+		until = end
+	}
+	left := announced(ctx, a, v, until)
+	log.Info("stepped aside: the replica is the shard's primary", "addr", o.Addr, "primary", to, "took", res.Took,
+		"attempts", res.Attempts, "method", res.Method, "nodes_still_seeing_a_primary", left, "announced_after", time.Since(start))
+	return res
+}
+
+// endWhenGone cancels ctx once the replica at addr has not answered two
+// looks in a row: a replica stopping as well (the whole shard deleted, a
+// node drained of both) is not taking over, and the node should not wait
+// for it.
+func endWhenGone(ctx context.Context, cancel context.CancelCauseFunc, addr, password string) {
+	c := redis.NewClient(&redis.Options{Addr: addr, Password: password, Protocol: 2, DisableIdentity: true, DialTimeout: time.Second,
+		ReadTimeout: time.Second, WriteTimeout: time.Second, MaxRetries: -1, PoolSize: 1})
+	defer c.Close()
+	missed := 0
+	t := time.NewTicker(250 * time.Millisecond)
+	defer t.Stop()
+	for {
 		select {
 		case <-ctx.Done():
-			res.Reason = ctx.Err().Error()
-			return res
-		case <-time.After(20 * time.Millisecond):
+			return
+		case <-t.C:
+		}
+		if err := c.Ping(ctx).Err(); err == nil {
+			missed = 0
+		} else if missed++; missed >= 2 && ctx.Err() == nil {
+			cancel(fmt.Errorf("%s stopped answering (stopping too?): %w", addr, err))
+			return
 		}
 	}
 }
 
+// idOf is the node ID of addr in v ("" if none).
+func idOf(v clusteradmin.ClusterView, addr string) string {
+	for id, n := range v.Nodes {
+		if n.Addr == addr {
+			return id
+		}
+	}
+	return ""
+}
+
+// roleOnce reads a node's role, for a second at the most (a node that does
+// not answer is not retried).
+func roleOnce(ctx context.Context, a *clusteradmin.Admin, addr string) (clusteradmin.NodeRole, error) {
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	return a.Role(ctx, addr)
+}
+
 // pick returns the replica to hand over to and the node's view, or why
 // there is none.
-func pick(ctx context.Context, self *redis.Client, password string) (to string, v clusteradmin.ClusterView, why string, err error) {
-	r, err := role(ctx, self)
+func pick(ctx context.Context, a *clusteradmin.Admin, addr string) (to string, v clusteradmin.ClusterView, why string, err error) {
+	self, err := roleOnce(ctx, a, addr)
 	if err != nil {
-		return "", v, "", fmt.Errorf("ROLE: %w", err)
-	}
-	if r != "master" {
-		return "", v, "not a primary (" + r + ")", nil
-	}
-	text, err := self.ClusterNodes(ctx).Result()
-	if err != nil {
-		return "", v, "", fmt.Errorf("CLUSTER NODES: %w", err)
-	}
-	if v, err = clusteradmin.ParseClusterNodes(text); err != nil {
 		return "", v, "", err
+	}
+	if self.Role != topology.RolePrimary {
+		return "", v, "not a primary (" + string(self.Role) + ")", nil
+	}
+	if v, err = a.ViewOnce(ctx, addr); err != nil {
+		return "", v, "", fmt.Errorf("CLUSTER NODES: %w", err)
 	}
 	if len(v.Myself.Slots) == 0 {
 		return "", v, "owns no slot", nil
@@ -165,30 +197,58 @@ func pick(ctx context.Context, self *redis.Client, password string) (to string, 
 	if len(v.Myself.Migrating)+len(v.Myself.Importing) > 0 {
 		return "", v, "a slot move is open on this node (its mover hands it over)", nil
 	}
-	var cands []candidate
+	var cands []clusteradmin.NodeRole
 	var whys []string
 	for _, n := range v.Nodes {
-		if n.PrimaryID != v.Myself.ID || n.Has("fail") || n.Has("fail?") || n.Has("noaddr") {
+		// A slotless primary may be a replica this node has not heard of
+		// yet: a node demoted a moment ago (a switchover back) tells the
+		// cluster with its next pings. Its own ROLE says.
+		stale := n.IsPrimary() && n.Slots.Count() == 0 && n.ID != v.Myself.ID
+		if (n.PrimaryID != v.Myself.ID && !stale) || n.Has("fail") || n.Has("fail?") || n.Has("noaddr") {
 			continue
 		}
-		c, why := look(ctx, n.Addr, password)
-		if why != "" {
+		r, why := look(ctx, a, n.Addr, v.Myself.ID)
+		if why != "" && !(stale && r.PrimaryID != v.Myself.ID) {
 			whys = append(whys, n.Addr+": "+why)
+		}
+		if why != "" {
 			continue
 		}
-		cands = append(cands, c)
+		cands = append(cands, r)
 	}
 	if len(cands) == 0 {
 		slices.Sort(whys)
 		return "", v, "no replica to hand over to" + strings.Join(append([]string{""}, whys...), "; "), nil
 	}
-	best := slices.MaxFunc(cands, func(a, b candidate) int {
-		if a.offset != b.offset {
-			return cmp.Compare(a.offset, b.offset)
+	best := slices.MaxFunc(cands, func(a, b clusteradmin.NodeRole) int {
+		if a.Offset != b.Offset {
+			return cmp.Compare(a.Offset, b.Offset)
 		}
-		return strings.Compare(b.addr, a.addr) // the lowest address on a tie
+		return strings.Compare(b.Addr, a.Addr) // the lowest address on a tie
 	})
-	return best.addr, v, "", nil
+	return best.Addr, v, "", nil
+}
+
+// look checks one replica: a replica of primaryID, linked to it, and not
+// held from failover by a slot move.
+func look(ctx context.Context, a *clusteradmin.Admin, addr, primaryID string) (clusteradmin.NodeRole, string) {
+	r, err := roleOnce(ctx, a, addr)
+	switch {
+	case err != nil:
+		return r, err.Error()
+	case r.Role != topology.RoleReplica || r.PrimaryID != primaryID:
+		return r, "not a replica of this node (" + string(r.Role) + ")"
+	case !r.LinkUp:
+		return r, "link to the primary down"
+	}
+	held, err := a.Client(addr).ConfigGet(ctx, "cluster-replica-no-failover").Result()
+	if err != nil {
+		return r, err.Error()
+	}
+	if held["cluster-replica-no-failover"] == "yes" {
+		return r, "held from failover by a slot move"
+	}
+	return r, ""
 }
 
 // announced waits until every other node of v that answers lists this
@@ -197,79 +257,36 @@ func pick(ctx context.Context, self *redis.Client, password string) (to string, 
 // a slotless "primary" in some views until Redis flags it failed
 // (cluster-node-timeout later), which tools then wait on. It returns how
 // many nodes still saw a primary.
-func announced(ctx context.Context, v clusteradmin.ClusterView, password string, until time.Time) int {
+func announced(ctx context.Context, a *clusteradmin.Admin, v clusteradmin.ClusterView, until time.Time) int {
 	var pending []string
 	for id, n := range v.Nodes {
 		if id != v.Myself.ID && !n.Has("fail") && !n.Has("noaddr") && !n.Has("handshake") {
 			pending = append(pending, n.Addr)
 		}
 	}
-	for len(pending) > 0 && time.Now().Before(until) && ctx.Err() == nil {
+	ctx, cancel := context.WithDeadline(ctx, until)
+	defer cancel()
+	for len(pending) > 0 {
 		next := pending[:0]
 		for _, addr := range pending {
-			c := client(addr, password)
-			text, err := c.ClusterNodes(ctx).Result()
-			c.Close()
-			if err != nil {
+			pv, err := a.ViewOnce(ctx, addr)
+			if err != nil && ctx.Err() == nil {
 				continue // not answering: nothing to tell it
 			}
-			if pv, err := clusteradmin.ParseClusterNodes(text); err == nil {
-				if n, ok := pv.Nodes[v.Myself.ID]; !ok || !n.IsPrimary() {
-					continue
-				}
+			if n, ok := pv.Nodes[v.Myself.ID]; err == nil && (!ok || !n.IsPrimary()) {
+				continue
 			}
 			next = append(next, addr)
 		}
 		pending = next
-		if len(pending) > 0 {
-			time.Sleep(50 * time.Millisecond)
+		if len(pending) == 0 {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return len(pending)
+		case <-time.After(50 * time.Millisecond):
 		}
 	}
 	return len(pending)
-}
-
-type candidate struct {
-	addr   string
-	offset int64
-}
-
-// look checks one replica: linked to its primary and not held.
-func look(ctx context.Context, addr, password string) (candidate, string) {
-	c := client(addr, password)
-	defer c.Close()
-	info, err := c.Info(ctx, "replication").Result()
-	if err != nil {
-		return candidate{}, err.Error()
-	}
-	kv := clusteradmin.ParseInfo(info)
-	if kv["master_link_status"] != "up" {
-		return candidate{}, "link to the primary " + kv["master_link_status"]
-	}
-	held, err := c.ConfigGet(ctx, "cluster-replica-no-failover").Result()
-	if err != nil {
-		return candidate{}, err.Error()
-	}
-	if held["cluster-replica-no-failover"] == "yes" {
-		return candidate{}, "held from failover by a slot move"
-	}
-	off, _ := strconv.ParseInt(kv["slave_repl_offset"], 10, 64)
-	return candidate{addr: addr, offset: off}, ""
-}
-
-// role is the first element of ROLE: master, slave or sentinel.
-func role(ctx context.Context, c *redis.Client) (string, error) {
-	v, err := c.Do(ctx, "ROLE").Slice()
-	if err != nil {
-		return "", err
-	}
-	if len(v) == 0 {
-		return "", errors.New("empty ROLE reply")
-	}
-	s, _ := v[0].(string)
-	return s, nil
-}
-
-func client(addr, password string) *redis.Client {
-	return redis.NewClient(&redis.Options{Addr: addr, Password: password, Protocol: 2, DisableIdentity: true, DialTimeout: time.Second,
-		ReadTimeout: time.Second, WriteTimeout: time.Second, MaxRetries: -1, PoolSize: 1})
 }

@@ -24,6 +24,14 @@ type Input struct {
 	Timeout time.Duration
 	// AttemptTimeout bounds one attempt (default DefaultAttempt).
 	AttemptTimeout time.Duration
+	// Takeover makes every attempt a paused takeover, the first too: for
+	// a primary about to stop (stepaside), which cannot wait for what an
+	// elected attempt Redis gives up costs. A replica whose stale
+	// election "won" and turned back (see Run) has a new replication ID
+	// its primary does not know, and resyncs in full (repl-diskless-sync-
+	// delay, 5 s by default, and the transfer) before any takeover can
+	// check it has the primary's whole stream.
+	Takeover bool
 }
 
 // DefaultAttempt is how long one attempt may take before the next
@@ -126,7 +134,7 @@ func Run(ctx context.Context, a *clusteradmin.Admin, in Input) (Result, error) {
 		}
 		res.Attempts++
 		res.Method = Elected
-		if res.Attempts > 1 {
+		if res.Attempts > 1 || in.Takeover {
 			res.Method = PausedTakeover
 		}
 		began := time.Now()
