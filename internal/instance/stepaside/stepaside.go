@@ -91,13 +91,14 @@ func Run(ctx context.Context, o Options) Result {
 		ReadTimeout: time.Second, WriteTimeout: time.Second, PoolSize: 4})
 	defer pool.Close()
 	a := clusteradmin.New(pool, log, clusteradmin.Limits{})
+	held := holdStopping(ctx, a, o.Addr)
 	to, v, why, err := pick(ctx, a, o.Addr)
 	if err != nil || to == "" {
 		res := Result{Reason: why}
 		if err != nil {
 			res.Reason = err.Error()
 		}
-		log.Info("stopping without a handover: "+res.Reason, "addr", o.Addr)
+		log.Info("stopping without a handover: "+res.Reason, "addr", o.Addr, "failover_hold", held)
 		return res
 	}
 	res := Result{To: to}
@@ -229,8 +230,23 @@ func pick(ctx context.Context, a *clusteradmin.Admin, addr string) (to string, v
 	return best.Addr, v, "", nil
 }
 
+// holdStopping holds the stopping node from failover first of all
+// (cluster-replica-no-failover yes, not persisted: the restarted node reads
+// its configuration again), and says so for the log. Pods stopping together
+// (a shard's Pods deleted at once, a drain of a node holding both) each get
+// their SIGTERM a moment apart: a primary stepping aside then passes over a
+// replica that is stopping too, and a replica that was handed the shard a
+// moment before its own SIGTERM does not hand it back to its stopping
+// former primary. Redis does not fail over to a held replica either.
+func holdStopping(ctx context.Context, a *clusteradmin.Admin, addr string) string {
+	if err := a.Client(addr).ConfigSet(ctx, "cluster-replica-no-failover", "yes").Err(); err != nil {
+		return "not held: " + err.Error()
+	}
+	return "held while it stops"
+}
+
 // look checks one replica: a replica of primaryID, linked to it, and not
-// held from failover by a slot move.
+// held from failover (by a slot move, or stopping itself).
 func look(ctx context.Context, a *clusteradmin.Admin, addr, primaryID string) (clusteradmin.NodeRole, string) {
 	r, err := roleOnce(ctx, a, addr)
 	switch {
@@ -246,7 +262,7 @@ func look(ctx context.Context, a *clusteradmin.Admin, addr, primaryID string) (c
 		return r, err.Error()
 	}
 	if held["cluster-replica-no-failover"] == "yes" {
-		return r, "held from failover by a slot move"
+		return r, "held from failover (a slot move, or stopping too)"
 	}
 	return r, ""
 }

@@ -52,7 +52,14 @@ func TestStepAside(t *testing.T) {
 			}
 		})
 	}
+	// A stopping node holds itself from failover first, so that a primary
+	// stopping with its replica does not hand it the shard.
 	refused("a replica", r0.Addr, "not a primary")
+	if got := configGet(ctx, t, r0.Addr, "cluster-replica-no-failover"); got != "yes" {
+		t.Errorf("a stopping replica: cluster-replica-no-failover %q, want yes", got)
+	}
+	refused("its replica stopping too", p0.Addr, "held from failover")
+	set(ctx, t, r0.Addr, "cluster-replica-no-failover", "no")
 	// A replica held by a slot move (cluster-replica-no-failover yes).
 	set(ctx, t, r1.Addr, "cluster-replica-no-failover", "yes")
 	refused("its replica held by a slot move", p1.Addr, "held from failover")
@@ -77,6 +84,12 @@ func TestStepAside(t *testing.T) {
 			t.Fatalf("%+v, want handed over to %s", res, r0.Addr)
 		}
 		during := w.Stats()
+		// The new primary's Pod is deleted a moment later (the shard's
+		// Pods deleted together): it does not hand the shard back to
+		// the stopping node, which held itself from failover.
+		if back := run(r0.Addr); back.HandedOver || !strings.Contains(back.Reason, "held from failover") {
+			t.Errorf("the new primary stopping too: %+v, want no handover back to %s (held)", back, p0.Addr)
+		}
 		// What the manager does next: redis-server gets the SIGTERM and
 		// exits (a replica now: at once).
 		if err := syscall.Kill(p0.Pid(), syscall.SIGTERM); err != nil {
@@ -250,6 +263,17 @@ func set(ctx context.Context, t *testing.T, addr, key, val string) {
 	if err := c.ConfigSet(ctx, key, val).Err(); err != nil {
 		t.Fatal(err)
 	}
+}
+
+func configGet(ctx context.Context, t *testing.T, addr, key string) string {
+	t.Helper()
+	c := client(addr)
+	defer c.Close()
+	v, err := c.ConfigGet(ctx, key).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v[key]
 }
 
 func client(addr string) *redis.Client {
