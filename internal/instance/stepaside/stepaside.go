@@ -10,11 +10,10 @@
 // the shard over the way dayops' planned failovers do (failover.Run): a
 // coordinated CLUSTER FAILOVER, in which the primary pauses its writers until
 // the replica has its whole stream and the replica takes the slots with a new
-// epoch (the writers are sent there: MOVED), and, when Redis gives that up (a
-// replica that won an election less than 4 x cluster-node-timeout before
-// reuses its stale votes in Redis 7.0, see docs/upgrade.md), a paused
-// CLUSTER FAILOVER TAKEOVER. No write the primary acknowledged is left
-// behind, and the shard pauses for the handshake only (milliseconds).
+// epoch (the writers are sent there: MOVED), or a paused CLUSTER FAILOVER
+// TAKEOVER for a replica that has asked for votes since it started (see
+// electedBefore). No write the primary acknowledged is left behind, and the
+// shard pauses for the handshake only (milliseconds).
 //
 // It steps aside only where that is safe and useful, and says why not
 // otherwise (Result.Reason): the node must be a primary owning slots, with
@@ -106,8 +105,10 @@ func Run(ctx context.Context, o Options) Result {
 	log.Info("stepping aside: replica asked to take over (failover.Run)", "addr", o.Addr, "replica", to, "wait", o.Wait)
 	fctx, stop := context.WithCancelCause(ctx)
 	go endWhenGone(fctx, stop, to, o.Password)
-	// Paused takeovers only (see the package doc), half the wait each.
-	fr, ferr := failover.Run(fctx, a, failover.Input{ReplicaAddr: to, Timeout: o.Wait, AttemptTimeout: o.Wait / 2, Takeover: true})
+	// Half the wait per attempt: after an elected attempt Redis gave up,
+	// the paused takeover fits in the wait.
+	fr, ferr := failover.Run(fctx, a, failover.Input{ReplicaAddr: to, Timeout: o.Wait, AttemptTimeout: o.Wait / 2,
+		Takeover: electedBefore(ctx, a, to)})
 	gone := context.Cause(fctx)
 	stop(nil)
 	if ferr == nil {
@@ -159,6 +160,24 @@ func endWhenGone(ctx context.Context, cancel context.CancelCauseFunc, addr, pass
 			return
 		}
 	}
+}
+
+// electedBefore says whether the replica at addr has asked for votes since
+// it started (CLUSTER INFO cluster_stats_messages_auth-req_sent): one that
+// won an election less than 4 x cluster-node-timeout before "wins" Redis
+// 7.0's stale election at once when handed the shard and turns back with a
+// new replication ID (valkey-io/valkey#782, docs/upgrade.md), and then
+// resyncs in full (repl-diskless-sync-delay, 5 s by default) before a
+// takeover can check it has the whole stream: longer than the stop can
+// wait. Such a replica is handed the shard by a paused takeover at once; any
+// other by the coordinated election, which a replica stopping at the same
+// moment (the shard's Pods deleted together) loses more often than a
+// takeover does.
+func electedBefore(ctx context.Context, a *clusteradmin.Admin, addr string) bool {
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	info, err := a.ClusterInfo(ctx, addr)
+	return err == nil && info["cluster_stats_messages_auth-req_sent"] != "" && info["cluster_stats_messages_auth-req_sent"] != "0"
 }
 
 // idOf is the node ID of addr in v ("" if none).

@@ -25,18 +25,10 @@ import (
 // before the old one stops, and no acknowledged write may be lost. Last,
 // the control: another primary SIGTERMed without stepping aside.
 func TestStepAside(t *testing.T) {
-	if _, err := exec.LookPath("redis-server"); err != nil {
-		t.Skip("redis-server not installed")
-	}
-	t.Parallel()
 	ctx := t.Context()
-	c := redistest.New(t, redistest.Options{Primaries: 3, ReplicasPerPrimary: 1, Password: "pw"})
+	c, _, w := underWrites(t)
 	nodes := c.Nodes()
 	p0, p1, r0, r1 := nodes[0], nodes[1], nodes[3], nodes[4]
-	cc := c.ClusterClient()
-	defer cc.Close()
-	w := redistest.StartWriter(ctx, cc, redistest.WriterOptions{Keys: 3000, Workers: 4, WaitReplicas: 1, CheckPrevious: true})
-	redistest.WaitFor(t, time.Minute, "writes", func() bool { return w.Stats().Acked > 3000 })
 	log := slog.New(slog.NewTextHandler(testWriter{t}, nil))
 	run := func(addr string) stepaside.Result {
 		return stepaside.Run(ctx, stepaside.Options{Addr: addr, Password: "pw", Wait: 5 * time.Second, Log: log})
@@ -90,21 +82,7 @@ func TestStepAside(t *testing.T) {
 		if back := run(r0.Addr); back.HandedOver || !strings.Contains(back.Reason, "held from failover") {
 			t.Errorf("the new primary stopping too: %+v, want no handover back to %s (held)", back, p0.Addr)
 		}
-		// What the manager does next: redis-server gets the SIGTERM and
-		// exits (a replica now: at once).
-		if err := syscall.Kill(p0.Pid(), syscall.SIGTERM); err != nil {
-			t.Fatal(err)
-		}
-		redistest.WaitFor(t, 15*time.Second, "the old primary's exit", func() bool { return syscall.Kill(p0.Pid(), 0) != nil })
-		if role(ctx, t, r0.Addr) != "master" {
-			t.Errorf("%s is not the shard's primary", r0.Addr)
-		}
-		// The Pod comes back (its container restarted): a replica of the
-		// new primary, which the writer's WAIT needs.
-		if err := p0.Restart(ctx); err != nil {
-			t.Fatal(err)
-		}
-		redistest.WaitFor(t, 30*time.Second, "writes after the restart", func() bool { return w.Stats().Acked > during.Acked+5000 })
+		stopAndRestart(ctx, t, w, p0, r0, during)
 		t.Logf("FIGURES step-aside: handed over in %s; %d writes failed (outcome unknown) from the request until the node would stop (the handover, then the cluster told); writes %s",
 			res.Took.Round(time.Millisecond), during.Failed-before.Failed, w.TakeLatency())
 		if role(ctx, t, p0.Addr) != "slave" {
@@ -150,18 +128,10 @@ func TestStepAside(t *testing.T) {
 // failover.Run). The primary's Pod is then deleted: it must still hand over
 // within its wait (the paused takeover) and lose no acknowledged write.
 func TestStepAsideAfterARecentElection(t *testing.T) {
-	if _, err := exec.LookPath("redis-server"); err != nil {
-		t.Skip("redis-server not installed")
-	}
-	t.Parallel()
 	ctx := t.Context()
-	c := redistest.New(t, redistest.Options{Primaries: 3, ReplicasPerPrimary: 1, Password: "pw"})
+	c, cc, w := underWrites(t)
 	nodes := c.Nodes()
 	p0, r0 := nodes[0], nodes[3]
-	cc := c.ClusterClient()
-	defer cc.Close()
-	w := redistest.StartWriter(ctx, cc, redistest.WriterOptions{Keys: 3000, Workers: 4, WaitReplicas: 1, CheckPrevious: true})
-	redistest.WaitFor(t, time.Minute, "writes", func() bool { return w.Stats().Acked > 3000 })
 	for _, to := range []string{r0.Addr, p0.Addr} {
 		fr, err := failover.Run(ctx, c.Admin, failover.Input{ReplicaAddr: to, Timeout: time.Minute})
 		if err != nil {
@@ -182,17 +152,7 @@ func TestStepAsideAfterARecentElection(t *testing.T) {
 		t.Errorf("%+v: a second attempt must be a paused takeover", res)
 	}
 	during := w.Stats()
-	if err := syscall.Kill(p0.Pid(), syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	redistest.WaitFor(t, 15*time.Second, "the old primary's exit", func() bool { return syscall.Kill(p0.Pid(), 0) != nil })
-	if role(ctx, t, r0.Addr) != "master" {
-		t.Errorf("%s is not the shard's primary", r0.Addr)
-	}
-	if err := p0.Restart(ctx); err != nil {
-		t.Fatal(err)
-	}
-	redistest.WaitFor(t, 30*time.Second, "writes after the restart", func() bool { return w.Stats().Acked > during.Acked+5000 })
+	stopAndRestart(ctx, t, w, p0, r0, during)
 	t.Logf("FIGURES step-aside after a recent election: handed over in %s (%d attempts, %s); %d writes failed (outcome unknown) meanwhile",
 		res.Took.Round(time.Millisecond), res.Attempts, res.Method, during.Failed-before.Failed)
 	st := w.Stop()
@@ -200,6 +160,43 @@ func TestStepAsideAfterARecentElection(t *testing.T) {
 	if err != nil || st.Lost != 0 {
 		t.Errorf("acknowledged writes lost: %d replaced (%v); read back %d keys: %v", st.Lost, st.LostErr, n, err)
 	}
+}
+
+// underWrites starts a real three-shard cluster (one replica each) and,
+// once it has acknowledged 3,000 writes, returns it with a client that
+// writes on, waiting for a replica (WAIT 1) and checking each key's
+// previous value.
+func underWrites(t *testing.T) (*redistest.Cluster, *redis.ClusterClient, *redistest.Writer) {
+	t.Helper()
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		t.Skip("redis-server not installed")
+	}
+	t.Parallel()
+	c := redistest.New(t, redistest.Options{Primaries: 3, ReplicasPerPrimary: 1, Password: "pw"})
+	cc := c.ClusterClient()
+	t.Cleanup(func() { cc.Close() })
+	w := redistest.StartWriter(t.Context(), cc, redistest.WriterOptions{Keys: 3000, Workers: 4, WaitReplicas: 1, CheckPrevious: true})
+	redistest.WaitFor(t, time.Minute, "writes", func() bool { return w.Stats().Acked > 3000 })
+	return c, cc, w
+}
+
+// stopAndRestart does what the manager does after stepping aside: old's
+// redis-server gets the SIGTERM and exits (a replica now: at once), and
+// the new primary must serve. Then the Pod comes back (its container
+// restarted): a replica of the new primary, which the writer's WAIT needs.
+func stopAndRestart(ctx context.Context, t *testing.T, w *redistest.Writer, old, primary *redistest.Node, during redistest.WriterStats) {
+	t.Helper()
+	if err := syscall.Kill(old.Pid(), syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	redistest.WaitFor(t, 15*time.Second, "the old primary's exit", func() bool { return syscall.Kill(old.Pid(), 0) != nil })
+	if role(ctx, t, primary.Addr) != "master" {
+		t.Errorf("%s is not the shard's primary", primary.Addr)
+	}
+	if err := old.Restart(ctx); err != nil {
+		t.Fatal(err)
+	}
+	redistest.WaitFor(t, 30*time.Second, "writes after the restart", func() bool { return w.Stats().Acked > during.Acked+5000 })
 }
 
 func role(ctx context.Context, t *testing.T, addr string) string {

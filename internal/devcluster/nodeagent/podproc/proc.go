@@ -131,12 +131,8 @@ func (r *Runner) Start(spec Spec, log *podlog.Log) (*Proc, error) {
 	return p, nil
 }
 
-// Stop sends SIGTERM to the container's process (the group's leader, as a
-// container runtime signals the container's PID 1 only: the in-Pod instance
-// manager must step aside before redis-server hears of the stop), waits up
-// to grace, then sends SIGKILL to the group and waits for the exit; a
-// negative grace sends SIGKILL at once. The rest of the group is killed when
-// the leader exits (Start).
+// Stop sends SIGTERM to the process group, waits up to grace, then sends
+// SIGKILL and waits for the exit; a negative grace sends SIGKILL at once.
 func (p *Proc) Stop(grace time.Duration) {
 	select {
 	case <-p.done:
@@ -148,7 +144,7 @@ func (p *Proc) Stop(grace time.Duration) {
 		<-p.done
 		return
 	}
-	_ = syscall.Kill(p.PID, syscall.SIGTERM)
+	_ = syscall.Kill(-p.PID, syscall.SIGTERM)
 	t := time.NewTimer(grace)
 	defer t.Stop()
 	select {
