@@ -183,11 +183,11 @@ func TestSelfHealing(t *testing.T) {
 	h.checked(b.ForceDeletePrimary(ctx, 0))
 	// 1b. A primary's Pod is deleted the graceful way (a node drain, an
 	// eviction): its instance manager has the replica take the shard over
-	// (a paused CLUSTER FAILOVER TAKEOVER) before redis-server stops, so the
-	// shard pauses for the handshake only; drain.Run fails unless the
-	// promoted replica took over without asking for votes (before: Redis
-	// failed the stopped primary over, cluster-node-timeout and an
-	// election later).
+	// (CLUSTER FAILOVER) before redis-server stops, so the shard pauses for
+	// the handshake only; drain.Run fails unless the promoted replica
+	// started a manual failover or took over without asking for votes
+	// (before: Redis failed the stopped primary over, cluster-node-timeout
+	// and an election later).
 	h.checked(drain.Run(ctx, b, 1))
 	// 2. A replica's Pod and its volume are deleted.
 	h.checked(b.DeleteReplicaAndPVC(ctx, 1))

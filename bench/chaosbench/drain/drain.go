@@ -8,12 +8,12 @@
 //
 // What tells a handover from Redis' own failover is Redis' count of the
 // failover messages the promoted replica sent (CLUSTER INFO
-// cluster_stats_messages_*_sent): a replica Redis elects after the primary
-// stopped asks for votes (auth-req), one the stepping-aside primary hands the
-// shard to by a paused takeover asks for none, and an elected manual
-// failover (mfstart) would say so too. A scenario whose promoted replica asked
-// for votes and started no manual failover is an error: the primary stopped
-// without stepping aside.
+// cluster_stats_messages_*_sent): a handover by a coordinated CLUSTER
+// FAILOVER starts a manual failover (mfstart), one by a paused takeover (a
+// replica that had asked for votes before) asks for no votes (auth-req),
+// and Redis' own failover after the primary stopped asks for votes without
+// a manual failover. A scenario whose promoted replica did the latter is an
+// error: the primary stopped without stepping aside.
 package drain
 
 import (
