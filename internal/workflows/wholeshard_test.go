@@ -110,6 +110,54 @@ func TestRecoverRestartsAShardLostWhole(t *testing.T) {
 	}
 }
 
+// TestRecoverWaitsForAShardLosingWhole: both Pods of shard 0 deleted
+// together, the primary's stop came first and handed the shard to its
+// replica, which then stopped as the shard's primary; when the recover
+// looks, the replica's Pod is gone and the former primary's still
+// terminating (its redis-server answers, a replica of the gone one). The
+// recover takes the shard for lost whole (not for one lost replica to wait
+// a promotion for), waits for the terminating Pod, records its loss and
+// brings both back on their volumes together.
+func TestRecoverWaitsForAShardLosingWhole(t *testing.T) {
+	known := assess(healWorld(false), nil).Assessment.Known
+	looks := 0
+	calls, res, err := recoverShardLost(t, known, func(o *guardian.Observation, w *lostWorld) {
+		if w.created[0] {
+			// Back on their volumes, with their nodes.conf: ordinal 2
+			// the shard's primary, ordinal 0 its replica.
+			n0, n2 := o.Input.Nodes[0], o.Input.Nodes[2]
+			n0.Role, n0.Slots, n0.PrimaryID, n0.LinkUp = topology.RoleReplica, 0, "id2", true
+			n2.Role, n2.Slots, n2.LinkUp = topology.RolePrimary, 8192, false
+			o.Input.Nodes[0], o.Input.Nodes[2] = n0, n2
+			return
+		}
+		if looks++; looks > 2 {
+			return
+		}
+		o.Input.Pods = append(o.Input.Pods, guard.Pod{Ordinal: 0, Shard: 0, Name: "orders-0", Addr: "10.0.0.2:6379", Node: "n",
+			NodeReady: true, Ready: true, NodeID: "id0", Deleting: true})
+		o.Input.Nodes[0] = guard.Node{Reachable: true, NodeID: "id0", PrimaryID: "id2", Role: topology.RoleReplica, KnownNodes: 4}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"record OperationRequested", "record OperationStarted", "observe",
+		"record InstanceLost", // ordinal 2, gone
+		"observe", "observe",
+		"record InstanceLost", // ordinal 0, gone once its Pod terminated
+		// Ordinal 2 was the shard's last primary (ordinal 0 followed
+		// it): its instance manager decides who serves, no takeover.
+		"create [0 2] (replica, primary)", "wait ready [0 2]", "meet 4 expecting [id0 id2]", "observe",
+		"meet 4", "attach 10.0.2.0:6379 -> 10.0.2.2:6379", "record InstanceRecovered own volume", "meet 4", "record InstanceRecovered own volume",
+		"observe", "close open slots, replaced map[]", "observe", "record OperationCompleted"}
+	if diff := cmp.Diff(want, calls); diff != "" {
+		t.Errorf("steps (-want +got):\n%s", diff)
+	}
+	if res.Outcome != OutcomeSucceeded || res.Message != "recovered 2 instance(s), 0 switchover(s) for the zone rule" {
+		t.Errorf("outcome %s: %s", res.Outcome, res.Message)
+	}
+}
+
 // TestRecoverTakesOverALostShardFromItsReplica: the former primary's data
 // is gone with its volume; the replica's copy is all that is left. It comes
 // back on its volume and takes the primary's place (Redis would not promote

@@ -24,9 +24,17 @@ import (
 // instead of waiting for a promotion that cannot come.
 const changeRecoverRestartsShards = "recover-restarts-lost-shards"
 
+// changeRecoverAwaitsLosingShards marks histories in which recover takes a
+// shard for lost whole when one instance is lost and the others are going
+// (guard.LosingWhole: their Pods terminating), waits for them and asks
+// again, instead of taking it for one lost instance and waiting for a
+// promotion that cannot come.
+const changeRecoverAwaitsLosingShards = "recover-awaits-losing-shards"
+
 // restartLostShards brings back, on their own volumes, the instances of
 // every shard that lost all of them at once (guard.LostWhole: both Pods of
-// a shard deleted, evicted or drained together). Redis promotes nothing
+// a shard deleted, evicted or drained together), each once its Pods still
+// terminating have gone (guard.LosingWhole finds the shards to wait for). Redis promotes nothing
 // there and, with cluster-require-full-coverage, every shard refuses writes
 // until the shard has a primary again; the shard's data is on the volumes.
 // All of the shard's instances start together, each with its node ID
@@ -43,14 +51,37 @@ const changeRecoverRestartsShards = "recover-restarts-lost-shards"
 // (gone). It returns a fresh observation and how many instances came back.
 func restartLostShards(ctx workflow.Context, r *flow.Run, in RecoverInput, obs guardian.Observation) (guardian.Observation, int, goneShards, error) {
 	n, gone := 0, goneShards{}
-	for _, sh := range slices.Sorted(maps.Keys(guard.LostWhole(obs.Assessment))) {
+	shards := slices.Sorted(maps.Keys(guard.LostWhole(obs.Assessment)))
+	losing := workflow.GetVersion(ctx, changeRecoverAwaitsLosingShards, workflow.DefaultVersion, 1) != workflow.DefaultVersion
+	if losing {
+		shards = guard.LosingWhole(obs.Assessment, obs.Input.Pods)
+	}
+	recorded := append(slices.Clone(in.Lost), obs.Assessment.Lost...)
+	last := map[int]int{} // shard: its last primary, as a going member names it
+	for _, sh := range shards {
+		if o, ok := guard.LastPrimary(obs.Assessment, obs.Input.Nodes, sh); ok && losing {
+			last[sh] = o
+		}
+	}
+	for _, sh := range shards {
 		var err error
 		if obs, err = awaitTerminated(ctx, r, obs, sh); err != nil {
 			return obs, n, gone, err
 		}
 		lost, ok := guard.LostWhole(obs.Assessment)[sh]
 		if !ok {
-			continue // an instance of the shard is back meanwhile
+			continue // an instance of the shard is back meanwhile, or stays
+		}
+		if losing {
+			// The ones that were going when the recover looked first are
+			// lost now, and nobody recorded it (an operation runs).
+			if err := recordUnreported(ctx, r, RecoverInput{Lost: recorded}, lost); err != nil {
+				return obs, n, gone, err
+			}
+			recorded = append(recorded, lost...)
+			if o, ok := last[sh]; ok {
+				obs.Assessment.Known = guard.WithPrimary(obs.Assessment.Known, o)
+			}
 		}
 		insts, stuck, takeover, why := restartable(*obs.Spec, obs, sh, lost)
 		if why != "" {
