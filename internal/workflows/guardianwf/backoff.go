@@ -13,12 +13,21 @@ import (
 // runs before it waited 15 s after every recover they started.
 const changeRecoverBackoff = "guardian-recover-backoff"
 
+// changeHealthyEndsWait marks guardian runs in which the cluster seen
+// healthy again ends the wait after a recover: the wait is there for a loss
+// that a recover did not repair, and a new loss seconds after a repaired one
+// (a node drain's next Pod, a shard's Pods deleted after a primary's) waited
+// out the rest of the 15 s before its recover started (chaos shard-lost
+// after delete-primary: recover 8.9 s after the fault, full redundancy 20.6 s).
+const changeHealthyEndsWait = "guardian-healthy-ends-recover-wait"
+
 // The guardian's wait after starting a recover: recoverBackoffFirst after
 // the first for a set of losses, doubling with each further one for the
 // same set, at most recoverBackoffMax. A loss that cannot be repaired (a
 // shard whose data is gone, a slot whose close keeps failing) then costs a
 // failed recover every 10 minutes at the most, not every 30 s all night;
-// a new loss, or the cluster healthy again, starts over at 15 s.
+// a new loss starts over at 15 s, and the cluster seen healthy again ends the
+// wait (changeHealthyEndsWait).
 const (
 	recoverBackoffFirst = 15 * time.Second
 	recoverBackoffMax   = 10 * time.Minute

@@ -171,6 +171,7 @@ func Guardian(ctx workflow.Context, in GuardianInput) error {
 	g.apart = workflow.GetVersion(ctx, changeRecordApart, workflow.DefaultVersion, 1) != workflow.DefaultVersion
 	g.backoff = workflow.GetVersion(ctx, changeRecoverBackoff, workflow.DefaultVersion, 1) != workflow.DefaultVersion
 	g.refusedAfterStart = workflow.GetVersion(ctx, changeRefusedAfterStart, workflow.DefaultVersion, 1) != workflow.DefaultVersion
+	g.healthyEndsWait = workflow.GetVersion(ctx, changeHealthyEndsWait, workflow.DefaultVersion, 1) != workflow.DefaultVersion
 	if g.apart {
 		workflow.Go(ctx, g.recorder)
 	}
@@ -209,6 +210,9 @@ type guardianRun struct {
 	pruneFences       bool
 	backoff           bool
 	refusedAfterStart bool
+	// healthyEndsWait: the cluster seen healthy ends the wait after a
+	// recover (backoff.go).
+	healthyEndsWait bool
 	// apart: this run records its events apart from the watch (recorder);
 	// seq numbers the events it queued (their IDs), recordErr is the
 	// recorder's failure (an event the log refuses), which ends the run.
@@ -268,6 +272,9 @@ func (g *guardianRun) tick() (gone bool, err error) {
 	}
 	if g.backoff && as.State == guard.StateHealthy && len(res.OpenSlots) == 0 && len(res.WritesRefused) == 0 {
 		in.RecoverAttempts, in.RecoverFor = 0, ""
+		if g.healthyEndsWait {
+			in.RecoverNotBefore = time.Time{}
+		}
 	}
 	in.Health.WritesRefused = res.WritesRefused
 	// Histories before the open-slot sweep carry no OpenSlots (before the
