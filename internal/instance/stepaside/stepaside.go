@@ -92,7 +92,7 @@ func Run(ctx context.Context, o Options) Result {
 	a := clusteradmin.New(pool, log, clusteradmin.Limits{})
 	held := holdStopping(ctx, a, o.Addr)
 	to, v, why, err := pick(ctx, a, o.Addr)
-	if err != nil || to == "" {
+	if err != nil || why != "" {
 		res := Result{Reason: why}
 		if err != nil {
 			res.Reason = err.Error()
@@ -100,25 +100,25 @@ func Run(ctx context.Context, o Options) Result {
 		log.Info("stopping without a handover: "+res.Reason, "addr", o.Addr, "failover_hold", held)
 		return res
 	}
-	res := Result{To: to}
+	res := Result{To: to.Addr}
 	start := time.Now()
-	log.Info("stepping aside: replica asked to take over (failover.Run)", "addr", o.Addr, "replica", to, "wait", o.Wait)
+	log.Info("stepping aside: replica asked to take over (failover.Run)", "addr", o.Addr, "replica", to.Addr, "wait", o.Wait)
 	fctx, stop := context.WithCancelCause(ctx)
-	go endWhenGone(fctx, stop, to, o.Password)
+	go endWhenGone(fctx, stop, a, to.Addr)
 	// Half the wait per attempt: after an elected attempt Redis gave up,
 	// the paused takeover fits in the wait.
-	fr, ferr := failover.Run(fctx, a, failover.Input{ReplicaAddr: to, Timeout: o.Wait, AttemptTimeout: o.Wait / 2,
-		Takeover: electedBefore(ctx, a, to)})
+	fr, ferr := failover.Run(fctx, a, failover.Input{ReplicaAddr: to.Addr, Timeout: o.Wait, AttemptTimeout: o.Wait / 2,
+		Takeover: electedBefore(ctx, a, to.Addr)})
 	gone := context.Cause(fctx)
 	stop(nil)
 	if ferr == nil {
 		res.HandedOver, res.Attempts, res.Method = true, fr.Attempts, fr.Method
-	} else if r, err := roleOnce(ctx, a, o.Addr); err == nil && r.Role == topology.RoleReplica && r.PrimaryID == idOf(v, to) {
+	} else if r, err := roleOnce(ctx, a, o.Addr); err == nil && r.Role == topology.RoleReplica && r.PrimaryID == to.NodeID {
 		// Promoted, but Run's check after it was cut short.
 		res.HandedOver = true
 	}
 	if !res.HandedOver {
-		res.Reason = fmt.Sprintf("%s did not take over within %s (left to Redis' failover): %v", to, time.Since(start).Round(time.Millisecond), ferr)
+		res.Reason = fmt.Sprintf("%s did not take over within %s (left to Redis' failover): %v", to.Addr, time.Since(start).Round(time.Millisecond), ferr)
 		if gone != nil && !errors.Is(gone, context.Canceled) && !errors.Is(gone, context.DeadlineExceeded) {
 			res.Reason = gone.Error()
 		}
@@ -131,7 +131,7 @@ func Run(ctx context.Context, o Options) Result {
 		until = end
 	}
 	left := announced(ctx, a, v, until)
-	log.Info("stepped aside: the replica is the shard's primary", "addr", o.Addr, "primary", to, "took", res.Took,
+	log.Info("stepped aside: the replica is the shard's primary", "addr", o.Addr, "primary", to.Addr, "took", res.Took,
 		"attempts", res.Attempts, "method", res.Method, "nodes_still_seeing_a_primary", left, "announced_after", time.Since(start))
 	return res
 }
@@ -140,10 +140,8 @@ func Run(ctx context.Context, o Options) Result {
 // looks in a row: a replica stopping as well (the whole shard deleted, a
 // node drained of both) is not taking over, and the node should not wait
 // for it.
-func endWhenGone(ctx context.Context, cancel context.CancelCauseFunc, addr, password string) {
-	c := redis.NewClient(&redis.Options{Addr: addr, Password: password, Protocol: 2, DisableIdentity: true, DialTimeout: time.Second,
-		ReadTimeout: time.Second, WriteTimeout: time.Second, MaxRetries: -1, PoolSize: 1})
-	defer c.Close()
+func endWhenGone(ctx context.Context, cancel context.CancelCauseFunc, a *clusteradmin.Admin, addr string) {
+	c := a.Client(addr)
 	missed := 0
 	t := time.NewTicker(250 * time.Millisecond)
 	defer t.Stop()
@@ -180,16 +178,6 @@ func electedBefore(ctx context.Context, a *clusteradmin.Admin, addr string) bool
 	return err == nil && info["cluster_stats_messages_auth-req_sent"] != "" && info["cluster_stats_messages_auth-req_sent"] != "0"
 }
 
-// idOf is the node ID of addr in v ("" if none).
-func idOf(v clusteradmin.ClusterView, addr string) string {
-	for id, n := range v.Nodes {
-		if n.Addr == addr {
-			return id
-		}
-	}
-	return ""
-}
-
 // roleOnce reads a node's role, for a second at the most (a node that does
 // not answer is not retried).
 func roleOnce(ctx context.Context, a *clusteradmin.Admin, addr string) (clusteradmin.NodeRole, error) {
@@ -198,24 +186,24 @@ func roleOnce(ctx context.Context, a *clusteradmin.Admin, addr string) (clustera
 	return a.Role(ctx, addr)
 }
 
-// pick returns the replica to hand over to and the node's view, or why
-// there is none.
-func pick(ctx context.Context, a *clusteradmin.Admin, addr string) (to string, v clusteradmin.ClusterView, why string, err error) {
+// pick returns the replica to hand over to (its role, as it says) and the
+// node's view, or why there is none.
+func pick(ctx context.Context, a *clusteradmin.Admin, addr string) (to clusteradmin.NodeRole, v clusteradmin.ClusterView, why string, err error) {
 	self, err := roleOnce(ctx, a, addr)
 	if err != nil {
-		return "", v, "", err
+		return to, v, "", err
 	}
 	if self.Role != topology.RolePrimary {
-		return "", v, "not a primary (" + string(self.Role) + ")", nil
+		return to, v, "not a primary (" + string(self.Role) + ")", nil
 	}
 	if v, err = a.ViewOnce(ctx, addr); err != nil {
-		return "", v, "", fmt.Errorf("CLUSTER NODES: %w", err)
+		return to, v, "", fmt.Errorf("CLUSTER NODES: %w", err)
 	}
 	if len(v.Myself.Slots) == 0 {
-		return "", v, "owns no slot", nil
+		return to, v, "owns no slot", nil
 	}
 	if len(v.Myself.Migrating)+len(v.Myself.Importing) > 0 {
-		return "", v, "a slot move is open on this node (its mover hands it over)", nil
+		return to, v, "a slot move is open on this node (its mover hands it over)", nil
 	}
 	var cands []clusteradmin.NodeRole
 	var whys []string
@@ -228,17 +216,15 @@ func pick(ctx context.Context, a *clusteradmin.Admin, addr string) (to string, v
 			continue
 		}
 		r, why := look(ctx, a, n.Addr, v.Myself.ID)
-		if why != "" && !(stale && r.PrimaryID != v.Myself.ID) {
-			whys = append(whys, n.Addr+": "+why)
+		if why == "" {
+			cands = append(cands, r)
+		} else if !stale || r.PrimaryID == v.Myself.ID {
+			whys = append(whys, n.Addr+": "+why) // a stale entry that is no replica of this node is no candidate
 		}
-		if why != "" {
-			continue
-		}
-		cands = append(cands, r)
 	}
 	if len(cands) == 0 {
 		slices.Sort(whys)
-		return "", v, "no replica to hand over to" + strings.Join(append([]string{""}, whys...), "; "), nil
+		return to, v, "no replica to hand over to" + strings.Join(append([]string{""}, whys...), "; "), nil
 	}
 	best := slices.MaxFunc(cands, func(a, b clusteradmin.NodeRole) int {
 		if a.Offset != b.Offset {
@@ -246,7 +232,7 @@ func pick(ctx context.Context, a *clusteradmin.Admin, addr string) (to string, v
 		}
 		return strings.Compare(b.Addr, a.Addr) // the lowest address on a tie
 	})
-	return best.Addr, v, "", nil
+	return best, v, "", nil
 }
 
 // holdStopping holds the stopping node from failover first of all

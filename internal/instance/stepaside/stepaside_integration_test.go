@@ -145,7 +145,9 @@ func TestStepAsideAfterARecentElection(t *testing.T) {
 	log := slog.New(slog.NewTextHandler(testWriter{t}, nil))
 	res := stepaside.Run(ctx, stepaside.Options{Addr: p0.Addr, Password: "pw", Wait: 5 * time.Second, Log: log})
 	if !res.HandedOver || res.To != r0.Addr {
-		text, _ := client(p0.Addr).ClusterNodes(ctx).Result()
+		c := client(p0.Addr)
+		text, _ := c.ClusterNodes(ctx).Result()
+		_ = c.Close()
 		t.Fatalf("%+v, want handed over to %s; CLUSTER NODES:\n%s", res, r0.Addr, text)
 	}
 	if res.Attempts > 1 && res.Method != failover.PausedTakeover {

@@ -25,12 +25,13 @@ type Input struct {
 	// AttemptTimeout bounds one attempt (default DefaultAttempt).
 	AttemptTimeout time.Duration
 	// Takeover makes every attempt a paused takeover, the first too: for
-	// a primary about to stop (stepaside), which cannot wait for what an
-	// elected attempt Redis gives up costs. A replica whose stale
-	// election "won" and turned back (see Run) has a new replication ID
-	// its primary does not know, and resyncs in full (repl-diskless-sync-
-	// delay, 5 s by default, and the transfer) before any takeover can
-	// check it has the primary's whole stream.
+	// a primary about to stop (stepaside) whose replica has asked for
+	// votes before, so that an elected attempt may "win" Redis 7.0's stale
+	// election and turn back (see Run). Such a replica has a new
+	// replication ID its primary does not know, and resyncs in full
+	// (repl-diskless-sync-delay, 5 s by default, and the transfer) before
+	// any takeover can check it has the primary's whole stream: longer
+	// than a stopping primary can wait.
 	Takeover bool
 }
 
