@@ -46,6 +46,9 @@ type GuardianView struct {
 	Known map[int]guard.Member
 	// Primaries maps shard to the ordinal of its live primary.
 	Primaries map[int]int
+	// Going are the ordinals whose Pods are shutting down (being deleted
+	// on Ready nodes).
+	Going []int
 }
 
 // recoverEntry admits recover. It runs on a degraded cluster (repairing one
@@ -98,14 +101,28 @@ func PlanRecover(cluster string, g *GuardianView) planner.Plan {
 		if len(g.Lost) == 0 {
 			p.Summary = fmt.Sprintf("recover %s: the guardian sees no lost instance (%s); the workflow checks again", cluster, g.State)
 		}
-		whole := guard.LostWhole(guard.Assessment{Lost: g.Lost, Known: g.Known, Primaries: g.Primaries})
-		for _, sh := range slices.Sorted(maps.Keys(whole)) {
-			p.Steps = append(p.Steps, fmt.Sprintf("shard-%d lost every instance (ordinals %s): create them together on their volumes, "+
+		var pods []guard.Pod
+		for _, o := range g.Going {
+			pods = append(pods, guard.Pod{Ordinal: o, Deleting: true, NodeReady: true})
+		}
+		whole := guard.LosingWhole(guard.Assessment{Lost: g.Lost, Known: g.Known, Primaries: g.Primaries}, pods)
+		for _, sh := range whole {
+			var ords []string
+			for _, o := range slices.Sorted(maps.Keys(g.Known)) {
+				if g.Known[o].Shard == sh {
+					ords = append(ords, strconv.Itoa(o))
+				}
+			}
+			going := ""
+			if slices.ContainsFunc(g.Going, func(o int) bool { return g.Known[o].Shard == sh }) {
+				going = "wait until those still shutting down have gone, "
+			}
+			p.Steps = append(p.Steps, fmt.Sprintf("shard-%d lost every instance (ordinals %s): %screate them together on their volumes, "+
 				"wait until the shard has a primary (its former primary's instance manager decides who serves; without the former primary's "+
-				"data the replica furthest ahead takes its place), meet them with the cluster, replicas in sync", sh, ordinalList(whole[sh])))
+				"data the replica furthest ahead takes its place), meet them with the cluster, replicas in sync", sh, strings.Join(ords, ", "), going))
 		}
 		for _, l := range g.Lost {
-			if _, ok := whole[l.Shard]; ok {
+			if slices.Contains(whole, l.Shard) {
 				continue
 			}
 			p.Steps = append(p.Steps, fmt.Sprintf("shard-%d ordinal %d: %s -> recreate it as a replica of the shard's primary, wait in sync",
@@ -165,12 +182,4 @@ func switchoverTo(r *Request) int {
 
 func planSwitchover(r *Request, l Live) (guard.SwitchoverPlan, error) {
 	return guard.PlanSwitchover(l.State, *r.Switchover.Shard, switchoverTo(r), r.AllowSharedZones)
-}
-
-func ordinalList(ls []guard.Lost) string {
-	out := make([]string, len(ls))
-	for i, l := range ls {
-		out[i] = strconv.Itoa(l.Ordinal)
-	}
-	return strings.Join(out, ", ")
 }

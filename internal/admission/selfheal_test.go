@@ -251,4 +251,21 @@ func TestPlanRecoverShardLostWhole(t *testing.T) {
 			t.Errorf("step %d: %q, want it to start with %q", 1+i, p.Steps[1+i], w)
 		}
 	}
+	// Shard 1's replica is gone and its primary's Pod shutting down (the
+	// shard's Pods deleted together): the recover waits for it and takes
+	// the shard for lost whole, and the plan says so.
+	g.Going = []int{1}
+	p = admission.PlanRecover("default/orders", g)
+	want = []string{
+		"shard-0 lost every instance (ordinals 0, 2): create them together on their volumes",
+		"shard-1 lost every instance (ordinals 1, 3): wait until those still shutting down have gone, create them together on their volumes",
+	}
+	if len(p.Steps) != 4 {
+		t.Fatalf("steps %q, want the close, %d and the relabel", p.Steps, len(want))
+	}
+	for i, w := range want {
+		if !strings.HasPrefix(p.Steps[1+i], w) {
+			t.Errorf("step %d: %q, want it to start with %q", 1+i, p.Steps[1+i], w)
+		}
+	}
 }

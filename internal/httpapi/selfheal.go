@@ -42,5 +42,5 @@ func (g guardians) Lost(ctx context.Context, namespace, name string) (admission.
 	if h == nil {
 		return admission.GuardianView{}, false
 	}
-	return admission.GuardianView{State: h.State, Lost: h.Lost, Known: h.Known, Primaries: h.Primaries}, true
+	return admission.GuardianView{State: h.State, Lost: h.Lost, Known: h.Known, Primaries: h.Primaries, Going: h.Going}, true
 }

@@ -104,13 +104,16 @@ const changePruneFences = "guardian-prune-fences"
 
 // GuardianHealth is what the guardian knows of its cluster (QueryHealth).
 type GuardianHealth struct {
-	State      string       `json:"state"`
-	Reasons    []string     `json:"reasons,omitempty"`
-	Desired    int          `json:"desired"`
-	Ready      int          `json:"ready"`
-	Lost       []guard.Lost `json:"lost,omitempty"`
-	Primaries  map[int]int  `json:"primaries,omitempty"`
-	ObservedAt time.Time    `json:"observedAt,omitzero"`
+	State     string       `json:"state"`
+	Reasons   []string     `json:"reasons,omitempty"`
+	Desired   int          `json:"desired"`
+	Ready     int          `json:"ready"`
+	Lost      []guard.Lost `json:"lost,omitempty"`
+	Primaries map[int]int  `json:"primaries,omitempty"`
+	// Going are the ordinals whose Pods are being deleted on Ready nodes
+	// (shutting down; a recover waits for them: guard.LosingWhole).
+	Going      []int     `json:"going,omitempty"`
+	ObservedAt time.Time `json:"observedAt,omitzero"`
 	// DegradedSince is when the cluster stopped being whole (zero when healthy).
 	DegradedSince time.Time `json:"degradedSince,omitzero"`
 	Failovers     int       `json:"failovers"`
@@ -361,6 +364,12 @@ func (g *guardianRun) absorb(res guardian.WatchResult, now time.Time) []audit.Pa
 		events = append(events, &audit.ClusterHealthy{Cluster: key, DegradedMS: d.Milliseconds()})
 	}
 	h.State, h.Reasons, h.Desired, h.Ready, h.Lost, h.Primaries, h.ObservedAt = as.State, as.Reasons, as.Desired, as.Ready, as.Lost, as.Primaries, obs.At
+	h.Going = nil
+	for _, p := range obs.Input.Pods {
+		if p.Deleting && p.NodeReady {
+			h.Going = append(h.Going, p.Ordinal)
+		}
+	}
 	return events
 }
 
