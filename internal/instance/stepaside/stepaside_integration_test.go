@@ -164,6 +164,49 @@ func TestStepAsideAfterARecentElection(t *testing.T) {
 	}
 }
 
+// TestStepAsideWhenTheElectionIsGivenUp: the other primaries are frozen
+// (SIGSTOP, as a stalled host or a long fork would) when the primary steps
+// aside, so its replica's election gets no majority and Redis gives the
+// coordinated failover up without a word. Within the wait, the second
+// attempt (a paused takeover, which needs no vote) must hand the shard
+// over, and no acknowledged write may be lost.
+func TestStepAsideWhenTheElectionIsGivenUp(t *testing.T) {
+	ctx := t.Context()
+	c, cc, w := underWrites(t)
+	nodes := c.Nodes()
+	p0, r0, voters := nodes[0], nodes[3], nodes[1:3]
+	signal := func(sig syscall.Signal) {
+		for _, n := range voters {
+			if err := syscall.Kill(n.Pid(), sig); err != nil {
+				t.Error(err)
+			}
+		}
+	}
+	before := w.Stats()
+	signal(syscall.SIGSTOP)
+	t.Cleanup(func() { signal(syscall.SIGCONT) })
+	// Thawed after 3.5 s: past the first attempt (half the 5 s wait),
+	// well within cluster-node-timeout (5 s), so nobody is flagged failing.
+	thaw := time.AfterFunc(3500*time.Millisecond, func() { signal(syscall.SIGCONT) })
+	log := slog.New(slog.NewTextHandler(testWriter{t}, nil))
+	res := stepaside.Run(ctx, stepaside.Options{Addr: p0.Addr, Password: "pw", Wait: 5 * time.Second, Log: log})
+	if thaw.Stop() {
+		signal(syscall.SIGCONT)
+	}
+	if !res.HandedOver || res.To != r0.Addr || res.Attempts < 2 || res.Method != failover.PausedTakeover {
+		t.Fatalf("%+v, want handed over to %s by a paused takeover after the elected attempt", res, r0.Addr)
+	}
+	during := w.Stats()
+	stopAndRestart(ctx, t, w, p0, r0, during)
+	t.Logf("FIGURES step-aside with the election given up: handed over in %s (%d attempts, %s); %d writes failed (outcome unknown) meanwhile, those of the frozen shards too",
+		res.Took.Round(time.Millisecond), res.Attempts, res.Method, during.Failed-before.Failed)
+	st := w.Stop()
+	n, err := w.Verify(ctx, cc)
+	if err != nil || st.Lost != 0 {
+		t.Errorf("acknowledged writes lost: %d replaced (%v); read back %d keys: %v", st.Lost, st.LostErr, n, err)
+	}
+}
+
 // underWrites starts a real three-shard cluster (one replica each) and,
 // once it has acknowledged 3,000 writes, returns it with a client that
 // writes on, waiting for a replica (WAIT 1) and checking each key's
