@@ -340,8 +340,11 @@ func (as *assessor) lost() {
 			as.perShard[m.Shard]++ // one recovery fills one missing place
 			a.Lost = append(a.Lost, Lost{Ordinal: o, Shard: m.Shard, NodeID: m.NodeID, Reason: fmt.Sprintf("pod %d of shard-%d is gone", o, m.Shard)})
 		case !n.Reachable && (!p.NodeReady || p.Deleting) && p.Node != "":
-			a.Lost = append(a.Lost, Lost{Ordinal: o, Shard: m.Shard, NodeID: m.NodeID, Pod: p.Name, PodExists: true, ForceDelete: true,
-				Reason: fmt.Sprintf("pod %s is stuck on node %s, which is not Ready", p.Name, p.Node)})
+			why := fmt.Sprintf("pod %s is stuck on node %s, which is not Ready", p.Name, p.Node)
+			if p.NodeReady {
+				why = fmt.Sprintf("pod %s is being deleted on node %s and its redis-server has stopped", p.Name, p.Node)
+			}
+			a.Lost = append(a.Lost, Lost{Ordinal: o, Shard: m.Shard, NodeID: m.NodeID, Pod: p.Name, PodExists: true, ForceDelete: true, Reason: why})
 		case as.strayPrimary(o, m):
 			a.Lost = append(a.Lost, Lost{Ordinal: o, Shard: m.Shard, NodeID: n.NodeID, Pod: p.Name, PodExists: true, Rejoin: true,
 				Reason: fmt.Sprintf("pod %s is back as a primary that owns no slot while %s is shard-%d's primary", p.Name,

@@ -247,6 +247,51 @@ func TestRecoverReplacesALostPrimary(t *testing.T) {
 	t.Run("unlisted", func(t *testing.T) { recoverLostPrimary(t, known, nil, []string{"record InstanceLost"}) })
 }
 
+// TestRecoverLetsAPodShuttingDownGo: the lost primary's Pod is still being
+// deleted on its Ready node when the recover looks (a graceful deletion:
+// it stepped aside, its redis-server has stopped, the Pod not yet gone).
+// The recover lets it go rather than force-delete it mid-shutdown, and
+// brings the ordinal back on its own volume, with its node ID: no volume
+// dropped, no node forgotten.
+func TestRecoverLetsAPodShuttingDownGo(t *testing.T) {
+	known := assess(healWorld(false), nil).Assessment.Known
+	env := healEnv(t)
+	recovered, looks := false, 0
+	var calls []string
+	onObserveAndRecord(env, &calls, func() guardian.Observation {
+		o := healWorld(true)
+		o.Volumes = []int{0, 1, 2, 3}
+		if looks++; looks <= 2 {
+			o.Input.Pods = append(o.Input.Pods, guard.Pod{Ordinal: 0, Shard: 0, Name: "orders-0", Node: "n-a", NodeReady: true, Zone: "a",
+				Role: topology.RolePrimary, NodeID: "id0", Deleting: true})
+		}
+		if recovered {
+			o.Input.Pods = append(o.Input.Pods, guard.Pod{Ordinal: 0, Shard: 0, Name: "orders-0", Addr: "10.0.1.0:6379", NodeReady: true, Zone: "a", Role: topology.RoleReplica, Ready: true})
+			o.Input.Nodes[0] = guard.Node{Reachable: true, NodeID: "id0", Role: topology.RoleReplica, KnownNodes: 4, LinkUp: true}
+		}
+		return o
+	})
+	onRecreateLost(env, &calls, func(int) { recovered = true })
+	env.OnActivity(guardianActs.ForceDeletePods, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in guardian.ForceDeleteInput) error {
+			calls = append(calls, fmt.Sprintf("force-delete %v", in.Pods))
+			return nil
+		})
+	res := runRecover(t, env, "op-1", known, nil)
+	want := []string{"record OperationRequested", "record OperationStarted", "observe", "record InstanceLost", "observe",
+		"close open slots, replaced map[id0:id2]", "observe",
+		// Its Pod shuts down: wait, look again.
+		"observe",
+		"create ordinal 0 shard 0 replica", "meet 4", "attach 10.0.1.0:6379 -> 10.0.0.4:6379", "record InstanceRecovered", "observe",
+		"observe", "record OperationCompleted"}
+	if diff := cmp.Diff(want, calls); diff != "" {
+		t.Errorf("steps (-want +got):\n%s", diff)
+	}
+	if res.Outcome != OutcomeSucceeded {
+		t.Errorf("outcome %s: %s", res.Outcome, res.Message)
+	}
+}
+
 // recoverLostPrimary runs a recover of healWorld's lost primary with lost
 // as its input's losses; recorded are the events it records before the
 // repair.

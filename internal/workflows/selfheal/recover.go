@@ -275,6 +275,20 @@ func orNone(rs topology.Ranges) string {
 	return rs.String()
 }
 
+// changeRecoverAwaitsGoingPod marks histories in which recover lets a lost
+// instance's Pod that is shutting down on a Ready node (its redis-server
+// already stopped: a graceful deletion, after stepping aside) go first and
+// brings the instance back on its volume, instead of force-deleting it
+// mid-shutdown and starting it on a new volume, which costs a full resync
+// (chaos delete-primary, the recover started 1.5 s after the deletion: full
+// redundancy 12.7-13.6 s, the replica's full sync 5.2 s of it).
+const changeRecoverAwaitsGoingPod = "recover-awaits-going-pod"
+
+// going says whether ordinal's Pod is being deleted on a Ready node.
+func going(obs guardian.Observation, ordinal int) bool {
+	return slices.ContainsFunc(obs.Input.Pods, func(p guard.Pod) bool { return p.Ordinal == ordinal && p.Deleting && p.NodeReady })
+}
+
 // recoverOne brings one lost instance back and returns a fresh observation:
 // find the shard's live primary, free the old identity (volume, node ID)
 // when it cannot be reused, recreate the instance, join it as a replica.
@@ -287,6 +301,18 @@ func recoverOne(ctx workflow.Context, r *flow.Run, in RecoverInput, obs guardian
 	r.Phase(ctx, "recovering", label)
 	if l.Rejoin {
 		return rejoin(ctx, r, in, obs, l, label)
+	}
+	if l.ForceDelete && going(obs, l.Ordinal) && workflow.GetVersion(ctx, changeRecoverAwaitsGoingPod, workflow.DefaultVersion, 1) != workflow.DefaultVersion {
+		var err error
+		if obs, err = awaitGone(ctx, r, obs, func(p guard.Pod) bool { return p.Ordinal == l.Ordinal },
+			fmt.Sprintf("wait until %s has shut down", l.Pod)); err != nil {
+			return obs, err
+		}
+		i := slices.IndexFunc(obs.Assessment.Lost, func(x guard.Lost) bool { return x.Ordinal == l.Ordinal })
+		if i < 0 {
+			return obs, nil // back meanwhile
+		}
+		l = obs.Assessment.Lost[i]
 	}
 	if l.ForceDelete {
 		if err := r.Exec(ctx, flow.LongOptions, "force-delete "+l.Pod+" (stuck on a node that is not Ready)", guardianActs.ForceDeletePods,

@@ -138,9 +138,15 @@ const terminateWait = 2 * time.Minute
 // down on a Ready node: the shard's data is whatever its redis-servers
 // wrote on their way out, so they are let finish rather than killed.
 func awaitTerminated(ctx workflow.Context, r *flow.Run, obs guardian.Observation, shard int) (guardian.Observation, error) {
+	return awaitGone(ctx, r, obs, func(p guard.Pod) bool { return p.Shard == shard }, fmt.Sprintf("wait until shard-%d's Pods have shut down", shard))
+}
+
+// awaitGone waits, up to terminateWait, until no Pod that match selects is
+// still shutting down on a Ready node, and returns the last observation.
+func awaitGone(ctx workflow.Context, r *flow.Run, obs guardian.Observation, match func(guard.Pod) bool, what string) (guardian.Observation, error) {
 	deadline := workflow.Now(ctx).Add(terminateWait)
 	for {
-		terminating := slices.ContainsFunc(obs.Input.Pods, func(p guard.Pod) bool { return p.Shard == shard && p.Deleting && p.NodeReady })
+		terminating := slices.ContainsFunc(obs.Input.Pods, func(p guard.Pod) bool { return match(p) && p.Deleting && p.NodeReady })
 		if !terminating || workflow.Now(ctx).After(deadline) {
 			return obs, nil
 		}
@@ -148,7 +154,7 @@ func awaitTerminated(ctx workflow.Context, r *flow.Run, obs guardian.Observation
 			return obs, err
 		}
 		var err error
-		if obs, err = observeGuard(ctx, r, obs.Assessment.Known, fmt.Sprintf("wait until shard-%d's Pods have shut down", shard)); err != nil {
+		if obs, err = observeGuard(ctx, r, obs.Assessment.Known, what); err != nil {
 			return obs, err
 		}
 	}
