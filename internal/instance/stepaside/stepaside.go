@@ -76,6 +76,10 @@ type Result struct {
 	// paused takeover), when it completed.
 	Attempts int
 	Method   string
+	// Stopped: this node's redis-server exited during the handover (it
+	// got the SIGTERM too); HandedOver then says whether the replica owns
+	// the shard's slots.
+	Stopped bool
 }
 
 // Run steps the node at o.Addr aside (see the package doc).
@@ -104,7 +108,7 @@ func Run(ctx context.Context, o Options) Result {
 	start := time.Now()
 	log.Info("stepping aside: replica asked to take over (failover.Run)", "addr", o.Addr, "replica", to.Addr, "wait", o.Wait)
 	fctx, stop := context.WithCancelCause(ctx)
-	go endWhenGone(fctx, stop, a, to.Addr)
+	go endWhenGone(fctx, stop, a, o.Addr, to.Addr)
 	// Half the wait per attempt: after an elected attempt Redis gave up,
 	// the paused takeover fits in the wait.
 	fr, ferr := failover.Run(fctx, a, failover.Input{ReplicaAddr: to.Addr, Timeout: o.Wait, AttemptTimeout: o.Wait / 2,
@@ -116,6 +120,11 @@ func Run(ctx context.Context, o Options) Result {
 	} else if r, err := roleOnce(ctx, a, o.Addr); err == nil && r.Role == topology.RoleReplica && r.PrimaryID == to.NodeID {
 		// Promoted, but Run's check after it was cut short.
 		res.HandedOver = true
+	} else if errors.Is(gone, errStopped) {
+		// This node's redis-server exited: a replica once demoted, when
+		// it got its SIGTERM too. Handed over if the replica owns slots.
+		r, err := roleOnce(ctx, a, to.Addr)
+		res.HandedOver, res.Stopped = err == nil && r.Role == topology.RolePrimary && len(r.Slots) > 0, true
 	}
 	if !res.HandedOver {
 		res.Reason = fmt.Sprintf("%s did not take over within %s (left to Redis' failover): %v", to.Addr, time.Since(start).Round(time.Millisecond), ferr)
@@ -126,6 +135,11 @@ func Run(ctx context.Context, o Options) Result {
 		return res
 	}
 	res.Took = time.Since(start)
+	if res.Stopped {
+		log.Info("stepped aside: the replica is the shard's primary; this node's redis-server has exited", "addr", o.Addr, "primary", to.Addr,
+			"took", res.Took)
+		return res
+	}
 	until := time.Now().Add(2 * time.Second)
 	if end := start.Add(o.Wait); end.Before(until) {
 		until = end
@@ -136,13 +150,20 @@ func Run(ctx context.Context, o Options) Result {
 	return res
 }
 
-// endWhenGone cancels ctx once the replica at addr has not answered two
-// looks in a row: a replica stopping as well (the whole shard deleted, a
-// node drained of both) is not taking over, and the node should not wait
-// for it.
-func endWhenGone(ctx context.Context, cancel context.CancelCauseFunc, a *clusteradmin.Admin, addr string) {
-	c := a.Client(addr)
-	missed := 0
+// errStopped: the stepping-aside node's own redis-server stopped
+// answering during the handover.
+var errStopped = errors.New("this node's redis-server stopped answering")
+
+// endWhenGone cancels ctx once the replica at to, or this node's own
+// redis-server at self, has not answered two looks in a row (250 ms
+// apart). A replica stopping as well (the whole shard deleted, a node
+// drained of both) is not taking over, and the node should not wait for
+// it. A redis-server that got the SIGTERM along with its manager (a signal
+// to the Pod's whole process group) exits as soon as it is a replica, or
+// once its replicas have its stream: waiting for it to follow the new
+// primary would wait out the whole attempt (errStopped).
+func endWhenGone(ctx context.Context, cancel context.CancelCauseFunc, a *clusteradmin.Admin, self, to string) {
+	missed := map[string]int{}
 	t := time.NewTicker(250 * time.Millisecond)
 	defer t.Stop()
 	for {
@@ -151,10 +172,20 @@ func endWhenGone(ctx context.Context, cancel context.CancelCauseFunc, a *cluster
 			return
 		case <-t.C:
 		}
-		if err := c.Ping(ctx).Err(); err == nil {
-			missed = 0
-		} else if missed++; missed >= 2 && ctx.Err() == nil {
-			cancel(fmt.Errorf("%s stopped answering (stopping too?): %w", addr, err))
+		for _, addr := range []string{to, self} {
+			err := a.Client(addr).Ping(ctx).Err()
+			if err == nil {
+				missed[addr] = 0
+				continue
+			}
+			if missed[addr]++; missed[addr] < 2 || ctx.Err() != nil {
+				continue
+			}
+			if addr == self {
+				cancel(errStopped)
+			} else {
+				cancel(fmt.Errorf("%s stopped answering (stopping too?): %w", addr, err))
+			}
 			return
 		}
 	}
@@ -288,6 +319,9 @@ func announced(ctx context.Context, a *clusteradmin.Admin, v clusteradmin.Cluste
 	ctx, cancel := context.WithDeadline(ctx, until)
 	defer cancel()
 	for len(pending) > 0 {
+		if a.Client(v.Myself.Addr).Ping(ctx).Err() != nil {
+			break // this node's redis-server has stopped: it tells nobody now
+		}
 		next := pending[:0]
 		for _, addr := range pending {
 			pv, err := a.ViewOnce(ctx, addr)

@@ -89,6 +89,35 @@ func TestStepAside(t *testing.T) {
 			t.Errorf("the old primary came back as %s, want a replica", role(ctx, t, p0.Addr))
 		}
 	})
+	// The Pod's whole process group signalled (the dev stack's node agent
+	// does so): redis-server got its SIGTERM along with the manager, and
+	// exits as soon as it is a replica. The handover must count, at once,
+	// rather than wait for the stopped node to follow the new primary.
+	t.Run("its redis-server stopping too", func(t *testing.T) {
+		p2, r2 := nodes[2], nodes[5]
+		before := w.Stats()
+		if err := syscall.Kill(p2.Pid(), syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+		res := run(p2.Addr)
+		redistest.WaitFor(t, 15*time.Second, "the old primary's exit", func() bool { return syscall.Kill(p2.Pid(), 0) != nil })
+		during := w.Stats()
+		if err := p2.Restart(ctx); err != nil {
+			t.Fatal(err)
+		}
+		redistest.WaitFor(t, 30*time.Second, "writes after the restart", func() bool { return w.Stats().Acked > during.Acked+5000 })
+		// Either the failover's own check saw the node follow its new
+		// primary before it exited, or the node's exit ended the wait
+		// (Stopped): handed over in both.
+		if !res.HandedOver || res.To != r2.Addr {
+			t.Errorf("%+v, want handed over to %s", res, r2.Addr)
+		}
+		if role(ctx, t, r2.Addr) != "master" {
+			t.Errorf("%s is not the shard's primary", r2.Addr)
+		}
+		t.Logf("FIGURES step-aside with redis-server signalled too: handed over in %s (the node's exit seen first: %v); %d writes failed (outcome unknown)",
+			res.Took.Round(time.Millisecond), res.Stopped, during.Failed-before.Failed)
+	})
 	// The control: a primary that gets the SIGTERM without stepping aside
 	// (dayops before, or --step-aside-wait 0). Its shard refuses writes
 	// until Redis fails it over (cluster-node-timeout 5 s and an election).
