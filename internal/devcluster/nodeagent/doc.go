@@ -68,7 +68,8 @@
 //   - Image change in place (the one mutable container field): the
 //     container is stopped and started with the new image at once
 //     (restartCount+1, no back-off, whatever the restart policy).
-//   - Deletion: SIGTERM to the process group, the grace period, SIGKILL, then
+//   - Deletion: SIGTERM to the container process (as a runtime sends it),
+//     the grace period, SIGKILL to its process group, then
 //     the IP and pod directory are freed and the Pod is deleted with grace 0
 //     and a UID precondition. A Pod force-deleted (gone from the API before
 //     the agent's own final delete) stands for a node that vanished: its

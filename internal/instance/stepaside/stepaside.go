@@ -95,6 +95,15 @@ func Run(ctx context.Context, o Options) Result {
 	defer pool.Close()
 	a := clusteradmin.New(pool, log, clusteradmin.Limits{})
 	held := holdStopping(ctx, a, o.Addr)
+	// A moment for the SIGTERMs of Pods deleted together to arrive: each
+	// node's kubelet stops its own Pod, tens of milliseconds apart, and a
+	// replica that gets its own holds itself before this node picks it
+	// (handed the shard, it would stop as the shard's primary). The node
+	// serves on meanwhile: its redis-server has not been signalled yet.
+	select {
+	case <-ctx.Done():
+	case <-time.After(settle):
+	}
 	to, v, why, err := pick(ctx, a, o.Addr)
 	if err != nil || why != "" {
 		res := Result{Reason: why}
@@ -149,6 +158,10 @@ func Run(ctx context.Context, o Options) Result {
 		"attempts", res.Attempts, "method", res.Method, "nodes_still_seeing_a_primary", left, "announced_after", time.Since(start))
 	return res
 }
+
+// settle is how long a stopping primary waits, serving, before it picks
+// the replica to hand over to (see Run).
+const settle = 300 * time.Millisecond
 
 // errStopped: the stepping-aside node's own redis-server stopped
 // answering during the handover.

@@ -131,8 +131,12 @@ func (r *Runner) Start(spec Spec, log *podlog.Log) (*Proc, error) {
 	return p, nil
 }
 
-// Stop sends SIGTERM to the process group, waits up to grace, then sends
-// SIGKILL and waits for the exit; a negative grace sends SIGKILL at once.
+// Stop sends SIGTERM to the container's process, as a container runtime
+// does (not to what it forked: dayops' instance manager steps a primary
+// aside before it relays the SIGTERM to its redis-server, which would
+// otherwise start shutting down at once and race the handover), waits up
+// to grace, then sends SIGKILL to the whole process group and waits for the
+// exit; a negative grace sends SIGKILL at once.
 func (p *Proc) Stop(grace time.Duration) {
 	select {
 	case <-p.done:
@@ -144,7 +148,7 @@ func (p *Proc) Stop(grace time.Duration) {
 		<-p.done
 		return
 	}
-	_ = syscall.Kill(-p.PID, syscall.SIGTERM)
+	_ = syscall.Kill(p.PID, syscall.SIGTERM)
 	t := time.NewTimer(grace)
 	defer t.Stop()
 	select {
