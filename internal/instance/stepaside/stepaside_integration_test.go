@@ -89,17 +89,35 @@ func TestStepAside(t *testing.T) {
 			t.Errorf("the old primary came back as %s, want a replica", role(ctx, t, p0.Addr))
 		}
 	})
-	// The Pod's whole process group signalled (the dev stack's node agent
-	// does so): redis-server got its SIGTERM along with the manager, and
-	// exits as soon as it is a replica. The handover must count, at once,
-	// rather than wait for the stopped node to follow the new primary.
+	// redis-server stops the moment it is a replica, as one that got its
+	// SIGTERM with the manager (a signal to the Pod's whole process group)
+	// does: the handover must count, at once, rather than wait for the
+	// stopped node to follow the new primary. (Signalled before the
+	// handover, redis-server may exit as a primary first: not a handover.)
 	t.Run("its redis-server stopping too", func(t *testing.T) {
 		p2, r2 := nodes[2], nodes[5]
 		before := w.Stats()
-		if err := syscall.Kill(p2.Pid(), syscall.SIGTERM); err != nil {
-			t.Fatal(err)
-		}
+		promoted := make(chan struct{})
+		gctx, gone := context.WithCancel(ctx)
+		defer gone()
+		go func() {
+			defer close(promoted)
+			c := client(r2.Addr)
+			defer c.Close()
+			for gctx.Err() == nil {
+				if v, err := c.Do(gctx, "ROLE").Slice(); err == nil && len(v) > 0 && v[0] == "master" {
+					_ = syscall.Kill(p2.Pid(), syscall.SIGTERM)
+					return
+				}
+				time.Sleep(2 * time.Millisecond)
+			}
+		}()
 		res := run(p2.Addr)
+		if !res.HandedOver {
+			gone()
+			_ = syscall.Kill(p2.Pid(), syscall.SIGTERM)
+		}
+		<-promoted
 		redistest.WaitFor(t, 15*time.Second, "the old primary's exit", func() bool { return syscall.Kill(p2.Pid(), 0) != nil })
 		during := w.Stats()
 		if err := p2.Restart(ctx); err != nil {
