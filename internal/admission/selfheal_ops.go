@@ -101,11 +101,7 @@ func PlanRecover(cluster string, g *GuardianView) planner.Plan {
 		if len(g.Lost) == 0 {
 			p.Summary = fmt.Sprintf("recover %s: the guardian sees no lost instance (%s); the workflow checks again", cluster, g.State)
 		}
-		var pods []guard.Pod
-		for _, o := range g.Going {
-			pods = append(pods, guard.Pod{Ordinal: o, Deleting: true, NodeReady: true})
-		}
-		whole := guard.LosingWhole(guard.Assessment{Lost: g.Lost, Known: g.Known, Primaries: g.Primaries}, pods)
+		whole := guard.LosingWhole(guard.Assessment{Lost: g.Lost, Known: g.Known, Primaries: g.Primaries}, g.Going)
 		for _, sh := range whole {
 			var ords []string
 			for _, o := range slices.Sorted(maps.Keys(g.Known)) {

@@ -36,25 +36,39 @@ func LostWhole(a Assessment) map[int][]Lost {
 // terminating. A recovery that took that shard for one lost instance would
 // wait for a promotion that cannot come; it waits for the terminating Pods
 // instead and asks LostWhole again.
-func LosingWhole(a Assessment, pods []Pod) []int {
-	going := map[int]bool{}
-	for _, p := range pods {
-		going[p.Ordinal] = p.Deleting && p.NodeReady
-	}
+// going holds the ordinals whose Pods are going (GoingOrdinals).
+func LosingWhole(a Assessment, going []int) []int {
 	count, byShard := members(a), lostByShard(a)
 	var out []int
 	for _, sh := range slices.Sorted(maps.Keys(byShard)) {
-		if po, ok := a.Primaries[sh]; ok && !going[po] {
+		if po, ok := a.Primaries[sh]; ok && !slices.Contains(going, po) {
 			continue
 		}
 		n := len(byShard[sh])
 		for _, o := range slices.Sorted(maps.Keys(a.Known)) {
-			if a.Known[o].Shard == sh && going[o] && !slices.ContainsFunc(a.Lost, func(l Lost) bool { return l.Ordinal == o }) {
+			if a.Known[o].Shard == sh && slices.Contains(going, o) && !slices.ContainsFunc(a.Lost, func(l Lost) bool { return l.Ordinal == o }) {
 				n++
 			}
 		}
 		if n == count[sh] {
 			out = append(out, sh)
+		}
+	}
+	return out
+}
+
+// Going says whether the Pod is being deleted on a Ready node: it shuts
+// down and will not come back by itself (its node's agent stops it; a
+// StatefulSet makes it anew once it is gone).
+func (p Pod) Going() bool { return p.Deleting && p.NodeReady }
+
+// GoingOrdinals returns the ordinals of the Pods that are going, in the
+// Pods' order.
+func GoingOrdinals(pods []Pod) []int {
+	var out []int
+	for _, p := range pods {
+		if p.Going() {
+			out = append(out, p.Ordinal)
 		}
 	}
 	return out

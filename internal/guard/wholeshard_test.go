@@ -95,7 +95,7 @@ func TestLosingWhole(t *testing.T) {
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			a := Assess(tc.in)
-			if got := LosingWhole(a, tc.in.Pods); !slices.Equal(got, tc.want) {
+			if got := LosingWhole(a, GoingOrdinals(tc.in.Pods)); !slices.Equal(got, tc.want) {
 				t.Fatalf("LosingWhole = %v, want %v (lost %v, primaries %v)", got, tc.want, a.Lost, a.Primaries)
 			}
 		})

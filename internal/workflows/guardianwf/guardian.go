@@ -364,12 +364,7 @@ func (g *guardianRun) absorb(res guardian.WatchResult, now time.Time) []audit.Pa
 		events = append(events, &audit.ClusterHealthy{Cluster: key, DegradedMS: d.Milliseconds()})
 	}
 	h.State, h.Reasons, h.Desired, h.Ready, h.Lost, h.Primaries, h.ObservedAt = as.State, as.Reasons, as.Desired, as.Ready, as.Lost, as.Primaries, obs.At
-	h.Going = nil
-	for _, p := range obs.Input.Pods {
-		if p.Deleting && p.NodeReady {
-			h.Going = append(h.Going, p.Ordinal)
-		}
-	}
+	h.Going = guard.GoingOrdinals(obs.Input.Pods)
 	return events
 }
 

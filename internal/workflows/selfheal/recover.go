@@ -286,7 +286,7 @@ const changeRecoverAwaitsGoingPod = "recover-awaits-going-pod"
 
 // going says whether ordinal's Pod is being deleted on a Ready node.
 func going(obs guardian.Observation, ordinal int) bool {
-	return slices.ContainsFunc(obs.Input.Pods, func(p guard.Pod) bool { return p.Ordinal == ordinal && p.Deleting && p.NodeReady })
+	return slices.ContainsFunc(obs.Input.Pods, func(p guard.Pod) bool { return p.Ordinal == ordinal && p.Going() })
 }
 
 // recoverOne brings one lost instance back and returns a fresh observation:

@@ -54,7 +54,7 @@ func restartLostShards(ctx workflow.Context, r *flow.Run, in RecoverInput, obs g
 	shards := slices.Sorted(maps.Keys(guard.LostWhole(obs.Assessment)))
 	losing := workflow.GetVersion(ctx, changeRecoverAwaitsLosingShards, workflow.DefaultVersion, 1) != workflow.DefaultVersion
 	if losing {
-		shards = guard.LosingWhole(obs.Assessment, obs.Input.Pods)
+		shards = guard.LosingWhole(obs.Assessment, guard.GoingOrdinals(obs.Input.Pods))
 	}
 	recorded := append(slices.Clone(in.Lost), obs.Assessment.Lost...)
 	last := map[int]int{} // shard: its last primary, as a going member names it
@@ -146,7 +146,7 @@ func awaitTerminated(ctx workflow.Context, r *flow.Run, obs guardian.Observation
 func awaitGone(ctx workflow.Context, r *flow.Run, obs guardian.Observation, match func(guard.Pod) bool, what string) (guardian.Observation, error) {
 	deadline := workflow.Now(ctx).Add(terminateWait)
 	for {
-		terminating := slices.ContainsFunc(obs.Input.Pods, func(p guard.Pod) bool { return match(p) && p.Deleting && p.NodeReady })
+		terminating := slices.ContainsFunc(obs.Input.Pods, func(p guard.Pod) bool { return match(p) && p.Going() })
 		if !terminating || workflow.Now(ctx).After(deadline) {
 			return obs, nil
 		}
