@@ -95,15 +95,6 @@ func Run(ctx context.Context, o Options) Result {
 	defer pool.Close()
 	a := clusteradmin.New(pool, log, clusteradmin.Limits{})
 	held := holdStopping(ctx, a, o.Addr)
-	// A moment for the SIGTERMs of Pods deleted together to arrive: each
-	// node's kubelet stops its own Pod, tens of milliseconds apart, and a
-	// replica that gets its own holds itself before this node picks it
-	// (handed the shard, it would stop as the shard's primary). The node
-	// serves on meanwhile: its redis-server has not been signalled yet.
-	select {
-	case <-ctx.Done():
-	case <-time.After(settle):
-	}
 	to, v, why, err := pick(ctx, a, o.Addr)
 	if err != nil || why != "" {
 		res := Result{Reason: why}
@@ -159,8 +150,14 @@ func Run(ctx context.Context, o Options) Result {
 	return res
 }
 
-// settle is how long a stopping primary waits, serving, before it picks
-// the replica to hand over to (see Run).
+// settle is how long a stopping primary that may step aside waits,
+// serving, before it picks the replica to hand over to: a moment for the
+// SIGTERMs of Pods deleted together to arrive. Each node's kubelet stops
+// its own Pod, tens of milliseconds apart, and a replica that gets its own
+// holds itself (holdStopping) before its primary picks it; handed the
+// shard, it would stop as the shard's primary. The node serves on
+// meanwhile: its redis-server has not been signalled yet. Replicas and
+// primaries without slots stop at once.
 const settle = 300 * time.Millisecond
 
 // errStopped: the stepping-aside node's own redis-server stopped
@@ -232,23 +229,49 @@ func roleOnce(ctx context.Context, a *clusteradmin.Admin, addr string) (clustera
 
 // pick returns the replica to hand over to (its role, as it says) and the
 // node's view, or why there is none.
+// It checks the node before the settle and again after it (a failover or
+// a slot move may have begun meanwhile).
 func pick(ctx context.Context, a *clusteradmin.Admin, addr string) (to clusteradmin.NodeRole, v clusteradmin.ClusterView, why string, err error) {
+	if _, why, err = eligible(ctx, a, addr); err != nil || why != "" {
+		return to, v, why, err
+	}
+	select {
+	case <-ctx.Done():
+		return to, v, "", ctx.Err()
+	case <-time.After(settle):
+	}
+	if v, why, err = eligible(ctx, a, addr); err != nil || why != "" {
+		return to, v, why, err
+	}
+	to, why = candidate(ctx, a, v)
+	return to, v, why, nil
+}
+
+// eligible reads the node's view and says why it may not step aside: not
+// a primary, no slot, or a slot move open on it.
+func eligible(ctx context.Context, a *clusteradmin.Admin, addr string) (v clusteradmin.ClusterView, why string, err error) {
 	self, err := roleOnce(ctx, a, addr)
 	if err != nil {
-		return to, v, "", err
+		return v, "", err
 	}
 	if self.Role != topology.RolePrimary {
-		return to, v, "not a primary (" + string(self.Role) + ")", nil
+		return v, "not a primary (" + string(self.Role) + ")", nil
 	}
 	if v, err = a.ViewOnce(ctx, addr); err != nil {
-		return to, v, "", fmt.Errorf("CLUSTER NODES: %w", err)
+		return v, "", fmt.Errorf("CLUSTER NODES: %w", err)
 	}
 	if len(v.Myself.Slots) == 0 {
-		return to, v, "owns no slot", nil
+		return v, "owns no slot", nil
 	}
 	if len(v.Myself.Migrating)+len(v.Myself.Importing) > 0 {
-		return to, v, "a slot move is open on this node (its mover hands it over)", nil
+		return v, "a slot move is open on this node (its mover hands it over)", nil
 	}
+	return v, "", nil
+}
+
+// candidate returns the replica of v's node furthest ahead that may take
+// over, or why none may.
+func candidate(ctx context.Context, a *clusteradmin.Admin, v clusteradmin.ClusterView) (clusteradmin.NodeRole, string) {
 	var cands []clusteradmin.NodeRole
 	var whys []string
 	for _, n := range v.Nodes {
@@ -268,7 +291,7 @@ func pick(ctx context.Context, a *clusteradmin.Admin, addr string) (to clusterad
 	}
 	if len(cands) == 0 {
 		slices.Sort(whys)
-		return to, v, "no replica to hand over to" + strings.Join(append([]string{""}, whys...), "; "), nil
+		return clusteradmin.NodeRole{}, "no replica to hand over to" + strings.Join(append([]string{""}, whys...), "; ")
 	}
 	best := slices.MaxFunc(cands, func(a, b clusteradmin.NodeRole) int {
 		if a.Offset != b.Offset {
@@ -276,7 +299,7 @@ func pick(ctx context.Context, a *clusteradmin.Admin, addr string) (to clusterad
 		}
 		return strings.Compare(b.Addr, a.Addr) // the lowest address on a tie
 	})
-	return best, v, "", nil
+	return best, ""
 }
 
 // holdStopping holds the stopping node from failover first of all
@@ -332,9 +355,6 @@ func announced(ctx context.Context, a *clusteradmin.Admin, v clusteradmin.Cluste
 	ctx, cancel := context.WithDeadline(ctx, until)
 	defer cancel()
 	for len(pending) > 0 {
-		if a.Client(v.Myself.Addr).Ping(ctx).Err() != nil {
-			break // this node's redis-server has stopped: it tells nobody now
-		}
 		next := pending[:0]
 		for _, addr := range pending {
 			pv, err := a.ViewOnce(ctx, addr)
@@ -347,8 +367,8 @@ func announced(ctx context.Context, a *clusteradmin.Admin, v clusteradmin.Cluste
 			next = append(next, addr)
 		}
 		pending = next
-		if len(pending) == 0 {
-			break
+		if len(pending) == 0 || a.Client(v.Myself.Addr).Ping(ctx).Err() != nil {
+			break // everyone knows, or this node's redis-server has stopped: it tells nobody now
 		}
 		select {
 		case <-ctx.Done():
