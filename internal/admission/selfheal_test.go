@@ -238,29 +238,23 @@ func TestPlanRecoverShardLostWhole(t *testing.T) {
 	g := &admission.GuardianView{State: "Degraded", Known: known, Primaries: map[int]int{1: 1}, Lost: []guard.Lost{
 		{Ordinal: 0, Shard: 0, Reason: "pod 0 of shard-0 is gone"}, {Ordinal: 2, Shard: 0, Reason: "pod 2 of shard-0 is gone"},
 		{Ordinal: 3, Shard: 1, Reason: "pod 3 of shard-1 is gone"}}}
-	p := admission.PlanRecover("default/orders", g)
-	want := []string{
+	middleSteps(t, admission.PlanRecover("default/orders", g),
 		"shard-0 lost every instance (ordinals 0, 2): create them together on their volumes",
-		"shard-1 ordinal 3: pod 3 of shard-1 is gone -> recreate it as a replica",
-	}
-	if len(p.Steps) != 4 {
-		t.Fatalf("steps %q, want the close, %d and the relabel", p.Steps, len(want))
-	}
-	for i, w := range want {
-		if !strings.HasPrefix(p.Steps[1+i], w) {
-			t.Errorf("step %d: %q, want it to start with %q", 1+i, p.Steps[1+i], w)
-		}
-	}
+		"shard-1 ordinal 3: pod 3 of shard-1 is gone -> recreate it as a replica")
 	// Shard 1's replica is gone and its primary's Pod shutting down (the
 	// shard's Pods deleted together): the recover waits for it and takes
 	// the shard for lost whole, and the plan says so.
 	g.Going = []int{1}
-	p = admission.PlanRecover("default/orders", g)
-	want = []string{
+	middleSteps(t, admission.PlanRecover("default/orders", g),
 		"shard-0 lost every instance (ordinals 0, 2): create them together on their volumes",
-		"shard-1 lost every instance (ordinals 1, 3): wait until those still shutting down have gone, create them together on their volumes",
-	}
-	if len(p.Steps) != 4 {
+		"shard-1 lost every instance (ordinals 1, 3): wait until those still shutting down have gone, create them together on their volumes")
+}
+
+// middleSteps checks that p's steps between the first (closing open slots)
+// and the last (the relabel) start with want, one by one.
+func middleSteps(t *testing.T, p planner.Plan, want ...string) {
+	t.Helper()
+	if len(p.Steps) != len(want)+2 {
 		t.Fatalf("steps %q, want the close, %d and the relabel", p.Steps, len(want))
 	}
 	for i, w := range want {

@@ -26,7 +26,7 @@ import (
 // the control: another primary SIGTERMed without stepping aside.
 func TestStepAside(t *testing.T) {
 	ctx := t.Context()
-	c, _, w := underWrites(t)
+	c, cc, w := underWrites(t)
 	nodes := c.Nodes()
 	p0, p1, r0, r1 := nodes[0], nodes[1], nodes[3], nodes[4]
 	log := slog.New(slog.NewTextHandler(testWriter{t}, nil))
@@ -89,52 +89,47 @@ func TestStepAside(t *testing.T) {
 			t.Errorf("the old primary came back as %s, want a replica", role(ctx, t, p0.Addr))
 		}
 	})
-	// redis-server stops the moment it is a replica, as one that got its
-	// SIGTERM with the manager (a signal to the Pod's whole process group)
-	// does: the handover must count, at once, rather than wait for the
-	// stopped node to follow the new primary. (Signalled before the
-	// handover, redis-server may exit as a primary first: not a handover.)
+	// redis-server stops answering the moment its replica is promoted, as
+	// one that got its SIGTERM with the manager (a signal to the Pod's
+	// whole process group) exits once it is a replica: the handover must
+	// count at once, through the node's silence (Result.Stopped), rather
+	// than wait for the stopped node to follow the new primary. The node
+	// is frozen (SIGSTOP) rather than stopped, so that it leaves as a
+	// replica afterwards: the harness keeps no data, and a node that
+	// exited as a primary would come back empty.
 	t.Run("its redis-server stopping too", func(t *testing.T) {
 		p2, r2 := nodes[2], nodes[5]
 		before := w.Stats()
-		promoted := make(chan struct{})
 		gctx, gone := context.WithCancel(ctx)
 		defer gone()
+		frozen := make(chan bool, 1)
 		go func() {
-			defer close(promoted)
 			c := client(r2.Addr)
 			defer c.Close()
 			for gctx.Err() == nil {
 				if v, err := c.Do(gctx, "ROLE").Slice(); err == nil && len(v) > 0 && v[0] == "master" {
-					_ = syscall.Kill(p2.Pid(), syscall.SIGTERM)
+					frozen <- syscall.Kill(p2.Pid(), syscall.SIGSTOP) == nil
 					return
 				}
-				time.Sleep(2 * time.Millisecond)
+				time.Sleep(time.Millisecond)
 			}
+			frozen <- false
 		}()
 		res := run(p2.Addr)
-		if !res.HandedOver {
-			gone()
-			_ = syscall.Kill(p2.Pid(), syscall.SIGTERM)
+		gone()
+		if !<-frozen {
+			t.Fatalf("%+v: the replica was not promoted, or the node not frozen", res)
 		}
-		<-promoted
-		redistest.WaitFor(t, 15*time.Second, "the old primary's exit", func() bool { return syscall.Kill(p2.Pid(), 0) != nil })
-		during := w.Stats()
-		if err := p2.Restart(ctx); err != nil {
+		if err := syscall.Kill(p2.Pid(), syscall.SIGCONT); err != nil {
 			t.Fatal(err)
 		}
-		redistest.WaitFor(t, 30*time.Second, "writes after the restart", func() bool { return w.Stats().Acked > during.Acked+5000 })
-		// Either the failover's own check saw the node follow its new
-		// primary before it exited, or the node's exit ended the wait
-		// (Stopped): handed over in both.
-		if !res.HandedOver || res.To != r2.Addr {
-			t.Errorf("%+v, want handed over to %s", res, r2.Addr)
+		redistest.WaitFor(t, 15*time.Second, "the old primary to follow", func() bool { return role(ctx, t, p2.Addr) == "slave" })
+		stopAndRestart(ctx, t, w, p2, r2, w.Stats())
+		if !res.HandedOver || !res.Stopped || res.To != r2.Addr {
+			t.Errorf("%+v, want handed over to %s, seen through the node's silence", res, r2.Addr)
 		}
-		if role(ctx, t, r2.Addr) != "master" {
-			t.Errorf("%s is not the shard's primary", r2.Addr)
-		}
-		t.Logf("FIGURES step-aside with redis-server signalled too: handed over in %s (the node's exit seen first: %v); %d writes failed (outcome unknown)",
-			res.Took.Round(time.Millisecond), res.Stopped, during.Failed-before.Failed)
+		t.Logf("FIGURES step-aside with redis-server stopping at the promotion: handed over in %s (the frozen node costs each look its 1 s timeout; an exited one refuses at once); %d writes failed (outcome unknown, its shard without a replica for WAIT 1 meanwhile)",
+			res.Took.Round(time.Millisecond), w.Stats().Failed-before.Failed)
 	})
 	// The control: a primary that gets the SIGTERM without stepping aside
 	// (dayops before, or --step-aside-wait 0). Its shard refuses writes
@@ -159,13 +154,7 @@ func TestStepAside(t *testing.T) {
 		t.Logf("FIGURES SIGTERM without a handover: replica promoted by Redis %s after the SIGTERM; %d writes failed (outcome unknown) meanwhile; writes %s",
 			promoted.Round(time.Millisecond), during.Failed-before.Failed, w.TakeLatency())
 	})
-	st := w.Stop()
-	check := c.ClusterClient()
-	defer check.Close()
-	n, err := w.Verify(ctx, check)
-	if err != nil || st.Lost != 0 {
-		t.Errorf("acknowledged writes lost: %d replaced (%v); read back %d keys: %v", st.Lost, st.LostErr, n, err)
-	}
+	stopAndVerify(ctx, t, w, cc)
 }
 
 // TestStepAsideAfterARecentElection: the replica that is to take over won
@@ -204,11 +193,7 @@ func TestStepAsideAfterARecentElection(t *testing.T) {
 	stopAndRestart(ctx, t, w, p0, r0, during)
 	t.Logf("FIGURES step-aside after a recent election: handed over in %s (%d attempts, %s); %d writes failed (outcome unknown) meanwhile",
 		res.Took.Round(time.Millisecond), res.Attempts, res.Method, during.Failed-before.Failed)
-	st := w.Stop()
-	n, err := w.Verify(ctx, cc)
-	if err != nil || st.Lost != 0 {
-		t.Errorf("acknowledged writes lost: %d replaced (%v); read back %d keys: %v", st.Lost, st.LostErr, n, err)
-	}
+	stopAndVerify(ctx, t, w, cc)
 }
 
 // TestStepAsideWhenTheElectionIsGivenUp: the other primaries are frozen
@@ -247,11 +232,7 @@ func TestStepAsideWhenTheElectionIsGivenUp(t *testing.T) {
 	stopAndRestart(ctx, t, w, p0, r0, during)
 	t.Logf("FIGURES step-aside with the election given up: handed over in %s (%d attempts, %s); %d writes failed (outcome unknown) meanwhile, those of the frozen shards too",
 		res.Took.Round(time.Millisecond), res.Attempts, res.Method, during.Failed-before.Failed)
-	st := w.Stop()
-	n, err := w.Verify(ctx, cc)
-	if err != nil || st.Lost != 0 {
-		t.Errorf("acknowledged writes lost: %d replaced (%v); read back %d keys: %v", st.Lost, st.LostErr, n, err)
-	}
+	stopAndVerify(ctx, t, w, cc)
 }
 
 // underWrites starts a real three-shard cluster (one replica each) and,
@@ -289,6 +270,17 @@ func stopAndRestart(ctx context.Context, t *testing.T, w *redistest.Writer, old,
 		t.Fatal(err)
 	}
 	redistest.WaitFor(t, 30*time.Second, "writes after the restart", func() bool { return w.Stats().Acked > during.Acked+5000 })
+}
+
+// stopAndVerify stops the writer and reads back every key it wrote: no
+// acknowledged write may be lost.
+func stopAndVerify(ctx context.Context, t *testing.T, w *redistest.Writer, cc *redis.ClusterClient) {
+	t.Helper()
+	st := w.Stop()
+	n, err := w.Verify(ctx, cc)
+	if err != nil || st.Lost != 0 {
+		t.Errorf("acknowledged writes lost: %d replaced (%v); read back %d keys: %v", st.Lost, st.LostErr, n, err)
+	}
 }
 
 func role(ctx context.Context, t *testing.T, addr string) string {
