@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 	"github.com/dayops/dayops/internal/instance"
 	"github.com/dayops/dayops/internal/instance/selfinstall"
 	"github.com/dayops/dayops/internal/instance/stepaside"
+	"github.com/dayops/dayops/internal/kube/render"
 )
 
 // newInstanceCmd is the in-Pod instance manager (see internal/instance).
@@ -24,6 +26,7 @@ func newInstanceCmd() *cobra.Command {
 	}
 	var timeout, followLimit, stepAside time.Duration
 	var statusAddr string
+	var gone []string
 	run := &cobra.Command{
 		Use:   "run -- redis-server [ARGS...]",
 		Short: "Start redis-server; a restarted former primary stays fenced until no replica is ahead of it",
@@ -46,7 +49,7 @@ its shard a pause of milliseconds instead of a failover. The exit status is redi
 			// instead, so Run is given a context that does not end on them.
 			return instance.Run(context.WithoutCancel(cmd.Context()), instance.Options{
 				Args: args, Timeout: timeout, FollowLimit: followLimit, Signals: sigs, Log: slog.Default().With("component", "instance"),
-				StatusAddr: statusAddr, StepAside: stepAside,
+				StatusAddr: statusAddr, StepAside: stepAside, GoneReplicas: gone,
 			})
 		},
 	}
@@ -60,6 +63,9 @@ its shard a pause of milliseconds instead of a failover. The exit status is redi
 		"on the first SIGTERM, how long a serving primary waits for its replica to take its shard over (CLUSTER FAILOVER) before redis-server gets the signal; 0: no handover")
 	run.Flags().StringVar(&statusAddr, "status-addr", "",
 		"host:port where the manager answers GET "+instance.StatusPath+" (fence state and the last fence record); empty: none")
+	run.Flags().StringSliceVar(&gone, "gone-replicas", envList(render.GoneReplicasEnv),
+		"node IDs of replicas gone with their data, which a fenced former primary does not wait for (default: $"+render.GoneReplicasEnv+
+			", which the recover of a shard lost whole sets on the Pods it brings back)")
 	var to string
 	install := &cobra.Command{
 		Use:   "install --to DIR",
@@ -78,4 +84,14 @@ its shard a pause of milliseconds instead of a failover. The exit status is redi
 	_ = install.MarkFlagRequired("to")
 	cmd.AddCommand(run, install)
 	return cmd
+}
+
+// envList is the comma-separated list in the environment variable name
+// (none when it is unset or empty).
+func envList(name string) []string {
+	v := strings.TrimSpace(os.Getenv(name))
+	if v == "" {
+		return nil
+	}
+	return strings.Split(v, ",")
 }

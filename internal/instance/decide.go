@@ -4,7 +4,10 @@ import (
 	"cmp"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
+
+	"github.com/dayops/dayops/internal/instance/nodesconf"
 )
 
 // Replication is a node's replication position: the ID of the history it
@@ -73,6 +76,11 @@ type Observation struct {
 	Self Replication `json:"self"`
 	// Replicas are the nodes that nodes.conf lists as this node's replicas.
 	Replicas []Peer `json:"replicas,omitempty"`
+	// Gone are the node IDs of replicas known to be gone with their data
+	// (Options.GoneReplicas: the recover that restarts a shard lost whole
+	// names its members whose volumes are gone). They hold nothing to
+	// protect and will never answer: the fence does not wait for them.
+	Gone []string `json:"gone,omitempty"`
 }
 
 // Action is what the manager does.
@@ -96,12 +104,12 @@ type Decision struct {
 
 // NeedsFence reports whether a node must start fenced: a former primary with
 // replicas. Anything else starts as is.
-func NeedsFence(nodes []ClusterNode, exists bool) bool {
+func NeedsFence(nodes []nodesconf.Node, exists bool) bool {
 	if !exists {
 		return false
 	}
-	self, ok := Self(nodes)
-	return ok && self.Primary() && len(ReplicasOf(nodes, self.ID)) > 0
+	self, ok := nodesconf.Self(nodes)
+	return ok && self.Primary() && len(nodesconf.ReplicasOf(nodes, self.ID)) > 0
 }
 
 // Decide says whether a node may serve with the data it loaded. It is pure:
@@ -112,8 +120,9 @@ func NeedsFence(nodes []ClusterNode, exists bool) bool {
 //     from its primary and is never a sync source;
 //  2. a replica that is now a primary (Redis failed over while this node was
 //     away): follow it;
-//  3. a former primary without replicas serves: no copy to protect; so does
-//     one that owned no slot (a takeover leaves it a primary, and its
+//  3. a former primary without replicas serves: no copy to protect (a
+//     replica known gone with its data, Observation.Gone, does not count);
+//     so does one that owned no slot (a takeover leaves it a primary, and its
 //     replica an empty second one);
 //  4. an AOF was loaded: it may lack writes this node acknowledged. With
 //     appendfsync everysec, Redis postpones writing its AOF buffer (up to
@@ -141,13 +150,17 @@ func Decide(o Observation) Decision {
 	if !o.WasPrimary {
 		return Decision{Action: Serve, Reason: "was a replica: it syncs from its primary"}
 	}
-	peers := slices.Clone(o.Replicas)
+	peers := slices.DeleteFunc(slices.Clone(o.Replicas), func(p Peer) bool { return slices.Contains(o.Gone, p.ID) })
 	slices.SortFunc(peers, func(a, b Peer) int { return cmp.Compare(a.ID, b.ID) })
 	for i := range peers {
 		if p := peers[i]; p.Reachable && p.Primary && p.Slots > 0 {
 			return Decision{Action: Follow, Target: &peers[i],
 				Reason: fmt.Sprintf("replica %s was promoted while this node was away", short(p.ID))}
 		}
+	}
+	if len(peers) == 0 && len(o.Replicas) > 0 {
+		return Decision{Action: Serve, Reason: fmt.Sprintf("former primary whose replicas are all gone with their data (%s): no copy to wait for",
+			strings.Join(shortIDs(o.Replicas), ", "))}
 	}
 	if len(peers) == 0 {
 		return Decision{Action: Serve, Reason: "former primary without replicas"}
@@ -237,6 +250,15 @@ func furthestAhead(peers []Peer) Peer {
 	return slices.MaxFunc(peers, func(a, b Peer) int {
 		return cmp.Or(cmp.Compare(a.Repl.Offset, b.Repl.Offset), cmp.Compare(b.ID, a.ID))
 	})
+}
+
+// shortIDs are the peers' short IDs.
+func shortIDs(peers []Peer) []string {
+	out := make([]string, 0, len(peers))
+	for _, p := range peers {
+		out = append(out, short(p.ID))
+	}
+	return out
 }
 
 func short(id string) string {

@@ -2,11 +2,12 @@ package instance
 
 import (
 	"os"
-	"slices"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/dayops/dayops/internal/instance/nodesconf"
 )
 
 func TestDecide(t *testing.T) {
@@ -141,6 +142,21 @@ func TestDecide(t *testing.T) {
 			obs:  primary(Observation{AOF: AOFOff, Self: fresh, Replicas: []Peer{{ID: r1, Addr: "x"}}}),
 			want: want{Wait, ""},
 		},
+		// A shard lost whole, a replica's volume with it: the recover
+		// names it gone (Observation.Gone).
+		"AOF loaded, the only replica gone with its data: serve": {
+			obs:  primary(Observation{AOF: AOFPresent, AOFWritten: crash, Self: fresh, Replicas: []Peer{{ID: r1, Addr: "x"}}, Gone: []string{r1}}),
+			want: want{Serve, ""},
+		},
+		"one replica gone, the other unreachable: wait": {
+			obs: primary(Observation{AOF: AOFOff, Self: fresh, Replicas: []Peer{{ID: r1, Addr: "x"}, {ID: r2, Addr: "y"}},
+				Gone: []string{r1}}),
+			want: want{Wait, ""},
+		},
+		"one replica gone, the other ahead: it takes over": {
+			obs:  primary(Observation{AOF: AOFOff, Self: fresh, Replicas: []Peer{{ID: r1, Addr: "x"}, replica(r2, 5000)}, Gone: []string{r1}}),
+			want: want{Takeover, r2},
+		},
 		"promoted replica: follow": {
 			obs: primary(Observation{AOF: AOFPresent, Self: fresh, Replicas: []Peer{replica(r1, 5000),
 				{ID: r2, Reachable: true, Primary: true, Slots: 1, Repl: Replication{Replid: "x", Offset: 9000}}}}),
@@ -189,35 +205,15 @@ func TestParseRedisArgs(t *testing.T) {
 	}
 }
 
-func TestParseClusterNodes(t *testing.T) {
-	in := `07c3 127.0.0.1:30004@40004 slave e7d1 0 1426238317239 4 connected
-e7d1 127.0.0.1:30001@40001,host myself,master - 0 0 1 connected 0-5460 [5461->-292f] [16000-<-292f]
-292f 127.0.0.1:30002@40002 master,fail - 0 1426238316232 2 connected 5461-10922
-vars currentEpoch 4 lastVoteEpoch 0
-`
-	nodes, err := ParseClusterNodes([]byte(in))
+func TestNeedsFence(t *testing.T) {
+	nodes, err := nodesconf.Parse([]byte(`07c3 127.0.0.1:30004@40004 slave e7d1 0 1426238317239 4 connected
+e7d1 127.0.0.1:30001@40001 myself,master - 0 0 1 connected 0-5460
+`))
 	if err != nil {
 		t.Fatal(err)
 	}
-	self, ok := Self(nodes)
-	if !ok || self.ID != "e7d1" || !self.Primary() || self.Slots != 1 || self.OpenSlots != 2 || self.Addr != "127.0.0.1:30001" {
-		t.Fatalf("self = %+v", self)
-	}
-	if want := []OpenSlot{{Slot: 5461, To: "292f"}, {Slot: 16000, From: "292f"}}; !slices.Equal(self.Open, want) {
-		t.Errorf("open slots %+v, want %+v", self.Open, want)
-	}
-	if _, err := ParseClusterNodes([]byte("e7d1 127.0.0.1:30001@40001 myself,master - 0 0 1 connected [x->-292f]\n")); err == nil {
-		t.Error("want an error for a malformed open slot")
-	}
-	reps := ReplicasOf(nodes, "e7d1")
-	if len(reps) != 1 || reps[0].ID != "07c3" {
-		t.Fatalf("replicas = %+v", reps)
-	}
-	if !nodes[2].Failed() {
-		t.Error("fail flag not seen")
-	}
-	if !NeedsFence(nodes, true) || NeedsFence(nodes, false) {
-		t.Error("NeedsFence")
+	if !NeedsFence(nodes, true) || NeedsFence(nodes, false) || NeedsFence(nodes[:1], true) {
+		t.Error("NeedsFence: want a fence for a former primary with a replica only")
 	}
 }
 

@@ -7,13 +7,14 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/dayops/dayops/internal/instance/handoff"
+	"github.com/dayops/dayops/internal/instance/nodesconf"
 )
 
 // handOverOpenSlots gives the replica that took this node's place (np) the
 // slot moves this node had in flight, nodes.conf's [slot->-id] and
 // [slot-<-id], and repoints the other primaries' imports from this node
 // (handoff.OpenSlots).
-func handOverOpenSlots(ctx context.Context, log *slog.Logger, nodes []ClusterNode, self ClusterNode, np *Peer, pass string) {
+func handOverOpenSlots(ctx context.Context, log *slog.Logger, nodes []nodesconf.Node, self nodesconf.Node, np *Peer, pass string) {
 	if len(self.Open) == 0 {
 		return
 	}

@@ -24,6 +24,7 @@ import (
 	"github.com/dayops/dayops/internal/instance/handoff"
 	"github.com/dayops/dayops/internal/instance/holdwatch"
 	"github.com/dayops/dayops/internal/instance/linkguard"
+	"github.com/dayops/dayops/internal/instance/nodesconf"
 	"github.com/dayops/dayops/internal/instance/stepaside"
 )
 
@@ -54,6 +55,11 @@ type Options struct {
 	StatusAddr string
 	// StepAside bounds a primary's handover on SIGTERM (stepaside); 0: none.
 	StepAside time.Duration
+	// GoneReplicas are the node IDs of replicas known to be gone with their
+	// data (Observation.Gone): a fenced former primary does not wait for
+	// them. The recover that restarts a shard lost whole sets them on the
+	// Pod (render.GoneReplicasEnv).
+	GoneReplicas []string
 	// HoldGrace is how long a primary held from failover by a slot move
 	// stays failed before the manager of its replica takes it over
 	// (default holdwatch.DefaultGrace; see package holdwatch).
@@ -88,6 +94,7 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
+	b.obs.Gone = o.GoneReplicas
 	switch {
 	case b.err != nil:
 		log.Warn("could not check or repair the AOF (a kill in its first rewrite after a sync leaves it on older data)", "err", b.err)
@@ -119,7 +126,7 @@ func Run(ctx context.Context, o Options) error {
 	}
 	// Why fenced or not: nodes.conf's view of this node at the start.
 	log.Info("redis-server started", "pid", cmd.Process.Pid, "fenced", b.fence, "aof", b.obs.AOF, "node_id", b.obs.SelfID,
-		"nodes_conf", b.obs.NodesConf, "was_primary", b.obs.WasPrimary, "replicas_in_nodes_conf", len(ReplicasOf(b.nodes, b.obs.SelfID)),
+		"nodes_conf", b.obs.NodesConf, "was_primary", b.obs.WasPrimary, "replicas_in_nodes_conf", len(nodesconf.ReplicasOf(b.nodes, b.obs.SelfID)),
 		"aof_files", aofrepair.Files(b.cfg.AppendDir))
 	if o.OnStart != nil {
 		o.OnStart(cmd.Process.Pid)
@@ -211,7 +218,7 @@ func guardPrimaryAddr(ctx context.Context, log *slog.Logger, cfg RedisConfig) {
 // boot is what the manager reads before it starts redis-server.
 type boot struct {
 	cfg   RedisConfig
-	nodes []ClusterNode
+	nodes []nodesconf.Node
 	obs   Observation
 	fence bool
 	aof   aofrepair.Result
@@ -229,7 +236,7 @@ func readBoot(args []string) (boot, error) {
 	if err != nil {
 		return boot{}, err
 	}
-	nodes, exists, err := ReadNodesConf(cfg.NodesConf)
+	nodes, exists, err := nodesconf.Read(cfg.NodesConf)
 	if err != nil {
 		return boot{}, err
 	}
@@ -241,7 +248,7 @@ func readBoot(args []string) (boot, error) {
 	if obs.AOF == AOFPresent {
 		obs.AOFWritten = LastAOFWrite(cfg)
 	}
-	if self, ok := Self(nodes); ok {
+	if self, ok := nodesconf.Self(nodes); ok {
 		obs.SelfID, obs.WasPrimary, obs.OpenSlots, obs.Slots = self.ID, self.Primary(), self.OpenSlots, self.Slots
 	}
 	return boot{cfg: cfg, nodes: nodes, obs: obs, fence: NeedsFence(nodes, exists), aof: aof, err: err}, nil
@@ -338,7 +345,7 @@ type fenceLimits struct{ wait, follow time.Duration }
 
 // runFence observes, decides and acts until the node may serve, then lifts
 // the fence.
-func runFence(ctx context.Context, log *slog.Logger, cfg RedisConfig, pass string, nodes []ClusterNode,
+func runFence(ctx context.Context, log *slog.Logger, cfg RedisConfig, pass string, nodes []nodesconf.Node,
 	obs Observation, limits fenceLimits, started time.Time) (Marker, error) {
 	m := Marker{ID: strconv.FormatInt(started.UnixNano(), 36) + "-" + strconv.Itoa(os.Getpid()), Started: started.UTC()}
 	self := redis.NewClient(&redis.Options{Addr: cfg.Addr(), Password: pass, Protocol: 2, DisableIdentity: true,
@@ -351,7 +358,7 @@ func runFence(ctx context.Context, log *slog.Logger, cfg RedisConfig, pass strin
 	if err := waitLoaded(ctx, self); err != nil {
 		return m, err
 	}
-	me, _ := Self(nodes)
+	me, _ := nodesconf.Self(nodes)
 	deadline := started.Add(limits.wait)
 	var following time.Time // when the first wait to follow began
 	for {
@@ -365,14 +372,7 @@ func runFence(ctx context.Context, log *slog.Logger, cfg RedisConfig, pass strin
 			sleep(ctx, 200*time.Millisecond)
 			continue
 		}
-		o.Replicas = nil
-		addrs := liveAddrs(ctx, self)
-		for _, r := range ReplicasOf(nodes, me.ID) {
-			if a := addrs[r.ID]; a != "" {
-				r.Addr = a
-			}
-			o.Replicas = append(o.Replicas, observePeer(ctx, r, peerPass))
-		}
+		o.Replicas = observeReplicas(ctx, self, nodesconf.ReplicasOf(nodes, me.ID), o.Gone, peerPass)
 		d := Decide(o)
 		m.Observation = o
 		m.Decisions = append(m.Decisions, d)
@@ -415,6 +415,26 @@ func runFence(ctx context.Context, log *slog.Logger, cfg RedisConfig, pass strin
 	m.Served = time.Now().UTC()
 	m.ServeAfter = m.Served.Sub(started)
 	return m, nil
+}
+
+// observeReplicas looks at each replica where the cluster bus says it is
+// now (its nodes.conf address otherwise). One known gone with its data is
+// not dialled: a deleted Pod's address may not answer at all, and each
+// look would wait out the dial timeout.
+func observeReplicas(ctx context.Context, self *redis.Client, replicas []nodesconf.Node, gone []string, pass string) []Peer {
+	var out []Peer
+	addrs := liveAddrs(ctx, self)
+	for _, r := range replicas {
+		if a := addrs[r.ID]; a != "" {
+			r.Addr = a
+		}
+		if slices.Contains(gone, r.ID) {
+			out = append(out, Peer{ID: r.ID, Addr: r.Addr, Error: "gone with its data"})
+			continue
+		}
+		out = append(out, observePeer(ctx, r, pass))
+	}
+	return out
 }
 
 // waitLoaded waits until the data is loaded (PING answers LOADING until
@@ -532,7 +552,7 @@ func peerClient(addr, pass string) *redis.Client {
 		MaxRetries: -1, DialTimeout: time.Second, ReadTimeout: 2 * time.Second, WriteTimeout: 2 * time.Second})
 }
 
-func observePeer(ctx context.Context, n ClusterNode, pass string) Peer {
+func observePeer(ctx context.Context, n nodesconf.Node, pass string) Peer {
 	p := Peer{ID: n.ID, Addr: n.Addr}
 	c := peerClient(n.Addr, pass)
 	defer c.Close()
@@ -571,7 +591,7 @@ func liveAddrs(ctx context.Context, self *redis.Client) map[string]string {
 	if err != nil {
 		return nil
 	}
-	nodes, err := ParseClusterNodes([]byte(s))
+	nodes, err := nodesconf.Parse([]byte(s))
 	if err != nil {
 		return nil
 	}
@@ -584,18 +604,18 @@ func liveAddrs(ctx context.Context, self *redis.Client) map[string]string {
 	return out
 }
 
-func myself(ctx context.Context, c *redis.Client) (ClusterNode, error) {
+func myself(ctx context.Context, c *redis.Client) (nodesconf.Node, error) {
 	s, err := c.ClusterNodes(ctx).Result()
 	if err != nil {
-		return ClusterNode{}, fmt.Errorf("cluster nodes: %w", err)
+		return nodesconf.Node{}, fmt.Errorf("cluster nodes: %w", err)
 	}
-	nodes, err := ParseClusterNodes([]byte(s))
+	nodes, err := nodesconf.Parse([]byte(s))
 	if err != nil {
-		return ClusterNode{}, err
+		return nodesconf.Node{}, err
 	}
-	me, ok := Self(nodes)
+	me, ok := nodesconf.Self(nodes)
 	if !ok {
-		return ClusterNode{}, errors.New("cluster nodes: no myself line")
+		return nodesconf.Node{}, errors.New("cluster nodes: no myself line")
 	}
 	return me, nil
 }

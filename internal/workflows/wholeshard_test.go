@@ -85,9 +85,7 @@ func TestRecoverRestartsAShardLostWhole(t *testing.T) {
 	if diff := cmp.Diff(want, calls); diff != "" {
 		t.Errorf("steps (-want +got):\n%s", diff)
 	}
-	if res.Outcome != OutcomeSucceeded || res.Message != "recovered 2 instance(s), 0 switchover(s) for the zone rule" {
-		t.Errorf("outcome %s: %s", res.Outcome, res.Message)
-	}
+	recoveredTwo(t, res)
 	// The Pods still shut down (a graceful deletion) when the recover
 	// starts: it waits for them to go rather than kill them mid-shutdown.
 	looks := 0
@@ -153,9 +151,7 @@ func TestRecoverWaitsForAShardLosingWhole(t *testing.T) {
 	if diff := cmp.Diff(want, calls); diff != "" {
 		t.Errorf("steps (-want +got):\n%s", diff)
 	}
-	if res.Outcome != OutcomeSucceeded || res.Message != "recovered 2 instance(s), 0 switchover(s) for the zone rule" {
-		t.Errorf("outcome %s: %s", res.Outcome, res.Message)
-	}
+	recoveredTwo(t, res)
 }
 
 // TestRecoverTakesOverALostShardFromItsReplica: the former primary's data
@@ -175,7 +171,9 @@ func TestRecoverTakesOverALostShardFromItsReplica(t *testing.T) {
 	}
 	want := []string{"record OperationRequested", "record OperationStarted", "observe",
 		"record InstanceLost", "record InstanceLost",
-		"create [2] (replica)", "wait ready [2]", "meet 3 expecting [id2]", "observe", "take over on 10.0.2.2:6379", "observe",
+		// Ordinal 0 is gone with its data: the Pod says so, for the
+		// fence of a former primary (see the next test).
+		"create [2] (replica) gone [id0]", "wait ready [2]", "meet 3 expecting [id2]", "observe", "take over on 10.0.2.2:6379", "observe",
 		"meet 3", "record InstanceRecovered own volume", "observe",
 		// Then ordinal 0, as any lost instance without its volume.
 		"observe", "close open slots, replaced map[id0:id2]", "observe",
@@ -185,9 +183,47 @@ func TestRecoverTakesOverALostShardFromItsReplica(t *testing.T) {
 	if diff := cmp.Diff(want, calls); diff != "" {
 		t.Errorf("steps (-want +got):\n%s", diff)
 	}
-	if res.Outcome != OutcomeSucceeded || res.Message != "recovered 2 instance(s), 0 switchover(s) for the zone rule" {
-		t.Errorf("outcome %s: %s", res.Outcome, res.Message)
+	recoveredTwo(t, res)
+}
+
+// TestRecoverNamesTheReplicasGoneWithTheirData: the shard's primary handed
+// it to its replica as both Pods were deleted, and the former primary's
+// volume was deleted too. Ordinal 2, the shard's last primary, comes back
+// on its volume as a former primary whose only replica (ordinal 0) is gone
+// with its data: its Pod names ordinal 0's node ID, so that its fence
+// serves at once instead of waiting --unreachable-timeout (60 s) for a
+// replica that will never answer (TestFenceGoneReplica has the fence).
+func TestRecoverNamesTheReplicasGoneWithTheirData(t *testing.T) {
+	known := assess(healWorld(false), nil).Assessment.Known
+	looks := 0
+	calls, res, err := recoverShardLost(t, known, func(o *guardian.Observation, w *lostWorld) {
+		o.Volumes = []int{1, 2, 3}
+		if w.created[0] {
+			o.Volumes = []int{0, 1, 2, 3}
+		}
+		if w.created[2] && !w.created[0] {
+			n2 := o.Input.Nodes[2]
+			n2.Role, n2.Slots, n2.LinkUp = topology.RolePrimary, 8192, false
+			o.Input.Nodes[2] = n2
+		}
+		// At the recover's first looks ordinal 0's Pod still terminates,
+		// a replica of 2 (the handover): 2 is the shard's last primary.
+		if looks++; looks <= 2 {
+			o.Input.Pods = append(o.Input.Pods, guard.Pod{Ordinal: 0, Shard: 0, Name: "orders-0", Addr: "10.0.0.2:6379", Node: "n",
+				NodeReady: true, Ready: true, NodeID: "id0", Deleting: true})
+			o.Input.Nodes[0] = guard.Node{Reachable: true, NodeID: "id0", PrimaryID: "id2", Role: topology.RoleReplica, KnownNodes: 4}
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
+	if i := slices.IndexFunc(calls, func(c string) bool { return strings.HasPrefix(c, "create [2]") }); i < 0 || calls[i] != "create [2] (primary) gone [id0]" {
+		t.Errorf("steps %v: want ordinal 2 created as the shard's primary, naming id0 gone", calls)
+	}
+	if slices.Contains(calls, "take over on 10.0.2.2:6379") {
+		t.Errorf("steps %v: the shard's last primary took over (it serves its own data)", calls)
+	}
+	recoveredTwo(t, res)
 }
 
 // TestRecoverCannotBringBackAShardWithoutData: with no instance's data
@@ -222,6 +258,15 @@ func TestRecoverCannotBringBackAShardWithoutData(t *testing.T) {
 				t.Errorf("created or deleted instances: %v", calls)
 			}
 		})
+	}
+}
+
+// recoveredTwo checks that the recover succeeded with two instances
+// recovered and no switchover.
+func recoveredTwo(t *testing.T, res Result) {
+	t.Helper()
+	if res.Outcome != OutcomeSucceeded || res.Message != "recovered 2 instance(s), 0 switchover(s) for the zone rule" {
+		t.Errorf("outcome %s: %s", res.Outcome, res.Message)
 	}
 }
 
@@ -278,7 +323,11 @@ func recoverShardLost(t *testing.T, known map[int]guard.Member, change func(*gua
 			for _, i := range in.Instances {
 				ords, roles = append(ords, i.Ordinal), append(roles, string(i.Role))
 			}
-			calls = append(calls, fmt.Sprintf("create %v (%s)", ords, strings.Join(roles, ", ")))
+			c := fmt.Sprintf("create %v (%s)", ords, strings.Join(roles, ", "))
+			if len(in.GoneReplicas) > 0 {
+				c += fmt.Sprintf(" gone %v", in.GoneReplicas)
+			}
+			calls = append(calls, c)
 			return kube.EnsureInstancesResult{}, nil
 		})
 	env.OnActivity(kubeActs.WaitInstancesReady, mock.Anything, mock.Anything).Return(

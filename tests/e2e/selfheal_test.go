@@ -300,6 +300,13 @@ func TestSelfHealing(t *testing.T) {
 	// back as a new replica; no acknowledged write is lost (the writer waits
 	// for a replica: the replica had each one).
 	h.checked(shardloss.RunData(ctx, b, 2))
+	// 20b. The same, and shard 2's replica's volume deleted instead: the
+	// primary comes back on its volume, a former primary whose only
+	// replica is gone with its data. The recover names it on the Pod, and
+	// the primary's fence serves at once, decided (before: it waited its
+	// whole 60 s for a replica that would never answer, then served
+	// unverified); the replica's ordinal comes back as a new replica.
+	h.checked(shardloss.RunReplicaData(ctx, b, 2))
 	// 21. Shard 1's primary's volume fills up (its AOF directory swapped
 	// for a tmpfs with 1 MiB to spare, filled by writes to its slots):
 	// Redis refuses every write to the shard with MISCONF and keeps the

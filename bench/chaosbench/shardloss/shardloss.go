@@ -13,7 +13,10 @@ package shardloss
 import (
 	"context"
 	"fmt"
+	"net"
+	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -21,20 +24,23 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/dayops/dayops/bench/chaosbench"
+	"github.com/dayops/dayops/internal/instance"
 	"github.com/dayops/dayops/internal/kube/render"
 )
 
-// Scenario is shard-lost's label, DataScenario shard-lost-data's.
+// Scenario is shard-lost's label, DataScenario shard-lost-data's,
+// ReplicaDataScenario shard-lost-replica-data's.
 const (
-	Scenario     = "delete every Pod of one shard at once, volumes kept"
-	DataScenario = "delete every Pod of one shard at once and its primary's volume"
+	Scenario            = "delete every Pod of one shard at once, volumes kept"
+	DataScenario        = "delete every Pod of one shard at once and its primary's volume"
+	ReplicaDataScenario = "delete every Pod of one shard at once and its replica's volume"
 )
 
 // Run runs shard-lost on shard. The instances must come back with the node
 // IDs they had (on their own volumes), and the guardian must have needed
 // one recover, which succeeded.
 func Run(ctx context.Context, b *chaosbench.Bench, shard int) (chaosbench.Figure, error) {
-	return run(ctx, b, Scenario, shard, false)
+	return run(ctx, b, Scenario, shard, -1)
 }
 
 // RunData runs shard-lost-data on shard: the primary's volume goes too, so
@@ -43,10 +49,22 @@ func Run(ctx context.Context, b *chaosbench.Bench, shard int) (chaosbench.Figure
 // with a new one (a new, empty volume), in one recover that succeeded; no
 // acknowledged write (WAIT 1: the replica had it) may be lost.
 func RunData(ctx context.Context, b *chaosbench.Bench, shard int) (chaosbench.Figure, error) {
-	return run(ctx, b, DataScenario, shard, true)
+	return run(ctx, b, DataScenario, shard, 0)
 }
 
-func run(ctx context.Context, b *chaosbench.Bench, label string, shard int, primaryVolume bool) (chaosbench.Figure, error) {
+// RunReplicaData runs shard-lost-replica-data on shard: the replica's
+// volume goes too. The primary comes back on its volume, a former primary
+// whose replica is gone with its data: the recover names it on the Pod,
+// so its fence serves at once instead of waiting its 60 s for a replica
+// that will never answer. The primary must keep its node ID, the replica's
+// ordinal come back with a new one, in one recover that succeeded.
+func RunReplicaData(ctx context.Context, b *chaosbench.Bench, shard int) (chaosbench.Figure, error) {
+	return run(ctx, b, ReplicaDataScenario, shard, 1)
+}
+
+// run deletes the shard's Pods together, and the volume of pods[volume]
+// (the primary first) unless volume is -1.
+func run(ctx context.Context, b *chaosbench.Bench, label string, shard int, volume int) (chaosbench.Figure, error) {
 	fail := func(f chaosbench.Figure, err error) (chaosbench.Figure, error) {
 		f.Scenario = label
 		return f, fmt.Errorf("%s: %w", label, err)
@@ -59,11 +77,9 @@ func run(ctx context.Context, b *chaosbench.Bench, label string, shard int, prim
 	if err != nil {
 		return fail(chaosbench.Figure{}, err)
 	}
-	primary := pods[0].Name
-	ids := nodeIDs(pods)
 	f, err := b.Measure(ctx, label, shard, false, func(ctx context.Context, f *chaosbench.Figure) error {
-		if primaryVolume {
-			if err := deleteVolumes(ctx, b, pods[0]); err != nil {
+		if volume >= 0 {
+			if err := deleteVolumes(ctx, b, pods[volume]); err != nil {
 				return err
 			}
 		}
@@ -75,8 +91,8 @@ func run(ctx context.Context, b *chaosbench.Bench, label string, shard int, prim
 			names = append(names, p.Name)
 		}
 		f.Note = fmt.Sprintf("Pods %v deleted together", names)
-		if primaryVolume {
-			f.Note += fmt.Sprintf(", and %s's volume", primary)
+		if volume >= 0 {
+			f.Note += fmt.Sprintf(", and %s's volume", pods[volume].Name)
 		}
 		return nil
 	})
@@ -100,21 +116,58 @@ func run(ctx context.Context, b *chaosbench.Bench, label string, shard int, prim
 	if started != 1 || op.Status != "Completed" {
 		return fail(f, fmt.Errorf("want one recover that completed, got %d, the last %s (%s)", started, op.Status, op.Error))
 	}
-	got := nodeIDs(now)
-	if !primaryVolume {
-		if !slices.Equal(slices.Sorted(slices.Values(got)), slices.Sorted(slices.Values(ids))) {
-			return fail(f, fmt.Errorf("node IDs %v after, %v before: an instance did not come back on its volume", got, ids))
-		}
-		f.Note += "; every instance back with its node ID"
-		return f, nil
+	note, err := checkBack(ctx, pods, now, volume)
+	f.Note += note
+	if err != nil {
+		return fail(f, err)
 	}
-	// The replica (ids[1:]) kept its ID and is the primary now; the former
-	// primary's ordinal has a new ID.
-	if now[0].Name == primary || !slices.Contains(ids, nodeIDs(now[:1])[0]) || slices.Contains(got, ids[0]) {
-		return fail(f, fmt.Errorf("node IDs %v after (primary first), %v before: want the replica primary with its ID, %s with a new one", got, ids, primary))
-	}
-	f.Note += fmt.Sprintf("; %s took over with its node ID, %s back with a new one", now[0].Name, primary)
 	return f, nil
+}
+
+// checkBack checks the shard's instances once recovered (now, the primary
+// first) against those before (pods) when the volume of pods[volume] (-1:
+// none) was deleted with them, and says what came back.
+func checkBack(ctx context.Context, pods, now []corev1.Pod, volume int) (string, error) {
+	ids, got, primary := nodeIDs(pods), nodeIDs(now), pods[0].Name
+	switch volume {
+	case -1:
+		if !slices.Equal(slices.Sorted(slices.Values(got)), slices.Sorted(slices.Values(ids))) {
+			return "", fmt.Errorf("node IDs %v after, %v before: an instance did not come back on its volume", got, ids)
+		}
+		return "; every instance back with its node ID", nil
+	case 0:
+		// The replica (ids[1:]) kept its ID and is the primary now; the
+		// former primary's ordinal has a new ID.
+		if now[0].Name == primary || !slices.Contains(ids, got[0]) || slices.Contains(got, ids[0]) {
+			return "", fmt.Errorf("node IDs %v after (primary first), %v before: want the replica primary with its ID, %s with a new one", got, ids, primary)
+		}
+		return fmt.Sprintf("; %s took over with its node ID, %s back with a new one", now[0].Name, primary), nil
+	}
+	// The primary kept its ID and its place; the replica's ordinal has a
+	// new ID, and the primary's fence did not wait for it.
+	if now[0].Name != primary || got[0] != ids[0] || slices.Contains(got, ids[volume]) {
+		return "", fmt.Errorf("node IDs %v after (primary first), %v before: want %s primary with its ID, %s with a new one",
+			got, ids, primary, pods[volume].Name)
+	}
+	note := fmt.Sprintf("; %s back as the primary with its node ID, %s with a new one", primary, pods[volume].Name)
+	fence, err := fenceOf(ctx, now[0])
+	return note + "; its fence: " + fence, err
+}
+
+// fenceOf asks the instance manager of p (a former primary back on its
+// volume) how its fence ended: it must have served at once, decided, not
+// after waiting out --unreachable-timeout for a replica gone with its data.
+func fenceOf(ctx context.Context, p corev1.Pod) (string, error) {
+	addr := net.JoinHostPort(p.Status.PodIP, strconv.Itoa(render.InstanceStatusPort))
+	st, err := instance.FetchStatus(ctx, &http.Client{Timeout: 5 * time.Second}, addr)
+	if err != nil {
+		return "", fmt.Errorf("fence status of %s: %w", p.Name, err)
+	}
+	m := st.Marker
+	if m == nil || m.Decision.Action != instance.Serve || m.Unverified {
+		return "", fmt.Errorf("fence of %s: %+v, want it to serve at once (its replica is gone with its data)", p.Name, m)
+	}
+	return fmt.Sprintf("%s after %s (%s)", m.Decision.Action, m.ServeAfter.Round(10*time.Millisecond), m.Decision.Reason), nil
 }
 
 // deleteVolumes deletes the PVCs of p (they go once p is gone).

@@ -214,6 +214,10 @@ type EnsureInstancesInput struct {
 	Spec      spec.Cluster        `json:"spec"`
 	Instances []topology.Instance `json:"instances"`
 	Placement render.Placement    `json:"placement"`
+	// GoneReplicas are node IDs of replicas gone with their data, set on
+	// every created Pod for its instance manager's fence
+	// (render.WithGoneReplicas).
+	GoneReplicas []string `json:"goneReplicas,omitempty"`
 }
 
 // EnsureInstancesResult says what was created (the rest already existed).
@@ -246,7 +250,7 @@ func (a *Activities) EnsureInstances(ctx context.Context, in EnsureInstancesInpu
 			}
 		}
 		created, err := createIfAbsent(ctx, func(ctx context.Context) error {
-			_, err := a.Client.CoreV1().Pods(c.Namespace).Create(ctx, a.pod(c, inst, in.Placement, owner), metav1.CreateOptions{})
+			_, err := a.Client.CoreV1().Pods(c.Namespace).Create(ctx, render.WithGoneReplicas(a.pod(c, inst, in.Placement, owner), in.GoneReplicas), metav1.CreateOptions{})
 			return err
 		})
 		if err != nil {

@@ -32,3 +32,20 @@ func TestWithInstanceManager(t *testing.T) {
 		t.Error("spec hash changed")
 	}
 }
+
+func TestWithGoneReplicas(t *testing.T) {
+	c := testSpec()
+	in := topology.Instance{Shard: 0, Ordinal: 2, Role: topology.RolePrimary}
+	plain := Pod(c, in, Placement{}, metav1.OwnerReference{})
+	if diff := cmp.Diff(plain, WithGoneReplicas(Pod(c, in, Placement{}, metav1.OwnerReference{}), nil)); diff != "" {
+		t.Errorf("no gone replica changed the Pod:\n%s", diff)
+	}
+	pod := WithGoneReplicas(Pod(c, in, Placement{}, metav1.OwnerReference{}), []string{"id0", "id4"})
+	env := pod.Spec.Containers[0].Env
+	if last := env[len(env)-1]; last.Name != GoneReplicasEnv || last.Value != "id0,id4" {
+		t.Errorf("env %+v, want %s=id0,id4 last", env, GoneReplicasEnv)
+	}
+	if pod.Annotations[AnnotationSpecHash] != plain.Annotations[AnnotationSpecHash] {
+		t.Error("spec hash changed")
+	}
+}

@@ -352,6 +352,25 @@ const (
 	instanceManagerInit    = "install-dayops"
 )
 
+// GoneReplicasEnv names the node IDs (comma-separated) of replicas gone
+// with their data, for the instance manager's fence (dayops instance run
+// --gone-replicas): a restarted former primary does not wait for them.
+const GoneReplicasEnv = "DAYOPS_GONE_REPLICAS"
+
+// WithGoneReplicas sets GoneReplicasEnv on the Pod's redis container
+// (nothing when ids is empty).
+func WithGoneReplicas(pod *corev1.Pod, ids []string) *corev1.Pod {
+	if len(ids) == 0 {
+		return pod
+	}
+	for i := range pod.Spec.Containers {
+		if ct := &pod.Spec.Containers[i]; ct.Name == "redis" {
+			ct.Env = append(ct.Env, corev1.EnvVar{Name: GoneReplicasEnv, Value: strings.Join(ids, ",")})
+		}
+	}
+	return pod
+}
+
 // WithInstanceManager wraps the Pod's redis container with the instance
 // manager from image (an image of the dayops binary): an init container
 // installs the binary into a shared emptyDir, and redis-server is started by

@@ -204,6 +204,28 @@ func restartable(c spec.Cluster, obs guardian.Observation, shard int, lost []gua
 	return nil, nil, false, "none of its instances kept its data (no volume, or it came back empty): restore it from a backup"
 }
 
+// changeRecoverNamesGoneReplicas: the instances a shard lost whole brings
+// back on their volumes are told which of its members are gone with their
+// data, so that a former primary's fence does not wait its whole
+// --unreachable-timeout (60 s) for a replica that will never answer (seen:
+// a primary handed the shard to its replica, whose Pod was deleted with
+// it; the former primary's volume was deleted too, and the replica's
+// restart waited 60 s for it: full redundancy 1m17s).
+const changeRecoverNamesGoneReplicas = "recover-names-gone-replicas"
+
+// goneWithData returns the node IDs of the lost members with no volume:
+// the recover does not bring them back with their data (they return
+// later as new, empty nodes).
+func goneWithData(obs guardian.Observation, lost []guard.Lost) []string {
+	var out []string
+	for _, l := range lost {
+		if id := obs.Assessment.Known[l.Ordinal].NodeID; id != "" && !slices.Contains(obs.Volumes, l.Ordinal) {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
 // restartShard creates the shard's instances on their volumes, waits for
 // the shard's primary (takeover: has the replica furthest ahead take the
 // lost primary's place first), then meets each instance with the cluster
@@ -213,8 +235,12 @@ func restartShard(ctx workflow.Context, r *flow.Run, in RecoverInput, obs guardi
 	c := *obs.Spec
 	shard := insts[0].Shard
 	placement := render.Placement{RequireDistinctZones: len(obs.Zones) >= 1+c.ReplicasPerShard}
+	create := kube.EnsureInstancesInput{Spec: c, Instances: insts, Placement: placement}
+	if gone := goneWithData(obs, lost); len(gone) > 0 && workflow.GetVersion(ctx, changeRecoverNamesGoneReplicas, workflow.DefaultVersion, 1) == 1 {
+		create.GoneReplicas = gone
+	}
 	if err := r.Exec(ctx, flow.LongOptions, fmt.Sprintf("create shard-%d's %d instances on their volumes", shard, len(insts)),
-		flow.KubeActs.EnsureInstances, kube.EnsureInstancesInput{Spec: c, Instances: insts, Placement: placement}, nil); err != nil {
+		flow.KubeActs.EnsureInstances, create, nil); err != nil {
 		return obs, err
 	}
 	ready, err := flow.WaitReady(ctx, r, c, insts)

@@ -1,4 +1,8 @@
-package instance
+// Package nodesconf reads a Redis Cluster node's nodes.conf (the same
+// lines as CLUSTER NODES): what the in-Pod instance manager knows of a
+// node before its redis-server starts, its role, slots, open slot moves
+// and replicas.
+package nodesconf
 
 import (
 	"bufio"
@@ -12,8 +16,8 @@ import (
 	"github.com/dayops/dayops/internal/instance/handoff"
 )
 
-// ClusterNode is one line of nodes.conf (or of CLUSTER NODES).
-type ClusterNode struct {
+// Node is one line of nodes.conf (or of CLUSTER NODES).
+type Node struct {
 	ID       string
 	Addr     string // ip:port (the bus port and hostname stripped)
 	Flags    []string
@@ -30,20 +34,20 @@ type ClusterNode struct {
 type OpenSlot = handoff.OpenSlot
 
 // Myself reports the "myself" flag.
-func (n ClusterNode) Myself() bool { return slices.Contains(n.Flags, "myself") }
+func (n Node) Myself() bool { return slices.Contains(n.Flags, "myself") }
 
 // Primary reports the "master" flag.
-func (n ClusterNode) Primary() bool { return slices.Contains(n.Flags, "master") }
+func (n Node) Primary() bool { return slices.Contains(n.Flags, "master") }
 
 // Failed reports "fail" or "noaddr".
-func (n ClusterNode) Failed() bool {
+func (n Node) Failed() bool {
 	return slices.Contains(n.Flags, "fail") || slices.Contains(n.Flags, "noaddr")
 }
 
-// ParseClusterNodes reads the node lines of nodes.conf or CLUSTER NODES; the
+// Parse reads the node lines of nodes.conf or CLUSTER NODES; the
 // "vars" line and blank lines are skipped.
-func ParseClusterNodes(b []byte) ([]ClusterNode, error) {
-	var out []ClusterNode
+func Parse(b []byte) ([]Node, error) {
+	var out []Node
 	sc := bufio.NewScanner(bytes.NewReader(b))
 	sc.Buffer(make([]byte, 0, 64<<10), 16<<20)
 	for sc.Scan() {
@@ -56,7 +60,7 @@ func ParseClusterNodes(b []byte) ([]ClusterNode, error) {
 		}
 		addr, _, _ := strings.Cut(f[1], "@")
 		addr, _, _ = strings.Cut(addr, ",")
-		n := ClusterNode{ID: f[0], Addr: addr, Flags: strings.Split(f[2], ",")}
+		n := Node{ID: f[0], Addr: addr, Flags: strings.Split(f[2], ",")}
 		if f[3] != "-" {
 			n.MasterID = f[3]
 		}
@@ -77,9 +81,9 @@ func ParseClusterNodes(b []byte) ([]ClusterNode, error) {
 	return out, sc.Err()
 }
 
-// ReadNodesConf reads a node's nodes.conf; ok is false when it does not exist
+// Read reads a node's nodes.conf; ok is false when it does not exist
 // (a node that has never run).
-func ReadNodesConf(path string) (nodes []ClusterNode, ok bool, err error) {
+func Read(path string) (nodes []Node, ok bool, err error) {
 	b, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, false, nil
@@ -87,7 +91,7 @@ func ReadNodesConf(path string) (nodes []ClusterNode, ok bool, err error) {
 	if err != nil {
 		return nil, false, fmt.Errorf("read nodes.conf: %w", err)
 	}
-	nodes, err = ParseClusterNodes(b)
+	nodes, err = Parse(b)
 	if err != nil {
 		return nil, false, err
 	}
@@ -95,18 +99,18 @@ func ReadNodesConf(path string) (nodes []ClusterNode, ok bool, err error) {
 }
 
 // Self returns the "myself" line.
-func Self(nodes []ClusterNode) (ClusterNode, bool) {
+func Self(nodes []Node) (Node, bool) {
 	for _, n := range nodes {
 		if n.Myself() {
 			return n, true
 		}
 	}
-	return ClusterNode{}, false
+	return Node{}, false
 }
 
 // ReplicasOf lists the nodes that replicate id.
-func ReplicasOf(nodes []ClusterNode, id string) []ClusterNode {
-	var out []ClusterNode
+func ReplicasOf(nodes []Node, id string) []Node {
+	var out []Node
 	for _, n := range nodes {
 		if n.MasterID == id && !n.Myself() {
 			out = append(out, n)

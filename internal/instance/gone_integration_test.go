@@ -1,0 +1,97 @@
+package instance_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"testing"
+	"time"
+
+	"github.com/dayops/dayops/internal/instance"
+	"github.com/dayops/dayops/internal/testutil/redistest"
+)
+
+// TestFenceGoneReplica: a shard lost whole (both redis-servers SIGKILLed)
+// whose replica's volume is gone too. The former primary restarts on its
+// AOF, fenced: its nodes.conf lists the replica, which will never answer.
+// Without word of it (the control) the fence waits --unreachable-timeout
+// and serves unverified; told the replica is gone with its data
+// (Options.GoneReplicas, which the recover sets on the Pod) it serves at
+// once, decided. Every write acknowledged before the kill is read back.
+func TestFenceGoneReplica(t *testing.T) {
+	t.Parallel()
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		t.Skip("redis-server not installed")
+	}
+	ctx := t.Context()
+	// appendfsync always: every acknowledged write is on the primary's
+	// disk at the kill, so a key missing afterwards is the restart's loss.
+	config := []string{"--appendonly", "yes", "--appendfsync", "always", "--aof-use-rdb-preamble", "yes"}
+	c := redistest.New(t, redistest.Options{Primaries: 3, ReplicasPerPrimary: 1, Config: config})
+	p, r := c.Nodes()[0], c.Nodes()[3]
+	rID, err := c.NodeID(ctx, r.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cc := c.ClusterClient()
+	defer cc.Close()
+	w := redistest.StartWriter(ctx, cc, redistest.WriterOptions{Keys: 3000, Workers: 4})
+	redistest.WaitFor(t, time.Minute, "writes", func() bool { return w.Stats().Acked > 10000 })
+	st := w.Stop()
+	r.Kill()
+	p.Kill()
+	if err := os.RemoveAll(r.Dir); err != nil { // the replica's volume
+		t.Fatal(err)
+	}
+	args := nodeArgs(p, config)
+	control := runUntilServing(t, instance.Options{Args: args, Timeout: 3 * time.Second}, true)
+	if control.Decision.Action != instance.Wait || !control.Unverified {
+		t.Errorf("control: decision %q (%s), unverified %v; want a wait for the unreachable replica, then served unverified",
+			control.Decision.Action, control.Decision.Reason, control.Unverified)
+	}
+	m := runUntilServing(t, instance.Options{Args: args, GoneReplicas: []string{rID}}, false)
+	t.Logf("FIGURES fence with its only replica gone with its data: %q (%s) after %s; without word of it (control, --unreachable-timeout 3 s): %q after %s",
+		m.Decision.Action, m.Decision.Reason, m.ServeAfter.Round(time.Millisecond), control.Decision.Action, control.ServeAfter.Round(time.Millisecond))
+	if m.Decision.Action != instance.Serve || m.Unverified || m.Role != "primary" {
+		t.Errorf("decision %q (%s), unverified %v, role %s; want serve at once as the primary", m.Decision.Action, m.Decision.Reason, m.Unverified, m.Role)
+	}
+	check := c.ClusterClient()
+	defer check.Close()
+	redistest.WaitFor(t, 30*time.Second, "the cluster to serve every slot", func() bool { return check.Set(ctx, "probe", "1", 0).Err() == nil })
+	n, err := w.Verify(ctx, check)
+	if err != nil || st.Lost != 0 {
+		t.Errorf("acknowledged writes lost: %d replaced (%v); read back %d keys: %v", st.Lost, st.LostErr, n, err)
+	}
+}
+
+// runUntilServing runs the instance manager with o until it lifts its
+// fence, and returns the marker. stop: the manager (and its redis-server)
+// is stopped again before it returns; otherwise at the test's end.
+func runUntilServing(t *testing.T, o instance.Options, stop bool) instance.Marker {
+	t.Helper()
+	rctx, cancel := context.WithCancel(context.WithoutCancel(t.Context()))
+	done := make(chan error, 1)
+	served := make(chan instance.Marker, 1)
+	o.Stdout, o.Stderr, o.StatusAddr = io.Discard, io.Discard, freeAddr(t)
+	o.Log = slog.New(slog.NewTextHandler(testWriter{t}, nil))
+	o.OnServe = func(m instance.Marker) { served <- m }
+	go func() { done <- instance.Run(rctx, o) }()
+	end := func() { cancel(); <-done }
+	var m instance.Marker
+	select {
+	case m = <-served:
+	case err := <-done:
+		t.Fatalf("instance manager exited: %v", err)
+	case <-time.After(90 * time.Second):
+		end()
+		t.Fatal("the fenced node did not serve within 90 s")
+	}
+	if stop {
+		end()
+	} else {
+		t.Cleanup(end)
+	}
+	return m
+}
