@@ -67,6 +67,7 @@ func RunReplicaData(ctx context.Context, b *chaosbench.Bench, shard int) (chaosb
 func run(ctx context.Context, b *chaosbench.Bench, label string, shard int, volume int) (chaosbench.Figure, error) {
 	fail := func(f chaosbench.Figure, err error) (chaosbench.Figure, error) {
 		f.Scenario = label
+		renote(b, f)
 		return f, fmt.Errorf("%s: %w", label, err)
 	}
 	before, err := b.Health(ctx)
@@ -121,7 +122,16 @@ func run(ctx context.Context, b *chaosbench.Bench, label string, shard int, volu
 	if err != nil {
 		return fail(f, err)
 	}
+	renote(b, f)
 	return f, nil
+}
+
+// renote puts f's note on its row of the bench's table, which the bench
+// recorded before the checks after the repair.
+func renote(b *chaosbench.Bench, f chaosbench.Figure) {
+	if n := len(b.Figures); n > 0 && b.Figures[n-1].Scenario == f.Scenario {
+		b.Figures[n-1].Note = f.Note
+	}
 }
 
 // checkBack checks the shard's instances once recovered (now, the primary
@@ -164,8 +174,12 @@ func fenceOf(ctx context.Context, p corev1.Pod) (string, error) {
 		return "", fmt.Errorf("fence status of %s: %w", p.Name, err)
 	}
 	m := st.Marker
-	if m == nil || m.Decision.Action != instance.Serve || m.Unverified {
-		return "", fmt.Errorf("fence of %s: %+v, want it to serve at once (its replica is gone with its data)", p.Name, m)
+	if m == nil {
+		return "", fmt.Errorf("fence of %s: no record, want one that served at once (its replica is gone with its data)", p.Name)
+	}
+	if m.Decision.Action != instance.Serve || m.Unverified {
+		return "", fmt.Errorf("fence of %s: %s after %s (%s; unverified %v), want it to serve at once (its replica is gone with its data)",
+			p.Name, m.Decision.Action, m.ServeAfter.Round(10*time.Millisecond), m.Decision.Reason, m.Unverified)
 	}
 	return fmt.Sprintf("%s after %s (%s)", m.Decision.Action, m.ServeAfter.Round(10*time.Millisecond), m.Decision.Reason), nil
 }
