@@ -319,9 +319,11 @@ func (b *Bench) watchPromotion(ctx context.Context, shard int, replicaIPs []stri
 	ctx, cancel := context.WithCancel(ctx)
 	w := &promotionWatch{cancel: cancel, done: make(chan struct{})}
 	clients := map[string]*redis.Client{}
+	ids := map[string]string{} // the replica at each address when the fault came
 	for _, ip := range replicaIPs {
 		clients[ip] = redis.NewClient(&redis.Options{Addr: benchkit.PodAddr(ip), Password: b.password,
 			DialTimeout: 200 * time.Millisecond, ReadTimeout: 200 * time.Millisecond, MaxRetries: -1, PoolSize: 1})
+		ids[ip] = clients[ip].ClusterMyID(ctx).Val()
 	}
 	svc := b.ServiceName(shard)
 	go func() {
@@ -337,7 +339,7 @@ func (b *Bench) watchPromotion(ctx context.Context, shard int, replicaIPs []stri
 			w.mu.Unlock()
 			if !promoted {
 				for rip, c := range clients {
-					if servesSlots(ctx, c) {
+					if servesSlots(ctx, c, ids[rip]) {
 						w.mu.Lock()
 						w.promotedAt, w.promotedIP = time.Now(), rip
 						w.mu.Unlock()
@@ -423,19 +425,19 @@ func (p *shardProbe) close() {
 	}
 }
 
-// servesSlots: the node is a primary that holds slots, in its own view
-// (CLUSTER NODES, the myself line). ROLE alone is not enough: a Pod recreated
-// at a lost replica's address starts as an empty primary without slots.
-func servesSlots(ctx context.Context, c *redis.Client) bool {
+// servesSlots: node id (the replica at the address when the fault came) is
+// a primary holding slots in its own view (CLUSTER NODES' myself line). Not
+// ROLE: a Pod recreated at the address (empty, or another of the shard's).
+func servesSlots(ctx context.Context, c *redis.Client, id string) bool {
 	out, err := c.ClusterNodes(ctx).Result()
-	return err == nil && ownsSlots(out)
+	return err == nil && ownsSlots(out, id)
 }
 
-// ownsSlots: the myself line of CLUSTER NODES out is a primary's with a slot.
-func ownsSlots(out string) bool {
+// ownsSlots: the myself line of CLUSTER NODES out is id's, a primary's with a slot.
+func ownsSlots(out, id string) bool {
 	for _, line := range strings.Split(out, "\n") {
 		f := strings.Fields(line)
-		if len(f) >= 8 && strings.Contains(f[2], "myself") {
+		if len(f) >= 8 && strings.Contains(f[2], "myself") && f[0] == id {
 			// "[slot-<-id]" is an open slot, not one it owns (stray-primary).
 			return strings.Contains(f[2], "master") && slices.ContainsFunc(f[8:], func(s string) bool { return !strings.HasPrefix(s, "[") })
 		}

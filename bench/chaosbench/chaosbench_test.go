@@ -45,8 +45,13 @@ func TestOwnsSlots(t *testing.T) {
 		{"a000000000000000000000000000000000000000 10.0.0.1:6379@16379 myself,master - 0 0 3 connected", false},
 		{"a000000000000000000000000000000000000000 10.0.0.1:6379@16379 myself,slave b000000000000000000000000000000000000000 0 0 3 connected", false},
 	} {
-		if got := ownsSlots(other + c.myself + "\n"); got != c.want {
+		if got := ownsSlots(other+c.myself+"\n", "a000000000000000000000000000000000000000"); got != c.want {
 			t.Errorf("ownsSlots(%q) = %v, want %v", c.myself, got, c.want)
 		}
+	}
+	// Another node at the replica's address (a Pod recreated there).
+	mine := "a000000000000000000000000000000000000000 10.0.0.1:6379@16379 myself,master - 0 0 3 connected 8192-16383\n"
+	if ownsSlots(other+mine, "c000000000000000000000000000000000000000") {
+		t.Error("another node at the address taken for the promoted replica")
 	}
 }
