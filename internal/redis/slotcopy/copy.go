@@ -535,9 +535,28 @@ func (cp *Copier) commitCopy(ctx context.Context, conn *redis.Conn, src, tgtID s
 		return copyResult{}, fmt.Errorf("slot %d: setslot migrating on %s failed after the copy; keys put back on the source (%v): %w",
 			c.slot, src, perr, serr)
 	case err != nil:
-		return copyResult{}, fmt.Errorf("commit the copy of slot %d on %s: %w", c.slot, src, err)
+		return copyResult{}, fmt.Errorf("commit the copy of slot %d on %s: %w", c.slot, src, queuedErr(err, tcmds))
 	}
 	return copyResult{outcome: copied}, nil
+}
+
+// queuedErr returns, for a transaction Redis discarded (EXECABORT: nothing
+// ran), the error of the first command it refused while queueing, which
+// says whether a retry may help: TRYAGAIN or ASK for a slot already
+// migrating whose keys are not all there, MOVED or CLUSTERDOWN while the
+// node fails over (seen: the copy's commit on a source that a takeover had
+// just made primary, with its open slots handed over, failed a scale-in
+// for good as RedisPermanent). Any other error is returned as it is.
+func queuedErr(err error, cmds []redis.Cmder) error {
+	if !strings.HasPrefix(err.Error(), "EXECABORT") {
+		return err
+	}
+	for _, c := range cmds {
+		if cerr := c.Err(); cerr != nil && !strings.HasPrefix(cerr.Error(), "EXECABORT") {
+			return fmt.Errorf("transaction discarded (EXECABORT), nothing ran: %s refused: %w", c.Name(), cerr)
+		}
+	}
+	return err
 }
 
 // cannotCopy reports a refusal of the copy path's commands (ACL, disabled
