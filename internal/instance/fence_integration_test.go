@@ -154,6 +154,7 @@ func TestFenceSIGKILL(t *testing.T) {
 			if tc.afterFailover {
 				redistest.WaitFor(t, 30*time.Second, "the replica's promotion", func() bool { return isPrimary(ctx, r.Addr) })
 			}
+			p.Release() // its ports, for the restart
 			args := nodeArgs(p, tc.config)
 			var served time.Duration
 			var marker instance.Marker

@@ -45,6 +45,7 @@ func TestFenceGoneReplica(t *testing.T) {
 	if err := os.RemoveAll(r.Dir); err != nil { // the replica's volume
 		t.Fatal(err)
 	}
+	p.Release()
 	args := nodeArgs(p, config)
 	control := runUntilServing(t, instance.Options{Args: args, Timeout: 3 * time.Second}, true)
 	if control.Decision.Action != instance.Wait || !control.Unverified {

@@ -38,6 +38,7 @@ func TestFenceFindsAMovedReplica(t *testing.T) {
 	redistest.WaitFor(t, 10*time.Second, "the replica in sync", func() bool { return replOffset(ctx, t, r.Addr, "slave_repl_offset") >= off })
 	r.Kill()
 	p.Kill()
+	p.Release() // restarted below at its own address
 
 	// The replica at a new port: its own redis-server, its nodes.conf.
 	moved := &redistest.Node{Port: freePort(t), BusPort: freePort(t), Dir: r.Dir}

@@ -155,6 +155,7 @@ func TestManagersTakeOverAHeldPrimary(t *testing.T) {
 // the test ends.
 func runManaged(t *testing.T, n *redistest.Node, grace time.Duration, log *slog.Logger) {
 	n.Kill()
+	n.Release()
 	ctx, cancel := context.WithCancel(context.WithoutCancel(t.Context()))
 	done := make(chan error, 1)
 	go func() {

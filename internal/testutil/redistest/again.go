@@ -12,6 +12,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/dayops/dayops/internal/redis/clusteradmin"
+	"github.com/dayops/dayops/internal/testutil/porthold"
 )
 
 // StartAgain starts a redis-server on a stopped node's directory (its
@@ -20,6 +21,8 @@ import (
 // node's old one. The test's cleanup kills it. It returns the address.
 func StartAgain(t testing.TB, dir string, port, bus int, config ...string) string {
 	t.Helper()
+	porthold.Release(port)
+	porthold.Release(bus)
 	args := append([]string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--protected-mode", "no",
 		"--cluster-enabled", "yes", "--cluster-port", strconv.Itoa(bus), "--cluster-config-file", filepath.Join(dir, "nodes.conf"),
 		"--cluster-node-timeout", "5000", "--dir", dir, "--save", "", "--appendonly", "no", "--logfile", filepath.Join(dir, "again.log")},

@@ -22,6 +22,7 @@ import (
 
 	"github.com/dayops/dayops/internal/redis/clusteradmin"
 	"github.com/dayops/dayops/internal/redis/noaddr"
+	"github.com/dayops/dayops/internal/testutil/porthold"
 	"github.com/dayops/dayops/internal/topology"
 )
 
@@ -238,6 +239,7 @@ func (c *Cluster) startNode(ctx context.Context) (*Node, error) {
 
 // start starts the node's redis-server.
 func (n *Node) start() error {
+	n.Release()
 	cmd := exec.Command(n.bin, n.args...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
 	if err := cmd.Start(); err != nil {
@@ -359,8 +361,21 @@ func (n *Node) CPUTime() time.Duration {
 	return time.Duration(ut+st) * 10 * time.Millisecond // USER_HZ is 100 on Linux
 }
 
-// Kill stops the node at once (SIGKILL).
-func (n *Node) Kill() { n.kill() }
+// Kill stops the node at once (SIGKILL). Its ports stay taken (porthold)
+// until it starts again (Restart, StartAgain on them), Release or the
+// cluster's Close: no other test's redis-server answers at its address.
+func (n *Node) Kill() {
+	n.kill()
+	porthold.Hold(n.Port)
+	porthold.Hold(n.BusPort)
+}
+
+// Release gives back the ports of a killed node, for a test that starts a
+// process on them itself.
+func (n *Node) Release() {
+	porthold.Release(n.Port)
+	porthold.Release(n.BusPort)
+}
 
 // Promotion says how the node was made a primary, read from its log:
 // "takeover" (CLUSTER FAILOVER TAKEOVER), "election" (Redis' own failover
@@ -528,6 +543,7 @@ func (c *Cluster) Check(ctx context.Context) error {
 func (c *Cluster) Close() error {
 	for _, n := range c.Nodes() {
 		n.kill()
+		n.Release()
 	}
 	if c.Pool != nil {
 		_ = c.Pool.Close()
