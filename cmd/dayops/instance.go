@@ -87,11 +87,13 @@ its shard a pause of milliseconds instead of a failover. The exit status is redi
 }
 
 // envList is the comma-separated list in the environment variable name
-// (none when it is unset or empty).
+// (none when it is unset or empty), its items trimmed, empty ones dropped.
 func envList(name string) []string {
-	v := strings.TrimSpace(os.Getenv(name))
-	if v == "" {
-		return nil
+	var out []string
+	for item := range strings.SplitSeq(os.Getenv(name), ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			out = append(out, item)
+		}
 	}
-	return strings.Split(v, ",")
+	return out
 }

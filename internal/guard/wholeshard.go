@@ -58,8 +58,8 @@ func LosingWhole(a Assessment, going []int) []int {
 }
 
 // Going says whether the Pod is being deleted on a Ready node: it shuts
-// down and will not come back by itself (its node's agent stops it; a
-// StatefulSet makes it anew once it is gone).
+// down and will not come back by itself (its node's agent stops it; the
+// recover workflow makes it anew once it is gone).
 func (p Pod) Going() bool { return p.Deleting && p.NodeReady }
 
 // GoingOrdinals returns the ordinals of the Pods that are going, in the
