@@ -263,7 +263,11 @@ func startStatus(addr string, b boot, log *slog.Logger) *statusServer {
 	} else if ok {
 		st.Marker = &m
 	}
-	status, err := serveStatus(addr, st, log)
+	token := b.cfg.Requirepass
+	if token == "" {
+		token = b.cfg.Masterauth
+	}
+	status, err := serveStatus(addr, st, token, log)
 	if err != nil {
 		log.Warn("no status endpoint", "err", err)
 	}
@@ -281,7 +285,7 @@ func fenceUntilServing(ctx context.Context, o Options, log *slog.Logger, b boot,
 	var ferr error
 	go func() {
 		defer close(done)
-		m, ferr = runFence(fctx, log, b.cfg, fencePass, b.nodes, b.obs, fenceLimits{wait: o.Timeout, follow: o.FollowLimit}, started)
+		m, ferr = runFence(fctx, log, b.cfg, fencePass, b.nodes, b.obs, fenceLimits{wait: o.Timeout, follow: o.FollowLimit, told: status.gone}, started)
 	}()
 wait:
 	for {
@@ -340,8 +344,12 @@ func exitStatus(err error) error {
 }
 
 // fenceLimits bound the fence: wait for unreachable replicas (then
-// serve), follow a promoted one (then fail, and the container restarts).
-type fenceLimits struct{ wait, follow time.Duration }
+// serve), follow a promoted one (then fail, and the container restarts);
+// told, when set, names more members gone with their data (gonenotice).
+type fenceLimits struct {
+	wait, follow time.Duration
+	told         func() []string
+}
 
 // runFence observes, decides and acts until the node may serve, then lifts
 // the fence.
@@ -366,6 +374,13 @@ func runFence(ctx context.Context, log *slog.Logger, cfg RedisConfig, pass strin
 			return m, ctx.Err()
 		}
 		o := obs
+		if limits.told != nil {
+			for _, id := range limits.told() {
+				if !slices.Contains(o.Gone, id) {
+					o.Gone = append(slices.Clip(o.Gone), id)
+				}
+			}
+		}
 		var err error
 		if o.Self, _, err = replication(ctx, self); err != nil {
 			log.Warn("fence: read own replication state", "err", err)
