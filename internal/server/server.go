@@ -19,6 +19,7 @@ import (
 	"github.com/dayops/dayops/internal/activities/guardian"
 	"github.com/dayops/dayops/internal/activities/hooks"
 	"github.com/dayops/dayops/internal/activities/kube"
+	"github.com/dayops/dayops/internal/activities/notify"
 	"github.com/dayops/dayops/internal/activities/redisops"
 	"github.com/dayops/dayops/internal/audit"
 	"github.com/dayops/dayops/internal/audit/projection"
@@ -167,6 +168,7 @@ func (d *Deps) Activities() workflows.Activities {
 			ListenHost: d.BackupServeHost, Clients: d.BackupClients, InstanceImage: d.InstanceImage},
 		Guardian: &guardian.Activities{Kube: d.Kube, Passwords: kube.Passwords{Client: d.Kube}, Temporal: d.Temporal,
 			TaskQueue: workflows.TaskQueue, Log: d.Log, Metrics: d.guardianMetrics},
+		Notify: &notify.Activities{Kube: d.Kube, Passwords: kube.Passwords{Client: d.Kube}, Log: d.Log},
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"github.com/dayops/dayops/internal/activities/guardian"
 	"github.com/dayops/dayops/internal/activities/hooks"
 	"github.com/dayops/dayops/internal/activities/kube"
+	"github.com/dayops/dayops/internal/activities/notify"
 	"github.com/dayops/dayops/internal/activities/redisops"
 	"github.com/dayops/dayops/internal/workflows/backups"
 	"github.com/dayops/dayops/internal/workflows/guardianwf"
@@ -26,6 +27,9 @@ type Activities struct {
 	Backup *backup.Activities
 	// Guardian is the guardian's and the self-healing operations' activities.
 	Guardian *guardian.Activities
+	// Notify tells instance managers what the recover knows (members gone
+	// with their data).
+	Notify *notify.Activities
 }
 
 // Registry is what workers and test environments offer for registration.
@@ -57,5 +61,8 @@ func Register(r Registry, a Activities) {
 	}
 	if a.Guardian != nil {
 		r.RegisterActivity(a.Guardian)
+	}
+	if a.Notify != nil {
+		r.RegisterActivity(a.Notify)
 	}
 }

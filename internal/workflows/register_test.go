@@ -9,6 +9,7 @@ import (
 	"github.com/dayops/dayops/internal/activities/guardian"
 	"github.com/dayops/dayops/internal/activities/hooks"
 	"github.com/dayops/dayops/internal/activities/kube"
+	"github.com/dayops/dayops/internal/activities/notify"
 	"github.com/dayops/dayops/internal/activities/redisops"
 	"go.temporal.io/sdk/testsuite"
 )
@@ -21,6 +22,6 @@ func TestRegisterEverything(t *testing.T) {
 	Register(env, Activities{
 		Kube: &kube.Activities{}, Redis: &redisops.Activities{}, Hooks: &hooks.Activities{},
 		Audit: &auditlog.Activities{}, State: &clusterstate.Activities{}, Guardian: &guardian.Activities{},
-		Backup: &backup.Activities{},
+		Backup: &backup.Activities{}, Notify: &notify.Activities{},
 	})
 }

@@ -41,9 +41,9 @@ type FenceReport struct {
 var statusClient = &http.Client{Timeout: time.Second,
 	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 
-// statusAddr is where the Pod's instance manager answers its status ("":
+// StatusAddr is where the Pod's instance manager answers its status ("":
 // the Pod runs without it).
-func statusAddr(p *corev1.Pod) string {
+func StatusAddr(p *corev1.Pod) string {
 	if p.Status.PodIP == "" {
 		return ""
 	}

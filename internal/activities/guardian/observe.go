@@ -301,7 +301,7 @@ func (a *Activities) readKube(ctx context.Context, cluster, namespace string, c 
 		if p.Status.PodIP != "" {
 			gp.Addr = p.Status.PodIP + ":" + strconv.Itoa(render.RedisPort)
 		}
-		if a := statusAddr(&p); a != "" {
+		if a := StatusAddr(&p); a != "" {
 			status[ord] = a
 		}
 		for _, cond := range p.Status.Conditions {

@@ -388,6 +388,7 @@ func waitPrimary(ctx workflow.Context, r *flow.Run, in RecoverInput, obs guardia
 	deadline := workflow.Now(ctx).Add(wait)
 	ue := newUnelectable(ctx)
 	pr := newPrimaryRestart(ctx)
+	tg := newGoneTeller(ctx)
 	for {
 		var err error
 		if obs, err = observeGuard(ctx, r, obs.Assessment.Known, fmt.Sprintf("find shard-%d's live primary", l.Shard)); err != nil {
@@ -401,6 +402,9 @@ func waitPrimary(ctx workflow.Context, r *flow.Run, in RecoverInput, obs guardia
 				"shard-%d has no live primary after %s: no replica could take over, its data must be restored from a backup", l.Shard, wait), ErrTypeNoPrimary, nil)
 		}
 		if err := ue.takeOver(ctx, r, obs, l.Shard); err != nil {
+			return obs, err
+		}
+		if err := tg.tell(ctx, r, obs, l.Shard); err != nil {
 			return obs, err
 		}
 		if lp, ok := pr.due(ctx, obs, l.Shard); ok {

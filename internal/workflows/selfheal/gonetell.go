@@ -1,0 +1,83 @@
+package selfheal
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"time"
+
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/dayops/dayops/internal/activities/guardian"
+	"github.com/dayops/dayops/internal/activities/notify"
+	"github.com/dayops/dayops/internal/guard"
+	"github.com/dayops/dayops/internal/workflows/flow"
+)
+
+// notifyActs names the activities that tell instance managers things.
+var notifyActs *notify.Activities
+
+// changeRecoverTellsGone: while a shard has no live primary, the recover
+// tells the shard's instance managers which of its members are gone with
+// their data, so that a former primary restarting in place (its Pod kept,
+// so nothing set DAYOPS_GONE_REPLICAS on it) does not wait its whole
+// --unreachable-timeout (60 s) for a replica whose Pod and volume were
+// deleted (the shard takes no write meanwhile).
+const changeRecoverTellsGone = "recover-tells-gone"
+
+// tellGoneEvery is how often the notice is repeated while the shard has
+// no live primary: a manager restarted since forgets it.
+const tellGoneEvery = 10 * time.Second
+
+// goneTeller tells a shard's managers of its members gone with their data.
+type goneTeller struct {
+	on   bool
+	last time.Time
+}
+
+func newGoneTeller(ctx workflow.Context) *goneTeller {
+	return &goneTeller{on: workflow.GetVersion(ctx, changeRecoverTellsGone, workflow.DefaultVersion, 1) != workflow.DefaultVersion}
+}
+
+// tell tells the managers of shard's members that are restarting in their
+// Pods that its lost members without a volume are gone with their data (goneNotice), at most
+// every tellGoneEvery. Best effort: a manager not told (restarting, no
+// password) is told again next time; the fence's own timeout stays the
+// bound.
+func (g *goneTeller) tell(ctx workflow.Context, r *flow.Run, obs guardian.Observation, shard int) error {
+	if !g.on || obs.Spec == nil || (!g.last.IsZero() && workflow.Now(ctx).Sub(g.last) < tellGoneEvery) {
+		return nil
+	}
+	gone, targets := goneNotice(obs, shard)
+	if len(gone) == 0 || len(targets) == 0 {
+		return nil
+	}
+	g.last = workflow.Now(ctx)
+	c := *obs.Spec
+	var res notify.TellGoneResult
+	return r.Exec(ctx, flow.QuickOptions, fmt.Sprintf("tell shard-%d's managers (ordinals %v) that %d member(s) are gone with their data", shard, targets, len(gone)),
+		notifyActs.TellGoneMembers, notify.TellGoneInput{Namespace: c.Namespace, Cluster: c.Name, Auth: flow.AuthOf(c), Ordinals: targets, NodeIDs: gone}, &res)
+}
+
+// goneNotice returns the node IDs of shard's lost members whose Pod and
+// volume are both gone, and the ordinals of its members whose Pods are
+// there, not lost, and whose redis-server does not answer the cluster's
+// password: restarting, perhaps fenced (whose managers are told).
+func goneNotice(obs guardian.Observation, shard int) (gone []string, targets []int) {
+	var lost []guard.Lost // gone: no Pod (and goneWithData: no volume)
+	for _, l := range obs.Assessment.Lost {
+		if l.Shard == shard && !l.PodExists {
+			lost = append(lost, l)
+		}
+	}
+	isLost := func(o int) bool {
+		return slices.ContainsFunc(obs.Assessment.Lost, func(l guard.Lost) bool { return l.Ordinal == o })
+	}
+	for _, o := range slices.Sorted(maps.Keys(obs.Assessment.Known)) {
+		_, hasPod := obs.Pod(o)
+		if hasPod && obs.Assessment.Known[o].Shard == shard && !isLost(o) && !obs.Input.Nodes[o].Reachable {
+			targets = append(targets, o)
+		}
+	}
+	return goneWithData(obs, lost), targets
+}
