@@ -307,6 +307,13 @@ func TestSelfHealing(t *testing.T) {
 	// whole 60 s for a replica that would never answer, then served
 	// unverified); the replica's ordinal comes back as a new replica.
 	h.checked(shardloss.RunReplicaData(ctx, b, 2))
+	// 20c. Shard 2's replica's Pod force-deleted with its volume and its
+	// primary's redis-server SIGKILLed at once: the primary restarts in
+	// place, fenced, its Pod kept (nothing named the gone replica on it).
+	// The recover tells its manager the replica is gone with its data
+	// (gonenotice) and the fence serves, decided (before: it waited its
+	// whole 60 s, the shard refusing writes, then served unverified).
+	h.checked(shardloss.RunCrash(ctx, b, 2))
 	// 21. Shard 1's primary's volume fills up (its AOF directory swapped
 	// for a tmpfs with 1 MiB to spare, filled by writes to its slots):
 	// Redis refuses every write to the shard with MISCONF and keeps the

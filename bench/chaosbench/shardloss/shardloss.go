@@ -18,11 +18,13 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/dayops/dayops/bench/benchkit"
 	"github.com/dayops/dayops/bench/chaosbench"
 	"github.com/dayops/dayops/internal/instance"
 	"github.com/dayops/dayops/internal/kube/render"
@@ -34,6 +36,7 @@ const (
 	Scenario            = "delete every Pod of one shard at once, volumes kept"
 	DataScenario        = "delete every Pod of one shard at once and its primary's volume"
 	ReplicaDataScenario = "delete every Pod of one shard at once and its replica's volume"
+	CrashScenario       = "SIGKILL a primary's redis-server as its replica's Pod and volume go"
 )
 
 // Run runs shard-lost on shard. The instances must come back with the node
@@ -62,8 +65,24 @@ func RunReplicaData(ctx context.Context, b *chaosbench.Bench, shard int) (chaosb
 	return run(ctx, b, ReplicaDataScenario, shard, 1)
 }
 
+// RunCrash runs crash-lost-replica-data on shard: the replica's Pod is
+// force-deleted with its volume (its node lost) and the primary's
+// redis-server SIGKILLed at once. The primary restarts in place, fenced:
+// its Pod was kept, so nothing named the gone replica on it, and its
+// nodes.conf lists the replica. The recover tells its manager the replica
+// is gone with its data (instance/gonenotice), and the fence serves
+// decided, well before its 60 s wait for the replica would have ended
+// (before: the shard refused writes those 60 s, then served unverified).
+func RunCrash(ctx context.Context, b *chaosbench.Bench, shard int) (chaosbench.Figure, error) {
+	return run(ctx, b, CrashScenario, shard, crashVolume)
+}
+
+// crashVolume is run's volume for RunCrash: the replica's, and the
+// primary's redis-server SIGKILLed instead of its Pod deleted.
+const crashVolume = -2
+
 // run deletes the shard's Pods together, and the volume of pods[volume]
-// (the primary first) unless volume is -1.
+// (the primary first) unless volume is -1; crashVolume: see RunCrash.
 func run(ctx context.Context, b *chaosbench.Bench, label string, shard int, volume int) (chaosbench.Figure, error) {
 	fail := func(f chaosbench.Figure, err error) (chaosbench.Figure, error) {
 		f.Scenario = label
@@ -79,6 +98,9 @@ func run(ctx context.Context, b *chaosbench.Bench, label string, shard int, volu
 		return fail(chaosbench.Figure{}, err)
 	}
 	f, err := b.Measure(ctx, label, shard, false, func(ctx context.Context, f *chaosbench.Figure) error {
+		if volume == crashVolume {
+			return crash(ctx, b, pods, f)
+		}
 		if volume >= 0 {
 			if err := deleteVolumes(ctx, b, pods[volume]); err != nil {
 				return err
@@ -117,6 +139,9 @@ func run(ctx context.Context, b *chaosbench.Bench, label string, shard int, volu
 	if started != 1 || op.Status != "Completed" {
 		return fail(f, fmt.Errorf("want one recover that completed, got %d, the last %s (%s)", started, op.Status, op.Error))
 	}
+	if volume == crashVolume {
+		volume = 1 // the replica's volume is gone, the primary kept its place
+	}
 	note, err := checkBack(ctx, pods, now, volume)
 	f.Note += note
 	if err != nil {
@@ -124,6 +149,24 @@ func run(ctx context.Context, b *chaosbench.Bench, label string, shard int, volu
 	}
 	renote(b, f)
 	return f, nil
+}
+
+// crash force-deletes the replica's Pod (pods[1]) and its volume, and
+// SIGKILLs the primary's redis-server.
+func crash(ctx context.Context, b *chaosbench.Bench, pods []corev1.Pod, f *chaosbench.Figure) error {
+	rep := pods[1]
+	if err := deleteVolumes(ctx, b, rep); err != nil {
+		return err
+	}
+	if err := b.Kube.CoreV1().Pods(b.Namespace).Delete(ctx, rep.Name, metav1.DeleteOptions{GracePeriodSeconds: new(int64)}); err != nil {
+		return fmt.Errorf("force-delete pod %s: %w", rep.Name, err)
+	}
+	pids, err := benchkit.SignalRedis(pods[0].Status.PodIP, syscall.SIGKILL)
+	if err != nil {
+		return err
+	}
+	f.Note = fmt.Sprintf("%s and its volume force-deleted, SIGKILL to redis-server %v of %s", rep.Name, pids, pods[0].Name)
+	return nil
 }
 
 // renote puts f's note on its row of the bench's table, which the bench
