@@ -300,12 +300,12 @@ func lastLines(s string, n int) string {
 }
 
 // freePort finds a port in [20000, 30000) free on 127.0.0.1, other than
-// avoid, by binding it.
+// avoid and the ports of killed nodes (porthold), by binding it.
 func freePort(avoid int) (int, error) {
 	start := 20000 + rand.IntN(10000)
 	for i := range 10000 {
 		p := 20000 + (start-20000+i)%10000
-		if p == avoid {
+		if p == avoid || porthold.Held(p) {
 			continue
 		}
 		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
@@ -361,9 +361,10 @@ func (n *Node) CPUTime() time.Duration {
 	return time.Duration(ut+st) * 10 * time.Millisecond // USER_HZ is 100 on Linux
 }
 
-// Kill stops the node at once (SIGKILL). Its ports stay taken (porthold)
-// until it starts again (Restart, StartAgain on them), Release or the
-// cluster's Close: no other test's redis-server answers at its address.
+// Kill stops the node at once (SIGKILL). Its ports are held (porthold:
+// no test picks them, and nothing answers there) until it starts again
+// (Restart, StartAgain on them), Release or the cluster's Close: no other
+// test's redis-server answers at its address.
 func (n *Node) Kill() {
 	n.kill()
 	porthold.Hold(n.Port)

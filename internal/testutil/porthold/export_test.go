@@ -1,0 +1,5 @@
+package porthold
+
+
+// MarkerForTest is the marker file of port.
+func MarkerForTest(port int) string { return marker(port) }
