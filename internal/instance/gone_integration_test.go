@@ -29,28 +29,8 @@ func TestFenceGoneReplica(t *testing.T) {
 	if _, err := exec.LookPath("redis-server"); err != nil {
 		t.Skip("redis-server not installed")
 	}
-	ctx := t.Context()
-	// appendfsync always: every acknowledged write is on the primary's
-	// disk at the kill, so a key missing afterwards is the restart's loss.
-	config := []string{"--appendonly", "yes", "--appendfsync", "always", "--aof-use-rdb-preamble", "yes"}
-	c := redistest.New(t, redistest.Options{Primaries: 3, ReplicasPerPrimary: 1, Config: config})
-	p, r := c.Nodes()[0], c.Nodes()[3]
-	rID, err := c.NodeID(ctx, r.Addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cc := c.ClusterClient()
-	defer cc.Close()
-	w := redistest.StartWriter(ctx, cc, redistest.WriterOptions{Keys: 3000, Workers: 4})
-	redistest.WaitFor(t, time.Minute, "writes", func() bool { return w.Stats().Acked > 10000 })
-	st := w.Stop()
-	r.Kill()
-	p.Kill()
-	if err := os.RemoveAll(r.Dir); err != nil { // the replica's volume
-		t.Fatal(err)
-	}
-	p.Release()
-	args := nodeArgs(p, config)
+	lost := loseReplicaVolume(t, "")
+	args, rID := lost.args, lost.replicaID
 	control := runUntilServing(t, instance.Options{Args: args, Timeout: 3 * time.Second}, true)
 	if control.Decision.Action != instance.Wait || !control.Unverified {
 		t.Errorf("control: decision %q (%s), unverified %v; want a wait for the unreachable replica, then served unverified",
@@ -62,13 +42,7 @@ func TestFenceGoneReplica(t *testing.T) {
 	if m.Decision.Action != instance.Serve || m.Unverified || m.Role != "primary" {
 		t.Errorf("decision %q (%s), unverified %v, role %s; want serve at once as the primary", m.Decision.Action, m.Decision.Reason, m.Unverified, m.Role)
 	}
-	check := c.ClusterClient()
-	defer check.Close()
-	redistest.WaitFor(t, 30*time.Second, "the cluster to serve every slot", func() bool { return check.Set(ctx, "probe", "1", 0).Err() == nil })
-	n, err := w.Verify(ctx, check)
-	if err != nil || st.Lost != 0 {
-		t.Errorf("acknowledged writes lost: %d replaced (%v); read back %d keys: %v", st.Lost, st.LostErr, n, err)
-	}
+	lost.verify(t)
 }
 
 // runUntilServing runs the instance manager with o until it lifts its
@@ -117,25 +91,8 @@ func TestFenceToldOfGoneReplica(t *testing.T) {
 	}
 	ctx := t.Context()
 	const password = "told-gone-pw"
-	config := []string{"--appendonly", "yes", "--appendfsync", "always", "--aof-use-rdb-preamble", "yes"}
-	c := redistest.New(t, redistest.Options{Primaries: 3, ReplicasPerPrimary: 1, Config: config, Password: password})
-	p, r := c.Nodes()[0], c.Nodes()[3]
-	rID, err := c.NodeID(ctx, r.Addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cc := c.ClusterClient()
-	defer cc.Close()
-	w := redistest.StartWriter(ctx, cc, redistest.WriterOptions{Keys: 3000, Workers: 4})
-	redistest.WaitFor(t, time.Minute, "writes", func() bool { return w.Stats().Acked > 10000 })
-	st := w.Stop()
-	r.Kill()
-	p.Kill()
-	if err := os.RemoveAll(r.Dir); err != nil { // the replica's volume
-		t.Fatal(err)
-	}
-	p.Release()
-	args := nodeArgs(p, append([]string{"--requirepass", password, "--masterauth", password}, config...))
+	lost := loseReplicaVolume(t, password)
+	args, rID := lost.args, lost.replicaID
 	statusAddr := freeAddr(t)
 	told := make(chan time.Time, 1)
 	go func() {
@@ -180,11 +137,61 @@ func TestFenceToldOfGoneReplica(t *testing.T) {
 		t.Errorf("decision %q (%s), unverified %v, role %s, gone %v; want serve as the primary, the replica gone", m.Decision.Action,
 			m.Decision.Reason, m.Unverified, m.Role, m.Observation.Gone)
 	}
-	check := c.ClusterClient()
+	lost.verify(t)
+}
+
+// lostShard is a shard SIGKILLed whole with its replica's directory (its
+// volume) removed: the former primary's arguments, with the cluster's
+// password, and the gone replica's node ID.
+type lostShard struct {
+	c         *redistest.Cluster
+	w         *redistest.Writer
+	st        redistest.WriterStats
+	args      []string
+	replicaID string
+}
+
+// loseReplicaVolume writes to a cluster (password: its password, "" none),
+// then SIGKILLs shard 0's primary and replica and removes the replica's
+// directory. appendfsync always: every acknowledged write is on the
+// primary's disk at the kill, so a key missing afterwards is the
+// restart's loss.
+func loseReplicaVolume(t *testing.T, password string) lostShard {
+	t.Helper()
+	ctx := t.Context()
+	config := []string{"--appendonly", "yes", "--appendfsync", "always", "--aof-use-rdb-preamble", "yes"}
+	c := redistest.New(t, redistest.Options{Primaries: 3, ReplicasPerPrimary: 1, Config: config, Password: password})
+	p, r := c.Nodes()[0], c.Nodes()[3]
+	rID, err := c.NodeID(ctx, r.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cc := c.ClusterClient()
+	defer cc.Close()
+	w := redistest.StartWriter(ctx, cc, redistest.WriterOptions{Keys: 3000, Workers: 4})
+	redistest.WaitFor(t, time.Minute, "writes", func() bool { return w.Stats().Acked > 10000 })
+	st := w.Stop()
+	r.Kill()
+	p.Kill()
+	if err := os.RemoveAll(r.Dir); err != nil { // the replica's volume
+		t.Fatal(err)
+	}
+	p.Release()
+	if password != "" {
+		config = append([]string{"--requirepass", password, "--masterauth", password}, config...)
+	}
+	return lostShard{c: c, w: w, st: st, args: nodeArgs(p, config), replicaID: rID}
+}
+
+// verify reads every written key back once the cluster serves again.
+func (l lostShard) verify(t *testing.T) {
+	t.Helper()
+	ctx := t.Context()
+	check := l.c.ClusterClient()
 	defer check.Close()
 	redistest.WaitFor(t, 30*time.Second, "the cluster to serve every slot", func() bool { return check.Set(ctx, "probe", "1", 0).Err() == nil })
-	n, err := w.Verify(ctx, check)
-	if err != nil || st.Lost != 0 {
-		t.Errorf("acknowledged writes lost: %d replaced (%v); read back %d keys: %v", st.Lost, st.LostErr, n, err)
+	n, err := l.w.Verify(ctx, check)
+	if err != nil || l.st.Lost != 0 {
+		t.Errorf("acknowledged writes lost: %d replaced (%v); read back %d keys: %v", l.st.Lost, l.st.LostErr, n, err)
 	}
 }
