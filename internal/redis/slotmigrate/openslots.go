@@ -212,6 +212,12 @@ func (a *Migrator) primaryViews(ctx context.Context, seeds []string) (*migration
 	slices.Sort(m.live)
 	for _, id := range m.primaries {
 		if views[id], err = a.View(ctx, m.addrs[id]); err != nil {
+			if clusteradmin.IsAuthError(err) {
+				// A primary restarting under its instance manager's fence
+				// (a source or target killed mid-move): it serves again
+				// within the fence's wait, and the run observes again.
+				return nil, nil, clusteradmin.Transient(fmt.Sprintf("%v (fenced: restarting)", err))
+			}
 			return nil, nil, err
 		}
 	}

@@ -476,3 +476,50 @@ func TestMigrateTakesOverALostSource(t *testing.T) {
 	}
 	so.checkNothingLost(t)
 }
+
+// TestMigrateWaitsForAFencedPrimary: a primary of the cluster refuses the
+// cluster's password when a run starts, as one restarting under its
+// instance manager's fence does (the source of a scale-in SIGKILLed in
+// the middle of the move, in the e2e suite: the retry then failed for
+// good, RedisPermanent). The run's error is transient, and a run once the
+// fence is lifted moves every slot with every key in place.
+func TestMigrateWaitsForAFencedPrimary(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	const password = "cluster-secret"
+	so := newScaleOutWith(t, redistest.Options{Primaries: 3, ReplicasPerPrimary: 1, Password: password,
+		Config: []string{"--appendonly", "yes", "--appendfsync", "always"}},
+		redistest.WriterOptions{Keys: 2000, Workers: 2, CheckPrevious: true}, false)
+	c, cc, w, plan := so.c, so.cc, so.w, so.plan
+	fenced := c.Nodes()[0]
+	if err := fenced.Restart(ctx); err != nil { // the pool's connections go with it
+		t.Fatal(err)
+	}
+	fc := redis.NewClient(&redis.Options{Addr: fenced.Addr, Password: password, Protocol: 2})
+	defer fc.Close()
+	if err := fc.ConfigSet(ctx, "requirepass", "fence-once").Err(); err != nil {
+		t.Fatal(err)
+	}
+	m := slotmigrate.New(c.Admin)
+	_, err := m.MigrateSlots(ctx, slotmigrate.MigrateInput{Moves: plan.Moves, Seeds: c.Addrs()})
+	if typ, retry := clusteradmin.Classify(err); err == nil || typ != clusteradmin.TypeTransient || !retry {
+		t.Fatalf("run against a fenced primary: %v (%s, retryable %v), want a transient error", err, typ, retry)
+	}
+	t.Logf("run against a fenced primary: %v", err)
+	if err := fc.Do(ctx, "auth", "fence-once").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := fc.ConfigSet(ctx, "requirepass", password).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.MigrateSlots(ctx, slotmigrate.MigrateInput{Moves: plan.Moves, Seeds: c.Addrs()}); err != nil {
+		t.Fatalf("run after the fence: %v", err)
+	}
+	w.Stop()
+	if st := w.Stats(); st.Lost > 0 {
+		t.Errorf("%d acknowledged writes lost: %v", st.Lost, st.LostErr)
+	}
+	if n, err := redistest.CountFilled(ctx, cc, "k:", testKeys); err != nil || n != testKeys {
+		t.Errorf("%d of %d filled keys (%v)", n, testKeys, err)
+	}
+}
