@@ -314,6 +314,11 @@ func TestSelfHealing(t *testing.T) {
 	// (gonenotice) and the fence serves, decided (before: it waited its
 	// whole 60 s, the shard refusing writes, then served unverified).
 	h.checked(shardloss.RunCrash(ctx, b, 2))
+	// 20d. The same with the replica's volume kept: the recover brings the
+	// replica back on its volume before it waits for the shard's primary,
+	// whose fence finds it and serves decided (before: each waited for the
+	// other until the fence's 60 s ran out, and it served unverified).
+	h.checked(shardloss.RunCrashKept(ctx, b, 2))
 	// 21. Shard 1's primary's volume fills up (its AOF directory swapped
 	// for a tmpfs with 1 MiB to spare, filled by writes to its slots):
 	// Redis refuses every write to the shard with MISCONF and keeps the

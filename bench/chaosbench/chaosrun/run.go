@@ -38,7 +38,7 @@ import (
 
 // Scenario names, for Config.Skip.
 var Scenarios = []string{"force-delete-primary", "delete-primary", "delete-replica-pvc", "worker-mid-recovery", "worker-down",
-	"switchover", "sigkill-aof", "freeze-primary", "lose-node", "busy", "audit-db-down", "kube-api-down", "temporal-down", "source-kill", "target-kill", "source-kill-slow", "held-loss", "stale-hold", "open-slot-left", "open-slot", "shard-lost", "shard-lost-data", "shard-lost-replica-data", "crash-lost-replica-data", "disk-full", "stray-primary", "stranger-at-address", "lose-majority", "stale-replica", "sigkill-none", "force-delete-primary-none"}
+	"switchover", "sigkill-aof", "freeze-primary", "lose-node", "busy", "audit-db-down", "kube-api-down", "temporal-down", "source-kill", "target-kill", "source-kill-slow", "held-loss", "stale-hold", "open-slot-left", "open-slot", "shard-lost", "shard-lost-data", "shard-lost-replica-data", "crash-lost-replica-data", "crash-lost-replica", "disk-full", "stray-primary", "stranger-at-address", "lose-majority", "stale-replica", "sigkill-none", "force-delete-primary-none"}
 
 // Config of a run of `dayops-dev bench chaos`.
 type Config struct {
@@ -259,6 +259,7 @@ func runAOF(ctx context.Context, b *chaosbench.Bench, cfg Config, out io.Writer,
 		{"shard-lost-data", func() (chaosbench.Figure, error) { return shardloss.RunData(ctx, b, 2) }},
 		{"shard-lost-replica-data", func() (chaosbench.Figure, error) { return shardloss.RunReplicaData(ctx, b, 2) }},
 		{"crash-lost-replica-data", func() (chaosbench.Figure, error) { return shardloss.RunCrash(ctx, b, 2) }},
+		{"crash-lost-replica", func() (chaosbench.Figure, error) { return shardloss.RunCrashKept(ctx, b, 2) }},
 		{"disk-full", func() (chaosbench.Figure, error) { return diskfull.Run(ctx, b, 1) }},
 		{"stray-primary", func() (chaosbench.Figure, error) { return stray.Run(ctx, b, 0) }},
 		{"stranger-at-address", func() (chaosbench.Figure, error) { return stranger.Run(ctx, b, 1) }},

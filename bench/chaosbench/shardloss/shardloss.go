@@ -37,6 +37,7 @@ const (
 	DataScenario        = "delete every Pod of one shard at once and its primary's volume"
 	ReplicaDataScenario = "delete every Pod of one shard at once and its replica's volume"
 	CrashScenario       = "SIGKILL a primary's redis-server as its replica's Pod and volume go"
+	CrashKeptScenario   = "SIGKILL a primary's redis-server as its replica's Pod goes, volume kept"
 )
 
 // Run runs shard-lost on shard. The instances must come back with the node
@@ -77,9 +78,21 @@ func RunCrash(ctx context.Context, b *chaosbench.Bench, shard int) (chaosbench.F
 	return run(ctx, b, CrashScenario, shard, crashVolume)
 }
 
-// crashVolume is run's volume for RunCrash: the replica's, and the
-// primary's redis-server SIGKILLed instead of its Pod deleted.
-const crashVolume = -2
+// RunCrashKept runs crash-lost-replica on shard: RunCrash with the
+// replica's volume kept. The replica must come back on it with its node ID
+// and the primary's fence serve decided, having found the replica, not
+// after waiting out its 60 s for it.
+func RunCrashKept(ctx context.Context, b *chaosbench.Bench, shard int) (chaosbench.Figure, error) {
+	return run(ctx, b, CrashKeptScenario, shard, crashKept)
+}
+
+// crashVolume and crashKept are run's volume for RunCrash and RunCrashKept:
+// the primary's redis-server SIGKILLed instead of its Pod deleted, the
+// replica's Pod force-deleted, with its volume or not.
+const (
+	crashVolume = -2
+	crashKept   = -3
+)
 
 // run deletes the shard's Pods together, and the volume of pods[volume]
 // (the primary first) unless volume is -1; crashVolume: see RunCrash.
@@ -98,8 +111,8 @@ func run(ctx context.Context, b *chaosbench.Bench, label string, shard int, volu
 		return fail(chaosbench.Figure{}, err)
 	}
 	f, err := b.Measure(ctx, label, shard, false, func(ctx context.Context, f *chaosbench.Figure) error {
-		if volume == crashVolume {
-			return crash(ctx, b, pods, f)
+		if volume == crashVolume || volume == crashKept {
+			return crash(ctx, b, pods, volume == crashVolume, f)
 		}
 		if volume >= 0 {
 			if err := deleteVolumes(ctx, b, pods[volume]); err != nil {
@@ -139,10 +152,19 @@ func run(ctx context.Context, b *chaosbench.Bench, label string, shard int, volu
 	if started != 1 || op.Status != "Completed" {
 		return fail(f, fmt.Errorf("want one recover that completed, got %d, the last %s (%s)", started, op.Status, op.Error))
 	}
-	if volume == crashVolume {
-		volume = 1 // the replica's volume is gone, the primary kept its place
+	var note string
+	switch volume {
+	case crashVolume:
+		note, err = checkBack(ctx, pods, now, 1) // the replica's volume is gone, the primary kept its place
+	case crashKept:
+		if note, err = checkBack(ctx, pods, now, -1); err == nil {
+			var fence string
+			fence, err = fenceOf(ctx, now[0])
+			note += "; its fence: " + fence
+		}
+	default:
+		note, err = checkBack(ctx, pods, now, volume)
 	}
-	note, err := checkBack(ctx, pods, now, volume)
 	f.Note += note
 	if err != nil {
 		return fail(f, err)
@@ -151,12 +173,14 @@ func run(ctx context.Context, b *chaosbench.Bench, label string, shard int, volu
 	return f, nil
 }
 
-// crash force-deletes the replica's Pod (pods[1]) and its volume, and
-// SIGKILLs the primary's redis-server.
-func crash(ctx context.Context, b *chaosbench.Bench, pods []corev1.Pod, f *chaosbench.Figure) error {
+// crash force-deletes the replica's Pod (pods[1]) and its volume (unless
+// not volume), and SIGKILLs the primary's redis-server.
+func crash(ctx context.Context, b *chaosbench.Bench, pods []corev1.Pod, volume bool, f *chaosbench.Figure) error {
 	rep := pods[1]
-	if err := deleteVolumes(ctx, b, rep); err != nil {
-		return err
+	if volume {
+		if err := deleteVolumes(ctx, b, rep); err != nil {
+			return err
+		}
 	}
 	if err := b.Kube.CoreV1().Pods(b.Namespace).Delete(ctx, rep.Name, metav1.DeleteOptions{GracePeriodSeconds: new(int64)}); err != nil {
 		return fmt.Errorf("force-delete pod %s: %w", rep.Name, err)
@@ -165,7 +189,11 @@ func crash(ctx context.Context, b *chaosbench.Bench, pods []corev1.Pod, f *chaos
 	if err != nil {
 		return err
 	}
-	f.Note = fmt.Sprintf("%s and its volume force-deleted, SIGKILL to redis-server %v of %s", rep.Name, pids, pods[0].Name)
+	what := " and its volume"
+	if !volume {
+		what = " (its volume kept)"
+	}
+	f.Note = fmt.Sprintf("%s%s force-deleted, SIGKILL to redis-server %v of %s", rep.Name, what, pids, pods[0].Name)
 	return nil
 }
 
@@ -208,8 +236,9 @@ func checkBack(ctx context.Context, pods, now []corev1.Pod, volume int) (string,
 }
 
 // fenceOf asks the instance manager of p (a former primary back on its
-// volume) how its fence ended: it must have served at once, decided, not
-// after waiting out --unreachable-timeout for a replica gone with its data.
+// volume) how its fence ended: it must have served decided, not after
+// waiting out --unreachable-timeout for a replica (gone with its data, or
+// not brought back while the recover waited for the primary).
 func fenceOf(ctx context.Context, p corev1.Pod) (string, error) {
 	addr := net.JoinHostPort(p.Status.PodIP, strconv.Itoa(render.InstanceStatusPort))
 	st, err := instance.FetchStatus(ctx, &http.Client{Timeout: 5 * time.Second}, addr)
@@ -218,10 +247,10 @@ func fenceOf(ctx context.Context, p corev1.Pod) (string, error) {
 	}
 	m := st.Marker
 	if m == nil {
-		return "", fmt.Errorf("fence of %s: no record, want one that served at once (its replica is gone with its data)", p.Name)
+		return "", fmt.Errorf("fence of %s: no record, want one that served decided", p.Name)
 	}
 	if m.Decision.Action != instance.Serve || m.Unverified {
-		return "", fmt.Errorf("fence of %s: %s after %s (%s; unverified %v), want it to serve at once (its replica is gone with its data)",
+		return "", fmt.Errorf("fence of %s: %s after %s (%s; unverified %v), want it to serve decided, not after its wait for a replica",
 			p.Name, m.Decision.Action, m.ServeAfter.Round(10*time.Millisecond), m.Decision.Reason, m.Unverified)
 	}
 	return fmt.Sprintf("%s after %s (%s)", m.Decision.Action, m.ServeAfter.Round(10*time.Millisecond), m.Decision.Reason), nil

@@ -389,6 +389,7 @@ func waitPrimary(ctx workflow.Context, r *flow.Run, in RecoverInput, obs guardia
 	ue := newUnelectable(ctx)
 	pr := newPrimaryRestart(ctx)
 	tg := newGoneTeller(ctx)
+	rf := newReplicaFirst(ctx)
 	for {
 		var err error
 		if obs, err = observeGuard(ctx, r, obs.Assessment.Known, fmt.Sprintf("find shard-%d's live primary", l.Shard)); err != nil {
@@ -405,6 +406,9 @@ func waitPrimary(ctx workflow.Context, r *flow.Run, in RecoverInput, obs guardia
 			return obs, err
 		}
 		if err := tg.tell(ctx, r, obs, l.Shard); err != nil {
+			return obs, err
+		}
+		if err := rf.start(ctx, r, obs, l.Shard); err != nil {
 			return obs, err
 		}
 		if lp, ok := pr.due(ctx, obs, l.Shard); ok {
