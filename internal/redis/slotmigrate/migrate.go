@@ -1058,8 +1058,7 @@ func (a *Migrator) resolveBusy(ctx context.Context, src, ip string, port int, b 
 func isBusyKey(err error) bool { return err != nil && strings.Contains(err.Error(), "BUSYKEY") }
 
 // targetRefusedAuth: a MIGRATE whose target refused its AUTH (a fenced
-// target), which the source reports as its own ERR; the source deleted
-// nothing.
+// target), reported by the source as its own ERR; it deleted nothing.
 func targetRefusedAuth(err error) bool {
 	return hasMsg(err, "Target instance replied with error: WRONGPASS") || hasMsg(err, "Target instance replied with error: NOAUTH")
 }

@@ -178,8 +178,7 @@ func (a *Migrator) stable(ctx context.Context, addr string, slot int) error {
 func (a *Migrator) primaryViews(ctx context.Context, seeds []string) (*migration, map[string]clusteradmin.ClusterView, error) {
 	var seed clusteradmin.ClusterView
 	var err error
-	// One attempt per seed first: a.View retries a dead seed (a lost
-	// source) for minutes.
+	// One attempt per seed first: a.View retries a dead seed for minutes.
 	for _, s := range seeds {
 		if seed, err = a.ViewOnce(ctx, s); err == nil {
 			break
@@ -211,13 +210,9 @@ func (a *Migrator) primaryViews(ctx context.Context, seeds []string) (*migration
 	slices.Sort(m.primaries)
 	slices.Sort(m.live)
 	for _, id := range m.primaries {
-		if views[id], err = a.View(ctx, m.addrs[id]); err != nil {
-			if clusteradmin.IsAuthError(err) {
-				// A primary restarting under its instance manager's fence
-				// (a source or target killed mid-move): it serves again
-				// within the fence's wait, and the run observes again.
-				return nil, nil, clusteradmin.Transient(fmt.Sprintf("%v (fenced: restarting)", err))
-			}
+		if views[id], err = a.View(ctx, m.addrs[id]); clusteradmin.IsAuthError(err) { // fenced, restarting: serves again soon
+			return nil, nil, clusteradmin.Transient(fmt.Sprintf("%v (fenced: restarting)", err))
+		} else if err != nil {
 			return nil, nil, err
 		}
 	}
