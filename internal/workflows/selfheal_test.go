@@ -798,3 +798,43 @@ func continuedAs(t *testing.T, err error) GuardianInput {
 	}
 	return in
 }
+
+// TestRecoverBringsAReplicaBackFirst: shard-0's replica (ordinal 2) lost
+// with its volume kept while its primary (ordinal 0) restarts in its Pod
+// and does not answer: its fence waits for the replica. The recover brings
+// the replica back on its volume (met with the cluster, InstanceRecovered
+// recorded) before it has a primary, and the primary then serves; before,
+// the recover waited for the primary first.
+func TestRecoverBringsAReplicaBackFirst(t *testing.T) {
+	known := assess(healWorld(false), nil).Assessment.Known
+	env := healEnv(t)
+	back := false
+	var calls []string
+	world := func() guardian.Observation {
+		o := healWorld(false)
+		if !back {
+			o.Input.Pods = slices.DeleteFunc(o.Input.Pods, func(p guard.Pod) bool { return p.Ordinal == 2 })
+			delete(o.Input.Nodes, 2)
+			delete(o.Input.Nodes, 0) // restarting, fenced: no answer
+		}
+		o.Volumes = []int{0, 1, 2, 3}
+		return o
+	}
+	onObserveAndRecord(env, &calls, world)
+	onRecreateLost(env, &calls, func(o int) {
+		if o == 2 {
+			back = true
+		}
+	})
+	res := runRecover(t, env, "op-1", known, assess(world(), known).Assessment.Lost)
+	if res.Outcome != OutcomeSucceeded {
+		t.Fatalf("outcome %s: %s", res.Outcome, res.Message)
+	}
+	created := slices.Index(calls, "create ordinal 2 shard 0 replica")
+	if created < 0 || !slices.Contains(calls[created:], "record "+audit.TypeInstanceRecovered) || !slices.Contains(calls[created:], "meet 3") {
+		t.Errorf("the replica was not brought back first, met and recorded: %q", calls)
+	}
+	if slices.ContainsFunc(calls, func(c string) bool { return strings.HasPrefix(c, "forget") || strings.HasPrefix(c, "drop") }) {
+		t.Errorf("the replica's node ID or volume given up: %q", calls)
+	}
+}

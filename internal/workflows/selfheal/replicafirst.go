@@ -67,8 +67,10 @@ func newReplicaFirst(ctx workflow.Context) *replicaStarter {
 // waits until it runs and meets it with the live nodes at its new address,
 // which gossip then gives the restarting primary (a node it flags failing
 // takes another's word for its address): its fence finds the replica
-// there. The recover then waits for the shard's primary on, and joins the
-// replica as usual (creating it again is a no-op).
+// there. It records InstanceRecovered then: the replica is back in the
+// cluster on its volume, with its node ID, and resyncs from its primary
+// once the primary serves (the recover's own join of it is skipped, as
+// it is no longer lost).
 func (s *replicaStarter) start(ctx workflow.Context, r *flow.Run, obs guardian.Observation, shard int) error {
 	if !s.on {
 		return nil
@@ -94,6 +96,9 @@ func (s *replicaStarter) start(ctx workflow.Context, r *flow.Run, obs guardian.O
 		slices.Sort(addrs)
 		if err := r.Exec(ctx, flow.LongOptions, fmt.Sprintf("CLUSTER MEET shard-%d ordinal %d with the cluster at its new address", l.Shard, l.Ordinal),
 			flow.RedisActs.Meet, redisops.MeetInput{Auth: flow.AuthOf(c), Addrs: slices.Compact(addrs)}, nil); err != nil {
+			return err
+		}
+		if err := recordRecovered(ctx, r, l, ready[l.Ordinal].Zone, false, ""); err != nil {
 			return err
 		}
 	}
