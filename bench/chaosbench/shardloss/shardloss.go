@@ -157,10 +157,14 @@ func run(ctx context.Context, b *chaosbench.Bench, label string, shard int, volu
 	case crashVolume:
 		note, err = checkBack(ctx, pods, now, 1) // the replica's volume is gone, the primary kept its place
 	case crashKept:
+		// The former primary's fence must have decided; the shard's primary
+		// after may be either (Redis elects the replica when the primary's
+		// restart outlasts cluster-node-timeout: a restart back-off).
 		if note, err = checkBack(ctx, pods, now, -1); err == nil {
+			i := slices.IndexFunc(now, func(p corev1.Pod) bool { return p.Name == pods[0].Name })
 			var fence string
-			fence, err = fenceOf(ctx, now[0])
-			note += "; its fence: " + fence
+			fence, err = fenceOf(ctx, now[max(i, 0)])
+			note += fmt.Sprintf("; %s the primary after; %s's fence: %s", now[0].Name, pods[0].Name, fence)
 		}
 	default:
 		note, err = checkBack(ctx, pods, now, volume)
