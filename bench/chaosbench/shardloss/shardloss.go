@@ -163,7 +163,7 @@ func run(ctx context.Context, b *chaosbench.Bench, label string, shard int, volu
 		if note, err = checkBack(ctx, pods, now, -1); err == nil {
 			i := slices.IndexFunc(now, func(p corev1.Pod) bool { return p.Name == pods[0].Name })
 			var fence string
-			fence, err = fenceOf(ctx, now[max(i, 0)])
+			fence, err = fenceOf(ctx, now[max(i, 0)], true)
 			note += fmt.Sprintf("; %s the primary after; %s's fence: %s", now[0].Name, pods[0].Name, fence)
 		}
 	default:
@@ -235,15 +235,16 @@ func checkBack(ctx context.Context, pods, now []corev1.Pod, volume int) (string,
 			got, ids, primary, pods[volume].Name)
 	}
 	note := fmt.Sprintf("; %s back as the primary with its node ID, %s with a new one", primary, pods[volume].Name)
-	fence, err := fenceOf(ctx, now[0])
+	fence, err := fenceOf(ctx, now[0], false)
 	return note + "; its fence: " + fence, err
 }
 
 // fenceOf asks the instance manager of p (a former primary back on its
 // volume) how its fence ended: it must have served decided, not after
 // waiting out --unreachable-timeout for a replica (gone with its data, or
-// not brought back while the recover waited for the primary).
-func fenceOf(ctx context.Context, p corev1.Pod) (string, error) {
+// not brought back while the recover waited for the primary); decided:
+// a takeover or a follow counts too.
+func fenceOf(ctx context.Context, p corev1.Pod, decided bool) (string, error) {
 	addr := net.JoinHostPort(p.Status.PodIP, strconv.Itoa(render.InstanceStatusPort))
 	st, err := instance.FetchStatus(ctx, &http.Client{Timeout: 5 * time.Second}, addr)
 	if err != nil {
@@ -253,7 +254,7 @@ func fenceOf(ctx context.Context, p corev1.Pod) (string, error) {
 	if m == nil {
 		return "", fmt.Errorf("fence of %s: no record, want one that served decided", p.Name)
 	}
-	if m.Decision.Action != instance.Serve || m.Unverified {
+	if (m.Decision.Action != instance.Serve && !(decided && m.Decision.Action != instance.Wait)) || m.Unverified {
 		return "", fmt.Errorf("fence of %s: %s after %s (%s; unverified %v), want it to serve decided, not after its wait for a replica",
 			p.Name, m.Decision.Action, m.ServeAfter.Round(10*time.Millisecond), m.Decision.Reason, m.Unverified)
 	}
