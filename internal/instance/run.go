@@ -263,10 +263,11 @@ func startStatus(addr string, b boot, log *slog.Logger) *statusServer {
 	} else if ok {
 		st.Marker = &m
 	}
-	token := b.cfg.Requirepass
-	if token == "" {
-		token = b.cfg.Masterauth
-	}
+	// A notice's bearer is the password that reaches this node (what the
+	// recover dials it with): its requirepass first. The fence dials its
+	// peers the other way round (masterauth first: what reaches them).
+	// dayops renders both the same; a hand-set pair differs only here.
+	token := cmp.Or(b.cfg.Requirepass, b.cfg.Masterauth)
 	status, err := serveStatus(addr, st, token, log)
 	if err != nil {
 		log.Warn("no status endpoint", "err", err)
@@ -359,10 +360,7 @@ func runFence(ctx context.Context, log *slog.Logger, cfg RedisConfig, pass strin
 	self := redis.NewClient(&redis.Options{Addr: cfg.Addr(), Password: pass, Protocol: 2, DisableIdentity: true,
 		MaxRetries: -1, DialTimeout: time.Second, ReadTimeout: 2 * time.Second})
 	defer self.Close()
-	peerPass := cfg.Masterauth
-	if peerPass == "" {
-		peerPass = cfg.Requirepass
-	}
+	peerPass := cmp.Or(cfg.Masterauth, cfg.Requirepass)
 	if err := waitLoaded(ctx, self); err != nil {
 		return m, err
 	}

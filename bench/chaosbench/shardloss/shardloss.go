@@ -254,11 +254,12 @@ func fenceOf(ctx context.Context, p corev1.Pod, decided bool) (string, error) {
 	if m == nil {
 		return "", fmt.Errorf("fence of %s: no record, want one that served decided", p.Name)
 	}
-	if (m.Decision.Action != instance.Serve && !(decided && m.Decision.Action != instance.Wait)) || m.Unverified {
+	a := m.Decision.Action
+	if ok := a == instance.Serve || (decided && a != instance.Wait); !ok || m.Unverified {
 		return "", fmt.Errorf("fence of %s: %s after %s (%s; unverified %v), want it to serve decided, not after its wait for a replica",
-			p.Name, m.Decision.Action, m.ServeAfter.Round(10*time.Millisecond), m.Decision.Reason, m.Unverified)
+			p.Name, a, m.ServeAfter.Round(10*time.Millisecond), m.Decision.Reason, m.Unverified)
 	}
-	return fmt.Sprintf("%s after %s (%s)", m.Decision.Action, m.ServeAfter.Round(10*time.Millisecond), m.Decision.Reason), nil
+	return fmt.Sprintf("%s after %s (%s)", a, m.ServeAfter.Round(10*time.Millisecond), m.Decision.Reason), nil
 }
 
 // deleteVolumes deletes the PVCs of p (they go once p is gone).

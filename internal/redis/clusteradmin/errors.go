@@ -41,8 +41,8 @@ const (
 	TypePermanent = "RedisPermanent"
 )
 
-// Classify returns the stable type name of err and whether retrying the
-// whole activity may help. Context errors are reported as transient.
+// Classify returns the stable type name of err and whether retrying the whole activity may help. Context errors are transient;
+// a refused password is permanent (a wrong one fails at once): callers that may meet a fenced node wait, then FencedError.
 func Classify(err error) (typeName string, retryable bool) {
 	var tooBig *KeyTooBigError
 	var busy *BusyKeyConflictError

@@ -70,14 +70,19 @@ func goneNotice(obs guardian.Observation, shard int) (gone []string, targets []i
 			lost = append(lost, l)
 		}
 	}
-	isLost := func(o int) bool {
-		return slices.ContainsFunc(obs.Assessment.Lost, func(l guard.Lost) bool { return l.Ordinal == o })
-	}
 	for _, o := range slices.Sorted(maps.Keys(obs.Assessment.Known)) {
-		_, hasPod := obs.Pod(o)
-		if hasPod && obs.Assessment.Known[o].Shard == shard && !isLost(o) && !obs.Input.Nodes[o].Reachable {
+		if obs.Assessment.Known[o].Shard == shard && restarting(obs, o) {
 			targets = append(targets, o)
 		}
 	}
 	return goneWithData(obs, lost), targets
+}
+
+// restarting says whether ordinal o's Pod is there, o is not lost, and its
+// redis-server does not answer the cluster's password: restarting in its
+// Pod, perhaps fenced.
+func restarting(obs guardian.Observation, o int) bool {
+	_, hasPod := obs.Pod(o)
+	return hasPod && !obs.Input.Nodes[o].Reachable &&
+		!slices.ContainsFunc(obs.Assessment.Lost, func(l guard.Lost) bool { return l.Ordinal == o })
 }

@@ -297,7 +297,7 @@ func recoverOne(ctx workflow.Context, r *flow.Run, in RecoverInput, obs guardian
 		return obs, nil // a lost primary restartPrimary brought back
 	}
 	c := *obs.Spec
-	label := fmt.Sprintf("shard-%d ordinal %d", l.Shard, l.Ordinal)
+	label := recoveryLabel(l)
 	r.Phase(ctx, "recovering", label)
 	if l.Rejoin {
 		return rejoin(ctx, r, in, obs, l, label)
@@ -329,10 +329,7 @@ func recoverOne(ctx workflow.Context, r *flow.Run, in RecoverInput, obs guardian
 	// a Pod that came back empty keeps its (empty) volume but not its ID.
 	persistent := c.Persistence.Mode != spec.PersistenceNone
 	hasVolume := slices.Contains(obs.Volumes, l.Ordinal)
-	rc := &recovery{r: r, c: c, auth: flow.AuthOf(c), l: l, label: label,
-		volume:    persistent && hasVolume && !l.PodExists,
-		inst:      topology.Instance{Ordinal: l.Ordinal, Shard: l.Shard, Role: topology.RoleReplica},
-		placement: render.Placement{RequireDistinctZones: len(obs.Zones) >= 1+c.ReplicasPerShard}}
+	rc := newRecovery(r, obs, l, persistent && hasVolume && !l.PodExists)
 	if err := rc.freeOld(ctx, obs, persistent && (l.ForceDelete || (!l.PodExists && !hasVolume))); err != nil {
 		return obs, err
 	}
@@ -433,6 +430,20 @@ type recovery struct {
 	placement render.Placement
 	volume    bool
 	forgotten string
+}
+
+// newRecovery starts the recovery of l's instance as a replica of its
+// shard, on its old volume or not.
+func newRecovery(r *flow.Run, obs guardian.Observation, l guard.Lost, volume bool) *recovery {
+	c := *obs.Spec
+	return &recovery{r: r, c: c, auth: flow.AuthOf(c), l: l, label: recoveryLabel(l), volume: volume,
+		inst:      topology.Instance{Ordinal: l.Ordinal, Shard: l.Shard, Role: topology.RoleReplica},
+		placement: render.Placement{RequireDistinctZones: len(obs.Zones) >= 1+c.ReplicasPerShard}}
+}
+
+// recoveryLabel names l's instance in steps and progress.
+func recoveryLabel(l guard.Lost) string {
+	return fmt.Sprintf("shard-%d ordinal %d", l.Shard, l.Ordinal)
 }
 
 // freeOld drops the old volume (drop) and, when the instance does not come

@@ -1,17 +1,13 @@
 package selfheal
 
 import (
-	"fmt"
 	"maps"
 	"slices"
 
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/dayops/dayops/internal/activities/guardian"
-	"github.com/dayops/dayops/internal/activities/kube"
-	"github.com/dayops/dayops/internal/activities/redisops"
 	"github.com/dayops/dayops/internal/guard"
-	"github.com/dayops/dayops/internal/kube/render"
 	"github.com/dayops/dayops/internal/spec"
 	"github.com/dayops/dayops/internal/topology"
 	"github.com/dayops/dayops/internal/workflows/flow"
@@ -41,10 +37,7 @@ func replicaFirst(obs guardian.Observation, l guard.Lost) bool {
 		return false
 	}
 	for _, o := range slices.Sorted(maps.Keys(obs.Assessment.Known)) {
-		if m := obs.Assessment.Known[o]; m.Shard != l.Shard || m.Role != topology.RolePrimary {
-			continue
-		}
-		if _, hasPod := obs.Pod(o); hasPod && !obs.Input.Nodes[o].Reachable {
+		if m := obs.Assessment.Known[o]; m.Shard == l.Shard && m.Role == topology.RolePrimary && restarting(obs, o) {
 			return true
 		}
 	}
@@ -70,7 +63,9 @@ func newReplicaFirst(ctx workflow.Context) *replicaStarter {
 // there. It records InstanceRecovered then: the replica is back in the
 // cluster on its volume, with its node ID, and resyncs from its primary
 // once the primary serves (the recover's own join of it is skipped, as
-// it is no longer lost).
+// it is no longer lost). The steps are the recovery's own (create, meet,
+// recorded): a volume that cannot be scheduled is given up there, and the
+// replica comes back on a new one, which the fence does not wait for.
 func (s *replicaStarter) start(ctx workflow.Context, r *flow.Run, obs guardian.Observation, shard int) error {
 	if !s.on {
 		return nil
@@ -80,25 +75,16 @@ func (s *replicaStarter) start(ctx workflow.Context, r *flow.Run, obs guardian.O
 			continue
 		}
 		s.started[l.Ordinal] = true
-		c := *obs.Spec
-		inst := topology.Instance{Ordinal: l.Ordinal, Shard: l.Shard, Role: topology.RoleReplica}
-		if err := r.Exec(ctx, flow.LongOptions, fmt.Sprintf("create shard-%d ordinal %d (pod %s) on its volume first: its primary restarts in place and waits for it",
-			l.Shard, l.Ordinal, render.PodName(c.Name, l.Ordinal)), flow.KubeActs.EnsureInstances,
-			kube.EnsureInstancesInput{Spec: c, Instances: []topology.Instance{inst},
-				Placement: render.Placement{RequireDistinctZones: len(obs.Zones) >= 1+c.ReplicasPerShard}}, nil); err != nil {
-			return err
-		}
-		ready, err := flow.WaitReady(ctx, r, c, []topology.Instance{inst})
+		rc := newRecovery(r, obs, l, true)
+		r.Phase(ctx, "recovering", rc.label+" first, on its volume: its shard's primary restarts in place and waits for it")
+		ready, err := rc.create(ctx, obs)
 		if err != nil {
 			return err
 		}
-		addrs := append(obs.LiveAddrs(), ready[l.Ordinal].Addr())
-		slices.Sort(addrs)
-		if err := r.Exec(ctx, flow.LongOptions, fmt.Sprintf("CLUSTER MEET shard-%d ordinal %d with the cluster at its new address", l.Shard, l.Ordinal),
-			flow.RedisActs.Meet, redisops.MeetInput{Auth: flow.AuthOf(c), Addrs: slices.Compact(addrs)}, nil); err != nil {
+		if err := rc.meet(ctx, obs, ready); err != nil {
 			return err
 		}
-		if err := recordRecovered(ctx, r, l, ready[l.Ordinal].Zone, false, ""); err != nil {
+		if err := rc.recorded(ctx, ready); err != nil {
 			return err
 		}
 	}

@@ -30,6 +30,8 @@ func TestReplicaFirst(t *testing.T) {
 	restarting := world(persistent, []int{0, 1, 4}, []int{1, 4}, map[int]int{1: 1})
 	noVolume := restarting
 	noVolume.Volumes = []int{0, 1, 4}
+	stuck := restarting
+	stuck.Assessment.Lost = []guard.Lost{{Ordinal: 0, Shard: 0, PodExists: true, ForceDelete: true}, replica}
 	for _, tc := range []struct {
 		name string
 		obs  guardian.Observation
@@ -40,6 +42,7 @@ func TestReplicaFirst(t *testing.T) {
 		{"the primary serves", world(persistent, []int{0, 1, 4}, []int{0, 1, 4}, map[int]int{0: 0, 1: 1}), replica, false},
 		{"the primary's Pod is gone too", world(persistent, []int{1, 4}, []int{1, 4}, map[int]int{1: 1}), replica, false},
 		{"no volume: it comes back empty", noVolume, replica, false},
+		{"the primary's Pod is stuck on a node that is not Ready: not restarting", stuck, replica, false},
 		{"persistence none", world(&spec.Cluster{Persistence: spec.Persistence{Mode: spec.PersistenceNone}}, []int{0, 1, 4}, []int{1, 4}, map[int]int{1: 1}), replica, false},
 		{"its Pod stuck on a node that is not Ready", restarting, guard.Lost{Ordinal: 3, Shard: 0, PodExists: true, ForceDelete: true}, false},
 		{"the lost one is the primary", restarting, guard.Lost{Ordinal: 0, Shard: 0}, false},

@@ -274,7 +274,7 @@ func restartShard(ctx workflow.Context, r *flow.Run, in RecoverInput, obs guardi
 	primary := obs.Assessment.Primaries[shard]
 	for _, inst := range insts {
 		l := lost[slices.IndexFunc(lost, func(l guard.Lost) bool { return l.Ordinal == inst.Ordinal })]
-		rc := &recovery{r: r, c: c, auth: flow.AuthOf(c), l: l, label: fmt.Sprintf("shard-%d ordinal %d", shard, inst.Ordinal), volume: true}
+		rc := newRecovery(r, obs, l, true)
 		if inst.Ordinal == primary {
 			err = rc.meet(ctx, obs, ready)
 			if err == nil {
