@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"maps"
 	"net/http"
+	"net/url"
 	"os"
 	"slices"
 	"strings"
@@ -90,6 +91,25 @@ func WaitEnded(ctx context.Context, op *cli.Client, interval time.Duration, id s
 			return o, err
 		}
 	}
+}
+
+// Unrecovered replays the cluster's audit log through the API (the state an
+// auditor reads) and returns its instances recorded lost and not recovered
+// since, as "ordinal N: reason"; cluster is the audit key
+// "<namespace>/<name>".
+func Unrecovered(ctx context.Context, auditor *cli.Client, cluster string) ([]string, error) {
+	var st apiv1.AuditState
+	if err := auditor.Do(ctx, http.MethodGet, "/v1/audit/state", url.Values{"cluster": {cluster}}, nil, &st); err != nil {
+		return nil, err
+	}
+	if st.Cluster == nil {
+		return nil, fmt.Errorf("the audit state of %s holds no cluster", cluster)
+	}
+	var out []string
+	for _, o := range st.Cluster.Lost() {
+		out = append(out, fmt.Sprintf("ordinal %d: %s", o, st.Cluster.Instances[o].LostReason))
+	}
+	return out, nil
 }
 
 // ForceDeletePod deletes a Pod with a zero grace period, as after its node

@@ -1,6 +1,9 @@
 package apiv1
 
-import "time"
+import (
+	"slices"
+	"time"
+)
 
 // AuditPageMax is the most events one page of GET /v1/audit/events holds.
 const AuditPageMax = 1000
@@ -132,6 +135,19 @@ type AuditSlotRange struct {
 	End   int `json:"end"`
 }
 
+// Lost returns the ordinals of the instances the log records lost and not
+// recovered since, in order.
+func (c *AuditClusterState) Lost() []int {
+	var out []int
+	for o, in := range c.Instances {
+		if in.LostReason != "" {
+			out = append(out, o)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
 // AuditShardState is one shard: its slots.
 type AuditShardState struct {
 	ID    int              `json:"id"`
@@ -148,6 +164,10 @@ type AuditInstanceState struct {
 	Image        string    `json:"image,omitempty"`
 	RedisVersion string    `json:"redis_version,omitempty"`
 	CreatedAt    time.Time `json:"created_at,omitzero"`
+	// LostReason says why the instance is lost, as InstanceLost recorded
+	// it: not yet recovered (InstanceRecovered clears it). "" when it is
+	// not lost.
+	LostReason string `json:"lost_reason,omitempty"`
 }
 
 // AuditOperationSummary is the last operation on a cluster and how it ended.

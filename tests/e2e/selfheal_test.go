@@ -13,6 +13,7 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/dayops/dayops/bench/benchkit"
 	"github.com/dayops/dayops/bench/chaosbench"
 	"github.com/dayops/dayops/bench/chaosbench/diskfull"
 	"github.com/dayops/dayops/bench/chaosbench/drain"
@@ -398,6 +399,11 @@ func TestSelfHealing(t *testing.T) {
 				t.Errorf("event at %d: %v", e.Position, err)
 			}
 		}
+	}
+	// And every loss is repaired by the end: the state replayed from the
+	// log (as an auditor reads it) holds no instance lost and not recovered.
+	if lost, err := benchkit.Unrecovered(ctx, d.Auditor, operation.ClusterKey(h.ns, h.name)); err != nil || len(lost) > 0 {
+		t.Errorf("the replayed audit state holds instances lost and not recovered: %v (%v)", lost, err)
 	}
 	for _, typ := range []string{audit.TypeInstanceLost, audit.TypeFailoverObserved, audit.TypeInstanceRecovered, audit.TypeSwitchedOver, audit.TypeHoldReleased,
 		audit.TypeOpenSlotsClosed, audit.TypeWritesRefused} {

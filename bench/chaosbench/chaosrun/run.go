@@ -32,6 +32,7 @@ import (
 	"github.com/dayops/dayops/bench/chaosbench/targetkill"
 	"github.com/dayops/dayops/bench/chaosbench/temporaldown"
 	"github.com/dayops/dayops/internal/apiv1"
+	"github.com/dayops/dayops/internal/operation"
 	"github.com/dayops/dayops/internal/testutil/apiproxy"
 	"github.com/dayops/dayops/internal/testutil/pgtest"
 )
@@ -87,6 +88,9 @@ type Result struct {
 	Cost    chaosbench.Cost
 	Figures []chaosbench.Figure
 	Writers map[string]chaosbench.WriterResult // per cluster
+	// Unrecovered: per cluster, its instances that its audit log, replayed
+	// before the cluster's deletion, holds lost and not recovered.
+	Unrecovered map[string][]string
 }
 
 // Run starts a dayops API in this process and a worker process (Config.
@@ -138,7 +142,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (res Result, err error)
 		return res, err
 	}
 	log.Info("chaosbench ready", "namespace", ns, "task_queue", api.Config.TaskQueue)
-	res.Writers = map[string]chaosbench.WriterResult{}
+	res.Writers, res.Unrecovered = map[string]chaosbench.WriterResult{}, map[string][]string{}
 
 	// The default persistence (AOF), a writer that waits for a replica.
 	b, err := createCluster(ctx, env, "chaos", cfg.Shards, "aof", cfg.NodeTimeout)
@@ -149,6 +153,9 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (res Result, err error)
 	res.Figures = append(res.Figures, b.Figures...)
 	if err != nil {
 		return res, fmt.Errorf("cluster %s: %w (worker logs in %s)", b.Cluster, err, tmp)
+	}
+	if err := auditLost(ctx, b, &res); err != nil {
+		return res, err
 	}
 	if err := b.Delete(ctx); err != nil {
 		return res, err
@@ -312,10 +319,18 @@ func runCache(ctx context.Context, env chaosbench.Env, cfg Config, res *Result) 
 	if err != nil {
 		return fmt.Errorf("cluster %s: %w", c.Cluster, err)
 	}
-	if err := c.Delete(ctx); err != nil {
+	if err := auditLost(ctx, c, res); err != nil {
 		return err
 	}
-	return nil
+	return c.Delete(ctx)
+}
+
+// auditLost keeps in res what b's cluster's audit log, replayed, holds
+// lost and not recovered (read before the cluster is deleted).
+func auditLost(ctx context.Context, b *chaosbench.Bench, res *Result) error {
+	lost, err := benchkit.Unrecovered(ctx, b.Auditor, operation.ClusterKey(b.Namespace, b.Cluster))
+	res.Unrecovered[b.Cluster] = lost
+	return err
 }
 
 // forceDeleteCounted force-deletes shard's primary Pod (chaosbench.Bench.
@@ -351,6 +366,9 @@ func report(out io.Writer, cfg Config, res Result) error {
 		if wr, ok := res.Writers[name]; ok {
 			fmt.Fprintf(out, "- writer on %s: %d acknowledged, %d failed (outcome unknown), %d acknowledged lost; %d keys read back, %v\n",
 				name, wr.Acked, wr.Failed, wr.Lost, wr.Verified, orOK(wr.VerifyErr))
+		}
+		if lost, ok := res.Unrecovered[name]; ok {
+			fmt.Fprintf(out, "- audit log of %s, replayed: %d instance(s) recorded lost and not recovered %v\n", name, len(lost), lost)
 		}
 	}
 	return nil

@@ -1,6 +1,7 @@
 package projection
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"time"
@@ -249,6 +250,18 @@ func clusterChange(pl audit.Payload, at time.Time) func(*ClusterState) {
 		return func(c *ClusterState) {
 			in := instance(c, v.Ordinal)
 			in.Image, in.RedisVersion = v.Image, v.RedisVersion
+		}
+	case *audit.InstanceLost:
+		return func(c *ClusterState) {
+			if in := c.Instances[v.Ordinal]; in != nil {
+				in.LostReason = cmp.Or(v.Reason, "lost")
+			}
+		}
+	case *audit.InstanceRecovered:
+		return func(c *ClusterState) {
+			if in := c.Instances[v.Ordinal]; in != nil {
+				in.LostReason, in.Zone = "", cmp.Or(v.Zone, in.Zone)
+			}
 		}
 	case *audit.ClusterDeleted:
 		return func(c *ClusterState) {

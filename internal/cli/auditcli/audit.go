@@ -562,6 +562,15 @@ func auditStateCmd(a *auditOpener) *cobra.Command {
 	return cmd
 }
 
+// printLost lists the instances the log records lost and not recovered.
+func printLost(out io.Writer, c *apiv1.AuditClusterState) {
+	head := "\nlost, not recovered since (as recorded):\n"
+	for _, o := range c.Lost() {
+		fmt.Fprintf(out, "%s  ordinal %d (shard %d): %s\n", head, o, c.Instances[o].Shard, c.Instances[o].LostReason)
+		head = ""
+	}
+}
+
 func printState(out io.Writer, st apiv1.AuditState) error {
 	c := st.Cluster
 	if c == nil {
@@ -600,6 +609,7 @@ func printState(out io.Writer, st apiv1.AuditState) error {
 			fmt.Fprintf(tw, "%d\t%s\t-\t\t\t\t\n", sh, strings.Join(ranges, ","))
 		}
 	}
+	printLost(tw, c)
 	if len(st.Operations) > 0 {
 		fmt.Fprintln(tw, "\nOPERATION\tKIND\tSTATUS\tACTOR\tREQUESTED\tENDED\tSTEPS")
 		for _, t := range st.Operations {
