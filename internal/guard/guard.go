@@ -45,6 +45,10 @@ type Node struct {
 	KnownNodes int   `json:"knownNodes"`
 	Offset     int64 `json:"offset"`
 	LinkUp     bool  `json:"linkUp"`
+	// LinkDownSeconds is a replica's master_link_down_since_seconds while
+	// its link is down (0 otherwise, and -1 when it never came up since
+	// the replica started).
+	LinkDownSeconds int64 `json:"linkDownSeconds,omitempty"`
 	// Failing are node IDs it flags fail or fail?; Unaddressed those it
 	// names without an address (noaddr). Both only from its own view.
 	Failing     []string `json:"failing,omitempty"`

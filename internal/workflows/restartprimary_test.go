@@ -104,18 +104,39 @@ func TestRecoverWaitsScaleWithNodeTimeout(t *testing.T) {
 		timeout       string
 		volume        bool
 		restart, fail time.Duration
+		// down is the replica's master_link_down_since_seconds, factor
+		// its cluster-replica-validity-factor ("": the default, 10).
+		down   int64
+		factor string
 	}{
-		{"", true, 45 * time.Second, 0},
-		{"120000", true, 45 * time.Second, 0},
-		{"", false, 0, 2 * time.Minute},
-		{"15000", false, 0, 2 * time.Minute},
-		{"120000", false, 0, 390 * time.Second},
+		{timeout: "", volume: true, restart: 45 * time.Second},
+		{timeout: "120000", volume: true, restart: 45 * time.Second},
+		{timeout: "", volume: false, fail: 2 * time.Minute},
+		{timeout: "15000", volume: false, fail: 2 * time.Minute},
+		{timeout: "120000", volume: false, fail: 390 * time.Second},
+		// A replica whose link has been down past Redis' bound (5 s +
+		// 10 s + 10 x 5 s, and a margin) is never elected: the primary
+		// comes back at once; one within it, or a factor of 0, waits.
+		{timeout: "", volume: true, restart: 0, down: 68},
+		{timeout: "", volume: true, restart: 45 * time.Second, down: 66},
+		{timeout: "", volume: true, restart: 45 * time.Second, down: 600, factor: "0"},
+		{timeout: "", volume: true, restart: 45 * time.Second, down: -1},
+		{timeout: "15000", volume: true, restart: 45 * time.Second, down: 100},
+		{timeout: "15000", volume: true, restart: 0, down: 200},
 	} {
-		t.Run(fmt.Sprintf("timeout %q volume %v", tc.timeout, tc.volume), func(t *testing.T) {
+		t.Run(fmt.Sprintf("timeout %q volume %v down %d factor %q", tc.timeout, tc.volume, tc.down, tc.factor), func(t *testing.T) {
 			world := func(restarted bool) guardian.Observation {
 				o := staleWorld(restarted)
+				o.Spec.Config = map[string]string{}
 				if tc.timeout != "" {
-					o.Spec.Config = map[string]string{"cluster-node-timeout": tc.timeout}
+					o.Spec.Config["cluster-node-timeout"] = tc.timeout
+				}
+				if tc.factor != "" {
+					o.Spec.Config["cluster-replica-validity-factor"] = tc.factor
+				}
+				if n := o.Input.Nodes[3]; !restarted {
+					n.LinkDownSeconds = tc.down
+					o.Input.Nodes[3] = n
 				}
 				if !tc.volume {
 					o.Spec.Persistence.Mode = spec.PersistenceNone

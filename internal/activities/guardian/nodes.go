@@ -32,7 +32,8 @@ type cheap struct {
 	role    string // INFO's role: master or slave
 	offset  int64
 	linkUp  bool
-	known   int // cluster_known_nodes
+	down    int64 // master_link_down_since_seconds (link down only)
+	known   int   // cluster_known_nodes
 	stateOK bool
 	// failingSlots is cluster_slots_pfail + cluster_slots_fail: slots whose
 	// owner this instance flags fail? or fail.
@@ -99,6 +100,9 @@ func askCheap(ctx context.Context, cl *clusteradmin.ClientPool, addr string, tim
 	case "slave":
 		c.offset, _ = strconv.ParseInt(kv["slave_repl_offset"], 10, 64)
 		c.linkUp = kv["master_link_status"] == "up"
+		if !c.linkUp {
+			c.down, _ = strconv.ParseInt(strings.TrimSpace(kv["master_link_down_since_seconds"]), 10, 64)
+		}
 	}
 	return c
 }
@@ -123,7 +127,7 @@ func node(c cheap, line clusteradmin.NodeInfo, known int, failing []string) guar
 	case c.role == "slave" && line.Has("slave"):
 		n.Role = topology.RoleReplica
 		n.Offset = c.offset
-		n.LinkUp = c.linkUp
+		n.LinkUp, n.LinkDownSeconds = c.linkUp, c.down
 		n.ConfigEpoch = c.epoch
 	default:
 		n.KnownNodes = 0

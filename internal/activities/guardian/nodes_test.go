@@ -103,7 +103,7 @@ func sameNodes(t *testing.T, what string, got, want map[int]guard.Node, failing 
 	strip := func(m map[int]guard.Node) map[int]guard.Node {
 		out := map[int]guard.Node{}
 		for o, n := range m {
-			n.Offset = 0
+			n.Offset, n.LinkDownSeconds = 0, 0 // they move between the two reads
 			if !failing {
 				n.Failing = nil
 			}
@@ -242,6 +242,36 @@ func TestObserveRedisReferenceDown(t *testing.T) {
 			t.Fatalf("ordinal 3 not promoted after 30s: %+v", ro.Nodes[3])
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TestObserveRedisLinkDown: a replica whose primary's redis-server is
+// killed (a node timeout long enough that nobody fails it over) reports for
+// how long its link has been down, which the recover reads to know a
+// replica Redis will never elect; replicas whose link is up report 0.
+func TestObserveRedisLinkDown(t *testing.T) {
+	ctx := t.Context()
+	c, targets, pool := startCluster(t, "--cluster-node-timeout", "60000")
+	var mem viewMemory
+	baseline(ctx, pool, targets, &mem)
+	c.Nodes()[0].Kill()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		ro := observeRedis(ctx, pool, targets, &mem)
+		n := ro.Nodes[3]
+		if n.Role != topology.RoleReplica || (n.LinkUp && n.LinkDownSeconds != 0) {
+			t.Fatalf("ordinal 3 with its primary killed: %+v", n)
+		}
+		if o := ro.Nodes[4]; !o.LinkUp || o.LinkDownSeconds != 0 {
+			t.Fatalf("ordinal 4, its link up: %+v", o)
+		}
+		if !n.LinkUp && n.LinkDownSeconds >= 2 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("ordinal 3's link down for %d s after 20 s", n.LinkDownSeconds)
+		}
+		time.Sleep(250 * time.Millisecond)
 	}
 }
 

@@ -409,7 +409,7 @@ func waitPrimary(ctx workflow.Context, r *flow.Run, in RecoverInput, obs guardia
 			return obs, err
 		}
 		if lp, ok := pr.due(ctx, obs, l.Shard); ok {
-			return restartPrimary(ctx, r, in, obs, lp)
+			return restartPrimary(ctx, r, in, obs, lp, pr.why)
 		}
 		if err := workflow.Sleep(ctx, time.Second); err != nil {
 			return obs, err
