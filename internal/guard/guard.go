@@ -49,6 +49,9 @@ type Node struct {
 	// its link is down (0 otherwise, and -1 when it never came up since
 	// the replica started).
 	LinkDownSeconds int64 `json:"linkDownSeconds,omitempty"`
+	// DiskError: INFO persistence reports its last AOF write or fsync, or
+	// its last RDB save, failed: it may refuse writes (MISCONF).
+	DiskError bool `json:"diskError,omitempty"`
 	// Failing are node IDs it flags fail or fail?; Unaddressed those it
 	// names without an address (noaddr). Both only from its own view.
 	Failing     []string `json:"failing,omitempty"`

@@ -3,6 +3,8 @@ package guardian
 import (
 	"context"
 	"log/slog"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/dayops/dayops/internal/guard"
@@ -98,7 +100,7 @@ func (a *Activities) sweepHolds(ctx context.Context, namespace, cluster string, 
 		// Both looks that clear a hold see a healthy cluster with no
 		// operation: one seen while an operation ran may be its own.
 		mem = holdMemory{}
-	case time.Since(mem.at) >= every, mem.refused.Pending() && time.Since(mem.at) >= refusalRecheck:
+	case time.Since(mem.at) >= every, (mem.refused.Pending() || diskError(obs)) && time.Since(mem.at) >= refusalRecheck:
 		cl, err := a.clients(ctx, namespace, render.PasswordSecretName(*obs.Spec))
 		if err != nil {
 			return swept{}
@@ -126,6 +128,13 @@ func (a *Activities) sweepHolds(ctx context.Context, namespace, cluster string, 
 	a.holds[key] = mem
 	a.mu.Unlock()
 	return out
+}
+
+// diskError says whether an instance's INFO persistence, read by every
+// observation, reports a failed write to its disk: the sweep that tells a
+// refusal (MISCONF) comes at once, not a HoldSweep later.
+func diskError(obs Observation) bool {
+	return slices.ContainsFunc(slices.Collect(maps.Values(obs.Input.Nodes)), func(n guard.Node) bool { return n.DiskError })
 }
 
 // primariesOf are the primaries among targets.

@@ -25,7 +25,7 @@ type target struct {
 
 // cheap is what an instance says of itself in one pipeline whose replies do
 // not grow with the cluster: CLUSTER MYID, CLUSTER INFO and INFO server
-// replication.
+// replication persistence.
 type cheap struct {
 	ok      bool
 	id      string
@@ -33,6 +33,7 @@ type cheap struct {
 	offset  int64
 	linkUp  bool
 	down    int64 // master_link_down_since_seconds (link down only)
+	diskErr bool  // aof_last_write_status or rdb_last_bgsave_status err
 	known   int   // cluster_known_nodes
 	stateOK bool
 	// failingSlots is cluster_slots_pfail + cluster_slots_fail: slots whose
@@ -79,7 +80,7 @@ func askCheap(ctx context.Context, cl *clusteradmin.ClientPool, addr string, tim
 	p := cl.Client(addr).Pipeline()
 	myid := p.ClusterMyID(ctx)
 	ci := p.ClusterInfo(ctx)
-	info := p.Info(ctx, "server", "replication")
+	info := p.Info(ctx, "server", "replication", "persistence")
 	if _, err := p.Exec(ctx); err != nil {
 		return cheap{uptime: 1 << 62}
 	}
@@ -94,6 +95,7 @@ func askCheap(ctx context.Context, cl *clusteradmin.ClientPool, addr string, tim
 		c.uptime = time.Duration(s) * time.Second
 	}
 	c.role = kv["role"]
+	c.diskErr = kv["aof_last_write_status"] == "err" || kv["rdb_last_bgsave_status"] == "err"
 	switch c.role {
 	case "master":
 		c.offset, _ = strconv.ParseInt(kv["master_repl_offset"], 10, 64)
@@ -118,7 +120,8 @@ func atoi(s string) int {
 // role and the line's flags must agree, else the role change is in flight
 // and the instance counts as not (yet) in the cluster.
 func node(c cheap, line clusteradmin.NodeInfo, known int, failing []string) guard.Node {
-	n := guard.Node{Reachable: true, NodeID: c.id, PrimaryID: line.PrimaryID, Slots: line.Slots.Count(), KnownNodes: known, Failing: failing}
+	n := guard.Node{Reachable: true, NodeID: c.id, PrimaryID: line.PrimaryID, Slots: line.Slots.Count(), KnownNodes: known, Failing: failing,
+		DiskError: c.diskErr}
 	switch {
 	case c.role == "master" && line.IsPrimary():
 		n.Role = topology.RolePrimary

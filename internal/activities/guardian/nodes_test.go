@@ -41,7 +41,7 @@ func startCluster(t *testing.T, config ...string) (*redistest.Cluster, []target,
 }
 
 // fullNode is the guardian's observation of one instance before observeRedis:
-// its own CLUSTER NODES, then INFO server replication.
+// its own CLUSTER NODES, then INFO server replication persistence.
 func fullNode(ctx context.Context, c *redis.Client) guard.Node {
 	var n guard.Node
 	text, err := c.ClusterNodes(ctx).Result()
@@ -52,12 +52,13 @@ func fullNode(ctx context.Context, c *redis.Client) guard.Node {
 	if err != nil {
 		return n
 	}
-	info, err := c.Info(ctx, "server", "replication").Result()
+	info, err := c.Info(ctx, "server", "replication", "persistence").Result()
 	if err != nil {
 		return n
 	}
 	kv := clusteradmin.ParseInfo(info)
 	n.Reachable = true
+	n.DiskError = kv["aof_last_write_status"] == "err" || kv["rdb_last_bgsave_status"] == "err"
 	n.NodeID, n.PrimaryID, n.Slots, n.KnownNodes = v.Myself.ID, v.Myself.PrimaryID, v.Myself.Slots.Count(), len(v.Nodes)
 	// The config epoch of its "myself" line (the 7th field; a replica's
 	// shows its primary's).
