@@ -2,16 +2,14 @@ package selfheal
 
 import (
 	"fmt"
-	"maps"
-	"slices"
 	"time"
 
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/dayops/dayops/internal/activities/guardian"
 	"github.com/dayops/dayops/internal/activities/notify"
-	"github.com/dayops/dayops/internal/guard"
 	"github.com/dayops/dayops/internal/workflows/flow"
+	"github.com/dayops/dayops/internal/workflows/selfheal/observed"
 )
 
 // notifyActs names the activities that tell instance managers things.
@@ -40,7 +38,7 @@ func newGoneTeller(ctx workflow.Context) *goneTeller {
 }
 
 // tell tells the managers of shard's members that are restarting in their
-// Pods that its lost members without a volume are gone with their data (goneNotice), at most
+// Pods that its lost members without a volume are gone with their data (observed.GoneNotice), at most
 // every tellGoneEvery. Best effort: a manager not told (restarting, no
 // password) is told again next time; the fence's own timeout stays the
 // bound.
@@ -48,7 +46,7 @@ func (g *goneTeller) tell(ctx workflow.Context, r *flow.Run, obs guardian.Observ
 	if !g.on || obs.Spec == nil || (!g.last.IsZero() && workflow.Now(ctx).Sub(g.last) < tellGoneEvery) {
 		return nil
 	}
-	gone, targets := goneNotice(obs, shard)
+	gone, targets := observed.GoneNotice(obs, shard)
 	if len(gone) == 0 || len(targets) == 0 {
 		return nil
 	}
@@ -57,32 +55,4 @@ func (g *goneTeller) tell(ctx workflow.Context, r *flow.Run, obs guardian.Observ
 	var res notify.TellGoneResult
 	return r.Exec(ctx, flow.QuickOptions, fmt.Sprintf("tell shard-%d's managers (ordinals %v) that %d member(s) are gone with their data", shard, targets, len(gone)),
 		notifyActs.TellGoneMembers, notify.TellGoneInput{Namespace: c.Namespace, Cluster: c.Name, Auth: flow.AuthOf(c), Ordinals: targets, NodeIDs: gone}, &res)
-}
-
-// goneNotice returns the node IDs of shard's lost members whose Pod and
-// volume are both gone, and the ordinals of its members whose Pods are
-// there, not lost, and whose redis-server does not answer the cluster's
-// password: restarting, perhaps fenced (whose managers are told).
-func goneNotice(obs guardian.Observation, shard int) (gone []string, targets []int) {
-	var lost []guard.Lost // gone: no Pod (and goneWithData: no volume)
-	for _, l := range obs.Assessment.Lost {
-		if l.Shard == shard && !l.PodExists {
-			lost = append(lost, l)
-		}
-	}
-	for _, o := range slices.Sorted(maps.Keys(obs.Assessment.Known)) {
-		if obs.Assessment.Known[o].Shard == shard && restarting(obs, o) {
-			targets = append(targets, o)
-		}
-	}
-	return goneWithData(obs, lost), targets
-}
-
-// restarting says whether ordinal o's Pod is there, o is not lost, and its
-// redis-server does not answer the cluster's password: restarting in its
-// Pod, perhaps fenced.
-func restarting(obs guardian.Observation, o int) bool {
-	_, hasPod := obs.Pod(o)
-	return hasPod && !obs.Input.Nodes[o].Reachable &&
-		!slices.ContainsFunc(obs.Assessment.Lost, func(l guard.Lost) bool { return l.Ordinal == o })
 }

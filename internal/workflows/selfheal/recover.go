@@ -18,6 +18,7 @@ import (
 	"github.com/dayops/dayops/internal/spec"
 	"github.com/dayops/dayops/internal/topology"
 	"github.com/dayops/dayops/internal/workflows/flow"
+	"github.com/dayops/dayops/internal/workflows/selfheal/observed"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 )
@@ -293,7 +294,7 @@ func going(obs guardian.Observation, ordinal int) bool {
 // find the shard's live primary, free the old identity (volume, node ID)
 // when it cannot be reused, recreate the instance, join it as a replica.
 func recoverOne(ctx workflow.Context, r *flow.Run, in RecoverInput, obs guardian.Observation, l guard.Lost) (guardian.Observation, error) {
-	if workflow.GetVersion(ctx, changeRecoverRestartsLostPrimary, workflow.DefaultVersion, 1) != workflow.DefaultVersion && !stillLost(obs, l) {
+	if workflow.GetVersion(ctx, changeRecoverRestartsLostPrimary, workflow.DefaultVersion, 1) != workflow.DefaultVersion && !observed.StillLost(obs, l) {
 		return obs, nil // a lost primary restartPrimary brought back
 	}
 	c := *obs.Spec
@@ -380,7 +381,7 @@ func rejoin(ctx workflow.Context, r *flow.Run, in RecoverInput, obs guardian.Obs
 func waitPrimary(ctx workflow.Context, r *flow.Run, in RecoverInput, obs guardian.Observation, l guard.Lost) (guardian.Observation, error) {
 	wait := in.PrimaryWait
 	if workflow.GetVersion(ctx, changeRecoverNodeTimeout, workflow.DefaultVersion, 1) != workflow.DefaultVersion {
-		wait = primaryWait(nodeTimeout(obs.Spec), wait)
+		wait = primaryWait(observed.NodeTimeout(obs.Spec), wait)
 	}
 	deadline := workflow.Now(ctx).Add(wait)
 	ue := newUnelectable(ctx)

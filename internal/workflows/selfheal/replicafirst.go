@@ -1,16 +1,11 @@
 package selfheal
 
 import (
-	"maps"
-	"slices"
-
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/dayops/dayops/internal/activities/guardian"
-	"github.com/dayops/dayops/internal/guard"
-	"github.com/dayops/dayops/internal/spec"
-	"github.com/dayops/dayops/internal/topology"
 	"github.com/dayops/dayops/internal/workflows/flow"
+	"github.com/dayops/dayops/internal/workflows/selfheal/observed"
 )
 
 // changeRecoverReplicaFirst: a lost replica that comes back on its volume
@@ -23,29 +18,8 @@ import (
 // after 60 s without writes to the shard, then served unverified.
 const changeRecoverReplicaFirst = "recover-replica-first"
 
-// replicaFirst says whether l is a replica to bring back on its volume
-// before its shard has a live primary: its Pod gone, its volume there, the
-// shard's known primary's Pod there but not answering (restarting in
-// place, perhaps fenced waiting for l).
-func replicaFirst(obs guardian.Observation, l guard.Lost) bool {
-	c := obs.Spec
-	if c == nil || c.Persistence.Mode == spec.PersistenceNone || l.PodExists || l.Rejoin || l.ForceDelete ||
-		obs.Assessment.Known[l.Ordinal].Role != topology.RoleReplica || !slices.Contains(obs.Volumes, l.Ordinal) {
-		return false
-	}
-	if _, ok := obs.Assessment.Primaries[l.Shard]; ok {
-		return false
-	}
-	for _, o := range slices.Sorted(maps.Keys(obs.Assessment.Known)) {
-		if m := obs.Assessment.Known[o]; m.Shard == l.Shard && m.Role == topology.RolePrimary && restarting(obs, o) {
-			return true
-		}
-	}
-	return false
-}
-
 // replicaStarter brings a waiting shard's lost replicas back on their
-// volumes first (replicaFirst), each once.
+// volumes first (observed.ReplicaFirst), each once.
 type replicaStarter struct {
 	on      bool
 	started map[int]bool
@@ -56,7 +30,7 @@ func newReplicaFirst(ctx workflow.Context) *replicaStarter {
 		started: map[int]bool{}}
 }
 
-// start creates each of shard's lost replicas that replicaFirst allows,
+// start creates each of shard's lost replicas that observed.ReplicaFirst allows,
 // waits until it runs and meets it with the live nodes at its new address,
 // which gossip then gives the restarting primary (a node it flags failing
 // takes another's word for its address): its fence finds the replica
@@ -71,7 +45,7 @@ func (s *replicaStarter) start(ctx workflow.Context, r *flow.Run, obs guardian.O
 		return nil
 	}
 	for _, l := range obs.Assessment.Lost {
-		if l.Shard != shard || s.started[l.Ordinal] || !replicaFirst(obs, l) {
+		if l.Shard != shard || s.started[l.Ordinal] || !observed.ReplicaFirst(obs, l) {
 			continue
 		}
 		s.started[l.Ordinal] = true

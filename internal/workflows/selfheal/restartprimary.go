@@ -3,18 +3,16 @@ package selfheal
 import (
 	"fmt"
 	"slices"
-	"strconv"
-	"strings"
 	"time"
 
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/dayops/dayops/internal/activities/guardian"
 	"github.com/dayops/dayops/internal/guard"
-	"github.com/dayops/dayops/internal/kube/render"
 	"github.com/dayops/dayops/internal/spec"
 	"github.com/dayops/dayops/internal/topology"
 	"github.com/dayops/dayops/internal/workflows/flow"
+	"github.com/dayops/dayops/internal/workflows/selfheal/observed"
 )
 
 // changeRecoverRestartsLostPrimary marks histories in which the wait for a
@@ -56,21 +54,9 @@ func primaryWait(nodeTimeout, wait time.Duration) time.Duration {
 	return max(wait, 3*nodeTimeout+30*time.Second)
 }
 
-// nodeTimeout is c's cluster-node-timeout (the default dayops renders when
-// its config does not set one; admission checks the value).
-func nodeTimeout(c *spec.Cluster) time.Duration {
-	ms := render.DefaultNodeTimeoutMillis
-	if c != nil {
-		if v, err := strconv.Atoi(c.Config["cluster-node-timeout"]); err == nil && v > 0 {
-			ms = v
-		}
-	}
-	return time.Duration(ms) * time.Millisecond
-}
-
 // changeRecoverRestartsPastStaleReplicas: the lost primary comes back on
 // its volume as soon as every replica of its shard is one Redis will never
-// elect (tooOldToElect), not restartPrimaryAfter into the wait: the shard
+// elect (observed.TooOldToElect), not restartPrimaryAfter into the wait: the shard
 // took no write for those 45 s (stale-replica: a write gap of 37 s and full
 // redundancy after 50.6 s, 2026-12-08).
 const changeRecoverRestartsPastStaleReplicas = "recover-restarts-past-stale-replicas"
@@ -100,7 +86,7 @@ func (p *primaryRestart) due(ctx workflow.Context, obs guardian.Observation, sha
 	}
 	p.why = fmt.Sprintf("no replica was promoted in %s", restartPrimaryAfter)
 	if workflow.Now(ctx).Before(p.at) {
-		why, stale := tooOldToElect(obs, shard)
+		why, stale := observed.TooOldToElect(obs, shard)
 		if !p.early || !stale {
 			return guard.Lost{}, false
 		}
@@ -129,61 +115,4 @@ func restartPrimary(ctx workflow.Context, r *flow.Run, in RecoverInput, obs guar
 	r.Progress.StepsTotal += 4
 	workflow.GetLogger(ctx).Warn("the lost primary comes back on its volume: "+why, "shard", l.Shard, "ordinal", l.Ordinal)
 	return restartShard(ctx, r, in, obs, []guard.Lost{l}, []topology.Instance{{Ordinal: l.Ordinal, Shard: l.Shard, Role: topology.RolePrimary}}, false)
-}
-
-// stillLost says whether l is still lost in obs (recoverOne: a lost primary
-// restartPrimary brought back is not recovered again).
-func stillLost(obs guardian.Observation, l guard.Lost) bool {
-	return slices.ContainsFunc(obs.Assessment.Lost, func(x guard.Lost) bool { return x.Ordinal == l.Ordinal })
-}
-
-// staleMargin is added to Redis' bound on a replica's data age: INFO
-// counts whole seconds, and Redis reads its clock once per cron tick.
-const staleMargin = 2 * time.Second
-
-// tooOldToElect says whether every replica of shard (at least one) is one
-// Redis will never elect, and why: reachable, its link down for longer
-// than Redis allows a candidate (cluster.c: the data age, less
-// cluster-node-timeout, over repl-ping-replica-period + cluster-node-timeout
-// x cluster-replica-validity-factor; 65 s with dayops' defaults) with
-// staleMargin. The age only grows while the link is down, and the link
-// cannot come up while the primary is gone: the primary's volume holds the
-// shard's data, and waiting longer only keeps the shard without writes. A
-// factor of 0 (Redis never ages a replica out), a replica that does not
-// answer, or one whose link never came up (-1: not told apart here) is
-// left to the usual wait.
-func tooOldToElect(obs guardian.Observation, shard int) (string, bool) {
-	c := obs.Spec
-	factor, ping := configInt(c, "cluster-replica-validity-factor", 10), configInt(c, "repl-ping-replica-period", 10)
-	if factor <= 0 {
-		return "", false
-	}
-	timeout := nodeTimeout(c)
-	limit := timeout + time.Duration(ping)*time.Second + time.Duration(factor)*timeout + staleMargin
-	var old []string
-	for _, p := range obs.Input.Pods {
-		if p.Shard != shard || obs.Assessment.Known[p.Ordinal].Role == topology.RolePrimary {
-			continue
-		}
-		n := obs.Input.Nodes[p.Ordinal]
-		down := time.Duration(n.LinkDownSeconds) * time.Second
-		if !n.Reachable || n.Role != topology.RoleReplica || n.LinkUp || down < limit {
-			return "", false
-		}
-		old = append(old, fmt.Sprintf("%s's link down %s", p.Name, down))
-	}
-	if len(old) == 0 {
-		return "", false
-	}
-	return fmt.Sprintf("its replicas are too old for Redis to elect (%s; Redis elects none past %s)", strings.Join(old, ", "), limit-staleMargin), true
-}
-
-// configInt is c's integer setting key, or def when it sets none.
-func configInt(c *spec.Cluster, key string, def int) int {
-	if c != nil {
-		if v, err := strconv.Atoi(c.Config[key]); err == nil {
-			return v
-		}
-	}
-	return def
 }

@@ -2,23 +2,21 @@ package selfheal
 
 import (
 	"fmt"
-	"maps"
-	"slices"
 	"time"
 
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/dayops/dayops/internal/activities/guardian"
 	"github.com/dayops/dayops/internal/activities/redisops"
-	"github.com/dayops/dayops/internal/topology"
 	"github.com/dayops/dayops/internal/workflows/flow"
+	"github.com/dayops/dayops/internal/workflows/selfheal/observed"
 )
 
 // changeRecoverUnaddressed marks recovers whose wait for a live primary
 // has a replica take over a lost primary Redis will never fail over.
 // Version 1 asked the replica furthest ahead every time it was due (the
 // activity decided: a primary named noaddr only); version 2 asks only when
-// the observation shows Redis cannot elect it (unelectableWhy: its lost
+// the observation shows Redis cannot elect it (observed.Unelectable: its lost
 // primary named noaddr, or no majority of the slot owners live), so a
 // shard that waits for Redis records no empty takeover steps. Version 3
 // has the takeover wait up to cluster-node-timeout + 5 s for the replica's
@@ -77,7 +75,7 @@ func (u *unelectable) takeOver(ctx workflow.Context, r *flow.Run, obs guardian.O
 		return nil
 	}
 	u.next = workflow.Now(ctx).Add(unelectableEvery)
-	best, ok := furthestReplica(obs, shard)
+	best, ok := observed.FurthestReplica(obs, shard)
 	if !ok {
 		return nil
 	}
@@ -86,22 +84,22 @@ func (u *unelectable) takeOver(ctx workflow.Context, r *flow.Run, obs guardian.O
 		return r.Exec(ctx, flow.LongOptions, fmt.Sprintf("promote %s if it names its lost primary without an address, which Redis never fails over (CLUSTER FAILOVER TAKEOVER)", label),
 			flow.RedisActs.TakeOverLost, redisops.TakeOverLostInput{Auth: flow.AuthOf(*obs.Spec), ReplicaAddr: obs.Addr(best), Label: label, OnlyUnelectable: true}, nil)
 	}
-	noMajority, why := unelectableWhy(obs, best)
+	noMajority, why := observed.Unelectable(obs, best)
 	if why == "" {
 		return nil
 	}
 	shards := []int{shard}
 	if noMajority {
-		shards = primaryless(obs)
+		shards = observed.Primaryless(obs)
 	}
 	for _, sh := range shards {
-		if best, ok = furthestReplica(obs, sh); !ok {
+		if best, ok = observed.FurthestReplica(obs, sh); !ok {
 			continue
 		}
 		label = fmt.Sprintf("shard-%d ordinal %d", sh, best)
 		in := redisops.TakeOverLostInput{Auth: flow.AuthOf(*obs.Spec), ReplicaAddr: obs.Addr(best), Label: label, OnlyUnelectable: true}
 		if u.version >= 3 {
-			in.WaitUnelectable = nodeTimeout(obs.Spec) + 5*time.Second
+			in.WaitUnelectable = observed.NodeTimeout(obs.Spec) + 5*time.Second
 		}
 		if err := r.Exec(ctx, flow.LongOptions, fmt.Sprintf("promote %s unless Redis can elect it by then: %s (CLUSTER FAILOVER TAKEOVER)", label, why),
 			flow.RedisActs.TakeOverLost, in, nil); err != nil {
@@ -109,69 +107,4 @@ func (u *unelectable) takeOver(ctx workflow.Context, r *flow.Run, obs guardian.O
 		}
 	}
 	return nil
-}
-
-// unelectableWhy says why, as far as the observation shows, Redis will
-// never elect replica, a replica of a lost primary ("" when it may): a view
-// read names that primary without an address, or the live primaries that
-// own slots are no majority of the shards' primaries (noMajority).
-func unelectableWhy(obs guardian.Observation, replica int) (noMajority bool, why string) {
-	lost := obs.Input.Nodes[replica].PrimaryID
-	ordinals := slices.Sorted(maps.Keys(obs.Input.Nodes))
-	for _, o := range ordinals {
-		if lost != "" && slices.Contains(obs.Input.Nodes[o].Unaddressed, lost) {
-			return false, "the cluster names its lost primary without an address"
-		}
-	}
-	live := 0
-	for _, s := range slices.Sorted(maps.Keys(obs.Assessment.Primaries)) {
-		if obs.Input.Nodes[obs.Assessment.Primaries[s]].Slots > 0 {
-			live++
-		}
-	}
-	owners := live + len(primaryless(obs))
-	if live < owners/2+1 {
-		return true, fmt.Sprintf("%d of the %d primaries owning slots are live, no majority", live, owners)
-	}
-	return false, ""
-}
-
-// primaryless lists the shards without a live primary, in order.
-func primaryless(obs guardian.Observation) []int {
-	var out []int
-	for s := range obs.Input.Shards {
-		if _, ok := obs.Assessment.Primaries[s]; !ok {
-			out = append(out, s)
-		}
-	}
-	return out
-}
-
-// furthestReplica is the reachable replica of shard with the highest
-// replication offset (the lowest ordinal of equals).
-func furthestReplica(obs guardian.Observation, shard int) (int, bool) {
-	var cands []int
-	for _, p := range obs.Input.Pods {
-		n, ok := obs.Input.Nodes[p.Ordinal]
-		if p.Shard == shard && p.Addr != "" && ok && n.Reachable && n.Role == topology.RoleReplica {
-			cands = append(cands, p.Ordinal)
-		}
-	}
-	return furthest(obs, cands)
-}
-
-// furthest is the ordinal of ordinals with the highest replication offset
-// in the observation (the lowest ordinal of equals); false when there is
-// none.
-func furthest(obs guardian.Observation, ordinals []int) (int, bool) {
-	if len(ordinals) == 0 {
-		return 0, false
-	}
-	best := slices.Min(ordinals)
-	for _, o := range ordinals {
-		if n := obs.Input.Nodes[o].Offset; n > obs.Input.Nodes[best].Offset || (n == obs.Input.Nodes[best].Offset && o < best) {
-			best = o
-		}
-	}
-	return best, true
 }

@@ -12,9 +12,9 @@ import (
 	"github.com/dayops/dayops/internal/activities/redisops"
 	"github.com/dayops/dayops/internal/guard"
 	"github.com/dayops/dayops/internal/kube/render"
-	"github.com/dayops/dayops/internal/spec"
 	"github.com/dayops/dayops/internal/topology"
 	"github.com/dayops/dayops/internal/workflows/flow"
+	"github.com/dayops/dayops/internal/workflows/selfheal/observed"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 )
@@ -42,7 +42,7 @@ const changeRecoverAwaitsLosingShards = "recover-awaits-losing-shards"
 // as after any restart, whether it serves or a replica that holds more
 // takes over (it finds the replicas at their new addresses through the
 // cluster bus). Without the former primary's data (its volume gone, or on a
-// node that is not Ready) a replica's copy takes its place (restartable).
+// node that is not Ready) a replica's copy takes its place (observed.Restartable).
 // Once the shard has a primary, each instance is met with the cluster, the
 // replicas are in sync, and InstanceRecovered is recorded. A shard none of
 // whose instances kept its data (no volume, persistence none) cannot be
@@ -83,7 +83,7 @@ func restartLostShards(ctx workflow.Context, r *flow.Run, in RecoverInput, obs g
 				obs.Assessment.Known = guard.WithPrimary(obs.Assessment.Known, o)
 			}
 		}
-		insts, stuck, takeover, why := restartable(*obs.Spec, obs, sh, lost)
+		insts, stuck, takeover, why := observed.Restartable(*obs.Spec, obs, sh, lost)
 		if why != "" {
 			gone.add(sh, why)
 			continue
@@ -160,50 +160,6 @@ func awaitGone(ctx workflow.Context, r *flow.Run, obs guardian.Observation, matc
 	}
 }
 
-// restartable are the instances of shard (lost whole) that come back on
-// their volumes: every one whose volume is there and whose Pod is gone (or
-// stuck deleting: Pods to force-delete first). A Pod that came back empty
-// holds no data; one on a node that is not Ready cannot come back there
-// (its volume is pinned to it) and is recovered afterwards like any lost
-// instance. With the former primary among them its instance manager
-// decides who serves; without it a replica's copy is all that is left, and
-// Redis does not promote a replica whose primary was gone before it
-// started: the replica furthest ahead is taken over with (takeover). why
-// says what is gone when nothing can come back ("" otherwise).
-func restartable(c spec.Cluster, obs guardian.Observation, shard int, lost []guard.Lost) (insts []topology.Instance, stuck []string, takeover bool, why string) {
-	if c.Persistence.Mode == spec.PersistenceNone {
-		return nil, nil, false, "its data was in memory only (persistence none): restore it from a backup"
-	}
-	primary := false
-	var onDeadNode []string
-	for _, l := range lost {
-		if (l.PodExists && !l.ForceDelete) || !slices.Contains(obs.Volumes, l.Ordinal) {
-			continue
-		}
-		if l.ForceDelete {
-			if i := slices.IndexFunc(obs.Input.Pods, func(p guard.Pod) bool { return p.Ordinal == l.Ordinal }); i >= 0 && !obs.Input.Pods[i].NodeReady {
-				onDeadNode = append(onDeadNode, l.Pod)
-				continue
-			}
-			stuck = append(stuck, l.Pod)
-		}
-		role := obs.Assessment.Known[l.Ordinal].Role
-		if role != topology.RolePrimary {
-			role = topology.RoleReplica
-		}
-		primary = primary || role == topology.RolePrimary
-		insts = append(insts, topology.Instance{Ordinal: l.Ordinal, Shard: shard, Role: role})
-	}
-	switch {
-	case len(insts) > 0:
-		return insts, stuck, !primary, ""
-	case len(onDeadNode) > 0:
-		return nil, nil, false, fmt.Sprintf("its data is on nodes that are not Ready (Pods %s): bring one back, or restore the shard from a backup",
-			strings.Join(onDeadNode, ", "))
-	}
-	return nil, nil, false, "none of its instances kept its data (no volume, or it came back empty): restore it from a backup"
-}
-
 // changeRecoverNamesGoneReplicas: the instances a shard lost whole brings
 // back on their volumes are told which of its members are gone with their
 // data, so that a former primary's fence does not wait its whole
@@ -212,19 +168,6 @@ func restartable(c spec.Cluster, obs guardian.Observation, shard int, lost []gua
 // it; the former primary's volume was deleted too, and the replica's
 // restart waited 60 s for it: full redundancy 1m17s).
 const changeRecoverNamesGoneReplicas = "recover-names-gone-replicas"
-
-// goneWithData returns the node IDs of the lost members with no volume:
-// the recover does not bring them back with their data (they return
-// later as new, empty nodes).
-func goneWithData(obs guardian.Observation, lost []guard.Lost) []string {
-	var out []string
-	for _, l := range lost {
-		if id := obs.Assessment.Known[l.Ordinal].NodeID; id != "" && !slices.Contains(obs.Volumes, l.Ordinal) {
-			out = append(out, id)
-		}
-	}
-	return out
-}
 
 // restartShard creates the shard's instances on their volumes, waits for
 // the shard's primary (takeover: has the replica furthest ahead take the
@@ -236,7 +179,7 @@ func restartShard(ctx workflow.Context, r *flow.Run, in RecoverInput, obs guardi
 	shard := insts[0].Shard
 	placement := render.Placement{RequireDistinctZones: len(obs.Zones) >= 1+c.ReplicasPerShard}
 	create := kube.EnsureInstancesInput{Spec: c, Instances: insts, Placement: placement}
-	if gone := goneWithData(obs, lost); len(gone) > 0 && workflow.GetVersion(ctx, changeRecoverNamesGoneReplicas, workflow.DefaultVersion, 1) == 1 {
+	if gone := observed.GoneWithData(obs, lost); len(gone) > 0 && workflow.GetVersion(ctx, changeRecoverNamesGoneReplicas, workflow.DefaultVersion, 1) == 1 {
 		create.GoneReplicas = gone
 	}
 	if err := r.Exec(ctx, flow.LongOptions, fmt.Sprintf("create shard-%d's %d instances on their volumes", shard, len(insts)),
@@ -304,7 +247,7 @@ func takeOverLost(ctx workflow.Context, r *flow.Run, obs guardian.Observation, i
 	for i, inst := range insts {
 		ordinals[i] = inst.Ordinal
 	}
-	best, _ := furthest(obs, ordinals)
+	best, _ := observed.Furthest(obs, ordinals)
 	label := fmt.Sprintf("shard-%d ordinal %d", shard, best)
 	err = r.Exec(ctx, flow.LongOptions, fmt.Sprintf("promote %s in place of its primary, lost with its data (CLUSTER FAILOVER TAKEOVER)", label),
 		flow.RedisActs.TakeOverLost, redisops.TakeOverLostInput{Auth: flow.AuthOf(*obs.Spec), ReplicaAddr: ready[best].Addr(), Label: label}, nil)

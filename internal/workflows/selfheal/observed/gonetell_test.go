@@ -1,4 +1,4 @@
-package selfheal
+package observed
 
 import (
 	"slices"
@@ -39,7 +39,7 @@ func TestGoneNotice(t *testing.T) {
 		{"stuck on a node that is not Ready: its volume is there", obs([]int{0, 1, 4}, guard.Lost{Ordinal: 3, Shard: 0, NodeID: "id3", PodExists: true, ForceDelete: true}), nil, []int{0}},
 		{"another shard's loss", obs([]int{0, 1, 3}, guard.Lost{Ordinal: 4, Shard: 1, NodeID: "id4"}), nil, []int{0}},
 	} {
-		gone, targets := goneNotice(tc.obs, 0)
+		gone, targets := GoneNotice(tc.obs, 0)
 		if !slices.Equal(gone, tc.gone) || !slices.Equal(targets, tc.targets) {
 			t.Errorf("%s: gone %v, told %v; want %v, %v", tc.name, gone, targets, tc.gone, tc.targets)
 		}

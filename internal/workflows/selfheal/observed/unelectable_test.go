@@ -1,4 +1,4 @@
-package selfheal
+package observed
 
 import (
 	"fmt"
@@ -55,7 +55,7 @@ func TestUnelectableWhy(t *testing.T) {
 		{"a slotless primary does not count", slotless, 4, "1 of the 3 primaries owning slots are live, no majority"},
 		{"named noaddr", unaddressed, 3, "the cluster names its lost primary without an address"},
 	} {
-		if _, got := unelectableWhy(tc.obs, tc.replica); got != tc.want {
+		if _, got := Unelectable(tc.obs, tc.replica); got != tc.want {
 			t.Errorf("%s: %q, want %q", tc.name, got, tc.want)
 		}
 	}
@@ -66,14 +66,14 @@ func TestFurthestReplica(t *testing.T) {
 	obs.Input.Pods = append(obs.Input.Pods, guard.Pod{Ordinal: 6, Shard: 1, Addr: "10.0.0.6:6379"}, guard.Pod{Ordinal: 7, Shard: 1, Addr: "10.0.0.7:6379"})
 	obs.Input.Nodes[6] = guard.Node{Reachable: true, Role: topology.RoleReplica, Offset: 150}
 	obs.Input.Nodes[7] = guard.Node{Reachable: false, Role: topology.RoleReplica, Offset: 900}
-	if got, ok := furthestReplica(obs, 1); !ok || got != 6 {
+	if got, ok := FurthestReplica(obs, 1); !ok || got != 6 {
 		t.Errorf("furthest reachable replica of shard 1: %d %v, want 6", got, ok)
 	}
 	obs.Input.Nodes[6] = guard.Node{Reachable: true, Role: topology.RoleReplica, Offset: 100}
-	if got, _ := furthestReplica(obs, 1); got != 4 {
+	if got, _ := FurthestReplica(obs, 1); got != 4 {
 		t.Errorf("of equals: %d, want the lowest ordinal 4", got)
 	}
-	if _, ok := furthestReplica(obs, 9); ok {
+	if _, ok := FurthestReplica(obs, 9); ok {
 		t.Error("a shard with no replica has a furthest one")
 	}
 }

@@ -1,4 +1,4 @@
-package selfheal
+package observed
 
 import (
 	"testing"
@@ -47,7 +47,7 @@ func TestReplicaFirst(t *testing.T) {
 		{"its Pod stuck on a node that is not Ready", restarting, guard.Lost{Ordinal: 3, Shard: 0, PodExists: true, ForceDelete: true}, false},
 		{"the lost one is the primary", restarting, guard.Lost{Ordinal: 0, Shard: 0}, false},
 	} {
-		if got := replicaFirst(tc.obs, tc.l); got != tc.want {
+		if got := ReplicaFirst(tc.obs, tc.l); got != tc.want {
 			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
 		}
 	}
