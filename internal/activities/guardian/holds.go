@@ -130,11 +130,11 @@ func (a *Activities) sweepHolds(ctx context.Context, namespace, cluster string, 
 	return out
 }
 
-// diskError says whether an instance's INFO persistence, read by every
-// observation, reports a failed write to its disk: the sweep that tells a
-// refusal (MISCONF) comes at once, not a HoldSweep later.
+// diskError says whether a primary's INFO persistence, read by every
+// observation, reports a failed disk write: the sweep that tells its refusal
+// (MISCONF) comes at once. Not a replica's: it refuses no client write.
 func diskError(obs Observation) bool {
-	return slices.ContainsFunc(slices.Collect(maps.Values(obs.Input.Nodes)), func(n guard.Node) bool { return n.DiskError })
+	return slices.ContainsFunc(slices.Collect(maps.Values(obs.Input.Nodes)), func(n guard.Node) bool { return n.DiskError && n.Role == topology.RolePrimary })
 }
 
 // primariesOf are the primaries among targets.
