@@ -150,6 +150,18 @@ func dumpRedisLogs(t *testing.T, env *devtest.Env, ns, cluster, killed string) {
 		cmds = append(cmds, []string{"logs", "-n", ns, killed, "-c", "redis", "--previous", "--timestamps"},
 			[]string{"exec", "-n", ns, killed, "-c", "redis", "--", "cat", "/data/" + instance.MarkerFile})
 	}
+	// Every container that restarted: how its last run ended, and its
+	// last lines (a fault's own restarts, or one nobody started).
+	list := []string{"get", "pods", "-n", ns, "-l", render.LabelCluster + "=" + cluster, "-o",
+		`jsonpath={range .items[*]}{.metadata.name} {.status.containerStatuses[?(@.name=="redis")].restartCount} {.status.containerStatuses[?(@.name=="redis")].lastState.terminated}{"\n"}{end}`}
+	if out, err := env.KubectlE(ctx, list...); err == nil {
+		t.Logf("restarts (pod, count, last end):\n%s", out)
+		for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+			if f := strings.Fields(line); len(f) >= 2 && f[1] != "0" && f[0] != killed {
+				cmds = append(cmds, []string{"logs", "-n", ns, f[0], "-c", "redis", "--previous", "--timestamps", "--tail", "100"})
+			}
+		}
+	}
 	for _, args := range cmds {
 		out, err := env.KubectlE(ctx, args...)
 		t.Logf("kubectl %s (err %v):\n%s", strings.Join(args, " "), err, out)
